@@ -1,0 +1,178 @@
+// Package apikey holds commentd's API keys: random bearer tokens, each with a name and a role. The
+// server keeps only each token's SHA-256, in a keys file with one "name role sha256hex" line per key,
+// and compares digests in constant time.
+package apikey
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// Role is what a key may do.
+type Role int
+
+// The roles. Admin may call everything; site and moderator only their own service.
+const (
+	RoleUnknown Role = iota
+	RoleSite
+	RoleModerator
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleSite:
+		return "site"
+	case RoleModerator:
+		return "moderator"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "unknown"
+}
+
+// ParseRole parses "site", "moderator" or "admin".
+func ParseRole(s string) (Role, error) {
+	switch s {
+	case "site":
+		return RoleSite, nil
+	case "moderator":
+		return RoleModerator, nil
+	case "admin":
+		return RoleAdmin, nil
+	}
+	return RoleUnknown, fmt.Errorf("apikey: role %q: want site, moderator or admin", s)
+}
+
+// Allows reports whether a key of role r may call a method that requires role need.
+func (r Role) Allows(need Role) bool {
+	return r == RoleAdmin || (r == need && r != RoleUnknown)
+}
+
+// Key is one API key as the server knows it: never the token itself.
+type Key struct {
+	Name   string
+	Role   Role
+	digest [sha256.Size]byte
+}
+
+// Set is the keys a server accepts. The zero Set accepts nothing.
+type Set struct {
+	keys []Key
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// ValidName reports whether s may name a key: 1-64 letters, digits and ._@- (it is logged and
+// recorded with moderator decisions, so it must be plain).
+func ValidName(s string) bool { return namePattern.MatchString(s) }
+
+// Parse reads a keys file: one "name role sha256hex" per line; blank lines and lines starting with
+// "#" are ignored. Names must be unique.
+func Parse(r io.Reader) (*Set, error) {
+	s := &Set{}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("apikey: line %d: want \"name role sha256hex\"", n)
+		}
+		if !ValidName(f[0]) {
+			return nil, fmt.Errorf("apikey: line %d: bad key name %q", n, f[0])
+		}
+		if seen[f[0]] {
+			return nil, fmt.Errorf("apikey: line %d: key name %q used twice", n, f[0])
+		}
+		role, err := ParseRole(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("apikey: line %d: %w", n, err)
+		}
+		raw, err := hex.DecodeString(f[2])
+		if err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("apikey: line %d: want a 64-digit hex SHA-256", n)
+		}
+		k := Key{Name: f[0], Role: role}
+		copy(k.digest[:], raw)
+		s.keys = append(s.keys, k)
+		seen[f[0]] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("apikey: read keys: %w", err)
+	}
+	return s, nil
+}
+
+// Add adds a key given its token, for generated development keys and tests.
+func (s *Set) Add(name string, role Role, token string) error {
+	if !ValidName(name) {
+		return fmt.Errorf("apikey: bad key name %q", name)
+	}
+	for _, k := range s.keys {
+		if k.Name == name {
+			return fmt.Errorf("apikey: key name %q used twice", name)
+		}
+	}
+	s.keys = append(s.keys, Key{Name: name, Role: role, digest: sha256.Sum256([]byte(token))})
+	return nil
+}
+
+// Len returns the number of keys.
+func (s *Set) Len() int { return len(s.keys) }
+
+// ErrUnknown means the token matches no key.
+var ErrUnknown = errors.New("apikey: unknown key")
+
+// Lookup returns the key whose token this is. It compares against every key in constant time, so
+// neither the match nor its position leaks through timing.
+func (s *Set) Lookup(token string) (Key, error) {
+	d := sha256.Sum256([]byte(token))
+	found := -1
+	for i := range s.keys {
+		if subtle.ConstantTimeCompare(d[:], s.keys[i].digest[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 || token == "" {
+		return Key{}, ErrUnknown
+	}
+	return s.keys[found], nil
+}
+
+// TokenPrefix starts every generated token, so a leaked one is easy to recognise in code scans.
+const TokenPrefix = "cmd_"
+
+// Generate returns a new random token and its keys-file line.
+func Generate(name string, role Role) (token, line string, err error) {
+	if !ValidName(name) {
+		return "", "", fmt.Errorf("apikey: bad key name %q: 1-64 letters, digits and ._@-", name)
+	}
+	if role == RoleUnknown {
+		return "", "", errors.New("apikey: a role is required")
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("apikey: random: %w", err)
+	}
+	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, Line(name, role, token), nil
+}
+
+// Line returns the keys-file line for a token.
+func Line(name string, role Role, token string) string {
+	d := sha256.Sum256([]byte(token))
+	return name + " " + role.String() + " " + hex.EncodeToString(d[:])
+}

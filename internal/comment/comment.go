@@ -1,0 +1,188 @@
+// Package comment holds the rules for readers' comments: what a valid submission is, how a new
+// comment is stored, and what the site may read back. It knows nothing of gRPC or Redis; storage
+// comes in through the Store interface declared here.
+package comment
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is where a comment stands in moderation.
+type State int
+
+// The states of a comment. The numbers are stored; never renumber them.
+const (
+	StateUnspecified State = 0
+	StatePublished   State = 1
+	StatePending     State = 2
+	StateRejected    State = 3
+	StateSpam        State = 4
+)
+
+func (s State) String() string {
+	switch s {
+	case StatePublished:
+		return "published"
+	case StatePending:
+		return "pending"
+	case StateRejected:
+		return "rejected"
+	case StateSpam:
+		return "spam"
+	default:
+		return fmt.Sprintf("state(%d)", int(s))
+	}
+}
+
+// Valid reports whether s is one of the four real states.
+func (s State) Valid() bool { return s >= StatePublished && s <= StateSpam }
+
+// Mode is a thread's moderation mode.
+type Mode int
+
+// The moderation modes. ModeDefault means "follow the site-wide default". The numbers are stored.
+const (
+	ModeDefault Mode = 0
+	ModePre     Mode = 1
+	ModePost    Mode = 2
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeDefault:
+		return "default"
+	case ModePre:
+		return "pre"
+	case ModePost:
+		return "post"
+	default:
+		return fmt.Sprintf("mode(%d)", int(m))
+	}
+}
+
+// ParseMode parses "pre", "post" or "default".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "pre":
+		return ModePre, nil
+	case "post":
+		return ModePost, nil
+	case "default", "":
+		return ModeDefault, nil
+	}
+	return 0, fmt.Errorf("moderation mode %q: want pre, post or default", s)
+}
+
+// Reason explains why a check held, rejected or scored a comment.
+type Reason struct {
+	Code    string // stable UPPER_SNAKE code, e.g. "PRE_MODERATION"
+	Message string // short sentence for people
+}
+
+// Reason codes set by this package.
+const (
+	ReasonPreModeration = "PRE_MODERATION"
+)
+
+// Decision is a moderator's action on a comment.
+type Decision struct {
+	Moderator string // API key name of the moderator
+	At        time.Time
+	From, To  State
+	Reason    string
+}
+
+// Comment is a stored comment. Personal data is held only sealed (EmailSealed, IPSealed, opened
+// with the privacy.Keyring and the comment ID as context) and as keyed hashes (AuthorKey, IPKey).
+type Comment struct {
+	ID          string
+	ThreadID    string
+	ParentID    string
+	AuthorName  string
+	EmailSealed string
+	AuthorKey   string
+	IPSealed    string
+	IPKey       string
+	UserAgent   string
+	Body        string
+	State       State
+	CreatedAt   time.Time
+	PublishedAt time.Time // zero unless published
+	HoldReasons []Reason
+	Decision    *Decision // nil until a moderator decides
+}
+
+// Thread is one thread's moderation settings.
+type Thread struct {
+	ID     string
+	Mode   Mode // ModeDefault: follow the site default
+	Closed bool
+}
+
+// Page asks for one page of a list.
+type Page struct {
+	Size  int    // already clamped by the caller's rules; see ClampPageSize
+	Token string // opaque, from a previous page's Next
+}
+
+// Default and maximum page sizes for every list.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// ClampPageSize turns a requested page size into the one used: 0 or less means the default.
+func ClampPageSize(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
+
+// Sentinel errors. The gRPC layer maps each to one status code and reason.
+var (
+	// ErrNotFound: no comment (or thread) with that id.
+	ErrNotFound = errors.New("comment: not found")
+	// ErrThreadClosed: the thread accepts no new comments.
+	ErrThreadClosed = errors.New("comment: thread is closed")
+	// ErrInvalidPageToken: the page token is not one this server issued for the same query.
+	ErrInvalidPageToken = errors.New("comment: invalid page token")
+	// ErrUnavailable: the store could not be reached in time. Callers may retry.
+	ErrUnavailable = errors.New("comment: store unavailable")
+)
+
+// FieldViolation names one bad request field and what is wrong with it.
+type FieldViolation struct {
+	Field       string // the request field, in the API's snake_case, e.g. "author_email"
+	Description string
+}
+
+// ValidationError lists every bad field of a request. Nothing was stored.
+type ValidationError struct {
+	Violations []FieldViolation
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Violations) == 1 {
+		return "invalid " + e.Violations[0].Field + ": " + e.Violations[0].Description
+	}
+	return fmt.Sprintf("%d invalid fields, first %s: %s", len(e.Violations), e.Violations[0].Field, e.Violations[0].Description)
+}
+
+// Add records one violation.
+func (e *ValidationError) Add(field, description string) {
+	e.Violations = append(e.Violations, FieldViolation{Field: field, Description: description})
+}
+
+// Err returns e when it holds violations and nil otherwise.
+func (e *ValidationError) Err() error {
+	if len(e.Violations) == 0 {
+		return nil
+	}
+	return e
+}

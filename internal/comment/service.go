@@ -1,0 +1,196 @@
+package comment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Store errors for a reply whose parent does not qualify. The service turns them into a
+// *ValidationError on parent_id.
+var (
+	ErrParentNotFound     = errors.New("comment: parent not found in this thread")
+	ErrParentNotPublished = errors.New("comment: parent is not published")
+)
+
+// CreateOptions are the facts the store needs to finish a submission in one atomic step.
+type CreateOptions struct {
+	// RequestID makes the call idempotent: a second Create with the same thread and request id
+	// returns the first comment. Empty means no idempotency.
+	RequestID string
+	// DefaultMode is the site-wide moderation mode, used when the thread has none of its own.
+	DefaultMode Mode
+}
+
+// Store keeps comments. Implementations must make Create atomic and safe to run twice.
+type Store interface {
+	// NewID returns a fresh comment id for a comment of the thread (the id may encode where the
+	// thread's data lives).
+	NewID(threadID string) string
+	// Create stores c unless the request id was seen before, in which case it returns the earlier
+	// comment and created=false. In the same atomic step it checks that the thread is open
+	// (ErrThreadClosed), that a reply's parent exists in the thread (ErrParentNotFound) and is
+	// published (ErrParentNotPublished), and resolves the moderation mode: a comment that arrives
+	// as StatePublished becomes StatePending with a PRE_MODERATION reason when the thread's mode
+	// (or opts.DefaultMode when the thread has none) is ModePre. Doing this inside the store keeps a
+	// submission to one round trip.
+	Create(ctx context.Context, c Comment, opts CreateOptions) (stored Comment, created bool, err error)
+	// Get returns one comment or ErrNotFound.
+	Get(ctx context.Context, id string) (Comment, error)
+	// ListPublished returns one page of a thread's published comments, oldest first, and the
+	// token of the next page ("" at the end).
+	ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error)
+	// CountPublished returns the number of published comments of each thread, in order.
+	CountPublished(ctx context.Context, threadIDs []string) ([]int64, error)
+}
+
+// Screener is a check run on every valid submission before it is stored: rate limits, bans, spam.
+// It returns an error to refuse the submission (nothing is stored), or records in v why the
+// comment must be held or treated as spam.
+type Screener interface {
+	Screen(ctx context.Context, d *Draft, v *Verdict) error
+}
+
+// Verdict collects what the screeners decided about one submission.
+type Verdict struct {
+	Hold []Reason // any entry holds the comment for a moderator
+	Spam []Reason // any entry marks the comment spam
+}
+
+// Options configures a Service.
+type Options struct {
+	Limits      Limits
+	DefaultMode Mode             // site-wide moderation mode; ModeDefault means post-moderation
+	Screeners   []Screener       // run in order on every valid submission
+	Now         func() time.Time // defaults to time.Now
+}
+
+// Service receives comments from sites and serves the published ones back.
+type Service struct {
+	store     Store
+	keys      *privacy.Keyring
+	limits    Limits
+	mode      Mode
+	screeners []Screener
+	now       func() time.Time
+}
+
+// NewService builds a Service.
+func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
+	s := &Service{
+		store:     store,
+		keys:      keys,
+		limits:    opts.Limits.withDefaults(),
+		mode:      opts.DefaultMode,
+		screeners: opts.Screeners,
+		now:       opts.Now,
+	}
+	if s.mode == ModeDefault {
+		s.mode = ModePost
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// DefaultMode returns the site-wide moderation mode in force.
+func (s *Service) DefaultMode() Mode { return s.mode }
+
+// Submit validates, screens and stores a submission. The returned comment is StatePublished or
+// StatePending (or StateSpam/StateRejected when a screener decided so; the site is shown those as
+// pending by the API layer's choice).
+func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
+	d, err := s.limits.Validate(sub)
+	if err != nil {
+		return Comment{}, err
+	}
+	var v Verdict
+	for _, sc := range s.screeners {
+		if err := sc.Screen(ctx, &d, &v); err != nil {
+			return Comment{}, err
+		}
+	}
+	id := s.store.NewID(d.ThreadID)
+	c := Comment{
+		ID:         id,
+		ThreadID:   d.ThreadID,
+		ParentID:   d.ParentID,
+		AuthorName: d.AuthorName,
+		AuthorKey:  s.keys.EmailKey(d.Email),
+		IPKey:      s.keys.IPKey(d.IP),
+		UserAgent:  d.UserAgent,
+		Body:       d.Body,
+		CreatedAt:  s.now().UTC(),
+	}
+	if c.EmailSealed, err = s.keys.SealEmail(d.Email, id); err != nil {
+		return Comment{}, fmt.Errorf("seal email: %w", err)
+	}
+	if c.IPSealed, err = s.keys.SealIP(d.IP, id); err != nil {
+		return Comment{}, fmt.Errorf("seal ip: %w", err)
+	}
+	switch {
+	case len(v.Spam) > 0:
+		c.State = StateSpam
+		c.HoldReasons = append(v.Spam, v.Hold...)
+	case len(v.Hold) > 0:
+		c.State = StatePending
+		c.HoldReasons = v.Hold
+	default:
+		c.State = StatePublished
+		c.PublishedAt = c.CreatedAt
+	}
+	stored, _, err := s.store.Create(ctx, c, CreateOptions{RequestID: d.RequestID, DefaultMode: s.mode})
+	switch {
+	case errors.Is(err, ErrParentNotFound):
+		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "no such comment in this thread"}}}
+	case errors.Is(err, ErrParentNotPublished):
+		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "the parent comment is not published"}}}
+	case err != nil:
+		return Comment{}, fmt.Errorf("store comment: %w", err)
+	}
+	return stored, nil
+}
+
+// Get returns one comment.
+func (s *Service) Get(ctx context.Context, id string) (Comment, error) {
+	if !ValidID(id) {
+		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "name", Description: "not a comment name (want comments/{id})"}}}
+	}
+	return s.store.Get(ctx, id)
+}
+
+// ListPublished returns one page of a thread's published comments, oldest first.
+func (s *Service) ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error) {
+	if !ValidThreadID(threadID) {
+		return nil, "", &ValidationError{Violations: []FieldViolation{{Field: "thread_id", Description: "required: a thread id"}}}
+	}
+	p.Size = ClampPageSize(p.Size)
+	return s.store.ListPublished(ctx, threadID, p)
+}
+
+// MaxCountThreads bounds one CountPublished call.
+const MaxCountThreads = 100
+
+// CountPublished returns the number of published comments of each thread, in order.
+func (s *Service) CountPublished(ctx context.Context, threadIDs []string) ([]int64, error) {
+	var verr ValidationError
+	switch {
+	case len(threadIDs) == 0:
+		verr.Add("thread_ids", "required: 1 to 100 thread ids")
+	case len(threadIDs) > MaxCountThreads:
+		verr.Add("thread_ids", fmt.Sprintf("at most %d thread ids, got %d", MaxCountThreads, len(threadIDs)))
+	}
+	for i, t := range threadIDs {
+		if !ValidThreadID(t) {
+			verr.Add(fmt.Sprintf("thread_ids[%d]", i), "not a thread id")
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	return s.store.CountPublished(ctx, threadIDs)
+}

@@ -1,0 +1,176 @@
+package comment
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Limits bounds the text a reader may submit. Zero fields take the defaults.
+type Limits struct {
+	MaxBodyChars int // default 5000
+	MaxNameChars int // default 100
+}
+
+// Default limits, as documented in the API.
+const (
+	DefaultMaxBodyChars = 5000
+	DefaultMaxNameChars = 100
+	MaxUserAgentChars   = 512
+	MaxRequestIDChars   = 64
+	MaxReasonChars      = 500
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyChars <= 0 {
+		l.MaxBodyChars = DefaultMaxBodyChars
+	}
+	if l.MaxNameChars <= 0 {
+		l.MaxNameChars = DefaultMaxNameChars
+	}
+	return l
+}
+
+var (
+	threadIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$`)
+	requestIDPattern = regexp.MustCompile(`^[\x21-\x7e]{1,64}$`)
+	commentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
+)
+
+// ValidThreadID reports whether s is a well-formed thread id.
+func ValidThreadID(s string) bool { return threadIDPattern.MatchString(s) }
+
+// ValidID reports whether s is a well-formed comment id (it may still not exist).
+func ValidID(s string) bool { return commentIDPattern.MatchString(s) }
+
+// Submission is a comment as the site's backend sent it, before any check.
+type Submission struct {
+	ThreadID    string
+	ParentID    string
+	AuthorName  string
+	AuthorEmail string
+	Body        string
+	RequestID   string
+	ClientIP    string
+	UserAgent   string
+}
+
+// Draft is a submission that passed validation: text trimmed, addresses parsed.
+type Draft struct {
+	ThreadID   string
+	ParentID   string
+	AuthorName string
+	Email      privacy.Email
+	IP         privacy.IP
+	Body       string
+	RequestID  string
+	UserAgent  string
+}
+
+// Validate checks every field of s and returns the draft, or a *ValidationError naming every bad field.
+func (l Limits) Validate(s Submission) (Draft, error) {
+	l = l.withDefaults()
+	var verr ValidationError
+	d := Draft{
+		ThreadID:  s.ThreadID,
+		ParentID:  s.ParentID,
+		RequestID: s.RequestID,
+	}
+	if !threadIDPattern.MatchString(s.ThreadID) {
+		verr.Add("thread_id", "required: 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
+	}
+	if s.ParentID != "" && !commentIDPattern.MatchString(s.ParentID) {
+		verr.Add("parent_id", "not a comment id")
+	}
+	d.AuthorName = checkText(&verr, "author_name", s.AuthorName, l.MaxNameChars, false)
+	d.Body = checkText(&verr, "body", s.Body, l.MaxBodyChars, true)
+	switch email, ok := privacy.ParseEmail(s.AuthorEmail); {
+	case strings.TrimSpace(s.AuthorEmail) == "":
+		verr.Add("author_email", "required")
+	case !ok:
+		verr.Add("author_email", "not a valid email address (want a bare address such as name@example.com)")
+	default:
+		d.Email = email
+	}
+	if s.ClientIP != "" {
+		ip, ok := privacy.ParseIP(s.ClientIP)
+		if !ok {
+			verr.Add("client_ip", "not an IPv4 or IPv6 address")
+		}
+		d.IP = ip
+	}
+	if s.RequestID != "" && !requestIDPattern.MatchString(s.RequestID) {
+		verr.Add("request_id", "at most 64 printable ASCII characters without spaces")
+	}
+	if !utf8.ValidString(s.UserAgent) {
+		verr.Add("user_agent", "not valid UTF-8")
+	} else {
+		d.UserAgent = truncateRunes(strings.TrimSpace(s.UserAgent), MaxUserAgentChars)
+	}
+	if err := verr.Err(); err != nil {
+		return Draft{}, err
+	}
+	return d, nil
+}
+
+// checkText trims a required text field and checks its encoding and length. Line breaks are kept
+// only where multiline is true; other control characters are refused everywhere.
+func checkText(verr *ValidationError, field, s string, max int, multiline bool) string {
+	if !utf8.ValidString(s) {
+		verr.Add(field, "not valid UTF-8")
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n == 0:
+		verr.Add(field, "required")
+	case n > max:
+		verr.Add(field, "too long: "+itoa(n)+" characters, at most "+itoa(max))
+	case hasControl(s, multiline):
+		verr.Add(field, "contains control characters")
+	}
+	return s
+}
+
+func hasControl(s string, multiline bool) bool {
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\r' || r == '\t') {
+			continue
+		}
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateReason checks a moderator's free-text reason and returns it trimmed.
+func ValidateReason(field, s string) (string, error) {
+	var verr ValidationError
+	if !utf8.ValidString(s) {
+		verr.Add(field, "not valid UTF-8")
+		return "", &verr
+	}
+	s = strings.TrimSpace(s)
+	if n := utf8.RuneCountInString(s); n > MaxReasonChars {
+		verr.Add(field, "too long: "+itoa(n)+" characters, at most "+itoa(MaxReasonChars))
+	} else if hasControl(s, false) {
+		verr.Add(field, "contains control characters")
+	}
+	return s, verr.Err()
+}
+
+func truncateRunes(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max])
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

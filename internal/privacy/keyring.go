@@ -1,0 +1,247 @@
+package privacy
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// KeySize is the length in bytes of every secret key: AES-256 and the HMAC key.
+const KeySize = 32
+
+// ErrUnknownKey means a sealed value names an encryption key the keyring does not hold.
+var ErrUnknownKey = errors.New("privacy: sealed with an unknown key")
+
+// ErrTampered means a sealed value failed authentication: it was altered, truncated, or moved to
+// another record.
+var ErrTampered = errors.New("privacy: sealed value failed authentication")
+
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Key is one AES-256 encryption key with the id written in front of every value it seals.
+type Key struct {
+	ID     string
+	Secret []byte
+}
+
+// Options configures a Keyring.
+type Options struct {
+	// EncryptionKeys are the AES-256 keys. The first one seals new values; all of them open old ones,
+	// so a key can be rotated by putting a new one first and keeping the old one until nothing uses it.
+	EncryptionKeys []Key
+	// HashKey is the HMAC-SHA256 key for lookup hashes. Changing it changes every author's and IP's
+	// hash, so existing bans and rate-limit counters stop matching: it is not rotated casually.
+	HashKey []byte
+}
+
+// Keyring seals and opens personal data and derives keyed lookup hashes. It is safe for concurrent use.
+type Keyring struct {
+	primary string
+	aeads   map[string]cipher.AEAD
+	hashKey []byte
+}
+
+// NewKeyring checks the keys and builds a Keyring.
+func NewKeyring(opts Options) (*Keyring, error) {
+	if len(opts.EncryptionKeys) == 0 {
+		return nil, errors.New("privacy: no encryption key")
+	}
+	if len(opts.HashKey) != KeySize {
+		return nil, fmt.Errorf("privacy: hash key must be %d bytes, got %d", KeySize, len(opts.HashKey))
+	}
+	k := &Keyring{
+		primary: opts.EncryptionKeys[0].ID,
+		aeads:   make(map[string]cipher.AEAD, len(opts.EncryptionKeys)),
+		hashKey: append([]byte(nil), opts.HashKey...),
+	}
+	for _, key := range opts.EncryptionKeys {
+		if !keyIDPattern.MatchString(key.ID) {
+			return nil, fmt.Errorf("privacy: key id %q: want 1-32 letters, digits, '_' or '-'", key.ID)
+		}
+		if len(key.Secret) != KeySize {
+			return nil, fmt.Errorf("privacy: key %s must be %d bytes, got %d", key.ID, KeySize, len(key.Secret))
+		}
+		if _, dup := k.aeads[key.ID]; dup {
+			return nil, fmt.Errorf("privacy: key id %s given twice", key.ID)
+		}
+		block, err := aes.NewCipher(key.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("privacy: key %s: %w", key.ID, err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("privacy: key %s: %w", key.ID, err)
+		}
+		k.aeads[key.ID] = aead
+	}
+	return k, nil
+}
+
+// Seal encrypts plaintext with the primary key. The result is "keyid:" followed by the unpadded
+// base64url of nonce||ciphertext||tag. context is authenticated but not stored (for example the
+// comment id), so a sealed value copied into another record fails to open.
+func (k *Keyring) Seal(plaintext, context string) (string, error) {
+	if plaintext == "" {
+		return "", nil
+	}
+	aead := k.aeads[k.primary]
+	buf := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("privacy: nonce: %w", err)
+	}
+	buf = aead.Seal(buf, buf, []byte(plaintext), []byte(context))
+	return k.primary + ":" + base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// Open decrypts a value made by Seal with the same context. The empty string opens to itself.
+func (k *Keyring) Open(sealed, context string) (string, error) {
+	if sealed == "" {
+		return "", nil
+	}
+	id, enc, ok := strings.Cut(sealed, ":")
+	if !ok {
+		return "", ErrTampered
+	}
+	aead, ok := k.aeads[id]
+	if !ok {
+		return "", fmt.Errorf("%w %q", ErrUnknownKey, id)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(raw) < aead.NonceSize()+aead.Overhead() {
+		return "", ErrTampered
+	}
+	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(context))
+	if err != nil {
+		return "", ErrTampered
+	}
+	return string(plain), nil
+}
+
+// SealEmail seals e for the record identified by context. The zero Email seals to "".
+func (k *Keyring) SealEmail(e Email, context string) (string, error) {
+	return k.Seal(e.Reveal(), "email\x00"+context)
+}
+
+// OpenEmail opens a value made by SealEmail.
+func (k *Keyring) OpenEmail(sealed, context string) (Email, error) {
+	s, err := k.Open(sealed, "email\x00"+context)
+	if err != nil || s == "" {
+		return Email{}, err
+	}
+	return Email{addr: s}, nil
+}
+
+// SealIP seals ip for the record identified by context. The zero IP seals to "".
+func (k *Keyring) SealIP(ip IP, context string) (string, error) {
+	return k.Seal(ip.Reveal(), "ip\x00"+context)
+}
+
+// OpenIP opens a value made by SealIP.
+func (k *Keyring) OpenIP(sealed, context string) (IP, error) {
+	s, err := k.Open(sealed, "ip\x00"+context)
+	if err != nil || s == "" {
+		return IP{}, err
+	}
+	ip, ok := ParseIP(s)
+	if !ok {
+		return IP{}, ErrTampered
+	}
+	return ip, nil
+}
+
+// hash returns the hex HMAC-SHA256 of value under a domain label, cut to 160 bits (collisions stay
+// out of reach and Redis keys stay short). The label keeps an email hash from ever equalling an IP hash.
+func (k *Keyring) hash(label, value string) string {
+	m := hmac.New(sha256.New, k.hashKey)
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil)[:20])
+}
+
+// EmailKey returns the keyed hash of the normalised address: the author's identity for lookups,
+// bans and rate limits. The zero Email has the empty key.
+func (k *Keyring) EmailKey(e Email) string {
+	if e.IsZero() {
+		return ""
+	}
+	return k.hash("email", e.Normalized())
+}
+
+// IPKey returns the keyed hash of an IP address. The zero IP has the empty key.
+func (k *Keyring) IPKey(ip IP) string {
+	if ip.IsZero() {
+		return ""
+	}
+	return k.hash("ip", ip.addr.String())
+}
+
+// TextKey returns a keyed hash of arbitrary text under a label, for lookups that must not reveal
+// the text (for example a normalised comment body for duplicate detection).
+func (k *Keyring) TextKey(label, text string) string { return k.hash("text:"+label, text) }
+
+// NewSecret returns KeySize random bytes, for generated development keys and key set-up.
+func NewSecret() []byte {
+	b := make([]byte, KeySize)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand.Read never fails on supported platforms (it panics itself since Go 1.24).
+		panic(fmt.Sprintf("privacy: crypto/rand: %v", err))
+	}
+	return b
+}
+
+// ParseKeys parses "id:base64,id:base64" (standard or URL base64, padded or not) into keys, in order.
+func ParseKeys(spec string) ([]Key, error) {
+	var keys []Key
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, enc, ok := strings.Cut(part, ":")
+		if !ok {
+			return nil, fmt.Errorf("privacy: key %q: want id:base64", redactKeySpec(part))
+		}
+		secret, err := DecodeSecret(enc)
+		if err != nil {
+			return nil, fmt.Errorf("privacy: key %s: %w", id, err)
+		}
+		keys = append(keys, Key{ID: id, Secret: secret})
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("privacy: no keys given")
+	}
+	return keys, nil
+}
+
+// DecodeSecret decodes a base64 (standard or URL alphabet, padded or not) key of KeySize bytes.
+func DecodeSecret(enc string) ([]byte, error) {
+	enc = strings.TrimRight(strings.TrimSpace(enc), "=")
+	enc = strings.NewReplacer("+", "-", "/", "_").Replace(enc)
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, errors.New("not valid base64")
+	}
+	if len(b) != KeySize {
+		return nil, fmt.Errorf("want %d bytes, got %d", KeySize, len(b))
+	}
+	return b, nil
+}
+
+// EncodeSecret is the inverse of DecodeSecret, for printing generated keys.
+func EncodeSecret(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func redactKeySpec(s string) string {
+	if len(s) > 4 {
+		return s[:4] + "…"
+	}
+	return "…"
+}

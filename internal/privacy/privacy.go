@@ -1,0 +1,124 @@
+// Package privacy keeps readers' personal data (email and IP addresses) private: it seals them with
+// AES-256-GCM for storage, derives keyed hashes (HMAC-SHA256) for lookups, and gives them log and
+// display forms that never reveal the address.
+//
+// The types here are the only way the rest of commentd holds an email or IP address. Their String
+// and LogValue methods return masked or redacted forms, so a stray fmt or slog call cannot leak one;
+// code that really needs the address (sealing it) calls Reveal.
+package privacy
+
+import (
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// Email is a syntactically valid email address. Its zero value is "no address".
+type Email struct {
+	addr string // as given, trimmed
+}
+
+// ParseEmail checks that s is a single bare address such as "jane@example.com" (no display name,
+// no angle brackets) and returns it. It does not look the domain up.
+func ParseEmail(s string) (Email, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
+		return Email{}, false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return Email{}, false
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || !strings.Contains(s[at+1:], ".") {
+		// A dotless domain ("jane@localhost") is valid syntax but never a reader's real address.
+		return Email{}, false
+	}
+	return Email{addr: s}, true
+}
+
+// IsZero reports whether e holds no address.
+func (e Email) IsZero() bool { return e.addr == "" }
+
+// Reveal returns the address in clear. Call it only to seal the address; never log or return it.
+func (e Email) Reveal() string { return e.addr }
+
+// Normalized returns the form used for keyed hashes: trimmed and lower-cased, so "Jane@Example.com"
+// and "jane@example.com" are the same author. Provider-specific rules (dots, plus tags) are not applied:
+// they differ between providers, and guessing wrong would merge different people.
+func (e Email) Normalized() string { return strings.ToLower(e.addr) }
+
+// Masked returns the form shown to moderators: the first character of the local part, a run of
+// bullets, and the domain, such as "j•••@example.com".
+func (e Email) Masked() string { return MaskEmail(e.addr) }
+
+// String returns the masked form, so formatting an Email never prints the address.
+func (e Email) String() string { return e.Masked() }
+
+// LogValue implements slog.LogValuer: logs carry no part of the address.
+func (e Email) LogValue() slog.Value { return slog.StringValue("[email redacted]") }
+
+// MaskEmail masks a plain address string the way Email.Masked does. Strings without "@" mask to "•••".
+func MaskEmail(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return "•••"
+	}
+	first, _ := utf8.DecodeRuneInString(addr)
+	return string(first) + "•••@" + strings.ToLower(addr[at+1:])
+}
+
+// IP is a reader's IP address. Its zero value is "no address".
+type IP struct {
+	addr netip.Addr
+}
+
+// ParseIP parses an IPv4 or IPv6 address (an IPv4-mapped IPv6 address becomes IPv4; a zone is refused).
+func ParseIP(s string) (IP, bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || a.Zone() != "" {
+		return IP{}, false
+	}
+	return IP{addr: a.Unmap()}, true
+}
+
+// IPFromAddr wraps an already parsed address.
+func IPFromAddr(a netip.Addr) IP { return IP{addr: a.Unmap()} }
+
+// IsZero reports whether ip holds no address.
+func (ip IP) IsZero() bool { return !ip.addr.IsValid() }
+
+// Addr returns the address, for range (CIDR) matching. Never log or return it.
+func (ip IP) Addr() netip.Addr { return ip.addr }
+
+// Reveal returns the address in clear, to seal it. Never log or return it.
+func (ip IP) Reveal() string {
+	if !ip.addr.IsValid() {
+		return ""
+	}
+	return ip.addr.String()
+}
+
+// Masked returns the form shown to moderators: the IPv4 /24 ("203.0.113.x") or the IPv6 /48
+// ("2001:db8:1::/48"). That is enough to spot a burst from one network without naming the reader.
+func (ip IP) Masked() string {
+	switch {
+	case !ip.addr.IsValid():
+		return ""
+	case ip.addr.Is4():
+		b := ip.addr.As4()
+		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
+	default:
+		p, _ := ip.addr.Prefix(48)
+		return p.String()
+	}
+}
+
+// String returns the masked form.
+func (ip IP) String() string { return ip.Masked() }
+
+// LogValue implements slog.LogValuer: logs carry no part of the address.
+func (ip IP) LogValue() slog.Value { return slog.StringValue("[ip redacted]") }

@@ -1,0 +1,30 @@
+package redistest
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestStartStopRestart(t *testing.T) {
+	s := Start(t)
+	c := Client(t, s.Addr)
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET on fresh server: %v", err)
+	}
+	s.Stop()
+	ctx2, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := c.Ping(ctx2).Err(); err == nil {
+		t.Fatalf("PING after Stop succeeded, want an error")
+	}
+	s.Restart(t)
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING after Restart: %v", err)
+	}
+	// The server keeps nothing on disk, so a restart loses the key: proves it really restarted.
+	if n, err := c.Exists(ctx, "k").Result(); err != nil || n != 0 {
+		t.Fatalf("EXISTS k after restart = %d, %v; want 0, nil", n, err)
+	}
+}
