@@ -114,6 +114,11 @@ type Comment struct {
 	Decision    *Decision // nil until a moderator decides
 }
 
+// AuthorHistory counts one author's comments by how moderators (or the spam checks) decided them.
+type AuthorHistory struct {
+	Approved, Rejected, Spam int64
+}
+
 // Thread is one thread's moderation settings.
 type Thread struct {
 	ID     string

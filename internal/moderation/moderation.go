@@ -58,25 +58,43 @@ type View struct {
 	Comment     comment.Comment
 	MaskedEmail string
 	MaskedIP    string
+	History     comment.AuthorHistory // zero when no Histories source is configured
+}
+
+// Learner is told the outcome of every moderator decision, so the spam model learns from
+// moderators. c is the comment after the decision. Learn must be idempotent per comment: it is
+// called again when a decision is retried (and then changes nothing), so that a Learn that failed
+// once is completed by the retry.
+type Learner interface {
+	Learn(ctx context.Context, c comment.Comment) error
+}
+
+// Histories reads authors' records (by keyed email hash), for the moderator's view.
+type Histories interface {
+	AuthorHistories(ctx context.Context, authorKeys []string) ([]comment.AuthorHistory, error)
 }
 
 // Options configures a Service.
 type Options struct {
 	DefaultMode comment.Mode     // site-wide moderation mode, to report a thread's effective mode
 	Now         func() time.Time // defaults to time.Now
+	Learner     Learner          // optional: learns from every decision
+	Histories   Histories        // optional: fills View.History
 }
 
 // Service applies moderators' decisions.
 type Service struct {
-	store Store
-	keys  *privacy.Keyring
-	mode  comment.Mode
-	now   func() time.Time
+	store     Store
+	keys      *privacy.Keyring
+	mode      comment.Mode
+	now       func() time.Time
+	learner   Learner
+	histories Histories
 }
 
 // NewService builds a Service.
 func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
-	s := &Service{store: store, keys: keys, mode: opts.DefaultMode, now: opts.Now}
+	s := &Service{store: store, keys: keys, mode: opts.DefaultMode, now: opts.Now, learner: opts.Learner, histories: opts.Histories}
 	if s.mode == comment.ModeDefault {
 		s.mode = comment.ModePost
 	}
@@ -89,19 +107,46 @@ func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
 // Action is a moderator decision.
 type Action int
 
-// The actions a moderator can take.
+// The actions a moderator can take on a comment.
 const (
-	Approve Action = iota + 1
-	Reject
+	Approve     Action = iota + 1 // publish it
+	Reject                        // never show it
+	MarkSpam                      // take it down as spam; the spam model learns it
+	MarkNotSpam                   // take back a spam verdict: back to the queue
+	Reopen                        // undo a decision: back to the queue
 )
 
-// target and allowed source states of each action.
+func (a Action) String() string {
+	switch a {
+	case Approve:
+		return "approve"
+	case Reject:
+		return "reject"
+	case MarkSpam:
+		return "mark_spam"
+	case MarkNotSpam:
+		return "mark_not_spam"
+	case Reopen:
+		return "reopen"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+// rule returns the target state of an action and the states it may start from. Repeating an action
+// on a comment already in its target state is always allowed and changes nothing.
 func (a Action) rule() (to comment.State, from []comment.State) {
 	switch a {
 	case Approve:
 		return comment.StatePublished, []comment.State{comment.StatePending, comment.StateRejected, comment.StateSpam}
 	case Reject:
 		return comment.StateRejected, []comment.State{comment.StatePending, comment.StatePublished, comment.StateSpam}
+	case MarkSpam:
+		return comment.StateSpam, []comment.State{comment.StatePending, comment.StatePublished, comment.StateRejected}
+	case MarkNotSpam:
+		// Only a spam verdict can be taken back; anything else is a different decision.
+		return comment.StatePending, []comment.State{comment.StateSpam}
+	case Reopen:
+		return comment.StatePending, []comment.State{comment.StatePublished, comment.StateRejected, comment.StateSpam}
 	}
 	panic(fmt.Sprintf("moderation: unknown action %d", int(a)))
 }
@@ -127,7 +172,14 @@ func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, re
 	if err != nil {
 		return View{}, err
 	}
-	return s.view(c), nil
+	if s.learner != nil {
+		// The decision is stored; if learning fails the caller gets the error and a retry repeats
+		// the (then no-op) decision and completes the learning.
+		if err := s.learner.Learn(ctx, c); err != nil {
+			return View{}, fmt.Errorf("learn from decision on %s: %w", id, err)
+		}
+	}
+	return s.views(ctx, []comment.Comment{c})[0], nil
 }
 
 // Get returns the moderator's view of one comment.
@@ -136,7 +188,7 @@ func (s *Service) Get(ctx context.Context, id string) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return s.view(c), nil
+	return s.views(ctx, []comment.Comment{c})[0], nil
 }
 
 // ListQueue returns one page of the queue in the moderator's view.
@@ -160,11 +212,30 @@ func (s *Service) ListQueue(ctx context.Context, q Query, p comment.Page) ([]Vie
 	if err != nil {
 		return nil, "", err
 	}
+	return s.views(ctx, cs), next, nil
+}
+
+// views builds the moderator's views of cs, with the authors' histories read in one call. A
+// history that cannot be read leaves the zero history: the queue stays usable while the history
+// source is down, and the view is a display aid, not a decision input.
+func (s *Service) views(ctx context.Context, cs []comment.Comment) []View {
 	views := make([]View, len(cs))
 	for i, c := range cs {
 		views[i] = s.view(c)
 	}
-	return views, next, nil
+	if s.histories == nil || len(cs) == 0 {
+		return views
+	}
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.AuthorKey
+	}
+	if hs, err := s.histories.AuthorHistories(ctx, keys); err == nil && len(hs) == len(cs) {
+		for i := range views {
+			views[i].History = hs[i]
+		}
+	}
+	return views
 }
 
 // view masks the comment's personal data. A value that fails to open (a key was removed from the

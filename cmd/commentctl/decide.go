@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// decideConcurrency bounds the calls in flight for one approve or reject, so a long list of ids
+// does not flood the server (or trip its rate limits all at once).
+const decideConcurrency = 8
+
+// action is a moderator decision commentctl can send.
+type action int
+
+const (
+	actApprove action = iota + 1
+	actReject
+)
+
+// verb is the command name.
+func (a action) verb() string {
+	if a == actApprove {
+		return "approve"
+	}
+	return "reject"
+}
+
+// done is the past tense, for the result line.
+func (a action) done() string {
+	if a == actApprove {
+		return "approved"
+	}
+	return "rejected"
+}
+
+// call sends the decision for one comment.
+func (a action) call(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+	if a == actApprove {
+		resp, err := client.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason})
+		return resp.GetComment(), err
+	}
+	resp, err := client.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})
+	return resp.GetComment(), err
+}
+
+// decideResult is the outcome for one id.
+type decideResult struct {
+	name    string
+	comment *commentdv1.ModeratedComment
+	err     error
+}
+
+func (c *cli) decideCmd(d action) *cobra.Command {
+	var reason string
+	var long string
+	switch d {
+	case actApprove:
+		long = `approve publishes comments that are pending, rejected or spam. Approving a published comment
+changes nothing and succeeds.`
+	case actReject:
+		long = `reject hides comments that are pending, published or spam for good. Rejecting a rejected comment
+changes nothing and succeeds.`
+	}
+	long += `
+
+Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
+spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout.
+One line is printed per id, in the order given: "<name>: ` + d.done() + `" on stdout, or the error on
+stderr. The exit status is 1 if any id failed. The reason (at most 500 characters) is recorded
+with the decision, together with your key's name.
+
+With -o json the output is one JSON array with an object per id: {"name", "ok", "comment"} on
+success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}} on failure.`
+	cmd := &cobra.Command{
+		Use:   d.verb() + " ID... [--reason R]",
+		Short: strings.ToUpper(d.verb()[:1]) + d.verb()[1:] + " one or more comments",
+		Long:  long,
+		Example: fmt.Sprintf(`  commentctl %[1]s 01HZX3K9
+  commentctl %[1]s comments/01HZX3K9 01HZX3KA --reason "off topic"
+  commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb()),
+		Args: argCount(1, -1, "at least one comment ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := c.commentNames(args)
+			if err != nil {
+				return err
+			}
+			if len(names) == 0 {
+				return usagef(cmd, "no comment ids given")
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			results := c.decideAll(cmd.Context(), client, d, names, reason)
+			return c.printDecisions(d, results)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
+	return cmd
+}
+
+// commentNames expands "-" into the ids on stdin and turns every id into a resource name.
+func (c *cli) commentNames(args []string) ([]string, error) {
+	var names []string
+	readStdin := false
+	for _, a := range args {
+		if a != "-" {
+			names = append(names, commentName(a))
+			continue
+		}
+		if readStdin {
+			continue // stdin is read once, however many times "-" is given
+		}
+		readStdin = true
+		sc := bufio.NewScanner(c.stdin)
+		sc.Split(bufio.ScanWords)
+		for sc.Scan() {
+			names = append(names, commentName(sc.Text()))
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read ids from stdin: %w", err)
+		}
+	}
+	return names, nil
+}
+
+// decideAll makes the decision for every name, at most decideConcurrency at a time, and returns
+// the results in the order of names.
+func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationServiceClient, d action, names []string, reason string) []decideResult {
+	results := make([]decideResult, len(names))
+	sem := make(chan struct{}, decideConcurrency)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			callCtx, cancel := c.callCtx(ctx)
+			defer cancel()
+			mc, err := d.call(callCtx, client, name, reason)
+			results[i] = decideResult{name: name, comment: mc, err: err}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+func (c *cli) printDecisions(d action, results []decideResult) error {
+	failed := 0
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+		}
+	}
+	if c.output == "json" {
+		if err := writeDecisionsJSON(c, results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			if r.err != nil {
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+				continue
+			}
+			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, d.done())
+		}
+	}
+	if failed > 0 {
+		return &batchError{verb: d.verb(), failed: failed, total: len(results)}
+	}
+	return nil
+}
+
+// batchError says some ids of an approve or reject failed; each was already reported on its own line.
+type batchError struct {
+	verb          string
+	failed, total int
+}
+
+func (e *batchError) Error() string {
+	return fmt.Sprintf("%s: %d of %d failed", e.verb, e.failed, e.total)
+}
+
+// decisionJSON is one element of the -o json output of approve and reject.
+type decisionJSON struct {
+	Name    string          `json:"name"`
+	OK      bool            `json:"ok"`
+	Comment json.RawMessage `json:"comment,omitempty"`
+	Error   *errorJSON      `json:"error,omitempty"`
+}
+
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Reason  string `json:"reason,omitempty"`
+	Detail  string `json:"detail"` // the same one line the table output prints
+}
+
+func writeDecisionsJSON(c *cli, results []decideResult) error {
+	out := make([]decisionJSON, 0, len(results))
+	for _, r := range results {
+		dj := decisionJSON{Name: r.name, OK: r.err == nil}
+		if r.err != nil {
+			st := status.Convert(r.err)
+			ej := &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: describe(r.err, c.timeout)}
+			for _, det := range st.Details() {
+				if info, ok := det.(*errdetails.ErrorInfo); ok {
+					ej.Reason = info.GetReason()
+				}
+			}
+			dj.Error = ej
+		} else {
+			b, err := protojson.Marshal(r.comment)
+			if err != nil {
+				return fmt.Errorf("encode %s as json: %w", r.name, err)
+			}
+			dj.Comment = b
+		}
+		out = append(out, dj)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results as json: %w", err)
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+	return err
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// callError is a failed call to the server. Its text is one line for people: the operation, the
+// status message and whatever the error details add (bad fields, retry delay, failed precondition).
+type callError struct {
+	op      string        // what was called, such as "approve comments/abc"
+	err     error         // the error the client returned
+	timeout time.Duration // the --timeout in force, to explain a deadline
+}
+
+func (e *callError) Error() string { return e.op + ": " + describe(e.err, e.timeout) }
+func (e *callError) Unwrap() error { return e.err }
+
+func (c *cli) callError(op string, err error) error {
+	return &callError{op: op, err: err, timeout: c.timeout}
+}
+
+// describe renders a gRPC error as one line:
+//
+//	<message> (<CODE>[, <reason>])[; <detail>]...
+func describe(err error, timeout time.Duration) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return oneLine(err.Error())
+	}
+	codeName := code.Code(st.Code()).String()
+	msg := st.Message()
+	if msg == "" {
+		msg = strings.ToLower(strings.ReplaceAll(codeName, "_", " "))
+	}
+	var b strings.Builder
+	b.WriteString(oneLine(msg))
+	b.WriteString(" (")
+	b.WriteString(codeName)
+	var details []string
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if d.GetReason() != "" {
+				b.WriteString(", ")
+				b.WriteString(d.GetReason())
+			}
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				details = append(details, fmt.Sprintf("field %s: %s", v.GetField(), v.GetDescription()))
+			}
+		case *errdetails.RetryInfo:
+			if delay := d.GetRetryDelay(); delay != nil {
+				details = append(details, "retry in "+roundDelay(delay.AsDuration()).String())
+			}
+		case *errdetails.PreconditionFailure:
+			for _, v := range d.GetViolations() {
+				details = append(details, preconditionText(v))
+			}
+		case *errdetails.QuotaFailure:
+			for _, v := range d.GetViolations() {
+				if v.GetDescription() != "" {
+					details = append(details, "quota "+v.GetSubject()+": "+v.GetDescription())
+				}
+			}
+		}
+	}
+	b.WriteString(")")
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		details = append(details, fmt.Sprintf("no answer within --timeout %s", timeout))
+	case codes.Unauthenticated:
+		details = append(details, "check --token or "+envToken)
+	}
+	for _, d := range details {
+		b.WriteString("; ")
+		b.WriteString(oneLine(d))
+	}
+	return b.String()
+}
+
+func preconditionText(v *errdetails.PreconditionFailure_Violation) string {
+	var b strings.Builder
+	b.WriteString("precondition")
+	if v.GetType() != "" {
+		b.WriteString(" " + v.GetType())
+	}
+	if v.GetSubject() != "" {
+		b.WriteString(" " + v.GetSubject())
+	}
+	if v.GetDescription() != "" {
+		b.WriteString(": " + v.GetDescription())
+	}
+	return b.String()
+}
+
+// roundDelay keeps a retry delay readable: whole seconds, or milliseconds below a second.
+func roundDelay(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
+}

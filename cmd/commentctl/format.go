@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// writeJSON prints a response as protojson, one document followed by a newline.
+func writeJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s as json: %w", m.ProtoReflect().Descriptor().Name(), err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// clean makes text written by readers safe to print on a moderator's terminal: control characters
+// (escape sequences could rewrite the screen or hide text) become spaces, invalid UTF-8 becomes
+// U+FFFD. Newlines are kept only when keepNewlines is set.
+func clean(s string, keepNewlines bool) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s { // invalid UTF-8 comes out of range as U+FFFD
+		switch {
+		case r == '\n' && keepNewlines:
+			b.WriteRune(r)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || isBidiControl(r):
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// isBidiControl reports the bidirectional overrides and isolates that can make text read in a
+// different order than it is stored.
+func isBidiControl(r rune) bool {
+	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+}
+
+// oneLine cleans s and folds all whitespace runs, newlines included, into single spaces.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(clean(s, false)), " ")
+}
+
+// truncate shortens s to at most n characters, marking a cut with "…".
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimRight(string(r[:n-1]), " ") + "…"
+}
+
+// humanAge says how long ago something happened, in the largest whole unit: 45s, 3m, 2h, 4d.
+func humanAge(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s" // the server's clock is ahead of ours
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+}
+
+// age is humanAge of a timestamp, or "-" when it is unset.
+func age(ts *timestamppb.Timestamp, now time.Time) string {
+	if ts == nil {
+		return "-"
+	}
+	return humanAge(now.Sub(ts.AsTime()))
+}
+
+// when prints a timestamp in UTC with its age, or "-" when it is unset.
+func when(ts *timestamppb.Timestamp, now time.Time) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().UTC().Format(time.RFC3339) + " (" + age(ts, now) + " ago)"
+}
+
+func stateName(s commentdv1.State) string {
+	if s == commentdv1.State_STATE_UNSPECIFIED {
+		return "-"
+	}
+	return strings.ToLower(strings.TrimPrefix(s.String(), "STATE_"))
+}
+
+func modeName(m commentdv1.ModerationMode) string {
+	if m == commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED {
+		return "default"
+	}
+	return strings.ToLower(strings.TrimPrefix(m.String(), "MODERATION_MODE_"))
+}
+
+// orDash prints "-" for an empty value so table columns and fields never look missing.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// commentName turns "comments/ID" or a bare ID into the resource name the API takes.
+func commentName(id string) string {
+	id = strings.TrimSpace(id)
+	if strings.HasPrefix(id, "comments/") {
+		return id
+	}
+	return "comments/" + id
+}
+
+// threadName turns "threads/ID" or a bare ID into the resource name the API takes.
+func threadName(id string) string {
+	id = strings.TrimSpace(id)
+	if strings.HasPrefix(id, "threads/") {
+		return id
+	}
+	return "threads/" + id
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestHumanAge(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   time.Duration
+		want string
+	}{
+		{-time.Minute, "0s"},
+		{0, "0s"},
+		{59 * time.Second, "59s"},
+		{time.Minute, "1m"},
+		{3*time.Minute + 59*time.Second, "3m"},
+		{59 * time.Minute, "59m"},
+		{time.Hour, "1h"},
+		{2*time.Hour + 59*time.Minute, "2h"},
+		{23 * time.Hour, "23h"},
+		{24 * time.Hour, "1d"},
+		{4*24*time.Hour + 23*time.Hour, "4d"},
+		{400 * 24 * time.Hour, "400d"},
+	}
+	for _, tt := range tests {
+		if got := humanAge(tt.in); got != tt.want {
+			t.Errorf("humanAge(%s) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCell(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		in    string
+		width int
+		want  string
+	}{
+		{name: "empty", in: "", want: "-"},
+		{name: "plain", in: "hello", want: "hello"},
+		{name: "newlines and tabs fold", in: " a\n\tb  c\r\n", want: "a b c"},
+		{name: "escape sequence defused", in: "x\x1b[2Jy", want: "x [2Jy"},
+		{name: "bidi override removed", in: "abc\u202Egnp.exe", want: "abc gnp.exe"},
+		{name: "invalid utf-8", in: "a\xffb", want: "a\uFFFDb"},
+		{name: "fits exactly", in: "abcde", width: 5, want: "abcde"},
+		{name: "cut with ellipsis", in: "abcdef", width: 5, want: "abcd…"},
+		{name: "cut counts characters, not bytes", in: "ééééééé", width: 4, want: "ééé…"},
+		{name: "no trailing space before ellipsis", in: "abc defgh", width: 5, want: "abc…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cell(tt.in, tt.width); got != tt.want {
+				t.Errorf("cell(%q, %d) = %q; want %q", tt.in, tt.width, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResourceNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		fn   func(string) string
+		name string
+		in   string
+		want string
+	}{
+		{commentName, "commentName", "abc", "comments/abc"},
+		{commentName, "commentName", "comments/abc", "comments/abc"},
+		{commentName, "commentName", " abc ", "comments/abc"},
+		{threadName, "threadName", "post-1", "threads/post-1"},
+		{threadName, "threadName", "threads/post-1", "threads/post-1"},
+	}
+	for _, tt := range tests {
+		if got := tt.fn(tt.in); got != tt.want {
+			t.Errorf("%s(%q) = %q; want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:7070", true},
+		{"localhost:7070", true},
+		{"[::1]:7070", true},
+		{"10.0.0.5:7070", false},
+		{"commentd.internal:7070", false},
+		{"dns:///commentd:7070", false},
+	}
+	for _, tt := range tests {
+		if got := isLoopback(tt.addr); got != tt.want {
+			t.Errorf("isLoopback(%q) = %v; want %v", tt.addr, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// Widths of the free-text queue columns, in characters, so one comment stays on one line.
+const (
+	queueBodyWidth   = 40
+	queueAuthorWidth = 20
+)
+
+// maxPageSize is the server's largest page; a bigger --limit would be lowered silently.
+const maxPageSize = 500
+
+// parseQueueState reads a --state value: the states a comment can wait in for a moderator.
+func parseQueueState(s string) (commentdv1.State, bool) {
+	switch s {
+	case "pending":
+		return commentdv1.State_STATE_PENDING, true
+	case "rejected":
+		return commentdv1.State_STATE_REJECTED, true
+	case "spam":
+		return commentdv1.State_STATE_SPAM, true
+	}
+	return 0, false
+}
+
+func (c *cli) queueCmd() *cobra.Command {
+	var (
+		state     string
+		thread    string
+		limit     int
+		pageToken string
+		all       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "queue [--state pending|rejected|spam] [--thread ID] [--limit N] [--page-token T] [--all]",
+		Short: "List comments waiting for a moderator",
+		Long: `queue lists the moderation queue, oldest first: pending comments by default, or the rejected or
+spam ones with --state.
+
+Columns: ID, THREAD, AGE (since submission), AUTHOR, EMAIL (masked by the server), WHY (the codes
+of the checks that held the comment) and the start of the BODY.
+
+One call returns one page (--limit comments, server default 50, at most 500). When there are more,
+the next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
+page. With -o json the output is the ListQueueResponse (with --all, one response holding every page).`,
+		Example: `  commentctl queue
+  commentctl queue --state spam --thread blog-post-42
+  commentctl queue --all -o json | jq -r '.comments[].comment.name'`,
+		Args: argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, ok := parseQueueState(state)
+			if !ok {
+				return usagef(cmd, "--state %q: want pending, rejected or spam", state)
+			}
+			if limit < 0 || limit > maxPageSize {
+				return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", limit, maxPageSize)
+			}
+			if all && pageToken != "" {
+				return usagef(cmd, "--all starts at the first page; drop --page-token")
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			req := &commentdv1.ListQueueRequest{State: st, ThreadId: thread, PageSize: int32(limit), PageToken: pageToken}
+			merged := &commentdv1.ListQueueResponse{}
+			for {
+				ctx, cancel := c.callCtx(cmd.Context())
+				resp, err := client.ListQueue(ctx, req)
+				cancel()
+				if err != nil {
+					return c.callError("list queue", err)
+				}
+				merged.Comments = append(merged.Comments, resp.GetComments()...)
+				merged.NextPageToken = resp.GetNextPageToken()
+				if !all || resp.GetNextPageToken() == "" {
+					break
+				}
+				req.PageToken = resp.GetNextPageToken()
+			}
+
+			if c.output == "json" {
+				return writeJSON(c.stdout, merged)
+			}
+			if err := writeQueue(c.stdout, merged.GetComments(), time.Now()); err != nil {
+				return err
+			}
+			if merged.GetNextPageToken() != "" {
+				fmt.Fprintf(c.stderr, "More comments: add --page-token %s (or use --all).\n", merged.GetNextPageToken())
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&state, "state", "pending", "which comments to list: pending, rejected or spam")
+	f.StringVar(&thread, "thread", "", "only comments of this thread `ID`")
+	f.IntVar(&limit, "limit", 0, "comments per page, at most 500 (0: the server default, 50)")
+	f.StringVar(&pageToken, "page-token", "", "continue from the page token a previous call printed")
+	f.BoolVar(&all, "all", false, "follow the page tokens and list every page")
+	return cmd
+}
+
+// writeQueue prints the queue table. An empty queue prints only the header, so scripts that skip
+// the first line see no rows.
+func writeQueue(w io.Writer, comments []*commentdv1.ModeratedComment, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTHREAD\tAGE\tAUTHOR\tEMAIL\tWHY\tBODY")
+	for _, mc := range comments {
+		cm := mc.GetComment()
+		codes := make([]string, 0, len(mc.GetHoldReasons()))
+		for _, r := range mc.GetHoldReasons() {
+			codes = append(codes, r.GetCode())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			cell(cm.GetId(), 0),
+			cell(cm.GetThreadId(), 0),
+			age(cm.GetCreateTime(), now),
+			cell(cm.GetAuthorName(), queueAuthorWidth),
+			cell(mc.GetMaskedEmail(), 0),
+			cell(strings.Join(codes, ","), 0),
+			cell(cm.GetBody(), queueBodyWidth),
+		)
+	}
+	return tw.Flush()
+}
+
+// cell makes a value fit one table cell: one line, no tabs, at most width characters (0: any).
+func cell(s string, width int) string {
+	s = oneLine(s)
+	if width > 0 {
+		s = truncate(s, width)
+	}
+	return orDash(s)
+}

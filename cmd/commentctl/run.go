@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of commentctl.
+const (
+	exitOK    = 0
+	exitError = 1 // the call failed: the server refused it, or it could not be reached
+	exitUsage = 2 // the command line is wrong; nothing was sent
+)
+
+// Environment variables that stand in for flags left unset.
+const (
+	envServer = "COMMENTCTL_SERVER"
+	envToken  = "COMMENTCTL_TOKEN"
+)
+
+const defaultServer = "127.0.0.1:7070"
+
+// usageError is a mistake on the command line. It exits with exitUsage and points at --help.
+type usageError struct {
+	cmdPath string // the command whose help explains the mistake
+	err     error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(cmd *cobra.Command, format string, args ...any) error {
+	return &usageError{cmdPath: cmd.CommandPath(), err: fmt.Errorf(format, args...)}
+}
+
+// cli holds one invocation's streams and global flags. Each run builds its own, so runs share nothing.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	env            func(string) string
+
+	server      string
+	token       string
+	timeout     time.Duration
+	useTLS      bool
+	tlsCA       string
+	tlsInsecure bool
+	output      string
+}
+
+// run executes one commentctl command line (args without the program name) and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+	root := c.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "commentctl: %v\n", ue.err)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", ue.cmdPath)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "commentctl: %v\n", err)
+	return exitError
+}
+
+func (c *cli) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "commentctl",
+		Short: "Moderate comments on a commentd server",
+		Long: `commentctl is the moderators' tool for commentd. It lists the moderation queue, shows,
+approves and rejects comments, changes a thread's moderation settings, and generates API keys.
+
+Every command except keygen calls the server at --server with the API key in --token
+(a key of role "moderator" or "admin"). Flags left unset fall back to the environment:
+  ` + envServer + `   the server address (default ` + defaultServer + `)
+  ` + envToken + `    the API token
+
+Exit status: 0 on success, 1 when a call fails, 2 when the command line is wrong.`,
+		Example: `  export ` + envToken + `=cmd_...
+  commentctl queue
+  commentctl show 01HZX3K9
+  commentctl approve 01HZX3K9 01HZX3KA
+  commentctl reject 01HZX3KB --reason "advertising"`,
+		// Our own RunE turns stray arguments into a usage error with suggestions; leaving Args nil
+		// would make cobra return its own plain error for them.
+		Args:              cobra.ArbitraryArgs,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return missingSubcommand(cmd, args)
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return c.resolveGlobals(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &usageError{cmdPath: cmd.CommandPath(), err: err}
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.server, "server", defaultServer, "commentd address as host:port (env "+envServer+")")
+	pf.StringVar(&c.token, "token", "", "API token of a moderator or admin key (env "+envToken+")")
+	pf.DurationVar(&c.timeout, "timeout", 10*time.Second, "maximum time for each call to the server")
+	pf.BoolVar(&c.useTLS, "tls", false, "connect with TLS (plaintext by default)")
+	pf.StringVar(&c.tlsCA, "tls-ca", "", "PEM `file` of the CA that signed the server's certificate (implies --tls)")
+	pf.BoolVar(&c.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate, for testing only (implies --tls)")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+
+	root.AddCommand(
+		c.keygenCmd(),
+		c.queueCmd(),
+		c.showCmd(),
+		c.decideCmd(actApprove),
+		c.decideCmd(actReject),
+		c.threadCmd(),
+	)
+	return root
+}
+
+// resolveGlobals applies environment fallbacks and checks the global flags.
+func (c *cli) resolveGlobals(cmd *cobra.Command) error {
+	flags := cmd.Flags()
+	if !flags.Changed("server") {
+		if v := c.env(envServer); v != "" {
+			c.server = v
+		}
+	}
+	if !flags.Changed("token") {
+		c.token = c.env(envToken)
+	}
+	c.server = strings.TrimSpace(c.server)
+	c.token = strings.TrimSpace(c.token)
+	if c.server == "" {
+		return usagef(cmd, "--server is empty: give the commentd address as host:port")
+	}
+	if c.timeout <= 0 {
+		return usagef(cmd, "--timeout must be positive, got %s", c.timeout)
+	}
+	switch c.output {
+	case "table", "json":
+	default:
+		return usagef(cmd, "-o %q: want table or json", c.output)
+	}
+	return nil
+}
+
+// missingSubcommand is the RunE of commands that only group others.
+func missingSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return usagef(cmd, "%s needs a command", cmdName(cmd))
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return &usageError{cmdPath: cmd.CommandPath(), err: errors.New(msg)}
+}
+
+// argCount returns an argument check that wants between min and max arguments (max < 0: no limit)
+// and names what is missing in its usage error.
+func argCount(minN, maxN int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		switch {
+		case len(a) < minN:
+			return usagef(cmd, "%s needs %s", cmdName(cmd), what)
+		case maxN >= 0 && len(a) > maxN:
+			return usagef(cmd, "%s takes %s, got %d: %s", cmdName(cmd), what, len(a), strings.Join(a, " "))
+		}
+		return nil
+	}
+}
+
+// cmdName is the command path without the program name, as error messages already start with it.
+func cmdName(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name()
+	}
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}

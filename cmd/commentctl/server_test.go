@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// fakeModeration is a ModerationService test double: each method answers with its function field
+// (Unimplemented when nil) and every call is recorded with its request and authorization header.
+type fakeModeration struct {
+	commentdv1.UnimplementedModerationServiceServer
+
+	listQueue    func(context.Context, *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error)
+	getComment   func(context.Context, *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error)
+	approve      func(context.Context, *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error)
+	reject       func(context.Context, *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error)
+	getThread    func(context.Context, *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error)
+	updateThread func(context.Context, *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error)
+
+	mu    sync.Mutex
+	calls []recordedCall
+}
+
+type recordedCall struct {
+	method string
+	auth   []string // the "authorization" metadata values
+	req    proto.Message
+}
+
+func (f *fakeModeration) record(ctx context.Context, method string, req proto.Message) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, recordedCall{method: method, auth: md.Get("authorization"), req: proto.Clone(req)})
+}
+
+// recorded returns the calls so far.
+func (f *fakeModeration) recorded() []recordedCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recordedCall(nil), f.calls...)
+}
+
+// requests returns the requests of the calls to method, in arrival order.
+func (f *fakeModeration) requests(method string) []proto.Message {
+	var out []proto.Message
+	for _, c := range f.recorded() {
+		if c.method == method {
+			out = append(out, c.req)
+		}
+	}
+	return out
+}
+
+func (f *fakeModeration) ListQueue(ctx context.Context, req *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
+	f.record(ctx, "ListQueue", req)
+	if f.listQueue == nil {
+		return f.UnimplementedModerationServiceServer.ListQueue(ctx, req)
+	}
+	return f.listQueue(ctx, req)
+}
+
+func (f *fakeModeration) GetComment(ctx context.Context, req *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
+	f.record(ctx, "GetComment", req)
+	if f.getComment == nil {
+		return f.UnimplementedModerationServiceServer.GetComment(ctx, req)
+	}
+	return f.getComment(ctx, req)
+}
+
+func (f *fakeModeration) ApproveComment(ctx context.Context, req *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+	f.record(ctx, "ApproveComment", req)
+	if f.approve == nil {
+		return f.UnimplementedModerationServiceServer.ApproveComment(ctx, req)
+	}
+	return f.approve(ctx, req)
+}
+
+func (f *fakeModeration) RejectComment(ctx context.Context, req *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error) {
+	f.record(ctx, "RejectComment", req)
+	if f.reject == nil {
+		return f.UnimplementedModerationServiceServer.RejectComment(ctx, req)
+	}
+	return f.reject(ctx, req)
+}
+
+func (f *fakeModeration) GetThread(ctx context.Context, req *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
+	f.record(ctx, "GetThread", req)
+	if f.getThread == nil {
+		return f.UnimplementedModerationServiceServer.GetThread(ctx, req)
+	}
+	return f.getThread(ctx, req)
+}
+
+func (f *fakeModeration) UpdateThread(ctx context.Context, req *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error) {
+	f.record(ctx, "UpdateThread", req)
+	if f.updateThread == nil {
+		return f.UnimplementedModerationServiceServer.UpdateThread(ctx, req)
+	}
+	return f.updateThread(ctx, req)
+}
+
+// serve runs f on a gRPC server on a free loopback port until the test ends and returns its address.
+func serve(t *testing.T, f *fakeModeration, opts ...grpc.ServerOption) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on loopback: %v", err)
+	}
+	srv := grpc.NewServer(opts...)
+	commentdv1.RegisterModerationServiceServer(srv, f)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis) // returns when Stop closes the listener
+	}()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return lis.Addr().String()
+}
+
+// result is what one run of commentctl produced.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// invocation is one command line for commentctl's run.
+type invocation struct {
+	args  []string
+	env   map[string]string
+	stdin string
+}
+
+func (in invocation) run(t *testing.T) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := func(k string) string { return in.env[k] }
+	code := run(t.Context(), in.args, strings.NewReader(in.stdin), &stdout, &stderr, env)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// cmdline renders args for failure messages.
+func cmdline(args []string) string { return "commentctl " + strings.Join(args, " ") }
+
+// withServer prepends the flags that point commentctl at addr with a token.
+func withServer(addr string, args ...string) []string {
+	return append([]string{"--server", addr, "--token", "tok-1"}, args...)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+func (c *cli) showCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one comment with everything a moderator may see",
+		Long: `show prints one comment in the moderator's view: its thread, state and times, the author's name,
+masked email and IP address, author key and user agent, why the checks held it, the last moderator
+decision (who, when, from which state to which, and why) and the full text.
+
+ID is a comment id or its resource name, comments/ID. With -o json the output is the
+ModerationServiceGetCommentResponse.`,
+		Example: `  commentctl show 01HZX3K9
+  commentctl show comments/01HZX3K9 -o json`,
+		Args: argCount(1, 1, "one comment ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			name := commentName(args[0])
+			ctx, cancel := c.callCtx(cmd.Context())
+			defer cancel()
+			resp, err := client.GetComment(ctx, &commentdv1.ModerationServiceGetCommentRequest{Name: name})
+			if err != nil {
+				return c.callError("get "+name, err)
+			}
+			if c.output == "json" {
+				return writeJSON(c.stdout, resp)
+			}
+			return writeComment(c.stdout, resp.GetComment(), time.Now())
+		},
+	}
+}
+
+// writeComment prints the moderator's view of a comment as labelled lines, the body last and
+// indented so its own lines cannot pass for fields.
+func writeComment(w io.Writer, mc *commentdv1.ModeratedComment, now time.Time) error {
+	cm := mc.GetComment()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	field := func(label, value string) { fmt.Fprintf(tw, "%s:\t%s\n", label, value) }
+
+	field("Name", cell(cm.GetName(), 0))
+	field("Thread", cell(cm.GetThreadId(), 0))
+	field("Reply to", cell(cm.GetParentId(), 0))
+	field("State", stateName(cm.GetState()))
+	field("Created", when(cm.GetCreateTime(), now))
+	field("Published", when(cm.GetPublishTime(), now))
+	field("Author", cell(cm.GetAuthorName(), 0))
+	field("Email", cell(mc.GetMaskedEmail(), 0))
+	field("Author key", cell(mc.GetAuthorKey(), 0))
+	field("IP", cell(mc.GetMaskedIp(), 0))
+	field("User agent", cell(mc.GetUserAgent(), 0))
+	// One reason per line; the label only on the first.
+	label := "Held because:"
+	if len(mc.GetHoldReasons()) == 0 {
+		fmt.Fprintf(tw, "%s\t-\n", label)
+	}
+	for _, r := range mc.GetHoldReasons() {
+		text := cell(r.GetCode(), 0)
+		if m := oneLine(r.GetMessage()); m != "" {
+			text += ": " + m
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, text)
+		label = ""
+	}
+	field("Decision", decisionText(mc.GetDecision(), now))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	var b strings.Builder
+	b.WriteString("Body:\n")
+	for line := range strings.Lines(clean(cm.GetBody(), true)) {
+		b.WriteString("  ")
+		b.WriteString(strings.TrimRight(line, "\n"))
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// decisionText is one line about the last moderator decision, or "-" when there was none.
+func decisionText(d *commentdv1.Decision, now time.Time) string {
+	if d == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("%s → %s by %s at %s", stateName(d.GetFromState()), stateName(d.GetToState()),
+		cell(d.GetModerator(), 0), when(d.GetDecideTime(), now))
+	if r := oneLine(d.GetReason()); r != "" {
+		s += fmt.Sprintf(", reason: %q", r)
+	}
+	return s
+}

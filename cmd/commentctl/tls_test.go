@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// selfSigned makes a certificate for 127.0.0.1 and returns it with its PEM, to act as its own CA.
+func selfSigned(t *testing.T) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "commentd test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("create certificate: %v", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	cert, caPEM := selfSigned(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatalf("write CA file: %v", err)
+	}
+	_, otherPEM := selfSigned(t) // a CA that did not sign the server's certificate
+	otherFile := filepath.Join(t.TempDir(), "other.pem")
+	if err := os.WriteFile(otherFile, otherPEM, 0o600); err != nil {
+		t.Fatalf("write CA file: %v", err)
+	}
+
+	f := &fakeModeration{getThread: func(_ context.Context, req *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
+		return &commentdv1.GetThreadResponse{Thread: &commentdv1.Thread{Name: req.GetName()}}, nil
+	}}
+	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	addr := serve(t, f, grpc.Creds(creds))
+
+	tests := []struct {
+		name  string
+		flags []string
+		want  int
+	}{
+		{name: "trusted CA", flags: []string{"--tls-ca", caFile}, want: exitOK},
+		{name: "insecure skip verify", flags: []string{"--tls-insecure"}, want: exitOK},
+		{name: "untrusted CA", flags: []string{"--tls-ca", otherFile}, want: exitError},
+		{name: "system roots only", flags: []string{"--tls"}, want: exitError},
+		{name: "plaintext to a TLS server", want: exitError},
+		{name: "missing CA file", flags: []string{"--tls-ca", filepath.Join(t.TempDir(), "none.pem")}, want: exitError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := withServer(addr, append(tt.flags, "--timeout", "5s", "thread", "get", "t1")...)
+			got := invocation{args: args}.run(t)
+			if got.code != tt.want {
+				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, tt.want)
+			}
+		})
+	}
+
+	// Every call that got through carried the token.
+	for _, c := range f.recorded() {
+		if diff := cmp.Diff([]string{"Bearer tok-1"}, c.auth); diff != "" {
+			t.Errorf("TLS call %s: authorization mismatch (-want +got):\n%s", c.method, diff)
+		}
+	}
+}

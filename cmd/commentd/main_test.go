@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// buildBinaries builds commentd and commentctl once per test binary.
+var built struct {
+	once          sync.Once
+	dir           string
+	commentd, ctl string
+	err           error
+}
+
+func binaries(t *testing.T) (commentd, commentctl string) {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "commentd-e2e-")
+		if built.err != nil {
+			return
+		}
+		built.commentd = filepath.Join(built.dir, "commentd")
+		built.ctl = filepath.Join(built.dir, "commentctl")
+		for _, b := range []struct{ out, pkg string }{{built.commentd, "."}, {built.ctl, "../commentctl"}} {
+			out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput()
+			if err != nil {
+				built.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.commentd, built.ctl
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer collects a child process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type server struct {
+	grpcAddr, httpAddr  string
+	siteToken, modToken string
+	log                 *syncBuffer
+	conn                *grpc.ClientConn
+}
+
+// startCommentd runs the commentd binary against redisAddr with a fresh keys file and returns once
+// its health check says SERVING.
+func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
+	t.Helper()
+	bin, _ := binaries(t)
+	dir := t.TempDir()
+	s := &server{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), log: &syncBuffer{}}
+	var lines []string
+	for _, k := range []struct {
+		name string
+		role apikey.Role
+		tok  *string
+	}{{"e2e-site", apikey.RoleSite, &s.siteToken}, {"e2e-moderator", apikey.RoleModerator, &s.modToken}} {
+		tok, line, err := apikey.Generate(k.name, k.role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*k.tok = tok
+		lines = append(lines, line)
+	}
+	keys := filepath.Join(dir, "keys")
+	os.WriteFile(keys, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	args := append([]string{"-grpc-addr", s.grpcAddr, "-http-addr", s.httpAddr, "-redis-url", "redis://" + redisAddr,
+		"-redis-prefix", redistest.Prefix(t), "-keys", keys, "-accept-data-loss"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"COMMENTD_ENCRYPTION_KEYS=e2e:"+privacy.EncodeSecret(privacy.NewSecret()),
+		"COMMENTD_HASH_KEY="+privacy.EncodeSecret(privacy.NewSecret()))
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start commentd: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("commentd did not stop within 20s of SIGINT")
+		}
+	})
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s.conn = conn
+	hc := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("commentd exited at start: %v\n%s", err, s.log)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commentd not SERVING after 30s (last: %v, %v)\n%s", resp, err, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) siteCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.siteToken)
+}
+
+// ctl runs the commentctl binary against s with the moderator token and returns stdout.
+func (s *server) ctl(t *testing.T, args ...string) string {
+	t.Helper()
+	_, bin := binaries(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "COMMENTCTL_SERVER="+s.grpcAddr, "COMMENTCTL_TOKEN="+s.modToken)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("commentctl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// TestEndToEnd builds both binaries, starts commentd on a real redis-server, submits over gRPC,
+// approves and rejects with commentctl, and checks what the site lists.
+func TestEndToEnd(t *testing.T) {
+	s := startCommentd(t, redistest.Shared(t))
+	site := commentdv1.NewCommentServiceClient(s.conn)
+	ctx := s.siteCtx(t)
+
+	// The thread is pre-moderated, so both comments wait for a moderator.
+	s.ctl(t, "thread", "set", "e2e-article", "--mode", "pre")
+	submit := func(email, body string) *commentdv1.Comment {
+		resp, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{
+			ThreadId: "e2e-article", AuthorName: "Jane Reader", AuthorEmail: email, Body: body,
+			RequestId: "req-" + strings.ReplaceAll(body, " ", "-"), ClientIp: "198.51.100.23", UserAgent: "e2e-test",
+		})
+		if err != nil {
+			t.Fatalf("SubmitComment(%q): %v", body, err)
+		}
+		if got := resp.GetComment().GetState(); got != commentdv1.State_STATE_PENDING {
+			t.Fatalf("SubmitComment(%q) state = %v, want STATE_PENDING on a pre-moderated thread", body, got)
+		}
+		return resp.GetComment()
+	}
+	good := submit("jane@example.com", "A thoughtful comment")
+	bad := submit("troll@example.com", "A rude comment")
+
+	queue := s.ctl(t, "queue", "-o", "json")
+	for _, c := range []*commentdv1.Comment{good, bad} {
+		if !strings.Contains(queue, c.GetId()) {
+			t.Errorf("commentctl queue -o json does not list pending comment %s:\n%s", c.GetId(), queue)
+		}
+	}
+	if !strings.Contains(queue, "j•••@example.com") {
+		t.Errorf("commentctl queue -o json lacks the masked email j•••@example.com:\n%s", queue)
+	}
+	s.ctl(t, "approve", good.GetId())
+	s.ctl(t, "reject", bad.GetId(), "--reason", "insults")
+
+	list, err := site.ListComments(ctx, &commentdv1.ListCommentsRequest{ThreadId: "e2e-article"})
+	if err != nil {
+		t.Fatalf("ListComments: %v", err)
+	}
+	if len(list.GetComments()) != 1 || list.GetComments()[0].GetId() != good.GetId() {
+		t.Fatalf("ListComments(e2e-article) = %v, want only the approved comment %s", list.GetComments(), good.GetId())
+	}
+	count, err := site.CountComments(ctx, &commentdv1.CountCommentsRequest{ThreadIds: []string{"e2e-article", "other"}})
+	if err != nil || len(count.GetCounts()) != 2 || count.GetCounts()[0].GetPublished() != 1 || count.GetCounts()[1].GetPublished() != 0 {
+		t.Fatalf("CountComments = %v, %v; want 1 and 0", count, err)
+	}
+	shown := s.ctl(t, "show", bad.GetId(), "-o", "json")
+	var mv commentdv1.ModerationServiceGetCommentResponse
+	if err := protojson.Unmarshal([]byte(shown), &mv); err != nil {
+		t.Fatalf("commentctl show -o json output is not a ModerationServiceGetCommentResponse: %v\n%s", err, shown)
+	}
+	d := mv.GetComment().GetDecision()
+	if d.GetModerator() != "e2e-moderator" || d.GetReason() != "insults" || d.GetToState() != commentdv1.State_STATE_REJECTED {
+		t.Errorf("decision recorded on rejected comment = %v, want moderator e2e-moderator, reason insults, to REJECTED", d)
+	}
+}
+
+// TestEmailNeverLeaks submits comments with a distinctive email and IP, then looks for them in every
+// Redis key and value, the server's log, /metrics and every site-role response.
+func TestEmailNeverLeaks(t *testing.T) {
+	rs := redistest.Start(t)
+	s := startCommentd(t, rs.Addr, "-log-level", "debug")
+	site := commentdv1.NewCommentServiceClient(s.conn)
+	ctx := s.siteCtx(t)
+	const email, ip = "Zyxwv.Leakcheck+tag@Unusual-Domain.example", "192.0.2.201"
+	secrets := []string{"zyxwv", "leakcheck", "unusual-domain", ip}
+
+	var responses []proto.Message
+	first, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{ThreadId: "leak", AuthorName: "Leak Check", AuthorEmail: email, Body: "first", ClientIp: ip, RequestId: "leak-1"})
+	if err != nil {
+		t.Fatalf("SubmitComment: %v", err)
+	}
+	responses = append(responses, first)
+	again, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{ThreadId: "leak", AuthorName: "Leak Check", AuthorEmail: email, Body: "first", ClientIp: ip, RequestId: "leak-1"})
+	if err != nil || again.GetComment().GetId() != first.GetComment().GetId() {
+		t.Fatalf("SubmitComment with the same request_id = %v, %v; want the first comment %s", again, err, first.GetComment().GetId())
+	}
+	reply, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{ThreadId: "leak", ParentId: first.GetComment().GetId(), AuthorName: "Leak Check", AuthorEmail: email, Body: "reply", ClientIp: ip})
+	if err != nil {
+		t.Fatalf("SubmitComment(reply): %v", err)
+	}
+	responses = append(responses, reply)
+	_, err = site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{ThreadId: "leak", AuthorName: "Leak Check", AuthorEmail: email, Body: "", ClientIp: ip})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("SubmitComment(empty body) = %v, want InvalidArgument", err)
+	}
+	if st, ok := status.FromError(err); ok {
+		responses = append(responses, st.Proto())
+	}
+	got, err := site.GetComment(ctx, &commentdv1.GetCommentRequest{Name: first.GetComment().GetName()})
+	if err != nil {
+		t.Fatalf("GetComment: %v", err)
+	}
+	list, err := site.ListComments(ctx, &commentdv1.ListCommentsRequest{ThreadId: "leak"})
+	if err != nil {
+		t.Fatalf("ListComments: %v", err)
+	}
+	responses = append(responses, got, list)
+	s.ctl(t, "queue")
+
+	check := func(where, text string) {
+		t.Helper()
+		lower := strings.ToLower(text)
+		for _, sec := range secrets {
+			if strings.Contains(lower, strings.ToLower(sec)) {
+				t.Errorf("%s contains %q", where, sec)
+			}
+		}
+	}
+	for i, r := range responses {
+		check(fmt.Sprintf("site response %d (%T)", i, r), protojson.Format(r))
+	}
+	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "commentd_redis_roundtrips_total") {
+		t.Errorf("/metrics lacks commentd_redis_roundtrips_total:\n%.2000s", metrics)
+	}
+	check("/metrics", string(metrics))
+	if !strings.Contains(s.log.String(), "SubmitComment") {
+		t.Errorf("server log has no access line for SubmitComment:\n%s", s.log)
+	}
+	check("server log", s.log.String())
+
+	rdb := redistest.Client(t, rs.Addr)
+	bg := context.Background()
+	keys, err := rdb.Keys(bg, "*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("KEYS * = %d keys, %v; want the stored comments", len(keys), err)
+	}
+	for _, k := range keys {
+		check("redis key name", k)
+		check("redis value of "+k, dumpKey(t, rdb, k))
+	}
+}
+
+func dumpKey(t *testing.T, rdb *redis.Client, key string) string {
+	t.Helper()
+	ctx := context.Background()
+	typ, err := rdb.Type(ctx, key).Result()
+	if err != nil {
+		t.Fatalf("TYPE %s: %v", key, err)
+	}
+	var v any
+	switch typ {
+	case "string":
+		v, err = rdb.Get(ctx, key).Result()
+	case "hash":
+		v, err = rdb.HGetAll(ctx, key).Result()
+	case "zset":
+		v, err = rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
+	case "set":
+		v, err = rdb.SMembers(ctx, key).Result()
+	case "list":
+		v, err = rdb.LRange(ctx, key, 0, -1).Result()
+	case "stream":
+		v, err = rdb.XRange(ctx, key, "-", "+").Result()
+	default:
+		t.Fatalf("key %s has type %s, which this test cannot read", key, typ)
+	}
+	if err != nil {
+		t.Fatalf("read %s %s: %v", typ, key, err)
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/config"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/redisstore"
+)
+
+// ready, when not nil, receives the bound addresses once the server accepts calls (tests use it
+// to run on port 0).
+type readyFunc func(grpcAddr, httpAddr string)
+
+// run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready readyFunc) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log.Info("starting commentd", cfg.LogAttrs()...)
+
+	// In -dev mode everything a production set-up brings from outside is made up here.
+	var devRedis *miniredis.Miniredis
+	var devTokens []devToken
+	if cfg.Dev {
+		devRedis = miniredis.NewMiniRedis()
+		if err := devRedis.Start(); err != nil {
+			return fmt.Errorf("dev: start embedded redis: %w", err)
+		}
+		defer devRedis.Close()
+		cfg.RedisURL = "redis://" + devRedis.Addr()
+		if len(cfg.EncryptionKeys) == 0 {
+			cfg.EncryptionKeys = []privacy.Key{{ID: "dev", Secret: privacy.NewSecret()}}
+		}
+		if len(cfg.HashKey) == 0 {
+			cfg.HashKey = privacy.NewSecret()
+		}
+		log.Warn("DEV MODE: embedded in-memory Redis (miniredis), generated keys; every comment is lost when commentd stops. For trying commentd out only, never for production.")
+	}
+
+	keyring, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: cfg.EncryptionKeys, HashKey: cfg.HashKey})
+	if err != nil {
+		return fmt.Errorf("encryption keys: %w", err)
+	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev && cfg.KeysFile == "" {
+		if devTokens, err = addDevKeys(keys); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	roundTrips := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "commentd_redis_roundtrips_total",
+		Help: "Network round trips to Redis (one per command or pipeline).",
+	})
+	reg.MustRegister(roundTrips)
+
+	rdb, err := redisstore.NewClient(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis-url: %w", err)
+	}
+	defer rdb.Close() // deferred first among the servers' clean-ups, so Redis closes last
+	rdb.AddHook(redisstore.RoundTripHook(roundTrips.Inc))
+
+	if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	store, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis store: %w", err)
+	}
+
+	comments := comment.NewService(store, keyring, comment.Options{
+		Limits:      comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars},
+		DefaultMode: cfg.ModerationMode,
+	})
+	mod := moderation.NewService(store, keyring, moderation.Options{DefaultMode: cfg.ModerationMode})
+
+	var serverOpts []grpc.ServerOption
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	}
+	srv := grpcserver.New(grpcserver.Options{
+		Logger:        log,
+		Keys:          keys,
+		Comments:      comments,
+		Moderation:    mod,
+		Registerer:    reg,
+		ServerOptions: serverOpts,
+	})
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc-addr: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("http-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	// Every goroutine below is owned by this function: it waits for all of them before returning.
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	healthCtx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		srv.WatchHealth(healthCtx, store.Ping, 2*time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(grpcLis); err != nil {
+			errc <- fmt.Errorf("grpc server: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := httpSrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	log.Info("commentd ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
+	if cfg.Dev {
+		printDevBanner(stdout, grpcLis.Addr().String(), devTokens)
+	}
+	if ready != nil {
+		ready(grpcLis.Addr().String(), httpLis.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	case runErr = <-errc:
+		log.Error("server failed, shutting down", "err", runErr)
+	}
+	// Order: health goes NOT_SERVING and gRPC drains (hard stop at the deadline); then HTTP; Redis
+	// closes last through the defer above.
+	stopHealth()
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	srv.Shutdown(shutCtx)
+	httpSrv.Shutdown(shutCtx)
+	wg.Wait()
+	log.Info("commentd stopped")
+	return runErr
+}
+
+func loadKeys(cfg *config.Config) (*apikey.Set, error) {
+	if cfg.KeysFile == "" {
+		return &apikey.Set{}, nil
+	}
+	f, err := os.Open(cfg.KeysFile)
+	if err != nil {
+		return nil, fmt.Errorf("keys file: %w", err)
+	}
+	defer f.Close()
+	keys, err := apikey.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("keys file %s: %w", cfg.KeysFile, err)
+	}
+	if keys.Len() == 0 {
+		return nil, fmt.Errorf("keys file %s holds no key", cfg.KeysFile)
+	}
+	return keys, nil
+}
+
+// checkDurability refuses to start on a Redis that may lose comments, unless the operator accepted
+// that, and exports the durability in force as a metric either way.
+func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, cfg *config.Config, reg prometheus.Registerer) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := redisstore.CheckDurability(ctx, rdb)
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "commentd_redis_durability_info",
+		Help:        "Redis persistence settings commentd runs with (value is always 1).",
+		ConstLabels: prometheus.Labels{"aof": fmt.Sprint(d.AOF), "appendfsync": d.Fsync, "maxmemory_policy": d.EvictionPolicy},
+	})
+	info.Set(1)
+	reg.MustRegister(info)
+	attrs := []any{"aof", d.AOF, "appendfsync", d.Fsync, "maxmemory_policy", d.EvictionPolicy, "loss_window", d.LossWindow()}
+	switch {
+	case err == nil:
+		log.Info("redis durability", attrs...)
+		return nil
+	case errors.Is(err, redisstore.ErrEvictionPolicy), errors.Is(err, redisstore.ErrNoAOF), errors.Is(err, redisstore.ErrConfigUnreadable):
+		if cfg.AcceptDataLoss {
+			log.Warn("redis may lose comments; starting anyway because data loss was accepted", append(attrs, "problem", err.Error())...)
+			return nil
+		}
+		return fmt.Errorf("redis may lose comments: %w (fix: CONFIG SET maxmemory-policy noeviction, CONFIG SET appendonly yes; or start with -accept-data-loss)", err)
+	default:
+		return fmt.Errorf("check redis settings: %w", err)
+	}
+}
+
+type devToken struct{ name, role, token string }
+
+func addDevKeys(keys *apikey.Set) ([]devToken, error) {
+	var out []devToken
+	for _, k := range []struct {
+		name string
+		role apikey.Role
+	}{{"dev-site", apikey.RoleSite}, {"dev-moderator", apikey.RoleModerator}, {"dev-admin", apikey.RoleAdmin}} {
+		token, _, err := apikey.Generate(k.name, k.role)
+		if err != nil {
+			return nil, err
+		}
+		if err := keys.Add(k.name, k.role, token); err != nil {
+			return nil, err
+		}
+		out = append(out, devToken{k.name, k.role.String(), token})
+	}
+	return out, nil
+}
+
+func printDevBanner(w io.Writer, grpcAddr string, tokens []devToken) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ncommentd -dev is listening on %s  (in-memory data: lost at exit; for trying it out only)\n\n", grpcAddr)
+	if len(tokens) > 0 {
+		fmt.Fprintf(&b, "API keys made for this run:\n")
+		for _, t := range tokens {
+			fmt.Fprintf(&b, "  %-10s %s\n", t.role, t.token)
+		}
+		site, mod := tokens[0].token, tokens[1].token
+		fmt.Fprintf(&b, "\nTry it (in another terminal):\n")
+		fmt.Fprintf(&b, "  export SITE_KEY=%s\n", site)
+		fmt.Fprintf(&b, "  export COMMENTCTL_SERVER=%s COMMENTCTL_TOKEN=%s\n", grpcAddr, mod)
+		fmt.Fprintf(&b, "  see the README's walk-through for grpcurl and commentctl commands\n\n")
+	}
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/redisstore"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// runAsync starts run in a goroutine and returns its bound gRPC address, the cancel that stops it
+// and a channel with run's result.
+func runAsync(t *testing.T, args []string, env map[string]string, stdout *bytes.Buffer) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, stdout, &bytes.Buffer{}, func(k string) string { return env[k] }, func(grpcAddr, _ string) { ready <- grpcAddr })
+	}()
+	select {
+	case addr := <-ready:
+		return addr, cancel, done
+	case err := <-done:
+		cancel()
+		t.Fatalf("run(%q) returned before ready: %v", args, err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("run(%q) not ready after 30s", args)
+	}
+	return "", cancel, done
+}
+
+// TestDevMode is the smoke test of the README's first command: -dev starts on the embedded
+// in-memory Redis with generated keys, prints usable tokens, serves a submission, and stops cleanly.
+func TestDevMode(t *testing.T) {
+	var stdout bytes.Buffer
+	addr, cancel, done := runAsync(t, []string{"-dev", "-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, nil, &stdout)
+	m := regexp.MustCompile(`(?m)^\s+site\s+(cmd_\S+)$`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		cancel()
+		t.Fatalf("-dev banner has no site token line:\n%s", stdout.String())
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+m[1])
+	resp, err := commentdv1.NewCommentServiceClient(conn).SubmitComment(ctx, &commentdv1.SubmitCommentRequest{
+		ThreadId: "dev", AuthorName: "Dev", AuthorEmail: "dev@example.com", Body: "hello"})
+	if err != nil || resp.GetComment().GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Errorf("SubmitComment on -dev = %v, %v; want a published comment", resp, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run(-dev) after cancel = %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run(-dev) did not return within 20s of cancel")
+	}
+}
+
+// TestRefusesLossyRedis checks the start-up durability gate: AOF off refuses to start unless the
+// operator accepts data loss; AOF on starts.
+func TestRefusesLossyRedis(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	keys := t.TempDir() + "/keys"
+	writeKeys(t, keys)
+	base := []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys}
+
+	lossy := redistest.Start(t)
+	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] }, nil)
+	if !errors.Is(err, redisstore.ErrNoAOF) {
+		t.Errorf("run against Redis with AOF off = %v, want an error matching redisstore.ErrNoAOF", err)
+	}
+
+	_, cancel, done := runAsync(t, append(base, "-redis-url", "redis://"+lossy.Addr, "-accept-data-loss"), env, &bytes.Buffer{})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run with -accept-data-loss = %v, want nil", err)
+	}
+
+	durable := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	_, cancel, done = runAsync(t, append(base, "-redis-url", "redis://"+durable.Addr), env, &bytes.Buffer{})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run against Redis with AOF always = %v, want nil", err)
+	}
+}
+
+func writeKeys(t *testing.T, path string) {
+	t.Helper()
+	_, line, err := apikey.Generate("test-site", apikey.RoleSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,94 @@
+package comment
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func validSubmission() Submission {
+	return Submission{
+		ThreadID:    "article-42",
+		AuthorName:  "  Jane Reader ",
+		AuthorEmail: "Jane@Example.com",
+		Body:        "\n Good point about the bridge. \n",
+		ClientIP:    "203.0.113.7",
+		UserAgent:   "Mozilla/5.0",
+		RequestID:   "req-1",
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	d, err := Limits{}.Validate(validSubmission())
+	if err != nil {
+		t.Fatalf("Validate(valid submission) = %v, want nil", err)
+	}
+	if d.AuthorName != "Jane Reader" || d.Body != "Good point about the bridge." {
+		t.Errorf("Validate trimmed name/body to %q/%q, want %q/%q", d.AuthorName, d.Body, "Jane Reader", "Good point about the bridge.")
+	}
+	if d.Email.Normalized() != "jane@example.com" || d.IP.Masked() != "203.0.113.x" {
+		t.Errorf("Validate parsed email %q ip %q, want jane@example.com and 203.0.113.x", d.Email.Normalized(), d.IP.Masked())
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		limits Limits
+		edit   func(*Submission)
+		fields []string
+	}{
+		{"empty thread", Limits{}, func(s *Submission) { s.ThreadID = "" }, []string{"thread_id"}},
+		{"thread with slash", Limits{}, func(s *Submission) { s.ThreadID = "news/1" }, []string{"thread_id"}},
+		{"thread too long", Limits{}, func(s *Submission) { s.ThreadID = strings.Repeat("a", 129) }, []string{"thread_id"}},
+		{"bad parent", Limits{}, func(s *Submission) { s.ParentID = "no spaces allowed" }, []string{"parent_id"}},
+		{"name blank after trim", Limits{}, func(s *Submission) { s.AuthorName = "   " }, []string{"author_name"}},
+		{"name too long", Limits{}, func(s *Submission) { s.AuthorName = strings.Repeat("é", 101) }, []string{"author_name"}},
+		{"name with newline", Limits{}, func(s *Submission) { s.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"body missing", Limits{}, func(s *Submission) { s.Body = "" }, []string{"body"}},
+		{"body too long by default", Limits{}, func(s *Submission) { s.Body = strings.Repeat("x", 5001) }, []string{"body"}},
+		{"body over configured limit", Limits{MaxBodyChars: 10}, func(s *Submission) { s.Body = strings.Repeat("x", 11) }, []string{"body"}},
+		{"body invalid utf-8", Limits{}, func(s *Submission) { s.Body = "ok \xff" }, []string{"body"}},
+		{"body control char", Limits{}, func(s *Submission) { s.Body = "bell\x07" }, []string{"body"}},
+		{"email missing", Limits{}, func(s *Submission) { s.AuthorEmail = "" }, []string{"author_email"}},
+		{"email no at", Limits{}, func(s *Submission) { s.AuthorEmail = "jane.example.com" }, []string{"author_email"}},
+		{"email display name", Limits{}, func(s *Submission) { s.AuthorEmail = "Jane <jane@example.com>" }, []string{"author_email"}},
+		{"email dotless domain", Limits{}, func(s *Submission) { s.AuthorEmail = "jane@localhost" }, []string{"author_email"}},
+		{"bad ip", Limits{}, func(s *Submission) { s.ClientIP = "999.1.1.1" }, []string{"client_ip"}},
+		{"request id with space", Limits{}, func(s *Submission) { s.RequestID = "a b" }, []string{"request_id"}},
+		{"request id too long", Limits{}, func(s *Submission) { s.RequestID = strings.Repeat("r", 65) }, []string{"request_id"}},
+		{"user agent invalid utf-8", Limits{}, func(s *Submission) { s.UserAgent = "\xfe" }, []string{"user_agent"}},
+		{"everything missing", Limits{}, func(s *Submission) { *s = Submission{} }, []string{"author_email", "author_name", "body", "thread_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSubmission()
+			tt.edit(&s)
+			_, err := tt.limits.Validate(s)
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("Validate(%+v) = %v, want a *ValidationError", s, err)
+			}
+			var got []string
+			for _, v := range verr.Violations {
+				got = append(got, v.Field)
+			}
+			sort.Strings(got)
+			if diff := cmp.Diff(tt.fields, got); diff != "" {
+				t.Errorf("Validate(%+v) violation fields (-want +got):\n%s", s, diff)
+			}
+		})
+	}
+}
+
+func TestValidateTruncatesUserAgent(t *testing.T) {
+	s := validSubmission()
+	s.UserAgent = strings.Repeat("u", MaxUserAgentChars+10)
+	d, err := Limits{}.Validate(s)
+	if err != nil || len(d.UserAgent) != MaxUserAgentChars {
+		t.Errorf("Validate(long user agent) = %d chars, %v; want %d, nil", len(d.UserAgent), err, MaxUserAgentChars)
+	}
+}

@@ -1,0 +1,363 @@
+// Package config reads commentd's configuration once, at start-up, from (lowest to highest
+// precedence) built-in defaults, a YAML config file, COMMENTD_* environment variables and
+// command-line flags, and validates it before anything starts.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Config is commentd's whole configuration.
+type Config struct {
+	Dev             bool
+	GRPCAddr        string
+	HTTPAddr        string
+	RedisURL        string
+	RedisPrefix     string
+	KeysFile        string
+	EncryptionKeys  []privacy.Key
+	HashKey         []byte
+	ModerationMode  comment.Mode
+	MaxBodyChars    int
+	MaxNameChars    int
+	AcceptDataLoss  bool
+	TLSCert         string
+	TLSKey          string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	RedisTimeout    time.Duration
+	ConfigFile      string
+
+	fileKeys []string // keys the config file set, so -dev knows which defaults it may change
+}
+
+// setting is one scalar option: its flag name (also its key in the config file), environment
+// variable, default and how to apply a string value. One table drives flags, env and file alike,
+// so the three can never drift apart.
+type setting struct {
+	name, env, def, usage string
+	boolean               bool
+	apply                 func(c *Config, v string) error
+	show                  func(c *Config) string
+}
+
+func settings() []setting {
+	str := func(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+	}
+	boolean := func(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("want true or false, got %q", v)
+				}
+				*p(c) = b
+				return nil
+			}, func(c *Config) string {
+				return strconv.FormatBool(*p(c))
+			}
+	}
+	integer := func(p func(*Config) *int) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("want a whole number, got %q", v)
+				}
+				*p(c) = n
+				return nil
+			}, func(c *Config) string {
+				return strconv.Itoa(*p(c))
+			}
+	}
+	duration := func(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+		return func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("want a duration such as 10s, got %q", v)
+				}
+				*p(c) = d
+				return nil
+			}, func(c *Config) string {
+				return p(c).String()
+			}
+	}
+	mk := func(name, env, def, usage string, apply func(*Config, string) error, show func(*Config) string) setting {
+		return setting{name: name, env: env, def: def, usage: usage, apply: apply, show: show}
+	}
+	var out []setting
+	a, s := boolean(func(c *Config) *bool { return &c.Dev })
+	st := mk("dev", "COMMENTD_DEV", "false", "try-it-now mode: embedded in-memory Redis (data is lost at exit), generated keys, loopback addresses; never for production", a, s)
+	st.boolean = true
+	out = append(out, st)
+	a, s = str(func(c *Config) *string { return &c.GRPCAddr })
+	out = append(out, mk("grpc-addr", "COMMENTD_GRPC_ADDR", ":7070", "gRPC listen address (-dev: 127.0.0.1:7070)", a, s))
+	a, s = str(func(c *Config) *string { return &c.HTTPAddr })
+	out = append(out, mk("http-addr", "COMMENTD_HTTP_ADDR", ":7071", "HTTP listen address for /metrics (-dev: 127.0.0.1:7071)", a, s))
+	a, s = str(func(c *Config) *string { return &c.RedisURL })
+	out = append(out, mk("redis-url", "COMMENTD_REDIS_URL", "redis://127.0.0.1:6379", "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,..., Sentinel as redis+sentinel://h1:p1,h2:p2/master", a, s))
+	a, s = str(func(c *Config) *string { return &c.RedisPrefix })
+	out = append(out, mk("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
+	a, s = str(func(c *Config) *string { return &c.KeysFile })
+	out = append(out, mk("keys", "COMMENTD_KEYS", "", "API keys file: one \"name role sha256hex\" line per key (make lines with commentctl keygen)", a, s))
+	out = append(out, setting{name: "encryption-keys", env: "COMMENTD_ENCRYPTION_KEYS",
+		usage: "AES-256 keys for email/IP at rest: \"id:base64,id:base64\"; the first seals, all open (rotation)",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				c.EncryptionKeys = nil
+				return nil
+			}
+			keys, err := privacy.ParseKeys(v)
+			c.EncryptionKeys = keys
+			return err
+		},
+		show: func(c *Config) string {
+			ids := make([]string, len(c.EncryptionKeys))
+			for i, k := range c.EncryptionKeys {
+				ids[i] = k.ID + ":***"
+			}
+			return strings.Join(ids, ",")
+		}})
+	out = append(out, setting{name: "hash-key", env: "COMMENTD_HASH_KEY",
+		usage: "HMAC-SHA256 key (base64, 32 bytes) for author/IP lookup hashes; changing it orphans bans and counters",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				c.HashKey = nil
+				return nil
+			}
+			b, err := privacy.DecodeSecret(v)
+			c.HashKey = b
+			return err
+		},
+		show: func(c *Config) string {
+			if len(c.HashKey) == 0 {
+				return ""
+			}
+			return "***"
+		}})
+	out = append(out, setting{name: "moderation-mode", env: "COMMENTD_MODERATION_MODE", def: "post",
+		usage: "site-wide default: pre (every comment waits for a moderator) or post (published unless a check holds it)",
+		apply: func(c *Config, v string) error {
+			m, err := comment.ParseMode(v)
+			if err == nil && m == comment.ModeDefault {
+				err = fmt.Errorf("want pre or post, got %q", v)
+			}
+			c.ModerationMode = m
+			return err
+		},
+		show: func(c *Config) string { return c.ModerationMode.String() }})
+	a, s = integer(func(c *Config) *int { return &c.MaxBodyChars })
+	out = append(out, mk("max-body-chars", "COMMENTD_MAX_BODY_CHARS", "5000", "longest comment body, in characters", a, s))
+	a, s = integer(func(c *Config) *int { return &c.MaxNameChars })
+	out = append(out, mk("max-name-chars", "COMMENTD_MAX_NAME_CHARS", "100", "longest author name, in characters", a, s))
+	a, s = boolean(func(c *Config) *bool { return &c.AcceptDataLoss })
+	st = mk("accept-data-loss", "COMMENTD_ACCEPT_DATA_LOSS", "false", "start even when Redis may evict keys or has AOF off (comments can be lost); -dev implies it", a, s)
+	st.boolean = true
+	out = append(out, st)
+	a, s = str(func(c *Config) *string { return &c.TLSCert })
+	out = append(out, mk("tls-cert", "COMMENTD_TLS_CERT", "", "PEM certificate file: serve gRPC over TLS (with -tls-key)", a, s))
+	a, s = str(func(c *Config) *string { return &c.TLSKey })
+	out = append(out, mk("tls-key", "COMMENTD_TLS_KEY", "", "PEM private key file for -tls-cert", a, s))
+	a, s = str(func(c *Config) *string { return &c.LogLevel })
+	out = append(out, mk("log-level", "COMMENTD_LOG_LEVEL", "info", "debug, info, warn or error", a, s))
+	a, s = duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
+	out = append(out, mk("shutdown-timeout", "COMMENTD_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for in-flight calls before stopping hard", a, s))
+	a, s = duration(func(c *Config) *time.Duration { return &c.RedisTimeout })
+	out = append(out, mk("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of one Redis call when the gRPC caller set no shorter deadline", a, s))
+	return out
+}
+
+// ErrHelp is returned when -h or -help was asked for; the usage was printed.
+var ErrHelp = flag.ErrHelp
+
+// Load parses args (without the program name) with env as the environment lookup. Usage and flag
+// errors are written to usage.
+func Load(args []string, env func(string) string, usage io.Writer) (*Config, error) {
+	table := settings()
+	fs := flag.NewFlagSet("commentd", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	values := make(map[string]*flagValue, len(table))
+	for _, st := range table {
+		v := &flagValue{boolean: st.boolean, s: st.def}
+		values[st.name] = v
+		help := st.usage + " (env " + st.env + ")"
+		fs.Var(v, st.name, help)
+	}
+	configFile := fs.String("config", env("COMMENTD_CONFIG"), "YAML config file; its keys are the flag names (env COMMENTD_CONFIG)")
+	fs.Usage = func() {
+		fmt.Fprintf(usage, "Usage: commentd [flags]\n\nPrecedence: flags > COMMENTD_* environment > -config file > defaults.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (all settings are flags)", fs.Arg(0))
+	}
+
+	c := &Config{ConfigFile: *configFile}
+	for _, st := range table {
+		if err := st.apply(c, st.def); err != nil {
+			panic(fmt.Sprintf("config: default of %s: %v", st.name, err)) // a bug in the table above
+		}
+	}
+	var errs []error
+	if c.ConfigFile != "" {
+		if err := c.loadFile(table); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, st := range table {
+		if v, ok := lookupEnv(env, st.env); ok {
+			if err := st.apply(c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", st.env, err))
+			}
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, st := range table {
+		if set[st.name] {
+			if err := st.apply(c, values[st.name].s); err != nil {
+				errs = append(errs, fmt.Errorf("-%s: %w", st.name, err))
+			}
+		}
+	}
+	if c.Dev {
+		// -dev binds to loopback unless told otherwise: a try-it-now server must not be reachable from the network.
+		if !set["grpc-addr"] && env("COMMENTD_GRPC_ADDR") == "" && !c.fileHas("grpc-addr") {
+			c.GRPCAddr = "127.0.0.1:7070"
+		}
+		if !set["http-addr"] && env("COMMENTD_HTTP_ADDR") == "" && !c.fileHas("http-addr") {
+			c.HTTPAddr = "127.0.0.1:7071"
+		}
+		c.AcceptDataLoss = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func lookupEnv(env func(string) string, name string) (string, bool) {
+	v := env(name)
+	return v, v != ""
+}
+
+func (c *Config) fileHas(key string) bool {
+	for _, k := range c.fileKeys {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) loadFile(table []setting) error {
+	raw, err := os.ReadFile(c.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config file %s: %w", c.ConfigFile, err)
+	}
+	byName := make(map[string]setting, len(table))
+	for _, st := range table {
+		byName[st.name] = st
+	}
+	var errs []error
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		node := doc[k]
+		st, ok := byName[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", c.ConfigFile, k))
+			continue
+		}
+		if node.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("config file %s: %s: want a single value", c.ConfigFile, k))
+			continue
+		}
+		if err := st.apply(c, node.Value); err != nil {
+			errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+		}
+		c.fileKeys = append(c.fileKeys, k)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the combination of settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.GRPCAddr == "" {
+		errs = append(errs, errors.New("grpc-addr is empty"))
+	}
+	if c.RedisURL == "" && !c.Dev {
+		errs = append(errs, errors.New("redis-url is empty"))
+	}
+	if !c.Dev {
+		if c.KeysFile == "" {
+			errs = append(errs, errors.New("keys: an API keys file is required (make lines with: commentctl keygen --name NAME --role ROLE)"))
+		}
+		if len(c.EncryptionKeys) == 0 {
+			errs = append(errs, errors.New("encryption-keys: required (COMMENTD_ENCRYPTION_KEYS=\"k1:<base64 of 32 random bytes>\")"))
+		}
+		if len(c.HashKey) == 0 {
+			errs = append(errs, errors.New("hash-key: required (COMMENTD_HASH_KEY=<base64 of 32 random bytes>)"))
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if c.MaxBodyChars < 1 || c.MaxBodyChars > 100000 {
+		errs = append(errs, fmt.Errorf("max-body-chars %d: want 1 to 100000", c.MaxBodyChars))
+	}
+	if c.MaxNameChars < 1 || c.MaxNameChars > 1000 {
+		errs = append(errs, fmt.Errorf("max-name-chars %d: want 1 to 1000", c.MaxNameChars))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.ShutdownTimeout <= 0 || c.RedisTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout and redis-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// LogAttrs returns every setting for one start-up log line, with secrets masked.
+func (c *Config) LogAttrs() []any {
+	var attrs []any
+	for _, st := range settings() {
+		attrs = append(attrs, strings.ReplaceAll(st.name, "-", "_"), st.show(c))
+	}
+	attrs = append(attrs, "config", c.ConfigFile)
+	return attrs
+}
+
+type flagValue struct {
+	s       string
+	boolean bool
+}
+
+func (v *flagValue) String() string     { return v.s }
+func (v *flagValue) Set(s string) error { v.s = s; return nil }
+func (v *flagValue) IsBoolFlag() bool   { return v.boolean }

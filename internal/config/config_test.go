@@ -1,0 +1,105 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+func envMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestPrecedence(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	dir := t.TempDir()
+	file := filepath.Join(dir, "commentd.yaml")
+	os.WriteFile(file, []byte("grpc-addr: 10.0.0.1:1\nhttp-addr: 10.0.0.1:2\nmoderation-mode: pre\nmax-body-chars: 300\nkeys: /from/file\n"), 0o600)
+	env := map[string]string{
+		"COMMENTD_CONFIG":          file,
+		"COMMENTD_HTTP_ADDR":       "10.0.0.2:2",
+		"COMMENTD_MAX_BODY_CHARS":  "400",
+		"COMMENTD_ENCRYPTION_KEYS": "k1:" + key,
+		"COMMENTD_HASH_KEY":        key,
+	}
+	c, err := Load([]string{"-max-body-chars", "500"}, envMap(env), io.Discard)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	tests := []struct{ what, got, want string }{
+		{"grpc-addr from file", c.GRPCAddr, "10.0.0.1:1"},
+		{"http-addr env beats file", c.HTTPAddr, "10.0.0.2:2"},
+		{"moderation-mode from file", c.ModerationMode.String(), "pre"},
+		{"keys from file", c.KeysFile, "/from/file"},
+		{"redis-url default", c.RedisURL, "redis://127.0.0.1:6379"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("Load: %s = %q, want %q", tt.what, tt.got, tt.want)
+		}
+	}
+	if c.MaxBodyChars != 500 {
+		t.Errorf("Load: flag -max-body-chars 500 over env 400 and file 300 gave %d, want 500", c.MaxBodyChars)
+	}
+	if len(c.EncryptionKeys) != 1 || c.EncryptionKeys[0].ID != "k1" || len(c.HashKey) != privacy.KeySize {
+		t.Errorf("Load: keys = %d encryption keys, %d-byte hash key; want 1 (k1) and %d bytes", len(c.EncryptionKeys), len(c.HashKey), privacy.KeySize)
+	}
+	attrs := c.LogAttrs()
+	for _, a := range attrs {
+		if s, ok := a.(string); ok && strings.Contains(s, key) {
+			t.Errorf("LogAttrs() contains a secret key in %q", s)
+		}
+	}
+}
+
+func TestDevDefaults(t *testing.T) {
+	c, err := Load([]string{"-dev"}, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("Load(-dev): %v", err)
+	}
+	if c.GRPCAddr != "127.0.0.1:7070" || c.HTTPAddr != "127.0.0.1:7071" || !c.AcceptDataLoss {
+		t.Errorf("Load(-dev) = grpc %q http %q accept-loss %v; want loopback 7070/7071 and true", c.GRPCAddr, c.HTTPAddr, c.AcceptDataLoss)
+	}
+	if c.ModerationMode != comment.ModePost || c.ShutdownTimeout != 15*time.Second {
+		t.Errorf("Load(-dev) defaults: mode %v, shutdown %v; want post, 15s", c.ModerationMode, c.ShutdownTimeout)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	base := map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"no keys in production", nil, map[string]string{}},
+		{"bad mode", []string{"-moderation-mode", "maybe"}, base},
+		{"bad number", []string{"-max-body-chars", "many"}, base},
+		{"zero body", []string{"-max-body-chars", "0"}, base},
+		{"tls half", []string{"-tls-cert", "c.pem"}, base},
+		{"bad level", []string{"-log-level", "loud"}, base},
+		{"short key", nil, map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:AAAA", "COMMENTD_HASH_KEY": key}},
+		{"stray argument", []string{"-dev", "extra"}, nil},
+		{"missing config file", []string{"-dev", "-config", "/nonexistent/commentd.yaml"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Load(tt.args, envMap(tt.env), io.Discard); err == nil {
+				t.Errorf("Load(%q) with env %v = nil error, want an error", tt.args, tt.env)
+			}
+		})
+	}
+}
+
+func TestUnknownFileKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("grpc_adr: x\n"), 0o600)
+	if _, err := Load([]string{"-dev", "-config", file}, envMap(nil), io.Discard); err == nil {
+		t.Errorf("Load with unknown config key grpc_adr = nil error, want an error")
+	}
+}

@@ -1,0 +1,87 @@
+package grpcserver_test
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+// TestAbuseErrorMapping runs the real abuse checks (rate limits, duplicate control and bans, on
+// the Redis store) and checks how their refusals reach the site.
+func TestAbuseErrorMapping(t *testing.T) {
+	rule := ratelimit.Rule{Name: "ip-hourly", Key: ratelimit.KeyIP, Count: 1, Period: time.Hour, Burst: 1}
+	e := newEnv(t, envOptions{
+		redisAddr: redistest.Start(t).Addr,
+		mode:      comment.ModePost,
+		storeScreener: func(st *redisstore.Store, ring *privacy.Keyring) comment.Screener {
+			g := ratelimit.NewGuard(st, ratelimit.Options{Rules: []ratelimit.Rule{rule}})
+			return ratelimit.NewScreener(g, ring, ratelimit.ScreenerOptions{BanStyle: ratelimit.BanRefuse})
+		},
+	})
+	site := e.as(t, siteKeyName)
+	submit := func(email, ip, body string) error {
+		r := validSubmission("abuse", body)
+		r.AuthorEmail, r.ClientIp = email, ip
+		_, err := e.site.SubmitComment(site, r)
+		return err
+	}
+
+	t.Run("rate limited", func(t *testing.T) {
+		if err := submit("ann@example.com", "192.0.2.1", "first from this address"); err != nil {
+			t.Fatalf("called SubmitComment once from 192.0.2.1: %v", err)
+		}
+		err := submit("ben@example.com", "192.0.2.1", "second from this address")
+		st, info := errorInfo(err)
+		if st.Code() != codes.ResourceExhausted || info.GetReason() != grpcserver.ReasonRateLimited || info.GetMetadata()["rule"] != rule.Name {
+			t.Fatalf("called SubmitComment twice from one address under %s, got %v %v, want ResourceExhausted %s rule %s", rule, st.Code(), info, grpcserver.ReasonRateLimited, rule.Name)
+		}
+		qf, ok := detail[*errdetails.QuotaFailure](err)
+		if !ok || len(qf.GetViolations()) != 1 || qf.GetViolations()[0].GetSubject() != "rule:"+rule.Name {
+			t.Errorf("called SubmitComment over the limit, got QuotaFailure %v, want one violation on rule:%s", qf, rule.Name)
+		}
+		ri, ok := detail[*errdetails.RetryInfo](err)
+		if d := ri.GetRetryDelay().AsDuration(); !ok || d <= 0 || d > time.Hour {
+			t.Errorf("called SubmitComment over the limit, got RetryInfo %v, want a delay in (0, 1h]", ri)
+		}
+	})
+
+	t.Run("duplicate", func(t *testing.T) {
+		if err := submit("cat@example.com", "192.0.2.2", "the very same words"); err != nil {
+			t.Fatalf("called SubmitComment with a new text: %v", err)
+		}
+		err := submit("cat@example.com", "192.0.2.3", "the very same words")
+		if code, reason := codeReason(err); code != codes.AlreadyExists || reason != grpcserver.ReasonDuplicateComment {
+			t.Errorf("called SubmitComment twice with the same text, got %v %q, want AlreadyExists %q", code, reason, grpcserver.ReasonDuplicateComment)
+		}
+	})
+
+	t.Run("banned", func(t *testing.T) {
+		email, _ := privacy.ParseEmail("dan@example.com")
+		ban, err := ratelimit.NewBans(e.store, ratelimit.BansOptions{}).Ban(t.Context(), ratelimit.BanRequest{
+			Target: ratelimit.AuthorTarget(e.ring.EmailKey(email)), Duration: time.Hour, Reason: "trolling", Moderator: modKeyName,
+		})
+		if err != nil {
+			t.Fatalf("ban dan@example.com: %v", err)
+		}
+		err = submit("dan@example.com", "192.0.2.4", "let me in")
+		st, info := errorInfo(err)
+		want := ban.ExpiresAt.UTC().Format(time.RFC3339)
+		if st.Code() != codes.PermissionDenied || info.GetReason() != grpcserver.ReasonBanned || info.GetMetadata()["expire_time"] != want {
+			t.Errorf("called SubmitComment as a banned author, got %v %v, want PermissionDenied %s expire_time %s", st.Code(), info, grpcserver.ReasonBanned, want)
+		}
+		for k, v := range info.GetMetadata() {
+			if k != "expire_time" {
+				t.Errorf("called SubmitComment as a banned author, got metadata %s=%q, want only expire_time (the ban's details are for moderators)", k, v)
+			}
+		}
+	})
+}

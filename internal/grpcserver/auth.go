@@ -1,0 +1,165 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"google.golang.org/grpc"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/commentd/commentd/internal/apikey"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// Caller is the API key that made the current call: its name (never the token) and role.
+type Caller struct {
+	Name string
+	Role apikey.Role
+}
+
+type callerKey struct{}
+
+// CallerFrom returns the caller the auth interceptor admitted. ok is false for calls that need no
+// key (health, reflection) and outside a call.
+func CallerFrom(ctx context.Context) (c Caller, ok bool) {
+	c, ok = ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// Errors of the auth interceptor; statusFor turns them into UNAUTHENTICATED and PERMISSION_DENIED.
+var (
+	errMissingKey = errors.New("grpcserver: no bearer API key")
+	errUnknownKey = errors.New("grpcserver: unknown API key")
+)
+
+// permissionError refuses a known key a method. need is apikey.RoleUnknown when the method is in
+// no role table at all.
+type permissionError struct {
+	method     string
+	role, need apikey.Role
+}
+
+func (e *permissionError) Error() string {
+	if e.need == apikey.RoleUnknown {
+		return "grpcserver: method " + e.method + " is not open to any API key"
+	}
+	return "grpcserver: role " + e.role.String() + " may not call " + e.method + " (needs " + e.need.String() + ")"
+}
+
+// methodRoles says which role each method of our API needs (admin passes every check). A method
+// of a registered service that is missing here is refused to everyone, so adding an RPC to the
+// proto without deciding who may call it fails closed rather than open.
+func methodRoles() map[string]apikey.Role {
+	return map[string]apikey.Role{
+		commentdv1.CommentService_SubmitComment_FullMethodName: apikey.RoleSite,
+		commentdv1.CommentService_GetComment_FullMethodName:    apikey.RoleSite,
+		commentdv1.CommentService_ListComments_FullMethodName:  apikey.RoleSite,
+		commentdv1.CommentService_CountComments_FullMethodName: apikey.RoleSite,
+
+		commentdv1.ModerationService_ListQueue_FullMethodName:      apikey.RoleModerator,
+		commentdv1.ModerationService_GetComment_FullMethodName:     apikey.RoleModerator,
+		commentdv1.ModerationService_ApproveComment_FullMethodName: apikey.RoleModerator,
+		commentdv1.ModerationService_RejectComment_FullMethodName:  apikey.RoleModerator,
+		commentdv1.ModerationService_GetThread_FullMethodName:      apikey.RoleModerator,
+		commentdv1.ModerationService_UpdateThread_FullMethodName:   apikey.RoleModerator,
+	}
+}
+
+// isPublic reports whether method belongs to a service that needs no key: load balancers probe
+// health without credentials, and reflection only describes the API, which is public anyway.
+func isPublic(method string) bool {
+	service, _, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
+	switch service {
+	case healthgrpc.Health_ServiceDesc.ServiceName,
+		"grpc.reflection.v1.ServerReflection",
+		"grpc.reflection.v1alpha.ServerReflection":
+		return true
+	}
+	return false
+}
+
+// authorizer checks the bearer key of every call against the role table.
+type authorizer struct {
+	keys  *apikey.Set
+	roles map[string]apikey.Role
+}
+
+// authorize returns ctx carrying the caller, or an auth error.
+func (a *authorizer) authorize(ctx context.Context, method string) (context.Context, error) {
+	if isPublic(method) {
+		return ctx, nil
+	}
+	token, err := bearerToken(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	if a.keys == nil {
+		return ctx, errUnknownKey
+	}
+	key, err := a.keys.Lookup(token)
+	if err != nil {
+		return ctx, errUnknownKey
+	}
+	caller := Caller{Name: key.Name, Role: key.Role}
+	// The access log shows who called even when the call is refused below.
+	if rec := recordFrom(ctx); rec != nil {
+		rec.caller = caller
+	}
+	need, listed := a.roles[method]
+	if !listed {
+		return ctx, &permissionError{method: method, role: key.Role, need: apikey.RoleUnknown}
+	}
+	if !key.Role.Allows(need) {
+		return ctx, &permissionError{method: method, role: key.Role, need: need}
+	}
+	return context.WithValue(ctx, callerKey{}, caller), nil
+}
+
+// bearerToken reads the single "authorization: Bearer <token>" header. The scheme is matched
+// case-insensitively, as HTTP does.
+func bearerToken(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) != 1 {
+		return "", errMissingKey
+	}
+	scheme, token, ok := strings.Cut(vals[0], " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
+		return "", errMissingKey
+	}
+	return token, nil
+}
+
+func (a *authorizer) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := a.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (a *authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, err := a.authorize(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, withContext(ss, ctx))
+}
+
+// ctxStream replaces a stream's context, the streaming counterpart of passing ctx on.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
+
+func withContext(ss grpc.ServerStream, ctx context.Context) grpc.ServerStream {
+	if ctx == ss.Context() {
+		return ss
+	}
+	return &ctxStream{ServerStream: ss, ctx: ctx}
+}

@@ -1,0 +1,62 @@
+package grpcserver
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// commentServer serves CommentService to sites. Handlers convert, call the domain service and
+// return its error as is; the error interceptor turns it into a status.
+type commentServer struct {
+	commentdv1.UnimplementedCommentServiceServer
+	comments *comment.Service
+	metrics  *metrics
+}
+
+func (s *commentServer) SubmitComment(ctx context.Context, r *commentdv1.SubmitCommentRequest) (*commentdv1.SubmitCommentResponse, error) {
+	c, err := s.comments.Submit(ctx, submissionFromProto(r))
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.commentSubmitted(c.State)
+	return &commentdv1.SubmitCommentResponse{Comment: siteCommentToProto(c)}, nil
+}
+
+func (s *commentServer) GetComment(ctx context.Context, r *commentdv1.GetCommentRequest) (*commentdv1.GetCommentResponse, error) {
+	id, err := moderation.ParseID("name", r.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.comments.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.GetCommentResponse{Comment: siteCommentToProto(c)}, nil
+}
+
+func (s *commentServer) ListComments(ctx context.Context, r *commentdv1.ListCommentsRequest) (*commentdv1.ListCommentsResponse, error) {
+	cs, next, err := s.comments.ListPublished(ctx, r.GetThreadId(), comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*commentdv1.Comment, len(cs))
+	for i, c := range cs {
+		out[i] = siteCommentToProto(c)
+	}
+	return &commentdv1.ListCommentsResponse{Comments: out, NextPageToken: next}, nil
+}
+
+func (s *commentServer) CountComments(ctx context.Context, r *commentdv1.CountCommentsRequest) (*commentdv1.CountCommentsResponse, error) {
+	counts, err := s.comments.CountPublished(ctx, r.GetThreadIds())
+	if err != nil {
+		return nil, err
+	}
+	if len(counts) != len(r.GetThreadIds()) {
+		return nil, fmt.Errorf("count comments: store returned %d counts for %d threads", len(counts), len(r.GetThreadIds()))
+	}
+	return &commentdv1.CountCommentsResponse{Counts: threadCountsToProto(r.GetThreadIds(), counts)}, nil
+}

@@ -1,0 +1,228 @@
+package grpcserver
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// Converters between proto messages and domain types. Proto messages never go past this package;
+// each direction is a named function so the rules (above all, what the site may see) are in one place.
+
+// submissionFromProto copies a SubmitCommentRequest into a domain Submission; validation is the
+// domain's job.
+func submissionFromProto(r *commentdv1.SubmitCommentRequest) comment.Submission {
+	return comment.Submission{
+		ThreadID:    r.GetThreadId(),
+		ParentID:    r.GetParentId(),
+		AuthorName:  r.GetAuthorName(),
+		AuthorEmail: r.GetAuthorEmail(),
+		Body:        r.GetBody(),
+		RequestID:   r.GetRequestId(),
+		ClientIP:    r.GetClientIp(),
+		UserAgent:   r.GetUserAgent(),
+	}
+}
+
+// siteCommentToProto is the site's view of a comment. Comments the screeners judged spam or
+// rejected (a ban, say) are shown as pending, so neither the site nor the reader behind it can
+// tell that a submission was shadow-handled. Only a moderator's rejection shows as rejected: the
+// site needs it to explain why a comment never appeared, and it reveals nothing about our checks.
+func siteCommentToProto(c comment.Comment) *commentdv1.Comment {
+	p := commentToProto(c)
+	p.State = siteState(c)
+	return p
+}
+
+func siteState(c comment.Comment) commentdv1.State {
+	switch {
+	case c.State == comment.StateSpam:
+		return commentdv1.State_STATE_PENDING
+	case c.State == comment.StateRejected && c.Decision == nil:
+		return commentdv1.State_STATE_PENDING
+	}
+	return stateToProto(c.State)
+}
+
+// commentToProto converts a comment with its true state. It never copies the sealed email or IP
+// (the message has no field for them).
+func commentToProto(c comment.Comment) *commentdv1.Comment {
+	return &commentdv1.Comment{
+		Name:        "comments/" + c.ID,
+		Id:          c.ID,
+		ThreadId:    c.ThreadID,
+		ParentId:    c.ParentID,
+		AuthorName:  c.AuthorName,
+		Body:        c.Body,
+		State:       stateToProto(c.State),
+		CreateTime:  timeToProto(c.CreatedAt),
+		PublishTime: timeToProto(c.PublishedAt),
+	}
+}
+
+// viewToProto is the moderator's view: the true state plus masked personal data and history.
+func viewToProto(v moderation.View) *commentdv1.ModeratedComment {
+	c := v.Comment
+	p := &commentdv1.ModeratedComment{
+		Comment:     commentToProto(c),
+		MaskedEmail: v.MaskedEmail,
+		AuthorKey:   c.AuthorKey,
+		MaskedIp:    v.MaskedIP,
+		UserAgent:   c.UserAgent,
+		Decision:    decisionToProto(c.Decision),
+	}
+	for _, r := range c.HoldReasons {
+		p.HoldReasons = append(p.HoldReasons, &commentdv1.Reason{Code: r.Code, Message: r.Message})
+	}
+	return p
+}
+
+func viewsToProto(vs []moderation.View) []*commentdv1.ModeratedComment {
+	out := make([]*commentdv1.ModeratedComment, len(vs))
+	for i, v := range vs {
+		out[i] = viewToProto(v)
+	}
+	return out
+}
+
+func decisionToProto(d *comment.Decision) *commentdv1.Decision {
+	if d == nil {
+		return nil
+	}
+	return &commentdv1.Decision{
+		Moderator:  d.Moderator,
+		DecideTime: timeToProto(d.At),
+		FromState:  stateToProto(d.From),
+		ToState:    stateToProto(d.To),
+		Reason:     d.Reason,
+	}
+}
+
+// timeToProto leaves a zero time unset, as the API documents for publish_time.
+func timeToProto(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func stateToProto(s comment.State) commentdv1.State {
+	switch s {
+	case comment.StatePublished:
+		return commentdv1.State_STATE_PUBLISHED
+	case comment.StatePending:
+		return commentdv1.State_STATE_PENDING
+	case comment.StateRejected:
+		return commentdv1.State_STATE_REJECTED
+	case comment.StateSpam:
+		return commentdv1.State_STATE_SPAM
+	}
+	return commentdv1.State_STATE_UNSPECIFIED
+}
+
+// stateFromProto maps an unknown enum number to an invalid domain state, which the domain refuses
+// with a field violation.
+func stateFromProto(s commentdv1.State) comment.State {
+	switch s {
+	case commentdv1.State_STATE_UNSPECIFIED:
+		return comment.StateUnspecified
+	case commentdv1.State_STATE_PUBLISHED:
+		return comment.StatePublished
+	case commentdv1.State_STATE_PENDING:
+		return comment.StatePending
+	case commentdv1.State_STATE_REJECTED:
+		return comment.StateRejected
+	case commentdv1.State_STATE_SPAM:
+		return comment.StateSpam
+	}
+	return comment.State(-1)
+}
+
+func modeToProto(m comment.Mode) commentdv1.ModerationMode {
+	switch m {
+	case comment.ModePre:
+		return commentdv1.ModerationMode_MODERATION_MODE_PRE
+	case comment.ModePost:
+		return commentdv1.ModerationMode_MODERATION_MODE_POST
+	}
+	return commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED
+}
+
+// modeFromProto maps an unknown enum number to an invalid domain mode, which the domain refuses.
+func modeFromProto(m commentdv1.ModerationMode) comment.Mode {
+	switch m {
+	case commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED:
+		return comment.ModeDefault
+	case commentdv1.ModerationMode_MODERATION_MODE_PRE:
+		return comment.ModePre
+	case commentdv1.ModerationMode_MODERATION_MODE_POST:
+		return comment.ModePost
+	}
+	return comment.Mode(-1)
+}
+
+// threadToProto converts a thread; effective is the mode in force (its own or the site default).
+func threadToProto(t comment.Thread, effective comment.Mode) *commentdv1.Thread {
+	return &commentdv1.Thread{
+		Name:                    "threads/" + t.ID,
+		ThreadId:                t.ID,
+		ModerationMode:          modeToProto(t.Mode),
+		EffectiveModerationMode: modeToProto(effective),
+		Closed:                  t.Closed,
+	}
+}
+
+// threadCountsToProto pairs thread ids with their counts; the caller checks the lengths match.
+func threadCountsToProto(ids []string, counts []int64) []*commentdv1.ThreadCount {
+	out := make([]*commentdv1.ThreadCount, len(ids))
+	for i, id := range ids {
+		out[i] = &commentdv1.ThreadCount{ThreadId: id, Published: counts[i]}
+	}
+	return out
+}
+
+// Field mask paths UpdateThread accepts, relative to the thread.
+const (
+	pathModerationMode = "moderation_mode"
+	pathClosed         = "closed"
+)
+
+// threadUpdateFromProto reads an UpdateThreadRequest: the thread id, and the new mode and closed
+// flag, each nil when the field mask leaves it out. An empty mask means every field (AIP-134).
+func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *comment.Mode, closed *bool, err error) {
+	var verr comment.ValidationError
+	t := r.GetThread()
+	if t == nil {
+		verr.Add("thread", "required")
+		return "", nil, nil, &verr
+	}
+	id, err = moderation.ParseThreadID("thread.name", t.GetName())
+	if err != nil {
+		return "", nil, nil, err
+	}
+	paths := r.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		paths = []string{pathModerationMode, pathClosed}
+	}
+	for _, p := range paths {
+		switch p {
+		case pathModerationMode:
+			m := modeFromProto(t.GetModerationMode())
+			mode = &m
+		case pathClosed:
+			c := t.GetClosed()
+			closed = &c
+		default:
+			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q or %q", p, pathModerationMode, pathClosed))
+		}
+	}
+	if err := verr.Err(); err != nil {
+		return "", nil, nil, err
+	}
+	return id, mode, closed, nil
+}

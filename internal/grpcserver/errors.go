@@ -1,0 +1,205 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
+)
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of every error commentd returns.
+const ErrorDomain = "commentd.dev"
+
+// ErrorInfo reasons. Clients branch on these (with the status code), never on the message.
+const (
+	ReasonInvalidArgument        = "INVALID_ARGUMENT"
+	ReasonInvalidPageToken       = "INVALID_PAGE_TOKEN"
+	ReasonCommentNotFound        = "COMMENT_NOT_FOUND"
+	ReasonThreadClosed           = "THREAD_CLOSED"
+	ReasonInvalidStateTransition = "INVALID_STATE_TRANSITION"
+	ReasonStoreUnavailable       = "STORE_UNAVAILABLE"
+	ReasonRateLimited            = "RATE_LIMITED"
+	ReasonDuplicateComment       = "DUPLICATE_COMMENT"
+	ReasonBanned                 = "BANNED"
+	ReasonDeadlineExceeded       = "DEADLINE_EXCEEDED"
+	ReasonCancelled              = "CANCELLED"
+	ReasonAPIKeyMissing          = "API_KEY_MISSING"
+	ReasonAPIKeyInvalid          = "API_KEY_INVALID"
+	ReasonRoleNotAllowed         = "ROLE_NOT_ALLOWED"
+	ReasonMethodNotAllowed       = "METHOD_NOT_ALLOWED"
+	ReasonInternal               = "INTERNAL"
+)
+
+// StoreRetryDelay is the RetryInfo delay sent with STORE_UNAVAILABLE. It is about the time
+// go-redis needs to notice a restarted server and reconnect.
+const StoreRetryDelay = time.Second
+
+// Precondition violation types used in google.rpc.PreconditionFailure.
+const (
+	preconditionThread  = "THREAD"
+	preconditionComment = "STATE"
+)
+
+// statusFor is the one place that turns an error into the status a client sees. Handlers and
+// interceptors return plain (domain) errors; the error interceptor calls statusFor on the way out.
+// internal reports that the error was not recognised: the caller must log the cause, which the
+// client never sees.
+//
+// The mapping (code / ErrorInfo reason / extra details), in the order it is checked:
+//
+//	*comment.ValidationError          INVALID_ARGUMENT    INVALID_ARGUMENT          BadRequest: one field violation per bad field;
+//	                                                                                metadata "fields" = comma-separated field names
+//	comment.ErrInvalidPageToken       INVALID_ARGUMENT    INVALID_PAGE_TOKEN        BadRequest on "page_token"
+//	comment.ErrNotFound               NOT_FOUND           COMMENT_NOT_FOUND         -
+//	comment.ErrThreadClosed           FAILED_PRECONDITION THREAD_CLOSED             PreconditionFailure type "THREAD", subject "thread"
+//	*moderation.TransitionError       FAILED_PRECONDITION INVALID_STATE_TRANSITION  PreconditionFailure type "STATE", subject "comments/{id}";
+//	                                                                                metadata "name", "from_state", "to_state" (STATE_*)
+//	*ratelimit.LimitError             RESOURCE_EXHAUSTED  RATE_LIMITED              QuotaFailure subject "rule:{rule}" + RetryInfo with the
+//	                                                                                error's delay; metadata "rule", "retry_delay"
+//	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
+//	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, absent for a
+//	                                                                                permanent ban); never the ban's target or reason
+//	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
+//	context.DeadlineExceeded          DEADLINE_EXCEEDED   DEADLINE_EXCEEDED         -
+//	context.Canceled                  CANCELLED           CANCELLED                 -
+//	errMissingKey (auth)              UNAUTHENTICATED     API_KEY_MISSING           - (no or malformed "authorization: Bearer <key>")
+//	errUnknownKey (auth)              UNAUTHENTICATED     API_KEY_INVALID           -
+//	*permissionError, role too low    PERMISSION_DENIED   ROLE_NOT_ALLOWED          metadata "method", "role", "required_role"
+//	*permissionError, method unlisted PERMISSION_DENIED   METHOD_NOT_ALLOWED        metadata "method"
+//	an error that already is a status unchanged           unchanged                 (grpc's own health and reflection services)
+//	a recovered panic                 INTERNAL            INTERNAL                  generic message; cause and stack logged at ERROR
+//	anything else                     INTERNAL            INTERNAL                  generic message; cause logged at ERROR
+//
+// Context errors are checked after the domain errors so that a store failure that merely carries a
+// context error as its cause still reads as the domain outcome, and before the fallback so a
+// deadline never looks like a server bug.
+func statusFor(err error) (st *status.Status, internal bool) {
+	var (
+		verr *comment.ValidationError
+		terr *moderation.TransitionError
+		perr *permissionError
+		lerr *ratelimit.LimitError
+		berr *ratelimit.BannedError
+		gerr interface{ GRPCStatus() *status.Status }
+	)
+	switch {
+	case err == nil:
+		return nil, false
+
+	case errors.As(err, &verr):
+		br := &errdetails.BadRequest{}
+		fields := make([]string, 0, len(verr.Violations))
+		for _, v := range verr.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+			fields = append(fields, v.Field)
+		}
+		return withDetails(codes.InvalidArgument, verr.Error(), ReasonInvalidArgument,
+			map[string]string{"fields": strings.Join(fields, ",")}, br), false
+
+	case errors.Is(err, comment.ErrInvalidPageToken):
+		return withDetails(codes.InvalidArgument, "invalid page token", ReasonInvalidPageToken, nil,
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+				Field:       "page_token",
+				Description: "not a token this server issued for the same query; start again with an empty token",
+			}}}), false
+
+	case errors.Is(err, comment.ErrNotFound):
+		return withDetails(codes.NotFound, "comment not found", ReasonCommentNotFound, nil), false
+
+	case errors.Is(err, comment.ErrThreadClosed):
+		return withDetails(codes.FailedPrecondition, "the thread is closed to new comments", ReasonThreadClosed, nil,
+			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+				Type:        preconditionThread,
+				Subject:     "thread",
+				Description: "the thread accepts no new comments",
+			}}}), false
+
+	case errors.As(err, &terr):
+		name := "comments/" + terr.ID
+		from, to := stateToProto(terr.From).String(), stateToProto(terr.To).String()
+		return withDetails(codes.FailedPrecondition, "the comment is "+from+" and cannot become "+to, ReasonInvalidStateTransition,
+			map[string]string{"name": name, "from_state": from, "to_state": to},
+			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+				Type:        preconditionComment,
+				Subject:     name,
+				Description: "a " + from + " comment cannot become " + to,
+			}}}), false
+
+	case errors.As(err, &lerr):
+		return withDetails(codes.ResourceExhausted, "rate limit exceeded; retry later", ReasonRateLimited,
+			map[string]string{"rule": lerr.Rule, "retry_delay": lerr.RetryAfter.String()},
+			&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
+				Subject:     "rule:" + lerr.Rule,
+				Description: "too many submissions under this rule",
+			}}},
+			retryInfo(lerr.RetryAfter)), false
+
+	case errors.Is(err, ratelimit.ErrDuplicate):
+		return withDetails(codes.AlreadyExists, "the same comment was just submitted", ReasonDuplicateComment, nil), false
+
+	case errors.As(err, &berr):
+		// Only the end of the ban goes out: who is banned, why and by whom is for moderators.
+		var md map[string]string
+		if !berr.Ban.ExpiresAt.IsZero() {
+			md = map[string]string{"expire_time": berr.Ban.ExpiresAt.UTC().Format(time.RFC3339)}
+		}
+		return withDetails(codes.PermissionDenied, "submissions from this reader are refused", ReasonBanned, md), false
+
+	case errors.Is(err, comment.ErrUnavailable):
+		return withDetails(codes.Unavailable, "the store is unavailable; retry later", ReasonStoreUnavailable, nil,
+			retryInfo(StoreRetryDelay)), false
+
+	case errors.Is(err, context.DeadlineExceeded):
+		return withDetails(codes.DeadlineExceeded, "deadline exceeded", ReasonDeadlineExceeded, nil), false
+
+	case errors.Is(err, context.Canceled):
+		return withDetails(codes.Canceled, "the call was cancelled", ReasonCancelled, nil), false
+
+	case errors.Is(err, errMissingKey):
+		return withDetails(codes.Unauthenticated, `missing API key: send "authorization: Bearer <key>"`, ReasonAPIKeyMissing, nil), false
+
+	case errors.Is(err, errUnknownKey):
+		return withDetails(codes.Unauthenticated, "unknown API key", ReasonAPIKeyInvalid, nil), false
+
+	case errors.As(err, &perr):
+		if perr.need == apikey.RoleUnknown {
+			return withDetails(codes.PermissionDenied, "no API key may call this method", ReasonMethodNotAllowed,
+				map[string]string{"method": perr.method}), false
+		}
+		return withDetails(codes.PermissionDenied, "this API key's role may not call this method", ReasonRoleNotAllowed,
+			map[string]string{"method": perr.method, "role": perr.role.String(), "required_role": perr.need.String()}), false
+
+	case errors.As(err, &gerr):
+		// Already a status, made by grpc-go's own services (health, reflection). Pass it on.
+		return gerr.GRPCStatus(), false
+	}
+	return withDetails(codes.Internal, "internal error", ReasonInternal, nil), true
+}
+
+// withDetails builds a status with an ErrorInfo (reason, our domain, metadata) followed by extra
+// details. Attaching details only fails for a nil or OK status, which never happens here.
+func withDetails(c codes.Code, msg, reason string, md map[string]string, extra ...protoadapt.MessageV1) *status.Status {
+	st := status.New(c, msg)
+	details := append([]protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: md}}, extra...)
+	withD, err := st.WithDetails(details...)
+	if err != nil {
+		panic("grpcserver: attach error details: " + err.Error())
+	}
+	return withD
+}
+
+// retryInfo tells a client how long to wait before it tries again.
+func retryInfo(d time.Duration) *errdetails.RetryInfo {
+	return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
+}

@@ -1,0 +1,156 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
+)
+
+// TestStatusFor covers the rows of the mapping table that no call through this package's test
+// server produces (the current decision rules allow every transition, so no TransitionError
+// arises; a context error raised on the server is hidden behind the status the client makes
+// itself when its own deadline passes or it cancels), and checks the rate-limit rows with fixed
+// values; abuse_test.go produces those through real calls too. The other rows are tested through
+// real calls in errors_test.go.
+func TestStatusFor(t *testing.T) {
+	transition := &moderation.TransitionError{ID: "07abc", From: comment.StateRejected, To: comment.StatePending}
+	tests := []struct {
+		name         string
+		err          error
+		wantCode     codes.Code
+		wantInternal bool
+		wantDetails  []any
+	}{
+		{
+			name:     "invalid transition, wrapped",
+			err:      fmt.Errorf("decide: %w", transition),
+			wantCode: codes.FailedPrecondition,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonInvalidStateTransition, Domain: ErrorDomain, Metadata: map[string]string{
+					"name": "comments/07abc", "from_state": "STATE_REJECTED", "to_state": "STATE_PENDING",
+				}},
+				&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+					{Type: "STATE", Subject: "comments/07abc"},
+				}},
+			},
+		},
+		{
+			name:     "rate limited, wrapped",
+			err:      fmt.Errorf("screen: %w", &ratelimit.LimitError{Rule: "author-per-minute", RetryAfter: 1500 * time.Millisecond}),
+			wantCode: codes.ResourceExhausted,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonRateLimited, Domain: ErrorDomain, Metadata: map[string]string{
+					"rule": "author-per-minute", "retry_delay": "1.5s",
+				}},
+				&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rule:author-per-minute"}}},
+				&errdetails.RetryInfo{RetryDelay: durationpb.New(1500 * time.Millisecond)},
+			},
+		},
+		{
+			name:        "duplicate",
+			err:         fmt.Errorf("screen: %w", ratelimit.ErrDuplicate),
+			wantCode:    codes.AlreadyExists,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonDuplicateComment, Domain: ErrorDomain}},
+		},
+		{
+			name: "banned until a time, without the target or reason",
+			err: &ratelimit.BannedError{Ban: ratelimit.Ban{
+				Target: ratelimit.RangeTarget(netip.MustParsePrefix("198.51.100.0/24")), Reason: "troll", Moderator: "mod-alice",
+				ExpiresAt: time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC),
+			}},
+			wantCode: codes.PermissionDenied,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonBanned, Domain: ErrorDomain,
+				Metadata: map[string]string{"expire_time": "2031-02-03T04:05:06Z"}}},
+		},
+		{
+			name:        "banned for good",
+			err:         &ratelimit.BannedError{Ban: ratelimit.Ban{Target: ratelimit.AuthorTarget("ab12")}},
+			wantCode:    codes.PermissionDenied,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonBanned, Domain: ErrorDomain}},
+		},
+		{
+			name:        "deadline exceeded",
+			err:         fmt.Errorf("get comment: %w", context.DeadlineExceeded),
+			wantCode:    codes.DeadlineExceeded,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonDeadlineExceeded, Domain: ErrorDomain}},
+		},
+		{
+			name:        "cancelled",
+			err:         context.Canceled,
+			wantCode:    codes.Canceled,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonCancelled, Domain: ErrorDomain}},
+		},
+		{
+			name:     "store unavailable that carries a context error reads as unavailable",
+			err:      fmt.Errorf("list: %w: %w", comment.ErrUnavailable, context.DeadlineExceeded),
+			wantCode: codes.Unavailable,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonStoreUnavailable, Domain: ErrorDomain},
+				retryInfo(StoreRetryDelay),
+			},
+		},
+		{
+			name:        "an existing status passes unchanged",
+			err:         status.Error(codes.NotFound, "unknown service"),
+			wantCode:    codes.NotFound,
+			wantDetails: nil,
+		},
+		{
+			name:     "permission error without a role",
+			err:      &permissionError{method: "/x.Y/Z", role: apikey.RoleAdmin},
+			wantCode: codes.PermissionDenied,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonMethodNotAllowed, Domain: ErrorDomain,
+				Metadata: map[string]string{"method": "/x.Y/Z"}}},
+		},
+		{
+			name:         "unknown error",
+			err:          errors.New("something else"),
+			wantCode:     codes.Internal,
+			wantInternal: true,
+			wantDetails:  []any{&errdetails.ErrorInfo{Reason: ReasonInternal, Domain: ErrorDomain}},
+		},
+	}
+	opts := cmp.Options{
+		protocmp.Transform(),
+		cmpopts.EquateEmpty(),
+		protocmp.IgnoreFields(&errdetails.PreconditionFailure_Violation{}, "description"),
+		protocmp.IgnoreFields(&errdetails.QuotaFailure_Violation{}, "description"),
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, internal := statusFor(tc.err)
+			// A ban's target and reason are for moderators: neither may reach the site.
+			for _, secret := range []string{"198.51.100", "troll", "mod-alice"} {
+				if strings.Contains(st.Message(), secret) {
+					t.Errorf("called statusFor(%v), got message %q, want no %q in it", tc.err, st.Message(), secret)
+				}
+			}
+			if st.Code() != tc.wantCode || internal != tc.wantInternal {
+				t.Errorf("called statusFor(%v), got %v internal=%v, want %v internal=%v", tc.err, st.Code(), internal, tc.wantCode, tc.wantInternal)
+			}
+			if diff := cmp.Diff(tc.wantDetails, st.Details(), opts); diff != "" {
+				t.Errorf("called statusFor(%v), got details differing from want (-want +got):\n%s", tc.err, diff)
+			}
+		})
+	}
+	if st, internal := statusFor(nil); st != nil || internal {
+		t.Errorf("called statusFor(nil), got %v internal=%v, want nil false", st, internal)
+	}
+}

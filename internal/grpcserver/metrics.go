@@ -1,0 +1,66 @@
+package grpcserver
+
+import (
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// metrics are the server's Prometheus collectors. Every label value comes from a small fixed set
+// (method names, status codes, states, actions): nothing a reader sends ever becomes a label.
+type metrics struct {
+	rpc       *grpcprom.ServerMetrics
+	submitted *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		rpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram()),
+		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "commentd_comments_submitted_total",
+			Help: "Comments accepted by SubmitComment, by the state they were stored in (a retried request_id counts again).",
+		}, []string{"state"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "commentd_moderation_decisions_total",
+			Help: "Moderator decisions applied, by action.",
+		}, []string{"action"}),
+	}
+	// Create every series at zero so rates and alerts work before the first event.
+	for _, s := range []comment.State{comment.StatePublished, comment.StatePending, comment.StateRejected, comment.StateSpam} {
+		m.submitted.WithLabelValues(s.String())
+	}
+	for _, a := range []moderation.Action{moderation.Approve, moderation.Reject} {
+		m.decisions.WithLabelValues(actionLabel(a))
+	}
+	return m
+}
+
+// register adds the collectors to reg. A collector registered twice is a wiring bug, so it panics
+// like prometheus.MustRegister.
+func (m *metrics) register(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(m.rpc, m.submitted, m.decisions)
+}
+
+func (m *metrics) commentSubmitted(s comment.State) {
+	m.submitted.WithLabelValues(s.String()).Inc()
+}
+
+func (m *metrics) decided(a moderation.Action) {
+	m.decisions.WithLabelValues(actionLabel(a)).Inc()
+}
+
+func actionLabel(a moderation.Action) string {
+	switch a {
+	case moderation.Approve:
+		return "approve"
+	case moderation.Reject:
+		return "reject"
+	}
+	return "unknown"
+}

@@ -1,0 +1,101 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// moderationServer serves ModerationService to moderators. Like commentServer, handlers only
+// convert and call the domain service.
+type moderationServer struct {
+	commentdv1.UnimplementedModerationServiceServer
+	moderation *moderation.Service
+	metrics    *metrics
+}
+
+// errNoCaller means a decision arrived without an authenticated caller: the interceptor chain is
+// miswired. It maps to INTERNAL.
+var errNoCaller = errors.New("grpcserver: no authenticated caller in context")
+
+func (s *moderationServer) ListQueue(ctx context.Context, r *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
+	q := moderation.Query{State: stateFromProto(r.GetState()), ThreadID: r.GetThreadId()}
+	vs, next, err := s.moderation.ListQueue(ctx, q, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.ListQueueResponse{Comments: viewsToProto(vs), NextPageToken: next}, nil
+}
+
+func (s *moderationServer) GetComment(ctx context.Context, r *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
+	id, err := moderation.ParseID("name", r.GetName())
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.moderation.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.ModerationServiceGetCommentResponse{Comment: viewToProto(v)}, nil
+}
+
+func (s *moderationServer) ApproveComment(ctx context.Context, r *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+	v, err := s.decide(ctx, moderation.Approve, r.GetName(), r.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.ApproveCommentResponse{Comment: viewToProto(v)}, nil
+}
+
+func (s *moderationServer) RejectComment(ctx context.Context, r *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error) {
+	v, err := s.decide(ctx, moderation.Reject, r.GetName(), r.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.RejectCommentResponse{Comment: viewToProto(v)}, nil
+}
+
+// decide applies a decision in the name of the calling key, so the record says who decided.
+func (s *moderationServer) decide(ctx context.Context, a moderation.Action, name, reason string) (moderation.View, error) {
+	id, err := moderation.ParseID("name", name)
+	if err != nil {
+		return moderation.View{}, err
+	}
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return moderation.View{}, errNoCaller
+	}
+	v, err := s.moderation.Decide(ctx, caller.Name, a, id, reason)
+	if err != nil {
+		return moderation.View{}, err
+	}
+	s.metrics.decided(a)
+	return v, nil
+}
+
+func (s *moderationServer) GetThread(ctx context.Context, r *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
+	id, err := moderation.ParseThreadID("name", r.GetName())
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.moderation.GetThread(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.GetThreadResponse{Thread: threadToProto(t, s.moderation.EffectiveMode(t))}, nil
+}
+
+func (s *moderationServer) UpdateThread(ctx context.Context, r *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error) {
+	id, mode, closed, err := threadUpdateFromProto(r)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.moderation.UpdateThread(ctx, id, mode, closed)
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.UpdateThreadResponse{Thread: threadToProto(t, s.moderation.EffectiveMode(t))}, nil
+}

@@ -1,0 +1,129 @@
+package grpcserver_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// TestPrivacy submits comments with distinctive addresses and drives every site call (and the
+// moderator's) around them, then looks for the addresses in clear in everything the server let
+// out: responses, error statuses, headers, its log, its metrics and what it stored in Redis.
+func TestPrivacy(t *testing.T) {
+	const (
+		email     = "Zebra.Quagga.4711@privacy-probe.example"
+		localPart = "zebra.quagga.4711" // compared case-insensitively
+		ipv4      = "198.51.100.77"
+		ipv6      = "2001:db8:dead:beef::4711"
+	)
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, screeners: []comment.Screener{flagScreener{}}})
+	site, mod := e.as(t, siteKeyName), e.as(t, modKeyName)
+
+	var siteOut, modOut strings.Builder // everything the site / the moderator received
+	record := func(out *strings.Builder, header, trailer metadata.MD, m proto.Message, err error) {
+		out.WriteString(prototext.Format(m))
+		if err != nil {
+			out.WriteString(prototext.Format(status.Convert(err).Proto()))
+		}
+		for _, md := range []metadata.MD{header, trailer} {
+			for k, vs := range md {
+				out.WriteString(k + ": " + strings.Join(vs, ",") + "\n")
+			}
+		}
+	}
+	siteCall := func(name string, call func(opts ...grpc.CallOption) (proto.Message, error)) proto.Message {
+		var h, tr metadata.MD
+		resp, err := call(grpc.Header(&h), grpc.Trailer(&tr))
+		record(&siteOut, h, tr, resp, err)
+		return resp
+	}
+
+	var names []string
+	for i, s := range []*commentdv1.SubmitCommentRequest{
+		{ThreadId: "privacy", AuthorName: "Zed", AuthorEmail: email, Body: "published", ClientIp: ipv4, RequestId: "p-1"},
+		{ThreadId: "privacy", AuthorName: "Zed", AuthorEmail: email, Body: "SPAM spam", ClientIp: ipv6},
+		{ThreadId: "privacy", AuthorName: "Zed", AuthorEmail: email, Body: "HOLD me", ClientIp: ipv4},
+		// Refused submissions: the error must not echo the address either.
+		{ThreadId: "privacy", AuthorName: "", AuthorEmail: email, Body: "no name", ClientIp: ipv4},
+		{ThreadId: "privacy", AuthorName: "Zed", AuthorEmail: email + ">", Body: "bad email", ClientIp: ipv4 + "9"},
+	} {
+		resp := siteCall("SubmitComment", func(opts ...grpc.CallOption) (proto.Message, error) {
+			return e.site.SubmitComment(site, s, opts...)
+		}).(*commentdv1.SubmitCommentResponse)
+		if i < 3 {
+			if resp.GetComment().GetName() == "" {
+				t.Fatalf("called SubmitComment #%d, got no comment back, want one", i)
+			}
+			names = append(names, resp.GetComment().GetName())
+		}
+	}
+	// The same request id again, as a retrying site would.
+	siteCall("SubmitComment", func(opts ...grpc.CallOption) (proto.Message, error) {
+		return e.site.SubmitComment(site, &commentdv1.SubmitCommentRequest{ThreadId: "privacy", AuthorName: "Zed", AuthorEmail: email, Body: "published", ClientIp: ipv4, RequestId: "p-1"}, opts...)
+	})
+	for _, n := range names {
+		siteCall("GetComment", func(opts ...grpc.CallOption) (proto.Message, error) {
+			return e.site.GetComment(site, &commentdv1.GetCommentRequest{Name: n}, opts...)
+		})
+	}
+	siteCall("ListComments", func(opts ...grpc.CallOption) (proto.Message, error) {
+		return e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: "privacy"}, opts...)
+	})
+	siteCall("CountComments", func(opts ...grpc.CallOption) (proto.Message, error) {
+		return e.site.CountComments(site, &commentdv1.CountCommentsRequest{ThreadIds: []string{"privacy"}}, opts...)
+	})
+
+	// The moderator sees masked forms only.
+	for _, st := range []commentdv1.State{commentdv1.State_STATE_PENDING, commentdv1.State_STATE_SPAM} {
+		resp, err := e.mod.ListQueue(mod, &commentdv1.ListQueueRequest{State: st})
+		record(&modOut, nil, nil, resp, err)
+	}
+	for _, n := range names {
+		resp, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: n})
+		record(&modOut, nil, nil, resp, err)
+	}
+	if !strings.Contains(modOut.String(), "Z•••@privacy-probe.example") || !strings.Contains(modOut.String(), "198.51.100.x") {
+		t.Fatalf("called ListQueue and RejectComment, got no masked email or IP in:\n%s\nwant the masked forms (or the probe proves nothing)", modOut.String())
+	}
+
+	var metrics bytes.Buffer
+	fams, err := e.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	for _, f := range fams {
+		if _, err := expfmt.MetricFamilyToText(&metrics, f); err != nil {
+			t.Fatalf("format metric family %s: %v", f.GetName(), err)
+		}
+	}
+
+	outputs := map[string]string{
+		"site responses":      siteOut.String(),
+		"moderator responses": modOut.String(),
+		"server log":          e.logs.String(),
+		"metrics":             metrics.String(),
+		"redis":               e.storedText(t),
+	}
+	for where, text := range outputs {
+		if text == "" {
+			t.Errorf("captured no %s, want some output to search", where)
+		}
+		lower := strings.ToLower(text)
+		for _, secret := range []string{strings.ToLower(email), localPart, ipv4, ipv6, "198.51.100.779"} {
+			if strings.Contains(lower, secret) {
+				t.Errorf("searched the %s for %q, got a match, want none:\n%s", where, secret, text)
+			}
+		}
+	}
+}

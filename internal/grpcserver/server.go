@@ -1,0 +1,169 @@
+// Package grpcserver is commentd's gRPC layer: the CommentService and ModerationService servers,
+// the proto↔domain converters, the mapping of domain errors to gRPC statuses, and the interceptors
+// for API-key auth, access logging, panic recovery and metrics. It also serves the standard health
+// and reflection services.
+//
+// Every call passes the interceptors in this order, outermost first:
+//
+//	access log → metrics → error mapping → panic recovery → auth → handler
+//
+// so the access log and the metrics see the final status code, a panic anywhere below (auth
+// included) becomes INTERNAL, and auth errors go through the same mapping as domain errors.
+package grpcserver
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Logger receives the access log and the causes of internal errors. nil discards them (tests
+	// only: a server should always log).
+	Logger *slog.Logger
+	// Keys are the accepted API keys. nil accepts none.
+	Keys *apikey.Set
+	// Comments and Moderation are the domain services behind the two APIs. Required.
+	Comments   *comment.Service
+	Moderation *moderation.Service
+	// Registerer receives the server's metrics; nil means no metrics are exported.
+	Registerer prometheus.Registerer
+	// ServerOptions are passed to grpc.NewServer after ours, e.g. TLS credentials. Interceptors
+	// given here run inside ours, after auth.
+	ServerOptions []grpc.ServerOption
+}
+
+// Server is commentd's gRPC server.
+type Server struct {
+	log    *slog.Logger
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// healthServices are the names whose health SetServing sets: the whole server ("") and each API.
+func healthServices() []string {
+	return []string{"", commentdv1.CommentService_ServiceDesc.ServiceName, commentdv1.ModerationService_ServiceDesc.ServiceName}
+}
+
+// New builds the server with every service registered. Health starts NOT_SERVING: call SetServing
+// or WatchHealth once the store is known to answer. It panics if opts.Registerer already holds
+// metrics of the same names (a wiring bug).
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: opts.Logger, health: health.NewServer()}
+	m := newMetrics()
+	logs := accessLog{log: opts.Logger}
+	errs := errorMapper{log: opts.Logger}
+	auth := &authorizer{keys: opts.Keys, roles: methodRoles()}
+
+	serverOpts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(
+			logs.unary,
+			m.rpc.UnaryServerInterceptor(),
+			errs.unary,
+			recovery.UnaryServerInterceptor(),
+			auth.unary,
+		),
+		grpc.ChainStreamInterceptor(
+			logs.stream,
+			m.rpc.StreamServerInterceptor(),
+			errs.stream,
+			recovery.StreamServerInterceptor(),
+			auth.stream,
+		),
+	}
+	s.grpc = grpc.NewServer(append(serverOpts, opts.ServerOptions...)...)
+
+	commentdv1.RegisterCommentServiceServer(s.grpc, &commentServer{comments: opts.Comments, metrics: m})
+	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m})
+	healthgrpc.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	s.SetServing(false)
+	m.rpc.InitializeMetrics(s.grpc)
+	m.register(opts.Registerer)
+	return s
+}
+
+// Serve accepts connections on lis until Shutdown. It returns nil after a Shutdown.
+func (s *Server) Serve(lis net.Listener) error {
+	return s.grpc.Serve(lis)
+}
+
+// SetServing sets the health of the server and of both APIs to SERVING or NOT_SERVING. After
+// Shutdown it has no effect.
+func (s *Server) SetServing(ok bool) {
+	st := healthgrpc.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthgrpc.HealthCheckResponse_SERVING
+	}
+	for _, name := range healthServices() {
+		s.health.SetServingStatus(name, st)
+	}
+}
+
+// Shutdown turns health NOT_SERVING (for good), then stops accepting calls and waits for the
+// running ones to finish. If ctx ends first, it closes every connection at once.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.LogAttrs(ctx, slog.LevelWarn, "graceful stop timed out; closing connections")
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+// WatchHealth pings the store at once and then every interval until ctx ends, and sets health
+// from the result: NOT_SERVING while the store does not answer. Each ping may take at most one
+// interval. Only changes are logged, not every tick.
+func (s *Server) WatchHealth(ctx context.Context, ping func(context.Context) error, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	known, serving := false, false
+	for {
+		pctx, cancel := context.WithTimeout(ctx, interval)
+		err := ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if ok := err == nil; !known || ok != serving {
+			s.SetServing(ok)
+			switch {
+			case ok:
+				s.log.LogAttrs(ctx, slog.LevelInfo, "store reachable; serving")
+			default:
+				s.log.LogAttrs(ctx, slog.LevelError, "store unreachable; not serving", slog.String("error", err.Error()))
+			}
+			known, serving = true, ok
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package grpcserver_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// TestSubmitValidation sends bad submissions: each must fail with INVALID_ARGUMENT naming exactly
+// the bad fields, and store nothing.
+func TestSubmitValidation(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	tests := []struct {
+		name       string
+		edit       func(r *commentdv1.SubmitCommentRequest)
+		wantFields []string // sorted
+	}{
+		{"thread_id missing", func(r *commentdv1.SubmitCommentRequest) { r.ThreadId = "" }, []string{"thread_id"}},
+		{"thread_id starts with punctuation", func(r *commentdv1.SubmitCommentRequest) { r.ThreadId = "-thread" }, []string{"thread_id"}},
+		{"thread_id with a slash", func(r *commentdv1.SubmitCommentRequest) { r.ThreadId = "a/b" }, []string{"thread_id"}},
+		{"thread_id too long", func(r *commentdv1.SubmitCommentRequest) { r.ThreadId = strings.Repeat("t", 129) }, []string{"thread_id"}},
+		{"parent_id malformed", func(r *commentdv1.SubmitCommentRequest) { r.ParentId = "comments/x y" }, []string{"parent_id"}},
+		{"parent_id names no comment", func(r *commentdv1.SubmitCommentRequest) { r.ParentId = "00doesnotexist" }, []string{"parent_id"}},
+		{"author_name missing", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "" }, []string{"author_name"}},
+		{"author_name only spaces", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "   " }, []string{"author_name"}},
+		{"author_name too long", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = strings.Repeat("n", 101) }, []string{"author_name"}},
+		{"author_name with a control character", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "Jane\x07" }, []string{"author_name"}},
+		{"author_name with a line break", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"body missing", func(r *commentdv1.SubmitCommentRequest) { r.Body = "" }, []string{"body"}},
+		{"body too long", func(r *commentdv1.SubmitCommentRequest) { r.Body = strings.Repeat("b", 5001) }, []string{"body"}},
+		{"body with a control character", func(r *commentdv1.SubmitCommentRequest) { r.Body = "hi\x00there" }, []string{"body"}},
+		{"author_email missing", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "" }, []string{"author_email"}},
+		{"author_email not an address", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "jane.example.com" }, []string{"author_email"}},
+		{"author_email with a display name", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "Jane <jane@example.com>" }, []string{"author_email"}},
+		{"author_email without a dotted domain", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "jane@localhost" }, []string{"author_email"}},
+		{"client_ip malformed", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "203.0.113.300" }, []string{"client_ip"}},
+		{"client_ip with a zone", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "fe80::1%eth0" }, []string{"client_ip"}},
+		{"request_id with a space", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = "req 1" }, []string{"request_id"}},
+		{"request_id too long", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = strings.Repeat("r", 65) }, []string{"request_id"}},
+		{"everything empty", func(r *commentdv1.SubmitCommentRequest) { *r = commentdv1.SubmitCommentRequest{} },
+			[]string{"author_email", "author_name", "body", "thread_id"}},
+		{"several bad at once", func(r *commentdv1.SubmitCommentRequest) {
+			r.ThreadId, r.ParentId, r.AuthorName, r.AuthorEmail = "/", "#", "", "@"
+			r.Body, r.ClientIp, r.RequestId = strings.Repeat("b", 5001), "not-an-ip", " "
+		}, []string{"author_email", "author_name", "body", "client_ip", "parent_id", "request_id", "thread_id"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{redisAddr: addr})
+			keysBefore := e.storedKeys(t)
+			r := validSubmission("thread-1", "a fine comment")
+			tc.edit(r)
+
+			_, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+
+			if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument {
+				t.Fatalf("called SubmitComment with %s, got %v %q (%v), want InvalidArgument %q", tc.name, code, reason, err, grpcserver.ReasonInvalidArgument)
+			}
+			if diff := cmp.Diff(tc.wantFields, badRequestFields(err)); diff != "" {
+				t.Errorf("called SubmitComment with %s, got BadRequest fields differing from want (-want +got):\n%s", tc.name, diff)
+			}
+			if diff := cmp.Diff(keysBefore, e.storedKeys(t)); diff != "" {
+				t.Errorf("called SubmitComment with %s, got Redis keys changed (-before +after):\n%s", tc.name, diff)
+			}
+			list, err := e.site.ListComments(e.as(t, siteKeyName), &commentdv1.ListCommentsRequest{ThreadId: "thread-1"})
+			if err != nil || len(list.GetComments()) != 0 {
+				t.Errorf("called ListComments(thread-1) after a refused submission, got %d comments, %v; want 0, nil", len(list.GetComments()), err)
+			}
+			queue, err := e.mod.ListQueue(e.as(t, modKeyName), &commentdv1.ListQueueRequest{})
+			if err != nil || len(queue.GetComments()) != 0 {
+				t.Errorf("called ListQueue after a refused submission, got %d comments, %v; want 0, nil", len(queue.GetComments()), err)
+			}
+		})
+	}
+}

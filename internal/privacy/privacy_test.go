@@ -1,0 +1,131 @@
+package privacy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func testKeyring(t *testing.T, ids ...string) *Keyring {
+	t.Helper()
+	var keys []Key
+	for _, id := range ids {
+		keys = append(keys, Key{ID: id, Secret: NewSecret()})
+	}
+	k, err := NewKeyring(Options{EncryptionKeys: keys, HashKey: NewSecret()})
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	return k
+}
+
+func TestSealOpen(t *testing.T) {
+	k := testKeyring(t, "k1")
+	e, _ := ParseEmail("Jane@Example.com")
+	sealed, err := k.SealEmail(e, "c1")
+	if err != nil {
+		t.Fatalf("SealEmail: %v", err)
+	}
+	if !strings.HasPrefix(sealed, "k1:") || strings.Contains(strings.ToLower(sealed), "jane") {
+		t.Fatalf("SealEmail = %q, want a k1: prefixed ciphertext without the address", sealed)
+	}
+	got, err := k.OpenEmail(sealed, "c1")
+	if err != nil || got.Reveal() != "Jane@Example.com" {
+		t.Fatalf("OpenEmail(sealed, c1) = %q, %v; want Jane@Example.com, nil", got.Reveal(), err)
+	}
+	if _, err := k.OpenEmail(sealed, "c2"); !errors.Is(err, ErrTampered) {
+		t.Errorf("OpenEmail(sealed, other context) err = %v, want ErrTampered", err)
+	}
+	flipped := sealed[:len(sealed)-2] + "AA"
+	if _, err := k.OpenEmail(flipped, "c1"); !errors.Is(err, ErrTampered) {
+		t.Errorf("OpenEmail(altered) err = %v, want ErrTampered", err)
+	}
+	if _, err := testKeyring(t, "k9").OpenEmail(sealed, "c1"); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("OpenEmail with a keyring lacking k1: err = %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	old := Key{ID: "old", Secret: NewSecret()}
+	newer := Key{ID: "new", Secret: NewSecret()}
+	hash := NewSecret()
+	before, _ := NewKeyring(Options{EncryptionKeys: []Key{old}, HashKey: hash})
+	after, _ := NewKeyring(Options{EncryptionKeys: []Key{newer, old}, HashKey: hash})
+	ip, _ := ParseIP("2001:db8::1")
+	sealed, _ := before.SealIP(ip, "c")
+	got, err := after.OpenIP(sealed, "c")
+	if err != nil || got.Reveal() != "2001:db8::1" {
+		t.Fatalf("after rotation OpenIP(old value) = %q, %v; want 2001:db8::1", got.Reveal(), err)
+	}
+	resealed, _ := after.SealIP(ip, "c")
+	if !strings.HasPrefix(resealed, "new:") {
+		t.Errorf("after rotation SealIP = %q, want the new key's prefix", resealed)
+	}
+	if before.IPKey(ip) != after.IPKey(ip) {
+		t.Errorf("IPKey changed with the encryption key rotation; it must depend on the hash key only")
+	}
+}
+
+func TestKeyedHashes(t *testing.T) {
+	k := testKeyring(t, "k1")
+	a, _ := ParseEmail("Jane@Example.com")
+	b, _ := ParseEmail(" jane@example.COM ")
+	c, _ := ParseEmail("john@example.com")
+	if k.EmailKey(a) != k.EmailKey(b) {
+		t.Errorf("EmailKey differs for addresses equal after normalisation")
+	}
+	if k.EmailKey(a) == k.EmailKey(c) {
+		t.Errorf("EmailKey equal for different authors")
+	}
+	if other := testKeyring(t, "k1"); other.EmailKey(a) == k.EmailKey(a) {
+		t.Errorf("EmailKey equal under two different hash keys: it is not keyed")
+	}
+	if strings.Contains(k.EmailKey(a), "jane") || len(k.EmailKey(a)) != 40 {
+		t.Errorf("EmailKey = %q, want 40 hex digits", k.EmailKey(a))
+	}
+}
+
+func TestMaskingAndLogs(t *testing.T) {
+	e, ok := ParseEmail("jane.doe@Example.com")
+	if !ok {
+		t.Fatal("ParseEmail(jane.doe@Example.com) failed")
+	}
+	ip4, _ := ParseIP("203.0.113.77")
+	ip6, _ := ParseIP("2001:db8:abcd:12::1")
+	tests := []struct{ got, want string }{
+		{e.Masked(), "j•••@example.com"},
+		{fmt.Sprint(e), "j•••@example.com"},
+		{ip4.Masked(), "203.0.113.x"},
+		{ip6.Masked(), "2001:db8:abcd::/48"},
+		{MaskEmail("nobody"), "•••"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("masked form = %q, want %q", tt.got, tt.want)
+		}
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "email", e, "ip", ip4)
+	if strings.Contains(buf.String(), "jane") || strings.Contains(buf.String(), "203.0.113") {
+		t.Errorf("slog output %s reveals the address", buf.String())
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	secret := EncodeSecret(NewSecret())
+	keys, err := ParseKeys("a:" + secret + ", b:" + strings.TrimRight(secret, "="))
+	if err != nil || len(keys) != 2 || keys[0].ID != "a" || keys[1].ID != "b" {
+		t.Fatalf("ParseKeys(two keys) = %v, %v; want a and b", keys, err)
+	}
+	for _, bad := range []string{"", "nokey", "a:short", "a:!!!"} {
+		if _, err := ParseKeys(bad); err == nil {
+			t.Errorf("ParseKeys(%q) = nil error, want an error", bad)
+		}
+	}
+	if _, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "bad id", Secret: NewSecret()}}, HashKey: NewSecret()}); err == nil {
+		t.Errorf("NewKeyring(key id with space) = nil error, want an error")
+	}
+}

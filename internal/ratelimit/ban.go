@@ -1,0 +1,236 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// TargetKind is what a ban applies to.
+type TargetKind int
+
+// The kinds of ban target. The names are used in ban ids, the API and metric labels.
+const (
+	TargetAuthor TargetKind = iota + 1 // an author, by the keyed hash of the normalised email
+	TargetIP                           // one IP address, by its keyed hash
+	TargetRange                        // an IP range (CIDR), IPv4 or IPv6, kept in clear
+)
+
+func (k TargetKind) String() string {
+	switch k {
+	case TargetAuthor:
+		return "author"
+	case TargetIP:
+		return "ip"
+	case TargetRange:
+		return "range"
+	}
+	return fmt.Sprintf("target(%d)", int(k))
+}
+
+// Target is what one ban applies to. Authors and single addresses are personal data and are only
+// ever held as keyed hashes (comment.Comment.AuthorKey and IPKey, or privacy.Keyring.EmailKey and
+// IPKey); a range is a network, not one reader, and is kept in clear so it can be listed and matched.
+type Target struct {
+	Kind  TargetKind
+	Key   string       // TargetAuthor and TargetIP: the keyed hash, 40 lowercase hex digits
+	Range netip.Prefix // TargetRange: the masked prefix
+}
+
+// AuthorTarget bans an author by the keyed hash of their email.
+func AuthorTarget(key string) Target { return Target{Kind: TargetAuthor, Key: key} }
+
+// IPTarget bans one address by its keyed hash.
+func IPTarget(key string) Target { return Target{Kind: TargetIP, Key: key} }
+
+// RangeTarget bans an IP range. Validate (or Bans.Ban) masks and checks it.
+func RangeTarget(p netip.Prefix) Target { return Target{Kind: TargetRange, Range: p} }
+
+// String is the target's id, stable and unique: "author:<hash>", "ip:<hash>" or "range:<cidr>"
+// (for example "range:203.0.113.0/24" or "range:2001:db8::/32"). ParseTarget reads it back.
+func (t Target) String() string {
+	switch t.Kind {
+	case TargetAuthor, TargetIP:
+		return t.Kind.String() + ":" + t.Key
+	case TargetRange:
+		return "range:" + t.Range.String()
+	}
+	return t.Kind.String()
+}
+
+// Limits on ranges: a range ban must not be able to lock out the whole Internet by a typo, and a
+// full-length prefix is one reader's address, which must be banned by hash (an IP ban) instead.
+const (
+	MinRangeBitsIPv4 = 8
+	MinRangeBitsIPv6 = 16
+)
+
+var hashKeyPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// validate checks t and returns it in canonical form (a range masked to its prefix length).
+func (t Target) validate(verr *comment.ValidationError, field string) Target {
+	switch t.Kind {
+	case TargetAuthor, TargetIP:
+		if !hashKeyPattern.MatchString(t.Key) {
+			verr.Add(field, "want the keyed hash shown to moderators: 40 lowercase hex digits")
+		}
+		return Target{Kind: t.Kind, Key: t.Key}
+	case TargetRange:
+		p := t.Range
+		switch {
+		case !p.IsValid():
+			verr.Add(field, "want an IP range such as 203.0.113.0/24 or 2001:db8::/32")
+		case p.Addr().Is4In6():
+			verr.Add(field, "give an IPv4 range in IPv4 form, such as 203.0.113.0/24")
+		case p.Addr().Zone() != "":
+			verr.Add(field, "an IP range has no zone")
+		case p.IsSingleIP():
+			verr.Add(field, "a range of one address: ban the address (by its hash) instead, so it is not stored in clear")
+		case p.Addr().Is4() && p.Bits() < MinRangeBitsIPv4:
+			verr.Add(field, fmt.Sprintf("IPv4 range wider than /%d", MinRangeBitsIPv4))
+		case p.Addr().Is6() && p.Bits() < MinRangeBitsIPv6:
+			verr.Add(field, fmt.Sprintf("IPv6 range wider than /%d", MinRangeBitsIPv6))
+		}
+		return Target{Kind: TargetRange, Range: p.Masked()}
+	}
+	verr.Add(field, "want an author, ip or range target")
+	return t
+}
+
+// ParseTarget reads a target id made by Target.String and checks it. A bare CIDR ("10.0.0.0/8") is
+// read as a range. Errors are a *comment.ValidationError on field.
+func ParseTarget(field, s string) (Target, error) {
+	var verr comment.ValidationError
+	s = strings.TrimSpace(s)
+	kind, rest, ok := strings.Cut(s, ":")
+	var t Target
+	switch {
+	case ok && kind == "author":
+		t = AuthorTarget(rest)
+	case ok && kind == "ip":
+		t = IPTarget(rest)
+	case ok && kind == "range":
+		p, err := netip.ParsePrefix(rest)
+		if err != nil {
+			verr.Add(field, "want an IP range such as range:203.0.113.0/24 or range:2001:db8::/32")
+			return Target{}, &verr
+		}
+		t = RangeTarget(p)
+	default:
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			verr.Add(field, "want author:<hash>, ip:<hash> or range:<cidr>")
+			return Target{}, &verr
+		}
+		t = RangeTarget(p)
+	}
+	t = t.validate(&verr, field)
+	return t, verr.Err()
+}
+
+// Ban is one ban as stored.
+type Ban struct {
+	Target    Target
+	Reason    string // the moderator's reason, for moderators only
+	Moderator string // the API key name of the moderator who banned
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: the ban lasts until removed
+}
+
+// Active reports whether b is in force at now.
+func (b Ban) Active(now time.Time) bool { return b.ExpiresAt.IsZero() || now.Before(b.ExpiresAt) }
+
+// BanRequest asks for a new ban. A ban on a target that is already banned replaces the old one.
+type BanRequest struct {
+	Target    Target
+	Duration  time.Duration // 0 bans for good
+	Reason    string
+	Moderator string
+}
+
+// BanStore keeps bans. Expired bans are never returned.
+type BanStore interface {
+	// PutBan stores b, replacing any ban on the same target.
+	PutBan(ctx context.Context, b Ban) error
+	// DeleteBan removes the ban on t, or returns ErrBanNotFound when no ban on t is active at now.
+	DeleteBan(ctx context.Context, t Target, now time.Time) error
+	// ListBans returns one page of the bans active at now, newest first, and the next page token
+	// ("" at the end); a token it did not issue is comment.ErrInvalidPageToken.
+	ListBans(ctx context.Context, now time.Time, p comment.Page) ([]Ban, string, error)
+}
+
+// BansOptions configures Bans.
+type BansOptions struct {
+	Now func() time.Time // defaults to time.Now
+}
+
+// Bans is the moderators' side of bans: create, list and remove. The check on the submit path is
+// Guard's.
+type Bans struct {
+	store BanStore
+	now   func() time.Time
+}
+
+// NewBans builds a Bans.
+func NewBans(store BanStore, opts BansOptions) *Bans {
+	b := &Bans{store: store, now: opts.Now}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	return b
+}
+
+// MaxModeratorChars bounds the recorded moderator name (an API key name is at most 64).
+const MaxModeratorChars = 64
+
+// Ban validates r and stores the ban. Errors in r are a *comment.ValidationError naming every bad
+// field: "target", "duration", "reason", "moderator".
+func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
+	var verr comment.ValidationError
+	t := r.Target.validate(&verr, "target")
+	if r.Duration < 0 {
+		verr.Add("duration", "must not be negative (0 bans for good)")
+	}
+	reason, err := comment.ValidateReason("reason", r.Reason)
+	if rerr := (*comment.ValidationError)(nil); errors.As(err, &rerr) {
+		verr.Violations = append(verr.Violations, rerr.Violations...)
+	}
+	if m := strings.TrimSpace(r.Moderator); m == "" || len(m) > MaxModeratorChars {
+		verr.Add("moderator", fmt.Sprintf("required: 1 to %d characters", MaxModeratorChars))
+	}
+	if err := verr.Err(); err != nil {
+		return Ban{}, err
+	}
+	now := bs.now().UTC().Truncate(time.Millisecond)
+	b := Ban{Target: t, Reason: reason, Moderator: strings.TrimSpace(r.Moderator), CreatedAt: now}
+	if r.Duration > 0 {
+		// Whole milliseconds, as stored; rounded up so a ban lasts at least as long as asked.
+		b.ExpiresAt = now.Add(r.Duration + time.Millisecond - 1).Truncate(time.Millisecond)
+	}
+	if err := bs.store.PutBan(ctx, b); err != nil {
+		return Ban{}, fmt.Errorf("store ban %s: %w", t.Kind, err)
+	}
+	return b, nil
+}
+
+// Unban removes the ban on t. It returns ErrBanNotFound when there is none (or it has expired).
+func (bs *Bans) Unban(ctx context.Context, t Target) error {
+	var verr comment.ValidationError
+	t = t.validate(&verr, "target")
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	return bs.store.DeleteBan(ctx, t, bs.now())
+}
+
+// List returns one page of the active bans, newest first, and the next page token.
+func (bs *Bans) List(ctx context.Context, p comment.Page) ([]Ban, string, error) {
+	p.Size = comment.ClampPageSize(p.Size)
+	return bs.store.ListBans(ctx, bs.now(), p)
+}

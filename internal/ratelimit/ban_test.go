@@ -1,0 +1,167 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+const hashA = "0123456789abcdef0123456789abcdef01234567"
+
+// equateNetip compares netip values by ==, as they are meant to be.
+var equateNetip = cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})
+
+func TestParseTarget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    Target
+		wantErr bool
+	}{
+		{in: "author:" + hashA, want: AuthorTarget(hashA)},
+		{in: "ip:" + hashA, want: IPTarget(hashA)},
+		{in: "range:203.0.113.0/24", want: RangeTarget(netip.MustParsePrefix("203.0.113.0/24"))},
+		{in: "range:203.0.113.77/24", want: RangeTarget(netip.MustParsePrefix("203.0.113.0/24"))},
+		{in: "2001:db8::/32", want: RangeTarget(netip.MustParsePrefix("2001:db8::/32"))},
+		{in: "range:2001:db8:1:2::/64", want: RangeTarget(netip.MustParsePrefix("2001:db8:1:2::/64"))},
+		{in: "author:" + strings.ToUpper(hashA), wantErr: true},
+		{in: "author:abc", wantErr: true},
+		{in: "ip:", wantErr: true},
+		{in: "range:203.0.113.7/32", wantErr: true},      // one address: must be banned by hash
+		{in: "range:2001:db8::1/128", wantErr: true},     // likewise
+		{in: "range:10.0.0.0/7", wantErr: true},          // wider than /8
+		{in: "range:2000::/15", wantErr: true},           // wider than /16
+		{in: "range:::ffff:10.0.0.0/104", wantErr: true}, // IPv4 in IPv6 form
+		{in: "range:banana", wantErr: true},
+		{in: "email:jane@example.com", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseTarget("target", tt.in)
+		if tt.wantErr {
+			var verr *comment.ValidationError
+			if !errors.As(err, &verr) {
+				t.Errorf("ParseTarget(%q) = %v, %v; want a *comment.ValidationError", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseTarget(%q) error = %v, want none", tt.in, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("ParseTarget(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+		if again, err := ParseTarget("target", got.String()); err != nil || again != got {
+			t.Errorf("ParseTarget(%q) = %v, %v; want %v (String round trip)", got.String(), again, err, got)
+		}
+	}
+}
+
+// banStoreStub records what Bans asks of its store.
+type banStoreStub struct {
+	put    func(Ban) error
+	delete func(Target, time.Time) error
+}
+
+func (s banStoreStub) PutBan(_ context.Context, b Ban) error { return s.put(b) }
+func (s banStoreStub) DeleteBan(_ context.Context, t Target, now time.Time) error {
+	return s.delete(t, now)
+}
+func (s banStoreStub) ListBans(context.Context, time.Time, comment.Page) ([]Ban, string, error) {
+	return nil, "", nil
+}
+
+func TestBansBan(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 123456789, time.UTC)
+	tests := []struct {
+		name       string
+		req        BanRequest
+		want       Ban
+		wantFields []string // the fields a *comment.ValidationError names; nil means success
+	}{
+		{
+			name: "author for good",
+			req:  BanRequest{Target: AuthorTarget(hashA), Reason: " spam links ", Moderator: "mod-ann"},
+			want: Ban{Target: AuthorTarget(hashA), Reason: "spam links", Moderator: "mod-ann", CreatedAt: now.Truncate(time.Millisecond)},
+		},
+		{
+			name: "range for a day, masked, expiry rounded up to the ms",
+			req:  BanRequest{Target: RangeTarget(netip.MustParsePrefix("198.51.100.9/24")), Duration: 24*time.Hour + 1, Moderator: "mod-ann"},
+			want: Ban{Target: RangeTarget(netip.MustParsePrefix("198.51.100.0/24")), Moderator: "mod-ann",
+				CreatedAt: now.Truncate(time.Millisecond), ExpiresAt: now.Truncate(time.Millisecond).Add(24*time.Hour + time.Millisecond)},
+		},
+		{
+			name:       "everything wrong",
+			req:        BanRequest{Target: AuthorTarget("nope"), Duration: -time.Second, Reason: strings.Repeat("x", comment.MaxReasonChars+1)},
+			wantFields: []string{"target", "duration", "reason", "moderator"},
+		},
+		{
+			name:       "no target",
+			req:        BanRequest{Moderator: "m"},
+			wantFields: []string{"target"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stored []Ban
+			bs := NewBans(banStoreStub{put: func(b Ban) error { stored = append(stored, b); return nil }},
+				BansOptions{Now: func() time.Time { return now }})
+			got, err := bs.Ban(context.Background(), tt.req)
+			if tt.wantFields != nil {
+				var verr *comment.ValidationError
+				if !errors.As(err, &verr) {
+					t.Fatalf("Ban(%+v) error = %v, want a *comment.ValidationError", tt.req, err)
+				}
+				var fields []string
+				for _, v := range verr.Violations {
+					fields = append(fields, v.Field)
+				}
+				if diff := cmp.Diff(tt.wantFields, fields); diff != "" {
+					t.Errorf("Ban(%+v) violations (-want +got):\n%s", tt.req, diff)
+				}
+				if len(stored) != 0 {
+					t.Errorf("Ban(%+v) stored %v, want nothing stored", tt.req, stored)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Ban(%+v) error = %v, want none", tt.req, err)
+			}
+			if diff := cmp.Diff(tt.want, got, equateNetip); diff != "" {
+				t.Errorf("Ban(%+v) (-want +got):\n%s", tt.req, diff)
+			}
+			if diff := cmp.Diff([]Ban{tt.want}, stored, equateNetip); diff != "" {
+				t.Errorf("Ban(%+v) stored (-want +got):\n%s", tt.req, diff)
+			}
+		})
+	}
+}
+
+func TestBanActive(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		expires time.Time
+		want    bool
+	}{
+		{time.Time{}, true},
+		{now.Add(time.Millisecond), true},
+		{now, false},
+		{now.Add(-time.Hour), false},
+	}
+	for _, tt := range tests {
+		if got := (Ban{ExpiresAt: tt.expires}).Active(now); got != tt.want {
+			t.Errorf("Ban{ExpiresAt: %v}.Active(%v) = %v, want %v", tt.expires, now, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,364 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// Subject is what the Guard knows of one submission. Personal data arrives only as keyed hashes,
+// except the address itself, which is needed to match ranges and is never stored or logged.
+type Subject struct {
+	AuthorKey string     // keyed hash of the normalised email (privacy.Keyring.EmailKey)
+	IPKey     string     // keyed hash of the address (privacy.Keyring.IPKey); "" when unknown
+	IP        netip.Addr // the address, for range bans and trusted ranges; invalid when unknown
+	ThreadID  string
+	TextKey   string // keyed hash of DuplicateText (privacy.Keyring.TextKey); "" skips duplicate control
+	RequestID string // the client's idempotency key; "" when none
+}
+
+// Take is one rule counted against one key value.
+type Take struct {
+	Rule    Rule
+	Subject string // the counted value: the IP or author hash, the thread id; "" for KeySite
+}
+
+// DuplicateCheck asks the store for the duplicate marker of one text by one author.
+type DuplicateCheck struct {
+	AuthorKey string
+	TextKey   string
+	Window    time.Duration // how long the marker lives
+	// RequestID is the submission's idempotency key ("" when none). The store keeps it in the
+	// marker so that a retried request is told apart from a real duplicate: see DuplicateReplay.
+	RequestID string
+}
+
+// BanLookup is what a submission may be banned by.
+type BanLookup struct {
+	AuthorKey string
+	IPKey     string
+	IP        netip.Addr
+}
+
+// Query is one submission's whole abuse check, for the store to run in one round trip.
+type Query struct {
+	// ID is random and unique to this check. The store marks its writes with it, so that a command
+	// the Redis client resends after a lost reply is not applied twice where that would matter.
+	ID        string
+	Takes     []Take
+	Duplicate *DuplicateCheck // nil: no duplicate control
+	Bans      BanLookup
+	Now       time.Time // for ban expiry
+}
+
+// DuplicateState is what the store found for a DuplicateCheck.
+type DuplicateState int
+
+// The duplicate states.
+const (
+	DuplicateNone   DuplicateState = iota // no marker: the store set ours (if the rules it rides with passed)
+	DuplicateFound                        // a marker of another submission: a duplicate
+	DuplicateReplay                       // a marker of an earlier check with the same request id: a retried request
+)
+
+// Refusal is one rule that refused.
+type Refusal struct {
+	Rule       string
+	RetryAfter time.Duration
+}
+
+// Ticket is what one Screen counted: exactly what Refund gives back, once.
+type Ticket struct {
+	ID        string // the Query's ID
+	Takes     []Take
+	Duplicate *DuplicateCheck // the marker set, or nil
+}
+
+// IsZero reports whether nothing was counted.
+func (t Ticket) IsZero() bool { return len(t.Takes) == 0 && t.Duplicate == nil }
+
+// Result is what the store found and did for a Query.
+type Result struct {
+	Ban       *Ban // the most specific active ban (author, then address, then the narrowest range)
+	Duplicate DuplicateState
+	Refused   []Refusal
+	// Taken is what the store counted. The store never counts a refused take; it counts every take
+	// when none is refused and there is no duplicate; in between (takes kept apart for Redis Cluster
+	// can't be decided together) it may have counted some, and reports exactly which.
+	Taken Ticket
+}
+
+// Store is the storage the Guard needs.
+type Store interface {
+	// Screen runs q: looks up bans, checks (and sets) the duplicate marker and counts the takes.
+	Screen(ctx context.Context, q Query) (Result, error)
+	// Refund gives back what a Screen counted. It is best effort: a refund lost to an outage only
+	// makes the limits briefly stricter.
+	Refund(ctx context.Context, t Ticket) error
+	// Banned returns the most specific ban on l active at now, or nil.
+	Banned(ctx context.Context, l BanLookup, now time.Time) (*Ban, error)
+}
+
+// Event is something the Guard reports to its Observer.
+type Event int
+
+// The events, with the label that comes with each.
+const (
+	EventLimited      Event = iota + 1 // a rule refused a submission; label: the rule name
+	EventBanned                        // a banned subject tried to submit; label: the ban's target kind
+	EventDuplicate                     // a duplicate was refused; no label
+	EventFailOpen                      // the store failed and the submission went through unchecked; no label
+	EventRefundFailed                  // giving back a count failed; no label
+)
+
+func (e Event) String() string {
+	switch e {
+	case EventLimited:
+		return "limited"
+	case EventBanned:
+		return "banned"
+	case EventDuplicate:
+		return "duplicate"
+	case EventFailOpen:
+		return "fail_open"
+	case EventRefundFailed:
+		return "refund_failed"
+	}
+	return fmt.Sprintf("event(%d)", int(e))
+}
+
+// Observer receives the Guard's events, for metrics. Labels are rule names and target kinds only:
+// a bounded set that never holds personal data. Observe must be fast and safe for concurrent use.
+type Observer interface {
+	Observe(e Event, label string)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(e Event, label string)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(e Event, label string) { f(e, label) }
+
+// DefaultDuplicateWindow is how long the same text from the same author in the same thread counts as
+// a duplicate, when Options leave it 0.
+const DefaultDuplicateWindow = 10 * time.Minute
+
+// Options configures a Guard.
+type Options struct {
+	// Rules are the rate limits, checked on every submission. Empty means none: the config loader
+	// puts DefaultRules here when the operator wrote no rules section.
+	Rules []Rule
+	// DuplicateWindow is how long a text counts as a duplicate: 0 means DefaultDuplicateWindow,
+	// a negative value turns duplicate control off.
+	DuplicateWindow time.Duration
+	// Trusted authors and ranges skip the rate limits (not bans, not duplicate control).
+	Trusted Trusted
+	// FailOpen lets submissions through unchecked when the store is unavailable or slower than
+	// Timeout; each is reported as EventFailOpen and logged. The default, fail closed, refuses them
+	// with an error wrapping comment.ErrUnavailable.
+	FailOpen bool
+	// Timeout bounds the whole abuse check; 0 leaves only the caller's deadline. With FailOpen it
+	// is what keeps a slow Redis from slowing every submission.
+	Timeout  time.Duration
+	Observer Observer         // may be nil
+	Logger   *slog.Logger     // may be nil: no logs
+	Now      func() time.Time // defaults to time.Now
+}
+
+// Guard runs the abuse checks of submissions: bans, duplicate control and rate limits. Safe for
+// concurrent use.
+type Guard struct {
+	store    Store
+	rules    []Rule
+	dupWin   time.Duration
+	trusted  Trusted
+	failOpen bool
+	timeout  time.Duration
+	obs      Observer
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewGuard builds a Guard. The rules must come from ParseRules (or DefaultRules).
+func NewGuard(store Store, opts Options) *Guard {
+	g := &Guard{
+		store:    store,
+		rules:    append([]Rule(nil), opts.Rules...),
+		dupWin:   opts.DuplicateWindow,
+		trusted:  opts.Trusted,
+		failOpen: opts.FailOpen,
+		timeout:  opts.Timeout,
+		obs:      opts.Observer,
+		log:      opts.Logger,
+		now:      opts.Now,
+	}
+	if g.dupWin == 0 {
+		g.dupWin = DefaultDuplicateWindow
+	}
+	if g.obs == nil {
+		g.obs = ObserverFunc(func(Event, string) {})
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	return g
+}
+
+// Outcome is a submission the Guard let through.
+type Outcome struct {
+	// Ban, when not nil, is the ban the subject is under. Nothing was counted. The caller chooses
+	// how to refuse: openly (a *BannedError) or silently (store the comment as rejected).
+	Ban *Ban
+	// Unchecked: the store failed and FailOpen let the submission through without any check.
+	Unchecked bool
+	// Replay: a retry of a request already seen (same request id and text); nothing more was counted,
+	// so the retry gets the first answer from the comment store instead of a rate-limit error.
+	Replay bool
+	// Ticket is what was counted. Pass it to Refund if a later step refuses the submission.
+	Ticket Ticket
+}
+
+// Check runs every abuse check of s in one store call. It returns a *LimitError when a rule
+// refuses, ErrDuplicate for a duplicate, and an error wrapping comment.ErrUnavailable when the store
+// fails (unless FailOpen). A refused submission is not counted by any rule: whatever the store
+// counted in the same round trip is given back.
+func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
+	if g.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+		defer cancel()
+	}
+	q := Query{
+		ID:   newCheckID(),
+		Bans: BanLookup{AuthorKey: s.AuthorKey, IPKey: s.IPKey, IP: s.IP},
+		Now:  g.now(),
+	}
+	if !g.trusted.Contains(s.AuthorKey, s.IP) {
+		q.Takes = g.takes(s)
+	}
+	if g.dupWin > 0 && s.TextKey != "" && s.AuthorKey != "" {
+		q.Duplicate = &DuplicateCheck{AuthorKey: s.AuthorKey, TextKey: s.TextKey, Window: g.dupWin, RequestID: s.RequestID}
+	}
+	res, err := g.store.Screen(ctx, q)
+	if err != nil {
+		return g.failed(ctx, err)
+	}
+	switch {
+	case res.Ban != nil:
+		g.refund(ctx, res.Taken)
+		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
+		return Outcome{Ban: res.Ban}, nil
+	case res.Duplicate == DuplicateFound:
+		g.refund(ctx, res.Taken)
+		g.obs.Observe(EventDuplicate, "")
+		return Outcome{}, ErrDuplicate
+	case res.Duplicate == DuplicateReplay:
+		g.refund(ctx, res.Taken)
+		return Outcome{Replay: true}, nil
+	case len(res.Refused) > 0:
+		g.refund(ctx, res.Taken)
+		worst := res.Refused[0]
+		for _, r := range res.Refused {
+			g.obs.Observe(EventLimited, r.Rule)
+			if r.RetryAfter > worst.RetryAfter {
+				worst = r
+			}
+		}
+		return Outcome{}, &LimitError{Rule: worst.Rule, RetryAfter: retryDelay(worst.RetryAfter)}
+	}
+	return Outcome{Ticket: res.Taken}, nil
+}
+
+// takes lists the rules that apply to s with the value each counts. A rule on the IP is skipped
+// when the site sent no address.
+func (g *Guard) takes(s Subject) []Take {
+	takes := make([]Take, 0, len(g.rules))
+	for _, r := range g.rules {
+		var v string
+		switch r.Key {
+		case KeyIP:
+			v = s.IPKey
+		case KeyAuthor:
+			v = s.AuthorKey
+		case KeyThread:
+			v = s.ThreadID
+		case KeySite:
+			takes = append(takes, Take{Rule: r})
+			continue
+		}
+		if v != "" {
+			takes = append(takes, Take{Rule: r, Subject: v})
+		}
+	}
+	return takes
+}
+
+// failed applies the failure policy to a store error.
+func (g *Guard) failed(ctx context.Context, err error) (Outcome, error) {
+	unavailable := errors.Is(err, comment.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+	if unavailable && g.failOpen && !errors.Is(ctx.Err(), context.Canceled) {
+		g.obs.Observe(EventFailOpen, "")
+		g.log.WarnContext(ctx, "abuse check failed open: submission accepted unchecked", "error", err)
+		return Outcome{Unchecked: true}, nil
+	}
+	if unavailable && !errors.Is(err, comment.ErrUnavailable) {
+		return Outcome{}, fmt.Errorf("abuse check: %w: %w", comment.ErrUnavailable, err)
+	}
+	return Outcome{}, fmt.Errorf("abuse check: %w", err)
+}
+
+// Refund gives back what a Check counted, for a submission a later step refused. It is best
+// effort: a failure is reported as EventRefundFailed and logged, and only makes limits stricter
+// for a while.
+func (g *Guard) Refund(ctx context.Context, t Ticket) {
+	g.refund(ctx, t)
+}
+
+func (g *Guard) refund(ctx context.Context, t Ticket) {
+	if t.IsZero() {
+		return
+	}
+	if err := g.store.Refund(ctx, t); err != nil {
+		g.obs.Observe(EventRefundFailed, "")
+		g.log.WarnContext(ctx, "abuse check: could not give back counts of a refused submission", "error", err)
+	}
+}
+
+// Banned returns the most specific active ban on the author, the address (by its hash) or a range
+// holding ip, or nil. It fails closed: FailOpen does not apply.
+func (g *Guard) Banned(ctx context.Context, authorKey, ipKey string, ip netip.Addr) (*Ban, error) {
+	b, err := g.store.Banned(ctx, BanLookup{AuthorKey: authorKey, IPKey: ipKey, IP: ip}, g.now())
+	if err != nil {
+		return nil, fmt.Errorf("ban check: %w", err)
+	}
+	return b, nil
+}
+
+// Rules returns the rules in force, for logging the configuration.
+func (g *Guard) Rules() []Rule { return append([]Rule(nil), g.rules...) }
+
+// retryDelay rounds a retry delay up to the millisecond and to at least one: a client told
+// "retry after 0s" would retry at once and be refused again.
+func retryDelay(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return time.Millisecond
+	}
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// newCheckID returns 96 random bits in hex.
+func newCheckID() string {
+	var b [12]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics itself if the system source does)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,112 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+func testKeyring(t *testing.T) *privacy.Keyring {
+	t.Helper()
+	k, err := privacy.NewKeyring(privacy.Options{
+		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},
+		HashKey:        privacy.NewSecret(),
+	})
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	return k
+}
+
+func testDraft(t *testing.T, email, ip, body string) *comment.Draft {
+	t.Helper()
+	d, err := comment.Limits{}.Validate(comment.Submission{ThreadID: "thread-1", AuthorName: "Jane", AuthorEmail: email, ClientIP: ip, Body: body})
+	if err != nil {
+		t.Fatalf("Validate(%s, %s, %q) = %v", email, ip, body, err)
+	}
+	return &d
+}
+
+func TestScreenerSubject(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	s := NewScreener(NewGuard(&storeStub{}, Options{}), keys, ScreenerOptions{})
+	a := s.Subject(testDraft(t, "Jane@Example.com", "192.0.2.1", "Great article!"))
+	b := s.Subject(testDraft(t, "jane@example.com", "192.0.2.1", "great   ARTICLE"))
+	if a.AuthorKey != b.AuthorKey || a.TextKey != b.TextKey || a.IPKey != b.IPKey {
+		t.Errorf("Subject of the same author, address and text in different spellings = %+v and %+v, want the same keys", a, b)
+	}
+	if a.IP != netip.MustParseAddr("192.0.2.1") || a.ThreadID != "thread-1" {
+		t.Errorf("Subject(...) = %+v, want IP 192.0.2.1 and thread thread-1", a)
+	}
+	other := s.Subject(testDraft(t, "john@example.com", "", "Great article!"))
+	if other.AuthorKey == a.AuthorKey || other.IPKey != "" || other.IP.IsValid() {
+		t.Errorf("Subject of another author without address = %+v, want another author key and no address", other)
+	}
+}
+
+func TestScreenerApplies(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	ban := &Ban{Target: AuthorTarget(hashA), Moderator: "m"}
+	tests := []struct {
+		name     string
+		res      Result
+		storeErr error
+		opts     ScreenerOptions
+		failOpen bool
+		wantErr  error
+		want     comment.Verdict
+	}{
+		{name: "clean", res: Result{}},
+		{name: "banned, refuse", res: Result{Ban: ban}, wantErr: ErrBanned},
+		{name: "banned, shadow", res: Result{Ban: ban}, opts: ScreenerOptions{BanStyle: BanShadow},
+			want: comment.Verdict{Spam: []comment.Reason{{Code: ReasonBanned, Message: "the author, address or network is banned"}}}},
+		{name: "limited", res: Result{Refused: []Refusal{{Rule: "x", RetryAfter: 1}}}, wantErr: ErrLimited},
+		{name: "duplicate", res: Result{Duplicate: DuplicateFound}, wantErr: ErrDuplicate},
+		{name: "fail open, published", storeErr: comment.ErrUnavailable, failOpen: true},
+		{name: "fail open, held", storeErr: comment.ErrUnavailable, failOpen: true, opts: ScreenerOptions{HoldUnchecked: true},
+			want: comment.Verdict{Hold: []comment.Reason{{Code: ReasonUnchecked, Message: "abuse checks were unavailable"}}}},
+		{name: "fail closed", storeErr: comment.ErrUnavailable, wantErr: comment.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &storeStub{screen: func(Query) (Result, error) { return tt.res, tt.storeErr }}
+			s := NewScreener(NewGuard(st, Options{FailOpen: tt.failOpen}), keys, tt.opts)
+			var v comment.Verdict
+			err := s.Screen(context.Background(), testDraft(t, "jane@example.com", "192.0.2.1", "hello"), &v)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Screen with store result %+v, %v: error = %v, want %v", tt.res, tt.storeErr, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, v); diff != "" {
+				t.Errorf("Screen with store result %+v, %v: verdict (-want +got):\n%s", tt.res, tt.storeErr, diff)
+			}
+		})
+	}
+}
+
+func TestTrustedAuthorKeys(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	got, err := TrustedAuthorKeys(keys, []string{"Editor@Example.com"})
+	if err != nil {
+		t.Fatalf("TrustedAuthorKeys(Editor@Example.com) error = %v", err)
+	}
+	d := testDraft(t, "editor@example.com", "", "x")
+	tr, err := NewTrusted(got, nil)
+	if err != nil {
+		t.Fatalf("NewTrusted(%v) = %v", got, err)
+	}
+	if !tr.Contains(keys.EmailKey(d.Email), netip.Addr{}) {
+		t.Errorf("trusted keys of Editor@Example.com do not contain editor@example.com's key")
+	}
+	if _, err := TrustedAuthorKeys(keys, []string{"not an address"}); err == nil {
+		t.Errorf("TrustedAuthorKeys(not an address) = nil error, want an error")
+	}
+}

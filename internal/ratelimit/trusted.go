@@ -1,0 +1,65 @@
+package ratelimit
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Trusted lists the authors and networks that rate limits do not apply to: site staff answering
+// readers, a newsroom's office network. Bans and duplicate control still apply to them.
+type Trusted struct {
+	authors map[string]bool
+	ranges  []netip.Prefix
+}
+
+// NewTrusted builds a Trusted from author keys (keyed email hashes, as in comment.Comment.AuthorKey;
+// see TrustedAuthorKeys to derive them from addresses) and IP ranges in CIDR form (a single address
+// is written as a /32 or /128). Configuration naming staff networks is not a reader's personal data.
+func NewTrusted(authorKeys []string, ranges []string) (Trusted, error) {
+	t := Trusted{authors: make(map[string]bool, len(authorKeys))}
+	for _, k := range authorKeys {
+		if !hashKeyPattern.MatchString(k) {
+			return Trusted{}, fmt.Errorf("trusted author key %q: want 40 lowercase hex digits", k)
+		}
+		t.authors[k] = true
+	}
+	for _, s := range ranges {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			a, aerr := netip.ParseAddr(strings.TrimSpace(s))
+			if aerr != nil {
+				return Trusted{}, fmt.Errorf("trusted range %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/48", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return Trusted{}, fmt.Errorf("trusted range %q: an IPv4-mapped range needs at least 96 bits", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		t.ranges = append(t.ranges, p.Masked())
+	}
+	return t, nil
+}
+
+// Contains reports whether the author key or the address is trusted.
+func (t Trusted) Contains(authorKey string, ip netip.Addr) bool {
+	if authorKey != "" && t.authors[authorKey] {
+		return true
+	}
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range t.ranges {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsZero reports whether nothing is trusted.
+func (t Trusted) IsZero() bool { return len(t.authors) == 0 && len(t.ranges) == 0 }

@@ -1,0 +1,235 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/ratelimit"
+)
+
+// Bans (ratelimit.BanStore, and the ban lookup of ratelimit.Store) live in one hash slot, "{bans}":
+// a hash of records by target id and two sorted sets, by creation (to list) and by expiry (to
+// purge). One slot means one HMGET finds every ban that can match a submission, whatever its
+// author, address and ranges; bans are few and small, so one slot holds them easily.
+//
+// A range ban is matched by asking for every prefix of the address: the /31, /30, ... down to the
+// widest range a ban may have (ratelimit.MinRangeBitsIPv4, ...IPv6), so the lookup is exact and
+// costs one command whatever the number of bans (at most 24 fields for IPv4 and 112 for IPv6).
+//
+// A record's expiry is checked on every read, so an expired ban stops applying at once; the bans
+// scripts also purge expired records (bans_purge.lua).
+
+var (
+	//go:embed bans_purge.lua
+	banPurgeSrc string
+	//go:embed bans_put.lua
+	banPutSrc string
+	//go:embed bans_delete.lua
+	banDeleteSrc string
+	//go:embed bans_list.lua
+	banListSrc string
+)
+
+// Immutable like the rate-limit scripts; each starts with the purge. They run alone (not
+// pipelined), so Script.Run falls back to EVAL by itself after a Redis restart.
+var (
+	banPutScript    = redis.NewScript(banPurgeSrc + banPutSrc)
+	banDeleteScript = redis.NewScript(banPurgeSrc + banDeleteSrc)
+	banListScript   = redis.NewScript(banPurgeSrc + banListSrc)
+)
+
+// banRecord is a ban's value in the records hash; the target is the field.
+type banRecord struct {
+	Reason    string `json:"reason,omitempty"`
+	Moderator string `json:"moderator"`
+	CreatedMS int64  `json:"created_ms"`
+	ExpiresMS int64  `json:"expires_ms,omitempty"` // 0: never
+}
+
+func (s *Store) banKeys() []string {
+	return []string{s.keys.banRecords(), s.keys.banCreated(), s.keys.banExpiry()}
+}
+
+// PutBan stores b, replacing any ban on the same target (ratelimit.BanStore).
+func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) error {
+	rec := banRecord{Reason: b.Reason, Moderator: b.Moderator, CreatedMS: b.CreatedAt.UnixMilli()}
+	if !b.ExpiresAt.IsZero() {
+		rec.ExpiresMS = b.ExpiresAt.UnixMilli()
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("redisstore: put ban: %w", err)
+	}
+	err = banPutScript.Run(ctx, s.rdb, s.banKeys(),
+		rec.CreatedMS, b.Target.String(), raw, rec.CreatedMS, rec.ExpiresMS).Err()
+	return storeError("put ban", err)
+}
+
+// DeleteBan removes the ban on t (ratelimit.BanStore).
+func (s *Store) DeleteBan(ctx context.Context, t ratelimit.Target, now time.Time) error {
+	n, err := banDeleteScript.Run(ctx, s.rdb, s.banKeys(), now.UnixMilli(), t.String()).Int64()
+	if err != nil {
+		return storeError("delete ban", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: delete ban %s: %w", t.Kind, ratelimit.ErrBanNotFound)
+	}
+	return nil
+}
+
+// ListBans returns one page of the bans active at now, newest first (ratelimit.BanStore).
+func (s *Store) ListBans(ctx context.Context, now time.Time, p comment.Page) ([]ratelimit.Ban, string, error) {
+	size := comment.ClampPageSize(p.Size)
+	afterScore, afterID, err := decodeBanToken(p.Token)
+	if err != nil {
+		return nil, "", err
+	}
+	reply, err := banListScript.Run(ctx, s.rdb, s.banKeys(), now.UnixMilli(), size, afterScore, afterID).Slice()
+	if err != nil {
+		return nil, "", storeError("list bans", err)
+	}
+	if len(reply)%3 != 0 {
+		return nil, "", fmt.Errorf("redisstore: list bans: reply of %d values", len(reply))
+	}
+	var bans []ratelimit.Ban
+	var lastID, lastScore string
+	more := false
+	for i := 0; i < len(reply); i += 3 {
+		if len(bans) == size {
+			more = true
+			break
+		}
+		id, _ := reply[i].(string)
+		score, _ := reply[i+1].(string)
+		raw, _ := reply[i+2].(string)
+		b, err := decodeBan(id, raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("redisstore: list bans: %w", err)
+		}
+		lastID, lastScore = id, score
+		if b.Active(now) {
+			bans = append(bans, b)
+		}
+	}
+	next := ""
+	if more {
+		next = encodeBanToken(lastScore, lastID)
+	}
+	return bans, next, nil
+}
+
+// A bans page token is the unpadded base64url of "b1.<created ms>.<target id>" of the last ban of
+// the page.
+func encodeBanToken(score, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("b1." + score + "." + id))
+}
+
+func decodeBanToken(tok string) (score, id string, err error) {
+	if tok == "" {
+		return "", "", nil
+	}
+	bad := fmt.Errorf("redisstore: bans page token: %w", comment.ErrInvalidPageToken)
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return "", "", bad
+	}
+	parts := strings.SplitN(string(raw), ".", 3)
+	if len(parts) != 3 || parts[0] != "b1" {
+		return "", "", bad
+	}
+	if n, err := strconv.ParseInt(parts[1], 10, 64); err != nil || n < 0 {
+		return "", "", bad
+	}
+	if _, err := ratelimit.ParseTarget("page_token", parts[2]); err != nil {
+		return "", "", bad
+	}
+	return parts[1], parts[2], nil
+}
+
+// Banned returns the most specific ban on l active at now (ratelimit.Store).
+func (s *Store) Banned(ctx context.Context, l ratelimit.BanLookup, now time.Time) (*ratelimit.Ban, error) {
+	fields := banFields(l)
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, s.keys.banRecords(), fields...).Result()
+	if err != nil {
+		return nil, storeError("ban check", err)
+	}
+	b, err := pickBan(fields, vals, now)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: ban check: %w", err)
+	}
+	return b, nil
+}
+
+// banFields lists the target ids that could ban l, most specific first: the author, the address,
+// then every range holding the address from the narrowest to the widest a ban may be.
+func banFields(l ratelimit.BanLookup) []string {
+	var fields []string
+	if l.AuthorKey != "" {
+		fields = append(fields, ratelimit.AuthorTarget(l.AuthorKey).String())
+	}
+	if l.IPKey != "" {
+		fields = append(fields, ratelimit.IPTarget(l.IPKey).String())
+	}
+	if a := l.IP.Unmap(); a.IsValid() && a.Zone() == "" {
+		widest := ratelimit.MinRangeBitsIPv6
+		if a.Is4() {
+			widest = ratelimit.MinRangeBitsIPv4
+		}
+		for bits := a.BitLen() - 1; bits >= widest; bits-- {
+			p := netip.PrefixFrom(a, bits).Masked()
+			fields = append(fields, ratelimit.RangeTarget(p).String())
+		}
+	}
+	return fields
+}
+
+// pickBan returns the first ban in vals (HMGET's reply for fields) active at now.
+func pickBan(fields []string, vals []any, now time.Time) (*ratelimit.Ban, error) {
+	if len(vals) != len(fields) {
+		return nil, fmt.Errorf("ban lookup: %d values for %d fields", len(vals), len(fields))
+	}
+	for i, v := range vals {
+		raw, ok := v.(string)
+		if !ok {
+			continue // nil: no such ban
+		}
+		b, err := decodeBan(fields[i], raw)
+		if err != nil {
+			return nil, err
+		}
+		if b.Active(now) {
+			return &b, nil
+		}
+	}
+	return nil, nil
+}
+
+func decodeBan(id, raw string) (ratelimit.Ban, error) {
+	t, err := ratelimit.ParseTarget("target", id)
+	if err != nil {
+		return ratelimit.Ban{}, errors.New("ban record with an unreadable target id")
+	}
+	var rec banRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return ratelimit.Ban{}, fmt.Errorf("ban record of %s: %w", t.Kind, err)
+	}
+	b := ratelimit.Ban{Target: t, Reason: rec.Reason, Moderator: rec.Moderator, CreatedAt: time.UnixMilli(rec.CreatedMS).UTC()}
+	if rec.ExpiresMS != 0 {
+		b.ExpiresAt = time.UnixMilli(rec.ExpiresMS).UTC()
+	}
+	return b, nil
+}

@@ -1,0 +1,39 @@
+-- Returns one page of bans, newest first: a flat list of (id, created-at ms, record) triples, one
+-- more than asked for when there are more (the caller drops it and makes the next page token).
+--
+-- ARGV[2] page size; ARGV[3] the created-at ms of the last ban of the previous page, or "" for the
+-- first page; ARGV[4] that ban's id. The next page starts strictly after that ban in the order
+-- (created-at desc, id desc), which is the order ZREVRANGEBYSCORE returns, so bans added or
+-- removed between two calls shift nothing.
+local want = 3 * (tonumber(ARGV[2]) + 1)
+local after_score = ARGV[3]
+local after_id = ARGV[4]
+local max = '+inf'
+if after_score ~= '' then
+  max = after_score
+end
+local out = {}
+local offset = 0
+while #out < want do
+  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[2], max, '-inf', 'WITHSCORES', 'LIMIT', offset, 100)
+  if #batch == 0 then
+    break
+  end
+  for i = 1, #batch, 2 do
+    local id, score = batch[i], batch[i + 1]
+    -- Entries with the cursor's own score come first, in id order desc; skip up to the cursor.
+    if after_score == '' or tonumber(score) < tonumber(after_score) or id < after_id then
+      local rec = redis.call('HGET', KEYS[1], id)
+      if rec then
+        out[#out + 1] = id
+        out[#out + 1] = score
+        out[#out + 1] = rec
+        if #out >= want then
+          break
+        end
+      end
+    end
+  end
+  offset = offset + #batch / 2
+end
+return out

@@ -1,0 +1,392 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+var equateNetip = cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})
+
+func mustBan(t *testing.T, bans *ratelimit.Bans, r ratelimit.BanRequest) ratelimit.Ban {
+	t.Helper()
+	b, err := bans.Ban(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Ban(%v) = %v, want no error", r.Target, err)
+	}
+	return b
+}
+
+func rangeTarget(s string) ratelimit.Target {
+	return ratelimit.RangeTarget(netip.MustParsePrefix(s))
+}
+
+func TestBanLookup(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	g := ratelimit.NewGuard(s, ratelimit.Options{DuplicateWindow: -1})
+	troll := subjectOf(t, "troll@example.com", "", "t", "x")
+	sock := subjectOf(t, "sock@example.com", "198.51.100.7", "t", "x")
+	for _, target := range []ratelimit.Target{
+		ratelimit.AuthorTarget(troll.AuthorKey),
+		ratelimit.IPTarget(sock.IPKey),
+		rangeTarget("203.0.0.0/16"),
+		rangeTarget("203.0.113.0/24"), // inside the /16: the narrower one is reported
+		rangeTarget("2001:db8:1::/48"),
+		rangeTarget("10.0.0.0/8"),
+	} {
+		mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "test", Moderator: "mod"})
+	}
+	// An expired ban on a range matches nothing.
+	mustBan(t, bans, ratelimit.BanRequest{Target: rangeTarget("192.0.2.0/24"), Duration: time.Millisecond, Moderator: "mod"})
+	time.Sleep(5 * time.Millisecond)
+
+	tests := []struct {
+		email, ip string
+		want      string // the banned target's String(), "" for none
+	}{
+		{email: "troll@example.com", want: ratelimit.AuthorTarget(troll.AuthorKey).String()},
+		{email: "Troll@Example.com", ip: "203.0.113.5", want: ratelimit.AuthorTarget(troll.AuthorKey).String()}, // the author first
+		{email: "reader@example.com", ip: "198.51.100.7", want: ratelimit.IPTarget(sock.IPKey).String()},
+		{email: "reader@example.com", ip: "198.51.100.8"},
+		{email: "reader@example.com", ip: "203.0.113.200", want: "range:203.0.113.0/24"},
+		{email: "reader@example.com", ip: "203.0.114.1", want: "range:203.0.0.0/16"},
+		{email: "reader@example.com", ip: "203.1.0.1"},
+		{email: "reader@example.com", ip: "::ffff:203.0.113.9", want: "range:203.0.113.0/24"},
+		{email: "reader@example.com", ip: "10.255.255.255", want: "range:10.0.0.0/8"},
+		{email: "reader@example.com", ip: "11.0.0.0"},
+		{email: "reader@example.com", ip: "2001:db8:1:ffff::1", want: "range:2001:db8:1::/48"},
+		{email: "reader@example.com", ip: "2001:db8:2::1"},
+		{email: "reader@example.com", ip: "192.0.2.1"}, // the expired ban
+		{email: "reader@example.com"},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		sub := subjectOf(t, tt.email, tt.ip, "t", "x")
+		b, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP)
+		if err != nil {
+			t.Fatalf("Banned(%s, %s) = %v", tt.email, tt.ip, err)
+		}
+		got := ""
+		if b != nil {
+			got = b.Target.String()
+		}
+		if got != tt.want {
+			t.Errorf("Banned(%s, %s) = %q, want %q", tt.email, tt.ip, got, tt.want)
+		}
+		// The submit path finds the same ban in its one round trip, and counts nothing for it.
+		o, err := g.Check(ctx, sub)
+		if err != nil {
+			t.Fatalf("Check(%s, %s) = %v", tt.email, tt.ip, err)
+		}
+		got = ""
+		if o.Ban != nil {
+			got = o.Ban.Target.String()
+			if !o.Ticket.IsZero() {
+				t.Errorf("Check(%s, %s) = banned with ticket %+v, want nothing counted", tt.email, tt.ip, o.Ticket)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("Check(%s, %s).Ban = %q, want %q", tt.email, tt.ip, got, tt.want)
+		}
+	}
+}
+
+func TestBanExpiry(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	g := ratelimit.NewGuard(s, ratelimit.Options{})
+	ctx := context.Background()
+	sub := subjectOf(t, "troll@example.com", "192.0.2.50", "t", "x")
+	for _, target := range []ratelimit.Target{ratelimit.AuthorTarget(sub.AuthorKey), ratelimit.IPTarget(sub.IPKey), rangeTarget("192.0.2.0/28")} {
+		mustBan(t, bans, ratelimit.BanRequest{Target: target, Duration: 300 * time.Millisecond, Reason: "cool off", Moderator: "mod"})
+	}
+	if b, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP); err != nil || b == nil {
+		t.Fatalf("Banned at once = %v, %v; want the author's ban", b, err)
+	}
+	if list, _, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 3 {
+		t.Fatalf("List at once = %d bans, %v; want 3", len(list), err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if b, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP); err != nil || b != nil {
+		t.Errorf("Banned after 300ms bans ran out = %v, %v; want no ban", b, err)
+	}
+	if list, next, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 0 || next != "" {
+		t.Errorf("List after the bans ran out = %v, %q, %v; want nothing", list, next, err)
+	}
+	if err := bans.Unban(ctx, ratelimit.AuthorTarget(sub.AuthorKey)); !errors.Is(err, ratelimit.ErrBanNotFound) {
+		t.Errorf("Unban of an expired ban = %v, want ratelimit.ErrBanNotFound", err)
+	}
+	// The purge removed the expired records from Redis, not just from view.
+	if n, err := s.rdb.HLen(ctx, s.keys.banRecords()).Result(); err != nil || n != 0 {
+		t.Errorf("HLEN of the ban records after expiry = %d, %v; want 0", n, err)
+	}
+}
+
+func TestUnbanAndReplace(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	g := ratelimit.NewGuard(s, ratelimit.Options{})
+	ctx := context.Background()
+	target := rangeTarget("2001:db8:77::/48")
+	ip := netip.MustParseAddr("2001:db8:77::1")
+
+	mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "for good", Moderator: "ann"})
+	second := mustBan(t, bans, ratelimit.BanRequest{Target: target, Duration: time.Hour, Reason: "for an hour", Moderator: "bob"})
+	b, err := g.Banned(ctx, "", "", ip)
+	if err != nil || b == nil {
+		t.Fatalf("Banned(%v) = %v, %v; want the ban", ip, b, err)
+	}
+	if diff := cmp.Diff(second, *b, equateNetip); diff != "" {
+		t.Errorf("Banned(%v) after a second ban on the same range (-want +got):\n%s", ip, diff)
+	}
+	if err := bans.Unban(ctx, target); err != nil {
+		t.Fatalf("Unban(%v) = %v", target, err)
+	}
+	if b, err := g.Banned(ctx, "", "", ip); err != nil || b != nil {
+		t.Errorf("Banned(%v) after Unban = %v, %v; want no ban", ip, b, err)
+	}
+	if err := bans.Unban(ctx, target); !errors.Is(err, ratelimit.ErrBanNotFound) {
+		t.Errorf("Unban(%v) twice = %v, want ratelimit.ErrBanNotFound", target, err)
+	}
+}
+
+func TestListBansPaginates(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	// Two bans per millisecond, so pages must also cut between bans created at the same time.
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	n := 0
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{Now: func() time.Time {
+		n++
+		return t0.Add(time.Duration(n/2) * time.Millisecond)
+	}})
+	ctx := context.Background()
+	var want []ratelimit.Ban
+	for i := range 11 {
+		want = append(want, mustBan(t, bans, ratelimit.BanRequest{Target: rangeTarget(fmt.Sprintf("10.%d.0.0/16", i)), Moderator: "mod", Reason: fmt.Sprint("ban ", i)}))
+	}
+	// Newest first; at the same time, ids in descending byte order, as the sorted set keeps them.
+	slices.SortFunc(want, func(a, b ratelimit.Ban) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Target.String(), a.Target.String())
+	})
+
+	var got []ratelimit.Ban
+	tok := ""
+	for page := 0; ; page++ {
+		if page > 10 {
+			t.Fatalf("List did not end after %d pages", page)
+		}
+		list, next, err := bans.List(ctx, comment.Page{Size: 3, Token: tok})
+		if err != nil {
+			t.Fatalf("List(page %d, token %q) = %v", page, tok, err)
+		}
+		if len(list) > 3 {
+			t.Fatalf("List(size 3) returned %d bans", len(list))
+		}
+		got = append(got, list...)
+		if next == "" {
+			break
+		}
+		if page == 1 {
+			// A ban lifted between two pages shifts nothing: it just is not listed.
+			if err := bans.Unban(ctx, want[len(want)-1].Target); err != nil {
+				t.Fatalf("Unban = %v", err)
+			}
+			want = want[:len(want)-1]
+		}
+		tok = next
+	}
+	if diff := cmp.Diff(want, got, equateNetip); diff != "" {
+		t.Errorf("List by pages of 3 (-want +got):\n%s", diff)
+	}
+
+	for _, bad := range []string{"garbage", "YjEuMTIzLmF1dGhvcjpub3BlCg", "eDEuMS5yYW5nZToxMC4wLjAuMC8xNg"} {
+		if _, _, err := bans.List(ctx, comment.Page{Token: bad}); !errors.Is(err, comment.ErrInvalidPageToken) {
+			t.Errorf("List(token %q) = %v, want comment.ErrInvalidPageToken", bad, err)
+		}
+	}
+}
+
+// TestAbuseDataHoldsNoPersonalData runs every kind of abuse write and then reads back every key
+// and value under the store's prefix: no email, address or comment text may appear in clear.
+func TestAbuseDataHoldsNoPersonalData(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	const (
+		email = "Private.Person@Example.org"
+		ip4   = "198.51.100.77"
+		ip6   = "2001:db8:dead:beef::77"
+		body  = "My secret comment text"
+	)
+	var rules []ratelimit.Rule
+	for _, k := range []ratelimit.KeyKind{ratelimit.KeyIP, ratelimit.KeyAuthor, ratelimit.KeyThread, ratelimit.KeySite} {
+		rules = append(rules, rule(k.String(), k, 10, time.Minute, 10))
+	}
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+	for _, ip := range []string{ip4, ip6} {
+		if _, err := g.Check(ctx, subjectOf(t, email, ip, "t", body+ip)); err != nil {
+			t.Fatalf("Check from %s = %v", ip, err)
+		}
+	}
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	sub := subjectOf(t, email, ip4, "t", body)
+	mustBan(t, bans, ratelimit.BanRequest{Target: ratelimit.AuthorTarget(sub.AuthorKey), Moderator: "mod", Reason: "trolling"})
+	mustBan(t, bans, ratelimit.BanRequest{Target: ratelimit.IPTarget(sub.IPKey), Moderator: "mod", Duration: time.Hour})
+
+	keys := scanKeys(t, s.rdb, s.keys.prefix)
+	if len(keys) < 8 {
+		t.Fatalf("SCAN found %d keys under the prefix, want the rule states, markers and bans", len(keys))
+	}
+	var dump strings.Builder
+	for _, k := range keys {
+		dump.WriteString(k + "\n")
+		typ, err := s.rdb.Type(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("TYPE %s = %v", k, err)
+		}
+		switch typ {
+		case "string":
+			dump.WriteString(s.rdb.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range s.rdb.HGetAll(ctx, k).Val() {
+				dump.WriteString(f + "=" + v + "\n")
+			}
+		case "zset":
+			dump.WriteString(strings.Join(s.rdb.ZRange(ctx, k, 0, -1).Val(), "\n"))
+		default:
+			t.Errorf("key %s has type %s, which this test does not read", k, typ)
+		}
+		dump.WriteString("\n")
+	}
+	all := strings.ToLower(dump.String())
+	e, _ := privacy.ParseEmail(email)
+	a6, _ := privacy.ParseIP(ip6)
+	for _, secret := range []string{strings.ToLower(email), "private.person", ip4, a6.Reveal(), "dead:beef", "secret comment", e.Normalized()} {
+		if strings.Contains(all, strings.ToLower(secret)) {
+			t.Errorf("Redis holds %q in clear:\n%s", secret, dump.String())
+		}
+	}
+}
+
+func TestAbuseOnCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
+	if err != nil {
+		t.Fatalf("NewClient(cluster) = %v", err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	var c counter
+	rdb.AddHook(&c)
+	s := abuseStore(t, rdb)
+	ctx := context.Background()
+	rules := []ratelimit.Rule{
+		rule("ip", ratelimit.KeyIP, 1, time.Hour, 1),
+		rule("ip2", ratelimit.KeyIP, 5, time.Hour, 5),
+		rule("author", ratelimit.KeyAuthor, 5, time.Hour, 5),
+		rule("author2", ratelimit.KeyAuthor, 5, time.Hour, 5),
+		rule("thread", ratelimit.KeyThread, 100, time.Hour, 100),
+		rule("site", ratelimit.KeySite, 100, time.Hour, 100),
+	}
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+
+	// Every key one script call touches must hash to one slot; Redis Cluster refuses the call
+	// otherwise (CROSSSLOT), so the calls below would fail. Check the slots directly as well.
+	sub := subjectOf(t, "jane@example.com", "192.0.2.1", "thread-7", "hello")
+	q := ratelimit.Query{ID: "slotcheck", Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute}}
+	for _, r := range rules {
+		v := map[ratelimit.KeyKind]string{ratelimit.KeyIP: sub.IPKey, ratelimit.KeyAuthor: sub.AuthorKey, ratelimit.KeyThread: sub.ThreadID}[r.Key]
+		q.Takes = append(q.Takes, ratelimit.Take{Rule: r, Subject: v})
+	}
+	groups := rateGroups(q.Takes, q.Duplicate)
+	if len(groups) != 4 {
+		t.Fatalf("rateGroups(%d rules on 4 kinds of value) = %d groups, want 4", len(rules), len(groups))
+	}
+	slotsOf := func(keys []string) []int64 {
+		var slots []int64
+		for _, k := range keys {
+			slot, err := rdb.ClusterKeySlot(ctx, k).Result()
+			if err != nil {
+				t.Fatalf("CLUSTER KEYSLOT %s = %v", k, err)
+			}
+			slots = append(slots, slot)
+		}
+		return slices.Compact(slots)
+	}
+	var groupSlots []int64
+	for _, g := range groups {
+		take, _ := s.rateTakeCall(g, q.ID)
+		refund, _ := s.rateRefundCall(g, q.ID)
+		slots := slotsOf(append(take, refund...))
+		if len(slots) != 1 {
+			t.Errorf("keys of the %s group %v hash to slots %v, want one", g.kind, append(take, refund...), slots)
+		}
+		groupSlots = append(groupSlots, slots...)
+	}
+	if slots := slotsOf(s.banKeys()); len(slots) != 1 {
+		t.Errorf("ban keys %v hash to slots %v, want one", s.banKeys(), slots)
+	}
+	if slices.Sort(groupSlots); len(slices.Compact(groupSlots)) < 2 {
+		t.Errorf("the four groups share slot %v; the test wants them spread so that the cluster is exercised", groupSlots)
+	}
+
+	mustBan(t, bans, ratelimit.BanRequest{Target: rangeTarget("203.0.113.0/24"), Moderator: "mod"})
+	mustBan(t, bans, ratelimit.BanRequest{Target: ratelimit.AuthorTarget(subjectOf(t, "troll@example.com", "", "t", "x").AuthorKey), Moderator: "mod", Duration: time.Hour})
+	if list, _, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 2 {
+		t.Fatalf("List on the cluster = %d bans, %v; want 2", len(list), err)
+	}
+	// Warm up (loads the scripts on every master), then one round trip per submission.
+	if _, err := g.Check(ctx, subjectOf(t, "warm@example.com", "192.0.2.99", "thread-0", "warm")); err != nil {
+		t.Fatalf("warm-up Check on the cluster = %v", err)
+	}
+	trips := c.trips.Load()
+	if o, err := g.Check(ctx, sub); err != nil || o.Ban != nil {
+		t.Fatalf("Check on the cluster = %+v, %v; want accepted", o, err)
+	}
+	if got := c.trips.Load() - trips; got != 1 {
+		t.Errorf("Check on the cluster took %d round trips, want 1", got)
+	}
+	// Refused by the IP rule: the counts in the other three slots (other nodes) are given back.
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.1", "thread-7", "again")); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Fatalf("second Check from the address on the cluster = %v, want refused", err)
+	}
+	for i := range 4 {
+		if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", fmt.Sprintf("192.0.2.%d", 10+i), "thread-7", fmt.Sprint("more ", i))); err != nil {
+			t.Fatalf("Check %d from a new address on the cluster = %v, want accepted (refunds must have worked)", i, err)
+		}
+	}
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.50", "thread-7", "over")); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("sixth accepted Check by the author on the cluster = %v, want refused by the author's rules", err)
+	}
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.60", "thread-7", "hello")); !errors.Is(err, ratelimit.ErrDuplicate) {
+		t.Errorf("duplicate Check on the cluster = %v, want ratelimit.ErrDuplicate", err)
+	}
+	if o, err := g.Check(ctx, subjectOf(t, "reader@example.com", "203.0.113.4", "thread-7", "x")); err != nil || o.Ban == nil {
+		t.Errorf("Check from a banned range on the cluster = %+v, %v; want the ban", o, err)
+	}
+	if err := bans.Unban(ctx, rangeTarget("203.0.113.0/24")); err != nil {
+		t.Errorf("Unban on the cluster = %v", err)
+	}
+}

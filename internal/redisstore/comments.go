@@ -1,0 +1,193 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// preModerationMessage is the reason shown to moderators for a comment held by pre-moderation.
+const preModerationMessage = "held for review: the thread is pre-moderated"
+
+// NewID returns a fresh comment id for a comment of threadID: two decimal digits naming the
+// thread's shard, 14 hex digits of the current unix time in microseconds (so ids of a shard sort
+// roughly by time), and 10 random hex digits. 26 characters, all in comment.ValidID's alphabet.
+func (s *Store) NewID(threadID string) string {
+	var r [5]byte
+	rand.Read(r[:]) // never fails (crypto/rand panics itself on the platforms where it could)
+	return fmt.Sprintf("%02d%014x%s", shardOfThread(threadID), time.Now().UnixMicro(), hex.EncodeToString(r[:]))
+}
+
+// Create stores c in one atomic script (see create.lua); it follows the contract of
+// comment.Store.Create. c.ID must come from NewID for c.ThreadID.
+//
+// created is true when this call stored the comment, including when go-redis resent the script
+// after a lost reply and the first run had stored it; it is false when the request id was seen
+// before and the earlier comment is returned.
+func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.CreateOptions) (comment.Comment, bool, error) {
+	if !comment.ValidThreadID(c.ThreadID) {
+		return comment.Comment{}, false, fmt.Errorf("redisstore: create: invalid thread id %q", c.ThreadID)
+	}
+	shard := shardOfThread(c.ThreadID)
+	if idShard, ok := shardOfID(c.ID); !ok || idShard != shard || !comment.ValidID(c.ID) {
+		return comment.Comment{}, false, fmt.Errorf("redisstore: create: comment id %q was not made by NewID for thread %q", c.ID, c.ThreadID)
+	}
+	if !c.State.Valid() {
+		return comment.Comment{}, false, fmt.Errorf("redisstore: create: comment %s has invalid state %v", c.ID, c.State)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	published := ""
+	if c.State == comment.StatePublished {
+		if c.PublishedAt.IsZero() {
+			c.PublishedAt = c.CreatedAt
+		}
+		published = strconv.FormatInt(micros(c.PublishedAt), 10)
+	}
+	mode := opts.DefaultMode
+	if mode == comment.ModeDefault {
+		mode = comment.ModePost
+	}
+	hasRequest := "0"
+	if opts.RequestID != "" {
+		hasRequest = "1"
+	}
+	preHold := append(append([]comment.Reason(nil), c.HoldReasons...),
+		comment.Reason{Code: comment.ReasonPreModeration, Message: preModerationMessage})
+
+	k := s.keys
+	scriptKeys := []string{
+		k.record(shard, c.ID),
+		k.thread(shard, c.ThreadID),
+		k.record(shard, c.ParentID),
+		k.request(shard, c.ThreadID, opts.RequestID),
+		k.published(shard, c.ThreadID),
+	}
+	for _, st := range queueStates {
+		scriptKeys = append(scriptKeys, k.threadQueue(shard, st, c.ThreadID))
+	}
+	for _, st := range queueStates {
+		scriptKeys = append(scriptKeys, k.shardQueue(shard, st))
+	}
+	args := []any{
+		c.ThreadID, c.ParentID, hasRequest, requestTTL, int(mode),
+		int(c.State), published, encodeHold(c.HoldReasons), encodeHold(preHold),
+		micros(c.CreatedAt), c.ID,
+	}
+	args = append(args, recordFields(c)...)
+
+	reply, err := s.create.Run(ctx, s.rdb, scriptKeys, args...).Slice()
+	if err != nil {
+		return comment.Comment{}, false, storeError("create comment", err)
+	}
+	status, rest, err := splitReply(reply)
+	if err != nil {
+		return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w", err)
+	}
+	switch status {
+	case "closed":
+		return comment.Comment{}, false, comment.ErrThreadClosed
+	case "no_parent":
+		return comment.Comment{}, false, comment.ErrParentNotFound
+	case "parent_unpublished":
+		return comment.Comment{}, false, comment.ErrParentNotPublished
+	case "new", "own", "dup":
+		if len(rest) != 1 {
+			return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: reply", errCorrupt)
+		}
+		stored, err := decodeReplyRecord(rest[0])
+		if err != nil {
+			return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w", err)
+		}
+		return stored, status != "dup", nil
+	}
+	return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: status %q", errCorrupt, status)
+}
+
+// splitReply splits a script's {status, ...} reply.
+func splitReply(reply []any) (string, []any, error) {
+	if len(reply) == 0 {
+		return "", nil, fmt.Errorf("%w: empty script reply", errCorrupt)
+	}
+	status, ok := reply[0].(string)
+	if !ok {
+		return "", nil, fmt.Errorf("%w: script status is %T", errCorrupt, reply[0])
+	}
+	return status, reply[1:], nil
+}
+
+// Get returns one comment, or comment.ErrNotFound. One round trip.
+func (s *Store) Get(ctx context.Context, id string) (comment.Comment, error) {
+	shard, ok := shardOfID(id)
+	if !ok || !comment.ValidID(id) {
+		return comment.Comment{}, fmt.Errorf("redisstore: get comment %q: %w", id, comment.ErrNotFound)
+	}
+	m, err := s.rdb.HGetAll(ctx, s.keys.record(shard, id)).Result()
+	if err != nil {
+		return comment.Comment{}, storeError("get comment "+id, err)
+	}
+	if len(m) == 0 {
+		return comment.Comment{}, fmt.Errorf("redisstore: get comment %s: %w", id, comment.ErrNotFound)
+	}
+	c, err := decodeRecord(m)
+	if err != nil {
+		return comment.Comment{}, fmt.Errorf("redisstore: get comment %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// ListPublished returns one page of a thread's published comments, oldest first, and the next
+// page token ("" at the end).
+//
+// It is one round trip: the page script reads the index and the page's records together. A
+// pipeline could not do it in one, because the records' keys are known only once the index
+// has been read.
+func (s *Store) ListPublished(ctx context.Context, threadID string, p comment.Page) ([]comment.Comment, string, error) {
+	query := publishedQuery(threadID)
+	after, err := decodeToken(p.Token, query)
+	if err != nil {
+		return nil, "", err
+	}
+	shard := shardOfThread(threadID)
+	size := pageSize(p)
+	entries, err := s.runPage(ctx, s.keys.published(shard, threadID), after, size+1, s.keys.recordBase(shard))
+	if err != nil {
+		return nil, "", storeError("list published comments", err)
+	}
+	cs, next, err := finishPage(entries, size, query)
+	if err != nil {
+		return nil, "", fmt.Errorf("redisstore: list published comments: %w", err)
+	}
+	return cs, next, nil
+}
+
+// CountPublished returns the number of published comments of each thread, in order: one ZCARD
+// per thread, all in one pipeline (on a Cluster, one round trip per node, in parallel).
+func (s *Store) CountPublished(ctx context.Context, threadIDs []string) ([]int64, error) {
+	counts := make([]int64, len(threadIDs))
+	if len(threadIDs) == 0 {
+		return counts, nil
+	}
+	cmds := make([]*redis.IntCmd, len(threadIDs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range threadIDs {
+			cmds[i] = p.ZCard(ctx, s.keys.published(shardOfThread(t), t))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError("count published comments", err)
+	}
+	for i, c := range cmds {
+		counts[i] = c.Val()
+	}
+	return counts, nil
+}

@@ -1,0 +1,92 @@
+-- create.lua stores one new comment, its index entries and its idempotency record in one atomic
+-- step. Running it twice with the same arguments stores nothing new the second time (go-redis
+-- may resend a write whose reply was lost).
+--
+-- KEYS[1]      record key of the new comment
+-- KEYS[2]      the thread's settings hash
+-- KEYS[3]      the record key the parent has if it is in this thread (unused without a parent)
+-- KEYS[4]      the idempotency record (unused without a request id)
+-- KEYS[5]      the thread's published zset
+-- KEYS[6..8]   the thread's queue zsets: pending, rejected, spam
+-- KEYS[9..11]  the shard's queue zsets: pending, rejected, spam
+-- ARGV[1]      thread id
+-- ARGV[2]      parent id, "" for a top-level comment
+-- ARGV[3]      "1" when the call has a request id (KEYS[4] is used)
+-- ARGV[4]      idempotency record TTL, seconds
+-- ARGV[5]      site default mode: "1" pre, "2" post
+-- ARGV[6]      state as submitted: "1" published, "2" pending, "3" rejected, "4" spam
+-- ARGV[7]      publication time as submitted, unix µs ("" unless published)
+-- ARGV[8]      hold field as submitted ("" for none)
+-- ARGV[9]      hold field to store when pre-moderation holds the comment
+-- ARGV[10]     creation time, unix µs: the score in every index
+-- ARGV[11]     comment id
+-- ARGV[12..]   field/value pairs stored as they are
+--
+-- Returns {status, record}, record being the stored fields as HGETALL lists them:
+--   "new"  stored now
+--   "own"  this same comment was stored by an earlier run of this call
+--   "dup"  the request id was seen before; the record is the earlier comment
+-- or a refusal: {"closed"}, {"no_parent"}, {"parent_unpublished"}.
+local PUBLISHED, PENDING, PRE = "1", "2", "1"
+
+-- Idempotency comes first: a retried request must get its comment back even if the thread has
+-- been closed since.
+if ARGV[3] == "1" then
+  local earlier = redis.call("GET", KEYS[4])
+  if earlier then
+    local rec = redis.call("HGETALL", earlier)
+    if #rec > 0 then
+      if earlier == KEYS[1] then
+        return {"own", rec}
+      end
+      return {"dup", rec}
+    end
+  end
+end
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return {"own", redis.call("HGETALL", KEYS[1])}
+end
+
+local settings = redis.call("HMGET", KEYS[2], "mode", "closed")
+if settings[2] == "1" then
+  return {"closed"}
+end
+
+if ARGV[2] ~= "" then
+  local parent = redis.call("HMGET", KEYS[3], "thread", "state")
+  if parent[1] ~= ARGV[1] then
+    return {"no_parent"}
+  end
+  if parent[2] ~= PUBLISHED then
+    return {"parent_unpublished"}
+  end
+end
+
+local mode = settings[1]
+if not mode then
+  mode = ARGV[5]
+end
+local state, published, hold = ARGV[6], ARGV[7], ARGV[8]
+if state == PUBLISHED and mode == PRE then
+  state, published, hold = PENDING, "", ARGV[9]
+end
+
+local id, score = ARGV[11], ARGV[10]
+redis.call("HSET", KEYS[1], "state", state, "created", score, unpack(ARGV, 12))
+if published ~= "" then
+  redis.call("HSET", KEYS[1], "published", published)
+end
+if hold ~= "" then
+  redis.call("HSET", KEYS[1], "hold", hold)
+end
+if state == PUBLISHED then
+  redis.call("ZADD", KEYS[5], score, id)
+else
+  local q = tonumber(state) - 1 -- pending 1, rejected 2, spam 3
+  redis.call("ZADD", KEYS[5 + q], score, id)
+  redis.call("ZADD", KEYS[8 + q], score, id)
+end
+if ARGV[3] == "1" then
+  redis.call("SET", KEYS[4], KEYS[1], "EX", ARGV[4])
+end
+return {"new", redis.call("HGETALL", KEYS[1])}

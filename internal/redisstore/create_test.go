@@ -1,0 +1,292 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+func TestCreateRoundTripsEveryField(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	const thread = "rt-thread"
+
+	parent := draft(ts.Store, thread, 1)
+	held := draft(ts.Store, thread, 2)
+	held.ParentID = parent.ID
+	held.State = comment.StateSpam
+	held.PublishedAt = time.Time{}
+	held.HoldReasons = []comment.Reason{{Code: "SPAM_LINKS", Message: "too many links"}, {Code: "BANNED_WORD", Message: `contains "x", [y]`}}
+	bare := draft(ts.Store, thread, 3)
+	bare.ParentID = parent.ID
+	bare.IPSealed, bare.IPKey, bare.UserAgent = "", "", ""
+
+	for _, c := range []comment.Comment{parent, held, bare} {
+		got, created, err := ts.Create(ctx, c, comment.CreateOptions{DefaultMode: comment.ModePost})
+		if err != nil || !created {
+			t.Fatalf("Create(%s) = created %v, %v; want created, no error", c.ID, created, err)
+		}
+		if diff := cmp.Diff(c, got); diff != "" {
+			t.Errorf("Create(%s) returned (-want +got):\n%s", c.ID, diff)
+		}
+		stored, err := ts.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatalf("Get(%s) = %v", c.ID, err)
+		}
+		if diff := cmp.Diff(c, stored); diff != "" {
+			t.Errorf("Get(%s) (-want +got):\n%s", c.ID, diff)
+		}
+		if loc := stored.CreatedAt.Location(); loc != time.UTC {
+			t.Errorf("Get(%s).CreatedAt location = %v, want UTC", c.ID, loc)
+		}
+	}
+
+	list, next, err := ts.ListPublished(ctx, thread, comment.Page{Size: 10})
+	if err != nil {
+		t.Fatalf("ListPublished(%s) = %v", thread, err)
+	}
+	if diff := cmp.Diff([]comment.Comment{parent, bare}, list); diff != "" || next != "" {
+		t.Errorf("ListPublished(%s) = next %q, (-want +got):\n%s; want next \"\"", thread, next, diff)
+	}
+	counts, err := ts.CountPublished(ctx, []string{thread, "rt-nothing", thread})
+	if diff := cmp.Diff([]int64{2, 0, 2}, counts); err != nil || diff != "" {
+		t.Errorf("CountPublished(%s, rt-nothing, %s) = %v, %v; want [2 0 2]", thread, thread, counts, err)
+	}
+	if counts, err := ts.CountPublished(ctx, nil); err != nil || len(counts) != 0 {
+		t.Errorf("CountPublished(nil) = %v, %v; want [], no error", counts, err)
+	}
+}
+
+func TestCreateAppliesModerationMode(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	pre, post := comment.ModePre, comment.ModePost
+	tests := []struct {
+		name        string
+		threadMode  *comment.Mode // nil: thread never configured
+		siteDefault comment.Mode
+		submitted   comment.State
+		wantState   comment.State
+		wantPreHold bool
+	}{
+		{name: "unconfigured thread, site post", siteDefault: comment.ModePost, submitted: comment.StatePublished, wantState: comment.StatePublished},
+		{name: "unconfigured thread, site default means post", siteDefault: comment.ModeDefault, submitted: comment.StatePublished, wantState: comment.StatePublished},
+		{name: "unconfigured thread, site pre", siteDefault: comment.ModePre, submitted: comment.StatePublished, wantState: comment.StatePending, wantPreHold: true},
+		{name: "thread pre overrides site post", threadMode: &pre, siteDefault: comment.ModePost, submitted: comment.StatePublished, wantState: comment.StatePending, wantPreHold: true},
+		{name: "thread post overrides site pre", threadMode: &post, siteDefault: comment.ModePre, submitted: comment.StatePublished, wantState: comment.StatePublished},
+		{name: "pre leaves a spam verdict alone", threadMode: &pre, siteDefault: comment.ModePost, submitted: comment.StateSpam, wantState: comment.StateSpam},
+		{name: "pre leaves an already held comment alone", siteDefault: comment.ModePre, submitted: comment.StatePending, wantState: comment.StatePending},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			thread := "mode-" + string(rune('a'+i))
+			if tt.threadMode != nil {
+				if _, err := ts.UpdateThread(ctx, thread, tt.threadMode, nil); err != nil {
+					t.Fatalf("UpdateThread(%s, mode %v) = %v", thread, *tt.threadMode, err)
+				}
+			}
+			c := draft(ts.Store, thread, i)
+			c.State = tt.submitted
+			var screenerReasons []comment.Reason
+			if tt.submitted != comment.StatePublished {
+				c.PublishedAt = time.Time{}
+				screenerReasons = []comment.Reason{{Code: "SCREENED", Message: "held by a screener"}}
+				c.HoldReasons = screenerReasons
+			}
+			got, created, err := ts.Create(ctx, c, comment.CreateOptions{DefaultMode: tt.siteDefault})
+			if err != nil || !created {
+				t.Fatalf("Create(state %v, site %v) = created %v, err %v; want created, no error", tt.submitted, tt.siteDefault, created, err)
+			}
+			wantReasons := screenerReasons
+			if tt.wantPreHold {
+				wantReasons = append(wantReasons, comment.Reason{Code: comment.ReasonPreModeration, Message: preModerationMessage})
+			}
+			if got.State != tt.wantState {
+				t.Errorf("Create(state %v, thread mode %v, site %v) stored state %v, want %v", tt.submitted, tt.threadMode, tt.siteDefault, got.State, tt.wantState)
+			}
+			if diff := cmp.Diff(wantReasons, got.HoldReasons, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Create(...) hold reasons (-want +got):\n%s", diff)
+			}
+			if (got.State == comment.StatePublished) == got.PublishedAt.IsZero() {
+				t.Errorf("Create(...) stored state %v with PublishedAt %v; want a publication time exactly when published", got.State, got.PublishedAt)
+			}
+			stored, err := ts.Get(ctx, c.ID)
+			if err != nil {
+				t.Fatalf("Get(%s) = %v", c.ID, err)
+			}
+			if diff := cmp.Diff(got, stored); diff != "" {
+				t.Errorf("Get(%s) differs from what Create returned (-create +get):\n%s", c.ID, diff)
+			}
+			if diff := cmp.Diff(wantMembership(tt.wantState), indexMembership(t, ts, thread, c.ID)); diff != "" {
+				t.Errorf("indexes holding %s (-want +got):\n%s", c.ID, diff)
+			}
+		})
+	}
+}
+
+func TestCreateRefusesClosedThread(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	closed, open := true, false
+	if _, err := ts.UpdateThread(ctx, "closed-thread", nil, &closed); err != nil {
+		t.Fatalf("UpdateThread(closed) = %v", err)
+	}
+	before := scanKeys(t, ts.rdb, ts.prefix)
+	c := draft(ts.Store, "closed-thread", 1)
+	if _, _, err := ts.Create(ctx, c, comment.CreateOptions{RequestID: "r1"}); !errors.Is(err, comment.ErrThreadClosed) {
+		t.Fatalf("Create in a closed thread = %v, want ErrThreadClosed", err)
+	}
+	if diff := cmp.Diff(before, scanKeys(t, ts.rdb, ts.prefix)); diff != "" {
+		t.Errorf("keys after a refused Create (-before +after):\n%s", diff)
+	}
+	if _, err := ts.UpdateThread(ctx, "closed-thread", nil, &open); err != nil {
+		t.Fatalf("UpdateThread(open) = %v", err)
+	}
+	if _, created, err := ts.Create(ctx, c, comment.CreateOptions{RequestID: "r1"}); err != nil || !created {
+		t.Fatalf("Create after reopening = created %v, %v; want created, no error", created, err)
+	}
+}
+
+func TestCreateChecksParent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	thread := threadInShard("parent", 5)
+	sameShardThread := threadInShard("parent-other", 5)
+	otherShardThread := threadInShard("parent-far", 9)
+
+	published := mustCreate(t, ts.Store, draft(ts.Store, thread, 1), comment.CreateOptions{})
+	pendingDraft := draft(ts.Store, thread, 2)
+	pendingDraft.State = comment.StatePending
+	pending := mustCreate(t, ts.Store, pendingDraft, comment.CreateOptions{})
+	inSameShard := mustCreate(t, ts.Store, draft(ts.Store, sameShardThread, 3), comment.CreateOptions{})
+	inOtherShard := mustCreate(t, ts.Store, draft(ts.Store, otherShardThread, 4), comment.CreateOptions{})
+
+	tests := []struct {
+		name    string
+		parent  string
+		wantErr error
+	}{
+		{name: "published parent in the thread", parent: published.ID},
+		{name: "no such comment", parent: ts.NewID(thread), wantErr: comment.ErrParentNotFound},
+		{name: "parent in another thread of the same shard", parent: inSameShard.ID, wantErr: comment.ErrParentNotFound},
+		{name: "parent in another thread of another shard", parent: inOtherShard.ID, wantErr: comment.ErrParentNotFound},
+		{name: "id this store never issued", parent: "zz-not-ours", wantErr: comment.ErrParentNotFound},
+		{name: "pending parent", parent: pending.ID, wantErr: comment.ErrParentNotPublished},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := draft(ts.Store, thread, 10+i)
+			c.ParentID = tt.parent
+			got, _, err := ts.Create(ctx, c, comment.CreateOptions{})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Create(reply to %s) = %v, want %v", tt.parent, err, tt.wantErr)
+			}
+			if tt.wantErr == nil && got.ParentID != tt.parent {
+				t.Errorf("Create(reply to %s) stored parent %q", tt.parent, got.ParentID)
+			}
+			if _, err := ts.Get(ctx, c.ID); (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("Get(%s) after Create returning %v = %v; want it stored only on success", c.ID, tt.wantErr, err)
+			}
+		})
+	}
+}
+
+func TestCreateWithSeenRequestIDReturnsEarlierComment(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	opts := comment.CreateOptions{RequestID: "req-{42}:x/y"}
+
+	first, created, err := ts.Create(ctx, draft(ts.Store, "idem", 1), opts)
+	if err != nil || !created {
+		t.Fatalf("first Create = created %v, %v; want created", created, err)
+	}
+	before := scanKeys(t, ts.rdb, ts.prefix)
+
+	second := draft(ts.Store, "idem", 2)
+	got, created, err := ts.Create(ctx, second, opts)
+	if err != nil || created {
+		t.Fatalf("second Create with request id %q = created %v, %v; want not created, no error", opts.RequestID, created, err)
+	}
+	if diff := cmp.Diff(first, got); diff != "" {
+		t.Errorf("second Create returned (-first +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, scanKeys(t, ts.rdb, ts.prefix)); diff != "" {
+		t.Errorf("keys after the repeated request (-before +after):\n%s", diff)
+	}
+	if _, err := ts.Get(ctx, second.ID); !errors.Is(err, comment.ErrNotFound) {
+		t.Errorf("Get(%s) of the repeated request's own id = %v, want ErrNotFound", second.ID, err)
+	}
+	if n, err := ts.CountPublished(ctx, []string{"idem"}); err != nil || n[0] != 1 {
+		t.Errorf("CountPublished(idem) = %v, %v; want [1]", n, err)
+	}
+
+	// The request id is scoped to the thread.
+	if _, created, err := ts.Create(ctx, draft(ts.Store, "idem-elsewhere", 3), opts); err != nil || !created {
+		t.Errorf("Create in another thread with the same request id = created %v, %v; want created", created, err)
+	}
+	ttl, err := ts.rdb.TTL(ctx, ts.keys.request(shardOfThread("idem"), "idem", opts.RequestID)).Result()
+	if err != nil || ttl <= 0 || ttl.Seconds() > requestTTL {
+		t.Errorf("TTL of the idempotency record = %v, %v; want within (0, %ds]", ttl, err, requestTTL)
+	}
+}
+
+func TestCreateTwiceWithSameCommentIsHarmless(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	closed := true
+	for _, opts := range []comment.CreateOptions{{}, {RequestID: "retry-1"}} {
+		t.Run("request id "+opts.RequestID, func(t *testing.T) {
+			thread := "twice-" + opts.RequestID
+			c := draft(ts.Store, thread, 1)
+			first, _, err := ts.Create(ctx, c, opts)
+			if err != nil {
+				t.Fatalf("first Create = %v", err)
+			}
+			before := scanKeys(t, ts.rdb, ts.prefix)
+			// A resend may arrive after the thread was closed: it must still return the comment.
+			if _, err := ts.UpdateThread(ctx, thread, nil, &closed); err != nil {
+				t.Fatalf("UpdateThread(closed) = %v", err)
+			}
+			afterClose := scanKeys(t, ts.rdb, ts.prefix)
+
+			got, created, err := ts.Create(ctx, c, opts)
+			if err != nil || !created {
+				t.Fatalf("Create run again with comment %s = created %v, %v; want created (it is this call's comment), no error", c.ID, created, err)
+			}
+			if diff := cmp.Diff(first, got); diff != "" {
+				t.Errorf("Create run again returned (-first +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(afterClose, scanKeys(t, ts.rdb, ts.prefix)); diff != "" {
+				t.Errorf("keys after running Create again (-before +after):\n%s", diff)
+			}
+			if len(afterClose) != len(before)+1 {
+				t.Errorf("closing the thread changed the key count from %d to %d, want one more (its settings)", len(before), len(afterClose))
+			}
+			if n, err := ts.CountPublished(ctx, []string{thread}); err != nil || n[0] != 1 {
+				t.Errorf("CountPublished(%s) = %v, %v; want [1]", thread, n, err)
+			}
+		})
+	}
+}
+
+func TestGetUnknownComment(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	for _, id := range []string{ts.NewID("nothing-here"), "99abcdef", "x", "", "00a{b}"} {
+		if _, err := ts.Get(context.Background(), id); !errors.Is(err, comment.ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+}

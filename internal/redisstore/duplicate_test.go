@@ -1,0 +1,132 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/ratelimit"
+)
+
+func TestDuplicateControl(t *testing.T) {
+	t.Parallel()
+	type post struct{ email, thread, body string }
+	tests := []struct {
+		name          string
+		first, second post
+		wantDuplicate bool
+	}{
+		{name: "same text", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t1", "Great article"}, wantDuplicate: true},
+		{name: "case", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t1", "GREAT ARTICLE"}, wantDuplicate: true},
+		{name: "white space", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t1", "  Great\n\n  article  "}, wantDuplicate: true},
+		{name: "punctuation", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t1", "Great article!!!"}, wantDuplicate: true},
+		{name: "zero-width space", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t1", "Great\u200b article"}, wantDuplicate: true},
+		{name: "email spelled differently", first: post{"jane@example.com", "t1", "Great article"}, second: post{"Jane@Example.COM", "t1", "great article"}, wantDuplicate: true},
+		{name: "another word", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t1", "Great articles"}},
+		{name: "another thread", first: post{"jane@example.com", "t1", "Great article"}, second: post{"jane@example.com", "t2", "Great article"}},
+		{name: "another author", first: post{"jane@example.com", "t1", "Great article"}, second: post{"john@example.com", "t1", "Great article"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := ratelimit.NewGuard(sharedAbuseStore(t), ratelimit.Options{DuplicateWindow: time.Minute})
+			ctx := context.Background()
+			if _, err := g.Check(ctx, subjectOf(t, tt.first.email, "", tt.first.thread, tt.first.body)); err != nil {
+				t.Fatalf("Check(%+v) = %v, want accepted", tt.first, err)
+			}
+			_, err := g.Check(ctx, subjectOf(t, tt.second.email, "", tt.second.thread, tt.second.body))
+			if got := errors.Is(err, ratelimit.ErrDuplicate); got != tt.wantDuplicate || (!got && err != nil) {
+				t.Errorf("Check(%+v) after Check(%+v) = %v, want duplicate %v", tt.second, tt.first, err, tt.wantDuplicate)
+			}
+		})
+	}
+}
+
+func TestDuplicateWindowExpires(t *testing.T) {
+	t.Parallel()
+	g := ratelimit.NewGuard(sharedAbuseStore(t), ratelimit.Options{DuplicateWindow: 300 * time.Millisecond})
+	ctx := context.Background()
+	sub := subjectOf(t, "jane@example.com", "", "t", "hello")
+	if _, err := g.Check(ctx, sub); err != nil {
+		t.Fatalf("Check #1 = %v, want accepted", err)
+	}
+	if _, err := g.Check(ctx, sub); !errors.Is(err, ratelimit.ErrDuplicate) {
+		t.Fatalf("Check #2 at once = %v, want ratelimit.ErrDuplicate", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := g.Check(ctx, sub); err != nil {
+		t.Errorf("Check #3 after the 300ms window = %v, want accepted", err)
+	}
+}
+
+func TestDuplicateRefusedSubmissionLeavesNoMarker(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ip := rule("ip", ratelimit.KeyIP, 1, time.Hour, 1)
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{ip}, DuplicateWindow: time.Hour})
+	ctx := context.Background()
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.1", "t", "first")); err != nil {
+		t.Fatalf("Check #1 = %v, want accepted", err)
+	}
+	// Refused by the IP rule, in another slot than the author's marker: the marker is removed.
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.1", "t", "second")); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Fatalf("Check #2 from the same address = %v, want refused", err)
+	}
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.2", "t", "second")); err != nil {
+		t.Errorf("Check #2 again from another address = %v, want accepted (the refused one left no duplicate marker)", err)
+	}
+}
+
+func TestDuplicateRetriedRequestIsNotCountedTwice(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	author := rule("author", ratelimit.KeyAuthor, 1, time.Hour, 2)
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{author}, DuplicateWindow: time.Hour})
+	ctx := context.Background()
+	withRequest := func(sub ratelimit.Subject, id string) ratelimit.Subject { sub.RequestID = id; return sub }
+	hello := subjectOf(t, "jane@example.com", "", "t", "hello")
+
+	if o, err := g.Check(ctx, withRequest(hello, "req-1")); err != nil || o.Replay {
+		t.Fatalf("Check(hello, req-1) = %+v, %v; want accepted, not a replay", o, err)
+	}
+	// The site retries after losing our answer: same request id, same text.
+	if o, err := g.Check(ctx, withRequest(hello, "req-1")); err != nil || !o.Replay {
+		t.Fatalf("Check(hello, req-1) again = %+v, %v; want a replay, no error", o, err)
+	}
+	// Another request with the same text is a duplicate.
+	if _, err := g.Check(ctx, withRequest(hello, "req-2")); !errors.Is(err, ratelimit.ErrDuplicate) {
+		t.Fatalf("Check(hello, req-2) = %v, want ratelimit.ErrDuplicate", err)
+	}
+	// The replay counted nothing: the author's second (of two) still passes, the third does not.
+	if _, err := g.Check(ctx, withRequest(subjectOf(t, "jane@example.com", "", "t", "second"), "req-3")); err != nil {
+		t.Fatalf("Check(second, req-3) = %v, want accepted", err)
+	}
+	if _, err := g.Check(ctx, withRequest(subjectOf(t, "jane@example.com", "", "t", "third"), "req-4")); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("Check(third, req-4) = %v, want refused by %v", err, author)
+	}
+}
+
+func TestDuplicateMarkerSurvivesAResentScript(t *testing.T) {
+	t.Parallel()
+	// The Redis client resends a command whose reply was lost; the script then finds its own
+	// marker and must report success, not a duplicate. Run the same query twice to see that.
+	s := sharedAbuseStore(t)
+	sub := subjectOf(t, "jane@example.com", "", "t", "hello")
+	q := ratelimit.Query{
+		ID:        "fixedcheckid000000000000",
+		Takes:     []ratelimit.Take{{Rule: rule("author", ratelimit.KeyAuthor, 1, time.Hour, 5), Subject: sub.AuthorKey}},
+		Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute},
+	}
+	ctx := context.Background()
+	for i := range 2 {
+		res, err := s.Screen(ctx, q)
+		if err != nil || res.Duplicate != ratelimit.DuplicateNone || len(res.Refused) != 0 {
+			t.Fatalf("Screen #%d of the same query = %+v, %v; want it passed, no duplicate", i+1, res, err)
+		}
+	}
+	q.ID = "anothercheckid0000000000"
+	if res, err := s.Screen(ctx, q); err != nil || res.Duplicate != ratelimit.DuplicateFound {
+		t.Errorf("Screen of a new query with the same text = %+v, %v; want a duplicate", res, err)
+	}
+}

@@ -1,0 +1,161 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Durability is what Redis's settings promise about keeping acknowledged writes.
+type Durability struct {
+	AOF            bool   // appendonly yes
+	Fsync          string // appendfsync: "always", "everysec", "no" ("" when AOF is off)
+	EvictionPolicy string // maxmemory-policy value
+	Save           string // RDB snapshot schedule ("save" value); "" when snapshots are off
+	// Readable is false when the settings could not be read (ErrConfigUnreadable): the other
+	// fields are then unknown, not "off".
+	Readable bool
+}
+
+// Durability problems CheckDurability reports. The caller decides whether any is fatal.
+var (
+	// ErrEvictionPolicy: maxmemory-policy is not "noeviction", so Redis may delete comments when
+	// it runs out of memory.
+	ErrEvictionPolicy = errors.New("redisstore: maxmemory-policy may evict stored comments")
+	// ErrNoAOF: appendonly is off, so a crash loses every write since the last RDB snapshot.
+	ErrNoAOF = errors.New("redisstore: append-only file is off")
+	// ErrConfigUnreadable: the server refused CONFIG GET (common on managed Redis), so its
+	// durability cannot be known.
+	ErrConfigUnreadable = errors.New("redisstore: cannot read redis persistence settings")
+)
+
+// fsyncRank orders appendfsync values from strongest (0) to weakest.
+func fsyncRank(s string) int {
+	switch s {
+	case "always":
+		return 0
+	case "everysec":
+		return 1
+	}
+	return 2
+}
+
+// CheckDurability reads the server's persistence settings (on a Cluster, every master's, and
+// reports the weakest of each) and returns them with an error joining ErrEvictionPolicy, ErrNoAOF
+// and ErrConfigUnreadable as they apply. A server that cannot be reached gives an error wrapping
+// comment.ErrUnavailable instead.
+func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, error) {
+	var (
+		mu    sync.Mutex
+		nodes []Durability
+	)
+	read := func(ctx context.Context, n redis.Cmdable) error {
+		d, err := readDurability(ctx, n)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		nodes = append(nodes, d)
+		mu.Unlock()
+		return nil
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return read(ctx, n) })
+	} else {
+		err = read(ctx, c)
+	}
+	if errors.Is(err, ErrConfigUnreadable) {
+		return Durability{}, err
+	}
+	if err != nil {
+		return Durability{}, storeError("check durability", err)
+	}
+	if len(nodes) == 0 {
+		return Durability{}, fmt.Errorf("%w: no master answered", ErrConfigUnreadable)
+	}
+
+	d := nodes[0]
+	for _, n := range nodes[1:] {
+		if !n.AOF {
+			d.AOF, d.Fsync = false, ""
+		} else if d.AOF && fsyncRank(n.Fsync) > fsyncRank(d.Fsync) {
+			d.Fsync = n.Fsync
+		}
+		if d.EvictionPolicy == "noeviction" {
+			d.EvictionPolicy = n.EvictionPolicy
+		}
+		if n.Save == "" {
+			d.Save = ""
+		}
+	}
+	var errs []error
+	if !d.AOF {
+		errs = append(errs, ErrNoAOF)
+	}
+	if d.EvictionPolicy != "noeviction" {
+		errs = append(errs, ErrEvictionPolicy)
+	}
+	return d, errors.Join(errs...)
+}
+
+// readDurability reads one server's settings with one pipelined round trip. CONFIG GET takes one
+// parameter at a time on servers before 7.0, hence four commands.
+func readDurability(ctx context.Context, n redis.Cmdable) (Durability, error) {
+	params := []string{"appendonly", "appendfsync", "maxmemory-policy", "save"}
+	cmds := make([]*redis.MapStringStringCmd, len(params))
+	_, err := n.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, name := range params {
+			cmds[i] = p.ConfigGet(ctx, name)
+		}
+		return nil
+	})
+	var reply redis.Error
+	if errors.As(err, &reply) && !unavailable(err) {
+		// The server answered but refused: CONFIG is disabled, renamed or not permitted.
+		return Durability{}, fmt.Errorf("%w: %w", ErrConfigUnreadable, err)
+	}
+	if err != nil {
+		return Durability{}, err
+	}
+	vals := make([]string, len(params))
+	for i, name := range params {
+		v, ok := cmds[i].Val()[name]
+		if !ok {
+			return Durability{}, fmt.Errorf("%w: CONFIG GET %s returned nothing", ErrConfigUnreadable, name)
+		}
+		vals[i] = v
+	}
+	d := Durability{AOF: vals[0] == "yes", EvictionPolicy: vals[2], Save: vals[3], Readable: true}
+	if d.AOF {
+		d.Fsync = vals[1]
+	}
+	return d, nil
+}
+
+// LossWindow describes in words what a crash can lose with these settings, for the start-up log.
+func (d Durability) LossWindow() string {
+	if !d.Readable {
+		return "unknown: the server's persistence settings could not be read"
+	}
+	var s string
+	switch {
+	case d.AOF && d.Fsync == "always":
+		s = "nothing acknowledged: every write reaches disk before Redis replies"
+	case d.AOF && d.Fsync == "everysec":
+		s = "about the last second of writes if the machine fails (a Redis crash alone loses nothing)"
+	case d.AOF:
+		s = "the writes the operating system has not flushed yet, often up to 30 seconds, if the machine fails"
+	case d.Save != "":
+		s = "every write since the last RDB snapshot (schedule: save " + d.Save + ")"
+	default:
+		s = "everything: neither the append-only file nor RDB snapshots are on"
+	}
+	if d.EvictionPolicy != "noeviction" {
+		s += "; and with maxmemory-policy " + d.EvictionPolicy + " Redis may delete comments when memory is full"
+	}
+	return s
+}

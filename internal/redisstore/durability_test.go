@@ -1,0 +1,123 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+func TestCheckDurability(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string // redis-server arguments beyond the harness's (--appendonly no --save "")
+		want    Durability
+		wantErr []error
+		notErr  []error
+	}{
+		{
+			name:   "AOF with fsync always",
+			args:   []string{"--appendonly", "yes", "--appendfsync", "always"},
+			want:   Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Readable: true},
+			notErr: []error{ErrNoAOF, ErrEvictionPolicy, ErrConfigUnreadable},
+		},
+		{
+			name:    "harness defaults: no AOF, no snapshots",
+			want:    Durability{EvictionPolicy: "noeviction", Readable: true},
+			wantErr: []error{ErrNoAOF},
+			notErr:  []error{ErrEvictionPolicy, ErrConfigUnreadable},
+		},
+		{
+			name:    "snapshots only, evicting",
+			args:    []string{"--save", "60 1000", "--maxmemory-policy", "allkeys-lru"},
+			want:    Durability{EvictionPolicy: "allkeys-lru", Save: "60 1000", Readable: true},
+			wantErr: []error{ErrNoAOF, ErrEvictionPolicy},
+			notErr:  []error{ErrConfigUnreadable},
+		},
+		{
+			name:    "AOF everysec but evicting",
+			args:    []string{"--appendonly", "yes", "--maxmemory-policy", "volatile-lru"},
+			want:    Durability{AOF: true, Fsync: "everysec", EvictionPolicy: "volatile-lru", Readable: true},
+			wantErr: []error{ErrEvictionPolicy},
+			notErr:  []error{ErrNoAOF, ErrConfigUnreadable},
+		},
+		{
+			name:    "CONFIG disabled, as on managed Redis",
+			args:    []string{"--rename-command", "CONFIG", ""},
+			want:    Durability{},
+			wantErr: []error{ErrConfigUnreadable},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t, tt.args...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got, err := CheckDurability(ctx, redistest.Client(t, srv.Addr))
+			if got != tt.want {
+				t.Errorf("CheckDurability(redis-server %q) = %+v, want %+v", tt.args, got, tt.want)
+			}
+			if len(tt.wantErr) == 0 && err != nil {
+				t.Errorf("CheckDurability(redis-server %q) error = %v, want nil", tt.args, err)
+			}
+			for _, e := range tt.wantErr {
+				if !errors.Is(err, e) {
+					t.Errorf("CheckDurability(redis-server %q) error = %v, want it to include %v", tt.args, err, e)
+				}
+			}
+			for _, e := range tt.notErr {
+				if errors.Is(err, e) {
+					t.Errorf("CheckDurability(redis-server %q) error = %v, want it not to include %v", tt.args, err, e)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckDurabilityOnMiniredisIsUnreadable(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	d, err := CheckDurability(context.Background(), rdb)
+	if !errors.Is(err, ErrConfigUnreadable) || d.Readable {
+		t.Errorf("CheckDurability(miniredis) = %+v, %v; want unreadable, ErrConfigUnreadable", d, err)
+	}
+}
+
+func TestLossWindow(t *testing.T) {
+	t.Parallel()
+	// Each setting must be told apart in the start-up log, and an evicting policy named.
+	tests := []struct {
+		d        Durability
+		mentions []string
+	}{
+		{d: Durability{}, mentions: []string{"unknown"}},
+		{d: Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"nothing"}},
+		{d: Durability{AOF: true, Fsync: "everysec", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"second"}},
+		{d: Durability{AOF: true, Fsync: "no", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"operating system"}},
+		{d: Durability{Save: "3600 1", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"snapshot", "3600 1"}},
+		{d: Durability{EvictionPolicy: "allkeys-lru", Readable: true}, mentions: []string{"everything", "allkeys-lru"}},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		got := tt.d.LossWindow()
+		for _, m := range tt.mentions {
+			if !strings.Contains(got, m) {
+				t.Errorf("%+v.LossWindow() = %q, want it to mention %q", tt.d, got, m)
+			}
+		}
+		if seen[got] {
+			t.Errorf("%+v.LossWindow() = %q, the same as for other settings", tt.d, got)
+		}
+		seen[got] = true
+	}
+}

@@ -1,0 +1,140 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// testStore is a Store on the shared test server with a key prefix of its own.
+type testStore struct {
+	*Store
+	rdb    *redis.Client
+	prefix string
+}
+
+func newTestStore(t *testing.T) testStore {
+	t.Helper()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	prefix := redistest.Prefix(t)
+	s, err := New(context.Background(), rdb, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("New(prefix %q) = %v, want no error", prefix, err)
+	}
+	return testStore{Store: s, rdb: rdb, prefix: prefix}
+}
+
+// t0 is a fixed creation time with whole microseconds, as the store keeps them.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// draft returns a comment of thread as comment.Service would hand it to Create, every field set.
+func draft(s *Store, thread string, n int) comment.Comment {
+	id := s.NewID(thread)
+	created := t0.Add(time.Duration(n) * time.Second)
+	return comment.Comment{
+		ID:          id,
+		ThreadID:    thread,
+		AuthorName:  fmt.Sprintf("Author %d", n),
+		EmailSealed: "k1:sealed-email-" + id,
+		AuthorKey:   fmt.Sprintf("%040x", n),
+		IPSealed:    "k1:sealed-ip-" + id,
+		IPKey:       fmt.Sprintf("%040x", n+1000),
+		UserAgent:   "Mozilla/5.0 (test)",
+		Body:        fmt.Sprintf("Comment number %d.\nSecond line: ünïcödé, \"quotes\", {braces}.", n),
+		State:       comment.StatePublished,
+		CreatedAt:   created,
+		PublishedAt: created,
+	}
+}
+
+// mustCreate stores c and fails the test on any error.
+func mustCreate(t *testing.T, s *Store, c comment.Comment, opts comment.CreateOptions) comment.Comment {
+	t.Helper()
+	got, _, err := s.Create(context.Background(), c, opts)
+	if err != nil {
+		t.Fatalf("Create(%s in thread %s) = %v, want no error", c.ID, c.ThreadID, err)
+	}
+	return got
+}
+
+// scanKeys returns every key under prefix on the server behind rdb (all masters of a Cluster).
+func scanKeys(t *testing.T, rdb redis.UniversalClient, prefix string) []string {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			out = append(out, it.Val())
+			mu.Unlock()
+		}
+		return it.Err()
+	}
+	ctx := context.Background()
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	} else {
+		err = scan(ctx, rdb)
+	}
+	if err != nil {
+		t.Fatalf("SCAN %s*: %v", prefix, err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// threadInShard returns a thread id (starting with base) whose data lives in shard.
+func threadInShard(base string, shard int) string {
+	for i := 0; ; i++ {
+		t := fmt.Sprintf("%s-%d", base, i)
+		if shardOfThread(t) == shard {
+			return t
+		}
+	}
+}
+
+// indexMembership reports which of the thread's and shard's indexes hold id, as "p" (published),
+// "q2:thread", "q2:shard", ... so tests can compare it with what a state implies.
+func indexMembership(t *testing.T, ts testStore, threadID, id string) []string {
+	t.Helper()
+	ctx := context.Background()
+	shard := shardOfThread(threadID)
+	var in []string
+	check := func(name, key string) {
+		err := ts.rdb.ZScore(ctx, key, id).Err()
+		switch {
+		case err == nil:
+			in = append(in, name)
+		case err != redis.Nil:
+			t.Fatalf("ZSCORE %s %s: %v", key, id, err)
+		}
+	}
+	check("p", ts.keys.published(shard, threadID))
+	for _, st := range queueStates {
+		check(fmt.Sprintf("q%d:thread", st), ts.keys.threadQueue(shard, st, threadID))
+		check(fmt.Sprintf("q%d:shard", st), ts.keys.shardQueue(shard, st))
+	}
+	return in
+}
+
+// wantMembership is the index membership a comment in state st must have.
+func wantMembership(st comment.State) []string {
+	if st == comment.StatePublished {
+		return []string{"p"}
+	}
+	return []string{fmt.Sprintf("q%d:thread", st), fmt.Sprintf("q%d:shard", st)}
+}

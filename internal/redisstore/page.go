@@ -1,0 +1,151 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// A page token is the unpadded base64url of "v1.<query>.<score>.<id>": <query> is the crc32 (8
+// hex digits) of the query the token belongs to, and (score, id) is the last entry of the page it
+// ends. The next page starts strictly after that entry, so entries removed between two calls shift
+// nothing and no entry is seen twice. A token for another query, or one we could not have made, is
+// comment.ErrInvalidPageToken.
+
+// cursor is a position in an index: the last (score, id) pair seen.
+type cursor struct {
+	score int64 // creation time, unix µs
+	id    string
+}
+
+// less orders entries as a Redis sorted set does: by score, then by id bytes.
+func (c cursor) less(o cursor) bool {
+	if c.score != o.score {
+		return c.score < o.score
+	}
+	return c.id < o.id // Go compares strings bytewise, as Redis does
+}
+
+func encodeToken(query string, c cursor) string {
+	raw := fmt.Sprintf("v1.%08x.%d.%s", crc32.ChecksumIEEE([]byte(query)), c.score, c.id)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeToken returns the cursor in tok, or nil for the empty token (the first page).
+func decodeToken(tok, query string) (*cursor, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	bad := fmt.Errorf("redisstore: page token: %w", comment.ErrInvalidPageToken)
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return nil, bad
+	}
+	parts := strings.SplitN(string(raw), ".", 4)
+	if len(parts) != 4 || parts[0] != "v1" || parts[1] != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(query))) {
+		return nil, bad
+	}
+	score, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || score < 0 || !comment.ValidID(parts[3]) {
+		return nil, bad
+	}
+	return &cursor{score: score, id: parts[3]}, nil
+}
+
+// The queries tokens are bound to.
+func publishedQuery(threadID string) string { return "published/" + threadID }
+
+func queueQuery(st comment.State, threadID string) string {
+	return "queue/" + strconv.Itoa(int(st)) + "/" + threadID
+}
+
+// entry is one item of a page script's reply.
+type entry struct {
+	cursor
+	rec any // the record's field/value list; nil when ids only were asked for
+}
+
+// pageArgs returns the page script's arguments.
+func pageArgs(after *cursor, limit int, recordBase string) []any {
+	if after == nil {
+		return []any{"", "", limit, recordBase}
+	}
+	return []any{after.score, after.id, limit, recordBase}
+}
+
+// parsePage decodes a page script's reply.
+func parsePage(v any) ([]entry, error) {
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: page reply is %T", errCorrupt, v)
+	}
+	out := make([]entry, 0, len(items))
+	for _, it := range items {
+		fields, ok := it.([]any)
+		if !ok || len(fields) < 2 {
+			return nil, fmt.Errorf("%w: page entry", errCorrupt)
+		}
+		id, ok1 := fields[0].(string)
+		sc, ok2 := fields[1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%w: page entry", errCorrupt)
+		}
+		score, err := parseScore(sc)
+		if err != nil {
+			return nil, err
+		}
+		e := entry{cursor: cursor{score: score, id: id}}
+		if len(fields) > 2 {
+			e.rec = fields[2]
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// parseScore reads a sorted-set score. Scores are whole microseconds (below 2^53, so exact in a
+// float64), but servers may print them in exponent form.
+func parseScore(s string) (int64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 1<<53 {
+		return 0, fmt.Errorf("%w: score %q", errCorrupt, s)
+	}
+	return int64(math.Round(f)), nil
+}
+
+// finishPage decodes the records of up to size entries (the page script was asked for size+1, so
+// one more means there is a next page) and makes the next page token.
+func finishPage(entries []entry, size int, query string) ([]comment.Comment, string, error) {
+	next := ""
+	if len(entries) > size {
+		entries = entries[:size]
+		next = encodeToken(query, entries[size-1].cursor)
+	}
+	out := make([]comment.Comment, 0, len(entries))
+	for _, e := range entries {
+		c, err := decodeReplyRecord(e.rec)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, c)
+	}
+	return out, next, nil
+}
+
+// runPage runs the page script on one index and returns up to limit entries after the cursor.
+func (s *Store) runPage(ctx context.Context, index string, after *cursor, limit int, recordBase string) ([]entry, error) {
+	v, err := s.page.Run(ctx, s.rdb, []string{index}, pageArgs(after, limit, recordBase)...).Result()
+	if err != nil {
+		return nil, err
+	}
+	return parsePage(v)
+}
+
+// pageSize returns the size to use for p: the caller clamps it, this only guards against zero.
+func pageSize(p comment.Page) int { return comment.ClampPageSize(p.Size) }

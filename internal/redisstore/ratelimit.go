@@ -1,0 +1,302 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/ratelimit"
+)
+
+// The abuse check of a submission (ratelimit.Store) costs one round trip: one pipeline holding
+// one rate-limit script call per counted value (ip, author, thread, site) and one HMGET of the
+// bans.
+//
+// go-redis/redis_rate has a GCRA script too, but it checks one key per call and always counts a
+// passing key. A submission must pass every rule and be counted by none when any refuses, so
+// ratelimit_take.lua checks all the rules on one value and counts them only when all pass, in one
+// atomic step. Rules on different values live in different Cluster hash slots (possibly on
+// different nodes), where no script can be atomic, so the decision across values is completed by
+// the Guard: it refunds (ratelimit_refund.lua) whatever was counted when anything refused. Between
+// the two, a concurrent submission may be refused by a count that is then given back: the limits
+// are briefly stricter, never looser. The refund only costs a second round trip on the refusal
+// path, which is rare and not latency-critical.
+
+var (
+	//go:embed ratelimit_take.lua
+	rateTakeSrc string
+	//go:embed ratelimit_refund.lua
+	rateRefundSrc string
+)
+
+// The abuse-control scripts are package-level rather than Store fields: they are immutable (a
+// source and its SHA1), and keep these files apart from the comment side of Store. Pipelined
+// EVALSHA cannot fall back to EVAL, so rateEvalPipelined loads them on NOSCRIPT and resends.
+var (
+	rateTakeScript   = redis.NewScript(rateTakeSrc)
+	rateRefundScript = redis.NewScript(rateRefundSrc)
+)
+
+var (
+	_ ratelimit.Store    = (*Store)(nil)
+	_ ratelimit.BanStore = (*Store)(nil)
+)
+
+// rateGroup is the takes, and the duplicate check, on one counted value: one slot, one script call.
+type rateGroup struct {
+	kind, value string
+	takes       []ratelimit.Take
+	dup         *ratelimit.DuplicateCheck
+}
+
+// rateGroups sorts takes and the duplicate check by counted value, in order of first appearance.
+func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck) []*rateGroup {
+	var groups []*rateGroup
+	index := map[[2]string]*rateGroup{}
+	group := func(kind, value string) *rateGroup {
+		id := [2]string{kind, value}
+		g := index[id]
+		if g == nil {
+			g = &rateGroup{kind: kind, value: value}
+			index[id] = g
+			groups = append(groups, g)
+		}
+		return g
+	}
+	for _, t := range takes {
+		g := group(t.Rule.Key.String(), t.Subject)
+		g.takes = append(g.takes, t)
+	}
+	if dup != nil {
+		group(ratelimit.KeyAuthor.String(), dup.AuthorKey).dup = dup
+	}
+	return groups
+}
+
+func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args []any) {
+	keys = make([]string, 0, len(g.takes)+1)
+	args = make([]any, 0, 2*len(g.takes)+4)
+	args = append(args, len(g.takes))
+	for _, t := range g.takes {
+		keys = append(keys, s.keys.rate(g.kind, g.value, t.Rule.Name))
+		args = append(args, t.Rule.Interval().Microseconds(), t.Rule.Burst)
+	}
+	if g.dup != nil {
+		key, dupArgs := s.duplicateTakeArgs(g.dup, checkID)
+		keys = append(keys, key)
+		args = append(args, dupArgs...)
+	}
+	return keys, args
+}
+
+func (s *Store) rateRefundCall(g *rateGroup, checkID string) (keys []string, args []any) {
+	keys = make([]string, 0, len(g.takes)+2)
+	args = make([]any, 0, len(g.takes)+3)
+	keys = append(keys, s.keys.refundMark(g.kind, g.value, checkID))
+	args = append(args, len(g.takes))
+	for _, t := range g.takes {
+		keys = append(keys, s.keys.rate(g.kind, g.value, t.Rule.Name))
+		args = append(args, t.Rule.Interval().Microseconds())
+	}
+	args = append(args, refundMarkTTL)
+	if g.dup != nil {
+		keys = append(keys, s.keys.duplicate(g.dup.AuthorKey, g.dup.TextKey))
+		args = append(args, duplicateMarker(g.dup, checkID))
+	}
+	return keys, args
+}
+
+// Status codes of ratelimit_take.lua.
+const (
+	rateTaken     = 0
+	rateDuplicate = 1
+	rateReplay    = 2
+	rateRefused   = 3
+)
+
+// Screen runs a submission's whole abuse check in one pipeline (ratelimit.Store). When a command
+// fails, what the others counted is given back (best effort) before the error is returned.
+func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result, error) {
+	res := ratelimit.Result{Taken: ratelimit.Ticket{ID: q.ID}}
+	groups := rateGroups(q.Takes, q.Duplicate)
+	fields := banFields(q.Bans)
+	if len(groups) == 0 && len(fields) == 0 {
+		return res, nil
+	}
+	if q.ID == "" && len(groups) > 0 {
+		return ratelimit.Result{}, errors.New("redisstore: abuse check: query without id")
+	}
+	calls := make([]rateCall, len(groups))
+	for i, g := range groups {
+		calls[i].keys, calls[i].args = s.rateTakeCall(g, q.ID)
+	}
+	var bans *redis.SliceCmd
+	var extra func(redis.Pipeliner)
+	if len(fields) > 0 {
+		extra = func(p redis.Pipeliner) { bans = p.HMGet(ctx, s.keys.banRecords(), fields...) }
+	}
+	s.rateEvalPipelined(ctx, rateTakeScript, calls, extra)
+
+	var cmdErrs, badReplies []error
+	for i, g := range groups {
+		if calls[i].err != nil {
+			cmdErrs = append(cmdErrs, calls[i].err)
+			continue
+		}
+		if err := readTake(&res, g, calls[i].reply); err != nil {
+			badReplies = append(badReplies, fmt.Errorf("rules on %s: %w", g.kind, err))
+		}
+	}
+	if bans != nil {
+		if err := bans.Err(); err != nil {
+			cmdErrs = append(cmdErrs, err)
+		} else if res.Ban, err = pickBan(fields, bans.Val(), q.Now); err != nil {
+			badReplies = append(badReplies, err)
+		}
+	}
+	if len(cmdErrs) > 0 || len(badReplies) > 0 {
+		if !res.Taken.IsZero() {
+			// Best effort: when Redis is down this fails too, and the counts just expire.
+			_ = s.Refund(ctx, res.Taken)
+		}
+		return ratelimit.Result{}, rateError("abuse check", cmdErrs, badReplies)
+	}
+	return res, nil
+}
+
+// readTake reads one ratelimit_take.lua reply for g into res.
+func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
+	vals, ok := reply.([]any)
+	if !ok || len(vals) == 0 {
+		return fmt.Errorf("unexpected script reply %T", reply)
+	}
+	status, _ := vals[0].(int64)
+	switch status {
+	case rateTaken:
+		res.Taken.Takes = append(res.Taken.Takes, g.takes...)
+		if g.dup != nil {
+			res.Taken.Duplicate = g.dup
+		}
+	case rateDuplicate:
+		res.Duplicate = ratelimit.DuplicateFound
+	case rateReplay:
+		res.Duplicate = ratelimit.DuplicateReplay
+	case rateRefused:
+		if len(vals) != len(g.takes)+1 {
+			return fmt.Errorf("script reply has %d values, want %d", len(vals), len(g.takes)+1)
+		}
+		for i, t := range g.takes {
+			if wait, _ := vals[i+1].(int64); wait > 0 {
+				res.Refused = append(res.Refused, ratelimit.Refusal{Rule: t.Rule.Name, RetryAfter: time.Duration(wait) * time.Microsecond})
+			}
+		}
+	default:
+		return fmt.Errorf("unexpected script status %v", vals[0])
+	}
+	return nil
+}
+
+// Refund gives back what one Screen counted (ratelimit.Store). Refunding the same ticket twice
+// changes nothing the second time.
+func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
+	groups := rateGroups(t.Takes, t.Duplicate)
+	if len(groups) == 0 {
+		return nil
+	}
+	if t.ID == "" {
+		return errors.New("redisstore: refund: ticket without id")
+	}
+	calls := make([]rateCall, len(groups))
+	for i, g := range groups {
+		calls[i].keys, calls[i].args = s.rateRefundCall(g, t.ID)
+	}
+	s.rateEvalPipelined(ctx, rateRefundScript, calls, nil)
+	var errs []error
+	for _, c := range calls {
+		if c.err != nil {
+			errs = append(errs, c.err)
+		}
+	}
+	if len(errs) > 0 {
+		return rateError("refund", errs, nil)
+	}
+	return nil
+}
+
+// rateLoadScripts loads both rate-limit scripts: when Redis has lost one it has lost both, and the
+// refund should not pay for a second discovery on the refusal path.
+func rateLoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
+	for _, sc := range []*redis.Script{rateTakeScript, rateRefundScript} {
+		if err := sc.Load(ctx, rdb).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rateCall is one script call of a pipeline, and its outcome.
+type rateCall struct {
+	keys  []string
+	args  []any
+	reply any
+	err   error
+}
+
+// rateEvalPipelined sends one call of sc per entry of calls, and the commands extra adds, in one
+// pipeline, and records each call's reply or error. Calls that find the script missing from Redis'
+// cache (Redis restarted or failed over since it was loaded) are sent once more after loading the scripts;
+// those calls did nothing the first time, so resending them is safe.
+func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls []rateCall, extra func(redis.Pipeliner)) {
+	cmds := make([]*redis.Cmd, len(calls))
+	// Errors are read per command below; Pipelined's own is the first of them.
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range calls {
+			cmds[i] = sc.EvalSha(ctx, p, c.keys, c.args...)
+		}
+		if extra != nil {
+			extra(p)
+		}
+		return nil
+	})
+	var again []int
+	for i, c := range cmds {
+		calls[i].reply, calls[i].err = c.Result()
+		if isNoScript(calls[i].err) {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	if err := rateLoadScripts(ctx, s.rdb); err != nil {
+		for _, i := range again {
+			calls[i].err = err
+		}
+		return
+	}
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, i := range again {
+			cmds[i] = sc.EvalSha(ctx, p, calls[i].keys, calls[i].args...)
+		}
+		return nil
+	})
+	for _, i := range again {
+		calls[i].reply, calls[i].err = cmds[i].Result()
+	}
+}
+
+// rateError translates the errors of one pipeline: command errors (cmdErrs) and replies we could
+// not read (badReplies). When a command error means Redis is unavailable, that one is the cause, so
+// the Guard's fail-open policy applies; anything else is a bug or a misconfiguration.
+func rateError(op string, cmdErrs, badReplies []error) error {
+	for _, err := range cmdErrs {
+		if unavailable(err) {
+			return storeError(op, err)
+		}
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, errors.Join(append(cmdErrs, badReplies...)...))
+}

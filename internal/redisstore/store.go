@@ -1,0 +1,130 @@
+// Package redisstore keeps comments in Redis: it implements comment.Store and moderation.Store on
+// a standalone, Sentinel-managed or Cluster Redis (and, for development only, on miniredis).
+//
+// Each submission and each moderator decision is one Lua script, so it is atomic and costs one
+// network round trip; the key layout (keys.go) keeps every key a script touches in one Cluster
+// hash slot. Personal data reaches Redis only sealed or as keyed hashes, as comment.Comment
+// carries it; no key name holds any.
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "commentd:v1:"
+
+// Options configures a Store.
+type Options struct {
+	// Prefix starts every key name. Default DefaultPrefix; versioned so a future layout can live
+	// beside this one. It must not contain '{' or '}': the keys' hash tags must be the store's own.
+	Prefix string
+}
+
+var (
+	//go:embed create.lua
+	createSrc string
+	//go:embed decide.lua
+	decideSrc string
+	//go:embed page.lua
+	pageSrc string
+)
+
+// Store is the Redis-backed comment store. It is safe for concurrent use.
+type Store struct {
+	rdb    redis.UniversalClient
+	keys   keys
+	create *redis.Script
+	decide *redis.Script
+	page   *redis.Script
+}
+
+var (
+	_ comment.Store    = (*Store)(nil)
+	_ moderation.Store = (*Store)(nil)
+)
+
+// New builds a Store on client and loads its Lua scripts into Redis (on a Cluster, into every
+// master), so that pipelined script calls, which cannot fall back to EVAL, find them.
+func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Store, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q contains '{' or '}', which would change the keys' cluster hash slots", opts.Prefix)
+	}
+	s := &Store{
+		rdb:    client,
+		keys:   keys{prefix: opts.Prefix},
+		create: redis.NewScript(createSrc),
+		decide: redis.NewScript(decideSrc),
+		page:   redis.NewScript(pageSrc),
+	}
+	if err := s.loadScripts(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) loadScripts(ctx context.Context) error {
+	for _, sc := range []*redis.Script{s.create, s.decide, s.page} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return storeError("load scripts", err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that Redis answers, for the health check.
+func (s *Store) Ping(ctx context.Context) error {
+	return storeError("ping", s.rdb.Ping(ctx).Err())
+}
+
+// storeError translates a go-redis error at the edge of the store:
+//   - redis.Nil becomes comment.ErrNotFound;
+//   - the network, timeouts, the context, a closed client and the server's "not now" replies
+//     (loading, failover, cluster down, ...) wrap comment.ErrUnavailable, so callers may retry;
+//   - any other server reply is a bug or a misconfiguration and stays a plain error.
+//
+// The cause stays in the chain (and in Error()) for the server-side log; the gRPC layer shows
+// clients only the meaning of the sentinel.
+func storeError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("redisstore: %s: %w", op, comment.ErrNotFound)
+	case unavailable(err):
+		return fmt.Errorf("redisstore: %s: %w: %w", op, comment.ErrUnavailable, err)
+	default:
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+}
+
+// unavailable reports whether err means Redis could not be used right now, as opposed to Redis
+// answering with an error about the command.
+func unavailable(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		// Not a server reply: the network, a timeout, the context, a closed client or pool.
+		return true
+	}
+	return redis.IsLoadingError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
+		redis.IsMasterDownError(err) || redis.IsReadOnlyError(err) || redis.IsMaxClientsError(err) ||
+		redis.HasErrorPrefix(err, "BUSY")
+}
+
+// isNoScript reports whether a pipelined EVALSHA failed because Redis lost its script cache
+// (it restarted, or failed over to a replica that never saw SCRIPT LOAD).
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
+}

@@ -1,0 +1,147 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+func TestStoppedRedisIsUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb, err := NewClient("redis://" + srv.Addr)
+	if err != nil {
+		t.Fatalf("NewClient(%s) = %v", srv.Addr, err)
+	}
+	defer rdb.Close()
+	s, err := New(context.Background(), rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	c := draft(s, "down", 1)
+	mustCreate(t, s, c, comment.CreateOptions{})
+	srv.Stop()
+
+	const deadline = 1500 * time.Millisecond
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Ping", s.Ping},
+		{"Create", func(ctx context.Context) error {
+			_, _, err := s.Create(ctx, draft(s, "down", 2), comment.CreateOptions{RequestID: "x"})
+			return err
+		}},
+		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, c.ID); return err }},
+		{"ListPublished", func(ctx context.Context) error {
+			_, _, err := s.ListPublished(ctx, "down", comment.Page{Size: 5})
+			return err
+		}},
+		{"CountPublished", func(ctx context.Context) error { _, err := s.CountPublished(ctx, []string{"down"}); return err }},
+		{"Decide", func(ctx context.Context) error {
+			_, err := s.Decide(ctx, c.ID, comment.Decision{To: comment.StateRejected}, rejectFrom)
+			return err
+		}},
+		{"ListQueue", func(ctx context.Context) error {
+			_, _, err := s.ListQueue(ctx, moderation.Query{State: comment.StatePending}, comment.Page{Size: 5})
+			return err
+		}},
+		{"GetThread", func(ctx context.Context) error { _, err := s.GetThread(ctx, "down"); return err }},
+		{"UpdateThread", func(ctx context.Context) error {
+			closed := true
+			_, err := s.UpdateThread(ctx, "down", nil, &closed)
+			return err
+		}},
+		{"New", func(ctx context.Context) error { _, err := New(ctx, rdb, Options{}); return err }},
+		{"CheckDurability", func(ctx context.Context) error { _, err := CheckDurability(ctx, rdb); return err }},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			err := tt.call(ctx)
+			took := time.Since(start)
+			if !errors.Is(err, comment.ErrUnavailable) {
+				t.Errorf("%s with Redis stopped = %v, want ErrUnavailable", tt.name, err)
+			}
+			if took > deadline+500*time.Millisecond {
+				t.Errorf("%s with Redis stopped took %v, want it to give up by the %v deadline", tt.name, took, deadline)
+			}
+		})
+	}
+}
+
+// TestRestartedRedisLosesScripts: a restarted Redis has no scripts cached. Single script calls
+// fall back to EVAL; the pipelined queue read, which cannot, reloads them.
+func TestRestartedRedisLosesScripts(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redistest.Client(t, srv.Addr)
+	ctx := context.Background()
+	s, err := New(ctx, rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	q := moderation.Query{State: comment.StatePending}
+	for round := range 2 {
+		srv.Stop()
+		srv.Restart(t)
+		if round == 0 {
+			// The pipelined read meets NOSCRIPT first.
+			if page, _, err := s.ListQueue(ctx, q, comment.Page{Size: 5}); err != nil || len(page) != 0 {
+				t.Fatalf("ListQueue on a restarted, empty Redis = %d comments, %v; want none, no error", len(page), err)
+			}
+		}
+		c := draft(s, "restarted", round)
+		c.State, c.PublishedAt = comment.StatePending, time.Time{}
+		if _, _, err := s.Create(ctx, c, comment.CreateOptions{}); err != nil {
+			t.Fatalf("round %d: Create after a restart = %v, want no error", round, err)
+		}
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatalf("SCRIPT FLUSH: %v", err)
+		}
+		page, _, err := s.ListQueue(ctx, q, comment.Page{Size: 5})
+		if err != nil || len(page) != 1 || page[0].ID != c.ID {
+			t.Fatalf("round %d: ListQueue after SCRIPT FLUSH = %v, %v; want [%s]", round, ids(page), err, c.ID)
+		}
+	}
+}
+
+// TestUnresponsiveRedisHonoursDeadline: a server that accepts commands but does not answer
+// (paused) must not hold a caller past its context deadline.
+func TestUnresponsiveRedisHonoursDeadline(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb, err := NewClient(srv.Addr)
+	if err != nil {
+		t.Fatalf("NewClient(%s) = %v", srv.Addr, err)
+	}
+	defer rdb.Close()
+	s, err := New(context.Background(), rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	c := mustCreate(t, s, draft(s, "paused", 1), comment.CreateOptions{})
+	admin := redistest.Client(t, srv.Addr)
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", 3000, "ALL").Err(); err != nil {
+		t.Fatalf("CLIENT PAUSE: %v", err)
+	}
+	const deadline = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Get(ctx, c.ID)
+	took := time.Since(start)
+	if !errors.Is(err, comment.ErrUnavailable) {
+		t.Errorf("Get on a paused Redis = %v, want ErrUnavailable", err)
+	}
+	if took > deadline+300*time.Millisecond {
+		t.Errorf("Get on a paused Redis took %v, want it to give up at the %v deadline", took, deadline)
+	}
+}

@@ -1,0 +1,548 @@
+package spam
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// This file measures the Scorer on labelled comments. It is used by the package's tests and is
+// exported so a command can run the same evaluation on other data.
+
+// Example is one labelled comment.
+type Example struct {
+	Body string `json:"body"`
+	Spam bool   `json:"spam"`
+}
+
+// Dataset is a named list of examples, in their original order.
+type Dataset struct {
+	Name     string
+	Examples []Example
+}
+
+// ErrNoData is returned by LoadDatasets when the directory holds no data set.
+var ErrNoData = errors.New("spam: no data sets found")
+
+// ReadCSV reads comments from a CSV file with a header naming (at least) a CONTENT and a CLASS
+// column, CLASS being 1 for spam and 0 for ham: the YouTube Spam Collection's format. Every other
+// column is ignored on purpose: in that collection some of them leak the label. U+FEFF characters
+// are removed from the text for the same reason (whether a comment ends in one tracks the label
+// in two of its files).
+func ReadCSV(r io.Reader) ([]Example, error) {
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read csv header: %w", err)
+	}
+	content, class := -1, -1
+	for i, h := range header {
+		switch strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF")) {
+		case "CONTENT":
+			content = i
+		case "CLASS":
+			class = i
+		}
+	}
+	if content < 0 || class < 0 {
+		return nil, errors.New("read csv: the header has no CONTENT or no CLASS column")
+	}
+	var out []Example
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read csv: %w", err)
+		}
+		var isSpam bool
+		switch strings.TrimSpace(rec[class]) {
+		case "1":
+			isSpam = true
+		case "0":
+		default:
+			line, _ := cr.FieldPos(class)
+			return nil, fmt.Errorf("read csv: line %d: CLASS is %q, want 0 or 1", line, rec[class])
+		}
+		out = append(out, Example{Body: strings.ReplaceAll(rec[content], "\uFEFF", ""), Spam: isSpam})
+	}
+}
+
+// ReadJSONLines reads one JSON object per line, {"body": "...", "spam": true}. Blank lines are
+// skipped.
+func ReadJSONLines(r io.Reader) ([]Example, error) {
+	dec := json.NewDecoder(r)
+	var out []Example
+	for n := 1; ; n++ {
+		var e struct {
+			Body *string `json:"body"`
+			Spam *bool   `json:"spam"`
+		}
+		err := dec.Decode(&e)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read json lines: record %d: %w", n, err)
+		}
+		if e.Body == nil || e.Spam == nil {
+			return nil, fmt.Errorf("read json lines: record %d: want both \"body\" and \"spam\"", n)
+		}
+		out = append(out, Example{Body: strings.ReplaceAll(*e.Body, "\uFEFF", ""), Spam: *e.Spam})
+	}
+}
+
+// LoadDatasets reads every *.csv (see ReadCSV) and *.jsonl (see ReadJSONLines) file in dir, in
+// file name order. A data set is named after its file without the extension.
+func LoadDatasets(dir string) ([]Dataset, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load data sets: %w", err)
+	}
+	var out []Dataset
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".csv" && ext != ".jsonl") {
+			continue
+		}
+		ds, err := loadDataset(filepath.Join(dir, e.Name()), ext)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ds)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w in %s (want *.csv or *.jsonl files)", ErrNoData, dir)
+	}
+	return out, nil
+}
+
+func loadDataset(path, ext string) (Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Dataset{}, fmt.Errorf("load data set: %w", err)
+	}
+	defer f.Close()
+	var ex []Example
+	if ext == ".csv" {
+		ex, err = ReadCSV(f)
+	} else {
+		ex, err = ReadJSONLines(f)
+	}
+	if err != nil {
+		return Dataset{}, fmt.Errorf("load %s: %w", filepath.Base(path), err)
+	}
+	return Dataset{Name: strings.TrimSuffix(filepath.Base(path), ext), Examples: ex}, nil
+}
+
+// Confusion counts binary predictions with spam as the positive class.
+type Confusion struct {
+	TP, FN int // spam predicted spam, spam predicted ham
+	FP, TN int // ham predicted spam, ham predicted ham
+}
+
+// SpamCaught is the share of spam predicted spam (recall), 0 to 1.
+func (c Confusion) SpamCaught() float64 { return ratio(c.TP, c.TP+c.FN) }
+
+// HamBlocked is the share of ham predicted spam (false positive rate), 0 to 1.
+func (c Confusion) HamBlocked() float64 { return ratio(c.FP, c.FP+c.TN) }
+
+// Accuracy is the share of correct predictions.
+func (c Confusion) Accuracy() float64 { return ratio(c.TP+c.TN, c.TP+c.TN+c.FP+c.FN) }
+
+// F1 is the harmonic mean of precision and recall for the spam class: 2TP / (2TP + FP + FN).
+func (c Confusion) F1() float64 { return ratio(2*c.TP, 2*c.TP+c.FP+c.FN) }
+
+// MCC is Matthews' correlation coefficient, -1 to 1; 0 when a row or column of the matrix is
+// empty (the usual convention: the prediction carries no information).
+func (c Confusion) MCC() float64 {
+	tp, tn, fp, fn := float64(c.TP), float64(c.TN), float64(c.FP), float64(c.FN)
+	den := math.Sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+	if den == 0 {
+		return 0
+	}
+	return (tp*tn - fp*fn) / den
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Outcomes counts the Scorer's three-way decisions for spam and ham.
+type Outcomes struct {
+	Spam, Ham [3]int // indexed by decision: publish, hold, spam
+}
+
+// SpamPublished is the share of spam that went live, 0 to 1.
+func (o Outcomes) SpamPublished() float64 { return ratio(o.Spam[0], sum3(o.Spam)) }
+
+// HamLost is the share of ham marked spam, 0 to 1.
+func (o Outcomes) HamLost() float64 { return ratio(o.Ham[2], sum3(o.Ham)) }
+
+// ModeratorLoad is the share of all comments held for a moderator, 0 to 1.
+func (o Outcomes) ModeratorLoad() float64 { return ratio(o.Spam[1]+o.Ham[1], sum3(o.Spam)+sum3(o.Ham)) }
+
+func sum3(a [3]int) int { return a[0] + a[1] + a[2] }
+
+// Tally is the quality of a run: binary predictions (Score above 0.5 means spam) and decisions.
+type Tally struct {
+	Confusion
+	Outcomes
+}
+
+// Add counts one scored example.
+func (t *Tally) Add(isSpam bool, r Result) {
+	predicted := r.Score > 0.5
+	switch {
+	case isSpam && predicted:
+		t.TP++
+	case isSpam:
+		t.FN++
+	case predicted:
+		t.FP++
+	default:
+		t.TN++
+	}
+	i := int(r.Decision) - 1
+	if isSpam {
+		t.Spam[i]++
+	} else {
+		t.Ham[i]++
+	}
+}
+
+// Merge adds u's counts to t.
+func (t *Tally) Merge(u Tally) {
+	t.TP += u.TP
+	t.FN += u.FN
+	t.FP += u.FP
+	t.TN += u.TN
+	for i := range 3 {
+		t.Spam[i] += u.Spam[i]
+		t.Ham[i] += u.Ham[i]
+	}
+}
+
+// Evaluation runs the Scorer over labelled data.
+type Evaluation struct {
+	// NewCounts returns empty counts for each run (for example spamtest.NewCounts, or a Redis
+	// store under a fresh prefix).
+	NewCounts func() Counts
+	Options   Options
+}
+
+// evalUserAgent is the user agent every evaluated comment claims: the data sets carry no request
+// metadata, and "missing" would hold every comment. No honeypot, form age, author or history is
+// set either, so of the rules only the link count and word lists (if configured) act.
+const evalUserAgent = "Mozilla/5.0 (evaluation)"
+
+func (e Evaluation) scorer() (*Scorer, error) {
+	return NewScorer(e.NewCounts(), e.Options)
+}
+
+func evalInput(x Example) Input { return Input{Body: x.Body, UserAgent: evalUserAgent} }
+
+func trainAll(ctx context.Context, s *Scorer, xs []Example) error {
+	for _, x := range xs {
+		if err := s.Train(ctx, evalInput(x), x.Spam); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scoreAll(ctx context.Context, s *Scorer, xs []Example) (Tally, error) {
+	var t Tally
+	for _, x := range xs {
+		r, err := s.Score(ctx, evalInput(x))
+		if err != nil {
+			return Tally{}, err
+		}
+		t.Add(x.Spam, r)
+	}
+	return t, nil
+}
+
+// SplitByClass returns the first share of the spam and the first share of the ham examples (in
+// their order) as training data and the rest as test data, so both sides keep the class balance
+// and no later comment trains a prediction of an earlier one.
+func SplitByClass(xs []Example, share float64) (train, test []Example) {
+	var nSpam, nHam int
+	for _, x := range xs {
+		if x.Spam {
+			nSpam++
+		} else {
+			nHam++
+		}
+	}
+	cutSpam, cutHam := int(math.Round(share*float64(nSpam))), int(math.Round(share*float64(nHam)))
+	var seenSpam, seenHam int
+	for _, x := range xs {
+		var inTrain bool
+		if x.Spam {
+			inTrain = seenSpam < cutSpam
+			seenSpam++
+		} else {
+			inTrain = seenHam < cutHam
+			seenHam++
+		}
+		if inTrain {
+			train = append(train, x)
+		} else {
+			test = append(test, x)
+		}
+	}
+	return train, test
+}
+
+// Split trains on the first share of each class of ds and tests on the rest.
+func (e Evaluation) Split(ctx context.Context, ds Dataset, share float64) (Tally, error) {
+	s, err := e.scorer()
+	if err != nil {
+		return Tally{}, err
+	}
+	train, test := SplitByClass(ds.Examples, share)
+	if err := trainAll(ctx, s, train); err != nil {
+		return Tally{}, fmt.Errorf("split %s: %w", ds.Name, err)
+	}
+	return scoreAll(ctx, s, test)
+}
+
+// LeaveOneOut trains on all data sets but one and tests on that one, for each in turn.
+func (e Evaluation) LeaveOneOut(ctx context.Context, all []Dataset) ([]Tally, error) {
+	out := make([]Tally, len(all))
+	err := e.leaveOneOut(ctx, all, func(i int, x Example, r Result) { out[i].Add(x.Spam, r) })
+	return out, err
+}
+
+// Scored is one example's learned score and label.
+type Scored struct {
+	Score float64
+	Spam  bool
+}
+
+// LeaveOneOutScores returns the score of every example from a model trained on the other data
+// sets, for choosing thresholds (see ChooseThresholds).
+func (e Evaluation) LeaveOneOutScores(ctx context.Context, all []Dataset) ([]Scored, error) {
+	var out []Scored
+	err := e.leaveOneOut(ctx, all, func(_ int, x Example, r Result) { out = append(out, Scored{r.Score, x.Spam}) })
+	return out, err
+}
+
+func (e Evaluation) leaveOneOut(ctx context.Context, all []Dataset, visit func(i int, x Example, r Result)) error {
+	for i, held := range all {
+		s, err := e.scorer()
+		if err != nil {
+			return err
+		}
+		for j, ds := range all {
+			if j != i {
+				if err := trainAll(ctx, s, ds.Examples); err != nil {
+					return fmt.Errorf("leave out %s: %w", held.Name, err)
+				}
+			}
+		}
+		for _, x := range held.Examples {
+			r, err := s.Score(ctx, evalInput(x))
+			if err != nil {
+				return fmt.Errorf("leave out %s: %w", held.Name, err)
+			}
+			visit(i, x, r)
+		}
+	}
+	return nil
+}
+
+// ChooseThresholds returns the hold and spam thresholds that hold the fewest examples while at
+// most maxSpamPublished of the spam scores below holdAt (published) and at most maxHamLost of the
+// ham scores at or above spamAt (marked spam); load is the share held. Only the scores count:
+// holds by rules come on top.
+func ChooseThresholds(xs []Scored, maxSpamPublished, maxHamLost float64) (holdAt, spamAt, load float64) {
+	var spamScores, hamScores []float64
+	for _, x := range xs {
+		if x.Spam {
+			spamScores = append(spamScores, x.Score)
+		} else {
+			hamScores = append(hamScores, x.Score)
+		}
+	}
+	if len(spamScores) == 0 || len(hamScores) == 0 {
+		return 0.5, 0.5, 0
+	}
+	slices.Sort(spamScores)
+	slices.Sort(hamScores)
+	// Allowed counts; the epsilon keeps 0.02·50 = 1 from flooring to 0.
+	spamAllowed := int(maxSpamPublished*float64(len(spamScores)) + 1e-9)
+	hamAllowed := int(maxHamLost*float64(len(hamScores)) + 1e-9)
+	// The highest hold threshold that publishes no more than spamAllowed spam is the score of the
+	// next spam up; ties with it are held.
+	holdAt = 1
+	if spamAllowed < len(spamScores) {
+		holdAt = spamScores[spamAllowed]
+	}
+	// The lowest spam threshold that blocks no more than hamAllowed ham lies just above the next
+	// ham down.
+	spamAt = 1
+	if hamAllowed < len(hamScores) {
+		spamAt = min(math.Nextafter(hamScores[len(hamScores)-1-hamAllowed], 2), 1)
+	}
+	if spamAt < holdAt {
+		holdAt = spamAt
+	}
+	held := 0
+	for _, x := range xs {
+		if x.Score >= holdAt && x.Score < spamAt {
+			held++
+		}
+	}
+	return holdAt, spamAt, ratio(held, len(xs))
+}
+
+// LearningCurve starts untrained and feeds ds in order, as if a moderator decided every comment
+// right after it was scored (it is then trained with its label). It returns the quality of each
+// of steps equal slices of the data.
+func (e Evaluation) LearningCurve(ctx context.Context, ds Dataset, steps int) ([]Tally, error) {
+	s, err := e.scorer()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Tally, steps)
+	n := len(ds.Examples)
+	for i, x := range ds.Examples {
+		r, err := s.Score(ctx, evalInput(x))
+		if err != nil {
+			return nil, fmt.Errorf("learning curve %s: %w", ds.Name, err)
+		}
+		out[i*steps/n].Add(x.Spam, r)
+		if err := s.Train(ctx, evalInput(x), x.Spam); err != nil {
+			return nil, fmt.Errorf("learning curve %s: %w", ds.Name, err)
+		}
+	}
+	return out, nil
+}
+
+// Report holds the results of the three protocols, one entry per data set, in data set order.
+type Report struct {
+	Names       []string
+	Split       []Tally   // train on the first 70 % of each class, test on the rest
+	LeaveOneOut []Tally   // train on the other data sets
+	Curves      [][]Tally // learning curve per data set, 10 steps
+}
+
+// SplitShare and CurveSteps are the protocols' fixed parameters.
+const (
+	SplitShare = 0.7
+	CurveSteps = 10
+)
+
+// Run runs the three protocols on all.
+func (e Evaluation) Run(ctx context.Context, all []Dataset) (Report, error) {
+	r := Report{}
+	for _, ds := range all {
+		r.Names = append(r.Names, ds.Name)
+		t, err := e.Split(ctx, ds, SplitShare)
+		if err != nil {
+			return Report{}, err
+		}
+		r.Split = append(r.Split, t)
+		c, err := e.LearningCurve(ctx, ds, CurveSteps)
+		if err != nil {
+			return Report{}, err
+		}
+		r.Curves = append(r.Curves, c)
+	}
+	var err error
+	if r.LeaveOneOut, err = e.LeaveOneOut(ctx, all); err != nil {
+		return Report{}, err
+	}
+	return r, nil
+}
+
+// Mean returns the mean of f over the tallies (the macro average across data sets).
+func Mean(ts []Tally, f func(Tally) float64) float64 {
+	if len(ts) == 0 {
+		return 0
+	}
+	var s float64
+	for _, t := range ts {
+		s += f(t)
+	}
+	return s / float64(len(ts))
+}
+
+// table is one printed table of a Report.
+type table struct {
+	title, first string
+	names        []string
+	rows         []Tally
+	mean         []Tally // when set, a last row with the mean of these
+}
+
+// Write prints the report as plain-text tables: percentages with one decimal, MCC with three.
+func (r Report) Write(w io.Writer) error {
+	var pooled Tally
+	for _, t := range r.LeaveOneOut {
+		pooled.Merge(t)
+	}
+	tables := []table{
+		{
+			title: fmt.Sprintf("(a) per data set: train on the first %.0f%% of each class, test on the rest", 100*SplitShare),
+			first: "data set", names: r.Names, rows: r.Split, mean: r.Split,
+		},
+		{
+			title: "(b) leave one data set out: train on the others, test on it (pooled: all predictions together)",
+			first: "left out", names: append(slices.Clone(r.Names), "pooled"), rows: append(slices.Clone(r.LeaveOneOut), pooled), mean: r.LeaveOneOut,
+		},
+	}
+	for i, c := range r.Curves {
+		tb := table{title: "(c) learning curve, " + r.Names[i] + ": untrained, each comment scored, then trained with its label", first: "step", rows: c}
+		for j := range c {
+			tb.names = append(tb.names, fmt.Sprintf("%d-%d%%", 100*j/len(c), 100*(j+1)/len(c)))
+		}
+		tables = append(tables, tb)
+	}
+	const legend = "SC: spam caught, BH: ham blocked, Acc, F1 and MCC count a score above 0.5 as spam.\n" +
+		"spam published, ham lost (marked spam) and moderator load (share held) use the Scorer's decisions.\n"
+	if _, err := io.WriteString(w, legend); err != nil {
+		return err
+	}
+	for _, tb := range tables {
+		if err := tb.write(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tb table) write(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "\n%s\n", tb.title); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tn\tSC%%\tBH%%\tAcc%%\tF1%%\tMCC\tspam published%%\tham lost%%\tmoderator load%%\t\n", tb.first)
+	for i, t := range tb.rows {
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.1f\t%.1f\t%.1f\t\n", tb.names[i], t.TP+t.FN+t.FP+t.TN,
+			100*t.SpamCaught(), 100*t.HamBlocked(), 100*t.Accuracy(), 100*t.F1(), t.MCC(),
+			100*t.SpamPublished(), 100*t.HamLost(), 100*t.ModeratorLoad())
+	}
+	if tb.mean != nil {
+		m := func(f func(Tally) float64) float64 { return Mean(tb.mean, f) }
+		fmt.Fprintf(tw, "mean\t\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.1f\t%.1f\t%.1f\t\n",
+			100*m(Tally.SpamCaught), 100*m(Tally.HamBlocked), 100*m(Tally.Accuracy), 100*m(Tally.F1), m(Tally.MCC),
+			100*m(Tally.SpamPublished), 100*m(Tally.HamLost), 100*m(Tally.ModeratorLoad))
+	}
+	return tw.Flush()
+}

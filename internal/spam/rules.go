@@ -1,0 +1,272 @@
+package spam
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Defaults of the rule checks.
+const (
+	DefaultMaxLinks   = 2
+	DefaultMinFormAge = 3 * time.Second
+	DefaultTrustAfter = 3
+	// MaxPatternChars bounds a /regexp/ list entry. RE2 matches in time linear in the text, so no
+	// entry can stall the server; the bound keeps compiled programs (and their memory) small.
+	MaxPatternChars = 200
+)
+
+// RuleOptions configures the rule checks. Zero fields take the defaults; a negative number turns
+// that check off.
+type RuleOptions struct {
+	// MaxLinks holds a comment with this many links or more (default 2).
+	MaxLinks int
+	// HoldList and SpamList entries hold a comment, or mark it spam, when they match. An entry is
+	//   - "/pattern/": an RE2 regular expression (case-insensitive, at most MaxPatternChars), matched
+	//     against the body, the author's name, email address and user agent;
+	//   - an IP address or CIDR range ("203.0.113.7", "198.51.100.0/24"): matched against the IP;
+	//   - an email address ("jane@example.com"), or "@example.com" for a whole domain;
+	//   - a domain ("example.com"): matched against the hosts of links in the body (subdomains
+	//     included) and the author's email domain;
+	//   - otherwise a word or phrase, matched as whole words, ignoring case, in the body, name
+	//     and user agent ("cash" does not match "cashew").
+	// Empty entries and entries starting with "#" are ignored.
+	HoldList, SpamList []string
+	// MinFormAge: a form submitted sooner than this after it was rendered is held, or marked
+	// spam with TooFastIsSpam (default 3s). Only when the site reports the form age.
+	MinFormAge    time.Duration
+	TooFastIsSpam bool
+	// AllowNoUserAgent stops holding comments that arrive without a user agent.
+	AllowNoUserAgent bool
+	// TrustAfter: an author with at least this many approved comments and none marked spam skips
+	// pre-moderation (default 3).
+	TrustAfter int
+}
+
+// rules is the compiled form of RuleOptions.
+type rules struct {
+	opts           RuleOptions
+	hold, spamList *wordList
+}
+
+func compileRules(o RuleOptions) (*rules, error) {
+	if o.MaxLinks == 0 {
+		o.MaxLinks = DefaultMaxLinks
+	}
+	if o.MinFormAge == 0 {
+		o.MinFormAge = DefaultMinFormAge
+	}
+	if o.TrustAfter == 0 {
+		o.TrustAfter = DefaultTrustAfter
+	}
+	hold, err1 := compileList("hold list", o.HoldList)
+	spamList, err2 := compileList("spam list", o.SpamList)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return &rules{opts: o, hold: hold, spamList: spamList}, nil
+}
+
+// check runs every rule on in and records what they find in v.
+func (r *rules) check(in Input, a analysis, v *verdict) {
+	o := r.opts
+	if strings.TrimSpace(in.Honeypot) != "" {
+		v.add(DecisionSpam, ReasonHoneypot, "a form field hidden from people was filled in")
+	}
+	if o.MinFormAge > 0 && in.FormAge != 0 && in.FormAge < o.MinFormAge {
+		d := DecisionHold
+		if o.TooFastIsSpam {
+			d = DecisionSpam
+		}
+		v.add(d, ReasonTooFast, fmt.Sprintf("submitted %s after the form was shown, sooner than %s", in.FormAge.Round(time.Millisecond), o.MinFormAge))
+	}
+	if !o.AllowNoUserAgent && strings.TrimSpace(in.UserAgent) == "" {
+		v.add(DecisionHold, ReasonNoUserAgent, "the submission has no user agent")
+	}
+	if o.MaxLinks > 0 {
+		if n := len(a.links); n >= o.MaxLinks {
+			v.add(DecisionHold, ReasonTooManyLinks, fmt.Sprintf("the body has %d links; comments with %d or more are held", n, o.MaxLinks))
+		}
+	}
+	if r.spamList.len() > 0 || r.hold.len() > 0 {
+		t := newListTarget(in, a)
+		if msg, ok := r.spamList.match(t); ok {
+			v.add(DecisionSpam, ReasonSpamList, msg+" on the spam list")
+		}
+		if msg, ok := r.hold.match(t); ok {
+			v.add(DecisionHold, ReasonHoldList, msg+" on the hold list")
+		}
+	}
+	if in.History.Spam > 0 {
+		v.add(DecisionHold, ReasonAuthorSpam, fmt.Sprintf("the author has %d comments marked spam", in.History.Spam))
+	}
+}
+
+// trusted reports whether the author's history earns skipping pre-moderation.
+func (r *rules) trusted(h AuthorHistory) bool {
+	return r.opts.TrustAfter > 0 && h.Approved >= r.opts.TrustAfter && h.Spam == 0
+}
+
+// wordList is a compiled hold or spam list.
+type wordList struct {
+	words    map[string]string // single word → entry as written
+	phrases  []string          // normalised multi-word phrases, space-separated
+	domains  []string          // lower-case domains
+	emails   map[string]bool   // normalised addresses
+	emailDom map[string]bool   // domains of "@example.com" entries
+	prefixes []netip.Prefix    // addresses become /32 or /128
+	patterns []pattern
+}
+
+type pattern struct {
+	entry int // 1-based position in the list as configured
+	re    *regexp.Regexp
+}
+
+func (l *wordList) len() int {
+	return len(l.words) + len(l.phrases) + len(l.domains) + len(l.emails) + len(l.emailDom) + len(l.prefixes) + len(l.patterns)
+}
+
+func compileList(name string, entries []string) (*wordList, error) {
+	l := &wordList{words: map[string]string{}, emails: map[string]bool{}, emailDom: map[string]bool{}}
+	var errs []error
+	for i, e := range entries {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == "" || strings.HasPrefix(e, "#"):
+		case len(e) >= 2 && e[0] == '/' && e[len(e)-1] == '/':
+			pat := e[1 : len(e)-1]
+			if len(pat) > MaxPatternChars {
+				errs = append(errs, fmt.Errorf("%w: %s entry %d: pattern longer than %d characters", ErrInvalidOptions, name, i+1, MaxPatternChars))
+				continue
+			}
+			re, err := regexp.Compile("(?i)" + pat)
+			if err != nil {
+				// The entry itself is not quoted: a list may hold addresses.
+				errs = append(errs, fmt.Errorf("%w: %s entry %d: not an RE2 pattern", ErrInvalidOptions, name, i+1))
+				continue
+			}
+			l.patterns = append(l.patterns, pattern{entry: i + 1, re: re})
+		case strings.HasPrefix(e, "@"):
+			l.emailDom[strings.ToLower(e[1:])] = true
+		case strings.Contains(e, "@"):
+			l.emails[strings.ToLower(e)] = true
+		default:
+			if p, err := netip.ParsePrefix(e); err == nil {
+				l.prefixes = append(l.prefixes, p.Masked())
+				continue
+			}
+			if a, err := netip.ParseAddr(e); err == nil {
+				a = a.Unmap()
+				l.prefixes = append(l.prefixes, netip.PrefixFrom(a, a.BitLen()))
+				continue
+			}
+			if !strings.ContainsAny(e, " \t") && strings.Contains(e, ".") && validHost(e) {
+				l.domains = append(l.domains, strings.TrimPrefix(strings.ToLower(e), "www."))
+				continue
+			}
+			words := normaliseWords(e)
+			switch {
+			case words == "":
+				errs = append(errs, fmt.Errorf("%w: %s entry %d: no words in it", ErrInvalidOptions, name, i+1))
+			case strings.Contains(words, " "):
+				l.phrases = append(l.phrases, words)
+			default:
+				l.words[words] = e
+			}
+		}
+	}
+	return l, errors.Join(errs...)
+}
+
+func validHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return s[0] != '.' && s[len(s)-1] != '.'
+}
+
+// normaliseWords returns the words of s as the tokeniser sees them (folded, lower-cased), joined
+// by single spaces.
+func normaliseWords(s string) string {
+	var t tokenizer
+	t.words(s, "", false)
+	return strings.Join(t.out, " ")
+}
+
+// listTarget is an input prepared once for matching against both lists.
+type listTarget struct {
+	in          Input
+	text        []string // normalised words of body, name and user agent, each " w1 w2 … "
+	hosts       []string // link hosts in the body
+	email       string   // normalised address, "" if none
+	emailDomain string
+}
+
+func newListTarget(in Input, a analysis) listTarget {
+	t := listTarget{in: in}
+	for _, s := range []string{in.Body, in.AuthorName, in.UserAgent} {
+		t.text = append(t.text, " "+normaliseWords(s)+" ")
+	}
+	for _, l := range a.links {
+		t.hosts = append(t.hosts, l.host)
+	}
+	if !in.Email.IsZero() {
+		t.email = in.Email.Normalized()
+		t.emailDomain = t.email[strings.LastIndexByte(t.email, '@')+1:]
+	}
+	return t
+}
+
+// fieldNames name the text fields in listTarget.text order, for reasons.
+var fieldNames = [...]string{"the body", "the author's name", "the user agent"}
+
+// match returns a description of the first entry that matches (without quoting addresses), and
+// whether one did.
+func (l *wordList) match(t listTarget) (string, bool) {
+	for i, text := range t.text {
+		for w := range strings.FieldsSeq(text) {
+			if e, ok := l.words[w]; ok {
+				return fmt.Sprintf("%s contains %q,", fieldNames[i], e), true
+			}
+		}
+		for _, p := range l.phrases {
+			if strings.Contains(text, " "+p+" ") {
+				return fmt.Sprintf("%s contains %q,", fieldNames[i], p), true
+			}
+		}
+	}
+	for _, d := range l.domains {
+		for _, h := range t.hosts {
+			if h == d || strings.HasSuffix(h, "."+d) {
+				return fmt.Sprintf("the body links to %s,", d), true
+			}
+		}
+		if t.emailDomain == d || strings.HasSuffix(t.emailDomain, "."+d) {
+			return fmt.Sprintf("the author's email domain is %s,", d), true
+		}
+	}
+	if t.email != "" && (l.emails[t.email] || l.emailDom[t.emailDomain]) {
+		return "the author's email address is", true
+	}
+	if ip := t.in.IP; !ip.IsZero() {
+		for _, p := range l.prefixes {
+			if p.Contains(ip.Addr()) {
+				return "the author's IP address is", true
+			}
+		}
+	}
+	for _, p := range l.patterns {
+		// Neither the field nor the pattern is named: it may have matched an email address.
+		if p.re.MatchString(t.in.Body) || p.re.MatchString(t.in.AuthorName) || p.re.MatchString(t.email) || p.re.MatchString(t.in.UserAgent) {
+			return fmt.Sprintf("the comment matches pattern entry %d", p.entry), true
+		}
+	}
+	return "", false
+}

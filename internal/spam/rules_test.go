@@ -1,0 +1,167 @@
+package spam
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+func mustEmail(t *testing.T, s string) privacy.Email {
+	t.Helper()
+	e, ok := privacy.ParseEmail(s)
+	if !ok {
+		t.Fatalf("privacy.ParseEmail(%q) failed", s)
+	}
+	return e
+}
+
+func mustIP(t *testing.T, s string) privacy.IP {
+	t.Helper()
+	ip, ok := privacy.ParseIP(s)
+	if !ok {
+		t.Fatalf("privacy.ParseIP(%q) failed", s)
+	}
+	return ip
+}
+
+// finding is what one rule check reported, without the message.
+type ruleFinding struct {
+	Decision Decision
+	Code     string
+}
+
+func TestRules(t *testing.T) {
+	ua := "Mozilla/5.0"
+	plain := Input{Body: "Lovely song, thanks", AuthorName: "Jane", UserAgent: ua}
+	with := func(f func(*Input)) Input {
+		in := plain
+		f(&in)
+		return in
+	}
+	lists := RuleOptions{
+		HoldList: []string{"# a comment line", "", "crypto", "free money", "bit.ly", "@spam.example", "198.51.100.0/24"},
+		SpamList: []string{"viagra", "bad@example.com", "203.0.113.9", "/c[a@]sino/", "evil.example"},
+	}
+	tests := []struct {
+		name string
+		opts RuleOptions
+		in   Input
+		want []ruleFinding
+	}{
+		{name: "clean comment", in: plain},
+		{name: "honeypot filled", in: with(func(in *Input) { in.Honeypot = "http://x" }), want: []ruleFinding{{DecisionSpam, ReasonHoneypot}}},
+		{name: "honeypot of blanks is empty", in: with(func(in *Input) { in.Honeypot = "  " })},
+		{name: "too fast holds", in: with(func(in *Input) { in.FormAge = time.Second }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
+		{name: "too fast as spam", opts: RuleOptions{TooFastIsSpam: true}, in: with(func(in *Input) { in.FormAge = time.Second }), want: []ruleFinding{{DecisionSpam, ReasonTooFast}}},
+		{name: "slow enough", in: with(func(in *Input) { in.FormAge = 4 * time.Second })},
+		{name: "form age not reported", in: with(func(in *Input) { in.FormAge = 0 })},
+		{name: "custom minimum form age", opts: RuleOptions{MinFormAge: 10 * time.Second}, in: with(func(in *Input) { in.FormAge = 4 * time.Second }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
+		{name: "form age check off", opts: RuleOptions{MinFormAge: -1}, in: with(func(in *Input) { in.FormAge = time.Millisecond })},
+		{name: "no user agent", in: with(func(in *Input) { in.UserAgent = " " }), want: []ruleFinding{{DecisionHold, ReasonNoUserAgent}}},
+		{name: "no user agent allowed", opts: RuleOptions{AllowNoUserAgent: true}, in: with(func(in *Input) { in.UserAgent = "" })},
+		{name: "one link", in: with(func(in *Input) { in.Body = "see http://a.example/x" })},
+		{name: "two links hold", in: with(func(in *Input) { in.Body = "see http://a.example/x and www.b.example" }), want: []ruleFinding{{DecisionHold, ReasonTooManyLinks}}},
+		{name: "link limit raised", opts: RuleOptions{MaxLinks: 3}, in: with(func(in *Input) { in.Body = "http://a.example http://b.example" })},
+		{name: "link check off", opts: RuleOptions{MaxLinks: -1}, in: with(func(in *Input) { in.Body = "http://a.example http://b.example http://c.example" })},
+		{name: "author with spam on record", in: with(func(in *Input) { in.History = AuthorHistory{Approved: 9, Spam: 1} }), want: []ruleFinding{{DecisionHold, ReasonAuthorSpam}}},
+
+		{name: "hold word in body", opts: lists, in: with(func(in *Input) { in.Body = "Buy CRYPTO now" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
+		{name: "hold word is whole words only", opts: lists, in: with(func(in *Input) { in.Body = "cryptography is fun" })},
+		{name: "hold phrase", opts: lists, in: with(func(in *Input) { in.Body = "get FREE   money here" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
+		{name: "hold phrase words apart", opts: lists, in: with(func(in *Input) { in.Body = "free and money" })},
+		{name: "spam word in name", opts: lists, in: with(func(in *Input) { in.AuthorName = "Cheap Viagra" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam word folded from fullwidth", opts: lists, in: with(func(in *Input) { in.Body = "ｖｉａｇｒａ" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam word in user agent", opts: lists, in: with(func(in *Input) { in.UserAgent = "viagra-bot/1.0" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "hold domain in a link", opts: lists, in: with(func(in *Input) { in.Body = "go to https://bit.ly/abc" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
+		{name: "spam domain covers subdomains", opts: lists, in: with(func(in *Input) { in.Body = "http://www.shop.evil.example/" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "domain does not match a longer name", opts: lists, in: with(func(in *Input) { in.Body = "http://notevil.example/" })},
+		{name: "spam domain as email domain", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@mail.evil.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam email, any case", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "Bad@Example.com") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "hold email domain entry", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "anyone@spam.example") }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
+		{name: "other email", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "good@example.com") })},
+		{name: "spam IP", opts: lists, in: with(func(in *Input) { in.IP = mustIP(t, "203.0.113.9") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "IPv4-mapped spam IP", opts: lists, in: with(func(in *Input) { in.IP = mustIP(t, "::ffff:203.0.113.9") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "hold CIDR", opts: lists, in: with(func(in *Input) { in.IP = mustIP(t, "198.51.100.77") }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
+		{name: "IP outside the lists", opts: lists, in: with(func(in *Input) { in.IP = mustIP(t, "192.0.2.1") })},
+		{name: "spam pattern", opts: lists, in: with(func(in *Input) { in.Body = "best C@SINO bonus" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "both lists", opts: lists, in: with(func(in *Input) { in.Body = "viagra and crypto" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}, {DecisionHold, ReasonHoldList}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := compileRules(tt.opts)
+			if err != nil {
+				t.Fatalf("compileRules(%+v): %v", tt.opts, err)
+			}
+			var v verdict
+			r.check(tt.in, inputAnalysis(tt.in), &v)
+			var got []ruleFinding
+			for _, f := range v.findings {
+				got = append(got, ruleFinding{f.decision, f.reason.Code})
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("rules.check(%+v) findings (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+func TestRuleReasonsHidePersonalData(t *testing.T) {
+	r, err := compileRules(RuleOptions{SpamList: []string{"jane@example.com"}, HoldList: []string{"203.0.113.9", "/jane@/"}})
+	if err != nil {
+		t.Fatalf("compileRules: %v", err)
+	}
+	in := Input{Body: "hi", UserAgent: "x", Email: mustEmail(t, "jane@example.com"), IP: mustIP(t, "203.0.113.9")}
+	var v verdict
+	r.check(in, inputAnalysis(in), &v)
+	if len(v.findings) != 2 {
+		t.Fatalf("rules.check(email and IP on the lists) gave %d findings, want 2", len(v.findings))
+	}
+	for _, f := range v.findings {
+		for _, secret := range []string{"jane", "203.0.113"} {
+			if strings.Contains(strings.ToLower(f.reason.Message), secret) {
+				t.Errorf("reason %s message %q reveals %q", f.reason.Code, f.reason.Message, secret)
+			}
+		}
+	}
+}
+
+func TestCompileRulesRejectsBadEntries(t *testing.T) {
+	long := "/" + string(make([]byte, MaxPatternChars+1)) + "/"
+	for _, entries := range [][]string{
+		{"/([a-z/"}, // does not compile
+		{long},      // too long
+		{"!!! ???"}, // no words
+	} {
+		_, err := compileRules(RuleOptions{SpamList: entries})
+		if !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("compileRules(spam list %q) error = %v, want ErrInvalidOptions", entries, err)
+		}
+	}
+}
+
+func TestTrusted(t *testing.T) {
+	r, err := compileRules(RuleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		h    AuthorHistory
+		want bool
+	}{
+		{AuthorHistory{}, false},
+		{AuthorHistory{Approved: DefaultTrustAfter - 1}, false},
+		{AuthorHistory{Approved: DefaultTrustAfter}, true},
+		{AuthorHistory{Approved: DefaultTrustAfter, Rejected: 1}, true},
+		{AuthorHistory{Approved: 50, Spam: 1}, false},
+	}
+	for _, tt := range tests {
+		if got := r.trusted(tt.h); got != tt.want {
+			t.Errorf("trusted(%+v) = %v, want %v", tt.h, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package spam
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestAnalyse(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		nameField   string
+		emailDomain string
+		want        []string // must all be among the tokens
+		wantNot     []string // must all be absent
+		links       int
+	}{
+		{
+			name: "words are lower-cased, apostrophes dropped, bigrams added",
+			body: "Don't STOP me",
+			want: []string{"dont", "stop", "me", "b:dont stop", "b:stop me", "s:len4"},
+		},
+		{
+			name:    "byte order marks and zero-width characters vanish without splitting words",
+			body:    "sub\u200bscribe\ufeff",
+			want:    []string{"subscribe"},
+			wantNot: []string{"sub", "scribe"},
+		},
+		{
+			name: "fullwidth and mathematical letters fold to plain ones",
+			body: "ｆｒｅｅ 𝐦𝐨𝐧𝐞𝐲",
+			want: []string{"free", "money"},
+		},
+		{
+			name:    "runs of a letter are cut to two",
+			body:    "sooooo goooood",
+			want:    []string{"soo", "good"},
+			wantNot: []string{"sooooo", "so"},
+		},
+		{
+			name: "HTML entities are decoded",
+			body: "you&#39;re &quot;great&quot;",
+			want: []string{"youre", "great"},
+		},
+		{
+			name:    "numbers of up to four digits are kept, longer ones are one token",
+			body:    "2015 and 1234567",
+			want:    []string{"n:2015", "n:long"},
+			wantNot: []string{"1234567", "n:1234567"},
+		},
+		{
+			name:  "a link gives a marker, host, domain and first path segment",
+			body:  "see https://www.Example.co.uk/user/abc?x=1 now",
+			want:  []string{"u:link", "u:h:example.co.uk", "u:p:user", "see", "now"},
+			links: 1,
+		},
+		{
+			name:  "subdomains give the registrable domain too",
+			body:  "http://m.youtube.com/watch?v=abc",
+			want:  []string{"u:h:m.youtube.com", "u:d:youtube.com", "u:p:watch"},
+			links: 1,
+		},
+		{
+			name:  "a bare domain with a common top-level domain is a link",
+			body:  "visit murdev.com today",
+			want:  []string{"u:link", "u:h:murdev.com"},
+			links: 1,
+		},
+		{
+			name:    "a sentence ending in a dot is not a domain",
+			body:    "the end.so what",
+			wantNot: []string{"u:link"},
+		},
+		{
+			name:  "the same link in an HTML anchor's attribute and text counts once",
+			body:  `<a href="http://spam.example/x">http://spam.example/x</a>`,
+			want:  []string{"u:h:spam.example"},
+			links: 1,
+		},
+		{
+			name:  "distinct links are counted",
+			body:  "www.a.com and www.b.com",
+			links: 2,
+		},
+		{
+			name:    "an address in the body keeps only its domain",
+			body:    "mail jane.doe@example.org now",
+			want:    []string{"e:example.org"},
+			wantNot: []string{"jane", "doe", "jane.doe", "b:mail jane"},
+		},
+		{
+			name:    "addresses inside links are not kept",
+			body:    "http://jane@example.com/x and http://site.example/bob@mail.example",
+			want:    []string{"u:h:example.com", "u:h:site.example"},
+			wantNot: []string{"u:h:jane@example.com", "u:p:bob@mail.example"},
+			links:   2,
+		},
+		{
+			name:        "name words and email domain are prefixed",
+			body:        "hello",
+			nameField:   "Cheap Pills",
+			emailDomain: "Example.NET",
+			want:        []string{"a:cheap", "a:pills", "e:example.net", "hello"},
+			wantNot:     []string{"cheap", "pills"},
+		},
+		{
+			name: "ideographs are one token each",
+			body: "好歌",
+			want: []string{"好", "歌"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := analyse(tt.body, tt.nameField, tt.emailDomain)
+			for _, w := range tt.want {
+				if !slices.Contains(a.tokens, w) {
+					t.Errorf("analyse(%q, %q, %q) tokens = %q, want them to contain %q", tt.body, tt.nameField, tt.emailDomain, a.tokens, w)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if slices.Contains(a.tokens, w) {
+					t.Errorf("analyse(%q, %q, %q) tokens = %q, want no %q", tt.body, tt.nameField, tt.emailDomain, a.tokens, w)
+				}
+			}
+			if len(a.links) != tt.links {
+				t.Errorf("analyse(%q) links = %v, want %d", tt.body, a.links, tt.links)
+			}
+			sorted := slices.Sorted(slices.Values(a.tokens))
+			if len(slices.Compact(sorted)) != len(a.tokens) {
+				t.Errorf("analyse(%q) tokens = %q, want them distinct", tt.body, a.tokens)
+			}
+		})
+	}
+}
+
+func TestAnalyseBounded(t *testing.T) {
+	body := strings.Repeat(strings.Repeat("abcdefghij", 5)+" ", 2000)
+	for i := range 2000 {
+		body += "w" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + " "
+	}
+	a := analyse(body, "", "")
+	if len(a.tokens) > maxFeatures {
+		t.Errorf("analyse(%d bytes) gave %d tokens, want at most %d", len(body), len(a.tokens), maxFeatures)
+	}
+	if !slices.Contains(a.tokens, tokenLongWord) {
+		t.Errorf("analyse of a 50-letter word: tokens lack %q", tokenLongWord)
+	}
+}
+
+// A typical 500-character comment with a link, mixed case and punctuation.
+var benchComment = strings.Repeat("Hey guys!! Check out my NEW channel, it's awesome :) ", 6) +
+	"https://www.youtube.com/user/somechannel?sub_confirmation=1 and please subscribe, like and share!!! Thanks " +
+	"a lot & see you there in 2015 ❤ ＴＨＡＮＫＳ"
+
+func BenchmarkAnalyse(b *testing.B) {
+	b.SetBytes(int64(len(benchComment)))
+	b.ReportAllocs()
+	for b.Loop() {
+		analyse(benchComment, "Some Name", "example.com")
+	}
+}
