@@ -136,6 +136,63 @@ func (ModerationMode) EnumDescriptor() ([]byte, []int) {
 	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{1}
 }
 
+// Decision of the spam checks on one comment.
+type SpamDecision int32
+
+const (
+	// Not set. Never returned by the server.
+	SpamDecision_SPAM_DECISION_UNSPECIFIED SpamDecision = 0
+	// The checks found nothing: the comment is published, unless the thread is pre-moderated.
+	SpamDecision_SPAM_DECISION_PUBLISH SpamDecision = 1
+	// The checks want a moderator to look: the comment waits in the queue.
+	SpamDecision_SPAM_DECISION_HOLD SpamDecision = 2
+	// The comment is spam: never published, kept in the spam list for review.
+	SpamDecision_SPAM_DECISION_SPAM SpamDecision = 3
+)
+
+// Enum value maps for SpamDecision.
+var (
+	SpamDecision_name = map[int32]string{
+		0: "SPAM_DECISION_UNSPECIFIED",
+		1: "SPAM_DECISION_PUBLISH",
+		2: "SPAM_DECISION_HOLD",
+		3: "SPAM_DECISION_SPAM",
+	}
+	SpamDecision_value = map[string]int32{
+		"SPAM_DECISION_UNSPECIFIED": 0,
+		"SPAM_DECISION_PUBLISH":     1,
+		"SPAM_DECISION_HOLD":        2,
+		"SPAM_DECISION_SPAM":        3,
+	}
+)
+
+func (x SpamDecision) Enum() *SpamDecision {
+	p := new(SpamDecision)
+	*p = x
+	return p
+}
+
+func (x SpamDecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SpamDecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_commentd_v1_comment_proto_enumTypes[2].Descriptor()
+}
+
+func (SpamDecision) Type() protoreflect.EnumType {
+	return &file_commentd_v1_comment_proto_enumTypes[2]
+}
+
+func (x SpamDecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SpamDecision.Descriptor instead.
+func (SpamDecision) EnumDescriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{2}
+}
+
 // Comment is a reader's comment as the site sees it. It never carries the author's email or IP address.
 type Comment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -408,7 +465,15 @@ type ModeratedComment struct {
 	// Why the comment was held, rejected or marked spam at submission; empty for a comment published at once.
 	HoldReasons []*Reason `protobuf:"bytes,6,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`
 	// The last moderator decision, or unset when no moderator has decided yet.
-	Decision      *Decision `protobuf:"bytes,7,opt,name=decision,proto3" json:"decision,omitempty"`
+	Decision *Decision `protobuf:"bytes,7,opt,name=decision,proto3" json:"decision,omitempty"`
+	// The spam score the checks gave the comment at submission, from 0 (surely not spam) to 1 (surely spam).
+	SpamScore float64 `protobuf:"fixed64,8,opt,name=spam_score,json=spamScore,proto3" json:"spam_score,omitempty"`
+	// What the author (by keyed email hash) has on record across the site, counted when moderators decide.
+	AuthorHistory *AuthorHistory `protobuf:"bytes,9,opt,name=author_history,json=authorHistory,proto3" json:"author_history,omitempty"`
+	// Readers' reports against the comment, newest first (at most 20 are returned).
+	Reports []*Report `protobuf:"bytes,10,rep,name=reports,proto3" json:"reports,omitempty"`
+	// The total number of reports against the comment.
+	ReportCount   int32 `protobuf:"varint,11,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -492,6 +557,153 @@ func (x *ModeratedComment) GetDecision() *Decision {
 	return nil
 }
 
+func (x *ModeratedComment) GetSpamScore() float64 {
+	if x != nil {
+		return x.SpamScore
+	}
+	return 0
+}
+
+func (x *ModeratedComment) GetAuthorHistory() *AuthorHistory {
+	if x != nil {
+		return x.AuthorHistory
+	}
+	return nil
+}
+
+func (x *ModeratedComment) GetReports() []*Report {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *ModeratedComment) GetReportCount() int32 {
+	if x != nil {
+		return x.ReportCount
+	}
+	return 0
+}
+
+// AuthorHistory counts an author's comments by outcome.
+type AuthorHistory struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Comments of this author that were published (at once or by a moderator).
+	Approved int64 `protobuf:"varint,1,opt,name=approved,proto3" json:"approved,omitempty"`
+	// Comments of this author that a moderator rejected.
+	Rejected int64 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// Comments of this author that were marked spam (by the checks or a moderator).
+	Spam          int64 `protobuf:"varint,3,opt,name=spam,proto3" json:"spam,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorHistory) Reset() {
+	*x = AuthorHistory{}
+	mi := &file_commentd_v1_comment_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorHistory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorHistory) ProtoMessage() {}
+
+func (x *AuthorHistory) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorHistory.ProtoReflect.Descriptor instead.
+func (*AuthorHistory) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuthorHistory) GetApproved() int64 {
+	if x != nil {
+		return x.Approved
+	}
+	return 0
+}
+
+func (x *AuthorHistory) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *AuthorHistory) GetSpam() int64 {
+	if x != nil {
+		return x.Spam
+	}
+	return 0
+}
+
+// Report is one reader's report against a published comment.
+type Report struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reason the reader gave, at most 500 characters.
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the report was made.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Report) Reset() {
+	*x = Report{}
+	mi := &file_commentd_v1_comment_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Report) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Report) ProtoMessage() {}
+
+func (x *Report) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Report.ProtoReflect.Descriptor instead.
+func (*Report) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Report) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Report) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // Thread holds the moderation settings of one thread (article).
 type Thread struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -511,7 +723,7 @@ type Thread struct {
 
 func (x *Thread) Reset() {
 	*x = Thread{}
-	mi := &file_commentd_v1_comment_proto_msgTypes[4]
+	mi := &file_commentd_v1_comment_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +735,7 @@ func (x *Thread) String() string {
 func (*Thread) ProtoMessage() {}
 
 func (x *Thread) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_proto_msgTypes[4]
+	mi := &file_commentd_v1_comment_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +748,7 @@ func (x *Thread) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Thread.ProtoReflect.Descriptor instead.
 func (*Thread) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{4}
+	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Thread) GetName() string {
@@ -601,7 +813,7 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\n" +
 	"from_state\x18\x03 \x01(\x0e2\x12.commentd.v1.StateR\tfromState\x12-\n" +
 	"\bto_state\x18\x04 \x01(\x0e2\x12.commentd.v1.StateR\atoState\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xab\x02\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xdf\x03\n" +
 	"\x10ModeratedComment\x12.\n" +
 	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\x12!\n" +
 	"\fmasked_email\x18\x02 \x01(\tR\vmaskedEmail\x12\x1d\n" +
@@ -611,7 +823,21 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x126\n" +
 	"\fhold_reasons\x18\x06 \x03(\v2\x13.commentd.v1.ReasonR\vholdReasons\x121\n" +
-	"\bdecision\x18\a \x01(\v2\x15.commentd.v1.DecisionR\bdecision\"\xf0\x01\n" +
+	"\bdecision\x18\a \x01(\v2\x15.commentd.v1.DecisionR\bdecision\x12\x1d\n" +
+	"\n" +
+	"spam_score\x18\b \x01(\x01R\tspamScore\x12A\n" +
+	"\x0eauthor_history\x18\t \x01(\v2\x1a.commentd.v1.AuthorHistoryR\rauthorHistory\x12-\n" +
+	"\areports\x18\n" +
+	" \x03(\v2\x13.commentd.v1.ReportR\areports\x12!\n" +
+	"\freport_count\x18\v \x01(\x05R\vreportCount\"[\n" +
+	"\rAuthorHistory\x12\x1a\n" +
+	"\bapproved\x18\x01 \x01(\x03R\bapproved\x12\x1a\n" +
+	"\brejected\x18\x02 \x01(\x03R\brejected\x12\x12\n" +
+	"\x04spam\x18\x03 \x01(\x03R\x04spam\"]\n" +
+	"\x06Report\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12;\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xf0\x01\n" +
 	"\x06Thread\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tthread_id\x18\x02 \x01(\tR\bthreadId\x12D\n" +
@@ -628,7 +854,12 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x0eModerationMode\x12\x1f\n" +
 	"\x1bMODERATION_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MODERATION_MODE_PRE\x10\x01\x12\x18\n" +
-	"\x14MODERATION_MODE_POST\x10\x02B;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
+	"\x14MODERATION_MODE_POST\x10\x02*x\n" +
+	"\fSpamDecision\x12\x1d\n" +
+	"\x19SPAM_DECISION_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15SPAM_DECISION_PUBLISH\x10\x01\x12\x16\n" +
+	"\x12SPAM_DECISION_HOLD\x10\x02\x12\x16\n" +
+	"\x12SPAM_DECISION_SPAM\x10\x03B;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
 
 var (
 	file_commentd_v1_comment_proto_rawDescOnce sync.Once
@@ -642,35 +873,41 @@ func file_commentd_v1_comment_proto_rawDescGZIP() []byte {
 	return file_commentd_v1_comment_proto_rawDescData
 }
 
-var file_commentd_v1_comment_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_commentd_v1_comment_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_commentd_v1_comment_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_commentd_v1_comment_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_commentd_v1_comment_proto_goTypes = []any{
 	(State)(0),                    // 0: commentd.v1.State
 	(ModerationMode)(0),           // 1: commentd.v1.ModerationMode
-	(*Comment)(nil),               // 2: commentd.v1.Comment
-	(*Reason)(nil),                // 3: commentd.v1.Reason
-	(*Decision)(nil),              // 4: commentd.v1.Decision
-	(*ModeratedComment)(nil),      // 5: commentd.v1.ModeratedComment
-	(*Thread)(nil),                // 6: commentd.v1.Thread
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(SpamDecision)(0),             // 2: commentd.v1.SpamDecision
+	(*Comment)(nil),               // 3: commentd.v1.Comment
+	(*Reason)(nil),                // 4: commentd.v1.Reason
+	(*Decision)(nil),              // 5: commentd.v1.Decision
+	(*ModeratedComment)(nil),      // 6: commentd.v1.ModeratedComment
+	(*AuthorHistory)(nil),         // 7: commentd.v1.AuthorHistory
+	(*Report)(nil),                // 8: commentd.v1.Report
+	(*Thread)(nil),                // 9: commentd.v1.Thread
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_commentd_v1_comment_proto_depIdxs = []int32{
 	0,  // 0: commentd.v1.Comment.state:type_name -> commentd.v1.State
-	7,  // 1: commentd.v1.Comment.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 2: commentd.v1.Comment.publish_time:type_name -> google.protobuf.Timestamp
-	7,  // 3: commentd.v1.Decision.decide_time:type_name -> google.protobuf.Timestamp
+	10, // 1: commentd.v1.Comment.create_time:type_name -> google.protobuf.Timestamp
+	10, // 2: commentd.v1.Comment.publish_time:type_name -> google.protobuf.Timestamp
+	10, // 3: commentd.v1.Decision.decide_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: commentd.v1.Decision.from_state:type_name -> commentd.v1.State
 	0,  // 5: commentd.v1.Decision.to_state:type_name -> commentd.v1.State
-	2,  // 6: commentd.v1.ModeratedComment.comment:type_name -> commentd.v1.Comment
-	3,  // 7: commentd.v1.ModeratedComment.hold_reasons:type_name -> commentd.v1.Reason
-	4,  // 8: commentd.v1.ModeratedComment.decision:type_name -> commentd.v1.Decision
-	1,  // 9: commentd.v1.Thread.moderation_mode:type_name -> commentd.v1.ModerationMode
-	1,  // 10: commentd.v1.Thread.effective_moderation_mode:type_name -> commentd.v1.ModerationMode
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	3,  // 6: commentd.v1.ModeratedComment.comment:type_name -> commentd.v1.Comment
+	4,  // 7: commentd.v1.ModeratedComment.hold_reasons:type_name -> commentd.v1.Reason
+	5,  // 8: commentd.v1.ModeratedComment.decision:type_name -> commentd.v1.Decision
+	7,  // 9: commentd.v1.ModeratedComment.author_history:type_name -> commentd.v1.AuthorHistory
+	8,  // 10: commentd.v1.ModeratedComment.reports:type_name -> commentd.v1.Report
+	10, // 11: commentd.v1.Report.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 12: commentd.v1.Thread.moderation_mode:type_name -> commentd.v1.ModerationMode
+	1,  // 13: commentd.v1.Thread.effective_moderation_mode:type_name -> commentd.v1.ModerationMode
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_comment_proto_init() }
@@ -683,8 +920,8 @@ func file_commentd_v1_comment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_comment_proto_rawDesc), len(file_commentd_v1_comment_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   5,
+			NumEnums:      3,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

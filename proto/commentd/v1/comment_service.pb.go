@@ -9,6 +9,7 @@ package commentdv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -40,7 +41,12 @@ type SubmitCommentRequest struct {
 	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits and bans.
 	ClientIp string `protobuf:"bytes,7,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut).
-	UserAgent     string `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	UserAgent string `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// Optional. The value of the form's hidden honeypot field. Humans leave it empty; a non-empty value marks spam.
+	Honeypot string `protobuf:"bytes,9,opt,name=honeypot,proto3" json:"honeypot,omitempty"`
+	// Optional. The time from rendering the form to submitting it. Much faster than a human can type is held
+	// as a likely bot. Unset means unknown (no check).
+	FormDuration  *durationpb.Duration `protobuf:"bytes,10,opt,name=form_duration,json=formDuration,proto3" json:"form_duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +135,20 @@ func (x *SubmitCommentRequest) GetUserAgent() string {
 		return x.UserAgent
 	}
 	return ""
+}
+
+func (x *SubmitCommentRequest) GetHoneypot() string {
+	if x != nil {
+		return x.Honeypot
+	}
+	return ""
+}
+
+func (x *SubmitCommentRequest) GetFormDuration() *durationpb.Duration {
+	if x != nil {
+		return x.FormDuration
+	}
+	return nil
 }
 
 // SubmitCommentResponse tells the site what became of the comment.
@@ -535,11 +555,250 @@ func (x *CountCommentsResponse) GetCounts() []*ThreadCount {
 	return nil
 }
 
+// CheckCommentRequest is a submission to judge without storing it.
+type CheckCommentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The comment as it would be submitted. Its request_id is ignored.
+	Comment *SubmitCommentRequest `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	// Optional. The spam model to score with: empty for the site's model, or the name of a scratch model
+	// (1 to 40 letters, digits, "_" or "-") made by ModerationService.TrainSpam, for evaluations.
+	SpamModel     string `protobuf:"bytes,2,opt,name=spam_model,json=spamModel,proto3" json:"spam_model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCommentRequest) Reset() {
+	*x = CheckCommentRequest{}
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCommentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCommentRequest) ProtoMessage() {}
+
+func (x *CheckCommentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCommentRequest.ProtoReflect.Descriptor instead.
+func (*CheckCommentRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CheckCommentRequest) GetComment() *SubmitCommentRequest {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+func (x *CheckCommentRequest) GetSpamModel() string {
+	if x != nil {
+		return x.SpamModel
+	}
+	return ""
+}
+
+// CheckCommentResponse is the verdict of the checks.
+type CheckCommentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The spam score, from 0 (surely not spam) to 1 (surely spam).
+	SpamScore float64 `protobuf:"fixed64,1,opt,name=spam_score,json=spamScore,proto3" json:"spam_score,omitempty"`
+	// What the checks decide: publish, hold for a moderator, or spam.
+	Decision SpamDecision `protobuf:"varint,2,opt,name=decision,proto3,enum=commentd.v1.SpamDecision" json:"decision,omitempty"`
+	// Why, one entry per check that contributed.
+	Reasons       []*Reason `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCommentResponse) Reset() {
+	*x = CheckCommentResponse{}
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCommentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCommentResponse) ProtoMessage() {}
+
+func (x *CheckCommentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCommentResponse.ProtoReflect.Descriptor instead.
+func (*CheckCommentResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CheckCommentResponse) GetSpamScore() float64 {
+	if x != nil {
+		return x.SpamScore
+	}
+	return 0
+}
+
+func (x *CheckCommentResponse) GetDecision() SpamDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return SpamDecision_SPAM_DECISION_UNSPECIFIED
+}
+
+func (x *CheckCommentResponse) GetReasons() []*Reason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+// ReportCommentRequest is one reader's report.
+type ReportCommentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The resource name of the reported comment, "comments/{comment_id}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional. The reader's reason, at most 500 characters.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. The reporting reader's IP address; one reader's repeated reports count once.
+	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCommentRequest) Reset() {
+	*x = ReportCommentRequest{}
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCommentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCommentRequest) ProtoMessage() {}
+
+func (x *ReportCommentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCommentRequest.ProtoReflect.Descriptor instead.
+func (*ReportCommentRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReportCommentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReportCommentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReportCommentRequest) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+// ReportCommentResponse tells the site what became of the report.
+type ReportCommentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comment after the report: STATE_PUBLISHED, or STATE_PENDING when the reports took it down.
+	Comment *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	// The number of distinct reports against the comment so far.
+	ReportCount   int32 `protobuf:"varint,2,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCommentResponse) Reset() {
+	*x = ReportCommentResponse{}
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCommentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCommentResponse) ProtoMessage() {}
+
+func (x *ReportCommentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCommentResponse.ProtoReflect.Descriptor instead.
+func (*ReportCommentResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReportCommentResponse) GetComment() *Comment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+func (x *ReportCommentResponse) GetReportCount() int32 {
+	if x != nil {
+		return x.ReportCount
+	}
+	return 0
+}
+
 var File_commentd_v1_comment_service_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"\n" +
-	"!commentd/v1/comment_service.proto\x12\vcommentd.v1\x1a\x19commentd/v1/comment.proto\"\x83\x02\n" +
+	"!commentd/v1/comment_service.proto\x12\vcommentd.v1\x1a\x19commentd/v1/comment.proto\x1a\x1egoogle/protobuf/duration.proto\"\xdf\x02\n" +
 	"\x14SubmitCommentRequest\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1b\n" +
 	"\tparent_id\x18\x02 \x01(\tR\bparentId\x12\x1f\n" +
@@ -551,7 +810,10 @@ const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1b\n" +
 	"\tclient_ip\x18\a \x01(\tR\bclientIp\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\b \x01(\tR\tuserAgent\"G\n" +
+	"user_agent\x18\b \x01(\tR\tuserAgent\x12\x1a\n" +
+	"\bhoneypot\x18\t \x01(\tR\bhoneypot\x12>\n" +
+	"\rform_duration\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\fformDuration\"G\n" +
 	"\x15SubmitCommentResponse\x12.\n" +
 	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\"'\n" +
 	"\x11GetCommentRequest\x12\x12\n" +
@@ -573,13 +835,31 @@ const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1c\n" +
 	"\tpublished\x18\x02 \x01(\x03R\tpublished\"I\n" +
 	"\x15CountCommentsResponse\x120\n" +
-	"\x06counts\x18\x01 \x03(\v2\x18.commentd.v1.ThreadCountR\x06counts2\xe4\x02\n" +
+	"\x06counts\x18\x01 \x03(\v2\x18.commentd.v1.ThreadCountR\x06counts\"q\n" +
+	"\x13CheckCommentRequest\x12;\n" +
+	"\acomment\x18\x01 \x01(\v2!.commentd.v1.SubmitCommentRequestR\acomment\x12\x1d\n" +
+	"\n" +
+	"spam_model\x18\x02 \x01(\tR\tspamModel\"\x9b\x01\n" +
+	"\x14CheckCommentResponse\x12\x1d\n" +
+	"\n" +
+	"spam_score\x18\x01 \x01(\x01R\tspamScore\x125\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x19.commentd.v1.SpamDecisionR\bdecision\x12-\n" +
+	"\areasons\x18\x03 \x03(\v2\x13.commentd.v1.ReasonR\areasons\"_\n" +
+	"\x14ReportCommentRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\"j\n" +
+	"\x15ReportCommentResponse\x12.\n" +
+	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\x12!\n" +
+	"\freport_count\x18\x02 \x01(\x05R\vreportCount2\x91\x04\n" +
 	"\x0eCommentService\x12V\n" +
 	"\rSubmitComment\x12!.commentd.v1.SubmitCommentRequest\x1a\".commentd.v1.SubmitCommentResponse\x12M\n" +
 	"\n" +
 	"GetComment\x12\x1e.commentd.v1.GetCommentRequest\x1a\x1f.commentd.v1.GetCommentResponse\x12S\n" +
 	"\fListComments\x12 .commentd.v1.ListCommentsRequest\x1a!.commentd.v1.ListCommentsResponse\x12V\n" +
-	"\rCountComments\x12!.commentd.v1.CountCommentsRequest\x1a\".commentd.v1.CountCommentsResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
+	"\rCountComments\x12!.commentd.v1.CountCommentsRequest\x1a\".commentd.v1.CountCommentsResponse\x12S\n" +
+	"\fCheckComment\x12 .commentd.v1.CheckCommentRequest\x1a!.commentd.v1.CheckCommentResponse\x12V\n" +
+	"\rReportComment\x12!.commentd.v1.ReportCommentRequest\x1a\".commentd.v1.ReportCommentResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
 
 var (
 	file_commentd_v1_comment_service_proto_rawDescOnce sync.Once
@@ -593,7 +873,7 @@ func file_commentd_v1_comment_service_proto_rawDescGZIP() []byte {
 	return file_commentd_v1_comment_service_proto_rawDescData
 }
 
-var file_commentd_v1_comment_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_commentd_v1_comment_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_commentd_v1_comment_service_proto_goTypes = []any{
 	(*SubmitCommentRequest)(nil),  // 0: commentd.v1.SubmitCommentRequest
 	(*SubmitCommentResponse)(nil), // 1: commentd.v1.SubmitCommentResponse
@@ -604,26 +884,42 @@ var file_commentd_v1_comment_service_proto_goTypes = []any{
 	(*CountCommentsRequest)(nil),  // 6: commentd.v1.CountCommentsRequest
 	(*ThreadCount)(nil),           // 7: commentd.v1.ThreadCount
 	(*CountCommentsResponse)(nil), // 8: commentd.v1.CountCommentsResponse
-	(*Comment)(nil),               // 9: commentd.v1.Comment
+	(*CheckCommentRequest)(nil),   // 9: commentd.v1.CheckCommentRequest
+	(*CheckCommentResponse)(nil),  // 10: commentd.v1.CheckCommentResponse
+	(*ReportCommentRequest)(nil),  // 11: commentd.v1.ReportCommentRequest
+	(*ReportCommentResponse)(nil), // 12: commentd.v1.ReportCommentResponse
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(*Comment)(nil),               // 14: commentd.v1.Comment
+	(SpamDecision)(0),             // 15: commentd.v1.SpamDecision
+	(*Reason)(nil),                // 16: commentd.v1.Reason
 }
 var file_commentd_v1_comment_service_proto_depIdxs = []int32{
-	9, // 0: commentd.v1.SubmitCommentResponse.comment:type_name -> commentd.v1.Comment
-	9, // 1: commentd.v1.GetCommentResponse.comment:type_name -> commentd.v1.Comment
-	9, // 2: commentd.v1.ListCommentsResponse.comments:type_name -> commentd.v1.Comment
-	7, // 3: commentd.v1.CountCommentsResponse.counts:type_name -> commentd.v1.ThreadCount
-	0, // 4: commentd.v1.CommentService.SubmitComment:input_type -> commentd.v1.SubmitCommentRequest
-	2, // 5: commentd.v1.CommentService.GetComment:input_type -> commentd.v1.GetCommentRequest
-	4, // 6: commentd.v1.CommentService.ListComments:input_type -> commentd.v1.ListCommentsRequest
-	6, // 7: commentd.v1.CommentService.CountComments:input_type -> commentd.v1.CountCommentsRequest
-	1, // 8: commentd.v1.CommentService.SubmitComment:output_type -> commentd.v1.SubmitCommentResponse
-	3, // 9: commentd.v1.CommentService.GetComment:output_type -> commentd.v1.GetCommentResponse
-	5, // 10: commentd.v1.CommentService.ListComments:output_type -> commentd.v1.ListCommentsResponse
-	8, // 11: commentd.v1.CommentService.CountComments:output_type -> commentd.v1.CountCommentsResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	13, // 0: commentd.v1.SubmitCommentRequest.form_duration:type_name -> google.protobuf.Duration
+	14, // 1: commentd.v1.SubmitCommentResponse.comment:type_name -> commentd.v1.Comment
+	14, // 2: commentd.v1.GetCommentResponse.comment:type_name -> commentd.v1.Comment
+	14, // 3: commentd.v1.ListCommentsResponse.comments:type_name -> commentd.v1.Comment
+	7,  // 4: commentd.v1.CountCommentsResponse.counts:type_name -> commentd.v1.ThreadCount
+	0,  // 5: commentd.v1.CheckCommentRequest.comment:type_name -> commentd.v1.SubmitCommentRequest
+	15, // 6: commentd.v1.CheckCommentResponse.decision:type_name -> commentd.v1.SpamDecision
+	16, // 7: commentd.v1.CheckCommentResponse.reasons:type_name -> commentd.v1.Reason
+	14, // 8: commentd.v1.ReportCommentResponse.comment:type_name -> commentd.v1.Comment
+	0,  // 9: commentd.v1.CommentService.SubmitComment:input_type -> commentd.v1.SubmitCommentRequest
+	2,  // 10: commentd.v1.CommentService.GetComment:input_type -> commentd.v1.GetCommentRequest
+	4,  // 11: commentd.v1.CommentService.ListComments:input_type -> commentd.v1.ListCommentsRequest
+	6,  // 12: commentd.v1.CommentService.CountComments:input_type -> commentd.v1.CountCommentsRequest
+	9,  // 13: commentd.v1.CommentService.CheckComment:input_type -> commentd.v1.CheckCommentRequest
+	11, // 14: commentd.v1.CommentService.ReportComment:input_type -> commentd.v1.ReportCommentRequest
+	1,  // 15: commentd.v1.CommentService.SubmitComment:output_type -> commentd.v1.SubmitCommentResponse
+	3,  // 16: commentd.v1.CommentService.GetComment:output_type -> commentd.v1.GetCommentResponse
+	5,  // 17: commentd.v1.CommentService.ListComments:output_type -> commentd.v1.ListCommentsResponse
+	8,  // 18: commentd.v1.CommentService.CountComments:output_type -> commentd.v1.CountCommentsResponse
+	10, // 19: commentd.v1.CommentService.CheckComment:output_type -> commentd.v1.CheckCommentResponse
+	12, // 20: commentd.v1.CommentService.ReportComment:output_type -> commentd.v1.ReportCommentResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_comment_service_proto_init() }
@@ -638,7 +934,7 @@ func file_commentd_v1_comment_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_comment_service_proto_rawDesc), len(file_commentd_v1_comment_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,8 @@ const (
 	CommentService_GetComment_FullMethodName    = "/commentd.v1.CommentService/GetComment"
 	CommentService_ListComments_FullMethodName  = "/commentd.v1.CommentService/ListComments"
 	CommentService_CountComments_FullMethodName = "/commentd.v1.CommentService/CountComments"
+	CommentService_CheckComment_FullMethodName  = "/commentd.v1.CommentService/CheckComment"
+	CommentService_ReportComment_FullMethodName = "/commentd.v1.CommentService/ReportComment"
 )
 
 // CommentServiceClient is the client API for CommentService service.
@@ -41,6 +43,12 @@ type CommentServiceClient interface {
 	ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error)
 	// Counts the published comments of several threads at once, for article lists.
 	CountComments(ctx context.Context, in *CountCommentsRequest, opts ...grpc.CallOption) (*CountCommentsResponse, error)
+	// Runs every check a submission would go through (validation, bans, spam) and returns the verdict
+	// without storing anything and without counting against rate limits.
+	CheckComment(ctx context.Context, in *CheckCommentRequest, opts ...grpc.CallOption) (*CheckCommentResponse, error)
+	// Records a reader's report against a published comment. When a comment reaches the configured number
+	// of reports it is taken down and waits in the moderation queue with the reports' reasons.
+	ReportComment(ctx context.Context, in *ReportCommentRequest, opts ...grpc.CallOption) (*ReportCommentResponse, error)
 }
 
 type commentServiceClient struct {
@@ -91,6 +99,26 @@ func (c *commentServiceClient) CountComments(ctx context.Context, in *CountComme
 	return out, nil
 }
 
+func (c *commentServiceClient) CheckComment(ctx context.Context, in *CheckCommentRequest, opts ...grpc.CallOption) (*CheckCommentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckCommentResponse)
+	err := c.cc.Invoke(ctx, CommentService_CheckComment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *commentServiceClient) ReportComment(ctx context.Context, in *ReportCommentRequest, opts ...grpc.CallOption) (*ReportCommentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportCommentResponse)
+	err := c.cc.Invoke(ctx, CommentService_ReportComment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CommentServiceServer is the server API for CommentService service.
 // All implementations must embed UnimplementedCommentServiceServer
 // for forward compatibility.
@@ -107,6 +135,12 @@ type CommentServiceServer interface {
 	ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error)
 	// Counts the published comments of several threads at once, for article lists.
 	CountComments(context.Context, *CountCommentsRequest) (*CountCommentsResponse, error)
+	// Runs every check a submission would go through (validation, bans, spam) and returns the verdict
+	// without storing anything and without counting against rate limits.
+	CheckComment(context.Context, *CheckCommentRequest) (*CheckCommentResponse, error)
+	// Records a reader's report against a published comment. When a comment reaches the configured number
+	// of reports it is taken down and waits in the moderation queue with the reports' reasons.
+	ReportComment(context.Context, *ReportCommentRequest) (*ReportCommentResponse, error)
 	mustEmbedUnimplementedCommentServiceServer()
 }
 
@@ -128,6 +162,12 @@ func (UnimplementedCommentServiceServer) ListComments(context.Context, *ListComm
 }
 func (UnimplementedCommentServiceServer) CountComments(context.Context, *CountCommentsRequest) (*CountCommentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountComments not implemented")
+}
+func (UnimplementedCommentServiceServer) CheckComment(context.Context, *CheckCommentRequest) (*CheckCommentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckComment not implemented")
+}
+func (UnimplementedCommentServiceServer) ReportComment(context.Context, *ReportCommentRequest) (*ReportCommentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportComment not implemented")
 }
 func (UnimplementedCommentServiceServer) mustEmbedUnimplementedCommentServiceServer() {}
 func (UnimplementedCommentServiceServer) testEmbeddedByValue()                        {}
@@ -222,6 +262,42 @@ func _CommentService_CountComments_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CommentService_CheckComment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckCommentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CommentServiceServer).CheckComment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CommentService_CheckComment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CommentServiceServer).CheckComment(ctx, req.(*CheckCommentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CommentService_ReportComment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportCommentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CommentServiceServer).ReportComment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CommentService_ReportComment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CommentServiceServer).ReportComment(ctx, req.(*ReportCommentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CommentService_ServiceDesc is the grpc.ServiceDesc for CommentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +320,14 @@ var CommentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CountComments",
 			Handler:    _CommentService_CountComments_Handler,
+		},
+		{
+			MethodName: "CheckComment",
+			Handler:    _CommentService_CheckComment_Handler,
+		},
+		{
+			MethodName: "ReportComment",
+			Handler:    _CommentService_ReportComment_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

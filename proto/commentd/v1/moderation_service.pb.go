@@ -9,7 +9,9 @@ package commentdv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -22,6 +24,278 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// QueueEventKind is what happened to a comment in the queue.
+type QueueEventKind int32
+
+const (
+	// Not set. Never sent.
+	QueueEventKind_QUEUE_EVENT_KIND_UNSPECIFIED QueueEventKind = 0
+	// A new comment was held for a moderator.
+	QueueEventKind_QUEUE_EVENT_KIND_HELD QueueEventKind = 1
+	// A published comment reached the report threshold and was taken down into the queue.
+	QueueEventKind_QUEUE_EVENT_KIND_REPORTED QueueEventKind = 2
+	// A new comment was judged spam.
+	QueueEventKind_QUEUE_EVENT_KIND_SPAM QueueEventKind = 3
+	// A moderator decided a queued comment; it left the queue.
+	QueueEventKind_QUEUE_EVENT_KIND_DECIDED QueueEventKind = 4
+)
+
+// Enum value maps for QueueEventKind.
+var (
+	QueueEventKind_name = map[int32]string{
+		0: "QUEUE_EVENT_KIND_UNSPECIFIED",
+		1: "QUEUE_EVENT_KIND_HELD",
+		2: "QUEUE_EVENT_KIND_REPORTED",
+		3: "QUEUE_EVENT_KIND_SPAM",
+		4: "QUEUE_EVENT_KIND_DECIDED",
+	}
+	QueueEventKind_value = map[string]int32{
+		"QUEUE_EVENT_KIND_UNSPECIFIED": 0,
+		"QUEUE_EVENT_KIND_HELD":        1,
+		"QUEUE_EVENT_KIND_REPORTED":    2,
+		"QUEUE_EVENT_KIND_SPAM":        3,
+		"QUEUE_EVENT_KIND_DECIDED":     4,
+	}
+)
+
+func (x QueueEventKind) Enum() *QueueEventKind {
+	p := new(QueueEventKind)
+	*p = x
+	return p
+}
+
+func (x QueueEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (QueueEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_commentd_v1_moderation_service_proto_enumTypes[0].Descriptor()
+}
+
+func (QueueEventKind) Type() protoreflect.EnumType {
+	return &file_commentd_v1_moderation_service_proto_enumTypes[0]
+}
+
+func (x QueueEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use QueueEventKind.Descriptor instead.
+func (QueueEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{0}
+}
+
+// FilterList is the word list an entry belongs to.
+type FilterList int32
+
+const (
+	// Not set.
+	FilterList_FILTER_LIST_UNSPECIFIED FilterList = 0
+	// A match holds the comment for a moderator.
+	FilterList_FILTER_LIST_HOLD FilterList = 1
+	// A match marks the comment spam.
+	FilterList_FILTER_LIST_SPAM FilterList = 2
+)
+
+// Enum value maps for FilterList.
+var (
+	FilterList_name = map[int32]string{
+		0: "FILTER_LIST_UNSPECIFIED",
+		1: "FILTER_LIST_HOLD",
+		2: "FILTER_LIST_SPAM",
+	}
+	FilterList_value = map[string]int32{
+		"FILTER_LIST_UNSPECIFIED": 0,
+		"FILTER_LIST_HOLD":        1,
+		"FILTER_LIST_SPAM":        2,
+	}
+)
+
+func (x FilterList) Enum() *FilterList {
+	p := new(FilterList)
+	*p = x
+	return p
+}
+
+func (x FilterList) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FilterList) Descriptor() protoreflect.EnumDescriptor {
+	return file_commentd_v1_moderation_service_proto_enumTypes[1].Descriptor()
+}
+
+func (FilterList) Type() protoreflect.EnumType {
+	return &file_commentd_v1_moderation_service_proto_enumTypes[1]
+}
+
+func (x FilterList) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FilterList.Descriptor instead.
+func (FilterList) EnumDescriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{1}
+}
+
+// FilterKind is how a word-list entry matches.
+type FilterKind int32
+
+const (
+	// Not set.
+	FilterKind_FILTER_KIND_UNSPECIFIED FilterKind = 0
+	// A whole word, case-insensitive, in the body or the author name.
+	FilterKind_FILTER_KIND_WORD FilterKind = 1
+	// A phrase (several words), case-insensitive, in the body or the author name.
+	FilterKind_FILTER_KIND_PHRASE FilterKind = 2
+	// A domain (and its subdomains) in a link of the body or the author's email address.
+	FilterKind_FILTER_KIND_DOMAIN FilterKind = 3
+	// An author's email address (stored as its keyed hash only).
+	FilterKind_FILTER_KIND_EMAIL FilterKind = 4
+	// An IP address or range in CIDR form (a single address is stored as its keyed hash only).
+	FilterKind_FILTER_KIND_IP FilterKind = 5
+	// An RE2 regular expression (at most 200 characters) matched against the body and the author name.
+	FilterKind_FILTER_KIND_REGEX FilterKind = 6
+)
+
+// Enum value maps for FilterKind.
+var (
+	FilterKind_name = map[int32]string{
+		0: "FILTER_KIND_UNSPECIFIED",
+		1: "FILTER_KIND_WORD",
+		2: "FILTER_KIND_PHRASE",
+		3: "FILTER_KIND_DOMAIN",
+		4: "FILTER_KIND_EMAIL",
+		5: "FILTER_KIND_IP",
+		6: "FILTER_KIND_REGEX",
+	}
+	FilterKind_value = map[string]int32{
+		"FILTER_KIND_UNSPECIFIED": 0,
+		"FILTER_KIND_WORD":        1,
+		"FILTER_KIND_PHRASE":      2,
+		"FILTER_KIND_DOMAIN":      3,
+		"FILTER_KIND_EMAIL":       4,
+		"FILTER_KIND_IP":          5,
+		"FILTER_KIND_REGEX":       6,
+	}
+)
+
+func (x FilterKind) Enum() *FilterKind {
+	p := new(FilterKind)
+	*p = x
+	return p
+}
+
+func (x FilterKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FilterKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_commentd_v1_moderation_service_proto_enumTypes[2].Descriptor()
+}
+
+func (FilterKind) Type() protoreflect.EnumType {
+	return &file_commentd_v1_moderation_service_proto_enumTypes[2]
+}
+
+func (x FilterKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FilterKind.Descriptor instead.
+func (FilterKind) EnumDescriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{2}
+}
+
+// AuditAction is a kind of moderation action.
+type AuditAction int32
+
+const (
+	// Not set.
+	AuditAction_AUDIT_ACTION_UNSPECIFIED AuditAction = 0
+	// A comment was approved.
+	AuditAction_AUDIT_ACTION_APPROVE AuditAction = 1
+	// A comment was rejected.
+	AuditAction_AUDIT_ACTION_REJECT AuditAction = 2
+	// A comment was marked spam.
+	AuditAction_AUDIT_ACTION_MARK_SPAM AuditAction = 3
+	// A spam verdict was taken back.
+	AuditAction_AUDIT_ACTION_MARK_NOT_SPAM AuditAction = 4
+	// A decided comment was put back in the queue.
+	AuditAction_AUDIT_ACTION_REOPEN AuditAction = 5
+	// A ban was made.
+	AuditAction_AUDIT_ACTION_BAN AuditAction = 6
+	// A ban was lifted.
+	AuditAction_AUDIT_ACTION_UNBAN AuditAction = 7
+	// A thread's settings changed.
+	AuditAction_AUDIT_ACTION_UPDATE_THREAD AuditAction = 8
+	// A word-list entry was added.
+	AuditAction_AUDIT_ACTION_CREATE_FILTER AuditAction = 9
+	// A word-list entry was removed.
+	AuditAction_AUDIT_ACTION_DELETE_FILTER AuditAction = 10
+	// Readers' reports took a published comment down into the queue.
+	AuditAction_AUDIT_ACTION_REPORT_TAKEDOWN AuditAction = 11
+)
+
+// Enum value maps for AuditAction.
+var (
+	AuditAction_name = map[int32]string{
+		0:  "AUDIT_ACTION_UNSPECIFIED",
+		1:  "AUDIT_ACTION_APPROVE",
+		2:  "AUDIT_ACTION_REJECT",
+		3:  "AUDIT_ACTION_MARK_SPAM",
+		4:  "AUDIT_ACTION_MARK_NOT_SPAM",
+		5:  "AUDIT_ACTION_REOPEN",
+		6:  "AUDIT_ACTION_BAN",
+		7:  "AUDIT_ACTION_UNBAN",
+		8:  "AUDIT_ACTION_UPDATE_THREAD",
+		9:  "AUDIT_ACTION_CREATE_FILTER",
+		10: "AUDIT_ACTION_DELETE_FILTER",
+		11: "AUDIT_ACTION_REPORT_TAKEDOWN",
+	}
+	AuditAction_value = map[string]int32{
+		"AUDIT_ACTION_UNSPECIFIED":     0,
+		"AUDIT_ACTION_APPROVE":         1,
+		"AUDIT_ACTION_REJECT":          2,
+		"AUDIT_ACTION_MARK_SPAM":       3,
+		"AUDIT_ACTION_MARK_NOT_SPAM":   4,
+		"AUDIT_ACTION_REOPEN":          5,
+		"AUDIT_ACTION_BAN":             6,
+		"AUDIT_ACTION_UNBAN":           7,
+		"AUDIT_ACTION_UPDATE_THREAD":   8,
+		"AUDIT_ACTION_CREATE_FILTER":   9,
+		"AUDIT_ACTION_DELETE_FILTER":   10,
+		"AUDIT_ACTION_REPORT_TAKEDOWN": 11,
+	}
+)
+
+func (x AuditAction) Enum() *AuditAction {
+	p := new(AuditAction)
+	*p = x
+	return p
+}
+
+func (x AuditAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuditAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_commentd_v1_moderation_service_proto_enumTypes[3].Descriptor()
+}
+
+func (AuditAction) Type() protoreflect.EnumType {
+	return &file_commentd_v1_moderation_service_proto_enumTypes[3]
+}
+
+func (x AuditAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuditAction.Descriptor instead.
+func (AuditAction) EnumDescriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{3}
+}
+
 // ListQueueRequest asks for one page of the moderation queue.
 type ListQueueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -32,7 +306,17 @@ type ListQueueRequest struct {
 	// The maximum number of comments to return: default 50, at most 500 (larger values are lowered to 500).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call with the same filters; empty for the first page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Optional. Only comments of this author (the author_key shown in the moderator view).
+	AuthorKey string `protobuf:"bytes,5,opt,name=author_key,json=authorKey,proto3" json:"author_key,omitempty"`
+	// Optional. Only comments created before this time ("older than").
+	MaxCreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=max_create_time,json=maxCreateTime,proto3" json:"max_create_time,omitempty"`
+	// Optional. Only comments whose spam score is at least this.
+	MinSpamScore *float64 `protobuf:"fixed64,7,opt,name=min_spam_score,json=minSpamScore,proto3,oneof" json:"min_spam_score,omitempty"`
+	// Optional. Only comments whose spam score is at most this.
+	MaxSpamScore *float64 `protobuf:"fixed64,8,opt,name=max_spam_score,json=maxSpamScore,proto3,oneof" json:"max_spam_score,omitempty"`
+	// Optional. Only comments held for this reason code, such as "TOO_MANY_LINKS".
+	ReasonCode    string `protobuf:"bytes,9,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -91,6 +375,41 @@ func (x *ListQueueRequest) GetPageSize() int32 {
 func (x *ListQueueRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListQueueRequest) GetAuthorKey() string {
+	if x != nil {
+		return x.AuthorKey
+	}
+	return ""
+}
+
+func (x *ListQueueRequest) GetMaxCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MaxCreateTime
+	}
+	return nil
+}
+
+func (x *ListQueueRequest) GetMinSpamScore() float64 {
+	if x != nil && x.MinSpamScore != nil {
+		return *x.MinSpamScore
+	}
+	return 0
+}
+
+func (x *ListQueueRequest) GetMaxSpamScore() float64 {
+	if x != nil && x.MaxSpamScore != nil {
+		return *x.MaxSpamScore
+	}
+	return 0
+}
+
+func (x *ListQueueRequest) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
 	}
 	return ""
 }
@@ -637,17 +956,2354 @@ func (x *UpdateThreadResponse) GetThread() *Thread {
 	return nil
 }
 
+// MarkSpamRequest marks one comment spam.
+type MarkSpamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional. Why, at most 500 characters.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkSpamRequest) Reset() {
+	*x = MarkSpamRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkSpamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkSpamRequest) ProtoMessage() {}
+
+func (x *MarkSpamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkSpamRequest.ProtoReflect.Descriptor instead.
+func (*MarkSpamRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MarkSpamRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MarkSpamRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// MarkSpamResponse holds the comment after the decision.
+type MarkSpamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comment, now STATE_SPAM.
+	Comment       *ModeratedComment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkSpamResponse) Reset() {
+	*x = MarkSpamResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkSpamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkSpamResponse) ProtoMessage() {}
+
+func (x *MarkSpamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkSpamResponse.ProtoReflect.Descriptor instead.
+func (*MarkSpamResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MarkSpamResponse) GetComment() *ModeratedComment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+// MarkNotSpamRequest takes back a spam verdict.
+type MarkNotSpamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional. Why, at most 500 characters.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkNotSpamRequest) Reset() {
+	*x = MarkNotSpamRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkNotSpamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkNotSpamRequest) ProtoMessage() {}
+
+func (x *MarkNotSpamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkNotSpamRequest.ProtoReflect.Descriptor instead.
+func (*MarkNotSpamRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MarkNotSpamRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MarkNotSpamRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// MarkNotSpamResponse holds the comment after the decision.
+type MarkNotSpamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comment, now STATE_PENDING.
+	Comment       *ModeratedComment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkNotSpamResponse) Reset() {
+	*x = MarkNotSpamResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkNotSpamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkNotSpamResponse) ProtoMessage() {}
+
+func (x *MarkNotSpamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkNotSpamResponse.ProtoReflect.Descriptor instead.
+func (*MarkNotSpamResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MarkNotSpamResponse) GetComment() *ModeratedComment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+// ReopenCommentRequest puts one comment back in the queue.
+type ReopenCommentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional. Why, at most 500 characters.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenCommentRequest) Reset() {
+	*x = ReopenCommentRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenCommentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenCommentRequest) ProtoMessage() {}
+
+func (x *ReopenCommentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenCommentRequest.ProtoReflect.Descriptor instead.
+func (*ReopenCommentRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReopenCommentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReopenCommentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReopenCommentResponse holds the comment after the change.
+type ReopenCommentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comment, now STATE_PENDING.
+	Comment       *ModeratedComment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenCommentResponse) Reset() {
+	*x = ReopenCommentResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenCommentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenCommentResponse) ProtoMessage() {}
+
+func (x *ReopenCommentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenCommentResponse.ProtoReflect.Descriptor instead.
+func (*ReopenCommentResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReopenCommentResponse) GetComment() *ModeratedComment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+// ClaimCommentsRequest asks for the next queued comments to review.
+type ClaimCommentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many comments to claim: default 10, at most 50.
+	Count int32 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// How long the claim lasts: default 5 minutes, at most 30 minutes.
+	Lease *durationpb.Duration `protobuf:"bytes,2,opt,name=lease,proto3" json:"lease,omitempty"`
+	// The queue to claim from: STATE_PENDING (the default) or STATE_SPAM.
+	State State `protobuf:"varint,3,opt,name=state,proto3,enum=commentd.v1.State" json:"state,omitempty"`
+	// Optional. Only comments of this thread.
+	ThreadId      string `protobuf:"bytes,4,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimCommentsRequest) Reset() {
+	*x = ClaimCommentsRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimCommentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimCommentsRequest) ProtoMessage() {}
+
+func (x *ClaimCommentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimCommentsRequest.ProtoReflect.Descriptor instead.
+func (*ClaimCommentsRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ClaimCommentsRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ClaimCommentsRequest) GetLease() *durationpb.Duration {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *ClaimCommentsRequest) GetState() State {
+	if x != nil {
+		return x.State
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *ClaimCommentsRequest) GetThreadId() string {
+	if x != nil {
+		return x.ThreadId
+	}
+	return ""
+}
+
+// ClaimCommentsResponse holds the claimed comments, oldest first.
+type ClaimCommentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comments now claimed by the caller; fewer than asked when the queue runs short.
+	Comments []*ModeratedComment `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
+	// When the claims end unless the comments are decided first.
+	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ClaimCommentsResponse) Reset() {
+	*x = ClaimCommentsResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimCommentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimCommentsResponse) ProtoMessage() {}
+
+func (x *ClaimCommentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimCommentsResponse.ProtoReflect.Descriptor instead.
+func (*ClaimCommentsResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ClaimCommentsResponse) GetComments() []*ModeratedComment {
+	if x != nil {
+		return x.Comments
+	}
+	return nil
+}
+
+func (x *ClaimCommentsResponse) GetLeaseExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseExpireTime
+	}
+	return nil
+}
+
+// ReleaseCommentsRequest gives claimed comments back to the queue.
+type ReleaseCommentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource names of comments the caller claimed; names the caller does not hold are ignored. At most 50.
+	Names         []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseCommentsRequest) Reset() {
+	*x = ReleaseCommentsRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseCommentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseCommentsRequest) ProtoMessage() {}
+
+func (x *ReleaseCommentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseCommentsRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseCommentsRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReleaseCommentsRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+// ReleaseCommentsResponse is empty.
+type ReleaseCommentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseCommentsResponse) Reset() {
+	*x = ReleaseCommentsResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseCommentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseCommentsResponse) ProtoMessage() {}
+
+func (x *ReleaseCommentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseCommentsResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseCommentsResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{21}
+}
+
+// WatchQueueRequest chooses the events to stream.
+type WatchQueueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kinds of event to send; empty means HELD and REPORTED.
+	Kinds []QueueEventKind `protobuf:"varint,1,rep,packed,name=kinds,proto3,enum=commentd.v1.QueueEventKind" json:"kinds,omitempty"`
+	// Optional. Only events of this thread.
+	ThreadId      string `protobuf:"bytes,2,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchQueueRequest) Reset() {
+	*x = WatchQueueRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchQueueRequest) ProtoMessage() {}
+
+func (x *WatchQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchQueueRequest.ProtoReflect.Descriptor instead.
+func (*WatchQueueRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchQueueRequest) GetKinds() []QueueEventKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchQueueRequest) GetThreadId() string {
+	if x != nil {
+		return x.ThreadId
+	}
+	return ""
+}
+
+// WatchQueueResponse is one queue event.
+type WatchQueueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened.
+	Kind QueueEventKind `protobuf:"varint,1,opt,name=kind,proto3,enum=commentd.v1.QueueEventKind" json:"kind,omitempty"`
+	// The comment, in the moderator's view, as it was right after the event.
+	Comment *ModeratedComment `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	// When it happened.
+	EventTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchQueueResponse) Reset() {
+	*x = WatchQueueResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchQueueResponse) ProtoMessage() {}
+
+func (x *WatchQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchQueueResponse.ProtoReflect.Descriptor instead.
+func (*WatchQueueResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *WatchQueueResponse) GetKind() QueueEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return QueueEventKind_QUEUE_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *WatchQueueResponse) GetComment() *ModeratedComment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+func (x *WatchQueueResponse) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
+}
+
+// Ban is one ban in force.
+type Ban struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name, "bans/{ban_id}". The id is opaque.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What is banned: "author:<author_key>", "ip:<keyed hash>" or "range:<cidr>" (a range is kept in clear; an
+	// author or single address only as its keyed hash).
+	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// Why, as the moderator wrote it.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The API key name of the moderator who made the ban.
+	Moderator string `protobuf:"bytes,4,opt,name=moderator,proto3" json:"moderator,omitempty"`
+	// When the ban was made.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the ban ends, or unset for a permanent ban.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ban) Reset() {
+	*x = Ban{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ban) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ban) ProtoMessage() {}
+
+func (x *Ban) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ban.ProtoReflect.Descriptor instead.
+func (*Ban) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Ban) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Ban) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Ban) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Ban) GetModerator() string {
+	if x != nil {
+		return x.Moderator
+	}
+	return ""
+}
+
+func (x *Ban) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Ban) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// CreateBanRequest names what to ban and for how long.
+type CreateBanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. What to ban.
+	//
+	// Types that are valid to be assigned to Target:
+	//
+	//	*CreateBanRequest_CommentAuthor
+	//	*CreateBanRequest_CommentIp
+	//	*CreateBanRequest_AuthorEmail
+	//	*CreateBanRequest_AuthorKey
+	//	*CreateBanRequest_Ip
+	//	*CreateBanRequest_IpRange
+	Target isCreateBanRequest_Target `protobuf_oneof:"target"`
+	// How long the ban lasts; unset means for good.
+	Duration *durationpb.Duration `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Required. Why, at most 500 characters.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateBanRequest) Reset() {
+	*x = CreateBanRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBanRequest) ProtoMessage() {}
+
+func (x *CreateBanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBanRequest.ProtoReflect.Descriptor instead.
+func (*CreateBanRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateBanRequest) GetTarget() isCreateBanRequest_Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CreateBanRequest) GetCommentAuthor() string {
+	if x != nil {
+		if x, ok := x.Target.(*CreateBanRequest_CommentAuthor); ok {
+			return x.CommentAuthor
+		}
+	}
+	return ""
+}
+
+func (x *CreateBanRequest) GetCommentIp() string {
+	if x != nil {
+		if x, ok := x.Target.(*CreateBanRequest_CommentIp); ok {
+			return x.CommentIp
+		}
+	}
+	return ""
+}
+
+func (x *CreateBanRequest) GetAuthorEmail() string {
+	if x != nil {
+		if x, ok := x.Target.(*CreateBanRequest_AuthorEmail); ok {
+			return x.AuthorEmail
+		}
+	}
+	return ""
+}
+
+func (x *CreateBanRequest) GetAuthorKey() string {
+	if x != nil {
+		if x, ok := x.Target.(*CreateBanRequest_AuthorKey); ok {
+			return x.AuthorKey
+		}
+	}
+	return ""
+}
+
+func (x *CreateBanRequest) GetIp() string {
+	if x != nil {
+		if x, ok := x.Target.(*CreateBanRequest_Ip); ok {
+			return x.Ip
+		}
+	}
+	return ""
+}
+
+func (x *CreateBanRequest) GetIpRange() string {
+	if x != nil {
+		if x, ok := x.Target.(*CreateBanRequest_IpRange); ok {
+			return x.IpRange
+		}
+	}
+	return ""
+}
+
+func (x *CreateBanRequest) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *CreateBanRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isCreateBanRequest_Target interface {
+	isCreateBanRequest_Target()
+}
+
+type CreateBanRequest_CommentAuthor struct {
+	// Ban the author of this comment ("comments/{id}" or an id), by their keyed email hash.
+	CommentAuthor string `protobuf:"bytes,1,opt,name=comment_author,json=commentAuthor,proto3,oneof"`
+}
+
+type CreateBanRequest_CommentIp struct {
+	// Ban the IP address this comment was sent from, by its keyed hash.
+	CommentIp string `protobuf:"bytes,2,opt,name=comment_ip,json=commentIp,proto3,oneof"`
+}
+
+type CreateBanRequest_AuthorEmail struct {
+	// Ban an author by email address. The address is hashed at once and never stored.
+	AuthorEmail string `protobuf:"bytes,3,opt,name=author_email,json=authorEmail,proto3,oneof"`
+}
+
+type CreateBanRequest_AuthorKey struct {
+	// Ban an author by the author_key shown in the moderator view.
+	AuthorKey string `protobuf:"bytes,4,opt,name=author_key,json=authorKey,proto3,oneof"`
+}
+
+type CreateBanRequest_Ip struct {
+	// Ban one IP address (IPv4 or IPv6). It is hashed at once and never stored.
+	Ip string `protobuf:"bytes,5,opt,name=ip,proto3,oneof"`
+}
+
+type CreateBanRequest_IpRange struct {
+	// Ban an IP range in CIDR form, such as "203.0.113.0/24" (at most /8 wide for IPv4, /16 for IPv6).
+	IpRange string `protobuf:"bytes,6,opt,name=ip_range,json=ipRange,proto3,oneof"`
+}
+
+func (*CreateBanRequest_CommentAuthor) isCreateBanRequest_Target() {}
+
+func (*CreateBanRequest_CommentIp) isCreateBanRequest_Target() {}
+
+func (*CreateBanRequest_AuthorEmail) isCreateBanRequest_Target() {}
+
+func (*CreateBanRequest_AuthorKey) isCreateBanRequest_Target() {}
+
+func (*CreateBanRequest_Ip) isCreateBanRequest_Target() {}
+
+func (*CreateBanRequest_IpRange) isCreateBanRequest_Target() {}
+
+// CreateBanResponse holds the ban made.
+type CreateBanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ban.
+	Ban           *Ban `protobuf:"bytes,1,opt,name=ban,proto3" json:"ban,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateBanResponse) Reset() {
+	*x = CreateBanResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBanResponse) ProtoMessage() {}
+
+func (x *CreateBanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBanResponse.ProtoReflect.Descriptor instead.
+func (*CreateBanResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateBanResponse) GetBan() *Ban {
+	if x != nil {
+		return x.Ban
+	}
+	return nil
+}
+
+// ListBansRequest asks for one page of bans.
+type ListBansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The maximum number of bans to return: default 50, at most 500.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansRequest) Reset() {
+	*x = ListBansRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansRequest) ProtoMessage() {}
+
+func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
+func (*ListBansRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListBansRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListBansResponse holds one page of bans.
+type ListBansResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bans of this page.
+	Bans []*Ban `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	// A token for the next page, or empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansResponse) Reset() {
+	*x = ListBansResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansResponse) ProtoMessage() {}
+
+func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
+func (*ListBansResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListBansResponse) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
+func (x *ListBansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeleteBanRequest names a ban to lift.
+type DeleteBanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The resource name, "bans/{ban_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBanRequest) Reset() {
+	*x = DeleteBanRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBanRequest) ProtoMessage() {}
+
+func (x *DeleteBanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBanRequest.ProtoReflect.Descriptor instead.
+func (*DeleteBanRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeleteBanRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteBanResponse is empty.
+type DeleteBanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBanResponse) Reset() {
+	*x = DeleteBanResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBanResponse) ProtoMessage() {}
+
+func (x *DeleteBanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBanResponse.ProtoReflect.Descriptor instead.
+func (*DeleteBanResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{30}
+}
+
+// Filter is one word-list entry.
+type Filter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name, "filters/{filter_id}". The id is opaque.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Which list.
+	List FilterList `protobuf:"varint,2,opt,name=list,proto3,enum=commentd.v1.FilterList" json:"list,omitempty"`
+	// How it matches.
+	Kind FilterKind `protobuf:"varint,3,opt,name=kind,proto3,enum=commentd.v1.FilterKind" json:"kind,omitempty"`
+	// What it matches, as entered (for EMAIL and single-address IP entries: a masked form).
+	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The API key name of the moderator who added it.
+	Moderator string `protobuf:"bytes,5,opt,name=moderator,proto3" json:"moderator,omitempty"`
+	// When it was added.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Filter) Reset() {
+	*x = Filter{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Filter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Filter) ProtoMessage() {}
+
+func (x *Filter) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Filter.ProtoReflect.Descriptor instead.
+func (*Filter) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Filter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Filter) GetList() FilterList {
+	if x != nil {
+		return x.List
+	}
+	return FilterList_FILTER_LIST_UNSPECIFIED
+}
+
+func (x *Filter) GetKind() FilterKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FilterKind_FILTER_KIND_UNSPECIFIED
+}
+
+func (x *Filter) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Filter) GetModerator() string {
+	if x != nil {
+		return x.Moderator
+	}
+	return ""
+}
+
+func (x *Filter) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// CreateFilterRequest adds one entry.
+type CreateFilterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The entry: list, kind and value are required; name, moderator and create_time are ignored.
+	Filter        *Filter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateFilterRequest) Reset() {
+	*x = CreateFilterRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateFilterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateFilterRequest) ProtoMessage() {}
+
+func (x *CreateFilterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateFilterRequest.ProtoReflect.Descriptor instead.
+func (*CreateFilterRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CreateFilterRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// CreateFilterResponse holds the entry added.
+type CreateFilterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry.
+	Filter        *Filter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateFilterResponse) Reset() {
+	*x = CreateFilterResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateFilterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateFilterResponse) ProtoMessage() {}
+
+func (x *CreateFilterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateFilterResponse.ProtoReflect.Descriptor instead.
+func (*CreateFilterResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CreateFilterResponse) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// ListFiltersRequest asks for the entries.
+type ListFiltersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional. Only this list.
+	List FilterList `protobuf:"varint,1,opt,name=list,proto3,enum=commentd.v1.FilterList" json:"list,omitempty"`
+	// The maximum number of entries to return: default 50, at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFiltersRequest) Reset() {
+	*x = ListFiltersRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFiltersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFiltersRequest) ProtoMessage() {}
+
+func (x *ListFiltersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFiltersRequest.ProtoReflect.Descriptor instead.
+func (*ListFiltersRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListFiltersRequest) GetList() FilterList {
+	if x != nil {
+		return x.List
+	}
+	return FilterList_FILTER_LIST_UNSPECIFIED
+}
+
+func (x *ListFiltersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListFiltersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListFiltersResponse holds one page of entries.
+type ListFiltersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entries.
+	Filters []*Filter `protobuf:"bytes,1,rep,name=filters,proto3" json:"filters,omitempty"`
+	// A token for the next page, or empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFiltersResponse) Reset() {
+	*x = ListFiltersResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFiltersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFiltersResponse) ProtoMessage() {}
+
+func (x *ListFiltersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFiltersResponse.ProtoReflect.Descriptor instead.
+func (*ListFiltersResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListFiltersResponse) GetFilters() []*Filter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *ListFiltersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeleteFilterRequest names the entry to remove.
+type DeleteFilterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The resource name, "filters/{filter_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFilterRequest) Reset() {
+	*x = DeleteFilterRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFilterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFilterRequest) ProtoMessage() {}
+
+func (x *DeleteFilterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFilterRequest.ProtoReflect.Descriptor instead.
+func (*DeleteFilterRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DeleteFilterRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteFilterResponse is empty.
+type DeleteFilterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFilterResponse) Reset() {
+	*x = DeleteFilterResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFilterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFilterResponse) ProtoMessage() {}
+
+func (x *DeleteFilterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFilterResponse.ProtoReflect.Descriptor instead.
+func (*DeleteFilterResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{37}
+}
+
+// TrainingExample is one labelled comment.
+type TrainingExample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The comment text, at most the configured body length.
+	Body string `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	// True for spam, false for a genuine comment.
+	Spam          bool `protobuf:"varint,2,opt,name=spam,proto3" json:"spam,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrainingExample) Reset() {
+	*x = TrainingExample{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrainingExample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrainingExample) ProtoMessage() {}
+
+func (x *TrainingExample) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrainingExample.ProtoReflect.Descriptor instead.
+func (*TrainingExample) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TrainingExample) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *TrainingExample) GetSpam() bool {
+	if x != nil {
+		return x.Spam
+	}
+	return false
+}
+
+// TrainSpamRequest trains a model.
+type TrainSpamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional. The model: empty for the site's model, or a scratch model name (1 to 40 letters, digits, "_" or
+	// "-") for an evaluation; a scratch model is created by its first training.
+	SpamModel string `protobuf:"bytes,1,opt,name=spam_model,json=spamModel,proto3" json:"spam_model,omitempty"`
+	// Required. 1 to 1,000 examples.
+	Examples      []*TrainingExample `protobuf:"bytes,2,rep,name=examples,proto3" json:"examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrainSpamRequest) Reset() {
+	*x = TrainSpamRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrainSpamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrainSpamRequest) ProtoMessage() {}
+
+func (x *TrainSpamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrainSpamRequest.ProtoReflect.Descriptor instead.
+func (*TrainSpamRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TrainSpamRequest) GetSpamModel() string {
+	if x != nil {
+		return x.SpamModel
+	}
+	return ""
+}
+
+func (x *TrainSpamRequest) GetExamples() []*TrainingExample {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
+// TrainSpamResponse tells how many examples were learnt.
+type TrainSpamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The number of examples learnt.
+	Trained       int32 `protobuf:"varint,1,opt,name=trained,proto3" json:"trained,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrainSpamResponse) Reset() {
+	*x = TrainSpamResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrainSpamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrainSpamResponse) ProtoMessage() {}
+
+func (x *TrainSpamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrainSpamResponse.ProtoReflect.Descriptor instead.
+func (*TrainSpamResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TrainSpamResponse) GetTrained() int32 {
+	if x != nil {
+		return x.Trained
+	}
+	return 0
+}
+
+// DeleteSpamModelRequest names a scratch model.
+type DeleteSpamModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The scratch model's name.
+	SpamModel     string `protobuf:"bytes,1,opt,name=spam_model,json=spamModel,proto3" json:"spam_model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSpamModelRequest) Reset() {
+	*x = DeleteSpamModelRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSpamModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSpamModelRequest) ProtoMessage() {}
+
+func (x *DeleteSpamModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSpamModelRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSpamModelRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *DeleteSpamModelRequest) GetSpamModel() string {
+	if x != nil {
+		return x.SpamModel
+	}
+	return ""
+}
+
+// DeleteSpamModelResponse is empty.
+type DeleteSpamModelResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSpamModelResponse) Reset() {
+	*x = DeleteSpamModelResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSpamModelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSpamModelResponse) ProtoMessage() {}
+
+func (x *DeleteSpamModelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSpamModelResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSpamModelResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{42}
+}
+
+// AuditEvent is one entry of the append-only audit log.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name, "auditEvents/{event_id}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When it happened.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The API key name of the moderator who acted, or "system" for automatic actions.
+	Moderator string `protobuf:"bytes,3,opt,name=moderator,proto3" json:"moderator,omitempty"`
+	// What was done.
+	Action AuditAction `protobuf:"varint,4,opt,name=action,proto3,enum=commentd.v1.AuditAction" json:"action,omitempty"`
+	// What it was done to: a comment, ban, thread or filter resource name.
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// The comment's state before, for comment actions.
+	FromState State `protobuf:"varint,6,opt,name=from_state,json=fromState,proto3,enum=commentd.v1.State" json:"from_state,omitempty"`
+	// The comment's state after, for comment actions.
+	ToState State `protobuf:"varint,7,opt,name=to_state,json=toState,proto3,enum=commentd.v1.State" json:"to_state,omitempty"`
+	// The reason given.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *AuditEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetModerator() string {
+	if x != nil {
+		return x.Moderator
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() AuditAction {
+	if x != nil {
+		return x.Action
+	}
+	return AuditAction_AUDIT_ACTION_UNSPECIFIED
+}
+
+func (x *AuditEvent) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetFromState() State {
+	if x != nil {
+		return x.FromState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *AuditEvent) GetToState() State {
+	if x != nil {
+		return x.ToState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *AuditEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ListAuditEventsRequest filters the audit log.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional. Only actions of this moderator (API key name).
+	Moderator string `protobuf:"bytes,1,opt,name=moderator,proto3" json:"moderator,omitempty"`
+	// Optional. Only actions on this resource, such as "comments/{id}".
+	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// Optional. Only events at or after this time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Optional. Only events before this time.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The maximum number of events to return: default 50, at most 500.
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call with the same filters; empty for the first page.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListAuditEventsRequest) GetModerator() string {
+	if x != nil {
+		return x.Moderator
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListAuditEventsResponse holds one page of events, newest first.
+type ListAuditEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events.
+	Events []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// A token for the next page, or empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetStatsRequest chooses the period of the daily figures.
+type GetStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many days back the per-moderator and daily figures reach: default 14, at most 90.
+	Days          int32 `protobuf:"varint,1,opt,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatsRequest) Reset() {
+	*x = GetStatsRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatsRequest) ProtoMessage() {}
+
+func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetStatsRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetStatsRequest) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+// StateCount is the number of comments in one state.
+type StateCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state.
+	State State `protobuf:"varint,1,opt,name=state,proto3,enum=commentd.v1.State" json:"state,omitempty"`
+	// The number of comments in it.
+	Count         int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateCount) Reset() {
+	*x = StateCount{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateCount) ProtoMessage() {}
+
+func (x *StateCount) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateCount.ProtoReflect.Descriptor instead.
+func (*StateCount) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *StateCount) GetState() State {
+	if x != nil {
+		return x.State
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *StateCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// ModeratorStats counts one moderator's decisions in the period.
+type ModeratorStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The API key name.
+	Moderator string `protobuf:"bytes,1,opt,name=moderator,proto3" json:"moderator,omitempty"`
+	// Approvals.
+	Approved int64 `protobuf:"varint,2,opt,name=approved,proto3" json:"approved,omitempty"`
+	// Rejections.
+	Rejected int64 `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// Comments marked spam.
+	MarkedSpam int64 `protobuf:"varint,4,opt,name=marked_spam,json=markedSpam,proto3" json:"marked_spam,omitempty"`
+	// Other actions (not-spam, reopen, bans, filters, threads).
+	Other         int64 `protobuf:"varint,5,opt,name=other,proto3" json:"other,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModeratorStats) Reset() {
+	*x = ModeratorStats{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModeratorStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModeratorStats) ProtoMessage() {}
+
+func (x *ModeratorStats) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModeratorStats.ProtoReflect.Descriptor instead.
+func (*ModeratorStats) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ModeratorStats) GetModerator() string {
+	if x != nil {
+		return x.Moderator
+	}
+	return ""
+}
+
+func (x *ModeratorStats) GetApproved() int64 {
+	if x != nil {
+		return x.Approved
+	}
+	return 0
+}
+
+func (x *ModeratorStats) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *ModeratorStats) GetMarkedSpam() int64 {
+	if x != nil {
+		return x.MarkedSpam
+	}
+	return 0
+}
+
+func (x *ModeratorStats) GetOther() int64 {
+	if x != nil {
+		return x.Other
+	}
+	return 0
+}
+
+// DailyStats counts one day's submissions (UTC).
+type DailyStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day, "YYYY-MM-DD" (UTC).
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// Comments submitted that day.
+	Submitted int64 `protobuf:"varint,2,opt,name=submitted,proto3" json:"submitted,omitempty"`
+	// Of those, comments judged spam at submission or later marked spam.
+	Spam          int64 `protobuf:"varint,3,opt,name=spam,proto3" json:"spam,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DailyStats) Reset() {
+	*x = DailyStats{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DailyStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DailyStats) ProtoMessage() {}
+
+func (x *DailyStats) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DailyStats.ProtoReflect.Descriptor instead.
+func (*DailyStats) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DailyStats) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *DailyStats) GetSubmitted() int64 {
+	if x != nil {
+		return x.Submitted
+	}
+	return 0
+}
+
+func (x *DailyStats) GetSpam() int64 {
+	if x != nil {
+		return x.Spam
+	}
+	return 0
+}
+
+// GetStatsResponse holds the figures.
+type GetStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Comments per queue state: pending, rejected and spam (published comments are counted per thread).
+	Queue []*StateCount `protobuf:"bytes,1,rep,name=queue,proto3" json:"queue,omitempty"`
+	// Decisions per moderator in the period.
+	Moderators []*ModeratorStats `protobuf:"bytes,2,rep,name=moderators,proto3" json:"moderators,omitempty"`
+	// One entry per day of the period, oldest first.
+	Days          []*DailyStats `protobuf:"bytes,3,rep,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatsResponse) Reset() {
+	*x = GetStatsResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatsResponse) ProtoMessage() {}
+
+func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetStatsResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetStatsResponse) GetQueue() []*StateCount {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *GetStatsResponse) GetModerators() []*ModeratorStats {
+	if x != nil {
+		return x.Moderators
+	}
+	return nil
+}
+
+func (x *GetStatsResponse) GetDays() []*DailyStats {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
 var File_commentd_v1_moderation_service_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\n" +
-	"$commentd/v1/moderation_service.proto\x12\vcommentd.v1\x1a\x19commentd/v1/comment.proto\x1a google/protobuf/field_mask.proto\"\x95\x01\n" +
+	"$commentd/v1/moderation_service.proto\x12\vcommentd.v1\x1a\x19commentd/v1/comment.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x03\n" +
 	"\x10ListQueueRequest\x12(\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x12.commentd.v1.StateR\x05state\x12\x1b\n" +
 	"\tthread_id\x18\x02 \x01(\tR\bthreadId\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"v\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12\x1d\n" +
+	"\n" +
+	"author_key\x18\x05 \x01(\tR\tauthorKey\x12B\n" +
+	"\x0fmax_create_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rmaxCreateTime\x12)\n" +
+	"\x0emin_spam_score\x18\a \x01(\x01H\x00R\fminSpamScore\x88\x01\x01\x12)\n" +
+	"\x0emax_spam_score\x18\b \x01(\x01H\x01R\fmaxSpamScore\x88\x01\x01\x12\x1f\n" +
+	"\vreason_code\x18\t \x01(\tR\n" +
+	"reasonCodeB\x11\n" +
+	"\x0f_min_spam_scoreB\x11\n" +
+	"\x0f_max_spam_score\"v\n" +
 	"\x11ListQueueResponse\x129\n" +
 	"\bcomments\x18\x01 \x03(\v2\x1d.commentd.v1.ModeratedCommentR\bcomments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
@@ -674,7 +3330,192 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"C\n" +
 	"\x14UpdateThreadResponse\x12+\n" +
-	"\x06thread\x18\x01 \x01(\v2\x13.commentd.v1.ThreadR\x06thread2\xa4\x04\n" +
+	"\x06thread\x18\x01 \x01(\v2\x13.commentd.v1.ThreadR\x06thread\"=\n" +
+	"\x0fMarkSpamRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"K\n" +
+	"\x10MarkSpamResponse\x127\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"@\n" +
+	"\x12MarkNotSpamRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"N\n" +
+	"\x13MarkNotSpamResponse\x127\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"B\n" +
+	"\x14ReopenCommentRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"P\n" +
+	"\x15ReopenCommentResponse\x127\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"\xa4\x01\n" +
+	"\x14ClaimCommentsRequest\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x05R\x05count\x12/\n" +
+	"\x05lease\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12(\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x12.commentd.v1.StateR\x05state\x12\x1b\n" +
+	"\tthread_id\x18\x04 \x01(\tR\bthreadId\"\x9a\x01\n" +
+	"\x15ClaimCommentsResponse\x129\n" +
+	"\bcomments\x18\x01 \x03(\v2\x1d.commentd.v1.ModeratedCommentR\bcomments\x12F\n" +
+	"\x11lease_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\".\n" +
+	"\x16ReleaseCommentsRequest\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\"\x19\n" +
+	"\x17ReleaseCommentsResponse\"c\n" +
+	"\x11WatchQueueRequest\x121\n" +
+	"\x05kinds\x18\x01 \x03(\x0e2\x1b.commentd.v1.QueueEventKindR\x05kinds\x12\x1b\n" +
+	"\tthread_id\x18\x02 \x01(\tR\bthreadId\"\xb9\x01\n" +
+	"\x12WatchQueueResponse\x12/\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1b.commentd.v1.QueueEventKindR\x04kind\x127\n" +
+	"\acomment\x18\x02 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\x129\n" +
+	"\n" +
+	"event_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\"\xe1\x01\n" +
+	"\x03Ban\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
+	"\tmoderator\x18\x04 \x01(\tR\tmoderator\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xaa\x02\n" +
+	"\x10CreateBanRequest\x12'\n" +
+	"\x0ecomment_author\x18\x01 \x01(\tH\x00R\rcommentAuthor\x12\x1f\n" +
+	"\n" +
+	"comment_ip\x18\x02 \x01(\tH\x00R\tcommentIp\x12#\n" +
+	"\fauthor_email\x18\x03 \x01(\tH\x00R\vauthorEmail\x12\x1f\n" +
+	"\n" +
+	"author_key\x18\x04 \x01(\tH\x00R\tauthorKey\x12\x10\n" +
+	"\x02ip\x18\x05 \x01(\tH\x00R\x02ip\x12\x1b\n" +
+	"\bip_range\x18\x06 \x01(\tH\x00R\aipRange\x125\n" +
+	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reasonB\b\n" +
+	"\x06target\"7\n" +
+	"\x11CreateBanResponse\x12\"\n" +
+	"\x03ban\x18\x01 \x01(\v2\x10.commentd.v1.BanR\x03ban\"M\n" +
+	"\x0fListBansRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"`\n" +
+	"\x10ListBansResponse\x12$\n" +
+	"\x04bans\x18\x01 \x03(\v2\x10.commentd.v1.BanR\x04bans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"&\n" +
+	"\x10DeleteBanRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x13\n" +
+	"\x11DeleteBanResponse\"\xe7\x01\n" +
+	"\x06Filter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
+	"\x04list\x18\x02 \x01(\x0e2\x17.commentd.v1.FilterListR\x04list\x12+\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x17.commentd.v1.FilterKindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x1c\n" +
+	"\tmoderator\x18\x05 \x01(\tR\tmoderator\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"B\n" +
+	"\x13CreateFilterRequest\x12+\n" +
+	"\x06filter\x18\x01 \x01(\v2\x13.commentd.v1.FilterR\x06filter\"C\n" +
+	"\x14CreateFilterResponse\x12+\n" +
+	"\x06filter\x18\x01 \x01(\v2\x13.commentd.v1.FilterR\x06filter\"}\n" +
+	"\x12ListFiltersRequest\x12+\n" +
+	"\x04list\x18\x01 \x01(\x0e2\x17.commentd.v1.FilterListR\x04list\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
+	"\x13ListFiltersResponse\x12-\n" +
+	"\afilters\x18\x01 \x03(\v2\x13.commentd.v1.FilterR\afilters\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"\x13DeleteFilterRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
+	"\x14DeleteFilterResponse\"9\n" +
+	"\x0fTrainingExample\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\tR\x04body\x12\x12\n" +
+	"\x04spam\x18\x02 \x01(\bR\x04spam\"k\n" +
+	"\x10TrainSpamRequest\x12\x1d\n" +
+	"\n" +
+	"spam_model\x18\x01 \x01(\tR\tspamModel\x128\n" +
+	"\bexamples\x18\x02 \x03(\v2\x1c.commentd.v1.TrainingExampleR\bexamples\"-\n" +
+	"\x11TrainSpamResponse\x12\x18\n" +
+	"\atrained\x18\x01 \x01(\x05R\atrained\"7\n" +
+	"\x16DeleteSpamModelRequest\x12\x1d\n" +
+	"\n" +
+	"spam_model\x18\x01 \x01(\tR\tspamModel\"\x19\n" +
+	"\x17DeleteSpamModelResponse\"\xbf\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x1c\n" +
+	"\tmoderator\x18\x03 \x01(\tR\tmoderator\x120\n" +
+	"\x06action\x18\x04 \x01(\x0e2\x18.commentd.v1.AuditActionR\x06action\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x121\n" +
+	"\n" +
+	"from_state\x18\x06 \x01(\x0e2\x12.commentd.v1.StateR\tfromState\x12-\n" +
+	"\bto_state\x18\a \x01(\x0e2\x12.commentd.v1.StateR\atoState\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"\xfc\x01\n" +
+	"\x16ListAuditEventsRequest\x12\x1c\n" +
+	"\tmoderator\x18\x01 \x01(\tR\tmoderator\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"r\n" +
+	"\x17ListAuditEventsResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.commentd.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"%\n" +
+	"\x0fGetStatsRequest\x12\x12\n" +
+	"\x04days\x18\x01 \x01(\x05R\x04days\"L\n" +
+	"\n" +
+	"StateCount\x12(\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x12.commentd.v1.StateR\x05state\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\x9d\x01\n" +
+	"\x0eModeratorStats\x12\x1c\n" +
+	"\tmoderator\x18\x01 \x01(\tR\tmoderator\x12\x1a\n" +
+	"\bapproved\x18\x02 \x01(\x03R\bapproved\x12\x1a\n" +
+	"\brejected\x18\x03 \x01(\x03R\brejected\x12\x1f\n" +
+	"\vmarked_spam\x18\x04 \x01(\x03R\n" +
+	"markedSpam\x12\x14\n" +
+	"\x05other\x18\x05 \x01(\x03R\x05other\"R\n" +
+	"\n" +
+	"DailyStats\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x1c\n" +
+	"\tsubmitted\x18\x02 \x01(\x03R\tsubmitted\x12\x12\n" +
+	"\x04spam\x18\x03 \x01(\x03R\x04spam\"\xab\x01\n" +
+	"\x10GetStatsResponse\x12-\n" +
+	"\x05queue\x18\x01 \x03(\v2\x17.commentd.v1.StateCountR\x05queue\x12;\n" +
+	"\n" +
+	"moderators\x18\x02 \x03(\v2\x1b.commentd.v1.ModeratorStatsR\n" +
+	"moderators\x12+\n" +
+	"\x04days\x18\x03 \x03(\v2\x17.commentd.v1.DailyStatsR\x04days*\xa5\x01\n" +
+	"\x0eQueueEventKind\x12 \n" +
+	"\x1cQUEUE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15QUEUE_EVENT_KIND_HELD\x10\x01\x12\x1d\n" +
+	"\x19QUEUE_EVENT_KIND_REPORTED\x10\x02\x12\x19\n" +
+	"\x15QUEUE_EVENT_KIND_SPAM\x10\x03\x12\x1c\n" +
+	"\x18QUEUE_EVENT_KIND_DECIDED\x10\x04*U\n" +
+	"\n" +
+	"FilterList\x12\x1b\n" +
+	"\x17FILTER_LIST_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10FILTER_LIST_HOLD\x10\x01\x12\x14\n" +
+	"\x10FILTER_LIST_SPAM\x10\x02*\xb1\x01\n" +
+	"\n" +
+	"FilterKind\x12\x1b\n" +
+	"\x17FILTER_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10FILTER_KIND_WORD\x10\x01\x12\x16\n" +
+	"\x12FILTER_KIND_PHRASE\x10\x02\x12\x16\n" +
+	"\x12FILTER_KIND_DOMAIN\x10\x03\x12\x15\n" +
+	"\x11FILTER_KIND_EMAIL\x10\x04\x12\x12\n" +
+	"\x0eFILTER_KIND_IP\x10\x05\x12\x15\n" +
+	"\x11FILTER_KIND_REGEX\x10\x06*\xe3\x02\n" +
+	"\vAuditAction\x12\x1c\n" +
+	"\x18AUDIT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14AUDIT_ACTION_APPROVE\x10\x01\x12\x17\n" +
+	"\x13AUDIT_ACTION_REJECT\x10\x02\x12\x1a\n" +
+	"\x16AUDIT_ACTION_MARK_SPAM\x10\x03\x12\x1e\n" +
+	"\x1aAUDIT_ACTION_MARK_NOT_SPAM\x10\x04\x12\x17\n" +
+	"\x13AUDIT_ACTION_REOPEN\x10\x05\x12\x14\n" +
+	"\x10AUDIT_ACTION_BAN\x10\x06\x12\x16\n" +
+	"\x12AUDIT_ACTION_UNBAN\x10\a\x12\x1e\n" +
+	"\x1aAUDIT_ACTION_UPDATE_THREAD\x10\b\x12\x1e\n" +
+	"\x1aAUDIT_ACTION_CREATE_FILTER\x10\t\x12\x1e\n" +
+	"\x1aAUDIT_ACTION_DELETE_FILTER\x10\n" +
+	"\x12 \n" +
+	"\x1cAUDIT_ACTION_REPORT_TAKEDOWN\x10\v2\xcc\x0e\n" +
 	"\x11ModerationService\x12J\n" +
 	"\tListQueue\x12\x1d.commentd.v1.ListQueueRequest\x1a\x1e.commentd.v1.ListQueueResponse\x12o\n" +
 	"\n" +
@@ -682,7 +3523,24 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x0eApproveComment\x12\".commentd.v1.ApproveCommentRequest\x1a#.commentd.v1.ApproveCommentResponse\x12V\n" +
 	"\rRejectComment\x12!.commentd.v1.RejectCommentRequest\x1a\".commentd.v1.RejectCommentResponse\x12J\n" +
 	"\tGetThread\x12\x1d.commentd.v1.GetThreadRequest\x1a\x1e.commentd.v1.GetThreadResponse\x12S\n" +
-	"\fUpdateThread\x12 .commentd.v1.UpdateThreadRequest\x1a!.commentd.v1.UpdateThreadResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
+	"\fUpdateThread\x12 .commentd.v1.UpdateThreadRequest\x1a!.commentd.v1.UpdateThreadResponse\x12G\n" +
+	"\bMarkSpam\x12\x1c.commentd.v1.MarkSpamRequest\x1a\x1d.commentd.v1.MarkSpamResponse\x12P\n" +
+	"\vMarkNotSpam\x12\x1f.commentd.v1.MarkNotSpamRequest\x1a .commentd.v1.MarkNotSpamResponse\x12V\n" +
+	"\rReopenComment\x12!.commentd.v1.ReopenCommentRequest\x1a\".commentd.v1.ReopenCommentResponse\x12V\n" +
+	"\rClaimComments\x12!.commentd.v1.ClaimCommentsRequest\x1a\".commentd.v1.ClaimCommentsResponse\x12\\\n" +
+	"\x0fReleaseComments\x12#.commentd.v1.ReleaseCommentsRequest\x1a$.commentd.v1.ReleaseCommentsResponse\x12O\n" +
+	"\n" +
+	"WatchQueue\x12\x1e.commentd.v1.WatchQueueRequest\x1a\x1f.commentd.v1.WatchQueueResponse0\x01\x12J\n" +
+	"\tCreateBan\x12\x1d.commentd.v1.CreateBanRequest\x1a\x1e.commentd.v1.CreateBanResponse\x12G\n" +
+	"\bListBans\x12\x1c.commentd.v1.ListBansRequest\x1a\x1d.commentd.v1.ListBansResponse\x12J\n" +
+	"\tDeleteBan\x12\x1d.commentd.v1.DeleteBanRequest\x1a\x1e.commentd.v1.DeleteBanResponse\x12S\n" +
+	"\fCreateFilter\x12 .commentd.v1.CreateFilterRequest\x1a!.commentd.v1.CreateFilterResponse\x12P\n" +
+	"\vListFilters\x12\x1f.commentd.v1.ListFiltersRequest\x1a .commentd.v1.ListFiltersResponse\x12S\n" +
+	"\fDeleteFilter\x12 .commentd.v1.DeleteFilterRequest\x1a!.commentd.v1.DeleteFilterResponse\x12J\n" +
+	"\tTrainSpam\x12\x1d.commentd.v1.TrainSpamRequest\x1a\x1e.commentd.v1.TrainSpamResponse\x12\\\n" +
+	"\x0fDeleteSpamModel\x12#.commentd.v1.DeleteSpamModelRequest\x1a$.commentd.v1.DeleteSpamModelResponse\x12\\\n" +
+	"\x0fListAuditEvents\x12#.commentd.v1.ListAuditEventsRequest\x1a$.commentd.v1.ListAuditEventsResponse\x12G\n" +
+	"\bGetStats\x12\x1c.commentd.v1.GetStatsRequest\x1a\x1d.commentd.v1.GetStatsResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
 
 var (
 	file_commentd_v1_moderation_service_proto_rawDescOnce sync.Once
@@ -696,52 +3554,166 @@ func file_commentd_v1_moderation_service_proto_rawDescGZIP() []byte {
 	return file_commentd_v1_moderation_service_proto_rawDescData
 }
 
-var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_commentd_v1_moderation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_commentd_v1_moderation_service_proto_goTypes = []any{
-	(*ListQueueRequest)(nil),                    // 0: commentd.v1.ListQueueRequest
-	(*ListQueueResponse)(nil),                   // 1: commentd.v1.ListQueueResponse
-	(*ModerationServiceGetCommentRequest)(nil),  // 2: commentd.v1.ModerationServiceGetCommentRequest
-	(*ModerationServiceGetCommentResponse)(nil), // 3: commentd.v1.ModerationServiceGetCommentResponse
-	(*ApproveCommentRequest)(nil),               // 4: commentd.v1.ApproveCommentRequest
-	(*ApproveCommentResponse)(nil),              // 5: commentd.v1.ApproveCommentResponse
-	(*RejectCommentRequest)(nil),                // 6: commentd.v1.RejectCommentRequest
-	(*RejectCommentResponse)(nil),               // 7: commentd.v1.RejectCommentResponse
-	(*GetThreadRequest)(nil),                    // 8: commentd.v1.GetThreadRequest
-	(*GetThreadResponse)(nil),                   // 9: commentd.v1.GetThreadResponse
-	(*UpdateThreadRequest)(nil),                 // 10: commentd.v1.UpdateThreadRequest
-	(*UpdateThreadResponse)(nil),                // 11: commentd.v1.UpdateThreadResponse
-	(State)(0),                                  // 12: commentd.v1.State
-	(*ModeratedComment)(nil),                    // 13: commentd.v1.ModeratedComment
-	(*Thread)(nil),                              // 14: commentd.v1.Thread
-	(*fieldmaskpb.FieldMask)(nil),               // 15: google.protobuf.FieldMask
+	(QueueEventKind)(0),                         // 0: commentd.v1.QueueEventKind
+	(FilterList)(0),                             // 1: commentd.v1.FilterList
+	(FilterKind)(0),                             // 2: commentd.v1.FilterKind
+	(AuditAction)(0),                            // 3: commentd.v1.AuditAction
+	(*ListQueueRequest)(nil),                    // 4: commentd.v1.ListQueueRequest
+	(*ListQueueResponse)(nil),                   // 5: commentd.v1.ListQueueResponse
+	(*ModerationServiceGetCommentRequest)(nil),  // 6: commentd.v1.ModerationServiceGetCommentRequest
+	(*ModerationServiceGetCommentResponse)(nil), // 7: commentd.v1.ModerationServiceGetCommentResponse
+	(*ApproveCommentRequest)(nil),               // 8: commentd.v1.ApproveCommentRequest
+	(*ApproveCommentResponse)(nil),              // 9: commentd.v1.ApproveCommentResponse
+	(*RejectCommentRequest)(nil),                // 10: commentd.v1.RejectCommentRequest
+	(*RejectCommentResponse)(nil),               // 11: commentd.v1.RejectCommentResponse
+	(*GetThreadRequest)(nil),                    // 12: commentd.v1.GetThreadRequest
+	(*GetThreadResponse)(nil),                   // 13: commentd.v1.GetThreadResponse
+	(*UpdateThreadRequest)(nil),                 // 14: commentd.v1.UpdateThreadRequest
+	(*UpdateThreadResponse)(nil),                // 15: commentd.v1.UpdateThreadResponse
+	(*MarkSpamRequest)(nil),                     // 16: commentd.v1.MarkSpamRequest
+	(*MarkSpamResponse)(nil),                    // 17: commentd.v1.MarkSpamResponse
+	(*MarkNotSpamRequest)(nil),                  // 18: commentd.v1.MarkNotSpamRequest
+	(*MarkNotSpamResponse)(nil),                 // 19: commentd.v1.MarkNotSpamResponse
+	(*ReopenCommentRequest)(nil),                // 20: commentd.v1.ReopenCommentRequest
+	(*ReopenCommentResponse)(nil),               // 21: commentd.v1.ReopenCommentResponse
+	(*ClaimCommentsRequest)(nil),                // 22: commentd.v1.ClaimCommentsRequest
+	(*ClaimCommentsResponse)(nil),               // 23: commentd.v1.ClaimCommentsResponse
+	(*ReleaseCommentsRequest)(nil),              // 24: commentd.v1.ReleaseCommentsRequest
+	(*ReleaseCommentsResponse)(nil),             // 25: commentd.v1.ReleaseCommentsResponse
+	(*WatchQueueRequest)(nil),                   // 26: commentd.v1.WatchQueueRequest
+	(*WatchQueueResponse)(nil),                  // 27: commentd.v1.WatchQueueResponse
+	(*Ban)(nil),                                 // 28: commentd.v1.Ban
+	(*CreateBanRequest)(nil),                    // 29: commentd.v1.CreateBanRequest
+	(*CreateBanResponse)(nil),                   // 30: commentd.v1.CreateBanResponse
+	(*ListBansRequest)(nil),                     // 31: commentd.v1.ListBansRequest
+	(*ListBansResponse)(nil),                    // 32: commentd.v1.ListBansResponse
+	(*DeleteBanRequest)(nil),                    // 33: commentd.v1.DeleteBanRequest
+	(*DeleteBanResponse)(nil),                   // 34: commentd.v1.DeleteBanResponse
+	(*Filter)(nil),                              // 35: commentd.v1.Filter
+	(*CreateFilterRequest)(nil),                 // 36: commentd.v1.CreateFilterRequest
+	(*CreateFilterResponse)(nil),                // 37: commentd.v1.CreateFilterResponse
+	(*ListFiltersRequest)(nil),                  // 38: commentd.v1.ListFiltersRequest
+	(*ListFiltersResponse)(nil),                 // 39: commentd.v1.ListFiltersResponse
+	(*DeleteFilterRequest)(nil),                 // 40: commentd.v1.DeleteFilterRequest
+	(*DeleteFilterResponse)(nil),                // 41: commentd.v1.DeleteFilterResponse
+	(*TrainingExample)(nil),                     // 42: commentd.v1.TrainingExample
+	(*TrainSpamRequest)(nil),                    // 43: commentd.v1.TrainSpamRequest
+	(*TrainSpamResponse)(nil),                   // 44: commentd.v1.TrainSpamResponse
+	(*DeleteSpamModelRequest)(nil),              // 45: commentd.v1.DeleteSpamModelRequest
+	(*DeleteSpamModelResponse)(nil),             // 46: commentd.v1.DeleteSpamModelResponse
+	(*AuditEvent)(nil),                          // 47: commentd.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),              // 48: commentd.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),             // 49: commentd.v1.ListAuditEventsResponse
+	(*GetStatsRequest)(nil),                     // 50: commentd.v1.GetStatsRequest
+	(*StateCount)(nil),                          // 51: commentd.v1.StateCount
+	(*ModeratorStats)(nil),                      // 52: commentd.v1.ModeratorStats
+	(*DailyStats)(nil),                          // 53: commentd.v1.DailyStats
+	(*GetStatsResponse)(nil),                    // 54: commentd.v1.GetStatsResponse
+	(State)(0),                                  // 55: commentd.v1.State
+	(*timestamppb.Timestamp)(nil),               // 56: google.protobuf.Timestamp
+	(*ModeratedComment)(nil),                    // 57: commentd.v1.ModeratedComment
+	(*Thread)(nil),                              // 58: commentd.v1.Thread
+	(*fieldmaskpb.FieldMask)(nil),               // 59: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                 // 60: google.protobuf.Duration
 }
 var file_commentd_v1_moderation_service_proto_depIdxs = []int32{
-	12, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
-	13, // 1: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
-	13, // 2: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	13, // 3: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	13, // 4: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	14, // 5: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
-	14, // 6: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
-	15, // 7: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 8: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
-	0,  // 9: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
-	2,  // 10: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
-	4,  // 11: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
-	6,  // 12: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
-	8,  // 13: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
-	10, // 14: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
-	1,  // 15: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
-	3,  // 16: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
-	5,  // 17: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
-	7,  // 18: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
-	9,  // 19: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
-	11, // 20: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	55, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
+	56, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
+	57, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
+	57, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	57, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	57, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	58, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
+	58, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
+	59, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
+	57, // 10: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	57, // 11: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	57, // 12: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	60, // 13: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
+	55, // 14: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
+	57, // 15: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
+	56, // 16: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 17: commentd.v1.WatchQueueRequest.kinds:type_name -> commentd.v1.QueueEventKind
+	0,  // 18: commentd.v1.WatchQueueResponse.kind:type_name -> commentd.v1.QueueEventKind
+	57, // 19: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
+	56, // 20: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
+	56, // 21: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	56, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	60, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
+	28, // 24: commentd.v1.CreateBanResponse.ban:type_name -> commentd.v1.Ban
+	28, // 25: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
+	1,  // 26: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
+	2,  // 27: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
+	56, // 28: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
+	35, // 29: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
+	35, // 30: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
+	1,  // 31: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
+	35, // 32: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
+	42, // 33: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
+	56, // 34: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 35: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
+	55, // 36: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
+	55, // 37: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
+	56, // 38: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	56, // 39: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	47, // 40: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
+	55, // 41: commentd.v1.StateCount.state:type_name -> commentd.v1.State
+	51, // 42: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
+	52, // 43: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
+	53, // 44: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
+	4,  // 45: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
+	6,  // 46: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
+	8,  // 47: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
+	10, // 48: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
+	12, // 49: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
+	14, // 50: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
+	16, // 51: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
+	18, // 52: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
+	20, // 53: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
+	22, // 54: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
+	24, // 55: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
+	26, // 56: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
+	29, // 57: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
+	31, // 58: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
+	33, // 59: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
+	36, // 60: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
+	38, // 61: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
+	40, // 62: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
+	43, // 63: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
+	45, // 64: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
+	48, // 65: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
+	50, // 66: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
+	5,  // 67: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
+	7,  // 68: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
+	9,  // 69: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
+	11, // 70: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
+	13, // 71: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
+	15, // 72: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
+	17, // 73: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
+	19, // 74: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
+	21, // 75: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
+	23, // 76: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
+	25, // 77: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
+	27, // 78: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
+	30, // 79: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
+	32, // 80: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
+	34, // 81: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
+	37, // 82: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
+	39, // 83: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
+	41, // 84: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
+	44, // 85: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
+	46, // 86: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
+	49, // 87: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
+	54, // 88: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
+	67, // [67:89] is the sub-list for method output_type
+	45, // [45:67] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_moderation_service_proto_init() }
@@ -750,18 +3722,28 @@ func file_commentd_v1_moderation_service_proto_init() {
 		return
 	}
 	file_commentd_v1_comment_proto_init()
+	file_commentd_v1_moderation_service_proto_msgTypes[0].OneofWrappers = []any{}
+	file_commentd_v1_moderation_service_proto_msgTypes[25].OneofWrappers = []any{
+		(*CreateBanRequest_CommentAuthor)(nil),
+		(*CreateBanRequest_CommentIp)(nil),
+		(*CreateBanRequest_AuthorEmail)(nil),
+		(*CreateBanRequest_AuthorKey)(nil),
+		(*CreateBanRequest_Ip)(nil),
+		(*CreateBanRequest_IpRange)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_moderation_service_proto_rawDesc), len(file_commentd_v1_moderation_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   12,
+			NumEnums:      4,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_commentd_v1_moderation_service_proto_goTypes,
 		DependencyIndexes: file_commentd_v1_moderation_service_proto_depIdxs,
+		EnumInfos:         file_commentd_v1_moderation_service_proto_enumTypes,
 		MessageInfos:      file_commentd_v1_moderation_service_proto_msgTypes,
 	}.Build()
 	File_commentd_v1_moderation_service_proto = out.File

@@ -19,12 +19,28 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ModerationService_ListQueue_FullMethodName      = "/commentd.v1.ModerationService/ListQueue"
-	ModerationService_GetComment_FullMethodName     = "/commentd.v1.ModerationService/GetComment"
-	ModerationService_ApproveComment_FullMethodName = "/commentd.v1.ModerationService/ApproveComment"
-	ModerationService_RejectComment_FullMethodName  = "/commentd.v1.ModerationService/RejectComment"
-	ModerationService_GetThread_FullMethodName      = "/commentd.v1.ModerationService/GetThread"
-	ModerationService_UpdateThread_FullMethodName   = "/commentd.v1.ModerationService/UpdateThread"
+	ModerationService_ListQueue_FullMethodName       = "/commentd.v1.ModerationService/ListQueue"
+	ModerationService_GetComment_FullMethodName      = "/commentd.v1.ModerationService/GetComment"
+	ModerationService_ApproveComment_FullMethodName  = "/commentd.v1.ModerationService/ApproveComment"
+	ModerationService_RejectComment_FullMethodName   = "/commentd.v1.ModerationService/RejectComment"
+	ModerationService_GetThread_FullMethodName       = "/commentd.v1.ModerationService/GetThread"
+	ModerationService_UpdateThread_FullMethodName    = "/commentd.v1.ModerationService/UpdateThread"
+	ModerationService_MarkSpam_FullMethodName        = "/commentd.v1.ModerationService/MarkSpam"
+	ModerationService_MarkNotSpam_FullMethodName     = "/commentd.v1.ModerationService/MarkNotSpam"
+	ModerationService_ReopenComment_FullMethodName   = "/commentd.v1.ModerationService/ReopenComment"
+	ModerationService_ClaimComments_FullMethodName   = "/commentd.v1.ModerationService/ClaimComments"
+	ModerationService_ReleaseComments_FullMethodName = "/commentd.v1.ModerationService/ReleaseComments"
+	ModerationService_WatchQueue_FullMethodName      = "/commentd.v1.ModerationService/WatchQueue"
+	ModerationService_CreateBan_FullMethodName       = "/commentd.v1.ModerationService/CreateBan"
+	ModerationService_ListBans_FullMethodName        = "/commentd.v1.ModerationService/ListBans"
+	ModerationService_DeleteBan_FullMethodName       = "/commentd.v1.ModerationService/DeleteBan"
+	ModerationService_CreateFilter_FullMethodName    = "/commentd.v1.ModerationService/CreateFilter"
+	ModerationService_ListFilters_FullMethodName     = "/commentd.v1.ModerationService/ListFilters"
+	ModerationService_DeleteFilter_FullMethodName    = "/commentd.v1.ModerationService/DeleteFilter"
+	ModerationService_TrainSpam_FullMethodName       = "/commentd.v1.ModerationService/TrainSpam"
+	ModerationService_DeleteSpamModel_FullMethodName = "/commentd.v1.ModerationService/DeleteSpamModel"
+	ModerationService_ListAuditEvents_FullMethodName = "/commentd.v1.ModerationService/ListAuditEvents"
+	ModerationService_GetStats_FullMethodName        = "/commentd.v1.ModerationService/GetStats"
 )
 
 // ModerationServiceClient is the client API for ModerationService service.
@@ -46,6 +62,41 @@ type ModerationServiceClient interface {
 	GetThread(ctx context.Context, in *GetThreadRequest, opts ...grpc.CallOption) (*GetThreadResponse, error)
 	// Changes a thread's moderation mode or closes/reopens it.
 	UpdateThread(ctx context.Context, in *UpdateThreadRequest, opts ...grpc.CallOption) (*UpdateThreadResponse, error)
+	// Marks a comment spam: it is taken down (if published), kept in the spam list, and the spam model learns
+	// from it at once, on every instance.
+	MarkSpam(ctx context.Context, in *MarkSpamRequest, opts ...grpc.CallOption) (*MarkSpamResponse, error)
+	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
+	MarkNotSpam(ctx context.Context, in *MarkNotSpamRequest, opts ...grpc.CallOption) (*MarkNotSpamResponse, error)
+	// Puts a decided comment back in the queue (pending), undoing the last decision and its training.
+	ReopenComment(ctx context.Context, in *ReopenCommentRequest, opts ...grpc.CallOption) (*ReopenCommentResponse, error)
+	// Claims up to `count` queued comments for this moderator for a short lease, so two moderators reviewing at
+	// once never get the same comment. A claimed comment is skipped by other moderators' claims until the
+	// lease ends or it is decided or released.
+	ClaimComments(ctx context.Context, in *ClaimCommentsRequest, opts ...grpc.CallOption) (*ClaimCommentsResponse, error)
+	// Releases this moderator's claims on comments without deciding them.
+	ReleaseComments(ctx context.Context, in *ReleaseCommentsRequest, opts ...grpc.CallOption) (*ReleaseCommentsResponse, error)
+	// Streams queue events (comments newly held, reported or taken down) as they happen on any instance.
+	WatchQueue(ctx context.Context, in *WatchQueueRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchQueueResponse], error)
+	// Bans an author, an IP address or an IP range, for a time or for good.
+	CreateBan(ctx context.Context, in *CreateBanRequest, opts ...grpc.CallOption) (*CreateBanResponse, error)
+	// Lists the bans in force, newest first.
+	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// Lifts a ban.
+	DeleteBan(ctx context.Context, in *DeleteBanRequest, opts ...grpc.CallOption) (*DeleteBanResponse, error)
+	// Adds an entry to the hold or spam word list. The change applies on every instance without a restart.
+	CreateFilter(ctx context.Context, in *CreateFilterRequest, opts ...grpc.CallOption) (*CreateFilterResponse, error)
+	// Lists the word-list entries.
+	ListFilters(ctx context.Context, in *ListFiltersRequest, opts ...grpc.CallOption) (*ListFiltersResponse, error)
+	// Removes a word-list entry.
+	DeleteFilter(ctx context.Context, in *DeleteFilterRequest, opts ...grpc.CallOption) (*DeleteFilterResponse, error)
+	// Trains a spam model with labelled examples (at most 1,000 per call), for an initial corpus or an evaluation.
+	TrainSpam(ctx context.Context, in *TrainSpamRequest, opts ...grpc.CallOption) (*TrainSpamResponse, error)
+	// Deletes a scratch spam model made for an evaluation. The site's own model cannot be deleted.
+	DeleteSpamModel(ctx context.Context, in *DeleteSpamModelRequest, opts ...grpc.CallOption) (*DeleteSpamModelResponse, error)
+	// Lists moderation actions from the append-only audit log, newest first.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// Returns queue depths, decisions per moderator and the daily spam share.
+	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
 }
 
 type moderationServiceClient struct {
@@ -116,6 +167,175 @@ func (c *moderationServiceClient) UpdateThread(ctx context.Context, in *UpdateTh
 	return out, nil
 }
 
+func (c *moderationServiceClient) MarkSpam(ctx context.Context, in *MarkSpamRequest, opts ...grpc.CallOption) (*MarkSpamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MarkSpamResponse)
+	err := c.cc.Invoke(ctx, ModerationService_MarkSpam_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) MarkNotSpam(ctx context.Context, in *MarkNotSpamRequest, opts ...grpc.CallOption) (*MarkNotSpamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MarkNotSpamResponse)
+	err := c.cc.Invoke(ctx, ModerationService_MarkNotSpam_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ReopenComment(ctx context.Context, in *ReopenCommentRequest, opts ...grpc.CallOption) (*ReopenCommentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReopenCommentResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ReopenComment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ClaimComments(ctx context.Context, in *ClaimCommentsRequest, opts ...grpc.CallOption) (*ClaimCommentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimCommentsResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ClaimComments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ReleaseComments(ctx context.Context, in *ReleaseCommentsRequest, opts ...grpc.CallOption) (*ReleaseCommentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseCommentsResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ReleaseComments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) WatchQueue(ctx context.Context, in *WatchQueueRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchQueueResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ModerationService_ServiceDesc.Streams[0], ModerationService_WatchQueue_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchQueueRequest, WatchQueueResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ModerationService_WatchQueueClient = grpc.ServerStreamingClient[WatchQueueResponse]
+
+func (c *moderationServiceClient) CreateBan(ctx context.Context, in *CreateBanRequest, opts ...grpc.CallOption) (*CreateBanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateBanResponse)
+	err := c.cc.Invoke(ctx, ModerationService_CreateBan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBansResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ListBans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) DeleteBan(ctx context.Context, in *DeleteBanRequest, opts ...grpc.CallOption) (*DeleteBanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteBanResponse)
+	err := c.cc.Invoke(ctx, ModerationService_DeleteBan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) CreateFilter(ctx context.Context, in *CreateFilterRequest, opts ...grpc.CallOption) (*CreateFilterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateFilterResponse)
+	err := c.cc.Invoke(ctx, ModerationService_CreateFilter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ListFilters(ctx context.Context, in *ListFiltersRequest, opts ...grpc.CallOption) (*ListFiltersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFiltersResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ListFilters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) DeleteFilter(ctx context.Context, in *DeleteFilterRequest, opts ...grpc.CallOption) (*DeleteFilterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteFilterResponse)
+	err := c.cc.Invoke(ctx, ModerationService_DeleteFilter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) TrainSpam(ctx context.Context, in *TrainSpamRequest, opts ...grpc.CallOption) (*TrainSpamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrainSpamResponse)
+	err := c.cc.Invoke(ctx, ModerationService_TrainSpam_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) DeleteSpamModel(ctx context.Context, in *DeleteSpamModelRequest, opts ...grpc.CallOption) (*DeleteSpamModelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSpamModelResponse)
+	err := c.cc.Invoke(ctx, ModerationService_DeleteSpamModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStatsResponse)
+	err := c.cc.Invoke(ctx, ModerationService_GetStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModerationServiceServer is the server API for ModerationService service.
 // All implementations must embed UnimplementedModerationServiceServer
 // for forward compatibility.
@@ -135,6 +355,41 @@ type ModerationServiceServer interface {
 	GetThread(context.Context, *GetThreadRequest) (*GetThreadResponse, error)
 	// Changes a thread's moderation mode or closes/reopens it.
 	UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error)
+	// Marks a comment spam: it is taken down (if published), kept in the spam list, and the spam model learns
+	// from it at once, on every instance.
+	MarkSpam(context.Context, *MarkSpamRequest) (*MarkSpamResponse, error)
+	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
+	MarkNotSpam(context.Context, *MarkNotSpamRequest) (*MarkNotSpamResponse, error)
+	// Puts a decided comment back in the queue (pending), undoing the last decision and its training.
+	ReopenComment(context.Context, *ReopenCommentRequest) (*ReopenCommentResponse, error)
+	// Claims up to `count` queued comments for this moderator for a short lease, so two moderators reviewing at
+	// once never get the same comment. A claimed comment is skipped by other moderators' claims until the
+	// lease ends or it is decided or released.
+	ClaimComments(context.Context, *ClaimCommentsRequest) (*ClaimCommentsResponse, error)
+	// Releases this moderator's claims on comments without deciding them.
+	ReleaseComments(context.Context, *ReleaseCommentsRequest) (*ReleaseCommentsResponse, error)
+	// Streams queue events (comments newly held, reported or taken down) as they happen on any instance.
+	WatchQueue(*WatchQueueRequest, grpc.ServerStreamingServer[WatchQueueResponse]) error
+	// Bans an author, an IP address or an IP range, for a time or for good.
+	CreateBan(context.Context, *CreateBanRequest) (*CreateBanResponse, error)
+	// Lists the bans in force, newest first.
+	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// Lifts a ban.
+	DeleteBan(context.Context, *DeleteBanRequest) (*DeleteBanResponse, error)
+	// Adds an entry to the hold or spam word list. The change applies on every instance without a restart.
+	CreateFilter(context.Context, *CreateFilterRequest) (*CreateFilterResponse, error)
+	// Lists the word-list entries.
+	ListFilters(context.Context, *ListFiltersRequest) (*ListFiltersResponse, error)
+	// Removes a word-list entry.
+	DeleteFilter(context.Context, *DeleteFilterRequest) (*DeleteFilterResponse, error)
+	// Trains a spam model with labelled examples (at most 1,000 per call), for an initial corpus or an evaluation.
+	TrainSpam(context.Context, *TrainSpamRequest) (*TrainSpamResponse, error)
+	// Deletes a scratch spam model made for an evaluation. The site's own model cannot be deleted.
+	DeleteSpamModel(context.Context, *DeleteSpamModelRequest) (*DeleteSpamModelResponse, error)
+	// Lists moderation actions from the append-only audit log, newest first.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// Returns queue depths, decisions per moderator and the daily spam share.
+	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
 	mustEmbedUnimplementedModerationServiceServer()
 }
 
@@ -162,6 +417,54 @@ func (UnimplementedModerationServiceServer) GetThread(context.Context, *GetThrea
 }
 func (UnimplementedModerationServiceServer) UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateThread not implemented")
+}
+func (UnimplementedModerationServiceServer) MarkSpam(context.Context, *MarkSpamRequest) (*MarkSpamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkSpam not implemented")
+}
+func (UnimplementedModerationServiceServer) MarkNotSpam(context.Context, *MarkNotSpamRequest) (*MarkNotSpamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkNotSpam not implemented")
+}
+func (UnimplementedModerationServiceServer) ReopenComment(context.Context, *ReopenCommentRequest) (*ReopenCommentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReopenComment not implemented")
+}
+func (UnimplementedModerationServiceServer) ClaimComments(context.Context, *ClaimCommentsRequest) (*ClaimCommentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClaimComments not implemented")
+}
+func (UnimplementedModerationServiceServer) ReleaseComments(context.Context, *ReleaseCommentsRequest) (*ReleaseCommentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleaseComments not implemented")
+}
+func (UnimplementedModerationServiceServer) WatchQueue(*WatchQueueRequest, grpc.ServerStreamingServer[WatchQueueResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchQueue not implemented")
+}
+func (UnimplementedModerationServiceServer) CreateBan(context.Context, *CreateBanRequest) (*CreateBanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateBan not implemented")
+}
+func (UnimplementedModerationServiceServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedModerationServiceServer) DeleteBan(context.Context, *DeleteBanRequest) (*DeleteBanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteBan not implemented")
+}
+func (UnimplementedModerationServiceServer) CreateFilter(context.Context, *CreateFilterRequest) (*CreateFilterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateFilter not implemented")
+}
+func (UnimplementedModerationServiceServer) ListFilters(context.Context, *ListFiltersRequest) (*ListFiltersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFilters not implemented")
+}
+func (UnimplementedModerationServiceServer) DeleteFilter(context.Context, *DeleteFilterRequest) (*DeleteFilterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteFilter not implemented")
+}
+func (UnimplementedModerationServiceServer) TrainSpam(context.Context, *TrainSpamRequest) (*TrainSpamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TrainSpam not implemented")
+}
+func (UnimplementedModerationServiceServer) DeleteSpamModel(context.Context, *DeleteSpamModelRequest) (*DeleteSpamModelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSpamModel not implemented")
+}
+func (UnimplementedModerationServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedModerationServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStats not implemented")
 }
 func (UnimplementedModerationServiceServer) mustEmbedUnimplementedModerationServiceServer() {}
 func (UnimplementedModerationServiceServer) testEmbeddedByValue()                           {}
@@ -292,6 +595,287 @@ func _ModerationService_UpdateThread_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ModerationService_MarkSpam_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkSpamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).MarkSpam(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_MarkSpam_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).MarkSpam(ctx, req.(*MarkSpamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_MarkNotSpam_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkNotSpamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).MarkNotSpam(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_MarkNotSpam_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).MarkNotSpam(ctx, req.(*MarkNotSpamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ReopenComment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenCommentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ReopenComment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ReopenComment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ReopenComment(ctx, req.(*ReopenCommentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ClaimComments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimCommentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ClaimComments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ClaimComments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ClaimComments(ctx, req.(*ClaimCommentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ReleaseComments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseCommentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ReleaseComments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ReleaseComments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ReleaseComments(ctx, req.(*ReleaseCommentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_WatchQueue_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchQueueRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ModerationServiceServer).WatchQueue(m, &grpc.GenericServerStream[WatchQueueRequest, WatchQueueResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ModerationService_WatchQueueServer = grpc.ServerStreamingServer[WatchQueueResponse]
+
+func _ModerationService_CreateBan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateBanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).CreateBan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_CreateBan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).CreateBan(ctx, req.(*CreateBanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ListBans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ListBans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ListBans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ListBans(ctx, req.(*ListBansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_DeleteBan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteBanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).DeleteBan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_DeleteBan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).DeleteBan(ctx, req.(*DeleteBanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_CreateFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).CreateFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_CreateFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).CreateFilter(ctx, req.(*CreateFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ListFilters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFiltersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ListFilters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ListFilters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ListFilters(ctx, req.(*ListFiltersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_DeleteFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).DeleteFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_DeleteFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).DeleteFilter(ctx, req.(*DeleteFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_TrainSpam_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrainSpamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).TrainSpam(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_TrainSpam_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).TrainSpam(ctx, req.(*TrainSpamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_DeleteSpamModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSpamModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).DeleteSpamModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_DeleteSpamModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).DeleteSpamModel(ctx, req.(*DeleteSpamModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_GetStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).GetStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_GetStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).GetStats(ctx, req.(*GetStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ModerationService_ServiceDesc is the grpc.ServiceDesc for ModerationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -323,7 +907,73 @@ var ModerationService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "UpdateThread",
 			Handler:    _ModerationService_UpdateThread_Handler,
 		},
+		{
+			MethodName: "MarkSpam",
+			Handler:    _ModerationService_MarkSpam_Handler,
+		},
+		{
+			MethodName: "MarkNotSpam",
+			Handler:    _ModerationService_MarkNotSpam_Handler,
+		},
+		{
+			MethodName: "ReopenComment",
+			Handler:    _ModerationService_ReopenComment_Handler,
+		},
+		{
+			MethodName: "ClaimComments",
+			Handler:    _ModerationService_ClaimComments_Handler,
+		},
+		{
+			MethodName: "ReleaseComments",
+			Handler:    _ModerationService_ReleaseComments_Handler,
+		},
+		{
+			MethodName: "CreateBan",
+			Handler:    _ModerationService_CreateBan_Handler,
+		},
+		{
+			MethodName: "ListBans",
+			Handler:    _ModerationService_ListBans_Handler,
+		},
+		{
+			MethodName: "DeleteBan",
+			Handler:    _ModerationService_DeleteBan_Handler,
+		},
+		{
+			MethodName: "CreateFilter",
+			Handler:    _ModerationService_CreateFilter_Handler,
+		},
+		{
+			MethodName: "ListFilters",
+			Handler:    _ModerationService_ListFilters_Handler,
+		},
+		{
+			MethodName: "DeleteFilter",
+			Handler:    _ModerationService_DeleteFilter_Handler,
+		},
+		{
+			MethodName: "TrainSpam",
+			Handler:    _ModerationService_TrainSpam_Handler,
+		},
+		{
+			MethodName: "DeleteSpamModel",
+			Handler:    _ModerationService_DeleteSpamModel_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _ModerationService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "GetStats",
+			Handler:    _ModerationService_GetStats_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchQueue",
+			Handler:       _ModerationService_WatchQueue_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "commentd/v1/moderation_service.proto",
 }
