@@ -107,6 +107,7 @@ type Comment struct {
 	IPKey       string
 	UserAgent   string
 	Body        string
+	SpamScore   float64 // 0..1 from the spam checks at submission; 0 when unscored
 	State       State
 	CreatedAt   time.Time
 	PublishedAt time.Time // zero unless published

@@ -23,6 +23,8 @@ type CreateOptions struct {
 	RequestID string
 	// DefaultMode is the site-wide moderation mode, used when the thread has none of its own.
 	DefaultMode Mode
+	// SkipPreModeration publishes the comment even on a pre-moderated thread (a trusted author).
+	SkipPreModeration bool
 }
 
 // Store keeps comments. Implementations must make Create atomic and safe to run twice.
@@ -56,8 +58,17 @@ type Screener interface {
 
 // Verdict collects what the screeners decided about one submission.
 type Verdict struct {
-	Hold []Reason // any entry holds the comment for a moderator
-	Spam []Reason // any entry marks the comment spam
+	Hold   []Reason // any entry holds the comment for a moderator
+	Spam   []Reason // any entry marks the comment spam
+	Reject []Reason // any entry stores the comment as rejected (e.g. a shadow ban)
+	// Score is the spam score, 0..1, stored with the comment for moderators.
+	Score float64
+	// SkipPreModeration lets the comment through pre-moderation (the author is trusted). Any Hold,
+	// Spam or Reject entry still applies.
+	SkipPreModeration bool
+	// Undo holds what screeners must revert if the comment is finally not stored (for example
+	// rate-limit counts taken for it). They run with the submission's context.
+	Undo []func(context.Context)
 }
 
 // Options configures a Service.
@@ -132,7 +143,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 	if c.IPSealed, err = s.keys.SealIP(d.IP, id); err != nil {
 		return Comment{}, fmt.Errorf("seal ip: %w", err)
 	}
+	c.SpamScore = v.Score
 	switch {
+	case len(v.Reject) > 0:
+		c.State = StateRejected
+		c.HoldReasons = append(append(v.Reject, v.Spam...), v.Hold...)
 	case len(v.Spam) > 0:
 		c.State = StateSpam
 		c.HoldReasons = append(v.Spam, v.Hold...)
@@ -143,7 +158,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		c.State = StatePublished
 		c.PublishedAt = c.CreatedAt
 	}
-	stored, _, err := s.store.Create(ctx, c, CreateOptions{RequestID: d.RequestID, DefaultMode: s.mode})
+	stored, _, err := s.store.Create(ctx, c, CreateOptions{RequestID: d.RequestID, DefaultMode: s.mode, SkipPreModeration: v.SkipPreModeration})
+	if err != nil {
+		for _, undo := range v.Undo {
+			undo(ctx)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrParentNotFound):
 		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "no such comment in this thread"}}}

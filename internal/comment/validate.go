@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -57,6 +58,8 @@ type Submission struct {
 	RequestID   string
 	ClientIP    string
 	UserAgent   string
+	Honeypot    string        // the form's hidden field: humans leave it empty
+	FormAge     time.Duration // time from form render to submit; 0 when unknown
 }
 
 // Draft is a submission that passed validation: text trimmed, addresses parsed.
@@ -69,6 +72,11 @@ type Draft struct {
 	Body       string
 	RequestID  string
 	UserAgent  string
+	Honeypot   string
+	FormAge    time.Duration
+	// History is the author's record, when a screener has read it (the abuse check reads it in the
+	// same round trip as the rate limits, for the spam check that runs after it).
+	History *AuthorHistory
 }
 
 // Validate checks every field of s and returns the draft, or a *ValidationError naming every bad field.
@@ -79,6 +87,11 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		ThreadID:  s.ThreadID,
 		ParentID:  s.ParentID,
 		RequestID: s.RequestID,
+		Honeypot:  s.Honeypot,
+		FormAge:   s.FormAge,
+	}
+	if s.FormAge < 0 {
+		verr.Add("form_duration", "must not be negative")
 	}
 	if !threadIDPattern.MatchString(s.ThreadID) {
 		verr.Add("thread_id", "required: 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")

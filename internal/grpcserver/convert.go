@@ -26,6 +26,8 @@ func submissionFromProto(r *commentdv1.SubmitCommentRequest) comment.Submission 
 		RequestID:   r.GetRequestId(),
 		ClientIP:    r.GetClientIp(),
 		UserAgent:   r.GetUserAgent(),
+		Honeypot:    r.GetHoneypot(),
+		FormAge:     r.GetFormDuration().AsDuration(),
 	}
 }
 

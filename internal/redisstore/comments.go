@@ -62,6 +62,11 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	}
 	preHold := append(append([]comment.Reason(nil), c.HoldReasons...),
 		comment.Reason{Code: comment.ReasonPreModeration, Message: preModerationMessage})
+	preHoldField := encodeHold(preHold)
+	if opts.SkipPreModeration {
+		// An empty pre-moderation hold tells the script not to hold the comment (see create.lua).
+		preHoldField = ""
+	}
 
 	k := s.keys
 	scriptKeys := []string{
@@ -79,7 +84,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	}
 	args := []any{
 		c.ThreadID, c.ParentID, hasRequest, requestTTL, int(mode),
-		int(c.State), published, encodeHold(c.HoldReasons), encodeHold(preHold),
+		int(c.State), published, encodeHold(c.HoldReasons), preHoldField,
 		micros(c.CreatedAt), c.ID,
 	}
 	args = append(args, recordFields(c)...)

@@ -17,7 +17,8 @@
 -- ARGV[6]      state as submitted: "1" published, "2" pending, "3" rejected, "4" spam
 -- ARGV[7]      publication time as submitted, unix µs ("" unless published)
 -- ARGV[8]      hold field as submitted ("" for none)
--- ARGV[9]      hold field to store when pre-moderation holds the comment
+-- ARGV[9]      hold field to store when pre-moderation holds the comment; "" when the author
+--              is trusted to skip pre-moderation (then pre-moderation does not hold it)
 -- ARGV[10]     creation time, unix µs: the score in every index
 -- ARGV[11]     comment id
 -- ARGV[12..]   field/value pairs stored as they are
@@ -67,7 +68,7 @@ if not mode then
   mode = ARGV[5]
 end
 local state, published, hold = ARGV[6], ARGV[7], ARGV[8]
-if state == PUBLISHED and mode == PRE then
+if state == PUBLISHED and mode == PRE and ARGV[9] ~= "" then
   state, published, hold = PENDING, "", ARGV[9]
 end
 

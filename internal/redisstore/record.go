@@ -24,6 +24,7 @@ import (
 //	ip_key        keyed hash of the client IP
 //	ua            user agent
 //	body          comment text
+//	score         spam score 0..1 as a decimal string; absent when 0 (unscored)
 //	state         1 published, 2 pending, 3 rejected, 4 spam
 //	created       creation time
 //	published     publication time, present only while published
@@ -43,6 +44,7 @@ const (
 	fIPKey       = "ip_key"
 	fUserAgent   = "ua"
 	fBody        = "body"
+	fScore       = "score"
 	fState       = "state"
 	fCreated     = "created"
 	fPublished   = "published"
@@ -77,6 +79,9 @@ func recordFields(c comment.Comment) []any {
 	add(fIPKey, c.IPKey)
 	add(fUserAgent, c.UserAgent)
 	add(fBody, c.Body)
+	if c.SpamScore > 0 {
+		add(fScore, strconv.FormatFloat(c.SpamScore, 'g', 6, 64))
+	}
 	return f
 }
 
@@ -156,6 +161,11 @@ func decodeRecord(m map[string]string) (comment.Comment, error) {
 		return comment.Comment{}, fmt.Errorf("%w: no id or thread", errCorrupt)
 	}
 	var err error
+	if v := m[fScore]; v != "" {
+		if c.SpamScore, err = strconv.ParseFloat(v, 64); err != nil {
+			return comment.Comment{}, fmt.Errorf("%w: score: %v", errCorrupt, err)
+		}
+	}
 	if c.State, err = parseState(m[fState]); err != nil {
 		return comment.Comment{}, err
 	}
