@@ -154,3 +154,12 @@ func (k keys) banRecords() string { return k.prefix + "{bans}:r" }
 func (k keys) banCreated() string { return k.prefix + "{bans}:c" }
 
 func (k keys) banExpiry() string { return k.prefix + "{bans}:e" }
+
+// Author history keys
+//
+//	P{rl:author:<hash>}:h   hash   an author's record: fields "approved", "rejected", "spam" (counts);
+//	                               no TTL. It shares the author's rate-limit tag, so the abuse
+//	                               check reads it in the script call it already makes for the author.
+
+// authorHistory is the hash of an author's record, by keyed email hash.
+func (k keys) authorHistory(authorKey string) string { return k.rateTag("author", authorKey) + ":h" }
