@@ -6,14 +6,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/config"
 )
 
 func main() {
+	// go-redis reports connection trouble through a package-level logger; route it into JSON on
+	// stderr like the rest of our log. It is set here, once, because it is process-wide state.
+	redis.SetLogger(redisLogger{log: slog.New(slog.NewJSONHandler(os.Stderr, nil))})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, nil)

@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		Moderation:    mod,
 		Registerer:    reg,
 		ServerOptions: serverOpts,
+		CallTimeout:   cfg.RedisTimeout,
 	})
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -272,4 +273,12 @@ func printDevBanner(w io.Writer, grpcAddr string, tokens []devToken) {
 		fmt.Fprintf(&b, "  see the README's walk-through for grpcurl and commentctl commands\n\n")
 	}
 	io.WriteString(w, b.String())
+}
+
+// redisLogger adapts go-redis's internal logger to slog. Its messages carry addresses of Redis
+// servers, never readers' data.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "msg_detail", fmt.Sprintf(format, v...))
 }

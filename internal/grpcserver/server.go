@@ -45,6 +45,9 @@ type Options struct {
 	// ServerOptions are passed to grpc.NewServer after ours, e.g. TLS credentials. Interceptors
 	// given here run inside ours, after auth.
 	ServerOptions []grpc.ServerOption
+	// CallTimeout bounds every unary call (and so every Redis call it makes) when the client set no
+	// shorter deadline; 0 means no bound of our own. Streams are not bounded.
+	CallTimeout time.Duration
 }
 
 // Server is commentd's gRPC server.
@@ -78,6 +81,7 @@ func New(opts Options) *Server {
 			m.rpc.UnaryServerInterceptor(),
 			errs.unary,
 			recovery.UnaryServerInterceptor(),
+			boundCall(opts.CallTimeout),
 			auth.unary,
 		),
 		grpc.ChainStreamInterceptor(
@@ -165,5 +169,22 @@ func (s *Server) WatchHealth(ctx context.Context, ping func(context.Context) err
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// boundCall caps a unary call's deadline at timeout from now, so a client that sets no deadline
+// cannot hold a handler (and its Redis calls) forever. go-redis honours the context deadline
+// because the client is built with ContextTimeoutEnabled.
+func boundCall(timeout time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if timeout <= 0 {
+			return handler(ctx, req)
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) <= timeout {
+			return handler(ctx, req)
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return handler(ctx, req)
 	}
 }
