@@ -44,6 +44,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	level := new(slog.LevelVar)
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.Dev {
+		cfg.RedisURL = "embedded (miniredis)"
+	}
 	log.Info("starting commentd", cfg.LogAttrs()...)
 
 	// In -dev mode everything a production set-up brings from outside is made up here.
@@ -94,7 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	defer rdb.Close() // deferred first among the servers' clean-ups, so Redis closes last
 	rdb.AddHook(redisstore.RoundTripHook(roundTrips.Inc))
 
-	if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
+	if cfg.Dev {
+		log.Warn("redis durability: none (embedded in-memory Redis)")
+	} else if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
 		return err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

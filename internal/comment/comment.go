@@ -6,6 +6,7 @@ package comment
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -174,10 +175,15 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	if len(e.Violations) == 1 {
-		return "invalid " + e.Violations[0].Field + ": " + e.Violations[0].Description
+	var b strings.Builder
+	b.WriteString("invalid request: ")
+	for i, v := range e.Violations {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.Field + ": " + v.Description)
 	}
-	return fmt.Sprintf("%d invalid fields, first %s: %s", len(e.Violations), e.Violations[0].Field, e.Violations[0].Description)
+	return b.String()
 }
 
 // Add records one violation.
