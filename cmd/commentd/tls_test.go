@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key, and returns their paths and a
+// pool trusting the certificate.
+func writeSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "commentd test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestTLS serves gRPC over TLS: a client trusting the certificate gets an answer, a plaintext
+// client does not.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := writeSelfSigned(t)
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	keys := filepath.Join(t.TempDir(), "keys")
+	writeKeys(t, keys)
+	rs := redistest.Start(t, "--appendonly", "yes")
+	addr, cancel, done := runAsync(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys,
+		"-redis-url", "redis://" + rs.Addr, "-tls-cert", certFile, "-tls-key", keyFile}, env, &bytes.Buffer{})
+	defer func() { cancel(); <-done }()
+
+	check := func(creds credentials.TransportCredentials) error {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer ccancel()
+		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if err := check(credentials.NewTLS(&tls.Config{RootCAs: pool})); err != nil {
+		t.Errorf("health check over TLS with the server's certificate trusted: %v, want success", err)
+	}
+	if err := check(insecure.NewCredentials()); err == nil {
+		t.Errorf("health check in plaintext against the TLS port succeeded, want an error")
+	}
+}
