@@ -1,0 +1,52 @@
+package redisstore
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+// TestSentinel runs a submit/approve/list flow through a client built from a redis+sentinel://
+// address: the store finds the master through a real Sentinel.
+func TestSentinel(t *testing.T) {
+	sent := redistest.StartSentinel(t)
+	rdb, err := NewClient("redis+sentinel://" + sent.Addr + "/" + sent.MasterName)
+	if err != nil {
+		t.Fatalf("NewClient(redis+sentinel://%s/%s): %v", sent.Addr, sent.MasterName, err)
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("New through Sentinel: %v", err)
+	}
+	c := draft(s, "sentinel-thread", 1)
+	c.State, c.PublishedAt = comment.StatePending, time.Time{}
+	mustCreate(t, s, c, comment.CreateOptions{DefaultMode: comment.ModePost})
+	if _, err := s.Decide(ctx, c.ID, comment.Decision{Moderator: "m", At: t0, To: comment.StatePublished},
+		[]comment.State{comment.StatePending}); err != nil {
+		t.Fatalf("Decide(approve) through Sentinel: %v", err)
+	}
+	got, _, err := s.ListPublished(ctx, "sentinel-thread", comment.Page{Size: 10})
+	if err != nil || len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("ListPublished through Sentinel = %v, %v; want the approved comment %s", got, err, c.ID)
+	}
+	// The data really is on the master the Sentinel named.
+	direct := redistest.Client(t, sent.Master.Addr)
+	if n, err := direct.Exists(ctx, s.keys.record(mustShard(t, c.ID), c.ID)).Result(); err != nil || n != 1 {
+		t.Errorf("EXISTS record on the master = %d, %v; want 1", n, err)
+	}
+}
+
+func mustShard(t *testing.T, id string) int {
+	t.Helper()
+	sh, ok := shardOfID(id)
+	if !ok {
+		t.Fatalf("shardOfID(%q) failed", id)
+	}
+	return sh
+}
