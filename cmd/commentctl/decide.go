@@ -27,28 +27,39 @@ type action int
 const (
 	actApprove action = iota + 1
 	actReject
+	actReopen
 )
 
 // verb is the command name.
 func (a action) verb() string {
-	if a == actApprove {
+	switch a {
+	case actApprove:
 		return "approve"
+	case actReopen:
+		return "reopen"
 	}
 	return "reject"
 }
 
 // done is the past tense, for the result line.
 func (a action) done() string {
-	if a == actApprove {
+	switch a {
+	case actApprove:
 		return "approved"
+	case actReopen:
+		return "reopened"
 	}
 	return "rejected"
 }
 
 // call sends the decision for one comment.
 func (a action) call(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-	if a == actApprove {
+	switch a {
+	case actApprove:
 		resp, err := client.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason})
+		return resp.GetComment(), err
+	case actReopen:
+		resp, err := client.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason})
 		return resp.GetComment(), err
 	}
 	resp, err := client.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})
@@ -72,6 +83,9 @@ changes nothing and succeeds.`
 	case actReject:
 		long = `reject hides comments that are pending, published or spam for good. Rejecting a rejected comment
 changes nothing and succeeds.`
+	case actReopen:
+		long = `reopen puts decided comments (published, rejected or spam) back in the queue as pending, undoing
+the last decision and what the spam model learnt from it. Use it to take back a mistake.`
 	}
 	long += `
 

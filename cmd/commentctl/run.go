@@ -52,6 +52,7 @@ type cli struct {
 	tlsCA       string
 	tlsInsecure bool
 	output      string
+	configFile  string
 }
 
 // run executes one commentctl command line (args without the program name) and returns the exit code.
@@ -88,9 +89,13 @@ Every command except keygen calls the server at --server with the API key in --t
 (a key of role "moderator" or "admin"). Flags left unset fall back to the environment:
   ` + envServer + `   the server address (default ` + defaultServer + `)
   ` + envToken + `    the API token
+and then to the config file (--config, default ~/.config/commentctl/config.yaml or
+$XDG_CONFIG_HOME/commentctl/config.yaml) with the keys server, token, tls, tls-ca and timeout.
+A file holding a token must not be readable by group or others (chmod 600).
 
 Exit status: 0 on success, 1 when a call fails, 2 when the command line is wrong.`,
 		Example: `  export ` + envToken + `=cmd_...
+  commentctl review
   commentctl queue
   commentctl show 01HZX3K9
   commentctl approve 01HZX3K9 01HZX3KA
@@ -120,6 +125,7 @@ Exit status: 0 on success, 1 when a call fails, 2 when the command line is wrong
 	pf.StringVar(&c.tlsCA, "tls-ca", "", "PEM `file` of the CA that signed the server's certificate (implies --tls)")
 	pf.BoolVar(&c.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate, for testing only (implies --tls)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&c.configFile, "config", "", "config `file` with server, token, tls, tls-ca and timeout (default $XDG_CONFIG_HOME/commentctl/config.yaml or ~/.config/commentctl/config.yaml)")
 
 	root.AddCommand(
 		c.keygenCmd(),
@@ -127,13 +133,25 @@ Exit status: 0 on success, 1 when a call fails, 2 when the command line is wrong
 		c.showCmd(),
 		c.decideCmd(actApprove),
 		c.decideCmd(actReject),
+		c.decideCmd(actReopen),
 		c.threadCmd(),
+		c.banCmd(), c.bansCmd(), c.unbanCmd(),
+		c.spamCmd(), c.notSpamCmd(), c.filtersCmd(),
+		c.watchCmd(),
+		c.bulkCmd(),
+		c.auditCmd(),
+		c.statsCmd(),
+		c.completionCmd(),
+		c.reviewCmd(),
 	)
 	return root
 }
 
-// resolveGlobals applies environment fallbacks and checks the global flags.
+// resolveGlobals applies the config file and environment fallbacks and checks the global flags.
 func (c *cli) resolveGlobals(cmd *cobra.Command) error {
+	if err := c.applyConfigFile(cmd); err != nil {
+		return err
+	}
 	flags := cmd.Flags()
 	if !flags.Changed("server") {
 		if v := c.env(envServer); v != "" {
@@ -141,7 +159,9 @@ func (c *cli) resolveGlobals(cmd *cobra.Command) error {
 		}
 	}
 	if !flags.Changed("token") {
-		c.token = c.env(envToken)
+		if v := c.env(envToken); v != "" {
+			c.token = v
+		}
 	}
 	c.server = strings.TrimSpace(c.server)
 	c.token = strings.TrimSpace(c.token)

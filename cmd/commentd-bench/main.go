@@ -1,14 +1,24 @@
 // Command commentd-bench measures SubmitComment end to end and compares it with a no-op handler in
 // the same run, so the ratio holds on any machine:
 //
-//	go run ./cmd/commentd-bench [-c 50] [-d 10s] [-warmup 2s]
+//	go run ./cmd/commentd-bench [-c 50] [-d 10s] [-warmup 2s] [-profile DIR]
 //
 // It builds commentd, starts a private redis-server (AOF on, appendfsync everysec, as production
-// would run it) and commentd on free loopback ports, drives SubmitComment at fixed concurrency with
-// realistic comments (every call a distinct author, email and IP), then drives a no-op
-// CommentService (this same binary, re-executed as a server) with the same payloads, connection and
-// concurrency. It prints throughput and p50/p99 latency of both, their ratio, and Redis commands
-// (INFO commandstats) and round trips (commentd's own counter) per submission.
+// would run it) and drives SubmitComment at fixed concurrency with realistic comments (every call a
+// distinct author, email and IP, over 1,000 threads) in three phases, each on a fresh process:
+//
+//  1. commentd with the default rate-limit rules, except the thread rule, which the bench raises
+//     (several comments per thread per second is the flood that rule stops; the output says so);
+//  2. commentd with rate limits off (-rate-limits off): bans, duplicate control and the author's
+//     record are still checked, so the difference is the cost of the rules;
+//  3. a no-op CommentService (this same binary, re-executed as a server) with the same payloads,
+//     connection and concurrency.
+//
+// It prints throughput and p50/p99 latency of each, the ratios to the no-op, Redis round trips
+// (commentd's own counter) and commands (INFO commandstats) per submission, and the CPU time per
+// call of the load generator, the server and Redis: on a machine where all three share the cores,
+// throughput follows that total. With -profile, commentd runs with -pprof and a CPU profile of each
+// measured commentd phase is written to DIR.
 //
 // The load generator is a plain loop of unary calls rather than ghz: it needs no extra install,
 // builds its payloads per call (ghz sends one template), and reads the Redis figures in the same run.

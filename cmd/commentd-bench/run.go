@@ -7,15 +7,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -26,8 +28,22 @@ import (
 
 	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
+
+// phase is one measured configuration of the server under load.
+type phase struct {
+	name  string
+	flags []string // commentd flags; nil for the no-op server
+	res   result
+	// Redis work per submission, read around the measured run (commentd phases only).
+	trips float64
+	cmds  map[string]float64
+	// CPU time per call of the load generator, the server and Redis, in µs.
+	cpuClient, cpuServer, cpuRedis float64
+	scriptRedis                    float64 // of cpuRedis, the time spent running Lua scripts
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("commentd-bench", flag.ContinueOnError)
@@ -37,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	commentdBin := fs.String("commentd", "", "commentd binary to measure (default: go build ./cmd/commentd)")
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
+	profileDir := fs.String("profile", "", "write a CPU profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,110 +90,324 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(keysFile, []byte(line+"\n"), 0o600); err != nil {
 		return err
 	}
-	grpcAddr, httpAddr := freeAddr(), freeAddr()
-	logFile, err := os.Create(filepath.Join(dir, "commentd.log"))
+	rulesFile, overrides, err := writeBenchRules(dir)
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	cmdArgs := append([]string{"-grpc-addr", grpcAddr, "-http-addr", httpAddr, "-redis-url", "redis://" + rs.Addr, "-keys", keysFile}, strings.Fields(*extra)...)
-	cd := exec.Command(bin, cmdArgs...)
-	cd.Env = append(os.Environ(),
+	env := append(os.Environ(),
 		"COMMENTD_ENCRYPTION_KEYS=bench:"+privacy.EncodeSecret(privacy.NewSecret()),
 		"COMMENTD_HASH_KEY="+privacy.EncodeSecret(privacy.NewSecret()))
-	cd.Stdout, cd.Stderr = logFile, logFile
-	if err := cd.Start(); err != nil {
-		return fmt.Errorf("start commentd: %w", err)
+	base := []string{"-redis-url", "redis://" + rs.Addr, "-keys", keysFile}
+	if *profileDir != "" {
+		base = append(base, "-pprof")
 	}
-	defer func() { cd.Process.Signal(os.Interrupt); cd.Wait() }()
+	base = append(base, strings.Fields(*extra)...)
 
-	noopAddr := freeAddr()
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	phases := []*phase{
+		{name: "SubmitComment, default rules", flags: append(slices.Clone(base), "-config", rulesFile)},
+		{name: "SubmitComment, rate limits off", flags: append(slices.Clone(base), "-rate-limits", "off")},
+		{name: "no-op handler"},
 	}
-	noop := exec.Command(self)
-	noop.Env = append(os.Environ(), noopEnv+"="+noopAddr)
-	noop.Stderr = stderr
-	if err := noop.Start(); err != nil {
-		return fmt.Errorf("start no-op server: %w", err)
+	for i, p := range phases {
+		var srv *server
+		if p.flags != nil {
+			srv, err = startCommentd(ctx, bin, dir, fmt.Sprintf("commentd-%d.log", i), p.flags, env)
+		} else {
+			srv, err = startNoop()
+		}
+		if err != nil {
+			return err
+		}
+		err = measure(ctx, stderr, srv, p, token, *workers, *warmup, *duration, rdb, *profileDir, i)
+		srv.stop()
+		if err != nil {
+			return err
+		}
 	}
-	defer func() { noop.Process.Kill(); noop.Wait() }()
 
-	full, err := dial(ctx, grpcAddr)
-	if err != nil {
-		return fmt.Errorf("commentd (log: %s): %w", logFile.Name(), err)
-	}
-	defer full.Close()
-	bare, err := dial(ctx, noopAddr)
-	if err != nil {
-		return fmt.Errorf("no-op server: %w", err)
-	}
-	defer bare.Close()
-
-	fmt.Fprintf(stderr, "SubmitComment: warm-up %v, then %v at concurrency %d…\n", *warmup, *duration, *workers)
-	drive(ctx, full, token, *workers, *warmup)
-	cmdsBefore, err := commandStats(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	rtBefore, err := roundTrips(httpAddr)
-	if err != nil {
-		return err
-	}
-	real := drive(ctx, full, token, *workers, *duration)
-	cmdsAfter, err := commandStats(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	rtAfter, err := roundTrips(httpAddr)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "no-op handler: warm-up %v, then %v at concurrency %d…\n", *warmup, *duration, *workers)
-	drive(ctx, bare, token, *workers, *warmup)
-	base := drive(ctx, bare, token, *workers, *duration)
-
-	submissions := float64(real.calls + real.errors)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(tw, "settings\tconcurrency %d, one HTTP/2 connection, %v measured per phase after %v warm-up\n", *workers, *duration, *warmup)
+	fmt.Fprintf(tw, "settings\tconcurrency %d, one HTTP/2 connection, %v measured per phase after %v warm-up; Redis AOF everysec\n", *workers, *duration, *warmup)
+	fmt.Fprintf(tw, "rules\tdefault rules (ratelimit.DefaultRules) except: %s\n", strings.Join(overrides, "; "))
 	fmt.Fprintf(tw, "\t\n")
-	fmt.Fprintf(tw, "phase\tcalls/s\tp50\tp99\tok\terrors\n")
-	for _, p := range []struct {
-		name string
-		r    result
-	}{{"SubmitComment (full path)", real}, {"no-op handler", base}} {
-		fmt.Fprintf(tw, "%s\t%.0f\t%v\t%v\t%d\t%d\n", p.name, p.r.rate(), p.r.p50.Round(time.Microsecond), p.r.p99.Round(time.Microsecond), p.r.calls, p.r.errors)
+	fmt.Fprintf(tw, "phase\tcalls/s\tp50\tp99\tok\terrors\tredis round trips/call\tredis commands/call\tCPU µs/call: client\tserver\tredis\ttotal\n")
+	for _, p := range phases {
+		trips, cmds, redisCPU := "-", "-", "-"
+		if p.cmds != nil {
+			trips, cmds, redisCPU = fmt.Sprintf("%.2f", p.trips), fmt.Sprintf("%.2f", sum(p.cmds)), fmt.Sprintf("%.0f", p.cpuRedis)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%v\t%v\t%d\t%d\t%s\t%s\t%.0f\t%.0f\t%s\t%.0f\n", p.name, p.res.rate(), p.res.p50.Round(time.Microsecond), p.res.p99.Round(time.Microsecond),
+			p.res.calls, p.res.errors, trips, cmds, p.cpuClient, p.cpuServer, redisCPU, p.cpuClient+p.cpuServer+p.cpuRedis)
 	}
 	tw.Flush()
-	if base.rate() > 0 {
-		fmt.Fprintf(stdout, "\nratio full/no-op throughput: %.2f (target ≥ 0.50)\n", real.rate()/base.rate())
+	fmt.Fprintf(stdout, "(CPU µs/call is the CPU time each process used during the measured run, divided by the calls made: on a\n"+
+		" machine shared with other work, throughput follows the total, and the ratio below follows the totals' ratio.)\n")
+
+	on, off, noop := phases[0], phases[1], phases[2]
+	if noop.res.rate() > 0 {
+		fmt.Fprintf(stdout, "\nratio full path (default rules) / no-op throughput: %.2f (target ≥ 0.50)\n", on.res.rate()/noop.res.rate())
+		fmt.Fprintf(stdout, "ratio full path (rate limits off) / no-op throughput: %.2f\n", off.res.rate()/noop.res.rate())
 	}
-	if submissions > 0 {
-		fmt.Fprintf(stdout, "redis round trips per submission: %.2f (target ≤ 2)\n", (rtAfter-rtBefore)/submissions)
-		total := 0.0
-		var lines []string
-		for name, after := range cmdsAfter {
-			d := after - cmdsBefore[name]
-			if d <= 0 || name == "info" {
-				continue
-			}
-			total += d
-			lines = append(lines, fmt.Sprintf("  %-12s %.2f", name, d/submissions))
-		}
-		sort.Strings(lines)
-		fmt.Fprintf(stdout, "redis commands per submission: %.2f\n%s\n", total/submissions, strings.Join(lines, "\n"))
-	}
-	for _, r := range []result{real, base} {
-		if r.firstErr != nil {
-			fmt.Fprintf(stdout, "first error: %v\n", r.firstErr)
+	fmt.Fprintf(stdout, "redis round trips per submission, default rules: %.2f (target ≤ 2)\n", on.trips)
+	fmt.Fprintf(stdout, "\nredis commands per submission:\n")
+	names := map[string]bool{}
+	for _, p := range []*phase{on, off} {
+		for n := range p.cmds {
+			names[n] = true
 		}
 	}
-	if real.calls == 0 {
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  command\tdefault rules\trate limits off\n")
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		fmt.Fprintf(tw, "  %s\t%.2f\t%.2f\n", n, on.cmds[n], off.cmds[n])
+	}
+	fmt.Fprintf(tw, "  total\t%.2f\t%.2f\n", sum(on.cmds), sum(off.cmds))
+	fmt.Fprintf(tw, "  µs of Redis CPU in scripts\t%.0f\t%.0f\n", on.scriptRedis, off.scriptRedis)
+	fmt.Fprintf(tw, "  µs of Redis CPU in all\t%.0f\t%.0f\n", on.cpuRedis, off.cpuRedis)
+	tw.Flush()
+	fmt.Fprintf(stdout, "(the abuse check is one pipeline: a rate-limit script per counted value, ip, author and thread, and an HMGET of the bans;\n"+
+		" with rate limits off the author's script still runs for duplicate control and the author's record. The comment is one more script.)\n")
+	for _, p := range phases {
+		if p.res.firstErr != nil {
+			fmt.Fprintf(stdout, "first error (%s): %v\n", p.name, p.res.firstErr)
+		}
+	}
+	if on.res.calls == 0 {
 		return errors.New("no SubmitComment call succeeded")
 	}
 	return nil
+}
+
+func sum(m map[string]float64) float64 {
+	t := 0.0
+	for _, v := range m {
+		t += v
+	}
+	return t
+}
+
+// benchThreadRate is the thread rule's rate in the bench. The bench spreads thousands of comments a
+// second over 1,000 threads, several per thread per second, which no discussion does and which the
+// default thread rule (one a second) is there to stop.
+const benchThreadRate = "6000/m"
+
+// writeBenchRules writes a commentd config file with the default rules, the thread rule raised to
+// benchThreadRate, and says what it changed. Every other rule counts every call, as in production;
+// the bench's authors and addresses are all distinct, so none of them refuses.
+func writeBenchRules(dir string) (file string, overrides []string, err error) {
+	var b strings.Builder
+	b.WriteString("rate-limits:\n")
+	for _, r := range ratelimit.DefaultRules() {
+		rc := r.Config()
+		if r.Key == ratelimit.KeyThread {
+			overrides = append(overrides, fmt.Sprintf("rule %s raised from %s to %s (burst %d): the bench sends several comments per thread per second to 1,000 threads, a flood this rule exists to stop",
+				r.Name, rc.Rate, benchThreadRate, rc.Burst))
+			rc.Rate = benchThreadRate
+		}
+		fmt.Fprintf(&b, "  - {name: %s, key: %s, rate: %q, burst: %d}\n", rc.Name, rc.Key, rc.Rate, rc.Burst)
+	}
+	if len(overrides) == 0 {
+		overrides = []string{"none"}
+	}
+	file = filepath.Join(dir, "rules.yaml")
+	return file, overrides, os.WriteFile(file, []byte(b.String()), 0o600)
+}
+
+// server is one process under load: commentd or the no-op server.
+type server struct {
+	conn     *grpc.ClientConn
+	httpAddr string // commentd only
+	logName  string
+	pid      int
+	stop     func()
+}
+
+func startCommentd(ctx context.Context, bin, dir, logName string, flags, env []string) (*server, error) {
+	grpcAddr, httpAddr := freeAddr(), freeAddr()
+	logFile, err := os.Create(filepath.Join(dir, logName))
+	if err != nil {
+		return nil, err
+	}
+	cd := exec.Command(bin, append([]string{"-grpc-addr", grpcAddr, "-http-addr", httpAddr}, flags...)...)
+	cd.Env = env
+	cd.Stdout, cd.Stderr = logFile, logFile
+	if err := cd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start commentd: %w", err)
+	}
+	stop := func() { cd.Process.Signal(os.Interrupt); cd.Wait(); logFile.Close() }
+	conn, err := dial(ctx, grpcAddr)
+	if err != nil {
+		stop()
+		log, _ := os.ReadFile(logFile.Name())
+		return nil, fmt.Errorf("commentd %s: %w\n%s", strings.Join(flags, " "), err, log)
+	}
+	return &server{conn: conn, httpAddr: httpAddr, logName: logFile.Name(), pid: cd.Process.Pid, stop: func() { conn.Close(); stop() }}, nil
+}
+
+func startNoop() (*server, error) {
+	noopAddr := freeAddr()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	noop := exec.Command(self)
+	noop.Env = append(os.Environ(), noopEnv+"="+noopAddr)
+	if err := noop.Start(); err != nil {
+		return nil, fmt.Errorf("start no-op server: %w", err)
+	}
+	stop := func() { noop.Process.Kill(); noop.Wait() }
+	conn, err := dial(context.Background(), noopAddr)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("no-op server: %w", err)
+	}
+	return &server{conn: conn, pid: noop.Process.Pid, stop: func() { conn.Close(); stop() }}, nil
+}
+
+// measure warms srv up, then drives it for duration, reading Redis' and commentd's counters around
+// the measured run and, with profileDir, taking a CPU profile of commentd meanwhile.
+func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token string, workers int, warmup, duration time.Duration, rdb *redis.Client, profileDir string, n int) error {
+	fmt.Fprintf(stderr, "%s: warm-up %v, then %v at concurrency %d…\n", p.name, warmup, duration, workers)
+	drive(ctx, srv.conn, token, workers, warmup)
+	clientBefore, serverBefore := selfCPU(), procCPU(srv.pid)
+	if srv.httpAddr == "" {
+		p.res = drive(ctx, srv.conn, token, workers, duration)
+		calls := float64(p.res.calls + p.res.errors)
+		p.cpuClient = perCall(selfCPU()-clientBefore, calls)
+		p.cpuServer = perCall(procCPU(srv.pid)-serverBefore, calls)
+		return nil
+	}
+	redisBefore, err := redisCPU(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	cmdsBefore, scriptsBefore, err := commandStats(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	rtBefore, err := roundTrips(srv.httpAddr)
+	if err != nil {
+		return err
+	}
+	profiled := make(chan error, 1)
+	if profileDir != "" {
+		go func() {
+			profiled <- saveProfile(srv.httpAddr, duration, filepath.Join(profileDir, fmt.Sprintf("commentd-phase%d.pprof", n+1)))
+		}()
+	} else {
+		profiled <- nil
+	}
+	p.res = drive(ctx, srv.conn, token, workers, duration)
+	clientAfter, serverAfter := selfCPU(), procCPU(srv.pid)
+	redisAfter, err := redisCPU(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	if err := <-profiled; err != nil {
+		return err
+	}
+	cmdsAfter, scriptsAfter, err := commandStats(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	rtAfter, err := roundTrips(srv.httpAddr)
+	if err != nil {
+		return err
+	}
+	submissions := float64(p.res.calls + p.res.errors)
+	if submissions == 0 {
+		return fmt.Errorf("%s: no call completed (log: %s)", p.name, srv.logName)
+	}
+	p.trips = (rtAfter - rtBefore) / submissions
+	p.cpuClient = perCall(clientAfter-clientBefore, submissions)
+	p.cpuServer = perCall(serverAfter-serverBefore, submissions)
+	p.cpuRedis = perCall(redisAfter-redisBefore, submissions)
+	p.scriptRedis = (scriptsAfter - scriptsBefore) / submissions
+	p.cmds = map[string]float64{}
+	for name, after := range cmdsAfter {
+		// INFO is ours; the others are commentd's (its health check pings too, a few a run).
+		if d := after - cmdsBefore[name]; d > 0 && name != "info" {
+			p.cmds[name] = d / submissions
+		}
+	}
+	return nil
+}
+
+func perCall(d time.Duration, calls float64) float64 {
+	if calls == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / calls
+}
+
+// selfCPU is the CPU time this process (the load generator) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used, from /proc (Linux; 0 elsewhere).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ, 100 on every Linux we run on
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// redisCPU is the CPU time the Redis server has used (INFO cpu).
+func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("INFO cpu: %w", err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second)), nil
+}
+
+// saveProfile fetches a CPU profile of d from commentd's /debug/pprof/profile into file.
+func saveProfile(httpAddr string, d time.Duration, file string) error {
+	secs := int(d / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", httpAddr, secs))
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s", resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return f.Close()
 }
 
 func freeAddr() string {
@@ -214,13 +445,14 @@ func dial(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 	}
 }
 
-// commandStats returns the calls per command from INFO commandstats.
-func commandStats(ctx context.Context, rdb *redis.Client) (map[string]float64, error) {
+// commandStats returns the calls per command from INFO commandstats (commands a script calls are
+// counted under their own names too) and the time Redis spent running scripts, in µs.
+func commandStats(ctx context.Context, rdb *redis.Client) (calls map[string]float64, scriptUsec float64, err error) {
 	info, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return nil, fmt.Errorf("INFO commandstats: %w", err)
+		return nil, 0, fmt.Errorf("INFO commandstats: %w", err)
 	}
-	out := map[string]float64{}
+	calls = map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(info))
 	for sc.Scan() {
 		line := sc.Text()
@@ -230,12 +462,15 @@ func commandStats(ctx context.Context, rdb *redis.Client) (map[string]float64, e
 		}
 		for _, kv := range strings.Split(rest, ",") {
 			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				n, _ := strconv.ParseFloat(v, 64)
-				out[name] = n
+				calls[name], _ = strconv.ParseFloat(v, 64)
+			}
+			if v, ok := strings.CutPrefix(kv, "usec="); ok && (name == "evalsha" || name == "eval") {
+				u, _ := strconv.ParseFloat(v, 64)
+				scriptUsec += u
 			}
 		}
 	}
-	return out, nil
+	return calls, scriptUsec, nil
 }
 
 // roundTrips reads commentd's commentd_redis_roundtrips_total from /metrics.

@@ -103,17 +103,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	store, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
+	store, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix, CloseThreadsAfter: cfg.Workflow.CloseThreadsAfter})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("redis store: %w", err)
 	}
 
+	abuse, err := buildAbuse(ctx, cfg, store, keyring, reg, log)
+	if err != nil {
+		return fmt.Errorf("abuse controls: %w", err)
+	}
+	checks, err := buildSpam(ctx, cfg, store, keyring, log)
+	if err != nil {
+		return fmt.Errorf("spam checks: %w", err)
+	}
+	defer checks.stop() // runs after the gRPC server has drained, and before Redis closes
 	comments := comment.NewService(store, keyring, comment.Options{
 		Limits:      comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars},
 		DefaultMode: cfg.ModerationMode,
+		// The abuse check goes first: it is the cheapest refusal, and it reads the author's record
+		// (Draft.History) for the checks after it.
+		Screeners: []comment.Screener{abuse.screener, checks.screener},
 	})
-	mod := moderation.NewService(store, keyring, moderation.Options{DefaultMode: cfg.ModerationMode})
+	mod := moderation.NewService(store, keyring, buildWorkflow(moderation.Options{DefaultMode: cfg.ModerationMode, Learner: checks.learner, Histories: checks.histories}, store, cfg))
 
 	var serverOpts []grpc.ServerOption
 	if cfg.TLSCert != "" {
@@ -131,6 +143,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		Registerer:    reg,
 		ServerOptions: serverOpts,
 		CallTimeout:   cfg.RedisTimeout,
+		Bans:          abuse.bans,
+		Spam:          checks.server,
 	})
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -144,6 +158,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.Pprof {
+		servePprof(mux)
+	}
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	// Every goroutine below is owned by this function: it waits for all of them before returning.

@@ -40,6 +40,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	RedisTimeout    time.Duration
 	ConfigFile      string
+	Abuse           Abuse    // rate limits, duplicate control, bans: see abuse.go
+	Workflow        Workflow // readers' reports, thread auto-close: see workflow.go
+	Spam            Spam     // the spam checks: see spam.go
+	Pprof           bool     // serve Go's profiler under /debug/pprof/ on the HTTP port
 
 	fileKeys []string // keys the config file set, so -dev knows which defaults it may change
 }
@@ -52,6 +56,9 @@ type setting struct {
 	boolean               bool
 	apply                 func(c *Config, v string) error
 	show                  func(c *Config) string
+	// node, when set, reads the key from the config file, where it may be more than one value (a
+	// list); without it the file must give a single value, read by apply.
+	node func(c *Config, n *yaml.Node) error
 }
 
 func settings() []setting {
@@ -176,6 +183,13 @@ func settings() []setting {
 	out = append(out, mk("shutdown-timeout", "COMMENTD_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for in-flight calls before stopping hard", a, s))
 	a, s = duration(func(c *Config) *time.Duration { return &c.RedisTimeout })
 	out = append(out, mk("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of one Redis call when the gRPC caller set no shorter deadline", a, s))
+	out = append(out, abuseSettings()...)
+	out = append(out, workflowSettings()...)
+	out = append(out, spamSettings()...)
+	a, s = boolean(func(c *Config) *bool { return &c.Pprof })
+	st = mk("pprof", "COMMENTD_PPROF", "false", "serve Go's profiler at /debug/pprof/ on -http-addr, for performance work: never on an address others can reach", a, s)
+	st.boolean = true
+	out = append(out, st)
 	return out
 }
 
@@ -291,6 +305,13 @@ func (c *Config) loadFile(table []setting) error {
 			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", c.ConfigFile, k))
 			continue
 		}
+		if st.node != nil {
+			if err := st.node(c, &node); err != nil {
+				errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+			}
+			c.fileKeys = append(c.fileKeys, k)
+			continue
+		}
 		if node.Kind != yaml.ScalarNode {
 			errs = append(errs, fmt.Errorf("config file %s: %s: want a single value", c.ConfigFile, k))
 			continue
@@ -340,6 +361,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 || c.RedisTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout and redis-timeout must be positive"))
 	}
+	errs = append(errs, c.Abuse.validate()...)
+	errs = append(errs, c.Workflow.validate()...)
+	errs = append(errs, c.Spam.validate()...)
 	return errors.Join(errs...)
 }
 

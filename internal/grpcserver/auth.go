@@ -57,6 +57,8 @@ func methodRoles() map[string]apikey.Role {
 		commentdv1.CommentService_GetComment_FullMethodName:    apikey.RoleSite,
 		commentdv1.CommentService_ListComments_FullMethodName:  apikey.RoleSite,
 		commentdv1.CommentService_CountComments_FullMethodName: apikey.RoleSite,
+		commentdv1.CommentService_ReportComment_FullMethodName: apikey.RoleSite,
+		commentdv1.CommentService_CheckComment_FullMethodName:  apikey.RoleSite,
 
 		commentdv1.ModerationService_ListQueue_FullMethodName:      apikey.RoleModerator,
 		commentdv1.ModerationService_GetComment_FullMethodName:     apikey.RoleModerator,
@@ -64,6 +66,26 @@ func methodRoles() map[string]apikey.Role {
 		commentdv1.ModerationService_RejectComment_FullMethodName:  apikey.RoleModerator,
 		commentdv1.ModerationService_GetThread_FullMethodName:      apikey.RoleModerator,
 		commentdv1.ModerationService_UpdateThread_FullMethodName:   apikey.RoleModerator,
+
+		commentdv1.ModerationService_ClaimComments_FullMethodName:   apikey.RoleModerator,
+		commentdv1.ModerationService_ReleaseComments_FullMethodName: apikey.RoleModerator,
+		commentdv1.ModerationService_WatchQueue_FullMethodName:      apikey.RoleModerator,
+		commentdv1.ModerationService_ReopenComment_FullMethodName:   apikey.RoleModerator,
+		commentdv1.ModerationService_ListAuditEvents_FullMethodName: apikey.RoleModerator,
+		commentdv1.ModerationService_GetStats_FullMethodName:        apikey.RoleModerator,
+
+		commentdv1.ModerationService_CreateBan_FullMethodName: apikey.RoleModerator,
+		commentdv1.ModerationService_ListBans_FullMethodName:  apikey.RoleModerator,
+		commentdv1.ModerationService_DeleteBan_FullMethodName: apikey.RoleModerator,
+
+		commentdv1.ModerationService_MarkSpam_FullMethodName:     apikey.RoleModerator,
+		commentdv1.ModerationService_MarkNotSpam_FullMethodName:  apikey.RoleModerator,
+		commentdv1.ModerationService_CreateFilter_FullMethodName: apikey.RoleModerator,
+		commentdv1.ModerationService_ListFilters_FullMethodName:  apikey.RoleModerator,
+		commentdv1.ModerationService_DeleteFilter_FullMethodName: apikey.RoleModerator,
+		// Training and deleting models changes what every comment is scored with: admins only.
+		commentdv1.ModerationService_TrainSpam_FullMethodName:       apikey.RoleAdmin,
+		commentdv1.ModerationService_DeleteSpamModel_FullMethodName: apikey.RoleAdmin,
 	}
 }
 

@@ -15,6 +15,9 @@ type commentServer struct {
 	commentdv1.UnimplementedCommentServiceServer
 	comments *comment.Service
 	metrics  *metrics
+	spam     SpamOptions // CheckComment (spam.go)
+	// moderation takes readers' reports (ReportComment, reports.go).
+	moderation *moderation.Service
 }
 
 func (s *commentServer) SubmitComment(ctx context.Context, r *commentdv1.SubmitCommentRequest) (*commentdv1.SubmitCommentResponse, error) {

@@ -77,10 +77,14 @@ func viewToProto(v moderation.View) *commentdv1.ModeratedComment {
 		MaskedIp:    v.MaskedIP,
 		UserAgent:   c.UserAgent,
 		Decision:    decisionToProto(c.Decision),
+		SpamScore:   c.SpamScore,
+		// The record as moderators' decisions left it (convert_spam.go).
+		AuthorHistory: historyToProto(v.History),
 	}
 	for _, r := range c.HoldReasons {
 		p.HoldReasons = append(p.HoldReasons, &commentdv1.Reason{Code: r.Code, Message: r.Message})
 	}
+	setReports(p, v) // convert_review.go
 	return p
 }
 

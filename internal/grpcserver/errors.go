@@ -16,6 +16,7 @@ import (
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // ErrorDomain is the google.rpc.ErrorInfo domain of every error commentd returns.
@@ -26,6 +27,9 @@ const (
 	ReasonInvalidArgument        = "INVALID_ARGUMENT"
 	ReasonInvalidPageToken       = "INVALID_PAGE_TOKEN"
 	ReasonCommentNotFound        = "COMMENT_NOT_FOUND"
+	ReasonBanNotFound            = "BAN_NOT_FOUND"
+	ReasonSpamModelNotFound      = "SPAM_MODEL_NOT_FOUND"
+	ReasonFilterNotFound         = "FILTER_NOT_FOUND"
 	ReasonThreadClosed           = "THREAD_CLOSED"
 	ReasonInvalidStateTransition = "INVALID_STATE_TRANSITION"
 	ReasonStoreUnavailable       = "STORE_UNAVAILABLE"
@@ -62,6 +66,9 @@ const (
 //	                                                                                metadata "fields" = comma-separated field names
 //	comment.ErrInvalidPageToken       INVALID_ARGUMENT    INVALID_PAGE_TOKEN        BadRequest on "page_token"
 //	comment.ErrNotFound               NOT_FOUND           COMMENT_NOT_FOUND         -
+//	ratelimit.ErrBanNotFound          NOT_FOUND           BAN_NOT_FOUND             -
+//	spam.ErrModelNotFound             NOT_FOUND           SPAM_MODEL_NOT_FOUND      -
+//	spam.ErrFilterNotFound            NOT_FOUND           FILTER_NOT_FOUND          -
 //	comment.ErrThreadClosed           FAILED_PRECONDITION THREAD_CLOSED             PreconditionFailure type "THREAD", subject "thread"
 //	*moderation.TransitionError       FAILED_PRECONDITION INVALID_STATE_TRANSITION  PreconditionFailure type "STATE", subject "comments/{id}";
 //	                                                                                metadata "name", "from_state", "to_state" (STATE_*)
@@ -116,6 +123,15 @@ func statusFor(err error) (st *status.Status, internal bool) {
 
 	case errors.Is(err, comment.ErrNotFound):
 		return withDetails(codes.NotFound, "comment not found", ReasonCommentNotFound, nil), false
+
+	case errors.Is(err, ratelimit.ErrBanNotFound):
+		return withDetails(codes.NotFound, "no such ban in force", ReasonBanNotFound, nil), false
+
+	case errors.Is(err, spam.ErrModelNotFound):
+		return withDetails(codes.NotFound, "no such spam model (never trained, deleted or expired)", ReasonSpamModelNotFound, nil), false
+
+	case errors.Is(err, spam.ErrFilterNotFound):
+		return withDetails(codes.NotFound, "no such word-list entry", ReasonFilterNotFound, nil), false
 
 	case errors.Is(err, comment.ErrThreadClosed):
 		return withDetails(codes.FailedPrecondition, "the thread is closed to new comments", ReasonThreadClosed, nil,

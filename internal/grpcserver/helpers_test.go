@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sort"
@@ -121,7 +122,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Logger:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Keys:          keys,
 		Comments:      comment.NewService(e.store, ring, comment.Options{DefaultMode: o.mode, Screeners: screeners}),
-		Moderation:    moderation.NewService(e.store, ring, moderation.Options{DefaultMode: o.mode}),
+		Moderation:    moderation.NewService(e.store, ring, withWorkflow(moderation.Options{DefaultMode: o.mode}, e.store)),
 		Registerer:    e.reg,
 		ServerOptions: o.serverOptions,
 	})
@@ -240,6 +241,14 @@ func (e *env) storedText(t *testing.T) string {
 			vals, err = e.redis.SMembers(ctx, k).Result()
 		case "list":
 			vals, err = e.redis.LRange(ctx, k, 0, -1).Result()
+		case "stream":
+			var msgs []redis.XMessage
+			msgs, err = e.redis.XRange(ctx, k, "-", "+").Result()
+			for _, m := range msgs {
+				for f, v := range m.Values {
+					vals = append(vals, f, fmt.Sprint(v))
+				}
+			}
 		default:
 			t.Fatalf("key %s has type %s, which this test cannot read", k, typ)
 		}

@@ -32,8 +32,8 @@ func newMetrics() *metrics {
 	for _, s := range []comment.State{comment.StatePublished, comment.StatePending, comment.StateRejected, comment.StateSpam} {
 		m.submitted.WithLabelValues(s.String())
 	}
-	for _, a := range []moderation.Action{moderation.Approve, moderation.Reject} {
-		m.decisions.WithLabelValues(actionLabel(a))
+	for _, a := range []moderation.Action{moderation.Approve, moderation.Reject, moderation.MarkSpam, moderation.MarkNotSpam, moderation.Reopen} {
+		m.decisions.WithLabelValues(a.String())
 	}
 	return m
 }
@@ -52,15 +52,5 @@ func (m *metrics) commentSubmitted(s comment.State) {
 }
 
 func (m *metrics) decided(a moderation.Action) {
-	m.decisions.WithLabelValues(actionLabel(a)).Inc()
-}
-
-func actionLabel(a moderation.Action) string {
-	switch a {
-	case moderation.Approve:
-		return "approve"
-	case moderation.Reject:
-		return "reject"
-	}
-	return "unknown"
+	m.decisions.WithLabelValues(a.String()).Inc()
 }

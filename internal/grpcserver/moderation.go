@@ -6,6 +6,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
@@ -15,6 +16,10 @@ type moderationServer struct {
 	commentdv1.UnimplementedModerationServiceServer
 	moderation *moderation.Service
 	metrics    *metrics
+	bans       *ratelimit.Bans // nil: the ban RPCs are disabled (bans.go)
+	spam       SpamOptions     // the spam and word-list RPCs (spam.go, filters.go)
+	// shutdown ends when the server shuts down, so open WatchQueue streams end (watch.go).
+	shutdown context.Context
 }
 
 // errNoCaller means a decision arrived without an authenticated caller: the interceptor chain is
@@ -22,7 +27,10 @@ type moderationServer struct {
 var errNoCaller = errors.New("grpcserver: no authenticated caller in context")
 
 func (s *moderationServer) ListQueue(ctx context.Context, r *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
-	q := moderation.Query{State: stateFromProto(r.GetState()), ThreadID: r.GetThreadId()}
+	q, err := queueQueryFromProto(r)
+	if err != nil {
+		return nil, err
+	}
 	vs, next, err := s.moderation.ListQueue(ctx, q, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
 	if err != nil {
 		return nil, err
@@ -93,7 +101,11 @@ func (s *moderationServer) UpdateThread(ctx context.Context, r *commentdv1.Updat
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.moderation.UpdateThread(ctx, id, mode, closed)
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, errNoCaller
+	}
+	t, err := s.moderation.UpdateThread(ctx, caller.Name, id, mode, closed)
 	if err != nil {
 		return nil, err
 	}

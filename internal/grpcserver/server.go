@@ -27,6 +27,7 @@ import (
 	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
@@ -48,6 +49,12 @@ type Options struct {
 	// CallTimeout bounds every unary call (and so every Redis call it makes) when the client set no
 	// shorter deadline; 0 means no bound of our own. Streams are not bounded.
 	CallTimeout time.Duration
+	// Bans serves CreateBan, ListBans and DeleteBan (its BansOptions.Keys hashes the email and IP
+	// targets). Optional: without it those RPCs fail with FAILED_PRECONDITION, reason BANS_DISABLED.
+	Bans *ratelimit.Bans
+	// Spam serves CheckComment, TrainSpam, DeleteSpamModel and the word-list RPCs (spam.go).
+	// Optional: without it those RPCs fail with FAILED_PRECONDITION, reason SPAM_DISABLED.
+	Spam SpamOptions
 }
 
 // Server is commentd's gRPC server.
@@ -55,6 +62,9 @@ type Server struct {
 	log    *slog.Logger
 	grpc   *grpc.Server
 	health *health.Server
+	// endStreams ends the streams that would otherwise run until their client leaves (WatchQueue),
+	// so a graceful stop does not wait for them until its deadline.
+	endStreams context.CancelFunc
 }
 
 // healthServices are the names whose health SetServing sets: the whole server ("") and each API.
@@ -94,8 +104,10 @@ func New(opts Options) *Server {
 	}
 	s.grpc = grpc.NewServer(append(serverOpts, opts.ServerOptions...)...)
 
-	commentdv1.RegisterCommentServiceServer(s.grpc, &commentServer{comments: opts.Comments, metrics: m})
-	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m})
+	var shutdown context.Context
+	shutdown, s.endStreams = context.WithCancel(context.Background())
+	commentdv1.RegisterCommentServiceServer(s.grpc, &commentServer{comments: opts.Comments, metrics: m, spam: opts.Spam, moderation: opts.Moderation})
+	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m, bans: opts.Bans, spam: opts.Spam, shutdown: shutdown})
 	healthgrpc.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
@@ -122,10 +134,12 @@ func (s *Server) SetServing(ok bool) {
 	}
 }
 
-// Shutdown turns health NOT_SERVING (for good), then stops accepting calls and waits for the
-// running ones to finish. If ctx ends first, it closes every connection at once.
+// Shutdown turns health NOT_SERVING (for good), ends the open WatchQueue streams (their clients
+// get UNAVAILABLE and reconnect elsewhere), then stops accepting calls and waits for the running
+// ones to finish. If ctx ends first, it closes every connection at once.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown()
+	s.endStreams()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -30,11 +31,58 @@ func (e *TransitionError) Error() string {
 // Is makes errors.Is(err, ErrInvalidTransition) true.
 func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
 
-// Query filters the moderation queue.
+// Query filters the moderation queue. Every filter but State is optional (zero means "any").
 type Query struct {
-	State    comment.State // StatePending, StateRejected or StateSpam
-	ThreadID string        // optional
+	State         comment.State // StatePending, StateRejected or StateSpam
+	ThreadID      string
+	AuthorKey     string    // only this author (the keyed email hash)
+	CreatedBefore time.Time // only comments created before this time
+	MinScore      *float64  // only comments whose spam score is at least this
+	MaxScore      *float64  // only comments whose spam score is at most this
+	ReasonCode    string    // only comments with a hold reason of this code, such as "REPORTED"
 }
+
+// NeedsRecords reports whether q filters on fields of the comment record (author, spam score,
+// hold reasons), which a store can only check by reading each candidate's record, as opposed to
+// the queue's own order (thread, creation time).
+func (q Query) NeedsRecords() bool {
+	return q.AuthorKey != "" || q.MinScore != nil || q.MaxScore != nil || q.ReasonCode != ""
+}
+
+// Matches reports whether c passes every filter of q. Stores use it to check again what their
+// index scan selected, so the filters mean the same in every store.
+func (q Query) Matches(c comment.Comment) bool {
+	switch {
+	case c.State != q.State:
+		return false
+	case q.ThreadID != "" && c.ThreadID != q.ThreadID:
+		return false
+	case q.AuthorKey != "" && c.AuthorKey != q.AuthorKey:
+		return false
+	case !q.CreatedBefore.IsZero() && !c.CreatedAt.Before(q.CreatedBefore):
+		return false
+	case q.MinScore != nil && c.SpamScore < *q.MinScore:
+		return false
+	case q.MaxScore != nil && c.SpamScore > *q.MaxScore:
+		return false
+	}
+	if q.ReasonCode == "" {
+		return true
+	}
+	for _, r := range c.HoldReasons {
+		if r.Code == q.ReasonCode {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxQueueScan bounds how many queue entries one ListQueue call may look at per index (the
+// thread's queue, or each shard's queue) when a filter needs the comments' records. A page
+// that reaches the bound before it is full comes back short, possibly empty, with a next page
+// token that continues the scan, so a rare author or reason never makes one call read the
+// whole queue.
+const MaxQueueScan = 1000
 
 // Store keeps comments and threads for moderators.
 type Store interface {
@@ -43,9 +91,13 @@ type Store interface {
 	// Decide moves a comment to d.To and records d, atomically, provided the comment's current state
 	// is one of allowedFrom; otherwise it returns a *TransitionError naming the current state. When the
 	// comment already is in d.To it changes nothing and returns it (so a retried call succeeds).
-	// d.From is filled in by the store.
-	Decide(ctx context.Context, id string, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error)
-	// ListQueue returns one page of comments in q.State, oldest first, and the next page token.
+	// d.From is filled in by the store. In the same atomic step the store appends the action a to
+	// the audit log, counts it in the statistics, ends any review claim on the comment and
+	// announces the change to queue watchers; a call that changes nothing does none of these.
+	Decide(ctx context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error)
+	// ListQueue returns one page of comments matching q, oldest first, and the next page token.
+	// When q.NeedsRecords, a call looks at no more than MaxQueueScan entries per index and may
+	// return a short (even empty) page with a next page token.
 	ListQueue(ctx context.Context, q Query, p comment.Page) ([]comment.Comment, string, error)
 	// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open.
 	GetThread(ctx context.Context, threadID string) (comment.Thread, error)
@@ -59,6 +111,8 @@ type View struct {
 	MaskedEmail string
 	MaskedIP    string
 	History     comment.AuthorHistory // zero when no Histories source is configured
+	Reports     []Report              // readers' reports, newest first, at most MaxReportsShown
+	ReportCount int                   // distinct reports in all
 }
 
 // Learner is told the outcome of every moderator decision, so the spam model learns from
@@ -80,6 +134,17 @@ type Options struct {
 	Now         func() time.Time // defaults to time.Now
 	Learner     Learner          // optional: learns from every decision
 	Histories   Histories        // optional: fills View.History
+
+	// The moderator workflow. Each is optional; the methods that need a missing one fail with an
+	// error wrapping errors.ErrUnsupported (a wiring bug, never a client's fault).
+	Audit   AuditLog    // actions other than comment decisions, and the log's reader
+	Claims  Claims      // review claims
+	Reports Reports     // readers' reports; also fills View.Reports
+	Feed    QueueFeed   // queue events for watchers
+	Stats   StatsSource // queue depths and daily counters
+	// ReportThreshold is how many distinct reports take a published comment down into the queue;
+	// 0 means DefaultReportThreshold.
+	ReportThreshold int
 }
 
 // Service applies moderators' decisions.
@@ -90,18 +155,36 @@ type Service struct {
 	now       func() time.Time
 	learner   Learner
 	histories Histories
+	audit     AuditLog
+	claims    Claims
+	reports   Reports
+	feed      QueueFeed
+	stats     StatsSource
+	threshold int
 }
 
 // NewService builds a Service.
 func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
-	s := &Service{store: store, keys: keys, mode: opts.DefaultMode, now: opts.Now, learner: opts.Learner, histories: opts.Histories}
+	s := &Service{
+		store: store, keys: keys, mode: opts.DefaultMode, now: opts.Now, learner: opts.Learner, histories: opts.Histories,
+		audit: opts.Audit, claims: opts.Claims, reports: opts.Reports, feed: opts.Feed, stats: opts.Stats,
+		threshold: opts.ReportThreshold,
+	}
 	if s.mode == comment.ModeDefault {
 		s.mode = comment.ModePost
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.threshold <= 0 {
+		s.threshold = DefaultReportThreshold
+	}
 	return s
+}
+
+// unsupported is the error of a method whose collaborator was not configured.
+func unsupported(what string) error {
+	return fmt.Errorf("moderation: no %s configured: %w", what, errors.ErrUnsupported)
 }
 
 // Action is a moderator decision.
@@ -168,7 +251,7 @@ func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, re
 	}
 	to, from := a.rule()
 	d := comment.Decision{Moderator: moderator, At: s.now().UTC(), To: to, Reason: reason}
-	c, err := s.store.Decide(ctx, id, d, from)
+	c, err := s.store.Decide(ctx, id, a, d, from)
 	if err != nil {
 		return View{}, err
 	}
@@ -204,6 +287,23 @@ func (s *Service) ListQueue(ctx context.Context, q Query, p comment.Page) ([]Vie
 	if q.ThreadID != "" && !comment.ValidThreadID(q.ThreadID) {
 		verr.Add("thread_id", "not a thread id")
 	}
+	if q.AuthorKey != "" && !authorKeyPattern.MatchString(q.AuthorKey) {
+		verr.Add("author_key", "not an author key (copy it from the moderator view)")
+	}
+	for _, f := range []struct {
+		field string
+		v     *float64
+	}{{"min_spam_score", q.MinScore}, {"max_spam_score", q.MaxScore}} {
+		if f.v != nil && !(*f.v >= 0 && *f.v <= 1) { // also refuses NaN
+			verr.Add(f.field, "want a score from 0 to 1")
+		}
+	}
+	if q.MinScore != nil && q.MaxScore != nil && *q.MinScore > *q.MaxScore {
+		verr.Add("max_spam_score", "below min_spam_score: nothing can match")
+	}
+	if q.ReasonCode != "" && !reasonCodePattern.MatchString(q.ReasonCode) {
+		verr.Add("reason_code", "want an UPPER_SNAKE code such as TOO_MANY_LINKS")
+	}
 	if err := verr.Err(); err != nil {
 		return nil, "", err
 	}
@@ -215,24 +315,45 @@ func (s *Service) ListQueue(ctx context.Context, q Query, p comment.Page) ([]Vie
 	return s.views(ctx, cs), next, nil
 }
 
-// views builds the moderator's views of cs, with the authors' histories read in one call. A
-// history that cannot be read leaves the zero history: the queue stays usable while the history
-// source is down, and the view is a display aid, not a decision input.
+// Patterns of the queue filters. Author keys are the keyed hashes privacy.Keyring makes
+// (base64url or hex); reason codes are the checks' UPPER_SNAKE codes.
+var (
+	authorKeyPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	reasonCodePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+)
+
+// views builds the moderator's views of cs, with the authors' histories and the comments'
+// reports each read in one call. A history or report summary that cannot be read leaves the
+// zero value: the queue stays usable while that source is down, and both are display aids,
+// not decision inputs.
 func (s *Service) views(ctx context.Context, cs []comment.Comment) []View {
 	views := make([]View, len(cs))
 	for i, c := range cs {
 		views[i] = s.view(c)
 	}
-	if s.histories == nil || len(cs) == 0 {
+	if len(cs) == 0 {
 		return views
 	}
-	keys := make([]string, len(cs))
-	for i, c := range cs {
-		keys[i] = c.AuthorKey
+	if s.histories != nil {
+		keys := make([]string, len(cs))
+		for i, c := range cs {
+			keys[i] = c.AuthorKey
+		}
+		if hs, err := s.histories.AuthorHistories(ctx, keys); err == nil && len(hs) == len(cs) {
+			for i := range views {
+				views[i].History = hs[i]
+			}
+		}
 	}
-	if hs, err := s.histories.AuthorHistories(ctx, keys); err == nil && len(hs) == len(cs) {
-		for i := range views {
-			views[i].History = hs[i]
+	if s.reports != nil {
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.ID
+		}
+		if rs, err := s.reports.ReportSummaries(ctx, ids); err == nil && len(rs) == len(cs) {
+			for i := range views {
+				views[i].Reports, views[i].ReportCount = rs[i].Recent, rs[i].Count
+			}
 		}
 	}
 	return views
@@ -265,12 +386,48 @@ func (s *Service) GetThread(ctx context.Context, threadID string) (comment.Threa
 	return s.store.GetThread(ctx, threadID)
 }
 
-// UpdateThread changes a thread's mode and/or closed flag (nil leaves a field as it is).
-func (s *Service) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
+// UpdateThread changes a thread's mode and/or closed flag (nil leaves a field as it is) for
+// moderator, and records a change in the audit log.
+//
+// The update and its audit entry are two steps: if the entry cannot be written the caller gets
+// the error, but the thread has changed, and a retry, which changes nothing, records nothing.
+// Threads are settings that any moderator can see and set again; decisions on comments, where
+// the history matters, are recorded atomically by the store instead.
+func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "thread.moderation_mode", Description: "unknown mode"}}}
 	}
-	return s.store.UpdateThread(ctx, threadID, mode, closed)
+	var before comment.Thread
+	if s.audit != nil {
+		var err error
+		if before, err = s.store.GetThread(ctx, threadID); err != nil {
+			return comment.Thread{}, err
+		}
+	}
+	after, err := s.store.UpdateThread(ctx, threadID, mode, closed)
+	if err != nil || s.audit == nil {
+		return after, err
+	}
+	if change := threadChange(before, after); change != "" {
+		e := AuditEvent{Moderator: moderator, Action: AuditUpdateThread, Target: "threads/" + threadID, Reason: change}
+		if err := s.RecordAudit(ctx, e); err != nil {
+			return comment.Thread{}, err
+		}
+	}
+	return after, nil
+}
+
+// threadChange describes what changed between two versions of a thread, for the audit log's
+// reason; "" when nothing did.
+func threadChange(before, after comment.Thread) string {
+	var parts []string
+	if before.Mode != after.Mode {
+		parts = append(parts, fmt.Sprintf("moderation mode %s -> %s", before.Mode, after.Mode))
+	}
+	if before.Closed != after.Closed {
+		parts = append(parts, fmt.Sprintf("closed %t -> %t", before.Closed, after.Closed))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // EffectiveMode returns the mode in force for t.

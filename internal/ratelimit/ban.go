@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
 )
 
 // TargetKind is what a ban applies to.
@@ -167,23 +168,56 @@ type BanStore interface {
 
 // BansOptions configures Bans.
 type BansOptions struct {
-	Now func() time.Time // defaults to time.Now
+	// Keys turns the email or IP address a moderator bans by into the keyed hash the ban is kept
+	// under (EmailTarget, AddressTarget); without it those two refuse to work.
+	Keys *privacy.Keyring
+	Now  func() time.Time // defaults to time.Now
 }
 
 // Bans is the moderators' side of bans: create, list and remove. The check on the submit path is
 // Guard's.
 type Bans struct {
 	store BanStore
+	keys  *privacy.Keyring
 	now   func() time.Time
 }
 
 // NewBans builds a Bans.
 func NewBans(store BanStore, opts BansOptions) *Bans {
-	b := &Bans{store: store, now: opts.Now}
+	b := &Bans{store: store, keys: opts.Keys, now: opts.Now}
 	if b.now == nil {
 		b.now = time.Now
 	}
 	return b
+}
+
+// errNoKeys means Bans was built without BansOptions.Keys: a wiring bug.
+var errNoKeys = errors.New("ratelimit: bans: no keyring to hash the address with")
+
+// EmailTarget bans an author by email address: the address is normalised and hashed at once, and
+// never stored. A malformed address is a *comment.ValidationError on field.
+func (bs *Bans) EmailTarget(field, email string) (Target, error) {
+	if bs.keys == nil {
+		return Target{}, errNoKeys
+	}
+	e, ok := privacy.ParseEmail(email)
+	if !ok {
+		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not an email address (want a bare address such as name@example.com)"}}}
+	}
+	return AuthorTarget(bs.keys.EmailKey(e)), nil
+}
+
+// AddressTarget bans one IP address (IPv4 or IPv6): it is hashed at once and never stored. A
+// malformed address is a *comment.ValidationError on field.
+func (bs *Bans) AddressTarget(field, ip string) (Target, error) {
+	if bs.keys == nil {
+		return Target{}, errNoKeys
+	}
+	a, ok := privacy.ParseIP(strings.TrimSpace(ip))
+	if !ok {
+		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not an IPv4 or IPv6 address (for a network, ban an IP range)"}}}
+	}
+	return IPTarget(bs.keys.IPKey(a)), nil
 }
 
 // MaxModeratorChars bounds the recorded moderator name (an API key name is at most 64).

@@ -165,3 +165,46 @@ func TestBanActive(t *testing.T) {
 		}
 	}
 }
+
+func TestBansHashedTargets(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	bans := NewBans(banStoreStub{}, BansOptions{Keys: keys})
+	jane := testDraft(t, "jane@example.com", "2001:db8::7", "x")
+	tests := []struct {
+		name      string
+		target    func(field, v string) (Target, error)
+		in        string
+		want      Target
+		wantField string // the field of the *comment.ValidationError; "" for success
+	}{
+		{name: "email, any spelling", target: bans.EmailTarget, in: " Jane@EXAMPLE.com ", want: AuthorTarget(keys.EmailKey(jane.Email))},
+		{name: "not an email", target: bans.EmailTarget, in: "jane at example", wantField: "author_email"},
+		{name: "IPv6 address", target: bans.AddressTarget, in: "2001:db8:0::7", want: IPTarget(keys.IPKey(jane.IP))},
+		{name: "IPv4-mapped is IPv4", target: bans.AddressTarget, in: "::ffff:192.0.2.1", want: IPTarget(keys.IPKey(testDraft(t, "a@example.com", "192.0.2.1", "x").IP))},
+		{name: "a range is not an address", target: bans.AddressTarget, in: "192.0.2.0/24", wantField: "ip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			field := "author_email"
+			if tt.wantField != "" {
+				field = tt.wantField
+			}
+			got, err := tt.target(field, tt.in)
+			if tt.wantField == "" {
+				if err != nil || got != tt.want {
+					t.Errorf("target of %q = %v, %v; want %v", tt.in, got, err, tt.want)
+				}
+				return
+			}
+			var verr *comment.ValidationError
+			if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != tt.wantField {
+				t.Errorf("target of %q = %v, %v; want a validation error on %s", tt.in, got, err, tt.wantField)
+			}
+		})
+	}
+	noKeys := NewBans(banStoreStub{}, BansOptions{})
+	if _, err := noKeys.EmailTarget("author_email", "jane@example.com"); err == nil {
+		t.Errorf("EmailTarget on Bans without a keyring = nil error, want an error")
+	}
+}

@@ -55,7 +55,11 @@ type Query struct {
 	Takes     []Take
 	Duplicate *DuplicateCheck // nil: no duplicate control
 	Bans      BanLookup
-	Now       time.Time // for ban expiry
+	// History is the author key whose record (comment.AuthorHistory) to read, "" for none. The store
+	// reads it in the author's script call, so it costs no command of its own when the author has
+	// rules or a duplicate check.
+	History string
+	Now     time.Time // for ban expiry
 }
 
 // DuplicateState is what the store found for a DuplicateCheck.
@@ -93,6 +97,9 @@ type Result struct {
 	// when none is refused and there is no duplicate; in between (takes kept apart for Redis Cluster
 	// can't be decided together) it may have counted some, and reports exactly which.
 	Taken Ticket
+	// History is the author's record when the Query asked for it; an author nobody decided about
+	// has a zero record, not nil.
+	History *comment.AuthorHistory
 }
 
 // Store is the storage the Guard needs.
@@ -226,6 +233,9 @@ type Outcome struct {
 	Replay bool
 	// Ticket is what was counted. Pass it to Refund if a later step refuses the submission.
 	Ticket Ticket
+	// History is the author's record, read in the same round trip; nil when the submission has no
+	// author key or went through Unchecked.
+	History *comment.AuthorHistory
 }
 
 // Check runs every abuse check of s in one store call. It returns a *LimitError when a rule
@@ -239,9 +249,10 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		defer cancel()
 	}
 	q := Query{
-		ID:   newCheckID(),
-		Bans: BanLookup{AuthorKey: s.AuthorKey, IPKey: s.IPKey, IP: s.IP},
-		Now:  g.now(),
+		ID:      newCheckID(),
+		Bans:    BanLookup{AuthorKey: s.AuthorKey, IPKey: s.IPKey, IP: s.IP},
+		History: s.AuthorKey,
+		Now:     g.now(),
 	}
 	if !g.trusted.Contains(s.AuthorKey, s.IP) {
 		q.Takes = g.takes(s)
@@ -257,14 +268,14 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	case res.Ban != nil:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
-		return Outcome{Ban: res.Ban}, nil
+		return Outcome{Ban: res.Ban, History: res.History}, nil
 	case res.Duplicate == DuplicateFound:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventDuplicate, "")
 		return Outcome{}, ErrDuplicate
 	case res.Duplicate == DuplicateReplay:
 		g.refund(ctx, res.Taken)
-		return Outcome{Replay: true}, nil
+		return Outcome{Replay: true, History: res.History}, nil
 	case len(res.Refused) > 0:
 		g.refund(ctx, res.Taken)
 		worst := res.Refused[0]
@@ -276,7 +287,7 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		}
 		return Outcome{}, &LimitError{Rule: worst.Rule, RetryAfter: retryDelay(worst.RetryAfter)}
 	}
-	return Outcome{Ticket: res.Taken}, nil
+	return Outcome{Ticket: res.Taken, History: res.History}, nil
 }
 
 // takes lists the rules that apply to s with the value each counts. A rule on the IP is skipped

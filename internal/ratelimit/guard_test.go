@@ -24,7 +24,10 @@ type storeStub struct {
 }
 
 func (s *storeStub) Screen(_ context.Context, q Query) (Result, error) { return s.screen(q) }
-func (s *storeStub) Refund(_ context.Context, t Ticket) error {
+func (s *storeStub) Refund(ctx context.Context, t Ticket) error {
+	if err := ctx.Err(); err != nil {
+		return err // as a real store would fail: the refund is not recorded
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refund = append(s.refund, t)
@@ -114,6 +117,10 @@ func TestGuardQuery(t *testing.T) {
 			if got.Bans != wantBans {
 				t.Errorf("Check(%+v) sent ban lookup %+v, want %+v", tt.subject, got.Bans, wantBans)
 			}
+			// The record is read whatever the rules, trusted authors included: the spam check needs it.
+			if got.History != tt.subject.AuthorKey {
+				t.Errorf("Check(%+v) asked for the record of %q, want %q", tt.subject, got.History, tt.subject.AuthorKey)
+			}
 			if len(got.ID) < 16 {
 				t.Errorf("Check(%+v) sent query id %q, want a random id", tt.subject, got.ID)
 			}
@@ -125,6 +132,7 @@ func TestGuardOutcomes(t *testing.T) {
 	t.Parallel()
 	taken := Ticket{ID: "id1", Takes: []Take{{Rule: ruleSite}}}
 	ban := &Ban{Target: RangeTarget(netip.MustParsePrefix("192.0.2.0/24")), Moderator: "m"}
+	history := &comment.AuthorHistory{Approved: 3, Rejected: 1, Spam: 2}
 	tests := []struct {
 		name       string
 		res        Result
@@ -135,6 +143,7 @@ func TestGuardOutcomes(t *testing.T) {
 		wantEvents []string
 	}{
 		{name: "all pass", res: Result{Taken: taken}, want: Outcome{Ticket: taken}},
+		{name: "all pass, with the author's record", res: Result{Taken: taken, History: history}, want: Outcome{Ticket: taken, History: history}},
 		{
 			name:       "refused: the longest wait wins, rounded up to the ms",
 			res:        Result{Taken: taken, Refused: []Refusal{{Rule: "a", RetryAfter: 2 * time.Second}, {Rule: "b", RetryAfter: 9*time.Second + 1}}},
@@ -152,8 +161,8 @@ func TestGuardOutcomes(t *testing.T) {
 		},
 		{
 			name:       "banned beats everything",
-			res:        Result{Taken: taken, Ban: ban, Duplicate: DuplicateFound, Refused: []Refusal{{Rule: "a", RetryAfter: time.Second}}},
-			want:       Outcome{Ban: ban},
+			res:        Result{Taken: taken, Ban: ban, Duplicate: DuplicateFound, Refused: []Refusal{{Rule: "a", RetryAfter: time.Second}}, History: history},
+			want:       Outcome{Ban: ban, History: history},
 			wantRefund: true,
 			wantEvents: []string{"banned/range"},
 		},

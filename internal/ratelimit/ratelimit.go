@@ -243,18 +243,22 @@ func ParseRules(cfgs []RuleConfig) ([]Rule, error) {
 
 // DefaultRules are the limits for a busy news site when the config file names none. They are
 // meant to stop floods and scripts, never a reader having a heated evening: see docs/ABUSE.md.
+//
+// There is deliberately no site-wide rule: it would turn any flood into an outage for every
+// reader (the limiter would do the attacker's work), and it would cap commentd below what it can
+// serve. Capacity belongs to the deployment; an operator who wants a ceiling adds a "site" rule.
 func DefaultRules() []Rule {
 	return []Rule{
-		// WordPress-style flood control: one comment per 15 s from an author...
-		{Name: "flood-author", Key: KeyAuthor, Count: 1, Period: 15 * time.Second, Burst: 1},
-		// ...and from an address. Offices, schools and mobile carriers put many readers behind one
-		// address, hence the small burst.
+		// Flood control: one comment per 15 s from an author, after a burst of two, so a comment
+		// and a quick correction or reply right after it both go through...
+		{Name: "flood-author", Key: KeyAuthor, Count: 1, Period: 15 * time.Second, Burst: 2},
+		// ...and the same per address. Offices, schools and mobile carriers put many readers
+		// behind one address, hence the larger burst.
 		{Name: "flood-ip", Key: KeyIP, Count: 1, Period: 15 * time.Second, Burst: 3},
 		{Name: "author-hourly", Key: KeyAuthor, Count: 20, Period: time.Hour, Burst: 5},
 		{Name: "ip-hourly", Key: KeyIP, Count: 60, Period: time.Hour, Burst: 10},
-		// A pile-on in one thread (a bot net, a brigade) is slowed without touching other threads.
+		// A pile-on in one thread (a bot net, a brigade) is slowed without touching other threads:
+		// one a second is more than the busiest live discussion sustains.
 		{Name: "thread", Key: KeyThread, Count: 60, Period: time.Minute, Burst: 30},
-		// The last line: protects moderators and storage from a distributed flood.
-		{Name: "site", Key: KeySite, Count: 600, Period: time.Minute, Burst: 200},
 	}
 }

@@ -8,6 +8,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
@@ -22,7 +23,7 @@ const (
 	// tells a troll at once that a new address is needed.
 	BanRefuse BanStyle = iota
 	// BanShadow accepts the submission as far as the site can tell (it is told "pending") but stores
-	// it as spam with reason BANNED, so no reader ever sees it (a shadow ban).
+	// it as rejected with reason BANNED, so no reader ever sees it (a shadow ban).
 	BanShadow
 )
 
@@ -69,23 +70,47 @@ func NewScreener(g *Guard, keys *privacy.Keyring, opts ScreenerOptions) *Screene
 var _ comment.Screener = (*Screener)(nil)
 
 // Screen checks d. It returns the Guard's refusals (*LimitError, ErrDuplicate, store errors) and,
-// under BanRefuse, a *BannedError; under BanShadow a banned submission is recorded as spam in v.
+// under BanRefuse, a *BannedError; under BanShadow a banned submission is recorded as rejected in
+// v. It sets d.History to the author's record read in the same round trip, for the checks that run
+// after it, and registers in v.Undo the refund of what it counted, for when the comment is finally
+// not stored.
 func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verdict) error {
 	o, err := s.guard.Check(ctx, s.Subject(d))
 	if err != nil {
 		return err
 	}
+	if o.History != nil {
+		d.History = o.History
+	}
+	if !o.Ticket.IsZero() {
+		v.Undo = append(v.Undo, s.refunder(o.Ticket))
+	}
 	switch {
 	case o.Ban != nil && s.opts.BanStyle == BanShadow:
-		// comment.Verdict has no "reject" outcome: spam is the state that hides a comment from
-		// readers while the site sees "pending", and keeps it visible to moderators.
-		v.Spam = append(v.Spam, comment.Reason{Code: ReasonBanned, Message: "the author, address or network is banned"})
+		// Rejected rather than spam: the comment is hidden from readers (the site is shown
+		// "pending") and kept for moderators, and the spam model does not learn the troll's words
+		// as spam, which they need not be.
+		v.Reject = append(v.Reject, comment.Reason{Code: ReasonBanned, Message: "the author, address or network is banned"})
 	case o.Ban != nil:
 		return &BannedError{Ban: *o.Ban}
 	case o.Unchecked && s.opts.HoldUnchecked:
 		v.Hold = append(v.Hold, comment.Reason{Code: ReasonUnchecked, Message: "abuse checks were unavailable"})
 	}
 	return nil
+}
+
+// RefundTimeout bounds the refund of a submission the comment store refused. The refund runs even
+// when the submission's own context has ended (a deadline is one way a store call fails), so it
+// needs a budget of its own.
+const RefundTimeout = 500 * time.Millisecond
+
+// refunder returns the Undo hook that gives t back.
+func (s *Screener) refunder(t Ticket) func(context.Context) {
+	return func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefundTimeout)
+		defer cancel()
+		s.guard.Refund(ctx, t)
+	}
 }
 
 // Subject derives the Guard's view of a draft: keyed hashes of the email, address and text.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
@@ -67,7 +68,7 @@ func TestScreenerApplies(t *testing.T) {
 		{name: "clean", res: Result{}},
 		{name: "banned, refuse", res: Result{Ban: ban}, wantErr: ErrBanned},
 		{name: "banned, shadow", res: Result{Ban: ban}, opts: ScreenerOptions{BanStyle: BanShadow},
-			want: comment.Verdict{Spam: []comment.Reason{{Code: ReasonBanned, Message: "the author, address or network is banned"}}}},
+			want: comment.Verdict{Reject: []comment.Reason{{Code: ReasonBanned, Message: "the author, address or network is banned"}}}},
 		{name: "limited", res: Result{Refused: []Refusal{{Rule: "x", RetryAfter: 1}}}, wantErr: ErrLimited},
 		{name: "duplicate", res: Result{Duplicate: DuplicateFound}, wantErr: ErrDuplicate},
 		{name: "fail open, published", storeErr: comment.ErrUnavailable, failOpen: true},
@@ -86,6 +87,57 @@ func TestScreenerApplies(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, v); diff != "" {
 				t.Errorf("Screen with store result %+v, %v: verdict (-want +got):\n%s", tt.res, tt.storeErr, diff)
+			}
+		})
+	}
+}
+
+// TestScreenerHistoryAndUndo checks what the Screener leaves for the rest of the submission: the
+// author's record on the draft, and a refund of what it counted for when the store refuses.
+func TestScreenerHistoryAndUndo(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	taken := Ticket{ID: "id1", Takes: []Take{{Rule: ruleSite}}}
+	history := &comment.AuthorHistory{Approved: 4, Spam: 1}
+	tests := []struct {
+		name        string
+		res         Result
+		opts        ScreenerOptions
+		wantHistory *comment.AuthorHistory
+		wantUndo    []Ticket // refunds made by running every Undo hook
+	}{
+		{name: "counted", res: Result{Taken: taken, History: history}, wantHistory: history, wantUndo: []Ticket{taken}},
+		{name: "nothing counted (trusted, no duplicate control)", res: Result{History: history}, wantHistory: history},
+		{name: "shadow-banned: counted nothing, record still read", res: Result{Ban: &Ban{Target: AuthorTarget(hashA)}, History: history},
+			opts: ScreenerOptions{BanStyle: BanShadow}, wantHistory: history},
+		{name: "no record read", res: Result{Taken: taken}, wantUndo: []Ticket{taken}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &storeStub{screen: func(Query) (Result, error) { return tt.res, nil }}
+			s := NewScreener(NewGuard(st, Options{}), keys, tt.opts)
+			d := testDraft(t, "jane@example.com", "192.0.2.1", "hello")
+			var v comment.Verdict
+			if err := s.Screen(context.Background(), d, &v); err != nil {
+				t.Fatalf("Screen with store result %+v: %v", tt.res, err)
+			}
+			if diff := cmp.Diff(tt.wantHistory, d.History); diff != "" {
+				t.Errorf("Screen with store result %+v: draft history (-want +got):\n%s", tt.res, diff)
+			}
+			st.mu.Lock()
+			before := len(st.refund) // the Guard's own refunds (a ban gives back what it took)
+			st.mu.Unlock()
+			// The submission's context is over when the store gave up: the refund must still run.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			for _, undo := range v.Undo {
+				undo(ctx)
+			}
+			st.mu.Lock()
+			got := append([]Ticket(nil), st.refund[before:]...)
+			st.mu.Unlock()
+			if diff := cmp.Diff(tt.wantUndo, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Screen with store result %+v, then its Undo hooks: refunds (-want +got):\n%s", tt.res, diff)
 			}
 		})
 	}

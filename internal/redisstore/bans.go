@@ -175,24 +175,46 @@ func (s *Store) Banned(ctx context.Context, l ratelimit.BanLookup, now time.Time
 }
 
 // banFields lists the target ids that could ban l, most specific first: the author, the address,
-// then every range holding the address from the narrowest to the widest a ban may be.
+// then every range holding the address from the narrowest to the widest a ban may be. Each id is
+// exactly ratelimit.Target.String of its target.
+//
+// This runs on every submission with 24 (IPv4) or 112 (IPv6) ranges, so the range ids are written
+// into one buffer and cut from one string: one allocation instead of three per range.
 func banFields(l ratelimit.BanLookup) []string {
-	var fields []string
+	a := l.IP.Unmap()
+	ranges := 0
+	widest := ratelimit.MinRangeBitsIPv6
+	if a.IsValid() && a.Zone() == "" {
+		if a.Is4() {
+			widest = ratelimit.MinRangeBitsIPv4
+		}
+		ranges = a.BitLen() - widest
+	}
+	fields := make([]string, 0, 2+ranges)
 	if l.AuthorKey != "" {
 		fields = append(fields, ratelimit.AuthorTarget(l.AuthorKey).String())
 	}
 	if l.IPKey != "" {
 		fields = append(fields, ratelimit.IPTarget(l.IPKey).String())
 	}
-	if a := l.IP.Unmap(); a.IsValid() && a.Zone() == "" {
-		widest := ratelimit.MinRangeBitsIPv6
-		if a.Is4() {
-			widest = ratelimit.MinRangeBitsIPv4
-		}
-		for bits := a.BitLen() - 1; bits >= widest; bits-- {
-			p := netip.PrefixFrom(a, bits).Masked()
-			fields = append(fields, ratelimit.RangeTarget(p).String())
-		}
+	if ranges == 0 {
+		return fields
+	}
+	const rangePrefix = "range:"
+	var ends [128]int
+	buf := make([]byte, 0, ranges*(len(rangePrefix)+len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128")))
+	for i, bits := 0, a.BitLen()-1; bits >= widest; i, bits = i+1, bits-1 {
+		buf = append(buf, rangePrefix...)
+		buf = netip.PrefixFrom(a, bits).Masked().Addr().AppendTo(buf)
+		buf = append(buf, '/')
+		buf = strconv.AppendInt(buf, int64(bits), 10)
+		ends[i] = len(buf)
+	}
+	all := string(buf)
+	start := 0
+	for _, end := range ends[:ranges] {
+		fields = append(fields, all[start:end])
+		start = end
 	}
 	return fields
 }

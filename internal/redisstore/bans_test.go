@@ -315,12 +315,12 @@ func TestAbuseOnCluster(t *testing.T) {
 	// Every key one script call touches must hash to one slot; Redis Cluster refuses the call
 	// otherwise (CROSSSLOT), so the calls below would fail. Check the slots directly as well.
 	sub := subjectOf(t, "jane@example.com", "192.0.2.1", "thread-7", "hello")
-	q := ratelimit.Query{ID: "slotcheck", Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute}}
+	q := ratelimit.Query{ID: "slotcheck", Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute}, History: sub.AuthorKey}
 	for _, r := range rules {
 		v := map[ratelimit.KeyKind]string{ratelimit.KeyIP: sub.IPKey, ratelimit.KeyAuthor: sub.AuthorKey, ratelimit.KeyThread: sub.ThreadID}[r.Key]
 		q.Takes = append(q.Takes, ratelimit.Take{Rule: r, Subject: v})
 	}
-	groups := rateGroups(q.Takes, q.Duplicate)
+	groups := rateGroups(q.Takes, q.Duplicate, q.History)
 	if len(groups) != 4 {
 		t.Fatalf("rateGroups(%d rules on 4 kinds of value) = %d groups, want 4", len(rules), len(groups))
 	}
@@ -388,5 +388,32 @@ func TestAbuseOnCluster(t *testing.T) {
 	}
 	if err := bans.Unban(ctx, rangeTarget("203.0.113.0/24")); err != nil {
 		t.Errorf("Unban on the cluster = %v", err)
+	}
+}
+
+// TestBanFieldsAreTargetIDs checks the fields the ban lookup asks for against the ids bans are
+// stored under (ratelimit.Target.String), built the plain way: a field that differs would never
+// match its ban.
+func TestBanFieldsAreTargetIDs(t *testing.T) {
+	t.Parallel()
+	author, ip := strings.Repeat("a1", 20), strings.Repeat("b2", 20)
+	for _, addr := range []string{"203.0.113.77", "10.0.0.1", "255.255.255.255", "2001:db8:42::7", "::ffff:192.0.2.9", "fe80::1", "::1"} {
+		a := netip.MustParseAddr(addr)
+		want := []string{ratelimit.AuthorTarget(author).String(), ratelimit.IPTarget(ip).String()}
+		u := a.Unmap()
+		widest := ratelimit.MinRangeBitsIPv6
+		if u.Is4() {
+			widest = ratelimit.MinRangeBitsIPv4
+		}
+		for bits := u.BitLen() - 1; bits >= widest; bits-- {
+			want = append(want, ratelimit.RangeTarget(netip.PrefixFrom(u, bits).Masked()).String())
+		}
+		got := banFields(ratelimit.BanLookup{AuthorKey: author, IPKey: ip, IP: a})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("banFields(%s) (-want +got):\n%s", addr, diff)
+		}
+	}
+	if got := banFields(ratelimit.BanLookup{AuthorKey: author}); !cmp.Equal(got, []string{"author:" + author}) {
+		t.Errorf("banFields(author only) = %v, want only the author", got)
 	}
 }

@@ -87,6 +87,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		int(c.State), published, encodeHold(c.HoldReasons), preHoldField,
 		micros(c.CreatedAt), c.ID,
 	}
+	args = append(args, s.createWorkflowArgs(shard)...)
 	args = append(args, recordFields(c)...)
 
 	reply, err := s.create.Run(ctx, s.rdb, scriptKeys, args...).Slice()

@@ -21,14 +21,24 @@
 --              is trusted to skip pre-moderation (then pre-moderation does not hold it)
 -- ARGV[10]     creation time, unix µs: the score in every index
 -- ARGV[11]     comment id
--- ARGV[12..]   field/value pairs stored as they are
+-- ARGV[12]     auto-close period, µs: a thread whose period started longer ago refuses new
+--              comments; "0" never
+-- ARGV[13]     base of the shard's daily counters: append the day number
+-- ARGV[14]     how long daily counters live after their day ends, seconds
+-- ARGV[15]     the queue events channel
+-- ARGV[16..]   field/value pairs stored as they are
 --
 -- Returns {status, record}, record being the stored fields as HGETALL lists them:
 --   "new"  stored now
 --   "own"  this same comment was stored by an earlier run of this call
 --   "dup"  the request id was seen before; the record is the earlier comment
 -- or a refusal: {"closed"}, {"no_parent"}, {"parent_unpublished"}.
-local PUBLISHED, PENDING, PRE = "1", "2", "1"
+--
+-- A new comment also starts the thread's auto-close period if it has none ("first" in the
+-- settings hash), counts in the day's "sub" (and "spam") counters, and announces a "held" or
+-- "spam" queue event. Nothing is written for a refusal or a repeated call.
+local PUBLISHED, PENDING, SPAM, PRE = "1", "2", "4", "1"
+local DAY = 86400000000 -- µs
 
 -- Idempotency comes first: a retried request must get its comment back even if the thread has
 -- been closed since.
@@ -48,8 +58,12 @@ if redis.call("EXISTS", KEYS[1]) == 1 then
   return {"own", redis.call("HGETALL", KEYS[1])}
 end
 
-local settings = redis.call("HMGET", KEYS[2], "mode", "closed")
+local settings = redis.call("HMGET", KEYS[2], "mode", "closed", "first")
 if settings[2] == "1" then
+  return {"closed"}
+end
+local period = tonumber(ARGV[12])
+if period > 0 and settings[3] and tonumber(ARGV[10]) - tonumber(settings[3]) >= period then
   return {"closed"}
 end
 
@@ -73,7 +87,7 @@ if state == PUBLISHED and mode == PRE and ARGV[9] ~= "" then
 end
 
 local id, score = ARGV[11], ARGV[10]
-redis.call("HSET", KEYS[1], "state", state, "created", score, unpack(ARGV, 12))
+redis.call("HSET", KEYS[1], "state", state, "created", score, unpack(ARGV, 16))
 if published ~= "" then
   redis.call("HSET", KEYS[1], "published", published)
 end
@@ -89,5 +103,22 @@ else
 end
 if ARGV[3] == "1" then
   redis.call("SET", KEYS[4], KEYS[1], "EX", ARGV[4])
+end
+redis.call("HSETNX", KEYS[2], "first", score)
+
+-- Daily counters: the key of a day long gone expires at once, so old submissions replayed from
+-- a backup never keep one alive.
+local day = math.floor(tonumber(score) / DAY)
+local counters = ARGV[13] .. day
+redis.call("HINCRBY", counters, "sub", 1)
+if state == SPAM then
+  redis.call("HINCRBY", counters, "spam", 1)
+end
+redis.call("EXPIREAT", counters, (day + 1) * 86400 + tonumber(ARGV[14]))
+
+if state == PENDING then
+  redis.call("PUBLISH", ARGV[15], "held " .. id .. " " .. ARGV[1] .. " " .. score)
+elseif state == SPAM then
+  redis.call("PUBLISH", ARGV[15], "spam " .. id .. " " .. ARGV[1] .. " " .. score)
 end
 return {"new", redis.call("HGETALL", KEYS[1])}

@@ -1,8 +1,13 @@
 -- decide.lua applies a moderator's decision to one comment atomically: it checks the current
--- state, moves the comment between the indexes and records the decision on the record.
+-- state, moves the comment between the indexes and records the decision on the record. In the
+-- same step it appends the action to the shard's audit log, counts it in the daily counters,
+-- ends any review claim on the comment and announces a "decided" queue event.
 --
 -- KEYS[1]      the comment's record
 -- KEYS[2..4]   the shard's queue zsets: pending, rejected, spam
+-- KEYS[5]      the shard's audit stream
+-- KEYS[6]      the comment's review claim
+-- KEYS[7]      the comment's report counters
 -- ARGV[1]      target state ("1" published, "3" rejected, ...)
 -- ARGV[2]      the states the comment may come from, comma-separated and comma-wrapped: ",2,3,4,"
 -- ARGV[3]      moderator (API key name)
@@ -10,13 +15,20 @@
 -- ARGV[5]      reason ("" for none)
 -- ARGV[6]      base of the thread's published zset: append the thread id
 -- ARGV[7..9]   bases of the thread's queue zsets (pending, rejected, spam): append the thread id
+-- ARGV[10]     the action, as the audit log names it ("approve", "reject", "mark_spam", ...)
+-- ARGV[11]     the action's counter letter: "a" approve, "r" reject, "s" mark spam, "o" other
+-- ARGV[12]     base of the shard's daily counters: append the day number
+-- ARGV[13]     how long daily counters live after their day ends, seconds
+-- ARGV[14]     the queue events channel
+-- ARGV[15]     base of the shard's per-moderator claim sets: append the moderator
 --
--- The thread's index keys are named at run time from the thread stored in the record; they carry
--- the same hash tag as KEYS[1], so they are in its slot.
+-- The thread's index keys, the claim holder's set and the daily counters are named at run time;
+-- they carry the same hash tag as KEYS[1], so they are in its slot.
 --
 -- Returns {"missing"}, {"denied", current state}, {"same", record} when the comment already is in
--- the target state (nothing changed), or {"ok", record}.
-local PUBLISHED = "1"
+-- the target state (nothing changed, nothing logged or counted), or {"ok", record}.
+local PUBLISHED, SPAM = "1", "4"
+local DAY = 86400000000 -- µs
 
 local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "id")
 local from, thread, created, id = cur[1], cur[2], cur[3], cur[4]
@@ -50,7 +62,46 @@ redis.call("HSET", KEYS[1], "state", to, "dec_by", ARGV[3], "dec_at", ARGV[4],
   "dec_from", from, "dec_to", to, "dec_reason", ARGV[5])
 if to == PUBLISHED then
   redis.call("HSET", KEYS[1], "published", ARGV[4])
+  -- An approval answers the reports so far: only reports after it count towards a new takedown.
+  local reports = redis.call("HGET", KEYS[7], "n")
+  if reports then
+    redis.call("HSET", KEYS[7], "base", reports)
+  end
 else
   redis.call("HDEL", KEYS[1], "published")
+end
+
+-- The decision ends the review, whoever held the claim.
+local holder = redis.call("GET", KEYS[6])
+if holder then
+  redis.call("DEL", KEYS[6])
+  redis.call("ZREM", ARGV[15] .. holder, id)
+end
+
+redis.call("XADD", KEYS[5], "*", "by", ARGV[3], "act", ARGV[10], "target", "comments/" .. id,
+  "from", from, "to", to, "reason", ARGV[5])
+
+-- count adds n to field of the counters of the day holding time t (µs). A day past the counters'
+-- life expires at once.
+local function count(t, field, n)
+  local day = math.floor(tonumber(t) / DAY)
+  local key = ARGV[12] .. day
+  redis.call("HINCRBY", key, field, n)
+  redis.call("EXPIREAT", key, (day + 1) * 86400 + tonumber(ARGV[13]))
+end
+count(ARGV[4], "d:" .. ARGV[3] .. ":" .. ARGV[11], 1)
+-- The spam share is per day of submission: a verdict given or taken back later changes the
+-- count of the day the comment was submitted.
+if to == SPAM then
+  count(created, "spam", 1)
+elseif from == SPAM then
+  local key = ARGV[12] .. math.floor(tonumber(created) / DAY)
+  if tonumber(redis.call("HGET", key, "spam") or "0") > 0 then
+    redis.call("HINCRBY", key, "spam", -1)
+  end
+end
+
+if from ~= PUBLISHED then
+  redis.call("PUBLISH", ARGV[14], "decided " .. id .. " " .. thread .. " " .. ARGV[4])
 end
 return {"ok", redis.call("HGETALL", KEYS[1])}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // The key layout. Every key name is built in this file, from the store's prefix (default
@@ -26,8 +28,10 @@ import (
 //	P S q:<state>              zset    the shard's comments in that queue state, all threads, for
 //	                                   the moderation queue; member id, score created-at µs. No TTL.
 //	P S t:<threadID>           hash    the thread's settings: "mode" (1 pre, 2 post; absent = site
-//	                                   default) and "closed" ("1"; absent = open). No TTL; a thread
-//	                                   back to defaults has no fields, so Redis deletes the key.
+//	                                   default), "closed" ("1"; absent = open) and "first" (unix µs:
+//	                                   the start of its auto-close period, its first comment or its
+//	                                   last reopening; see create.lua). No TTL; a thread back to
+//	                                   defaults without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id. TTL requestTTL.
 //
@@ -102,6 +106,7 @@ func (k keys) request(shard int, threadID, requestID string) string {
 const (
 	tfMode   = "mode"
 	tfClosed = "closed"
+	tfFirst  = "first"
 )
 
 // queueStates are the states that have queues, in the order scripts receive their keys.
@@ -139,7 +144,11 @@ const refundMarkTTL = 60
 
 func (k keys) rateTag(kind, value string) string { return k.prefix + "{rl:" + kind + ":" + value + "}" }
 
-func (k keys) rate(kind, value, rule string) string { return k.rateTag(kind, value) + ":r:" + rule }
+func (k keys) rate(kind, value, rule string) string { return rateIn(k.rateTag(kind, value), rule) }
+
+// rateIn is rate for a tag already made, so a script call with several rules on one value builds
+// the tag once.
+func rateIn(tag, rule string) string { return tag + ":r:" + rule }
 
 func (k keys) duplicate(authorKey, textKey string) string {
 	return k.rateTag("author", authorKey) + ":d:" + textKey
@@ -163,3 +172,149 @@ func (k keys) banExpiry() string { return k.prefix + "{bans}:e" }
 
 // authorHistory is the hash of an author's record, by keyed email hash.
 func (k keys) authorHistory(authorKey string) string { return k.rateTag("author", authorKey) + ":h" }
+
+// Spam keys
+//
+// Spam models, campaign sightings, word lists and the per-comment outcomes behind the authors'
+// records (spam*.go, filters*.go, history*.go and their scripts). A model's keys share the tag
+// M = "{spam:<v>:site}" for the site's model or "{spam:<v>:x:<name>}" for a scratch model, v being
+// spam.FeatureVersion (counts of one tokeniser mean nothing to another, so a new one starts a new
+// model beside the old). One training step is one script on one slot. Tokens are stored in clear:
+// the tokeniser never makes one from an address's local part or an IP address.
+//
+//	P M:c        hash    token counts: field "s:<token>" (spam) and "h:<token>" (ham), value the
+//	                     number of trained messages holding the token; absent = 0. No TTL (scratch:
+//	                     scratchModelTTL, renewed by every training).
+//	P M:n        hash    totals: "spam", "ham" (messages), "spam_tokens", "ham_tokens", "vocab",
+//	                     and "seq", the number of the last change (site model). TTL as M:c.
+//	P M:l        hash    site model only: what each decided comment taught, field comment id, value
+//	                     "s" or "h". No TTL.
+//	P M:x        stream  site model only: one entry per change, fields "seq", "tot" (the totals after
+//	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
+//	                     ...]: the counts after it of every token it touched). Trimmed to about
+//	                     spamStreamLen entries; a server that falls further behind reloads the model.
+//	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice.
+//	                     TTL spamBatchMarkTTL.
+//	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"
+//	                     (the writing server's random id) and "s" (sightings "<fp hex> <author key>
+//	                     <µs>" joined by ","). Trimmed by MINID to the campaign window.
+//	P {spam:filters}:e   hash    word-list entries: field the entry id, value JSON (see filters.go);
+//	                     email and single-address entries hold only a masked form and a keyed hash.
+//	P {spam:filters}:v   string  the word lists' version, incremented by every change; servers
+//	                     poll it and reload the lists when it moves. No TTL.
+//	P{rl:author:<hash>}:o hash   the outcome each decided comment of the author counts as in the
+//	                     record (":h"), field comment id, value "approved", "rejected" or "spam";
+//	                     so a retried decision does not count twice. Same tag as the record. No TTL.
+
+const (
+	scratchModelTTL   = 7 * 24 * 60 * 60 // seconds: an evaluation that never deleted its model
+	spamBatchMarkTTL  = 60               // seconds: outlives any resend by the Redis client
+	spamStreamLen     = 1000             // entries kept in a change stream; one step of a big training call is up to ~100 kB
+	siteModelName     = "site"
+	scratchModelInfix = "x:"
+)
+
+// spamModelTag is the hash tag of a model's keys; model "" is the site's.
+func (k keys) spamModelTag(model string) string {
+	if model == "" {
+		return fmt.Sprintf("%s{spam:%d:%s}", k.prefix, spam.FeatureVersion, siteModelName)
+	}
+	return fmt.Sprintf("%s{spam:%d:%s%s}", k.prefix, spam.FeatureVersion, scratchModelInfix, model)
+}
+
+func (k keys) spamCounts(model string) string { return k.spamModelTag(model) + ":c" }
+
+func (k keys) spamTotals(model string) string { return k.spamModelTag(model) + ":n" }
+
+func (k keys) spamLabels(model string) string { return k.spamModelTag(model) + ":l" }
+
+func (k keys) spamStream(model string) string { return k.spamModelTag(model) + ":x" }
+
+func (k keys) spamBatchMark(model, id string) string { return k.spamModelTag(model) + ":b:" + id }
+
+func (k keys) campaignStream() string { return k.prefix + "{spam:campaigns}:x" }
+
+func (k keys) filterEntries() string { return k.prefix + "{spam:filters}:e" }
+
+func (k keys) filterVersion() string { return k.prefix + "{spam:filters}:v" }
+
+// authorOutcomes is the hash of the outcomes the author's record counts, by keyed email hash.
+func (k keys) authorOutcomes(authorKey string) string { return k.rateTag("author", authorKey) + ":o" }
+
+// Moderation workflow keys
+//
+// The audit log, review claims, readers' reports, daily counters and queue events (audit*.go,
+// claims*.go, reports*.go, stats*.go, events*.go and their scripts). What belongs to a comment or
+// a thread lives in its shard, with S = "{sNN}" as above, so create.lua, decide.lua and the
+// report script reach it in their one slot. Actions on nothing sharded (bans, word lists) use
+// the tag X = "{audit}". Moderator names are API key names (apikey.ValidName: no '{', '}' or
+// ':'), so they may end a key name.
+//
+//	P S a                stream  the shard's audit log: decisions on its comments, report takedowns
+//	                             and its threads' setting changes. Fields "by" (moderator), "act"
+//	                             (moderation.AuditAction), "target" (resource name), "from", "to"
+//	                             (state numbers; absent unless a comment action), "reason". Entry
+//	                             ids are Redis's (unix ms-seq): the entry's time. No TTL, no trim.
+//	P X a                stream  the same for actions on nothing sharded.
+//	P S cl:<commentID>   string  a review claim: the holder's moderator name. TTL: the lease.
+//	P S cm:<moderator>   zset    the moderator's claims in the shard: member comment id, score
+//	                             the lease's end (unix ms). No TTL: ended leases are dropped by the
+//	                             moderator's next claim or release, decisions remove their comment,
+//	                             and the key goes with its last member.
+//	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
+//	                             last approved the comment. No TTL (like the record).
+//	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.
+//	P S rl:<commentID>   list    the newest reports, newest first, at most moderation.
+//	                             MaxReportsShown: "<unix µs> <reason>". No TTL.
+//	P S st:<day>         hash    the shard's counters of one UTC day (days since 1970-01-01):
+//	                             "sub" comments submitted, "spam" of those judged or marked spam,
+//	                             "d:<moderator>:<a|r|s|o>" actions (approve, reject, mark spam,
+//	                             other). Expires statsKeep seconds after the day ends.
+//	P X st:<day>         hash    the same counters for actions on nothing sharded.
+//	P events             channel queue events: "<kind> <commentID> <threadID> <unix µs>", kind held,
+//	                             reported, spam or decided. A channel has no slot: scripts in any
+//	                             slot may publish, and Redis Cluster delivers to every node.
+
+// statsKeep is how long daily counters live after their day ends (seconds): the longest period
+// GetStats reads, and two days' margin.
+const statsKeep = (moderation.MaxStatsDays + 2) * 24 * 60 * 60
+
+// auditShard is the shard number used for the stream of actions on nothing sharded, after the
+// real shards, so the audit log's streams are numbered 0..numShards.
+const auditShard = numShards
+
+func (k keys) auditTag() string { return k.prefix + "{audit}" }
+
+// workflowTag returns the tag of a shard, or the audit tag for auditShard.
+func (k keys) workflowTag(shard int) string {
+	if shard == auditShard {
+		return k.auditTag()
+	}
+	return k.tag(shard)
+}
+
+func (k keys) audit(shard int) string { return k.workflowTag(shard) + "a" }
+
+func (k keys) claim(shard int, id string) string { return k.claimBase(shard) + id }
+
+func (k keys) claimBase(shard int) string { return k.tag(shard) + "cl:" }
+
+func (k keys) moderatorClaimsBase(shard int) string { return k.tag(shard) + "cm:" }
+
+func (k keys) moderatorClaims(shard int, moderator string) string {
+	return k.moderatorClaimsBase(shard) + moderator
+}
+
+func (k keys) reportCounts(shard int, id string) string { return k.tag(shard) + "rp:" + id }
+
+func (k keys) reporters(shard int, id string) string { return k.tag(shard) + "rr:" + id }
+
+func (k keys) reportList(shard int, id string) string { return k.tag(shard) + "rl:" + id }
+
+func (k keys) statsBase(shard int) string { return k.workflowTag(shard) + "st:" }
+
+func (k keys) stats(shard int, day int64) string {
+	return k.statsBase(shard) + strconv.FormatInt(day, 10)
+}
+
+func (k keys) events() string { return k.prefix + "events" }

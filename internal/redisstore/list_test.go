@@ -152,7 +152,7 @@ func TestListQueueStaysRightWhenItemsLeave(t *testing.T) {
 			}
 			// Between pages a moderator approves one comment already seen and one not yet seen.
 			for _, c := range []comment.Comment{page[1], pending[5]} {
-				if _, err := ts.Decide(ctx, c.ID, comment.Decision{Moderator: "anna", At: t0, To: comment.StatePublished}, approveFrom); err != nil {
+				if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0, To: comment.StatePublished}, approveFrom); err != nil {
 					t.Fatalf("Decide(approve %s) = %v", c.ID, err)
 				}
 			}

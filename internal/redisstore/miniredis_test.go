@@ -54,7 +54,7 @@ func TestMiniredisRunsTheSameScripts(t *testing.T) {
 		t.Errorf("ListQueue(pending) on miniredis, pages of 1 (-want +got):\n%s", diff)
 	}
 
-	approved, err := s.Decide(ctx, held[0].ID, comment.Decision{Moderator: "anna", At: t0.Add(time.Hour), To: comment.StatePublished, Reason: "ok"}, approveFrom)
+	approved, err := s.Decide(ctx, held[0].ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Hour), To: comment.StatePublished, Reason: "ok"}, approveFrom)
 	if err != nil || approved.State != comment.StatePublished || approved.Decision == nil || approved.Decision.From != comment.StatePending {
 		t.Fatalf("Decide(approve) on miniredis = %+v, %v; want published with the decision recorded", approved, err)
 	}
@@ -62,7 +62,7 @@ func TestMiniredisRunsTheSameScripts(t *testing.T) {
 	if diff := cmp.Diff(approved, got); err != nil || diff != "" {
 		t.Errorf("Get after Decide on miniredis = %v, (-decide +get):\n%s", err, diff)
 	}
-	if _, err := s.Decide(ctx, held[1].ID, comment.Decision{To: comment.StateSpam}, []comment.State{comment.StateRejected}); !errors.Is(err, moderation.ErrInvalidTransition) {
+	if _, err := s.Decide(ctx, held[1].ID, moderation.MarkSpam, comment.Decision{To: comment.StateSpam}, []comment.State{comment.StateRejected}); !errors.Is(err, moderation.ErrInvalidTransition) {
 		t.Errorf("Decide(forbidden transition) on miniredis = %v, want ErrInvalidTransition", err)
 	}
 	page, _, err := s.ListPublished(ctx, threads[0], comment.Page{Size: 10})

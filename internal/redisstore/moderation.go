@@ -17,13 +17,16 @@ import (
 // Decide moves comment id to d.To and records d, in one atomic script (see decide.lua); it
 // follows the contract of moderation.Store.Decide. A comment not in allowedFrom gives a
 // *moderation.TransitionError naming its current state.
-func (s *Store) Decide(ctx context.Context, id string, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error) {
+func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error) {
 	shard, ok := shardOfID(id)
 	if !ok || !comment.ValidID(id) {
 		return comment.Comment{}, fmt.Errorf("redisstore: decide on comment %q: %w", id, comment.ErrNotFound)
 	}
 	if !d.To.Valid() {
 		return comment.Comment{}, fmt.Errorf("redisstore: decide on comment %s: invalid target state %v", id, d.To)
+	}
+	if !a.Audit().Valid() {
+		return comment.Comment{}, fmt.Errorf("redisstore: decide on comment %s: unknown action %v", id, a)
 	}
 	if d.At.IsZero() {
 		d.At = time.Now()
@@ -40,10 +43,12 @@ func (s *Store) Decide(ctx context.Context, id string, d comment.Decision, allow
 	for _, st := range queueStates {
 		scriptKeys = append(scriptKeys, k.shardQueue(shard, st))
 	}
+	scriptKeys = append(scriptKeys, k.audit(shard), k.claim(shard, id), k.reportCounts(shard, id))
 	args := []any{int(d.To), allowed.String(), d.Moderator, micros(d.At), d.Reason, k.publishedBase(shard)}
 	for _, st := range queueStates {
 		args = append(args, k.threadQueueBase(shard, st))
 	}
+	args = append(args, string(a.Audit()), counterLetter(a.Audit()), k.statsBase(shard), statsKeep, k.events(), k.moderatorClaimsBase(shard))
 
 	reply, err := s.decide.Run(ctx, s.rdb, scriptKeys, args...).Slice()
 	if err != nil {
@@ -76,44 +81,57 @@ func (s *Store) Decide(ctx context.Context, id string, d comment.Decision, allow
 	return comment.Comment{}, fmt.Errorf("redisstore: decide on comment %s: %w: reply %q", id, errCorrupt, status)
 }
 
-// ListQueue returns one page of comments in q.State, oldest first, and the next page token.
+// ListQueue returns one page of comments matching q, oldest first, and the next page token.
 //
 // With a thread it reads that thread's queue in one round trip, like ListPublished. Without one
 // it takes two: a pipeline runs the page script (ids and scores only) on all 16 shard queues, the
 // ids are merged oldest first, and a second pipeline reads the page's records. A comment decided
 // between the two round trips is left out, so such a page may be shorter than asked.
+//
+// The filters are applied in the page script, beside the data. When one needs the records
+// (q.NeedsRecords), each index is scanned for at most moderation.MaxQueueScan entries per call
+// (so at most 16 times that without a thread); a page that reaches the bound comes back short,
+// even empty, with a next page token that resumes the scan where it stopped.
 func (s *Store) ListQueue(ctx context.Context, q moderation.Query, p comment.Page) ([]comment.Comment, string, error) {
 	if !slices.Contains(queueStates[:], q.State) {
 		return nil, "", fmt.Errorf("redisstore: list queue: state %v has no queue", q.State)
 	}
-	query := queueQuery(q.State, q.ThreadID)
+	query := queueQuery(q)
 	after, err := decodeToken(p.Token, query)
 	if err != nil {
 		return nil, "", err
 	}
 	size := pageSize(p)
+	scan := pageScan{after: after, limit: size + 1, q: q}
+	if q.NeedsRecords() {
+		scan.scanBound = moderation.MaxQueueScan
+	}
 	if q.ThreadID != "" {
 		shard := shardOfThread(q.ThreadID)
-		entries, err := s.runPage(ctx, s.keys.threadQueue(shard, q.State, q.ThreadID), after, size+1, s.keys.recordBase(shard))
+		scan.recordBase, scan.withRecords = s.keys.recordBase(shard), true
+		entries, horizon, err := s.runPageScan(ctx, s.keys.threadQueue(shard, q.State, q.ThreadID), scan)
 		if err != nil {
 			return nil, "", storeError("list queue", err)
 		}
-		cs, next, err := finishPage(entries, size, query)
-		if err != nil {
-			return nil, "", fmt.Errorf("redisstore: list queue: %w", err)
+		entries, next := cutPage(entries, horizon, size, query)
+		out := make([]comment.Comment, 0, len(entries))
+		for _, e := range entries {
+			c, err := decodeReplyRecord(e.rec)
+			if err != nil {
+				return nil, "", fmt.Errorf("redisstore: list queue: %w", err)
+			}
+			if q.Matches(c) {
+				out = append(out, c)
+			}
 		}
-		return cs, next, nil
+		return out, next, nil
 	}
 
-	entries, err := s.shardHeads(ctx, q.State, after, size+1)
+	entries, horizon, err := s.shardScan(ctx, q.State, scan)
 	if err != nil {
 		return nil, "", storeError("list queue", err)
 	}
-	next := ""
-	if len(entries) > size {
-		entries = entries[:size]
-		next = encodeToken(query, entries[size-1].cursor)
-	}
+	entries, next := cutPage(entries, horizon, size, query)
 	cmds := make([]*redis.MapStringStringCmd, len(entries))
 	if len(entries) > 0 {
 		_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
@@ -136,21 +154,42 @@ func (s *Store) ListQueue(ctx context.Context, q moderation.Query, p comment.Pag
 		if err != nil {
 			return nil, "", fmt.Errorf("redisstore: list queue: %w", err)
 		}
-		if c.State == q.State {
+		// Checked again: the comment may have changed since the scan.
+		if q.Matches(c) {
 			out = append(out, c)
 		}
 	}
 	return out, next, nil
 }
 
-// shardHeads returns the first limit entries after the cursor of the union of all shard queues of
-// a state, in (score, id) order: each shard gives its own first limit, in one pipeline.
-func (s *Store) shardHeads(ctx context.Context, st comment.State, after *cursor, limit int) ([]entry, error) {
+// cutPage turns the matching entries of a scan, in order and all at or before horizon (nil when
+// the scan saw the whole index), into one page of at most size entries and the next page token:
+// after the page's last entry when there are more matches, else after the horizon when the scan
+// stopped early, else none.
+func cutPage(entries []entry, horizon *cursor, size int, query string) ([]entry, string) {
+	switch {
+	case len(entries) > size:
+		return entries[:size], encodeToken(query, entries[size-1].cursor)
+	case horizon != nil:
+		return entries, encodeToken(query, *horizon)
+	}
+	return entries, ""
+}
+
+// shardScan runs one page scan on every shard's queue of a state, in one pipeline, and merges
+// the results: the entries, in (score, id) order, up to the earliest horizon of the shards that
+// stopped early (beyond it a shard may hold entries not seen yet), and that horizon (nil when
+// every shard was scanned to its end).
+func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) ([]entry, *cursor, error) {
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, numShards)
 		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for shard := range numShards {
-				cmds[shard] = s.page.EvalSha(ctx, pl, []string{s.keys.shardQueue(shard, st)}, pageArgs(after, limit, "")...)
+				sc := scan
+				if scan.q.NeedsRecords() {
+					sc.recordBase = s.keys.recordBase(shard)
+				}
+				cmds[shard] = s.page.EvalSha(ctx, pl, []string{s.keys.shardQueue(shard, st)}, sc.args()...)
 			}
 			return nil
 		})
@@ -160,20 +199,26 @@ func (s *Store) shardHeads(ctx context.Context, st comment.State, after *cursor,
 	if err != nil && isNoScript(err) {
 		// Script.Run's fallback to EVAL does not work inside a pipeline: reload and try once more.
 		if err := s.loadScripts(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cmds, err = run()
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var all []entry
+	var (
+		all     []entry
+		horizon *cursor
+	)
 	for _, cmd := range cmds {
-		es, err := parsePage(cmd.Val())
+		es, h, err := parsePage(cmd.Val())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		all = append(all, es...)
+		if h != nil && (horizon == nil || h.less(*horizon)) {
+			horizon = h
+		}
 	}
 	slices.SortFunc(all, func(a, b entry) int {
 		switch {
@@ -184,23 +229,31 @@ func (s *Store) shardHeads(ctx context.Context, st comment.State, after *cursor,
 		}
 		return 0
 	})
-	if len(all) > limit {
-		all = all[:limit]
+	if horizon != nil {
+		n := 0
+		for n < len(all) && !horizon.less(all[n].cursor) {
+			n++
+		}
+		all = all[:n]
 	}
-	return all, nil
+	return all, horizon, nil
 }
 
 // GetThread returns a thread's settings; a thread never configured has ModeDefault and is open.
+// A thread whose auto-close period (Options.CloseThreadsAfter) has passed is reported closed.
 func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread, error) {
-	vals, err := s.rdb.HMGet(ctx, s.keys.thread(shardOfThread(threadID), threadID), tfMode, tfClosed).Result()
+	vals, err := s.rdb.HMGet(ctx, s.keys.thread(shardOfThread(threadID), threadID), tfMode, tfClosed, tfFirst).Result()
 	if err != nil {
 		return comment.Thread{}, storeError("get thread", err)
 	}
-	return decodeThread(threadID, vals)
+	return s.decodeThread(threadID, vals)
 }
 
 // UpdateThread sets the fields given (nil means unchanged) and returns the thread, in one
 // MULTI/EXEC round trip. Settings back at their defaults are deleted rather than stored.
+//
+// Reopening a thread (closed false) with auto-close on also starts a new auto-close period, so
+// a moderator can reopen a thread that closed by age.
 func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
@@ -221,19 +274,23 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 			pl.HSet(ctx, key, tfClosed, "1")
 		default:
 			pl.HDel(ctx, key, tfClosed)
+			if s.closeAfter > 0 {
+				pl.HSet(ctx, key, tfFirst, micros(time.Now()))
+			}
 		}
-		get = pl.HMGet(ctx, key, tfMode, tfClosed)
+		get = pl.HMGet(ctx, key, tfMode, tfClosed, tfFirst)
 		return nil
 	})
 	if err != nil {
 		return comment.Thread{}, storeError("update thread", err)
 	}
-	return decodeThread(threadID, get.Val())
+	return s.decodeThread(threadID, get.Val())
 }
 
-func decodeThread(threadID string, vals []any) (comment.Thread, error) {
+// decodeThread reads the thread settings hash's mode, closed and first fields.
+func (s *Store) decodeThread(threadID string, vals []any) (comment.Thread, error) {
 	t := comment.Thread{ID: threadID}
-	if len(vals) != 2 {
+	if len(vals) != 3 {
 		return comment.Thread{}, fmt.Errorf("redisstore: thread %s: %w", threadID, errCorrupt)
 	}
 	if m, ok := vals[0].(string); ok {
@@ -244,5 +301,13 @@ func decodeThread(threadID string, vals []any) (comment.Thread, error) {
 		t.Mode = comment.Mode(n)
 	}
 	t.Closed = vals[1] == "1"
+	if first, ok := vals[2].(string); ok && s.closeAfter > 0 && !t.Closed {
+		start, err := fromMicros(first)
+		if err != nil {
+			return comment.Thread{}, fmt.Errorf("redisstore: thread %s: %w", threadID, err)
+		}
+		// The same test as create.lua's, which refuses the comments.
+		t.Closed = time.Since(start) >= s.closeAfter
+	}
 	return t, nil
 }

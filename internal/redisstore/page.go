@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 )
 
 // A page token is the unpadded base64url of "v1.<query>.<score>.<id>": <query> is the crc32 (8
@@ -61,8 +62,23 @@ func decodeToken(tok, query string) (*cursor, error) {
 // The queries tokens are bound to.
 func publishedQuery(threadID string) string { return "published/" + threadID }
 
-func queueQuery(st comment.State, threadID string) string {
-	return "queue/" + strconv.Itoa(int(st)) + "/" + threadID
+// queueQuery is the query of a moderation queue listing. The filters beyond state and thread
+// are appended only when set, so tokens of unfiltered listings keep their form.
+func queueQuery(q moderation.Query) string {
+	s := "queue/" + strconv.Itoa(int(q.State)) + "/" + q.ThreadID
+	if q.AuthorKey != "" || !q.CreatedBefore.IsZero() || q.MinScore != nil || q.MaxScore != nil || q.ReasonCode != "" {
+		s += fmt.Sprintf("?a=%s&b=%d&min=%s&max=%s&r=%s", q.AuthorKey, micros(q.CreatedBefore),
+			formatScore(q.MinScore), formatScore(q.MaxScore), q.ReasonCode)
+	}
+	return s
+}
+
+// formatScore formats an optional spam score bound for a script argument; "" when unset.
+func formatScore(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
 }
 
 // entry is one item of a page script's reply.
@@ -71,19 +87,62 @@ type entry struct {
 	rec any // the record's field/value list; nil when ids only were asked for
 }
 
-// pageArgs returns the page script's arguments.
-func pageArgs(after *cursor, limit int, recordBase string) []any {
-	if after == nil {
-		return []any{"", "", limit, recordBase}
-	}
-	return []any{after.score, after.id, limit, recordBase}
+// pageScan is one run of the page script: where it starts, how much it returns and looks at, and
+// the filters it applies.
+type pageScan struct {
+	after       *cursor
+	limit       int
+	recordBase  string // "" when neither records nor filters are needed
+	withRecords bool
+	scanBound   int // index entries to look at at most; 0 for no bound
+	q           moderation.Query
 }
 
-// parsePage decodes a page script's reply.
-func parsePage(v any) ([]entry, error) {
+// args returns the page script's arguments.
+func (p pageScan) args() []any {
+	a := []any{"", "", p.limit, p.recordBase, "0", "", p.scanBound, p.q.AuthorKey, formatScore(p.q.MinScore), formatScore(p.q.MaxScore), p.q.ReasonCode}
+	if p.after != nil {
+		a[0], a[1] = p.after.score, p.after.id
+	}
+	if p.withRecords {
+		a[4] = "1"
+	}
+	if !p.q.CreatedBefore.IsZero() {
+		a[5] = micros(p.q.CreatedBefore)
+	}
+	return a
+}
+
+// parsePage decodes a page script's reply: the entries and the horizon, nil when the script
+// reached the end of the index.
+func parsePage(v any) ([]entry, *cursor, error) {
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 2 {
+		return nil, nil, fmt.Errorf("%w: page reply is %T", errCorrupt, v)
+	}
+	out, err := parseEntries(reply[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	h, ok := reply[1].([]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: page horizon", errCorrupt)
+	}
+	if len(h) == 0 {
+		return out, nil, nil
+	}
+	hs, err := parseEntries([]any{h})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, &hs[0].cursor, nil
+}
+
+// parseEntries decodes the entry list of a page script's reply.
+func parseEntries(v any) ([]entry, error) {
 	items, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: page reply is %T", errCorrupt, v)
+		return nil, fmt.Errorf("%w: page entries are %T", errCorrupt, v)
 	}
 	out := make([]entry, 0, len(items))
 	for _, it := range items {
@@ -140,9 +199,15 @@ func finishPage(entries []entry, size int, query string) ([]comment.Comment, str
 
 // runPage runs the page script on one index and returns up to limit entries after the cursor.
 func (s *Store) runPage(ctx context.Context, index string, after *cursor, limit int, recordBase string) ([]entry, error) {
-	v, err := s.page.Run(ctx, s.rdb, []string{index}, pageArgs(after, limit, recordBase)...).Result()
+	entries, _, err := s.runPageScan(ctx, index, pageScan{after: after, limit: limit, recordBase: recordBase, withRecords: recordBase != ""})
+	return entries, err
+}
+
+// runPageScan runs the page script on one index and returns its entries and horizon.
+func (s *Store) runPageScan(ctx context.Context, index string, p pageScan) ([]entry, *cursor, error) {
+	v, err := s.page.Run(ctx, s.rdb, []string{index}, p.args()...).Result()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return parsePage(v)
 }

@@ -1,14 +1,25 @@
 -- page.lua reads one page of an index (a zset of comment ids scored by creation time), in
--- (score, id) order, starting after a cursor. It only reads.
+-- (score, id) order, starting after a cursor, optionally filtered by fields of the records. It
+-- only reads.
 --
--- KEYS[1]  the index
--- ARGV[1]  cursor score (unix µs), "" for the first page
--- ARGV[2]  cursor id: the last id of the previous page
--- ARGV[3]  how many entries to return at most
--- ARGV[4]  base of the record keys (append an id), or "" to return ids and scores only
+-- KEYS[1]   the index
+-- ARGV[1]   cursor score (unix µs), "" for the first page
+-- ARGV[2]   cursor id: the last id of the previous page
+-- ARGV[3]   how many entries to return at most
+-- ARGV[4]   base of the record keys (append an id); "" when neither records nor filters are used
+-- ARGV[5]   "1" to return each entry's record, "0" for ids and scores only
+-- ARGV[6]   only entries scored below this (unix µs), "" for no bound
+-- ARGV[7]   how many index entries to look at at most, "0" for no bound
+-- ARGV[8]   only records with this author_key, "" for any
+-- ARGV[9]   only records whose spam score is at least this, "" for any
+-- ARGV[10]  only records whose spam score is at most this, "" for any
+-- ARGV[11]  only records with a hold reason of this code, "" for any
 --
--- Returns a list of {id, score} or {id, score, record} entries, record being the comment's fields
--- as HGETALL lists them. Entries whose record has gone are left out.
+-- Returns {entries, horizon}. entries is a list of {id, score} or {id, score, record} entries,
+-- record being the comment's fields as HGETALL lists them; entries whose record has gone are
+-- left out. horizon is {id, score} of the last index entry looked at when the script stopped
+-- before the end of the index (the page was full or the scan bound was reached), and {} when it
+-- reached the end: every entry of the index up to the horizon was considered.
 --
 -- The cursor is a (score, id) pair rather than an offset so pages stay right when entries before
 -- it are removed between calls. Redis orders equal scores by id bytes; after() compares the same
@@ -26,28 +37,66 @@ end
 
 local cursor, cursorID = ARGV[1], ARGV[2]
 local limit = tonumber(ARGV[3])
-local base = ARGV[4]
+local base, withRecords = ARGV[4], ARGV[5] == "1"
+local max = "+inf"
+if ARGV[6] ~= "" then
+  max = "(" .. ARGV[6]
+end
+local scanBound = tonumber(ARGV[7])
+local author, minScore, maxScore, code = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
+local filtered = author ~= "" or minScore ~= nil or maxScore ~= nil or code ~= ""
 local min, cursorScore = "-inf", nil
 if cursor ~= "" then
   min, cursorScore = cursor, tonumber(cursor)
 end
 
-local out = {}
+-- matches reports whether the record of id passes the filters; false when it has gone.
+local function matches(id)
+  local f = redis.call("HMGET", base .. id, "id", "author_key", "score", "hold")
+  if not f[1] then
+    return false
+  end
+  if author ~= "" and f[2] ~= author then
+    return false
+  end
+  local score = tonumber(f[3] or "0") or 0
+  if (minScore and score < minScore) or (maxScore and score > maxScore) then
+    return false
+  end
+  -- The hold field is a JSON list of [code, message] pairs; codes are UPPER_SNAKE, so the
+  -- quoted code after "[" can only be a pair's code.
+  if code ~= "" and not string.find(f[4] or "", '["' .. code .. '"', 1, true) then
+    return false
+  end
+  return true
+end
+
+local out, scanned, horizon = {}, 0, {}
 local offset, batch = 0, limit + 8
-while #out < limit do
-  local r = redis.call("ZRANGEBYSCORE", KEYS[1], min, "+inf", "WITHSCORES", "LIMIT", offset, batch)
+if scanBound > 0 and batch > scanBound then
+  batch = scanBound
+end
+local done = false
+while not done do
+  local r = redis.call("ZRANGEBYSCORE", KEYS[1], min, max, "WITHSCORES", "LIMIT", offset, batch)
   for i = 1, #r, 2 do
     local id, score = r[i], r[i + 1]
     if cursorScore == nil or tonumber(score) ~= cursorScore or after(id, cursorID) then
-      if base == "" then
-        out[#out + 1] = {id, score}
-      else
-        local rec = redis.call("HGETALL", base .. id)
-        if #rec > 0 then
-          out[#out + 1] = {id, score, rec}
+      scanned = scanned + 1
+      if not filtered or matches(id) then
+        if withRecords then
+          local rec = redis.call("HGETALL", base .. id)
+          if #rec > 0 then
+            out[#out + 1] = {id, score, rec}
+          end
+        else
+          out[#out + 1] = {id, score}
         end
       end
-      if #out == limit then
+      if #out == limit or (scanBound > 0 and scanned >= scanBound) then
+        -- Stopped early: whether anything follows is for the next call to find out.
+        horizon = {id, score}
+        done = true
         break
       end
     end
@@ -57,4 +106,4 @@ while #out < limit do
   end
   offset = offset + batch
 end
-return out
+return {out, horizon}

@@ -95,6 +95,8 @@ func dumpKeys(t *testing.T, ts testStore) string {
 			v, err = ts.rdb.SMembers(ctx, k).Result()
 		case "list":
 			v, err = ts.rdb.LRange(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = ts.rdb.XRange(ctx, k, "-", "+").Result()
 		default:
 			t.Fatalf("key %s has type %s, which the dump does not read", k, typ)
 		}

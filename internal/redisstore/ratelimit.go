@@ -9,12 +9,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/ratelimit"
 )
 
 // The abuse check of a submission (ratelimit.Store) costs one round trip: one pipeline holding
 // one rate-limit script call per counted value (ip, author, thread, site) and one HMGET of the
-// bans.
+// bans. The author's call also reads the author's record (comment.AuthorHistory), which shares the
+// author's slot, for the spam check that runs after the abuse check.
 //
 // go-redis/redis_rate has a GCRA script too, but it checks one key per call and always counts a
 // passing key. A submission must pass every rule and be counted by none when any refuses, so
@@ -51,10 +53,13 @@ type rateGroup struct {
 	kind, value string
 	takes       []ratelimit.Take
 	dup         *ratelimit.DuplicateCheck
+	history     bool // read the author's record (kind author only)
 }
 
-// rateGroups sorts takes and the duplicate check by counted value, in order of first appearance.
-func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck) []*rateGroup {
+// rateGroups sorts takes, the duplicate check and the history read by counted value, in order of
+// first appearance. history is the author key whose record to read, "" for none; when that author
+// has no rule or duplicate check of its own, its group holds only the read.
+func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck, history string) []*rateGroup {
 	var groups []*rateGroup
 	index := map[[2]string]*rateGroup{}
 	group := func(kind, value string) *rateGroup {
@@ -74,15 +79,19 @@ func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck) []*rateGr
 	if dup != nil {
 		group(ratelimit.KeyAuthor.String(), dup.AuthorKey).dup = dup
 	}
+	if history != "" {
+		group(ratelimit.KeyAuthor.String(), history).history = true
+	}
 	return groups
 }
 
 func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args []any) {
-	keys = make([]string, 0, len(g.takes)+1)
-	args = make([]any, 0, 2*len(g.takes)+4)
-	args = append(args, len(g.takes))
+	keys = make([]string, 0, len(g.takes)+2)
+	args = make([]any, 0, 2*len(g.takes)+6)
+	args = append(args, len(g.takes), flag(g.dup != nil), flag(g.history))
+	tag := s.keys.rateTag(g.kind, g.value)
 	for _, t := range g.takes {
-		keys = append(keys, s.keys.rate(g.kind, g.value, t.Rule.Name))
+		keys = append(keys, rateIn(tag, t.Rule.Name))
 		args = append(args, t.Rule.Interval().Microseconds(), t.Rule.Burst)
 	}
 	if g.dup != nil {
@@ -90,7 +99,18 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 		keys = append(keys, key)
 		args = append(args, dupArgs...)
 	}
+	if g.history {
+		keys = append(keys, s.keys.authorHistory(g.value))
+	}
 	return keys, args
+}
+
+// flag is a script's boolean argument.
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func (s *Store) rateRefundCall(g *rateGroup, checkID string) (keys []string, args []any) {
@@ -118,11 +138,15 @@ const (
 	rateRefused   = 3
 )
 
+// rateReplyHeader is the number of values before the waits in a ratelimit_take.lua reply: the
+// status and the author's record (approved, rejected, spam).
+const rateReplyHeader = 4
+
 // Screen runs a submission's whole abuse check in one pipeline (ratelimit.Store). When a command
 // fails, what the others counted is given back (best effort) before the error is returned.
 func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result, error) {
 	res := ratelimit.Result{Taken: ratelimit.Ticket{ID: q.ID}}
-	groups := rateGroups(q.Takes, q.Duplicate)
+	groups := rateGroups(q.Takes, q.Duplicate, q.History)
 	fields := banFields(q.Bans)
 	if len(groups) == 0 && len(fields) == 0 {
 		return res, nil
@@ -171,8 +195,15 @@ func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result
 // readTake reads one ratelimit_take.lua reply for g into res.
 func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 	vals, ok := reply.([]any)
-	if !ok || len(vals) == 0 {
-		return fmt.Errorf("unexpected script reply %T", reply)
+	if !ok || len(vals) < rateReplyHeader {
+		return fmt.Errorf("unexpected script reply %T of %d values", reply, len(vals))
+	}
+	if g.history {
+		var h [3]int64
+		for i := range h {
+			h[i], _ = vals[i+1].(int64)
+		}
+		res.History = &comment.AuthorHistory{Approved: h[0], Rejected: h[1], Spam: h[2]}
 	}
 	status, _ := vals[0].(int64)
 	switch status {
@@ -186,11 +217,11 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 	case rateReplay:
 		res.Duplicate = ratelimit.DuplicateReplay
 	case rateRefused:
-		if len(vals) != len(g.takes)+1 {
-			return fmt.Errorf("script reply has %d values, want %d", len(vals), len(g.takes)+1)
+		if len(vals) != len(g.takes)+rateReplyHeader {
+			return fmt.Errorf("script reply has %d values, want %d", len(vals), len(g.takes)+rateReplyHeader)
 		}
 		for i, t := range g.takes {
-			if wait, _ := vals[i+1].(int64); wait > 0 {
+			if wait, _ := vals[i+rateReplyHeader].(int64); wait > 0 {
 				res.Refused = append(res.Refused, ratelimit.Refusal{Rule: t.Rule.Name, RetryAfter: time.Duration(wait) * time.Microsecond})
 			}
 		}
@@ -203,7 +234,7 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 // Refund gives back what one Screen counted (ratelimit.Store). Refunding the same ticket twice
 // changes nothing the second time.
 func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
-	groups := rateGroups(t.Takes, t.Duplicate)
+	groups := rateGroups(t.Takes, t.Duplicate, "")
 	if len(groups) == 0 {
 		return nil
 	}
@@ -223,6 +254,19 @@ func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
 	}
 	if len(errs) > 0 {
 		return rateError("refund", errs, nil)
+	}
+	return nil
+}
+
+// LoadAbuseScripts loads the abuse-control scripts (rate limits and bans) into Redis (on a Cluster,
+// into every master). Without it they load on first use, which costs that submission (or ban
+// change) extra round trips; commentd calls it at start-up so the first request costs no more than
+// the others. A restarted Redis is handled by the scripts' own reload on NOSCRIPT.
+func (s *Store) LoadAbuseScripts(ctx context.Context) error {
+	for _, sc := range []*redis.Script{rateTakeScript, rateRefundScript, banPutScript, banDeleteScript, banListScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return storeError("load abuse scripts", err)
+		}
 	}
 	return nil
 }
@@ -265,7 +309,7 @@ func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls [
 	var again []int
 	for i, c := range cmds {
 		calls[i].reply, calls[i].err = c.Result()
-		if isNoScript(calls[i].err) {
+		if calls[i].err != nil && isNoScript(calls[i].err) {
 			again = append(again, i)
 		}
 	}

@@ -23,7 +23,7 @@ for i = 1, n do
   if v then
     local tat = tonumber(v) - tonumber(ARGV[1 + i])
     if tat > now then
-      redis.call('SET', KEYS[i + 1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+      redis.call('SET', KEYS[i + 1], tat, 'PX', math.ceil((tat - now) / 1000))
     else
       -- A TAT in the past is the idle state.
       redis.call('DEL', KEYS[i + 1])

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/ratelimit"
 )
@@ -44,7 +46,7 @@ func TestScreenerInCommentService(t *testing.T) {
 		{name: "third: flood", svc: refuse, sub: sub("jane@example.com", "192.0.2.1", "Third"), wantErr: ratelimit.ErrLimited},
 		{name: "banned author, refused", svc: refuse, sub: sub("troll@example.com", "192.0.2.2", "hi"), wantErr: ratelimit.ErrBanned},
 		{name: "banned range, refused", svc: refuse, sub: sub("other@example.com", "203.0.113.9", "hi"), wantErr: ratelimit.ErrBanned},
-		{name: "banned author, shadow", svc: shadow, sub: sub("troll@example.com", "192.0.2.2", "hi"), wantState: comment.StateSpam},
+		{name: "banned author, shadow", svc: shadow, sub: sub("troll@example.com", "192.0.2.2", "hi"), wantState: comment.StateRejected},
 	}
 	for _, tt := range tests {
 		got, err := tt.svc.Submit(ctx, tt.sub)
@@ -57,7 +59,7 @@ func TestScreenerInCommentService(t *testing.T) {
 		if got.State != tt.wantState {
 			t.Errorf("%s: Submit(%q) stored state %v, want %v", tt.name, tt.sub.Body, got.State, tt.wantState)
 		}
-		if tt.wantState == comment.StateSpam && (len(got.HoldReasons) == 0 || got.HoldReasons[0].Code != ratelimit.ReasonBanned) {
+		if tt.wantState == comment.StateRejected && (len(got.HoldReasons) == 0 || got.HoldReasons[0].Code != ratelimit.ReasonBanned) {
 			t.Errorf("%s: Submit(%q) reasons %+v, want %s first", tt.name, tt.sub.Body, got.HoldReasons, ratelimit.ReasonBanned)
 		}
 	}
@@ -66,4 +68,72 @@ func TestScreenerInCommentService(t *testing.T) {
 	if err != nil || len(published) != 2 {
 		t.Errorf("ListPublished(news-1) = %d comments, %v; want the 2 accepted", len(published), err)
 	}
+}
+
+// TestScreenerRefundsWhenTheStoreRefuses checks the Screener's Undo hook end to end: a submission
+// the comment store refuses (a closed thread) is not counted by the rules, and its duplicate marker
+// is gone, so the same text can be posted once the thread reopens.
+func TestScreenerRefundsWhenTheStoreRefuses(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	rules := []ratelimit.Rule{rule("flood-author", ratelimit.KeyAuthor, 1, time.Hour, 1)}
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+	svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})}})
+	sub := comment.Submission{ThreadID: "closed-1", AuthorName: "A Reader", AuthorEmail: "jane@example.com", ClientIP: "192.0.2.1", Body: "Hello"}
+
+	closed, open := true, false
+	if _, err := s.UpdateThread(ctx, "closed-1", nil, &closed); err != nil {
+		t.Fatalf("UpdateThread(closed-1, closed) = %v", err)
+	}
+	for i := range 3 {
+		if _, err := svc.Submit(ctx, sub); !errors.Is(err, comment.ErrThreadClosed) {
+			t.Fatalf("Submit #%d to a closed thread = %v, want comment.ErrThreadClosed (not a rate limit: the refused ones were given back)", i+1, err)
+		}
+	}
+	if _, err := s.UpdateThread(ctx, "closed-1", nil, &open); err != nil {
+		t.Fatalf("UpdateThread(closed-1, open) = %v", err)
+	}
+	if got, err := svc.Submit(ctx, sub); err != nil || got.State != comment.StatePublished {
+		t.Fatalf("Submit of the same text after reopening = %+v, %v; want it published (no count, no duplicate marker left)", got, err)
+	}
+	sub.Body = "Hello again"
+	if _, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("second stored Submit within the hour = %v, want ratelimit.ErrLimited by %v", err, rules[0])
+	}
+}
+
+// TestScreenerPassesTheAuthorsRecord checks that the record another part of commentd keeps (the
+// moderators' decisions) reaches the screeners after the abuse check, on the draft.
+func TestScreenerPassesTheAuthorsRecord(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	jane := subjectOf(t, "jane@example.com", "", "t", "x")
+	if err := s.rdb.HSet(ctx, s.keys.authorHistory(jane.AuthorKey), "approved", 7, "rejected", 2, "spam", 1).Err(); err != nil {
+		t.Fatalf("HSET author record = %v", err)
+	}
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: ratelimit.DefaultRules()})
+	var seen []*comment.AuthorHistory
+	after := screenerFunc(func(_ context.Context, d *comment.Draft, _ *comment.Verdict) error {
+		seen = append(seen, d.History)
+		return nil
+	})
+	svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{}), after}})
+	for _, email := range []string{"Jane@Example.com", "newcomer@example.com"} {
+		if _, err := svc.Submit(ctx, comment.Submission{ThreadID: "t", AuthorName: "A Reader", AuthorEmail: email, Body: "Hi from " + email}); err != nil {
+			t.Fatalf("Submit by %s = %v", email, err)
+		}
+	}
+	want := []*comment.AuthorHistory{{Approved: 7, Rejected: 2, Spam: 1}, {}}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("history seen by the next screener for jane, then a newcomer (-want +got):\n%s", diff)
+	}
+}
+
+// screenerFunc adapts a function to comment.Screener.
+type screenerFunc func(context.Context, *comment.Draft, *comment.Verdict) error
+
+func (f screenerFunc) Screen(ctx context.Context, d *comment.Draft, v *comment.Verdict) error {
+	return f(ctx, d, v)
 }

@@ -1,49 +1,75 @@
 -- Checks, and only when all pass counts, the rate-limit rules on one counted value (one hash slot)
--- and, for an author, the duplicate marker of the submitted text. GCRA: a rule's state is its
--- theoretical arrival time (TAT); a submission moves it one interval on from max(TAT, now), and is
--- refused while the moved TAT would lie more than burst intervals ahead of now. Integer µs of
--- Redis' own clock throughout, so every commentd instance agrees and nothing is lost to rounding
--- (µs since 1970 stay far below 2^53, where Lua's doubles stop being exact).
+-- and, for an author, the duplicate marker of the submitted text; it also reads the author's record
+-- (approved/rejected/spam counts), which lives in the same slot, so the spam check gets it in the
+-- same round trip. GCRA: a rule's state is its theoretical arrival time (TAT); a submission moves it
+-- one interval on from max(TAT, now), and is refused while the moved TAT would lie more than burst
+-- intervals ahead of now. Integer µs of Redis' own clock throughout, so every commentd instance
+-- agrees and nothing is lost to rounding (µs since 1970 stay far below 2^53, where Lua's doubles
+-- stop being exact).
 --
 -- KEYS[1..n]   the rules' states (string, TAT in µs)
--- KEYS[n+1]    optional: the duplicate marker
+-- then         the duplicate marker                    (only when ARGV[2] is "1")
+-- then         the author's record (hash), only read   (only when ARGV[3] is "1")
 -- ARGV[1]      n
--- ARGV[2i], ARGV[2i+1]  (i = 1..n) rule i's interval in µs and its burst
--- ARGV[2n+2]   marker lifetime in ms                   (only with a marker)
--- ARGV[2n+3]   the value our marker holds              (only with a marker)
--- ARGV[2n+4]   the prefix of markers set by earlier checks with the same request id, or ""
+-- ARGV[2]      "1" when a duplicate marker follows the rules' keys, else "0"
+-- ARGV[3]      "1" when the author's record follows, else "0"
+-- ARGV[2i+2], ARGV[2i+3]  (i = 1..n) rule i's interval in µs and its burst
+-- ARGV[2n+4]   marker lifetime in ms                   (only with a marker)
+-- ARGV[2n+5]   the value our marker holds              (only with a marker)
+-- ARGV[2n+6]   the prefix of markers set by earlier checks with the same request id, or ""
 --
--- Returns {status, wait_1, ..., wait_n}: status 0 every rule counted (and our marker set);
--- 1 duplicate and 2 replay (a marker with our request id): nothing counted; 3 refused: nothing
--- counted, wait_i > 0 is how many µs rule i needs before it would pass.
+-- Returns {status, approved, rejected, spam, wait_1, ..., wait_n}: the record's counts (0 without
+-- a record); status 0 every rule counted (and our marker set); 1 duplicate and 2 replay (a marker
+-- with our request id): nothing counted, no waits; 3 refused: nothing counted, wait_i > 0 is how
+-- many µs rule i needs before it would pass.
 local n = tonumber(ARGV[1])
-local marker = KEYS[n + 1]
+local k = n + 1
+local marker, record
+if ARGV[2] == '1' then
+  marker = KEYS[k]
+  k = k + 1
+end
+if ARGV[3] == '1' then
+  record = KEYS[k]
+end
+
+local out = {0, 0, 0, 0}
+if record then
+  local h = redis.call('HMGET', record, 'approved', 'rejected', 'spam')
+  for i = 1, 3 do
+    out[i + 1] = tonumber(h[i]) or 0
+  end
+end
 
 if marker then
   local seen = redis.call('GET', marker)
   if seen then
-    local ours = ARGV[2 * n + 3]
-    local replay = ARGV[2 * n + 4]
+    local ours = ARGV[2 * n + 5]
+    local replay = ARGV[2 * n + 6]
     if seen == ours then
       -- The client resent this very call after losing the reply: it was counted already.
-      local out = {0}
-      for i = 1, n do out[i + 1] = 0 end
+      for i = 1, n do out[i + 4] = 0 end
       return out
     end
     if replay ~= '' and string.sub(seen, 1, string.len(replay)) == replay then
-      return {2}
+      out[1] = 2
+    else
+      out[1] = 1
     end
-    return {1}
+    return out
   end
+end
+
+if n == 0 and not marker then
+  return out
 end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local out = {0}
 local tats = {}
 for i = 1, n do
-  local interval = tonumber(ARGV[2 * i])
-  local burst = tonumber(ARGV[2 * i + 1])
+  local interval = tonumber(ARGV[2 * i + 2])
+  local burst = tonumber(ARGV[2 * i + 3])
   local tat = now
   local v = redis.call('GET', KEYS[i])
   if v then
@@ -53,9 +79,9 @@ for i = 1, n do
   local wait = new_tat - burst * interval - now
   if wait > 0 then
     out[1] = 3
-    out[i + 1] = wait
+    out[i + 4] = wait
   else
-    out[i + 1] = 0
+    out[i + 4] = 0
   end
   tats[i] = new_tat
 end
@@ -63,10 +89,12 @@ if out[1] ~= 0 then
   return out
 end
 
+-- A TAT goes to Redis as a Lua number, which Redis writes with 17 significant digits: exact for
+-- µs since 1970 (16 digits), and cheaper than formatting it here.
 for i = 1, n do
-  redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', math.ceil((tats[i] - now) / 1000))
+  redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil((tats[i] - now) / 1000))
 end
 if marker then
-  redis.call('SET', marker, ARGV[2 * n + 3], 'PX', ARGV[2 * n + 2])
+  redis.call('SET', marker, ARGV[2 * n + 5], 'PX', ARGV[2 * n + 4])
 end
 return out

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -464,4 +466,146 @@ func TestAbuseCheckWithRedisStalled(t *testing.T) {
 			t.Errorf("Check with Redis stalled and a 150ms budget (fail open %v) took %s, want it to give up at the deadline", failOpen, took)
 		}
 	}
+}
+
+// TestAbuseCheckReadsAuthorHistory checks that the author's record comes back with every kind of
+// outcome, inside the one round trip of the check, even when the author has nothing to count.
+func TestAbuseCheckReadsAuthorHistory(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	var c counter
+	rdb.AddHook(&c)
+	s := abuseStore(t, rdb)
+	ctx := context.Background()
+	jane := subjectOf(t, "jane@example.com", "192.0.2.1", "t", "hello")
+	if err := rdb.HSet(ctx, s.keys.authorHistory(jane.AuthorKey), "approved", 5, "rejected", 1, "spam", 2).Err(); err != nil {
+		t.Fatalf("HSET author record = %v", err)
+	}
+	janeRecord := &comment.AuthorHistory{Approved: 5, Rejected: 1, Spam: 2}
+	trusted, err := ratelimit.NewTrusted([]string{jane.AuthorKey}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorRule := rule("author", ratelimit.KeyAuthor, 1, time.Hour, 1)
+	withRules := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{authorRule, rule("ip", ratelimit.KeyIP, 100, time.Hour, 100)}})
+	if _, err := withRules.Check(ctx, subjectOf(t, "warm@example.com", "", "t", "warm up")); err != nil {
+		t.Fatalf("warm-up Check = %v", err)
+	}
+	tests := []struct {
+		name     string
+		guard    *ratelimit.Guard
+		sub      ratelimit.Subject
+		wantErr  error
+		want     *comment.AuthorHistory
+		wantCmds int64 // in the first round trip
+	}{
+		{name: "accepted", guard: withRules, sub: jane, want: janeRecord, wantCmds: 3},
+		{name: "an author with no record", guard: withRules, sub: subjectOf(t, "new@example.com", "192.0.2.2", "t", "hi"), want: &comment.AuthorHistory{}, wantCmds: 3},
+		// Trusted and without duplicate control the author has nothing to count: the record is read
+		// by a script call of its own, in the same pipeline.
+		{name: "trusted, no duplicate control",
+			guard: ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{authorRule}, Trusted: trusted, DuplicateWindow: -1}),
+			sub:   subjectOf(t, "jane@example.com", "192.0.2.1", "t", "third"), want: janeRecord, wantCmds: 2},
+		{name: "no rules at all", guard: ratelimit.NewGuard(s, ratelimit.Options{DuplicateWindow: -1}),
+			sub: subjectOf(t, "jane@example.com", "", "t", "fourth"), want: janeRecord, wantCmds: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			trips, cmds := c.trips.Load(), c.cmds.Load()
+			o, err := tt.guard.Check(ctx, tt.sub)
+			if err != nil {
+				t.Fatalf("Check = %v, want accepted", err)
+			}
+			if diff := cmp.Diff(tt.want, o.History); diff != "" {
+				t.Errorf("Check: author's record (-want +got):\n%s", diff)
+			}
+			if got := c.trips.Load() - trips; got != 1 {
+				t.Errorf("Check took %d round trips, want 1", got)
+			}
+			if got := c.cmds.Load() - cmds; got != tt.wantCmds {
+				t.Errorf("Check sent %d commands, want %d", got, tt.wantCmds)
+			}
+		})
+	}
+}
+
+// TestLoadAbuseScripts checks that a store whose scripts were loaded at start pays no extra round
+// trip on its first abuse check, which a pipelined EVALSHA would otherwise pay (NOSCRIPT, load,
+// resend).
+func TestLoadAbuseScripts(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redistest.Client(t, srv.Addr)
+	ctx := context.Background()
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatalf("SCRIPT FLUSH = %v", err)
+	}
+	s := abuseStore(t, rdb)
+	if err := s.LoadAbuseScripts(ctx); err != nil {
+		t.Fatalf("LoadAbuseScripts = %v", err)
+	}
+	// Open a connection in the client's pipeline pool first: its set-up commands are round trips
+	// of their own, paid once per connection, and not what this test measures.
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil }); err != nil {
+		t.Fatalf("pipelined PING = %v", err)
+	}
+	var c counter
+	rdb.AddHook(&c)
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: ratelimit.DefaultRules()})
+	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.1", "t", "first")); err != nil {
+		t.Fatalf("first Check = %v", err)
+	}
+	if got := c.trips.Load(); got != 1 {
+		t.Errorf("first Check after LoadAbuseScripts took %d round trips, want 1", got)
+	}
+	trips := c.trips.Load()
+	if _, _, err := ratelimit.NewBans(s, ratelimit.BansOptions{}).List(ctx, comment.Page{}); err != nil {
+		t.Fatalf("first List of bans = %v", err)
+	}
+	if got := c.trips.Load() - trips; got != 1 {
+		t.Errorf("first List of bans after LoadAbuseScripts took %d round trips, want 1 (no EVALSHA miss)", got)
+	}
+}
+
+// BenchmarkAbuseCheck measures one submission's abuse check under the default rules, from the
+// Screener to Redis and back, with a new author and address each time (the worst case: every key is
+// new). Run with -benchmem: allocations are what the check costs commentd besides the round trip.
+func BenchmarkAbuseCheck(b *testing.B) {
+	rdb, err := NewClient(redistest.Shared(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.LoadAbuseScripts(ctx); err != nil {
+		b.Fatal(err)
+	}
+	sc := ratelimit.NewScreener(ratelimit.NewGuard(s, ratelimit.Options{Rules: ratelimit.DefaultRules()}), abuseKeys, ratelimit.ScreenerOptions{})
+	// Distinct authors and addresses, made before the clock starts; the thread rule is the default's
+	// (60/m, burst 30), so 1,000 threads keep it from refusing.
+	drafts := make([]comment.Draft, 1<<15)
+	run := time.Now().UnixNano()
+	for i := range drafts {
+		d, err := comment.Limits{}.Validate(comment.Submission{ThreadID: "article-" + strconv.Itoa(i%1000), AuthorName: "A Reader",
+			AuthorEmail: fmt.Sprintf("reader.%d.%d@example.com", i, run), ClientIP: fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255),
+			Body: fmt.Sprintf("Comment %d: the figures in the third paragraph don't match the ministry's.", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drafts[i] = d
+	}
+	for i := 0; b.Loop(); i++ {
+		if i == len(drafts) {
+			b.Fatalf("more than %d iterations: make more drafts", len(drafts))
+		}
+		var v comment.Verdict
+		if err := sc.Screen(ctx, &drafts[i], &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
 }

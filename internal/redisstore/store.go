@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -28,6 +29,9 @@ type Options struct {
 	// Prefix starts every key name. Default DefaultPrefix; versioned so a future layout can live
 	// beside this one. It must not contain '{' or '}': the keys' hash tags must be the store's own.
 	Prefix string
+	// CloseThreadsAfter closes a thread to new comments this long after its first comment (or its
+	// last reopening); 0 never does. GetThread reports such a thread closed.
+	CloseThreadsAfter time.Duration
 }
 
 var (
@@ -46,6 +50,8 @@ type Store struct {
 	create *redis.Script
 	decide *redis.Script
 	page   *redis.Script
+	// closeAfter is Options.CloseThreadsAfter.
+	closeAfter time.Duration
 }
 
 var (
@@ -68,6 +74,8 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		create: redis.NewScript(createSrc),
 		decide: redis.NewScript(decideSrc),
 		page:   redis.NewScript(pageSrc),
+
+		closeAfter: opts.CloseThreadsAfter,
 	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err

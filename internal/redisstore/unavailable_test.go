@@ -44,7 +44,7 @@ func TestStoppedRedisIsUnavailable(t *testing.T) {
 		}},
 		{"CountPublished", func(ctx context.Context) error { _, err := s.CountPublished(ctx, []string{"down"}); return err }},
 		{"Decide", func(ctx context.Context) error {
-			_, err := s.Decide(ctx, c.ID, comment.Decision{To: comment.StateRejected}, rejectFrom)
+			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{To: comment.StateRejected}, rejectFrom)
 			return err
 		}},
 		{"ListQueue", func(ctx context.Context) error {

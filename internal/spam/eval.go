@@ -411,6 +411,49 @@ func ChooseThresholds(xs []Scored, maxSpamPublished, maxHamLost float64) (holdAt
 	return holdAt, spamAt, ratio(held, len(xs))
 }
 
+// Thresholds are a hold and a spam threshold (see Options.HoldAt and SpamAt).
+type Thresholds struct {
+	HoldAt, SpamAt float64
+}
+
+// NestedLeaveOneOut is the leave-one-out protocol with thresholds that never saw the held-out
+// data set: for each data set in turn, it chooses the thresholds with ChooseThresholds on the
+// leave-one-out scores of the other data sets alone (each of them scored by a model trained on
+// the remaining ones), then trains on all the others and decides the held-out set with those
+// thresholds. It returns the tally and the thresholds of each rotation. e.Options' thresholds are
+// not used.
+func (e Evaluation) NestedLeaveOneOut(ctx context.Context, all []Dataset, maxSpamPublished, maxHamLost float64) ([]Tally, []Thresholds, error) {
+	tallies := make([]Tally, len(all))
+	chosen := make([]Thresholds, len(all))
+	for i, held := range all {
+		others := slices.Delete(slices.Clone(all), i, i+1)
+		scores, err := e.LeaveOneOutScores(ctx, others)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nested, leave out %s: %w", held.Name, err)
+		}
+		holdAt, spamAt, _ := ChooseThresholds(scores, maxSpamPublished, maxHamLost)
+		// NewScorer wants 0 < holdAt; a score of exactly 0 only comes from underflow.
+		th := Thresholds{HoldAt: max(holdAt, math.SmallestNonzeroFloat64), SpamAt: max(spamAt, math.SmallestNonzeroFloat64)}
+		opts := e.Options
+		opts.HoldAt, opts.SpamAt = th.HoldAt, th.SpamAt
+		s, err := NewScorer(e.NewCounts(), opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ds := range others {
+			if err := trainAll(ctx, s, ds.Examples); err != nil {
+				return nil, nil, fmt.Errorf("nested, leave out %s: %w", held.Name, err)
+			}
+		}
+		t, err := scoreAll(ctx, s, held.Examples)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nested, leave out %s: %w", held.Name, err)
+		}
+		tallies[i], chosen[i] = t, th
+	}
+	return tallies, chosen, nil
+}
+
 // LearningCurve starts untrained and feeds ds in order, as if a moderator decided every comment
 // right after it was scored (it is then trained with its label). It returns the quality of each
 // of steps equal slices of the data.
@@ -437,9 +480,14 @@ func (e Evaluation) LearningCurve(ctx context.Context, ds Dataset, steps int) ([
 // Report holds the results of the three protocols, one entry per data set, in data set order.
 type Report struct {
 	Names       []string
-	Split       []Tally   // train on the first 70 % of each class, test on the rest
-	LeaveOneOut []Tally   // train on the other data sets
-	Curves      [][]Tally // learning curve per data set, 10 steps
+	Thresholds  Thresholds // the thresholds the Scorer decided with (its defaults unless set)
+	Split       []Tally    // train on the first 70 % of each class, test on the rest
+	LeaveOneOut []Tally    // train on the other data sets
+	Curves      [][]Tally  // learning curve per data set, 10 steps
+	// Nested and NestedThresholds, when set (see NestedLeaveOneOut), are the leave-one-out
+	// protocol with thresholds chosen without the held-out data set. Run does not fill them.
+	Nested           []Tally
+	NestedThresholds []Thresholds
 }
 
 // SplitShare and CurveSteps are the protocols' fixed parameters.
@@ -450,7 +498,11 @@ const (
 
 // Run runs the three protocols on all.
 func (e Evaluation) Run(ctx context.Context, all []Dataset) (Report, error) {
-	r := Report{}
+	s, err := e.scorer()
+	if err != nil {
+		return Report{}, err
+	}
+	r := Report{Thresholds: Thresholds{HoldAt: s.opts.HoldAt, SpamAt: s.opts.SpamAt}}
 	for _, ds := range all {
 		r.Names = append(r.Names, ds.Name)
 		t, err := e.Split(ctx, ds, SplitShare)
@@ -464,7 +516,6 @@ func (e Evaluation) Run(ctx context.Context, all []Dataset) (Report, error) {
 		}
 		r.Curves = append(r.Curves, c)
 	}
-	var err error
 	if r.LeaveOneOut, err = e.LeaveOneOut(ctx, all); err != nil {
 		return Report{}, err
 	}
@@ -503,9 +554,22 @@ func (r Report) Write(w io.Writer) error {
 			first: "data set", names: r.Names, rows: r.Split, mean: r.Split,
 		},
 		{
-			title: "(b) leave one data set out: train on the others, test on it (pooled: all predictions together)",
+			title: fmt.Sprintf("(b) leave one data set out: train on the others, test on it (pooled: all predictions together); hold from %.4g, spam from %.4g",
+				r.Thresholds.HoldAt, r.Thresholds.SpamAt),
 			first: "left out", names: append(slices.Clone(r.Names), "pooled"), rows: append(slices.Clone(r.LeaveOneOut), pooled), mean: r.LeaveOneOut,
 		},
+	}
+	if len(r.Nested) == len(r.Names) && len(r.NestedThresholds) == len(r.Names) {
+		var pooledNested Tally
+		names := slices.Clone(r.Names)
+		for i, t := range r.Nested {
+			pooledNested.Merge(t)
+			names[i] = fmt.Sprintf("%s (hold %.3f, spam %.4f)", names[i], r.NestedThresholds[i].HoldAt, r.NestedThresholds[i].SpamAt)
+		}
+		tables = append(tables, table{
+			title: "(b, nested) leave one data set out, thresholds chosen on the other data sets' leave-one-out scores only",
+			first: "left out", names: append(names, "pooled"), rows: append(slices.Clone(r.Nested), pooledNested), mean: r.Nested,
+		})
 	}
 	for i, c := range r.Curves {
 		tb := table{title: "(c) learning curve, " + r.Names[i] + ": untrained, each comment scored, then trained with its label", first: "step", rows: c}
@@ -545,4 +609,147 @@ func (tb table) write(w io.Writer) error {
 			100*m(Tally.SpamPublished), 100*m(Tally.HamLost), 100*m(Tally.ModeratorLoad))
 	}
 	return tw.Flush()
+}
+
+// fitStack fits ModelStacked's weights and bias on labelled examples, the way the shipped values
+// (stackWeights, stackBias) were fitted: it trains the counts on all of them, then computes each
+// example's family evidence from the counts without its own contribution (exactly as if it had
+// never been trained, so the fit sees evidence as it is for an unseen comment), and fits a
+// logistic regression of the labels on the evidence, with the log prior odds as a fixed offset.
+func fitStack(xs []Example) (w [numFamilies]float64, bias float64) {
+	type doc struct {
+		tokens []string
+		spam   bool
+	}
+	counts := make(map[string][2]int64) // [0] spam, [1] ham
+	var t Totals
+	docs := make([]doc, 0, len(xs))
+	for _, x := range xs {
+		d := doc{tokens: analyse(x.Body, "", "").tokens, spam: x.Spam}
+		docs = append(docs, d)
+		class := classIndex(x.Spam)
+		if x.Spam {
+			t.Spam++
+			t.SpamTokens += int64(len(d.tokens))
+		} else {
+			t.Ham++
+			t.HamTokens += int64(len(d.tokens))
+		}
+		for _, tok := range d.tokens {
+			c := counts[tok]
+			c[class]++
+			counts[tok] = c
+		}
+	}
+	t.Vocabulary = int64(len(counts))
+
+	rows := make([][numFamilies + 1]float64, len(docs)) // evidence, then 1 for the bias
+	offsets := make([]float64, len(docs))
+	labels := make([]float64, len(docs))
+	for i, d := range docs {
+		class := classIndex(d.spam)
+		own := t
+		spamCounts := make([]int64, len(d.tokens))
+		hamCounts := make([]int64, len(d.tokens))
+		for j, tok := range d.tokens {
+			c := counts[tok]
+			c[class]--
+			spamCounts[j], hamCounts[j] = c[0], c[1]
+			if c == [2]int64{} {
+				own.Vocabulary--
+			}
+		}
+		if d.spam {
+			own.Spam--
+			own.SpamTokens -= int64(len(d.tokens))
+		} else {
+			own.Ham--
+			own.HamTokens -= int64(len(d.tokens))
+		}
+		x, prior, _ := stackEvidence(d.tokens, spamCounts, hamCounts, own)
+		copy(rows[i][:], x[:])
+		rows[i][numFamilies] = 1
+		offsets[i] = prior
+		if d.spam {
+			labels[i] = 1
+		}
+	}
+	beta := fitLogistic(rows, offsets, labels)
+	copy(w[:], beta[:numFamilies])
+	return w, beta[numFamilies]
+}
+
+func classIndex(isSpam bool) int {
+	if isSpam {
+		return 0
+	}
+	return 1
+}
+
+// fitLogistic fits P(y=1) = σ(offset + β·x) by Newton's method (iteratively reweighted least
+// squares). A tiny ridge keeps the normal equations solvable when a family never occurs.
+func fitLogistic(rows [][numFamilies + 1]float64, offsets, labels []float64) [numFamilies + 1]float64 {
+	const k = numFamilies + 1
+	var beta [k]float64
+	for range 50 {
+		var grad [k]float64
+		var hess [k][k]float64
+		for i, x := range rows {
+			z := offsets[i]
+			for j := range k {
+				z += beta[j] * x[j]
+			}
+			p := 1 / (1 + math.Exp(-z))
+			for j := range k {
+				grad[j] += (labels[i] - p) * x[j]
+				for l := range k {
+					hess[j][l] += p * (1 - p) * x[j] * x[l]
+				}
+			}
+		}
+		for j := range k {
+			hess[j][j] += 1e-6
+		}
+		step := solve(hess, grad)
+		var change float64
+		for j := range k {
+			beta[j] += step[j]
+			change = max(change, math.Abs(step[j]))
+		}
+		if change < 1e-10 {
+			break
+		}
+	}
+	return beta
+}
+
+// solve solves a·x = b by Gaussian elimination with partial pivoting; a is positive definite here.
+func solve(a [numFamilies + 1][numFamilies + 1]float64, b [numFamilies + 1]float64) [numFamilies + 1]float64 {
+	const k = numFamilies + 1
+	for c := range k {
+		p := c
+		for r := c + 1; r < k; r++ {
+			if math.Abs(a[r][c]) > math.Abs(a[p][c]) {
+				p = r
+			}
+		}
+		a[c], a[p] = a[p], a[c]
+		b[c], b[p] = b[p], b[c]
+		for r := c + 1; r < k; r++ {
+			f := a[r][c] / a[c][c]
+			for j := c; j < k; j++ {
+				a[r][j] -= f * a[c][j]
+			}
+			b[r] -= f * b[c]
+		}
+	}
+	var x [k]float64
+	for r := k - 1; r >= 0; r-- {
+		s := b[r]
+		for j := r + 1; j < k; j++ {
+			s -= a[r][j] * x[j]
+		}
+		x[r] = s / a[r][r]
+	}
+	return x
 }

@@ -197,7 +197,7 @@ func validHost(s string) bool {
 func normaliseWords(s string) string {
 	var t tokenizer
 	t.words(s, "", false)
-	return strings.Join(t.out, " ")
+	return strings.Join(t.tokens(), " ")
 }
 
 // listTarget is an input prepared once for matching against both lists.

@@ -98,6 +98,11 @@ func hashRunes(rs []rune) uint64 {
 		h ^= uint64(r)
 		h *= 1099511628211
 	}
+	return mix64(h)
+}
+
+// mix64 is the SplitMix64 finaliser: every output bit depends on every input bit.
+func mix64(h uint64) uint64 {
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27

@@ -97,16 +97,18 @@ type Result struct {
 	SkipPreModeration bool
 }
 
-// Default thresholds, chosen on the leave-one-video-out evaluation of the YouTube Spam Collection
-// (see eval.go): the pair with the least moderator load that keeps spam published under 2 % and
-// ham marked spam under 0.5 %, rounded towards holding. One set for every site, not tuned per
-// data set. The classifier's scores are not probabilities one can compare across models, so each
-// model has its own pair.
+// Default thresholds of each model: below HoldAt publish, from SpamAt on mark spam, in between
+// hold. One set per model for every site, not tuned per data set. The scores of different models
+// are not comparable (ModelStacked's is a calibrated probability, the others' are not), so each
+// model has its own pair. How ModelStacked's were chosen, and what they give on data no threshold
+// was chosen on, is in docs/SPAM_QUALITY.md.
 const (
-	DefaultHoldAt    = 0.58   // ModelRobinson
-	DefaultSpamAt    = 0.9996 // ModelRobinson
-	NaiveBayesHoldAt = 0.001
-	NaiveBayesSpamAt = 0.99998
+	DefaultHoldAt    = 0.24 // ModelStacked
+	DefaultSpamAt    = 0.97 // ModelStacked
+	RobinsonHoldAt   = 0.58
+	RobinsonSpamAt   = 0.9996
+	NaiveBayesHoldAt = 0.0001
+	NaiveBayesSpamAt = 0.9999
 	// DefaultMinTrained is how many messages of each class must be trained before the classifier
 	// votes at all; below it the score is 0.5 and only the rules decide.
 	DefaultMinTrained = 10
@@ -117,7 +119,8 @@ type Options struct {
 	// HoldAt and SpamAt turn the score into a decision: below HoldAt publish, from SpamAt on spam,
 	// in between hold for a moderator. 0 < HoldAt <= SpamAt <= 1. Zero takes the model's default.
 	HoldAt, SpamAt float64
-	Model          Model
+	// Model is the classifier; the zero value is ModelStacked.
+	Model Model
 	// MinTrained: see DefaultMinTrained; negative means the classifier always votes.
 	MinTrained int64
 	Rules      RuleOptions
@@ -136,7 +139,10 @@ type Scorer struct {
 // NewScorer checks opts and builds a Scorer over counts.
 func NewScorer(counts Counts, opts Options) (*Scorer, error) {
 	holdAt, spamAt := DefaultHoldAt, DefaultSpamAt
-	if opts.Model == ModelNaiveBayes {
+	switch opts.Model {
+	case ModelRobinson:
+		holdAt, spamAt = RobinsonHoldAt, RobinsonSpamAt
+	case ModelNaiveBayes:
 		holdAt, spamAt = NaiveBayesHoldAt, NaiveBayesSpamAt
 	}
 	if opts.HoldAt == 0 {
@@ -148,7 +154,7 @@ func NewScorer(counts Counts, opts Options) (*Scorer, error) {
 	if opts.MinTrained == 0 {
 		opts.MinTrained = DefaultMinTrained
 	}
-	if opts.Model != ModelRobinson && opts.Model != ModelNaiveBayes {
+	if opts.Model != ModelStacked && opts.Model != ModelRobinson && opts.Model != ModelNaiveBayes {
 		return nil, fmt.Errorf("%w: unknown model %d", ErrInvalidOptions, int(opts.Model))
 	}
 	if !(opts.HoldAt > 0 && opts.HoldAt <= opts.SpamAt && opts.SpamAt <= 1) {
@@ -175,7 +181,7 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	}
 	score := 0.5
 	if totals.Spam >= s.opts.MinTrained && totals.Ham >= s.opts.MinTrained {
-		score = classify(s.opts.Model, spamCounts, hamCounts, totals)
+		score = classify(s.opts.Model, a.tokens, spamCounts, hamCounts, totals)
 		switch {
 		case score >= s.opts.SpamAt:
 			v.add(DecisionSpam, ReasonClassifierSpam, fmt.Sprintf("the content scored %.2f, at or above the spam threshold %.2f", score, s.opts.SpamAt))

@@ -317,8 +317,8 @@ func TestNewScorerRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// Tokens are stored in clear, so they must never hold an author's address or IP, nor an address
-// written in the body.
+// Tokens are stored in clear, so they must never hold an author's address or IP, nor an address,
+// an IP address or a link's path written in the body (words, character n-grams and link tokens).
 func TestTrainingStoresNoPersonalData(t *testing.T) {
 	counts := spamtest.NewCounts()
 	s, err := spam.NewScorer(counts, spam.Options{})
@@ -327,18 +327,31 @@ func TestTrainingStoresNoPersonalData(t *testing.T) {
 	}
 	email, _ := privacy.ParseEmail("jane.doe@example.com")
 	ip, _ := privacy.ParseIP("203.0.113.9")
-	in := spam.Input{Body: "write to john.smith@mail.example or jane.doe@example.com", Email: email, IP: ip, UserAgent: ua, AuthorName: "Jane"}
+	in := spam.Input{
+		Body: "write to john.smith@mail.example or jane.doe@example.com, my ip is 198.51.100.23 " +
+			"and my page is http://example.com/users/?name=jane.doe@example.com",
+		Email: email, IP: ip, UserAgent: ua, AuthorName: "Jane",
+	}
 	if err := s.Train(context.Background(), in, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, tok := range counts.Tokens() {
-		for _, secret := range []string{"jane.doe", "john", "smith", "203", "113"} {
+		for _, secret := range []string{"jane.doe", "jane doe", "doe", "john", "smith", "203", "113", "198", "n:51", "name="} {
 			if strings.Contains(tok, secret) {
 				t.Errorf("Train stored token %q, which reveals %q", tok, secret)
 			}
 		}
 	}
 }
+
+// benchBody is a comment of some 570 characters with little repetition: the costly case for the
+// tokeniser and the counts lookup, since nearly every word and character n-gram is distinct.
+const benchBody = "Hey everyone! I just uploaded a brand new cover of this song to my channel and would really " +
+	"appreciate it if you could check it out, leave a comment about what you think and maybe subscribe " +
+	"if you enjoy it. I have been practising guitar for six years now, recording in my bedroom with a " +
+	"cheap microphone, so every single view means a lot to me. Next week I am planning a live stream " +
+	"where we can talk about music, gear and songwriting. Thanks so much for reading this far, you are " +
+	"all amazing and I hope you have a wonderful day!"
 
 func BenchmarkScore(b *testing.B) {
 	counts := spamtest.NewCounts()
@@ -351,11 +364,23 @@ func BenchmarkScore(b *testing.B) {
 		_ = s.Train(ctx, spam.Input{Body: spamBodies[i%len(spamBodies)]}, true)
 		_ = s.Train(ctx, spam.Input{Body: hamBodies[i%len(hamBodies)]}, false)
 	}
-	in := spam.Input{Body: strings.Repeat("check out my new channel, it has great songs! ", 10) + "http://example.com/c", UserAgent: ua}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Score(ctx, in); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		body string
+	}{
+		{"repetitive", strings.Repeat("check out my new channel, it has great songs! ", 10) + "http://example.com/c"},
+		{"varied", benchBody},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			in := spam.Input{Body: bc.body, UserAgent: ua}
+			// Train the comment itself, so every one of its tokens is found in the counts.
+			_ = s.Train(ctx, in, true)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Score(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -109,6 +109,42 @@ func TestAnalyse(t *testing.T) {
 			body: "好歌",
 			want: []string{"好", "歌"},
 		},
+		{
+			name: "character 5-grams of the lower-cased text, punctuation as one space, words' edges included",
+			body: "Check  OUT!!",
+			want: []string{"c: chec", "c:check", "c:heck ", "c:eck o", "c:ck ou", "c:k out", "c: out "},
+		},
+		{
+			name:    "character n-grams fold look-alikes, drop invisible characters and cut runs of a letter",
+			body:    "ｓｕｂ​scriiiibe",
+			want:    []string{"c:subsc", "c:bscri", "c:scrii", "c:criib"},
+			wantNot: []string{"c:riiii", "c:iiiib"},
+		},
+		{
+			name:    "character n-grams write every digit as 0",
+			body:    "call +44 7935 454150",
+			want:    []string{"c: 00 0", "c:0000 ", "c:00000"},
+			wantNot: []string{"c:7935 ", "c:54150", "c:44 79"},
+		},
+		{
+			name:    "character n-grams leave out links and email addresses",
+			body:    "go http://spam.example/secretpath and mail jane.doe@example.org now",
+			want:    []string{"c: go a", "c:o and", "c:mail ", "c:l now"},
+			wantNot: []string{"c:secre", "c:spam ", "c: jane", "c:jane ", "c:examp"},
+			links:   1,
+		},
+		{
+			name:    "an IP address in the body is one token, not its numbers",
+			body:    "my server is 203.0.113.9, or [2001:db8::1]",
+			want:    []string{"n:ip", "my", "server"},
+			wantNot: []string{"n:203", "n:113", "c: 000 ", "n:2001", "c:000 0"},
+		},
+		{
+			name:    "a comment of under five characters has no character n-grams",
+			body:    "ok",
+			want:    []string{"ok"},
+			wantNot: []string{"c: ok "},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,8 +176,14 @@ func TestAnalyseBounded(t *testing.T) {
 		body += "w" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + " "
 	}
 	a := analyse(body, "", "")
-	if len(a.tokens) > maxFeatures {
-		t.Errorf("analyse(%d bytes) gave %d tokens, want at most %d", len(body), len(a.tokens), maxFeatures)
+	var chars int
+	for _, tok := range a.tokens {
+		if strings.HasPrefix(tok, prefixChars) {
+			chars++
+		}
+	}
+	if words := len(a.tokens) - chars; words > maxFeatures || chars > maxCharGrams {
+		t.Errorf("analyse(%d bytes) gave %d tokens and %d character n-grams, want at most %d and %d", len(body), words, chars, maxFeatures, maxCharGrams)
 	}
 	if !slices.Contains(a.tokens, tokenLongWord) {
 		t.Errorf("analyse of a 50-letter word: tokens lack %q", tokenLongWord)

@@ -56,7 +56,7 @@ type ModerationServiceClient interface {
 	GetComment(ctx context.Context, in *ModerationServiceGetCommentRequest, opts ...grpc.CallOption) (*ModerationServiceGetCommentResponse, error)
 	// Publishes a pending, rejected or spam comment. Approving a published comment changes nothing and succeeds.
 	ApproveComment(ctx context.Context, in *ApproveCommentRequest, opts ...grpc.CallOption) (*ApproveCommentResponse, error)
-	// Rejects a pending or published comment; it is never shown again. Rejecting a rejected comment changes nothing.
+	// Rejects a pending, published or spam comment; it is never shown again. Rejecting a rejected comment changes nothing.
 	RejectComment(ctx context.Context, in *RejectCommentRequest, opts ...grpc.CallOption) (*RejectCommentResponse, error)
 	// Gets a thread's moderation settings.
 	GetThread(ctx context.Context, in *GetThreadRequest, opts ...grpc.CallOption) (*GetThreadResponse, error)
@@ -349,7 +349,7 @@ type ModerationServiceServer interface {
 	GetComment(context.Context, *ModerationServiceGetCommentRequest) (*ModerationServiceGetCommentResponse, error)
 	// Publishes a pending, rejected or spam comment. Approving a published comment changes nothing and succeeds.
 	ApproveComment(context.Context, *ApproveCommentRequest) (*ApproveCommentResponse, error)
-	// Rejects a pending or published comment; it is never shown again. Rejecting a rejected comment changes nothing.
+	// Rejects a pending, published or spam comment; it is never shown again. Rejecting a rejected comment changes nothing.
 	RejectComment(context.Context, *RejectCommentRequest) (*RejectCommentResponse, error)
 	// Gets a thread's moderation settings.
 	GetThread(context.Context, *GetThreadRequest) (*GetThreadResponse, error)

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// auditReasonWidth keeps one event on one line.
+const auditReasonWidth = 40
+
+// errBadSpan is a span or time on the command line that cannot be read.
+var errBadSpan = errors.New("want a duration such as 90m, 48h or 7d")
+
+// parseSpan reads a length of time: a Go duration (90m, 48h, 1h30m) or a number of days (7d).
+func parseSpan(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, errBadSpan
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errBadSpan
+	}
+	return d, nil
+}
+
+// parseWhen reads a point in time: a span back from now (24h, 7d), an RFC 3339 time, or a UTC date
+// (2026-03-01, meaning its midnight).
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	d, err := parseSpan(s)
+	if err != nil {
+		return time.Time{}, errors.New("want a span back from now (24h, 7d), an RFC 3339 time or a date (2026-03-01)")
+	}
+	return now.Add(-d), nil
+}
+
+func (c *cli) auditCmd() *cobra.Command {
+	var (
+		moderator string
+		target    string
+		since     string
+		until     string
+		limit     int
+		pageToken string
+		all       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "audit [--moderator NAME] [--target comments/ID] [--since 24h|RFC3339] [--until ...] [--limit N] [--all]",
+		Short: "List moderation actions from the audit log",
+		Long: `audit lists moderation actions from the server's append-only audit log, newest first: who did
+what to which comment, ban, thread or word-list entry, and why.
+
+Columns: TIME (UTC), MODERATOR (the API key name, or "system" for automatic actions such as a
+reports takedown), ACTION, TARGET, FROM→TO (the comment's state before and after) and the REASON.
+
+--since and --until take a span back from now (90m, 24h, 7d), an RFC 3339 time
+(2026-03-01T09:00:00Z) or a UTC date (2026-03-01). One call returns one page (--limit events,
+server default 50, at most 500); the next page's token is printed on stderr, or use --all.
+With -o json the output is the ListAuditEventsResponse (with --all, one holding every page).`,
+		Example: `  commentctl audit --since 24h
+  commentctl audit --moderator alice --since 2026-03-01 --until 2026-03-02 --all
+  commentctl audit --target comments/01HZX3K9 -o json`,
+		Args: argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			req := &commentdv1.ListAuditEventsRequest{
+				Moderator: strings.TrimSpace(moderator),
+				Target:    strings.TrimSpace(target),
+				PageSize:  int32(limit),
+				PageToken: pageToken,
+			}
+			if since != "" {
+				t, err := parseWhen(since, now)
+				if err != nil {
+					return usagef(cmd, "--since %q: %v", since, err)
+				}
+				req.StartTime = timestamppb.New(t)
+			}
+			if until != "" {
+				t, err := parseWhen(until, now)
+				if err != nil {
+					return usagef(cmd, "--until %q: %v", until, err)
+				}
+				req.EndTime = timestamppb.New(t)
+			}
+			if req.StartTime != nil && req.EndTime != nil && !req.EndTime.AsTime().After(req.StartTime.AsTime()) {
+				return usagef(cmd, "--until must be after --since")
+			}
+			if limit < 0 || limit > maxPageSize {
+				return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", limit, maxPageSize)
+			}
+			if all && pageToken != "" {
+				return usagef(cmd, "--all starts at the first page; drop --page-token")
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			merged := &commentdv1.ListAuditEventsResponse{}
+			for {
+				ctx, cancel := c.callCtx(cmd.Context())
+				resp, err := client.ListAuditEvents(ctx, req)
+				cancel()
+				if err != nil {
+					return c.callError("list audit events", err)
+				}
+				merged.Events = append(merged.Events, resp.GetEvents()...)
+				merged.NextPageToken = resp.GetNextPageToken()
+				if !all || resp.GetNextPageToken() == "" {
+					break
+				}
+				req.PageToken = resp.GetNextPageToken()
+			}
+
+			if c.output == "json" {
+				return writeJSON(c.stdout, merged)
+			}
+			if err := writeAudit(c.stdout, merged.GetEvents()); err != nil {
+				return err
+			}
+			if merged.GetNextPageToken() != "" {
+				fmt.Fprintf(c.stderr, "More events: add --page-token %s (or use --all).\n", merged.GetNextPageToken())
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&moderator, "moderator", "", "only actions of this moderator (API key `NAME`)")
+	f.StringVar(&target, "target", "", "only actions on this resource, such as comments/ID, bans/ID or threads/ID")
+	f.StringVar(&since, "since", "", "only events at or after this time: 24h, 7d, RFC 3339 or a date")
+	f.StringVar(&until, "until", "", "only events before this time: 24h, 7d, RFC 3339 or a date")
+	f.IntVar(&limit, "limit", 0, "events per page, at most 500 (0: the server default, 50)")
+	f.StringVar(&pageToken, "page-token", "", "continue from the page token a previous call printed")
+	f.BoolVar(&all, "all", false, "follow the page tokens and list every page")
+	return cmd
+}
+
+// writeAudit prints the audit table; an empty log prints only the header.
+func writeAudit(w io.Writer, events []*commentdv1.AuditEvent) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tMODERATOR\tACTION\tTARGET\tFROM→TO\tREASON")
+	for _, ev := range events {
+		t := "-"
+		if ev.GetCreateTime() != nil {
+			t = ev.GetCreateTime().AsTime().UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+			t,
+			cell(ev.GetModerator(), 0),
+			actionName(ev.GetAction()),
+			cell(ev.GetTarget(), 0),
+			transition(ev.GetFromState(), ev.GetToState()),
+			cell(ev.GetReason(), auditReasonWidth),
+		)
+	}
+	return tw.Flush()
+}
+
+// actionName is an audit action as one lowercase word: AUDIT_ACTION_MARK_SPAM → mark-spam.
+func actionName(a commentdv1.AuditAction) string {
+	if a == commentdv1.AuditAction_AUDIT_ACTION_UNSPECIFIED {
+		return "-"
+	}
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(a.String(), "AUDIT_ACTION_")), "_", "-")
+}
+
+// transition is "from→to" for a comment action, "-" for others.
+func transition(from, to commentdv1.State) string {
+	if from == commentdv1.State_STATE_UNSPECIFIED && to == commentdv1.State_STATE_UNSPECIFIED {
+		return "-"
+	}
+	return stateName(from) + "→" + stateName(to)
+}

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// banReasonWidth is the width of the REASON column, in characters, so one ban stays on one line.
+// Targets are never cut: a hash is only useful whole.
+const banReasonWidth = 40
+
+// ipOfComment is what --ip holds when it is given without a value (help shows it as
+// --ip ADDR[="comment"]): with --comment it asks for the comment's address; alone, the address is
+// the next argument ("--ip 192.0.2.1"). No IP address reads "comment".
+const ipOfComment = "comment"
+
+func (c *cli) banCmd() *cobra.Command {
+	var (
+		commentID, email, author, ip, cidr, reason string
+		forSpan                                    string
+	)
+	cmd := &cobra.Command{
+		Use:   "ban (--comment ID [--ip] | --email E | --author KEY | --ip ADDR | --range CIDR) [--for 72h] --reason R",
+		Short: "Ban an author, an IP address or an IP range from commenting",
+		Long: `ban refuses new comments from an author, an IP address or an IP range, for a time (--for) or for good.
+What a banned reader's site sees depends on the server's -ban-style: an error, or "pending" for a
+comment no one else will ever see.
+
+Say what to ban with exactly one of:
+  --comment ID        the author of a comment (comments/ID or ID), by the author key shown with it
+  --comment ID --ip   the IP address that comment was sent from (never shown, only its hash is used)
+  --email E           an author by email address; the server hashes it and never stores it
+  --author KEY        an author by the author_key shown in the moderator view (show, queue -o json)
+  --ip ADDR           one IPv4 or IPv6 address; the server hashes it and never stores it
+  --range CIDR        a network, such as 203.0.113.0/24 (at most /8 wide for IPv4, /16 for IPv6)
+
+--for takes a length such as 90m, 72h or 30d (days); without it the ban lasts until lifted with
+unban. --reason (required, at most 500 characters) is kept with the ban for the other moderators,
+together with your key's name; readers never see it. Banning what is already banned replaces the
+old ban.
+
+It prints the ban; its NAME is what unban takes. With -o json the output is the CreateBanResponse.`,
+		Example: `  commentctl ban --comment 01HZX3K9 --for 72h --reason "insults"
+  commentctl ban --comment 01HZX3K9 --ip --for 24h --reason "sock puppets"
+  commentctl ban --email troll@example.com --reason "ban evasion"
+  commentctl ban --ip 2001:db8::42 --for 30d --reason "spam run"
+  commentctl ban --range 203.0.113.0/24 --for 6h --reason "bot net"`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			req := &commentdv1.CreateBanRequest{Reason: strings.TrimSpace(reason)}
+			// --ip ADDR arrives as --ip without a value plus one argument, since --ip may also stand
+			// alone (with --comment).
+			if f.Changed("ip") && ip == ipOfComment && !f.Changed("comment") && len(args) == 1 {
+				ip, args = args[0], nil
+			}
+			if len(args) > 0 {
+				return usagef(cmd, "ban takes no arguments, got %s: say what to ban with a flag", strings.Join(args, " "))
+			}
+			var given []string
+			for _, name := range []string{"comment", "email", "author", "range"} {
+				if f.Changed(name) {
+					given = append(given, "--"+name)
+				}
+			}
+			switch {
+			case f.Changed("comment") && f.Changed("ip") && ip != ipOfComment:
+				return usagef(cmd, "--comment takes --ip without a value (the comment's address); to ban another address drop --comment")
+			case f.Changed("comment") && f.Changed("ip"):
+				req.Target = &commentdv1.CreateBanRequest_CommentIp{CommentIp: commentName(commentID)}
+			case f.Changed("comment"):
+				req.Target = &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: commentName(commentID)}
+			case f.Changed("ip") && ip == ipOfComment:
+				return usagef(cmd, "--ip needs an address (--ip ADDR), or --comment ID to ban the address of a comment")
+			case f.Changed("ip"):
+				given = append(given, "--ip")
+				req.Target = &commentdv1.CreateBanRequest_Ip{Ip: ip}
+			case f.Changed("email"):
+				req.Target = &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: email}
+			case f.Changed("author"):
+				req.Target = &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: author}
+			case f.Changed("range"):
+				req.Target = &commentdv1.CreateBanRequest_IpRange{IpRange: cidr}
+			}
+			switch {
+			case len(given) == 0:
+				return usagef(cmd, "say what to ban: --comment ID [--ip], --email, --author, --ip or --range")
+			case len(given) > 1:
+				return usagef(cmd, "ban one thing at a time, got %s", strings.Join(given, " and "))
+			case req.GetReason() == "":
+				return usagef(cmd, "--reason is required: say why, for the other moderators")
+			}
+			if f.Changed("for") {
+				d, err := parseBanSpan(forSpan)
+				if err != nil {
+					return usagef(cmd, "--for %q: %v", forSpan, err)
+				}
+				req.Duration = durationpb.New(d)
+			}
+
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := c.callCtx(cmd.Context())
+			defer cancel()
+			resp, err := client.CreateBan(ctx, req)
+			if err != nil {
+				return c.callError("ban", err)
+			}
+			if c.output == "json" {
+				return writeJSON(c.stdout, resp)
+			}
+			return writeBan(c.stdout, resp.GetBan(), time.Now())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&commentID, "comment", "", "ban the author of this comment `ID` (with --ip: its address)")
+	f.StringVar(&ip, "ip", "", "ban the IP address `ADDR`; without a value, with --comment, the address of that comment")
+	f.Lookup("ip").NoOptDefVal = ipOfComment
+	f.StringVar(&email, "email", "", "ban the author with this email address `E` (hashed by the server, never stored)")
+	f.StringVar(&author, "author", "", "ban the author with this author `KEY` (from the moderator view)")
+	f.StringVar(&cidr, "range", "", "ban this IP range `CIDR`, such as 203.0.113.0/24")
+	f.StringVar(&forSpan, "for", "", "how long the ban lasts: a `LENGTH` such as 90m, 72h or 30d (default: until lifted)")
+	f.StringVar(&reason, "reason", "", "why (`R`), for the other moderators: required, at most 500 characters")
+	return cmd
+}
+
+// parseBanSpan reads --for: a Go duration ("90m", "72h", "1h30m") or a number of days ("30d").
+func parseBanSpan(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("want a length such as 90m, 72h or 30d")
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("want a length such as 90m, 72h or 30d")
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive (leave --for out to ban until lifted)")
+	}
+	return d, nil
+}
+
+func (c *cli) bansCmd() *cobra.Command {
+	var (
+		limit     int
+		pageToken string
+		all       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bans [--limit N] [--page-token T] [--all]",
+		Short: "List the bans in force",
+		Long: `bans lists the bans in force, newest first. Expired bans are gone.
+
+Columns: NAME (what unban takes), TARGET (author:<key>, ip:<hash> or range:<cidr>: an author or a
+single address is only ever shown as its keyed hash), CREATED, EXPIRES ("never" for a ban until
+lifted), BY (the moderator's key name) and REASON.
+
+One call returns one page (--limit bans, server default 50, at most 500). When there are more, the
+next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
+page. With -o json the output is the ListBansResponse (with --all, one response holding every page).`,
+		Example: `  commentctl bans
+  commentctl bans --all -o json | jq -r '.bans[] | select(.target | startswith("range:")) | .name'`,
+		Args: argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 || limit > maxPageSize {
+				return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", limit, maxPageSize)
+			}
+			if all && pageToken != "" {
+				return usagef(cmd, "--all starts at the first page; drop --page-token")
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			req := &commentdv1.ListBansRequest{PageSize: int32(limit), PageToken: pageToken}
+			merged := &commentdv1.ListBansResponse{}
+			for {
+				ctx, cancel := c.callCtx(cmd.Context())
+				resp, err := client.ListBans(ctx, req)
+				cancel()
+				if err != nil {
+					return c.callError("list bans", err)
+				}
+				merged.Bans = append(merged.Bans, resp.GetBans()...)
+				merged.NextPageToken = resp.GetNextPageToken()
+				if !all || resp.GetNextPageToken() == "" {
+					break
+				}
+				req.PageToken = resp.GetNextPageToken()
+			}
+			if c.output == "json" {
+				return writeJSON(c.stdout, merged)
+			}
+			if err := writeBans(c.stdout, merged.GetBans(), time.Now()); err != nil {
+				return err
+			}
+			if merged.GetNextPageToken() != "" {
+				fmt.Fprintf(c.stderr, "More bans: add --page-token %s (or use --all).\n", merged.GetNextPageToken())
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&limit, "limit", 0, "bans per page, at most 500 (0: the server default, 50)")
+	f.StringVar(&pageToken, "page-token", "", "continue from the page token a previous call printed")
+	f.BoolVar(&all, "all", false, "follow the page tokens and list every page")
+	return cmd
+}
+
+func (c *cli) unbanCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unban NAME...",
+		Short: "Lift bans",
+		Long: `unban lifts bans at once. Each NAME is a ban's resource name as bans lists it (bans/ID) or just
+its ID. One line is printed per name, in the order given: "<name>: lifted" on stdout, or the error
+on stderr (NOT_FOUND when there is no such ban in force, expired ones included). The exit status
+is 1 if any name failed.
+
+With -o json the output is one JSON array with an object per name: {"name", "ok": true}, or
+{"name", "ok": false, "error": {"code", "message", "reason", "detail"}}.`,
+		Example: `  commentctl unban bans/range-203.0.113.0-24
+  commentctl bans -o json | jq -r '.bans[].name' | xargs commentctl unban`,
+		Args: argCount(1, -1, "at least one ban NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			results := make([]unbanResult, 0, len(args))
+			failed := 0
+			for _, a := range args {
+				name := banName(a)
+				ctx, cancel := c.callCtx(cmd.Context())
+				_, err := client.DeleteBan(ctx, &commentdv1.DeleteBanRequest{Name: name})
+				cancel()
+				if err != nil {
+					failed++
+				}
+				results = append(results, unbanResult{name: name, err: err})
+			}
+			if c.output == "json" {
+				if err := c.writeUnbansJSON(results); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					if r.err != nil {
+						fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+						continue
+					}
+					fmt.Fprintf(c.stdout, "%s: lifted\n", r.name)
+				}
+			}
+			if failed > 0 {
+				return &batchError{verb: "unban", failed: failed, total: len(results)}
+			}
+			return nil
+		},
+	}
+}
+
+// banName turns "bans/ID" or a bare ID into the resource name the API takes.
+func banName(id string) string {
+	id = strings.TrimSpace(id)
+	if strings.HasPrefix(id, "bans/") {
+		return id
+	}
+	return "bans/" + id
+}
+
+type unbanResult struct {
+	name string
+	err  error
+}
+
+// unbanJSON is one element of the -o json output of unban.
+type unbanJSON struct {
+	Name  string     `json:"name"`
+	OK    bool       `json:"ok"`
+	Error *errorJSON `json:"error,omitempty"`
+}
+
+func (c *cli) writeUnbansJSON(results []unbanResult) error {
+	out := make([]unbanJSON, 0, len(results))
+	for _, r := range results {
+		u := unbanJSON{Name: r.name, OK: r.err == nil}
+		if r.err != nil {
+			st := status.Convert(r.err)
+			u.Error = &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: describe(r.err, c.timeout)}
+			for _, det := range st.Details() {
+				if info, ok := det.(*errdetails.ErrorInfo); ok {
+					u.Error.Reason = info.GetReason()
+				}
+			}
+		}
+		out = append(out, u)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results as json: %w", err)
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+	return err
+}
+
+// expires says when a ban ends: "never", or the time and how long from now.
+func expires(b *commentdv1.Ban, now time.Time) string {
+	if b.GetExpireTime() == nil {
+		return "never"
+	}
+	at := b.GetExpireTime().AsTime()
+	return at.UTC().Format(time.RFC3339) + " (in " + humanAge(at.Sub(now)) + ")"
+}
+
+// writeBan prints one ban as fields, as ban shows the ban it made.
+func writeBan(w io.Writer, b *commentdv1.Ban, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", cell(b.GetName(), 0))
+	fmt.Fprintf(tw, "Target:\t%s\n", cell(b.GetTarget(), 0))
+	fmt.Fprintf(tw, "Created:\t%s\n", when(b.GetCreateTime(), now))
+	fmt.Fprintf(tw, "Expires:\t%s\n", expires(b, now))
+	fmt.Fprintf(tw, "By:\t%s\n", cell(b.GetModerator(), 0))
+	fmt.Fprintf(tw, "Reason:\t%s\n", cell(b.GetReason(), 0))
+	return tw.Flush()
+}
+
+// writeBans prints the bans table. No bans prints only the header, so scripts that skip the first
+// line see no rows.
+func writeBans(w io.Writer, bans []*commentdv1.Ban, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTARGET\tCREATED\tEXPIRES\tBY\tREASON")
+	for _, b := range bans {
+		exp := "never"
+		if b.GetExpireTime() != nil {
+			exp = "in " + humanAge(b.GetExpireTime().AsTime().Sub(now))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+			cell(b.GetName(), 0),
+			cell(b.GetTarget(), 0),
+			age(b.GetCreateTime(), now)+" ago",
+			exp,
+			cell(b.GetModerator(), 0),
+			cell(b.GetReason(), banReasonWidth),
+		)
+	}
+	return tw.Flush()
+}

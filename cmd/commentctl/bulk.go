@@ -1,0 +1,445 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+const (
+	// bulkConcurrency bounds the calls in flight, as for approve and reject.
+	bulkConcurrency = decideConcurrency
+	// bulkPreview is how many matching comments --dry-run lists.
+	bulkPreview = 10
+	// progressEvery is how often the progress bar is redrawn on a terminal.
+	progressEvery = 100 * time.Millisecond
+	// progressBarLen is the width of the progress bar, in characters.
+	progressBarLen = 30
+)
+
+// bulkVerb is one action bulk applies to every matching comment.
+type bulkVerb struct {
+	name         string     // the subcommand
+	done         string     // past tense, for the summary
+	defaultState string     // the --state it works on unless told otherwise
+	states       []string   // the --state values it makes sense for
+	call         bulkCallFn // sends the action for one comment
+	long         string     // what it does, for --help
+	example      string     // one extra example line, for --help
+}
+
+type bulkCallFn func(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error)
+
+func bulkVerbs() []bulkVerb {
+	return []bulkVerb{
+		{
+			name: "approve", done: "approved", defaultState: "pending", states: []string{"pending", "rejected", "spam"},
+			long: "approve publishes every matching comment.",
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason})
+				return resp.GetComment(), err
+			},
+			example: "commentctl bulk approve --thread blog-post-42 --score-below 0.1 --dry-run",
+		},
+		{
+			name: "reject", done: "rejected", defaultState: "pending", states: []string{"pending", "spam"},
+			long: "reject hides every matching comment for good.",
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})
+				return resp.GetComment(), err
+			},
+			example: `commentctl bulk reject --author ak_3f9c --reason "repeated abuse" --yes`,
+		},
+		{
+			name: "spam", done: "marked spam", defaultState: "pending", states: []string{"pending", "rejected"},
+			long: "spam marks every matching comment spam; the spam model learns from each.",
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason})
+				return resp.GetComment(), err
+			},
+			example: "commentctl bulk spam --score-above 0.9 --reason-code TOO_MANY_LINKS --yes",
+		},
+		{
+			name: "reopen", done: "reopened", defaultState: "rejected", states: []string{"rejected", "spam"},
+			long: "reopen puts every matching decided comment back in the queue as pending, undoing its decision.",
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason})
+				return resp.GetComment(), err
+			},
+			example: "commentctl bulk reopen --state spam --older-than 1h --score-below 0.5 --dry-run",
+		},
+	}
+}
+
+// bulkFilter is what selects the comments, from the flags.
+type bulkFilter struct {
+	state      string
+	thread     string
+	author     string
+	olderThan  string
+	scoreAbove float64
+	scoreBelow float64
+	reasonCode string
+}
+
+// request turns the filter into the first ListQueueRequest, with times measured from now.
+func (f bulkFilter) request(cmd *cobra.Command, v bulkVerb, now time.Time) (*commentdv1.ListQueueRequest, error) {
+	st, ok := parseQueueState(f.state)
+	if !ok || !slices.Contains(v.states, f.state) {
+		return nil, usagef(cmd, "--state %q: bulk %s works on %s comments", f.state, v.name, strings.Join(v.states, ", "))
+	}
+	req := &commentdv1.ListQueueRequest{
+		State:      st,
+		ThreadId:   strings.TrimSpace(f.thread),
+		AuthorKey:  strings.TrimSpace(f.author),
+		ReasonCode: strings.TrimSpace(f.reasonCode),
+		PageSize:   maxPageSize,
+	}
+	if f.olderThan != "" {
+		d, err := parseSpan(f.olderThan)
+		if err != nil {
+			return nil, usagef(cmd, "--older-than %q: %v", f.olderThan, err)
+		}
+		req.MaxCreateTime = timestamppb.New(now.Add(-d))
+	}
+	flags := cmd.Flags()
+	if flags.Changed("score-above") {
+		if f.scoreAbove < 0 || f.scoreAbove > 1 {
+			return nil, usagef(cmd, "--score-above %g: want 0 to 1", f.scoreAbove)
+		}
+		req.MinSpamScore = &f.scoreAbove
+	}
+	if flags.Changed("score-below") {
+		if f.scoreBelow < 0 || f.scoreBelow > 1 {
+			return nil, usagef(cmd, "--score-below %g: want 0 to 1", f.scoreBelow)
+		}
+		req.MaxSpamScore = &f.scoreBelow
+	}
+	if req.MinSpamScore != nil && req.MaxSpamScore != nil && *req.MinSpamScore > *req.MaxSpamScore {
+		return nil, usagef(cmd, "--score-above %g is above --score-below %g: nothing can match", *req.MinSpamScore, *req.MaxSpamScore)
+	}
+	return req, nil
+}
+
+func (c *cli) bulkCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bulk approve|reject|spam|reopen [filters] [--dry-run] [--yes] [--reason R]",
+		Short: "Apply one decision to every comment that matches filters",
+		Long: `bulk lists every comment in the queue that matches the filters (all pages), then applies one
+action to each: approve, reject, spam or reopen. See each subcommand's --help.
+
+Start with --dry-run: it prints how many comments match and the first few, and sends nothing.
+Without it, bulk asks for confirmation on the terminal; give --yes to skip the question (required
+when stdin is not a terminal, as in scripts).`,
+		Example: `  commentctl bulk reject --thread blog-post-42 --older-than 48h --dry-run
+  commentctl bulk spam --score-above 0.95 --yes`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return missingSubcommand(cmd, args)
+		},
+	}
+	for _, v := range bulkVerbs() {
+		cmd.AddCommand(c.bulkVerbCmd(v))
+	}
+	return cmd
+}
+
+func (c *cli) bulkVerbCmd(v bulkVerb) *cobra.Command {
+	var (
+		f      bulkFilter
+		dryRun bool
+		yes    bool
+		reason string
+	)
+	cmd := &cobra.Command{
+		Use:   v.name + " [--thread ID] [--author KEY] [--older-than 48h] [--score-above X] [--score-below X] [--reason-code CODE] [--state S] [--dry-run] [--yes] [--reason R]",
+		Short: "Bulk " + v.name + " the comments that match filters",
+		Long: `bulk ` + v.long + `
+
+Filters (all must match): --state (default ` + v.defaultState + `; one of ` + strings.Join(v.states, ", ") + `),
+--thread, --author (the author key that show prints), --older-than (created more than this long
+ago: 90m, 48h, 7d), --score-above and --score-below (spam score from 0 to 1, bounds included) and
+--reason-code (held for this check, such as TOO_MANY_LINKS).
+
+--dry-run prints the number of matching comments and the first ` + fmt.Sprint(bulkPreview) + `, and sends nothing. Otherwise
+bulk asks "Apply to N comments?" on the terminal, or needs --yes. It sends at most 8 calls at a
+time, shows progress on stderr and ends with a summary; each failure is printed on its own line on
+stderr and the exit status is 1 if any failed. Comments that arrive after the listing are left
+alone. Ctrl-C stops sending; calls already sent finish.
+
+With -o json, --dry-run prints {"action", "count", "comments"}; a real run prints the same array
+as approve -o json: one object per comment with "name", "ok" and "comment" or "error".`,
+		Example: "  " + v.example + "\n  commentctl bulk " + v.name + " --thread blog-post-42 --reason-code PRE_MODERATION --yes -o json",
+		Args:    argCount(0, 0, "no arguments: select comments with the filter flags"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := f.request(cmd, v, time.Now())
+			if err != nil {
+				return err
+			}
+			if !dryRun && !yes && !isTerminal(c.stdin) {
+				return usagef(cmd, "stdin is not a terminal, so bulk %s cannot ask for confirmation: add --yes (or try --dry-run first)", v.name)
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			ctx := cmd.Context()
+			matched, err := c.listAll(ctx, client, req)
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				return c.printDryRun(v, matched)
+			}
+			if len(matched) == 0 {
+				if c.output == "json" {
+					return writeDecisionsJSON(c, nil)
+				}
+				fmt.Fprintln(c.stdout, "No comments match; nothing to do.")
+				return nil
+			}
+			if !yes {
+				ok, err := c.confirm(fmt.Sprintf("%s %d comment%s? [y/N] ",
+					strings.ToUpper(v.name[:1])+v.name[1:], len(matched), plural(int64(len(matched)))))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(c.stderr, "Nothing sent.")
+					return nil
+				}
+			}
+			names := make([]string, len(matched))
+			for i, mc := range matched {
+				names[i] = mc.GetComment().GetName()
+				if names[i] == "" {
+					names[i] = commentName(mc.GetComment().GetId())
+				}
+			}
+			results := c.bulkApply(ctx, client, v, names, reason)
+			return c.printBulk(v, results)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.state, "state", v.defaultState, "which comments: "+strings.Join(v.states, ", "))
+	fl.StringVar(&f.thread, "thread", "", "only comments of this thread `ID`")
+	fl.StringVar(&f.author, "author", "", "only comments of this author `KEY` (the author key show prints)")
+	fl.StringVar(&f.olderThan, "older-than", "", "only comments created more than this long ago: 90m, 48h, 7d")
+	fl.Float64Var(&f.scoreAbove, "score-above", 0, "only comments with a spam score of at least `X` (0 to 1)")
+	fl.Float64Var(&f.scoreBelow, "score-below", 0, "only comments with a spam score of at most `X` (0 to 1)")
+	fl.StringVar(&f.reasonCode, "reason-code", "", "only comments held for this check `CODE`, such as TOO_MANY_LINKS")
+	fl.BoolVar(&dryRun, "dry-run", false, "print how many comments match, and the first few; send nothing")
+	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	fl.StringVar(&reason, "reason", "", "why, recorded with each decision (at most 500 characters)")
+	_ = cmd.RegisterFlagCompletionFunc("state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return v.states, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// listAll follows every page of the queue for req. The whole list is taken before anything is
+// changed: acting while paging would shift the pages under us.
+func (c *cli) listAll(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.ListQueueRequest) ([]*commentdv1.ModeratedComment, error) {
+	var all []*commentdv1.ModeratedComment
+	seen := map[string]bool{}
+	for {
+		callCtx, cancel := c.callCtx(ctx)
+		resp, err := client.ListQueue(callCtx, req)
+		cancel()
+		if err != nil {
+			return nil, c.callError("list queue", err)
+		}
+		for _, mc := range resp.GetComments() {
+			// A comment that moves while we page could show up twice; act on it once.
+			if n := mc.GetComment().GetName(); !seen[n] {
+				seen[n] = true
+				all = append(all, mc)
+			}
+		}
+		if resp.GetNextPageToken() == "" {
+			return all, nil
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
+func (c *cli) printDryRun(v bulkVerb, matched []*commentdv1.ModeratedComment) error {
+	if c.output == "json" {
+		comments := make([]json.RawMessage, 0, len(matched))
+		for _, mc := range matched {
+			b, err := protojson.Marshal(mc)
+			if err != nil {
+				return fmt.Errorf("encode %s as json: %w", mc.GetComment().GetName(), err)
+			}
+			comments = append(comments, b)
+		}
+		b, err := json.MarshalIndent(struct {
+			Action   string            `json:"action"`
+			Count    int               `json:"count"`
+			Comments []json.RawMessage `json:"comments"`
+		}{v.name, len(matched), comments}, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode dry run as json: %w", err)
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+		return err
+	}
+	n := len(matched)
+	fmt.Fprintf(c.stdout, "Dry run: bulk %s would change %d comment%s.\n", v.name, n, plural(int64(n)))
+	if n == 0 {
+		return nil
+	}
+	shown := matched[:min(n, bulkPreview)]
+	if n > len(shown) {
+		fmt.Fprintf(c.stdout, "The first %d:\n", len(shown))
+	}
+	return writeQueue(c.stdout, shown, time.Now())
+}
+
+// confirm asks question on stderr and reads the answer from stdin; only y or yes agrees.
+func (c *cli) confirm(question string) (bool, error) {
+	fmt.Fprint(c.stderr, question)
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read the answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// bulkApply sends v for every name, at most bulkConcurrency at a time, reporting progress on
+// stderr. When ctx ends it stops sending; names not sent get ctx's error. Calls already sent are
+// left to finish (bounded by --timeout), so the summary tells what the server did.
+func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationServiceClient, v bulkVerb, names []string, reason string) []decideResult {
+	results := make([]decideResult, len(names))
+	prog := newProgress(c.stderr, "bulk "+v.name, len(names), isTerminal(c.stderr))
+	sem := make(chan struct{}, bulkConcurrency)
+	var wg sync.WaitGroup
+	callBase := context.WithoutCancel(ctx)
+	for i, name := range names {
+		select {
+		case <-ctx.Done():
+			results[i] = decideResult{name: name, err: fmt.Errorf("not sent: %w", context.Cause(ctx))}
+			continue
+		case sem <- struct{}{}:
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			callCtx, cancel := c.callCtx(callBase)
+			defer cancel()
+			mc, err := v.call(callCtx, client, name, reason)
+			results[i] = decideResult{name: name, comment: mc, err: err}
+			prog.done(err != nil)
+		})
+	}
+	wg.Wait()
+	prog.finish()
+	return results
+}
+
+func (c *cli) printBulk(v bulkVerb, results []decideResult) error {
+	failed := 0
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+		}
+	}
+	if c.output == "json" {
+		if err := writeDecisionsJSON(c, results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			if r.err != nil {
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+			}
+		}
+		fmt.Fprintf(c.stdout, "%s %d of %d comment%s", strings.ToUpper(v.done[:1])+v.done[1:],
+			len(results)-failed, len(results), plural(int64(len(results))))
+		if failed > 0 {
+			fmt.Fprintf(c.stdout, "; %d failed (listed on stderr)", failed)
+		}
+		fmt.Fprintln(c.stdout, ".")
+	}
+	if failed > 0 {
+		return &batchError{verb: "bulk " + v.name, failed: failed, total: len(results)}
+	}
+	return nil
+}
+
+// progress reports how far a bulk run is: a bar redrawn in place on a terminal, otherwise a line
+// at every tenth of the work, so logs of scripted runs stay short.
+type progress struct {
+	w     io.Writer
+	label string
+	total int
+	tty   bool
+
+	mu         sync.Mutex
+	finished   int
+	failed     int
+	lastDraw   time.Time
+	lastTenths int
+}
+
+func newProgress(w io.Writer, label string, total int, tty bool) *progress {
+	return &progress{w: w, label: label, total: total, tty: tty}
+}
+
+// done counts one finished call.
+func (p *progress) done(failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finished++
+	if failed {
+		p.failed++
+	}
+	if p.tty {
+		if now := time.Now(); now.Sub(p.lastDraw) >= progressEvery || p.finished == p.total {
+			p.lastDraw = now
+			p.drawBar()
+		}
+		return
+	}
+	if tenths := p.finished * 10 / p.total; tenths > p.lastTenths {
+		p.lastTenths = tenths
+		fmt.Fprintf(p.w, "%s: %d/%d done, %d failed\n", p.label, p.finished, p.total, p.failed)
+	}
+}
+
+// finish ends the bar's line, so what follows starts on a fresh one.
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.finished > 0 {
+		p.drawBar()
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (p *progress) drawBar() {
+	n := p.finished * progressBarLen / p.total
+	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d", p.label,
+		strings.Repeat("█", n), strings.Repeat("·", progressBarLen-n), p.finished, p.total)
+	if p.failed > 0 {
+		fmt.Fprintf(p.w, ", %d failed", p.failed)
+	}
+}

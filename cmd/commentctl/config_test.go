@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// writeConfig writes a config file with mode perm at dir/rel and returns its path.
+func writeConfig(t *testing.T, dir, rel, content string, perm os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatalf("create config directory: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatalf("write config file: %v", err)
+	}
+	// WriteFile's mode is filtered by the umask; set it exactly.
+	if err := os.Chmod(path, perm); err != nil {
+		t.Fatalf("chmod config file: %v", err)
+	}
+	return path
+}
+
+// threadDouble answers GetThread, so "thread get" can show which server and token were used.
+func threadDouble() *moderationDouble {
+	d := &moderationDouble{}
+	d.getThread = func(_ context.Context, req *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
+		return &commentdv1.GetThreadResponse{Thread: &commentdv1.Thread{Name: req.GetName()}}, nil
+	}
+	return d
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
+	fileSrv := threadDouble() // the server the config file names
+	fileAddr := serveDouble(t, fileSrv)
+	envSrv := threadDouble() // the server the environment names
+	envAddr := serveDouble(t, envSrv)
+
+	tests := []struct {
+		name       string
+		rel        string // where the file goes below the temp dir
+		flags      []string
+		env        map[string]string // values may use {dir}
+		wantServer *moderationDouble
+		wantAuth   string
+	}{
+		{
+			name:       "XDG_CONFIG_HOME file gives server and token",
+			rel:        "xdg/commentctl/config.yaml",
+			env:        map[string]string{envXDGConfig: "{dir}/xdg"},
+			wantServer: fileSrv,
+			wantAuth:   "Bearer file-token",
+		},
+		{
+			name:       "HOME/.config when XDG_CONFIG_HOME is unset",
+			rel:        "home/.config/commentctl/config.yaml",
+			env:        map[string]string{envHome: "{dir}/home"},
+			wantServer: fileSrv,
+			wantAuth:   "Bearer file-token",
+		},
+		{
+			name:       "XDG_CONFIG_HOME before HOME",
+			rel:        "xdg/commentctl/config.yaml",
+			env:        map[string]string{envXDGConfig: "{dir}/xdg", envHome: "{dir}/nowhere"},
+			wantServer: fileSrv,
+			wantAuth:   "Bearer file-token",
+		},
+		{
+			name:       "--config names the file",
+			rel:        "elsewhere.yaml",
+			flags:      []string{"--config", "{dir}/elsewhere.yaml"},
+			wantServer: fileSrv,
+			wantAuth:   "Bearer file-token",
+		},
+		{
+			name:       "environment beats the file",
+			rel:        "xdg/commentctl/config.yaml",
+			env:        map[string]string{envXDGConfig: "{dir}/xdg", envServer: "{env}", envToken: "env-token"},
+			wantServer: envSrv,
+			wantAuth:   "Bearer env-token",
+		},
+		{
+			name:       "flags beat the environment and the file",
+			rel:        "xdg/commentctl/config.yaml",
+			flags:      []string{"--server", "{env}", "--token", "flag-token"},
+			env:        map[string]string{envXDGConfig: "{dir}/xdg", envToken: "env-token"},
+			wantServer: envSrv,
+			wantAuth:   "Bearer flag-token",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Not parallel: the two servers' recorded calls are shared by the cases.
+			dir := t.TempDir()
+			writeConfig(t, dir, tt.rel, "server: "+fileAddr+"\ntoken: file-token\ntimeout: 5s\n", 0o600)
+			expand := func(s string) string {
+				return strings.NewReplacer("{dir}", dir, "{env}", envAddr).Replace(s)
+			}
+			env := map[string]string{}
+			for k, v := range tt.env {
+				env[k] = expand(v)
+			}
+			var args []string
+			for _, f := range tt.flags {
+				args = append(args, expand(f))
+			}
+			args = append(args, "thread", "get", "t1")
+
+			before := len(tt.wantServer.recorded())
+			got := invocation{args: args, env: env}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s with env %v: exit %d, stderr %q; want 0", cmdline(args), env, got.code, got.stderr)
+			}
+			calls := tt.wantServer.recorded()
+			if len(calls) != before+1 {
+				t.Fatalf("%s with env %v: the expected server got %d new calls; want 1", cmdline(args), env, len(calls)-before)
+			}
+			if diff := cmp.Diff([]string{tt.wantAuth}, calls[len(calls)-1].auth); diff != "" {
+				t.Errorf("%s with env %v: authorization mismatch (-want +got):\n%s", cmdline(args), env, diff)
+			}
+		})
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	t.Parallel()
+	d := threadDouble()
+	addr := serveDouble(t, d)
+	tests := []struct {
+		name     string
+		content  string
+		perm     os.FileMode
+		missing  bool // --config names a file that is not there
+		wantCode int
+	}{
+		{name: "token readable by others", content: "server: " + addr + "\ntoken: secret\n", perm: 0o644, wantCode: exitUsage},
+		{name: "token readable by group", content: "server: " + addr + "\ntoken: secret\n", perm: 0o640, wantCode: exitUsage},
+		{name: "token writable by group", content: "server: " + addr + "\ntoken: secret\n", perm: 0o620, wantCode: exitUsage},
+		{name: "no token, readable by all", content: "server: " + addr + "\n", perm: 0o644, wantCode: exitOK},
+		{name: "unknown key", content: "server: " + addr + "\nservr: x\n", perm: 0o600, wantCode: exitUsage},
+		{name: "bad timeout", content: "server: " + addr + "\ntimeout: soon\n", perm: 0o600, wantCode: exitUsage},
+		{name: "not yaml", content: "server: [\n", perm: 0o600, wantCode: exitUsage},
+		{name: "empty file", content: "", perm: 0o600, wantCode: exitOK},
+		{name: "missing --config file", missing: true, wantCode: exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "missing.yaml")
+			if !tt.missing {
+				path = writeConfig(t, dir, "config.yaml", tt.content, tt.perm)
+			}
+			// The token for the cases whose file has none comes from the flag; the server from the
+			// file or, for the failing cases, from the flag too.
+			args := []string{"--config", path, "--server", addr, "--token", "flag-token", "thread", "get", "t1"}
+			got := invocation{args: args}.run(t)
+			if got.code != tt.wantCode {
+				t.Errorf("%s (file mode %04o): exit %d (stderr %q); want %d", cmdline(args), tt.perm, got.code, got.stderr, tt.wantCode)
+			}
+			if tt.wantCode != exitOK && !strings.Contains(got.stderr, path) {
+				t.Errorf("%s: stderr %q; want it to name the config file", cmdline(args), got.stderr)
+			}
+		})
+	}
+}
+
+func TestConfigLooseTokenNeverSent(t *testing.T) {
+	t.Parallel()
+	d := threadDouble()
+	addr := serveDouble(t, d)
+	dir := t.TempDir()
+	writeConfig(t, dir, "commentctl/config.yaml", "server: "+addr+"\ntoken: secret-from-file\n", 0o644)
+	args := []string{"thread", "get", "t1"}
+	got := invocation{args: args, env: map[string]string{envXDGConfig: dir}}.run(t)
+	if got.code != exitUsage {
+		t.Errorf("%s with a world-readable token file: exit %d; want %d", cmdline(args), got.code, exitUsage)
+	}
+	if !strings.Contains(got.stderr, "chmod 600") {
+		t.Errorf("%s with a world-readable token file: stderr %q; want the chmod that fixes it", cmdline(args), got.stderr)
+	}
+	if calls := d.recorded(); len(calls) != 0 {
+		t.Errorf("%s with a world-readable token file: %d calls; want none", cmdline(args), len(calls))
+	}
+}
+
+func TestConfigTLSAndTimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "c.yaml", "server: example.org:443\ntoken: t\ntls: true\ntls-ca: certs/ca.pem\ntimeout: 3s\n", 0o600)
+	c := &cli{env: func(string) string { return "" }}
+	root := c.rootCmd()
+	// Parse the flags and apply the globals as run would, without calling the server.
+	cmd, rest, err := root.Find([]string{"--config", path, "--timeout", "7s", "stats"})
+	if err != nil {
+		t.Fatalf("find stats: %v", err)
+	}
+	if err := cmd.ParseFlags(rest); err != nil {
+		t.Fatalf("parse flags: %v", err)
+	}
+	if err := c.resolveGlobals(cmd); err != nil {
+		t.Fatalf("resolveGlobals: %v", err)
+	}
+	got := struct {
+		Server, Token, CA, Timeout string
+		TLS                        bool
+	}{c.server, c.token, c.tlsCA, c.timeout.String(), c.useTLS}
+	want := struct {
+		Server, Token, CA, Timeout string
+		TLS                        bool
+	}{"example.org:443", "t", filepath.Join(dir, "certs/ca.pem"), "7s", true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("globals from %s with --timeout 7s mismatch (-want +got):\n%s", path, diff)
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// The word-list values of --list and --kind.
+var (
+	filterLists = map[string]commentdv1.FilterList{
+		"hold": commentdv1.FilterList_FILTER_LIST_HOLD,
+		"spam": commentdv1.FilterList_FILTER_LIST_SPAM,
+	}
+	filterKinds = map[string]commentdv1.FilterKind{
+		"word":   commentdv1.FilterKind_FILTER_KIND_WORD,
+		"phrase": commentdv1.FilterKind_FILTER_KIND_PHRASE,
+		"domain": commentdv1.FilterKind_FILTER_KIND_DOMAIN,
+		"email":  commentdv1.FilterKind_FILTER_KIND_EMAIL,
+		"ip":     commentdv1.FilterKind_FILTER_KIND_IP,
+		"regex":  commentdv1.FilterKind_FILTER_KIND_REGEX,
+	}
+)
+
+func filterListName(l commentdv1.FilterList) string {
+	return strings.ToLower(strings.TrimPrefix(l.String(), "FILTER_LIST_"))
+}
+
+func filterKindName(k commentdv1.FilterKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "FILTER_KIND_"))
+}
+
+// filterName turns "filters/ID" or a bare ID into the resource name the API takes.
+func filterName(id string) string {
+	id = strings.TrimSpace(id)
+	if strings.HasPrefix(id, "filters/") {
+		return id
+	}
+	return "filters/" + id
+}
+
+func (c *cli) filtersCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "filters list|add|rm",
+		Short: "Edit the hold and spam word lists",
+		Long: `filters edits the word lists: an entry of the hold list holds a matching comment for a moderator, an
+entry of the spam list marks it spam. A change applies on every server within about a second,
+without a restart.
+
+An entry is one of these kinds:
+  word     a whole word, ignoring case ("cash" does not match "cashew")
+  phrase   several words in a row, ignoring case
+  domain   a domain and its subdomains, in links of the body or the author's email address
+  email    one author's email address: the server keeps only a keyed hash and shows it masked
+  ip       an IP address (kept only as a keyed hash, shown masked) or a range such as 198.51.100.0/24
+  regex    an RE2 regular expression of at most 200 characters, ignoring case`,
+		Example: `  commentctl filters add --list spam --kind word casino
+  commentctl filters list
+  commentctl filters rm filters/0123456789abcdef01234567`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return missingSubcommand(cmd, args) },
+	}
+	cmd.AddCommand(c.filtersListCmd(), c.filtersAddCmd(), c.filtersRmCmd())
+	return cmd
+}
+
+func (c *cli) filtersListCmd() *cobra.Command {
+	var list string
+	cmd := &cobra.Command{
+		Use:   "list [--list hold|spam]",
+		Short: "List the word-list entries",
+		Long: `filters list prints every entry of both lists (or of one, with --list), oldest first: NAME, LIST, KIND,
+VALUE (masked for email and single IP entries), BY (the moderator who added it) and AGE. With -o json
+the output is one ListFiltersResponse holding every entry.`,
+		Example: `  commentctl filters list --list spam`,
+		Args:    argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &commentdv1.ListFiltersRequest{PageSize: maxPageSize}
+			if list != "" {
+				l, ok := filterLists[list]
+				if !ok {
+					return usagef(cmd, "--list %q: want hold or spam", list)
+				}
+				req.List = l
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			all := &commentdv1.ListFiltersResponse{}
+			for {
+				ctx, cancel := c.callCtx(cmd.Context())
+				resp, err := client.ListFilters(ctx, req)
+				cancel()
+				if err != nil {
+					return c.callError("list filters", err)
+				}
+				all.Filters = append(all.Filters, resp.GetFilters()...)
+				if resp.GetNextPageToken() == "" {
+					break
+				}
+				req.PageToken = resp.GetNextPageToken()
+			}
+			if c.output == "json" {
+				return writeJSON(c.stdout, all)
+			}
+			if len(all.GetFilters()) == 0 {
+				_, err := fmt.Fprintln(c.stdout, "No entries.")
+				return err
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tLIST\tKIND\tVALUE\tBY\tAGE")
+			now := time.Now()
+			for _, f := range all.GetFilters() {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.GetName(), filterListName(f.GetList()), filterKindName(f.GetKind()),
+					truncate(oneLine(f.GetValue()), 60), orDash(oneLine(f.GetModerator())), age(f.GetCreateTime(), now))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&list, "list", "", "only this list: hold or spam")
+	return cmd
+}
+
+func (c *cli) filtersAddCmd() *cobra.Command {
+	var list, kind string
+	cmd := &cobra.Command{
+		Use:   "add --list hold|spam --kind word|phrase|domain|email|ip|regex VALUE",
+		Short: "Add a word-list entry",
+		Long: `filters add adds one entry and prints its name. Adding an entry that exists already changes nothing and
+prints the existing one. With -o json the output is the CreateFilterResponse.`,
+		Example: `  commentctl filters add --list spam --kind phrase "cheap watches"
+  commentctl filters add --list hold --kind domain example.net
+  commentctl filters add --list spam --kind regex 'v[i1]agra'`,
+		Args: argCount(1, 1, "one VALUE (quote a phrase)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, ok := filterLists[list]
+			if !ok {
+				return usagef(cmd, "--list %q: want hold or spam", list)
+			}
+			k, ok := filterKinds[kind]
+			if !ok {
+				return usagef(cmd, "--kind %q: want word, phrase, domain, email, ip or regex", kind)
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := c.callCtx(cmd.Context())
+			defer cancel()
+			resp, err := client.CreateFilter(ctx, &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{List: l, Kind: k, Value: args[0]}})
+			if err != nil {
+				return c.callError("add filter", err)
+			}
+			if c.output == "json" {
+				return writeJSON(c.stdout, resp)
+			}
+			f := resp.GetFilter()
+			_, err = fmt.Fprintf(c.stdout, "%s: %s list, %s %s\n", f.GetName(), filterListName(f.GetList()), filterKindName(f.GetKind()), oneLine(f.GetValue()))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&list, "list", "", "the list: hold or spam (required)")
+	cmd.Flags().StringVar(&kind, "kind", "", "how the entry matches: word, phrase, domain, email, ip or regex (required)")
+	return cmd
+}
+
+func (c *cli) filtersRmCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "rm NAME...",
+		Short:   "Remove word-list entries",
+		Long:    `filters rm removes entries by name (filters/ID, or the bare ID) and prints one line per entry.`,
+		Example: `  commentctl filters rm filters/0123456789abcdef01234567`,
+		Args:    argCount(1, -1, "at least one filter NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			failed := 0
+			for _, a := range args {
+				name := filterName(a)
+				ctx, cancel := c.callCtx(cmd.Context())
+				_, err := client.DeleteFilter(ctx, &commentdv1.DeleteFilterRequest{Name: name})
+				cancel()
+				if err != nil {
+					failed++
+					fmt.Fprintf(c.stderr, "%s: %s\n", name, describe(err, c.timeout))
+					continue
+				}
+				fmt.Fprintf(c.stdout, "%s: removed\n", name)
+			}
+			if failed > 0 {
+				return &batchError{verb: "filters rm", failed: failed, total: len(args)}
+			}
+			return nil
+		},
+	}
+	return cmd
+}

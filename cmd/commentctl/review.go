@@ -1,0 +1,999 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+const (
+	// maxClaim is the most comments one ClaimComments call may ask for.
+	maxClaim = 50
+	// reviewLease is how long our claims last. The server's default (5 minutes) can run out while a
+	// moderator reads a long comment with a prefetched batch behind it; twice that still lets a
+	// forgotten terminal give its comments back soon.
+	reviewLease = 10 * time.Minute
+	// reviewPrefetchBelow starts fetching the next batch when fewer comments than this are left,
+	// so the next comment is there before the moderator gets to it.
+	reviewPrefetchBelow = 3
+	// reviewRetry is the wait before asking again when the queue was empty or a claim failed.
+	reviewRetry = 15 * time.Second
+	// maxUndo is how many decisions u can take back, newest first.
+	maxUndo = 50
+	// maxReasonLen is the longest reason the server takes.
+	maxReasonLen = 500
+	// defaultBan is the ban length when the moderator just presses Enter.
+	defaultBan = 7 * 24 * time.Hour
+)
+
+// rejectPicks are the quick reasons for r, chosen with 1 to 4.
+func rejectPicks() []string { return []string{"off-topic", "abusive", "personal data", "duplicate"} }
+
+// banPicks are the quick reasons for b, chosen with 1 to 4.
+func banPicks() []string { return []string{"spam", "abusive", "harassment", "ban evasion"} }
+
+// parseReviewState reads review's --state: the queues a moderator can claim from.
+func parseReviewState(s string) (commentdv1.State, bool) {
+	switch s {
+	case "pending":
+		return commentdv1.State_STATE_PENDING, true
+	case "spam":
+		return commentdv1.State_STATE_SPAM, true
+	}
+	return 0, false
+}
+
+func (c *cli) reviewCmd() *cobra.Command {
+	var (
+		state  string
+		thread string
+		batch  int
+	)
+	cmd := &cobra.Command{
+		Use:   "review [--state pending|spam] [--thread ID] [--batch N]",
+		Short: "Review the queue one comment at a time, full screen",
+		Long: `review shows the queue one comment at a time in the terminal and takes a decision per key press:
+
+  a  approve           publish the comment
+  r  reject            asks a reason: 1 off-topic, 2 abusive, 3 personal data, 4 duplicate,
+                       or type your own and press Enter (Esc cancels); a digit 1-4 on an
+                       empty line picks at once, so start a reason like "3 links" with a space
+  s  spam              mark it spam (the spam model learns from it)
+  b  ban the author    asks how long (Enter: 7d; or 24h, 30d, forever) and why
+  n  skip (or space)   leave it for someone else: it goes back to the queue
+  u  undo              take back the last decision (the comment is reopened) or ban (lifted)
+  ↑ ↓ PgUp PgDn        scroll a long comment
+  ?  keys              show the keys
+  q  quit              finish the calls in flight and give back the comments not decided
+
+Each comment shows its thread, the comment it replies to, the author's name and masked email, what
+moderators decided on the author's earlier comments, the spam score, why the checks held it,
+readers' reports and the text.
+
+Comments are claimed from the server (--batch at a time, at most 50) for 10 minutes, so two
+moderators reviewing at once never get the same comment; the next batch is fetched before this one
+runs out. Decisions are sent in the background: the next comment shows at once, and a failed call
+is reported in the status line and its comment comes back. When the queue is empty review checks
+again every 15 seconds.
+
+review needs an interactive terminal of at least 80x24 (an SSH session will do; no mouse needed).
+It uses colours unless NO_COLOR is set or TERM=dumb. When it ends it prints a summary of the
+session (with -o json, as a JSON object).`,
+		Example: `  commentctl review
+  commentctl review --state spam --batch 20
+  commentctl review --thread blog-post-42`,
+		Args: argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, ok := parseReviewState(state)
+			if !ok {
+				return usagef(cmd, "--state %q: want pending or spam", state)
+			}
+			if batch < 1 || batch > maxClaim {
+				return usagef(cmd, "--batch %d: want 1 to %d", batch, maxClaim)
+			}
+			if !isTerminal(c.stdin) || !isTerminal(c.stdout) {
+				return usagef(cmd, "review needs an interactive terminal; in scripts use queue, approve, reject and bulk")
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			ctx := cmd.Context()
+			opts := reviewOptions{
+				state:   st,
+				thread:  strings.TrimSpace(thread),
+				batch:   batch,
+				timeout: c.timeout,
+				lease:   reviewLease,
+				retry:   reviewRetry,
+			}
+			m := newReviewModel(ctx, client, opts, newReviewStyles(c.stdout, useColor(c.stdout, c.env)))
+			p := tea.NewProgram(m,
+				tea.WithContext(ctx),
+				tea.WithInput(c.stdin),
+				tea.WithOutput(c.stdout),
+				tea.WithAltScreen(),
+			)
+			_, runErr := p.Run()
+			// Whatever ended the program, calls already sent finish and unfinished claims go back.
+			releaseErr := m.cleanUp()
+			if runErr != nil && ctx.Err() == nil {
+				return fmt.Errorf("review: %w", runErr)
+			}
+			if err := c.printReviewSummary(m.tally); err != nil {
+				return err
+			}
+			if releaseErr != nil {
+				// Not a failure of the session: the claims lapse with their lease anyway.
+				fmt.Fprintf(c.stderr, "commentctl: give back claimed comments: %s; they return to the queue within %s\n",
+					describe(releaseErr, c.timeout), reviewLease)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&state, "state", "pending", "which queue to review: pending or spam")
+	f.StringVar(&thread, "thread", "", "only comments of this thread `ID`")
+	f.IntVar(&batch, "batch", 10, "comments to claim at a time, 1 to 50")
+	_ = cmd.RegisterFlagCompletionFunc("state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"pending", "spam"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+func (c *cli) printReviewSummary(t reviewTally) error {
+	if c.output == "json" {
+		b, err := json.MarshalIndent(struct {
+			Approved int `json:"approved"`
+			Rejected int `json:"rejected"`
+			Spam     int `json:"spam"`
+			Banned   int `json:"banned"`
+			Skipped  int `json:"skipped"`
+		}{t.approved, t.rejected, t.spam, t.banned, t.skipped}, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode summary as json: %w", err)
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintf(c.stdout, "Review ended: %d approved, %d rejected, %d spam, %d author%s banned, %d skipped.\n",
+		t.approved, t.rejected, t.spam, t.banned, plural(int64(t.banned)), t.skipped)
+	return err
+}
+
+// reviewOptions are the settings of one review session.
+type reviewOptions struct {
+	state   commentdv1.State
+	thread  string
+	batch   int
+	timeout time.Duration // bounds every call, as --timeout does elsewhere
+	lease   time.Duration
+	retry   time.Duration
+}
+
+// reviewTally counts the session's decisions that stand.
+type reviewTally struct {
+	approved, rejected, spam, banned, skipped int
+}
+
+func (t *reviewTally) add(k opKind, n int) {
+	switch k {
+	case opApprove:
+		t.approved += n
+	case opReject:
+		t.rejected += n
+	case opSpam:
+		t.spam += n
+	case opBan:
+		t.banned += n
+	}
+}
+
+// opKind is a moderator action taken from the review screen.
+type opKind int
+
+const (
+	opApprove opKind = iota + 1
+	opReject
+	opSpam
+	opBan
+)
+
+func (k opKind) verb() string {
+	switch k {
+	case opApprove:
+		return "approve"
+	case opReject:
+		return "reject"
+	case opSpam:
+		return "mark spam"
+	}
+	return "ban the author of"
+}
+
+func (k opKind) done() string {
+	switch k {
+	case opApprove:
+		return "Approved"
+	case opReject:
+		return "Rejected"
+	case opSpam:
+		return "Marked spam:"
+	}
+	return "Banned the author of"
+}
+
+// reviewItem is one claimed comment.
+type reviewItem struct {
+	name string
+	mc   *commentdv1.ModeratedComment
+}
+
+// reviewOp is one action sent in the background.
+type reviewOp struct {
+	kind    opKind
+	item    *reviewItem
+	reason  string
+	banFor  time.Duration // 0: for good
+	request time.Time
+
+	// done is closed when the call has returned; err and banName are set before it closes, so a
+	// goroutine that waited on done may read them.
+	done    chan struct{}
+	err     error
+	banName string
+
+	// Owned by Update.
+	settled bool // its result reached Update
+	undone  bool // u was pressed for it
+}
+
+// Messages the background calls send back to Update.
+type (
+	claimedMsg struct {
+		comments []*commentdv1.ModeratedComment
+		err      error
+	}
+	parentMsg struct {
+		name string
+		mc   *commentdv1.ModeratedComment
+		err  error
+	}
+	opDoneMsg struct{ op *reviewOp }
+	undoneMsg struct {
+		op      *reviewOp
+		err     error
+		skipped bool // the action had failed, so there was nothing to undo
+	}
+	releasedMsg struct{ err error }
+	retryMsg    struct{}
+)
+
+// reviewMode is what the keys mean right now.
+type reviewMode int
+
+const (
+	modeBrowse    reviewMode = iota // single-key decisions
+	modeReason                      // typing a reject reason
+	modeBanFor                      // typing a ban length
+	modeBanReason                   // typing a ban reason
+	modeHelp                        // the key list is shown; any key closes it
+)
+
+// parentView is the comment a reply answers, once fetched.
+type parentView struct {
+	mc      *commentdv1.ModeratedComment
+	err     error
+	loading bool
+}
+
+// reviewModel is the review screen. Update runs on bubbletea's event loop; the background calls it
+// starts only read values copied for them and report back with messages, so no field is shared
+// between goroutines (except each reviewOp's result, which its done channel guards).
+type reviewModel struct {
+	// ctx is the session's lifetime. It is kept here, against the usual rule, because bubbletea
+	// runs the calls as commands after Update has returned, and they need a context to derive
+	// their timeouts from.
+	ctx    context.Context
+	client commentdv1.ModerationServiceClient
+	opts   reviewOptions
+	styles reviewStyles
+	now    func() time.Time
+
+	width, height int
+
+	queue   []*reviewItem          // claimed comments still to decide; queue[0] is on screen
+	held    map[string]bool        // comments we hold a claim on: given back at the end
+	skipped map[string]bool        // comments skipped this session, never shown again
+	busy    map[string]int         // comments with an action in flight
+	parents map[string]*parentView // parent comments of replies, by resource name
+
+	claiming bool // a ClaimComments call is in flight
+	dry      bool // the last claim brought nothing new: wait for retryMsg before asking again
+
+	ops      []*reviewOp // actions sent and not yet settled
+	undo     []*reviewOp // actions that can be taken back, newest last
+	undoing  int         // undo calls in flight
+	releases int         // release calls in flight for skipped comments
+	tally    reviewTally
+
+	mode   reviewMode
+	input  []rune
+	banFor time.Duration // the length typed at modeBanFor, 0 for good
+	scroll int
+
+	status    string
+	statusErr error // set when the status line reports a failure
+
+	quitting  bool // q was pressed: finishing calls, then giving claims back
+	releasing bool
+	released  bool
+}
+
+func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClient, opts reviewOptions, st reviewStyles) *reviewModel {
+	return &reviewModel{
+		ctx:     ctx,
+		client:  client,
+		opts:    opts,
+		styles:  st,
+		now:     time.Now,
+		held:    map[string]bool{},
+		skipped: map[string]bool{},
+		busy:    map[string]int{},
+		parents: map[string]*parentView{},
+	}
+}
+
+// Init claims the first batch.
+func (m *reviewModel) Init() tea.Cmd { return m.claim() }
+
+// current is the comment on screen, or nil when the queue is empty.
+func (m *reviewModel) current() *reviewItem {
+	if len(m.queue) == 0 {
+		return nil
+	}
+	return m.queue[0]
+}
+
+// Update handles one message.
+func (m *reviewModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		return m, nil
+	case tea.KeyMsg:
+		return m, m.keys(msg)
+	case claimedMsg:
+		return m, m.claimed(msg)
+	case parentMsg:
+		m.parents[msg.name] = &parentView{mc: msg.mc, err: msg.err}
+		return m, nil
+	case opDoneMsg:
+		return m, m.opDone(msg.op)
+	case undoneMsg:
+		return m, m.undone(msg)
+	case releasedMsg:
+		return m, m.releasedAll(msg)
+	case skipReleasedMsg:
+		m.releases--
+		return m, m.finishIfIdle()
+	case retryMsg:
+		m.dry = false
+		return m, m.prefetch()
+	}
+	return m, nil
+}
+
+// keys handles what the terminal sent. Keys typed faster than they are read (quick fingers, a
+// slow SSH link) arrive as one message of several runes; they are handled one by one, exactly as
+// if typed slowly. A paste is text, never a string of commands: it only goes into a prompt.
+func (m *reviewModel) keys(k tea.KeyMsg) tea.Cmd {
+	switch {
+	case k.Paste && m.mode == modeBrowse:
+		return nil
+	case k.Paste, k.Type != tea.KeyRunes, len(k.Runes) <= 1:
+		return m.key(k)
+	}
+	cmds := make([]tea.Cmd, 0, len(k.Runes))
+	for _, r := range k.Runes {
+		cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}}))
+	}
+	return tea.Batch(cmds...)
+}
+
+// key handles one key press.
+func (m *reviewModel) key(k tea.KeyMsg) tea.Cmd {
+	if k.Type == tea.KeyCtrlC {
+		if m.quitting {
+			return tea.Quit // a second Ctrl-C does not wait for the calls
+		}
+		return m.quit()
+	}
+	if m.quitting {
+		return nil
+	}
+	switch m.mode {
+	case modeHelp:
+		m.mode = modeBrowse
+		return nil
+	case modeReason, modeBanFor, modeBanReason:
+		return m.promptKey(k)
+	}
+
+	switch k.String() {
+	case "q":
+		return m.quit()
+	case "?":
+		m.mode = modeHelp
+		return nil
+	case "u":
+		return m.undoLast()
+	case "up", "k":
+		m.scrollBy(-1)
+		return nil
+	case "down", "j":
+		m.scrollBy(1)
+		return nil
+	case "pgup":
+		m.scrollBy(-m.bodyPage())
+		return nil
+	case "pgdown":
+		m.scrollBy(m.bodyPage())
+		return nil
+	}
+
+	cur := m.current()
+	if cur == nil {
+		return nil
+	}
+	switch k.String() {
+	case "a":
+		return m.act(opApprove, "")
+	case "s":
+		return m.act(opSpam, "")
+	case "r":
+		m.mode, m.input = modeReason, nil
+		m.setStatus("")
+	case "b":
+		m.mode, m.input = modeBanFor, nil
+		m.setStatus("")
+	case "n", " ":
+		return m.skip()
+	}
+	return nil
+}
+
+// scrollBy moves the text by n lines, keeping the last line at the bottom at most.
+func (m *reviewModel) scrollBy(n int) {
+	body, room := m.bodyLayout()
+	m.scroll = min(max(m.scroll+n, 0), max(len(body)-room, 0))
+}
+
+// promptKey edits the line typed at a prompt.
+func (m *reviewModel) promptKey(k tea.KeyMsg) tea.Cmd {
+	switch k.Type {
+	case tea.KeyEsc:
+		m.mode, m.input = modeBrowse, nil
+		m.setStatus("Cancelled.")
+		return nil
+	case tea.KeyEnter:
+		return m.submitPrompt(strings.TrimSpace(string(m.input)))
+	case tea.KeyBackspace:
+		if len(m.input) > 0 {
+			m.input = m.input[:len(m.input)-1]
+		}
+		return nil
+	case tea.KeyCtrlU:
+		m.input = nil
+		return nil
+	case tea.KeySpace:
+		m.typeRunes([]rune{' '})
+		return nil
+	case tea.KeyRunes:
+		// A digit on an empty line is a quick pick, sent at once.
+		if len(m.input) == 0 && len(k.Runes) == 1 && k.Runes[0] >= '1' && k.Runes[0] <= '4' && !k.Paste {
+			i := int(k.Runes[0] - '1')
+			switch m.mode {
+			case modeReason:
+				return m.submitPrompt(rejectPicks()[i])
+			case modeBanReason:
+				return m.submitPrompt(banPicks()[i])
+			}
+		}
+		m.typeRunes(k.Runes)
+	}
+	return nil
+}
+
+// typeRunes adds typed or pasted text to the prompt, without control characters, up to the
+// longest reason the server takes.
+func (m *reviewModel) typeRunes(rs []rune) {
+	for _, r := range clean(string(rs), false) {
+		if len(m.input) >= maxReasonLen {
+			return
+		}
+		m.input = append(m.input, r)
+	}
+}
+
+// submitPrompt acts on the line entered at the current prompt.
+func (m *reviewModel) submitPrompt(line string) tea.Cmd {
+	switch m.mode {
+	case modeReason:
+		m.mode, m.input = modeBrowse, nil
+		return m.act(opReject, line)
+	case modeBanFor:
+		d, err := parseBanFor(line)
+		if err != nil {
+			m.setStatusErr(fmt.Sprintf("Ban length %q: %v.", line, err), nil)
+			return nil
+		}
+		m.banFor = d
+		m.mode, m.input = modeBanReason, nil
+		m.setStatus("")
+	case modeBanReason:
+		if line == "" {
+			m.setStatusErr("A ban needs a reason: pick 1-4 or type one.", nil)
+			return nil
+		}
+		m.mode, m.input = modeBrowse, nil
+		return m.act(opBan, line)
+	}
+	return nil
+}
+
+// parseBanFor reads a ban length: empty for the default, "forever" for good, else a span (7d, 24h).
+func parseBanFor(s string) (time.Duration, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return defaultBan, nil
+	case "forever", "permanent", "for good":
+		return 0, nil
+	}
+	d, err := parseSpan(s)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want 7d, 24h, 30m or forever")
+	}
+	return d, nil
+}
+
+// act sends an action on the comment on screen in the background. A decision moves to the next
+// comment at once; a ban keeps the comment on screen, as it still needs a decision.
+func (m *reviewModel) act(kind opKind, reason string) tea.Cmd {
+	it := m.current()
+	if it == nil {
+		return nil
+	}
+	op := &reviewOp{kind: kind, item: it, reason: reason, banFor: m.banFor, request: m.now(), done: make(chan struct{})}
+	if kind != opBan {
+		m.queue = m.queue[1:]
+		m.scroll = 0
+	}
+	m.busy[it.name]++
+	m.ops = append(m.ops, op)
+	m.pushUndo(op)
+	m.tally.add(kind, 1)
+	m.setStatus(fmt.Sprintf("Sending: %s %s…", kind.verb(), it.name))
+	return tea.Batch(m.send(op), m.prefetch())
+}
+
+// send is the command that makes op's call.
+func (m *reviewModel) send(op *reviewOp) tea.Cmd {
+	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	name := op.item.name
+	return func() tea.Msg {
+		// A decision the moderator made must not be dropped because the session is ending.
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		var err error
+		switch op.kind {
+		case opApprove:
+			_, err = client.ApproveComment(callCtx, &commentdv1.ApproveCommentRequest{Name: name, Reason: op.reason})
+		case opReject:
+			_, err = client.RejectComment(callCtx, &commentdv1.RejectCommentRequest{Name: name, Reason: op.reason})
+		case opSpam:
+			_, err = client.MarkSpam(callCtx, &commentdv1.MarkSpamRequest{Name: name, Reason: op.reason})
+		case opBan:
+			req := &commentdv1.CreateBanRequest{
+				Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: name},
+				Reason: op.reason,
+			}
+			if op.banFor > 0 {
+				req.Duration = durationpb.New(op.banFor)
+			}
+			var resp *commentdv1.CreateBanResponse
+			resp, err = client.CreateBan(callCtx, req)
+			op.banName = resp.GetBan().GetName()
+		}
+		op.err = err
+		close(op.done)
+		return opDoneMsg{op: op}
+	}
+}
+
+// opDone settles an action whose call returned.
+func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
+	op.settled = true
+	m.ops = slices.DeleteFunc(m.ops, func(o *reviewOp) bool { return o == op })
+	name := op.item.name
+	if m.busy[name]--; m.busy[name] <= 0 {
+		delete(m.busy, name)
+	}
+	switch {
+	case op.err != nil && op.undone:
+		// u was pressed before the call failed: the comment is already back on screen.
+		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s.", op.kind.verb(), name, describe(op.err, m.opts.timeout)), op.err)
+	case op.err != nil:
+		m.undo = slices.DeleteFunc(m.undo, func(o *reviewOp) bool { return o == op })
+		m.tally.add(op.kind, -1)
+		where := "it is still on screen"
+		if op.kind != opBan && !m.inQueue(name) {
+			m.requeue(op.item)
+			where = "it is back in the queue"
+			if m.current() == op.item {
+				where = "it is on screen again"
+			}
+		}
+		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s; %s.", op.kind.verb(), name, describe(op.err, m.opts.timeout), where), op.err)
+	case op.undone:
+		// The undo call, waiting on this one, reports the outcome.
+	default:
+		if op.kind != opBan {
+			delete(m.held, name) // deciding ended our claim
+		}
+		msg := fmt.Sprintf("%s %s. u undoes it.", op.kind.done(), name)
+		if op.kind == opBan {
+			msg = fmt.Sprintf("Banned the author of %s %s. u lifts the ban.", name, banLength(op.banFor))
+		}
+		// An error on the status line stays until the next key press, so a success does not hide it.
+		if m.statusErr == nil {
+			m.setStatus(msg)
+		}
+	}
+	return m.finishIfIdle()
+}
+
+// requeue puts a comment whose decision failed back right after the one on screen, so the screen
+// does not change under the moderator's fingers.
+func (m *reviewModel) requeue(it *reviewItem) {
+	at := min(1, len(m.queue))
+	m.queue = slices.Insert(m.queue, at, it)
+}
+
+func (m *reviewModel) inQueue(name string) bool {
+	return slices.ContainsFunc(m.queue, func(it *reviewItem) bool { return it.name == name })
+}
+
+func (m *reviewModel) pushUndo(op *reviewOp) {
+	m.undo = append(m.undo, op)
+	if len(m.undo) > maxUndo {
+		m.undo = slices.Delete(m.undo, 0, len(m.undo)-maxUndo)
+	}
+}
+
+// undoLast takes back the newest action: a decision is reopened and its comment shown again at
+// once; a ban is lifted.
+func (m *reviewModel) undoLast() tea.Cmd {
+	if len(m.undo) == 0 {
+		m.setStatus("Nothing to undo.")
+		return nil
+	}
+	op := m.undo[len(m.undo)-1]
+	m.undo = m.undo[:len(m.undo)-1]
+	op.undone = true
+	m.tally.add(op.kind, -1)
+	if op.kind != opBan && !m.inQueue(op.item.name) {
+		m.queue = slices.Insert(m.queue, 0, op.item)
+		m.scroll = 0
+	}
+	m.undoing++
+	if op.kind == opBan {
+		m.setStatus(fmt.Sprintf("Lifting the ban on the author of %s…", op.item.name))
+	} else {
+		m.setStatus(fmt.Sprintf("Reopening %s…", op.item.name))
+	}
+
+	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	return func() tea.Msg {
+		<-op.done // the action must have landed before it can be taken back
+		if op.err != nil {
+			return undoneMsg{op: op, skipped: true}
+		}
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		var err error
+		if op.kind == opBan {
+			_, err = client.DeleteBan(callCtx, &commentdv1.DeleteBanRequest{Name: op.banName})
+		} else {
+			_, err = client.ReopenComment(callCtx, &commentdv1.ReopenCommentRequest{Name: op.item.name, Reason: "undo in commentctl review"})
+		}
+		return undoneMsg{op: op, err: err}
+	}
+}
+
+func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
+	m.undoing--
+	op := msg.op
+	switch {
+	case msg.skipped:
+		// The action had failed; opDone said so already.
+	case msg.err != nil:
+		m.tally.add(op.kind, 1) // the action stands
+		what := "reopen " + op.item.name
+		if op.kind == opBan {
+			what = "lift the ban on the author of " + op.item.name
+		}
+		m.setStatusErr(fmt.Sprintf("Could not %s: %s.", what, describe(msg.err, m.opts.timeout)), msg.err)
+	case op.kind == opBan:
+		m.setStatus(fmt.Sprintf("Lifted the ban on the author of %s.", op.item.name))
+	default:
+		m.setStatus(fmt.Sprintf("Reopened %s: it is pending again.", op.item.name))
+	}
+	return m.finishIfIdle()
+}
+
+// skip gives the comment on screen back to the queue for someone else.
+func (m *reviewModel) skip() tea.Cmd {
+	it := m.current()
+	m.queue = m.queue[1:]
+	m.scroll = 0
+	m.skipped[it.name] = true
+	m.tally.skipped++
+	m.setStatus(fmt.Sprintf("Skipped %s; it is back in the queue for others.", it.name))
+	var cmds []tea.Cmd
+	if m.held[it.name] {
+		delete(m.held, it.name)
+		cmds = append(cmds, m.releaseSkipped([]string{it.name}))
+	}
+	cmds = append(cmds, m.prefetch())
+	return tea.Batch(cmds...)
+}
+
+// skipReleasedMsg reports a release of skipped comments; a failure only means they come back to
+// the queue when the lease ends, so it is not shown.
+type skipReleasedMsg struct{}
+
+func (m *reviewModel) releaseSkipped(names []string) tea.Cmd {
+	m.releases++
+	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	return func() tea.Msg {
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		_, _ = client.ReleaseComments(callCtx, &commentdv1.ReleaseCommentsRequest{Names: names})
+		return skipReleasedMsg{}
+	}
+}
+
+// prefetch claims the next batch when the queue runs short, unless a claim is in flight or the
+// last one found nothing new.
+func (m *reviewModel) prefetch() tea.Cmd {
+	if m.claiming || m.dry || m.quitting || len(m.queue) >= min(reviewPrefetchBelow, m.opts.batch) {
+		return nil
+	}
+	return m.claim()
+}
+
+// claim is the command that claims a batch.
+func (m *reviewModel) claim() tea.Cmd {
+	m.claiming = true
+	// Comments we skipped may come back in the claim once released: ask for that many more, so the
+	// batch still brings new ones.
+	count := min(maxClaim, m.opts.batch+len(m.skipped))
+	req := &commentdv1.ClaimCommentsRequest{
+		Count:    int32(count),
+		Lease:    durationpb.New(m.opts.lease),
+		State:    m.opts.state,
+		ThreadId: m.opts.thread,
+	}
+	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	return func() tea.Msg {
+		callCtx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		resp, err := client.ClaimComments(callCtx, req)
+		return claimedMsg{comments: resp.GetComments(), err: err}
+	}
+}
+
+// claimed adds a claimed batch to the queue, leaving out comments already here, being decided, or
+// skipped (those are given back at once), and fetches the parents of replies.
+func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
+	m.claiming = false
+	var cmds []tea.Cmd
+	if msg.err != nil {
+		m.dry = true
+		m.setStatusErr(fmt.Sprintf("Could not fetch comments: %s; trying again in %s.",
+			describe(msg.err, m.opts.timeout), m.opts.retry), msg.err)
+		if m.quitting {
+			return m.finishIfIdle()
+		}
+		return m.retryLater()
+	}
+	added := 0
+	var giveBack []string
+	for _, mc := range msg.comments {
+		name := mc.GetComment().GetName()
+		if name == "" {
+			name = commentName(mc.GetComment().GetId())
+		}
+		switch {
+		case m.skipped[name]:
+			giveBack = append(giveBack, name)
+			continue
+		case m.inQueue(name) || m.busy[name] > 0:
+			continue
+		}
+		m.queue = append(m.queue, &reviewItem{name: name, mc: mc})
+		m.held[name] = true
+		added++
+		if p := mc.GetComment().GetParentId(); p != "" {
+			if cmd := m.fetchParent(commentName(p)); cmd != nil {
+				cmds = append(cmds, cmd)
+			}
+		}
+	}
+	if len(giveBack) > 0 {
+		cmds = append(cmds, m.releaseSkipped(giveBack))
+	}
+	if added == 0 {
+		m.dry = true
+		cmds = append(cmds, m.retryLater())
+	}
+	if m.quitting {
+		// Claimed while we were finishing: these go back with the rest.
+		cmds = append(cmds, m.finishIfIdle())
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *reviewModel) retryLater() tea.Cmd {
+	return tea.Tick(m.opts.retry, func(time.Time) tea.Msg { return retryMsg{} })
+}
+
+// fetchParent is the command that gets the comment a reply answers, once per parent.
+func (m *reviewModel) fetchParent(name string) tea.Cmd {
+	if _, ok := m.parents[name]; ok {
+		return nil
+	}
+	m.parents[name] = &parentView{loading: true}
+	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	return func() tea.Msg {
+		callCtx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		resp, err := client.GetComment(callCtx, &commentdv1.ModerationServiceGetCommentRequest{Name: name})
+		return parentMsg{name: name, mc: resp.GetComment(), err: err}
+	}
+}
+
+// quit starts the end of the session: the calls in flight finish, then the claims go back.
+func (m *reviewModel) quit() tea.Cmd {
+	m.quitting = true
+	m.mode, m.input = modeBrowse, nil
+	return m.finishIfIdle()
+}
+
+// finishIfIdle gives the claims back and ends the program once quitting and nothing is in flight.
+func (m *reviewModel) finishIfIdle() tea.Cmd {
+	if !m.quitting || m.releasing || m.released || len(m.ops) > 0 || m.undoing > 0 || m.releases > 0 || m.claiming {
+		return nil
+	}
+	names := m.heldNames()
+	if len(names) == 0 {
+		m.released = true
+		return tea.Quit
+	}
+	m.releasing = true
+	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	return func() tea.Msg {
+		return releasedMsg{err: releaseAll(ctx, client, timeout, names)}
+	}
+}
+
+func (m *reviewModel) releasedAll(msg releasedMsg) tea.Cmd {
+	m.releasing = false
+	m.released = msg.err == nil
+	if msg.err != nil {
+		m.statusErr = msg.err
+	}
+	return tea.Quit
+}
+
+// heldNames lists the comments we still hold a claim on, in a stable order.
+func (m *reviewModel) heldNames() []string {
+	names := make([]string, 0, len(m.held))
+	for n := range m.held {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// releaseAll gives back claims, at most maxClaim names per call.
+func releaseAll(ctx context.Context, client commentdv1.ModerationServiceClient, timeout time.Duration, names []string) error {
+	for chunk := range slices.Chunk(names, maxClaim) {
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		_, err := client.ReleaseComments(callCtx, &commentdv1.ReleaseCommentsRequest{Names: chunk})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanUp runs after the program ended, however it ended (q, a signal, a crash of the terminal):
+// it waits for the actions still in flight, then gives back the claims not given back yet.
+func (m *reviewModel) cleanUp() error {
+	// Each call is bounded by the timeout, but a program killed early may never have started some:
+	// wait no longer than one call could take.
+	wait := time.NewTimer(m.opts.timeout + time.Second)
+	defer wait.Stop()
+	expired := false
+	for _, op := range m.ops {
+		landed := false
+		if !expired {
+			select {
+			case <-op.done:
+				landed = true
+			case <-wait.C:
+				expired = true
+			}
+		} else {
+			select {
+			case <-op.done:
+				landed = true
+			default:
+			}
+		}
+		if landed && op.err == nil && op.kind != opBan && !op.undone {
+			delete(m.held, op.item.name)
+		}
+	}
+	m.ops = nil
+	if m.released || len(m.held) == 0 {
+		return nil
+	}
+	if err := releaseAll(m.ctx, m.client, m.opts.timeout, m.heldNames()); err != nil {
+		return err
+	}
+	m.released = true
+	return nil
+}
+
+func (m *reviewModel) setStatus(s string) {
+	m.status, m.statusErr = s, nil
+}
+
+// setStatusErr shows a failure; err is the cause when a call failed, nil for a typing mistake.
+func (m *reviewModel) setStatusErr(s string, err error) {
+	m.status = s
+	m.statusErr = err
+	if err == nil {
+		m.statusErr = errTyping
+	}
+}
+
+// errTyping marks a status line that reports a mistake at a prompt rather than a failed call.
+var errTyping = errors.New("typing mistake")
+
+// banLength says how long a ban lasts, for the status line.
+func banLength(d time.Duration) string {
+	if d == 0 {
+		return "for good"
+	}
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("for %dd", d/(24*time.Hour))
+	}
+	return "for " + d.String()
+}

@@ -1,0 +1,985 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// reviewNow is the clock of the review tests, so ages on screen do not depend on when they run.
+var reviewNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// reviewHarness drives a review model's Update directly: each key press is handled, then every
+// command it returned is run and its message fed back, until nothing is left. Commands run one
+// after the other, so the order of calls is fixed; pressWithoutRunning keeps a call "in flight".
+type reviewHarness struct {
+	t       *testing.T
+	m       *reviewModel
+	d       *moderationDouble
+	quit    bool // tea.Quit came back
+	retries int  // retry ticks that fired (they are not fed back, or an empty queue would spin)
+}
+
+func newReviewHarness(t *testing.T, d *moderationDouble, opts reviewOptions) *reviewHarness {
+	t.Helper()
+	client := dialDouble(t, serveDouble(t, d))
+	if opts.state == commentdv1.State_STATE_UNSPECIFIED {
+		opts.state = commentdv1.State_STATE_PENDING
+	}
+	if opts.batch == 0 {
+		opts.batch = 10
+	}
+	opts.timeout = 5 * time.Second
+	opts.lease = reviewLease
+	opts.retry = time.Millisecond
+	m := newReviewModel(t.Context(), client, opts, newReviewStyles(io.Discard, false))
+	m.now = func() time.Time { return reviewNow }
+	h := &reviewHarness{t: t, m: m, d: d}
+	h.handle(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.run(m.Init())
+	return h
+}
+
+func (h *reviewHarness) handle(msg tea.Msg) {
+	_, cmd := h.m.Update(msg)
+	h.run(cmd)
+}
+
+func (h *reviewHarness) run(cmd tea.Cmd) {
+	pending := []tea.Cmd{cmd}
+	for len(pending) > 0 {
+		c := pending[0]
+		pending = pending[1:]
+		if c == nil {
+			continue
+		}
+		switch msg := c().(type) {
+		case nil:
+		case tea.BatchMsg:
+			pending = append(pending, msg...)
+		case tea.QuitMsg:
+			h.quit = true
+		case retryMsg:
+			h.retries++
+		default:
+			_, next := h.m.Update(msg)
+			pending = append(pending, next)
+		}
+	}
+}
+
+// collect runs cmds and everything they batch concurrently, as bubbletea does, and returns the
+// messages they produce, in no particular order. Nothing is fed back.
+func collect(cmds ...tea.Cmd) []tea.Msg {
+	var (
+		mu   sync.Mutex
+		msgs []tea.Msg
+		wg   sync.WaitGroup
+		run  func(tea.Cmd)
+	)
+	run = func(c tea.Cmd) {
+		if c == nil {
+			return
+		}
+		wg.Go(func() {
+			switch msg := c().(type) {
+			case nil:
+			case tea.BatchMsg:
+				for _, sub := range msg {
+					run(sub)
+				}
+			default:
+				mu.Lock()
+				msgs = append(msgs, msg)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, c := range cmds {
+		run(c)
+	}
+	wg.Wait()
+	return msgs
+}
+
+// press handles keys one after the other, running what each starts.
+func (h *reviewHarness) press(keys ...string) {
+	for _, k := range keys {
+		h.handle(keyMsg(k))
+	}
+}
+
+// pressWithoutRunning handles a key but returns its command instead of running it.
+func (h *reviewHarness) pressWithoutRunning(k string) tea.Cmd {
+	_, cmd := h.m.Update(keyMsg(k))
+	return cmd
+}
+
+func keyMsg(k string) tea.KeyMsg {
+	switch k {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "space":
+		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
+	case "ctrl+c":
+		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	case "backspace":
+		return tea.KeyMsg{Type: tea.KeyBackspace}
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "pgdown":
+		return tea.KeyMsg{Type: tea.KeyPgDown}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+}
+
+// onScreen is the name of the comment shown, or "" for none.
+func (h *reviewHarness) onScreen() string {
+	if it := h.m.current(); it != nil {
+		return it.name
+	}
+	return ""
+}
+
+// queued lists the names in the queue, the one on screen first.
+func (h *reviewHarness) queued() []string {
+	var names []string
+	for _, it := range h.m.queue {
+		names = append(names, it.name)
+	}
+	return names
+}
+
+// claimBatches answers the claims with the batches in turn, then with nothing.
+func claimBatches(batches ...[]*commentdv1.ModeratedComment) func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+	var mu sync.Mutex
+	return func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(batches) == 0 {
+			return &commentdv1.ClaimCommentsResponse{}, nil
+		}
+		b := batches[0]
+		batches = batches[1:]
+		return &commentdv1.ClaimCommentsResponse{Comments: b, LeaseExpireTime: timestamppb.New(reviewNow.Add(reviewLease))}, nil
+	}
+}
+
+// held makes n pending comments c1..cn (ids from first).
+func heldComments(first, n int) []*commentdv1.ModeratedComment {
+	out := make([]*commentdv1.ModeratedComment, 0, n)
+	for i := first; i < first+n; i++ {
+		id := fmt.Sprintf("c%d", i)
+		out = append(out, moderated(id, "post-1", "Author "+id, "a•••@example.com", "Body of "+id, reviewNow.Add(-time.Hour), "PRE_MODERATION"))
+	}
+	return out
+}
+
+// decidingDouble answers claims with batches and accepts every decision, reopen and release.
+func decidingDouble(batches ...[]*commentdv1.ModeratedComment) *moderationDouble {
+	d := &moderationDouble{claimFn: claimBatches(batches...)}
+	d.approve = func(_ context.Context, req *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		return &commentdv1.ApproveCommentResponse{Comment: &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: req.GetName()}}}, nil
+	}
+	d.reject = func(_ context.Context, req *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error) {
+		return &commentdv1.RejectCommentResponse{Comment: &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: req.GetName()}}}, nil
+	}
+	d.markSpamFn = func(_ context.Context, req *commentdv1.MarkSpamRequest) (*commentdv1.MarkSpamResponse, error) {
+		return &commentdv1.MarkSpamResponse{Comment: &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: req.GetName()}}}, nil
+	}
+	d.reopenFn = func(_ context.Context, req *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error) {
+		return &commentdv1.ReopenCommentResponse{Comment: &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: req.GetName()}}}, nil
+	}
+	d.createBanFn = func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+		return &commentdv1.CreateBanResponse{Ban: &commentdv1.Ban{Name: "bans/b1"}}, nil
+	}
+	d.deleteBanFn = func(context.Context, *commentdv1.DeleteBanRequest) (*commentdv1.DeleteBanResponse, error) {
+		return &commentdv1.DeleteBanResponse{}, nil
+	}
+	return d
+}
+
+// methods lists the methods called, in order, leaving out those in skip.
+func (d *moderationDouble) methods(skip ...string) []string {
+	var out []string
+	for _, c := range d.recorded() {
+		if !slices.Contains(skip, c.method) {
+			out = append(out, c.method)
+		}
+	}
+	return out
+}
+
+func TestReviewDecisions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		keys       []string
+		wantMethod string
+		want       proto.Message
+	}{
+		{name: "approve", keys: []string{"a"}, wantMethod: "ApproveComment", want: &commentdv1.ApproveCommentRequest{Name: "comments/c1"}},
+		{name: "spam", keys: []string{"s"}, wantMethod: "MarkSpam", want: &commentdv1.MarkSpamRequest{Name: "comments/c1"}},
+		{name: "reject quick pick 1", keys: []string{"r", "1"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "off-topic"}},
+		{name: "reject quick pick 2", keys: []string{"r", "2"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "abusive"}},
+		{name: "reject quick pick 3", keys: []string{"r", "3"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "personal data"}},
+		{name: "reject quick pick 4", keys: []string{"r", "4"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "duplicate"}},
+		{name: "reject typed reason", keys: []string{"r", "N", "o", "space", "2", "x", "backspace", "enter"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "No 2"}},
+		{name: "reject without reason", keys: []string{"r", "enter"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 2))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press(tt.keys...)
+
+			if diff := cmp.Diff([]proto.Message{tt.want}, d.requests(tt.wantMethod), protocmp.Transform()); diff != "" {
+				t.Errorf("keys %q: %s requests mismatch (-want +got):\n%s", tt.keys, tt.wantMethod, diff)
+			}
+			if got := h.onScreen(); got != "comments/c2" {
+				t.Errorf("keys %q: on screen %q; want the next comment, comments/c2", tt.keys, got)
+			}
+			if h.m.statusErr != nil {
+				t.Errorf("keys %q: status line reports %v; want success", tt.keys, h.m.statusErr)
+			}
+		})
+	}
+}
+
+func TestReviewKeyBursts(t *testing.T) {
+	t.Parallel()
+	// Keys typed faster than the terminal is read arrive as one message.
+	burst := func(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
+	tests := []struct {
+		name   string
+		msg    tea.KeyMsg
+		method string
+		want   []proto.Message
+	}{
+		{
+			name:   "two approvals",
+			msg:    burst("aa"),
+			method: "ApproveComment",
+			want:   []proto.Message{&commentdv1.ApproveCommentRequest{Name: "comments/c1"}, &commentdv1.ApproveCommentRequest{Name: "comments/c2"}},
+		},
+		{
+			name:   "reject with a quick pick",
+			msg:    burst("r3"),
+			method: "RejectComment",
+			want:   []proto.Message{&commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "personal data"}},
+		},
+		{
+			name:   "a paste is never a command",
+			msg:    tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("aaa"), Paste: true},
+			method: "ApproveComment",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 3))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.handle(tt.msg)
+			// The calls run concurrently: compare them in name order.
+			got := d.requests(tt.method)
+			slices.SortFunc(got, func(a, b proto.Message) int { return strings.Compare(nameField(a), nameField(b)) })
+			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
+				t.Errorf("burst %q: %s requests mismatch (-want +got):\n%s", string(tt.msg.Runes), tt.method, diff)
+			}
+		})
+	}
+}
+
+func TestReviewPasteIntoPrompt(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("r")
+	// A pasted reason starting with a digit is text, not a quick pick.
+	h.handle(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2 links\x1b[31m"), Paste: true})
+	h.press("enter")
+	want := []proto.Message{&commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "2 links [31m"}}
+	if diff := cmp.Diff(want, d.requests("RejectComment"), protocmp.Transform()); diff != "" {
+		t.Errorf("r, paste, Enter: RejectComment requests mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReviewCancelledPromptSendsNothing(t *testing.T) {
+	t.Parallel()
+	for _, keys := range [][]string{{"r", "x", "esc"}, {"b", "esc"}, {"b", "enter", "esc"}} {
+		d := decidingDouble(heldComments(1, 2))
+		h := newReviewHarness(t, d, reviewOptions{})
+		h.press(keys...)
+		if got := d.methods("ClaimComments"); len(got) != 0 {
+			t.Errorf("keys %q: server got %v; want no call", keys, got)
+		}
+		if got := h.onScreen(); got != "comments/c1" || h.m.mode != modeBrowse {
+			t.Errorf("keys %q: on screen %q in mode %d; want comments/c1 in browse mode", keys, got, h.m.mode)
+		}
+	}
+}
+
+func TestReviewDecisionDoesNotWait(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{})
+
+	cmd := h.pressWithoutRunning("a") // the call has not been made yet
+	if got := h.onScreen(); got != "comments/c2" {
+		t.Errorf("after a, before the call returned: on screen %q; want comments/c2", got)
+	}
+	if view := h.m.View(); !strings.Contains(view, "Body of c2") || !strings.Contains(view, "1 sending") {
+		t.Errorf("after a, before the call returned: view lacks the next comment or the calls in flight:\n%s", view)
+	}
+	h.run(cmd)
+	if n := len(d.requests("ApproveComment")); n != 1 {
+		t.Errorf("after running a's command: %d ApproveComment calls; want 1", n)
+	}
+}
+
+func TestReviewFailedDecisionKeepsComment(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 3))
+	d.approve = func(context.Context, *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		return nil, statusErr(t, codes.FailedPrecondition, "comment is decided", "INVALID_TRANSITION")
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("a")
+
+	// The comment comes back right after the one on screen, so the screen does not change under
+	// the moderator's fingers.
+	if diff := cmp.Diff([]string{"comments/c2", "comments/c1", "comments/c3"}, h.queued()); diff != "" {
+		t.Errorf("after a failed approve: queue mismatch (-want +got):\n%s", diff)
+	}
+	if got := status.Code(h.m.statusErr); got != codes.FailedPrecondition {
+		t.Errorf("after a failed approve: status error code %s; want FailedPrecondition", got)
+	}
+	if reason := errorReason(h.m.statusErr); reason != "INVALID_TRANSITION" {
+		t.Errorf("after a failed approve: status error reason %q; want INVALID_TRANSITION", reason)
+	}
+	if !strings.Contains(h.m.View(), "✗") {
+		t.Errorf("after a failed approve: view has no ✗ status line:\n%s", h.m.View())
+	}
+	if h.m.tally.approved != 0 {
+		t.Errorf("after a failed approve: tally counts %d approved; want 0", h.m.tally.approved)
+	}
+	// An error stays on the status line until the next key.
+	h.press("down")
+	if h.m.statusErr == nil {
+		t.Errorf("after a failed approve and a scroll key: the status error is gone; want it kept until a decision")
+	}
+}
+
+func errorReason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+func TestReviewUndo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		keys       []string
+		wantCalls  []string
+		wantReq    proto.Message
+		wantScreen string
+		wantTally  reviewTally
+	}{
+		{
+			name:       "approve then undo",
+			keys:       []string{"a", "u"},
+			wantCalls:  []string{"ApproveComment", "ReopenComment"},
+			wantReq:    &commentdv1.ReopenCommentRequest{Name: "comments/c1", Reason: "undo in commentctl review"},
+			wantScreen: "comments/c1",
+		},
+		{
+			name:       "reject then undo",
+			keys:       []string{"r", "2", "u"},
+			wantCalls:  []string{"RejectComment", "ReopenComment"},
+			wantReq:    &commentdv1.ReopenCommentRequest{Name: "comments/c1", Reason: "undo in commentctl review"},
+			wantScreen: "comments/c1",
+		},
+		{
+			name:       "undo takes back the newest of two",
+			keys:       []string{"a", "s", "u"},
+			wantCalls:  []string{"ApproveComment", "MarkSpam", "ReopenComment"},
+			wantReq:    &commentdv1.ReopenCommentRequest{Name: "comments/c2", Reason: "undo in commentctl review"},
+			wantScreen: "comments/c2",
+			wantTally:  reviewTally{approved: 1},
+		},
+		{
+			name:       "ban then undo lifts it",
+			keys:       []string{"b", "enter", "1", "u"},
+			wantCalls:  []string{"CreateBan", "DeleteBan"},
+			wantReq:    &commentdv1.DeleteBanRequest{Name: "bans/b1"},
+			wantScreen: "comments/c1",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 3))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press(tt.keys...)
+
+			if diff := cmp.Diff(tt.wantCalls, d.methods("ClaimComments", "ReleaseComments")); diff != "" {
+				t.Errorf("keys %q: calls mismatch (-want +got):\n%s", tt.keys, diff)
+			}
+			reqs := d.requests(tt.wantCalls[len(tt.wantCalls)-1])
+			if diff := cmp.Diff([]proto.Message{tt.wantReq}, reqs, protocmp.Transform()); diff != "" {
+				t.Errorf("keys %q: undo request mismatch (-want +got):\n%s", tt.keys, diff)
+			}
+			if got := h.onScreen(); got != tt.wantScreen {
+				t.Errorf("keys %q: on screen %q; want %q", tt.keys, got, tt.wantScreen)
+			}
+			if h.m.statusErr != nil {
+				t.Errorf("keys %q: status error %v; want none", tt.keys, h.m.statusErr)
+			}
+			if diff := cmp.Diff(tt.wantTally, h.m.tally, cmp.AllowUnexported(reviewTally{})); diff != "" {
+				t.Errorf("keys %q: tally mismatch, the undone action must not count (-want +got):\n%s", tt.keys, diff)
+			}
+		})
+	}
+}
+
+func TestReviewUndoWhileInFlight(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{})
+
+	approve := h.pressWithoutRunning("a")
+	undo := h.pressWithoutRunning("u")
+	if got := h.onScreen(); got != "comments/c1" {
+		t.Errorf("after a and u with the approve in flight: on screen %q; want comments/c1 back at once", got)
+	}
+	// The undo waits for the approval to land, whichever command bubbletea runs first.
+	msgs := collect(undo, approve)
+	// Feed the approval's result first, then the rest, as bubbletea would see them.
+	slices.SortStableFunc(msgs, func(a, b tea.Msg) int {
+		_, aDone := a.(opDoneMsg)
+		_, bDone := b.(opDoneMsg)
+		switch {
+		case aDone && !bDone:
+			return -1
+		case bDone && !aDone:
+			return 1
+		}
+		return 0
+	})
+	for _, msg := range msgs {
+		h.handle(msg)
+	}
+	if diff := cmp.Diff([]string{"ApproveComment", "ReopenComment"}, d.methods("ClaimComments", "ReleaseComments")); diff != "" {
+		t.Errorf("a then u while in flight: calls mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"comments/c1", "comments/c2"}, h.queued()); diff != "" {
+		t.Errorf("a then u while in flight: queue mismatch (-want +got):\n%s", diff)
+	}
+	if h.m.tally.approved != 0 {
+		t.Errorf("a then u: tally counts %d approved; want 0", h.m.tally.approved)
+	}
+}
+
+func TestReviewNothingToUndo(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 1))
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("u")
+	if got := d.methods("ClaimComments"); len(got) != 0 {
+		t.Errorf("u with nothing done: calls %v; want none", got)
+	}
+}
+
+func TestReviewBan(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		keys []string
+		want *commentdv1.CreateBanRequest
+	}{
+		{
+			name: "default length, quick reason",
+			keys: []string{"b", "enter", "2"},
+			want: &commentdv1.CreateBanRequest{
+				Target:   &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/c1"},
+				Duration: durationpb.New(7 * 24 * time.Hour),
+				Reason:   "abusive",
+			},
+		},
+		{
+			name: "typed length and reason",
+			keys: []string{"b", "2", "4", "h", "enter", "t", "r", "o", "l", "l", "enter"},
+			want: &commentdv1.CreateBanRequest{
+				Target:   &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/c1"},
+				Duration: durationpb.New(24 * time.Hour),
+				Reason:   "troll",
+			},
+		},
+		{
+			name: "for good",
+			keys: []string{"b", "f", "o", "r", "e", "v", "e", "r", "enter", "4"},
+			want: &commentdv1.CreateBanRequest{
+				Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/c1"},
+				Reason: "ban evasion",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 2))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press(tt.keys...)
+			if diff := cmp.Diff([]proto.Message{tt.want}, d.requests("CreateBan"), protocmp.Transform()); diff != "" {
+				t.Errorf("keys %q: CreateBan requests mismatch (-want +got):\n%s", tt.keys, diff)
+			}
+			// A ban does not decide the comment: it stays on screen for a decision.
+			if got := h.onScreen(); got != "comments/c1" {
+				t.Errorf("keys %q: on screen %q; want comments/c1 still", tt.keys, got)
+			}
+		})
+	}
+}
+
+func TestReviewBanPromptMistakes(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 1))
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("b", "x", "enter")
+	if h.m.mode != modeBanFor || h.m.statusErr == nil {
+		t.Errorf("ban length \"x\": mode %d, status error %v; want still asking the length with an error", h.m.mode, h.m.statusErr)
+	}
+	h.handle(tea.KeyMsg{Type: tea.KeyCtrlU}) // clears the line
+	h.press("enter", "enter")
+	if h.m.mode != modeBanReason || h.m.statusErr == nil {
+		t.Errorf("ban without a reason: mode %d, status error %v; want still asking the reason with an error", h.m.mode, h.m.statusErr)
+	}
+	if got := d.requests("CreateBan"); len(got) != 0 {
+		t.Errorf("ban prompt mistakes: %d CreateBan calls; want none", len(got))
+	}
+}
+
+func TestReviewSkip(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"n", "space"} {
+		t.Run(key, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 2))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press(key)
+			if got := h.onScreen(); got != "comments/c2" {
+				t.Errorf("%s: on screen %q; want comments/c2", key, got)
+			}
+			want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c1"}}}
+			if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
+				t.Errorf("%s: ReleaseComments requests mismatch (-want +got):\n%s", key, diff)
+			}
+			if got := d.methods("ClaimComments", "ReleaseComments"); len(got) != 0 {
+				t.Errorf("%s: calls %v; want no decision", key, got)
+			}
+		})
+	}
+}
+
+func TestReviewSkippedCommentNotShownAgain(t *testing.T) {
+	t.Parallel()
+	// The server hands the skipped c1 back in the next claim, as it is free again.
+	d := decidingDouble(heldComments(1, 1), append(heldComments(1, 1), heldComments(2, 1)...))
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("n")
+	if got := h.onScreen(); got != "comments/c2" {
+		t.Errorf("after skipping c1 and a claim returning c1 and c2: on screen %q; want comments/c2", got)
+	}
+	reqs := d.requests("ClaimComments")
+	if len(reqs) != 2 {
+		t.Fatalf("ClaimComments calls: %d; want 2", len(reqs))
+	}
+	if got := reqs[1].(*commentdv1.ClaimCommentsRequest).GetCount(); got != 11 {
+		t.Errorf("second claim count %d; want 11 (the batch plus the one skipped comment that may come back)", got)
+	}
+	var released []string
+	for _, r := range d.requests("ReleaseComments") {
+		released = append(released, r.(*commentdv1.ReleaseCommentsRequest).GetNames()...)
+	}
+	if diff := cmp.Diff([]string{"comments/c1", "comments/c1"}, released); diff != "" {
+		t.Errorf("released names mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReviewQuitReleasesClaims(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"q", "ctrl+c"} {
+		t.Run(key, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 4))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press("a", "n", key)
+
+			if !h.quit {
+				t.Fatalf("%s: the program did not quit", key)
+			}
+			reqs := d.requests("ReleaseComments")
+			want := []proto.Message{
+				&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}},                // the skip
+				&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c3", "comments/c4"}}, // the quit
+			}
+			if diff := cmp.Diff(want, reqs, protocmp.Transform()); diff != "" {
+				t.Errorf("a, n, %s: ReleaseComments requests mismatch (-want +got):\n%s", key, diff)
+			}
+			if err := h.m.cleanUp(); err != nil || len(d.requests("ReleaseComments")) != 2 {
+				t.Errorf("cleanUp after a clean quit: err %v, %d release calls; want nil and nothing more sent", err, len(d.requests("ReleaseComments")))
+			}
+		})
+	}
+}
+
+func TestReviewQuitWaitsForDecisions(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{})
+	approve := h.pressWithoutRunning("a")
+	h.press("q")
+	if h.quit {
+		t.Fatalf("q with an approve in flight: quit at once; want to wait for it")
+	}
+	if n := len(d.requests("ReleaseComments")); n != 0 {
+		t.Errorf("q with an approve in flight: %d releases before it landed; want 0", n)
+	}
+	if !strings.Contains(h.m.View(), "finishing 1 call") {
+		t.Errorf("q with an approve in flight: the view does not say it is finishing:\n%s", h.m.View())
+	}
+	h.run(approve)
+	if !h.quit {
+		t.Errorf("after the approve landed: the program did not quit")
+	}
+	want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}}}
+	if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
+		t.Errorf("ReleaseComments requests mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReviewCleanUpAfterKill(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 3))
+	h := newReviewHarness(t, d, reviewOptions{})
+	approve := h.pressWithoutRunning("a")
+	// The program is gone (a signal) with the approve still running in the background.
+	go collect(approve)
+	if err := h.m.cleanUp(); err != nil {
+		t.Fatalf("cleanUp: %v", err)
+	}
+	want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}}}
+	if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
+		t.Errorf("cleanUp: ReleaseComments requests mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReviewPrefetch(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 5), heldComments(6, 5))
+	h := newReviewHarness(t, d, reviewOptions{batch: 5, thread: "post-1", state: commentdv1.State_STATE_SPAM})
+
+	h.press("a", "a")
+	if n := len(d.requests("ClaimComments")); n != 1 {
+		t.Errorf("3 comments left: %d claims; want 1 (no prefetch yet)", n)
+	}
+	h.press("a") // 2 left: fewer than 3
+	want := &commentdv1.ClaimCommentsRequest{
+		Count:    5,
+		Lease:    durationpb.New(reviewLease),
+		State:    commentdv1.State_STATE_SPAM,
+		ThreadId: "post-1",
+	}
+	if diff := cmp.Diff([]proto.Message{want, want}, d.requests("ClaimComments"), protocmp.Transform()); diff != "" {
+		t.Errorf("2 comments left: claims mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"comments/c4", "comments/c5", "comments/c6", "comments/c7", "comments/c8", "comments/c9", "comments/c10"}, h.queued()); diff != "" {
+		t.Errorf("after the prefetch: queue mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReviewEmptyQueue(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble() // nothing to claim
+	h := newReviewHarness(t, d, reviewOptions{})
+	if h.retries != 1 {
+		t.Errorf("empty queue: %d retries scheduled; want 1", h.retries)
+	}
+	if view := h.m.View(); !strings.Contains(view, "Nothing waits in the pending queue") {
+		t.Errorf("empty queue: view does not say so:\n%s", view)
+	}
+	// When the retry fires, it claims again.
+	h.handle(retryMsg{})
+	if n := len(d.requests("ClaimComments")); n != 2 {
+		t.Errorf("after the retry: %d claims; want 2", n)
+	}
+	// Keys that need a comment do nothing.
+	h.press("a", "r", "s", "b", "n")
+	if got := d.methods("ClaimComments"); len(got) != 0 {
+		t.Errorf("decision keys on an empty queue: calls %v; want none", got)
+	}
+}
+
+func TestReviewClaimFailure(t *testing.T) {
+	t.Parallel()
+	d := &moderationDouble{claimFn: func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+		return nil, statusErr(t, codes.PermissionDenied, "not a moderator", "PERMISSION_DENIED")
+	}}
+	h := newReviewHarness(t, d, reviewOptions{})
+	if got := status.Code(h.m.statusErr); got != codes.PermissionDenied {
+		t.Errorf("claim refused: status error code %s; want PermissionDenied", got)
+	}
+	if h.retries != 1 {
+		t.Errorf("claim refused: %d retries scheduled; want 1", h.retries)
+	}
+	h.press("q")
+	if !h.quit {
+		t.Errorf("q after a failed claim: did not quit")
+	}
+}
+
+func TestReviewParent(t *testing.T) {
+	t.Parallel()
+	reply := heldComments(1, 1)
+	reply[0].Comment.ParentId = "p1"
+	d := decidingDouble(reply)
+	d.getComment = func(_ context.Context, req *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
+		return &commentdv1.ModerationServiceGetCommentResponse{Comment: moderated("p1", "post-1", "Parent Person", "p•••@example.com", "The original point.", reviewNow.Add(-2*time.Hour))}, nil
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	want := []proto.Message{&commentdv1.ModerationServiceGetCommentRequest{Name: "comments/p1"}}
+	if diff := cmp.Diff(want, d.requests("GetComment"), protocmp.Transform()); diff != "" {
+		t.Errorf("reply claimed: GetComment requests mismatch (-want +got):\n%s", diff)
+	}
+	if view := h.m.View(); !strings.Contains(view, "Reply to  Parent Person: The original point.") {
+		t.Errorf("reply on screen: view lacks the parent comment:\n%s", view)
+	}
+}
+
+func TestReviewView(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("A long comment that goes on. ", 120) + "\x1b[2J" + "The end."
+	mc := moderated("c1", "post-9", "Jane \x1b[31mDoe", "j•••@example.com", long, reviewNow.Add(-3*time.Hour), "TOO_MANY_LINKS", "PRE_MODERATION")
+	mc.SpamScore = 0.82
+	mc.AuthorHistory = &commentdv1.AuthorHistory{Approved: 3, Rejected: 1, Spam: 2}
+	mc.ReportCount = 2
+	mc.Reports = []*commentdv1.Report{{Reason: "rude", CreateTime: timestamppb.New(reviewNow.Add(-time.Hour))}}
+
+	for _, size := range []tea.WindowSizeMsg{{Width: 80, Height: 24}, {Width: 132, Height: 50}} {
+		t.Run(fmt.Sprintf("%dx%d", size.Width, size.Height), func(t *testing.T) {
+			d := decidingDouble([]*commentdv1.ModeratedComment{mc})
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.handle(size)
+			check := func(when string) {
+				view := h.m.View()
+				rows := strings.Split(view, "\n")
+				if len(rows) != size.Height {
+					t.Errorf("%s: view has %d lines; want %d", when, len(rows), size.Height)
+				}
+				for i, r := range rows {
+					if w := ansi.StringWidth(r); w > size.Width {
+						t.Errorf("%s: line %d is %d wide; want at most %d: %q", when, i+1, w, size.Width, r)
+					}
+				}
+				if strings.ContainsRune(view, '\x1b') {
+					t.Errorf("%s: plain view holds an escape sequence:\n%q", when, view)
+				}
+			}
+			check("first screen")
+			view := h.m.View()
+			for _, want := range []string{
+				"comments/c1 · thread post-9 · 3h ago",
+				"Author    Jane [31mDoe <j•••@example.com>",
+				"History   3 approved, 1 rejected, 2 spam",
+				"0.82 ████████··",
+				"TOO_MANY_LINKS: Held for too_many_links.",
+				`Reports   2: "rude" 1h ago`,
+				"A long comment that goes on.",
+				"a approve",
+			} {
+				if !strings.Contains(view, want) {
+					t.Errorf("view lacks %q:\n%s", want, view)
+				}
+			}
+			if size.Height == 24 && strings.Contains(view, "The end.") {
+				t.Errorf("first screen shows the end of a long text; want it below the fold:\n%s", view)
+			}
+			for range 200 {
+				h.press("pgdown")
+			}
+			check("scrolled to the end")
+			if view := h.m.View(); !strings.Contains(view, "The end.") {
+				t.Errorf("after PgDn to the end: view lacks the last line:\n%s", view)
+			}
+			h.press("up")
+			h.press("?")
+			check("help")
+			if view := h.m.View(); !strings.Contains(view, "undo the last decision") {
+				t.Errorf("after ?: view lacks the key list:\n%s", view)
+			}
+			h.press("x") // any key closes the help
+			h.press("r")
+			check("reject prompt")
+			if view := h.m.View(); !strings.Contains(view, "1 off-topic  2 abusive  3 personal data  4 duplicate  Esc cancels") {
+				t.Errorf("after r: view lacks the whole line of quick reasons:\n%s", view)
+			}
+			h.press("esc", "b")
+			check("ban length prompt")
+			if view := h.m.View(); !strings.Contains(view, "forever  Esc cancels") {
+				t.Errorf("after b: view lacks the whole ban length line:\n%s", view)
+			}
+			h.press("enter")
+			check("ban reason prompt")
+			if view := h.m.View(); !strings.Contains(view, "Ban for 7d: 1 spam  2 abusive  3 harassment  4 ban evasion  Esc cancels") {
+				t.Errorf("after b, Enter: view lacks the whole line of ban reasons:\n%s", view)
+			}
+		})
+	}
+}
+
+func TestReviewTooSmall(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 1))
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.handle(tea.WindowSizeMsg{Width: 60, Height: 20})
+	if view := h.m.View(); !strings.Contains(view, "60x20") || !strings.Contains(view, "80x24") {
+		t.Errorf("60x20 window: view does not ask for a bigger one:\n%s", view)
+	}
+	h.handle(tea.WindowSizeMsg{Width: 80, Height: 24})
+	if view := h.m.View(); !strings.Contains(view, "Body of c1") {
+		t.Errorf("resized to 80x24: view lacks the comment:\n%s", view)
+	}
+}
+
+// TestReviewProgram runs the model in a real bubbletea program, where commands run concurrently.
+func TestReviewProgram(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 3))
+	client := dialDouble(t, serveDouble(t, d))
+	opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: time.Hour}
+	m := newReviewModel(t.Context(), client, opts, newReviewStyles(io.Discard, false))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Body of c1")) },
+		teatest.WithDuration(5*time.Second))
+	tm.Type("a")
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Body of c2")) },
+		teatest.WithDuration(5*time.Second))
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+
+	if diff := cmp.Diff([]proto.Message{&commentdv1.ApproveCommentRequest{Name: "comments/c1"}}, d.requests("ApproveComment"), protocmp.Transform()); diff != "" {
+		t.Errorf("a, q: ApproveComment requests mismatch (-want +got):\n%s", diff)
+	}
+	want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}}}
+	if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
+		t.Errorf("a, q: ReleaseComments requests mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestReviewCommandLine(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 1))
+	addr := serveDouble(t, d)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{name: "bad state", args: []string{"review", "--state", "rejected"}},
+		{name: "batch zero", args: []string{"review", "--batch", "0"}},
+		{name: "batch too big", args: []string{"review", "--batch", "51"}},
+		{name: "arguments", args: []string{"review", "c1"}},
+		// The test's stdin and stdout are buffers, not a terminal.
+		{name: "not a terminal", args: []string{"review"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := withServer(addr, tt.args...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitUsage {
+				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, exitUsage)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if calls := d.recorded(); len(calls) != 0 {
+			t.Errorf("review usage errors made %d calls; want none", len(calls))
+		}
+	})
+}
+
+func TestParseBanFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{in: "", want: 7 * 24 * time.Hour},
+		{in: "forever", want: 0},
+		{in: "Permanent", want: 0},
+		{in: "30d", want: 30 * 24 * time.Hour},
+		{in: "24h", want: 24 * time.Hour},
+		{in: "90m", want: 90 * time.Minute},
+		{in: "0", wantErr: true},
+		{in: "-1h", wantErr: true},
+		{in: "soon", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseBanFor(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseBanFor(%q) = %s, %v; want %s, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestReviewSummary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		output string
+		want   string
+	}{
+		{output: "table", want: "Review ended: 2 approved, 1 rejected, 0 spam, 1 author banned, 3 skipped.\n"},
+		{output: "json", want: "{\n  \"approved\": 2,\n  \"rejected\": 1,\n  \"spam\": 0,\n  \"banned\": 1,\n  \"skipped\": 3\n}\n"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		c := &cli{stdout: &out, output: tt.output}
+		if err := c.printReviewSummary(reviewTally{approved: 2, rejected: 1, banned: 1, skipped: 3}); err != nil {
+			t.Fatalf("printReviewSummary -o %s: %v", tt.output, err)
+		}
+		if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+			t.Errorf("printReviewSummary -o %s mismatch (-want +got):\n%s", tt.output, diff)
+		}
+	}
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// The smallest terminal review lays out for: the classic 80x24.
+const (
+	minReviewWidth  = 80
+	minReviewHeight = 24
+)
+
+const (
+	labelWidth    = 10 // "Reply to  " and the like
+	scoreBarLen   = 10
+	maxParentRows = 2
+	maxHeldRows   = 2
+)
+
+// reviewStyles are the looks of the review screen. Without colours every style prints text as it
+// is, so the screen must read well in plain text too: errors carry a ✗, the title is a plain line.
+type reviewStyles struct {
+	title, label, faint, bad, good, key lipgloss.Style
+}
+
+func newReviewStyles(w io.Writer, color bool) reviewStyles {
+	r := lipgloss.NewRenderer(w)
+	if !color {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	return reviewStyles{
+		title: r.NewStyle().Reverse(true).Bold(true),
+		label: r.NewStyle().Bold(true),
+		faint: r.NewStyle().Faint(true),
+		bad:   r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		good:  r.NewStyle().Foreground(lipgloss.Color("2")),
+		key:   r.NewStyle().Bold(true),
+	}
+}
+
+// View draws the screen: exactly height lines, none wider than width.
+func (m *reviewModel) View() string {
+	if m.width == 0 || m.height == 0 {
+		return "Starting commentctl review…"
+	}
+	if m.width < minReviewWidth || m.height < minReviewHeight {
+		msg := fmt.Sprintf("This window is %dx%d; commentctl review needs at least %dx%d. Enlarge it, or press q to quit.",
+			m.width, m.height, minReviewWidth, minReviewHeight)
+		return ansi.Wrap(msg, max(m.width, 10), "")
+	}
+
+	lines := []string{m.titleLine()}
+	footer := m.footerLines()
+	room := m.height - 1 - len(footer)
+	var mid []string
+	switch {
+	case m.mode == modeHelp:
+		mid = m.helpLines()
+	case m.current() == nil:
+		mid = m.emptyLines()
+	default:
+		meta := m.metaLines(m.current())
+		body, bodyRoom := m.bodyLayout()
+		scroll := min(m.scroll, max(len(body)-bodyRoom, 0))
+		mid = append(mid, meta...)
+		mid = append(mid, m.separator(scroll, bodyRoom, len(body)))
+		end := min(scroll+bodyRoom, len(body))
+		for _, l := range body[scroll:end] {
+			mid = append(mid, "  "+l)
+		}
+	}
+	for len(mid) < room {
+		mid = append(mid, "")
+	}
+	lines = append(lines, mid[:room]...)
+	lines = append(lines, footer...)
+	return strings.Join(lines, "\n")
+}
+
+// fit cuts a plain line to the screen width.
+func (m *reviewModel) fit(s string) string {
+	return ansi.Truncate(s, m.width, "…")
+}
+
+func (m *reviewModel) titleLine() string {
+	left := " commentctl review · " + stateName(m.opts.state)
+	if m.opts.thread != "" {
+		left += " · thread " + oneLine(m.opts.thread)
+	}
+	decided := m.tally.approved + m.tally.rejected + m.tally.spam
+	right := fmt.Sprintf("%d waiting · %d decided", len(m.queue), decided)
+	if n := len(m.ops) + m.undoing; n > 0 {
+		right += fmt.Sprintf(" · %d sending", n)
+	}
+	right += " "
+	gap := m.width - ansi.StringWidth(left) - ansi.StringWidth(right)
+	line := left + strings.Repeat(" ", max(gap, 1)) + right
+	return m.styles.title.Render(m.fit(line))
+}
+
+// field renders "Label     value" cut to the width; the value is already one clean line.
+func (m *reviewModel) field(label, value string) string {
+	v := ansi.Truncate(value, m.width-labelWidth, "…")
+	return m.styles.label.Render(fmt.Sprintf("%-*s", labelWidth, label)) + v
+}
+
+// metaLines are the facts about the comment above its text.
+func (m *reviewModel) metaLines(it *reviewItem) []string {
+	mc := it.mc
+	cm := mc.GetComment()
+	var out []string
+
+	head := fmt.Sprintf("%s · thread %s · %s ago", it.name, cell(cm.GetThreadId(), 0), age(cm.GetCreateTime(), m.now()))
+	if cm.GetState() != m.opts.state && cm.GetState() != commentdv1.State_STATE_UNSPECIFIED {
+		head += " · " + stateName(cm.GetState())
+	}
+	out = append(out, m.field("Comment", head))
+
+	out = append(out, m.field("Author", cell(cm.GetAuthorName(), 0)+" <"+cell(mc.GetMaskedEmail(), 0)+">"))
+	h := mc.GetAuthorHistory()
+	history := "no earlier comments on record"
+	if h.GetApproved()+h.GetRejected()+h.GetSpam() > 0 {
+		history = fmt.Sprintf("%d approved, %d rejected, %d spam", h.GetApproved(), h.GetRejected(), h.GetSpam())
+	}
+	out = append(out, m.field("History", history))
+
+	out = append(out, m.field("Spam", fmt.Sprintf("%.2f %s", mc.GetSpamScore(), scoreBar(mc.GetSpamScore()))))
+
+	var held []string
+	for _, r := range mc.GetHoldReasons() {
+		t := cell(r.GetCode(), 0)
+		if msg := oneLine(r.GetMessage()); msg != "" {
+			t += ": " + msg
+		}
+		held = append(held, t)
+	}
+	out = append(out, m.wrapField("Held", orDash(strings.Join(held, "; ")), maxHeldRows)...)
+
+	if n := mc.GetReportCount(); n > 0 {
+		var rs []string
+		for _, r := range mc.GetReports() {
+			rs = append(rs, fmt.Sprintf("%q %s ago", oneLine(r.GetReason()), age(r.GetCreateTime(), m.now())))
+		}
+		out = append(out, m.field("Reports", fmt.Sprintf("%d: %s", n, strings.Join(rs, " · "))))
+	}
+
+	if p := cm.GetParentId(); p != "" {
+		pname := commentName(p)
+		var text string
+		switch pv := m.parents[pname]; {
+		case pv == nil || pv.loading:
+			text = pname + " (loading…)"
+		case pv.err != nil:
+			text = fmt.Sprintf("%s (could not load: %s)", pname, describe(pv.err, m.opts.timeout))
+		default:
+			pc := pv.mc.GetComment()
+			text = cell(pc.GetAuthorName(), 40) + ": " + oneLine(pc.GetBody())
+		}
+		out = append(out, m.wrapField("Reply to", text, maxParentRows)...)
+	}
+	return out
+}
+
+// wrapField is field over at most rows lines, the label on the first.
+func (m *reviewModel) wrapField(label, value string, rows int) []string {
+	wrapped := strings.Split(ansi.Wrap(value, m.width-labelWidth, ""), "\n")
+	if len(wrapped) > rows {
+		wrapped = wrapped[:rows]
+		wrapped[rows-1] = ansi.Truncate(wrapped[rows-1]+" …", m.width-labelWidth-1, "…")
+	}
+	out := make([]string, 0, len(wrapped))
+	for i, w := range wrapped {
+		if i > 0 {
+			label = ""
+		}
+		out = append(out, m.field(label, w))
+	}
+	return out
+}
+
+// scoreBar draws a spam score from 0 to 1.
+func scoreBar(f float64) string {
+	f = min(max(f, 0), 1)
+	n := int(f*scoreBarLen + 0.5)
+	return strings.Repeat("█", n) + strings.Repeat("·", scoreBarLen-n)
+}
+
+// bodyLayout returns the wrapped text of the comment on screen and how many of its lines fit.
+func (m *reviewModel) bodyLayout() ([]string, int) {
+	it := m.current()
+	if it == nil || m.width == 0 {
+		return nil, 0
+	}
+	text := strings.TrimRight(clean(it.mc.GetComment().GetBody(), true), "\n")
+	body := strings.Split(ansi.Wrap(text, m.width-2, ""), "\n")
+	room := m.height - 1 - len(m.footerLines()) - len(m.metaLines(it)) - 1
+	return body, max(room, 1)
+}
+
+// bodyPage is how far PgUp and PgDn move: a screenful less one line, for context.
+func (m *reviewModel) bodyPage() int {
+	_, room := m.bodyLayout()
+	return max(room-1, 1)
+}
+
+// separator rules off the text, saying where the view is when the text does not fit.
+func (m *reviewModel) separator(scroll, room, total int) string {
+	label := "── Text "
+	if total > room {
+		label += fmt.Sprintf("(lines %d-%d of %d; ↑↓ PgUp PgDn scroll) ", scroll+1, min(scroll+room, total), total)
+	}
+	return m.styles.faint.Render(m.fit(label + strings.Repeat("─", max(m.width-ansi.StringWidth(label), 0))))
+}
+
+func (m *reviewModel) emptyLines() []string {
+	var msg string
+	switch {
+	case m.quitting:
+		msg = "Finishing…"
+	case m.claiming:
+		msg = "Fetching comments…"
+	case m.statusErr != nil:
+		msg = "No comments to show."
+	default:
+		where := "the " + stateName(m.opts.state) + " queue"
+		if m.opts.thread != "" {
+			where += " of thread " + oneLine(m.opts.thread)
+		}
+		msg = fmt.Sprintf("Nothing waits in %s. Checking again every %s; q quits.", where, m.opts.retry)
+	}
+	return []string{"", "  " + m.fit(msg)}
+}
+
+func (m *reviewModel) helpLines() []string {
+	k := m.styles.key.Render
+	rows := []string{
+		"",
+		"  " + k("a") + "        approve: publish the comment",
+		"  " + k("r") + "        reject: pick a reason with 1-4 or type one, Enter sends, Esc cancels",
+		"  " + k("s") + "        spam: mark it spam; the spam model learns from it",
+		"  " + k("b") + "        ban the author: how long (Enter: 7d), then why",
+		"  " + k("n") + ", " + k("space") + " skip: give it back to the queue for someone else",
+		"  " + k("u") + "        undo the last decision (reopens the comment) or ban (lifts it)",
+		"  " + k("↑ ↓") + "      scroll the text; " + k("PgUp PgDn") + " a page at a time",
+		"  " + k("?") + "        this list",
+		"  " + k("q") + "        quit: finish sending, give back the comments not decided",
+		"",
+		"  Decisions are sent in the background; a failure shows below and its comment comes back.",
+		"",
+		"  Press any key to go back.",
+	}
+	for i, r := range rows {
+		rows[i] = ansi.Truncate(r, m.width, "…")
+	}
+	return rows
+}
+
+// footerLines are the status line and the key hints or the prompt being answered.
+func (m *reviewModel) footerLines() []string {
+	status := m.statusLine()
+	if m.quitting {
+		n := len(m.ops) + m.undoing
+		msg := fmt.Sprintf("Quitting: finishing %d call%s, then giving back %d comment%s…", n, plural(int64(n)), len(m.held), plural(int64(len(m.held))))
+		return []string{status, m.fit(msg)}
+	}
+	name := ""
+	if it := m.current(); it != nil {
+		name = it.name
+	}
+	input := string(m.input)
+	k := m.styles.key.Render
+	switch m.mode {
+	case modeReason:
+		return []string{
+			status,
+			m.fit("Reject: " + picks(rejectPicks()) + "  Esc cancels"),
+			m.promptLine("Reason (or type one, Enter sends): ", input),
+		}
+	case modeBanFor:
+		return []string{
+			status,
+			m.fit("Ban the author of " + name + " for: 7d, 24h, 30d, forever  Esc cancels"),
+			m.promptLine("Ban for [7d]: ", input),
+		}
+	case modeBanReason:
+		return []string{
+			status,
+			m.fit("Ban " + banLength(m.banFor) + ": " + picks(banPicks()) + "  Esc cancels"),
+			m.promptLine("Reason (or type one, Enter sends): ", input),
+		}
+	}
+	keys := k("a") + " approve  " + k("r") + " reject  " + k("s") + " spam  " + k("b") + " ban  " +
+		k("n") + " skip  " + k("u") + " undo  " + k("↑↓") + " scroll  " + k("?") + " keys  " + k("q") + " quit"
+	return []string{status, keys}
+}
+
+// promptLine shows the text typed so far with a cursor, keeping its end in view.
+func (m *reviewModel) promptLine(label, input string) string {
+	room := m.width - ansi.StringWidth(label) - 1
+	if ansi.StringWidth(input) > room {
+		input = "…" + ansi.TruncateLeft(input, ansi.StringWidth(input)-room+1, "")
+	}
+	return m.styles.label.Render(label) + input + "█"
+}
+
+func picks(list []string) string {
+	parts := make([]string, len(list))
+	for i, p := range list {
+		parts[i] = fmt.Sprintf("%d %s", i+1, p)
+	}
+	return strings.Join(parts, "  ")
+}
+
+func (m *reviewModel) statusLine() string {
+	if m.status == "" {
+		return ""
+	}
+	if m.statusErr != nil {
+		return m.styles.bad.Render(m.fit("✗ " + m.status))
+	}
+	return m.styles.good.Render(m.fit(m.status))
+}

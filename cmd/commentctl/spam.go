@@ -1,0 +1,469 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/commentd/commentd/internal/spam"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// trainBatch is how many examples one TrainSpam call carries (the server takes up to 1,000).
+const trainBatch = 500
+
+// markFn sends one spam decision.
+type markFn func(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error)
+
+func markSpam(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+	resp, err := client.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason})
+	return resp.GetComment(), err
+}
+
+func markNotSpam(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+	resp, err := client.MarkNotSpam(ctx, &commentdv1.MarkNotSpamRequest{Name: name, Reason: reason})
+	return resp.GetComment(), err
+}
+
+const markHelp = `
+
+Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
+spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout.
+One line is printed per id, in the order given, on stdout, or the error on stderr; the exit status
+is 1 if any id failed. With -o json the output is one JSON array, as for approve.`
+
+func (c *cli) spamCmd() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "spam ID... [--reason R] | spam train FILE | spam eval --train FILE --test FILE",
+		Short: "Mark comments spam; train or evaluate the spam model",
+		Long: `spam marks comments spam: they are taken down (if published), kept in the spam list, count in their
+author's record, and the spam model learns them at once on every server. Marking a comment spam
+again changes nothing.` + markHelp + `
+
+spam train and spam eval feed the spam model labelled comments; see their --help.`,
+		Example: `  commentctl spam 01HZX3K9 01HZX3KA --reason "link farm"
+  commentctl queue -o json | jq -r '.comments[] | select(.spamScore > 0.9) | .comment.id' | commentctl spam -
+  commentctl spam train youtube-spam.csv
+  commentctl spam eval --train old.csv --test new.csv`,
+		Args: argCount(1, -1, "at least one comment ID (or train or eval)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.mark(cmd, args, reason, "spam", "marked spam", markSpam)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
+	cmd.AddCommand(c.spamTrainCmd(), c.spamEvalCmd())
+	return cmd
+}
+
+func (c *cli) notSpamCmd() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "not-spam ID... [--reason R]",
+		Short: "Take back spam verdicts: comments return to the queue",
+		Long: `not-spam takes back the spam verdict of comments (of the checks or a moderator): they return to
+the queue as pending, and whatever a moderator's "spam" taught the spam model and the author's record
+is undone exactly, on every server. Only spam comments can be marked not spam.` + markHelp,
+		Example: `  commentctl not-spam 01HZX3K9 --reason "a real reader"`,
+		Args:    argCount(1, -1, "at least one comment ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.mark(cmd, args, reason, "not-spam", "marked not spam", markNotSpam)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
+	return cmd
+}
+
+// mark sends one decision for every id in args.
+func (c *cli) mark(cmd *cobra.Command, args []string, reason, verb, done string, call markFn) error {
+	names, err := c.commentNames(args)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return usagef(cmd, "no comment ids given")
+	}
+	conn, client, err := c.dial(cmd)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	results := make([]decideResult, len(names))
+	sem := make(chan struct{}, decideConcurrency)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ctx, cancel := c.callCtx(cmd.Context())
+			defer cancel()
+			mc, err := call(ctx, client, name, reason)
+			results[i] = decideResult{name: name, comment: mc, err: err}
+		})
+	}
+	wg.Wait()
+
+	failed := 0
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+		}
+	}
+	if c.output == "json" {
+		if err := writeDecisionsJSON(c, results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			if r.err != nil {
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+				continue
+			}
+			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, done)
+		}
+	}
+	if failed > 0 {
+		return &batchError{verb: verb, failed: failed, total: len(results)}
+	}
+	return nil
+}
+
+const fileFormats = `FILE is CSV with a header naming a CONTENT column (the comment) and a CLASS column (1 spam, 0 not),
+as in the YouTube Spam Collection; other columns are ignored and U+FEFF characters removed. A file
+named *.jsonl or *.json, or starting with "{", is read as JSON lines instead:
+{"body": "...", "spam": true}. "-" reads stdin.`
+
+func (c *cli) spamTrainCmd() *cobra.Command {
+	var model string
+	cmd := &cobra.Command{
+		Use:   "train FILE [--model M]",
+		Short: "Train the spam model with labelled comments",
+		Long: `spam train teaches the spam model the labelled comments in FILE, in calls of 500. The site's model is
+used by every server at once; --model names a scratch model instead, for an evaluation (spam eval
+makes and deletes its own). Needs an admin key.
+
+` + fileFormats + `
+
+Progress goes to stderr: a bar on a terminal, a line per tenth of the file otherwise. A failed call
+stops the run; the calls before it stay trained.`,
+		Example: `  commentctl spam train Youtube01-Psy.csv
+  commentctl spam train labelled.jsonl --model trial-1`,
+		Args: argCount(1, 1, "one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			examples, err := c.readExamples(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if err := c.train(cmd.Context(), client, model, examples, "spam train"); err != nil {
+				return err
+			}
+			return c.printTrained(model, examples)
+		},
+	}
+	cmd.Flags().StringVar(&model, "model", "", "scratch model to train (1 to 40 letters, digits, _ or -); default the site's model")
+	return cmd
+}
+
+// readExamples reads a labelled file (see fileFormats).
+func (c *cli) readExamples(cmd *cobra.Command, path string) ([]spam.Example, error) {
+	var r io.Reader
+	if path == "-" {
+		r = c.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usagef(cmd, "%v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReader(r)
+	jsonLines := false
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jsonl", ".json":
+		jsonLines = true
+	case ".csv":
+	default:
+		head, _ := br.Peek(64)
+		jsonLines = strings.HasPrefix(strings.TrimLeft(strings.TrimPrefix(string(head), "\uFEFF"), " \t\r\n"), "{")
+	}
+	var examples []spam.Example
+	var err error
+	if jsonLines {
+		examples, err = spam.ReadJSONLines(br)
+	} else {
+		examples, err = spam.ReadCSV(br)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(examples) == 0 {
+		return nil, fmt.Errorf("read %s: no examples in it", path)
+	}
+	return examples, nil
+}
+
+// train sends examples in batches, reporting progress on stderr.
+func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) error {
+	prog := newProgress(c.stderr, label, len(examples), isTerminal(c.stderr))
+	defer prog.finish()
+	for start := 0; start < len(examples); start += trainBatch {
+		batch := examples[start:min(start+trainBatch, len(examples))]
+		req := &commentdv1.TrainSpamRequest{SpamModel: model, Examples: make([]*commentdv1.TrainingExample, len(batch))}
+		for i, x := range batch {
+			req.Examples[i] = &commentdv1.TrainingExample{Body: x.Body, Spam: x.Spam}
+		}
+		callCtx, cancel := c.callCtx(ctx)
+		_, err := client.TrainSpam(callCtx, req)
+		cancel()
+		if err != nil {
+			return c.callError(fmt.Sprintf("train examples %d to %d", start+1, start+len(batch)), err)
+		}
+		for range batch {
+			prog.done(false)
+		}
+	}
+	return nil
+}
+
+func (c *cli) printTrained(model string, examples []spam.Example) error {
+	nSpam := 0
+	for _, x := range examples {
+		if x.Spam {
+			nSpam++
+		}
+	}
+	if c.output == "json" {
+		return writePlainJSON(c.stdout, map[string]any{"model": model, "trained": len(examples), "spam": nSpam, "ham": len(examples) - nSpam})
+	}
+	_, err := fmt.Fprintf(c.stdout, "Trained %s with %d examples (%d spam, %d not spam).\n", modelName(model), len(examples), nSpam, len(examples)-nSpam)
+	return err
+}
+
+func modelName(model string) string {
+	if model == "" {
+		return "the site's model"
+	}
+	return "model " + model
+}
+
+func writePlainJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func (c *cli) spamEvalCmd() *cobra.Command {
+	var trainFile, testFile string
+	cmd := &cobra.Command{
+		Use:   "eval --train FILE --test FILE",
+		Short: "Measure the spam checks on labelled comments, with a scratch model",
+		Long: `spam eval measures the spam checks as this server runs them (thresholds, rules, word lists) on labelled
+comments, without touching the site's model: it makes a scratch model, trains it with the --train
+file, checks every comment of the --test file against it with CheckComment (which stores nothing),
+prints the results and deletes the scratch model. Needs an admin key (training is admin-only, and
+CheckComment is a site call).
+
+` + fileFormats + `
+
+It prints, for the test file: spam caught (marked spam), ham marked spam, ham held for a moderator,
+and F1 and MCC of "marked spam" against everything else.`,
+		Example: `  commentctl spam eval --train Youtube01-Psy.csv --test Youtube02-KatyPerry.csv`,
+		Args:    argCount(0, 0, "no arguments (the files are --train and --test)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if trainFile == "" || testFile == "" {
+				return usagef(cmd, "spam eval needs --train FILE and --test FILE")
+			}
+			train, err := c.readExamples(cmd, trainFile)
+			if err != nil {
+				return err
+			}
+			test, err := c.readExamples(cmd, testFile)
+			if err != nil {
+				return err
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			model := scratchModelName()
+			defer c.deleteModel(cmd.Context(), client, model)
+			if err := c.train(cmd.Context(), client, model, train, "spam eval: train"); err != nil {
+				return err
+			}
+			t, err := c.score(cmd.Context(), commentdv1.NewCommentServiceClient(conn), model, test)
+			if err != nil {
+				return err
+			}
+			return c.printEval(model, len(train), t)
+		},
+	}
+	cmd.Flags().StringVar(&trainFile, "train", "", "labelled comments to train the scratch model with")
+	cmd.Flags().StringVar(&testFile, "test", "", "labelled comments to check")
+	return cmd
+}
+
+// scratchModelName returns a fresh name for an evaluation's model.
+func scratchModelName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "eval-" + hex.EncodeToString(b[:])
+}
+
+// deleteModel removes the scratch model, even when the run was interrupted. Failing here only
+// leaves the model to expire on the server.
+func (c *cli) deleteModel(ctx context.Context, client commentdv1.ModerationServiceClient, model string) {
+	callCtx, cancel := c.callCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	if _, err := client.DeleteSpamModel(callCtx, &commentdv1.DeleteSpamModelRequest{SpamModel: model}); err != nil {
+		fmt.Fprintf(c.stderr, "commentctl: warning: delete scratch model %s: %s (it expires on its own)\n", model, describe(err, c.timeout))
+	}
+}
+
+// evalComment is the submission every test comment is checked as: one made-up reader on one
+// made-up thread, with a user agent, so only the text decides.
+func evalComment(body string) *commentdv1.SubmitCommentRequest {
+	return &commentdv1.SubmitCommentRequest{
+		ThreadId: "commentctl-eval", AuthorName: "Evaluation", AuthorEmail: "evaluation@commentd.invalid",
+		Body: body, UserAgent: "commentctl spam eval",
+	}
+}
+
+// score checks every test comment against model, at most decideConcurrency at a time, and tallies
+// the decisions. The first failure stops the run.
+func (c *cli) score(ctx context.Context, client commentdv1.CommentServiceClient, model string, test []spam.Example) (spam.Tally, error) {
+	prog := newProgress(c.stderr, "spam eval: check", len(test), isTerminal(c.stderr))
+	defer prog.finish()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	results := make([]spam.Result, len(test))
+	sem := make(chan struct{}, decideConcurrency)
+	var wg sync.WaitGroup
+	for i, x := range test {
+		select {
+		case <-ctx.Done():
+		case sem <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-sem }()
+				callCtx, done := c.callCtx(ctx)
+				defer done()
+				resp, err := client.CheckComment(callCtx, &commentdv1.CheckCommentRequest{Comment: evalComment(x.Body), SpamModel: model})
+				if err != nil {
+					cancel(c.callError(fmt.Sprintf("check test comment %d", i+1), err))
+					return
+				}
+				results[i] = spam.Result{Score: resp.GetSpamScore(), Decision: decisionFromProto(resp.GetDecision())}
+				prog.done(false)
+			})
+		}
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return spam.Tally{}, err
+	}
+	var t spam.Tally
+	for i, x := range test {
+		r := results[i]
+		if x.Spam {
+			t.Spam[r.Decision-1]++
+		} else {
+			t.Ham[r.Decision-1]++
+		}
+		// The binary view: "marked spam" against published or held.
+		switch marked := r.Decision == spam.DecisionSpam; {
+		case x.Spam && marked:
+			t.TP++
+		case x.Spam:
+			t.FN++
+		case marked:
+			t.FP++
+		default:
+			t.TN++
+		}
+	}
+	return t, nil
+}
+
+func decisionFromProto(d commentdv1.SpamDecision) spam.Decision {
+	switch d {
+	case commentdv1.SpamDecision_SPAM_DECISION_SPAM:
+		return spam.DecisionSpam
+	case commentdv1.SpamDecision_SPAM_DECISION_HOLD:
+		return spam.DecisionHold
+	}
+	return spam.DecisionPublish
+}
+
+// evalJSON is spam eval's -o json output. Shares are 0 to 1.
+type evalJSON struct {
+	Model         string  `json:"model"`
+	Trained       int     `json:"trained"`
+	TestSpam      int     `json:"test_spam"`
+	TestHam       int     `json:"test_ham"`
+	SpamCaught    float64 `json:"spam_caught"`
+	SpamHeld      float64 `json:"spam_held"`
+	SpamPublished float64 `json:"spam_published"`
+	HamMarkedSpam float64 `json:"ham_marked_spam"`
+	HamHeld       float64 `json:"ham_held"`
+	F1            float64 `json:"f1"`
+	MCC           float64 `json:"mcc"`
+	TP            int     `json:"tp"`
+	FN            int     `json:"fn"`
+	FP            int     `json:"fp"`
+	TN            int     `json:"tn"`
+	ModeratorLoad float64 `json:"moderator_load"`
+	DecisionsSpam [3]int  `json:"decisions_spam"` // publish, hold, spam
+	DecisionsHam  [3]int  `json:"decisions_ham"`
+}
+
+func (c *cli) printEval(model string, trained int, t spam.Tally) error {
+	share := func(n int, of [3]int) float64 {
+		total := of[0] + of[1] + of[2]
+		if total == 0 {
+			return 0
+		}
+		return float64(n) / float64(total)
+	}
+	out := evalJSON{
+		Model: model, Trained: trained,
+		TestSpam: t.Spam[0] + t.Spam[1] + t.Spam[2], TestHam: t.Ham[0] + t.Ham[1] + t.Ham[2],
+		SpamCaught: t.SpamCaught(), SpamHeld: share(t.Spam[1], t.Spam), SpamPublished: t.SpamPublished(),
+		HamMarkedSpam: t.HamLost(), HamHeld: share(t.Ham[1], t.Ham),
+		F1: t.F1(), MCC: t.MCC(), ModeratorLoad: t.ModeratorLoad(),
+		TP: t.TP, FN: t.FN, FP: t.FP, TN: t.TN,
+		DecisionsSpam: t.Spam, DecisionsHam: t.Ham,
+	}
+	if c.output == "json" {
+		return writePlainJSON(c.stdout, out)
+	}
+	pct := func(f float64) string { return fmt.Sprintf("%5.1f%%", 100*f) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "Scratch model %s, trained with %d examples; checked %d spam and %d not spam.\n", model, trained, out.TestSpam, out.TestHam)
+	fmt.Fprintf(&b, "spam caught      %s  (marked spam; %s more held, %s published)\n", pct(out.SpamCaught), strings.TrimSpace(pct(out.SpamHeld)), strings.TrimSpace(pct(out.SpamPublished)))
+	fmt.Fprintf(&b, "ham marked spam  %s\n", pct(out.HamMarkedSpam))
+	fmt.Fprintf(&b, "ham held         %s\n", pct(out.HamHeld))
+	fmt.Fprintf(&b, "F1               %6.3f  (marked spam against the rest)\n", out.F1)
+	fmt.Fprintf(&b, "MCC              %6.3f\n", out.MCC)
+	_, err := io.WriteString(c.stdout, b.String())
+	return err
+}

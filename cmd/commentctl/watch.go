@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// Widths of the free-text columns of a watch line, in characters.
+const (
+	watchAuthorWidth = 18
+	watchBodyWidth   = 40
+)
+
+// maxReconnectDelay caps the doubling wait between reconnects, so a server that comes back after a
+// long outage is found again within half a minute.
+const maxReconnectDelay = 30 * time.Second
+
+// parseKind reads one --kinds word.
+func parseKind(w string) (commentdv1.QueueEventKind, bool) {
+	switch w {
+	case "held":
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, true
+	case "reported":
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED, true
+	case "spam":
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM, true
+	case "decided":
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED, true
+	}
+	return 0, false
+}
+
+// parseKinds reads a --kinds value: a comma-separated list of event kinds, each once.
+func parseKinds(s string) ([]commentdv1.QueueEventKind, error) {
+	var kinds []commentdv1.QueueEventKind
+	seen := map[commentdv1.QueueEventKind]bool{}
+	for w := range strings.SplitSeq(s, ",") {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if w == "" {
+			continue
+		}
+		k, ok := parseKind(w)
+		if !ok {
+			return nil, fmt.Errorf("unknown kind %q: want held, reported, spam or decided", w)
+		}
+		if !seen[k] {
+			seen[k] = true
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, nil
+}
+
+func kindName(k commentdv1.QueueEventKind) string {
+	if k == commentdv1.QueueEventKind_QUEUE_EVENT_KIND_UNSPECIFIED {
+		return "-"
+	}
+	return strings.ToLower(strings.TrimPrefix(k.String(), "QUEUE_EVENT_KIND_"))
+}
+
+func (c *cli) watchCmd() *cobra.Command {
+	var (
+		kinds  string
+		thread string
+		delay  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "watch [--kinds held,reported,spam,decided] [--thread ID]",
+		Short: "Print queue events as they happen",
+		Long: `watch streams the moderation queue's events and prints one line per event as it arrives:
+TIME (local), KIND, ID, THREAD, AUTHOR, EMAIL (masked by the server), WHY (the codes of the checks
+that held the comment, and the number of reports) and the start of the BODY.
+
+Kinds: held (a new comment waits for a moderator), reported (readers' reports took a published
+comment down), spam (a new comment was judged spam), decided (a moderator decided a queued
+comment). Without --kinds the server sends held and reported.
+
+watch runs until Ctrl-C. When the stream breaks (the server restarts, the network drops) it says so
+on stderr and reconnects, waiting --reconnect-delay at first and twice as long after each failed
+attempt, up to 30s. Events that happen while it is disconnected are not replayed: run
+'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
+refuses the call itself (bad token, no permission, bad request).
+
+With -o json each event is printed as one WatchQueueResponse JSON object per line.`,
+		Example: `  commentctl watch
+  commentctl watch --kinds held,reported,spam --thread blog-post-42
+  commentctl watch -o json | jq -r 'select(.kind == "QUEUE_EVENT_KIND_REPORTED") | .comment.comment.name'`,
+		Args: argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ks, err := parseKinds(kinds)
+			if err != nil {
+				return usagef(cmd, "--kinds: %v", err)
+			}
+			if delay <= 0 {
+				return usagef(cmd, "--reconnect-delay must be positive, got %s", delay)
+			}
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			req := &commentdv1.WatchQueueRequest{Kinds: ks, ThreadId: thread}
+			return c.watch(cmd.Context(), client, req, delay)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kinds, "kinds", "", "comma-separated event kinds: held, reported, spam, decided (default held,reported)")
+	f.StringVar(&thread, "thread", "", "only events of this thread `ID`")
+	f.DurationVar(&delay, "reconnect-delay", time.Second, "wait before the first reconnect; doubles on each failure, up to 30s")
+	_ = cmd.RegisterFlagCompletionFunc("kinds", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"held", "reported", "spam", "decided"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// watch streams events until ctx ends (a normal end: nil) or the server refuses the call (an error).
+func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.WatchQueueRequest, firstDelay time.Duration) error {
+	wait := firstDelay
+	attempt := 0
+	broken := false // set after a break, so the first event after it can say we are back
+	for {
+		received, err := c.watchOnce(ctx, client, req, broken)
+		if ctx.Err() != nil {
+			return nil // Ctrl-C: the moderator is done watching
+		}
+		if received {
+			// The stream worked for a while: this break starts the backoff anew.
+			wait, attempt = firstDelay, 0
+		}
+		attempt++
+		if permanent(err) {
+			return c.callError("watch queue", err)
+		}
+		broken = true
+		// Jitter keeps many moderators' terminals from reconnecting in step after a server restart.
+		sleep := wait/2 + rand.N(wait/2+1)
+		fmt.Fprintf(c.stderr, "commentctl: watch: stream broke: %s; reconnecting in %s (attempt %d)\n",
+			describeStreamEnd(err, c.timeout), roundDelay(sleep), attempt)
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, maxReconnectDelay)
+	}
+}
+
+// watchOnce opens one stream and prints its events until it ends. It reports whether any event
+// arrived, and the error that ended the stream.
+//
+// The stream has no deadline, unlike every other call: it is meant to stay open until Ctrl-C.
+func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.WatchQueueRequest, afterBreak bool) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.WatchQueue(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	received := false
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return received, err
+		}
+		if !received && afterBreak {
+			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected")
+		}
+		received = true
+		if err := c.printEvent(ev, time.Local); err != nil {
+			return received, err
+		}
+	}
+}
+
+// permanent reports whether a stream error will not go away by calling again.
+func permanent(err error) bool {
+	if err == nil || errors.Is(err, io.EOF) {
+		return false
+	}
+	var we *writeError
+	if errors.As(err, &we) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.InvalidArgument, codes.Unimplemented,
+		codes.FailedPrecondition, codes.NotFound:
+		return true
+	}
+	return false
+}
+
+// describeStreamEnd says why a stream ended; a clean end from the server is no gRPC error.
+func describeStreamEnd(err error, timeout time.Duration) string {
+	if err == nil || errors.Is(err, io.EOF) {
+		return "the server closed it"
+	}
+	return describe(err, timeout)
+}
+
+// writeError is a failure to print, such as a closed pipe: reconnecting cannot help.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write output: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+func (c *cli) printEvent(ev *commentdv1.WatchQueueResponse, loc *time.Location) error {
+	var err error
+	if c.output == "json" {
+		var b []byte
+		b, err = protojson.Marshal(ev) // compact: one event per line
+		if err != nil {
+			return &writeError{err: fmt.Errorf("encode event as json: %w", err)}
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+	} else {
+		_, err = io.WriteString(c.stdout, eventLine(ev, loc))
+	}
+	if err != nil {
+		return &writeError{err: err}
+	}
+	return nil
+}
+
+// eventLine renders one event as a line. The columns are padded to fixed widths rather than
+// aligned over many lines, as each line is printed the moment its event arrives.
+func eventLine(ev *commentdv1.WatchQueueResponse, loc *time.Location) string {
+	mc := ev.GetComment()
+	cm := mc.GetComment()
+	t := "--:--:--"
+	if ev.GetEventTime() != nil {
+		t = ev.GetEventTime().AsTime().In(loc).Format(time.TimeOnly)
+	}
+	why := make([]string, 0, len(mc.GetHoldReasons())+1)
+	for _, r := range mc.GetHoldReasons() {
+		why = append(why, r.GetCode())
+	}
+	if n := mc.GetReportCount(); n > 0 {
+		why = append(why, fmt.Sprintf("%d report%s", n, plural(int64(n))))
+	}
+	return fmt.Sprintf("%s  %-8s  %s  %s  %-*s  %s  %s  %s\n",
+		t,
+		kindName(ev.GetKind()),
+		cell(cm.GetId(), 0),
+		cell(cm.GetThreadId(), 0),
+		watchAuthorWidth, cell(cm.GetAuthorName(), watchAuthorWidth),
+		cell(mc.GetMaskedEmail(), 0),
+		cell(strings.Join(why, ","), 0),
+		cell(cm.GetBody(), watchBodyWidth),
+	)
+}
+
+// plural is "s" unless n is one.
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

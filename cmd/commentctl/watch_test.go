@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// background is a commentctl run in progress, for commands that run until cancelled.
+type background struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	code           chan int
+}
+
+func startRun(t *testing.T, args []string) *background {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	b := &background{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	go func() {
+		b.code <- run(ctx, args, strings.NewReader(""), b.stdout, b.stderr, func(string) string { return "" })
+	}()
+	t.Cleanup(cancel)
+	return b
+}
+
+// waitFor polls until cond holds, failing the test after a few seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// exitCode waits for the run to end.
+func (b *background) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case c := <-b.code:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatalf("commentctl did not end within 10s")
+		return -1
+	}
+}
+
+func watchEvent(kind commentdv1.QueueEventKind, id string, at time.Time) *commentdv1.WatchQueueResponse {
+	mc := moderated(id, "post-1", "Jane Doe", "j•••@example.com", "Hello there, this is a comment that is long enough to be cut", at, "TOO_MANY_LINKS")
+	return &commentdv1.WatchQueueResponse{Kind: kind, Comment: mc, EventTime: timestamppb.New(at)}
+}
+
+func TestWatchRequest(t *testing.T) {
+	t.Parallel()
+	held := commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD
+	tests := []struct {
+		name string
+		args []string
+		want *commentdv1.WatchQueueRequest
+	}{
+		{name: "defaults", args: nil, want: &commentdv1.WatchQueueRequest{}},
+		{
+			name: "kinds and thread",
+			args: []string{"--kinds", "held,spam", "--thread", "post-1"},
+			want: &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{held, commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM}, ThreadId: "post-1"},
+		},
+		{
+			name: "case, spaces and repeats",
+			args: []string{"--kinds", "HELD, reported,held,decided"},
+			want: &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{
+				held, commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED, commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED,
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// A refusal ends watch after one call, so the request can be checked.
+			d := &moderationDouble{watchFn: func(*commentdv1.WatchQueueRequest, grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+				return statusErr(t, codes.PermissionDenied, "not a moderator", "PERMISSION_DENIED")
+			}}
+			args := withServer(serveDouble(t, d), append([]string{"watch"}, tt.args...)...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitError {
+				t.Errorf("%s against a refusing server: exit %d; want %d", cmdline(args), got.code, exitError)
+			}
+			if !strings.Contains(got.stderr, "PERMISSION_DENIED") {
+				t.Errorf("%s: stderr %q; want the refusal's reason", cmdline(args), got.stderr)
+			}
+			if diff := cmp.Diff([]proto.Message{tt.want}, d.requests("WatchQueue"), protocmp.Transform()); diff != "" {
+				t.Errorf("%s: WatchQueue requests mismatch (-want +got):\n%s", cmdline(args), diff)
+			}
+		})
+	}
+}
+
+func TestWatchOutput(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 9, 30, 5, 0, time.UTC)
+	events := []*commentdv1.WatchQueueResponse{
+		watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c1", at),
+		watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED, "c2", at.Add(time.Minute)),
+	}
+	events[1].Comment.ReportCount = 3
+	events[1].Comment.Comment.AuthorName = "Eve\x1b[2J"
+
+	for _, output := range []string{"table", "json"} {
+		t.Run(output, func(t *testing.T) {
+			t.Parallel()
+			d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+				for _, ev := range events {
+					if err := stream.Send(ev); err != nil {
+						return err
+					}
+				}
+				<-stream.Context().Done()
+				return nil
+			}}
+			b := startRun(t, withServer(serveDouble(t, d), "watch", "-o", output))
+			waitFor(t, "two events printed", func() bool { return len(lines(b.stdout.String())) == 2 })
+			b.cancel()
+			if code := b.exitCode(t); code != exitOK {
+				t.Errorf("watch -o %s ended by Ctrl-C: exit %d (stderr %q); want 0", output, code, b.stderr.String())
+			}
+			got := lines(b.stdout.String())
+			if output == "json" {
+				for i, l := range got {
+					var ev commentdv1.WatchQueueResponse
+					if err := protojson.Unmarshal([]byte(l), &ev); err != nil {
+						t.Fatalf("watch -o json: line %d %q is not a WatchQueueResponse: %v", i+1, l, err)
+					}
+					if diff := cmp.Diff(events[i], &ev, protocmp.Transform()); diff != "" {
+						t.Errorf("watch -o json: event %d mismatch (-want +got):\n%s", i+1, diff)
+					}
+				}
+				return
+			}
+			local := func(t time.Time) string { return t.In(time.Local).Format(time.TimeOnly) }
+			want := []string{
+				local(at) + "  held      c1  post-1  Jane Doe            j•••@example.com  TOO_MANY_LINKS  Hello there, this is a comment that is…",
+				local(at.Add(time.Minute)) + "  reported  c2  post-1  Eve [2J             j•••@example.com  TOO_MANY_LINKS,3 reports  Hello there, this is a comment that is…",
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("watch: output mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWatchReconnects(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	var calls atomic.Int32
+	d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+		switch calls.Add(1) {
+		case 1: // one event, then the server goes away
+			if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c1", at)); err != nil {
+				return err
+			}
+			return status.Error(codes.Unavailable, "server shutting down")
+		case 2: // still down
+			return status.Error(codes.Unavailable, "connection refused")
+		case 3: // a clean end of the stream, as when a proxy closes it
+			return nil
+		default: // back for good
+			if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c2", at)); err != nil {
+				return err
+			}
+			<-stream.Context().Done()
+			return nil
+		}
+	}}
+	args := withServer(serveDouble(t, d), "watch", "--kinds", "held", "--reconnect-delay", "10ms")
+	b := startRun(t, args)
+	waitFor(t, "the event after the reconnects", func() bool { return len(lines(b.stdout.String())) == 2 })
+	b.cancel()
+	if code := b.exitCode(t); code != exitOK {
+		t.Errorf("%s: exit %d; want 0 after Ctrl-C", cmdline(args), code)
+	}
+
+	if got := calls.Load(); got != 4 {
+		t.Errorf("%s: %d WatchQueue calls; want 4 (three breaks, one lasting stream)", cmdline(args), got)
+	}
+	for i, r := range d.requests("WatchQueue") {
+		want := &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD}}
+		if diff := cmp.Diff(want, r, protocmp.Transform()); diff != "" {
+			t.Errorf("%s: WatchQueue request %d mismatch (-want +got):\n%s", cmdline(args), i+1, diff)
+		}
+	}
+	var broke, reconnected int
+	var attempts []string
+	for _, l := range lines(b.stderr.String()) {
+		switch {
+		case strings.Contains(l, "stream broke"):
+			broke++
+			_, a, _ := strings.Cut(l, "(attempt ")
+			attempts = append(attempts, strings.TrimSuffix(a, ")"))
+		case strings.HasSuffix(l, "watch: reconnected"):
+			reconnected++
+		}
+	}
+	if broke != 3 || reconnected != 1 {
+		t.Errorf("%s: stderr has %d break and %d reconnected lines; want 3 and 1:\n%s", cmdline(args), broke, reconnected, b.stderr.String())
+	}
+	// The first stream delivered an event, so its break starts the count; the next two add to it.
+	if diff := cmp.Diff([]string{"1", "2", "3"}, attempts); diff != "" {
+		t.Errorf("%s: reconnect attempts mismatch (-want +got):\n%s", cmdline(args), diff)
+	}
+}
+
+func TestWatchUsage(t *testing.T) {
+	t.Parallel()
+	d := &moderationDouble{}
+	addr := serveDouble(t, d)
+	for _, args := range [][]string{
+		{"watch", "--kinds", "held,bogus"},
+		{"watch", "--reconnect-delay", "0s"},
+		{"watch", "extra"},
+	} {
+		args := withServer(addr, args...)
+		got := invocation{args: args}.run(t)
+		if got.code != exitUsage {
+			t.Errorf("%s: exit %d; want %d", cmdline(args), got.code, exitUsage)
+		}
+	}
+	if calls := d.recorded(); len(calls) != 0 {
+		t.Errorf("watch usage errors made %d calls; want none", len(calls))
+	}
+}

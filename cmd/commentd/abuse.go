@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/commentd/commentd/internal/config"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore"
+)
+
+// abuse is the abuse controls as commentd runs them: the check on every submission and the
+// moderators' bans.
+type abuse struct {
+	screener *ratelimit.Screener // goes first among comment.Service's screeners: it sets Draft.History
+	bans     *ratelimit.Bans
+}
+
+// buildAbuse wires rate limits, duplicate control and bans from the configuration (docs/ABUSE.md),
+// exports their metrics, loads their Redis scripts and logs the rules in force.
+func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, reg prometheus.Registerer, log *slog.Logger) (abuse, error) {
+	a := cfg.Abuse
+	staff, err := ratelimit.TrustedAuthorKeys(keyring, a.TrustedEmails)
+	if err != nil {
+		return abuse{}, fmt.Errorf("abuse-trusted-emails: %w", err)
+	}
+	trusted, err := ratelimit.NewTrusted(staff, a.TrustedRanges)
+	if err != nil {
+		return abuse{}, fmt.Errorf("abuse-trusted-ranges: %w", err)
+	}
+	window := a.DuplicateWindow
+	if window <= 0 {
+		window = -1 // the Guard reads 0 as "the default window"; the config's 0 means off
+	}
+	guard := ratelimit.NewGuard(store, ratelimit.Options{
+		Rules:           a.Rules,
+		DuplicateWindow: window,
+		Trusted:         trusted,
+		FailOpen:        a.FailOpen,
+		Timeout:         a.Timeout,
+		Observer:        newAbuseMetrics(reg, a.Rules),
+		Logger:          log,
+	})
+
+	// Loaded now so the first submission and the first ban change cost no extra round trip.
+	loadCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := store.LoadAbuseScripts(loadCtx); err != nil {
+		return abuse{}, err
+	}
+
+	rules := make([]string, len(a.Rules))
+	for i, r := range a.Rules {
+		rules[i] = r.String()
+	}
+	dup := "off"
+	if window > 0 {
+		dup = window.String()
+	}
+	// Staff addresses are personal data: only their number is logged. Ranges are networks.
+	log.Info("abuse controls", "rate_limits", a.RulesFrom, "rules", rules, "duplicate_window", dup,
+		"ban_style", banStyleName(a.BanStyle), "fail_open", a.FailOpen, "hold_unchecked", a.HoldUnchecked,
+		"timeout", a.Timeout.String(), "trusted_authors", len(staff), "trusted_ranges", a.TrustedRanges)
+
+	return abuse{
+		screener: ratelimit.NewScreener(guard, keyring, ratelimit.ScreenerOptions{BanStyle: a.BanStyle, HoldUnchecked: a.HoldUnchecked}),
+		bans:     ratelimit.NewBans(store, ratelimit.BansOptions{Keys: keyring}),
+	}, nil
+}
+
+func banStyleName(s ratelimit.BanStyle) string {
+	if s == ratelimit.BanShadow {
+		return "shadow"
+	}
+	return "refuse"
+}
+
+// newAbuseMetrics returns the Guard's Observer, backed by Prometheus counters registered on reg.
+// Labels are rule names and ban kinds, a small fixed set; every series starts at zero, so a rate()
+// over them works before the first refusal.
+func newAbuseMetrics(reg prometheus.Registerer, rules []ratelimit.Rule) ratelimit.Observer {
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "commentd_abuse_refusals_total",
+		Help: "Submissions a rate-limit rule refused, by rule (one per refusing rule).",
+	}, []string{"rule"})
+	bans := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "commentd_abuse_bans_hit_total",
+		Help: "Submissions from a banned author, address or range, by the kind of ban that matched.",
+	}, []string{"kind"})
+	duplicates := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "commentd_abuse_duplicates_total",
+		Help: "Submissions refused as duplicates of one the same author just made.",
+	})
+	failOpen := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "commentd_abuse_fail_open_total",
+		Help: "Submissions let through unchecked because Redis failed the abuse check (-abuse-fail-open).",
+	})
+	refundFailed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "commentd_abuse_refund_failures_total",
+		Help: "Counts of refused submissions that could not be given back (limits stay a little stricter until they expire).",
+	})
+	for _, r := range rules {
+		refusals.WithLabelValues(r.Name)
+	}
+	for _, k := range []ratelimit.TargetKind{ratelimit.TargetAuthor, ratelimit.TargetIP, ratelimit.TargetRange} {
+		bans.WithLabelValues(k.String())
+	}
+	reg.MustRegister(refusals, bans, duplicates, failOpen, refundFailed)
+	return ratelimit.ObserverFunc(func(e ratelimit.Event, label string) {
+		switch e {
+		case ratelimit.EventLimited:
+			refusals.WithLabelValues(label).Inc()
+		case ratelimit.EventBanned:
+			bans.WithLabelValues(label).Inc()
+		case ratelimit.EventDuplicate:
+			duplicates.Inc()
+		case ratelimit.EventFailOpen:
+			failOpen.Inc()
+		case ratelimit.EventRefundFailed:
+			refundFailed.Inc()
+		}
+	})
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// statusReason returns the code of err and its ErrorInfo reason.
+func statusReason(err error) (codes.Code, string, *errdetails.ErrorInfo) {
+	st := status.Convert(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return st.Code(), info.GetReason(), info
+		}
+	}
+	return st.Code(), "", nil
+}
+
+// TestAbuseEndToEnd runs commentd with rate-limit rules from its config file and checks what a
+// site gets for a rate limit, a duplicate and a ban made and lifted with commentctl, and what the
+// metrics count.
+func TestAbuseEndToEnd(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "commentd.yaml")
+	os.WriteFile(cfgFile, []byte(`rate-limits:
+  - name: e2e-author
+    key: author
+    rate: 2/h
+    burst: 2
+duplicate-window: 10m
+ban-style: refuse
+`), 0o600)
+	s := startCommentd(t, redistest.Shared(t), "-config", cfgFile)
+	site := commentdv1.NewCommentServiceClient(s.conn)
+	ctx := s.siteCtx(t)
+	submit := func(email, ip, body string) (*commentdv1.Comment, error) {
+		resp, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{
+			ThreadId: "e2e-abuse", AuthorName: "A Reader", AuthorEmail: email, Body: body, ClientIp: ip, UserAgent: "e2e-test",
+		})
+		return resp.GetComment(), err
+	}
+
+	// A rate limit: the author's rule allows two, the third is refused with when to retry.
+	for _, body := range []string{"first thought", "second thought"} {
+		if _, err := submit("ann@example.com", "192.0.2.10", body); err != nil {
+			t.Fatalf("SubmitComment(%q) by ann within the rule: %v", body, err)
+		}
+	}
+	_, err := submit("ann@example.com", "192.0.2.10", "third thought")
+	code, reason, _ := statusReason(err)
+	if code != codes.ResourceExhausted || reason != "RATE_LIMITED" {
+		t.Fatalf("third SubmitComment by ann under 2/h = %v %q, want ResourceExhausted RATE_LIMITED", code, reason)
+	}
+	var retry *errdetails.RetryInfo
+	var quota *errdetails.QuotaFailure
+	for _, d := range status.Convert(err).Details() {
+		switch d := d.(type) {
+		case *errdetails.RetryInfo:
+			retry = d
+		case *errdetails.QuotaFailure:
+			quota = d
+		}
+	}
+	if d := retry.GetRetryDelay().AsDuration(); d < 29*time.Minute || d > 30*time.Minute {
+		t.Errorf("third SubmitComment by ann under 2/h: RetryInfo %v, want about 30m (one interval of the rule)", retry)
+	}
+	if len(quota.GetViolations()) != 1 || quota.GetViolations()[0].GetSubject() != "rule:e2e-author" {
+		t.Errorf("third SubmitComment by ann: QuotaFailure %v, want one violation of rule:e2e-author", quota)
+	}
+
+	// A duplicate: the same words again, however spelled.
+	bens, err := submit("ben@example.com", "192.0.2.20", "Same words.")
+	if err != nil {
+		t.Fatalf("SubmitComment by ben: %v", err)
+	}
+	_, err = submit("Ben@Example.com", "192.0.2.21", "  same WORDS ")
+	if code, reason, _ := statusReason(err); code != codes.AlreadyExists || reason != "DUPLICATE_COMMENT" {
+		t.Errorf("SubmitComment of the same text by ben again = %v %q, want AlreadyExists DUPLICATE_COMMENT", code, reason)
+	}
+
+	// Bans, made and lifted with commentctl.
+	var byComment commentdv1.CreateBanResponse
+	out := s.ctl(t, "ban", "--comment", bens.GetId(), "--for", "1h", "--reason", "e2e ban", "-o", "json")
+	if err := protojson.Unmarshal([]byte(out), &byComment); err != nil {
+		t.Fatalf("commentctl ban --comment -o json output is not a CreateBanResponse: %v\n%s", err, out)
+	}
+	ban := byComment.GetBan()
+	if !strings.HasPrefix(ban.GetName(), "bans/author-") || ban.GetModerator() != "e2e-moderator" || ban.GetExpireTime() == nil {
+		t.Errorf("commentctl ban --comment %s --for 1h = %v, want an author ban by e2e-moderator with an expiry", bens.GetId(), ban)
+	}
+	_, err = submit("ben@example.com", "198.51.100.1", "let me back in")
+	code, reason, info := statusReason(err)
+	if code != codes.PermissionDenied || reason != "BANNED" || info.GetMetadata()["expire_time"] != ban.GetExpireTime().AsTime().UTC().Format(time.RFC3339) {
+		t.Errorf("SubmitComment by ben after the ban = %v %q %v, want PermissionDenied BANNED with the ban's expire_time", code, reason, info.GetMetadata())
+	}
+	s.ctl(t, "ban", "--range", "203.0.113.0/24", "--reason", "e2e bot net")
+	if _, err := submit("cat@example.com", "203.0.113.5", "from the banned network"); err != nil {
+		if code, reason, _ := statusReason(err); code != codes.PermissionDenied || reason != "BANNED" {
+			t.Errorf("SubmitComment from a banned range = %v %q, want PermissionDenied BANNED", code, reason)
+		}
+	} else {
+		t.Errorf("SubmitComment from a banned range succeeded, want PermissionDenied BANNED")
+	}
+	var list commentdv1.ListBansResponse
+	out = s.ctl(t, "bans", "-o", "json")
+	if err := protojson.Unmarshal([]byte(out), &list); err != nil || len(list.GetBans()) != 2 {
+		t.Fatalf("commentctl bans -o json = %v (%v), want the 2 bans", out, err)
+	}
+	table := s.ctl(t, "bans")
+	for _, want := range []string{ban.GetName(), "range:203.0.113.0/24", "e2e bot net"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("commentctl bans lacks %q:\n%s", want, table)
+		}
+	}
+	s.ctl(t, "unban", list.GetBans()[0].GetName(), strings.TrimPrefix(list.GetBans()[1].GetName(), "bans/"))
+	if _, err := submit("ben@example.com", "198.51.100.1", "back after the ban"); err != nil {
+		t.Errorf("SubmitComment by ben after unban: %v, want accepted", err)
+	}
+	if _, err := submit("cat@example.com", "203.0.113.5", "back after the range ban"); err != nil {
+		t.Errorf("SubmitComment from the range after unban: %v, want accepted", err)
+	}
+
+	// What the metrics counted, and the rules the server logged at start.
+	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`commentd_abuse_refusals_total{rule="e2e-author"} 1`,
+		`commentd_abuse_duplicates_total 1`,
+		`commentd_abuse_bans_hit_total{kind="author"} 1`,
+		`commentd_abuse_bans_hit_total{kind="range"} 1`,
+		`commentd_abuse_fail_open_total 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if log := s.log.String(); !strings.Contains(log, `"msg":"abuse controls"`) || !strings.Contains(log, "e2e-author: 2/h per author, burst 2") {
+		t.Errorf("commentd's log lacks the abuse controls line with the rule e2e-author:\n%s", log)
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/config"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore"
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// spamChecks is the spam checks as commentd runs them: the screener on every submission, the
+// learner and the authors' records behind every moderator decision, the services behind the spam
+// and word-list RPCs, and the background work that keeps this server's copies of the site's model,
+// the campaign sightings and the word lists in step with Redis.
+type spamChecks struct {
+	screener  comment.Screener     // runs after the abuse check, which reads the author's record
+	learner   moderation.Learner   // moderation.Options.Learner
+	histories moderation.Histories // moderation.Options.Histories
+	server    grpcserver.SpamOptions
+	// stop ends the background work and waits for it. Call it after the gRPC server has drained
+	// (so the last submissions' campaign sightings are written) and before Redis closes.
+	stop func()
+}
+
+// buildSpam wires the spam checks from the configuration (docs/SPAM.md): it loads the site's
+// model, the recent campaign sightings and the word lists from Redis, so the first submission is
+// scored with them, and starts the goroutines that keep them in step.
+func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, log *slog.Logger) (spamChecks, error) {
+	s := cfg.Spam
+	log = log.With("component", "spam")
+	mirror := redisstore.NewSpamMirror(store, redisstore.SpamMirrorOptions{Logger: log})
+	opts := spam.EngineOptions{
+		Scorer: spam.Options{
+			HoldAt: s.HoldAt,
+			SpamAt: s.SpamAt,
+			Rules: spam.RuleOptions{
+				MaxLinks:         offIfZero(s.MaxLinks),
+				MinFormAge:       time.Duration(offIfZero(int(s.MinFormAge))),
+				AllowNoUserAgent: !s.HoldNoUserAgent,
+				TrustAfter:       offIfZero(s.TrustAfter),
+			},
+			Campaign: spam.CampaignOptions{Window: s.CampaignWindow},
+		},
+		IgnoreAuthorSpam: !s.HoldAuthorSpam,
+	}
+	var campaigns *redisstore.Campaigns
+	if s.CampaignWindow > 0 {
+		campaigns = redisstore.NewCampaigns(store, redisstore.CampaignsOptions{Keep: s.CampaignWindow, Logger: log})
+		opts.Scorer.Campaigns = campaigns
+	}
+	engine, err := spam.NewEngine(mirror, keyring, opts)
+	if err != nil {
+		return spamChecks{}, err
+	}
+	watcher := redisstore.NewFilterWatcher(store, engine.SetFilters, redisstore.FilterWatcherOptions{Logger: log})
+
+	type runner interface {
+		Load(context.Context) error
+		Run(context.Context) error
+	}
+	runners := []runner{mirror, watcher}
+	if campaigns != nil {
+		runners = append(runners, campaigns)
+	}
+	loadCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, r := range runners {
+		if err := r.Load(loadCtx); err != nil {
+			return spamChecks{}, fmt.Errorf("load: %w", err)
+		}
+	}
+	// The goroutines outlive ctx on purpose: a signal cancels ctx before the gRPC server drains,
+	// and the submissions still in flight need the copies and the campaign writer. stop ends them.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Go(func() { r.Run(runCtx) })
+	}
+	log.Info("spam checks", "hold_at", s.HoldAt, "spam_at", s.SpamAt, "max_links", s.MaxLinks,
+		"min_form_age", s.MinFormAge.String(), "trust_after", s.TrustAfter, "hold_author_spam", s.HoldAuthorSpam,
+		"hold_no_user_agent", s.HoldNoUserAgent, "campaign_window", s.CampaignWindow.String(),
+		"model_changes", mirror.Seq(), "feature_version", spam.FeatureVersion)
+
+	// CheckComment looks bans up without counting anything; a Guard without rules does only that.
+	// Under shadow bans it says nothing of a ban, as the submission would not either.
+	bans := grpcserver.GuardBans(ratelimit.NewGuard(store, ratelimit.Options{}), keyring, cfg.Abuse.BanStyle == ratelimit.BanShadow)
+	limits := comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars}
+	return spamChecks{
+		screener:  spam.NewScreener(engine, spam.ScreenerOptions{Logger: log}),
+		learner:   spam.NewLearner(store, keyring),
+		histories: store,
+		server: grpcserver.SpamOptions{
+			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Histories: store}),
+			Filters: spam.NewFilters(store, keyring, spam.FiltersOptions{}),
+		},
+		stop: func() {
+			stopRun()
+			wg.Wait()
+		},
+	}, nil
+}
+
+// offIfZero maps the configuration's "0 turns it off" to the spam package's negative value (its
+// zero means "the default").
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Workflow is the configuration of the moderator workflow: readers' reports and thread
+// auto-close.
+type Workflow struct {
+	// ReportThreshold is how many distinct readers' reports take a published comment down into the
+	// moderation queue.
+	ReportThreshold int
+	// CloseThreadsAfter closes a thread to new comments this long after its first comment (or its
+	// last reopening by a moderator); 0 never does.
+	CloseThreadsAfter time.Duration
+}
+
+// Bounds of the workflow settings.
+const (
+	maxReportThreshold = 1000
+)
+
+// workflowSettings are the workflow's rows of the settings table.
+func workflowSettings() []setting {
+	return []setting{
+		{name: "report-threshold", env: "COMMENTD_REPORT_THRESHOLD", def: "3",
+			usage: "distinct readers' reports that take a published comment down into the moderation queue",
+			apply: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("want a whole number, got %q", v)
+				}
+				c.Workflow.ReportThreshold = n
+				return nil
+			},
+			show: func(c *Config) string { return strconv.Itoa(c.Workflow.ReportThreshold) }},
+		{name: "close-threads-after", env: "COMMENTD_CLOSE_THREADS_AFTER", def: "0s",
+			usage: "close a thread to new comments this long after its first comment, such as 720h; 0 never (moderators can reopen it)",
+			apply: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("want a duration such as 720h, got %q", v)
+				}
+				c.Workflow.CloseThreadsAfter = d
+				return nil
+			},
+			show: func(c *Config) string { return c.Workflow.CloseThreadsAfter.String() }},
+	}
+}
+
+func (w *Workflow) validate() []error {
+	var errs []error
+	if w.ReportThreshold < 1 || w.ReportThreshold > maxReportThreshold {
+		errs = append(errs, fmt.Errorf("report-threshold %d: want 1 to %d", w.ReportThreshold, maxReportThreshold))
+	}
+	if w.CloseThreadsAfter < 0 {
+		errs = append(errs, fmt.Errorf("close-threads-after %s: must not be negative", w.CloseThreadsAfter))
+	}
+	return errs
+}

@@ -1,0 +1,168 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// The ban RPCs of ModerationService. A ban is made in the calling moderator's name; its target is
+// resolved here from whatever the moderator had at hand (a comment, an email or IP address, an
+// author key, a range) into what ratelimit keeps: a keyed hash or a range, never an address in clear.
+
+// ReasonBansDisabled is the ErrorInfo reason of the ban RPCs on a server built without
+// Options.Bans, with status FAILED_PRECONDITION: the methods exist, but this server is not set up to
+// keep bans, which no retry will change (UNIMPLEMENTED would wrongly say the API lacks them).
+const ReasonBansDisabled = "BANS_DISABLED"
+
+// errBansDisabled is returned as a finished status: it is no domain outcome, only this server's
+// wiring, so it has no place in statusFor's table (a status passes statusFor unchanged).
+func errBansDisabled() error {
+	return withDetails(codes.FailedPrecondition, "bans are not enabled on this server", ReasonBansDisabled, nil,
+		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+			Type: "SERVER", Subject: "bans", Description: "the server was started without ban support",
+		}}}).Err()
+}
+
+func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+	if s.bans == nil {
+		return nil, errBansDisabled()
+	}
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, errNoCaller
+	}
+	req := ratelimit.BanRequest{Reason: r.GetReason(), Moderator: caller.Name}
+	var verr comment.ValidationError
+	if d := r.GetDuration(); d != nil {
+		// Unset means for good; an explicit zero (or less) is far more likely a mistake than a
+		// way of saying "for good", so it is refused rather than read as one.
+		if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
+			verr.Add("duration", "must be a positive duration; leave it unset to ban for good")
+		} else {
+			req.Duration = d.AsDuration()
+		}
+	}
+	if strings.TrimSpace(r.GetReason()) == "" {
+		verr.Add("reason", "required: why, for the other moderators (at most 500 characters)")
+	}
+	t, err := s.banTarget(ctx, r)
+	var terr *comment.ValidationError
+	switch {
+	case errors.As(err, &terr):
+		// Reported with the other bad fields, so the moderator fixes everything at once.
+		verr.Violations = append(terr.Violations, verr.Violations...)
+	case err != nil:
+		return nil, err
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	req.Target = t
+	b, err := s.bans.Ban(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	pb := banToProto(b)
+	if err := s.auditBan(ctx, moderation.AuditBan, caller.Name, pb.GetName(), b.Reason); err != nil {
+		return nil, err
+	}
+	return &commentdv1.CreateBanResponse{Ban: pb}, nil
+}
+
+// auditBan records a ban change in the audit log, after the change is stored, as the moderation
+// service does for thread settings: when the entry cannot be written the caller gets the error,
+// though the ban has changed (a retry changes it again, harmlessly). A server without an audit
+// log records nothing.
+func (s *moderationServer) auditBan(ctx context.Context, a moderation.AuditAction, moderator, name, reason string) error {
+	err := s.moderation.RecordAudit(ctx, moderation.AuditEvent{Moderator: moderator, Action: a, Target: name, Reason: reason})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// banTarget resolves the request's target. A comment target needs the comment, which must exist
+// (NOT_FOUND otherwise); every other target is checked and hashed without any lookup.
+func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBanRequest) (ratelimit.Target, error) {
+	switch t := r.GetTarget().(type) {
+	case *commentdv1.CreateBanRequest_CommentAuthor:
+		c, err := s.bannedComment(ctx, "comment_author", t.CommentAuthor)
+		if err != nil {
+			return ratelimit.Target{}, err
+		}
+		return ratelimit.AuthorTarget(c.AuthorKey), nil
+	case *commentdv1.CreateBanRequest_CommentIp:
+		c, err := s.bannedComment(ctx, "comment_ip", t.CommentIp)
+		if err != nil {
+			return ratelimit.Target{}, err
+		}
+		if c.IPKey == "" {
+			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "comment_ip", Description: "the site sent this comment without an IP address; ban its author instead"}}}
+		}
+		return ratelimit.IPTarget(c.IPKey), nil
+	case *commentdv1.CreateBanRequest_AuthorEmail:
+		return s.bans.EmailTarget("author_email", t.AuthorEmail)
+	case *commentdv1.CreateBanRequest_AuthorKey:
+		return ratelimit.ParseTarget("author_key", "author:"+strings.TrimSpace(t.AuthorKey))
+	case *commentdv1.CreateBanRequest_Ip:
+		return s.bans.AddressTarget("ip", t.Ip)
+	case *commentdv1.CreateBanRequest_IpRange:
+		return ratelimit.ParseTarget("ip_range", "range:"+strings.TrimSpace(t.IpRange))
+	}
+	return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
+		Field: "target", Description: "required: one of comment_author, comment_ip, author_email, author_key, ip or ip_range",
+	}}}
+}
+
+func (s *moderationServer) bannedComment(ctx context.Context, field, name string) (comment.Comment, error) {
+	id, err := moderation.ParseID(field, strings.TrimSpace(name))
+	if err != nil {
+		return comment.Comment{}, err
+	}
+	v, err := s.moderation.Get(ctx, id)
+	if err != nil {
+		return comment.Comment{}, err
+	}
+	return v.Comment, nil
+}
+
+func (s *moderationServer) ListBans(ctx context.Context, r *commentdv1.ListBansRequest) (*commentdv1.ListBansResponse, error) {
+	if s.bans == nil {
+		return nil, errBansDisabled()
+	}
+	bans, next, err := s.bans.List(ctx, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.ListBansResponse{Bans: bansToProto(bans), NextPageToken: next}, nil
+}
+
+func (s *moderationServer) DeleteBan(ctx context.Context, r *commentdv1.DeleteBanRequest) (*commentdv1.DeleteBanResponse, error) {
+	if s.bans == nil {
+		return nil, errBansDisabled()
+	}
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, errNoCaller
+	}
+	t, err := banTargetFromName("name", r.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.bans.Unban(ctx, t); err != nil {
+		return nil, err
+	}
+	if err := s.auditBan(ctx, moderation.AuditUnban, caller.Name, r.GetName(), ""); err != nil {
+		return nil, err
+	}
+	return &commentdv1.DeleteBanResponse{}, nil
+}

@@ -1,0 +1,420 @@
+package grpcserver_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// newBansEnv is newEnv with the abuse controls wired as commentd wires them: the ban check on
+// every submission (ratelimit.Screener, in the given style, with no rate limits so that only bans
+// refuse) and the ban RPCs (Options.Bans).
+func newBansEnv(t *testing.T, style ratelimit.BanStyle) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{prefix: redistest.Prefix(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
+	addr := redistest.Start(t).Addr
+	client, err := redisstore.NewClient(addr)
+	if err != nil {
+		t.Fatalf("redisstore.NewClient(%q): %v", addr, err)
+	}
+	t.Cleanup(func() { client.Close() })
+	e.redis = client
+	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
+		t.Fatalf("redisstore.New: %v", err)
+	}
+	if e.ring, err = privacy.NewKeyring(privacy.Options{
+		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},
+		HashKey:        privacy.NewSecret(),
+	}); err != nil {
+		t.Fatalf("privacy.NewKeyring: %v", err)
+	}
+	keys := &apikey.Set{}
+	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
+		e.tokens[name] = newToken()
+		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+		}
+	}
+	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
+	screener := ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{BanStyle: style})
+	e.srv = grpcserver.New(grpcserver.Options{
+		Logger:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Keys:       keys,
+		Comments:   comment.NewService(e.store, e.ring, comment.Options{DefaultMode: comment.ModePost, Screeners: []comment.Screener{screener}}),
+		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: comment.ModePost, Audit: e.store}),
+		Registerer: e.reg,
+		Bans:       ratelimit.NewBans(e.store, ratelimit.BansOptions{Keys: e.ring}),
+	})
+	e.srv.SetServing(true)
+	lis := bufconn.Listen(1 << 20)
+	served := make(chan error, 1)
+	go func() { served <- e.srv.Serve(lis) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.srv.Shutdown(ctx)
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after Shutdown, want nil", err)
+		}
+	})
+	e.conn, err = grpc.NewClient("passthrough:///commentd",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() { e.conn.Close() })
+	e.site = commentdv1.NewCommentServiceClient(e.conn)
+	e.mod = commentdv1.NewModerationServiceClient(e.conn)
+	return e
+}
+
+// submitAs sends a comment by email from ip to thread and returns the call's result.
+func (e *env) submitAs(t *testing.T, thread, email, ip, body string) (*commentdv1.Comment, error) {
+	t.Helper()
+	r := validSubmission(thread, body)
+	r.AuthorEmail, r.ClientIp = email, ip
+	resp, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+	return resp.GetComment(), err
+}
+
+// ban calls CreateBan as the moderator and fails the test on error.
+func (e *env) ban(t *testing.T, r *commentdv1.CreateBanRequest) *commentdv1.Ban {
+	t.Helper()
+	resp, err := e.mod.CreateBan(e.as(t, modKeyName), r)
+	if err != nil {
+		t.Fatalf("called CreateBan(%v): %v", r, err)
+	}
+	return resp.GetBan()
+}
+
+// listBans returns every ban in force, a page of two at a time, so paging is exercised too.
+func (e *env) listBans(t *testing.T) []*commentdv1.Ban {
+	t.Helper()
+	var all []*commentdv1.Ban
+	token := ""
+	for range 100 {
+		resp, err := e.mod.ListBans(e.as(t, modKeyName), &commentdv1.ListBansRequest{PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatalf("called ListBans(page_token %q): %v", token, err)
+		}
+		all = append(all, resp.GetBans()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return all
+		}
+	}
+	t.Fatalf("called ListBans: more than 100 pages")
+	return nil
+}
+
+func banNames(bs []*commentdv1.Ban) []string {
+	var names []string
+	for _, b := range bs {
+		names = append(names, b.GetName())
+	}
+	return names
+}
+
+func wantBanned(t *testing.T, call string, err error) {
+	t.Helper()
+	if code, reason := codeReason(err); code != codes.PermissionDenied || reason != grpcserver.ReasonBanned {
+		t.Errorf("%s, got %v %q, want PermissionDenied %q", call, code, reason, grpcserver.ReasonBanned)
+	}
+}
+
+// TestBanByComment is the moderator's usual path: ban the author, then the address, of a comment
+// in the queue; list the bans; lift them.
+func TestBanByComment(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	mod := e.as(t, modKeyName)
+	rude, err := e.submitAs(t, "news-1", "troll@example.com", "198.51.100.7", "a rude comment")
+	if err != nil {
+		t.Fatalf("called SubmitComment as troll@example.com before any ban: %v", err)
+	}
+	view, err := e.mod.GetComment(mod, &commentdv1.ModerationServiceGetCommentRequest{Name: rude.GetName()})
+	if err != nil {
+		t.Fatalf("called ModerationService.GetComment(%s): %v", rude.GetName(), err)
+	}
+	authorKey := view.GetComment().GetAuthorKey()
+
+	byAuthor := e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: rude.GetName()},
+		Duration: durationpb.New(72 * time.Hour), Reason: "insults"})
+	want := &commentdv1.Ban{Name: "bans/author-" + authorKey, Target: "author:" + authorKey, Reason: "insults", Moderator: modKeyName}
+	if diff := cmp.Diff(want, byAuthor, protocmp.Transform(), protocmp.IgnoreFields(&commentdv1.Ban{}, "create_time", "expire_time")); diff != "" {
+		t.Errorf("called CreateBan(comment_author %s), got ban (-want +got):\n%s", rude.GetName(), diff)
+	}
+	if d := byAuthor.GetExpireTime().AsTime().Sub(byAuthor.GetCreateTime().AsTime()); d < 72*time.Hour || d > 72*time.Hour+time.Millisecond {
+		t.Errorf("called CreateBan for 72h, got create_time %v expire_time %v, want 72h apart", byAuthor.GetCreateTime(), byAuthor.GetExpireTime())
+	}
+
+	// The author is refused from anywhere, with anything; others at the same address are not.
+	_, err = e.submitAs(t, "news-2", "Troll@Example.com", "192.0.2.50", "a new day, a new me")
+	wantBanned(t, "called SubmitComment as the banned author from another address", err)
+	if _, err := e.submitAs(t, "news-1", "neighbour@example.com", "198.51.100.7", "I share the office network"); err != nil {
+		t.Errorf("called SubmitComment as another author at the banned author's address: %v, want accepted", err)
+	}
+
+	// Then the address of the comment: anybody there is refused.
+	byIP := e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: rude.GetId()}, Reason: "sock puppets"})
+	if !strings.HasPrefix(byIP.GetName(), "bans/ip-") || !strings.HasPrefix(byIP.GetTarget(), "ip:") || byIP.GetExpireTime() != nil {
+		t.Errorf("called CreateBan(comment_ip %s) for good, got %v, want bans/ip-<hash>, target ip:<hash>, no expire_time", rude.GetId(), byIP)
+	}
+	_, err = e.submitAs(t, "news-1", "puppet@example.com", "198.51.100.7", "I agree with the troll")
+	wantBanned(t, "called SubmitComment as a new author from the banned address", err)
+
+	if got := banNames(e.listBans(t)); !cmp.Equal(got, []string{byIP.GetName(), byAuthor.GetName()}) {
+		t.Errorf("called ListBans, got %v, want newest first %v", got, []string{byIP.GetName(), byAuthor.GetName()})
+	}
+
+	for _, b := range []*commentdv1.Ban{byAuthor, byIP} {
+		if _, err := e.mod.DeleteBan(mod, &commentdv1.DeleteBanRequest{Name: b.GetName()}); err != nil {
+			t.Fatalf("called DeleteBan(%s): %v", b.GetName(), err)
+		}
+	}
+	if _, err := e.submitAs(t, "news-2", "troll@example.com", "198.51.100.7", "I am back"); err != nil {
+		t.Errorf("called SubmitComment as the author after both bans were lifted: %v, want accepted", err)
+	}
+	if got := e.listBans(t); len(got) != 0 {
+		t.Errorf("called ListBans after lifting every ban, got %v, want none", banNames(got))
+	}
+	_, err = e.mod.DeleteBan(mod, &commentdv1.DeleteBanRequest{Name: byAuthor.GetName()})
+	if code, reason := codeReason(err); code != codes.NotFound || reason != grpcserver.ReasonBanNotFound {
+		t.Errorf("called DeleteBan(%s) a second time, got %v %q, want NotFound %q", byAuthor.GetName(), code, reason, grpcserver.ReasonBanNotFound)
+	}
+
+	// The audit log has the ban and its lifting, newest first; the refused second lift is not there.
+	audit, err := e.mod.ListAuditEvents(mod, &commentdv1.ListAuditEventsRequest{Target: byAuthor.GetName()})
+	if err != nil {
+		t.Fatalf("called ListAuditEvents(target %s): %v", byAuthor.GetName(), err)
+	}
+	var gotAudit []string
+	for _, ev := range audit.GetEvents() {
+		gotAudit = append(gotAudit, fmt.Sprintf("%s %s %s %q", ev.GetAction(), ev.GetModerator(), ev.GetTarget(), ev.GetReason()))
+	}
+	wantAudit := []string{
+		fmt.Sprintf("AUDIT_ACTION_UNBAN %s %s %q", modKeyName, byAuthor.GetName(), ""),
+		fmt.Sprintf("AUDIT_ACTION_BAN %s %s %q", modKeyName, byAuthor.GetName(), "insults"),
+	}
+	if diff := cmp.Diff(wantAudit, gotAudit); diff != "" {
+		t.Errorf("called ListAuditEvents(target %s) (-want +got):\n%s", byAuthor.GetName(), diff)
+	}
+}
+
+// TestShadowBan checks that under the shadow style a banned author's comment is stored rejected,
+// for moderators to see, while the site is told, then and later, that it is pending.
+func TestShadowBan(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanShadow)
+	site, mod := e.as(t, siteKeyName), e.as(t, modKeyName)
+	e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "Troll@Example.com"}, Reason: "trolling"})
+
+	shadowed, err := e.submitAs(t, "news-1", "troll@example.com", "192.0.2.1", "you will never silence me")
+	if err != nil || shadowed.GetState() != commentdv1.State_STATE_PENDING {
+		t.Fatalf("called SubmitComment as a shadow-banned author, got %v, %v; want accepted as PENDING", shadowed.GetState(), err)
+	}
+	got, err := e.site.GetComment(site, &commentdv1.GetCommentRequest{Name: shadowed.GetName()})
+	if err != nil || got.GetComment().GetState() != commentdv1.State_STATE_PENDING {
+		t.Errorf("called GetComment(%s) as the site, got %v, %v; want PENDING", shadowed.GetName(), got.GetComment().GetState(), err)
+	}
+	view, err := e.mod.GetComment(mod, &commentdv1.ModerationServiceGetCommentRequest{Name: shadowed.GetName()})
+	if err != nil {
+		t.Fatalf("called ModerationService.GetComment(%s): %v", shadowed.GetName(), err)
+	}
+	mc := view.GetComment()
+	if mc.GetComment().GetState() != commentdv1.State_STATE_REJECTED || len(mc.GetHoldReasons()) == 0 || mc.GetHoldReasons()[0].GetCode() != ratelimit.ReasonBanned {
+		t.Errorf("called ModerationService.GetComment(%s), got state %v reasons %v; want REJECTED with reason %s first",
+			shadowed.GetName(), mc.GetComment().GetState(), mc.GetHoldReasons(), ratelimit.ReasonBanned)
+	}
+	list, err := e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: "news-1"})
+	if err != nil || len(list.GetComments()) != 0 {
+		t.Errorf("called ListComments(news-1), got %v, %v; want no comment (the shadow-banned one is hidden)", list.GetComments(), err)
+	}
+	if ok, err := e.submitAs(t, "news-1", "reader@example.com", "192.0.2.1", "a normal comment"); err != nil || ok.GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Errorf("called SubmitComment as another author, got %v, %v; want PUBLISHED", ok.GetState(), err)
+	}
+}
+
+// TestBanExpiry checks that a ban stops applying, and leaves the list, the moment it expires.
+func TestBanExpiry(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	b := e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8::42"},
+		Duration: durationpb.New(700 * time.Millisecond), Reason: "cooling off"})
+	_, err := e.submitAs(t, "news-1", "anyone@example.com", "2001:db8:0:0::42", "during the ban")
+	wantBanned(t, "called SubmitComment from a banned address during the ban", err)
+	if got := banNames(e.listBans(t)); !cmp.Equal(got, []string{b.GetName()}) {
+		t.Errorf("called ListBans during the ban, got %v, want [%s]", got, b.GetName())
+	}
+	time.Sleep(time.Until(b.GetExpireTime().AsTime()) + 50*time.Millisecond)
+	if _, err := e.submitAs(t, "news-1", "anyone@example.com", "2001:db8::42", "after the ban"); err != nil {
+		t.Errorf("called SubmitComment from the address after its ban expired: %v, want accepted", err)
+	}
+	if got := e.listBans(t); len(got) != 0 {
+		t.Errorf("called ListBans after the ban expired, got %v, want none", banNames(got))
+	}
+	_, err = e.mod.DeleteBan(e.as(t, modKeyName), &commentdv1.DeleteBanRequest{Name: b.GetName()})
+	if code, reason := codeReason(err); code != codes.NotFound || reason != grpcserver.ReasonBanNotFound {
+		t.Errorf("called DeleteBan(%s) after it expired, got %v %q, want NotFound %q", b.GetName(), code, reason, grpcserver.ReasonBanNotFound)
+	}
+}
+
+// TestBanTargets checks every kind of target: the name each gets, that DeleteBan takes that name
+// back, and that no email or single address is kept in clear.
+func TestBanTargets(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	mod := e.as(t, modKeyName)
+	email, _ := privacy.ParseEmail("jane@example.com")
+	ip, _ := privacy.ParseIP("203.0.113.77")
+	tests := []struct {
+		name       string
+		req        *commentdv1.CreateBanRequest
+		wantName   string
+		wantTarget string
+	}{
+		{name: "email", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "JANE@example.com"}},
+			wantName: "bans/author-" + e.ring.EmailKey(email), wantTarget: "author:" + e.ring.EmailKey(email)},
+		{name: "author key", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: strings.Repeat("ab", 20)}},
+			wantName: "bans/author-" + strings.Repeat("ab", 20), wantTarget: "author:" + strings.Repeat("ab", 20)},
+		{name: "address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.77"}},
+			wantName: "bans/ip-" + e.ring.IPKey(ip), wantTarget: "ip:" + e.ring.IPKey(ip)},
+		{name: "IPv4 range, masked", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.77/24"}},
+			wantName: "bans/range-203.0.113.0-24", wantTarget: "range:203.0.113.0/24"},
+		{name: "IPv6 range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:42::/48"}},
+			wantName: "bans/range-2001-db8-42---48", wantTarget: "range:2001:db8:42::/48"},
+		{name: "IPv6 range without ::", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:1:2:3:4:5:0/112"}},
+			wantName: "bans/range-2001-db8-1-2-3-4-5-0-112", wantTarget: "range:2001:db8:1:2:3:4:5:0/112"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Reason = "test"
+			b := e.ban(t, tt.req)
+			if b.GetName() != tt.wantName || b.GetTarget() != tt.wantTarget {
+				t.Errorf("called CreateBan(%v), got name %q target %q, want %q and %q", tt.req, b.GetName(), b.GetTarget(), tt.wantName, tt.wantTarget)
+			}
+			if _, err := e.mod.DeleteBan(mod, &commentdv1.DeleteBanRequest{Name: b.GetName()}); err != nil {
+				t.Errorf("called DeleteBan(%s): %v", b.GetName(), err)
+			}
+		})
+	}
+	// Ban them all again and look at everything Redis holds: no email, no single address.
+	for _, tt := range tests {
+		e.ban(t, tt.req)
+	}
+	stored := strings.ToLower(e.storedText(t))
+	for _, secret := range []string{"jane@example.com", "203.0.113.77"} {
+		if strings.Contains(stored, secret) {
+			t.Errorf("after banning by email and address, Redis holds %q in clear", secret)
+		}
+	}
+}
+
+func TestCreateBanInvalid(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	mod := e.as(t, modKeyName)
+	noIP, err := e.submitAs(t, "news-1", "jane@example.com", "", "sent without an address")
+	if err != nil {
+		t.Fatalf("called SubmitComment without client_ip: %v", err)
+	}
+	tests := []struct {
+		name       string
+		req        *commentdv1.CreateBanRequest
+		wantFields []string
+	}{
+		{name: "no target", req: &commentdv1.CreateBanRequest{Reason: "x"}, wantFields: []string{"target"}},
+		{name: "no reason", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.0/8"}}, wantFields: []string{"reason"}},
+		{name: "bad email and zero duration", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "not-an-email"},
+			Duration: durationpb.New(0), Reason: "x"}, wantFields: []string{"author_email", "duration"}},
+		{name: "negative duration", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.0/8"},
+			Duration: durationpb.New(-time.Hour), Reason: "x"}, wantFields: []string{"duration"}},
+		{name: "bad author key", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: "jane"}, Reason: "x"}, wantFields: []string{"author_key"}},
+		{name: "range too wide", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.0/7"}, Reason: "x"}, wantFields: []string{"ip_range"}},
+		{name: "range of one address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.1/32"}, Reason: "x"}, wantFields: []string{"ip_range"}},
+		{name: "address that is a range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "10.0.0.0/8"}, Reason: "x"}, wantFields: []string{"ip"}},
+		{name: "comment name malformed", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/a b"}, Reason: "x"}, wantFields: []string{"comment_author"}},
+		{name: "comment without an address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: noIP.GetName()}, Reason: "x"}, wantFields: []string{"comment_ip"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.mod.CreateBan(mod, tt.req)
+			if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument {
+				t.Fatalf("called CreateBan(%v), got %v %q, want InvalidArgument %q", tt.req, code, reason, grpcserver.ReasonInvalidArgument)
+			}
+			if got := badRequestFields(err); !cmp.Equal(got, tt.wantFields) {
+				t.Errorf("called CreateBan(%v), got bad fields %v, want %v", tt.req, got, tt.wantFields)
+			}
+		})
+	}
+
+	_, err = e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/00nosuchcomment"}, Reason: "x"})
+	if code, reason := codeReason(err); code != codes.NotFound || reason != grpcserver.ReasonCommentNotFound {
+		t.Errorf("called CreateBan on an unknown comment, got %v %q, want NotFound %q", code, reason, grpcserver.ReasonCommentNotFound)
+	}
+	if got := e.listBans(t); len(got) != 0 {
+		t.Errorf("called ListBans after only refused CreateBan calls, got %v, want none", banNames(got))
+	}
+
+	for _, name := range []string{"", "author-" + strings.Repeat("ab", 20), "bans/", "bans/author-XYZ", "bans/range-203.0.113.7-24", "bans/range-203.0.113.0/24",
+		"bans/range-2001-db8--0-48", "bans/user-1", "bans/ip-" + strings.Repeat("AB", 20)} {
+		_, err := e.mod.DeleteBan(mod, &commentdv1.DeleteBanRequest{Name: name})
+		if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || !cmp.Equal(badRequestFields(err), []string{"name"}) {
+			t.Errorf("called DeleteBan(%q), got %v %q fields %v, want InvalidArgument on name", name, code, reason, badRequestFields(err))
+		}
+	}
+	_, err = e.mod.ListBans(mod, &commentdv1.ListBansRequest{PageToken: "not-a-token"})
+	if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidPageToken {
+		t.Errorf("called ListBans with a made-up page token, got %v %q, want InvalidArgument %q", code, reason, grpcserver.ReasonInvalidPageToken)
+	}
+}
+
+// TestBansAccess checks who may call the ban RPCs, and what a server without bans answers.
+func TestBansAccess(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	_, err := e.mod.ListBans(e.as(t, siteKeyName), &commentdv1.ListBansRequest{})
+	if code, reason := codeReason(err); code != codes.PermissionDenied || reason != grpcserver.ReasonRoleNotAllowed {
+		t.Errorf("called ListBans with a site key, got %v %q, want PermissionDenied %q", code, reason, grpcserver.ReasonRoleNotAllowed)
+	}
+	if _, err := e.mod.ListBans(e.as(t, adminKeyName), &commentdv1.ListBansRequest{}); err != nil {
+		t.Errorf("called ListBans with an admin key: %v, want allowed", err)
+	}
+
+	bare := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	mod := bare.as(t, modKeyName)
+	calls := map[string]func() error{
+		"CreateBan": func() error {
+			_, err := bare.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.0/8"}, Reason: "x"})
+			return err
+		},
+		"ListBans": func() error { _, err := bare.mod.ListBans(mod, &commentdv1.ListBansRequest{}); return err },
+		"DeleteBan": func() error {
+			_, err := bare.mod.DeleteBan(mod, &commentdv1.DeleteBanRequest{Name: "bans/range-10.0.0.0-8"})
+			return err
+		},
+	}
+	for name, call := range calls {
+		if code, reason := codeReason(call()); code != codes.FailedPrecondition || reason != grpcserver.ReasonBansDisabled {
+			t.Errorf("called %s on a server without Options.Bans, got %v %q, want FailedPrecondition %q", name, code, reason, grpcserver.ReasonBansDisabled)
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package grpcserver
+
+import (
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// Converters of the moderator workflow: queue filters, claims, queue events, reports, the audit
+// log and statistics.
+
+// queueQueryFromProto reads a ListQueueRequest's filters; the domain validates them.
+func queueQueryFromProto(r *commentdv1.ListQueueRequest) (moderation.Query, error) {
+	q := moderation.Query{
+		State:      stateFromProto(r.GetState()),
+		ThreadID:   r.GetThreadId(),
+		AuthorKey:  r.GetAuthorKey(),
+		MinScore:   copyFloat(r.MinSpamScore),
+		MaxScore:   copyFloat(r.MaxSpamScore),
+		ReasonCode: r.GetReasonCode(),
+	}
+	var verr comment.ValidationError
+	q.CreatedBefore = timeFromProto(&verr, "max_create_time", r.GetMaxCreateTime())
+	return q, verr.Err()
+}
+
+func copyFloat(v *float64) *float64 {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	return &c
+}
+
+// timeFromProto converts an optional timestamp: zero when unset, a violation of field when it is
+// not a valid time.
+func timeFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	if err := ts.CheckValid(); err != nil {
+		verr.Add(field, "not a valid timestamp")
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// claimQueryFromProto reads a ClaimCommentsRequest; the domain applies defaults and bounds.
+func claimQueryFromProto(r *commentdv1.ClaimCommentsRequest) (moderation.ClaimQuery, error) {
+	q := moderation.ClaimQuery{
+		State:    stateFromProto(r.GetState()),
+		ThreadID: r.GetThreadId(),
+		Count:    int(r.GetCount()),
+	}
+	if d := r.GetLease(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return q, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "lease", Description: "not a valid duration"}}}
+		}
+		q.Lease = d.AsDuration()
+	}
+	return q, nil
+}
+
+// releaseIDsFromProto parses a ReleaseCommentsRequest's names.
+func releaseIDsFromProto(r *commentdv1.ReleaseCommentsRequest) ([]string, error) {
+	var verr comment.ValidationError
+	ids := make([]string, 0, len(r.GetNames()))
+	for i, name := range r.GetNames() {
+		id, err := moderation.ParseID("names", name)
+		if err != nil {
+			verr.Add("names["+strconv.Itoa(i)+"]", "not a comment name (want comments/{id} or an id)")
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids, verr.Err()
+}
+
+func eventKindToProto(k moderation.EventKind) commentdv1.QueueEventKind {
+	switch k {
+	case moderation.EventHeld:
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD
+	case moderation.EventReported:
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED
+	case moderation.EventSpam:
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM
+	case moderation.EventDecided:
+		return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED
+	}
+	return commentdv1.QueueEventKind_QUEUE_EVENT_KIND_UNSPECIFIED
+}
+
+// eventKindFromProto maps an unknown kind (UNSPECIFIED included) to an invalid domain kind, which
+// the domain refuses with a field violation.
+func eventKindFromProto(k commentdv1.QueueEventKind) moderation.EventKind {
+	switch k {
+	case commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD:
+		return moderation.EventHeld
+	case commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED:
+		return moderation.EventReported
+	case commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM:
+		return moderation.EventSpam
+	case commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED:
+		return moderation.EventDecided
+	}
+	return moderation.EventKind(-1)
+}
+
+func watchFilterFromProto(r *commentdv1.WatchQueueRequest) moderation.WatchFilter {
+	f := moderation.WatchFilter{ThreadID: r.GetThreadId()}
+	for _, k := range r.GetKinds() {
+		f.Kinds = append(f.Kinds, eventKindFromProto(k))
+	}
+	return f
+}
+
+func watchEventToProto(e moderation.WatchEvent) *commentdv1.WatchQueueResponse {
+	return &commentdv1.WatchQueueResponse{
+		Kind:      eventKindToProto(e.Kind),
+		Comment:   viewToProto(e.Comment),
+		EventTime: timeToProto(e.At),
+	}
+}
+
+// setReports copies a view's reports into the moderator's view of the comment.
+func setReports(p *commentdv1.ModeratedComment, v moderation.View) {
+	p.ReportCount = int32(v.ReportCount)
+	for _, r := range v.Reports {
+		p.Reports = append(p.Reports, &commentdv1.Report{Reason: r.Reason, CreateTime: timeToProto(r.At)})
+	}
+}
+
+func auditActionToProto(a moderation.AuditAction) commentdv1.AuditAction {
+	switch a {
+	case moderation.AuditApprove:
+		return commentdv1.AuditAction_AUDIT_ACTION_APPROVE
+	case moderation.AuditReject:
+		return commentdv1.AuditAction_AUDIT_ACTION_REJECT
+	case moderation.AuditMarkSpam:
+		return commentdv1.AuditAction_AUDIT_ACTION_MARK_SPAM
+	case moderation.AuditMarkNotSpam:
+		return commentdv1.AuditAction_AUDIT_ACTION_MARK_NOT_SPAM
+	case moderation.AuditReopen:
+		return commentdv1.AuditAction_AUDIT_ACTION_REOPEN
+	case moderation.AuditBan:
+		return commentdv1.AuditAction_AUDIT_ACTION_BAN
+	case moderation.AuditUnban:
+		return commentdv1.AuditAction_AUDIT_ACTION_UNBAN
+	case moderation.AuditUpdateThread:
+		return commentdv1.AuditAction_AUDIT_ACTION_UPDATE_THREAD
+	case moderation.AuditCreateFilter:
+		return commentdv1.AuditAction_AUDIT_ACTION_CREATE_FILTER
+	case moderation.AuditDeleteFilter:
+		return commentdv1.AuditAction_AUDIT_ACTION_DELETE_FILTER
+	case moderation.AuditReportTakedown:
+		return commentdv1.AuditAction_AUDIT_ACTION_REPORT_TAKEDOWN
+	}
+	return commentdv1.AuditAction_AUDIT_ACTION_UNSPECIFIED
+}
+
+func auditQueryFromProto(r *commentdv1.ListAuditEventsRequest) (moderation.AuditQuery, error) {
+	var verr comment.ValidationError
+	q := moderation.AuditQuery{
+		Moderator: r.GetModerator(),
+		Target:    r.GetTarget(),
+		Since:     timeFromProto(&verr, "start_time", r.GetStartTime()),
+		Until:     timeFromProto(&verr, "end_time", r.GetEndTime()),
+	}
+	return q, verr.Err()
+}
+
+func auditEventToProto(e moderation.AuditEvent) *commentdv1.AuditEvent {
+	return &commentdv1.AuditEvent{
+		Name:       "auditEvents/" + e.ID,
+		CreateTime: timeToProto(e.At),
+		Moderator:  e.Moderator,
+		Action:     auditActionToProto(e.Action),
+		Target:     e.Target,
+		FromState:  stateToProto(e.From),
+		ToState:    stateToProto(e.To),
+		Reason:     e.Reason,
+	}
+}
+
+func statsToProto(s moderation.Stats) *commentdv1.GetStatsResponse {
+	out := &commentdv1.GetStatsResponse{}
+	for _, q := range s.Queue {
+		out.Queue = append(out.Queue, &commentdv1.StateCount{State: stateToProto(q.State), Count: q.Count})
+	}
+	for _, m := range s.Moderators {
+		out.Moderators = append(out.Moderators, &commentdv1.ModeratorStats{
+			Moderator: m.Moderator, Approved: m.Approved, Rejected: m.Rejected, MarkedSpam: m.MarkedSpam, Other: m.Other,
+		})
+	}
+	for _, d := range s.Days {
+		out.Days = append(out.Days, &commentdv1.DailyStats{Date: d.Day.UTC().Format(time.DateOnly), Submitted: d.Submitted, Spam: d.Spam})
+	}
+	return out
+}

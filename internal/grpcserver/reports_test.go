@@ -1,0 +1,109 @@
+package grpcserver_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+func TestReportsTakeACommentDown(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, threshold: 2})
+	site, mod := e.as(t, siteKeyName), e.as(t, modKeyName)
+	c := e.submit(t, validSubmission("reports", "a published comment"))
+	watcher := openWatch(t, e, &commentdv1.WatchQueueRequest{})
+
+	const ip1, ip2 = "198.51.100.23", "2001:db8::77"
+	steps := []struct {
+		req       *commentdv1.ReportCommentRequest
+		wantCount int32
+		wantState commentdv1.State
+	}{
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "insulting", ClientIp: ip1}, 1, commentdv1.State_STATE_PUBLISHED},
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "still insulting", ClientIp: ip1}, 1, commentdv1.State_STATE_PUBLISHED},
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "agreed", ClientIp: ip2}, 2, commentdv1.State_STATE_PENDING},
+		{&commentdv1.ReportCommentRequest{Name: c.GetName()}, 3, commentdv1.State_STATE_PENDING},
+	}
+	for i, st := range steps {
+		resp, err := e.site.ReportComment(site, st.req)
+		if err != nil || resp.GetReportCount() != st.wantCount || resp.GetComment().GetState() != st.wantState {
+			t.Fatalf("called ReportComment #%d (%q from %q), got count %d state %v, %v; want %d, %v",
+				i, st.req.GetReason(), st.req.GetClientIp(), resp.GetReportCount(), resp.GetComment().GetState(), err, st.wantCount, st.wantState)
+		}
+	}
+
+	ev := recv(t, watcher)
+	if ev.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED || ev.GetComment().GetComment().GetName() != c.GetName() {
+		t.Errorf("called WatchQueue, got %v after the takedown, want REPORTED %s", ev, c.GetName())
+	}
+	got, err := ctxGet(mod, e, c.GetName())
+	if err != nil {
+		t.Fatalf("called GetComment: %v", err)
+	}
+	var reasons []string
+	for _, r := range got.GetReports() {
+		reasons = append(reasons, r.GetReason())
+		if r.GetCreateTime() == nil {
+			t.Errorf("called GetComment, got report %v without a time", r)
+		}
+	}
+	if got.GetReportCount() != 3 || !slices.Equal(reasons, []string{"", "agreed", "insulting"}) {
+		t.Errorf("called GetComment after the reports, got report_count %d and reasons %q, want 3 and the newest first", got.GetReportCount(), reasons)
+	}
+	var codes []string
+	for _, r := range got.GetHoldReasons() {
+		codes = append(codes, r.GetCode())
+	}
+	if !slices.Contains(codes, moderation.ReasonReported) {
+		t.Errorf("called GetComment after the takedown, got hold reasons %v, want %s among them", codes, moderation.ReasonReported)
+	}
+	queue, err := e.mod.ListQueue(mod, &commentdv1.ListQueueRequest{ReasonCode: moderation.ReasonReported})
+	if err != nil || !slices.Equal(names(queue.GetComments()), []string{c.GetName()}) {
+		t.Errorf("called ListQueue(reason_code REPORTED), got %v, %v; want [%s]", names(queue.GetComments()), err, c.GetName())
+	}
+	audit, err := e.mod.ListAuditEvents(mod, &commentdv1.ListAuditEventsRequest{Target: c.GetName()})
+	if err != nil || len(audit.GetEvents()) != 1 || audit.GetEvents()[0].GetModerator() != moderation.SystemModerator ||
+		audit.GetEvents()[0].GetAction() != commentdv1.AuditAction_AUDIT_ACTION_REPORT_TAKEDOWN {
+		t.Errorf("called ListAuditEvents(target the comment), got %v, %v; want one REPORT_TAKEDOWN by system", audit.GetEvents(), err)
+	}
+	// The site's view of the comment agrees.
+	if view, err := e.site.GetComment(site, &commentdv1.GetCommentRequest{Name: c.GetName()}); err != nil || view.GetComment().GetState() != commentdv1.State_STATE_PENDING {
+		t.Errorf("called GetComment as the site, got %v, %v; want PENDING", view.GetComment().GetState(), err)
+	}
+	for _, ip := range []string{ip1, ip2} {
+		if stored := e.storedText(t); strings.Contains(stored, ip) {
+			t.Errorf("searched Redis for the reporter's address %s, got a match, want only its keyed hash", ip)
+		}
+	}
+}
+
+func TestReportCommentRefusals(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	site := e.as(t, siteKeyName)
+	c := e.submit(t, validSubmission("refusals", "fine"))
+	tests := []struct {
+		name       string
+		req        *commentdv1.ReportCommentRequest
+		wantCode   codes.Code
+		wantReason string
+		wantFields []string
+	}{
+		{"bad ip", &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
+		{"long reason", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: strings.Repeat("x", 501)}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
+		{"bad name", &commentdv1.ReportCommentRequest{Name: "threads/x"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"name"}},
+		{"unknown comment", &commentdv1.ReportCommentRequest{Name: "comments/00ffffffffffffffffffffffff"}, codes.NotFound, grpcserver.ReasonCommentNotFound, nil},
+	}
+	for _, tt := range tests {
+		_, err := e.site.ReportComment(site, tt.req)
+		if code, reason := codeReason(err); code != tt.wantCode || reason != tt.wantReason || !slices.Equal(badRequestFields(err), tt.wantFields) {
+			t.Errorf("called ReportComment(%s), got %v %q fields %v, want %v %q fields %v", tt.name, code, reason, badRequestFields(err), tt.wantCode, tt.wantReason, tt.wantFields)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package grpcserver
+
+import (
+	"context"
+	"net/netip"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/spam"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// The spam RPCs: CheckComment (CommentService), and MarkSpam, MarkNotSpam, TrainSpam and
+// DeleteSpamModel (ModerationService). Marking spam and not spam are moderators' decisions like
+// approve and reject; the spam model learns from them through moderation.Service's Learner.
+
+// SpamOptions are the spam services behind the RPCs. Either may be nil: the RPCs that need it then
+// fail with FAILED_PRECONDITION, reason SPAM_DISABLED.
+type SpamOptions struct {
+	Service *spam.Service // CheckComment, TrainSpam, DeleteSpamModel
+	Filters *spam.Filters // CreateFilter, ListFilters, DeleteFilter
+}
+
+// BanLookup is the abuse guard's read-only ban lookup (ratelimit.Guard.Banned): CheckComment asks
+// it without counting anything against the rate limits.
+type BanLookup interface {
+	Banned(ctx context.Context, authorKey, ipKey string, ip netip.Addr) (*ratelimit.Ban, error)
+}
+
+// GuardBans adapts a BanLookup to spam.Bans. A banned reader's check fails as the submission would:
+// *ratelimit.BannedError (PERMISSION_DENIED, reason BANNED). Under shadow bans (shadow true) the
+// check says nothing of the ban, since a shadow-banned submission looks accepted to the site too.
+func GuardBans(g BanLookup, keys *privacy.Keyring, shadow bool) spam.Bans {
+	return guardBans{g: g, keys: keys, shadow: shadow}
+}
+
+type guardBans struct {
+	g      BanLookup
+	keys   *privacy.Keyring
+	shadow bool
+}
+
+func (b guardBans) CheckBan(ctx context.Context, d *comment.Draft) error {
+	if b.shadow {
+		return nil
+	}
+	ban, err := b.g.Banned(ctx, b.keys.EmailKey(d.Email), b.keys.IPKey(d.IP), d.IP.Addr())
+	switch {
+	case err != nil:
+		return err
+	case ban != nil:
+		return &ratelimit.BannedError{Ban: *ban}
+	}
+	return nil
+}
+
+// ReasonSpamDisabled is the ErrorInfo reason of the spam and word-list RPCs on a server built
+// without the spam services, with status FAILED_PRECONDITION (this server's set-up, which no retry
+// changes).
+const ReasonSpamDisabled = "SPAM_DISABLED"
+
+// errSpamDisabled is returned as a finished status: it is this server's wiring, not a domain
+// outcome, so it has no place in statusFor's table (a status passes statusFor unchanged).
+func errSpamDisabled() error {
+	return withDetails(codes.FailedPrecondition, "spam checks are not enabled on this server", ReasonSpamDisabled, nil,
+		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+			Type: "SERVER", Subject: "spam", Description: "the server was started without the spam checks",
+		}}}).Err()
+}
+
+func (s *commentServer) CheckComment(ctx context.Context, r *commentdv1.CheckCommentRequest) (*commentdv1.CheckCommentResponse, error) {
+	if s.spam.Service == nil {
+		return nil, errSpamDisabled()
+	}
+	res, err := s.spam.Service.Check(ctx, submissionFromProto(r.GetComment()), r.GetSpamModel())
+	if err != nil {
+		return nil, nestCheckFields(err)
+	}
+	return checkResultToProto(res), nil
+}
+
+func (s *moderationServer) MarkSpam(ctx context.Context, r *commentdv1.MarkSpamRequest) (*commentdv1.MarkSpamResponse, error) {
+	v, err := s.decide(ctx, moderation.MarkSpam, r.GetName(), r.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.MarkSpamResponse{Comment: viewToProto(v)}, nil
+}
+
+func (s *moderationServer) MarkNotSpam(ctx context.Context, r *commentdv1.MarkNotSpamRequest) (*commentdv1.MarkNotSpamResponse, error) {
+	v, err := s.decide(ctx, moderation.MarkNotSpam, r.GetName(), r.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.MarkNotSpamResponse{Comment: viewToProto(v)}, nil
+}
+
+func (s *moderationServer) TrainSpam(ctx context.Context, r *commentdv1.TrainSpamRequest) (*commentdv1.TrainSpamResponse, error) {
+	if s.spam.Service == nil {
+		return nil, errSpamDisabled()
+	}
+	n, err := s.spam.Service.Train(ctx, r.GetSpamModel(), examplesFromProto(r.GetExamples()))
+	if err != nil {
+		return nil, err
+	}
+	return &commentdv1.TrainSpamResponse{Trained: int32(n)}, nil
+}
+
+func (s *moderationServer) DeleteSpamModel(ctx context.Context, r *commentdv1.DeleteSpamModelRequest) (*commentdv1.DeleteSpamModelResponse, error) {
+	if s.spam.Service == nil {
+		return nil, errSpamDisabled()
+	}
+	if err := s.spam.Service.DeleteModel(ctx, r.GetSpamModel()); err != nil {
+		return nil, err
+	}
+	return &commentdv1.DeleteSpamModelResponse{}, nil
+}

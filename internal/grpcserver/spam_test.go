@@ -1,0 +1,650 @@
+package grpcserver_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	"github.com/commentd/commentd/internal/spam"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// spamEnvOptions configures one server of a spam test. Servers given the same redisAddr, prefix
+// and ring are instances of one deployment.
+type spamEnvOptions struct {
+	redisAddr string
+	prefix    string
+	ring      *privacy.Keyring
+	mode      comment.Mode
+	engine    spam.EngineOptions // Campaigns is filled in
+}
+
+// spamEnv is a server wired as commentd wires it: the abuse check (bans and the author's record,
+// no rate limits) then the spam checks on every submission; the learner and the authors' records
+// on every decision; the spam and word-list RPCs; and the background readers and writer, stopped
+// when the test ends.
+type spamEnv struct {
+	*env
+	mirror *redisstore.SpamMirror
+}
+
+func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{prefix: o.prefix, ring: o.ring, logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
+	client, err := redisstore.NewClient(o.redisAddr)
+	if err != nil {
+		t.Fatalf("redisstore.NewClient(%q): %v", o.redisAddr, err)
+	}
+	t.Cleanup(func() { client.Close() })
+	e.redis = client
+	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
+		t.Fatalf("redisstore.New: %v", err)
+	}
+	keys := &apikey.Set{}
+	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
+		e.tokens[name] = newToken()
+		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
+	camp := redisstore.NewCampaigns(e.store, redisstore.CampaignsOptions{FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond, Logger: log})
+	engineOpts := o.engine
+	engineOpts.Scorer.Campaigns = camp
+	engine, err := spam.NewEngine(mirror, e.ring, engineOpts)
+	if err != nil {
+		t.Fatalf("spam.NewEngine: %v", err)
+	}
+	watcher := redisstore.NewFilterWatcher(e.store, engine.SetFilters, redisstore.FilterWatcherOptions{Every: 50 * time.Millisecond, Logger: log})
+	for _, load := range []func(context.Context) error{mirror.Load, camp.Load, watcher.Load} {
+		if err := load(ctx); err != nil {
+			t.Fatalf("load spam state: %v", err)
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { mirror.Run(runCtx) })
+	wg.Go(func() { camp.Run(runCtx) })
+	wg.Go(func() { watcher.Run(runCtx) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
+	limits := comment.Limits{}
+	e.srv = grpcserver.New(grpcserver.Options{
+		Logger: log,
+		Keys:   keys,
+		Comments: comment.NewService(e.store, e.ring, comment.Options{DefaultMode: o.mode, Limits: limits, Screeners: []comment.Screener{
+			ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{}),
+			spam.NewScreener(engine, spam.ScreenerOptions{Logger: log}),
+		}}),
+		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: o.mode, Learner: spam.NewLearner(e.store, e.ring), Histories: e.store}),
+		Registerer: e.reg,
+		Spam: grpcserver.SpamOptions{
+			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Limits: limits, Bans: grpcserver.GuardBans(guard, e.ring, false), Histories: e.store}),
+			Filters: spam.NewFilters(e.store, e.ring, spam.FiltersOptions{}),
+		},
+	})
+	e.srv.SetServing(true)
+	lis := bufconn.Listen(1 << 20)
+	served := make(chan error, 1)
+	go func() { served <- e.srv.Serve(lis) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.srv.Shutdown(ctx)
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after Shutdown, want nil", err)
+		}
+	})
+	e.conn, err = grpc.NewClient("passthrough:///commentd",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() { e.conn.Close() })
+	e.site = commentdv1.NewCommentServiceClient(e.conn)
+	e.mod = commentdv1.NewModerationServiceClient(e.conn)
+	return &spamEnv{env: e, mirror: mirror}
+}
+
+// newSpamDeployment starts n servers of one deployment on a Redis of their own.
+func newSpamDeployment(t *testing.T, n int, o spamEnvOptions) []*spamEnv {
+	t.Helper()
+	o.redisAddr = redistest.Start(t).Addr
+	o.prefix = redistest.Prefix(t)
+	ring, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()})
+	if err != nil {
+		t.Fatalf("privacy.NewKeyring: %v", err)
+	}
+	o.ring = ring
+	out := make([]*spamEnv, n)
+	for i := range out {
+		out[i] = newSpamEnv(t, o)
+	}
+	return out
+}
+
+// The site model's starting corpus, trained through TrainSpam.
+var (
+	corpusSpam = []string{
+		"win a free iphone now, click my profile link",
+		"free iphone giveaway, click the link in my profile",
+		"click my profile for a free gift card",
+		"earn money from home, click my profile",
+		"free gift cards for everyone, click now",
+		"click the link for free money today",
+		"cheap followers, click my profile link now",
+		"free iphone for the first hundred, click",
+		"win money now, click the link in my profile",
+		"click now for your free gift",
+		"get rich quick, click my profile",
+		"free prizes, click the link now",
+	}
+	corpusHam = []string{
+		"the minister's figures in the third paragraph do not add up",
+		"a thoughtful piece on the council budget, thank you",
+		"the interview with the mayor was fair and balanced",
+		"i disagree with the conclusion about rail fares",
+		"the photographs of the flood are striking",
+		"good reporting on the school closures",
+		"the chart of housing prices needs a source",
+		"this article explains the election rules well",
+		"the mayor's answer on buses was evasive",
+		"thank you for covering the local library",
+		"the budget figures were revised last week",
+		"an interesting interview about the new bridge",
+	}
+)
+
+// trainCorpus trains the site model (or a scratch model) with the corpus as admin.
+func (e *spamEnv) trainCorpus(t *testing.T, model string) {
+	t.Helper()
+	var xs []*commentdv1.TrainingExample
+	for _, b := range corpusSpam {
+		xs = append(xs, &commentdv1.TrainingExample{Body: b, Spam: true})
+	}
+	for _, b := range corpusHam {
+		xs = append(xs, &commentdv1.TrainingExample{Body: b})
+	}
+	resp, err := e.mod.TrainSpam(e.as(t, adminKeyName), &commentdv1.TrainSpamRequest{SpamModel: model, Examples: xs})
+	if err != nil || int(resp.GetTrained()) != len(xs) {
+		t.Fatalf("called TrainSpam(model %q, %d examples), got %v, %v; want all trained", model, len(xs), resp, err)
+	}
+}
+
+// check calls CheckComment as the site.
+func (e *spamEnv) check(t *testing.T, r *commentdv1.SubmitCommentRequest, model string) *commentdv1.CheckCommentResponse {
+	t.Helper()
+	resp, err := e.site.CheckComment(e.as(t, siteKeyName), &commentdv1.CheckCommentRequest{Comment: r, SpamModel: model})
+	if err != nil {
+		t.Fatalf("called CheckComment(%q, model %q), got error %v", r.GetBody(), model, err)
+	}
+	return resp
+}
+
+// moderated returns the moderator's view of a comment.
+func (e *spamEnv) moderated(t *testing.T, id string) *commentdv1.ModeratedComment {
+	t.Helper()
+	resp, err := e.mod.GetComment(e.as(t, modKeyName), &commentdv1.ModerationServiceGetCommentRequest{Name: "comments/" + id})
+	if err != nil {
+		t.Fatalf("called GetComment(%s) as moderator, got error %v", id, err)
+	}
+	return resp.GetComment()
+}
+
+func spamCodes(rs []*commentdv1.Reason) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.GetCode())
+	}
+	return out
+}
+
+// submission is a valid request from a distinct author and address.
+func spamSubmission(i int, thread, body string) *commentdv1.SubmitCommentRequest {
+	r := validSubmission(thread, body)
+	r.AuthorEmail = fmt.Sprintf("reader%d@example.org", i)
+	r.ClientIp = fmt.Sprintf("198.51.100.%d", i%250+1)
+	return r
+}
+
+// TestSpamChecksThroughServer runs each check through the server: CheckComment's verdict, then
+// SubmitComment and the state and reasons the moderator sees.
+func TestSpamChecksThroughServer(t *testing.T) {
+	// Thresholds of our own, so the classifier case does not hang on the tuned defaults.
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost, engine: spam.EngineOptions{Scorer: spam.Options{HoldAt: 0.5, SpamAt: 0.9}}})[0]
+	e.trainCorpus(t, "")
+	spamWaitFor(t, "the corpus to reach the mirror", func() bool { return e.mirror.Seq() > 0 })
+	mod := e.as(t, modKeyName)
+	for _, f := range []*commentdv1.Filter{
+		{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_WORD, Value: "casino"},
+		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_EMAIL, Value: "watched@example.net"},
+	} {
+		if _, err := e.mod.CreateFilter(mod, &commentdv1.CreateFilterRequest{Filter: f}); err != nil {
+			t.Fatalf("called CreateFilter(%v), got error %v", f, err)
+		}
+	}
+	spamWaitFor(t, "the word lists to load", func() bool {
+		return e.check(t, spamSubmission(900, "lists", "the new casino opened"), "").GetDecision() == commentdv1.SpamDecision_SPAM_DECISION_SPAM
+	})
+
+	const clean = "the budget figures were revised last week"
+	tests := []struct {
+		name      string
+		req       func(r *commentdv1.SubmitCommentRequest)
+		body      string
+		wantCheck commentdv1.SpamDecision
+		wantCodes []string // every one must be among the reasons
+		wantState commentdv1.State
+	}{
+		{name: "clean", body: clean, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_PUBLISH, wantState: commentdv1.State_STATE_PUBLISHED},
+		{name: "too many links", body: "see https://a.example/x and https://b.example/y for the figures", wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonTooManyLinks}, wantState: commentdv1.State_STATE_PENDING},
+		{name: "honeypot", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.Honeypot = "http://bot.example" }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonHoneypot}, wantState: commentdv1.State_STATE_SPAM},
+		{name: "too fast", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.FormDuration = durationpb.New(time.Second) }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonTooFast}, wantState: commentdv1.State_STATE_PENDING},
+		{name: "no user agent", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.UserAgent = "" }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonNoUserAgent}, wantState: commentdv1.State_STATE_PENDING},
+		{name: "spam list word", body: "my uncle runs a casino", wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonSpamList}, wantState: commentdv1.State_STATE_SPAM},
+		{name: "hold list email", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "Watched@Example.net" }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonHoldList}, wantState: commentdv1.State_STATE_PENDING},
+		{name: "classifier", body: "free iphone, click the link in my profile now", wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonClassifierSpam}, wantState: commentdv1.State_STATE_SPAM},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := spamSubmission(i, "checks", tt.body)
+			if tt.req != nil {
+				tt.req(r)
+			}
+			got := e.check(t, r, "")
+			if got.GetDecision() != tt.wantCheck {
+				t.Errorf("called CheckComment(%s), got decision %v (reasons %v, score %.4f), want %v", tt.name, got.GetDecision(), spamCodes(got.GetReasons()), got.GetSpamScore(), tt.wantCheck)
+			}
+			for _, c := range tt.wantCodes {
+				if !slices.Contains(spamCodes(got.GetReasons()), c) {
+					t.Errorf("called CheckComment(%s), got reasons %v, want %s among them", tt.name, spamCodes(got.GetReasons()), c)
+				}
+			}
+			c := e.submit(t, r)
+			if tt.wantState == commentdv1.State_STATE_SPAM && c.GetState() != commentdv1.State_STATE_PENDING {
+				t.Errorf("called SubmitComment(%s), got state %v for the site, want STATE_PENDING (spam is never shown to the site)", tt.name, c.GetState())
+			}
+			mc := e.moderated(t, c.GetId())
+			if mc.GetComment().GetState() != tt.wantState {
+				t.Errorf("called SubmitComment(%s), got stored state %v (reasons %v), want %v", tt.name, mc.GetComment().GetState(), spamCodes(mc.GetHoldReasons()), tt.wantState)
+			}
+			for _, code := range tt.wantCodes {
+				if !slices.Contains(spamCodes(mc.GetHoldReasons()), code) {
+					t.Errorf("called SubmitComment(%s), got hold reasons %v, want %s among them", tt.name, spamCodes(mc.GetHoldReasons()), code)
+				}
+			}
+			if d := mc.GetSpamScore() - got.GetSpamScore(); d > 1e-5 || d < -1e-5 { // stored to 6 digits
+				t.Errorf("called SubmitComment(%s), got stored spam score %v, want CheckComment's %v", tt.name, mc.GetSpamScore(), got.GetSpamScore())
+			}
+		})
+	}
+}
+
+// TestAuthorRecordThroughServer marks one author's comment spam and approves another author's,
+// and checks what their next comments get: a hold, and trust past pre-moderation.
+func TestAuthorRecordThroughServer(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePre, engine: spam.EngineOptions{Scorer: spam.Options{Rules: spam.RuleOptions{TrustAfter: 1}}}})[0]
+	mod := e.as(t, modKeyName)
+	const body = "the budget figures were revised last week"
+	spammer, regular := spamSubmission(1, "record", body), spamSubmission(2, "record", "good reporting on the school closures")
+	first := e.submit(t, spammer)
+	if _, err := e.mod.MarkSpam(mod, &commentdv1.MarkSpamRequest{Name: first.GetName(), Reason: "advertising"}); err != nil {
+		t.Fatalf("called MarkSpam(%s), got error %v", first.GetName(), err)
+	}
+	ok := e.submit(t, regular)
+	if _, err := e.mod.ApproveComment(mod, &commentdv1.ApproveCommentRequest{Name: ok.GetName()}); err != nil {
+		t.Fatalf("called ApproveComment(%s), got error %v", ok.GetName(), err)
+	}
+
+	spammer.Body, regular.Body = "another comment on the budget", "another comment on the schools"
+	if got := e.check(t, spammer, ""); !slices.Contains(spamCodes(got.GetReasons()), spam.ReasonAuthorSpam) {
+		t.Errorf("called CheckComment for an author with a comment marked spam, got reasons %v, want %s", spamCodes(got.GetReasons()), spam.ReasonAuthorSpam)
+	}
+	c := e.submit(t, spammer)
+	if mc := e.moderated(t, c.GetId()); !slices.Contains(spamCodes(mc.GetHoldReasons()), spam.ReasonAuthorSpam) || mc.GetAuthorHistory().GetSpam() != 1 {
+		t.Errorf("called SubmitComment for an author with a comment marked spam, got reasons %v and record %v, want %s and spam 1", spamCodes(mc.GetHoldReasons()), mc.GetAuthorHistory(), spam.ReasonAuthorSpam)
+	}
+	if c := e.submit(t, regular); c.GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Errorf("called SubmitComment on a pre-moderated thread for an author with one approved comment (trusted after 1), got %v, want STATE_PUBLISHED", c.GetState())
+	}
+}
+
+// TestTrainingReachesAnotherInstance trains through one server's moderators and scores on
+// another's: each decision must change the next score there within a second, and taking a
+// decision back must restore the score exactly.
+func TestTrainingReachesAnotherInstance(t *testing.T) {
+	envs := newSpamDeployment(t, 2, spamEnvOptions{mode: comment.ModePre})
+	a, b := envs[0], envs[1]
+	a.trainCorpus(t, "")
+	spamWaitFor(t, "the corpus to reach the other server", func() bool { return b.mirror.Seq() > 0 })
+	mod := a.as(t, modKeyName)
+
+	const text = "the mayor will click the link to the council budget"
+	probe := spamSubmission(50, "other", text)
+	score := func() float64 { return b.check(t, probe, "").GetSpamScore() }
+	base := score()
+	c := a.submit(t, spamSubmission(51, "train", text))
+
+	steps := []struct {
+		name   string
+		decide func() error
+		want   func(s float64) bool
+		desc   string
+	}{
+		{"mark spam", func() error {
+			_, err := a.mod.MarkSpam(mod, &commentdv1.MarkSpamRequest{Name: c.GetName()})
+			return err
+		}, func(s float64) bool { return s > base }, "above the score before"},
+		{"mark not spam", func() error {
+			_, err := a.mod.MarkNotSpam(mod, &commentdv1.MarkNotSpamRequest{Name: c.GetName()})
+			return err
+		}, func(s float64) bool { return s == base }, "exactly the score before"},
+		{"approve", func() error {
+			_, err := a.mod.ApproveComment(mod, &commentdv1.ApproveCommentRequest{Name: c.GetName()})
+			return err
+		}, func(s float64) bool { return s < base }, "below the score before"},
+	}
+	for _, st := range steps {
+		if err := st.decide(); err != nil {
+			t.Fatalf("step %s on server A: %v", st.name, err)
+		}
+		start := time.Now()
+		var last float64
+		if !eventually(time.Second, func() bool { last = score(); return st.want(last) }) {
+			t.Errorf("after %s on server A, server B scored %.6f for 1s, want %s (%.6f)", st.name, last, st.desc, base)
+			continue
+		}
+		t.Logf("%s reached server B in %s (score %.6f, before %.6f)", st.name, time.Since(start).Round(time.Millisecond), last, base)
+	}
+}
+
+// TestFiltersApplyOnAnotherInstance adds and removes a word-list entry through one server and
+// checks on another, which must follow without a restart.
+func TestFiltersApplyOnAnotherInstance(t *testing.T) {
+	envs := newSpamDeployment(t, 2, spamEnvOptions{mode: comment.ModePost})
+	a, b := envs[0], envs[1]
+	r := spamSubmission(1, "filters", "call me at the office, Leaky Person here")
+	r.AuthorEmail = "leaky.person@example.net"
+	decision := func() commentdv1.SpamDecision { return b.check(t, r, "").GetDecision() }
+	if d := decision(); d != commentdv1.SpamDecision_SPAM_DECISION_PUBLISH {
+		t.Fatalf("before any entry, got decision %v, want publish", d)
+	}
+	created, err := a.mod.CreateFilter(a.as(t, modKeyName), &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{
+		List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_EMAIL, Value: "Leaky.Person@example.net",
+	}})
+	if err != nil {
+		t.Fatalf("called CreateFilter on server A, got error %v", err)
+	}
+	f := created.GetFilter()
+	if f.GetModerator() != modKeyName || strings.Contains(strings.ToLower(f.GetValue()), "leaky") || !strings.HasPrefix(f.GetName(), "filters/") {
+		t.Errorf("called CreateFilter(email), got %v, want moderator %s, a masked value and a filters/ name", f, modKeyName)
+	}
+	if !eventually(2*time.Second, func() bool { return decision() == commentdv1.SpamDecision_SPAM_DECISION_SPAM }) {
+		t.Fatalf("after CreateFilter on server A, server B's decision stayed %v for 2s, want spam", decision())
+	}
+	list, err := b.mod.ListFilters(b.as(t, modKeyName), &commentdv1.ListFiltersRequest{List: commentdv1.FilterList_FILTER_LIST_SPAM})
+	if err != nil || len(list.GetFilters()) != 1 || list.GetFilters()[0].GetName() != f.GetName() {
+		t.Errorf("called ListFilters(spam) on server B, got %v, %v; want the one entry %s", list, err, f.GetName())
+	}
+	if _, err := a.mod.DeleteFilter(a.as(t, modKeyName), &commentdv1.DeleteFilterRequest{Name: f.GetName()}); err != nil {
+		t.Fatalf("called DeleteFilter on server A, got error %v", err)
+	}
+	if !eventually(2*time.Second, func() bool { return decision() == commentdv1.SpamDecision_SPAM_DECISION_PUBLISH }) {
+		t.Errorf("after DeleteFilter on server A, server B's decision stayed %v for 2s, want publish", decision())
+	}
+	_, err = a.mod.DeleteFilter(a.as(t, modKeyName), &commentdv1.DeleteFilterRequest{Name: f.GetName()})
+	if code, reason := codeReason(err); code != codes.NotFound || reason != grpcserver.ReasonFilterNotFound {
+		t.Errorf("called DeleteFilter twice, got %v %q, want NotFound %q", code, reason, grpcserver.ReasonFilterNotFound)
+	}
+	if text := a.storedText(t); strings.Contains(strings.ToLower(text), "leaky") {
+		t.Errorf("Redis holds the filtered address in clear")
+	}
+}
+
+// TestCampaignAcrossInstances posts one text from authors on two servers: the third copy is held.
+func TestCampaignAcrossInstances(t *testing.T) {
+	envs := newSpamDeployment(t, 2, spamEnvOptions{mode: comment.ModePost})
+	a, b := envs[0], envs[1]
+	const text = "Everyone must read the report on the harbour redevelopment before the vote tonight"
+	if c := a.submit(t, spamSubmission(1, "campaign", text)); c.GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Fatalf("first copy on server A: got %v, want published", c.GetState())
+	}
+	if c := b.submit(t, spamSubmission(2, "campaign", text)); c.GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Fatalf("second copy on server B: got %v, want published (one other author is not a campaign)", c.GetState())
+	}
+	probe := spamSubmission(3, "campaign", text)
+	if !eventually(2*time.Second, func() bool {
+		return slices.Contains(spamCodes(a.check(t, probe, "").GetReasons()), spam.ReasonCampaign)
+	}) {
+		t.Fatalf("server A never saw server B's copy within 2s")
+	}
+	c := a.submit(t, probe)
+	if mc := a.moderated(t, c.GetId()); mc.GetComment().GetState() != commentdv1.State_STATE_PENDING || !slices.Contains(spamCodes(mc.GetHoldReasons()), spam.ReasonCampaign) {
+		t.Errorf("third copy on server A, after one copy on each server: got %v with reasons %v, want pending with %s", mc.GetComment().GetState(), spamCodes(mc.GetHoldReasons()), spam.ReasonCampaign)
+	}
+}
+
+// TestCheckCommentStoresNothing compares every key and value under the deployment's prefix before
+// and after a series of checks.
+func TestCheckCommentStoresNothing(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	e.trainCorpus(t, "")
+	e.trainCorpus(t, "eval-1")
+	const text = "Everyone must read the report on the harbour redevelopment before the vote tonight"
+	for i := range 2 {
+		e.submit(t, spamSubmission(i, "nothing", text))
+	}
+	time.Sleep(100 * time.Millisecond) // let the campaign writer hand over the submissions' sightings
+	before := spamDump(t, e.env)
+	for _, r := range []*commentdv1.SubmitCommentRequest{
+		spamSubmission(10, "nothing", text),
+		spamSubmission(11, "nothing", "free iphone, click the link in my profile now"),
+		spamSubmission(12, "brand-new-thread", "the budget figures were revised last week"),
+	} {
+		for _, model := range []string{"", "eval-1"} {
+			e.check(t, r, model)
+			e.check(t, r, model) // a repeat would trip a duplicate or rate-limit count, if one were taken
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // anything queued would be written by now
+	if diff := cmp.Diff(before, spamDump(t, e.env)); diff != "" {
+		t.Errorf("called CheckComment 12 times, got Redis changed (-before +after):\n%s", diff)
+	}
+}
+
+// TestSpamRPCErrors checks the refusals of the spam RPCs.
+func TestSpamRPCErrors(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	site, mod, admin := e.as(t, siteKeyName), e.as(t, modKeyName), e.as(t, adminKeyName)
+	ban, err := ratelimit.NewBans(e.store, ratelimit.BansOptions{Keys: e.ring}).Ban(t.Context(), ratelimit.BanRequest{
+		Target: ratelimit.AuthorTarget(e.ring.EmailKey(spamEmail(t, "troll@example.org"))), Duration: time.Hour, Reason: "trolling", Moderator: modKeyName,
+	})
+	if err != nil {
+		t.Fatalf("ban troll@example.org: %v", err)
+	}
+	_ = ban
+	banned := spamSubmission(1, "errors", "hello")
+	banned.AuthorEmail = "troll@example.org"
+	many := make([]*commentdv1.TrainingExample, spam.MaxTrainExamples+1)
+	for i := range many {
+		many[i] = &commentdv1.TrainingExample{Body: "x"}
+	}
+	tests := []struct {
+		name       string
+		call       func() error
+		wantCode   codes.Code
+		wantReason string
+		wantFields []string
+	}{
+		{"check: invalid submission", func() error {
+			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: &commentdv1.SubmitCommentRequest{ThreadId: "t", AuthorName: "A", AuthorEmail: "a@example.org"}})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"comment.body"}},
+		{"check: no comment at all", func() error {
+			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"comment.author_email", "comment.author_name", "comment.body", "comment.thread_id"}},
+		{"check: bad model name", func() error {
+			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: spamSubmission(2, "e", "hi"), SpamModel: "no spaces"})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"spam_model"}},
+		{"check: unknown model", func() error {
+			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: spamSubmission(2, "e", "hi"), SpamModel: "never-trained"})
+			return err
+		}, codes.NotFound, grpcserver.ReasonSpamModelNotFound, nil},
+		{"check: banned", func() error {
+			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: banned})
+			return err
+		}, codes.PermissionDenied, grpcserver.ReasonBanned, nil},
+		{"train: too many", func() error {
+			_, err := e.mod.TrainSpam(admin, &commentdv1.TrainSpamRequest{Examples: many})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"examples"}},
+		{"train: moderator", func() error {
+			_, err := e.mod.TrainSpam(mod, &commentdv1.TrainSpamRequest{Examples: many[:1]})
+			return err
+		}, codes.PermissionDenied, grpcserver.ReasonRoleNotAllowed, nil},
+		{"delete: the site model", func() error {
+			_, err := e.mod.DeleteSpamModel(admin, &commentdv1.DeleteSpamModelRequest{})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"spam_model"}},
+		{"delete: unknown model", func() error {
+			_, err := e.mod.DeleteSpamModel(admin, &commentdv1.DeleteSpamModelRequest{SpamModel: "never-trained"})
+			return err
+		}, codes.NotFound, grpcserver.ReasonSpamModelNotFound, nil},
+		{"mark not spam: not spam", func() error {
+			c := e.submit(t, spamSubmission(3, "errors", "the budget figures were revised last week"))
+			_, err := e.mod.MarkNotSpam(mod, &commentdv1.MarkNotSpamRequest{Name: c.GetName()})
+			return err
+		}, codes.FailedPrecondition, grpcserver.ReasonInvalidStateTransition, nil},
+		{"filter: bad entry", func() error {
+			_, err := e.mod.CreateFilter(mod, &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{Kind: commentdv1.FilterKind_FILTER_KIND_REGEX, Value: "(unclosed"}})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"filter.list", "filter.value"}},
+		{"filter: bad name", func() error {
+			_, err := e.mod.DeleteFilter(mod, &commentdv1.DeleteFilterRequest{Name: "filters/../x"})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if code, reason := codeReason(err); code != tt.wantCode || reason != tt.wantReason {
+				t.Errorf("called %s, got %v %q, want %v %q", tt.name, code, reason, tt.wantCode, tt.wantReason)
+			}
+			if tt.wantFields != nil {
+				if got := badRequestFields(err); !slices.Equal(got, tt.wantFields) {
+					t.Errorf("called %s, got bad fields %v, want %v", tt.name, got, tt.wantFields)
+				}
+			}
+		})
+	}
+}
+
+// TestSpamDisabled calls the spam RPCs on a server built without the spam services.
+func TestSpamDisabled(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	calls := map[string]func() error{
+		"CheckComment": func() error {
+			_, err := e.site.CheckComment(e.as(t, siteKeyName), &commentdv1.CheckCommentRequest{Comment: validSubmission("t", "hi")})
+			return err
+		},
+		"TrainSpam": func() error {
+			_, err := e.mod.TrainSpam(e.as(t, adminKeyName), &commentdv1.TrainSpamRequest{})
+			return err
+		},
+		"ListFilters": func() error {
+			_, err := e.mod.ListFilters(e.as(t, modKeyName), &commentdv1.ListFiltersRequest{})
+			return err
+		},
+	}
+	for name, call := range calls {
+		if code, reason := codeReason(call()); code != codes.FailedPrecondition || reason != grpcserver.ReasonSpamDisabled {
+			t.Errorf("called %s without spam services, got %v %q, want FailedPrecondition %q", name, code, reason, grpcserver.ReasonSpamDisabled)
+		}
+	}
+}
+
+// spamDump returns every key under e's prefix with its type and value, in an order
+// that does not depend on Redis: two dumps are equal exactly when nothing was stored in between.
+func spamDump(t *testing.T, e *env) map[string]string {
+	t.Helper()
+	ctx := t.Context()
+	out := map[string]string{}
+	for _, k := range e.storedKeys(t) {
+		typ, err := e.redis.Type(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("TYPE %s: %v", k, err)
+		}
+		var v any
+		switch typ {
+		case "string":
+			v, err = e.redis.Get(ctx, k).Result()
+		case "hash":
+			v, err = e.redis.HGetAll(ctx, k).Result()
+		case "zset":
+			v, err = e.redis.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "set":
+			var m []string
+			m, err = e.redis.SMembers(ctx, k).Result()
+			slices.Sort(m)
+			v = m
+		case "list":
+			v, err = e.redis.LRange(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = e.redis.XRange(ctx, k, "-", "+").Result()
+		default:
+			t.Fatalf("key %s has type %s, which this test cannot read", k, typ)
+		}
+		if err != nil {
+			t.Fatalf("read %s %s: %v", typ, k, err)
+		}
+		// fmt prints maps sorted by key.
+		out[k] = typ + " " + fmt.Sprint(v)
+	}
+	return out
+}
+
+func spamEmail(t *testing.T, s string) privacy.Email {
+	t.Helper()
+	e, ok := privacy.ParseEmail(s)
+	if !ok {
+		t.Fatalf("ParseEmail(%q) failed", s)
+	}
+	return e
+}
+
+// waitFor polls cond for up to 2s and fails the test if it never holds.
+func spamWaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !eventually(2*time.Second, cond) {
+		t.Fatalf("waited 2s for %s", what)
+	}
+}

@@ -1,0 +1,42 @@
+package grpcserver
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/moderation"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// ReasonShuttingDown is the ErrorInfo reason of a WatchQueue stream the server ended because it
+// is shutting down (code UNAVAILABLE, with a RetryInfo): the client should reconnect, and will
+// reach another instance.
+const ReasonShuttingDown = "SHUTTING_DOWN"
+
+// WatchQueue streams queue events until the client leaves, the store fails, or the server shuts
+// down. The response headers are sent once the subscription is in place, so a client that waits
+// for them (grpc.ClientStream.Header) knows that every later event reaches it.
+func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	// A stream has no end of its own: without this, a graceful stop would wait for every watcher
+	// until its deadline and then cut them off without a status.
+	stop := context.AfterFunc(s.shutdown, cancel)
+	defer stop()
+
+	err := s.moderation.Watch(ctx, watchFilterFromProto(r),
+		func() {
+			// The client sees the failure, if any, on its next receive.
+			_ = stream.SendHeader(nil)
+		},
+		func(e moderation.WatchEvent) error {
+			return stream.Send(watchEventToProto(e))
+		})
+	if s.shutdown.Err() != nil && stream.Context().Err() == nil {
+		return withDetails(codes.Unavailable, "the server is shutting down; reconnect", ReasonShuttingDown, nil,
+			retryInfo(StoreRetryDelay)).Err()
+	}
+	return err
+}

@@ -1,0 +1,140 @@
+package grpcserver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// openWatch opens a WatchQueue stream and waits for its headers, which the server sends once it
+// is subscribed: every event after that reaches the stream.
+func openWatch(t *testing.T, e *env, req *commentdv1.WatchQueueRequest) grpc.ServerStreamingClient[commentdv1.WatchQueueResponse] {
+	t.Helper()
+	ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+	t.Cleanup(cancel)
+	stream, err := e.mod.WatchQueue(ctx, req)
+	if err != nil {
+		t.Fatalf("called WatchQueue(%v): %v", req, err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatalf("called WatchQueue(%v), got %v waiting for headers, want the subscription", req, err)
+	}
+	return stream
+}
+
+// recv receives one event, failing the test after a few seconds.
+func recv(t *testing.T, stream grpc.ServerStreamingClient[commentdv1.WatchQueueResponse]) *commentdv1.WatchQueueResponse {
+	t.Helper()
+	type result struct {
+		resp *commentdv1.WatchQueueResponse
+		err  error
+	}
+	c := make(chan result, 1)
+	go func() {
+		resp, err := stream.Recv()
+		c <- result{resp, err}
+	}()
+	select {
+	case r := <-c:
+		if r.err != nil {
+			t.Fatalf("received from WatchQueue, got %v, want an event", r.err)
+		}
+		return r.resp
+	case <-time.After(5 * time.Second):
+		t.Fatalf("received from WatchQueue, got nothing in 5s, want an event")
+	}
+	return nil
+}
+
+// TestWatchQueueAcrossInstances runs two servers on one Redis: a comment submitted through one
+// reaches a moderator watching through the other.
+func TestWatchQueueAcrossInstances(t *testing.T) {
+	addr := redistest.Start(t).Addr
+	a := newWorkflowEnv(t, workflowOptions{redisAddr: addr, mode: comment.ModePost})
+	b := newWorkflowEnv(t, workflowOptions{redisAddr: addr, prefix: a.prefix, ring: a.ring, mode: comment.ModePost})
+
+	all := openWatch(t, b, &commentdv1.WatchQueueRequest{})
+	some := openWatch(t, b, &commentdv1.WatchQueueRequest{
+		Kinds:    []commentdv1.QueueEventKind{commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM, commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED},
+		ThreadId: "watched-2",
+	})
+
+	a.submit(t, validSubmission("watched", "published at once: no event"))
+	a.submit(t, validSubmission("watched", "SPAM in another thread than the filter's"))
+	before := time.Now()
+	held := a.submit(t, validSubmission("watched", "HOLD for a look"))
+	got := recv(t, all)
+	if got.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD || got.GetComment().GetComment().GetName() != held.GetName() {
+		t.Fatalf("called WatchQueue on instance B, then SubmitComment on A, got %v, want HELD %s", got, held.GetName())
+	}
+	if et := got.GetEventTime().AsTime(); et.Before(before.Add(-time.Second)) || et.After(time.Now()) || got.GetComment().GetMaskedEmail() != "j•••@example.com" || got.GetComment().GetAuthorKey() == "" {
+		t.Errorf("called WatchQueue, got event %v, want the event time and the moderator's view (masked email, author key)", got)
+	}
+
+	spam := a.submit(t, validSubmission("watched-2", "SPAM here"))
+	if got := recv(t, some); got.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM || got.GetComment().GetComment().GetName() != spam.GetName() ||
+		got.GetComment().GetComment().GetState() != commentdv1.State_STATE_SPAM {
+		t.Errorf("called WatchQueue(kinds SPAM, DECIDED; thread watched-2), got %v, want SPAM %s", got, spam.GetName())
+	}
+	if _, err := a.mod.ApproveComment(a.as(t, modKeyName), &commentdv1.ApproveCommentRequest{Name: spam.GetName()}); err != nil {
+		t.Fatalf("called ApproveComment: %v", err)
+	}
+	if got := recv(t, some); got.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED || got.GetComment().GetComment().GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Errorf("called WatchQueue(kinds SPAM, DECIDED), then approved, got %v, want DECIDED with the comment published", got)
+	}
+	// The spam verdict and the approval were not for the default watcher; the next event it gets
+	// is the next hold.
+	next := a.submit(t, validSubmission("watched", "HOLD again"))
+	if got := recv(t, all); got.GetComment().GetComment().GetName() != next.GetName() {
+		t.Errorf("called WatchQueue without kinds, got %v, want only HELD and REPORTED events (next: %s)", got, next.GetName())
+	}
+
+	// A stream's error comes with its first receive.
+	bad, err := b.mod.WatchQueue(b.as(t, modKeyName), &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{commentdv1.QueueEventKind_QUEUE_EVENT_KIND_UNSPECIFIED}})
+	if err == nil {
+		_, err = bad.Recv()
+	}
+	if code, _ := codeReason(err); code != codes.InvalidArgument || len(badRequestFields(err)) != 1 || badRequestFields(err)[0] != "kinds[0]" {
+		t.Errorf("called WatchQueue(kind UNSPECIFIED), got %v, want InvalidArgument on kinds[0]", err)
+	}
+}
+
+// TestShutdownEndsWatchStreams checks that a graceful stop ends open watch streams at once, with
+// a status that tells the client to reconnect, instead of waiting for them until its deadline.
+func TestShutdownEndsWatchStreams(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	stream := openWatch(t, e, &commentdv1.WatchQueueRequest{})
+
+	const grace = 20 * time.Second
+	began := time.Now()
+	stopped := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		e.srv.Shutdown(ctx)
+		close(stopped)
+	}()
+	_, err := stream.Recv()
+	if code, reason := codeReason(err); code != codes.Unavailable || reason != grpcserver.ReasonShuttingDown {
+		t.Errorf("received from WatchQueue during Shutdown, got %v %q, want Unavailable %q", code, reason, grpcserver.ReasonShuttingDown)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(grace / 2):
+		t.Fatalf("Shutdown with a watcher open did not return within %v", grace/2)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("Shutdown with a watcher open took %v, want it not to wait for the stream", took)
+	}
+	if lines := e.logs.find(t, "rpc", map[string]string{"method": commentdv1.ModerationService_WatchQueue_FullMethodName, "code": "Unavailable", "key": modKeyName}); len(lines) != 1 {
+		t.Errorf("access log lines for the ended WatchQueue stream: %d, want 1", len(lines))
+	}
+}

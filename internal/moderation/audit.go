@@ -1,0 +1,150 @@
+package moderation
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// AuditAction names a kind of action in the audit log. The values are stored; never change one.
+type AuditAction string
+
+// The actions the audit log records. The five comment decisions have the names of their Action.
+const (
+	AuditApprove        AuditAction = "approve"
+	AuditReject         AuditAction = "reject"
+	AuditMarkSpam       AuditAction = "mark_spam"
+	AuditMarkNotSpam    AuditAction = "mark_not_spam"
+	AuditReopen         AuditAction = "reopen"
+	AuditBan            AuditAction = "ban"
+	AuditUnban          AuditAction = "unban"
+	AuditUpdateThread   AuditAction = "update_thread"
+	AuditCreateFilter   AuditAction = "create_filter"
+	AuditDeleteFilter   AuditAction = "delete_filter"
+	AuditReportTakedown AuditAction = "report_takedown"
+)
+
+// Valid reports whether a is one of the actions above.
+func (a AuditAction) Valid() bool {
+	switch a {
+	case AuditApprove, AuditReject, AuditMarkSpam, AuditMarkNotSpam, AuditReopen, AuditBan, AuditUnban,
+		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown:
+		return true
+	}
+	return false
+}
+
+// Audit returns the audit log's name for a comment decision.
+func (a Action) Audit() AuditAction { return AuditAction(a.String()) }
+
+// SystemModerator is the moderator recorded for actions the server takes by itself, such as a
+// takedown by readers' reports. Its actions are logged but never counted as a moderator's
+// decisions in the statistics.
+const SystemModerator = "system"
+
+// AuditEvent is one entry of the append-only audit log.
+type AuditEvent struct {
+	ID        string    // set by the log: opaque and unique across the whole log
+	At        time.Time // set by the log: when the entry was appended
+	Moderator string    // API key name, or SystemModerator
+	Action    AuditAction
+	Target    string        // resource name: "comments/{id}", "threads/{id}", "bans/{id}", "filters/{id}"
+	From, To  comment.State // comment actions only; StateUnspecified otherwise
+	Reason    string        // the moderator's reason, or a description of the change
+}
+
+// AuditQuery filters the audit log. Zero fields mean "any".
+type AuditQuery struct {
+	Moderator string
+	Target    string
+	Since     time.Time // at or after
+	Until     time.Time // before
+}
+
+// Matches reports whether e passes the moderator and target filters of q (a log applies the time
+// range through its own order).
+func (q AuditQuery) Matches(e AuditEvent) bool {
+	return (q.Moderator == "" || e.Moderator == q.Moderator) && (q.Target == "" || e.Target == q.Target)
+}
+
+// Auditor appends to the audit log. Comment decisions (and takedowns by reports) are appended by
+// the Store in the same atomic step as the decision; everything else (thread settings, bans,
+// word-list entries) goes through an Auditor, by Service.RecordAudit.
+type Auditor interface {
+	// AppendAudit appends e; the log gives the entry its ID and its time (e.At, when set, only
+	// picks the day it counts in). It also counts e as an "other" action of e.Moderator in that
+	// day's statistics, unless the moderator is SystemModerator.
+	AppendAudit(ctx context.Context, e AuditEvent) error
+}
+
+// AuditLog is an Auditor that can also be read.
+type AuditLog interface {
+	Auditor
+	// ListAudit returns one page of the entries matching q, newest first, and the next page
+	// token ("" at the end). A log may bound how much one call reads and then return a short
+	// (even empty) page with a token that continues.
+	ListAudit(ctx context.Context, q AuditQuery, p comment.Page) ([]AuditEvent, string, error)
+}
+
+// Bounds of audit entries' text fields.
+const (
+	maxAuditModerator = 64
+	maxAuditTarget    = 200
+)
+
+// RecordAudit appends an action that is not a comment decision to the audit log: the ban and
+// word-list handlers call it after their change is stored, with Moderator the caller's key name
+// and Target the resource name ("bans/{id}", "filters/{id}"). Reason is cut to MaxReasonChars.
+func (s *Service) RecordAudit(ctx context.Context, e AuditEvent) error {
+	if s.audit == nil {
+		return unsupported("audit log")
+	}
+	switch {
+	case !e.Action.Valid():
+		return fmt.Errorf("moderation: record audit: unknown action %q", e.Action)
+	case e.Moderator == "" || len(e.Moderator) > maxAuditModerator:
+		return fmt.Errorf("moderation: record audit: moderator %q: want 1 to %d bytes", e.Moderator, maxAuditModerator)
+	case e.Target == "" || len(e.Target) > maxAuditTarget:
+		return fmt.Errorf("moderation: record audit: target %q: want 1 to %d bytes", e.Target, maxAuditTarget)
+	}
+	e.Reason = cutRunes(e.Reason, comment.MaxReasonChars)
+	e.At = s.now().UTC()
+	if err := s.audit.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("record %s of %s in the audit log: %w", e.Action, e.Target, err)
+	}
+	return nil
+}
+
+// ListAudit returns one page of the audit log, newest first.
+func (s *Service) ListAudit(ctx context.Context, q AuditQuery, p comment.Page) ([]AuditEvent, string, error) {
+	if s.audit == nil {
+		return nil, "", unsupported("audit log")
+	}
+	var verr comment.ValidationError
+	if len(q.Moderator) > maxAuditModerator || !utf8.ValidString(q.Moderator) {
+		verr.Add("moderator", fmt.Sprintf("at most %d characters", maxAuditModerator))
+	}
+	if len(q.Target) > maxAuditTarget || !utf8.ValidString(q.Target) {
+		verr.Add("target", fmt.Sprintf("at most %d characters", maxAuditTarget))
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		verr.Add("end_time", "not after start_time")
+	}
+	if err := verr.Err(); err != nil {
+		return nil, "", err
+	}
+	p.Size = comment.ClampPageSize(p.Size)
+	return s.audit.ListAudit(ctx, q, p)
+}
+
+// cutRunes returns s cut to at most n characters.
+func cutRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
+}

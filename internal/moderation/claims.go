@@ -1,0 +1,104 @@
+package moderation
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// Bounds of review claims, as the API documents them.
+const (
+	DefaultClaimCount = 10
+	MaxClaimCount     = 50
+	DefaultLease      = 5 * time.Minute
+	MaxLease          = 30 * time.Minute
+	MinLease          = time.Second
+	MaxRelease        = 50
+)
+
+// ClaimQuery asks for comments to review.
+type ClaimQuery struct {
+	State    comment.State // StatePending (the default) or StateSpam
+	ThreadID string        // optional
+	Count    int           // 0 means DefaultClaimCount; more than MaxClaimCount is lowered to it
+	Lease    time.Duration // 0 means DefaultLease; more than MaxLease is lowered to it
+}
+
+// Claims leases queued comments to one moderator at a time, so moderators reviewing together
+// never get the same comment. A decision on a comment ends its claim (see Store.Decide).
+type Claims interface {
+	// Claim leases up to q.Count comments of queue q.State (of thread q.ThreadID when set) to
+	// moderator until now+q.Lease, and returns them oldest first: the moderator's own live claims
+	// in that queue (renewed) come first, then the oldest comments nobody holds. Comments another
+	// moderator holds are skipped. Two concurrent calls never both get the same comment.
+	Claim(ctx context.Context, moderator string, q ClaimQuery, now time.Time) ([]comment.Comment, error)
+	// Release ends moderator's claims on ids; ids the moderator does not hold are ignored.
+	Release(ctx context.Context, moderator string, ids []string) error
+}
+
+// Claim leases queued comments to moderator for review and returns them in the moderator's view
+// with the time the claims end.
+func (s *Service) Claim(ctx context.Context, moderator string, q ClaimQuery) ([]View, time.Time, error) {
+	if s.claims == nil {
+		return nil, time.Time{}, unsupported("claims store")
+	}
+	var verr comment.ValidationError
+	switch q.State {
+	case comment.StateUnspecified:
+		q.State = comment.StatePending
+	case comment.StatePending, comment.StateSpam:
+	default:
+		verr.Add("state", "want STATE_PENDING or STATE_SPAM")
+	}
+	if q.ThreadID != "" && !comment.ValidThreadID(q.ThreadID) {
+		verr.Add("thread_id", "not a thread id")
+	}
+	switch {
+	case q.Count < 0:
+		verr.Add("count", "must not be negative")
+	case q.Count == 0:
+		q.Count = DefaultClaimCount
+	case q.Count > MaxClaimCount:
+		q.Count = MaxClaimCount
+	}
+	switch {
+	case q.Lease < 0:
+		verr.Add("lease", "must not be negative")
+	case q.Lease == 0:
+		q.Lease = DefaultLease
+	case q.Lease < MinLease:
+		verr.Add("lease", fmt.Sprintf("at least %s", MinLease))
+	case q.Lease > MaxLease:
+		q.Lease = MaxLease
+	}
+	if err := verr.Err(); err != nil {
+		return nil, time.Time{}, err
+	}
+	// Leases are whole milliseconds in the store.
+	q.Lease = q.Lease.Truncate(time.Millisecond)
+	now := s.now().UTC()
+	cs, err := s.claims.Claim(ctx, moderator, q, now)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return s.views(ctx, cs), now.Add(q.Lease), nil
+}
+
+// Release ends moderator's claims on the comments ids (already parsed from names).
+func (s *Service) Release(ctx context.Context, moderator string, ids []string) error {
+	if s.claims == nil {
+		return unsupported("claims store")
+	}
+	if len(ids) > MaxRelease {
+		return &comment.ValidationError{Violations: []comment.FieldViolation{{
+			Field: "names", Description: fmt.Sprintf("at most %d names, got %d", MaxRelease, len(ids)),
+		}}}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.claims.Release(ctx, moderator, slices.Compact(slices.Sorted(slices.Values(ids))))
+}

@@ -1,0 +1,82 @@
+package moderation
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Reports' rules.
+const (
+	// DefaultReportThreshold is how many distinct reports take a published comment down when
+	// Options.ReportThreshold is not set.
+	DefaultReportThreshold = 3
+	// MaxReportsShown is how many of a comment's newest reports are kept with it and shown to
+	// moderators. Older reports still count.
+	MaxReportsShown = 20
+	// ReasonReported is the hold reason of a comment that readers' reports took down, so the
+	// reported comments are the queue filtered by this reason code.
+	ReasonReported = "REPORTED"
+	// ReportedMessage is the message of that hold reason.
+	ReportedMessage = "taken down by readers' reports; waits for a moderator"
+)
+
+// Report is one reader's report against a comment.
+type Report struct {
+	Reason string // as the reader wrote it, at most comment.MaxReasonChars characters; may be empty
+	At     time.Time
+}
+
+// ReportSummary is what moderators see of a comment's reports.
+type ReportSummary struct {
+	Count  int      // distinct reports in all
+	Recent []Report // the newest, newest first, at most MaxReportsShown
+}
+
+// Reports keeps readers' reports.
+type Reports interface {
+	// AddReport records r against comment id on behalf of reporter, a keyed hash of the reader
+	// (their IP address) or "" when unknown, and returns the comment after it and the number of
+	// distinct reports. A reporter counts once per comment (their later reports change nothing);
+	// reports without a reporter always count. When the reports counted since a moderator last
+	// approved the comment reach threshold and the comment is published, the same atomic step
+	// takes it down to pending with hold reason ReasonReported, appends a report_takedown entry
+	// by SystemModerator to the audit log and announces a reported queue event. Unknown ids give
+	// comment.ErrNotFound.
+	AddReport(ctx context.Context, id string, r Report, reporter string, threshold int) (comment.Comment, int, error)
+	// ReportSummaries returns the report summaries of comments, in the order of ids.
+	ReportSummaries(ctx context.Context, ids []string) ([]ReportSummary, error)
+}
+
+// Report records a reader's report against comment id, sent by a site with the reader's reason
+// and IP address (either may be empty). It returns the comment after the report, which is
+// pending when the report took it down, and the number of distinct reports. Reports on
+// comments that are not published are recorded and counted but take nothing down.
+func (s *Service) Report(ctx context.Context, id, reason, clientIP string) (comment.Comment, int, error) {
+	if s.reports == nil {
+		return comment.Comment{}, 0, unsupported("reports store")
+	}
+	var verr comment.ValidationError
+	if !comment.ValidID(id) {
+		verr.Add("name", "not a comment name (want comments/{id})")
+	}
+	reason, err := comment.ValidateReason("reason", reason)
+	if rerr := (*comment.ValidationError)(nil); errors.As(err, &rerr) {
+		verr.Violations = append(verr.Violations, rerr.Violations...)
+	}
+	var reporter string
+	if clientIP != "" {
+		ip, ok := privacy.ParseIP(clientIP)
+		if !ok {
+			verr.Add("client_ip", "not an IPv4 or IPv6 address")
+		}
+		reporter = s.keys.IPKey(ip)
+	}
+	if err := verr.Err(); err != nil {
+		return comment.Comment{}, 0, err
+	}
+	return s.reports.AddReport(ctx, id, Report{Reason: reason, At: s.now().UTC()}, reporter, s.threshold)
+}

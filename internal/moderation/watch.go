@@ -1,0 +1,105 @@
+package moderation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// EventKind is what happened to a comment in the queue.
+type EventKind int
+
+// The kinds of queue event.
+const (
+	EventHeld     EventKind = iota + 1 // a new comment waits for a moderator
+	EventReported                      // readers' reports took a published comment down
+	EventSpam                          // a new comment was judged spam
+	EventDecided                       // a moderator decided a comment that was in a queue
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventHeld:
+		return "held"
+	case EventReported:
+		return "reported"
+	case EventSpam:
+		return "spam"
+	case EventDecided:
+		return "decided"
+	}
+	return fmt.Sprintf("event(%d)", int(k))
+}
+
+// QueueEvent is one announcement of a change in the queue. It names the comment only: watchers
+// read the comment themselves, so no comment data travels with the announcement.
+type QueueEvent struct {
+	Kind      EventKind
+	CommentID string
+	ThreadID  string
+	At        time.Time
+}
+
+// QueueFeed delivers the queue events of every instance sharing the store. Events are not
+// stored: a watcher sees those announced while it is subscribed.
+type QueueFeed interface {
+	// WatchQueue subscribes, calls subscribed once the subscription is in place (events
+	// announced after that reach fn), then calls fn with each event until ctx ends, when it
+	// returns ctx.Err(), or fn returns an error, which it returns. The subscription ends with it.
+	WatchQueue(ctx context.Context, subscribed func(), fn func(QueueEvent) error) error
+}
+
+// WatchFilter chooses the events a watcher gets.
+type WatchFilter struct {
+	Kinds    []EventKind // empty means EventHeld and EventReported
+	ThreadID string      // optional
+}
+
+// WatchEvent is one queue event with the comment in the moderator's view, as it was when the
+// watcher read it (right after the event, unless something else happened to it since).
+type WatchEvent struct {
+	Kind    EventKind
+	At      time.Time
+	Comment View
+}
+
+// Watch streams queue events matching f to send until ctx ends or send fails; see
+// QueueFeed.WatchQueue for subscribed. A comment that is gone by the time it is read is skipped.
+func (s *Service) Watch(ctx context.Context, f WatchFilter, subscribed func(), send func(WatchEvent) error) error {
+	if s.feed == nil {
+		return unsupported("queue feed")
+	}
+	var verr comment.ValidationError
+	for i, k := range f.Kinds {
+		if k < EventHeld || k > EventDecided {
+			verr.Add(fmt.Sprintf("kinds[%d]", i), "unknown event kind")
+		}
+	}
+	if f.ThreadID != "" && !comment.ValidThreadID(f.ThreadID) {
+		verr.Add("thread_id", "not a thread id")
+	}
+	if err := verr.Err(); err != nil {
+		return err
+	}
+	kinds := f.Kinds
+	if len(kinds) == 0 {
+		kinds = []EventKind{EventHeld, EventReported}
+	}
+	return s.feed.WatchQueue(ctx, subscribed, func(e QueueEvent) error {
+		if !slices.Contains(kinds, e.Kind) || (f.ThreadID != "" && e.ThreadID != f.ThreadID) {
+			return nil
+		}
+		v, err := s.Get(ctx, e.CommentID)
+		switch {
+		case errors.Is(err, comment.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read comment %s of a %s event: %w", e.CommentID, e.Kind, err)
+		}
+		return send(WatchEvent{Kind: e.Kind, At: e.At, Comment: v})
+	})
+}

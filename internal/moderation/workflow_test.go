@@ -1,0 +1,257 @@
+package moderation
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Store behaviour is tested against Redis in redisstore; these tests cover the domain's own
+// rules (validation, defaults, filters) with stubs that record what reached them.
+
+type claimsStub struct {
+	got ClaimQuery
+}
+
+func (c *claimsStub) Claim(_ context.Context, _ string, q ClaimQuery, _ time.Time) ([]comment.Comment, error) {
+	c.got = q
+	return nil, nil
+}
+
+func (c *claimsStub) Release(context.Context, string, []string) error { return nil }
+
+type statsStub struct {
+	first time.Time
+	days  int
+}
+
+func (s *statsStub) Stats(_ context.Context, first time.Time, days int) (Stats, error) {
+	s.first, s.days = first, days
+	return Stats{}, nil
+}
+
+type reportsStub struct {
+	reporter string
+	report   Report
+}
+
+func (r *reportsStub) AddReport(_ context.Context, _ string, rep Report, reporter string, _ int) (comment.Comment, int, error) {
+	r.report, r.reporter = rep, reporter
+	return comment.Comment{}, 1, nil
+}
+
+func (r *reportsStub) ReportSummaries(context.Context, []string) ([]ReportSummary, error) {
+	return nil, nil
+}
+
+func testKeyring(t *testing.T) *privacy.Keyring {
+	t.Helper()
+	k, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()})
+	if err != nil {
+		t.Fatalf("NewKeyring = %v", err)
+	}
+	return k
+}
+
+// violations returns the fields of a *comment.ValidationError, or nil.
+func violations(err error) []string {
+	var verr *comment.ValidationError
+	if !errors.As(err, &verr) {
+		return nil
+	}
+	var out []string
+	for _, v := range verr.Violations {
+		out = append(out, v.Field)
+	}
+	return out
+}
+
+func TestQueryMatches(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := comment.Comment{ID: "00a", ThreadID: "t", AuthorKey: "k1", State: comment.StatePending, SpamScore: 0.5, CreatedAt: at,
+		HoldReasons: []comment.Reason{{Code: "TOO_MANY_LINKS"}, {Code: ReasonReported}}}
+	score := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name string
+		q    Query
+		want bool
+	}{
+		{"state only", Query{State: comment.StatePending}, true},
+		{"other state", Query{State: comment.StateSpam}, false},
+		{"thread", Query{State: comment.StatePending, ThreadID: "t"}, true},
+		{"other thread", Query{State: comment.StatePending, ThreadID: "u"}, false},
+		{"author", Query{State: comment.StatePending, AuthorKey: "k1"}, true},
+		{"other author", Query{State: comment.StatePending, AuthorKey: "k2"}, false},
+		{"created before, later", Query{State: comment.StatePending, CreatedBefore: at.Add(time.Microsecond)}, true},
+		{"created before, same instant", Query{State: comment.StatePending, CreatedBefore: at}, false},
+		{"score range holds it", Query{State: comment.StatePending, MinScore: score(0.5), MaxScore: score(0.5)}, true},
+		{"score above max", Query{State: comment.StatePending, MaxScore: score(0.49)}, false},
+		{"score below min", Query{State: comment.StatePending, MinScore: score(0.51)}, false},
+		{"reason code", Query{State: comment.StatePending, ReasonCode: ReasonReported}, true},
+		{"other reason code", Query{State: comment.StatePending, ReasonCode: "FIRST_COMMENT"}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.q.Matches(c); got != tt.want {
+			t.Errorf("%s: Query%+v.Matches(comment) = %v, want %v", tt.name, tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestListQueueRefusesBadFilters(t *testing.T) {
+	s := NewService(nil, testKeyring(t), Options{})
+	score := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name string
+		q    Query
+		want []string
+	}{
+		{"state", Query{State: comment.StatePublished}, []string{"state"}},
+		{"author key", Query{AuthorKey: "jane@example.com"}, []string{"author_key"}},
+		{"scores out of range", Query{MinScore: score(-0.1), MaxScore: score(1.1)}, []string{"min_spam_score", "max_spam_score"}},
+		{"min above max", Query{MinScore: score(0.9), MaxScore: score(0.1)}, []string{"max_spam_score"}},
+		{"reason code", Query{ReasonCode: "too many links"}, []string{"reason_code"}},
+	}
+	for _, tt := range tests {
+		_, _, err := s.ListQueue(context.Background(), tt.q, comment.Page{})
+		if got := violations(err); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: ListQueue(%+v) = %v, want violations on %v", tt.name, tt.q, err, tt.want)
+		}
+	}
+}
+
+func TestClaimDefaultsAndBounds(t *testing.T) {
+	stub := &claimsStub{}
+	s := NewService(nil, testKeyring(t), Options{Claims: stub})
+	tests := []struct {
+		name    string
+		q       ClaimQuery
+		want    ClaimQuery
+		wantErr []string
+	}{
+		{name: "defaults", q: ClaimQuery{}, want: ClaimQuery{State: comment.StatePending, Count: DefaultClaimCount, Lease: DefaultLease}},
+		{name: "too many, too long", q: ClaimQuery{State: comment.StateSpam, Count: 500, Lease: 24 * time.Hour}, want: ClaimQuery{State: comment.StateSpam, Count: MaxClaimCount, Lease: MaxLease}},
+		{name: "lease to the millisecond", q: ClaimQuery{Count: 1, Lease: 1500*time.Millisecond + 7}, want: ClaimQuery{State: comment.StatePending, Count: 1, Lease: 1500 * time.Millisecond}},
+		{name: "refused", q: ClaimQuery{State: comment.StateRejected, ThreadID: "bad thread", Count: -1, Lease: time.Millisecond}, wantErr: []string{"state", "thread_id", "count", "lease"}},
+	}
+	for _, tt := range tests {
+		stub.got = ClaimQuery{}
+		_, until, err := s.Claim(context.Background(), "anna", tt.q)
+		if tt.wantErr != nil {
+			if got := violations(err); !slices.Equal(got, tt.wantErr) {
+				t.Errorf("%s: Claim(%+v) = %v, want violations on %v", tt.name, tt.q, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || stub.got != tt.want {
+			t.Errorf("%s: Claim(%+v) passed %+v to the store (%v), want %+v", tt.name, tt.q, stub.got, err, tt.want)
+		}
+		if d := time.Until(until); d > tt.want.Lease || d < tt.want.Lease-time.Minute {
+			t.Errorf("%s: Claim(%+v) lease ends in %v, want about %v", tt.name, tt.q, d, tt.want.Lease)
+		}
+	}
+	if err := s.Release(context.Background(), "anna", make([]string, MaxRelease+1)); !slices.Equal(violations(err), []string{"names"}) {
+		t.Errorf("Release(%d ids) = %v, want a violation on names", MaxRelease+1, err)
+	}
+}
+
+func TestStatsPeriod(t *testing.T) {
+	stub := &statsStub{}
+	now := time.Date(2026, 5, 20, 23, 59, 0, 0, time.FixedZone("east", 3*3600))
+	s := NewService(nil, testKeyring(t), Options{Stats: stub, Now: func() time.Time { return now }})
+	for _, tt := range []struct {
+		days, wantDays int
+		wantFirst      time.Time
+	}{
+		{0, DefaultStatsDays, time.Date(2026, 5, 7, 0, 0, 0, 0, time.UTC)},
+		{1, 1, time.Date(2026, 5, 20, 0, 0, 0, 0, time.UTC)},
+		{MaxStatsDays, MaxStatsDays, time.Date(2026, 2, 20, 0, 0, 0, 0, time.UTC)},
+	} {
+		if _, err := s.Stats(context.Background(), tt.days); err != nil || stub.days != tt.wantDays || !stub.first.Equal(tt.wantFirst) {
+			t.Errorf("Stats(%d) at %v asked the store for %d days from %v (%v), want %d from %v", tt.days, now, stub.days, stub.first, err, tt.wantDays, tt.wantFirst)
+		}
+	}
+	for _, days := range []int{-1, MaxStatsDays + 1} {
+		if _, err := s.Stats(context.Background(), days); !slices.Equal(violations(err), []string{"days"}) {
+			t.Errorf("Stats(%d) = %v, want a violation on days", days, err)
+		}
+	}
+}
+
+func TestReportPassesOnlyAKeyedHash(t *testing.T) {
+	stub := &reportsStub{}
+	keys := testKeyring(t)
+	s := NewService(nil, keys, Options{Reports: stub})
+	if _, _, err := s.Report(context.Background(), "00abc", "  rude  ", "203.0.113.7"); err != nil {
+		t.Fatalf("Report = %v", err)
+	}
+	ip, _ := privacy.ParseIP("203.0.113.7")
+	if stub.reporter != keys.IPKey(ip) || strings.Contains(stub.reporter, "203.0.113") || stub.report.Reason != "rude" {
+		t.Errorf("Report passed reporter %q and %+v to the store, want the address's keyed hash and the trimmed reason", stub.reporter, stub.report)
+	}
+	if _, _, err := s.Report(context.Background(), "00abc", "", ""); err != nil || stub.reporter != "" {
+		t.Errorf("Report without an address = %v, reporter %q; want an anonymous report", err, stub.reporter)
+	}
+	_, _, err := s.Report(context.Background(), "bad id!", strings.Repeat("x", comment.MaxReasonChars+1), "999.1.1.1")
+	if got := violations(err); !slices.Equal(got, []string{"name", "reason", "client_ip"}) {
+		t.Errorf("Report(bad id, long reason, bad address) = %v, want violations on name, reason, client_ip", err)
+	}
+}
+
+func TestWatchRefusesUnknownKinds(t *testing.T) {
+	s := NewService(nil, testKeyring(t), Options{Feed: feedFunc(func(context.Context, func(), func(QueueEvent) error) error {
+		t.Errorf("Watch subscribed despite a bad filter")
+		return nil
+	})})
+	err := s.Watch(context.Background(), WatchFilter{Kinds: []EventKind{EventHeld, 0}, ThreadID: "no spaces"}, func() {}, func(WatchEvent) error { return nil })
+	if got := violations(err); !slices.Equal(got, []string{"kinds[1]", "thread_id"}) {
+		t.Errorf("Watch(bad filter) = %v, want violations on kinds[1], thread_id", err)
+	}
+}
+
+type feedFunc func(context.Context, func(), func(QueueEvent) error) error
+
+func (f feedFunc) WatchQueue(ctx context.Context, subscribed func(), fn func(QueueEvent) error) error {
+	return f(ctx, subscribed, fn)
+}
+
+func TestUnconfiguredWorkflowIsUnsupported(t *testing.T) {
+	s := NewService(nil, testKeyring(t), Options{})
+	ctx := context.Background()
+	calls := map[string]error{}
+	_, _, calls["Claim"] = s.Claim(ctx, "anna", ClaimQuery{})
+	calls["Release"] = s.Release(ctx, "anna", nil)
+	_, _, calls["Report"] = s.Report(ctx, "00a", "", "")
+	_, calls["Stats"] = s.Stats(ctx, 0)
+	_, _, calls["ListAudit"] = s.ListAudit(ctx, AuditQuery{}, comment.Page{})
+	calls["RecordAudit"] = s.RecordAudit(ctx, AuditEvent{Moderator: "anna", Action: AuditBan, Target: "bans/1"})
+	calls["Watch"] = s.Watch(ctx, WatchFilter{}, func() {}, func(WatchEvent) error { return nil })
+	for name, err := range calls {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("%s without its store = %v, want errors.ErrUnsupported", name, err)
+		}
+	}
+}
+
+func TestThreadChange(t *testing.T) {
+	tests := []struct {
+		before, after comment.Thread
+		want          string
+	}{
+		{comment.Thread{}, comment.Thread{}, ""},
+		{comment.Thread{}, comment.Thread{Closed: true}, "closed false -> true"},
+		{comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePost, Closed: true}, "moderation mode pre -> post; closed false -> true"},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, threadChange(tt.before, tt.after)); diff != "" {
+			t.Errorf("threadChange(%+v, %+v) (-want +got):\n%s", tt.before, tt.after, diff)
+		}
+	}
+}

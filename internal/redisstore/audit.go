@@ -1,0 +1,312 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// The audit log (moderation.AuditLog) is one append-only Redis stream per shard, plus one for
+// actions on nothing sharded (bans, word lists): numShards+1 streams, numbered 0..numShards.
+// decide.lua and reports.lua append to their shard's stream in the same atomic step as the
+// change; AppendAudit appends the rest. Entry ids are Redis's, "<unix ms>-<seq>", so a stream is
+// in time order and an entry's time is its id's. Streams are never trimmed.
+//
+// ListAudit merges the streams newest first. The order of the whole log is (ms, seq, stream)
+// descending; a page token is the last position a page considered:
+//
+//	base64url("v1.<query crc32>.<ms>-<seq>.<stream>")
+//
+// so the next page starts strictly after it, whatever was appended since.
+
+var _ moderation.AuditLog = (*Store)(nil)
+
+// auditScan is how many entries one ListAudit call reads per stream at most when it filters by
+// moderator or target: a filter that matches little makes short pages (with a token to go on)
+// rather than one call that reads the whole log. Without those filters it reads page size + 1.
+const auditScan = 500
+
+// auditPos is a position in the merged log.
+type auditPos struct {
+	ms, seq uint64
+	stream  int
+}
+
+// before reports whether p comes before o in the log's newest-first order.
+func (p auditPos) before(o auditPos) bool {
+	switch {
+	case p.ms != o.ms:
+		return p.ms > o.ms
+	case p.seq != o.seq:
+		return p.seq > o.seq
+	}
+	return p.stream > o.stream
+}
+
+func (p auditPos) streamID() string {
+	return strconv.FormatUint(p.ms, 10) + "-" + strconv.FormatUint(p.seq, 10)
+}
+
+// parseStreamID reads an entry id "<ms>-<seq>".
+func parseStreamID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
+}
+
+// auditStreamOf returns the stream a target's entries go to: its comment's or thread's shard, or
+// the stream of actions on nothing sharded. ok is false for a comment id this store never
+// issued, which no stream holds.
+func auditStreamOf(target string) (stream int, ok bool) {
+	if id, found := strings.CutPrefix(target, "comments/"); found {
+		shard, ok := shardOfID(id)
+		return shard, ok && comment.ValidID(id)
+	}
+	if id, found := strings.CutPrefix(target, "threads/"); found && comment.ValidThreadID(id) {
+		return shardOfThread(id), true
+	}
+	return auditShard, true
+}
+
+// AppendAudit implements moderation.Auditor: the entry and, unless the moderator is the system,
+// the day's "other" counter of the moderator, in one MULTI/EXEC round trip on the target's slot.
+func (s *Store) AppendAudit(ctx context.Context, e moderation.AuditEvent) error {
+	stream, ok := auditStreamOf(e.Target)
+	if !ok {
+		return fmt.Errorf("redisstore: append audit entry: target %q: %w", e.Target, comment.ErrNotFound)
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	values := []any{"by", e.Moderator, "act", string(e.Action), "target", e.Target}
+	if e.From != comment.StateUnspecified || e.To != comment.StateUnspecified {
+		values = append(values, "from", int(e.From), "to", int(e.To))
+	}
+	values = append(values, "reason", e.Reason)
+	_, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.audit(stream), ID: "*", Values: values})
+		if e.Moderator != moderation.SystemModerator {
+			day := dayOf(e.At)
+			key := s.keys.stats(stream, day)
+			pl.HIncrBy(ctx, key, moderatorField(e.Moderator, counterLetter(e.Action)), 1)
+			pl.ExpireAt(ctx, key, dayEnd(day).Add(statsKeep*time.Second))
+		}
+		return nil
+	})
+	return storeError("append audit entry", err)
+}
+
+// ListAudit implements moderation.AuditLog: one XREVRANGE per stream, in one pipeline.
+func (s *Store) ListAudit(ctx context.Context, q moderation.AuditQuery, p comment.Page) ([]moderation.AuditEvent, string, error) {
+	query := fmt.Sprintf("audit?m=%s&t=%s&s=%d&u=%d", q.Moderator, q.Target, q.Since.UnixNano(), q.Until.UnixNano())
+	after, err := decodeAuditToken(p.Token, query)
+	if err != nil {
+		return nil, "", err
+	}
+	size := pageSize(p)
+	batch := size + 1
+	if q.Moderator != "" || q.Target != "" {
+		batch = max(batch, auditScan)
+	}
+	var streams []int
+	switch stream, ok := auditStreamOf(q.Target); {
+	case q.Target == "":
+		for i := range numShards + 1 {
+			streams = append(streams, i)
+		}
+	case ok:
+		streams = []int{stream}
+	default:
+		return nil, "", nil
+	}
+
+	// The time range as entry ids: at or after Since, before Until.
+	lower, upper := "-", "+"
+	if !q.Since.IsZero() {
+		lower = strconv.FormatInt(ceilMillis(q.Since), 10) + "-0"
+	}
+	var upperPos *auditPos
+	if !q.Until.IsZero() {
+		ms := ceilMillis(q.Until) - 1
+		if ms < 0 {
+			return nil, "", nil
+		}
+		upperPos = &auditPos{ms: uint64(ms), seq: math.MaxUint64}
+		upper = upperPos.streamID()
+	}
+
+	cmds := make([]*redis.XMessageSliceCmd, len(streams))
+	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, st := range streams {
+			hi := upper
+			if after != nil {
+				// Entries at the cursor's id in a lower-numbered stream come after it.
+				c := auditPos{ms: after.ms, seq: after.seq}
+				if st >= after.stream {
+					var ok bool
+					if c, ok = c.previous(); !ok {
+						continue
+					}
+				}
+				if upperPos == nil || !c.before(*upperPos) {
+					hi = c.streamID()
+				}
+			}
+			cmds[i] = pl.XRevRangeN(ctx, s.keys.audit(st), hi, lower, int64(batch))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", storeError("list audit entries", err)
+	}
+
+	type item struct {
+		pos auditPos
+		ev  moderation.AuditEvent
+	}
+	var (
+		all     []item
+		horizon *auditPos // the newest last-read position of the streams that may hold more
+	)
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		msgs := cmd.Val()
+		for _, m := range msgs {
+			ms, seq, ok := parseStreamID(m.ID)
+			if !ok {
+				return nil, "", fmt.Errorf("redisstore: list audit entries: %w: entry id %q", errCorrupt, m.ID)
+			}
+			pos := auditPos{ms: ms, seq: seq, stream: streams[i]}
+			ev, err := decodeAudit(pos, m.Values)
+			if err != nil {
+				return nil, "", fmt.Errorf("redisstore: list audit entries: %w", err)
+			}
+			all = append(all, item{pos, ev})
+		}
+		if len(msgs) == batch {
+			last := all[len(all)-1].pos
+			if horizon == nil || last.before(*horizon) {
+				horizon = &last
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b item) int {
+		switch {
+		case a.pos.before(b.pos):
+			return -1
+		case b.pos.before(a.pos):
+			return 1
+		}
+		return 0
+	})
+
+	var (
+		out  []moderation.AuditEvent
+		last auditPos
+	)
+	for _, it := range all {
+		if horizon != nil && horizon.before(it.pos) {
+			// Beyond the horizon a stream may hold entries not read yet.
+			break
+		}
+		if !q.Matches(it.ev) {
+			continue
+		}
+		if len(out) == size {
+			return out, encodeAuditToken(query, last), nil
+		}
+		out, last = append(out, it.ev), it.pos
+	}
+	if horizon != nil {
+		return out, encodeAuditToken(query, *horizon), nil
+	}
+	return out, "", nil
+}
+
+// previous returns the entry id just before p's (the stream part is ignored), and false when p
+// is the first possible id.
+func (p auditPos) previous() (auditPos, bool) {
+	switch {
+	case p.seq > 0:
+		return auditPos{ms: p.ms, seq: p.seq - 1}, true
+	case p.ms > 0:
+		return auditPos{ms: p.ms - 1, seq: math.MaxUint64}, true
+	}
+	return auditPos{}, false
+}
+
+// ceilMillis returns t in unix milliseconds, rounded up.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
+}
+
+// decodeAudit turns a stream entry into an event.
+func decodeAudit(pos auditPos, v map[string]any) (moderation.AuditEvent, error) {
+	str := func(k string) string { s, _ := v[k].(string); return s }
+	e := moderation.AuditEvent{
+		ID:        fmt.Sprintf("%d-%d-%d", pos.stream, pos.ms, pos.seq),
+		At:        time.UnixMilli(int64(pos.ms)).UTC(),
+		Moderator: str("by"),
+		Action:    moderation.AuditAction(str("act")),
+		Target:    str("target"),
+		Reason:    str("reason"),
+	}
+	if f := str("from"); f != "" {
+		var err error
+		if e.From, err = parseState(f); err != nil {
+			return moderation.AuditEvent{}, err
+		}
+		if e.To, err = parseState(str("to")); err != nil {
+			return moderation.AuditEvent{}, err
+		}
+	}
+	return e, nil
+}
+
+func encodeAuditToken(query string, p auditPos) string {
+	raw := fmt.Sprintf("v1.%08x.%s.%d", crc32.ChecksumIEEE([]byte(query)), p.streamID(), p.stream)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeAuditToken returns the position in tok, or nil for the empty token.
+func decodeAuditToken(tok, query string) (*auditPos, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	bad := fmt.Errorf("redisstore: audit page token: %w", comment.ErrInvalidPageToken)
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return nil, bad
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 4 || parts[0] != "v1" || parts[1] != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(query))) {
+		return nil, bad
+	}
+	ms, seq, ok := parseStreamID(parts[2])
+	stream, err := strconv.Atoi(parts[3])
+	if !ok || err != nil || stream < 0 || stream > auditShard {
+		return nil, bad
+	}
+	return &auditPos{ms: ms, seq: seq, stream: stream}, nil
+}

@@ -1,0 +1,125 @@
+package redisstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+// workflowRun drives every moderator-workflow operation of the store once, on whatever Redis s
+// is on, and fails the test if one of them fails or gives a wrong answer. The Cluster and
+// miniredis tests use it to prove the scripts run there: Redis Cluster refuses a script that
+// touches keys of another slot, and miniredis lacks some commands.
+func workflowRun(t *testing.T, s *Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events := watch(t, s)
+	now := time.Now().UTC()
+
+	var held []comment.Comment
+	for shard := range numShards {
+		c := pendingDraft(s, threadInShard("wf", shard), shard, now.Add(time.Duration(shard)*time.Millisecond))
+		held = append(held, mustCreate(t, s, c, comment.CreateOptions{}))
+	}
+	// Events published on different Cluster nodes may arrive in any order.
+	var heldIDs []string
+	for _, e := range nextEvents(t, events, len(held)) {
+		if e.Kind == moderation.EventHeld {
+			heldIDs = append(heldIDs, e.CommentID)
+		}
+	}
+	slices.Sort(heldIDs)
+	if want := slices.Sorted(slices.Values(ids(held))); !slices.Equal(heldIDs, want) {
+		t.Errorf("held events for %v, want one for each of %v", heldIDs, want)
+	}
+
+	cs, err := s.Claim(ctx, "anna", moderation.ClaimQuery{State: comment.StatePending, Count: numShards / 2, Lease: time.Minute}, now)
+	if err != nil || len(cs) != numShards/2 || cs[0].ID != held[0].ID {
+		t.Fatalf("Claim(anna, %d) = %v, %v; want the %d oldest", numShards/2, ids(cs), err, numShards/2)
+	}
+	others, err := s.Claim(ctx, "bert", moderation.ClaimQuery{State: comment.StatePending, ThreadID: held[numShards-1].ThreadID, Count: 5, Lease: time.Minute}, now)
+	if err != nil || len(others) != 1 || others[0].ID != held[numShards-1].ID {
+		t.Errorf("Claim(bert, thread of the newest) = %v, %v; want [%s]", ids(others), err, held[numShards-1].ID)
+	}
+	if err := s.Release(ctx, "anna", ids(cs[1:])); err != nil {
+		t.Errorf("Release(anna) = %v", err)
+	}
+
+	for _, c := range held {
+		if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: now, To: comment.StatePublished}, approveFrom); err != nil {
+			t.Fatalf("Decide(approve %s) = %v", c.ID, err)
+		}
+	}
+	nextEvents(t, events, len(held)) // decided
+	for i := range 2 {
+		if _, _, err := s.AddReport(ctx, held[3].ID, moderation.Report{Reason: "rude", At: now}, string(rune('a'+i)), 2); err != nil {
+			t.Fatalf("AddReport = %v", err)
+		}
+	}
+	if got := nextEvents(t, events, 1); got[0].Kind != moderation.EventReported {
+		t.Errorf("event after the second report = %+v, want reported", got[0])
+	}
+	if sums, err := s.ReportSummaries(ctx, ids(held[:4])); err != nil || sums[3].Count != 2 || sums[0].Count != 0 {
+		t.Errorf("ReportSummaries = %+v, %v; want 2 reports on the fourth comment only", sums, err)
+	}
+	reported, _, err := s.ListQueue(ctx, moderation.Query{State: comment.StatePending, ReasonCode: moderation.ReasonReported}, comment.Page{Size: 5})
+	if err != nil || len(reported) != 1 || reported[0].ID != held[3].ID {
+		t.Errorf("ListQueue(reason REPORTED) = %v, %v; want [%s]", ids(reported), err, held[3].ID)
+	}
+
+	for _, e := range []moderation.AuditEvent{
+		{Moderator: "anna", Action: moderation.AuditBan, Target: "bans/x", At: now},
+		{Moderator: "anna", Action: moderation.AuditUpdateThread, Target: "threads/" + held[5].ThreadID, At: now},
+	} {
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatalf("AppendAudit(%+v) = %v", e, err)
+		}
+	}
+	all, _, err := s.ListAudit(ctx, moderation.AuditQuery{}, comment.Page{Size: 100})
+	if err != nil || len(all) != len(held)+3 {
+		t.Errorf("ListAudit = %d events, %v; want %d", len(all), err, len(held)+3)
+	}
+	st, err := s.Stats(ctx, now, 1)
+	if err != nil || len(st.Moderators) != 1 || st.Moderators[0].Approved != int64(len(held)) || st.Moderators[0].Other != 2 || st.Days[0].Submitted != int64(len(held)) {
+		t.Errorf("Stats = %+v, %v; want anna's %d approvals and 2 others, %d submitted", st, err, len(held), len(held))
+	}
+}
+
+func TestClusterWorkflow(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
+	if err != nil {
+		t.Fatalf("NewClient(cluster addresses) = %v", err)
+	}
+	t.Cleanup(func() { rdb.Close() }) // after the watcher's clean-up, which is registered later
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("New on the cluster = %v", err)
+	}
+	workflowRun(t, s)
+}
+
+func TestMiniredisWorkflow(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() }) // after the watcher's clean-up, which is registered later
+	s, err := New(context.Background(), rdb, Options{})
+	if err != nil {
+		t.Fatalf("New on miniredis = %v", err)
+	}
+	workflowRun(t, s)
+}

@@ -1,0 +1,262 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// seedQueue stores n pending comments spread over threads, one second apart, and returns their
+// ids oldest first.
+func seedQueue(t *testing.T, s *Store, threads []string, n int) []string {
+	t.Helper()
+	var out []string
+	for i := range n {
+		c := mustCreate(t, s, pendingDraft(s, threads[i%len(threads)], i, t0.Add(time.Duration(i)*time.Second)), comment.CreateOptions{})
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+func claim(t *testing.T, s *Store, moderator string, q moderation.ClaimQuery) []string {
+	t.Helper()
+	if q.State == comment.StateUnspecified {
+		q.State = comment.StatePending
+	}
+	if q.Lease == 0 {
+		q.Lease = time.Minute
+	}
+	cs, err := s.Claim(context.Background(), moderator, q, time.Now())
+	if err != nil {
+		t.Fatalf("Claim(%s, %+v) = %v", moderator, q, err)
+	}
+	return ids(cs)
+}
+
+// TestClaimsNeverOverlap has many moderators claim from the same queue at once, over and over,
+// and checks that every comment went to exactly one of them.
+func TestClaimsNeverOverlap(t *testing.T) {
+	t.Parallel()
+	for _, byThread := range []bool{false, true} {
+		t.Run(fmt.Sprintf("thread filter %v", byThread), func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			threads := []string{"race"}
+			if !byThread {
+				threads = []string{threadInShard("race", 1), threadInShard("race", 6), threadInShard("race", 12), threadInShard("race", 15)}
+			}
+			queued := seedQueue(t, ts.Store, threads, 120)
+			q := moderation.ClaimQuery{State: comment.StatePending, Count: 3, Lease: time.Minute}
+			if byThread {
+				q.ThreadID = threads[0]
+			}
+
+			const moderators = 12
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				holders = map[string]string{} // comment id → the moderator holding it now
+				claims  int
+			)
+			for m := range moderators {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					name := fmt.Sprintf("mod-%02d", m)
+					for range 30 {
+						cs, err := ts.Claim(context.Background(), name, q, time.Now())
+						if err != nil {
+							t.Errorf("Claim(%s) = %v", name, err)
+							return
+						}
+						if len(cs) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, c := range cs {
+							if h, held := holders[c.ID]; held && h != name {
+								t.Errorf("Claim(%s) returned %s, which %s holds", name, c.ID, h)
+							}
+							holders[c.ID] = name
+						}
+						claims += len(cs)
+						// Keep the oldest, give the rest back (forgotten here first: until Release
+						// returns, the claims are still this moderator's).
+						var release []string
+						for _, c := range cs[1:] {
+							release = append(release, c.ID)
+							delete(holders, c.ID)
+						}
+						mu.Unlock()
+						if err := ts.Release(context.Background(), name, release); err != nil {
+							t.Errorf("Release(%s, %v) = %v", name, release, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+
+			// Each moderator ends holding exactly the one comment it kept last.
+			perModerator := map[string]int{}
+			for _, id := range queued {
+				shard, _ := shardOfID(id)
+				h, err := ts.rdb.Get(context.Background(), ts.keys.claim(shard, id)).Result()
+				if err != nil && err != redis.Nil {
+					t.Fatalf("GET claim of %s: %v", id, err)
+				}
+				if h != "" {
+					perModerator[h]++
+					if holders[id] != h {
+						t.Errorf("comment %s is held by %s in Redis, want %q", id, h, holders[id])
+					}
+				}
+			}
+			if len(perModerator) != moderators || claims < moderators*30 {
+				t.Errorf("%d moderators hold claims after %d claimed comments, want all %d moderators after at least %d", len(perModerator), claims, moderators, moderators*30)
+			}
+			for name, n := range perModerator {
+				if n != 1 {
+					t.Errorf("moderator %s holds %d claims at the end, want 1", name, n)
+				}
+			}
+		})
+	}
+}
+
+// TestConcurrentClaimsGetDisjointComments has moderators claim once each, all at the same moment,
+// from a queue with fewer comments than they ask for together.
+func TestConcurrentClaimsGetDisjointComments(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	threads := []string{threadInShard("disjoint", 0), threadInShard("disjoint", 5), threadInShard("disjoint", 10)}
+	queued := seedQueue(t, ts.Store, threads, 40)
+
+	const moderators = 16
+	got := make([][]string, moderators)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for m := range moderators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			cs, err := ts.Claim(context.Background(), fmt.Sprintf("mod-%02d", m), moderation.ClaimQuery{State: comment.StatePending, Count: 5, Lease: time.Minute}, time.Now())
+			if err != nil {
+				t.Errorf("Claim(mod-%02d) = %v", m, err)
+			}
+			got[m] = ids(cs)
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	owner := map[string]int{}
+	total := 0
+	for m, g := range got {
+		for _, id := range g {
+			if prev, dup := owner[id]; dup {
+				t.Errorf("comment %s was claimed by mod-%02d and mod-%02d, want one moderator", id, prev, m)
+			}
+			owner[id] = m
+		}
+		total += len(g)
+		if !slices.IsSortedFunc(g, func(a, b string) int { return slices.Index(queued, a) - slices.Index(queued, b) }) {
+			t.Errorf("Claim(mod-%02d) = %v, want oldest first", m, g)
+		}
+	}
+	if total != len(queued) {
+		t.Errorf("the %d moderators claimed %d comments in all, want all %d queued (they asked for %d)", moderators, total, len(queued), moderators*5)
+	}
+}
+
+func TestClaimReturnsOwnClaimsAndSkipsOthers(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	threads := []string{threadInShard("own", 3), threadInShard("own", 8)}
+	queued := seedQueue(t, ts.Store, threads, 10)
+
+	anna := claim(t, ts.Store, "anna", moderation.ClaimQuery{Count: 3})
+	if diff := cmp.Diff(queued[:3], anna); diff != "" {
+		t.Fatalf("Claim(anna, 3) (-want oldest three +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(queued[:5], claim(t, ts.Store, "anna", moderation.ClaimQuery{Count: 5})); diff != "" {
+		t.Errorf("Claim(anna, 5) again, want her three back and two more (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(queued[5:8], claim(t, ts.Store, "bert", moderation.ClaimQuery{Count: 3})); diff != "" {
+		t.Errorf("Claim(bert, 3), want the oldest not held by anna (-want +got):\n%s", diff)
+	}
+
+	// Releasing gives a comment back; names not held by the caller are ignored.
+	if err := ts.Release(ctx, "anna", []string{queued[0], queued[6], "not-an-id"}); err != nil {
+		t.Fatalf("Release(anna) = %v", err)
+	}
+	if diff := cmp.Diff([]string{queued[0], queued[8]}, claim(t, ts.Store, "carl", moderation.ClaimQuery{Count: 2})); diff != "" {
+		t.Errorf("Claim(carl, 2) after anna released one (-want +got):\n%s", diff)
+	}
+
+	// A decision ends the claim, whoever decides.
+	if _, err := ts.Decide(ctx, queued[1], moderation.Approve, comment.Decision{Moderator: "bert", At: time.Now(), To: comment.StatePublished}, approveFrom); err != nil {
+		t.Fatalf("Decide(approve %s) = %v", queued[1], err)
+	}
+	shard, _ := shardOfID(queued[1])
+	if n, err := ts.rdb.Exists(ctx, ts.keys.claim(shard, queued[1])).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS claim of %s after the decision = %d, %v; want 0", queued[1], n, err)
+	}
+	if diff := cmp.Diff([]string{queued[2], queued[3], queued[4], queued[9]}, claim(t, ts.Store, "anna", moderation.ClaimQuery{Count: 10})); diff != "" {
+		t.Errorf("Claim(anna, 10) after her first comment was decided (-want her other claims and the one free comment +got):\n%s", diff)
+	}
+	// The moderator's claim set holds exactly the live claims.
+	members, err := ts.rdb.ZRange(ctx, ts.keys.moderatorClaims(shard, "anna"), 0, -1).Result()
+	if err != nil || slices.Contains(members, queued[1]) {
+		t.Errorf("anna's claim set in shard %d = %v, %v; want no decided comment", shard, members, err)
+	}
+}
+
+func TestClaimLeaseEnds(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	queued := seedQueue(t, ts.Store, []string{"lease"}, 2)
+	ctx := context.Background()
+	cs, err := ts.Claim(ctx, "anna", moderation.ClaimQuery{State: comment.StatePending, Count: 1, Lease: 50 * time.Millisecond}, time.Now())
+	if err != nil || len(cs) != 1 || cs[0].ID != queued[0] {
+		t.Fatalf("Claim(anna, lease 50ms) = %v, %v; want [%s]", ids(cs), err, queued[0])
+	}
+	if got := claim(t, ts.Store, "bert", moderation.ClaimQuery{Count: 1}); !slices.Equal(got, queued[1:2]) {
+		t.Errorf("Claim(bert) during anna's lease = %v, want %v", got, queued[1:2])
+	}
+	time.Sleep(120 * time.Millisecond)
+	if got := claim(t, ts.Store, "carl", moderation.ClaimQuery{Count: 5}); !slices.Equal(got, queued[:1]) {
+		t.Errorf("Claim(carl) after anna's lease ended = %v, want %v", got, queued[:1])
+	}
+}
+
+func TestClaimByStateAndThread(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	pending := seedQueue(t, ts.Store, []string{"st-a", "st-b"}, 4)
+	sp := pendingDraft(ts.Store, "st-a", 10, t0)
+	sp.State = comment.StateSpam
+	spamID := mustCreate(t, ts.Store, sp, comment.CreateOptions{}).ID
+
+	if got := claim(t, ts.Store, "anna", moderation.ClaimQuery{State: comment.StateSpam, Count: 5}); !slices.Equal(got, []string{spamID}) {
+		t.Errorf("Claim(spam) = %v, want [%s]", got, spamID)
+	}
+	if got := claim(t, ts.Store, "anna", moderation.ClaimQuery{ThreadID: "st-b", Count: 5}); !slices.Equal(got, []string{pending[1], pending[3]}) {
+		t.Errorf("Claim(pending, thread st-b) = %v, want %v", got, []string{pending[1], pending[3]})
+	}
+	if _, err := ts.Claim(ctx, "anna", moderation.ClaimQuery{State: comment.StateRejected, Count: 1, Lease: time.Minute}, time.Now()); err == nil {
+		t.Errorf("Claim(rejected) = nil error, want one: rejected comments have no review")
+	}
+}

@@ -1,0 +1,123 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// watch starts WatchQueue on s and returns the events it receives, once it is subscribed. The
+// watcher stops when the test ends.
+func watch(t *testing.T, s *Store) <-chan moderation.QueueEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan moderation.QueueEvent, 100)
+	subscribed := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.WatchQueue(ctx, func() { close(subscribed) }, func(e moderation.QueueEvent) error {
+			events <- e
+			return nil
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("WatchQueue after its context ended = %v, want context.Canceled", err)
+		}
+	})
+	select {
+	case <-subscribed:
+	case err := <-done:
+		t.Fatalf("WatchQueue = %v before it subscribed", err)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WatchQueue did not subscribe within 5s")
+	}
+	return events
+}
+
+// nextEvents reads n events, failing the test if they do not arrive within a few seconds.
+func nextEvents(t *testing.T, events <-chan moderation.QueueEvent, n int) []moderation.QueueEvent {
+	t.Helper()
+	var out []moderation.QueueEvent
+	for range n {
+		select {
+		case e := <-events:
+			out = append(out, e)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("received %d events %+v, want %d", len(out), out, n)
+		}
+	}
+	return out
+}
+
+func TestQueueEvents(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	events := watch(t, ts.Store)
+	other := newTestStore(t) // another prefix: another site sharing the Redis
+	otherEvents := watch(t, other.Store)
+
+	published := mustCreate(t, ts.Store, draft(ts.Store, "ev", 1), comment.CreateOptions{})
+	held := mustCreate(t, ts.Store, pendingDraft(ts.Store, "ev", 2, t0.Add(time.Second)), comment.CreateOptions{})
+	sp := pendingDraft(ts.Store, "ev-spam", 3, t0.Add(2*time.Second))
+	sp.State = comment.StateSpam
+	sp = mustCreate(t, ts.Store, sp, comment.CreateOptions{})
+	decidedAt := t0.Add(time.Hour)
+	if _, err := ts.Decide(ctx, held.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StatePublished}, approveFrom); err != nil {
+		t.Fatalf("Decide(approve) = %v", err)
+	}
+	// A published comment rejected left no queue: no event.
+	if _, err := ts.Decide(ctx, published.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StateRejected}, rejectFrom); err != nil {
+		t.Fatalf("Decide(reject) = %v", err)
+	}
+	reportAt := t0.Add(2 * time.Hour)
+	if _, _, err := ts.AddReport(ctx, held.ID, moderation.Report{At: reportAt}, "", 1); err != nil {
+		t.Fatalf("AddReport = %v", err)
+	}
+
+	want := []moderation.QueueEvent{
+		{Kind: moderation.EventHeld, CommentID: held.ID, ThreadID: "ev", At: held.CreatedAt},
+		{Kind: moderation.EventSpam, CommentID: sp.ID, ThreadID: "ev-spam", At: sp.CreatedAt},
+		{Kind: moderation.EventDecided, CommentID: held.ID, ThreadID: "ev", At: decidedAt},
+		{Kind: moderation.EventReported, CommentID: held.ID, ThreadID: "ev", At: reportAt},
+	}
+	if diff := cmp.Diff(want, nextEvents(t, events, len(want))); diff != "" {
+		t.Errorf("events of a submission, a spam verdict, a decision and a takedown (-want +got):\n%s", diff)
+	}
+	select {
+	case e := <-events:
+		t.Errorf("received %+v after the expected events, want nothing more", e)
+	case e := <-otherEvents:
+		t.Errorf("a watcher of another prefix received %+v, want nothing", e)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestWatchQueueStopsOnHandlerError(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	stop := errors.New("enough")
+	done := make(chan error, 1)
+	subscribed := make(chan struct{})
+	go func() {
+		done <- ts.WatchQueue(context.Background(), func() { close(subscribed) }, func(moderation.QueueEvent) error { return stop })
+	}()
+	<-subscribed
+	mustCreate(t, ts.Store, pendingDraft(ts.Store, "stop", 1, t0), comment.CreateOptions{})
+	select {
+	case err := <-done:
+		if !errors.Is(err, stop) {
+			t.Errorf("WatchQueue with a failing handler = %v, want the handler's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WatchQueue did not return after its handler failed")
+	}
+}

@@ -1,0 +1,186 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/spam"
+	"github.com/commentd/commentd/internal/spam/spamtest"
+)
+
+func TestFiltersStore(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
+
+	var hold, spamList []spam.Filter
+	for i := range 5 {
+		f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, fmt.Sprintf("word%d", i))
+		if err != nil {
+			t.Fatalf("called Create(word%d), got error %v", i, err)
+		}
+		hold = append(hold, f)
+	}
+	for _, v := range []string{"spam.example", "Leaky.Person@Example.org", "192.0.2.55"} {
+		kind := map[string]spam.FilterKind{"spam.example": spam.FilterDomain, "Leaky.Person@Example.org": spam.FilterEmail, "192.0.2.55": spam.FilterIP}[v]
+		f, err := fs.Create(ctx, "mod", spam.FilterListSpam, kind, v)
+		if err != nil {
+			t.Fatalf("called Create(%v %s), got error %v", kind, v, err)
+		}
+		spamList = append(spamList, f)
+	}
+	again, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterWord, "WORD0")
+	if err != nil || again != hold[0] {
+		t.Errorf("called Create(WORD0) after Create(word0), got %+v, %v; want the first entry %+v", again, err, hold[0])
+	}
+
+	// Page through the hold list two at a time.
+	var got []spam.Filter
+	token := ""
+	for page := 0; ; page++ {
+		fsPage, next, err := fs.List(ctx, spam.FilterListHold, comment.Page{Size: 2, Token: token})
+		if err != nil {
+			t.Fatalf("called List(hold, page %d), got error %v", page, err)
+		}
+		got = append(got, fsPage...)
+		if next == "" {
+			break
+		}
+		token = next
+		if page > 5 {
+			t.Fatalf("List(hold) pages never end")
+		}
+	}
+	if diff := cmp.Diff(hold, got); diff != "" {
+		t.Errorf("called List(hold) page by page, got diff (-want +got):\n%s", diff)
+	}
+	all, _, err := fs.List(ctx, spam.FilterListAny, comment.Page{})
+	if err != nil || len(all) != len(hold)+len(spamList) {
+		t.Errorf("called List(any), got %d entries, %v; want %d", len(all), err, len(hold)+len(spamList))
+	}
+	if _, _, err := fs.List(ctx, spam.FilterListSpam, comment.Page{Token: token}); !errors.Is(err, comment.ErrInvalidPageToken) {
+		t.Errorf("called List(spam) with a token of List(hold), got %v, want ErrInvalidPageToken", err)
+	}
+
+	if err := fs.Delete(ctx, hold[1].ID); err != nil {
+		t.Errorf("called Delete(%s), got error %v", hold[1].ID, err)
+	}
+	if err := fs.Delete(ctx, hold[1].ID); !errors.Is(err, spam.ErrFilterNotFound) {
+		t.Errorf("called Delete(%s) twice, got %v, want ErrFilterNotFound", hold[1].ID, err)
+	}
+
+	// The address entries are stored only as masked forms and keyed hashes.
+	text := dumpPrefix(t, ts)
+	for _, secret := range []string{"leaky", "person", "192.0.2.55"} {
+		if strings.Contains(strings.ToLower(text), secret) {
+			t.Errorf("Redis holds %q in clear after adding it to a word list", secret)
+		}
+	}
+}
+
+// dumpPrefix returns every key and string or hash value under the test's prefix.
+func dumpPrefix(t *testing.T, ts testStore) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, k := range scanKeys(t, ts.rdb, ts.prefix) {
+		b.WriteString(k + "\n")
+		switch typ, _ := ts.rdb.Type(ctx, k).Result(); typ {
+		case "string":
+			v, _ := ts.rdb.Get(ctx, k).Result()
+			b.WriteString(v + "\n")
+		case "hash":
+			m, _ := ts.rdb.HGetAll(ctx, k).Result()
+			fmt.Fprintln(&b, m)
+		case "stream":
+			m, _ := ts.rdb.XRange(ctx, k, "-", "+").Result()
+			fmt.Fprintln(&b, m)
+		}
+	}
+	return b.String()
+}
+
+func TestFiltersFull(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	fs := spam.NewFilters(ts.Store, spamKeyring(t), spam.FiltersOptions{})
+	// Fill the lists behind the service's back, cheaply, to the limit.
+	fields := make([]any, 0, 2*spam.MaxFilters)
+	for i := range spam.MaxFilters {
+		fields = append(fields, fmt.Sprintf("%024x", i), "{}")
+	}
+	if err := ts.rdb.HSet(ctx, ts.keys.filterEntries(), fields...).Err(); err != nil {
+		t.Fatalf("HSET %d entries: %v", spam.MaxFilters, err)
+	}
+	_, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "onemore")
+	var verr *comment.ValidationError
+	if !errors.As(err, &verr) {
+		t.Errorf("called Create with the lists full, got %v, want a *comment.ValidationError", err)
+	}
+}
+
+// TestFiltersReachAnotherInstance adds an entry through one server and waits for another server's
+// engine to apply it, with no restart.
+func TestFiltersReachAnotherInstance(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	other := secondInstance(t, ts)
+	engine, err := spam.NewEngine(spamtest.NewCounts(), keys, spam.EngineOptions{})
+	if err != nil {
+		t.Fatalf("NewEngine: %v", err)
+	}
+	w := NewFilterWatcher(other, engine.SetFilters, FilterWatcherOptions{Every: 50 * time.Millisecond})
+	if err := w.Load(ctx); err != nil {
+		t.Fatalf("called Load, got error %v", err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Run(runCtx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	in := spam.Input{Body: "visit the new casino tonight", UserAgent: "ua"}
+	decision := func() spam.Decision {
+		r, err := engine.Check(ctx, in, nil)
+		if err != nil {
+			t.Fatalf("called Check, got error %v", err)
+		}
+		return r.Decision
+	}
+	if d := decision(); d != spam.DecisionPublish {
+		t.Fatalf("before any entry, got decision %v, want publish", d)
+	}
+	f, err := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{}).Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil {
+		t.Fatalf("called Create(casino) on the first server, got error %v", err)
+	}
+	waitFor(t, time.Second, "the entry to apply on the other server", func() bool { return decision() == spam.DecisionSpam })
+	if err := ts.DeleteFilter(ctx, f.ID); err != nil {
+		t.Fatalf("called DeleteFilter, got error %v", err)
+	}
+	waitFor(t, time.Second, "the removal to apply on the other server", func() bool { return decision() == spam.DecisionPublish })
+}
+
+// waitFor polls cond until it holds or fails the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,28 @@
+-- filters_write.lua adds or removes one word-list entry and moves the lists' version on, in one
+-- atomic step, so a server that sees the new version also sees the change.
+--
+-- KEYS[1]   the entries (hash: id → JSON)
+-- KEYS[2]   the version (string counter)
+-- ARGV[1]   "add" or "del"
+-- ARGV[2]   the entry id
+-- add:  ARGV[3] the entry's JSON, ARGV[4] the most entries the lists may hold
+--
+-- Returns {"new", json} (added), {"old", json} (an entry with that id exists; nothing changed),
+-- {"full"} (no room), {"deleted"} or {"missing"}.
+if ARGV[1] == "add" then
+  local old = redis.call("HGET", KEYS[1], ARGV[2])
+  if old then
+    return {"old", old}
+  end
+  if redis.call("HLEN", KEYS[1]) >= tonumber(ARGV[4]) then
+    return {"full"}
+  end
+  redis.call("HSET", KEYS[1], ARGV[2], ARGV[3])
+  redis.call("INCR", KEYS[2])
+  return {"new", ARGV[3]}
+end
+if redis.call("HDEL", KEYS[1], ARGV[2]) == 0 then
+  return {"missing"}
+end
+redis.call("INCR", KEYS[2])
+return {"deleted"}

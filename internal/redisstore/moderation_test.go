@@ -1,0 +1,85 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+func TestThreadsCloseAfterTheirPeriod(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, rdb, Options{Prefix: prefix, CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	// The same data through a store without auto-close, as a server configured without it sees it.
+	never, err := New(ctx, rdb, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	now := time.Now()
+	create := func(s *Store, thread string, n int, at time.Time) error {
+		c := draft(s, thread, n)
+		c.CreatedAt, c.PublishedAt = at, at
+		_, _, err := s.Create(ctx, c, comment.CreateOptions{})
+		return err
+	}
+	isClosed := func(s *Store, thread string) bool {
+		t.Helper()
+		th, err := s.GetThread(ctx, thread)
+		if err != nil {
+			t.Fatalf("GetThread(%s) = %v", thread, err)
+		}
+		return th.Closed
+	}
+
+	// The first comment is always taken and starts the period, even if it is old.
+	if err := create(s, "old", 1, now.Add(-2*period)); err != nil {
+		t.Fatalf("Create(first comment of a thread, 2h ago) = %v", err)
+	}
+	if err := create(s, "old", 2, now); !errors.Is(err, comment.ErrThreadClosed) {
+		t.Errorf("Create(in a thread whose first comment is 2h old, period 1h) = %v, want ErrThreadClosed", err)
+	}
+	if !isClosed(s, "old") {
+		t.Errorf("GetThread(old thread) = open, want closed by age")
+	}
+	if err := create(never, "old", 3, now); err != nil || isClosed(never, "old") {
+		t.Errorf("Create/GetThread without auto-close on the old thread = %v, closed %v; want taken, open", err, isClosed(never, "old"))
+	}
+
+	if err := create(s, "young", 1, now.Add(-period/2)); err != nil {
+		t.Fatalf("Create(first comment, 30m ago) = %v", err)
+	}
+	if err := create(s, "young", 2, now); err != nil || isClosed(s, "young") {
+		t.Errorf("Create/GetThread in a thread 30m old = %v, closed %v; want taken, open", err, isClosed(s, "young"))
+	}
+	if err := create(s, "young", 3, now.Add(period)); !errors.Is(err, comment.ErrThreadClosed) {
+		t.Errorf("Create(an hour later) = %v, want ErrThreadClosed", err)
+	}
+
+	// Reopening starts a new period.
+	open := false
+	th, err := s.UpdateThread(ctx, "old", nil, &open)
+	if err != nil || th.Closed {
+		t.Fatalf("UpdateThread(old, closed false) = %+v, %v; want open", th, err)
+	}
+	if err := create(s, "old", 4, now.Add(time.Minute)); err != nil {
+		t.Errorf("Create after reopening the old thread = %v, want it taken", err)
+	}
+	// An explicit close still wins.
+	closed := true
+	if _, err := s.UpdateThread(ctx, "young", nil, &closed); err != nil {
+		t.Fatalf("UpdateThread(young, closed) = %v", err)
+	}
+	if err := create(never, "young", 5, now); !errors.Is(err, comment.ErrThreadClosed) {
+		t.Errorf("Create in an explicitly closed thread without auto-close = %v, want ErrThreadClosed", err)
+	}
+}

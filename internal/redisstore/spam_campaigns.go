@@ -1,0 +1,304 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// Campaigns is the campaign detector's memory shared by every server (spam.Campaigns): each server
+// keeps the recent sightings of all servers in memory (spam.Window) and answers from it, so the
+// campaign check costs a submission no round trip.
+//
+// Why this shape: a submission may spend two round trips (the abuse check and the comment write),
+// and both are taken. Writing each sighting to Redis and reading the candidates back would be a
+// third, on every submission. Instead a sighting goes into the local window at once (so this
+// server sees it on the very next submission), and a background writer sends the sightings of the
+// last FlushEvery to Redis as one stream entry: at most one round trip per FlushEvery whatever the
+// load, none of them on a submission's own path, and shared by every submission of the interval
+// (at 200 submissions a second and 50 ms, one round trip per ten submissions). Every server tails
+// the stream and adds the other servers' sightings to its window, so a campaign spread over
+// servers is seen within about FlushEvery plus the network.
+type Campaigns struct {
+	s      *Store
+	window *spam.Window
+	keep   time.Duration
+	flush  time.Duration
+	block  time.Duration
+	log    *slog.Logger
+	origin string // this server's random id, to skip its own batches in the stream
+
+	mu      sync.Mutex
+	pending []spam.Sighting
+	dropped int
+	lastID  string // the stream entry the window is at; "" until loaded
+}
+
+// CampaignsOptions configures Campaigns.
+type CampaignsOptions struct {
+	// Keep is how long sightings are kept: at least the campaign check's window (default
+	// spam.DefaultCampaignWindow).
+	Keep time.Duration
+	// FlushEvery is how often pending sightings are written (default 50ms).
+	FlushEvery time.Duration
+	// Block is how long one stream read waits (default 1s); it bounds how long Run takes to return.
+	Block  time.Duration
+	Logger *slog.Logger // may be nil: no logs
+}
+
+// maxPendingSightings bounds the sightings waiting for the writer while Redis is away; the oldest
+// are dropped beyond it (a campaign shows up as many copies, so losing a few is harmless).
+const maxPendingSightings = 10000
+
+var (
+	_ spam.Campaigns = (*Campaigns)(nil)
+	_ spam.Peeker    = (*Campaigns)(nil)
+)
+
+// NewCampaigns returns an empty campaign memory; Load fills it from the stream, Run keeps it in
+// step and writes this server's sightings.
+func NewCampaigns(s *Store, opts CampaignsOptions) *Campaigns {
+	c := &Campaigns{s: s, keep: opts.Keep, flush: opts.FlushEvery, block: opts.Block, log: opts.Logger}
+	if c.keep <= 0 {
+		c.keep = spam.DefaultCampaignWindow
+	}
+	if c.flush <= 0 {
+		c.flush = 50 * time.Millisecond
+	}
+	if c.block <= 0 {
+		c.block = time.Second
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.window = spam.NewWindow(c.keep)
+	var b [8]byte
+	rand.Read(b[:])
+	c.origin = hex.EncodeToString(b[:])
+	return c
+}
+
+// Observe records s in memory, queues it for the other servers, and returns the recent sightings
+// that share a band with it. No network call.
+func (c *Campaigns) Observe(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
+	out := c.window.Observe(s, window)
+	c.mu.Lock()
+	if len(c.pending) >= maxPendingSightings {
+		c.pending = c.pending[1:]
+		c.dropped++
+	}
+	c.pending = append(c.pending, s)
+	c.mu.Unlock()
+	return out, nil
+}
+
+// Peek returns what Observe would, without recording s.
+func (c *Campaigns) Peek(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
+	return c.window.Match(s, window), nil
+}
+
+// Len returns the number of sightings in memory.
+func (c *Campaigns) Len() int { return c.window.Len() }
+
+// Load reads the sightings of the last Keep from the stream into memory.
+func (c *Campaigns) Load(ctx context.Context) error {
+	from := strconv.FormatInt(time.Now().Add(-c.keep).UnixMilli(), 10)
+	last := ""
+	for {
+		msgs, err := c.s.rdb.XRangeN(ctx, c.s.keys.campaignStream(), from, "+", 500).Result()
+		if err != nil {
+			return storeError("load campaign sightings", err)
+		}
+		for _, m := range msgs {
+			c.apply(m, false)
+			last = m.ID
+		}
+		if len(msgs) < 500 {
+			break
+		}
+		from = "(" + last
+	}
+	if last == "" {
+		// Nothing recent: read on from the start of the window.
+		last = from + "-0"
+	}
+	c.mu.Lock()
+	c.lastID = last
+	c.mu.Unlock()
+	return nil
+}
+
+// apply adds the sightings of one stream entry to the window; skipOwn skips this server's.
+func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) {
+	if o, _ := m.Values["o"].(string); skipOwn && o == c.origin {
+		return
+	}
+	packed, _ := m.Values["s"].(string)
+	ss, err := decodeSightings(packed)
+	if err != nil {
+		c.log.Warn("unreadable campaign sightings skipped", "id", m.ID, "error", err.Error())
+	}
+	c.window.Add(ss...)
+}
+
+// Flush writes the pending sightings now, as one stream entry trimmed to the window.
+func (c *Campaigns) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = nil
+	dropped := c.dropped
+	c.dropped = 0
+	c.mu.Unlock()
+	if dropped > 0 {
+		c.log.WarnContext(ctx, "campaign sightings dropped while Redis was unavailable", "count", dropped)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	minID := strconv.FormatInt(time.Now().Add(-c.keep).UnixMilli(), 10)
+	err := c.s.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: c.s.keys.campaignStream(),
+		MinID:  minID,
+		Approx: true,
+		Values: []any{"o", c.origin, "s", encodeSightings(batch)},
+	}).Err()
+	if err != nil {
+		// Put them back for the next try, oldest first, within the bound.
+		c.mu.Lock()
+		c.pending = append(batch, c.pending...)
+		if over := len(c.pending) - maxPendingSightings; over > 0 {
+			c.pending = c.pending[over:]
+			c.dropped += over
+		}
+		c.mu.Unlock()
+		return storeError("write campaign sightings", err)
+	}
+	return nil
+}
+
+// Run writes this server's sightings every FlushEvery and adds the other servers' to memory, until
+// ctx ends; then it writes what is pending (within a second) and returns nil. It loads the recent
+// sightings first unless Load already did. Errors are logged and retried.
+func (c *Campaigns) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { c.write(ctx) })
+
+	c.mu.Lock()
+	loaded := c.lastID != ""
+	c.mu.Unlock()
+	failing := false
+	for ctx.Err() == nil {
+		if !loaded {
+			if err := c.Load(ctx); err != nil {
+				failing = c.failed(ctx, failing, "load campaign sightings", err)
+				continue
+			}
+			loaded = true
+		}
+		c.mu.Lock()
+		from := c.lastID
+		c.mu.Unlock()
+		res, err := c.s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{c.s.keys.campaignStream(), from}, Count: 100, Block: c.block}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			failing = c.failed(ctx, failing, "read campaign sightings", err)
+			continue
+		}
+		failing = false
+		for _, st := range res {
+			for _, m := range st.Messages {
+				c.apply(m, true)
+				c.mu.Lock()
+				c.lastID = m.ID
+				c.mu.Unlock()
+			}
+		}
+	}
+	return nil
+}
+
+// write is Run's writer loop.
+func (c *Campaigns) write(ctx context.Context) {
+	t := time.NewTicker(c.flush)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			// The server is stopping: hand over what this one saw, briefly.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			if err := c.Flush(fctx); err != nil {
+				c.log.WarnContext(fctx, "campaign sightings not written at shutdown", "error", err.Error())
+			}
+			cancel()
+			return
+		case <-t.C:
+		}
+		if err := c.Flush(ctx); err != nil {
+			if !failing && ctx.Err() == nil {
+				c.log.WarnContext(ctx, "write campaign sightings failed; retrying", "error", err.Error())
+			}
+			failing = true
+			continue
+		}
+		failing = false
+	}
+}
+
+func (c *Campaigns) failed(ctx context.Context, failing bool, what string, err error) bool {
+	if ctx.Err() != nil {
+		return failing
+	}
+	if !failing {
+		c.log.WarnContext(ctx, what+" failed; campaigns on other servers are not seen until Redis answers", "error", err.Error())
+	}
+	pause(ctx, time.Second)
+	return true
+}
+
+// encodeSightings packs sightings as "<fingerprint hex> <author key> <unix µs>" joined by ",".
+// Author keys are hex keyed hashes, never an address.
+func encodeSightings(ss []spam.Sighting) string {
+	var b strings.Builder
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%016x %s %d", uint64(s.Fingerprint), s.AuthorKey, s.At.UnixMicro())
+	}
+	return b.String()
+}
+
+func decodeSightings(packed string) ([]spam.Sighting, error) {
+	if packed == "" {
+		return nil, nil
+	}
+	var out []spam.Sighting
+	for item := range strings.SplitSeq(packed, ",") {
+		f := strings.Fields(item)
+		if len(f) != 3 {
+			return out, fmt.Errorf("%w: sighting %q", errCorrupt, item)
+		}
+		fp, err1 := strconv.ParseUint(f[0], 16, 64)
+		at, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return out, fmt.Errorf("%w: sighting %q", errCorrupt, item)
+		}
+		out = append(out, spam.Sighting{Fingerprint: spam.Fingerprint(fp), AuthorKey: f[1], At: time.UnixMicro(at)})
+	}
+	return out, nil
+}

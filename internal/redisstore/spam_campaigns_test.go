@@ -1,0 +1,89 @@
+package redisstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// runCampaigns starts c.Run until the test ends.
+func runCampaigns(t *testing.T, c *Campaigns) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+}
+
+// TestCampaignsAcrossInstances observes a text on one server and looks for it on another.
+func TestCampaignsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	opts := CampaignsOptions{Keep: time.Hour, FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond}
+	a := NewCampaigns(ts.Store, opts)
+	b := NewCampaigns(secondInstance(t, ts), opts)
+	runCampaigns(t, a)
+	runCampaigns(t, b)
+
+	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
+	now := time.Now()
+	if seen, err := a.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: now}, time.Hour); err != nil || len(seen) != 0 {
+		t.Fatalf("called Observe on A first, got %v, %v; want nothing seen before", seen, err)
+	}
+	query := spam.Sighting{Fingerprint: fp, AuthorKey: "author-b", At: now.Add(time.Second)}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		seen, err := b.Peek(ctx, query, time.Hour)
+		if err != nil {
+			t.Fatalf("called Peek on B, got error %v", err)
+		}
+		if slices.ContainsFunc(seen, func(s spam.Sighting) bool { return s.AuthorKey == "author-a" && s.Fingerprint == fp }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("called Peek on B for 2s, got %v, want A's sighting", seen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A skips its own batch when it reads the stream back: the sighting is there once.
+	time.Sleep(150 * time.Millisecond)
+	if n := a.Len(); n != 1 {
+		t.Errorf("after A's own batch came back through the stream, got %d sightings on A, want 1", n)
+	}
+
+	// A server that starts later loads the recent sightings.
+	late := NewCampaigns(secondInstance(t, ts), opts)
+	if err := late.Load(ctx); err != nil {
+		t.Fatalf("called Load on a new server, got error %v", err)
+	}
+	if seen, _ := late.Peek(ctx, query, time.Hour); len(seen) != 1 {
+		t.Errorf("called Peek on a server started later, got %v, want A's sighting", seen)
+	}
+}
+
+func TestSightingsRoundTrip(t *testing.T) {
+	in := []spam.Sighting{
+		{Fingerprint: 0xdeadbeef00000001, AuthorKey: "0123abcd", At: time.UnixMicro(1700000000123456)},
+		{Fingerprint: 0, AuthorKey: "ff", At: time.UnixMicro(1)},
+	}
+	out, err := decodeSightings(encodeSightings(in))
+	if err != nil || len(out) != len(in) {
+		t.Fatalf("decodeSightings(encodeSightings(%v)) = %v, %v", in, out, err)
+	}
+	for i := range in {
+		if out[i].Fingerprint != in[i].Fingerprint || out[i].AuthorKey != in[i].AuthorKey || !out[i].At.Equal(in[i].At) {
+			t.Errorf("sighting %d: got %+v after a round trip, want %+v", i, out[i], in[i])
+		}
+	}
+	if _, err := decodeSightings("zz author 1"); err == nil {
+		t.Errorf("decodeSightings(bad fingerprint) = nil error, want one")
+	}
+}

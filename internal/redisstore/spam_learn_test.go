@@ -1,0 +1,151 @@
+package redisstore
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// siteModel is what the site's model holds in Redis, except the change number.
+type siteModel struct {
+	Counts map[string]string
+	Totals map[string]string
+	Labels map[string]string
+}
+
+func siteModelOf(t *testing.T, ts testStore) siteModel {
+	t.Helper()
+	ctx := context.Background()
+	var m siteModel
+	var err error
+	if m.Counts, err = ts.rdb.HGetAll(ctx, ts.keys.spamCounts("")).Result(); err != nil {
+		t.Fatalf("HGETALL counts: %v", err)
+	}
+	if m.Totals, err = ts.rdb.HGetAll(ctx, ts.keys.spamTotals("")).Result(); err != nil {
+		t.Fatalf("HGETALL totals: %v", err)
+	}
+	delete(m.Totals, "seq")
+	if len(m.Totals) == 0 {
+		// Never trained: the same as trained and fully untrained.
+		m.Totals = map[string]string{"spam": "0", "ham": "0", "spam_tokens": "0", "ham_tokens": "0", "vocab": "0"}
+	}
+	if m.Labels, err = ts.rdb.HGetAll(ctx, ts.keys.spamLabels("")).Result(); err != nil {
+		t.Fatalf("HGETALL labels: %v", err)
+	}
+	return m
+}
+
+func spamKeyring(t *testing.T) *privacy.Keyring {
+	t.Helper()
+	k, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()})
+	if err != nil {
+		t.Fatalf("privacy.NewKeyring: %v", err)
+	}
+	return k
+}
+
+// TestLearnFromDecisions walks one comment through moderators' decisions on the real moderation
+// service and store, and checks the site model and the author's record after each: training,
+// exact untraining, and repeats that change nothing.
+func TestLearnFromDecisions(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	svc := moderation.NewService(ts.Store, keys, moderation.Options{Learner: spam.NewLearner(ts.Store, keys), Histories: ts.Store})
+
+	// Another comment already trained, so "back to before" is not simply "empty".
+	other := draft(ts.Store, "learn", 1)
+	other.State = comment.StatePending
+	mustCreate(t, ts.Store, other, comment.CreateOptions{})
+	if _, err := svc.Decide(ctx, "mod", moderation.MarkSpam, other.ID, ""); err != nil {
+		t.Fatalf("Decide(mark spam, %s): %v", other.ID, err)
+	}
+
+	c := draft(ts.Store, "learn", 2)
+	c.State = comment.StatePending
+	c.Body = "Win a free phone: click the link in my profile"
+	mustCreate(t, ts.Store, c, comment.CreateOptions{})
+	before := siteModelOf(t, ts)
+
+	type record = comment.AuthorHistory
+	steps := []struct {
+		name       string
+		action     moderation.Action
+		wantLabel  string // "" none
+		wantRecord record
+		wantSame   bool // the model must equal the one before the comment was decided
+	}{
+		{name: "approve", action: moderation.Approve, wantLabel: "h", wantRecord: record{Approved: 1}},
+		{name: "approve again", action: moderation.Approve, wantLabel: "h", wantRecord: record{Approved: 1}},
+		{name: "mark spam", action: moderation.MarkSpam, wantLabel: "s", wantRecord: record{Spam: 1}},
+		{name: "mark spam again", action: moderation.MarkSpam, wantLabel: "s", wantRecord: record{Spam: 1}},
+		{name: "mark not spam", action: moderation.MarkNotSpam, wantSame: true},
+		{name: "approve once more", action: moderation.Approve, wantLabel: "h", wantRecord: record{Approved: 1}},
+		{name: "reopen", action: moderation.Reopen, wantSame: true},
+		{name: "reject", action: moderation.Reject, wantSame: true, wantRecord: record{Rejected: 1}},
+	}
+	var prev siteModel
+	for i, st := range steps {
+		v, err := svc.Decide(ctx, "mod", st.action, c.ID, "")
+		if err != nil {
+			t.Fatalf("step %s: called Decide(%v, %s), got error %v", st.name, st.action, c.ID, err)
+		}
+		got := siteModelOf(t, ts)
+		if label := got.Labels[c.ID]; label != st.wantLabel {
+			t.Errorf("step %s: got label %q, want %q", st.name, label, st.wantLabel)
+		}
+		if st.wantSame {
+			if diff := cmp.Diff(before, got); diff != "" {
+				t.Errorf("step %s: the model is not back to before the comment was decided (-before +now):\n%s", st.name, diff)
+			}
+		} else if diff := cmp.Diff(before, got); diff == "" {
+			t.Errorf("step %s: the model did not change", st.name)
+		}
+		if i > 0 && steps[i-1].action == st.action {
+			if diff := cmp.Diff(prev, got); diff != "" {
+				t.Errorf("step %s: repeating the decision changed the model (-first +repeat):\n%s", st.name, diff)
+			}
+		}
+		if v.History != st.wantRecord {
+			t.Errorf("step %s: got the author's record %+v in the moderator's view, want %+v", st.name, v.History, st.wantRecord)
+		}
+		prev = got
+	}
+}
+
+// TestLearnIsIdempotent calls Learn directly with the same lesson twice, as a retried decision
+// does, and checks that the second call changes nothing: not the model, not the record.
+func TestLearnIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	lesson := spam.Lesson{CommentID: "00c1", AuthorKey: "a1", Tokens: spam.Features(spam.Input{Body: "cheap pills, click here"}), Label: spam.LabelSpam, Outcome: spam.OutcomeSpam}
+	if err := ts.Learn(ctx, lesson); err != nil {
+		t.Fatalf("called Learn, got error %v", err)
+	}
+	first := siteModelOf(t, ts)
+	firstSeq, _ := ts.rdb.HGet(ctx, ts.keys.spamTotals(""), "seq").Result()
+	if err := ts.Learn(ctx, lesson); err != nil {
+		t.Fatalf("called Learn again, got error %v", err)
+	}
+	if diff := cmp.Diff(first, siteModelOf(t, ts)); diff != "" {
+		t.Errorf("called Learn twice with one lesson, got a second change (-first +second):\n%s", diff)
+	}
+	if seq, _ := ts.rdb.HGet(ctx, ts.keys.spamTotals(""), "seq").Result(); seq != firstSeq {
+		t.Errorf("called Learn twice, got change number %s after the second, want %s (no new change for the mirrors)", seq, firstSeq)
+	}
+	hs, err := ts.AuthorHistories(ctx, []string{"a1", "nobody", ""})
+	if err != nil {
+		t.Fatalf("called AuthorHistories, got error %v", err)
+	}
+	if diff := cmp.Diff([]comment.AuthorHistory{{Spam: 1}, {}, {}}, hs); diff != "" {
+		t.Errorf("called AuthorHistories after one spam lesson learnt twice, got diff (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,93 @@
+package redisstore
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/spam"
+	"github.com/commentd/commentd/internal/spam/spamtest"
+)
+
+// TestMiniredisRunsTheSpamScripts proves the spam checks' scripts and stream reads run on
+// miniredis, which commentd -dev uses. Their behaviour is tested against redis-server elsewhere.
+func TestMiniredisRunsTheSpamScripts(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	s, err := New(ctx, rdb, Options{})
+	if err != nil {
+		t.Fatalf("New on miniredis = %v", err)
+	}
+
+	ref := spamtest.NewCounts()
+	xs := append(labelled(trainSpamBodies, true), labelled(trainHamBodies, false)...)
+	for _, x := range xs {
+		ref.Train(ctx, x.Tokens, x.Spam, 1)
+	}
+	tokens := allTokens(trainSpamBodies, trainHamBodies)
+	for _, model := range []string{"", "eval-m"} {
+		if err := s.TrainModel(ctx, model, xs); err != nil {
+			t.Fatalf("TrainModel(%q) on miniredis = %v", model, err)
+		}
+		if diff := cmp.Diff(countsOf(t, ref, tokens), countsOf(t, s.ModelCounts(model), tokens)); diff != "" {
+			t.Errorf("TrainModel(%q) on miniredis differs from the reference (-ref +miniredis):\n%s", model, diff)
+		}
+	}
+
+	m := NewSpamMirror(s, SpamMirrorOptions{Block: 50 * time.Millisecond})
+	if err := m.Load(ctx); err != nil {
+		t.Fatalf("SpamMirror.Load on miniredis = %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	lesson := spam.Lesson{CommentID: "00c1", AuthorKey: "a1", Tokens: xs[0].Tokens, Label: spam.LabelHam, Outcome: spam.OutcomeApproved}
+	for range 2 {
+		if err := s.Learn(ctx, lesson); err != nil {
+			t.Fatalf("Learn on miniredis = %v", err)
+		}
+	}
+	ref.Train(ctx, xs[0].Tokens, false, 1)
+	deadline := time.Now().Add(2 * time.Second)
+	for cmp.Diff(countsOf(t, ref, tokens), countsOf(t, m, tokens)) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror on miniredis differs from the reference after a lesson learnt twice (-ref +mirror):\n%s", cmp.Diff(countsOf(t, ref, tokens), countsOf(t, m, tokens)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if hs, err := s.AuthorHistories(ctx, []string{"a1"}); err != nil || hs[0] != (comment.AuthorHistory{Approved: 1}) {
+		t.Errorf("AuthorHistories on miniredis = %v, %v; want one approved", hs, err)
+	}
+
+	camp := NewCampaigns(s, CampaignsOptions{})
+	fp := spam.SimHash("a campaign text long enough to be fingerprinted by the check")
+	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a1", At: time.Now()}, time.Hour)
+	if err := camp.Flush(ctx); err != nil {
+		t.Fatalf("Campaigns.Flush on miniredis = %v", err)
+	}
+	late := NewCampaigns(s, CampaignsOptions{})
+	if err := late.Load(ctx); err != nil || late.Len() != 1 {
+		t.Errorf("Campaigns.Load on miniredis = %v with %d sightings, want 1", err, late.Len())
+	}
+
+	fs := spam.NewFilters(s, spamKeyring(t), spam.FiltersOptions{})
+	f, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil {
+		t.Fatalf("Filters.Create on miniredis = %v", err)
+	}
+	if all, v, err := s.LoadFilters(ctx); err != nil || len(all) != 1 || v != 1 {
+		t.Errorf("LoadFilters on miniredis = %d entries at version %d, %v; want 1 at 1", len(all), v, err)
+	}
+	if err := fs.Delete(ctx, f.ID); err != nil {
+		t.Errorf("Filters.Delete on miniredis = %v", err)
+	}
+}

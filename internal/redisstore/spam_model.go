@@ -1,0 +1,228 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// Spam models (spam.ModelStore, spam.Lessons). Every training step is one run of spam_train.lua:
+// atomic, so concurrent training from many servers needs no locking, and safe to resend, so the
+// client's retries never count twice. The site's model also appends each change to its stream,
+// which every server's SpamMirror applies; a scratch model (for evaluations) is read directly and
+// expires unless trained again.
+
+var (
+	//go:embed spam_train.lua
+	spamTrainSrc    string
+	spamTrainScript = redis.NewScript(spamTrainSrc)
+)
+
+var (
+	_ spam.ModelStore = (*Store)(nil)
+	_ spam.Lessons    = (*Store)(nil)
+	_ spam.Counts     = (*modelCounts)(nil)
+)
+
+// spamStepTokens bounds the token occurrences of one training step, so that one script call keeps
+// Redis busy for milliseconds, not for the whole of a 1,000-example call.
+const spamStepTokens = 5000
+
+// modelArgs returns the script's keys and its ARGV[1..3] for model in mode.
+func (s *Store) modelArgs(model, mode, markID string) (keys []string, args []any) {
+	k := s.keys
+	mark := k.spamBatchMark(model, "-")
+	if markID != "" {
+		mark = k.spamBatchMark(model, markID)
+	}
+	keys = []string{k.spamCounts(model), k.spamTotals(model), k.spamLabels(model), k.spamStream(model), mark}
+	streamLen, ttl := spamStreamLen, 0
+	if model != "" {
+		streamLen, ttl = 0, scratchModelTTL
+	}
+	return keys, []any{mode, streamLen, ttl}
+}
+
+// TrainModel trains examples into model ("" for the site's) in steps of at most spamStepTokens
+// token occurrences. Each step is atomic and marked, so one the client resends is applied once; a
+// call that fails part way has applied its first steps.
+func (s *Store) TrainModel(ctx context.Context, model string, examples []spam.Labelled) error {
+	for len(examples) > 0 {
+		n, size := 0, 0
+		for n < len(examples) && (n == 0 || size+len(examples[n].Tokens) <= spamStepTokens) {
+			size += len(examples[n].Tokens)
+			n++
+		}
+		groups := make([]trainGroup, n)
+		for i, x := range examples[:n] {
+			groups[i] = trainGroup{tokens: x.Tokens, spam: x.Spam, delta: 1}
+		}
+		if err := s.trainStep(ctx, model, groups); err != nil {
+			return err
+		}
+		examples = examples[n:]
+	}
+	return nil
+}
+
+type trainGroup struct {
+	tokens []string
+	spam   bool
+	delta  int64
+}
+
+// trainStep runs one batch-mode step.
+func (s *Store) trainStep(ctx context.Context, model string, groups []trainGroup) error {
+	keys, args := s.modelArgs(model, "batch", newMarkID())
+	args = append(args, spamBatchMarkTTL)
+	for _, g := range groups {
+		class := "h"
+		if g.spam {
+			class = "s"
+		}
+		args = append(args, class, g.delta, len(g.tokens))
+		for _, t := range g.tokens {
+			args = append(args, t)
+		}
+	}
+	if err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return storeError("train spam model", err)
+	}
+	return nil
+}
+
+// newMarkID returns 96 random bits in hex.
+func newMarkID() string {
+	var b [12]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics itself if the system source does)
+	return hex.EncodeToString(b[:])
+}
+
+// Learn implements spam.Lessons: the comment's label in the site's model (one script on the
+// model's slot), then its outcome in the author's record (one script on the author's slot). Each
+// is idempotent, so a Learn that failed between the two is completed by its retry. Two round trips,
+// off the submission path.
+func (s *Store) Learn(ctx context.Context, l spam.Lesson) error {
+	label := ""
+	switch l.Label {
+	case spam.LabelSpam:
+		label = "s"
+	case spam.LabelHam:
+		label = "h"
+	}
+	keys, args := s.modelArgs("", "label", "")
+	args = append(args, l.CommentID, label)
+	for _, t := range l.Tokens {
+		args = append(args, t)
+	}
+	if err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return storeError("learn from decision", err)
+	}
+	if l.AuthorKey == "" {
+		return nil
+	}
+	return s.recordOutcome(ctx, l.AuthorKey, l.CommentID, l.Outcome)
+}
+
+// ModelCounts implements spam.ModelStore: the counts of a scratch model, read from Redis on every
+// call.
+func (s *Store) ModelCounts(model string) spam.Counts {
+	return &modelCounts{s: s, model: model}
+}
+
+// modelCounts reads a model's counts straight from Redis: one round trip per TokenCounts.
+type modelCounts struct {
+	s     *Store
+	model string
+}
+
+// totalFields are the totals fields in the order TokenCounts reads them.
+var totalFields = []string{"spam", "ham", "spam_tokens", "ham_tokens", "vocab", "seq"}
+
+func (c *modelCounts) TokenCounts(ctx context.Context, tokens []string) (spamCounts, hamCounts []int64, totals spam.Totals, err error) {
+	fields := make([]string, 0, 2*len(tokens))
+	for _, t := range tokens {
+		fields = append(fields, "s:"+t, "h:"+t)
+	}
+	var countsCmd, totalsCmd *redis.SliceCmd
+	_, err = c.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		totalsCmd = p.HMGet(ctx, c.s.keys.spamTotals(c.model), totalFields...)
+		if len(fields) > 0 {
+			countsCmd = p.HMGet(ctx, c.s.keys.spamCounts(c.model), fields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, spam.Totals{}, storeError("read spam model", err)
+	}
+	tv := totalsCmd.Val()
+	if tv[len(tv)-1] == nil && c.model != "" {
+		// Every training step sets "seq": a scratch model without it was never trained (the
+		// site's model always exists, empty until trained).
+		return nil, nil, spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, spam.ErrModelNotFound)
+	}
+	tot, err := parseInts(tv)
+	if err != nil {
+		return nil, nil, spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, err)
+	}
+	totals = spam.Totals{Spam: tot[0], Ham: tot[1], SpamTokens: tot[2], HamTokens: tot[3], Vocabulary: tot[4]}
+	spamCounts = make([]int64, len(tokens))
+	hamCounts = make([]int64, len(tokens))
+	if countsCmd != nil {
+		n, err := parseInts(countsCmd.Val())
+		if err != nil {
+			return nil, nil, spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, err)
+		}
+		for i := range tokens {
+			spamCounts[i], hamCounts[i] = n[2*i], n[2*i+1]
+		}
+	}
+	return spamCounts, hamCounts, totals, nil
+}
+
+func (c *modelCounts) Train(ctx context.Context, tokens []string, isSpam bool, delta int64) error {
+	return c.s.trainStep(ctx, c.model, []trainGroup{{tokens: tokens, spam: isSpam, delta: delta}})
+}
+
+// parseInts reads HMGET values: nil is 0.
+func parseInts(vals []any) ([]int64, error) {
+	out := make([]int64, len(vals))
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: count is %T", errCorrupt, v)
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: count %q", errCorrupt, s)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// DeleteModel implements spam.ModelStore for scratch models. The site's model is refused here
+// too: only an operator deletes it, by hand.
+func (s *Store) DeleteModel(ctx context.Context, model string) error {
+	if model == "" {
+		return fmt.Errorf("redisstore: delete spam model: the site's model cannot be deleted")
+	}
+	n, err := s.rdb.Unlink(ctx, s.keys.spamCounts(model), s.keys.spamTotals(model)).Result()
+	if err != nil {
+		return storeError("delete spam model", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: delete spam model %q: %w", model, spam.ErrModelNotFound)
+	}
+	return nil
+}

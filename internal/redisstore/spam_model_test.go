@@ -1,0 +1,185 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/spam"
+	"github.com/commentd/commentd/internal/spam/spamtest"
+)
+
+var (
+	trainSpamBodies = []string{
+		"win a free iphone now, click my profile link",
+		"free gift cards for everyone, click now",
+		"click the link for free money today",
+		"cheap followers, click my profile link now",
+	}
+	trainHamBodies = []string{
+		"the minister's figures in the third paragraph do not add up",
+		"a thoughtful piece on the council budget, thank you",
+		"the interview with the mayor was fair and balanced",
+	}
+)
+
+// labelled turns bodies into training examples.
+func labelled(bodies []string, isSpam bool) []spam.Labelled {
+	out := make([]spam.Labelled, len(bodies))
+	for i, b := range bodies {
+		out[i] = spam.Labelled{Tokens: spam.Features(spam.Input{Body: b}), Spam: isSpam}
+	}
+	return out
+}
+
+// allTokens returns every token of the bodies, sorted, without repeats.
+func allTokens(bodies ...[]string) []string {
+	var out []string
+	for _, bs := range bodies {
+		for _, b := range bs {
+			out = append(out, spam.Features(spam.Input{Body: b})...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// countsOf reads every token's counts and the totals from c.
+type countsView struct {
+	Spam, Ham []int64
+	Totals    spam.Totals
+}
+
+func countsOf(t *testing.T, c spam.Counts, tokens []string) countsView {
+	t.Helper()
+	s, h, tot, err := c.TokenCounts(context.Background(), tokens)
+	if err != nil {
+		t.Fatalf("called TokenCounts(%d tokens), got error %v", len(tokens), err)
+	}
+	return countsView{s, h, tot}
+}
+
+// TestTrainModelMatchesReference trains a model in Redis and the in-memory reference with the same
+// steps, including untraining past zero, and compares every count and total.
+func TestTrainModelMatchesReference(t *testing.T) {
+	t.Parallel()
+	for _, model := range []string{"", "eval-1"} {
+		t.Run("model "+model, func(t *testing.T) {
+			ts := newTestStore(t)
+			ctx := context.Background()
+			ref := spamtest.NewCounts()
+			redis := ts.ModelCounts(model)
+
+			steps := []struct {
+				name   string
+				bodies []string
+				spam   bool
+				delta  int64
+			}{
+				{"spam", trainSpamBodies, true, 1},
+				{"ham", trainHamBodies, false, 1},
+				{"untrain one spam", trainSpamBodies[:1], true, -1},
+				{"untrain a ham twice", append(trainHamBodies[:1:1], trainHamBodies[0]), false, -1},
+				{"untrain what was never trained", []string{"nothing like the others at all"}, true, -1},
+			}
+			tokens := allTokens(trainSpamBodies, trainHamBodies, []string{"nothing like the others at all"})
+			for _, st := range steps {
+				for _, b := range st.bodies {
+					toks := spam.Features(spam.Input{Body: b})
+					ref.Train(ctx, toks, st.spam, st.delta)
+					if st.delta > 0 {
+						if err := ts.TrainModel(ctx, model, []spam.Labelled{{Tokens: toks, Spam: st.spam}}); err != nil {
+							t.Fatalf("called TrainModel(%q) for step %s, got error %v", model, st.name, err)
+						}
+					} else if err := redis.Train(ctx, toks, st.spam, st.delta); err != nil {
+						t.Fatalf("called Train(delta %d) for step %s, got error %v", st.delta, st.name, err)
+					}
+				}
+				if diff := cmp.Diff(countsOf(t, ref, tokens), countsOf(t, redis, tokens)); diff != "" {
+					t.Fatalf("after step %s, Redis differs from the reference counts (-ref +redis):\n%s", st.name, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestTrainModelSplitsBigCalls(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	// Enough examples for several steps of spamStepTokens token occurrences.
+	var xs []spam.Labelled
+	for i := 0; len(xs)*10 < 3*spamStepTokens; i++ {
+		xs = append(xs, spam.Labelled{Tokens: spam.Features(spam.Input{Body: fmt.Sprintf("example number %d with a few words in it w%d x%d", i, i, i*7)}), Spam: i%2 == 0})
+	}
+	if err := ts.TrainModel(ctx, "big", xs); err != nil {
+		t.Fatalf("called TrainModel(%d examples), got error %v", len(xs), err)
+	}
+	got := countsOf(t, ts.ModelCounts("big"), []string{"example"}).Totals
+	if int(got.Spam+got.Ham) != len(xs) {
+		t.Errorf("called TrainModel(%d examples), got %d spam + %d ham trained, want all of them", len(xs), got.Spam, got.Ham)
+	}
+}
+
+func TestScratchModelLifecycle(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	if _, _, _, err := ts.ModelCounts("eval-x").TokenCounts(ctx, []string{"a"}); !errors.Is(err, spam.ErrModelNotFound) {
+		t.Fatalf("called TokenCounts on a model never trained, got %v, want ErrModelNotFound", err)
+	}
+	if err := ts.TrainModel(ctx, "eval-x", labelled(trainSpamBodies, true)); err != nil {
+		t.Fatalf("called TrainModel(eval-x), got error %v", err)
+	}
+	for _, k := range []string{ts.keys.spamCounts("eval-x"), ts.keys.spamTotals("eval-x")} {
+		ttl, err := ts.rdb.TTL(ctx, k).Result()
+		if err != nil || ttl <= 0 || ttl > scratchModelTTL*time.Second {
+			t.Errorf("called TTL %s on a scratch model's key, got %v, %v; want a TTL up to %ds", k, ttl, err, scratchModelTTL)
+		}
+	}
+	if n, err := ts.rdb.Exists(ctx, ts.keys.spamStream("eval-x"), ts.keys.spamStream("")).Result(); err != nil || n != 0 {
+		t.Errorf("called EXISTS on the change streams after training a scratch model, got %d, %v; want none (scratch models are not mirrored)", n, err)
+	}
+	if err := ts.DeleteModel(ctx, "eval-x"); err != nil {
+		t.Fatalf("called DeleteModel(eval-x), got error %v", err)
+	}
+	if err := ts.DeleteModel(ctx, "eval-x"); !errors.Is(err, spam.ErrModelNotFound) {
+		t.Errorf("called DeleteModel(eval-x) twice, got %v, want ErrModelNotFound", err)
+	}
+	if keys := scanKeys(t, ts.rdb, ts.keys.spamModelTag("eval-x")); len(keys) != 0 {
+		// Batch markers expire on their own within a minute; counts and totals must be gone.
+		for _, k := range keys {
+			if k == ts.keys.spamCounts("eval-x") || k == ts.keys.spamTotals("eval-x") {
+				t.Errorf("after DeleteModel, key %s is still there", k)
+			}
+		}
+	}
+	if err := ts.DeleteModel(ctx, ""); err == nil {
+		t.Errorf("called DeleteModel(site model), got nil, want a refusal")
+	}
+}
+
+// TestTrainStepResentOnce runs the same batch step twice, as go-redis does when a reply is lost:
+// the second run must change nothing.
+func TestTrainStepResentOnce(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys, args := ts.modelArgs("eval-r", "batch", "fixed-mark")
+	args = append(args, spamBatchMarkTTL, "s", 1, 2, "free", "money")
+	for i := range 2 {
+		if err := spamTrainScript.Run(ctx, ts.rdb, keys, args...).Err(); err != nil {
+			t.Fatalf("run %d of the same training step, got error %v", i+1, err)
+		}
+	}
+	got := countsOf(t, ts.ModelCounts("eval-r"), []string{"free", "money"})
+	want := countsView{Spam: []int64{1, 1}, Ham: []int64{0, 0}, Totals: spam.Totals{Spam: 1, SpamTokens: 2, Vocabulary: 2}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after running one training step twice, got counts diff (-want +got):\n%s", diff)
+	}
+}

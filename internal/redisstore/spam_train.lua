@@ -1,0 +1,139 @@
+-- spam_train.lua applies one training step to a spam model in one atomic step: it adds to (or
+-- takes from) the counts of tokens in a class, keeps the totals in step (messages, token sums,
+-- vocabulary), and for the site's model appends the change to the model's stream, from which every
+-- server updates its in-memory copy. A count never goes below zero.
+--
+-- KEYS[1]   the model's token counts (hash: "s:<token>" and "h:<token>" → count)
+-- KEYS[2]   the model's totals (hash)
+-- KEYS[3]   the model's labels (hash: comment id → "s" or "h"); label mode only
+-- KEYS[4]   the model's change stream; used when ARGV[2] is not "0"
+-- KEYS[5]   the step's marker (string); batch mode only
+-- ARGV[1]   mode: "label" or "batch"
+-- ARGV[2]   the stream's approximate length limit; "0": no stream (a scratch model)
+-- ARGV[3]   TTL of the counts and totals in seconds; "0": none
+-- label mode, for a moderator's decision on one comment:
+--   ARGV[4]   the comment id
+--   ARGV[5]   its new label: "s" spam, "h" ham, "" none
+--   ARGV[6..] the comment's tokens (distinct). The old label's training is undone with them and the
+--             new one applied, so a comment teaches exactly one label at a time and a label set
+--             twice changes nothing.
+-- batch mode, for training examples:
+--   ARGV[4]   the marker's TTL in seconds
+--   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
+--
+-- Returns 1 when the model changed, 0 when the step was a repeat (same label, or marker set).
+local counts, totals, labels, stream, mark = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local mode, streamLen, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+
+local TOTALS = {"spam", "ham", "spam_tokens", "ham_tokens", "vocab", "seq"}
+local SPAM, HAM, SPAM_TOKENS, HAM_TOKENS, VOCAB, SEQ = 1, 2, 3, 4, 5, 6
+
+local tot = {}
+local t = redis.call("HMGET", totals, unpack(TOTALS))
+for i = 1, #TOTALS do
+  tot[i] = tonumber(t[i]) or 0
+end
+
+-- cur caches the counts read or written by this step, by field.
+local cur = {}
+local function count(field)
+  local v = cur[field]
+  if v == nil then
+    v = tonumber(redis.call("HGET", counts, field)) or 0
+    cur[field] = v
+  end
+  return v
+end
+
+local touched, order = {}, {}
+
+-- apply adds delta to the class's counts of the tokens ARGV[first..last].
+local function apply(class, delta, first, last)
+  local mine, other, msgs, toks = "h:", "s:", HAM, HAM_TOKENS
+  if class == "s" then
+    mine, other, msgs, toks = "s:", "h:", SPAM, SPAM_TOKENS
+  end
+  tot[msgs] = math.max(tot[msgs] + delta, 0)
+  for i = first, last do
+    local tok = ARGV[i]
+    local before = count(mine .. tok)
+    local after = math.max(before + delta, 0)
+    if after ~= before then
+      if after == 0 then
+        redis.call("HDEL", counts, mine .. tok)
+      else
+        redis.call("HSET", counts, mine .. tok, after)
+      end
+      cur[mine .. tok] = after
+      tot[toks] = tot[toks] + after - before
+      if (before == 0) ~= (after == 0) and count(other .. tok) == 0 then
+        if after > 0 then
+          tot[VOCAB] = tot[VOCAB] + 1
+        else
+          tot[VOCAB] = tot[VOCAB] - 1
+        end
+      end
+    end
+    if streamLen > 0 and not touched[tok] then
+      touched[tok] = true
+      order[#order + 1] = tok
+    end
+  end
+end
+
+if mode == "label" then
+  local id, new = ARGV[4], ARGV[5]
+  local old = redis.call("HGET", labels, id) or ""
+  if old == new then
+    return 0
+  end
+  if old ~= "" then
+    apply(old, -1, 6, #ARGV)
+  end
+  if new ~= "" then
+    apply(new, 1, 6, #ARGV)
+    redis.call("HSET", labels, id, new)
+  else
+    redis.call("HDEL", labels, id)
+  end
+else
+  if redis.call("EXISTS", mark) == 1 then
+    return 0
+  end
+  local i = 5
+  while i <= #ARGV do
+    local class, delta, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    apply(class, delta, i + 3, i + 2 + n)
+    i = i + 3 + n
+  end
+  redis.call("SET", mark, "1", "EX", ARGV[4])
+end
+
+tot[SEQ] = tot[SEQ] + 1
+local fields = {}
+for i = 1, #TOTALS do
+  fields[#fields + 1] = TOTALS[i]
+  fields[#fields + 1] = tot[i]
+end
+redis.call("HSET", totals, unpack(fields))
+if ttl > 0 then
+  redis.call("EXPIRE", counts, ttl)
+  redis.call("EXPIRE", totals, ttl)
+end
+
+if streamLen > 0 then
+  local flat = {}
+  for _, tok in ipairs(order) do
+    flat[#flat + 1] = tok
+    flat[#flat + 1] = count("s:" .. tok)
+    flat[#flat + 1] = count("h:" .. tok)
+  end
+  -- An empty Lua table encodes as "{}" (or "[]" on some servers): spell the empty list out.
+  local tokJSON = "[]"
+  if #flat > 0 then
+    tokJSON = cjson.encode(flat)
+  end
+  local totText = table.concat({tot[SPAM], tot[HAM], tot[SPAM_TOKENS], tot[HAM_TOKENS], tot[VOCAB]}, " ")
+  redis.call("XADD", stream, "MAXLEN", "~", streamLen, "*", "seq", tot[SEQ], "tot", totText, "tok", tokJSON)
+end
+return 1

@@ -1,0 +1,271 @@
+package spam
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// This file holds the word lists moderators edit at run time (the API's filters): what an entry
+// may be, how it is kept private, and the service that adds, lists and removes entries. The
+// Engine turns the entries in force into the Scorer's hold and spam lists.
+
+// FilterList is the list an entry belongs to.
+type FilterList int
+
+// The lists. The numbers are stored; never renumber them.
+const (
+	FilterListAny  FilterList = 0 // in a query: every list
+	FilterListHold FilterList = 1 // a match holds the comment for a moderator
+	FilterListSpam FilterList = 2 // a match marks the comment spam
+)
+
+func (l FilterList) String() string {
+	switch l {
+	case FilterListHold:
+		return "hold"
+	case FilterListSpam:
+		return "spam"
+	}
+	return fmt.Sprintf("list(%d)", int(l))
+}
+
+// FilterKind is how an entry matches.
+type FilterKind int
+
+// The kinds. The numbers are stored; never renumber them.
+const (
+	FilterWord   FilterKind = 1 // a whole word, ignoring case
+	FilterPhrase FilterKind = 2 // several words in a row, ignoring case
+	FilterDomain FilterKind = 3 // a domain and its subdomains, in links and the author's email
+	FilterEmail  FilterKind = 4 // one author's address: kept as its keyed hash only
+	FilterIP     FilterKind = 5 // an address (kept as its keyed hash only) or a CIDR range
+	FilterRegex  FilterKind = 6 // an RE2 pattern of at most MaxPatternChars
+)
+
+func (k FilterKind) String() string {
+	switch k {
+	case FilterWord:
+		return "word"
+	case FilterPhrase:
+		return "phrase"
+	case FilterDomain:
+		return "domain"
+	case FilterEmail:
+		return "email"
+	case FilterIP:
+		return "ip"
+	case FilterRegex:
+		return "regex"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Filter is one word-list entry.
+type Filter struct {
+	ID   string
+	List FilterList
+	Kind FilterKind
+	// Value is the entry as entered, except for an email address or a single IP address, which
+	// are never kept: Value is then their masked form and Hash their keyed hash.
+	Value     string
+	Hash      string
+	Moderator string
+	CreatedAt time.Time
+}
+
+// Limits on the word lists.
+const (
+	MaxFilterChars = 200   // longest value (a pattern is bounded by MaxPatternChars)
+	MaxFilters     = 10000 // entries in both lists together
+)
+
+// ErrFilterNotFound: no word-list entry with that id.
+var ErrFilterNotFound = errors.New("spam: filter not found")
+
+var filterIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// ParseFilterID accepts "filters/{id}" or a bare id and returns the id.
+func ParseFilterID(field, name string) (string, error) {
+	id := strings.TrimPrefix(name, "filters/")
+	if !filterIDPattern.MatchString(id) {
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not a filter name (want filters/{id})"}}}
+	}
+	return id, nil
+}
+
+// NewFilter checks an entry and returns it ready to store: an email address or a single IP
+// address is replaced by its masked form and keyed hash. The id is derived from the list, the
+// kind and the normalised value, so adding the same entry twice names the same entry. Field names
+// in the *comment.ValidationError are relative to the API's Filter message, prefixed by field.
+func NewFilter(keys *privacy.Keyring, field string, list FilterList, kind FilterKind, value string) (Filter, error) {
+	var verr comment.ValidationError
+	if list != FilterListHold && list != FilterListSpam {
+		verr.Add(field+".list", "want FILTER_LIST_HOLD or FILTER_LIST_SPAM")
+	}
+	f := Filter{List: list, Kind: kind}
+	canonical, bad := f.setValue(keys, value)
+	if bad != nil {
+		verr.Add(field+"."+bad.Field, bad.Description)
+	}
+	if err := verr.Err(); err != nil {
+		return Filter{}, err
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%d\x00%s", list, kind, canonical)))
+	f.ID = hex.EncodeToString(sum[:12])
+	return f, nil
+}
+
+// setValue checks value for f.Kind and fills Value and Hash. It returns the canonical form the id
+// is made from, or what is wrong (Field relative to the Filter message).
+func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string, bad *comment.FieldViolation) {
+	badValue := func(format string, args ...any) (string, *comment.FieldViolation) {
+		return "", &comment.FieldViolation{Field: "value", Description: fmt.Sprintf(format, args...)}
+	}
+	if !utf8.ValidString(value) {
+		return badValue("not valid UTF-8")
+	}
+	v := strings.TrimSpace(value)
+	switch {
+	case v == "":
+		return badValue("required")
+	case utf8.RuneCountInString(v) > MaxFilterChars:
+		return badValue("too long: at most %d characters", MaxFilterChars)
+	case strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return badValue("contains control characters")
+	}
+	switch f.Kind {
+	case FilterWord, FilterPhrase, FilterDomain:
+		// The Scorer's list compiler decides what an entry is; an entry must land where its kind says.
+		l, err := compileList("entry", []string{v})
+		switch {
+		case err != nil:
+			return badValue("no words in it")
+		case f.Kind == FilterWord && len(l.words) == 1:
+			f.Value = v
+			return normaliseWords(v), nil
+		case f.Kind == FilterPhrase && len(l.phrases) == 1:
+			f.Value = v
+			return l.phrases[0], nil
+		case f.Kind == FilterDomain && len(l.domains) == 1:
+			f.Value = l.domains[0]
+			return l.domains[0], nil
+		case f.Kind == FilterWord:
+			return badValue("not a single word (use kind phrase for several words, domain for a domain)")
+		case f.Kind == FilterPhrase:
+			return badValue("not a phrase of two or more words")
+		default:
+			return badValue("not a domain name such as example.com")
+		}
+	case FilterEmail:
+		e, ok := privacy.ParseEmail(v)
+		if !ok {
+			return badValue("not an email address (for a whole domain use kind domain)")
+		}
+		f.Value, f.Hash = e.Masked(), keys.EmailKey(e)
+		return f.Hash, nil
+	case FilterIP:
+		if p, err := netip.ParsePrefix(v); err == nil && p.Bits() < p.Addr().Unmap().BitLen() {
+			f.Value = p.Masked().String()
+			return f.Value, nil
+		}
+		// A single address, with or without a full-length prefix, is personal data: hashed only.
+		addr := strings.TrimSuffix(strings.TrimSuffix(v, "/32"), "/128")
+		ip, ok := privacy.ParseIP(addr)
+		if !ok {
+			return badValue("not an IP address or a CIDR range such as 198.51.100.0/24")
+		}
+		f.Value, f.Hash = ip.Masked(), keys.IPKey(ip)
+		return f.Hash, nil
+	case FilterRegex:
+		if len(v) > MaxPatternChars {
+			return badValue("pattern too long: %d bytes, at most %d", len(v), MaxPatternChars)
+		}
+		if _, err := compileList("entry", []string{"/" + v + "/"}); err != nil {
+			return badValue("not an RE2 regular expression")
+		}
+		f.Value = v
+		return v, nil
+	}
+	return "", &comment.FieldViolation{Field: "kind", Description: "want one of word, phrase, domain, email, ip, regex"}
+}
+
+// entry returns the Scorer list entry for f, or "" for entries matched by keyed hash.
+func (f Filter) entry() string {
+	switch {
+	case f.Hash != "":
+		return ""
+	case f.Kind == FilterRegex:
+		return "/" + f.Value + "/"
+	}
+	return f.Value
+}
+
+// FilterStore keeps the word lists.
+type FilterStore interface {
+	// CreateFilter stores f unless an entry with its id exists, and returns the stored entry (the
+	// earlier one when it existed). It refuses with a *comment.ValidationError when the lists hold
+	// MaxFilters entries.
+	CreateFilter(ctx context.Context, f Filter) (Filter, error)
+	// ListFilters returns one page of the entries of list (FilterListAny: both), oldest first,
+	// and the next page token.
+	ListFilters(ctx context.Context, list FilterList, p comment.Page) ([]Filter, string, error)
+	// DeleteFilter removes an entry, or returns ErrFilterNotFound.
+	DeleteFilter(ctx context.Context, id string) error
+}
+
+// FiltersOptions configures Filters.
+type FiltersOptions struct {
+	Now func() time.Time // defaults to time.Now
+}
+
+// Filters is the moderators' service for the word lists. Changes reach every server's Engine
+// through the store (see the redisstore filter watcher), without a restart.
+type Filters struct {
+	store FilterStore
+	keys  *privacy.Keyring
+	now   func() time.Time
+}
+
+// NewFilters builds Filters.
+func NewFilters(store FilterStore, keys *privacy.Keyring, opts FiltersOptions) *Filters {
+	f := &Filters{store: store, keys: keys, now: opts.Now}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	return f
+}
+
+// Create adds an entry in the name of moderator. Adding an entry that exists returns it unchanged.
+func (fs *Filters) Create(ctx context.Context, moderator string, list FilterList, kind FilterKind, value string) (Filter, error) {
+	f, err := NewFilter(fs.keys, "filter", list, kind, value)
+	if err != nil {
+		return Filter{}, err
+	}
+	f.Moderator, f.CreatedAt = moderator, fs.now().UTC()
+	return fs.store.CreateFilter(ctx, f)
+}
+
+// List returns one page of the entries, oldest first.
+func (fs *Filters) List(ctx context.Context, list FilterList, p comment.Page) ([]Filter, string, error) {
+	if list != FilterListAny && list != FilterListHold && list != FilterListSpam {
+		return nil, "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "list", Description: "want FILTER_LIST_HOLD, FILTER_LIST_SPAM or unset"}}}
+	}
+	p.Size = comment.ClampPageSize(p.Size)
+	return fs.store.ListFilters(ctx, list, p)
+}
+
+// Delete removes an entry.
+func (fs *Filters) Delete(ctx context.Context, id string) error {
+	return fs.store.DeleteFilter(ctx, id)
+}

@@ -1,0 +1,172 @@
+package spam_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/spam"
+)
+
+func testKeyring(t *testing.T) *privacy.Keyring {
+	t.Helper()
+	k, err := privacy.NewKeyring(privacy.Options{
+		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},
+		HashKey:        privacy.NewSecret(),
+	})
+	if err != nil {
+		t.Fatalf("privacy.NewKeyring: %v", err)
+	}
+	return k
+}
+
+func TestNewFilter(t *testing.T) {
+	keys := testKeyring(t)
+	email, _ := privacy.ParseEmail("spammer@example.com")
+	ip, _ := privacy.ParseIP("203.0.113.7")
+	tests := []struct {
+		name      string
+		list      spam.FilterList
+		kind      spam.FilterKind
+		value     string
+		wantValue string
+		wantHash  string
+		badFields []string
+	}{
+		{name: "word", list: spam.FilterListHold, kind: spam.FilterWord, value: " Casino ", wantValue: "Casino"},
+		{name: "phrase", list: spam.FilterListSpam, kind: spam.FilterPhrase, value: "buy followers", wantValue: "buy followers"},
+		{name: "domain", list: spam.FilterListSpam, kind: spam.FilterDomain, value: "WWW.Spam.Example", wantValue: "spam.example"},
+		{name: "email is hashed", list: spam.FilterListSpam, kind: spam.FilterEmail, value: "spammer@example.com", wantValue: email.Masked(), wantHash: keys.EmailKey(email)},
+		{name: "single IP is hashed", list: spam.FilterListHold, kind: spam.FilterIP, value: "203.0.113.7", wantValue: ip.Masked(), wantHash: keys.IPKey(ip)},
+		{name: "full-length prefix is a single IP", list: spam.FilterListHold, kind: spam.FilterIP, value: "203.0.113.7/32", wantValue: ip.Masked(), wantHash: keys.IPKey(ip)},
+		{name: "range in clear", list: spam.FilterListHold, kind: spam.FilterIP, value: "198.51.100.9/24", wantValue: "198.51.100.0/24"},
+		{name: "regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `v[i1]agra`, wantValue: `v[i1]agra`},
+
+		{name: "two words as a word", list: spam.FilterListHold, kind: spam.FilterWord, value: "buy now", badFields: []string{"filter.value"}},
+		{name: "domain as a word", list: spam.FilterListHold, kind: spam.FilterWord, value: "spam.example", badFields: []string{"filter.value"}},
+		{name: "one word as a phrase", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "casino", badFields: []string{"filter.value"}},
+		{name: "not a domain", list: spam.FilterListHold, kind: spam.FilterDomain, value: "casino", badFields: []string{"filter.value"}},
+		{name: "not an email", list: spam.FilterListHold, kind: spam.FilterEmail, value: "nobody", badFields: []string{"filter.value"}},
+		{name: "not an IP", list: spam.FilterListHold, kind: spam.FilterIP, value: "300.1.1.1", badFields: []string{"filter.value"}},
+		{name: "bad regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `(unclosed`, badFields: []string{"filter.value"}},
+		{name: "regex too long", list: spam.FilterListHold, kind: spam.FilterRegex, value: strings.Repeat("a", spam.MaxPatternChars+1), badFields: []string{"filter.value"}},
+		{name: "empty", list: spam.FilterListHold, kind: spam.FilterWord, value: "  ", badFields: []string{"filter.value"}},
+		{name: "control characters", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "buy\x00now", badFields: []string{"filter.value"}},
+		{name: "no list, no kind", value: "casino", badFields: []string{"filter.list", "filter.kind"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := spam.NewFilter(keys, "filter", tt.list, tt.kind, tt.value)
+			if tt.badFields != nil {
+				var verr *comment.ValidationError
+				if !errors.As(err, &verr) {
+					t.Fatalf("called NewFilter(%v, %v, %q), got error %v, want a *comment.ValidationError", tt.list, tt.kind, tt.value, err)
+				}
+				var fields []string
+				for _, v := range verr.Violations {
+					fields = append(fields, v.Field)
+				}
+				if diff := cmp.Diff(tt.badFields, fields); diff != "" {
+					t.Errorf("called NewFilter(%v, %v, %q), got bad fields diff (-want +got):\n%s", tt.list, tt.kind, tt.value, diff)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("called NewFilter(%v, %v, %q), got error %v, want none", tt.list, tt.kind, tt.value, err)
+			}
+			if f.Value != tt.wantValue || f.Hash != tt.wantHash || f.List != tt.list || f.Kind != tt.kind || len(f.ID) != 24 {
+				t.Errorf("called NewFilter(%v, %v, %q), got %+v, want value %q, hash %q and a 24-digit id", tt.list, tt.kind, tt.value, f, tt.wantValue, tt.wantHash)
+			}
+			if tt.wantHash != "" && strings.Contains(strings.ToLower(f.Value+f.Hash), strings.ToLower(strings.TrimSpace(tt.value))) {
+				t.Errorf("called NewFilter(%v, %q), got %+v, which holds the address in clear", tt.kind, tt.value, f)
+			}
+			again, _ := spam.NewFilter(keys, "filter", tt.list, tt.kind, strings.ToUpper(tt.value))
+			if tt.kind != spam.FilterRegex && again.ID != f.ID {
+				t.Errorf("called NewFilter with %q and %q, got ids %s and %s, want the same entry", tt.value, strings.ToUpper(tt.value), f.ID, again.ID)
+			}
+		})
+	}
+}
+
+// memFilters is an in-memory spam.FilterStore for the service's own rules.
+type memFilters struct{ byID map[string]spam.Filter }
+
+func (m *memFilters) CreateFilter(_ context.Context, f spam.Filter) (spam.Filter, error) {
+	if old, ok := m.byID[f.ID]; ok {
+		return old, nil
+	}
+	m.byID[f.ID] = f
+	return f, nil
+}
+
+func (m *memFilters) ListFilters(_ context.Context, list spam.FilterList, _ comment.Page) ([]spam.Filter, string, error) {
+	var out []spam.Filter
+	for _, f := range m.byID {
+		if list == spam.FilterListAny || f.List == list {
+			out = append(out, f)
+		}
+	}
+	return out, "", nil
+}
+
+func (m *memFilters) DeleteFilter(_ context.Context, id string) error {
+	if _, ok := m.byID[id]; !ok {
+		return spam.ErrFilterNotFound
+	}
+	delete(m.byID, id)
+	return nil
+}
+
+func TestFiltersCreateIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	store := &memFilters{byID: map[string]spam.Filter{}}
+	fs := spam.NewFilters(store, testKeyring(t), spam.FiltersOptions{})
+	first, err := fs.Create(ctx, "mod-a", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil {
+		t.Fatalf("called Create(casino), got error %v", err)
+	}
+	second, err := fs.Create(ctx, "mod-b", spam.FilterListSpam, spam.FilterWord, "CASINO")
+	if err != nil || second != first {
+		t.Errorf("called Create(CASINO) after Create(casino), got %+v, %v; want the first entry %+v", second, err, first)
+	}
+	if first.Moderator != "mod-a" || first.CreatedAt.IsZero() {
+		t.Errorf("called Create as mod-a, got moderator %q at %v, want mod-a and a time", first.Moderator, first.CreatedAt)
+	}
+	if _, _, err := fs.List(ctx, spam.FilterList(7), comment.Page{}); !isValidation(err, "list") {
+		t.Errorf("called List(list 7), got %v, want a validation error on list", err)
+	}
+}
+
+func isValidation(err error, field string) bool {
+	var verr *comment.ValidationError
+	if !errors.As(err, &verr) {
+		return false
+	}
+	for _, v := range verr.Violations {
+		if v.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func TestParseFilterID(t *testing.T) {
+	const id = "0123456789abcdef01234567"
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{{"filters/" + id, true}, {id, true}, {"filters/xyz", false}, {"", false}, {"comments/" + id, false}} {
+		got, err := spam.ParseFilterID("name", tt.name)
+		if tt.ok && (err != nil || got != id) {
+			t.Errorf("called ParseFilterID(%q), got %q, %v; want %q", tt.name, got, err, id)
+		}
+		if !tt.ok && !isValidation(err, "name") {
+			t.Errorf("called ParseFilterID(%q), got %q, %v; want a validation error on name", tt.name, got, err)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package spam
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Features returns the tokens the classifier counts for in: what Train and Untrain add and take
+// away, for stores that must train many examples, or a label and its counts, in one step.
+func Features(in Input) []string { return inputAnalysis(in).tokens }
+
+// Label is what a comment has taught the site's model.
+type Label int
+
+// The labels.
+const (
+	LabelNone Label = iota // nothing (never decided, or the decision was undone)
+	LabelHam               // trained as ham: a moderator approved it
+	LabelSpam              // trained as spam: a moderator marked it spam
+)
+
+func (l Label) String() string {
+	switch l {
+	case LabelHam:
+		return "ham"
+	case LabelSpam:
+		return "spam"
+	}
+	return "none"
+}
+
+// Outcome is what a comment counts as in its author's record.
+type Outcome int
+
+// The outcomes.
+const (
+	OutcomeNone     Outcome = iota // not decided (or back in the queue)
+	OutcomeApproved                // published by a moderator
+	OutcomeRejected                // rejected by a moderator
+	OutcomeSpam                    // marked spam by a moderator
+)
+
+// Lesson is what one moderator decision teaches: the comment's label in the site's model (with
+// its features), and its outcome in the author's record.
+type Lesson struct {
+	CommentID string
+	AuthorKey string // keyed email hash; "" leaves the record alone
+	Tokens    []string
+	Label     Label
+	Outcome   Outcome
+}
+
+// Lessons stores lessons. Learn sets the comment's label and outcome to the lesson's; it undoes
+// exactly what an earlier label taught (the counts of lesson.Tokens in the old class go back down)
+// and teaches the new one, and moves the author's record from the old outcome to the new one.
+// Each of the two is atomic and idempotent per comment: a lesson learnt twice changes nothing.
+type Lessons interface {
+	Learn(ctx context.Context, l Lesson) error
+}
+
+// Learner teaches the site's model and the authors' records from moderators' decisions (it fits
+// moderation.Learner; package spam does not import moderation, so cmd/commentd plugs it in). Only moderators' decisions teach: the spam checks' own verdicts
+// never do, so the model cannot reinforce its own mistakes.
+type Learner struct {
+	store Lessons
+	keys  *privacy.Keyring
+}
+
+// NewLearner builds a Learner.
+func NewLearner(store Lessons, keys *privacy.Keyring) *Learner {
+	return &Learner{store: store, keys: keys}
+}
+
+// Learn records what the decision that left c in its state teaches: approve → ham, mark spam →
+// spam, and reject, mark not spam or reopen → undo whatever c taught before. A rejected comment is
+// not evidence of spam (it may be rude, or off topic), so it teaches nothing. Idempotent per
+// comment.
+func (l *Learner) Learn(ctx context.Context, c comment.Comment) error {
+	lesson := Lesson{CommentID: c.ID, AuthorKey: c.AuthorKey}
+	switch c.State {
+	case comment.StatePublished:
+		lesson.Label, lesson.Outcome = LabelHam, OutcomeApproved
+	case comment.StateSpam:
+		lesson.Label, lesson.Outcome = LabelSpam, OutcomeSpam
+	case comment.StateRejected:
+		lesson.Outcome = OutcomeRejected
+	}
+	// The features are those the comment was scored with at submission. Untraining recomputes them
+	// from the same record, so it takes away exactly what training added; the counts live under
+	// the tokeniser's FeatureVersion, so a new tokeniser never untrains tokens it did not make.
+	in := Input{Body: c.Body, AuthorName: c.AuthorName}
+	if c.EmailSealed != "" {
+		// Only the address's domain becomes a token. A record whose key was retired keeps that
+		// token out of training and untraining alike.
+		if e, err := l.keys.OpenEmail(c.EmailSealed, c.ID); err == nil {
+			in.Email = e
+		}
+	}
+	lesson.Tokens = Features(in)
+	if err := l.store.Learn(ctx, lesson); err != nil {
+		return fmt.Errorf("spam: learn %s as %s: %w", c.ID, lesson.Label, err)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package spam_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/spam"
+)
+
+func TestMirrorApply(t *testing.T) {
+	ctx := context.Background()
+	m := spam.NewMirror()
+	m.Replace(4, map[string][2]int64{"cash": {3, 1}, "song": {0, 5}}, spam.Totals{Spam: 3, Ham: 5, SpamTokens: 3, HamTokens: 6, Vocabulary: 2})
+
+	steps := []struct {
+		name    string
+		change  spam.Change
+		applied bool
+	}{
+		{name: "the next change", change: spam.Change{Seq: 5, Tokens: []spam.TokenCount{{Token: "cash", Spam: 4, Ham: 1}, {Token: "free", Spam: 1}}, Totals: spam.Totals{Spam: 4, Ham: 5, Vocabulary: 3}}, applied: true},
+		{name: "a repeat of it", change: spam.Change{Seq: 5, Tokens: []spam.TokenCount{{Token: "cash", Spam: 99}}}, applied: false},
+		{name: "a gap", change: spam.Change{Seq: 7, Tokens: []spam.TokenCount{{Token: "cash", Spam: 99}}}, applied: false},
+		{name: "a token back to zero", change: spam.Change{Seq: 6, Tokens: []spam.TokenCount{{Token: "song"}}, Totals: spam.Totals{Spam: 4, Ham: 4, Vocabulary: 2}}, applied: true},
+	}
+	for _, st := range steps {
+		if got := m.Apply(st.change); got != st.applied {
+			t.Errorf("called Apply(%s, seq %d), got %v, want %v", st.name, st.change.Seq, got, st.applied)
+		}
+	}
+	s, h, tot, err := m.TokenCounts(ctx, []string{"cash", "free", "song", "never"})
+	if err != nil {
+		t.Fatalf("called TokenCounts, got error %v", err)
+	}
+	if diff := cmp.Diff([][]int64{{4, 1, 0, 0}, {1, 0, 0, 0}}, [][]int64{s, h}); diff != "" {
+		t.Errorf("called TokenCounts after the changes, got counts diff (-want +got):\n%s", diff)
+	}
+	if want := (spam.Totals{Spam: 4, Ham: 4, Vocabulary: 2}); tot != want || m.Seq() != 6 || m.Len() != 2 {
+		t.Errorf("after the changes got totals %+v, seq %d, %d tokens; want %+v, seq 6, 2 tokens", tot, m.Seq(), m.Len(), want)
+	}
+}

@@ -1,0 +1,247 @@
+package spam_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/spam"
+	"github.com/commentd/commentd/internal/spam/spamtest"
+)
+
+// recordedLessons is a spam.Lessons that keeps what it is told.
+type recordedLessons struct{ got []spam.Lesson }
+
+func (r *recordedLessons) Learn(_ context.Context, l spam.Lesson) error {
+	r.got = append(r.got, l)
+	return nil
+}
+
+func TestLearnerLessons(t *testing.T) {
+	keys := testKeyring(t)
+	email, ok := privacy.ParseEmail("reader@news.example")
+	if !ok {
+		t.Fatal("ParseEmail(reader@news.example) failed")
+	}
+	const id = "00abc"
+	sealed, err := keys.SealEmail(email, id)
+	if err != nil {
+		t.Fatalf("SealEmail: %v", err)
+	}
+	base := comment.Comment{ID: id, AuthorKey: "ak1", AuthorName: "Jane Reader", EmailSealed: sealed, Body: "the council budget does not add up"}
+	tests := []struct {
+		state       comment.State
+		wantLabel   spam.Label
+		wantOutcome spam.Outcome
+	}{
+		{comment.StatePublished, spam.LabelHam, spam.OutcomeApproved},
+		{comment.StateSpam, spam.LabelSpam, spam.OutcomeSpam},
+		{comment.StateRejected, spam.LabelNone, spam.OutcomeRejected},
+		{comment.StatePending, spam.LabelNone, spam.OutcomeNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.state.String(), func(t *testing.T) {
+			store := &recordedLessons{}
+			c := base
+			c.State = tt.state
+			if err := spam.NewLearner(store, keys).Learn(context.Background(), c); err != nil {
+				t.Fatalf("called Learn(%s comment), got error %v", tt.state, err)
+			}
+			if len(store.got) != 1 {
+				t.Fatalf("called Learn(%s comment), got %d lessons stored, want 1", tt.state, len(store.got))
+			}
+			l := store.got[0]
+			if l.CommentID != id || l.AuthorKey != "ak1" || l.Label != tt.wantLabel || l.Outcome != tt.wantOutcome {
+				t.Errorf("called Learn(%s comment), got lesson %+v, want id %s, author ak1, label %v, outcome %v", tt.state, l, id, tt.wantLabel, tt.wantOutcome)
+			}
+			// The features are those the comment was scored with: body, name and email domain.
+			want := spam.Features(spam.Input{Body: c.Body, AuthorName: c.AuthorName, Email: email})
+			if diff := cmp.Diff(want, l.Tokens); diff != "" {
+				t.Errorf("called Learn, got tokens diff (-want +got):\n%s", diff)
+			}
+			for _, tok := range l.Tokens {
+				if strings.Contains(tok, "reader@") {
+					t.Errorf("called Learn, got token %q holding the address", tok)
+				}
+			}
+		})
+	}
+}
+
+// stubModels is a spam.ModelStore whose scratch models are in memory.
+type stubModels struct {
+	models  map[string]*spamtest.Counts
+	trained map[string][]spam.Labelled
+}
+
+func newStubModels() *stubModels {
+	return &stubModels{models: map[string]*spamtest.Counts{}, trained: map[string][]spam.Labelled{}}
+}
+
+func (m *stubModels) TrainModel(ctx context.Context, model string, xs []spam.Labelled) error {
+	c := m.models[model]
+	if c == nil {
+		c = spamtest.NewCounts()
+		m.models[model] = c
+	}
+	for _, x := range xs {
+		c.Train(ctx, x.Tokens, x.Spam, 1)
+	}
+	m.trained[model] = append(m.trained[model], xs...)
+	return nil
+}
+
+func (m *stubModels) ModelCounts(model string) spam.Counts {
+	if c := m.models[model]; c != nil {
+		return c
+	}
+	return brokenModel{}
+}
+
+func (m *stubModels) DeleteModel(_ context.Context, model string) error {
+	if m.models[model] == nil {
+		return spam.ErrModelNotFound
+	}
+	delete(m.models, model)
+	return nil
+}
+
+type brokenModel struct{}
+
+func (brokenModel) TokenCounts(context.Context, []string) ([]int64, []int64, spam.Totals, error) {
+	return nil, nil, spam.Totals{}, spam.ErrModelNotFound
+}
+func (brokenModel) Train(context.Context, []string, bool, int64) error { return spam.ErrModelNotFound }
+
+// banAll refuses every draft with errBanned.
+type banAll struct{}
+
+var errBanned = errors.New("banned")
+
+func (banAll) CheckBan(context.Context, *comment.Draft) error { return errBanned }
+
+// spammerRecord says every author has a comment marked spam.
+type spammerRecord struct{}
+
+func (spammerRecord) AuthorHistories(_ context.Context, keys []string) ([]comment.AuthorHistory, error) {
+	out := make([]comment.AuthorHistory, len(keys))
+	for i := range out {
+		out[i].Spam = 1
+	}
+	return out, nil
+}
+
+func TestServiceCheck(t *testing.T) {
+	keys := testKeyring(t)
+	ctx := context.Background()
+	valid := comment.Submission{ThreadID: "t1", AuthorName: "Reader", AuthorEmail: "reader@example.org", Body: "the budget figures were revised last week", UserAgent: "ua"}
+	models := newStubModels()
+	models.TrainModel(ctx, "eval-1", nil)
+	tests := []struct {
+		name      string
+		opts      spam.ServiceOptions
+		sub       comment.Submission
+		model     string
+		wantErr   error
+		wantField string
+		wantHold  string
+	}{
+		{name: "clean", sub: valid},
+		{name: "invalid submission", sub: comment.Submission{ThreadID: "t1"}, wantField: "body"},
+		{name: "bad model name", sub: valid, model: "no spaces please", wantField: "spam_model"},
+		{name: "unknown scratch model", sub: valid, model: "never-trained", wantErr: spam.ErrModelNotFound},
+		{name: "scratch model", sub: valid, model: "eval-1"},
+		{name: "banned", sub: valid, opts: spam.ServiceOptions{Bans: banAll{}}, wantErr: errBanned},
+		{name: "author's record", sub: valid, opts: spam.ServiceOptions{Histories: spammerRecord{}}, wantHold: spam.ReasonAuthorSpam},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := spam.NewService(engineFor(t, keys, spam.EngineOptions{}), models, tt.opts)
+			res, err := s.Check(ctx, tt.sub, tt.model)
+			switch {
+			case tt.wantField != "":
+				if !isValidation(err, tt.wantField) {
+					t.Errorf("called Check(model %q), got %v, want a validation error on %s", tt.model, err, tt.wantField)
+				}
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("called Check(model %q), got %v, want %v", tt.model, err, tt.wantErr)
+				}
+			case err != nil:
+				t.Errorf("called Check(model %q), got error %v, want none", tt.model, err)
+			case tt.wantHold != "" && !slices.Contains(reasonCodes(res.Reasons), tt.wantHold):
+				t.Errorf("called Check, got reasons %v, want %s", reasonCodes(res.Reasons), tt.wantHold)
+			case tt.wantHold == "" && res.Decision != spam.DecisionPublish:
+				t.Errorf("called Check on a clean comment, got %v %v, want publish", res.Decision, reasonCodes(res.Reasons))
+			}
+		})
+	}
+}
+
+func TestServiceTrain(t *testing.T) {
+	keys := testKeyring(t)
+	ctx := context.Background()
+	many := make([]spam.Example, spam.MaxTrainExamples+1)
+	for i := range many {
+		many[i] = spam.Example{Body: "x"}
+	}
+	tests := []struct {
+		name      string
+		model     string
+		examples  []spam.Example
+		wantField string
+	}{
+		{name: "site model", examples: []spam.Example{{Body: " free iphone ", Spam: true}, {Body: "nice article"}}},
+		{name: "scratch model", model: "eval_2", examples: []spam.Example{{Body: "free iphone", Spam: true}}},
+		{name: "none", wantField: "examples"},
+		{name: "too many", examples: many, wantField: "examples"},
+		{name: "empty body", examples: []spam.Example{{Body: "ok"}, {Body: "  "}}, wantField: "examples[1].body"},
+		{name: "bad model", model: "a/b", examples: []spam.Example{{Body: "ok"}}, wantField: "spam_model"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			models := newStubModels()
+			s := spam.NewService(engineFor(t, keys, spam.EngineOptions{}), models, spam.ServiceOptions{})
+			n, err := s.Train(ctx, tt.model, tt.examples)
+			if tt.wantField != "" {
+				if !isValidation(err, tt.wantField) || len(models.trained) != 0 {
+					t.Errorf("called Train(%q, %d examples), got %d, %v and %d models trained; want a validation error on %s and nothing trained", tt.model, len(tt.examples), n, err, len(models.trained), tt.wantField)
+				}
+				return
+			}
+			if err != nil || n != len(tt.examples) {
+				t.Fatalf("called Train(%q, %d examples), got %d, %v; want %d", tt.model, len(tt.examples), n, err, len(tt.examples))
+			}
+			var want []spam.Labelled
+			for _, x := range tt.examples {
+				want = append(want, spam.Labelled{Tokens: spam.Features(spam.Input{Body: strings.TrimSpace(x.Body)}), Spam: x.Spam})
+			}
+			if diff := cmp.Diff(want, models.trained[tt.model]); diff != "" {
+				t.Errorf("called Train(%q), got stored examples diff (-want +got):\n%s", tt.model, diff)
+			}
+		})
+	}
+}
+
+func TestServiceDeleteModel(t *testing.T) {
+	keys := testKeyring(t)
+	ctx := context.Background()
+	models := newStubModels()
+	models.TrainModel(ctx, "eval-1", nil)
+	s := spam.NewService(engineFor(t, keys, spam.EngineOptions{}), models, spam.ServiceOptions{})
+	if err := s.DeleteModel(ctx, ""); !isValidation(err, "spam_model") {
+		t.Errorf("called DeleteModel(site model), got %v, want a validation error on spam_model", err)
+	}
+	if err := s.DeleteModel(ctx, "eval-1"); err != nil {
+		t.Errorf("called DeleteModel(eval-1), got %v, want success", err)
+	}
+	if err := s.DeleteModel(ctx, "eval-1"); !errors.Is(err, spam.ErrModelNotFound) {
+		t.Errorf("called DeleteModel(eval-1) twice, got %v, want ErrModelNotFound", err)
+	}
+}

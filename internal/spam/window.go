@@ -1,0 +1,126 @@
+package spam
+
+import (
+	"sync"
+	"time"
+)
+
+// Window keeps recent campaign sightings in memory, indexed by fingerprint band, so the campaign
+// check answers without a network round trip. A Campaigns store built on it adds the sightings
+// of other servers as they arrive and shares its own in the background. Safe for concurrent use.
+type Window struct {
+	mu      sync.Mutex
+	keep    time.Duration
+	buckets [Bands][256][]*Sighting
+	n       int       // sightings held (each is in Bands buckets)
+	newest  time.Time // latest sighting time seen: the window's "now", so tests and replays need no clock
+	pruned  time.Time // newest at the last prune
+	added   int       // sightings added since the last prune
+}
+
+// pruneEvery bounds how many sightings are added between two prunes, whatever the clock does.
+const pruneEvery = 4096
+
+// NewWindow returns an empty window that keeps sightings for keep (at least the longest window
+// any caller asks about).
+func NewWindow(keep time.Duration) *Window {
+	if keep <= 0 {
+		keep = DefaultCampaignWindow
+	}
+	return &Window{keep: keep}
+}
+
+// Add records sightings.
+func (w *Window) Add(ss ...Sighting) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range ss {
+		w.add(s)
+	}
+}
+
+// Match returns the sightings from s.At-window up to s.At that share at least one band with
+// s.Fingerprint, each once. s itself is not recorded.
+func (w *Window) Match(s Sighting, window time.Duration) []Sighting {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.match(s, window)
+}
+
+// Observe is Match followed by Add of s, in one step: of two concurrent near-copies, the second
+// always sees the first.
+func (w *Window) Observe(s Sighting, window time.Duration) []Sighting {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.match(s, window)
+	w.add(s)
+	return out
+}
+
+// Len returns the number of sightings held.
+func (w *Window) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+func (w *Window) match(s Sighting, window time.Duration) []Sighting {
+	from := s.At.Add(-window)
+	var out []Sighting
+	seen := make(map[*Sighting]bool)
+	for b := range Bands {
+		for _, x := range w.buckets[b][s.Fingerprint.Band(b)] {
+			if seen[x] || x.At.Before(from) || x.At.After(s.At) {
+				continue
+			}
+			seen[x] = true
+			out = append(out, *x)
+		}
+	}
+	return out
+}
+
+func (w *Window) add(s Sighting) {
+	if s.At.Before(w.newest.Add(-w.keep)) {
+		return // already out of the window (a late event from another server)
+	}
+	p := &s
+	for b := range Bands {
+		v := s.Fingerprint.Band(b)
+		w.buckets[b][v] = append(w.buckets[b][v], p)
+	}
+	w.n++
+	w.added++
+	if s.At.After(w.newest) {
+		w.newest = s.At
+	}
+	if w.added >= pruneEvery || w.newest.Sub(w.pruned) >= w.keep/8 {
+		w.prune()
+	}
+}
+
+// prune drops the sightings older than keep before the newest one. It walks every bucket, so it
+// runs only every keep/8 of sighting time or every pruneEvery sightings.
+func (w *Window) prune() {
+	cut := w.newest.Add(-w.keep)
+	n := 0
+	for b := range Bands {
+		for v := range w.buckets[b] {
+			bucket := w.buckets[b][v]
+			kept := bucket[:0]
+			for _, x := range bucket {
+				if !x.At.Before(cut) {
+					kept = append(kept, x)
+				}
+			}
+			clear(bucket[len(kept):]) // let the dropped sightings be collected
+			w.buckets[b][v] = kept
+			if b == 0 {
+				n += len(kept)
+			}
+		}
+	}
+	w.n = n
+	w.pruned = w.newest
+	w.added = 0
+}

@@ -1,0 +1,118 @@
+package spam_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/spam"
+)
+
+func TestWindowMatch(t *testing.T) {
+	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	base := spam.SimHash("Win a free phone today, just click the link in my profile and claim it now")
+	near := base ^ 0b1011            // three bits apart: shares every band but the lowest
+	far := ^base                     // shares no band
+	oneBand := base ^ 0xffffffffffff // only the top two bands agree
+	tests := []struct {
+		name   string
+		seen   []spam.Sighting
+		query  spam.Sighting
+		window time.Duration
+		want   []string // author keys found
+	}{
+		{
+			name:   "near copy within the window",
+			seen:   []spam.Sighting{{Fingerprint: near, AuthorKey: "a", At: t0.Add(-time.Minute)}},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
+			want:   []string{"a"},
+		},
+		{
+			name:   "one shared band is a candidate",
+			seen:   []spam.Sighting{{Fingerprint: oneBand, AuthorKey: "a", At: t0.Add(-time.Minute)}},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
+			want:   []string{"a"},
+		},
+		{
+			name:   "no shared band",
+			seen:   []spam.Sighting{{Fingerprint: far, AuthorKey: "a", At: t0.Add(-time.Minute)}},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
+		},
+		{
+			name: "outside the window, or after the query",
+			seen: []spam.Sighting{
+				{Fingerprint: base, AuthorKey: "old", At: t0.Add(-2 * time.Hour)},
+				{Fingerprint: base, AuthorKey: "later", At: t0.Add(time.Second)},
+				{Fingerprint: base, AuthorKey: "edge", At: t0.Add(-time.Hour)},
+			},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
+			want:   []string{"edge"},
+		},
+		{
+			name: "each sighting once, however many bands it shares",
+			seen: []spam.Sighting{
+				{Fingerprint: base, AuthorKey: "a", At: t0.Add(-3 * time.Minute)},
+				{Fingerprint: near, AuthorKey: "b", At: t0.Add(-2 * time.Minute)},
+			},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
+			want:   []string{"a", "b"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := spam.NewWindow(3 * time.Hour)
+			w.Add(tt.seen...)
+			got := authors(w.Match(tt.query, tt.window))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("called Match(%x at %s, window %s) after adding %d sightings, got authors %q, want %q", uint64(tt.query.Fingerprint), tt.query.At.Format(time.TimeOnly), tt.window, len(tt.seen), got, tt.want)
+			}
+			if n := w.Len(); n != len(tt.seen) {
+				t.Errorf("called Match, got Len %d, want %d: Match must not record", n, len(tt.seen))
+			}
+		})
+	}
+}
+
+func TestWindowObserveRecords(t *testing.T) {
+	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	fp := spam.SimHash("the same campaign text, posted by one account after another")
+	w := spam.NewWindow(time.Hour)
+	for i, author := range []string{"a", "b", "c"} {
+		got := authors(w.Observe(spam.Sighting{Fingerprint: fp, AuthorKey: author, At: t0.Add(time.Duration(i) * time.Second)}, time.Hour))
+		want := []string{"a", "b", "c"}[:i]
+		if !slices.Equal(got, want) {
+			t.Errorf("called Observe for author %s (sighting %d), got %q, want the earlier ones %q", author, i+1, got, want)
+		}
+	}
+}
+
+func TestWindowPrunes(t *testing.T) {
+	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	w := spam.NewWindow(time.Minute)
+	for i := range 100 {
+		w.Add(spam.Sighting{Fingerprint: spam.Fingerprint(i), AuthorKey: "a", At: t0.Add(time.Duration(i) * time.Second)})
+	}
+	// The newest is at 99s: with a minute kept, at most the last 60s (plus one prune interval of
+	// slack) may remain, and sightings older than the window are refused on arrival.
+	if n := w.Len(); n > 60+60/8+1 || n < 60 {
+		t.Errorf("added 100 sightings a second apart to a 1m window, got Len %d, want between 60 and %d", n, 60+60/8+1)
+	}
+	w.Add(spam.Sighting{Fingerprint: 1, AuthorKey: "late", At: t0})
+	if got := authors(w.Match(spam.Sighting{Fingerprint: 1, At: t0}, time.Hour)); slices.Contains(got, "late") {
+		t.Errorf("added a sighting older than the window, got it back from Match, want it dropped")
+	}
+}
+
+func authors(ss []spam.Sighting) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.AuthorKey)
+	}
+	slices.Sort(out)
+	return out
+}
