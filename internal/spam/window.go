@@ -11,7 +11,9 @@ import (
 type Window struct {
 	mu      sync.Mutex
 	keep    time.Duration
-	buckets [Bands][256][]*Sighting
+	buckets [Bands][256][]*entry
+	order   []*entry  // every sighting held, in arrival order, for the size bound
+	gen     uint64    // stamps entries during one match, so each is returned once without a map
 	n       int       // sightings held (each is in Bands buckets)
 	newest  time.Time // latest sighting time seen: the window's "now", so tests and replays need no clock
 	pruned  time.Time // newest at the last prune
@@ -20,6 +22,21 @@ type Window struct {
 
 // pruneEvery bounds how many sightings are added between two prunes, whatever the clock does.
 const pruneEvery = 4096
+
+// MaxWindowSightings bounds the sightings a window holds, whatever the rate of comments: memory
+// stays bounded (about 100 bytes a sighting) and so does the cost of a match, which reads about
+// Bands × held / 256 entries. At a busy news site's rate (tens of comments a second) an hour fits
+// well inside it; at a flood rate the window shrinks to the most recent sightings.
+const MaxWindowSightings = 100_000
+
+// maxMatches bounds what one match returns: the campaign check needs only a few other authors.
+const maxMatches = 256
+
+// entry is a sighting held by the window.
+type entry struct {
+	Sighting
+	mark uint64
+}
 
 // NewWindow returns an empty window that keeps sightings for keep (at least the longest window
 // any caller asks about).
@@ -64,17 +81,22 @@ func (w *Window) Len() int {
 	return w.n
 }
 
+// match returns up to maxMatches sightings of other authors than s's that share a band with s,
+// each once, within the window.
 func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 	from := s.At.Add(-window)
 	var out []Sighting
-	seen := make(map[*Sighting]bool)
+	w.gen++
 	for b := range Bands {
 		for _, x := range w.buckets[b][s.Fingerprint.Band(b)] {
-			if seen[x] || x.At.Before(from) || x.At.After(s.At) {
+			if x.mark == w.gen || x.At.Before(from) || x.At.After(s.At) || (s.AuthorKey != "" && x.AuthorKey == s.AuthorKey) {
 				continue
 			}
-			seen[x] = true
-			out = append(out, *x)
+			x.mark = w.gen
+			out = append(out, x.Sighting)
+			if len(out) == maxMatches {
+				return out
+			}
 		}
 	}
 	return out
@@ -84,7 +106,8 @@ func (w *Window) add(s Sighting) {
 	if s.At.Before(w.newest.Add(-w.keep)) {
 		return // already out of the window (a late event from another server)
 	}
-	p := &s
+	p := &entry{Sighting: s}
+	w.order = append(w.order, p)
 	for b := range Bands {
 		v := s.Fingerprint.Band(b)
 		w.buckets[b][v] = append(w.buckets[b][v], p)
@@ -94,7 +117,7 @@ func (w *Window) add(s Sighting) {
 	if s.At.After(w.newest) {
 		w.newest = s.At
 	}
-	if w.added >= pruneEvery || w.newest.Sub(w.pruned) >= w.keep/8 {
+	if w.added >= pruneEvery || w.newest.Sub(w.pruned) >= w.keep/8 || len(w.order) > MaxWindowSightings+pruneEvery {
 		w.prune()
 	}
 }
@@ -103,6 +126,17 @@ func (w *Window) add(s Sighting) {
 // runs only every keep/8 of sighting time or every pruneEvery sightings.
 func (w *Window) prune() {
 	cut := w.newest.Add(-w.keep)
+	if over := len(w.order) - MaxWindowSightings; over > 0 && w.order[over].At.After(cut) {
+		cut = w.order[over].At // also drop the oldest sightings beyond the size bound
+	}
+	kept := w.order[:0]
+	for _, x := range w.order {
+		if !x.At.Before(cut) {
+			kept = append(kept, x)
+		}
+	}
+	clear(w.order[len(kept):])
+	w.order = kept
 	n := 0
 	for b := range Bands {
 		for v := range w.buckets[b] {
