@@ -63,30 +63,67 @@ func SimHash(body string) Fingerprint {
 			space = true
 		}
 	}
-	var weights [64]int
-	addShingle := func(rs []rune) {
-		h := hashRunes(rs)
-		for b := range 64 {
-			if h&(1<<b) != 0 {
-				weights[b]++
-			} else {
-				weights[b]--
-			}
-		}
-	}
+	var c bitCounter
 	if len(norm) <= shingleRunes {
-		addShingle(norm)
+		c.add(hashRunes(norm))
 	}
 	for i := 0; i+shingleRunes <= len(norm); i++ {
-		addShingle(norm[i : i+shingleRunes])
+		c.add(hashRunes(norm[i : i+shingleRunes]))
 	}
+	// A bit of the fingerprint is set when more shingle hashes have it set than clear.
+	ones, total := c.sum()
 	var f Fingerprint
-	for b, w := range weights {
-		if w > 0 {
+	for b, n := range ones {
+		if 2*n > total {
 			f |= 1 << b
 		}
 	}
 	return f
+}
+
+// bitCounter counts, for each of 64 bit positions, how many added hashes have that bit set. It is
+// the hot loop of SimHash (one hash per character of a comment), so instead of 64 branches per
+// hash it adds eight table entries whose bytes are the bits of one byte of the hash: eight
+// counters per uint64, flushed before a byte can overflow. That is about eight times cheaper and
+// gives exactly the same counts.
+type bitCounter struct {
+	lanes [8]uint64 // lanes[j] byte i counts bit 8j+i since the last flush
+	ones  [64]int
+	added int
+}
+
+// spreadBits[v] has byte i equal to bit i of v.
+var spreadBits = func() (t [256]uint64) {
+	for v := range t {
+		for i := range 8 {
+			t[v] |= uint64(v>>i&1) << (8 * i)
+		}
+	}
+	return t
+}()
+
+func (c *bitCounter) add(h uint64) {
+	for j := range c.lanes {
+		c.lanes[j] += spreadBits[byte(h>>(8*j))]
+	}
+	c.added++
+	if c.added%255 == 0 {
+		c.flush()
+	}
+}
+
+func (c *bitCounter) flush() {
+	for j, lane := range c.lanes {
+		for i := range 8 {
+			c.ones[8*j+i] += int(lane >> (8 * i) & 0xff)
+		}
+		c.lanes[j] = 0
+	}
+}
+
+func (c *bitCounter) sum() ([64]int, int) {
+	c.flush()
+	return c.ones, c.added
 }
 
 // hashRunes is FNV-1a over the runes followed by a SplitMix64 finaliser, so every output bit
@@ -139,7 +176,8 @@ const (
 type CampaignOptions struct {
 	// MinChars: bodies with fewer letters and digits are not checked (default 40).
 	MinChars int
-	// MaxDistance: fingerprints this close count as the same text (default 10; one changed word
+	// MaxDistance: fingerprints this close count as the same text (default 10, at most
+	// MaxMatchDistance, which the window applies first; one changed word
 	// in a 100-character comment measured 9). Unrelated texts differ in about 32 bits.
 	MaxDistance int
 	// Window: how far back to look (default 1h).

@@ -32,6 +32,12 @@ const MaxWindowSightings = 100_000
 // maxMatches bounds what one match returns: the campaign check needs only a few other authors.
 const maxMatches = 256
 
+// MaxMatchDistance is the farthest a returned sighting's fingerprint may be from the one asked
+// about. Sharing one 8-bit band is common by chance (one sighting in 256 per band), so without this
+// bound a match would copy out hundreds of unrelated sightings; unrelated texts differ in about 32
+// bits, and campaign checks ask for at most DefaultMaxDistance (10).
+const MaxMatchDistance = 16
+
 // entry is a sighting held by the window.
 type entry struct {
 	Sighting
@@ -81,8 +87,8 @@ func (w *Window) Len() int {
 	return w.n
 }
 
-// match returns up to maxMatches sightings of other authors than s's that share a band with s,
-// each once, within the window.
+// match returns up to maxMatches sightings of other authors than s's that share a band with s and
+// are at most MaxMatchDistance from it, each once, within the window.
 func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 	from := s.At.Add(-window)
 	var out []Sighting
@@ -93,6 +99,9 @@ func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 				continue
 			}
 			x.mark = w.gen
+			if s.Fingerprint.Distance(x.Fingerprint) > MaxMatchDistance {
+				continue
+			}
 			out = append(out, x.Sighting)
 			if len(out) == maxMatches {
 				return out

@@ -11,9 +11,10 @@ import (
 func TestWindowMatch(t *testing.T) {
 	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 	base := spam.SimHash("Win a free phone today, just click the link in my profile and claim it now")
-	near := base ^ 0b1011            // three bits apart: shares every band but the lowest
-	far := ^base                     // shares no band
-	oneBand := base ^ 0xffffffffffff // only the top two bands agree
+	near := base ^ 0b1011                    // three bits apart: shares every band but the lowest
+	far := ^base                             // shares no band
+	oneBand := base ^ 0xffffffffffff         // only the top two bands agree, but 48 bits apart
+	oneBandNear := base ^ 0x0001010101010101 // seven bands differ by one bit each: 7 bits apart
 	tests := []struct {
 		name   string
 		seen   []spam.Sighting
@@ -29,11 +30,17 @@ func TestWindowMatch(t *testing.T) {
 			want:   []string{"a"},
 		},
 		{
-			name:   "one shared band is a candidate",
-			seen:   []spam.Sighting{{Fingerprint: oneBand, AuthorKey: "a", At: t0.Add(-time.Minute)}},
+			name:   "one shared band and near is a candidate",
+			seen:   []spam.Sighting{{Fingerprint: oneBandNear, AuthorKey: "a", At: t0.Add(-time.Minute)}},
 			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
 			window: time.Hour,
 			want:   []string{"a"},
+		},
+		{
+			name:   "one shared band but far apart is not",
+			seen:   []spam.Sighting{{Fingerprint: oneBand, AuthorKey: "a", At: t0.Add(-time.Minute)}},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
 		},
 		{
 			name:   "no shared band",

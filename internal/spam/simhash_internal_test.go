@@ -1,0 +1,60 @@
+package spam
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// simHashReference is SimHash as first written: one signed counter per bit and a branch per bit.
+// The fast bit counter must give exactly the same fingerprints, which are stored and compared
+// across servers.
+func simHashReference(norm []rune) Fingerprint {
+	var weights [64]int
+	add := func(rs []rune) {
+		h := hashRunes(rs)
+		for b := range 64 {
+			if h&(1<<b) != 0 {
+				weights[b]++
+			} else {
+				weights[b]--
+			}
+		}
+	}
+	if len(norm) <= shingleRunes {
+		add(norm)
+	}
+	for i := 0; i+shingleRunes <= len(norm); i++ {
+		add(norm[i : i+shingleRunes])
+	}
+	var f Fingerprint
+	for b, w := range weights {
+		if w > 0 {
+			f |= 1 << b
+		}
+	}
+	return f
+}
+
+func TestSimHashMatchesReference(t *testing.T) {
+	long := strings.Repeat("Cheap watches and sunglasses at http://spam.example ", 40) // > 255 shingles
+	for _, body := range []string{"", "a", "short text", "The council approved the budget after a long night.", long} {
+		var norm []rune
+		space := true
+		for _, r := range body {
+			r = fold(r)
+			switch {
+			case r == ignoredRune:
+			case unicode.IsLetter(r) || unicode.IsDigit(r):
+				norm = append(norm, unicode.ToLower(r))
+				space = false
+			case !space:
+				norm = append(norm, ' ')
+				space = true
+			}
+		}
+		if got, want := SimHash(body), simHashReference(norm); got != want {
+			t.Errorf("SimHash(%.30q) = %016x, want %016x (reference)", body, uint64(got), uint64(want))
+		}
+	}
+}
