@@ -37,13 +37,6 @@ func sharedAbuseStore(t *testing.T) *Store {
 	return abuseStore(t, redistest.Client(t, redistest.Shared(t)))
 }
 
-// reader is one test reader: what the site sends about them, and the keyed hashes.
-type reader struct {
-	email string
-	ip    string
-	keys  *privacy.Keyring
-}
-
 var abuseKeys = func() *privacy.Keyring {
 	k, err := privacy.NewKeyring(privacy.Options{
 		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},

@@ -116,7 +116,7 @@ func TestAnalyse(t *testing.T) {
 		},
 		{
 			name:    "character n-grams fold look-alikes, drop invisible characters and cut runs of a letter",
-			body:    "ｓｕｂ​scriiiibe",
+			body:    "ｓｕｂ\u200bscriiiibe",
 			want:    []string{"c:subsc", "c:bscri", "c:scrii", "c:criib"},
 			wantNot: []string{"c:riiii", "c:iiiib"},
 		},
