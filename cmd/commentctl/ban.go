@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -142,21 +141,11 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 
 // parseBanSpan reads --for: a Go duration ("90m", "72h", "1h30m") or a number of days ("30d").
 func parseBanSpan(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, fmt.Errorf("want a length such as 90m, 72h or 30d")
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("want a length such as 90m, 72h or 30d")
-		}
-	}
-	if d <= 0 {
+	d, err := parseSpan(s)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("want a length such as 90m, 72h or 30d")
+	case d <= 0:
 		return 0, fmt.Errorf("must be positive (leave --for out to ban until lifted)")
 	}
 	return d, nil
