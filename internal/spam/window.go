@@ -11,7 +11,7 @@ import (
 type Window struct {
 	mu      sync.Mutex
 	keep    time.Duration
-	buckets [Bands][256][]*entry
+	buckets [Bands][256][]slot
 	order   []*entry  // every sighting held, in arrival order, for the size bound
 	gen     uint64    // stamps entries during one match, so each is returned once without a map
 	n       int       // sightings held (each is in Bands buckets)
@@ -42,6 +42,16 @@ const MaxMatchDistance = 16
 type entry struct {
 	Sighting
 	mark uint64
+}
+
+// slot is an entry's place in a band bucket. It carries the fingerprint and time inline, so a
+// match reads buckets sequentially and follows the pointer only for the few near sightings:
+// with a full window a match looks at thousands of slots, and chasing a pointer for each one was
+// most of the campaign check's cost.
+type slot struct {
+	fp Fingerprint
+	at int64 // s.At in Unix nanoseconds
+	e  *entry
 }
 
 // NewWindow returns an empty window that keeps sightings for keep (at least the longest window
@@ -90,18 +100,19 @@ func (w *Window) Len() int {
 // match returns up to maxMatches sightings of other authors than s's that share a band with s and
 // are at most MaxMatchDistance from it, each once, within the window.
 func (w *Window) match(s Sighting, window time.Duration) []Sighting {
-	from := s.At.Add(-window)
+	from, to := s.At.Add(-window).UnixNano(), s.At.UnixNano()
 	var out []Sighting
 	w.gen++
 	for b := range Bands {
-		for _, x := range w.buckets[b][s.Fingerprint.Band(b)] {
-			if x.mark == w.gen || x.At.Before(from) || x.At.After(s.At) || (s.AuthorKey != "" && x.AuthorKey == s.AuthorKey) {
+		for _, sl := range w.buckets[b][s.Fingerprint.Band(b)] {
+			if sl.at < from || sl.at > to || s.Fingerprint.Distance(sl.fp) > MaxMatchDistance {
+				continue
+			}
+			x := sl.e
+			if x.mark == w.gen || (s.AuthorKey != "" && x.AuthorKey == s.AuthorKey) {
 				continue
 			}
 			x.mark = w.gen
-			if s.Fingerprint.Distance(x.Fingerprint) > MaxMatchDistance {
-				continue
-			}
 			out = append(out, x.Sighting)
 			if len(out) == maxMatches {
 				return out
@@ -119,7 +130,7 @@ func (w *Window) add(s Sighting) {
 	w.order = append(w.order, p)
 	for b := range Bands {
 		v := s.Fingerprint.Band(b)
-		w.buckets[b][v] = append(w.buckets[b][v], p)
+		w.buckets[b][v] = append(w.buckets[b][v], slot{fp: s.Fingerprint, at: s.At.UnixNano(), e: p})
 	}
 	w.n++
 	w.added++
@@ -146,13 +157,13 @@ func (w *Window) prune() {
 	}
 	clear(w.order[len(kept):])
 	w.order = kept
-	n := 0
+	n, cutNano := 0, cut.UnixNano()
 	for b := range Bands {
 		for v := range w.buckets[b] {
 			bucket := w.buckets[b][v]
 			kept := bucket[:0]
 			for _, x := range bucket {
-				if !x.At.Before(cut) {
+				if x.at >= cutNano {
 					kept = append(kept, x)
 				}
 			}
