@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,30 +44,6 @@ const (
 
 // abuseSettings are the abuse controls' rows of the settings table.
 func abuseSettings() []setting {
-	boolean := func(p func(*Abuse) *bool) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("want true or false, got %q", v)
-				}
-				*p(&c.Abuse) = b
-				return nil
-			}, func(c *Config) string {
-				return strconv.FormatBool(*p(&c.Abuse))
-			}
-	}
-	duration := func(p func(*Abuse) *time.Duration) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("want a duration such as 10m, got %q", v)
-				}
-				*p(&c.Abuse) = d
-				return nil
-			}, func(c *Config) string {
-				return p(&c.Abuse).String()
-			}
-	}
 
 	var out []setting
 	out = append(out, setting{name: "rate-limits", env: "COMMENTD_RATE_LIMITS", def: rulesDefault,
@@ -91,7 +66,7 @@ func abuseSettings() []setting {
 		apply: func(c *Config, v string) error { c.Abuse.TrustedEmails = splitList(v); return nil },
 		node:  stringList(func(c *Config) *[]string { return &c.Abuse.TrustedEmails }),
 		show:  func(c *Config) string { return fmt.Sprintf("%d addresses", len(c.Abuse.TrustedEmails)) }})
-	a, s := duration(func(a *Abuse) *time.Duration { return &a.DuplicateWindow })
+	a, s := durationField(func(c *Config) *time.Duration { return &c.Abuse.DuplicateWindow })
 	out = append(out, setting{name: "duplicate-window", env: "COMMENTD_DUPLICATE_WINDOW", def: ratelimit.DefaultDuplicateWindow.String(),
 		usage: "the same text by the same author in the same thread within this time is refused as a duplicate; 0 turns duplicate control off",
 		apply: a, show: s})
@@ -108,15 +83,15 @@ func abuseSettings() []setting {
 			}
 			return "refuse"
 		}})
-	a, s = boolean(func(a *Abuse) *bool { return &a.FailOpen })
+	a, s = boolField(func(c *Config) *bool { return &c.Abuse.FailOpen })
 	out = append(out, setting{name: "abuse-fail-open", env: "COMMENTD_ABUSE_FAIL_OPEN", def: "false", boolean: true,
 		usage: "when Redis fails the abuse check, let submissions through unchecked (counted and logged) instead of refusing them",
 		apply: a, show: s})
-	a, s = boolean(func(a *Abuse) *bool { return &a.HoldUnchecked })
+	a, s = boolField(func(c *Config) *bool { return &c.Abuse.HoldUnchecked })
 	out = append(out, setting{name: "abuse-hold-unchecked", env: "COMMENTD_ABUSE_HOLD_UNCHECKED", def: "false", boolean: true,
 		usage: "with -abuse-fail-open, hold every unchecked submission for a moderator (a banned reader may be among them)",
 		apply: a, show: s})
-	a, s = duration(func(a *Abuse) *time.Duration { return &a.Timeout })
+	a, s = durationField(func(c *Config) *time.Duration { return &c.Abuse.Timeout })
 	out = append(out, setting{name: "abuse-timeout", env: "COMMENTD_ABUSE_TIMEOUT", def: "0s",
 		usage: "budget of the abuse check's Redis call; 0 leaves only the call's deadline. With -abuse-fail-open, e.g. 150ms keeps a slow Redis from slowing every submission",
 		apply: a, show: s})

@@ -61,64 +61,86 @@ type setting struct {
 	node func(c *Config, n *yaml.Node) error
 }
 
+// The functions below turn a pointer to a Config field into the table's apply and show pair for
+// one kind of value, so every section of the table parses its values alike.
+
+func stringField(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+}
+
+func boolField(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*p(c) = b
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatBool(*p(c))
+		}
+}
+
+func intField(p func(*Config) *int) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("want a whole number, got %q", v)
+			}
+			*p(c) = n
+			return nil
+		}, func(c *Config) string {
+			return strconv.Itoa(*p(c))
+		}
+}
+
+func floatField(p func(*Config) *float64) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("want a number, got %q", v)
+			}
+			*p(c) = f
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatFloat(*p(c), 'g', -1, 64)
+		}
+}
+
+func durationField(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 10s, got %q", v)
+			}
+			*p(c) = d
+			return nil
+		}, func(c *Config) string {
+			return p(c).String()
+		}
+}
+
+// scalar is a table row for a single value.
+func scalar(name, env, def, usage string, apply func(*Config, string) error, show func(*Config) string) setting {
+	return setting{name: name, env: env, def: def, usage: usage, apply: apply, show: show}
+}
+
 func settings() []setting {
-	str := func(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
-	}
-	boolean := func(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("want true or false, got %q", v)
-				}
-				*p(c) = b
-				return nil
-			}, func(c *Config) string {
-				return strconv.FormatBool(*p(c))
-			}
-	}
-	integer := func(p func(*Config) *int) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					return fmt.Errorf("want a whole number, got %q", v)
-				}
-				*p(c) = n
-				return nil
-			}, func(c *Config) string {
-				return strconv.Itoa(*p(c))
-			}
-	}
-	duration := func(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("want a duration such as 10s, got %q", v)
-				}
-				*p(c) = d
-				return nil
-			}, func(c *Config) string {
-				return p(c).String()
-			}
-	}
-	mk := func(name, env, def, usage string, apply func(*Config, string) error, show func(*Config) string) setting {
-		return setting{name: name, env: env, def: def, usage: usage, apply: apply, show: show}
-	}
 	var out []setting
-	a, s := boolean(func(c *Config) *bool { return &c.Dev })
-	st := mk("dev", "COMMENTD_DEV", "false", "try-it-now mode: embedded in-memory Redis (data is lost at exit), generated keys, loopback addresses; never for production", a, s)
+	a, s := boolField(func(c *Config) *bool { return &c.Dev })
+	st := scalar("dev", "COMMENTD_DEV", "false", "try-it-now mode: embedded in-memory Redis (data is lost at exit), generated keys, loopback addresses; never for production", a, s)
 	st.boolean = true
 	out = append(out, st)
-	a, s = str(func(c *Config) *string { return &c.GRPCAddr })
-	out = append(out, mk("grpc-addr", "COMMENTD_GRPC_ADDR", ":7070", "gRPC listen address (-dev: 127.0.0.1:7070)", a, s))
-	a, s = str(func(c *Config) *string { return &c.HTTPAddr })
-	out = append(out, mk("http-addr", "COMMENTD_HTTP_ADDR", ":7071", "HTTP listen address for /metrics (-dev: 127.0.0.1:7071)", a, s))
-	a, s = str(func(c *Config) *string { return &c.RedisURL })
-	out = append(out, mk("redis-url", "COMMENTD_REDIS_URL", "redis://127.0.0.1:6379", "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,..., Sentinel as redis+sentinel://h1:p1,h2:p2/master", a, s))
-	a, s = str(func(c *Config) *string { return &c.RedisPrefix })
-	out = append(out, mk("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
-	a, s = str(func(c *Config) *string { return &c.KeysFile })
-	out = append(out, mk("keys", "COMMENTD_KEYS", "", "API keys file: one \"name role sha256hex\" line per key (make lines with commentctl keygen)", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.GRPCAddr })
+	out = append(out, scalar("grpc-addr", "COMMENTD_GRPC_ADDR", ":7070", "gRPC listen address (-dev: 127.0.0.1:7070)", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.HTTPAddr })
+	out = append(out, scalar("http-addr", "COMMENTD_HTTP_ADDR", ":7071", "HTTP listen address for /metrics (-dev: 127.0.0.1:7071)", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.RedisURL })
+	out = append(out, scalar("redis-url", "COMMENTD_REDIS_URL", "redis://127.0.0.1:6379", "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,..., Sentinel as redis+sentinel://h1:p1,h2:p2/master", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.RedisPrefix })
+	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.KeysFile })
+	out = append(out, scalar("keys", "COMMENTD_KEYS", "", "API keys file: one \"name role sha256hex\" line per key (make lines with commentctl keygen)", a, s))
 	out = append(out, setting{name: "encryption-keys", env: "COMMENTD_ENCRYPTION_KEYS",
 		usage: "AES-256 keys for email/IP at rest: \"id:base64,id:base64\"; the first seals, all open (rotation)",
 		apply: func(c *Config, v string) error {
@@ -165,29 +187,29 @@ func settings() []setting {
 			return err
 		},
 		show: func(c *Config) string { return c.ModerationMode.String() }})
-	a, s = integer(func(c *Config) *int { return &c.MaxBodyChars })
-	out = append(out, mk("max-body-chars", "COMMENTD_MAX_BODY_CHARS", "5000", "longest comment body, in characters", a, s))
-	a, s = integer(func(c *Config) *int { return &c.MaxNameChars })
-	out = append(out, mk("max-name-chars", "COMMENTD_MAX_NAME_CHARS", "100", "longest author name, in characters", a, s))
-	a, s = boolean(func(c *Config) *bool { return &c.AcceptDataLoss })
-	st = mk("accept-data-loss", "COMMENTD_ACCEPT_DATA_LOSS", "false", "start even when Redis may evict keys or has AOF off (comments can be lost); -dev implies it", a, s)
+	a, s = intField(func(c *Config) *int { return &c.MaxBodyChars })
+	out = append(out, scalar("max-body-chars", "COMMENTD_MAX_BODY_CHARS", "5000", "longest comment body, in characters", a, s))
+	a, s = intField(func(c *Config) *int { return &c.MaxNameChars })
+	out = append(out, scalar("max-name-chars", "COMMENTD_MAX_NAME_CHARS", "100", "longest author name, in characters", a, s))
+	a, s = boolField(func(c *Config) *bool { return &c.AcceptDataLoss })
+	st = scalar("accept-data-loss", "COMMENTD_ACCEPT_DATA_LOSS", "false", "start even when Redis may evict keys or has AOF off (comments can be lost); -dev implies it", a, s)
 	st.boolean = true
 	out = append(out, st)
-	a, s = str(func(c *Config) *string { return &c.TLSCert })
-	out = append(out, mk("tls-cert", "COMMENTD_TLS_CERT", "", "PEM certificate file: serve gRPC over TLS (with -tls-key)", a, s))
-	a, s = str(func(c *Config) *string { return &c.TLSKey })
-	out = append(out, mk("tls-key", "COMMENTD_TLS_KEY", "", "PEM private key file for -tls-cert", a, s))
-	a, s = str(func(c *Config) *string { return &c.LogLevel })
-	out = append(out, mk("log-level", "COMMENTD_LOG_LEVEL", "info", "debug, info, warn or error", a, s))
-	a, s = duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
-	out = append(out, mk("shutdown-timeout", "COMMENTD_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for in-flight calls before stopping hard", a, s))
-	a, s = duration(func(c *Config) *time.Duration { return &c.RedisTimeout })
-	out = append(out, mk("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of one Redis call when the gRPC caller set no shorter deadline", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.TLSCert })
+	out = append(out, scalar("tls-cert", "COMMENTD_TLS_CERT", "", "PEM certificate file: serve gRPC over TLS (with -tls-key)", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.TLSKey })
+	out = append(out, scalar("tls-key", "COMMENTD_TLS_KEY", "", "PEM private key file for -tls-cert", a, s))
+	a, s = stringField(func(c *Config) *string { return &c.LogLevel })
+	out = append(out, scalar("log-level", "COMMENTD_LOG_LEVEL", "info", "debug, info, warn or error", a, s))
+	a, s = durationField(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
+	out = append(out, scalar("shutdown-timeout", "COMMENTD_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for in-flight calls before stopping hard", a, s))
+	a, s = durationField(func(c *Config) *time.Duration { return &c.RedisTimeout })
+	out = append(out, scalar("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of one Redis call when the gRPC caller set no shorter deadline", a, s))
 	out = append(out, abuseSettings()...)
 	out = append(out, workflowSettings()...)
 	out = append(out, spamSettings()...)
-	a, s = boolean(func(c *Config) *bool { return &c.Pprof })
-	st = mk("pprof", "COMMENTD_PPROF", "false", "serve Go's profiler at /debug/pprof/ on -http-addr, for performance work: never on an address others can reach", a, s)
+	a, s = boolField(func(c *Config) *bool { return &c.Pprof })
+	st = scalar("pprof", "COMMENTD_PPROF", "false", "serve Go's profiler at /debug/pprof/ on -http-addr, for performance work: never on an address others can reach", a, s)
 	st.boolean = true
 	out = append(out, st)
 	return out

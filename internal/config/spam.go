@@ -37,80 +37,29 @@ const DefaultTrustAfter = 1
 
 // spamSettings are the spam checks' rows of the settings table.
 func spamSettings() []setting {
-	float := func(p func(*Spam) *float64) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					return fmt.Errorf("want a number such as 0.5, got %q", v)
-				}
-				*p(&c.Spam) = f
-				return nil
-			}, func(c *Config) string {
-				return strconv.FormatFloat(*p(&c.Spam), 'g', -1, 64)
-			}
-	}
-	integer := func(p func(*Spam) *int) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					return fmt.Errorf("want a whole number, got %q", v)
-				}
-				*p(&c.Spam) = n
-				return nil
-			}, func(c *Config) string {
-				return strconv.Itoa(*p(&c.Spam))
-			}
-	}
-	boolean := func(p func(*Spam) *bool) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("want true or false, got %q", v)
-				}
-				*p(&c.Spam) = b
-				return nil
-			}, func(c *Config) string {
-				return strconv.FormatBool(*p(&c.Spam))
-			}
-	}
-	duration := func(p func(*Spam) *time.Duration) (func(*Config, string) error, func(*Config) string) {
-		return func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("want a duration such as 3s, got %q", v)
-				}
-				*p(&c.Spam) = d
-				return nil
-			}, func(c *Config) string {
-				return p(&c.Spam).String()
-			}
-	}
-	mk := func(name, env, def, usage string, apply func(*Config, string) error, show func(*Config) string) setting {
-		return setting{name: name, env: env, def: def, usage: usage, apply: apply, show: show}
-	}
 	ftoa := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 	var out []setting
-	a, s := float(func(c *Spam) *float64 { return &c.HoldAt })
-	out = append(out, mk("spam-hold-at", "COMMENTD_SPAM_HOLD_AT", ftoa(spam.DefaultHoldAt), "spam score from which a comment waits for a moderator", a, s))
-	a, s = float(func(c *Spam) *float64 { return &c.SpamAt })
-	out = append(out, mk("spam-spam-at", "COMMENTD_SPAM_SPAM_AT", ftoa(spam.DefaultSpamAt), "spam score from which a comment is spam (never published); at least -spam-hold-at", a, s))
-	a, s = integer(func(c *Spam) *int { return &c.MaxLinks })
-	out = append(out, mk("spam-max-links", "COMMENTD_SPAM_MAX_LINKS", strconv.Itoa(spam.DefaultMaxLinks), "hold comments with this many links or more; 0 turns the check off", a, s))
-	d, sd := duration(func(c *Spam) *time.Duration { return &c.MinFormAge })
-	out = append(out, mk("spam-min-form-age", "COMMENTD_SPAM_MIN_FORM_AGE", spam.DefaultMinFormAge.String(), "hold forms submitted sooner than this after they were shown (when the site sends form_duration); 0 turns the check off", d, sd))
-	a, s = integer(func(c *Spam) *int { return &c.TrustAfter })
-	out = append(out, mk("spam-trust-after", "COMMENTD_SPAM_TRUST_AFTER", strconv.Itoa(DefaultTrustAfter), "authors with this many approved comments and none marked spam skip pre-moderation; 0 trusts nobody", a, s))
-	b, sb := boolean(func(c *Spam) *bool { return &c.HoldAuthorSpam })
-	st := mk("spam-hold-author-spam", "COMMENTD_SPAM_HOLD_AUTHOR_SPAM", "true", "hold comments of authors who have a comment marked spam", b, sb)
+	a, s := floatField(func(c *Config) *float64 { return &c.Spam.HoldAt })
+	out = append(out, scalar("spam-hold-at", "COMMENTD_SPAM_HOLD_AT", ftoa(spam.DefaultHoldAt), "spam score from which a comment waits for a moderator", a, s))
+	a, s = floatField(func(c *Config) *float64 { return &c.Spam.SpamAt })
+	out = append(out, scalar("spam-spam-at", "COMMENTD_SPAM_SPAM_AT", ftoa(spam.DefaultSpamAt), "spam score from which a comment is spam (never published); at least -spam-hold-at", a, s))
+	a, s = intField(func(c *Config) *int { return &c.Spam.MaxLinks })
+	out = append(out, scalar("spam-max-links", "COMMENTD_SPAM_MAX_LINKS", strconv.Itoa(spam.DefaultMaxLinks), "hold comments with this many links or more; 0 turns the check off", a, s))
+	d, sd := durationField(func(c *Config) *time.Duration { return &c.Spam.MinFormAge })
+	out = append(out, scalar("spam-min-form-age", "COMMENTD_SPAM_MIN_FORM_AGE", spam.DefaultMinFormAge.String(), "hold forms submitted sooner than this after they were shown (when the site sends form_duration); 0 turns the check off", d, sd))
+	a, s = intField(func(c *Config) *int { return &c.Spam.TrustAfter })
+	out = append(out, scalar("spam-trust-after", "COMMENTD_SPAM_TRUST_AFTER", strconv.Itoa(DefaultTrustAfter), "authors with this many approved comments and none marked spam skip pre-moderation; 0 trusts nobody", a, s))
+	b, sb := boolField(func(c *Config) *bool { return &c.Spam.HoldAuthorSpam })
+	st := scalar("spam-hold-author-spam", "COMMENTD_SPAM_HOLD_AUTHOR_SPAM", "true", "hold comments of authors who have a comment marked spam", b, sb)
 	st.boolean = true
 	out = append(out, st)
-	b, sb = boolean(func(c *Spam) *bool { return &c.HoldNoUserAgent })
-	st = mk("spam-hold-no-user-agent", "COMMENTD_SPAM_HOLD_NO_USER_AGENT", "false", "hold comments sent without a user agent (turn on only if the site always forwards the reader's)", b, sb)
+	b, sb = boolField(func(c *Config) *bool { return &c.Spam.HoldNoUserAgent })
+	st = scalar("spam-hold-no-user-agent", "COMMENTD_SPAM_HOLD_NO_USER_AGENT", "false", "hold comments sent without a user agent (turn on only if the site always forwards the reader's)", b, sb)
 	st.boolean = true
 	out = append(out, st)
-	d, sd = duration(func(c *Spam) *time.Duration { return &c.CampaignWindow })
-	out = append(out, mk("spam-campaign-window", "COMMENTD_SPAM_CAMPAIGN_WINDOW", spam.DefaultCampaignWindow.String(), "hold a text that other authors posted nearly the same within this window; 0 turns the check off", d, sd))
+	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.CampaignWindow })
+	out = append(out, scalar("spam-campaign-window", "COMMENTD_SPAM_CAMPAIGN_WINDOW", spam.DefaultCampaignWindow.String(), "hold a text that other authors posted nearly the same within this window; 0 turns the check off", d, sd))
 	return out
 }
 
