@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -119,21 +120,15 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			}
 			defer conn.Close()
 
-			merged := &commentdv1.ListAuditEventsResponse{}
-			for {
-				ctx, cancel := c.callCtx(cmd.Context())
-				resp, err := client.ListAuditEvents(ctx, req)
-				cancel()
-				if err != nil {
-					return c.callError("list audit events", err)
-				}
-				merged.Events = append(merged.Events, resp.GetEvents()...)
-				merged.NextPageToken = resp.GetNextPageToken()
-				if !all || resp.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
+			items, token, err := collectPages(cmd.Context(), c, "list audit events", all, func(t string) { req.PageToken = t },
+				func(ctx context.Context) ([]*commentdv1.AuditEvent, string, error) {
+					resp, err := client.ListAuditEvents(ctx, req)
+					return resp.GetEvents(), resp.GetNextPageToken(), err
+				})
+			if err != nil {
+				return err
 			}
+			merged := &commentdv1.ListAuditEventsResponse{Events: items, NextPageToken: token}
 
 			if c.output == "json" {
 				return writeJSON(c.stdout, merged)

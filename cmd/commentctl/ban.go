@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -186,21 +187,15 @@ page. With -o json the output is the ListBansResponse (with --all, one response 
 			defer conn.Close()
 
 			req := &commentdv1.ListBansRequest{PageSize: int32(limit), PageToken: pageToken}
-			merged := &commentdv1.ListBansResponse{}
-			for {
-				ctx, cancel := c.callCtx(cmd.Context())
-				resp, err := client.ListBans(ctx, req)
-				cancel()
-				if err != nil {
-					return c.callError("list bans", err)
-				}
-				merged.Bans = append(merged.Bans, resp.GetBans()...)
-				merged.NextPageToken = resp.GetNextPageToken()
-				if !all || resp.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
+			items, token, err := collectPages(cmd.Context(), c, "list bans", all, func(t string) { req.PageToken = t },
+				func(ctx context.Context) ([]*commentdv1.Ban, string, error) {
+					resp, err := client.ListBans(ctx, req)
+					return resp.GetBans(), resp.GetNextPageToken(), err
+				})
+			if err != nil {
+				return err
 			}
+			merged := &commentdv1.ListBansResponse{Bans: items, NextPageToken: token}
 			if c.output == "json" {
 				return writeJSON(c.stdout, merged)
 			}

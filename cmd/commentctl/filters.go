@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -93,20 +94,15 @@ the output is one ListFiltersResponse holding every entry.`,
 				return err
 			}
 			defer conn.Close()
-			all := &commentdv1.ListFiltersResponse{}
-			for {
-				ctx, cancel := c.callCtx(cmd.Context())
-				resp, err := client.ListFilters(ctx, req)
-				cancel()
-				if err != nil {
-					return c.callError("list filters", err)
-				}
-				all.Filters = append(all.Filters, resp.GetFilters()...)
-				if resp.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
+			items, _, err := collectPages(cmd.Context(), c, "list filters", true, func(t string) { req.PageToken = t },
+				func(ctx context.Context) ([]*commentdv1.Filter, string, error) {
+					resp, err := client.ListFilters(ctx, req)
+					return resp.GetFilters(), resp.GetNextPageToken(), err
+				})
+			if err != nil {
+				return err
 			}
+			all := &commentdv1.ListFiltersResponse{Filters: items}
 			if c.output == "json" {
 				return writeJSON(c.stdout, all)
 			}

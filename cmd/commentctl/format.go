@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -134,4 +135,24 @@ func threadName(id string) string {
 		return id
 	}
 	return "threads/" + id
+}
+
+// collectPages calls page (each call under its own --timeout) and, while all is true, follows the
+// next_page_token with next; it returns every item and the last next_page_token. op names the
+// call in errors.
+func collectPages[T any](ctx context.Context, c *cli, op string, all bool, next func(token string), page func(ctx context.Context) ([]T, string, error)) ([]T, string, error) {
+	var items []T
+	for {
+		callCtx, cancel := c.callCtx(ctx)
+		got, token, err := page(callCtx)
+		cancel()
+		if err != nil {
+			return nil, "", c.callError(op, err)
+		}
+		items = append(items, got...)
+		if !all || token == "" {
+			return items, token, nil
+		}
+		next(token)
+	}
 }

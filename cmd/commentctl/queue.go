@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -76,21 +77,15 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 			defer conn.Close()
 
 			req := &commentdv1.ListQueueRequest{State: st, ThreadId: thread, PageSize: int32(limit), PageToken: pageToken}
-			merged := &commentdv1.ListQueueResponse{}
-			for {
-				ctx, cancel := c.callCtx(cmd.Context())
-				resp, err := client.ListQueue(ctx, req)
-				cancel()
-				if err != nil {
-					return c.callError("list queue", err)
-				}
-				merged.Comments = append(merged.Comments, resp.GetComments()...)
-				merged.NextPageToken = resp.GetNextPageToken()
-				if !all || resp.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
+			items, token, err := collectPages(cmd.Context(), c, "list queue", all, func(t string) { req.PageToken = t },
+				func(ctx context.Context) ([]*commentdv1.ModeratedComment, string, error) {
+					resp, err := client.ListQueue(ctx, req)
+					return resp.GetComments(), resp.GetNextPageToken(), err
+				})
+			if err != nil {
+				return err
 			}
+			merged := &commentdv1.ListQueueResponse{Comments: items, NextPageToken: token}
 
 			if c.output == "json" {
 				return writeJSON(c.stdout, merged)
