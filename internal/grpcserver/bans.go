@@ -5,9 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/ratelimit"
@@ -18,23 +15,9 @@ import (
 // resolved here from whatever the moderator had at hand (a comment, an email or IP address, an
 // author key, a range) into what ratelimit keeps: a keyed hash or a range, never an address in clear.
 
-// ReasonBansDisabled is the ErrorInfo reason of the ban RPCs on a server built without
-// Options.Bans, with status FAILED_PRECONDITION: the methods exist, but this server is not set up to
-// keep bans, which no retry will change (UNIMPLEMENTED would wrongly say the API lacks them).
-const ReasonBansDisabled = "BANS_DISABLED"
-
-// errBansDisabled is returned as a finished status: it is no domain outcome, only this server's
-// wiring, so it has no place in statusFor's table (a status passes statusFor unchanged).
-func errBansDisabled() error {
-	return withDetails(codes.FailedPrecondition, "bans are not enabled on this server", ReasonBansDisabled, nil,
-		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
-			Type: "SERVER", Subject: "bans", Description: "the server was started without ban support",
-		}}}).Err()
-}
-
 func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
 	if s.bans == nil {
-		return nil, errBansDisabled()
+		return nil, errBansOff
 	}
 	caller, ok := CallerFrom(ctx)
 	if !ok {
@@ -137,7 +120,7 @@ func (s *moderationServer) bannedComment(ctx context.Context, field, name string
 
 func (s *moderationServer) ListBans(ctx context.Context, r *commentdv1.ListBansRequest) (*commentdv1.ListBansResponse, error) {
 	if s.bans == nil {
-		return nil, errBansDisabled()
+		return nil, errBansOff
 	}
 	bans, next, err := s.bans.List(ctx, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
 	if err != nil {
@@ -148,7 +131,7 @@ func (s *moderationServer) ListBans(ctx context.Context, r *commentdv1.ListBansR
 
 func (s *moderationServer) DeleteBan(ctx context.Context, r *commentdv1.DeleteBanRequest) (*commentdv1.DeleteBanResponse, error) {
 	if s.bans == nil {
-		return nil, errBansDisabled()
+		return nil, errBansOff
 	}
 	caller, ok := CallerFrom(ctx)
 	if !ok {

@@ -43,6 +43,28 @@ const (
 	ReasonRoleNotAllowed         = "ROLE_NOT_ALLOWED"
 	ReasonMethodNotAllowed       = "METHOD_NOT_ALLOWED"
 	ReasonInternal               = "INTERNAL"
+	// ReasonBansDisabled and ReasonSpamDisabled: this server was started without bans or spam
+	// checks. FAILED_PRECONDITION, not UNIMPLEMENTED: the API has the methods, and no retry helps.
+	ReasonBansDisabled = "BANS_DISABLED"
+	ReasonSpamDisabled = "SPAM_DISABLED"
+	// ReasonShuttingDown: the server ended a WatchQueue stream because it is stopping; reconnect
+	// (another instance will answer).
+	ReasonShuttingDown = "SHUTTING_DOWN"
+)
+
+// featureOffError says this server was started without a feature the method needs.
+type featureOffError struct {
+	feature, reason string
+}
+
+func (e *featureOffError) Error() string {
+	return "grpcserver: " + e.feature + " not enabled on this server"
+}
+
+var (
+	errBansOff      = &featureOffError{feature: "bans", reason: ReasonBansDisabled}
+	errSpamOff      = &featureOffError{feature: "spam checks", reason: ReasonSpamDisabled}
+	errShuttingDown = errors.New("grpcserver: the server is shutting down")
 )
 
 // StoreRetryDelay is the RetryInfo delay sent with STORE_UNAVAILABLE. It is about the time
@@ -78,6 +100,9 @@ const (
 //	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, absent for a
 //	                                                                                permanent ban); never the ban's target or reason
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
+//	errShuttingDown (WatchQueue)      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
+//	*featureOffError                  FAILED_PRECONDITION BANS_DISABLED /           PreconditionFailure type "SERVER"
+//	                                                      SPAM_DISABLED
 //	context.DeadlineExceeded          DEADLINE_EXCEEDED   DEADLINE_EXCEEDED         -
 //	context.Canceled                  CANCELLED           CANCELLED                 -
 //	errMissingKey (auth)              UNAUTHENTICATED     API_KEY_MISSING           - (no or malformed "authorization: Bearer <key>")
@@ -93,6 +118,7 @@ const (
 // deadline never looks like a server bug.
 func statusFor(err error) (st *status.Status, internal bool) {
 	var (
+		ferr *featureOffError
 		verr *comment.ValidationError
 		terr *moderation.TransitionError
 		perr *permissionError
@@ -171,6 +197,16 @@ func statusFor(err error) (st *status.Status, internal bool) {
 			md = map[string]string{"expire_time": berr.Ban.ExpiresAt.UTC().Format(time.RFC3339)}
 		}
 		return withDetails(codes.PermissionDenied, "submissions from this reader are refused", ReasonBanned, md), false
+
+	case errors.Is(err, errShuttingDown):
+		return withDetails(codes.Unavailable, "the server is shutting down; reconnect", ReasonShuttingDown, nil,
+			retryInfo(StoreRetryDelay)), false
+
+	case errors.As(err, &ferr):
+		return withDetails(codes.FailedPrecondition, ferr.feature+" are not enabled on this server", ferr.reason, nil,
+			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+				Type: "SERVER", Subject: ferr.feature, Description: "the server was started without " + ferr.feature,
+			}}}), false
 
 	case errors.Is(err, comment.ErrUnavailable):
 		return withDetails(codes.Unavailable, "the store is unavailable; retry later", ReasonStoreUnavailable, nil,

@@ -14,7 +14,7 @@ import (
 
 func (s *moderationServer) CreateFilter(ctx context.Context, r *commentdv1.CreateFilterRequest) (*commentdv1.CreateFilterResponse, error) {
 	if s.spam.Filters == nil {
-		return nil, errSpamDisabled()
+		return nil, errSpamOff
 	}
 	caller, ok := CallerFrom(ctx)
 	if !ok {
@@ -37,7 +37,7 @@ func (s *moderationServer) CreateFilter(ctx context.Context, r *commentdv1.Creat
 
 func (s *moderationServer) ListFilters(ctx context.Context, r *commentdv1.ListFiltersRequest) (*commentdv1.ListFiltersResponse, error) {
 	if s.spam.Filters == nil {
-		return nil, errSpamDisabled()
+		return nil, errSpamOff
 	}
 	fs, next, err := s.spam.Filters.List(ctx, filterListFromProto(r.GetList()), comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *moderationServer) ListFilters(ctx context.Context, r *commentdv1.ListFi
 
 func (s *moderationServer) DeleteFilter(ctx context.Context, r *commentdv1.DeleteFilterRequest) (*commentdv1.DeleteFilterResponse, error) {
 	if s.spam.Filters == nil {
-		return nil, errSpamDisabled()
+		return nil, errSpamOff
 	}
 	id, err := spam.ParseFilterID("name", r.GetName())
 	if err != nil {

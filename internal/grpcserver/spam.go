@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/netip"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/privacy"
@@ -59,23 +56,9 @@ func (b guardBans) CheckBan(ctx context.Context, d *comment.Draft) error {
 	return nil
 }
 
-// ReasonSpamDisabled is the ErrorInfo reason of the spam and word-list RPCs on a server built
-// without the spam services, with status FAILED_PRECONDITION (this server's set-up, which no retry
-// changes).
-const ReasonSpamDisabled = "SPAM_DISABLED"
-
-// errSpamDisabled is returned as a finished status: it is this server's wiring, not a domain
-// outcome, so it has no place in statusFor's table (a status passes statusFor unchanged).
-func errSpamDisabled() error {
-	return withDetails(codes.FailedPrecondition, "spam checks are not enabled on this server", ReasonSpamDisabled, nil,
-		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
-			Type: "SERVER", Subject: "spam", Description: "the server was started without the spam checks",
-		}}}).Err()
-}
-
 func (s *commentServer) CheckComment(ctx context.Context, r *commentdv1.CheckCommentRequest) (*commentdv1.CheckCommentResponse, error) {
 	if s.spam.Service == nil {
-		return nil, errSpamDisabled()
+		return nil, errSpamOff
 	}
 	res, err := s.spam.Service.Check(ctx, submissionFromProto(r.GetComment()), r.GetSpamModel())
 	if err != nil {
@@ -102,7 +85,7 @@ func (s *moderationServer) MarkNotSpam(ctx context.Context, r *commentdv1.MarkNo
 
 func (s *moderationServer) TrainSpam(ctx context.Context, r *commentdv1.TrainSpamRequest) (*commentdv1.TrainSpamResponse, error) {
 	if s.spam.Service == nil {
-		return nil, errSpamDisabled()
+		return nil, errSpamOff
 	}
 	n, err := s.spam.Service.Train(ctx, r.GetSpamModel(), examplesFromProto(r.GetExamples()))
 	if err != nil {
@@ -113,7 +96,7 @@ func (s *moderationServer) TrainSpam(ctx context.Context, r *commentdv1.TrainSpa
 
 func (s *moderationServer) DeleteSpamModel(ctx context.Context, r *commentdv1.DeleteSpamModelRequest) (*commentdv1.DeleteSpamModelResponse, error) {
 	if s.spam.Service == nil {
-		return nil, errSpamDisabled()
+		return nil, errSpamOff
 	}
 	if err := s.spam.Service.DeleteModel(ctx, r.GetSpamModel()); err != nil {
 		return nil, err

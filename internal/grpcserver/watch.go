@@ -4,16 +4,10 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 
 	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
-
-// ReasonShuttingDown is the ErrorInfo reason of a WatchQueue stream the server ended because it
-// is shutting down (code UNAVAILABLE, with a RetryInfo): the client should reconnect, and will
-// reach another instance.
-const ReasonShuttingDown = "SHUTTING_DOWN"
 
 // WatchQueue streams queue events until the client leaves, the store fails, or the server shuts
 // down. The response headers are sent once the subscription is in place, so a client that waits
@@ -35,8 +29,7 @@ func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream gr
 			return stream.Send(watchEventToProto(e))
 		})
 	if s.shutdown.Err() != nil && stream.Context().Err() == nil {
-		return withDetails(codes.Unavailable, "the server is shutting down; reconnect", ReasonShuttingDown, nil,
-			retryInfo(StoreRetryDelay)).Err()
+		return errShuttingDown
 	}
 	return err
 }
