@@ -61,7 +61,7 @@ func bulkVerbs() []bulkVerb {
 				resp, err := cl.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})
 				return resp.GetComment(), err
 			},
-			example: `commentctl bulk reject --author ak_3f9c --reason "repeated abuse" --yes`,
+			example: `commentctl bulk reject --author 13bf0b8e8f6e6ddb06327d0d8cabd29b62753520 --reason "repeated abuse" --yes`,
 		},
 		{
 			name: "spam", done: "marked spam", defaultState: "pending", states: []string{"pending", "rejected"},
