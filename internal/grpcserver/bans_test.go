@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -61,7 +57,7 @@ func newBansEnv(t *testing.T, style ratelimit.BanStyle) *env {
 	}
 	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
 	screener := ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{BanStyle: style})
-	e.srv = grpcserver.New(grpcserver.Options{
+	e.start(t, grpcserver.Options{
 		Logger:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Keys:       keys,
 		Comments:   comment.NewService(e.store, e.ring, comment.Options{DefaultMode: comment.ModePost, Screeners: []comment.Screener{screener}}),
@@ -69,27 +65,6 @@ func newBansEnv(t *testing.T, style ratelimit.BanStyle) *env {
 		Registerer: e.reg,
 		Bans:       ratelimit.NewBans(e.store, ratelimit.BansOptions{Keys: e.ring}),
 	})
-	e.srv.SetServing(true)
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- e.srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		e.srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after Shutdown, want nil", err)
-		}
-	})
-	e.conn, err = grpc.NewClient("passthrough:///commentd",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("grpc.NewClient: %v", err)
-	}
-	t.Cleanup(func() { e.conn.Close() })
-	e.site = commentdv1.NewCommentServiceClient(e.conn)
-	e.mod = commentdv1.NewModerationServiceClient(e.conn)
 	return e
 }
 

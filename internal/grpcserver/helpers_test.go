@@ -118,7 +118,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.wrongTk = newToken()
 
-	e.srv = grpcserver.New(grpcserver.Options{
+	e.start(t, grpcserver.Options{
 		Logger:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Keys:          keys,
 		Comments:      comment.NewService(e.store, ring, comment.Options{DefaultMode: o.mode, Screeners: screeners}),
@@ -126,6 +126,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Registerer:    e.reg,
 		ServerOptions: o.serverOptions,
 	})
+	return e
+}
+
+// start serves a grpcserver built from opts over an in-memory connection, points e's clients at
+// it, and stops it when t ends.
+func (e *env) start(t *testing.T, opts grpcserver.Options) {
+	t.Helper()
+	e.srv = grpcserver.New(opts)
 	e.srv.SetServing(true)
 	lis := bufconn.Listen(1 << 20)
 	served := make(chan error, 1)
@@ -138,17 +146,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 			t.Errorf("Serve returned %v after Shutdown, want nil", err)
 		}
 	})
-
-	e.conn, err = grpc.NewClient("passthrough:///commentd",
+	conn, err := grpc.NewClient("passthrough:///commentd",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatalf("grpc.NewClient: %v", err)
 	}
-	t.Cleanup(func() { e.conn.Close() })
-	e.site = commentdv1.NewCommentServiceClient(e.conn)
-	e.mod = commentdv1.NewModerationServiceClient(e.conn)
-	return e
+	t.Cleanup(func() { conn.Close() })
+	e.conn = conn
+	e.site = commentdv1.NewCommentServiceClient(conn)
+	e.mod = commentdv1.NewModerationServiceClient(conn)
 }
 
 func newToken() string {

@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -48,7 +44,7 @@ type workflowOptions struct {
 }
 
 // newWorkflowEnv starts one server like newEnv, with the workflow options above. Everything it
-// starts is stopped by t.Cleanup, the server with a Shutdown of the given grace.
+// starts is stopped by t.Cleanup.
 func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -87,7 +83,7 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 		}
 	}
 	e.wrongTk = newToken()
-	e.srv = grpcserver.New(grpcserver.Options{
+	e.start(t, grpcserver.Options{
 		Logger:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Keys:     keys,
 		Comments: comment.NewService(e.store, e.ring, comment.Options{DefaultMode: o.mode, Screeners: []comment.Screener{flagScreener{}}, Now: o.commentNow}),
@@ -96,30 +92,6 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 		}, e.store)),
 		Registerer: e.reg,
 	})
-	e.srv.SetServing(true)
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- e.srv.Serve(lis) }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			e.srv.Shutdown(ctx)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after Shutdown, want nil", err)
-		}
-	})
-	e.conn, err = grpc.NewClient("passthrough:///commentd",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("grpc.NewClient: %v", err)
-	}
-	t.Cleanup(func() { e.conn.Close() })
-	e.site = commentdv1.NewCommentServiceClient(e.conn)
-	e.mod = commentdv1.NewModerationServiceClient(e.conn)
 	return e
 }
 

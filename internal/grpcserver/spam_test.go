@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -13,10 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/commentd/commentd/internal/apikey"
@@ -95,7 +91,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 
 	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
 	limits := comment.Limits{}
-	e.srv = grpcserver.New(grpcserver.Options{
+	e.start(t, grpcserver.Options{
 		Logger: log,
 		Keys:   keys,
 		Comments: comment.NewService(e.store, e.ring, comment.Options{DefaultMode: o.mode, Limits: limits, Screeners: []comment.Screener{
@@ -109,27 +105,6 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 			Filters: spam.NewFilters(e.store, e.ring, spam.FiltersOptions{}),
 		},
 	})
-	e.srv.SetServing(true)
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- e.srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		e.srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after Shutdown, want nil", err)
-		}
-	})
-	e.conn, err = grpc.NewClient("passthrough:///commentd",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("grpc.NewClient: %v", err)
-	}
-	t.Cleanup(func() { e.conn.Close() })
-	e.site = commentdv1.NewCommentServiceClient(e.conn)
-	e.mod = commentdv1.NewModerationServiceClient(e.conn)
 	return &spamEnv{env: e, mirror: mirror}
 }
 
