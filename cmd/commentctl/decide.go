@@ -28,6 +28,8 @@ const (
 	actApprove action = iota + 1
 	actReject
 	actReopen
+	actMarkSpam
+	actMarkNotSpam
 )
 
 // verb is the command name.
@@ -37,6 +39,10 @@ func (a action) verb() string {
 		return "approve"
 	case actReopen:
 		return "reopen"
+	case actMarkSpam:
+		return "spam"
+	case actMarkNotSpam:
+		return "not-spam"
 	}
 	return "reject"
 }
@@ -48,6 +54,10 @@ func (a action) done() string {
 		return "approved"
 	case actReopen:
 		return "reopened"
+	case actMarkSpam:
+		return "marked spam"
+	case actMarkNotSpam:
+		return "marked not spam"
 	}
 	return "rejected"
 }
@@ -60,6 +70,12 @@ func (a action) call(ctx context.Context, client commentdv1.ModerationServiceCli
 		return resp.GetComment(), err
 	case actReopen:
 		resp, err := client.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason})
+		return resp.GetComment(), err
+	case actMarkSpam:
+		resp, err := client.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason})
+		return resp.GetComment(), err
+	case actMarkNotSpam:
+		resp, err := client.MarkNotSpam(ctx, &commentdv1.MarkNotSpamRequest{Name: name, Reason: reason})
 		return resp.GetComment(), err
 	}
 	resp, err := client.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})

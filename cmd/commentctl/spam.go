@@ -22,19 +22,6 @@ import (
 // trainBatch is how many examples one TrainSpam call carries (the server takes up to 1,000).
 const trainBatch = 500
 
-// markFn sends one spam decision.
-type markFn func(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error)
-
-func markSpam(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-	resp, err := client.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason})
-	return resp.GetComment(), err
-}
-
-func markNotSpam(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-	resp, err := client.MarkNotSpam(ctx, &commentdv1.MarkNotSpamRequest{Name: name, Reason: reason})
-	return resp.GetComment(), err
-}
-
 const markHelp = `
 
 Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
@@ -58,7 +45,7 @@ spam train and spam eval feed the spam model labelled comments; see their --help
   commentctl spam eval --train old.csv --test new.csv`,
 		Args: argCount(1, -1, "at least one comment ID (or train or eval)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.mark(cmd, args, reason, "spam", "marked spam", markSpam)
+			return c.mark(cmd, args, reason, actMarkSpam)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
@@ -77,15 +64,15 @@ is undone exactly, on every server. Only spam comments can be marked not spam.` 
 		Example: `  commentctl not-spam 01HZX3K9 --reason "a real reader"`,
 		Args:    argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.mark(cmd, args, reason, "not-spam", "marked not spam", markNotSpam)
+			return c.mark(cmd, args, reason, actMarkNotSpam)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
 	return cmd
 }
 
-// mark sends one decision for every id in args.
-func (c *cli) mark(cmd *cobra.Command, args []string, reason, verb, done string, call markFn) error {
+// mark sends one spam decision for every id in args.
+func (c *cli) mark(cmd *cobra.Command, args []string, reason string, d action) error {
 	names, err := c.commentNames(args)
 	if err != nil {
 		return err
@@ -98,45 +85,7 @@ func (c *cli) mark(cmd *cobra.Command, args []string, reason, verb, done string,
 		return err
 	}
 	defer conn.Close()
-
-	results := make([]decideResult, len(names))
-	sem := make(chan struct{}, decideConcurrency)
-	var wg sync.WaitGroup
-	for i, name := range names {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			ctx, cancel := c.callCtx(cmd.Context())
-			defer cancel()
-			mc, err := call(ctx, client, name, reason)
-			results[i] = decideResult{name: name, comment: mc, err: err}
-		})
-	}
-	wg.Wait()
-
-	failed := 0
-	for _, r := range results {
-		if r.err != nil {
-			failed++
-		}
-	}
-	if c.output == "json" {
-		if err := writeDecisionsJSON(c, results); err != nil {
-			return err
-		}
-	} else {
-		for _, r := range results {
-			if r.err != nil {
-				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
-				continue
-			}
-			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, done)
-		}
-	}
-	if failed > 0 {
-		return &batchError{verb: verb, failed: failed, total: len(results)}
-	}
-	return nil
+	return c.printDecisions(d, c.decideAll(cmd.Context(), client, d, names, reason))
 }
 
 const fileFormats = `FILE is CSV with a header naming a CONTENT column (the comment) and a CLASS column (1 spam, 0 not),
