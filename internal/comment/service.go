@@ -126,13 +126,14 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		}
 	}
 	id := s.store.NewID(d.ThreadID)
+	authorKey, ipKey := d.Keys(s.keys)
 	c := Comment{
 		ID:         id,
 		ThreadID:   d.ThreadID,
 		ParentID:   d.ParentID,
 		AuthorName: d.AuthorName,
-		AuthorKey:  s.keys.EmailKey(d.Email),
-		IPKey:      s.keys.IPKey(d.IP),
+		AuthorKey:  authorKey,
+		IPKey:      ipKey,
 		UserAgent:  d.UserAgent,
 		Body:       d.Body,
 		CreatedAt:  s.now().UTC(),

@@ -77,6 +77,19 @@ type Draft struct {
 	// History is the author's record, when a screener has read it (the abuse check reads it in the
 	// same round trip as the rate limits, for the spam check that runs after it).
 	History *AuthorHistory
+
+	keyed            bool
+	authorKey, ipKey string
+}
+
+// Keys returns the keyed hashes of the draft's email and IP address ("" for an absent address).
+// The abuse check, the spam check and the stored record all need them; each is an HMAC, so they
+// are computed once per draft and kept.
+func (d *Draft) Keys(k *privacy.Keyring) (authorKey, ipKey string) {
+	if !d.keyed {
+		d.authorKey, d.ipKey, d.keyed = k.EmailKey(d.Email), k.IPKey(d.IP), true
+	}
+	return d.authorKey, d.ipKey
 }
 
 // Validate checks every field of s and returns the draft, or a *ValidationError naming every bad field.

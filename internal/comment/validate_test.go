@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/privacy"
 )
 
 func validSubmission() Submission {
@@ -90,5 +92,26 @@ func TestValidateTruncatesUserAgent(t *testing.T) {
 	d, err := Limits{}.Validate(s)
 	if err != nil || len(d.UserAgent) != MaxUserAgentChars {
 		t.Errorf("Validate(long user agent) = %d chars, %v; want %d, nil", len(d.UserAgent), err, MaxUserAgentChars)
+	}
+}
+
+func TestDraftKeys(t *testing.T) {
+	k, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Limits{}.Validate(validSubmission())
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	author, ip := d.Keys(k)
+	if author != k.EmailKey(d.Email) || ip != k.IPKey(d.IP) || author == "" || ip == "" {
+		t.Errorf("Draft.Keys = %q, %q; want EmailKey %q and IPKey %q", author, ip, k.EmailKey(d.Email), k.IPKey(d.IP))
+	}
+	noIP := validSubmission()
+	noIP.ClientIP = ""
+	d2, _ := Limits{}.Validate(noIP)
+	if _, ip := d2.Keys(k); ip != "" {
+		t.Errorf("Draft.Keys without an address: ip key %q, want empty", ip)
 	}
 }

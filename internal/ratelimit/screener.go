@@ -115,9 +115,10 @@ func (s *Screener) refunder(t Ticket) func(context.Context) {
 
 // Subject derives the Guard's view of a draft: keyed hashes of the email, address and text.
 func (s *Screener) Subject(d *comment.Draft) Subject {
+	authorKey, ipKey := d.Keys(s.keys)
 	return Subject{
-		AuthorKey: s.keys.EmailKey(d.Email),
-		IPKey:     s.keys.IPKey(d.IP),
+		AuthorKey: authorKey,
+		IPKey:     ipKey,
 		IP:        d.IP.Addr(),
 		ThreadID:  d.ThreadID,
 		TextKey:   s.keys.TextKey(DuplicateLabel, DuplicateText(d.ThreadID, d.Body)),

@@ -99,6 +99,7 @@ func (p peekOnly) Observe(ctx context.Context, s Sighting, window time.Duration)
 // Input builds the Scorer's input for a draft. The author's record is the one the abuse check
 // read in its round trip (zero when it read none).
 func (e *Engine) Input(d *comment.Draft) Input {
+	authorKey, ipKey := d.Keys(e.keys)
 	in := Input{
 		Body:       d.Body,
 		AuthorName: d.AuthorName,
@@ -107,7 +108,8 @@ func (e *Engine) Input(d *comment.Draft) Input {
 		UserAgent:  d.UserAgent,
 		Honeypot:   d.Honeypot,
 		FormAge:    d.FormAge,
-		AuthorKey:  e.keys.EmailKey(d.Email),
+		AuthorKey:  authorKey,
+		IPKey:      ipKey,
 	}
 	if h := d.History; h != nil {
 		in.History = AuthorHistory{Approved: int(h.Approved), Rejected: int(h.Rejected), Spam: int(h.Spam)}
@@ -174,10 +176,10 @@ func (e *Engine) finish(st *engineState, in Input, res Result) Result {
 func (e *Engine) hashedMatch(st *engineState, in Input) (FilterList, string) {
 	var list FilterList
 	var what string
-	if k := e.keys.EmailKey(in.Email); k != "" && st.hashed[k] > list {
+	if k := in.AuthorKey; k != "" && st.hashed[k] > list {
 		list, what = st.hashed[k], "the author's email address is"
 	}
-	if k := e.keys.IPKey(in.IP); k != "" && st.hashed[k] > list {
+	if k := in.IPKey; k != "" && st.hashed[k] > list {
 		list, what = st.hashed[k], "the author's IP address is"
 	}
 	return list, what

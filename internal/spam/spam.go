@@ -79,7 +79,9 @@ type Input struct {
 	FormAge time.Duration
 	// AuthorKey is the author's keyed identity (privacy.Keyring.EmailKey), for campaign detection.
 	AuthorKey string
-	History   AuthorHistory
+	// IPKey is the keyed hash of the address (privacy.Keyring.IPKey), for hashed word-list entries.
+	IPKey   string
+	History AuthorHistory
 }
 
 // Result is the Scorer's verdict on one comment.
