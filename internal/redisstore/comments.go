@@ -90,7 +90,15 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	args = append(args, s.createWorkflowArgs(shard)...)
 	args = append(args, recordFields(c)...)
 
-	reply, err := s.create.Run(ctx, s.rdb, scriptKeys, args...).Slice()
+	cmd := evalShaCmd(ctx, s.create, scriptKeys, args...)
+	err := s.batch.do(ctx, cmd)
+	if err == nil && isNoScript(cmd.Err()) {
+		cmd = s.create.Run(ctx, s.rdb, scriptKeys, args...)
+	}
+	if err == nil {
+		err = cmd.Err()
+	}
+	reply, _ := cmd.Slice()
 	if err != nil {
 		return comment.Comment{}, false, storeError("create comment", err)
 	}
@@ -105,7 +113,13 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return comment.Comment{}, false, comment.ErrParentNotFound
 	case "parent_unpublished":
 		return comment.Comment{}, false, comment.ErrParentNotPublished
-	case "new", "own", "dup":
+	case "new":
+		stored, err := newRecord(c, rest)
+		if err != nil {
+			return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w", err)
+		}
+		return stored, true, nil
+	case "own", "dup":
 		if len(rest) != 1 {
 			return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: reply", errCorrupt)
 		}
@@ -116,6 +130,31 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return stored, status != "dup", nil
 	}
 	return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: status %q", errCorrupt, status)
+}
+
+// newRecord is the comment create.lua stored for c, given the state, publication time and hold
+// field it decided ({"new", state, published, hold}): the fields the script wrote, decoded as Get
+// would decode them.
+func newRecord(c comment.Comment, decided []any) (comment.Comment, error) {
+	if len(decided) != 3 {
+		return comment.Comment{}, fmt.Errorf("%w: create reply has %d values, want 3", errCorrupt, len(decided))
+	}
+	fields := recordFields(c)
+	m := make(map[string]string, len(fields)/2+4)
+	for i := 0; i+1 < len(fields); i += 2 {
+		m[fields[i].(string)] = fields[i+1].(string)
+	}
+	m[fCreated] = strconv.FormatInt(micros(c.CreatedAt), 10)
+	for i, name := range []string{fState, fPublished, fHold} {
+		v, ok := decided[i].(string)
+		if !ok {
+			return comment.Comment{}, fmt.Errorf("%w: create reply value %d is %T", errCorrupt, i, decided[i])
+		}
+		if v != "" {
+			m[name] = v
+		}
+	}
+	return decodeRecord(m)
 }
 
 // splitReply splits a script's {status, ...} reply.

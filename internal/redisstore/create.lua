@@ -28,11 +28,14 @@
 -- ARGV[15]     the queue events channel
 -- ARGV[16..]   field/value pairs stored as they are
 --
--- Returns {status, record}, record being the stored fields as HGETALL lists them:
---   "new"  stored now
---   "own"  this same comment was stored by an earlier run of this call
---   "dup"  the request id was seen before; the record is the earlier comment
--- or a refusal: {"closed"}, {"no_parent"}, {"parent_unpublished"}.
+-- Returns one of
+--   {"new", state, published, hold}  stored now: the fields of ARGV[16..] plus "state", "created"
+--                                    and, when not "", "published" and "hold" (the caller knows
+--                                    the rest, so the record is not sent back)
+--   {"own", record}  this same comment was stored by an earlier run of this call
+--   {"dup", record}  the request id was seen before; the record is the earlier comment
+-- (record being the stored fields as HGETALL lists them), or a refusal: {"closed"},
+-- {"no_parent"}, {"parent_unpublished"}.
 --
 -- A new comment also starts the thread's auto-close period if it has none ("first" in the
 -- settings hash), counts in the day's "sub" (and "spam") counters, and announces a "held" or
@@ -121,4 +124,4 @@ if state == PENDING then
 elseif state == SPAM then
   redis.call("PUBLISH", ARGV[15], "spam " .. id .. " " .. ARGV[1] .. " " .. score)
 end
-return {"new", redis.call("HGETALL", KEYS[1])}
+return {"new", state, published, hold}

@@ -16,7 +16,8 @@ import (
 // parallel) is not counted again. A Script.Run that falls back from EVALSHA to EVAL is two
 // commands and counts twice, as it is two round trips. The commands go-redis sends to set up a
 // new connection (HELLO, AUTH, CLIENT SETINFO, ...) pass through the hook and are counted too:
-// they are real round trips, paid once per connection.
+// they are real round trips, paid once per connection. A pipeline that carries several callers'
+// commands at once (batcher) counts once per caller: each of them waited for one exchange.
 func RoundTripHook(count func()) redis.Hook {
 	return roundTripHook{count: count}
 }
@@ -40,7 +41,19 @@ func (h roundTripHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h roundTripHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.count()
+		n, _ := ctx.Value(callersKey{}).(int)
+		for range max(n, 1) {
+			h.count()
+		}
 		return next(ctx, cmds)
 	}
+}
+
+// callersKey marks the context of a batcher's pipeline with the number of callers it serves.
+type callersKey struct{}
+
+// withCallers marks a pipeline that carries the commands of n callers, each waiting for this one
+// exchange: for each of them it is one round trip, so the hook counts n.
+func withCallers(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, callersKey{}, n)
 }

@@ -159,11 +159,20 @@ func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result
 		calls[i].keys, calls[i].args = s.rateTakeCall(g, q.ID)
 	}
 	var bans *redis.SliceCmd
-	var extra func(redis.Pipeliner)
+	var extra []redis.Cmder
 	if len(fields) > 0 {
-		extra = func(p redis.Pipeliner) { bans = p.HMGet(ctx, s.keys.banRecords(), fields...) }
+		args := make([]any, 0, 2+len(fields))
+		args = append(args, "hmget", s.keys.banRecords())
+		for _, f := range fields {
+			args = append(args, f)
+		}
+		bans = redis.NewSliceCmd(ctx, args...)
+		extra = append(extra, bans)
 	}
-	s.rateEvalPipelined(ctx, rateTakeScript, calls, extra)
+	if err := s.rateEvalPipelined(ctx, rateTakeScript, calls, extra...); err != nil {
+		// Whether the scripts ran is unknown; counts they may have taken just expire.
+		return ratelimit.Result{}, storeError("abuse check", err)
+	}
 
 	var cmdErrs, badReplies []error
 	for i, g := range groups {
@@ -245,7 +254,7 @@ func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
 	for i, g := range groups {
 		calls[i].keys, calls[i].args = s.rateRefundCall(g, t.ID)
 	}
-	s.rateEvalPipelined(ctx, rateRefundScript, calls, nil)
+	_ = s.rateEvalPipelined(ctx, rateRefundScript, calls) // its error is in every call
 	var errs []error
 	for _, c := range calls {
 		if c.err != nil {
@@ -290,22 +299,27 @@ type rateCall struct {
 	err   error
 }
 
-// rateEvalPipelined sends one call of sc per entry of calls, and the commands extra adds, in one
-// pipeline, and records each call's reply or error. Calls that find the script missing from Redis'
+// rateEvalPipelined sends one call of sc per entry of calls, and the commands in extra, in one
+// exchange (through the store's batcher, so possibly with other submissions' commands), and
+// records each call's reply or error; extra's commands hold their own. It returns an error, and
+// records it for every call, only when ctx ended before the replies came: then extra's commands
+// must not be read. Calls that find the script missing from Redis'
 // cache (Redis restarted or failed over since it was loaded) are sent once more after loading the scripts;
 // those calls did nothing the first time, so resending them is safe.
-func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls []rateCall, extra func(redis.Pipeliner)) {
+func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls []rateCall, extra ...redis.Cmder) error {
 	cmds := make([]*redis.Cmd, len(calls))
-	// Errors are read per command below; Pipelined's own is the first of them.
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, c := range calls {
-			cmds[i] = sc.EvalSha(ctx, p, c.keys, c.args...)
+	all := make([]redis.Cmder, 0, len(calls)+len(extra))
+	for i, c := range calls {
+		cmds[i] = evalShaCmd(ctx, sc, c.keys, c.args...)
+		all = append(all, cmds[i])
+	}
+	all = append(all, extra...)
+	if err := s.batch.do(ctx, all...); err != nil {
+		for i := range calls {
+			calls[i].err = err
 		}
-		if extra != nil {
-			extra(p)
-		}
-		return nil
-	})
+		return err
+	}
 	var again []int
 	for i, c := range cmds {
 		calls[i].reply, calls[i].err = c.Result()
@@ -314,13 +328,13 @@ func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls [
 		}
 	}
 	if len(again) == 0 {
-		return
+		return nil
 	}
 	if err := rateLoadScripts(ctx, s.rdb); err != nil {
 		for _, i := range again {
 			calls[i].err = err
 		}
-		return
+		return nil
 	}
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, i := range again {
@@ -331,6 +345,7 @@ func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls [
 	for _, i := range again {
 		calls[i].reply, calls[i].err = cmds[i].Result()
 	}
+	return nil
 }
 
 // rateError translates the errors of one pipeline: command errors (cmdErrs) and replies we could

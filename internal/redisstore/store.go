@@ -50,6 +50,9 @@ type Store struct {
 	create *redis.Script
 	decide *redis.Script
 	page   *redis.Script
+	// batch sends the request path's commands (the abuse check, the comment's write) together
+	// with those of concurrent submissions.
+	batch *batcher
 	// closeAfter is Options.CloseThreadsAfter.
 	closeAfter time.Duration
 }
@@ -76,6 +79,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		page:   redis.NewScript(pageSrc),
 
 		closeAfter: opts.CloseThreadsAfter,
+		batch:      newBatcher(client, batchInflight, batchMax, readTimeout),
 	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err

@@ -1,0 +1,220 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+// gateHook holds the first pipeline the client sends until release is closed, and records how
+// many commands each pipeline carried, so a test can line callers up behind an exchange in flight.
+type gateHook struct {
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func newGateHook() *gateHook { return &gateHook{release: make(chan struct{})} }
+
+func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.once.Do(func() { <-h.release })
+		h.mu.Lock()
+		h.sizes = append(h.sizes, len(cmds))
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (h *gateHook) pipelines() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int(nil), h.sizes...)
+}
+
+// gatedClient is a client for the shared test server whose connections (one for single commands,
+// one for pipelines) are already set up, with gate installed after that: go-redis sends a new
+// connection's handshake through the pipeline hooks too.
+func gatedClient(t *testing.T, gate *gateHook) *redis.Client {
+	t.Helper()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.Pipelined(context.Background(), func(p redis.Pipeliner) error { return p.Ping(context.Background()).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	rdb.AddHook(gate)
+	return rdb
+}
+
+// waitState waits until the batcher has running exchanges in flight and pending callers queued.
+func waitState(t *testing.T, b *batcher, running, pending int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		r, p := b.running, len(b.pending)
+		b.mu.Unlock()
+		if r == running && p == pending {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batcher has %d exchanges in flight and %d callers queued, want %d and %d", r, p, running, pending)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBatcherSendsWaitingCallersTogether(t *testing.T) {
+	gate := newGateHook()
+	rdb := gatedClient(t, gate)
+	var trips int
+	var tripsMu sync.Mutex
+	rdb.AddHook(RoundTripHook(func() { tripsMu.Lock(); trips++; tripsMu.Unlock() }))
+	b := newBatcher(rdb, 1, 64, time.Second)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+
+	const callers = 10
+	results := make([]int64, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	call := func(i int) {
+		defer wg.Done()
+		key := prefix + "n" + string(rune('a'+i))
+		incr := redis.NewIntCmd(ctx, "incrby", key, i+1)
+		get := redis.NewStringCmd(ctx, "get", key)
+		if errs[i] = b.do(ctx, incr, get); errs[i] == nil {
+			results[i], errs[i] = get.Int64()
+		}
+	}
+	wg.Add(1)
+	go call(0) // takes the only exchange and is held by the gate
+	waitState(t, b, 1, 0)
+	for i := 1; i < callers; i++ {
+		wg.Add(1)
+		go call(i)
+	}
+	waitState(t, b, 1, callers-1)
+	close(gate.release)
+	wg.Wait()
+
+	for i := range callers {
+		if errs[i] != nil || results[i] != int64(i+1) {
+			t.Errorf("caller %d: got %d, %v; want %d", i, results[i], errs[i], i+1)
+		}
+	}
+	// The first caller went alone; the nine who waited went together in the next exchange.
+	if got := gate.pipelines(); len(got) != 2 || got[0] != 2 || got[1] != 2*(callers-1) {
+		t.Errorf("pipelines carried %v commands, want [2 %d]", got, 2*(callers-1))
+	}
+	// Each caller waited for one exchange: one round trip each.
+	if trips != callers {
+		t.Errorf("round-trip hook counted %d, want %d (one per caller)", trips, callers)
+	}
+}
+
+func TestBatcherReturnsAtTheCallersDeadline(t *testing.T) {
+	gate := newGateHook()
+	rdb := gatedClient(t, gate)
+	b := newBatcher(rdb, 1, 64, time.Second)
+	prefix := redistest.Prefix(t)
+
+	first := make(chan error, 1)
+	firstCmd := redis.NewStatusCmd(context.Background(), "set", prefix+"first", "1")
+	go func() { first <- b.do(context.Background(), firstCmd) }()
+	waitState(t, b, 1, 0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	late := redis.NewStatusCmd(ctx, "set", prefix+"late", "1")
+	start := time.Now()
+	err := b.do(ctx, late)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued caller got %v, want context.DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("queued caller returned after %v, long after its 50ms deadline", waited)
+	}
+
+	close(gate.release)
+	if err := <-first; err != nil || firstCmd.Err() != nil {
+		t.Fatalf("first caller: %v, %v", err, firstCmd.Err())
+	}
+	// A caller that gave up before its batch left is not sent: nobody would read the reply.
+	waitState(t, b, 0, 0)
+	if n, err := rdb.Exists(context.Background(), prefix+"late").Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS of the late caller's key: %d, %v; want 0", n, err)
+	}
+}
+
+func TestBatcherKeepsErrorsWithTheirCaller(t *testing.T) {
+	gate := newGateHook()
+	rdb := gatedClient(t, gate)
+	b := newBatcher(rdb, 1, 64, time.Second)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	if err := rdb.Set(ctx, prefix+"text", "not a number", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	go func() { _ = b.do(ctx, redis.NewStatusCmd(ctx, "ping")) }()
+	waitState(t, b, 1, 0)
+	bad := redis.NewIntCmd(ctx, "incr", prefix+"text")
+	good := redis.NewIntCmd(ctx, "incr", prefix+"count")
+	var wg sync.WaitGroup
+	var badErr, goodErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); badErr = b.do(ctx, bad) }()
+	go func() { defer wg.Done(); goodErr = b.do(ctx, good) }()
+	waitState(t, b, 1, 2)
+	close(gate.release)
+	wg.Wait()
+
+	if badErr != nil || goodErr != nil {
+		t.Fatalf("do: %v, %v; want nil (outcomes are in the commands)", badErr, goodErr)
+	}
+	var reply redis.Error
+	if !errors.As(bad.Err(), &reply) {
+		t.Errorf("INCR of a string: %v, want Redis' error reply", bad.Err())
+	}
+	if n, err := good.Result(); err != nil || n != 1 {
+		t.Errorf("INCR in the same batch: %d, %v; want 1, nil", n, err)
+	}
+	if got := gate.pipelines(); len(got) != 2 || got[1] != 2 {
+		t.Errorf("pipelines carried %v commands, want the two INCRs together in the second", got)
+	}
+}
+
+func TestBatcherUnreachableRedis(t *testing.T) {
+	// A port nothing listens on: every command of the batch carries the network error.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	b := newBatcher(rdb, 1, 64, time.Second)
+	cmd := redis.NewStatusCmd(context.Background(), "ping")
+	if err := b.do(context.Background(), cmd); err != nil {
+		t.Fatalf("do: %v", err)
+	}
+	if cmd.Err() == nil || !unavailable(cmd.Err()) {
+		t.Errorf("PING to a closed port: %v, want an unavailability error", cmd.Err())
+	}
+}
