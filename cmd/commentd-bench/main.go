@@ -17,8 +17,9 @@
 // It prints throughput and p50/p99 latency of each, the ratios to the no-op, Redis round trips
 // (commentd's own counter) and commands (INFO commandstats) per submission, and the CPU time per
 // call of the load generator, the server and Redis: on a machine where all three share the cores,
-// throughput follows that total. With -profile, commentd runs with -pprof and a CPU profile of each
-// measured commentd phase is written to DIR.
+// throughput follows that total. It also prints what commentd's Go runtime allocated per call and
+// how many garbage collections it ran. With -profile, commentd runs with -pprof and a CPU profile
+// and an allocation profile of each measured commentd phase are written to DIR.
 //
 // The load generator is a plain loop of unary calls rather than ghz: it needs no extra install,
 // builds its payloads per call (ghz sends one template), and reads the Redis figures in the same run.

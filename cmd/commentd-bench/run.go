@@ -43,6 +43,8 @@ type phase struct {
 	// CPU time per call of the load generator, the server and Redis, in µs.
 	cpuClient, cpuServer, cpuRedis float64
 	scriptRedis                    float64 // of cpuRedis, the time spent running Lua scripts
+	allocKB                        float64 // commentd's heap allocation per call, kB
+	gcCycles                       float64 // commentd's garbage collections during the run
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -53,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	commentdBin := fs.String("commentd", "", "commentd binary to measure (default: go build ./cmd/commentd)")
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
-	profileDir := fs.String("profile", "", "write a CPU profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
+	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -165,8 +167,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(tw, "  µs of Redis CPU in scripts\t%.0f\t%.0f\n", on.scriptRedis, off.scriptRedis)
 	fmt.Fprintf(tw, "  µs of Redis CPU in all\t%.0f\t%.0f\n", on.cpuRedis, off.cpuRedis)
 	tw.Flush()
-	fmt.Fprintf(stdout, "(the abuse check is one pipeline: a rate-limit script per counted value, ip, author and thread, and an HMGET of the bans;\n"+
+	fmt.Fprintf(stdout, "(the abuse check is one exchange: a rate-limit script per counted value, ip, author and thread, and an HMGET of the bans;\n"+
 		" with rate limits off the author's script still runs for duplicate control and the author's record. The comment is one more script.)\n")
+	fmt.Fprintf(stdout, "\ncommentd's Go runtime during the run:\n")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  \tdefault rules\trate limits off\n")
+	fmt.Fprintf(tw, "  kB allocated per submission\t%.1f\t%.1f\n", on.allocKB, off.allocKB)
+	fmt.Fprintf(tw, "  garbage collections\t%.0f\t%.0f\n", on.gcCycles, off.gcCycles)
+	tw.Flush()
 	for _, p := range phases {
 		if p.res.firstErr != nil {
 			fmt.Fprintf(stdout, "first error (%s): %v\n", p.name, p.res.firstErr)
@@ -286,16 +294,20 @@ func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token
 	if err != nil {
 		return err
 	}
-	rtBefore, err := roundTrips(srv.httpAddr)
+	countersBefore, err := serverCounters(srv.httpAddr)
 	if err != nil {
 		return err
 	}
-	profiled := make(chan error, 1)
+	profiled := make(chan error, 2)
 	if profileDir != "" {
 		go func() {
-			profiled <- saveProfile(srv.httpAddr, duration, filepath.Join(profileDir, fmt.Sprintf("commentd-phase%d.pprof", n+1)))
+			profiled <- saveProfile(srv.httpAddr, "profile", duration, filepath.Join(profileDir, fmt.Sprintf("commentd-phase%d.pprof", n+1)))
+		}()
+		go func() {
+			profiled <- saveProfile(srv.httpAddr, "allocs", duration, filepath.Join(profileDir, fmt.Sprintf("commentd-phase%d-allocs.pprof", n+1)))
 		}()
 	} else {
+		profiled <- nil
 		profiled <- nil
 	}
 	p.res = drive(ctx, srv.conn, token, workers, duration)
@@ -304,14 +316,16 @@ func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token
 	if err != nil {
 		return err
 	}
-	if err := <-profiled; err != nil {
-		return err
+	for range 2 {
+		if err := <-profiled; err != nil {
+			return err
+		}
 	}
 	cmdsAfter, scriptsAfter, err := commandStats(ctx, rdb)
 	if err != nil {
 		return err
 	}
-	rtAfter, err := roundTrips(srv.httpAddr)
+	countersAfter, err := serverCounters(srv.httpAddr)
 	if err != nil {
 		return err
 	}
@@ -319,7 +333,9 @@ func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token
 	if submissions == 0 {
 		return fmt.Errorf("%s: no call completed (log: %s)", p.name, srv.logName)
 	}
-	p.trips = (rtAfter - rtBefore) / submissions
+	p.trips = (countersAfter[metricRoundTrips] - countersBefore[metricRoundTrips]) / submissions
+	p.allocKB = (countersAfter[metricAllocBytes] - countersBefore[metricAllocBytes]) / submissions / 1000
+	p.gcCycles = countersAfter[metricGCCycles] - countersBefore[metricGCCycles]
 	p.cpuClient = perCall(clientAfter-clientBefore, submissions)
 	p.cpuServer = perCall(serverAfter-serverBefore, submissions)
 	p.cpuRedis = perCall(redisAfter-redisBefore, submissions)
@@ -385,19 +401,20 @@ func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
 	return time.Duration(total * float64(time.Second)), nil
 }
 
-// saveProfile fetches a CPU profile of d from commentd's /debug/pprof/profile into file.
-func saveProfile(httpAddr string, d time.Duration, file string) error {
+// saveProfile fetches a profile of kind ("profile" for CPU, "allocs" for the allocations made)
+// over d from commentd's /debug/pprof/ into file.
+func saveProfile(httpAddr, kind string, d time.Duration, file string) error {
 	secs := int(d / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", httpAddr, secs))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", httpAddr, kind, secs))
 	if err != nil {
-		return fmt.Errorf("cpu profile: %w", err)
+		return fmt.Errorf("%s profile: %w", kind, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cpu profile: %s", resp.Status)
+		return fmt.Errorf("%s profile: %s", kind, resp.Status)
 	}
 	f, err := os.Create(file)
 	if err != nil {
@@ -405,7 +422,7 @@ func saveProfile(httpAddr string, d time.Duration, file string) error {
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return fmt.Errorf("cpu profile: %w", err)
+		return fmt.Errorf("%s profile: %w", kind, err)
 	}
 	return f.Close()
 }
@@ -473,20 +490,38 @@ func commandStats(ctx context.Context, rdb *redis.Client) (calls map[string]floa
 	return calls, scriptUsec, nil
 }
 
-// roundTrips reads commentd's commentd_redis_roundtrips_total from /metrics.
-func roundTrips(httpAddr string) (float64, error) {
+// Counters read from commentd's /metrics around a measured run.
+const (
+	metricRoundTrips = "commentd_redis_roundtrips_total"
+	metricAllocBytes = "go_memstats_alloc_bytes_total"
+	metricGCCycles   = "go_gc_duration_seconds_count"
+)
+
+// serverCounters reads commentd's round-trip counter and its Go runtime's allocation and garbage
+// collection counters from /metrics.
+func serverCounters(httpAddr string) (map[string]float64, error) {
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
-		return 0, fmt.Errorf("read commentd metrics: %w", err)
+		return nil, fmt.Errorf("read commentd metrics: %w", err)
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "commentd_redis_roundtrips_total "); ok {
-			return strconv.ParseFloat(v, 64)
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || (name != metricRoundTrips && name != metricAllocBytes && name != metricGCCycles) {
+			continue
+		}
+		if out[name], err = strconv.ParseFloat(v, 64); err != nil {
+			return nil, fmt.Errorf("commentd metric %s: %w", name, err)
 		}
 	}
-	return 0, errors.New("commentd_redis_roundtrips_total not found in /metrics")
+	for _, name := range []string{metricRoundTrips, metricAllocBytes, metricGCCycles} {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("%s not found in commentd's /metrics", name)
+		}
+	}
+	return out, sc.Err()
 }
 
 func cpuModel() string {
