@@ -138,6 +138,7 @@ func (s *Server) launch(bin string) error {
 		"--logfile", filepath.Join(s.dir, "redis-"+port+".log"),
 	}, s.args...)
 	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}

@@ -44,6 +44,7 @@ func StartSentinel(tb testing.TB) *Sentinel {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(bin, conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("redistest: start sentinel: %v", err)
 	}
