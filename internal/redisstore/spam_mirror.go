@@ -62,8 +62,8 @@ func NewSpamMirror(s *Store, opts SpamMirrorOptions) *SpamMirror {
 }
 
 // TokenCounts reads the in-memory copy. It never fails and makes no network call.
-func (m *SpamMirror) TokenCounts(ctx context.Context, tokens []string) (spamCounts, hamCounts []int64, totals spam.Totals, err error) {
-	return m.mirror.TokenCounts(ctx, tokens)
+func (m *SpamMirror) TokenCounts(ctx context.Context, tokens []string, spamCounts, hamCounts []int64) (spam.Totals, error) {
+	return m.mirror.TokenCounts(ctx, tokens, spamCounts, hamCounts)
 }
 
 // Train trains the site's model in Redis. The copy follows when Run reads the change back.

@@ -146,13 +146,13 @@ type modelCounts struct {
 // totalFields are the totals fields in the order TokenCounts reads them.
 var totalFields = []string{"spam", "ham", "spam_tokens", "ham_tokens", "vocab", "seq"}
 
-func (c *modelCounts) TokenCounts(ctx context.Context, tokens []string) (spamCounts, hamCounts []int64, totals spam.Totals, err error) {
+func (c *modelCounts) TokenCounts(ctx context.Context, tokens []string, spamCounts, hamCounts []int64) (spam.Totals, error) {
 	fields := make([]string, 0, 2*len(tokens))
 	for _, t := range tokens {
 		fields = append(fields, "s:"+t, "h:"+t)
 	}
 	var countsCmd, totalsCmd *redis.SliceCmd
-	_, err = c.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		totalsCmd = p.HMGet(ctx, c.s.keys.spamTotals(c.model), totalFields...)
 		if len(fields) > 0 {
 			countsCmd = p.HMGet(ctx, c.s.keys.spamCounts(c.model), fields...)
@@ -160,31 +160,31 @@ func (c *modelCounts) TokenCounts(ctx context.Context, tokens []string) (spamCou
 		return nil
 	})
 	if err != nil {
-		return nil, nil, spam.Totals{}, storeError("read spam model", err)
+		return spam.Totals{}, storeError("read spam model", err)
 	}
 	tv := totalsCmd.Val()
 	if tv[len(tv)-1] == nil && c.model != "" {
 		// Every training step sets "seq": a scratch model without it was never trained (the
 		// site's model always exists, empty until trained).
-		return nil, nil, spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, spam.ErrModelNotFound)
+		return spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, spam.ErrModelNotFound)
 	}
 	tot, err := parseInts(tv)
 	if err != nil {
-		return nil, nil, spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, err)
+		return spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, err)
 	}
-	totals = spam.Totals{Spam: tot[0], Ham: tot[1], SpamTokens: tot[2], HamTokens: tot[3], Vocabulary: tot[4]}
-	spamCounts = make([]int64, len(tokens))
-	hamCounts = make([]int64, len(tokens))
+	totals := spam.Totals{Spam: tot[0], Ham: tot[1], SpamTokens: tot[2], HamTokens: tot[3], Vocabulary: tot[4]}
+	clear(spamCounts)
+	clear(hamCounts)
 	if countsCmd != nil {
 		n, err := parseInts(countsCmd.Val())
 		if err != nil {
-			return nil, nil, spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, err)
+			return spam.Totals{}, fmt.Errorf("redisstore: read spam model %q: %w", c.model, err)
 		}
 		for i := range tokens {
 			spamCounts[i], hamCounts[i] = n[2*i], n[2*i+1]
 		}
 	}
-	return spamCounts, hamCounts, totals, nil
+	return totals, nil
 }
 
 func (c *modelCounts) Train(ctx context.Context, tokens []string, isSpam bool, delta int64) error {

@@ -57,7 +57,9 @@ type countsView struct {
 
 func countsOf(t *testing.T, c spam.Counts, tokens []string) countsView {
 	t.Helper()
-	s, h, tot, err := c.TokenCounts(context.Background(), tokens)
+	// Stale values in the caller's slices must be overwritten.
+	s, h := slices.Repeat([]int64{-1}, len(tokens)), slices.Repeat([]int64{-1}, len(tokens))
+	tot, err := c.TokenCounts(context.Background(), tokens, s, h)
 	if err != nil {
 		t.Fatalf("called TokenCounts(%d tokens), got error %v", len(tokens), err)
 	}
@@ -130,7 +132,7 @@ func TestScratchModelLifecycle(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	if _, _, _, err := ts.ModelCounts("eval-x").TokenCounts(ctx, []string{"a"}); !errors.Is(err, spam.ErrModelNotFound) {
+	if _, err := ts.ModelCounts("eval-x").TokenCounts(ctx, []string{"a"}, make([]int64, 1), make([]int64, 1)); !errors.Is(err, spam.ErrModelNotFound) {
 		t.Fatalf("called TokenCounts on a model never trained, got %v, want ErrModelNotFound", err)
 	}
 	if err := ts.TrainModel(ctx, "eval-x", labelled(trainSpamBodies, true)); err != nil {

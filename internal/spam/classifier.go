@@ -21,9 +21,10 @@ type Totals struct {
 // concurrent training from many servers needs no locking (HINCRBY-style counters), and a training
 // event is undone exactly by the same call with the opposite delta.
 type Counts interface {
-	// TokenCounts returns the spam and ham count of each token, in order (0 for unknown ones),
-	// and the current totals.
-	TokenCounts(ctx context.Context, tokens []string) (spam, ham []int64, totals Totals, err error)
+	// TokenCounts writes the spam and ham count of each token into spam[i] and ham[i] (0 for
+	// unknown ones; both slices are len(tokens) long) and returns the current totals. The caller
+	// owns the slices, so the scoring path can reuse them from comment to comment.
+	TokenCounts(ctx context.Context, tokens []string, spam, ham []int64) (Totals, error)
 	// Train adds delta (+1 to learn, -1 to unlearn) to the count of each token in the class, to the
 	// class's message total, and len(tokens)*delta to its token total; it keeps Vocabulary in step.
 	// tokens are distinct. A count never goes below zero.

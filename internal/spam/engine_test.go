@@ -282,8 +282,8 @@ func TestEngineCheckLeavesNoTrace(t *testing.T) {
 // brokenCounts fails every read.
 type brokenCounts struct{}
 
-func (brokenCounts) TokenCounts(context.Context, []string) ([]int64, []int64, spam.Totals, error) {
-	return nil, nil, spam.Totals{}, comment.ErrUnavailable
+func (brokenCounts) TokenCounts(context.Context, []string, []int64, []int64) (spam.Totals, error) {
+	return spam.Totals{}, comment.ErrUnavailable
 }
 func (brokenCounts) Train(context.Context, []string, bool, int64) error {
 	return comment.ErrUnavailable

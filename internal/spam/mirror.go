@@ -40,18 +40,16 @@ func NewMirror() *Mirror {
 	return &Mirror{tokens: make(map[string][2]int64)}
 }
 
-// TokenCounts returns the counts of each token, in order (0 for unknown ones), and the totals, as
+// TokenCounts writes the counts of each token (0 for unknown ones) and returns the totals, as
 // spam.Counts does. It never fails.
-func (m *Mirror) TokenCounts(_ context.Context, tokens []string) (spamCounts, hamCounts []int64, totals Totals, err error) {
-	spamCounts = make([]int64, len(tokens))
-	hamCounts = make([]int64, len(tokens))
+func (m *Mirror) TokenCounts(_ context.Context, tokens []string, spamCounts, hamCounts []int64) (Totals, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for i, t := range tokens {
 		n := m.tokens[t]
 		spamCounts[i], hamCounts[i] = n[0], n[1]
 	}
-	return spamCounts, hamCounts, m.totals, nil
+	return m.totals, nil
 }
 
 // Apply applies c if it is the next change (c.Seq is one more than the last applied) and reports

@@ -29,7 +29,8 @@ func TestMirrorApply(t *testing.T) {
 			t.Errorf("called Apply(%s, seq %d), got %v, want %v", st.name, st.change.Seq, got, st.applied)
 		}
 	}
-	s, h, tot, err := m.TokenCounts(ctx, []string{"cash", "free", "song", "never"})
+	s, h := make([]int64, 4), make([]int64, 4)
+	tot, err := m.TokenCounts(ctx, []string{"cash", "free", "song", "never"}, s, h)
 	if err != nil {
 		t.Fatalf("called TokenCounts, got error %v", err)
 	}

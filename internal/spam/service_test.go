@@ -114,8 +114,8 @@ func (m *stubModels) DeleteModel(_ context.Context, model string) error {
 
 type brokenModel struct{}
 
-func (brokenModel) TokenCounts(context.Context, []string) ([]int64, []int64, spam.Totals, error) {
-	return nil, nil, spam.Totals{}, spam.ErrModelNotFound
+func (brokenModel) TokenCounts(context.Context, []string, []int64, []int64) (spam.Totals, error) {
+	return spam.Totals{}, spam.ErrModelNotFound
 }
 func (brokenModel) Train(context.Context, []string, bool, int64) error { return spam.ErrModelNotFound }
 

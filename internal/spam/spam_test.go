@@ -279,8 +279,8 @@ func TestCampaign(t *testing.T) {
 // failingCounts is a stub whose every call fails, to check that store errors reach the caller.
 type failingCounts struct{ err error }
 
-func (f failingCounts) TokenCounts(context.Context, []string) ([]int64, []int64, spam.Totals, error) {
-	return nil, nil, spam.Totals{}, f.err
+func (f failingCounts) TokenCounts(context.Context, []string, []int64, []int64) (spam.Totals, error) {
+	return spam.Totals{}, f.err
 }
 func (f failingCounts) Train(context.Context, []string, bool, int64) error { return f.err }
 

@@ -58,6 +58,11 @@ type analysis struct {
 // Only the body, the display name and the email domain are used: the local part of an address and
 // the IP address never become tokens, because tokens are stored in clear.
 func analyse(body, name, emailDomain string) analysis {
+	return analyseInto(nil, body, name, emailDomain)
+}
+
+// analyseInto is analyse, appending the tokens to buf[:0] (so a caller can reuse the slice).
+func analyseInto(buf []string, body, name, emailDomain string) analysis {
 	t := tokenizers.Get().(*tokenizer)
 	defer tokenizers.Put(t)
 	t.reset(body)
@@ -69,7 +74,7 @@ func analyse(body, name, emailDomain string) analysis {
 		t.add(prefixEmail + strings.ToLower(emailDomain))
 	}
 	t.charGrams()
-	return analysis{tokens: t.tokens(), links: t.links}
+	return analysis{tokens: t.appendTokens(buf[:0]), links: t.links}
 }
 
 // tokenizers keeps tokenizers' buffers between comments: scoring is the hot path, and without
@@ -175,12 +180,15 @@ func hashBytes(b []byte) uint64 {
 }
 
 // tokens returns the collected tokens, sharing one string.
-func (t *tokenizer) tokens() []string {
+func (t *tokenizer) tokens() []string { return t.appendTokens(nil) }
+
+// appendTokens appends the collected tokens to out, sharing one string.
+func (t *tokenizer) appendTokens(out []string) []string {
 	all := string(t.arena)
-	out := make([]string, len(t.ends))
+	out = slices.Grow(out, len(t.ends))
 	start := 0
-	for i, end := range t.ends {
-		out[i] = all[start:end]
+	for _, end := range t.ends {
+		out = append(out, all[start:end])
 		start = end
 	}
 	return out

@@ -25,16 +25,14 @@ func NewCounts() *Counts {
 }
 
 // TokenCounts implements spam.Counts.
-func (c *Counts) TokenCounts(_ context.Context, tokens []string) (spamCounts, hamCounts []int64, totals spam.Totals, err error) {
+func (c *Counts) TokenCounts(_ context.Context, tokens []string, spamCounts, hamCounts []int64) (spam.Totals, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	spamCounts = make([]int64, len(tokens))
-	hamCounts = make([]int64, len(tokens))
 	for i, t := range tokens {
 		n := c.tokens[t]
 		spamCounts[i], hamCounts[i] = n[0], n[1]
 	}
-	return spamCounts, hamCounts, c.totals, nil
+	return c.totals, nil
 }
 
 // Train implements spam.Counts.
