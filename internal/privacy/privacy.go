@@ -28,9 +28,11 @@ func ParseEmail(s string) (Email, bool) {
 	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
 		return Email{}, false
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return Email{}, false
+	if !simpleAddress(s) {
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Name != "" || a.Address != s {
+			return Email{}, false
+		}
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 || !strings.Contains(s[at+1:], ".") {
@@ -38,6 +40,48 @@ func ParseEmail(s string) (Email, bool) {
 		return Email{}, false
 	}
 	return Email{addr: s}, true
+}
+
+// simpleAddress reports whether s is a dot-atom local part, "@" and a domain of letters, digits,
+// hyphens and dots (no empty label) — the form nearly every reader's address has, and one that
+// net/mail accepts unchanged. It is checked here because net/mail's general parser (quoted local
+// parts, comments, display names, encoded words) was the dearest part of validating a submission;
+// anything else still goes through net/mail, and a fuzz test holds the two to the same answers.
+func simpleAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	return dotted(s[:at], isAtext) && dotted(s[at+1:], isDomainChar)
+}
+
+// dotted reports whether s is one or more non-empty runs of characters ok accepts, separated by
+// single dots.
+func dotted(s string, ok func(byte) bool) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if run == 0 {
+				return false
+			}
+			run = 0
+		case ok(c):
+			run++
+		default:
+			return false
+		}
+	}
+	return run > 0
+}
+
+// isAtext reports whether c may appear in an atom (RFC 5322 atext, ASCII only).
+func isAtext(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func isDomainChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
 }
 
 // IsZero reports whether e holds no address.

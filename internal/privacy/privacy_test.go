@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"strings"
 	"testing"
 )
@@ -128,4 +129,26 @@ func TestParseKeys(t *testing.T) {
 	if _, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "bad id", Secret: NewSecret()}}, HashKey: NewSecret()}); err == nil {
 		t.Errorf("NewKeyring(key id with space) = nil error, want an error")
 	}
+}
+
+// FuzzSimpleAddressAgreesWithNetMail holds the fast path of ParseEmail to net/mail's answer: every
+// string it accepts, net/mail accepts unchanged, as a bare address.
+func FuzzSimpleAddressAgreesWithNetMail(f *testing.F) {
+	for _, s := range []string{
+		"jane@example.com", "jane.doe+news@mail.example.co.uk", "a@b.c", "o'brien@example.ie",
+		"x..y@example.com", ".x@example.com", "x.@example.com", "x@example..com", "x@.example.com",
+		"x@example.com.", "x@-example.com", "x@ex_ample.com", "\"quoted\"@example.com",
+		"Jane <jane@example.com>", "jane@[127.0.0.1]", "jané@example.com", "a@b@c.d", "{}|~@x.y",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !simpleAddress(s) {
+			return
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Name != "" || a.Address != s {
+			t.Errorf("simpleAddress(%q) = true, but net/mail gives %+v, %v", s, a, err)
+		}
+	})
 }
