@@ -1,7 +1,7 @@
 // Command commentd-bench measures SubmitComment end to end and compares it with a no-op handler in
 // the same run, so the ratio holds on any machine:
 //
-//	go run ./cmd/commentd-bench [-c 50] [-d 10s] [-warmup 2s] [-profile DIR]
+//	go run ./cmd/commentd-bench [-c 50] [-d 10s] [-warmup 2s] [-rounds 1] [-profile DIR]
 //
 // It builds commentd, starts a private redis-server (AOF on, appendfsync everysec, as production
 // would run it) and drives SubmitComment at fixed concurrency with realistic comments (every call a
@@ -18,8 +18,10 @@
 // (commentd's own counter) and commands (INFO commandstats) per submission, and the CPU time per
 // call of the load generator, the server and Redis: on a machine where all three share the cores,
 // throughput follows that total. It also prints what commentd's Go runtime allocated per call and
-// how many garbage collections it ran. With -profile, commentd runs with -pprof and a CPU profile
-// and an allocation profile of each measured commentd phase are written to DIR.
+// how many garbage collections it ran. With -rounds N it runs the three phases N times in turn and
+// prints every round's ratio and their median: on a machine shared with other work the no-op phase
+// moves the most from run to run. With -profile, commentd runs with -pprof and a CPU profile and an
+// allocation profile of each measured commentd phase (of the first round) are written to DIR.
 //
 // The load generator is a plain loop of unary calls rather than ghz: it needs no extra install,
 // builds its payloads per call (ghz sends one template), and reads the Redis figures in the same run.

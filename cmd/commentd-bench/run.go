@@ -55,9 +55,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	commentdBin := fs.String("commentd", "", "commentd binary to measure (default: go build ./cmd/commentd)")
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
+	rounds := fs.Int("rounds", 1, "run the three phases this many times, one after the other, and print each round's ratio and their median (on a shared machine the ratio is the noisiest figure)")
 	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
 	}
 	dir, err := os.MkdirTemp("", "commentd-bench-")
 	if err != nil {
@@ -105,26 +109,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	base = append(base, strings.Fields(*extra)...)
 
-	phases := []*phase{
-		{name: "SubmitComment, default rules", flags: append(slices.Clone(base), "-config", rulesFile)},
-		{name: "SubmitComment, rate limits off", flags: append(slices.Clone(base), "-rate-limits", "off")},
-		{name: "no-op handler"},
-	}
-	for i, p := range phases {
-		var srv *server
-		if p.flags != nil {
-			srv, err = startCommentd(ctx, bin, dir, fmt.Sprintf("commentd-%d.log", i), p.flags, env)
-		} else {
-			srv, err = startNoop()
+	// Every round runs the three phases in the same order; the profiles come from the first.
+	var all [][]*phase
+	for r := range *rounds {
+		phases := []*phase{
+			{name: "SubmitComment, default rules", flags: append(slices.Clone(base), "-config", rulesFile)},
+			{name: "SubmitComment, rate limits off", flags: append(slices.Clone(base), "-rate-limits", "off")},
+			{name: "no-op handler"},
 		}
-		if err != nil {
-			return err
+		profile := *profileDir
+		if r > 0 {
+			profile = ""
 		}
-		err = measure(ctx, stderr, srv, p, token, *workers, *warmup, *duration, rdb, *profileDir, i)
-		srv.stop()
-		if err != nil {
-			return err
+		for i, p := range phases {
+			if *rounds > 1 {
+				p.name = fmt.Sprintf("%s (round %d)", p.name, r+1)
+			}
+			var srv *server
+			if p.flags != nil {
+				srv, err = startCommentd(ctx, bin, dir, fmt.Sprintf("commentd-%d-%d.log", r+1, i), p.flags, env)
+			} else {
+				srv, err = startNoop()
+			}
+			if err != nil {
+				return err
+			}
+			err = measure(ctx, stderr, srv, p, token, *workers, *warmup, *duration, rdb, profile, i)
+			srv.stop()
+			if err != nil {
+				return err
+			}
 		}
+		all = append(all, phases)
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -133,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(tw, "rules\tdefault rules (ratelimit.DefaultRules) except: %s\n", strings.Join(overrides, "; "))
 	fmt.Fprintf(tw, "\t\n")
 	fmt.Fprintf(tw, "phase\tcalls/s\tp50\tp99\tok\terrors\tredis round trips/call\tredis commands/call\tCPU µs/call: client\tserver\tredis\ttotal\n")
-	for _, p := range phases {
+	for _, p := range slices.Concat(all...) {
 		trips, cmds, redisCPU := "-", "-", "-"
 		if p.cmds != nil {
 			trips, cmds, redisCPU = fmt.Sprintf("%.2f", p.trips), fmt.Sprintf("%.2f", sum(p.cmds)), fmt.Sprintf("%.0f", p.cpuRedis)
@@ -145,10 +161,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "(CPU µs/call is the CPU time each process used during the measured run, divided by the calls made: on a\n"+
 		" machine shared with other work, throughput follows the total, and the ratio below follows the totals' ratio.)\n")
 
-	on, off, noop := phases[0], phases[1], phases[2]
-	if noop.res.rate() > 0 {
-		fmt.Fprintf(stdout, "\nratio full path (default rules) / no-op throughput: %.2f (target ≥ 0.50)\n", on.res.rate()/noop.res.rate())
-		fmt.Fprintf(stdout, "ratio full path (rate limits off) / no-op throughput: %.2f\n", off.res.rate()/noop.res.rate())
+	var onRatios, offRatios []float64
+	for _, ph := range all {
+		if noop := ph[2]; noop.res.rate() > 0 {
+			onRatios = append(onRatios, ph[0].res.rate()/noop.res.rate())
+			offRatios = append(offRatios, ph[1].res.rate()/noop.res.rate())
+		}
+	}
+	if len(onRatios) > 0 {
+		fmt.Fprintf(stdout, "\nratio full path (default rules) / no-op throughput: %s (target ≥ 0.50)\n", ratios(onRatios))
+		fmt.Fprintf(stdout, "ratio full path (rate limits off) / no-op throughput: %s\n", ratios(offRatios))
+	}
+	// The figures below are the first round's.
+	phases := all[0]
+	on, off := phases[0], phases[1]
+	if *rounds > 1 {
+		fmt.Fprintf(stdout, "(the figures below are round 1's)\n")
 	}
 	fmt.Fprintf(stdout, "redis round trips per submission, default rules: %.2f (target ≤ 2)\n", on.trips)
 	fmt.Fprintf(stdout, "\nredis commands per submission:\n")
@@ -175,7 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(tw, "  kB allocated per submission\t%.1f\t%.1f\n", on.allocKB, off.allocKB)
 	fmt.Fprintf(tw, "  garbage collections\t%.0f\t%.0f\n", on.gcCycles, off.gcCycles)
 	tw.Flush()
-	for _, p := range phases {
+	for _, p := range slices.Concat(all...) {
 		if p.res.firstErr != nil {
 			fmt.Fprintf(stdout, "first error (%s): %v\n", p.name, p.res.firstErr)
 		}
@@ -184,6 +212,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("no SubmitComment call succeeded")
 	}
 	return nil
+}
+
+// ratios formats one ratio per round and, for several, their median.
+func ratios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	if len(rs) == 1 {
+		return parts[0]
+	}
+	sorted := slices.Sorted(slices.Values(rs))
+	median := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+	}
+	return fmt.Sprintf("%s by round, median %.2f", strings.Join(parts, ", "), median)
 }
 
 func sum(m map[string]float64) float64 {
