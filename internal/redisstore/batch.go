@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,26 +15,34 @@ import (
 // per command: go-redis takes a pooled connection (and checks it with a read system call), writes,
 // waits and reads; Redis reads, replies and writes on that connection. Fifty submissions in flight
 // pay that fifty times over. Sending together whatever callers are waiting while the previous
-// exchanges are in flight (as rueidis' auto-pipelining does; go-redis has nothing like it) pays it
-// once per batch, and adds no delay when the store is idle: a caller that finds a free exchange
-// sends at once. Each caller still waits for exactly one exchange, so a caller's round trips are
-// unchanged, and the round-trip hook counts one per caller (see withCallers).
+// exchanges are in flight pays it once per batch, and adds no delay when the store is idle: a
+// caller that finds a free exchange sends at once. Each caller still waits for exactly one
+// exchange, so a caller's round trips are unchanged, and the round-trip hook counts one per caller
+// (see withCallers).
 //
-// go-redis (v9.23) has an autopipeliner of its own, but it is marked experimental, and a command
-// queued there no longer honours its context: a caller would wait out the client's read timeout
-// rather than its gRPC deadline, which every Redis call of a submission must respect. This one
+// Why not go-redis' own autopipeliner (v9.23, marked experimental)? It was tried in its place
+// (Submit, then WaitContext with the caller's context, four concurrent batches): the bench measured
+// it within noise of this one, but in the scenario of TestBatcherClusterNodeStall the submission to
+// the healthy node did not return at its deadline, only when the paused node resumed. This one
 // returns at the caller's deadline whatever the exchange is doing, in about a hundred lines.
 //
 // A batch is a plain pipeline, not a transaction: each caller's commands keep their own atomicity
-// (one Lua script each), and a command's error reaches only its caller. On a Cluster, go-redis
-// splits the pipeline by node, as it does any pipeline.
+// (one Lua script each), and a command's error reaches only its caller.
+//
+// On a Cluster there is no batching (newBatcher): go-redis sends a Cluster pipeline's parts to
+// their nodes and waits for all of them, so one stalled node would hold every batch, and every
+// submission queued behind those, to the slowest node. There each caller sends its own pipeline, as
+// without a batcher.
 type batcher struct {
 	rdb redis.UniversalClient
+	// direct: every caller sends its own pipeline at once (no batching).
+	direct bool
 	// inflight bounds the exchanges in flight at once; more callers wait for the next batch.
 	inflight int
 	// max bounds the callers in one batch, so one exchange stays a modest write.
 	max int
-	// timeout bounds an exchange none of whose callers has a deadline.
+	// timeout bounds an exchange none of whose callers has a deadline (callers with none are
+	// background work; the request path always has the gRPC deadline or -redis-timeout).
 	timeout time.Duration
 
 	mu      sync.Mutex
@@ -46,14 +55,17 @@ type batchCall struct {
 	ctx  context.Context
 	cmds []redis.Cmder
 	done chan struct{}
+	// sent is set before done is closed when the commands went out; a call left out because its
+	// context had ended has done closed and sent false.
+	sent bool
 }
 
-// Sizes of the store's batcher. Two exchanges in flight let one batch form while the other is on
-// the wire; with more, batches get smaller and the savings with them (the bench measured 1, 2 and
-// 4 within its noise of each other, see docs/PERFORMANCE.md). 64 callers keep a batch's write to
-// a few tens of kB.
+// Sizes of the store's batcher. Four exchanges in flight let batches form while others are on
+// the wire, and keep one stalled exchange from holding more than a quarter of the traffic; the bench
+// measured 1, 2 and 4 within its noise of each other (docs/PERFORMANCE.md). 64 callers keep a
+// batch's write to a few tens of kB.
 const (
-	batchInflight = 2
+	batchInflight = 4
 	batchMax      = 64
 )
 
@@ -73,16 +85,30 @@ func evalShaCmd(ctx context.Context, sc *redis.Script, keys []string, args ...an
 	return cmd
 }
 
+// newBatcher returns the store's batcher for rdb: batching on a standalone or Sentinel-managed
+// Redis, direct on a Cluster (see batcher).
 func newBatcher(rdb redis.UniversalClient, inflight, max int, timeout time.Duration) *batcher {
-	return &batcher{rdb: rdb, inflight: inflight, max: max, timeout: timeout}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &batcher{rdb: rdb, direct: cluster, inflight: inflight, max: max, timeout: timeout}
 }
 
 // do sends cmds (in order, in one exchange, possibly with other callers' commands) and returns
-// when their replies are in, or with ctx's error when ctx ends first. Each command's outcome is
-// in the command (Err, Result), as after a pipeline.
+// nil when their replies are in: each command's outcome is then in the command (Err, Result), as
+// after a pipeline. It returns ctx's error when ctx ends first; then the commands may or may not
+// have been sent, and the caller must not read them (the exchange may still be writing them).
 func (b *batcher) do(ctx context.Context, cmds ...redis.Cmder) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if b.direct {
+		// Each command's error is in the command; Exec's is the first of them.
+		_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, cmd := range cmds {
+				_ = p.Process(ctx, cmd) // queues; Exec sends
+			}
+			return nil
+		})
+		return nil
 	}
 	c := &batchCall{ctx: ctx, cmds: cmds, done: make(chan struct{})}
 	b.mu.Lock()
@@ -98,11 +124,13 @@ func (b *batcher) do(ctx context.Context, cmds ...redis.Cmder) error {
 	}
 	select {
 	case <-c.done:
+		if !c.sent {
+			return ctx.Err() // left out: its context had ended
+		}
 		return nil
 	case <-ctx.Done():
 		// The commands may still be sent (or may have been): every write of this store is safe
-		// to repeat, and the caller treats the outcome as unknown. The commands themselves belong
-		// to the exchange until it ends; the caller must not read them.
+		// to repeat, and the caller treats the outcome as unknown.
 		return ctx.Err()
 	}
 }
@@ -118,38 +146,42 @@ func (b *batcher) take(first *batchCall) []*batchCall {
 }
 
 // run sends batch, then, while callers are waiting, hands the exchange to the next batch in a new
-// goroutine: the caller that ran this batch returns as soon as its own replies are in.
+// goroutine: the caller that ran this batch returns as soon as its own replies are in. The hand-off
+// runs even if the exchange panics, so no exchange slot is ever lost.
 func (b *batcher) run(batch []*batchCall) {
-	b.exec(batch)
-	b.mu.Lock()
-	if len(b.pending) == 0 {
-		b.running--
+	defer func() {
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		first := b.pending[0]
+		b.pending = b.pending[1:]
+		next := b.take(first)
 		b.mu.Unlock()
-		return
-	}
-	first := b.pending[0]
-	b.pending = b.pending[1:]
-	next := b.take(first)
-	b.mu.Unlock()
-	go b.run(next)
+		go b.run(next)
+	}()
+	b.exec(batch)
 }
 
 // exec sends one batch as one pipeline. Calls whose context has ended are left out (their
-// callers have returned). The exchange is bounded by the latest deadline among the callers, so
-// no caller's time is cut short by another's.
+// callers have returned or are returning). The exchange is bounded by the latest deadline among
+// the callers, so no caller's time is cut short by another's.
 func (b *batcher) exec(batch []*batchCall) {
 	defer func() {
 		for _, c := range batch {
 			close(c.done)
 		}
 	}()
+	live := batch[:0:0]
 	var deadline time.Time
-	live := 0
 	for _, c := range batch {
 		if c.ctx.Err() != nil {
 			continue
 		}
-		live++
+		c.sent = true
+		live = append(live, c)
 		d, ok := c.ctx.Deadline()
 		if !ok {
 			d = time.Now().Add(b.timeout)
@@ -158,20 +190,42 @@ func (b *batcher) exec(batch []*batchCall) {
 			deadline = d
 		}
 	}
-	if live == 0 {
+	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithDeadline(withCallers(context.Background(), live), deadline)
+	ctx, cancel := context.WithDeadline(withCallers(context.Background(), len(live)), deadline)
 	defer cancel()
 	p := b.rdb.Pipeline()
-	for _, c := range batch {
-		if c.ctx.Err() != nil {
-			continue
-		}
+	for _, c := range live {
 		for _, cmd := range c.cmds {
 			_ = p.Process(ctx, cmd) // queues; Exec sends
 		}
 	}
 	// Each command holds its own outcome; Exec's error is only the first of them.
 	_, _ = p.Exec(ctx)
+}
+
+// callers is what withCallers puts in a batch's context: how many callers the batch serves, and
+// whether the round-trip hook has counted them.
+type callers struct {
+	n       int
+	counted atomic.Bool
+}
+
+// callersKey is the context key of *callers.
+type callersKey struct{}
+
+// withCallers marks a pipeline that carries the commands of n callers, each waiting for this one
+// exchange: for each of them it is one round trip, so the hook counts n, once. (go-redis passes the
+// same context to the handshake of a connection it opens for the pipeline; that counts as one.)
+func withCallers(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, callersKey{}, &callers{n: n})
+}
+
+// roundTrips is how many round trips the hook counts for a pipeline sent with ctx.
+func roundTrips(ctx context.Context) int {
+	if c, ok := ctx.Value(callersKey{}).(*callers); ok && c.counted.CompareAndSwap(false, true) {
+		return c.n
+	}
+	return 1
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
@@ -217,4 +220,114 @@ func TestBatcherUnreachableRedis(t *testing.T) {
 	if cmd.Err() == nil || !unavailable(cmd.Err()) {
 		t.Errorf("PING to a closed port: %v, want an unavailability error", cmd.Err())
 	}
+}
+
+func TestBatcherCallerLeftOutGetsItsContextError(t *testing.T) {
+	// A caller whose deadline passes before its batch leaves is left out of it; it must get its
+	// context's error, never nil with an empty command.
+	rdb := redistest.Client(t, redistest.Shared(t))
+	b := newBatcher(rdb, 1, 64, time.Second)
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		cmd := redis.NewStatusCmd(ctx, "ping")
+		b.mu.Lock() // the deadline passes while do waits for the lock
+		res := make(chan error, 1)
+		go func() { res <- b.do(ctx, cmd) }()
+		time.Sleep(20 * time.Millisecond)
+		b.mu.Unlock()
+		if err := <-res; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("run %d: do returned %v for a caller past its deadline, want context.DeadlineExceeded", i, err)
+		}
+		cancel()
+	}
+}
+
+func TestBatcherCountsCallersOnceOnANewConnection(t *testing.T) {
+	// A fresh client: the batch's pipeline opens a connection, whose handshake goes through the
+	// hooks with the batch's context. The callers count once; the handshake counts what it counts
+	// for any pipeline (measured first, on another fresh client).
+	ctx := context.Background()
+	counted := func() (*redis.Client, *atomic.Int64) {
+		rdb := redistest.Client(t, redistest.Shared(t))
+		n := new(atomic.Int64)
+		rdb.AddHook(RoundTripHook(func() { n.Add(1) }))
+		return rdb, n
+	}
+	plain, plainTrips := counted()
+	if _, err := plain.Pipelined(ctx, func(p redis.Pipeliner) error { return p.Ping(ctx).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	handshake := plainTrips.Load() - 1
+
+	rdb, trips := counted()
+	b := newBatcher(rdb, 1, 64, time.Second)
+	const callers = 5
+	batch := make([]*batchCall, callers)
+	for i := range batch {
+		batch[i] = &batchCall{ctx: ctx, cmds: []redis.Cmder{redis.NewStatusCmd(ctx, "ping")}, done: make(chan struct{})}
+	}
+	b.exec(batch)
+	for i, c := range batch {
+		if err := c.cmds[0].Err(); err != nil || !c.sent {
+			t.Fatalf("caller %d: sent %v, %v", i, c.sent, err)
+		}
+	}
+	if got, want := trips.Load(), callers+handshake; got != want {
+		t.Errorf("round-trip hook counted %d, want %d (one per caller, plus the handshake's %d)", got, want, handshake)
+	}
+}
+
+func TestBatcherClusterNodeStall(t *testing.T) {
+	// On a Cluster, a paused node must hold up only the submissions whose keys it serves.
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	rdb, err := NewClient("redis+cluster://" + strings.Join(cluster.Addrs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	cc := rdb.(*redis.ClusterClient)
+	ctx := context.Background()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeOf := func(shard int) string {
+		c, err := cc.MasterForKey(ctx, s.keys.thread(shard, threadInShard("stall", shard)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Options().Addr
+	}
+	slowShard, fastShard := 0, -1
+	for sh := 1; sh < numShards && fastShard < 0; sh++ {
+		if nodeOf(sh) != nodeOf(slowShard) {
+			fastShard = sh
+		}
+	}
+	for _, sh := range []int{slowShard, fastShard} {
+		mustCreate(t, s, draft(s, threadInShard("stall", sh), sh), comment.CreateOptions{})
+	}
+	slowNode := redis.NewClient(&redis.Options{Addr: nodeOf(slowShard)})
+	t.Cleanup(func() { slowNode.Close() })
+	if err := slowNode.Do(ctx, "client", "pause", "1500", "all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 2 * batchInflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			_, _, _ = s.Create(c, draft(s, threadInShard("stall", slowShard), 10+i), comment.CreateOptions{})
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // those are now waiting on the paused node
+	c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.Create(c, draft(s, threadInShard("stall", fastShard), 99), comment.CreateOptions{}); err != nil {
+		t.Errorf("Create on a healthy node while another node is paused: %v", err)
+	}
+	wg.Wait()
 }

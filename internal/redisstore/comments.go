@@ -91,14 +91,15 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	args = append(args, recordFields(c)...)
 
 	cmd := evalShaCmd(ctx, s.create, scriptKeys, args...)
-	err := s.batch.do(ctx, cmd)
-	if err == nil && isNoScript(cmd.Err()) {
-		cmd = s.create.Run(ctx, s.rdb, scriptKeys, args...)
+	if err := s.batch.do(ctx, cmd); err != nil {
+		// The context ended: cmd still belongs to the exchange, and the outcome is unknown.
+		return comment.Comment{}, false, storeError("create comment", err)
 	}
-	if err == nil {
-		err = cmd.Err()
+	if isNoScript(cmd.Err()) {
+		// Redis lost its script cache (restart, failover): send the source, which loads it.
+		cmd = s.create.Eval(ctx, s.rdb, scriptKeys, args...)
 	}
-	reply, _ := cmd.Slice()
+	reply, err := cmd.Slice()
 	if err != nil {
 		return comment.Comment{}, false, storeError("create comment", err)
 	}

@@ -41,19 +41,9 @@ func (h roundTripHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h roundTripHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		n, _ := ctx.Value(callersKey{}).(int)
-		for range max(n, 1) {
+		for range roundTrips(ctx) {
 			h.count()
 		}
 		return next(ctx, cmds)
 	}
-}
-
-// callersKey marks the context of a batcher's pipeline with the number of callers it serves.
-type callersKey struct{}
-
-// withCallers marks a pipeline that carries the commands of n callers, each waiting for this one
-// exchange: for each of them it is one round trip, so the hook counts n.
-func withCallers(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, callersKey{}, n)
 }
