@@ -63,6 +63,14 @@ func gatedClient(t *testing.T, gate *gateHook) *redis.Client {
 	return rdb
 }
 
+// gatedBatcher is a batcher with one exchange in flight on a gatedClient, and a key prefix.
+func gatedBatcher(t *testing.T) (*gateHook, *redis.Client, *batcher, string) {
+	t.Helper()
+	gate := newGateHook()
+	rdb := gatedClient(t, gate)
+	return gate, rdb, newBatcher(rdb, 1, 64, time.Second), redistest.Prefix(t)
+}
+
 // waitState waits until the batcher has running exchanges in flight and pending callers queued.
 func waitState(t *testing.T, b *batcher, running, pending int) {
 	t.Helper()
@@ -82,13 +90,9 @@ func waitState(t *testing.T, b *batcher, running, pending int) {
 }
 
 func TestBatcherSendsWaitingCallersTogether(t *testing.T) {
-	gate := newGateHook()
-	rdb := gatedClient(t, gate)
-	var trips int
-	var tripsMu sync.Mutex
-	rdb.AddHook(RoundTripHook(func() { tripsMu.Lock(); trips++; tripsMu.Unlock() }))
-	b := newBatcher(rdb, 1, 64, time.Second)
-	prefix := redistest.Prefix(t)
+	gate, rdb, b, prefix := gatedBatcher(t)
+	var trips atomic.Int64
+	rdb.AddHook(RoundTripHook(func() { trips.Add(1) }))
 	ctx := context.Background()
 
 	const callers = 10
@@ -125,16 +129,13 @@ func TestBatcherSendsWaitingCallersTogether(t *testing.T) {
 		t.Errorf("pipelines carried %v commands, want [2 %d]", got, 2*(callers-1))
 	}
 	// Each caller waited for one exchange: one round trip each.
-	if trips != callers {
-		t.Errorf("round-trip hook counted %d, want %d (one per caller)", trips, callers)
+	if got := trips.Load(); got != callers {
+		t.Errorf("round-trip hook counted %d, want %d (one per caller)", got, callers)
 	}
 }
 
 func TestBatcherReturnsAtTheCallersDeadline(t *testing.T) {
-	gate := newGateHook()
-	rdb := gatedClient(t, gate)
-	b := newBatcher(rdb, 1, 64, time.Second)
-	prefix := redistest.Prefix(t)
+	gate, rdb, b, prefix := gatedBatcher(t)
 
 	first := make(chan error, 1)
 	firstCmd := redis.NewStatusCmd(context.Background(), "set", prefix+"first", "1")
@@ -165,10 +166,7 @@ func TestBatcherReturnsAtTheCallersDeadline(t *testing.T) {
 }
 
 func TestBatcherKeepsErrorsWithTheirCaller(t *testing.T) {
-	gate := newGateHook()
-	rdb := gatedClient(t, gate)
-	b := newBatcher(rdb, 1, 64, time.Second)
-	prefix := redistest.Prefix(t)
+	gate, rdb, b, prefix := gatedBatcher(t)
 	ctx := context.Background()
 	if err := rdb.Set(ctx, prefix+"text", "not a number", 0).Err(); err != nil {
 		t.Fatal(err)
