@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	roundTrips := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "commentd_redis_roundtrips_total",
-		Help: "Redis round trips calls waited for: one per command or pipeline sent alone, one per caller of a shared (batched) exchange, one per new connection's handshake.",
+		Help: "Redis round trips calls waited for: one per command or pipeline sent alone, one per caller of a shared (batched) exchange, plus the commands of each new connection's handshake (on a Cluster, the nodes' handshakes are not counted).",
 	})
 	reg.MustRegister(roundTrips)
 

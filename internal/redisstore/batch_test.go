@@ -329,3 +329,30 @@ func TestBatcherClusterNodeStall(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestBatcherCallerCancelledWhileRunningTheExchange(t *testing.T) {
+	// A client that goes away cancels its call's context. The caller that runs the exchange
+	// itself must not be kept until its deadline when Redis does not answer.
+	srv := redistest.Start(t)
+	rdb := redistest.Client(t, srv.Addr)
+	ctx := context.Background()
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { return p.Ping(ctx).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatcher(rdb, 1, 64, time.Second)
+	if err := rdb.Do(ctx, "client", "pause", "2000", "all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	cmd := redis.NewStatusCmd(callCtx, "ping")
+	start := time.Now()
+	err := b.do(callCtx, cmd)
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("cancelled after 100ms, do returned after %v (Redis paused for 2s)", waited)
+	}
+	if err == nil && cmd.Err() == nil {
+		t.Errorf("do and the command both report success while Redis was paused")
+	}
+}
