@@ -62,9 +62,7 @@ func (c *cli) auditCmd() *cobra.Command {
 		target    string
 		since     string
 		until     string
-		limit     int
-		pageToken string
-		all       bool
+		page      pageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "audit [--moderator NAME] [--target comments/ID] [--since 24h|RFC3339] [--until ...] [--limit N] [--all]",
@@ -88,8 +86,8 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			req := &commentdv1.ListAuditEventsRequest{
 				Moderator: strings.TrimSpace(moderator),
 				Target:    strings.TrimSpace(target),
-				PageSize:  int32(limit),
-				PageToken: pageToken,
+				PageSize:  int32(page.limit),
+				PageToken: page.token,
 			}
 			if since != "" {
 				t, err := parseWhen(since, now)
@@ -108,11 +106,8 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			if req.StartTime != nil && req.EndTime != nil && !req.EndTime.AsTime().After(req.StartTime.AsTime()) {
 				return usagef(cmd, "--until must be after --since")
 			}
-			if limit < 0 || limit > maxPageSize {
-				return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", limit, maxPageSize)
-			}
-			if all && pageToken != "" {
-				return usagef(cmd, "--all starts at the first page; drop --page-token")
+			if err := page.check(cmd); err != nil {
+				return err
 			}
 			conn, client, err := c.dial(cmd)
 			if err != nil {
@@ -120,7 +115,7 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			}
 			defer conn.Close()
 
-			items, token, err := collectPages(cmd.Context(), c, "list audit events", all, func(t string) { req.PageToken = t },
+			items, token, err := collectPages(cmd.Context(), c, "list audit events", page.all, func(t string) { req.PageToken = t },
 				func(ctx context.Context) ([]*commentdv1.AuditEvent, string, error) {
 					resp, err := client.ListAuditEvents(ctx, req)
 					return resp.GetEvents(), resp.GetNextPageToken(), err
@@ -136,9 +131,7 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			if err := writeAudit(c.stdout, merged.GetEvents()); err != nil {
 				return err
 			}
-			if merged.GetNextPageToken() != "" {
-				fmt.Fprintf(c.stderr, "More events: add --page-token %s (or use --all).\n", merged.GetNextPageToken())
-			}
+			c.moreHint("events", merged.GetNextPageToken())
 			return nil
 		},
 	}
@@ -147,9 +140,7 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 	f.StringVar(&target, "target", "", "only actions on this resource, such as comments/ID, bans/ID or threads/ID")
 	f.StringVar(&since, "since", "", "only events at or after this time: 24h, 7d, RFC 3339 or a date")
 	f.StringVar(&until, "until", "", "only events before this time: 24h, 7d, RFC 3339 or a date")
-	f.IntVar(&limit, "limit", 0, "events per page, at most 500 (0: the server default, 50)")
-	f.StringVar(&pageToken, "page-token", "", "continue from the page token a previous call printed")
-	f.BoolVar(&all, "all", false, "follow the page tokens and list every page")
+	page.add(cmd, "events")
 	return cmd
 }
 

@@ -154,9 +154,7 @@ func parseBanSpan(s string) (time.Duration, error) {
 
 func (c *cli) bansCmd() *cobra.Command {
 	var (
-		limit     int
-		pageToken string
-		all       bool
+		page pageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bans [--limit N] [--page-token T] [--all]",
@@ -174,11 +172,8 @@ page. With -o json the output is the ListBansResponse (with --all, one response 
   commentctl bans --all -o json | jq -r '.bans[] | select(.target | startswith("range:")) | .name'`,
 		Args: argCount(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 0 || limit > maxPageSize {
-				return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", limit, maxPageSize)
-			}
-			if all && pageToken != "" {
-				return usagef(cmd, "--all starts at the first page; drop --page-token")
+			if err := page.check(cmd); err != nil {
+				return err
 			}
 			conn, client, err := c.dial(cmd)
 			if err != nil {
@@ -186,8 +181,8 @@ page. With -o json the output is the ListBansResponse (with --all, one response 
 			}
 			defer conn.Close()
 
-			req := &commentdv1.ListBansRequest{PageSize: int32(limit), PageToken: pageToken}
-			items, token, err := collectPages(cmd.Context(), c, "list bans", all, func(t string) { req.PageToken = t },
+			req := &commentdv1.ListBansRequest{PageSize: int32(page.limit), PageToken: page.token}
+			items, token, err := collectPages(cmd.Context(), c, "list bans", page.all, func(t string) { req.PageToken = t },
 				func(ctx context.Context) ([]*commentdv1.Ban, string, error) {
 					resp, err := client.ListBans(ctx, req)
 					return resp.GetBans(), resp.GetNextPageToken(), err
@@ -202,16 +197,11 @@ page. With -o json the output is the ListBansResponse (with --all, one response 
 			if err := writeBans(c.stdout, merged.GetBans(), time.Now()); err != nil {
 				return err
 			}
-			if merged.GetNextPageToken() != "" {
-				fmt.Fprintf(c.stderr, "More bans: add --page-token %s (or use --all).\n", merged.GetNextPageToken())
-			}
+			c.moreHint("bans", merged.GetNextPageToken())
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.IntVar(&limit, "limit", 0, "bans per page, at most 500 (0: the server default, 50)")
-	f.StringVar(&pageToken, "page-token", "", "continue from the page token a previous call printed")
-	f.BoolVar(&all, "all", false, "follow the page tokens and list every page")
+	page.add(cmd, "bans")
 	return cmd
 }
 

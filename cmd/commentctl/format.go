@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -135,6 +136,39 @@ func threadName(id string) string {
 		return id
 	}
 	return "threads/" + id
+}
+
+// pageFlags are the paging flags of every list command.
+type pageFlags struct {
+	limit int
+	token string
+	all   bool
+}
+
+// add declares the flags on cmd; noun is what one page holds ("comments").
+func (p *pageFlags) add(cmd *cobra.Command, noun string) {
+	f := cmd.Flags()
+	f.IntVar(&p.limit, "limit", 0, noun+" per page, at most 500 (0: the server default, 50)")
+	f.StringVar(&p.token, "page-token", "", "continue from the page token a previous call printed")
+	f.BoolVar(&p.all, "all", false, "follow the page tokens and list every page")
+}
+
+// check refuses a page size out of range and --all with --page-token.
+func (p *pageFlags) check(cmd *cobra.Command) error {
+	if p.limit < 0 || p.limit > maxPageSize {
+		return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", p.limit, maxPageSize)
+	}
+	if p.all && p.token != "" {
+		return usagef(cmd, "--all starts at the first page; drop --page-token")
+	}
+	return nil
+}
+
+// moreHint tells, on stderr, how to get the next page when there is one.
+func (c *cli) moreHint(noun, nextToken string) {
+	if nextToken != "" {
+		fmt.Fprintf(c.stderr, "More %s: add --page-token %s (or use --all).\n", noun, nextToken)
+	}
 }
 
 // collectPages calls page (each call under its own --timeout) and, while all is true, follows the

@@ -37,11 +37,9 @@ func parseQueueState(s string) (commentdv1.State, bool) {
 
 func (c *cli) queueCmd() *cobra.Command {
 	var (
-		state     string
-		thread    string
-		limit     int
-		pageToken string
-		all       bool
+		state  string
+		thread string
+		page   pageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "queue [--state pending|rejected|spam] [--thread ID] [--limit N] [--page-token T] [--all]",
@@ -64,11 +62,8 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 			if !ok {
 				return usagef(cmd, "--state %q: want pending, rejected or spam", state)
 			}
-			if limit < 0 || limit > maxPageSize {
-				return usagef(cmd, "--limit %d: want 1 to %d (0 for the server default)", limit, maxPageSize)
-			}
-			if all && pageToken != "" {
-				return usagef(cmd, "--all starts at the first page; drop --page-token")
+			if err := page.check(cmd); err != nil {
+				return err
 			}
 			conn, client, err := c.dial(cmd)
 			if err != nil {
@@ -76,8 +71,8 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 			}
 			defer conn.Close()
 
-			req := &commentdv1.ListQueueRequest{State: st, ThreadId: thread, PageSize: int32(limit), PageToken: pageToken}
-			items, token, err := collectPages(cmd.Context(), c, "list queue", all, func(t string) { req.PageToken = t },
+			req := &commentdv1.ListQueueRequest{State: st, ThreadId: thread, PageSize: int32(page.limit), PageToken: page.token}
+			items, token, err := collectPages(cmd.Context(), c, "list queue", page.all, func(t string) { req.PageToken = t },
 				func(ctx context.Context) ([]*commentdv1.ModeratedComment, string, error) {
 					resp, err := client.ListQueue(ctx, req)
 					return resp.GetComments(), resp.GetNextPageToken(), err
@@ -93,18 +88,14 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 			if err := writeQueue(c.stdout, merged.GetComments(), time.Now()); err != nil {
 				return err
 			}
-			if merged.GetNextPageToken() != "" {
-				fmt.Fprintf(c.stderr, "More comments: add --page-token %s (or use --all).\n", merged.GetNextPageToken())
-			}
+			c.moreHint("comments", merged.GetNextPageToken())
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&state, "state", "pending", "which comments to list: pending, rejected or spam")
 	f.StringVar(&thread, "thread", "", "only comments of this thread `ID`")
-	f.IntVar(&limit, "limit", 0, "comments per page, at most 500 (0: the server default, 50)")
-	f.StringVar(&pageToken, "page-token", "", "continue from the page token a previous call printed")
-	f.BoolVar(&all, "all", false, "follow the page tokens and list every page")
+	page.add(cmd, "comments")
 	return cmd
 }
 
