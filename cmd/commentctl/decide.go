@@ -122,21 +122,7 @@ success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}
   commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb()),
 		Args: argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			names, err := c.commentNames(args)
-			if err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				return usagef(cmd, "no comment ids given")
-			}
-			conn, client, err := c.dial(cmd)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-
-			results := c.decideAll(cmd.Context(), client, d, names, reason)
-			return c.printDecisions(d, results)
+			return c.decideIDs(cmd, args, reason, d)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
@@ -186,6 +172,23 @@ func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationService
 	}
 	wg.Wait()
 	return results
+}
+
+// decideIDs sends decision d for every comment id in args (or read from stdin for "-").
+func (c *cli) decideIDs(cmd *cobra.Command, args []string, reason string, d action) error {
+	names, err := c.commentNames(args)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return usagef(cmd, "no comment ids given")
+	}
+	conn, client, err := c.dial(cmd)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return c.printDecisions(d, c.decideAll(cmd.Context(), client, d, names, reason))
 }
 
 func (c *cli) printDecisions(d action, results []decideResult) error {

@@ -45,7 +45,7 @@ spam train and spam eval feed the spam model labelled comments; see their --help
   commentctl spam eval --train old.csv --test new.csv`,
 		Args: argCount(1, -1, "at least one comment ID (or train or eval)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.mark(cmd, args, reason, actMarkSpam)
+			return c.decideIDs(cmd, args, reason, actMarkSpam)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
@@ -64,28 +64,11 @@ is undone exactly, on every server. Only spam comments can be marked not spam.` 
 		Example: `  commentctl not-spam 01HZX3K9 --reason "a real reader"`,
 		Args:    argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.mark(cmd, args, reason, actMarkNotSpam)
+			return c.decideIDs(cmd, args, reason, actMarkNotSpam)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
 	return cmd
-}
-
-// mark sends one spam decision for every id in args.
-func (c *cli) mark(cmd *cobra.Command, args []string, reason string, d action) error {
-	names, err := c.commentNames(args)
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 {
-		return usagef(cmd, "no comment ids given")
-	}
-	conn, client, err := c.dial(cmd)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return c.printDecisions(d, c.decideAll(cmd.Context(), client, d, names, reason))
 }
 
 const fileFormats = `FILE is CSV with a header naming a CONTENT column (the comment) and a CLASS column (1 spam, 0 not),
