@@ -106,8 +106,11 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	if s.FormAge < 0 {
 		verr.Add("form_duration", "must not be negative")
 	}
-	if !threadIDPattern.MatchString(s.ThreadID) {
+	switch {
+	case s.ThreadID == "":
 		verr.Add("thread_id", "required: 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
+	case !threadIDPattern.MatchString(s.ThreadID):
+		verr.Add("thread_id", "not a thread id: want 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
 	}
 	if s.ParentID != "" && !commentIDPattern.MatchString(s.ParentID) {
 		verr.Add("parent_id", "not a comment id")

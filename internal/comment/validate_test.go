@@ -115,3 +115,23 @@ func TestDraftKeys(t *testing.T) {
 		t.Errorf("Draft.Keys without an address: ip key %q, want empty", ip)
 	}
 }
+
+// A thread id that was given but is malformed is "not a thread id", not "required".
+func TestValidateThreadIDMessage(t *testing.T) {
+	for _, tt := range []struct{ id, prefix string }{
+		{"", "required: "},
+		{"news/1", "not a thread id: "},
+		{strings.Repeat("a", 129), "not a thread id: "},
+	} {
+		s := validSubmission()
+		s.ThreadID = tt.id
+		_, err := Limits{}.Validate(s)
+		var verr *ValidationError
+		if !errors.As(err, &verr) || len(verr.Violations) != 1 {
+			t.Fatalf("Validate(thread %q) = %v, want one violation", tt.id, err)
+		}
+		if d := verr.Violations[0].Description; !strings.HasPrefix(d, tt.prefix) {
+			t.Errorf("Validate(thread %q) description %q, want prefix %q", tt.id, d, tt.prefix)
+		}
+	}
+}
