@@ -51,6 +51,9 @@ func describe(err error, timeout time.Duration) string {
 				b.WriteString(", ")
 				b.WriteString(d.GetReason())
 			}
+			if role := d.GetMetadata()["required_role"]; role != "" {
+				details = append(details, "needs a key with role "+role)
+			}
 		case *errdetails.BadRequest:
 			for _, v := range d.GetFieldViolations() {
 				details = append(details, fmt.Sprintf("field %s: %s", v.GetField(), v.GetDescription()))
@@ -106,4 +109,18 @@ func roundDelay(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// retryDelay returns the delay the error's RetryInfo asks for, or def when it has none.
+func retryDelay(err error, def time.Duration) time.Duration {
+	st, ok := status.FromError(err)
+	if !ok {
+		return def
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return ri.GetRetryDelay().AsDuration()
+		}
+	}
+	return def
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,8 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/spam"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -21,6 +25,11 @@ import (
 
 // trainBatch is how many examples one TrainSpam call carries (the server takes up to 1,000).
 const trainBatch = 500
+
+// trainAttempts is how often one batch is sent before the run stops. A call that timed out or
+// found the store unavailable may have trained part of its batch; the resend carries the same
+// request id, so the server trains only the rest.
+const trainAttempts = 4
 
 const markHelp = `
 
@@ -87,8 +96,14 @@ makes and deletes its own). Needs an admin key.
 
 ` + fileFormats + `
 
-Progress goes to stderr: a bar on a terminal, a line per tenth of the file otherwise. A failed call
-stops the run; the calls before it stay trained.`,
+Progress goes to stderr: a bar on a terminal, a line per tenth of the file otherwise. A call that
+times out or finds the server's store unavailable is sent again (up to 4 times); any other failure
+stops the run, and the calls before it stay trained.
+
+Each call carries a request id made from the model and its examples, so the server counts every
+example once: running the same command again within 24 hours trains only what an earlier run did
+not (a run that stopped part way is finished by starting it again, and a second full run changes
+nothing). To teach the same examples twice, wait 24 hours or change the file.`,
 		Example: `  commentctl spam train Youtube01-Psy.csv
   commentctl spam train labelled.jsonl --model trial-1`,
 		Args: argCount(1, 1, "one FILE"),
@@ -102,10 +117,11 @@ stops the run; the calls before it stay trained.`,
 				return err
 			}
 			defer conn.Close()
-			if err := c.train(cmd.Context(), client, model, examples, "spam train"); err != nil {
+			repeated, err := c.train(cmd.Context(), client, model, examples, "spam train")
+			if err != nil {
 				return err
 			}
-			return c.printTrained(model, examples)
+			return c.printTrained(model, examples, repeated)
 		},
 	}
 	cmd.Flags().StringVar(&model, "model", "", "scratch model to train (1 to 40 letters, digits, _ or -); default the site's model")
@@ -151,30 +167,65 @@ func (c *cli) readExamples(cmd *cobra.Command, path string) ([]spam.Example, err
 	return examples, nil
 }
 
-// train sends examples in batches, reporting progress on stderr.
-func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) error {
+// train sends examples in batches, reporting progress on stderr. It returns how many examples the
+// server had trained already under the same request ids (an earlier run of the same file).
+func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) (repeated int, err error) {
 	prog := newProgress(c.stderr, label, len(examples), isTerminal(c.stderr))
 	defer prog.finish()
 	for start := 0; start < len(examples); start += trainBatch {
 		batch := examples[start:min(start+trainBatch, len(examples))]
-		req := &commentdv1.TrainSpamRequest{SpamModel: model, Examples: make([]*commentdv1.TrainingExample, len(batch))}
+		req := &commentdv1.TrainSpamRequest{SpamModel: model, RequestId: trainRequestID(model, start, batch), Examples: make([]*commentdv1.TrainingExample, len(batch))}
 		for i, x := range batch {
 			req.Examples[i] = &commentdv1.TrainingExample{Body: x.Body, Spam: x.Spam}
 		}
-		callCtx, cancel := c.callCtx(ctx)
-		_, err := client.TrainSpam(callCtx, req)
-		cancel()
+		resp, err := c.sendTraining(ctx, client, req)
 		if err != nil {
-			return c.callError(fmt.Sprintf("train examples %d to %d", start+1, start+len(batch)), err)
+			op := fmt.Sprintf("train examples %d to %d", start+1, start+len(batch))
+			if start > 0 {
+				op += fmt.Sprintf(" (1 to %d are trained)", start)
+			}
+			return repeated, c.callError(op, err)
 		}
+		repeated += int(resp.GetAlreadyTrained())
 		for range batch {
 			prog.done(false)
 		}
 	}
-	return nil
+	return repeated, nil
 }
 
-func (c *cli) printTrained(model string, examples []spam.Example) error {
+// sendTraining sends one TrainSpam call, and again (up to trainAttempts in all) while it times out
+// or the store is unavailable, waiting as the server's RetryInfo asks (1s when it does not say).
+func (c *cli) sendTraining(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.TrainSpamRequest) (*commentdv1.TrainSpamResponse, error) {
+	for attempt := 1; ; attempt++ {
+		callCtx, cancel := c.callCtx(ctx)
+		resp, err := client.TrainSpam(callCtx, req)
+		cancel()
+		code := status.Code(err)
+		if err == nil || attempt == trainAttempts || (code != codes.Unavailable && code != codes.DeadlineExceeded) {
+			return resp, err
+		}
+		wait := min(retryDelay(err, time.Second), 10*time.Second)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// trainRequestID names one TrainSpam call by its model, its place in the file and its examples,
+// so that the same call made again (a retry, or the same command run again) has the same id.
+func trainRequestID(model string, start int, batch []spam.Example) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %d %d\n", model, start, len(batch))
+	for _, x := range batch {
+		fmt.Fprintf(h, "%t %d %s\n", x.Spam, len(x.Body), x.Body)
+	}
+	return "train-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (c *cli) printTrained(model string, examples []spam.Example, repeated int) error {
 	nSpam := 0
 	for _, x := range examples {
 		if x.Spam {
@@ -182,9 +233,12 @@ func (c *cli) printTrained(model string, examples []spam.Example) error {
 		}
 	}
 	if c.output == "json" {
-		return writePlainJSON(c.stdout, map[string]any{"model": model, "trained": len(examples), "spam": nSpam, "ham": len(examples) - nSpam})
+		return writePlainJSON(c.stdout, map[string]any{"model": model, "trained": len(examples), "spam": nSpam, "ham": len(examples) - nSpam, "already_trained": repeated})
 	}
 	_, err := fmt.Fprintf(c.stdout, "Trained %s with %d examples (%d spam, %d not spam).\n", modelName(model), len(examples), nSpam, len(examples)-nSpam)
+	if err == nil && repeated > 0 {
+		_, err = fmt.Fprintf(c.stdout, "%d of them had been trained by an earlier run of the same file within 24 hours and were counted once.\n", repeated)
+	}
 	return err
 }
 
@@ -239,8 +293,14 @@ and F1 and MCC of "marked spam" against everything else.`,
 			}
 			defer conn.Close()
 			model := scratchModelName()
-			defer c.deleteModel(cmd.Context(), client, model)
-			if err := c.train(cmd.Context(), client, model, train, "spam eval: train"); err != nil {
+			_, err = c.train(cmd.Context(), client, model, train, "spam eval: train")
+			switch status.Code(err) {
+			case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument:
+				// refused before anything was stored: there is no model to delete
+			default:
+				defer c.deleteModel(cmd.Context(), client, model)
+			}
+			if err != nil {
 				return err
 			}
 			t, err := c.score(cmd.Context(), commentdv1.NewCommentServiceClient(conn), model, test)

@@ -12,13 +12,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/commentd/commentd/internal/spam"
@@ -33,6 +36,11 @@ type spamState struct {
 	trained map[string][]*commentdv1.TrainingExample
 	filters []*commentdv1.Filter
 	failOn  string // a comment name or body whose call fails
+	// trainErrs are the errors of the next TrainSpam calls, in turn (nil: the call succeeds).
+	trainErrs []error
+	// trainedIDs are the request ids of the TrainSpam calls that succeeded: a resend trains
+	// nothing and reports its examples as already trained, as the server does.
+	trainedIDs map[string]bool
 }
 
 func (s *spamState) record(m proto.Message) {
@@ -87,8 +95,25 @@ func (f spamModeration) TrainSpam(_ context.Context, r *commentdv1.TrainSpamRequ
 	if len(r.GetExamples()) > spam.MaxTrainExamples {
 		return nil, status.Error(codes.InvalidArgument, "too many examples")
 	}
+	if len(f.trainErrs) > 0 {
+		err := f.trainErrs[0]
+		f.trainErrs = f.trainErrs[1:]
+		if err != nil {
+			return nil, err
+		}
+	}
+	n := int32(len(r.GetExamples()))
+	if id := r.GetRequestId(); id != "" {
+		if f.trainedIDs[id] {
+			return &commentdv1.TrainSpamResponse{Trained: n, AlreadyTrained: n}, nil
+		}
+		if f.trainedIDs == nil {
+			f.trainedIDs = map[string]bool{}
+		}
+		f.trainedIDs[id] = true
+	}
 	f.trained[r.GetSpamModel()] = append(f.trained[r.GetSpamModel()], r.GetExamples()...)
-	return &commentdv1.TrainSpamResponse{Trained: int32(len(r.GetExamples()))}, nil
+	return &commentdv1.TrainSpamResponse{Trained: n}, nil
 }
 
 func (f spamModeration) DeleteSpamModel(_ context.Context, r *commentdv1.DeleteSpamModelRequest) (*commentdv1.DeleteSpamModelResponse, error) {
@@ -295,6 +320,109 @@ func TestSpamTrain(t *testing.T) {
 				t.Errorf("%s: got stderr %q, want progress lines and no bar", cmdline(args), got.stderr)
 			}
 		})
+	}
+}
+
+// unavailable is the store error the server returns, asking for a retry after delay.
+func unavailable(t *testing.T, delay time.Duration) error {
+	t.Helper()
+	st, err := status.New(codes.Unavailable, "the store is unavailable; retry later").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
+	if err != nil {
+		t.Fatalf("status details: %v", err)
+	}
+	return st.Err()
+}
+
+// TestSpamTrainResends: every call carries a request id made from its examples; a call that finds
+// the store unavailable is resent with the same id; running the same file again trains nothing
+// twice and says so.
+func TestSpamTrainResends(t *testing.T) {
+	xs := spamExamples(1200, "resend")
+	file := spamFile(t, "data.csv", csvOf(xs))
+	st := &spamState{trainErrs: []error{nil, unavailable(t, 10*time.Millisecond), status.Error(codes.DeadlineExceeded, "late")}}
+	addr := serveSpamDouble(t, st)
+	args := withServer(addr, "spam", "train", file)
+	got := invocation{args: args}.run(t)
+	if got.code != exitOK {
+		t.Fatalf("%s: got exit %d, stderr %q; want 0 after the resends", cmdline(args), got.code, got.stderr)
+	}
+	var ids []string
+	for _, r := range requestsOf[*commentdv1.TrainSpamRequest](st) {
+		ids = append(ids, r.GetRequestId())
+	}
+	// Batch 1 once, batch 2 three times (two failures), batch 3 once.
+	if len(ids) != 5 || ids[1] != ids[2] || ids[2] != ids[3] || len(slices.Compact(slices.Clone(ids))) != 3 || slices.Contains(ids, "") {
+		t.Fatalf("%s: got request ids %q, want 3 distinct ids, the second sent three times", cmdline(args), ids)
+	}
+	if n := len(st.trained[""]); n != len(xs) {
+		t.Errorf("%s: got %d examples trained, want %d", cmdline(args), n, len(xs))
+	}
+
+	again := invocation{args: withServer(addr, "spam", "train", file, "-o", "json")}.run(t)
+	var out struct {
+		Trained        int `json:"trained"`
+		AlreadyTrained int `json:"already_trained"`
+	}
+	if err := json.Unmarshal([]byte(again.stdout), &out); again.code != exitOK || err != nil {
+		t.Fatalf("the same file again: got exit %d, stdout %q (%v), stderr %q", again.code, again.stdout, err, again.stderr)
+	}
+	reqs := requestsOf[*commentdv1.TrainSpamRequest](st)
+	var againIDs []string
+	for _, r := range reqs[5:] {
+		againIDs = append(againIDs, r.GetRequestId())
+	}
+	if diff := cmp.Diff(slices.Compact(slices.Clone(ids)), againIDs); diff != "" {
+		t.Errorf("the same file again: got request ids diff (-first run +second):\n%s", diff)
+	}
+	if out.Trained != len(xs) || out.AlreadyTrained != len(xs) || len(st.trained[""]) != len(xs) {
+		t.Errorf("the same file again: got trained %d, already_trained %d and %d stored, want %d, %d and %d", out.Trained, out.AlreadyTrained, len(st.trained[""]), len(xs), len(xs), len(xs))
+	}
+	text := invocation{args: withServer(addr, "spam", "train", file)}.run(t)
+	if !strings.Contains(text.stdout, "1200 of them had been trained by an earlier run") {
+		t.Errorf("the same file a third time: got stdout %q, want it to say the examples counted once", text.stdout)
+	}
+
+	other := invocation{args: withServer(addr, "spam", "train", file, "--model", "trial-2")}.run(t)
+	if other.code != exitOK || len(st.trained["trial-2"]) != len(xs) {
+		t.Errorf("the same file into another model: got exit %d and %d trained, want 0 and %d", other.code, len(st.trained["trial-2"]), len(xs))
+	}
+}
+
+// TestSpamTrainGivesUp: a store that stays unavailable stops the run after trainAttempts sends of
+// one batch, saying which examples are trained.
+func TestSpamTrainGivesUp(t *testing.T) {
+	errs := []error{nil}
+	for range trainAttempts {
+		errs = append(errs, unavailable(t, time.Millisecond))
+	}
+	st := &spamState{trainErrs: errs}
+	args := withServer(serveSpamDouble(t, st), "spam", "train", spamFile(t, "data.csv", csvOf(spamExamples(1200, "down"))))
+	got := invocation{args: args}.run(t)
+	if got.code != exitError || !strings.Contains(got.stderr, "train examples 501 to 1000 (1 to 500 are trained)") || !strings.Contains(got.stderr, "UNAVAILABLE") {
+		t.Errorf("%s: got exit %d, stderr %q; want exit 1 naming the failed batch and what is trained", cmdline(args), got.code, got.stderr)
+	}
+	if n := len(requestsOf[*commentdv1.TrainSpamRequest](st)); n != 1+trainAttempts {
+		t.Errorf("%s: got %d TrainSpam calls, want %d (one, then %d sends of the failing batch)", cmdline(args), n, 1+trainAttempts, trainAttempts)
+	}
+}
+
+// TestSpamEvalRefused: a key that may not train gets one error that names the role it needs, and
+// no attempt to delete a model that was never made.
+func TestSpamEvalRefused(t *testing.T) {
+	st, err := status.New(codes.PermissionDenied, "this key's role may not call this method").WithDetails(&errdetails.ErrorInfo{
+		Reason: "ROLE_NOT_ALLOWED", Domain: "commentd", Metadata: map[string]string{"role": "moderator", "required_role": "admin"},
+	})
+	if err != nil {
+		t.Fatalf("status details: %v", err)
+	}
+	state := &spamState{trainErrs: []error{st.Err()}}
+	args := withServer(serveSpamDouble(t, state), "spam", "eval", "--train", spamFile(t, "train.csv", csvOf(spamExamples(10, "t"))), "--test", spamFile(t, "test.csv", csvOf(spamExamples(3, "u"))))
+	got := invocation{args: args}.run(t)
+	if got.code != exitError || !strings.Contains(got.stderr, "needs a key with role admin") || strings.Contains(got.stderr, "warning") {
+		t.Errorf("%s: got exit %d, stderr %q; want exit 1, the role needed and no warning", cmdline(args), got.code, got.stderr)
+	}
+	if n := len(requestsOf[*commentdv1.DeleteSpamModelRequest](state)); n != 0 {
+		t.Errorf("%s: got %d DeleteSpamModel calls, want none", cmdline(args), n)
 	}
 }
 

@@ -45,6 +45,13 @@ var (
 // ValidThreadID reports whether s is a well-formed thread id.
 func ValidThreadID(s string) bool { return threadIDPattern.MatchString(s) }
 
+// ValidRequestID reports whether s is a well-formed client request id (MaxRequestIDChars printable
+// ASCII characters without spaces).
+func ValidRequestID(s string) bool { return requestIDPattern.MatchString(s) }
+
+// RequestIDRule describes a well-formed request id, for field violations.
+const RequestIDRule = "at most 64 printable ASCII characters without spaces"
+
 // ValidID reports whether s is a well-formed comment id (it may still not exist).
 func ValidID(s string) bool { return commentIDPattern.MatchString(s) }
 
@@ -133,7 +140,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		d.IP = ip
 	}
 	if s.RequestID != "" && !requestIDPattern.MatchString(s.RequestID) {
-		verr.Add("request_id", "at most 64 printable ASCII characters without spaces")
+		verr.Add("request_id", RequestIDRule)
 	}
 	if !utf8.ValidString(s.UserAgent) {
 		verr.Add("user_agent", "not valid UTF-8")

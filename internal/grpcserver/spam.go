@@ -87,11 +87,11 @@ func (s *moderationServer) TrainSpam(ctx context.Context, r *commentdv1.TrainSpa
 	if s.spam.Service == nil {
 		return nil, errSpamOff
 	}
-	n, err := s.spam.Service.Train(ctx, r.GetSpamModel(), examplesFromProto(r.GetExamples()))
+	n, repeated, err := s.spam.Service.Train(ctx, r.GetSpamModel(), r.GetRequestId(), examplesFromProto(r.GetExamples()))
 	if err != nil {
 		return nil, err
 	}
-	return &commentdv1.TrainSpamResponse{Trained: int32(n)}, nil
+	return &commentdv1.TrainSpamResponse{Trained: int32(n), AlreadyTrained: int32(repeated)}, nil
 }
 
 func (s *moderationServer) DeleteSpamModel(ctx context.Context, r *commentdv1.DeleteSpamModelRequest) (*commentdv1.DeleteSpamModelResponse, error) {

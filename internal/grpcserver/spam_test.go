@@ -454,6 +454,44 @@ func TestCheckCommentStoresNothing(t *testing.T) {
 	}
 }
 
+// TestTrainSpamRequestID: a TrainSpam resent with its request_id trains nothing twice and says so;
+// without one, every call trains.
+func TestTrainSpamRequestID(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	admin := e.as(t, adminKeyName)
+	var xs []*commentdv1.TrainingExample
+	for _, b := range corpusSpam {
+		xs = append(xs, &commentdv1.TrainingExample{Body: b, Spam: true})
+	}
+	for _, b := range corpusHam {
+		xs = append(xs, &commentdv1.TrainingExample{Body: b})
+	}
+	probe := spamSubmission(1, "t", "free gift, click the link in my profile")
+	train := func(id string) *commentdv1.TrainSpamResponse {
+		t.Helper()
+		resp, err := e.mod.TrainSpam(admin, &commentdv1.TrainSpamRequest{SpamModel: "eval-rid", Examples: xs, RequestId: id})
+		if err != nil {
+			t.Fatalf("called TrainSpam(request id %q), got error %v", id, err)
+		}
+		return resp
+	}
+	first := train("batch-1")
+	score := e.check(t, probe, "eval-rid").GetSpamScore()
+	again := train("batch-1")
+	if first.GetTrained() != int32(len(xs)) || first.GetAlreadyTrained() != 0 || again.GetTrained() != int32(len(xs)) || again.GetAlreadyTrained() != int32(len(xs)) {
+		t.Errorf("called TrainSpam twice with one request id, got %v then %v; want %d trained, then all of them already trained", first, again, len(xs))
+	}
+	if got := e.check(t, probe, "eval-rid").GetSpamScore(); got != score {
+		t.Errorf("after resending a training call, got score %v, want %v (unchanged)", got, score)
+	}
+	if resp := train(""); resp.GetAlreadyTrained() != 0 {
+		t.Errorf("called TrainSpam without a request id, got %v, want nothing already trained", resp)
+	}
+	if got := e.check(t, probe, "eval-rid").GetSpamScore(); got == score {
+		t.Errorf("after training again without a request id, got the same score %v, want it moved", got)
+	}
+}
+
 // TestSpamRPCErrors checks the refusals of the spam RPCs.
 func TestSpamRPCErrors(t *testing.T) {
 	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
@@ -502,6 +540,10 @@ func TestSpamRPCErrors(t *testing.T) {
 			_, err := e.mod.TrainSpam(admin, &commentdv1.TrainSpamRequest{Examples: many})
 			return err
 		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"examples"}},
+		{"train: bad request id", func() error {
+			_, err := e.mod.TrainSpam(admin, &commentdv1.TrainSpamRequest{Examples: many[:1], RequestId: "not valid"})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"request_id"}},
 		{"train: moderator", func() error {
 			_, err := e.mod.TrainSpam(mod, &commentdv1.TrainSpamRequest{Examples: many[:1]})
 			return err

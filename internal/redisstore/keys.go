@@ -194,7 +194,8 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
 //	                     spamStreamLen entries; a server that falls further behind reloads the model.
 //	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice.
-//	                     TTL spamBatchMarkTTL.
+//	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
+//	                     (<id> is then "r" and a hash of the request id and the step).
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"
 //	                     (the writing server's random id) and "s" (sightings "<fp hex> <author key>
 //	                     <µs>" joined by ","). Trimmed by MINID to the campaign window.
@@ -207,11 +208,14 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     so a retried decision does not count twice. Same tag as the record. No TTL.
 
 const (
-	scratchModelTTL   = 7 * 24 * 60 * 60 // seconds: an evaluation that never deleted its model
-	spamBatchMarkTTL  = 60               // seconds: outlives any resend by the Redis client
-	spamStreamLen     = 1000             // entries kept in a change stream; one step of a big training call is up to ~100 kB
-	siteModelName     = "site"
-	scratchModelInfix = "x:"
+	scratchModelTTL  = 7 * 24 * 60 * 60 // seconds: an evaluation that never deleted its model
+	spamBatchMarkTTL = 60               // seconds: outlives any resend by the Redis client
+	// trainRequestMarkTTL (seconds) is how long a training call with a request id can be resent
+	// without training twice: long enough for an operator to notice a failed run and start it again.
+	trainRequestMarkTTL = 24 * 60 * 60
+	spamStreamLen       = 1000 // entries kept in a change stream; one step of a big training call is up to ~100 kB
+	siteModelName       = "site"
+	scratchModelInfix   = "x:"
 )
 
 // spamModelTag is the hash tag of a model's keys; model "" is the site's.

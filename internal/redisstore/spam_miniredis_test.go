@@ -34,7 +34,7 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 	}
 	tokens := allTokens(trainSpamBodies, trainHamBodies)
 	for _, model := range []string{"", "eval-m"} {
-		if err := s.TrainModel(ctx, model, xs); err != nil {
+		if _, err := s.TrainModel(ctx, model, "", xs); err != nil {
 			t.Fatalf("TrainModel(%q) on miniredis = %v", model, err)
 		}
 		if diff := cmp.Diff(countsOf(t, ref, tokens), countsOf(t, s.ModelCounts(model), tokens)); diff != "" {

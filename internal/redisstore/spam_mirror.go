@@ -68,7 +68,8 @@ func (m *SpamMirror) TokenCounts(ctx context.Context, tokens []string, spamCount
 
 // Train trains the site's model in Redis. The copy follows when Run reads the change back.
 func (m *SpamMirror) Train(ctx context.Context, tokens []string, isSpam bool, delta int64) error {
-	return m.s.trainStep(ctx, "", []trainGroup{{tokens: tokens, spam: isSpam, delta: delta}})
+	_, err := m.s.trainStep(ctx, "", newMarkID(), spamBatchMarkTTL, []trainGroup{{tokens: tokens, spam: isSpam, delta: delta}})
+	return err
 }
 
 // Seq returns the number of the last change the copy holds.

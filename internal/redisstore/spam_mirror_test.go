@@ -58,7 +58,7 @@ func TestMirrorFollowsAnotherInstance(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	if err := ts.TrainModel(ctx, "", labelled(trainHamBodies, false)); err != nil {
+	if _, err := ts.TrainModel(ctx, "", "", labelled(trainHamBodies, false)); err != nil {
 		t.Fatalf("called TrainModel(site), got error %v", err)
 	}
 	other := NewSpamMirror(secondInstance(t, ts), SpamMirrorOptions{Block: 200 * time.Millisecond})
@@ -70,7 +70,7 @@ func TestMirrorFollowsAnotherInstance(t *testing.T) {
 	runMirror(t, other)
 
 	start := time.Now()
-	if err := ts.TrainModel(ctx, "", labelled(trainSpamBodies, true)); err != nil {
+	if _, err := ts.TrainModel(ctx, "", "", labelled(trainSpamBodies, true)); err != nil {
 		t.Fatalf("called TrainModel(site), got error %v", err)
 	}
 	waitMirror(t, "after training on the first instance", other, ts, tokens, time.Second)
@@ -93,14 +93,14 @@ func TestMirrorReloadsAfterMissingChanges(t *testing.T) {
 		t.Fatalf("called Load, got error %v", err)
 	}
 	for _, x := range labelled(trainSpamBodies, true) {
-		if err := ts.TrainModel(ctx, "", []spam.Labelled{x}); err != nil {
+		if _, err := ts.TrainModel(ctx, "", "", []spam.Labelled{x}); err != nil {
 			t.Fatalf("called TrainModel, got error %v", err)
 		}
 	}
 	if err := ts.rdb.XTrimMaxLen(ctx, ts.keys.spamStream(""), 0).Err(); err != nil {
 		t.Fatalf("XTRIM MAXLEN 0: %v", err)
 	}
-	if err := ts.TrainModel(ctx, "", labelled(trainHamBodies, false)); err != nil {
+	if _, err := ts.TrainModel(ctx, "", "", labelled(trainHamBodies, false)); err != nil {
 		t.Fatalf("called TrainModel, got error %v", err)
 	}
 	runMirror(t, m)
@@ -113,7 +113,7 @@ func TestMirrorReloadsAfterDataLoss(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	if err := ts.TrainModel(ctx, "", labelled(trainSpamBodies, true)); err != nil {
+	if _, err := ts.TrainModel(ctx, "", "", labelled(trainSpamBodies, true)); err != nil {
 		t.Fatalf("called TrainModel, got error %v", err)
 	}
 	m := NewSpamMirror(secondInstance(t, ts), SpamMirrorOptions{Block: 50 * time.Millisecond, Check: 100 * time.Millisecond})

@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -51,10 +53,14 @@ func (s *Store) modelArgs(model, mode, markID string) (keys []string, args []any
 }
 
 // TrainModel trains examples into model ("" for the site's) in steps of at most spamStepTokens
-// token occurrences. Each step is atomic and marked, so one the client resends is applied once; a
-// call that fails part way has applied its first steps.
-func (s *Store) TrainModel(ctx context.Context, model string, examples []spam.Labelled) error {
-	for len(examples) > 0 {
+// token occurrences. Each step is atomic and marked, so one the Redis client resends is applied
+// once; a call that fails part way has applied its first steps. Without a requestID a step's mark
+// is random and short-lived. With one, the mark is derived from the request id, the step's place
+// and its content and kept for trainRequestMarkTTL, so the same call sent again skips the steps
+// that were applied and applies the rest. It returns how many examples were in steps found applied
+// already.
+func (s *Store) TrainModel(ctx context.Context, model, requestID string, examples []spam.Labelled) (repeated int, err error) {
+	for step := 0; len(examples) > 0; step++ {
 		n, size := 0, 0
 		for n < len(examples) && (n == 0 || size+len(examples[n].Tokens) <= spamStepTokens) {
 			size += len(examples[n].Tokens)
@@ -64,12 +70,20 @@ func (s *Store) TrainModel(ctx context.Context, model string, examples []spam.La
 		for i, x := range examples[:n] {
 			groups[i] = trainGroup{tokens: x.Tokens, spam: x.Spam, delta: 1}
 		}
-		if err := s.trainStep(ctx, model, groups); err != nil {
-			return err
+		mark, ttl := newMarkID(), spamBatchMarkTTL
+		if requestID != "" {
+			mark, ttl = requestMarkID(requestID, step, groups), trainRequestMarkTTL
+		}
+		applied, err := s.trainStep(ctx, model, mark, ttl, groups)
+		if err != nil {
+			return repeated, err
+		}
+		if !applied {
+			repeated += n
 		}
 		examples = examples[n:]
 	}
-	return nil
+	return repeated, nil
 }
 
 type trainGroup struct {
@@ -78,10 +92,11 @@ type trainGroup struct {
 	delta  int64
 }
 
-// trainStep runs one batch-mode step.
-func (s *Store) trainStep(ctx context.Context, model string, groups []trainGroup) error {
-	keys, args := s.modelArgs(model, "batch", newMarkID())
-	args = append(args, spamBatchMarkTTL)
+// trainStep runs one batch-mode step under mark, which lives ttl seconds once set. applied is
+// false when the mark was there already.
+func (s *Store) trainStep(ctx context.Context, model, mark string, ttl int, groups []trainGroup) (applied bool, err error) {
+	keys, args := s.modelArgs(model, "batch", mark)
+	args = append(args, ttl)
 	for _, g := range groups {
 		class := "h"
 		if g.spam {
@@ -92,10 +107,39 @@ func (s *Store) trainStep(ctx context.Context, model string, groups []trainGroup
 			args = append(args, t)
 		}
 	}
-	if err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
-		return storeError("train spam model", err)
+	n, err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return false, storeError("train spam model", err)
 	}
-	return nil
+	return n == 1, nil
+}
+
+// requestMarkID returns the mark of a step of a training call with a request id: a hash of the id,
+// the step's place in the call and its examples, so a resend of the same call finds the marks of
+// the steps the first one applied, and a call that reuses the id for other examples does not.
+func requestMarkID(requestID string, step int, groups []trainGroup) string {
+	h := sha256.New()
+	var num [8]byte
+	binary.BigEndian.PutUint64(num[:], uint64(len(requestID)))
+	h.Write(num[:])
+	h.Write([]byte(requestID))
+	binary.BigEndian.PutUint64(num[:], uint64(step))
+	h.Write(num[:])
+	for _, g := range groups {
+		class := byte('h')
+		if g.spam {
+			class = 's'
+		}
+		binary.BigEndian.PutUint64(num[:], uint64(len(g.tokens)))
+		h.Write([]byte{class})
+		h.Write(num[:])
+		for _, t := range g.tokens {
+			binary.BigEndian.PutUint64(num[:], uint64(len(t)))
+			h.Write(num[:])
+			h.Write([]byte(t))
+		}
+	}
+	return "r" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // newMarkID returns 96 random bits in hex.
@@ -188,7 +232,8 @@ func (c *modelCounts) TokenCounts(ctx context.Context, tokens []string, spamCoun
 }
 
 func (c *modelCounts) Train(ctx context.Context, tokens []string, isSpam bool, delta int64) error {
-	return c.s.trainStep(ctx, c.model, []trainGroup{{tokens: tokens, spam: isSpam, delta: delta}})
+	_, err := c.s.trainStep(ctx, c.model, newMarkID(), spamBatchMarkTTL, []trainGroup{{tokens: tokens, spam: isSpam, delta: delta}})
+	return err
 }
 
 // parseInts reads HMGET values: nil is 0.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/spam"
 	"github.com/commentd/commentd/internal/spam/spamtest"
@@ -95,7 +96,7 @@ func TestTrainModelMatchesReference(t *testing.T) {
 					toks := spam.Features(spam.Input{Body: b})
 					ref.Train(ctx, toks, st.spam, st.delta)
 					if st.delta > 0 {
-						if err := ts.TrainModel(ctx, model, []spam.Labelled{{Tokens: toks, Spam: st.spam}}); err != nil {
+						if _, err := ts.TrainModel(ctx, model, "", []spam.Labelled{{Tokens: toks, Spam: st.spam}}); err != nil {
 							t.Fatalf("called TrainModel(%q) for step %s, got error %v", model, st.name, err)
 						}
 					} else if err := redis.Train(ctx, toks, st.spam, st.delta); err != nil {
@@ -119,7 +120,7 @@ func TestTrainModelSplitsBigCalls(t *testing.T) {
 	for i := 0; len(xs)*10 < 3*spamStepTokens; i++ {
 		xs = append(xs, spam.Labelled{Tokens: spam.Features(spam.Input{Body: fmt.Sprintf("example number %d with a few words in it w%d x%d", i, i, i*7)}), Spam: i%2 == 0})
 	}
-	if err := ts.TrainModel(ctx, "big", xs); err != nil {
+	if _, err := ts.TrainModel(ctx, "big", "", xs); err != nil {
 		t.Fatalf("called TrainModel(%d examples), got error %v", len(xs), err)
 	}
 	got := countsOf(t, ts.ModelCounts("big"), []string{"example"}).Totals
@@ -135,7 +136,7 @@ func TestScratchModelLifecycle(t *testing.T) {
 	if _, err := ts.ModelCounts("eval-x").TokenCounts(ctx, []string{"a"}, make([]int64, 1), make([]int64, 1)); !errors.Is(err, spam.ErrModelNotFound) {
 		t.Fatalf("called TokenCounts on a model never trained, got %v, want ErrModelNotFound", err)
 	}
-	if err := ts.TrainModel(ctx, "eval-x", labelled(trainSpamBodies, true)); err != nil {
+	if _, err := ts.TrainModel(ctx, "eval-x", "", labelled(trainSpamBodies, true)); err != nil {
 		t.Fatalf("called TrainModel(eval-x), got error %v", err)
 	}
 	for _, k := range []string{ts.keys.spamCounts("eval-x"), ts.keys.spamTotals("eval-x")} {
@@ -183,5 +184,108 @@ func TestTrainStepResentOnce(t *testing.T) {
 	want := countsView{Spam: []int64{1, 1}, Ham: []int64{0, 0}, Totals: spam.Totals{Spam: 1, SpamTokens: 2, Vocabulary: 2}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after running one training step twice, got counts diff (-want +got):\n%s", diff)
+	}
+}
+
+// failAfterScripts lets pass script calls (EVALSHA or EVAL) succeed and fails the next one before
+// it reaches Redis, as a connection lost mid-call would; every other command passes. A failed
+// EVALSHA (NOSCRIPT, then retried as EVAL) does not count. pass < 0 lets everything through.
+type failAfterScripts struct {
+	pass, ok int
+	failed   bool
+}
+
+func (f *failAfterScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failAfterScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		name := cmd.Name()
+		if name != "evalsha" && name != "eval" {
+			return next(ctx, cmd)
+		}
+		if f.pass >= 0 && f.ok == f.pass && !f.failed {
+			f.failed = true
+			err := errors.New("connection lost (injected)")
+			cmd.SetErr(err)
+			return err
+		}
+		err := next(ctx, cmd)
+		if err == nil {
+			f.ok++
+		}
+		return err
+	}
+}
+
+func (f *failAfterScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A training call with a request id that failed after its first step, sent again, trains every
+// example exactly once; the same id with other examples trains those.
+func TestTrainModelRequestIDResend(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	var xs []spam.Labelled
+	for i := 0; len(xs)*10 < 3*spamStepTokens; i++ {
+		xs = append(xs, spam.Labelled{Tokens: spam.Features(spam.Input{Body: fmt.Sprintf("resent example %d with words w%d x%d", i, i, i*7)}), Spam: i%3 == 0})
+	}
+	totals := func() int64 {
+		t.Helper()
+		got := countsOf(t, ts.ModelCounts("resend"), []string{"resent"}).Totals
+		return got.Spam + got.Ham
+	}
+
+	fail := &failAfterScripts{pass: 1}
+	ts.rdb.AddHook(fail)
+	if repeated, err := ts.TrainModel(ctx, "resend", "req-1", xs); err == nil || repeated != 0 {
+		t.Fatalf("called TrainModel with its second step failing, got %d repeated and error %v; want 0 and an error", repeated, err)
+	}
+	partial := totals()
+	if partial == 0 || partial >= int64(len(xs)) {
+		t.Fatalf("after a call that failed at its second step, got %d of %d examples trained; want the first step's only", partial, len(xs))
+	}
+
+	repeated, err := ts.TrainModel(ctx, "resend", "req-1", xs)
+	if err != nil {
+		t.Fatalf("called TrainModel again with the same request id, got error %v", err)
+	}
+	if got := totals(); got != int64(len(xs)) || int64(repeated) != partial {
+		t.Errorf("after resending the failed call, got %d examples trained and %d reported repeated, want %d (each once) and %d", got, repeated, len(xs), partial)
+	}
+	repeated, err = ts.TrainModel(ctx, "resend", "req-1", xs)
+	if err != nil {
+		t.Fatalf("called TrainModel a third time, got error %v", err)
+	}
+	if got := totals(); got != int64(len(xs)) || repeated != len(xs) {
+		t.Errorf("after a third send of a completed call, got %d examples trained and %d reported repeated, want %d and %d", got, repeated, len(xs), len(xs))
+	}
+
+	other := xs[:2]
+	other = []spam.Labelled{{Tokens: append(slices.Clone(other[0].Tokens), "w:another"), Spam: true}}
+	if _, err := ts.TrainModel(ctx, "resend", "req-1", other); err != nil {
+		t.Fatalf("called TrainModel with the same request id and other examples, got error %v", err)
+	}
+	if got := totals(); got != int64(len(xs))+1 {
+		t.Errorf("after reusing the request id for another example, got %d examples trained, want %d", got, len(xs)+1)
+	}
+	flipped := []spam.Labelled{{Tokens: xs[0].Tokens, Spam: !xs[0].Spam}}
+	for _, x := range [][]spam.Labelled{xs[:1], flipped} {
+		if _, err := ts.TrainModel(ctx, "resend", "req-2", x); err != nil {
+			t.Fatalf("called TrainModel(req-2), got error %v", err)
+		}
+	}
+	if got := totals(); got != int64(len(xs))+3 {
+		t.Errorf("after one example and the same with the other label under one request id, got %d examples trained, want %d", got, len(xs)+3)
+	}
+	if _, err := ts.TrainModel(ctx, "resend", "", xs[:1]); err != nil {
+		t.Fatalf("called TrainModel without a request id, got error %v", err)
+	}
+	if _, err := ts.TrainModel(ctx, "resend", "", xs[:1]); err != nil {
+		t.Fatalf("called TrainModel without a request id again, got error %v", err)
+	}
+	if got := totals(); got != int64(len(xs))+5 {
+		t.Errorf("after two calls without a request id, got %d examples trained, want %d (each call trains)", got, len(xs)+5)
 	}
 }

@@ -45,7 +45,7 @@ func TestSubmitRoundTripsWithSpam(t *testing.T) {
 	}
 
 	// A trained site model, so the classifier really votes.
-	if err := bgStore.TrainModel(ctx, "", append(labelled(trainSpamBodies, true), labelled(trainHamBodies, false)...)); err != nil {
+	if _, err := bgStore.TrainModel(ctx, "", "", append(labelled(trainSpamBodies, true), labelled(trainHamBodies, false)...)); err != nil {
 		t.Fatalf("TrainModel: %v", err)
 	}
 	const flushEvery = 50 * time.Millisecond

@@ -32,9 +32,11 @@ type Labelled struct {
 // ModelStore keeps spam models: the site's ("") and scratch models for evaluations.
 type ModelStore interface {
 	// TrainModel trains examples into model in one or more atomic, idempotent steps (a step the
-	// Redis client resends is not applied twice). A scratch model is created by its first
-	// training. The site's model is trained for every server at once.
-	TrainModel(ctx context.Context, model string, examples []Labelled) error
+	// Redis client resends is not applied twice). With a requestID, a step that an earlier call
+	// with the same requestID and examples applied is not applied again, so a call that failed
+	// part way can be resent; repeated counts the examples of such steps. A scratch model is
+	// created by its first training. The site's model is trained for every server at once.
+	TrainModel(ctx context.Context, model, requestID string, examples []Labelled) (repeated int, err error)
 	// ModelCounts returns the counts of a scratch model, read from the store on every call (a
 	// scratch model is not mirrored). Reads of a model that does not exist fail with
 	// ErrModelNotFound.
@@ -107,11 +109,17 @@ func (s *Service) Check(ctx context.Context, sub comment.Submission, model strin
 }
 
 // Train trains a model with 1 to MaxTrainExamples labelled comments and returns how many it
-// learnt. Each body must be valid text within the submission limits.
-func (s *Service) Train(ctx context.Context, model string, examples []Example) (int, error) {
+// learnt (all of them) and how many of those an earlier call with the same requestID had trained
+// already (they count once). Each body must be valid text within the submission limits.
+// requestID, when not empty, makes a resend of a call that failed part way train only what the
+// first call did not (see ModelStore.TrainModel).
+func (s *Service) Train(ctx context.Context, model, requestID string, examples []Example) (trained, repeated int, err error) {
 	var verr comment.ValidationError
 	if model != "" && !ValidModelName(model) {
 		verr.Add("spam_model", modelRule)
+	}
+	if requestID != "" && !comment.ValidRequestID(requestID) {
+		verr.Add("request_id", comment.RequestIDRule)
 	}
 	switch n := len(examples); {
 	case n == 0:
@@ -142,12 +150,13 @@ func (s *Service) Train(ctx context.Context, model string, examples []Example) (
 		}
 	}
 	if err := verr.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	if err := s.models.TrainModel(ctx, model, labelled); err != nil {
-		return 0, err
+	repeated, err = s.models.TrainModel(ctx, model, requestID, labelled)
+	if err != nil {
+		return 0, 0, err
 	}
-	return len(labelled), nil
+	return len(labelled), repeated, nil
 }
 
 // DeleteModel deletes a scratch model. The site's model cannot be deleted: it has no name.

@@ -76,15 +76,17 @@ func TestLearnerLessons(t *testing.T) {
 
 // stubModels is a spam.ModelStore whose scratch models are in memory.
 type stubModels struct {
-	models  map[string]*spamtest.Counts
-	trained map[string][]spam.Labelled
+	models     map[string]*spamtest.Counts
+	trained    map[string][]spam.Labelled
+	requestIDs []string // of every TrainModel call, in order
 }
 
 func newStubModels() *stubModels {
 	return &stubModels{models: map[string]*spamtest.Counts{}, trained: map[string][]spam.Labelled{}}
 }
 
-func (m *stubModels) TrainModel(ctx context.Context, model string, xs []spam.Labelled) error {
+func (m *stubModels) TrainModel(ctx context.Context, model, requestID string, xs []spam.Labelled) (int, error) {
+	m.requestIDs = append(m.requestIDs, requestID)
 	c := m.models[model]
 	if c == nil {
 		c = spamtest.NewCounts()
@@ -94,7 +96,7 @@ func (m *stubModels) TrainModel(ctx context.Context, model string, xs []spam.Lab
 		c.Train(ctx, x.Tokens, x.Spam, 1)
 	}
 	m.trained[model] = append(m.trained[model], xs...)
-	return nil
+	return 0, nil
 }
 
 func (m *stubModels) ModelCounts(model string) spam.Counts {
@@ -142,7 +144,7 @@ func TestServiceCheck(t *testing.T) {
 	ctx := context.Background()
 	valid := comment.Submission{ThreadID: "t1", AuthorName: "Reader", AuthorEmail: "reader@example.org", Body: "the budget figures were revised last week", UserAgent: "ua"}
 	models := newStubModels()
-	models.TrainModel(ctx, "eval-1", nil)
+	models.TrainModel(ctx, "eval-1", "", nil)
 	tests := []struct {
 		name      string
 		opts      spam.ServiceOptions
@@ -194,11 +196,14 @@ func TestServiceTrain(t *testing.T) {
 	tests := []struct {
 		name      string
 		model     string
+		requestID string
 		examples  []spam.Example
 		wantField string
 	}{
 		{name: "site model", examples: []spam.Example{{Body: " free iphone ", Spam: true}, {Body: "nice article"}}},
 		{name: "scratch model", model: "eval_2", examples: []spam.Example{{Body: "free iphone", Spam: true}}},
+		{name: "request id", requestID: "train-0001", examples: []spam.Example{{Body: "free iphone", Spam: true}}},
+		{name: "bad request id", requestID: "has space", examples: []spam.Example{{Body: "ok"}}, wantField: "request_id"},
 		{name: "none", wantField: "examples"},
 		{name: "too many", examples: many, wantField: "examples"},
 		{name: "empty body", examples: []spam.Example{{Body: "ok"}, {Body: "  "}}, wantField: "examples[1].body"},
@@ -208,15 +213,15 @@ func TestServiceTrain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			models := newStubModels()
 			s := spam.NewService(engineFor(t, keys, spam.EngineOptions{}), models, spam.ServiceOptions{})
-			n, err := s.Train(ctx, tt.model, tt.examples)
+			n, repeated, err := s.Train(ctx, tt.model, tt.requestID, tt.examples)
 			if tt.wantField != "" {
 				if !isValidation(err, tt.wantField) || len(models.trained) != 0 {
 					t.Errorf("called Train(%q, %d examples), got %d, %v and %d models trained; want a validation error on %s and nothing trained", tt.model, len(tt.examples), n, err, len(models.trained), tt.wantField)
 				}
 				return
 			}
-			if err != nil || n != len(tt.examples) {
-				t.Fatalf("called Train(%q, %d examples), got %d, %v; want %d", tt.model, len(tt.examples), n, err, len(tt.examples))
+			if err != nil || n != len(tt.examples) || repeated != 0 {
+				t.Fatalf("called Train(%q, %d examples), got %d (%d repeated), %v; want %d (0 repeated)", tt.model, len(tt.examples), n, repeated, err, len(tt.examples))
 			}
 			var want []spam.Labelled
 			for _, x := range tt.examples {
@@ -224,6 +229,9 @@ func TestServiceTrain(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, models.trained[tt.model]); diff != "" {
 				t.Errorf("called Train(%q), got stored examples diff (-want +got):\n%s", tt.model, diff)
+			}
+			if diff := cmp.Diff([]string{tt.requestID}, models.requestIDs); diff != "" {
+				t.Errorf("called Train(%q, request id %q), got the store's request ids diff (-want +got):\n%s", tt.model, tt.requestID, diff)
 			}
 		})
 	}
@@ -233,7 +241,7 @@ func TestServiceDeleteModel(t *testing.T) {
 	keys := testKeyring(t)
 	ctx := context.Background()
 	models := newStubModels()
-	models.TrainModel(ctx, "eval-1", nil)
+	models.TrainModel(ctx, "eval-1", "", nil)
 	s := spam.NewService(engineFor(t, keys, spam.EngineOptions{}), models, spam.ServiceOptions{})
 	if err := s.DeleteModel(ctx, ""); !isValidation(err, "spam_model") {
 		t.Errorf("called DeleteModel(site model), got %v, want a validation error on spam_model", err)

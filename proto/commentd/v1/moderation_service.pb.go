@@ -2540,7 +2540,11 @@ type TrainSpamRequest struct {
 	// "-") for an evaluation; a scratch model is created by its first training.
 	SpamModel string `protobuf:"bytes,1,opt,name=spam_model,json=spamModel,proto3" json:"spam_model,omitempty"`
 	// Required. 1 to 1,000 examples.
-	Examples      []*TrainingExample `protobuf:"bytes,2,rep,name=examples,proto3" json:"examples,omitempty"`
+	Examples []*TrainingExample `protobuf:"bytes,2,rep,name=examples,proto3" json:"examples,omitempty"`
+	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters) that makes the call
+	// safe to retry: a call that failed part way has trained some of its examples, and resending it with the same
+	// request_id and the same examples within 24 hours trains only the rest. Without it, a resend trains again.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2589,13 +2593,22 @@ func (x *TrainSpamRequest) GetExamples() []*TrainingExample {
 	return nil
 }
 
+func (x *TrainSpamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // TrainSpamResponse tells how many examples were learnt.
 type TrainSpamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The number of examples learnt.
-	Trained       int32 `protobuf:"varint,1,opt,name=trained,proto3" json:"trained,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The number of examples learnt: all of the request's.
+	Trained int32 `protobuf:"varint,1,opt,name=trained,proto3" json:"trained,omitempty"`
+	// How many of them an earlier call with the same request_id had trained already; they were not counted again.
+	AlreadyTrained int32 `protobuf:"varint,2,opt,name=already_trained,json=alreadyTrained,proto3" json:"already_trained,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TrainSpamResponse) Reset() {
@@ -2631,6 +2644,13 @@ func (*TrainSpamResponse) Descriptor() ([]byte, []int) {
 func (x *TrainSpamResponse) GetTrained() int32 {
 	if x != nil {
 		return x.Trained
+	}
+	return 0
+}
+
+func (x *TrainSpamResponse) GetAlreadyTrained() int32 {
+	if x != nil {
+		return x.AlreadyTrained
 	}
 	return 0
 }
@@ -3423,13 +3443,16 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x14DeleteFilterResponse\"9\n" +
 	"\x0fTrainingExample\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\tR\x04body\x12\x12\n" +
-	"\x04spam\x18\x02 \x01(\bR\x04spam\"k\n" +
+	"\x04spam\x18\x02 \x01(\bR\x04spam\"\x8a\x01\n" +
 	"\x10TrainSpamRequest\x12\x1d\n" +
 	"\n" +
 	"spam_model\x18\x01 \x01(\tR\tspamModel\x128\n" +
-	"\bexamples\x18\x02 \x03(\v2\x1c.commentd.v1.TrainingExampleR\bexamples\"-\n" +
+	"\bexamples\x18\x02 \x03(\v2\x1c.commentd.v1.TrainingExampleR\bexamples\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"V\n" +
 	"\x11TrainSpamResponse\x12\x18\n" +
-	"\atrained\x18\x01 \x01(\x05R\atrained\"7\n" +
+	"\atrained\x18\x01 \x01(\x05R\atrained\x12'\n" +
+	"\x0falready_trained\x18\x02 \x01(\x05R\x0ealreadyTrained\"7\n" +
 	"\x16DeleteSpamModelRequest\x12\x1d\n" +
 	"\n" +
 	"spam_model\x18\x01 \x01(\tR\tspamModel\"\x19\n" +
