@@ -145,6 +145,8 @@ func TestQueueTable(t *testing.T) {
 		},
 		NextPageToken: "page-2",
 	}
+	resp.Comments[0].SpamScore = 0.314
+	resp.Comments[2].SpamScore = 0.976
 	f := &fakeModeration{listQueue: func(context.Context, *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
 		return resp, nil
 	}}
@@ -156,10 +158,10 @@ func TestQueueTable(t *testing.T) {
 		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
 	}
 	want := "" +
-		"ID  THREAD  AGE  AUTHOR    EMAIL             WHY                            BODY\n" +
-		"c1  post-1  3h   Jane Doe  j•••@example.com  PRE_MODERATION,TOO_MANY_LINKS  Hello world this body is much longer th…\n" +
-		"c2  post-2  5m   Eve [2J   e•••@example.org  -                              hi ]0;owned\n" +
-		"c3  post-1  4d   Bob       b•••@example.net  SPAM_SCORE                     old one\n"
+		"ID  THREAD  AGE  AUTHOR    EMAIL             SCORE  WHY                            BODY\n" +
+		"c1  post-1  3h   Jane Doe  j•••@example.com  0.31   PRE_MODERATION,TOO_MANY_LINKS  Hello world this body is much longer th…\n" +
+		"c2  post-2  5m   Eve [2J   e•••@example.org  0.00   -                              hi ]0;owned\n" +
+		"c3  post-1  4d   Bob       b•••@example.net  0.98   SPAM_SCORE                     old one\n"
 	if diff := cmp.Diff(want, got.stdout); diff != "" {
 		t.Errorf("%s: stdout mismatch (-want +got):\n%s", cmdline(args), diff)
 	}
@@ -281,6 +283,8 @@ func TestShow(t *testing.T) {
 			"Author key:    ak-c9\n" +
 			"IP:            203.0.113.x\n" +
 			"User agent:    Mozilla/5.0\n" +
+			"History:       0 approved, 0 rejected, 0 spam\n" +
+			"Spam score:    0.00\n" +
 			"Held because:  PRE_MODERATION: Held for pre_moderation.\n" +
 			"               TOO_MANY_LINKS: Held for too_many_links.\n" +
 			"Decision:      pending → rejected by alice at " + stamp(decided) + " (2h ago), reason: \"off topic\"\n" +

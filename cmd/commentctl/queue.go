@@ -47,8 +47,9 @@ func (c *cli) queueCmd() *cobra.Command {
 		Long: `queue lists the moderation queue, oldest first: pending comments by default, or the rejected or
 spam ones with --state.
 
-Columns: ID, THREAD, AGE (since submission), AUTHOR, EMAIL (masked by the server), WHY (the codes
-of the checks that held the comment) and the start of the BODY.
+Columns: ID, THREAD, AGE (since submission), AUTHOR, EMAIL (masked by the server), SCORE (the spam
+score the checks gave it, 0 to 1), WHY (the codes of the checks that held the comment) and the start
+of the BODY. show prints the reasons in full.
 
 One call returns one page (--limit comments, server default 50, at most 500). When there are more,
 the next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
@@ -103,19 +104,20 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 // the first line see no rows.
 func writeQueue(w io.Writer, comments []*commentdv1.ModeratedComment, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTHREAD\tAGE\tAUTHOR\tEMAIL\tWHY\tBODY")
+	fmt.Fprintln(tw, "ID\tTHREAD\tAGE\tAUTHOR\tEMAIL\tSCORE\tWHY\tBODY")
 	for _, mc := range comments {
 		cm := mc.GetComment()
 		codes := make([]string, 0, len(mc.GetHoldReasons()))
 		for _, r := range mc.GetHoldReasons() {
 			codes = append(codes, r.GetCode())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\n",
 			cell(cm.GetId(), 0),
 			cell(cm.GetThreadId(), 0),
 			age(cm.GetCreateTime(), now),
 			cell(cm.GetAuthorName(), queueAuthorWidth),
 			cell(mc.GetMaskedEmail(), 0),
+			mc.GetSpamScore(),
 			cell(strings.Join(codes, ","), 0),
 			cell(cm.GetBody(), queueBodyWidth),
 		)

@@ -17,8 +17,9 @@ func (c *cli) showCmd() *cobra.Command {
 		Use:   "show ID",
 		Short: "Show one comment with everything a moderator may see",
 		Long: `show prints one comment in the moderator's view: its thread, state and times, the author's name,
-masked email and IP address, author key and user agent, why the checks held it, the last moderator
-decision (who, when, from which state to which, and why) and the full text.
+masked email and IP address, author key and user agent, the author's record, the spam score (0 to 1),
+why the checks held it, the last moderator decision (who, when, from which state to which, and why)
+and the full text.
 
 ID is a comment id or its resource name, comments/ID. With -o json the output is the
 ModerationServiceGetCommentResponse.`,
@@ -65,6 +66,9 @@ func writeComment(w io.Writer, mc *commentdv1.ModeratedComment, now time.Time) e
 	field("Author key", cell(mc.GetAuthorKey(), 0))
 	field("IP", cell(mc.GetMaskedIp(), 0))
 	field("User agent", cell(mc.GetUserAgent(), 0))
+	h := mc.GetAuthorHistory()
+	field("History", fmt.Sprintf("%d approved, %d rejected, %d spam", h.GetApproved(), h.GetRejected(), h.GetSpam()))
+	field("Spam score", fmt.Sprintf("%.2f", mc.GetSpamScore()))
 	// One reason per line; the label only on the first.
 	label := "Held because:"
 	if len(mc.GetHoldReasons()) == 0 {
