@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -192,7 +193,17 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 			return badValue("pattern too long: %d bytes, at most %d", len(v), MaxPatternChars)
 		}
 		if _, err := compileList("entry", []string{"/" + v + "/"}); err != nil {
-			return badValue("not an RE2 regular expression")
+			msg := "not an RE2 regular expression"
+			var perr *syntax.Error
+			if _, cerr := regexp.Compile(v); errors.As(cerr, &perr) {
+				msg += ": " + perr.Code.String()
+			}
+			return badValue("%s", msg)
+		}
+		// A pattern that matches the empty string matches every comment: ".*" or "x*" on the
+		// spam list would mark every comment spam.
+		if re, err := regexp.Compile("(?i)" + v); err == nil && re.MatchString("") {
+			return badValue("matches every comment (the pattern matches empty text)")
 		}
 		f.Value = v
 		return v, nil

@@ -54,6 +54,8 @@ func TestNewFilter(t *testing.T) {
 		{name: "not an email", list: spam.FilterListHold, kind: spam.FilterEmail, value: "nobody", badFields: []string{"filter.value"}},
 		{name: "not an IP", list: spam.FilterListHold, kind: spam.FilterIP, value: "300.1.1.1", badFields: []string{"filter.value"}},
 		{name: "bad regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `(unclosed`, badFields: []string{"filter.value"}},
+		{name: "regex matching everything", list: spam.FilterListSpam, kind: spam.FilterRegex, value: `.*`, badFields: []string{"filter.value"}},
+		{name: "regex matching empty text", list: spam.FilterListSpam, kind: spam.FilterRegex, value: `casino|`, badFields: []string{"filter.value"}},
 		{name: "regex too long", list: spam.FilterListHold, kind: spam.FilterRegex, value: strings.Repeat("a", spam.MaxPatternChars+1), badFields: []string{"filter.value"}},
 		{name: "empty", list: spam.FilterListHold, kind: spam.FilterWord, value: "  ", badFields: []string{"filter.value"}},
 		{name: "control characters", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "buy\x00now", badFields: []string{"filter.value"}},
