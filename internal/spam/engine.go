@@ -54,12 +54,23 @@ func NewEngine(site Counts, keys *privacy.Keyring, opts EngineOptions) (*Engine,
 	return e, nil
 }
 
+// namesFor returns a copy of names as long as list: entries past the end of names get none.
+func namesFor(list, names []string) []string {
+	out := make([]string, len(list))
+	copy(out, names)
+	return out
+}
+
 // SetFilters compiles the word lists fs into a new Scorer and puts it in force. On an error the
 // Scorer in force is kept.
 func (e *Engine) SetFilters(fs []Filter) error {
 	o := e.opts.Scorer
 	o.Rules.HoldList = slices.Clone(o.Rules.HoldList)
 	o.Rules.SpamList = slices.Clone(o.Rules.SpamList)
+	// A pattern from a filter is named by the filter's resource name in reasons, so a moderator
+	// can find it in "filters list".
+	o.Rules.HoldNames = namesFor(o.Rules.HoldList, o.Rules.HoldNames)
+	o.Rules.SpamNames = namesFor(o.Rules.SpamList, o.Rules.SpamNames)
 	hashed := make(map[string]FilterList)
 	for _, f := range fs {
 		if f.Hash != "" {
@@ -69,8 +80,10 @@ func (e *Engine) SetFilters(fs []Filter) error {
 		switch f.List {
 		case FilterListHold:
 			o.Rules.HoldList = append(o.Rules.HoldList, f.entry())
+			o.Rules.HoldNames = append(o.Rules.HoldNames, "filters/"+f.ID)
 		case FilterListSpam:
 			o.Rules.SpamList = append(o.Rules.SpamList, f.entry())
+			o.Rules.SpamNames = append(o.Rules.SpamNames, "filters/"+f.ID)
 		}
 	}
 	score, err := NewScorer(e.site, o)
@@ -150,10 +163,16 @@ func (e *Engine) finish(st *engineState, in Input, res Result) Result {
 		list, what := e.hashedMatch(st, in)
 		switch list {
 		case FilterListSpam:
-			res.Reasons = append([]comment.Reason{{Code: ReasonSpamList, Message: what + " on the spam list"}}, res.Reasons...)
+			r := comment.Reason{Code: ReasonSpamList, Message: what + " on the spam list"}
+			if !slices.Contains(res.Reasons, r) { // an address entry and a range entry say the same
+				res.Reasons = append([]comment.Reason{r}, res.Reasons...)
+			}
 			res.Decision = DecisionSpam
 		case FilterListHold:
-			res.Reasons = append(res.Reasons, comment.Reason{Code: ReasonHoldList, Message: what + " on the hold list"})
+			r := comment.Reason{Code: ReasonHoldList, Message: what + " on the hold list"}
+			if !slices.Contains(res.Reasons, r) {
+				res.Reasons = append(res.Reasons, r)
+			}
 			res.Decision = max(res.Decision, DecisionHold)
 		}
 	}

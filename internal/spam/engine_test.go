@@ -145,6 +145,7 @@ func TestEngineWordLists(t *testing.T) {
 	add(spam.FilterListSpam, spam.FilterEmail, "banned.author@example.com")
 	add(spam.FilterListHold, spam.FilterIP, "198.51.100.77")
 	add(spam.FilterListHold, spam.FilterIP, "192.0.2.0/24")
+	add(spam.FilterListHold, spam.FilterIP, "198.51.100.0/24") // holds the held address too: one reason, not two
 	add(spam.FilterListSpam, spam.FilterPhrase, "cheap watches")
 	add(spam.FilterListHold, spam.FilterWord, "casino")
 	add(spam.FilterListSpam, spam.FilterDomain, "spam.example")
@@ -184,6 +185,18 @@ func TestEngineWordLists(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// A pattern's reason names its filter, so a moderator finds it in "filters list".
+	var regexID string
+	for _, f := range all {
+		if f.Kind == spam.FilterRegex {
+			regexID = f.ID
+		}
+	}
+	v := screen(t, e, draftOf(t, "buy b1tcoin here", "reader@example.org", ""))
+	if len(v.Hold) == 0 || !strings.Contains(v.Hold[0].Message, "filters/"+regexID) {
+		t.Errorf("called Screen with a body the regex filter %s matches, got hold reasons %v, want one naming filters/%s", regexID, v.Hold, regexID)
 	}
 
 	// Removing the entries applies at once.

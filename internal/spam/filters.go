@@ -148,7 +148,7 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 	switch f.Kind {
 	case FilterWord, FilterPhrase, FilterDomain:
 		// The Scorer's list compiler decides what an entry is; an entry must land where its kind says.
-		l, err := compileList("entry", []string{v})
+		l, err := compileList("entry", []string{v}, nil)
 		switch {
 		case err != nil:
 			return badValue("no words in it")
@@ -192,7 +192,7 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		if len(v) > MaxPatternChars {
 			return badValue("pattern too long: %d bytes, at most %d", len(v), MaxPatternChars)
 		}
-		if _, err := compileList("entry", []string{"/" + v + "/"}); err != nil {
+		if _, err := compileList("entry", []string{"/" + v + "/"}, nil); err != nil {
 			msg := "not an RE2 regular expression"
 			var perr *syntax.Error
 			if _, cerr := regexp.Compile(v); errors.As(cerr, &perr) {

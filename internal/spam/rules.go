@@ -35,6 +35,10 @@ type RuleOptions struct {
 	//     and user agent ("cash" does not match "cashew").
 	// Empty entries and entries starting with "#" are ignored.
 	HoldList, SpamList []string
+	// HoldNames and SpamNames, when set, name the entries of HoldList and SpamList (same index) in
+	// the reason a pattern gives, such as "filters/<id>"; an entry without a name is called
+	// "entry N" by its 1-based place in its list.
+	HoldNames, SpamNames []string
 	// MinFormAge: a form submitted sooner than this after it was rendered is held, or marked
 	// spam with TooFastIsSpam (default 3s). Only when the site reports the form age.
 	MinFormAge    time.Duration
@@ -62,8 +66,8 @@ func compileRules(o RuleOptions) (*rules, error) {
 	if o.TrustAfter == 0 {
 		o.TrustAfter = DefaultTrustAfter
 	}
-	hold, err1 := compileList("hold list", o.HoldList)
-	spamList, err2 := compileList("spam list", o.SpamList)
+	hold, err1 := compileList("hold list", o.HoldList, o.HoldNames)
+	spamList, err2 := compileList("spam list", o.SpamList, o.SpamNames)
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
@@ -122,15 +126,17 @@ type wordList struct {
 }
 
 type pattern struct {
-	entry int // 1-based position in the list as configured
-	re    *regexp.Regexp
+	name string // the entry's name in reasons, such as "entry 3" or "filters/<id>"
+	re   *regexp.Regexp
 }
 
 func (l *wordList) len() int {
 	return len(l.words) + len(l.phrases) + len(l.domains) + len(l.emails) + len(l.emailDom) + len(l.prefixes) + len(l.patterns)
 }
 
-func compileList(name string, entries []string) (*wordList, error) {
+// compileList compiles the entries of the list called name; names, when longer than an entry's
+// index, names that entry in reasons.
+func compileList(name string, entries, names []string) (*wordList, error) {
 	l := &wordList{words: map[string]string{}, emails: map[string]bool{}, emailDom: map[string]bool{}}
 	var errs []error
 	for i, e := range entries {
@@ -149,7 +155,11 @@ func compileList(name string, entries []string) (*wordList, error) {
 				errs = append(errs, fmt.Errorf("%w: %s entry %d: not an RE2 pattern", ErrInvalidOptions, name, i+1))
 				continue
 			}
-			l.patterns = append(l.patterns, pattern{entry: i + 1, re: re})
+			label := fmt.Sprintf("entry %d", i+1)
+			if i < len(names) && names[i] != "" {
+				label = names[i]
+			}
+			l.patterns = append(l.patterns, pattern{name: label, re: re})
 		case strings.HasPrefix(e, "@"):
 			l.emailDom[strings.ToLower(e[1:])] = true
 		case strings.Contains(e, "@"):
@@ -265,7 +275,7 @@ func (l *wordList) match(t listTarget) (string, bool) {
 	for _, p := range l.patterns {
 		// Neither the field nor the pattern is named: it may have matched an email address.
 		if p.re.MatchString(t.in.Body) || p.re.MatchString(t.in.AuthorName) || p.re.MatchString(t.email) || p.re.MatchString(t.in.UserAgent) {
-			return fmt.Sprintf("the comment matches pattern entry %d", p.entry), true
+			return "the comment matches pattern " + p.name, true
 		}
 	}
 	return "", false

@@ -165,3 +165,25 @@ func TestTrusted(t *testing.T) {
 		}
 	}
 }
+
+// A configured pattern is named by its place in its list; a named one by its name.
+func TestRulePatternNames(t *testing.T) {
+	in := Input{Body: "cheap b1tcoin", UserAgent: "x"}
+	for _, tt := range []struct {
+		names []string
+		want  string
+	}{
+		{nil, "the comment matches pattern entry 2 on the hold list"},
+		{[]string{"", "filters/abc"}, "the comment matches pattern filters/abc on the hold list"},
+	} {
+		r, err := compileRules(RuleOptions{HoldList: []string{"crypto", "/b[i1]tcoin/"}, HoldNames: tt.names})
+		if err != nil {
+			t.Fatalf("compileRules: %v", err)
+		}
+		var v verdict
+		r.check(in, inputAnalysis(in), &v)
+		if len(v.findings) != 1 || v.findings[0].reason.Message != tt.want {
+			t.Errorf("rules.check(names %q) gave findings %v, want one with message %q", tt.names, v.findings, tt.want)
+		}
+	}
+}
