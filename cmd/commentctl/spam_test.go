@@ -196,7 +196,7 @@ func TestSpamMark(t *testing.T) {
 	}{
 		{name: "spam", args: []string{"spam", "c1", "comments/c2", "--reason", "link farm"}, wantNames: []string{"comments/c1", "comments/c2"},
 			wantOut: "comments/c1: marked spam\ncomments/c2: marked spam\n"},
-		{name: "not spam", args: []string{"not-spam", "c3"}, wantNames: []string{"comments/c3"}, wantOut: "comments/c3: marked not spam\n"},
+		{name: "not spam", args: []string{"not-spam", "c3", "--reason", "link farm"}, wantNames: []string{"comments/c3"}, wantOut: "comments/c3: marked not spam\n"},
 		{name: "one fails", args: []string{"spam", "c4", "c5"}, failOn: "comments/c5", wantCode: exitError, wantNames: []string{"comments/c4", "comments/c5"},
 			wantOut: "comments/c4: marked spam\n", wantErr: "comments/c5: "},
 	}
@@ -215,7 +215,7 @@ func TestSpamMark(t *testing.T) {
 				}
 			} else {
 				for _, r := range requestsOf[*commentdv1.MarkNotSpamRequest](st) {
-					names = append(names, r.GetName())
+					names, reasons = append(names, r.GetName()), append(reasons, r.GetReason())
 				}
 			}
 			slices.Sort(names)

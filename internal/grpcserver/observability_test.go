@@ -89,11 +89,15 @@ func TestMetrics(t *testing.T) {
 	e.submit(t, validSubmission("open", "one"))
 	e.submit(t, validSubmission("open", "two"))
 	held := e.submit(t, validSubmission("held", "three"))
+	refused := e.submit(t, validSubmission("held", "four"))
 	if _, err := e.site.SubmitComment(e.as(t, siteKeyName), &commentdv1.SubmitCommentRequest{}); err == nil {
 		t.Fatalf("called SubmitComment with an empty request, got no error, want InvalidArgument")
 	}
 	if _, err := e.mod.ApproveComment(e.as(t, modKeyName), &commentdv1.ApproveCommentRequest{Name: held.GetName()}); err != nil {
 		t.Fatalf("called ApproveComment(%s): %v", held.GetName(), err)
+	}
+	if _, err := e.mod.RejectComment(e.as(t, modKeyName), &commentdv1.RejectCommentRequest{Name: refused.GetName()}); err != nil {
+		t.Fatalf("called RejectComment(%s): %v", refused.GetName(), err)
 	}
 
 	tests := []struct {
@@ -102,13 +106,14 @@ func TestMetrics(t *testing.T) {
 		want   float64
 	}{
 		{"commentd_comments_submitted_total", map[string]string{"state": "published"}, 2},
-		{"commentd_comments_submitted_total", map[string]string{"state": "pending"}, 1},
+		{"commentd_comments_submitted_total", map[string]string{"state": "pending"}, 2},
 		{"commentd_comments_submitted_total", map[string]string{"state": "spam"}, 0},
 		{"commentd_moderation_decisions_total", map[string]string{"action": "approve"}, 1},
-		{"commentd_moderation_decisions_total", map[string]string{"action": "reject"}, 0},
-		{"grpc_server_handled_total", map[string]string{"grpc_service": "commentd.v1.CommentService", "grpc_method": "SubmitComment", "grpc_code": "OK"}, 3},
+		{"commentd_moderation_decisions_total", map[string]string{"action": "reject"}, 1},
+		{"commentd_moderation_decisions_total", map[string]string{"action": "mark_spam"}, 0},
+		{"grpc_server_handled_total", map[string]string{"grpc_service": "commentd.v1.CommentService", "grpc_method": "SubmitComment", "grpc_code": "OK"}, 4},
 		{"grpc_server_handled_total", map[string]string{"grpc_service": "commentd.v1.CommentService", "grpc_method": "SubmitComment", "grpc_code": "InvalidArgument"}, 1},
-		{"grpc_server_handling_seconds", map[string]string{"grpc_service": "commentd.v1.CommentService", "grpc_method": "SubmitComment"}, 4},
+		{"grpc_server_handling_seconds", map[string]string{"grpc_service": "commentd.v1.CommentService", "grpc_method": "SubmitComment"}, 5},
 		{"grpc_server_handling_seconds", map[string]string{"grpc_service": "commentd.v1.ModerationService", "grpc_method": "ApproveComment"}, 1},
 		{"grpc_server_started_total", map[string]string{"grpc_service": "commentd.v1.ModerationService", "grpc_method": "ListQueue"}, 0},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/ratelimit"
 )
 
@@ -63,10 +64,21 @@ func TestScreenerInCommentService(t *testing.T) {
 			t.Errorf("%s: Submit(%q) reasons %+v, want %s first", tt.name, tt.sub.Body, got.HoldReasons, ratelimit.ReasonBanned)
 		}
 	}
-	// Only the accepted submissions were stored: the two published ones.
+	// Only the accepted submissions were stored: the two published ones, and the shadow-banned one
+	// rejected. The refused submissions are in no list at all.
 	published, _, err := refuse.ListPublished(ctx, "news-1", comment.Page{})
 	if err != nil || len(published) != 2 {
 		t.Errorf("ListPublished(news-1) = %d comments, %v; want the 2 accepted", len(published), err)
+	}
+	for _, st := range []comment.State{comment.StatePending, comment.StateRejected, comment.StateSpam} {
+		queued, _, err := s.ListQueue(ctx, moderation.Query{State: st, ThreadID: "news-1"}, comment.Page{Size: 50})
+		want := 0
+		if st == comment.StateRejected {
+			want = 1 // the shadow-banned submission
+		}
+		if err != nil || len(queued) != want {
+			t.Errorf("ListQueue(%v, news-1) = %d comments, %v; want %d (refused submissions are not stored)", st, len(queued), err, want)
+		}
 	}
 }
 
