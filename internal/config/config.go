@@ -135,7 +135,8 @@ func settings() []setting {
 	out = append(out, scalar("grpc-addr", "COMMENTD_GRPC_ADDR", ":7070", "gRPC listen address (-dev: 127.0.0.1:7070)", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.HTTPAddr })
 	out = append(out, scalar("http-addr", "COMMENTD_HTTP_ADDR", ":7071", "HTTP listen address for /metrics (-dev: 127.0.0.1:7071)", a, s))
-	a, s = stringField(func(c *Config) *string { return &c.RedisURL })
+	a, _ = stringField(func(c *Config) *string { return &c.RedisURL })
+	s = func(c *Config) string { return maskRedisPassword(c.RedisURL) }
 	out = append(out, scalar("redis-url", "COMMENTD_REDIS_URL", "redis://127.0.0.1:6379", "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,..., Sentinel as redis+sentinel://h1:p1,h2:p2/master", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.RedisPrefix })
 	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
@@ -212,6 +213,29 @@ func settings() []setting {
 	st = scalar("pprof", "COMMENTD_PPROF", "false", "serve Go's profiler at /debug/pprof/ on -http-addr, for performance work: never on an address others can reach", a, s)
 	st.boolean = true
 	out = append(out, st)
+	return out
+}
+
+// maskRedisPassword replaces the password of a Redis address (scheme://user:pass@hosts/...) with
+// "***", so the start-up log shows which server and user without the secret.
+func maskRedisPassword(u string) string {
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return u
+	}
+	hosts, path, hasPath := strings.Cut(u[i+3:], "/")
+	at := strings.LastIndexByte(hosts, '@')
+	if at < 0 {
+		return u
+	}
+	user, _, hasPass := strings.Cut(hosts[:at], ":")
+	if !hasPass {
+		return u
+	}
+	out := u[:i+3] + user + ":***" + hosts[at:]
+	if hasPath {
+		out += "/" + path
+	}
 	return out
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,6 +53,29 @@ func TestPrecedence(t *testing.T) {
 	for _, a := range attrs {
 		if s, ok := a.(string); ok && strings.Contains(s, key) {
 			t.Errorf("LogAttrs() contains a secret key in %q", s)
+		}
+	}
+}
+
+func TestLogAttrsMaskRedisPassword(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_KEYS": "/k", "COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	for url, want := range map[string]string{
+		"redis://app:s3cret@10.0.0.1:6379/2":            "redis://app:***@10.0.0.1:6379/2",
+		"redis+sentinel://:s3cret@h1:26379,h2:26379/m1": "redis+sentinel://:***@h1:26379,h2:26379/m1",
+		"rediss://app@10.0.0.1:6380":                    "rediss://app@10.0.0.1:6380",
+		"redis://10.0.0.1:6379":                         "redis://10.0.0.1:6379",
+	} {
+		c, err := Load([]string{"-redis-url", url}, envMap(env), io.Discard)
+		if err != nil {
+			t.Fatalf("Load(-redis-url %s): %v", url, err)
+		}
+		logged := fmt.Sprint(c.LogAttrs()...)
+		if strings.Contains(logged, "s3cret") || !strings.Contains(logged, want) {
+			t.Errorf("LogAttrs() with -redis-url %s = %s, want %s and no password", url, logged, want)
+		}
+		if c.RedisURL != url {
+			t.Errorf("RedisURL = %q, want %q unchanged", c.RedisURL, url)
 		}
 	}
 }
