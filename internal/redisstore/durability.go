@@ -71,6 +71,10 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	if errors.Is(err, ErrConfigUnreadable) {
 		return Durability{}, err
 	}
+	if errors.Is(err, redis.Nil) {
+		// go-redis's answer when the Sentinels know no master of that name: not a missing comment.
+		return Durability{}, fmt.Errorf("redisstore: check durability: %v (with Sentinel, check the master name)", err)
+	}
 	if err != nil {
 		return Durability{}, storeError("check durability", err)
 	}
@@ -103,16 +107,23 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 }
 
 // readDurability reads one server's settings with one pipelined round trip. CONFIG GET takes one
-// parameter at a time on servers before 7.0, hence four commands.
+// parameter at a time on servers before 7.0, hence four commands (after a PING).
 func readDurability(ctx context.Context, n redis.Cmdable) (Durability, error) {
 	params := []string{"appendonly", "appendfsync", "maxmemory-policy", "save"}
 	cmds := make([]*redis.MapStringStringCmd, len(params))
+	var ping *redis.StatusCmd
 	_, err := n.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// PING tells a refused CONFIG GET apart from a connection Redis refused as a whole (a
+		// wrong password, NOAUTH, a database index out of range): those are not about durability.
+		ping = p.Ping(ctx)
 		for i, name := range params {
 			cmds[i] = p.ConfigGet(ctx, name)
 		}
 		return nil
 	})
+	if err != nil && ping.Val() != "PONG" {
+		return Durability{}, err
+	}
 	var reply redis.Error
 	if errors.As(err, &reply) && !unavailable(err) {
 		// The server answered but refused: CONFIG is disabled, renamed or not permitted.

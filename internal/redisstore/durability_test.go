@@ -93,6 +93,30 @@ func TestCheckDurabilityOnMiniredisIsUnreadable(t *testing.T) {
 	}
 }
 
+// A server that refuses the connection itself (a wrong password, a database it does not have) is
+// not a server whose persistence settings are unreadable: the operator must fix the address, and
+// -accept-data-loss must not be offered as the way out.
+func TestCheckDurabilityConnectionRefusedIsNotUnreadable(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, "--appendonly", "yes")
+	if err := redistest.Client(t, srv.Addr).Do(context.Background(), "ACL", "SETUSER", "app", "on", ">right", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range map[string]*redis.Options{
+		"wrong password": {Addr: srv.Addr, Username: "app", Password: "wrong"},
+		"database 99":    {Addr: srv.Addr, Username: "app", Password: "right", DB: 99},
+	} {
+		rdb := redis.NewClient(opts)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := CheckDurability(ctx, rdb)
+		cancel()
+		rdb.Close()
+		if err == nil || errors.Is(err, ErrConfigUnreadable) || errors.Is(err, ErrNoAOF) || errors.Is(err, ErrEvictionPolicy) {
+			t.Errorf("%s: CheckDurability error = %v, want an error that is not a durability problem", name, err)
+		}
+	}
+}
+
 func TestLossWindow(t *testing.T) {
 	t.Parallel()
 	// Each setting must be told apart in the start-up log, and an evicting policy named.

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +52,21 @@ func mustShard(t *testing.T, id string) int {
 		t.Fatalf("shardOfID(%q) failed", id)
 	}
 	return sh
+}
+
+// A master name the Sentinels do not know is a configuration mistake, not a durability problem nor
+// a missing comment, and the error says where to look.
+func TestSentinelUnknownMasterName(t *testing.T) {
+	sent := redistest.StartSentinel(t)
+	rdb, err := NewClient("redis+sentinel://" + sent.Addr + "/no-such-master")
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = CheckDurability(ctx, rdb)
+	if err == nil || errors.Is(err, ErrConfigUnreadable) || errors.Is(err, comment.ErrNotFound) || !strings.Contains(err.Error(), "master name") {
+		t.Errorf("CheckDurability(unknown master name) = %v, want an error naming the master name, not ErrConfigUnreadable or ErrNotFound", err)
+	}
 }
