@@ -177,3 +177,31 @@ func TestClusterCreateTouchesOneSlot(t *testing.T) {
 		}
 	}
 }
+
+// The health check must see a Cluster that lost a master (no replica takes over): PING to any
+// other node still answers PONG, yet the lost master's keys, and with the default
+// cluster-require-full-coverage every key, fail.
+func TestClusterPingFailsWhenAMasterIsDown(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
+	if err != nil {
+		t.Fatalf("NewClient(cluster addresses) = %v", err)
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("New on the cluster = %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping on a healthy cluster = %v, want nil", err)
+	}
+	cluster.Nodes[2].Stop()
+	for i := range 5 {
+		if err := s.Ping(ctx); !errors.Is(err, comment.ErrUnavailable) {
+			t.Fatalf("Ping %d with a master down = %v, want comment.ErrUnavailable", i, err)
+		}
+	}
+}

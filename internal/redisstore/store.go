@@ -96,8 +96,15 @@ func (s *Store) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks that Redis answers, for the health check.
+// Ping checks that Redis answers, for the health check. On a Cluster every master must answer:
+// PING goes to one node only, and a node answers it even while the cluster is down (a master lost,
+// its slots served by no one) and every command on keys fails.
 func (s *Store) Ping(ctx context.Context) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return storeError("ping", cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			return n.Ping(ctx).Err()
+		}))
+	}
 	return storeError("ping", s.rdb.Ping(ctx).Err())
 }
 
