@@ -39,8 +39,11 @@ const (
 	// all claimed by others costs a bounded amount of work.
 	claimScan = 1000
 	// claimRounds bounds the pick-then-claim rounds of a claim across shards: a round comes back
-	// short only when other moderators took some of the picked comments in between.
-	claimRounds = 3
+	// short only when other moderators took some of the picked comments in between, and every
+	// round someone gets what they picked. Three rounds left ten moderators claiming at the same
+	// moment on a loaded 2-core machine with comments unclaimed now and then; the extra rounds
+	// cost nothing without contention.
+	claimRounds = 8
 )
 
 // claimed is one comment picked or claimed by claims.lua.
