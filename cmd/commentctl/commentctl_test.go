@@ -582,8 +582,14 @@ func TestErrorPrinting(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	t.Parallel()
 	f := &fakeModeration{getThread: func(ctx context.Context, _ *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
-		<-ctx.Done() // never answers in time
-		return nil, ctx.Err()
+		// Never answers in time; should commentctl send no deadline, answer after 10s so the
+		// test fails instead of hanging.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+			return &commentdv1.GetThreadResponse{}, nil
+		}
 	}}
 	args := withServer(serve(t, f), "--timeout", "100ms", "thread", "get", "t1")
 	start := time.Now()

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -257,5 +258,41 @@ func checkStatus(t *testing.T, call string, err error, wantCode codes.Code, want
 	}
 	if diff := cmp.Diff(wantDetails, rest, ignoreProse); diff != "" {
 		t.Errorf("called %s, got details differing from want (-want +got):\n%s", call, diff)
+	}
+}
+
+// TestCallTimeoutBoundsCallsWithoutDeadline: Options.CallTimeout (-redis-timeout) ends a call whose
+// client set no deadline while Redis does not answer, with the store's retryable error; a client
+// deadline shorter than it still applies.
+func TestCallTimeoutBoundsCallsWithoutDeadline(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newEnv(t, envOptions{redisAddr: srv.Addr, callTimeout: 300 * time.Millisecond})
+	ctx := e.as(t, siteKeyName)
+	list := &commentdv1.ListCommentsRequest{ThreadId: "paused"}
+	if _, err := e.site.ListComments(ctx, list); err != nil {
+		t.Fatalf("called ListComments before the pause, got %v", err)
+	}
+	admin := redistest.Client(t, srv.Addr)
+	// The pause outlasts the test's calls: an answer before it ends came from the bound.
+	const pause = 3 * time.Second
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+		t.Fatalf("CLIENT PAUSE: %v", err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "CLIENT", "UNPAUSE") })
+
+	start := time.Now()
+	_, err := e.site.ListComments(ctx, list)
+	took := time.Since(start)
+	if code, reason := codeReason(err); code != codes.Unavailable || reason != grpcserver.ReasonStoreUnavailable {
+		t.Errorf("called ListComments without a deadline on a paused Redis, got %v %q, want Unavailable %q", code, reason, grpcserver.ReasonStoreUnavailable)
+	}
+	if took >= pause-time.Second {
+		t.Errorf("called ListComments without a deadline on a paused Redis, got an answer after %v, want it well before the %v pause ends", took, pause)
+	}
+
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := e.site.ListComments(short, list); status.Code(err) != codes.DeadlineExceeded && status.Code(err) != codes.Unavailable {
+		t.Errorf("called ListComments with a 100ms deadline on a paused Redis, got %v, want DeadlineExceeded or Unavailable", err)
 	}
 }

@@ -78,6 +78,7 @@ type envOptions struct {
 	// storeScreener, when set, builds one more screener on the env's store and keyring.
 	storeScreener func(*redisstore.Store, *privacy.Keyring) comment.Screener
 	serverOptions []grpc.ServerOption
+	callTimeout   time.Duration // Options.CallTimeout (-redis-timeout); 0: none
 }
 
 // newEnv starts a server for one test. Everything it starts is stopped by t.Cleanup.
@@ -125,6 +126,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Moderation:    moderation.NewService(e.store, ring, withWorkflow(moderation.Options{DefaultMode: o.mode}, e.store)),
 		Registerer:    e.reg,
 		ServerOptions: o.serverOptions,
+		CallTimeout:   o.callTimeout,
 	})
 	return e
 }
