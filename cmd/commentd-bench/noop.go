@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/commentd/commentd/internal/grpcserver"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
@@ -36,7 +37,7 @@ func serveNoop(addr string) error {
 	if err != nil {
 		return err
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(grpc.NumStreamWorkers(grpcserver.StreamWorkers))
 	commentdv1.RegisterCommentServiceServer(s, noopServer{})
 	return s.Serve(lis)
 }
