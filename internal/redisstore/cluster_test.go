@@ -205,3 +205,29 @@ func TestClusterPingFailsWhenAMasterIsDown(t *testing.T) {
 		}
 	}
 }
+
+// One Cluster node given as a standalone server is refused with the address forms that work; the
+// same node as a Cluster seed passes.
+func TestCheckDurabilityRefusesOneClusterNodeAsStandalone(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tt := range []struct {
+		url     string
+		wantErr bool
+	}{
+		{"redis://" + cluster.Addrs[0], true},
+		{"redis+cluster://" + cluster.Addrs[0], false},
+	} {
+		rdb, err := NewClient(tt.url)
+		if err != nil {
+			t.Fatalf("NewClient(%s) = %v", tt.url, err)
+		}
+		_, err = CheckDurability(ctx, rdb)
+		rdb.Close()
+		if got := errors.Is(err, ErrClusterNode); got != tt.wantErr {
+			t.Errorf("CheckDurability(%s) = %v, want ErrClusterNode: %v", tt.url, err, tt.wantErr)
+		}
+	}
+}

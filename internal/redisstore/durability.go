@@ -18,6 +18,8 @@ type Durability struct {
 	// Readable is false when the settings could not be read (ErrConfigUnreadable): the other
 	// fields are then unknown, not "off".
 	Readable bool
+	// ClusterNode: the server runs in Cluster mode (cluster-enabled yes).
+	ClusterNode bool
 }
 
 // Durability problems CheckDurability reports. The caller decides whether any is fatal.
@@ -30,6 +32,9 @@ var (
 	// ErrConfigUnreadable: the server refused CONFIG GET (common on managed Redis), so its
 	// durability cannot be known.
 	ErrConfigUnreadable = errors.New("redisstore: cannot read redis persistence settings")
+	// ErrClusterNode: the address names one node of a Redis Cluster as if it were a standalone
+	// server; keys of other nodes' slots would fail.
+	ErrClusterNode = errors.New("redisstore: the redis server is a Cluster node; give redis+cluster://host:port (one seed) or every node as redis://h1:p1,h2:p2,...")
 )
 
 // fsyncRank orders appendfsync values from strongest (0) to weakest.
@@ -81,6 +86,9 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	if len(nodes) == 0 {
 		return Durability{}, fmt.Errorf("%w: no master answered", ErrConfigUnreadable)
 	}
+	if _, ok := c.(*redis.ClusterClient); !ok && nodes[0].ClusterNode {
+		return Durability{}, ErrClusterNode
+	}
 
 	d := nodes[0]
 	for _, n := range nodes[1:] {
@@ -107,9 +115,9 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 }
 
 // readDurability reads one server's settings with one pipelined round trip. CONFIG GET takes one
-// parameter at a time on servers before 7.0, hence four commands (after a PING).
+// parameter at a time on servers before 7.0, hence five commands (after a PING).
 func readDurability(ctx context.Context, n redis.Cmdable) (Durability, error) {
-	params := []string{"appendonly", "appendfsync", "maxmemory-policy", "save"}
+	params := []string{"appendonly", "appendfsync", "maxmemory-policy", "save", "cluster-enabled"}
 	cmds := make([]*redis.MapStringStringCmd, len(params))
 	var ping *redis.StatusCmd
 	_, err := n.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -140,7 +148,7 @@ func readDurability(ctx context.Context, n redis.Cmdable) (Durability, error) {
 		}
 		vals[i] = v
 	}
-	d := Durability{AOF: vals[0] == "yes", EvictionPolicy: vals[2], Save: vals[3], Readable: true}
+	d := Durability{AOF: vals[0] == "yes", EvictionPolicy: vals[2], Save: vals[3], Readable: true, ClusterNode: vals[4] == "yes"}
 	if d.AOF {
 		d.Fsync = vals[1]
 	}
