@@ -22,7 +22,10 @@ func main() {
 	redis.SetLogger(redisLogger{log: slog.New(slog.NewJSONHandler(os.Stderr, nil))})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, nil)
+	// SIGHUP reloads the keys file and the TLS certificate (without this it would end the process).
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, nil, reload)
 	switch {
 	case err == nil:
 	case errors.Is(err, config.ErrHelp):

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,8 @@ type server struct {
 	siteToken, modToken string
 	log                 *syncBuffer
 	conn                *grpc.ClientConn
+	keysFile            string
+	process             *os.Process
 }
 
 // startCommentd runs the commentd binary against redisAddr with a fresh keys file and returns once
@@ -116,6 +119,7 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	}
 	keys := filepath.Join(dir, "keys")
 	os.WriteFile(keys, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	s.keysFile = keys
 	args := append([]string{"-grpc-addr", s.grpcAddr, "-http-addr", s.httpAddr, "-redis-url", "redis://" + redisAddr,
 		"-redis-prefix", redistest.Prefix(t), "-keys", keys, "-accept-data-loss"}, extra...)
 	cmd := exec.Command(bin, args...)
@@ -126,6 +130,7 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start commentd: %v", err)
 	}
+	s.process = cmd.Process
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -353,4 +358,72 @@ func dumpKey(t *testing.T, rdb *redis.Client, key string) string {
 		t.Fatalf("read %s %s: %v", typ, key, err)
 	}
 	return fmt.Sprint(v)
+}
+
+// TestReloadKeysOnSIGHUP: after the keys file changes, SIGHUP puts it in force without a restart:
+// an added key works, a removed one is refused; a broken file is logged and the keys in force stay.
+func TestReloadKeysOnSIGHUP(t *testing.T) {
+	s := startCommentd(t, redistest.Shared(t))
+	site := commentdv1.NewCommentServiceClient(s.conn)
+	count := func(token string) codes.Code {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		_, err := site.CountComments(ctx, &commentdv1.CountCommentsRequest{ThreadIds: []string{"reload"}})
+		return status.Code(err)
+	}
+	// reloadAndWait sends SIGHUP and waits for the n-th reload log line of kind what.
+	reloaded := 0
+	reloadAndWait := func(what string, n int) {
+		t.Helper()
+		if err := s.process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatalf("send SIGHUP: %v", err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(s.log.String(), what) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q log line %d within 10s of SIGHUP\n%s", what, n, s.log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	newToken, newLine, err := apikey.Generate("e2e-site-2", apikey.RoleSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := count(newToken); code != codes.Unauthenticated {
+		t.Fatalf("called CountComments with a key not yet in the file, got %v, want Unauthenticated", code)
+	}
+	// Replace the file: the new site key in, the old site key out, the moderator key kept.
+	old, err := os.ReadFile(s.keysFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(strings.TrimSpace(string(old)), "\n") {
+		if !strings.HasPrefix(line, "e2e-site ") {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(s.keysFile, []byte(strings.Join(append(kept, newLine), "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloaded++
+	reloadAndWait("keys file reloaded", reloaded)
+	if code := count(newToken); code != codes.OK {
+		t.Errorf("called CountComments with the key added by the reload, got %v, want OK", code)
+	}
+	if code := count(s.siteToken); code != codes.Unauthenticated {
+		t.Errorf("called CountComments with the key the reload removed, got %v, want Unauthenticated", code)
+	}
+
+	// A broken file is not put in force.
+	if err := os.WriteFile(s.keysFile, []byte("not a keys line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloadAndWait("keys file not reloaded", 1)
+	if code := count(newToken); code != codes.OK {
+		t.Errorf("called CountComments after a reload of a broken keys file, got %v, want OK (the keys in force stay)", code)
+	}
 }

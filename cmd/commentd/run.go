@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -35,8 +36,9 @@ import (
 // to run on port 0).
 type readyFunc func(grpcAddr, httpAddr string)
 
-// run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready readyFunc) error {
+// run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails. Every
+// value on reload (SIGHUP) reads the keys file and the TLS certificate again.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready readyFunc, reload <-chan os.Signal) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -128,12 +130,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	mod := moderation.NewService(store, keyring, buildWorkflow(moderation.Options{DefaultMode: cfg.ModerationMode, Learner: checks.learner, Histories: checks.histories}, store, cfg))
 
 	var serverOpts []grpc.ServerOption
+	var cert certificate
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
+		if err := cert.load(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(&tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12})))
 	}
 	srv := grpcserver.New(grpcserver.Options{
 		Logger:        log,
@@ -168,10 +170,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	errc := make(chan error, 2)
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		srv.WatchHealth(healthCtx, store.Ping, 2*time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-healthCtx.Done():
+				return
+			case <-reload:
+				reloadFiles(log, cfg, srv, &cert)
+			}
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -211,6 +224,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	log.Info("commentd stopped")
 	return runErr
 }
+
+// reloadFiles reads the keys file and the TLS certificate again and puts what it read in force.
+// A file that fails to load is logged and the one in force is kept, so a typo does not lock every
+// client out.
+func reloadFiles(log *slog.Logger, cfg *config.Config, srv *grpcserver.Server, cert *certificate) {
+	switch keys, err := loadKeys(cfg); {
+	case cfg.KeysFile == "":
+		log.Info("reload: no keys file to read (-keys is not set); keys unchanged")
+	case err != nil:
+		log.Error("reload: keys file not reloaded; the keys in force stay", "err", err.Error())
+	default:
+		srv.SetKeys(keys)
+		log.Info("reload: keys file reloaded", "keys_file", cfg.KeysFile, "keys", keys.Len())
+	}
+	if cfg.TLSCert == "" {
+		return
+	}
+	if err := cert.load(cfg.TLSCert, cfg.TLSKey); err != nil {
+		log.Error("reload: TLS certificate not reloaded; the one in force stays", "err", err.Error())
+		return
+	}
+	log.Info("reload: TLS certificate reloaded", "tls_cert", cfg.TLSCert)
+}
+
+// certificate is the gRPC port's TLS certificate, replaceable while connections are served: new
+// handshakes get the one loaded last.
+type certificate struct {
+	cur atomic.Pointer[tls.Certificate]
+}
+
+func (c *certificate) load(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	c.cur.Store(&cert)
+	return nil
+}
+
+func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
 
 func loadKeys(cfg *config.Config) (*apikey.Set, error) {
 	if cfg.KeysFile == "" {

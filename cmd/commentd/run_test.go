@@ -24,11 +24,17 @@ import (
 // and a channel with run's result.
 func runAsync(t *testing.T, args []string, env map[string]string, stdout *bytes.Buffer) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
+	return runAsyncReload(t, args, env, stdout, nil)
+}
+
+// runAsyncReload is runAsync with run's reload channel (what SIGHUP feeds).
+func runAsyncReload(t *testing.T, args []string, env map[string]string, stdout *bytes.Buffer, reload <-chan os.Signal) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, args, stdout, &bytes.Buffer{}, func(k string) string { return env[k] }, func(grpcAddr, _ string) { ready <- grpcAddr })
+		done <- run(ctx, args, stdout, &bytes.Buffer{}, func(k string) string { return env[k] }, func(grpcAddr, _ string) { ready <- grpcAddr }, reload)
 	}()
 	select {
 	case addr := <-ready:
@@ -87,7 +93,7 @@ func TestRefusesLossyRedis(t *testing.T) {
 	base := []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys}
 
 	lossy := redistest.Start(t)
-	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] }, nil)
+	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] }, nil, nil)
 	if !errors.Is(err, redisstore.ErrNoAOF) {
 		t.Errorf("run against Redis with AOF off = %v, want an error matching redisstore.ErrNoAOF", err)
 	}

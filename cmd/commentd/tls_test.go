@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,5 +91,69 @@ func TestTLS(t *testing.T) {
 	}
 	if err := check(insecure.NewCredentials()); err == nil {
 		t.Errorf("health check in plaintext against the TLS port succeeded, want an error")
+	}
+}
+
+// TestTLSReload: a reload (SIGHUP) puts a new certificate in force for new connections; a broken
+// one is refused and the one in force stays.
+func TestTLSReload(t *testing.T) {
+	certFile, keyFile, oldPool := writeSelfSigned(t)
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	keys := filepath.Join(t.TempDir(), "keys")
+	writeKeys(t, keys)
+	rs := redistest.Start(t, "--appendonly", "yes")
+	reload := make(chan os.Signal, 1)
+	addr, cancel, done := runAsyncReload(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys,
+		"-redis-url", "redis://" + rs.Addr, "-tls-cert", certFile, "-tls-key", keyFile}, env, &bytes.Buffer{}, reload)
+	defer func() { cancel(); <-done }()
+
+	check := func(pool *x509.CertPool) error {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer ccancel()
+		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if err := check(oldPool); err != nil {
+		t.Fatalf("health check trusting the first certificate: %v", err)
+	}
+	newCert, newKey, newPool := writeSelfSigned(t)
+	for _, f := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload <- syscall.SIGHUP
+	deadline := time.Now().Add(10 * time.Second)
+	for check(newPool) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("a client trusting only the new certificate is still refused 10s after the reload")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := check(oldPool); err == nil {
+		t.Errorf("a client trusting only the old certificate connected after the reload, want it refused")
+	}
+
+	// A broken certificate file is not put in force.
+	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The channel holds one signal and one goroutine takes them in turn: once the third send is
+	// accepted, the first reload has run.
+	for range 3 {
+		reload <- syscall.SIGHUP
+	}
+	if err := check(newPool); err != nil {
+		t.Errorf("health check after reloading a broken certificate file: %v, want the certificate in force kept", err)
 	}
 }

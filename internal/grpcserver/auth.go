@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
@@ -102,9 +103,10 @@ func isPublic(method string) bool {
 	return false
 }
 
-// authorizer checks the bearer key of every call against the role table.
+// authorizer checks the bearer key of every call against the role table. The keys can be replaced
+// while calls run (a reloaded keys file).
 type authorizer struct {
-	keys  *apikey.Set
+	keys  atomic.Pointer[apikey.Set]
 	roles map[string]apikey.Role
 }
 
@@ -117,10 +119,11 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 	if err != nil {
 		return ctx, err
 	}
-	if a.keys == nil {
+	keys := a.keys.Load()
+	if keys == nil {
 		return ctx, errUnknownKey
 	}
-	key, err := a.keys.Lookup(token)
+	key, err := keys.Lookup(token)
 	if err != nil {
 		return ctx, errUnknownKey
 	}

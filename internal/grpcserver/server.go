@@ -72,7 +72,12 @@ type Server struct {
 	// endStreams ends the streams that would otherwise run until their client leaves (WatchQueue),
 	// so a graceful stop does not wait for them until its deadline.
 	endStreams context.CancelFunc
+	auth       *authorizer
 }
+
+// SetKeys replaces the accepted API keys: calls that start after it are checked against keys
+// (nil accepts none); calls already authorised run on.
+func (s *Server) SetKeys(keys *apikey.Set) { s.auth.keys.Store(keys) }
 
 // healthServices are the names whose health SetServing sets: the whole server ("") and each API.
 func healthServices() []string {
@@ -90,7 +95,9 @@ func New(opts Options) *Server {
 	m := newMetrics()
 	logs := accessLog{log: opts.Logger}
 	errs := errorMapper{log: opts.Logger}
-	auth := &authorizer{keys: opts.Keys, roles: methodRoles()}
+	auth := &authorizer{roles: methodRoles()}
+	auth.keys.Store(opts.Keys)
+	s.auth = auth
 
 	serverOpts := []grpc.ServerOption{
 		grpc.NumStreamWorkers(StreamWorkers),
