@@ -290,10 +290,14 @@ func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalC
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	d, err := redisstore.CheckDurability(ctx, rdb)
+	labels := prometheus.Labels{"aof": fmt.Sprint(d.AOF), "appendfsync": d.Fsync, "maxmemory_policy": d.EvictionPolicy}
+	if !d.Readable {
+		labels = prometheus.Labels{"aof": "unknown", "appendfsync": "unknown", "maxmemory_policy": "unknown"}
+	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "commentd_redis_durability_info",
-		Help:        "Redis persistence settings commentd runs with (value is always 1).",
-		ConstLabels: prometheus.Labels{"aof": fmt.Sprint(d.AOF), "appendfsync": d.Fsync, "maxmemory_policy": d.EvictionPolicy},
+		Help:        "Redis persistence settings commentd runs with (value is always 1; \"unknown\" when Redis refused CONFIG GET).",
+		ConstLabels: labels,
 	})
 	info.Set(1)
 	reg.MustRegister(info)
@@ -306,6 +310,9 @@ func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalC
 		if cfg.AcceptDataLoss {
 			log.Warn("redis may lose comments; starting anyway because data loss was accepted", append(attrs, "problem", err.Error())...)
 			return nil
+		}
+		if errors.Is(err, redisstore.ErrConfigUnreadable) {
+			return fmt.Errorf("redis may lose comments: %w (fix: allow this user CONFIG GET, or check in your Redis provider's settings that AOF is on and maxmemory-policy is noeviction, then start with -accept-data-loss)", err)
 		}
 		return fmt.Errorf("redis may lose comments: %w (fix: CONFIG SET maxmemory-policy noeviction, CONFIG SET appendonly yes; or start with -accept-data-loss)", err)
 	default:

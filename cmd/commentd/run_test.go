@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/config"
 	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -120,5 +124,40 @@ func writeKeys(t *testing.T, path string) {
 	}
 	if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDurabilityUnreadable: a Redis user refused CONFIG GET gets advice it can act on, and with
+// -accept-data-loss the exported durability says "unknown" rather than "off".
+func TestDurabilityUnreadable(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes")
+	admin := redistest.Client(t, srv.Addr)
+	if err := admin.Do(context.Background(), "ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-config").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	rdb, err := redisstore.NewClient("redis://app:pw@" + srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	log := slog.New(slog.DiscardHandler)
+
+	err = checkDurability(context.Background(), log, rdb, &config.Config{}, prometheus.NewRegistry())
+	if !errors.Is(err, redisstore.ErrConfigUnreadable) || !strings.Contains(err.Error(), "allow this user CONFIG GET") {
+		t.Errorf("checkDurability as a user without CONFIG = %v, want ErrConfigUnreadable with advice to allow CONFIG GET", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := checkDurability(context.Background(), log, rdb, &config.Config{AcceptDataLoss: true}, reg); err != nil {
+		t.Fatalf("checkDurability with data loss accepted = %v, want nil", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 {
+		t.Fatalf("Gather = %v, %v; want the durability metric", mfs, err)
+	}
+	for _, l := range mfs[0].GetMetric()[0].GetLabel() {
+		if l.GetValue() != "unknown" {
+			t.Errorf("durability metric label %s=%q, want \"unknown\" (the settings could not be read)", l.GetName(), l.GetValue())
+		}
 	}
 }

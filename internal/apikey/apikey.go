@@ -99,7 +99,7 @@ func Parse(r io.Reader) (*Set, error) {
 		}
 		role, err := ParseRole(f[1])
 		if err != nil {
-			return nil, fmt.Errorf("apikey: line %d: %w", n, err)
+			return nil, fmt.Errorf("apikey: line %d: role %q: want site, moderator or admin", n, f[1])
 		}
 		raw, err := hex.DecodeString(f[2])
 		if err != nil || len(raw) != sha256.Size {

@@ -180,12 +180,13 @@ func settings() []setting {
 	out = append(out, setting{name: "moderation-mode", env: "COMMENTD_MODERATION_MODE", def: "post",
 		usage: "site-wide default: pre (every comment waits for a moderator) or post (published unless a check holds it)",
 		apply: func(c *Config, v string) error {
+			// "default" means "the site's mode" for a thread; the site's own mode must be one.
 			m, err := comment.ParseMode(v)
-			if err == nil && m == comment.ModeDefault {
-				err = fmt.Errorf("want pre or post, got %q", v)
+			if err != nil || m == comment.ModeDefault {
+				return fmt.Errorf("want pre or post, got %q", v)
 			}
 			c.ModerationMode = m
-			return err
+			return nil
 		},
 		show: func(c *Config) string { return c.ModerationMode.String() }})
 	a, s = intField(func(c *Config) *int { return &c.MaxBodyChars })
@@ -305,10 +306,11 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		}
 		c.AcceptDataLoss = true
 	}
-	if err := errors.Join(errs...); err != nil {
+	// Every problem at once: the settings' own errors, then what Validate finds in the rest.
+	if err := errors.Join(append(errs, c.Validate())...); err != nil {
 		return nil, err
 	}
-	return c, c.Validate()
+	return c, nil
 }
 
 func lookupEnv(env func(string) string, name string) (string, bool) {

@@ -103,6 +103,7 @@ func TestInvalid(t *testing.T) {
 	}{
 		{"no keys in production", nil, map[string]string{}},
 		{"bad mode", []string{"-moderation-mode", "maybe"}, base},
+		{"thread-only mode", []string{"-moderation-mode", "default"}, base},
 		{"bad number", []string{"-max-body-chars", "many"}, base},
 		{"zero body", []string{"-max-body-chars", "0"}, base},
 		{"tls half", []string{"-tls-cert", "c.pem"}, base},
@@ -117,6 +118,16 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("Load(%q) with env %v = nil error, want an error", tt.args, tt.env)
 			}
 		})
+	}
+}
+
+// All problems are reported at once, not only the first.
+func TestInvalidListsEveryProblem(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	_, err := Load([]string{"-moderation-mode", "strict", "-log-level", "verbose"}, envMap(env), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "moderation-mode") || !strings.Contains(err.Error(), "log-level") {
+		t.Errorf("Load(bad mode and bad log level) = %v, want an error naming both", err)
 	}
 }
 
