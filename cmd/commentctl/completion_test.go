@@ -49,6 +49,8 @@ func TestCompletionValues(t *testing.T) {
 		{args: []string{"__complete", "watch", "--kinds", ""}, want: []string{"held", "reported", "spam", "decided"}},
 		{args: []string{"__complete", "review", "--state", ""}, want: []string{"pending", "spam"}},
 		{args: []string{"__complete", "bulk", "reopen", "--state", ""}, want: []string{"rejected", "spam"}},
+		{args: []string{"__complete", "queue", "--state", ""}, want: []string{"pending", "rejected", "spam"}},
+		{args: []string{"__complete", "thread", "set", "t1", "--mode", ""}, want: []string{"pre", "post", "default"}},
 		{args: []string{"__complete", "completion", ""}, want: []string{"bash", "zsh", "fish"}},
 	}
 	for _, tt := range tests {

@@ -97,6 +97,9 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 	f.StringVar(&state, "state", "pending", "which comments to list: pending, rejected or spam")
 	f.StringVar(&thread, "thread", "", "only comments of this thread `ID`")
 	page.add(cmd, "comments")
+	_ = cmd.RegisterFlagCompletionFunc("state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"pending", "rejected", "spam"}, cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 

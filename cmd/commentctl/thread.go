@@ -133,6 +133,9 @@ It prints the thread as it is afterwards. With -o json the output is the UpdateT
 	}
 	cmd.Flags().StringVar(&mode, "mode", "", "moderation mode: pre, post or default (the site-wide mode)")
 	cmd.Flags().BoolVar(&closed, "closed", false, "close the thread to new comments; --closed=false reopens it")
+	_ = cmd.RegisterFlagCompletionFunc("mode", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"pre", "post", "default"}, cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
