@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,7 +70,7 @@ func (c *cli) applyConfigFile(cmd *cobra.Command) error {
 	case errors.Is(err, fs.ErrNotExist) && !named:
 		return nil
 	case err != nil:
-		return &usageError{cmdPath: cmd.CommandPath(), err: err}
+		return &configError{err: err}
 	}
 
 	flags := cmd.Flags()
@@ -94,7 +94,7 @@ func (c *cli) applyConfigFile(cmd *cobra.Command) error {
 	if cfg.Timeout != "" && !flags.Changed("timeout") {
 		d, err := time.ParseDuration(cfg.Timeout)
 		if err != nil || d <= 0 {
-			return usagef(cmd, "config file %s: timeout %q: want a positive duration such as 10s", path, cfg.Timeout)
+			return &configError{err: fmt.Errorf("config file %s: timeout %q: want a positive duration such as 10s", path, cfg.Timeout)}
 		}
 		c.timeout = d
 	}
@@ -125,12 +125,9 @@ func readConfig(path string) (fileConfig, error) {
 		return fileConfig{}, fmt.Errorf("config file %s is larger than %d bytes", path, maxConfigSize)
 	}
 
-	var cfg fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true) // a misspelt key would otherwise be ignored without a word
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fileConfig{}, fmt.Errorf("config file %s: %s (keys: server, token, tls, tls-ca, timeout)",
-			path, oneLine(err.Error()))
+	cfg, err := decodeConfig(b)
+	if err != nil {
+		return fileConfig{}, fmt.Errorf("config file %s: %w", path, err)
 	}
 	cfg.Server = strings.TrimSpace(cfg.Server)
 	cfg.Token = strings.TrimSpace(cfg.Token)
@@ -142,6 +139,48 @@ func readConfig(path string) (fileConfig, error) {
 		return fileConfig{}, &looseConfigError{path: path, mode: info.Mode().Perm()}
 	}
 	return cfg, nil
+}
+
+// configKeys are the keys of fileConfig, as a config file spells them.
+var configKeys = []string{"server", "token", "tls", "tls-ca", "timeout"}
+
+// decodeConfig parses a config file's YAML. It checks the keys itself, a misspelt one being an
+// error rather than ignored, because the decoder's own check names the Go type instead of the keys.
+func decodeConfig(b []byte) (fileConfig, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fileConfig{}, errors.New(yamlErrorText(err))
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" { // empty, or only comments
+		return fileConfig{}, nil
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return fileConfig{}, fmt.Errorf("line %d: want \"key: value\" lines (keys: %s)", top.Line, strings.Join(configKeys, ", "))
+	}
+	var unknown []string
+	for i := 0; i < len(top.Content); i += 2 { // a mapping's content alternates key, value
+		if k := top.Content[i]; !slices.Contains(configKeys, k.Value) {
+			unknown = append(unknown, fmt.Sprintf("line %d: unknown key %q", k.Line, k.Value))
+		}
+	}
+	if len(unknown) > 0 {
+		return fileConfig{}, fmt.Errorf("%s (keys: %s)", strings.Join(unknown, "; "), strings.Join(configKeys, ", "))
+	}
+	var cfg fileConfig
+	if err := top.Decode(&cfg); err != nil {
+		return fileConfig{}, errors.New(yamlErrorText(err))
+	}
+	return cfg, nil
+}
+
+// yamlErrorText is a YAML error on one line, without the "yaml: unmarshal errors:" preamble.
+func yamlErrorText(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return oneLine(strings.Join(te.Errors, "; "))
+	}
+	return strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
 }
 
 // looseConfigError refuses a config file whose token others on the machine could read.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -174,6 +175,61 @@ func TestConfigRefusals(t *testing.T) {
 	}
 }
 
+// TestConfigErrorText checks that a bad config file gives one line naming the file, the line and
+// the key, and no pointer to --help: the command line is not at fault.
+func TestConfigErrorText(t *testing.T) {
+	t.Parallel()
+	d := threadDouble()
+	addr := serveDouble(t, d)
+	const keys = " (keys: server, token, tls, tls-ca, timeout)"
+	tests := []struct {
+		name    string
+		content string
+		perm    os.FileMode
+		want    string // the error after "commentctl: config file PATH: "
+	}{
+		{
+			name:    "misspelt key",
+			content: "server: " + addr + "\n# the key\n\n\n\ntokn: secret\n",
+			want:    `line 6: unknown key "tokn"` + keys,
+		},
+		{
+			name:    "two unknown keys",
+			content: "servr: x\ntimeout: 5s\ntsl: true\n",
+			want:    `line 1: unknown key "servr"; line 3: unknown key "tsl"` + keys,
+		},
+		{name: "not a mapping", content: "- server\n- token\n", want: `line 1: want "key: value" lines` + keys},
+		{name: "bad bool", content: "tls: maybe\n", want: "line 1: cannot unmarshal !!str `maybe` into bool"},
+		{name: "bad timeout", content: "timeout: soon\n", want: `timeout "soon": want a positive duration such as 10s`},
+		{name: "not yaml", content: "server: [\n", want: "line 1: did not find expected node content"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeConfig(t, t.TempDir(), "config.yaml", tt.content, 0o600)
+			args := []string{"--config", path, "--server", addr, "--token", "flag-token", "thread", "get", "t1"}
+			got := invocation{args: args}.run(t)
+			want := "commentctl: config file " + path + ": " + tt.want + "\n"
+			if diff := cmp.Diff(want, got.stderr); diff != "" || got.code != exitUsage {
+				t.Errorf("%s with %q: exit %d; want %d; stderr mismatch (-want +got):\n%s", cmdline(args), tt.content, got.code, exitUsage, diff)
+			}
+		})
+	}
+}
+
+// TestConfigKeys keeps the keys that errors list in step with the keys fileConfig reads.
+func TestConfigKeys(t *testing.T) {
+	t.Parallel()
+	var tags []string
+	typ := reflect.TypeFor[fileConfig]()
+	for i := range typ.NumField() {
+		tags = append(tags, typ.Field(i).Tag.Get("yaml"))
+	}
+	if diff := cmp.Diff(tags, configKeys); diff != "" {
+		t.Errorf("configKeys mismatch with fileConfig's yaml tags (-tags +configKeys):\n%s", diff)
+	}
+}
+
 func TestConfigLooseTokenNeverSent(t *testing.T) {
 	t.Parallel()
 	d := threadDouble()
@@ -185,8 +241,8 @@ func TestConfigLooseTokenNeverSent(t *testing.T) {
 	if got.code != exitUsage {
 		t.Errorf("%s with a world-readable token file: exit %d; want %d", cmdline(args), got.code, exitUsage)
 	}
-	if !strings.Contains(got.stderr, "chmod 600") {
-		t.Errorf("%s with a world-readable token file: stderr %q; want the chmod that fixes it", cmdline(args), got.stderr)
+	if !strings.Contains(got.stderr, "chmod 600") || strings.Contains(got.stderr, "--help") {
+		t.Errorf("%s with a world-readable token file: stderr %q; want the chmod that fixes it and no pointer to --help", cmdline(args), got.stderr)
 	}
 	if calls := d.recorded(); len(calls) != 0 {
 		t.Errorf("%s with a world-readable token file: %d calls; want none", cmdline(args), len(calls))

@@ -15,7 +15,7 @@ import (
 const (
 	exitOK    = 0
 	exitError = 1 // the call failed: the server refused it, or it could not be reached
-	exitUsage = 2 // the command line is wrong; nothing was sent
+	exitUsage = 2 // the command line or the config file is wrong; nothing was sent
 )
 
 // Environment variables that stand in for flags left unset.
@@ -38,6 +38,15 @@ func (e *usageError) Unwrap() error { return e.err }
 func usagef(cmd *cobra.Command, format string, args ...any) error {
 	return &usageError{cmdPath: cmd.CommandPath(), err: fmt.Errorf(format, args...)}
 }
+
+// configError is a mistake in the config file. Like a usage error, nothing was sent and it exits
+// with exitUsage; but the command's --help would not explain it, so it points at no help.
+type configError struct {
+	err error
+}
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
 
 // cli holds one invocation's streams and global flags. Each run builds its own, so runs share nothing.
 type cli struct {
@@ -74,6 +83,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", ue.cmdPath)
 		return exitUsage
 	}
+	var ce *configError
+	if errors.As(err, &ce) {
+		fmt.Fprintf(stderr, "commentctl: %v\n", ce.err)
+		return exitUsage
+	}
 	fmt.Fprintf(stderr, "commentctl: %v\n", err)
 	return exitError
 }
@@ -93,7 +107,7 @@ and then to the config file (--config, default ~/.config/commentctl/config.yaml 
 $XDG_CONFIG_HOME/commentctl/config.yaml) with the keys server, token, tls, tls-ca and timeout.
 A file holding a token must not be readable by group or others (chmod 600).
 
-Exit status: 0 on success, 1 when a call fails, 2 when the command line is wrong.`,
+Exit status: 0 on success, 1 when a call fails, 2 when the command line or the config file is wrong.`,
 		Example: `  export ` + envToken + `=cmd_...
   commentctl review
   commentctl queue
