@@ -518,8 +518,21 @@ func TestErrorPrinting(t *testing.T) {
 					},
 				})
 			},
-			want: "commentctl: get comments/x: invalid request (INVALID_ARGUMENT, INVALID_ARGUMENT); " +
+			want: "commentctl: get comments/x: invalid request (INVALID_ARGUMENT); " +
 				"field name: not a comment name; field reason: at most 500 characters\n",
+		},
+		{
+			name: "bad request whose message lists the violations",
+			err: func(t *testing.T) error {
+				return statusErr(t, codes.InvalidArgument, "invalid request: name: not a comment name", "INVALID_ARGUMENT", &errdetails.BadRequest{
+					FieldViolations: []*errdetails.BadRequest_FieldViolation{
+						{Field: "name", Description: "not a comment name"},
+						{Field: "reason", Description: "at most 500 characters"},
+					},
+				})
+			},
+			want: "commentctl: get comments/x: invalid request: name: not a comment name (INVALID_ARGUMENT); " +
+				"field reason: at most 500 characters\n",
 		},
 		{
 			name: "retry info",
@@ -550,7 +563,7 @@ func TestErrorPrinting(t *testing.T) {
 			err: func(t *testing.T) error {
 				return statusErr(t, codes.Unauthenticated, "unknown API key", "UNAUTHENTICATED")
 			},
-			want: "commentctl: get comments/x: unknown API key (UNAUTHENTICATED, UNAUTHENTICATED); check --token or COMMENTCTL_TOKEN\n",
+			want: "commentctl: get comments/x: unknown API key (UNAUTHENTICATED); check --token or COMMENTCTL_TOKEN\n",
 		},
 		{
 			name: "message on one line",

@@ -47,7 +47,8 @@ func describe(err error, timeout time.Duration) string {
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
-			if d.GetReason() != "" {
+			// commentd sets the reason to the code name when it has nothing finer to say.
+			if d.GetReason() != "" && d.GetReason() != codeName {
 				b.WriteString(", ")
 				b.WriteString(d.GetReason())
 			}
@@ -56,7 +57,10 @@ func describe(err error, timeout time.Duration) string {
 			}
 		case *errdetails.BadRequest:
 			for _, v := range d.GetFieldViolations() {
-				details = append(details, fmt.Sprintf("field %s: %s", v.GetField(), v.GetDescription()))
+				// commentd's validation message already lists each violation as "field: description".
+				if text := v.GetField() + ": " + v.GetDescription(); !strings.Contains(msg, text) {
+					details = append(details, "field "+text)
+				}
 			}
 		case *errdetails.RetryInfo:
 			if delay := d.GetRetryDelay(); delay != nil {
