@@ -309,7 +309,7 @@ func expires(b *commentdv1.Ban, now time.Time) string {
 		return "never"
 	}
 	at := b.GetExpireTime().AsTime()
-	return at.UTC().Format(time.RFC3339) + " (in " + humanAge(at.Sub(now)) + ")"
+	return at.UTC().Format(time.RFC3339) + " (in " + humanUntil(at.Sub(now)) + ")"
 }
 
 // writeBan prints one ban as fields, as ban shows the ban it made.
@@ -332,7 +332,7 @@ func writeBans(w io.Writer, bans []*commentdv1.Ban, now time.Time) error {
 	for _, b := range bans {
 		exp := "never"
 		if b.GetExpireTime() != nil {
-			exp = "in " + humanAge(b.GetExpireTime().AsTime().Sub(now))
+			exp = "in " + humanUntil(b.GetExpireTime().AsTime().Sub(now))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
 			cell(b.GetName(), 0),

@@ -177,6 +177,36 @@ func TestBanCommand(t *testing.T) {
 	})
 }
 
+// TestBanExpiresIn checks that a ban just made shows the length it was given, not one unit less.
+func TestBanExpiresIn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		dur  string
+		want string
+	}{
+		{dur: "45m", want: "(in 45m)"},
+		{dur: "24h", want: "(in 1d)"},
+		{dur: "72h", want: "(in 3d)"},
+		{dur: "30d", want: "(in 30d)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dur, func(t *testing.T) {
+			t.Parallel()
+			// As the server does: the ban starts when it is made, a little before commentctl prints it.
+			f := &banFake{create: func(r *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+				now := time.Now()
+				return &commentdv1.CreateBanResponse{Ban: &commentdv1.Ban{Name: "bans/ip-x", Target: "ip:x", Reason: r.GetReason(),
+					CreateTime: timestamppb.New(now), ExpireTime: timestamppb.New(now.Add(r.GetDuration().AsDuration()))}}, nil
+			}}
+			args := withServer(serveBanFake(t, f), "ban", "--ip", "192.0.2.1", "--for", tt.dur, "--reason", "spam")
+			got := invocation{args: args}.run(t)
+			if got.code != exitOK || !strings.Contains(got.stdout, tt.want) {
+				t.Errorf("%s: exit %d, stdout:\n%s\nwant exit 0 and an expiry %q", cmdline(args), got.code, got.stdout, tt.want)
+			}
+		})
+	}
+}
+
 func TestBanUsage(t *testing.T) {
 	t.Parallel()
 	f := &banFake{create: echoBan}

@@ -82,6 +82,20 @@ func humanAge(d time.Duration) string {
 	}
 }
 
+// humanUntil says how long until something happens, in the largest unit like humanAge, but rounded
+// to the nearest unit rather than down: a ban made for 72h a moment ago ends in 71h59m59s, which
+// humanAge calls 2d. Nearest errs by at most half a unit either way, where rounding up would turn
+// 4h01m into 5h; the exact time is printed beside it where it matters. The unit is picked again
+// after rounding, so 23h59m59s reads 1d, not 24h.
+func humanUntil(d time.Duration) string {
+	for _, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute} {
+		if d >= unit {
+			return humanAge(d.Round(unit))
+		}
+	}
+	return humanAge(d.Round(time.Second))
+}
+
 // age is humanAge of a timestamp, or "-" when it is unset.
 func age(ts *timestamppb.Timestamp, now time.Time) string {
 	if ts == nil {

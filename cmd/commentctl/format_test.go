@@ -31,6 +31,34 @@ func TestHumanAge(t *testing.T) {
 	}
 }
 
+func TestHumanUntil(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	tests := []struct {
+		in   time.Duration
+		want string
+	}{
+		{-time.Minute, "0s"},
+		{0, "0s"},
+		{400 * time.Millisecond, "0s"},
+		{59*time.Second + 600*time.Millisecond, "1m"},
+		{4*time.Minute + 29*time.Second, "4m"},
+		{4*time.Minute + 30*time.Second, "5m"},
+		{59*time.Minute + 45*time.Second, "1h"},
+		{4*time.Hour + time.Minute, "4h"},
+		{24*time.Hour - time.Second, "1d"}, // a 24h ban just made: not 23h, nor 24h
+		{36*time.Hour - time.Second, "1d"},
+		{36 * time.Hour, "2d"},
+		{72*time.Hour - 50*time.Millisecond, "3d"},
+		{30*day - time.Minute, "30d"},
+	}
+	for _, tt := range tests {
+		if got := humanUntil(tt.in); got != tt.want {
+			t.Errorf("humanUntil(%s) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestCell(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
