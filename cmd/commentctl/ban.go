@@ -245,7 +245,7 @@ With -o json the output is one JSON array with an object per name: {"name", "ok"
 			} else {
 				for _, r := range results {
 					if r.err != nil {
-						fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+						fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
 						continue
 					}
 					fmt.Fprintf(c.stdout, "%s: lifted\n", r.name)
@@ -286,7 +286,7 @@ func (c *cli) writeUnbansJSON(results []unbanResult) error {
 		u := unbanJSON{Name: r.name, OK: r.err == nil}
 		if r.err != nil {
 			st := status.Convert(r.err)
-			u.Error = &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: describe(r.err, c.timeout)}
+			u.Error = &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: c.describe(r.err)}
 			for _, det := range st.Details() {
 				if info, ok := det.(*errdetails.ErrorInfo); ok {
 					u.Error.Reason = info.GetReason()

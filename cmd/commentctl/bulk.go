@@ -369,7 +369,7 @@ func (c *cli) printBulk(v bulkVerb, results []decideResult) error {
 	} else {
 		for _, r := range results {
 			if r.err != nil {
-				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
 			}
 		}
 		fmt.Fprintf(c.stdout, "%s %d of %d comment%s", strings.ToUpper(v.done[:1])+v.done[1:],

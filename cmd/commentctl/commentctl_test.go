@@ -566,6 +566,29 @@ func TestErrorPrinting(t *testing.T) {
 			want: "commentctl: get comments/x: unknown API key (UNAUTHENTICATED); check --token or COMMENTCTL_TOKEN\n",
 		},
 		{
+			name: "plaintext call to a TLS server hints at --tls",
+			err: func(*testing.T) error {
+				return status.Error(codes.Unavailable, `connection error: desc = "error reading server preface: EOF"`)
+			},
+			want: `commentctl: get comments/x: connection error: desc = "error reading server preface: EOF" (UNAVAILABLE); ` +
+				"is the server using TLS? try --tls (or --tls-ca FILE)\n",
+		},
+		{
+			name: "server down: no TLS hint",
+			err: func(*testing.T) error {
+				return status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)
+			},
+			want: `commentctl: get comments/x: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused" (UNAVAILABLE)` + "\n",
+		},
+		{
+			name: "HTTP/1.1 port: no TLS hint",
+			err: func(*testing.T) error {
+				return status.Error(codes.Unavailable, `connection error: desc = "error reading server preface: http2: frame too large, note that the frame header looked like an HTTP/1.1 header"`)
+			},
+			want: `commentctl: get comments/x: connection error: desc = "error reading server preface: http2: frame too large, ` +
+				`note that the frame header looked like an HTTP/1.1 header" (UNAVAILABLE)` + "\n",
+		},
+		{
 			name: "message on one line",
 			err:  func(*testing.T) error { return status.Error(codes.NotFound, "not\nfound") },
 			want: "commentctl: get comments/x: not found (NOT_FOUND)\n",

@@ -175,6 +175,55 @@ func TestConfigRefusals(t *testing.T) {
 	}
 }
 
+// TestConfigTLSEnv checks the TLS settings' precedence: flags > environment > file.
+func TestConfigTLSEnv(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "c.yaml", "server: example.org:443\ntls: true\ntls-ca: ca.pem\n", 0o600)
+	fileCA := filepath.Join(dir, "ca.pem")
+	tests := []struct {
+		name    string
+		flags   []string
+		env     map[string]string
+		noFile  bool
+		wantTLS bool
+		wantCA  string
+	}{
+		{name: "file only", wantTLS: true, wantCA: fileCA},
+		{name: "environment turns TLS off", env: map[string]string{envTLS: "0"}, wantTLS: false, wantCA: fileCA},
+		{name: "environment CA beats the file", env: map[string]string{envTLSCA: "/env/ca.pem"}, wantTLS: true, wantCA: "/env/ca.pem"},
+		{name: "flag CA beats the environment", flags: []string{"--tls-ca", "/flag/ca.pem"}, env: map[string]string{envTLSCA: "/env/ca.pem"}, wantTLS: true, wantCA: "/flag/ca.pem"},
+		{name: "flag --tls=false beats the environment", flags: []string{"--tls=false"}, env: map[string]string{envTLS: "true"}, wantTLS: false, wantCA: fileCA},
+		{name: "environment without a file", noFile: true, env: map[string]string{envTLS: "1", envTLSCA: "rel/ca.pem"}, wantTLS: true, wantCA: "rel/ca.pem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// The environment has no HOME or XDG_CONFIG_HOME, so without --config there is no file.
+			c := &cli{env: func(k string) string { return tt.env[k] }}
+			var args []string
+			if !tt.noFile {
+				args = []string{"--config", path}
+			}
+			args = append(append(args, tt.flags...), "stats")
+			// Parse the flags and apply the globals as run would, without calling the server.
+			cmd, rest, err := c.rootCmd().Find(args)
+			if err != nil {
+				t.Fatalf("find stats: %v", err)
+			}
+			if err := cmd.ParseFlags(rest); err != nil {
+				t.Fatalf("parse flags %v: %v", rest, err)
+			}
+			if err := c.resolveGlobals(cmd); err != nil {
+				t.Fatalf("resolveGlobals: %v", err)
+			}
+			if c.useTLS != tt.wantTLS || c.tlsCA != tt.wantCA {
+				t.Errorf("%s with env %v: tls %v, tls-ca %q; want %v, %q", cmdline(args), tt.env, c.useTLS, c.tlsCA, tt.wantTLS, tt.wantCA)
+			}
+		})
+	}
+}
+
 // TestConfigErrorText checks that a bad config file gives one line naming the file, the line and
 // the key, and no pointer to --help: the command line is not at fault.
 func TestConfigErrorText(t *testing.T) {

@@ -37,7 +37,7 @@ func (c *cli) dial(cmd *cobra.Command) (*grpc.ClientConn, commentdv1.ModerationS
 	if c.token == "" {
 		return nil, nil, usagef(cmd, "no API token: set --token or %s to a moderator or admin key (commentctl keygen makes one)", envToken)
 	}
-	secure := c.useTLS || c.tlsCA != "" || c.tlsInsecure
+	secure := c.secure()
 	var tc credentials.TransportCredentials
 	if secure {
 		cfg, err := c.tlsConfig()
@@ -61,6 +61,9 @@ func (c *cli) dial(cmd *cobra.Command) (*grpc.ClientConn, commentdv1.ModerationS
 	}
 	return conn, commentdv1.NewModerationServiceClient(conn), nil
 }
+
+// secure reports whether calls go over TLS: --tls, or either flag that implies it.
+func (c *cli) secure() bool { return c.useTLS || c.tlsCA != "" || c.tlsInsecure }
 
 func (c *cli) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.tlsInsecure} //nolint:gosec // opt-in, documented as testing only

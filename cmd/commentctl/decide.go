@@ -205,7 +205,7 @@ func (c *cli) printDecisions(d action, results []decideResult) error {
 	} else {
 		for _, r := range results {
 			if r.err != nil {
-				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, describe(r.err, c.timeout))
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
 				continue
 			}
 			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, d.done())
@@ -248,7 +248,7 @@ func writeDecisionsJSON(c *cli, results []decideResult) error {
 		dj := decisionJSON{Name: r.name, OK: r.err == nil}
 		if r.err != nil {
 			st := status.Convert(r.err)
-			ej := &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: describe(r.err, c.timeout)}
+			ej := &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: c.describe(r.err)}
 			for _, det := range st.Details() {
 				if info, ok := det.(*errdetails.ErrorInfo); ok {
 					ej.Reason = info.GetReason()

@@ -14,16 +14,41 @@ import (
 // callError is a failed call to the server. Its text is one line for people: the operation, the
 // status message and whatever the error details add (bad fields, retry delay, failed precondition).
 type callError struct {
-	op      string        // what was called, such as "approve comments/abc"
-	err     error         // the error the client returned
-	timeout time.Duration // the --timeout in force, to explain a deadline
+	op        string        // what was called, such as "approve comments/abc"
+	err       error         // the error the client returned
+	timeout   time.Duration // the --timeout in force, to explain a deadline
+	plaintext bool          // the call went without TLS, which may be why it failed
 }
 
-func (e *callError) Error() string { return e.op + ": " + describe(e.err, e.timeout) }
+func (e *callError) Error() string {
+	return e.op + ": " + describe(e.err, e.timeout) + tlsHint(e.err, e.plaintext)
+}
 func (e *callError) Unwrap() error { return e.err }
 
 func (c *cli) callError(op string, err error) error {
-	return &callError{op: op, err: err, timeout: c.timeout}
+	return &callError{op: op, err: err, timeout: c.timeout, plaintext: !c.secure()}
+}
+
+// describe is describe with the hints this invocation's flags call for.
+func (c *cli) describe(err error) string {
+	return describe(err, c.timeout) + tlsHint(err, !c.secure())
+}
+
+// tlsHint suggests --tls, as a further detail for describe's line, when a plaintext call failed as
+// it does against a TLS server: the server drops a connection that does not open with a TLS
+// handshake, so the client finds no HTTP/2 server preface. An HTTP/1.1 answer instead is most
+// likely commentd's HTTP port given as --server, where TLS would not help. It is "" otherwise.
+func tlsHint(err error, plaintext bool) string {
+	st, ok := status.FromError(err)
+	if !plaintext || !ok || st.Code() != codes.Unavailable {
+		return ""
+	}
+	msg := st.Message()
+	noPreface := strings.Contains(msg, "server preface") || strings.Contains(msg, "handshake")
+	if !noPreface || strings.Contains(msg, "HTTP/1.1") {
+		return ""
+	}
+	return "; is the server using TLS? try --tls (or --tls-ca FILE)"
 }
 
 // describe renders a gRPC error as one line:

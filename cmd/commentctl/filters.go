@@ -190,7 +190,7 @@ func (c *cli) filtersRmCmd() *cobra.Command {
 				cancel()
 				if err != nil {
 					failed++
-					fmt.Fprintf(c.stderr, "%s: %s\n", name, describe(err, c.timeout))
+					fmt.Fprintf(c.stderr, "%s: %s\n", name, c.describe(err))
 					continue
 				}
 				fmt.Fprintf(c.stdout, "%s: removed\n", name)

@@ -112,12 +112,13 @@ session (with -o json, as a JSON object).`,
 
 			ctx := cmd.Context()
 			opts := reviewOptions{
-				state:   st,
-				thread:  strings.TrimSpace(thread),
-				batch:   batch,
-				timeout: c.timeout,
-				lease:   reviewLease,
-				retry:   reviewRetry,
+				state:     st,
+				thread:    strings.TrimSpace(thread),
+				batch:     batch,
+				timeout:   c.timeout,
+				plaintext: !c.secure(),
+				lease:     reviewLease,
+				retry:     reviewRetry,
 			}
 			m := newReviewModel(ctx, client, opts, newReviewStyles(c.stdout, useColor(c.stdout, c.env)))
 			p := tea.NewProgram(m,
@@ -138,7 +139,7 @@ session (with -o json, as a JSON object).`,
 			if releaseErr != nil {
 				// Not a failure of the session: the claims lapse with their lease anyway.
 				fmt.Fprintf(c.stderr, "commentctl: give back claimed comments: %s; they return to the queue within %s\n",
-					describe(releaseErr, c.timeout), reviewLease)
+					c.describe(releaseErr), reviewLease)
 			}
 			return nil
 		},
@@ -175,12 +176,13 @@ func (c *cli) printReviewSummary(t reviewTally) error {
 
 // reviewOptions are the settings of one review session.
 type reviewOptions struct {
-	state   commentdv1.State
-	thread  string
-	batch   int
-	timeout time.Duration // bounds every call, as --timeout does elsewhere
-	lease   time.Duration
-	retry   time.Duration
+	state     commentdv1.State
+	thread    string
+	batch     int
+	timeout   time.Duration // bounds every call, as --timeout does elsewhere
+	plaintext bool          // calls go without TLS, which may be why they fail
+	lease     time.Duration
+	retry     time.Duration
 }
 
 // reviewTally counts the session's decisions that stand.
@@ -634,7 +636,7 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 	switch {
 	case op.err != nil && op.undone:
 		// u was pressed before the call failed: the comment is already back on screen.
-		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s.", op.kind.verb(), name, describe(op.err, m.opts.timeout)), op.err)
+		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s.", op.kind.verb(), name, m.describe(op.err)), op.err)
 	case op.err != nil:
 		m.undo = slices.DeleteFunc(m.undo, func(o *reviewOp) bool { return o == op })
 		m.tally.add(op.kind, -1)
@@ -646,7 +648,7 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 				where = "it is on screen again"
 			}
 		}
-		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s; %s.", op.kind.verb(), name, describe(op.err, m.opts.timeout), where), op.err)
+		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s; %s.", op.kind.verb(), name, m.describe(op.err), where), op.err)
 	case op.undone:
 		// The undo call, waiting on this one, reports the outcome.
 	default:
@@ -735,7 +737,7 @@ func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 		if op.kind == opBan {
 			what = "lift the ban on the author of " + op.item.name
 		}
-		m.setStatusErr(fmt.Sprintf("Could not %s: %s.", what, describe(msg.err, m.opts.timeout)), msg.err)
+		m.setStatusErr(fmt.Sprintf("Could not %s: %s.", what, m.describe(msg.err)), msg.err)
 	case op.kind == opBan:
 		m.setStatus(fmt.Sprintf("Lifted the ban on the author of %s.", op.item.name))
 	default:
@@ -814,7 +816,7 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	if msg.err != nil {
 		m.dry = true
 		m.setStatusErr(fmt.Sprintf("Could not fetch comments: %s; trying again in %s.",
-			describe(msg.err, m.opts.timeout), m.opts.retry), msg.err)
+			m.describe(msg.err), m.opts.retry), msg.err)
 		if m.quitting {
 			return m.finishIfIdle()
 		}
@@ -982,6 +984,11 @@ func (m *reviewModel) setStatusErr(s string, err error) {
 	if err == nil {
 		m.statusErr = errTyping
 	}
+}
+
+// describe renders a failed call for the status line, as commentctl does on stderr.
+func (m *reviewModel) describe(err error) string {
+	return describe(err, m.opts.timeout) + tlsHint(err, m.opts.plaintext)
 }
 
 // errTyping marks a status line that reports a mistake at a prompt rather than a failed call.

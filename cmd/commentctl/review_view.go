@@ -159,7 +159,7 @@ func (m *reviewModel) metaLines(it *reviewItem) []string {
 		case pv == nil || pv.loading:
 			text = pname + " (loading…)"
 		case pv.err != nil:
-			text = fmt.Sprintf("%s (could not load: %s)", pname, describe(pv.err, m.opts.timeout))
+			text = fmt.Sprintf("%s (could not load: %s)", pname, m.describe(pv.err))
 		default:
 			pc := pv.mc.GetComment()
 			text = cell(pc.GetAuthorName(), 40) + ": " + oneLine(pc.GetBody())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ const (
 const (
 	envServer = "COMMENTCTL_SERVER"
 	envToken  = "COMMENTCTL_TOKEN"
+	envTLS    = "COMMENTCTL_TLS"
+	envTLSCA  = "COMMENTCTL_TLS_CA"
 )
 
 const defaultServer = "127.0.0.1:7070"
@@ -39,7 +42,7 @@ func usagef(cmd *cobra.Command, format string, args ...any) error {
 	return &usageError{cmdPath: cmd.CommandPath(), err: fmt.Errorf(format, args...)}
 }
 
-// configError is a mistake in the config file. Like a usage error, nothing was sent and it exits
+// configError is a mistake in the config file or the environment. Like a usage error, nothing was sent and it exits
 // with exitUsage; but the command's --help would not explain it, so it points at no help.
 type configError struct {
 	err error
@@ -103,11 +106,14 @@ Every command except keygen calls the server at --server with the API key in --t
 (a key of role "moderator" or "admin"). Flags left unset fall back to the environment:
   ` + envServer + `   the server address (default ` + defaultServer + `)
   ` + envToken + `    the API token
+  ` + envTLS + `      true (or 1) to connect with TLS, as --tls
+  ` + envTLSCA + `   the CA file, as --tls-ca
 and then to the config file (--config, default ~/.config/commentctl/config.yaml or
 $XDG_CONFIG_HOME/commentctl/config.yaml) with the keys server, token, tls, tls-ca and timeout.
 A file holding a token must not be readable by group or others (chmod 600).
 
-Exit status: 0 on success, 1 when a call fails, 2 when the command line or the config file is wrong.`,
+Exit status: 0 on success, 1 when a call fails, 2 when the command line, the environment or the
+config file is wrong.`,
 		Example: `  export ` + envToken + `=cmd_...
   commentctl review
   commentctl queue
@@ -135,8 +141,9 @@ Exit status: 0 on success, 1 when a call fails, 2 when the command line or the c
 	pf.StringVar(&c.server, "server", defaultServer, "commentd address as host:port (env "+envServer+")")
 	pf.StringVar(&c.token, "token", "", "API token of a moderator or admin key (env "+envToken+")")
 	pf.DurationVar(&c.timeout, "timeout", 10*time.Second, "maximum time for each call to the server")
-	pf.BoolVar(&c.useTLS, "tls", false, "connect with TLS (plaintext by default)")
-	pf.StringVar(&c.tlsCA, "tls-ca", "", "PEM `file` of the CA that signed the server's certificate (implies --tls)")
+	pf.BoolVar(&c.useTLS, "tls", false, "connect with TLS (plaintext by default; env "+envTLS+")")
+	pf.StringVar(&c.tlsCA, "tls-ca", "", "PEM `file` of the CA that signed the server's certificate (implies --tls; env "+envTLSCA+")")
+	// No environment variable or config key: turning verification off should show on the command line.
 	pf.BoolVar(&c.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate, for testing only (implies --tls)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&c.configFile, "config", "", "config `file` with server, token, tls, tls-ca and timeout (default $XDG_CONFIG_HOME/commentctl/config.yaml or ~/.config/commentctl/config.yaml)")
@@ -166,16 +173,8 @@ func (c *cli) resolveGlobals(cmd *cobra.Command) error {
 	if err := c.applyConfigFile(cmd); err != nil {
 		return err
 	}
-	flags := cmd.Flags()
-	if !flags.Changed("server") {
-		if v := c.env(envServer); v != "" {
-			c.server = v
-		}
-	}
-	if !flags.Changed("token") {
-		if v := c.env(envToken); v != "" {
-			c.token = v
-		}
+	if err := c.applyEnv(cmd); err != nil {
+		return err
 	}
 	c.server = strings.TrimSpace(c.server)
 	c.token = strings.TrimSpace(c.token)
@@ -189,6 +188,29 @@ func (c *cli) resolveGlobals(cmd *cobra.Command) error {
 	case "table", "json":
 	default:
 		return usagef(cmd, "-o %q: want table or json", c.output)
+	}
+	return nil
+}
+
+// applyEnv fills the global flags the command line left unset from the environment. It runs after
+// the config file, so the environment wins over it.
+func (c *cli) applyEnv(cmd *cobra.Command) error {
+	flags := cmd.Flags()
+	if v := c.env(envServer); v != "" && !flags.Changed("server") {
+		c.server = v
+	}
+	if v := c.env(envToken); v != "" && !flags.Changed("token") {
+		c.token = v
+	}
+	if v := c.env(envTLS); v != "" && !flags.Changed("tls") {
+		on, err := strconv.ParseBool(strings.TrimSpace(v)) // what --tls=VALUE takes
+		if err != nil {
+			return &configError{err: fmt.Errorf("%s=%q: want true or false (1 or 0)", envTLS, v)}
+		}
+		c.useTLS = on
+	}
+	if v := strings.TrimSpace(c.env(envTLSCA)); v != "" && !flags.Changed("tls-ca") {
+		c.tlsCA = v
 	}
 	return nil
 }

@@ -329,7 +329,7 @@ func (c *cli) deleteModel(ctx context.Context, client commentdv1.ModerationServi
 	callCtx, cancel := c.callCtx(context.WithoutCancel(ctx))
 	defer cancel()
 	if _, err := client.DeleteSpamModel(callCtx, &commentdv1.DeleteSpamModelRequest{SpamModel: model}); err != nil {
-		fmt.Fprintf(c.stderr, "commentctl: warning: delete scratch model %s: %s (it expires on its own)\n", model, describe(err, c.timeout))
+		fmt.Fprintf(c.stderr, "commentctl: warning: delete scratch model %s: %s (it expires on its own)\n", model, c.describe(err))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,25 +68,38 @@ func TestTLS(t *testing.T) {
 	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	addr := serve(t, f, grpc.Creds(creds))
 
+	const hint = "; is the server using TLS? try --tls (or --tls-ca FILE)\n"
 	tests := []struct {
-		name  string
-		flags []string
-		want  int
+		name     string
+		flags    []string
+		env      map[string]string
+		want     int
+		wantHint bool // stderr ends with the hint to use TLS
 	}{
 		{name: "trusted CA", flags: []string{"--tls-ca", caFile}, want: exitOK},
 		{name: "insecure skip verify", flags: []string{"--tls-insecure"}, want: exitOK},
 		{name: "untrusted CA", flags: []string{"--tls-ca", otherFile}, want: exitError},
 		{name: "system roots only", flags: []string{"--tls"}, want: exitError},
-		{name: "plaintext to a TLS server", want: exitError},
+		{name: "plaintext to a TLS server", want: exitError, wantHint: true},
 		{name: "missing CA file", flags: []string{"--tls-ca", filepath.Join(t.TempDir(), "none.pem")}, want: exitError},
+		{name: "CA from the environment", env: map[string]string{envTLSCA: caFile}, want: exitOK},
+		// Without a CA the certificate fails verification, which shows TLS was used.
+		{name: "TLS from the environment", env: map[string]string{envTLS: "1"}, want: exitError},
+		{name: "TLS from the environment, true", env: map[string]string{envTLS: "true"}, want: exitError},
+		{name: "--tls=false beats the environment", flags: []string{"--tls=false"}, env: map[string]string{envTLS: "1"}, want: exitError, wantHint: true},
+		{name: "environment says no TLS", env: map[string]string{envTLS: "0"}, want: exitError, wantHint: true},
+		{name: "environment TLS not a boolean", env: map[string]string{envTLS: "yes"}, want: exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			args := withServer(addr, append(tt.flags, "--timeout", "5s", "thread", "get", "t1")...)
-			got := invocation{args: args}.run(t)
+			got := invocation{args: args, env: tt.env}.run(t)
 			if got.code != tt.want {
-				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, tt.want)
+				t.Errorf("%s with env %v: exit %d (stderr %q); want %d", cmdline(args), tt.env, got.code, got.stderr, tt.want)
+			}
+			if hasHint := strings.HasSuffix(got.stderr, hint); hasHint != tt.wantHint {
+				t.Errorf("%s with env %v: stderr %q; want the hint to use TLS: %v", cmdline(args), tt.env, got.stderr, tt.wantHint)
 			}
 		})
 	}

@@ -148,7 +148,7 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 		// Jitter keeps many moderators' terminals from reconnecting in step after a server restart.
 		sleep := wait/2 + rand.N(wait/2+1)
 		fmt.Fprintf(c.stderr, "commentctl: watch: stream broke: %s; reconnecting in %s (attempt %d)\n",
-			describeStreamEnd(err, c.timeout), roundDelay(sleep), attempt)
+			c.describeStreamEnd(err), roundDelay(sleep), attempt)
 		t := time.NewTimer(sleep)
 		select {
 		case <-ctx.Done():
@@ -205,11 +205,11 @@ func permanent(err error) bool {
 }
 
 // describeStreamEnd says why a stream ended; a clean end from the server is no gRPC error.
-func describeStreamEnd(err error, timeout time.Duration) string {
+func (c *cli) describeStreamEnd(err error) string {
 	if err == nil || errors.Is(err, io.EOF) {
 		return "the server closed it"
 	}
-	return describe(err, timeout)
+	return c.describe(err)
 }
 
 // writeError is a failure to print, such as a closed pipe: reconnecting cannot help.
