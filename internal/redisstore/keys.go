@@ -193,7 +193,8 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
 //	                     spamStreamLen entries; a server that falls further behind reloads the model.
-//	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice.
+//	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice
+//	                     (while M:n exists: a deleted model is trained again).
 //	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
 //	                     (<id> is then "r" and a hash of the request id and the step).
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"

@@ -289,3 +289,26 @@ func TestTrainModelRequestIDResend(t *testing.T) {
 		t.Errorf("after two calls without a request id, got %d examples trained, want %d (each call trains)", got, len(xs)+5)
 	}
 }
+
+// A scratch model deleted and trained again under the same request id is trained: the marks of the
+// deleted model do not make the new training a repeat.
+func TestTrainModelRequestIDAfterDelete(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	xs := labelled(trainSpamBodies, true)
+	if _, err := ts.TrainModel(ctx, "eval-again", "req-1", xs); err != nil {
+		t.Fatalf("called TrainModel(eval-again), got error %v", err)
+	}
+	if err := ts.DeleteModel(ctx, "eval-again"); err != nil {
+		t.Fatalf("called DeleteModel(eval-again), got error %v", err)
+	}
+	repeated, err := ts.TrainModel(ctx, "eval-again", "req-1", xs)
+	if err != nil || repeated != 0 {
+		t.Fatalf("called TrainModel again after DeleteModel with the same request id, got %d repeated and error %v; want 0 and nil", repeated, err)
+	}
+	got := countsOf(t, ts.ModelCounts("eval-again"), []string{"a"}).Totals
+	if got.Spam != int64(len(xs)) {
+		t.Errorf("after training a deleted model again, got %d spam examples, want %d", got.Spam, len(xs))
+	}
+}

@@ -97,7 +97,9 @@ if mode == "label" then
     redis.call("HDEL", labels, id)
   end
 else
-  if redis.call("EXISTS", mark) == 1 then
+  -- A mark counts only while the model it was set for exists: a scratch model deleted (or
+  -- expired) and trained again under the same request id must be trained, not skipped.
+  if redis.call("EXISTS", mark) == 1 and redis.call("EXISTS", totals) == 1 then
     return 0
   end
   local i = 5
