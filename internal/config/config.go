@@ -218,26 +218,25 @@ func settings() []setting {
 }
 
 // maskRedisPassword replaces the password of a Redis address (scheme://user:pass@hosts/...) with
-// "***", so the start-up log shows which server and user without the secret.
+// "***", so the start-up log shows which server and user without the secret. The credentials end
+// at the last "@" of the whole address, not of the part before the first "/": a password with a
+// "/" left unescaped (common in base64-made passwords) is refused by the parser later, but the
+// start-up log is written before that and must not show it either.
 func maskRedisPassword(u string) string {
 	i := strings.Index(u, "://")
 	if i < 0 {
 		return u
 	}
-	hosts, path, hasPath := strings.Cut(u[i+3:], "/")
-	at := strings.LastIndexByte(hosts, '@')
+	rest := u[i+3:]
+	at := strings.LastIndexByte(rest, '@')
 	if at < 0 {
 		return u
 	}
-	user, _, hasPass := strings.Cut(hosts[:at], ":")
+	user, _, hasPass := strings.Cut(rest[:at], ":")
 	if !hasPass {
 		return u
 	}
-	out := u[:i+3] + user + ":***" + hosts[at:]
-	if hasPath {
-		out += "/" + path
-	}
-	return out
+	return u[:i+3] + user + ":***" + rest[at:]
 }
 
 // ErrHelp is returned when -h or -help was asked for; the usage was printed.
@@ -275,6 +274,7 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		}
 	}
 	var errs []error
+	failed := map[string]bool{} // settings whose value given in the environment or a flag was refused
 	if c.ConfigFile != "" {
 		if err := c.loadFile(table); err != nil {
 			errs = append(errs, err)
@@ -284,6 +284,7 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		if v, ok := lookupEnv(env, st.env); ok {
 			if err := st.apply(c, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", st.env, err))
+				failed[st.name] = true
 			}
 		}
 	}
@@ -293,6 +294,7 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		if set[st.name] {
 			if err := st.apply(c, values[st.name].s); err != nil {
 				errs = append(errs, fmt.Errorf("-%s: %w", st.name, err))
+				failed[st.name] = true
 			}
 		}
 	}
@@ -307,10 +309,27 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		c.AcceptDataLoss = true
 	}
 	// Every problem at once: the settings' own errors, then what Validate finds in the rest.
-	if err := errors.Join(append(errs, c.Validate())...); err != nil {
+	if err := errors.Join(append(errs, withoutFailed(c.Validate(), failed))...); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// withoutFailed drops Validate's complaints about settings whose given value was refused already:
+// a refused -encryption-keys leaves the setting empty, and "encryption-keys: required" after the
+// real error would send the operator looking for a setting they did give.
+func withoutFailed(err error, failed map[string]bool) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(failed) == 0 {
+		return err
+	}
+	var keep []error
+	for _, e := range j.Unwrap() {
+		if name, _, _ := strings.Cut(e.Error(), ":"); !failed[name] {
+			keep = append(keep, e)
+		}
+	}
+	return errors.Join(keep...)
 }
 
 func lookupEnv(env func(string) string, name string) (string, bool) {

@@ -65,6 +65,8 @@ func TestLogAttrsMaskRedisPassword(t *testing.T) {
 		"redis+sentinel://:s3cret@h1:26379,h2:26379/m1": "redis+sentinel://:***@h1:26379,h2:26379/m1",
 		"rediss://app@10.0.0.1:6380":                    "rediss://app@10.0.0.1:6380",
 		"redis://10.0.0.1:6379":                         "redis://10.0.0.1:6379",
+		"redis://app:s3cret/x+y@10.0.0.1:6379/2":        "redis://app:***@10.0.0.1:6379/2",
+		"redis://app:s3/cr@et@10.0.0.1:6379":            "redis://app:***@10.0.0.1:6379",
 	} {
 		c, err := Load([]string{"-redis-url", url}, envMap(env), io.Discard)
 		if err != nil {
@@ -128,6 +130,14 @@ func TestInvalidListsEveryProblem(t *testing.T) {
 	_, err := Load([]string{"-moderation-mode", "strict", "-log-level", "verbose"}, envMap(env), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "moderation-mode") || !strings.Contains(err.Error(), "log-level") {
 		t.Errorf("Load(bad mode and bad log level) = %v, want an error naming both", err)
+	}
+}
+
+// A refused value is reported once: not again as a required setting that is missing.
+func TestRefusedValueNotAlsoRequired(t *testing.T) {
+	_, err := Load([]string{"-keys", "k", "-encryption-keys", "bad", "-hash-key", "short"}, envMap(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-encryption-keys:") || !strings.Contains(err.Error(), "-hash-key:") || strings.Contains(err.Error(), "required") {
+		t.Errorf("Load(bad -encryption-keys and -hash-key) = %v, want both refused values and no \"required\"", err)
 	}
 }
 
