@@ -117,6 +117,11 @@ func parseTarget(addr string) (target, error) {
 		return t, fmt.Errorf("%w: query parameters are not supported", errAddr)
 	}
 	hosts, path, _ := strings.Cut(rest, "/")
+	if scheme != "" && !strings.Contains(hosts, "@") && strings.Contains(path, "@") {
+		// user:pa/ss@host: the "/" ended the host list inside the password. Said without quoting
+		// any part of the address, which would show part of the password.
+		return t, fmt.Errorf("%w: a \"/\" in the user name or password must be written %%2F", errAddr)
+	}
 	if at := strings.LastIndexByte(hosts, '@'); at >= 0 {
 		if scheme == "" {
 			return t, fmt.Errorf("%w: credentials need a scheme (redis://user:pass@host)", errAddr)

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -44,6 +45,11 @@ func TestParseTarget(t *testing.T) {
 		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(target{})); diff != "" {
 			t.Errorf("parseTarget(%q) (-want +got):\n%s", tt.addr, diff)
 		}
+	}
+
+	// A password with an unescaped "/" is refused without quoting any of it.
+	if _, err := parseTarget("redis://app:zq/s3cret@cache:6379/0"); !errors.Is(err, errAddr) || strings.Contains(err.Error(), "zq") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("parseTarget(password with a \"/\") = %v, want errAddr quoting no part of the password", err)
 	}
 
 	for _, bad := range []string{
