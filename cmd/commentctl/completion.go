@@ -4,6 +4,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// completeValues makes the shell offer values for a flag that takes one of a fixed set.
+func completeValues(cmd *cobra.Command, flag string, values ...string) {
+	_ = cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
 // completionCmd prints a shell completion script. It replaces cobra's default completion command,
 // which the root disables, so it can carry installation examples and our usage errors.
 func (c *cli) completionCmd() *cobra.Command {

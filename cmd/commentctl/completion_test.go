@@ -52,6 +52,11 @@ func TestCompletionValues(t *testing.T) {
 		{args: []string{"__complete", "queue", "--state", ""}, want: []string{"pending", "rejected", "spam"}},
 		{args: []string{"__complete", "thread", "set", "t1", "--mode", ""}, want: []string{"pre", "post", "default"}},
 		{args: []string{"__complete", "completion", ""}, want: []string{"bash", "zsh", "fish"}},
+		{args: []string{"__complete", "filters", "add", "--list", ""}, want: []string{"hold", "spam"}},
+		{args: []string{"__complete", "filters", "add", "--kind", ""}, want: []string{"word", "phrase", "domain", "email", "ip", "regex"}},
+		{args: []string{"__complete", "filters", "list", "--list", ""}, want: []string{"hold", "spam"}},
+		{args: []string{"__complete", "keygen", "--role", ""}, want: []string{"site", "moderator", "admin"}},
+		{args: []string{"__complete", "queue", "-o", ""}, want: []string{"table", "json"}},
 	}
 	for _, tt := range tests {
 		got := invocation{args: tt.args}.run(t)

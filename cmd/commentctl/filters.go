@@ -122,6 +122,7 @@ the output is one ListFiltersResponse holding every entry.`,
 		},
 	}
 	cmd.Flags().StringVar(&list, "list", "", "only this list: hold or spam")
+	completeValues(cmd, "list", "hold", "spam")
 	return cmd
 }
 
@@ -166,6 +167,8 @@ prints the existing one. With -o json the output is the CreateFilterResponse.`,
 	}
 	cmd.Flags().StringVar(&list, "list", "", "the list: hold or spam (required)")
 	cmd.Flags().StringVar(&kind, "kind", "", "how the entry matches: word, phrase, domain, email, ip or regex (required)")
+	completeValues(cmd, "list", "hold", "spam")
+	completeValues(cmd, "kind", "word", "phrase", "domain", "email", "ip", "regex")
 	return cmd
 }
 

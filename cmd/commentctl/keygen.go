@@ -48,6 +48,7 @@ Roles: site calls CommentService, moderator calls ModerationService, admin calls
 	}
 	cmd.Flags().StringVar(&name, "name", "", "name of the key, recorded with decisions (required)")
 	cmd.Flags().StringVar(&role, "role", "", "role of the key: site, moderator or admin (required)")
+	completeValues(cmd, "role", "site", "moderator", "admin")
 	return cmd
 }
 

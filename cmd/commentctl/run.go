@@ -146,6 +146,7 @@ config file is wrong.`,
 	// No environment variable or config key: turning verification off should show on the command line.
 	pf.BoolVar(&c.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate, for testing only (implies --tls)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	completeValues(root, "output", "table", "json")
 	pf.StringVar(&c.configFile, "config", "", "config `file` with server, token, tls, tls-ca and timeout (default $XDG_CONFIG_HOME/commentctl/config.yaml or ~/.config/commentctl/config.yaml)")
 
 	root.AddCommand(

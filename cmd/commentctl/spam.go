@@ -98,7 +98,7 @@ makes and deletes its own). Needs an admin key.
 ` + fileFormats + `
 
 Progress goes to stderr: a bar on a terminal, a line per tenth of the file otherwise. A call that
-times out or finds the server's store unavailable is sent again (up to 4 times); any other failure
+times out or finds the server's store unavailable is sent again (up to 4 sends in all); any other failure
 stops the run, and the calls before it stay trained.
 
 Each call carries a request id made from the model and its examples, so the server counts every
