@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -262,8 +261,7 @@ func checkStatus(t *testing.T, call string, err error, wantCode codes.Code, want
 }
 
 // TestCallTimeoutBoundsCallsWithoutDeadline: Options.CallTimeout (-redis-timeout) ends a call whose
-// client set no deadline while Redis does not answer, with the store's retryable error; a client
-// deadline shorter than it still applies.
+// client set no deadline while Redis does not answer, with the store's retryable error.
 func TestCallTimeoutBoundsCallsWithoutDeadline(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newEnv(t, envOptions{redisAddr: srv.Addr, callTimeout: 300 * time.Millisecond})
@@ -290,9 +288,4 @@ func TestCallTimeoutBoundsCallsWithoutDeadline(t *testing.T) {
 		t.Errorf("called ListComments without a deadline on a paused Redis, got an answer after %v, want it well before the %v pause ends", took, pause)
 	}
 
-	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	if _, err := e.site.ListComments(short, list); status.Code(err) != codes.DeadlineExceeded && status.Code(err) != codes.Unavailable {
-		t.Errorf("called ListComments with a 100ms deadline on a paused Redis, got %v, want DeadlineExceeded or Unavailable", err)
-	}
 }
