@@ -983,3 +983,33 @@ func TestReviewSummary(t *testing.T) {
 		}
 	}
 }
+
+// The summary printed when review ends counts every kind of action that stands.
+func TestReviewTallyCountsEachAction(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 5))
+	h := newReviewHarness(t, d, reviewOptions{})
+	// approve c1, mark c2 spam, reject c3, ban c4's author, then skip c4.
+	h.press("a", "s", "r", "1", "b", "enter", "1", "n")
+	want := reviewTally{approved: 1, spam: 1, rejected: 1, banned: 1, skipped: 1}
+	if diff := cmp.Diff(want, h.m.tally, cmp.AllowUnexported(reviewTally{})); diff != "" {
+		t.Errorf("a, s, r 1, b Enter 1, n: tally mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// An undo whose reopen fails leaves the decision standing, and the tally says so.
+func TestReviewFailedUndoKeepsTally(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	d.reopenFn = func(context.Context, *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error) {
+		return nil, statusErr(t, codes.Unavailable, "server gone", "UNAVAILABLE")
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("s", "u")
+	if diff := cmp.Diff(reviewTally{spam: 1}, h.m.tally, cmp.AllowUnexported(reviewTally{})); diff != "" {
+		t.Errorf("s, u with the reopen failing: tally mismatch (-want +got):\n%s", diff)
+	}
+	if status.Code(h.m.statusErr) != codes.Unavailable {
+		t.Errorf("s, u with the reopen failing: status error %v; want Unavailable", h.m.statusErr)
+	}
+}

@@ -88,7 +88,8 @@ comment down), spam (a new comment was judged spam), decided (a moderator decide
 comment). Without --kinds the server sends held and reported.
 
 watch runs until Ctrl-C. When the stream breaks (the server restarts, the network drops) it says so
-on stderr and reconnects, waiting --reconnect-delay at first and twice as long after each failed
+on stderr and reconnects, waiting about --reconnect-delay at first (a random part of it, between
+half and all, so many clients do not reconnect at once) and twice as long after each failed
 attempt, up to 30s. Events that happen while it is disconnected are not replayed: run
 'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
 refuses the call itself (bad token, no permission, bad request).

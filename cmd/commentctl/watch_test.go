@@ -243,3 +243,59 @@ func TestWatchUsage(t *testing.T) {
 		t.Errorf("watch usage errors made %d calls; want none", len(calls))
 	}
 }
+
+// The wait between reconnects doubles after each failed attempt (with jitter, between half of it
+// and all of it), and a stream that delivered events starts the doubling anew.
+func TestWatchBackoffDoubles(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	var calls atomic.Int32
+	d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+		switch n := calls.Add(1); {
+		case n <= 4: // down: 10, 20, 40, 80 ms
+			return status.Error(codes.Unavailable, "connection refused")
+		case n == 5: // back for one event, then down again: 10 ms
+			if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c1", at)); err != nil {
+				return err
+			}
+			return status.Error(codes.Unavailable, "server shutting down")
+		case n == 6: // 20 ms
+			return status.Error(codes.Unavailable, "connection refused")
+		default:
+			if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c2", at)); err != nil {
+				return err
+			}
+			<-stream.Context().Done()
+			return nil
+		}
+	}}
+	args := withServer(serveDouble(t, d), "watch", "--reconnect-delay", "10ms")
+	b := startRun(t, args)
+	waitFor(t, "the event after the reconnects", func() bool { return len(lines(b.stdout.String())) == 2 })
+	b.cancel()
+	b.exitCode(t)
+
+	var got []time.Duration
+	for _, l := range lines(b.stderr.String()) {
+		_, rest, ok := strings.Cut(l, "reconnecting in ")
+		if !ok {
+			continue
+		}
+		s, _, _ := strings.Cut(rest, " ")
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("stderr line %q: delay %q: %v", l, s, err)
+		}
+		got = append(got, d)
+	}
+	waits := []time.Duration{10, 20, 40, 80, 10, 20}
+	if len(got) != len(waits) {
+		t.Fatalf("%s: %d reconnect delays printed %v; want %d:\n%s", cmdline(args), len(got), got, len(waits), b.stderr.String())
+	}
+	for i, w := range waits {
+		w *= time.Millisecond
+		if got[i] < w/2 || got[i] > w {
+			t.Errorf("%s: reconnect %d waited %s; want %s to %s", cmdline(args), i+1, got[i], w/2, w)
+		}
+	}
+}

@@ -84,3 +84,34 @@ func TestRoleAllows(t *testing.T) {
 		}
 	}
 }
+
+// An empty token is refused even when a key's digest is the empty token's (a keys file may hold
+// Line(name, role, "") by mistake): the "empty" case above never reaches that check.
+func TestLookupRefusesEmptyTokenWithMatchingDigest(t *testing.T) {
+	set, err := Parse(strings.NewReader(Line("blank", RoleAdmin, "") + "\n"))
+	if err != nil {
+		t.Fatalf("Parse(line of the empty token): %v", err)
+	}
+	if k, err := set.Lookup(""); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Lookup(\"\") with a key of the empty token's digest = %q/%v, %v; want ErrUnknown", k.Name, k.Role, err)
+	}
+}
+
+func TestGenerateAndAddRefuse(t *testing.T) {
+	if _, _, err := Generate("a/b", RoleSite); err == nil {
+		t.Errorf("Generate(bad name) = nil error, want an error")
+	}
+	if _, _, err := Generate("ok", RoleUnknown); err == nil {
+		t.Errorf("Generate(no role) = nil error, want an error")
+	}
+	var s Set
+	if err := s.Add("a/b", RoleSite, "tok"); err == nil {
+		t.Errorf("Add(bad name) = nil error, want an error")
+	}
+	if err := s.Add("x", RoleSite, "tok1"); err != nil {
+		t.Fatalf("Add(x): %v", err)
+	}
+	if err := s.Add("x", RoleAdmin, "tok2"); err == nil || s.Len() != 1 {
+		t.Errorf("Add(x) twice = %v, %d keys; want an error and 1 key", err, s.Len())
+	}
+}

@@ -384,3 +384,26 @@ func BenchmarkScore(b *testing.B) {
 		})
 	}
 }
+
+// MinTrained counts each class: many spam and too little ham still abstains.
+func TestClassifierAbstainsUntilBothClassesTrained(t *testing.T) {
+	ctx := context.Background()
+	s, err := spam.NewScorer(spamtest.NewCounts(), spam.Options{MinTrained: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.Train(ctx, spam.Input{Body: spamBodies[i%len(spamBodies)]}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		if err := s.Train(ctx, spam.Input{Body: hamBodies[i]}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := spam.Input{Body: spamBodies[0], UserAgent: ua}
+	if r := score(t, s, in); r.Score != 0.5 || r.Decision != spam.DecisionPublish {
+		t.Errorf("Score with 5 spam and 2 ham trained (minimum 3 of each) = %+v, want score 0.5, publish", r)
+	}
+}

@@ -1,0 +1,102 @@
+package moderation
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// decideStub is a Store that records what Decide was asked and returns the comment in d.To.
+type decideStub struct {
+	Store
+	to      comment.State
+	allowed []comment.State
+	action  Action
+	missing bool // Get answers ErrNotFound
+}
+
+func (s *decideStub) Decide(_ context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error) {
+	s.action, s.to, s.allowed = a, d.To, slices.Clone(allowedFrom)
+	return comment.Comment{ID: id, State: d.To}, nil
+}
+
+func (s *decideStub) Get(_ context.Context, id string) (comment.Comment, error) {
+	if s.missing {
+		return comment.Comment{}, comment.ErrNotFound
+	}
+	return comment.Comment{ID: id, State: comment.StatePending}, nil
+}
+
+type learnerFunc func(context.Context, comment.Comment) error
+
+func (f learnerFunc) Learn(ctx context.Context, c comment.Comment) error { return f(ctx, c) }
+
+// The state changes the API documents (moderation_service.proto): approve publishes a pending,
+// rejected or spam comment; reject takes a pending, published or spam one; mark spam takes it down
+// from anywhere; mark not spam only takes back a spam verdict; reopen puts a decided one back.
+func TestDecideTransitionRules(t *testing.T) {
+	const (
+		pending   = comment.StatePending
+		published = comment.StatePublished
+		rejected  = comment.StateRejected
+		spam      = comment.StateSpam
+	)
+	tests := []struct {
+		a    Action
+		to   comment.State
+		from []comment.State
+	}{
+		{Approve, published, []comment.State{pending, rejected, spam}},
+		{Reject, rejected, []comment.State{pending, published, spam}},
+		{MarkSpam, spam, []comment.State{pending, published, rejected}},
+		{MarkNotSpam, pending, []comment.State{spam}},
+		{Reopen, pending, []comment.State{published, rejected, spam}},
+	}
+	for _, tt := range tests {
+		store := &decideStub{}
+		var learnt []comment.Comment
+		s := NewService(store, testKeyring(t), Options{Learner: learnerFunc(func(_ context.Context, c comment.Comment) error {
+			learnt = append(learnt, c)
+			return nil
+		})})
+		v, err := s.Decide(context.Background(), "anna", tt.a, "00abc", "because")
+		if err != nil {
+			t.Fatalf("Decide(%s) = %v", tt.a, err)
+		}
+		got := slices.Sorted(slices.Values(store.allowed))
+		want := slices.Sorted(slices.Values(tt.from))
+		if store.action != tt.a || store.to != tt.to || !slices.Equal(got, want) {
+			t.Errorf("Decide(%s) asked the store for %s to %v from %v; want to %v from %v", tt.a, store.action, store.to, got, tt.to, want)
+		}
+		if v.Comment.State != tt.to || len(learnt) != 1 || learnt[0].State != tt.to {
+			t.Errorf("Decide(%s) returned state %v and taught %v; want the comment in %v taught once", tt.a, v.Comment.State, learnt, tt.to)
+		}
+	}
+}
+
+// A decision stored but not learnt is reported, so the caller retries and the retry learns.
+func TestDecideReportsLearnFailure(t *testing.T) {
+	boom := errors.New("counts store down")
+	s := NewService(&decideStub{}, testKeyring(t), Options{Learner: learnerFunc(func(context.Context, comment.Comment) error { return boom })})
+	if _, err := s.Decide(context.Background(), "anna", MarkSpam, "00abc", ""); !errors.Is(err, boom) {
+		t.Errorf("Decide(mark spam) with the learner failing = %v; want its error", err)
+	}
+}
+
+// An event about a comment deleted since is skipped; the stream goes on.
+func TestWatchSkipsDeletedComments(t *testing.T) {
+	var sent int
+	feed := feedFunc(func(ctx context.Context, subscribed func(), fn func(QueueEvent) error) error {
+		subscribed()
+		return fn(QueueEvent{Kind: EventHeld, CommentID: "00gone", At: time.Now()})
+	})
+	s := NewService(&decideStub{missing: true}, testKeyring(t), Options{Feed: feed})
+	err := s.Watch(context.Background(), WatchFilter{}, func() {}, func(WatchEvent) error { sent++; return nil })
+	if err != nil || sent != 0 {
+		t.Errorf("Watch with an event for a deleted comment = %v, %d sent; want nil and none", err, sent)
+	}
+}
