@@ -323,10 +323,42 @@ func (e Evaluation) Split(ctx context.Context, ds Dataset, share float64) (Tally
 
 // LeaveOneOut trains on all data sets but one and tests on that one, for each in turn.
 func (e Evaluation) LeaveOneOut(ctx context.Context, all []Dataset) ([]Tally, error) {
-	out := make([]Tally, len(all))
-	err := e.leaveOneOut(ctx, all, func(i int, x Example, r Result) { out[i].Add(x.Spam, r) })
+	out, _, err := e.leaveOneOutTallies(ctx, all)
 	return out, err
 }
+
+// leaveOneOutTallies is LeaveOneOut, and beside it the same counted over the held-out examples
+// that have no copy in the training data sets only (see Report.LeaveOneOutNovel).
+func (e Evaluation) leaveOneOutTallies(ctx context.Context, all []Dataset) (every, novel []Tally, err error) {
+	keys := make([]map[string]bool, len(all)) // the feature keys of each data set
+	for i, ds := range all {
+		keys[i] = make(map[string]bool, len(ds.Examples))
+		for _, x := range ds.Examples {
+			keys[i][featureKey(x)] = true
+		}
+	}
+	copied := func(i int, x Example) bool {
+		k := featureKey(x)
+		for j := range all {
+			if j != i && keys[j][k] {
+				return true
+			}
+		}
+		return false
+	}
+	every, novel = make([]Tally, len(all)), make([]Tally, len(all))
+	err = e.leaveOneOut(ctx, all, func(i int, x Example, r Result) {
+		every[i].Add(x.Spam, r)
+		if !copied(i, x) {
+			novel[i].Add(x.Spam, r)
+		}
+	})
+	return every, novel, err
+}
+
+// featureKey identifies an example by what the classifier sees of it: two comments with the same
+// key are copies for the model, even if their spelling, case or spacing differ.
+func featureKey(x Example) string { return strings.Join(Features(evalInput(x)), "\x00") }
 
 // Scored is one example's learned score and label.
 type Scored struct {
@@ -483,6 +515,10 @@ type Report struct {
 	Thresholds  Thresholds // the thresholds the Scorer decided with (its defaults unless set)
 	Split       []Tally    // train on the first 70 % of each class, test on the rest
 	LeaveOneOut []Tally    // train on the other data sets
+	// LeaveOneOutNovel is LeaveOneOut counted over the held-out examples with no copy in the
+	// training data sets only: the same spam is often posted under several videos, and a copy is
+	// easy for a model that has seen it.
+	LeaveOneOutNovel []Tally
 	Curves      [][]Tally  // learning curve per data set, 10 steps
 	// Nested and NestedThresholds, when set (see NestedLeaveOneOut), are the leave-one-out
 	// protocol with thresholds chosen without the held-out data set. Run does not fill them.
@@ -516,7 +552,7 @@ func (e Evaluation) Run(ctx context.Context, all []Dataset) (Report, error) {
 		}
 		r.Curves = append(r.Curves, c)
 	}
-	if r.LeaveOneOut, err = e.LeaveOneOut(ctx, all); err != nil {
+	if r.LeaveOneOut, r.LeaveOneOutNovel, err = e.leaveOneOutTallies(ctx, all); err != nil {
 		return Report{}, err
 	}
 	return r, nil
@@ -558,6 +594,16 @@ func (r Report) Write(w io.Writer) error {
 				r.Thresholds.HoldAt, r.Thresholds.SpamAt),
 			first: "left out", names: append(slices.Clone(r.Names), "pooled"), rows: append(slices.Clone(r.LeaveOneOut), pooled), mean: r.LeaveOneOut,
 		},
+	}
+	if len(r.LeaveOneOutNovel) == len(r.Names) {
+		var pooledNovel Tally
+		for _, t := range r.LeaveOneOutNovel {
+			pooledNovel.Merge(t)
+		}
+		tables = append(tables, table{
+			title: "(b, without copies) the same, counting only the held-out comments whose features match no training comment's",
+			first: "left out", names: append(slices.Clone(r.Names), "pooled"), rows: append(slices.Clone(r.LeaveOneOutNovel), pooledNovel), mean: r.LeaveOneOutNovel,
+		})
 	}
 	if len(r.Nested) == len(r.Names) && len(r.NestedThresholds) == len(r.Names) {
 		var pooledNested Tally

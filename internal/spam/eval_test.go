@@ -204,6 +204,34 @@ func bodies(xs []spam.Example) string {
 	return b.String()
 }
 
+// LeaveOneOutNovel counts only the held-out examples whose features match no example of the other
+// data sets: a copy differing only in case, spacing or punctuation is still a copy.
+func TestLeaveOneOutNovel(t *testing.T) {
+	ds := []spam.Dataset{
+		{Name: "a", Examples: []spam.Example{{Body: "Check out my channel for free gifts", Spam: true}, {Body: "what a great song"}}},
+		{Name: "b", Examples: []spam.Example{{Body: "check out   my CHANNEL for free gifts!", Spam: true}, {Body: "the chorus is lovely"}, {Body: "what a great song"}}},
+	}
+	e := spam.Evaluation{NewCounts: func() spam.Counts { return spamtest.NewCounts() }}
+	r, err := e.Run(context.Background(), ds)
+	if err != nil {
+		t.Fatalf("Evaluation.Run: %v", err)
+	}
+	count := func(ts []spam.Tally) []int {
+		var out []int
+		for _, x := range ts {
+			out = append(out, x.TP+x.FN+x.FP+x.TN)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]int{2, 3}, count(r.LeaveOneOut)); diff != "" {
+		t.Errorf("LeaveOneOut examples per data set diff (-want +got):\n%s", diff)
+	}
+	// a: both examples have a copy in b; b: only "the chorus is lovely" has none in a.
+	if diff := cmp.Diff([]int{0, 1}, count(r.LeaveOneOutNovel)); diff != "" {
+		t.Errorf("LeaveOneOutNovel examples per data set diff (-want +got):\n%s", diff)
+	}
+}
+
 // loadYouTube loads the real data or fails the test: a missing data set must not pass quietly.
 func loadYouTube(t *testing.T) []spam.Dataset {
 	t.Helper()
@@ -235,15 +263,19 @@ func TestEvaluationYouTube(t *testing.T) {
 		// Under thresholds chosen without the held-out video (NestedLeaveOneOut), pooled, at
 		// most; zero skips the nested run.
 		nestedSpamPublished, nestedHamLost, nestedLoad float64
+		// Leave one video out counting only the held-out comments with no copy in training
+		// (Report.LeaveOneOutNovel): mean MCC at least, pooled rates at most; zero skips them.
+		novelMCC, novelSpamPublished, novelHamLost, novelLoad float64
 	}
 	tests := []struct {
 		model spam.Model
 		floor floor
 	}{
 		// Measured: split 0.923, leave-one-out 0.891, pooled 1.99 % / 0.42 % / 14.2 %;
-		// nested 1.59 % / 0.53 % / 18.5 %.
+		// nested 1.59 % / 0.53 % / 18.5 %; without copies 0.877, 2.37 % / 0.45 % / 16.1 %.
 		{model: spam.ModelStacked, floor: floor{splitMCC: 0.91, looMCC: 0.88, spamPublished: 0.021, hamLost: 0.0055, load: 0.15,
-			nestedSpamPublished: 0.018, nestedHamLost: 0.0065, nestedLoad: 0.195}},
+			nestedSpamPublished: 0.018, nestedHamLost: 0.0065, nestedLoad: 0.195,
+			novelMCC: 0.865, novelSpamPublished: 0.026, novelHamLost: 0.006, novelLoad: 0.17}},
 		// Measured: split 0.843, leave-one-out 0.687, pooled 1.89 % / 0.42 % / 30.7 %.
 		{model: spam.ModelRobinson, floor: floor{splitMCC: 0.82, looMCC: 0.66, spamPublished: 0.022, hamLost: 0.006, load: 0.33}},
 		// Measured: split 0.877, leave-one-out 0.846, pooled 1.79 % / 0.42 % / 43.1 %.
@@ -289,6 +321,22 @@ func TestEvaluationYouTube(t *testing.T) {
 				{"spam published, leave one video out", pooled.SpamPublished(), tt.floor.spamPublished, true},
 				{"ham lost, leave one video out", pooled.HamLost(), tt.floor.hamLost, true},
 				{"moderator load, leave one video out", pooled.ModeratorLoad(), tt.floor.load, true},
+			}
+			if tt.floor.novelLoad > 0 {
+				var novel spam.Tally
+				for _, x := range r.LeaveOneOutNovel {
+					novel.Merge(x)
+				}
+				checks = append(checks, []struct {
+					what      string
+					got, want float64
+					atMost    bool
+				}{
+					{"mean MCC, leave one video out, without copies", spam.Mean(r.LeaveOneOutNovel, spam.Tally.MCC), tt.floor.novelMCC, false},
+					{"spam published, without copies", novel.SpamPublished(), tt.floor.novelSpamPublished, true},
+					{"ham lost, without copies", novel.HamLost(), tt.floor.novelHamLost, true},
+					{"moderator load, without copies", novel.ModeratorLoad(), tt.floor.novelLoad, true},
+				}...)
 			}
 			if tt.floor.nestedLoad > 0 {
 				checks = append(checks, []struct {
