@@ -1,6 +1,7 @@
 package spam_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/commentd/commentd/internal/spam"
@@ -85,6 +86,9 @@ func TestFingerprinted(t *testing.T) {
 		{"first!!!", false},
 		{"I love this song so much", false},
 		{"Hey everyone, check out my new channel where I post covers", true},
+		// The bound: letters and digits only, 39 is too few, 40 is enough.
+		{strings.Repeat("ab ", 19) + "c!!", false},
+		{strings.Repeat("ab ", 20) + "!!", true},
 	} {
 		if got := spam.Fingerprinted(tt.body, spam.DefaultCampaignMinChars); got != tt.want {
 			t.Errorf("Fingerprinted(%q, %d) = %v, want %v", tt.body, spam.DefaultCampaignMinChars, got, tt.want)
