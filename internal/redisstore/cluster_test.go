@@ -213,11 +213,16 @@ func TestCheckDurabilityRefusesOneClusterNodeAsStandalone(t *testing.T) {
 	cluster := redistest.StartCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// A user refused CONFIG GET, as on managed services: the node is still recognised.
+	if err := redistest.Client(t, cluster.Addrs[0]).Do(ctx, "ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-config").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
 	for _, tt := range []struct {
 		url     string
 		wantErr bool
 	}{
 		{"redis://" + cluster.Addrs[0], true},
+		{"redis://app:pw@" + cluster.Addrs[0], true},
 		{"redis+cluster://" + cluster.Addrs[0], false},
 	} {
 		rdb, err := NewClient(tt.url)

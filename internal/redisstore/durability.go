@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -18,8 +19,6 @@ type Durability struct {
 	// Readable is false when the settings could not be read (ErrConfigUnreadable): the other
 	// fields are then unknown, not "off".
 	Readable bool
-	// ClusterNode: the server runs in Cluster mode (cluster-enabled yes).
-	ClusterNode bool
 }
 
 // Durability problems CheckDurability reports. The caller decides whether any is fatal.
@@ -70,7 +69,7 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	var err error
 	if cc, ok := c.(*redis.ClusterClient); ok {
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return read(ctx, n) })
-	} else {
+	} else if err = refuseClusterNode(ctx, c); err == nil {
 		err = read(ctx, c)
 	}
 	if errors.Is(err, ErrConfigUnreadable) {
@@ -85,9 +84,6 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	}
 	if len(nodes) == 0 {
 		return Durability{}, fmt.Errorf("%w: no master answered", ErrConfigUnreadable)
-	}
-	if _, ok := c.(*redis.ClusterClient); !ok && nodes[0].ClusterNode {
-		return Durability{}, ErrClusterNode
 	}
 
 	d := nodes[0]
@@ -114,10 +110,26 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	return d, errors.Join(errs...)
 }
 
+// refuseClusterNode returns ErrClusterNode when the server c talks to as a single server is a
+// Cluster node. It asks INFO rather than CONFIG GET, which managed services often refuse.
+func refuseClusterNode(ctx context.Context, c redis.Cmdable) error {
+	info, err := c.Info(ctx, "cluster").Result()
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply) && !unavailable(err):
+		return nil // INFO refused: nothing to learn here; the durability check speaks for itself
+	case err != nil:
+		return err
+	case strings.Contains(info, "cluster_enabled:1"):
+		return ErrClusterNode
+	}
+	return nil
+}
+
 // readDurability reads one server's settings with one pipelined round trip. CONFIG GET takes one
-// parameter at a time on servers before 7.0, hence five commands (after a PING).
+// parameter at a time on servers before 7.0, hence four commands (after a PING).
 func readDurability(ctx context.Context, n redis.Cmdable) (Durability, error) {
-	params := []string{"appendonly", "appendfsync", "maxmemory-policy", "save", "cluster-enabled"}
+	params := []string{"appendonly", "appendfsync", "maxmemory-policy", "save"}
 	cmds := make([]*redis.MapStringStringCmd, len(params))
 	var ping *redis.StatusCmd
 	_, err := n.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -148,7 +160,7 @@ func readDurability(ctx context.Context, n redis.Cmdable) (Durability, error) {
 		}
 		vals[i] = v
 	}
-	d := Durability{AOF: vals[0] == "yes", EvictionPolicy: vals[2], Save: vals[3], Readable: true, ClusterNode: vals[4] == "yes"}
+	d := Durability{AOF: vals[0] == "yes", EvictionPolicy: vals[2], Save: vals[3], Readable: true}
 	if d.AOF {
 		d.Fsync = vals[1]
 	}
