@@ -519,7 +519,7 @@ type Report struct {
 	// training data sets only: the same spam is often posted under several videos, and a copy is
 	// easy for a model that has seen it.
 	LeaveOneOutNovel []Tally
-	Curves      [][]Tally  // learning curve per data set, 10 steps
+	Curves           [][]Tally // learning curve per data set, 10 steps
 	// Nested and NestedThresholds, when set (see NestedLeaveOneOut), are the leave-one-out
 	// protocol with thresholds chosen without the held-out data set. Run does not fill them.
 	Nested           []Tally
