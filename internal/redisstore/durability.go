@@ -33,7 +33,7 @@ var (
 	ErrConfigUnreadable = errors.New("redisstore: cannot read redis persistence settings")
 	// ErrClusterNode: the address names one node of a Redis Cluster as if it were a standalone
 	// server; keys of other nodes' slots would fail.
-	ErrClusterNode = errors.New("redisstore: the redis server is a Cluster node; give redis+cluster://host:port (one seed) or every node as redis://h1:p1,h2:p2,...")
+	ErrClusterNode = errors.New("redisstore: the redis server is a Cluster node; give redis+cluster://host:port (one seed) or list the nodes as redis://h1:p1,h2:p2")
 )
 
 // fsyncRank orders appendfsync values from strongest (0) to weakest.
