@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -296,6 +299,32 @@ func TestWatchBackoffDoubles(t *testing.T) {
 		w *= time.Millisecond
 		if got[i] < w/2 || got[i] > w {
 			t.Errorf("%s: reconnect %d waited %s; want %s to %s", cmdline(args), i+1, got[i], w/2, w)
+		}
+	}
+}
+
+// Which stream errors end watch for good: the ones a new call would meet again.
+func TestWatchPermanentErrors(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{io.EOF, false},
+		{status.Error(codes.Unavailable, "connection refused"), false},
+		{status.Error(codes.Internal, "stream broke"), false},
+		{status.Error(codes.DeadlineExceeded, "late"), false},
+		{status.Error(codes.Unauthenticated, "bad key"), true},
+		{status.Error(codes.PermissionDenied, "no role"), true},
+		{status.Error(codes.InvalidArgument, "bad kinds"), true},
+		{status.Error(codes.FailedPrecondition, "watch is off"), true},
+		{status.Error(codes.NotFound, "no such thread"), true},
+		{status.Error(codes.Unimplemented, "old server"), true},
+		{&writeError{err: errors.New("broken pipe")}, true},
+		{fmt.Errorf("print event: %w", &writeError{err: errors.New("broken pipe")}), true},
+	} {
+		if got := permanent(tt.err); got != tt.want {
+			t.Errorf("permanent(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }
