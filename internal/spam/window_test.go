@@ -1,6 +1,8 @@
 package spam_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -113,6 +115,23 @@ func TestWindowPrunes(t *testing.T) {
 	if got := authors(w.Match(spam.Sighting{Fingerprint: 1, At: t0}, time.Hour)); slices.Contains(got, "late") {
 		t.Errorf("added a sighting older than the window, got it back from Match, want it dropped")
 	}
+
+	// After pruning, what is kept still answers with its own author: far-apart fingerprints, one
+	// author each, more of them than one prune interval holds.
+	w = spam.NewWindow(time.Minute)
+	rng := rand.New(rand.NewPCG(3, 4))
+	fps := make([]spam.Fingerprint, 5000)
+	for i := range fps {
+		fps[i] = spam.Fingerprint(rng.Uint64())
+		w.Add(spam.Sighting{Fingerprint: fps[i], AuthorKey: fmt.Sprint("a", i), At: t0.Add(time.Duration(i) * 20 * time.Millisecond)})
+	}
+	now := t0.Add(time.Duration(len(fps)) * 20 * time.Millisecond)
+	for i := len(fps) - 2000; i < len(fps); i += 97 {
+		got := authors(w.Match(spam.Sighting{Fingerprint: fps[i], AuthorKey: "probe", At: now}, time.Minute))
+		if !slices.Contains(got, fmt.Sprint("a", i)) {
+			t.Errorf("after pruning, Match(fingerprint of sighting %d) = %v, want its author a%d among them", i, got, i)
+		}
+	}
 }
 
 func authors(ss []spam.Sighting) []string {
@@ -122,4 +141,22 @@ func authors(ss []spam.Sighting) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// BenchmarkWindowObserve is one campaign check against a full window (MaxWindowSightings
+// sightings of random texts): the cost every submission pays once the window has filled.
+func BenchmarkWindowObserve(b *testing.B) {
+	w := spam.NewWindow(time.Hour)
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range spam.MaxWindowSightings {
+		w.Add(spam.Sighting{Fingerprint: spam.Fingerprint(rng.Uint64()), AuthorKey: fmt.Sprint("a", i%5000), At: t0.Add(time.Duration(i) * time.Millisecond)})
+	}
+	at := t0.Add(time.Duration(spam.MaxWindowSightings) * time.Millisecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s := spam.Sighting{Fingerprint: spam.Fingerprint(rng.Uint64()), AuthorKey: "probe", At: at.Add(time.Duration(i) * time.Microsecond)}
+		w.Match(s, time.Hour)
+	}
 }
