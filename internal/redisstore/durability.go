@@ -34,6 +34,8 @@ var (
 	// ErrClusterNode: the address names one node of a Redis Cluster as if it were a standalone
 	// server; keys of other nodes' slots would fail.
 	ErrClusterNode = errors.New("redisstore: the redis server is a Cluster node; give redis+cluster://host:port (one seed) or list the nodes as redis://h1:p1,h2:p2")
+	// ErrSentinelNode: the address names a Sentinel as if it were the Redis server.
+	ErrSentinelNode = errors.New("redisstore: the address is a Redis Sentinel, not a Redis server; give redis+sentinel://host:port/mastername")
 )
 
 // fsyncRank orders appendfsync values from strongest (0) to weakest.
@@ -111,9 +113,10 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 }
 
 // refuseClusterNode returns ErrClusterNode when the server c talks to as a single server is a
-// Cluster node. It asks INFO rather than CONFIG GET, which managed services often refuse.
+// Cluster node, and ErrSentinelNode when it is a Sentinel. It asks INFO (its default sections,
+// which a Sentinel also answers) rather than CONFIG GET, which managed services often refuse.
 func refuseClusterNode(ctx context.Context, c redis.Cmdable) error {
-	info, err := c.Info(ctx, "cluster").Result()
+	info, err := c.Info(ctx).Result()
 	var reply redis.Error
 	switch {
 	case errors.As(err, &reply) && !unavailable(err):
@@ -122,6 +125,8 @@ func refuseClusterNode(ctx context.Context, c redis.Cmdable) error {
 		return err
 	case strings.Contains(info, "cluster_enabled:1"):
 		return ErrClusterNode
+	case strings.Contains(info, "redis_mode:sentinel"):
+		return ErrSentinelNode
 	}
 	return nil
 }

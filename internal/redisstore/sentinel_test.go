@@ -70,3 +70,18 @@ func TestSentinelUnknownMasterName(t *testing.T) {
 		t.Errorf("CheckDurability(unknown master name) = %v, want an error naming the master name, not ErrConfigUnreadable or ErrNotFound", err)
 	}
 }
+
+// A Sentinel's address given as the Redis server's is refused with the form that works.
+func TestCheckDurabilityRefusesSentinelAsServer(t *testing.T) {
+	sent := redistest.StartSentinel(t)
+	rdb, err := NewClient("redis://" + sent.Addr)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := CheckDurability(ctx, rdb); !errors.Is(err, ErrSentinelNode) {
+		t.Errorf("CheckDurability(a Sentinel's address as a server) = %v, want ErrSentinelNode", err)
+	}
+}
