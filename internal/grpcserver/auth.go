@@ -145,8 +145,7 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 // bearerToken reads the single "authorization: Bearer <token>" header. The scheme is matched
 // case-insensitively, as HTTP does.
 func bearerToken(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) != 1 {
 		return "", errMissingKey
 	}

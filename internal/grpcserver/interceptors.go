@@ -47,8 +47,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // requestID returns the client's x-request-id when it is acceptable, or a fresh random one.
 func requestID(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(RequestIDHeader); len(v) == 1 && requestIDPattern.MatchString(v[0]) {
+	// ValueFromIncomingContext copies only this header's values, not the whole metadata.
+	if v := metadata.ValueFromIncomingContext(ctx, RequestIDHeader); len(v) == 1 && requestIDPattern.MatchString(v[0]) {
 		return v[0]
 	}
 	var b [12]byte
