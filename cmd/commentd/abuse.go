@@ -43,8 +43,11 @@ func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store
 		Trusted:         trusted,
 		FailOpen:        a.FailOpen,
 		Timeout:         a.Timeout,
-		Observer:        newAbuseMetrics(reg, a.Rules),
-		Logger:          log,
+		// A shadow ban must not show in the answers: a banned reader is rate-limited and refused
+		// duplicates like anyone (and so cannot fill the store with rejected comments).
+		CountBanned: a.BanStyle == ratelimit.BanShadow,
+		Observer:    newAbuseMetrics(reg, a.Rules),
+		Logger:      log,
 	})
 
 	// Loaded now so the first submission and the first ban change cost no extra round trip.

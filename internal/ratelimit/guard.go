@@ -173,38 +173,46 @@ type Options struct {
 	FailOpen bool
 	// Timeout bounds the whole abuse check; 0 leaves only the caller's deadline. With FailOpen it
 	// is what keeps a slow Redis from slowing every submission.
-	Timeout  time.Duration
-	Observer Observer         // may be nil
-	Logger   *slog.Logger     // may be nil: no logs
-	Now      func() time.Time // defaults to time.Now
+	Timeout time.Duration
+	// CountBanned checks and counts a banned subject's submission like anyone else's (for shadow
+	// bans): it is refused as a duplicate or over a rule exactly when it would be without the ban,
+	// so the answers the site gets cannot tell a shadow-banned reader that they are banned, and a
+	// banned reader cannot store rejected comments faster than the rules allow. Without it a ban
+	// is reported before anything else and nothing is counted (for refusing bans openly).
+	CountBanned bool
+	Observer    Observer         // may be nil
+	Logger      *slog.Logger     // may be nil: no logs
+	Now         func() time.Time // defaults to time.Now
 }
 
 // Guard runs the abuse checks of submissions: bans, duplicate control and rate limits. Safe for
 // concurrent use.
 type Guard struct {
-	store    Store
-	rules    []Rule
-	dupWin   time.Duration
-	trusted  Trusted
-	failOpen bool
-	timeout  time.Duration
-	obs      Observer
-	log      *slog.Logger
-	now      func() time.Time
+	store       Store
+	rules       []Rule
+	dupWin      time.Duration
+	trusted     Trusted
+	failOpen    bool
+	timeout     time.Duration
+	countBanned bool
+	obs         Observer
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // NewGuard builds a Guard. The rules must come from ParseRules (or DefaultRules).
 func NewGuard(store Store, opts Options) *Guard {
 	g := &Guard{
-		store:    store,
-		rules:    append([]Rule(nil), opts.Rules...),
-		dupWin:   opts.DuplicateWindow,
-		trusted:  opts.Trusted,
-		failOpen: opts.FailOpen,
-		timeout:  opts.Timeout,
-		obs:      opts.Observer,
-		log:      opts.Logger,
-		now:      opts.Now,
+		store:       store,
+		rules:       append([]Rule(nil), opts.Rules...),
+		dupWin:      opts.DuplicateWindow,
+		trusted:     opts.Trusted,
+		failOpen:    opts.FailOpen,
+		timeout:     opts.Timeout,
+		countBanned: opts.CountBanned,
+		obs:         opts.Observer,
+		log:         opts.Logger,
+		now:         opts.Now,
 	}
 	if g.dupWin == 0 {
 		g.dupWin = DefaultDuplicateWindow
@@ -223,8 +231,9 @@ func NewGuard(store Store, opts Options) *Guard {
 
 // Outcome is a submission the Guard let through.
 type Outcome struct {
-	// Ban, when not nil, is the ban the subject is under. Nothing was counted. The caller chooses
-	// how to refuse: openly (a *BannedError) or silently (store the comment as rejected).
+	// Ban, when not nil, is the ban the subject is under. Nothing was counted, unless the Guard
+	// counts banned subjects (Options.CountBanned): then Ticket holds the counts as for anyone. The
+	// caller chooses how to refuse: openly (a *BannedError) or silently (store the comment as rejected).
 	Ban *Ban
 	// Unchecked: the store failed and FailOpen let the submission through without any check.
 	Unchecked bool
@@ -265,7 +274,7 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		return g.failed(ctx, err)
 	}
 	switch {
-	case res.Ban != nil:
+	case res.Ban != nil && !g.countBanned:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
 		return Outcome{Ban: res.Ban, History: res.History}, nil
@@ -275,7 +284,7 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		return Outcome{}, ErrDuplicate
 	case res.Duplicate == DuplicateReplay:
 		g.refund(ctx, res.Taken)
-		return Outcome{Replay: true, History: res.History}, nil
+		return Outcome{Replay: true, Ban: res.Ban, History: res.History}, nil
 	case len(res.Refused) > 0:
 		g.refund(ctx, res.Taken)
 		worst := res.Refused[0]
@@ -286,6 +295,9 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 			}
 		}
 		return Outcome{}, &LimitError{Rule: worst.Rule, RetryAfter: retryDelay(worst.RetryAfter)}
+	case res.Ban != nil:
+		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
+		return Outcome{Ban: res.Ban, Ticket: res.Taken, History: res.History}, nil
 	}
 	return Outcome{Ticket: res.Taken, History: res.History}, nil
 }
