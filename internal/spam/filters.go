@@ -200,6 +200,9 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 			}
 			return badValue("%s", msg)
 		}
+		if n := patternInsts(v); n > MaxPatternInsts {
+			return badValue("pattern too costly to match: it compiles to %d instructions, at most %d (lower the counts of {n,m} repetitions)", n, MaxPatternInsts)
+		}
 		// A pattern that matches the empty string matches every comment: ".*" or "x*" on the
 		// spam list would mark every comment spam.
 		if re, err := regexp.Compile("(?i)" + v); err == nil && re.MatchString("") {
@@ -279,4 +282,18 @@ func (fs *Filters) List(ctx context.Context, list FilterList, p comment.Page) ([
 // Delete removes an entry.
 func (fs *Filters) Delete(ctx context.Context, id string) error {
 	return fs.store.DeleteFilter(ctx, id)
+}
+
+// patternInsts returns the size of the program v compiles to, as the Scorer compiles it (ignoring
+// case); v must already be known to compile.
+func patternInsts(v string) int {
+	re, err := syntax.Parse("(?i)"+v, syntax.Perl)
+	if err != nil {
+		return 0
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0
+	}
+	return len(prog.Inst)
 }

@@ -57,6 +57,8 @@ func TestNewFilter(t *testing.T) {
 		{name: "regex matching everything", list: spam.FilterListSpam, kind: spam.FilterRegex, value: `.*`, badFields: []string{"filter.value"}},
 		{name: "regex matching empty text", list: spam.FilterListSpam, kind: spam.FilterRegex, value: `casino|`, badFields: []string{"filter.value"}},
 		{name: "regex too long", list: spam.FilterListHold, kind: spam.FilterRegex, value: strings.Repeat("a", spam.MaxPatternChars+1), badFields: []string{"filter.value"}},
+		{name: "regex too costly to match", list: spam.FilterListHold, kind: spam.FilterRegex, value: `(\w+\s?){1,999}z`, badFields: []string{"filter.value"}},
+		{name: "regex with a modest repetition", list: spam.FilterListHold, kind: spam.FilterRegex, value: `\b\d{3}[-.\s]?\d{3}[-.\s]?\d{4}\b`, wantValue: `\b\d{3}[-.\s]?\d{3}[-.\s]?\d{4}\b`},
 		{name: "empty", list: spam.FilterListHold, kind: spam.FilterWord, value: "  ", badFields: []string{"filter.value"}},
 		{name: "control characters", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "buy\x00now", badFields: []string{"filter.value"}},
 		{name: "no list, no kind", value: "casino", badFields: []string{"filter.list", "filter.kind"}},
