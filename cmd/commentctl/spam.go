@@ -26,6 +26,25 @@ import (
 // trainBatch is how many examples one TrainSpam call carries (the server takes up to 1,000).
 const trainBatch = 500
 
+// trainBatchBytes bounds the bodies of one TrainSpam call, in bytes: a gRPC server takes messages
+// of at most 4 MiB by default, and 500 examples of 5,000 characters outside ASCII are 10 MB or more.
+// A call is cut short of trainBatch examples when its bodies would pass this.
+const trainBatchBytes = 3 << 20
+
+// nextBatch returns the end of the batch of examples that starts at start: at most trainBatch
+// examples whose bodies add up to at most trainBatchBytes, and always at least one.
+func nextBatch(examples []spam.Example, start int) int {
+	end, size := start, 0
+	for end < len(examples) && end-start < trainBatch {
+		size += len(examples[end].Body)
+		if end > start && size > trainBatchBytes {
+			break
+		}
+		end++
+	}
+	return end
+}
+
 // trainAttempts is how often one batch is sent before the run stops. A call that timed out or
 // found the store unavailable may have trained part of its batch; the resend carries the same
 // request id, so the server trains only the rest.
@@ -173,8 +192,9 @@ func (c *cli) readExamples(cmd *cobra.Command, path string) ([]spam.Example, err
 func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) (repeated int, err error) {
 	prog := newProgress(c.stderr, label, len(examples), isTerminal(c.stderr))
 	defer prog.finish()
-	for start := 0; start < len(examples); start += trainBatch {
-		batch := examples[start:min(start+trainBatch, len(examples))]
+	for start, end := 0, 0; start < len(examples); start = end {
+		end = nextBatch(examples, start)
+		batch := examples[start:end]
 		req := &commentdv1.TrainSpamRequest{SpamModel: model, RequestId: trainRequestID(model, start, batch), Examples: make([]*commentdv1.TrainingExample, len(batch))}
 		for i, x := range batch {
 			req.Examples[i] = &commentdv1.TrainingExample{Body: x.Body, Spam: x.Spam}
