@@ -2539,7 +2539,8 @@ type TrainSpamRequest struct {
 	// Optional. The model: empty for the site's model, or a scratch model name (1 to 40 letters, digits, "_" or
 	// "-") for an evaluation; a scratch model is created by its first training.
 	SpamModel string `protobuf:"bytes,1,opt,name=spam_model,json=spamModel,proto3" json:"spam_model,omitempty"`
-	// Required. 1 to 1,000 examples.
+	// Required. 1 to 1,000 examples, and at most 4 MiB for the whole request (gRPC's message limit): long
+	// examples go in several calls.
 	Examples []*TrainingExample `protobuf:"bytes,2,rep,name=examples,proto3" json:"examples,omitempty"`
 	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters) that makes the call
 	// safe to retry: a call that failed part way has trained some of its examples, and resending it with the same
