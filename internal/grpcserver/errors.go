@@ -50,6 +50,8 @@ const (
 	// ReasonShuttingDown: the server ended a WatchQueue stream because it is stopping; reconnect
 	// (another instance will answer).
 	ReasonShuttingDown = "SHUTTING_DOWN"
+	// ReasonTooManyWatchers: this server already serves Options.MaxWatchers WatchQueue streams.
+	ReasonTooManyWatchers = "TOO_MANY_WATCHERS"
 )
 
 // featureOffError says this server was started without a feature the method needs.
@@ -62,10 +64,14 @@ func (e *featureOffError) Error() string {
 }
 
 var (
-	errBansOff      = &featureOffError{feature: "bans", reason: ReasonBansDisabled}
-	errSpamOff      = &featureOffError{feature: "spam checks", reason: ReasonSpamDisabled}
-	errShuttingDown = errors.New("grpcserver: the server is shutting down")
+	errBansOff         = &featureOffError{feature: "bans", reason: ReasonBansDisabled}
+	errSpamOff         = &featureOffError{feature: "spam checks", reason: ReasonSpamDisabled}
+	errShuttingDown    = errors.New("grpcserver: the server is shutting down")
+	errTooManyWatchers = errors.New("grpcserver: too many WatchQueue streams on this server")
 )
+
+// WatcherRetryDelay is the RetryInfo delay sent with TOO_MANY_WATCHERS.
+const WatcherRetryDelay = 30 * time.Second
 
 // StoreRetryDelay is the RetryInfo delay sent with STORE_UNAVAILABLE. It is about the time
 // go-redis needs to notice a restarted server and reconnect.
@@ -101,6 +107,7 @@ const (
 //	                                                                                permanent ban); never the ban's target or reason
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
 //	errShuttingDown (WatchQueue)      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
+//	errTooManyWatchers (WatchQueue)   RESOURCE_EXHAUSTED  TOO_MANY_WATCHERS         RetryInfo 30s
 //	*featureOffError                  FAILED_PRECONDITION BANS_DISABLED /           PreconditionFailure type "SERVER"
 //	                                                      SPAM_DISABLED
 //	context.DeadlineExceeded          DEADLINE_EXCEEDED   DEADLINE_EXCEEDED         -
@@ -201,6 +208,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, errShuttingDown):
 		return withDetails(codes.Unavailable, "the server is shutting down; reconnect", ReasonShuttingDown, nil,
 			retryInfo(StoreRetryDelay)), false
+
+	case errors.Is(err, errTooManyWatchers):
+		return withDetails(codes.ResourceExhausted, "this server serves as many queue watchers as it may; retry later", ReasonTooManyWatchers, nil,
+			retryInfo(WatcherRetryDelay)), false
 
 	case errors.As(err, &ferr):
 		return withDetails(codes.FailedPrecondition, ferr.feature+" are not enabled on this server", ferr.reason, nil,

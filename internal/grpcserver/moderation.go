@@ -20,6 +20,8 @@ type moderationServer struct {
 	spam       SpamOptions     // the spam and word-list RPCs (spam.go, filters.go)
 	// shutdown ends when the server shuts down, so open WatchQueue streams end (watch.go).
 	shutdown context.Context
+	// watchers holds a token per WatchQueue stream served; its capacity is Options.MaxWatchers.
+	watchers chan struct{}
 }
 
 // errNoCaller means a decision arrived without an authenticated caller: the interceptor chain is

@@ -33,14 +33,15 @@ func withWorkflow(opts moderation.Options, store *redisstore.Store) moderation.O
 
 // workflowOptions configure one server of a workflow test.
 type workflowOptions struct {
-	redisAddr  string
-	prefix     string           // the key prefix; "" for a new one. Servers with one prefix share their data.
-	ring       *privacy.Keyring // nil for a new one; servers sharing data share it
-	mode       comment.Mode
-	threshold  int           // report threshold; 0 for the default
-	closeAfter time.Duration // auto-close; 0 for never
-	commentNow func() time.Time
-	moderators int // extra moderator keys "mod-01".. beyond the env's usual three
+	redisAddr   string
+	prefix      string           // the key prefix; "" for a new one. Servers with one prefix share their data.
+	ring        *privacy.Keyring // nil for a new one; servers sharing data share it
+	mode        comment.Mode
+	threshold   int           // report threshold; 0 for the default
+	closeAfter  time.Duration // auto-close; 0 for never
+	commentNow  func() time.Time
+	moderators  int // extra moderator keys "mod-01".. beyond the env's usual three
+	maxWatchers int // Options.MaxWatchers; 0 for the default
 }
 
 // newWorkflowEnv starts one server like newEnv, with the workflow options above. Everything it
@@ -90,7 +91,8 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 		Moderation: moderation.NewService(e.store, e.ring, withWorkflow(moderation.Options{
 			DefaultMode: o.mode, ReportThreshold: o.threshold,
 		}, e.store)),
-		Registerer: e.reg,
+		Registerer:  e.reg,
+		MaxWatchers: o.maxWatchers,
 	})
 	return e
 }

@@ -31,6 +31,10 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
+// DefaultMaxWatchers is Options.MaxWatchers' default: far more moderators than a newsroom has
+// watching at once, far fewer connections than Redis allows (10,000 by default).
+const DefaultMaxWatchers = 256
+
 // StreamWorkers is how many long-lived goroutines serve incoming calls. Without them gRPC starts a
 // goroutine per call, and a SubmitComment grows that fresh goroutine's stack several times
 // (runtime.newstack was about 4% of commentd's CPU under load); a worker keeps its grown stack
@@ -56,6 +60,10 @@ type Options struct {
 	// CallTimeout bounds every unary call (and so every Redis call it makes) when the client set no
 	// shorter deadline; 0 means no bound of our own. Streams are not bounded.
 	CallTimeout time.Duration
+	// MaxWatchers bounds the WatchQueue streams served at once (0: DefaultMaxWatchers). Each
+	// holds a Redis connection of its own (a subscription), so without a bound a looping client
+	// could use up Redis' connections (maxclients) for every server.
+	MaxWatchers int
 	// Bans serves CreateBan, ListBans and DeleteBan (its BansOptions.Keys hashes the email and IP
 	// targets). Optional: without it those RPCs fail with FAILED_PRECONDITION, reason BANS_DISABLED.
 	Bans *ratelimit.Bans
@@ -122,7 +130,12 @@ func New(opts Options) *Server {
 	var shutdown context.Context
 	shutdown, s.endStreams = context.WithCancel(context.Background())
 	commentdv1.RegisterCommentServiceServer(s.grpc, &commentServer{comments: opts.Comments, metrics: m, spam: opts.Spam, moderation: opts.Moderation})
-	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m, bans: opts.Bans, spam: opts.Spam, shutdown: shutdown})
+	maxWatchers := opts.MaxWatchers
+	if maxWatchers <= 0 {
+		maxWatchers = DefaultMaxWatchers
+	}
+	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m, bans: opts.Bans, spam: opts.Spam, shutdown: shutdown,
+		watchers: make(chan struct{}, maxWatchers)})
 	healthgrpc.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 

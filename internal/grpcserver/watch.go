@@ -13,6 +13,12 @@ import (
 // down. The response headers are sent once the subscription is in place, so a client that waits
 // for them (grpc.ClientStream.Header) knows that every later event reaches it.
 func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+	select {
+	case s.watchers <- struct{}{}:
+		defer func() { <-s.watchers }()
+	default:
+		return errTooManyWatchers
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	// A stream has no end of its own: without this, a graceful stop would wait for every watcher

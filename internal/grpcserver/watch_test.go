@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
@@ -136,5 +137,62 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 	}
 	if lines := e.logs.find(t, "rpc", map[string]string{"method": commentdv1.ModerationService_WatchQueue_FullMethodName, "code": "Unavailable", "key": modKeyName}); len(lines) != 1 {
 		t.Errorf("access log lines for the ended WatchQueue stream: %d, want 1", len(lines))
+	}
+}
+
+// TestWatchersAreBounded: beyond MaxWatchers streams a new WatchQueue is refused with
+// RESOURCE_EXHAUSTED and a retry delay; a stream that ends frees its place.
+func TestWatchersAreBounded(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, maxWatchers: 2})
+	// open opens a stream and returns the server's refusal, if it refuses within a moment: a
+	// stream it serves stays silent (no comment is submitted here).
+	open := func() (context.CancelFunc, error) {
+		ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+		s, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		got := make(chan error, 1)
+		go func() { _, err := s.Recv(); got <- err }()
+		select {
+		case err := <-got:
+			cancel()
+			return nil, err
+		case <-time.After(300 * time.Millisecond):
+			return cancel, nil
+		}
+	}
+	cancelFirst, err := open()
+	if err != nil {
+		t.Fatalf("opened the first WatchQueue: %v", err)
+	}
+	cancelSecond, err := open()
+	if err != nil {
+		t.Fatalf("opened the second WatchQueue: %v", err)
+	}
+	defer cancelSecond()
+
+	_, err = open()
+	if code, reason := codeReason(err); code != codes.ResourceExhausted || reason != grpcserver.ReasonTooManyWatchers {
+		t.Fatalf("opened a third WatchQueue with 2 allowed, got %v %q, want ResourceExhausted %q", code, reason, grpcserver.ReasonTooManyWatchers)
+	}
+	if ri, _ := detail[*errdetails.RetryInfo](err); ri.GetRetryDelay().AsDuration() != grpcserver.WatcherRetryDelay {
+		t.Errorf("opened a third WatchQueue with 2 allowed, got RetryInfo %v, want a delay of %v", ri, grpcserver.WatcherRetryDelay)
+	}
+
+	// End the first stream: its place is free once the server has seen it end.
+	cancelFirst()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cancel, err := open()
+		if err == nil {
+			cancel()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opened WatchQueue after ending one of 2 streams, got %v for 5s, want a place", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
