@@ -37,8 +37,10 @@ func eventKind(name string) (moderation.EventKind, bool) {
 }
 
 // WatchQueue implements moderation.QueueFeed. It holds one Redis connection (a subscription) for
-// as long as it runs; go-redis reconnects it after a network failure, and messages published in
-// between are lost.
+// as long as it runs. When that connection fails (a network failure, the node serving the channel
+// killed in a Cluster failover) go-redis subscribes again on a new one, and messages published in
+// between are lost; WatchQueue then ends with comment.ErrUnavailable, so the watcher is told of
+// the gap (commentctl watch says so and reconnects) instead of silently missing events.
 func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moderation.QueueEvent) error) error {
 	ps := s.rdb.Subscribe(ctx, s.keys.events())
 	defer ps.Close()
@@ -48,14 +50,20 @@ func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moder
 		return storeError("subscribe to queue events", err)
 	}
 	subscribed()
-	msgs := ps.Channel(redis.WithChannelSize(eventBuffer))
+	msgs := ps.ChannelWithSubscriptions(redis.WithChannelSize(eventBuffer))
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case m, ok := <-msgs:
+		case v, ok := <-msgs:
 			if !ok {
 				return fmt.Errorf("redisstore: queue events: subscription ended: %w", comment.ErrUnavailable)
+			}
+			m, isMsg := v.(*redis.Message)
+			if !isMsg {
+				// The first confirmation was read above: another one means go-redis lost the
+				// connection and subscribed again, and whatever was published in between is lost.
+				return fmt.Errorf("redisstore: queue events: subscription lost and renewed, events may be missing: %w", comment.ErrUnavailable)
 			}
 			e, ok := parseEvent(m.Payload)
 			if !ok {

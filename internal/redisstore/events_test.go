@@ -10,6 +10,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
 // watch starts WatchQueue on s and returns the events it receives, once it is subscribed. The
@@ -119,5 +120,36 @@ func TestWatchQueueStopsOnHandlerError(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("WatchQueue did not return after its handler failed")
+	}
+}
+
+// TestWatchQueueEndsWhenSubscriptionIsLost: when the subscription's connection fails (here killed
+// by Redis; in a Cluster failover, the node serving the channel dies), go-redis subscribes again
+// and the events published in between are gone. WatchQueue must end with ErrUnavailable so the
+// watcher learns of the gap, rather than go on as if it had missed nothing.
+func TestWatchQueueEndsWhenSubscriptionIsLost(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t) // its own server: CLIENT KILL TYPE pubsub must not reach other tests
+	rdb := redistest.Client(t, srv.Addr)
+	s, err := New(context.Background(), rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	subscribed := make(chan struct{})
+	go func() {
+		done <- s.WatchQueue(context.Background(), func() { close(subscribed) }, func(moderation.QueueEvent) error { return nil })
+	}()
+	<-subscribed
+	if err := rdb.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, comment.ErrUnavailable) {
+			t.Errorf("WatchQueue after its subscription was killed = %v, want comment.ErrUnavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("WatchQueue still running 10s after its subscription was killed: events published meanwhile were lost without a word")
 	}
 }
