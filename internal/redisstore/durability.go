@@ -190,6 +190,9 @@ func (d Durability) LossWindow() string {
 	default:
 		s = "everything: neither the append-only file nor RDB snapshots are on"
 	}
+	// Replication is asynchronous: on a failover the promoted replica may lack the last writes,
+	// whatever this node's fsync does.
+	s += " (on this node; a failover to a replica can lose writes it had not received yet)"
 	if d.EvictionPolicy != "noeviction" {
 		s += "; and with maxmemory-policy " + d.EvictionPolicy + " Redis may delete comments when memory is full"
 	}
