@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 )
@@ -182,6 +183,20 @@ func (k *Keyring) IPKey(ip IP) string {
 		return ""
 	}
 	return k.hash("ip", ip.addr.String())
+}
+
+// IPLimitKey returns the keyed hash rate limits count an address under: IPKey for an IPv4
+// address, and for an IPv6 address a hash of its /64 network. A /64 is what one household or
+// server is usually given; counting single IPv6 addresses would let one client rotate through
+// 2^64 of them, a fresh budget each time. The zero IP has the empty key.
+func (k *Keyring) IPLimitKey(ip IP) string {
+	if ip.IsZero() {
+		return ""
+	}
+	if ip.addr.Is4() {
+		return k.IPKey(ip)
+	}
+	return k.hash("ip64", netip.PrefixFrom(ip.addr, 64).Masked().String())
 }
 
 // TextKey returns a keyed hash of arbitrary text under a label, for lookups that must not reveal

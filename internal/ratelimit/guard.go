@@ -16,12 +16,15 @@ import (
 // Subject is what the Guard knows of one submission. Personal data arrives only as keyed hashes,
 // except the address itself, which is needed to match ranges and is never stored or logged.
 type Subject struct {
-	AuthorKey string     // keyed hash of the normalised email (privacy.Keyring.EmailKey)
-	IPKey     string     // keyed hash of the address (privacy.Keyring.IPKey); "" when unknown
-	IP        netip.Addr // the address, for range bans and trusted ranges; invalid when unknown
-	ThreadID  string
-	TextKey   string // keyed hash of DuplicateText (privacy.Keyring.TextKey); "" skips duplicate control
-	RequestID string // the client's idempotency key; "" when none
+	AuthorKey string // keyed hash of the normalised email (privacy.Keyring.EmailKey)
+	IPKey     string // keyed hash of the address (privacy.Keyring.IPKey), for bans; "" when unknown
+	// IPLimitKey is what the ip rules count (privacy.Keyring.IPLimitKey: an IPv6 address's /64);
+	// "" counts IPKey instead.
+	IPLimitKey string
+	IP         netip.Addr // the address, for range bans and trusted ranges; invalid when unknown
+	ThreadID   string
+	TextKey    string // keyed hash of DuplicateText (privacy.Keyring.TextKey); "" skips duplicate control
+	RequestID  string // the client's idempotency key; "" when none
 }
 
 // Take is one rule counted against one key value.
@@ -310,7 +313,10 @@ func (g *Guard) takes(s Subject) []Take {
 		var v string
 		switch r.Key {
 		case KeyIP:
-			v = s.IPKey
+			v = s.IPLimitKey
+			if v == "" {
+				v = s.IPKey
+			}
 		case KeyAuthor:
 			v = s.AuthorKey
 		case KeyThread:

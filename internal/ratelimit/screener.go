@@ -116,13 +116,18 @@ func (s *Screener) refunder(t Ticket) func(context.Context) {
 // Subject derives the Guard's view of a draft: keyed hashes of the email, address and text.
 func (s *Screener) Subject(d *comment.Draft) Subject {
 	authorKey, ipKey := d.Keys(s.keys)
+	limitKey := ipKey // an IPv4 address counts as itself: no second hash
+	if a := d.IP.Addr(); a.IsValid() && !a.Is4() {
+		limitKey = s.keys.IPLimitKey(d.IP)
+	}
 	return Subject{
-		AuthorKey: authorKey,
-		IPKey:     ipKey,
-		IP:        d.IP.Addr(),
-		ThreadID:  d.ThreadID,
-		TextKey:   s.keys.TextKey(DuplicateLabel, DuplicateText(d.ThreadID, d.Body)),
-		RequestID: d.RequestID,
+		AuthorKey:  authorKey,
+		IPKey:      ipKey,
+		IPLimitKey: limitKey,
+		IP:         d.IP.Addr(),
+		ThreadID:   d.ThreadID,
+		TextKey:    s.keys.TextKey(DuplicateLabel, DuplicateText(d.ThreadID, d.Body)),
+		RequestID:  d.RequestID,
 	}
 }
 

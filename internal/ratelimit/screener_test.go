@@ -52,6 +52,52 @@ func TestScreenerSubject(t *testing.T) {
 	}
 }
 
+// The ip rules count an IPv4 address as itself and an IPv6 address by its /64, while bans keep
+// the single address: one client cannot rotate through its IPv6 network for fresh budgets.
+func TestScreenerSubjectIPLimitKey(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	s := NewScreener(NewGuard(&storeStub{}, Options{}), keys, ScreenerOptions{})
+	subj := func(ip string) Subject { return s.Subject(testDraft(t, "jane@example.com", ip, "hi")) }
+
+	v4 := subj("192.0.2.1")
+	if v4.IPLimitKey != v4.IPKey || v4.IPKey == "" {
+		t.Errorf("Subject(192.0.2.1) IPLimitKey %q, IPKey %q: want the same, not empty", v4.IPLimitKey, v4.IPKey)
+	}
+	mapped := subj("::ffff:192.0.2.1")
+	if mapped.IPLimitKey != v4.IPLimitKey {
+		t.Errorf("Subject(::ffff:192.0.2.1) IPLimitKey %q, want the IPv4 address's %q", mapped.IPLimitKey, v4.IPLimitKey)
+	}
+	a, b, c := subj("2001:db8:1:2::1"), subj("2001:db8:1:2:ffff::7"), subj("2001:db8:1:3::1")
+	if a.IPLimitKey != b.IPLimitKey || a.IPKey == b.IPKey {
+		t.Errorf("two addresses of one /64: IPLimitKey %q and %q (want equal), IPKey %q and %q (want different)", a.IPLimitKey, b.IPLimitKey, a.IPKey, b.IPKey)
+	}
+	if a.IPLimitKey == c.IPLimitKey || a.IPLimitKey == a.IPKey {
+		t.Errorf("another /64: IPLimitKey %q and %q, want different, and different from the address's IPKey", a.IPLimitKey, c.IPLimitKey)
+	}
+
+	// The Guard counts the ip rules under IPLimitKey.
+	var takes []Take
+	st := &storeStub{screen: func(q Query) (Result, error) { takes = q.Takes; return Result{}, nil }}
+	var ipRules []Rule
+	for _, r := range allRules {
+		if r.Key == KeyIP {
+			ipRules = append(ipRules, r)
+		}
+	}
+	if _, err := NewGuard(st, Options{Rules: ipRules}).Check(context.Background(), a); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if len(takes) == 0 {
+		t.Fatalf("Check of an IPv6 subject under the ip rules took nothing, want a take per rule")
+	}
+	for _, tk := range takes {
+		if tk.Subject != a.IPLimitKey {
+			t.Errorf("Check of an IPv6 subject counted rule %s under %q, want the /64 key %q", tk.Rule.Name, tk.Subject, a.IPLimitKey)
+		}
+	}
+}
+
 func TestScreenerApplies(t *testing.T) {
 	t.Parallel()
 	keys := testKeyring(t)
