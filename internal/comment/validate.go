@@ -145,7 +145,15 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	if !utf8.ValidString(s.UserAgent) {
 		verr.Add("user_agent", "not valid UTF-8")
 	} else {
-		d.UserAgent = truncateRunes(strings.TrimSpace(s.UserAgent), MaxUserAgentChars)
+		// The site passes the browser's header on; control characters in it (terminal escapes,
+		// newlines) would reach every moderation client as they are, so they become spaces.
+		ua := strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return ' '
+			}
+			return r
+		}, s.UserAgent)
+		d.UserAgent = truncateRunes(strings.TrimSpace(ua), MaxUserAgentChars)
 	}
 	if err := verr.Err(); err != nil {
 		return Draft{}, err

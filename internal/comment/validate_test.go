@@ -86,6 +86,15 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
+func TestValidateUserAgentControlCharacters(t *testing.T) {
+	s := validSubmission()
+	s.UserAgent = "Mozilla/5.0\x1b[2J\nX-Injected: 1\x07\u0085"
+	d, err := Limits{}.Validate(s)
+	if err != nil || d.UserAgent != "Mozilla/5.0 [2J X-Injected: 1" {
+		t.Errorf("Validate(user agent with control characters) = %q, %v; want them as spaces (trimmed at the end)", d.UserAgent, err)
+	}
+}
+
 func TestValidateTruncatesUserAgent(t *testing.T) {
 	s := validSubmission()
 	s.UserAgent = strings.Repeat("u", MaxUserAgentChars+10)

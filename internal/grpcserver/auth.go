@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 
@@ -32,6 +33,8 @@ func CallerFrom(ctx context.Context) (c Caller, ok bool) {
 // Errors of the auth interceptor; statusFor turns them into UNAUTHENTICATED and PERMISSION_DENIED.
 var (
 	errMissingKey = errors.New("grpcserver: no bearer API key")
+	// errSeveralKeys: more than one authorization header; which one counts would be a guess.
+	errSeveralKeys = fmt.Errorf("%w: several authorization headers", errMissingKey)
 	errUnknownKey = errors.New("grpcserver: unknown API key")
 )
 
@@ -146,7 +149,10 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 // case-insensitively, as HTTP does.
 func bearerToken(ctx context.Context) (string, error) {
 	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
-	if len(vals) != 1 {
+	switch {
+	case len(vals) > 1:
+		return "", errSeveralKeys
+	case len(vals) == 0:
 		return "", errMissingKey
 	}
 	scheme, token, ok := strings.Cut(vals[0], " ")

@@ -90,6 +90,8 @@ func TestAuthSweep(t *testing.T) {
 				{"malformed header", metadata.AppendToOutgoingContext(t.Context(), "authorization", "Basic "+e.tokens[keys.right]), codes.Unauthenticated, grpcserver.ReasonAPIKeyMissing},
 				{"bearer without token", metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "), codes.Unauthenticated, grpcserver.ReasonAPIKeyMissing},
 				{"unknown key", withBearer(t.Context(), e.wrongTk), codes.Unauthenticated, grpcserver.ReasonAPIKeyInvalid},
+				// Two headers, one of them right: which counts would be a guess, so neither does.
+				{"two keys", metadata.AppendToOutgoingContext(withBearer(t.Context(), e.tokens[keys.right]), "authorization", "Bearer "+e.wrongTk), codes.Unauthenticated, grpcserver.ReasonAPIKeyMissing},
 				{"wrong role " + keys.wrong, e.as(t, keys.wrong), codes.PermissionDenied, grpcserver.ReasonRoleNotAllowed},
 			}
 			for _, tc := range denied {

@@ -229,6 +229,9 @@ func statusFor(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, context.Canceled):
 		return withDetails(codes.Canceled, "the call was cancelled", ReasonCancelled, nil), false
 
+	case errors.Is(err, errSeveralKeys):
+		return withDetails(codes.Unauthenticated, `several authorization headers: send exactly one "authorization: Bearer <key>"`, ReasonAPIKeyMissing, nil), false
+
 	case errors.Is(err, errMissingKey):
 		return withDetails(codes.Unauthenticated, `missing API key: send "authorization: Bearer <key>"`, ReasonAPIKeyMissing, nil), false
 
