@@ -35,7 +35,7 @@ var (
 	errMissingKey = errors.New("grpcserver: no bearer API key")
 	// errSeveralKeys: more than one authorization header; which one counts would be a guess.
 	errSeveralKeys = fmt.Errorf("%w: several authorization headers", errMissingKey)
-	errUnknownKey = errors.New("grpcserver: unknown API key")
+	errUnknownKey  = errors.New("grpcserver: unknown API key")
 )
 
 // permissionError refuses a known key a method. need is apikey.RoleUnknown when the method is in
