@@ -90,7 +90,8 @@ comment). Without --kinds the server sends held and reported.
 watch runs until Ctrl-C. When the stream breaks (the server restarts, the network drops) it says so
 on stderr and reconnects, waiting about --reconnect-delay at first (a random part of it, between
 half and all, so many clients do not reconnect at once) and twice as long after each failed
-attempt, up to 30s. Events that happen while it is disconnected are not replayed: run
+attempt, up to 30s, or longer when the server asks for it (a server already serving as many
+watchers as it may asks for 30s). Events that happen while it is disconnected are not replayed: run
 'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
 refuses the call itself (bad token, no permission, bad request).
 
@@ -148,6 +149,10 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 		broken = true
 		// Jitter keeps many moderators' terminals from reconnecting in step after a server restart.
 		sleep := wait/2 + rand.N(wait/2+1)
+		// A server that says how long to wait (TOO_MANY_WATCHERS: 30s) is not called sooner.
+		if ri := retryDelay(err, 0); ri > sleep {
+			sleep = ri + rand.N(ri/4+1)
+		}
 		fmt.Fprintf(c.stderr, "commentctl: watch: stream broke: %s; reconnecting in %s (attempt %d)\n",
 			c.describeStreamEnd(err), roundDelay(sleep), attempt)
 		t := time.NewTimer(sleep)

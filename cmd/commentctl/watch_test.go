@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -326,5 +328,40 @@ func TestWatchPermanentErrors(t *testing.T) {
 		if got := permanent(tt.err); got != tt.want {
 			t.Errorf("permanent(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// A server with no room for another watcher (RESOURCE_EXHAUSTED TOO_MANY_WATCHERS) says how long to
+// wait in its RetryInfo; watch waits at least that long rather than its own shorter backoff.
+func TestWatchHonoursRetryInfo(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	const serverDelay = 300 * time.Millisecond
+	var calls atomic.Int32
+	d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+		if calls.Add(1) == 1 {
+			st, err := status.New(codes.ResourceExhausted, "this server serves as many queue watchers as it may; retry later").
+				WithDetails(&errdetails.ErrorInfo{Reason: "TOO_MANY_WATCHERS", Domain: "commentd.dev"},
+					&errdetails.RetryInfo{RetryDelay: durationpb.New(serverDelay)})
+			if err != nil {
+				return err
+			}
+			return st.Err()
+		}
+		if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c1", at)); err != nil {
+			return err
+		}
+		<-stream.Context().Done()
+		return nil
+	}}
+	args := withServer(serveDouble(t, d), "watch", "--reconnect-delay", "10ms")
+	start := time.Now()
+	b := startRun(t, args)
+	waitFor(t, "the event after the refusal", func() bool { return len(lines(b.stdout.String())) == 1 })
+	took := time.Since(start)
+	b.cancel()
+	b.exitCode(t)
+	if took < serverDelay {
+		t.Errorf("%s: reconnected after %s; want at least the server's RetryInfo %s:\n%s", cmdline(args), took, serverDelay, b.stderr.String())
 	}
 }
