@@ -74,7 +74,8 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	} else if err = refuseClusterNode(ctx, c); err == nil {
 		err = read(ctx, c)
 	}
-	if errors.Is(err, ErrConfigUnreadable) {
+	if errors.Is(err, ErrConfigUnreadable) || errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) {
+		// A wrong address, not an unavailable store: storeError would say "store unavailable".
 		return Durability{}, err
 	}
 	if errors.Is(err, redis.Nil) {

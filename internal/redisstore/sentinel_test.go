@@ -81,7 +81,7 @@ func TestCheckDurabilityRefusesSentinelAsServer(t *testing.T) {
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := CheckDurability(ctx, rdb); !errors.Is(err, ErrSentinelNode) {
-		t.Errorf("CheckDurability(a Sentinel's address as a server) = %v, want ErrSentinelNode", err)
+	if _, err := CheckDurability(ctx, rdb); !errors.Is(err, ErrSentinelNode) || errors.Is(err, comment.ErrUnavailable) {
+		t.Errorf("CheckDurability(a Sentinel's address as a server) = %v, want ErrSentinelNode, not a store unavailable", err)
 	}
 }
