@@ -3,6 +3,7 @@ package spam_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -172,5 +173,19 @@ func TestParseFilterID(t *testing.T) {
 		if !tt.ok && !isValidation(err, "name") {
 			t.Errorf("called ParseFilterID(%q), got %q, %v; want a validation error on name", tt.name, got, err)
 		}
+	}
+}
+
+// BenchmarkRegexPattern matches patterns of several compiled sizes against a 5,000-character
+// body, as every regex filter is matched on every submission (MaxPatternInsts is chosen from it).
+func BenchmarkRegexPattern(b *testing.B) {
+	body := strings.Repeat("lorem ipsum dolor sit amet consectetur ", 130)[:5000]
+	for _, p := range []string{`c[a@]sino`, `\b\d{3}[-.\s]?\d{3}[-.\s]?\d{4}\b`, `(free|cheap)\s+(iphone|watches|followers)`, `(\w+\s?){1,10}z`, `(\w+\s?){1,40}z`} {
+		re := regexp.MustCompile("(?i)" + p)
+		b.Run(p, func(b *testing.B) {
+			for range b.N {
+				re.MatchString(body)
+			}
+		})
 	}
 }

@@ -18,11 +18,12 @@ const (
 	// entry can backtrack; the bound keeps the source short.
 	MaxPatternChars = 200
 	// MaxPatternInsts bounds the compiled program of a regex filter added through the API. RE2's
-	// time is linear in the text but also in the program's size, which counted repetition makes
-	// large from a short source: `(\w+\s?){1,999}z` (16 characters, about 7,000 instructions) took
-	// about 180 ms against a 5,000-character body, for every submission. Real word-list patterns
-	// compile to a few dozen instructions.
-	MaxPatternInsts = 300
+	// time is linear in the text but also grows with the program, which counted repetition makes
+	// large from a short source: BenchmarkRegexPattern (a 5,000-character body) measured about
+	// 0.1 ms for word-list patterns of 8–50 instructions, 2 ms for `(\w+\s?){1,10}z` (72) and
+	// 8 ms for `(\w+\s?){1,40}z` (282); `(\w+\s?){1,999}z` compiles to about 7,000. The bound is
+	// per pattern: every pattern runs on every submission, so many patterns still add up.
+	MaxPatternInsts = 100
 )
 
 // RuleOptions configures the rule checks. Zero fields take the defaults; a negative number turns
