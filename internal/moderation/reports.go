@@ -73,7 +73,9 @@ func (s *Service) Report(ctx context.Context, id, reason, clientIP string) (comm
 		if !ok {
 			verr.Add("client_ip", "not an IPv4 or IPv6 address")
 		}
-		reporter = s.keys.IPKey(ip)
+		// By the address's rate-limit unit (an IPv6 /64): one client rotating through its
+		// addresses is still one reporter, and cannot take a comment down alone.
+		reporter = s.keys.IPLimitKey(ip)
 	}
 	if err := verr.Err(); err != nil {
 		return comment.Comment{}, 0, err

@@ -196,6 +196,17 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	if stub.reporter != keys.IPKey(ip) || strings.Contains(stub.reporter, "203.0.113") || stub.report.Reason != "rude" {
 		t.Errorf("Report passed reporter %q and %+v to the store, want the address's keyed hash and the trimmed reason", stub.reporter, stub.report)
 	}
+	// Two addresses of one IPv6 /64 are one reporter; another /64 is another.
+	var v6 []string
+	for _, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"} {
+		if _, _, err := s.Report(context.Background(), "00abc", "spam", addr); err != nil {
+			t.Fatalf("Report from %s = %v", addr, err)
+		}
+		v6 = append(v6, stub.reporter)
+	}
+	if v6[0] != v6[1] || v6[0] == v6[2] || strings.Contains(v6[0], "2001") {
+		t.Errorf("Report from two addresses of one /64 and one of another gave reporters %q, want the first two equal, the third different, no address in clear", v6)
+	}
 	if _, _, err := s.Report(context.Background(), "00abc", "", ""); err != nil || stub.reporter != "" {
 		t.Errorf("Report without an address = %v, reporter %q; want an anonymous report", err, stub.reporter)
 	}

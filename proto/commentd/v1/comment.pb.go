@@ -460,7 +460,7 @@ type ModeratedComment struct {
 	AuthorKey string `protobuf:"bytes,3,opt,name=author_key,json=authorKey,proto3" json:"author_key,omitempty"`
 	// The reader's IP address in masked form, such as "203.0.113.x", or empty when the site sent none.
 	MaskedIp string `protobuf:"bytes,4,opt,name=masked_ip,json=maskedIp,proto3" json:"masked_ip,omitempty"`
-	// The reader's browser user agent as sent by the site, at most 512 characters.
+	// The reader's browser user agent as sent by the site, at most 512 characters, control characters replaced by spaces.
 	UserAgent string `protobuf:"bytes,5,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// Why the comment was held, rejected or marked spam at submission; empty for a comment published at once.
 	HoldReasons []*Reason `protobuf:"bytes,6,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`

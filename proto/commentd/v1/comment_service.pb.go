@@ -38,9 +38,11 @@ type SubmitCommentRequest struct {
 	// Optional but recommended. A client-chosen id (at most 64 characters) that makes the call safe to retry:
 	// the same request_id on the same thread returns the comment the first call created.
 	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits and bans.
+	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits
+	// (an IPv6 address counts by its /64 network) and bans.
 	ClientIp string `protobuf:"bytes,7,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
-	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut).
+	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut; control characters
+	// become spaces).
 	UserAgent string `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// Optional. The value of the form's hidden honeypot field. Humans leave it empty; a non-empty value marks spam.
 	Honeypot string `protobuf:"bytes,9,opt,name=honeypot,proto3" json:"honeypot,omitempty"`
@@ -682,7 +684,8 @@ type ReportCommentRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. The reader's reason, at most 500 characters.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optional. The reporting reader's IP address; one reader's repeated reports count once.
+	// Optional. The reporting reader's IP address; one reader's repeated reports count once (an IPv6 address counts
+	// by its /64 network).
 	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
