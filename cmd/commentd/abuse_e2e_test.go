@@ -43,14 +43,7 @@ duplicate-window: 10m
 ban-style: refuse
 `), 0o600)
 	s := startCommentd(t, redistest.Shared(t), "-config", cfgFile)
-	site := commentdv1.NewCommentServiceClient(s.conn)
-	ctx := s.siteCtx(t)
-	submit := func(email, ip, body string) (*commentdv1.Comment, error) {
-		resp, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{
-			ThreadId: "e2e-abuse", AuthorName: "A Reader", AuthorEmail: email, Body: body, ClientIp: ip, UserAgent: "e2e-test",
-		})
-		return resp.GetComment(), err
-	}
+	submit := s.submitter(t, "e2e-abuse")
 
 	// A rate limit: the author's rule allows two, the third is refused with when to retry.
 	for _, body := range []string{"first thought", "second thought"} {

@@ -169,6 +169,19 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	}
 }
 
+// submitter returns a function that submits a comment to thread as the site, from the given
+// author and address.
+func (s *server) submitter(t *testing.T, thread string) func(email, ip, body string) (*commentdv1.Comment, error) {
+	site := commentdv1.NewCommentServiceClient(s.conn)
+	ctx := s.siteCtx(t)
+	return func(email, ip, body string) (*commentdv1.Comment, error) {
+		resp, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{
+			ThreadId: thread, AuthorName: "A Reader", AuthorEmail: email, Body: body, ClientIp: ip, UserAgent: "e2e-test",
+		})
+		return resp.GetComment(), err
+	}
+}
+
 func (s *server) siteCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)

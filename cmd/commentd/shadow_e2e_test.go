@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/redisstore/redistest"
-	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
 // TestShadowBanRateLimitedLikeAnyone: under ban-style shadow a banned reader is counted by the
@@ -24,14 +23,7 @@ func TestShadowBanRateLimitedLikeAnyone(t *testing.T) {
 ban-style: shadow
 `), 0o600)
 	s := startCommentd(t, redistest.Shared(t), "-config", cfgFile)
-	site := commentdv1.NewCommentServiceClient(s.conn)
-	ctx := s.siteCtx(t)
-	submit := func(email, ip, body string) (*commentdv1.Comment, error) {
-		resp, err := site.SubmitComment(ctx, &commentdv1.SubmitCommentRequest{
-			ThreadId: "e2e-shadow", AuthorName: "A Reader", AuthorEmail: email, Body: body, ClientIp: ip, UserAgent: "e2e-test",
-		})
-		return resp.GetComment(), err
-	}
+	submit := s.submitter(t, "e2e-shadow")
 	s.ctl(t, "ban", "--range", "203.0.113.0/24", "--reason", "e2e shadow")
 
 	refusal := func(email, ip string) *status.Status {

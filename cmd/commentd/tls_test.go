@@ -62,6 +62,19 @@ func writeSelfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPoo
 	return certFile, keyFile, pool
 }
 
+// healthCheck calls the health service at addr over a new connection with creds.
+func healthCheck(addr string, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
+}
+
 // TestTLS serves gRPC over TLS: a client trusting the certificate gets an answer, a plaintext
 // client does not.
 func TestTLS(t *testing.T) {
@@ -75,17 +88,7 @@ func TestTLS(t *testing.T) {
 		"-redis-url", "redis://" + rs.Addr, "-tls-cert", certFile, "-tls-key", keyFile}, env, &bytes.Buffer{})
 	defer func() { cancel(); <-done }()
 
-	check := func(creds credentials.TransportCredentials) error {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		ctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer ccancel()
-		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err
-	}
+	check := func(creds credentials.TransportCredentials) error { return healthCheck(addr, creds) }
 	if err := check(credentials.NewTLS(&tls.Config{RootCAs: pool})); err != nil {
 		t.Errorf("health check over TLS with the server's certificate trusted: %v, want success", err)
 	}
@@ -109,15 +112,7 @@ func TestTLSReload(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	check := func(pool *x509.CertPool) error {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		ctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer ccancel()
-		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err
+		return healthCheck(addr, credentials.NewTLS(&tls.Config{RootCAs: pool}))
 	}
 	if err := check(oldPool); err != nil {
 		t.Fatalf("health check trusting the first certificate: %v", err)
