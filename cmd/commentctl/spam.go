@@ -188,7 +188,8 @@ func (c *cli) readExamples(cmd *cobra.Command, path string) ([]spam.Example, err
 }
 
 // train sends examples in batches, reporting progress on stderr. It returns how many examples the
-// server had trained already under the same request ids (an earlier run of the same file).
+// server had trained already under the same request ids (an earlier run of the same file, or an
+// earlier send of a call that timed out part way).
 func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) (repeated int, err error) {
 	prog := newProgress(c.stderr, label, len(examples), isTerminal(c.stderr))
 	defer prog.finish()
@@ -258,7 +259,7 @@ func (c *cli) printTrained(model string, examples []spam.Example, repeated int) 
 	}
 	_, err := fmt.Fprintf(c.stdout, "Trained %s with %d examples (%d spam, %d not spam).\n", modelName(model), len(examples), nSpam, len(examples)-nSpam)
 	if err == nil && repeated > 0 {
-		_, err = fmt.Fprintf(c.stdout, "%d of them had been trained by an earlier run of the same file within 24 hours and were counted once.\n", repeated)
+		_, err = fmt.Fprintf(c.stdout, "%d of them had been trained already (by an earlier run of the same file within 24 hours, or by a call of this run that failed part way and was sent again) and were counted once.\n", repeated)
 	}
 	return err
 }

@@ -378,7 +378,7 @@ func TestSpamTrainResends(t *testing.T) {
 		t.Errorf("the same file again: got trained %d, already_trained %d and %d stored, want %d, %d and %d", out.Trained, out.AlreadyTrained, len(st.trained[""]), len(xs), len(xs), len(xs))
 	}
 	text := invocation{args: withServer(addr, "spam", "train", file)}.run(t)
-	if !strings.Contains(text.stdout, "1200 of them had been trained by an earlier run") {
+	if !strings.Contains(text.stdout, "1200 of them had been trained already (by an earlier run") {
 		t.Errorf("the same file a third time: got stdout %q, want it to say the examples counted once", text.stdout)
 	}
 
