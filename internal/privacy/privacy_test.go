@@ -2,11 +2,15 @@ package privacy
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -89,6 +93,47 @@ func TestKeyedHashes(t *testing.T) {
 	}
 }
 
+// The keyed hashes are stored (Redis keys, author keys, bans): they must stay exactly
+// HMAC-SHA256(hash key, label 0x00 value) cut to 160 bits, whatever the code computing them, and
+// be the same when computed concurrently from pooled states.
+func TestKeyedHashFormat(t *testing.T) {
+	secret := NewSecret()
+	k, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "k1", Secret: NewSecret()}}, HashKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(label, value string) string {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(label + "\x00" + value))
+		return hex.EncodeToString(m.Sum(nil)[:20])
+	}
+	e, _ := ParseEmail("Jane@Example.com")
+	ip, _ := ParseIP("203.0.113.7")
+	long := strings.Repeat("x", 1000) // longer than the stack buffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				if got := k.EmailKey(e); got != want("email", "jane@example.com") {
+					t.Errorf("EmailKey = %s, want %s", got, want("email", "jane@example.com"))
+					return
+				}
+				if got := k.IPKey(ip); got != want("ip", "203.0.113.7") {
+					t.Errorf("IPKey = %s, want %s", got, want("ip", "203.0.113.7"))
+					return
+				}
+				if got := k.TextKey("dup", long); got != want("text:dup", long) {
+					t.Errorf("TextKey(long) = %s, want %s", got, want("text:dup", long))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func TestMaskingAndLogs(t *testing.T) {
 	e, ok := ParseEmail("jane.doe@Example.com")
 	if !ok {
@@ -151,4 +196,22 @@ func FuzzSimpleAddressAgreesWithNetMail(f *testing.F) {
 			t.Errorf("simpleAddress(%q) = true, but net/mail gives %+v, %v", s, a, err)
 		}
 	})
+}
+
+// BenchmarkKeys is the keyed hashes one submission needs: its author's email and its address.
+func BenchmarkKeys(b *testing.B) {
+	k, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "k1", Secret: NewSecret()}}, HashKey: NewSecret()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	email, ok := ParseEmail("Jane.Reader@Example.com")
+	if !ok {
+		b.Fatal("ParseEmail refused the address")
+	}
+	ip, _ := ParseIP("203.0.113.7")
+	b.ReportAllocs()
+	for range b.N {
+		k.EmailKey(email)
+		k.IPKey(ip)
+	}
 }
