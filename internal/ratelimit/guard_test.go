@@ -134,15 +134,28 @@ func TestGuardOutcomes(t *testing.T) {
 	ban := &Ban{Target: RangeTarget(netip.MustParsePrefix("192.0.2.0/24")), Moderator: "m"}
 	history := &comment.AuthorHistory{Approved: 3, Rejected: 1, Spam: 2}
 	tests := []struct {
-		name       string
-		res        Result
-		want       Outcome
-		wantErr    error
-		wantLimit  *LimitError
-		wantRefund bool
-		wantEvents []string
+		name string
+		// countBanned: Options.CountBanned (shadow bans): a banned subject is refused as a
+		// duplicate or over a rule exactly as anyone would be, and keeps its counts when it passes,
+		// so a troll cannot tell the shadow ban from the answers.
+		countBanned bool
+		res         Result
+		want        Outcome
+		wantErr     error
+		wantLimit   *LimitError
+		wantRefund  bool
+		wantEvents  []string
 	}{
 		{name: "all pass", res: Result{Taken: taken}, want: Outcome{Ticket: taken}},
+		{name: "counting banned, banned within the rules: counted", countBanned: true, res: Result{Taken: taken, Ban: ban, History: history},
+			want: Outcome{Ban: ban, Ticket: taken, History: history}, wantEvents: []string{"banned/range"}},
+		{name: "counting banned, banned over a rule: rate-limited like anyone", countBanned: true, res: Result{Taken: taken, Ban: ban, Refused: []Refusal{{Rule: "a", RetryAfter: time.Second}}},
+			wantErr: ErrLimited, wantLimit: &LimitError{Rule: "a", RetryAfter: time.Second}, wantRefund: true, wantEvents: []string{"limited/a"}},
+		{name: "counting banned, banned duplicate: refused like anyone", countBanned: true, res: Result{Taken: taken, Ban: ban, Duplicate: DuplicateFound},
+			wantErr: ErrDuplicate, wantRefund: true, wantEvents: []string{"duplicate/"}},
+		{name: "counting banned, banned replay: still banned, counts nothing", countBanned: true, res: Result{Taken: taken, Ban: ban, Duplicate: DuplicateReplay},
+			want: Outcome{Replay: true, Ban: ban}, wantRefund: true},
+		{name: "counting banned, not banned: as without the option", countBanned: true, res: Result{Taken: taken}, want: Outcome{Ticket: taken}},
 		{name: "all pass, with the author's record", res: Result{Taken: taken, History: history}, want: Outcome{Ticket: taken, History: history}},
 		{
 			name:       "refused: the longest wait wins, rounded up to the ms",
@@ -184,7 +197,7 @@ func TestGuardOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &storeStub{screen: func(Query) (Result, error) { return tt.res, nil }}
 			var ev events
-			got, err := NewGuard(st, Options{Rules: allRules, Observer: &ev}).Check(context.Background(), subject)
+			got, err := NewGuard(st, Options{Rules: allRules, CountBanned: tt.countBanned, Observer: &ev}).Check(context.Background(), subject)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("Check with store result %+v: error = %v, want %v", tt.res, err, tt.wantErr)
 			}
@@ -287,55 +300,4 @@ type ctxStore struct {
 func (c ctxStore) Screen(ctx context.Context, q Query) (Result, error) {
 	c.see(ctx)
 	return c.storeStub.Screen(ctx, q)
-}
-
-// With CountBanned (shadow bans) a banned subject is refused as a duplicate or over a rule exactly
-// as anyone would be, and keeps its counts when it passes: a troll cannot tell the shadow ban from
-// the answers, nor store rejected comments faster than the rules allow.
-func TestGuardOutcomesCountBanned(t *testing.T) {
-	t.Parallel()
-	taken := Ticket{ID: "id1", Takes: []Take{{Rule: ruleSite}}}
-	ban := &Ban{Target: RangeTarget(netip.MustParsePrefix("192.0.2.0/24")), Moderator: "m"}
-	history := &comment.AuthorHistory{Rejected: 4}
-	tests := []struct {
-		name       string
-		res        Result
-		want       Outcome
-		wantErr    error
-		wantRefund bool
-		wantEvents []string
-	}{
-		{name: "banned, within the rules: counted", res: Result{Taken: taken, Ban: ban, History: history},
-			want: Outcome{Ban: ban, Ticket: taken, History: history}, wantEvents: []string{"banned/range"}},
-		{name: "banned, over a rule: rate-limited like anyone", res: Result{Taken: taken, Ban: ban, Refused: []Refusal{{Rule: "a", RetryAfter: time.Second}}},
-			wantErr: ErrLimited, wantRefund: true, wantEvents: []string{"limited/a"}},
-		{name: "banned, duplicate: refused like anyone", res: Result{Taken: taken, Ban: ban, Duplicate: DuplicateFound},
-			wantErr: ErrDuplicate, wantRefund: true, wantEvents: []string{"duplicate/"}},
-		{name: "banned, replay: still banned, counts nothing", res: Result{Taken: taken, Ban: ban, Duplicate: DuplicateReplay},
-			want: Outcome{Replay: true, Ban: ban}, wantRefund: true},
-		{name: "not banned: as without the option", res: Result{Taken: taken}, want: Outcome{Ticket: taken}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			st := &storeStub{screen: func(Query) (Result, error) { return tt.res, nil }}
-			var ev events
-			got, err := NewGuard(st, Options{Rules: allRules, CountBanned: true, Observer: &ev}).Check(context.Background(), subject)
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-				t.Fatalf("Check with store result %+v: error = %v, want %v", tt.res, err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, got, equateNetip); diff != "" {
-				t.Errorf("Check with store result %+v: outcome (-want +got):\n%s", tt.res, diff)
-			}
-			var wantRefund []Ticket
-			if tt.wantRefund {
-				wantRefund = []Ticket{taken}
-			}
-			if diff := cmp.Diff(wantRefund, st.refund); diff != "" {
-				t.Errorf("Check with store result %+v: refunds (-want +got):\n%s", tt.res, diff)
-			}
-			if diff := cmp.Diff(tt.wantEvents, ev.got); diff != "" {
-				t.Errorf("Check with store result %+v: events (-want +got):\n%s", tt.res, diff)
-			}
-		})
-	}
 }
