@@ -3,8 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,15 +31,14 @@ func statusReason(err error) (codes.Code, string, *errdetails.ErrorInfo) {
 // site gets for a rate limit, a duplicate and a ban made and lifted with commentctl, and what the
 // metrics count.
 func TestAbuseEndToEnd(t *testing.T) {
-	cfgFile := filepath.Join(t.TempDir(), "commentd.yaml")
-	os.WriteFile(cfgFile, []byte(`rate-limits:
+	cfgFile := writeConfig(t, `rate-limits:
   - name: e2e-author
     key: author
     rate: 2/h
     burst: 2
 duplicate-window: 10m
 ban-style: refuse
-`), 0o600)
+`)
 	s := startCommentd(t, redistest.Shared(t), "-config", cfgFile)
 	submit := s.submitter(t, "e2e-abuse")
 

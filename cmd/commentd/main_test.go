@@ -169,6 +169,16 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	}
 }
 
+// writeConfig writes a commentd config file with content and returns its path.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "commentd.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // submitter returns a function that submits a comment to thread as the site, from the given
 // author and address.
 func (s *server) submitter(t *testing.T, thread string) func(email, ip, body string) (*commentdv1.Comment, error) {

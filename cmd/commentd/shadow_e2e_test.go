@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/grpc/status"
@@ -14,14 +12,13 @@ import (
 // rate limits, and the refusal is the very answer an unbanned reader gets (docs/ABUSE.md: "too
 // fast" answers do not give the ban away).
 func TestShadowBanRateLimitedLikeAnyone(t *testing.T) {
-	cfgFile := filepath.Join(t.TempDir(), "commentd.yaml")
-	os.WriteFile(cfgFile, []byte(`rate-limits:
+	cfgFile := writeConfig(t, `rate-limits:
   - name: e2e-ip
     key: ip
     rate: 1/h
     burst: 1
 ban-style: shadow
-`), 0o600)
+`)
 	s := startCommentd(t, redistest.Shared(t), "-config", cfgFile)
 	submit := s.submitter(t, "e2e-shadow")
 	s.ctl(t, "ban", "--range", "203.0.113.0/24", "--reason", "e2e shadow")

@@ -75,18 +75,26 @@ func healthCheck(addr string, creds credentials.TransportCredentials) error {
 	return err
 }
 
-// TestTLS serves gRPC over TLS: a client trusting the certificate gets an answer, a plaintext
-// client does not.
-func TestTLS(t *testing.T) {
-	certFile, keyFile, pool := writeSelfSigned(t)
+// runTLS runs commentd serving gRPC over TLS with certFile and keyFile, on a Redis of its own, and
+// returns its address; reload is what SIGHUP would feed (nil for none). It stops when t ends.
+func runTLS(t *testing.T, certFile, keyFile string, reload <-chan os.Signal) string {
+	t.Helper()
 	key := privacy.EncodeSecret(privacy.NewSecret())
 	env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
 	keys := filepath.Join(t.TempDir(), "keys")
 	writeKeys(t, keys)
 	rs := redistest.Start(t, "--appendonly", "yes")
-	addr, cancel, done := runAsync(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys,
-		"-redis-url", "redis://" + rs.Addr, "-tls-cert", certFile, "-tls-key", keyFile}, env, &bytes.Buffer{})
-	defer func() { cancel(); <-done }()
+	addr, cancel, done := runAsyncReload(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys,
+		"-redis-url", "redis://" + rs.Addr, "-tls-cert", certFile, "-tls-key", keyFile}, env, &bytes.Buffer{}, reload)
+	t.Cleanup(func() { cancel(); <-done })
+	return addr
+}
+
+// TestTLS serves gRPC over TLS: a client trusting the certificate gets an answer, a plaintext
+// client does not.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := writeSelfSigned(t)
+	addr := runTLS(t, certFile, keyFile, nil)
 
 	check := func(creds credentials.TransportCredentials) error { return healthCheck(addr, creds) }
 	if err := check(credentials.NewTLS(&tls.Config{RootCAs: pool})); err != nil {
@@ -101,15 +109,8 @@ func TestTLS(t *testing.T) {
 // one is refused and the one in force stays.
 func TestTLSReload(t *testing.T) {
 	certFile, keyFile, oldPool := writeSelfSigned(t)
-	key := privacy.EncodeSecret(privacy.NewSecret())
-	env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
-	keys := filepath.Join(t.TempDir(), "keys")
-	writeKeys(t, keys)
-	rs := redistest.Start(t, "--appendonly", "yes")
 	reload := make(chan os.Signal, 1)
-	addr, cancel, done := runAsyncReload(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys,
-		"-redis-url", "redis://" + rs.Addr, "-tls-cert", certFile, "-tls-key", keyFile}, env, &bytes.Buffer{}, reload)
-	defer func() { cancel(); <-done }()
+	addr := runTLS(t, certFile, keyFile, reload)
 
 	check := func(pool *x509.CertPool) error {
 		return healthCheck(addr, credentials.NewTLS(&tls.Config{RootCAs: pool}))
