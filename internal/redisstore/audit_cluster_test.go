@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,11 +97,7 @@ func workflowRun(t *testing.T, s *Store) {
 func TestClusterWorkflow(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
-	if err != nil {
-		t.Fatalf("NewClient(cluster addresses) = %v", err)
-	}
-	t.Cleanup(func() { rdb.Close() }) // after the watcher's clean-up, which is registered later
+	rdb := clusterClient(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})

@@ -292,11 +292,7 @@ func TestAbuseDataHoldsNoPersonalData(t *testing.T) {
 func TestAbuseOnCluster(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
-	if err != nil {
-		t.Fatalf("NewClient(cluster) = %v", err)
-	}
-	t.Cleanup(func() { rdb.Close() })
+	rdb := clusterClient(t, cluster)
 	var c counter
 	rdb.AddHook(&c)
 	s := abuseStore(t, rdb)

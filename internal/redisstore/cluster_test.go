@@ -21,11 +21,7 @@ import (
 func TestClusterSubmitApproveList(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
-	if err != nil {
-		t.Fatalf("NewClient(cluster addresses) = %v", err)
-	}
-	defer rdb.Close()
+	rdb := clusterClient(t, cluster)
 	if _, ok := rdb.(*redis.ClusterClient); !ok {
 		t.Fatalf("NewClient(%d addresses) = %T, want a *redis.ClusterClient", len(cluster.Addrs), rdb)
 	}
@@ -184,11 +180,7 @@ func TestClusterCreateTouchesOneSlot(t *testing.T) {
 func TestClusterPingFailsWhenAMasterIsDown(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
-	if err != nil {
-		t.Fatalf("NewClient(cluster addresses) = %v", err)
-	}
-	defer rdb.Close()
+	rdb := clusterClient(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,18 @@ func newTestStore(t *testing.T) testStore {
 		t.Fatalf("New(prefix %q) = %v, want no error", prefix, err)
 	}
 	return testStore{Store: s, rdb: rdb, prefix: prefix}
+}
+
+// clusterClient returns a client of cluster given all its node addresses, closed when t ends (after
+// the clean-ups registered later, such as a watcher's).
+func clusterClient(t *testing.T, cluster *redistest.Cluster) redis.UniversalClient {
+	t.Helper()
+	rdb, err := NewClient("redis://" + strings.Join(cluster.Addrs, ","))
+	if err != nil {
+		t.Fatalf("NewClient(cluster addresses) = %v", err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }
 
 // t0 is a fixed creation time with whole microseconds, as the store keeps them.

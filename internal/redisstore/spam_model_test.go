@@ -111,15 +111,22 @@ func TestTrainModelMatchesReference(t *testing.T) {
 	}
 }
 
+// severalSteps returns enough distinct examples for several training steps of spamStepTokens token
+// occurrences, their bodies starting with word; every spamEvery-th one is spam.
+func severalSteps(word string, spamEvery int) []spam.Labelled {
+	var xs []spam.Labelled
+	for i := 0; len(xs)*10 < 3*spamStepTokens; i++ {
+		body := fmt.Sprintf("%s number %d with a few words in it w%d x%d", word, i, i, i*7)
+		xs = append(xs, spam.Labelled{Tokens: spam.Features(spam.Input{Body: body}), Spam: i%spamEvery == 0})
+	}
+	return xs
+}
+
 func TestTrainModelSplitsBigCalls(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	// Enough examples for several steps of spamStepTokens token occurrences.
-	var xs []spam.Labelled
-	for i := 0; len(xs)*10 < 3*spamStepTokens; i++ {
-		xs = append(xs, spam.Labelled{Tokens: spam.Features(spam.Input{Body: fmt.Sprintf("example number %d with a few words in it w%d x%d", i, i, i*7)}), Spam: i%2 == 0})
-	}
+	xs := severalSteps("example", 2)
 	if _, err := ts.TrainModel(ctx, "big", "", xs); err != nil {
 		t.Fatalf("called TrainModel(%d examples), got error %v", len(xs), err)
 	}
@@ -227,10 +234,7 @@ func TestTrainModelRequestIDResend(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	var xs []spam.Labelled
-	for i := 0; len(xs)*10 < 3*spamStepTokens; i++ {
-		xs = append(xs, spam.Labelled{Tokens: spam.Features(spam.Input{Body: fmt.Sprintf("resent example %d with words w%d x%d", i, i, i*7)}), Spam: i%3 == 0})
-	}
+	xs := severalSteps("resent", 3)
 	totals := func() int64 {
 		t.Helper()
 		got := countsOf(t, ts.ModelCounts("resend"), []string{"resent"}).Totals
