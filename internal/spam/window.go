@@ -24,8 +24,8 @@ type Window struct {
 const pruneEvery = 4096
 
 // MaxWindowSightings bounds the sightings a window holds, whatever the rate of comments: memory
-// stays bounded (about 400 bytes a sighting: 24 in each of the Bands buckets, the entry and its
-// author key; some 40 MB when full) and so does the cost of a match, which reads about
+// stays bounded (a few hundred bytes a sighting: 24 in each of the Bands buckets, plus the entry
+// and its 40-byte author key; tens of MB when full) and so does the cost of a match, which reads about
 // Bands × held / 256 entries. At a busy news site's rate (tens of comments a second) an hour fits
 // well inside it; at a flood rate the window shrinks to the most recent sightings.
 const MaxWindowSightings = 100_000
