@@ -43,8 +43,13 @@ type phase struct {
 	// CPU time per call of the load generator, the server and Redis, in µs.
 	cpuClient, cpuServer, cpuRedis float64
 	scriptRedis                    float64 // of cpuRedis, the time spent running Lua scripts
-	allocKB                        float64 // commentd's heap allocation per call, kB
-	gcCycles                       float64 // commentd's garbage collections during the run
+	// Redis's forked children (AOF rewrites, snapshots) that ended during the run: how many, and
+	// their CPU per call. Not in cpuRedis: a rewrite starts when the AOF has grown enough, so it
+	// falls in whichever phase crosses the size, and burdens that phase's throughput.
+	forks    int64
+	cpuForks float64
+	allocKB  float64 // commentd's heap allocation per call, kB
+	gcCycles float64 // commentd's garbage collections during the run
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profileDir != "" {
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			return err
+		}
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
@@ -160,6 +170,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tw.Flush()
 	fmt.Fprintf(stdout, "(CPU µs/call is the CPU time each process used during the measured run, divided by the calls made: on a\n"+
 		" machine shared with other work, throughput follows the total, and the ratio below follows the totals' ratio.)\n")
+	for _, p := range slices.Concat(all...) {
+		if p.forks > 0 || p.cpuForks > 0 {
+			fmt.Fprintf(stdout, "(%s: Redis started %d fork(s) for an AOF rewrite or a snapshot, and forks that ended used\n"+
+				" %.0f µs/call of CPU, not in the redis column but on the same CPUs: throughput is lower for it.)\n", p.name, p.forks, p.cpuForks)
+		}
+	}
 
 	var onRatios, offRatios []float64
 	for _, ph := range all {
@@ -383,7 +399,9 @@ func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token
 	p.gcCycles = countersAfter[metricGCCycles] - countersBefore[metricGCCycles]
 	p.cpuClient = perCall(clientAfter-clientBefore, submissions)
 	p.cpuServer = perCall(serverAfter-serverBefore, submissions)
-	p.cpuRedis = perCall(redisAfter-redisBefore, submissions)
+	p.cpuRedis = perCall(redisAfter.cpu-redisBefore.cpu, submissions)
+	p.cpuForks = perCall(redisAfter.childCPU-redisBefore.childCPU, submissions)
+	p.forks = redisAfter.forks - redisBefore.forks
 	p.scriptRedis = (scriptsAfter - scriptsBefore) / submissions
 	p.cmds = map[string]float64{}
 	for name, after := range cmdsAfter {
@@ -429,21 +447,40 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / ticks
 }
 
-// redisCPU is the CPU time the Redis server has used (INFO cpu).
-func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
-	info, err := rdb.Info(ctx, "cpu").Result()
+// redisUsage is what the Redis server has used so far: CPU time of the server process, CPU time
+// of its forked children that have ended (AOF rewrites, snapshots), and how many forks it made.
+type redisUsage struct {
+	cpu, childCPU time.Duration
+	forks         int64
+}
+
+// redisCPU reads redisUsage from INFO cpu and INFO stats.
+func redisCPU(ctx context.Context, rdb *redis.Client) (redisUsage, error) {
+	info, err := rdb.Info(ctx, "cpu", "stats").Result()
 	if err != nil {
-		return 0, fmt.Errorf("INFO cpu: %w", err)
+		return redisUsage{}, fmt.Errorf("INFO cpu stats: %w", err)
 	}
-	var total float64
+	var u redisUsage
+	var main, children float64
 	for _, line := range strings.Split(info, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+		if !ok {
+			continue
+		}
+		switch k {
+		case "used_cpu_sys", "used_cpu_user":
 			f, _ := strconv.ParseFloat(v, 64)
-			total += f
+			main += f
+		case "used_cpu_sys_children", "used_cpu_user_children":
+			f, _ := strconv.ParseFloat(v, 64)
+			children += f
+		case "total_forks":
+			u.forks, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return time.Duration(total * float64(time.Second)), nil
+	u.cpu = time.Duration(main * float64(time.Second))
+	u.childCPU = time.Duration(children * float64(time.Second))
+	return u, nil
 }
 
 // saveProfile fetches a profile of kind ("profile" for CPU, "allocs" for the allocations made)
