@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // NormalizeText returns the form of a comment body that duplicate control compares: lower case,
@@ -23,25 +24,71 @@ func normalize(body string, dropSymbols bool) string {
 	b.Grow(len(body))
 	space := false
 	for _, r := range body {
+		var class runeClass
+		if r < utf8.RuneSelf {
+			class = asciiClasses[r]
+		} else {
+			class = classify(r)
+		}
 		switch {
-		case unicode.IsSpace(r):
+		case class == classSpace:
 			space = b.Len() > 0
 			continue
-		case unicode.Is(unicode.Cf, r):
+		case class == classInvisible:
 			continue
-		case dropSymbols && (unicode.IsPunct(r) || unicode.IsSymbol(r)):
+		case dropSymbols && (class == classPunct || class == classSymbol):
 			// Punctuation separates words as a space would: "yes,no" matches "yes no".
-			space = space || (b.Len() > 0 && unicode.IsPunct(r))
+			space = space || (b.Len() > 0 && class == classPunct)
 			continue
 		}
 		if space {
 			b.WriteByte(' ')
 			space = false
 		}
-		b.WriteRune(unicode.ToLower(r))
+		if r < utf8.RuneSelf {
+			b.WriteByte(asciiLower[r])
+		} else {
+			b.WriteRune(unicode.ToLower(r))
+		}
 	}
 	return b.String()
 }
+
+// runeClass is what normalize does with a character.
+type runeClass uint8
+
+const (
+	classKeep      runeClass = iota // written, lower-cased
+	classSpace                      // white space
+	classInvisible                  // an invisible format character (Cf), dropped
+	classPunct                      // punctuation
+	classSymbol                     // a symbol
+)
+
+func classify(r rune) runeClass {
+	switch {
+	case unicode.IsSpace(r):
+		return classSpace
+	case unicode.Is(unicode.Cf, r):
+		return classInvisible
+	case unicode.IsPunct(r):
+		return classPunct
+	case unicode.IsSymbol(r):
+		return classSymbol
+	}
+	return classKeep
+}
+
+// asciiClasses and asciiLower answer classify and unicode.ToLower for ASCII from a table: most
+// bodies are mostly ASCII, and the unicode range-table lookups were most of normalize's cost on
+// every submission. Built from the same functions, so the answers cannot differ.
+var asciiClasses, asciiLower = func() (classes [utf8.RuneSelf]runeClass, lower [utf8.RuneSelf]byte) {
+	for r := range rune(utf8.RuneSelf) {
+		classes[r] = classify(r)
+		lower[r] = byte(unicode.ToLower(r))
+	}
+	return classes, lower
+}()
 
 // DuplicateText is the text whose keyed hash identifies a comment for duplicate control: the
 // thread and the normalised body. The author is not part of it because the store keeps the

@@ -1,6 +1,10 @@
 package ratelimit
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode"
+)
 
 func TestNormalizeText(t *testing.T) {
 	t.Parallel()
@@ -40,4 +44,77 @@ func TestDuplicateTextSeparatesThreads(t *testing.T) {
 	if a, b := DuplicateText("t1", "Hello!"), DuplicateText("t1", "hello"); a != b {
 		t.Errorf("DuplicateText(t1, Hello!) = %q, DuplicateText(t1, hello) = %q; want equal", a, b)
 	}
+}
+
+// normalizeReference is normalize as written before its ASCII tables: every character through the
+// unicode package. The tables must not change a single answer.
+func normalizeReference(body string, dropSymbols bool) string {
+	var b strings.Builder
+	space := false
+	for _, r := range body {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case unicode.Is(unicode.Cf, r):
+			continue
+		case dropSymbols && (unicode.IsPunct(r) || unicode.IsSymbol(r)):
+			space = space || (b.Len() > 0 && unicode.IsPunct(r))
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+func TestNormalizeMatchesReference(t *testing.T) {
+	t.Parallel()
+	var ascii strings.Builder
+	for r := range rune(128) {
+		ascii.WriteRune(r)
+		ascii.WriteString("a")
+	}
+	bodies := []string{
+		ascii.String(),
+		"Great article!!! Read it at HTTP://EXAMPLE.COM/Page?x=1 -- 100% TRUE; {ok} [yes] <no> ~tilde~ `tick` ^caret^ |pipe|",
+		"Tabs\tand\vvertical\ffeeds\r\n and \x00 control \x1f characters \x7f",
+		"Ünïcödé ΚΑΛΗΜΈΡΑ gre\u200bat \u00a0nbsp\u0085nel 👍 «quotes» — dash",
+	}
+	for _, body := range bodies {
+		for _, drop := range []bool{true, false} {
+			if got, want := normalize(body, drop), normalizeReference(body, drop); got != want {
+				t.Errorf("normalize(%q, %v) = %q, want %q", body, drop, got, want)
+			}
+		}
+	}
+}
+
+func FuzzNormalizeMatchesReference(f *testing.F) {
+	f.Add("Great article!!! 👍 \u200b ΚΑΛΗ")
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, drop := range []bool{true, false} {
+			if got, want := normalize(body, drop), normalizeReference(body, drop); got != want {
+				t.Errorf("normalize(%q, %v) = %q, want %q", body, drop, got, want)
+			}
+		}
+	})
+}
+
+// BenchmarkNormalize compares normalize with normalizeReference on a mostly ASCII body.
+func BenchmarkNormalize(b *testing.B) {
+	body := strings.Repeat("The figures in the third paragraph do not add up, as anyone can check! ", 6)
+	b.Run("tables", func(b *testing.B) {
+		for b.Loop() {
+			normalize(body, true)
+		}
+	})
+	b.Run("reference", func(b *testing.B) {
+		for b.Loop() {
+			normalizeReference(body, true)
+		}
+	})
 }
