@@ -48,6 +48,7 @@ type Options struct {
 // Keyring seals and opens personal data and derives keyed lookup hashes. It is safe for concurrent use.
 type Keyring struct {
 	primary string
+	ids     []string // every key's id, in the order given: primary first
 	aeads   map[string]cipher.AEAD
 	hashKey []byte
 	// macs holds HMAC-SHA256 states keyed with hashKey. Reset returns one to its keyed start, so
@@ -88,8 +89,32 @@ func NewKeyring(opts Options) (*Keyring, error) {
 			return nil, fmt.Errorf("privacy: key %s: %w", key.ID, err)
 		}
 		k.aeads[key.ID] = aead
+		k.ids = append(k.ids, key.ID)
 	}
 	return k, nil
+}
+
+// Primary returns the id of the key that seals new values.
+func (k *Keyring) Primary() string { return k.primary }
+
+// KeyIDs returns the ids of every key the keyring holds, the primary first.
+func (k *Keyring) KeyIDs() []string { return append([]string(nil), k.ids...) }
+
+// sealedMinLen is the shortest body a sealed value can have: an AES-GCM nonce and tag.
+const sealedMinLen = 12 + 16
+
+// KeyID returns the id of the key that sealed a value, without opening it, and false when the
+// value does not have the shape Seal gives (then the part before ":" may be anything, even a
+// piece of an address written in clear by mistake, and must not be shown).
+func KeyID(sealed string) (string, bool) {
+	id, enc, ok := strings.Cut(sealed, ":")
+	if !ok || !keyIDPattern.MatchString(id) || base64.RawURLEncoding.DecodedLen(len(enc)) < sealedMinLen {
+		return "", false
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(enc); err != nil {
+		return "", false
+	}
+	return id, true
 }
 
 // Seal encrypts plaintext with the primary key. The result is "keyid:" followed by the unpadded
@@ -132,28 +157,54 @@ func (k *Keyring) Open(sealed, context string) (string, error) {
 	return string(plain), nil
 }
 
+// reseal opens sealed and, unless the primary key sealed it, seals the plaintext again with the
+// primary key. The plaintext never leaves the keyring.
+func (k *Keyring) reseal(sealed, context string) (string, error) {
+	plain, err := k.Open(sealed, context)
+	if err != nil {
+		return "", err
+	}
+	if id, _ := KeyID(sealed); id == k.primary {
+		return sealed, nil
+	}
+	return k.Seal(plain, context)
+}
+
+// The labels put before a record's context, so an email's sealed value never opens as an IP's.
+const (
+	emailLabel = "email\x00"
+	ipLabel    = "ip\x00"
+)
+
 // SealEmail seals e for the record identified by context. The zero Email seals to "".
 func (k *Keyring) SealEmail(e Email, context string) (string, error) {
-	return k.Seal(e.Reveal(), "email\x00"+context)
+	return k.Seal(e.Reveal(), emailLabel+context)
 }
 
 // OpenEmail opens a value made by SealEmail.
 func (k *Keyring) OpenEmail(sealed, context string) (Email, error) {
-	s, err := k.Open(sealed, "email\x00"+context)
+	s, err := k.Open(sealed, emailLabel+context)
 	if err != nil || s == "" {
 		return Email{}, err
 	}
 	return Email{addr: s}, nil
 }
 
+// ResealEmail opens a value made by SealEmail for the record identified by context and returns it
+// sealed with the primary key, for key rotation: a value the primary key sealed comes back
+// unchanged (once it has opened), any other one newly sealed. The address never leaves the keyring.
+func (k *Keyring) ResealEmail(sealed, context string) (string, error) {
+	return k.reseal(sealed, emailLabel+context)
+}
+
 // SealIP seals ip for the record identified by context. The zero IP seals to "".
 func (k *Keyring) SealIP(ip IP, context string) (string, error) {
-	return k.Seal(ip.Reveal(), "ip\x00"+context)
+	return k.Seal(ip.Reveal(), ipLabel+context)
 }
 
 // OpenIP opens a value made by SealIP.
 func (k *Keyring) OpenIP(sealed, context string) (IP, error) {
-	s, err := k.Open(sealed, "ip\x00"+context)
+	s, err := k.Open(sealed, ipLabel+context)
 	if err != nil || s == "" {
 		return IP{}, err
 	}
@@ -162,6 +213,11 @@ func (k *Keyring) OpenIP(sealed, context string) (IP, error) {
 		return IP{}, ErrTampered
 	}
 	return ip, nil
+}
+
+// ResealIP is ResealEmail for a value made by SealIP.
+func (k *Keyring) ResealIP(sealed, context string) (string, error) {
+	return k.reseal(sealed, ipLabel+context)
 }
 
 // hash returns the hex HMAC-SHA256 of value under a domain label, cut to 160 bits (collisions stay

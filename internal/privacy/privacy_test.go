@@ -74,6 +74,101 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+// TestReseal: a value of a key other than the primary is sealed again with the primary and still
+// opens, to the same address, with the primary alone; a value of the primary comes back as it was;
+// a value that does not open is refused with the reason.
+func TestReseal(t *testing.T) {
+	old := Key{ID: "old", Secret: NewSecret()}
+	newer := Key{ID: "new", Secret: NewSecret()}
+	hash := NewSecret()
+	before, _ := NewKeyring(Options{EncryptionKeys: []Key{old}, HashKey: hash})
+	during, _ := NewKeyring(Options{EncryptionKeys: []Key{newer, old}, HashKey: hash})
+	after, _ := NewKeyring(Options{EncryptionKeys: []Key{newer}, HashKey: hash})
+	email, _ := ParseEmail("jane@example.com")
+	ip, _ := ParseIP("2001:db8::7")
+	oldEmail, _ := before.SealEmail(email, "c1")
+	oldIP, _ := before.SealIP(ip, "c1")
+	newEmail, _ := during.SealEmail(email, "c1")
+
+	tests := []struct {
+		name      string
+		reseal    func(sealed, context string) (string, error)
+		sealed    string
+		context   string
+		wantErr   error
+		unchanged bool
+	}{
+		{name: "email of the old key", reseal: during.ResealEmail, sealed: oldEmail, context: "c1"},
+		{name: "ip of the old key", reseal: during.ResealIP, sealed: oldIP, context: "c1"},
+		{name: "email of the primary", reseal: during.ResealEmail, sealed: newEmail, context: "c1", unchanged: true},
+		{name: "empty", reseal: during.ResealEmail, sealed: "", context: "c1", unchanged: true},
+		{name: "another record's value", reseal: during.ResealEmail, sealed: oldEmail, context: "c2", wantErr: ErrTampered},
+		{name: "an email's value as an ip", reseal: during.ResealIP, sealed: oldEmail, context: "c1", wantErr: ErrTampered},
+		{name: "altered", reseal: during.ResealEmail, sealed: oldEmail[:len(oldEmail)-2] + "AA", context: "c1", wantErr: ErrTampered},
+		{name: "key no longer held", reseal: after.ResealEmail, sealed: oldEmail, context: "c1", wantErr: ErrUnknownKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.reseal(tt.sealed, tt.context)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || got != "" {
+					t.Fatalf("reseal(%q, %s) = %q, %v; want \"\", %v", tt.sealed, tt.context, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("reseal(%q, %s) = %v, want no error", tt.sealed, tt.context, err)
+			}
+			if tt.unchanged {
+				if got != tt.sealed {
+					t.Errorf("reseal(%q, %s) = %q, want the value unchanged", tt.sealed, tt.context, got)
+				}
+				return
+			}
+			if !strings.HasPrefix(got, "new:") || got == tt.sealed {
+				t.Errorf("reseal(%q, %s) = %q, want a new value sealed with \"new\"", tt.sealed, tt.context, got)
+			}
+		})
+	}
+
+	// What the new key sealed opens with it alone, to what the old key sealed.
+	gotEmail, _ := during.ResealEmail(oldEmail, "c1")
+	if e, err := after.OpenEmail(gotEmail, "c1"); err != nil || e.Reveal() != email.Reveal() {
+		t.Errorf("OpenEmail(resealed email) with the new key alone = %q, %v; want %q", e.Reveal(), err, email.Reveal())
+	}
+	gotIP, _ := during.ResealIP(oldIP, "c1")
+	if a, err := after.OpenIP(gotIP, "c1"); err != nil || a.Reveal() != ip.Reveal() {
+		t.Errorf("OpenIP(resealed ip) with the new key alone = %q, %v; want %q", a.Reveal(), err, ip.Reveal())
+	}
+}
+
+func TestKeyID(t *testing.T) {
+	k := testKeyring(t, "k-2", "k1")
+	sealed, _ := k.Seal("x", "c")
+	tests := []struct {
+		sealed string
+		want   string
+		ok     bool
+	}{
+		{sealed, "k-2", true},
+		{"k9:" + sealed[len("k-2:"):], "k9", true}, // a key the keyring lacks still names its id
+		{"", "", false},
+		{"jane@example.com", "", false},
+		{"2001:db8::1", "", false}, // an IPv6 address in clear: "2001" is not a key id
+		{"k1:short", "", false},
+		{"k 1:" + sealed[len("k-2:"):], "", false},
+		{"k1:" + sealed[len("k-2:"):] + "!", "", false},
+	}
+	for _, tt := range tests {
+		if got, ok := KeyID(tt.sealed); got != tt.want || ok != tt.ok {
+			t.Errorf("KeyID(%q) = %q, %v; want %q, %v", tt.sealed, got, ok, tt.want, tt.ok)
+		}
+	}
+	if got := k.KeyIDs(); len(got) != 2 || got[0] != "k-2" || got[1] != "k1" || k.Primary() != "k-2" {
+		t.Errorf("KeyIDs() = %v, Primary() = %q; want [k-2 k1], k-2", got, k.Primary())
+	}
+}
+
 func TestKeyedHashes(t *testing.T) {
 	k := testKeyring(t, "k1")
 	a, _ := ParseEmail("Jane@Example.com")
