@@ -107,14 +107,21 @@ const sealedMinLen = 12 + 16
 // value does not have the shape Seal gives (then the part before ":" may be anything, even a
 // piece of an address written in clear by mistake, and must not be shown).
 func KeyID(sealed string) (string, bool) {
+	id, _, ok := parseSealed(sealed)
+	return id, ok
+}
+
+// parseSealed splits a value made by Seal into its key id and nonce||ciphertext||tag.
+func parseSealed(sealed string) (id string, raw []byte, ok bool) {
 	id, enc, ok := strings.Cut(sealed, ":")
-	if !ok || !keyIDPattern.MatchString(id) || base64.RawURLEncoding.DecodedLen(len(enc)) < sealedMinLen {
-		return "", false
+	if !ok || !keyIDPattern.MatchString(id) {
+		return "", nil, false
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(enc); err != nil {
-		return "", false
+	raw, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(raw) < sealedMinLen {
+		return "", nil, false
 	}
-	return id, true
+	return id, raw, true
 }
 
 // Seal encrypts plaintext with the primary key. The result is "keyid:" followed by the unpadded
@@ -138,17 +145,15 @@ func (k *Keyring) Open(sealed, context string) (string, error) {
 	if sealed == "" {
 		return "", nil
 	}
-	id, enc, ok := strings.Cut(sealed, ":")
+	// The shape is checked first: only a value shaped as sealed names a key, and only then is
+	// the part before ":" fit for an error message.
+	id, raw, ok := parseSealed(sealed)
 	if !ok {
 		return "", ErrTampered
 	}
 	aead, ok := k.aeads[id]
 	if !ok {
 		return "", fmt.Errorf("%w %q", ErrUnknownKey, id)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || len(raw) < aead.NonceSize()+aead.Overhead() {
-		return "", ErrTampered
 	}
 	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(context))
 	if err != nil {

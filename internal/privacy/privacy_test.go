@@ -106,6 +106,8 @@ func TestReseal(t *testing.T) {
 		{name: "an email's value as an ip", reseal: during.ResealIP, sealed: oldEmail, context: "c1", wantErr: ErrTampered},
 		{name: "altered", reseal: during.ResealEmail, sealed: oldEmail[:len(oldEmail)-2] + "AA", context: "c1", wantErr: ErrTampered},
 		{name: "key no longer held", reseal: after.ResealEmail, sealed: oldEmail, context: "c1", wantErr: ErrUnknownKey},
+		// "2001" could be a key id, but the rest is no sealed value: not an unknown key.
+		{name: "an address in clear", reseal: during.ResealIP, sealed: "2001:db8::1", context: "c1", wantErr: ErrTampered},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +115,9 @@ func TestReseal(t *testing.T) {
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) || got != "" {
 					t.Fatalf("reseal(%q, %s) = %q, %v; want \"\", %v", tt.sealed, tt.context, got, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "2001") {
+					t.Errorf("reseal(%q, %s) error %q shows part of the value", tt.sealed, tt.context, err)
 				}
 				return
 			}
