@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"strings"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -21,7 +22,8 @@ import (
 //
 // With P = prefix and S = "{sNN}":
 //
-//	P S c:<commentID>          hash    the comment record (fields: see record.go). No TTL.
+//	P S c:<commentID>          hash    the comment record (fields: see record.go). No TTL. Key
+//	                                   rotation finds them all by SCAN (recordPattern).
 //	P S p:<threadID>           zset    the thread's published comments; member id, score created-at µs. No TTL.
 //	P S q:<state>:<threadID>   zset    the thread's comments in a queue state (2 pending, 3 rejected,
 //	                                   4 spam); member id, score created-at µs. No TTL.
@@ -77,6 +79,39 @@ func (k keys) tag(shard int) string {
 func (k keys) recordBase(shard int) string { return k.tag(shard) + "c:" }
 
 func (k keys) record(shard int, id string) string { return k.recordBase(shard) + id }
+
+// recordPattern is a SCAN MATCH pattern for the comment records of every shard (key rotation
+// walks them; see reseal.go). The prefix is escaped: it may hold glob characters.
+func (k keys) recordPattern() string {
+	return globEscape(k.prefix) + "{s[0-9][0-9]}c:*"
+}
+
+// recordID returns the comment id of a record key, and false for any other key (recordPattern
+// matches "{s99}c:..." too, and ids are checked like Get checks them).
+func (k keys) recordID(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, k.prefix)
+	if !ok || len(rest) < len("{s00}c:") {
+		return "", false
+	}
+	id := rest[len("{s00}c:"):]
+	shard, ok := shardOfID(id)
+	if !ok || !comment.ValidID(id) || k.record(shard, id) != key {
+		return "", false
+	}
+	return id, true
+}
+
+// globEscape escapes the characters Redis glob patterns give a meaning to.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 func (k keys) publishedBase(shard int) string { return k.tag(shard) + "p:" }
 

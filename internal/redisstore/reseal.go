@@ -1,0 +1,181 @@
+package redisstore
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+)
+
+// Key rotation (comment.SealedStore). The records are found with SCAN, which walks a server's
+// keys a slice at a time without blocking it, rather than through the thread and queue indexes:
+// it finds every record, whatever its state or thread, and costs no index of its own. Each slice
+// is read with one pipelined HMGET per record, and each value to replace is one call of
+// reseal.lua, all in one pipeline.
+
+//go:embed reseal.lua
+var resealSrc string
+
+// Immutable like the claim scripts, and run pipelined: runScripts loads it again after a NOSCRIPT.
+var resealScript = redis.NewScript(resealSrc)
+
+var _ comment.SealedStore = (*Store)(nil)
+
+// defaultScanBatch is the SCAN COUNT when the caller gives none.
+const defaultScanBatch = 500
+
+// sealedFields maps the domain's sealed fields to the record's field names.
+var sealedFields = map[comment.SealedField]string{
+	comment.SealedEmail: fEmailSealed,
+	comment.SealedIP:    fIPSealed,
+}
+
+// ScanSealed implements comment.SealedStore: SCAN over the records of every shard, with COUNT
+// opts.Batch, on the one server or on each master of a Cluster in turn (SCAN sees one node's keys
+// only), and for each slice of keys one pipeline of HMGETs. Every call is bounded by
+// opts.CallTimeout. A standalone address that names one Cluster node is refused (ErrClusterNode):
+// the walk would see that node's records only and report the others' keys as unused.
+func (s *Store) ScanSealed(ctx context.Context, opts comment.ScanOptions, fn func(context.Context, []comment.SealedRecord) error) error {
+	batch := int64(opts.Batch)
+	if batch <= 0 {
+		batch = defaultScanBatch
+	}
+	nodes, err := s.scanNodes(ctx, opts.CallTimeout)
+	if err != nil {
+		return err
+	}
+	pattern := s.keys.recordPattern()
+	for _, n := range nodes {
+		var cursor uint64
+		for {
+			cctx, cancel := callContext(ctx, opts.CallTimeout)
+			keys, next, err := n.Scan(cctx, cursor, pattern, batch).Result()
+			cancel()
+			if err != nil {
+				return storeError("scan comment records", err)
+			}
+			if len(keys) > 0 {
+				recs, err := s.readSealed(ctx, opts.CallTimeout, keys)
+				if err != nil {
+					return err
+				}
+				if err := fn(ctx, recs); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+	}
+	return nil
+}
+
+// scanNodes returns the servers a SCAN must visit to see every key: each master of a Cluster,
+// ordered by address so that runs visit them alike, or the one server.
+func (s *Store) scanNodes(ctx context.Context, timeout time.Duration) ([]redis.Cmdable, error) {
+	ctx, cancel := callContext(ctx, timeout)
+	defer cancel()
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		if err := refuseClusterNode(ctx, s.rdb); err != nil {
+			return nil, storeError("find the servers to scan", err)
+		}
+		return []redis.Cmdable{s.rdb}, nil
+	}
+	var (
+		mu    sync.Mutex
+		nodes []*redis.Client
+	)
+	err := cc.ForEachMaster(ctx, func(_ context.Context, n *redis.Client) error {
+		mu.Lock()
+		nodes = append(nodes, n)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, storeError("find the cluster's masters", err)
+	}
+	slices.SortFunc(nodes, func(a, b *redis.Client) int { return cmp.Compare(a.Options().Addr, b.Options().Addr) })
+	out := make([]redis.Cmdable, len(nodes))
+	for i, n := range nodes {
+		out[i] = n
+	}
+	return out, nil
+}
+
+// readSealed reads the sealed fields of the records at keys (found by SCAN) in one pipeline.
+// Keys that are not records of this store are skipped.
+func (s *Store) readSealed(ctx context.Context, timeout time.Duration, keys []string) ([]comment.SealedRecord, error) {
+	recs := make([]comment.SealedRecord, 0, len(keys))
+	cmds := make([]*redis.SliceCmd, 0, len(keys))
+	ctx, cancel := callContext(ctx, timeout)
+	defer cancel()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			id, ok := s.keys.recordID(k)
+			if !ok {
+				continue
+			}
+			recs = append(recs, comment.SealedRecord{ID: id})
+			cmds = append(cmds, p.HMGet(ctx, k, fEmailSealed, fIPSealed))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError("read sealed fields", err)
+	}
+	for i, c := range cmds {
+		v := c.Val()
+		if len(v) != 2 {
+			return nil, fmt.Errorf("redisstore: read sealed fields of %s: %w: HMGET gave %d values", recs[i].ID, errCorrupt, len(v))
+		}
+		recs[i].Email, _ = v[0].(string) // nil: no such field
+		recs[i].IP, _ = v[1].(string)
+	}
+	return recs, nil
+}
+
+// ReplaceSealed implements comment.SealedStore: one reseal.lua call per update, all in one
+// pipeline (on a Cluster, one per node).
+func (s *Store) ReplaceSealed(ctx context.Context, us []comment.SealedUpdate) ([]bool, error) {
+	calls := make([]scriptCall, len(us))
+	for i, u := range us {
+		shard, ok := shardOfID(u.ID)
+		field, known := sealedFields[u.Field]
+		if !ok || !comment.ValidID(u.ID) || !known {
+			return nil, fmt.Errorf("redisstore: replace sealed value: comment %q field %v is not one this store holds", u.ID, u.Field)
+		}
+		calls[i] = scriptCall{keys: []string{s.keys.record(shard, u.ID)}, args: []any{field, u.Old, u.New}}
+	}
+	cmds, err := s.runScripts(ctx, resealScript, calls)
+	if err != nil {
+		return nil, storeError("replace sealed values", err)
+	}
+	written := make([]bool, len(cmds))
+	for i, c := range cmds {
+		n, err := c.Int()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: replace sealed values: %w: reply of type %T", errCorrupt, c.Val())
+		}
+		written[i] = n == 1
+	}
+	return written, nil
+}
+
+// callContext bounds one Redis call by d; d <= 0 leaves ctx as it is (the client's own timeouts
+// still apply).
+func callContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
