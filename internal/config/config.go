@@ -242,11 +242,60 @@ func maskRedisPassword(u string) string {
 // ErrHelp is returned when -h or -help was asked for; the usage was printed.
 var ErrHelp = flag.ErrHelp
 
-// Load parses args (without the program name) with env as the environment lookup. Usage and flag
-// errors are written to usage.
+// Load parses the server's command line, args (without the program name), with env as the
+// environment lookup. Usage and flag errors are written to usage.
 func Load(args []string, env func(string) string, usage io.Writer) (*Config, error) {
+	return load(args, env, usage, command{
+		name: "commentd",
+		intro: "Usage: commentd [flags]\n" +
+			"       commentd reseal [-dry-run] [flags]   seal stored emails and IPs again with the first encryption key (commentd reseal -h)\n",
+		serves: true,
+	})
+}
+
+// ResealOptions are the flags of "commentd reseal" beyond the server's settings.
+type ResealOptions struct {
+	DryRun bool // count the sealed values per key; write nothing
+}
+
+// LoadReseal parses the command line of "commentd reseal" (args after "reseal"). It reads the
+// server's settings from the same flags, environment and config file, so the job runs with the
+// servers' configuration as it is, plus the command's own -dry-run. Settings the job has no use
+// for (addresses to listen on, the API keys file) are accepted and not required.
+func LoadReseal(args []string, env func(string) string, usage io.Writer) (*Config, ResealOptions, error) {
+	var opts ResealOptions
+	c, err := load(args, env, usage, command{
+		name: "commentd reseal",
+		intro: "Usage: commentd reseal [-dry-run] [flags]\n\n" +
+			"Seals every stored email and IP address that a key other than the first of -encryption-keys\n" +
+			"sealed again with the first key, and prints the sealed values per key before and after, so\n" +
+			"you know when an old key is no longer used. Run it with the servers' configuration, while\n" +
+			"they serve; it is safe to stop and to run again. Exits 1 if some values do not open.\n",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&opts.DryRun, "dry-run", false, "only count the sealed values per key (and those that do not open); write nothing")
+		},
+		check: func(c *Config) error {
+			if c.Dev {
+				return errors.New("dev: reseal works on the servers' Redis; -dev's embedded Redis starts empty")
+			}
+			return nil
+		},
+	})
+	return c, opts, err
+}
+
+// command is what commentd was started to do, for the parts of loading that differ.
+type command struct {
+	name   string                 // as the usage names it
+	intro  string                 // usage text before the flags
+	serves bool                   // the server: needs what serving calls needs (the API keys)
+	flags  func(fs *flag.FlagSet) // the command's own flags, if any
+	check  func(c *Config) error  // the command's own validation, if any
+}
+
+func load(args []string, env func(string) string, usage io.Writer, cmd command) (*Config, error) {
 	table := settings()
-	fs := flag.NewFlagSet("commentd", flag.ContinueOnError)
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(usage)
 	values := make(map[string]*flagValue, len(table))
 	for _, st := range table {
@@ -256,14 +305,20 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		fs.Var(v, st.name, help)
 	}
 	configFile := fs.String("config", env("COMMENTD_CONFIG"), "YAML config file; its keys are the flag names (env COMMENTD_CONFIG)")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "Usage: commentd [flags]\n\nPrecedence: flags > COMMENTD_* environment > -config file > defaults.\n\n")
+		fmt.Fprintf(usage, "%s\nPrecedence: flags > COMMENTD_* environment > -config file > defaults.\n\n", cmd.intro)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case fs.NArg() > 0 && cmd.serves && fs.Arg(0) == "reseal":
+		return nil, errors.New("the command goes first: commentd reseal [flags]")
+	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected argument %q (all settings are flags)", fs.Arg(0))
 	}
 
@@ -308,8 +363,12 @@ func Load(args []string, env func(string) string, usage io.Writer) (*Config, err
 		}
 		c.AcceptDataLoss = true
 	}
-	// Every problem at once: the settings' own errors, then what Validate finds in the rest.
-	if err := errors.Join(append(errs, withoutFailed(c.Validate(), failed))...); err != nil {
+	// Every problem at once: the settings' own errors, then what validation finds in the rest.
+	errs = append(errs, withoutFailed(c.validate(cmd.serves), failed))
+	if cmd.check != nil {
+		errs = append(errs, cmd.check(c))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -391,8 +450,12 @@ func (c *Config) loadFile(table []setting) error {
 	return errors.Join(errs...)
 }
 
-// Validate checks the combination of settings.
-func (c *Config) Validate() error {
+// Validate checks the combination of settings for the server.
+func (c *Config) Validate() error { return c.validate(true) }
+
+// validate checks the combination of settings; serves says whether they are the server's (a
+// one-shot job such as reseal needs no API keys file).
+func (c *Config) validate(serves bool) error {
 	var errs []error
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("grpc-addr is empty"))
@@ -401,7 +464,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("redis-url is empty"))
 	}
 	if !c.Dev {
-		if c.KeysFile == "" {
+		if c.KeysFile == "" && serves {
 			errs = append(errs, errors.New("keys: an API keys file is required (make lines with: commentctl keygen --name NAME --role ROLE)"))
 		}
 		if len(c.EncryptionKeys) == 0 {

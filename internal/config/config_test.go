@@ -148,3 +148,52 @@ func TestUnknownFileKey(t *testing.T) {
 		t.Errorf("Load with unknown config key grpc_adr = nil error, want an error")
 	}
 }
+
+// LoadReseal reads the server's settings as Load does (file, environment, flags) plus -dry-run,
+// and needs no API keys file; without keys it fails like the server.
+func TestLoadReseal(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	file := filepath.Join(t.TempDir(), "commentd.yaml")
+	os.WriteFile(file, []byte("redis-url: redis://from-file:6379\nredis-prefix: \"site-a:\"\nredis-timeout: 5s\n"), 0o600)
+	env := map[string]string{"COMMENTD_CONFIG": file, "COMMENTD_ENCRYPTION_KEYS": "k2:" + key + ",k1:" + privacy.EncodeSecret(privacy.NewSecret()), "COMMENTD_HASH_KEY": key}
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantDryRun bool
+		wantErr    bool
+	}{
+		{name: "the servers' settings", env: env},
+		{name: "dry run", args: []string{"-dry-run"}, env: env, wantDryRun: true},
+		{name: "a flag over the file", args: []string{"-redis-timeout", "5s", "-dry-run=false"}, env: env},
+		{name: "no encryption keys", env: map[string]string{"COMMENTD_CONFIG": file, "COMMENTD_HASH_KEY": key}, wantErr: true},
+		{name: "dev", args: []string{"-dev"}, env: env, wantErr: true},
+		{name: "stray argument", args: []string{"-dry-run", "now"}, env: env, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, opts, err := LoadReseal(tt.args, envMap(tt.env), io.Discard)
+			if tt.wantErr {
+				if err == nil {
+					t.Errorf("LoadReseal(%q) = nil error, want an error", tt.args)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadReseal(%q) = %v, want no error (no API keys file needed)", tt.args, err)
+			}
+			if c.RedisURL != "redis://from-file:6379" || c.RedisPrefix != "site-a:" || c.RedisTimeout != 5*time.Second || len(c.EncryptionKeys) != 2 || c.EncryptionKeys[0].ID != "k2" {
+				t.Errorf("LoadReseal(%q) = redis %q prefix %q timeout %v, %d keys; want the file's and the environment's", tt.args, c.RedisURL, c.RedisPrefix, c.RedisTimeout, len(c.EncryptionKeys))
+			}
+			if opts.DryRun != tt.wantDryRun {
+				t.Errorf("LoadReseal(%q) dry run = %v, want %v", tt.args, opts.DryRun, tt.wantDryRun)
+			}
+		})
+	}
+	if _, err := Load(nil, envMap(env), io.Discard); err == nil {
+		t.Errorf("Load (the server) without an API keys file = nil error, want one")
+	}
+	if _, err := Load([]string{"-dry-run"}, envMap(env), io.Discard); err == nil {
+		t.Errorf("Load (the server) with -dry-run = nil error, want one: the flag is reseal's")
+	}
+}
