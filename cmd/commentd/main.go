@@ -1,5 +1,6 @@
 // Command commentd is the comment moderation server: a gRPC API for sites and moderators, with
-// Redis as its store. See the README for set-up and the flags (commentd -h).
+// Redis as its store. See the README for set-up and the flags (commentd -h). "commentd reseal"
+// is the one other command: it seals stored emails and IPs again after an encryption key rotation.
 package main
 
 import (

@@ -37,8 +37,12 @@ import (
 type readyFunc func(grpcAddr, httpAddr string)
 
 // run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails. Every
-// value on reload (SIGHUP) reads the keys file and the TLS certificate again.
+// value on reload (SIGHUP) reads the keys file and the TLS certificate again. With "reseal" as
+// the first argument it runs that job instead (see runReseal) and returns when it is done.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready readyFunc, reload <-chan os.Signal) error {
+	if len(args) > 0 && args[0] == "reseal" {
+		return runReseal(ctx, args[1:], stdout, stderr, getenv)
+	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
