@@ -52,8 +52,8 @@ type SealedUpdate struct {
 
 // ScanOptions bound a store's walk over the sealed fields.
 type ScanOptions struct {
-	Batch       int           // records per batch: what one store call reads, at most about
-	CallTimeout time.Duration // bound of each store call the walk makes
+	Batch       int           // about how many records a batch holds; 0: the store's default
+	CallTimeout time.Duration // bound of each store call the walk makes; 0: none of its own
 }
 
 // SealedStore is what key rotation needs of the store.
@@ -114,9 +114,7 @@ type ResealReport struct {
 
 // ResealOptions configures a Resealer.
 type ResealOptions struct {
-	// Batch is how many records one store call reads (default 500): large enough that a walk
-	// over millions of records is not made of millions of round trips, small enough that one
-	// batch holds a server up for a moment only.
+	// Batch is how many records one store call reads; 0 leaves it to the store.
 	Batch int
 	// CallTimeout bounds each store call (default 5s).
 	CallTimeout time.Duration
@@ -134,9 +132,6 @@ type Resealer struct {
 
 // NewResealer builds a Resealer.
 func NewResealer(store SealedStore, keys *privacy.Keyring, opts ResealOptions) *Resealer {
-	if opts.Batch <= 0 {
-		opts.Batch = 500
-	}
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = 5 * time.Second
 	}
@@ -169,31 +164,8 @@ func (r *Resealer) walk(ctx context.Context, write bool) (ResealReport, error) {
 		updates = updates[:0]
 		for _, rec := range batch {
 			rep.Records++
-			for _, v := range []struct {
-				field  SealedField
-				sealed string
-				reseal func(sealed, context string) (string, error)
-			}{
-				{SealedEmail, rec.Email, r.keys.ResealEmail},
-				{SealedIP, rec.IP, r.keys.ResealIP},
-			} {
-				if v.sealed == "" {
-					continue
-				}
-				rep.Values++
-				if id, ok := privacy.KeyID(v.sealed); ok {
-					rep.countKey(id)
-				}
-				// Both modes open every value, so a dry run reports the same failures; a dry run
-				// drops what it would write.
-				out, err := v.reseal(v.sealed, rec.ID)
-				switch {
-				case err != nil:
-					rep.unopened(Unopened{ID: rec.ID, Field: v.field, UnknownKey: errors.Is(err, privacy.ErrUnknownKey)})
-				case write && out != v.sealed:
-					updates = append(updates, SealedUpdate{ID: rec.ID, Field: v.field, Old: v.sealed, New: out})
-				}
-			}
+			updates = r.visit(&rep, updates, rec.ID, SealedEmail, rec.Email, write)
+			updates = r.visit(&rep, updates, rec.ID, SealedIP, rec.IP, write)
 		}
 		if len(updates) > 0 {
 			cctx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
@@ -222,6 +194,31 @@ func (r *Resealer) walk(ctx context.Context, write bool) (ResealReport, error) {
 		return rep, fmt.Errorf("%d of %d sealed values: %w", rep.UnopenedCount, rep.Values, ErrUnopened)
 	}
 	return rep, nil
+}
+
+// visit counts one sealed value and opens it; with write, a value another key sealed is sealed
+// again and its update added to updates. Both modes open every value, so a dry run reports the
+// same values as not opening.
+func (r *Resealer) visit(rep *ResealReport, updates []SealedUpdate, id string, field SealedField, sealed string, write bool) []SealedUpdate {
+	if sealed == "" {
+		return updates
+	}
+	rep.Values++
+	if key, ok := privacy.KeyID(sealed); ok {
+		rep.countKey(key)
+	}
+	reseal := r.keys.ResealEmail
+	if field == SealedIP {
+		reseal = r.keys.ResealIP
+	}
+	out, err := reseal(sealed, id)
+	switch {
+	case err != nil:
+		rep.unopened(Unopened{ID: id, Field: field, UnknownKey: errors.Is(err, privacy.ErrUnknownKey)})
+	case write && out != sealed:
+		updates = append(updates, SealedUpdate{ID: id, Field: field, Old: sealed, New: out})
+	}
+	return updates
 }
 
 func (rep *ResealReport) countKey(id string) {

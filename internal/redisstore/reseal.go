@@ -28,7 +28,9 @@ var resealScript = redis.NewScript(resealSrc)
 
 var _ comment.SealedStore = (*Store)(nil)
 
-// defaultScanBatch is the SCAN COUNT when the caller gives none.
+// defaultScanBatch is the SCAN COUNT when the caller gives none: large enough that a walk over
+// millions of records is not millions of round trips, small enough that each SCAN and pipeline
+// holds Redis up for a moment only (100,000 records took about a second to count on loopback).
 const defaultScanBatch = 500
 
 // sealedFields maps the domain's sealed fields to the record's field names.
