@@ -96,14 +96,7 @@ func workflowRun(t *testing.T, s *Store) {
 
 func TestClusterWorkflow(t *testing.T) {
 	t.Parallel()
-	cluster := redistest.StartCluster(t)
-	rdb := clusterClient(t, cluster)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
-	if err != nil {
-		t.Fatalf("New on the cluster = %v", err)
-	}
+	s := clusterStore(t, redistest.StartCluster(t))
 	workflowRun(t, s)
 }
 

@@ -180,13 +180,9 @@ func TestClusterCreateTouchesOneSlot(t *testing.T) {
 func TestClusterPingFailsWhenAMasterIsDown(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	rdb := clusterClient(t, cluster)
+	s := clusterStore(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
-	if err != nil {
-		t.Fatalf("New on the cluster = %v", err)
-	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping on a healthy cluster = %v, want nil", err)
 	}

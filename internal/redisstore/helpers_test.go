@@ -47,6 +47,18 @@ func clusterClient(t *testing.T, cluster *redistest.Cluster) redis.UniversalClie
 	return rdb
 }
 
+// clusterStore returns a store with the test's prefix on cluster, through clusterClient.
+func clusterStore(t *testing.T, cluster *redistest.Cluster) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := New(ctx, clusterClient(t, cluster), Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("New on the cluster = %v", err)
+	}
+	return s
+}
+
 // t0 is a fixed creation time with whole microseconds, as the store keeps them.
 var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
 

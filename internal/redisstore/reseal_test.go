@@ -379,14 +379,9 @@ func TestResealFindsOnlyItsPrefix(t *testing.T) {
 func TestClusterReseal(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
-	rdb := clusterClient(t, cluster)
+	s := clusterStore(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prefix := redistest.Prefix(t)
-	s, err := New(ctx, rdb, Options{Prefix: prefix})
-	if err != nil {
-		t.Fatalf("New on the cluster = %v", err)
-	}
 	keys := newRotation(t)
 	cs := storeAcrossShards(t, s, keys.before, 3*numShards)
 	values := sealedValues(cs)
@@ -408,7 +403,7 @@ func TestClusterReseal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer one.Close()
-	node, err := New(ctx, one, Options{Prefix: prefix})
+	node, err := New(ctx, one, Options{Prefix: s.keys.prefix})
 	if err != nil {
 		t.Fatalf("New on one node = %v", err)
 	}
