@@ -46,6 +46,20 @@ var sealedFields = map[comment.SealedField]string{
 // opts.CallTimeout. A standalone address that names one Cluster node is refused (ErrClusterNode):
 // the walk would see that node's records only and report the others' keys as unused.
 func (s *Store) ScanSealed(ctx context.Context, opts comment.ScanOptions, fn func(context.Context, []comment.SealedRecord) error) error {
+	return s.scanRecords(ctx, opts, func(ctx context.Context, keys []string) error {
+		recs, err := s.readSealed(ctx, opts.CallTimeout, keys)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, recs)
+	})
+}
+
+// scanRecords calls fn with the keys of every comment record, one SCAN slice at a time (COUNT
+// opts.Batch), on the one server or on each master of a Cluster in turn, and stops at fn's first
+// error. Each SCAN is bounded by opts.CallTimeout. The keys match recordPattern only: fn checks
+// them with recordID. Key rotation and erasure walk the records through it.
+func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn func(context.Context, []string) error) error {
 	batch := int64(opts.Batch)
 	if batch <= 0 {
 		batch = defaultScanBatch
@@ -65,11 +79,7 @@ func (s *Store) ScanSealed(ctx context.Context, opts comment.ScanOptions, fn fun
 				return storeError("scan comment records", err)
 			}
 			if len(keys) > 0 {
-				recs, err := s.readSealed(ctx, opts.CallTimeout, keys)
-				if err != nil {
-					return err
-				}
-				if err := fn(ctx, recs); err != nil {
+				if err := fn(ctx, keys); err != nil {
 					return err
 				}
 			}
