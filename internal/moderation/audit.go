@@ -25,13 +25,16 @@ const (
 	AuditCreateFilter   AuditAction = "create_filter"
 	AuditDeleteFilter   AuditAction = "delete_filter"
 	AuditReportTakedown AuditAction = "report_takedown"
+	// AuditEraseAuthorData: an author's personal data was erased (erase.go). The entry's target is
+	// ErasureTarget and its reason holds the number of comments; it never names the author.
+	AuditEraseAuthorData AuditAction = "erase_author_data"
 )
 
 // Valid reports whether a is one of the actions above.
 func (a AuditAction) Valid() bool {
 	switch a {
 	case AuditApprove, AuditReject, AuditMarkSpam, AuditMarkNotSpam, AuditReopen, AuditBan, AuditUnban,
-		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown:
+		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown, AuditEraseAuthorData:
 		return true
 	}
 	return false

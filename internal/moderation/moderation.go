@@ -145,6 +145,13 @@ type Options struct {
 	// ReportThreshold is how many distinct reports take a published comment down into the queue;
 	// 0 means DefaultReportThreshold.
 	ReportThreshold int
+
+	// Eraser serves erasure requests (erase.go); optional like the workflow's parts.
+	Eraser Eraser
+	// EraseBatch is how many records one store call of an erasure reads (0: 500), and
+	// EraseCallTimeout bounds each such call (0: 5s).
+	EraseBatch       int
+	EraseCallTimeout time.Duration
 }
 
 // Service applies moderators' decisions.
@@ -161,6 +168,10 @@ type Service struct {
 	feed      QueueFeed
 	stats     StatsSource
 	threshold int
+
+	eraser           Eraser
+	eraseBatch       int
+	eraseCallTimeout time.Duration
 }
 
 // NewService builds a Service.
@@ -169,6 +180,7 @@ func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
 		store: store, keys: keys, mode: opts.DefaultMode, now: opts.Now, learner: opts.Learner, histories: opts.Histories,
 		audit: opts.Audit, claims: opts.Claims, reports: opts.Reports, feed: opts.Feed, stats: opts.Stats,
 		threshold: opts.ReportThreshold,
+		eraser:    opts.Eraser, eraseBatch: opts.EraseBatch, eraseCallTimeout: opts.EraseCallTimeout,
 	}
 	if s.mode == comment.ModeDefault {
 		s.mode = comment.ModePost
@@ -178,6 +190,12 @@ func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
 	}
 	if s.threshold <= 0 {
 		s.threshold = DefaultReportThreshold
+	}
+	if s.eraseBatch <= 0 {
+		s.eraseBatch = defaultEraseBatch
+	}
+	if s.eraseCallTimeout <= 0 {
+		s.eraseCallTimeout = defaultEraseCallTimeout
 	}
 	return s
 }
@@ -362,9 +380,13 @@ func (s *Service) views(ctx context.Context, cs []comment.Comment) []View {
 // view masks the comment's personal data. A value that fails to open (a key was removed from the
 // keyring, or the record was tampered with) shows as "•••" rather than failing the whole queue.
 func (s *Service) view(c comment.Comment) View {
-	v := View{Comment: c, MaskedEmail: "•••"}
-	if e, err := s.keys.OpenEmail(c.EmailSealed, c.ID); err == nil {
-		v.MaskedEmail = e.Masked()
+	v := View{Comment: c}
+	// An erased comment has no email at all, which is not a value that fails to open.
+	if c.EmailSealed != "" {
+		v.MaskedEmail = "•••"
+		if e, err := s.keys.OpenEmail(c.EmailSealed, c.ID); err == nil {
+			v.MaskedEmail = e.Masked()
+		}
 	}
 	if ip, err := s.keys.OpenIP(c.IPSealed, c.ID); err == nil {
 		v.MaskedIP = ip.Masked()

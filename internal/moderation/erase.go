@@ -1,0 +1,115 @@
+package moderation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// Erasure requests. A reader may ask the site to erase their personal data. As WordPress does for
+// comments, the text stays (it is the site's publication, and replies quote it) and everything
+// that names or locates the author goes: the name, the sealed email and IP address, the user
+// agent, and the keyed hashes of the email and IP that link the author's comments to each other
+// and to them. The author's record of decided comments, kept under the same hash, goes too.
+//
+// Bans stay: a ban is the site's legitimate interest in keeping an abuser out and holds only the
+// keyed hash, which links to no comment once the records are anonymised. Rate-limit counters,
+// duplicate markers and campaign sightings under the hash expire by themselves within their
+// windows.
+
+// ErasedAuthorName is the author name an anonymised comment shows. A name, rather than none, keeps
+// every site template and client that prints the author working unchanged; it is the name
+// WordPress gives, which readers know. It says nothing about the person.
+const ErasedAuthorName = "Anonymous"
+
+// EraseOptions is what Eraser.EraseAuthor needs besides the author.
+type EraseOptions struct {
+	// Name replaces the author's name in each anonymised comment.
+	Name string
+	// DryRun counts the comments that would be anonymised and changes nothing.
+	DryRun bool
+	// Scan bounds the walk over the stored comments: records per store call and the time each
+	// call may take.
+	Scan comment.ScanOptions
+}
+
+// Eraser removes an author's personal data from the store.
+type Eraser interface {
+	// EraseAuthor anonymises every stored comment whose author key is authorKey (see
+	// ErasedAuthorName for what goes and what stays) and deletes the author's record, and returns
+	// how many comments it changed. Each comment is changed atomically, only while it still has
+	// that author key, so a deleted comment is never brought back, a change made meanwhile to
+	// other fields is kept, and a second call finds nothing. A comment stored while the call runs
+	// may be left out. With opts.DryRun it returns the number of comments and writes nothing.
+	EraseAuthor(ctx context.Context, authorKey string, opts EraseOptions) (int, error)
+}
+
+// Defaults of the erasure walk.
+const (
+	// defaultEraseBatch is the records read per store call: a walk over millions of records is not
+	// made of millions of round trips, and one call holds a server up for a moment only.
+	defaultEraseBatch = 500
+	// defaultEraseCallTimeout bounds each store call of the walk (the walk as a whole is bounded by
+	// the caller's context only, as it lasts as long as the store is large).
+	defaultEraseCallTimeout = 5 * time.Second
+)
+
+// ErasureTarget is the audit log's target of an erasure: the comments collection, as the entry
+// must not name the author (not even by the keyed hash, which a ban could be matched with).
+const ErasureTarget = "comments"
+
+// Erasure is the outcome of an erasure request.
+type Erasure struct {
+	Comments int  // comments anonymised (or, on a dry run, that would be)
+	DryRun   bool // nothing was changed
+}
+
+// EraseAuthorData anonymises every comment of the author of email, for admin, and records the
+// request in the audit log with the number of comments and the reason, never the address or its
+// hash. With dryRun it only counts. It is safe to repeat: a call that failed part way leaves
+// some comments anonymised, and the next call does the rest.
+func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason string, dryRun bool) (Erasure, error) {
+	if s.eraser == nil {
+		return Erasure{}, unsupported("eraser")
+	}
+	var verr comment.ValidationError
+	e, ok := privacy.ParseEmail(email)
+	switch {
+	case strings.TrimSpace(email) == "":
+		verr.Add("author_email", "required")
+	case !ok:
+		verr.Add("author_email", "not a valid email address (want a bare address such as name@example.com)")
+	}
+	// Every bad field at once, so the admin fixes them in one go.
+	reason, err := comment.ValidateReason("reason", reason)
+	if rv := (*comment.ValidationError)(nil); errors.As(err, &rv) {
+		verr.Violations = append(verr.Violations, rv.Violations...)
+	}
+	if err := verr.Err(); err != nil {
+		return Erasure{}, err
+	}
+	opts := EraseOptions{Name: ErasedAuthorName, DryRun: dryRun, Scan: comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}}
+	n, err := s.eraser.EraseAuthor(ctx, s.keys.EmailKey(e), opts)
+	if err != nil {
+		return Erasure{Comments: n}, fmt.Errorf("erase author data: %w", err)
+	}
+	if dryRun || s.audit == nil {
+		return Erasure{Comments: n, DryRun: dryRun}, nil
+	}
+	note := fmt.Sprintf("%d comments anonymised", n)
+	if reason != "" {
+		note += ": " + reason
+	}
+	// Recorded after the change, like thread settings: when the entry cannot be written the caller
+	// gets the error, and a repeat (which finds nothing left to anonymise) records the request.
+	ev := AuditEvent{Moderator: admin, Action: AuditEraseAuthorData, Target: ErasureTarget, Reason: note}
+	if err := s.RecordAudit(ctx, ev); err != nil {
+		return Erasure{Comments: n}, err
+	}
+	return Erasure{Comments: n}, nil
+}

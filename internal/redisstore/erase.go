@@ -1,0 +1,111 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// Erasure requests (moderation.Eraser). There is no index from an author to their comments (it
+// would be one more copy of the keyed hash to erase), so an erasure walks every record as key
+// rotation does (scanRecords): per SCAN slice, one pipeline of HGETs of the author key and, for
+// the author's records, one pipeline of erase.lua calls. Memory stays one slice whatever the
+// store's size.
+
+//go:embed erase.lua
+var eraseSrc string
+
+// Immutable like the claim scripts, and run pipelined: runScripts loads it again after a NOSCRIPT.
+var eraseScript = redis.NewScript(eraseSrc)
+
+var _ moderation.Eraser = (*Store)(nil)
+
+// EraseAuthor implements moderation.Eraser. The author's record and outcomes are deleted after the
+// walk: deleted first, a decision on a comment not yet anonymised could write them again. A
+// decision racing with the walk may still do so (it read the record before it was anonymised);
+// a repeated call deletes them again.
+func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderation.EraseOptions) (int, error) {
+	if authorKey == "" {
+		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
+		return 0, fmt.Errorf("redisstore: erase author: empty author key")
+	}
+	n := 0
+	err := s.scanRecords(ctx, opts.Scan, func(ctx context.Context, keys []string) error {
+		mine, err := s.authorRecords(ctx, opts, keys, authorKey)
+		if err != nil || len(mine) == 0 {
+			return err
+		}
+		if opts.DryRun {
+			n += len(mine)
+			return nil
+		}
+		calls := make([]scriptCall, len(mine))
+		for i, k := range mine {
+			calls[i] = scriptCall{keys: []string{k}, args: []any{authorKey, opts.Name}}
+		}
+		cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
+		defer cancel()
+		cmds, err := s.runScripts(cctx, eraseScript, calls)
+		if err != nil {
+			return storeError("anonymise comments", err)
+		}
+		for _, c := range cmds {
+			done, err := c.Int()
+			if err != nil {
+				return fmt.Errorf("redisstore: anonymise comments: %w: reply of type %T", errCorrupt, c.Val())
+			}
+			n += done
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	if opts.DryRun {
+		return n, nil
+	}
+	cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
+	defer cancel()
+	// One DEL: both keys carry the author's hash tag.
+	if err := s.rdb.Del(cctx, s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey)).Err(); err != nil {
+		return n, storeError("delete the author's record", err)
+	}
+	return n, nil
+}
+
+// authorRecords returns those of keys (found by SCAN) that are records of authorKey's comments, read
+// in one pipeline.
+func (s *Store) authorRecords(ctx context.Context, opts moderation.EraseOptions, keys []string, authorKey string) ([]string, error) {
+	records := make([]string, 0, len(keys))
+	cmds := make([]*redis.StringCmd, 0, len(keys))
+	ctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
+	defer cancel()
+	// The pipeline's own error is the first command's, which may be a mere redis.Nil; each
+	// command's is checked below.
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			if _, ok := s.keys.recordID(k); ok {
+				records = append(records, k)
+				cmds = append(cmds, p.HGet(ctx, k, fAuthorKey))
+			}
+		}
+		return nil
+	})
+	mine := records[:0]
+	for i, c := range cmds {
+		switch v, err := c.Result(); {
+		case errors.Is(err, redis.Nil):
+			// No author key (anonymised already), or the record is gone.
+		case err != nil:
+			return nil, storeError("read author keys", err)
+		case v == authorKey:
+			mine = append(mine, records[i])
+		}
+	}
+	return mine, nil
+}

@@ -1,0 +1,337 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// eraseFixture is a store with comments of two authors, submitted through comment.Service and
+// moderated through a moderation.Service wired as commentd wires it (learner, histories, audit log,
+// eraser).
+type eraseFixture struct {
+	ts       testStore
+	keys     *privacy.Keyring
+	mod      *moderation.Service
+	erased   []comment.Comment // the erased author's comments as stored before the erasure
+	kept     []comment.Comment // the other author's
+	email    string            // the erased author's address
+	ip       string            // the erased author's IP address
+	key      string            // the erased author's keyed hash
+	otherKey string
+}
+
+const (
+	eraseName  = "Erin Erasable"
+	eraseEmail = "Erin.Erasable-4417@Example.net"
+	eraseIP    = "198.51.100.77"
+	keepEmail  = "kept.reader@example.com"
+)
+
+func newEraseFixture(t *testing.T) eraseFixture {
+	t.Helper()
+	ctx := context.Background()
+	ts := newTestStore(t)
+	keys, err := privacy.NewKeyring(privacy.Options{
+		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},
+		HashKey:        privacy.NewSecret(),
+	})
+	if err != nil {
+		t.Fatalf("NewKeyring = %v", err)
+	}
+	comments := comment.NewService(ts.Store, keys, comment.Options{DefaultMode: comment.ModePre})
+	mod := moderation.NewService(ts.Store, keys, moderation.Options{
+		DefaultMode: comment.ModePre,
+		Learner:     spam.NewLearner(ts.Store, keys),
+		Histories:   ts.Store,
+		Audit:       ts.Store,
+		Eraser:      ts.Store,
+		EraseBatch:  3, // several SCAN slices even for a few records
+	})
+	f := eraseFixture{ts: ts, keys: keys, mod: mod, email: eraseEmail, ip: eraseIP}
+	submit := func(name, email, ip, thread, body string) comment.Comment {
+		c, err := comments.Submit(ctx, comment.Submission{
+			ThreadID: thread, AuthorName: name, AuthorEmail: email,
+			Body: body, ClientIP: ip, UserAgent: name + "Browser/1.0",
+		})
+		if err != nil {
+			t.Fatalf("Submit(%s in %s) = %v", email, thread, err)
+		}
+		return c
+	}
+	// Four comments each, in threads of different shards; the first of each is approved and the
+	// second rejected, so both authors have a record; the others stay pending.
+	for i := range 4 {
+		f.erased = append(f.erased, submit(eraseName, eraseEmail, eraseIP, threadInShard("erase", i), fmt.Sprintf("Erased author's remark %d", i)))
+		f.kept = append(f.kept, submit("Kept Reader", keepEmail, "203.0.113.9", threadInShard("erase", i+4), fmt.Sprintf("Kept author's remark %d", i)))
+	}
+	for _, cs := range [][]comment.Comment{f.erased, f.kept} {
+		if _, err := mod.Decide(ctx, "anna", moderation.Approve, cs[0].ID, "fine"); err != nil {
+			t.Fatalf("Decide(approve %s) = %v", cs[0].ID, err)
+		}
+		if _, err := mod.Decide(ctx, "anna", moderation.Reject, cs[1].ID, "off topic"); err != nil {
+			t.Fatalf("Decide(reject %s) = %v", cs[1].ID, err)
+		}
+	}
+	f.erased, f.kept = f.reload(t, f.erased), f.reload(t, f.kept)
+	f.key, f.otherKey = f.erased[0].AuthorKey, f.kept[0].AuthorKey
+	if f.key == "" || f.otherKey == "" || f.erased[0].IPKey == "" || f.erased[0].UserAgent == "" {
+		t.Fatalf("the submitted comments lack the author's data the test erases: %+v", f.erased[0])
+	}
+	hs, err := ts.AuthorHistories(ctx, []string{f.key})
+	if err != nil || hs[0] != (comment.AuthorHistory{Approved: 1, Rejected: 1}) {
+		t.Fatalf("AuthorHistories(erased author) before the erasure = %v, %v; want 1 approved, 1 rejected", hs, err)
+	}
+	return f
+}
+
+// reload returns the stored versions of cs.
+func (f eraseFixture) reload(t *testing.T, cs []comment.Comment) []comment.Comment {
+	t.Helper()
+	out := make([]comment.Comment, len(cs))
+	for i, c := range cs {
+		got, err := f.ts.Get(context.Background(), c.ID)
+		if err != nil {
+			t.Fatalf("Get(%s) = %v", c.ID, err)
+		}
+		out[i] = got
+	}
+	return out
+}
+
+// anonymised is c as an erasure must leave it.
+func anonymised(c comment.Comment) comment.Comment {
+	c.AuthorName = moderation.ErasedAuthorName
+	c.EmailSealed, c.AuthorKey, c.IPSealed, c.IPKey, c.UserAgent = "", "", "", "", ""
+	return c
+}
+
+func (f eraseFixture) authorKeysExist(t *testing.T, authorKey string) int64 {
+	t.Helper()
+	n, err := f.ts.rdb.Exists(context.Background(), f.ts.keys.authorHistory(authorKey), f.ts.keys.authorOutcomes(authorKey)).Result()
+	if err != nil {
+		t.Fatalf("EXISTS author record: %v", err)
+	}
+	return n
+}
+
+// TestEraseAuthorData: a dry run counts and changes nothing; the erasure anonymises every comment of
+// the author and only those, keeps their text, state and decisions, deletes the author's record,
+// is audited without the address or its hash, and a second call finds nothing.
+func TestEraseAuthorData(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+
+	dry, err := f.mod.EraseAuthorData(ctx, "root", f.email, "", true)
+	if err != nil || dry != (moderation.Erasure{Comments: len(f.erased), DryRun: true}) {
+		t.Fatalf("EraseAuthorData(dry run) = %+v, %v; want %d comments, dry run", dry, err, len(f.erased))
+	}
+	if diff := cmp.Diff(f.erased, f.reload(t, f.erased)); diff != "" {
+		t.Errorf("comments after a dry run (-before +after):\n%s", diff)
+	}
+	if f.authorKeysExist(t, f.key) != 2 {
+		t.Errorf("the author's record is gone after a dry run")
+	}
+
+	// The address as the reader gives it may differ in case and spaces: the same author.
+	got, err := f.mod.EraseAuthorData(ctx, "root", "  "+strings.ToLower(f.email)+" ", "request of 2025-03-14", false)
+	if err != nil || got != (moderation.Erasure{Comments: len(f.erased)}) {
+		t.Fatalf("EraseAuthorData = %+v, %v; want %d comments", got, err, len(f.erased))
+	}
+	for i, after := range f.reload(t, f.erased) {
+		if diff := cmp.Diff(anonymised(f.erased[i]), after); diff != "" {
+			t.Errorf("erased author's comment %s (-want +got):\n%s", after.ID, diff)
+		}
+	}
+	if diff := cmp.Diff(f.kept, f.reload(t, f.kept)); diff != "" {
+		t.Errorf("other author's comments after the erasure (-before +after):\n%s", diff)
+	}
+	if n := f.authorKeysExist(t, f.key); n != 0 {
+		t.Errorf("%d of the erased author's record keys remain, want none", n)
+	}
+	if hs, err := f.ts.AuthorHistories(ctx, []string{f.otherKey}); err != nil || hs[0] != (comment.AuthorHistory{Approved: 1, Rejected: 1}) {
+		t.Errorf("AuthorHistories(other author) = %v, %v; want 1 approved, 1 rejected", hs, err)
+	}
+
+	evs, _, err := f.mod.ListAudit(ctx, moderation.AuditQuery{Target: moderation.ErasureTarget}, comment.Page{})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("ListAudit(target %s) = %d events, %v; want 1", moderation.ErasureTarget, len(evs), err)
+	}
+	ev := evs[0]
+	if ev.Moderator != "root" || ev.Action != moderation.AuditEraseAuthorData || ev.Reason != "4 comments anonymised: request of 2025-03-14" {
+		t.Errorf("audit event = %+v; want root, %s, reason \"4 comments anonymised: request of 2025-03-14\"", ev, moderation.AuditEraseAuthorData)
+	}
+
+	again, err := f.mod.EraseAuthorData(ctx, "root", f.email, "", false)
+	if err != nil || again.Comments != 0 {
+		t.Errorf("second EraseAuthorData = %+v, %v; want 0 comments", again, err)
+	}
+
+	// The moderator's view of an anonymised comment has nothing to mask, rather than "•••".
+	v, err := f.mod.Get(ctx, f.erased[2].ID)
+	if err != nil || v.MaskedEmail != "" || v.MaskedIP != "" || v.History != (comment.AuthorHistory{}) {
+		t.Errorf("moderation Get(anonymised %s) = %+v, %v; want no masked email or IP, no history", f.erased[2].ID, v, err)
+	}
+}
+
+// TestDecideAfterErasure: an anonymised pending comment can still be approved and rejected, and the
+// decisions write no author record (neither the erased author's nor one for an empty key); the
+// personal data is then nowhere in Redis.
+func TestDecideAfterErasure(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+	sealed := []string{f.erased[0].EmailSealed, f.erased[0].IPSealed}
+	if _, err := f.mod.EraseAuthorData(ctx, "root", f.email, "", false); err != nil {
+		t.Fatalf("EraseAuthorData = %v", err)
+	}
+	for _, d := range []struct {
+		a  moderation.Action
+		id string
+		to comment.State
+	}{
+		{moderation.Approve, f.erased[2].ID, comment.StatePublished},
+		{moderation.Reject, f.erased[3].ID, comment.StateRejected},
+		{moderation.MarkSpam, f.erased[2].ID, comment.StateSpam},
+		{moderation.Reopen, f.erased[0].ID, comment.StatePending},
+	} {
+		v, err := f.mod.Decide(ctx, "anna", d.a, d.id, "")
+		if err != nil || v.Comment.State != d.to || v.Comment.AuthorName != moderation.ErasedAuthorName {
+			t.Errorf("Decide(%s anonymised %s) = %s by %q, %v; want %s by %q", d.a, d.id, v.Comment.State, v.Comment.AuthorName, err, d.to, moderation.ErasedAuthorName)
+		}
+	}
+	for _, k := range []string{f.key, ""} {
+		if n := f.authorKeysExist(t, k); n != 0 {
+			t.Errorf("decisions on anonymised comments wrote %d author record keys for key %q, want none", n, k)
+		}
+	}
+
+	dump := dumpKeys(t, f.ts)
+	if !strings.Contains(dump, "Erased author's remark 2") {
+		t.Fatalf("the dump of every key lacks the erased author's text; the dump is broken:\n%s", dump)
+	}
+	lower := strings.ToLower(dump)
+	for _, secret := range append([]string{f.email, strings.Split(f.email, "@")[0], f.ip, f.key, f.erased[0].IPKey, eraseName, f.erased[0].UserAgent}, sealed...) {
+		if strings.Contains(lower, strings.ToLower(secret)) {
+			t.Errorf("Redis holds %q after the erasure; every key and value:\n%s", secret, dump)
+		}
+	}
+}
+
+// TestEraseAuthorDataRefuses: a bad address or reason is a validation error naming the field, and
+// nothing changes.
+func TestEraseAuthorDataRefuses(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	for _, tc := range []struct {
+		name, email, reason string
+		fields              []string
+	}{
+		{"no address", " ", "", []string{"author_email"}},
+		{"not an address", "erin at example.net", "", []string{"author_email"}},
+		{"reason too long", f.email, strings.Repeat("x", comment.MaxReasonChars+1), []string{"reason"}},
+		{"both", "@example.net", "a\x00b", []string{"author_email", "reason"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.mod.EraseAuthorData(context.Background(), "root", tc.email, tc.reason, false)
+			var verr *comment.ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("EraseAuthorData(%q, %q) = %v, want a *comment.ValidationError", tc.email, tc.reason, err)
+			}
+			var fields []string
+			for _, v := range verr.Violations {
+				fields = append(fields, v.Field)
+			}
+			if diff := cmp.Diff(tc.fields, fields); diff != "" {
+				t.Errorf("EraseAuthorData(%q, %q) violations (-want +got):\n%s", tc.email, tc.reason, diff)
+			}
+		})
+	}
+	if diff := cmp.Diff(f.erased, f.reload(t, f.erased)); diff != "" {
+		t.Errorf("comments after refused erasures (-before +after):\n%s", diff)
+	}
+}
+
+// The script changes a record only while it holds the author's key: it never creates a deleted
+// record again, and leaves another author's record as it is.
+func TestEraseScriptTouchesOnlyTheAuthorsRecord(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	c := mustCreate(t, ts.Store, draft(ts.Store, "erase-script", 1), comment.CreateOptions{})
+	shard, _ := shardOfID(c.ID)
+	gone := ts.keys.record(shard, ts.NewID("erase-script"))
+	for _, tc := range []struct {
+		name, key, author string
+	}{
+		{"deleted record", gone, c.AuthorKey},
+		{"another author", ts.keys.record(shard, c.ID), "someone-else"},
+	} {
+		cmds, err := ts.runScripts(ctx, eraseScript, []scriptCall{{keys: []string{tc.key}, args: []any{tc.author, "Anonymous"}}})
+		if err != nil || cmds[0].Val() != int64(0) {
+			t.Errorf("erase.lua on %s = %v, %v; want 0", tc.name, cmds[0].Val(), err)
+		}
+	}
+	if n, err := ts.rdb.Exists(ctx, gone).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS %s after erase.lua = %d, %v; want the record still absent", gone, n, err)
+	}
+	if got, err := ts.Get(ctx, c.ID); err != nil || !cmp.Equal(got, c) {
+		t.Errorf("Get(%s) after erase.lua for another author = %+v, %v; want it unchanged", c.ID, got, err)
+	}
+}
+
+// On a Cluster the walk visits every master: each author's comments spread over all shards, one
+// author erased.
+func TestClusterEraseAuthor(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	rdb := clusterClient(t, cluster)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("New on the cluster = %v", err)
+	}
+	authors := []string{strings.Repeat("a", 43), strings.Repeat("b", 43)}
+	var stored [2][]comment.Comment
+	for i := range 2 * numShards {
+		c := draft(s, threadInShard("erase", i%numShards), i)
+		c.AuthorKey = authors[i%2]
+		stored[i%2] = append(stored[i%2], mustCreate(t, s, c, comment.CreateOptions{}))
+	}
+	opts := moderation.EraseOptions{Name: "Anonymous", Scan: comment.ScanOptions{Batch: 4, CallTimeout: 5 * time.Second}}
+	n, err := s.EraseAuthor(ctx, authors[0], opts)
+	if err != nil || n != numShards {
+		t.Fatalf("EraseAuthor on the cluster = %d, %v; want %d", n, err, numShards)
+	}
+	for i, cs := range stored {
+		for _, c := range cs {
+			want := c
+			if i == 0 {
+				want = anonymised(c)
+			}
+			got, err := s.Get(ctx, c.ID)
+			if err != nil {
+				t.Fatalf("Get(%s) = %v", c.ID, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("comment %s of author %d after the erasure (-want +got):\n%s", c.ID, i, diff)
+			}
+		}
+	}
+	if n, err := s.EraseAuthor(ctx, authors[0], opts); err != nil || n != 0 {
+		t.Errorf("second EraseAuthor on the cluster = %d, %v; want 0", n, err)
+	}
+}
