@@ -7,8 +7,8 @@ import (
 )
 
 // buildWorkflow adds the moderator workflow to the moderation service's options: the audit log,
-// review claims, readers' reports, queue events and statistics all live in the Redis store, and
-// the report threshold comes from the configuration. (Thread auto-close is the store's own
+// review claims, readers' reports, queue events, statistics and erasure requests all live in the
+// Redis store, and the report threshold comes from the configuration. (Thread auto-close is the store's own
 // option, as its submit script applies it.)
 func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config.Config) moderation.Options {
 	opts.Audit = store
@@ -17,5 +17,8 @@ func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config
 	opts.Feed = store
 	opts.Stats = store
 	opts.ReportThreshold = cfg.Workflow.ReportThreshold
+	opts.Eraser = store
+	// An erasure walks the whole store, so only each of its Redis calls has the usual bound.
+	opts.EraseCallTimeout = cfg.RedisTimeout
 	return opts
 }

@@ -90,6 +90,9 @@ func methodRoles() map[string]apikey.Role {
 		// Training and deleting models changes what every comment is scored with: admins only.
 		commentdv1.ModerationService_TrainSpam_FullMethodName:       apikey.RoleAdmin,
 		commentdv1.ModerationService_DeleteSpamModel_FullMethodName: apikey.RoleAdmin,
+		// Erasure changes every comment of an author for good, and the request comes from the
+		// site's data-protection process, not from moderation: admins only.
+		commentdv1.ModerationService_EraseAuthorData_FullMethodName: apikey.RoleAdmin,
 	}
 }
 

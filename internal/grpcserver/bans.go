@@ -82,6 +82,10 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 		if err != nil {
 			return ratelimit.Target{}, err
 		}
+		if c.AuthorKey == "" {
+			// Banning the empty key would match nothing; the author's data was erased.
+			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "comment_author", Description: "this comment's author data was erased; nothing links it to an author any more"}}}
+		}
 		return ratelimit.AuthorTarget(c.AuthorKey), nil
 	case *commentdv1.CreateBanRequest_CommentIp:
 		c, err := s.bannedComment(ctx, "comment_ip", t.CommentIp)
@@ -89,7 +93,7 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 			return ratelimit.Target{}, err
 		}
 		if c.IPKey == "" {
-			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "comment_ip", Description: "the site sent this comment without an IP address; ban its author instead"}}}
+			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "comment_ip", Description: "this comment has no IP address (the site sent none, or the author's data was erased); ban its author instead"}}}
 		}
 		return ratelimit.IPTarget(c.IPKey), nil
 	case *commentdv1.CreateBanRequest_AuthorEmail:

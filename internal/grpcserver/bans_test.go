@@ -61,7 +61,7 @@ func newBansEnv(t *testing.T, style ratelimit.BanStyle) *env {
 		Logger:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Keys:       keys,
 		Comments:   comment.NewService(e.store, e.ring, comment.Options{DefaultMode: comment.ModePost, Screeners: []comment.Screener{screener}}),
-		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: comment.ModePost, Audit: e.store}),
+		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: comment.ModePost, Audit: e.store, Eraser: e.store}),
 		Registerer: e.reg,
 		Bans:       ratelimit.NewBans(e.store, ratelimit.BansOptions{Keys: e.ring}),
 	})

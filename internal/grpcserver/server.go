@@ -114,7 +114,7 @@ func New(opts Options) *Server {
 			m.rpc.UnaryServerInterceptor(),
 			errs.unary,
 			recovery.UnaryServerInterceptor(),
-			boundCall(opts.CallTimeout),
+			boundCall(opts.CallTimeout, walkingMethods()),
 			auth.unary,
 		),
 		grpc.ChainStreamInterceptor(
@@ -214,12 +214,20 @@ func (s *Server) WatchHealth(ctx context.Context, ping func(context.Context) err
 	}
 }
 
+// walkingMethods are the methods that walk every stored comment, so they last as long as the store
+// is large: boundCall leaves their deadline to the client, and they bound each Redis call they
+// make themselves (moderation.Options.EraseCallTimeout).
+func walkingMethods() map[string]bool {
+	return map[string]bool{commentdv1.ModerationService_EraseAuthorData_FullMethodName: true}
+}
+
 // boundCall caps a unary call's deadline at timeout from now, so a client that sets no deadline
 // cannot hold a handler (and its Redis calls) forever. go-redis honours the context deadline
-// because the client is built with ContextTimeoutEnabled.
-func boundCall(timeout time.Duration) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if timeout <= 0 {
+// because the client is built with ContextTimeoutEnabled. The methods in walking keep the client's
+// deadline, or none.
+func boundCall(timeout time.Duration, walking map[string]bool) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if timeout <= 0 || walking[info.FullMethod] {
 			return handler(ctx, req)
 		}
 		if d, ok := ctx.Deadline(); ok && time.Until(d) <= timeout {

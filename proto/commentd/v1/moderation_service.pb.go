@@ -236,6 +236,9 @@ const (
 	AuditAction_AUDIT_ACTION_DELETE_FILTER AuditAction = 10
 	// Readers' reports took a published comment down into the queue.
 	AuditAction_AUDIT_ACTION_REPORT_TAKEDOWN AuditAction = 11
+	// An author's personal data was erased (EraseAuthorData). The target is "comments" and the reason holds the
+	// number of comments anonymised: the entry never names the author.
+	AuditAction_AUDIT_ACTION_ERASE_AUTHOR_DATA AuditAction = 12
 )
 
 // Enum value maps for AuditAction.
@@ -253,20 +256,22 @@ var (
 		9:  "AUDIT_ACTION_CREATE_FILTER",
 		10: "AUDIT_ACTION_DELETE_FILTER",
 		11: "AUDIT_ACTION_REPORT_TAKEDOWN",
+		12: "AUDIT_ACTION_ERASE_AUTHOR_DATA",
 	}
 	AuditAction_value = map[string]int32{
-		"AUDIT_ACTION_UNSPECIFIED":     0,
-		"AUDIT_ACTION_APPROVE":         1,
-		"AUDIT_ACTION_REJECT":          2,
-		"AUDIT_ACTION_MARK_SPAM":       3,
-		"AUDIT_ACTION_MARK_NOT_SPAM":   4,
-		"AUDIT_ACTION_REOPEN":          5,
-		"AUDIT_ACTION_BAN":             6,
-		"AUDIT_ACTION_UNBAN":           7,
-		"AUDIT_ACTION_UPDATE_THREAD":   8,
-		"AUDIT_ACTION_CREATE_FILTER":   9,
-		"AUDIT_ACTION_DELETE_FILTER":   10,
-		"AUDIT_ACTION_REPORT_TAKEDOWN": 11,
+		"AUDIT_ACTION_UNSPECIFIED":       0,
+		"AUDIT_ACTION_APPROVE":           1,
+		"AUDIT_ACTION_REJECT":            2,
+		"AUDIT_ACTION_MARK_SPAM":         3,
+		"AUDIT_ACTION_MARK_NOT_SPAM":     4,
+		"AUDIT_ACTION_REOPEN":            5,
+		"AUDIT_ACTION_BAN":               6,
+		"AUDIT_ACTION_UNBAN":             7,
+		"AUDIT_ACTION_UPDATE_THREAD":     8,
+		"AUDIT_ACTION_CREATE_FILTER":     9,
+		"AUDIT_ACTION_DELETE_FILTER":     10,
+		"AUDIT_ACTION_REPORT_TAKEDOWN":   11,
+		"AUDIT_ACTION_ERASE_AUTHOR_DATA": 12,
 	}
 )
 
@@ -3306,6 +3311,119 @@ func (x *GetStatsResponse) GetDays() []*DailyStats {
 	return nil
 }
 
+// EraseAuthorDataRequest names the author whose personal data to erase.
+type EraseAuthorDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The author's email address, as the reader gives it (case and surrounding spaces do not matter). It
+	// is hashed at once, and never stored, logged or written to the audit log.
+	AuthorEmail string `protobuf:"bytes,1,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
+	// Optional. Why, such as the request's reference, at most 500 characters; recorded in the audit log, so it
+	// must not hold the address either.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// If true, count the comments that would be anonymised and change nothing (nothing is audited).
+	ValidateOnly  bool `protobuf:"varint,3,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseAuthorDataRequest) Reset() {
+	*x = EraseAuthorDataRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseAuthorDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseAuthorDataRequest) ProtoMessage() {}
+
+func (x *EraseAuthorDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseAuthorDataRequest.ProtoReflect.Descriptor instead.
+func (*EraseAuthorDataRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *EraseAuthorDataRequest) GetAuthorEmail() string {
+	if x != nil {
+		return x.AuthorEmail
+	}
+	return ""
+}
+
+func (x *EraseAuthorDataRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EraseAuthorDataRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+// EraseAuthorDataResponse tells how many comments were anonymised.
+type EraseAuthorDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The number of comments anonymised by this call, or with validate_only the number that would be. A repeated
+	// call returns 0: the comments no longer carry anything that links them to the author.
+	CommentCount  int64 `protobuf:"varint,1,opt,name=comment_count,json=commentCount,proto3" json:"comment_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseAuthorDataResponse) Reset() {
+	*x = EraseAuthorDataResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseAuthorDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseAuthorDataResponse) ProtoMessage() {}
+
+func (x *EraseAuthorDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseAuthorDataResponse.ProtoReflect.Descriptor instead.
+func (*EraseAuthorDataResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *EraseAuthorDataResponse) GetCommentCount() int64 {
+	if x != nil {
+		return x.CommentCount
+	}
+	return 0
+}
+
 var File_commentd_v1_moderation_service_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_moderation_service_proto_rawDesc = "" +
@@ -3506,7 +3624,13 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\n" +
 	"moderators\x18\x02 \x03(\v2\x1b.commentd.v1.ModeratorStatsR\n" +
 	"moderators\x12+\n" +
-	"\x04days\x18\x03 \x03(\v2\x17.commentd.v1.DailyStatsR\x04days*\xa5\x01\n" +
+	"\x04days\x18\x03 \x03(\v2\x17.commentd.v1.DailyStatsR\x04days\"x\n" +
+	"\x16EraseAuthorDataRequest\x12!\n" +
+	"\fauthor_email\x18\x01 \x01(\tR\vauthorEmail\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12#\n" +
+	"\rvalidate_only\x18\x03 \x01(\bR\fvalidateOnly\">\n" +
+	"\x17EraseAuthorDataResponse\x12#\n" +
+	"\rcomment_count\x18\x01 \x01(\x03R\fcommentCount*\xa5\x01\n" +
 	"\x0eQueueEventKind\x12 \n" +
 	"\x1cQUEUE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15QUEUE_EVENT_KIND_HELD\x10\x01\x12\x1d\n" +
@@ -3526,7 +3650,7 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x12FILTER_KIND_DOMAIN\x10\x03\x12\x15\n" +
 	"\x11FILTER_KIND_EMAIL\x10\x04\x12\x12\n" +
 	"\x0eFILTER_KIND_IP\x10\x05\x12\x15\n" +
-	"\x11FILTER_KIND_REGEX\x10\x06*\xe3\x02\n" +
+	"\x11FILTER_KIND_REGEX\x10\x06*\x87\x03\n" +
 	"\vAuditAction\x12\x1c\n" +
 	"\x18AUDIT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14AUDIT_ACTION_APPROVE\x10\x01\x12\x17\n" +
@@ -3540,7 +3664,8 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x1aAUDIT_ACTION_CREATE_FILTER\x10\t\x12\x1e\n" +
 	"\x1aAUDIT_ACTION_DELETE_FILTER\x10\n" +
 	"\x12 \n" +
-	"\x1cAUDIT_ACTION_REPORT_TAKEDOWN\x10\v2\xcc\x0e\n" +
+	"\x1cAUDIT_ACTION_REPORT_TAKEDOWN\x10\v\x12\"\n" +
+	"\x1eAUDIT_ACTION_ERASE_AUTHOR_DATA\x10\f2\xaa\x0f\n" +
 	"\x11ModerationService\x12J\n" +
 	"\tListQueue\x12\x1d.commentd.v1.ListQueueRequest\x1a\x1e.commentd.v1.ListQueueResponse\x12o\n" +
 	"\n" +
@@ -3565,7 +3690,8 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\tTrainSpam\x12\x1d.commentd.v1.TrainSpamRequest\x1a\x1e.commentd.v1.TrainSpamResponse\x12\\\n" +
 	"\x0fDeleteSpamModel\x12#.commentd.v1.DeleteSpamModelRequest\x1a$.commentd.v1.DeleteSpamModelResponse\x12\\\n" +
 	"\x0fListAuditEvents\x12#.commentd.v1.ListAuditEventsRequest\x1a$.commentd.v1.ListAuditEventsResponse\x12G\n" +
-	"\bGetStats\x12\x1c.commentd.v1.GetStatsRequest\x1a\x1d.commentd.v1.GetStatsResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
+	"\bGetStats\x12\x1c.commentd.v1.GetStatsRequest\x1a\x1d.commentd.v1.GetStatsResponse\x12\\\n" +
+	"\x0fEraseAuthorData\x12#.commentd.v1.EraseAuthorDataRequest\x1a$.commentd.v1.EraseAuthorDataResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
 
 var (
 	file_commentd_v1_moderation_service_proto_rawDescOnce sync.Once
@@ -3580,7 +3706,7 @@ func file_commentd_v1_moderation_service_proto_rawDescGZIP() []byte {
 }
 
 var file_commentd_v1_moderation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_commentd_v1_moderation_service_proto_goTypes = []any{
 	(QueueEventKind)(0),                         // 0: commentd.v1.QueueEventKind
 	(FilterList)(0),                             // 1: commentd.v1.FilterList
@@ -3637,56 +3763,58 @@ var file_commentd_v1_moderation_service_proto_goTypes = []any{
 	(*ModeratorStats)(nil),                      // 52: commentd.v1.ModeratorStats
 	(*DailyStats)(nil),                          // 53: commentd.v1.DailyStats
 	(*GetStatsResponse)(nil),                    // 54: commentd.v1.GetStatsResponse
-	(State)(0),                                  // 55: commentd.v1.State
-	(*timestamppb.Timestamp)(nil),               // 56: google.protobuf.Timestamp
-	(*ModeratedComment)(nil),                    // 57: commentd.v1.ModeratedComment
-	(*Thread)(nil),                              // 58: commentd.v1.Thread
-	(*fieldmaskpb.FieldMask)(nil),               // 59: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                 // 60: google.protobuf.Duration
+	(*EraseAuthorDataRequest)(nil),              // 55: commentd.v1.EraseAuthorDataRequest
+	(*EraseAuthorDataResponse)(nil),             // 56: commentd.v1.EraseAuthorDataResponse
+	(State)(0),                                  // 57: commentd.v1.State
+	(*timestamppb.Timestamp)(nil),               // 58: google.protobuf.Timestamp
+	(*ModeratedComment)(nil),                    // 59: commentd.v1.ModeratedComment
+	(*Thread)(nil),                              // 60: commentd.v1.Thread
+	(*fieldmaskpb.FieldMask)(nil),               // 61: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                 // 62: google.protobuf.Duration
 }
 var file_commentd_v1_moderation_service_proto_depIdxs = []int32{
-	55, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
-	56, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
-	57, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
-	57, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	57, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	57, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	58, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
-	58, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
-	59, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	58, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
-	57, // 10: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
-	57, // 11: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
-	57, // 12: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	60, // 13: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
-	55, // 14: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
-	57, // 15: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
-	56, // 16: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	57, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
+	58, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
+	59, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
+	59, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	59, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	59, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	60, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
+	60, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
+	61, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
+	59, // 10: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	59, // 11: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	59, // 12: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	62, // 13: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
+	57, // 14: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
+	59, // 15: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
+	58, // 16: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 17: commentd.v1.WatchQueueRequest.kinds:type_name -> commentd.v1.QueueEventKind
 	0,  // 18: commentd.v1.WatchQueueResponse.kind:type_name -> commentd.v1.QueueEventKind
-	57, // 19: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
-	56, // 20: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
-	56, // 21: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
-	56, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
-	60, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
+	59, // 19: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
+	58, // 20: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
+	58, // 21: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	58, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	62, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
 	28, // 24: commentd.v1.CreateBanResponse.ban:type_name -> commentd.v1.Ban
 	28, // 25: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
 	1,  // 26: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
 	2,  // 27: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
-	56, // 28: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
+	58, // 28: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
 	35, // 29: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
 	35, // 30: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
 	1,  // 31: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
 	35, // 32: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
 	42, // 33: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
-	56, // 34: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	58, // 34: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
 	3,  // 35: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
-	55, // 36: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
-	55, // 37: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
-	56, // 38: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	56, // 39: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	57, // 36: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
+	57, // 37: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
+	58, // 38: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	58, // 39: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	47, // 40: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
-	55, // 41: commentd.v1.StateCount.state:type_name -> commentd.v1.State
+	57, // 41: commentd.v1.StateCount.state:type_name -> commentd.v1.State
 	51, // 42: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
 	52, // 43: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
 	53, // 44: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
@@ -3712,30 +3840,32 @@ var file_commentd_v1_moderation_service_proto_depIdxs = []int32{
 	45, // 64: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
 	48, // 65: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
 	50, // 66: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
-	5,  // 67: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
-	7,  // 68: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
-	9,  // 69: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
-	11, // 70: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
-	13, // 71: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
-	15, // 72: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
-	17, // 73: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
-	19, // 74: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
-	21, // 75: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
-	23, // 76: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
-	25, // 77: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
-	27, // 78: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
-	30, // 79: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
-	32, // 80: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
-	34, // 81: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
-	37, // 82: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
-	39, // 83: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
-	41, // 84: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
-	44, // 85: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
-	46, // 86: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
-	49, // 87: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
-	54, // 88: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
-	67, // [67:89] is the sub-list for method output_type
-	45, // [45:67] is the sub-list for method input_type
+	55, // 67: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
+	5,  // 68: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
+	7,  // 69: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
+	9,  // 70: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
+	11, // 71: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
+	13, // 72: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
+	15, // 73: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
+	17, // 74: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
+	19, // 75: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
+	21, // 76: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
+	23, // 77: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
+	25, // 78: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
+	27, // 79: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
+	30, // 80: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
+	32, // 81: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
+	34, // 82: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
+	37, // 83: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
+	39, // 84: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
+	41, // 85: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
+	44, // 86: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
+	46, // 87: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
+	49, // 88: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
+	54, // 89: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
+	56, // 90: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
+	68, // [68:91] is the sub-list for method output_type
+	45, // [45:68] is the sub-list for method input_type
 	45, // [45:45] is the sub-list for extension type_name
 	45, // [45:45] is the sub-list for extension extendee
 	0,  // [0:45] is the sub-list for field type_name
@@ -3762,7 +3892,7 @@ func file_commentd_v1_moderation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_moderation_service_proto_rawDesc), len(file_commentd_v1_moderation_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

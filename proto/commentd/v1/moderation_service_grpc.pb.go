@@ -41,6 +41,7 @@ const (
 	ModerationService_DeleteSpamModel_FullMethodName = "/commentd.v1.ModerationService/DeleteSpamModel"
 	ModerationService_ListAuditEvents_FullMethodName = "/commentd.v1.ModerationService/ListAuditEvents"
 	ModerationService_GetStats_FullMethodName        = "/commentd.v1.ModerationService/GetStats"
+	ModerationService_EraseAuthorData_FullMethodName = "/commentd.v1.ModerationService/EraseAuthorData"
 )
 
 // ModerationServiceClient is the client API for ModerationService service.
@@ -97,6 +98,13 @@ type ModerationServiceClient interface {
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// Returns queue depths, decisions per moderator and the daily spam share.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// Erases an author's personal data, for a data-protection erasure request (admin keys only). Every comment
+	// of the author (found by the keyed hash of their email address) keeps its text, thread, state, times and
+	// moderation history, and loses the author's name (it becomes "Anonymous"), email and IP address, user agent
+	// and the keyed hashes that linked it to the author; the author's record of decided comments is deleted. Bans
+	// are kept. The call walks every stored comment, so it may take a while on a large site: give it a generous
+	// deadline. Safe to repeat: a call cut short leaves some comments anonymised, and the next does the rest.
+	EraseAuthorData(ctx context.Context, in *EraseAuthorDataRequest, opts ...grpc.CallOption) (*EraseAuthorDataResponse, error)
 }
 
 type moderationServiceClient struct {
@@ -336,6 +344,16 @@ func (c *moderationServiceClient) GetStats(ctx context.Context, in *GetStatsRequ
 	return out, nil
 }
 
+func (c *moderationServiceClient) EraseAuthorData(ctx context.Context, in *EraseAuthorDataRequest, opts ...grpc.CallOption) (*EraseAuthorDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EraseAuthorDataResponse)
+	err := c.cc.Invoke(ctx, ModerationService_EraseAuthorData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModerationServiceServer is the server API for ModerationService service.
 // All implementations must embed UnimplementedModerationServiceServer
 // for forward compatibility.
@@ -390,6 +408,13 @@ type ModerationServiceServer interface {
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// Returns queue depths, decisions per moderator and the daily spam share.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// Erases an author's personal data, for a data-protection erasure request (admin keys only). Every comment
+	// of the author (found by the keyed hash of their email address) keeps its text, thread, state, times and
+	// moderation history, and loses the author's name (it becomes "Anonymous"), email and IP address, user agent
+	// and the keyed hashes that linked it to the author; the author's record of decided comments is deleted. Bans
+	// are kept. The call walks every stored comment, so it may take a while on a large site: give it a generous
+	// deadline. Safe to repeat: a call cut short leaves some comments anonymised, and the next does the rest.
+	EraseAuthorData(context.Context, *EraseAuthorDataRequest) (*EraseAuthorDataResponse, error)
 	mustEmbedUnimplementedModerationServiceServer()
 }
 
@@ -465,6 +490,9 @@ func (UnimplementedModerationServiceServer) ListAuditEvents(context.Context, *Li
 }
 func (UnimplementedModerationServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedModerationServiceServer) EraseAuthorData(context.Context, *EraseAuthorDataRequest) (*EraseAuthorDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseAuthorData not implemented")
 }
 func (UnimplementedModerationServiceServer) mustEmbedUnimplementedModerationServiceServer() {}
 func (UnimplementedModerationServiceServer) testEmbeddedByValue()                           {}
@@ -876,6 +904,24 @@ func _ModerationService_GetStats_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ModerationService_EraseAuthorData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseAuthorDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).EraseAuthorData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_EraseAuthorData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).EraseAuthorData(ctx, req.(*EraseAuthorDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ModerationService_ServiceDesc is the grpc.ServiceDesc for ModerationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -966,6 +1012,10 @@ var ModerationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStats",
 			Handler:    _ModerationService_GetStats_Handler,
+		},
+		{
+			MethodName: "EraseAuthorData",
+			Handler:    _ModerationService_EraseAuthorData_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
