@@ -14,7 +14,8 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// moderationDouble extends fakeModeration with the calls of review, watch, bulk, audit and stats.
+// moderationDouble extends fakeModeration with the calls of review, watch, bulk, audit, stats and
+// erase.
 // Like it, each method answers with its function field (Unimplemented when nil) and records the
 // call.
 type moderationDouble struct {
@@ -29,6 +30,7 @@ type moderationDouble struct {
 	auditFn     func(context.Context, *commentdv1.ListAuditEventsRequest) (*commentdv1.ListAuditEventsResponse, error)
 	statsFn     func(context.Context, *commentdv1.GetStatsRequest) (*commentdv1.GetStatsResponse, error)
 	watchFn     func(*commentdv1.WatchQueueRequest, grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error
+	eraseFn     func(context.Context, *commentdv1.EraseAuthorDataRequest) (*commentdv1.EraseAuthorDataResponse, error)
 }
 
 func (d *moderationDouble) ClaimComments(ctx context.Context, req *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
@@ -101,6 +103,14 @@ func (d *moderationDouble) WatchQueue(req *commentdv1.WatchQueueRequest, stream 
 		return d.UnimplementedModerationServiceServer.WatchQueue(req, stream)
 	}
 	return d.watchFn(req, stream)
+}
+
+func (d *moderationDouble) EraseAuthorData(ctx context.Context, req *commentdv1.EraseAuthorDataRequest) (*commentdv1.EraseAuthorDataResponse, error) {
+	d.record(ctx, "EraseAuthorData", req)
+	if d.eraseFn == nil {
+		return d.UnimplementedModerationServiceServer.EraseAuthorData(ctx, req)
+	}
+	return d.eraseFn(ctx, req)
 }
 
 // serveDouble runs d on a gRPC server on a free loopback port until the test ends.

@@ -163,6 +163,7 @@ config file is wrong.`,
 		c.bulkCmd(),
 		c.auditCmd(),
 		c.statsCmd(),
+		c.eraseCmd(),
 		c.completionCmd(),
 		c.reviewCmd(),
 	)

@@ -91,6 +91,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 type server struct {
 	grpcAddr, httpAddr  string
 	siteToken, modToken string
+	adminToken          string
 	log                 *syncBuffer
 	conn                *grpc.ClientConn
 	keysFile            string
@@ -109,7 +110,7 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 		name string
 		role apikey.Role
 		tok  *string
-	}{{"e2e-site", apikey.RoleSite, &s.siteToken}, {"e2e-moderator", apikey.RoleModerator, &s.modToken}} {
+	}{{"e2e-site", apikey.RoleSite, &s.siteToken}, {"e2e-moderator", apikey.RoleModerator, &s.modToken}, {"e2e-admin", apikey.RoleAdmin, &s.adminToken}} {
 		tok, line, err := apikey.Generate(k.name, k.role)
 		if err != nil {
 			t.Fatal(err)
