@@ -454,13 +454,17 @@ type ModeratedComment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The comment as the site sees it.
 	Comment *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
-	// The author's email in masked form, such as "j•••@example.com".
+	// The author's email in masked form, such as "j•••@example.com", or empty when the author's data was erased
+	// (EraseAuthorData).
 	MaskedEmail string `protobuf:"bytes,2,opt,name=masked_email,json=maskedEmail,proto3" json:"masked_email,omitempty"`
 	// A keyed hash of the normalised email: the same author always has the same value. Used to ban or look up an author.
+	// Empty when the author's data was erased.
 	AuthorKey string `protobuf:"bytes,3,opt,name=author_key,json=authorKey,proto3" json:"author_key,omitempty"`
-	// The reader's IP address in masked form, such as "203.0.113.x", or empty when the site sent none.
+	// The reader's IP address in masked form, such as "203.0.113.x", or empty when the site sent none or the author's
+	// data was erased.
 	MaskedIp string `protobuf:"bytes,4,opt,name=masked_ip,json=maskedIp,proto3" json:"masked_ip,omitempty"`
-	// The reader's browser user agent as sent by the site, at most 512 characters, control characters replaced by spaces.
+	// The reader's browser user agent as sent by the site, at most 512 characters, control characters replaced by spaces;
+	// empty when the author's data was erased.
 	UserAgent string `protobuf:"bytes,5,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// Why the comment was held, rejected or marked spam at submission; empty for a comment published at once.
 	HoldReasons []*Reason `protobuf:"bytes,6,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`
