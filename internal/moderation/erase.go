@@ -36,6 +36,24 @@ type EraseOptions struct {
 	// Scan bounds the walk over the stored comments: records per store call and the time each
 	// call may take.
 	Scan comment.ScanOptions
+	// Before, when set, is called with each slice of the author's comments, as stored, just before
+	// they are anonymised (not on a dry run). An error stops the erasure before that slice.
+	Before func(ctx context.Context, cs []comment.Comment) error
+}
+
+// Refeaturer moves what a comment taught the spam model from the features of one version of it to
+// those of another. The learner implements it; an erasure needs it because the author's name and
+// email domain are features: without the move, a later decision on an anonymised comment would
+// untrain features it never taught and leave the old ones (the name among them) in the model.
+type Refeaturer interface {
+	Refeature(ctx context.Context, before, after comment.Comment) error
+}
+
+// Anonymised returns c as an erasure leaves it (see ErasedAuthorName).
+func Anonymised(c comment.Comment) comment.Comment {
+	c.AuthorName = ErasedAuthorName
+	c.EmailSealed, c.AuthorKey, c.IPSealed, c.IPKey, c.UserAgent = "", "", "", "", ""
+	return c
 }
 
 // Eraser removes an author's personal data from the store.
@@ -94,6 +112,20 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 		return Erasure{}, err
 	}
 	opts := EraseOptions{Name: ErasedAuthorName, DryRun: dryRun, Scan: comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}}
+	// The learner moves each comment's training before the comment changes: a call that fails in
+	// between leaves the comment with its author, so the repeat finds it again, and the move,
+	// marked as done, is not made twice. (A decision on the comment in the moment between the two
+	// would untrain the old features from the moved training; the window is one round trip.)
+	if r, ok := s.learner.(Refeaturer); ok {
+		opts.Before = func(ctx context.Context, cs []comment.Comment) error {
+			for _, c := range cs {
+				if err := r.Refeature(ctx, c, Anonymised(c)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	n, err := s.eraser.EraseAuthor(ctx, s.keys.EmailKey(e), opts)
 	if err != nil {
 		return Erasure{Comments: n}, fmt.Errorf("erase author data: %w", err)

@@ -5,16 +5,19 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 )
 
 // Erasure requests (moderation.Eraser). There is no index from an author to their comments (it
 // would be one more copy of the keyed hash to erase), so an erasure walks every record as key
 // rotation does (scanRecords): per SCAN slice, one pipeline of HGETs of the author key and, for
-// the author's records, one pipeline of erase.lua calls. Memory stays one slice whatever the
+// the author's records, one pipeline reading them whole for the Before hook (the learner moves
+// their training to the anonymised features) and one pipeline of erase.lua calls. Memory stays one slice whatever the
 // store's size.
 
 //go:embed erase.lua
@@ -43,6 +46,15 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		if opts.DryRun {
 			n += len(mine)
 			return nil
+		}
+		if opts.Before != nil {
+			cs, err := s.records(ctx, opts.Scan.CallTimeout, mine)
+			if err != nil {
+				return err
+			}
+			if err := opts.Before(ctx, cs); err != nil {
+				return err
+			}
 		}
 		calls := make([]scriptCall, len(mine))
 		for i, k := range mine {
@@ -76,6 +88,36 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		return n, storeError("delete the author's record", err)
 	}
 	return n, nil
+}
+
+// records reads and decodes the comment records under keys, in one pipeline; a record that is gone
+// is left out.
+func (s *Store) records(ctx context.Context, timeout time.Duration, keys []string) ([]comment.Comment, error) {
+	ctx, cancel := callContext(ctx, timeout)
+	defer cancel()
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HGetAll(ctx, k)
+		}
+		return nil
+	})
+	out := make([]comment.Comment, 0, len(keys))
+	for i, c := range cmds {
+		m, err := c.Result()
+		if err != nil {
+			return nil, storeError("read comment records", err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		rec, err := decodeRecord(m)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: read comment record %s: %w", keys[i], err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // authorRecords returns those of keys (found by SCAN) that are records of authorKey's comments, read

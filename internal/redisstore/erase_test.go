@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,13 +111,6 @@ func (f eraseFixture) reload(t *testing.T, cs []comment.Comment) []comment.Comme
 	return out
 }
 
-// anonymised is c as an erasure must leave it.
-func anonymised(c comment.Comment) comment.Comment {
-	c.AuthorName = moderation.ErasedAuthorName
-	c.EmailSealed, c.AuthorKey, c.IPSealed, c.IPKey, c.UserAgent = "", "", "", "", ""
-	return c
-}
-
 func (f eraseFixture) authorKeysExist(t *testing.T, authorKey string) int64 {
 	t.Helper()
 	n, err := f.ts.rdb.Exists(context.Background(), f.ts.keys.authorHistory(authorKey), f.ts.keys.authorOutcomes(authorKey)).Result()
@@ -151,7 +145,7 @@ func TestEraseAuthorData(t *testing.T) {
 		t.Fatalf("EraseAuthorData = %+v, %v; want %d comments", got, err, len(f.erased))
 	}
 	for i, after := range f.reload(t, f.erased) {
-		if diff := cmp.Diff(anonymised(f.erased[i]), after); diff != "" {
+		if diff := cmp.Diff(moderation.Anonymised(f.erased[i]), after); diff != "" {
 			t.Errorf("erased author's comment %s (-want +got):\n%s", after.ID, diff)
 		}
 	}
@@ -228,6 +222,69 @@ func TestDecideAfterErasure(t *testing.T) {
 			t.Errorf("Redis holds %q after the erasure; every key and value:\n%s", secret, dump)
 		}
 	}
+}
+
+// TestErasureMovesTraining: an approved comment taught the model its author's name and email
+// domain; after the erasure the model holds the anonymised comment's features instead, so a later
+// decision that takes the approval back leaves the model as if the comment had never been approved.
+func TestErasureMovesTraining(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+	email, _ := privacy.ParseEmail(eraseEmail)
+	keptEmail, _ := privacy.ParseEmail(keepEmail)
+	trained, kept := f.erased[0], f.kept[0] // both approved by the fixture
+	orig := spam.Features(spam.Input{Body: trained.Body, AuthorName: trained.AuthorName, Email: email})
+	anon := spam.Features(spam.Input{Body: trained.Body, AuthorName: moderation.ErasedAuthorName})
+	other := spam.Features(spam.Input{Body: kept.Body, AuthorName: kept.AuthorName, Email: keptEmail})
+	all := append(append(append([]string{}, orig...), anon...), other...)
+	// hamCounts checks the site model's ham count of every token: one per approved comment whose
+	// features hold it, among those of sets.
+	hamCounts := func(when string, hams int64, sets ...[]string) {
+		t.Helper()
+		spamCounts, hamCounts := make([]int64, len(all)), make([]int64, len(all))
+		tot, err := f.ts.ModelCounts("").TokenCounts(ctx, all, spamCounts, hamCounts)
+		if err != nil {
+			t.Fatalf("%s: TokenCounts = %v", when, err)
+		}
+		if tot.Ham != hams {
+			t.Errorf("%s: the model counts %d ham comments, want %d", when, tot.Ham, hams)
+		}
+		for i, tok := range all {
+			var want int64
+			for _, set := range sets {
+				if slices.Contains(set, tok) {
+					want++
+				}
+			}
+			if hamCounts[i] != want {
+				t.Errorf("%s: ham count of token %q = %d, want %d", when, tok, hamCounts[i], want)
+			}
+		}
+	}
+	hamCounts("before the erasure", 2, orig, other)
+	if slices.Equal(orig, anon) {
+		t.Fatal("the name and email are not features: the test shows nothing")
+	}
+
+	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
+		t.Fatalf("EraseAuthorData = %v", err)
+	}
+	hamCounts("after the erasure", 2, anon, other)
+	// Repeating the erasure moves nothing twice (there is nothing left to find, and the move of
+	// each comment is marked as done).
+	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
+		t.Fatalf("second EraseAuthorData = %v", err)
+	}
+	if err := f.ts.Refeature(ctx, trained.ID, orig, anon); err != nil {
+		t.Fatalf("Refeature resent = %v", err)
+	}
+	hamCounts("after the erasure was repeated", 2, anon, other)
+
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, trained.ID, ""); err != nil {
+		t.Fatalf("Decide(reopen %s) = %v", trained.ID, err)
+	}
+	hamCounts("after the anonymised comment was reopened", 1, other)
 }
 
 // TestEraseAuthorDataRefuses: a bad address or reason is a validation error naming the field, and
@@ -320,7 +377,7 @@ func TestClusterEraseAuthor(t *testing.T) {
 		for _, c := range cs {
 			want := c
 			if i == 0 {
-				want = anonymised(c)
+				want = moderation.Anonymised(c)
 			}
 			got, err := s.Get(ctx, c.ID)
 			if err != nil {

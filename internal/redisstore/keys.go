@@ -231,7 +231,9 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice
 //	                     (while M:n exists: a deleted model is trained again).
 //	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
-//	                     (<id> is then "r" and a hash of the request id and the step).
+//	                     (<id> is then "r" and a hash of the request id and the step). For the
+//	                     move of a comment's training to its anonymised features, <id> is
+//	                     "refeature:<commentID>", TTL refeatureMarkTTL.
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"
 //	                     (the writing server's random id) and "s" (sightings "<fp hex> <author key>
 //	                     <µs>" joined by ","). Trimmed by MINID to the campaign window.
@@ -249,9 +251,12 @@ const (
 	// trainRequestMarkTTL (seconds) is how long a training call with a request id can be resent
 	// without training twice: long enough for an operator to notice a failed run and start it again.
 	trainRequestMarkTTL = 24 * 60 * 60
-	spamStreamLen       = 1000 // entries kept in a change stream; one step of a big training call is up to ~100 kB
-	siteModelName       = "site"
-	scratchModelInfix   = "x:"
+	// refeatureMarkTTL (seconds) is how long the move of one comment's training to new features
+	// (an erasure request) is remembered: an erasure that failed part way is repeated within it.
+	refeatureMarkTTL  = 30 * 24 * 60 * 60
+	spamStreamLen     = 1000 // entries kept in a change stream; one step of a big training call is up to ~100 kB
+	siteModelName     = "site"
+	scratchModelInfix = "x:"
 )
 
 // spamModelTag is the hash tag of a model's keys; model "" is the site's.

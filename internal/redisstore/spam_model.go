@@ -175,6 +175,25 @@ func (s *Store) Learn(ctx context.Context, l spam.Lesson) error {
 	return s.recordOutcome(ctx, l.AuthorKey, l.CommentID, l.Outcome)
 }
 
+// Refeature implements spam.Lessons: what comment id's label taught the site's model moves from
+// the tokens from to the tokens to, in one script call on the model's slot. The step is marked
+// with the comment id for refeatureMarkTTL, so a resent call (or an erasure repeated after a
+// failure) moves nothing twice.
+func (s *Store) Refeature(ctx context.Context, id string, from, to []string) error {
+	keys, args := s.modelArgs("", "refeature", "refeature:"+id)
+	args = append(args, refeatureMarkTTL, id, len(from))
+	for _, t := range from {
+		args = append(args, t)
+	}
+	for _, t := range to {
+		args = append(args, t)
+	}
+	if err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return storeError("move what a comment taught", err)
+	}
+	return nil
+}
+
 // ModelCounts implements spam.ModelStore: the counts of a scratch model, read from Redis on every
 // call.
 func (s *Store) ModelCounts(model string) spam.Counts {

@@ -17,6 +17,13 @@
 --   ARGV[6..] the comment's tokens (distinct). The old label's training is undone with them and the
 --             new one applied, so a comment teaches exactly one label at a time and a label set
 --             twice changes nothing.
+-- refeature mode, for a comment whose features changed (an erasure request anonymised its author):
+--   ARGV[4]   the marker's TTL in seconds
+--   ARGV[5]   the comment id
+--   ARGV[6]   n: ARGV[7..6+n] are the tokens the comment was trained with, ARGV[7+n..] its tokens
+--             from now on. What its label taught moves from the first to the second, so a later
+--             decision undoes exactly what the model holds. Nothing happens without a label, or
+--             when the step's marker is set (a resent call).
 -- batch mode, for training examples:
 --   ARGV[4]   the marker's TTL in seconds
 --   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
@@ -96,6 +103,18 @@ if mode == "label" then
   else
     redis.call("HDEL", labels, id)
   end
+elseif mode == "refeature" then
+  if redis.call("EXISTS", mark) == 1 then
+    return 0
+  end
+  local label = redis.call("HGET", labels, ARGV[5])
+  if not label then
+    return 0
+  end
+  local n = tonumber(ARGV[6])
+  apply(label, -1, 7, 6 + n)
+  apply(label, 1, 7 + n, #ARGV)
+  redis.call("SET", mark, "1", "EX", ARGV[4])
 else
   -- A mark counts only while the model it was set for exists: a scratch model deleted (or
   -- expired) and trained again under the same request id must be trained, not skipped.

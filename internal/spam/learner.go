@@ -57,8 +57,12 @@ type Lesson struct {
 // exactly what an earlier label taught (the counts of lesson.Tokens in the old class go back down)
 // and teaches the new one, and moves the author's record from the old outcome to the new one.
 // Each of the two is atomic and idempotent per comment: a lesson learnt twice changes nothing.
+// Refeature moves what comment id's label taught from the tokens from to the tokens to, atomically
+// and once (a repeated call moves nothing); a comment without a label teaches nothing and is left
+// alone.
 type Lessons interface {
 	Learn(ctx context.Context, l Lesson) error
+	Refeature(ctx context.Context, id string, from, to []string) error
 }
 
 // Learner teaches the site's model and the authors' records from moderators' decisions (it fits
@@ -88,9 +92,30 @@ func (l *Learner) Learn(ctx context.Context, c comment.Comment) error {
 	case comment.StateRejected:
 		lesson.Outcome = OutcomeRejected
 	}
-	// The features are those the comment was scored with at submission. Untraining recomputes them
-	// from the same record, so it takes away exactly what training added; the counts live under
-	// the tokeniser's FeatureVersion, so a new tokeniser never untrains tokens it did not make.
+	lesson.Tokens = l.features(c)
+	if err := l.store.Learn(ctx, lesson); err != nil {
+		return fmt.Errorf("spam: learn %s as %s: %w", c.ID, lesson.Label, err)
+	}
+	return nil
+}
+
+// Refeature moves what comment before taught (if anything) from its features to those of after,
+// the same comment changed: an erasure request replaces the author's name and removes the email
+// address, which are features. Without it, a later decision on the comment would untrain the new
+// features, which were never trained, and leave the old ones (the author's name among them) in the
+// model for good. Repeating it moves nothing twice.
+func (l *Learner) Refeature(ctx context.Context, before, after comment.Comment) error {
+	if err := l.store.Refeature(ctx, before.ID, l.features(before), l.features(after)); err != nil {
+		return fmt.Errorf("spam: move what %s taught to its new features: %w", before.ID, err)
+	}
+	return nil
+}
+
+// features are the tokens c teaches. They are those the comment was scored with at submission.
+// Untraining recomputes them from the same record, so it takes away exactly what training added;
+// the counts live under the tokeniser's FeatureVersion, so a new tokeniser never untrains tokens it
+// did not make.
+func (l *Learner) features(c comment.Comment) []string {
 	in := Input{Body: c.Body, AuthorName: c.AuthorName}
 	if c.EmailSealed != "" {
 		// Only the address's domain becomes a token. A record whose key was retired keeps that
@@ -99,9 +124,5 @@ func (l *Learner) Learn(ctx context.Context, c comment.Comment) error {
 			in.Email = e
 		}
 	}
-	lesson.Tokens = Features(in)
-	if err := l.store.Learn(ctx, lesson); err != nil {
-		return fmt.Errorf("spam: learn %s as %s: %w", c.ID, lesson.Label, err)
-	}
-	return nil
+	return Features(in)
 }

@@ -16,11 +16,57 @@ import (
 )
 
 // recordedLessons is a spam.Lessons that keeps what it is told.
-type recordedLessons struct{ got []spam.Lesson }
+type recordedLessons struct {
+	got   []spam.Lesson
+	moves []refeatured
+}
+
+type refeatured struct {
+	id       string
+	from, to []string
+}
 
 func (r *recordedLessons) Learn(_ context.Context, l spam.Lesson) error {
 	r.got = append(r.got, l)
 	return nil
+}
+
+func (r *recordedLessons) Refeature(_ context.Context, id string, from, to []string) error {
+	r.moves = append(r.moves, refeatured{id: id, from: from, to: to})
+	return nil
+}
+
+// TestLearnerRefeature: an anonymised comment's training moves from the features it was trained
+// with (its author's name and email domain among them) to those it has now.
+func TestLearnerRefeature(t *testing.T) {
+	keys := testKeyring(t)
+	email, _ := privacy.ParseEmail("reader@news.example")
+	const id = "00abd"
+	sealed, err := keys.SealEmail(email, id)
+	if err != nil {
+		t.Fatalf("SealEmail: %v", err)
+	}
+	before := comment.Comment{ID: id, AuthorKey: "ak1", AuthorName: "Zebediah Quux", EmailSealed: sealed, Body: "the council budget does not add up"}
+	after := before
+	after.AuthorName, after.EmailSealed, after.AuthorKey = "Anonymous", "", ""
+	store := &recordedLessons{}
+	if err := spam.NewLearner(store, keys).Refeature(context.Background(), before, after); err != nil {
+		t.Fatalf("Refeature = %v", err)
+	}
+	want := []refeatured{{
+		id:   id,
+		from: spam.Features(spam.Input{Body: before.Body, AuthorName: "Zebediah Quux", Email: email}),
+		to:   spam.Features(spam.Input{Body: before.Body, AuthorName: "Anonymous"}),
+	}}
+	if diff := cmp.Diff(want, store.moves, cmp.AllowUnexported(refeatured{})); diff != "" {
+		t.Errorf("Refeature moved (-want +got):\n%s", diff)
+	}
+	if len(store.got) != 0 {
+		t.Errorf("Refeature stored lessons %+v, want none (the label and the author's record stay)", store.got)
+	}
+	if cmp.Equal(want[0].from, want[0].to) {
+		t.Fatalf("the name and email are not features: the test shows nothing")
+	}
 }
 
 func TestLearnerLessons(t *testing.T) {
