@@ -173,9 +173,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "(CPU µs/call is the CPU time each process used during the measured run, divided by the calls made: on a\n"+
 		" machine shared with other work, throughput follows the total, and the ratio below follows the totals' ratio.)\n")
 	for _, p := range slices.Concat(all...) {
-		if p.forks > 0 || p.cpuForks > 0 {
+		switch {
+		case p.cpuForks > 0:
 			fmt.Fprintf(stdout, "(%s: Redis started %d fork(s) for an AOF rewrite or a snapshot, and forks that ended used\n"+
 				" %.0f µs/call of CPU, not in the redis column but on the same CPUs: throughput is lower for it.)\n", p.name, p.forks, p.cpuForks)
+		case p.forks > 0:
+			fmt.Fprintf(stdout, "(%s: Redis started %d fork(s) for an AOF rewrite or a snapshot, still running when the\n"+
+				" phase ended: its CPU is measured in no column, but it shared the CPUs with this phase.)\n", p.name, p.forks)
 		}
 	}
 
