@@ -392,3 +392,59 @@ func TestClusterEraseAuthor(t *testing.T) {
 		t.Errorf("second EraseAuthor on the cluster = %d, %v; want 0", n, err)
 	}
 }
+
+// TestErasureLeavesNoNameInModel: the model's change stream listed the erased author's name and
+// email domain as tokens (the approval's change, and the move's own change); after the erasure no
+// key holds them, and another server's copy of the model, in step before, drops them too.
+func TestErasureLeavesNoNameInModel(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+	email, _ := privacy.ParseEmail(eraseEmail)
+	trained := f.erased[0] // approved by the fixture
+	orig := spam.Features(spam.Input{Body: trained.Body, AuthorName: trained.AuthorName, Email: email})
+	anon := spam.Features(spam.Input{Body: trained.Body, AuthorName: moderation.ErasedAuthorName})
+	var personal []string // the tokens the name and the email domain make
+	for _, tok := range orig {
+		if !slices.Contains(anon, tok) {
+			personal = append(personal, tok)
+		}
+	}
+	if len(personal) == 0 {
+		t.Fatal("the name and email are not features: the test shows nothing")
+	}
+	if dump := dumpKeys(t, f.ts); !strings.Contains(dump, personal[0]) {
+		t.Fatalf("before the erasure no key holds the token %q; the dump is broken:\n%s", personal[0], dump)
+	}
+	m := NewSpamMirror(secondInstance(t, f.ts), SpamMirrorOptions{Block: 50 * time.Millisecond})
+	runMirror(t, m)
+	tokens := append(append([]string{}, orig...), anon...)
+	waitMirror(t, "before the erasure", m, f.ts, tokens, 2*time.Second)
+
+	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
+		t.Fatalf("EraseAuthorData = %v", err)
+	}
+	dump := dumpKeys(t, f.ts)
+	for _, tok := range personal {
+		if strings.Contains(dump, tok) {
+			t.Errorf("after the erasure Redis still holds the token %q of the author's name or email; every key and value:\n%s", tok, dump)
+		}
+	}
+	waitMirror(t, "after the erasure", m, f.ts, tokens, 2*time.Second)
+	s, h := make([]int64, len(personal)), make([]int64, len(personal))
+	if _, err := m.TokenCounts(ctx, personal, s, h); err != nil {
+		t.Fatalf("mirror TokenCounts = %v", err)
+	}
+	for i, tok := range personal {
+		if s[i] != 0 || h[i] != 0 {
+			t.Errorf("after the erasure the mirror counts token %q as %d spam, %d ham; want 0, 0", tok, s[i], h[i])
+		}
+	}
+	// The model goes on learning, and the copy follows it.
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, f.kept[2].ID, ""); err != nil {
+		t.Fatalf("Decide(approve %s) = %v", f.kept[2].ID, err)
+	}
+	keptEmail, _ := privacy.ParseEmail(keepEmail)
+	more := spam.Features(spam.Input{Body: f.kept[2].Body, AuthorName: f.kept[2].AuthorName, Email: keptEmail})
+	waitMirror(t, "after a decision that follows the erasure", m, f.ts, append(tokens, more...), 2*time.Second)
+}

@@ -23,7 +23,11 @@
 --   ARGV[6]   n: ARGV[7..6+n] are the tokens the comment was trained with, ARGV[7+n..] its tokens
 --             from now on. What its label taught moves from the first to the second, so a later
 --             decision undoes exactly what the model holds. Nothing happens without a label, or
---             when the step's marker is set (a resent call).
+--             when the step's marker is set (a resent call). The old tokens are the author's name
+--             and email domain, and the stream's earlier entries (this comment's label among them)
+--             list them: the step empties the stream and writes one entry that lists no token,
+--             with the change number moved on by 2, so every server's copy sees a gap and loads
+--             the model again from the counts, which no longer hold them.
 -- batch mode, for training examples:
 --   ARGV[4]   the marker's TTL in seconds
 --   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
@@ -53,6 +57,9 @@ local function count(field)
 end
 
 local touched, order = {}, {}
+-- forget: the step took personal tokens out of the model (refeature mode), so the stream must not
+-- keep them, and the servers' copies must drop them by loading the model again.
+local forget = false
 
 -- apply adds delta to the class's counts of the tokens ARGV[first..last].
 local function apply(class, delta, first, last)
@@ -115,6 +122,7 @@ elseif mode == "refeature" then
   apply(label, -1, 7, 6 + n)
   apply(label, 1, 7 + n, #ARGV)
   redis.call("SET", mark, "1", "EX", ARGV[4])
+  forget = true
 else
   -- A mark counts only while the model it was set for exists: a scratch model deleted (or
   -- expired) and trained again under the same request id must be trained, not skipped.
@@ -131,6 +139,9 @@ else
 end
 
 tot[SEQ] = tot[SEQ] + 1
+if forget then
+  tot[SEQ] = tot[SEQ] + 1 -- a gap: a copy at the previous change cannot apply this one, and reloads
+end
 local fields = {}
 for i = 1, #TOTALS do
   fields[#fields + 1] = TOTALS[i]
@@ -143,6 +154,12 @@ if ttl > 0 then
 end
 
 if streamLen > 0 then
+  if forget then
+    -- XTRIM, not DEL: the stream keeps its last ID, so the entry below still comes after the
+    -- place every copy reads from.
+    redis.call("XTRIM", stream, "MAXLEN", 0)
+    order = {}
+  end
   local flat = {}
   for _, tok in ipairs(order) do
     flat[#flat + 1] = tok
