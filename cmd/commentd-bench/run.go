@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	commentdBin := fs.String("commentd", "", "commentd binary to measure (default: go build ./cmd/commentd)")
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
+	redisFlags := fs.String("redis-flags", "", "extra flags for redis-server, space-separated, to measure a Redis setting (e.g. \"--hash-max-listpack-value 4096\")")
 	rounds := fs.Int("rounds", 1, "run the three phases this many times, one after the other, and print each round's ratio and their median (on a shared machine the ratio is the noisiest figure)")
 	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	rs, err := redistest.Launch(dir, "--appendonly", "yes", "--appendfsync", "everysec")
+	rs, err := redistest.Launch(dir, append([]string{"--appendonly", "yes", "--appendfsync", "everysec"}, strings.Fields(*redisFlags)...)...)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(tw, "settings\tconcurrency %d, one HTTP/2 connection, %v measured per phase after %v warm-up; Redis AOF everysec\n", *workers, *duration, *warmup)
+	fmt.Fprintf(tw, "settings\tconcurrency %d, one HTTP/2 connection, %v measured per phase after %v warm-up; Redis AOF everysec %s\n", *workers, *duration, *warmup, *redisFlags)
 	fmt.Fprintf(tw, "rules\tdefault rules (ratelimit.DefaultRules) except: %s\n", strings.Join(overrides, "; "))
 	fmt.Fprintf(tw, "\t\n")
 	fmt.Fprintf(tw, "phase\tcalls/s\tp50\tp99\tok\terrors\tredis round trips/call\tredis commands/call\tCPU µs/call: client\tserver\tredis\ttotal\n")

@@ -198,3 +198,17 @@ func (e *ValidationError) Err() error {
 	}
 	return e
 }
+
+// ErasedAuthorName is the author name an anonymised comment shows. A name, rather than none, keeps
+// every site template and client that prints the author working unchanged; it is the name
+// WordPress gives, which readers know. It says nothing about the person.
+const ErasedAuthorName = "Anonymous"
+
+// Anonymised returns c as an erasure request leaves it: the text, thread, state, times and
+// decisions stay; the name becomes ErasedAuthorName, and the sealed email and IP address, their
+// keyed hashes and the user agent go.
+func Anonymised(c Comment) Comment {
+	c.AuthorName = ErasedAuthorName
+	c.EmailSealed, c.AuthorKey, c.IPSealed, c.IPKey, c.UserAgent = "", "", "", "", ""
+	return c
+}

@@ -22,11 +22,6 @@ import (
 // duplicate markers and campaign sightings under the hash expire by themselves within their
 // windows.
 
-// ErasedAuthorName is the author name an anonymised comment shows. A name, rather than none, keeps
-// every site template and client that prints the author working unchanged; it is the name
-// WordPress gives, which readers know. It says nothing about the person.
-const ErasedAuthorName = "Anonymous"
-
 // EraseOptions is what Eraser.EraseAuthor needs besides the author.
 type EraseOptions struct {
 	// Name replaces the author's name in each anonymised comment.
@@ -49,17 +44,10 @@ type Refeaturer interface {
 	Refeature(ctx context.Context, before, after comment.Comment) error
 }
 
-// Anonymised returns c as an erasure leaves it (see ErasedAuthorName).
-func Anonymised(c comment.Comment) comment.Comment {
-	c.AuthorName = ErasedAuthorName
-	c.EmailSealed, c.AuthorKey, c.IPSealed, c.IPKey, c.UserAgent = "", "", "", "", ""
-	return c
-}
-
 // Eraser removes an author's personal data from the store.
 type Eraser interface {
 	// EraseAuthor anonymises every stored comment whose author key is authorKey (see
-	// ErasedAuthorName for what goes and what stays) and deletes the author's record, and returns
+	// comment.Anonymised for what goes and what stays) and deletes the author's record, and returns
 	// how many comments it changed. Each comment is changed atomically, only while it still has
 	// that author key, so a deleted comment is never brought back, a change made meanwhile to
 	// other fields is kept, and a second call finds nothing. A comment stored while the call runs
@@ -111,7 +99,7 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 	if err := verr.Err(); err != nil {
 		return Erasure{}, err
 	}
-	opts := EraseOptions{Name: ErasedAuthorName, DryRun: dryRun, Scan: comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}}
+	opts := EraseOptions{Name: comment.ErasedAuthorName, DryRun: dryRun, Scan: comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}}
 	// The learner moves each comment's training before the comment changes: a call that fails in
 	// between leaves the comment with its author, so the repeat finds it again, and the move,
 	// marked as done, is not made twice. (A decision on the comment in the moment between the two
@@ -119,7 +107,7 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 	if r, ok := s.learner.(Refeaturer); ok {
 		opts.Before = func(ctx context.Context, cs []comment.Comment) error {
 			for _, c := range cs {
-				if err := r.Refeature(ctx, c, Anonymised(c)); err != nil {
+				if err := r.Refeature(ctx, c, comment.Anonymised(c)); err != nil {
 					return err
 				}
 			}

@@ -145,7 +145,7 @@ func TestEraseAuthorData(t *testing.T) {
 		t.Fatalf("EraseAuthorData = %+v, %v; want %d comments", got, err, len(f.erased))
 	}
 	for i, after := range f.reload(t, f.erased) {
-		if diff := cmp.Diff(moderation.Anonymised(f.erased[i]), after); diff != "" {
+		if diff := cmp.Diff(comment.Anonymised(f.erased[i]), after); diff != "" {
 			t.Errorf("erased author's comment %s (-want +got):\n%s", after.ID, diff)
 		}
 	}
@@ -202,8 +202,8 @@ func TestDecideAfterErasure(t *testing.T) {
 		{moderation.Reopen, f.erased[0].ID, comment.StatePending},
 	} {
 		v, err := f.mod.Decide(ctx, "anna", d.a, d.id, "")
-		if err != nil || v.Comment.State != d.to || v.Comment.AuthorName != moderation.ErasedAuthorName {
-			t.Errorf("Decide(%s anonymised %s) = %s by %q, %v; want %s by %q", d.a, d.id, v.Comment.State, v.Comment.AuthorName, err, d.to, moderation.ErasedAuthorName)
+		if err != nil || v.Comment.State != d.to || v.Comment.AuthorName != comment.ErasedAuthorName {
+			t.Errorf("Decide(%s anonymised %s) = %s by %q, %v; want %s by %q", d.a, d.id, v.Comment.State, v.Comment.AuthorName, err, d.to, comment.ErasedAuthorName)
 		}
 	}
 	for _, k := range []string{f.key, ""} {
@@ -224,67 +224,119 @@ func TestDecideAfterErasure(t *testing.T) {
 	}
 }
 
+// trainingFixture is an eraseFixture with the features of the comments whose training an erasure
+// moves: the erased author's approved comment before and after anonymisation, and the other
+// author's approved comment (other).
+type trainingFixture struct {
+	eraseFixture
+	trained           comment.Comment
+	orig, anon, other []string
+	all               []string
+}
+
+func newTrainingFixture(t *testing.T) trainingFixture {
+	t.Helper()
+	f := trainingFixture{eraseFixture: newEraseFixture(t)}
+	email, _ := privacy.ParseEmail(eraseEmail)
+	keptEmail, _ := privacy.ParseEmail(keepEmail)
+	f.trained = f.erased[0] // approved by the fixture, as is f.kept[0]
+	f.orig = spam.Features(spam.Input{Body: f.trained.Body, AuthorName: f.trained.AuthorName, Email: email})
+	f.anon = spam.Features(spam.Input{Body: f.trained.Body, AuthorName: comment.ErasedAuthorName})
+	f.other = spam.Features(spam.Input{Body: f.kept[0].Body, AuthorName: f.kept[0].AuthorName, Email: keptEmail})
+	f.all = slices.Concat(f.orig, f.anon, f.other)
+	if slices.Equal(f.orig, f.anon) {
+		t.Fatal("the name and email are not features: the test shows nothing")
+	}
+	return f
+}
+
+// wantModel checks the site model's count of every token in class spam and in class ham: one per
+// comment trained as that class whose features hold it, among those of spams and hams.
+func (f trainingFixture) wantModel(t *testing.T, when string, spams, hams [][]string) {
+	t.Helper()
+	spamCounts, hamCounts := make([]int64, len(f.all)), make([]int64, len(f.all))
+	tot, err := f.ts.ModelCounts("").TokenCounts(context.Background(), f.all, spamCounts, hamCounts)
+	if err != nil {
+		t.Fatalf("%s: TokenCounts = %v", when, err)
+	}
+	if tot.Spam != int64(len(spams)) || tot.Ham != int64(len(hams)) {
+		t.Errorf("%s: the model counts %d spam and %d ham comments, want %d and %d", when, tot.Spam, tot.Ham, len(spams), len(hams))
+	}
+	for _, c := range []struct {
+		class  string
+		counts []int64
+		sets   [][]string
+	}{{"spam", spamCounts, spams}, {"ham", hamCounts, hams}} {
+		for i, tok := range f.all {
+			var want int64
+			for _, set := range c.sets {
+				if slices.Contains(set, tok) {
+					want++
+				}
+			}
+			if c.counts[i] != want {
+				t.Errorf("%s: %s count of token %q = %d, want %d", when, c.class, tok, c.counts[i], want)
+			}
+		}
+	}
+}
+
 // TestErasureMovesTraining: an approved comment taught the model its author's name and email
 // domain; after the erasure the model holds the anonymised comment's features instead, so a later
 // decision that takes the approval back leaves the model as if the comment had never been approved.
 func TestErasureMovesTraining(t *testing.T) {
 	t.Parallel()
-	f := newEraseFixture(t)
+	f := newTrainingFixture(t)
 	ctx := context.Background()
-	email, _ := privacy.ParseEmail(eraseEmail)
-	keptEmail, _ := privacy.ParseEmail(keepEmail)
-	trained, kept := f.erased[0], f.kept[0] // both approved by the fixture
-	orig := spam.Features(spam.Input{Body: trained.Body, AuthorName: trained.AuthorName, Email: email})
-	anon := spam.Features(spam.Input{Body: trained.Body, AuthorName: moderation.ErasedAuthorName})
-	other := spam.Features(spam.Input{Body: kept.Body, AuthorName: kept.AuthorName, Email: keptEmail})
-	all := append(append(append([]string{}, orig...), anon...), other...)
-	// hamCounts checks the site model's ham count of every token: one per approved comment whose
-	// features hold it, among those of sets.
-	hamCounts := func(when string, hams int64, sets ...[]string) {
-		t.Helper()
-		spamCounts, hamCounts := make([]int64, len(all)), make([]int64, len(all))
-		tot, err := f.ts.ModelCounts("").TokenCounts(ctx, all, spamCounts, hamCounts)
-		if err != nil {
-			t.Fatalf("%s: TokenCounts = %v", when, err)
-		}
-		if tot.Ham != hams {
-			t.Errorf("%s: the model counts %d ham comments, want %d", when, tot.Ham, hams)
-		}
-		for i, tok := range all {
-			var want int64
-			for _, set := range sets {
-				if slices.Contains(set, tok) {
-					want++
-				}
-			}
-			if hamCounts[i] != want {
-				t.Errorf("%s: ham count of token %q = %d, want %d", when, tok, hamCounts[i], want)
-			}
-		}
-	}
-	hamCounts("before the erasure", 2, orig, other)
-	if slices.Equal(orig, anon) {
-		t.Fatal("the name and email are not features: the test shows nothing")
-	}
+	f.wantModel(t, "before the erasure", nil, [][]string{f.orig, f.other})
 
 	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
 		t.Fatalf("EraseAuthorData = %v", err)
 	}
-	hamCounts("after the erasure", 2, anon, other)
-	// Repeating the erasure moves nothing twice (there is nothing left to find, and the move of
-	// each comment is marked as done).
+	f.wantModel(t, "after the erasure", nil, [][]string{f.anon, f.other})
+	// Repeating the erasure, or resending its move, moves nothing twice.
 	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
 		t.Fatalf("second EraseAuthorData = %v", err)
 	}
-	if err := f.ts.Refeature(ctx, trained.ID, orig, anon); err != nil {
+	if err := f.ts.Refeature(ctx, f.trained.ID, f.orig, f.anon); err != nil {
 		t.Fatalf("Refeature resent = %v", err)
 	}
-	hamCounts("after the erasure was repeated", 2, anon, other)
+	f.wantModel(t, "after the erasure was repeated", nil, [][]string{f.anon, f.other})
 
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, trained.ID, ""); err != nil {
-		t.Fatalf("Decide(reopen %s) = %v", trained.ID, err)
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, ""); err != nil {
+		t.Fatalf("Decide(reopen %s) = %v", f.trained.ID, err)
 	}
-	hamCounts("after the anonymised comment was reopened", 1, other)
+	f.wantModel(t, "after the anonymised comment was reopened", nil, [][]string{f.other})
+}
+
+// TestErasureStoppedHalfWay: an erasure that moved a comment's training and stopped before it
+// anonymised the record leaves the record with its author. A moderator who decides on the comment
+// then must untrain what the model holds (the anonymised features), and the repeated erasure must
+// move the new training too: at the end no count holds the author's name or email domain.
+func TestErasureStoppedHalfWay(t *testing.T) {
+	t.Parallel()
+	f := newTrainingFixture(t)
+	ctx := context.Background()
+	// What the erasure's first step does for the comment, before it failed.
+	if err := f.ts.Refeature(ctx, f.trained.ID, f.orig, f.anon); err != nil {
+		t.Fatalf("Refeature = %v", err)
+	}
+	f.wantModel(t, "after the move alone", nil, [][]string{f.anon, f.other})
+
+	if _, err := f.mod.Decide(ctx, "anna", moderation.MarkSpam, f.trained.ID, ""); err != nil {
+		t.Fatalf("Decide(spam %s) = %v", f.trained.ID, err)
+	}
+	f.wantModel(t, "after the comment, still with its author, was marked spam", [][]string{f.orig}, [][]string{f.other})
+
+	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
+		t.Fatalf("repeated EraseAuthorData = %v", err)
+	}
+	f.wantModel(t, "after the repeated erasure", [][]string{f.anon}, [][]string{f.other})
+
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, ""); err != nil {
+		t.Fatalf("Decide(reopen %s) = %v", f.trained.ID, err)
+	}
+	f.wantModel(t, "after the anonymised comment was reopened", nil, [][]string{f.other})
 }
 
 // TestEraseAuthorDataRefuses: a bad address or reason is a validation error naming the field, and
@@ -377,7 +429,7 @@ func TestClusterEraseAuthor(t *testing.T) {
 		for _, c := range cs {
 			want := c
 			if i == 0 {
-				want = moderation.Anonymised(c)
+				want = comment.Anonymised(c)
 			}
 			got, err := s.Get(ctx, c.ID)
 			if err != nil {
@@ -403,7 +455,7 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 	email, _ := privacy.ParseEmail(eraseEmail)
 	trained := f.erased[0] // approved by the fixture
 	orig := spam.Features(spam.Input{Body: trained.Body, AuthorName: trained.AuthorName, Email: email})
-	anon := spam.Features(spam.Input{Body: trained.Body, AuthorName: moderation.ErasedAuthorName})
+	anon := spam.Features(spam.Input{Body: trained.Body, AuthorName: comment.ErasedAuthorName})
 	var personal []string // the tokens the name and the email domain make
 	for _, tok := range orig {
 		if !slices.Contains(anon, tok) {

@@ -231,9 +231,7 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice
 //	                     (while M:n exists: a deleted model is trained again).
 //	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
-//	                     (<id> is then "r" and a hash of the request id and the step). For the
-//	                     move of a comment's training to its anonymised features, <id> is
-//	                     "refeature:<commentID>", TTL refeatureMarkTTL.
+//	                     (<id> is then "r" and a hash of the request id and the step).
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"
 //	                     (the writing server's random id) and "s" (sightings "<fp hex> <author key>
 //	                     <µs>" joined by ","). Trimmed by MINID to the campaign window.

@@ -162,8 +162,11 @@ func (s *Store) Learn(ctx context.Context, l spam.Lesson) error {
 		label = "h"
 	}
 	keys, args := s.modelArgs("", "label", "")
-	args = append(args, l.CommentID, label)
+	args = append(args, l.CommentID, label, len(l.Tokens))
 	for _, t := range l.Tokens {
+		args = append(args, t)
+	}
+	for _, t := range l.Anonymised {
 		args = append(args, t)
 	}
 	if err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
@@ -176,12 +179,11 @@ func (s *Store) Learn(ctx context.Context, l spam.Lesson) error {
 }
 
 // Refeature implements spam.Lessons: what comment id's label taught the site's model moves from
-// the tokens from to the tokens to, in one script call on the model's slot. The step is marked
-// with the comment id for refeatureMarkTTL, so a resent call (or an erasure repeated after a
-// failure) moves nothing twice.
+// the tokens from to the tokens to, in one script call on the model's slot, and the label records
+// that it did, so a resent call (or an erasure repeated after a failure) moves nothing twice.
 func (s *Store) Refeature(ctx context.Context, id string, from, to []string) error {
-	keys, args := s.modelArgs("", "refeature", "refeature:"+id)
-	args = append(args, refeatureMarkTTL, id, len(from))
+	keys, args := s.modelArgs("", "refeature", "")
+	args = append(args, id, len(from))
 	for _, t := range from {
 		args = append(args, t)
 	}

@@ -5,34 +5,41 @@
 --
 -- KEYS[1]   the model's token counts (hash: "s:<token>" and "h:<token>" → count)
 -- KEYS[2]   the model's totals (hash)
--- KEYS[3]   the model's labels (hash: comment id → "s" or "h"); label mode only
+-- KEYS[3]   the model's labels (hash: comment id → "s" or "h", or "S" or "H" when the label was
+--           moved to the comment's anonymised features, see refeature mode); label and
+--           refeature modes only
 -- KEYS[4]   the model's change stream; used when ARGV[2] is not "0"
 -- KEYS[5]   the step's marker (string); batch mode only
--- ARGV[1]   mode: "label" or "batch"
+-- ARGV[1]   mode: "label", "refeature" or "batch"
 -- ARGV[2]   the stream's approximate length limit; "0": no stream (a scratch model)
 -- ARGV[3]   TTL of the counts and totals in seconds; "0": none
 -- label mode, for a moderator's decision on one comment:
 --   ARGV[4]   the comment id
 --   ARGV[5]   its new label: "s" spam, "h" ham, "" none
---   ARGV[6..] the comment's tokens (distinct). The old label's training is undone with them and the
---             new one applied, so a comment teaches exactly one label at a time and a label set
+--   ARGV[6]   n: ARGV[7..6+n] are the comment's tokens (distinct), ARGV[7+n..] its tokens as an
+--             erasure request leaves it. The old label's training is undone with the tokens it
+--             was taught with (the anonymised ones for "S" and "H") and the new one applied with
+--             the comment's, so a comment teaches exactly one label at a time and a label set
 --             twice changes nothing.
--- refeature mode, for a comment whose features changed (an erasure request anonymised its author):
---   ARGV[4]   the marker's TTL in seconds
---   ARGV[5]   the comment id
---   ARGV[6]   n: ARGV[7..6+n] are the tokens the comment was trained with, ARGV[7+n..] its tokens
---             from now on. What its label taught moves from the first to the second, so a later
---             decision undoes exactly what the model holds. Nothing happens without a label, or
---             when the step's marker is set (a resent call). The old tokens are the author's name
---             and email domain, and the stream's earlier entries (this comment's label among them)
---             list them: the step empties the stream and writes one entry that lists no token,
---             with the change number moved on by 2, so every server's copy sees a gap and loads
---             the model again from the counts, which no longer hold them.
+-- refeature mode, for a comment an erasure request is anonymising:
+--   ARGV[4]   the comment id
+--   ARGV[5]   n: ARGV[6..5+n] are the comment's tokens, ARGV[6+n..] its anonymised tokens. What
+--             its label taught moves from the first to the second, and the label becomes upper
+--             case to say so; a label already moved, or none, is left alone, so a repeated or
+--             resent step changes nothing. The label, not the record, says which tokens the model
+--             holds: an erasure that stopped after this step and before the record changed leaves
+--             the record with its author, and a decision on it in the meantime still untrains
+--             what the model holds. The old tokens are the author's name and email domain, and
+--             the stream's earlier entries (this comment's label among them) list them: the step
+--             empties the stream and writes one entry that lists no token, with the change number
+--             moved on by 2, so every server's copy sees a gap and loads the model again from the
+--             counts, which no longer hold them.
 -- batch mode, for training examples:
 --   ARGV[4]   the marker's TTL in seconds
 --   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
 --
--- Returns 1 when the model changed, 0 when the step was a repeat (same label, or marker set).
+-- Returns 1 when the model changed, 0 when the step was a repeat (same label, label already
+-- moved, or marker set).
 local counts, totals, labels, stream, mark = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, streamLen, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -96,32 +103,31 @@ local function apply(class, delta, first, last)
 end
 
 if mode == "label" then
-  local id, new = ARGV[4], ARGV[5]
+  local id, new, n = ARGV[4], ARGV[5], tonumber(ARGV[6])
   local old = redis.call("HGET", labels, id) or ""
   if old == new then
     return 0
   end
-  if old ~= "" then
-    apply(old, -1, 6, #ARGV)
+  if old == "s" or old == "h" then
+    apply(old, -1, 7, 6 + n)
+  elseif old ~= "" then
+    apply(string.lower(old), -1, 7 + n, #ARGV)
   end
   if new ~= "" then
-    apply(new, 1, 6, #ARGV)
+    apply(new, 1, 7, 6 + n)
     redis.call("HSET", labels, id, new)
   else
     redis.call("HDEL", labels, id)
   end
 elseif mode == "refeature" then
-  if redis.call("EXISTS", mark) == 1 then
+  local id, n = ARGV[4], tonumber(ARGV[5])
+  local label = redis.call("HGET", labels, id)
+  if label ~= "s" and label ~= "h" then
     return 0
   end
-  local label = redis.call("HGET", labels, ARGV[5])
-  if not label then
-    return 0
-  end
-  local n = tonumber(ARGV[6])
-  apply(label, -1, 7, 6 + n)
-  apply(label, 1, 7 + n, #ARGV)
-  redis.call("SET", mark, "1", "EX", ARGV[4])
+  apply(label, -1, 6, 5 + n)
+  apply(label, 1, 6 + n, #ARGV)
+  redis.call("HSET", labels, id, string.upper(label))
   forget = true
 else
   -- A mark counts only while the model it was set for exists: a scratch model deleted (or

@@ -49,17 +49,22 @@ type Lesson struct {
 	CommentID string
 	AuthorKey string // keyed email hash; "" leaves the record alone
 	Tokens    []string
-	Label     Label
-	Outcome   Outcome
+	// Anonymised are the comment's tokens as an erasure request leaves it (comment.Anonymised).
+	// An erasure moves a comment's training to them before it changes the record (Refeature);
+	// when that happened, the old label is untrained with these, whatever the record still holds.
+	Anonymised []string
+	Label      Label
+	Outcome    Outcome
 }
 
 // Lessons stores lessons. Learn sets the comment's label and outcome to the lesson's; it undoes
 // exactly what an earlier label taught (the counts of lesson.Tokens in the old class go back down)
 // and teaches the new one, and moves the author's record from the old outcome to the new one.
 // Each of the two is atomic and idempotent per comment: a lesson learnt twice changes nothing.
-// Refeature moves what comment id's label taught from the tokens from to the tokens to, atomically
-// and once (a repeated call moves nothing); a comment without a label teaches nothing and is left
-// alone.
+// Refeature moves what comment id's label taught from the tokens from to the tokens to (its
+// anonymised tokens), atomically and once (a repeated call moves nothing), and remembers it, so
+// that a later Learn untrains the label with lesson.Anonymised; a comment without a label teaches
+// nothing and is left alone.
 type Lessons interface {
 	Learn(ctx context.Context, l Lesson) error
 	Refeature(ctx context.Context, id string, from, to []string) error
@@ -93,6 +98,7 @@ func (l *Learner) Learn(ctx context.Context, c comment.Comment) error {
 		lesson.Outcome = OutcomeRejected
 	}
 	lesson.Tokens = l.features(c)
+	lesson.Anonymised = l.features(comment.Anonymised(c))
 	if err := l.store.Learn(ctx, lesson); err != nil {
 		return fmt.Errorf("spam: learn %s as %s: %w", c.ID, lesson.Label, err)
 	}

@@ -111,6 +111,12 @@ func TestLearnerLessons(t *testing.T) {
 			if diff := cmp.Diff(want, l.Tokens); diff != "" {
 				t.Errorf("called Learn, got tokens diff (-want +got):\n%s", diff)
 			}
+			// And those it has once anonymised, with which the label is untrained after an
+			// erasure moved it.
+			wantAnon := spam.Features(spam.Input{Body: c.Body, AuthorName: comment.ErasedAuthorName})
+			if diff := cmp.Diff(wantAnon, l.Anonymised); diff != "" {
+				t.Errorf("called Learn, got anonymised tokens diff (-want +got):\n%s", diff)
+			}
 			for _, tok := range l.Tokens {
 				if strings.Contains(tok, "reader@") {
 					t.Errorf("called Learn, got token %q holding the address", tok)
