@@ -11,6 +11,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // Erasure requests (moderation.Eraser). There is no index from an author to their comments (it
@@ -37,6 +38,10 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
 		return 0, fmt.Errorf("redisstore: erase author: empty author key")
 	}
+	eraseArgs := []any{authorKey, opts.Name, erasedReason}
+	for _, p := range spam.PersonalReasonPrefixes() {
+		eraseArgs = append(eraseArgs, p)
+	}
 	n := 0
 	err := s.scanRecords(ctx, opts.Scan, func(ctx context.Context, keys []string) error {
 		mine, err := s.authorRecords(ctx, opts, keys, authorKey)
@@ -58,7 +63,7 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		}
 		calls := make([]scriptCall, len(mine))
 		for i, k := range mine {
-			calls[i] = scriptCall{keys: []string{k}, args: []any{authorKey, opts.Name}}
+			calls[i] = scriptCall{keys: []string{k}, args: eraseArgs}
 		}
 		cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
 		defer cancel()
@@ -89,6 +94,10 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	}
 	return n, nil
 }
+
+// erasedReason replaces the message of a hold reason that described the author's own data (a word
+// list's match on the name or the email domain quotes it); the reason's code stays.
+const erasedReason = "the author's data matched a list entry (the details went with an erasure request)"
 
 // records reads and decodes the comment records under keys, in one pipeline; a record that is gone
 // is left out.

@@ -401,6 +401,38 @@ func TestEraseScriptTouchesOnlyTheAuthorsRecord(t *testing.T) {
 	}
 }
 
+// TestEraseRewritesPersonalReasons: a hold reason that described the author's own data (a word
+// list's match on the name quotes a word of it) loses its message, keeping its code; reasons about
+// the text stay as they were.
+func TestEraseRewritesPersonalReasons(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	prefixes := spam.PersonalReasonPrefixes()
+	c := draft(ts.Store, "erase-reasons", 1)
+	c.State, c.PublishedAt = comment.StatePending, time.Time{}
+	c.HoldReasons = []comment.Reason{
+		{Code: spam.ReasonHoldList, Message: prefixes[0] + `name contains "quuxworth", on the hold list`},
+		{Code: spam.ReasonTooManyLinks, Message: "3 links (holding from 2)"},
+		{Code: spam.ReasonSpamList, Message: prefixes[1] + `contains "crawler", on the spam list`},
+		{Code: spam.ReasonHoldList, Message: `the body contains "crypto", on the hold list`},
+	}
+	c = mustCreate(t, ts.Store, c, comment.CreateOptions{})
+	n, err := ts.EraseAuthor(ctx, c.AuthorKey, moderation.EraseOptions{Name: comment.ErasedAuthorName})
+	if err != nil || n != 1 {
+		t.Fatalf("EraseAuthor = %d, %v; want 1", n, err)
+	}
+	got, err := ts.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("Get(%s) = %v", c.ID, err)
+	}
+	want := slices.Clone(c.HoldReasons)
+	want[0].Message, want[2].Message = erasedReason, erasedReason
+	if diff := cmp.Diff(want, got.HoldReasons); diff != "" {
+		t.Errorf("hold reasons after the erasure (-want +got):\n%s", diff)
+	}
+}
+
 // On a Cluster the walk visits every master: each author's comments spread over all shards, one
 // author erased.
 func TestClusterEraseAuthor(t *testing.T) {

@@ -196,10 +196,10 @@ func (e *Engine) hashedMatch(st *engineState, in Input) (FilterList, string) {
 	var list FilterList
 	var what string
 	if k := in.AuthorKey; k != "" && st.hashed[k] > list {
-		list, what = st.hashed[k], "the author's email address is"
+		list, what = st.hashed[k], aboutAuthor+"email address is"
 	}
 	if k := in.IPKey; k != "" && st.hashed[k] > list {
-		list, what = st.hashed[k], "the author's IP address is"
+		list, what = st.hashed[k], aboutAuthor+"IP address is"
 	}
 	return list, what
 }

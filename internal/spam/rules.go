@@ -241,8 +241,21 @@ func newListTarget(in Input, a analysis) listTarget {
 	return t
 }
 
+// Reason messages about the author's own data (name, email address and domain, IP address, user
+// agent) begin with one of these; messages about the text begin otherwise. An erasure request
+// rewrites the first kind, which may quote a word of the name or the email domain
+// (PersonalReasonPrefixes).
+const (
+	aboutAuthor    = "the author's "
+	aboutUserAgent = "the user agent "
+)
+
+// PersonalReasonPrefixes returns the beginnings of the reason messages that describe the author's
+// own data rather than the text.
+func PersonalReasonPrefixes() []string { return []string{aboutAuthor, aboutUserAgent} }
+
 // fieldNames name the text fields in listTarget.text order, for reasons.
-var fieldNames = [...]string{"the body", "the author's name", "the user agent"}
+var fieldNames = [...]string{"the body", aboutAuthor + "name", strings.TrimSpace(aboutUserAgent)}
 
 // match returns a description of the first entry that matches (without quoting addresses), and
 // whether one did.
@@ -266,16 +279,16 @@ func (l *wordList) match(t listTarget) (string, bool) {
 			}
 		}
 		if t.emailDomain == d || strings.HasSuffix(t.emailDomain, "."+d) {
-			return fmt.Sprintf("the author's email domain is %s,", d), true
+			return fmt.Sprintf(aboutAuthor+"email domain is %s,", d), true
 		}
 	}
 	if t.email != "" && (l.emails[t.email] || l.emailDom[t.emailDomain]) {
-		return "the author's email address is", true
+		return aboutAuthor + "email address is", true
 	}
 	if ip := t.in.IP; !ip.IsZero() {
 		for _, p := range l.prefixes {
 			if p.Contains(ip.Addr()) {
-				return "the author's IP address is", true
+				return aboutAuthor + "IP address is", true
 			}
 		}
 	}

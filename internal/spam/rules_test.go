@@ -130,6 +130,52 @@ func TestRuleReasonsHidePersonalData(t *testing.T) {
 	}
 }
 
+// TestPersonalReasonPrefixes: a list match on the author's own data (name, email address or domain,
+// IP address, user agent) gives a message an erasure request recognises by its beginning; a match
+// on the text does not.
+func TestPersonalReasonPrefixes(t *testing.T) {
+	r, err := compileRules(RuleOptions{
+		HoldList: []string{"quuxworth", "@smallfirm.example", "198.51.100.0/24", "crawler", "crypto", "bit.ly"},
+		SpamList: []string{"mara@bigfirm.example"},
+	})
+	if err != nil {
+		t.Fatalf("compileRules: %v", err)
+	}
+	base := Input{Body: "hello there", AuthorName: "Mara", UserAgent: "Mozilla/5.0"}
+	tests := []struct {
+		name     string
+		edit     func(*Input)
+		personal bool
+	}{
+		{"name", func(in *Input) { in.AuthorName = "Mara Quuxworth" }, true},
+		{"email domain", func(in *Input) { in.Email = mustEmail(t, "mara@smallfirm.example") }, true},
+		{"email address", func(in *Input) { in.Email = mustEmail(t, "mara@bigfirm.example") }, true},
+		{"IP address", func(in *Input) { in.IP = mustIP(t, "198.51.100.7") }, true},
+		{"user agent", func(in *Input) { in.UserAgent = "crawler/2.0" }, true},
+		{"body word", func(in *Input) { in.Body = "buy crypto" }, false},
+		{"body link", func(in *Input) { in.Body = "see https://bit.ly/x" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := base
+			tt.edit(&in)
+			var v verdict
+			r.check(in, inputAnalysis(in), &v)
+			if len(v.findings) != 1 {
+				t.Fatalf("rules.check(%+v) gave %d findings, want 1", in, len(v.findings))
+			}
+			msg := v.findings[0].reason.Message
+			personal := false
+			for _, p := range PersonalReasonPrefixes() {
+				personal = personal || strings.HasPrefix(msg, p)
+			}
+			if personal != tt.personal {
+				t.Errorf("message %q begins with a personal-data prefix: %v, want %v", msg, personal, tt.personal)
+			}
+		})
+	}
+}
+
 func TestCompileRulesRejectsBadEntries(t *testing.T) {
 	long := "/" + string(make([]byte, MaxPatternChars+1)) + "/"
 	for _, entries := range [][]string{
