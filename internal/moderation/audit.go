@@ -28,13 +28,16 @@ const (
 	// AuditEraseAuthorData: an author's personal data was erased (erase.go). The entry's target is
 	// ErasureTarget and its reason holds the number of comments; it never names the author.
 	AuditEraseAuthorData AuditAction = "erase_author_data"
+	// AuditExportAuthorData: an author's personal data was exported (export.go), with the same
+	// target as an erasure and the number of comments in the reason; it never names the author.
+	AuditExportAuthorData AuditAction = "export_author_data"
 )
 
 // Valid reports whether a is one of the actions above.
 func (a AuditAction) Valid() bool {
 	switch a {
 	case AuditApprove, AuditReject, AuditMarkSpam, AuditMarkNotSpam, AuditReopen, AuditBan, AuditUnban,
-		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown, AuditEraseAuthorData:
+		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown, AuditEraseAuthorData, AuditExportAuthorData:
 		return true
 	}
 	return false

@@ -83,20 +83,8 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 	if s.eraser == nil {
 		return Erasure{}, unsupported("eraser")
 	}
-	var verr comment.ValidationError
-	e, ok := privacy.ParseEmail(email)
-	switch {
-	case strings.TrimSpace(email) == "":
-		verr.Add("author_email", "required")
-	case !ok:
-		verr.Add("author_email", "not a valid email address (want a bare address such as name@example.com)")
-	}
-	// Every bad field at once, so the admin fixes them in one go.
-	reason, err := comment.ValidateReason("reason", reason)
-	if rv := (*comment.ValidationError)(nil); errors.As(err, &rv) {
-		verr.Violations = append(verr.Violations, rv.Violations...)
-	}
-	if err := verr.Err(); err != nil {
+	e, reason, err := authorRequest(email, reason, nil)
+	if err != nil {
 		return Erasure{}, err
 	}
 	opts := EraseOptions{Name: comment.ErasedAuthorName, DryRun: dryRun, Scan: comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}}
@@ -132,4 +120,28 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 		return Erasure{Comments: n}, err
 	}
 	return Erasure{Comments: n}, nil
+}
+
+// authorRequest checks the address and reason of a data-protection request (an erasure or an
+// export), adding the violations of any other fields in verr, and returns the parsed address and
+// the cleaned reason. Every bad field comes at once, so the admin fixes them in one go.
+func authorRequest(email, reason string, verr *comment.ValidationError) (privacy.Email, string, error) {
+	if verr == nil {
+		verr = &comment.ValidationError{}
+	}
+	e, ok := privacy.ParseEmail(email)
+	switch {
+	case strings.TrimSpace(email) == "":
+		verr.Add("author_email", "required")
+	case !ok:
+		verr.Add("author_email", "not a valid email address (want a bare address such as name@example.com)")
+	}
+	reason, err := comment.ValidateReason("reason", reason)
+	if rv := (*comment.ValidationError)(nil); errors.As(err, &rv) {
+		verr.Violations = append(verr.Violations, rv.Violations...)
+	}
+	if err := verr.Err(); err != nil {
+		return privacy.Email{}, "", err
+	}
+	return e, reason, nil
 }

@@ -146,10 +146,12 @@ type Options struct {
 	// 0 means DefaultReportThreshold.
 	ReportThreshold int
 
-	// Eraser serves erasure requests (erase.go); optional like the workflow's parts.
-	Eraser Eraser
-	// EraseBatch is how many records one store call of an erasure reads (0: 500), and
-	// EraseCallTimeout bounds each such call (0: 5s).
+	// Eraser serves erasure requests (erase.go) and Exporter access requests (export.go);
+	// optional like the workflow's parts.
+	Eraser   Eraser
+	Exporter Exporter
+	// EraseBatch is how many records one store call of an erasure or an export reads (0: 500),
+	// and EraseCallTimeout bounds each such call (0: 5s).
 	EraseBatch       int
 	EraseCallTimeout time.Duration
 }
@@ -170,6 +172,7 @@ type Service struct {
 	threshold int
 
 	eraser           Eraser
+	exporter         Exporter
 	eraseBatch       int
 	eraseCallTimeout time.Duration
 }
@@ -180,7 +183,7 @@ func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
 		store: store, keys: keys, mode: opts.DefaultMode, now: opts.Now, learner: opts.Learner, histories: opts.Histories,
 		audit: opts.Audit, claims: opts.Claims, reports: opts.Reports, feed: opts.Feed, stats: opts.Stats,
 		threshold: opts.ReportThreshold,
-		eraser:    opts.Eraser, eraseBatch: opts.EraseBatch, eraseCallTimeout: opts.EraseCallTimeout,
+		eraser:    opts.Eraser, exporter: opts.Exporter, eraseBatch: opts.EraseBatch, eraseCallTimeout: opts.EraseCallTimeout,
 	}
 	if s.mode == comment.ModeDefault {
 		s.mode = comment.ModePost

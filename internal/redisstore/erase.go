@@ -44,7 +44,7 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	}
 	n := 0
 	err := s.scanRecords(ctx, opts.Scan, func(ctx context.Context, keys []string) error {
-		mine, err := s.authorRecords(ctx, opts, keys, authorKey)
+		mine, err := s.authorRecords(ctx, opts.Scan.CallTimeout, keys, authorKey)
 		if err != nil || len(mine) == 0 {
 			return err
 		}
@@ -131,10 +131,10 @@ func (s *Store) records(ctx context.Context, timeout time.Duration, keys []strin
 
 // authorRecords returns those of keys (found by SCAN) that are records of authorKey's comments, read
 // in one pipeline.
-func (s *Store) authorRecords(ctx context.Context, opts moderation.EraseOptions, keys []string, authorKey string) ([]string, error) {
+func (s *Store) authorRecords(ctx context.Context, timeout time.Duration, keys []string, authorKey string) ([]string, error) {
 	records := make([]string, 0, len(keys))
 	cmds := make([]*redis.StringCmd, 0, len(keys))
-	ctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
+	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	// The pipeline's own error is the first command's, which may be a mere redis.Nil; each
 	// command's is checked below.

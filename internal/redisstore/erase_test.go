@@ -20,7 +20,7 @@ import (
 
 // eraseFixture is a store with comments of two authors, submitted through comment.Service and
 // moderated through a moderation.Service wired as commentd wires it (learner, histories, audit log,
-// eraser).
+// eraser, exporter).
 type eraseFixture struct {
 	ts       testStore
 	keys     *privacy.Keyring
@@ -58,6 +58,7 @@ func newEraseFixture(t *testing.T) eraseFixture {
 		Histories:   ts.Store,
 		Audit:       ts.Store,
 		Eraser:      ts.Store,
+		Exporter:    ts.Store,
 		EraseBatch:  3, // several SCAN slices even for a few records
 	})
 	f := eraseFixture{ts: ts, keys: keys, mod: mod, email: eraseEmail, ip: eraseIP}

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,8 +118,9 @@ func fmtValue(v any) string {
 	case string:
 		b.WriteString(v)
 	case map[string]string:
-		for f, val := range v {
-			b.WriteString(f + "=" + val + " ")
+		// Sorted, so that two dumps of the same data compare equal.
+		for _, f := range slices.Sorted(maps.Keys(v)) {
+			b.WriteString(f + "=" + v[f] + " ")
 		}
 	case []string:
 		b.WriteString(strings.Join(v, " "))
