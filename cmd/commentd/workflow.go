@@ -7,7 +7,7 @@ import (
 )
 
 // buildWorkflow adds the moderator workflow to the moderation service's options: the audit log,
-// review claims, readers' reports, queue events, statistics and erasure requests all live in the
+// review claims, readers' reports, queue events, statistics, erasure and access requests all live in the
 // Redis store, and the report threshold comes from the configuration. (Thread auto-close is the store's own
 // option, as its submit script applies it.)
 func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config.Config) moderation.Options {
@@ -18,7 +18,8 @@ func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config
 	opts.Stats = store
 	opts.ReportThreshold = cfg.Workflow.ReportThreshold
 	opts.Eraser = store
-	// An erasure walks the whole store, so only each of its Redis calls has the usual bound.
+	opts.Exporter = store
+	// An erasure or an export walks the whole store, so only each of its Redis calls has the usual bound.
 	opts.EraseCallTimeout = cfg.RedisTimeout
 	return opts
 }

@@ -93,6 +93,9 @@ func methodRoles() map[string]apikey.Role {
 		// Erasure changes every comment of an author for good, and the request comes from the
 		// site's data-protection process, not from moderation: admins only.
 		commentdv1.ModerationService_EraseAuthorData_FullMethodName: apikey.RoleAdmin,
+		// An export hands out authors' email and IP addresses in clear, which no moderator sees,
+		// for the same data-protection process: admins only.
+		commentdv1.ModerationService_ExportAuthorData_FullMethodName: apikey.RoleAdmin,
 	}
 }
 

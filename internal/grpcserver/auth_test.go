@@ -55,9 +55,10 @@ func TestAuthSweep(t *testing.T) {
 	}
 	// Methods of a service that need more than the service's role, written here independently too.
 	adminOnly := map[string]bool{
-		"/commentd.v1.ModerationService/TrainSpam":       true,
-		"/commentd.v1.ModerationService/DeleteSpamModel": true,
-		"/commentd.v1.ModerationService/EraseAuthorData": true,
+		"/commentd.v1.ModerationService/TrainSpam":        true,
+		"/commentd.v1.ModerationService/DeleteSpamModel":  true,
+		"/commentd.v1.ModerationService/EraseAuthorData":  true,
+		"/commentd.v1.ModerationService/ExportAuthorData": true,
 	}
 	for method, desc := range apiMethods(t) {
 		keys, ok := byService[string(desc.Parent().FullName())]

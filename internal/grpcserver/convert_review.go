@@ -161,6 +161,8 @@ func auditActionToProto(a moderation.AuditAction) commentdv1.AuditAction {
 		return commentdv1.AuditAction_AUDIT_ACTION_REPORT_TAKEDOWN
 	case moderation.AuditEraseAuthorData:
 		return commentdv1.AuditAction_AUDIT_ACTION_ERASE_AUTHOR_DATA
+	case moderation.AuditExportAuthorData:
+		return commentdv1.AuditAction_AUDIT_ACTION_EXPORT_AUTHOR_DATA
 	}
 	return commentdv1.AuditAction_AUDIT_ACTION_UNSPECIFIED
 }

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ const (
 	ReasonShuttingDown = "SHUTTING_DOWN"
 	// ReasonTooManyWatchers: this server already serves Options.MaxWatchers WatchQueue streams.
 	ReasonTooManyWatchers = "TOO_MANY_WATCHERS"
+	// ReasonExportTooLarge: the author has more comments in the period than one ExportAuthorData
+	// response holds. FAILED_PRECONDITION: no retry helps, a shorter period does.
+	ReasonExportTooLarge = "EXPORT_TOO_LARGE"
 )
 
 // featureOffError says this server was started without a feature the method needs.
@@ -110,6 +114,8 @@ const (
 //	errTooManyWatchers (WatchQueue)   RESOURCE_EXHAUSTED  TOO_MANY_WATCHERS         RetryInfo 30s
 //	*featureOffError                  FAILED_PRECONDITION BANS_DISABLED /           PreconditionFailure type "SERVER"
 //	                                                      SPAM_DISABLED
+//	moderation.ErrExportTooLarge      FAILED_PRECONDITION EXPORT_TOO_LARGE          PreconditionFailure type "EXPORT", subject "author_email";
+//	                                                                                metadata "max_comments", "max_bytes"
 //	context.DeadlineExceeded          DEADLINE_EXCEEDED   DEADLINE_EXCEEDED         -
 //	context.Canceled                  CANCELLED           CANCELLED                 -
 //	errMissingKey (auth)              UNAUTHENTICATED     API_KEY_MISSING           - (no or malformed "authorization: Bearer <key>")
@@ -217,6 +223,15 @@ func statusFor(err error) (st *status.Status, internal bool) {
 		return withDetails(codes.FailedPrecondition, ferr.feature+" are not enabled on this server", ferr.reason, nil,
 			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 				Type: "SERVER", Subject: ferr.feature, Description: "the server was started without " + ferr.feature,
+			}}}), false
+
+	case errors.Is(err, moderation.ErrExportTooLarge):
+		maxComments, maxBytes := strconv.Itoa(moderation.MaxExportComments), strconv.Itoa(moderation.MaxExportBytes)
+		return withDetails(codes.FailedPrecondition, "the author has more comments than one export holds; export them in periods (start_time, end_time)", ReasonExportTooLarge,
+			map[string]string{"max_comments": maxComments, "max_bytes": maxBytes},
+			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+				Type: "EXPORT", Subject: "author_email",
+				Description: "more than " + maxComments + " comments (or " + maxBytes + " bytes) in the period asked for",
 			}}}), false
 
 	case errors.Is(err, comment.ErrUnavailable):

@@ -86,6 +86,20 @@ func TestStatusFor(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonBanned, Domain: ErrorDomain}},
 		},
 		{
+			// A real export this large needs 10,000 comments or 32 MiB of text.
+			name:     "export too large, wrapped",
+			err:      fmt.Errorf("export author data: %w", moderation.ErrExportTooLarge),
+			wantCode: codes.FailedPrecondition,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonExportTooLarge, Domain: ErrorDomain, Metadata: map[string]string{
+					"max_comments": "10000", "max_bytes": "33554432",
+				}},
+				&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+					{Type: "EXPORT", Subject: "author_email"},
+				}},
+			},
+		},
+		{
 			name:        "deadline exceeded",
 			err:         fmt.Errorf("get comment: %w", context.DeadlineExceeded),
 			wantCode:    codes.DeadlineExceeded,

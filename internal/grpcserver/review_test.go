@@ -28,7 +28,7 @@ import (
 // withWorkflow returns opts with the moderator workflow served by store, as cmd/commentd wires it.
 func withWorkflow(opts moderation.Options, store *redisstore.Store) moderation.Options {
 	opts.Audit, opts.Claims, opts.Reports, opts.Feed, opts.Stats = store, store, store, store, store
-	opts.Eraser = store
+	opts.Eraser, opts.Exporter = store, store
 	return opts
 }
 

@@ -218,7 +218,10 @@ func (s *Server) WatchHealth(ctx context.Context, ping func(context.Context) err
 // is large: boundCall leaves their deadline to the client, and they bound each Redis call they
 // make themselves (moderation.Options.EraseCallTimeout).
 func walkingMethods() map[string]bool {
-	return map[string]bool{commentdv1.ModerationService_EraseAuthorData_FullMethodName: true}
+	return map[string]bool{
+		commentdv1.ModerationService_EraseAuthorData_FullMethodName:  true,
+		commentdv1.ModerationService_ExportAuthorData_FullMethodName: true,
+	}
 }
 
 // boundCall caps a unary call's deadline at timeout from now, so a client that sets no deadline

@@ -239,6 +239,9 @@ const (
 	// An author's personal data was erased (EraseAuthorData). The target is "comments" and the reason holds the
 	// number of comments anonymised: the entry never names the author.
 	AuditAction_AUDIT_ACTION_ERASE_AUTHOR_DATA AuditAction = 12
+	// An author's personal data was exported (ExportAuthorData). The target is "comments" and the reason holds the
+	// number of comments exported: the entry never names the author.
+	AuditAction_AUDIT_ACTION_EXPORT_AUTHOR_DATA AuditAction = 13
 )
 
 // Enum value maps for AuditAction.
@@ -257,21 +260,23 @@ var (
 		10: "AUDIT_ACTION_DELETE_FILTER",
 		11: "AUDIT_ACTION_REPORT_TAKEDOWN",
 		12: "AUDIT_ACTION_ERASE_AUTHOR_DATA",
+		13: "AUDIT_ACTION_EXPORT_AUTHOR_DATA",
 	}
 	AuditAction_value = map[string]int32{
-		"AUDIT_ACTION_UNSPECIFIED":       0,
-		"AUDIT_ACTION_APPROVE":           1,
-		"AUDIT_ACTION_REJECT":            2,
-		"AUDIT_ACTION_MARK_SPAM":         3,
-		"AUDIT_ACTION_MARK_NOT_SPAM":     4,
-		"AUDIT_ACTION_REOPEN":            5,
-		"AUDIT_ACTION_BAN":               6,
-		"AUDIT_ACTION_UNBAN":             7,
-		"AUDIT_ACTION_UPDATE_THREAD":     8,
-		"AUDIT_ACTION_CREATE_FILTER":     9,
-		"AUDIT_ACTION_DELETE_FILTER":     10,
-		"AUDIT_ACTION_REPORT_TAKEDOWN":   11,
-		"AUDIT_ACTION_ERASE_AUTHOR_DATA": 12,
+		"AUDIT_ACTION_UNSPECIFIED":        0,
+		"AUDIT_ACTION_APPROVE":            1,
+		"AUDIT_ACTION_REJECT":             2,
+		"AUDIT_ACTION_MARK_SPAM":          3,
+		"AUDIT_ACTION_MARK_NOT_SPAM":      4,
+		"AUDIT_ACTION_REOPEN":             5,
+		"AUDIT_ACTION_BAN":                6,
+		"AUDIT_ACTION_UNBAN":              7,
+		"AUDIT_ACTION_UPDATE_THREAD":      8,
+		"AUDIT_ACTION_CREATE_FILTER":      9,
+		"AUDIT_ACTION_DELETE_FILTER":      10,
+		"AUDIT_ACTION_REPORT_TAKEDOWN":    11,
+		"AUDIT_ACTION_ERASE_AUTHOR_DATA":  12,
+		"AUDIT_ACTION_EXPORT_AUTHOR_DATA": 13,
 	}
 )
 
@@ -3424,6 +3429,242 @@ func (x *EraseAuthorDataResponse) GetCommentCount() int64 {
 	return 0
 }
 
+// ExportAuthorDataRequest names the author whose personal data to export.
+type ExportAuthorDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The author's email address, as the reader gives it (case and surrounding spaces do not matter). It
+	// is hashed at once to find the author's comments, and never stored, logged or written to the audit log.
+	AuthorEmail string `protobuf:"bytes,1,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
+	// Optional. Why, such as the request's reference, at most 500 characters; recorded in the audit log, so it
+	// must not hold the address either.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. Only comments created at or after this time; unset means from the first.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Optional. Only comments created before this time; unset means up to now. With start_time it splits the
+	// export of an author with more comments than one response holds into periods.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAuthorDataRequest) Reset() {
+	*x = ExportAuthorDataRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAuthorDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAuthorDataRequest) ProtoMessage() {}
+
+func (x *ExportAuthorDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAuthorDataRequest.ProtoReflect.Descriptor instead.
+func (*ExportAuthorDataRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ExportAuthorDataRequest) GetAuthorEmail() string {
+	if x != nil {
+		return x.AuthorEmail
+	}
+	return ""
+}
+
+func (x *ExportAuthorDataRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExportAuthorDataRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ExportAuthorDataRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// ExportAuthorDataResponse is the author's personal data held with their comments.
+type ExportAuthorDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every stored comment of the author (in the period asked for), ordered by creation time, oldest first; at
+	// most 10,000. Empty when the author has no comments, or their data was erased (EraseAuthorData).
+	Comments      []*ExportedComment `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAuthorDataResponse) Reset() {
+	*x = ExportAuthorDataResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAuthorDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAuthorDataResponse) ProtoMessage() {}
+
+func (x *ExportAuthorDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAuthorDataResponse.ProtoReflect.Descriptor instead.
+func (*ExportAuthorDataResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ExportAuthorDataResponse) GetComments() []*ExportedComment {
+	if x != nil {
+		return x.Comments
+	}
+	return nil
+}
+
+// ExportedComment is one comment with everything stored about it that concerns its author, in clear. Unlike
+// ModeratedComment, it carries the author's email and IP address unmasked: it is meant for the author only.
+type ExportedComment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comment as stored: name ("comments/{id}"), thread, parent (empty for a top-level comment), the author's
+	// name, the text, its true state, and its creation and publication times.
+	Comment *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	// The author's email address in clear, as they submitted it; empty when it did not open (see unreadable_fields).
+	AuthorEmail string `protobuf:"bytes,2,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
+	// The IP address the site sent with the comment, in clear; empty when the site sent none or it did not open.
+	IpAddress string `protobuf:"bytes,3,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
+	// The browser user agent the site sent with the comment, as stored (at most 512 characters).
+	UserAgent string `protobuf:"bytes,4,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// Why the checks held, rejected or marked the comment spam at submission; empty for one published at once.
+	HoldReasons []*Reason `protobuf:"bytes,5,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`
+	// The last moderator decision on the comment, or unset when no moderator has decided.
+	Decision *Decision `protobuf:"bytes,6,opt,name=decision,proto3" json:"decision,omitempty"`
+	// The spam score the checks gave the comment at submission, from 0 (surely not spam) to 1 (surely spam).
+	SpamScore float64 `protobuf:"fixed64,7,opt,name=spam_score,json=spamScore,proto3" json:"spam_score,omitempty"`
+	// The fields above ("author_email", "ip_address") whose stored value did not open with the server's keys (a key
+	// was removed from the keyring, or the record was altered). Such a field is empty rather than wrong; the
+	// operator can tell why from the key rotation report (commentd reseal -dry-run).
+	UnreadableFields []string `protobuf:"bytes,8,rep,name=unreadable_fields,json=unreadableFields,proto3" json:"unreadable_fields,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ExportedComment) Reset() {
+	*x = ExportedComment{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportedComment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportedComment) ProtoMessage() {}
+
+func (x *ExportedComment) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportedComment.ProtoReflect.Descriptor instead.
+func (*ExportedComment) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ExportedComment) GetComment() *Comment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+func (x *ExportedComment) GetAuthorEmail() string {
+	if x != nil {
+		return x.AuthorEmail
+	}
+	return ""
+}
+
+func (x *ExportedComment) GetIpAddress() string {
+	if x != nil {
+		return x.IpAddress
+	}
+	return ""
+}
+
+func (x *ExportedComment) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *ExportedComment) GetHoldReasons() []*Reason {
+	if x != nil {
+		return x.HoldReasons
+	}
+	return nil
+}
+
+func (x *ExportedComment) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+func (x *ExportedComment) GetSpamScore() float64 {
+	if x != nil {
+		return x.SpamScore
+	}
+	return 0
+}
+
+func (x *ExportedComment) GetUnreadableFields() []string {
+	if x != nil {
+		return x.UnreadableFields
+	}
+	return nil
+}
+
 var File_commentd_v1_moderation_service_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_moderation_service_proto_rawDesc = "" +
@@ -3630,7 +3871,27 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12#\n" +
 	"\rvalidate_only\x18\x03 \x01(\bR\fvalidateOnly\">\n" +
 	"\x17EraseAuthorDataResponse\x12#\n" +
-	"\rcomment_count\x18\x01 \x01(\x03R\fcommentCount*\xa5\x01\n" +
+	"\rcomment_count\x18\x01 \x01(\x03R\fcommentCount\"\xc6\x01\n" +
+	"\x17ExportAuthorDataRequest\x12!\n" +
+	"\fauthor_email\x18\x01 \x01(\tR\vauthorEmail\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"T\n" +
+	"\x18ExportAuthorDataResponse\x128\n" +
+	"\bcomments\x18\x01 \x03(\v2\x1c.commentd.v1.ExportedCommentR\bcomments\"\xd9\x02\n" +
+	"\x0fExportedComment\x12.\n" +
+	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\x12!\n" +
+	"\fauthor_email\x18\x02 \x01(\tR\vauthorEmail\x12\x1d\n" +
+	"\n" +
+	"ip_address\x18\x03 \x01(\tR\tipAddress\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x04 \x01(\tR\tuserAgent\x126\n" +
+	"\fhold_reasons\x18\x05 \x03(\v2\x13.commentd.v1.ReasonR\vholdReasons\x121\n" +
+	"\bdecision\x18\x06 \x01(\v2\x15.commentd.v1.DecisionR\bdecision\x12\x1d\n" +
+	"\n" +
+	"spam_score\x18\a \x01(\x01R\tspamScore\x12+\n" +
+	"\x11unreadable_fields\x18\b \x03(\tR\x10unreadableFields*\xa5\x01\n" +
 	"\x0eQueueEventKind\x12 \n" +
 	"\x1cQUEUE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15QUEUE_EVENT_KIND_HELD\x10\x01\x12\x1d\n" +
@@ -3650,7 +3911,7 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x12FILTER_KIND_DOMAIN\x10\x03\x12\x15\n" +
 	"\x11FILTER_KIND_EMAIL\x10\x04\x12\x12\n" +
 	"\x0eFILTER_KIND_IP\x10\x05\x12\x15\n" +
-	"\x11FILTER_KIND_REGEX\x10\x06*\x87\x03\n" +
+	"\x11FILTER_KIND_REGEX\x10\x06*\xac\x03\n" +
 	"\vAuditAction\x12\x1c\n" +
 	"\x18AUDIT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14AUDIT_ACTION_APPROVE\x10\x01\x12\x17\n" +
@@ -3665,7 +3926,8 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x1aAUDIT_ACTION_DELETE_FILTER\x10\n" +
 	"\x12 \n" +
 	"\x1cAUDIT_ACTION_REPORT_TAKEDOWN\x10\v\x12\"\n" +
-	"\x1eAUDIT_ACTION_ERASE_AUTHOR_DATA\x10\f2\xaa\x0f\n" +
+	"\x1eAUDIT_ACTION_ERASE_AUTHOR_DATA\x10\f\x12#\n" +
+	"\x1fAUDIT_ACTION_EXPORT_AUTHOR_DATA\x10\r2\x8b\x10\n" +
 	"\x11ModerationService\x12J\n" +
 	"\tListQueue\x12\x1d.commentd.v1.ListQueueRequest\x1a\x1e.commentd.v1.ListQueueResponse\x12o\n" +
 	"\n" +
@@ -3691,7 +3953,8 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x0fDeleteSpamModel\x12#.commentd.v1.DeleteSpamModelRequest\x1a$.commentd.v1.DeleteSpamModelResponse\x12\\\n" +
 	"\x0fListAuditEvents\x12#.commentd.v1.ListAuditEventsRequest\x1a$.commentd.v1.ListAuditEventsResponse\x12G\n" +
 	"\bGetStats\x12\x1c.commentd.v1.GetStatsRequest\x1a\x1d.commentd.v1.GetStatsResponse\x12\\\n" +
-	"\x0fEraseAuthorData\x12#.commentd.v1.EraseAuthorDataRequest\x1a$.commentd.v1.EraseAuthorDataResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
+	"\x0fEraseAuthorData\x12#.commentd.v1.EraseAuthorDataRequest\x1a$.commentd.v1.EraseAuthorDataResponse\x12_\n" +
+	"\x10ExportAuthorData\x12$.commentd.v1.ExportAuthorDataRequest\x1a%.commentd.v1.ExportAuthorDataResponseB;Z9github.com/commentd/commentd/proto/commentd/v1;commentdv1b\x06proto3"
 
 var (
 	file_commentd_v1_moderation_service_proto_rawDescOnce sync.Once
@@ -3706,7 +3969,7 @@ func file_commentd_v1_moderation_service_proto_rawDescGZIP() []byte {
 }
 
 var file_commentd_v1_moderation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_commentd_v1_moderation_service_proto_goTypes = []any{
 	(QueueEventKind)(0),                         // 0: commentd.v1.QueueEventKind
 	(FilterList)(0),                             // 1: commentd.v1.FilterList
@@ -3765,110 +4028,124 @@ var file_commentd_v1_moderation_service_proto_goTypes = []any{
 	(*GetStatsResponse)(nil),                    // 54: commentd.v1.GetStatsResponse
 	(*EraseAuthorDataRequest)(nil),              // 55: commentd.v1.EraseAuthorDataRequest
 	(*EraseAuthorDataResponse)(nil),             // 56: commentd.v1.EraseAuthorDataResponse
-	(State)(0),                                  // 57: commentd.v1.State
-	(*timestamppb.Timestamp)(nil),               // 58: google.protobuf.Timestamp
-	(*ModeratedComment)(nil),                    // 59: commentd.v1.ModeratedComment
-	(*Thread)(nil),                              // 60: commentd.v1.Thread
-	(*fieldmaskpb.FieldMask)(nil),               // 61: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                 // 62: google.protobuf.Duration
+	(*ExportAuthorDataRequest)(nil),             // 57: commentd.v1.ExportAuthorDataRequest
+	(*ExportAuthorDataResponse)(nil),            // 58: commentd.v1.ExportAuthorDataResponse
+	(*ExportedComment)(nil),                     // 59: commentd.v1.ExportedComment
+	(State)(0),                                  // 60: commentd.v1.State
+	(*timestamppb.Timestamp)(nil),               // 61: google.protobuf.Timestamp
+	(*ModeratedComment)(nil),                    // 62: commentd.v1.ModeratedComment
+	(*Thread)(nil),                              // 63: commentd.v1.Thread
+	(*fieldmaskpb.FieldMask)(nil),               // 64: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                 // 65: google.protobuf.Duration
+	(*Comment)(nil),                             // 66: commentd.v1.Comment
+	(*Reason)(nil),                              // 67: commentd.v1.Reason
+	(*Decision)(nil),                            // 68: commentd.v1.Decision
 }
 var file_commentd_v1_moderation_service_proto_depIdxs = []int32{
-	57, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
-	58, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
-	59, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
-	59, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	59, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	59, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	60, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
-	60, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
-	61, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	60, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
-	59, // 10: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
-	59, // 11: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
-	59, // 12: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	62, // 13: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
-	57, // 14: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
-	59, // 15: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
-	58, // 16: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	60, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
+	61, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
+	62, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
+	62, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	62, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	62, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	63, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
+	63, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
+	64, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	63, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
+	62, // 10: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	62, // 11: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	62, // 12: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	65, // 13: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
+	60, // 14: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
+	62, // 15: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
+	61, // 16: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 17: commentd.v1.WatchQueueRequest.kinds:type_name -> commentd.v1.QueueEventKind
 	0,  // 18: commentd.v1.WatchQueueResponse.kind:type_name -> commentd.v1.QueueEventKind
-	59, // 19: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
-	58, // 20: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
-	58, // 21: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
-	58, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
-	62, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
+	62, // 19: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
+	61, // 20: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
+	61, // 21: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	61, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	65, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
 	28, // 24: commentd.v1.CreateBanResponse.ban:type_name -> commentd.v1.Ban
 	28, // 25: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
 	1,  // 26: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
 	2,  // 27: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
-	58, // 28: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
+	61, // 28: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
 	35, // 29: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
 	35, // 30: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
 	1,  // 31: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
 	35, // 32: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
 	42, // 33: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
-	58, // 34: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	61, // 34: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
 	3,  // 35: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
-	57, // 36: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
-	57, // 37: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
-	58, // 38: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	58, // 39: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	60, // 36: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
+	60, // 37: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
+	61, // 38: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 39: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	47, // 40: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
-	57, // 41: commentd.v1.StateCount.state:type_name -> commentd.v1.State
+	60, // 41: commentd.v1.StateCount.state:type_name -> commentd.v1.State
 	51, // 42: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
 	52, // 43: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
 	53, // 44: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
-	4,  // 45: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
-	6,  // 46: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
-	8,  // 47: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
-	10, // 48: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
-	12, // 49: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
-	14, // 50: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
-	16, // 51: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
-	18, // 52: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
-	20, // 53: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
-	22, // 54: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
-	24, // 55: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
-	26, // 56: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
-	29, // 57: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
-	31, // 58: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
-	33, // 59: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
-	36, // 60: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
-	38, // 61: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
-	40, // 62: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
-	43, // 63: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
-	45, // 64: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
-	48, // 65: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
-	50, // 66: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
-	55, // 67: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
-	5,  // 68: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
-	7,  // 69: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
-	9,  // 70: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
-	11, // 71: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
-	13, // 72: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
-	15, // 73: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
-	17, // 74: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
-	19, // 75: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
-	21, // 76: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
-	23, // 77: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
-	25, // 78: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
-	27, // 79: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
-	30, // 80: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
-	32, // 81: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
-	34, // 82: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
-	37, // 83: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
-	39, // 84: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
-	41, // 85: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
-	44, // 86: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
-	46, // 87: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
-	49, // 88: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
-	54, // 89: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
-	56, // 90: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
-	68, // [68:91] is the sub-list for method output_type
-	45, // [45:68] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	61, // 45: commentd.v1.ExportAuthorDataRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 46: commentd.v1.ExportAuthorDataRequest.end_time:type_name -> google.protobuf.Timestamp
+	59, // 47: commentd.v1.ExportAuthorDataResponse.comments:type_name -> commentd.v1.ExportedComment
+	66, // 48: commentd.v1.ExportedComment.comment:type_name -> commentd.v1.Comment
+	67, // 49: commentd.v1.ExportedComment.hold_reasons:type_name -> commentd.v1.Reason
+	68, // 50: commentd.v1.ExportedComment.decision:type_name -> commentd.v1.Decision
+	4,  // 51: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
+	6,  // 52: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
+	8,  // 53: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
+	10, // 54: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
+	12, // 55: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
+	14, // 56: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
+	16, // 57: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
+	18, // 58: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
+	20, // 59: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
+	22, // 60: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
+	24, // 61: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
+	26, // 62: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
+	29, // 63: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
+	31, // 64: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
+	33, // 65: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
+	36, // 66: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
+	38, // 67: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
+	40, // 68: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
+	43, // 69: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
+	45, // 70: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
+	48, // 71: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
+	50, // 72: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
+	55, // 73: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
+	57, // 74: commentd.v1.ModerationService.ExportAuthorData:input_type -> commentd.v1.ExportAuthorDataRequest
+	5,  // 75: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
+	7,  // 76: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
+	9,  // 77: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
+	11, // 78: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
+	13, // 79: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
+	15, // 80: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
+	17, // 81: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
+	19, // 82: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
+	21, // 83: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
+	23, // 84: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
+	25, // 85: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
+	27, // 86: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
+	30, // 87: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
+	32, // 88: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
+	34, // 89: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
+	37, // 90: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
+	39, // 91: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
+	41, // 92: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
+	44, // 93: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
+	46, // 94: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
+	49, // 95: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
+	54, // 96: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
+	56, // 97: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
+	58, // 98: commentd.v1.ModerationService.ExportAuthorData:output_type -> commentd.v1.ExportAuthorDataResponse
+	75, // [75:99] is the sub-list for method output_type
+	51, // [51:75] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_moderation_service_proto_init() }
@@ -3892,7 +4169,7 @@ func file_commentd_v1_moderation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_moderation_service_proto_rawDesc), len(file_commentd_v1_moderation_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   53,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

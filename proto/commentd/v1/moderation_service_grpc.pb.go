@@ -19,29 +19,30 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ModerationService_ListQueue_FullMethodName       = "/commentd.v1.ModerationService/ListQueue"
-	ModerationService_GetComment_FullMethodName      = "/commentd.v1.ModerationService/GetComment"
-	ModerationService_ApproveComment_FullMethodName  = "/commentd.v1.ModerationService/ApproveComment"
-	ModerationService_RejectComment_FullMethodName   = "/commentd.v1.ModerationService/RejectComment"
-	ModerationService_GetThread_FullMethodName       = "/commentd.v1.ModerationService/GetThread"
-	ModerationService_UpdateThread_FullMethodName    = "/commentd.v1.ModerationService/UpdateThread"
-	ModerationService_MarkSpam_FullMethodName        = "/commentd.v1.ModerationService/MarkSpam"
-	ModerationService_MarkNotSpam_FullMethodName     = "/commentd.v1.ModerationService/MarkNotSpam"
-	ModerationService_ReopenComment_FullMethodName   = "/commentd.v1.ModerationService/ReopenComment"
-	ModerationService_ClaimComments_FullMethodName   = "/commentd.v1.ModerationService/ClaimComments"
-	ModerationService_ReleaseComments_FullMethodName = "/commentd.v1.ModerationService/ReleaseComments"
-	ModerationService_WatchQueue_FullMethodName      = "/commentd.v1.ModerationService/WatchQueue"
-	ModerationService_CreateBan_FullMethodName       = "/commentd.v1.ModerationService/CreateBan"
-	ModerationService_ListBans_FullMethodName        = "/commentd.v1.ModerationService/ListBans"
-	ModerationService_DeleteBan_FullMethodName       = "/commentd.v1.ModerationService/DeleteBan"
-	ModerationService_CreateFilter_FullMethodName    = "/commentd.v1.ModerationService/CreateFilter"
-	ModerationService_ListFilters_FullMethodName     = "/commentd.v1.ModerationService/ListFilters"
-	ModerationService_DeleteFilter_FullMethodName    = "/commentd.v1.ModerationService/DeleteFilter"
-	ModerationService_TrainSpam_FullMethodName       = "/commentd.v1.ModerationService/TrainSpam"
-	ModerationService_DeleteSpamModel_FullMethodName = "/commentd.v1.ModerationService/DeleteSpamModel"
-	ModerationService_ListAuditEvents_FullMethodName = "/commentd.v1.ModerationService/ListAuditEvents"
-	ModerationService_GetStats_FullMethodName        = "/commentd.v1.ModerationService/GetStats"
-	ModerationService_EraseAuthorData_FullMethodName = "/commentd.v1.ModerationService/EraseAuthorData"
+	ModerationService_ListQueue_FullMethodName        = "/commentd.v1.ModerationService/ListQueue"
+	ModerationService_GetComment_FullMethodName       = "/commentd.v1.ModerationService/GetComment"
+	ModerationService_ApproveComment_FullMethodName   = "/commentd.v1.ModerationService/ApproveComment"
+	ModerationService_RejectComment_FullMethodName    = "/commentd.v1.ModerationService/RejectComment"
+	ModerationService_GetThread_FullMethodName        = "/commentd.v1.ModerationService/GetThread"
+	ModerationService_UpdateThread_FullMethodName     = "/commentd.v1.ModerationService/UpdateThread"
+	ModerationService_MarkSpam_FullMethodName         = "/commentd.v1.ModerationService/MarkSpam"
+	ModerationService_MarkNotSpam_FullMethodName      = "/commentd.v1.ModerationService/MarkNotSpam"
+	ModerationService_ReopenComment_FullMethodName    = "/commentd.v1.ModerationService/ReopenComment"
+	ModerationService_ClaimComments_FullMethodName    = "/commentd.v1.ModerationService/ClaimComments"
+	ModerationService_ReleaseComments_FullMethodName  = "/commentd.v1.ModerationService/ReleaseComments"
+	ModerationService_WatchQueue_FullMethodName       = "/commentd.v1.ModerationService/WatchQueue"
+	ModerationService_CreateBan_FullMethodName        = "/commentd.v1.ModerationService/CreateBan"
+	ModerationService_ListBans_FullMethodName         = "/commentd.v1.ModerationService/ListBans"
+	ModerationService_DeleteBan_FullMethodName        = "/commentd.v1.ModerationService/DeleteBan"
+	ModerationService_CreateFilter_FullMethodName     = "/commentd.v1.ModerationService/CreateFilter"
+	ModerationService_ListFilters_FullMethodName      = "/commentd.v1.ModerationService/ListFilters"
+	ModerationService_DeleteFilter_FullMethodName     = "/commentd.v1.ModerationService/DeleteFilter"
+	ModerationService_TrainSpam_FullMethodName        = "/commentd.v1.ModerationService/TrainSpam"
+	ModerationService_DeleteSpamModel_FullMethodName  = "/commentd.v1.ModerationService/DeleteSpamModel"
+	ModerationService_ListAuditEvents_FullMethodName  = "/commentd.v1.ModerationService/ListAuditEvents"
+	ModerationService_GetStats_FullMethodName         = "/commentd.v1.ModerationService/GetStats"
+	ModerationService_EraseAuthorData_FullMethodName  = "/commentd.v1.ModerationService/EraseAuthorData"
+	ModerationService_ExportAuthorData_FullMethodName = "/commentd.v1.ModerationService/ExportAuthorData"
 )
 
 // ModerationServiceClient is the client API for ModerationService service.
@@ -105,6 +106,14 @@ type ModerationServiceClient interface {
 	// are kept. The call walks every stored comment, so it may take a while on a large site: give it a generous
 	// deadline. Safe to repeat: a call cut short leaves some comments anonymised, and the next does the rest.
 	EraseAuthorData(ctx context.Context, in *EraseAuthorDataRequest, opts ...grpc.CallOption) (*EraseAuthorDataResponse, error)
+	// Exports an author's personal data, for a data-protection access request (admin keys only): every comment of
+	// the author (found by the keyed hash of their email address), oldest first, with the email and IP address in
+	// clear. This is the one call that opens those sealed values: the export is the data subject's own data, which the
+	// admin hands to them, and that is why it needs an admin key. It changes nothing but the audit log. An author
+	// with more comments than one response holds (10,000, or 32 MiB of them) is refused with FAILED_PRECONDITION,
+	// reason EXPORT_TOO_LARGE: export them in periods (start_time, end_time). The call walks every stored comment,
+	// as EraseAuthorData does: give it a generous deadline, and a client receive limit above gRPC's default 4 MiB.
+	ExportAuthorData(ctx context.Context, in *ExportAuthorDataRequest, opts ...grpc.CallOption) (*ExportAuthorDataResponse, error)
 }
 
 type moderationServiceClient struct {
@@ -354,6 +363,16 @@ func (c *moderationServiceClient) EraseAuthorData(ctx context.Context, in *Erase
 	return out, nil
 }
 
+func (c *moderationServiceClient) ExportAuthorData(ctx context.Context, in *ExportAuthorDataRequest, opts ...grpc.CallOption) (*ExportAuthorDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportAuthorDataResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ExportAuthorData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModerationServiceServer is the server API for ModerationService service.
 // All implementations must embed UnimplementedModerationServiceServer
 // for forward compatibility.
@@ -415,6 +434,14 @@ type ModerationServiceServer interface {
 	// are kept. The call walks every stored comment, so it may take a while on a large site: give it a generous
 	// deadline. Safe to repeat: a call cut short leaves some comments anonymised, and the next does the rest.
 	EraseAuthorData(context.Context, *EraseAuthorDataRequest) (*EraseAuthorDataResponse, error)
+	// Exports an author's personal data, for a data-protection access request (admin keys only): every comment of
+	// the author (found by the keyed hash of their email address), oldest first, with the email and IP address in
+	// clear. This is the one call that opens those sealed values: the export is the data subject's own data, which the
+	// admin hands to them, and that is why it needs an admin key. It changes nothing but the audit log. An author
+	// with more comments than one response holds (10,000, or 32 MiB of them) is refused with FAILED_PRECONDITION,
+	// reason EXPORT_TOO_LARGE: export them in periods (start_time, end_time). The call walks every stored comment,
+	// as EraseAuthorData does: give it a generous deadline, and a client receive limit above gRPC's default 4 MiB.
+	ExportAuthorData(context.Context, *ExportAuthorDataRequest) (*ExportAuthorDataResponse, error)
 	mustEmbedUnimplementedModerationServiceServer()
 }
 
@@ -493,6 +520,9 @@ func (UnimplementedModerationServiceServer) GetStats(context.Context, *GetStatsR
 }
 func (UnimplementedModerationServiceServer) EraseAuthorData(context.Context, *EraseAuthorDataRequest) (*EraseAuthorDataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EraseAuthorData not implemented")
+}
+func (UnimplementedModerationServiceServer) ExportAuthorData(context.Context, *ExportAuthorDataRequest) (*ExportAuthorDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportAuthorData not implemented")
 }
 func (UnimplementedModerationServiceServer) mustEmbedUnimplementedModerationServiceServer() {}
 func (UnimplementedModerationServiceServer) testEmbeddedByValue()                           {}
@@ -922,6 +952,24 @@ func _ModerationService_EraseAuthorData_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ModerationService_ExportAuthorData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportAuthorDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ExportAuthorData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ExportAuthorData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ExportAuthorData(ctx, req.(*ExportAuthorDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ModerationService_ServiceDesc is the grpc.ServiceDesc for ModerationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1016,6 +1064,10 @@ var ModerationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EraseAuthorData",
 			Handler:    _ModerationService_EraseAuthorData_Handler,
+		},
+		{
+			MethodName: "ExportAuthorData",
+			Handler:    _ModerationService_ExportAuthorData_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
