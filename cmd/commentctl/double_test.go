@@ -14,8 +14,8 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// moderationDouble extends fakeModeration with the calls of review, watch, bulk, audit, stats and
-// erase.
+// moderationDouble extends fakeModeration with the calls of review, watch, bulk, audit, stats,
+// erase and export.
 // Like it, each method answers with its function field (Unimplemented when nil) and records the
 // call.
 type moderationDouble struct {
@@ -31,6 +31,7 @@ type moderationDouble struct {
 	statsFn     func(context.Context, *commentdv1.GetStatsRequest) (*commentdv1.GetStatsResponse, error)
 	watchFn     func(*commentdv1.WatchQueueRequest, grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error
 	eraseFn     func(context.Context, *commentdv1.EraseAuthorDataRequest) (*commentdv1.EraseAuthorDataResponse, error)
+	exportFn    func(context.Context, *commentdv1.ExportAuthorDataRequest) (*commentdv1.ExportAuthorDataResponse, error)
 }
 
 func (d *moderationDouble) ClaimComments(ctx context.Context, req *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
@@ -111,6 +112,14 @@ func (d *moderationDouble) EraseAuthorData(ctx context.Context, req *commentdv1.
 		return d.UnimplementedModerationServiceServer.EraseAuthorData(ctx, req)
 	}
 	return d.eraseFn(ctx, req)
+}
+
+func (d *moderationDouble) ExportAuthorData(ctx context.Context, req *commentdv1.ExportAuthorDataRequest) (*commentdv1.ExportAuthorDataResponse, error) {
+	d.record(ctx, "ExportAuthorData", req)
+	if d.exportFn == nil {
+		return d.UnimplementedModerationServiceServer.ExportAuthorData(ctx, req)
+	}
+	return d.exportFn(ctx, req)
 }
 
 // serveDouble runs d on a gRPC server on a free loopback port until the test ends.

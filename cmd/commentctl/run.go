@@ -164,6 +164,7 @@ config file is wrong.`,
 		c.auditCmd(),
 		c.statsCmd(),
 		c.eraseCmd(),
+		c.exportCmd(),
 		c.completionCmd(),
 		c.reviewCmd(),
 	)
