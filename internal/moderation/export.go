@@ -31,7 +31,7 @@ const (
 	// MaxExportComments is far more than a reader writes: five comments a day, every day, for five
 	// years, are 9,000. An author with more is rarer than a spam run under one address.
 	MaxExportComments = 10_000
-	// MaxExportBytes bounds the export's size, about as the API encodes it (ExportSize), since
+	// MaxExportBytes bounds the export's size, about as the API encodes it (exportSize), since
 	// 10,000 comments of the longest text allowed would make hundreds of MiB. 32 MiB is 10,000
 	// comments of about 3,300 bytes, and a message a client can still be told to accept.
 	MaxExportBytes = 32 << 20
@@ -74,9 +74,9 @@ type ExportedComment struct {
 	EmailUnreadable, IPUnreadable bool
 }
 
-// ExportSize is about the size of c as the API encodes it: its text, plus a fixed allowance for
+// exportSize is about the size of c as the API encodes it: its text, plus a fixed allowance for
 // the names, times and framing around it. It is what MaxExportBytes counts.
-func ExportSize(c ExportedComment) int {
+func exportSize(c ExportedComment) int {
 	const fixed = 256 // field tags and lengths, two timestamps, the state, the score
 	x := c.Comment
 	n := fixed + 2*len(x.ID) + len(x.ThreadID) + len(x.ParentID) + len(x.AuthorName) + len(x.Body) + len(x.UserAgent)
@@ -121,7 +121,7 @@ func (s *Service) ExportAuthorData(ctx context.Context, admin string, q ExportQu
 				continue
 			}
 			x := s.exported(c)
-			size += ExportSize(x)
+			size += exportSize(x)
 			out = append(out, x)
 			// Checked as the walk goes, so a refused export stops early and never holds more than
 			// the bound in memory.
