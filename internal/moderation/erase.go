@@ -109,7 +109,7 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 	if dryRun || s.audit == nil {
 		return Erasure{Comments: n, DryRun: dryRun}, nil
 	}
-	note := fmt.Sprintf("%d comments anonymised", n)
+	note := countComments(n) + " anonymised"
 	if reason != "" {
 		note += ": " + reason
 	}
@@ -144,4 +144,12 @@ func authorRequest(email, reason string, verr *comment.ValidationError) (privacy
 		return privacy.Email{}, "", err
 	}
 	return e, reason, nil
+}
+
+// countComments says "1 comment" or "n comments", for audit reasons.
+func countComments(n int) string {
+	if n == 1 {
+		return "1 comment"
+	}
+	return fmt.Sprintf("%d comments", n)
 }

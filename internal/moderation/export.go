@@ -137,7 +137,7 @@ func (s *Service) ExportAuthorData(ctx context.Context, admin string, q ExportQu
 	slices.SortFunc(out, func(a, b ExportedComment) int {
 		return cmp.Or(a.Comment.CreatedAt.Compare(b.Comment.CreatedAt), cmp.Compare(a.Comment.ID, b.Comment.ID))
 	})
-	note := fmt.Sprintf("%d comments exported", len(out))
+	note := countComments(len(out)) + " exported"
 	if reason != "" {
 		note += ": " + reason
 	}

@@ -71,3 +71,12 @@ func TestExportBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestCountComments: audit reasons say "1 comment", not "1 comments".
+func TestCountComments(t *testing.T) {
+	for n, want := range map[int]string{0: "0 comments", 1: "1 comment", 2: "2 comments", 10000: "10000 comments"} {
+		if got := countComments(n); got != want {
+			t.Errorf("countComments(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
