@@ -56,6 +56,29 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
+// parsePeriod reads the --since and --until flags ("" for unbounded) as the start and end times of
+// a request, and checks that the end comes after the start. Its error is a usage error.
+func parsePeriod(cmd *cobra.Command, since, until string, now time.Time) (start, end *timestamppb.Timestamp, err error) {
+	if since != "" {
+		t, err := parseWhen(since, now)
+		if err != nil {
+			return nil, nil, usagef(cmd, "--since %q: %v", since, err)
+		}
+		start = timestamppb.New(t)
+	}
+	if until != "" {
+		t, err := parseWhen(until, now)
+		if err != nil {
+			return nil, nil, usagef(cmd, "--until %q: %v", until, err)
+		}
+		end = timestamppb.New(t)
+	}
+	if start != nil && end != nil && !end.AsTime().After(start.AsTime()) {
+		return nil, nil, usagef(cmd, "--until must be after --since")
+	}
+	return start, end, nil
+}
+
 func (c *cli) auditCmd() *cobra.Command {
 	var (
 		moderator string
@@ -89,22 +112,9 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 				PageSize:  int32(page.limit),
 				PageToken: page.token,
 			}
-			if since != "" {
-				t, err := parseWhen(since, now)
-				if err != nil {
-					return usagef(cmd, "--since %q: %v", since, err)
-				}
-				req.StartTime = timestamppb.New(t)
-			}
-			if until != "" {
-				t, err := parseWhen(until, now)
-				if err != nil {
-					return usagef(cmd, "--until %q: %v", until, err)
-				}
-				req.EndTime = timestamppb.New(t)
-			}
-			if req.StartTime != nil && req.EndTime != nil && !req.EndTime.AsTime().After(req.StartTime.AsTime()) {
-				return usagef(cmd, "--until must be after --since")
+			var err error
+			if req.StartTime, req.EndTime, err = parsePeriod(cmd, since, until, now); err != nil {
+				return err
 			}
 			if err := page.check(cmd); err != nil {
 				return err

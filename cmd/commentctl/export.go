@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -58,22 +57,9 @@ a while: export waits up to ` + eraseMinTimeout.String() + ` (or --timeout, if l
 			}
 			req := &commentdv1.ExportAuthorDataRequest{AuthorEmail: email, Reason: reason}
 			now := time.Now()
-			if since != "" {
-				t, err := parseWhen(since, now)
-				if err != nil {
-					return usagef(cmd, "--since %q: %v", since, err)
-				}
-				req.StartTime = timestamppb.New(t)
-			}
-			if until != "" {
-				t, err := parseWhen(until, now)
-				if err != nil {
-					return usagef(cmd, "--until %q: %v", until, err)
-				}
-				req.EndTime = timestamppb.New(t)
-			}
-			if req.StartTime != nil && req.EndTime != nil && !req.EndTime.AsTime().After(req.StartTime.AsTime()) {
-				return usagef(cmd, "--until must be after --since")
+			var err error
+			if req.StartTime, req.EndTime, err = parsePeriod(cmd, since, until, now); err != nil {
+				return err
 			}
 			if out != "" {
 				// Before the call: the walk may take minutes, and an export that cannot be saved

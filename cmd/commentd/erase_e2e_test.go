@@ -22,22 +22,7 @@ func TestEraseEndToEnd(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startCommentd(t, rs.Addr)
 	const email, ip, ua = "Erin.Erasure-E2E@Erasable.example", "192.0.2.177", "ErinsBrowser/7.7"
-	site := commentdv1.NewCommentServiceClient(s.conn)
-	ctx := s.siteCtx(t)
-	var mine []string
-	for _, r := range []*commentdv1.SubmitCommentRequest{
-		{ThreadId: "erase-a", AuthorName: "Erin E", AuthorEmail: email, Body: "first of mine", ClientIp: ip, UserAgent: ua},
-		{ThreadId: "erase-b", AuthorName: "Erin E", AuthorEmail: email, Body: "second of mine", ClientIp: ip, UserAgent: ua},
-		{ThreadId: "erase-a", AuthorName: "Kim K", AuthorEmail: "kim@example.com", Body: "not mine", ClientIp: "192.0.2.9", UserAgent: "KimsBrowser/1.0"},
-	} {
-		resp, err := site.SubmitComment(ctx, r)
-		if err != nil {
-			t.Fatalf("SubmitComment(%q): %v", r.GetBody(), err)
-		}
-		mine = append(mine, resp.GetComment().GetId())
-	}
-	other := mine[2]
-	mine = mine[:2]
+	mine, other := s.submitAuthorAndOther(t, "erase", "Erin E", email, ip, ua)
 	show := func(id string) *commentdv1.ModeratedComment {
 		t.Helper()
 		var resp commentdv1.ModerationServiceGetCommentResponse
@@ -49,14 +34,7 @@ func TestEraseEndToEnd(t *testing.T) {
 	authorKey := show(mine[0]).GetAuthorKey()
 
 	// The moderator's key may not erase.
-	_, bin := binaries(t)
-	cmd := exec.Command(bin, "erase", "--email", email, "--yes")
-	cmd.Env = append(os.Environ(), "COMMENTCTL_SERVER="+s.grpcAddr, "COMMENTCTL_TOKEN="+s.modToken)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "PERMISSION_DENIED") || strings.Count(stderr.String(), "\n") != 1 {
-		t.Errorf("commentctl erase with a moderator key: %v, stderr %q; want exit 1 and one PERMISSION_DENIED line", err, stderr.String())
-	}
+	s.refusedToModerator(t, "erase", "--email", email, "--yes")
 
 	if out := ctlAs(t, s, s.adminToken, "erase", "--email", email, "--dry-run"); out != "Dry run: erase would anonymise 2 comments of this author.\n" {
 		t.Errorf("commentctl erase --dry-run: stdout %q, want 2 comments", out)
@@ -108,5 +86,40 @@ func TestEraseEndToEnd(t *testing.T) {
 		if ttl, err := rdb.TTL(context.Background(), k).Result(); err != nil || ttl <= 0 {
 			t.Errorf("key %s names the erased author's key and has TTL %v (%v); want it to expire", k, ttl, err)
 		}
+	}
+}
+
+// submitAuthorAndOther submits two comments of one author (in threads prefix-a and prefix-b) and
+// one of another author, as the site would, and returns the ids of the author's two and the other.
+func (s *server) submitAuthorAndOther(t *testing.T, prefix, name, email, ip, ua string) (mine []string, other string) {
+	t.Helper()
+	site := commentdv1.NewCommentServiceClient(s.conn)
+	ctx := s.siteCtx(t)
+	var ids []string
+	for _, r := range []*commentdv1.SubmitCommentRequest{
+		{ThreadId: prefix + "-a", AuthorName: name, AuthorEmail: email, Body: "first of mine", ClientIp: ip, UserAgent: ua},
+		{ThreadId: prefix + "-b", AuthorName: name, AuthorEmail: email, Body: "second of mine", ClientIp: ip, UserAgent: ua},
+		{ThreadId: prefix + "-a", AuthorName: "Kim K", AuthorEmail: "kim@example.com", Body: "not mine", ClientIp: "192.0.2.9", UserAgent: "KimsBrowser/1.0"},
+	} {
+		resp, err := site.SubmitComment(ctx, r)
+		if err != nil {
+			t.Fatalf("SubmitComment(%q): %v", r.GetBody(), err)
+		}
+		ids = append(ids, resp.GetComment().GetId())
+	}
+	return ids[:2], ids[2]
+}
+
+// refusedToModerator runs commentctl with args and the moderator's key, and checks that it fails
+// with one PERMISSION_DENIED line on stderr and nothing on stdout.
+func (s *server) refusedToModerator(t *testing.T, args ...string) {
+	t.Helper()
+	_, bin := binaries(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "COMMENTCTL_SERVER="+s.grpcAddr, "COMMENTCTL_TOKEN="+s.modToken)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "PERMISSION_DENIED") || strings.Count(stderr.String(), "\n") != 1 || stdout.Len() != 0 {
+		t.Errorf("commentctl %s with a moderator key: %v, stdout %q, stderr %q; want exit 1 and one PERMISSION_DENIED line", args[0], err, stdout.String(), stderr.String())
 	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,31 +20,11 @@ func TestExportEndToEnd(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startCommentd(t, rs.Addr)
 	const email, ip, ua = "Xena.Export-E2E@Exportable.example", "192.0.2.178", "XenasBrowser/7.7"
-	site := commentdv1.NewCommentServiceClient(s.conn)
-	ctx := s.siteCtx(t)
-	var ids []string
-	for _, r := range []*commentdv1.SubmitCommentRequest{
-		{ThreadId: "export-a", AuthorName: "Xena X", AuthorEmail: email, Body: "first of mine", ClientIp: ip, UserAgent: ua},
-		{ThreadId: "export-b", AuthorName: "Xena X", AuthorEmail: email, Body: "second of mine", ClientIp: ip, UserAgent: ua},
-		{ThreadId: "export-a", AuthorName: "Kim K", AuthorEmail: "kim@example.com", Body: "not mine", ClientIp: "192.0.2.9", UserAgent: "KimsBrowser/1.0"},
-	} {
-		resp, err := site.SubmitComment(ctx, r)
-		if err != nil {
-			t.Fatalf("SubmitComment(%q): %v", r.GetBody(), err)
-		}
-		ids = append(ids, resp.GetComment().GetId())
-	}
+	ids, _ := s.submitAuthorAndOther(t, "export", "Xena X", email, ip, ua)
 	s.ctl(t, "reject", ids[1], "--reason", "off topic")
 
 	// The moderator's key may not export.
-	_, bin := binaries(t)
-	cmd := exec.Command(bin, "export", "--email", email)
-	cmd.Env = append(os.Environ(), "COMMENTCTL_SERVER="+s.grpcAddr, "COMMENTCTL_TOKEN="+s.modToken)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "PERMISSION_DENIED") || strings.Count(stderr.String(), "\n") != 1 || stdout.Len() != 0 {
-		t.Errorf("commentctl export with a moderator key: %v, stdout %q, stderr %q; want exit 1 and one PERMISSION_DENIED line", err, stdout.String(), stderr.String())
-	}
+	s.refusedToModerator(t, "export", "--email", email)
 
 	path := filepath.Join(t.TempDir(), "export.json")
 	out := ctlAs(t, s, s.adminToken, "export", "--email", strings.ToUpper(email), "--reason", "request 18", "--out", path)

@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,48 +18,13 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// dumpWithoutAudit returns every key under the env's prefix with its whole value, in a form that
-// is the same for the same data (hash fields and set members sorted), but for the audit stream and
-// statistics of actions on no shard ("{audit}a", "{audit}st:<day>"), which an export's audit entry
-// writes.
+// dumpWithoutAudit is dump without the audit stream and the statistics of actions on no shard
+// ("{audit}a", "{audit}st:<day>"), which an export's audit entry writes.
 func (e *env) dumpWithoutAudit(t *testing.T) map[string]string {
 	t.Helper()
-	ctx := t.Context()
-	out := map[string]string{}
-	for _, k := range e.storedKeys(t) {
-		if strings.HasSuffix(k, "{audit}a") || strings.Contains(k, "{audit}st:") {
-			continue
-		}
-		typ, err := e.redis.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatalf("TYPE %s: %v", k, err)
-		}
-		var v any
-		switch typ {
-		case "string":
-			v, err = e.redis.Get(ctx, k).Result()
-		case "hash":
-			v, err = e.redis.HGetAll(ctx, k).Result() // fmt prints a map sorted by key
-		case "zset":
-			v, err = e.redis.ZRangeWithScores(ctx, k, 0, -1).Result()
-		case "set":
-			var m []string
-			m, err = e.redis.SMembers(ctx, k).Result()
-			slices.Sort(m)
-			v = m
-		case "list":
-			v, err = e.redis.LRange(ctx, k, 0, -1).Result()
-		case "stream":
-			v, err = e.redis.XRange(ctx, k, "-", "+").Result()
-		default:
-			t.Fatalf("key %s has type %s, which this test cannot read", k, typ)
-		}
-		if err != nil {
-			t.Fatalf("read %s %s: %v", typ, k, err)
-		}
-		out[k] = typ + " " + fmt.Sprint(v)
-	}
-	return out
+	return e.dump(t, func(k string) bool {
+		return strings.HasSuffix(k, "{audit}a") || strings.Contains(k, "{audit}st:")
+	})
 }
 
 // TestExportAuthorData answers an access request through the API: the export holds the author's
