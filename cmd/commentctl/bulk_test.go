@@ -377,10 +377,7 @@ func TestBulkUsage(t *testing.T) {
 	t.Parallel()
 	d := bulkDouble(t, 3)
 	addr := serveDouble(t, d)
-	tests := []struct {
-		name string
-		args []string
-	}{
+	tests := []usageCase{
 		{name: "no verb", args: []string{"bulk"}},
 		{name: "unknown verb", args: []string{"bulk", "delete"}},
 		{name: "arguments", args: []string{"bulk", "approve", "c1", "--yes"}},
@@ -395,21 +392,7 @@ func TestBulkUsage(t *testing.T) {
 		// The test's stdin is not a terminal: without --yes there is nobody to ask.
 		{name: "no confirmation", args: []string{"bulk", "approve"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			args := withServer(addr, tt.args...)
-			got := invocation{args: args}.run(t)
-			if got.code != exitUsage {
-				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, exitUsage)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		if calls := d.recorded(); len(calls) != 0 {
-			t.Errorf("bulk usage errors made %d calls; want none", len(calls))
-		}
-	})
+	checkUsageErrors(t, d, addr, "bulk", tests)
 }
 
 func TestParseSpanAndWhen(t *testing.T) {

@@ -180,3 +180,30 @@ func lines(s string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// usageCase is a command line that must fail as a usage error: exit 2, before any call.
+type usageCase struct {
+	name string
+	args []string
+}
+
+// checkUsageErrors runs each case against the double d served at addr and checks that it exits 2
+// and that, once all have run, d received no call.
+func checkUsageErrors(t *testing.T, d *moderationDouble, addr, command string, cases []usageCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := withServer(addr, tt.args...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitUsage {
+				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, exitUsage)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if calls := d.recorded(); len(calls) != 0 {
+			t.Errorf("%s usage errors made %d calls; want none", command, len(calls))
+		}
+	})
+}

@@ -105,29 +105,12 @@ func TestEraseUsage(t *testing.T) {
 	t.Parallel()
 	d := eraseDouble(3, nil)
 	addr := serveDouble(t, d)
-	for _, tt := range []struct {
-		name string
-		args []string
-	}{
+	checkUsageErrors(t, d, addr, "erase", []usageCase{
 		{"no email", []string{"erase", "--yes"}},
 		{"blank email", []string{"erase", "--email", " ", "--yes"}},
 		{"arguments", []string{"erase", eraseTestEmail, "--yes"}},
 		// The test's stdin is not a terminal: without --yes there is nobody to ask.
 		{"no confirmation", []string{"erase", "--email", eraseTestEmail}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			args := withServer(addr, tt.args...)
-			got := invocation{args: args}.run(t)
-			if got.code != exitUsage {
-				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, exitUsage)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		if calls := d.recorded(); len(calls) != 0 {
-			t.Errorf("erase usage errors made %d calls; want none", len(calls))
-		}
 	})
 }
 

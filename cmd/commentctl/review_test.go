@@ -910,10 +910,7 @@ func TestReviewCommandLine(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 1))
 	addr := serveDouble(t, d)
-	tests := []struct {
-		name string
-		args []string
-	}{
+	tests := []usageCase{
 		{name: "bad state", args: []string{"review", "--state", "rejected"}},
 		{name: "batch zero", args: []string{"review", "--batch", "0"}},
 		{name: "batch too big", args: []string{"review", "--batch", "51"}},
@@ -921,21 +918,7 @@ func TestReviewCommandLine(t *testing.T) {
 		// The test's stdin and stdout are buffers, not a terminal.
 		{name: "not a terminal", args: []string{"review"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			args := withServer(addr, tt.args...)
-			got := invocation{args: args}.run(t)
-			if got.code != exitUsage {
-				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, exitUsage)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		if calls := d.recorded(); len(calls) != 0 {
-			t.Errorf("review usage errors made %d calls; want none", len(calls))
-		}
-	})
+	checkUsageErrors(t, d, addr, "review", tests)
 }
 
 func TestParseBanFor(t *testing.T) {
