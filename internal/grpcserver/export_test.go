@@ -1,14 +1,12 @@
 package grpcserver_test
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -101,20 +99,11 @@ func TestExportAuthorData(t *testing.T) {
 		t.Errorf("ExportAuthorData after the erasure = %v, %v; want no comments", none, err)
 	}
 
-	var metrics bytes.Buffer
-	fams, err := e.reg.Gather()
-	if err != nil {
-		t.Fatalf("gather metrics: %v", err)
-	}
-	for _, f := range fams {
-		if _, err := expfmt.MetricFamilyToText(&metrics, f); err != nil {
-			t.Fatalf("format metric family %s: %v", f.GetName(), err)
-		}
-	}
-	if !strings.Contains(metrics.String(), "ExportAuthorData") || !strings.Contains(e.logs.String(), "ExportAuthorData") {
+	metrics := e.metricsText(t)
+	if !strings.Contains(metrics, "ExportAuthorData") || !strings.Contains(e.logs.String(), "ExportAuthorData") {
 		t.Fatalf("the metrics or the log do not mention ExportAuthorData; searching them proves nothing")
 	}
-	for where, text := range map[string]string{"server log": e.logs.String(), "metrics": metrics.String()} {
+	for where, text := range map[string]string{"server log": e.logs.String(), "metrics": metrics} {
 		for _, secret := range []string{email, "xena.exportable", ip} {
 			if strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
 				t.Errorf("searched the %s for %q, got a match, want none:\n%s", where, secret, text)

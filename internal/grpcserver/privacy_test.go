@@ -97,22 +97,13 @@ func TestPrivacy(t *testing.T) {
 		t.Fatalf("called ListQueue and RejectComment, got no masked email or IP in:\n%s\nwant the masked forms (or the probe proves nothing)", modOut.String())
 	}
 
-	var metrics bytes.Buffer
-	fams, err := e.reg.Gather()
-	if err != nil {
-		t.Fatalf("gather metrics: %v", err)
-	}
-	for _, f := range fams {
-		if _, err := expfmt.MetricFamilyToText(&metrics, f); err != nil {
-			t.Fatalf("format metric family %s: %v", f.GetName(), err)
-		}
-	}
+	metrics := e.metricsText(t)
 
 	outputs := map[string]string{
 		"site responses":      siteOut.String(),
 		"moderator responses": modOut.String(),
 		"server log":          e.logs.String(),
-		"metrics":             metrics.String(),
+		"metrics":             metrics,
 		"redis":               e.storedText(t),
 	}
 	for where, text := range outputs {
@@ -126,4 +117,20 @@ func TestPrivacy(t *testing.T) {
 			}
 		}
 	}
+}
+
+// metricsText returns every metric of the server's registry in the text format /metrics serves.
+func (e *env) metricsText(t *testing.T) string {
+	t.Helper()
+	var metrics bytes.Buffer
+	fams, err := e.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	for _, f := range fams {
+		if _, err := expfmt.MetricFamilyToText(&metrics, f); err != nil {
+			t.Fatalf("format metric family %s: %v", f.GetName(), err)
+		}
+	}
+	return metrics.String()
 }
