@@ -33,7 +33,9 @@
 --             the stream's earlier entries (this comment's label among them) list them: the step
 --             empties the stream and writes one entry that lists no token, with the change number
 --             moved on by 2, so every server's copy sees a gap and loads the model again from the
---             counts, which no longer hold them.
+--             counts, which no longer hold them. A comment without a label has nothing to move, but
+--             a label it had once (approved, then reopened) listed its tokens in the stream: the
+--             stream is emptied all the same, unless it holds nothing but an emptying's entry.
 -- batch mode, for training examples:
 --   ARGV[4]   the marker's TTL in seconds
 --   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
@@ -67,6 +69,25 @@ local touched, order = {}, {}
 -- forget: the step took personal tokens out of the model (refeature mode), so the stream must not
 -- keep them, and the servers' copies must drop them by loading the model again.
 local forget = false
+
+-- streamHoldsTokens tells whether the stream may list tokens: it holds more than the one entry,
+-- listing none, that an earlier emptying left (so erasing many comments empties it once).
+local function streamHoldsTokens()
+  local n = redis.call("XLEN", stream)
+  if n == 0 then
+    return false
+  end
+  if n > 1 then
+    return true
+  end
+  local last = redis.call("XREVRANGE", stream, "+", "-", "COUNT", 1)[1][2]
+  for i = 1, #last, 2 do
+    if last[i] == "tok" then
+      return last[i + 1] ~= "[]"
+    end
+  end
+  return true
+end
 
 -- apply adds delta to the class's counts of the tokens ARGV[first..last].
 local function apply(class, delta, first, last)
@@ -122,13 +143,18 @@ if mode == "label" then
 elseif mode == "refeature" then
   local id, n = ARGV[4], tonumber(ARGV[5])
   local label = redis.call("HGET", labels, id)
-  if label ~= "s" and label ~= "h" then
+  if label == "s" or label == "h" then
+    apply(label, -1, 6, 5 + n)
+    apply(label, 1, 6 + n, #ARGV)
+    redis.call("HSET", labels, id, string.upper(label))
+    forget = true
+  elseif not label and streamLen > 0 and streamHoldsTokens() then
+    -- Nothing to move, but a label the comment had once (approved, then reopened) left entries
+    -- that list the old tokens: the stream is emptied all the same.
+    forget = true
+  else
     return 0
   end
-  apply(label, -1, 6, 5 + n)
-  apply(label, 1, 6 + n, #ARGV)
-  redis.call("HSET", labels, id, string.upper(label))
-  forget = true
 else
   -- A mark counts only while the model it was set for exists: a scratch model deleted (or
   -- expired) and trained again under the same request id must be trained, not skipped.
