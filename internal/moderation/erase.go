@@ -90,8 +90,8 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 	opts := EraseOptions{Name: comment.ErasedAuthorName, DryRun: dryRun, Scan: comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}}
 	// The learner moves each comment's training before the comment changes: a call that fails in
 	// between leaves the comment with its author, so the repeat finds it again, and the move,
-	// marked as done, is not made twice. (A decision on the comment in the moment between the two
-	// would untrain the old features from the moved training; the window is one round trip.)
+	// marked as done, is not made twice. From the move on, every decision on the comment teaches
+	// its anonymised features, even one that read the comment before the erasure.
 	if r, ok := s.learner.(Refeaturer); ok {
 		opts.Before = func(ctx context.Context, cs []comment.Comment) error {
 			for _, c := range cs {

@@ -169,10 +169,13 @@ func (s *Store) Learn(ctx context.Context, l spam.Lesson) error {
 	for _, t := range l.Anonymised {
 		args = append(args, t)
 	}
-	if err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+	n, err := spamTrainScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
 		return storeError("learn from decision", err)
 	}
-	if l.AuthorKey == "" {
+	if n == 2 || l.AuthorKey == "" {
+		// 2: an erasure request reached the comment, so the lesson's author key is one the erasure
+		// deleted the record of (the decision read the comment before it); it is not brought back.
 		return nil
 	}
 	return s.recordOutcome(ctx, l.AuthorKey, l.CommentID, l.Outcome)

@@ -5,9 +5,9 @@
 --
 -- KEYS[1]   the model's token counts (hash: "s:<token>" and "h:<token>" → count)
 -- KEYS[2]   the model's totals (hash)
--- KEYS[3]   the model's labels (hash: comment id → "s" or "h", or "S" or "H" when the label was
---           moved to the comment's anonymised features, see refeature mode); label and
---           refeature modes only
+-- KEYS[3]   the model's labels (hash: comment id → "s" or "h", or "S", "H" or "E" (no label) once
+--           an erasure request reached the comment and it teaches its anonymised features, see
+--           refeature mode); label and refeature modes only
 -- KEYS[4]   the model's change stream; used when ARGV[2] is not "0"
 -- KEYS[5]   the step's marker (string); batch mode only
 -- ARGV[1]   mode: "label", "refeature" or "batch"
@@ -19,14 +19,15 @@
 --   ARGV[6]   n: ARGV[7..6+n] are the comment's tokens (distinct), ARGV[7+n..] its tokens as an
 --             erasure request leaves it. The old label's training is undone with the tokens it
 --             was taught with (the anonymised ones for "S" and "H") and the new one applied with
---             the comment's, so a comment teaches exactly one label at a time and a label set
---             twice changes nothing.
+--             the comment's (the anonymised ones again when an erasure reached the comment: the
+--             label stays upper case, "E" for none), so a comment teaches exactly one label at a
+--             time and a label set twice changes nothing.
 -- refeature mode, for a comment an erasure request is anonymising:
 --   ARGV[4]   the comment id
 --   ARGV[5]   n: ARGV[6..5+n] are the comment's tokens, ARGV[6+n..] its anonymised tokens. What
 --             its label taught moves from the first to the second, and the label becomes upper
---             case to say so; a label already moved, or none, is left alone, so a repeated or
---             resent step changes nothing. The label, not the record, says which tokens the model
+--             case to say so ("E" when there is none); a label already moved is left alone, so a
+--             repeated or resent step changes nothing. The label, not the record, says which tokens the model
 --             holds: an erasure that stopped after this step and before the record changed leaves
 --             the record with its author, and a decision on it in the meantime still untrains
 --             what the model holds. The old tokens are the author's name and email domain, and
@@ -41,7 +42,8 @@
 --   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
 --
 -- Returns 1 when the model changed, 0 when the step was a repeat (same label, label already
--- moved, or marker set).
+-- moved, or marker set); label mode returns 2 instead of either when an erasure reached the
+-- comment (the caller's author key is then stale).
 local counts, totals, labels, stream, mark = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, streamLen, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -123,20 +125,37 @@ local function apply(class, delta, first, last)
   end
 end
 
+local erased = false
 if mode == "label" then
   local id, new, n = ARGV[4], ARGV[5], tonumber(ARGV[6])
   local old = redis.call("HGET", labels, id) or ""
-  if old == new then
+  -- Once an erasure has reached the comment ("S", "H" or "E"), it teaches its anonymised tokens
+  -- only, whatever the caller's copy of the record still holds: a decision read before the
+  -- erasure and learnt after it must not teach the author's name again.
+  erased = old == "S" or old == "H" or old == "E"
+  local stored, first, last = new, 7, 6 + n
+  if erased then
+    stored, first, last = string.upper(new), 7 + n, #ARGV
+    if new == "" then
+      stored = "E"
+    end
+  end
+  if old == stored then
+    if erased then
+      return 2
+    end
     return 0
   end
   if old == "s" or old == "h" then
     apply(old, -1, 7, 6 + n)
-  elseif old ~= "" then
+  elseif old == "S" or old == "H" then
     apply(string.lower(old), -1, 7 + n, #ARGV)
   end
   if new ~= "" then
-    apply(new, 1, 7, 6 + n)
-    redis.call("HSET", labels, id, new)
+    apply(new, 1, first, last)
+  end
+  if stored ~= "" then
+    redis.call("HSET", labels, id, stored)
   else
     redis.call("HDEL", labels, id)
   end
@@ -148,9 +167,14 @@ elseif mode == "refeature" then
     apply(label, 1, 6 + n, #ARGV)
     redis.call("HSET", labels, id, string.upper(label))
     forget = true
-  elseif not label and streamLen > 0 and streamHoldsTokens() then
-    -- Nothing to move, but a label the comment had once (approved, then reopened) left entries
-    -- that list the old tokens: the stream is emptied all the same.
+  elseif not label then
+    -- Nothing to move; "E" says an erasure reached the comment, so a later decision teaches its
+    -- anonymised tokens. A label the comment had once (approved, then reopened) left entries that
+    -- list its old tokens: the stream is emptied all the same.
+    redis.call("HSET", labels, id, "E")
+    if streamLen == 0 or not streamHoldsTokens() then
+      return 1
+    end
     forget = true
   else
     return 0
@@ -205,5 +229,8 @@ if streamLen > 0 then
   end
   local totText = table.concat({tot[SPAM], tot[HAM], tot[SPAM_TOKENS], tot[HAM_TOKENS], tot[VOCAB]}, " ")
   redis.call("XADD", stream, "MAXLEN", "~", streamLen, "*", "seq", tot[SEQ], "tot", totText, "tok", tokJSON)
+end
+if erased then
+  return 2
 end
 return 1
