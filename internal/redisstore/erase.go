@@ -31,8 +31,8 @@ var _ moderation.Eraser = (*Store)(nil)
 
 // EraseAuthor implements moderation.Eraser. The author's record and outcomes are deleted after the
 // walk: deleted first, a decision on a comment not yet anonymised could write them again. A
-// decision racing with the walk may still do so (it read the record before it was anonymised);
-// a repeated call deletes them again.
+// decision racing with the walk that writes them after this deletion finds the comment's label
+// moved (upper case) and deletes them itself (Learn).
 func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderation.EraseOptions) (int, error) {
 	if authorKey == "" {
 		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
