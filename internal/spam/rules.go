@@ -112,7 +112,7 @@ func (r *rules) check(in Input, a analysis, v *verdict) {
 		}
 	}
 	if in.History.Spam > 0 {
-		v.add(DecisionHold, ReasonAuthorSpam, fmt.Sprintf("the author has %d comments marked spam", in.History.Spam))
+		v.add(DecisionHold, ReasonAuthorSpam, fmt.Sprintf(aboutHistory+"%d comments marked spam", in.History.Spam))
 	}
 }
 
@@ -242,17 +242,18 @@ func newListTarget(in Input, a analysis) listTarget {
 }
 
 // Reason messages about the author's own data (name, email address and domain, IP address, user
-// agent) begin with one of these; messages about the text begin otherwise. An erasure request
+// agent, their record of spam) begin with one of these; messages about the text begin otherwise. An erasure request
 // rewrites the first kind, which may quote a word of the name or the email domain
 // (PersonalReasonPrefixes).
 const (
 	aboutAuthor    = "the author's "
+	aboutHistory   = "the author has " // a copy of the author's record, which an erasure deletes
 	aboutUserAgent = "the user agent "
 )
 
 // PersonalReasonPrefixes returns the beginnings of the reason messages that describe the author's
 // own data rather than the text.
-func PersonalReasonPrefixes() []string { return []string{aboutAuthor, aboutUserAgent} }
+func PersonalReasonPrefixes() []string { return []string{aboutAuthor, aboutHistory, aboutUserAgent} }
 
 // fieldNames name the text fields in listTarget.text order, for reasons.
 var fieldNames = [...]string{"the body", aboutAuthor + "name", strings.TrimSpace(aboutUserAgent)}

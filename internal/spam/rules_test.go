@@ -152,6 +152,7 @@ func TestPersonalReasonPrefixes(t *testing.T) {
 		{"email address", func(in *Input) { in.Email = mustEmail(t, "mara@bigfirm.example") }, true},
 		{"IP address", func(in *Input) { in.IP = mustIP(t, "198.51.100.7") }, true},
 		{"user agent", func(in *Input) { in.UserAgent = "crawler/2.0" }, true},
+		{"spam history", func(in *Input) { in.History.Spam = 2 }, true},
 		{"body word", func(in *Input) { in.Body = "buy crypto" }, false},
 		{"body link", func(in *Input) { in.Body = "see https://bit.ly/x" }, false},
 	}
