@@ -2,9 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +40,9 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
 		return 0, fmt.Errorf("redisstore: erase author: empty author key")
 	}
-	eraseArgs := []any{authorKey, opts.Name, erasedReason}
+	// The token (ARGV[3]) is drawn for each record, not for the request: a token shared by the
+	// author's records would link them to each other, which the erasure exists to undo.
+	eraseArgs := []any{authorKey, opts.Name, "", erasedReason}
 	for _, p := range spam.PersonalReasonPrefixes() {
 		eraseArgs = append(eraseArgs, p)
 	}
@@ -63,7 +67,9 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		}
 		calls := make([]scriptCall, len(mine))
 		for i, k := range mine {
-			calls[i] = scriptCall{keys: []string{k}, args: eraseArgs}
+			args := slices.Clone(eraseArgs)
+			args[2] = rand.Text()
+			calls[i] = scriptCall{keys: []string{k}, args: args}
 		}
 		cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
 		defer cancel()

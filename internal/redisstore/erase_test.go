@@ -390,7 +390,7 @@ func TestEraseScriptTouchesOnlyTheAuthorsRecord(t *testing.T) {
 		{"deleted record", gone, c.AuthorKey},
 		{"another author", ts.keys.record(shard, c.ID), "someone-else"},
 	} {
-		cmds, err := ts.runScripts(ctx, eraseScript, []scriptCall{{keys: []string{tc.key}, args: []any{tc.author, "Anonymous"}}})
+		cmds, err := ts.runScripts(ctx, eraseScript, []scriptCall{{keys: []string{tc.key}, args: []any{tc.author, "Anonymous", "token"}}})
 		if err != nil || cmds[0].Val() != int64(0) {
 			t.Errorf("erase.lua on %s = %v, %v; want 0", tc.name, cmds[0].Val(), err)
 		}
@@ -400,6 +400,44 @@ func TestEraseScriptTouchesOnlyTheAuthorsRecord(t *testing.T) {
 	}
 	if got, err := ts.Get(ctx, c.ID); err != nil || !cmp.Equal(got, c) {
 		t.Errorf("Get(%s) after erase.lua for another author = %+v, %v; want it unchanged", c.ID, got, err)
+	}
+}
+
+// TestEraseScriptResent: the Redis client may resend a call whose reply it lost; the resent call
+// counts the record its first sending anonymised, and a call with another token does not. Each
+// record of an erasure gets a token of its own, so the tokens link no two records.
+func TestEraseScriptResent(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+	shard, _ := shardOfID(f.erased[0].ID)
+	key := f.ts.keys.record(shard, f.erased[0].ID)
+	call := scriptCall{keys: []string{key}, args: []any{f.key, comment.ErasedAuthorName, "token-1"}}
+	for i, want := range []int64{1, 1} {
+		cmds, err := f.ts.runScripts(ctx, eraseScript, []scriptCall{call})
+		if err != nil || cmds[0].Val() != want {
+			t.Errorf("erase.lua, sending %d = %v, %v; want %d", i+1, cmds[0].Val(), err, want)
+		}
+	}
+	other := scriptCall{keys: []string{key}, args: []any{f.key, comment.ErasedAuthorName, "token-2"}}
+	if cmds, err := f.ts.runScripts(ctx, eraseScript, []scriptCall{other}); err != nil || cmds[0].Val() != int64(0) {
+		t.Errorf("erase.lua with another token on an anonymised record = %v, %v; want 0", cmds[0].Val(), err)
+	}
+
+	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
+		t.Fatalf("EraseAuthorData = %v", err)
+	}
+	seen := map[string]string{}
+	for _, c := range f.erased[1:] {
+		shard, _ := shardOfID(c.ID)
+		tok, err := f.ts.rdb.HGet(ctx, f.ts.keys.record(shard, c.ID), "erased").Result()
+		if err != nil || tok == "" {
+			t.Fatalf("HGET %s erased = %q, %v; want the call's token", c.ID, tok, err)
+		}
+		if id, dup := seen[tok]; dup {
+			t.Errorf("comments %s and %s hold the same erasure token %q: it links them", id, c.ID, tok)
+		}
+		seen[tok] = c.ID
 	}
 }
 

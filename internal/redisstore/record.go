@@ -33,6 +33,8 @@ import (
 //	dec_by, dec_at, dec_from, dec_to, dec_reason
 //	              the last moderator decision: API key name, time, state before and after,
 //	              free-text reason; absent until a moderator decides
+//	erased        a random token of the script call that anonymised the record for an erasure
+//	              request (erase.lua), so a resent call knows its own work; absent until then
 const (
 	fID          = "id"
 	fThread      = "thread"
