@@ -102,8 +102,10 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 }
 
 // erasedReason replaces the message of a hold reason that described the author's own data (a word
-// list's match on the name or the email domain quotes it); the reason's code stays.
-const erasedReason = "the author's data matched a list entry (the details went with an erasure request)"
+// list's match on the name or the email domain quotes it, AUTHOR_SPAM copies the author's record);
+// the reason's code stays and tells which check held the comment, so the message claims no more
+// than that the reason was about the author.
+const erasedReason = "the author's data (the details went with an erasure request)"
 
 // records reads and decodes the comment records under keys, in one pipeline; a record that is gone
 // is left out.

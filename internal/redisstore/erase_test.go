@@ -456,6 +456,7 @@ func TestEraseRewritesPersonalReasons(t *testing.T) {
 		{Code: spam.ReasonTooManyLinks, Message: "3 links (holding from 2)"},
 		{Code: spam.ReasonSpamList, Message: prefixes[1] + `contains "crawler", on the spam list`},
 		{Code: spam.ReasonHoldList, Message: `the body contains "crypto", on the hold list`},
+		{Code: spam.ReasonAuthorSpam, Message: prefixes[1] + "2 comments marked spam"},
 	}
 	c = mustCreate(t, ts.Store, c, comment.CreateOptions{})
 	n, err := ts.EraseAuthor(ctx, c.AuthorKey, moderation.EraseOptions{Name: comment.ErasedAuthorName})
@@ -467,9 +468,14 @@ func TestEraseRewritesPersonalReasons(t *testing.T) {
 		t.Fatalf("Get(%s) = %v", c.ID, err)
 	}
 	want := slices.Clone(c.HoldReasons)
-	want[0].Message, want[2].Message = erasedReason, erasedReason
+	want[0].Message, want[2].Message, want[4].Message = erasedReason, erasedReason, erasedReason
 	if diff := cmp.Diff(want, got.HoldReasons); diff != "" {
 		t.Errorf("hold reasons after the erasure (-want +got):\n%s", diff)
+	}
+	// The replacement stands for every kind of reason it replaces: AUTHOR_SPAM's came from the
+	// author's record, not from a word list.
+	if m := got.HoldReasons[4].Message; strings.Contains(m, "list") {
+		t.Errorf("AUTHOR_SPAM's message after the erasure = %q; it claims a list matched", m)
 	}
 }
 
