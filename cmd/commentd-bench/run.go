@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
 	redisFlags := fs.String("redis-flags", "", "extra flags for redis-server, space-separated, to measure a Redis setting (e.g. \"--hash-max-listpack-value 4096\")")
 	rounds := fs.Int("rounds", 1, "run the three phases this many times, one after the other, and print each round's ratio and their median (on a shared machine the ratio is the noisiest figure)")
-	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase to this `dir`ectory (runs commentd with -pprof)")
+	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase of the first round to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
