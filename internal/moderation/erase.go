@@ -18,9 +18,9 @@ import (
 // and to them. The author's record of decided comments, kept under the same hash, goes too.
 //
 // Bans stay: a ban is the site's legitimate interest in keeping an abuser out and holds only the
-// keyed hash, which links to no comment once the records are anonymised. Rate-limit counters,
-// duplicate markers and campaign sightings under the hash expire by themselves within their
-// windows.
+// keyed hash, which links to no comment once the records are anonymised. Rate-limit counters and
+// duplicate markers under the hash expire by themselves within their windows; the store deletes
+// the shared campaign sightings of the author, and servers' in-memory copies leave with the window.
 
 // EraseOptions is what Eraser.EraseAuthor needs besides the author.
 type EraseOptions struct {

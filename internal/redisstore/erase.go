@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -98,7 +99,48 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	if err := s.rdb.Del(cctx, s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey)).Err(); err != nil {
 		return n, storeError("delete the author's record", err)
 	}
+	if err := s.forgetSightings(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
+		return n, err
+	}
 	return n, nil
+}
+
+// forgetSightings deletes the campaign stream's entries that hold a sighting of authorKey: a
+// sighting pairs the author's keyed hash with the fingerprint and time of their comment, which would
+// link the hash to the anonymised text, and on a quiet site nothing trims the stream. An entry is
+// one server's batch of 50 ms, so other authors' sightings in it go too: the servers running now
+// keep them in memory, and only a server started within the campaign window misses them (a
+// campaign shows up as many copies). Sightings in the servers' memory leave it with the window.
+func (s *Store) forgetSightings(ctx context.Context, timeout time.Duration, authorKey string) error {
+	const page = 500
+	stream, needle := s.keys.campaignStream(), " "+authorKey+" "
+	from := "-"
+	for {
+		cctx, cancel := callContext(ctx, timeout)
+		msgs, err := s.rdb.XRangeN(cctx, stream, from, "+", page).Result()
+		cancel()
+		if err != nil {
+			return storeError("read campaign sightings", err)
+		}
+		var ids []string
+		for _, m := range msgs {
+			if packed, _ := m.Values["s"].(string); strings.Contains(packed, needle) {
+				ids = append(ids, m.ID)
+			}
+		}
+		if len(ids) > 0 {
+			cctx, cancel := callContext(ctx, timeout)
+			err := s.rdb.XDel(cctx, stream, ids...).Err()
+			cancel()
+			if err != nil {
+				return storeError("delete campaign sightings", err)
+			}
+		}
+		if len(msgs) < page {
+			return nil
+		}
+		from = "(" + msgs[len(msgs)-1].ID
+	}
 }
 
 // erasedReason replaces the message of a hold reason that described the author's own data (a word

@@ -441,6 +441,44 @@ func TestEraseScriptResent(t *testing.T) {
 	}
 }
 
+// TestErasureForgetsCampaignSightings: the campaign stream's entries that pair the author's keyed
+// hash with a comment's fingerprint go; an entry of other authors only stays.
+func TestErasureForgetsCampaignSightings(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+	c := NewCampaigns(f.ts.Store, CampaignsOptions{})
+	now := time.Now()
+	for _, batch := range [][]string{{f.key, f.otherKey}, {f.otherKey}, {f.key}} {
+		for i, author := range batch {
+			if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: spam.Fingerprint(i + 1), AuthorKey: author, At: now}, time.Hour); err != nil {
+				t.Fatalf("Observe = %v", err)
+			}
+		}
+		if err := c.Flush(ctx); err != nil {
+			t.Fatalf("Flush = %v", err)
+		}
+	}
+	stream := f.ts.keys.campaignStream()
+	if n := f.ts.rdb.XLen(ctx, stream).Val(); n != 3 {
+		t.Fatalf("XLEN campaign stream = %d before the erasure, want 3 entries", n)
+	}
+
+	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
+		t.Fatalf("EraseAuthorData = %v", err)
+	}
+	msgs, err := f.ts.rdb.XRange(ctx, stream, "-", "+").Result()
+	if err != nil {
+		t.Fatalf("XRANGE campaign stream = %v", err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("the campaign stream holds %d entries after the erasure, want 1 (the other author's): %v", len(msgs), msgs)
+	}
+	if packed, _ := msgs[0].Values["s"].(string); !strings.Contains(packed, f.otherKey) || strings.Contains(packed, f.key) {
+		t.Errorf("the entry left holds %q, want the other author's sighting only", packed)
+	}
+}
+
 // TestEraseRewritesPersonalReasons: a hold reason that described the author's own data (a word
 // list's match on the name quotes a word of it) loses its message, keeping its code; reasons about
 // the text stay as they were.
