@@ -34,8 +34,8 @@ var _ moderation.Eraser = (*Store)(nil)
 
 // EraseAuthor implements moderation.Eraser. The author's record and outcomes are deleted after the
 // walk: deleted first, a decision on a comment not yet anonymised could write them again. A
-// decision racing with the walk that writes them after this deletion finds the comment's label
-// moved (upper case) and deletes them itself (Learn).
+// decision racing with the walk that writes them after this deletion is refused by the fence the
+// deletion puts up (history_record.lua).
 func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderation.EraseOptions) (int, error) {
 	if authorKey == "" {
 		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
@@ -95,8 +95,16 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	}
 	cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
 	defer cancel()
-	// One DEL: both keys carry the author's hash tag.
-	if err := s.rdb.Del(cctx, s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey)).Err(); err != nil {
+	// One transaction on the author's slot (the keys carry the author's hash tag): the record goes
+	// and the fence goes up at once. A decision that read a comment before the walk anonymised it
+	// records its outcome either before this (and the DEL removes it) or after (and the fence
+	// refuses it), whatever fails in between: no later step of the decision has to clean up.
+	_, err = s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+		p.Del(cctx, s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey))
+		p.Set(cctx, s.keys.authorErased(authorKey), "1", erasureFenceTTL)
+		return nil
+	})
+	if err != nil {
 		return n, storeError("delete the author's record", err)
 	}
 	if err := s.forgetSightings(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
@@ -142,6 +150,13 @@ func (s *Store) forgetSightings(ctx context.Context, timeout time.Duration, auth
 		from = "(" + msgs[len(msgs)-1].ID
 	}
 }
+
+// erasureFenceTTL is how long the fence stays up after an erasure deleted the author's record: far
+// longer than a decision takes between reading a comment and recording its outcome (a decision is
+// one call, bounded by -redis-timeout). Meanwhile a decision on a new comment of the same author
+// does not count in their (new) record. Like the duplicate markers, it names the keyed hash until
+// it expires.
+const erasureFenceTTL = 10 * time.Minute
 
 // erasedReason replaces the message of a hold reason that described the author's own data (a word
 // list's match on the name or the email domain quotes it, AUTHOR_SPAM copies the author's record);

@@ -40,7 +40,7 @@ func (s *Store) recordOutcome(ctx context.Context, authorKey, id string, o spam.
 	case spam.OutcomeSpam:
 		field = histSpam
 	}
-	keys := []string{s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey)}
+	keys := []string{s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey), s.keys.authorErased(authorKey)}
 	if err := historyRecordScript.Run(ctx, s.rdb, keys, id, field).Err(); err != nil {
 		return storeError("record author's outcome", err)
 	}

@@ -242,6 +242,10 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	P{rl:author:<hash>}:o hash   the outcome each decided comment of the author counts as in the
 //	                     record (":h"), field comment id, value "approved", "rejected" or "spam";
 //	                     so a retried decision does not count twice. Same tag as the record. No TTL.
+//	P{rl:author:<hash>}:e string "1": an erasure request deleted the author's record; while it
+//	                     exists no outcome is recorded (history_record.lua), so a decision that read
+//	                     the comment before the erasure does not bring the record back. TTL
+//	                     erasureFenceTTL.
 
 const (
 	scratchModelTTL  = 7 * 24 * 60 * 60 // seconds: an evaluation that never deleted its model
@@ -283,6 +287,9 @@ func (k keys) filterVersion() string { return k.prefix + "{spam:filters}:v" }
 
 // authorOutcomes is the hash of the outcomes the author's record counts, by keyed email hash.
 func (k keys) authorOutcomes(authorKey string) string { return k.rateTag("author", authorKey) + ":o" }
+
+// authorErased is the fence an erasure request puts up when it deletes the author's record.
+func (k keys) authorErased(authorKey string) string { return k.rateTag("author", authorKey) + ":e" }
 
 // Moderation workflow keys
 //

@@ -7,7 +7,6 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -179,24 +178,9 @@ func (s *Store) Learn(ctx context.Context, l spam.Lesson) error {
 		// deleted the record of (the decision read the comment before it); it is not brought back.
 		return nil
 	}
-	if err := s.recordOutcome(ctx, l.AuthorKey, l.CommentID, l.Outcome); err != nil {
-		return err
-	}
-	// An erasure may have run whole between the two steps: its move of the comment's training (the
-	// label turns upper case), the anonymisation and the deletion of the author's record, which the
-	// outcome just written brought back. An erasure deletes that record only after it moved every
-	// comment's training, so a label still lower case here means the deletion is yet to come (or
-	// the comment is not being erased); an upper-case one, that the record must go now.
-	stored, err := s.rdb.HGet(ctx, s.keys.spamLabels(""), l.CommentID).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return storeError("learn from decision", err)
-	}
-	if stored == "S" || stored == "H" || stored == "E" {
-		if err := s.rdb.Del(ctx, s.keys.authorHistory(l.AuthorKey), s.keys.authorOutcomes(l.AuthorKey)).Err(); err != nil {
-			return storeError("delete an erased author's record", err)
-		}
-	}
-	return nil
+	// An erasure may run whole between the two steps and delete the author's record before the
+	// outcome reaches it: the fence it leaves refuses the outcome (history_record.lua).
+	return s.recordOutcome(ctx, l.AuthorKey, l.CommentID, l.Outcome)
 }
 
 // Refeature implements spam.Lessons: what comment id's label taught the site's model moves from
