@@ -85,8 +85,14 @@ With -o json the output is the EraseAuthorDataResponse: {"commentCount": "N"}.`,
 				return writeJSON(c.stdout, resp)
 			}
 			n := resp.GetCommentCount()
-			_, err = fmt.Fprintf(c.stdout, "Anonymised %d comment%s; the author's record is deleted.\n", n, plural(n))
-			return err
+			if _, err := fmt.Fprintf(c.stdout, "Anonymised %d comment%s; the author's record is deleted.\n", n, plural(n)); err != nil {
+				return err
+			}
+			if n > 0 {
+				// The server cannot do this part: the operator runs Redis, its replicas and backups.
+				fmt.Fprintln(c.stderr, "Redis's append-only file keeps the old writes until it is rewritten: run BGREWRITEAOF on every node (docs/MODERATING.md).")
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
