@@ -125,9 +125,9 @@ func TestEraseAuthorDataInvalid(t *testing.T) {
 	}
 }
 
-// TestEraseAuthorDataOutlivesCallTimeout: the server's own call bound (-redis-timeout) does not cut
-// an erasure short, as it walks the whole store; other calls keep the bound.
-func TestEraseAuthorDataOutlivesCallTimeout(t *testing.T) {
+// TestDataRequestsOutliveCallTimeout: the server's own call bound (-redis-timeout) does not cut an
+// erasure or an export short, as each walks the whole store; other calls keep the bound.
+func TestDataRequestsOutliveCallTimeout(t *testing.T) {
 	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, callTimeout: time.Nanosecond})
 	admin := e.as(t, adminKeyName)
 	if _, err := e.mod.ListQueue(admin, &commentdv1.ListQueueRequest{}); err == nil {
@@ -135,5 +135,8 @@ func TestEraseAuthorDataOutlivesCallTimeout(t *testing.T) {
 	}
 	if resp, err := e.mod.EraseAuthorData(admin, &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@example.com"}); err != nil {
 		t.Errorf("EraseAuthorData with a 1ns call timeout = %v, %v; want it unbounded by the server", resp, err)
+	}
+	if resp, err := e.mod.ExportAuthorData(admin, &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com"}); err != nil {
+		t.Errorf("ExportAuthorData with a 1ns call timeout = %v, %v; want it unbounded by the server", resp, err)
 	}
 }
