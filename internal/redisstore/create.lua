@@ -57,7 +57,10 @@ if ARGV[3] == "1" then
     end
   end
 end
-if redis.call("EXISTS", KEYS[1]) == 1 then
+-- Without a request id, a resent call finds its own record. With one, the idempotency record
+-- above, written in the same step as the comment, already did; the EXISTS would be one more
+-- command on every submission for nothing.
+if ARGV[3] ~= "1" and redis.call("EXISTS", KEYS[1]) == 1 then
   return {"own", redis.call("HGETALL", KEYS[1])}
 end
 
@@ -90,13 +93,16 @@ if state == PUBLISHED and mode == PRE and ARGV[9] ~= "" then
 end
 
 local id, score = ARGV[11], ARGV[10]
-redis.call("HSET", KEYS[1], "state", state, "created", score, unpack(ARGV, 16))
+local fields = {"state", state, "created", score, unpack(ARGV, 16)}
 if published ~= "" then
-  redis.call("HSET", KEYS[1], "published", published)
+  fields[#fields + 1] = "published"
+  fields[#fields + 1] = published
 end
 if hold ~= "" then
-  redis.call("HSET", KEYS[1], "hold", hold)
+  fields[#fields + 1] = "hold"
+  fields[#fields + 1] = hold
 end
+redis.call("HSET", KEYS[1], unpack(fields))
 if state == PUBLISHED then
   redis.call("ZADD", KEYS[5], score, id)
 else
@@ -107,17 +113,22 @@ end
 if ARGV[3] == "1" then
   redis.call("SET", KEYS[4], KEYS[1], "EX", ARGV[4])
 end
-redis.call("HSETNX", KEYS[2], "first", score)
+if not settings[3] then
+  redis.call("HSET", KEYS[2], "first", score)
+end
 
 -- Daily counters: the key of a day long gone expires at once, so old submissions replayed from
--- a backup never keep one alive.
+-- a backup never keep one alive. Whoever creates a day's key sets its expiry (decide.lua does
+-- too), so it is set here only when this is the day's first submission.
 local day = math.floor(tonumber(score) / DAY)
 local counters = ARGV[13] .. day
-redis.call("HINCRBY", counters, "sub", 1)
+local first = redis.call("HINCRBY", counters, "sub", 1) == 1
 if state == SPAM then
   redis.call("HINCRBY", counters, "spam", 1)
 end
-redis.call("EXPIREAT", counters, (day + 1) * 86400 + tonumber(ARGV[14]))
+if first then
+  redis.call("EXPIREAT", counters, (day + 1) * 86400 + tonumber(ARGV[14]))
+end
 
 if state == PENDING then
   redis.call("PUBLISH", ARGV[15], "held " .. id .. " " .. ARGV[1] .. " " .. score)
