@@ -35,11 +35,16 @@ import (
 // phase is one measured configuration of the server under load.
 type phase struct {
 	name  string
-	flags []string // commentd flags; nil for the no-op server
-	res   result
-	// Redis work per submission, read around the measured run (commentd phases only).
-	trips float64
-	cmds  map[string]float64
+	flags []string // commentd flags; nil for the no-op server and the one-write reference
+	// oneWrite makes the no-op server the one-write reference: one pipelined Redis exchange per
+	// call.
+	oneWrite bool
+	res      result
+	// Redis work per submission, read around the measured run: round trips from commentd's own
+	// counter (commentd phases only), commands from INFO commandstats (every phase that uses Redis).
+	trips    float64
+	hasTrips bool
+	cmds     map[string]float64
 	// CPU time per call of the load generator, the server and Redis, in µs.
 	cpuClient, cpuServer, cpuRedis float64
 	// scriptRedis is the time Redis timed itself running Lua scripts (INFO commandstats): elapsed
@@ -63,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	commentdBin := fs.String("commentd", "", "commentd binary to measure (default: go build ./cmd/commentd)")
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
 	redisFlags := fs.String("redis-flags", "", "extra flags for redis-server, space-separated, to measure a Redis setting (e.g. \"--hash-max-listpack-value 4096\")")
-	rounds := fs.Int("rounds", 1, "run the three phases this many times, one after the other, and print each round's ratio and their median (on a shared machine the ratio is the noisiest figure)")
+	rounds := fs.Int("rounds", 1, "run the four phases this many times, one after the other, and print each round's ratio and their median (on a shared machine the ratio is the noisiest figure)")
 	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase of the first round to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,13 +127,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	base = append(base, strings.Fields(*extra)...)
 
-	// Every round runs the three phases in the same order; the profiles come from the first.
+	// Every round runs the four phases in the same order; the profiles come from the first.
 	var all [][]*phase
 	for r := range *rounds {
 		phases := []*phase{
 			{name: "SubmitComment, default rules", flags: append(slices.Clone(base), "-config", rulesFile)},
 			{name: "SubmitComment, rate limits off", flags: append(slices.Clone(base), "-rate-limits", "off")},
 			{name: "no-op handler"},
+			{name: "one-write reference", oneWrite: true},
 		}
 		profile := *profileDir
 		if r > 0 {
@@ -142,7 +148,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if p.flags != nil {
 				srv, err = startCommentd(ctx, bin, dir, fmt.Sprintf("commentd-%d-%d.log", r+1, i), p.flags, env)
 			} else {
-				srv, err = startNoop()
+				redisAddr := ""
+				if p.oneWrite {
+					redisAddr = rs.Addr
+				}
+				srv, err = startNoop(redisAddr)
 			}
 			if err != nil {
 				return err
@@ -165,7 +175,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, p := range slices.Concat(all...) {
 		trips, cmds, redisCPU := "-", "-", "-"
 		if p.cmds != nil {
-			trips, cmds, redisCPU = fmt.Sprintf("%.2f", p.trips), fmt.Sprintf("%.2f", sum(p.cmds)), fmt.Sprintf("%.0f", p.cpuRedis)
+			cmds, redisCPU = fmt.Sprintf("%.2f", sum(p.cmds)), fmt.Sprintf("%.0f", p.cpuRedis)
+		}
+		if p.hasTrips {
+			trips = fmt.Sprintf("%.2f", p.trips)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%v\t%v\t%d\t%d\t%s\t%s\t%.0f\t%.0f\t%s\t%.0f\n", p.name, p.res.rate(), p.res.p50.Round(time.Microsecond), p.res.p99.Round(time.Microsecond),
 			p.res.calls, p.res.errors, trips, cmds, p.cpuClient, p.cpuServer, redisCPU, p.cpuClient+p.cpuServer+p.cpuRedis)
@@ -184,16 +197,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	var onRatios, offRatios []float64
+	var onRatios, offRatios, refRatios []float64
 	for _, ph := range all {
 		if noop := ph[2]; noop.res.rate() > 0 {
 			onRatios = append(onRatios, ph[0].res.rate()/noop.res.rate())
 			offRatios = append(offRatios, ph[1].res.rate()/noop.res.rate())
+			refRatios = append(refRatios, ph[3].res.rate()/noop.res.rate())
 		}
 	}
 	if len(onRatios) > 0 {
 		fmt.Fprintf(stdout, "\nratio full path (default rules) / no-op throughput: %s (target ≥ 0.50)\n", ratios(onRatios))
 		fmt.Fprintf(stdout, "ratio full path (rate limits off) / no-op throughput: %s\n", ratios(offRatios))
+		fmt.Fprintf(stdout, "ratio one-write reference / no-op throughput: %s\n", ratios(refRatios))
+		fmt.Fprintf(stdout, "(the one-write reference stores each comment with one pipelined exchange of HSET and ZADD, and\n"+
+			" checks, encrypts and counts nothing: what storing a comment in this Redis costs at the least here)\n")
 	}
 	// The figures below are the first round's.
 	phases := all[0]
@@ -291,11 +308,12 @@ func writeBenchRules(dir string) (file string, overrides []string, err error) {
 
 // server is one process under load: commentd or the no-op server.
 type server struct {
-	conn     *grpc.ClientConn
-	httpAddr string // commentd only
-	logName  string
-	pid      int
-	stop     func()
+	conn      *grpc.ClientConn
+	httpAddr  string // commentd only
+	logName   string
+	pid       int
+	usesRedis bool // commentd and the one-write reference
+	stop      func()
 }
 
 func startCommentd(ctx context.Context, bin, dir, logName string, flags, env []string) (*server, error) {
@@ -318,10 +336,11 @@ func startCommentd(ctx context.Context, bin, dir, logName string, flags, env []s
 		log, _ := os.ReadFile(logFile.Name())
 		return nil, fmt.Errorf("commentd %s: %w\n%s", strings.Join(flags, " "), err, log)
 	}
-	return &server{conn: conn, httpAddr: httpAddr, logName: logFile.Name(), pid: cd.Process.Pid, stop: func() { conn.Close(); stop() }}, nil
+	return &server{conn: conn, httpAddr: httpAddr, logName: logFile.Name(), pid: cd.Process.Pid, usesRedis: true, stop: func() { conn.Close(); stop() }}, nil
 }
 
-func startNoop() (*server, error) {
+// startNoop starts the no-op server or, with a Redis address, the one-write reference.
+func startNoop(redisAddr string) (*server, error) {
 	noopAddr := freeAddr()
 	self, err := os.Executable()
 	if err != nil {
@@ -329,6 +348,9 @@ func startNoop() (*server, error) {
 	}
 	noop := exec.Command(self)
 	noop.Env = append(os.Environ(), noopEnv+"="+noopAddr)
+	if redisAddr != "" {
+		noop.Env = append(noop.Env, oneWriteEnv+"="+redisAddr)
+	}
 	if err := noop.Start(); err != nil {
 		return nil, fmt.Errorf("start no-op server: %w", err)
 	}
@@ -338,36 +360,38 @@ func startNoop() (*server, error) {
 		stop()
 		return nil, fmt.Errorf("no-op server: %w", err)
 	}
-	return &server{conn: conn, pid: noop.Process.Pid, stop: func() { conn.Close(); stop() }}, nil
+	return &server{conn: conn, pid: noop.Process.Pid, usesRedis: redisAddr != "", stop: func() { conn.Close(); stop() }}, nil
 }
 
-// measure warms srv up, then drives it for duration, reading Redis' and commentd's counters around
-// the measured run and, with profileDir, taking a CPU profile of commentd meanwhile.
+// measure warms srv up, then drives it for duration, reading Redis' counters (for a server that uses
+// Redis) and commentd's (for commentd) around the measured run and, with profileDir, taking a CPU
+// profile of commentd meanwhile.
 func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token string, workers int, warmup, duration time.Duration, rdb *redis.Client, profileDir string, n int) error {
 	fmt.Fprintf(stderr, "%s: warm-up %v, then %v at concurrency %d…\n", p.name, warmup, duration, workers)
 	drive(ctx, srv.conn, token, workers, warmup)
 	clientBefore, serverBefore := selfCPU(), procCPU(srv.pid)
-	if srv.httpAddr == "" {
-		p.res = drive(ctx, srv.conn, token, workers, duration)
-		calls := float64(p.res.calls + p.res.errors)
-		p.cpuClient = perCall(selfCPU()-clientBefore, calls)
-		p.cpuServer = perCall(procCPU(srv.pid)-serverBefore, calls)
-		return nil
+	var (
+		redisBefore    redisUsage
+		cmdsBefore     map[string]float64
+		scriptsBefore  float64
+		countersBefore map[string]float64
+		err            error
+	)
+	if srv.usesRedis {
+		if redisBefore, err = redisCPU(ctx, rdb); err != nil {
+			return err
+		}
+		if cmdsBefore, scriptsBefore, err = commandStats(ctx, rdb); err != nil {
+			return err
+		}
 	}
-	redisBefore, err := redisCPU(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	cmdsBefore, scriptsBefore, err := commandStats(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	countersBefore, err := serverCounters(srv.httpAddr)
-	if err != nil {
-		return err
+	if srv.httpAddr != "" {
+		if countersBefore, err = serverCounters(srv.httpAddr); err != nil {
+			return err
+		}
 	}
 	profiled := make(chan error, 2)
-	if profileDir != "" {
+	if profileDir != "" && srv.httpAddr != "" {
 		go func() {
 			profiled <- saveProfile(srv.httpAddr, "profile", duration, filepath.Join(profileDir, fmt.Sprintf("commentd-phase%d.pprof", n+1)))
 		}()
@@ -380,42 +404,53 @@ func measure(ctx context.Context, stderr io.Writer, srv *server, p *phase, token
 	}
 	p.res = drive(ctx, srv.conn, token, workers, duration)
 	clientAfter, serverAfter := selfCPU(), procCPU(srv.pid)
-	redisAfter, err := redisCPU(ctx, rdb)
-	if err != nil {
-		return err
+	calls := float64(p.res.calls + p.res.errors)
+	p.cpuClient = perCall(clientAfter-clientBefore, calls)
+	p.cpuServer = perCall(serverAfter-serverBefore, calls)
+	if srv.usesRedis {
+		redisAfter, err := redisCPU(ctx, rdb)
+		if err != nil {
+			return err
+		}
+		p.cpuRedis = perCall(redisAfter.cpu-redisBefore.cpu, calls)
+		p.cpuForks = perCall(redisAfter.childCPU-redisBefore.childCPU, calls)
+		p.forks = redisAfter.forks - redisBefore.forks
 	}
 	for range 2 {
 		if err := <-profiled; err != nil {
 			return err
 		}
 	}
-	cmdsAfter, scriptsAfter, err := commandStats(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	countersAfter, err := serverCounters(srv.httpAddr)
-	if err != nil {
-		return err
-	}
-	submissions := float64(p.res.calls + p.res.errors)
-	if submissions == 0 {
-		return fmt.Errorf("%s: no call completed (log: %s)", p.name, srv.logName)
-	}
-	p.trips = (countersAfter[metricRoundTrips] - countersBefore[metricRoundTrips]) / submissions
-	p.allocKB = (countersAfter[metricAllocBytes] - countersBefore[metricAllocBytes]) / submissions / 1000
-	p.gcCycles = countersAfter[metricGCCycles] - countersBefore[metricGCCycles]
-	p.cpuClient = perCall(clientAfter-clientBefore, submissions)
-	p.cpuServer = perCall(serverAfter-serverBefore, submissions)
-	p.cpuRedis = perCall(redisAfter.cpu-redisBefore.cpu, submissions)
-	p.cpuForks = perCall(redisAfter.childCPU-redisBefore.childCPU, submissions)
-	p.forks = redisAfter.forks - redisBefore.forks
-	p.scriptRedis = (scriptsAfter - scriptsBefore) / submissions
-	p.cmds = map[string]float64{}
-	for name, after := range cmdsAfter {
-		// INFO is ours; the others are commentd's (its health check pings too, a few a run).
-		if d := after - cmdsBefore[name]; d > 0 && name != "info" {
-			p.cmds[name] = d / submissions
+	if calls == 0 {
+		if srv.logName != "" {
+			return fmt.Errorf("%s: no call completed (log: %s)", p.name, srv.logName)
 		}
+		return fmt.Errorf("%s: no call completed", p.name)
+	}
+	if srv.usesRedis {
+		cmdsAfter, scriptsAfter, err := commandStats(ctx, rdb)
+		if err != nil {
+			return err
+		}
+		p.scriptRedis = (scriptsAfter - scriptsBefore) / calls
+		p.cmds = map[string]float64{}
+		for name, after := range cmdsAfter {
+			// INFO is ours; the others are the server's (commentd's health check pings too, a few
+			// a run).
+			if d := after - cmdsBefore[name]; d > 0 && name != "info" {
+				p.cmds[name] = d / calls
+			}
+		}
+	}
+	if srv.httpAddr != "" {
+		countersAfter, err := serverCounters(srv.httpAddr)
+		if err != nil {
+			return err
+		}
+		p.trips = (countersAfter[metricRoundTrips] - countersBefore[metricRoundTrips]) / calls
+		p.hasTrips = true
+		p.allocKB = (countersAfter[metricAllocBytes] - countersBefore[metricAllocBytes]) / calls / 1000
+		p.gcCycles = countersAfter[metricGCCycles] - countersBefore[metricGCCycles]
 	}
 	return nil
 }
