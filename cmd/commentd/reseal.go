@@ -36,6 +36,7 @@ func runReseal(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	level := new(slog.LevelVar)
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.LoadReseal
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	redisLogLevel.Set(level.Level())
 	log.Info("starting commentd reseal", append(cfg.LogAttrs(), "dry_run", opts.DryRun)...)
 
 	keyring, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: cfg.EncryptionKeys, HashKey: cfg.HashKey})

@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	level := new(slog.LevelVar)
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	redisLogLevel.Set(level.Level())
 	if cfg.Dev {
 		cfg.RedisURL = "embedded (miniredis)"
 	}
@@ -360,6 +361,11 @@ func printDevBanner(w io.Writer, grpcAddr string, tokens []devToken) {
 	}
 	io.WriteString(w, b.String())
 }
+
+// redisLogLevel is the level of the Redis client's log (main installs it, process-wide, before the
+// configuration is read): run and runReseal set it from -log-level, so -log-level error also keeps
+// the client's warnings out.
+var redisLogLevel = new(slog.LevelVar)
 
 // redisLogger adapts go-redis's internal logger to slog. Its messages carry addresses of Redis
 // servers, never readers' data.
