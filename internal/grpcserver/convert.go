@@ -1,6 +1,7 @@
 package grpcserver
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -207,10 +208,7 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 		verr.Add("thread", "required")
 		return "", nil, nil, &verr
 	}
-	id, err = moderation.ParseThreadID("thread.name", t.GetName())
-	if err != nil {
-		return "", nil, nil, err
-	}
+	id, idErr := moderation.ParseThreadID("thread.name", t.GetName())
 	paths := r.GetUpdateMask().GetPaths()
 	if len(paths) == 0 {
 		paths = []string{pathModerationMode, pathClosed}
@@ -219,6 +217,9 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 		switch p {
 		case pathModerationMode:
 			m := modeFromProto(t.GetModerationMode())
+			if m < comment.ModeDefault {
+				verr.Add("thread.moderation_mode", "unknown mode")
+			}
 			mode = &m
 		case pathClosed:
 			c := t.GetClosed()
@@ -227,8 +228,26 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q or %q", p, pathModerationMode, pathClosed))
 		}
 	}
-	if err := verr.Err(); err != nil {
+	if err := joinViolations(idErr, verr.Err()); err != nil {
 		return "", nil, nil, err
 	}
 	return id, mode, closed, nil
+}
+
+// joinViolations returns one *comment.ValidationError holding the violations of every
+// *comment.ValidationError among errs (nil ones are skipped), so a BadRequest names every bad field
+// even when they were found by separate checks. Any other error is returned as it is.
+func joinViolations(errs ...error) error {
+	var all comment.ValidationError
+	for _, err := range errs {
+		var verr *comment.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &verr):
+			all.Violations = append(all.Violations, verr.Violations...)
+		default:
+			return err
+		}
+	}
+	return all.Err()
 }

@@ -72,7 +72,9 @@ func (s *moderationServer) RejectComment(ctx context.Context, r *commentdv1.Reje
 func (s *moderationServer) decide(ctx context.Context, a moderation.Action, name, reason string) (moderation.View, error) {
 	id, err := moderation.ParseID("name", name)
 	if err != nil {
-		return moderation.View{}, err
+		// Name the reason too if it is bad: Decide, which checks it, is not reached.
+		_, reasonErr := comment.ValidateReason("reason", reason)
+		return moderation.View{}, joinViolations(err, reasonErr)
 	}
 	caller, ok := CallerFrom(ctx)
 	if !ok {

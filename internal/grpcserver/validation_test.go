@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -76,6 +77,45 @@ func TestSubmitValidation(t *testing.T) {
 			queue, err := e.mod.ListQueue(e.as(t, modKeyName), &commentdv1.ListQueueRequest{})
 			if err != nil || len(queue.GetComments()) != 0 {
 				t.Errorf("called ListQueue after a refused submission, got %d comments, %v; want 0, nil", len(queue.GetComments()), err)
+			}
+		})
+	}
+}
+
+// TestModerationValidationNamesEveryField sends moderators' requests with more than one bad field:
+// the BadRequest must name each of them, not only the first one checked.
+func TestModerationValidationNamesEveryField(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	longReason := strings.Repeat("r", 501)
+	tests := []struct {
+		name       string
+		call       func() error
+		wantFields []string // sorted
+	}{
+		{"ApproveComment with a bad name and a too long reason", func() error {
+			_, err := e.mod.ApproveComment(e.as(t, modKeyName), &commentdv1.ApproveCommentRequest{Name: "comments/x y", Reason: longReason})
+			return err
+		}, []string{"name", "reason"}},
+		{"RejectComment with a bad name and a too long reason", func() error {
+			_, err := e.mod.RejectComment(e.as(t, modKeyName), &commentdv1.RejectCommentRequest{Name: "", Reason: longReason})
+			return err
+		}, []string{"name", "reason"}},
+		{"UpdateThread with a bad name, an unknown path and an unknown mode", func() error {
+			_, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
+				Thread:     &commentdv1.Thread{Name: "threads/-bad", ModerationMode: commentdv1.ModerationMode(7)},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"moderation_mode", "title"}},
+			})
+			return err
+		}, []string{"thread.moderation_mode", "thread.name", "update_mask"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument {
+				t.Fatalf("called %s, got %v %q (%v), want InvalidArgument %q", tc.name, code, reason, err, grpcserver.ReasonInvalidArgument)
+			}
+			if diff := cmp.Diff(tc.wantFields, badRequestFields(err)); diff != "" {
+				t.Errorf("called %s, got BadRequest fields differing from want (-want +got):\n%s", tc.name, diff)
 			}
 		})
 	}
