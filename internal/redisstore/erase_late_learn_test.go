@@ -23,6 +23,8 @@ func TestDecisionLearntAfterErasure(t *testing.T) {
 	// approved.
 	spammed, approved := f.trained, f.erased[2]
 	spammed.State, approved.State = comment.StateSpam, comment.StatePublished
+	spammed.Decision = &comment.Decision{Moderator: "mod", To: comment.StateSpam}
+	approved.Decision = &comment.Decision{Moderator: "mod", To: comment.StatePublished}
 	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
 		t.Fatalf("EraseAuthorData = %v", err)
 	}

@@ -120,6 +120,36 @@ func TestLearnFromDecisions(t *testing.T) {
 	}
 }
 
+// TestApprovingPublishedCommentTeachesNothing approves a comment the checks published. The store
+// records no decision for it (it is already published), so neither the spam model nor the author's
+// record may change: an unaudited no-op must not count the author as approved by a moderator (which
+// trusts authors past pre-moderation) or teach the model.
+func TestApprovingPublishedCommentTeachesNothing(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	svc := moderation.NewService(ts.Store, keys, moderation.Options{Learner: spam.NewLearner(ts.Store, keys), Histories: ts.Store})
+
+	c := mustCreate(t, ts.Store, draft(ts.Store, "learn-published", 1), comment.CreateOptions{})
+	before := siteModelOf(t, ts)
+	for range 2 {
+		v, err := svc.Decide(ctx, "mod", moderation.Approve, c.ID, "")
+		if err != nil {
+			t.Fatalf("called Decide(approve, %s) on a published comment, got error %v", c.ID, err)
+		}
+		if v.Comment.Decision != nil {
+			t.Errorf("called Decide(approve, %s) on a published comment, got decision %+v recorded, want none", c.ID, v.Comment.Decision)
+		}
+		if v.History != (comment.AuthorHistory{}) {
+			t.Errorf("called Decide(approve, %s) on a published comment, got the author's record %+v, want it empty", c.ID, v.History)
+		}
+		if diff := cmp.Diff(before, siteModelOf(t, ts)); diff != "" {
+			t.Errorf("called Decide(approve, %s) on a published comment, got the model changed (-before +after):\n%s", c.ID, diff)
+		}
+	}
+}
+
 // TestLearnIsIdempotent calls Learn directly with the same lesson twice, as a retried decision
 // does, and checks that the second call changes nothing: not the model, not the record.
 func TestLearnIsIdempotent(t *testing.T) {

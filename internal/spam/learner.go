@@ -89,13 +89,18 @@ func NewLearner(store Lessons, keys *privacy.Keyring) *Learner {
 // comment.
 func (l *Learner) Learn(ctx context.Context, c comment.Comment) error {
 	lesson := Lesson{CommentID: c.ID, AuthorKey: c.AuthorKey}
-	switch c.State {
-	case comment.StatePublished:
-		lesson.Label, lesson.Outcome = LabelHam, OutcomeApproved
-	case comment.StateSpam:
-		lesson.Label, lesson.Outcome = LabelSpam, OutcomeSpam
-	case comment.StateRejected:
-		lesson.Outcome = OutcomeRejected
+	// A comment no moderator has decided teaches nothing: its state is the checks' verdict. The
+	// store records no decision when a moderator approves a comment the checks published (it is
+	// already in the target state), so that approval must not teach or count either.
+	if c.Decision != nil {
+		switch c.State {
+		case comment.StatePublished:
+			lesson.Label, lesson.Outcome = LabelHam, OutcomeApproved
+		case comment.StateSpam:
+			lesson.Label, lesson.Outcome = LabelSpam, OutcomeSpam
+		case comment.StateRejected:
+			lesson.Outcome = OutcomeRejected
+		}
 	}
 	lesson.Tokens = l.features(c)
 	lesson.Anonymised = l.features(comment.Anonymised(c))
