@@ -221,15 +221,17 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     number of trained messages holding the token; absent = 0. No TTL (scratch:
 //	                     scratchModelTTL, renewed by every training).
 //	P M:n        hash    totals: "spam", "ham" (messages), "spam_tokens", "ham_tokens", "vocab",
-//	                     and "seq", the number of the last change (site model). TTL as M:c.
+//	                     "seq", the number of the last change (site model), and "gen", set when
+//	                     the model is made: Redis' clock in µs, naming this life of it. TTL as M:c.
 //	P M:l        hash    site model only: what each decided comment taught, field comment id, value
 //	                     "s" or "h". No TTL.
 //	P M:x        stream  site model only: one entry per change, fields "seq", "tot" (the totals after
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
 //	                     spamStreamLen entries; a server that falls further behind reloads the model.
-//	P M:b:<id>   string  "1": training step <id> was applied, so a resent step is not applied twice
-//	                     (while M:n exists: a deleted model is trained again).
+//	P M:b:<id>   string  the "gen" of M:n ("1" for a model made without one): training step <id>
+//	                     was applied in that life of the model, so a resent step is not applied
+//	                     twice, and a model deleted and made again is trained again.
 //	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
 //	                     (<id> is then "r" and a hash of the request id and the step).
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"

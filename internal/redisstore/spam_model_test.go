@@ -294,25 +294,45 @@ func TestTrainModelRequestIDResend(t *testing.T) {
 	}
 }
 
-// A scratch model deleted and trained again under the same request id is trained: the marks of the
-// deleted model do not make the new training a repeat.
+// A model deleted and trained again under the same request id is trained, every step of it: the
+// marks of the deleted model do not make the new training a repeat. A scratch model is deleted
+// with DeleteModel; the site's model by deleting its keys, as docs/SPAM.md tells operators to.
 func TestTrainModelRequestIDAfterDelete(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	xs := labelled(trainSpamBodies, true)
-	if _, err := ts.TrainModel(ctx, "eval-again", "req-1", xs); err != nil {
-		t.Fatalf("called TrainModel(eval-again), got error %v", err)
+	xs := severalSteps("again", 3)
+	tests := []struct {
+		name, model string
+		remove      func() error
+	}{
+		{"scratch model", "eval-again", func() error { return ts.DeleteModel(ctx, "eval-again") }},
+		{"site model", "", func() error {
+			k := ts.keys
+			return ts.rdb.Del(ctx, k.spamCounts(""), k.spamTotals(""), k.spamLabels(""), k.spamStream("")).Err()
+		}},
 	}
-	if err := ts.DeleteModel(ctx, "eval-again"); err != nil {
-		t.Fatalf("called DeleteModel(eval-again), got error %v", err)
-	}
-	repeated, err := ts.TrainModel(ctx, "eval-again", "req-1", xs)
-	if err != nil || repeated != 0 {
-		t.Fatalf("called TrainModel again after DeleteModel with the same request id, got %d repeated and error %v; want 0 and nil", repeated, err)
-	}
-	got := countsOf(t, ts.ModelCounts("eval-again"), []string{"a"}).Totals
-	if got.Spam != int64(len(xs)) {
-		t.Errorf("after training a deleted model again, got %d spam examples, want %d", got.Spam, len(xs))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ts.TrainModel(ctx, tt.model, "req-1", xs); err != nil {
+				t.Fatalf("called TrainModel(%q), got error %v", tt.model, err)
+			}
+			if err := tt.remove(); err != nil {
+				t.Fatalf("deleting model %q: %v", tt.model, err)
+			}
+			repeated, err := ts.TrainModel(ctx, tt.model, "req-1", xs)
+			if err != nil || repeated != 0 {
+				t.Fatalf("called TrainModel(%q) again after deleting it, with the same request id, got %d repeated and error %v; want 0 and nil", tt.model, repeated, err)
+			}
+			got := countsOf(t, ts.ModelCounts(tt.model), []string{"again"}).Totals
+			if int(got.Spam+got.Ham) != len(xs) {
+				t.Errorf("after training deleted model %q again with %d examples, got %d spam + %d ham trained, want all of them", tt.model, len(xs), got.Spam, got.Ham)
+			}
+			// The new model's marks hold: a resend of the same call is still a repeat.
+			repeated, err = ts.TrainModel(ctx, tt.model, "req-1", xs)
+			if err != nil || repeated != len(xs) {
+				t.Errorf("called TrainModel(%q) a third time with the same request id, got %d repeated and error %v; want %d and nil", tt.model, repeated, err, len(xs))
+			}
+		})
 	}
 }

@@ -56,6 +56,18 @@ for i = 1, #TOTALS do
   tot[i] = tonumber(t[i]) or 0
 end
 
+-- gen names this life of the model: a model made (or made again after it was deleted) gets a new
+-- one, from Redis' clock, and batch marks hold the gen they were set in, so the marks of a deleted
+-- model never make the training of its successor a repeat. A model made before gen existed has
+-- none; its marks hold "1".
+local gen = redis.call("HGET", totals, "gen")
+local newGen = false
+if not gen and redis.call("EXISTS", totals) == 0 then
+  local now = redis.call("TIME")
+  gen = now[1] .. string.format("%06d", tonumber(now[2]))
+  newGen = true
+end
+
 -- cur caches the counts read or written by this step, by field.
 local cur = {}
 local function count(field)
@@ -180,9 +192,10 @@ elseif mode == "refeature" then
     return 0
   end
 else
-  -- A mark counts only while the model it was set for exists: a scratch model deleted (or
-  -- expired) and trained again under the same request id must be trained, not skipped.
-  if redis.call("EXISTS", mark) == 1 and redis.call("EXISTS", totals) == 1 then
+  -- A mark counts only in the life of the model it was set in: a model deleted (or expired) and
+  -- trained again under the same request ids must be trained, every step of it, not skipped.
+  local markValue = gen or "1"
+  if redis.call("GET", mark) == markValue and not newGen then
     return 0
   end
   local i = 5
@@ -191,7 +204,7 @@ else
     apply(class, delta, i + 3, i + 2 + n)
     i = i + 3 + n
   end
-  redis.call("SET", mark, "1", "EX", ARGV[4])
+  redis.call("SET", mark, markValue, "EX", ARGV[4])
 end
 
 tot[SEQ] = tot[SEQ] + 1
@@ -202,6 +215,10 @@ local fields = {}
 for i = 1, #TOTALS do
   fields[#fields + 1] = TOTALS[i]
   fields[#fields + 1] = tot[i]
+end
+if newGen then
+  fields[#fields + 1] = "gen"
+  fields[#fields + 1] = gen
 end
 redis.call("HSET", totals, unpack(fields))
 if ttl > 0 then
