@@ -28,6 +28,9 @@ func (s *decideStub) Get(_ context.Context, id string) (comment.Comment, error) 
 	if s.missing {
 		return comment.Comment{}, comment.ErrNotFound
 	}
+	if s.to != comment.StateUnspecified {
+		return comment.Comment{ID: id, State: s.to}, nil
+	}
 	return comment.Comment{ID: id, State: comment.StatePending}, nil
 }
 
@@ -84,6 +87,32 @@ func TestDecideReportsLearnFailure(t *testing.T) {
 	s := NewService(&decideStub{}, testKeyring(t), Options{Learner: learnerFunc(func(context.Context, comment.Comment) error { return boom })})
 	if _, err := s.Decide(context.Background(), "anna", MarkSpam, "00abc", ""); !errors.Is(err, boom) {
 		t.Errorf("Decide(mark spam) with the learner failing = %v; want its error", err)
+	}
+}
+
+// Two moderators decide one comment at once: the second decision is stored, and learnt, between the
+// first one's decision and its learning. What the model learns last is the comment's final state,
+// not the first decision that learns last.
+func TestDecideConcurrentDecisionsLearnFinalState(t *testing.T) {
+	store := &decideStub{}
+	var s *Service
+	var learnt []comment.State
+	interleaved := false
+	s = NewService(store, testKeyring(t), Options{Learner: learnerFunc(func(ctx context.Context, c comment.Comment) error {
+		if !interleaved {
+			interleaved = true
+			if _, err := s.Decide(ctx, "bob", MarkSpam, c.ID, ""); err != nil {
+				t.Fatalf("Decide(mark spam) by the second moderator = %v", err)
+			}
+		}
+		learnt = append(learnt, c.State)
+		return nil
+	})})
+	if _, err := s.Decide(context.Background(), "anna", Approve, "00abc", ""); err != nil {
+		t.Fatalf("Decide(approve) = %v", err)
+	}
+	if len(learnt) == 0 || learnt[len(learnt)-1] != comment.StateSpam {
+		t.Errorf("approve and mark spam at once, the comment ending spam: learnt %v; want the last lesson %v", learnt, comment.StateSpam)
 	}
 }
 

@@ -279,11 +279,39 @@ func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, re
 	if s.learner != nil {
 		// The decision is stored; if learning fails the caller gets the error and a retry repeats
 		// the (then no-op) decision and completes the learning.
-		if err := s.learner.Learn(ctx, c); err != nil {
+		if err := s.learn(ctx, c); err != nil {
 			return View{}, fmt.Errorf("learn from decision on %s: %w", id, err)
 		}
 	}
 	return s.views(ctx, []comment.Comment{c})[0], nil
+}
+
+// maxLearnRounds bounds how often learn follows a comment that other decisions keep moving.
+const maxLearnRounds = 4
+
+// learn teaches what c, just decided, teaches, then reads the comment again and, when another
+// decision has moved it since, teaches its state now. Two moderators deciding one comment at once
+// (one approves while the other marks it spam) each learn after their own decision, in either
+// order: without the second look, the one that learns last leaves the spam model and the author's
+// record with its decision whatever state the comment ends in. Whoever learns last reads the final
+// state after learning, so the comment's state has the last word.
+func (s *Service) learn(ctx context.Context, c comment.Comment) error {
+	for range maxLearnRounds {
+		if err := s.learner.Learn(ctx, c); err != nil {
+			return err
+		}
+		now, err := s.store.Get(ctx, c.ID)
+		switch {
+		case errors.Is(err, comment.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case now.State == c.State:
+			return nil
+		}
+		c = now
+	}
+	return nil
 }
 
 // Get returns the moderator's view of one comment.
