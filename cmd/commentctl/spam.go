@@ -103,7 +103,9 @@ comment is refused, and a pending one is left as it is (so a repeated not-spam s
 const fileFormats = `FILE is CSV with a header naming a CONTENT column (the comment) and a CLASS column (1 spam, 0 not),
 as in the YouTube Spam Collection; other columns are ignored and U+FEFF characters removed. A file
 named *.jsonl or *.json, or starting with "{", is read as JSON lines instead:
-{"body": "...", "spam": true}. "-" reads stdin.`
+{"body": "...", "spam": true}. "-" reads stdin. The whole file is read before anything is sent: a row
+with a bad label, an empty comment or text that is not UTF-8 stops the command, naming its line (its
+record, for JSON lines).`
 
 func (c *cli) spamTrainCmd() *cobra.Command {
 	var model string

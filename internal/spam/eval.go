@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // This file measures the Scorer on labelled comments. It is used by the package's tests and is
@@ -74,8 +75,26 @@ func ReadCSV(r io.Reader) ([]Example, error) {
 			line, _ := cr.FieldPos(class)
 			return nil, fmt.Errorf("read csv: line %d: CLASS is %q, want 0 or 1", line, rec[class])
 		}
-		out = append(out, Example{Body: strings.ReplaceAll(rec[content], "\uFEFF", ""), Spam: isSpam})
+		body := strings.ReplaceAll(rec[content], "\uFEFF", "")
+		if problem := bodyProblem(body); problem != "" {
+			line, _ := cr.FieldPos(content)
+			return nil, fmt.Errorf("read csv: line %d: CONTENT is %s", line, problem)
+		}
+		out = append(out, Example{Body: body, Spam: isSpam})
 	}
+}
+
+// bodyProblem says what makes body unfit to train with ("" when nothing does): the readers check
+// it, so a bad row is named by its place in the file before anything is sent, not by its index in
+// a batch the server refused part way through.
+func bodyProblem(body string) string {
+	switch {
+	case !utf8.ValidString(body):
+		return "not valid UTF-8"
+	case strings.TrimSpace(body) == "":
+		return "empty"
+	}
+	return ""
 }
 
 // ReadJSONLines reads one JSON object per line, {"body": "...", "spam": true}. Blank lines are
@@ -98,7 +117,11 @@ func ReadJSONLines(r io.Reader) ([]Example, error) {
 		if e.Body == nil || e.Spam == nil {
 			return nil, fmt.Errorf("read json lines: record %d: want both \"body\" and \"spam\"", n)
 		}
-		out = append(out, Example{Body: strings.ReplaceAll(*e.Body, "\uFEFF", ""), Spam: *e.Spam})
+		body := strings.ReplaceAll(*e.Body, "\uFEFF", "")
+		if problem := bodyProblem(body); problem != "" {
+			return nil, fmt.Errorf("read json lines: record %d: \"body\" is %s", n, problem)
+		}
+		out = append(out, Example{Body: body, Spam: *e.Spam})
 	}
 }
 

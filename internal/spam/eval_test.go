@@ -125,12 +125,17 @@ func TestReadCSV(t *testing.T) {
 		t.Errorf("ReadCSV (-want +got):\n%s", diff)
 	}
 
-	for _, bad := range []string{
-		"CONTENT,LABEL\nhello,1\n",    // no CLASS column
-		"CONTENT,CLASS\nhello,spam\n", // CLASS not 0 or 1
+	// A bad row is named by its line, before anything is trained.
+	for _, tt := range []struct{ in, want string }{
+		{"CONTENT,LABEL\nhello,1\n", "no CONTENT or no CLASS"},
+		{"CONTENT,CLASS\nhello,1\nhello,spam\n", "line 3: CLASS is \"spam\""},
+		{"CONTENT,CLASS\nhello,1\n\"  \",0\n", "line 3: CONTENT is empty"},
+		{"CONTENT,CLASS\nhello,1\n\ufeff,0\n", "line 3: CONTENT is empty"},
+		{"CONTENT,CLASS\nhello,1\n\"multi\nline\",0\nbad \xff byte,1\n", "line 5: CONTENT is not valid UTF-8"},
 	} {
-		if _, err := spam.ReadCSV(strings.NewReader(bad)); err == nil {
-			t.Errorf("ReadCSV(%q) = nil error, want an error", bad)
+		_, err := spam.ReadCSV(strings.NewReader(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ReadCSV(%q) = error %v, want one saying %q", tt.in, err, tt.want)
 		}
 	}
 }
@@ -148,8 +153,14 @@ func TestReadJSONLines(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ReadJSONLines (-want +got):\n%s", diff)
 	}
-	if _, err := spam.ReadJSONLines(strings.NewReader(`{"body": "no label"}`)); err == nil {
-		t.Errorf("ReadJSONLines of a record without \"spam\" = nil error, want an error")
+	for _, tt := range []struct{ in, want string }{
+		{`{"body": "no label"}`, `record 1: want both "body" and "spam"`},
+		{"{\"body\": \"ok\", \"spam\": true}\n{\"body\": \" \\ufeff \", \"spam\": false}", `record 2: "body" is empty`},
+	} {
+		_, err := spam.ReadJSONLines(strings.NewReader(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ReadJSONLines(%q) = error %v, want one saying %q", tt.in, err, tt.want)
+		}
 	}
 }
 
