@@ -25,7 +25,7 @@ func newMetrics() *metrics {
 		}, []string{"state"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "commentd_moderation_decisions_total",
-			Help: "Moderator decisions applied, by action.",
+			Help: "Moderator decisions that succeeded, by action (a decision repeated on a comment already in its target state counts again).",
 		}, []string{"action"}),
 	}
 	// Create every series at zero so rates and alerts work before the first event.
