@@ -426,6 +426,14 @@ func (m *reviewModel) key(k tea.KeyMsg) tea.Cmd {
 	if m.quitting {
 		return nil
 	}
+	if m.tooSmall() {
+		// The screen shows only a request to enlarge the window: no key may act on a comment
+		// the moderator cannot see.
+		if k.String() == "q" {
+			return m.quit()
+		}
+		return nil
+	}
 	switch m.mode {
 	case modeHelp:
 		m.mode = modeBrowse

@@ -880,6 +880,41 @@ func TestReviewTooSmall(t *testing.T) {
 	}
 }
 
+// TestReviewTooSmallTakesNoDecision checks that while the window is too small to show the comment,
+// the decision keys do nothing: a moderator must not approve, reject, mark spam, ban or skip a
+// comment they cannot see. q still quits, as the screen says.
+func TestReviewTooSmallTakesNoDecision(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.handle(tea.WindowSizeMsg{Width: 60, Height: 20})
+	keys := []string{"a", "s", "r", "1", "b", "enter", "1", "n", "space", "u"}
+	h.press(keys...)
+
+	if got := d.methods("ClaimComments"); len(got) != 0 {
+		t.Errorf("60x20 window, keys %q: calls %q; want none", keys, got)
+	}
+	if got := h.onScreen(); got != "comments/c1" {
+		t.Errorf("60x20 window, keys %q: current comment %q; want comments/c1, still undecided", keys, got)
+	}
+	if h.m.mode != modeBrowse {
+		t.Errorf("60x20 window, keys %q: mode %v; want no prompt open (%v)", keys, h.m.mode, modeBrowse)
+	}
+
+	h.handle(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.press("a")
+	want := []proto.Message{&commentdv1.ApproveCommentRequest{Name: "comments/c1"}}
+	if diff := cmp.Diff(want, d.requests("ApproveComment"), protocmp.Transform()); diff != "" {
+		t.Errorf("resized to 80x24, a: ApproveComment requests mismatch (-want +got):\n%s", diff)
+	}
+
+	h.handle(tea.WindowSizeMsg{Width: 60, Height: 20})
+	h.press("q")
+	if !h.quit {
+		t.Errorf("60x20 window, q: the program did not quit; want q to quit, as the screen says")
+	}
+}
+
 // TestReviewProgram runs the model in a real bubbletea program, where commands run concurrently.
 func TestReviewProgram(t *testing.T) {
 	t.Parallel()

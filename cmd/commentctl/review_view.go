@@ -51,7 +51,7 @@ func (m *reviewModel) View() string {
 	if m.width == 0 || m.height == 0 {
 		return "Starting commentctl review…"
 	}
-	if m.width < minReviewWidth || m.height < minReviewHeight {
+	if m.tooSmall() {
 		msg := fmt.Sprintf("This window is %dx%d; commentctl review needs at least %dx%d. Enlarge it, or press q to quit.",
 			m.width, m.height, minReviewWidth, minReviewHeight)
 		return ansi.Wrap(msg, max(m.width, 10), "")
@@ -83,6 +83,11 @@ func (m *reviewModel) View() string {
 	lines = append(lines, mid[:room]...)
 	lines = append(lines, footer...)
 	return strings.Join(lines, "\n")
+}
+
+// tooSmall reports whether the window is too small to show a comment.
+func (m *reviewModel) tooSmall() bool {
+	return m.width < minReviewWidth || m.height < minReviewHeight
 }
 
 // fit cuts a plain line to the screen width.
