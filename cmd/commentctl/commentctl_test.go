@@ -317,6 +317,41 @@ func TestShow(t *testing.T) {
 	}
 }
 
+// TestShowReports checks that show prints the readers' reports of a reported comment: the count,
+// and each report's time and reason, newest first, as the server sends them.
+func TestShowReports(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	created := now.Add(-5 * time.Hour)
+	first, second := now.Add(-2*time.Hour-10*time.Second), now.Add(-time.Hour-10*time.Second)
+	mc := moderated("c9", "post-7", "Jane", "j•••@example.com", "Body", created, "REPORTED")
+	mc.ReportCount = 3
+	mc.Reports = []*commentdv1.Report{
+		{Reason: "wrong \x1b[31mnumbers", CreateTime: timestamppb.New(second)},
+		{Reason: "", CreateTime: timestamppb.New(first)},
+	}
+	f := &fakeModeration{getComment: func(context.Context, *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
+		return &commentdv1.ModerationServiceGetCommentResponse{Comment: mc}, nil
+	}}
+	addr := serve(t, f)
+
+	args := withServer(addr, "show", "c9")
+	got := invocation{args: args}.run(t)
+	if got.code != exitOK {
+		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+	}
+	stamp := func(tm time.Time) string { return tm.UTC().Truncate(time.Second).Format(time.RFC3339) }
+	want := "" +
+		"Held because:  REPORTED: Held for reported.\n" +
+		"Reports:       3 (the newest 2 below)\n" +
+		"               " + stamp(second) + " (1h ago): \"wrong [31mnumbers\"\n" +
+		"               " + stamp(first) + " (2h ago): -\n" +
+		"Decision:      -\n"
+	if !strings.Contains(got.stdout, want) {
+		t.Errorf("%s: stdout lacks the reports; want it to contain\n%s\ngot\n%s", cmdline(args), want, got.stdout)
+	}
+}
+
 func TestDecide(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

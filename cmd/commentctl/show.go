@@ -18,8 +18,8 @@ func (c *cli) showCmd() *cobra.Command {
 		Short: "Show one comment with everything a moderator may see",
 		Long: `show prints one comment in the moderator's view: its thread, state and times, the author's name,
 masked email and IP address, author key and user agent, the author's record, the spam score (0 to 1),
-why the checks held it, the last moderator decision (who, when, from which state to which, and why)
-and the full text.
+why the checks held it, readers' reports (how many, and the newest with their reasons), the last
+moderator decision (who, when, from which state to which, and why) and the full text.
 
 ID is a comment id or its resource name, comments/ID. With -o json the output is the
 ModerationServiceGetCommentResponse.`,
@@ -81,6 +81,21 @@ func writeComment(w io.Writer, mc *commentdv1.ModeratedComment, now time.Time) e
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", label, text)
 		label = ""
+	}
+	// Readers' reports, newest first; the server sends at most the newest 20 of them.
+	if n := mc.GetReportCount(); n > 0 {
+		count := fmt.Sprint(n)
+		if shown := len(mc.GetReports()); shown < int(n) {
+			count += fmt.Sprintf(" (the newest %d below)", shown)
+		}
+		field("Reports", count)
+		for _, r := range mc.GetReports() {
+			reason := "-"
+			if s := oneLine(r.GetReason()); s != "" {
+				reason = fmt.Sprintf("%q", s)
+			}
+			fmt.Fprintf(tw, "\t%s: %s\n", when(r.GetCreateTime(), now), reason)
+		}
 	}
 	field("Decision", decisionText(mc.GetDecision(), now))
 	if err := tw.Flush(); err != nil {
