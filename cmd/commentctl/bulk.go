@@ -74,10 +74,17 @@ func bulkVerbs() []bulkVerb {
 		},
 		{
 			name: "reopen", done: "reopened", defaultState: "rejected", states: []string{"rejected", "spam"},
-			long: "reopen puts every matching decided comment back in the queue as pending, undoing its decision.",
+			long: "reopen puts every matching decided comment back in the queue as pending, undoing its decision, for any moderator to review.",
 			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
 				resp, err := cl.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason})
-				return resp.GetComment(), err
+				if err != nil {
+					return nil, err
+				}
+				// The server claims a reopened comment for whoever reopened it, so that a moderator
+				// taking back one decision reviews it again; comments reopened in bulk go back to
+				// everyone's queue. If the release fails, the claim still ends with its lease.
+				_, _ = cl.ReleaseComments(ctx, &commentdv1.ReleaseCommentsRequest{Names: []string{name}})
+				return resp.GetComment(), nil
 			},
 			example: "commentctl bulk reopen --state spam --older-than 1h --score-below 0.5 --dry-run",
 		},

@@ -158,6 +158,19 @@ func TestBulkDryRunMatchesRealRun(t *testing.T) {
 			if !strings.Contains(got.stdout, " 23 of 23 comments") {
 				t.Errorf("%s: stdout %q; want a summary of 23 of 23", cmdline(real), got.stdout)
 			}
+			// The server claims a reopened comment for the moderator; bulk gives each back.
+			if tt.verb == "reopen" {
+				var released []string
+				for _, r := range d.requests("ReleaseComments") {
+					released = append(released, r.(*commentdv1.ReleaseCommentsRequest).GetNames()...)
+				}
+				slices.Sort(released)
+				if diff := cmp.Diff(want, released); diff != "" {
+					t.Errorf("%s: comments given back to the queue mismatch (-want +got):\n%s", cmdline(real), diff)
+				}
+			} else if n := len(d.requests("ReleaseComments")); n != 0 {
+				t.Errorf("%s: %d ReleaseComments calls; want none", cmdline(real), n)
+			}
 			// Both runs listed every page: three per run.
 			if n := len(d.requests("ListQueue")); n != 6 {
 				t.Errorf("dry and real run: %d ListQueue calls; want 6 (three pages each)", n)

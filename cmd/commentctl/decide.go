@@ -101,7 +101,9 @@ changes nothing and succeeds.`
 changes nothing and succeeds.`
 	case actReopen:
 		long = `reopen puts decided comments (published, rejected or spam) back in the queue as pending, undoing
-the last decision and what the spam model learnt from it. Use it to take back a mistake.`
+the last decision and what the spam model learnt from it. Use it to take back a mistake: the comment is
+claimed for you for 5 minutes, so nobody else's review gets it meanwhile (bulk reopen gives its comments
+back to everyone).`
 	}
 	long += `
 

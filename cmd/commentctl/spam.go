@@ -89,7 +89,8 @@ func (c *cli) notSpamCmd() *cobra.Command {
 		Long: `not-spam takes back the spam verdict of comments (of the checks or a moderator): they return to
 the queue as pending, and whatever a moderator's "spam" taught the spam model and the author's record
 is undone exactly, on every server. Only spam comments can be marked not spam: a published or rejected
-comment is refused, and a pending one is left as it is (so a repeated not-spam succeeds).` + markHelp,
+comment is refused, and a pending one is left as it is (so a repeated not-spam succeeds). A comment
+returned to the queue is claimed for you for 5 minutes: nobody else's review gets it meanwhile.` + markHelp,
 		Example: `  commentctl not-spam 01HZX3K9 --reason "a real reader"`,
 		Args:    argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {

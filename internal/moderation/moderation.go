@@ -93,7 +93,9 @@ type Store interface {
 	// comment already is in d.To it changes nothing and returns it (so a retried call succeeds).
 	// d.From is filled in by the store. In the same atomic step the store appends the action a to
 	// the audit log, counts it in the statistics, ends any review claim on the comment and
-	// announces the change to queue watchers; a call that changes nothing does none of these.
+	// announces the change to queue watchers; a call that changes nothing does none of these. A
+	// comment the decision puts back in the queue (d.To pending) is claimed for d.Moderator for
+	// DefaultLease, so that ClaimComments gives it to them and to nobody else meanwhile.
 	Decide(ctx context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error)
 	// ListQueue returns one page of comments matching q, oldest first, and the next page token.
 	// When q.NeedsRecords, a call looks at no more than MaxQueueScan entries per index and may

@@ -223,6 +223,50 @@ func TestClaimReturnsOwnClaimsAndSkipsOthers(t *testing.T) {
 	}
 }
 
+// TestCommentPutBackIsClaimedForTheModerator: a moderator who takes a decision back (reopen, or
+// not spam) gets the comment back in their own claims, and another moderator's claim skips it
+// until the lease ends, so two moderators never review it at once.
+func TestCommentPutBackIsClaimedForTheModerator(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	queued := seedQueue(t, ts.Store, []string{threadInShard("back", 5)}, 3)
+	now := time.Now()
+	decide := func(id string, a moderation.Action, who string, to comment.State, from []comment.State) {
+		t.Helper()
+		if _, err := ts.Decide(ctx, id, a, comment.Decision{Moderator: who, At: now, To: to}, from); err != nil {
+			t.Fatalf("Decide(%v %s by %s) = %v", a, id, who, err)
+		}
+	}
+	all := []comment.State{comment.StatePending, comment.StatePublished, comment.StateRejected, comment.StateSpam}
+
+	// anna rejects the oldest comment and takes it back; bert marks the next spam and takes that back.
+	decide(queued[0], moderation.Reject, "anna", comment.StateRejected, all)
+	decide(queued[0], moderation.Reopen, "anna", comment.StatePending, all)
+	decide(queued[1], moderation.MarkSpam, "bert", comment.StateSpam, all)
+	decide(queued[1], moderation.MarkNotSpam, "bert", comment.StatePending, []comment.State{comment.StateSpam})
+
+	if got := claim(t, ts.Store, "carl", moderation.ClaimQuery{Count: 10}); !slices.Equal(got, queued[2:]) {
+		t.Errorf("Claim(carl) = %v, want %v: the comments anna and bert put back are theirs", got, queued[2:])
+	}
+	if got := claim(t, ts.Store, "anna", moderation.ClaimQuery{Count: 10}); !slices.Equal(got, queued[:1]) {
+		t.Errorf("Claim(anna) = %v, want the comment she put back, %v", got, queued[:1])
+	}
+	if got := claim(t, ts.Store, "bert", moderation.ClaimQuery{Count: 10}); !slices.Equal(got, queued[1:2]) {
+		t.Errorf("Claim(bert) = %v, want the comment he put back, %v", got, queued[1:2])
+	}
+	// The claim lasts the default lease, as one ClaimComments makes.
+	shard, _ := shardOfID(queued[1])
+	if ttl, err := ts.rdb.PTTL(ctx, ts.keys.claim(shard, queued[1])).Result(); err != nil || ttl <= 0 || ttl > moderation.DefaultLease {
+		t.Errorf("PTTL of the claim on %s = %v, %v; want at most %v", queued[1], ttl, err, moderation.DefaultLease)
+	}
+	// Deciding it ends that claim like any other.
+	decide(queued[0], moderation.Approve, "anna", comment.StatePublished, all)
+	if n, err := ts.rdb.Exists(ctx, ts.keys.claim(shard, queued[0])).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS claim of %s after approving it = %d, %v; want 0", queued[0], n, err)
+	}
+}
+
 func TestClaimLeaseEnds(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)

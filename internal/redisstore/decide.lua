@@ -1,7 +1,8 @@
 -- decide.lua applies a moderator's decision to one comment atomically: it checks the current
 -- state, moves the comment between the indexes and records the decision on the record. In the
 -- same step it appends the action to the shard's audit log, counts it in the daily counters,
--- ends any review claim on the comment and announces a "decided" queue event.
+-- ends any review claim on the comment (and claims a comment put back in the queue for the
+-- moderator who put it back) and announces a "decided" queue event.
 --
 -- KEYS[1]      the comment's record
 -- KEYS[2..4]   the shard's queue zsets: pending, rejected, spam
@@ -21,13 +22,14 @@
 -- ARGV[13]     how long daily counters live after their day ends, seconds
 -- ARGV[14]     the queue events channel
 -- ARGV[15]     base of the shard's per-moderator claim sets: append the moderator
+-- ARGV[16]     lease of the claim on a comment put back in the queue, ms ("0": no claim)
 --
 -- The thread's index keys, the claim holder's set and the daily counters are named at run time;
 -- they carry the same hash tag as KEYS[1], so they are in its slot.
 --
 -- Returns {"missing"}, {"denied", current state}, {"same", record} when the comment already is in
 -- the target state (nothing changed, nothing logged or counted), or {"ok", record}.
-local PUBLISHED, SPAM = "1", "4"
+local PUBLISHED, PENDING, SPAM = "1", "2", "4"
 local DAY = 86400000000 -- µs
 
 local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "id")
@@ -76,6 +78,15 @@ local holder = redis.call("GET", KEYS[6])
 if holder then
   redis.call("DEL", KEYS[6])
   redis.call("ZREM", ARGV[15] .. holder, id)
+end
+-- A comment put back in the queue (reopen, not spam) is claimed for the moderator who put it back,
+-- as claims.lua would: the one taking back a decision gets to take the new one, and another
+-- moderator's claim does not pick the comment up meanwhile. The lease ends it like any claim.
+local lease = tonumber(ARGV[16])
+if to == PENDING and lease > 0 then
+  local now = math.floor(tonumber(ARGV[4]) / 1000)
+  redis.call("SET", KEYS[6], ARGV[3], "PX", lease)
+  redis.call("ZADD", ARGV[15] .. ARGV[3], now + lease, id)
 end
 
 redis.call("XADD", KEYS[5], "*", "by", ARGV[3], "act", ARGV[10], "target", "comments/" .. id,

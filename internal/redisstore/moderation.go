@@ -48,7 +48,8 @@ func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d co
 	for _, st := range queueStates {
 		args = append(args, k.threadQueueBase(shard, st))
 	}
-	args = append(args, string(a.Audit()), counterLetter(a.Audit()), k.statsBase(shard), statsKeep, k.events(), k.moderatorClaimsBase(shard))
+	args = append(args, string(a.Audit()), counterLetter(a.Audit()), k.statsBase(shard), statsKeep, k.events(), k.moderatorClaimsBase(shard),
+		moderation.DefaultLease.Milliseconds())
 
 	reply, err := s.decide.Run(ctx, s.rdb, scriptKeys, args...).Slice()
 	if err != nil {

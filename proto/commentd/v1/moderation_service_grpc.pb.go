@@ -68,8 +68,12 @@ type ModerationServiceClient interface {
 	// from it at once, on every instance.
 	MarkSpam(ctx context.Context, in *MarkSpamRequest, opts ...grpc.CallOption) (*MarkSpamResponse, error)
 	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
+	// Like ReopenComment, it claims the comment for the caller.
 	MarkNotSpam(ctx context.Context, in *MarkNotSpamRequest, opts ...grpc.CallOption) (*MarkNotSpamResponse, error)
-	// Puts a decided comment back in the queue (pending), undoing the last decision and its training.
+	// Puts a decided comment back in the queue (pending), undoing the last decision and its training. The
+	// comment is claimed for the caller for the default lease (see ClaimComments), so the moderator who
+	// took the decision back decides again and nobody else's claim gets it meanwhile; ReleaseComments gives
+	// it to everyone at once.
 	ReopenComment(ctx context.Context, in *ReopenCommentRequest, opts ...grpc.CallOption) (*ReopenCommentResponse, error)
 	// Claims up to `count` queued comments for this moderator for a short lease, so two moderators reviewing at
 	// once never get the same comment. A claimed comment is skipped by other moderators' claims until the
@@ -396,8 +400,12 @@ type ModerationServiceServer interface {
 	// from it at once, on every instance.
 	MarkSpam(context.Context, *MarkSpamRequest) (*MarkSpamResponse, error)
 	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
+	// Like ReopenComment, it claims the comment for the caller.
 	MarkNotSpam(context.Context, *MarkNotSpamRequest) (*MarkNotSpamResponse, error)
-	// Puts a decided comment back in the queue (pending), undoing the last decision and its training.
+	// Puts a decided comment back in the queue (pending), undoing the last decision and its training. The
+	// comment is claimed for the caller for the default lease (see ClaimComments), so the moderator who
+	// took the decision back decides again and nobody else's claim gets it meanwhile; ReleaseComments gives
+	// it to everyone at once.
 	ReopenComment(context.Context, *ReopenCommentRequest) (*ReopenCommentResponse, error)
 	// Claims up to `count` queued comments for this moderator for a short lease, so two moderators reviewing at
 	// once never get the same comment. A claimed comment is skipped by other moderators' claims until the
