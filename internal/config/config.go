@@ -221,13 +221,13 @@ func settings() []setting {
 // "***", so the start-up log shows which server and user without the secret. The credentials end
 // at the last "@" of the whole address, not of the part before the first "/": a password with a
 // "/" left unescaped (common in base64-made passwords) is refused by the parser later, but the
-// start-up log is written before that and must not show it either.
+// start-up log is written before that and must not show it either. The same goes for an address
+// without a scheme (user:pass@host), which the parser refuses too.
 func maskRedisPassword(u string) string {
-	i := strings.Index(u, "://")
-	if i < 0 {
-		return u
+	scheme, rest := "", u
+	if i := strings.Index(u, "://"); i >= 0 {
+		scheme, rest = u[:i+3], u[i+3:]
 	}
-	rest := u[i+3:]
 	at := strings.LastIndexByte(rest, '@')
 	if at < 0 {
 		return u
@@ -236,7 +236,7 @@ func maskRedisPassword(u string) string {
 	if !hasPass {
 		return u
 	}
-	return u[:i+3] + user + ":***" + rest[at:]
+	return scheme + user + ":***" + rest[at:]
 }
 
 // ErrHelp is returned when -h or -help was asked for; the usage was printed.

@@ -67,6 +67,10 @@ func TestLogAttrsMaskRedisPassword(t *testing.T) {
 		"redis://10.0.0.1:6379":                         "redis://10.0.0.1:6379",
 		"redis://app:s3cret/x+y@10.0.0.1:6379/2":        "redis://app:***@10.0.0.1:6379/2",
 		"redis://app:s3/cr@et@10.0.0.1:6379":            "redis://app:***@10.0.0.1:6379",
+		// Without a scheme the parser refuses credentials, but only after the start-up log.
+		"app:s3cret@10.0.0.1:6379": "app:***@10.0.0.1:6379",
+		":s3cret@10.0.0.1:6379":    ":***@10.0.0.1:6379",
+		"10.0.0.1:6379":            "10.0.0.1:6379",
 	} {
 		c, err := Load([]string{"-redis-url", url}, envMap(env), io.Discard)
 		if err != nil {
