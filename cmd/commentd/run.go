@@ -307,6 +307,10 @@ func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalC
 	info.Set(1)
 	reg.MustRegister(info)
 	attrs := []any{"aof", d.AOF, "appendfsync", d.Fsync, "maxmemory_policy", d.EvictionPolicy, "loss_window", d.LossWindow()}
+	if !d.Readable {
+		// As the metric says: unread settings are unknown, not off.
+		attrs = []any{"aof", "unknown", "appendfsync", "unknown", "maxmemory_policy", "unknown", "loss_window", d.LossWindow()}
+	}
 	switch {
 	case err == nil:
 		log.Info("redis durability", attrs...)

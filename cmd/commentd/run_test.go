@@ -148,8 +148,16 @@ func TestDurabilityUnreadable(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	if err := checkDurability(context.Background(), log, rdb, &config.Config{AcceptDataLoss: true}, reg); err != nil {
+	var logged bytes.Buffer
+	accepted := slog.New(slog.NewJSONHandler(&logged, nil))
+	if err := checkDurability(context.Background(), accepted, rdb, &config.Config{AcceptDataLoss: true}, reg); err != nil {
 		t.Fatalf("checkDurability with data loss accepted = %v, want nil", err)
+	}
+	// The log line says what the metric says: the settings are unknown, not off.
+	for _, want := range []string{`"aof":"unknown"`, `"appendfsync":"unknown"`, `"maxmemory_policy":"unknown"`} {
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("checkDurability with data loss accepted logged %s, want %s (the settings could not be read)", logged.String(), want)
+		}
 	}
 	mfs, err := reg.Gather()
 	if err != nil || len(mfs) != 1 {
