@@ -96,6 +96,7 @@ type server struct {
 	conn                *grpc.ClientConn
 	keysFile            string
 	process             *os.Process
+	exited              <-chan struct{} // closed when the process has exited
 }
 
 // startCommentd runs the commentd binary against redisAddr with a fresh keys file and returns once
@@ -133,7 +134,13 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	}
 	s.process = cmd.Process
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	s.exited = gone
+	go func() {
+		err := cmd.Wait()
+		close(gone)
+		exited <- err
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {

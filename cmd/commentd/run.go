@@ -124,7 +124,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return fmt.Errorf("spam checks: %w", err)
 	}
-	defer checks.stop() // runs after the gRPC server has drained, and before Redis closes
+	// The spam checks' background work stops after the gRPC server has drained and before Redis
+	// closes, within what is left of the shutdown timeout (or the whole of it on an early return).
+	var shutdownBy time.Time
+	defer func() {
+		if shutdownBy.IsZero() {
+			shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
+		}
+		stopCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
+		defer cancel()
+		checks.stop(stopCtx)
+	}()
 	comments := comment.NewService(store, keyring, comment.Options{
 		Limits:      comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars},
 		DefaultMode: cfg.ModerationMode,
@@ -221,7 +231,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	// Order: health goes NOT_SERVING and gRPC drains (hard stop at the deadline); then HTTP; Redis
 	// closes last through the defer above.
 	stopHealth()
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
+	shutCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
 	defer cancel()
 	srv.Shutdown(shutCtx)
 	httpSrv.Shutdown(shutCtx)

@@ -26,9 +26,9 @@ type spamChecks struct {
 	learner   moderation.Learner   // moderation.Options.Learner
 	histories moderation.Histories // moderation.Options.Histories
 	server    grpcserver.SpamOptions
-	// stop ends the background work and waits for it. Call it after the gRPC server has drained
-	// (so the last submissions' campaign sightings are written) and before Redis closes.
-	stop func()
+	// stop ends the background work and waits for it until ctx ends. Call it after the gRPC server
+	// has drained (so the last submissions' campaign sightings are written) and before Redis closes.
+	stop func(ctx context.Context)
 }
 
 // buildSpam wires the spam checks from the configuration (docs/SPAM.md): it loads the site's
@@ -102,9 +102,17 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Histories: store}),
 			Filters: spam.NewFilters(store, keyring, spam.FiltersOptions{}),
 		},
-		stop: func() {
+		stop: func(ctx context.Context) {
 			stopRun()
-			wg.Wait()
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				// A hung Redis would otherwise hold the process past its shutdown timeout; closing
+				// the client after this ends the calls still waiting.
+				log.Warn("background work still waiting for Redis at the shutdown deadline; stopping without it")
+			}
 		},
 	}, nil
 }
