@@ -55,10 +55,8 @@ func spamKeyring(t *testing.T) *privacy.Keyring {
 // exact untraining, and repeats that change nothing.
 func TestLearnFromDecisions(t *testing.T) {
 	t.Parallel()
-	ts := newTestStore(t)
+	ts, svc := learningService(t)
 	ctx := context.Background()
-	keys := spamKeyring(t)
-	svc := moderation.NewService(ts.Store, keys, moderation.Options{Learner: spam.NewLearner(ts.Store, keys), Histories: ts.Store})
 
 	// Another comment already trained, so "back to before" is not simply "empty".
 	other := draft(ts.Store, "learn", 1)
@@ -120,16 +118,23 @@ func TestLearnFromDecisions(t *testing.T) {
 	}
 }
 
+// learningService returns a test store and a moderation service on it whose decisions teach the
+// spam model and the authors' records.
+func learningService(t *testing.T) (testStore, *moderation.Service) {
+	t.Helper()
+	ts := newTestStore(t)
+	keys := spamKeyring(t)
+	return ts, moderation.NewService(ts.Store, keys, moderation.Options{Learner: spam.NewLearner(ts.Store, keys), Histories: ts.Store})
+}
+
 // TestApprovingPublishedCommentTeachesNothing approves a comment the checks published. The store
 // records no decision for it (it is already published), so neither the spam model nor the author's
 // record may change: an unaudited no-op must not count the author as approved by a moderator (which
 // trusts authors past pre-moderation) or teach the model.
 func TestApprovingPublishedCommentTeachesNothing(t *testing.T) {
 	t.Parallel()
-	ts := newTestStore(t)
+	ts, svc := learningService(t)
 	ctx := context.Background()
-	keys := spamKeyring(t)
-	svc := moderation.NewService(ts.Store, keys, moderation.Options{Learner: spam.NewLearner(ts.Store, keys), Histories: ts.Store})
 
 	c := mustCreate(t, ts.Store, draft(ts.Store, "learn-published", 1), comment.CreateOptions{})
 	before := siteModelOf(t, ts)
