@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +254,28 @@ func TestBanExpiry(t *testing.T) {
 	if code, reason := codeReason(err); code != codes.NotFound || reason != grpcserver.ReasonBanNotFound {
 		t.Errorf("called DeleteBan(%s) after it expired, got %v %q, want NotFound %q", b.GetName(), code, reason, grpcserver.ReasonBanNotFound)
 	}
+}
+
+// TestBanForCenturies checks that a ban longer than Go's longest duration (about 292 years) is in
+// force until the time it says, and that it replaces a permanent ban on the target with itself,
+// not with a ban that has already expired.
+func TestBanForCenturies(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	target := &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"}
+	e.ban(t, &commentdv1.CreateBanRequest{Target: target, Reason: "for good"})
+	req := &commentdv1.CreateBanRequest{Target: target, Duration: &durationpb.Duration{Seconds: 1000 * 365 * 24 * 3600}, Reason: "a thousand years"}
+	if req.GetDuration().AsDuration() != math.MaxInt64 {
+		t.Fatalf("durationpb of a thousand years = %v, want the longest time.Duration", req.GetDuration().AsDuration())
+	}
+	b := e.ban(t, req)
+	if exp := b.GetExpireTime().AsTime(); !exp.After(time.Now().AddDate(290, 0, 0)) {
+		t.Errorf("called CreateBan(%v), got expire_time %v, want about 292 years from now", req, exp)
+	}
+	if got := banNames(e.listBans(t)); !cmp.Equal(got, []string{b.GetName()}) {
+		t.Errorf("called ListBans after CreateBan(%v), got %v, want [%s]", req, got, b.GetName())
+	}
+	_, err := e.submitAs(t, "news-1", "anyone@example.com", "198.51.100.7", "from the banned range")
+	wantBanned(t, "called SubmitComment from the range banned for a thousand years", err)
 }
 
 // TestBanTargets checks every kind of target: the name each gets, that DeleteBan takes that name

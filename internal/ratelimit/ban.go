@@ -244,8 +244,14 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 	now := bs.now().UTC().Truncate(time.Millisecond)
 	b := Ban{Target: t, Reason: reason, Moderator: strings.TrimSpace(r.Moderator), CreatedAt: now}
 	if r.Duration > 0 {
-		// Whole milliseconds, as stored; rounded up so a ban lasts at least as long as asked.
-		b.ExpiresAt = now.Add(r.Duration + time.Millisecond - 1).Truncate(time.Millisecond)
+		// Whole milliseconds, as stored; rounded up so a ban lasts at least as long as asked. The
+		// rounding is done on the time, not on the duration: near the longest time.Duration (what
+		// the API's duration of more than 292 years comes to) the sum would overflow into the past
+		// and store a ban that is over before it starts, in place of any ban on the target.
+		b.ExpiresAt = now.Add(r.Duration)
+		if t := b.ExpiresAt.Truncate(time.Millisecond); t.Before(b.ExpiresAt) {
+			b.ExpiresAt = t.Add(time.Millisecond)
+		}
 	}
 	if err := bs.store.PutBan(ctx, b); err != nil {
 		return Ban{}, fmt.Errorf("store ban %s: %w", t.Kind, err)

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -99,6 +100,13 @@ func TestBansBan(t *testing.T) {
 			req:  BanRequest{Target: RangeTarget(netip.MustParsePrefix("198.51.100.9/24")), Duration: 24*time.Hour + 1, Moderator: "mod-ann"},
 			want: Ban{Target: RangeTarget(netip.MustParsePrefix("198.51.100.0/24")), Moderator: "mod-ann",
 				CreatedAt: now.Truncate(time.Millisecond), ExpiresAt: now.Truncate(time.Millisecond).Add(24*time.Hour + time.Millisecond)},
+		},
+		{
+			// What the API's duration of a thousand years comes to (durationpb saturates).
+			name: "the longest duration, expiry in the future",
+			req:  BanRequest{Target: AuthorTarget(hashA), Duration: math.MaxInt64, Moderator: "mod-ann"},
+			want: Ban{Target: AuthorTarget(hashA), Moderator: "mod-ann", CreatedAt: now.Truncate(time.Millisecond),
+				ExpiresAt: now.Truncate(time.Millisecond).Add(math.MaxInt64 - math.MaxInt64%time.Millisecond).Add(time.Millisecond)},
 		},
 		{
 			name:       "everything wrong",
