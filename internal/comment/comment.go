@@ -169,9 +169,17 @@ type FieldViolation struct {
 	Description string
 }
 
-// ValidationError lists every bad field of a request. Nothing was stored.
+// MaxViolations bounds the violations one ValidationError lists. A request with a long list of
+// bad entries (a million empty thread ids fit in one message) would otherwise be answered with an
+// error larger than any client accepts, made at the cost of a gigabyte of server memory; the first
+// ones are enough to fix the request.
+const MaxViolations = 20
+
+// ValidationError lists every bad field of a request, up to MaxViolations. Nothing was stored.
 type ValidationError struct {
 	Violations []FieldViolation
+	// Omitted counts the violations left out because Violations held MaxViolations already.
+	Omitted int
 }
 
 func (e *ValidationError) Error() string {
@@ -183,11 +191,18 @@ func (e *ValidationError) Error() string {
 		}
 		b.WriteString(v.Field + ": " + v.Description)
 	}
+	if e.Omitted > 0 {
+		fmt.Fprintf(&b, "; and %d more", e.Omitted)
+	}
 	return b.String()
 }
 
-// Add records one violation.
+// Add records one violation, or counts it in Omitted once Violations holds MaxViolations.
 func (e *ValidationError) Add(field, description string) {
+	if len(e.Violations) >= MaxViolations {
+		e.Omitted++
+		return
+	}
 	e.Violations = append(e.Violations, FieldViolation{Field: field, Description: description})
 }
 

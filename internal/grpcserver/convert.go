@@ -244,7 +244,10 @@ func joinViolations(errs ...error) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &verr):
-			all.Violations = append(all.Violations, verr.Violations...)
+			for _, v := range verr.Violations {
+				all.Add(v.Field, v.Description)
+			}
+			all.Omitted += verr.Omitted
 		default:
 			return err
 		}

@@ -42,7 +42,7 @@ func nestCheckFields(err error) error {
 	if !errors.As(err, &verr) {
 		return err
 	}
-	out := &comment.ValidationError{Violations: make([]comment.FieldViolation, len(verr.Violations))}
+	out := &comment.ValidationError{Violations: make([]comment.FieldViolation, len(verr.Violations)), Omitted: verr.Omitted}
 	for i, v := range verr.Violations {
 		if v.Field != "spam_model" {
 			v.Field = "comment." + v.Field

@@ -95,7 +95,9 @@ const (
 // The mapping (code / ErrorInfo reason / extra details), in the order it is checked:
 //
 //	*comment.ValidationError          INVALID_ARGUMENT    INVALID_ARGUMENT          BadRequest: one field violation per bad field;
-//	                                                                                metadata "fields" = comma-separated field names
+//	                                                                                metadata "fields" = comma-separated field names;
+//	                                                                                past comment.MaxViolations, only the first ones and
+//	                                                                                metadata "more_violations" = how many more
 //	comment.ErrInvalidPageToken       INVALID_ARGUMENT    INVALID_PAGE_TOKEN        BadRequest on "page_token"
 //	comment.ErrNotFound               NOT_FOUND           COMMENT_NOT_FOUND         -
 //	ratelimit.ErrBanNotFound          NOT_FOUND           BAN_NOT_FOUND             -
@@ -150,8 +152,11 @@ func statusFor(err error) (st *status.Status, internal bool) {
 			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
 			fields = append(fields, v.Field)
 		}
-		return withDetails(codes.InvalidArgument, verr.Error(), ReasonInvalidArgument,
-			map[string]string{"fields": strings.Join(fields, ",")}, br), false
+		md := map[string]string{"fields": strings.Join(fields, ",")}
+		if verr.Omitted > 0 {
+			md["more_violations"] = strconv.Itoa(verr.Omitted)
+		}
+		return withDetails(codes.InvalidArgument, verr.Error(), ReasonInvalidArgument, md, br), false
 
 	case errors.Is(err, comment.ErrInvalidPageToken):
 		return withDetails(codes.InvalidArgument, "invalid page token", ReasonInvalidPageToken, nil,

@@ -1,11 +1,14 @@
 package grpcserver_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/grpcserver"
@@ -116,6 +119,80 @@ func TestModerationValidationNamesEveryField(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantFields, badRequestFields(err)); diff != "" {
 				t.Errorf("called %s, got BadRequest fields differing from want (-want +got):\n%s", tc.name, diff)
+			}
+		})
+	}
+}
+
+// TestLongListOfBadEntries sends requests whose repeated fields hold a thousand bad entries. The
+// error must still be INVALID_ARGUMENT naming the first bad entries, and say how many more there
+// are, without listing them all: a request of a few megabytes holds a million entries, and an
+// error naming each would be larger than any client accepts (grpc-go's 16 MiB of trailers; other
+// implementations allow 8 KiB), so the client got UNAVAILABLE or INTERNAL instead, after the
+// server had spent about a gigabyte of memory on it.
+func TestLongListOfBadEntries(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	const n = 1000
+	many := func(s string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	kinds := make([]commentdv1.QueueEventKind, n)
+	for i := range kinds {
+		kinds[i] = commentdv1.QueueEventKind(99)
+	}
+	tests := []struct {
+		name      string
+		call      func() error
+		wantFirst string // the first field named
+		wantMore  int    // more_violations
+	}{
+		{"CountComments with 1000 empty thread_ids", func() error {
+			_, err := e.site.CountComments(e.as(t, siteKeyName), &commentdv1.CountCommentsRequest{ThreadIds: many("")})
+			return err
+		}, "thread_ids", n + 1 - 20},
+		{"ReleaseComments with 1000 bad names", func() error {
+			_, err := e.mod.ReleaseComments(e.as(t, modKeyName), &commentdv1.ReleaseCommentsRequest{Names: many("comments/x y")})
+			return err
+		}, "names[0]", n - 20},
+		{"UpdateThread with 1000 unknown paths", func() error {
+			_, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
+				Thread: &commentdv1.Thread{Name: "threads/t-1"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: many("title")},
+			})
+			return err
+		}, "update_mask", n - 20},
+		{"WatchQueue with 1000 unknown kinds", func() error {
+			stream, err := e.mod.WatchQueue(e.as(t, modKeyName), &commentdv1.WatchQueueRequest{Kinds: kinds})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}, "kinds[0]", n - 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			st, info := errorInfo(err)
+			if st.Code() != codes.InvalidArgument || info.GetReason() != grpcserver.ReasonInvalidArgument {
+				t.Fatalf("called %s, got %v %q, want InvalidArgument %q", tc.name, st.Code(), info.GetReason(), grpcserver.ReasonInvalidArgument)
+			}
+			br, _ := detail[*errdetails.BadRequest](err)
+			got := br.GetFieldViolations()
+			if first := ""; len(got) != 20 || got[0].GetField() != tc.wantFirst {
+				if len(got) > 0 {
+					first = got[0].GetField()
+				}
+				t.Errorf("called %s, got %d field violations (the first on %q), want 20, the first on %q", tc.name, len(got), first, tc.wantFirst)
+			}
+			if got, want := info.GetMetadata()["more_violations"], strconv.Itoa(tc.wantMore); got != want {
+				t.Errorf("called %s, got metadata more_violations %q, want %q", tc.name, got, want)
+			}
+			if size := proto.Size(st.Proto()) + len(st.Message()); size > 8<<10 {
+				t.Errorf("called %s, got an error of %d bytes, want at most 8 KiB", tc.name, size)
 			}
 		})
 	}
