@@ -225,13 +225,23 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 			c := t.GetClosed()
 			closed = &c
 		default:
-			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q or %q", p, pathModerationMode, pathClosed))
+			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q or %q", shortPath(p), pathModerationMode, pathClosed))
 		}
 	}
 	if err := joinViolations(idErr, verr.Err()); err != nil {
 		return "", nil, nil, err
 	}
 	return id, mode, closed, nil
+}
+
+// shortPath cuts an unknown field mask path to what an error may quote: the path is the client's
+// and may be megabytes long, and an error that quotes it whole is larger than a client accepts.
+func shortPath(p string) string {
+	const max = 40
+	if r := []rune(p); len(r) > max {
+		return string(r[:max]) + "…"
+	}
+	return p
 }
 
 // joinViolations returns one *comment.ValidationError holding the violations of every

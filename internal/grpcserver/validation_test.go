@@ -197,3 +197,24 @@ func TestLongListOfBadEntries(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownMaskPathQuotedShort sends UpdateThread a field mask path of megabytes: the error
+// quotes the start of it only, so the client gets the INVALID_ARGUMENT, not an error too large
+// for it (INTERNAL "peer header list size exceeded limit").
+func TestUnknownMaskPathQuotedShort(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	path := strings.Repeat("é", 1_900_000)
+	_, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
+		Thread: &commentdv1.Thread{Name: "threads/t-1"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{path}},
+	})
+	st, info := errorInfo(err)
+	if st.Code() != codes.InvalidArgument || info.GetReason() != grpcserver.ReasonInvalidArgument {
+		t.Fatalf("called UpdateThread with a path of %d bytes, got %v %q, want InvalidArgument %q", len(path), st.Code(), info.GetReason(), grpcserver.ReasonInvalidArgument)
+	}
+	if got := badRequestFields(err); !cmp.Equal(got, []string{"update_mask"}) {
+		t.Errorf("called UpdateThread with a path of %d bytes, got bad fields %v, want [update_mask]", len(path), got)
+	}
+	if size := proto.Size(st.Proto()) + len(st.Message()); size > 8<<10 {
+		t.Errorf("called UpdateThread with a path of %d bytes, got an error of %d bytes, want at most 8 KiB", len(path), size)
+	}
+}
