@@ -2,18 +2,16 @@ package grpcserver
 
 import (
 	"context"
+	"strings"
 
-	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
 // ReportComment records a reader's report for a site. The answer is the site's view of the
 // comment, so a report never tells the site more than GetComment would.
 func (s *commentServer) ReportComment(ctx context.Context, r *commentdv1.ReportCommentRequest) (*commentdv1.ReportCommentResponse, error) {
-	id, err := moderation.ParseID("name", r.GetName())
-	if err != nil {
-		return nil, err
-	}
+	// Report checks the id with the reason and the address, so a BadRequest names every bad field.
+	id := strings.TrimPrefix(r.GetName(), "comments/")
 	c, n, err := s.moderation.Report(ctx, id, r.GetReason(), r.GetClientIp())
 	if err != nil {
 		return nil, err

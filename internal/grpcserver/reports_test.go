@@ -98,6 +98,8 @@ func TestReportCommentRefusals(t *testing.T) {
 		{"bad ip", &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"long reason", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: strings.Repeat("x", 501)}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"bad name", &commentdv1.ReportCommentRequest{Name: "threads/x"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"name"}},
+		{"bad name, ip and reason", &commentdv1.ReportCommentRequest{Name: "comments/", ClientIp: "not-an-ip", Reason: "x\x00y"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip", "name", "reason"}},
+		{"bare id", &commentdv1.ReportCommentRequest{Name: c.GetId(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"unknown comment", &commentdv1.ReportCommentRequest{Name: "comments/00ffffffffffffffffffffffff"}, codes.NotFound, grpcserver.ReasonCommentNotFound, nil},
 	}
 	for _, tt := range tests {
