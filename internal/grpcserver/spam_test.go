@@ -528,6 +528,10 @@ func TestSpamRPCErrors(t *testing.T) {
 			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: spamSubmission(2, "e", "hi"), SpamModel: "no spaces"})
 			return err
 		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"spam_model"}},
+		{"check: bad model name and invalid submission", func() error {
+			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: &commentdv1.SubmitCommentRequest{ThreadId: "t", AuthorName: "A", AuthorEmail: "a@example.org"}, SpamModel: "no spaces"})
+			return err
+		}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"comment.body", "spam_model"}},
 		{"check: unknown model", func() error {
 			_, err := e.site.CheckComment(site, &commentdv1.CheckCommentRequest{Comment: spamSubmission(2, "e", "hi"), SpamModel: "never-trained"})
 			return err

@@ -79,10 +79,16 @@ func NewService(e *Engine, models ModelStore, opts ServiceOptions) *Service {
 // verdict. It stores nothing and counts nothing: no rate limit, no campaign sighting, no
 // training. model is "" for the site's model or a scratch model's name.
 func (s *Service) Check(ctx context.Context, sub comment.Submission, model string) (Result, error) {
-	if model != "" && !ValidModelName(model) {
-		return Result{}, badModel()
-	}
 	d, err := s.opts.Limits.Validate(sub)
+	if model != "" && !ValidModelName(model) {
+		// Named with the submission's bad fields, if any.
+		verr := &comment.ValidationError{}
+		if !errors.As(err, &verr) && err != nil {
+			return Result{}, err
+		}
+		verr.Add("spam_model", modelRule)
+		return Result{}, verr
+	}
 	if err != nil {
 		return Result{}, err
 	}
