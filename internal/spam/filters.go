@@ -114,9 +114,13 @@ func NewFilter(keys *privacy.Keyring, field string, list FilterList, kind Filter
 	if list != FilterListHold && list != FilterListSpam {
 		verr.Add(field+".list", "want FILTER_LIST_HOLD or FILTER_LIST_SPAM")
 	}
+	if kind < FilterWord || kind > FilterRegex {
+		// Checked here too, as setValue names the value alone when that is bad as well.
+		verr.Add(field+".kind", kindRule)
+	}
 	f := Filter{List: list, Kind: kind}
 	canonical, bad := f.setValue(keys, value)
-	if bad != nil {
+	if bad != nil && bad.Field != "kind" {
 		verr.Add(field+"."+bad.Field, bad.Description)
 	}
 	if err := verr.Err(); err != nil {
@@ -211,8 +215,10 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		f.Value = v
 		return v, nil
 	}
-	return "", &comment.FieldViolation{Field: "kind", Description: "want one of word, phrase, domain, email, ip, regex"}
+	return "", &comment.FieldViolation{Field: "kind", Description: kindRule}
 }
+
+const kindRule = "want one of word, phrase, domain, email, ip, regex"
 
 // entry returns the Scorer list entry for f, or "" for entries matched by keyed hash.
 func (f Filter) entry() string {

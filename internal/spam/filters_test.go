@@ -63,6 +63,8 @@ func TestNewFilter(t *testing.T) {
 		{name: "empty", list: spam.FilterListHold, kind: spam.FilterWord, value: "  ", badFields: []string{"filter.value"}},
 		{name: "control characters", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "buy\x00now", badFields: []string{"filter.value"}},
 		{name: "no list, no kind", value: "casino", badFields: []string{"filter.list", "filter.kind"}},
+		{name: "no list, no kind, no value", value: " ", badFields: []string{"filter.list", "filter.kind", "filter.value"}},
+		{name: "unknown kind, control characters", list: spam.FilterListHold, kind: spam.FilterKind(9), value: "a\x00b", badFields: []string{"filter.kind", "filter.value"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
