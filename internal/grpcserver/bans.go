@@ -55,17 +55,17 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 		return nil, err
 	}
 	pb := banToProto(b)
-	if err := s.auditBan(ctx, moderation.AuditBan, caller.Name, pb.GetName(), b.Reason); err != nil {
+	if err := s.auditChange(ctx, moderation.AuditBan, caller.Name, pb.GetName(), b.Reason); err != nil {
 		return nil, err
 	}
 	return &commentdv1.CreateBanResponse{Ban: pb}, nil
 }
 
-// auditBan records a ban change in the audit log, after the change is stored, as the moderation
-// service does for thread settings: when the entry cannot be written the caller gets the error,
-// though the ban has changed (a retry changes it again, harmlessly). A server without an audit
-// log records nothing.
-func (s *moderationServer) auditBan(ctx context.Context, a moderation.AuditAction, moderator, name, reason string) error {
+// auditChange records a change of a ban or a word-list entry in the audit log, after the change is
+// stored, as the moderation service does for thread settings: when the entry cannot be written the
+// caller gets the error, though the change was made (a retry makes it again, harmlessly). A server
+// without an audit log records nothing.
+func (s *moderationServer) auditChange(ctx context.Context, a moderation.AuditAction, moderator, name, reason string) error {
 	err := s.moderation.RecordAudit(ctx, moderation.AuditEvent{Moderator: moderator, Action: a, Target: name, Reason: reason})
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
@@ -148,7 +148,7 @@ func (s *moderationServer) DeleteBan(ctx context.Context, r *commentdv1.DeleteBa
 	if err := s.bans.Unban(ctx, t); err != nil {
 		return nil, err
 	}
-	if err := s.auditBan(ctx, moderation.AuditUnban, caller.Name, r.GetName(), ""); err != nil {
+	if err := s.auditChange(ctx, moderation.AuditUnban, caller.Name, r.GetName(), ""); err != nil {
 		return nil, err
 	}
 	return &commentdv1.DeleteBanResponse{}, nil

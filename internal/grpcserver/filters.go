@@ -2,8 +2,10 @@ package grpcserver
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/spam"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -32,7 +34,14 @@ func (s *moderationServer) CreateFilter(ctx context.Context, r *commentdv1.Creat
 	if err != nil {
 		return nil, err
 	}
-	return &commentdv1.CreateFilterResponse{Filter: filterToProto(created)}, nil
+	pb := filterToProto(created)
+	// The entry says which list and kind, never the value: an email or address entry is personal
+	// data, and the audit log keeps none.
+	what := fmt.Sprintf("%s list, %s", created.List, created.Kind)
+	if err := s.auditChange(ctx, moderation.AuditCreateFilter, caller.Name, pb.GetName(), what); err != nil {
+		return nil, err
+	}
+	return &commentdv1.CreateFilterResponse{Filter: pb}, nil
 }
 
 func (s *moderationServer) ListFilters(ctx context.Context, r *commentdv1.ListFiltersRequest) (*commentdv1.ListFiltersResponse, error) {
@@ -50,11 +59,18 @@ func (s *moderationServer) DeleteFilter(ctx context.Context, r *commentdv1.Delet
 	if s.spam.Filters == nil {
 		return nil, errSpamOff
 	}
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, errNoCaller
+	}
 	id, err := spam.ParseFilterID("name", r.GetName())
 	if err != nil {
 		return nil, err
 	}
 	if err := s.spam.Filters.Delete(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := s.auditChange(ctx, moderation.AuditDeleteFilter, caller.Name, "filters/"+id, ""); err != nil {
 		return nil, err
 	}
 	return &commentdv1.DeleteFilterResponse{}, nil

@@ -98,7 +98,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 			ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{}),
 			spam.NewScreener(engine, spam.ScreenerOptions{Logger: log}),
 		}}),
-		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: o.mode, Learner: spam.NewLearner(e.store, e.ring), Histories: e.store}),
+		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: o.mode, Learner: spam.NewLearner(e.store, e.ring), Histories: e.store, Audit: e.store}),
 		Registerer: e.reg,
 		Spam: grpcserver.SpamOptions{
 			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Limits: limits, Bans: grpcserver.GuardBans(guard, e.ring, false), Histories: e.store}),
@@ -400,6 +400,23 @@ func TestFiltersApplyOnAnotherInstance(t *testing.T) {
 	}
 	if text := a.storedText(t); strings.Contains(strings.ToLower(text), "leaky") {
 		t.Errorf("Redis holds the filtered address in clear")
+	}
+	// Both changes are audited (the refused second delete is not), naming the list and kind but
+	// never the value.
+	audit, err := b.mod.ListAuditEvents(b.as(t, modKeyName), &commentdv1.ListAuditEventsRequest{Target: f.GetName()})
+	if err != nil {
+		t.Fatalf("called ListAuditEvents(target %s), got error %v", f.GetName(), err)
+	}
+	var got []string
+	for _, ev := range audit.GetEvents() {
+		got = append(got, fmt.Sprintf("%v %s %q", ev.GetAction(), ev.GetModerator(), ev.GetReason()))
+	}
+	want := []string{
+		fmt.Sprintf("AUDIT_ACTION_DELETE_FILTER %s %q", modKeyName, ""),
+		fmt.Sprintf("AUDIT_ACTION_CREATE_FILTER %s %q", modKeyName, "spam list, email"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("called ListAuditEvents(target %s) (-want +got):\n%s", f.GetName(), diff)
 	}
 }
 
