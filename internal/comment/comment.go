@@ -142,6 +142,7 @@ const (
 
 // ClampPageSize turns a requested page size into the one used: 0 or less means the default.
 func ClampPageSize(n int) int {
+	// Negative sizes are refused before this (CheckPageSize); n <= 0 keeps any caller safe.
 	switch {
 	case n <= 0:
 		return DefaultPageSize
@@ -149,6 +150,14 @@ func ClampPageSize(n int) int {
 		return MaxPageSize
 	}
 	return n
+}
+
+// CheckPageSize adds a violation to verr for a negative page size: as Google's API guides ask, a
+// negative page_size is refused, and 0 asks for the default.
+func CheckPageSize(verr *ValidationError, n int) {
+	if n < 0 {
+		verr.Add("page_size", fmt.Sprintf("negative: want 1 to %d, or 0 for the default (%d); more is lowered to %d", MaxPageSize, DefaultPageSize, MaxPageSize))
+	}
 }
 
 // Sentinel errors. The gRPC layer maps each to one status code and reason.

@@ -186,8 +186,13 @@ func (s *Service) Get(ctx context.Context, id string) (Comment, error) {
 
 // ListPublished returns one page of a thread's published comments, oldest first.
 func (s *Service) ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error) {
+	var verr ValidationError
 	if !ValidThreadID(threadID) {
-		return nil, "", &ValidationError{Violations: []FieldViolation{{Field: "thread_id", Description: "required: a thread id"}}}
+		verr.Add("thread_id", "required: a thread id")
+	}
+	CheckPageSize(&verr, p.Size)
+	if err := verr.Err(); err != nil {
+		return nil, "", err
 	}
 	p.Size = ClampPageSize(p.Size)
 	return s.store.ListPublished(ctx, threadID, p)

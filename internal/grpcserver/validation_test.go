@@ -1,6 +1,7 @@
 package grpcserver_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,10 +9,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -216,5 +220,52 @@ func TestUnknownMaskPathQuotedShort(t *testing.T) {
 	}
 	if size := proto.Size(st.Proto()) + len(st.Message()); size > 8<<10 {
 		t.Errorf("called UpdateThread with a path of %d bytes, got an error of %d bytes, want at most 8 KiB", len(path), size)
+	}
+}
+
+// TestNegativePageSizeRefused: every list call refuses a negative page_size with INVALID_ARGUMENT
+// naming it (0 asks for the default), as Google's API guides ask.
+func TestNegativePageSizeRefused(t *testing.T) {
+	s := newSpamEnv(t, spamEnvOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	b := newBansEnv(t, ratelimit.BanRefuse)
+	mod := func(e *env) context.Context { return e.as(t, modKeyName) }
+	tests := []struct {
+		name string
+		call func(size int32) error
+	}{
+		{"ListComments", func(size int32) error {
+			_, err := s.site.ListComments(s.as(t, siteKeyName), &commentdv1.ListCommentsRequest{ThreadId: "pages", PageSize: size})
+			return err
+		}},
+		{"ListQueue", func(size int32) error {
+			_, err := s.mod.ListQueue(mod(s.env), &commentdv1.ListQueueRequest{PageSize: size})
+			return err
+		}},
+		{"ListAuditEvents", func(size int32) error {
+			_, err := s.mod.ListAuditEvents(mod(s.env), &commentdv1.ListAuditEventsRequest{PageSize: size})
+			return err
+		}},
+		{"ListFilters", func(size int32) error {
+			_, err := s.mod.ListFilters(mod(s.env), &commentdv1.ListFiltersRequest{PageSize: size})
+			return err
+		}},
+		{"ListBans", func(size int32) error {
+			_, err := b.mod.ListBans(mod(b), &commentdv1.ListBansRequest{PageSize: size})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(0); err != nil {
+				t.Fatalf("called %s with page_size 0, got error %v, want the default page", tc.name, err)
+			}
+			err := tc.call(-1)
+			if code := status.Code(err); code != codes.InvalidArgument {
+				t.Fatalf("called %s with page_size -1, got %v (%v), want InvalidArgument", tc.name, code, err)
+			}
+			if diff := cmp.Diff([]string{"page_size"}, badRequestFields(err)); diff != "" {
+				t.Errorf("called %s with page_size -1, got BadRequest fields (-want +got):\n%s", tc.name, diff)
+			}
+		})
 	}
 }

@@ -139,6 +139,7 @@ func (s *Service) ListAudit(ctx context.Context, q AuditQuery, p comment.Page) (
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
 		verr.Add("end_time", "not after start_time")
 	}
+	comment.CheckPageSize(&verr, p.Size)
 	if err := verr.Err(); err != nil {
 		return nil, "", err
 	}

@@ -355,6 +355,7 @@ func (s *Service) ListQueue(ctx context.Context, q Query, p comment.Page) ([]Vie
 	if q.ReasonCode != "" && !reasonCodePattern.MatchString(q.ReasonCode) {
 		verr.Add("reason_code", "want an UPPER_SNAKE code such as TOO_MANY_LINKS")
 	}
+	comment.CheckPageSize(&verr, p.Size)
 	if err := verr.Err(); err != nil {
 		return nil, "", err
 	}

@@ -271,6 +271,11 @@ func (bs *Bans) Unban(ctx context.Context, t Target) error {
 
 // List returns one page of the active bans, newest first, and the next page token.
 func (bs *Bans) List(ctx context.Context, p comment.Page) ([]Ban, string, error) {
+	var verr comment.ValidationError
+	comment.CheckPageSize(&verr, p.Size)
+	if err := verr.Err(); err != nil {
+		return nil, "", err
+	}
 	p.Size = comment.ClampPageSize(p.Size)
 	return bs.store.ListBans(ctx, bs.now(), p)
 }

@@ -278,8 +278,13 @@ func (fs *Filters) Create(ctx context.Context, moderator string, list FilterList
 
 // List returns one page of the entries, oldest first.
 func (fs *Filters) List(ctx context.Context, list FilterList, p comment.Page) ([]Filter, string, error) {
+	var verr comment.ValidationError
 	if list != FilterListAny && list != FilterListHold && list != FilterListSpam {
-		return nil, "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "list", Description: "want FILTER_LIST_HOLD, FILTER_LIST_SPAM or unset"}}}
+		verr.Add("list", "want FILTER_LIST_HOLD, FILTER_LIST_SPAM or unset")
+	}
+	comment.CheckPageSize(&verr, p.Size)
+	if err := verr.Err(); err != nil {
+		return nil, "", err
 	}
 	p.Size = comment.ClampPageSize(p.Size)
 	return fs.store.ListFilters(ctx, list, p)

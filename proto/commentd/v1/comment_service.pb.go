@@ -296,7 +296,8 @@ type ListCommentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The thread id.
 	ThreadId string `protobuf:"bytes,1,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
-	// The maximum number of comments to return: default 50, at most 500 (larger values are lowered to 500).
+	// The maximum number of comments to return: 0 or unset for the default, 50; at most 500 (larger values are
+	// lowered to 500); negative values are refused.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page; empty for the first page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

@@ -314,7 +314,8 @@ type ListQueueRequest struct {
 	State State `protobuf:"varint,1,opt,name=state,proto3,enum=commentd.v1.State" json:"state,omitempty"`
 	// Optional. Only comments of this thread.
 	ThreadId string `protobuf:"bytes,2,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
-	// The maximum number of comments to return: default 50, at most 500 (larger values are lowered to 500).
+	// The maximum number of comments to return: 0 or unset for the default, 50; at most 500 (larger values are
+	// lowered to 500); negative values are refused.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call with the same filters; empty for the first page.
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1914,7 +1915,8 @@ func (x *CreateBanResponse) GetBan() *Ban {
 // ListBansRequest asks for one page of bans.
 type ListBansRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The maximum number of bans to return: default 50, at most 500.
+	// The maximum number of bans to return: 0 or unset for the default, 50; at most 500 (larger values are
+	// lowered to 500); negative values are refused.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call; empty for the first page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -2292,7 +2294,8 @@ type ListFiltersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional. Only this list.
 	List FilterList `protobuf:"varint,1,opt,name=list,proto3,enum=commentd.v1.FilterList" json:"list,omitempty"`
-	// The maximum number of entries to return: default 50, at most 500.
+	// The maximum number of entries to return: 0 or unset for the default, 50; at most 500 (larger values are
+	// lowered to 500); negative values are refused.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call; empty for the first page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -2870,7 +2873,8 @@ type ListAuditEventsRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Optional. Only events before this time.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// The maximum number of events to return: default 50, at most 500.
+	// The maximum number of events to return: 0 or unset for the default, 50; at most 500 (larger values are
+	// lowered to 500); negative values are refused.
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call with the same filters; empty for the first page.
 	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
