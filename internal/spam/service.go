@@ -137,6 +137,11 @@ func (s *Service) Train(ctx context.Context, model, requestID string, examples [
 	if maxChars <= 0 {
 		maxChars = comment.DefaultMaxBodyChars
 	}
+	if len(examples) > MaxTrainExamples {
+		// Refused whatever the examples hold: reading and tokenising a list this long first would
+		// spend the server's time and memory on a call that cannot succeed.
+		examples = nil
+	}
 	labelled := make([]Labelled, 0, len(examples))
 	for i, x := range examples {
 		field := fmt.Sprintf("examples[%d].body", i)

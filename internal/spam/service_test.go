@@ -247,6 +247,18 @@ func TestServiceCheck(t *testing.T) {
 	}
 }
 
+// TestServiceTrainRefusesTooManyAtOnce: a list over MaxTrainExamples is refused for its length
+// alone; its examples are not looked at (their empty bodies are not reported).
+func TestServiceTrainRefusesTooManyAtOnce(t *testing.T) {
+	models := newStubModels()
+	s := spam.NewService(engineFor(t, testKeyring(t), spam.EngineOptions{}), models, spam.ServiceOptions{})
+	_, _, err := s.Train(context.Background(), "", "", make([]spam.Example, spam.MaxTrainExamples+1))
+	var verr *comment.ValidationError
+	if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "examples" || verr.Omitted != 0 || len(models.trained) != 0 {
+		t.Errorf("called Train with %d empty examples, got %v; want one violation, on examples, and nothing trained", spam.MaxTrainExamples+1, err)
+	}
+}
+
 func TestServiceTrain(t *testing.T) {
 	keys := testKeyring(t)
 	ctx := context.Background()
