@@ -111,7 +111,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		FormAge:   s.FormAge,
 	}
 	if s.FormAge < 0 {
-		verr.Add("form_duration", "must not be negative")
+		verr.Add("form_duration", "want a valid duration, not negative")
 	}
 	switch {
 	case s.ThreadID == "":

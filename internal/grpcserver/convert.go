@@ -18,6 +18,12 @@ import (
 // submissionFromProto copies a SubmitCommentRequest into a domain Submission; validation is the
 // domain's job.
 func submissionFromProto(r *commentdv1.SubmitCommentRequest) comment.Submission {
+	formAge := r.GetFormDuration().AsDuration()
+	if d := r.GetFormDuration(); d != nil && d.CheckValid() != nil {
+		// Out of range, or seconds and nanos of opposite signs: AsDuration would make some
+		// duration of it. A negative one is what validation refuses.
+		formAge = -1
+	}
 	return comment.Submission{
 		ThreadID:    r.GetThreadId(),
 		ParentID:    r.GetParentId(),
@@ -28,7 +34,7 @@ func submissionFromProto(r *commentdv1.SubmitCommentRequest) comment.Submission 
 		ClientIP:    r.GetClientIp(),
 		UserAgent:   r.GetUserAgent(),
 		Honeypot:    r.GetHoneypot(),
-		FormAge:     r.GetFormDuration().AsDuration(),
+		FormAge:     formAge,
 	}
 }
 

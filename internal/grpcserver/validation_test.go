@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -51,6 +52,13 @@ func TestSubmitValidation(t *testing.T) {
 		{"client_ip with a zone", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "fe80::1%eth0" }, []string{"client_ip"}},
 		{"request_id with a space", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = "req 1" }, []string{"request_id"}},
 		{"request_id too long", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = strings.Repeat("r", 65) }, []string{"request_id"}},
+		{"form_duration negative", func(r *commentdv1.SubmitCommentRequest) { r.FormDuration = &durationpb.Duration{Seconds: -3} }, []string{"form_duration"}},
+		{"form_duration with seconds and nanos of opposite signs", func(r *commentdv1.SubmitCommentRequest) {
+			r.FormDuration = &durationpb.Duration{Seconds: 30, Nanos: -5}
+		}, []string{"form_duration"}},
+		{"form_duration with nanos of a second or more", func(r *commentdv1.SubmitCommentRequest) {
+			r.FormDuration = &durationpb.Duration{Seconds: 30, Nanos: 1_000_000_000}
+		}, []string{"form_duration"}},
 		{"everything empty", func(r *commentdv1.SubmitCommentRequest) { *r = commentdv1.SubmitCommentRequest{} },
 			[]string{"author_email", "author_name", "body", "thread_id"}},
 		{"several bad at once", func(r *commentdv1.SubmitCommentRequest) {
