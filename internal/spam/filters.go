@@ -96,6 +96,20 @@ var ErrFilterNotFound = errors.New("spam: filter not found")
 
 var filterIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
 
+// The widest ranges an IP entry may name, the bounds range bans have (ratelimit.MinRangeBitsIPv4
+// and MinRangeBitsIPv6; the packages do not import each other).
+const (
+	minRangeBitsIPv4 = 8
+	minRangeBitsIPv6 = 16
+)
+
+func minRangeBits(a netip.Addr) int {
+	if a.Is4() {
+		return minRangeBitsIPv4
+	}
+	return minRangeBitsIPv6
+}
+
 // ParseFilterID accepts "filters/{id}" or a bare id and returns the id.
 func ParseFilterID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "filters/")
@@ -181,6 +195,10 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		return f.Hash, nil
 	case FilterIP:
 		if p, err := netip.ParsePrefix(v); err == nil && p.Bits() < p.Addr().Unmap().BitLen() {
+			// As for range bans: a typo such as 0.0.0.0/0 must not hold or mark spam every comment.
+			if min := minRangeBits(p.Addr()); p.Bits() < min {
+				return badValue("range wider than /%d", min)
+			}
 			f.Value = p.Masked().String()
 			return f.Value, nil
 		}
