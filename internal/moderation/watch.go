@@ -85,7 +85,14 @@ func (s *Service) Watch(ctx context.Context, f WatchFilter, subscribed func(), s
 	if err := verr.Err(); err != nil {
 		return err
 	}
-	kinds := f.Kinds
+	// Each kind once: the list is looked up on every event, and a request may repeat a kind any
+	// number of times.
+	var kinds []EventKind
+	for _, k := range f.Kinds {
+		if !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
 	if len(kinds) == 0 {
 		kinds = []EventKind{EventHeld, EventReported}
 	}
