@@ -1,0 +1,592 @@
+package grpcserver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/toxics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+	"github.com/commentd/commentd/internal/spam"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
+)
+
+// faultProxy is a toxiproxy proxy, in this process, between a server and its redis-server: the
+// tests break the network with toxics, or stop the proxy, while Redis itself keeps running.
+type faultProxy struct {
+	p    *toxiproxy.Proxy
+	addr string
+}
+
+// startFaultProxy starts a proxy to upstream on a free loopback port, stopped when t ends.
+func startFaultProxy(t *testing.T, upstream string) *faultProxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, "redis", "127.0.0.1:0", upstream)
+	if err := srv.Collection.Add(p, true); err != nil {
+		t.Fatalf("start toxiproxy to %s: %v", upstream, err)
+	}
+	t.Cleanup(p.Stop)
+	return &faultProxy{p: p, addr: p.Listen}
+}
+
+// addToxic adds a toxic; stream is "upstream" (to Redis) or "downstream" (to the server).
+func (fp *faultProxy) addToxic(t *testing.T, name, typ, stream string, attrs map[string]any) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"name": name, "type": typ, "stream": stream, "attributes": attrs})
+	if err != nil {
+		t.Fatalf("encode toxic %s: %v", name, err)
+	}
+	if _, err := fp.p.Toxics.AddToxicJson(bytes.NewReader(body)); err != nil {
+		t.Fatalf("add toxic %s (%s %s %v): %v", name, typ, stream, attrs, err)
+	}
+}
+
+func (fp *faultProxy) removeToxic(t *testing.T, name string) {
+	t.Helper()
+	if err := fp.p.Toxics.RemoveToxic(context.Background(), name); err != nil {
+		t.Fatalf("remove toxic %s: %v", name, err)
+	}
+}
+
+// cutReplyType is the toxic type of cutReplyToxic.
+const cutReplyType = "commentd_cut_reply"
+
+func init() { toxics.Register(cutReplyType, new(cutReplyToxic)) }
+
+// cutReplyToxic, on the downstream stream, closes the connection in place of the first reply from
+// Redis that contains Match, once for the whole proxy: the command reached Redis and ran, and its
+// reply is lost, as when a connection breaks at the worst moment. Every other byte passes.
+//
+// toxiproxy's own toxics cannot aim at one reply: limit_data and reset_peer act on every
+// connection, including the one go-redis opens to resend the command, so the resend would fail
+// too; and the server's background readers (spam model, campaigns, word lists, health) share the
+// proxy, so "the next reply" is not the one under test.
+type cutReplyToxic struct {
+	Match string `json:"match"`
+	fired atomic.Bool
+}
+
+func (c *cutReplyToxic) Pipe(stub *toxics.ToxicStub) {
+	for {
+		select {
+		case <-stub.Interrupt:
+			return
+		case chunk := <-stub.Input:
+			if chunk == nil {
+				stub.Close()
+				return
+			}
+			if bytes.Contains(chunk.Data, []byte(c.Match)) && c.fired.CompareAndSwap(false, true) {
+				stub.Close()
+				return
+			}
+			stub.Output <- chunk
+		}
+	}
+}
+
+// cutOnce cuts the first reply that contains match (see cutReplyToxic) and returns a function
+// that reports whether it has.
+func (fp *faultProxy) cutOnce(t *testing.T, name, match string) func() bool {
+	t.Helper()
+	fp.addToxic(t, name, cutReplyType, "downstream", map[string]any{"match": match})
+	w := fp.p.Toxics.GetToxic(name)
+	toxic := w.Toxic.(*cutReplyToxic)
+	return toxic.fired.Load
+}
+
+// faultEnv is a server wired as commentd wires it (auth, validation, the abuse check with the
+// default rate limits and duplicate control, the spam checks, the moderation workflow with the
+// spam learner, health following Redis) whose Redis connection goes through a faultProxy. direct
+// reaches the same redis-server without the proxy, to look at what is stored.
+type faultEnv struct {
+	*env
+	proxy  *faultProxy
+	direct *redis.Client
+}
+
+// faultCallTimeout is the server's -redis-timeout in these tests.
+const faultCallTimeout = 500 * time.Millisecond
+
+// faultHealthEvery is how often health pings Redis: commentd's interval.
+const faultHealthEvery = 2 * time.Second
+
+func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
+	t.Helper()
+	rs := redistest.Start(t)
+	proxy := startFaultProxy(t, rs.Addr)
+	ctx := context.Background()
+	e := &env{prefix: redistest.Prefix(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
+	client, err := redisstore.NewClient(proxy.addr)
+	if err != nil {
+		t.Fatalf("redisstore.NewClient(%q): %v", proxy.addr, err)
+	}
+	t.Cleanup(func() { client.Close() })
+	e.redis = client
+	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
+		t.Fatalf("redisstore.New: %v", err)
+	}
+	if err := e.store.LoadAbuseScripts(ctx); err != nil {
+		t.Fatalf("LoadAbuseScripts: %v", err)
+	}
+	if e.ring, err = privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()}); err != nil {
+		t.Fatalf("privacy.NewKeyring: %v", err)
+	}
+	keys := &apikey.Set{}
+	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
+		e.tokens[name] = newToken()
+		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
+	camp := redisstore.NewCampaigns(e.store, redisstore.CampaignsOptions{FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond, Logger: log})
+	engine, err := spam.NewEngine(mirror, e.ring, spam.EngineOptions{Scorer: spam.Options{Campaigns: camp}})
+	if err != nil {
+		t.Fatalf("spam.NewEngine: %v", err)
+	}
+	watcher := redisstore.NewFilterWatcher(e.store, engine.SetFilters, redisstore.FilterWatcherOptions{Every: 50 * time.Millisecond, Logger: log})
+	for _, load := range []func(context.Context) error{mirror.Load, camp.Load, watcher.Load} {
+		if err := load(ctx); err != nil {
+			t.Fatalf("load spam state: %v", err)
+		}
+	}
+	guard := ratelimit.NewGuard(e.store, ratelimit.Options{Rules: ratelimit.DefaultRules(), Logger: log})
+	e.start(t, grpcserver.Options{
+		Logger: log,
+		Keys:   keys,
+		Comments: comment.NewService(e.store, e.ring, comment.Options{DefaultMode: mode, Screeners: []comment.Screener{
+			ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{BanStyle: ratelimit.BanRefuse}),
+			spam.NewScreener(engine, spam.ScreenerOptions{Logger: log}),
+		}}),
+		Moderation: moderation.NewService(e.store, e.ring, withWorkflow(moderation.Options{
+			DefaultMode: mode, Learner: spam.NewLearner(e.store, e.ring), Histories: e.store,
+		}, e.store)),
+		Registerer:  e.reg,
+		CallTimeout: faultCallTimeout,
+		Spam: grpcserver.SpamOptions{
+			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Bans: grpcserver.GuardBans(guard, e.ring, false), Histories: e.store}),
+			Filters: spam.NewFilters(e.store, e.ring, spam.FiltersOptions{}),
+		},
+	})
+
+	// Stopped (by the cleanup registered here, which runs first) before the server and Redis.
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { mirror.Run(runCtx) })
+	wg.Go(func() { camp.Run(runCtx) })
+	wg.Go(func() { watcher.Run(runCtx) })
+	wg.Go(func() { e.srv.WatchHealth(runCtx, e.store.Ping, faultHealthEvery) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	return &faultEnv{env: e, proxy: proxy, direct: redistest.Client(t, rs.Addr)}
+}
+
+// keysLike returns the names of the env's keys that contain part.
+func (e *faultEnv) keysLike(t *testing.T, part string) []string {
+	t.Helper()
+	var out []string
+	iter := e.direct.Scan(t.Context(), 0, e.prefix+"*", 1000).Iterator()
+	for iter.Next(t.Context()) {
+		if strings.Contains(iter.Val(), part) {
+			out = append(out, iter.Val())
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("SCAN %s*: %v", e.prefix, err)
+	}
+	return out
+}
+
+// events subscribes (without the proxy) to the queue events channel and returns a function that
+// returns the messages received so far.
+func (e *faultEnv) events(t *testing.T) func() []string {
+	t.Helper()
+	sub := e.direct.Subscribe(t.Context(), e.prefix+"events")
+	if _, err := sub.Receive(t.Context()); err != nil {
+		t.Fatalf("SUBSCRIBE %sevents: %v", e.prefix, err)
+	}
+	var mu sync.Mutex
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range sub.Channel() {
+			mu.Lock()
+			got = append(got, m.Payload)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { sub.Close(); <-done })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
+
+// sumField adds up field of every hash key of the env whose name contains part.
+func (e *faultEnv) sumField(t *testing.T, part, field string) int64 {
+	t.Helper()
+	var n int64
+	for _, k := range e.keysLike(t, part) {
+		v, err := e.direct.HGet(t.Context(), k, field).Int64()
+		if err != nil && err != redis.Nil {
+			t.Fatalf("HGET %s %s: %v", k, field, err)
+		}
+		n += v
+	}
+	return n
+}
+
+// zmembers returns the members of every sorted set of the env whose name contains part, by key.
+func (e *faultEnv) zmembers(t *testing.T, part string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, k := range e.keysLike(t, part) {
+		if typ, _ := e.direct.Type(t.Context(), k).Result(); typ != "zset" {
+			continue
+		}
+		m, err := e.direct.ZRange(t.Context(), k, 0, -1).Result()
+		if err != nil {
+			t.Fatalf("ZRANGE %s: %v", k, err)
+		}
+		out[k] = m
+	}
+	return out
+}
+
+// Replies the tests cut (RESP3, as go-redis speaks it): create.lua storing a new comment and
+// decide.lua applying a decision.
+const (
+	replyCreated = "*4\r\n$3\r\nnew\r\n"
+	replyDecided = "*2\r\n$2\r\nok\r\n"
+)
+
+// queued returns the ids of the thread's comments in its pending queue and in the shard's.
+func (e *faultEnv) queued(t *testing.T, threadID string) (thread, shard []string) {
+	t.Helper()
+	for k, ids := range e.zmembers(t, "}q:2") {
+		if strings.HasSuffix(k, "}q:2:"+threadID) {
+			thread = append(thread, ids...)
+		} else if strings.HasSuffix(k, "}q:2") {
+			shard = append(shard, ids...)
+		}
+	}
+	return thread, shard
+}
+
+// listQueue returns the names of the thread's pending comments, as a moderator lists them.
+func (e *faultEnv) listQueue(t *testing.T, threadID string) []string {
+	t.Helper()
+	resp, err := e.mod.ListQueue(e.as(t, modKeyName), &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING, ThreadId: threadID})
+	if err != nil {
+		t.Fatalf("called ListQueue(thread %s): %v", threadID, err)
+	}
+	var names []string
+	for _, c := range resp.GetComments() {
+		names = append(names, c.GetComment().GetName())
+	}
+	return names
+}
+
+// audited returns the audit events of one comment.
+func (e *faultEnv) audited(t *testing.T, name string) []*commentdv1.AuditEvent {
+	t.Helper()
+	resp, err := e.mod.ListAuditEvents(e.as(t, modKeyName), &commentdv1.ListAuditEventsRequest{Target: name})
+	if err != nil {
+		t.Fatalf("called ListAuditEvents(target %s): %v", name, err)
+	}
+	return resp.GetEvents()
+}
+
+// modelTotals returns the site spam model's totals hash.
+func (e *faultEnv) modelTotals(t *testing.T) map[string]string {
+	t.Helper()
+	for _, k := range e.keysLike(t, ":site}:n") {
+		m, err := e.direct.HGetAll(t.Context(), k).Result()
+		if err != nil {
+			t.Fatalf("HGETALL %s: %v", k, err)
+		}
+		return m
+	}
+	return nil
+}
+
+// countPrefix counts the entries of got that start with prefix.
+func countPrefix(got []string, prefix string) int {
+	n := 0
+	for _, s := range got {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFaultRedisSlowerThanDeadline puts Redis's replies behind three times the server's Redis
+// timeout: the submission must fail as documented (STORE_UNAVAILABLE with RetryInfo, or
+// DEADLINE_EXCEEDED), and, once Redis is quick again, the same request sent again must store
+// exactly one comment, neither refused as a duplicate nor rate-limited because of the first try.
+func TestFaultRedisSlowerThanDeadline(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePre)
+	events := e.events(t)
+	const thread = "slow"
+	r := validSubmission(thread, "a comment sent while Redis answers slowly")
+	r.RequestId = "slow-1"
+
+	e.proxy.addToxic(t, "slow", "latency", "downstream", map[string]any{"latency": (3 * faultCallTimeout).Milliseconds()})
+	ctx, cancel := context.WithTimeout(e.as(t, siteKeyName), 10*time.Second)
+	defer cancel()
+	_, err := e.site.SubmitComment(ctx, r)
+	switch code, reason := codeReason(err); {
+	case code == codes.Unavailable && reason == grpcserver.ReasonStoreUnavailable:
+		if ri, ok := detail[*errdetails.RetryInfo](err); !ok || ri.GetRetryDelay().AsDuration() <= 0 {
+			t.Errorf("called SubmitComment with Redis slower than the deadline, got %v without a RetryInfo delay (%v); want one", err, ri)
+		}
+	case code == codes.DeadlineExceeded:
+	default:
+		t.Fatalf("called SubmitComment with Redis slower than the deadline, got %v %q (%v); want Unavailable %s with RetryInfo, or DeadlineExceeded",
+			code, reason, err, grpcserver.ReasonStoreUnavailable)
+	}
+	e.proxy.removeToxic(t, "slow")
+
+	// Connections the first try left behind may still fail once: only UNAVAILABLE is retried.
+	var stored *commentdv1.Comment
+	if !eventually(5*time.Second, func() bool {
+		resp, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+		if code, reason := codeReason(err); err != nil && (code != codes.Unavailable || reason != grpcserver.ReasonStoreUnavailable) {
+			t.Fatalf("called SubmitComment again with request_id %q after Redis recovered, got %v %q (%v); want the comment stored", r.RequestId, code, reason, err)
+		}
+		stored = resp.GetComment()
+		return err == nil
+	}) {
+		t.Fatalf("called SubmitComment again with request_id %q for 5s after Redis recovered, got UNAVAILABLE every time", r.RequestId)
+	}
+
+	want := []string{stored.GetName()}
+	if got := e.listQueue(t, thread); !slices.Equal(got, want) {
+		t.Errorf("after a failed and a good SubmitComment with one request_id, ListQueue(thread %s) = %v, want %v", thread, got, want)
+	}
+	threadQ, shardQ := e.queued(t, thread)
+	if id := stored.GetId(); !slices.Equal(threadQ, []string{id}) || !slices.Equal(shardQ, []string{id}) {
+		t.Errorf("after a failed and a good SubmitComment with one request_id, the thread's queue holds %v and the shard's %v, want [%s] in each", threadQ, shardQ, id)
+	}
+	if n := e.sumField(t, "}st:", "sub"); n != 1 {
+		t.Errorf("after a failed and a good SubmitComment with one request_id, the daily counters count %d submissions, want 1", n)
+	}
+	if !eventually(time.Second, func() bool { return countPrefix(events(), "held ") == 1 }) || countPrefix(events(), "held ") != 1 {
+		t.Errorf("after a failed and a good SubmitComment with one request_id, got queue events %v, want one held event", events())
+	}
+}
+
+// TestFaultLostReplies breaks the connection after Redis has run a write and before its reply
+// arrives, so that go-redis sends the write again: each write must count once.
+func TestFaultLostReplies(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePre)
+	events := e.events(t)
+	site, mod := e.as(t, siteKeyName), e.as(t, modKeyName)
+
+	submit := func(what, cut string, r *commentdv1.SubmitCommentRequest) *commentdv1.Comment {
+		t.Helper()
+		fired := e.proxy.cutOnce(t, what, cut)
+		resp, err := e.site.SubmitComment(site, r)
+		if err != nil {
+			t.Fatalf("called SubmitComment with the reply of %s lost: %v", what, err)
+		}
+		if !fired() {
+			t.Fatalf("called SubmitComment: the reply of %s was never cut", what)
+		}
+		e.proxy.removeToxic(t, what)
+		return resp.GetComment()
+	}
+
+	t.Run("comment stored", func(t *testing.T) {
+		const thread = "lost-create"
+		r := validSubmission(thread, "a comment whose stored reply is lost")
+		r.RequestId = "lost-create-1"
+		c := submit("create", replyCreated, r)
+		if got, want := e.listQueue(t, thread), []string{c.GetName()}; !slices.Equal(got, want) {
+			t.Errorf("called SubmitComment with create's reply lost, ListQueue(thread %s) = %v, want %v", thread, got, want)
+		}
+		threadQ, shardQ := e.queued(t, thread)
+		if id := c.GetId(); !slices.Equal(threadQ, []string{id}) || !slices.Contains(shardQ, id) || len(shardQ) != 1 {
+			t.Errorf("called SubmitComment with create's reply lost, the thread's queue holds %v and the shard's %v, want [%s] in each", threadQ, shardQ, id)
+		}
+		if n := e.sumField(t, "}st:", "sub"); n != 1 {
+			t.Errorf("called SubmitComment with create's reply lost, the daily counters count %d submissions, want 1", n)
+		}
+		if !eventually(time.Second, func() bool { return countPrefix(events(), "held "+c.GetId()) >= 1 }) || countPrefix(events(), "held "+c.GetId()) != 1 {
+			t.Errorf("called SubmitComment with create's reply lost, got queue events %v, want one held event for %s", events(), c.GetId())
+		}
+	})
+
+	t.Run("decisions", func(t *testing.T) {
+		const thread = "lost-decide"
+		ham := e.submit(t, spamSubmission(1, thread, "a thoughtful reply about the council budget"))
+		junk := e.submit(t, spamSubmission(2, thread, "win a free phone, click the link in my profile"))
+		decisions := []struct {
+			name   string
+			c      *commentdv1.Comment
+			decide func() error
+			to     commentdv1.State
+			action commentdv1.AuditAction
+			total  string // the model's total this decision adds one to
+		}{
+			{"approve", ham, func() error {
+				_, err := e.mod.ApproveComment(mod, &commentdv1.ApproveCommentRequest{Name: ham.GetName()})
+				return err
+			}, commentdv1.State_STATE_PUBLISHED, commentdv1.AuditAction_AUDIT_ACTION_APPROVE, "ham"},
+			{"mark spam", junk, func() error {
+				_, err := e.mod.MarkSpam(mod, &commentdv1.MarkSpamRequest{Name: junk.GetName(), Reason: "advertising"})
+				return err
+			}, commentdv1.State_STATE_SPAM, commentdv1.AuditAction_AUDIT_ACTION_MARK_SPAM, "spam"},
+		}
+		for _, d := range decisions {
+			before := e.modelTotals(t)
+			fired := e.proxy.cutOnce(t, d.name, replyDecided)
+			if err := d.decide(); err != nil {
+				t.Fatalf("called %s(%s) with decide's reply lost: %v", d.name, d.c.GetName(), err)
+			}
+			if !fired() {
+				t.Fatalf("called %s(%s): decide's reply was never cut", d.name, d.c.GetName())
+			}
+			e.proxy.removeToxic(t, d.name)
+
+			got, err := e.mod.GetComment(mod, &commentdv1.ModerationServiceGetCommentRequest{Name: d.c.GetName()})
+			if err != nil {
+				t.Fatalf("called GetComment(%s): %v", d.c.GetName(), err)
+			}
+			if dec := got.GetComment().GetDecision(); got.GetComment().GetComment().GetState() != d.to || dec.GetModerator() != modKeyName ||
+				dec.GetFromState() != commentdv1.State_STATE_PENDING || dec.GetToState() != d.to {
+				t.Errorf("called %s(%s) with decide's reply lost, got state %v and decision %v; want %v decided by %s from pending",
+					d.name, d.c.GetName(), got.GetComment().GetComment().GetState(), dec, d.to, modKeyName)
+			}
+			if evs := e.audited(t, d.c.GetName()); len(evs) != 1 || evs[0].GetAction() != d.action {
+				t.Errorf("called %s(%s) with decide's reply lost, got audit events %v; want one %v", d.name, d.c.GetName(), evs, d.action)
+			}
+			if n := countPrefix(events(), "decided "+d.c.GetId()); n != 1 {
+				t.Errorf("called %s(%s) with decide's reply lost, got %d decided events, want 1", d.name, d.c.GetName(), n)
+			}
+			after := e.modelTotals(t)
+			var b, a int
+			fmt.Sscan(before[d.total], &b)
+			fmt.Sscan(after[d.total], &a)
+			if a != b+1 {
+				t.Errorf("called %s(%s) with decide's reply lost, the spam model's %s total went from %d to %d, want one more", d.name, d.c.GetName(), d.total, b, a)
+			}
+		}
+		if n := e.sumField(t, "}st:", "d:"+modKeyName+":a"); n != 1 {
+			t.Errorf("approved once with decide's reply lost, the daily counters count %d approvals, want 1", n)
+		}
+		if n := e.sumField(t, "}st:", "d:"+modKeyName+":s"); n != 1 {
+			t.Errorf("marked spam once with decide's reply lost, the daily counters count %d, want 1", n)
+		}
+		if n := e.sumField(t, "}st:", "spam"); n != 1 {
+			t.Errorf("marked spam once with decide's reply lost, the daily spam counters count %d, want 1", n)
+		}
+	})
+}
+
+// TestFaultRedisUnreachable cuts commentd off Redis: health turns NOT_SERVING, a submission gets
+// UNAVAILABLE STORE_UNAVAILABLE with RetryInfo and leaves nothing behind, and once Redis is
+// reachable again health turns SERVING and the same request is stored.
+func TestFaultRedisUnreachable(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePost)
+	health := healthgrpc.NewHealthClient(e.conn)
+	waitHealth := func(step string, want healthgrpc.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		var got healthgrpc.HealthCheckResponse_ServingStatus
+		var err error
+		if !eventually(3*faultHealthEvery, func() bool {
+			var resp *healthgrpc.HealthCheckResponse
+			resp, err = health.Check(t.Context(), &healthgrpc.HealthCheckRequest{})
+			got = resp.GetStatus()
+			return err == nil && got == want
+		}) {
+			t.Fatalf("%s: called Health.Check for %v, got %v, %v; want %v", step, 3*faultHealthEvery, got, err, want)
+		}
+	}
+	const thread = "away"
+	e.submit(t, validSubmission(thread, "a comment before Redis went away"))
+	waitHealth("with Redis reachable", healthgrpc.HealthCheckResponse_SERVING)
+	// Rate-limit states expire on their own while the test waits: they are left out.
+	before := e.commentData(t)
+
+	e.proxy.p.Stop()
+	waitHealth("after Redis became unreachable", healthgrpc.HealthCheckResponse_NOT_SERVING)
+	r := validSubmission(thread, "a comment sent while Redis is unreachable")
+	r.RequestId = "away-1"
+	r.ClientIp = "192.0.2.88"
+	_, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+	if code, reason := codeReason(err); code != codes.Unavailable || reason != grpcserver.ReasonStoreUnavailable {
+		t.Fatalf("called SubmitComment with Redis unreachable, got %v %q (%v); want Unavailable %s", code, reason, err, grpcserver.ReasonStoreUnavailable)
+	}
+	if ri, ok := detail[*errdetails.RetryInfo](err); !ok || ri.GetRetryDelay().AsDuration() <= 0 {
+		t.Errorf("called SubmitComment with Redis unreachable, got RetryInfo %v; want a delay", ri)
+	}
+	if after := e.commentData(t); !maps.Equal(after, before) {
+		t.Errorf("called SubmitComment with Redis unreachable: the stored keys changed from %v to %v; want nothing written", before, after)
+	}
+
+	if err := e.proxy.p.Start(); err != nil {
+		t.Fatalf("start the proxy again: %v", err)
+	}
+	waitHealth("after Redis became reachable again", healthgrpc.HealthCheckResponse_SERVING)
+	// go-redis may return its last dial error for about a second.
+	var stored *commentdv1.Comment
+	if !eventually(5*time.Second, func() bool {
+		resp, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+		if code, reason := codeReason(err); err != nil && (code != codes.Unavailable || reason != grpcserver.ReasonStoreUnavailable) {
+			t.Fatalf("called SubmitComment after Redis came back, got %v %q (%v); want the comment stored", code, reason, err)
+		}
+		stored = resp.GetComment()
+		return err == nil
+	}) {
+		t.Fatalf("called SubmitComment for 5s after Redis came back, got UNAVAILABLE every time")
+	}
+	resp, err := e.site.ListComments(e.as(t, siteKeyName), &commentdv1.ListCommentsRequest{ThreadId: thread})
+	if err != nil {
+		t.Fatalf("called ListComments(%s): %v", thread, err)
+	}
+	if n := len(resp.GetComments()); n != 2 || resp.GetComments()[1].GetName() != stored.GetName() {
+		t.Errorf("after an outage, ListComments(%s) gave %d comments (%v); want 2, the last %s", thread, n, resp.GetComments(), stored.GetName())
+	}
+}
+
+// commentData is env.dump, read without the proxy, of every key but the rate-limit states and
+// duplicate markers.
+func (e *faultEnv) commentData(t *testing.T) map[string]string {
+	t.Helper()
+	viaProxy := e.redis
+	e.redis = e.direct
+	defer func() { e.redis = viaProxy }()
+	return e.dump(t, func(k string) bool { return strings.Contains(k, "{rl:") })
+}
