@@ -283,11 +283,13 @@ func (e *faultEnv) zmembers(t *testing.T, part string) map[string][]string {
 	return out
 }
 
-// Replies the tests cut (RESP3, as go-redis speaks it): create.lua storing a new comment and
-// decide.lua applying a decision.
+// Replies the tests cut (RESP3, as go-redis speaks it): create.lua storing a new comment,
+// decide.lua applying a decision, and the abuse check's pipeline, recognised by the ban lookup
+// that ends it (26 fields for an IPv4 address, none of them set).
 const (
-	replyCreated = "*4\r\n$3\r\nnew\r\n"
-	replyDecided = "*2\r\n$2\r\nok\r\n"
+	replyCreated  = "*4\r\n$3\r\nnew\r\n"
+	replyDecided  = "*2\r\n$2\r\nok\r\n"
+	replyScreened = "*26\r\n_\r\n"
 )
 
 // queued returns the ids of the thread's comments in its pending queue and in the shard's.
@@ -445,6 +447,24 @@ func TestFaultLostReplies(t *testing.T) {
 		}
 		if !eventually(time.Second, func() bool { return countPrefix(events(), "held "+c.GetId()) >= 1 }) || countPrefix(events(), "held "+c.GetId()) != 1 {
 			t.Errorf("called SubmitComment with create's reply lost, got queue events %v, want one held event for %s", events(), c.GetId())
+		}
+	})
+
+	t.Run("abuse check counted once", func(t *testing.T) {
+		// flood-ip lets three submissions from one address through at once (DefaultRules): the
+		// first, whose abuse check is resent, and two more.
+		const thread = "lost-screen"
+		for i := range 3 {
+			r := validSubmission(thread, fmt.Sprintf("comment %d from a shared office address", i))
+			r.AuthorEmail = fmt.Sprintf("colleague%d@example.com", i)
+			r.ClientIp = "192.0.2.77"
+			if i == 0 {
+				submit("screen", replyScreened, r)
+				continue
+			}
+			if _, err := e.site.SubmitComment(site, r); err != nil {
+				t.Errorf("called SubmitComment %d of 3 from one address (flood-ip allows 3), the first with its abuse check's reply lost: %v; want it stored", i+1, err)
+			}
 		}
 	})
 

@@ -165,6 +165,9 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	                             TTL: the duplicate window. textKey: keyed hash of thread + normalised body.
 //	P R :x:<checkID>     string  "1": the counts of that check were given back, so a resent refund
 //	                             is not applied twice. TTL refundMarkTTL.
+//	P R :k:<checkID>     string  "1": that check counted on this value, so a take the client resends
+//	                             after losing its reply is not counted twice. Only on a value whose
+//	                             call has no duplicate marker (which does that job). TTL takeMarkTTL.
 //	P {bans}:r           hash    ban records: field the target id ("author:<hash>", "ip:<hash>",
 //	                             "range:<cidr>"), value JSON (see bans.go). No TTL: an expired ban is
 //	                             ignored on read and removed by the next ban script.
@@ -176,6 +179,9 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 
 // refundMarkTTL outlives any resend of a refund by the Redis client (seconds).
 const refundMarkTTL = 60
+
+// takeMarkTTL outlives any resend of a take by the Redis client (seconds).
+const takeMarkTTL = 60
 
 func (k keys) rateTag(kind, value string) string { return k.prefix + "{rl:" + kind + ":" + value + "}" }
 
@@ -191,6 +197,10 @@ func (k keys) duplicate(authorKey, textKey string) string {
 
 func (k keys) refundMark(kind, value, checkID string) string {
 	return k.rateTag(kind, value) + ":x:" + checkID
+}
+
+func (k keys) takeMark(kind, value, checkID string) string {
+	return k.rateTag(kind, value) + ":k:" + checkID
 }
 
 func (k keys) banRecords() string { return k.prefix + "{bans}:r" }

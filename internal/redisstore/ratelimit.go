@@ -102,6 +102,11 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 	if g.history {
 		keys = append(keys, s.keys.authorHistory(g.value))
 	}
+	if g.dup == nil && len(g.takes) > 0 {
+		// Without a duplicate marker to recognise it, a resent call would count twice.
+		keys = append(keys, s.keys.takeMark(g.kind, g.value, checkID))
+		args = append(args, takeMarkTTL*1000)
+	}
 	return keys, args
 }
 

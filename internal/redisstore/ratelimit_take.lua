@@ -10,6 +10,7 @@
 -- KEYS[1..n]   the rules' states (string, TAT in µs)
 -- then         the duplicate marker                    (only when ARGV[2] is "1")
 -- then         the author's record (hash), only read   (only when ARGV[3] is "1")
+-- then         the check's take mark (string)          (optional: given when there is no marker)
 -- ARGV[1]      n
 -- ARGV[2]      "1" when a duplicate marker follows the rules' keys, else "0"
 -- ARGV[3]      "1" when the author's record follows, else "0"
@@ -17,6 +18,10 @@
 -- ARGV[2n+4]   marker lifetime in ms                   (only with a marker)
 -- ARGV[2n+5]   the value our marker holds              (only with a marker)
 -- ARGV[2n+6]   the prefix of markers set by earlier checks with the same request id, or ""
+-- ARGV[#ARGV]  take mark lifetime in ms                (only with a take mark)
+--
+-- A call the client resends after losing the reply must not count twice: the duplicate marker
+-- holds the check's own value, and a value without one has the take mark, set when it counts.
 --
 -- Returns {status, approved, rejected, spam, wait_1, ..., wait_n}: the record's counts (0 without
 -- a record); status 0 every rule counted (and our marker set); 1 duplicate and 2 replay (a marker
@@ -31,7 +36,9 @@ if ARGV[2] == '1' then
 end
 if ARGV[3] == '1' then
   record = KEYS[k]
+  k = k + 1
 end
+local taken = KEYS[k]
 
 local out = {0, 0, 0, 0}
 if record then
@@ -61,6 +68,11 @@ if marker then
 end
 
 if n == 0 and not marker then
+  return out
+end
+if taken and redis.call('EXISTS', taken) == 1 then
+  -- The client resent this very call after losing the reply: it was counted already.
+  for i = 1, n do out[i + 4] = 0 end
   return out
 end
 
@@ -96,5 +108,8 @@ for i = 1, n do
 end
 if marker then
   redis.call('SET', marker, ARGV[2 * n + 5], 'PX', ARGV[2 * n + 4])
+end
+if taken then
+  redis.call('SET', taken, '1', 'PX', ARGV[#ARGV])
 end
 return out
