@@ -2,6 +2,8 @@ package spam_test
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,5 +41,49 @@ func TestMirrorApply(t *testing.T) {
 	}
 	if want := (spam.Totals{Spam: 4, Ham: 4, Vocabulary: 2}); tot != want || m.Seq() != 6 || m.Len() != 2 {
 		t.Errorf("after the changes got totals %+v, seq %d, %d tokens; want %+v, seq 6, 2 tokens", tot, m.Seq(), m.Len(), want)
+	}
+}
+
+// BenchmarkMirrorMemory measures what a server's in-memory copy of the site's model holds after
+// moderators decided every comment of the YouTube Spam Collection (1,956 comments, each trained
+// once with its label): the distinct tokens, and the Go heap they take per token. It reports
+// figures for docs/SPAM.md; the timing is of no interest.
+//
+//	go test -run XXX -bench BenchmarkMirrorMemory -benchtime 1x ./internal/spam/
+func BenchmarkMirrorMemory(b *testing.B) {
+	ds, err := spam.LoadDatasets(dataDir)
+	if err != nil {
+		b.Fatalf("the YouTube Spam Collection is needed at %s: %v", dataDir, err)
+	}
+	var comments int
+	for range b.N {
+		tokens := map[string][2]int64{}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		comments = 0
+		for _, d := range ds {
+			for _, x := range d.Examples {
+				comments++
+				for _, tok := range spam.Features(spam.Input{Body: x.Body}) {
+					tok = strings.Clone(tok) // as loaded from Redis: a string of its own
+					n := tokens[tok]
+					if x.Spam {
+						n[0]++
+					} else {
+						n[1]++
+					}
+					tokens[tok] = n
+				}
+			}
+		}
+		m := spam.NewMirror()
+		m.Replace(1, tokens, spam.Totals{})
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(m.Len()), "tokens")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(m.Len()), "heap-B/token")
+		b.ReportMetric(float64(m.Len())/float64(comments), "tokens/comment")
+		runtime.KeepAlive(m)
 	}
 }
