@@ -102,7 +102,7 @@ func TestEraseAuthorData(t *testing.T) {
 }
 
 // TestEraseAuthorDataInvalid: a missing or malformed address is INVALID_ARGUMENT with a field
-// violation, and a reason too long is one more.
+// violation, and a reason too long or holding the address (in any case) is one more.
 func TestEraseAuthorDataInvalid(t *testing.T) {
 	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
 	for _, tc := range []struct {
@@ -114,6 +114,7 @@ func TestEraseAuthorDataInvalid(t *testing.T) {
 		{"not an address", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@"}, []string{"author_email"}},
 		{"display form", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "Erin <erin@example.com>"}, []string{"author_email"}},
 		{"reason too long", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
+		{"reason holds the address", &commentdv1.EraseAuthorDataRequest{AuthorEmail: " Erin@Example.com", Reason: "request 17 from erin@EXAMPLE.com"}, []string{"reason"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.mod.EraseAuthorData(e.as(t, adminKeyName), tc.req)

@@ -111,8 +111,8 @@ func TestExportAuthorData(t *testing.T) {
 	}
 }
 
-// TestExportAuthorDataInvalid: a missing or malformed address, a reason too long or an empty or
-// malformed period is INVALID_ARGUMENT naming each field, and nothing is audited.
+// TestExportAuthorDataInvalid: a missing or malformed address, a reason too long or holding the
+// address, or an empty or malformed period is INVALID_ARGUMENT naming each field, and nothing is audited.
 func TestExportAuthorDataInvalid(t *testing.T) {
 	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
 	now := timestamppb.Now()
@@ -125,6 +125,7 @@ func TestExportAuthorDataInvalid(t *testing.T) {
 		{"not an address", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@"}, []string{"author_email"}},
 		{"display form", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "Xena <xena@example.com>"}, []string{"author_email"}},
 		{"reason too long", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
+		{"reason holds the address", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: "access request of Xena@Example.com"}, []string{"reason"}},
 		{"empty period", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", StartTime: now, EndTime: now}, []string{"end_time"}},
 		{"bad time", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@", StartTime: &timestamppb.Timestamp{Nanos: -1}}, []string{"start_time"}},
 	} {

@@ -139,6 +139,10 @@ func authorRequest(email, reason string, verr *comment.ValidationError) (privacy
 	reason, err := comment.ValidateReason("reason", reason)
 	if rv := (*comment.ValidationError)(nil); errors.As(err, &rv) {
 		verr.Violations = append(verr.Violations, rv.Violations...)
+	} else if ok && strings.Contains(strings.ToLower(reason), e.Normalized()) {
+		// The reason goes to the audit log, which every moderator reads and which must never
+		// hold the address: refused rather than stored.
+		verr.Add("reason", "must not contain the author's email address (give the request's reference instead)")
 	}
 	if err := verr.Err(); err != nil {
 		return privacy.Email{}, "", err
