@@ -7,6 +7,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/ratelimit"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -45,6 +46,8 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 		verr.Violations = append(terr.Violations, verr.Violations...)
 	case err != nil:
 		return nil, err
+	case reasonQuotesAddress(r):
+		verr.Add("reason", "must not contain the address banned: it is kept only as a keyed hash")
 	}
 	if err := verr.Err(); err != nil {
 		return nil, err
@@ -108,6 +111,45 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 	return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
 		Field: "target", Description: "required: one of comment_author, comment_ip, author_email, author_key, ip or ip_range",
 	}}}
+}
+
+// reasonQuotesAddress reports whether the reason of a ban by email or IP address holds that
+// address. The reason is stored with the ban, shown to every moderator and written to the audit
+// log, while the address is to be kept only as its keyed hash.
+func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
+	var forms []string
+	switch t := r.GetTarget().(type) {
+	case *commentdv1.CreateBanRequest_AuthorEmail:
+		if e, ok := privacy.ParseEmail(t.AuthorEmail); ok {
+			forms = append(forms, e.Normalized())
+		}
+	case *commentdv1.CreateBanRequest_Ip:
+		if ip, ok := privacy.ParseIP(t.Ip); ok {
+			// As written and in the canonical form (an IPv6 address has many spellings).
+			forms = append(forms, strings.ToLower(strings.TrimSpace(t.Ip)), ip.Reveal())
+		}
+	}
+	reason := strings.ToLower(r.GetReason())
+	for _, f := range forms {
+		for i := 0; ; {
+			j := strings.Index(reason[i:], f)
+			if j < 0 {
+				break
+			}
+			start, end := i+j, i+j+len(f)
+			// A whole address only: 203.0.113.7 is not quoted by a reason naming 203.0.113.70.
+			if (start == 0 || !addressChar(reason[start-1])) && (end == len(reason) || !addressChar(reason[end])) {
+				return true
+			}
+			i = start + 1
+		}
+	}
+	return false
+}
+
+// addressChar reports whether c may continue an IP or email address's text.
+func addressChar(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '.' || c == ':' || c == '-' || c == '_' || c == '+' || c == '@'
 }
 
 func (s *moderationServer) bannedComment(ctx context.Context, field, name string) (comment.Comment, error) {

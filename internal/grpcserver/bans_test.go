@@ -285,9 +285,11 @@ func TestBanTargets(t *testing.T) {
 	mod := e.as(t, modKeyName)
 	email, _ := privacy.ParseEmail("jane@example.com")
 	ip, _ := privacy.ParseIP("203.0.113.77")
+	ip7, _ := privacy.ParseIP("203.0.113.7")
 	tests := []struct {
 		name       string
 		req        *commentdv1.CreateBanRequest
+		reason     string // "test" when empty
 		wantName   string
 		wantTarget string
 	}{
@@ -297,6 +299,8 @@ func TestBanTargets(t *testing.T) {
 			wantName: "bans/author-" + strings.Repeat("ab", 20), wantTarget: "author:" + strings.Repeat("ab", 20)},
 		{name: "address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.77"}},
 			wantName: "bans/ip-" + e.ring.IPKey(ip), wantTarget: "ip:" + e.ring.IPKey(ip)},
+		{name: "address, reason naming a neighbour", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"}},
+			reason: "same network as 203.0.113.70", wantName: "bans/ip-" + e.ring.IPKey(ip7), wantTarget: "ip:" + e.ring.IPKey(ip7)},
 		{name: "IPv4 range, masked", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.77/24"}},
 			wantName: "bans/range-203.0.113.0-24", wantTarget: "range:203.0.113.0/24"},
 		{name: "IPv6 range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:42::/48"}},
@@ -306,7 +310,10 @@ func TestBanTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.req.Reason = "test"
+			tt.req.Reason = tt.reason
+			if tt.reason == "" {
+				tt.req.Reason = "test"
+			}
 			b := e.ban(t, tt.req)
 			if b.GetName() != tt.wantName || b.GetTarget() != tt.wantTarget {
 				t.Errorf("called CreateBan(%v), got name %q target %q, want %q and %q", tt.req, b.GetName(), b.GetTarget(), tt.wantName, tt.wantTarget)
@@ -351,6 +358,12 @@ func TestCreateBanInvalid(t *testing.T) {
 		{name: "range of one address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.1/32"}, Reason: "x"}, wantFields: []string{"ip_range"}},
 		{name: "address that is a range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "10.0.0.0/8"}, Reason: "x"}, wantFields: []string{"ip"}},
 		{name: "comment name malformed", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/a b"}, Reason: "x"}, wantFields: []string{"comment_author"}},
+		{name: "reason quotes the email banned", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "Troll@Example.com"},
+			Reason: "ban evasion: troll@example.com again"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv4 address banned", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: " 203.0.113.7"},
+			Reason: "spam run from 203.0.113.7"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv6 address banned in another spelling", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:0DB8:0000:0000:0000:0000:0000:0042"},
+			Reason: "sock puppets on 2001:db8::42"}, wantFields: []string{"reason"}},
 		{name: "comment without an address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: noIP.GetName()}, Reason: "x"}, wantFields: []string{"comment_ip"}},
 	}
 	for _, tt := range tests {
