@@ -148,6 +148,8 @@ func (ip IP) Reveal() string {
 
 // Masked returns the form shown to moderators: the IPv4 /24 ("203.0.113.x") or the IPv6 /48
 // ("2001:db8:1::/48"). That is enough to spot a burst from one network without naming the reader.
+// A 6to4 address (2002::/16) carries its host's IPv4 address in bits 16 to 47, so its /48 would
+// name that address in full: it is masked to the /40, the IPv4 /24 it holds.
 func (ip IP) Masked() string {
 	switch {
 	case !ip.addr.IsValid():
@@ -155,11 +157,17 @@ func (ip IP) Masked() string {
 	case ip.addr.Is4():
 		b := ip.addr.As4()
 		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
+	case sixToFour.Contains(ip.addr):
+		p, _ := ip.addr.Prefix(40)
+		return p.String()
 	default:
 		p, _ := ip.addr.Prefix(48)
 		return p.String()
 	}
 }
+
+// sixToFour is the 6to4 prefix (RFC 3056): 2002:V4ADDR::/48 is the network of the IPv4 address V4ADDR.
+var sixToFour = netip.MustParsePrefix("2002::/16")
 
 // String returns the masked form.
 func (ip IP) String() string { return ip.Masked() }

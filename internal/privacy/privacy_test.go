@@ -241,11 +241,14 @@ func TestMaskingAndLogs(t *testing.T) {
 	}
 	ip4, _ := ParseIP("203.0.113.77")
 	ip6, _ := ParseIP("2001:db8:abcd:12::1")
+	// A 6to4 address holds an IPv4 address (here 203.0.113.77) in its bits 16-47.
+	ip6to4, _ := ParseIP("2002:cb00:714d::1")
 	tests := []struct{ got, want string }{
 		{e.Masked(), "j•••@example.com"},
 		{fmt.Sprint(e), "j•••@example.com"},
 		{ip4.Masked(), "203.0.113.x"},
 		{ip6.Masked(), "2001:db8:abcd::/48"},
+		{ip6to4.Masked(), "2002:cb00:7100::/40"}, // 203.0.113.0/24, as for the IPv4 address itself
 		{MaskEmail("nobody"), "•••"},
 	}
 	for _, tt := range tests {
