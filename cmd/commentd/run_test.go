@@ -13,8 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/config"
@@ -84,6 +87,61 @@ func TestDevMode(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run(-dev) did not return within 20s of cancel")
+	}
+}
+
+// TestDevModeTTLsRunOut: in -dev, keys with a TTL end as they do on Redis. miniredis keeps them
+// until told to count TTLs down, which left a review claim held after its lease and a text a
+// duplicate for ever.
+func TestDevModeTTLsRunOut(t *testing.T) {
+	var stdout bytes.Buffer
+	addr, cancel, done := runAsync(t, []string{"-dev", "-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
+		"-moderation-mode", "pre", "-rate-limits", "off", "-duplicate-window", "1s"}, nil, &stdout)
+	defer func() { cancel(); <-done }()
+	token := func(role string) string {
+		m := regexp.MustCompile(`(?m)^\s+` + role + `\s+(cmd_\S+)$`).FindStringSubmatch(stdout.String())
+		if m == nil {
+			t.Fatalf("-dev banner has no %s token line:\n%s", role, stdout.String())
+		}
+		return m[1]
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	as := func(role string) context.Context {
+		ctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		t.Cleanup(ccancel)
+		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token(role))
+	}
+	site := commentdv1.NewCommentServiceClient(conn)
+	mod := commentdv1.NewModerationServiceClient(conn)
+
+	req := &commentdv1.SubmitCommentRequest{ThreadId: "dev", AuthorName: "Dev", AuthorEmail: "dev@example.com", Body: "hello", UserAgent: "test"}
+	sub, err := site.SubmitComment(as("site"), req)
+	if err != nil {
+		t.Fatalf("SubmitComment on -dev = %v", err)
+	}
+	if _, err := site.SubmitComment(as("site"), req); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("SubmitComment of the same text at once on -dev = %v, want AlreadyExists", err)
+	}
+	claimed, err := mod.ClaimComments(as("moderator"), &commentdv1.ClaimCommentsRequest{Lease: durationpb.New(time.Second)})
+	if err != nil || len(claimed.GetComments()) != 1 {
+		t.Fatalf("ClaimComments(lease 1s) as moderator on -dev = %v, %v; want the one queued comment", claimed, err)
+	}
+
+	if held, err := mod.ClaimComments(as("admin"), &commentdv1.ClaimCommentsRequest{}); err != nil || len(held.GetComments()) != 0 {
+		t.Errorf("ClaimComments as admin on -dev during the moderator's lease = %v, %v; want nothing", held, err)
+	}
+
+	time.Sleep(1500 * time.Millisecond)
+	other, err := mod.ClaimComments(as("admin"), &commentdv1.ClaimCommentsRequest{})
+	if err != nil || len(other.GetComments()) != 1 || other.GetComments()[0].GetComment().GetName() != sub.GetComment().GetName() {
+		t.Errorf("ClaimComments as admin on -dev after the moderator's 1s lease ended = %v, %v; want %s", other, err, sub.GetComment().GetName())
+	}
+	if _, err := site.SubmitComment(as("site"), req); err != nil {
+		t.Errorf("SubmitComment of the same text on -dev after the 1s duplicate window = %v, want accepted", err)
 	}
 }
 
