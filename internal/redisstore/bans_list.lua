@@ -5,6 +5,20 @@
 -- first page; ARGV[4] that ban's id. The next page starts strictly after that ban in the order
 -- (created-at desc, id desc), which is the order ZREVRANGEBYSCORE returns, so bans added or
 -- removed between two calls shift nothing.
+-- below reports whether id a sorts before id b as Redis orders equal scores: by bytes. Lua's own
+-- string comparison follows the server's locale, which in most locales other than C skips the
+-- punctuation of ids such as "range-192.0.2.0-24".
+local function below(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
 local want = 3 * (tonumber(ARGV[2]) + 1)
 local after_score = ARGV[3]
 local after_id = ARGV[4]
@@ -22,7 +36,7 @@ while #out < want do
   for i = 1, #batch, 2 do
     local id, score = batch[i], batch[i + 1]
     -- Entries with the cursor's own score come first, in id order desc; skip up to the cursor.
-    if after_score == '' or tonumber(score) < tonumber(after_score) or id < after_id then
+    if after_score == '' or tonumber(score) < tonumber(after_score) or below(id, after_id) then
       local rec = redis.call('HGET', KEYS[1], id)
       if rec then
         out[#out + 1] = id
