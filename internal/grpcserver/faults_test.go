@@ -284,12 +284,13 @@ func (e *faultEnv) zmembers(t *testing.T, part string) map[string][]string {
 }
 
 // Replies the tests cut (RESP3, as go-redis speaks it): create.lua storing a new comment,
-// decide.lua applying a decision, and the abuse check's pipeline, recognised by the ban lookup
-// that ends it (26 fields for an IPv4 address, none of them set).
+// decide.lua applying a decision, the abuse check's pipeline, recognised by the ban lookup that
+// ends it (26 fields for an IPv4 address, none of them set), and reports.lua counting a report.
 const (
 	replyCreated  = "*4\r\n$3\r\nnew\r\n"
 	replyDecided  = "*2\r\n$2\r\nok\r\n"
 	replyScreened = "*26\r\n_\r\n"
+	replyReported = "*3\r\n$2\r\nok\r\n"
 )
 
 // queued returns the ids of the thread's comments in its pending queue and in the shard's.
@@ -466,6 +467,29 @@ func TestFaultLostReplies(t *testing.T) {
 			if _, err := e.site.SubmitComment(site, r); err != nil {
 				t.Errorf("called SubmitComment %d of 3 from one address (flood-ip allows 3), the first with its abuse check's reply lost: %v; want it stored", i+1, err)
 			}
+		}
+	})
+
+	t.Run("report without an address counted once", func(t *testing.T) {
+		c := e.submit(t, validSubmission("lost-report", "a comment a reader reports without an address"))
+		fired := e.proxy.cutOnce(t, "report", replyReported)
+		resp, err := e.site.ReportComment(site, &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude"})
+		if err != nil {
+			t.Fatalf("called ReportComment(%s) with the report's reply lost: %v", c.GetName(), err)
+		}
+		if !fired() {
+			t.Fatalf("called ReportComment(%s): the report's reply was never cut", c.GetName())
+		}
+		e.proxy.removeToxic(t, "report")
+		if n := resp.GetReportCount(); n != 1 {
+			t.Errorf("called ReportComment(%s) once, without client_ip, with the report's reply lost, got report_count %d, want 1", c.GetName(), n)
+		}
+		got, err := e.mod.GetComment(mod, &commentdv1.ModerationServiceGetCommentRequest{Name: c.GetName()})
+		if err != nil {
+			t.Fatalf("called GetComment(%s): %v", c.GetName(), err)
+		}
+		if n, reports := got.GetComment().GetReportCount(), got.GetComment().GetReports(); n != 1 || len(reports) != 1 {
+			t.Errorf("called ReportComment(%s) once with the report's reply lost, GetComment shows report_count %d and %d reports, want 1 and 1", c.GetName(), n, len(reports))
 		}
 	})
 

@@ -328,6 +328,9 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.
 //	P S rl:<commentID>   list    the newest reports, newest first, at most moderation.
 //	                             MaxReportsShown: "<unix µs> <reason>". No TTL.
+//	P S rk:<commentID>:<token>  string  "1": the report call with that random token (a report
+//	                             without a reporter) counted, so a resend of the call by the Redis
+//	                             client does not count it twice. TTL reportMarkTTL.
 //	P S st:<day>         hash    the shard's counters of one UTC day (days since 1970-01-01):
 //	                             "sub" comments submitted, "spam" of those judged or marked spam,
 //	                             "d:<moderator>:<a|r|s|o>" actions (approve, reject, mark spam,
@@ -336,6 +339,9 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	P events             channel queue events: "<kind> <commentID> <threadID> <unix µs>", kind held,
 //	                             reported, spam or decided. A channel has no slot: scripts in any
 //	                             slot may publish, and Redis Cluster delivers to every node.
+
+// reportMarkTTL outlives any resend of a report by the Redis client (seconds).
+const reportMarkTTL = 60
 
 // statsKeep is how long daily counters live after their day ends (seconds): the longest period
 // GetStats reads, and two days' margin.
@@ -372,6 +378,10 @@ func (k keys) reportCounts(shard int, id string) string { return k.tag(shard) + 
 func (k keys) reporters(shard int, id string) string { return k.tag(shard) + "rr:" + id }
 
 func (k keys) reportList(shard int, id string) string { return k.tag(shard) + "rl:" + id }
+
+func (k keys) reportMark(shard int, id, token string) string {
+	return k.tag(shard) + "rk:" + id + ":" + token
+}
 
 func (k keys) statsBase(shard int) string { return k.workflowTag(shard) + "st:" }
 

@@ -49,6 +49,11 @@ func (s *Store) AddReport(ctx context.Context, id string, r moderation.Report, r
 		moderation.SystemModerator, string(moderation.AuditReportTakedown),
 		fmt.Sprintf("readers' reports reached the threshold of %d", threshold), k.events(), micros(r.At),
 	}
+	if reporter == "" {
+		// Nothing else tells a resent call from a new report: a mark drawn for this call does.
+		scriptKeys = append(scriptKeys, k.reportMark(shard, id, newMarkID()))
+		args = append(args, reportMarkTTL)
+	}
 	reply, err := reportScript.Run(ctx, s.rdb, scriptKeys, args...).Slice()
 	if err != nil {
 		return comment.Comment{}, 0, storeError("report comment "+id, err)

@@ -1,0 +1,103 @@
+package redisstore
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+)
+
+// resendOnce is a go-redis hook that sends the first call holding a command named one of names
+// with arg among its arguments (a single command, a pipeline or a MULTI/EXEC transaction) twice,
+// as go-redis does when the reply of the first sending was lost after Redis ran it: Redis runs the
+// call twice and the caller sees the second reply. A first sending that found the script missing
+// from Redis' cache (NOSCRIPT: it ran nothing) does not count.
+type resendOnce struct {
+	names []string
+	arg   any
+	done  atomic.Bool
+}
+
+func (h *resendOnce) matches(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if slices.Contains(h.names, c.Name()) && slices.Contains(c.Args(), h.arg) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *resendOnce) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *resendOnce) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.done.Load() || !h.matches([]redis.Cmder{cmd}) {
+			return next(ctx, cmd)
+		}
+		if err := next(ctx, cmd); isNoScript(err) {
+			return err
+		}
+		h.done.Store(true)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *resendOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.done.Load() || !h.matches(cmds) {
+			return next(ctx, cmds)
+		}
+		if err := next(ctx, cmds); isNoScript(err) {
+			return err
+		}
+		h.done.Store(true)
+		return next(ctx, cmds)
+	}
+}
+
+// resend makes the first call of rdb that holds a command named one of names with arg among its
+// arguments run twice (see resendOnce), and returns a function that reports whether it has.
+func resend(rdb *redis.Client, arg any, names ...string) func() bool {
+	h := &resendOnce{names: names, arg: arg}
+	rdb.AddHook(h)
+	return h.done.Load
+}
+
+// scriptNames are the commands a script call is sent as.
+var scriptNames = []string{"evalsha", "eval"}
+
+// TestReportWithoutReporterResent: a report without a reporter (the site sent no IP address)
+// always counts, so the Redis client resending the call after losing its reply must not count it
+// twice, list it twice or take the comment down one report early.
+func TestReportWithoutReporterResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	const threshold = 2
+	c := mustCreate(t, ts.Store, draft(ts.Store, "report-resent", 1), comment.CreateOptions{})
+	shard, _ := shardOfID(c.ID)
+	sent := resend(ts.rdb, ts.keys.reportCounts(shard, c.ID), scriptNames...)
+
+	got, n, err := ts.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: t0}, "", threshold)
+	if !sent() {
+		t.Fatal("AddReport was not resent: the test shows nothing")
+	}
+	if err != nil || n != 1 || got.State != comment.StatePublished {
+		t.Errorf("AddReport(%s, no reporter, threshold %d), resent = state %v, count %d, %v; want %v, 1, no error", c.ID, threshold, got.State, n, err, comment.StatePublished)
+	}
+	sums, err := ts.ReportSummaries(ctx, []string{c.ID})
+	if err != nil {
+		t.Fatalf("ReportSummaries(%s) = %v", c.ID, err)
+	}
+	if sums[0].Count != 1 || len(sums[0].Recent) != 1 {
+		t.Errorf("ReportSummaries(%s) after one report resent = count %d, %d listed; want 1 and 1", c.ID, sums[0].Count, len(sums[0].Recent))
+	}
+	if st, err := ts.Get(ctx, c.ID); err != nil || st.State != comment.StatePublished {
+		t.Errorf("Get(%s) after one report resent (threshold %d) = state %v, %v; want %v", c.ID, threshold, st.State, err, comment.StatePublished)
+	}
+}
