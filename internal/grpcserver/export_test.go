@@ -15,12 +15,13 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// dumpWithoutAudit is dump without the audit stream and the statistics of actions on no shard
-// ("{audit}a", "{audit}st:<day>"), which an export's audit entry writes.
+// dumpWithoutAudit is dump without the audit stream, the statistics and the call marks of actions
+// on no shard ("{audit}a", "{audit}st:<day>", "{audit}am:<token>"), which an export's audit entry
+// writes.
 func (e *env) dumpWithoutAudit(t *testing.T) map[string]string {
 	t.Helper()
 	return e.dump(t, func(k string) bool {
-		return strings.HasSuffix(k, "{audit}a") || strings.Contains(k, "{audit}st:")
+		return strings.HasSuffix(k, "{audit}a") || strings.Contains(k, "{audit}st:") || strings.Contains(k, "{audit}am:")
 	})
 }
 

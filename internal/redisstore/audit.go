@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"fmt"
 	"hash/crc32"
@@ -83,8 +84,16 @@ func auditStreamOf(target string) (stream int, ok bool) {
 	return auditShard, true
 }
 
+//go:embed audit_append.lua
+var auditAppendSrc string
+
+// auditAppendScript is immutable, like the ban scripts; it runs alone, so Script.Run falls back
+// to EVAL by itself after a Redis restart.
+var auditAppendScript = redis.NewScript(auditAppendSrc)
+
 // AppendAudit implements moderation.Auditor: the entry and, unless the moderator is the system,
-// the day's "other" counter of the moderator, in one MULTI/EXEC round trip on the target's slot.
+// the day's "other" counter of the moderator, in one script call on the target's slot, marked so
+// that a call the Redis client resends appends and counts nothing more.
 func (s *Store) AppendAudit(ctx context.Context, e moderation.AuditEvent) error {
 	stream, ok := auditStreamOf(e.Target)
 	if !ok {
@@ -93,21 +102,19 @@ func (s *Store) AppendAudit(ctx context.Context, e moderation.AuditEvent) error 
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	values := []any{"by", e.Moderator, "act", string(e.Action), "target", e.Target}
-	if e.From != comment.StateUnspecified || e.To != comment.StateUnspecified {
-		values = append(values, "from", int(e.From), "to", int(e.To))
+	keys := []string{s.keys.audit(stream), s.keys.auditMark(stream, newMarkID())}
+	args := []any{auditMarkTTL, "", 0}
+	if e.Moderator != moderation.SystemModerator {
+		day := dayOf(e.At)
+		keys = append(keys, s.keys.stats(stream, day))
+		args = []any{auditMarkTTL, moderatorField(e.Moderator, counterLetter(e.Action)), dayEnd(day).Add(statsKeep * time.Second).Unix()}
 	}
-	values = append(values, "reason", e.Reason)
-	_, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
-		pl.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.audit(stream), ID: "*", Values: values})
-		if e.Moderator != moderation.SystemModerator {
-			day := dayOf(e.At)
-			key := s.keys.stats(stream, day)
-			pl.HIncrBy(ctx, key, moderatorField(e.Moderator, counterLetter(e.Action)), 1)
-			pl.ExpireAt(ctx, key, dayEnd(day).Add(statsKeep*time.Second))
-		}
-		return nil
-	})
+	args = append(args, "by", e.Moderator, "act", string(e.Action), "target", e.Target)
+	if e.From != comment.StateUnspecified || e.To != comment.StateUnspecified {
+		args = append(args, "from", int(e.From), "to", int(e.To))
+	}
+	args = append(args, "reason", e.Reason)
+	err := auditAppendScript.Run(ctx, s.rdb, keys, args...).Err()
 	return storeError("append audit entry", err)
 }
 

@@ -14,13 +14,15 @@ import (
 )
 
 // splitAudit splits every key and value of the store, one line per key (dumpKeys), into the audit
-// stream and statistics of actions on no shard, which an export's audit entry writes, and the rest.
+// stream, statistics and call marks of actions on no shard, which an export's audit entry writes,
+// and the rest.
 func splitAudit(t *testing.T, ts testStore) (audit, rest string) {
 	t.Helper()
 	var a, r strings.Builder
 	for _, line := range strings.SplitAfter(dumpKeys(t, ts), "\n") {
 		key, _, _ := strings.Cut(line, " (")
-		if key == ts.keys.audit(auditShard) || strings.HasPrefix(key, ts.keys.statsBase(auditShard)) {
+		if key == ts.keys.audit(auditShard) || strings.HasPrefix(key, ts.keys.statsBase(auditShard)) ||
+			strings.HasPrefix(key, ts.keys.auditMark(auditShard, "")) {
 			a.WriteString(line)
 		} else {
 			r.WriteString(line)

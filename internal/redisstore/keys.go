@@ -318,6 +318,9 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             (state numbers; absent unless a comment action), "reason". Entry
 //	                             ids are Redis's (unix ms-seq): the entry's time. No TTL, no trim.
 //	P X a                stream  the same for actions on nothing sharded.
+//	P S am:<token>       string  "1": the AppendAudit call with that random token appended its
+//	                             entry, so a resend of the call by the Redis client appends and
+//	                             counts nothing more. TTL auditMarkTTL. The same under X.
 //	P S cl:<commentID>   string  a review claim: the holder's moderator name. TTL: the lease.
 //	P S cm:<moderator>   zset    the moderator's claims in the shard: member comment id, score
 //	                             the lease's end (unix ms). No TTL: ended leases are dropped by the
@@ -339,6 +342,9 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	P events             channel queue events: "<kind> <commentID> <threadID> <unix µs>", kind held,
 //	                             reported, spam or decided. A channel has no slot: scripts in any
 //	                             slot may publish, and Redis Cluster delivers to every node.
+
+// auditMarkTTL outlives any resend of an audit entry by the Redis client (seconds).
+const auditMarkTTL = 60
 
 // reportMarkTTL outlives any resend of a report by the Redis client (seconds).
 const reportMarkTTL = 60
@@ -362,6 +368,10 @@ func (k keys) workflowTag(shard int) string {
 }
 
 func (k keys) audit(shard int) string { return k.workflowTag(shard) + "a" }
+
+func (k keys) auditMark(shard int, token string) string {
+	return k.workflowTag(shard) + "am:" + token
+}
 
 func (k keys) claim(shard int, id string) string { return k.claimBase(shard) + id }
 

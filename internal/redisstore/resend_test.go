@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -99,5 +100,32 @@ func TestReportWithoutReporterResent(t *testing.T) {
 	}
 	if st, err := ts.Get(ctx, c.ID); err != nil || st.State != comment.StatePublished {
 		t.Errorf("Get(%s) after one report resent (threshold %d) = state %v, %v; want %v", c.ID, threshold, st.State, err, comment.StatePublished)
+	}
+}
+
+// TestAppendAuditResent: an action appended to the audit log by AppendAudit (a ban, a word-list
+// change, a thread's settings, an erasure or an export) is one entry and counts once in the
+// moderator's daily counters, even when the Redis client resends the call after losing its reply.
+func TestAppendAuditResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	at := time.Now()
+	sent := resend(ts.rdb, ts.keys.audit(auditShard), "xadd", "evalsha", "eval")
+
+	e := moderation.AuditEvent{Moderator: "anna", Action: moderation.AuditBan, Target: "bans/ip:resent", Reason: "flood", At: at}
+	if err := ts.AppendAudit(ctx, e); err != nil {
+		t.Fatalf("AppendAudit(%+v), resent = %v", e, err)
+	}
+	if !sent() {
+		t.Fatal("AppendAudit was not resent: the test shows nothing")
+	}
+	if got := listAudit(t, ts.Store, moderation.AuditQuery{Target: e.Target}, 10); len(got) != 1 {
+		t.Errorf("ListAudit(target %s) after one AppendAudit resent = %d entries, want 1", e.Target, len(got))
+	}
+	key := ts.keys.stats(auditShard, dayOf(at))
+	field := moderatorField(e.Moderator, counterLetter(e.Action))
+	if n, err := ts.rdb.HGet(ctx, key, field).Int(); err != nil || n != 1 {
+		t.Errorf("HGET %s %s after one AppendAudit resent = %d, %v; want 1", key, field, n, err)
 	}
 }
