@@ -78,7 +78,8 @@ func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) error {
 
 // DeleteBan removes the ban on t (ratelimit.BanStore).
 func (s *Store) DeleteBan(ctx context.Context, t ratelimit.Target, now time.Time) error {
-	n, err := banDeleteScript.Run(ctx, s.rdb, s.banKeys(), now.UnixMilli(), t.String()).Int64()
+	keys := append(s.banKeys(), s.keys.unbanMark(newMarkID()))
+	n, err := banDeleteScript.Run(ctx, s.rdb, keys, now.UnixMilli(), t.String(), unbanMarkTTL).Int64()
 	if err != nil {
 		return storeError("delete ban", err)
 	}

@@ -173,6 +173,9 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	                             ignored on read and removed by the next ban script.
 //	P {bans}:c           zset    every ban's target id, score created-at unix ms, for listing. No TTL.
 //	P {bans}:e           zset    the target ids of bans that expire, score expires-at unix ms. No TTL.
+//	P {bans}:u:<token>   string  "1": the unban call with that random token removed its ban, so a
+//	                             resend of the call by the Redis client is answered as the first
+//	                             was. TTL unbanMarkTTL.
 //
 // Thread ids and rule names never contain '{' or '}', so R is the only hash tag in a name. Emails
 // and single addresses appear only as keyed hashes; a banned range is a network, kept in clear.
@@ -182,6 +185,9 @@ const refundMarkTTL = 60
 
 // takeMarkTTL outlives any resend of a take by the Redis client (seconds).
 const takeMarkTTL = 60
+
+// unbanMarkTTL outlives any resend of an unban by the Redis client (seconds).
+const unbanMarkTTL = 60
 
 func (k keys) rateTag(kind, value string) string { return k.prefix + "{rl:" + kind + ":" + value + "}" }
 
@@ -208,6 +214,8 @@ func (k keys) banRecords() string { return k.prefix + "{bans}:r" }
 func (k keys) banCreated() string { return k.prefix + "{bans}:c" }
 
 func (k keys) banExpiry() string { return k.prefix + "{bans}:e" }
+
+func (k keys) unbanMark(token string) string { return k.prefix + "{bans}:u:" + token }
 
 // Author history keys
 //

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 )
 
 // resendOnce is a go-redis hook that sends the first call holding a command named one of names
@@ -127,5 +129,31 @@ func TestAppendAuditResent(t *testing.T) {
 	field := moderatorField(e.Moderator, counterLetter(e.Action))
 	if n, err := ts.rdb.HGet(ctx, key, field).Int(); err != nil || n != 1 {
 		t.Errorf("HGET %s %s after one AppendAudit resent = %d, %v; want 1", key, field, n, err)
+	}
+}
+
+// TestUnbanResent: a ban lifted by a call the Redis client resends after losing its reply is
+// lifted, and the moderator is told so (not that there was no ban, which would also leave the
+// unban out of the audit log); a real second unban still finds none.
+func TestUnbanResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
+	ctx := context.Background()
+	target := rangeTarget("2001:db8:99::/48")
+	mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "flood", Moderator: "ann"})
+	sent := resend(ts.rdb, target.String(), scriptNames...)
+
+	if err := bans.Unban(ctx, target); err != nil {
+		t.Errorf("Unban(%v), resent = %v, want no error", target, err)
+	}
+	if !sent() {
+		t.Fatal("Unban was not resent: the test shows nothing")
+	}
+	if got, _, err := ts.ListBans(ctx, time.Now(), comment.Page{}); err != nil || len(got) != 0 {
+		t.Errorf("ListBans after Unban(%v), resent = %v, %v; want none", target, got, err)
+	}
+	if err := bans.Unban(ctx, target); !errors.Is(err, ratelimit.ErrBanNotFound) {
+		t.Errorf("Unban(%v) again = %v, want ratelimit.ErrBanNotFound", target, err)
 	}
 }
