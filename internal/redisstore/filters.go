@@ -97,8 +97,8 @@ func firstString(vs []any) (string, bool) {
 
 // DeleteFilter removes an entry, or returns spam.ErrFilterNotFound.
 func (s *Store) DeleteFilter(ctx context.Context, id string) error {
-	keys := []string{s.keys.filterEntries(), s.keys.filterVersion()}
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "del", id).Slice()
+	keys := []string{s.keys.filterEntries(), s.keys.filterVersion(), s.keys.filterDeleteMark(newMarkID())}
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "del", id, filterDeleteMarkTTL).Slice()
 	if err != nil {
 		return storeError("delete filter", err)
 	}

@@ -6,6 +6,8 @@
 -- ARGV[1]   "add" or "del"
 -- ARGV[2]   the entry id
 -- add:  ARGV[3] the entry's JSON, ARGV[4] the most entries the lists may hold
+-- del:  KEYS[3] the call's mark, ARGV[3] its lifetime in seconds: set when the entry goes, so a
+--       call the Redis client resends after losing its reply answers as the first did
 --
 -- Returns {"new", json} (added), {"old", json} (an entry with that id exists; nothing changed),
 -- {"full"} (no room), {"deleted"} or {"missing"}.
@@ -22,7 +24,11 @@ if ARGV[1] == "add" then
   return {"new", ARGV[3]}
 end
 if redis.call("HDEL", KEYS[1], ARGV[2]) == 0 then
+  if redis.call("EXISTS", KEYS[3]) == 1 then
+    return {"deleted"}
+  end
   return {"missing"}
 end
 redis.call("INCR", KEYS[2])
+redis.call("SET", KEYS[3], "1", "EX", ARGV[3])
 return {"deleted"}

@@ -259,6 +259,9 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     email and single-address entries hold only a masked form and a keyed hash.
 //	P {spam:filters}:v   string  the word lists' version, incremented by every change; servers
 //	                     poll it and reload the lists when it moves. No TTL.
+//	P {spam:filters}:u:<token> string "1": the deletion call with that random token removed its
+//	                     entry, so a resend of the call by the Redis client is answered as the
+//	                     first was. TTL filterDeleteMarkTTL.
 //	P{rl:author:<hash>}:o hash   the outcome each decided comment of the author counts as in the
 //	                     record (":h"), field comment id, value "approved", "rejected" or "spam";
 //	                     so a retried decision does not count twice. Same tag as the record. No TTL.
@@ -280,6 +283,9 @@ const (
 	siteModelName     = "site"
 	scratchModelInfix = "x:"
 )
+
+// filterDeleteMarkTTL outlives any resend of a word-list deletion by the Redis client (seconds).
+const filterDeleteMarkTTL = 60
 
 // spamModelTag is the hash tag of a model's keys; model "" is the site's.
 func (k keys) spamModelTag(model string) string {
@@ -304,6 +310,8 @@ func (k keys) campaignStream() string { return k.prefix + "{spam:campaigns}:x" }
 func (k keys) filterEntries() string { return k.prefix + "{spam:filters}:e" }
 
 func (k keys) filterVersion() string { return k.prefix + "{spam:filters}:v" }
+
+func (k keys) filterDeleteMark(token string) string { return k.prefix + "{spam:filters}:u:" + token }
 
 // authorOutcomes is the hash of the outcomes the author's record counts, by keyed email hash.
 func (k keys) authorOutcomes(authorKey string) string { return k.rateTag("author", authorKey) + ":o" }

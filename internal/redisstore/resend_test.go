@@ -13,6 +13,7 @@ import (
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // resendOnce is a go-redis hook that sends the first call holding a command named one of names
@@ -155,5 +156,40 @@ func TestUnbanResent(t *testing.T) {
 	}
 	if err := bans.Unban(ctx, target); !errors.Is(err, ratelimit.ErrBanNotFound) {
 		t.Errorf("Unban(%v) again = %v, want ratelimit.ErrBanNotFound", target, err)
+	}
+}
+
+// TestDeleteFilterResent: a word-list entry deleted by a call the Redis client resends after
+// losing its reply is deleted, and the moderator is told so (not that there was no such entry,
+// which would also leave the deletion out of the audit log), and the lists' version moves once.
+func TestDeleteFilterResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	fs := spam.NewFilters(ts.Store, spamKeyring(t), spam.FiltersOptions{})
+	f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "resent")
+	if err != nil {
+		t.Fatalf("Create(hold, word resent) = %v", err)
+	}
+	before, err := ts.filterVersion(ctx)
+	if err != nil {
+		t.Fatalf("read the word lists' version: %v", err)
+	}
+	sent := resend(ts.rdb, f.ID, scriptNames...)
+
+	if err := fs.Delete(ctx, f.ID); err != nil {
+		t.Errorf("Delete(%s), resent = %v, want no error", f.ID, err)
+	}
+	if !sent() {
+		t.Fatal("Delete was not resent: the test shows nothing")
+	}
+	if v, err := ts.filterVersion(ctx); err != nil || v != before+1 {
+		t.Errorf("the word lists' version after one Delete resent = %d, %v; want %d", v, err, before+1)
+	}
+	if all, _, err := fs.List(ctx, spam.FilterListAny, comment.Page{}); err != nil || len(all) != 0 {
+		t.Errorf("List(any) after Delete(%s), resent = %v, %v; want none", f.ID, all, err)
+	}
+	if err := fs.Delete(ctx, f.ID); !errors.Is(err, spam.ErrFilterNotFound) {
+		t.Errorf("Delete(%s) again = %v, want spam.ErrFilterNotFound", f.ID, err)
 	}
 }
