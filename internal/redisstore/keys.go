@@ -252,6 +252,9 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     twice, and a model deleted and made again is trained again.
 //	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
 //	                     (<id> is then "r" and a hash of the request id and the step).
+//	P M:d:<token> string "1": the deletion call with that random token deleted the (scratch)
+//	                     model, so a resend of the call by the Redis client is answered as the
+//	                     first was. TTL spamDeleteMarkTTL.
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"
 //	                     (the writing server's random id) and "s" (sightings "<fp hex> <author key>
 //	                     <µs>" joined by ","). Trimmed by MINID to the campaign window.
@@ -284,6 +287,9 @@ const (
 	scratchModelInfix = "x:"
 )
 
+// spamDeleteMarkTTL outlives any resend of a model's deletion by the Redis client (seconds).
+const spamDeleteMarkTTL = 60
+
 // filterDeleteMarkTTL outlives any resend of a word-list deletion by the Redis client (seconds).
 const filterDeleteMarkTTL = 60
 
@@ -304,6 +310,10 @@ func (k keys) spamLabels(model string) string { return k.spamModelTag(model) + "
 func (k keys) spamStream(model string) string { return k.spamModelTag(model) + ":x" }
 
 func (k keys) spamBatchMark(model, id string) string { return k.spamModelTag(model) + ":b:" + id }
+
+func (k keys) spamDeleteMark(model, token string) string {
+	return k.spamModelTag(model) + ":d:" + token
+}
 
 func (k keys) campaignStream() string { return k.prefix + "{spam:campaigns}:x" }
 

@@ -193,3 +193,29 @@ func TestDeleteFilterResent(t *testing.T) {
 		t.Errorf("Delete(%s) again = %v, want spam.ErrFilterNotFound", f.ID, err)
 	}
 }
+
+// TestDeleteModelResent: a scratch model deleted by a call the Redis client resends after losing
+// its reply is deleted, and the caller is told so, not that there was no such model; a real second
+// deletion still finds none.
+func TestDeleteModelResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	if _, err := ts.TrainModel(ctx, "eval-resent", "", labelled(trainSpamBodies, true)); err != nil {
+		t.Fatalf("TrainModel(eval-resent) = %v", err)
+	}
+	sent := resend(ts.rdb, ts.keys.spamTotals("eval-resent"), append([]string{"unlink"}, scriptNames...)...)
+
+	if err := ts.DeleteModel(ctx, "eval-resent"); err != nil {
+		t.Errorf("DeleteModel(eval-resent), resent = %v, want no error", err)
+	}
+	if !sent() {
+		t.Fatal("DeleteModel was not resent: the test shows nothing")
+	}
+	if n, err := ts.rdb.Exists(ctx, ts.keys.spamCounts("eval-resent"), ts.keys.spamTotals("eval-resent")).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS on the model's counts and totals after DeleteModel, resent = %d, %v; want 0", n, err)
+	}
+	if err := ts.DeleteModel(ctx, "eval-resent"); !errors.Is(err, spam.ErrModelNotFound) {
+		t.Errorf("DeleteModel(eval-resent) again = %v, want spam.ErrModelNotFound", err)
+	}
+}

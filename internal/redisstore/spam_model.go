@@ -25,6 +25,9 @@ var (
 	//go:embed spam_train.lua
 	spamTrainSrc    string
 	spamTrainScript = redis.NewScript(spamTrainSrc)
+	//go:embed spam_delete.lua
+	spamDeleteSrc    string
+	spamDeleteScript = redis.NewScript(spamDeleteSrc)
 )
 
 var (
@@ -288,7 +291,8 @@ func (s *Store) DeleteModel(ctx context.Context, model string) error {
 	if model == "" {
 		return fmt.Errorf("redisstore: delete spam model: the site's model cannot be deleted")
 	}
-	n, err := s.rdb.Unlink(ctx, s.keys.spamCounts(model), s.keys.spamTotals(model)).Result()
+	keys := []string{s.keys.spamCounts(model), s.keys.spamTotals(model), s.keys.spamDeleteMark(model, newMarkID())}
+	n, err := spamDeleteScript.Run(ctx, s.rdb, keys, spamDeleteMarkTTL).Int()
 	if err != nil {
 		return storeError("delete spam model", err)
 	}
