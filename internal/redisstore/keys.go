@@ -247,9 +247,11 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
 //	                     spamStreamLen entries; a server that falls further behind reloads the model.
-//	P M:b:<id>   string  the "gen" of M:n ("1" for a model made without one): training step <id>
-//	                     was applied in that life of the model, so a resent step is not applied
-//	                     twice, and a model deleted and made again is trained again.
+//	P M:b:<id>   string  the "gen" of M:n ("1" for a model made without one), a space and the
+//	                     random token of the call that set it (older marks: the gen alone):
+//	                     training step <id> was applied in that life of the model, so a resent
+//	                     step is not applied twice (and its call, by the token, is told it applied
+//	                     it), and a model deleted and made again is trained again.
 //	                     TTL spamBatchMarkTTL, or trainRequestMarkTTL when the call had a request id
 //	                     (<id> is then "r" and a hash of the request id and the step).
 //	P M:d:<token> string "1": the deletion call with that random token deleted the (scratch)

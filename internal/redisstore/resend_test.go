@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,5 +218,38 @@ func TestDeleteModelResent(t *testing.T) {
 	}
 	if err := ts.DeleteModel(ctx, "eval-resent"); !errors.Is(err, spam.ErrModelNotFound) {
 		t.Errorf("DeleteModel(eval-resent) again = %v, want spam.ErrModelNotFound", err)
+	}
+}
+
+// TestTrainStepResentReportsNothingRepeated: a training step the Redis client resends after losing
+// its reply is applied once, and the call does not report its examples as trained by an earlier
+// call (TrainSpamResponse.already_trained): this call trained them.
+func TestTrainStepResentReportsNothingRepeated(t *testing.T) {
+	t.Parallel()
+	for _, requestID := range []string{"", "req-1"} {
+		t.Run("request id "+strconv.Quote(requestID), func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			ctx := context.Background()
+			xs := labelled(trainSpamBodies, true)
+			sent := resend(ts.rdb, ts.keys.spamTotals("eval-t"), scriptNames...)
+
+			repeated, err := ts.TrainModel(ctx, "eval-t", requestID, xs)
+			if !sent() {
+				t.Fatal("the training step was not resent: the test shows nothing")
+			}
+			if err != nil || repeated != 0 {
+				t.Errorf("TrainModel(eval-t, request id %q, %d examples), its step resent = %d repeated, %v; want 0, no error", requestID, len(xs), repeated, err)
+			}
+			if got := countsOf(t, ts.ModelCounts("eval-t"), nil).Totals; got.Spam != int64(len(xs)) {
+				t.Errorf("spam messages trained after one step resent = %d, want %d", got.Spam, len(xs))
+			}
+			// The same call sent again by the caller: every example was trained by the first.
+			if requestID != "" {
+				if repeated, err := ts.TrainModel(ctx, "eval-t", requestID, xs); err != nil || repeated != len(xs) {
+					t.Errorf("TrainModel(eval-t, request id %q) again = %d repeated, %v; want %d", requestID, repeated, err, len(xs))
+				}
+			}
+		})
 	}
 }

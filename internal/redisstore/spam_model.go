@@ -99,7 +99,8 @@ type trainGroup struct {
 // false when the mark was there already.
 func (s *Store) trainStep(ctx context.Context, model, mark string, ttl int, groups []trainGroup) (applied bool, err error) {
 	keys, args := s.modelArgs(model, "batch", mark)
-	args = append(args, ttl)
+	// The call's token tells the script a resend of this call from a later call under the same mark.
+	args = append(args, ttl, newMarkID())
 	for _, g := range groups {
 		class := "h"
 		if g.spam {

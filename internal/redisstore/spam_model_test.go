@@ -181,7 +181,7 @@ func TestTrainStepResentOnce(t *testing.T) {
 	ts := newTestStore(t)
 	ctx := context.Background()
 	keys, args := ts.modelArgs("eval-r", "batch", "fixed-mark")
-	args = append(args, spamBatchMarkTTL, "s", 1, 2, "free", "money")
+	args = append(args, spamBatchMarkTTL, "call-token", "s", 1, 2, "free", "money")
 	for i := range 2 {
 		if err := spamTrainScript.Run(ctx, ts.rdb, keys, args...).Err(); err != nil {
 			t.Fatalf("run %d of the same training step, got error %v", i+1, err)

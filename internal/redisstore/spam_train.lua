@@ -39,11 +39,15 @@
 --             stream is emptied all the same, unless it holds nothing but an emptying's entry.
 -- batch mode, for training examples:
 --   ARGV[4]   the marker's TTL in seconds
---   ARGV[5..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
+--   ARGV[5]   a random token drawn for this call: the marker holds it after the model's gen, so
+--             a call the Redis client resends after losing its reply answers 1, as its first
+--             sending did, where a later call with the same marker answers 0
+--   ARGV[6..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
 --
--- Returns 1 when the model changed, 0 when the step was a repeat (same label, label already
--- moved, or marker set); label mode returns 2 instead of either when an erasure reached the
--- comment (the caller's author key is then stale).
+-- Returns 1 when the model changed (in batch mode: by this call or its first sending), 0 when the
+-- step was a repeat (same label, label already moved, or marker set by another call); label mode
+-- returns 2 instead of either when an erasure reached the comment (the caller's author key is then
+-- stale).
 local counts, totals, labels, stream, mark = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode, streamLen, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
@@ -194,17 +198,25 @@ elseif mode == "refeature" then
 else
   -- A mark counts only in the life of the model it was set in: a model deleted (or expired) and
   -- trained again under the same request ids must be trained, every step of it, not skipped.
+  -- The marker holds the gen, then the token of the call that set it (a marker set before tokens
+  -- existed holds the gen alone).
   local markValue = gen or "1"
-  if redis.call("GET", mark) == markValue and not newGen then
-    return 0
+  local seen = redis.call("GET", mark)
+  if seen and not newGen then
+    if seen == markValue .. " " .. ARGV[5] then
+      return 1
+    end
+    if seen == markValue or string.sub(seen, 1, string.len(markValue) + 1) == markValue .. " " then
+      return 0
+    end
   end
-  local i = 5
+  local i = 6
   while i <= #ARGV do
     local class, delta, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     apply(class, delta, i + 3, i + 2 + n)
     i = i + 3 + n
   end
-  redis.call("SET", mark, markValue, "EX", ARGV[4])
+  redis.call("SET", mark, markValue .. " " .. ARGV[5], "EX", ARGV[4])
 end
 
 tot[SEQ] = tot[SEQ] + 1
