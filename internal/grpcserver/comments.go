@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -42,15 +44,36 @@ func (s *commentServer) GetComment(ctx context.Context, r *commentdv1.GetComment
 }
 
 func (s *commentServer) ListComments(ctx context.Context, r *commentdv1.ListCommentsRequest) (*commentdv1.ListCommentsResponse, error) {
-	cs, next, err := s.comments.ListPublished(ctx, r.GetThreadId(), comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
-	if err != nil {
-		return nil, err
+	return boundedPage(comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()}, func(p comment.Page) (*commentdv1.ListCommentsResponse, int, error) {
+		cs, next, err := s.comments.ListPublished(ctx, r.GetThreadId(), p)
+		if err != nil {
+			return nil, 0, err
+		}
+		out := make([]*commentdv1.Comment, len(cs))
+		for i, c := range cs {
+			out[i] = siteCommentToProto(c)
+		}
+		return &commentdv1.ListCommentsResponse{Comments: out, NextPageToken: next}, len(cs), nil
+	})
+}
+
+// maxPageBytes bounds the encoded size of one page of comments. gRPC clients refuse a message over
+// 4 MiB unless told otherwise, and 500 comments of the longest body in a script of three or four
+// bytes a character (Chinese, Japanese, emoji) come to 7.5 to 10 MB: such a page could never be
+// read.
+const maxPageBytes = 3 << 20
+
+// boundedPage reads a page with list and, while its response is over maxPageBytes, reads it again
+// at half as many comments: a page may hold fewer than asked (the next page token carries on
+// where it ends), and the extra reads happen only for pages of very long comments.
+func boundedPage[R proto.Message](p comment.Page, list func(comment.Page) (R, int, error)) (R, error) {
+	for {
+		resp, n, err := list(p)
+		if err != nil || n <= 1 || proto.Size(resp) <= maxPageBytes {
+			return resp, err
+		}
+		p.Size = n / 2
 	}
-	out := make([]*commentdv1.Comment, len(cs))
-	for i, c := range cs {
-		out[i] = siteCommentToProto(c)
-	}
-	return &commentdv1.ListCommentsResponse{Comments: out, NextPageToken: next}, nil
 }
 
 func (s *commentServer) CountComments(ctx context.Context, r *commentdv1.CountCommentsRequest) (*commentdv1.CountCommentsResponse, error) {

@@ -33,11 +33,13 @@ func (s *moderationServer) ListQueue(ctx context.Context, r *commentdv1.ListQueu
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := s.moderation.ListQueue(ctx, q, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
-	if err != nil {
-		return nil, err
-	}
-	return &commentdv1.ListQueueResponse{Comments: viewsToProto(vs), NextPageToken: next}, nil
+	return boundedPage(comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()}, func(p comment.Page) (*commentdv1.ListQueueResponse, int, error) {
+		vs, next, err := s.moderation.ListQueue(ctx, q, p)
+		if err != nil {
+			return nil, 0, err
+		}
+		return &commentdv1.ListQueueResponse{Comments: viewsToProto(vs), NextPageToken: next}, len(vs), nil
+	})
 }
 
 func (s *moderationServer) GetComment(ctx context.Context, r *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {

@@ -2,6 +2,7 @@ package grpcserver_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -275,5 +276,57 @@ func TestNegativePageSizeRefused(t *testing.T) {
 				t.Errorf("called %s with page_size -1, got BadRequest fields (-want +got):\n%s", tc.name, diff)
 			}
 		})
+	}
+}
+
+// TestLongCommentsPageFitsAMessage fills a thread and the queue with comments of the longest body
+// in four-byte characters: a page of all of them would be past the 4 MiB a gRPC client accepts by
+// default. Each page must arrive (fewer comments than asked, with a next page token), and paging
+// must give every comment once.
+func TestLongCommentsPageFitsAMessage(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	e.setMode(t, "long-pre", commentdv1.ModerationMode_MODERATION_MODE_PRE)
+	const n = 220 // 220 × 5,000 × 4 bytes = 4.4 MB
+	long := strings.Repeat("😀", 4990)
+	for i := range n {
+		for _, thread := range []string{"long-post", "long-pre"} {
+			r := validSubmission(thread, fmt.Sprintf("%04d %s", i, long))
+			r.AuthorEmail = fmt.Sprintf("reader%d@example.com", i)
+			e.submit(t, r)
+		}
+	}
+	seen := map[string]bool{}
+	pages := 0
+	for token := ""; ; pages++ {
+		resp, err := e.site.ListComments(e.as(t, siteKeyName), &commentdv1.ListCommentsRequest{ThreadId: "long-post", PageSize: 500, PageToken: token})
+		if err != nil {
+			t.Fatalf("called ListComments(page %d of long comments), got error %v", pages+1, err)
+		}
+		for _, c := range resp.GetComments() {
+			if seen[c.GetName()] {
+				t.Errorf("called ListComments, got %s twice", c.GetName())
+			}
+			seen[c.GetName()] = true
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if len(seen) != n || pages < 1 {
+		t.Errorf("called ListComments until the last page, got %d comments in %d pages, want %d in more than one", len(seen), pages+1, n)
+	}
+	queued := 0
+	for token := ""; ; {
+		resp, err := e.mod.ListQueue(e.as(t, modKeyName), &commentdv1.ListQueueRequest{ThreadId: "long-pre", PageSize: 500, PageToken: token})
+		if err != nil {
+			t.Fatalf("called ListQueue(long comments), got error %v", err)
+		}
+		queued += len(resp.GetComments())
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if queued != n {
+		t.Errorf("called ListQueue until the last page, got %d comments, want %d", queued, n)
 	}
 }

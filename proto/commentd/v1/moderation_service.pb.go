@@ -315,7 +315,8 @@ type ListQueueRequest struct {
 	// Optional. Only comments of this thread.
 	ThreadId string `protobuf:"bytes,2,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	// The maximum number of comments to return: 0 or unset for the default, 50; at most 500 (larger values are
-	// lowered to 500); negative values are refused.
+	// lowered to 500); negative values are refused. A page of very long comments holds fewer, so that it fits
+	// the 4 MiB a gRPC client accepts by default; the next_page_token goes on from there.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call with the same filters; empty for the first page.
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
