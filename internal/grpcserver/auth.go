@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
@@ -117,6 +118,30 @@ func isPublic(method string) bool {
 type authorizer struct {
 	keys  atomic.Pointer[apikey.Set]
 	roles map[string]apikey.Role
+
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, by each setKeys
+}
+
+// setKeys puts keys in force and tells the streams in progress to check their key again.
+func (a *authorizer) setKeys(keys *apikey.Set) {
+	a.keys.Store(keys)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.changed != nil {
+		close(a.changed)
+	}
+	a.changed = make(chan struct{})
+}
+
+// keysChanged returns a channel closed when the keys next change.
+func (a *authorizer) keysChanged() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.changed == nil {
+		a.changed = make(chan struct{})
+	}
+	return a.changed
 }
 
 // authorize returns ctx carrying the caller, or an auth error.
@@ -177,12 +202,37 @@ func (a *authorizer) unary(ctx context.Context, req any, info *grpc.UnaryServerI
 	return handler(ctx, req)
 }
 
+// stream authorizes a stream when it opens and again whenever the keys change while it runs: a
+// stream lasts, and a key removed or demoted (a leaked moderator key, say) must not go on
+// receiving what it can no longer ask for. The stream then ends with the error a new call with
+// that key would get.
 func (a *authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	changed := a.keysChanged()
 	ctx, err := a.authorize(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}
-	return handler(srv, withContext(ss, ctx))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				changed = a.keysChanged()
+				if _, err := a.authorize(ss.Context(), info.FullMethod); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err = handler(srv, withContext(ss, ctx))
+	if cause := context.Cause(ctx); ctx.Err() != nil && ss.Context().Err() == nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // ctxStream replaces a stream's context, the streaming counterpart of passing ctx on.

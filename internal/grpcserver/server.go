@@ -84,8 +84,9 @@ type Server struct {
 }
 
 // SetKeys replaces the accepted API keys: calls that start after it are checked against keys
-// (nil accepts none); calls already authorised run on.
-func (s *Server) SetKeys(keys *apikey.Set) { s.auth.keys.Store(keys) }
+// (nil accepts none); unary calls already authorised run on, and a stream in progress (WatchQueue)
+// whose key the new keys no longer allow ends with the error a new call would get.
+func (s *Server) SetKeys(keys *apikey.Set) { s.auth.setKeys(keys) }
 
 // healthServices are the names whose health SetServing sets: the whole server ("") and each API.
 func healthServices() []string {
@@ -104,7 +105,7 @@ func New(opts Options) *Server {
 	logs := accessLog{log: opts.Logger}
 	errs := errorMapper{log: opts.Logger}
 	auth := &authorizer{roles: methodRoles()}
-	auth.keys.Store(opts.Keys)
+	auth.setKeys(opts.Keys)
 	s.auth = auth
 
 	serverOpts := []grpc.ServerOption{

@@ -8,7 +8,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -194,5 +196,62 @@ func TestWatchersAreBounded(t *testing.T) {
 			t.Fatalf("opened WatchQueue after ending one of 2 streams, got %v for 5s, want a place", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWatchEndsWhenItsKeyIsRevoked: keys put in force while a WatchQueue stream runs are checked
+// against it. Keys that still allow it leave it running; a removed key ends it with the error a new
+// call would get, and a key demoted to the site role with PERMISSION_DENIED.
+func TestWatchEndsWhenItsKeyIsRevoked(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePre})
+	keySet := func(modRole apikey.Role, withMod bool) *apikey.Set {
+		t.Helper()
+		keys := &apikey.Set{}
+		for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: modRole, adminKeyName: apikey.RoleAdmin} {
+			if name == modKeyName && !withMod {
+				continue
+			}
+			if err := keys.Add(name, role, e.tokens[name]); err != nil {
+				t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+			}
+		}
+		return keys
+	}
+
+	// The same keys again: the stream runs on and gets the next event.
+	stream := openWatch(t, e, &commentdv1.WatchQueueRequest{})
+	e.srv.SetKeys(keySet(apikey.RoleModerator, true))
+	held := submitHeld(t, e, "revoked", 1)
+	if got := recv(t, stream); got.GetComment().GetComment().GetName() != held[0] {
+		t.Errorf("received from WatchQueue after keys that still allow it, got %v, want the event of %s", got, held[0])
+	}
+
+	tests := []struct {
+		name     string
+		keys     *apikey.Set
+		wantCode codes.Code
+	}{
+		{"key removed", keySet(apikey.RoleModerator, false), codes.Unauthenticated},
+		{"key demoted to site", keySet(apikey.RoleSite, true), codes.PermissionDenied},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.srv.SetKeys(keySet(apikey.RoleModerator, true))
+			stream := openWatch(t, e, &commentdv1.WatchQueueRequest{})
+			e.srv.SetKeys(tc.keys)
+			got := make(chan error, 1)
+			go func() {
+				_, err := stream.Recv()
+				got <- err
+			}()
+			select {
+			case err := <-got:
+				if code := status.Code(err); code != tc.wantCode {
+					t.Errorf("received from WatchQueue after its key was %s, got %v (%v), want %v", tc.name, code, err, tc.wantCode)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("WatchQueue went on for 10s after its key was %s", tc.name)
+			}
+		})
 	}
 }
