@@ -102,7 +102,7 @@ func (c *cli) rootCmd() *cobra.Command {
 		Long: `commentctl is the moderators' tool for commentd. It lists the moderation queue, shows,
 approves and rejects comments, changes a thread's moderation settings, and generates API keys.
 
-Every command except keygen calls the server at --server with the API key in --token
+Every command except keygen and completion calls the server at --server with the API key in --token
 (a key of role "moderator" or "admin"). Flags left unset fall back to the environment:
   ` + envServer + `   the server address (default ` + defaultServer + `)
   ` + envToken + `    the API token
