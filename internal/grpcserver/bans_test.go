@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/moderation"
@@ -49,13 +48,7 @@ func newBansEnv(t *testing.T, style ratelimit.BanStyle) *env {
 	}); err != nil {
 		t.Fatalf("privacy.NewKeyring: %v", err)
 	}
-	keys := &apikey.Set{}
-	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
-		e.tokens[name] = newToken()
-		if err := keys.Add(name, role, e.tokens[name]); err != nil {
-			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
-		}
-	}
+	keys := testKeys(t, e)
 	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
 	screener := ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{BanStyle: style})
 	e.start(t, grpcserver.Options{

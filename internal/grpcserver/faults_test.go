@@ -23,7 +23,6 @@ import (
 	"google.golang.org/grpc/codes"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/moderation"
@@ -157,13 +156,7 @@ func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
 	if e.ring, err = privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()}); err != nil {
 		t.Fatalf("privacy.NewKeyring: %v", err)
 	}
-	keys := &apikey.Set{}
-	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
-		e.tokens[name] = newToken()
-		if err := keys.Add(name, role, e.tokens[name]); err != nil {
-			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
-		}
-	}
+	keys := testKeys(t, e)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})

@@ -81,6 +81,20 @@ type envOptions struct {
 	callTimeout   time.Duration // Options.CallTimeout (-redis-timeout); 0: none
 }
 
+// testKeys makes a token for each of the tests' site, moderator and admin keys, records it in
+// e.tokens, and returns the keys.
+func testKeys(t *testing.T, e *env) *apikey.Set {
+	t.Helper()
+	keys := &apikey.Set{}
+	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
+		e.tokens[name] = newToken()
+		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+		}
+	}
+	return keys
+}
+
 // newEnv starts a server for one test. Everything it starts is stopped by t.Cleanup.
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
@@ -110,13 +124,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.storeScreener != nil {
 		screeners = append(screeners, o.storeScreener(e.store, ring))
 	}
-	keys := &apikey.Set{}
-	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
-		e.tokens[name] = newToken()
-		if err := keys.Add(name, role, e.tokens[name]); err != nil {
-			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
-		}
-	}
+	keys := testKeys(t, e)
 	e.wrongTk = newToken()
 
 	e.start(t, grpcserver.Options{

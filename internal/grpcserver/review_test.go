@@ -73,14 +73,11 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 			t.Fatalf("privacy.NewKeyring: %v", err)
 		}
 	}
-	keys := &apikey.Set{}
-	roles := map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin}
+	keys := testKeys(t, e)
 	for i := range o.moderators {
-		roles[fmt.Sprintf("mod-%02d", i)] = apikey.RoleModerator
-	}
-	for name, role := range roles {
+		name := fmt.Sprintf("mod-%02d", i)
 		e.tokens[name] = newToken()
-		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+		if err := keys.Add(name, apikey.RoleModerator, e.tokens[name]); err != nil {
 			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/moderation"
@@ -59,13 +58,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
 		t.Fatalf("redisstore.New: %v", err)
 	}
-	keys := &apikey.Set{}
-	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
-		e.tokens[name] = newToken()
-		if err := keys.Add(name, role, e.tokens[name]); err != nil {
-			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
-		}
-	}
+	keys := testKeys(t, e)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
