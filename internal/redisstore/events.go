@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,10 +22,16 @@ import (
 
 var _ moderation.QueueFeed = (*Store)(nil)
 
-// eventBuffer is how many messages go-redis holds for a watcher that is busy sending the
-// previous event; beyond it the watcher falls behind and go-redis drops messages after its
-// send timeout rather than let one slow watcher grow memory without bound.
+// eventBuffer is how many messages WatchQueue holds for a watcher that is busy sending the
+// previous event (go-redis holds as many again before them).
 const eventBuffer = 256
+
+// watchStall is how long WatchQueue waits for a watcher whose eventBuffer is full (its client
+// reads slowly or not at all) before it gives up on it: the message that found no room is
+// dropped, and WatchQueue ends with comment.ErrUnavailable once the watcher has taken what was
+// held, so the gap is reported rather than missed. Memory stays bounded either way. go-redis
+// would drop a message after as long on its own, silently.
+const watchStall = time.Minute
 
 // eventKind maps a kind's name in messages (as the scripts write it) to the domain's.
 func eventKind(name string) (moderation.EventKind, bool) {
@@ -40,7 +47,8 @@ func eventKind(name string) (moderation.EventKind, bool) {
 // as long as it runs. When that connection fails (a network failure, the node serving the channel
 // killed in a Cluster failover) go-redis subscribes again on a new one, and messages published in
 // between are lost; WatchQueue then ends with comment.ErrUnavailable, so the watcher is told of
-// the gap (commentctl watch says so and reconnects) instead of silently missing events.
+// the gap (commentctl watch says so and reconnects) instead of silently missing events. So it
+// does when the watcher falls behind (see watchStall).
 func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moderation.QueueEvent) error) error {
 	ps := s.rdb.Subscribe(ctx, s.keys.events())
 	defer ps.Close()
@@ -50,13 +58,19 @@ func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moder
 		return storeError("subscribe to queue events", err)
 	}
 	subscribed()
-	msgs := ps.ChannelWithSubscriptions(redis.WithChannelSize(eventBuffer))
+	msgs, behind, stop := relayEvents(ps.ChannelWithSubscriptions(redis.WithChannelSize(eventBuffer)), s.watchStall)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case v, ok := <-msgs:
 			if !ok {
+				select {
+				case <-behind:
+					return fmt.Errorf("redisstore: queue events: the watcher fell more than %d events behind for %s, events were dropped: %w", eventBuffer, s.watchStall, comment.ErrUnavailable)
+				default:
+				}
 				return fmt.Errorf("redisstore: queue events: subscription ended: %w", comment.ErrUnavailable)
 			}
 			m, isMsg := v.(*redis.Message)
@@ -74,6 +88,57 @@ func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moder
 				return err
 			}
 		}
+	}
+}
+
+// relayEvents moves go-redis's messages from in to the returned channel, which holds
+// eventBuffer of them, so that no message is dropped without the watcher being told. When a message finds the channel full for stall, relayEvents drops it, closes behind,
+// and closes the channel once the watcher has read what it holds; it also closes it when in
+// closes. stop ends the relay and returns once it has ended.
+func relayEvents(in <-chan any, stall time.Duration) (out <-chan any, behind <-chan struct{}, stop func()) {
+	ch := make(chan any, eventBuffer)
+	fell := make(chan struct{})
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		var timer *time.Timer
+		for {
+			var v any
+			select {
+			case <-quit:
+				return
+			case m, ok := <-in:
+				if !ok {
+					return
+				}
+				v = m
+			}
+			select {
+			case ch <- v:
+				continue
+			default:
+			}
+			if timer == nil {
+				timer = time.NewTimer(stall)
+			} else {
+				timer.Reset(stall)
+			}
+			select {
+			case <-quit:
+				return
+			case ch <- v:
+				timer.Stop()
+			case <-timer.C:
+				close(fell)
+				return
+			}
+		}
+	}()
+	return ch, fell, func() {
+		close(quit)
+		<-done
 	}
 }
 

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -151,5 +152,56 @@ func TestWatchQueueEndsWhenSubscriptionIsLost(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("WatchQueue still running 10s after its subscription was killed: events published meanwhile were lost without a word")
+	}
+}
+
+// TestWatchQueueEndsWhenTheWatcherFallsBehind: a watcher that stops taking events (its client
+// reads slowly or not at all) while more than eventBuffer arrive cannot be given all of them.
+// WatchQueue must not drop the excess silently and go on: once the watcher has taken the events
+// held for it, it ends with ErrUnavailable, so the client knows to list the queue.
+func TestWatchQueueEndsWhenTheWatcherFallsBehind(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ts.watchStall = 200 * time.Millisecond
+	ctx := context.Background()
+	release := make(chan struct{})
+	var got []string
+	done := make(chan error, 1)
+	subscribed := make(chan struct{})
+	go func() {
+		done <- ts.WatchQueue(ctx, func() { close(subscribed) }, func(e moderation.QueueEvent) error {
+			if len(got) == 0 {
+				<-release // a client that stopped reading
+			}
+			got = append(got, e.CommentID)
+			return nil
+		})
+	}()
+	<-subscribed
+	const published = 3 * eventBuffer
+	pipe := ts.rdb.Pipeline()
+	for i := range published {
+		pipe.Publish(ctx, ts.keys.events(), fmt.Sprintf("held c%d t %d", i, micros(t0)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("publishing %d events: %v", published, err)
+	}
+	time.Sleep(4 * ts.watchStall)
+	close(release)
+	select {
+	case err := <-done:
+		if !errors.Is(err, comment.ErrUnavailable) {
+			t.Errorf("WatchQueue of a watcher that fell behind = %v, want comment.ErrUnavailable", err)
+		}
+		if len(got) == 0 || len(got) >= published {
+			t.Fatalf("WatchQueue gave the watcher %d of %d events before it ended, want some but not all", len(got), published)
+		}
+		for i, id := range got {
+			if want := fmt.Sprintf("c%d", i); id != want {
+				t.Fatalf("event %d the watcher got = %s, want %s: the events before the gap come in order", i, id, want)
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WatchQueue still running 5s after its watcher stalled for %s with %d events waiting: the ones that find no room are dropped without a word", 4*ts.watchStall, published)
 	}
 }

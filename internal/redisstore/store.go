@@ -55,6 +55,9 @@ type Store struct {
 	batch *batcher
 	// closeAfter is Options.CloseThreadsAfter.
 	closeAfter time.Duration
+	// watchStall is how long WatchQueue waits on a watcher that fell behind (watchStall; tests
+	// shorten it).
+	watchStall time.Duration
 }
 
 var (
@@ -79,6 +82,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		page:   redis.NewScript(pageSrc),
 
 		closeAfter: opts.CloseThreadsAfter,
+		watchStall: watchStall,
 		batch:      newBatcher(client, batchInflight, batchMax, readTimeout),
 	}
 	if err := s.loadScripts(ctx); err != nil {
