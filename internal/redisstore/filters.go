@@ -64,7 +64,11 @@ func decodeFilter(raw string) (spam.Filter, error) {
 // script that also moves the version on.
 func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (spam.Filter, error) {
 	keys := []string{s.keys.filterEntries(), s.keys.filterVersion()}
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, encodeFilter(f), spam.MaxFilters).Slice()
+	maxRegex := 0
+	if f.Kind == spam.FilterRegex {
+		maxRegex = spam.MaxRegexFilters
+	}
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, encodeFilter(f), spam.MaxFilters, maxRegex).Slice()
 	if err != nil {
 		return spam.Filter{}, storeError("create filter", err)
 	}
@@ -76,6 +80,10 @@ func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (spam.Filter, e
 	case "full":
 		return spam.Filter{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
 			Field: "filter", Description: fmt.Sprintf("the word lists hold the most entries allowed (%d); remove some first", spam.MaxFilters),
+		}}}
+	case "full-regex":
+		return spam.Filter{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
+			Field: "filter.kind", Description: fmt.Sprintf("the word lists hold the most regex entries allowed (%d), as every pattern is matched against every submission; remove some first, or use words, phrases or domains, which cost nothing per entry", spam.MaxRegexFilters),
 		}}}
 	case "new", "old":
 		raw, ok := firstString(rest)

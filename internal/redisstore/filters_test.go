@@ -130,6 +130,43 @@ func TestFiltersFull(t *testing.T) {
 	}
 }
 
+// TestFiltersRegexFull: every pattern is matched against every submission, so the regex entries
+// have a bound of their own, far below MaxFilters, which holds even when moderators add them at
+// the same moment. Other kinds are looked up and still fit.
+func TestFiltersRegexFull(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	fs := spam.NewFilters(ts.Store, spamKeyring(t), spam.FiltersOptions{})
+	const tries = spam.MaxRegexFilters + 30
+	var wg sync.WaitGroup
+	errs := make([]error, tries)
+	for i := range tries {
+		wg.Go(func() {
+			_, errs[i] = fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, fmt.Sprintf(`(\w+\s?){1,8}z%d`, i))
+		})
+	}
+	wg.Wait()
+	added, refused := 0, 0
+	for i, err := range errs {
+		var verr *comment.ValidationError
+		switch {
+		case err == nil:
+			added++
+		case errors.As(err, &verr):
+			refused++
+		default:
+			t.Errorf("called Create(regex %d) with others at once, got %v, want no error or a *comment.ValidationError", i, err)
+		}
+	}
+	if added != spam.MaxRegexFilters || refused != tries-spam.MaxRegexFilters {
+		t.Errorf("called Create(regex) %d times at once, got %d added and %d refused, want %d added and the rest refused", tries, added, refused, spam.MaxRegexFilters)
+	}
+	if _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino"); err != nil {
+		t.Errorf("called Create(word) with the regex entries at their bound, got %v, want no error", err)
+	}
+}
+
 // TestFiltersReachAnotherInstance adds an entry through one server and waits for another server's
 // engine to apply it, with no restart.
 func TestFiltersReachAnotherInstance(t *testing.T) {

@@ -89,6 +89,13 @@ type Filter struct {
 const (
 	MaxFilterChars = 200   // longest value (a pattern is bounded by MaxPatternChars)
 	MaxFilters     = 10000 // entries in both lists together
+	// MaxRegexFilters bounds the regex entries in both lists together. Words, phrases, domains
+	// and addresses are looked up, whatever their number; each pattern is matched against every
+	// submission in turn, so their costs add up: 1,000 patterns of about 60 instructions made
+	// every 5,000-character submission take over 3 s, past the Redis timeout, so that none was
+	// stored. At this bound the worst patterns the API accepts (about 7 ms each on such a body)
+	// cost a submission about a third of a second, and common ones (0.2–0.3 ms) about 15 ms.
+	MaxRegexFilters = 50
 )
 
 // ErrFilterNotFound: no word-list entry with that id.
@@ -253,7 +260,7 @@ func (f Filter) entry() string {
 type FilterStore interface {
 	// CreateFilter stores f unless an entry with its id exists, and returns the stored entry (the
 	// earlier one when it existed). It refuses with a *comment.ValidationError when the lists hold
-	// MaxFilters entries.
+	// MaxFilters entries, or when f is a regex entry and they hold MaxRegexFilters of them.
 	CreateFilter(ctx context.Context, f Filter) (Filter, error)
 	// ListFilters returns one page of the entries of list (FilterListAny: both), oldest first,
 	// and the next page token.
