@@ -152,10 +152,12 @@ const (
 	FilterKind_FILTER_KIND_DOMAIN FilterKind = 3
 	// An author's email address (stored as its keyed hash only).
 	FilterKind_FILTER_KIND_EMAIL FilterKind = 4
-	// An IP address or range in CIDR form (a single address is stored as its keyed hash only).
+	// An IP address or range in CIDR form, no wider than /8 (IPv4) or /16 (IPv6); a single address is stored as
+	// its keyed hash only.
 	FilterKind_FILTER_KIND_IP FilterKind = 5
 	// An RE2 regular expression, ignoring case, matched against the body, the author's name, email address and user
-	// agent: at most 200 bytes, compiling to at most 100 instructions, and not matching empty text.
+	// agent: at most 200 bytes, compiling to at most 100 instructions, and not matching empty text. At most 50
+	// such entries in both lists together (each runs on every submission).
 	FilterKind_FILTER_KIND_REGEX FilterKind = 6
 )
 
