@@ -91,10 +91,11 @@ func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moder
 	}
 }
 
-// relayEvents moves go-redis's messages from in to the returned channel, which holds
-// eventBuffer of them, so that no message is dropped without the watcher being told. When a message finds the channel full for stall, relayEvents drops it, closes behind,
-// and closes the channel once the watcher has read what it holds; it also closes it when in
-// closes. stop ends the relay and returns once it has ended.
+// relayEvents moves go-redis's messages from in to the returned channel, which holds eventBuffer
+// of them, so that no message is dropped without the watcher being told. When a message finds the
+// channel full for stall, relayEvents drops it, closes behind, and closes the channel once the
+// watcher has read what it holds; it also closes it when in closes. stop ends the relay and
+// returns once it has ended.
 func relayEvents(in <-chan any, stall time.Duration) (out <-chan any, behind <-chan struct{}, stop func()) {
 	ch := make(chan any, eventBuffer)
 	fell := make(chan struct{})
