@@ -91,10 +91,9 @@ const (
 	MaxFilters     = 10000 // entries in both lists together
 	// MaxRegexFilters bounds the regex entries in both lists together. Words, phrases, domains
 	// and addresses are looked up, whatever their number; each pattern is matched against every
-	// submission in turn, so their costs add up: 1,000 patterns of about 60 instructions made
-	// every 5,000-character submission take over 3 s, past the Redis timeout, so that none was
-	// stored. At this bound the worst patterns the API accepts (about 7 ms each on such a body)
-	// cost a submission about a third of a second, and common ones (0.2–0.3 ms) about 15 ms.
+	// submission in turn, so their costs add up, and a thousand patterns near MaxPatternChars can
+	// make every long submission outlast its deadline (none is stored). BenchmarkRegexPattern
+	// measures one pattern's cost.
 	MaxRegexFilters = 50
 )
 
