@@ -4,7 +4,8 @@
 --
 -- KEYS[1]   the audit stream
 -- KEYS[2]   the call's mark (string)
--- KEYS[3]   the day's counters (hash); absent when the action counts nowhere (the system's)
+-- KEYS[3]   the day's counters (hash); absent when the action counts nowhere (the system's, an
+--           export's)
 -- ARGV[1]   the mark's lifetime, seconds
 -- ARGV[2]   the counter field to add 1 to (only with KEYS[3])
 -- ARGV[3]   when the counters expire, unix seconds (only with KEYS[3])

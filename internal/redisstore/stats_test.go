@@ -96,3 +96,29 @@ func TestStatsAfterKnownActions(t *testing.T) {
 		t.Errorf("Stats(%d days) = nil error, want one", moderation.MaxStatsDays+1)
 	}
 }
+
+// An access request reads an author's comments and changes nothing: the audit log records it, but
+// it is no moderation action, so it counts in no moderator's figures. An erasure does (other).
+func TestStatsLeaveOutExports(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, e := range []moderation.AuditEvent{
+		{Moderator: "root", Action: moderation.AuditExportAuthorData, Target: moderation.ErasureTarget, Reason: "1 comment", At: now},
+		{Moderator: "root", Action: moderation.AuditExportAuthorData, Target: moderation.ErasureTarget, Reason: "1 comment", At: now},
+		{Moderator: "root", Action: moderation.AuditEraseAuthorData, Target: moderation.ErasureTarget, Reason: "1 comment", At: now},
+	} {
+		if err := ts.AppendAudit(ctx, e); err != nil {
+			t.Fatalf("AppendAudit(%+v) = %v", e, err)
+		}
+	}
+	got, err := ts.Stats(ctx, now, 1)
+	if err != nil {
+		t.Fatalf("Stats = %v", err)
+	}
+	want := []moderation.ModeratorStats{{Moderator: "root", Other: 1}}
+	if diff := cmp.Diff(want, got.Moderators); diff != "" {
+		t.Errorf("Stats(today, 1 day).Moderators after two exports and an erasure (-want +got):\n%s", diff)
+	}
+}
