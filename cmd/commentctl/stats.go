@@ -26,7 +26,7 @@ func (c *cli) statsCmd() *cobra.Command {
 
   Queue        how many comments are pending, rejected and spam right now;
   Decisions    per moderator over the last --days days: approved, rejected, marked spam and other
-               actions (not-spam, reopen, bans, word-list and thread changes);
+               actions (not-spam, reopen, bans, word-list and thread changes, erasures);
   Spam share   per day (UTC) over the same days: comments submitted, how many of them were spam
                (judged at submission or marked later) and the share, with a bar.
 

@@ -306,3 +306,60 @@ func checkDecision(t *testing.T, call string, c *commentdv1.ModeratedComment, mo
 		t.Errorf("called %s, got comment state %v, want %v", call, c.GetComment().GetState(), to)
 	}
 }
+
+// A reply stays published when its parent leaves the published comments, as Comment.parent_id
+// says: the site lists and counts the reply, not the parent, and GetComment tells it the parent's
+// state.
+func TestReplyStaysWhenParentLeaves(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	site, mod := e.as(t, siteKeyName), e.as(t, modKeyName)
+	tests := []struct {
+		name      string
+		thread    string
+		takeDown  func(name string) error
+		wantState commentdv1.State
+	}{
+		{"rejected", "tree-reject", func(name string) error {
+			_, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: name, Reason: "off-topic"})
+			return err
+		}, commentdv1.State_STATE_REJECTED},
+		{"marked spam", "tree-spam", func(name string) error {
+			_, err := e.mod.MarkSpam(mod, &commentdv1.MarkSpamRequest{Name: name})
+			return err
+		}, commentdv1.State_STATE_PENDING},
+		{"reopened", "tree-reopen", func(name string) error {
+			_, err := e.mod.ReopenComment(mod, &commentdv1.ReopenCommentRequest{Name: name})
+			return err
+		}, commentdv1.State_STATE_PENDING},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := e.submit(t, validSubmission(tt.thread, "the parent"))
+			r := validSubmission(tt.thread, "a reply")
+			r.ParentId = parent.GetId()
+			reply := e.submit(t, r)
+			if err := tt.takeDown(parent.GetName()); err != nil {
+				t.Fatalf("taking down the parent %s: %v", parent.GetName(), err)
+			}
+			list, err := e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: tt.thread})
+			if err != nil {
+				t.Fatalf("called ListComments(%s): %v", tt.thread, err)
+			}
+			var ids []string
+			for _, c := range list.GetComments() {
+				ids = append(ids, c.GetId())
+			}
+			if diff := cmp.Diff([]string{reply.GetId()}, ids); diff != "" {
+				t.Errorf("called ListComments(%s) after the parent was %s, got ids differing from the reply alone (-want +got):\n%s", tt.thread, tt.name, diff)
+			}
+			count, err := e.site.CountComments(site, &commentdv1.CountCommentsRequest{ThreadIds: []string{tt.thread}})
+			if err != nil || len(count.GetCounts()) != 1 || count.GetCounts()[0].GetPublished() != 1 {
+				t.Errorf("called CountComments(%s) after the parent was %s, got %v, %v; want 1 (the reply)", tt.thread, tt.name, count.GetCounts(), err)
+			}
+			got, err := e.site.GetComment(site, &commentdv1.GetCommentRequest{Name: parent.GetName()})
+			if err != nil || got.GetComment().GetState() != tt.wantState {
+				t.Errorf("called GetComment(%s) after it was %s, got state %v, %v; want %v", parent.GetName(), tt.name, got.GetComment().GetState(), err, tt.wantState)
+			}
+		})
+	}
+}

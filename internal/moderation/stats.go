@@ -33,7 +33,7 @@ type ModeratorStats struct {
 	Approved   int64
 	Rejected   int64
 	MarkedSpam int64
-	Other      int64 // not-spam, reopen, bans, word lists, thread settings
+	Other      int64 // not-spam, reopen, bans, word lists, thread settings, erasures (not exports)
 }
 
 // DayStats counts one UTC day's submissions.

@@ -39,9 +39,12 @@ type CommentServiceClient interface {
 	SubmitComment(ctx context.Context, in *SubmitCommentRequest, opts ...grpc.CallOption) (*SubmitCommentResponse, error)
 	// Gets one comment by resource name.
 	GetComment(ctx context.Context, in *GetCommentRequest, opts ...grpc.CallOption) (*GetCommentResponse, error)
-	// Lists the published comments of a thread, oldest first.
+	// Lists the published comments of a thread, oldest first (by create_time), replies included. A reply is created
+	// after its parent, so it comes after it, often on a later page (unless the clocks of the servers that took the
+	// two disagreed); a published reply whose parent is no longer published is listed too (see Comment.parent_id).
 	ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error)
-	// Counts the published comments of several threads at once, for article lists.
+	// Counts the published comments of several threads at once, for article lists: every comment ListComments
+	// returns, replies included.
 	CountComments(ctx context.Context, in *CountCommentsRequest, opts ...grpc.CallOption) (*CountCommentsResponse, error)
 	// Runs every check a submission would go through (validation, bans, spam) and returns the verdict
 	// without storing anything and without counting against rate limits.
@@ -131,9 +134,12 @@ type CommentServiceServer interface {
 	SubmitComment(context.Context, *SubmitCommentRequest) (*SubmitCommentResponse, error)
 	// Gets one comment by resource name.
 	GetComment(context.Context, *GetCommentRequest) (*GetCommentResponse, error)
-	// Lists the published comments of a thread, oldest first.
+	// Lists the published comments of a thread, oldest first (by create_time), replies included. A reply is created
+	// after its parent, so it comes after it, often on a later page (unless the clocks of the servers that took the
+	// two disagreed); a published reply whose parent is no longer published is listed too (see Comment.parent_id).
 	ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error)
-	// Counts the published comments of several threads at once, for article lists.
+	// Counts the published comments of several threads at once, for article lists: every comment ListComments
+	// returns, replies included.
 	CountComments(context.Context, *CountCommentsRequest) (*CountCommentsResponse, error)
 	// Runs every check a submission would go through (validation, bans, spam) and returns the verdict
 	// without storing anything and without counting against rate limits.

@@ -3124,7 +3124,8 @@ type ModeratorStats struct {
 	Rejected int64 `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	// Comments marked spam.
 	MarkedSpam int64 `protobuf:"varint,4,opt,name=marked_spam,json=markedSpam,proto3" json:"marked_spam,omitempty"`
-	// Other actions (not-spam, reopen, bans, filters, threads).
+	// Other actions (not-spam, reopen, bans, filters, threads, erasures of an author's data). Exports of an
+	// author's data change nothing and are not counted; nor are takedowns by readers' reports, which no moderator made.
 	Other         int64 `protobuf:"varint,5,opt,name=other,proto3" json:"other,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
