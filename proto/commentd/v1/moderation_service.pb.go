@@ -3203,7 +3203,8 @@ type DailyStats struct {
 	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
 	// Comments submitted that day.
 	Submitted int64 `protobuf:"varint,2,opt,name=submitted,proto3" json:"submitted,omitempty"`
-	// Of those, comments judged spam at submission or later marked spam.
+	// Of those, comments judged spam at submission or later marked spam, and not taken out of the spam list
+	// since (approved, rejected, reopened or marked not spam).
 	Spam          int64 `protobuf:"varint,3,opt,name=spam,proto3" json:"spam,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
