@@ -213,8 +213,15 @@ func (a *authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// The re-check records the caller in the call's record, which the access log reads once this
+	// returns: wait for it to end first.
+	rechecked := make(chan struct{})
+	defer func() {
+		cancel(nil)
+		<-rechecked
+	}()
 	go func() {
+		defer close(rechecked)
 		for {
 			select {
 			case <-ctx.Done():

@@ -2,6 +2,7 @@ package grpcserver_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +254,42 @@ func TestWatchEndsWhenItsKeyIsRevoked(t *testing.T) {
 				t.Fatalf("WatchQueue went on for 10s after its key was %s", tc.name)
 			}
 		})
+	}
+}
+
+// TestWatchRecheckedKeyThenEnded: a WatchQueue stream whose key was checked again (keys put in
+// force that still allow it) and which then ends is logged by the access log without a data race
+// with the re-check (run with -race).
+func TestWatchRecheckedKeyThenEnded(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePre})
+	keys := &apikey.Set{}
+	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
+		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+	defer cancel()
+	stream, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+	if err != nil {
+		t.Fatalf("called WatchQueue: %v", err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatalf("called WatchQueue, got %v waiting for headers, want the subscription", err)
+	}
+	e.srv.SetKeys(keys)
+	// An event received after the new keys shows the stream was checked again and runs on.
+	held := submitHeld(t, e, "rechecked", 1)
+	if got := recv(t, stream); got.GetComment().GetComment().GetName() != held[0] {
+		t.Fatalf("received from WatchQueue after keys that still allow it, got %v, want the event of %s", got, held[0])
+	}
+	cancel()
+	// The server ends the stream and writes its access line.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(e.logs.String(), `"method":"/commentd.v1.ModerationService/WatchQueue"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no access line for the ended WatchQueue stream in 5s; log:\n%s", e.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
