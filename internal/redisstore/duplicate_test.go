@@ -130,3 +130,33 @@ func TestDuplicateMarkerSurvivesAResentScript(t *testing.T) {
 		t.Errorf("Screen of a new query with the same text = %+v, %v; want a duplicate", res, err)
 	}
 }
+
+// TestTakeMarkOnResentChecks: a value without a duplicate marker (an address here) is recognised
+// by its take mark when the Redis client resends a check: a resent check that counted counts
+// nothing more, and a resent check that was refused is refused again (its mark went with the
+// refusal, so it does not pass as "counted already").
+func TestTakeMarkOnResentChecks(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	ip := "ip-" + t.Name()
+	query := func(id string) ratelimit.Query {
+		return ratelimit.Query{ID: id, Takes: []ratelimit.Take{{Rule: rule("ip", ratelimit.KeyIP, 1, time.Hour, 2), Subject: ip}}}
+	}
+	steps := []struct {
+		id      string
+		refused bool
+	}{
+		{"firstcheck00000000000000", false},
+		{"firstcheck00000000000000", false}, // resent: counted once
+		{"secondcheck0000000000000", false}, // the burst of 2 is now used
+		{"thirdcheck00000000000000", true},
+		{"thirdcheck00000000000000", true}, // resent: refused again
+	}
+	for i, st := range steps {
+		res, err := s.Screen(ctx, query(st.id))
+		if err != nil || (len(res.Refused) > 0) != st.refused {
+			t.Errorf("step %d: Screen(check %s) = refused %v, %v; want refused %v", i+1, st.id, res.Refused, err, st.refused)
+		}
+	}
+}

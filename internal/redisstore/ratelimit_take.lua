@@ -21,7 +21,7 @@
 -- ARGV[#ARGV]  take mark lifetime in ms                (only with a take mark)
 --
 -- A call the client resends after losing the reply must not count twice: the duplicate marker
--- holds the check's own value, and a value without one has the take mark, set when it counts.
+-- holds the check's own value, and a value without one has the take mark, kept when it counts.
 --
 -- Returns {status, approved, rejected, spam, wait_1, ..., wait_n}: the record's counts (0 without
 -- a record); status 0 every rule counted (and our marker set); 1 duplicate and 2 replay (a marker
@@ -70,7 +70,9 @@ end
 if n == 0 and not marker then
   return out
 end
-if taken and redis.call('EXISTS', taken) == 1 then
+-- The take mark is set first, and taken away again when a rule refuses: one command on the path
+-- where every rule counts, where a check and a set would be two.
+if taken and not redis.call('SET', taken, '1', 'PX', ARGV[#ARGV], 'NX') then
   -- The client resent this very call after losing the reply: it was counted already.
   for i = 1, n do out[i + 4] = 0 end
   return out
@@ -98,6 +100,9 @@ for i = 1, n do
   tats[i] = new_tat
 end
 if out[1] ~= 0 then
+  if taken then
+    redis.call('DEL', taken)
+  end
   return out
 end
 
@@ -108,8 +113,5 @@ for i = 1, n do
 end
 if marker then
   redis.call('SET', marker, ARGV[2 * n + 5], 'PX', ARGV[2 * n + 4])
-end
-if taken then
-  redis.call('SET', taken, '1', 'PX', ARGV[#ARGV])
 end
 return out
