@@ -159,18 +159,7 @@ func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
 	keys := testKeys(t, e)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
-	camp := redisstore.NewCampaigns(e.store, redisstore.CampaignsOptions{FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond, Logger: log})
-	engine, err := spam.NewEngine(mirror, e.ring, spam.EngineOptions{Scorer: spam.Options{Campaigns: camp}})
-	if err != nil {
-		t.Fatalf("spam.NewEngine: %v", err)
-	}
-	watcher := redisstore.NewFilterWatcher(e.store, engine.SetFilters, redisstore.FilterWatcherOptions{Every: 50 * time.Millisecond, Logger: log})
-	for _, load := range []func(context.Context) error{mirror.Load, camp.Load, watcher.Load} {
-		if err := load(ctx); err != nil {
-			t.Fatalf("load spam state: %v", err)
-		}
-	}
+	engine, _ := startSpamChecks(t, e, log, spam.EngineOptions{})
 	guard := ratelimit.NewGuard(e.store, ratelimit.Options{Rules: ratelimit.DefaultRules(), Logger: log})
 	e.start(t, grpcserver.Options{
 		Logger: log,
@@ -193,9 +182,6 @@ func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
 	// Stopped (by the cleanup registered here, which runs first) before the server and Redis.
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { mirror.Run(runCtx) })
-	wg.Go(func() { camp.Run(runCtx) })
-	wg.Go(func() { watcher.Run(runCtx) })
 	wg.Go(func() { e.srv.WatchHealth(runCtx, e.store.Ping, faultHealthEvery) })
 	t.Cleanup(func() { stop(); wg.Wait() })
 

@@ -61,26 +61,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 	keys := testKeys(t, e)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
-	camp := redisstore.NewCampaigns(e.store, redisstore.CampaignsOptions{FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond, Logger: log})
-	engineOpts := o.engine
-	engineOpts.Scorer.Campaigns = camp
-	engine, err := spam.NewEngine(mirror, e.ring, engineOpts)
-	if err != nil {
-		t.Fatalf("spam.NewEngine: %v", err)
-	}
-	watcher := redisstore.NewFilterWatcher(e.store, engine.SetFilters, redisstore.FilterWatcherOptions{Every: 50 * time.Millisecond, Logger: log})
-	for _, load := range []func(context.Context) error{mirror.Load, camp.Load, watcher.Load} {
-		if err := load(ctx); err != nil {
-			t.Fatalf("load spam state: %v", err)
-		}
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { mirror.Run(runCtx) })
-	wg.Go(func() { camp.Run(runCtx) })
-	wg.Go(func() { watcher.Run(runCtx) })
-	t.Cleanup(func() { stop(); wg.Wait() })
+	engine, mirror := startSpamChecks(t, e, log, o.engine)
 
 	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
 	limits := comment.Limits{}
@@ -99,6 +80,34 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 		},
 	})
 	return &spamEnv{env: e, mirror: mirror}
+}
+
+// startSpamChecks builds the spam engine on e's store as commentd does: the model's copy, the
+// campaign window and the word lists are loaded, then kept up to date in the background until t
+// ends. opts.Scorer.Campaigns is filled in. It returns the engine and the model's copy.
+func startSpamChecks(t *testing.T, e *env, log *slog.Logger, opts spam.EngineOptions) (*spam.Engine, *redisstore.SpamMirror) {
+	t.Helper()
+	ctx := context.Background()
+	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
+	camp := redisstore.NewCampaigns(e.store, redisstore.CampaignsOptions{FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond, Logger: log})
+	opts.Scorer.Campaigns = camp
+	engine, err := spam.NewEngine(mirror, e.ring, opts)
+	if err != nil {
+		t.Fatalf("spam.NewEngine: %v", err)
+	}
+	watcher := redisstore.NewFilterWatcher(e.store, engine.SetFilters, redisstore.FilterWatcherOptions{Every: 50 * time.Millisecond, Logger: log})
+	for _, load := range []func(context.Context) error{mirror.Load, camp.Load, watcher.Load} {
+		if err := load(ctx); err != nil {
+			t.Fatalf("load spam state: %v", err)
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { mirror.Run(runCtx) })
+	wg.Go(func() { camp.Run(runCtx) })
+	wg.Go(func() { watcher.Run(runCtx) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+	return engine, mirror
 }
 
 // newSpamDeployment starts n servers of one deployment on a Redis of their own.
