@@ -166,6 +166,21 @@ func (ip IP) Masked() string {
 	}
 }
 
+// The widest IP ranges a moderator may name, in a range ban or a word-list entry: a typo such as
+// 0.0.0.0/0 must not lock out, hold or mark spam the whole Internet.
+const (
+	MinRangeBitsIPv4 = 8
+	MinRangeBitsIPv6 = 16
+)
+
+// MinRangeBits is the shortest prefix length a range starting at a may have.
+func MinRangeBits(a netip.Addr) int {
+	if a.Is4() {
+		return MinRangeBitsIPv4
+	}
+	return MinRangeBitsIPv6
+}
+
 // sixToFour is the 6to4 prefix (RFC 3056): 2002:V4ADDR::/48 is the network of the IPv4 address V4ADDR.
 var sixToFour = netip.MustParsePrefix("2002::/16")
 

@@ -65,11 +65,12 @@ func (t Target) String() string {
 	return t.Kind.String()
 }
 
-// Limits on ranges: a range ban must not be able to lock out the whole Internet by a typo, and a
-// full-length prefix is one reader's address, which must be banned by hash (an IP ban) instead.
+// Limits on ranges: a range ban must not be able to lock out the whole Internet by a typo (the
+// bounds are privacy's, which word-list entries share), and a full-length prefix is one reader's
+// address, which must be banned by hash (an IP ban) instead.
 const (
-	MinRangeBitsIPv4 = 8
-	MinRangeBitsIPv6 = 16
+	MinRangeBitsIPv4 = privacy.MinRangeBitsIPv4
+	MinRangeBitsIPv6 = privacy.MinRangeBitsIPv6
 )
 
 var hashKeyPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)

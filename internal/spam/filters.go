@@ -91,9 +91,8 @@ const (
 	MaxFilters     = 10000 // entries in both lists together
 	// MaxRegexFilters bounds the regex entries in both lists together. Words, phrases, domains
 	// and addresses are looked up, whatever their number; each pattern is matched against every
-	// submission in turn, so their costs add up, and a thousand patterns near MaxPatternChars can
-	// make every long submission outlast its deadline (none is stored). BenchmarkRegexPattern
-	// measures one pattern's cost.
+	// submission in turn, so their costs add up on every long submission, within the call's
+	// deadline. BenchmarkRegexPattern measures one pattern's cost.
 	MaxRegexFilters = 50
 )
 
@@ -101,20 +100,6 @@ const (
 var ErrFilterNotFound = errors.New("spam: filter not found")
 
 var filterIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
-
-// The widest ranges an IP entry may name, the bounds range bans have (ratelimit.MinRangeBitsIPv4
-// and MinRangeBitsIPv6; the packages do not import each other).
-const (
-	minRangeBitsIPv4 = 8
-	minRangeBitsIPv6 = 16
-)
-
-func minRangeBits(a netip.Addr) int {
-	if a.Is4() {
-		return minRangeBitsIPv4
-	}
-	return minRangeBitsIPv6
-}
 
 // ParseFilterID accepts "filters/{id}" or a bare id and returns the id.
 func ParseFilterID(field, name string) (string, error) {
@@ -202,7 +187,7 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 	case FilterIP:
 		if p, err := netip.ParsePrefix(v); err == nil && p.Bits() < p.Addr().Unmap().BitLen() {
 			// As for range bans: a typo such as 0.0.0.0/0 must not hold or mark spam every comment.
-			if min := minRangeBits(p.Addr()); p.Bits() < min {
+			if min := privacy.MinRangeBits(p.Addr()); p.Bits() < min {
 				return badValue("range wider than /%d", min)
 			}
 			f.Value = p.Masked().String()
