@@ -232,8 +232,10 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 // records (spam*.go, filters*.go, history*.go and their scripts). A model's keys share the tag
 // M = "{spam:<v>:site}" for the site's model or "{spam:<v>:x:<name>}" for a scratch model, v being
 // spam.FeatureVersion (counts of one tokeniser mean nothing to another, so a new one starts a new
-// model beside the old). One training step is one script on one slot. Tokens are stored in clear:
-// the tokeniser never makes one from an address's local part or an IP address.
+// model beside the old). One training step is one script on one slot. A token is a feature of
+// spam.FeatureVersion: a kind and a bucket of the word's hash, or a finite token (a number, the
+// length bucket) as it is. A bucket hides nothing (hashing a list of guesses finds it), so the
+// tokeniser never makes a token from an address's local part or an IP address.
 //
 //	P M:c        hash    token counts: field "s:<token>" (spam) and "h:<token>" (ham), value the
 //	                     number of trained messages holding the token; absent = 0. No TTL (scratch:

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 	"github.com/commentd/commentd/internal/spam/spamtest"
 )
@@ -335,4 +338,72 @@ func TestTrainModelRequestIDAfterDelete(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkModelMemory measures the largest a site's model can grow in Redis: it trains every
+// feature the tokeniser can make (spam.FeatureKinds: every bucket of every kind counted by bucket;
+// the 10,018 finite tokens, under 0.5% of the bound, are left out) once as spam and once as ham
+// into a new redis-server of its own, and reports the counts hash's size (MEMORY USAGE) and Redis's
+// whole used_memory per feature. The timing is of no interest.
+//
+//	go test -run XXX -bench BenchmarkModelMemory -benchtime 1x ./internal/redisstore/
+func BenchmarkModelMemory(b *testing.B) {
+	for range b.N {
+		srv := redistest.Start(b)
+		rdb := redistest.Client(b, srv.Addr)
+		ctx := context.Background()
+		s, err := New(ctx, rdb, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := usedMemory(b, rdb)
+		var features int
+		var batch []string
+		flush := func() {
+			if len(batch) == 0 {
+				return
+			}
+			if _, err := s.TrainModel(ctx, "", "", []spam.Labelled{{Tokens: batch, Spam: true}, {Tokens: batch}}); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+		for _, kind := range spam.FeatureKinds() {
+			digits := int(kind.Bits+3) / 4
+			for bucket := range 1 << kind.Bits {
+				batch = append(batch, fmt.Sprintf("%s%0*x", kind.Prefix, digits, bucket))
+				features++
+				if len(batch) == spamStepTokens/2 {
+					flush()
+				}
+			}
+		}
+		flush()
+		hash, err := rdb.MemoryUsage(ctx, s.keys.spamCounts(""), 0).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(features), "features")
+		b.ReportMetric(float64(hash)/float64(features), "counts-B/feature")
+		b.ReportMetric(float64(usedMemory(b, rdb)-before)/float64(features), "redis-B/feature")
+	}
+}
+
+func usedMemory(tb testing.TB, rdb redis.UniversalClient) int64 {
+	tb.Helper()
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatal("INFO memory has no used_memory")
+	return 0
 }

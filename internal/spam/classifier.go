@@ -125,15 +125,15 @@ func familyOf(tok string) family {
 // (docs/SPAM_QUALITY.md). The weights are not comparable with one another: each family's evidence
 // is scaled by its own token count.
 var stackWeights = [numFamilies]float64{
-	familyWords: 0.32,
+	familyWords: 0.30,
 	familyPairs: 0.36,
-	familyLinks: 3.12,
-	familyShape: 1.46,
-	familyChars: 0.66,
+	familyLinks: 3.11,
+	familyShape: 1.47,
+	familyChars: 0.68,
 }
 
 const (
-	stackBias = -0.64
+	stackBias = -0.63
 	// stackAlpha is the additive smoothing of every token count.
 	stackAlpha = 1.0
 )

@@ -17,8 +17,9 @@ import (
 // to what features produces must bump it (and start training again).
 //
 // Version 2 added the character 5-grams of the body's text ("c:" tokens) and made an IP address
-// in the body one token ("n:ip") instead of its numbers.
-const FeatureVersion = 2
+// in the body one token ("n:ip") instead of its numbers. Version 3 stores the tokens of open
+// vocabularies as bucket numbers (see featureBits).
+const FeatureVersion = 3
 
 // Limits that keep tokenising cheap and the counts store small whatever the input.
 const (
@@ -54,17 +55,33 @@ type analysis struct {
 	links  []link   // distinct links in the body
 }
 
-// analyse turns a comment into the tokens the classifier counts and the links the rules count.
-// Only the body, the display name and the email domain are used: the local part of an address and
-// the IP address never become tokens, because tokens are stored in clear.
+// analyse turns a comment into the features the classifier counts (see appendFeatures) and the
+// links the rules count. Only the body, the display name and the email domain are used: the local
+// part of an address and the IP address never become tokens, since a token of a finite kind is
+// stored as it is, and any other could be found again by hashing a list of guesses.
 func analyse(body, name, emailDomain string) analysis {
 	return analyseInto(nil, body, name, emailDomain)
 }
 
-// analyseInto is analyse, appending the tokens to buf[:0] (so a caller can reuse the slice).
+// analyseInto is analyse, appending the features to buf[:0] (so a caller can reuse the slice).
 func analyseInto(buf []string, body, name, emailDomain string) analysis {
 	t := tokenizers.Get().(*tokenizer)
 	defer tokenizers.Put(t)
+	t.comment(body, name, emailDomain)
+	return analysis{tokens: t.appendFeatures(buf[:0]), links: t.links}
+}
+
+// analyseTokens is analyse with the tokens as the tokeniser read them, before they become
+// features: what the tokeniser's tests look at.
+func analyseTokens(body, name, emailDomain string) analysis {
+	t := tokenizers.Get().(*tokenizer)
+	defer tokenizers.Put(t)
+	t.comment(body, name, emailDomain)
+	return analysis{tokens: t.tokens(), links: t.links}
+}
+
+// comment collects the tokens of a comment.
+func (t *tokenizer) comment(body, name, emailDomain string) {
 	t.reset(body)
 	t.body(body)
 	if name != "" {
@@ -74,7 +91,116 @@ func analyseInto(buf []string, body, name, emailDomain string) analysis {
 		t.add(prefixEmail + strings.ToLower(emailDomain))
 	}
 	t.charGrams()
-	return analysis{tokens: t.appendTokens(buf[:0]), links: t.links}
+}
+
+// Feature hashing. Every distinct token a model has seen is a field in Redis and an entry in every
+// server's mirror, and the tokens of natural text have no end: each new name, typo, word pair or
+// character 5-gram adds one, for as long as the site runs. So a token of an open vocabulary is
+// counted as its kind's prefix and a bucket, the top featureBits bits of its 64-bit hash, written
+// in hexadecimal ("c:3fa2b"): a kind can never hold more than 2^bits tokens however much text the
+// model learns, and the whole model at most about 2.2 million (MaxModelTokens). Two tokens that
+// share a bucket share its counts; on the YouTube Spam Collection (49,000 distinct tokens) these
+// sizes measured the same quality as counting every token apart (docs/SPAM_QUALITY.md). Numbers of
+// up to four digits and the length bucket are finite kinds and are kept as they are.
+//
+// Hashing bounds the vocabulary, nothing else: anyone who can read the model can hash a list of
+// guessed words and find their buckets, so the model is handled as if it held them in clear.
+const (
+	bitsWords  = 18 // body words and "long"
+	bitsPairs  = 19 // adjacent body words
+	bitsChars  = 20 // character n-grams
+	bitsLinks  = 17 // link hosts, domains and first path segments
+	bitsNames  = 17 // words of the author's name
+	bitsEmails = 16 // email domains
+	// finiteTokens is how many tokens the kinds kept as they are can make: n:0..n:9999, n:long,
+	// n:ip and the length buckets.
+	finiteTokens = 10_000 + 2 + 16
+	// MaxModelTokens bounds the distinct tokens of a model (the fields of its counts hash are at
+	// most twice this: one per class).
+	MaxModelTokens = 1<<bitsWords + 1<<bitsPairs + 1<<bitsChars + 1<<bitsLinks + 1<<bitsNames +
+		1<<bitsEmails + finiteTokens
+)
+
+// FeatureKind is a kind of token counted by bucket: a feature of it is Prefix followed by the
+// bucket, Bits bits written as (Bits+3)/4 lower-case hexadecimal digits.
+type FeatureKind struct {
+	Prefix string
+	Bits   uint
+}
+
+// FeatureKinds lists the kinds counted by bucket (see featureBits), for measuring what a model
+// that holds every feature costs.
+func FeatureKinds() []FeatureKind {
+	return []FeatureKind{{"", bitsWords}, {prefixBigram, bitsPairs}, {prefixChars, bitsChars},
+		{prefixURL, bitsLinks}, {prefixName, bitsNames}, {prefixEmail, bitsEmails}}
+}
+
+// featureBits returns the length of tok's kind prefix and the bits of its bucket; 0 bits keeps the
+// token as it is.
+func featureBits(tok []byte) (prefix int, bits uint) {
+	if len(tok) < 2 || tok[1] != ':' {
+		return 0, bitsWords
+	}
+	switch string(tok[:2]) {
+	case prefixChars:
+		return 2, bitsChars
+	case prefixBigram:
+		return 2, bitsPairs
+	case prefixURL:
+		return 2, bitsLinks
+	case prefixName:
+		return 2, bitsNames
+	case prefixEmail:
+		return 2, bitsEmails
+	}
+	return 0, 0 // numbers and the length bucket
+}
+
+// appendFeatures appends the collected tokens as features (see featureBits) to out, distinct and
+// in the order the tokens came, all sharing one string. A bucket is the top bits of the hash the
+// tokeniser found duplicates by (tokenHash). It reuses the duplicate set, which the tokens no
+// longer need.
+func (t *tokenizer) appendFeatures(out []string) []string {
+	const hexDigits = "0123456789abcdef"
+	clear(t.set)
+	t.nset = 0
+	t.features, t.featureEnds = t.features[:0], t.featureEnds[:0]
+	start := 0
+	for i, end := range t.ends {
+		tok := t.arena[start:end]
+		start = end
+		prefix, bits := featureBits(tok)
+		h := t.hashes[i]
+		if bits == 0 {
+			if t.insert(h) {
+				t.features = append(t.features, tok...)
+				t.featureEnds = append(t.featureEnds, len(t.features))
+			}
+			continue
+		}
+		bucket := h >> (64 - bits)
+		// The set's key: the kind beside the bucket, mixed so the set's low bits spread.
+		kind := uint64(0) // body words
+		if prefix > 0 {
+			kind = uint64(tok[0])
+		}
+		if !t.insert(mix64(bucket<<8 | kind)) {
+			continue // another token of the comment has this bucket
+		}
+		t.features = append(t.features, tok[:prefix]...)
+		for shift := int(bits+3)/4*4 - 4; shift >= 0; shift -= 4 {
+			t.features = append(t.features, hexDigits[bucket>>uint(shift)&15])
+		}
+		t.featureEnds = append(t.featureEnds, len(t.features))
+	}
+	all := string(t.features)
+	out = slices.Grow(out, len(t.featureEnds))
+	start = 0
+	for _, end := range t.featureEnds {
+		out = append(out, all[start:end])
+		start = end
+	}
+	return out
 }
 
 // tokenizers keeps tokenizers' buffers between comments: scoring is the hot path, and without
@@ -93,7 +219,7 @@ func (t *tokenizer) reset(body string) {
 		t.set = make([]uint64, size)
 	}
 	t.nset, t.nfeatures = 0, 0
-	t.arena, t.ends = t.arena[:0], t.ends[:0]
+	t.arena, t.ends, t.hashes = t.arena[:0], t.ends[:0], t.hashes[:0]
 	t.links = nil // returned to the caller: never reused
 	t.prev, t.buf, t.scratch = t.prev[:0], t.buf[:0], t.scratch[:0]
 	if t.chars == nil {
@@ -109,6 +235,7 @@ type tokenizer struct {
 	distinct  bool     // drop repeated tokens (false for word lists, which keep every word)
 	arena     []byte   // the tokens, back to back
 	ends      []int    // token i is arena[ends[i-1]:ends[i]]
+	hashes    []uint64 // token i's hash (tokenHash), when distinct
 	set       []uint64 // open-addressing set of the tokens' hashes (0: empty), at most half full
 	nset      int
 	nfeatures int // tokens other than character n-grams, bounded by maxFeatures
@@ -118,6 +245,9 @@ type tokenizer struct {
 	scratch   []byte // the word token being built
 	// chars collects the body's text for character n-grams (see charText); nil collects nothing.
 	chars []rune
+	// features and featureEnds hold appendFeatures' output as arena and ends hold the tokens.
+	features    []byte
+	featureEnds []int
 }
 
 // add appends tok unless it is already there or the output is full.
@@ -135,11 +265,17 @@ func (t *tokenizer) add(tok string) {
 // commit keeps the token appended to the arena from start on, unless it is a duplicate, in which
 // case it is taken off again. It reports whether it was kept.
 func (t *tokenizer) commit(start int) bool {
-	if t.distinct && !t.insert(hashBytes(t.arena[start:])) {
+	if !t.distinct {
+		t.ends = append(t.ends, len(t.arena))
+		return true
+	}
+	h := hashBytes(t.arena[start:])
+	if !t.insert(h) {
 		t.arena = t.arena[:start]
 		return false
 	}
 	t.ends = append(t.ends, len(t.arena))
+	t.hashes = append(t.hashes, h)
 	return true
 }
 
@@ -167,6 +303,15 @@ func (t *tokenizer) insert(h uint64) bool {
 			return true
 		}
 	}
+}
+
+// tokenHash is the hash the tokeniser gives tok: hashGram of a character n-gram's characters,
+// hashBytes of any other token. The tokeniser computes it as it goes; this is for tests.
+func tokenHash(tok []byte) uint64 {
+	if len(tok) > 2 && string(tok[:2]) == prefixChars {
+		return hashGram([]rune(string(tok[2:])))
+	}
+	return hashBytes(tok)
 }
 
 // hashBytes is FNV-1a followed by mix64, as hashRunes.
@@ -290,12 +435,16 @@ func (t *tokenizer) charText(s string) {
 // known to be new.
 func (t *tokenizer) charGrams() {
 	// Local copies: writing the slices back to t on every gram costs a GC write barrier each.
-	arena, ends := t.arena, t.ends
+	arena, ends, hashes := t.arena, t.ends, t.hashes
 	n := min(len(t.chars)-charGramRunes+1, maxCharGrams)
 	for i := 0; i < n; i++ {
 		gram := t.chars[i : i+charGramRunes]
-		if t.distinct && !t.insert(hashGram(gram)) {
-			continue
+		if t.distinct {
+			h := hashGram(gram)
+			if !t.insert(h) {
+				continue
+			}
+			hashes = append(hashes, h)
 		}
 		arena = append(arena, prefixChars...)
 		for _, r := range gram {
@@ -303,7 +452,7 @@ func (t *tokenizer) charGrams() {
 		}
 		ends = append(ends, len(arena))
 	}
-	t.arena, t.ends = arena, ends
+	t.arena, t.ends, t.hashes = arena, ends, hashes
 }
 
 // hashGram hashes a character n-gram for the duplicate set: five ASCII characters pack into 35
@@ -462,13 +611,17 @@ func registrableDomain(host string) string {
 func (t *tokenizer) words(s, prefix string, bigrams bool) {
 	// Local copies of t's buffers, written back at the end: writing a slice field of t on every
 	// word costs a GC write barrier each time, which showed in the hot path's profile.
-	arena, ends, buf, word, prev := t.arena, t.ends, t.buf[:0], t.scratch, t.prev
+	arena, ends, hashes, buf, word, prev := t.arena, t.ends, t.hashes, t.buf[:0], t.scratch, t.prev
 	digits := true
 	// keep keeps the token appended to arena from start on, unless it is a duplicate.
 	keep := func(start int) {
-		if t.distinct && !t.insert(hashBytes(arena[start:])) {
-			arena = arena[:start]
-			return
+		if t.distinct {
+			h := hashBytes(arena[start:])
+			if !t.insert(h) {
+				arena = arena[:start]
+				return
+			}
+			hashes = append(hashes, h)
 		}
 		ends = append(ends, len(arena))
 		t.nfeatures++
@@ -548,7 +701,7 @@ func (t *tokenizer) words(s, prefix string, bigrams bool) {
 		}
 	}
 	flush()
-	t.arena, t.ends, t.buf, t.scratch, t.prev = arena, ends, buf, word, prev
+	t.arena, t.ends, t.hashes, t.buf, t.scratch, t.prev = arena, ends, hashes, buf, word, prev
 }
 
 // ignoredRune marks characters that are dropped without splitting a word.

@@ -2,6 +2,7 @@ package spam
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -148,7 +149,7 @@ func TestAnalyse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := analyse(tt.body, tt.nameField, tt.emailDomain)
+			a := analyseTokens(tt.body, tt.nameField, tt.emailDomain)
 			for _, w := range tt.want {
 				if !slices.Contains(a.tokens, w) {
 					t.Errorf("analyse(%q, %q, %q) tokens = %q, want them to contain %q", tt.body, tt.nameField, tt.emailDomain, a.tokens, w)
@@ -175,7 +176,7 @@ func TestAnalyseBounded(t *testing.T) {
 	for i := range 2000 {
 		body += "w" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + " "
 	}
-	a := analyse(body, "", "")
+	a := analyseTokens(body, "", "")
 	var chars int
 	for _, tok := range a.tokens {
 		if strings.HasPrefix(tok, prefixChars) {
@@ -187,6 +188,118 @@ func TestAnalyseBounded(t *testing.T) {
 	}
 	if !slices.Contains(a.tokens, tokenLongWord) {
 		t.Errorf("analyse of a 50-letter word: tokens lack %q", tokenLongWord)
+	}
+}
+
+// TestFeatures: every token of an open vocabulary becomes its kind's prefix and a bucket below
+// 2^bits, so no kind can hold more than 2^bits features however much text is learnt; numbers and
+// the length bucket stay as they are; the same token always becomes the same feature.
+func TestFeatures(t *testing.T) {
+	body := "Check https://shop.example.com/deals now!! Free money 2015, see 10.0.0.1 or write to x@mail.example.org"
+	tokens := analyseTokens(body, "Jane Doe", "example.net").tokens
+	features := analyse(body, "Jane Doe", "example.net").tokens
+	if len(features) == 0 || len(features) > len(tokens) {
+		t.Fatalf("analyse gave %d features for %d tokens", len(features), len(tokens))
+	}
+	kinds := map[string]bool{}
+	for _, tok := range tokens {
+		prefix, bits := featureBits([]byte(tok))
+		if bits == 0 {
+			if !slices.Contains(features, tok) {
+				t.Errorf("token %q of a finite kind is not among the features %q", tok, features)
+			}
+			continue
+		}
+		kinds[tok[:prefix]] = true
+		f := feature(t, tok)
+		if !slices.Contains(features, f) {
+			t.Errorf("token %q: its feature %q is not among the comment's features", tok, f)
+		}
+	}
+	var bound int
+	for _, kind := range FeatureKinds() {
+		if !kinds[kind.Prefix] {
+			t.Errorf("the comment has no token of kind %q: the test checks nothing for it", kind.Prefix)
+		}
+		bound += 1 << kind.Bits
+	}
+	if bound+finiteTokens != MaxModelTokens {
+		t.Errorf("FeatureKinds hold %d buckets and %d finite tokens, MaxModelTokens says %d", bound, finiteTokens, MaxModelTokens)
+	}
+	for _, f := range features {
+		if strings.Contains(f, "free") || strings.Contains(f, "jane") || strings.Contains(f, "example") {
+			t.Errorf("feature %q holds a word of the comment", f)
+		}
+	}
+	// The same token in another comment is the same feature.
+	if again := analyse("free money", "", "").tokens; !slices.Contains(again, feature(t, "free")) || !slices.Contains(again, feature(t, "b:free money")) {
+		t.Errorf("analyse(%q) = %q, want the features of %q and %q", "free money", again, "free", "b:free money")
+	}
+}
+
+// feature returns tok's feature, checking its form: the prefix, then exactly enough hexadecimal
+// digits for the kind's bits, whose value is below 2^bits.
+func feature(t *testing.T, tok string) string {
+	t.Helper()
+	prefix, bits := featureBits([]byte(tok))
+	f := analyseFeatureOf(tok)
+	digits := f[prefix:]
+	if f[:prefix] != tok[:prefix] || len(digits) != int(bits+3)/4 {
+		t.Fatalf("feature of %q = %q, want prefix %q and %d hexadecimal digits", tok, f, tok[:prefix], (bits+3)/4)
+	}
+	v, err := strconv.ParseUint(digits, 16, 64)
+	if err != nil || v >= 1<<bits {
+		t.Fatalf("feature of %q = %q: bucket %d, %v; want below 2^%d", tok, f, v, err, bits)
+	}
+	return f
+}
+
+// analyseFeatureOf returns the feature of one token, through appendFeatures.
+func analyseFeatureOf(tok string) string {
+	tk := &tokenizer{distinct: true}
+	tk.reset(tok)
+	tk.arena = append(tk.arena, tok...)
+	tk.ends = append(tk.ends, len(tk.arena))
+	tk.hashes = append(tk.hashes, tokenHash([]byte(tok)))
+	return tk.appendFeatures(nil)[0]
+}
+
+// TestTokenHash: the hash the tokeniser records for each token, on which its feature depends, is
+// tokenHash of the token, whichever part of the tokeniser made it, so a token is the same feature
+// in every comment.
+func TestTokenHash(t *testing.T) {
+	tk := &tokenizer{distinct: true}
+	tk.comment("Check https://shop.example.com/deals now!! Free money 2015, see 10.0.0.1", "Jane Doe", "example.net")
+	if len(tk.hashes) != len(tk.ends) {
+		t.Fatalf("the tokeniser recorded %d hashes for %d tokens", len(tk.hashes), len(tk.ends))
+	}
+	for i, tok := range tk.tokens() {
+		if got := tokenHash([]byte(tok)); got != tk.hashes[i] {
+			t.Errorf("token %q: tokenHash = %x, the tokeniser recorded %x", tok, got, tk.hashes[i])
+		}
+	}
+}
+
+// TestFeaturesShareABucketOnce: two words of one comment that fall in one bucket are one feature,
+// counted once, as a word said twice is.
+func TestFeaturesShareABucketOnce(t *testing.T) {
+	seen := map[string]string{}
+	var a, b string
+	for i := 0; a == ""; i++ {
+		if i > 1<<20 {
+			t.Fatal("no two words share a bucket")
+		}
+		w := "w" + strconv.Itoa(i)
+		f := analyseFeatureOf(w)
+		if other, ok := seen[f]; ok {
+			a, b = other, w
+		}
+		seen[f] = w
+	}
+	features := analyse(a+" "+b, "", "").tokens
+	shared := feature(t, a)
+	if n := len(slices.DeleteFunc(slices.Clone(features), func(f string) bool { return f != shared })); n != 1 {
+		t.Errorf("analyse(%q) = %q: the shared feature %q appears %d times, want once", a+" "+b, features, shared, n)
 	}
 }
 
