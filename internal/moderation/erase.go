@@ -20,7 +20,8 @@ import (
 // Bans stay: a ban is the site's legitimate interest in keeping an abuser out and holds only the
 // keyed hash, which links to no comment once the records are anonymised. Rate-limit counters and
 // duplicate markers under the hash expire by themselves within their windows; the store deletes
-// the shared campaign sightings of the author, and servers' in-memory copies leave with the window.
+// the author's campaign sightings, shared and in every server's memory, including one a server
+// held unsent while the erasure ran.
 
 // EraseOptions is what Eraser.EraseAuthor needs besides the author.
 type EraseOptions struct {

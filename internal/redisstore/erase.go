@@ -113,15 +113,24 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	return n, nil
 }
 
-// forgetSightings deletes the campaign stream's entries that hold a sighting of authorKey: a
-// sighting pairs the author's keyed hash with the fingerprint and time of their comment, which would
-// link the hash to the anonymised text, and on a quiet site nothing trims the stream. An entry is
-// one server's batch of 50 ms, so other authors' sightings in it go too: the servers running now
-// keep them in memory, and only a server started within the campaign window misses them (a
-// campaign shows up as many copies). Sightings in the servers' memory leave it with the window.
+// forgetSightings deletes the campaign detector's copies of authorKey's sightings: a sighting
+// pairs the author's keyed hash with the fingerprint and time of their comment, which would link
+// the hash to the anonymised text. It first names the author in the erased authors and appends the
+// marker that makes every server drop their sightings from memory (campaigns_erase.lua; see
+// campaignErasureTTL): from then on no server's batch carries a sighting of theirs, even one it
+// held while this ran. It then deletes the stream's entries that hold one, written before; on a
+// quiet site nothing trims the stream. An entry is one server's batch of 50 ms, so other authors'
+// sightings in it go too: the servers running now keep them in memory, and only a server started
+// within the campaign window misses them (a campaign shows up as many copies).
 func (s *Store) forgetSightings(ctx context.Context, timeout time.Duration, authorKey string) error {
 	const page = 500
 	stream, needle := s.keys.campaignStream(), " "+authorKey+" "
+	cctx, cancel := callContext(ctx, timeout)
+	err := campaignsEraseScript.Run(cctx, s.rdb, []string{s.keys.campaignErased(), stream}, authorKey, campaignErasureTTL.Milliseconds()).Err()
+	cancel()
+	if err != nil {
+		return storeError("name the author for the campaign writers", err)
+	}
 	from := "-"
 	for {
 		cctx, cancel := callContext(ctx, timeout)

@@ -261,7 +261,14 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     first was. TTL spamDeleteMarkTTL.
 //	P {spam:campaigns}:x  stream  campaign sightings, one entry per batch a server wrote: fields "o"
 //	                     (the writing server's random id) and "s" (sightings "<fp hex> <author key>
-//	                     <µs>" joined by ","). Trimmed by MINID to the campaign window.
+//	                     <µs>" joined by ","); or, written by an erasure request, field "e" ("1"):
+//	                     every server then drops the sightings of the authors named in
+//	                     {spam:campaigns}:e from memory. Trimmed by MINID to the campaign window.
+//	P {spam:campaigns}:e  hash    the authors an erasure request named lately: field the author key,
+//	                     value when it lapses (unix ms of Redis time, campaignErasureTTL after the
+//	                     request). While a field stands, campaigns_write.lua leaves that author's
+//	                     sightings out of every batch. Lapsed fields are deleted by the next batch
+//	                     or erasure; the key expires campaignErasureTTL after the last erasure.
 //	P {spam:filters}:e   hash    word-list entries: field the entry id, value JSON (see filters.go);
 //	                     email and single-address entries hold only a masked form and a keyed hash.
 //	P {spam:filters}:v   string  the word lists' version, incremented by every change; servers
@@ -320,6 +327,8 @@ func (k keys) spamDeleteMark(model, token string) string {
 }
 
 func (k keys) campaignStream() string { return k.prefix + "{spam:campaigns}:x" }
+
+func (k keys) campaignErased() string { return k.prefix + "{spam:campaigns}:e" }
 
 func (k keys) filterEntries() string { return k.prefix + "{spam:filters}:e" }
 

@@ -3,10 +3,12 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +58,33 @@ type CampaignsOptions struct {
 	Block  time.Duration
 	Logger *slog.Logger // may be nil: no logs
 }
+
+// Erasure requests (Store.EraseAuthor, forgetSightings) and the sightings in flight. A sighting
+// pairs the author's keyed hash with the fingerprint of their comment. An erasure deletes the
+// stream's entries holding the author's sightings, but a server may hold one in pending at that
+// moment and write it just after, and every server holds copies in its window. So the erasure
+// first names the author in {spam:campaigns}:e, which the writers' script reads in the step that
+// appends a batch (campaigns_write.lua): from then on no batch carries the author's sightings. It
+// also appends a marker entry to the stream; each server reads it (within Block, or on its next
+// read after Redis came back), reads the named authors and drops their sightings from its window
+// and from pending. A name stands campaignErasureTTL, and a sighting waits in pending at most
+// maxPendingAge, well inside it: a server cut off from Redis during the erasure cannot hand over
+// the author's sightings once the name has lapsed.
+const (
+	campaignErasureTTL = 10 * time.Minute
+	maxPendingAge      = 5 * time.Minute
+)
+
+//go:embed campaigns_write.lua
+var campaignsWriteSrc string
+
+//go:embed campaigns_erase.lua
+var campaignsEraseSrc string
+
+var (
+	campaignsWriteScript = redis.NewScript(campaignsWriteSrc)
+	campaignsEraseScript = redis.NewScript(campaignsEraseSrc)
+)
 
 // maxPendingSightings bounds the sightings waiting for the writer while Redis is away; the oldest
 // are dropped beyond it (a campaign shows up as many copies, so losing a few is harmless).
@@ -121,7 +150,9 @@ func (c *Campaigns) Load(ctx context.Context) error {
 			return storeError("load campaign sightings", err)
 		}
 		for _, m := range msgs {
-			c.apply(m, false)
+			if err := c.apply(ctx, m, false); err != nil {
+				return err
+			}
 			last = m.ID
 		}
 		if len(msgs) < 500 {
@@ -139,10 +170,14 @@ func (c *Campaigns) Load(ctx context.Context) error {
 	return nil
 }
 
-// apply adds the sightings of one stream entry to the window; skipOwn skips this server's.
-func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) {
+// apply adds the sightings of one stream entry to the window; skipOwn skips this server's. An
+// erasure's marker entry makes it forget the erased authors' sightings instead.
+func (c *Campaigns) apply(ctx context.Context, m redis.XMessage, skipOwn bool) error {
+	if _, ok := m.Values["e"]; ok {
+		return c.forgetErased(ctx)
+	}
 	if o, _ := m.Values["o"].(string); skipOwn && o == c.origin {
-		return
+		return nil
 	}
 	packed, _ := m.Values["s"].(string)
 	ss, err := decodeSightings(packed)
@@ -150,6 +185,24 @@ func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) {
 		c.log.Warn("unreadable campaign sightings skipped", "id", m.ID, "error", err.Error())
 	}
 	c.window.Add(ss...)
+	return nil
+}
+
+// forgetErased drops the sightings of the authors erasure requests named lately from the window
+// and from pending.
+func (c *Campaigns) forgetErased(ctx context.Context) error {
+	authors, err := c.s.rdb.HKeys(ctx, c.s.keys.campaignErased()).Result()
+	if err != nil {
+		return storeError("read erased authors", err)
+	}
+	if len(authors) == 0 {
+		return nil
+	}
+	c.window.Forget(authors...)
+	c.mu.Lock()
+	c.pending = slices.DeleteFunc(c.pending, func(s spam.Sighting) bool { return slices.Contains(authors, s.AuthorKey) })
+	c.mu.Unlock()
+	return nil
 }
 
 // Flush writes the pending sightings now, as one stream entry trimmed to the window.
@@ -160,19 +213,22 @@ func (c *Campaigns) Flush(ctx context.Context) error {
 	dropped := c.dropped
 	c.dropped = 0
 	c.mu.Unlock()
+	// Sightings that waited longer than maxPendingAge (Redis was away) are not handed over: an
+	// erasure's name for their author may have lapsed meanwhile (see campaignErasureTTL).
+	now := time.Now()
+	cut := now.Add(-min(c.keep, maxPendingAge))
+	fresh := slices.DeleteFunc(batch, func(s spam.Sighting) bool { return s.At.Before(cut) })
+	dropped += len(batch) - len(fresh)
+	batch = fresh
 	if dropped > 0 {
 		c.log.WarnContext(ctx, "campaign sightings dropped while Redis was unavailable", "count", dropped)
 	}
 	if len(batch) == 0 {
 		return nil
 	}
-	minID := strconv.FormatInt(time.Now().Add(-c.keep).UnixMilli(), 10)
-	err := c.s.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: c.s.keys.campaignStream(),
-		MinID:  minID,
-		Approx: true,
-		Values: []any{"o", c.origin, "s", encodeSightings(batch)},
-	}).Err()
+	minID := strconv.FormatInt(now.Add(-c.keep).UnixMilli(), 10)
+	keys := []string{c.s.keys.campaignStream(), c.s.keys.campaignErased()}
+	err := campaignsWriteScript.Run(ctx, c.s.rdb, keys, c.origin, minID, encodeSightings(batch)).Err()
 	if err != nil {
 		// Put them back for the next try, oldest first, within the bound.
 		c.mu.Lock()
@@ -219,9 +275,14 @@ func (c *Campaigns) Run(ctx context.Context) error {
 			continue
 		}
 		failing = false
+	read:
 		for _, st := range res {
 			for _, m := range st.Messages {
-				c.apply(m, true)
+				if err := c.apply(ctx, m, true); err != nil {
+					// Not past the entry: it is read again, so no erasure is missed.
+					failing = c.failed(ctx, failing, "read campaign sightings", err)
+					break read
+				}
 				c.mu.Lock()
 				c.lastID = m.ID
 				c.mu.Unlock()

@@ -42,7 +42,8 @@ const MaxMatchDistance = 16
 // entry is a sighting held by the window.
 type entry struct {
 	Sighting
-	mark uint64
+	mark    uint64
+	dropped bool // set by Forget while it sweeps the buckets
 }
 
 // bucket holds the sightings that share one band value, as three parallel slices. With a full
@@ -103,6 +104,54 @@ func (w *Window) Len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.n
+}
+
+// Forget drops every sighting of the given authors and returns how many it dropped. An erasure
+// request needs it: a sighting pairs the author's keyed hash with the fingerprint of their
+// comment, which would link the hash to the anonymised text.
+func (w *Window) Forget(authorKeys ...string) int {
+	drop := make(map[string]bool, len(authorKeys))
+	for _, k := range authorKeys {
+		if k != "" {
+			drop[k] = true
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, x := range w.order {
+		if drop[x.AuthorKey] {
+			x.dropped = true
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	kept := w.order[:0]
+	for _, x := range w.order {
+		if !x.dropped {
+			kept = append(kept, x)
+		}
+	}
+	clear(w.order[len(kept):])
+	w.order = kept
+	for b := range Bands {
+		for v := range w.buckets[b] {
+			bk := &w.buckets[b][v]
+			k := 0
+			for i, x := range bk.es {
+				if !x.dropped {
+					bk.fps[k], bk.ats[k], bk.es[k] = bk.fps[i], bk.ats[i], x
+					k++
+				}
+			}
+			clear(bk.es[k:])
+			bk.fps, bk.ats, bk.es = bk.fps[:k], bk.ats[:k], bk.es[:k]
+		}
+	}
+	w.n -= n
+	return n
 }
 
 // match returns up to maxMatches sightings of other authors than s's that share a band with s and

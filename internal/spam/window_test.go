@@ -160,3 +160,27 @@ func BenchmarkWindowObserve(b *testing.B) {
 		w.Match(s, time.Hour)
 	}
 }
+
+// TestWindowForget: an erasure drops every sighting of the author, from every band, and keeps the
+// others'.
+func TestWindowForget(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	w := spam.NewWindow(time.Hour)
+	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
+	for i, author := range []string{"gone", "kept", "gone", "other"} {
+		w.Add(spam.Sighting{Fingerprint: fp ^ spam.Fingerprint(i), AuthorKey: author, At: t0.Add(time.Duration(i) * time.Second)})
+	}
+	if n := w.Forget("gone", "never-seen"); n != 2 {
+		t.Errorf("Forget(gone, never-seen) = %d, want 2", n)
+	}
+	if n := w.Len(); n != 2 {
+		t.Errorf("after Forget, Len() = %d, want 2", n)
+	}
+	got := authors(w.Match(spam.Sighting{Fingerprint: fp, AuthorKey: "probe", At: t0.Add(time.Minute)}, time.Hour))
+	if want := []string{"kept", "other"}; !slices.Equal(got, want) {
+		t.Errorf("after Forget(gone), Match = %v, want %v", got, want)
+	}
+	if n := w.Forget("gone"); n != 0 {
+		t.Errorf("second Forget(gone) = %d, want 0", n)
+	}
+}

@@ -1,0 +1,139 @@
+package redisstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/spam"
+)
+
+// startCampaigns runs c.Run until the returned function is called (or the test ends); the function
+// waits for Run to return, after its shutdown flush.
+func startCampaigns(t *testing.T, c *Campaigns) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Run(ctx) })
+	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(stop)
+	return stop
+}
+
+// sightingsOf returns the sightings of author in the campaign stream's batches.
+func sightingsOf(t *testing.T, ts testStore, author string) []spam.Sighting {
+	t.Helper()
+	msgs, err := ts.rdb.XRange(context.Background(), ts.keys.campaignStream(), "-", "+").Result()
+	if err != nil {
+		t.Fatalf("XRANGE campaign stream: %v", err)
+	}
+	var out []spam.Sighting
+	for _, m := range msgs {
+		packed, _ := m.Values["s"].(string)
+		ss, err := decodeSightings(packed)
+		if err != nil {
+			t.Fatalf("decode campaign entry %s: %v", m.ID, err)
+		}
+		for _, s := range ss {
+			if s.AuthorKey == author {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// TestErasureRacesCampaignFlush: a server holds a sighting of the author in memory, not yet
+// written, while the erasure runs, and writes it after (the flush is held, then released). The
+// sighting must not reach the stream, and no server (the one that held it, one that read the
+// author's earlier sighting from the stream, one that wrote that one) may keep the author's
+// sightings in memory; a server started afterwards loads none. A dry run changes nothing.
+func TestErasureRacesCampaignFlush(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	erased, kept := strings.Repeat("e", 43), strings.Repeat("k", 43)
+	fpEarly := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
+	fpHeld := spam.SimHash("The council's budget for the bridge repairs was spent on consultants instead")
+	fpKept := spam.SimHash("My street was closed for three weeks and nobody told the residents anything")
+	now := time.Now()
+	running := CampaignsOptions{Keep: time.Hour, FlushEvery: 10 * time.Millisecond, Block: 50 * time.Millisecond}
+	held := CampaignsOptions{Keep: time.Hour, FlushEvery: time.Hour, Block: 50 * time.Millisecond} // writes only when told
+
+	writer := NewCampaigns(secondInstance(t, ts), running)
+	holder := NewCampaigns(secondInstance(t, ts), held)
+	reader := NewCampaigns(secondInstance(t, ts), running)
+	stops := []func(){startCampaigns(t, writer), startCampaigns(t, holder), startCampaigns(t, reader)}
+	servers := map[string]*Campaigns{"writer": writer, "holder": holder, "reader": reader}
+
+	observe := func(c *Campaigns, author string, fp spam.Fingerprint) {
+		t.Helper()
+		if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: author, At: now}, time.Hour); err != nil {
+			t.Fatalf("Observe(%s) = %v", author, err)
+		}
+	}
+	// holds reports whether c answers a campaign check on fp with a sighting of author.
+	holds := func(c *Campaigns, author string, fp spam.Fingerprint) bool {
+		seen, err := c.Peek(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "probe", At: now.Add(time.Second)}, time.Hour)
+		if err != nil {
+			t.Fatalf("Peek = %v", err)
+		}
+		return slices.ContainsFunc(seen, func(s spam.Sighting) bool { return s.AuthorKey == author && s.Fingerprint == fp })
+	}
+	observe(writer, erased, fpEarly)
+	waitFor(t, 2*time.Second, "the reader to read the author's earlier sighting", func() bool { return holds(reader, erased, fpEarly) })
+	observe(holder, erased, fpHeld) // in the holder's memory, not written: its flush is held
+	observe(holder, kept, fpKept)
+
+	if n, err := ts.EraseAuthor(ctx, erased, moderation.EraseOptions{Name: "Anonymous", DryRun: true}); err != nil || n != 0 {
+		t.Fatalf("EraseAuthor(dry run) = %d, %v; want 0, nil", n, err)
+	}
+	time.Sleep(150 * time.Millisecond) // three of the reader's Block: what a dry run set off would show
+	if got := sightingsOf(t, ts, erased); len(got) != 1 || !holds(reader, erased, fpEarly) || !holds(holder, erased, fpHeld) {
+		t.Fatalf("after a dry run, the stream holds %d of the author's sightings and the servers hold them: %v, %v; want 1, true, true",
+			len(got), holds(reader, erased, fpEarly), holds(holder, erased, fpHeld))
+	}
+
+	if n, err := ts.EraseAuthor(ctx, erased, moderation.EraseOptions{Name: "Anonymous"}); err != nil || n != 0 {
+		t.Fatalf("EraseAuthor = %d, %v; want 0 comments, nil", n, err)
+	}
+	if err := holder.Flush(ctx); err != nil { // the held flush, released
+		t.Fatalf("holder Flush after the erasure = %v", err)
+	}
+	if got := sightingsOf(t, ts, erased); len(got) != 0 {
+		t.Errorf("after the erasure and the held flush, the campaign stream holds the author's sightings %v, want none", got)
+	}
+	if got := sightingsOf(t, ts, kept); len(got) != 1 {
+		t.Errorf("after the held flush, the campaign stream holds %d sightings of the other author, want 1", len(got))
+	}
+	for name, c := range servers {
+		waitFor(t, 2*time.Second, "the "+name+" to drop the erased author's sightings from memory", func() bool {
+			return !holds(c, erased, fpEarly) && !holds(c, erased, fpHeld)
+		})
+		if !holds(c, kept, fpKept) && c == holder {
+			t.Errorf("the holder dropped the other author's sighting too")
+		}
+	}
+	late := NewCampaigns(secondInstance(t, ts), running)
+	if err := late.Load(ctx); err != nil {
+		t.Fatalf("Load on a server started after the erasure = %v", err)
+	}
+	if holds(late, erased, fpEarly) || holds(late, erased, fpHeld) || !holds(late, kept, fpKept) {
+		t.Errorf("a server started after the erasure holds the author's sightings (%v, %v) or lacks the other author's (%v)",
+			holds(late, erased, fpEarly), holds(late, erased, fpHeld), !holds(late, kept, fpKept))
+	}
+
+	// The servers stop, each writing what it has pending: a new comment of the author's, observed
+	// after the erasure, is left out too while the erasure's name for the author stands.
+	observe(holder, erased, fpHeld)
+	for _, stop := range stops {
+		stop()
+	}
+	if got := sightingsOf(t, ts, erased); len(got) != 0 {
+		t.Errorf("after the servers' shutdown flushes, the campaign stream holds the author's sightings %v, want none", got)
+	}
+}
