@@ -297,6 +297,11 @@ func (c *Campaigns) write(ctx context.Context) {
 	t := time.NewTicker(c.flush)
 	defer t.Stop()
 	failing := false
+	// The window drops old sightings only as new ones arrive; on a quiet site it would keep the
+	// last ones, and the keyed hashes in them, for good. Expired here by the clock, a sighting
+	// leaves memory at most an eighth of the window (or a minute) after the window.
+	expireEvery := max(min(c.keep/8, time.Minute), c.flush)
+	expired := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -308,6 +313,10 @@ func (c *Campaigns) write(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
+		}
+		if now := time.Now(); now.Sub(expired) >= expireEvery {
+			c.window.Expire(now)
+			expired = now
 		}
 		if err := c.Flush(ctx); err != nil {
 			if !failing && ctx.Err() == nil {

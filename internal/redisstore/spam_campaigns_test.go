@@ -87,3 +87,23 @@ func TestSightingsRoundTrip(t *testing.T) {
 		t.Errorf("decodeSightings(bad fingerprint) = nil error, want one")
 	}
 }
+
+// TestCampaignsQuietWindowExpires: a server that receives no more sightings still lets the last
+// ones go once they are older than the window. (The window's own clock is its newest sighting: on
+// a quiet site it kept the last sightings, and the keyed hashes in them, for good.)
+func TestCampaignsQuietWindowExpires(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	const keep = 300 * time.Millisecond
+	c := NewCampaigns(ts.Store, CampaignsOptions{Keep: keep, FlushEvery: 10 * time.Millisecond, Block: 50 * time.Millisecond})
+	runCampaigns(t, c)
+	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
+	if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: time.Now()}, keep); err != nil {
+		t.Fatalf("called Observe, got error %v", err)
+	}
+	if n := c.Len(); n != 1 {
+		t.Fatalf("after one Observe, got %d sightings in memory, want 1", n)
+	}
+	waitFor(t, 10*keep, "the last sighting to leave memory after the window", func() bool { return c.Len() == 0 })
+}

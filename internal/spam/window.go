@@ -154,6 +154,22 @@ func (w *Window) Forget(authorKeys ...string) int {
 	return n
 }
 
+// Expire drops the sightings older than keep before now. The window's own clock is its newest
+// sighting (so that replays need no clock), and it prunes only when sightings arrive: without
+// Expire, a window that receives nothing more keeps its last sightings, and the keyed hashes in
+// them, for good.
+func (w *Window) Expire(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cut := now.Add(-w.keep)
+	for _, x := range w.order {
+		if x.At.Before(cut) {
+			w.pruneBefore(cut)
+			return
+		}
+	}
+}
+
 // match returns up to maxMatches sightings of other authors than s's that share a band with s and
 // are at most MaxMatchDistance from it, each once, within the window.
 func (w *Window) match(s Sighting, window time.Duration) []Sighting {
@@ -209,6 +225,11 @@ func (w *Window) prune() {
 	if over := len(w.order) - MaxWindowSightings; over > 0 && w.order[over].At.After(cut) {
 		cut = w.order[over].At // also drop the oldest sightings beyond the size bound
 	}
+	w.pruneBefore(cut)
+}
+
+// pruneBefore drops the sightings older than cut.
+func (w *Window) pruneBefore(cut time.Time) {
 	kept := w.order[:0]
 	for _, x := range w.order {
 		if !x.At.Before(cut) {

@@ -184,3 +184,30 @@ func TestWindowForget(t *testing.T) {
 		t.Errorf("second Forget(gone) = %d, want 0", n)
 	}
 }
+
+// TestWindowExpire: Expire drops the sightings older than the window before the time given, and
+// keeps the others, though no newer sighting came.
+func TestWindowExpire(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	w := spam.NewWindow(time.Hour)
+	w.Add(spam.Sighting{Fingerprint: 1, AuthorKey: "old", At: t0}, spam.Sighting{Fingerprint: 1, AuthorKey: "new", At: t0.Add(30 * time.Minute)})
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want []string
+	}{
+		{name: "within the window", now: t0.Add(time.Hour), want: []string{"new", "old"}},
+		{name: "past the first", now: t0.Add(time.Hour + time.Second), want: []string{"new"}},
+		{name: "past both", now: t0.Add(2 * time.Hour), want: nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w.Expire(tt.now)
+			if got := authors(w.Match(spam.Sighting{Fingerprint: 1, AuthorKey: "probe", At: t0.Add(31 * time.Minute)}, 2*time.Hour)); !slices.Equal(got, tt.want) {
+				t.Errorf("after Expire(%s), Match = %v, want %v", tt.now.Format(time.TimeOnly), got, tt.want)
+			}
+			if n := w.Len(); n != len(tt.want) {
+				t.Errorf("after Expire(%s), Len() = %d, want %d", tt.now.Format(time.TimeOnly), n, len(tt.want))
+			}
+		})
+	}
+}
