@@ -78,6 +78,17 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 			return spamChecks{}, fmt.Errorf("load: %w", err)
 		}
 	}
+	if tot := mirror.Totals(); tot.Spam == 0 && tot.Ham == 0 {
+		earlier, err := store.EarlierSiteModels(loadCtx)
+		if err != nil {
+			return spamChecks{}, err
+		}
+		for _, m := range earlier {
+			log.Warn("the spam model is empty: the one trained before is of an earlier feature version, which this version cannot use; train it again (commentctl spam train) and delete the old keys (docs/SPAM.md)",
+				"feature_version", spam.FeatureVersion, "earlier_feature_version", m.FeatureVersion,
+				"earlier_spam", m.Spam, "earlier_ham", m.Ham)
+		}
+	}
 	// The goroutines outlive ctx on purpose: a signal cancels ctx before the gRPC server drains,
 	// and the submissions still in flight need the copies and the campaign writer. stop ends them.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

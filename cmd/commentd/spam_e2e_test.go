@@ -213,3 +213,27 @@ func TestSpamEndToEnd(t *testing.T) {
 		t.Errorf("after commentctl spam eval, the scratch model's keys are still in Redis: %v", left)
 	}
 }
+
+// TestStartWarnsOfEarlierSpamModel: after an upgrade that changes the spam checks' feature version,
+// the site's model starts empty; commentd says so at start, naming the earlier model's training,
+// instead of leaving moderators to wonder why the checks forgot what they were taught.
+func TestStartWarnsOfEarlierSpamModel(t *testing.T) {
+	addr := redistest.Shared(t)
+	prefix := redistest.Prefix(t)
+	rdb := redistest.Client(t, addr)
+	if err := rdb.HSet(context.Background(), prefix+"{spam:2:site}:n", "spam", 40, "ham", 60, "seq", 100).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := startCommentd(t, addr, "-redis-prefix", prefix)
+	log := s.log.String()
+	for _, want := range []string{`"level":"WARN"`, `"earlier_feature_version":2`, `"earlier_spam":40`, `"earlier_ham":60`, "train it again"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("commentd's log at start lacks %s:\n%s", want, log)
+		}
+	}
+	// The same start without the earlier model says nothing of one.
+	quiet := startCommentd(t, addr)
+	if strings.Contains(quiet.log.String(), "earlier_feature_version") {
+		t.Errorf("commentd warned of an earlier model on a Redis without one:\n%s", quiet.log)
+	}
+}

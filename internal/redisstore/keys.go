@@ -312,6 +312,11 @@ func (k keys) spamModelTag(model string) string {
 	return fmt.Sprintf("%s{spam:%d:%s%s}", k.prefix, spam.FeatureVersion, scratchModelInfix, model)
 }
 
+// siteModelTotalsAt is the totals key of the site's model of feature version v.
+func (k keys) siteModelTotalsAt(v int) string {
+	return fmt.Sprintf("%s{spam:%d:%s}:n", k.prefix, v, siteModelName)
+}
+
 func (k keys) spamCounts(model string) string { return k.spamModelTag(model) + ":c" }
 
 func (k keys) spamTotals(model string) string { return k.spamModelTag(model) + ":n" }

@@ -75,6 +75,9 @@ func (m *SpamMirror) Train(ctx context.Context, tokens []string, isSpam bool, de
 // Seq returns the number of the last change the copy holds.
 func (m *SpamMirror) Seq() int64 { return m.mirror.Seq() }
 
+// Totals returns the copy's class and token totals.
+func (m *SpamMirror) Totals() spam.Totals { return m.mirror.Totals() }
+
 // Load reads the whole model from Redis into the copy. The read is not atomic (a big model takes
 // several HSCAN calls), so Load first notes the stream's last entry and the change number, and Run
 // replays every change after that entry: each change carries the counts it left, so the tokens it

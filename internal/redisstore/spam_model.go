@@ -302,3 +302,33 @@ func (s *Store) DeleteModel(ctx context.Context, model string) error {
 	}
 	return nil
 }
+
+// EarlierSiteModel is a site model trained under an earlier spam.FeatureVersion.
+type EarlierSiteModel struct {
+	FeatureVersion int
+	Spam, Ham      int64 // the comments it was trained with
+}
+
+// EarlierSiteModels lists the site models of earlier feature versions that hold training. The
+// current tokeniser cannot use their counts, so after an upgrade that changes the version the
+// site's model starts empty; commentd says so at start, rather than letting moderators wonder why
+// the checks forgot what they were taught. One command per version (each has a slot of its own).
+func (s *Store) EarlierSiteModels(ctx context.Context) ([]EarlierSiteModel, error) {
+	var out []EarlierSiteModel
+	for v := 1; v < spam.FeatureVersion; v++ {
+		vals, err := s.rdb.HMGet(ctx, s.keys.siteModelTotalsAt(v), "spam", "ham").Result()
+		if err != nil {
+			return nil, storeError("read earlier spam models", err)
+		}
+		count := func(v any) int64 {
+			s, _ := v.(string) // nil: no such model
+			n, _ := strconv.ParseInt(s, 10, 64)
+			return n
+		}
+		m := EarlierSiteModel{FeatureVersion: v, Spam: count(vals[0]), Ham: count(vals[1])}
+		if m.Spam > 0 || m.Ham > 0 {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

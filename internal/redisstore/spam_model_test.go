@@ -407,3 +407,35 @@ func usedMemory(tb testing.TB, rdb redis.UniversalClient) int64 {
 	tb.Fatal("INFO memory has no used_memory")
 	return 0
 }
+
+// TestEarlierSiteModels: a site model trained under an earlier feature version is listed with its
+// training, so commentd can say at start why the current model is empty; the current version's
+// model and an empty earlier one are not.
+func TestEarlierSiteModels(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	if got, err := ts.EarlierSiteModels(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("EarlierSiteModels on an empty Redis = %v, %v; want none", got, err)
+	}
+	if spam.FeatureVersion < 3 {
+		t.Fatalf("spam.FeatureVersion = %d: the test needs two earlier versions", spam.FeatureVersion)
+	}
+	old := spam.FeatureVersion - 1
+	if err := ts.rdb.HSet(ctx, ts.keys.siteModelTotalsAt(old), "spam", 3, "ham", 5, "seq", 8).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.rdb.HSet(ctx, ts.keys.siteModelTotalsAt(old-1), "spam", 0, "ham", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.TrainModel(ctx, "", "", []spam.Labelled{{Tokens: []string{"cash"}, Spam: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ts.EarlierSiteModels(ctx)
+	if err != nil {
+		t.Fatalf("EarlierSiteModels = %v", err)
+	}
+	if want := []EarlierSiteModel{{FeatureVersion: old, Spam: 3, Ham: 5}}; !slices.Equal(got, want) {
+		t.Errorf("EarlierSiteModels = %+v, want %+v", got, want)
+	}
+}
