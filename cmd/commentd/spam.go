@@ -79,9 +79,10 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		}
 	}
 	if tot := mirror.Totals(); tot.Spam == 0 && tot.Ham == 0 {
+		// A diagnostic: a failure to read it is logged, and does not stop the start.
 		earlier, err := store.EarlierSiteModels(loadCtx)
 		if err != nil {
-			return spamChecks{}, err
+			log.Warn("could not look for spam models of earlier feature versions", "error", err.Error())
 		}
 		for _, m := range earlier {
 			log.Warn("the spam model is empty: the one trained before is of an earlier feature version, which this version cannot use; train it again (commentctl spam train) and delete the old keys (docs/SPAM.md)",
