@@ -105,22 +105,34 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 	}
 	n, err := s.eraser.EraseAuthor(ctx, s.keys.EmailKey(e), opts)
 	if err != nil {
-		return Erasure{Comments: n}, fmt.Errorf("erase author data: %w", err)
+		err = fmt.Errorf("erase author data: %w", err)
+		// The comments anonymised before the failure stay so, and a repeat finds them anonymised
+		// already and counts 0: only an entry written now says who changed them.
+		if n > 0 && !dryRun && s.audit != nil {
+			note := countComments(n) + " anonymised before the erasure failed; repeat it to finish"
+			if aerr := s.recordErasure(ctx, admin, note, reason); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+		}
+		return Erasure{Comments: n}, err
 	}
 	if dryRun || s.audit == nil {
 		return Erasure{Comments: n, DryRun: dryRun}, nil
 	}
-	note := countComments(n) + " anonymised"
-	if reason != "" {
-		note += ": " + reason
-	}
 	// Recorded after the change, like thread settings: when the entry cannot be written the caller
 	// gets the error, and a repeat (which finds nothing left to anonymise) records the request.
-	ev := AuditEvent{Moderator: admin, Action: AuditEraseAuthorData, Target: ErasureTarget, Reason: note}
-	if err := s.RecordAudit(ctx, ev); err != nil {
+	if err := s.recordErasure(ctx, admin, countComments(n)+" anonymised", reason); err != nil {
 		return Erasure{Comments: n}, err
 	}
 	return Erasure{Comments: n}, nil
+}
+
+// recordErasure writes an erasure's audit entry: what it did, then the request's reason.
+func (s *Service) recordErasure(ctx context.Context, admin, note, reason string) error {
+	if reason != "" {
+		note += ": " + reason
+	}
+	return s.RecordAudit(ctx, AuditEvent{Moderator: admin, Action: AuditEraseAuthorData, Target: ErasureTarget, Reason: note})
 }
 
 // authorRequest checks the address and reason of a data-protection request (an erasure or an
