@@ -65,8 +65,10 @@ type Submission struct {
 	RequestID   string
 	ClientIP    string
 	UserAgent   string
-	Honeypot    string        // the form's hidden field: humans leave it empty
-	FormAge     time.Duration // time from form render to submit; 0 when unknown
+	Honeypot    string // the form's hidden field: humans leave it empty
+	// FormAge is the time from form render to submit; nil when the site did not say. A zero
+	// duration is a value (a form sent at once), not "unknown".
+	FormAge *time.Duration
 }
 
 // Draft is a submission that passed validation: text trimmed, addresses parsed.
@@ -80,7 +82,7 @@ type Draft struct {
 	RequestID  string
 	UserAgent  string
 	Honeypot   string
-	FormAge    time.Duration
+	FormAge    *time.Duration // nil when unknown
 	// History is the author's record, when a screener has read it (the abuse check reads it in the
 	// same round trip as the rate limits, for the spam check that runs after it).
 	History *AuthorHistory
@@ -110,7 +112,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		Honeypot:  s.Honeypot,
 		FormAge:   s.FormAge,
 	}
-	if s.FormAge < 0 {
+	if s.FormAge != nil && *s.FormAge < 0 {
 		verr.Add("form_duration", "want a valid duration, not negative")
 	}
 	switch {

@@ -18,11 +18,17 @@ import (
 // submissionFromProto copies a SubmitCommentRequest into a domain Submission; validation is the
 // domain's job.
 func submissionFromProto(r *commentdv1.SubmitCommentRequest) comment.Submission {
-	formAge := r.GetFormDuration().AsDuration()
-	if d := r.GetFormDuration(); d != nil && d.CheckValid() != nil {
-		// Out of range, or seconds and nanos of opposite signs: AsDuration would make some
-		// duration of it. A negative one is what validation refuses.
-		formAge = -1
+	// Unset is "unknown", which skips the too-fast check; a zero duration is a form sent at once,
+	// which that check is for, so the two must not both become Go's zero duration.
+	var formAge *time.Duration
+	if d := r.GetFormDuration(); d != nil {
+		a := d.AsDuration()
+		if d.CheckValid() != nil {
+			// Out of range, or seconds and nanos of opposite signs: AsDuration would make some
+			// duration of it. A negative one is what validation refuses.
+			a = -1
+		}
+		formAge = &a
 	}
 	return comment.Submission{
 		ThreadID:    r.GetThreadId(),

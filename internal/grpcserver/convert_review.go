@@ -1,6 +1,7 @@
 package grpcserver
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -25,7 +26,7 @@ func queueQueryFromProto(r *commentdv1.ListQueueRequest) (moderation.Query, erro
 		ReasonCode: r.GetReasonCode(),
 	}
 	var verr comment.ValidationError
-	q.CreatedBefore = timeFromProto(&verr, "max_create_time", r.GetMaxCreateTime())
+	q.CreatedBefore = upperBoundFromProto(&verr, "max_create_time", r.GetMaxCreateTime())
 	return q, verr.Err()
 }
 
@@ -37,9 +38,18 @@ func copyFloat(v *float64) *float64 {
 	return &c
 }
 
-// timeFromProto converts an optional timestamp: zero when unset, a violation of field when it is
-// not a valid time.
-func timeFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) time.Time {
+// A request's timestamps are optional bounds. A Timestamp may be any instant from 0001-01-01 to
+// 9999-12-31, and 0001-01-01T00:00:00Z, a valid one, is Go's zero time.Time, which the domain reads
+// as "no bound". So whether the field is set is decided here, from the message, and each kind of
+// bound says what a set value before anything commentd records means: nothing it stores (comments,
+// audit events) is older than the Unix epoch, and its stores count time from it.
+var unixEpoch = time.Unix(0, 0).UTC()
+
+// lowerBoundFromProto reads an optional "at or after" bound: zero when unset, a violation of field
+// when it is not a valid time. Every valid value is honoured: one at or before the Unix epoch
+// selects every comment or event, exactly what no bound selects, so it is passed on as the
+// domain's "no bound" (a store could not express an earlier time anyway).
+func lowerBoundFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) time.Time {
 	if ts == nil {
 		return time.Time{}
 	}
@@ -47,7 +57,32 @@ func timeFromProto(verr *comment.ValidationError, field string, ts *timestamppb.
 		verr.Add(field, "not a valid timestamp")
 		return time.Time{}
 	}
-	return ts.AsTime()
+	t := ts.AsTime()
+	if !t.After(unixEpoch) {
+		return time.Time{}
+	}
+	return t
+}
+
+// upperBoundFromProto reads an optional "before" bound: zero when unset, a violation of field when
+// it is not a valid time or not after the Unix epoch. Such a bound would select nothing at all, and
+// it is far more often a client's zero time sent for "unset" than a real question: answered, it
+// would list an empty queue, or tell an admin that an author has no data at all. So it is refused,
+// naming the field, rather than read as unset (everything) or honoured (nothing) in silence.
+func upperBoundFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	if err := ts.CheckValid(); err != nil {
+		verr.Add(field, "not a valid timestamp")
+		return time.Time{}
+	}
+	t := ts.AsTime()
+	if !t.After(unixEpoch) {
+		verr.Add(field, "must be after 1970-01-01T00:00:00Z: nothing older is kept; leave it unset for no bound")
+		return time.Time{}
+	}
+	return t
 }
 
 // claimQueryFromProto reads a ClaimCommentsRequest; the domain applies defaults and bounds.
@@ -60,6 +95,12 @@ func claimQueryFromProto(r *commentdv1.ClaimCommentsRequest) (moderation.ClaimQu
 	if d := r.GetLease(); d != nil {
 		if err := d.CheckValid(); err != nil {
 			return q, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "lease", Description: "not a valid duration"}}}
+		}
+		if d.AsDuration() == 0 {
+			// The domain reads a zero lease as "unset" (the default); an explicit zero asks for a
+			// claim that ends at once, which is below the shortest lease, not the default.
+			return q, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "lease",
+				Description: fmt.Sprintf("at least %s; leave it unset for the default, %s", moderation.MinLease, moderation.DefaultLease)}}}
 		}
 		q.Lease = d.AsDuration()
 	}
@@ -172,8 +213,8 @@ func auditQueryFromProto(r *commentdv1.ListAuditEventsRequest) (moderation.Audit
 	q := moderation.AuditQuery{
 		Moderator: r.GetModerator(),
 		Target:    r.GetTarget(),
-		Since:     timeFromProto(&verr, "start_time", r.GetStartTime()),
-		Until:     timeFromProto(&verr, "end_time", r.GetEndTime()),
+		Since:     lowerBoundFromProto(&verr, "start_time", r.GetStartTime()),
+		Until:     upperBoundFromProto(&verr, "end_time", r.GetEndTime()),
 	}
 	return q, verr.Err()
 }

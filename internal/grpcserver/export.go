@@ -36,8 +36,8 @@ func (s *moderationServer) ExportAuthorData(ctx context.Context, r *commentdv1.E
 func exportQueryFromProto(r *commentdv1.ExportAuthorDataRequest) (moderation.ExportQuery, error) {
 	q := moderation.ExportQuery{Email: r.GetAuthorEmail(), Reason: r.GetReason()}
 	var verr comment.ValidationError
-	q.Since = timeFromProto(&verr, "start_time", r.GetStartTime())
-	q.Until = timeFromProto(&verr, "end_time", r.GetEndTime())
+	q.Since = lowerBoundFromProto(&verr, "start_time", r.GetStartTime())
+	q.Until = upperBoundFromProto(&verr, "end_time", r.GetEndTime())
 	return q, verr.Err()
 }
 

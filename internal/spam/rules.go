@@ -87,7 +87,7 @@ func (r *rules) check(in Input, a analysis, v *verdict) {
 	if strings.TrimSpace(in.Honeypot) != "" {
 		v.add(DecisionSpam, ReasonHoneypot, "a form field hidden from people was filled in")
 	}
-	if o.MinFormAge > 0 && in.FormAge != 0 && in.FormAge < o.MinFormAge {
+	if o.MinFormAge > 0 && in.FormAge != nil && *in.FormAge < o.MinFormAge {
 		d := DecisionHold
 		if o.TooFastIsSpam {
 			d = DecisionSpam

@@ -56,12 +56,13 @@ func TestRules(t *testing.T) {
 		{name: "clean comment", in: plain},
 		{name: "honeypot filled", in: with(func(in *Input) { in.Honeypot = "http://x" }), want: []ruleFinding{{DecisionSpam, ReasonHoneypot}}},
 		{name: "honeypot of blanks is empty", in: with(func(in *Input) { in.Honeypot = "  " })},
-		{name: "too fast holds", in: with(func(in *Input) { in.FormAge = time.Second }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
-		{name: "too fast as spam", opts: RuleOptions{TooFastIsSpam: true}, in: with(func(in *Input) { in.FormAge = time.Second }), want: []ruleFinding{{DecisionSpam, ReasonTooFast}}},
-		{name: "slow enough", in: with(func(in *Input) { in.FormAge = 4 * time.Second })},
-		{name: "form age not reported", in: with(func(in *Input) { in.FormAge = 0 })},
-		{name: "custom minimum form age", opts: RuleOptions{MinFormAge: 10 * time.Second}, in: with(func(in *Input) { in.FormAge = 4 * time.Second }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
-		{name: "form age check off", opts: RuleOptions{MinFormAge: -1}, in: with(func(in *Input) { in.FormAge = time.Millisecond })},
+		{name: "too fast holds", in: with(func(in *Input) { in.FormAge = durationPtr(time.Second) }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
+		{name: "too fast as spam", opts: RuleOptions{TooFastIsSpam: true}, in: with(func(in *Input) { in.FormAge = durationPtr(time.Second) }), want: []ruleFinding{{DecisionSpam, ReasonTooFast}}},
+		{name: "slow enough", in: with(func(in *Input) { in.FormAge = durationPtr(4 * time.Second) })},
+		{name: "form age not reported", in: with(func(in *Input) { in.FormAge = nil })},
+		{name: "form sent at once holds", in: with(func(in *Input) { in.FormAge = durationPtr(0) }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
+		{name: "custom minimum form age", opts: RuleOptions{MinFormAge: 10 * time.Second}, in: with(func(in *Input) { in.FormAge = durationPtr(4 * time.Second) }), want: []ruleFinding{{DecisionHold, ReasonTooFast}}},
+		{name: "form age check off", opts: RuleOptions{MinFormAge: -1}, in: with(func(in *Input) { in.FormAge = durationPtr(time.Millisecond) })},
 		{name: "no user agent", in: with(func(in *Input) { in.UserAgent = " " }), want: []ruleFinding{{DecisionHold, ReasonNoUserAgent}}},
 		{name: "no user agent allowed", opts: RuleOptions{AllowNoUserAgent: true}, in: with(func(in *Input) { in.UserAgent = "" })},
 		{name: "one link", in: with(func(in *Input) { in.Body = "see http://a.example/x" })},
@@ -234,3 +235,5 @@ func TestRulePatternNames(t *testing.T) {
 		}
 	}
 }
+
+func durationPtr(d time.Duration) *time.Duration { return &d }

@@ -76,8 +76,9 @@ type Input struct {
 	UserAgent  string
 	// Honeypot is the value of a form field hidden from people; anything in it means a bot.
 	Honeypot string
-	// FormAge is how long after the form was rendered it was submitted; 0 when the site did not say.
-	FormAge time.Duration
+	// FormAge is how long after the form was rendered it was submitted; nil when the site did not
+	// say (zero is a form submitted at once).
+	FormAge *time.Duration
 	// AuthorKey is the author's keyed identity (privacy.Keyring.EmailKey), for campaign detection.
 	AuthorKey string
 	// IPKey is the keyed hash of the address (privacy.Keyring.IPKey), for hashed word-list entries.

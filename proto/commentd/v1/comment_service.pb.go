@@ -47,7 +47,7 @@ type SubmitCommentRequest struct {
 	// Optional. The value of the form's hidden honeypot field. Humans leave it empty; a non-empty value marks spam.
 	Honeypot string `protobuf:"bytes,9,opt,name=honeypot,proto3" json:"honeypot,omitempty"`
 	// Optional. The time from rendering the form to submitting it. Much faster than a human can type is held
-	// as a likely bot. Unset means unknown (no check).
+	// as a likely bot. Unset means unknown (no check); zero is a form sent at once, and is checked.
 	FormDuration  *durationpb.Duration `protobuf:"bytes,10,opt,name=form_duration,json=formDuration,proto3" json:"form_duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -324,7 +324,8 @@ type ListQueueRequest struct {
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Optional. Only comments of this author (the author_key shown in the moderator view).
 	AuthorKey string `protobuf:"bytes,5,opt,name=author_key,json=authorKey,proto3" json:"author_key,omitempty"`
-	// Optional. Only comments created before this time ("older than").
+	// Optional. Only comments created before this time ("older than"). A time at or before
+	// 1970-01-01T00:00:00Z (such as 0001-01-01T00:00:00Z) is refused with INVALID_ARGUMENT: nothing is older.
 	MaxCreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=max_create_time,json=maxCreateTime,proto3" json:"max_create_time,omitempty"`
 	// Optional. Only comments whose spam score is at least this.
 	MinSpamScore *float64 `protobuf:"fixed64,7,opt,name=min_spam_score,json=minSpamScore,proto3,oneof" json:"min_spam_score,omitempty"`
@@ -1279,7 +1280,8 @@ type ClaimCommentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many comments to claim: default 10, at most 50.
 	Count int32 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
-	// How long the claim lasts: default 5 minutes, at most 30 minutes.
+	// How long the claim lasts: default 5 minutes (when unset), at least 1 second (a zero duration is refused), at
+	// most 30 minutes (longer is lowered to it).
 	Lease *durationpb.Duration `protobuf:"bytes,2,opt,name=lease,proto3" json:"lease,omitempty"`
 	// The queue to claim from: STATE_PENDING (the default) or STATE_SPAM.
 	State State `protobuf:"varint,3,opt,name=state,proto3,enum=commentd.v1.State" json:"state,omitempty"`
@@ -2872,9 +2874,10 @@ type ListAuditEventsRequest struct {
 	Moderator string `protobuf:"bytes,1,opt,name=moderator,proto3" json:"moderator,omitempty"`
 	// Optional. Only actions on this resource, such as "comments/{id}".
 	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
-	// Optional. Only events at or after this time.
+	// Optional. Only events at or after this time; any time at or before 1970-01-01T00:00:00Z selects every event.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Optional. Only events before this time.
+	// Optional. Only events before this time; a time at or before 1970-01-01T00:00:00Z (such as
+	// 0001-01-01T00:00:00Z) is refused with INVALID_ARGUMENT: nothing is older.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// The maximum number of events to return: 0 or unset for the default, 50; at most 500 (larger values are
 	// lowered to 500); negative values are refused.
@@ -3447,10 +3450,12 @@ type ExportAuthorDataRequest struct {
 	// Optional. Why, such as the request's reference, at most 500 characters; recorded in the audit log, so it
 	// must not hold the address either.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optional. Only comments created at or after this time; unset means from the first.
+	// Optional. Only comments created at or after this time; unset, or any time at or before 1970-01-01T00:00:00Z,
+	// means from the first.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Optional. Only comments created before this time; unset means up to now. With start_time it splits the
-	// export of an author with more comments than one response holds into periods.
+	// export of an author with more comments than one response holds into periods. A time at or before
+	// 1970-01-01T00:00:00Z (such as 0001-01-01T00:00:00Z) is refused with INVALID_ARGUMENT: nothing is older.
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
