@@ -215,6 +215,19 @@ func (e *ValidationError) Add(field, description string) {
 	e.Violations = append(e.Violations, FieldViolation{Field: field, Description: description})
 }
 
+// AddAll records the violations of err when it is a *ValidationError, as Add records each; other
+// errors are ignored. It joins the violations of two checks of one request into one error.
+func (e *ValidationError) AddAll(err error) {
+	var v *ValidationError
+	if !errors.As(err, &v) {
+		return
+	}
+	for _, f := range v.Violations {
+		e.Add(f.Field, f.Description)
+	}
+	e.Omitted += v.Omitted
+}
+
 // Err returns e when it holds violations and nil otherwise.
 func (e *ValidationError) Err() error {
 	if len(e.Violations) == 0 {

@@ -8,11 +8,12 @@ import (
 )
 
 func (s *moderationServer) ListAuditEvents(ctx context.Context, r *commentdv1.ListAuditEventsRequest) (*commentdv1.ListAuditEventsResponse, error) {
+	p := comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()}
 	q, err := auditQueryFromProto(r)
 	if err != nil {
-		return nil, err
+		return nil, requestError(err, q.Validate(p))
 	}
-	events, next, err := s.moderation.ListAudit(ctx, q, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
+	events, next, err := s.moderation.ListAudit(ctx, q, p)
 	if err != nil {
 		return nil, err
 	}

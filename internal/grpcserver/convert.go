@@ -15,6 +15,20 @@ import (
 // Converters between proto messages and domain types. Proto messages never go past this package;
 // each direction is a named function so the rules (above all, what the site may see) are in one place.
 
+// requestError joins conv, the violations found while converting a request, with those of domain,
+// the domain's check of the converted request (in which a field that did not convert is left
+// unset, so it is not reported twice): a request with a bad time and other bad fields gets one
+// error naming all of them, not only the fields the converter saw.
+func requestError(conv, domain error) error {
+	var verr comment.ValidationError
+	verr.AddAll(conv)
+	if verr.Err() == nil {
+		return conv
+	}
+	verr.AddAll(domain)
+	return &verr
+}
+
 // submissionFromProto copies a SubmitCommentRequest into a domain Submission; validation is the
 // domain's job.
 func submissionFromProto(r *commentdv1.SubmitCommentRequest) comment.Submission {

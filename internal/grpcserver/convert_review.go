@@ -92,19 +92,20 @@ func claimQueryFromProto(r *commentdv1.ClaimCommentsRequest) (moderation.ClaimQu
 		ThreadID: r.GetThreadId(),
 		Count:    int(r.GetCount()),
 	}
+	var verr comment.ValidationError
 	if d := r.GetLease(); d != nil {
-		if err := d.CheckValid(); err != nil {
-			return q, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "lease", Description: "not a valid duration"}}}
-		}
-		if d.AsDuration() == 0 {
+		switch {
+		case d.CheckValid() != nil:
+			verr.Add("lease", "not a valid duration")
+		case d.AsDuration() == 0:
 			// The domain reads a zero lease as "unset" (the default); an explicit zero asks for a
 			// claim that ends at once, which is below the shortest lease, not the default.
-			return q, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "lease",
-				Description: fmt.Sprintf("at least %s; leave it unset for the default, %s", moderation.MinLease, moderation.DefaultLease)}}}
+			verr.Add("lease", fmt.Sprintf("at least %s; leave it unset for the default, %s", moderation.MinLease, moderation.DefaultLease))
+		default:
+			q.Lease = d.AsDuration()
 		}
-		q.Lease = d.AsDuration()
 	}
-	return q, nil
+	return q, verr.Err()
 }
 
 // releaseIDsFromProto parses a ReleaseCommentsRequest's names.

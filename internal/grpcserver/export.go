@@ -18,7 +18,7 @@ func (s *moderationServer) ExportAuthorData(ctx context.Context, r *commentdv1.E
 	}
 	q, err := exportQueryFromProto(r)
 	if err != nil {
-		return nil, err
+		return nil, requestError(err, q.Validate())
 	}
 	cs, err := s.moderation.ExportAuthorData(ctx, caller.Name, q)
 	if err != nil {

@@ -128,7 +128,7 @@ func TestExportAuthorDataInvalid(t *testing.T) {
 		{"reason too long", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
 		{"reason holds the address", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: "access request of Xena@Example.com"}, []string{"reason"}},
 		{"empty period", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", StartTime: now, EndTime: now}, []string{"end_time"}},
-		{"bad time", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@", StartTime: &timestamppb.Timestamp{Nanos: -1}}, []string{"start_time"}},
+		{"bad time", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@", StartTime: &timestamppb.Timestamp{Nanos: -1}}, []string{"author_email", "start_time"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.mod.ExportAuthorData(e.as(t, adminKeyName), tc.req)

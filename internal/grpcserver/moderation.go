@@ -31,7 +31,7 @@ var errNoCaller = errors.New("grpcserver: no authenticated caller in context")
 func (s *moderationServer) ListQueue(ctx context.Context, r *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
 	q, err := queueQueryFromProto(r)
 	if err != nil {
-		return nil, err
+		return nil, requestError(err, q.Validate(comment.Page{Size: int(r.GetPageSize())}))
 	}
 	return boundedPage(comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()}, func(p comment.Page) (*commentdv1.ListQueueResponse, int, error) {
 		vs, next, err := s.moderation.ListQueue(ctx, q, p)

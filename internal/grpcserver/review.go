@@ -17,7 +17,7 @@ func (s *moderationServer) ClaimComments(ctx context.Context, r *commentdv1.Clai
 	}
 	q, err := claimQueryFromProto(r)
 	if err != nil {
-		return nil, err
+		return nil, requestError(err, q.Validate())
 	}
 	vs, until, err := s.moderation.Claim(ctx, caller.Name, q)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
@@ -103,6 +105,8 @@ func TestSubmitValidation(t *testing.T) {
 func TestModerationValidationNamesEveryField(t *testing.T) {
 	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
 	longReason := strings.Repeat("r", 501)
+	badTime := &timestamppb.Timestamp{Nanos: -1}
+	yearOne := timestamppb.New(time.Time{})
 	tests := []struct {
 		name       string
 		call       func() error
@@ -123,6 +127,31 @@ func TestModerationValidationNamesEveryField(t *testing.T) {
 			})
 			return err
 		}, []string{"thread.moderation_mode", "thread.name", "update_mask"}},
+		// A time or duration that does not convert must not hide the request's other bad fields.
+		{"ListAuditEvents with a bad start_time, an end_time before 1970 and a negative page_size", func() error {
+			_, err := e.mod.ListAuditEvents(e.as(t, modKeyName), &commentdv1.ListAuditEventsRequest{
+				StartTime: badTime, EndTime: yearOne, PageSize: -1, Moderator: strings.Repeat("m", 65),
+			})
+			return err
+		}, []string{"end_time", "moderator", "page_size", "start_time"}},
+		{"ExportAuthorData with two bad times and a bad address", func() error {
+			_, err := e.mod.ExportAuthorData(e.as(t, adminKeyName), &commentdv1.ExportAuthorDataRequest{
+				AuthorEmail: "xena@", StartTime: badTime, EndTime: yearOne,
+			})
+			return err
+		}, []string{"author_email", "end_time", "start_time"}},
+		{"ListQueue with a bad max_create_time, state and page_size", func() error {
+			_, err := e.mod.ListQueue(e.as(t, modKeyName), &commentdv1.ListQueueRequest{
+				MaxCreateTime: badTime, State: commentdv1.State_STATE_PUBLISHED, PageSize: -1,
+			})
+			return err
+		}, []string{"max_create_time", "page_size", "state"}},
+		{"ClaimComments with a bad lease, count and state", func() error {
+			_, err := e.mod.ClaimComments(e.as(t, modKeyName), &commentdv1.ClaimCommentsRequest{
+				Lease: &durationpb.Duration{Seconds: 1, Nanos: -1}, Count: -1, State: commentdv1.State_STATE_REJECTED,
+			})
+			return err
+		}, []string{"count", "lease", "state"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

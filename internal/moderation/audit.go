@@ -129,6 +129,17 @@ func (s *Service) ListAudit(ctx context.Context, q AuditQuery, p comment.Page) (
 	if s.audit == nil {
 		return nil, "", unsupported("audit log")
 	}
+	if err := q.Validate(p); err != nil {
+		return nil, "", err
+	}
+	p.Size = comment.ClampPageSize(p.Size)
+	return s.audit.ListAudit(ctx, q, p)
+}
+
+// Validate checks a ListAudit request and returns a *comment.ValidationError naming every bad
+// field, or nil. The API layer runs it too when a field did not even convert, so that one error
+// names that field and every other bad one.
+func (q AuditQuery) Validate(p comment.Page) error {
 	var verr comment.ValidationError
 	if len(q.Moderator) > maxAuditModerator || !utf8.ValidString(q.Moderator) {
 		verr.Add("moderator", fmt.Sprintf("at most %d characters", maxAuditModerator))
@@ -140,11 +151,7 @@ func (s *Service) ListAudit(ctx context.Context, q AuditQuery, p comment.Page) (
 		verr.Add("end_time", "not after start_time")
 	}
 	comment.CheckPageSize(&verr, p.Size)
-	if err := verr.Err(); err != nil {
-		return nil, "", err
-	}
-	p.Size = comment.ClampPageSize(p.Size)
-	return s.audit.ListAudit(ctx, q, p)
+	return verr.Err()
 }
 
 // cutRunes returns s cut to at most n characters.

@@ -45,37 +45,23 @@ func (s *Service) Claim(ctx context.Context, moderator string, q ClaimQuery) ([]
 	if s.claims == nil {
 		return nil, time.Time{}, unsupported("claims store")
 	}
-	var verr comment.ValidationError
-	switch q.State {
-	case comment.StateUnspecified:
-		q.State = comment.StatePending
-	case comment.StatePending, comment.StateSpam:
-	default:
-		verr.Add("state", "want STATE_PENDING or STATE_SPAM")
+	if err := q.Validate(); err != nil {
+		return nil, time.Time{}, err
 	}
-	if q.ThreadID != "" && !comment.ValidThreadID(q.ThreadID) {
-		verr.Add("thread_id", "not a thread id")
+	if q.State == comment.StateUnspecified {
+		q.State = comment.StatePending
 	}
 	switch {
-	case q.Count < 0:
-		verr.Add("count", "must not be negative")
 	case q.Count == 0:
 		q.Count = DefaultClaimCount
 	case q.Count > MaxClaimCount:
 		q.Count = MaxClaimCount
 	}
 	switch {
-	case q.Lease < 0:
-		verr.Add("lease", "must not be negative")
 	case q.Lease == 0:
 		q.Lease = DefaultLease
-	case q.Lease < MinLease:
-		verr.Add("lease", fmt.Sprintf("at least %s", MinLease))
 	case q.Lease > MaxLease:
 		q.Lease = MaxLease
-	}
-	if err := verr.Err(); err != nil {
-		return nil, time.Time{}, err
 	}
 	// Leases are whole milliseconds in the store.
 	q.Lease = q.Lease.Truncate(time.Millisecond)
@@ -85,6 +71,32 @@ func (s *Service) Claim(ctx context.Context, moderator string, q ClaimQuery) ([]
 		return nil, time.Time{}, err
 	}
 	return s.views(ctx, cs), now.Add(q.Lease), nil
+}
+
+// Validate checks a claim request and returns a *comment.ValidationError naming every bad field,
+// or nil; zero and too large counts and leases are not errors (Claim applies the defaults and
+// bounds). The API layer runs it too when a field did not even convert, so that one error names
+// that field and every other bad one.
+func (q ClaimQuery) Validate() error {
+	var verr comment.ValidationError
+	switch q.State {
+	case comment.StateUnspecified, comment.StatePending, comment.StateSpam:
+	default:
+		verr.Add("state", "want STATE_PENDING or STATE_SPAM")
+	}
+	if q.ThreadID != "" && !comment.ValidThreadID(q.ThreadID) {
+		verr.Add("thread_id", "not a thread id")
+	}
+	if q.Count < 0 {
+		verr.Add("count", "must not be negative")
+	}
+	switch {
+	case q.Lease < 0:
+		verr.Add("lease", "must not be negative")
+	case q.Lease > 0 && q.Lease < MinLease:
+		verr.Add("lease", fmt.Sprintf("at least %s", MinLease))
+	}
+	return verr.Err()
 }
 
 // Release ends moderator's claims on the comments ids (already parsed from names).

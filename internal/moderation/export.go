@@ -61,6 +61,18 @@ type ExportQuery struct {
 	Since, Until time.Time
 }
 
+// Validate checks an access request and returns a *comment.ValidationError naming every bad field,
+// or nil. The API layer runs it too when a field did not even convert, so that one error names
+// that field and every other bad one.
+func (q ExportQuery) Validate() error {
+	var verr comment.ValidationError
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		verr.Add("end_time", "not after start_time")
+	}
+	_, _, err := authorRequest(q.Email, q.Reason, &verr)
+	return err
+}
+
 // ExportedComment is one comment of an export, with the author's data opened.
 type ExportedComment struct {
 	// Comment is the comment as stored. Its sealed fields and keyed hashes are cleared: the export
@@ -102,11 +114,10 @@ func (s *Service) ExportAuthorData(ctx context.Context, admin string, q ExportQu
 		// Checked first: an export that cannot be audited must not even be read.
 		return nil, unsupported("audit log")
 	}
-	var verr comment.ValidationError
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		verr.Add("end_time", "not after start_time")
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
-	e, reason, err := authorRequest(q.Email, q.Reason, &verr)
+	e, reason, err := authorRequest(q.Email, q.Reason, nil)
 	if err != nil {
 		return nil, err
 	}

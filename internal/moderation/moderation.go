@@ -327,11 +327,27 @@ func (s *Service) Get(ctx context.Context, id string) (View, error) {
 
 // ListQueue returns one page of the queue in the moderator's view.
 func (s *Service) ListQueue(ctx context.Context, q Query, p comment.Page) ([]View, string, error) {
+	if err := q.Validate(p); err != nil {
+		return nil, "", err
+	}
+	if q.State == comment.StateUnspecified {
+		q.State = comment.StatePending
+	}
+	p.Size = comment.ClampPageSize(p.Size)
+	cs, next, err := s.store.ListQueue(ctx, q, p)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.views(ctx, cs), next, nil
+}
+
+// Validate checks a ListQueue request and returns a *comment.ValidationError naming every bad
+// field, or nil. ListQueue runs it; the API layer runs it too when a field did not even convert,
+// so that one error names that field and every other bad one.
+func (q Query) Validate(p comment.Page) error {
 	var verr comment.ValidationError
 	switch q.State {
-	case comment.StateUnspecified:
-		q.State = comment.StatePending
-	case comment.StatePending, comment.StateRejected, comment.StateSpam:
+	case comment.StateUnspecified, comment.StatePending, comment.StateRejected, comment.StateSpam:
 	default:
 		verr.Add("state", "want STATE_PENDING, STATE_REJECTED or STATE_SPAM")
 	}
@@ -356,15 +372,7 @@ func (s *Service) ListQueue(ctx context.Context, q Query, p comment.Page) ([]Vie
 		verr.Add("reason_code", "want an UPPER_SNAKE code such as TOO_MANY_LINKS")
 	}
 	comment.CheckPageSize(&verr, p.Size)
-	if err := verr.Err(); err != nil {
-		return nil, "", err
-	}
-	p.Size = comment.ClampPageSize(p.Size)
-	cs, next, err := s.store.ListQueue(ctx, q, p)
-	if err != nil {
-		return nil, "", err
-	}
-	return s.views(ctx, cs), next, nil
+	return verr.Err()
 }
 
 // Patterns of the queue filters. Author keys are the keyed hashes privacy.Keyring makes
