@@ -166,6 +166,11 @@ var (
 	ErrNotFound = errors.New("comment: not found")
 	// ErrThreadClosed: the thread accepts no new comments.
 	ErrThreadClosed = errors.New("comment: thread is closed")
+	// ErrRequestReused: the submission's request id already made a comment in the thread, from a
+	// request with another author, name, parent or body. A resend repeats the request unchanged
+	// (and gets the first comment back); a new comment needs a new request id. Nothing was stored
+	// or counted.
+	ErrRequestReused = errors.New("comment: request id already used for another comment")
 	// ErrInvalidPageToken: the page token is not one this server issued for the same query.
 	ErrInvalidPageToken = errors.New("comment: invalid page token")
 	// ErrUnavailable: the store could not be reached in time. Callers may retry.

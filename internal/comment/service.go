@@ -21,6 +21,10 @@ type CreateOptions struct {
 	// RequestID makes the call idempotent: a second Create with the same thread and request id
 	// returns the first comment. Empty means no idempotency.
 	RequestID string
+	// Fingerprint identifies what the request asked for (see Service.Submit): a second Create with
+	// the same thread and request id but another fingerprint is not a resend but a reuse of the
+	// request id, refused with ErrRequestReused.
+	Fingerprint string
 	// DefaultMode is the site-wide moderation mode, used when the thread has none of its own.
 	DefaultMode Mode
 	// SkipPreModeration publishes the comment even on a pre-moderated thread (a trusted author).
@@ -33,7 +37,8 @@ type Store interface {
 	// thread's data lives).
 	NewID(threadID string) string
 	// Create stores c unless the request id was seen before, in which case it returns the earlier
-	// comment and created=false. In the same atomic step it checks that the thread is open
+	// comment and created=false when opts.Fingerprint is the earlier request's, and
+	// ErrRequestReused when it is not (storing nothing). In the same atomic step it checks that the thread is open
 	// (ErrThreadClosed), that a reply's parent exists in the thread (ErrParentNotFound) and is
 	// published (ErrParentNotPublished), and resolves the moderation mode: a comment that arrives
 	// as StatePublished becomes StatePending with a PRE_MODERATION reason when the thread's mode
@@ -114,6 +119,14 @@ func (s *Service) DefaultMode() Mode { return s.mode }
 // Submit validates, screens and stores a submission. The returned comment is StatePublished or
 // StatePending (or StateSpam/StateRejected when a screener decided so; the site is shown those as
 // pending by the API layer's choice).
+//
+// A request id seen before in the thread (within the store's idempotency period) is answered by
+// the store: the same request again (Draft.RequestKey; a resend, the site lost our answer) gets
+// the first comment; another request under that id (another author, name, parent or body: a bug
+// of the site) gets ErrRequestReused and stores nothing. The abuse screener usually recognises
+// both first and counts nothing (its marker of the request id rides in its own round trip); when
+// it could not (it failed open, say), what the screeners counted is given back here, as for any
+// submission the store does not take.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 	d, err := s.limits.Validate(sub)
 	if err != nil {
@@ -159,8 +172,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		c.State = StatePublished
 		c.PublishedAt = c.CreatedAt
 	}
-	stored, _, err := s.store.Create(ctx, c, CreateOptions{RequestID: d.RequestID, DefaultMode: s.mode, SkipPreModeration: v.SkipPreModeration})
-	if err != nil {
+	opts := CreateOptions{RequestID: d.RequestID, DefaultMode: s.mode, SkipPreModeration: v.SkipPreModeration}
+	if d.RequestID != "" {
+		opts.Fingerprint = d.RequestKey(s.keys)
+	}
+	stored, created, err := s.store.Create(ctx, c, opts)
+	if err != nil || !created {
 		for _, undo := range v.Undo {
 			undo(ctx)
 		}

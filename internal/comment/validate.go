@@ -89,6 +89,7 @@ type Draft struct {
 
 	keyed            bool
 	authorKey, ipKey string
+	requestKey       string // RequestKey, once computed
 }
 
 // Keys returns the keyed hashes of the draft's email and IP address ("" for an absent address).
@@ -100,6 +101,25 @@ func (d *Draft) Keys(k *privacy.Keyring) (authorKey, ipKey string) {
 	}
 	return d.authorKey, d.ipKey
 }
+
+// RequestKey identifies what the draft asks for, to tell a resend of a request (the same key under
+// the same request id) from another request reusing its id: who (the author's keyed hash, so the
+// address as normalised, and the name), where (the parent; the thread scopes a request id
+// already) and what (the body, trimmed). The facts of the sending are left out (address, user
+// agent, form duration, honeypot): a site may measure them again when it resends. It is a keyed
+// hash like every other lookup value, so the stores that keep it learn nothing from it. The name
+// is one line and a parent id has no line break, so the parts cannot run into each other. Like
+// Keys, it is computed once per draft (the abuse check and the store both need it).
+func (d *Draft) RequestKey(k *privacy.Keyring) string {
+	if d.requestKey == "" {
+		authorKey, _ := d.Keys(k)
+		d.requestKey = k.TextKey(requestKeyLabel, authorKey+"\n"+d.AuthorName+"\n"+d.ParentID+"\n"+d.Body)
+	}
+	return d.requestKey
+}
+
+// requestKeyLabel is the keyed-hash label of Draft.RequestKey.
+const requestKeyLabel = "request"
 
 // Validate checks every field of s and returns the draft, or a *ValidationError naming every bad field.
 func (l Limits) Validate(s Submission) (Draft, error) {

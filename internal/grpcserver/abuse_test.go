@@ -1,6 +1,8 @@
 package grpcserver_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
 // TestAbuseErrorMapping runs the real abuse checks (rate limits, duplicate control and bans, on
@@ -61,6 +64,49 @@ func TestAbuseErrorMapping(t *testing.T) {
 		err := submit("cat@example.com", "192.0.2.3", "the very same words")
 		if code, reason := codeReason(err); code != codes.AlreadyExists || reason != grpcserver.ReasonDuplicateComment {
 			t.Errorf("called SubmitComment twice with the same text, got %v %q, want AlreadyExists %q", code, reason, grpcserver.ReasonDuplicateComment)
+		}
+	})
+
+	t.Run("request id reused", func(t *testing.T) {
+		// The rule lets one submission through per address and hour: any count a resend or a
+		// reuse took would refuse the next real submission from that address.
+		req := func(email, ip, body string) *commentdv1.SubmitCommentRequest {
+			r := validSubmission("abuse", body)
+			r.AuthorEmail, r.ClientIp, r.RequestId = email, ip, "form-1"
+			return r
+		}
+		first, err := e.site.SubmitComment(site, req("eve@example.com", "192.0.2.5", "my first words"))
+		if err != nil {
+			t.Fatalf("called SubmitComment with request_id form-1: %v", err)
+		}
+		keys := e.storedKeys(t)
+		again, err := e.site.SubmitComment(site, req("eve@example.com", "192.0.2.5", "my first words"))
+		if err != nil || again.GetComment().GetName() != first.GetComment().GetName() {
+			t.Errorf("called SubmitComment again with request_id form-1 unchanged, got %v, %v; want the first comment %s", again.GetComment().GetName(), err, first.GetComment().GetName())
+		}
+		for _, r := range []*commentdv1.SubmitCommentRequest{
+			req("eve@example.com", "192.0.2.5", "other words"),
+			req("fay@example.com", "192.0.2.6", "my first words"),
+			req("fay@example.com", "192.0.2.6", "other words"),
+		} {
+			_, err := e.site.SubmitComment(site, r)
+			if code, reason := codeReason(err); code != codes.AlreadyExists || reason != grpcserver.ReasonRequestIDReused {
+				t.Errorf("called SubmitComment(request_id form-1, %s, %s, %q) after another request used it, got %v %q (%v), want AlreadyExists %q",
+					r.GetAuthorEmail(), r.GetClientIp(), r.GetBody(), code, reason, err, grpcserver.ReasonRequestIDReused)
+			}
+		}
+		var added []string
+		for _, k := range e.storedKeys(t) {
+			// A check whose counts were given back leaves short-lived marks (":k:", ":x:").
+			if !slices.Contains(keys, k) && !strings.Contains(k, ":k:") && !strings.Contains(k, ":x:") {
+				added = append(added, k)
+			}
+		}
+		if len(added) != 0 {
+			t.Errorf("after a resend and reuses of request_id form-1, got new keys %v, want none", added)
+		}
+		if err := submit("fay@example.com", "192.0.2.6", "other words"); err != nil {
+			t.Errorf("called SubmitComment from 192.0.2.6 with a new request after the reuses from it, got %v, want it stored (the reuses counted nothing)", err)
 		}
 	})
 

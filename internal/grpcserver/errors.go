@@ -56,6 +56,12 @@ const (
 	// ReasonExportTooLarge: the author has more comments in the period than one ExportAuthorData
 	// response holds. FAILED_PRECONDITION: no retry helps, a shorter period does.
 	ReasonExportTooLarge = "EXPORT_TOO_LARGE"
+	// ReasonRequestIDReused: SubmitComment's request_id already made a comment in the thread, for
+	// a request with another author, name, parent or body. ALREADY_EXISTS: what the id names
+	// exists, made by another request, and no retry with this id can succeed; not
+	// INVALID_ARGUMENT, which is for a request bad whatever the state (this one was valid until
+	// the id was used). The fix is a new request_id.
+	ReasonRequestIDReused = "REQUEST_ID_REUSED"
 )
 
 // featureOffError says this server was started without a feature the method needs.
@@ -109,6 +115,7 @@ const (
 //	*ratelimit.LimitError             RESOURCE_EXHAUSTED  RATE_LIMITED              QuotaFailure subject "rule:{rule}" + RetryInfo with the
 //	                                                                                error's delay; metadata "rule", "retry_delay"
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
+//	comment.ErrRequestReused          ALREADY_EXISTS      REQUEST_ID_REUSED         -
 //	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, absent for a
 //	                                                                                permanent ban); never the ban's target or reason
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
@@ -207,6 +214,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 
 	case errors.Is(err, ratelimit.ErrDuplicate):
 		return withDetails(codes.AlreadyExists, "the same comment was just submitted", ReasonDuplicateComment, nil), false
+
+	case errors.Is(err, comment.ErrRequestReused):
+		return withDetails(codes.AlreadyExists, "request_id was already used for another comment in this thread: "+
+			"resend that request unchanged, or give this one a new request_id", ReasonRequestIDReused, nil), false
 
 	case errors.As(err, &berr):
 		// Only the end of the ban goes out: who is banned, why and by whom is for moderators.

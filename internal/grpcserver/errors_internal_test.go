@@ -70,6 +70,12 @@ func TestStatusFor(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonDuplicateComment, Domain: ErrorDomain}},
 		},
 		{
+			name:        "request id reused, wrapped",
+			err:         fmt.Errorf("store comment: %w", comment.ErrRequestReused),
+			wantCode:    codes.AlreadyExists,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonRequestIDReused, Domain: ErrorDomain}},
+		},
+		{
 			name: "banned until a time, without the target or reason",
 			err: &ratelimit.BannedError{Ban: ratelimit.Ban{
 				Target: ratelimit.RangeTarget(netip.MustParsePrefix("198.51.100.0/24")), Reason: "troll", Moderator: "mod-alice",

@@ -25,6 +25,9 @@ type Subject struct {
 	ThreadID   string
 	TextKey    string // keyed hash of DuplicateText (privacy.Keyring.TextKey); "" skips duplicate control
 	RequestID  string // the client's idempotency key; "" when none
+	// RequestKey identifies what the request asks for (comment.Draft.RequestKey); with RequestID
+	// it tells a resend of a request from another request under the same id.
+	RequestKey string
 }
 
 // Take is one rule counted against one key value.
@@ -43,6 +46,26 @@ type DuplicateCheck struct {
 	RequestID string
 }
 
+// RequestCheck asks the store for the marker of one request id in one thread (the scope of a
+// request id). The first check of the request sets it, holding Key, for as long as the comment
+// store answers that request id; a later check finds it and tells a resend (the same Key) from
+// another request reusing the id, before anything is counted for either.
+type RequestCheck struct {
+	ThreadID  string
+	RequestID string
+	Key       string // Subject.RequestKey
+}
+
+// RequestState is what the store found for a RequestCheck.
+type RequestState int
+
+// The request states.
+const (
+	RequestNew    RequestState = iota // no marker: the store set ours (if the rules it rides with passed)
+	RequestResent                     // a marker of the same request: a resend
+	RequestReused                     // a marker of another request under the same id
+)
+
 // BanLookup is what a submission may be banned by.
 type BanLookup struct {
 	AuthorKey string
@@ -57,6 +80,7 @@ type Query struct {
 	ID        string
 	Takes     []Take
 	Duplicate *DuplicateCheck // nil: no duplicate control
+	Request   *RequestCheck   // nil: the submission has no request id
 	Bans      BanLookup
 	// History is the author key whose record (comment.AuthorHistory) to read, "" for none. The store
 	// reads it in the author's script call, so it costs no command of its own when the author has
@@ -86,15 +110,17 @@ type Ticket struct {
 	ID        string // the Query's ID
 	Takes     []Take
 	Duplicate *DuplicateCheck // the marker set, or nil
+	Request   *RequestCheck   // the request marker set, or nil
 }
 
 // IsZero reports whether nothing was counted.
-func (t Ticket) IsZero() bool { return len(t.Takes) == 0 && t.Duplicate == nil }
+func (t Ticket) IsZero() bool { return len(t.Takes) == 0 && t.Duplicate == nil && t.Request == nil }
 
 // Result is what the store found and did for a Query.
 type Result struct {
 	Ban       *Ban // the most specific active ban (author, then address, then the narrowest range)
 	Duplicate DuplicateState
+	Request   RequestState
 	Refused   []Refusal
 	// Taken is what the store counted. The store never counts a refused take; it counts every take
 	// when none is refused and there is no duplicate; in between (takes kept apart for Redis Cluster
@@ -107,7 +133,8 @@ type Result struct {
 
 // Store is the storage the Guard needs.
 type Store interface {
-	// Screen runs q: looks up bans, checks (and sets) the duplicate marker and counts the takes.
+	// Screen runs q: looks up bans, checks (and sets) the duplicate and request markers and counts
+	// the takes.
 	Screen(ctx context.Context, q Query) (Result, error)
 	// Refund gives back what a Screen counted. It is best effort: a refund lost to an outage only
 	// makes the limits briefly stricter.
@@ -240,8 +267,9 @@ type Outcome struct {
 	Ban *Ban
 	// Unchecked: the store failed and FailOpen let the submission through without any check.
 	Unchecked bool
-	// Replay: a retry of a request already seen (same request id and text); nothing more was counted,
-	// so the retry gets the first answer from the comment store instead of a rate-limit error.
+	// Replay: a resend of a request already seen (same request id, same author and text); nothing
+	// more was counted, so the resend gets the first answer from the comment store instead of a
+	// rate-limit error.
 	Replay bool
 	// Ticket is what was counted. Pass it to Refund if a later step refuses the submission.
 	Ticket Ticket
@@ -251,9 +279,12 @@ type Outcome struct {
 }
 
 // Check runs every abuse check of s in one store call. It returns a *LimitError when a rule
-// refuses, ErrDuplicate for a duplicate, and an error wrapping comment.ErrUnavailable when the store
+// refuses, ErrDuplicate for a duplicate, comment.ErrRequestReused when s's request id was used
+// by another request in the thread, and an error wrapping comment.ErrUnavailable when the store
 // fails (unless FailOpen). A refused submission is not counted by any rule: whatever the store
-// counted in the same round trip is given back.
+// counted in the same round trip is given back. So is whatever it counted for a resend of a
+// request already seen, which is let through (Outcome.Replay) for the comment store to answer
+// with the first comment, whatever the rules would say now.
 func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	if g.timeout > 0 {
 		var cancel context.CancelFunc
@@ -272,6 +303,10 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	if g.dupWin > 0 && s.TextKey != "" && s.AuthorKey != "" {
 		q.Duplicate = &DuplicateCheck{AuthorKey: s.AuthorKey, TextKey: s.TextKey, Window: g.dupWin, RequestID: s.RequestID}
 	}
+	if s.RequestID != "" && s.RequestKey != "" && s.ThreadID != "" {
+		// Whatever the rules, duplicate control or trust: a request id names one request.
+		q.Request = &RequestCheck{ThreadID: s.ThreadID, RequestID: s.RequestID, Key: s.RequestKey}
+	}
 	res, err := g.store.Screen(ctx, q)
 	if err != nil {
 		return g.failed(ctx, err)
@@ -281,6 +316,13 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
 		return Outcome{Ban: res.Ban, History: res.History}, nil
+	case res.Request == RequestReused:
+		// A bug of the site, not the reader's doing: reported before any verdict on the text.
+		g.refund(ctx, res.Taken)
+		return Outcome{}, fmt.Errorf("abuse check: %w", comment.ErrRequestReused)
+	case res.Request == RequestResent:
+		g.refund(ctx, res.Taken)
+		return Outcome{Replay: true, Ban: res.Ban, History: res.History}, nil
 	case res.Duplicate == DuplicateFound:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventDuplicate, "")

@@ -128,7 +128,17 @@ func (s *Screener) Subject(d *comment.Draft) Subject {
 		ThreadID:   d.ThreadID,
 		TextKey:    s.keys.TextKey(DuplicateLabel, DuplicateText(d.ThreadID, d.Body)),
 		RequestID:  d.RequestID,
+		RequestKey: requestKey(d, s.keys),
 	}
+}
+
+// requestKey is d's comment.Draft.RequestKey, or "" when d has no request id (it is an HMAC of the
+// body, not worth computing for nothing).
+func requestKey(d *comment.Draft, k *privacy.Keyring) string {
+	if d.RequestID == "" {
+		return ""
+	}
+	return d.RequestKey(k)
 }
 
 // TrustedAuthorKeys derives trusted author keys from staff email addresses, for NewTrusted.

@@ -311,12 +311,13 @@ func TestAbuseOnCluster(t *testing.T) {
 	// Every key one script call touches must hash to one slot; Redis Cluster refuses the call
 	// otherwise (CROSSSLOT), so the calls below would fail. Check the slots directly as well.
 	sub := subjectOf(t, "jane@example.com", "192.0.2.1", "thread-7", "hello")
-	q := ratelimit.Query{ID: "slotcheck", Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute}, History: sub.AuthorKey}
+	q := ratelimit.Query{ID: "slotcheck", Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute},
+		Request: &ratelimit.RequestCheck{ThreadID: sub.ThreadID, RequestID: "form-{1}", Key: "k"}, History: sub.AuthorKey}
 	for _, r := range rules {
 		v := map[ratelimit.KeyKind]string{ratelimit.KeyIP: sub.IPKey, ratelimit.KeyAuthor: sub.AuthorKey, ratelimit.KeyThread: sub.ThreadID}[r.Key]
 		q.Takes = append(q.Takes, ratelimit.Take{Rule: r, Subject: v})
 	}
-	groups := rateGroups(q.Takes, q.Duplicate, q.History)
+	groups := rateGroups(q.Takes, q.Duplicate, q.Request, q.History)
 	if len(groups) != 4 {
 		t.Fatalf("rateGroups(%d rules on 4 kinds of value) = %d groups, want 4", len(rules), len(groups))
 	}
@@ -378,6 +379,22 @@ func TestAbuseOnCluster(t *testing.T) {
 	}
 	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.60", "thread-7", "hello")); !errors.Is(err, ratelimit.ErrDuplicate) {
 		t.Errorf("duplicate Check on the cluster = %v, want ratelimit.ErrDuplicate", err)
+	}
+	// A request id's marker is in the thread's slot. Sent again unchanged, the request is let
+	// through for the comment store to answer, although the address's rule would refuse it;
+	// another request under the id is refused; neither counts (the refunds cross nodes).
+	asked := subjectOf(t, "ann@example.com", "192.0.2.70", "thread-7", "asked once")
+	asked.RequestID, asked.RequestKey = "form-7", "ann: asked once"
+	if o, err := g.Check(ctx, asked); err != nil || o.Replay {
+		t.Fatalf("Check with request id form-7 on the cluster = %+v, %v; want accepted", o, err)
+	}
+	if o, err := g.Check(ctx, asked); err != nil || !o.Replay || !o.Ticket.IsZero() {
+		t.Errorf("Check with request id form-7 resent on the cluster = %+v, %v; want a replay, nothing counted", o, err)
+	}
+	reused := asked
+	reused.RequestKey, reused.TextKey = "ann: asked twice", subjectOf(t, "", "", "thread-7", "asked twice").TextKey
+	if _, err := g.Check(ctx, reused); !errors.Is(err, comment.ErrRequestReused) {
+		t.Errorf("Check reusing request id form-7 on the cluster = %v, want comment.ErrRequestReused", err)
 	}
 	if o, err := g.Check(ctx, subjectOf(t, "reader@example.com", "203.0.113.4", "thread-7", "x")); err != nil || o.Ban == nil {
 		t.Errorf("Check from a banned range on the cluster = %+v, %v; want the ban", o, err)

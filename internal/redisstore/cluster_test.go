@@ -134,9 +134,19 @@ func TestClusterCreateTouchesOneSlot(t *testing.T) {
 
 		reply := draft(s, thread, 2)
 		reply.ParentID = parent.ID
-		opts := comment.CreateOptions{RequestID: fmt.Sprintf("req-%d", shard)}
+		opts := comment.CreateOptions{RequestID: fmt.Sprintf("req-%d", shard), Fingerprint: "first"}
 		mustCreate(t, s, reply, opts)
 		after := scanKeys(t, rdb, prefix)
+		// The request id again, as a resend and as a reuse: the script reads the earlier record
+		// through the idempotency record's value, which must name a key of the same slot.
+		if got, created, err := s.Create(ctx, draft(s, thread, 3), opts); err != nil || created || got.ID != reply.ID {
+			t.Errorf("shard %d: Create resent on the cluster = %s, created %v, %v; want %s, not created", shard, got.ID, created, err, reply.ID)
+		}
+		reused := opts
+		reused.Fingerprint = "another"
+		if _, _, err := s.Create(ctx, draft(s, thread, 4), reused); !errors.Is(err, comment.ErrRequestReused) {
+			t.Errorf("shard %d: Create with a reused request id on the cluster = %v, want comment.ErrRequestReused", shard, err)
+		}
 
 		// The keys Create passes to its script (read or written) and the keys it created.
 		touched := []string{

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -30,7 +31,8 @@ func (s *Store) NewID(threadID string) string {
 //
 // created is true when this call stored the comment, including when go-redis resent the script
 // after a lost reply and the first run had stored it; it is false when the request id was seen
-// before and the earlier comment is returned.
+// before, with the same fingerprint, and the earlier comment is returned. The request id seen with
+// another fingerprint is comment.ErrRequestReused, and nothing is written.
 func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.CreateOptions) (comment.Comment, bool, error) {
 	if !comment.ValidThreadID(c.ThreadID) {
 		return comment.Comment{}, false, fmt.Errorf("redisstore: create: invalid thread id %q", c.ThreadID)
@@ -56,9 +58,9 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	if mode == comment.ModeDefault {
 		mode = comment.ModePost
 	}
-	hasRequest := "0"
+	fingerprint := ""
 	if opts.RequestID != "" {
-		hasRequest = "1"
+		fingerprint = requestFingerprint(opts.Fingerprint)
 	}
 	preHold := append(append([]comment.Reason(nil), c.HoldReasons...),
 		comment.Reason{Code: comment.ReasonPreModeration, Message: preModerationMessage})
@@ -83,7 +85,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		scriptKeys = append(scriptKeys, k.shardQueue(shard, st))
 	}
 	args := []any{
-		c.ThreadID, c.ParentID, hasRequest, requestTTL, int(mode),
+		c.ThreadID, c.ParentID, fingerprint, requestTTL, int(mode),
 		int(c.State), published, encodeHold(c.HoldReasons), preHoldField,
 		micros(c.CreatedAt), c.ID,
 	}
@@ -114,6 +116,8 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return comment.Comment{}, false, comment.ErrParentNotFound
 	case "parent_unpublished":
 		return comment.Comment{}, false, comment.ErrParentNotPublished
+	case "reused":
+		return comment.Comment{}, false, comment.ErrRequestReused
 	case "new":
 		stored, err := newRecord(c, rest)
 		if err != nil {
@@ -131,6 +135,14 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return stored, status != "dup", nil
 	}
 	return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: status %q", errCorrupt, status)
+}
+
+// requestFingerprint is the form of a request's fingerprint the idempotency record keeps (see
+// keys.go): 32 hex digits whatever the caller's form, which create.lua relies on to tell it from
+// the record key before it. The caller's fingerprint is a keyed hash already; this only sizes it.
+func requestFingerprint(fp string) string {
+	sum := sha256.Sum256([]byte(fp))
+	return hex.EncodeToString(sum[:16])
 }
 
 // newRecord is the comment create.lua stored for c, given the state, publication time and hold

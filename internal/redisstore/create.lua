@@ -11,7 +11,8 @@
 -- KEYS[9..11]  the shard's queue zsets: pending, rejected, spam
 -- ARGV[1]      thread id
 -- ARGV[2]      parent id, "" for a top-level comment
--- ARGV[3]      "1" when the call has a request id (KEYS[4] is used)
+-- ARGV[3]      the request's fingerprint (32 hex digits) when the call has a request id (KEYS[4] is
+--              used), "" without one
 -- ARGV[4]      idempotency record TTL, seconds
 -- ARGV[5]      site default mode: "1" pre, "2" post
 -- ARGV[6]      state as submitted: "1" published, "2" pending, "3" rejected, "4" spam
@@ -33,9 +34,11 @@
 --                                    and, when not "", "published" and "hold" (the caller knows
 --                                    the rest, so the record is not sent back)
 --   {"own", record}  this same comment was stored by an earlier run of this call
---   {"dup", record}  the request id was seen before; the record is the earlier comment
+--   {"dup", record}  the request id was seen before, with this fingerprint (a resend); the record
+--                    is the earlier comment
 -- (record being the stored fields as HGETALL lists them), or a refusal: {"closed"},
--- {"no_parent"}, {"parent_unpublished"}.
+-- {"no_parent"}, {"parent_unpublished"}, {"reused"} (the request id was seen before with another
+-- fingerprint: another request under the same id).
 --
 -- A new comment also starts the thread's auto-close period if it has none ("first" in the
 -- settings hash), counts in the day's "sub" (and "spam") counters, and announces a "held" or
@@ -45,13 +48,24 @@ local DAY = 86400000000 -- µs
 
 -- Idempotency comes first: a retried request must get its comment back even if the thread has
 -- been closed since.
-if ARGV[3] == "1" then
+if ARGV[3] ~= "" then
   local earlier = redis.call("GET", KEYS[4])
   if earlier then
-    local rec = redis.call("HGETALL", earlier)
+    -- The record key, "/" and the fingerprint of the request that made it. A record written
+    -- before fingerprints were kept is the record key alone: its 33rd character from the end is
+    -- the "{" of the hash tag (then "sNN}c:" and the 26-character id), never "/". Such a request
+    -- cannot be told from another, and is answered as a resend, as it was when it was written.
+    local key, fingerprint = earlier, nil
+    if #earlier > 33 and string.sub(earlier, -33, -33) == "/" then
+      key, fingerprint = string.sub(earlier, 1, -34), string.sub(earlier, -32)
+    end
+    local rec = redis.call("HGETALL", key)
     if #rec > 0 then
-      if earlier == KEYS[1] then
+      if key == KEYS[1] then
         return {"own", rec}
+      end
+      if fingerprint and fingerprint ~= ARGV[3] then
+        return {"reused"}
       end
       return {"dup", rec}
     end
@@ -60,7 +74,7 @@ end
 -- Without a request id, a resent call finds its own record. With one, the idempotency record
 -- above, written in the same step as the comment, already did; the EXISTS would be one more
 -- command on every submission for nothing.
-if ARGV[3] ~= "1" and redis.call("EXISTS", KEYS[1]) == 1 then
+if ARGV[3] == "" and redis.call("EXISTS", KEYS[1]) == 1 then
   return {"own", redis.call("HGETALL", KEYS[1])}
 end
 
@@ -110,8 +124,8 @@ else
   redis.call("ZADD", KEYS[5 + q], score, id)
   redis.call("ZADD", KEYS[8 + q], score, id)
 end
-if ARGV[3] == "1" then
-  redis.call("SET", KEYS[4], KEYS[1], "EX", ARGV[4])
+if ARGV[3] ~= "" then
+  redis.call("SET", KEYS[4], KEYS[1] .. "/" .. ARGV[3], "EX", ARGV[4])
 end
 if not settings[3] then
   redis.call("HSET", KEYS[2], "first", score)

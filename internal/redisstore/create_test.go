@@ -242,6 +242,51 @@ func TestCreateWithSeenRequestIDReturnsEarlierComment(t *testing.T) {
 	}
 }
 
+// TestCreateWithReusedRequestIDIsRefused: a request id seen in the thread with another fingerprint
+// is another request under the same id, refused with comment.ErrRequestReused and writing nothing;
+// with the same fingerprint it is a resend, answered with the earlier comment. An idempotency
+// record written before fingerprints were kept (the record key alone) is answered as a resend.
+func TestCreateWithReusedRequestIDIsRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	opts := comment.CreateOptions{RequestID: "reuse-1", Fingerprint: "jane: hello"}
+	first, created, err := ts.Create(ctx, draft(ts.Store, "reuse", 1), opts)
+	if err != nil || !created {
+		t.Fatalf("first Create = created %v, %v; want created", created, err)
+	}
+	before := scanKeys(t, ts.rdb, ts.prefix)
+	for _, fp := range []string{"jane: bye", "bob: hello", ""} {
+		again := opts
+		again.Fingerprint = fp
+		if got, created, err := ts.Create(ctx, draft(ts.Store, "reuse", 2), again); !errors.Is(err, comment.ErrRequestReused) {
+			t.Errorf("Create with request id %q and fingerprint %q after %q = %s, created %v, %v; want comment.ErrRequestReused",
+				opts.RequestID, fp, opts.Fingerprint, got.ID, created, err)
+		}
+	}
+	if diff := cmp.Diff(before, scanKeys(t, ts.rdb, ts.prefix)); diff != "" {
+		t.Errorf("keys after the refused reuses (-before +after):\n%s", diff)
+	}
+	got, created, err := ts.Create(ctx, draft(ts.Store, "reuse", 3), opts)
+	if err != nil || created || got.ID != first.ID {
+		t.Errorf("Create with request id %q and the first fingerprint = %s, created %v, %v; want the first comment %s, not created", opts.RequestID, got.ID, created, err, first.ID)
+	}
+
+	// A record of the earlier form: the record key alone.
+	old := draft(ts.Store, "reuse-old", 4)
+	if _, _, err := ts.Create(ctx, old, comment.CreateOptions{}); err != nil {
+		t.Fatalf("Create(%s) = %v", old.ID, err)
+	}
+	shard := shardOfThread("reuse-old")
+	if err := ts.rdb.Set(ctx, ts.keys.request(shard, "reuse-old", "old-1"), ts.keys.record(shard, old.ID), time.Hour).Err(); err != nil {
+		t.Fatalf("SET an idempotency record of the earlier form: %v", err)
+	}
+	got, created, err = ts.Create(ctx, draft(ts.Store, "reuse-old", 5), comment.CreateOptions{RequestID: "old-1", Fingerprint: "anything"})
+	if err != nil || created || got.ID != old.ID {
+		t.Errorf("Create with request id old-1, recorded without a fingerprint = %s, created %v, %v; want the earlier comment %s, not created", got.ID, created, err, old.ID)
+	}
+}
+
 func TestCreateTwiceWithSameCommentIsHarmless(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"strconv"
@@ -35,7 +37,11 @@ import (
 //	                                   last reopening; see create.lua). No TTL; a thread back to
 //	                                   defaults without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
-//	                                   that request id. TTL requestTTL.
+//	                                   that request id, "/", and the request's fingerprint (32 hex
+//	                                   digits of a hash of the keyed hash comment.Service makes of
+//	                                   author, name, parent and body), which tells a resend from a
+//	                                   reuse of the id; records written before fingerprints were
+//	                                   kept hold the record key alone. TTL requestTTL.
 //
 // Thread ids never contain '/', '{' or '}' (comment.ValidThreadID), so the names above cannot
 // collide with each other and the only hash tag in a name is S. No personal data appears in any
@@ -163,6 +169,13 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	                             that set it, "n:<checkID>", or "r:<reqHash>:<checkID>" when the
 //	                             submission had a request id (reqHash: 32 hex digits of its SHA-256).
 //	                             TTL: the duplicate window. textKey: keyed hash of thread + normalised body.
+//	P R :q:<reqHash>     string  request marker (kind thread only): "<fingerprint>:<checkID>" of the
+//	                             check that first passed with that request id in the thread
+//	                             (reqHash: 32 hex digits of the id's SHA-256; fingerprint: as in
+//	                             the idempotency record, see requestFingerprint). A later check
+//	                             with the same fingerprint is a resend, with another a reuse of the
+//	                             id; neither counts. Removed by the refund of its check (when the
+//	                             submission is not stored). TTL requestTTL, as the idempotency record.
 //	P R :x:<checkID>     string  "1": the counts of that check were given back, so a resent refund
 //	                             is not applied twice. TTL refundMarkTTL.
 //	P R :k:<checkID>     string  "1": that check counted on this value, so a take the client resends
@@ -199,6 +212,13 @@ func rateIn(tag, rule string) string { return tag + ":r:" + rule }
 
 func (k keys) duplicate(authorKey, textKey string) string {
 	return k.rateTag("author", authorKey) + ":d:" + textKey
+}
+
+// requestMark is the marker of a request id in its thread; the id is hashed, so the name has a fixed
+// shape whatever the client sent.
+func (k keys) requestMark(threadID, requestID string) string {
+	sum := sha256.Sum256([]byte(requestID))
+	return k.rateTag("thread", threadID) + ":q:" + hex.EncodeToString(sum[:16])
 }
 
 func (k keys) refundMark(kind, value, checkID string) string {

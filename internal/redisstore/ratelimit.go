@@ -16,7 +16,10 @@ import (
 // The abuse check of a submission (ratelimit.Store) costs one round trip: one pipeline holding
 // one rate-limit script call per counted value (ip, author, thread, site) and one HMGET of the
 // bans. The author's call also reads the author's record (comment.AuthorHistory), which shares the
-// author's slot, for the spam check that runs after the abuse check.
+// author's slot, for the spam check that runs after the abuse check. The thread's call also
+// checks and sets the marker of the submission's request id (in the thread's slot, the request
+// id's scope), so that a resend or a reuse of the id is known before anything counts it, though
+// the comment's own idempotency record is in another slot and only the write can read it.
 //
 // go-redis/redis_rate has a GCRA script too, but it checks one key per call and always counts a
 // passing key. A submission must pass every rule and be counted by none when any refuses, so
@@ -48,18 +51,21 @@ var (
 	_ ratelimit.BanStore = (*Store)(nil)
 )
 
-// rateGroup is the takes, and the duplicate check, on one counted value: one slot, one script call.
+// rateGroup is the takes, and the duplicate or request check, on one counted value: one slot, one
+// script call. The script holds one marker per call: an author's group may have a duplicate check,
+// a thread's a request check, never both.
 type rateGroup struct {
 	kind, value string
 	takes       []ratelimit.Take
 	dup         *ratelimit.DuplicateCheck
+	request     *ratelimit.RequestCheck
 	history     bool // read the author's record (kind author only)
 }
 
-// rateGroups sorts takes, the duplicate check and the history read by counted value, in order of
-// first appearance. history is the author key whose record to read, "" for none; when that author
-// has no rule or duplicate check of its own, its group holds only the read.
-func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck, history string) []*rateGroup {
+// rateGroups sorts takes, the duplicate and request checks and the history read by counted value,
+// in order of first appearance. history is the author key whose record to read, "" for none; when
+// that author has no rule or duplicate check of its own, its group holds only the read.
+func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck, request *ratelimit.RequestCheck, history string) []*rateGroup {
 	var groups []*rateGroup
 	index := map[[2]string]*rateGroup{}
 	group := func(kind, value string) *rateGroup {
@@ -79,6 +85,9 @@ func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck, history s
 	if dup != nil {
 		group(ratelimit.KeyAuthor.String(), dup.AuthorKey).dup = dup
 	}
+	if request != nil {
+		group(ratelimit.KeyThread.String(), request.ThreadID).request = request
+	}
 	if history != "" {
 		group(ratelimit.KeyAuthor.String(), history).history = true
 	}
@@ -88,22 +97,30 @@ func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck, history s
 func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args []any) {
 	keys = make([]string, 0, len(g.takes)+2)
 	args = make([]any, 0, 2*len(g.takes)+6)
-	args = append(args, len(g.takes), flag(g.dup != nil), flag(g.history))
+	args = append(args, len(g.takes), flag(g.dup != nil || g.request != nil), flag(g.history))
 	tag := s.keys.rateTag(g.kind, g.value)
 	for _, t := range g.takes {
 		keys = append(keys, rateIn(tag, t.Rule.Name))
 		args = append(args, t.Rule.Interval().Microseconds(), t.Rule.Burst)
 	}
-	if g.dup != nil {
+	switch {
+	case g.dup != nil:
 		key, dupArgs := s.duplicateTakeArgs(g.dup, checkID)
 		keys = append(keys, key)
 		args = append(args, dupArgs...)
+	case g.request != nil:
+		// The request marker rides in the script's marker slot: "ours" is this check's value, and
+		// the replay prefix is the request's fingerprint, so the script's "replay" is a resend of
+		// the request and its "duplicate" another request under the id.
+		fp := requestFingerprint(g.request.Key)
+		keys = append(keys, s.keys.requestMark(g.request.ThreadID, g.request.RequestID))
+		args = append(args, requestTTL*1000, requestMarker(g.request, checkID), fp+":")
 	}
 	if g.history {
 		keys = append(keys, s.keys.authorHistory(g.value))
 	}
-	if g.dup == nil && len(g.takes) > 0 {
-		// Without a duplicate marker to recognise it, a resent call would count twice.
+	if g.dup == nil && g.request == nil && len(g.takes) > 0 {
+		// Without a marker to recognise it, a resent call would count twice.
 		keys = append(keys, s.keys.takeMark(g.kind, g.value, checkID))
 		args = append(args, takeMarkTTL*1000)
 	}
@@ -128,11 +145,21 @@ func (s *Store) rateRefundCall(g *rateGroup, checkID string) (keys []string, arg
 		args = append(args, t.Rule.Interval().Microseconds())
 	}
 	args = append(args, refundMarkTTL)
-	if g.dup != nil {
+	switch {
+	case g.dup != nil:
 		keys = append(keys, s.keys.duplicate(g.dup.AuthorKey, g.dup.TextKey))
 		args = append(args, duplicateMarker(g.dup, checkID))
+	case g.request != nil:
+		keys = append(keys, s.keys.requestMark(g.request.ThreadID, g.request.RequestID))
+		args = append(args, requestMarker(g.request, checkID))
 	}
 	return keys, args
+}
+
+// requestMarker is the value of the request marker a check sets: the request's fingerprint (fixed
+// length, no ':'), then the check id, which makes it this check's own.
+func requestMarker(r *ratelimit.RequestCheck, checkID string) string {
+	return requestFingerprint(r.Key) + ":" + checkID
 }
 
 // Status codes of ratelimit_take.lua.
@@ -151,7 +178,7 @@ const rateReplyHeader = 4
 // fails, what the others counted is given back (best effort) before the error is returned.
 func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result, error) {
 	res := ratelimit.Result{Taken: ratelimit.Ticket{ID: q.ID}}
-	groups := rateGroups(q.Takes, q.Duplicate, q.History)
+	groups := rateGroups(q.Takes, q.Duplicate, q.Request, q.History)
 	fields := banFields(q.Bans)
 	if len(groups) == 0 && len(fields) == 0 {
 		return res, nil
@@ -226,10 +253,21 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 		if g.dup != nil {
 			res.Taken.Duplicate = g.dup
 		}
+		if g.request != nil {
+			res.Taken.Request = g.request
+		}
 	case rateDuplicate:
-		res.Duplicate = ratelimit.DuplicateFound
+		if g.request != nil {
+			res.Request = ratelimit.RequestReused
+		} else {
+			res.Duplicate = ratelimit.DuplicateFound
+		}
 	case rateReplay:
-		res.Duplicate = ratelimit.DuplicateReplay
+		if g.request != nil {
+			res.Request = ratelimit.RequestResent
+		} else {
+			res.Duplicate = ratelimit.DuplicateReplay
+		}
 	case rateRefused:
 		if len(vals) != len(g.takes)+rateReplyHeader {
 			return fmt.Errorf("script reply has %d values, want %d", len(vals), len(g.takes)+rateReplyHeader)
@@ -248,7 +286,7 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 // Refund gives back what one Screen counted (ratelimit.Store). Refunding the same ticket twice
 // changes nothing the second time.
 func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
-	groups := rateGroups(t.Takes, t.Duplicate, "")
+	groups := rateGroups(t.Takes, t.Duplicate, t.Request, "")
 	if len(groups) == 0 {
 		return nil
 	}

@@ -1,10 +1,10 @@
 -- Gives back what one check counted on one counted value (one hash slot): each rule's TAT moves
--- back one interval, and our duplicate marker is removed if it is still ours. A refund mark makes
+-- back one interval, and our marker (duplicate or request) is removed if it is still ours. A refund mark makes
 -- a resent refund a no-op: applied twice it would make the limits looser than configured.
 --
 -- KEYS[1]      the refund mark of the check
 -- KEYS[2..n+1] the rules' states
--- KEYS[n+2]    optional: the duplicate marker
+-- KEYS[n+2]    optional: the marker (an author's duplicate marker, a thread's request marker)
 -- ARGV[1]      n
 -- ARGV[1+i]    (i = 1..n) rule i's interval in µs
 -- ARGV[n+2]    the refund mark's lifetime in s

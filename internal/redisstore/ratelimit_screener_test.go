@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
 // TestScreenerInCommentService drives comment.Service with the abuse Screener on a real Redis:
@@ -148,4 +151,127 @@ type screenerFunc func(context.Context, *comment.Draft, *comment.Verdict) error
 
 func (f screenerFunc) Screen(ctx context.Context, d *comment.Draft, v *comment.Verdict) error {
 	return f(ctx, d, v)
+}
+
+// TestScreenerRequestIDResendAndReuse sends a request id again: unchanged (a resend, the site lost
+// our answer), and with another body or author (a reuse, a bug of the site). A resend returns the
+// first comment and a reuse is refused with comment.ErrRequestReused; neither may count against a
+// rule, leave a duplicate marker or store anything. The author's burst must be whole afterwards,
+// and the texts the reuses carried must pass duplicate control when sent under new request ids.
+//
+// It also counts round trips: a new submission takes two (the abuse check and the write), a reuse
+// two (the check, which knows the request id, and the refund of what the other values' calls in
+// the same exchange counted), a resend three (those two and the write, which returns the first
+// comment).
+func TestScreenerRequestIDResendAndReuse(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	var c counter
+	rdb.AddHook(&c)
+	s := abuseStore(t, rdb)
+	ctx := context.Background()
+	const burst = 3
+	rules := []ratelimit.Rule{rule("burst-author", ratelimit.KeyAuthor, 1, time.Hour, burst), rule("burst-ip", ratelimit.KeyIP, 1, time.Hour, 2*burst)}
+	service := func(dupWindow time.Duration) *comment.Service {
+		g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules, DuplicateWindow: dupWindow})
+		sc := ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})
+		return comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{sc}})
+	}
+	// withDup recognises a resend by its duplicate marker; noDup (duplicate control off) cannot,
+	// nor can anything once the duplicate window has passed: only the store knows the request id.
+	withDup, noDup := service(0), service(-1)
+	sub := func(email, requestID, body string) comment.Submission {
+		return comment.Submission{ThreadID: "resend-1", AuthorName: "A Reader", AuthorEmail: email, ClientIP: "192.0.2.7", Body: body, RequestID: requestID}
+	}
+
+	// Loads the comment script, so the counts below are a submission's own.
+	if _, err := withDup.Submit(ctx, comment.Submission{ThreadID: "warm-up", AuthorName: "W", AuthorEmail: "w@example.com", Body: "w"}); err != nil {
+		t.Fatalf("warm-up Submit = %v", err)
+	}
+	trips := func(f func()) int64 {
+		before := c.trips.Load()
+		f()
+		return c.trips.Load() - before
+	}
+	var first comment.Comment
+	var err error
+	if n := trips(func() { first, err = withDup.Submit(ctx, sub("jane@example.com", "r-1", "Hello")) }); err != nil || n != 2 {
+		t.Fatalf("Submit(r-1, Hello) = %v in %d round trips, want it stored in 2", err, n)
+	}
+	keysAfterFirst := scanKeys(t, s.rdb, s.keys.prefix)
+	resends := []struct {
+		name string
+		svc  *comment.Service
+		sub  comment.Submission
+	}{
+		{"resend", withDup, sub("jane@example.com", "r-1", "Hello")},
+		{"resend, address spelt otherwise", withDup, sub("Jane@Example.com", "r-1", "  Hello ")},
+		{"resend without duplicate control", noDup, sub("jane@example.com", "r-1", "Hello")},
+	}
+	for _, tt := range resends {
+		var got comment.Comment
+		n := trips(func() { got, err = tt.svc.Submit(ctx, tt.sub) })
+		if err != nil || got.ID != first.ID || n != 3 {
+			t.Errorf("%s: Submit(r-1, %q) = %s, %v in %d round trips; want the first comment %s in 3", tt.name, tt.sub.Body, got.ID, err, n, first.ID)
+		}
+	}
+	reuses := []struct {
+		name string
+		svc  *comment.Service
+		sub  comment.Submission
+	}{
+		{"other body", withDup, sub("jane@example.com", "r-1", "Bye")},
+		{"other body, no duplicate control", noDup, sub("jane@example.com", "r-1", "Bye")},
+		{"other author", withDup, sub("bob@example.com", "r-1", "Hello")},
+		{"other author and body", withDup, sub("bob@example.com", "r-1", "Bob here")},
+	}
+	for _, tt := range reuses {
+		var got comment.Comment
+		n := trips(func() { got, err = tt.svc.Submit(ctx, tt.sub) })
+		if !errors.Is(err, comment.ErrRequestReused) || n != 2 {
+			t.Errorf("%s: Submit(r-1, %s, %q) = %s, %v in %d round trips; want comment.ErrRequestReused in 2", tt.name, tt.sub.AuthorEmail, tt.sub.Body, got.ID, err, n)
+		}
+	}
+	// The only keys the resends and reuses may leave are the marks of a check whose counts were
+	// given back (":k:" that it counted, ":x:" that it was refunded), which keep a resent command
+	// from counting or refunding twice and expire within a minute.
+	var left []string
+	for _, k := range scanKeys(t, s.rdb, s.keys.prefix) {
+		if slices.Contains(keysAfterFirst, k) {
+			continue
+		}
+		if strings.Contains(k, ":k:") || strings.Contains(k, ":x:") {
+			if ttl, err := s.rdb.TTL(ctx, k).Result(); err == nil && ttl > 0 && ttl <= time.Minute {
+				continue
+			}
+		}
+		left = append(left, k)
+	}
+	if len(left) != 0 {
+		t.Errorf("keys written by the resends and reuses: %v, want none but short-lived check marks", left)
+	}
+
+	// The counts are whole: Jane has burst-1 submissions left, Bob burst; and the texts of the
+	// reuses are not duplicates of anything stored.
+	for i, tt := range []struct {
+		sub     comment.Submission
+		wantErr error
+	}{
+		{sub("jane@example.com", "r-2", "Bye"), nil},
+		{sub("jane@example.com", "r-3", "Third"), nil},
+		{sub("jane@example.com", "r-4", "Fourth"), ratelimit.ErrLimited},
+		{sub("bob@example.com", "r-5", "Hello"), nil},
+		{sub("bob@example.com", "r-6", "Bob here"), nil},
+		{sub("bob@example.com", "r-7", "Bob again"), nil},
+		{sub("bob@example.com", "r-8", "Bob once more"), ratelimit.ErrLimited},
+	} {
+		if _, err := withDup.Submit(ctx, tt.sub); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+			t.Errorf("new submission #%d (%s, %s, %q) = %v, want %v", i+1, tt.sub.AuthorEmail, tt.sub.RequestID, tt.sub.Body, err, tt.wantErr)
+		}
+	}
+	// Jane's burst is spent now: a resend still gets its comment, whatever the rules say (and
+	// without duplicate control, which recognises resends only within its window).
+	if got, err := noDup.Submit(ctx, sub("jane@example.com", "r-2", "Bye")); err != nil || got.Body != "Bye" {
+		t.Errorf("resend of r-2 over the spent burst, without duplicate control = %q, %v; want the comment r-2 made", got.Body, err)
+	}
 }

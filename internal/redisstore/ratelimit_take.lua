@@ -1,5 +1,7 @@
 -- Checks, and only when all pass counts, the rate-limit rules on one counted value (one hash slot)
--- and, for an author, the duplicate marker of the submitted text; it also reads the author's record
+-- and one marker: for an author, the duplicate marker of the submitted text; for a thread, the
+-- marker of the submission's request id (then "duplicate" below means another request under the
+-- same id, and "replay" a resend of the same request). It also reads the author's record
 -- (approved/rejected/spam counts), which lives in the same slot, so the spam check gets it in the
 -- same round trip. GCRA: a rule's state is its theoretical arrival time (TAT); a submission moves it
 -- one interval on from max(TAT, now), and is refused while the moved TAT would lie more than burst
@@ -8,25 +10,25 @@
 -- stop being exact).
 --
 -- KEYS[1..n]   the rules' states (string, TAT in µs)
--- then         the duplicate marker                    (only when ARGV[2] is "1")
+-- then         the marker                              (only when ARGV[2] is "1")
 -- then         the author's record (hash), only read   (only when ARGV[3] is "1")
 -- then         the check's take mark (string)          (optional: given when there is no marker)
 -- ARGV[1]      n
--- ARGV[2]      "1" when a duplicate marker follows the rules' keys, else "0"
+-- ARGV[2]      "1" when a marker follows the rules' keys, else "0"
 -- ARGV[3]      "1" when the author's record follows, else "0"
 -- ARGV[2i+2], ARGV[2i+3]  (i = 1..n) rule i's interval in µs and its burst
 -- ARGV[2n+4]   marker lifetime in ms                   (only with a marker)
 -- ARGV[2n+5]   the value our marker holds              (only with a marker)
--- ARGV[2n+6]   the prefix of markers set by earlier checks with the same request id, or ""
+-- ARGV[2n+6]   the prefix of markers set by earlier checks of the same request, or ""
 -- ARGV[#ARGV]  take mark lifetime in ms                (only with a take mark)
 --
--- A call the client resends after losing the reply must not count twice: the duplicate marker
--- holds the check's own value, and a value without one has the take mark, kept when it counts.
+-- A call the client resends after losing the reply must not count twice: the marker holds the
+-- check's own value, and a value without one has the take mark, kept when it counts.
 --
 -- Returns {status, approved, rejected, spam, wait_1, ..., wait_n}: the record's counts (0 without
--- a record); status 0 every rule counted (and our marker set); 1 duplicate and 2 replay (a marker
--- with our request id): nothing counted, no waits; 3 refused: nothing counted, wait_i > 0 is how
--- many µs rule i needs before it would pass.
+-- a record); status 0 every rule counted (and our marker set); 1 duplicate (another's marker) and
+-- 2 replay (a marker with our replay prefix): nothing counted, no waits; 3 refused: nothing
+-- counted, wait_i > 0 is how many µs rule i needs before it would pass.
 local n = tonumber(ARGV[1])
 local k = n + 1
 local marker, record

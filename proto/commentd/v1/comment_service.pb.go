@@ -36,7 +36,9 @@ type SubmitCommentRequest struct {
 	// Required. The comment text: valid UTF-8, trimmed, 1 to the configured maximum (default 5,000) characters.
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	// Optional but recommended. A client-chosen id (at most 64 characters) that makes the call safe to retry:
-	// the same request_id on the same thread returns the comment the first call created.
+	// the same request_id on the same thread within 24 hours returns the comment the first call created, and
+	// counts against no rate limit. The request must be the same (author, name, parent and body): the id with
+	// another one is refused with ALREADY_EXISTS, reason REQUEST_ID_REUSED, and stores nothing.
 	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits
 	// (an IPv6 address counts by its /64 network) and bans.
