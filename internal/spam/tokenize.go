@@ -98,10 +98,10 @@ func (t *tokenizer) comment(body, name, emailDomain string) {
 // character 5-gram adds one, for as long as the site runs. So a token of an open vocabulary is
 // counted as its kind's prefix and a bucket, the top featureBits bits of its 64-bit hash, written
 // in hexadecimal ("c:3fa2b"): a kind can never hold more than 2^bits tokens however much text the
-// model learns, and the whole model at most about 2.2 million (MaxModelTokens). Two tokens that
+// model learns, and the whole model at most about 2.19 million (MaxModelTokens). Two tokens that
 // share a bucket share its counts; on the YouTube Spam Collection (49,000 distinct tokens) these
 // sizes measured the same quality as counting every token apart (docs/SPAM_QUALITY.md). Numbers of
-// up to four digits and the length bucket are finite kinds and are kept as they are.
+// up to four bytes of digits and the length bucket are finite kinds and are kept as they are.
 //
 // Hashing bounds the vocabulary, nothing else: anyone who can read the model can hash a list of
 // guessed words and find their buckets, so the model is handled as if it held them in clear.
@@ -112,9 +112,11 @@ const (
 	bitsLinks  = 17 // link hosts, domains and first path segments
 	bitsNames  = 17 // words of the author's name
 	bitsEmails = 16 // email domains
-	// finiteTokens is how many tokens the kinds kept as they are can make: n:0..n:9999, n:long,
-	// n:ip and the length buckets.
-	finiteTokens = 10_000 + 2 + 16
+	// finiteTokens is how many tokens the kinds kept as they are can make: a number is up to four
+	// bytes of digits as written, so "7", "07" and "0007" are three tokens, and a digit of another
+	// script takes 2 to 4 bytes (30, 320 and 310 of them in the Unicode tables of Go 1.26): 28,670 numbers. Then n:long,
+	// n:ip and the length buckets s:len0 to s:len64 (TestFiniteTokens counts them again).
+	finiteTokens = 28_670 + 2 + 65
 	// MaxModelTokens bounds the distinct tokens of a model (the fields of its counts hash are at
 	// most twice this: one per class).
 	MaxModelTokens = 1<<bitsWords + 1<<bitsPairs + 1<<bitsChars + 1<<bitsLinks + 1<<bitsNames +

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestAnalyse(t *testing.T) {
@@ -313,5 +315,41 @@ func BenchmarkAnalyse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		analyse(benchComment, "Some Name", "example.com")
+	}
+}
+
+// TestFiniteTokens: finiteTokens counts every token of the kinds kept as they are, so that
+// MaxModelTokens bounds a model. A number is any run of up to four bytes of digits as the
+// tokeniser reads them ("0042" is not "42", and a digit of another script is 2 to 4 bytes), so the
+// test asks the tokeniser which characters are digits, and counts the digit strings by bytes.
+func TestFiniteTokens(t *testing.T) {
+	// byLen[n]: the characters the tokeniser keeps as digits whose UTF-8 form is n bytes.
+	var byLen [5]int
+	var tk tokenizer
+	for r := rune(1); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) || unicode.IsSpace(r) || !unicode.IsDigit(fold(r)) {
+			continue // cheap filter: only a digit (after folding) can make a number token
+		}
+		s := string(r)
+		tk.arena, tk.ends, tk.nfeatures = tk.arena[:0], tk.ends[:0], 0
+		tk.words(s, "", false)
+		if toks := tk.tokens(); len(toks) == 1 && toks[0] == prefixNumber+s {
+			byLen[len(s)]++
+		}
+	}
+	// strings[n]: the digit strings of exactly n bytes.
+	var strs [5]int
+	strs[0] = 1
+	numbers := 0
+	for n := 1; n <= 4; n++ {
+		for k := 1; k <= n; k++ {
+			strs[n] += strs[n-k] * byLen[k]
+		}
+		numbers += strs[n]
+	}
+	// n:long, n:ip, and s:len0 to s:len64 (the bit length of a character count).
+	want := numbers + 2 + 65
+	if finiteTokens != want {
+		t.Errorf("finiteTokens = %d; the tokeniser makes %d numbers (digits of 1 to 4 bytes: %v), n:long, n:ip and 65 length buckets, %d in all", finiteTokens, numbers, byLen[1:], want)
 	}
 }
