@@ -2,13 +2,16 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 )
 
@@ -135,5 +138,69 @@ func TestErasureRacesCampaignFlush(t *testing.T) {
 	}
 	if got := sightingsOf(t, ts, erased); len(got) != 0 {
 		t.Errorf("after the servers' shutdown flushes, the campaign stream holds the author's sightings %v, want none", got)
+	}
+}
+
+// TestCampaignWriteCostAfterManyErasures: every server writes its batch every 50 ms, in a script
+// that must leave out the erased authors. Its work must follow the batch, not the number of
+// authors erased in the last 10 minutes: after a bulk erasure of 200,000 authors, reading them all
+// on every batch took over 100 ms of Redis's single thread per batch, per server, for 10 minutes.
+// Measured by Redis itself (SLOWLOG, on a server of the test's own), with a wide margin; the erased
+// author is still left out.
+func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.Client(t, redistest.Start(t).Addr)
+	s, err := New(ctx, rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	ts := testStore{Store: s, rdb: rdb}
+	const names = 200_000
+	lapse := strconv.FormatInt(time.Now().Add(campaignErasureTTL).UnixMilli(), 10)
+	erased := strings.Repeat("e", 43)
+	pipe := ts.rdb.Pipeline()
+	for i := range names {
+		pipe.HSet(ctx, ts.keys.campaignErased(), fmt.Sprintf("%043d", i), lapse)
+	}
+	pipe.HSet(ctx, ts.keys.campaignErased(), erased, lapse)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("name %d erased authors: %v", names, err)
+	}
+
+	c := NewCampaigns(ts.Store, CampaignsOptions{})
+	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
+	kept := strings.Repeat("k", 43)
+	if err := ts.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+		t.Fatalf("CONFIG SET slowlog-log-slower-than 0: %v", err)
+	}
+	var slowest time.Duration
+	for i := range 3 {
+		c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: erased, At: time.Now()}, time.Hour)
+		c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: kept, At: time.Now()}, time.Hour)
+		if err := ts.rdb.SlowLogReset(ctx).Err(); err != nil {
+			t.Fatalf("SLOWLOG RESET: %v", err)
+		}
+		if err := c.Flush(ctx); err != nil {
+			t.Fatalf("Flush %d with %d erased authors = %v", i, names+1, err)
+		}
+		log, err := ts.rdb.SlowLogGet(ctx, 128).Result()
+		if err != nil {
+			t.Fatalf("SLOWLOG GET: %v", err)
+		}
+		for _, e := range log {
+			if len(e.Args) > 0 && strings.HasPrefix(strings.ToLower(e.Args[0]), "eval") {
+				slowest = max(slowest, e.Duration)
+			}
+		}
+	}
+	if slowest == 0 || slowest > 20*time.Millisecond {
+		t.Errorf("with %d erased authors, the slowest of 3 campaign writes took %v of Redis's time; want above 0 and at most 20ms", names+1, slowest)
+	}
+	if got := sightingsOf(t, ts, erased); len(got) != 0 {
+		t.Errorf("after 3 flushes, the stream holds %d sightings of the erased author; want none", len(got))
+	}
+	if got := sightingsOf(t, ts, kept); len(got) != 3 {
+		t.Errorf("after 3 flushes, the stream holds %d sightings of the other author; want 3", len(got))
 	}
 }

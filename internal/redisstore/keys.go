@@ -287,8 +287,9 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	P {spam:campaigns}:e  hash    the authors an erasure request named lately: field the author key,
 //	                     value when it lapses (unix ms of Redis time, campaignErasureTTL after the
 //	                     request). While a field stands, campaigns_write.lua leaves that author's
-//	                     sightings out of every batch. Lapsed fields are deleted by the next batch
-//	                     or erasure; the key expires campaignErasureTTL after the last erasure.
+//	                     sightings out of every batch (looking up only the batch's authors).
+//	                     Lapsed fields are deleted by the next erasure; the key expires
+//	                     campaignErasureTTL after the last erasure.
 //	P {spam:filters}:e   hash    word-list entries: field the entry id, value JSON (see filters.go);
 //	                     email and single-address entries hold only a masked form and a keyed hash.
 //	P {spam:filters}:v   string  the word lists' version, incremented by every change; servers

@@ -78,6 +78,19 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 	if err := late.Load(ctx); err != nil || late.Len() != 1 {
 		t.Errorf("Campaigns.Load on miniredis = %v with %d sightings, want 1", err, late.Len())
 	}
+	// An erasure names the author; the next batch leaves their sighting out and keeps the other's.
+	if err := s.forgetSightings(ctx, time.Second, "a1"); err != nil {
+		t.Fatalf("forgetSightings on miniredis = %v", err)
+	}
+	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a1", At: time.Now()}, time.Hour)
+	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a2", At: time.Now()}, time.Hour)
+	if err := camp.Flush(ctx); err != nil {
+		t.Fatalf("Campaigns.Flush after an erasure on miniredis = %v", err)
+	}
+	after := NewCampaigns(s, CampaignsOptions{})
+	if err := after.Load(ctx); err != nil || after.Len() != 1 {
+		t.Errorf("Campaigns.Load after an erasure on miniredis = %v with %d sightings, want 1 (the other author's)", err, after.Len())
+	}
 
 	fs := spam.NewFilters(s, spamKeyring(t), spam.FiltersOptions{})
 	f, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
