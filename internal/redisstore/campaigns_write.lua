@@ -4,12 +4,12 @@
 -- here, in the same step as the write, the erased author's sighting cannot reach the stream after
 -- the erasure has cleaned it, whichever server holds it and however its write is timed or resent.
 --
--- Every server runs this every 50 ms, so it looks up only the batch's own authors (HMGET): its
+-- Every server runs this every 50 ms, so it looks up only the batch's own authors (ZMSCORE): its
 -- work follows the batch, never the number of authors erased lately, which a bulk erasure makes
 -- large. Lapsed names are left to the erasures and the key's expiry (campaigns_erase.lua).
 --
 -- KEYS[1]  the campaign stream
--- KEYS[2]  the erased authors (hash: field the author key, value when the field lapses, unix ms)
+-- KEYS[2]  the erased authors (sorted set: member the author key, score when it lapses, unix ms)
 -- ARGV[1]  the writing server's id (the entry's "o")
 -- ARGV[2]  the stream's MINID trim: the start of the campaign window, unix ms
 -- ARGV[3]  the sightings, "<fp hex> <author key> <unix µs>" joined by ","
@@ -33,7 +33,7 @@ if redis.call("EXISTS", KEYS[2]) == 1 then
   -- In chunks: unpack takes a bounded number of values (a batch holds up to 10,000 sightings).
   for i = 1, #authors, 500 do
     local chunk = {unpack(authors, i, math.min(i + 499, #authors))}
-    local until_ms = redis.call("HMGET", KEYS[2], unpack(chunk))
+    local until_ms = redis.call("ZMSCORE", KEYS[2], unpack(chunk))
     for j = 1, #chunk do
       if until_ms[j] and tonumber(until_ms[j]) > now then
         erased[chunk[j]] = true

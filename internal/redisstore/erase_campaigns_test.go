@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -157,13 +158,13 @@ func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
 	}
 	ts := testStore{Store: s, rdb: rdb}
 	const names = 200_000
-	lapse := strconv.FormatInt(time.Now().Add(campaignErasureTTL).UnixMilli(), 10)
+	lapse := float64(time.Now().Add(campaignErasureTTL).UnixMilli())
 	erased := strings.Repeat("e", 43)
 	pipe := ts.rdb.Pipeline()
 	for i := range names {
-		pipe.HSet(ctx, ts.keys.campaignErased(), fmt.Sprintf("%043d", i), lapse)
+		pipe.ZAdd(ctx, ts.keys.campaignErased(), redis.Z{Score: lapse, Member: fmt.Sprintf("%043d", i)})
 	}
-	pipe.HSet(ctx, ts.keys.campaignErased(), erased, lapse)
+	pipe.ZAdd(ctx, ts.keys.campaignErased(), redis.Z{Score: lapse, Member: erased})
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatalf("name %d erased authors: %v", names, err)
 	}
@@ -202,5 +203,60 @@ func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
 	}
 	if got := sightingsOf(t, ts, kept); len(got) != 3 {
 		t.Errorf("after 3 flushes, the stream holds %d sightings of the other author; want 3", len(got))
+	}
+}
+
+// TestCampaignEraseCostAfterManyErasures: every erasure names its author in the campaign writers'
+// set and drops the names that lapsed. A bulk request erases many authors in a row, so an erasure's
+// work must follow what it removes, not the number of names standing (200,000 here); and the lapsed
+// names must go.
+func TestCampaignEraseCostAfterManyErasures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.Client(t, redistest.Start(t).Addr)
+	s, err := New(ctx, rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	const names, lapsedNames = 200_000, 100
+	standing := float64(time.Now().Add(campaignErasureTTL).UnixMilli())
+	lapsed := float64(time.Now().Add(-time.Minute).UnixMilli())
+	pipe := rdb.Pipeline()
+	for i := range names {
+		pipe.ZAdd(ctx, s.keys.campaignErased(), redis.Z{Score: standing, Member: fmt.Sprintf("%043d", i)})
+	}
+	for i := range lapsedNames {
+		pipe.ZAdd(ctx, s.keys.campaignErased(), redis.Z{Score: lapsed, Member: fmt.Sprintf("lapsed-%036d", i)})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("name %d erased authors: %v", names, err)
+	}
+	if err := rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+		t.Fatalf("CONFIG SET slowlog-log-slower-than 0: %v", err)
+	}
+	var slowest time.Duration
+	for i := range 3 {
+		if err := rdb.SlowLogReset(ctx).Err(); err != nil {
+			t.Fatalf("SLOWLOG RESET: %v", err)
+		}
+		keys := []string{s.keys.campaignErased(), s.keys.campaignStream()}
+		if err := campaignsEraseScript.Run(ctx, rdb, keys, fmt.Sprintf("new-%039d", i), campaignErasureTTL.Milliseconds()).Err(); err != nil {
+			t.Fatalf("campaigns_erase.lua %d = %v", i, err)
+		}
+		log, err := rdb.SlowLogGet(ctx, 128).Result()
+		if err != nil {
+			t.Fatalf("SLOWLOG GET: %v", err)
+		}
+		for _, e := range log {
+			if len(e.Args) > 0 && strings.HasPrefix(strings.ToLower(e.Args[0]), "eval") {
+				slowest = max(slowest, e.Duration)
+			}
+		}
+	}
+	if slowest == 0 || slowest > 20*time.Millisecond {
+		t.Errorf("with %d names standing, the slowest of 3 erasures took %v of Redis's time; want above 0 and at most 20ms", names, slowest)
+	}
+	if n, err := rdb.ZCard(ctx, s.keys.campaignErased()).Result(); err != nil || n != names+3 {
+		t.Errorf("ZCARD of the erased authors = %d, %v; want %d (the standing names and the 3 new, no lapsed one)", n, err, names+3)
 	}
 }

@@ -284,11 +284,11 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     <µs>" joined by ","); or, written by an erasure request, field "e" ("1"):
 //	                     every server then drops the sightings of the authors named in
 //	                     {spam:campaigns}:e from memory. Trimmed by MINID to the campaign window.
-//	P {spam:campaigns}:e  hash    the authors an erasure request named lately: field the author key,
-//	                     value when it lapses (unix ms of Redis time, campaignErasureTTL after the
-//	                     request). While a field stands, campaigns_write.lua leaves that author's
-//	                     sightings out of every batch (looking up only the batch's authors).
-//	                     Lapsed fields are deleted by the next erasure; the key expires
+//	P {spam:campaigns}:e  zset    the authors an erasure request named lately: member the author
+//	                     key, score when it lapses (unix ms of Redis time, campaignErasureTTL after
+//	                     the request). While a name stands, campaigns_write.lua leaves that author's
+//	                     sightings out of every batch (looking up only the batch's authors). Lapsed
+//	                     names are removed by the next erasure (one range deletion); the key expires
 //	                     campaignErasureTTL after the last erasure.
 //	P {spam:filters}:e   hash    word-list entries: field the entry id, value JSON (see filters.go);
 //	                     email and single-address entries hold only a masked form and a keyed hash.

@@ -144,21 +144,25 @@ func (c *Campaigns) Len() int { return c.window.Len() }
 func (c *Campaigns) Load(ctx context.Context) error {
 	from := strconv.FormatInt(time.Now().Add(-c.keep).UnixMilli(), 10)
 	last := ""
+	erasure := false
 	for {
 		msgs, err := c.s.rdb.XRangeN(ctx, c.s.keys.campaignStream(), from, "+", 500).Result()
 		if err != nil {
 			return storeError("load campaign sightings", err)
 		}
 		for _, m := range msgs {
-			if err := c.apply(ctx, m, false); err != nil {
-				return err
-			}
+			erasure = c.apply(m, false) || erasure
 			last = m.ID
 		}
 		if len(msgs) < 500 {
 			break
 		}
 		from = "(" + last
+	}
+	if erasure {
+		if err := c.forgetErased(ctx); err != nil {
+			return err
+		}
 	}
 	if last == "" {
 		// Nothing recent: read on from the start of the window.
@@ -170,14 +174,18 @@ func (c *Campaigns) Load(ctx context.Context) error {
 	return nil
 }
 
-// apply adds the sightings of one stream entry to the window; skipOwn skips this server's. An
-// erasure's marker entry makes it forget the erased authors' sightings instead.
-func (c *Campaigns) apply(ctx context.Context, m redis.XMessage, skipOwn bool) error {
+// apply adds the sightings of one stream entry to the window; skipOwn skips this server's. It
+// reports whether the entry is an erasure's marker instead: the caller then forgets the erased
+// authors' sightings (forgetErased) once it has applied the entries it read with it. Once, since
+// an erasure names its author before it appends its marker, so one read of the names after the
+// entries were read covers every marker among them; after them, since the entries before a
+// marker may hold its author's sightings.
+func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) (erasure bool) {
 	if _, ok := m.Values["e"]; ok {
-		return c.forgetErased(ctx)
+		return true
 	}
 	if o, _ := m.Values["o"].(string); skipOwn && o == c.origin {
-		return nil
+		return false
 	}
 	packed, _ := m.Values["s"].(string)
 	ss, err := decodeSightings(packed)
@@ -185,13 +193,14 @@ func (c *Campaigns) apply(ctx context.Context, m redis.XMessage, skipOwn bool) e
 		c.log.Warn("unreadable campaign sightings skipped", "id", m.ID, "error", err.Error())
 	}
 	c.window.Add(ss...)
-	return nil
+	return false
 }
 
 // forgetErased drops the sightings of the authors erasure requests named lately from the window
 // and from pending.
 func (c *Campaigns) forgetErased(ctx context.Context) error {
-	authors, err := c.s.rdb.HKeys(ctx, c.s.keys.campaignErased()).Result()
+	lapsed := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	authors, err := c.s.rdb.ZRangeByScore(ctx, c.s.keys.campaignErased(), &redis.ZRangeBy{Min: "(" + lapsed, Max: "+inf"}).Result()
 	if err != nil {
 		return storeError("read erased authors", err)
 	}
@@ -199,8 +208,12 @@ func (c *Campaigns) forgetErased(ctx context.Context) error {
 		return nil
 	}
 	c.window.Forget(authors...)
+	erased := make(map[string]bool, len(authors))
+	for _, a := range authors {
+		erased[a] = true
+	}
 	c.mu.Lock()
-	c.pending = slices.DeleteFunc(c.pending, func(s spam.Sighting) bool { return slices.Contains(authors, s.AuthorKey) })
+	c.pending = slices.DeleteFunc(c.pending, func(s spam.Sighting) bool { return erased[s.AuthorKey] })
 	c.mu.Unlock()
 	return nil
 }
@@ -255,7 +268,15 @@ func (c *Campaigns) Run(ctx context.Context) error {
 	loaded := c.lastID != ""
 	c.mu.Unlock()
 	failing := false
+	forget := false // an erasure's marker was read; its authors' sightings are still to be dropped
 	for ctx.Err() == nil {
+		if forget {
+			if err := c.forgetErased(ctx); err != nil {
+				failing = c.failed(ctx, failing, "read erased authors", err)
+				continue
+			}
+			forget = false
+		}
 		if !loaded {
 			if err := c.Load(ctx); err != nil {
 				failing = c.failed(ctx, failing, "load campaign sightings", err)
@@ -275,14 +296,9 @@ func (c *Campaigns) Run(ctx context.Context) error {
 			continue
 		}
 		failing = false
-	read:
 		for _, st := range res {
 			for _, m := range st.Messages {
-				if err := c.apply(ctx, m, true); err != nil {
-					// Not past the entry: it is read again, so no erasure is missed.
-					failing = c.failed(ctx, failing, "read campaign sightings", err)
-					break read
-				}
+				forget = c.apply(m, true) || forget
 				c.mu.Lock()
 				c.lastID = m.ID
 				c.mu.Unlock()
