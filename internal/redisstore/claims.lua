@@ -38,6 +38,11 @@ local function add(id, score, own)
     end
     redis.call("SET", claimBase .. id, moderator, "PX", lease)
     redis.call("ZADD", KEYS[2], now + lease, id)
+    -- The set lives as long as its longest lease, so a moderator who never claims in this shard
+    -- again does not leave it behind for ever. Redis' clock times it, as it times the claim keys.
+    if redis.call("PTTL", KEYS[2]) < lease then
+      redis.call("PEXPIRE", KEYS[2], lease)
+    end
     item[4] = rec
   end
   out[#out + 1] = item

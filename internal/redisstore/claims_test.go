@@ -304,3 +304,54 @@ func TestClaimByStateAndThread(t *testing.T) {
 		t.Errorf("Claim(rejected) = nil error, want one: rejected comments have no review")
 	}
 }
+
+// TestModeratorClaimSetsExpire: a moderator's claim set in a shard lives no longer than the last
+// lease it lists. Ended leases used to leave only on the moderator's next claim in that shard, so
+// the set of a moderator who stopped reviewing, or who only takes decisions back (a reopen claims
+// the comment for them), kept one entry per comment forever.
+func TestModeratorClaimSetsExpire(t *testing.T) {
+	t.Parallel()
+	all := []comment.State{comment.StatePending, comment.StatePublished, comment.StateRejected, comment.StateSpam}
+	tests := []struct {
+		name  string
+		lease time.Duration // the longest lease the set may list
+		act   func(t *testing.T, ts testStore, id string)
+	}{
+		{"claim", 50 * time.Millisecond, func(t *testing.T, ts testStore, id string) {
+			cs, err := ts.Claim(context.Background(), "anna", moderation.ClaimQuery{State: comment.StatePending, Count: 1, Lease: 50 * time.Millisecond}, time.Now())
+			if err != nil || len(cs) != 1 || cs[0].ID != id {
+				t.Fatalf("Claim(anna, lease 50ms) = %v, %v; want [%s]", ids(cs), err, id)
+			}
+		}},
+		{"reopen", moderation.DefaultLease, func(t *testing.T, ts testStore, id string) {
+			for _, d := range []struct {
+				a  moderation.Action
+				to comment.State
+			}{{moderation.Reject, comment.StateRejected}, {moderation.Reopen, comment.StatePending}} {
+				if _, err := ts.Decide(context.Background(), id, d.a, comment.Decision{Moderator: "anna", At: time.Now(), To: d.to}, all); err != nil {
+					t.Fatalf("Decide(%v %s by anna) = %v", d.a, id, err)
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			ctx := context.Background()
+			id := seedQueue(t, ts.Store, []string{threadInShard("expire", 3)}, 1)[0]
+			tt.act(t, ts, id)
+			key := ts.keys.moderatorClaims(3, "anna")
+			if ttl, err := ts.rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > tt.lease {
+				t.Fatalf("after %s, PTTL of anna's claim set = %v, %v; want a TTL of at most %v", tt.name, ttl, err, tt.lease)
+			}
+			if tt.lease > time.Second {
+				return
+			}
+			time.Sleep(tt.lease + 150*time.Millisecond)
+			if n, err := ts.rdb.Exists(ctx, key).Result(); err != nil || n != 0 {
+				t.Errorf("after %s and the end of its %v lease, EXISTS anna's claim set = %d, %v; want 0", tt.name, tt.lease, n, err)
+			}
+		})
+	}
+}

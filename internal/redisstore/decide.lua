@@ -85,8 +85,16 @@ end
 local lease = tonumber(ARGV[16])
 if to == PENDING and lease > 0 then
   local now = math.floor(tonumber(ARGV[4]) / 1000)
+  local set = ARGV[15] .. ARGV[3]
   redis.call("SET", KEYS[6], ARGV[3], "PX", lease)
-  redis.call("ZADD", ARGV[15] .. ARGV[3], now + lease, id)
+  -- Ended leases leave here too, and the set lives as long as its longest lease (as in
+  -- claims.lua): a moderator who only takes decisions back would otherwise keep one entry per
+  -- comment for ever.
+  redis.call("ZREMRANGEBYSCORE", set, "-inf", now)
+  redis.call("ZADD", set, now + lease, id)
+  if redis.call("PTTL", set) < lease then
+    redis.call("PEXPIRE", set, lease)
+  end
 end
 
 redis.call("XADD", KEYS[5], "*", "by", ARGV[3], "act", ARGV[10], "target", "comments/" .. id,

@@ -388,9 +388,11 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             counts nothing more. TTL auditMarkTTL. The same under X.
 //	P S cl:<commentID>   string  a review claim: the holder's moderator name. TTL: the lease.
 //	P S cm:<moderator>   zset    the moderator's claims in the shard: member comment id, score
-//	                             the lease's end (unix ms). No TTL: ended leases are dropped by the
-//	                             moderator's next claim or release, decisions remove their comment,
-//	                             and the key goes with its last member.
+//	                             the lease's end (unix ms). TTL: the longest lease it lists (every
+//	                             claim, and a reopen that claims, extends it). Ended leases are
+//	                             also dropped by the moderator's next claim or reopen, releases
+//	                             and decisions remove their comment, and the key goes with its
+//	                             last member.
 //	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
 //	                             last approved the comment. No TTL (like the record).
 //	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.
