@@ -43,6 +43,12 @@ import (
 //	                                   reuse of the id; records written before fingerprints were
 //	                                   kept hold the record key alone. TTL requestTTL.
 //
+// Growth: the keys without a TTL, trim or cap below are those of comments, which are kept until an
+// erasure request anonymises them, and of what belongs to a comment (its index entries, reports,
+// audit entry, label and outcome) or to a thread or an author it names. They grow by design, by
+// about 2 kB per comment and 1.4 kB per decision (BenchmarkCommentMemory; docs/DESIGN.md, "Redis
+// memory over time"). Every other key expires, is trimmed or is capped, as its line says.
+//
 // Thread ids never contain '/', '{' or '}' (comment.ValidThreadID), so the names above cannot
 // collide with each other and the only hash tag in a name is S. No personal data appears in any
 // key: records hold the author's email and IP only sealed, and the keyed hashes only as values.
@@ -240,7 +246,8 @@ func (k keys) unbanMark(token string) string { return k.prefix + "{bans}:u:" + t
 // Author history keys
 //
 //	P{rl:author:<hash>}:h   hash   an author's record: fields "approved", "rejected", "spam" (counts);
-//	                               no TTL. It shares the author's rate-limit tag, so the abuse
+//	                               no TTL: one per author a moderator decided about, kept with
+//	                               the decided comments it counts. It shares the author's rate-limit tag, so the abuse
 //	                               check reads it in the script call it already makes for the author.
 
 // authorHistory is the hash of an author's record, by keyed email hash.
@@ -264,7 +271,8 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     "seq", the number of the last change (site model), and "gen", set when
 //	                     the model is made: Redis' clock in µs, naming this life of it. TTL as M:c.
 //	P M:l        hash    site model only: what each decided comment taught, field comment id, value
-//	                     "s" or "h". No TTL.
+//	                     "s" or "h". No TTL: a field lives as long as its comment, since a later
+//	                     decision on it must untrain exactly what it taught.
 //	P M:x        stream  site model only: one entry per change, fields "seq", "tot" (the totals after
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
@@ -299,7 +307,8 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     first was. TTL filterDeleteMarkTTL.
 //	P{rl:author:<hash>}:o hash   the outcome each decided comment of the author counts as in the
 //	                     record (":h"), field comment id, value "approved", "rejected" or "spam";
-//	                     so a retried decision does not count twice. Same tag as the record. No TTL.
+//	                     so a retried decision does not count twice. Same tag as the record. No TTL:
+//	                     a field lives as long as its comment, which a later decision may move.
 //	P{rl:author:<hash>}:e string "1": an erasure request deleted the author's record; while it
 //	                     exists no outcome is recorded (history_record.lua), so a decision that read
 //	                     the comment before the erasure does not bring the record back. TTL
@@ -381,7 +390,8 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             and its threads' setting changes. Fields "by" (moderator), "act"
 //	                             (moderation.AuditAction), "target" (resource name), "from", "to"
 //	                             (state numbers; absent unless a comment action), "reason". Entry
-//	                             ids are Redis's (unix ms-seq): the entry's time. No TTL, no trim.
+//	                             ids are Redis's (unix ms-seq): the entry's time. No TTL, no trim:
+//	                             the log of decisions is kept like the comments they decided.
 //	P X a                stream  the same for actions on nothing sharded.
 //	P S am:<token>       string  "1": the AppendAudit call with that random token appended its
 //	                             entry, so a resend of the call by the Redis client appends and
