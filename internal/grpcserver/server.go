@@ -42,6 +42,13 @@ const DefaultMaxWatchers = 256
 // gRPC marks the option experimental; removing it changes only the CPU cost.
 const StreamWorkers = 128
 
+// MaxHeaderListSize bounds the metadata of one call, in bytes (gRPC counts each name and value
+// plus 32). What our clients send (a bearer token, a request id, gRPC's own headers, perhaps a
+// trace context) takes well under a kilobyte. gRPC's default of 16 MiB let anyone who reaches the
+// port, with no key, make the server decode 16 MiB per call, and HPACK lets a few bytes on the
+// wire stand for a header repeated many times over.
+const MaxHeaderListSize = 64 << 10
+
 // Options configures a Server.
 type Options struct {
 	// Logger receives the access log and the causes of internal errors. nil discards them (tests
@@ -110,6 +117,7 @@ func New(opts Options) *Server {
 
 	serverOpts := []grpc.ServerOption{
 		grpc.NumStreamWorkers(StreamWorkers),
+		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.ChainUnaryInterceptor(
 			logs.unary,
 			m.rpc.UnaryServerInterceptor(),
