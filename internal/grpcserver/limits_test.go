@@ -132,3 +132,68 @@ func TestMetadataSizeBound(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentStreamsBound opens health watches, which need no key and last until the client
+// leaves, on one connection: one past the bound is refused, from a client that does not keep to
+// the bound the server announces.
+func TestConcurrentStreamsBound(t *testing.T) {
+	addr := rawServer(t)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatalf("write preface: %v", err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatalf("write settings: %v", err)
+	}
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	const bound = 256 // grpcserver.MaxConcurrentStreams, spelt out so the test says what it expects
+	streams := bound + 1
+	for i := range streams {
+		id := uint32(2*i + 1)
+		block.Reset()
+		for _, f := range []hpack.HeaderField{
+			{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
+			{Name: ":path", Value: "/grpc.health.v1.Health/Watch"}, {Name: ":authority", Value: "commentd"},
+			{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
+		} {
+			enc.WriteField(f)
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndHeaders: true}); err != nil {
+			t.Fatalf("open stream %d: %v", id, err)
+		}
+		if err := fr.WriteData(id, true, []byte{0, 0, 0, 0, 0}); err != nil {
+			t.Fatalf("write stream %d: %v", id, err)
+		}
+	}
+	// Each watch answers with its first status; the one past the bound is reset instead.
+	answered, refused := map[uint32]bool{}, map[uint32]bool{}
+	for len(answered)+len(refused) < streams {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("opened %d health watches on one connection, read after %d answered and %d refused: %v", streams, len(answered), len(refused), err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			answered[f.StreamID] = true
+		case *http2.RSTStreamFrame:
+			refused[f.StreamID] = true
+		case *http2.GoAwayFrame:
+			t.Fatalf("opened %d health watches on one connection, got GOAWAY %v after %d answered and %d refused", streams, f.ErrCode, len(answered), len(refused))
+		}
+	}
+	if len(answered) != bound || len(refused) != 1 {
+		t.Errorf("opened %d health watches on one connection, got %d answered and %d refused; want %d answered and 1 refused", streams, len(answered), len(refused), bound)
+	}
+}
