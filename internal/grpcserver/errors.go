@@ -78,6 +78,8 @@ var (
 	errSpamOff         = &featureOffError{feature: "spam checks", reason: ReasonSpamDisabled}
 	errShuttingDown    = errors.New("grpcserver: the server is shutting down")
 	errTooManyWatchers = errors.New("grpcserver: too many WatchQueue streams on this server")
+	// errTooManyKeyWatchers: the caller's key has Options.MaxWatchersPerKey streams open here.
+	errTooManyKeyWatchers = errors.New("grpcserver: too many WatchQueue streams of this API key on this server")
 )
 
 // WatcherRetryDelay is the RetryInfo delay sent with TOO_MANY_WATCHERS.
@@ -121,6 +123,7 @@ const (
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
 //	errShuttingDown (WatchQueue)      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
 //	errTooManyWatchers (WatchQueue)   RESOURCE_EXHAUSTED  TOO_MANY_WATCHERS         RetryInfo 30s
+//	errTooManyKeyWatchers (WatchQueue) RESOURCE_EXHAUSTED TOO_MANY_WATCHERS         RetryInfo 30s; metadata "scope": "key"
 //	*featureOffError                  FAILED_PRECONDITION BANS_DISABLED /           PreconditionFailure type "SERVER"
 //	                                                      SPAM_DISABLED
 //	moderation.ErrExportTooLarge      FAILED_PRECONDITION EXPORT_TOO_LARGE          PreconditionFailure type "EXPORT", subject "author_email";
@@ -230,6 +233,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, errShuttingDown):
 		return withDetails(codes.Unavailable, "the server is shutting down; reconnect", ReasonShuttingDown, nil,
 			retryInfo(StoreRetryDelay)), false
+
+	case errors.Is(err, errTooManyKeyWatchers):
+		return withDetails(codes.ResourceExhausted, "this API key has as many queue watchers open on this server as one key may; close one", ReasonTooManyWatchers,
+			map[string]string{"scope": "key"}, retryInfo(WatcherRetryDelay)), false
 
 	case errors.Is(err, errTooManyWatchers):
 		return withDetails(codes.ResourceExhausted, "this server serves as many queue watchers as it may; retry later", ReasonTooManyWatchers, nil,

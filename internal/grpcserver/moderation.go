@@ -22,6 +22,8 @@ type moderationServer struct {
 	shutdown context.Context
 	// watchers holds a token per WatchQueue stream served; its capacity is Options.MaxWatchers.
 	watchers chan struct{}
+	// keyWatchers counts the WatchQueue streams served per API key (Options.MaxWatchersPerKey).
+	keyWatchers *keyCounts
 }
 
 // errNoCaller means a decision arrived without an authenticated caller: the interceptor chain is

@@ -43,6 +43,8 @@ type workflowOptions struct {
 	commentNow  func() time.Time
 	moderators  int // extra moderator keys "mod-01".. beyond the env's usual three
 	maxWatchers int // Options.MaxWatchers; 0 for the default
+	// maxWatchersPerKey is Options.MaxWatchersPerKey; 0 for the default.
+	maxWatchersPerKey int
 }
 
 // newWorkflowEnv starts one server like newEnv, with the workflow options above. Everything it
@@ -89,8 +91,9 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 		Moderation: moderation.NewService(e.store, e.ring, withWorkflow(moderation.Options{
 			DefaultMode: o.mode, ReportThreshold: o.threshold,
 		}, e.store)),
-		Registerer:  e.reg,
-		MaxWatchers: o.maxWatchers,
+		Registerer:        e.reg,
+		MaxWatchers:       o.maxWatchers,
+		MaxWatchersPerKey: o.maxWatchersPerKey,
 	})
 	return e
 }

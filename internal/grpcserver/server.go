@@ -35,6 +35,11 @@ import (
 // watching at once, far fewer connections than Redis allows (10,000 by default).
 const DefaultMaxWatchers = 256
 
+// DefaultMaxWatchersPerKey is Options.MaxWatchersPerKey's default: a moderator watching from a
+// few terminals is far below it, and one key (a looping client, or a leaked key) can take no more
+// than this share of DefaultMaxWatchers, so it cannot shut every other moderator out of WatchQueue.
+const DefaultMaxWatchersPerKey = 16
+
 // StreamWorkers is how many long-lived goroutines serve incoming calls. Without them gRPC starts a
 // goroutine per call, and a SubmitComment grows that fresh goroutine's stack several times
 // (runtime.newstack was about 4% of commentd's CPU under load); a worker keeps its grown stack
@@ -78,6 +83,9 @@ type Options struct {
 	// holds a Redis connection of its own (a subscription), so without a bound a looping client
 	// could use up Redis' connections (maxclients) for every server.
 	MaxWatchers int
+	// MaxWatchersPerKey bounds the WatchQueue streams one API key may have open on this server
+	// at once (0: DefaultMaxWatchersPerKey), so one key cannot take every place MaxWatchers allows.
+	MaxWatchersPerKey int
 	// Bans serves CreateBan, ListBans and DeleteBan (its BansOptions.Keys hashes the email and IP
 	// targets). Optional: without it those RPCs fail with FAILED_PRECONDITION, reason BANS_DISABLED.
 	Bans *ratelimit.Bans
@@ -151,8 +159,12 @@ func New(opts Options) *Server {
 	if maxWatchers <= 0 {
 		maxWatchers = DefaultMaxWatchers
 	}
+	maxPerKey := opts.MaxWatchersPerKey
+	if maxPerKey <= 0 {
+		maxPerKey = DefaultMaxWatchersPerKey
+	}
 	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m, bans: opts.Bans, spam: opts.Spam, shutdown: shutdown,
-		watchers: make(chan struct{}, maxWatchers)})
+		watchers: make(chan struct{}, maxWatchers), keyWatchers: &keyCounts{max: maxPerKey, n: map[string]int{}}})
 	healthgrpc.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 

@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"context"
+	"sync"
 
 	"google.golang.org/grpc"
 
@@ -13,6 +14,14 @@ import (
 // down. The response headers are sent once the subscription is in place, so a client that waits
 // for them (grpc.ClientStream.Header) knows that every later event reaches it.
 func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+	caller, ok := CallerFrom(stream.Context())
+	if !ok {
+		return errNoCaller
+	}
+	if !s.keyWatchers.take(caller.Name) {
+		return errTooManyKeyWatchers
+	}
+	defer s.keyWatchers.give(caller.Name)
 	select {
 	case s.watchers <- struct{}{}:
 		defer func() { <-s.watchers }()
@@ -38,4 +47,31 @@ func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream gr
 		return errShuttingDown
 	}
 	return err
+}
+
+// keyCounts counts what each API key holds, up to max per key.
+type keyCounts struct {
+	max int
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+// take counts one more for key, or reports false when key holds max already.
+func (c *keyCounts) take(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key] >= c.max {
+		return false
+	}
+	c.n[key]++
+	return true
+}
+
+// give counts one less for key.
+func (c *keyCounts) give(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key]--; c.n[key] <= 0 {
+		delete(c.n, key)
+	}
 }

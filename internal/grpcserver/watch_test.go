@@ -293,3 +293,45 @@ func TestWatchRecheckedKeyThenEnded(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWatchersPerKeyAreBounded: one key may hold only MaxWatchersPerKey of the server's places, so
+// a looping client or a leaked key cannot shut the other moderators out of WatchQueue.
+func TestWatchersPerKeyAreBounded(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, maxWatchers: 4, maxWatchersPerKey: 2})
+	// open opens a stream as keyName and returns the server's refusal, if it refuses within a
+	// moment: a stream it serves stays silent (no comment is submitted here).
+	open := func(keyName string) (context.CancelFunc, error) {
+		ctx, cancel := context.WithCancel(e.as(t, keyName))
+		s, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		got := make(chan error, 1)
+		go func() { _, err := s.Recv(); got <- err }()
+		select {
+		case err := <-got:
+			cancel()
+			return nil, err
+		case <-time.After(300 * time.Millisecond):
+			t.Cleanup(cancel)
+			return cancel, nil
+		}
+	}
+	for i := range 2 {
+		if _, err := open(modKeyName); err != nil {
+			t.Fatalf("opened WatchQueue %d of 2 as %s: %v", i+1, modKeyName, err)
+		}
+	}
+	_, err := open(modKeyName)
+	if code, reason := codeReason(err); code != codes.ResourceExhausted || reason != grpcserver.ReasonTooManyWatchers {
+		t.Fatalf("opened a third WatchQueue as %s with 2 allowed per key, got %v %q, want ResourceExhausted %q", modKeyName, code, reason, grpcserver.ReasonTooManyWatchers)
+	}
+	if _, info := errorInfo(err); info.GetMetadata()["scope"] != "key" {
+		t.Errorf("opened a third WatchQueue as %s with 2 allowed per key, got ErrorInfo metadata %v, want scope key", modKeyName, info.GetMetadata())
+	}
+	// The server still has places for other keys.
+	if _, err := open(adminKeyName); err != nil {
+		t.Errorf("opened WatchQueue as %s while %s holds 2 of 4 places, got %v, want a place", adminKeyName, modKeyName, err)
+	}
+}
