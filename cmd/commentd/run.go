@@ -179,7 +179,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if cfg.Pprof {
 		servePprof(mux)
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	httpSrv := newHTTPServer(mux, defaultHTTPTimeouts)
 
 	// Every goroutine below is owned by this function: it waits for all of them before returning.
 	var wg sync.WaitGroup
@@ -240,6 +240,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	wg.Wait()
 	log.Info("commentd stopped")
 	return runErr
+}
+
+// httpTimeouts bound how long the HTTP port (/metrics, and -pprof's profiler) waits on a client.
+type httpTimeouts struct {
+	header time.Duration // to read a request's headers
+	write  time.Duration // from the request's headers to the end of its response
+	idle   time.Duration // for the next request on a kept-alive connection
+}
+
+// defaultHTTPTimeouts: a scraper reads /metrics (about 180 kB) in well under a second and scrapes
+// again within a minute or two. Without write and idle bounds, anyone who reaches the port could
+// hold a connection and its goroutine for good, by not reading the response or by sending nothing
+// more after one request. write leaves room for -pprof's default 30 s CPU profile.
+var defaultHTTPTimeouts = httpTimeouts{header: 5 * time.Second, write: 2 * time.Minute, idle: 2 * time.Minute}
+
+// newHTTPServer returns the HTTP port's server for h, bounded by t.
+func newHTTPServer(h http.Handler, t httpTimeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.header, WriteTimeout: t.write, IdleTimeout: t.idle}
 }
 
 // reloadFiles reads the keys file and the TLS certificate again and puts what it read in force.
