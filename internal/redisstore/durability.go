@@ -183,7 +183,11 @@ func (d Durability) LossWindow() string {
 	case d.AOF && d.Fsync == "always":
 		s = "nothing acknowledged: every write reaches disk before Redis replies"
 	case d.AOF && d.Fsync == "everysec":
-		s = "about the last second of writes if the machine fails (a Redis crash alone loses nothing)"
+		// Redis writes the AOF only when the previous second's background fsync has finished,
+		// holding the writes in its own memory for up to 2 s meanwhile, and replies all the same
+		// (aof.c, flushAppendOnlyFile): so even a crash of the Redis process loses acknowledged
+		// writes, and a stalled disk stretches the window beyond the seconds.
+		s = "up to about two seconds of writes, more while the disk stalls, if the machine or the Redis process alone fails"
 	case d.AOF:
 		s = "the writes the operating system has not flushed yet, often up to 30 seconds, if the machine fails"
 	case d.Save != "":
