@@ -186,10 +186,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	errc := make(chan error, 2)
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		srv.WatchHealth(healthCtx, store.Ping, 2*time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		learnPending(healthCtx, log, mod, learnPendingEvery, learnPendingGrace)
 	}()
 	go func() {
 		defer wg.Done()

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
 	"github.com/commentd/commentd/internal/config"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore"
@@ -21,5 +25,48 @@ func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config
 	opts.Exporter = store
 	// An erasure or an export walks the whole store, so only each of its Redis calls has the usual bound.
 	opts.EraseCallTimeout = cfg.RedisTimeout
+	opts.LearnQueue = store
 	return opts
+}
+
+// Learning from decisions a server stored but did not learn from (it stopped in between): every
+// learnPendingEvery, the decisions older than learnPendingGrace (Decide learns its own within
+// milliseconds; the grace keeps the two apart) are learnt, in batches, until none is left.
+const (
+	learnPendingEvery = 5 * time.Second
+	learnPendingGrace = 30 * time.Second
+)
+
+// learnPending runs mod.LearnPending until ctx ends, logging what it learnt and, once per
+// outage, that it failed.
+func learnPending(ctx context.Context, log *slog.Logger, mod *moderation.Service, every, grace time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// A few batches a tick: a backlog goes quickly, and a decision whose entry somehow stays
+		// cannot keep this loop busy.
+		for range 10 {
+			n, err := mod.LearnPending(ctx, grace)
+			if n > 0 {
+				log.InfoContext(ctx, "learnt from decisions stored without their learning (a server stopped in between)", "count", n)
+			}
+			if err != nil {
+				if !failing && ctx.Err() == nil {
+					log.WarnContext(ctx, "could not learn from pending decisions; retrying", "error", err.Error())
+				}
+				failing = true
+				break
+			}
+			failing = false
+			if n == 0 {
+				break
+			}
+		}
+	}
 }

@@ -156,6 +156,9 @@ type Options struct {
 	// and EraseCallTimeout bounds each such call (0: 5s).
 	EraseBatch       int
 	EraseCallTimeout time.Duration
+
+	// LearnQueue lists the decisions the Learner has still to learn from (learn.go); optional.
+	LearnQueue LearnQueue
 }
 
 // Service applies moderators' decisions.
@@ -177,6 +180,8 @@ type Service struct {
 	exporter         Exporter
 	eraseBatch       int
 	eraseCallTimeout time.Duration
+
+	learnQueue LearnQueue
 }
 
 // NewService builds a Service.
@@ -186,6 +191,7 @@ func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
 		audit: opts.Audit, claims: opts.Claims, reports: opts.Reports, feed: opts.Feed, stats: opts.Stats,
 		threshold: opts.ReportThreshold,
 		eraser:    opts.Eraser, exporter: opts.Exporter, eraseBatch: opts.EraseBatch, eraseCallTimeout: opts.EraseCallTimeout,
+		learnQueue: opts.LearnQueue,
 	}
 	if s.mode == comment.ModeDefault {
 		s.mode = comment.ModePost
@@ -280,11 +286,13 @@ func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, re
 	}
 	if s.learner != nil {
 		// The decision is stored; if learning fails the caller gets the error and a retry repeats
-		// the (then no-op) decision and completes the learning.
+		// the (then no-op) decision and completes the learning. Without a retry (the server
+		// crashed, the moderator moved on) LearnPending completes it.
 		if err := s.learn(ctx, c); err != nil {
 			return View{}, fmt.Errorf("learn from decision on %s: %w", id, err)
 		}
 	}
+	s.learnt(ctx, c)
 	return s.views(ctx, []comment.Comment{c})[0], nil
 }
 

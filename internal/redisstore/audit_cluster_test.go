@@ -59,6 +59,19 @@ func workflowRun(t *testing.T, s *Store) {
 			t.Fatalf("Decide(approve %s) = %v", c.ID, err)
 		}
 	}
+	// Every shard lists its decision as not yet learnt, and lets it go once learnt.
+	unlearnt, err := s.UnlearntDecisions(ctx, now.Add(time.Second), 2*numShards)
+	if err != nil || len(unlearnt) != numShards {
+		t.Fatalf("UnlearntDecisions = %v, %v; want the %d decisions", unlearnt, err, numShards)
+	}
+	for _, u := range unlearnt {
+		if err := s.MarkLearnt(ctx, u.ID, u.At); err != nil {
+			t.Fatalf("MarkLearnt(%s) = %v", u.ID, err)
+		}
+	}
+	if unlearnt, err := s.UnlearntDecisions(ctx, now.Add(time.Second), 2*numShards); err != nil || len(unlearnt) != 0 {
+		t.Errorf("after MarkLearnt, UnlearntDecisions = %v, %v; want none", unlearnt, err)
+	}
 	nextEvents(t, events, len(held)) // decided
 	for i := range 2 {
 		if _, _, err := s.AddReport(ctx, held[3].ID, moderation.Report{Reason: "rude", At: now}, string(rune('a'+i)), 2); err != nil {

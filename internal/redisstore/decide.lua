@@ -1,6 +1,7 @@
 -- decide.lua applies a moderator's decision to one comment atomically: it checks the current
 -- state, moves the comment between the indexes and records the decision on the record. In the
--- same step it appends the action to the shard's audit log, counts it in the daily counters,
+-- same step it appends the action to the shard's audit log, lists the comment among the decisions
+-- the spam model and the author's record have still to learn, counts it in the daily counters,
 -- ends any review claim on the comment (and claims a comment put back in the queue for the
 -- moderator who put it back) and announces a "decided" queue event.
 --
@@ -9,6 +10,7 @@
 -- KEYS[5]      the shard's audit stream
 -- KEYS[6]      the comment's review claim
 -- KEYS[7]      the comment's report counters
+-- KEYS[8]      the shard's decisions not yet learnt (zset)
 -- ARGV[1]      target state ("1" published, "3" rejected, ...)
 -- ARGV[2]      the states the comment may come from, comma-separated and comma-wrapped: ",2,3,4,"
 -- ARGV[3]      moderator (API key name)
@@ -99,6 +101,8 @@ end
 
 redis.call("XADD", KEYS[5], "*", "by", ARGV[3], "act", ARGV[10], "target", "comments/" .. id,
   "from", from, "to", to, "reason", ARGV[5])
+-- Learning runs in later calls; should they never run (a crash), this entry has it done later.
+redis.call("ZADD", KEYS[8], ARGV[4], id)
 
 -- count adds n to field of the counters of the day holding time t (µs). A day past the counters'
 -- life expires at once.

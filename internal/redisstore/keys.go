@@ -403,6 +403,13 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             also dropped by the moderator's next claim or reopen, releases
 //	                             and decisions remove their comment, and the key goes with its
 //	                             last member.
+//	P S ul               zset    decisions not yet learnt: member comment id, score the decision's
+//	                             time (unix µs). decide.lua adds the comment in the decision's step;
+//	                             the spam model and the author's record learn from it in later
+//	                             calls, after which MarkLearnt removes it (only if no later decision
+//	                             replaced its score). What a crash between the two leaves here is
+//	                             learnt by moderation.Service.LearnPending (commentd runs it every
+//	                             few seconds). No TTL; empty, the key goes.
 //	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
 //	                             last approved the comment. No TTL (like the record).
 //	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.
@@ -449,6 +456,8 @@ func (k keys) audit(shard int) string { return k.workflowTag(shard) + "a" }
 func (k keys) auditMark(shard int, token string) string {
 	return k.workflowTag(shard) + "am:" + token
 }
+
+func (k keys) unlearnt(shard int) string { return k.tag(shard) + "ul" }
 
 func (k keys) claim(shard int, id string) string { return k.claimBase(shard) + id }
 

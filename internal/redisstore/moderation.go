@@ -43,7 +43,7 @@ func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d co
 	for _, st := range queueStates {
 		scriptKeys = append(scriptKeys, k.shardQueue(shard, st))
 	}
-	scriptKeys = append(scriptKeys, k.audit(shard), k.claim(shard, id), k.reportCounts(shard, id))
+	scriptKeys = append(scriptKeys, k.audit(shard), k.claim(shard, id), k.reportCounts(shard, id), k.unlearnt(shard))
 	args := []any{int(d.To), allowed.String(), d.Moderator, micros(d.At), d.Reason, k.publishedBase(shard)}
 	for _, st := range queueStates {
 		args = append(args, k.threadQueueBase(shard, st))
