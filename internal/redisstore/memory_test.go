@@ -11,6 +11,7 @@ import (
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 )
@@ -37,7 +38,9 @@ const memoryBodyChars = 400
 //   - request-B/comment: the idempotency record, which expires a day after the submission, so at
 //     steady state a day's submissions hold it;
 //   - decision-B/decision: what a decision adds, without the spam model's counts and change
-//     stream, which are bounded on their own (BenchmarkModelMemory, docs/SPAM.md).
+//     stream, which are bounded on their own (BenchmarkModelMemory, docs/SPAM.md);
+//   - abuse-B/submission: what the abuse check keeps for a new author and address (rule states,
+//     duplicate marker, the request id's marker), all of it expiring within a day.
 //
 // The timing is of no interest.
 //
@@ -110,7 +113,7 @@ func BenchmarkCommentMemory(b *testing.B) {
 		}
 		kept := usedMemory(b, rdb)
 
-		svc := moderation.NewService(s, keys, moderation.Options{Learner: spam.NewLearner(s, keys), Histories: s})
+		svc := moderation.NewService(s, keys, moderation.Options{Learner: spam.NewLearner(s, keys), Histories: s, LearnQueue: s})
 		held := make([]string, memoryComments)
 		for n := range held {
 			held[n] = submit(memoryComments+n, comment.StatePending)
@@ -141,9 +144,29 @@ func BenchmarkCommentMemory(b *testing.B) {
 		}
 		decided := usedMemory(b, rdb) - model
 
+		// What the abuse check keeps per submission, all of it expiring within a day: the rules'
+		// states (the longest rule's span), the duplicate marker (the duplicate window) and the
+		// request id's marker (a day). 20 submissions per thread, within the thread rule's burst.
+		sc := ratelimit.NewScreener(ratelimit.NewGuard(s, ratelimit.Options{Rules: ratelimit.DefaultRules()}), keys, ratelimit.ScreenerOptions{})
+		beforeAbuse := usedMemory(b, rdb)
+		for n := range memoryComments {
+			d, err := comment.Limits{}.Validate(comment.Submission{ThreadID: fmt.Sprintf("abuse-%d", n/20), AuthorName: "A Reader",
+				AuthorEmail: fmt.Sprintf("abuse.%d@example.com", n), ClientIP: fmt.Sprintf("10.%d.%d.%d", n>>16, (n>>8)&255, n&255),
+				Body: memoryBody(rng), RequestID: fmt.Sprintf("form-%d", n)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var v comment.Verdict
+			if err := sc.Screen(ctx, &d, &v); err != nil {
+				b.Fatalf("Screen(submission %d) = %v", n, err)
+			}
+		}
+		abuse := usedMemory(b, rdb) - beforeAbuse
+
 		b.ReportMetric(float64(kept-before)/memoryComments, "kept-B/comment")
 		b.ReportMetric(float64(withRequests-kept)/memoryComments, "request-B/comment")
 		b.ReportMetric(float64(decided-undecided)/memoryComments, "decision-B/decision")
+		b.ReportMetric(float64(abuse)/memoryComments, "abuse-B/submission")
 	}
 }
 
