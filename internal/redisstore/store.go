@@ -135,15 +135,32 @@ func storeError(op string, err error) error {
 
 // unavailable reports whether err means Redis could not be used right now, as opposed to Redis
 // answering with an error about the command.
+//
+// On a Cluster whose slots are moving (a reshard, a rebalance) or whose master is failing over,
+// that includes a redirect go-redis still holds after its redirect budget (MOVED, ASK: the slot
+// went on moving, or two nodes disagreed on its owner while it moved), and a script stopped part
+// way because a key it names at run time has already moved to the importing node ("non local
+// key"), or because the cluster went down while it ran. All of them end once the slot or the
+// failover settles. A write script stopped part way is completed by its resend (every write script
+// is safe to run twice), which is what an unavailable store asks of the client.
 func unavailable(err error) bool {
 	var reply redis.Error
 	if !errors.As(err, &reply) {
 		// Not a server reply: the network, a timeout, the context, a closed client or pool.
 		return true
 	}
+	if _, ok := redis.IsMovedError(err); ok {
+		return true
+	}
+	if _, ok := redis.IsAskError(err); ok {
+		return true
+	}
 	return redis.IsLoadingError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
 		redis.IsMasterDownError(err) || redis.IsReadOnlyError(err) || redis.IsMaxClientsError(err) ||
-		redis.HasErrorPrefix(err, "BUSY")
+		redis.HasErrorPrefix(err, "BUSY") ||
+		redis.HasErrorPrefix(err, "Script attempted to access a non local key in a cluster node") ||
+		redis.HasErrorPrefix(err, "Script attempted to execute a command while the cluster is down") ||
+		redis.HasErrorPrefix(err, "Script attempted to execute a write command while the cluster is down")
 }
 
 // isNoScript reports whether a pipelined EVALSHA failed because Redis lost its script cache

@@ -132,3 +132,143 @@ func busPort(ctx context.Context, cl *redis.Client) (string, error) {
 	}
 	return m["cluster-port"], nil
 }
+
+// nodeClient returns a plain client of the node at addr, for the cluster's own commands.
+func nodeClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+}
+
+// nodeID returns the cluster node id of the node at addr.
+func nodeID(ctx context.Context, addr string) (string, error) {
+	cl := nodeClient(addr)
+	defer cl.Close()
+	id, err := cl.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		return "", fmt.Errorf("cluster myid on %s: %w", addr, err)
+	}
+	return id, nil
+}
+
+// SlotOwner returns the address of the master serving slot, as the first node sees it.
+func (c *Cluster) SlotOwner(ctx context.Context, slot int) (string, error) {
+	cl := nodeClient(c.Addrs[0])
+	defer cl.Close()
+	ranges, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", fmt.Errorf("cluster slots: %w", err)
+	}
+	for _, r := range ranges {
+		if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("slot %d is served by no node", slot)
+}
+
+// Migration is one slot moving between masters by hand, as redis-cli --cluster reshard moves it:
+// the target imports, the source migrates, keys move one MIGRATE at a time, and at the end every
+// node is told the slot's new owner. Between Start and Finish the slot is half moved, which is
+// what clients meet during a reshard.
+type Migration struct {
+	Slot     int
+	Src, Dst string // addresses
+	c        *Cluster
+}
+
+// StartMigration marks slot as importing on dst (unless skipImporting) and migrating on its
+// current owner. skipImporting leaves the target unaware, so the two nodes send a client back and
+// forth (ASK, then MOVED) for as long as the state lasts: redirects that outlast a client's budget.
+func (c *Cluster) StartMigration(ctx context.Context, slot int, dst string, skipImporting bool) (*Migration, error) {
+	src, err := c.SlotOwner(ctx, slot)
+	if err != nil {
+		return nil, err
+	}
+	if src == dst {
+		return nil, fmt.Errorf("slot %d is already on %s", slot, dst)
+	}
+	srcID, err := nodeID(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	dstID, err := nodeID(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	s, d := nodeClient(src), nodeClient(dst)
+	defer s.Close()
+	defer d.Close()
+	if !skipImporting {
+		if err := d.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err(); err != nil {
+			return nil, fmt.Errorf("setslot %d importing on %s: %w", slot, dst, err)
+		}
+	}
+	if err := s.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err(); err != nil {
+		return nil, fmt.Errorf("setslot %d migrating on %s: %w", slot, src, err)
+	}
+	return &Migration{Slot: slot, Src: src, Dst: dst, c: c}, nil
+}
+
+// Move migrates keys (of the migration's slot) from the source to the target.
+func (m *Migration) Move(ctx context.Context, keys ...string) error {
+	s := nodeClient(m.Src)
+	defer s.Close()
+	host, port, _ := net.SplitHostPort(m.Dst)
+	for _, k := range keys {
+		if err := s.Do(ctx, "MIGRATE", host, port, "", 0, 5000, "KEYS", k).Err(); err != nil {
+			return fmt.Errorf("migrate %s to %s: %w", k, m.Dst, err)
+		}
+	}
+	return nil
+}
+
+// Finish moves the slot's remaining keys and gives the slot to the target on every node.
+func (m *Migration) Finish(ctx context.Context) error {
+	s := nodeClient(m.Src)
+	defer s.Close()
+	for {
+		keys, err := s.ClusterGetKeysInSlot(ctx, m.Slot, 100).Result()
+		if err != nil {
+			return fmt.Errorf("getkeysinslot %d: %w", m.Slot, err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		if err := m.Move(ctx, keys...); err != nil {
+			return err
+		}
+	}
+	dstID, err := nodeID(ctx, m.Dst)
+	if err != nil {
+		return err
+	}
+	// The target first, then the source, then the others, as redis-cli does.
+	order := []string{m.Dst, m.Src}
+	for _, a := range m.c.Addrs {
+		if a != m.Dst && a != m.Src {
+			order = append(order, a)
+		}
+	}
+	for _, a := range order {
+		cl := nodeClient(a)
+		err := cl.Do(ctx, "CLUSTER", "SETSLOT", m.Slot, "NODE", dstID).Err()
+		cl.Close()
+		if err != nil {
+			return fmt.Errorf("setslot %d node on %s: %w", m.Slot, a, err)
+		}
+	}
+	return nil
+}
+
+// Cancel ends the migration with the slot left on the source (CLUSTER SETSLOT STABLE on both),
+// as redis-cli --cluster fix does for a migration without keys moved.
+func (m *Migration) Cancel(ctx context.Context) error {
+	for _, a := range []string{m.Src, m.Dst} {
+		cl := nodeClient(a)
+		err := cl.Do(ctx, "CLUSTER", "SETSLOT", m.Slot, "STABLE").Err()
+		cl.Close()
+		if err != nil {
+			return fmt.Errorf("setslot %d stable on %s: %w", m.Slot, a, err)
+		}
+	}
+	return nil
+}

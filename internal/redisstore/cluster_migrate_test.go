@@ -1,0 +1,103 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
+)
+
+// TestClusterSlotMigration calls the store while a comment shard's slot is half moved between
+// masters, as during redis-cli --cluster reshard or rebalance. What Redis answers then (a script
+// reading a record already moved, redirects that outlast go-redis' budget) is "not now": the store
+// must say comment.ErrUnavailable, which clients retry, not a plain error (INTERNAL at the gRPC
+// edge); and once the slot has settled, the call works and finds everything stored before.
+func TestClusterSlotMigration(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	s := clusterStore(t, cluster)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// slotOf returns the slot of key and a master that does not serve it.
+	slotOf := func(t *testing.T, key string) (slot int, other string) {
+		t.Helper()
+		n, err := s.rdb.ClusterKeySlot(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("CLUSTER KEYSLOT %s = %v", key, err)
+		}
+		owner, err := cluster.SlotOwner(ctx, int(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range cluster.Addrs {
+			if a != owner {
+				return int(n), a
+			}
+		}
+		t.Fatal("no other master")
+		return 0, ""
+	}
+
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"list while a record has moved and its index has not", func(t *testing.T) {
+			thread := threadInShard("migrate-list", 3)
+			shard := shardOfThread(thread)
+			a := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
+			b := mustCreate(t, s, draft(s, thread, 2), comment.CreateOptions{})
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			m, err := cluster.StartMigration(ctx, slot, dst, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Move(ctx, s.keys.record(shard, b.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.ListPublished(ctx, thread, comment.Page{}); !errors.Is(err, comment.ErrUnavailable) {
+				t.Errorf("ListPublished(%s) with comment %s's record moved to the importing node = %v, want comment.ErrUnavailable", thread, b.ID, err)
+			}
+			if err := m.Finish(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+				t.Errorf("ListPublished(%s) after the migration = %d comments, %v; want %s and %s, no error", thread, len(got), err, a.ID, b.ID)
+			}
+		}},
+		{"submit while redirects outlast the client's budget", func(t *testing.T) {
+			thread := threadInShard("migrate-submit", 9)
+			shard := shardOfThread(thread)
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			// The shard has no key yet, so the source answers ASK; the target does not import the
+			// slot, so it answers MOVED back.
+			m, err := cluster.StartMigration(ctx, slot, dst, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := draft(s, thread, 1)
+			if _, _, err := s.Create(ctx, c, comment.CreateOptions{RequestID: "req-2"}); !errors.Is(err, comment.ErrUnavailable) {
+				t.Errorf("Create(%s) while its slot's owner and target redirect to each other = %v, want comment.ErrUnavailable", c.ID, err)
+			}
+			if err := m.Cancel(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// The client's resend, once the slot has settled, stores the comment once.
+			if _, _, err := s.Create(ctx, c, comment.CreateOptions{RequestID: "req-2"}); err != nil {
+				t.Fatalf("Create(%s) resent after the migration was cancelled = %v, want no error", c.ID, err)
+			}
+			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			if err != nil || len(got) != 1 || got[0].ID != c.ID {
+				t.Errorf("ListPublished(%s) after the resend = %d comments, %v; want %s once, no error", thread, len(got), err, c.ID)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}
