@@ -55,6 +55,8 @@ type target struct {
 // The client has context timeouts enabled (a gRPC deadline reaches Redis reads), short dial, read
 // and write timeouts, two retries (every write of this store is safe to repeat), and on a Cluster
 // it sends reads to masters (ReadOnly false), so a read always sees the submission before it.
+// A Cluster client also resends, for up to 0.775 s, a command refused because its hash slot is
+// moving between masters (slotRetryHook).
 func NewClient(addr string) (redis.UniversalClient, error) {
 	t, err := parseTarget(addr)
 	if err != nil {
@@ -81,7 +83,12 @@ func NewClient(addr string) (redis.UniversalClient, error) {
 		// ServerName stays empty so each node's certificate is checked against its own host name.
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return redis.NewUniversalClient(opts), nil
+	rdb := redis.NewUniversalClient(opts)
+	if t.kind == "cluster" {
+		// Added first, so it wraps every hook added later (RoundTripHook counts each resend).
+		rdb.AddHook(slotRetryHook{delays: slotRetryDelays})
+	}
+	return rdb, nil
 }
 
 // errAddr is wrapped by every address error, so messages never echo the password.

@@ -11,10 +11,11 @@ import (
 )
 
 // TestClusterSlotMigration calls the store while a comment shard's slot is half moved between
-// masters, as during redis-cli --cluster reshard or rebalance. What Redis answers then (a script
-// reading a record already moved, redirects that outlast go-redis' budget) is "not now": the store
-// must say comment.ErrUnavailable, which clients retry, not a plain error (INTERNAL at the gRPC
-// edge); and once the slot has settled, the call works and finds everything stored before.
+// masters, as during redis-cli --cluster reshard or rebalance. A move that ends within the
+// client's resends (slotRetryHook) is waited for; one that lasts longer (a script reading a record
+// already moved, redirects that outlast go-redis' budget) is "not now": the store must say
+// comment.ErrUnavailable, which clients retry, not a plain error (INTERNAL at the gRPC edge); and
+// once the slot has settled, the call works and finds everything stored before.
 func TestClusterSlotMigration(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t)
@@ -96,8 +97,69 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Errorf("ListPublished(%s) after the resend = %d comments, %v; want %s once, no error", thread, len(got), err, c.ID)
 			}
 		}},
+		{"submit while the thread's keys are split, the move ending soon", func(t *testing.T) {
+			thread := threadInShard("migrate-split", 5)
+			shard := shardOfThread(thread)
+			before := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			m, err := cluster.StartMigration(ctx, slot, dst, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The thread's record has moved and its index has not: a submission's keys are on
+			// both nodes, and the source answers TRYAGAIN until the move ends.
+			if err := m.Move(ctx, s.keys.thread(shard, thread)); err != nil {
+				t.Fatal(err)
+			}
+			finished := finishAfter(t, m, 300*time.Millisecond)
+			c := draft(s, thread, 2)
+			if _, _, err := s.Create(ctx, c, comment.CreateOptions{RequestID: "req-2"}); err != nil {
+				t.Errorf("Create(%s) while its thread's keys are split for 300ms = %v, want no error", c.ID, err)
+			}
+			<-finished
+			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			if err != nil || len(got) != 2 || got[0].ID != before.ID || got[1].ID != c.ID {
+				t.Errorf("ListPublished(%s) after the migration = %d comments, %v; want %s and %s once each, no error", thread, len(got), err, before.ID, c.ID)
+			}
+		}},
+		{"list while a record has moved, the move ending soon", func(t *testing.T) {
+			thread := threadInShard("migrate-list-soon", 12)
+			shard := shardOfThread(thread)
+			a := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
+			b := mustCreate(t, s, draft(s, thread, 2), comment.CreateOptions{})
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			m, err := cluster.StartMigration(ctx, slot, dst, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Move(ctx, s.keys.record(shard, a.ID)); err != nil {
+				t.Fatal(err)
+			}
+			finished := finishAfter(t, m, 300*time.Millisecond)
+			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+				t.Errorf("ListPublished(%s) with comment %s's record moved for 300ms = %d comments, %v; want %s and %s, no error", thread, a.ID, len(got), err, a.ID, b.ID)
+			}
+			<-finished
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
 	}
+}
+
+// finishAfter finishes m after d, in the background; the returned channel closes when it has.
+func finishAfter(t *testing.T, m *redistest.Migration, d time.Duration) <-chan struct{} {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(d)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := m.Finish(ctx); err != nil {
+			t.Errorf("finish the migration of slot %d: %v", m.Slot, err)
+		}
+	}()
+	return done
 }

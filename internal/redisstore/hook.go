@@ -13,7 +13,8 @@ import (
 //
 // It counts what the caller sends, not what go-redis does underneath: a retry after a network
 // error, a Cluster redirection (MOVED/ASK) or a Cluster pipeline split across nodes (sent in
-// parallel) is not counted again. A Script.Run that falls back from EVALSHA to EVAL is two
+// parallel) is not counted again; a resend after a Cluster slot move (slotRetryHook, which NewClient
+// adds before this hook can be) is, as it is another round trip. A Script.Run that falls back from EVALSHA to EVAL is two
 // commands and counts twice, as it is two round trips. The commands go-redis sends to set up a
 // new connection (HELLO, AUTH, CLIENT SETINFO, ...) pass through the hook and are counted too:
 // they are real round trips, paid once per connection. A pipeline that carries several callers'
