@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
@@ -141,6 +142,66 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Errorf("ListPublished(%s) with comment %s's record moved for 300ms = %d comments, %v; want %s and %s, no error", thread, a.ID, len(got), err, a.ID, b.ID)
 			}
 			<-finished
+		}},
+		{"decide while the shard's daily counters have moved", func(t *testing.T) {
+			thread := threadInShard("migrate-decide", 7)
+			shard := shardOfThread(thread)
+			now := time.Now()
+			// Every key the decision names up front exists on the source (so the script runs
+			// there, not TRYAGAIN): the record, the three shard queues, the audit stream, a claim
+			// (the reopen's) and report counters; so do the thread's indexes and the claim set.
+			mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
+			withState := func(n int, st comment.State) comment.Comment {
+				d := draft(s, thread, n)
+				d.State = st
+				return mustCreate(t, s, d, comment.CreateOptions{})
+			}
+			c := withState(2, comment.StateRejected)
+			withState(3, comment.StateRejected)
+			withState(4, comment.StateSpam)
+			reopen := comment.Decision{Moderator: "mod", At: now, To: comment.StatePending}
+			if _, err := s.Decide(ctx, c.ID, moderation.Reopen, reopen, []comment.State{comment.StateRejected}); err != nil {
+				t.Fatalf("Decide(%s, reopen) = %v", c.ID, err)
+			}
+			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "", 100); err != nil {
+				t.Fatalf("AddReport(%s) = %v", c.ID, err)
+			}
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			m, err := cluster.StartMigration(ctx, slot, dst, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The counters are the last key the script writes, named at run time.
+			if err := m.Move(ctx, s.keys.stats(shard, dayOf(now))); err != nil {
+				t.Fatal(err)
+			}
+			finished := finishAfter(t, m, 300*time.Millisecond)
+			approve := comment.Decision{Moderator: "mod", At: now, To: comment.StatePublished}
+			_, decideErr := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom)
+			<-finished
+			if decideErr != nil {
+				// The client repeats a decision that got an error, as docs/ERRORS.md asks.
+				if _, err := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom); err != nil {
+					t.Fatalf("Decide(%s, approve) repeated after the migration = %v, want no error", c.ID, err)
+				}
+			}
+			got, err := s.Get(ctx, c.ID)
+			if err != nil || got.State != comment.StatePublished {
+				t.Errorf("Get(%s) after the approval = state %v, %v; want %v", c.ID, got.State, err, comment.StatePublished)
+			}
+			st, err := s.Stats(ctx, now, 1)
+			if err != nil {
+				t.Fatalf("Stats(%v, 1 day) = %v", now, err)
+			}
+			var approved int64
+			for _, ms := range st.Moderators {
+				if ms.Moderator == "mod" {
+					approved = ms.Approved
+				}
+			}
+			if approved != 1 {
+				t.Errorf("Stats(%v, 1 day): mod approved %d, want 1 (the approval of %s, first sent while the counters' key had moved: %v)", now, approved, c.ID, decideErr)
+			}
 		}},
 	}
 	for _, tt := range tests {

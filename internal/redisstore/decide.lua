@@ -55,6 +55,38 @@ local function indexes(st)
   local q = tonumber(st) - 1 -- pending 1, rejected 2, spam 3
   return {ARGV[6 + q] .. thread, KEYS[1 + q]}
 end
+-- dayKey returns the key of the daily counters of the day holding time t (µs).
+local function dayKey(t)
+  return ARGV[12] .. math.floor(tonumber(t) / DAY)
+end
+
+local holder = redis.call("GET", KEYS[6])
+local lease = tonumber(ARGV[16])
+
+-- Every key named at run time is reached before the first write. On a Cluster whose slot is being
+-- moved, a key no longer (or not yet) on this node stops the script there ("non local key"):
+-- stopped here, it has changed nothing and its resend after the move makes the whole decision;
+-- stopped after a write, it would leave the decision half made, and the resend, finding the
+-- comment in the target state, would return "same" without counting it or announcing it.
+local reached = {dayKey(ARGV[4])}
+for _, st in ipairs({from, to}) do
+  for _, k in ipairs(indexes(st)) do
+    reached[#reached + 1] = k
+  end
+end
+if holder then
+  reached[#reached + 1] = ARGV[15] .. holder
+end
+if to == PENDING and lease > 0 then
+  reached[#reached + 1] = ARGV[15] .. ARGV[3]
+end
+if to == SPAM or from == SPAM then
+  reached[#reached + 1] = dayKey(created)
+end
+for _, k in ipairs(reached) do
+  redis.call("EXISTS", k)
+end
+
 for _, k in ipairs(indexes(from)) do
   redis.call("ZREM", k, id)
 end
@@ -76,7 +108,6 @@ else
 end
 
 -- The decision ends the review, whoever held the claim.
-local holder = redis.call("GET", KEYS[6])
 if holder then
   redis.call("DEL", KEYS[6])
   redis.call("ZREM", ARGV[15] .. holder, id)
@@ -84,7 +115,6 @@ end
 -- A comment put back in the queue (reopen, not spam) is claimed for the moderator who put it back,
 -- as claims.lua would: the one taking back a decision gets to take the new one, and another
 -- moderator's claim does not pick the comment up meanwhile. The lease ends it like any claim.
-local lease = tonumber(ARGV[16])
 if to == PENDING and lease > 0 then
   local now = math.floor(tonumber(ARGV[4]) / 1000)
   local set = ARGV[15] .. ARGV[3]
@@ -108,7 +138,7 @@ redis.call("ZADD", KEYS[8], ARGV[4], id)
 -- life expires at once.
 local function count(t, field, n)
   local day = math.floor(tonumber(t) / DAY)
-  local key = ARGV[12] .. day
+  local key = dayKey(t)
   redis.call("HINCRBY", key, field, n)
   redis.call("EXPIREAT", key, (day + 1) * 86400 + tonumber(ARGV[13]))
 end
@@ -118,7 +148,7 @@ count(ARGV[4], "d:" .. ARGV[3] .. ":" .. ARGV[11], 1)
 if to == SPAM then
   count(created, "spam", 1)
 elseif from == SPAM then
-  local key = ARGV[12] .. math.floor(tonumber(created) / DAY)
+  local key = dayKey(created)
   if tonumber(redis.call("HGET", key, "spam") or "0") > 0 then
     redis.call("HINCRBY", key, "spam", -1)
   end
