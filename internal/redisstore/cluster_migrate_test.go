@@ -203,6 +203,51 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Errorf("Stats(%v, 1 day): mod approved %d, want 1 (the approval of %s, first sent while the counters' key had moved: %v)", now, approved, c.ID, decideErr)
 			}
 		}},
+		{"report reaching the threshold while the thread's queue has moved", func(t *testing.T) {
+			const threshold = 2
+			thread := threadInShard("migrate-report", 11)
+			shard := shardOfThread(thread)
+			now := time.Now()
+			// Every key the report names up front exists on the source: the record, its report
+			// counters, reporters and list (the first report's), the shard's pending queue and
+			// audit stream (a rejection's); so do the thread's indexes.
+			c := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
+			for n := 2; n <= 3; n++ {
+				d := draft(s, thread, n)
+				d.State = comment.StatePending
+				mustCreate(t, s, d, comment.CreateOptions{})
+				if n == 3 {
+					if _, err := s.Decide(ctx, d.ID, moderation.Reject, comment.Decision{Moderator: "mod", At: now, To: comment.StateRejected}, approveFrom); err != nil {
+						t.Fatalf("Decide(%s, reject) = %v", d.ID, err)
+					}
+				}
+			}
+			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "reader-1", threshold); err != nil {
+				t.Fatalf("AddReport(%s, reader-1) = %v", c.ID, err)
+			}
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			m, err := cluster.StartMigration(ctx, slot, dst, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The thread's pending queue, which the takedown adds the comment to, named at run time.
+			if err := m.Move(ctx, s.keys.threadQueue(shard, comment.StatePending, thread)); err != nil {
+				t.Fatal(err)
+			}
+			finished := finishAfter(t, m, 300*time.Millisecond)
+			_, _, reportErr := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude too", At: now}, "reader-2", threshold)
+			<-finished
+			if reportErr != nil {
+				// The client repeats a call that got an error.
+				if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude too", At: now}, "reader-2", threshold); err != nil {
+					t.Fatalf("AddReport(%s, reader-2) repeated after the migration = %v, want no error", c.ID, err)
+				}
+			}
+			got, err := s.Get(ctx, c.ID)
+			if err != nil || got.State != comment.StatePending {
+				t.Errorf("Get(%s) after its second report (threshold %d), first sent while the thread's pending queue had moved (%v) = state %v, %v; want %v", c.ID, threshold, reportErr, got.State, err, comment.StatePending)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)

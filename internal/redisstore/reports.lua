@@ -33,6 +33,16 @@ local state, thread, created, id = cur[1], cur[2], cur[3], cur[4]
 if not state then
   return {"missing"}
 end
+-- The thread's indexes a takedown moves the comment between are named at run time, so they are
+-- reached before the first write. On a Cluster whose slot is being moved, a key no longer (or not
+-- yet) on this node stops the script there ("non local key"): stopped here, it has changed
+-- nothing and its resend after the move counts the report; stopped at the takedown, it would have
+-- counted the report, and the resend, finding it counted, would answer "dup" and never take the
+-- comment down.
+if state == PUBLISHED then
+  redis.call("EXISTS", ARGV[5] .. thread)
+  redis.call("EXISTS", ARGV[6] .. thread)
+end
 local seen
 if ARGV[1] ~= "" then
   seen = redis.call("SADD", KEYS[3], ARGV[1]) == 0
