@@ -97,6 +97,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		Help: "Redis round trips calls waited for: one per command or pipeline sent alone, one per caller of a shared (batched) exchange, plus the commands of each new connection's handshake (on a Cluster, the nodes' handshakes are not counted).",
 	})
 	reg.MustRegister(roundTrips)
+	spamPurged := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "commentd_spam_purged_total",
+		Help: "Spam comments this server deleted because they had been spam for longer than -spam-retention.",
+	})
+	reg.MustRegister(spamPurged)
 
 	rdb, err := redisstore.NewClient(cfg.RedisURL)
 	if err != nil {
@@ -195,6 +200,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		defer wg.Done()
 		learnPending(healthCtx, log, mod, learnPendingEvery, learnPendingGrace)
 	}()
+	if cfg.Spam.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged)
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		for {

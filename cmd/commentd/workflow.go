@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/commentd/commentd/internal/config"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore"
@@ -26,6 +28,7 @@ func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config
 	// An erasure or an export walks the whole store, so only each of its Redis calls has the usual bound.
 	opts.EraseCallTimeout = cfg.RedisTimeout
 	opts.LearnQueue = store
+	opts.Purger = store
 	return opts
 }
 
@@ -67,6 +70,38 @@ func learnPending(ctx context.Context, log *slog.Logger, mod *moderation.Service
 			if n == 0 {
 				break
 			}
+		}
+	}
+}
+
+// purgeSpamEvery is how often every server deletes the spam past its retention (up to 1,000
+// comments a run: moderation.Service.PurgeSpam).
+const purgeSpamEvery = time.Minute
+
+// purgeSpam runs mod.PurgeSpam every tick until ctx ends, counting what it deleted in purged,
+// logging one line per run that deleted any and, once per outage, that it failed. Servers running
+// it at once only repeat each other's checks: each comment goes once.
+func purgeSpam(ctx context.Context, log *slog.Logger, mod *moderation.Service, every, retention time.Duration, purged prometheus.Counter) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := mod.PurgeSpam(ctx, retention)
+		purged.Add(float64(n))
+		if n > 0 {
+			log.InfoContext(ctx, "deleted spam past its retention", "count", n, "retention", retention.String())
+		}
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			log.WarnContext(ctx, "could not delete spam past its retention; retrying", "error", err.Error())
+			failing = true
+		case err == nil:
+			failing = false
 		}
 	}
 }

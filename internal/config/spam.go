@@ -29,7 +29,18 @@ type Spam struct {
 	// CampaignWindow is how far back the campaign check looks for the same text from other
 	// authors; 0 turns the check off.
 	CampaignWindow time.Duration
+	// Retention deletes a comment this long after it became spam (a moderator marked it, or the
+	// checks did when it was submitted); 0 keeps spam for ever.
+	Retention time.Duration
 }
+
+// DefaultSpamRetention is WordPress's "spam comments are deleted after 15 days".
+const DefaultSpamRetention = 15 * 24 * time.Hour
+
+// minSpamRetention is the shortest retention: a moderator needs time to notice a comment marked
+// spam by mistake and take it back, and a comment must be left alone by the learning of its
+// decision (which runs within seconds, and is retried for minutes) before it goes.
+const minSpamRetention = time.Hour
 
 // DefaultTrustAfter is one approved comment, as WordPress's "comment author must have a previously
 // approved comment".
@@ -60,6 +71,8 @@ func spamSettings() []setting {
 	out = append(out, st)
 	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.CampaignWindow })
 	out = append(out, scalar("spam-campaign-window", "COMMENTD_SPAM_CAMPAIGN_WINDOW", spam.DefaultCampaignWindow.String(), "hold a text that other authors posted nearly the same within this window; 0 turns the check off", d, sd))
+	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.Retention })
+	out = append(out, scalar("spam-retention", "COMMENTD_SPAM_RETENTION", "360h", "delete comments this long after they became spam, such as 360h (15 days); at least 1h; 0 keeps spam for ever", d, sd))
 	return out
 }
 
@@ -80,6 +93,9 @@ func (s Spam) validate() []error {
 	}
 	if s.CampaignWindow < 0 || s.CampaignWindow > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("spam-campaign-window %s: want 0 (off) to 168h", s.CampaignWindow))
+	}
+	if s.Retention != 0 && s.Retention < minSpamRetention {
+		errs = append(errs, fmt.Errorf("spam-retention %s: want 0 (keep spam for ever) or at least %s", s.Retention, minSpamRetention))
 	}
 	return errs
 }

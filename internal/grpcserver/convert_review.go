@@ -205,6 +205,8 @@ func auditActionToProto(a moderation.AuditAction) commentdv1.AuditAction {
 		return commentdv1.AuditAction_AUDIT_ACTION_ERASE_AUTHOR_DATA
 	case moderation.AuditExportAuthorData:
 		return commentdv1.AuditAction_AUDIT_ACTION_EXPORT_AUTHOR_DATA
+	case moderation.AuditPurgeSpam:
+		return commentdv1.AuditAction_AUDIT_ACTION_PURGE_SPAM
 	}
 	return commentdv1.AuditAction_AUDIT_ACTION_UNSPECIFIED
 }

@@ -31,13 +31,17 @@ const (
 	// AuditExportAuthorData: an author's personal data was exported (export.go), with the same
 	// target as an erasure and the number of comments in the reason; it never names the author.
 	AuditExportAuthorData AuditAction = "export_author_data"
+	// AuditPurgeSpam: spam past its retention was deleted (retention.go), by RetentionModerator.
+	// The entry's target is ErasureTarget and its reason holds the number of comments.
+	AuditPurgeSpam AuditAction = "purge_spam"
 )
 
 // Valid reports whether a is one of the actions above.
 func (a AuditAction) Valid() bool {
 	switch a {
 	case AuditApprove, AuditReject, AuditMarkSpam, AuditMarkNotSpam, AuditReopen, AuditBan, AuditUnban,
-		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown, AuditEraseAuthorData, AuditExportAuthorData:
+		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown, AuditEraseAuthorData, AuditExportAuthorData,
+		AuditPurgeSpam:
 		return true
 	}
 	return false
@@ -50,6 +54,16 @@ func (a Action) Audit() AuditAction { return AuditAction(a.String()) }
 // takedown by readers' reports. Its actions are logged but never counted as a moderator's
 // decisions in the statistics.
 const SystemModerator = "system"
+
+// RetentionModerator is the moderator recorded for the deletion of spam past its retention
+// (retention.go). Like SystemModerator's, its actions are never counted in the statistics.
+const RetentionModerator = "retention"
+
+// IsServer reports whether moderator names the server itself (SystemModerator,
+// RetentionModerator) rather than a moderator's API key.
+func IsServer(moderator string) bool {
+	return moderator == SystemModerator || moderator == RetentionModerator
+}
 
 // AuditEvent is one entry of the append-only audit log.
 type AuditEvent struct {
@@ -82,7 +96,7 @@ func (q AuditQuery) Matches(e AuditEvent) bool {
 type Auditor interface {
 	// AppendAudit appends e; the log gives the entry its ID and its time (e.At, when set, only
 	// picks the day it counts in). It also counts e as an "other" action of e.Moderator in that
-	// day's statistics, unless the moderator is SystemModerator.
+	// day's statistics, unless the moderator is the server's own (IsServer).
 	AppendAudit(ctx context.Context, e AuditEvent) error
 }
 

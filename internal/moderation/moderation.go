@@ -159,6 +159,8 @@ type Options struct {
 
 	// LearnQueue lists the decisions the Learner has still to learn from (learn.go); optional.
 	LearnQueue LearnQueue
+	// Purger deletes spam past its retention (retention.go); optional.
+	Purger SpamPurger
 }
 
 // Service applies moderators' decisions.
@@ -182,6 +184,7 @@ type Service struct {
 	eraseCallTimeout time.Duration
 
 	learnQueue LearnQueue
+	purger     SpamPurger
 }
 
 // NewService builds a Service.
@@ -191,7 +194,7 @@ func NewService(store Store, keys *privacy.Keyring, opts Options) *Service {
 		audit: opts.Audit, claims: opts.Claims, reports: opts.Reports, feed: opts.Feed, stats: opts.Stats,
 		threshold: opts.ReportThreshold,
 		eraser:    opts.Eraser, exporter: opts.Exporter, eraseBatch: opts.EraseBatch, eraseCallTimeout: opts.EraseCallTimeout,
-		learnQueue: opts.LearnQueue,
+		learnQueue: opts.LearnQueue, purger: opts.Purger,
 	}
 	if s.mode == comment.ModeDefault {
 		s.mode = comment.ModePost

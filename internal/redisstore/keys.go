@@ -44,8 +44,12 @@ import (
 //	                                   kept hold the record key alone. TTL requestTTL.
 //
 // Growth: the keys without a TTL, trim or cap below are those of comments, which are kept until an
-// erasure request anonymises them, and of what belongs to a comment (its index entries, reports,
-// audit entry, label and outcome) or to a thread or an author it names. They grow by design, by
+// erasure request anonymises them (spam: until the spam retention deletes it, see purge.go), and
+// of what belongs to a comment (its index entries, reports, audit entry, label and outcome) or to
+// a thread or an author it names. A comment the retention deletes takes with it everything of its
+// own below: record, index entries, reports, claim, entry among the decisions not yet learnt, its
+// label and outcome fields; its audit entries, the counts it taught the spam model and the
+// author's record, the daily counters and its thread's settings stay. They grow by design, by
 // about 2 kB per comment and 1.4 kB per decision (BenchmarkCommentMemory; docs/DESIGN.md, "Redis
 // memory over time"). Every other key expires, is trimmed or is capped, as its line says.
 //
@@ -272,7 +276,8 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     the model is made: Redis' clock in µs, naming this life of it. TTL as M:c.
 //	P M:l        hash    site model only: what each decided comment taught, field comment id, value
 //	                     "s" or "h". No TTL: a field lives as long as its comment, since a later
-//	                     decision on it must untrain exactly what it taught.
+//	                     decision on it must untrain exactly what it taught; the spam retention
+//	                     removes it with its comment (what it taught stays counted).
 //	P M:x        stream  site model only: one entry per change, fields "seq", "tot" (the totals after
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
@@ -308,7 +313,8 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	P{rl:author:<hash>}:o hash   the outcome each decided comment of the author counts as in the
 //	                     record (":h"), field comment id, value "approved", "rejected" or "spam";
 //	                     so a retried decision does not count twice. Same tag as the record. No TTL:
-//	                     a field lives as long as its comment, which a later decision may move.
+//	                     a field lives as long as its comment, which a later decision may move; the
+//	                     spam retention removes it with its comment (the record keeps counting it).
 //	P{rl:author:<hash>}:e string "1": an erasure request deleted the author's record; while it
 //	                     exists no outcome is recorded (history_record.lua), so a decision that read
 //	                     the comment before the erasure does not bring the record back. TTL
@@ -410,6 +416,14 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             replaced its score). What a crash between the two leaves here is
 //	                             learnt by moderation.Service.LearnPending (commentd runs it every
 //	                             few seconds). No TTL; empty, the key goes.
+//	P S pf               zset    comments deleted by the spam retention whose label in the site's
+//	                             spam model and outcome in the author's record (other slots) are
+//	                             still to be removed: member "<commentID> <author key>" (the key
+//	                             empty when an erasure removed it), score the deletion's time
+//	                             (unix µs). purge.lua adds the comment as it deletes it,
+//	                             PurgeSpam removes the two fields and then the member; what a
+//	                             crash between the two leaves is finished by the next PurgeSpam
+//	                             of any server. No TTL; empty, the key goes.
 //	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
 //	                             last approved the comment. No TTL (like the record).
 //	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.
@@ -458,6 +472,8 @@ func (k keys) auditMark(shard int, token string) string {
 }
 
 func (k keys) unlearnt(shard int) string { return k.tag(shard) + "ul" }
+
+func (k keys) purgedToForget(shard int) string { return k.tag(shard) + "pf" }
 
 func (k keys) claim(shard int, id string) string { return k.claimBase(shard) + id }
 

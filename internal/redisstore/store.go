@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,6 +59,10 @@ type Store struct {
 	// watchStall is how long WatchQueue waits on a watcher that fell behind (watchStall; tests
 	// shorten it).
 	watchStall time.Duration
+	// purgeFrom is where PurgeSpam's next call reads each shard's spam queue from: a ZRANGEBYSCORE
+	// minimum ("" for the head). purgeMu guards it and serialises the calls.
+	purgeMu   sync.Mutex
+	purgeFrom [numShards]string
 }
 
 var (

@@ -244,6 +244,9 @@ const (
 	// An author's personal data was exported (ExportAuthorData). The target is "comments" and the reason holds the
 	// number of comments exported: the entry never names the author.
 	AuditAction_AUDIT_ACTION_EXPORT_AUTHOR_DATA AuditAction = 13
+	// Spam past the server's spam retention (-spam-retention) was deleted, by the moderator "retention". The
+	// target is "comments" and the reason holds the number of comments deleted; one entry per run of the deletion.
+	AuditAction_AUDIT_ACTION_PURGE_SPAM AuditAction = 14
 )
 
 // Enum value maps for AuditAction.
@@ -263,6 +266,7 @@ var (
 		11: "AUDIT_ACTION_REPORT_TAKEDOWN",
 		12: "AUDIT_ACTION_ERASE_AUTHOR_DATA",
 		13: "AUDIT_ACTION_EXPORT_AUTHOR_DATA",
+		14: "AUDIT_ACTION_PURGE_SPAM",
 	}
 	AuditAction_value = map[string]int32{
 		"AUDIT_ACTION_UNSPECIFIED":        0,
@@ -279,6 +283,7 @@ var (
 		"AUDIT_ACTION_REPORT_TAKEDOWN":    11,
 		"AUDIT_ACTION_ERASE_AUTHOR_DATA":  12,
 		"AUDIT_ACTION_EXPORT_AUTHOR_DATA": 13,
+		"AUDIT_ACTION_PURGE_SPAM":         14,
 	}
 )
 
@@ -3925,7 +3930,7 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x12FILTER_KIND_DOMAIN\x10\x03\x12\x15\n" +
 	"\x11FILTER_KIND_EMAIL\x10\x04\x12\x12\n" +
 	"\x0eFILTER_KIND_IP\x10\x05\x12\x15\n" +
-	"\x11FILTER_KIND_REGEX\x10\x06*\xac\x03\n" +
+	"\x11FILTER_KIND_REGEX\x10\x06*\xc9\x03\n" +
 	"\vAuditAction\x12\x1c\n" +
 	"\x18AUDIT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14AUDIT_ACTION_APPROVE\x10\x01\x12\x17\n" +
@@ -3941,7 +3946,8 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x12 \n" +
 	"\x1cAUDIT_ACTION_REPORT_TAKEDOWN\x10\v\x12\"\n" +
 	"\x1eAUDIT_ACTION_ERASE_AUTHOR_DATA\x10\f\x12#\n" +
-	"\x1fAUDIT_ACTION_EXPORT_AUTHOR_DATA\x10\r2\x8b\x10\n" +
+	"\x1fAUDIT_ACTION_EXPORT_AUTHOR_DATA\x10\r\x12\x1b\n" +
+	"\x17AUDIT_ACTION_PURGE_SPAM\x10\x0e2\x8b\x10\n" +
 	"\x11ModerationService\x12J\n" +
 	"\tListQueue\x12\x1d.commentd.v1.ListQueueRequest\x1a\x1e.commentd.v1.ListQueueResponse\x12o\n" +
 	"\n" +

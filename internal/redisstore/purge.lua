@@ -1,0 +1,66 @@
+-- purge.lua deletes one comment that has been spam since before a cut-off, with everything of its
+-- shard that belongs to it, in one atomic step: its record, its index entries, its readers'
+-- reports, its review claim and its entry among the decisions not yet learnt. It lists the comment
+-- among the purged comments whose label in the spam model and outcome in the author's record are
+-- still to be forgotten (those live in other slots; the caller removes them, then the entry).
+--
+-- The comment is spam since its last decision when a moderator decided it (only a decision marks
+-- a stored comment spam), else since it was created (the checks marked it). A comment that is
+-- missing, no longer spam, or spam since after the cut-off is left alone, so the script is safe to
+-- run twice and never deletes a comment a moderator took back or marked again meanwhile.
+--
+-- KEYS[1]      the comment's record
+-- KEYS[2..4]   the shard's queue zsets: pending, rejected, spam
+-- KEYS[5]      the comment's review claim
+-- KEYS[6]      the comment's report counters
+-- KEYS[7]      the comment's reporters
+-- KEYS[8]      the comment's list of reports
+-- KEYS[9]      the shard's decisions not yet learnt (zset)
+-- KEYS[10]     the shard's purged comments still to forget (zset)
+-- ARGV[1]      the comment id
+-- ARGV[2]      the cut-off, unix µs: only a comment spam since then or earlier goes
+-- ARGV[3]      base of the thread's published zset: append the thread id
+-- ARGV[4..6]   bases of the thread's queue zsets (pending, rejected, spam): append the thread id
+-- ARGV[7]      base of the shard's per-moderator claim sets: append the moderator
+-- ARGV[8]      now, unix µs: the score of the entry in KEYS[10]
+--
+-- The thread's index keys and the claim holder's set are named at run time; they carry the same
+-- hash tag as KEYS[1], so they are in its slot.
+--
+-- Returns {"purged", member of KEYS[10]} ("<id> <author key>", the key "" after an erasure),
+-- {"missing"}, {"not_spam"} or {"young", spam since (µs)}.
+local SPAM = "4"
+
+local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "dec_at", "author_key")
+local state, thread, created, decAt, author = cur[1], cur[2], cur[3], cur[4], cur[5]
+if not state then
+  return {"missing"}
+end
+if state ~= SPAM then
+  return {"not_spam"}
+end
+local since = tonumber(created) or 0
+if decAt and tonumber(decAt) > since then
+  since = tonumber(decAt)
+end
+if since > tonumber(ARGV[2]) then
+  return {"young", tostring(since)}
+end
+
+local id = ARGV[1]
+-- Every index, not only the spam ones: a comment is in one state's, and removing it from the
+-- others costs nothing and leaves nothing behind whatever an older version wrote.
+redis.call("ZREM", ARGV[3] .. thread, id)
+for i = 1, 3 do
+  redis.call("ZREM", ARGV[3 + i] .. thread, id)
+  redis.call("ZREM", KEYS[1 + i], id)
+end
+local holder = redis.call("GET", KEYS[5])
+if holder then
+  redis.call("ZREM", ARGV[7] .. holder, id)
+end
+redis.call("DEL", KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call("ZREM", KEYS[9], id)
+local member = id .. " " .. (author or "")
+redis.call("ZADD", KEYS[10], ARGV[8], member)
+return {"purged", member}
