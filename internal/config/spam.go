@@ -39,8 +39,10 @@ const DefaultSpamRetention = 15 * 24 * time.Hour
 
 // minSpamRetention is the shortest retention: a moderator needs time to notice a comment marked
 // spam by mistake and take it back, and a comment must be left alone by the learning of its
-// decision (which runs within seconds, and is retried for minutes) before it goes.
-const minSpamRetention = time.Hour
+// decision (which runs within seconds, and is retried for minutes) before it goes. A day, because
+// a submission's idempotency record lives a day: a comment deleted sooner could be stored again
+// by a resend of the request that made it.
+const minSpamRetention = 24 * time.Hour
 
 // DefaultTrustAfter is one approved comment, as WordPress's "comment author must have a previously
 // approved comment".
@@ -72,7 +74,7 @@ func spamSettings() []setting {
 	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.CampaignWindow })
 	out = append(out, scalar("spam-campaign-window", "COMMENTD_SPAM_CAMPAIGN_WINDOW", spam.DefaultCampaignWindow.String(), "hold a text that other authors posted nearly the same within this window; 0 turns the check off", d, sd))
 	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.Retention })
-	out = append(out, scalar("spam-retention", "COMMENTD_SPAM_RETENTION", "360h", "delete comments this long after they became spam, such as 360h (15 days); at least 1h; 0 keeps spam for ever", d, sd))
+	out = append(out, scalar("spam-retention", "COMMENTD_SPAM_RETENTION", "360h", "delete comments this long after they became spam, such as 360h (15 days); at least 24h; 0 keeps spam for ever", d, sd))
 	return out
 }
 
