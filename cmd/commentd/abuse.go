@@ -37,6 +37,12 @@ func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store
 	if window <= 0 {
 		window = -1 // the Guard reads 0 as "the default window"; the config's 0 means off
 	}
+	// A submission ends within its call's bound (the Redis timeout; see grpcserver's CallTimeout)
+	// and its refund's; a second more for a slow machine. Without a bound, the Guard's default.
+	var settle time.Duration
+	if cfg.RedisTimeout > 0 {
+		settle = cfg.RedisTimeout + ratelimit.RefundTimeout + time.Second
+	}
 	guard := ratelimit.NewGuard(store, ratelimit.Options{
 		Rules:           a.Rules,
 		DuplicateWindow: window,
@@ -46,6 +52,7 @@ func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store
 		// A shadow ban must not show in the answers: a banned reader is rate-limited and refused
 		// duplicates like anyone (and so cannot fill the store with rejected comments).
 		CountBanned: a.BanStyle == ratelimit.BanShadow,
+		Settle:      settle,
 		Observer:    newAbuseMetrics(reg, a.Rules),
 		Logger:      log,
 	})

@@ -380,11 +380,22 @@ func (r *crashRig) repair(l *callLog) {
 }
 
 // resend sends s again with its request id: an acknowledged submission must get its comment back.
+// A submission the crash cut short left its request marker behind, so a resend within the
+// server's settle bound (a few seconds) is told REQUEST_IN_PROGRESS; it sends again, as a site
+// should, until the bound has passed.
 func (r *crashRig) resend(site commentdv1.CommentServiceClient, s *submission) {
 	t := r.t
-	ctx, cancel := r.ctx(r.siteToken, s.req.RequestId, 5*time.Second)
-	resp, err := site.SubmitComment(ctx, s.req)
-	cancel()
+	var resp *commentdv1.SubmitCommentResponse
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		ctx, cancel := r.ctx(r.siteToken, s.req.RequestId, 5*time.Second)
+		resp, err = site.SubmitComment(ctx, s.req)
+		cancel()
+		if status.Code(err) != codes.Aborted || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		t.Errorf("SubmitComment(request_id %s) resent after the crash: %v, want a comment", s.req.RequestId, err)
 		return

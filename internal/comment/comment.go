@@ -171,6 +171,10 @@ var (
 	// (and gets the first comment back); a new comment needs a new request id. Nothing was stored
 	// or counted.
 	ErrRequestReused = errors.New("comment: request id already used for another comment")
+	// ErrRequestInProgress: the submission repeats a request whose first submission has not ended
+	// yet (it may still be stored, or refused). Nothing was stored or counted; sent again in a
+	// moment, it gets what the first got.
+	ErrRequestInProgress = errors.New("comment: the same request is still in progress")
 	// ErrInvalidPageToken: the page token is not one this server issued for the same query.
 	ErrInvalidPageToken = errors.New("comment: invalid page token")
 	// ErrUnavailable: the store could not be reached in time. Callers may retry.

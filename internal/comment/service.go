@@ -27,6 +27,9 @@ type CreateOptions struct {
 	Fingerprint string
 	// DefaultMode is the site-wide moderation mode, used when the thread has none of its own.
 	DefaultMode Mode
+	// ResendOnly: answer from the request id's record only (Verdict.ResendOnly); without a record,
+	// store nothing and return ErrRequestInProgress.
+	ResendOnly bool
 	// SkipPreModeration publishes the comment even on a pre-moderated thread (a trusted author).
 	SkipPreModeration bool
 }
@@ -38,7 +41,8 @@ type Store interface {
 	NewID(threadID string) string
 	// Create stores c unless the request id was seen before, in which case it returns the earlier
 	// comment and created=false when opts.Fingerprint is the earlier request's, and
-	// ErrRequestReused when it is not (storing nothing). In the same atomic step it checks that the thread is open
+	// ErrRequestReused when it is not (storing nothing). With opts.ResendOnly and no earlier
+	// record it stores nothing and returns ErrRequestInProgress. In the same atomic step it checks that the thread is open
 	// (ErrThreadClosed), that a reply's parent exists in the thread (ErrParentNotFound) and is
 	// published (ErrParentNotPublished), and resolves the moderation mode: a comment that arrives
 	// as StatePublished becomes StatePending with a PRE_MODERATION reason when the thread's mode
@@ -71,6 +75,11 @@ type Verdict struct {
 	// SkipPreModeration lets the comment through pre-moderation (the author is trusted). Any Hold,
 	// Spam or Reject entry still applies.
 	SkipPreModeration bool
+	// ResendOnly: the submission repeats a request whose first submission may not have ended
+	// (a screener saw it pass, moments ago, and counted nothing for this one). The store may only
+	// answer it from that request's record; without one it refuses with ErrRequestInProgress, as
+	// storing it would store a comment nothing counted, maybe one a rule is refusing right now.
+	ResendOnly bool
 	// Undo holds what screeners must revert if the comment is finally not stored (for example
 	// rate-limit counts taken for it). They run with the submission's context.
 	Undo []func(context.Context)
@@ -175,6 +184,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 	opts := CreateOptions{RequestID: d.RequestID, DefaultMode: s.mode, SkipPreModeration: v.SkipPreModeration}
 	if d.RequestID != "" {
 		opts.Fingerprint = d.RequestKey(s.keys)
+		opts.ResendOnly = v.ResendOnly
 	}
 	stored, created, err := s.store.Create(ctx, c, opts)
 	if err != nil || !created {

@@ -62,6 +62,10 @@ const (
 	// INVALID_ARGUMENT, which is for a request bad whatever the state (this one was valid until
 	// the id was used). The fix is a new request_id.
 	ReasonRequestIDReused = "REQUEST_ID_REUSED"
+	// ReasonRequestInProgress: SubmitComment repeats a request whose first submission has not
+	// ended yet; nothing was stored or counted. ABORTED (a concurrency conflict), with RetryInfo:
+	// sent again in a moment, the request gets what the first got.
+	ReasonRequestInProgress = "REQUEST_IN_PROGRESS"
 )
 
 // featureOffError says this server was started without a feature the method needs.
@@ -118,6 +122,7 @@ const (
 //	                                                                                error's delay; metadata "rule", "retry_delay"
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
 //	comment.ErrRequestReused          ALREADY_EXISTS      REQUEST_ID_REUSED         -
+//	comment.ErrRequestInProgress      ABORTED             REQUEST_IN_PROGRESS       RetryInfo 1s
 //	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, absent for a
 //	                                                                                permanent ban); never the ban's target or reason
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
@@ -217,6 +222,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 
 	case errors.Is(err, ratelimit.ErrDuplicate):
 		return withDetails(codes.AlreadyExists, "the same comment was just submitted", ReasonDuplicateComment, nil), false
+
+	case errors.Is(err, comment.ErrRequestInProgress):
+		return withDetails(codes.Aborted, "the same request is still in progress; send it again in a moment for its answer",
+			ReasonRequestInProgress, nil, retryInfo(StoreRetryDelay)), false
 
 	case errors.Is(err, comment.ErrRequestReused):
 		return withDetails(codes.AlreadyExists, "request_id was already used for another comment in this thread: "+

@@ -76,6 +76,13 @@ func TestStatusFor(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonRequestIDReused, Domain: ErrorDomain}},
 		},
 		{
+			name:     "same request still in progress, wrapped",
+			err:      fmt.Errorf("store comment: %w", comment.ErrRequestInProgress),
+			wantCode: codes.Aborted,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonRequestInProgress, Domain: ErrorDomain},
+				&errdetails.RetryInfo{RetryDelay: durationpb.New(StoreRetryDelay)}},
+		},
+		{
 			name: "banned until a time, without the target or reason",
 			err: &ratelimit.BannedError{Ban: ratelimit.Ban{
 				Target: ratelimit.RangeTarget(netip.MustParsePrefix("198.51.100.0/24")), Reason: "troll", Moderator: "mod-alice",

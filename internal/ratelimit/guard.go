@@ -56,6 +56,15 @@ type RequestCheck struct {
 	Key       string // Subject.RequestKey
 }
 
+// RequestSettle is Options.Settle's default: a bound, far above a submission's usual life, of the
+// time from a submission's abuse check to its end (the write of its comment, or the refund of
+// what it counted). A request marker younger than the bound may belong to a submission still on
+// its way, which may yet be refused: a resend seeing it is answered only from the comment store's
+// record (Outcome.Unsettled). An older marker whose request stored nothing was left by a
+// submission that never ended (its server stopped between check and write, or Redis failed and
+// its refund was lost): a resend then stores the comment.
+const RequestSettle = time.Minute
+
 // RequestState is what the store found for a RequestCheck.
 type RequestState int
 
@@ -121,7 +130,9 @@ type Result struct {
 	Ban       *Ban // the most specific active ban (author, then address, then the narrowest range)
 	Duplicate DuplicateState
 	Request   RequestState
-	Refused   []Refusal
+	// RequestAge is how long ago the request marker found was set (RequestResent only).
+	RequestAge time.Duration
+	Refused    []Refusal
 	// Taken is what the store counted. The store never counts a refused take; it counts every take
 	// when none is refused and there is no duplicate; in between (takes kept apart for Redis Cluster
 	// can't be decided together) it may have counted some, and reports exactly which.
@@ -210,9 +221,14 @@ type Options struct {
 	// banned reader cannot store rejected comments faster than the rules allow. Without it a ban
 	// is reported before anything else and nothing is counted (for refusing bans openly).
 	CountBanned bool
-	Observer    Observer         // may be nil
-	Logger      *slog.Logger     // may be nil: no logs
-	Now         func() time.Time // defaults to time.Now
+	// Settle bounds the time from a submission's abuse check to its end (see RequestSettle, the
+	// default for 0): the server's bound on a call plus RefundTimeout. A resend within it of a
+	// request whose first submission has not ended is refused (comment.ErrRequestInProgress); the
+	// shorter it is, the sooner a resend after a crash goes through.
+	Settle   time.Duration
+	Observer Observer         // may be nil
+	Logger   *slog.Logger     // may be nil: no logs
+	Now      func() time.Time // defaults to time.Now
 }
 
 // Guard runs the abuse checks of submissions: bans, duplicate control and rate limits. Safe for
@@ -225,6 +241,7 @@ type Guard struct {
 	failOpen    bool
 	timeout     time.Duration
 	countBanned bool
+	settle      time.Duration
 	obs         Observer
 	log         *slog.Logger
 	now         func() time.Time
@@ -240,12 +257,16 @@ func NewGuard(store Store, opts Options) *Guard {
 		failOpen:    opts.FailOpen,
 		timeout:     opts.Timeout,
 		countBanned: opts.CountBanned,
+		settle:      opts.Settle,
 		obs:         opts.Observer,
 		log:         opts.Logger,
 		now:         opts.Now,
 	}
 	if g.dupWin == 0 {
 		g.dupWin = DefaultDuplicateWindow
+	}
+	if g.settle <= 0 {
+		g.settle = RequestSettle
 	}
 	if g.obs == nil {
 		g.obs = ObserverFunc(func(Event, string) {})
@@ -271,6 +292,11 @@ type Outcome struct {
 	// more was counted, so the resend gets the first answer from the comment store instead of a
 	// rate-limit error.
 	Replay bool
+	// Unsettled: a Replay whose first submission may not have ended (its marker is younger than
+	// Options.Settle): it may still be stored, or refused. The resend must be answered from the
+	// comment store's record only (comment.Verdict.ResendOnly): stored by itself, it would be a
+	// comment no rule counted, perhaps over a limit that is refusing the first right now.
+	Unsettled bool
 	// Ticket is what was counted. Pass it to Refund if a later step refuses the submission.
 	Ticket Ticket
 	// History is the author's record, read in the same round trip; nil when the submission has no
@@ -322,14 +348,16 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("abuse check: %w", comment.ErrRequestReused)
 	case res.Request == RequestResent:
 		g.refund(ctx, res.Taken)
-		return Outcome{Replay: true, Ban: res.Ban, History: res.History}, nil
+		return Outcome{Replay: true, Unsettled: res.RequestAge < g.settle, Ban: res.Ban, History: res.History}, nil
 	case res.Duplicate == DuplicateFound:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventDuplicate, "")
 		return Outcome{}, ErrDuplicate
 	case res.Duplicate == DuplicateReplay:
+		// The request's own marker said nothing (its refund or its setting is under way in
+		// another slot): the first submission may not have ended.
 		g.refund(ctx, res.Taken)
-		return Outcome{Replay: true, Ban: res.Ban, History: res.History}, nil
+		return Outcome{Replay: true, Unsettled: true, Ban: res.Ban, History: res.History}, nil
 	case len(res.Refused) > 0:
 		g.refund(ctx, res.Taken)
 		worst := res.Refused[0]

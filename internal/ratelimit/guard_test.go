@@ -154,7 +154,7 @@ func TestGuardOutcomes(t *testing.T) {
 		{name: "counting banned, banned duplicate: refused like anyone", countBanned: true, res: Result{Taken: taken, Ban: ban, Duplicate: DuplicateFound},
 			wantErr: ErrDuplicate, wantRefund: true, wantEvents: []string{"duplicate/"}},
 		{name: "counting banned, banned replay: still banned, counts nothing", countBanned: true, res: Result{Taken: taken, Ban: ban, Duplicate: DuplicateReplay},
-			want: Outcome{Replay: true, Ban: ban}, wantRefund: true},
+			want: Outcome{Replay: true, Unsettled: true, Ban: ban}, wantRefund: true},
 		{name: "counting banned, not banned: as without the option", countBanned: true, res: Result{Taken: taken}, want: Outcome{Ticket: taken}},
 		{name: "all pass, with the author's record", res: Result{Taken: taken, History: history}, want: Outcome{Ticket: taken, History: history}},
 		{
@@ -187,8 +187,22 @@ func TestGuardOutcomes(t *testing.T) {
 			wantEvents: []string{"duplicate/"},
 		},
 		{
-			name:       "replay of a request: passes, counts nothing",
+			// Only the duplicate marker knew the request: its own marker is being set or given
+			// back, so the first submission may not have ended.
+			name:       "replay of a request by its duplicate marker: passes unsettled, counts nothing",
 			res:        Result{Taken: taken, Duplicate: DuplicateReplay},
+			want:       Outcome{Replay: true, Unsettled: true},
+			wantRefund: true,
+		},
+		{
+			name:       "resend, the first checked moments ago: passes unsettled, counts nothing",
+			res:        Result{Taken: taken, Request: RequestResent, RequestAge: time.Second},
+			want:       Outcome{Replay: true, Unsettled: true},
+			wantRefund: true,
+		},
+		{
+			name:       "resend, the first checked long ago: passes, counts nothing",
+			res:        Result{Taken: taken, Request: RequestResent, RequestAge: RequestSettle},
 			want:       Outcome{Replay: true},
 			wantRefund: true,
 		},

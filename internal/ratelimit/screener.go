@@ -85,6 +85,9 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 	if !o.Ticket.IsZero() {
 		v.Undo = append(v.Undo, s.refunder(o.Ticket))
 	}
+	if o.Replay && o.Unsettled {
+		v.ResendOnly = true
+	}
 	switch {
 	case o.Ban != nil && s.opts.BanStyle == BanShadow:
 		// Rejected rather than spam: the comment is hidden from readers (the site is shown

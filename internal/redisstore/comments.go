@@ -90,6 +90,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		micros(c.CreatedAt), c.ID,
 	}
 	args = append(args, s.createWorkflowArgs(shard)...)
+	args = append(args, flag(opts.ResendOnly))
 	args = append(args, recordFields(c)...)
 
 	cmd := evalShaCmd(ctx, s.create, scriptKeys, args...)
@@ -118,6 +119,8 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return comment.Comment{}, false, comment.ErrParentNotPublished
 	case "reused":
 		return comment.Comment{}, false, comment.ErrRequestReused
+	case "in_progress":
+		return comment.Comment{}, false, comment.ErrRequestInProgress
 	case "new":
 		stored, err := newRecord(c, rest)
 		if err != nil {

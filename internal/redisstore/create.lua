@@ -27,10 +27,12 @@
 -- ARGV[13]     base of the shard's daily counters: append the day number
 -- ARGV[14]     how long daily counters live after their day ends, seconds
 -- ARGV[15]     the queue events channel
--- ARGV[16..]   field/value pairs stored as they are
+-- ARGV[16]     "1": a resend only (comment.CreateOptions.ResendOnly): answer from the idempotency
+--              record, and store nothing without one; else "0"
+-- ARGV[17..]   field/value pairs stored as they are
 --
 -- Returns one of
---   {"new", state, published, hold}  stored now: the fields of ARGV[16..] plus "state", "created"
+--   {"new", state, published, hold}  stored now: the fields of ARGV[17..] plus "state", "created"
 --                                    and, when not "", "published" and "hold" (the caller knows
 --                                    the rest, so the record is not sent back)
 --   {"own", record}  this same comment was stored by an earlier run of this call
@@ -38,7 +40,8 @@
 --                    is the earlier comment
 -- (record being the stored fields as HGETALL lists them), or a refusal: {"closed"},
 -- {"no_parent"}, {"parent_unpublished"}, {"reused"} (the request id was seen before with another
--- fingerprint: another request under the same id).
+-- fingerprint: another request under the same id), {"in_progress"} (a resend only, and the request
+-- id has no record yet).
 --
 -- A new comment also starts the thread's auto-close period if it has none ("first" in the
 -- settings hash), counts in the day's "sub" (and "spam") counters, and announces a "held" or
@@ -70,6 +73,11 @@ if ARGV[3] ~= "" then
       return {"dup", rec}
     end
   end
+end
+-- A resend whose first submission may still be on its way (or being refused) must not store the
+-- comment in its place: nothing counted it.
+if ARGV[3] ~= "" and ARGV[16] == "1" then
+  return {"in_progress"}
 end
 -- Without a request id, a resent call finds its own record. With one, the idempotency record
 -- above, written in the same step as the comment, already did; the EXISTS would be one more
@@ -107,7 +115,7 @@ if state == PUBLISHED and mode == PRE and ARGV[9] ~= "" then
 end
 
 local id, score = ARGV[11], ARGV[10]
-local fields = {"state", state, "created", score, unpack(ARGV, 16)}
+local fields = {"state", state, "created", score, unpack(ARGV, 17)}
 if published ~= "" then
   fields[#fields + 1] = "published"
   fields[#fields + 1] = published

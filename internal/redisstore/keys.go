@@ -184,8 +184,10 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	                             (reqHash: 32 hex digits of the id's SHA-256; fingerprint: as in
 //	                             the idempotency record, see requestFingerprint). A later check
 //	                             with the same fingerprint is a resend, with another a reuse of the
-//	                             id; neither counts. Removed by the refund of its check (when the
-//	                             submission is not stored). TTL requestTTL, as the idempotency record.
+//	                             id; neither counts. A resend seeing a marker younger than
+//	                             ratelimit.RequestSettle (its age: requestTTL less its PTTL) is
+//	                             answered only from the idempotency record. Removed by the refund of
+//	                             its check (when the submission is not stored). TTL requestTTL, as the idempotency record.
 //	P R :x:<checkID>     string  "1": the counts of that check were given back, so a resent refund
 //	                             is not applied twice. TTL refundMarkTTL.
 //	P R :k:<checkID>     string  "1": that check counted on this value, so a take the client resends

@@ -265,6 +265,13 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 	case rateReplay:
 		if g.request != nil {
 			res.Request = ratelimit.RequestResent
+			// The marker's age tells a first submission that may still be on its way from one
+			// long ended; without it (no TTL), the marker counts as young.
+			if len(vals) > rateReplyHeader {
+				if left, ok := vals[rateReplyHeader].(int64); ok && left >= 0 {
+					res.RequestAge = time.Duration(requestTTL)*time.Second - time.Duration(left)*time.Millisecond
+				}
+			}
 		} else {
 			res.Duplicate = ratelimit.DuplicateReplay
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,4 +275,155 @@ func TestScreenerRequestIDResendAndReuse(t *testing.T) {
 	if got, err := noDup.Submit(ctx, sub("jane@example.com", "r-2", "Bye")); err != nil || got.Body != "Bye" {
 		t.Errorf("resend of r-2 over the spent burst, without duplicate control = %q, %v; want the comment r-2 made", got.Body, err)
 	}
+}
+
+// heldRefunds is the abuse store with its first Refund held until release is closed: a
+// submission refused by a rule in another slot than its request marker's stays, that long, as it
+// is between its check's exchange and the refund that takes its marker back.
+type heldRefunds struct {
+	*Store
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldRefunds) Refund(ctx context.Context, t ratelimit.Ticket) error {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.Refund(ctx, t)
+}
+
+// heldCreates is the comment store with its first Create held until release is closed: a
+// submission that passed its checks is between them and its write.
+type heldCreates struct {
+	*Store
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldCreates) Create(ctx context.Context, c comment.Comment, opts comment.CreateOptions) (comment.Comment, bool, error) {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.Create(ctx, c, opts)
+}
+
+// TestScreenerRequestResentWhileFirstUnsettled sends a request again while its first submission
+// is between its abuse check and its end (a site resending at once, or a client sending many
+// copies on purpose). The copy sees the first one's request marker and counts nothing, so it must
+// not store the comment itself: when the first is refused (a rule of the author's slot, whose
+// refund of the marker is still on its way), the copy would store a comment no rule counted, over
+// the author's limit; when the first stores it, the copy storing it first would leave it counted
+// by nothing (the first, answered from the copy's record, gives its counts back). The copy is
+// refused with comment.ErrRequestInProgress instead, and sent again later it gets what the first
+// got. A marker left by a submission that never ended (its server stopped between check and write)
+// no longer stands in the way once it is older than ratelimit.RequestSettle.
+func TestScreenerRequestResentWhileFirstUnsettled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rules := []ratelimit.Rule{rule("flood-author", ratelimit.KeyAuthor, 1, time.Hour, 1)}
+	sub := func(email, requestID, body string) comment.Submission {
+		return comment.Submission{ThreadID: "unsettled-1", AuthorName: "A Reader", AuthorEmail: email, ClientIP: "192.0.2.9", Body: body, RequestID: requestID}
+	}
+	submitAsync := func(svc *comment.Service, s comment.Submission) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.Submit(ctx, s)
+			done <- err
+		}()
+		return done
+	}
+
+	t.Run("first refused", func(t *testing.T) {
+		t.Parallel()
+		s := sharedAbuseStore(t)
+		held := &heldRefunds{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+		g := ratelimit.NewGuard(held, ratelimit.Options{Rules: rules})
+		svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})}})
+		// Jane spends her burst; her next request is refused, its marker given back late.
+		if _, err := svc.Submit(ctx, sub("jane@example.com", "u-1", "First")); err != nil {
+			t.Fatalf("Submit(u-1) = %v, want stored", err)
+		}
+		first := submitAsync(svc, sub("jane@example.com", "u-2", "Over the limit"))
+		<-held.entered
+		got, err := svc.Submit(ctx, sub("jane@example.com", "u-2", "Over the limit"))
+		if !errors.Is(err, comment.ErrRequestInProgress) {
+			t.Errorf("Submit(u-2) again while the first u-2 is being refused = %s, %v; want comment.ErrRequestInProgress (nothing stored)", got.ID, err)
+		}
+		close(held.release)
+		if err := <-first; !errors.Is(err, ratelimit.ErrLimited) {
+			t.Fatalf("first Submit(u-2) = %v, want ratelimit.ErrLimited", err)
+		}
+		if got, err := svc.Submit(ctx, sub("jane@example.com", "u-2", "Over the limit")); !errors.Is(err, ratelimit.ErrLimited) {
+			t.Errorf("Submit(u-2) again after the first was refused = %s, %v; want ratelimit.ErrLimited, as the first", got.ID, err)
+		}
+	})
+
+	t.Run("first stored", func(t *testing.T) {
+		t.Parallel()
+		s := sharedAbuseStore(t)
+		held := &heldCreates{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+		g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+		screeners := []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})}
+		slow := comment.NewService(held, abuseKeys, comment.Options{Screeners: screeners})
+		svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: screeners})
+		first := make(chan comment.Comment, 1)
+		go func() {
+			c, err := slow.Submit(ctx, sub("ann@example.com", "v-1", "Hello"))
+			if err != nil {
+				t.Errorf("first Submit(v-1) = %v, want stored", err)
+			}
+			first <- c
+		}()
+		<-held.entered
+		got, err := svc.Submit(ctx, sub("ann@example.com", "v-1", "Hello"))
+		if !errors.Is(err, comment.ErrRequestInProgress) {
+			t.Errorf("Submit(v-1) again while the first v-1 is being written = %s, %v; want comment.ErrRequestInProgress (nothing stored)", got.ID, err)
+		}
+		close(held.release)
+		c := <-first
+		if got, err := svc.Submit(ctx, sub("ann@example.com", "v-1", "Hello")); err != nil || got.ID != c.ID {
+			t.Errorf("Submit(v-1) again after the first was stored = %s, %v; want the first comment %s", got.ID, err, c.ID)
+		}
+		// The comment counted once: Ann's burst of 1 is spent.
+		if _, err := svc.Submit(ctx, sub("ann@example.com", "v-2", "Again")); !errors.Is(err, ratelimit.ErrLimited) {
+			t.Errorf("Submit(v-2) after v-1 was stored = %v, want ratelimit.ErrLimited (v-1 counted)", err)
+		}
+	})
+
+	t.Run("first never ended", func(t *testing.T) {
+		t.Parallel()
+		s := sharedAbuseStore(t)
+		g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+		sc := ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})
+		svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{sc}})
+		// The first submission's check passed and its server stopped before the write.
+		s1 := sub("bea@example.com", "w-1", "Lost")
+		d, err := comment.Limits{}.Validate(s1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, err := g.Check(ctx, sc.Subject(&d)); err != nil || o.Replay {
+			t.Fatalf("Check(w-1) = %+v, %v; want counted", o, err)
+		}
+		if _, err := svc.Submit(ctx, s1); !errors.Is(err, comment.ErrRequestInProgress) {
+			t.Errorf("Submit(w-1) just after the first check = %v, want comment.ErrRequestInProgress", err)
+		}
+		mark := s.keys.requestMark(s1.ThreadID, s1.RequestID)
+		age := ratelimit.RequestSettle + time.Second
+		if err := s.rdb.PExpire(ctx, mark, time.Duration(requestTTL)*time.Second-age).Err(); err != nil {
+			t.Fatalf("PEXPIRE %s = %v", mark, err)
+		}
+		if got, err := svc.Submit(ctx, s1); err != nil || got.Body != "Lost" {
+			t.Errorf("Submit(w-1) %v after the first check = %s, %v; want it stored", age, got.ID, err)
+		}
+	})
 }

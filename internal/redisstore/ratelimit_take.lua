@@ -27,7 +27,8 @@
 --
 -- Returns {status, approved, rejected, spam, wait_1, ..., wait_n}: the record's counts (0 without
 -- a record); status 0 every rule counted (and our marker set); 1 duplicate (another's marker) and
--- 2 replay (a marker with our replay prefix): nothing counted, no waits; 3 refused: nothing
+-- 2 replay (a marker with our replay prefix): nothing counted, no waits, and a fifth value: the
+-- marker's remaining life in ms (its age is its lifetime less that); 3 refused: nothing
 -- counted, wait_i > 0 is how many µs rule i needs before it would pass.
 local n = tonumber(ARGV[1])
 local k = n + 1
@@ -62,6 +63,7 @@ if marker then
     end
     if replay ~= '' and string.sub(seen, 1, string.len(replay)) == replay then
       out[1] = 2
+      out[5] = redis.call('PTTL', marker)
     else
       out[1] = 1
     end

@@ -38,7 +38,9 @@ type SubmitCommentRequest struct {
 	// Optional but recommended. A client-chosen id (at most 64 characters) that makes the call safe to retry:
 	// the same request_id on the same thread within 24 hours returns the comment the first call created, and
 	// counts against no rate limit. The request must be the same (author, name, parent and body): the id with
-	// another one is refused with ALREADY_EXISTS, reason REQUEST_ID_REUSED, and stores nothing.
+	// another one is refused with ALREADY_EXISTS, reason REQUEST_ID_REUSED, and stores nothing. Sent again while
+	// the first call is still in progress, the request is refused with ABORTED, reason REQUEST_IN_PROGRESS, and
+	// stores nothing: send it again a moment later (RetryInfo) for the first call's answer.
 	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits
 	// (an IPv6 address counts by its /64 network) and bans.
