@@ -51,6 +51,9 @@ func (s *Service) learnt(ctx context.Context, c comment.Comment) {
 // comment's state says, once), so servers running it at once, or beside the Decide that is about
 // to learn, only repeat each other's work; grace keeps it out of the way of the Decide calls in
 // flight. Without a Learner it only clears the list.
+//
+// A decision that fails is left listed and the batch goes on, so one that keeps failing cannot
+// hold up the others; the error names each failed comment. Reading the list failing stops it.
 func (s *Service) LearnPending(ctx context.Context, grace time.Duration) (int, error) {
 	if s.learnQueue == nil {
 		return 0, unsupported("learn queue")
@@ -60,24 +63,34 @@ func (s *Service) LearnPending(ctx context.Context, grace time.Duration) (int, e
 		return 0, fmt.Errorf("learn pending decisions: %w", err)
 	}
 	done := 0
+	var errs []error
 	for _, d := range ds {
-		if s.learner != nil {
-			c, err := s.store.Get(ctx, d.ID)
-			switch {
-			case errors.Is(err, comment.ErrNotFound):
-				// Gone: nothing to learn.
-			case err != nil:
-				return done, fmt.Errorf("learn pending decision on %s: %w", d.ID, err)
-			default:
-				if err := s.learn(ctx, c); err != nil {
-					return done, fmt.Errorf("learn pending decision on %s: %w", d.ID, err)
-				}
+		if err := s.learnPending(ctx, d); err != nil {
+			errs = append(errs, fmt.Errorf("learn pending decision on %s: %w", d.ID, err))
+			if ctx.Err() != nil {
+				break
 			}
-		}
-		if err := s.learnQueue.MarkLearnt(ctx, d.ID, d.At); err != nil {
-			return done, fmt.Errorf("learn pending decision on %s: %w", d.ID, err)
+			continue
 		}
 		done++
 	}
-	return done, nil
+	return done, errors.Join(errs...)
+}
+
+// learnPending learns from one listed decision and takes it off the list.
+func (s *Service) learnPending(ctx context.Context, d Unlearnt) error {
+	if s.learner != nil {
+		c, err := s.store.Get(ctx, d.ID)
+		switch {
+		case errors.Is(err, comment.ErrNotFound):
+			// Gone: nothing to learn.
+		case err != nil:
+			return err
+		default:
+			if err := s.learn(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return s.learnQueue.MarkLearnt(ctx, d.ID, d.At)
 }

@@ -82,7 +82,8 @@ func TestDecideMarksItsDecisionLearnt(t *testing.T) {
 
 // TestLearnPending: the decisions older than the grace are learnt from the comments' states now
 // and taken off the list; a comment gone is taken off without learning; a learning that fails
-// stops the batch there and leaves that decision listed; without a Learner the list is cleared.
+// leaves that decision listed, is named in the error, and does not hold up the ones after it;
+// without a Learner the list is cleared.
 func TestLearnPending(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	old, recent := now.Add(-time.Minute), now.Add(-time.Second)
@@ -99,10 +100,10 @@ func TestLearnPending(t *testing.T) {
 	}{
 		{
 			name:       "with a learner",
-			wantN:      2,
+			wantN:      3,
 			wantErr:    broken,
-			wantLearnt: []string{"approved"},
-			wantMarked: []string{"approved", "gone"},
+			wantLearnt: []string{"approved", "spam"},
+			wantMarked: []string{"approved", "gone", "spam"},
 		},
 		{
 			name:       "without one",
