@@ -92,7 +92,7 @@ func TestPurgeSpamLoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ListAudit(moderator retention) = %v", err)
 	}
-	if len(events) != 1 || events[0].Action != moderation.AuditPurgeSpam || !strings.HasPrefix(events[0].Reason, "2 spam comments deleted") {
+	if len(events) != 1 || events[0].Action != moderation.AuditPurgeSpam || !strings.HasPrefix(events[0].Reason, "2 comments: spam for over ") {
 		t.Errorf("ListAudit(moderator retention) = %+v, want one purge_spam entry for 2 comments", events)
 	}
 	stats, err := mod.Stats(ctx, 1)

@@ -47,7 +47,7 @@ func TestPurgedSpamIsNotFound(t *testing.T) {
 		t.Fatalf("called ListAuditEvents(moderator retention), got %v, %v; want one event", audit.GetEvents(), err)
 	}
 	if ev := audit.GetEvents()[0]; ev.GetAction() != commentdv1.AuditAction_AUDIT_ACTION_PURGE_SPAM || ev.GetTarget() != "comments" ||
-		ev.GetReason() != "2 spam comments deleted: spam for longer than 1h" {
-		t.Errorf("called ListAuditEvents(moderator retention), got %v; want PURGE_SPAM of comments, reason \"2 spam comments deleted: spam for longer than 1h\"", ev)
+		ev.GetReason() != "2 comments: spam for over 1h" {
+		t.Errorf("called ListAuditEvents(moderator retention), got %v; want PURGE_SPAM of comments, reason \"2 comments: spam for over 1h\"", ev)
 	}
 }

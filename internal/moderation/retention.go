@@ -59,8 +59,10 @@ func (s *Service) PurgeSpam(ctx context.Context, retention time.Duration) (int, 
 	if total == 0 || s.audit == nil {
 		return total, err
 	}
-	// What was deleted is logged even when the run stopped on an error part way.
-	note := fmt.Sprintf("%d spam comments deleted: spam for longer than %s", total, shortDuration(retention))
+	// What was deleted is logged even when the run stopped on an error part way. The action says
+	// spam was deleted; the note says how much and why, short enough for commentctl audit's reason
+	// column (40 characters) to show it whole.
+	note := countComments(total) + ": spam for over " + shortDuration(retention)
 	if aerr := s.RecordAudit(ctx, AuditEvent{Moderator: RetentionModerator, Action: AuditPurgeSpam, Target: ErasureTarget, Reason: note}); aerr != nil {
 		err = errors.Join(err, aerr)
 	}

@@ -42,11 +42,12 @@ func TestPurgeSpam(t *testing.T) {
 		wantReason string // "" for no audit entry
 	}{
 		{name: "nothing due", due: 0, wantN: 0, wantCalls: 1},
-		{name: "less than a batch", due: 7, wantN: 7, wantCalls: 1, wantReason: "7 spam comments deleted: spam for longer than 360h"},
-		{name: "exactly a batch", due: 100, wantN: 100, wantCalls: 2, wantReason: "100 spam comments deleted: spam for longer than 360h"},
-		{name: "backlog beyond a run", due: 5000, wantN: 1000, wantCalls: 10, wantReason: "1000 spam comments deleted: spam for longer than 360h"},
-		{name: "failure part way", due: 500, failOn: 2, wantN: 103, wantCalls: 2, wantErr: true, wantReason: "103 spam comments deleted: spam for longer than 360h"},
-		{name: "failure at once", due: 500, failOn: 1, wantN: 3, wantCalls: 1, wantErr: true, wantReason: "3 spam comments deleted: spam for longer than 360h"},
+		{name: "one comment", due: 1, wantN: 1, wantCalls: 1, wantReason: "1 comment: spam for over 360h"},
+		{name: "less than a batch", due: 7, wantN: 7, wantCalls: 1, wantReason: "7 comments: spam for over 360h"},
+		{name: "exactly a batch", due: 100, wantN: 100, wantCalls: 2, wantReason: "100 comments: spam for over 360h"},
+		{name: "backlog beyond a run", due: 5000, wantN: 1000, wantCalls: 10, wantReason: "1000 comments: spam for over 360h"},
+		{name: "failure part way", due: 500, failOn: 2, wantN: 103, wantCalls: 2, wantErr: true, wantReason: "103 comments: spam for over 360h"},
+		{name: "failure at once", due: 500, failOn: 1, wantN: 3, wantCalls: 1, wantErr: true, wantReason: "3 comments: spam for over 360h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
