@@ -91,10 +91,12 @@ func (c *cli) auditCmd() *cobra.Command {
 		Use:   "audit [--moderator NAME] [--target comments/ID] [--since 24h|RFC3339] [--until ...] [--limit N] [--all]",
 		Short: "List moderation actions from the audit log",
 		Long: `audit lists moderation actions from the server's append-only audit log, newest first: who did
-what to which comment, ban, thread or word-list entry, and why.
+what to which comment, ban, thread or word-list entry, and why. An erasure, an export and a
+deletion of old spam name the target "comments" and give the number of comments in the reason.
 
-Columns: TIME (UTC), MODERATOR (the API key name, or "system" for automatic actions such as a
-reports takedown), ACTION, TARGET, FROM→TO (the comment's state before and after) and the REASON.
+Columns: TIME (UTC), MODERATOR (the API key name, "system" for the server's own actions such as a
+reports takedown, or "retention" for the deletion of spam past the server's -spam-retention),
+ACTION, TARGET, FROM→TO (the comment's state before and after) and the REASON.
 
 --since and --until take a span back from now (90m, 24h, 7d), an RFC 3339 time
 (2026-03-01T09:00:00Z) or a UTC date (2026-03-01). One call returns one page (--limit events,
@@ -102,7 +104,8 @@ server default 50, at most 500); the next page's token is printed on stderr, or 
 With -o json the output is the ListAuditEventsResponse (with --all, one holding every page).`,
 		Example: `  commentctl audit --since 24h
   commentctl audit --moderator alice --since 2026-03-01 --until 2026-03-02 --all
-  commentctl audit --target comments/01HZX3K9 -o json`,
+  commentctl audit --target comments/01HZX3K9 -o json
+  commentctl audit --moderator retention --since 7d`,
 		Args: argCount(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()

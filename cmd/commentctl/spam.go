@@ -64,7 +64,8 @@ func (c *cli) spamCmd() *cobra.Command {
 		Short: "Mark comments spam; train or evaluate the spam model",
 		Long: `spam marks comments spam: they are taken down (if published), kept in the spam list, count in their
 author's record, and the spam model learns them at once on every server. Marking a comment spam
-again changes nothing.` + markHelp + `
+again changes nothing. The server deletes a comment once it has been spam for its -spam-retention
+(15 days by default): take a mistake back with not-spam before then.` + markHelp + `
 
 spam train and spam eval feed the spam model labelled comments; see their --help.`,
 		Example: `  commentctl spam 01HZX3K9 01HZX3KA --reason "link farm"

@@ -90,8 +90,9 @@ comment). Without --kinds the server sends held and reported.
 watch runs until Ctrl-C. When the stream breaks (the server restarts, the network drops) it says so
 on stderr and reconnects, waiting about --reconnect-delay at first (a random part of it, between
 half and all, so many clients do not reconnect at once) and twice as long after each failed
-attempt, up to 30s, or longer when the server asks for it (a server already serving as many
-watchers as it may asks for 30s). Events that happen while it is disconnected are not replayed: run
+attempt, up to 30s, or longer when the server asks for it (30s when the server already serves
+as many watchers as it may, or when this API key already has 16 watch streams open on it: use
+one key per moderator). Events that happen while it is disconnected are not replayed: run
 'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
 refuses the call itself (bad token, no permission, bad request).
 
