@@ -34,7 +34,8 @@ const (
 	State_STATE_PENDING State = 2
 	// A moderator (or a ban) rejected the comment. It is never visible to readers.
 	State_STATE_REJECTED State = 3
-	// The comment was judged spam. It is never visible to readers and is kept for review.
+	// The comment was judged spam. It is never visible to readers and is kept for review until the server's spam
+	// retention (-spam-retention, 15 days by default) deletes it, counted from the verdict; then it is NOT_FOUND.
 	State_STATE_SPAM State = 4
 )
 
@@ -146,7 +147,7 @@ const (
 	SpamDecision_SPAM_DECISION_PUBLISH SpamDecision = 1
 	// The checks want a moderator to look: the comment waits in the queue.
 	SpamDecision_SPAM_DECISION_HOLD SpamDecision = 2
-	// The comment is spam: never published, kept in the spam list for review.
+	// The comment is spam: never published, kept in the spam list for review until the spam retention deletes it.
 	SpamDecision_SPAM_DECISION_SPAM SpamDecision = 3
 )
 

@@ -3212,7 +3212,7 @@ type DailyStats struct {
 	// Comments submitted that day.
 	Submitted int64 `protobuf:"varint,2,opt,name=submitted,proto3" json:"submitted,omitempty"`
 	// Of those, comments judged spam at submission or later marked spam, and not taken out of the spam list
-	// since (approved, rejected, reopened or marked not spam).
+	// since (approved, rejected, reopened or marked not spam); a comment the spam retention deleted still counts.
 	Spam          int64 `protobuf:"varint,3,opt,name=spam,proto3" json:"spam,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

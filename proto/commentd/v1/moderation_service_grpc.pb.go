@@ -64,8 +64,9 @@ type ModerationServiceClient interface {
 	GetThread(ctx context.Context, in *GetThreadRequest, opts ...grpc.CallOption) (*GetThreadResponse, error)
 	// Changes a thread's moderation mode or closes/reopens it.
 	UpdateThread(ctx context.Context, in *UpdateThreadRequest, opts ...grpc.CallOption) (*UpdateThreadResponse, error)
-	// Marks a comment spam: it is taken down (if published), kept in the spam list, and the spam model learns
-	// from it at once, on every instance.
+	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
+	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
+	// learns from it at once, on every instance.
 	MarkSpam(ctx context.Context, in *MarkSpamRequest, opts ...grpc.CallOption) (*MarkSpamResponse, error)
 	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
 	// Like ReopenComment, it claims the comment for the caller.
@@ -81,7 +82,10 @@ type ModerationServiceClient interface {
 	ClaimComments(ctx context.Context, in *ClaimCommentsRequest, opts ...grpc.CallOption) (*ClaimCommentsResponse, error)
 	// Releases this moderator's claims on comments without deciding them.
 	ReleaseComments(ctx context.Context, in *ReleaseCommentsRequest, opts ...grpc.CallOption) (*ReleaseCommentsResponse, error)
-	// Streams queue events (comments newly held, reported or taken down) as they happen on any instance.
+	// Streams queue events (comments newly held, judged spam, taken down by reports or decided; see QueueEventKind)
+	// as they happen on any instance. A server serves at most 256 streams, and at most 16 of one API key; past
+	// either it refuses the call with RESOURCE_EXHAUSTED, reason TOO_MANY_WATCHERS (metadata "scope": "key" for
+	// the key's bound) and a RetryInfo of 30 s.
 	WatchQueue(ctx context.Context, in *WatchQueueRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchQueueResponse], error)
 	// Bans an author, an IP address or an IP range, for a time or for good.
 	CreateBan(ctx context.Context, in *CreateBanRequest, opts ...grpc.CallOption) (*CreateBanResponse, error)
@@ -396,8 +400,9 @@ type ModerationServiceServer interface {
 	GetThread(context.Context, *GetThreadRequest) (*GetThreadResponse, error)
 	// Changes a thread's moderation mode or closes/reopens it.
 	UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error)
-	// Marks a comment spam: it is taken down (if published), kept in the spam list, and the spam model learns
-	// from it at once, on every instance.
+	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
+	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
+	// learns from it at once, on every instance.
 	MarkSpam(context.Context, *MarkSpamRequest) (*MarkSpamResponse, error)
 	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
 	// Like ReopenComment, it claims the comment for the caller.
@@ -413,7 +418,10 @@ type ModerationServiceServer interface {
 	ClaimComments(context.Context, *ClaimCommentsRequest) (*ClaimCommentsResponse, error)
 	// Releases this moderator's claims on comments without deciding them.
 	ReleaseComments(context.Context, *ReleaseCommentsRequest) (*ReleaseCommentsResponse, error)
-	// Streams queue events (comments newly held, reported or taken down) as they happen on any instance.
+	// Streams queue events (comments newly held, judged spam, taken down by reports or decided; see QueueEventKind)
+	// as they happen on any instance. A server serves at most 256 streams, and at most 16 of one API key; past
+	// either it refuses the call with RESOURCE_EXHAUSTED, reason TOO_MANY_WATCHERS (metadata "scope": "key" for
+	// the key's bound) and a RetryInfo of 30 s.
 	WatchQueue(*WatchQueueRequest, grpc.ServerStreamingServer[WatchQueueResponse]) error
 	// Bans an author, an IP address or an IP range, for a time or for good.
 	CreateBan(context.Context, *CreateBanRequest) (*CreateBanResponse, error)
