@@ -51,7 +51,8 @@ const (
 	// ReasonShuttingDown: the server ended a WatchQueue stream because it is stopping; reconnect
 	// (another instance will answer).
 	ReasonShuttingDown = "SHUTTING_DOWN"
-	// ReasonTooManyWatchers: this server already serves Options.MaxWatchers WatchQueue streams.
+	// ReasonTooManyWatchers: this server already serves Options.MaxWatchers WatchQueue streams, or
+	// (metadata "scope": "key") the caller's API key has Options.MaxWatchersPerKey open on it.
 	ReasonTooManyWatchers = "TOO_MANY_WATCHERS"
 	// ReasonExportTooLarge: the author has more comments in the period than one ExportAuthorData
 	// response holds. FAILED_PRECONDITION: no retry helps, a shorter period does.

@@ -185,8 +185,9 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	                             the idempotency record, see requestFingerprint). A later check
 //	                             with the same fingerprint is a resend, with another a reuse of the
 //	                             id; neither counts. A resend seeing a marker younger than
-//	                             ratelimit.RequestSettle (its age: requestTTL less its PTTL) is
-//	                             answered only from the idempotency record. Removed by the refund of
+//	                             ratelimit.Options.Settle (commentd: -redis-timeout plus 1.5 s;
+//	                             its age: requestTTL less its PTTL) is answered only from the
+//	                             idempotency record. Removed by the refund of
 //	                             its check (when the submission is not stored). TTL requestTTL, as the idempotency record.
 //	P R :x:<checkID>     string  "1": the counts of that check were given back, so a resent refund
 //	                             is not applied twice. TTL refundMarkTTL.
@@ -328,12 +329,9 @@ const (
 	// trainRequestMarkTTL (seconds) is how long a training call with a request id can be resent
 	// without training twice: long enough for an operator to notice a failed run and start it again.
 	trainRequestMarkTTL = 24 * 60 * 60
-	// refeatureMarkTTL (seconds) is how long the move of one comment's training to new features
-	// (an erasure request) is remembered: an erasure that failed part way is repeated within it.
-	refeatureMarkTTL  = 30 * 24 * 60 * 60
-	spamStreamLen     = 1000 // entries kept in a change stream; one step of a big training call is up to ~100 kB
-	siteModelName     = "site"
-	scratchModelInfix = "x:"
+	spamStreamLen       = 1000 // entries kept in a change stream; one step of a big training call is up to ~100 kB
+	siteModelName       = "site"
+	scratchModelInfix   = "x:"
 )
 
 // spamDeleteMarkTTL outlives any resend of a model's deletion by the Redis client (seconds).
