@@ -421,9 +421,10 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             still to be removed: member "<commentID> <author key>" (the key
 //	                             empty when an erasure removed it), score the deletion's time
 //	                             (unix µs). purge.lua adds the comment as it deletes it,
-//	                             PurgeSpam removes the two fields and then the member; what a
-//	                             crash between the two leaves is finished by the next PurgeSpam
-//	                             of any server. No TTL; empty, the key goes.
+//	                             PurgeSpam removes the two fields and then the member, once the
+//	                             entry is purgeSettle (10 min) old; what a crash between the two
+//	                             leaves is finished by the next PurgeSpam of any server. No TTL;
+//	                             empty, the key goes.
 //	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
 //	                             last approved the comment. No TTL (like the record).
 //	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.

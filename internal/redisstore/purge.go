@@ -27,6 +27,13 @@ import (
 // its outcome in the author's record live in other slots, so they are removed after it, by
 // field (the counts they stand for stay), and the shard's "pf" zset lists the comment until they
 // are: a server that stops in between leaves it listed, and the next run of any server finishes.
+//
+// They are removed purgeSettle after the comment, not at once. A call that read the comment just
+// before purge.lua deleted it (a moderator marking it spam again, LearnPending, an erasure's
+// Before) may still be on its way to teach it: while the label is there, that teaching is a
+// repeat and changes nothing; had the label gone already, it would count the comment in the
+// model and the author's record a second time and leave its label and outcome (or an erasure's
+// "E") for good, with no comment left to take them away.
 
 var _ moderation.SpamPurger = (*Store)(nil)
 
@@ -36,12 +43,17 @@ var (
 	purgeScript = redis.NewScript(purgeSrc)
 )
 
+// purgeSettle is how long after deleting a comment PurgeSpam removes its label and outcome: longer
+// than a call that read the comment before takes to teach it (each of its Redis calls ends within
+// readTimeout, a few times over with the client's retries).
+const purgeSettle = 10 * time.Minute
+
 // purgeExamine bounds the candidates one PurgeSpam call gives to purge.lua, as a multiple of
 // its limit: a shard whose head holds many comments not yet due costs a run this much at most.
 const purgeExamine = 4
 
 // PurgeSpam implements moderation.SpamPurger. It first finishes what earlier calls left of their
-// purges (labels and outcomes still to forget), then reads up to limit candidates per shard from
+// purges (labels and outcomes still to forget, of comments deleted over purgeSettle ago), then reads up to limit candidates per shard from
 // the shard's cursor in one pipelined exchange and runs purge.lua on them, oldest first, until
 // limit are deleted or limit*purgeExamine were looked at. Every Redis call reads or deletes a
 // bounded amount.
@@ -57,7 +69,9 @@ func (s *Store) PurgeSpam(ctx context.Context, before time.Time, limit int) (int
 	left := make([]*redis.StringSliceCmd, numShards)
 	found := make([]*redis.ZSliceCmd, numShards)
 	for shard := range numShards {
-		left[shard] = pipe.ZRange(ctx, s.keys.purgedToForget(shard), 0, int64(limit-1))
+		left[shard] = pipe.ZRangeByScore(ctx, s.keys.purgedToForget(shard), &redis.ZRangeBy{
+			Min: "-inf", Max: strconv.FormatInt(micros(time.Now().Add(-s.purgeSettle)), 10), Count: int64(limit),
+		})
 		from := s.purgeFrom[shard]
 		if from == "" {
 			from = "-inf"
@@ -131,8 +145,8 @@ func (s *Store) PurgeSpam(ctx context.Context, before time.Time, limit int) (int
 	return purged, err
 }
 
-// purgeOne runs purge.lua on comment id of shard and, when it deleted the comment, forgets its
-// label and outcome. It reports whether it deleted the comment.
+// purgeOne runs purge.lua on comment id of shard, which lists the comment among those whose label
+// and outcome a later call forgets. It reports whether it deleted the comment.
 func (s *Store) purgeOne(ctx context.Context, shard int, id string, cutoff int64) (bool, error) {
 	k := s.keys
 	keys := []string{k.record(shard, id)}
@@ -159,7 +173,7 @@ func (s *Store) purgeOne(ctx context.Context, shard int, id string, cutoff int64
 	if len(res) != 2 {
 		return false, fmt.Errorf("redisstore: purge spam comment %s: %w: reply %q", id, errCorrupt, res)
 	}
-	return true, s.forgetPurged(ctx, shard, res[1])
+	return true, nil
 }
 
 // forgetPurged removes what a purged comment's entry in its shard's "pf" zset ("<id> <author

@@ -38,6 +38,16 @@ func decideAt(t *testing.T, s *Store, id string, a moderation.Action, to comment
 	}
 }
 
+// settlePurges has s forget, as a run purgeSettle later would, the labels and outcomes of the
+// comments it purged.
+func settlePurges(t *testing.T, s *Store) {
+	t.Helper()
+	s.purgeSettle = 0
+	if _, err := s.PurgeSpam(context.Background(), time.Unix(0, 0), 100); err != nil {
+		t.Fatalf("PurgeSpam, to forget what earlier runs purged = %v, want no error", err)
+	}
+}
+
 // traces returns every key under prefix that names id or holds it in its value (a member, a field,
 // an element, a string), audit streams left out: the audit log keeps its entries.
 func traces(t *testing.T, rdb redis.UniversalClient, prefix, id string) []string {
@@ -136,6 +146,7 @@ func TestPurgeSpam(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("PurgeSpam(cut-off %s) = %d, %v; want 2 (the checks' spam and the old decision)", cutoff, n, err)
 	}
+	settlePurges(t, ts.Store)
 	for _, c := range []comment.Comment{byChecks, marked} {
 		if _, err := ts.Get(ctx, c.ID); !errors.Is(err, comment.ErrNotFound) {
 			t.Errorf("Get(%s) after the purge = %v, want comment.ErrNotFound", c.ID, err)
@@ -337,6 +348,7 @@ func TestClusterPurgeSpam(t *testing.T) {
 	if err != nil || n != numShards {
 		t.Fatalf("PurgeSpam on the cluster = %d, %v; want %d", n, err, numShards)
 	}
+	settlePurges(t, s)
 	prefix := s.keys.prefix
 	for _, c := range purged {
 		if tr := traces(t, rdb, prefix, c.ID); len(tr) != 0 {
@@ -365,6 +377,7 @@ func TestMiniredisPurgeSpam(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("PurgeSpam on miniredis = %d, %v; want 2", n, err)
 	}
+	settlePurges(t, s)
 	for i, c := range cs {
 		_, err := s.Get(ctx, c.ID)
 		if want := i == 2; (err == nil) != want {
@@ -375,5 +388,62 @@ func TestMiniredisPurgeSpam(t *testing.T) {
 				t.Errorf("after the purge on miniredis, keys still name %s: %v", c.ID, tr)
 			}
 		}
+	}
+}
+
+// TestPurgeSpamLateLearning: a call that read a comment just before the purge deleted it may
+// teach the comment after: a moderator's "mark spam" repeated on it (the store answers "same"
+// and Decide learns again), LearnPending, an erasure moving what it taught to its anonymised
+// features. That teaching must find the comment's label still there, so it is a repeat: the
+// model and the author's record count the comment once, and nothing of it is left once the
+// purge has settled.
+func TestPurgeSpamLateLearning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cutoff := t0.Add(24 * time.Hour)
+	tests := []struct {
+		name string
+		late func(s *Store, c comment.Comment, lesson spam.Lesson) error
+	}{
+		{name: "decision learnt again", late: func(s *Store, c comment.Comment, lesson spam.Lesson) error {
+			return s.Learn(ctx, lesson)
+		}},
+		{name: "erasure moves what it taught", late: func(s *Store, c comment.Comment, lesson spam.Lesson) error {
+			return s.Refeature(ctx, c.ID, lesson.Tokens, lesson.Anonymised)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			c := mustCreate(t, ts.Store, draft(ts.Store, threadInShard("late-learn", 4), 1), comment.CreateOptions{})
+			decideAt(t, ts.Store, c.ID, moderation.MarkSpam, comment.StateSpam, markSpamFrom, t0.Add(time.Hour))
+			lesson := spam.Lesson{CommentID: c.ID, AuthorKey: c.AuthorKey, Tokens: []string{"w:1"}, Anonymised: []string{"w:anon"}, Label: spam.LabelSpam, Outcome: spam.OutcomeSpam}
+			if err := ts.Learn(ctx, lesson); err != nil {
+				t.Fatalf("Learn(%s as spam) = %v", c.ID, err)
+			}
+			if n, err := ts.PurgeSpam(ctx, cutoff, 100); err != nil || n != 1 {
+				t.Fatalf("PurgeSpam(cut-off %s) = %d, %v; want 1", cutoff, n, err)
+			}
+			// A run soon after, by this server or another, as commentd runs one a minute.
+			if _, err := ts.PurgeSpam(ctx, cutoff, 100); err != nil {
+				t.Fatalf("PurgeSpam again = %v", err)
+			}
+			if err := tt.late(ts.Store, c, lesson); err != nil {
+				t.Fatalf("%s after the purge = %v, want no error", tt.name, err)
+			}
+			settlePurges(t, ts.Store)
+
+			if got, err := ts.rdb.HGet(ctx, ts.keys.spamTotals(""), "spam").Result(); err != nil || got != "1" {
+				t.Errorf("after the purge of %s and a late %s, the spam model's spam total = %q, %v; want 1", c.ID, tt.name, got, err)
+			}
+			hist, err := ts.AuthorHistories(ctx, []string{c.AuthorKey})
+			if err != nil || hist[0].Spam != 1 {
+				t.Errorf("after the purge of %s and a late %s, AuthorHistories = %+v, %v; want 1 spam", c.ID, tt.name, hist, err)
+			}
+			if tr := traces(t, ts.rdb, ts.prefix, c.ID); len(tr) != 0 {
+				t.Errorf("after the purge of %s and a late %s, keys still name it: %v", c.ID, tt.name, tr)
+			}
+		})
 	}
 }

@@ -63,6 +63,9 @@ type Store struct {
 	// minimum ("" for the head). purgeMu guards it and serialises the calls.
 	purgeMu   sync.Mutex
 	purgeFrom [numShards]string
+	// purgeSettle is how long PurgeSpam waits before it forgets a deleted comment's label and
+	// outcome (purgeSettle; tests shorten it).
+	purgeSettle time.Duration
 }
 
 var (
@@ -86,9 +89,10 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		decide: redis.NewScript(decideSrc),
 		page:   redis.NewScript(pageSrc),
 
-		closeAfter: opts.CloseThreadsAfter,
-		watchStall: watchStall,
-		batch:      newBatcher(client, batchInflight, batchMax, readTimeout),
+		closeAfter:  opts.CloseThreadsAfter,
+		watchStall:  watchStall,
+		purgeSettle: purgeSettle,
+		batch:       newBatcher(client, batchInflight, batchMax, readTimeout),
 	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
