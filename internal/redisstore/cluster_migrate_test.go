@@ -284,6 +284,62 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Errorf("Get(%s) after the purge, first run while the claim set had moved (%v) = %v; want not found", c.ID, purgeErr, err)
 			}
 		}},
+		{"spam purged while the claim holder's set has moved, every other key in place", func(t *testing.T) {
+			thread := threadInShard("migrate-purge-busy", 13)
+			shard := shardOfThread(thread)
+			now := time.Now()
+			withState := func(n int, st comment.State, at time.Time) comment.Comment {
+				d := draft(s, thread, n)
+				d.State, d.CreatedAt = st, at
+				return mustCreate(t, s, d, comment.CreateOptions{})
+			}
+			// A busy thread: every index of the thread and of the shard holds a comment, so the
+			// purge runs on the source and reaches its writes before the claim holder's set.
+			withState(1, comment.StatePublished, now)
+			withState(2, comment.StatePending, now)
+			withState(3, comment.StateRejected, now)
+			older := withState(4, comment.StateSpam, now.Add(-2*time.Hour))
+			// A published comment readers reported, which a moderator marked spam (a decision
+			// not learnt yet), then claimed in the spam queue.
+			c := withState(5, comment.StatePublished, now.Add(-time.Hour))
+			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "spam", At: now}, "reader-1", 100); err != nil {
+				t.Fatalf("AddReport(%s) = %v", c.ID, err)
+			}
+			decided := now.Add(-50 * time.Minute)
+			if _, err := s.Decide(ctx, c.ID, moderation.MarkSpam, comment.Decision{Moderator: "mod", At: decided, To: comment.StateSpam}, markSpamFrom); err != nil {
+				t.Fatalf("Decide(%s, mark spam) = %v", c.ID, err)
+			}
+			withState(6, comment.StateSpam, now)
+			cutoff := now.Add(-10 * time.Minute)
+			// An earlier run purged the older spam: its label and outcome are still to forget.
+			if n, err := s.PurgeSpam(ctx, cutoff, 1); err != nil || n != 1 {
+				t.Fatalf("PurgeSpam(limit 1) = %d, %v; want 1 (%s)", n, err, older.ID)
+			}
+			if cs, err := s.Claim(ctx, "mod", moderation.ClaimQuery{State: comment.StateSpam, ThreadID: thread, Count: 1, Lease: time.Minute}, now); err != nil || len(cs) != 1 || cs[0].ID != c.ID {
+				t.Fatalf("Claim(mod, spam of %s) = %v, %v; want %s", thread, ids(cs), err, c.ID)
+			}
+			slot, dst := slotOf(t, s.keys.published(shard, thread))
+			m, err := cluster.StartMigration(ctx, slot, dst, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Move(ctx, s.keys.moderatorClaims(shard, "mod")); err != nil {
+				t.Fatal(err)
+			}
+			finished := finishAfter(t, m, 1500*time.Millisecond)
+			short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+			_, purgeErr := s.PurgeSpam(short, cutoff, 10)
+			cancelShort()
+			<-finished
+			if purgeErr != nil {
+				if _, err := s.PurgeSpam(ctx, cutoff, 10); err != nil {
+					t.Fatalf("PurgeSpam repeated after the migration = %v, want no error", err)
+				}
+			}
+			if _, err := s.Get(ctx, c.ID); !errors.Is(err, comment.ErrNotFound) {
+				t.Errorf("Get(%s) after the purge, first run while the claim set had moved (%v) = %v; want not found", c.ID, purgeErr, err)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)

@@ -25,7 +25,10 @@
 -- ARGV[8]      now, unix µs: the score of the entry in KEYS[10]
 --
 -- The thread's index keys and the claim holder's set are named at run time; they carry the same
--- hash tag as KEYS[1], so they are in its slot.
+-- hash tag as KEYS[1], so they are in its slot. The script reaches every one of them before its
+-- first write: on a Cluster whose slot is being moved, a key no longer (or not yet) on this node
+-- stops the script there ("non local key"), and stopped after a write it would have taken the
+-- comment out of the spam queue and left its record, which no later run would find again.
 --
 -- Returns {"purged", member of KEYS[10]} ("<id> <author key>", the key "" after an erasure),
 -- {"missing"}, {"not_spam"} or {"young", spam since (µs)}.
@@ -50,14 +53,20 @@ end
 local id = ARGV[1]
 -- Every index, not only the spam ones: a comment is in one state's, and removing it from the
 -- others costs nothing and leaves nothing behind whatever an older version wrote.
-redis.call("ZREM", ARGV[3] .. thread, id)
-for i = 1, 3 do
-  redis.call("ZREM", ARGV[3 + i] .. thread, id)
-  redis.call("ZREM", KEYS[1 + i], id)
-end
+local named = {ARGV[3] .. thread, ARGV[4] .. thread, ARGV[5] .. thread, ARGV[6] .. thread}
 local holder = redis.call("GET", KEYS[5])
 if holder then
-  redis.call("ZREM", ARGV[7] .. holder, id)
+  named[#named + 1] = ARGV[7] .. holder
+end
+for _, k in ipairs(named) do
+  redis.call("EXISTS", k)
+end
+
+for _, k in ipairs(named) do
+  redis.call("ZREM", k, id)
+end
+for i = 1, 3 do
+  redis.call("ZREM", KEYS[1 + i], id)
 end
 redis.call("DEL", KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 redis.call("ZREM", KEYS[9], id)
