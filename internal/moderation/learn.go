@@ -19,7 +19,9 @@ import (
 // Unlearnt is a decision the Learner has still to learn from.
 type Unlearnt struct {
 	ID string
-	At time.Time // the decision's time: it tells this decision from a later one on the comment
+	// At is the decision's time, which tells this decision from a later one on the comment, or,
+	// once its learning failed, the time it was postponed to (PostponeLearning).
+	At time.Time
 }
 
 // LearnQueue keeps the decisions not yet learnt. The Store lists a decision in it in the same
@@ -28,13 +30,21 @@ type LearnQueue interface {
 	// UnlearntDecisions returns up to limit of the decisions made before before and not yet
 	// learnt, oldest first.
 	UnlearntDecisions(ctx context.Context, before time.Time, limit int) ([]Unlearnt, error)
-	// MarkLearnt takes the decision on id made at at off the list, unless a later decision on the
-	// comment replaced it.
+	// MarkLearnt takes the decision on id listed at at off the list, unless a later decision on
+	// the comment replaced it.
 	MarkLearnt(ctx context.Context, id string, at time.Time) error
+	// PostponeLearning moves the entry of id listed at at to until, unless a later decision on the
+	// comment replaced it.
+	PostponeLearning(ctx context.Context, id string, at, until time.Time) error
 }
 
 // learnPendingBatch bounds the decisions one LearnPending call learns.
 const learnPendingBatch = 100
+
+// learnRetryAfter is how long a decision whose learning failed waits before LearnPending tries it
+// again: the oldest come first, so without it a batch of decisions that keep failing (a corrupt
+// record, say) would hold up every later one.
+const learnRetryAfter = 10 * time.Minute
 
 // learnt takes c's decision off the decisions not yet learnt. A failure is not the caller's: the
 // decision and its learning are done, and LearnPending takes the entry off later.
@@ -52,8 +62,9 @@ func (s *Service) learnt(ctx context.Context, c comment.Comment) {
 // to learn, only repeat each other's work; grace keeps it out of the way of the Decide calls in
 // flight. Without a Learner it only clears the list.
 //
-// A decision that fails is left listed and the batch goes on, so one that keeps failing cannot
-// hold up the others; the error names each failed comment. Reading the list failing stops it.
+// A decision that fails stays listed, postponed by learnRetryAfter, and the batch goes on, so
+// decisions that keep failing cannot hold up the others; the error names each failed comment.
+// Reading the list failing stops it.
 func (s *Service) LearnPending(ctx context.Context, grace time.Duration) (int, error) {
 	if s.learnQueue == nil {
 		return 0, unsupported("learn queue")
@@ -69,6 +80,9 @@ func (s *Service) LearnPending(ctx context.Context, grace time.Duration) (int, e
 			errs = append(errs, fmt.Errorf("learn pending decision on %s: %w", d.ID, err))
 			if ctx.Err() != nil {
 				break
+			}
+			if err := s.learnQueue.PostponeLearning(ctx, d.ID, d.At, s.now().Add(learnRetryAfter)); err != nil {
+				errs = append(errs, fmt.Errorf("postpone learning from decision on %s: %w", d.ID, err))
 			}
 			continue
 		}

@@ -12,8 +12,9 @@ import (
 
 // learnQueueStub lists unlearnt decisions and records MarkLearnt calls.
 type learnQueueStub struct {
-	pending []Unlearnt
-	marked  []Unlearnt
+	pending   []Unlearnt
+	marked    []Unlearnt
+	postponed map[string]time.Time
 }
 
 func (q *learnQueueStub) UnlearntDecisions(_ context.Context, before time.Time, limit int) ([]Unlearnt, error) {
@@ -28,6 +29,14 @@ func (q *learnQueueStub) UnlearntDecisions(_ context.Context, before time.Time, 
 
 func (q *learnQueueStub) MarkLearnt(_ context.Context, id string, at time.Time) error {
 	q.marked = append(q.marked, Unlearnt{ID: id, At: at})
+	return nil
+}
+
+func (q *learnQueueStub) PostponeLearning(_ context.Context, id string, _, until time.Time) error {
+	if q.postponed == nil {
+		q.postponed = map[string]time.Time{}
+	}
+	q.postponed[id] = until
 	return nil
 }
 
@@ -82,8 +91,8 @@ func TestDecideMarksItsDecisionLearnt(t *testing.T) {
 
 // TestLearnPending: the decisions older than the grace are learnt from the comments' states now
 // and taken off the list; a comment gone is taken off without learning; a learning that fails
-// leaves that decision listed, is named in the error, and does not hold up the ones after it;
-// without a Learner the list is cleared.
+// leaves that decision listed but postponed, is named in the error, and does not hold up the ones
+// after it; without a Learner the list is cleared.
 func TestLearnPending(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	old, recent := now.Add(-time.Minute), now.Add(-time.Second)
@@ -97,6 +106,7 @@ func TestLearnPending(t *testing.T) {
 		wantErr    error
 		wantLearnt []string
 		wantMarked []string
+		wantLater  []string // postponed
 	}{
 		{
 			name:       "with a learner",
@@ -104,6 +114,7 @@ func TestLearnPending(t *testing.T) {
 			wantErr:    broken,
 			wantLearnt: []string{"approved", "spam"},
 			wantMarked: []string{"approved", "gone", "spam"},
+			wantLater:  []string{"broken"},
 		},
 		{
 			name:       "without one",
@@ -144,6 +155,16 @@ func TestLearnPending(t *testing.T) {
 			}
 			if !slices.Equal(marked, tt.wantMarked) {
 				t.Errorf("marked learnt %v, want %v", marked, tt.wantMarked)
+			}
+			var later []string
+			for id, until := range q.postponed {
+				later = append(later, id)
+				if !until.Equal(now.Add(learnRetryAfter)) {
+					t.Errorf("PostponeLearning(%s) until %v, want %v", id, until, now.Add(learnRetryAfter))
+				}
+			}
+			if !slices.Equal(later, tt.wantLater) {
+				t.Errorf("postponed %v, want %v", later, tt.wantLater)
 			}
 		})
 	}

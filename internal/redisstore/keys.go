@@ -410,7 +410,7 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             and decisions remove their comment, and the key goes with its
 //	                             last member.
 //	P S ul               zset    decisions not yet learnt: member comment id, score the decision's
-//	                             time (unix µs). decide.lua adds the comment in the decision's step;
+//	                             time (unix µs), or, once its learning failed, when to try again. decide.lua adds the comment in the decision's step;
 //	                             the spam model and the author's record learn from it in later
 //	                             calls, after which MarkLearnt removes it (only if no later decision
 //	                             replaced its score). What a crash between the two leaves here is

@@ -59,11 +59,22 @@ func (s *Store) UnlearntDecisions(ctx context.Context, before time.Time, limit i
 // MarkLearnt takes the decision on id made at at off the decisions not yet learnt, unless a later
 // decision replaced it. An id of no shard is ignored.
 func (s *Store) MarkLearnt(ctx context.Context, id string, at time.Time) error {
+	return s.unlearntDone(ctx, id, at, "")
+}
+
+// PostponeLearning moves the entry of id read as at (the decision's time, or a time it was
+// postponed to) to until, unless a later decision replaced it: UnlearntDecisions returns it again
+// from then on.
+func (s *Store) PostponeLearning(ctx context.Context, id string, at, until time.Time) error {
+	return s.unlearntDone(ctx, id, at, strconv.FormatInt(micros(until), 10))
+}
+
+func (s *Store) unlearntDone(ctx context.Context, id string, at time.Time, postpone string) error {
 	shard, ok := shardOfID(id)
 	if !ok {
 		return nil
 	}
-	if err := unlearntDoneScript.Run(ctx, s.rdb, []string{s.keys.unlearnt(shard)}, id, micros(at)).Err(); err != nil {
+	if err := unlearntDoneScript.Run(ctx, s.rdb, []string{s.keys.unlearnt(shard)}, id, micros(at), postpone).Err(); err != nil {
 		return storeError("mark decision on "+id+" learnt", err)
 	}
 	return nil

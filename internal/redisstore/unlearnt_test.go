@@ -147,3 +147,50 @@ func TestMarkLearntKeepsALaterDecision(t *testing.T) {
 		t.Errorf("after both were learnt, UnlearntDecisions = %v, %v; want none", ds, err)
 	}
 }
+
+// TestPostponeLearning: a decision whose learning failed is postponed out of the due range, so the
+// next batch reaches the decisions after it; a later decision on the comment is not postponed by
+// the earlier one's failure; the postponed entry is taken off by the time it was postponed to.
+func TestPostponeLearning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ts := newTestStore(t)
+	decided := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	var cs []comment.Comment
+	for i := range 2 {
+		c := mustCreate(t, ts.Store, draft(ts.Store, threadInShard("postpone", i), 1), comment.CreateOptions{})
+		if _, err := ts.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decided.Add(time.Duration(i) * time.Second), To: comment.StateRejected}, []comment.State{comment.StatePublished}); err != nil {
+			t.Fatalf("Decide(reject %s) = %v", c.ID, err)
+		}
+		cs = append(cs, c)
+	}
+	until := time.Now().Add(10 * time.Minute).Truncate(time.Microsecond)
+	if err := ts.PostponeLearning(ctx, cs[0].ID, decided, until); err != nil {
+		t.Fatalf("PostponeLearning = %v", err)
+	}
+	ds, err := ts.UnlearntDecisions(ctx, time.Now(), 1)
+	if err != nil || len(ds) != 1 || ds[0].ID != cs[1].ID {
+		t.Fatalf("UnlearntDecisions(now, 1) after postponing %s = %v, %v; want the next decision, on %s", cs[0].ID, ds, err, cs[1].ID)
+	}
+	ds, err = ts.UnlearntDecisions(ctx, until, 10)
+	if err != nil || len(ds) != 2 || ds[1].ID != cs[0].ID || !ds[1].At.Equal(until) {
+		t.Fatalf("UnlearntDecisions(until) = %v, %v; want %s last, at %v", ds, err, cs[0].ID, until)
+	}
+	// A postponement read from an entry a later decision replaced changes nothing.
+	later := decided.Add(time.Minute)
+	if _, err := ts.Decide(ctx, cs[1].ID, moderation.Approve, comment.Decision{Moderator: "ben", At: later, To: comment.StatePublished}, []comment.State{comment.StateRejected}); err != nil {
+		t.Fatalf("Decide(approve %s) = %v", cs[1].ID, err)
+	}
+	if err := ts.PostponeLearning(ctx, cs[1].ID, decided.Add(time.Second), until); err != nil {
+		t.Fatalf("PostponeLearning(stale) = %v", err)
+	}
+	if ds, err := ts.UnlearntDecisions(ctx, time.Now(), 10); err != nil || len(ds) != 1 || ds[0].ID != cs[1].ID || !ds[0].At.Equal(later) {
+		t.Errorf("after a stale postponement, UnlearntDecisions(now) = %v, %v; want the later decision on %s, at %v", ds, err, cs[1].ID, later)
+	}
+	if err := ts.MarkLearnt(ctx, cs[0].ID, until); err != nil {
+		t.Fatalf("MarkLearnt(postponed) = %v", err)
+	}
+	if ds, err := ts.UnlearntDecisions(ctx, until, 10); err != nil || len(ds) != 1 {
+		t.Errorf("after the postponed one was learnt, UnlearntDecisions = %v, %v; want only the later decision", ds, err)
+	}
+}
