@@ -153,13 +153,20 @@ func nodeID(ctx context.Context, addr string) (string, error) {
 func (c *Cluster) SlotOwner(ctx context.Context, slot int) (string, error) {
 	cl := nodeClient(c.Addrs[0])
 	defer cl.Close()
-	ranges, err := cl.ClusterSlots(ctx).Result()
+	shards, err := cl.ClusterShards(ctx).Result()
 	if err != nil {
-		return "", fmt.Errorf("cluster slots: %w", err)
+		return "", fmt.Errorf("cluster shards: %w", err)
 	}
-	for _, r := range ranges {
-		if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 0 {
-			return r.Nodes[0].Addr, nil
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if int(r.Start) > slot || slot > int(r.End) {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10)), nil
+				}
+			}
 		}
 	}
 	return "", fmt.Errorf("slot %d is served by no node", slot)
