@@ -43,15 +43,8 @@ const (
 // learnPending runs mod.LearnPending until ctx ends, logging what it learnt and, once per
 // outage, that it failed.
 func learnPending(ctx context.Context, log *slog.Logger, mod *moderation.Service, every, grace time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
 	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	onTick(ctx, every, func() {
 		// A few batches a tick: a backlog goes quickly, and a decision whose entry somehow stays
 		// cannot keep this loop busy.
 		for range 10 {
@@ -71,6 +64,20 @@ func learnPending(ctx context.Context, log *slog.Logger, mod *moderation.Service
 				break
 			}
 		}
+	})
+}
+
+// onTick calls run every interval until ctx ends.
+func onTick(ctx context.Context, every time.Duration, run func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		run()
 	}
 }
 
@@ -82,15 +89,8 @@ const purgeSpamEvery = time.Minute
 // logging one line per run that deleted any and, once per outage, that it failed. Servers running
 // it at once only repeat each other's checks: each comment goes once.
 func purgeSpam(ctx context.Context, log *slog.Logger, mod *moderation.Service, every, retention time.Duration, purged prometheus.Counter) {
-	t := time.NewTicker(every)
-	defer t.Stop()
 	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	onTick(ctx, every, func() {
 		n, err := mod.PurgeSpam(ctx, retention)
 		purged.Add(float64(n))
 		if n > 0 {
@@ -103,5 +103,5 @@ func purgeSpam(ctx context.Context, log *slog.Logger, mod *moderation.Service, e
 		case err == nil:
 			failing = false
 		}
-	}
+	})
 }
