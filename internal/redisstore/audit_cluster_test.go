@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -115,12 +112,6 @@ func TestClusterWorkflow(t *testing.T) {
 
 func TestMiniredisWorkflow(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() }) // after the watcher's clean-up, which is registered later
-	s, err := New(context.Background(), rdb, Options{})
-	if err != nil {
-		t.Fatalf("New on miniredis = %v", err)
-	}
+	s, _ := miniredisStore(t)
 	workflowRun(t, s)
 }

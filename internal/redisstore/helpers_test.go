@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -162,4 +163,35 @@ func wantMembership(st comment.State) []string {
 		return []string{"p"}
 	}
 	return []string{fmt.Sprintf("q%d:thread", st), fmt.Sprintf("q%d:shard", st)}
+}
+
+// miniredisStore returns a Store on a new miniredis (what commentd -dev runs on) and its client,
+// closed when t ends (after the clean-ups registered later, such as a watcher's).
+func miniredisStore(t *testing.T) (*Store, *redis.Client) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	s, err := New(context.Background(), rdb, Options{})
+	if err != nil {
+		t.Fatalf("New on miniredis = %v", err)
+	}
+	return s, rdb
+}
+
+// slowestScript returns the longest a script call took in Redis's slow log (which the caller set
+// to log every command and reset), or 0 when it logged none.
+func slowestScript(t *testing.T, rdb redis.UniversalClient) time.Duration {
+	t.Helper()
+	log, err := rdb.SlowLogGet(context.Background(), 128).Result()
+	if err != nil {
+		t.Fatalf("SLOWLOG GET: %v", err)
+	}
+	var slowest time.Duration
+	for _, e := range log {
+		if len(e.Args) > 0 && strings.HasPrefix(strings.ToLower(e.Args[0]), "eval") {
+			slowest = max(slowest, e.Duration)
+		}
+	}
+	return slowest
 }

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -18,14 +16,8 @@ import (
 // -dev uses. Store behaviour is tested against redis-server everywhere else.
 func TestMiniredisRunsTheSameScripts(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	s, _ := miniredisStore(t)
 	ctx := context.Background()
-	s, err := New(ctx, rdb, Options{})
-	if err != nil {
-		t.Fatalf("New on miniredis = %v", err)
-	}
 
 	// Site pre-moderated: a submission is held; a second thread's comment sits in another shard.
 	threads := []string{threadInShard("mini", 3), threadInShard("mini", 11)}

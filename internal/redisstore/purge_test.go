@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -360,14 +359,8 @@ func TestClusterPurgeSpam(t *testing.T) {
 // TestMiniredisPurgeSpam: commentd -dev runs the purge on miniredis.
 func TestMiniredisPurgeSpam(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	s, rdb := miniredisStore(t)
 	ctx := context.Background()
-	s, err := New(ctx, rdb, Options{})
-	if err != nil {
-		t.Fatalf("New on miniredis = %v", err)
-	}
 	var cs []comment.Comment
 	for i := range 3 {
 		cs = append(cs, mustCreate(t, s, spamDraft(s, threadInShard("mini-purge", i), i), comment.CreateOptions{}))

@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/spam"
@@ -18,14 +16,8 @@ import (
 // miniredis, which commentd -dev uses. Their behaviour is tested against redis-server elsewhere.
 func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	s, _ := miniredisStore(t)
 	ctx := context.Background()
-	s, err := New(ctx, rdb, Options{})
-	if err != nil {
-		t.Fatalf("New on miniredis = %v", err)
-	}
 
 	ref := spamtest.NewCounts()
 	xs := append(labelled(trainSpamBodies, true), labelled(trainHamBodies, false)...)
