@@ -45,19 +45,28 @@ func copyFloat(v *float64) *float64 {
 // audit events) is older than the Unix epoch, and its stores count time from it.
 var unixEpoch = time.Unix(0, 0).UTC()
 
+// setTimeFromProto returns ts as a time and true when it is set and valid; a set but invalid one
+// is a violation of field.
+func setTimeFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) (time.Time, bool) {
+	if ts == nil {
+		return time.Time{}, false
+	}
+	if err := ts.CheckValid(); err != nil {
+		verr.Add(field, "not a valid timestamp")
+		return time.Time{}, false
+	}
+	return ts.AsTime(), true
+}
+
 // lowerBoundFromProto reads an optional "at or after" bound: zero when unset, a violation of field
 // when it is not a valid time. Every valid value is honoured: one at or before the Unix epoch
 // selects every comment or event, exactly what no bound selects, so it is passed on as the
 // domain's "no bound" (a store could not express an earlier time anyway).
 func lowerBoundFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) time.Time {
-	if ts == nil {
+	t, ok := setTimeFromProto(verr, field, ts)
+	if !ok {
 		return time.Time{}
 	}
-	if err := ts.CheckValid(); err != nil {
-		verr.Add(field, "not a valid timestamp")
-		return time.Time{}
-	}
-	t := ts.AsTime()
 	if !t.After(unixEpoch) {
 		return time.Time{}
 	}
@@ -70,14 +79,10 @@ func lowerBoundFromProto(verr *comment.ValidationError, field string, ts *timest
 // would list an empty queue, or tell an admin that an author has no data at all. So it is refused,
 // naming the field, rather than read as unset (everything) or honoured (nothing) in silence.
 func upperBoundFromProto(verr *comment.ValidationError, field string, ts *timestamppb.Timestamp) time.Time {
-	if ts == nil {
+	t, ok := setTimeFromProto(verr, field, ts)
+	if !ok {
 		return time.Time{}
 	}
-	if err := ts.CheckValid(); err != nil {
-		verr.Add(field, "not a valid timestamp")
-		return time.Time{}
-	}
-	t := ts.AsTime()
 	if !t.After(unixEpoch) {
 		verr.Add(field, "must be after 1970-01-01T00:00:00Z: nothing older is kept; leave it unset for no bound")
 		return time.Time{}
