@@ -154,6 +154,7 @@ func TestClusterCreateTouchesOneSlot(t *testing.T) {
 			s.keys.thread(shard, thread),
 			s.keys.record(shard, parent.ID),
 			s.keys.request(shard, thread, opts.RequestID),
+			s.keys.requestFingerprint(shard, thread, opts.RequestID),
 			s.keys.published(shard, thread),
 		}
 		for _, st := range queueStates {
@@ -165,8 +166,8 @@ func TestClusterCreateTouchesOneSlot(t *testing.T) {
 				created = append(created, k)
 			}
 		}
-		if len(created) != 2 { // the record and the idempotency record; the index existed already
-			t.Errorf("shard %d: Create made keys %v, want 2 (record, request)", shard, created)
+		if len(created) != 3 { // the record, the idempotency record and its fingerprint; the index existed already
+			t.Errorf("shard %d: Create made keys %v, want 3 (record, request, fingerprint)", shard, created)
 		}
 		want, err := rdb.ClusterKeySlot(ctx, touched[0]).Result()
 		if err != nil {

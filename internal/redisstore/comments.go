@@ -84,6 +84,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	for _, st := range queueStates {
 		scriptKeys = append(scriptKeys, k.shardQueue(shard, st))
 	}
+	scriptKeys = append(scriptKeys, k.requestFingerprint(shard, c.ThreadID, opts.RequestID))
 	args := []any{
 		c.ThreadID, c.ParentID, fingerprint, requestTTL, int(mode),
 		int(c.State), published, encodeHold(c.HoldReasons), preHoldField,
@@ -140,9 +141,10 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: status %q", errCorrupt, status)
 }
 
-// requestFingerprint is the form of a request's fingerprint the idempotency record keeps (see
-// keys.go): 32 hex digits whatever the caller's form, which create.lua relies on to tell it from
-// the record key before it. The caller's fingerprint is a keyed hash already; this only sizes it.
+// requestFingerprint is the form of a request's fingerprint kept beside the idempotency record
+// (see keys.go): 32 hex digits whatever the caller's form, which create.lua relies on to read the
+// records that held it after the record key. The caller's fingerprint is a keyed hash already;
+// this only sizes it.
 func requestFingerprint(fp string) string {
 	sum := sha256.Sum256([]byte(fp))
 	return hex.EncodeToString(sum[:16])

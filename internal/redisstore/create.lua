@@ -9,10 +9,12 @@
 -- KEYS[5]      the thread's published zset
 -- KEYS[6..8]   the thread's queue zsets: pending, rejected, spam
 -- KEYS[9..11]  the shard's queue zsets: pending, rejected, spam
+-- KEYS[12]     the fingerprint of the request that made the idempotency record (unused without a
+--              request id)
 -- ARGV[1]      thread id
 -- ARGV[2]      parent id, "" for a top-level comment
--- ARGV[3]      the request's fingerprint (32 hex digits) when the call has a request id (KEYS[4] is
---              used), "" without one
+-- ARGV[3]      the request's fingerprint (32 hex digits) when the call has a request id (KEYS[4]
+--              and KEYS[12] are used), "" without one
 -- ARGV[4]      idempotency record TTL, seconds
 -- ARGV[5]      site default mode: "1" pre, "2" post
 -- ARGV[6]      state as submitted: "1" published, "2" pending, "3" rejected, "4" spam
@@ -54,13 +56,17 @@ local DAY = 86400000000 -- µs
 if ARGV[3] ~= "" then
   local earlier = redis.call("GET", KEYS[4])
   if earlier then
-    -- The record key, "/" and the fingerprint of the request that made it. A record written
-    -- before fingerprints were kept is the record key alone: its 33rd character from the end is
-    -- the "{" of the hash tag (then "sNN}c:" and the 26-character id), never "/". Such a request
-    -- cannot be told from another, and is answered as a resend, as it was when it was written.
+    -- The record key alone, which servers of earlier versions read too (they share Redis during a
+    -- rolling upgrade), with the request's fingerprint in KEYS[12]. One version wrote the record
+    -- key, "/" and the fingerprint instead: the record key's 33rd character from the end is the
+    -- "{" of the hash tag (then "sNN}c:" and the 26-character id), never "/". A record without a
+    -- fingerprint (written before they were kept, or by an earlier version's server) cannot be
+    -- told from another request, and is answered as a resend, as it was when it was written.
     local key, fingerprint = earlier, nil
     if #earlier > 33 and string.sub(earlier, -33, -33) == "/" then
       key, fingerprint = string.sub(earlier, 1, -34), string.sub(earlier, -32)
+    else
+      fingerprint = redis.call("GET", KEYS[12]) or nil
     end
     local rec = redis.call("HGETALL", key)
     if #rec > 0 then
@@ -133,7 +139,8 @@ else
   redis.call("ZADD", KEYS[8 + q], score, id)
 end
 if ARGV[3] ~= "" then
-  redis.call("SET", KEYS[4], KEYS[1] .. "/" .. ARGV[3], "EX", ARGV[4])
+  redis.call("SET", KEYS[4], KEYS[1], "EX", ARGV[4])
+  redis.call("SET", KEYS[12], ARGV[3], "EX", ARGV[4])
 end
 if not settings[3] then
   redis.call("HSET", KEYS[2], "first", score)

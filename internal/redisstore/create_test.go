@@ -287,6 +287,62 @@ func TestCreateWithReusedRequestIDIsRefused(t *testing.T) {
 	}
 }
 
+// TestCreateRequestRecordReadsAsEarlierVersionsRead: during a rolling upgrade, servers of the
+// version before fingerprints were kept share Redis with this one. They read the idempotency
+// record as the comment's record key and nothing else; a record they cannot read makes them store
+// a resend as a second comment (and overwrite the record with it). So the record stays the record
+// key alone, and the fingerprint lives beside it. A record of the form "<record key>/<fingerprint>"
+// (written by a version that kept the fingerprint in the record) is still read.
+func TestCreateRequestRecordReadsAsEarlierVersionsRead(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	opts := comment.CreateOptions{RequestID: "compat-1", Fingerprint: "jane: hello"}
+	first, created, err := ts.Create(ctx, draft(ts.Store, "compat", 1), opts)
+	if err != nil || !created {
+		t.Fatalf("first Create = created %v, %v; want created", created, err)
+	}
+	shard := shardOfThread("compat")
+	// What an earlier version's create.lua does with a resend: GET the record, HGETALL its value.
+	earlier, err := ts.rdb.Get(ctx, ts.keys.request(shard, "compat", opts.RequestID)).Result()
+	if err != nil || earlier != ts.keys.record(shard, first.ID) {
+		t.Fatalf("GET of the idempotency record = %q, %v; want the record key %q", earlier, err, ts.keys.record(shard, first.ID))
+	}
+	if n, err := ts.rdb.Exists(ctx, earlier).Result(); err != nil || n != 1 {
+		t.Errorf("EXISTS %s (the idempotency record's value) = %d, %v; want 1", earlier, n, err)
+	}
+
+	// A record in the form a version that kept the fingerprint in it wrote.
+	inline := draft(ts.Store, "compat", 2)
+	if _, _, err := ts.Create(ctx, inline, comment.CreateOptions{}); err != nil {
+		t.Fatalf("Create(%s) = %v", inline.ID, err)
+	}
+	value := ts.keys.record(shard, inline.ID) + "/" + requestFingerprint("bob: hi")
+	if err := ts.rdb.Set(ctx, ts.keys.request(shard, "compat", "inline-1"), value, time.Hour).Err(); err != nil {
+		t.Fatalf("SET an idempotency record with the fingerprint inline: %v", err)
+	}
+	for _, tc := range []struct {
+		name        string
+		fingerprint string
+		wantErr     error
+	}{
+		{name: "resend", fingerprint: "bob: hi"},
+		{name: "reuse", fingerprint: "bob: bye", wantErr: comment.ErrRequestReused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, created, err := ts.Create(ctx, draft(ts.Store, "compat", 3), comment.CreateOptions{RequestID: "inline-1", Fingerprint: tc.fingerprint})
+			switch {
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Errorf("Create with request id inline-1 and fingerprint %q = %s, created %v, %v; want %v", tc.fingerprint, got.ID, created, err, tc.wantErr)
+				}
+			case err != nil || created || got.ID != inline.ID:
+				t.Errorf("Create with request id inline-1 and fingerprint %q = %s, created %v, %v; want the earlier comment %s, not created", tc.fingerprint, got.ID, created, err, inline.ID)
+			}
+		})
+	}
+}
+
 func TestCreateTwiceWithSameCommentIsHarmless(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)

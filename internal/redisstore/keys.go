@@ -37,11 +37,17 @@ import (
 //	                                   last reopening; see create.lua). No TTL; a thread back to
 //	                                   defaults without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
-//	                                   that request id, "/", and the request's fingerprint (32 hex
+//	                                   that request id, alone, as every version reads it (a server
+//	                                   of an earlier version, during a rolling upgrade, stores a
+//	                                   resend as a second comment when it cannot read the record).
+//	                                   A record written by the one version that appended "/" and
+//	                                   the fingerprint is still read. TTL requestTTL.
+//	P S rf:<threadID>/<reqID>  string  the fingerprint of the request that made that record (32 hex
 //	                                   digits of a hash of the keyed hash comment.Service makes of
 //	                                   author, name, parent and body), which tells a resend from a
-//	                                   reuse of the id; records written before fingerprints were
-//	                                   kept hold the record key alone. TTL requestTTL.
+//	                                   reuse of the id; absent for records written before
+//	                                   fingerprints were kept (such a request is answered as a
+//	                                   resend). Written with the record, same TTL.
 //
 // Growth: the keys without a TTL, trim or cap below are those of comments, which are kept until an
 // erasure request anonymises them (spam: until the spam retention deletes it, see purge.go), and
@@ -151,6 +157,10 @@ func (k keys) thread(shard int, threadID string) string { return k.tag(shard) + 
 
 func (k keys) request(shard int, threadID, requestID string) string {
 	return k.tag(shard) + "r:" + threadID + "/" + requestID
+}
+
+func (k keys) requestFingerprint(shard int, threadID, requestID string) string {
+	return k.tag(shard) + "rf:" + threadID + "/" + requestID
 }
 
 // Fields of the thread settings hash.

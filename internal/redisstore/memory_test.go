@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/privacy"
@@ -35,8 +37,8 @@ const memoryBodyChars = 400
 // comment and per decision:
 //
 //   - kept-B/comment: the record, its thread's index or queue, the thread's settings, counters;
-//   - request-B/comment: the idempotency record, which expires a day after the submission, so at
-//     steady state a day's submissions hold it;
+//   - request-B/comment: the idempotency record and the request's fingerprint beside it, which
+//     expire a day after the submission, so at steady state a day's submissions hold them;
 //   - decision-B/decision: what a decision adds, without the spam model's counts and change
 //     stream, which are bounded on their own (BenchmarkModelMemory, docs/SPAM.md);
 //   - abuse-B/submission: what the abuse check keeps for a new author and address (rule states,
@@ -104,9 +106,9 @@ func BenchmarkCommentMemory(b *testing.B) {
 			submit(n, st)
 		}
 		withRequests := usedMemory(b, rdb)
-		requests, err := rdb.Keys(ctx, "*}r:*").Result()
-		if err != nil || len(requests) != memoryComments {
-			b.Fatalf("KEYS *}r:* = %d keys, %v; want %d idempotency records", len(requests), err, memoryComments)
+		requests, err := requestKeys(ctx, rdb)
+		if err != nil || len(requests) != 2*memoryComments {
+			b.Fatalf("idempotency records and fingerprints = %d keys, %v; want %d", len(requests), err, 2*memoryComments)
 		}
 		if err := rdb.Del(ctx, requests...).Err(); err != nil {
 			b.Fatal(err)
@@ -118,7 +120,7 @@ func BenchmarkCommentMemory(b *testing.B) {
 		for n := range held {
 			held[n] = submit(memoryComments+n, comment.StatePending)
 		}
-		if requests, err = rdb.Keys(ctx, "*}r:*").Result(); err == nil && len(requests) > 0 {
+		if requests, err = requestKeys(ctx, rdb); err == nil && len(requests) > 0 {
 			err = rdb.Del(ctx, requests...).Err()
 		}
 		if err != nil {
@@ -181,4 +183,14 @@ func memoryBody(rng *rand.Rand) string {
 		fmt.Fprintf(&sb, "w%x", rng.IntN(4000))
 	}
 	return sb.String()[:memoryBodyChars]
+}
+
+// requestKeys lists the idempotency records and the fingerprints kept beside them (keys.go).
+func requestKeys(ctx context.Context, rdb *redis.Client) ([]string, error) {
+	records, err := rdb.Keys(ctx, "*}r:*").Result()
+	if err != nil {
+		return nil, err
+	}
+	fingerprints, err := rdb.Keys(ctx, "*}rf:*").Result()
+	return append(records, fingerprints...), err
 }
