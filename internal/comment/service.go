@@ -187,7 +187,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		opts.ResendOnly = v.ResendOnly
 	}
 	stored, created, err := s.store.Create(ctx, c, opts)
-	if err != nil || !created {
+	if (err != nil || !created) && !s.storedAnyway(ctx, err, c.ID) {
 		for _, undo := range v.Undo {
 			undo(ctx)
 		}
@@ -201,6 +201,26 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		return Comment{}, fmt.Errorf("store comment: %w", err)
 	}
 	return stored, nil
+}
+
+// undoProbeTimeout bounds the look-up storedAnyway makes once the submission's own context may
+// have ended.
+const undoProbeTimeout = 500 * time.Millisecond
+
+// storedAnyway reports whether a Create that failed with err stored comment id all the same. A
+// store error other than a refusal leaves the outcome unknown: the call's deadline can pass, or
+// its connection break, after Redis has run the write. Undoing the screeners' work then would
+// give back the counts of a stored comment and remove its duplicate marker, so the reader's next
+// post of the same text under a new request id would be stored a second time.
+func (s *Service) storedAnyway(ctx context.Context, err error, id string) bool {
+	if err == nil || errors.Is(err, ErrThreadClosed) || errors.Is(err, ErrParentNotFound) ||
+		errors.Is(err, ErrParentNotPublished) || errors.Is(err, ErrRequestReused) || errors.Is(err, ErrRequestInProgress) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoProbeTimeout)
+	defer cancel()
+	_, gerr := s.store.Get(ctx, id)
+	return gerr == nil
 }
 
 // Get returns one comment.

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -426,4 +427,54 @@ func TestScreenerRequestResentWhileFirstUnsettled(t *testing.T) {
 			t.Errorf("Submit(w-1) %v after the first check = %s, %v; want it stored", age, got.ID, err)
 		}
 	})
+}
+
+// lostReplyStore is the real store whose Create runs and then reports the failure a caller sees
+// when the call's deadline passes after Redis has run the write: the outcome is unknown to it.
+type lostReplyStore struct {
+	*Store
+}
+
+func (s lostReplyStore) Create(ctx context.Context, c comment.Comment, opts comment.CreateOptions) (comment.Comment, bool, error) {
+	if _, _, err := s.Store.Create(ctx, c, opts); err != nil {
+		return comment.Comment{}, false, err
+	}
+	return comment.Comment{}, false, fmt.Errorf("%w: %w", comment.ErrUnavailable, context.DeadlineExceeded)
+}
+
+// TestScreenerKeepsCountsOfACommentStoredDespiteAnError checks that a submission whose write ran
+// although the store reported a failure keeps its duplicate marker and its counts: the reader who
+// posts the same text again under a new request id (the site showed an error) is told it is a
+// duplicate, rather than getting the comment stored twice.
+func TestScreenerKeepsCountsOfACommentStoredDespiteAnError(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	rules := []ratelimit.Rule{rule("flood-author", ratelimit.KeyAuthor, 1, time.Hour, 2)}
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+	screeners := []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})}
+	lost := comment.NewService(lostReplyStore{s}, abuseKeys, comment.Options{Screeners: screeners})
+	svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: screeners})
+	sub := comment.Submission{ThreadID: "lost-1", AuthorName: "A Reader", AuthorEmail: "jane@example.com", ClientIP: "192.0.2.1",
+		Body: "The figures do not add up", RequestID: "form-1"}
+
+	if _, err := lost.Submit(ctx, sub); !errors.Is(err, comment.ErrUnavailable) {
+		t.Fatalf("Submit(%q) with the store's reply lost = %v, want comment.ErrUnavailable", sub.Body, err)
+	}
+	sub.RequestID = "form-2"
+	if got, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrDuplicate) {
+		t.Errorf("Submit(%q) again under a new request id = %+v, %v; want ratelimit.ErrDuplicate (the first was stored)", sub.Body, got, err)
+	}
+	published, _, err := svc.ListPublished(ctx, "lost-1", comment.Page{})
+	if err != nil || len(published) != 1 {
+		t.Errorf("ListPublished(lost-1) = %d comments, %v; want the one stored", len(published), err)
+	}
+	sub.Body, sub.RequestID = "Another point", "form-3"
+	if _, err := svc.Submit(ctx, sub); err != nil {
+		t.Fatalf("Submit(%q), the second comment of a burst of 2 = %v, want it stored", sub.Body, err)
+	}
+	sub.Body, sub.RequestID = "A third point", "form-4"
+	if _, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("Submit(%q), a third comment within the hour = %v, want ratelimit.ErrLimited by %v (the first was counted)", sub.Body, err, rules[0])
+	}
 }
