@@ -35,12 +35,16 @@ type SubmitCommentRequest struct {
 	AuthorEmail string `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
 	// Required. The comment text: valid UTF-8, trimmed, 1 to the configured maximum (default 5,000) characters.
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
-	// Optional but recommended. A client-chosen id (at most 64 characters) that makes the call safe to retry:
-	// the same request_id on the same thread within 24 hours returns the comment the first call created, and
-	// counts against no rate limit. The request must be the same (author, name, parent and body): the id with
+	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces; one per form
+	// post) that makes the call safe to retry: the same request_id on the same thread within 24 hours returns the
+	// comment the first call created, and counts against no rate limit. The id is scoped to the thread: on another
+	// thread it names another request. After 24 hours it is forgotten: a resend then stores a second comment (unless
+	// duplicate control refuses it). The request must be the same (author, name, parent and body): the id with
 	// another one is refused with ALREADY_EXISTS, reason REQUEST_ID_REUSED, and stores nothing. Sent again while
 	// the first call is still in progress, the request is refused with ABORTED, reason REQUEST_IN_PROGRESS, and
-	// stores nothing: send it again a moment later (RetryInfo) for the first call's answer.
+	// stores nothing: send it again a moment later (RetryInfo) for the first call's answer. After a call cut short
+	// (deadline, cancel, lost connection) that answer may take up to the server's -redis-timeout plus 1.5 s
+	// (3.5 s by default).
 	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits
 	// (an IPv6 address counts by its /64 network) and bans.
@@ -160,7 +164,8 @@ func (x *SubmitCommentRequest) GetFormDuration() *durationpb.Duration {
 // SubmitCommentResponse tells the site what became of the comment.
 type SubmitCommentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The stored comment. Its state is STATE_PUBLISHED or STATE_PENDING.
+	// The stored comment. Its state is STATE_PUBLISHED or STATE_PENDING. A resend (the same request_id) returns the
+	// comment as it stands now: published since, or STATE_REJECTED when a moderator rejected it.
 	Comment       *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -304,7 +309,10 @@ type ListCommentsRequest struct {
 	// lowered to 500); negative values are refused. A page of very long comments holds fewer, so that it fits
 	// the 4 MiB a gRPC client accepts by default; the next_page_token goes on from there.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// The next_page_token of a previous call, to get the following page; empty for the first page.
+	// The next_page_token of a previous call, to get the following page; empty for the first page. A token does
+	// not expire and any server accepts it: it holds the position of the last comment of its page, and the next page
+	// starts after it. A comment published later with an earlier create_time (a moderator approved it) falls on a
+	// page before that position, so a reader who keeps paging from an old token does not see it.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -361,7 +369,7 @@ func (x *ListCommentsRequest) GetPageToken() string {
 	return ""
 }
 
-// ListCommentsResponse holds one page of published comments, oldest first.
+// ListCommentsResponse holds one page of published comments, oldest first (by create_time, then by id).
 type ListCommentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The comments of this page.
@@ -566,7 +574,8 @@ func (x *CountCommentsResponse) GetCounts() []*ThreadCount {
 // CheckCommentRequest is a submission to judge without storing it.
 type CheckCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required. The comment as it would be submitted. Its request_id is ignored.
+	// Required. The comment as it would be submitted. Its request_id is checked as SubmitComment checks it, and is
+	// otherwise unused: nothing is recorded under it.
 	Comment *SubmitCommentRequest `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
 	// Optional. The spam model to score with: empty for the site's model, or the name of a scratch model
 	// (1 to 40 letters, digits, "_" or "-") made by ModerationService.TrainSpam, for evaluations.
