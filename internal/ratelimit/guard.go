@@ -120,6 +120,11 @@ type Ticket struct {
 	Takes     []Take
 	Duplicate *DuplicateCheck // the marker set, or nil
 	Request   *RequestCheck   // the request marker set, or nil
+	// Unsure: the Screen that may have counted these failed without a reply (its deadline
+	// passed, its connection broke), so it may have counted all, some or none of them. Refund then
+	// gives back only what the store finds this check's own (its marker, its take mark), never a
+	// count another submission took.
+	Unsure bool
 }
 
 // IsZero reports whether nothing was counted.
@@ -148,7 +153,8 @@ type Store interface {
 	// the takes.
 	Screen(ctx context.Context, q Query) (Result, error)
 	// Refund gives back what a Screen counted. It is best effort: a refund lost to an outage only
-	// makes the limits briefly stricter.
+	// makes the limits briefly stricter. An unsure ticket (Ticket.Unsure) gives back only what the
+	// store finds the check's own.
 	Refund(ctx context.Context, t Ticket) error
 	// Banned returns the most specific ban on l active at now, or nil.
 	Banned(ctx context.Context, l BanLookup, now time.Time) (*Ban, error)
@@ -297,7 +303,8 @@ type Outcome struct {
 	// comment store's record only (comment.Verdict.ResendOnly): stored by itself, it would be a
 	// comment no rule counted, perhaps over a limit that is refusing the first right now.
 	Unsettled bool
-	// Ticket is what was counted. Pass it to Refund if a later step refuses the submission.
+	// Ticket is what was counted. Pass it to Refund if a later step refuses the submission. For an
+	// Unchecked submission it is what the failed check may have counted (Ticket.Unsure).
 	Ticket Ticket
 	// History is the author's record, read in the same round trip; nil when the submission has no
 	// author key or went through Unchecked.
@@ -310,7 +317,8 @@ type Outcome struct {
 // fails (unless FailOpen). A refused submission is not counted by any rule: whatever the store
 // counted in the same round trip is given back. So is whatever it counted for a resend of a
 // request already seen, which is let through (Outcome.Replay) for the comment store to answer
-// with the first comment, whatever the rules would say now.
+// with the first comment, whatever the rules would say now. A store failure may come after the
+// store ran the check: what it may have counted is given back too, unsurely (Ticket.Unsure).
 func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	if g.timeout > 0 {
 		var cancel context.CancelFunc
@@ -335,7 +343,7 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	}
 	res, err := g.store.Screen(ctx, q)
 	if err != nil {
-		return g.failed(ctx, err)
+		return g.failed(ctx, err, Ticket{ID: q.ID, Takes: q.Takes, Duplicate: q.Duplicate, Request: q.Request, Unsure: true})
 	}
 	switch {
 	case res.Ban != nil && !g.countBanned:
@@ -402,14 +410,23 @@ func (g *Guard) takes(s Subject) []Take {
 	return takes
 }
 
-// failed applies the failure policy to a store error.
-func (g *Guard) failed(ctx context.Context, err error) (Outcome, error) {
+// failed applies the failure policy to a store error. The Screen may have run in Redis all the
+// same (its deadline passed, or its connection broke, after Redis ran it), setting the duplicate
+// and request markers and counting the rules; maybe is what it may have counted. A submission
+// refused here is not stored, so maybe is given back at once, with a context of its own (the
+// check's may have ended; RefundTimeout bounds it): kept, the duplicate marker would refuse the
+// same text under a new request id for the whole duplicate window. A submission let through
+// unchecked carries maybe as its Ticket, given back only if it is finally not stored.
+func (g *Guard) failed(ctx context.Context, err error, maybe Ticket) (Outcome, error) {
 	unavailable := errors.Is(err, comment.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 	if unavailable && g.failOpen && !errors.Is(ctx.Err(), context.Canceled) {
 		g.obs.Observe(EventFailOpen, "")
 		g.log.WarnContext(ctx, "abuse check failed open: submission accepted unchecked", "error", err)
-		return Outcome{Unchecked: true}, nil
+		return Outcome{Unchecked: true, Ticket: maybe}, nil
 	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefundTimeout)
+	g.refund(rctx, maybe)
+	cancel()
 	if unavailable && !errors.Is(err, comment.ErrUnavailable) {
 		return Outcome{}, fmt.Errorf("abuse check: %w: %w", comment.ErrUnavailable, err)
 	}

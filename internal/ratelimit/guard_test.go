@@ -250,18 +250,40 @@ func TestGuardStoreFailure(t *testing.T) {
 		wantIs        []error
 		wantNotIs     []error
 		wantEvents    []string
+		// The check may have run in the store before failing: failing closed, what it may have
+		// counted is refunded at once (wantRefund); failing open, it is the outcome's ticket.
+		wantRefund bool
 	}{
-		{name: "down, fail closed", storeErr: down, wantIs: []error{comment.ErrUnavailable}},
+		{name: "down, fail closed", storeErr: down, wantIs: []error{comment.ErrUnavailable}, wantRefund: true},
 		{name: "down, fail open", storeErr: down, failOpen: true, wantUnchecked: true, wantEvents: []string{"fail_open/"}},
-		{name: "too slow, fail closed", storeErr: context.DeadlineExceeded, wantIs: []error{comment.ErrUnavailable, context.DeadlineExceeded}},
+		{name: "too slow, fail closed", storeErr: context.DeadlineExceeded, wantIs: []error{comment.ErrUnavailable, context.DeadlineExceeded}, wantRefund: true},
 		{name: "too slow, fail open", storeErr: context.DeadlineExceeded, failOpen: true, wantUnchecked: true, wantEvents: []string{"fail_open/"}},
-		{name: "a bug never fails open", storeErr: bug, failOpen: true, wantIs: []error{bug}, wantNotIs: []error{comment.ErrUnavailable}},
+		{name: "a bug never fails open", storeErr: bug, failOpen: true, wantIs: []error{bug}, wantNotIs: []error{comment.ErrUnavailable}, wantRefund: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := &storeStub{screen: func(Query) (Result, error) { return Result{}, tt.storeErr }}
+			var q Query
+			st := &storeStub{screen: func(got Query) (Result, error) { q = got; return Result{}, tt.storeErr }}
 			var ev events
-			got, err := NewGuard(st, Options{Rules: allRules, FailOpen: tt.failOpen, Observer: &ev}).Check(context.Background(), subject)
+			// The call's own deadline has passed, as when the check's reply came too late.
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			defer cancel()
+			got, err := NewGuard(st, Options{Rules: allRules, FailOpen: tt.failOpen, Observer: &ev}).Check(ctx, subject)
+			maybe := Ticket{ID: q.ID, Takes: q.Takes, Duplicate: q.Duplicate, Request: q.Request, Unsure: true}
+			var wantRefunds []Ticket
+			if tt.wantRefund {
+				wantRefunds = []Ticket{maybe}
+			}
+			if diff := cmp.Diff(wantRefunds, st.refund, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Check with store error %v (fail open %v): refunds (-want +got):\n%s", tt.storeErr, tt.failOpen, diff)
+			}
+			wantTicket := Ticket{}
+			if tt.wantUnchecked {
+				wantTicket = maybe
+			}
+			if diff := cmp.Diff(wantTicket, got.Ticket); diff != "" {
+				t.Errorf("Check with store error %v (fail open %v): outcome ticket (-want +got):\n%s", tt.storeErr, tt.failOpen, diff)
+			}
 			for _, want := range tt.wantIs {
 				if !errors.Is(err, want) {
 					t.Errorf("Check with store error %v (fail open %v): error = %v, want errors.Is %v", tt.storeErr, tt.failOpen, err, want)

@@ -102,9 +102,10 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 	return nil
 }
 
-// RefundTimeout bounds the refund of a submission the comment store refused. The refund runs even
-// when the submission's own context has ended (a deadline is one way a store call fails), so it
-// needs a budget of its own.
+// RefundTimeout bounds the refund of a submission the comment store refused, and that of an abuse
+// check that failed without a reply (Guard.Check, failing closed). The refund runs even when the
+// submission's own context has ended (a deadline is one way a store call fails), so it needs a
+// budget of its own.
 const RefundTimeout = 500 * time.Millisecond
 
 // refunder returns the Undo hook that gives t back.

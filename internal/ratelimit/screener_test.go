@@ -109,7 +109,10 @@ func TestScreenerApplies(t *testing.T) {
 		opts     ScreenerOptions
 		failOpen bool
 		wantErr  error
-		want     comment.Verdict
+		want     comment.Verdict // but Undo
+		// wantUndo: a submission let through unchecked gives back what its failed check may have
+		// counted if it is finally not stored.
+		wantUndo int
 	}{
 		{name: "clean", res: Result{}},
 		{name: "banned, refuse", res: Result{Ban: ban}, wantErr: ErrBanned},
@@ -117,9 +120,9 @@ func TestScreenerApplies(t *testing.T) {
 			want: comment.Verdict{Reject: []comment.Reason{{Code: ReasonBanned, Message: "the author, address or network is banned"}}}},
 		{name: "limited", res: Result{Refused: []Refusal{{Rule: "x", RetryAfter: 1}}}, wantErr: ErrLimited},
 		{name: "duplicate", res: Result{Duplicate: DuplicateFound}, wantErr: ErrDuplicate},
-		{name: "fail open, published", storeErr: comment.ErrUnavailable, failOpen: true},
+		{name: "fail open, published", storeErr: comment.ErrUnavailable, failOpen: true, wantUndo: 1},
 		{name: "fail open, held", storeErr: comment.ErrUnavailable, failOpen: true, opts: ScreenerOptions{HoldUnchecked: true},
-			want: comment.Verdict{Hold: []comment.Reason{{Code: ReasonUnchecked, Message: "abuse checks were unavailable"}}}},
+			want: comment.Verdict{Hold: []comment.Reason{{Code: ReasonUnchecked, Message: "abuse checks were unavailable"}}}, wantUndo: 1},
 		{name: "fail closed", storeErr: comment.ErrUnavailable, wantErr: comment.ErrUnavailable},
 	}
 	for _, tt := range tests {
@@ -131,8 +134,11 @@ func TestScreenerApplies(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("Screen with store result %+v, %v: error = %v, want %v", tt.res, tt.storeErr, err, tt.wantErr)
 			}
-			if diff := cmp.Diff(tt.want, v); diff != "" {
+			if diff := cmp.Diff(tt.want, v, cmpopts.IgnoreFields(comment.Verdict{}, "Undo")); diff != "" {
 				t.Errorf("Screen with store result %+v, %v: verdict (-want +got):\n%s", tt.res, tt.storeErr, diff)
+			}
+			if len(v.Undo) != tt.wantUndo {
+				t.Errorf("Screen with store result %+v, %v: %d undo hooks, want %d", tt.res, tt.storeErr, len(v.Undo), tt.wantUndo)
 			}
 		})
 	}

@@ -335,7 +335,7 @@ func TestAbuseOnCluster(t *testing.T) {
 	var groupSlots []int64
 	for _, g := range groups {
 		take, _ := s.rateTakeCall(g, q.ID)
-		refund, _ := s.rateRefundCall(g, q.ID)
+		refund, _ := s.rateRefundCall(g, q.ID, false)
 		slots := slotsOf(append(take, refund...))
 		if len(slots) != 1 {
 			t.Errorf("keys of the %s group %v hash to slots %v, want one", g.kind, append(take, refund...), slots)

@@ -202,8 +202,10 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	P R :x:<checkID>     string  "1": the counts of that check were given back, so a resent refund
 //	                             is not applied twice. TTL refundMarkTTL.
 //	P R :k:<checkID>     string  "1": that check counted on this value, so a take the client resends
-//	                             after losing its reply is not counted twice. Only on a value whose
-//	                             call has no duplicate marker (which does that job). TTL takeMarkTTL.
+//	                             after losing its reply is not counted twice, and an unsure refund
+//	                             (ratelimit.Ticket.Unsure) knows it has something to give back. Only
+//	                             on a value whose call has no duplicate or request marker (which does
+//	                             those jobs). TTL takeMarkTTL.
 //	P {bans}:r           hash    ban records: field the target id ("author:<hash>", "ip:<hash>",
 //	                             "range:<cidr>"), value JSON (see bans.go). No TTL: an expired ban is
 //	                             ignored on read and removed by the next ban script.

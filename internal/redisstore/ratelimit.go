@@ -29,7 +29,8 @@ import (
 // the Guard: it refunds (ratelimit_refund.lua) whatever was counted when anything refused. Between
 // the two, a concurrent submission may be refused by a count that is then given back: the limits
 // are briefly stricter, never looser. The refund only costs a second round trip on the refusal
-// path, which is rare and not latency-critical.
+// path, and on the path where the check failed without a reply (an unsure refund, which gives back
+// only what the check's own marks show it counted): both rare and not latency-critical.
 
 var (
 	//go:embed ratelimit_take.lua
@@ -135,16 +136,19 @@ func flag(b bool) string {
 	return "0"
 }
 
-func (s *Store) rateRefundCall(g *rateGroup, checkID string) (keys []string, args []any) {
+// rateRefundCall is the refund of g's takes and marker by check checkID. unsure asks for the
+// refund of a check whose reply was lost (Ticket.Unsure): the script then gives back only what the
+// check's own marker or take mark shows it counted.
+func (s *Store) rateRefundCall(g *rateGroup, checkID string, unsure bool) (keys []string, args []any) {
 	keys = make([]string, 0, len(g.takes)+2)
-	args = make([]any, 0, len(g.takes)+3)
+	args = make([]any, 0, len(g.takes)+4)
 	keys = append(keys, s.keys.refundMark(g.kind, g.value, checkID))
 	args = append(args, len(g.takes))
 	for _, t := range g.takes {
 		keys = append(keys, s.keys.rate(g.kind, g.value, t.Rule.Name))
 		args = append(args, t.Rule.Interval().Microseconds())
 	}
-	args = append(args, refundMarkTTL)
+	args = append(args, refundMarkTTL, flag(unsure))
 	switch {
 	case g.dup != nil:
 		keys = append(keys, s.keys.duplicate(g.dup.AuthorKey, g.dup.TextKey))
@@ -152,6 +156,9 @@ func (s *Store) rateRefundCall(g *rateGroup, checkID string) (keys []string, arg
 	case g.request != nil:
 		keys = append(keys, s.keys.requestMark(g.request.ThreadID, g.request.RequestID))
 		args = append(args, requestMarker(g.request, checkID))
+	case unsure && len(g.takes) > 0:
+		// The take mark ratelimit_take.lua keeps on a value without a marker when it counts.
+		keys = append(keys, s.keys.takeMark(g.kind, g.value, checkID))
 	}
 	return keys, args
 }
@@ -202,7 +209,8 @@ func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result
 		extra = append(extra, bans)
 	}
 	if err := s.rateEvalPipelined(ctx, rateTakeScript, calls, extra...); err != nil {
-		// Whether the scripts ran is unknown; counts they may have taken just expire.
+		// Whether the scripts ran is unknown: the Guard gives back what they may have taken
+		// (an unsure Refund), on this error path only.
 		return ratelimit.Result{}, storeError("abuse check", err)
 	}
 
@@ -291,7 +299,9 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 }
 
 // Refund gives back what one Screen counted (ratelimit.Store). Refunding the same ticket twice
-// changes nothing the second time.
+// changes nothing the second time, nor does an unsure refund (Ticket.Unsure) after a sure one. An
+// unsure refund costs no more commands than a sure one: the proof it reads is in the slot it
+// writes.
 func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
 	groups := rateGroups(t.Takes, t.Duplicate, t.Request, "")
 	if len(groups) == 0 {
@@ -302,7 +312,7 @@ func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
 	}
 	calls := make([]rateCall, len(groups))
 	for i, g := range groups {
-		calls[i].keys, calls[i].args = s.rateRefundCall(g, t.ID)
+		calls[i].keys, calls[i].args = s.rateRefundCall(g, t.ID, t.Unsure)
 	}
 	_ = s.rateEvalPipelined(ctx, rateRefundScript, calls) // its error is in every call
 	var errs []error

@@ -2,16 +2,38 @@
 -- back one interval, and our marker (duplicate or request) is removed if it is still ours. A refund mark makes
 -- a resent refund a no-op: applied twice it would make the limits looser than configured.
 --
+-- An unsure refund (ARGV[n+3] "1") is for a check whose reply was lost (its deadline passed, its
+-- connection broke): it may not have run, or may have refused, and then moving the TATs back would
+-- give back counts another submission took. It gives back only what the check's own marks show it
+-- counted: our marker still holding our value, or, on a value without a marker, the check's take
+-- mark (ratelimit_take.lua keeps it only when every rule counted). Without either it does nothing,
+-- and sets no refund mark.
+--
 -- KEYS[1]      the refund mark of the check
 -- KEYS[2..n+1] the rules' states
--- KEYS[n+2]    optional: the marker (an author's duplicate marker, a thread's request marker)
+-- KEYS[n+2]    optional: the marker (an author's duplicate marker, a thread's request marker), or,
+--              for an unsure refund on a value without a marker, the check's take mark
 -- ARGV[1]      n
 -- ARGV[1+i]    (i = 1..n) rule i's interval in µs
 -- ARGV[n+2]    the refund mark's lifetime in s
--- ARGV[n+3]    the value our marker holds              (only with a marker)
+-- ARGV[n+3]    "1" for an unsure refund, else "0"
+-- ARGV[n+4]    the value our marker holds              (only with a marker)
 --
--- Returns 1 when refunded, 0 when this check was refunded before.
+-- Returns 1 when refunded, 0 when this check was refunded before or, unsure, counted nothing here.
 local n = tonumber(ARGV[1])
+local marker = KEYS[n + 2]
+local ours = ARGV[n + 4]
+if ARGV[n + 3] == '1' then
+  local counted
+  if ours then
+    counted = marker and redis.call('GET', marker) == ours
+  else
+    counted = marker and redis.call('EXISTS', marker) == 1
+  end
+  if not counted then
+    return 0
+  end
+end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[n + 2]) then
   return 0
 end
@@ -31,8 +53,7 @@ for i = 1, n do
   end
 end
 
-local marker = KEYS[n + 2]
-if marker and redis.call('GET', marker) == ARGV[n + 3] then
+if ours and redis.call('GET', marker) == ours then
   redis.call('DEL', marker)
 end
 return 1

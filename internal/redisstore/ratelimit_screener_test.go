@@ -478,3 +478,101 @@ func TestScreenerKeepsCountsOfACommentStoredDespiteAnError(t *testing.T) {
 		t.Errorf("Submit(%q), a third comment within the hour = %v, want ratelimit.ErrLimited by %v (the first was counted)", sub.Body, err, rules[0])
 	}
 }
+
+// lostCheckStore is the real store whose abuse check runs in Redis and then reports the failure a
+// caller sees when the call's deadline passes after Redis has run it: the outcome is unknown to it.
+type lostCheckStore struct {
+	*Store
+}
+
+func (s lostCheckStore) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result, error) {
+	if _, err := s.Store.Screen(ctx, q); err != nil {
+		return ratelimit.Result{}, err
+	}
+	return ratelimit.Result{}, fmt.Errorf("%w: %w", comment.ErrUnavailable, context.DeadlineExceeded)
+}
+
+// TestScreenerGivesBackALostCheck checks what a submission whose abuse check ran in Redis, though
+// its reply was lost, leaves behind. Refused, nothing of it was stored, so it gives back what the
+// check counted and the duplicate marker it set: the reader may post the same text under a new
+// request id at once. It never gives back what the check did not count (the check was refused),
+// and a submission let through unchecked (fail open) and stored keeps both.
+func TestScreenerGivesBackALostCheck(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	rules := []ratelimit.Rule{
+		rule("flood-author", ratelimit.KeyAuthor, 1, time.Hour, 2), // a value with a duplicate marker
+		rule("flood-ip", ratelimit.KeyIP, 1, time.Hour, 2),         // a value with a take mark
+	}
+	type post struct {
+		email, body, requestID string
+		wantErr                error
+	}
+	tests := []struct {
+		name     string
+		failOpen bool
+		before   []post // stored before the lost check
+		lost     post
+		after    []post
+	}{
+		{name: "fail closed, same text under a new request id",
+			lost: post{body: "X", requestID: "form-1", wantErr: comment.ErrUnavailable},
+			after: []post{
+				{body: "X", requestID: "form-2"},
+				{body: "Y", requestID: "form-3"},
+				{body: "Z", requestID: "form-4", wantErr: ratelimit.ErrLimited},
+			}},
+		{name: "fail closed, resend under the same request id",
+			lost: post{body: "X", requestID: "form-1", wantErr: comment.ErrUnavailable},
+			after: []post{
+				{body: "X", requestID: "form-1"},
+				{body: "Y", requestID: "form-3"},
+				{body: "Z", requestID: "form-4", wantErr: ratelimit.ErrLimited},
+			}},
+		{name: "fail open, stored unchecked: kept", failOpen: true,
+			lost: post{body: "X", requestID: "form-1"},
+			after: []post{
+				{body: "X", requestID: "form-2", wantErr: ratelimit.ErrDuplicate},
+				{body: "Y", requestID: "form-3"},
+				{body: "Z", requestID: "form-4", wantErr: ratelimit.ErrLimited},
+			}},
+		{name: "check refused by the author's rule gives back nothing",
+			before: []post{{body: "A", requestID: "b-1"}, {body: "B", requestID: "b-2"}},
+			lost:   post{body: "X", requestID: "form-1", wantErr: comment.ErrUnavailable},
+			after:  []post{{body: "X", requestID: "form-2", wantErr: ratelimit.ErrLimited}}},
+		{name: "check refused by the address's rule gives back nothing",
+			before: []post{{email: "other@example.com", body: "A", requestID: "b-1"}, {email: "another@example.com", body: "B", requestID: "b-2"}},
+			lost:   post{body: "X", requestID: "form-1", wantErr: comment.ErrUnavailable},
+			after:  []post{{body: "X", requestID: "form-2", wantErr: ratelimit.ErrLimited}}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := ratelimit.Options{Rules: rules, FailOpen: tt.failOpen}
+			screener := func(st ratelimit.Store) comment.Options {
+				return comment.Options{Screeners: []comment.Screener{ratelimit.NewScreener(ratelimit.NewGuard(st, opts), abuseKeys, ratelimit.ScreenerOptions{})}}
+			}
+			svc := comment.NewService(s, abuseKeys, screener(s))
+			lost := comment.NewService(s, abuseKeys, screener(lostCheckStore{s}))
+			thread, ip := fmt.Sprintf("lost-check-%d", i), fmt.Sprintf("192.0.2.%d", 10+i)
+			submit := func(svc *comment.Service, p post) {
+				t.Helper()
+				if p.email == "" {
+					p.email = fmt.Sprintf("jane%d@example.com", i)
+				}
+				sub := comment.Submission{ThreadID: thread, AuthorName: "A Reader", AuthorEmail: p.email, ClientIP: ip, Body: p.body, RequestID: p.requestID}
+				if got, err := svc.Submit(ctx, sub); !errors.Is(err, p.wantErr) || (p.wantErr == nil && err != nil) {
+					t.Errorf("Submit(%q, request id %q) = %+v, %v; want error %v", p.body, p.requestID, got.ID, err, p.wantErr)
+				}
+			}
+			for _, p := range tt.before {
+				submit(svc, p)
+			}
+			submit(lost, tt.lost)
+			for _, p := range tt.after {
+				submit(svc, p)
+			}
+		})
+	}
+}
