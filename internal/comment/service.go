@@ -207,11 +207,13 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 // have ended.
 const undoProbeTimeout = 500 * time.Millisecond
 
-// storedAnyway reports whether a Create that failed with err stored comment id all the same. A
-// store error other than a refusal leaves the outcome unknown: the call's deadline can pass, or
-// its connection break, after Redis has run the write. Undoing the screeners' work then would
-// give back the counts of a stored comment and remove its duplicate marker, so the reader's next
-// post of the same text under a new request id would be stored a second time.
+// storedAnyway reports whether a Create that failed with err may have stored comment id all the
+// same. A store error other than a refusal leaves the outcome unknown: the call's deadline can
+// pass, or its connection break, after Redis has run the write. Undoing the screeners' work then
+// would give back the counts of a stored comment and remove its duplicate marker, so the reader's
+// next post of the same text under a new request id would be stored a second time. Only a
+// look-up that finds no such comment lets the undo run: one that fails too (Redis still too slow)
+// leaves the outcome unknown, and keeping the counts then only makes the limits briefly stricter.
 func (s *Service) storedAnyway(ctx context.Context, err error, id string) bool {
 	if err == nil || errors.Is(err, ErrThreadClosed) || errors.Is(err, ErrParentNotFound) ||
 		errors.Is(err, ErrParentNotPublished) || errors.Is(err, ErrRequestReused) || errors.Is(err, ErrRequestInProgress) {
@@ -220,7 +222,7 @@ func (s *Service) storedAnyway(ctx context.Context, err error, id string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoProbeTimeout)
 	defer cancel()
 	_, gerr := s.store.Get(ctx, id)
-	return gerr == nil
+	return !errors.Is(gerr, ErrNotFound)
 }
 
 // Get returns one comment.

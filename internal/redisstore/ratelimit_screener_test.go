@@ -442,40 +442,65 @@ func (s lostReplyStore) Create(ctx context.Context, c comment.Comment, opts comm
 	return comment.Comment{}, false, fmt.Errorf("%w: %w", comment.ErrUnavailable, context.DeadlineExceeded)
 }
 
+// lostProbeStore is lostReplyStore whose look-ups fail too, as they do while Redis is too slow to
+// answer either call in time.
+type lostProbeStore struct {
+	lostReplyStore
+}
+
+func (s lostProbeStore) Get(context.Context, string) (comment.Comment, error) {
+	return comment.Comment{}, fmt.Errorf("%w: %w", comment.ErrUnavailable, context.DeadlineExceeded)
+}
+
 // TestScreenerKeepsCountsOfACommentStoredDespiteAnError checks that a submission whose write ran
 // although the store reported a failure keeps its duplicate marker and its counts: the reader who
 // posts the same text again under a new request id (the site showed an error) is told it is a
-// duplicate, rather than getting the comment stored twice.
+// duplicate, rather than getting the comment stored twice. That holds also when the look-up that
+// would tell whether the write ran fails: the outcome is still unknown, and giving back would
+// leave a stored comment uncounted.
 func TestScreenerKeepsCountsOfACommentStoredDespiteAnError(t *testing.T) {
 	t.Parallel()
-	s := sharedAbuseStore(t)
 	ctx := context.Background()
 	rules := []ratelimit.Rule{rule("flood-author", ratelimit.KeyAuthor, 1, time.Hour, 2)}
-	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
-	screeners := []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})}
-	lost := comment.NewService(lostReplyStore{s}, abuseKeys, comment.Options{Screeners: screeners})
-	svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: screeners})
-	sub := comment.Submission{ThreadID: "lost-1", AuthorName: "A Reader", AuthorEmail: "jane@example.com", ClientIP: "192.0.2.1",
-		Body: "The figures do not add up", RequestID: "form-1"}
+	tests := []struct {
+		name string
+		lost func(*Store) comment.Store
+	}{
+		{name: "look-up finds it", lost: func(s *Store) comment.Store { return lostReplyStore{s} }},
+		{name: "look-up fails too", lost: func(s *Store) comment.Store { return lostProbeStore{lostReplyStore{s}} }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := sharedAbuseStore(t)
+			g := ratelimit.NewGuard(s, ratelimit.Options{Rules: rules})
+			screeners := []comment.Screener{ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})}
+			lost := comment.NewService(tt.lost(s), abuseKeys, comment.Options{Screeners: screeners})
+			svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: screeners})
+			thread := fmt.Sprintf("lost-%d", i+1)
+			sub := comment.Submission{ThreadID: thread, AuthorName: "A Reader", AuthorEmail: fmt.Sprintf("jane%d@example.com", i), ClientIP: "192.0.2.1",
+				Body: "The figures do not add up", RequestID: "form-1"}
 
-	if _, err := lost.Submit(ctx, sub); !errors.Is(err, comment.ErrUnavailable) {
-		t.Fatalf("Submit(%q) with the store's reply lost = %v, want comment.ErrUnavailable", sub.Body, err)
-	}
-	sub.RequestID = "form-2"
-	if got, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrDuplicate) {
-		t.Errorf("Submit(%q) again under a new request id = %+v, %v; want ratelimit.ErrDuplicate (the first was stored)", sub.Body, got, err)
-	}
-	published, _, err := svc.ListPublished(ctx, "lost-1", comment.Page{})
-	if err != nil || len(published) != 1 {
-		t.Errorf("ListPublished(lost-1) = %d comments, %v; want the one stored", len(published), err)
-	}
-	sub.Body, sub.RequestID = "Another point", "form-3"
-	if _, err := svc.Submit(ctx, sub); err != nil {
-		t.Fatalf("Submit(%q), the second comment of a burst of 2 = %v, want it stored", sub.Body, err)
-	}
-	sub.Body, sub.RequestID = "A third point", "form-4"
-	if _, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrLimited) {
-		t.Errorf("Submit(%q), a third comment within the hour = %v, want ratelimit.ErrLimited by %v (the first was counted)", sub.Body, err, rules[0])
+			if _, err := lost.Submit(ctx, sub); !errors.Is(err, comment.ErrUnavailable) {
+				t.Fatalf("Submit(%q) with the store's reply lost = %v, want comment.ErrUnavailable", sub.Body, err)
+			}
+			sub.RequestID = "form-2"
+			if got, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrDuplicate) {
+				t.Errorf("Submit(%q) again under a new request id = %+v, %v; want ratelimit.ErrDuplicate (the first was stored)", sub.Body, got, err)
+			}
+			published, _, err := svc.ListPublished(ctx, thread, comment.Page{})
+			if err != nil || len(published) != 1 {
+				t.Errorf("ListPublished(%s) = %d comments, %v; want the one stored", thread, len(published), err)
+			}
+			sub.Body, sub.RequestID = "Another point", "form-3"
+			if _, err := svc.Submit(ctx, sub); err != nil {
+				t.Fatalf("Submit(%q), the second comment of a burst of 2 = %v, want it stored", sub.Body, err)
+			}
+			sub.Body, sub.RequestID = "A third point", "form-4"
+			if _, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrLimited) {
+				t.Errorf("Submit(%q), a third comment within the hour = %v, want ratelimit.ErrLimited by %v (the first was counted)", sub.Body, err, rules[0])
+			}
+		})
 	}
 }
 
