@@ -44,6 +44,38 @@ func TestClusterSlotMigration(t *testing.T) {
 		return 0, ""
 	}
 
+	// purgeWhileClaimSetMoves has "mod" claim the spam comment c of thread, moves the claim
+	// holder's set (the last key purge.lua names at run time) to another master for longer than
+	// the client's resends last, runs a purge that gives up while the move goes on (its deadline
+	// passes), then, after the move, the next run (a minute later in commentd), and checks c is gone.
+	purgeWhileClaimSetMoves := func(t *testing.T, thread string, shard int, c comment.Comment, cutoff, now time.Time) {
+		t.Helper()
+		if cs, err := s.Claim(ctx, "mod", moderation.ClaimQuery{State: comment.StateSpam, ThreadID: thread, Count: 1, Lease: time.Minute}, now); err != nil || len(cs) != 1 || cs[0].ID != c.ID {
+			t.Fatalf("Claim(mod, spam of %s) = %v, %v; want %s", thread, ids(cs), err, c.ID)
+		}
+		slot, dst := slotOf(t, s.keys.published(shard, thread))
+		m, err := cluster.StartMigration(ctx, slot, dst, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Move(ctx, s.keys.moderatorClaims(shard, "mod")); err != nil {
+			t.Fatal(err)
+		}
+		finished := finishAfter(t, m, 1500*time.Millisecond)
+		short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, purgeErr := s.PurgeSpam(short, cutoff, 10)
+		cancelShort()
+		<-finished
+		if purgeErr != nil {
+			if _, err := s.PurgeSpam(ctx, cutoff, 10); err != nil {
+				t.Fatalf("PurgeSpam repeated after the migration = %v, want no error", err)
+			}
+		}
+		if _, err := s.Get(ctx, c.ID); !errors.Is(err, comment.ErrNotFound) {
+			t.Errorf("Get(%s) after the purge, first run while the claim set had moved (%v) = %v; want not found", c.ID, purgeErr, err)
+		}
+	}
+
 	tests := []struct {
 		name string
 		run  func(t *testing.T)
@@ -248,41 +280,14 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Errorf("Get(%s) after its second report (threshold %d), first sent while the thread's pending queue had moved (%v) = state %v, %v; want %v", c.ID, threshold, reportErr, got.State, err, comment.StatePending)
 			}
 		}},
-		{"spam purged while the claim holder's set has moved", func(t *testing.T) {
+		{"spam purged while the claim holder's set has moved, the thread otherwise empty", func(t *testing.T) {
 			thread := threadInShard("migrate-purge", 7)
 			shard := shardOfThread(thread)
 			created := time.Now().Add(-time.Hour)
 			d := draft(s, thread, 1)
 			d.State, d.CreatedAt = comment.StateSpam, created
 			c := mustCreate(t, s, d, comment.CreateOptions{})
-			if cs, err := s.Claim(ctx, "mod", moderation.ClaimQuery{State: comment.StateSpam, ThreadID: thread, Count: 1, Lease: time.Minute}, time.Now()); err != nil || len(cs) != 1 {
-				t.Fatalf("Claim(mod, spam of %s) = %v, %v; want %s", thread, ids(cs), err, c.ID)
-			}
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The claim holder's set, the last key the purge names at run time, for longer than the
-			// client's resends last: the purge's call fails, and the next run must still find it.
-			if err := m.Move(ctx, s.keys.moderatorClaims(shard, "mod")); err != nil {
-				t.Fatal(err)
-			}
-			finished := finishAfter(t, m, 1500*time.Millisecond)
-			// A run that gives up while the move goes on (its deadline passes).
-			short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
-			_, purgeErr := s.PurgeSpam(short, created.Add(time.Minute), 10)
-			cancelShort()
-			<-finished
-			if purgeErr != nil {
-				// The next run of the purge, a minute later in commentd.
-				if _, err := s.PurgeSpam(ctx, created.Add(time.Minute), 10); err != nil {
-					t.Fatalf("PurgeSpam repeated after the migration = %v, want no error", err)
-				}
-			}
-			if _, err := s.Get(ctx, c.ID); !errors.Is(err, comment.ErrNotFound) {
-				t.Errorf("Get(%s) after the purge, first run while the claim set had moved (%v) = %v; want not found", c.ID, purgeErr, err)
-			}
+			purgeWhileClaimSetMoves(t, thread, shard, c, created.Add(time.Minute), time.Now())
 		}},
 		{"spam purged while the claim holder's set has moved, every other key in place", func(t *testing.T) {
 			thread := threadInShard("migrate-purge-busy", 13)
@@ -315,30 +320,7 @@ func TestClusterSlotMigration(t *testing.T) {
 			if n, err := s.PurgeSpam(ctx, cutoff, 1); err != nil || n != 1 {
 				t.Fatalf("PurgeSpam(limit 1) = %d, %v; want 1 (%s)", n, err, older.ID)
 			}
-			if cs, err := s.Claim(ctx, "mod", moderation.ClaimQuery{State: comment.StateSpam, ThreadID: thread, Count: 1, Lease: time.Minute}, now); err != nil || len(cs) != 1 || cs[0].ID != c.ID {
-				t.Fatalf("Claim(mod, spam of %s) = %v, %v; want %s", thread, ids(cs), err, c.ID)
-			}
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Move(ctx, s.keys.moderatorClaims(shard, "mod")); err != nil {
-				t.Fatal(err)
-			}
-			finished := finishAfter(t, m, 1500*time.Millisecond)
-			short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
-			_, purgeErr := s.PurgeSpam(short, cutoff, 10)
-			cancelShort()
-			<-finished
-			if purgeErr != nil {
-				if _, err := s.PurgeSpam(ctx, cutoff, 10); err != nil {
-					t.Fatalf("PurgeSpam repeated after the migration = %v, want no error", err)
-				}
-			}
-			if _, err := s.Get(ctx, c.ID); !errors.Is(err, comment.ErrNotFound) {
-				t.Errorf("Get(%s) after the purge, first run while the claim set had moved (%v) = %v; want not found", c.ID, purgeErr, err)
-			}
+			purgeWhileClaimSetMoves(t, thread, shard, c, cutoff, now)
 		}},
 	}
 	for _, tt := range tests {
