@@ -80,6 +80,11 @@ type Verdict struct {
 	// answer it from that request's record; without one it refuses with ErrRequestInProgress, as
 	// storing it would store a comment nothing counted, maybe one a rule is refusing right now.
 	ResendOnly bool
+	// RefuseNew, with ResendOnly, is the error for a submission the store finds no record of:
+	// a screener would refuse it (its author is banned now, say) but let it through for the
+	// store to answer a resend of a request it passed earlier. Without RefuseNew such a
+	// submission gets ErrRequestInProgress (its first may still be on its way).
+	RefuseNew error
 	// Undo holds what screeners must revert if the comment is finally not stored (for example
 	// rate-limit counts taken for it). They run with the submission's context.
 	Undo []func(context.Context)
@@ -193,6 +198,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		}
 	}
 	switch {
+	case errors.Is(err, ErrRequestInProgress) && v.RefuseNew != nil:
+		return Comment{}, v.RefuseNew
 	case errors.Is(err, ErrParentNotFound):
 		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "no such comment in this thread"}}}
 	case errors.Is(err, ErrParentNotPublished):

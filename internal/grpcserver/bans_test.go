@@ -193,6 +193,29 @@ func TestBanByComment(t *testing.T) {
 	}
 }
 
+// TestBannedAuthorsResendGetsTheFirstAnswer checks that a ban does not change what a resend of a
+// request stored before the ban returns: the site lost our answer and asks again, and must learn
+// that the comment it sent is stored (a BANNED refusal would tell it the opposite). A new request
+// by the same author is refused.
+func TestBannedAuthorsResendGetsTheFirstAnswer(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	r := validSubmission("news-1", "posted before the ban")
+	r.AuthorEmail, r.ClientIp, r.RequestId = "troll@example.com", "198.51.100.7", "form-1"
+	first, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+	if err != nil {
+		t.Fatalf("called SubmitComment(request_id form-1) before any ban: %v", err)
+	}
+	e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "troll@example.com"}, Reason: "trolling"})
+
+	again, err := e.site.SubmitComment(e.as(t, siteKeyName), r)
+	if err != nil || again.GetComment().GetName() != first.GetComment().GetName() {
+		t.Errorf("called SubmitComment(request_id form-1) again after the author's ban, got %s, %v; want the first comment %s",
+			again.GetComment().GetName(), err, first.GetComment().GetName())
+	}
+	_, err = e.submitAs(t, "news-1", "troll@example.com", "198.51.100.7", "posted after the ban")
+	wantBanned(t, "called SubmitComment with a new request as the banned author", err)
+}
+
 // TestShadowBan checks that under the shadow style a banned author's comment is stored rejected,
 // for moderators to see, while the site is told, then and later, that it is pending.
 func TestShadowBan(t *testing.T) {

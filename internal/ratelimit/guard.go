@@ -349,7 +349,17 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	case res.Ban != nil && !g.countBanned:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
-		return Outcome{Ban: res.Ban, History: res.History}, nil
+		o := Outcome{Ban: res.Ban, History: res.History}
+		// A resend of a request let through before the ban still gets its first answer (the
+		// caller lets the comment store give it): the site lost that answer, and a refusal
+		// now would tell it that a stored comment was not.
+		switch {
+		case res.Request == RequestResent:
+			o.Replay, o.Unsettled = true, res.RequestAge < g.settle
+		case res.Duplicate == DuplicateReplay:
+			o.Replay, o.Unsettled = true, true
+		}
+		return o, nil
 	case res.Request == RequestReused:
 		// A bug of the site, not the reader's doing: reported before any verdict on the text.
 		g.refund(ctx, res.Taken)

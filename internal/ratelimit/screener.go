@@ -94,6 +94,14 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 		// "pending") and kept for moderators, and the spam model does not learn the troll's words
 		// as spam, which they need not be.
 		v.Reject = append(v.Reject, comment.Reason{Code: ReasonBanned, Message: "the author, address or network is banned"})
+	case o.Ban != nil && o.Replay:
+		// The request was let through before the ban: the store answers it from its record.
+		// Without one (the first submission never ended, or is still on its way) it is refused
+		// as any new request of the banned subject is.
+		v.ResendOnly = true
+		if !o.Unsettled {
+			v.RefuseNew = &BannedError{Ban: *o.Ban}
+		}
 	case o.Ban != nil:
 		return &BannedError{Ban: *o.Ban}
 	case o.Unchecked && s.opts.HoldUnchecked:

@@ -601,3 +601,44 @@ func TestScreenerGivesBackALostCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestScreenerBannedAfterTheFirstCheck bans an author between a request's first abuse check and
+// its resend. A resend of a request the store holds gets the first comment (see
+// grpcserver's TestBannedAuthorsResendGetsTheFirstAnswer); one whose first submission has stored
+// nothing is refused as the ban says once the first can no longer be on its way, and told to try
+// again while it may be.
+func TestScreenerBannedAfterTheFirstCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := sharedAbuseStore(t)
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	g := ratelimit.NewGuard(s, ratelimit.Options{})
+	sc := ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})
+	svc := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{sc}})
+	sub := comment.Submission{ThreadID: "banned-1", AuthorName: "A Troll", AuthorEmail: "troll@example.com", ClientIP: "192.0.2.9", Body: "Lost", RequestID: "x-1"}
+	d, err := comment.Limits{}.Validate(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first submission's check passed and its server stopped before the write.
+	if o, err := g.Check(ctx, sc.Subject(&d)); err != nil || o.Replay {
+		t.Fatalf("Check(x-1) = %+v, %v; want counted", o, err)
+	}
+	mustBan(t, bans, ratelimit.BanRequest{Target: ratelimit.AuthorTarget(sc.Subject(&d).AuthorKey), Reason: "test", Moderator: "mod"})
+
+	if got, err := svc.Submit(ctx, sub); !errors.Is(err, comment.ErrRequestInProgress) {
+		t.Errorf("Submit(x-1) again just after the first check, author banned since = %s, %v; want comment.ErrRequestInProgress", got.ID, err)
+	}
+	mark := s.keys.requestMark(sub.ThreadID, sub.RequestID)
+	age := ratelimit.RequestSettle + time.Second
+	if err := s.rdb.PExpire(ctx, mark, time.Duration(requestTTL)*time.Second-age).Err(); err != nil {
+		t.Fatalf("PEXPIRE %s = %v", mark, err)
+	}
+	var banned *ratelimit.BannedError
+	if got, err := svc.Submit(ctx, sub); !errors.As(err, &banned) {
+		t.Errorf("Submit(x-1) again %v after the first check, author banned since = %s, %v; want a *ratelimit.BannedError", age, got.ID, err)
+	}
+	if n, err := s.CountPublished(ctx, []string{sub.ThreadID}); err != nil || n[0] != 0 {
+		t.Errorf("CountPublished(%s) = %v, %v; want 0 (nothing stored for the banned author)", sub.ThreadID, n, err)
+	}
+}
