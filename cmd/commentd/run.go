@@ -115,6 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	} else if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
 		return err
 	}
+	logShardPlacement(ctx, log, rdb)
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	store, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix, CloseThreadsAfter: cfg.Workflow.CloseThreadsAfter})
 	cancel()
@@ -373,6 +374,36 @@ func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalC
 	default:
 		return fmt.Errorf("check redis settings: %w", err)
 	}
+}
+
+// logShardPlacement says, on a Redis Cluster, how many of the comment shards each master serves,
+// and warns when one serves more than its share: the comment load follows the shards, and the
+// slot split redis-cli makes leaves one master of three with half of them. Failing to read it
+// stops nothing; the first call that needs the Cluster will say what is wrong.
+func logShardPlacement(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := redisstore.ShardPlacement(ctx, rdb)
+	if err != nil {
+		log.Warn("could not read where the cluster keeps the comment shards", "err", err)
+		return
+	}
+	if p == nil {
+		return
+	}
+	per := p.PerMaster()
+	attrs := make([]any, 0, 2*len(p.Masters)+4)
+	for _, m := range p.Masters {
+		attrs = append(attrs, slog.Int(m, per[m]))
+	}
+	shards := slog.Group("shards_per_master", attrs...)
+	if p.Even() {
+		log.Info("comment shards on the cluster", shards)
+		return
+	}
+	busiest, n := p.Busiest()
+	log.Warn("comment shards are spread unevenly over the cluster's masters: the busiest takes that share of comment writes and reads (docs/DESIGN.md, \"Spreading the comment shards\")",
+		shards, "busiest", busiest, "busiest_shards", n, "fair_share", (len(p.Owners)+len(p.Masters)-1)/len(p.Masters))
 }
 
 type devToken struct{ name, role, token string }
