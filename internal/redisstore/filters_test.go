@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/spam"
@@ -219,5 +220,125 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("waited %s for %s", timeout, what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// commandLog records the name and first key of every command a client sends.
+type commandLog struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (l *commandLog) add(cmd redis.Cmder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := cmd.Name()
+	if args := cmd.Args(); len(args) > 1 {
+		s += fmt.Sprint(" ", args[1])
+	}
+	l.cmds = append(l.cmds, s)
+}
+
+func (l *commandLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.cmds
+	l.cmds = nil
+	return out
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			l.add(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// The word lists hold up to spam.MaxFilters entries. A page of them must not read them all from
+// Redis each time: at 10,000 entries that HGETALL held Redis up for 4 to 10 ms per page, and
+// `commentctl filters list` reads 20 pages. They are read again only when their version moved,
+// on this server or another, so a page still shows every change made before it.
+func TestListFiltersReadsTheListsOnlyWhenTheyChange(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	var log commandLog
+	ts.rdb.AddHook(&log)
+	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
+	var want []spam.Filter
+	for i := range 12 {
+		f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, fmt.Sprintf("word%d", i))
+		if err != nil {
+			t.Fatalf("called Create(word%d), got error %v", i, err)
+		}
+		want = append(want, f)
+	}
+	entries := ts.keys.filterEntries()
+	readsOfAll := func(cmds []string) int {
+		n := 0
+		for _, c := range cmds {
+			if c == "hgetall "+entries || c == "hvals "+entries || c == "hscan "+entries {
+				n++
+			}
+		}
+		return n
+	}
+	listAll := func(label string) []spam.Filter {
+		t.Helper()
+		var got []spam.Filter
+		token := ""
+		for page := 0; ; page++ {
+			p, next, err := fs.List(ctx, spam.FilterListAny, comment.Page{Size: 5, Token: token})
+			if err != nil {
+				t.Fatalf("%s: called List(page %d), got error %v", label, page, err)
+			}
+			got = append(got, p...)
+			if next == "" {
+				return got
+			}
+			token = next
+		}
+	}
+
+	log.take()
+	if diff := cmp.Diff(want, listAll("first walk")); diff != "" {
+		t.Errorf("called List page by page, got diff (-want +got):\n%s", diff)
+	}
+	if n := readsOfAll(log.take()); n > 1 {
+		t.Errorf("called List for 3 pages of unchanged lists, read every entry from Redis %d times, want at most once", n)
+	}
+	if diff := cmp.Diff(want, listAll("second walk")); diff != "" {
+		t.Errorf("called List page by page again, got diff (-want +got):\n%s", diff)
+	}
+	if n := readsOfAll(log.take()); n > 0 {
+		t.Errorf("called List again on unchanged lists, read every entry from Redis %d times, want none", n)
+	}
+
+	// A change made through another server shows on the next page read here.
+	other := secondInstance(t, ts)
+	f, err := spam.NewFilters(other, keys, spam.FiltersOptions{}).Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil {
+		t.Fatalf("called Create(casino) on another server, got error %v", err)
+	}
+	want = append(want, f)
+	if diff := cmp.Diff(want, listAll("walk after an add elsewhere")); diff != "" {
+		t.Errorf("called List after another server added an entry, got diff (-want +got):\n%s", diff)
+	}
+	if err := other.DeleteFilter(ctx, want[0].ID); err != nil {
+		t.Fatalf("called DeleteFilter on another server, got error %v", err)
+	}
+	want = want[1:]
+	if diff := cmp.Diff(want, listAll("walk after a removal elsewhere")); diff != "" {
+		t.Errorf("called List after another server removed an entry, got diff (-want +got):\n%s", diff)
 	}
 }

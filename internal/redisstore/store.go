@@ -66,6 +66,8 @@ type Store struct {
 	// purgeSettle is how long PurgeSpam waits before it forgets a deleted comment's label and
 	// outcome (purgeSettle; tests shorten it).
 	purgeSettle time.Duration
+	// filters is the word lists as this Store last read them, for ListFilters (filterCache).
+	filters filterCache
 }
 
 var (
