@@ -132,6 +132,10 @@ type Thread struct {
 type Page struct {
 	Size  int    // already clamped by the caller's rules; see ClampPageSize
 	Token string // opaque, from a previous page's Next
+	// NewestFirst asks for the list in reverse order. Only ListPublished offers it (a thread's
+	// latest comments, or its last page, without paging through the older ones); a token belongs
+	// to the order it was made in.
+	NewestFirst bool
 }
 
 // Default and maximum page sizes for every list.

@@ -51,8 +51,8 @@ type Store interface {
 	Create(ctx context.Context, c Comment, opts CreateOptions) (stored Comment, created bool, err error)
 	// Get returns one comment or ErrNotFound.
 	Get(ctx context.Context, id string) (Comment, error)
-	// ListPublished returns one page of a thread's published comments, oldest first, and the
-	// token of the next page ("" at the end).
+	// ListPublished returns one page of a thread's published comments, oldest first (newest
+	// first with p.NewestFirst), and the token of the next page ("" at the end).
 	ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error)
 	// CountPublished returns the number of published comments of each thread, in order.
 	CountPublished(ctx context.Context, threadIDs []string) ([]int64, error)
@@ -240,18 +240,26 @@ func (s *Service) Get(ctx context.Context, id string) (Comment, error) {
 	return s.store.Get(ctx, id)
 }
 
-// ListPublished returns one page of a thread's published comments, oldest first.
+// ListPublished returns one page of a thread's published comments, oldest first, or newest first
+// with p.NewestFirst.
 func (s *Service) ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error) {
+	if err := ValidateListPublished(threadID, p); err != nil {
+		return nil, "", err
+	}
+	p.Size = ClampPageSize(p.Size)
+	return s.store.ListPublished(ctx, threadID, p)
+}
+
+// ValidateListPublished checks a ListPublished request and returns a *ValidationError naming
+// every bad field, or nil. ListPublished runs it; the API layer runs it too when a field did not
+// even convert, so that one error names that field and every other bad one.
+func ValidateListPublished(threadID string, p Page) error {
 	var verr ValidationError
 	if !ValidThreadID(threadID) {
 		verr.Add("thread_id", "required: a thread id")
 	}
 	CheckPageSize(&verr, p.Size)
-	if err := verr.Err(); err != nil {
-		return nil, "", err
-	}
-	p.Size = ClampPageSize(p.Size)
-	return s.store.ListPublished(ctx, threadID, p)
+	return verr.Err()
 }
 
 // MaxCountThreads bounds one CountPublished call.

@@ -44,7 +44,13 @@ func (s *commentServer) GetComment(ctx context.Context, r *commentdv1.GetComment
 }
 
 func (s *commentServer) ListComments(ctx context.Context, r *commentdv1.ListCommentsRequest) (*commentdv1.ListCommentsResponse, error) {
-	return boundedPage(comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()}, func(p comment.Page) (*commentdv1.ListCommentsResponse, int, error) {
+	page := comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()}
+	newest, err := newestFirstFromOrderBy("order_by", r.GetOrderBy())
+	if err != nil {
+		return nil, requestError(err, comment.ValidateListPublished(r.GetThreadId(), page))
+	}
+	page.NewestFirst = newest
+	return boundedPage(page, func(p comment.Page) (*commentdv1.ListCommentsResponse, int, error) {
 		cs, next, err := s.comments.ListPublished(ctx, r.GetThreadId(), p)
 		if err != nil {
 			return nil, 0, err

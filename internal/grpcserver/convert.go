@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,6 +28,21 @@ func requestError(conv, domain error) error {
 	}
 	verr.AddAll(domain)
 	return &verr
+}
+
+// newestFirstFromOrderBy reads a list's order_by (AIP-132) on create_time, the one field lists
+// are ordered by: empty, "create_time" or "create_time asc" for oldest first, "create_time desc"
+// for newest first. Spaces around the words do not matter.
+func newestFirstFromOrderBy(field, orderBy string) (bool, error) {
+	switch strings.Join(strings.Fields(orderBy), " ") {
+	case "", "create_time", "create_time asc":
+		return false, nil
+	case "create_time desc":
+		return true, nil
+	}
+	var verr comment.ValidationError
+	verr.Add(field, `want "create_time" (oldest first, the default) or "create_time desc" (newest first)`)
+	return false, &verr
 }
 
 // submissionFromProto copies a SubmitCommentRequest into a domain Submission; validation is the

@@ -3,11 +3,13 @@ package grpcserver_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -118,6 +120,42 @@ func TestSiteFlow(t *testing.T) {
 		}
 		if diff := cmp.Diff([]int{3, 3, 1}, sizes); diff != "" {
 			t.Errorf("called ListComments with page_size 3 over 7 comments, got page sizes differing (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("ListComments newest first reaches the latest comments in one call", func(t *testing.T) {
+		var gotIDs []string
+		token := ""
+		for range 10 {
+			resp, err := e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: "post-thread", PageSize: 3, PageToken: token, OrderBy: "create_time desc"})
+			if err != nil {
+				t.Fatalf("called ListComments(post-thread, size 3, create_time desc, token %q): %v", token, err)
+			}
+			for _, c := range resp.GetComments() {
+				gotIDs = append(gotIDs, c.GetId())
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		want := slices.Clone(wantIDs)
+		slices.Reverse(want)
+		if diff := cmp.Diff(want, gotIDs); diff != "" {
+			t.Errorf("called ListComments newest first page by page, got ids differing from the published ones newest first (-want +got):\n%s", diff)
+		}
+
+		// A token belongs to its order; an unknown order is refused with the other bad fields.
+		first, err := e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: "post-thread", PageSize: 3, OrderBy: "create_time desc"})
+		if err != nil {
+			t.Fatalf("called ListComments(post-thread, create_time desc): %v", err)
+		}
+		_, err = e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: "post-thread", PageSize: 3, PageToken: first.GetNextPageToken()})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("called ListComments oldest first with a newest-first token, got %v, want InvalidArgument", err)
+		}
+		_, err = e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: "", PageSize: -1, OrderBy: "score"})
+		if diff := cmp.Diff([]string{"order_by", "page_size", "thread_id"}, badRequestFields(err)); diff != "" {
+			t.Errorf("called ListComments with order_by \"score\", no thread and a negative size, got bad fields differing (-want +got):\n%s", diff)
 		}
 	})
 

@@ -207,21 +207,21 @@ func (s *Store) Get(ctx context.Context, id string) (comment.Comment, error) {
 	return c, nil
 }
 
-// ListPublished returns one page of a thread's published comments, oldest first, and the next
-// page token ("" at the end).
+// ListPublished returns one page of a thread's published comments, oldest first (newest first
+// with p.NewestFirst), and the next page token ("" at the end).
 //
 // It is one round trip: the page script reads the index and the page's records together. A
 // pipeline could not do it in one, because the records' keys are known only once the index
 // has been read.
 func (s *Store) ListPublished(ctx context.Context, threadID string, p comment.Page) ([]comment.Comment, string, error) {
-	query := publishedQuery(threadID)
+	query := publishedQuery(threadID, p.NewestFirst)
 	after, err := decodeToken(p.Token, query)
 	if err != nil {
 		return nil, "", err
 	}
 	shard := shardOfThread(threadID)
 	size := pageSize(p)
-	entries, err := s.runPage(ctx, s.keys.published(shard, threadID), after, size+1, s.keys.recordBase(shard))
+	entries, err := s.runPage(ctx, s.keys.published(shard, threadID), after, size+1, s.keys.recordBase(shard), p.NewestFirst)
 	if err != nil {
 		return nil, "", storeError("list published comments", err)
 	}

@@ -194,6 +194,69 @@ func TestListPublishedPaginates(t *testing.T) {
 	}
 }
 
+// A news site shows a long thread's latest comments first. Oldest first only, the last page of a
+// thread of 50,000 comments was 100 calls of 500 away (1.2 s on a 2-core machine); newest first
+// it is the first page, read from the end of the index.
+func TestListPublishedNewestFirst(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	const thread = "lpd-thread"
+	published := seed(t, ts.Store, []string{thread}, comment.StatePublished, 10, 0) // groups of three share a time
+	seed(t, ts.Store, []string{thread}, comment.StatePending, 2, 50)
+	seed(t, ts.Store, []string{"lpd-other"}, comment.StatePublished, 2, 60)
+	newest := ids(published)
+	slices.Reverse(newest)
+
+	list := func(ctx context.Context, p comment.Page) ([]comment.Comment, string, error) {
+		p.NewestFirst = true
+		return ts.ListPublished(ctx, thread, p)
+	}
+	for size := 1; size <= len(published)+1; size++ {
+		if diff := gocmp.Diff(newest, readAll(t, list, size)); diff != "" {
+			t.Errorf("ListPublished(%s, newest first) with page size %d, all pages (-want +got):\n%s", thread, size, diff)
+		}
+	}
+	page, next, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3, NewestFirst: true})
+	if err != nil || next == "" {
+		t.Fatalf("ListPublished(%s, size 3, newest first) = next %q, %v; want a token, no error", thread, next, err)
+	}
+	if diff := gocmp.Diff(newest[:3], ids(page)); diff != "" {
+		t.Errorf("ListPublished(%s, size 3, newest first) first page (-want +got):\n%s", thread, diff)
+	}
+
+	// Between pages one comment not yet seen leaves and a new one is published: the new one is
+	// newer than the first page, so the walk goes on without it, and nothing repeats.
+	if _, err := ts.Decide(ctx, published[4].ID, moderation.Reject, comment.Decision{Moderator: "anna", At: t0, To: comment.StateRejected}, []comment.State{comment.StatePublished}); err != nil {
+		t.Fatalf("Decide(reject %s) = %v", published[4].ID, err)
+	}
+	seed(t, ts.Store, []string{thread}, comment.StatePublished, 1, 90)
+	var rest []string
+	for token := next; token != ""; {
+		var p []comment.Comment
+		if p, token, err = ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: token, NewestFirst: true}); err != nil {
+			t.Fatalf("ListPublished(next page, newest first) = %v", err)
+		}
+		rest = append(rest, ids(p)...)
+	}
+	want := slices.DeleteFunc(slices.Clone(newest[3:]), func(id string) bool { return id == published[4].ID })
+	if diff := gocmp.Diff(want, rest); diff != "" {
+		t.Errorf("ListPublished(newest first) pages after the first, with a comment rejected and one published in between (-want +got):\n%s", diff)
+	}
+
+	// A token belongs to its order.
+	if _, _, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: next}); !errors.Is(err, comment.ErrInvalidPageToken) {
+		t.Errorf("ListPublished(oldest first) with a newest-first token = %v, want ErrInvalidPageToken", err)
+	}
+	_, oldest, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3})
+	if err != nil || oldest == "" {
+		t.Fatalf("ListPublished(%s, size 3) = next %q, %v; want a token", thread, oldest, err)
+	}
+	if _, _, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: oldest, NewestFirst: true}); !errors.Is(err, comment.ErrInvalidPageToken) {
+		t.Errorf("ListPublished(newest first) with an oldest-first token = %v, want ErrInvalidPageToken", err)
+	}
+}
+
 func TestListRejectsBadPageTokens(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
@@ -221,8 +284,8 @@ func TestListRejectsBadPageTokens(t *testing.T) {
 		{"not base64", publishedLister(ts, "tok-a"), "%%%"},
 		{"base64 of garbage", publishedLister(ts, "tok-a"), b64("hello")},
 		{"wrong version", publishedLister(ts, "tok-a"), b64("v9.00000000.1.abc")},
-		{"negative score", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a"), cursor{score: -1, id: "00abc"})},
-		{"id with a bad character", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a"), cursor{score: 1, id: "00a.b"})},
+		{"negative score", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a", false), cursor{score: -1, id: "00abc"})},
+		{"id with a bad character", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a", false), cursor{score: 1, id: "00a.b"})},
 		{"published token of another thread", publishedLister(ts, "tok-b"), publishedA},
 		{"queue token for published comments", publishedLister(ts, "tok-a"), queueAll},
 		{"published token for the queue", queueLister(ts, pendingAll), publishedA},

@@ -59,8 +59,14 @@ func decodeToken(tok, query string) (*cursor, error) {
 	return &cursor{score: score, id: parts[3]}, nil
 }
 
-// The queries tokens are bound to.
-func publishedQuery(threadID string) string { return "published/" + threadID }
+// The queries tokens are bound to. A newest-first listing has a query of its own, so that its
+// tokens, whose cursor means "before", are refused by an oldest-first one and the other way round.
+func publishedQuery(threadID string, newestFirst bool) string {
+	if newestFirst {
+		return "published-desc/" + threadID
+	}
+	return "published/" + threadID
+}
 
 // queueQuery is the query of a moderation queue listing. The filters beyond state and thread
 // are appended only when set, so tokens of unfiltered listings keep their form.
@@ -96,11 +102,12 @@ type pageScan struct {
 	withRecords bool
 	scanBound   int // index entries to look at at most; 0 for no bound
 	q           moderation.Query
+	desc        bool // newest first: the index read backwards from the cursor
 }
 
 // args returns the page script's arguments.
 func (p pageScan) args() []any {
-	a := []any{"", "", p.limit, p.recordBase, "0", "", p.scanBound, p.q.AuthorKey, formatScore(p.q.MinScore), formatScore(p.q.MaxScore), p.q.ReasonCode}
+	a := []any{"", "", p.limit, p.recordBase, "0", "", p.scanBound, p.q.AuthorKey, formatScore(p.q.MinScore), formatScore(p.q.MaxScore), p.q.ReasonCode, "0"}
 	if p.after != nil {
 		a[0], a[1] = p.after.score, p.after.id
 	}
@@ -109,6 +116,9 @@ func (p pageScan) args() []any {
 	}
 	if !p.q.CreatedBefore.IsZero() {
 		a[5] = micros(p.q.CreatedBefore)
+	}
+	if p.desc {
+		a[11] = "1"
 	}
 	return a
 }
@@ -197,9 +207,10 @@ func finishPage(entries []entry, size int, query string) ([]comment.Comment, str
 	return out, next, nil
 }
 
-// runPage runs the page script on one index and returns up to limit entries after the cursor.
-func (s *Store) runPage(ctx context.Context, index string, after *cursor, limit int, recordBase string) ([]entry, error) {
-	entries, _, err := s.runPageScan(ctx, index, pageScan{after: after, limit: limit, recordBase: recordBase, withRecords: recordBase != ""})
+// runPage runs the page script on one index and returns up to limit entries after the cursor
+// (before it, newest first, with desc).
+func (s *Store) runPage(ctx context.Context, index string, after *cursor, limit int, recordBase string, desc bool) ([]entry, error) {
+	entries, _, err := s.runPageScan(ctx, index, pageScan{after: after, limit: limit, recordBase: recordBase, withRecords: recordBase != "", desc: desc})
 	return entries, err
 }
 

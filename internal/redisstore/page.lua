@@ -14,10 +14,12 @@
 -- ARGV[9]   only records whose spam score is at least this, "" for any
 -- ARGV[10]  only records whose spam score is at most this, "" for any
 -- ARGV[11]  only records with a hold reason of this code, "" for any
+-- ARGV[12]  "1" to read the index backwards: newest first, the cursor's successors being the
+--           entries before it; "0" or absent for oldest first
 --
--- Returns {entries, horizon}. entries is a list of {id, score} or {id, score, record} entries,
--- record being the comment's fields as HGETALL lists them; entries whose record has gone are
--- left out. horizon is {id, score} of the last index entry looked at when the script stopped
+-- Returns {entries, horizon}. entries is a list of {id, score} or {id, score, record} entries, in
+-- the order read, record being the comment's fields as HGETALL lists them; entries whose record
+-- has gone are left out. horizon is {id, score} of the last index entry looked at when the script stopped
 -- before the end of the index (the page was full or the scan bound was reached), and {} when it
 -- reached the end: every entry of the index up to the horizon was considered.
 --
@@ -45,9 +47,16 @@ end
 local scanBound = tonumber(ARGV[7])
 local author, minScore, maxScore, code = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
 local filtered = author ~= "" or minScore ~= nil or maxScore ~= nil or code ~= ""
+local desc = ARGV[12] == "1"
 local min, cursorScore = "-inf", nil
 if cursor ~= "" then
-  min, cursorScore = cursor, tonumber(cursor)
+  cursorScore = tonumber(cursor)
+  if desc then
+    -- The cursor is at or below any bound: the entries up to it are the ones to read.
+    max = cursor
+  else
+    min = cursor
+  end
 end
 
 -- matches reports whether the record of id passes the filters; false when it has gone.
@@ -78,10 +87,22 @@ if scanBound > 0 and batch > scanBound then
 end
 local done = false
 while not done do
-  local r = redis.call("ZRANGEBYSCORE", KEYS[1], min, max, "WITHSCORES", "LIMIT", offset, batch)
+  local r
+  if desc then
+    r = redis.call("ZREVRANGEBYSCORE", KEYS[1], max, min, "WITHSCORES", "LIMIT", offset, batch)
+  else
+    r = redis.call("ZRANGEBYSCORE", KEYS[1], min, max, "WITHSCORES", "LIMIT", offset, batch)
+  end
   for i = 1, #r, 2 do
     local id, score = r[i], r[i + 1]
-    if cursorScore == nil or tonumber(score) ~= cursorScore or after(id, cursorID) then
+    -- Entries of the cursor's own score come in id order (reversed when desc): skip up to it.
+    local past
+    if desc then
+      past = after(cursorID, id)
+    else
+      past = after(id, cursorID)
+    end
+    if cursorScore == nil or tonumber(score) ~= cursorScore or past then
       scanned = scanned + 1
       if not filtered or matches(id) then
         if withRecords then

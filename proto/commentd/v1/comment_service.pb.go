@@ -312,8 +312,13 @@ type ListCommentsRequest struct {
 	// The next_page_token of a previous call, to get the following page; empty for the first page. A token does
 	// not expire and any server accepts it: it holds the position of the last comment of its page, and the next page
 	// starts after it. A comment published later with an earlier create_time (a moderator approved it) falls on a
-	// page before that position, so a reader who keeps paging from an old token does not see it.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// page before that position, so a reader who keeps paging from an old token does not see it. A token belongs
+	// to the order_by it was made with: with another one it is refused (INVALID_PAGE_TOKEN).
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The order of the comments: empty or "create_time" for oldest first, "create_time desc" for newest first (by
+	// create_time, then by id, reversed), so a site can show the latest comments of a long thread, or its last page,
+	// with one call instead of paging through every older comment. Anything else is refused (INVALID_ARGUMENT).
+	OrderBy       string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -369,7 +374,15 @@ func (x *ListCommentsRequest) GetPageToken() string {
 	return ""
 }
 
-// ListCommentsResponse holds one page of published comments, oldest first (by create_time, then by id).
+func (x *ListCommentsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
+// ListCommentsResponse holds one page of published comments, in the order_by order: oldest first (by create_time,
+// then by id) unless the request asked for newest first.
 type ListCommentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The comments of this page.
@@ -837,12 +850,13 @@ const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"\x11GetCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
 	"\x12GetCommentResponse\x12.\n" +
-	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\"n\n" +
+	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\"\x89\x01\n" +
 	"\x13ListCommentsRequest\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"p\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x19\n" +
+	"\border_by\x18\x04 \x01(\tR\aorderBy\"p\n" +
 	"\x14ListCommentsResponse\x120\n" +
 	"\bcomments\x18\x01 \x03(\v2\x14.commentd.v1.CommentR\bcomments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n" +
