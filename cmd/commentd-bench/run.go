@@ -69,6 +69,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	extra := fs.String("commentd-flags", "", "extra flags for commentd, space-separated (e.g. \"-moderation-mode pre\")")
 	redisFlags := fs.String("redis-flags", "", "extra flags for redis-server, space-separated, to measure a Redis setting (e.g. \"--hash-max-listpack-value 4096\")")
 	rounds := fs.Int("rounds", 1, "run the four phases this many times, one after the other, and print each round's ratio and their median (on a shared machine the ratio is the noisiest figure)")
+	var so scaleOptions
+	scale := fs.Bool("scale", false, "instead of the submission phases, load a moderated site's data (see -scale-*) and time the moderator and read calls on it")
+	fs.IntVar(&so.pending, "scale-pending", 100000, "with -scale: comments left pending")
+	fs.IntVar(&so.threads, "scale-threads", 1000, "with -scale: threads the pending comments spread over")
+	fs.IntVar(&so.big, "scale-big-thread", 50000, "with -scale: published comments in one thread")
+	fs.IntVar(&so.spam, "scale-spam", 10000, "with -scale: comments a moderator marks spam")
+	fs.IntVar(&so.decided, "scale-decided", 10000, "with -scale: comments approved or rejected (more audit entries)")
+	fs.IntVar(&so.bans, "scale-bans", 2000, "with -scale: bans")
+	fs.IntVar(&so.filters, "scale-filters", 10000, "with -scale: word-list entries")
+	fs.StringVar(&so.trainDir, "scale-train", "", "with -scale: train the spam model first with the labelled CSV files in this `dir`ectory (e.g. the YouTube Spam Collection)")
+	fs.IntVar(&so.reps, "scale-reps", 20, "with -scale: timed calls of each kind")
+	fs.BoolVar(&so.serve, "scale-serve", false, "with -scale: keep commentd and Redis running after the timings, and print how to reach them, until interrupted")
 	profileDir := fs.String("profile", "", "write a CPU and an allocation profile of commentd during each measured phase of the first round to this `dir`ectory (runs commentd with -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,6 +117,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer rs.Stop()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
+	if *scale {
+		env := append(os.Environ(),
+			"COMMENTD_ENCRYPTION_KEYS=bench:"+privacy.EncodeSecret(privacy.NewSecret()),
+			"COMMENTD_HASH_KEY="+privacy.EncodeSecret(privacy.NewSecret()))
+		so.workers, so.bigThread = *workers, "big-thread"
+		return runScale(ctx, stdout, stderr, bin, dir, rdb, rs.Addr, env, so)
+	}
 
 	token, line, err := apikey.Generate("bench-site", apikey.RoleSite)
 	if err != nil {
@@ -309,6 +328,7 @@ func writeBenchRules(dir string) (file string, overrides []string, err error) {
 // server is one process under load: commentd or the no-op server.
 type server struct {
 	conn      *grpc.ClientConn
+	addr      string // gRPC address
 	httpAddr  string // commentd only
 	logName   string
 	pid       int
@@ -336,7 +356,7 @@ func startCommentd(ctx context.Context, bin, dir, logName string, flags, env []s
 		log, _ := os.ReadFile(logFile.Name())
 		return nil, fmt.Errorf("commentd %s: %w\n%s", strings.Join(flags, " "), err, log)
 	}
-	return &server{conn: conn, httpAddr: httpAddr, logName: logFile.Name(), pid: cd.Process.Pid, usesRedis: true, stop: func() { conn.Close(); stop() }}, nil
+	return &server{conn: conn, addr: grpcAddr, httpAddr: httpAddr, logName: logFile.Name(), pid: cd.Process.Pid, usesRedis: true, stop: func() { conn.Close(); stop() }}, nil
 }
 
 // startNoop starts the no-op server or, with a Redis address, the one-write reference.
