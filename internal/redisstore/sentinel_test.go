@@ -39,7 +39,7 @@ func TestSentinel(t *testing.T) {
 		t.Fatalf("ListPublished through Sentinel = %v, %v; want the approved comment %s", got, err, c.ID)
 	}
 	// The data really is on the master the Sentinel named.
-	direct := redistest.Client(t, sent.Master.Addr)
+	direct := redistest.Client(t, sent.Master().Addr)
 	if n, err := direct.Exists(ctx, s.keys.record(mustShard(t, c.ID), c.ID)).Result(); err != nil || n != 1 {
 		t.Errorf("EXISTS record on the master = %d, %v; want 1", n, err)
 	}

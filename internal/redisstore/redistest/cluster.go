@@ -12,10 +12,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Cluster is a Redis Cluster of three masters without replicas, owned by a test.
+// Cluster is a Redis Cluster of three masters, with or without a replica each, owned by a test.
 type Cluster struct {
-	Addrs []string // the masters' addresses, 127.0.0.1:port
+	Addrs []string // the first masters' addresses, 127.0.0.1:port
 	Nodes []*Server
+	// Replicas[i] replicated Nodes[i] at start (StartClusterWithReplicas only); a failover swaps
+	// their roles, not these fields.
+	Replicas []*Server
 }
 
 // clusterSlots is how Redis Cluster divides its key space.
@@ -43,6 +46,223 @@ func StartCluster(tb testing.TB) *Cluster {
 		tb.Fatalf("redistest: cluster: %v", err)
 	}
 	return c
+}
+
+// StartClusterWithReplicas is StartCluster with a replica of each master, which CLUSTER FAILOVER
+// (Failover) promotes. It waits until every replica is in sync with its master.
+func StartClusterWithReplicas(tb testing.TB) *Cluster {
+	tb.Helper()
+	c := StartCluster(tb)
+	for range c.Nodes {
+		s, err := startClusterNode(tb.TempDir())
+		if err != nil {
+			tb.Fatalf("redistest: cluster: %v", err)
+		}
+		tb.Cleanup(s.Stop)
+		c.Replicas = append(c.Replicas, s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.addReplicas(ctx); err != nil {
+		tb.Fatalf("redistest: cluster: %v", err)
+	}
+	return c
+}
+
+// addReplicas joins each replica to the cluster and makes it replicate its master.
+func (c *Cluster) addReplicas(ctx context.Context) error {
+	first := nodeClient(c.Addrs[0])
+	defer first.Close()
+	for i, r := range c.Replicas {
+		cl := nodeClient(r.Addr)
+		defer cl.Close()
+		// Without the default 5 s wait before a full sync, a replica is in sync in milliseconds.
+		for _, n := range []*Server{c.Nodes[i], r} {
+			nc := nodeClient(n.Addr)
+			err := nc.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err()
+			nc.Close()
+			if err != nil {
+				return fmt.Errorf("node %s: config set: %w", n.Addr, err)
+			}
+		}
+		host, port, _ := net.SplitHostPort(r.Addr)
+		bus, err := busPort(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if err := first.Do(ctx, "CLUSTER", "MEET", host, port, bus).Err(); err != nil {
+			return fmt.Errorf("meet %s: %w", r.Addr, err)
+		}
+		masterID, err := nodeID(ctx, c.Nodes[i].Addr)
+		if err != nil {
+			return err
+		}
+		// The replica must know the master (through the gossip MEET starts) before it can
+		// replicate it.
+		for {
+			err := cl.Do(ctx, "CLUSTER", "REPLICATE", masterID).Err()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("node %s: cluster replicate %s: %v: %w", r.Addr, masterID, err, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	all := append(append([]*Server(nil), c.Nodes...), c.Replicas...)
+	for _, r := range c.Replicas {
+		if err := waitReplicaLinked(ctx, r.Addr); err != nil {
+			return err
+		}
+	}
+	// A master ignores a manual failover asked by a replica it does not know as its own yet, so
+	// every node must have heard which node replicates which.
+	if err := waitViews(ctx, all, func(v clusterView) bool {
+		for i, r := range c.Replicas {
+			if v.master[r.Addr] != c.Nodes[i].Addr {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	return waitHealthy(ctx, all, len(c.Nodes))
+}
+
+// clusterView is one node's CLUSTER NODES: for each node (by address) the address of the master it
+// replicates ("" for a master), and which masters serve slots.
+type clusterView struct {
+	master  map[string]string
+	serving map[string]bool
+}
+
+func readView(ctx context.Context, addr string) (clusterView, error) {
+	cl := nodeClient(addr)
+	defer cl.Close()
+	out, err := cl.ClusterNodes(ctx).Result()
+	if err != nil {
+		return clusterView{}, err
+	}
+	v := clusterView{master: map[string]string{}, serving: map[string]bool{}}
+	byID := map[string]string{}
+	var lines [][]string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		a, _, _ := strings.Cut(f[1], "@")
+		byID[f[0]] = a
+		lines = append(lines, f)
+	}
+	for _, f := range lines {
+		a := byID[f[0]]
+		if f[3] != "-" {
+			v.master[a] = byID[f[3]]
+		} else {
+			v.master[a] = ""
+			v.serving[a] = len(f) > 8 && strings.Contains(f[2], "master") && !strings.Contains(f[2], "fail")
+		}
+	}
+	return v, nil
+}
+
+// waitViews waits until ok holds for the view of every node of nodes.
+func waitViews(ctx context.Context, nodes []*Server, ok func(clusterView) bool) error {
+	for {
+		done := true
+		var last string
+		for _, n := range nodes {
+			v, err := readView(ctx, n.Addr)
+			if err != nil || !ok(v) {
+				done = false
+				last = fmt.Sprintf("%s: %v %v", n.Addr, v, err)
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster nodes do not agree (last: %s): %w", last, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitHealthy waits until every node of nodes (all of them running) knows all of them and reports
+// the cluster healthy with masters masters.
+func waitHealthy(ctx context.Context, nodes []*Server, masters int) error {
+	for {
+		healthy := true
+		var last string
+		for _, n := range nodes {
+			cl := nodeClient(n.Addr)
+			info, err := cl.ClusterInfo(ctx).Result()
+			cl.Close()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
+				!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(nodes))+"\r\n") ||
+				!strings.Contains(info, "cluster_size:"+strconv.Itoa(masters)+"\r\n") {
+				healthy = false
+				last = fmt.Sprintf("%s: %v %q", n.Addr, err, info)
+				break
+			}
+		}
+		if healthy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster did not become healthy (last: %s): %w", last, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Failover promotes the replica at addr with CLUSTER FAILOVER (graceful: its master stops taking
+// writes until the replica has caught up, then the two swap roles) and waits until it is a master,
+// its old master replicates it, and every running node of the cluster says the cluster is healthy.
+func (c *Cluster) Failover(ctx context.Context, addr string) error {
+	cl := nodeClient(addr)
+	defer cl.Close()
+	if err := cl.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		return fmt.Errorf("cluster failover on %s: %w", addr, err)
+	}
+	for {
+		role, err := cl.Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not promoted (last ROLE: %v, %v): %w", addr, role, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var old string
+	all := append(append([]*Server(nil), c.Nodes...), c.Replicas...)
+	for i, r := range c.Replicas {
+		if r.Addr == addr {
+			old = c.Nodes[i].Addr
+		} else if c.Nodes[i].Addr == addr {
+			old = r.Addr
+		}
+	}
+	// Every node must see the promoted node serve the slots and the old master replicate it
+	// (go-redis learns the new layout from any of them), and the old master must be in sync.
+	if err := waitViews(ctx, all, func(v clusterView) bool {
+		return v.serving[addr] && v.master[old] == addr
+	}); err != nil {
+		return err
+	}
+	if err := waitReplicaLinked(ctx, old); err != nil {
+		return err
+	}
+	return waitHealthy(ctx, all, len(c.Nodes))
 }
 
 // startClusterNode starts one cluster-enabled server. The cluster bus port is chosen explicitly

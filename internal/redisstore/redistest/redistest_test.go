@@ -28,3 +28,24 @@ func TestStartStopRestart(t *testing.T) {
 		t.Fatalf("EXISTS k after restart = %d, %v; want 0, nil", n, err)
 	}
 }
+
+// TestSentinelFailover: the Sentinel set-up has a replica that SENTINEL FAILOVER promotes, and the
+// old master then replicates from it.
+func TestSentinelFailover(t *testing.T) {
+	s := StartSentinel(t)
+	first := s.Master()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Client(t, first.Addr).Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET on the master: %v", err)
+	}
+	if err := s.Failover(ctx); err != nil {
+		t.Fatalf("Failover: %v", err)
+	}
+	if s.Master() == first || s.Replica() != first {
+		t.Fatalf("after Failover, Master = %s and Replica = %s; want the old replica and %s", s.Master().Addr, s.Replica().Addr, first.Addr)
+	}
+	if v, err := Client(t, s.Master().Addr).Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Errorf("GET k on the promoted master = %q, %v; want v", v, err)
+	}
+}

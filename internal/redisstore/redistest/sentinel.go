@@ -8,24 +8,57 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Sentinel is a Redis master watched by one Sentinel, owned by a test.
+// Sentinel is a Redis master with one replica, watched by one Sentinel, owned by a test. The
+// replica is what a failover promotes (Failover, or Sentinel's own after the master is killed).
 type Sentinel struct {
-	Master     *Server
 	Addr       string // the Sentinel's address, 127.0.0.1:port
 	MasterName string
+
+	mu      sync.Mutex
+	master  *Server
+	replica *Server
 }
 
-// StartSentinel starts a master and one Sentinel monitoring it under the name "commentd", and
-// waits until the Sentinel reports the master. Both stop when tb ends.
-func StartSentinel(tb testing.TB) *Sentinel {
+// Master returns the server Sentinel promoted last (at start, the first master).
+func (s *Sentinel) Master() *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.master
+}
+
+// Replica returns the server that is not the master: the one a failover promotes next.
+func (s *Sentinel) Replica() *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replica
+}
+
+// StartSentinel starts a master, a replica of it and one Sentinel monitoring the master under the
+// name "commentd" (quorum 1, the master down after 2 s without an answer), and waits until the
+// Sentinel reports the master and knows the replica. extra are more redis-server arguments for
+// both servers. Everything stops when tb ends.
+func StartSentinel(tb testing.TB, extra ...string) *Sentinel {
 	tb.Helper()
-	master := Start(tb)
+	// Without the default 5 s wait before a full sync, a replica (the first one, or an old master
+	// rejoining after a failover) is in sync in milliseconds.
+	master := Start(tb, append([]string{"--repl-diskless-sync-delay", "0"}, extra...)...)
+	host, masterPort, _ := net.SplitHostPort(master.Addr)
+	replica := Start(tb, append([]string{"--repl-diskless-sync-delay", "0", "--replicaof", host, masterPort}, extra...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Sentinel learns of replicas from the master's INFO, which it reads as soon as it connects
+	// and then every 10 s: a replica attached before it starts is known at once.
+	if err := waitReplicaLinked(ctx, replica.Addr); err != nil {
+		tb.Fatalf("redistest: sentinel: %v", err)
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("redistest: %s", installHint)
@@ -35,10 +68,10 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_, masterPort, _ := net.SplitHostPort(master.Addr)
 	conf := filepath.Join(dir, "sentinel.conf")
 	// Sentinel rewrites its config file, so it must be a writable file of its own.
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor commentd 127.0.0.1 %s 1\nsentinel down-after-milliseconds commentd 2000\n",
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor commentd 127.0.0.1 %s 1\n"+
+		"sentinel down-after-milliseconds commentd 2000\nsentinel failover-timeout commentd 10000\n",
 		port, dir, masterPort)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
@@ -52,26 +85,126 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	go func() { cmd.Wait(); close(exited) }()
 	tb.Cleanup(func() { cmd.Process.Kill(); <-exited })
 
-	s := &Sentinel{Master: master, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), MasterName: "commentd"}
+	s := &Sentinel{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), MasterName: "commentd", master: master, replica: replica}
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
 	defer sc.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	// Sentinel turns an old master that is back into a replica once it has read the server's INFO
+	// (every 10 s by default) showing it as master for four "publish periods" (2 s each): a tenth
+	// of both keeps a test that fails over twice short.
+	var debugErr error
+	plain := nodeClient(s.Addr)
+	defer plain.Close()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		if debugErr = plain.Do(ctx, "SENTINEL", "DEBUG", "info-period", 1000, "publish-period", 200).Err(); debugErr == nil {
+			break
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
+			tb.Fatalf("redistest: sentinel exited at start: %s", lastLines(log, 5))
+		case <-ctx.Done():
+			tb.Fatalf("redistest: sentinel on %s: SENTINEL DEBUG: %v", s.Addr, debugErr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for {
 		addr, err := sc.GetMasterAddrByName(ctx, s.MasterName).Result()
-		cancel()
-		if err == nil && len(addr) == 2 && addr[1] == masterPort {
+		if err == nil && len(addr) == 2 && addr[1] == masterPort && s.knowsReplica(ctx, sc) {
 			return s
 		}
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
 			tb.Fatalf("redistest: sentinel exited at start: %s", lastLines(log, 5))
-		default:
+		case <-ctx.Done():
+			tb.Fatalf("redistest: sentinel on %s does not report the master and its replica after 10s (last: %v, %v)", s.Addr, addr, err)
+		case <-time.After(50 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("redistest: sentinel on %s does not report the master after 10s (last: %v, %v)", s.Addr, addr, err)
+	}
+}
+
+// knowsReplica reports whether the Sentinel lists the replica as a healthy replica of the master.
+func (s *Sentinel) knowsReplica(ctx context.Context, sc *redis.SentinelClient) bool {
+	replicas, err := sc.Replicas(ctx, s.MasterName).Result()
+	if err != nil {
+		return false
+	}
+	want := s.Replica().Addr
+	for _, r := range replicas {
+		if net.JoinHostPort(r["ip"], r["port"]) == want && !strings.Contains(r["flags"], "down") &&
+			!strings.Contains(r["flags"], "disconnected") {
+			return true
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// waitReplicaLinked waits until the replica at addr has completed its sync with its master.
+func waitReplicaLinked(ctx context.Context, addr string) error {
+	cl := nodeClient(addr)
+	defer cl.Close()
+	for {
+		info, err := cl.Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replica %s not linked to its master (last: %v): %w", addr, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Failover asks the Sentinel for a graceful failover (SENTINEL FAILOVER: the master stops taking
+// writes, the replica catches up and is promoted, the old master becomes its replica) and waits
+// until the Sentinel names the replica as master and the old master replicates from it.
+func (s *Sentinel) Failover(ctx context.Context) error {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer sc.Close()
+	// A failover asked for just after the last one may be refused while Sentinel still finishes
+	// that one; try again until ctx ends.
+	for {
+		err := sc.Failover(ctx, s.MasterName).Err()
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sentinel failover: %w (%w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := s.WaitPromoted(ctx); err != nil {
+		return err
+	}
+	return waitReplicaLinked(ctx, s.Replica().Addr)
+}
+
+// WaitPromoted waits until the Sentinel names the replica as the master (after Failover, or after
+// the master was stopped and Sentinel noticed), and then swaps the two: Master is the promoted
+// server, Replica the old master (which rejoins as a replica once it runs again).
+func (s *Sentinel) WaitPromoted(ctx context.Context) error {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer sc.Close()
+	want := s.Replica().Addr
+	for {
+		addr, err := sc.GetMasterAddrByName(ctx, s.MasterName).Result()
+		if err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == want {
+			cl := nodeClient(want)
+			role, rerr := cl.Do(ctx, "ROLE").Slice()
+			cl.Close()
+			if rerr == nil && len(role) > 0 && role[0] == "master" {
+				s.mu.Lock()
+				s.master, s.replica = s.replica, s.master
+				s.mu.Unlock()
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sentinel did not promote %s (last: %v, %v): %w", want, addr, err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
