@@ -117,6 +117,18 @@ func failoverEvents() []failoverEvent {
 					r.newMaster = sent.Master().Addr
 				}
 		}},
+		{"sentinel failover, min-replicas-to-write 1", true, func(t *testing.T) (string, func() string, func(*crashRig)) {
+			sent := redistest.StartSentinel(t, "--min-replicas-to-write", "1")
+			return "redis+sentinel://" + sent.Addr + "/" + sent.MasterName, func() string { return sent.Master().Addr },
+				func(r *crashRig) {
+					ctx, cancel := context.WithTimeout(context.Background(), recoverWithin)
+					defer cancel()
+					if err := sent.Failover(ctx); err != nil {
+						t.Fatalf("SENTINEL FAILOVER: %v", err)
+					}
+					r.newMaster = sent.Master().Addr
+				}
+		}},
 		{"sentinel master killed", true, func(t *testing.T) (string, func() string, func(*crashRig)) {
 			sent := redistest.StartSentinel(t)
 			return "redis+sentinel://" + sent.Addr + "/" + sent.MasterName, func() string { return sent.Master().Addr },

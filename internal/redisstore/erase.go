@@ -99,12 +99,12 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	// and the fence goes up at once. A decision that read a comment before the walk anonymised it
 	// records its outcome either before this (and the DEL removes it) or after (and the fence
 	// refuses it), whatever fails in between: no later step of the decision has to clean up.
-	_, err = s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+	cmds, err := s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
 		p.Del(cctx, s.keys.authorHistory(authorKey), s.keys.authorOutcomes(authorKey))
 		p.Set(cctx, s.keys.authorErased(authorKey), "1", erasureFenceTTL)
 		return nil
 	})
-	if err != nil {
+	if err := txError(cmds, err); err != nil {
 		return n, storeError("delete the author's record", err)
 	}
 	if err := s.forgetSightings(ctx, opts.Scan.CallTimeout, authorKey); err != nil {

@@ -261,7 +261,7 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 	}
 	key := s.keys.thread(shardOfThread(threadID), threadID)
 	var get *redis.SliceCmd
-	_, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+	cmds, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
 		switch {
 		case mode == nil:
 		case *mode == comment.ModeDefault:
@@ -282,7 +282,7 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 		get = pl.HMGet(ctx, key, tfMode, tfClosed, tfFirst)
 		return nil
 	})
-	if err != nil {
+	if err := txError(cmds, err); err != nil {
 		return comment.Thread{}, storeError("update thread", err)
 	}
 	return s.decodeThread(threadID, get.Val())

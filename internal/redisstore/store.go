@@ -154,6 +154,11 @@ func storeError(op string, err error) error {
 // key"), or because the cluster went down while it ran. All of them end once the slot or the
 // failover settles. A write script stopped part way is completed by its resend (every write script
 // is safe to run twice), which is what an unavailable store asks of the client.
+//
+// It also includes NOREPLICAS: a master set with min-replicas-to-write refuses writes while fewer
+// replicas are in sync, which is what happens from the moment Sentinel promotes its replica until
+// commentd follows it (the setting is what keeps the old master from acknowledging writes the new
+// one never sees). Redis refuses a script at its first write, so nothing was written.
 func unavailable(err error) bool {
 	var reply redis.Error
 	if !errors.As(err, &reply) {
@@ -168,10 +173,25 @@ func unavailable(err error) bool {
 	}
 	return redis.IsLoadingError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
 		redis.IsMasterDownError(err) || redis.IsReadOnlyError(err) || redis.IsMaxClientsError(err) ||
-		redis.HasErrorPrefix(err, "BUSY") ||
+		redis.HasErrorPrefix(err, "BUSY") || redis.HasErrorPrefix(err, "NOREPLICAS") ||
 		redis.HasErrorPrefix(err, "Script attempted to access a non local key in a cluster node") ||
 		redis.HasErrorPrefix(err, "Script attempted to execute a command while the cluster is down") ||
 		redis.HasErrorPrefix(err, "Script attempted to execute a write command while the cluster is down")
+}
+
+// txError is the error of a MULTI/EXEC pipeline whose commands are cmds. When Redis refused a
+// queued command, EXEC fails with EXECABORT, which says nothing of why; the refused command holds
+// the reason (NOREPLICAS, READONLY, ...), which is what decides whether the store is unavailable.
+func txError(cmds []redis.Cmder, err error) error {
+	if err == nil || !redis.HasErrorPrefix(err, "EXECABORT") {
+		return err
+	}
+	for _, c := range cmds {
+		if cerr := c.Err(); cerr != nil && !redis.HasErrorPrefix(cerr, "EXECABORT") {
+			return cerr
+		}
+	}
+	return err
 }
 
 // isNoScript reports whether a pipelined EVALSHA failed because Redis lost its script cache

@@ -8,6 +8,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
@@ -143,5 +144,67 @@ func TestUnresponsiveRedisHonoursDeadline(t *testing.T) {
 	}
 	if took > deadline+300*time.Millisecond {
 		t.Errorf("Get on a paused Redis took %v, want it to give up at the %v deadline", took, deadline)
+	}
+}
+
+// TestTooFewReplicasIsUnavailable: a master set with min-replicas-to-write refuses writes with
+// NOREPLICAS while fewer replicas are in sync, for instance in the moment a Sentinel promotes its
+// replica. The write did nothing and succeeds once the replicas (or the new master) answer, so it
+// is an unavailable store, not a bug.
+func TestTooFewReplicasIsUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redistest.Client(t, srv.Addr)
+	ctx := context.Background()
+	s, err := New(ctx, rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	c := draft(s, "noreplicas", 1)
+	c.State, c.PublishedAt = comment.StatePending, time.Time{}
+	mustCreate(t, s, c, comment.CreateOptions{})
+	// No replica is attached: from now on every write is refused.
+	if err := rdb.ConfigSet(ctx, "min-replicas-to-write", "1").Err(); err != nil {
+		t.Fatalf("CONFIG SET min-replicas-to-write 1: %v", err)
+	}
+	sub := subjectOf(t, "jane@example.com", "", "noreplicas", "hello")
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Create", func(ctx context.Context) error {
+			_, _, err := s.Create(ctx, draft(s, "noreplicas", 2), comment.CreateOptions{RequestID: "x"})
+			return err
+		}},
+		{"Decide", func(ctx context.Context) error {
+			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "m", At: t0, To: comment.StateRejected}, rejectFrom)
+			return err
+		}},
+		{"UpdateThread", func(ctx context.Context) error {
+			closed := true
+			_, err := s.UpdateThread(ctx, "noreplicas", nil, &closed)
+			return err
+		}},
+		{"Screen", func(ctx context.Context) error {
+			_, err := s.Screen(ctx, ratelimit.Query{
+				ID:        "noreplicascheck000000000",
+				Takes:     []ratelimit.Take{{Rule: rule("author", ratelimit.KeyAuthor, 1, time.Hour, 5), Subject: sub.AuthorKey}},
+				Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute},
+			})
+			return err
+		}},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := tt.call(ctx); !errors.Is(err, comment.ErrUnavailable) {
+				t.Errorf("%s on a master with too few replicas = %v, want ErrUnavailable", tt.name, err)
+			}
+		})
+	}
+	// Nothing was written: the comment is still pending.
+	if got, err := s.Get(ctx, c.ID); err != nil || got.State != comment.StatePending {
+		t.Errorf("Get(%s) after the refused writes = state %v, %v; want pending", c.ID, got.State, err)
 	}
 }
