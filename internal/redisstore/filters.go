@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 	"github.com/commentd/commentd/internal/spam"
 )
 
-// The word lists (spam.FilterStore): every entry in one hash, plus a version counter that every
+// The word lists (spam.FilterStore): every entry in one hash, plus a version number that every
 // change moves on in the same script. Servers poll the version (FilterWatcher) and reload the
 // lists when it moves, so an entry applies everywhere within a poll interval, with no restart.
 
@@ -70,7 +71,7 @@ func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (spam.Filter, e
 	if f.Kind == spam.FilterRegex {
 		maxRegex = spam.MaxRegexFilters
 	}
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, encodeFilter(f), spam.MaxFilters, maxRegex).Slice()
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, encodeFilter(f), spam.MaxFilters, maxRegex, s.versionStep()).Slice()
 	if err != nil {
 		return spam.Filter{}, storeError("create filter", err)
 	}
@@ -97,6 +98,15 @@ func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (spam.Filter, e
 	return spam.Filter{}, fmt.Errorf("redisstore: create filter: %w: status %q", errCorrupt, status)
 }
 
+// randomVersionStep is how far a change moves the word lists' version on (Store.versionStep): a
+// random step of 1 to 2^20.
+// Servers compare versions for equality only (FilterWatcher, ListFilters' copy). A change lost in
+// a Redis failover after a server read it leaves the version where it was before; a counter moved
+// by one would then give the next change the lost one's version, and that server would keep the
+// lost entry and miss the new one until yet another change. A random step makes that a one in a
+// million chance.
+func randomVersionStep() int64 { return rand.Int64N(1<<20) + 1 }
+
 func firstString(vs []any) (string, bool) {
 	if len(vs) != 1 {
 		return "", false
@@ -108,7 +118,7 @@ func firstString(vs []any) (string, bool) {
 // DeleteFilter removes an entry, or returns spam.ErrFilterNotFound.
 func (s *Store) DeleteFilter(ctx context.Context, id string) error {
 	keys := []string{s.keys.filterEntries(), s.keys.filterVersion(), s.keys.filterDeleteMark(newMarkID())}
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "del", id, filterDeleteMarkTTL).Slice()
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "del", id, filterDeleteMarkTTL, s.versionStep()).Slice()
 	if err != nil {
 		return storeError("delete filter", err)
 	}

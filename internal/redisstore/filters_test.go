@@ -342,3 +342,45 @@ func TestListFiltersReadsTheListsOnlyWhenTheyChange(t *testing.T) {
 		t.Errorf("called List after another server removed an entry, got diff (-want +got):\n%s", diff)
 	}
 }
+
+// TestFilterVersionAfterALostChange replays what a Redis failover that loses a word-list change
+// does: the change is gone from Redis, but a server read the lists while it was there. The next
+// change must move the version to a value that server has not seen, or it keeps the lost entry
+// and never learns the new one (its watcher and its ListFilters pages compare versions only). A
+// counter moved by one would land on the lost change's version again; the version moves by a
+// random step, so the two agree with a chance of one in about a million.
+func TestFilterVersionAfterALostChange(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
+	other := secondInstance(t, ts)
+
+	before, err := ts.filterVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil {
+		t.Fatalf("called Create(casino), got error %v", err)
+	}
+	if got, _, err := other.ListFilters(ctx, spam.FilterListAny, comment.Page{}); err != nil || len(got) != 1 {
+		t.Fatalf("called ListFilters on the other server, got %v, %v; want the one entry", got, err)
+	}
+	// The failover: the replica promoted never got the change.
+	if err := ts.rdb.HDel(ctx, ts.keys.filterEntries(), lost.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.rdb.Set(ctx, ts.keys.filterVersion(), before, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "lottery")
+	if err != nil {
+		t.Fatalf("called Create(lottery), got error %v", err)
+	}
+	got, _, err := other.ListFilters(ctx, spam.FilterListAny, comment.Page{})
+	if err != nil || len(got) != 1 || got[0].ID != kept.ID {
+		t.Errorf("called ListFilters on the other server after the lost change and a new one, got %v, %v; want only %s (lottery)", got, err, kept.ID)
+	}
+}

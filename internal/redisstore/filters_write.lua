@@ -2,13 +2,16 @@
 -- atomic step, so a server that sees the new version also sees the change.
 --
 -- KEYS[1]   the entries (hash: id → JSON)
--- KEYS[2]   the version (string counter)
+-- KEYS[2]   the version (string counter, moved on by ARGV[#ARGV], a random step: see
+--           randomVersionStep)
 -- ARGV[1]   "add" or "del"
 -- ARGV[2]   the entry id
 -- add:  ARGV[3] the entry's JSON, ARGV[4] the most entries the lists may hold, ARGV[5] the most
 --       regex entries they may hold when the entry is one, "0" otherwise
 -- del:  KEYS[3] the call's mark, ARGV[3] its lifetime in seconds: set when the entry goes, so a
 --       call the Redis client resends after losing its reply answers as the first did
+--
+-- ARGV[#ARGV] the step the version moves by
 --
 -- Returns {"new", json} (added), {"old", json} (an entry with that id exists; nothing changed),
 -- {"full"} (no room), {"full-regex"} (no room for another regex entry), {"deleted"} or
@@ -36,7 +39,7 @@ if ARGV[1] == "add" then
     end
   end
   redis.call("HSET", KEYS[1], ARGV[2], ARGV[3])
-  redis.call("INCR", KEYS[2])
+  redis.call("INCRBY", KEYS[2], ARGV[#ARGV])
   return {"new", ARGV[3]}
 end
 if redis.call("HDEL", KEYS[1], ARGV[2]) == 0 then
@@ -45,6 +48,6 @@ if redis.call("HDEL", KEYS[1], ARGV[2]) == 0 then
   end
   return {"missing"}
 end
-redis.call("INCR", KEYS[2])
+redis.call("INCRBY", KEYS[2], ARGV[#ARGV])
 redis.call("SET", KEYS[3], "1", "EX", ARGV[3])
 return {"deleted"}

@@ -320,8 +320,9 @@ func (k keys) authorHistory(authorKey string) string { return k.rateTag("author"
 //	                     campaignErasureTTL after the last erasure.
 //	P {spam:filters}:e   hash    word-list entries: field the entry id, value JSON (see filters.go);
 //	                     email and single-address entries hold only a masked form and a keyed hash.
-//	P {spam:filters}:v   string  the word lists' version, incremented by every change; servers
-//	                     poll it and reload the lists when it moves, and ListFilters reads it
+//	P {spam:filters}:v   string  the word lists' version, moved on by a random step
+//	                     (randomVersionStep) by every change; servers poll it and reload the
+//	                     lists when it moves, and ListFilters reads it
 //	                     to know whether the entries it read before are still current. No TTL.
 //	P {spam:filters}:u:<token> string "1": the deletion call with that random token removed its
 //	                     entry, so a resend of the call by the Redis client is answered as the

@@ -68,6 +68,9 @@ type Store struct {
 	purgeSettle time.Duration
 	// filters is the word lists as this Store last read them, for ListFilters (filterCache).
 	filters filterCache
+	// versionStep is how far a word-list change moves the lists' version on (randomVersionStep;
+	// tests that count the changes make it 1).
+	versionStep func() int64
 }
 
 var (
@@ -94,6 +97,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		closeAfter:  opts.CloseThreadsAfter,
 		watchStall:  watchStall,
 		purgeSettle: purgeSettle,
+		versionStep: randomVersionStep,
 		batch:       newBatcher(client, batchInflight, batchMax, readTimeout),
 	}
 	if err := s.loadScripts(ctx); err != nil {
