@@ -178,6 +178,9 @@ func unavailable(err error) bool {
 	return redis.IsLoadingError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
 		redis.IsMasterDownError(err) || redis.IsReadOnlyError(err) || redis.IsMaxClientsError(err) ||
 		redis.HasErrorPrefix(err, "BUSY") || redis.HasErrorPrefix(err, "NOREPLICAS") ||
+		// Memory full under noeviction: Redis refuses a script at its first write only, so a
+		// refused call wrote nothing, and its resend works once the operator has made room.
+		redis.HasErrorPrefix(err, "OOM") ||
 		redis.HasErrorPrefix(err, "Script attempted to access a non local key in a cluster node") ||
 		redis.HasErrorPrefix(err, "Script attempted to execute a command while the cluster is down") ||
 		redis.HasErrorPrefix(err, "Script attempted to execute a write command while the cluster is down")

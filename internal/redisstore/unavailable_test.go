@@ -147,12 +147,35 @@ func TestUnresponsiveRedisHonoursDeadline(t *testing.T) {
 	}
 }
 
-// TestTooFewReplicasIsUnavailable: a master set with min-replicas-to-write refuses writes with
-// NOREPLICAS while fewer replicas are in sync, for instance in the moment a Sentinel promotes its
-// replica. The write did nothing and succeeds once the replicas (or the new master) answer, so it
-// is an unavailable store, not a bug.
-func TestTooFewReplicasIsUnavailable(t *testing.T) {
+// TestRefusedWritesAreUnavailable: a master refuses every write, and the write does nothing,
+// while it cannot take it:
+//   - with min-replicas-to-write, NOREPLICAS while fewer replicas are in sync, for instance in the
+//     moment a Sentinel promotes its replica;
+//   - with maxmemory and noeviction (what commentd requires), OOM while memory is full. Redis
+//     refuses a script there only at its first write, and only if that write may add memory; a
+//     script whose first write is a removal (Decide's) goes through whole, so it is not among
+//     the calls refused.
+//
+// A retry succeeds once the replicas answer or memory is freed (the operator's part), so it is an
+// unavailable store, not a bug: UNAVAILABLE for the caller, and nothing half written.
+func TestRefusedWritesAreUnavailable(t *testing.T) {
 	t.Parallel()
+	for _, refusal := range []struct {
+		name   string
+		config []string // CONFIG SET pairs that make the master refuse writes
+		decide bool     // Decide is refused too
+	}{
+		{"too few replicas", []string{"min-replicas-to-write", "1"}, true},
+		{"out of memory", []string{"maxmemory-policy", "noeviction", "maxmemory", "1"}, false},
+	} {
+		t.Run(refusal.name, func(t *testing.T) {
+			t.Parallel()
+			testRefusedWrites(t, refusal.config, refusal.decide)
+		})
+	}
+}
+
+func testRefusedWrites(t *testing.T, config []string, decideRefused bool) {
 	srv := redistest.Start(t)
 	rdb := redistest.Client(t, srv.Addr)
 	ctx := context.Background()
@@ -160,20 +183,22 @@ func TestTooFewReplicasIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New = %v", err)
 	}
-	c := draft(s, "noreplicas", 1)
+	c := draft(s, "refused", 1)
 	c.State, c.PublishedAt = comment.StatePending, time.Time{}
 	mustCreate(t, s, c, comment.CreateOptions{})
-	// No replica is attached: from now on every write is refused.
-	if err := rdb.ConfigSet(ctx, "min-replicas-to-write", "1").Err(); err != nil {
-		t.Fatalf("CONFIG SET min-replicas-to-write 1: %v", err)
+	// From now on every write is refused.
+	for i := 0; i < len(config); i += 2 {
+		if err := rdb.ConfigSet(ctx, config[i], config[i+1]).Err(); err != nil {
+			t.Fatalf("CONFIG SET %s %s: %v", config[i], config[i+1], err)
+		}
 	}
-	sub := subjectOf(t, "jane@example.com", "", "noreplicas", "hello")
+	sub := subjectOf(t, "jane@example.com", "", "refused", "hello")
 	calls := []struct {
 		name string
 		call func(ctx context.Context) error
 	}{
 		{"Create", func(ctx context.Context) error {
-			_, _, err := s.Create(ctx, draft(s, "noreplicas", 2), comment.CreateOptions{RequestID: "x"})
+			_, _, err := s.Create(ctx, draft(s, "refused", 2), comment.CreateOptions{RequestID: "x"})
 			return err
 		}},
 		{"Decide", func(ctx context.Context) error {
@@ -182,12 +207,12 @@ func TestTooFewReplicasIsUnavailable(t *testing.T) {
 		}},
 		{"UpdateThread", func(ctx context.Context) error {
 			closed := true
-			_, err := s.UpdateThread(ctx, "noreplicas", nil, &closed)
+			_, err := s.UpdateThread(ctx, "refused", nil, &closed)
 			return err
 		}},
 		{"Screen", func(ctx context.Context) error {
 			_, err := s.Screen(ctx, ratelimit.Query{
-				ID:        "noreplicascheck000000000",
+				ID:        "refusedcheck000000000000",
 				Takes:     []ratelimit.Take{{Rule: rule("author", ratelimit.KeyAuthor, 1, time.Hour, 5), Subject: sub.AuthorKey}},
 				Duplicate: &ratelimit.DuplicateCheck{AuthorKey: sub.AuthorKey, TextKey: sub.TextKey, Window: time.Minute},
 			})
@@ -195,16 +220,20 @@ func TestTooFewReplicasIsUnavailable(t *testing.T) {
 		}},
 	}
 	for _, tt := range calls {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if err := tt.call(ctx); !errors.Is(err, comment.ErrUnavailable) {
-				t.Errorf("%s on a master with too few replicas = %v, want ErrUnavailable", tt.name, err)
-			}
-		})
+		if tt.name == "Decide" && !decideRefused {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := tt.call(ctx); !errors.Is(err, comment.ErrUnavailable) {
+			t.Errorf("%s on a master refusing writes = %v, want ErrUnavailable", tt.name, err)
+		}
+		cancel()
 	}
-	// Nothing was written: the comment is still pending.
+	// Nothing was written: the comment is still pending, and the thread is not closed.
 	if got, err := s.Get(ctx, c.ID); err != nil || got.State != comment.StatePending {
 		t.Errorf("Get(%s) after the refused writes = state %v, %v; want pending", c.ID, got.State, err)
+	}
+	if th, err := s.GetThread(ctx, "refused"); err != nil || th.Closed {
+		t.Errorf("GetThread(refused) after the refused writes = %+v, %v; want open", th, err)
 	}
 }
