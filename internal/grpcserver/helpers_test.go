@@ -83,7 +83,7 @@ type envOptions struct {
 
 // testKeys makes a token for each of the tests' site, moderator and admin keys, records it in
 // e.tokens, and returns the keys.
-func testKeys(t *testing.T, e *env) *apikey.Set {
+func testKeys(t testing.TB, e *env) *apikey.Set {
 	t.Helper()
 	keys := &apikey.Set{}
 	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
@@ -141,7 +141,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 
 // start serves a grpcserver built from opts over an in-memory connection, points e's clients at
 // it, and stops it when t ends.
-func (e *env) start(t *testing.T, opts grpcserver.Options) {
+func (e *env) start(t testing.TB, opts grpcserver.Options) {
 	t.Helper()
 	e.srv = grpcserver.New(opts)
 	e.srv.SetServing(true)

@@ -85,7 +85,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 // startSpamChecks builds the spam engine on e's store as commentd does: the model's copy, the
 // campaign window and the word lists are loaded, then kept up to date in the background until t
 // ends. opts.Scorer.Campaigns is filled in. It returns the engine and the model's copy.
-func startSpamChecks(t *testing.T, e *env, log *slog.Logger, opts spam.EngineOptions) (*spam.Engine, *redisstore.SpamMirror) {
+func startSpamChecks(t testing.TB, e *env, log *slog.Logger, opts spam.EngineOptions) (*spam.Engine, *redisstore.SpamMirror) {
 	t.Helper()
 	ctx := context.Background()
 	mirror := redisstore.NewSpamMirror(e.store, redisstore.SpamMirrorOptions{Block: 100 * time.Millisecond, Logger: log})
