@@ -51,8 +51,9 @@ type Keyring struct {
 	ids     []string // every key's id, in the order given: primary first
 	aeads   map[string]cipher.AEAD
 	hashKey []byte
-	// macs holds HMAC-SHA256 states keyed with hashKey. Reset returns one to its keyed start, so
-	// a submission's hashes skip hmac.New's key schedule and allocations (BenchmarkKeys).
+	// macs holds *macState values: HMAC-SHA256 states keyed with hashKey, with their buffers.
+	// Reset returns one to its keyed start, so a submission's hashes skip hmac.New's key schedule
+	// and allocations (BenchmarkKeys).
 	macs sync.Pool
 }
 
@@ -69,7 +70,7 @@ func NewKeyring(opts Options) (*Keyring, error) {
 		aeads:   make(map[string]cipher.AEAD, len(opts.EncryptionKeys)),
 		hashKey: append([]byte(nil), opts.HashKey...),
 	}
-	k.macs.New = func() any { return hmac.New(sha256.New, k.hashKey) }
+	k.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, k.hashKey)} }
 	for _, key := range opts.EncryptionKeys {
 		if !keyIDPattern.MatchString(key.ID) {
 			return nil, fmt.Errorf("privacy: key id %q: want 1-32 letters, digits, '_' or '-'", key.ID)
@@ -228,15 +229,31 @@ func (k *Keyring) ResealIP(sealed, context string) (string, error) {
 // hash returns the hex HMAC-SHA256 of value under a domain label, cut to 160 bits (collisions stay
 // out of reach and Redis keys stay short). The label keeps an email hash from ever equalling an IP hash.
 func (k *Keyring) hash(label, value string) string {
-	m := k.macs.Get().(hash.Hash)
-	m.Reset()
-	var in [256]byte
-	m.Write(append(append(append(in[:0], label...), 0), value...))
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
+	m := k.macs.Get().(*macState)
+	m.mac.Reset()
+	m.in = append(append(append(m.in[:0], label...), 0), value...)
+	m.mac.Write(m.in)
+	hex.Encode(m.hex[:], m.mac.Sum(m.sum[:0])[:20])
+	out := string(m.hex[:])
+	if cap(m.in) > maxPooledInput {
+		m.in = nil
+	}
 	k.macs.Put(m)
-	return hex.EncodeToString(sum[:20])
+	return out
 }
+
+// macState is one keyed HMAC state and the buffers hash needs, reused together: buffers on the
+// stack would escape through the hash.Hash interface, costing three allocations per hash.
+type macState struct {
+	mac hash.Hash
+	in  []byte // label, 0, value
+	sum [sha256.Size]byte
+	hex [40]byte // 160 bits in hex
+}
+
+// maxPooledInput bounds the input buffer a pooled state keeps: a rare long value (a comment's
+// text) should not hold its memory for good.
+const maxPooledInput = 4 << 10
 
 // EmailKey returns the keyed hash of the normalised address: the author's identity for lookups,
 // bans and rate limits. The zero Email has the empty key.

@@ -209,7 +209,8 @@ func TestKeyedHashFormat(t *testing.T) {
 	}
 	e, _ := ParseEmail("Jane@Example.com")
 	ip, _ := ParseIP("203.0.113.7")
-	long := strings.Repeat("x", 1000) // longer than the stack buffer
+	long := strings.Repeat("x", 1000)
+	huge := strings.Repeat("y", maxPooledInput+1) // its buffer is not kept: the next hash starts afresh
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -226,6 +227,10 @@ func TestKeyedHashFormat(t *testing.T) {
 				}
 				if got := k.TextKey("dup", long); got != want("text:dup", long) {
 					t.Errorf("TextKey(long) = %s, want %s", got, want("text:dup", long))
+					return
+				}
+				if got := k.TextKey("dup", huge); got != want("text:dup", huge) {
+					t.Errorf("TextKey(huge) = %s, want %s", got, want("text:dup", huge))
 					return
 				}
 			}
