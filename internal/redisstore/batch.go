@@ -69,12 +69,14 @@ const (
 )
 
 // evalShaCmd is an EVALSHA of sc as a command the batcher can send (what Script.EvalSha builds
-// on a pipeline).
+// on a pipeline). The keys go in as pointers into keys, which go-redis writes (and routes by) as
+// the strings they point to: a string in an interface costs an allocation of its own, and a
+// submission's scripts take about twenty keys. keys must not change until the command is done.
 func evalShaCmd(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
 	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), len(keys))
-	for _, k := range keys {
-		cmdArgs = append(cmdArgs, k)
+	for i := range keys {
+		cmdArgs = append(cmdArgs, &keys[i])
 	}
 	cmdArgs = append(cmdArgs, args...)
 	cmd := redis.NewCmd(ctx, cmdArgs...)

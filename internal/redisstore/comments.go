@@ -85,11 +85,15 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		scriptKeys = append(scriptKeys, k.shardQueue(shard, st))
 	}
 	scriptKeys = append(scriptKeys, k.requestFingerprint(shard, c.ThreadID, opts.RequestID))
-	args := []any{
-		c.ThreadID, c.ParentID, fingerprint, requestTTL, int(mode),
-		int(c.State), published, encodeHold(c.HoldReasons), preHoldField,
-		micros(c.CreatedAt), c.ID,
-	}
+	// The strings go in as pointers into one array, which go-redis writes as the strings (see
+	// evalShaCmd); args has room for every argument create.lua takes.
+	strs := [...]string{c.ThreadID, c.ParentID, fingerprint, published, encodeHold(c.HoldReasons), preHoldField, c.ID}
+	args := make([]any, 0, 16+2*recordFieldCount)
+	args = append(args,
+		&strs[0], &strs[1], &strs[2], requestTTL, int(mode),
+		int(c.State), &strs[3], &strs[4], &strs[5],
+		micros(c.CreatedAt), &strs[6],
+	)
 	args = append(args, s.createWorkflowArgs(shard)...)
 	args = append(args, flag(opts.ResendOnly))
 	args = append(args, recordFields(c)...)
@@ -160,7 +164,7 @@ func newRecord(c comment.Comment, decided []any) (comment.Comment, error) {
 	fields := recordFields(c)
 	m := make(map[string]string, len(fields)/2+4)
 	for i := 0; i+1 < len(fields); i += 2 {
-		m[fields[i].(string)] = fields[i+1].(string)
+		m[fields[i].(string)] = *fields[i+1].(*string)
 	}
 	m[fCreated] = strconv.FormatInt(micros(c.CreatedAt), 10)
 	for i, name := range []string{fState, fPublished, fHold} {

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -31,7 +30,7 @@ func (h *beforeScriptOn) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 func (h *beforeScriptOn) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			if slices.Contains(cmd.Args(), any(h.key)) && h.done.CompareAndSwap(false, true) {
+			if hasArg(cmd.Args(), h.key) && h.done.CompareAndSwap(false, true) {
 				h.run(ctx)
 				if h.loseReply {
 					if err := next(ctx, cmd); err != nil {

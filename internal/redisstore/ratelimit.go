@@ -128,8 +128,9 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 	return keys, args
 }
 
-// flag is a script's boolean argument.
-func flag(b bool) string {
+// flag is a script's boolean argument, already in an interface: the constants cost no allocation
+// there, where a string result would be boxed anew at every call.
+func flag(b bool) any {
 	if b {
 		return "1"
 	}
@@ -202,8 +203,9 @@ func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result
 	if len(fields) > 0 {
 		args := make([]any, 0, 2+len(fields))
 		args = append(args, "hmget", s.keys.banRecords())
-		for _, f := range fields {
-			args = append(args, f)
+		for i := range fields {
+			// As in evalShaCmd: a pointer costs no allocation; go-redis writes the string.
+			args = append(args, &fields[i])
 		}
 		bans = redis.NewSliceCmd(ctx, args...)
 		extra = append(extra, bans)

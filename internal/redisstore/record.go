@@ -64,12 +64,21 @@ var errCorrupt = errors.New("redisstore: malformed record")
 
 // recordFields returns the field/value pairs of c that Create writes as they are. state,
 // published and hold are left out: the create script sets them once it has resolved the mode.
+// The names are strings; each value is a *string into one array, which go-redis writes as the
+// string (see evalShaCmd): one allocation for the values instead of one each.
 func recordFields(c comment.Comment) []any {
-	f := make([]any, 0, 20)
-	add := func(name, value string) {
-		if value != "" {
-			f = append(f, name, value)
+	var vals *[recordFieldCount]string
+	f := make([]any, 0, 2*recordFieldCount)
+	add := func(name any, value string) {
+		if value == "" {
+			return
 		}
+		if vals == nil {
+			vals = new([recordFieldCount]string)
+		}
+		n := len(f) / 2
+		vals[n] = value
+		f = append(f, name, &vals[n])
 	}
 	add(fID, c.ID)
 	add(fThread, c.ThreadID)
@@ -86,6 +95,9 @@ func recordFields(c comment.Comment) []any {
 	}
 	return f
 }
+
+// recordFieldCount is how many fields recordFields may return.
+const recordFieldCount = 11
 
 // encodeHold encodes hold reasons for the hold field; "" for none.
 func encodeHold(rs []comment.Reason) string {

@@ -30,11 +30,22 @@ type resendOnce struct {
 
 func (h *resendOnce) matches(cmds []redis.Cmder) bool {
 	for _, c := range cmds {
-		if slices.Contains(h.names, c.Name()) && slices.Contains(c.Args(), h.arg) {
+		if slices.Contains(h.names, c.Name()) && hasArg(c.Args(), h.arg) {
 			return true
 		}
 	}
 	return false
+}
+
+// hasArg reports whether args holds want, reading a *string as its string, as go-redis writes it
+// (the store passes most string arguments of its scripts that way).
+func hasArg(args []any, want any) bool {
+	return slices.ContainsFunc(args, func(a any) bool {
+		if p, ok := a.(*string); ok && p != nil {
+			a = *p
+		}
+		return a == want
+	})
 }
 
 func (h *resendOnce) DialHook(next redis.DialHook) redis.DialHook { return next }
