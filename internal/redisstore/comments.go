@@ -94,7 +94,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		int(c.State), &strs[3], &strs[4], &strs[5],
 		micros(c.CreatedAt), &strs[6],
 	)
-	args = append(args, s.createWorkflowArgs(shard)...)
+	args = append(args, s.workflowArgs[shard]...)
 	args = append(args, flag(opts.ResendOnly))
 	args = append(args, recordFields(c)...)
 

@@ -161,7 +161,8 @@ func parseEvent(payload string) (moderation.QueueEvent, bool) {
 }
 
 // createWorkflowArgs returns create.lua's arguments for the workflow (ARGV[12..15]): the
-// auto-close period, the daily counters and the events channel.
+// auto-close period, the daily counters and the events channel. They depend on the shard alone,
+// so New makes them once per shard (workflowArgs) and Create only reads them.
 func (s *Store) createWorkflowArgs(shard int) []any {
 	return []any{s.closeAfter.Microseconds(), s.keys.statsBase(shard), statsKeep, s.keys.events()}
 }

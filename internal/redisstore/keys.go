@@ -76,6 +76,21 @@ const requestTTL = 24 * 60 * 60 // seconds
 
 type keys struct {
 	prefix string
+	// tags holds tag(shard) of every shard, made once by newKeys: each comment key starts with
+	// one, and a submission's write names a dozen of them. nil (a bare keys{prefix}) makes each
+	// tag when asked.
+	tags *[numShards]string
+}
+
+// newKeys returns the key layout under prefix.
+func newKeys(prefix string) keys {
+	k := keys{prefix: prefix}
+	tags := new([numShards]string)
+	for shard := range tags {
+		tags[shard] = k.tag(shard)
+	}
+	k.tags = tags
+	return k
 }
 
 // shardOfThread returns the shard that holds a thread's data.
@@ -95,12 +110,17 @@ func shardOfID(id string) (int, bool) {
 
 // tag returns the prefix plus the shard's hash tag: the start of every key of the shard.
 func (k keys) tag(shard int) string {
+	if k.tags != nil && shard >= 0 && shard < numShards {
+		return k.tags[shard]
+	}
 	return fmt.Sprintf("%s{s%02d}", k.prefix, shard)
 }
 
 func (k keys) recordBase(shard int) string { return k.tag(shard) + "c:" }
 
-func (k keys) record(shard int, id string) string { return k.recordBase(shard) + id }
+// record is recordBase(shard) + id, built in one concatenation (one allocation, not two), as are
+// the other keys a submission names.
+func (k keys) record(shard int, id string) string { return k.tag(shard) + "c:" + id }
 
 // recordPattern is a SCAN MATCH pattern for the comment records of every shard (key rotation
 // walks them; see reseal.go). The prefix is escaped: it may hold glob characters.
@@ -138,7 +158,7 @@ func globEscape(s string) string {
 func (k keys) publishedBase(shard int) string { return k.tag(shard) + "p:" }
 
 func (k keys) published(shard int, threadID string) string {
-	return k.publishedBase(shard) + threadID
+	return k.tag(shard) + "p:" + threadID
 }
 
 func (k keys) threadQueueBase(shard int, st comment.State) string {
@@ -146,7 +166,7 @@ func (k keys) threadQueueBase(shard int, st comment.State) string {
 }
 
 func (k keys) threadQueue(shard int, st comment.State, threadID string) string {
-	return k.threadQueueBase(shard, st) + threadID
+	return k.tag(shard) + "q:" + strconv.Itoa(int(st)) + ":" + threadID
 }
 
 func (k keys) shardQueue(shard int, st comment.State) string {

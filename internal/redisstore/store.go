@@ -56,6 +56,8 @@ type Store struct {
 	batch *batcher
 	// closeAfter is Options.CloseThreadsAfter.
 	closeAfter time.Duration
+	// workflowArgs holds createWorkflowArgs of every shard, made by New; read only.
+	workflowArgs [numShards][]any
 	// watchStall is how long WatchQueue waits on a watcher that fell behind (watchStall; tests
 	// shorten it).
 	watchStall time.Duration
@@ -89,7 +91,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	}
 	s := &Store{
 		rdb:    client,
-		keys:   keys{prefix: opts.Prefix},
+		keys:   newKeys(opts.Prefix),
 		create: redis.NewScript(createSrc),
 		decide: redis.NewScript(decideSrc),
 		page:   redis.NewScript(pageSrc),
@@ -99,6 +101,9 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		purgeSettle: purgeSettle,
 		versionStep: randomVersionStep,
 		batch:       newBatcher(client, batchInflight, batchMax, readTimeout),
+	}
+	for shard := range s.workflowArgs {
+		s.workflowArgs[shard] = s.createWorkflowArgs(shard)
 	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
