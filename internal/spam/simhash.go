@@ -49,7 +49,13 @@ func Fingerprinted(body string, minChars int) bool {
 // SimHash returns the fingerprint of body. Case, punctuation, white space and the look-alike
 // characters the tokeniser folds are ignored, so trivial variants of a text are identical.
 func SimHash(body string) Fingerprint {
-	norm := make([]rune, 0, len(body))
+	// The normalised text of most comments fits in a buffer on the stack; a longer body gets one
+	// on the heap, as every body did (about 2 kB per comment of 500 characters).
+	var stack [simHashStackRunes]rune
+	norm := stack[:0]
+	if len(body) > len(stack) {
+		norm = make([]rune, 0, len(body))
+	}
 	space := true
 	for _, r := range body {
 		r = fold(r)
@@ -80,6 +86,9 @@ func SimHash(body string) Fingerprint {
 	}
 	return f
 }
+
+// simHashStackRunes is the length of SimHash's buffer on the stack, in runes (4 kB).
+const simHashStackRunes = 1024
 
 // bitCounter counts, for each of 64 bit positions, how many added hashes have that bit set. It is
 // the hot loop of SimHash (one hash per character of a comment), so instead of 64 branches per

@@ -38,7 +38,9 @@ func simHashReference(norm []rune) Fingerprint {
 
 func TestSimHashMatchesReference(t *testing.T) {
 	long := strings.Repeat("Cheap watches and sunglasses at http://spam.example ", 40) // > 255 shingles
-	for _, body := range []string{"", "a", "short text", "The council approved the budget after a long night.", long} {
+	// Bodies that fill SimHash's stack buffer exactly, and that just do not fit it.
+	full, over := strings.Repeat("word ", simHashStackRunes/5), strings.Repeat("x", simHashStackRunes+1)
+	for _, body := range []string{"", "a", "short text", "The council approved the budget after a long night.", long, full, over} {
 		var norm []rune
 		space := true
 		for _, r := range body {
