@@ -2,6 +2,7 @@ package comment
 
 import (
 	"errors"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -143,4 +144,49 @@ func TestValidateThreadIDMessage(t *testing.T) {
 			t.Errorf("Validate(thread %q) description %q, want prefix %q", tt.id, d, tt.prefix)
 		}
 	}
+}
+
+// The patterns the id checks implement (see ValidThreadID).
+var (
+	threadIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$`)
+	requestIDPattern = regexp.MustCompile(`^[\x21-\x7e]{1,64}$`)
+	commentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
+)
+
+// checkIDs fails t when an id check and its pattern disagree about s.
+func checkIDs(t *testing.T, s string) {
+	t.Helper()
+	for _, c := range []struct {
+		name    string
+		check   func(string) bool
+		pattern *regexp.Regexp
+	}{
+		{"ValidThreadID", ValidThreadID, threadIDPattern},
+		{"ValidRequestID", ValidRequestID, requestIDPattern},
+		{"ValidID", ValidID, commentIDPattern},
+	} {
+		if got, want := c.check(s), c.pattern.MatchString(s); got != want {
+			t.Errorf("%s(%q) = %v, want %v (%s)", c.name, s, got, want, c.pattern)
+		}
+	}
+}
+
+func TestIDChecksMatchPatterns(t *testing.T) {
+	ids := []string{"", "a", "-a", "a-", ".a", "_a", "~a", ":a", "article-42", "a.b_c~d:e-f", "A9",
+		"a b", "a\n", "a\x00", "é", "aé", "a\xff", "!", "~", "\x7f", " x", "req-1", "a/b", "a+b", "a\tb",
+		strings.Repeat("a", 40), strings.Repeat("a", 41), strings.Repeat("a", 64), strings.Repeat("a", 65),
+		strings.Repeat("a", 128), strings.Repeat("a", 129), "0" + strings.Repeat("-", 127), "0" + strings.Repeat("-", 128)}
+	for c := 0; c < 256; c++ {
+		ids = append(ids, string(rune(c)), "a"+string([]byte{byte(c)}), string([]byte{byte(c)}))
+	}
+	for _, s := range ids {
+		checkIDs(t, s)
+	}
+}
+
+func FuzzIDChecksMatchPatterns(f *testing.F) {
+	for _, s := range []string{"article-42", "req-1", "0123456789abcdef", "a b", "é", strings.Repeat("z", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(checkIDs)
 }
