@@ -2,8 +2,11 @@ package privacy
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +53,64 @@ func TestSealOpen(t *testing.T) {
 	}
 	if _, err := testKeyring(t, "k9").OpenEmail(sealed, "c1"); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("OpenEmail with a keyring lacking k1: err = %v, want ErrUnknownKey", err)
+	}
+}
+
+// TestSealFormat opens sealed values the plain way, with the key's AES-GCM: "keyid:" then the
+// unpadded base64url of nonce||ciphertext||tag, the label and the context authenticated. Values
+// sealed before must keep opening, and values sealed now must open on servers of the release
+// before.
+func TestSealFormat(t *testing.T) {
+	secret := NewSecret()
+	k, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "key-7", Secret: secret}}, HashKey: NewSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := aes.NewCipher(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(sealed, context string) string {
+		t.Helper()
+		id, enc, ok := strings.Cut(sealed, ":")
+		raw, err := base64.RawURLEncoding.DecodeString(enc)
+		if !ok || id != "key-7" || err != nil || len(raw) < gcm.NonceSize() {
+			t.Fatalf("sealed value %q: want key-7: and unpadded base64url", sealed)
+		}
+		plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], []byte(context))
+		if err != nil {
+			t.Fatalf("AES-GCM open of %q with context %q: %v", sealed, context, err)
+		}
+		return string(plain)
+	}
+	e, _ := ParseEmail("Jane@Example.com")
+	ip, _ := ParseIP("2001:db8::7")
+	long := strings.Repeat("é", 300)
+	for _, c := range []struct{ name, want, context string }{
+		{"SealEmail", e.Reveal(), "email\x00c1"},
+		{"SealIP", ip.Reveal(), "ip\x00c1"},
+		{"Seal", long, "c1"},
+		{"Seal, no context", "x", ""},
+	} {
+		var sealed string
+		switch c.name {
+		case "SealEmail":
+			sealed, err = k.SealEmail(e, "c1")
+		case "SealIP":
+			sealed, err = k.SealIP(ip, "c1")
+		default:
+			sealed, err = k.Seal(c.want, c.context)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := open(sealed, c.context); got != c.want {
+			t.Errorf("%s sealed %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 
@@ -321,5 +382,20 @@ func BenchmarkKeys(b *testing.B) {
 	for range b.N {
 		k.EmailKey(email)
 		k.IPKey(ip)
+	}
+}
+
+// BenchmarkSeal is the sealing one submission needs: its author's email and its address.
+func BenchmarkSeal(b *testing.B) {
+	k, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "k1", Secret: NewSecret()}}, HashKey: NewSecret()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	email, _ := ParseEmail("Jane.Reader@Example.com")
+	ip, _ := ParseIP("203.0.113.7")
+	b.ReportAllocs()
+	for b.Loop() {
+		k.SealEmail(email, "0c0006449d8e1a3f2b9c4d5e6f")
+		k.SealIP(ip, "0c0006449d8e1a3f2b9c4d5e6f")
 	}
 }
