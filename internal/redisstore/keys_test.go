@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"fmt"
+	"hash/crc32"
+	"strings"
 	"testing"
 )
 
@@ -30,6 +32,20 @@ func TestKeysMadeOnce(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestShardOfThreadIsCRC32 checks shardOfThread against crc32.ChecksumIEEE, which placed every
+// thread stored so far.
+func TestShardOfThreadIsCRC32(t *testing.T) {
+	ids := []string{"", "a", "article-42", "0" + strings.Repeat("-", 127), "é", "a\xff\x00b"}
+	for i := range 2000 {
+		ids = append(ids, fmt.Sprintf("article-%d", i), fmt.Sprintf("t:%x~%d", i*7919, i))
+	}
+	for _, id := range ids {
+		if got, want := shardOfThread(id), int(crc32.ChecksumIEEE([]byte(id))%numShards); got != want {
+			t.Errorf("shardOfThread(%q) = %d, want %d", id, got, want)
 		}
 	}
 }
