@@ -240,7 +240,7 @@ func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result
 			cmdErrs = append(cmdErrs, calls[i].err)
 			continue
 		}
-		if err := readTake(&res, g, calls[i].reply); err != nil {
+		if err := readTake(&res, g, calls[i].reply, len(q.Takes)); err != nil {
 			badReplies = append(badReplies, fmt.Errorf("rules on %s: %w", g.kind, err))
 		}
 	}
@@ -261,8 +261,10 @@ func (s *Store) Screen(ctx context.Context, q ratelimit.Query) (ratelimit.Result
 	return res, nil
 }
 
-// readTake reads one ratelimit_take.lua reply for g into res.
-func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
+// readTake reads one ratelimit_take.lua reply for g into res. takes is how many takes the whole
+// check holds: the first group taken makes room for all of them in res.Taken.Takes, which
+// appending group by group grew three times with the default rules.
+func readTake(res *ratelimit.Result, g *rateGroup, reply any, takes int) error {
 	vals, ok := reply.([]any)
 	if !ok || len(vals) < rateReplyHeader {
 		return fmt.Errorf("unexpected script reply %T of %d values", reply, len(vals))
@@ -277,6 +279,9 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any) error {
 	status, _ := vals[0].(int64)
 	switch status {
 	case rateTaken:
+		if res.Taken.Takes == nil && len(g.takes) > 0 {
+			res.Taken.Takes = make([]ratelimit.Take, 0, max(takes, len(g.takes)))
+		}
 		res.Taken.Takes = append(res.Taken.Takes, g.takes...)
 		if g.dup != nil {
 			res.Taken.Duplicate = g.dup
