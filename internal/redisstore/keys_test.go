@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"strings"
@@ -31,6 +33,37 @@ func TestKeysMadeOnce(t *testing.T) {
 						t.Errorf("threadQueue(%d, %v, t1) = %q, want %q", shard, st, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestRateKeysMadeOnce checks the abuse check's keys, built in one concatenation, against their
+// tag plus suffix: the names already in Redis must not change.
+func TestRateKeysMadeOnce(t *testing.T) {
+	for _, prefix := range []string{"", DefaultPrefix} {
+		k := newKeys(prefix)
+		for _, kind := range []string{"ip", "author", "thread", "site"} {
+			tag := k.rateTag(kind, "v1")
+			for _, c := range []struct{ name, got, want string }{
+				{"rate", k.rate(kind, "v1", "flood"), rateIn(tag, "flood")},
+				{"refundMark", k.refundMark(kind, "v1", "c1"), tag + ":x:c1"},
+				{"takeMark", k.takeMark(kind, "v1", "c1"), tag + ":k:c1"},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s(%q, v1) with prefix %q = %q, want %q", c.name, kind, prefix, c.got, c.want)
+				}
+			}
+		}
+		author, thread := k.rateTag("author", "a1"), k.rateTag("thread", "t1")
+		sum := sha256.Sum256([]byte("req-1"))
+		for _, c := range []struct{ name, got, want string }{
+			{"duplicate", k.duplicate("a1", "x1"), author + ":d:x1"},
+			{"authorHistory", k.authorHistory("a1"), author + ":h"},
+			{"requestMark", k.requestMark("t1", "req-1"), thread + ":q:" + hex.EncodeToString(sum[:16])},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s with prefix %q = %q, want %q", c.name, prefix, c.got, c.want)
 			}
 		}
 	}
