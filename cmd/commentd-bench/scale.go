@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/apikey"
+	"github.com/commentd/commentd/internal/grpcserver/grpcservertest"
 	"github.com/commentd/commentd/internal/spam"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -531,7 +532,7 @@ func submitMany(ctx context.Context, site commentdv1.CommentServiceClient, worke
 	err := forEachWorker(workers, n, func(w int) func(int) error {
 		r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 		return func(i int) error {
-			req := payload(r, seq.Add(1))
+			req := grpcservertest.Submission(r, seq.Add(1))
 			req.ThreadId = thread(r, int64(i))
 			resp, err := site.SubmitComment(ctx, req)
 			if err != nil {
