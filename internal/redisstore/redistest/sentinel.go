@@ -56,7 +56,7 @@ func StartSentinel(tb testing.TB, extra ...string) *Sentinel {
 	defer cancel()
 	// Sentinel learns of replicas from the master's INFO, which it reads as soon as it connects
 	// and then every 10 s: a replica attached before it starts is known at once.
-	if err := waitReplicaLinked(ctx, replica.Addr); err != nil {
+	if err := waitReplicaStreaming(ctx, master.Addr, replica.Addr); err != nil {
 		tb.Fatalf("redistest: sentinel: %v", err)
 	}
 	bin, err := exec.LookPath("redis-server")
@@ -156,9 +156,41 @@ func waitReplicaLinked(ctx context.Context, addr string) error {
 	}
 }
 
+// waitReplicaStreaming waits until the replica at addr has completed its sync with the master at
+// masterAddr and the master sends it the writes made since. After a diskless sync the master
+// holds those writes back until the replica's first REPLCONF ACK that comes after the transfer
+// (the replica sends one a second): a replica that reports its link up may still miss what the
+// master took in the last second, and a failover then would lose it. A write the replica
+// acknowledges (PUBLISH, which goes to replicas and stores nothing, followed by WAIT on the same
+// connection) shows the stream flows.
+func waitReplicaStreaming(ctx context.Context, masterAddr, addr string) error {
+	if err := waitReplicaLinked(ctx, addr); err != nil {
+		return err
+	}
+	cl := nodeClient(masterAddr)
+	defer cl.Close()
+	for {
+		var wait *redis.Cmd
+		_, err := cl.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Publish(ctx, "redistest:sync", "")
+			wait = p.Do(ctx, "WAIT", 1, 100) // milliseconds
+			return nil
+		})
+		if n, _ := wait.Int64(); err == nil && n >= 1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("master %s does not stream its writes to replica %s (last: %v): %w", masterAddr, addr, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Failover asks the Sentinel for a graceful failover (SENTINEL FAILOVER: the master stops taking
 // writes, the replica catches up and is promoted, the old master becomes its replica) and waits
-// until the Sentinel names the replica as master and the old master replicates from it.
+// until the Sentinel names the replica as master and the old master replicates from it, its
+// stream of writes flowing.
 func (s *Sentinel) Failover(ctx context.Context) error {
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
 	defer sc.Close()
@@ -178,7 +210,7 @@ func (s *Sentinel) Failover(ctx context.Context) error {
 	if err := s.WaitPromoted(ctx); err != nil {
 		return err
 	}
-	return waitReplicaLinked(ctx, s.Replica().Addr)
+	return waitReplicaStreaming(ctx, s.Master().Addr, s.Replica().Addr)
 }
 
 // WaitPromoted waits until the Sentinel names the replica as the master (after Failover, or after
