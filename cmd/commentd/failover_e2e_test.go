@@ -192,10 +192,16 @@ func TestFirstCallsAfterFailover(t *testing.T) {
 			// (learning, retention, the model's copy) may have met NOSCRIPT there and loaded some
 			// again by now; emptying the cache once more keeps the test about first calls.
 			newMaster := redistest.Client(t, r.newMaster)
-			if err := newMaster.ScriptFlush(context.Background()).Err(); err != nil {
-				t.Fatalf("SCRIPT FLUSH on the new master: %v", err)
+			// Flushed and checked in one MULTI, so no script can come back in between.
+			var infoCmd *redis.StringCmd
+			if _, err := newMaster.TxPipelined(context.Background(), func(p redis.Pipeliner) error {
+				p.ScriptFlush(context.Background())
+				infoCmd = p.Info(context.Background(), "memory")
+				return nil
+			}); err != nil {
+				t.Fatalf("SCRIPT FLUSH and INFO memory on the new master: %v", err)
 			}
-			info, err := newMaster.Info(context.Background(), "memory").Result()
+			info, err := infoCmd.Result()
 			if err != nil || !strings.Contains(info, "number_of_cached_scripts:0\r\n") {
 				t.Fatalf("INFO memory on the master after the event: %v; want number_of_cached_scripts:0 in\n%s", err, info)
 			}
