@@ -36,8 +36,15 @@ func TestSentinelFailover(t *testing.T) {
 	first := s.Master()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := Client(t, first.Addr).Set(ctx, "k", "v", 0).Err(); err != nil {
+	master := Client(t, first.Addr)
+	if err := master.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET on the master: %v", err)
+	}
+	// SENTINEL FAILOVER does not wait for the replica to catch up, and just after its first sync
+	// the replica gets no writes until its first acknowledgement (up to a second later): without
+	// this wait the promoted replica often lacks k.
+	if n, err := master.Do(ctx, "WAIT", 1, 10000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT 1 on the master after SET = %d, %v; want 1 (the replica has k)", n, err)
 	}
 	if err := s.Failover(ctx); err != nil {
 		t.Fatalf("Failover: %v", err)

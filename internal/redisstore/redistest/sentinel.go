@@ -187,10 +187,12 @@ func waitReplicaStreaming(ctx context.Context, masterAddr, addr string) error {
 	}
 }
 
-// Failover asks the Sentinel for a graceful failover (SENTINEL FAILOVER: the master stops taking
-// writes, the replica catches up and is promoted, the old master becomes its replica) and waits
-// until the Sentinel names the replica as master and the old master replicates from it, its
-// stream of writes flowing.
+// Failover asks the Sentinel for a failover (SENTINEL FAILOVER) and waits until the Sentinel names
+// the replica as master and the old master replicates from it, its stream of writes flowing.
+// SENTINEL FAILOVER promotes the replica at once, without stopping the master's writes or waiting
+// for the replica to catch up: writes the replica has not received are lost (docs/DESIGN.md,
+// "Durability"). A test that needs a write to survive the failover waits for the replica to have
+// it (WAIT 1 on the master) first.
 func (s *Sentinel) Failover(ctx context.Context) error {
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
 	defer sc.Close()
