@@ -103,32 +103,27 @@ type failoverEvent struct {
 	setup func(t *testing.T) (url string, dataAddr func() string, event func(r *crashRig))
 }
 
+// sentinelFailover is the set-up of a Sentinel failover (SENTINEL FAILOVER) on servers started
+// with extra flags.
+func sentinelFailover(extra ...string) func(t *testing.T) (string, func() string, func(*crashRig)) {
+	return func(t *testing.T) (string, func() string, func(*crashRig)) {
+		sent := redistest.StartSentinel(t, extra...)
+		return "redis+sentinel://" + sent.Addr + "/" + sent.MasterName, func() string { return sent.Master().Addr },
+			func(r *crashRig) {
+				ctx, cancel := context.WithTimeout(context.Background(), recoverWithin)
+				defer cancel()
+				if err := sent.Failover(ctx); err != nil {
+					t.Fatalf("SENTINEL FAILOVER: %v", err)
+				}
+				r.newMaster = sent.Master().Addr
+			}
+	}
+}
+
 func failoverEvents() []failoverEvent {
 	return []failoverEvent{
-		{"sentinel failover", true, func(t *testing.T) (string, func() string, func(*crashRig)) {
-			sent := redistest.StartSentinel(t)
-			return "redis+sentinel://" + sent.Addr + "/" + sent.MasterName, func() string { return sent.Master().Addr },
-				func(r *crashRig) {
-					ctx, cancel := context.WithTimeout(context.Background(), recoverWithin)
-					defer cancel()
-					if err := sent.Failover(ctx); err != nil {
-						t.Fatalf("SENTINEL FAILOVER: %v", err)
-					}
-					r.newMaster = sent.Master().Addr
-				}
-		}},
-		{"sentinel failover, min-replicas-to-write 1", true, func(t *testing.T) (string, func() string, func(*crashRig)) {
-			sent := redistest.StartSentinel(t, "--min-replicas-to-write", "1")
-			return "redis+sentinel://" + sent.Addr + "/" + sent.MasterName, func() string { return sent.Master().Addr },
-				func(r *crashRig) {
-					ctx, cancel := context.WithTimeout(context.Background(), recoverWithin)
-					defer cancel()
-					if err := sent.Failover(ctx); err != nil {
-						t.Fatalf("SENTINEL FAILOVER: %v", err)
-					}
-					r.newMaster = sent.Master().Addr
-				}
-		}},
+		{"sentinel failover", true, sentinelFailover()},
+		{"sentinel failover, min-replicas-to-write 1", true, sentinelFailover("--min-replicas-to-write", "1")},
 		{"sentinel master killed", true, func(t *testing.T) (string, func() string, func(*crashRig)) {
 			sent := redistest.StartSentinel(t)
 			return "redis+sentinel://" + sent.Addr + "/" + sent.MasterName, func() string { return sent.Master().Addr },
