@@ -1,7 +1,6 @@
 package grpcserver_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -20,7 +18,6 @@ import (
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/ratelimit"
-	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -30,24 +27,7 @@ import (
 // refuse) and the ban RPCs (Options.Bans).
 func newBansEnv(t *testing.T, style ratelimit.BanStyle) *env {
 	t.Helper()
-	ctx := context.Background()
-	e := &env{prefix: redistest.Prefix(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
-	addr := redistest.Start(t).Addr
-	client, err := redisstore.NewClient(addr)
-	if err != nil {
-		t.Fatalf("redisstore.NewClient(%q): %v", addr, err)
-	}
-	t.Cleanup(func() { client.Close() })
-	e.redis = client
-	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
-		t.Fatalf("redisstore.New: %v", err)
-	}
-	if e.ring, err = privacy.NewKeyring(privacy.Options{
-		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},
-		HashKey:        privacy.NewSecret(),
-	}); err != nil {
-		t.Fatalf("privacy.NewKeyring: %v", err)
-	}
+	e := newStoreEnv(t, redistest.Start(t).Addr)
 	keys := testKeys(t, e)
 	guard := ratelimit.NewGuard(e.store, ratelimit.Options{})
 	screener := ratelimit.NewScreener(guard, e.ring, ratelimit.ScreenerOptions{BanStyle: style})

@@ -16,7 +16,6 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/Shopify/toxiproxy/v2/toxics"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -26,9 +25,7 @@ import (
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/moderation"
-	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/ratelimit"
-	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -143,21 +140,9 @@ func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
 	rs := redistest.Start(t)
 	proxy := startFaultProxy(t, rs.Addr)
 	ctx := context.Background()
-	e := &env{prefix: redistest.Prefix(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
-	client, err := redisstore.NewClient(proxy.addr)
-	if err != nil {
-		t.Fatalf("redisstore.NewClient(%q): %v", proxy.addr, err)
-	}
-	t.Cleanup(func() { client.Close() })
-	e.redis = client
-	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
-		t.Fatalf("redisstore.New: %v", err)
-	}
+	e := newStoreEnv(t, proxy.addr)
 	if err := e.store.LoadAbuseScripts(ctx); err != nil {
 		t.Fatalf("LoadAbuseScripts: %v", err)
-	}
-	if e.ring, err = privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()}); err != nil {
-		t.Fatalf("privacy.NewKeyring: %v", err)
 	}
 	keys := testKeys(t, e)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

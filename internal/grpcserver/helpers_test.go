@@ -96,29 +96,32 @@ func testKeys(t testing.TB, e *env) *apikey.Set {
 }
 
 // newEnv starts a server for one test. Everything it starts is stopped by t.Cleanup.
-func newEnv(t *testing.T, o envOptions) *env {
-	t.Helper()
-	ctx := context.Background()
-	e := &env{prefix: redistest.Prefix(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
-
-	client, err := redisstore.NewClient(o.redisAddr)
+// newStoreEnv returns an env with its store on the Redis at redisAddr (a key prefix of its own)
+// and a fresh keyring, before any server starts: the part every env shares.
+func newStoreEnv(tb testing.TB, redisAddr string) *env {
+	tb.Helper()
+	e := &env{prefix: redistest.Prefix(tb), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
+	client, err := redisstore.NewClient(redisAddr)
 	if err != nil {
-		t.Fatalf("redisstore.NewClient(%q): %v", o.redisAddr, err)
+		tb.Fatalf("redisstore.NewClient(%q): %v", redisAddr, err)
 	}
-	t.Cleanup(func() { client.Close() })
+	tb.Cleanup(func() { client.Close() })
 	e.redis = client
-	e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix})
-	if err != nil {
-		t.Fatalf("redisstore.New: %v", err)
+	if e.store, err = redisstore.New(context.Background(), client, redisstore.Options{Prefix: e.prefix}); err != nil {
+		tb.Fatalf("redisstore.New: %v", err)
 	}
-
-	e.ring, err = privacy.NewKeyring(privacy.Options{
+	if e.ring, err = privacy.NewKeyring(privacy.Options{
 		EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}},
 		HashKey:        privacy.NewSecret(),
-	})
-	if err != nil {
-		t.Fatalf("privacy.NewKeyring: %v", err)
+	}); err != nil {
+		tb.Fatalf("privacy.NewKeyring: %v", err)
 	}
+	return e
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	e := newStoreEnv(t, o.redisAddr)
 	ring := e.ring
 	screeners := o.screeners
 	if o.storeScreener != nil {

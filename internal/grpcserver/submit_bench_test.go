@@ -9,14 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/config"
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/grpcserver/grpcservertest"
 	"github.com/commentd/commentd/internal/moderation"
-	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -43,22 +40,10 @@ func benchRules() []ratelimit.Rule {
 func newBenchEnv(b *testing.B, redisAddr string) *env {
 	b.Helper()
 	ctx := context.Background()
-	e := &env{prefix: redistest.Prefix(b), logs: &syncBuffer{}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
-	client, err := redisstore.NewClient(redisAddr)
-	if err != nil {
-		b.Fatalf("redisstore.NewClient(%q): %v", redisAddr, err)
-	}
-	b.Cleanup(func() { client.Close() })
-	client.AddHook(redisstore.RoundTripHook(func() {}))
-	e.redis = client
-	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
-		b.Fatalf("redisstore.New: %v", err)
-	}
+	e := newStoreEnv(b, redisAddr)
+	e.redis.AddHook(redisstore.RoundTripHook(func() {})) // as commentd counts round trips
 	if err := e.store.LoadAbuseScripts(ctx); err != nil {
 		b.Fatalf("LoadAbuseScripts: %v", err)
-	}
-	if e.ring, err = privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()}); err != nil {
-		b.Fatalf("privacy.NewKeyring: %v", err)
 	}
 	keys := testKeys(b, e)
 	// commentd logs at INFO to stderr: one access line per call, the same formatting work.
