@@ -312,15 +312,18 @@ func (r *crashRig) decide(mod commentdv1.ModerationServiceClient, l *callLog, d 
 }
 
 // TestCrashConsistency runs a load of submissions and decisions on commentd with a Redis of AOF
-// and appendfsync always, kills Redis (or commentd) with SIGKILL mid-load, starts it again and
-// checks that every acknowledged submission is whole, nothing half-written exists, the audit log,
-// the authors' records and the spam model agree with the decisions, and resending every request
-// id creates nothing.
+// and appendfsync always, kills Redis (or commentd) with SIGKILL mid-load and starts it again, or
+// fills Redis's memory for a while. It checks that every acknowledged submission is whole,
+// nothing half-written exists, the audit log, the authors' records and the spam model agree with
+// the decisions, and resending every request id creates nothing.
 func TestCrashConsistency(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name  string
 		crash func(r *crashRig)
+		// storeRefused: some calls must have been told STORE_UNAVAILABLE (Redis, not commentd,
+		// was out of service).
+		storeRefused bool
 	}{
 		{"redis killed", func(r *crashRig) {
 			r.redis.Stop()
@@ -329,11 +332,32 @@ func TestCrashConsistency(t *testing.T) {
 			if !r.waitHealth(healthpb.HealthCheckResponse_SERVING, 10*time.Second) {
 				t.Errorf("commentd not SERVING within 10s of Redis's restart; log:\n%s", r.log)
 			}
-		}},
+		}, true},
 		{"commentd killed", func(r *crashRig) {
 			r.kill()
 			r.start()
-		}},
+		}, false},
+		// Redis fills up: with noeviction (what commentd requires) it refuses every write that may
+		// add memory while it is full, and takes them again once the operator gives it room.
+		{"redis out of memory", func(r *crashRig) {
+			rdb := redis.NewClient(&redis.Options{Addr: r.redis.Addr})
+			defer rdb.Close()
+			ctx := context.Background()
+			info, err := rdb.Info(ctx, "memory").Result()
+			if err != nil {
+				r.t.Fatalf("INFO memory: %v", err)
+			}
+			if err := rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+				r.t.Fatal(err)
+			}
+			if err := rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(usedMemory(r.t, info), 10)).Err(); err != nil {
+				r.t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+				r.t.Fatal(err)
+			}
+		}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -354,6 +378,20 @@ func TestCrashConsistency(t *testing.T) {
 			t.Logf("%d submissions, %d decisions; errors seen: %v; health seen: %v", len(l.subs), len(l.decs), l.codes, l.statuses)
 			for _, o := range l.overdue {
 				t.Errorf("call past its deadline: %s", o)
+			}
+			// What a client saw while Redis was away or full is something docs/ERRORS.md tells
+			// it how to handle, never INTERNAL or UNKNOWN.
+			refused := 0
+			for key, n := range l.codes {
+				if strings.HasPrefix(key, codes.Unavailable.String()+"/STORE_UNAVAILABLE") {
+					refused += n
+				}
+				if code := strings.SplitN(key, "/", 2)[0]; code == codes.Internal.String() || code == codes.Unknown.String() {
+					t.Errorf("%d calls failed with %s", n, key)
+				}
+			}
+			if tt.storeRefused && refused == 0 {
+				t.Errorf("no call was told STORE_UNAVAILABLE (errors seen: %v): the event did not reach the load", l.codes)
 			}
 			r.check(l)
 		})
@@ -623,6 +661,22 @@ func (r *crashRig) check(l *callLog) {
 			}
 		}
 	}
+}
+
+// usedMemory reads used_memory from the text of INFO memory.
+func usedMemory(t *testing.T, info string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("INFO memory used_memory %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO memory has no used_memory:\n%s", info)
+	return 0
 }
 
 func globEscapeTest(s string) string {
