@@ -126,7 +126,7 @@ const (
 //	comment.ErrRequestInProgress      ABORTED             REQUEST_IN_PROGRESS       RetryInfo 1s
 //	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, absent for a
 //	                                                                                permanent ban); never the ban's target or reason
-//	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s
+//	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s; cause logged at WARN, one line per 10 s
 //	errShuttingDown (WatchQueue)      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
 //	errTooManyWatchers (WatchQueue)   RESOURCE_EXHAUSTED  TOO_MANY_WATCHERS         RetryInfo 30s
 //	errTooManyKeyWatchers (WatchQueue) RESOURCE_EXHAUSTED TOO_MANY_WATCHERS         RetryInfo 30s; metadata "scope": "key"

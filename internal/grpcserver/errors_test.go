@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,31 @@ func TestCallTimeoutBoundsCallsWithoutDeadline(t *testing.T) {
 		t.Errorf("called ListComments without a deadline on a paused Redis, got an answer after %v, want it well before the %v pause ends", took, pause)
 	}
 
+}
+
+// TestStoreUnavailableCauseLogged: a caller told STORE_UNAVAILABLE learns nothing of why, so the
+// operator must: the log names the cause (here Redis out of memory, which leaves it answering
+// PING and health SERVING), once per interval however many calls fail.
+func TestStoreUnavailableCauseLogged(t *testing.T) {
+	rs := redistest.Start(t)
+	e := newEnv(t, envOptions{redisAddr: rs.Addr})
+	ctx := context.Background()
+	for _, kv := range [][2]string{{"maxmemory-policy", "noeviction"}, {"maxmemory", "1"}} {
+		if err := e.redis.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+			t.Fatalf("CONFIG SET %s %s: %v", kv[0], kv[1], err)
+		}
+	}
+	for i := range 3 {
+		_, err := e.site.SubmitComment(e.as(t, siteKeyName), validSubmission("thread-1", fmt.Sprintf("while Redis is full, %d", i)))
+		checkStatus(t, "SubmitComment with Redis out of memory", err, codes.Unavailable,
+			&errdetails.ErrorInfo{Reason: grpcserver.ReasonStoreUnavailable, Domain: grpcserver.ErrorDomain},
+			[]any{&errdetails.RetryInfo{RetryDelay: durationpb.New(grpcserver.StoreRetryDelay)}})
+	}
+	logged := e.logs.find(t, "store unavailable", nil)
+	if len(logged) != 1 {
+		t.Fatalf("3 calls failed for want of memory, got %d %q log lines, want 1:\n%s", len(logged), "store unavailable", e.logs.String())
+	}
+	if cause, _ := logged[0]["error"].(string); !strings.Contains(cause, "OOM") || logged[0]["level"] != "WARN" {
+		t.Errorf("store unavailable log line = %v, want a WARN line whose error names the OOM refusal", logged[0])
+	}
 }

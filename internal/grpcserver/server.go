@@ -125,7 +125,7 @@ func New(opts Options) *Server {
 	s := &Server{log: opts.Logger, health: health.NewServer()}
 	m := newMetrics()
 	logs := accessLog{log: opts.Logger}
-	errs := errorMapper{log: opts.Logger}
+	errs := errorMapper{log: opts.Logger, unavailable: &throttle{every: unavailableLogEvery}}
 	auth := &authorizer{roles: methodRoles()}
 	auth.setKeys(opts.Keys)
 	s.auth = auth
