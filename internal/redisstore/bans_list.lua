@@ -1,5 +1,6 @@
--- Returns one page of bans, newest first: a flat list of (id, created-at ms, record) triples, one
--- more than asked for when there are more (the caller drops it and makes the next page token).
+-- Returns one page of the bans in force at ARGV[1] (unix ms), newest first: a flat list of (id,
+-- created-at ms, record) triples, one more than asked for when there are more (the caller drops it
+-- and makes the next page token).
 --
 -- ARGV[2] page size; ARGV[3] the created-at ms of the last ban of the previous page, or "" for the
 -- first page; ARGV[4] that ban's id. The next page starts strictly after that ban in the order
@@ -38,7 +39,10 @@ while #out < want do
     -- Entries with the cursor's own score come first, in id order desc; skip up to the cursor.
     if after_score == '' or tonumber(score) < tonumber(after_score) or below(id, after_id) then
       local rec = redis.call('HGET', KEYS[1], id)
-      if rec then
+      -- The purge removes at most 1000 expired bans a call: one left over is skipped here, or it
+      -- would take the place of a ban in force and, at the end of the page, end the listing.
+      local expires = redis.call('ZSCORE', KEYS[3], id)
+      if rec and not (expires and tonumber(expires) <= tonumber(ARGV[1])) then
         out[#out + 1] = id
         out[#out + 1] = score
         out[#out + 1] = rec

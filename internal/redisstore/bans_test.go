@@ -430,3 +430,57 @@ func TestBanFieldsAreTargetIDs(t *testing.T) {
 		t.Errorf("banFields(author only) = %v, want only the author", got)
 	}
 }
+
+// TestListBansSkipsExpiredBansThePurgeLeft lists bans while more bans have expired than one call
+// purges (1,000): the expired ones left over must not take the places of bans in force, nor end
+// the listing early.
+func TestListBansSkipsExpiredBansThePurgeLeft(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var want []string
+	for i := range 3 {
+		b := ratelimit.Ban{Target: rangeTarget(fmt.Sprintf("10.%d.0.0/16", i)), Moderator: "mod", Reason: "in force", CreatedAt: t0.Add(time.Duration(i) * time.Millisecond)}
+		if err := s.PutBan(ctx, b); err != nil {
+			t.Fatalf("PutBan(%v) = %v", b.Target, err)
+		}
+		want = append([]string{b.Target.String()}, want...)
+	}
+	// Newer bans, all expired by the time of the listing: the purge of one call removes the
+	// 1,000 that expired first and leaves the last 5, the newest, at the head of the list.
+	created := t0.Add(time.Second)
+	for i := range 1005 {
+		b := ratelimit.Ban{
+			Target:    rangeTarget(fmt.Sprintf("11.%d.%d.0/24", i/256, i%256)),
+			Moderator: "mod", Reason: "expired",
+			CreatedAt: created.Add(time.Duration(i) * time.Millisecond),
+			ExpiresAt: created.Add(time.Minute + time.Duration(i)*time.Millisecond),
+		}
+		if err := s.PutBan(ctx, b); err != nil {
+			t.Fatalf("PutBan(%v) = %v", b.Target, err)
+		}
+	}
+	now := created.Add(time.Hour)
+	var got []string
+	tok := ""
+	for page := 0; ; page++ {
+		if page > 10 {
+			t.Fatalf("ListBans did not end after %d pages", page)
+		}
+		list, next, err := s.ListBans(ctx, now, comment.Page{Size: 2, Token: tok})
+		if err != nil {
+			t.Fatalf("ListBans(page %d) = %v", page, err)
+		}
+		for _, b := range list {
+			got = append(got, b.Target.String())
+		}
+		if next == "" {
+			break
+		}
+		tok = next
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListBans by pages of 2, with 5 expired bans left unpurged (-want +got):\n%s", diff)
+	}
+}
