@@ -484,3 +484,33 @@ func TestListBansSkipsExpiredBansThePurgeLeft(t *testing.T) {
 		t.Errorf("ListBans by pages of 2, with 5 expired bans left unpurged (-want +got):\n%s", diff)
 	}
 }
+
+// TestUnbanOfAnExpiredBanThePurgeLeft lifts a ban that has expired while more bans expired than
+// one call purges (1,000): a ban no longer in force is not found, whether or not the purge
+// reached it.
+func TestUnbanOfAnExpiredBanThePurgeLeft(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var last ratelimit.Target
+	for i := range 1005 {
+		b := ratelimit.Ban{
+			Target:    rangeTarget(fmt.Sprintf("11.%d.%d.0/24", i/256, i%256)),
+			Moderator: "mod", Reason: "expired",
+			CreatedAt: created.Add(time.Duration(i) * time.Millisecond),
+			ExpiresAt: created.Add(time.Minute + time.Duration(i)*time.Millisecond),
+		}
+		if err := s.PutBan(ctx, b); err != nil {
+			t.Fatalf("PutBan(%v) = %v", b.Target, err)
+		}
+		last = b.Target
+	}
+	now := created.Add(time.Hour)
+	if err := s.DeleteBan(ctx, last, now); !errors.Is(err, ratelimit.ErrBanNotFound) {
+		t.Errorf("DeleteBan(%v, an hour after it expired, 1,004 other bans expired too) = %v, want ratelimit.ErrBanNotFound", last, err)
+	}
+	if n, err := s.rdb.HExists(ctx, s.keys.banRecords(), last.String()).Result(); err != nil || n {
+		t.Errorf("HEXISTS of the expired ban's record after DeleteBan = %v, %v; want it gone", n, err)
+	}
+}
