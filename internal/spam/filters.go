@@ -185,6 +185,11 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		f.Value, f.Hash = e.Masked(), keys.EmailKey(e)
 		return f.Hash, nil
 	case FilterIP:
+		if p, err := netip.ParsePrefix(v); err == nil && p.Addr().Is4In6() && p.Bits() < 128 {
+			// Submissions' addresses are matched unmapped, so an IPv4 range in IPv6 form would
+			// never match; say so rather than call it no address at all (as range bans do).
+			return badValue("give an IPv4 range in IPv4 form, such as 198.51.100.0/24")
+		}
 		if p, err := netip.ParsePrefix(v); err == nil && p.Bits() < p.Addr().Unmap().BitLen() {
 			// As for range bans: a typo such as 0.0.0.0/0 must not hold or mark spam every comment.
 			if min := privacy.MinRangeBits(p.Addr()); p.Bits() < min {

@@ -38,6 +38,7 @@ func TestNewFilter(t *testing.T) {
 		wantValue string
 		wantHash  string
 		badFields []string
+		badHas    string // a word the description of the first bad field has
 	}{
 		{name: "word", list: spam.FilterListHold, kind: spam.FilterWord, value: " Casino ", wantValue: "Casino"},
 		{name: "phrase", list: spam.FilterListSpam, kind: spam.FilterPhrase, value: "buy followers", wantValue: "buy followers"},
@@ -59,6 +60,8 @@ func TestNewFilter(t *testing.T) {
 		{name: "IPv4 range of /8", list: spam.FilterListSpam, kind: spam.FilterIP, value: "10.0.0.0/8", wantValue: "10.0.0.0/8"},
 		{name: "every IPv6 address", list: spam.FilterListHold, kind: spam.FilterIP, value: "::/0", badFields: []string{"filter.value"}},
 		{name: "IPv6 range of /16", list: spam.FilterListHold, kind: spam.FilterIP, value: "2001::/16", wantValue: "2001::/16"},
+		{name: "IPv4 range in IPv6 form", list: spam.FilterListHold, kind: spam.FilterIP, value: "::ffff:198.51.100.0/120", badFields: []string{"filter.value"}, badHas: "IPv4 form"},
+		{name: "IPv4 address in IPv6 form", list: spam.FilterListHold, kind: spam.FilterIP, value: "::ffff:203.0.113.7/128", wantValue: ip.Masked(), wantHash: keys.IPKey(ip)},
 		{name: "bad regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `(unclosed`, badFields: []string{"filter.value"}},
 		{name: "regex matching everything", list: spam.FilterListSpam, kind: spam.FilterRegex, value: `.*`, badFields: []string{"filter.value"}},
 		{name: "regex matching empty text", list: spam.FilterListSpam, kind: spam.FilterRegex, value: `casino|`, badFields: []string{"filter.value"}},
@@ -85,6 +88,9 @@ func TestNewFilter(t *testing.T) {
 				}
 				if diff := cmp.Diff(tt.badFields, fields); diff != "" {
 					t.Errorf("called NewFilter(%v, %v, %q), got bad fields diff (-want +got):\n%s", tt.list, tt.kind, tt.value, diff)
+				}
+				if tt.badHas != "" && !strings.Contains(verr.Violations[0].Description, tt.badHas) {
+					t.Errorf("called NewFilter(%v, %v, %q), got %q, want a description that says %q", tt.list, tt.kind, tt.value, verr.Violations[0].Description, tt.badHas)
 				}
 				return
 			}
