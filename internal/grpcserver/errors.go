@@ -124,8 +124,9 @@ const (
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
 //	comment.ErrRequestReused          ALREADY_EXISTS      REQUEST_ID_REUSED         -
 //	comment.ErrRequestInProgress      ABORTED             REQUEST_IN_PROGRESS       RetryInfo 1s
-//	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, absent for a
-//	                                                                                permanent ban); never the ban's target or reason
+//	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, whole seconds rounded
+//	                                                                                up, absent for a permanent ban); never the ban's
+//	                                                                                target or reason
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s; cause logged at WARN, one line per 10 s
 //	errShuttingDown (WatchQueue)      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
 //	errTooManyWatchers (WatchQueue)   RESOURCE_EXHAUSTED  TOO_MANY_WATCHERS         RetryInfo 30s
@@ -236,7 +237,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 		// Only the end of the ban goes out: who is banned, why and by whom is for moderators.
 		var md map[string]string
 		if !berr.Ban.ExpiresAt.IsZero() {
-			md = map[string]string{"expire_time": berr.Ban.ExpiresAt.UTC().Format(time.RFC3339)}
+			// Whole seconds, rounded up: a client that waits until the time given must find the
+			// ban over, not refused again for the fraction cut off.
+			end := berr.Ban.ExpiresAt.UTC().Add(time.Second - 1).Truncate(time.Second)
+			md = map[string]string{"expire_time": end.Format(time.RFC3339)}
 		}
 		return withDetails(codes.PermissionDenied, "submissions from this reader are refused", ReasonBanned, md), false
 

@@ -93,6 +93,15 @@ func TestStatusFor(t *testing.T) {
 				Metadata: map[string]string{"expire_time": "2031-02-03T04:05:06Z"}}},
 		},
 		{
+			name: "banned until a time within a second, rounded up",
+			err: &ratelimit.BannedError{Ban: ratelimit.Ban{
+				Target: ratelimit.AuthorTarget("ab12"), ExpiresAt: time.Date(2031, 2, 3, 4, 5, 6, 1, time.UTC),
+			}},
+			wantCode: codes.PermissionDenied,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonBanned, Domain: ErrorDomain,
+				Metadata: map[string]string{"expire_time": "2031-02-03T04:05:07Z"}}},
+		},
+		{
 			name:        "banned for good",
 			err:         &ratelimit.BannedError{Ban: ratelimit.Ban{Target: ratelimit.AuthorTarget("ab12")}},
 			wantCode:    codes.PermissionDenied,
