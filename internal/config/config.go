@@ -329,9 +329,9 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 		}
 	}
 	var errs []error
-	failed := map[string]bool{} // settings whose value given in the environment or a flag was refused
+	failed := map[string]bool{} // settings whose value given in the file, the environment or a flag was refused
 	if c.ConfigFile != "" {
-		if err := c.loadFile(table); err != nil {
+		if err := c.loadFile(table, failed); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -374,7 +374,8 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 	return c, nil
 }
 
-// withoutFailed drops Validate's complaints about settings whose given value was refused already:
+// withoutFailed drops Validate's complaints about settings whose given value (in the config file,
+// the environment or a flag) was refused already:
 // a refused -encryption-keys leaves the setting empty, and "encryption-keys: required" after the
 // real error would send the operator looking for a setting they did give.
 func withoutFailed(err error, failed map[string]bool) error {
@@ -405,7 +406,8 @@ func (c *Config) fileHas(key string) bool {
 	return false
 }
 
-func (c *Config) loadFile(table []setting) error {
+// loadFile applies the config file's keys, recording in failed the settings whose value it refused.
+func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 	raw, err := os.ReadFile(c.ConfigFile)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -434,16 +436,19 @@ func (c *Config) loadFile(table []setting) error {
 		if st.node != nil {
 			if err := st.node(c, &node); err != nil {
 				errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+				failed[k] = true
 			}
 			c.fileKeys = append(c.fileKeys, k)
 			continue
 		}
 		if node.Kind != yaml.ScalarNode {
 			errs = append(errs, fmt.Errorf("config file %s: %s: want a single value", c.ConfigFile, k))
+			failed[k] = true
 			continue
 		}
 		if err := st.apply(c, node.Value); err != nil {
 			errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+			failed[k] = true
 		}
 		c.fileKeys = append(c.fileKeys, k)
 	}

@@ -201,3 +201,23 @@ func TestLoadReseal(t *testing.T) {
 		t.Errorf("Load (the server) with -dry-run = nil error, want one: the flag is reseal's")
 	}
 }
+
+// A value the config file gives and Load refuses is reported once, naming the file and the key:
+// not again as a required setting that is missing, which would send the operator looking for a
+// setting the file does give.
+func TestRefusedFileValueNotAlsoRequired(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "commentd.yaml")
+	os.WriteFile(file, []byte("keys: /k\nencryption-keys: \"k1:AAAA\"\nhash-key: short\n"), 0o600)
+	_, err := Load([]string{"-config", file}, envMap(nil), io.Discard)
+	if err == nil {
+		t.Fatalf("Load(-config with a bad encryption-keys and hash-key) = nil error, want one")
+	}
+	for _, want := range []string{"encryption-keys:", "hash-key:"} {
+		if !strings.Contains(err.Error(), file+": "+want) {
+			t.Errorf("Load(-config with bad keys) = %v, want the file's %s refused", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "required") {
+		t.Errorf("Load(-config with bad keys) = %v, want no \"required\" for settings the file gives", err)
+	}
+}
