@@ -465,6 +465,11 @@ func (c *Config) validate(serves bool) error {
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("grpc-addr is empty"))
 	}
+	if c.HTTPAddr == "" {
+		// net.Listen would take "" as every interface and a random port: /metrics (and -pprof)
+		// served where nobody looks for them.
+		errs = append(errs, errors.New("http-addr is empty"))
+	}
 	if c.RedisURL == "" && !c.Dev {
 		errs = append(errs, errors.New("redis-url is empty"))
 	}

@@ -117,6 +117,9 @@ func TestInvalid(t *testing.T) {
 		{"short key", nil, map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:AAAA", "COMMENTD_HASH_KEY": key}},
 		{"stray argument", []string{"-dev", "extra"}, nil},
 		{"missing config file", []string{"-dev", "-config", "/nonexistent/commentd.yaml"}, nil},
+		// An empty address would serve /metrics (and -pprof) on every interface, at a random port.
+		{"empty http addr", []string{"-http-addr", ""}, base},
+		{"empty http addr in dev", []string{"-dev", "-http-addr", ""}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
