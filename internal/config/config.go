@@ -498,8 +498,11 @@ func (c *Config) validate(serves bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
-	if c.ShutdownTimeout <= 0 || c.RedisTimeout <= 0 {
-		errs = append(errs, errors.New("shutdown-timeout and redis-timeout must be positive"))
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown-timeout %s: must be positive", c.ShutdownTimeout))
+	}
+	if c.RedisTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("redis-timeout %s: must be positive", c.RedisTimeout))
 	}
 	errs = append(errs, c.Abuse.validate()...)
 	errs = append(errs, c.Workflow.validate()...)

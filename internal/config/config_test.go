@@ -224,3 +224,25 @@ func TestRefusedFileValueNotAlsoRequired(t *testing.T) {
 		t.Errorf("Load(-config with bad keys) = %v, want no \"required\" for settings the file gives", err)
 	}
 }
+
+// A bad value is reported naming its setting, and only its setting.
+func TestInvalidNamesOnlyTheBadSetting(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	tests := []struct {
+		name      string
+		args      []string
+		want, not string
+	}{
+		{"zero redis timeout", []string{"-redis-timeout", "0"}, "redis-timeout", "shutdown-timeout"},
+		{"negative shutdown timeout", []string{"-shutdown-timeout", "-1s"}, "shutdown-timeout", "redis-timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, envMap(env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.not) {
+				t.Errorf("Load(%q) = %v, want an error naming %s and not %s", tt.args, err, tt.want, tt.not)
+			}
+		})
+	}
+}
