@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/commentd/commentd/internal/config"
+	"github.com/commentd/commentd/internal/privacy"
+)
+
+// deployment is what one file of deploy/ gives commentd: its environment, the volumes mounted into
+// its container, the container ports it publishes, and how long the platform waits after SIGTERM
+// before it kills the process.
+type deployment struct {
+	file   string
+	env    map[string]string
+	mounts []string // container paths
+	ports  []string // container ports
+	grace  time.Duration
+}
+
+// composeDeployment reads the commentd service of deploy/compose.yaml.
+func composeDeployment(t *testing.T) deployment {
+	t.Helper()
+	const file = "../../deploy/compose.yaml"
+	var doc struct {
+		Services map[string]struct {
+			Environment     map[string]string `yaml:"environment"`
+			Volumes         []string          `yaml:"volumes"`
+			Ports           []string          `yaml:"ports"`
+			StopGracePeriod string            `yaml:"stop_grace_period"`
+		} `yaml:"services"`
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	svc, ok := doc.Services["commentd"]
+	if !ok {
+		t.Fatalf("%s has no commentd service", file)
+	}
+	d := deployment{file: file, env: svc.Environment, grace: 10 * time.Second} // Compose's default
+	if svc.StopGracePeriod != "" {
+		if d.grace, err = time.ParseDuration(svc.StopGracePeriod); err != nil {
+			t.Fatalf("%s: stop_grace_period: %v", file, err)
+		}
+	}
+	for _, v := range svc.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 {
+			t.Fatalf("%s: volume %q: want source:target", file, v)
+		}
+		d.mounts = append(d.mounts, parts[1])
+	}
+	for _, p := range svc.Ports {
+		d.ports = append(d.ports, p[strings.LastIndexByte(p, ':')+1:])
+	}
+	return d
+}
+
+// kubernetesDeployment reads the commentd container of the Deployment in
+// deploy/kubernetes/commentd.yaml. Variables taken from a secret get a placeholder value.
+func kubernetesDeployment(t *testing.T) deployment {
+	t.Helper()
+	const file = "../../deploy/kubernetes/commentd.yaml"
+	type container struct {
+		Name  string `yaml:"name"`
+		Ports []struct {
+			ContainerPort int `yaml:"containerPort"`
+		} `yaml:"ports"`
+		Env []struct {
+			Name      string     `yaml:"name"`
+			Value     string     `yaml:"value"`
+			ValueFrom *yaml.Node `yaml:"valueFrom"`
+		} `yaml:"env"`
+		VolumeMounts []struct {
+			MountPath string `yaml:"mountPath"`
+		} `yaml:"volumeMounts"`
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	for {
+		var doc struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Template struct {
+					Spec struct {
+						TerminationGracePeriodSeconds *int        `yaml:"terminationGracePeriodSeconds"`
+						Containers                    []container `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if doc.Kind != "Deployment" {
+			continue
+		}
+		pod := doc.Spec.Template.Spec
+		d := deployment{file: file, env: map[string]string{}, grace: 30 * time.Second} // Kubernetes' default
+		if pod.TerminationGracePeriodSeconds != nil {
+			d.grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+		}
+		for _, c := range pod.Containers {
+			if c.Name != "commentd" {
+				continue
+			}
+			for _, e := range c.Env {
+				d.env[e.Name] = e.Value
+				if e.ValueFrom != nil {
+					d.env[e.Name] = "from-secret"
+				}
+			}
+			for _, m := range c.VolumeMounts {
+				d.mounts = append(d.mounts, m.MountPath)
+			}
+			for _, p := range c.Ports {
+				d.ports = append(d.ports, strconv.Itoa(p.ContainerPort))
+			}
+			return d
+		}
+	}
+	t.Fatalf("%s has no Deployment with a commentd container", file)
+	return deployment{}
+}
+
+// TestDeployFilesMatchTheServer reads deploy/'s compose file and Kubernetes manifest against what
+// commentd really reads: every COMMENTD_* variable they set is one of its settings, the
+// configuration they give loads, the keys file is inside a mounted volume, the ports commentd
+// listens on are the ones published, and the platform waits longer after SIGTERM than commentd
+// drains (-shutdown-timeout), so the drain is not cut short by a kill.
+func TestDeployFilesMatchTheServer(t *testing.T) {
+	var usage bytes.Buffer
+	if _, err := config.Load([]string{"-h"}, func(string) string { return "" }, &usage); !errors.Is(err, config.ErrHelp) {
+		t.Fatalf("config.Load(-h) = %v, want ErrHelp", err)
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\(env (COMMENTD_[A-Z_]+)\)`).FindAllStringSubmatch(usage.String(), -1) {
+		known[m[1]] = true
+	}
+	secret := privacy.EncodeSecret(privacy.NewSecret())
+	for _, d := range []deployment{composeDeployment(t), kubernetesDeployment(t)} {
+		t.Run(strings.TrimPrefix(d.file, "../../"), func(t *testing.T) {
+			for name := range d.env {
+				if !known[name] {
+					t.Errorf("%s sets %s, which commentd does not read", d.file, name)
+				}
+			}
+			// The secrets come from outside the file (compose's secrets.env, a Kubernetes secret).
+			env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + secret, "COMMENTD_HASH_KEY": secret}
+			for k, v := range d.env {
+				if v != "from-secret" {
+					env[k] = v
+				}
+			}
+			cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+			if err != nil {
+				t.Fatalf("%s: commentd refuses its configuration: %v", d.file, err)
+			}
+			if !mountedUnder(cfg.KeysFile, d.mounts) {
+				t.Errorf("%s: keys file %s is in none of the mounted volumes %q", d.file, cfg.KeysFile, d.mounts)
+			}
+			for _, addr := range []string{cfg.GRPCAddr, cfg.HTTPAddr} {
+				_, port, err := net.SplitHostPort(addr)
+				if err != nil {
+					t.Fatalf("%s: listen address %q: %v", d.file, addr, err)
+				}
+				if !slices.Contains(d.ports, port) {
+					t.Errorf("%s: commentd listens on port %s, which is not among the container ports %q", d.file, port, d.ports)
+				}
+			}
+			if d.grace <= cfg.ShutdownTimeout {
+				t.Errorf("%s: the platform kills commentd %s after SIGTERM, before its -shutdown-timeout of %s has let calls drain", d.file, d.grace, cfg.ShutdownTimeout)
+			}
+		})
+	}
+}
+
+func mountedUnder(path string, mounts []string) bool {
+	for _, m := range mounts {
+		if strings.HasPrefix(path, strings.TrimSuffix(m, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
