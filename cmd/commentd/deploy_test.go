@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 type deployment struct {
 	file   string
 	env    map[string]string
+	local  []string // files of the checkout it reads (compose's env_file and bind-mount sources), from the repository root
 	mounts []string // container paths
 	ports  []string // container ports
 	grace  time.Duration
@@ -36,6 +38,7 @@ func composeDeployment(t *testing.T) deployment {
 	const file = "../../deploy/compose.yaml"
 	var doc struct {
 		Services map[string]struct {
+			EnvFile         string            `yaml:"env_file"`
 			Environment     map[string]string `yaml:"environment"`
 			Volumes         []string          `yaml:"volumes"`
 			Ports           []string          `yaml:"ports"`
@@ -65,6 +68,12 @@ func composeDeployment(t *testing.T) deployment {
 			t.Fatalf("%s: volume %q: want source:target", file, v)
 		}
 		d.mounts = append(d.mounts, parts[1])
+		if strings.HasPrefix(parts[0], ".") {
+			d.local = append(d.local, path.Join("deploy", parts[0]))
+		}
+	}
+	if svc.EnvFile != "" {
+		d.local = append(d.local, path.Join("deploy", svc.EnvFile))
 	}
 	for _, p := range svc.Ports {
 		d.ports = append(d.ports, p[strings.LastIndexByte(p, ':')+1:])
@@ -201,6 +210,45 @@ func mountedUnder(path string, mounts []string) bool {
 	for _, m := range mounts {
 		if strings.HasPrefix(path, strings.TrimSuffix(m, "/")+"/") {
 			return true
+		}
+	}
+	return false
+}
+
+// TestDeploySecretsStayOutOfGitAndImages: the compose file reads the encryption keys, the hash key
+// and the API keys file from files the operator creates in the checkout. Git must not offer them
+// for a commit, and the image build (whose context is the whole checkout) must not copy them.
+func TestDeploySecretsStayOutOfGitAndImages(t *testing.T) {
+	d := composeDeployment(t)
+	if len(d.local) == 0 {
+		t.Fatalf("%s reads no file of the checkout; the test expects its env_file and keys directory", d.file)
+	}
+	for _, ignore := range []string{"../../.gitignore", "../../.dockerignore"} {
+		raw, err := os.ReadFile(ignore)
+		if err != nil {
+			t.Errorf("%s: %v", ignore, err)
+			continue
+		}
+		for _, p := range d.local {
+			if !ignored(string(raw), p) {
+				t.Errorf("%s does not leave out %s, which %s reads", ignore, p, d.file)
+			}
+		}
+	}
+}
+
+// ignored reports whether a pattern of an ignore file (one a line, "#" comments; no negations)
+// matches p or a directory above it. Patterns are read as paths from the repository root.
+func ignored(file, p string) bool {
+	for line := range strings.Lines(file) {
+		pat := strings.TrimSuffix(strings.Trim(strings.TrimSpace(line), "/"), "/")
+		if pat == "" || strings.HasPrefix(pat, "#") {
+			continue
+		}
+		for q := p; q != "." && q != "/"; q = path.Dir(q) {
+			if ok, _ := path.Match(pat, q); ok {
+				return true
+			}
 		}
 	}
 	return false
