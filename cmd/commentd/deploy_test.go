@@ -158,7 +158,8 @@ func kubernetesDeployment(t *testing.T) deployment {
 // commentd really reads: every COMMENTD_* variable they set is one of its settings, the
 // configuration they give loads, the keys file is inside a mounted volume, the ports commentd
 // listens on are the ones published, and the platform waits longer after SIGTERM than commentd
-// drains (-shutdown-timeout), so the drain is not cut short by a kill.
+// goes on taking calls (-shutdown-delay) and drains (-shutdown-timeout), so the drain is not cut
+// short by a kill.
 func TestDeployFilesMatchTheServer(t *testing.T) {
 	var usage bytes.Buffer
 	if _, err := config.Load([]string{"-h"}, func(string) string { return "" }, &usage); !errors.Is(err, config.ErrHelp) {
@@ -199,8 +200,8 @@ func TestDeployFilesMatchTheServer(t *testing.T) {
 					t.Errorf("%s: commentd listens on port %s, which is not among the container ports %q", d.file, port, d.ports)
 				}
 			}
-			if d.grace <= cfg.ShutdownTimeout {
-				t.Errorf("%s: the platform kills commentd %s after SIGTERM, before its -shutdown-timeout of %s has let calls drain", d.file, d.grace, cfg.ShutdownTimeout)
+			if d.grace <= cfg.ShutdownDelay+cfg.ShutdownTimeout {
+				t.Errorf("%s: the platform kills commentd %s after SIGTERM, before its -shutdown-delay of %s and -shutdown-timeout of %s have let calls drain", d.file, d.grace, cfg.ShutdownDelay, cfg.ShutdownTimeout)
 			}
 		})
 	}

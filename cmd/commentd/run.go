@@ -246,9 +246,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case runErr = <-errc:
 		log.Error("server failed, shutting down", "err", runErr)
 	}
-	// Order: health goes NOT_SERVING and gRPC drains (hard stop at the deadline); then HTTP; Redis
-	// closes last through the defer above.
+	// Order: health goes NOT_SERVING, calls are still taken for -shutdown-delay, and gRPC drains
+	// (hard stop at the deadline); then HTTP; Redis closes last through the defer above.
 	stopHealth()
+	if cfg.ShutdownDelay > 0 && runErr == nil {
+		srv.Drain()
+		log.Info("health NOT_SERVING; still taking calls until the shutdown delay ends", "delay", cfg.ShutdownDelay.String())
+		select {
+		case <-time.After(cfg.ShutdownDelay):
+		case runErr = <-errc:
+			log.Error("server failed, shutting down", "err", runErr)
+		}
+	}
 	shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
 	shutCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
 	defer cancel()

@@ -38,6 +38,7 @@ type Config struct {
 	TLSKey          string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	ShutdownDelay   time.Duration
 	RedisTimeout    time.Duration
 	ConfigFile      string
 	Abuse           Abuse    // rate limits, duplicate control, bans: see abuse.go
@@ -205,6 +206,8 @@ func settings() []setting {
 	out = append(out, scalar("log-level", "COMMENTD_LOG_LEVEL", "info", "debug, info, warn or error", a, s))
 	a, s = durationField(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	out = append(out, scalar("shutdown-timeout", "COMMENTD_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for in-flight calls before stopping hard", a, s))
+	a, s = durationField(func(c *Config) *time.Duration { return &c.ShutdownDelay })
+	out = append(out, scalar("shutdown-delay", "COMMENTD_SHUTDOWN_DELAY", "0s", "how long SIGTERM goes on taking new calls, with health NOT_SERVING, before it drains (for load balancers that learn late)", a, s))
 	a, s = durationField(func(c *Config) *time.Duration { return &c.RedisTimeout })
 	out = append(out, scalar("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of one Redis call when the gRPC caller set no shorter deadline", a, s))
 	out = append(out, abuseSettings()...)
@@ -500,6 +503,9 @@ func (c *Config) validate(serves bool) error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout %s: must be positive", c.ShutdownTimeout))
+	}
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("shutdown-delay %s: must not be negative", c.ShutdownDelay))
 	}
 	if c.RedisTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("redis-timeout %s: must be positive", c.RedisTimeout))

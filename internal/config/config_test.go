@@ -236,6 +236,7 @@ func TestInvalidNamesOnlyTheBadSetting(t *testing.T) {
 	}{
 		{"zero redis timeout", []string{"-redis-timeout", "0"}, "redis-timeout", "shutdown-timeout"},
 		{"negative shutdown timeout", []string{"-shutdown-timeout", "-1s"}, "shutdown-timeout", "redis-timeout"},
+		{"negative shutdown delay", []string{"-shutdown-delay", "-1s"}, "shutdown-delay", "shutdown-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

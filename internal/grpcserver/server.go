@@ -194,6 +194,11 @@ func (s *Server) SetServing(ok bool) {
 // Shutdown turns health NOT_SERVING (for good), ends the open WatchQueue streams (their clients
 // get UNAVAILABLE and reconnect elsewhere), then stops accepting calls and waits for the running
 // ones to finish. If ctx ends first, it closes every connection at once.
+// Drain turns health NOT_SERVING for good while calls, and new connections, go on being served:
+// the first step of a shutdown that leaves load balancers time to stop sending here before
+// Shutdown refuses new connections.
+func (s *Server) Drain() { s.health.Shutdown() }
+
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown()
 	s.endStreams()
