@@ -31,7 +31,7 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, config.ErrHelp):
-		os.Exit(2)
+		// The usage was asked for and printed: not a failure (as with Go's flag package).
 	default:
 		fmt.Fprintln(os.Stderr, "commentd:", err)
 		os.Exit(1)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -456,5 +457,32 @@ func TestReloadKeysOnSIGHUP(t *testing.T) {
 	reloadAndWait("keys file not reloaded", 1)
 	if code := count(newToken); code != codes.OK {
 		t.Errorf("called CountComments after a reload of a broken keys file, got %v, want OK (the keys in force stay)", code)
+	}
+}
+
+// TestHelpExitsZero: asking for the usage is not a failure (Go's flag package exits 0 for -h too),
+// and a bad flag is one, with the usage error on stderr.
+func TestHelpExitsZero(t *testing.T) {
+	bin, _ := binaries(t)
+	for _, tt := range []struct {
+		args     []string
+		wantCode int
+	}{
+		{[]string{"-h"}, 0},
+		{[]string{"reseal", "-h"}, 0},
+		{[]string{"-no-such-flag"}, 1},
+	} {
+		cmd := exec.Command(bin, tt.args...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatalf("run commentd %v: %v", tt.args, err)
+		}
+		if code != tt.wantCode || !strings.Contains(string(out), "-redis-url") && tt.args[0] == "-h" {
+			t.Errorf("commentd %v exited %d with:\n%s\nwant exit %d", tt.args, code, out, tt.wantCode)
+		}
 	}
 }
