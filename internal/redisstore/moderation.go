@@ -254,12 +254,25 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // MULTI/EXEC round trip. Settings back at their defaults are deleted rather than stored.
 //
 // Reopening a thread (closed false) with auto-close on also starts a new auto-close period, so
-// a moderator can reopen a thread that closed by age.
+// a moderator can reopen a thread that closed by age. Only a thread closed now is reopened:
+// closed false on an open thread (a mode change that sends both fields, say) leaves its period
+// running from its first comment, as create.lua started it.
 func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
 	}
 	key := s.keys.thread(shardOfThread(threadID), threadID)
+	reopen := false
+	if closed != nil && !*closed && s.closeAfter > 0 {
+		// Read apart from the write: a thread closed or reopened by another moderator in
+		// between ends open either way, and one whose period runs out in between is reported
+		// closed by the reply, so the moderator sees it and can reopen it again.
+		before, err := s.GetThread(ctx, threadID)
+		if err != nil {
+			return comment.Thread{}, err
+		}
+		reopen = before.Closed
+	}
 	var get *redis.SliceCmd
 	cmds, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
 		switch {
@@ -275,7 +288,7 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 			pl.HSet(ctx, key, tfClosed, "1")
 		default:
 			pl.HDel(ctx, key, tfClosed)
-			if s.closeAfter > 0 {
+			if reopen {
 				pl.HSet(ctx, key, tfFirst, micros(time.Now()))
 			}
 		}

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -81,5 +82,51 @@ func TestThreadsCloseAfterTheirPeriod(t *testing.T) {
 	}
 	if err := create(never, "young", 5, now); !errors.Is(err, comment.ErrThreadClosed) {
 		t.Errorf("Create in an explicitly closed thread without auto-close = %v, want ErrThreadClosed", err)
+	}
+}
+
+// TestOpenThreadKeepsItsPeriod sets closed false on threads that are not closed: that reopens
+// nothing, so the auto-close period must still run from the first comment, not from the update.
+func TestOpenThreadKeepsItsPeriod(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	now := time.Now()
+	create := func(thread string, n int, at time.Time) error {
+		c := draft(s, thread, n)
+		c.CreatedAt, c.PublishedAt = at, at
+		_, _, err := s.Create(ctx, c, comment.CreateOptions{})
+		return err
+	}
+	open := false
+	tests := []struct {
+		name    string
+		first   time.Time // the first comment, before the update; zero for none
+		next    time.Time // a comment after the update
+		wantErr error
+	}{
+		// 50 minutes into its hour: a comment 70 minutes after the first is too late.
+		{"thread with comments", now.Add(-50 * time.Minute), now.Add(20 * time.Minute), comment.ErrThreadClosed},
+		// No comment yet: the period starts with the first one, two hours after the update.
+		{"thread without comments", time.Time{}, now.Add(2 * time.Hour), nil},
+	}
+	for i, tt := range tests {
+		thread := fmt.Sprintf("open-%d", i)
+		if !tt.first.IsZero() {
+			if err := create(thread, 1, tt.first); err != nil {
+				t.Fatalf("%s: Create(first comment at %v) = %v", tt.name, tt.first, err)
+			}
+		}
+		if th, err := s.UpdateThread(ctx, thread, nil, &open); err != nil || th.Closed {
+			t.Fatalf("%s: UpdateThread(closed false) = %+v, %v; want open", tt.name, th, err)
+		}
+		if err := create(thread, 2, tt.next); !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: UpdateThread(closed false) on an open thread, then Create(at %v) = %v, want %v (the period runs from the first comment)",
+				tt.name, tt.next.Sub(now).Round(time.Minute), err, tt.wantErr)
+		}
 	}
 }
