@@ -483,7 +483,16 @@ func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, 
 	if err != nil || s.audit == nil {
 		return after, err
 	}
-	if change := threadChange(before, after); change != "" {
+	// Only the fields this call set: another moderator may have changed the other one between the
+	// two reads, and that change is theirs to record, not this moderator's.
+	mine := before
+	if mode != nil {
+		mine.Mode = after.Mode
+	}
+	if closed != nil {
+		mine.Closed = after.Closed
+	}
+	if change := threadChange(before, mine); change != "" {
 		e := AuditEvent{Moderator: moderator, Action: AuditUpdateThread, Target: "threads/" + threadID, Reason: change}
 		if err := s.RecordAudit(ctx, e); err != nil {
 			return comment.Thread{}, err

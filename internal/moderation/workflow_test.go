@@ -266,3 +266,48 @@ func TestThreadChange(t *testing.T) {
 		}
 	}
 }
+
+// threadStub is a Store whose thread reads before the update and after it come from the test:
+// after may hold another moderator's change, made between the two.
+type threadStub struct {
+	Store
+	before, after comment.Thread
+}
+
+func (s *threadStub) GetThread(context.Context, string) (comment.Thread, error) { return s.before, nil }
+
+func (s *threadStub) UpdateThread(context.Context, string, *comment.Mode, *bool) (comment.Thread, error) {
+	return s.after, nil
+}
+
+// TestUpdateThreadAuditsOnlyItsOwnChange has another moderator change the field the caller left
+// alone between the caller's read and write: the caller's entry names only what the caller set.
+func TestUpdateThreadAuditsOnlyItsOwnChange(t *testing.T) {
+	pre, closed := comment.ModePre, true
+	tests := []struct {
+		name          string
+		mode          *comment.Mode
+		closed        *bool
+		before, after comment.Thread
+		want          []string // the reasons recorded
+	}{
+		{"mode while another closes", &pre, nil, comment.Thread{}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"moderation mode default -> pre"}},
+		{"close while another sets the mode", nil, &closed, comment.Thread{}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"closed false -> true"}},
+		{"close, already closed by another", nil, &closed, comment.Thread{}, comment.Thread{Closed: true}, []string{"closed false -> true"}},
+		{"nothing of the caller's changed", &pre, nil, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre, Closed: true}, nil},
+	}
+	for _, tt := range tests {
+		audit := &auditStub{}
+		s := NewService(&threadStub{before: tt.before, after: tt.after}, testKeyring(t), Options{Audit: audit})
+		if _, err := s.UpdateThread(context.Background(), "anna", "t1", tt.mode, tt.closed); err != nil {
+			t.Fatalf("%s: UpdateThread = %v", tt.name, err)
+		}
+		var got []string
+		for _, e := range audit.events {
+			got = append(got, e.Reason)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: UpdateThread with %+v before and %+v after, audit reasons (-want +got):\n%s", tt.name, tt.before, tt.after, diff)
+		}
+	}
+}
