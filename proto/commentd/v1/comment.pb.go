@@ -594,14 +594,16 @@ func (x *ModeratedComment) GetReportCount() int32 {
 	return 0
 }
 
-// AuthorHistory counts an author's comments by outcome.
+// AuthorHistory counts an author's comments by the decision a moderator left them in. Only moderators'
+// decisions count: a comment published at once, or held or marked spam by the checks, counts nowhere until a
+// moderator decides it, and one a moderator reopens (or marks not spam) counts nowhere again.
 type AuthorHistory struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Comments of this author that were published (at once or by a moderator).
+	// Comments of this author that a moderator approved (published).
 	Approved int64 `protobuf:"varint,1,opt,name=approved,proto3" json:"approved,omitempty"`
 	// Comments of this author that a moderator rejected.
 	Rejected int64 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	// Comments of this author that were marked spam (by the checks or a moderator).
+	// Comments of this author that a moderator marked spam.
 	Spam          int64 `protobuf:"varint,3,opt,name=spam,proto3" json:"spam,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
