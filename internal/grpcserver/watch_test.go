@@ -94,6 +94,24 @@ func TestWatchQueueAcrossInstances(t *testing.T) {
 	if got := recv(t, some); got.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED || got.GetComment().GetComment().GetState() != commentdv1.State_STATE_PUBLISHED {
 		t.Errorf("called WatchQueue(kinds SPAM, DECIDED), then approved, got %v, want DECIDED with the comment published", got)
 	}
+	// A published comment a moderator puts back in a queue (reopened, marked spam) is news to
+	// whoever watches the queues as well.
+	if _, err := a.mod.ReopenComment(a.as(t, modKeyName), &commentdv1.ReopenCommentRequest{Name: spam.GetName()}); err != nil {
+		t.Fatalf("called ReopenComment: %v", err)
+	}
+	if got := recv(t, some); got.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED || got.GetComment().GetComment().GetState() != commentdv1.State_STATE_PENDING {
+		t.Errorf("called WatchQueue(kinds SPAM, DECIDED), then reopened a published comment, got %v, want DECIDED with the comment pending", got)
+	}
+	if _, err := a.mod.ApproveComment(a.as(t, modKeyName), &commentdv1.ApproveCommentRequest{Name: spam.GetName()}); err != nil {
+		t.Fatalf("called ApproveComment: %v", err)
+	}
+	recv(t, some) // DECIDED, published again
+	if _, err := a.mod.MarkSpam(a.as(t, modKeyName), &commentdv1.MarkSpamRequest{Name: spam.GetName()}); err != nil {
+		t.Fatalf("called MarkSpam: %v", err)
+	}
+	if got := recv(t, some); got.GetKind() != commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED || got.GetComment().GetComment().GetState() != commentdv1.State_STATE_SPAM {
+		t.Errorf("called WatchQueue(kinds SPAM, DECIDED), then marked a published comment spam, got %v, want DECIDED with the comment spam", got)
+	}
 	// The spam verdict and the approval were not for the default watcher; the next event it gets
 	// is the next hold.
 	next := a.submit(t, validSubmission("watched", "HOLD again"))

@@ -18,7 +18,7 @@ const (
 	EventHeld     EventKind = iota + 1 // a new comment waits for a moderator
 	EventReported                      // readers' reports took a published comment down
 	EventSpam                          // a new comment was judged spam
-	EventDecided                       // a moderator decided a comment that was in a queue
+	EventDecided                       // a moderator decided a comment (it left a queue, or entered one)
 )
 
 func (k EventKind) String() string {

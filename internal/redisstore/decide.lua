@@ -154,7 +154,7 @@ elseif from == SPAM then
   end
 end
 
-if from ~= PUBLISHED then
-  redis.call("PUBLISH", ARGV[14], "decided " .. id .. " " .. thread .. " " .. ARGV[4])
-end
+-- Every decision moves the comment into or out of a queue (a published comment reopened, rejected
+-- or marked spam enters one), so every decision is news to those who watch the queues.
+redis.call("PUBLISH", ARGV[14], "decided " .. id .. " " .. thread .. " " .. ARGV[4])
 return {"ok", redis.call("HGETALL", KEYS[1])}

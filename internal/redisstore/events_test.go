@@ -76,7 +76,7 @@ func TestQueueEvents(t *testing.T) {
 	if _, err := ts.Decide(ctx, held.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StatePublished}, approveFrom); err != nil {
 		t.Fatalf("Decide(approve) = %v", err)
 	}
-	// A published comment rejected left no queue: no event.
+	// A published comment rejected entered one: an event too.
 	if _, err := ts.Decide(ctx, published.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StateRejected}, rejectFrom); err != nil {
 		t.Fatalf("Decide(reject) = %v", err)
 	}
@@ -89,6 +89,7 @@ func TestQueueEvents(t *testing.T) {
 		{Kind: moderation.EventHeld, CommentID: held.ID, ThreadID: "ev", At: held.CreatedAt},
 		{Kind: moderation.EventSpam, CommentID: sp.ID, ThreadID: "ev-spam", At: sp.CreatedAt},
 		{Kind: moderation.EventDecided, CommentID: held.ID, ThreadID: "ev", At: decidedAt},
+		{Kind: moderation.EventDecided, CommentID: published.ID, ThreadID: "ev", At: decidedAt},
 		{Kind: moderation.EventReported, CommentID: held.ID, ThreadID: "ev", At: reportAt},
 	}
 	if diff := cmp.Diff(want, nextEvents(t, events, len(want))); diff != "" {

@@ -36,7 +36,8 @@ const (
 	QueueEventKind_QUEUE_EVENT_KIND_REPORTED QueueEventKind = 2
 	// A new comment was judged spam.
 	QueueEventKind_QUEUE_EVENT_KIND_SPAM QueueEventKind = 3
-	// A moderator decided a queued comment; it left the queue.
+	// A moderator decided a comment: it left a queue, or, published before (reopened, rejected or
+	// marked spam), entered one.
 	QueueEventKind_QUEUE_EVENT_KIND_DECIDED QueueEventKind = 4
 )
 
