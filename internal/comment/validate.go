@@ -236,8 +236,28 @@ func checkText(verr *ValidationError, field, s string, max int, multiline bool) 
 		verr.Add(field, "too long: "+itoa(n)+" characters, at most "+itoa(max))
 	case hasControl(s, multiline):
 		verr.Add(field, "contains control characters")
+	case !hasVisible(s):
+		verr.Add(field, "required: it holds only invisible characters")
 	}
 	return s
+}
+
+// hasVisible reports whether s has a character a reader can see. Trimming removes only white
+// space, so a field of zero-width spaces, joiners, a byte order mark or a Hangul filler passes as
+// one or more characters while it shows as nothing: a required field left blank.
+func hasVisible(s string) bool {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if !unicode.IsSpace(r) {
+				return true
+			}
+			continue
+		}
+		if !unicode.IsSpace(r) && !unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasControl(s string, multiline bool) bool {

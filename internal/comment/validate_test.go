@@ -51,7 +51,9 @@ func TestValidateRejects(t *testing.T) {
 		{"name blank after trim", Limits{}, func(s *Submission) { s.AuthorName = "   " }, []string{"author_name"}},
 		{"name too long", Limits{}, func(s *Submission) { s.AuthorName = strings.Repeat("é", 101) }, []string{"author_name"}},
 		{"name with newline", Limits{}, func(s *Submission) { s.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"name only invisible characters", Limits{}, func(s *Submission) { s.AuthorName = " \u2060\u3164\ufe0f " }, []string{"author_name"}},
 		{"body missing", Limits{}, func(s *Submission) { s.Body = "" }, []string{"body"}},
+		{"body only zero-width characters", Limits{}, func(s *Submission) { s.Body = "\u200b\n\u200c\u200d\ufeff" }, []string{"body"}},
 		{"body too long by default", Limits{}, func(s *Submission) { s.Body = strings.Repeat("x", 5001) }, []string{"body"}},
 		{"body over configured limit", Limits{MaxBodyChars: 10}, func(s *Submission) { s.Body = strings.Repeat("x", 11) }, []string{"body"}},
 		{"body invalid utf-8", Limits{}, func(s *Submission) { s.Body = "ok \xff" }, []string{"body"}},
@@ -84,6 +86,17 @@ func TestValidateRejects(t *testing.T) {
 				t.Errorf("Validate(%+v) violation fields (-want +got):\n%s", s, diff)
 			}
 		})
+	}
+}
+
+// Invisible characters beside visible ones are the reader's text (an emoji sequence joins its
+// parts with U+200D): they are kept as they are.
+func TestValidateKeepsInvisibleCharactersInText(t *testing.T) {
+	s := validSubmission()
+	s.AuthorName, s.Body = "\u200bJane", "\U0001F469\u200d\U0001F4BB"
+	d, err := Limits{}.Validate(s)
+	if err != nil || d.AuthorName != s.AuthorName || d.Body != s.Body {
+		t.Errorf("Validate(name %q, body %q) = %q, %q, %v; want them unchanged, nil", s.AuthorName, s.Body, d.AuthorName, d.Body, err)
 	}
 }
 
