@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -306,6 +307,40 @@ func TestNegativePageSizeRefused(t *testing.T) {
 				t.Errorf("called %s with page_size -1, got BadRequest fields (-want +got):\n%s", tc.name, diff)
 			}
 		})
+	}
+}
+
+// TestListCommentsOrderBy sends each form of order_by the API documents, and some it refuses.
+func TestListCommentsOrderBy(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	for _, body := range []string{"first", "second"} {
+		e.submit(t, validSubmission("order", body))
+	}
+	tests := []struct {
+		orderBy   string
+		wantFirst string // the first comment's body; "" when the call must be refused
+	}{
+		{"", "first"},
+		{"create_time", "first"},
+		{"create_time asc", "first"},
+		{"create_time desc", "second"},
+		{"  create_time   desc ", "second"},
+		{"CREATE_TIME DESC", ""},
+		{"create_time descending", ""},
+		{"publish_time", ""},
+		{"create_time desc, id", ""},
+	}
+	for _, tc := range tests {
+		resp, err := e.site.ListComments(e.as(t, siteKeyName), &commentdv1.ListCommentsRequest{ThreadId: "order", OrderBy: tc.orderBy})
+		if tc.wantFirst == "" {
+			if fields := badRequestFields(err); status.Code(err) != codes.InvalidArgument || !slices.Equal(fields, []string{"order_by"}) {
+				t.Errorf("called ListComments(order_by %q), got %v fields %v, want InvalidArgument on order_by", tc.orderBy, err, fields)
+			}
+			continue
+		}
+		if err != nil || len(resp.GetComments()) != 2 || resp.GetComments()[0].GetBody() != tc.wantFirst {
+			t.Errorf("called ListComments(order_by %q), got %d comments, %v; want 2, %q first", tc.orderBy, len(resp.GetComments()), err, tc.wantFirst)
+		}
 	}
 }
 

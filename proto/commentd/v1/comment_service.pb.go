@@ -317,9 +317,10 @@ type ListCommentsRequest struct {
 	// page before that position, so a reader who keeps paging from an old token does not see it. A token belongs
 	// to the order_by it was made with: with another one it is refused (INVALID_PAGE_TOKEN).
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// The order of the comments: empty or "create_time" for oldest first, "create_time desc" for newest first (by
-	// create_time, then by id, reversed), so a site can show the latest comments of a long thread, or its last page,
-	// with one call instead of paging through every older comment. Anything else is refused (INVALID_ARGUMENT).
+	// The order of the comments: empty, "create_time" or "create_time asc" for oldest first, "create_time desc" for
+	// newest first (by create_time, then by id, reversed), so a site can show the latest comments of a long thread, or
+	// its last page, with one call instead of paging through every older comment. Spaces around and between the words
+	// do not matter; anything else (upper case included) is refused (INVALID_ARGUMENT).
 	OrderBy       string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
