@@ -98,6 +98,7 @@ func TestReportCommentRefusals(t *testing.T) {
 		{"bad ip", &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"long reason", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: strings.Repeat("x", 501)}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"bad name", &commentdv1.ReportCommentRequest{Name: "threads/x"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"name"}},
+		{"reason with a line break", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude\nand off topic"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"bad name, ip and reason", &commentdv1.ReportCommentRequest{Name: "comments/", ClientIp: "not-an-ip", Reason: "x\x00y"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip", "name", "reason"}},
 		{"bare id", &commentdv1.ReportCommentRequest{Name: c.GetId(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"unknown comment", &commentdv1.ReportCommentRequest{Name: "comments/00ffffffffffffffffffffffff"}, codes.NotFound, grpcserver.ReasonCommentNotFound, nil},
@@ -106,6 +107,24 @@ func TestReportCommentRefusals(t *testing.T) {
 		_, err := e.site.ReportComment(site, tt.req)
 		if code, reason := codeReason(err); code != tt.wantCode || reason != tt.wantReason || !slices.Equal(badRequestFields(err), tt.wantFields) {
 			t.Errorf("called ReportComment(%s), got %v %q fields %v, want %v %q fields %v", tt.name, code, reason, badRequestFields(err), tt.wantCode, tt.wantReason, tt.wantFields)
+		}
+	}
+}
+
+// TestReportsOnACommentNotPublished: a report against a comment a moderator rejected is counted
+// and takes nothing down; the answer shows the comment as GetComment does.
+func TestReportsOnACommentNotPublished(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, threshold: 1})
+	site := e.as(t, siteKeyName)
+	c := e.submit(t, validSubmission("stale-page", "rejected soon"))
+	if _, err := e.mod.RejectComment(e.as(t, modKeyName), &commentdv1.RejectCommentRequest{Name: c.GetName()}); err != nil {
+		t.Fatalf("called RejectComment(%s): %v", c.GetName(), err)
+	}
+	for i, ip := range []string{"192.0.2.1", "192.0.2.2"} {
+		resp, err := e.site.ReportComment(site, &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: ip})
+		if err != nil || resp.GetReportCount() != int32(i+1) || resp.GetComment().GetState() != commentdv1.State_STATE_REJECTED {
+			t.Errorf("called ReportComment(%s from %s) on a rejected comment, got count %d state %v, %v; want %d, REJECTED",
+				c.GetName(), ip, resp.GetReportCount(), resp.GetComment().GetState(), err, i+1)
 		}
 	}
 }

@@ -713,10 +713,11 @@ type ReportCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name of the reported comment, "comments/{comment_id}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. The reader's reason, at most 500 characters.
+	// Optional. The reader's reason: one line of at most 500 characters. Control characters, line breaks
+	// included, are refused (INVALID_ARGUMENT): a site that takes the reason from a multi-line field joins its lines.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optional. The reporting reader's IP address; one reader's repeated reports count once (an IPv6 address counts
-	// by its /64 network).
+	// Optional. The reporting reader's IP address; one reader's repeated reports count once, also after a moderator
+	// approved the comment (an IPv6 address counts by its /64 network).
 	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -776,7 +777,8 @@ func (x *ReportCommentRequest) GetClientIp() string {
 // ReportCommentResponse tells the site what became of the report.
 type ReportCommentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The comment after the report: STATE_PUBLISHED, or STATE_PENDING when the reports took it down.
+	// The comment after the report, as GetComment shows it: STATE_PUBLISHED, or STATE_PENDING when the reports
+	// took it down (or it was waiting for a moderator already); STATE_REJECTED when a moderator had rejected it.
 	Comment *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
 	// The number of distinct reports against the comment so far.
 	ReportCount   int32 `protobuf:"varint,2,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`

@@ -50,7 +50,9 @@ type CommentServiceClient interface {
 	// without storing anything and without counting against rate limits.
 	CheckComment(ctx context.Context, in *CheckCommentRequest, opts ...grpc.CallOption) (*CheckCommentResponse, error)
 	// Records a reader's report against a published comment. When a comment reaches the configured number
-	// of reports it is taken down and waits in the moderation queue with the reports' reasons.
+	// of reports (counted since a moderator last approved it) it is taken down and waits in the moderation queue
+	// with the reports' reasons. A report against a comment that is not published (a reader on a page shown before
+	// the comment was taken down) is recorded and counted too, but takes nothing down.
 	ReportComment(ctx context.Context, in *ReportCommentRequest, opts ...grpc.CallOption) (*ReportCommentResponse, error)
 }
 
@@ -145,7 +147,9 @@ type CommentServiceServer interface {
 	// without storing anything and without counting against rate limits.
 	CheckComment(context.Context, *CheckCommentRequest) (*CheckCommentResponse, error)
 	// Records a reader's report against a published comment. When a comment reaches the configured number
-	// of reports it is taken down and waits in the moderation queue with the reports' reasons.
+	// of reports (counted since a moderator last approved it) it is taken down and waits in the moderation queue
+	// with the reports' reasons. A report against a comment that is not published (a reader on a page shown before
+	// the comment was taken down) is recorded and counted too, but takes nothing down.
 	ReportComment(context.Context, *ReportCommentRequest) (*ReportCommentResponse, error)
 	mustEmbedUnimplementedCommentServiceServer()
 }
