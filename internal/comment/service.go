@@ -255,9 +255,7 @@ func (s *Service) ListPublished(ctx context.Context, threadID string, p Page) ([
 // even convert, so that one error names that field and every other bad one.
 func ValidateListPublished(threadID string, p Page) error {
 	var verr ValidationError
-	if !ValidThreadID(threadID) {
-		verr.Add("thread_id", "required: a thread id")
-	}
+	checkThreadID(&verr, threadID)
 	CheckPageSize(&verr, p.Size)
 	return verr.Err()
 }

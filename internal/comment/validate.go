@@ -172,12 +172,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	if s.FormAge != nil && *s.FormAge < 0 {
 		verr.Add("form_duration", "want a valid duration, not negative")
 	}
-	switch {
-	case s.ThreadID == "":
-		verr.Add("thread_id", "required: 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
-	case !ValidThreadID(s.ThreadID):
-		verr.Add("thread_id", "not a thread id: want 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
-	}
+	checkThreadID(&verr, s.ThreadID)
 	if s.ParentID != "" && !ValidID(s.ParentID) {
 		verr.Add("parent_id", "not a comment id")
 	}
@@ -218,6 +213,17 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		return Draft{}, err
 	}
 	return d, nil
+}
+
+// checkThreadID adds a violation on thread_id when id is missing or malformed, worded so that a
+// malformed id that was sent is not reported as missing.
+func checkThreadID(verr *ValidationError, id string) {
+	switch {
+	case id == "":
+		verr.Add("thread_id", "required: 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
+	case !ValidThreadID(id):
+		verr.Add("thread_id", "not a thread id: want 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
+	}
 }
 
 // checkText trims a required text field and checks its encoding and length. Line breaks are kept

@@ -159,6 +159,25 @@ func TestValidateThreadIDMessage(t *testing.T) {
 	}
 }
 
+// ListPublished words its thread id violation as a submission does: a malformed id that was sent
+// is "not a thread id", not "required".
+func TestValidateListPublishedThreadIDMessage(t *testing.T) {
+	for _, tt := range []struct{ id, prefix string }{
+		{"", "required: "},
+		{"news/1", "not a thread id: "},
+		{strings.Repeat("a", 129), "not a thread id: "},
+	} {
+		err := ValidateListPublished(tt.id, Page{})
+		var verr *ValidationError
+		if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "thread_id" {
+			t.Fatalf("ValidateListPublished(thread %q) = %v, want one violation on thread_id", tt.id, err)
+		}
+		if d := verr.Violations[0].Description; !strings.HasPrefix(d, tt.prefix) {
+			t.Errorf("ValidateListPublished(thread %q) description %q, want prefix %q", tt.id, d, tt.prefix)
+		}
+	}
+}
+
 // The patterns the id checks implement (see ValidThreadID).
 var (
 	threadIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$`)
