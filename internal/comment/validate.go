@@ -183,6 +183,8 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		verr.Add("author_email", "required")
 	case !ok:
 		verr.Add("author_email", "not a valid email address (want a bare address such as name@example.com)")
+	case addressLiteral(s.AuthorEmail):
+		verr.Add("author_email", "an IP address in brackets is not a reader's address: want a domain name, such as name@example.com")
 	default:
 		d.Email = email
 	}
@@ -213,6 +215,18 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		return Draft{}, err
 	}
 	return d, nil
+}
+
+// addressLiteral reports whether the domain of the email address s is an address literal
+// ("jane@[192.0.2.1]"). Like a dotless domain, which privacy.ParseEmail refuses, it is valid
+// syntax but never a reader's address; and the domain is what the masked form moderators see
+// keeps in full, so it would show them an IP address in clear. It is refused here, for new
+// submissions, rather than by ParseEmail, which also reads the addresses of comments stored
+// before (an erasure or a ban names their author by it).
+func addressLiteral(s string) bool {
+	s = strings.TrimSpace(s)
+	at := strings.LastIndexByte(s, '@')
+	return at >= 0 && strings.HasPrefix(s[at+1:], "[")
 }
 
 // checkThreadID adds a violation on thread_id when id is missing or malformed, worded so that a
