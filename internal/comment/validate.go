@@ -58,13 +58,15 @@ func ValidThreadID(s string) bool {
 }
 
 // ValidRequestID reports whether s is a well-formed client request id (MaxRequestIDChars printable
-// ASCII characters without spaces).
+// ASCII characters without spaces, and no "@"). The id is kept in clear, in Redis key names among
+// other places, so it must not be able to hold an email address, as a site that built ids from
+// its readers' addresses would otherwise make it.
 func ValidRequestID(s string) bool {
 	if len(s) == 0 || len(s) > MaxRequestIDChars {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
+		if s[i] < 0x21 || s[i] > 0x7e || s[i] == '@' {
 			return false
 		}
 	}
@@ -72,7 +74,7 @@ func ValidRequestID(s string) bool {
 }
 
 // RequestIDRule describes a well-formed request id, for field violations.
-const RequestIDRule = "at most 64 printable ASCII characters without spaces"
+const RequestIDRule = `at most 64 printable ASCII characters without spaces or "@" (a UUID is best)`
 
 // ValidID reports whether s is a well-formed comment id (it may still not exist).
 func ValidID(s string) bool {

@@ -67,6 +67,7 @@ func TestValidateRejects(t *testing.T) {
 		{"bad ip", Limits{}, func(s *Submission) { s.ClientIP = "999.1.1.1" }, []string{"client_ip"}},
 		{"request id with space", Limits{}, func(s *Submission) { s.RequestID = "a b" }, []string{"request_id"}},
 		{"request id too long", Limits{}, func(s *Submission) { s.RequestID = strings.Repeat("r", 65) }, []string{"request_id"}},
+		{"request id holding an email address", Limits{}, func(s *Submission) { s.RequestID = "jane@example.com-1" }, []string{"request_id"}},
 		{"user agent invalid utf-8", Limits{}, func(s *Submission) { s.UserAgent = "\xfe" }, []string{"user_agent"}},
 		{"everything missing", Limits{}, func(s *Submission) { *s = Submission{} }, []string{"author_email", "author_name", "body", "thread_id"}},
 	}
@@ -183,7 +184,7 @@ func TestValidateListPublishedThreadIDMessage(t *testing.T) {
 // The patterns the id checks implement (see ValidThreadID).
 var (
 	threadIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$`)
-	requestIDPattern = regexp.MustCompile(`^[\x21-\x7e]{1,64}$`)
+	requestIDPattern = regexp.MustCompile(`^[\x21-\x3f\x41-\x7e]{1,64}$`)
 	commentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 )
 

@@ -37,8 +37,8 @@ type SubmitCommentRequest struct {
 	// Required. The comment text: valid UTF-8, trimmed, 1 to the configured maximum (default 5,000) characters, one
 	// of them visible (a text of only zero-width or other invisible characters is refused as missing).
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
-	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces; one per form
-	// post) that makes the call safe to retry: the same request_id on the same thread within 24 hours returns the
+	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces and no "@",
+	// so that it never holds an email address, as it is kept in clear; a UUID is best; one per form post) that makes the call safe to retry: the same request_id on the same thread within 24 hours returns the
 	// comment the first call created, and counts against no rate limit. The id is scoped to the thread: on another
 	// thread it names another request. After 24 hours it is forgotten: a resend then stores a second comment (unless
 	// duplicate control refuses it). The request must be the same (author, name, parent and body): the id with

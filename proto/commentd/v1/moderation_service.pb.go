@@ -2567,8 +2567,8 @@ type TrainSpamRequest struct {
 	// Required. 1 to 1,000 examples, and at most 4 MiB for the whole request (gRPC's message limit): long
 	// examples go in several calls.
 	Examples []*TrainingExample `protobuf:"bytes,2,rep,name=examples,proto3" json:"examples,omitempty"`
-	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters without spaces) that makes
-	// the call safe to retry: a call that failed part way has trained some of its examples, and resending it with the same
+	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters without spaces or "@") that
+	// makes the call safe to retry: a call that failed part way has trained some of its examples, and resending it with the same
 	// request_id and the same examples within 24 hours trains only the rest. Without it, a resend trains again.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
