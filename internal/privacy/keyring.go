@@ -275,13 +275,13 @@ type macState struct {
 // text) should not hold its memory for good.
 const maxPooledInput = 4 << 10
 
-// EmailKey returns the keyed hash of the normalised address: the author's identity for lookups,
-// bans and rate limits. The zero Email has the empty key.
+// EmailKey returns the keyed hash of the address in one spelling (see Email.identity): the
+// author's identity for lookups, bans and rate limits. The zero Email has the empty key.
 func (k *Keyring) EmailKey(e Email) string {
 	if e.IsZero() {
 		return ""
 	}
-	return k.hash("email", e.Normalized())
+	return k.hash("email", e.identity())
 }
 
 // IPKey returns the keyed hash of an IP address. The zero IP has the empty key.

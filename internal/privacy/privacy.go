@@ -14,6 +14,9 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Email is a syntactically valid email address. Its zero value is "no address".
@@ -90,10 +93,39 @@ func (e Email) IsZero() bool { return e.addr == "" }
 // Reveal returns the address in clear. Call it only to seal the address; never log or return it.
 func (e Email) Reveal() string { return e.addr }
 
-// Normalized returns the form used for keyed hashes: trimmed and lower-cased, so "Jane@Example.com"
-// and "jane@example.com" are the same author. Provider-specific rules (dots, plus tags) are not applied:
+// Normalized returns the address trimmed and lower-cased, so "Jane@Example.com" and
+// "jane@example.com" compare equal. Provider-specific rules (dots, plus tags) are not applied:
 // they differ between providers, and guessing wrong would merge different people.
 func (e Email) Normalized() string { return strings.ToLower(e.addr) }
+
+// identity returns the form the keyed hash (Keyring.EmailKey) is taken of: Normalized, and for an
+// address with letters beyond ASCII, or a domain in its ASCII-compatible "xn--" form, one spelling
+// of it: Unicode in composed form (NFC), the domain decoded from "xn--". The mail system delivers
+// those spellings to one mailbox, and told apart they would let a banned or rate-limited reader
+// come back as someone new. Plain ASCII addresses, nearly all of them, keep the hashes they always
+// had.
+func (e Email) identity() string {
+	lower := e.Normalized()
+	if isASCII(lower) && !strings.Contains(lower, "xn--") {
+		return lower
+	}
+	at := strings.LastIndexByte(lower, '@')
+	local, domain := norm.NFC.String(lower[:at]), lower[at+1:]
+	if u, err := idna.Punycode.ToUnicode(domain); err == nil {
+		domain = u
+	}
+	// Lower-cased again after composing: a composed capital may differ from its parts'.
+	return strings.ToLower(local) + "@" + strings.ToLower(norm.NFC.String(domain))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
 
 // Masked returns the form shown to moderators: the first character of the local part, a run of
 // bullets, and the domain, such as "j•••@example.com".

@@ -399,3 +399,39 @@ func BenchmarkSeal(b *testing.B) {
 		k.SealIP(ip, "0c0006449d8e1a3f2b9c4d5e6f")
 	}
 }
+
+// TestEmailKeySpellings: one address written in the other forms the mail system treats as the
+// same (an internationalised domain in Unicode or in its ASCII "xn--" form, any case; accented
+// letters composed or decomposed) is one author, so a ban or a rate limit cannot be escaped by
+// spelling the address another way. Different addresses stay apart.
+func TestEmailKeySpellings(t *testing.T) {
+	k := testKeyring(t, "k1")
+	key := func(s string) string {
+		t.Helper()
+		e, ok := ParseEmail(s)
+		if !ok {
+			t.Fatalf("ParseEmail(%q) refused", s)
+		}
+		return k.EmailKey(e)
+	}
+	for _, same := range [][]string{
+		{"jane@bücher.example", "jane@xn--bcher-kva.example", "JANE@XN--BCHER-KVA.EXAMPLE", "jane@bu\u0308cher.example", "Jane@BÜCHER.example"},
+		{"jos\u00e9@example.com", "jose\u0301@example.com", "JOS\u00c9@example.com"},
+		{"jane@example.com", "Jane@Example.COM"},
+	} {
+		for _, s := range same[1:] {
+			if key(s) != key(same[0]) {
+				t.Errorf("EmailKey(%q) != EmailKey(%q): one address, two authors", s, same[0])
+			}
+		}
+	}
+	for _, pair := range [][2]string{
+		{"jane@bücher.example", "jane@bucher.example"},
+		{"jose@example.com", "jos\u00e9@example.com"},
+		{"jane@xn--bcher-kva.example", "jane@xn--bcher-kvb.example"},
+	} {
+		if key(pair[0]) == key(pair[1]) {
+			t.Errorf("EmailKey(%q) == EmailKey(%q): two addresses, one author", pair[0], pair[1])
+		}
+	}
+}
