@@ -92,8 +92,8 @@ ban-style: refuse
 	}
 	_, err = submit("ben@example.com", "198.51.100.1", "let me back in")
 	code, reason, info := statusReason(err)
-	if code != codes.PermissionDenied || reason != "BANNED" || info.GetMetadata()["expire_time"] != ban.GetExpireTime().AsTime().UTC().Format(time.RFC3339) {
-		t.Errorf("SubmitComment by ben after the ban = %v %q %v, want PermissionDenied BANNED with the ban's expire_time", code, reason, info.GetMetadata())
+	if code != codes.PermissionDenied || reason != "BANNED" || info.GetMetadata()["expire_time"] != ban.GetExpireTime().AsTime().UTC().Add(time.Second-1).Truncate(time.Second).Format(time.RFC3339) {
+		t.Errorf("SubmitComment by ben after the ban = %v %q %v, want PermissionDenied BANNED with the ban's expire_time rounded up to the second", code, reason, info.GetMetadata())
 	}
 	s.ctl(t, "ban", "--range", "203.0.113.0/24", "--reason", "e2e bot net")
 	if _, err := submit("cat@example.com", "203.0.113.5", "from the banned network"); err != nil {
