@@ -187,6 +187,8 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		verr.Add("author_email", "not a valid email address (want a bare address such as name@example.com)")
 	case addressLiteral(s.AuthorEmail):
 		verr.Add("author_email", "an IP address in brackets is not a reader's address: want a domain name, such as name@example.com")
+	case numericDomain(s.AuthorEmail):
+		verr.Add("author_email", "an IP address is not a reader's domain: want a domain name, such as name@example.com")
 	default:
 		d.Email = email
 	}
@@ -229,6 +231,25 @@ func addressLiteral(s string) bool {
 	s = strings.TrimSpace(s)
 	at := strings.LastIndexByte(s, '@')
 	return at >= 0 && strings.HasPrefix(s[at+1:], "[")
+}
+
+// numericDomain reports whether the domain of the email address s ends in an all-numeric label
+// ("jane@192.0.2.1", "jane@192.168.1"): an IP address, or part of one, written without the
+// brackets addressLiteral looks for. No top-level domain is all-numeric (RFC 3696, section 2), so
+// it is no reader's address either, and the masked form would show moderators the address in
+// clear. Like addressLiteral it is refused for new submissions only.
+func numericDomain(s string) bool {
+	s = strings.TrimSpace(s)
+	top := s[strings.LastIndexByte(s, '.')+1:]
+	if top == "" || strings.ContainsRune(top, '@') {
+		return false
+	}
+	for i := 0; i < len(top); i++ {
+		if top[i] < '0' || top[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkThreadID adds a violation on thread_id when id is missing or malformed, worded so that a

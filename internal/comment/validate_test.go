@@ -64,6 +64,8 @@ func TestValidateRejects(t *testing.T) {
 		{"email dotless domain", Limits{}, func(s *Submission) { s.AuthorEmail = "jane@localhost" }, []string{"author_email"}},
 		{"email with an IPv4 address for a domain", Limits{}, func(s *Submission) { s.AuthorEmail = "jane@[192.0.2.1]" }, []string{"author_email"}},
 		{"email with an IPv6 address for a domain", Limits{}, func(s *Submission) { s.AuthorEmail = "jane@[IPv6:2001:db8::1]" }, []string{"author_email"}},
+		{"email with a bare IPv4 address for a domain", Limits{}, func(s *Submission) { s.AuthorEmail = "jane@192.0.2.1" }, []string{"author_email"}},
+		{"email with a numeric top-level domain", Limits{}, func(s *Submission) { s.AuthorEmail = "jane@192.168.1" }, []string{"author_email"}},
 		{"bad ip", Limits{}, func(s *Submission) { s.ClientIP = "999.1.1.1" }, []string{"client_ip"}},
 		{"request id with space", Limits{}, func(s *Submission) { s.RequestID = "a b" }, []string{"request_id"}},
 		{"request id too long", Limits{}, func(s *Submission) { s.RequestID = strings.Repeat("r", 65) }, []string{"request_id"}},

@@ -54,6 +54,7 @@ func TestSubmitValidation(t *testing.T) {
 		{"author_email with a display name", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "Jane <jane@example.com>" }, []string{"author_email"}},
 		{"author_email without a dotted domain", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "jane@localhost" }, []string{"author_email"}},
 		{"author_email with an IP address for a domain", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "jane@[192.0.2.1]" }, []string{"author_email"}},
+		{"author_email with a bare IP address for a domain", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "jane@198.51.100.7" }, []string{"author_email"}},
 		{"client_ip malformed", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "203.0.113.300" }, []string{"client_ip"}},
 		{"client_ip with a zone", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "fe80::1%eth0" }, []string{"client_ip"}},
 		{"request_id with a space", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = "req 1" }, []string{"request_id"}},
