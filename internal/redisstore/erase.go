@@ -30,6 +30,12 @@ var eraseSrc string
 // Immutable like the claim scripts, and run pipelined: runScripts loads it again after a NOSCRIPT.
 var eraseScript = redis.NewScript(eraseSrc)
 
+//go:embed erase_purged.lua
+var erasePurgedSrc string
+
+// Run pipelined, one call per shard, like eraseScript.
+var erasePurgedScript = redis.NewScript(erasePurgedSrc)
+
 var _ moderation.Eraser = (*Store)(nil)
 
 // EraseAuthor implements moderation.Eraser. The author's record and outcomes are deleted after the
@@ -107,10 +113,37 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	if err := txError(cmds, err); err != nil {
 		return n, storeError("delete the author's record", err)
 	}
+	if err := s.forgetPurgedAuthor(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
+		return n, err
+	}
 	if err := s.forgetSightings(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
 		return n, err
 	}
 	return n, nil
+}
+
+// forgetPurgedAuthor takes authorKey out of every shard's list of purged comments still to forget
+// (see purge.go): a comment of the author the spam retention deleted less than purgeSettle ago is
+// listed there with its author key, which no walk over the records finds, and the list has no TTL.
+// It runs after the walk: a purge racing with it deletes a record the walk then misses, and lists
+// it with the key. The entries stay, without the key, so the purge still forgets their labels.
+func (s *Store) forgetPurgedAuthor(ctx context.Context, timeout time.Duration, authorKey string) error {
+	calls := make([]scriptCall, numShards)
+	for shard := range numShards {
+		calls[shard] = scriptCall{keys: []string{s.keys.purgedToForget(shard)}, args: []any{authorKey}}
+	}
+	cctx, cancel := callContext(ctx, timeout)
+	defer cancel()
+	cmds, err := s.runScripts(cctx, erasePurgedScript, calls)
+	if err != nil {
+		return storeError("take the author out of the purged comments", err)
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return storeError("take the author out of the purged comments", err)
+		}
+	}
+	return nil
 }
 
 // forgetSightings deletes the campaign detector's copies of authorKey's sightings: a sighting

@@ -632,3 +632,37 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 	more := spam.Features(spam.Input{Body: f.kept[2].Body, AuthorName: f.kept[2].AuthorName, Email: keptEmail})
 	waitMirror(t, "after a decision that follows the erasure", m, f.ts, append(tokens, more...), 2*time.Second)
 }
+
+// TestErasureForgetsPurgedSpamAuthor: a comment of the author that the spam retention deleted a
+// moment before the erasure is still listed among the purged comments whose label and outcome are
+// to be forgotten, with its author key. The erasure must take the key out of that list too: the
+// list has no TTL, and its entry pairs the key with the id the audit log names. Afterwards only
+// keys that expire may name the author key, and the purge still forgets the comment's label.
+func TestErasureForgetsPurgedSpamAuthor(t *testing.T) {
+	t.Parallel()
+	f := newEraseFixture(t)
+	ctx := context.Background()
+	purged := f.erased[2]
+	if _, err := f.mod.Decide(ctx, "anna", moderation.MarkSpam, purged.ID, ""); err != nil {
+		t.Fatalf("Decide(mark spam %s) = %v", purged.ID, err)
+	}
+	if n, err := f.ts.PurgeSpam(ctx, time.Now().Add(time.Minute), 10); err != nil || n != 1 {
+		t.Fatalf("PurgeSpam = %d, %v; want the comment marked spam purged", n, err)
+	}
+	if tr := traces(t, f.ts.rdb, f.ts.prefix, f.key); !slices.Contains(tr, f.ts.keys.purgedToForget(shardOfThread(purged.ThreadID))) {
+		t.Fatalf("before the erasure the keys naming the author key are %v; want the purged comments of shard %d among them, or the test shows nothing", tr, shardOfThread(purged.ThreadID))
+	}
+
+	if _, err := f.mod.EraseAuthorData(ctx, "root", f.email, "", false); err != nil {
+		t.Fatalf("EraseAuthorData = %v", err)
+	}
+	for _, k := range traces(t, f.ts.rdb, f.ts.prefix, f.key) {
+		if ttl, err := f.ts.rdb.TTL(ctx, k).Result(); err != nil || ttl <= 0 {
+			t.Errorf("after the erasure key %s names the author key and has TTL %v (%v); want it to expire", k, ttl, err)
+		}
+	}
+	settlePurges(t, f.ts.Store)
+	if tr := traces(t, f.ts.rdb, f.ts.prefix, purged.ID); len(tr) != 0 {
+		t.Errorf("after the erasure and the purge's second step, keys still name the purged %s: %v", purged.ID, tr)
+	}
+}

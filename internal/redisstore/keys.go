@@ -469,7 +469,8 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	P S pf               zset    comments deleted by the spam retention whose label in the site's
 //	                             spam model and outcome in the author's record (other slots) are
 //	                             still to be removed: member "<commentID> <author key>" (the key
-//	                             empty when an erasure removed it), score the deletion's time
+//	                             empty when an erasure removed it, from the record before the
+//	                             deletion or, after it, from here: erase_purged.lua), score the deletion's time
 //	                             (unix µs). purge.lua adds the comment as it deletes it,
 //	                             PurgeSpam removes the two fields and then the member, once the
 //	                             entry is purgeSettle (10 min) old; what a crash between the two
