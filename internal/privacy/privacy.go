@@ -128,7 +128,8 @@ func isASCII(s string) bool {
 }
 
 // Masked returns the form shown to moderators: the first character of the local part, a run of
-// bullets, and the domain, such as "j•••@example.com".
+// bullets, and the domain, such as "j•••@example.com". A local part of one character is not shown
+// at all ("•••@example.com"): its first character would be the whole address.
 func (e Email) Masked() string { return MaskEmail(e.addr) }
 
 // String returns the masked form, so formatting an Email never prints the address.
@@ -143,8 +144,12 @@ func MaskEmail(addr string) string {
 	if at <= 0 {
 		return "•••"
 	}
-	first, _ := utf8.DecodeRuneInString(addr)
-	return string(first) + "•••@" + strings.ToLower(addr[at+1:])
+	domain := strings.ToLower(addr[at+1:])
+	first, size := utf8.DecodeRuneInString(addr)
+	if size == at {
+		return "•••@" + domain
+	}
+	return string(first) + "•••@" + domain
 }
 
 // IP is a reader's IP address. Its zero value is "no address".

@@ -316,6 +316,10 @@ func TestMaskingAndLogs(t *testing.T) {
 		{ip6.Masked(), "2001:db8:abcd::/48"},
 		{ip6to4.Masked(), "2002:cb00:7100::/40"}, // 203.0.113.0/24, as for the IPv4 address itself
 		{MaskEmail("nobody"), "•••"},
+		// A one-character local part: its first character is all of it, so none is shown.
+		{MaskEmail("a@b.co"), "•••@b.co"},
+		{MaskEmail("é@Example.org"), "•••@example.org"},
+		{MaskEmail("ab@b.co"), "a•••@b.co"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
