@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -118,18 +119,28 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 // log, while the address is to be kept only as its keyed hash.
 func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 	var forms []string
+	reason := strings.ToLower(r.GetReason())
 	switch t := r.GetTarget().(type) {
 	case *commentdv1.CreateBanRequest_AuthorEmail:
 		if e, ok := privacy.ParseEmail(t.AuthorEmail); ok {
 			forms = append(forms, e.Normalized())
 		}
 	case *commentdv1.CreateBanRequest_Ip:
-		if ip, ok := privacy.ParseIP(t.Ip); ok {
-			// As written and in the canonical form (an IPv6 address has many spellings).
-			forms = append(forms, strings.ToLower(strings.TrimSpace(t.Ip)), ip.Reveal())
+		ip, ok := privacy.ParseIP(t.Ip)
+		if !ok {
+			break
+		}
+		// As written and in the canonical form; and, as an IPv6 address has many spellings and an
+		// IPv4 address an IPv6 form, every address-like run of the reason is read as an address.
+		forms = append(forms, strings.ToLower(strings.TrimSpace(t.Ip)), ip.Reveal())
+		for run := range strings.FieldsFuncSeq(reason, func(c rune) bool { return !strings.ContainsRune("0123456789abcdef:.", c) }) {
+			for _, s := range []string{run, strings.Trim(run, ":."), strings.TrimRight(run, ":.")} {
+				if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == ip.Addr() {
+					return true
+				}
+			}
 		}
 	}
-	reason := strings.ToLower(r.GetReason())
 	for _, f := range forms {
 		for i := 0; ; {
 			j := strings.Index(reason[i:], f)

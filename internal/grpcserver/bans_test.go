@@ -360,6 +360,10 @@ func TestCreateBanInvalid(t *testing.T) {
 			Reason: "spam run from 203.0.113.7"}, wantFields: []string{"reason"}},
 		{name: "reason quotes the IPv6 address banned in another spelling", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:0DB8:0000:0000:0000:0000:0000:0042"},
 			Reason: "sock puppets on 2001:db8::42"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv6 address banned in a third spelling", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8::42"},
+			Reason: "sock puppets on 2001:0DB8:0:0::42 (ip:2001:db8:0::42)"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv4 address banned in IPv6 form", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"},
+			Reason: "spam run from ::ffff:203.0.113.7"}, wantFields: []string{"reason"}},
 		{name: "comment without an address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: noIP.GetName()}, Reason: "x"}, wantFields: []string{"comment_ip"}},
 	}
 	for _, tt := range tests {
