@@ -175,9 +175,14 @@ prints the existing one. With -o json the output is the CreateFilterResponse.`,
 
 func (c *cli) filtersRmCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "rm NAME...",
-		Short:   "Remove word-list entries",
-		Long:    `filters rm removes entries by name (filters/ID, or the bare ID) and prints one line per entry.`,
+		Use:   "rm NAME...",
+		Short: "Remove word-list entries",
+		Long: `filters rm removes entries by name (filters/ID, or the bare ID) and prints one line per entry, in
+the order given: "<name>: removed" on stdout, or the error on stderr. The exit status is 1 if any
+name failed.
+
+With -o json the output is one JSON array with an object per name: {"name", "ok": true}, or
+{"name", "ok": false, "error": {"code", "message", "reason", "detail"}}.`,
 		Example: `  commentctl filters rm filters/0123456789abcdef01234567`,
 		Args:    argCount(1, -1, "at least one filter NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -186,6 +191,8 @@ func (c *cli) filtersRmCmd() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
+			// The results have the shape of unban's, so -o json prints the same array.
+			results := make([]unbanResult, 0, len(args))
 			failed := 0
 			for _, a := range args {
 				name := filterName(a)
@@ -194,10 +201,21 @@ func (c *cli) filtersRmCmd() *cobra.Command {
 				cancel()
 				if err != nil {
 					failed++
-					fmt.Fprintf(c.stderr, "%s: %s\n", name, c.describe(err))
-					continue
 				}
-				fmt.Fprintf(c.stdout, "%s: removed\n", name)
+				results = append(results, unbanResult{name: name, err: err})
+			}
+			if c.output == "json" {
+				if err := c.writeUnbansJSON(results); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					if r.err != nil {
+						fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
+						continue
+					}
+					fmt.Fprintf(c.stdout, "%s: removed\n", r.name)
+				}
 			}
 			if failed > 0 {
 				return &batchError{verb: "filters rm", failed: failed, total: len(args)}

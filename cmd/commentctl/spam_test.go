@@ -660,6 +660,29 @@ func TestFiltersCommands(t *testing.T) {
 	if n := len(st.filters); n != 2 {
 		t.Errorf("after filters rm, the double holds %d entries, want 2", n)
 	}
+	// -o json is one array, as for unban, so a script can read which removals failed.
+	args := []string{"filters", "rm", "-o", "json", fmt.Sprintf("%024d", 2), "filters/nope"}
+	got = run(args...)
+	var removed []struct {
+		Name  string
+		OK    bool
+		Error *struct{ Code string }
+	}
+	if err := json.Unmarshal([]byte(got.stdout), &removed); err != nil {
+		t.Fatalf("%s: stdout %q is not JSON: %v", cmdline(args), got.stdout, err)
+	}
+	wantRemoved := []string{fmt.Sprintf("filters/%024d:true:", 2), "filters/nope:false:NOT_FOUND"}
+	var gotRemoved []string
+	for _, r := range removed {
+		code := ""
+		if r.Error != nil {
+			code = r.Error.Code
+		}
+		gotRemoved = append(gotRemoved, fmt.Sprintf("%s:%t:%s", r.Name, r.OK, code))
+	}
+	if diff := cmp.Diff(wantRemoved, gotRemoved); diff != "" || got.code != exitError {
+		t.Errorf("%s: exit %d, results mismatch (-want +got):\n%s; want exit 1", cmdline(args), got.code, diff)
+	}
 
 	for _, bad := range [][]string{
 		{"filters", "add", "--list", "maybe", "--kind", "word", "x"},
