@@ -749,7 +749,14 @@ func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 	case op.kind == opBan:
 		m.setStatus(fmt.Sprintf("Lifted the ban on the author of %s.", op.item.name))
 	default:
+		// The server claims a reopened comment for whoever reopened it: hold it again, so a skip
+		// or the end of the session gives it back instead of leaving it claimed for minutes.
 		m.setStatus(fmt.Sprintf("Reopened %s: it is pending again.", op.item.name))
+		if m.skipped[op.item.name] && !m.inQueue(op.item.name) {
+			// Skipped while the reopen was on its way: give it back now.
+			return m.releaseSkipped([]string{op.item.name})
+		}
+		m.held[op.item.name] = true
 	}
 	return m.finishIfIdle()
 }

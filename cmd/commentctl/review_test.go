@@ -509,6 +509,39 @@ func TestReviewUndoWhileInFlight(t *testing.T) {
 	}
 }
 
+// TestReviewUndoneCommentGivenBack checks that a comment reopened by u is given back when it is
+// skipped or left at the end: the server claims a reopened comment for whoever reopened it, so
+// without a release nobody else's review would get it until that claim ran out.
+func TestReviewUndoneCommentGivenBack(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		keys []string
+	}{
+		{name: "skipped after undo", keys: []string{"a", "u", "n"}},
+		{name: "left at quit after undo", keys: []string{"a", "u", "q"}},
+		{name: "rejected, undone, skipped", keys: []string{"r", "1", "u", "n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 2))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press(tt.keys...)
+			if err := h.m.cleanUp(); err != nil {
+				t.Fatalf("keys %q: cleanUp: %v", tt.keys, err)
+			}
+			var released []string
+			for _, r := range d.requests("ReleaseComments") {
+				released = append(released, r.(*commentdv1.ReleaseCommentsRequest).GetNames()...)
+			}
+			if !slices.Contains(released, "comments/c1") {
+				t.Errorf("keys %q: released %q; want comments/c1 among them (reopened by u, so claimed for us again)", tt.keys, released)
+			}
+		})
+	}
+}
+
 func TestReviewNothingToUndo(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 1))
