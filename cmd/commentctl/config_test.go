@@ -327,3 +327,40 @@ func TestConfigTLSAndTimeout(t *testing.T) {
 		t.Errorf("globals from %s with --timeout 7s mismatch (-want +got):\n%s", path, diff)
 	}
 }
+
+// TestConfigNotReadByOfflineCommands checks that the commands that never call the server (keygen,
+// completion, and the completion engine the shell runs on every Tab) work whatever the config file
+// and environment hold: they use neither, and a broken completion fails silently in the shell.
+func TestConfigNotReadByOfflineCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, "commentctl/config.yaml", "server: 127.0.0.1:1\ntoken: secret-from-file\n", 0o644)
+	envs := []struct {
+		name string
+		env  map[string]string
+	}{
+		{name: "token file readable by others", env: map[string]string{envXDGConfig: dir}},
+		{name: "bad " + envTLS, env: map[string]string{envTLS: "maybe"}},
+	}
+	tests := []struct {
+		args []string
+		want string // in stdout
+	}{
+		{args: []string{"keygen", "--name", "alice", "--role", "moderator"}, want: "cmd_"},
+		{args: []string{"completion", "bash"}, want: "__start_commentctl"},
+		{args: []string{"__complete", "queue", "--state", ""}, want: "pending"},
+		{args: []string{"help", "queue"}, want: "queue lists"},
+	}
+	for _, e := range envs {
+		for _, tt := range tests {
+			t.Run(e.name+"/"+tt.args[0], func(t *testing.T) {
+				t.Parallel()
+				got := invocation{args: tt.args, env: e.env}.run(t)
+				if got.code != exitOK || !strings.Contains(got.stdout, tt.want) {
+					t.Errorf("%s with %v: exit %d, stdout %q, stderr %q; want exit 0 and %q in stdout",
+						cmdline(tt.args), e.env, got.code, got.stdout, got.stderr, tt.want)
+				}
+			})
+		}
+	}
+}

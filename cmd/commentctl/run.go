@@ -173,11 +173,13 @@ config file is wrong.`,
 
 // resolveGlobals applies the config file and environment fallbacks and checks the global flags.
 func (c *cli) resolveGlobals(cmd *cobra.Command) error {
-	if err := c.applyConfigFile(cmd); err != nil {
-		return err
-	}
-	if err := c.applyEnv(cmd); err != nil {
-		return err
+	if !offline(cmd) {
+		if err := c.applyConfigFile(cmd); err != nil {
+			return err
+		}
+		if err := c.applyEnv(cmd); err != nil {
+			return err
+		}
 	}
 	c.server = strings.TrimSpace(c.server)
 	c.token = strings.TrimSpace(c.token)
@@ -193,6 +195,21 @@ func (c *cli) resolveGlobals(cmd *cobra.Command) error {
 		return usagef(cmd, "-o %q: want table or json", c.output)
 	}
 	return nil
+}
+
+// offline reports whether cmd never calls the server: keygen, completion, help, and the requests
+// the shell's completion script sends on every Tab. They use nothing from the config file or the
+// environment, so a config file refused for its mode, or a bad COMMENTCTL_TLS, must not stop them;
+// a failing completion request would only leave Tab silently dead.
+func offline(cmd *cobra.Command) bool {
+	if !cmd.HasParent() || cmd.Parent() != cmd.Root() {
+		return false
+	}
+	switch cmd.Name() {
+	case "keygen", "completion", "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return true
+	}
+	return false
 }
 
 // applyEnv fills the global flags the command line left unset from the environment. It runs after
