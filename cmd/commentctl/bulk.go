@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -289,7 +288,7 @@ func (c *cli) printDryRun(v bulkVerb, matched []*commentdv1.ModeratedComment) er
 	if c.output == "json" {
 		comments := make([]json.RawMessage, 0, len(matched))
 		for _, mc := range matched {
-			b, err := protojson.Marshal(mc)
+			b, err := jsonOptions.Marshal(mc)
 			if err != nil {
 				return fmt.Errorf("encode %s as json: %w", mc.GetComment().GetName(), err)
 			}

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -258,7 +257,7 @@ func writeDecisionsJSON(c *cli, results []decideResult) error {
 			}
 			dj.Error = ej
 		} else {
-			b, err := protojson.Marshal(r.comment)
+			b, err := jsonOptions.Marshal(r.comment)
 			if err != nil {
 				return fmt.Errorf("encode %s as json: %w", r.name, err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +133,61 @@ func TestEraseRefused(t *testing.T) {
 	if got.code != exitError || got.stderr != want || got.stdout != "" {
 		t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d, no output, stderr %q", cmdline(args), got.code, got.stdout, got.stderr, exitError, want)
 	}
+}
+
+// TestJSONKeepsZeroCounts checks that -o json names every count, zero included: protojson leaves a
+// zero out unless told otherwise, and a script reading .commentCount or a queue's .count must not
+// find null where the answer is 0.
+func TestJSONKeepsZeroCounts(t *testing.T) {
+	t.Parallel()
+	d := eraseDouble(0, nil)
+	d.statsFn = func(context.Context, *commentdv1.GetStatsRequest) (*commentdv1.GetStatsResponse, error) {
+		return &commentdv1.GetStatsResponse{Queue: []*commentdv1.StateCount{
+			{State: commentdv1.State_STATE_PENDING, Count: 2},
+			{State: commentdv1.State_STATE_SPAM},
+		}}, nil
+	}
+	addr := serveDouble(t, d)
+	tests := []struct {
+		args []string
+		path []string // keys of objects, followed into each element of an array
+	}{
+		{args: []string{"erase", "--email", eraseTestEmail, "--dry-run", "-o", "json"}, path: []string{"commentCount"}},
+		{args: []string{"erase", "--email", eraseTestEmail, "--yes", "-o", "json"}, path: []string{"commentCount"}},
+		{args: []string{"stats", "-o", "json"}, path: []string{"queue", "count"}},
+	}
+	for _, tt := range tests {
+		args := withServer(addr, tt.args...)
+		got := invocation{args: args}.run(t)
+		var doc any
+		if err := json.Unmarshal([]byte(got.stdout), &doc); err != nil || got.code != exitOK {
+			t.Errorf("%s: exit %d, stdout %q (%v); want exit 0 and JSON", cmdline(args), got.code, got.stdout, err)
+			continue
+		}
+		if missing := missingKeys(doc, tt.path); len(missing) > 0 {
+			t.Errorf("%s: stdout %s: %q missing; want every %q present, zero included", cmdline(args), got.stdout, missing, strings.Join(tt.path, "."))
+		}
+	}
+}
+
+// missingKeys follows path through doc, into every element of arrays, and returns where a key is missing.
+func missingKeys(doc any, path []string) []string {
+	if len(path) == 0 {
+		return nil
+	}
+	switch v := doc.(type) {
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, missingKeys(e, path)...)
+		}
+		return out
+	case map[string]any:
+		next, ok := v[path[0]]
+		if !ok {
+			return []string{path[0]}
+		}
+		return missingKeys(next, path[1:])
+	}
+	return []string{path[0]}
 }

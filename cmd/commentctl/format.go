@@ -17,9 +17,16 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
+// jsonOptions is how every message is encoded for -o json. It keeps fields whose value is zero
+// (a count of 0, an empty reason): protojson leaves them out by default, and a script reading a
+// field would find null or nothing where the answer is 0. Unset messages stay out.
+var jsonOptions = protojson.MarshalOptions{EmitDefaultValues: true}
+
 // writeJSON prints a response as protojson, one document followed by a newline.
 func writeJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	opts := jsonOptions
+	opts.Multiline, opts.Indent = true, "  "
+	b, err := opts.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode %s as json: %w", m.ProtoReflect().Descriptor().Name(), err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -229,7 +228,7 @@ func (c *cli) printEvent(ev *commentdv1.WatchQueueResponse, loc *time.Location) 
 	var err error
 	if c.output == "json" {
 		var b []byte
-		b, err = protojson.Marshal(ev) // compact: one event per line
+		b, err = jsonOptions.Marshal(ev) // compact: one event per line
 		if err != nil {
 			return &writeError{err: fmt.Errorf("encode event as json: %w", err)}
 		}
