@@ -21,10 +21,12 @@ func (c *cli) completionCmd() *cobra.Command {
 (and the values of flags such as --state and --kinds). It needs no server.
 
 Load it in the current shell, or install it once as the examples show; open a new shell afterwards.
-For zsh, completion must be enabled ("autoload -U compinit; compinit" in ~/.zshrc).`,
-		Example: `  # bash, this shell only:
+For bash, either way needs the bash-completion package (without it every Tab prints
+"_get_comp_words_by_ref: command not found"). For zsh, completion must be enabled
+("autoload -U compinit; compinit" in ~/.zshrc).`,
+		Example: `  # bash (both need the bash-completion package), this shell only:
   source <(commentctl completion bash)
-  # bash, for good (needs the bash-completion package):
+  # bash, for good:
   commentctl completion bash > ~/.local/share/bash-completion/completions/commentctl
 
   # zsh, for good: a directory on $fpath
