@@ -34,6 +34,8 @@ const (
 	maxReasonLen = 500
 	// defaultBan is the ban length when the moderator just presses Enter.
 	defaultBan = 7 * 24 * time.Hour
+	// reopenClaim is how long the server claims a reopened comment for whoever reopened it.
+	reopenClaim = 5 * time.Minute
 )
 
 // rejectPicks are the quick reasons for r, chosen with 1 to 4.
@@ -82,7 +84,9 @@ readers' reports and the text.
 
 Comments are claimed from the server (--batch at a time, at most 50) for 10 minutes, so two
 moderators reviewing at once never get the same comment; the next batch is fetched before this one
-runs out. Decisions are sent in the background: the next comment shows at once, and a failed call
+runs out. A decision key on a comment whose claim has run out decides nothing: review claims again
+first (a comment another moderator took meanwhile is gone from the screen) and you press it again.
+Decisions are sent in the background: the next comment shows at once, and a failed call
 is reported in the status line and its comment comes back. When the queue is empty review checks
 again every 15 seconds.
 
@@ -241,6 +245,9 @@ func (k opKind) done() string {
 type reviewItem struct {
 	name string
 	mc   *commentdv1.ModeratedComment
+	// claimEnd is when our claim on it runs out, by our clock: the time the claim was asked for
+	// plus its lease, which errs early, as the server starts the lease a little later.
+	claimEnd time.Time
 }
 
 // reviewOp is one action sent in the background.
@@ -266,6 +273,7 @@ type reviewOp struct {
 type (
 	claimedMsg struct {
 		comments []*commentdv1.ModeratedComment
+		claimEnd time.Time // when the claims run out
 		err      error
 	}
 	parentMsg struct {
@@ -467,6 +475,14 @@ func (m *reviewModel) key(k tea.KeyMsg) tea.Cmd {
 	cur := m.current()
 	if cur == nil {
 		return nil
+	}
+	switch k.String() {
+	case "a", "s", "r", "b":
+		if !m.now().Before(cur.claimEnd) {
+			// Another moderator may have claimed and decided it since: a decision now could
+			// overturn theirs. Claim again, and let the moderator look before deciding.
+			return m.reclaim()
+		}
 	}
 	switch k.String() {
 	case "a":
@@ -705,6 +721,8 @@ func (m *reviewModel) undoLast() tea.Cmd {
 	op.undone = true
 	m.tally.add(op.kind, -1)
 	if op.kind != opBan && !m.inQueue(op.item.name) {
+		// The reopen claims it for us anew; its old claim ended with the decision.
+		op.item.claimEnd = m.now().Add(reopenClaim)
 		m.queue = slices.Insert(m.queue, 0, op.item)
 		m.scroll = 0
 	}
@@ -815,12 +833,33 @@ func (m *reviewModel) claim() tea.Cmd {
 		ThreadId: m.opts.thread,
 	}
 	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
+	claimEnd := m.now().Add(m.opts.lease)
 	return func() tea.Msg {
 		callCtx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		resp, err := client.ClaimComments(callCtx, req)
-		return claimedMsg{comments: resp.GetComments(), err: err}
+		return claimedMsg{comments: resp.GetComments(), claimEnd: claimEnd, err: err}
 	}
+}
+
+// reclaim drops the comments whose claim has run out, which another moderator may have taken
+// since, and claims again; those still free come back, claimed anew.
+func (m *reviewModel) reclaim() tea.Cmd {
+	now := m.now()
+	m.queue = slices.DeleteFunc(m.queue, func(it *reviewItem) bool {
+		if now.Before(it.claimEnd) {
+			return false
+		}
+		delete(m.held, it.name)
+		return true
+	})
+	m.scroll = 0
+	m.setStatus(fmt.Sprintf("Claim ran out after %s; fetched the queue again. Check it, then decide.", humanAge(m.opts.lease)))
+	m.dry = false
+	if m.claiming {
+		return nil // the claim in flight refills the queue
+	}
+	return m.claim()
 }
 
 // claimed adds a claimed batch to the queue, leaving out comments already here, being decided, or
@@ -851,7 +890,7 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 		case m.inQueue(name) || m.busy[name] > 0:
 			continue
 		}
-		m.queue = append(m.queue, &reviewItem{name: name, mc: mc})
+		m.queue = append(m.queue, &reviewItem{name: name, mc: mc, claimEnd: msg.claimEnd})
 		m.held[name] = true
 		added++
 		if p := mc.GetComment().GetParentId(); p != "" {

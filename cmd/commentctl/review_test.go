@@ -736,6 +736,41 @@ func TestReviewCleanUpAfterKill(t *testing.T) {
 	}
 }
 
+// TestReviewExpiredClaim checks that a comment kept on screen past the claim's lease is not decided
+// by the next key: once the claim has run out, another moderator may have claimed and decided the
+// comment, and an approve would then overturn their decision. review claims afresh first.
+func TestReviewExpiredClaim(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"a", "s", "r", "b"} {
+		t.Run(key, func(t *testing.T) {
+			t.Parallel()
+			// The second claim brings c1 back, as the server would when nobody else took it.
+			d := decidingDouble(heldComments(1, 3), heldComments(1, 3))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.m.now = func() time.Time { return reviewNow.Add(reviewLease + time.Minute) }
+			h.press(key)
+
+			if got := d.methods("ClaimComments", "ReleaseComments"); len(got) != 0 {
+				t.Errorf("%s on a comment whose claim ran out: calls %v; want none until it is claimed again", key, got)
+			}
+			if n := len(d.requests("ClaimComments")); n != 2 {
+				t.Errorf("%s on a comment whose claim ran out: %d claims; want 2 (the queue fetched again)", key, n)
+			}
+			if h.m.mode != modeBrowse {
+				t.Errorf("%s on a comment whose claim ran out: mode %v; want no prompt", key, h.m.mode)
+			}
+			if got := h.onScreen(); got != "comments/c1" {
+				t.Errorf("%s on a comment whose claim ran out: on screen %q; want comments/c1, claimed again", key, got)
+			}
+			// Claimed again: the next key acts.
+			h.press("a")
+			if diff := cmp.Diff([]string{"ApproveComment"}, d.methods("ClaimComments", "ReleaseComments")); diff != "" {
+				t.Errorf("%s, claim again, a: calls mismatch (-want +got):\n%s", key, diff)
+			}
+		})
+	}
+}
+
 func TestReviewPrefetch(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 5), heldComments(6, 5))
