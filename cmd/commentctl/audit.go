@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
@@ -111,7 +112,7 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			now := time.Now()
 			req := &commentdv1.ListAuditEventsRequest{
 				Moderator: strings.TrimSpace(moderator),
-				Target:    strings.TrimSpace(target),
+				Target:    auditTarget(target),
 				PageSize:  int32(page.limit),
 				PageToken: page.token,
 			}
@@ -150,7 +151,7 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 	}
 	f := cmd.Flags()
 	f.StringVar(&moderator, "moderator", "", "only actions of this moderator (API key `NAME`)")
-	f.StringVar(&target, "target", "", "only actions on this resource, such as comments/ID, bans/ID or threads/ID")
+	f.StringVar(&target, "target", "", "only actions on this resource, such as comments/ID (or the bare comment ID), bans/ID or threads/ID")
 	f.StringVar(&since, "since", "", "only events at or after this time: 24h, 7d, RFC 3339 or a date")
 	f.StringVar(&until, "until", "", "only events before this time: 24h, 7d, RFC 3339 or a date")
 	page.add(cmd, "events")
@@ -176,6 +177,18 @@ func writeAudit(w io.Writer, events []*commentdv1.AuditEvent) error {
 		)
 	}
 	return tw.Flush()
+}
+
+// auditTarget turns --target into the resource name the log records. A bare id is a comment's, as
+// for every other command that takes one: the log would hold nothing under the bare id, and an
+// empty answer would read as "no action on this comment". "comments", the target of erasures,
+// exports and the deletion of old spam, and names with a collection stay as they are.
+func auditTarget(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || s == moderation.ErasureTarget || strings.Contains(s, "/") {
+		return s
+	}
+	return commentName(s)
 }
 
 // actionName is an audit action as one lowercase word: AUDIT_ACTION_MARK_SPAM → mark-spam.

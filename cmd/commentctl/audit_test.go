@@ -57,6 +57,23 @@ func TestAuditRequest(t *testing.T) {
 			},
 		},
 		{
+			// The id queue and show print: every other command takes it for comments/ID.
+			name: "bare comment id",
+			args: []string{"audit", "--target", "c1"},
+			want: &commentdv1.ListAuditEventsRequest{Target: "comments/c1"},
+		},
+		{
+			// Erasures, exports and the deletion of old spam name the collection itself.
+			name: "the comments collection",
+			args: []string{"audit", "--target", "comments"},
+			want: &commentdv1.ListAuditEventsRequest{Target: "comments"},
+		},
+		{
+			name: "a ban",
+			args: []string{"audit", "--target", "bans/range-203.0.113.0-24"},
+			want: &commentdv1.ListAuditEventsRequest{Target: "bans/range-203.0.113.0-24"},
+		},
+		{
 			name:  "since a span back",
 			args:  []string{"audit", "--since", "24h"},
 			want:  &commentdv1.ListAuditEventsRequest{},
