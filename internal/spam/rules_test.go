@@ -45,7 +45,7 @@ func TestRules(t *testing.T) {
 	}
 	lists := RuleOptions{
 		HoldList: []string{"# a comment line", "", "crypto", "free money", "bit.ly", "@spam.example", "198.51.100.0/24"},
-		SpamList: []string{"viagra", "bad@example.com", "203.0.113.9", "/c[a@]sino/", "evil.example"},
+		SpamList: []string{"viagra", "bad@example.com", "203.0.113.9", "/c[a@]sino/", "evil.example", "cheap-pills.com"},
 	}
 	tests := []struct {
 		name string
@@ -80,6 +80,11 @@ func TestRules(t *testing.T) {
 		{name: "spam word in user agent", opts: lists, in: with(func(in *Input) { in.UserAgent = "viagra-bot/1.0" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "hold domain in a link", opts: lists, in: with(func(in *Input) { in.Body = "go to https://bit.ly/abc" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
 		{name: "spam domain covers subdomains", opts: lists, in: with(func(in *Input) { in.Body = "http://www.shop.evil.example/" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		// A browser takes a reader to the same site whatever surrounds the name or follows it.
+		{name: "spam domain in brackets", opts: lists, in: with(func(in *Input) { in.Body = "order at (cheap-pills.com) today" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain in quotes", opts: lists, in: with(func(in *Input) { in.Body = `order at "cheap-pills.com" today` }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain with a port", opts: lists, in: with(func(in *Input) { in.Body = "order at http://cheap-pills.com:8080/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain in fullwidth letters", opts: lists, in: with(func(in *Input) { in.Body = "order at https://ｃｈｅａｐ-pills．com/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "domain does not match a longer name", opts: lists, in: with(func(in *Input) { in.Body = "http://notevil.example/" })},
 		{name: "spam domain as email domain", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@mail.evil.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam email, any case", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "Bad@Example.com") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},

@@ -562,8 +562,8 @@ func (t *tokenizer) link(raw string) {
 		return
 	}
 	path = strings.TrimRight(path, ".,;:!?)")
-	if !slices.Contains(t.links, link{host, path}) {
-		t.links = append(t.links, link{host, path})
+	if l := (link{siteHost(host), path}); l.host != "" && !slices.Contains(t.links, l) {
+		t.links = append(t.links, l)
 	}
 	t.add(prefixURL + "h:" + host)
 	if d := registrableDomain(host); d != host {
@@ -578,8 +578,28 @@ func (t *tokenizer) link(raw string) {
 
 // link is one distinct link of a body.
 type link struct {
-	host string // lower case, without "www."
+	host string // the site's name as siteHost gives it
 	path string // as written, after the first "/"
+}
+
+// siteHost returns the name of the site a link's host leads to, as the domain lists match it:
+// without brackets or quotes around a bare domain ("(shop.example)"), without a port
+// ("shop.example:8080"), with fullwidth letters and dots folded ("ｓｈｏｐ．example", which a
+// browser maps to the same name), lower case, without "www.". Otherwise a listed domain written
+// in one of these ways would be let through. The classifier's tokens keep the host as it was
+// (they are FeatureVersion's, and a trained model holds their counts).
+func siteHost(host string) string {
+	host = strings.Map(func(r rune) rune {
+		if r = fold(r); r == ignoredRune {
+			return -1
+		}
+		return r
+	}, host)
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
+		host = host[:i] // one colon: a port (an IPv6 address has more)
+	}
+	host = strings.ToLower(strings.TrimFunc(host, isEdgePunct))
+	return strings.TrimPrefix(host, "www.")
 }
 
 // registrableDomain approximates the domain a registrant owns: the last two labels, or three when
