@@ -1,6 +1,7 @@
 package spam
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -40,7 +41,7 @@ var ErrNoData = errors.New("spam: no data sets found")
 // are removed from the text for the same reason (whether a comment ends in one tracks the label
 // in two of its files).
 func ReadCSV(r io.Reader) ([]Example, error) {
-	cr := csv.NewReader(r)
+	cr := csv.NewReader(skipBOM(r))
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %w", err)
@@ -84,6 +85,17 @@ func ReadCSV(r io.Reader) ([]Example, error) {
 	}
 }
 
+// skipBOM returns r without the byte order mark it may start with. Spreadsheet programs and
+// editors write one at the start of a UTF-8 file; it belongs to no field, and left in it stops
+// a quoted CSV header or the first JSON record from parsing.
+func skipBOM(r io.Reader) io.Reader {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len("\uFEFF")); err == nil && string(b) == "\uFEFF" {
+		br.Discard(len(b))
+	}
+	return br
+}
+
 // bodyProblem says what makes body unfit to train with ("" when nothing does): the readers check
 // it, so a bad row is named by its place in the file before anything is sent, not by its index in
 // a batch the server refused part way through.
@@ -100,7 +112,7 @@ func bodyProblem(body string) string {
 // ReadJSONLines reads one JSON object per line, {"body": "...", "spam": true}. Blank lines are
 // skipped.
 func ReadJSONLines(r io.Reader) ([]Example, error) {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(skipBOM(r))
 	var out []Example
 	for n := 1; ; n++ {
 		var e struct {

@@ -125,6 +125,15 @@ func TestReadCSV(t *testing.T) {
 		t.Errorf("ReadCSV (-want +got):\n%s", diff)
 	}
 
+	// A byte order mark at the start of the file (as spreadsheet programs write one) is not part
+	// of the header, quoted or not.
+	for _, in := range []string{"\ufeffCONTENT,CLASS\nhello,1\n", "\ufeff\"CONTENT\",\"CLASS\"\r\n\"hello\",1\r\n"} {
+		got, err := spam.ReadCSV(strings.NewReader(in))
+		if diff := cmp.Diff([]spam.Example{{Body: "hello", Spam: true}}, got); err != nil || diff != "" {
+			t.Errorf("ReadCSV(%q) = error %v, examples (-want +got):\n%s", in, err, diff)
+		}
+	}
+
 	// A bad row is named by its line, before anything is trained.
 	for _, tt := range []struct{ in, want string }{
 		{"CONTENT,LABEL\nhello,1\n", "no CONTENT or no CLASS"},
@@ -152,6 +161,12 @@ func TestReadJSONLines(t *testing.T) {
 	want := []spam.Example{{Body: "buy now", Spam: true}, {Body: "nice song", Spam: false}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ReadJSONLines (-want +got):\n%s", diff)
+	}
+	// A byte order mark at the start of the file is not part of the first record.
+	bom := "\ufeff{\"body\": \"hello\", \"spam\": true}\r\n"
+	got, err = spam.ReadJSONLines(strings.NewReader(bom))
+	if diff := cmp.Diff([]spam.Example{{Body: "hello", Spam: true}}, got); err != nil || diff != "" {
+		t.Errorf("ReadJSONLines(%q) = error %v, examples (-want +got):\n%s", bom, err, diff)
 	}
 	for _, tt := range []struct{ in, want string }{
 		{`{"body": "no label"}`, `record 1: want both "body" and "spam"`},
