@@ -106,8 +106,8 @@ const fileFormats = `FILE is CSV with a header naming a CONTENT column (the comm
 as in the YouTube Spam Collection; other columns are ignored and U+FEFF characters removed. A file
 named *.jsonl or *.json, or starting with "{", is read as JSON lines instead:
 {"body": "...", "spam": true}. "-" reads stdin. The whole file is read before anything is sent: a row
-with a bad label, an empty comment or text that is not UTF-8 stops the command, naming its line (its
-record, for JSON lines).`
+with a bad label, an empty comment or text that is not UTF-8 stops the command, naming its line (for
+JSON lines, the line its record starts on; blank lines count).`
 
 func (c *cli) spamTrainCmd() *cobra.Command {
 	var model string

@@ -2,6 +2,7 @@ package spam
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -110,11 +111,19 @@ func bodyProblem(body string) string {
 }
 
 // ReadJSONLines reads one JSON object per line, {"body": "...", "spam": true}. Blank lines are
-// skipped.
+// skipped. A bad record is named by the line it starts on.
 func ReadJSONLines(r io.Reader) ([]Example, error) {
-	dec := json.NewDecoder(skipBOM(r))
+	data, err := io.ReadAll(skipBOM(r))
+	if err != nil {
+		return nil, fmt.Errorf("read json lines: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []Example
-	for n := 1; ; n++ {
+	for {
+		// The next record starts after the white space that follows the last one.
+		start := int(dec.InputOffset())
+		start += len(data[start:]) - len(bytes.TrimLeft(data[start:], " \t\r\n"))
+		line := 1 + bytes.Count(data[:start], []byte("\n"))
 		var e struct {
 			Body *string `json:"body"`
 			Spam *bool   `json:"spam"`
@@ -124,14 +133,14 @@ func ReadJSONLines(r io.Reader) ([]Example, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read json lines: record %d: %w", n, err)
+			return nil, fmt.Errorf("read json lines: line %d: %w", line, err)
 		}
 		if e.Body == nil || e.Spam == nil {
-			return nil, fmt.Errorf("read json lines: record %d: want both \"body\" and \"spam\"", n)
+			return nil, fmt.Errorf("read json lines: line %d: want both \"body\" and \"spam\"", line)
 		}
 		body := strings.ReplaceAll(*e.Body, "\uFEFF", "")
 		if problem := bodyProblem(body); problem != "" {
-			return nil, fmt.Errorf("read json lines: record %d: \"body\" is %s", n, problem)
+			return nil, fmt.Errorf("read json lines: line %d: \"body\" is %s", line, problem)
 		}
 		out = append(out, Example{Body: body, Spam: *e.Spam})
 	}

@@ -168,9 +168,14 @@ func TestReadJSONLines(t *testing.T) {
 	if diff := cmp.Diff([]spam.Example{{Body: "hello", Spam: true}}, got); err != nil || diff != "" {
 		t.Errorf("ReadJSONLines(%q) = error %v, examples (-want +got):\n%s", bom, err, diff)
 	}
+	// A bad record is named by the line it starts on, blank lines counted, as an editor shows it.
+	ok := "{\"body\": \"ok\", \"spam\": true}\n"
 	for _, tt := range []struct{ in, want string }{
-		{`{"body": "no label"}`, `record 1: want both "body" and "spam"`},
-		{"{\"body\": \"ok\", \"spam\": true}\n{\"body\": \" \\ufeff \", \"spam\": false}", `record 2: "body" is empty`},
+		{`{"body": "no label"}`, `line 1: want both "body" and "spam"`},
+		{ok + "{\"body\": \" \\ufeff \", \"spam\": false}", `line 2: "body" is empty`},
+		{ok + "\n\n" + `{"body": "no label"}` + "\n", `line 4: want both "body" and "spam"`},
+		{ok + "\r\n" + ok + `{"body": "x", "spam": "yes"}` + "\n", "line 4: "},
+		{ok + "\n" + `{"body": "x", "spam": tru}` + "\n" + ok, "line 3: "},
 	} {
 		_, err := spam.ReadJSONLines(strings.NewReader(tt.in))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
