@@ -586,8 +586,9 @@ type link struct {
 // without brackets or quotes around a bare domain ("(shop.example)"), without a port
 // ("shop.example:8080"), with fullwidth letters and dots folded ("ｓｈｏｐ．example", which a
 // browser maps to the same name), lower case, without "www.". Otherwise a listed domain written
-// in one of these ways would be let through. The classifier's tokens keep the host as it was
-// (they are FeatureVersion's, and a trained model holds their counts).
+// in one of these ways would be let through. It returns "" for what is no site's name. The
+// classifier's tokens keep the host as it was (they are FeatureVersion's, and a trained model
+// holds their counts).
 func siteHost(host string) string {
 	host = strings.Map(func(r rune) rune {
 		if r = fold(r); r == ignoredRune {
@@ -599,6 +600,11 @@ func siteHost(host string) string {
 		host = host[:i] // one colon: a port (an IPv6 address has more)
 	}
 	host = strings.ToLower(strings.TrimFunc(host, isEdgePunct))
+	if strings.Contains(host, "..") {
+		// No site's name has an empty label: this is prose, words joined by an ellipsis
+		// ("lol...me too"), which must not count as a link.
+		return ""
+	}
 	return strings.TrimPrefix(host, "www.")
 }
 

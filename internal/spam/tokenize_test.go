@@ -76,6 +76,12 @@ func TestAnalyse(t *testing.T) {
 			wantNot: []string{"u:link"},
 		},
 		{
+			// "lol...me too" is common in comments; a host name has no empty label.
+			name:  "words joined by dots with an empty label between are not links",
+			body:  "love it...me too, wait..in a minute",
+			links: 0,
+		},
+		{
 			name:  "the same link in an HTML anchor's attribute and text counts once",
 			body:  `<a href="http://spam.example/x">http://spam.example/x</a>`,
 			want:  []string{"u:h:spam.example"},
