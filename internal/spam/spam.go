@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -190,11 +191,12 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	score := 0.5
 	if totals.Spam >= s.opts.MinTrained && totals.Ham >= s.opts.MinTrained {
 		score = classify(s.opts.Model, a.tokens, spamCounts, hamCounts, totals)
+		hold, spamAt := formatScore(s.opts.HoldAt), formatScore(s.opts.SpamAt)
 		switch {
 		case score >= s.opts.SpamAt:
-			v.add(DecisionSpam, ReasonClassifierSpam, fmt.Sprintf("the content scored %.2f, at or above the spam threshold %.2f", score, s.opts.SpamAt))
+			v.add(DecisionSpam, ReasonClassifierSpam, fmt.Sprintf("the content scored %s, at or above the spam threshold %s", scoreBeside(score, s.opts.SpamAt), spamAt))
 		case score >= s.opts.HoldAt:
-			v.add(DecisionHold, ReasonClassifierHold, fmt.Sprintf("the content scored %.2f, between the thresholds %.2f and %.2f", score, s.opts.HoldAt, s.opts.SpamAt))
+			v.add(DecisionHold, ReasonClassifierHold, fmt.Sprintf("the content scored %s, between the thresholds %s and %s", scoreBeside(score, s.opts.HoldAt, s.opts.SpamAt), hold, spamAt))
 		}
 	}
 
@@ -207,6 +209,23 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	res.Score = score
 	res.SkipPreModeration = res.Decision == DecisionPublish && s.rules.trusted(in.History)
 	return res, nil
+}
+
+// formatScore writes a threshold as configured: 0.97, 0.9996.
+func formatScore(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+// scoreBeside writes a score for a reason that shows it beside thresholds: with two decimals,
+// or as many more as it takes to compare with each threshold as the score does. Rounded to two,
+// a score of 0.9651 held below a spam threshold of 0.97 would read as 0.97.
+func scoreBeside(score float64, thresholds ...float64) string {
+	for prec := 2; prec < 17; prec++ {
+		text := strconv.FormatFloat(score, 'f', prec, 64)
+		shown, _ := strconv.ParseFloat(text, 64)
+		if !slices.ContainsFunc(thresholds, func(t float64) bool { return (shown < t) != (score < t) }) {
+			return text
+		}
+	}
+	return formatScore(score)
 }
 
 // Train learns a moderator's decision about a comment: spam for "mark as spam", ham for

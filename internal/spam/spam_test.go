@@ -3,6 +3,7 @@ package spam_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,56 @@ func TestThresholds(t *testing.T) {
 			}
 			if r.Decision != tt.want || !cmp.Equal(codes(r), wantCodes) {
 				t.Errorf("Score (score %v, thresholds %v/%v) = %s %v, want %s %v", r.Score, tt.holdAt, tt.spamAt, r.Decision, codes(r), tt.want, wantCodes)
+			}
+		})
+	}
+}
+
+// TestThresholdReasonsCompareAsTheScoreDoes: the reason a moderator reads shows the score and the
+// thresholds so that they compare as the decision did, however close they are (a score of
+// 0.9651 held below a spam threshold of 0.97 must not read "scored 0.97, between 0.24 and 0.97").
+func TestThresholdReasonsCompareAsTheScoreDoes(t *testing.T) {
+	in := spam.Input{Body: "check out my gift, great song", UserAgent: ua}
+	probe, _ := trained(t, spam.Options{})
+	x := score(t, probe, in).Score
+	if x <= 0.01 || x >= 0.99 {
+		t.Fatalf("probe score %v is too close to 0 or 1 to place thresholds around", x)
+	}
+	tests := []struct {
+		name           string
+		holdAt, spamAt float64
+	}{
+		{"just below the spam threshold", x - 0.2, x + 1e-4},
+		{"just above the hold threshold", x - 1e-4, x + 0.2},
+		{"just above the spam threshold", x - 0.2, x - 1e-4},
+		{"at the spam threshold", x - 0.2, x},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := trained(t, spam.Options{HoldAt: tt.holdAt, SpamAt: tt.spamAt})
+			r := score(t, s, in)
+			if len(r.Reasons) != 1 {
+				t.Fatalf("Score (score %v, thresholds %v/%v) reasons = %v, want one", r.Score, tt.holdAt, tt.spamAt, r.Reasons)
+			}
+			msg := r.Reasons[0].Message
+			var got, hold, spamAt float64
+			switch r.Decision {
+			case spam.DecisionHold:
+				if _, err := fmt.Sscanf(msg, "the content scored %g, between the thresholds %g and %g", &got, &hold, &spamAt); err != nil {
+					t.Fatalf("reason %q does not read as a score between two thresholds: %v", msg, err)
+				}
+				if got < hold || got >= spamAt {
+					t.Errorf("Score (score %v, thresholds %v/%v) held with reason %q, which shows a score outside the band it names", r.Score, tt.holdAt, tt.spamAt, msg)
+				}
+			case spam.DecisionSpam:
+				if _, err := fmt.Sscanf(msg, "the content scored %g, at or above the spam threshold %g", &got, &spamAt); err != nil {
+					t.Fatalf("reason %q does not read as a score at or above a threshold: %v", msg, err)
+				}
+				if got < spamAt {
+					t.Errorf("Score (score %v, thresholds %v/%v) marked spam with reason %q, which shows a score below the threshold it names", r.Score, tt.holdAt, tt.spamAt, msg)
+				}
+			default:
+				t.Fatalf("Score (score %v, thresholds %v/%v) = %s, want hold or spam", r.Score, tt.holdAt, tt.spamAt, r.Decision)
 			}
 		})
 	}
