@@ -236,7 +236,7 @@ func newListTarget(in Input, a analysis) listTarget {
 	}
 	if !in.Email.IsZero() {
 		t.email = in.Email.Normalized()
-		t.emailDomain = t.email[strings.LastIndexByte(t.email, '@')+1:]
+		t.emailDomain = asciiHost(t.email[strings.LastIndexByte(t.email, '@')+1:])
 	}
 	return t
 }

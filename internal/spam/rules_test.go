@@ -45,7 +45,7 @@ func TestRules(t *testing.T) {
 	}
 	lists := RuleOptions{
 		HoldList: []string{"# a comment line", "", "crypto", "free money", "bit.ly", "@spam.example", "198.51.100.0/24"},
-		SpamList: []string{"viagra", "bad@example.com", "203.0.113.9", "/c[a@]sino/", "evil.example", "cheap-pills.com"},
+		SpamList: []string{"viagra", "bad@example.com", "203.0.113.9", "/c[a@]sino/", "evil.example", "cheap-pills.com", "xn--bcher-kva.example"},
 	}
 	tests := []struct {
 		name string
@@ -85,6 +85,10 @@ func TestRules(t *testing.T) {
 		{name: "spam domain in quotes", opts: lists, in: with(func(in *Input) { in.Body = `order at "cheap-pills.com" today` }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain with a port", opts: lists, in: with(func(in *Input) { in.Body = "order at http://cheap-pills.com:8080/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain in fullwidth letters", opts: lists, in: with(func(in *Input) { in.Body = "order at https://ｃｈｅａｐ-pills．com/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		// A name beyond ASCII takes the reader to the same site written either way.
+		{name: "spam domain of its xn-- form, in a link written in Unicode", opts: lists, in: with(func(in *Input) { in.Body = "see https://shop.bücher.example/x" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain of its xn-- form, as an email domain written in Unicode", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@Bücher.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain of its xn-- form, in a link written in decomposed Unicode", opts: lists, in: with(func(in *Input) { in.Body = "see http://bu\u0308cher.example/" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "domain does not match a longer name", opts: lists, in: with(func(in *Input) { in.Body = "http://notevil.example/" })},
 		{name: "spam domain as email domain", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@mail.evil.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam email, any case", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "Bad@Example.com") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},

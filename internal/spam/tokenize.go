@@ -10,6 +10,9 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // FeatureVersion names the tokeniser's output. Trained counts are only meaningful for the tokens
@@ -585,10 +588,10 @@ type link struct {
 // siteHost returns the name of the site a link's host leads to, as the domain lists match it:
 // without brackets or quotes around a bare domain ("(shop.example)"), without a port
 // ("shop.example:8080"), with fullwidth letters and dots folded ("ｓｈｏｐ．example", which a
-// browser maps to the same name), lower case, without "www.". Otherwise a listed domain written
-// in one of these ways would be let through. It returns "" for what is no site's name. The
-// classifier's tokens keep the host as it was (they are FeatureVersion's, and a trained model
-// holds their counts).
+// browser maps to the same name), lower case, labels beyond ASCII in their "xn--" form, without
+// "www.". Otherwise a listed domain written in one of these ways would be let through. It returns
+// "" for what is no site's name. The classifier's tokens keep the host as it was (they are
+// FeatureVersion's, and a trained model holds their counts).
 func siteHost(host string) string {
 	host = strings.Map(func(r rune) rune {
 		if r = fold(r); r == ignoredRune {
@@ -605,7 +608,20 @@ func siteHost(host string) string {
 		// ("lol...me too"), which must not count as a link.
 		return ""
 	}
-	return strings.TrimPrefix(host, "www.")
+	return strings.TrimPrefix(asciiHost(host), "www.")
+}
+
+// asciiHost returns a lower-case host name with its labels beyond ASCII written in their "xn--"
+// form (of the composed spelling, NFC), the one form the domain lists keep (see validHost): a
+// browser and a mail system take "bücher.example" and "xn--bcher-kva.example" to the same place.
+func asciiHost(host string) string {
+	if strings.IndexFunc(host, func(r rune) bool { return r >= utf8.RuneSelf }) < 0 {
+		return host
+	}
+	if a, err := idna.Punycode.ToASCII(norm.NFC.String(host)); err == nil {
+		return a
+	}
+	return host
 }
 
 // registrableDomain approximates the domain a registrant owns: the last two labels, or three when
