@@ -141,7 +141,7 @@ nothing). To teach the same examples twice, wait 24 hours or change the file.`,
 				return err
 			}
 			defer conn.Close()
-			repeated, err := c.train(cmd.Context(), client, model, examples, "spam train")
+			_, repeated, err := c.train(cmd.Context(), client, model, examples, "spam train")
 			if err != nil {
 				return err
 			}
@@ -191,10 +191,11 @@ func (c *cli) readExamples(cmd *cobra.Command, path string) ([]spam.Example, err
 	return examples, nil
 }
 
-// train sends examples in batches, reporting progress on stderr. It returns how many examples the
-// server had trained already under the same request ids (an earlier run of the same file, or an
-// earlier send of a call that timed out part way).
-func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) (repeated int, err error) {
+// train sends examples in batches, reporting progress on stderr. It returns how many examples
+// calls that succeeded carried (on an error, those before the failing call), and how many of them
+// the server had trained already under the same request ids (an earlier run of the same file, or
+// an earlier send of a call that timed out part way).
+func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClient, model string, examples []spam.Example, label string) (sent, repeated int, err error) {
 	prog := newProgress(c.stderr, label, len(examples), isTerminal(c.stderr))
 	defer prog.finish()
 	for start, end := 0, 0; start < len(examples); start = end {
@@ -210,14 +211,14 @@ func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClie
 			if start > 0 {
 				op += fmt.Sprintf(" (1 to %d are trained)", start)
 			}
-			return repeated, c.callError(op, err)
+			return start, repeated, c.callError(op, err)
 		}
 		repeated += int(resp.GetAlreadyTrained())
 		for range batch {
 			prog.done(false)
 		}
 	}
-	return repeated, nil
+	return len(examples), repeated, nil
 }
 
 // sendTraining sends one TrainSpam call, and again (up to trainAttempts in all) while it times out
@@ -319,10 +320,14 @@ and F1 and MCC of "marked spam" against everything else.`,
 			}
 			defer conn.Close()
 			model := scratchModelName()
-			_, err = c.train(cmd.Context(), client, model, train, "spam eval: train")
+			sent, _, err := c.train(cmd.Context(), client, model, train, "spam eval: train")
 			switch status.Code(err) {
 			case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument:
-				// refused before anything was stored: there is no model to delete
+				// The call was refused before it stored anything; the calls before it made the
+				// model, if there were any.
+				if sent > 0 {
+					defer c.deleteModel(cmd.Context(), client, model)
+				}
 			default:
 				defer c.deleteModel(cmd.Context(), client, model)
 			}

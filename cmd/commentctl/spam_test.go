@@ -541,6 +541,21 @@ func TestSpamEvalCleansUp(t *testing.T) {
 	}
 }
 
+// TestSpamEvalCleansUpAfterRefusedBatch: the server refuses the second training call (a body
+// longer than its limit is INVALID_ARGUMENT), after the first made the scratch model: the run fails
+// and the model is deleted, not left to expire.
+func TestSpamEvalCleansUpAfterRefusedBatch(t *testing.T) {
+	st := &spamState{trainErrs: []error{nil, status.Error(codes.InvalidArgument, "examples[3].body: too long")}}
+	args := withServer(serveSpamDouble(t, st), "spam", "eval", "--train", spamFile(t, "train.csv", csvOf(spamExamples(trainBatch+10, "t"))), "--test", spamFile(t, "test.csv", csvOf(spamExamples(3, "u"))))
+	got := invocation{args: args}.run(t)
+	if got.code != exitError {
+		t.Errorf("%s: got exit %d, stderr %q; want exit 1", cmdline(args), got.code, got.stderr)
+	}
+	if n := len(requestsOf[*commentdv1.DeleteSpamModelRequest](st)); n != 1 || len(st.trained) != 0 {
+		t.Errorf("%s: got %d DeleteSpamModel calls and models left %d, want the scratch model deleted", cmdline(args), n, len(st.trained))
+	}
+}
+
 // spamFilters is the word-list half of the double, served on its own.
 type spamFilters struct {
 	commentdv1.UnimplementedModerationServiceServer
