@@ -169,7 +169,7 @@ type Sighting struct {
 type Campaigns interface {
 	// Observe records s and returns the sightings from s.At-window up to s.At that agree with
 	// s.Fingerprint on at least one band (the caller checks the real distance). s itself is not
-	// returned.
+	// returned. It may return only the nearest sighting of each author.
 	Observe(ctx context.Context, s Sighting, window time.Duration) ([]Sighting, error)
 }
 

@@ -327,6 +327,31 @@ func TestCampaign(t *testing.T) {
 	}
 }
 
+// TestCampaignSeesOtherAuthorsPastOnesManyCopies: one author's many copies (say, one on each of
+// hundreds of threads) must not hide the other authors of the same text from the campaign check.
+func TestCampaignSeesOtherAuthorsPastOnesManyCopies(t *testing.T) {
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	s, err := spam.NewScorer(spamtest.NewCounts(), spam.Options{
+		Campaigns: windowCampaigns{spam.NewWindow(time.Hour)},
+		Campaign:  spam.CampaignOptions{MinAuthors: 2, Window: time.Hour, Now: func() time.Time { return now }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "Hey everyone, check out my new channel where I post covers of popular songs every week!"
+	post := func(author string) spam.Result {
+		now = now.Add(time.Second)
+		return score(t, s, spam.Input{Body: text, UserAgent: ua, AuthorKey: author})
+	}
+	for range 300 {
+		post("prolific")
+	}
+	post("second")
+	if r := post("third"); !cmp.Equal(codes(r), []string{spam.ReasonCampaign}) {
+		t.Errorf("third author after 300 copies by one and 1 by another: reasons %v, want %s (2 other authors)", codes(r), spam.ReasonCampaign)
+	}
+}
+
 // failingCounts is a stub whose every call fails, to check that store errors reach the caller.
 type failingCounts struct{ err error }
 

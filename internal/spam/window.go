@@ -31,6 +31,7 @@ const pruneEvery = 4096
 const MaxWindowSightings = 100_000
 
 // maxMatches bounds what one match returns: the campaign check needs only a few other authors.
+// A match returns one sighting per author, so one author's many copies cannot fill it.
 const maxMatches = 256
 
 // MaxMatchDistance is the farthest a returned sighting's fingerprint may be from the one asked
@@ -82,7 +83,7 @@ func (w *Window) Add(ss ...Sighting) {
 }
 
 // Match returns the sightings from s.At-window up to s.At that share at least one band with
-// s.Fingerprint, each once. s itself is not recorded.
+// s.Fingerprint, each once, and of each author the nearest only. s itself is not recorded.
 func (w *Window) Match(s Sighting, window time.Duration) []Sighting {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -171,7 +172,9 @@ func (w *Window) Expire(now time.Time) {
 }
 
 // match returns up to maxMatches sightings of other authors than s's that share a band with s and
-// are at most MaxMatchDistance from it, each once, within the window.
+// are at most MaxMatchDistance from it, within the window: of each author the nearest. The
+// campaign check counts authors, and one author's copies (one on each of hundreds of threads)
+// would otherwise fill the bound with the oldest sightings and hide every other author.
 func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 	from, to := s.At.Add(-window).UnixNano(), s.At.UnixNano()
 	var out []Sighting
@@ -190,6 +193,12 @@ func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 				continue
 			}
 			x.mark = w.gen
+			if j := authorIndex(out, x.AuthorKey); j >= 0 {
+				if s.Fingerprint.Distance(fp) < s.Fingerprint.Distance(out[j].Fingerprint) {
+					out[j] = x.Sighting
+				}
+				continue
+			}
 			out = append(out, x.Sighting)
 			if len(out) == maxMatches {
 				return out
@@ -197,6 +206,20 @@ func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 		}
 	}
 	return out
+}
+
+// authorIndex returns the index of author's sighting in ss, or -1. A sighting without an author
+// key stands for itself.
+func authorIndex(ss []Sighting, author string) int {
+	if author == "" {
+		return -1
+	}
+	for i := range ss {
+		if ss[i].AuthorKey == author {
+			return i
+		}
+	}
+	return -1
 }
 
 func (w *Window) add(s Sighting) {

@@ -87,6 +87,22 @@ func TestWindowMatch(t *testing.T) {
 	}
 }
 
+// TestWindowMatchNearestOfEachAuthor: a match gives one sighting per author, the nearest, so that
+// an author whose nearest copy is close enough counts even when their first copy was not.
+func TestWindowMatchNearestOfEachAuthor(t *testing.T) {
+	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	base := spam.SimHash("Win a free phone today, just click the link in my profile and claim it now")
+	farther := base ^ 0x0000000000003fff // 14 bits apart, in the two lowest bands
+	nearer := base ^ 0b101               // 2 bits apart
+	w := spam.NewWindow(time.Hour)
+	w.Add(spam.Sighting{Fingerprint: farther, AuthorKey: "a", At: t0.Add(-2 * time.Minute)},
+		spam.Sighting{Fingerprint: nearer, AuthorKey: "a", At: t0.Add(-time.Minute)})
+	got := w.Match(spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0}, time.Hour)
+	if len(got) != 1 || got[0].Fingerprint != nearer {
+		t.Errorf("called Match after two sightings of author a, %d and %d bits apart, got %v, want only the nearer one", base.Distance(farther), base.Distance(nearer), got)
+	}
+}
+
 func TestWindowObserveRecords(t *testing.T) {
 	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 	fp := spam.SimHash("the same campaign text, posted by one account after another")
