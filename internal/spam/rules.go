@@ -3,6 +3,7 @@ package spam
 import (
 	"errors"
 	"fmt"
+	"html"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -228,7 +229,13 @@ type listTarget struct {
 
 func newListTarget(in Input, a analysis) listTarget {
 	t := listTarget{in: in}
-	for _, s := range []string{in.Body, in.AuthorName, in.UserAgent} {
+	body := in.Body
+	if strings.IndexByte(body, '&') >= 0 {
+		// As the tokeniser reads it: sites send HTML-escaped text, and "vi&#97;gra" is the word
+		// the reader sees. Patterns still see the text as sent.
+		body = html.UnescapeString(body)
+	}
+	for _, s := range []string{body, in.AuthorName, in.UserAgent} {
 		t.text = append(t.text, " "+normaliseWords(s)+" ")
 	}
 	for _, l := range a.links {

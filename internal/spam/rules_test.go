@@ -76,6 +76,9 @@ func TestRules(t *testing.T) {
 		{name: "hold phrase", opts: lists, in: with(func(in *Input) { in.Body = "get FREE   money here" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
 		{name: "hold phrase words apart", opts: lists, in: with(func(in *Input) { in.Body = "free and money" })},
 		{name: "spam word in name", opts: lists, in: with(func(in *Input) { in.AuthorName = "Cheap Viagra" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		// Sites send HTML-escaped text; the words are those the reader sees.
+		{name: "spam word written with a character reference", opts: lists, in: with(func(in *Input) { in.Body = "cheap vi&#97;gra here" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "hold phrase joined by an escaped space", opts: lists, in: with(func(in *Input) { in.Body = "get free&nbsp;money here" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
 		{name: "spam word folded from fullwidth", opts: lists, in: with(func(in *Input) { in.Body = "ｖｉａｇｒａ" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam word in user agent", opts: lists, in: with(func(in *Input) { in.UserAgent = "viagra-bot/1.0" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "hold domain in a link", opts: lists, in: with(func(in *Input) { in.Body = "go to https://bit.ly/abc" }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
