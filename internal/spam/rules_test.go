@@ -88,6 +88,9 @@ func TestRules(t *testing.T) {
 		{name: "spam domain in quotes", opts: lists, in: with(func(in *Input) { in.Body = `order at "cheap-pills.com" today` }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain with a port", opts: lists, in: with(func(in *Input) { in.Body = "order at http://cheap-pills.com:8080/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain in fullwidth letters", opts: lists, in: with(func(in *Input) { in.Body = "order at https://ｃｈｅａｐ-pills．com/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain under a long host name", opts: lists, in: with(func(in *Input) {
+			in.Body = "see http://" + strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + ".cheap-pills.com/x"
+		}), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		// A name beyond ASCII takes the reader to the same site written either way.
 		{name: "spam domain of its xn-- form, in a link written in Unicode", opts: lists, in: with(func(in *Input) { in.Body = "see https://shop.bücher.example/x" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain of its xn-- form, as an email domain written in Unicode", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@Bücher.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},

@@ -561,12 +561,15 @@ func (t *tokenizer) link(raw string) {
 	}
 	host = strings.TrimRight(strings.ToLower(host), ".,;:!?)")
 	host = strings.TrimPrefix(host, "www.")
-	if host == "" || len(host) > 100 {
-		return
-	}
 	path = strings.TrimRight(path, ".,;:!?)")
+	// Counted and matched against the domain lists whatever its length: a name of up to 253
+	// characters is valid, and one kept out would let a listed domain through under a long
+	// subdomain.
 	if l := (link{siteHost(host), path}); l.host != "" && !slices.Contains(t.links, l) {
 		t.links = append(t.links, l)
+	}
+	if host == "" || len(host) > 100 {
+		return
 	}
 	t.add(prefixURL + "h:" + host)
 	if d := registrableDomain(host); d != host {

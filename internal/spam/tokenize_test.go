@@ -76,6 +76,11 @@ func TestAnalyse(t *testing.T) {
 			wantNot: []string{"u:link"},
 		},
 		{
+			name:  "links with host names longer than a token are counted",
+			body:  "https://" + strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + ".example/x and www." + strings.Repeat("c", 60) + "." + strings.Repeat("d", 60) + ".com",
+			links: 2,
+		},
+		{
 			// "lol...me too" is common in comments; a host name has no empty label.
 			name:  "words joined by dots with an empty label between are not links",
 			body:  "love it...me too, wait..in a minute",
