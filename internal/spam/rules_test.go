@@ -88,6 +88,8 @@ func TestRules(t *testing.T) {
 		{name: "spam domain in quotes", opts: lists, in: with(func(in *Input) { in.Body = `order at "cheap-pills.com" today` }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain with a port", opts: lists, in: with(func(in *Input) { in.Body = "order at http://cheap-pills.com:8080/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain in fullwidth letters", opts: lists, in: with(func(in *Input) { in.Body = "order at https://ｃｈｅａｐ-pills．com/buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain followed by a fragment", opts: lists, in: with(func(in *Input) { in.Body = "order at https://cheap-pills.com#buy" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain followed by a backslash", opts: lists, in: with(func(in *Input) { in.Body = `order at https://cheap-pills.com\buy` }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain under a long host name", opts: lists, in: with(func(in *Input) {
 			in.Body = "see http://" + strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + ".cheap-pills.com/x"
 		}), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},

@@ -590,11 +590,11 @@ type link struct {
 
 // siteHost returns the name of the site a link's host leads to, as the domain lists match it:
 // without brackets or quotes around a bare domain ("(shop.example)"), without a port
-// ("shop.example:8080"), with fullwidth letters and dots folded ("ｓｈｏｐ．example", which a
-// browser maps to the same name), lower case, labels beyond ASCII in their "xn--" form, without
-// "www.". Otherwise a listed domain written in one of these ways would be let through. It returns
-// "" for what is no site's name. The classifier's tokens keep the host as it was (they are
-// FeatureVersion's, and a trained model holds their counts).
+// ("shop.example:8080"), a fragment or what follows a backslash, with fullwidth letters and dots
+// folded ("ｓｈｏｐ．example", which a browser maps to the same name), lower case, labels beyond
+// ASCII in their "xn--" form, without "www.". Otherwise a listed domain written in one of these
+// ways would be let through. It returns "" for what is no site's name. The classifier's tokens
+// keep the host as it was (they are FeatureVersion's, and a trained model holds their counts).
 func siteHost(host string) string {
 	host = strings.Map(func(r rune) rune {
 		if r = fold(r); r == ignoredRune {
@@ -602,6 +602,9 @@ func siteHost(host string) string {
 		}
 		return r
 	}, host)
+	if i := strings.IndexAny(host, `#\`); i >= 0 {
+		host = host[:i] // a fragment, or a backslash, which browsers read as "/"
+	}
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
 		host = host[:i] // one colon: a port (an IPv6 address has more)
 	}
