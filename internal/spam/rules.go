@@ -113,7 +113,11 @@ func (r *rules) check(in Input, a analysis, v *verdict) {
 		}
 	}
 	if in.History.Spam > 0 {
-		v.add(DecisionHold, ReasonAuthorSpam, fmt.Sprintf(aboutHistory+"%d comments marked spam", in.History.Spam))
+		noun := "comments"
+		if in.History.Spam == 1 {
+			noun = "comment"
+		}
+		v.add(DecisionHold, ReasonAuthorSpam, fmt.Sprintf(aboutHistory+"%d %s marked spam", in.History.Spam, noun))
 	}
 }
 

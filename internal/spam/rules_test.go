@@ -254,3 +254,26 @@ func TestRulePatternNames(t *testing.T) {
 }
 
 func durationPtr(d time.Duration) *time.Duration { return &d }
+
+// TestAuthorSpamReasonCounts: the moderator reads the author's record in plain words, one comment
+// or several.
+func TestAuthorSpamReasonCounts(t *testing.T) {
+	r, err := compileRules(RuleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]string{1: "the author has 1 comment marked spam", 3: "the author has 3 comments marked spam"} {
+		in := Input{Body: "hello", UserAgent: "ua", History: AuthorHistory{Spam: n}}
+		var v verdict
+		r.check(in, inputAnalysis(in), &v)
+		var got []string
+		for _, f := range v.findings {
+			if f.reason.Code == ReasonAuthorSpam {
+				got = append(got, f.reason.Message)
+			}
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("author with %d spam on record: reasons %q, want [%q]", n, got, want)
+		}
+	}
+}
