@@ -11,11 +11,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -211,6 +213,9 @@ func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClie
 			if start > 0 {
 				op += fmt.Sprintf(" (1 to %d are trained)", start)
 			}
+			if i, ok := refusedExample(err); ok && i < len(batch) {
+				op += fmt.Sprintf("; the server refused example %d of the file", start+i+1)
+			}
 			return start, repeated, c.callError(op, err)
 		}
 		repeated += int(resp.GetAlreadyTrained())
@@ -219,6 +224,31 @@ func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClie
 		}
 	}
 	return len(examples), repeated, nil
+}
+
+// refusedExample returns the index within its call of the first example a BadRequest names
+// ("examples[3].body" is 3), as the server counts them.
+func refusedExample(err error) (int, bool) {
+	for _, d := range status.Convert(err).Details() {
+		br, ok := d.(*errdetails.BadRequest)
+		if !ok {
+			continue
+		}
+		for _, v := range br.GetFieldViolations() {
+			rest, ok := strings.CutPrefix(v.GetField(), "examples[")
+			if !ok {
+				continue
+			}
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				continue
+			}
+			if i, err := strconv.Atoi(rest[:end]); err == nil && i >= 0 {
+				return i, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // sendTraining sends one TrainSpam call, and again (up to trainAttempts in all) while it times out

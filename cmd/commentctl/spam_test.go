@@ -711,3 +711,17 @@ func TestFiltersCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestSpamTrainNamesTheRefusedExample: the server names a bad example by its place in the call
+// (examples[3]); the moderator needs its place in the file, counted over every call.
+func TestSpamTrainNamesTheRefusedExample(t *testing.T) {
+	refused := statusErr(t, codes.InvalidArgument, "examples[3].body: too long", "INVALID_ARGUMENT",
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "examples[3].body", Description: "at most 5000 characters"}}})
+	st := &spamState{trainErrs: []error{nil, refused}}
+	args := withServer(serveSpamDouble(t, st), "spam", "train", spamFile(t, "train.csv", csvOf(spamExamples(trainBatch+10, "t"))))
+	got := invocation{args: args}.run(t)
+	want := fmt.Sprintf("example %d of the file", trainBatch+4)
+	if got.code != exitError || !strings.Contains(got.stderr, want) {
+		t.Errorf("%s: got exit %d, stderr %q; want exit 1 and %q", cmdline(args), got.code, got.stderr, want)
+	}
+}
