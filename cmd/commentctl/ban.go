@@ -125,6 +125,11 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 			if c.output == "json" {
 				return writeJSON(c.stdout, resp)
 			}
+			if old := resp.GetReplacedBan(); old != nil {
+				// A target has one ban: say so when this one ended another, which may have been longer.
+				fmt.Fprintf(c.stderr, "commentctl: this ban replaced the one in force on %s (%s, by %s: %s)\n",
+					cell(old.GetTarget(), 0), banEnd(old.GetExpireTime(), time.Now()), cell(old.GetModerator(), 0), cell(old.GetReason(), banReasonWidth))
+			}
 			return writeBan(c.stdout, resp.GetBan(), time.Now())
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -73,7 +74,8 @@ func (c *cli) reviewCmd() *cobra.Command {
   s  spam              mark it spam (the spam model learns from it)
   b  ban the author    asks how long (Enter: 7d; or 24h, 30d, forever) and why
   n  skip (or space)   leave it for someone else: it goes back to the queue
-  u  undo              take back the last decision (the comment is reopened) or ban (lifted)
+  u  undo              take back the last decision (the comment is reopened) or ban (lifted,
+                      or the ban it replaced put back)
   ↑ ↓ PgUp PgDn        scroll a long comment
   ?  keys              show the keys
   q  quit              finish the calls in flight and give back the comments not decided
@@ -263,6 +265,9 @@ type reviewOp struct {
 	done    chan struct{}
 	err     error
 	banName string
+	// replaced is the ban in force on the author that the ban replaced (nil if none): an undo
+	// makes it again rather than leaving the author unbanned.
+	replaced *commentdv1.Ban
 
 	// Owned by Update.
 	settled bool // its result reached Update
@@ -641,7 +646,7 @@ func (m *reviewModel) send(op *reviewOp) tea.Cmd {
 			}
 			var resp *commentdv1.CreateBanResponse
 			resp, err = client.CreateBan(callCtx, req)
-			op.banName = resp.GetBan().GetName()
+			op.banName, op.replaced = resp.GetBan().GetName(), resp.GetReplacedBan()
 		}
 		op.err = err
 		close(op.done)
@@ -682,6 +687,10 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 		msg := fmt.Sprintf("%s %s. u undoes it.", op.kind.done(), name)
 		if op.kind == opBan {
 			msg = fmt.Sprintf("Banned the author of %s %s. u lifts the ban.", name, banLength(op.banFor))
+			if op.replaced != nil {
+				msg = fmt.Sprintf("Banned the author of %s %s, replacing a ban %s. u puts that one back.",
+					name, banLength(op.banFor), banEnd(op.replaced.GetExpireTime(), m.now()))
+			}
 		}
 		// An error on the status line stays until the next key press, so a success does not hide it.
 		if m.statusErr == nil {
@@ -743,12 +752,37 @@ func (m *reviewModel) undoLast() tea.Cmd {
 		defer cancel()
 		var err error
 		if op.kind == opBan {
-			_, err = client.DeleteBan(callCtx, &commentdv1.DeleteBanRequest{Name: op.banName})
+			err = undoBan(callCtx, client, op, time.Now())
 		} else {
 			_, err = client.ReopenComment(callCtx, &commentdv1.ReopenCommentRequest{Name: op.item.name, Reason: "undo in commentctl review"})
 		}
 		return undoneMsg{op: op, err: err}
 	}
+}
+
+// undoBan takes back op's ban: it makes the ban it replaced again, for what was left of it at
+// now, or, when there was none (or it has run out meanwhile), lifts the ban.
+func undoBan(ctx context.Context, client commentdv1.ModerationServiceClient, op *reviewOp, now time.Time) error {
+	if old := op.replaced; old != nil {
+		key, isAuthor := strings.CutPrefix(old.GetTarget(), "author:")
+		left := time.Duration(0)
+		if e := old.GetExpireTime(); e != nil {
+			left = e.AsTime().Sub(now)
+		}
+		if isAuthor && (old.GetExpireTime() == nil || left > 0) {
+			req := &commentdv1.CreateBanRequest{
+				Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: key},
+				Reason: old.GetReason(),
+			}
+			if left > 0 {
+				req.Duration = durationpb.New(left)
+			}
+			_, err := client.CreateBan(ctx, req)
+			return err
+		}
+	}
+	_, err := client.DeleteBan(ctx, &commentdv1.DeleteBanRequest{Name: op.banName})
+	return err
 }
 
 func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
@@ -764,6 +798,8 @@ func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 			what = "lift the ban on the author of " + op.item.name
 		}
 		m.setStatusErr(fmt.Sprintf("Could not %s: %s.", what, m.describe(msg.err)), msg.err)
+	case op.kind == opBan && op.replaced != nil:
+		m.setStatus(fmt.Sprintf("Put back the earlier ban on the author of %s.", op.item.name))
 	case op.kind == opBan:
 		m.setStatus(fmt.Sprintf("Lifted the ban on the author of %s.", op.item.name))
 	default:
@@ -1047,6 +1083,14 @@ func (m *reviewModel) describe(err error) string {
 
 // errTyping marks a status line that reports a mistake at a prompt rather than a failed call.
 var errTyping = errors.New("typing mistake")
+
+// banEnd says when a ban in force ends, for the status line: "for good" or "ending in 2d".
+func banEnd(expire *timestamppb.Timestamp, now time.Time) string {
+	if expire == nil {
+		return "for good"
+	}
+	return "ending in " + humanUntil(expire.AsTime().Sub(now))
+}
 
 // banLength says how long a ban lasts, for the status line.
 func banLength(d time.Duration) string {

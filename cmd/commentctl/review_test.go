@@ -1099,3 +1099,30 @@ func TestReviewFailedUndoKeepsTally(t *testing.T) {
 		t.Errorf("s, u with the reopen failing: status error %v; want Unavailable", h.m.statusErr)
 	}
 }
+
+// TestReviewUndoBanPutsBackTheBanItReplaced: a ban made in review over a ban in force replaced it
+// (a target has one ban); u makes that ban again instead of leaving the author unbanned.
+func TestReviewUndoBanPutsBackTheBanItReplaced(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	earlier := &commentdv1.Ban{Name: "bans/author-k1", Target: "author:k1", Reason: "earlier", Moderator: "mod-b"}
+	d.createBanFn = func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+		return &commentdv1.CreateBanResponse{Ban: &commentdv1.Ban{Name: "bans/author-k1", Target: "author:k1"}, ReplacedBan: earlier}, nil
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.press("b", "enter", "1")
+	if !strings.Contains(h.m.status, "replacing a ban for good") {
+		t.Errorf("ban over a ban for good: status %q; want it to say it replaced that ban", h.m.status)
+	}
+	h.press("u")
+	if diff := cmp.Diff([]string{"CreateBan", "CreateBan"}, d.methods("ClaimComments", "ReleaseComments")); diff != "" {
+		t.Errorf("b, u over a ban in force: calls mismatch (-want +got):\n%s", diff)
+	}
+	want := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: "k1"}, Reason: "earlier"}
+	if reqs := d.requests("CreateBan"); len(reqs) != 2 || !proto.Equal(reqs[1], want) {
+		t.Errorf("b, u over a ban in force: CreateBan requests %v; want the second to be %v", reqs, want)
+	}
+	if h.m.statusErr != nil || !strings.Contains(h.m.status, "Put back the earlier ban") {
+		t.Errorf("b, u over a ban in force: status %q, error %v; want the earlier ban put back", h.m.status, h.m.statusErr)
+	}
+}

@@ -54,7 +54,7 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 		return nil, err
 	}
 	req.Target = t
-	b, err := s.bans.Ban(ctx, req)
+	b, replaced, err := s.bans.Replace(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,11 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 	if err := s.auditChange(ctx, moderation.AuditBan, caller.Name, pb.GetName(), b.Reason); err != nil {
 		return nil, err
 	}
-	return &commentdv1.CreateBanResponse{Ban: pb}, nil
+	resp := &commentdv1.CreateBanResponse{Ban: pb}
+	if replaced != nil {
+		resp.ReplacedBan = banToProto(*replaced)
+	}
+	return resp, nil
 }
 
 // auditChange records a change of a ban or a word-list entry in the audit log, after the change is

@@ -429,3 +429,24 @@ func TestBansAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateBanReportsTheBanItReplaced: a target has one ban, so banning it again replaces the ban
+// in force; the response names the one it ended, so the moderator sees that an hour's ban cut a
+// ban for good short, and an undo can make it again.
+func TestCreateBanReportsTheBanItReplaced(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	mod := e.as(t, modKeyName)
+	target := &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.0/24"}
+	forever := e.ban(t, &commentdv1.CreateBanRequest{Target: target, Reason: "for good"})
+	resp, err := e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: target, Duration: durationpb.New(time.Hour), Reason: "an hour"})
+	if err != nil {
+		t.Fatalf("called CreateBan over a ban in force: %v", err)
+	}
+	if diff := cmp.Diff(forever, resp.GetReplacedBan(), protocmp.Transform()); diff != "" {
+		t.Errorf("called CreateBan over a ban in force, got replaced_ban (-want +got):\n%s", diff)
+	}
+	other, err := e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"}, Reason: "new"})
+	if err != nil || other.GetReplacedBan() != nil {
+		t.Errorf("called CreateBan on a target with no ban: %v, %v; want no replaced_ban", other, err)
+	}
+}

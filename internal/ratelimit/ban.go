@@ -158,8 +158,9 @@ type BanRequest struct {
 
 // BanStore keeps bans. Expired bans are never returned.
 type BanStore interface {
-	// PutBan stores b, replacing any ban on the same target.
-	PutBan(ctx context.Context, b Ban) error
+	// PutBan stores b, replacing any ban on the same target, and returns the ban it replaced
+	// if that one was in force at b.CreatedAt (nil if none).
+	PutBan(ctx context.Context, b Ban) (replaced *Ban, err error)
 	// DeleteBan removes the ban on t, or returns ErrBanNotFound when no ban on t is active at now.
 	DeleteBan(ctx context.Context, t Target, now time.Time) error
 	// ListBans returns one page of the bans active at now, newest first, and the next page token
@@ -227,6 +228,14 @@ const MaxModeratorChars = 64
 // Ban validates r and stores the ban. Errors in r are a *comment.ValidationError naming every bad
 // field: "target", "duration", "reason", "moderator".
 func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
+	b, _, err := bs.Replace(ctx, r)
+	return b, err
+}
+
+// Replace is Ban, and also returns the ban in force on the same target that the new one replaced
+// (nil if none): a ban made for a day on a target banned for good until then ends that ban too,
+// so the moderator is told, and undoing the new ban means making the replaced one again.
+func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	var verr comment.ValidationError
 	t := r.Target.validate(&verr, "target")
 	if r.Duration < 0 {
@@ -240,7 +249,7 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 		verr.Add("moderator", fmt.Sprintf("required: 1 to %d characters", MaxModeratorChars))
 	}
 	if err := verr.Err(); err != nil {
-		return Ban{}, err
+		return Ban{}, nil, err
 	}
 	now := bs.now().UTC().Truncate(time.Millisecond)
 	b := Ban{Target: t, Reason: reason, Moderator: strings.TrimSpace(r.Moderator), CreatedAt: now}
@@ -254,10 +263,11 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 			b.ExpiresAt = t.Add(time.Millisecond)
 		}
 	}
-	if err := bs.store.PutBan(ctx, b); err != nil {
-		return Ban{}, fmt.Errorf("store ban %s: %w", t.Kind, err)
+	replaced, err := bs.store.PutBan(ctx, b)
+	if err != nil {
+		return Ban{}, nil, fmt.Errorf("store ban %s: %w", t.Kind, err)
 	}
-	return b, nil
+	return b, replaced, nil
 }
 
 // Unban removes the ban on t. It returns ErrBanNotFound when there is none (or it has expired).

@@ -73,7 +73,7 @@ type banStoreStub struct {
 	delete func(Target, time.Time) error
 }
 
-func (s banStoreStub) PutBan(_ context.Context, b Ban) error { return s.put(b) }
+func (s banStoreStub) PutBan(_ context.Context, b Ban) (*Ban, error) { return nil, s.put(b) }
 func (s banStoreStub) DeleteBan(_ context.Context, t Target, now time.Time) error {
 	return s.delete(t, now)
 }

@@ -61,19 +61,30 @@ func (s *Store) banKeys() []string {
 	return []string{s.keys.banRecords(), s.keys.banCreated(), s.keys.banExpiry()}
 }
 
-// PutBan stores b, replacing any ban on the same target (ratelimit.BanStore).
-func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) error {
+// PutBan stores b, replacing any ban on the same target, and returns the ban it replaced when
+// that one was in force at b.CreatedAt (ratelimit.BanStore).
+func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) (*ratelimit.Ban, error) {
 	rec := banRecord{Reason: b.Reason, Moderator: b.Moderator, CreatedMS: b.CreatedAt.UnixMilli()}
 	if !b.ExpiresAt.IsZero() {
 		rec.ExpiresMS = b.ExpiresAt.UnixMilli()
 	}
 	raw, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("redisstore: put ban: %w", err)
+		return nil, fmt.Errorf("redisstore: put ban: %w", err)
 	}
-	err = banPutScript.Run(ctx, s.rdb, s.banKeys(),
-		rec.CreatedMS, b.Target.String(), raw, rec.CreatedMS, rec.ExpiresMS).Err()
-	return storeError("put ban", err)
+	old, err := banPutScript.Run(ctx, s.rdb, s.banKeys(),
+		rec.CreatedMS, b.Target.String(), raw, rec.CreatedMS, rec.ExpiresMS).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case err != nil:
+		return nil, storeError("put ban", err)
+	}
+	replaced, err := decodeBan(b.Target.String(), old)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: put ban: the replaced ban: %w", err)
+	}
+	return &replaced, nil
 }
 
 // DeleteBan removes the ban on t (ratelimit.BanStore).

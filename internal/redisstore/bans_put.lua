@@ -1,8 +1,21 @@
--- Stores one ban, replacing any ban on the same target.
+-- Stores one ban, replacing any ban on the same target, and returns the record of the ban it
+-- replaced if that one was still in force at the new ban's creation (ARGV[4]), else false. The
+-- caller can then tell the moderator, and an undo can put the earlier ban back instead of leaving
+-- the target unbanned. A resend of the same call (go-redis retries a write whose reply it lost)
+-- finds its own record and reports nothing replaced, not itself.
 --
 -- ARGV[2] target id, ARGV[3] the record (JSON), ARGV[4] created-at unix ms, ARGV[5] expires-at
 -- unix ms or "0" for a ban that never expires.
 local id = ARGV[2]
+local old = redis.call('HGET', KEYS[1], id)
+if old == ARGV[3] then
+  old = false
+elseif old then
+  local ends = redis.call('ZSCORE', KEYS[3], id)
+  if ends and tonumber(ends) <= tonumber(ARGV[4]) then
+    old = false
+  end
+end
 redis.call('HSET', KEYS[1], id, ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[4], id)
 if ARGV[5] ~= '0' then
@@ -10,4 +23,4 @@ if ARGV[5] ~= '0' then
 else
   redis.call('ZREM', KEYS[3], id)
 end
-return 1
+return old

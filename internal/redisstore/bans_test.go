@@ -442,7 +442,7 @@ func TestListBansSkipsExpiredBansThePurgeLeft(t *testing.T) {
 	var want []string
 	for i := range 3 {
 		b := ratelimit.Ban{Target: rangeTarget(fmt.Sprintf("10.%d.0.0/16", i)), Moderator: "mod", Reason: "in force", CreatedAt: t0.Add(time.Duration(i) * time.Millisecond)}
-		if err := s.PutBan(ctx, b); err != nil {
+		if _, err := s.PutBan(ctx, b); err != nil {
 			t.Fatalf("PutBan(%v) = %v", b.Target, err)
 		}
 		want = append([]string{b.Target.String()}, want...)
@@ -457,7 +457,7 @@ func TestListBansSkipsExpiredBansThePurgeLeft(t *testing.T) {
 			CreatedAt: created.Add(time.Duration(i) * time.Millisecond),
 			ExpiresAt: created.Add(time.Minute + time.Duration(i)*time.Millisecond),
 		}
-		if err := s.PutBan(ctx, b); err != nil {
+		if _, err := s.PutBan(ctx, b); err != nil {
 			t.Fatalf("PutBan(%v) = %v", b.Target, err)
 		}
 	}
@@ -501,7 +501,7 @@ func TestUnbanOfAnExpiredBanThePurgeLeft(t *testing.T) {
 			CreatedAt: created.Add(time.Duration(i) * time.Millisecond),
 			ExpiresAt: created.Add(time.Minute + time.Duration(i)*time.Millisecond),
 		}
-		if err := s.PutBan(ctx, b); err != nil {
+		if _, err := s.PutBan(ctx, b); err != nil {
 			t.Fatalf("PutBan(%v) = %v", b.Target, err)
 		}
 		last = b.Target
@@ -512,5 +512,44 @@ func TestUnbanOfAnExpiredBanThePurgeLeft(t *testing.T) {
 	}
 	if n, err := s.rdb.HExists(ctx, s.keys.banRecords(), last.String()).Result(); err != nil || n {
 		t.Errorf("HEXISTS of the expired ban's record after DeleteBan = %v, %v; want it gone", n, err)
+	}
+}
+
+// TestBanReplaceReportsTheBanInForce: banning a target again replaces its ban and returns the one
+// in force before, so a moderator who shortened a longer ban learns it and an undo can restore it.
+// An expired ban, or none, is not reported; nor is the call's own record when it is resent.
+func TestBanReplaceReportsTheBanInForce(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	target := rangeTarget("198.18.0.0/16")
+
+	forever, replaced, err := bans.Replace(ctx, ratelimit.BanRequest{Target: target, Reason: "for good", Moderator: "anna"})
+	if err != nil || replaced != nil {
+		t.Fatalf("first ban: replaced %v, %v; want nothing replaced", replaced, err)
+	}
+	_, replaced, err = bans.Replace(ctx, ratelimit.BanRequest{Target: target, Duration: time.Hour, Reason: "a day off", Moderator: "ben"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&forever, replaced, equateNetip); diff != "" {
+		t.Errorf("ban over a ban in force: replaced differs (-want +got):\n%s", diff)
+	}
+
+	// A resend of the same record (as go-redis sends a write whose reply it lost) replaces nothing.
+	again := ratelimit.Ban{Target: rangeTarget("198.19.0.0/16"), Reason: "r", Moderator: "m", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	for i := range 2 {
+		if got, err := s.PutBan(ctx, again); err != nil || got != nil {
+			t.Errorf("PutBan of one record, call %d: replaced %v, %v; want nothing", i+1, got, err)
+		}
+	}
+
+	// A ban that has expired is not in force: nothing replaced.
+	short := rangeTarget("198.20.0.0/16")
+	mustBan(t, bans, ratelimit.BanRequest{Target: short, Duration: time.Millisecond, Reason: "short", Moderator: "m"})
+	time.Sleep(5 * time.Millisecond)
+	if _, replaced, err := bans.Replace(ctx, ratelimit.BanRequest{Target: short, Reason: "again", Moderator: "m"}); err != nil || replaced != nil {
+		t.Errorf("ban after an expired one: replaced %v, %v; want nothing", replaced, err)
 	}
 }

@@ -1881,7 +1881,11 @@ func (*CreateBanRequest_IpRange) isCreateBanRequest_Target() {}
 type CreateBanResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ban.
-	Ban           *Ban `protobuf:"bytes,1,opt,name=ban,proto3" json:"ban,omitempty"`
+	Ban *Ban `protobuf:"bytes,1,opt,name=ban,proto3" json:"ban,omitempty"`
+	// The ban in force on the same target that this one replaced (a target has one ban), unset if there was
+	// none. A shorter ban over a longer one ends the longer one: a client should say so, and to undo the new
+	// ban it makes this one again (until its expire_time, with its reason) rather than deleting the ban.
+	ReplacedBan   *Ban `protobuf:"bytes,2,opt,name=replaced_ban,json=replacedBan,proto3" json:"replaced_ban,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1919,6 +1923,13 @@ func (*CreateBanResponse) Descriptor() ([]byte, []int) {
 func (x *CreateBanResponse) GetBan() *Ban {
 	if x != nil {
 		return x.Ban
+	}
+	return nil
+}
+
+func (x *CreateBanResponse) GetReplacedBan() *Ban {
+	if x != nil {
+		return x.ReplacedBan
 	}
 	return nil
 }
@@ -3786,9 +3797,10 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\bip_range\x18\x06 \x01(\tH\x00R\aipRange\x125\n" +
 	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reasonB\b\n" +
-	"\x06target\"7\n" +
+	"\x06target\"l\n" +
 	"\x11CreateBanResponse\x12\"\n" +
-	"\x03ban\x18\x01 \x01(\v2\x10.commentd.v1.BanR\x03ban\"M\n" +
+	"\x03ban\x18\x01 \x01(\v2\x10.commentd.v1.BanR\x03ban\x123\n" +
+	"\freplaced_ban\x18\x02 \x01(\v2\x10.commentd.v1.BanR\vreplacedBan\"M\n" +
 	"\x0fListBansRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4088,85 +4100,86 @@ var file_commentd_v1_moderation_service_proto_depIdxs = []int32{
 	61, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
 	65, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
 	28, // 24: commentd.v1.CreateBanResponse.ban:type_name -> commentd.v1.Ban
-	28, // 25: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
-	1,  // 26: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
-	2,  // 27: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
-	61, // 28: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
-	35, // 29: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
-	35, // 30: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
-	1,  // 31: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
-	35, // 32: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
-	42, // 33: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
-	61, // 34: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 35: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
-	60, // 36: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
-	60, // 37: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
-	61, // 38: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	61, // 39: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	47, // 40: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
-	60, // 41: commentd.v1.StateCount.state:type_name -> commentd.v1.State
-	51, // 42: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
-	52, // 43: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
-	53, // 44: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
-	61, // 45: commentd.v1.ExportAuthorDataRequest.start_time:type_name -> google.protobuf.Timestamp
-	61, // 46: commentd.v1.ExportAuthorDataRequest.end_time:type_name -> google.protobuf.Timestamp
-	59, // 47: commentd.v1.ExportAuthorDataResponse.comments:type_name -> commentd.v1.ExportedComment
-	66, // 48: commentd.v1.ExportedComment.comment:type_name -> commentd.v1.Comment
-	67, // 49: commentd.v1.ExportedComment.hold_reasons:type_name -> commentd.v1.Reason
-	68, // 50: commentd.v1.ExportedComment.decision:type_name -> commentd.v1.Decision
-	4,  // 51: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
-	6,  // 52: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
-	8,  // 53: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
-	10, // 54: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
-	12, // 55: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
-	14, // 56: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
-	16, // 57: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
-	18, // 58: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
-	20, // 59: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
-	22, // 60: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
-	24, // 61: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
-	26, // 62: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
-	29, // 63: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
-	31, // 64: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
-	33, // 65: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
-	36, // 66: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
-	38, // 67: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
-	40, // 68: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
-	43, // 69: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
-	45, // 70: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
-	48, // 71: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
-	50, // 72: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
-	55, // 73: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
-	57, // 74: commentd.v1.ModerationService.ExportAuthorData:input_type -> commentd.v1.ExportAuthorDataRequest
-	5,  // 75: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
-	7,  // 76: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
-	9,  // 77: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
-	11, // 78: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
-	13, // 79: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
-	15, // 80: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
-	17, // 81: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
-	19, // 82: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
-	21, // 83: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
-	23, // 84: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
-	25, // 85: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
-	27, // 86: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
-	30, // 87: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
-	32, // 88: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
-	34, // 89: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
-	37, // 90: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
-	39, // 91: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
-	41, // 92: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
-	44, // 93: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
-	46, // 94: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
-	49, // 95: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
-	54, // 96: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
-	56, // 97: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
-	58, // 98: commentd.v1.ModerationService.ExportAuthorData:output_type -> commentd.v1.ExportAuthorDataResponse
-	75, // [75:99] is the sub-list for method output_type
-	51, // [51:75] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	28, // 25: commentd.v1.CreateBanResponse.replaced_ban:type_name -> commentd.v1.Ban
+	28, // 26: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
+	1,  // 27: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
+	2,  // 28: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
+	61, // 29: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
+	35, // 30: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
+	35, // 31: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
+	1,  // 32: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
+	35, // 33: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
+	42, // 34: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
+	61, // 35: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 36: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
+	60, // 37: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
+	60, // 38: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
+	61, // 39: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 40: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	47, // 41: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
+	60, // 42: commentd.v1.StateCount.state:type_name -> commentd.v1.State
+	51, // 43: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
+	52, // 44: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
+	53, // 45: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
+	61, // 46: commentd.v1.ExportAuthorDataRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 47: commentd.v1.ExportAuthorDataRequest.end_time:type_name -> google.protobuf.Timestamp
+	59, // 48: commentd.v1.ExportAuthorDataResponse.comments:type_name -> commentd.v1.ExportedComment
+	66, // 49: commentd.v1.ExportedComment.comment:type_name -> commentd.v1.Comment
+	67, // 50: commentd.v1.ExportedComment.hold_reasons:type_name -> commentd.v1.Reason
+	68, // 51: commentd.v1.ExportedComment.decision:type_name -> commentd.v1.Decision
+	4,  // 52: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
+	6,  // 53: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
+	8,  // 54: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
+	10, // 55: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
+	12, // 56: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
+	14, // 57: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
+	16, // 58: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
+	18, // 59: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
+	20, // 60: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
+	22, // 61: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
+	24, // 62: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
+	26, // 63: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
+	29, // 64: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
+	31, // 65: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
+	33, // 66: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
+	36, // 67: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
+	38, // 68: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
+	40, // 69: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
+	43, // 70: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
+	45, // 71: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
+	48, // 72: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
+	50, // 73: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
+	55, // 74: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
+	57, // 75: commentd.v1.ModerationService.ExportAuthorData:input_type -> commentd.v1.ExportAuthorDataRequest
+	5,  // 76: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
+	7,  // 77: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
+	9,  // 78: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
+	11, // 79: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
+	13, // 80: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
+	15, // 81: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
+	17, // 82: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
+	19, // 83: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
+	21, // 84: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
+	23, // 85: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
+	25, // 86: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
+	27, // 87: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
+	30, // 88: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
+	32, // 89: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
+	34, // 90: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
+	37, // 91: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
+	39, // 92: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
+	41, // 93: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
+	44, // 94: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
+	46, // 95: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
+	49, // 96: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
+	54, // 97: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
+	56, // 98: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
+	58, // 99: commentd.v1.ModerationService.ExportAuthorData:output_type -> commentd.v1.ExportAuthorDataResponse
+	76, // [76:100] is the sub-list for method output_type
+	52, // [52:76] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_moderation_service_proto_init() }
