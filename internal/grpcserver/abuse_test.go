@@ -1,6 +1,7 @@
 package grpcserver_test
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -130,4 +131,60 @@ func TestAbuseErrorMapping(t *testing.T) {
 			}
 		}
 	})
+
+	// A reader under several bans is refused until the last of them ends: expire_time promises
+	// that the ban is over by then, whichever of the bans is the most specific.
+	t.Run("banned several times", func(t *testing.T) {
+		bans := ratelimit.NewBans(e.store, ratelimit.BansOptions{})
+		for _, tt := range []struct {
+			name, email, ip, cidr string
+			author, ip1, rng      time.Duration // 0: no ban of that kind; forever: a permanent one
+			want                  time.Duration // the end promised; forever: none (permanent)
+		}{
+			{name: "author ban shorter than a range ban", email: "gus@example.com", ip: "198.51.100.7", cidr: "198.51.100.0/24",
+				author: time.Hour, rng: 48 * time.Hour, want: 48 * time.Hour},
+			{name: "range ban shorter than an author ban", email: "hal@example.com", ip: "203.0.113.7", cidr: "203.0.113.0/24",
+				author: 48 * time.Hour, rng: time.Hour, want: 48 * time.Hour},
+			{name: "address banned for good", email: "ida@example.com", ip: "192.0.2.77",
+				author: time.Hour, ip1: forever, want: forever},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				email, _ := privacy.ParseEmail(tt.email)
+				addr, _ := privacy.ParseIP(tt.ip)
+				var latest time.Time
+				ban := func(target ratelimit.Target, d time.Duration) {
+					if d == 0 {
+						return
+					}
+					req := ratelimit.BanRequest{Target: target, Reason: "trolling", Moderator: modKeyName}
+					if d != forever {
+						req.Duration = d
+					}
+					b, err := bans.Ban(t.Context(), req)
+					if err != nil {
+						t.Fatalf("ban %v for %v: %v", target.Kind, d, err)
+					}
+					if d == tt.want {
+						latest = b.ExpiresAt
+					}
+				}
+				ban(ratelimit.AuthorTarget(e.ring.EmailKey(email)), tt.author)
+				ban(ratelimit.IPTarget(e.ring.IPKey(addr)), tt.ip1)
+				if tt.cidr != "" {
+					ban(ratelimit.RangeTarget(netip.MustParsePrefix(tt.cidr)), tt.rng)
+				}
+				err := submit(tt.email, tt.ip, "let me in")
+				st, info := errorInfo(err)
+				got, ok := info.GetMetadata()["expire_time"]
+				want, wantOK := latest.UTC().Add(time.Second-1).Truncate(time.Second).Format(time.RFC3339), tt.want != forever
+				if st.Code() != codes.PermissionDenied || info.GetReason() != grpcserver.ReasonBanned || ok != wantOK || (ok && got != want) {
+					t.Errorf("called SubmitComment as %s from %s under bans (author %v, address %v, range %v), got %v %v, want PermissionDenied %s with expire_time %q (none for a permanent ban)",
+						tt.email, tt.ip, tt.author, tt.ip1, tt.rng, st.Code(), info, grpcserver.ReasonBanned, map[bool]string{true: want}[wantOK])
+				}
+			})
+		}
+	})
 }
+
+// forever stands for a permanent ban in the tables above.
+const forever = time.Duration(-1)

@@ -132,7 +132,10 @@ func (t Ticket) IsZero() bool { return len(t.Takes) == 0 && t.Duplicate == nil &
 
 // Result is what the store found and did for a Query.
 type Result struct {
-	Ban       *Ban // the most specific active ban (author, then address, then the narrowest range)
+	// Ban is the most specific active ban (author, then address, then the narrowest range), with
+	// the end of the last active ban of the subject as its ExpiresAt (zero while one is permanent):
+	// the time the subject may submit again.
+	Ban       *Ban
 	Duplicate DuplicateState
 	Request   RequestState
 	// RequestAge is how long ago the request marker found was set (RequestResent only).
@@ -156,7 +159,8 @@ type Store interface {
 	// makes the limits briefly stricter. An unsure ticket (Ticket.Unsure) gives back only what the
 	// store finds the check's own.
 	Refund(ctx context.Context, t Ticket) error
-	// Banned returns the most specific ban on l active at now, or nil.
+	// Banned returns the most specific ban on l active at now, or nil, with ExpiresAt as in
+	// Result.Ban.
 	Banned(ctx context.Context, l BanLookup, now time.Time) (*Ban, error)
 }
 

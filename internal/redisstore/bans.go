@@ -169,7 +169,8 @@ func decodeBanToken(tok string) (score, id string, err error) {
 	return parts[1], parts[2], nil
 }
 
-// Banned returns the most specific ban on l active at now (ratelimit.Store).
+// Banned returns the most specific ban on l active at now, ending when the last ban on l ends
+// (ratelimit.Store).
 func (s *Store) Banned(ctx context.Context, l ratelimit.BanLookup, now time.Time) (*ratelimit.Ban, error) {
 	fields := banFields(l)
 	if len(fields) == 0 {
@@ -241,11 +242,15 @@ func banFields(l ratelimit.BanLookup) []string {
 	return fields
 }
 
-// pickBan returns the first ban in vals (HMGET's reply for fields) active at now.
+// pickBan returns the first ban in vals (HMGET's reply for fields) active at now, the most
+// specific, with the end of the refusal as its ExpiresAt: the latest end of every active ban in
+// vals, or none while one of them is permanent. The site is told the ban is over by then, and a
+// wider or longer ban of the same reader would otherwise refuse them again at that time.
 func pickBan(fields []string, vals []any, now time.Time) (*ratelimit.Ban, error) {
 	if len(vals) != len(fields) {
 		return nil, fmt.Errorf("ban lookup: %d values for %d fields", len(vals), len(fields))
 	}
+	var first *ratelimit.Ban
 	for i, v := range vals {
 		raw, ok := v.(string)
 		if !ok {
@@ -255,11 +260,16 @@ func pickBan(fields []string, vals []any, now time.Time) (*ratelimit.Ban, error)
 		if err != nil {
 			return nil, err
 		}
-		if b.Active(now) {
-			return &b, nil
+		switch {
+		case !b.Active(now):
+		case first == nil:
+			first = &b
+		case first.ExpiresAt.IsZero():
+		case b.ExpiresAt.IsZero() || b.ExpiresAt.After(first.ExpiresAt):
+			first.ExpiresAt = b.ExpiresAt
 		}
 	}
-	return nil, nil
+	return first, nil
 }
 
 func decodeBan(id, raw string) (ratelimit.Ban, error) {
