@@ -30,12 +30,14 @@ type SubmitCommentRequest struct {
 	// Optional. The id of the comment this one replies to; it must be a published comment of the same thread.
 	ParentId string `protobuf:"bytes,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	// Required. The author's display name: valid UTF-8, trimmed, 1 to the configured maximum (default 100) characters,
-	// one of them visible (a name of only zero-width or other invisible characters is refused as missing).
+	// one of them visible (a name of only zero-width or other invisible characters is refused as missing), and no
+	// control characters, line breaks and tabs included (refused with INVALID_ARGUMENT).
 	AuthorName string `protobuf:"bytes,3,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
 	// Required. The author's email address. It is encrypted at rest and never returned to the site.
 	AuthorEmail string `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
 	// Required. The comment text: valid UTF-8, trimmed, 1 to the configured maximum (default 5,000) characters, one
-	// of them visible (a text of only zero-width or other invisible characters is refused as missing).
+	// of them visible (a text of only zero-width or other invisible characters is refused as missing). Line breaks
+	// and tabs are kept; any other control character (a terminal escape, a NUL) is refused with INVALID_ARGUMENT.
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces and no "@",
 	// so that it never holds an email address, as it is kept in clear; a UUID is best; one per form post) that makes the call safe to retry: the same request_id on the same thread within 24 hours returns the

@@ -2782,7 +2782,8 @@ type AuditEvent struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When it happened.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// The API key name of the moderator who acted, or "system" for automatic actions.
+	// The API key name of the moderator who acted, "system" for takedowns by readers' reports, or "retention" for
+	// the deletion of spam past the server's spam retention.
 	Moderator string `protobuf:"bytes,3,opt,name=moderator,proto3" json:"moderator,omitempty"`
 	// What was done.
 	Action AuditAction `protobuf:"varint,4,opt,name=action,proto3,enum=commentd.v1.AuditAction" json:"action,omitempty"`
