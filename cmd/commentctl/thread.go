@@ -29,8 +29,10 @@ func (c *cli) threadCmd() *cobra.Command {
 		Use:   "thread get|set ID",
 		Short: "Show or change a thread's moderation settings",
 		Long: `thread shows or changes the moderation settings of one thread (article): its moderation mode
-(pre: every new comment waits for a moderator; post: comments are published unless a check holds
-them; default: follow the server's site-wide mode) and whether it is closed to new comments.`,
+(pre: every new comment waits for a moderator, except those of authors the server trusts, by
+default after one approved comment and none marked spam; post: comments are published unless a
+check holds them; default: follow the server's site-wide mode) and whether it is closed to new
+comments.`,
 		Example: `  commentctl thread get blog-post-42
   commentctl thread set blog-post-42 --mode pre
   commentctl thread set blog-post-42 --closed`,

@@ -90,7 +90,9 @@ type ModerationMode int32
 const (
 	// No mode is set: the thread follows the site-wide default from the server's configuration.
 	ModerationMode_MODERATION_MODE_UNSPECIFIED ModerationMode = 0
-	// Pre-moderation: every new comment waits for a moderator before it is published.
+	// Pre-moderation: every new comment waits for a moderator before it is published, except one whose author the
+	// server trusts (as many approved comments as its -spam-trust-after, 1 by default, and none marked spam), which
+	// is published at once unless a check holds it.
 	ModerationMode_MODERATION_MODE_PRE ModerationMode = 1
 	// Post-moderation: a new comment is published at once unless a check holds it for a moderator.
 	ModerationMode_MODERATION_MODE_POST ModerationMode = 2
@@ -143,7 +145,8 @@ type SpamDecision int32
 const (
 	// Not set. Never returned by the server.
 	SpamDecision_SPAM_DECISION_UNSPECIFIED SpamDecision = 0
-	// The checks found nothing: the comment is published, unless the thread is pre-moderated.
+	// The checks found nothing: the comment is published, unless the thread is pre-moderated and the author not
+	// trusted (see MODERATION_MODE_PRE).
 	SpamDecision_SPAM_DECISION_PUBLISH SpamDecision = 1
 	// The checks want a moderator to look: the comment waits in the queue.
 	SpamDecision_SPAM_DECISION_HOLD SpamDecision = 2
