@@ -71,7 +71,7 @@ func (c *cli) reviewCmd() *cobra.Command {
   r  reject            asks a reason: 1 off-topic, 2 abusive, 3 personal data, 4 duplicate,
                        or type your own and press Enter (Esc cancels); a digit 1-4 on an
                        empty line picks at once, so start a reason like "3 links" with a space
-  s  spam              mark it spam (the spam model learns from it)
+  s  spam              mark it spam (the spam model learns from it unless it was spam already)
   b  ban the author    asks how long (Enter: 7d; or 24h, 30d, forever) and why
   n  skip (or space)   leave it for someone else: it goes back to the queue
   u  undo              take back the last decision (the comment is reopened) or ban (lifted,

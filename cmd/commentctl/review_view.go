@@ -250,7 +250,7 @@ func (m *reviewModel) helpLines() []string {
 		"",
 		"  " + k("a") + "        approve: publish the comment",
 		"  " + k("r") + "        reject: pick a reason with 1-4 or type one, Enter sends, Esc cancels",
-		"  " + k("s") + "        spam: mark it spam; the spam model learns from it",
+		"  " + k("s") + "        spam: mark it spam; the model learns from it (not if already spam)",
 		"  " + k("b") + "        ban the author: how long (Enter: 7d), then why",
 		"  " + k("n") + ", " + k("space") + " skip: give it back to the queue for someone else",
 		"  " + k("u") + "        undo the last decision (reopens the comment) or ban (lifts it)",

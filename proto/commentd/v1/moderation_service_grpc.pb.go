@@ -66,8 +66,9 @@ type ModerationServiceClient interface {
 	UpdateThread(ctx context.Context, in *UpdateThreadRequest, opts ...grpc.CallOption) (*UpdateThreadResponse, error)
 	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
 	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
-	// learns from it at once, on every instance. Marking spam a comment that is spam already changes nothing: its
-	// retention still counts from when it became spam (the checks' verdict at submission, or the earlier mark).
+	// learns from it at once, on every instance. Marking spam a comment that is spam already changes nothing: the
+	// model learns nothing more from it (nothing from the checks' verdict at submission), and its retention still
+	// counts from when it became spam (that verdict, or the earlier mark).
 	MarkSpam(ctx context.Context, in *MarkSpamRequest, opts ...grpc.CallOption) (*MarkSpamResponse, error)
 	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
 	// Like ReopenComment, it claims the comment for the caller.
@@ -403,8 +404,9 @@ type ModerationServiceServer interface {
 	UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error)
 	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
 	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
-	// learns from it at once, on every instance. Marking spam a comment that is spam already changes nothing: its
-	// retention still counts from when it became spam (the checks' verdict at submission, or the earlier mark).
+	// learns from it at once, on every instance. Marking spam a comment that is spam already changes nothing: the
+	// model learns nothing more from it (nothing from the checks' verdict at submission), and its retention still
+	// counts from when it became spam (that verdict, or the earlier mark).
 	MarkSpam(context.Context, *MarkSpamRequest) (*MarkSpamResponse, error)
 	// Takes back a spam verdict: the comment returns to the queue (pending) and the spam model unlearns it.
 	// Like ReopenComment, it claims the comment for the caller.
