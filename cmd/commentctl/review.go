@@ -268,6 +268,10 @@ type reviewOp struct {
 	// replaced is the ban in force on the author that the ban replaced (nil if none): an undo
 	// makes it again rather than leaving the author unbanned.
 	replaced *commentdv1.Ban
+	// unchanged: the action cannot change the comment (spam on a comment that is spam already,
+	// as in --state spam): the server stores nothing, keeps our claim, and an undo must not
+	// reopen the comment into the pending queue.
+	unchanged bool
 
 	// Owned by Update.
 	settled bool // its result reached Update
@@ -608,6 +612,7 @@ func (m *reviewModel) act(kind opKind, reason string) tea.Cmd {
 		return nil
 	}
 	op := &reviewOp{kind: kind, item: it, reason: reason, banFor: m.banFor, request: m.now(), done: make(chan struct{})}
+	op.unchanged = kind == opSpam && it.mc.GetComment().GetState() == commentdv1.State_STATE_SPAM
 	if kind != opBan {
 		m.queue = m.queue[1:]
 		m.scroll = 0
@@ -681,7 +686,7 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 	case op.undone:
 		// The undo call, waiting on this one, reports the outcome.
 	default:
-		if op.kind != opBan {
+		if op.kind != opBan && !op.unchanged {
 			delete(m.held, name) // deciding ended our claim
 		}
 		msg := fmt.Sprintf("%s %s. u undoes it.", op.kind.done(), name)
@@ -748,6 +753,9 @@ func (m *reviewModel) undoLast() tea.Cmd {
 		if op.err != nil {
 			return undoneMsg{op: op, skipped: true}
 		}
+		if op.unchanged {
+			return undoneMsg{op: op} // nothing was changed, so nothing to take back
+		}
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
 		var err error
@@ -798,6 +806,10 @@ func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 			what = "lift the ban on the author of " + op.item.name
 		}
 		m.setStatusErr(fmt.Sprintf("Could not %s: %s.", what, m.describe(msg.err)), msg.err)
+	case op.unchanged:
+		// Still ours: the claim was never ended.
+		m.setStatus(fmt.Sprintf("%s was spam already and stays so; it is on screen again.", op.item.name))
+		m.held[op.item.name] = true
 	case op.kind == opBan && op.replaced != nil:
 		m.setStatus(fmt.Sprintf("Put back the earlier ban on the author of %s.", op.item.name))
 	case op.kind == opBan:

@@ -1126,3 +1126,31 @@ func TestReviewUndoBanPutsBackTheBanItReplaced(t *testing.T) {
 		t.Errorf("b, u over a ban in force: status %q, error %v; want the earlier ban put back", h.m.status, h.m.statusErr)
 	}
 }
+
+// TestReviewUndoSpamOnSpam: in --state spam, s on a comment that is spam already changes nothing
+// on the server; u must not reopen it (that would move the checks' catch into the pending queue),
+// and the comment, still claimed by us, is given back at quit.
+func TestReviewUndoSpamOnSpam(t *testing.T) {
+	t.Parallel()
+	batch := heldComments(1, 2)
+	for _, mc := range batch {
+		mc.GetComment().State = commentdv1.State_STATE_SPAM
+	}
+	d := decidingDouble(batch)
+	h := newReviewHarness(t, d, reviewOptions{state: commentdv1.State_STATE_SPAM})
+	h.press("s", "u")
+	if got := d.methods("ClaimComments", "ReleaseComments"); !cmp.Equal(got, []string{"MarkSpam"}) {
+		t.Errorf("s, u on a spam comment: calls %v; want only MarkSpam (nothing to reopen)", got)
+	}
+	if got := h.onScreen(); got != "comments/c1" {
+		t.Errorf("s, u on a spam comment: on screen %q; want comments/c1 back", got)
+	}
+	h.press("q")
+	var released []string
+	for _, r := range d.requests("ReleaseComments") {
+		released = append(released, r.(*commentdv1.ReleaseCommentsRequest).GetNames()...)
+	}
+	if !slices.Contains(released, "comments/c1") {
+		t.Errorf("s, u, q on a spam comment: released %v; want comments/c1 given back", released)
+	}
+}
