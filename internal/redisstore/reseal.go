@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -100,6 +101,10 @@ func (s *Store) scanNodes(ctx context.Context, timeout time.Duration) ([]redis.C
 	cc, ok := s.rdb.(*redis.ClusterClient)
 	if !ok {
 		if err := refuseClusterNode(ctx, s.rdb); err != nil {
+			if errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) {
+				// A wrong address, not an unavailable store: storeError would say "store unavailable".
+				return nil, fmt.Errorf("redisstore: find the servers to scan: %w", err)
+			}
 			return nil, storeError("find the servers to scan", err)
 		}
 		return []redis.Cmdable{s.rdb}, nil
