@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,15 @@ func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn fu
 	if err != nil {
 		return err
 	}
+	// On a Cluster, a shard's slot moving from a master not yet walked to one already walked
+	// would take its records out of the walk's sight, and an erasure or an export would end short
+	// of them without knowing. The walk notes where the shards are before and checks after.
+	var layout string
+	if s.isCluster() {
+		if layout, err = s.shardLayout(ctx, opts.CallTimeout, nodes); err != nil {
+			return err
+		}
+	}
 	pattern := s.keys.recordPattern()
 	for _, n := range nodes {
 		var cursor uint64
@@ -90,7 +101,102 @@ func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn fu
 			cursor = next
 		}
 	}
+	if layout != "" {
+		after, err := s.shardLayout(ctx, opts.CallTimeout, nodes)
+		if err != nil {
+			return err
+		}
+		if after != layout {
+			return fmt.Errorf("redisstore: scan comment records: %w: a comment shard moved between masters during the walk", comment.ErrUnavailable)
+		}
+	}
 	return nil
+}
+
+// isCluster reports whether the store runs on a Redis Cluster.
+func (s *Store) isCluster() bool {
+	_, ok := s.rdb.(*redis.ClusterClient)
+	return ok
+}
+
+// shardLayout returns which of nodes (a Cluster's masters) serves each comment shard's slot, as
+// each says of itself (its own line of CLUSTER NODES). It returns comment.ErrUnavailable when a
+// shard's slot is being moved (migrating or importing) or is served by none of nodes, such as a
+// master the client did not know of yet: a walk over nodes would not see all of its records.
+func (s *Store) shardLayout(ctx context.Context, timeout time.Duration, nodes []redis.Cmdable) (string, error) {
+	cctx, cancel := callContext(ctx, timeout)
+	defer cancel()
+	var slots [numShards]int
+	slotCmds := make([]*redis.IntCmd, numShards)
+	if _, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
+		for shard := range numShards {
+			slotCmds[shard] = p.ClusterKeySlot(cctx, keys{}.tag(shard))
+		}
+		return nil
+	}); err != nil {
+		return "", storeError("read the comment shards' slots", err)
+	}
+	for shard, c := range slotCmds {
+		slots[shard] = int(c.Val())
+	}
+	var owners [numShards]string
+	for _, n := range nodes {
+		out, err := n.ClusterNodes(cctx).Result()
+		if err != nil {
+			return "", storeError("read where the comment shards are", err)
+		}
+		id, ranges, moving := ownSlots(out)
+		for shard, slot := range slots {
+			if slices.Contains(moving, slot) {
+				return "", fmt.Errorf("redisstore: read where the comment shards are: %w: comment shard %d (slot %d) is moving between masters", comment.ErrUnavailable, shard, slot)
+			}
+			for _, r := range ranges {
+				if slot >= r[0] && slot <= r[1] {
+					owners[shard] = id
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	for shard, o := range owners {
+		if o == "" {
+			return "", fmt.Errorf("redisstore: read where the comment shards are: %w: comment shard %d (slot %d) is on no master known to the client", comment.ErrUnavailable, shard, slots[shard])
+		}
+		fmt.Fprintf(&b, "%d:%s ", slots[shard], o)
+	}
+	return b.String(), nil
+}
+
+// ownSlots reads a node's CLUSTER NODES reply and returns, from its own line (flag "myself"), its
+// id, the slot ranges it serves and the slots it is migrating or importing ("[slot->-id]",
+// "[slot-<-id]", which only the node itself lists).
+func ownSlots(nodes string) (id string, ranges [][2]int, moving []int) {
+	for _, line := range strings.Split(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !slices.Contains(strings.Split(f[2], ","), "myself") {
+			continue
+		}
+		for _, r := range f[8:] {
+			if strings.HasPrefix(r, "[") {
+				n, _, _ := strings.Cut(strings.TrimPrefix(r, "["), "-")
+				if slot, err := strconv.Atoi(n); err == nil {
+					moving = append(moving, slot)
+				}
+				continue
+			}
+			lo, hi, isRange := strings.Cut(r, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil {
+				ranges = append(ranges, [2]int{a, b})
+			}
+		}
+		return f[0], ranges, moving
+	}
+	return "", nil, nil
 }
 
 // scanNodes returns the servers a SCAN must visit to see every key: each master of a Cluster,
