@@ -231,35 +231,10 @@ With -o json the output is one JSON array with an object per name: {"name", "ok"
 			}
 			defer conn.Close()
 
-			results := make([]unbanResult, 0, len(args))
-			failed := 0
-			for _, a := range args {
-				name := banName(a)
-				ctx, cancel := c.callCtx(cmd.Context())
+			return c.removeEach(cmd.Context(), args, banName, func(ctx context.Context, name string) error {
 				_, err := client.DeleteBan(ctx, &commentdv1.DeleteBanRequest{Name: name})
-				cancel()
-				if err != nil {
-					failed++
-				}
-				results = append(results, unbanResult{name: name, err: err})
-			}
-			if c.output == "json" {
-				if err := c.writeUnbansJSON(results); err != nil {
-					return err
-				}
-			} else {
-				for _, r := range results {
-					if r.err != nil {
-						fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
-						continue
-					}
-					fmt.Fprintf(c.stdout, "%s: lifted\n", r.name)
-				}
-			}
-			if failed > 0 {
-				return &batchError{verb: "unban", failed: failed, total: len(results)}
-			}
-			return nil
+				return err
+			}, "lifted", "unban")
 		},
 	}
 }
@@ -283,6 +258,41 @@ type unbanJSON struct {
 	Name  string     `json:"name"`
 	OK    bool       `json:"ok"`
 	Error *errorJSON `json:"error,omitempty"`
+}
+
+// removeEach removes each of args (named by name) with remove, one call at a time, and prints a
+// line per name in the order given, "<name>: <done>" on stdout or the error on stderr (-o json: one
+// array, as writeUnbansJSON). It fails, as verb, when any call did. unban and filters rm share it.
+func (c *cli) removeEach(ctx context.Context, args []string, name func(string) string, remove func(context.Context, string) error, done, verb string) error {
+	results := make([]unbanResult, 0, len(args))
+	failed := 0
+	for _, a := range args {
+		n := name(a)
+		callCtx, cancel := c.callCtx(ctx)
+		err := remove(callCtx, n)
+		cancel()
+		if err != nil {
+			failed++
+		}
+		results = append(results, unbanResult{name: n, err: err})
+	}
+	if c.output == "json" {
+		if err := c.writeUnbansJSON(results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			if r.err != nil {
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
+				continue
+			}
+			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, done)
+		}
+	}
+	if failed > 0 {
+		return &batchError{verb: verb, failed: failed, total: len(results)}
+	}
+	return nil
 }
 
 func (c *cli) writeUnbansJSON(results []unbanResult) error {

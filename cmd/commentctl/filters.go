@@ -191,36 +191,10 @@ With -o json the output is one JSON array with an object per name: {"name", "ok"
 				return err
 			}
 			defer conn.Close()
-			// The results have the shape of unban's, so -o json prints the same array.
-			results := make([]unbanResult, 0, len(args))
-			failed := 0
-			for _, a := range args {
-				name := filterName(a)
-				ctx, cancel := c.callCtx(cmd.Context())
+			return c.removeEach(cmd.Context(), args, filterName, func(ctx context.Context, name string) error {
 				_, err := client.DeleteFilter(ctx, &commentdv1.DeleteFilterRequest{Name: name})
-				cancel()
-				if err != nil {
-					failed++
-				}
-				results = append(results, unbanResult{name: name, err: err})
-			}
-			if c.output == "json" {
-				if err := c.writeUnbansJSON(results); err != nil {
-					return err
-				}
-			} else {
-				for _, r := range results {
-					if r.err != nil {
-						fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
-						continue
-					}
-					fmt.Fprintf(c.stdout, "%s: removed\n", r.name)
-				}
-			}
-			if failed > 0 {
-				return &batchError{verb: "filters rm", failed: failed, total: len(args)}
-			}
-			return nil
+				return err
+			}, "removed", "filters rm")
 		},
 	}
 	return cmd
