@@ -256,7 +256,8 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // Reopening a thread (closed false) with auto-close on also starts a new auto-close period, so
 // a moderator can reopen a thread that closed by age. Only a thread closed now is reopened:
 // closed false on an open thread (a mode change that sends both fields, say) leaves its period
-// running from its first comment, as create.lua started it.
+// running from its first comment, as create.lua started it. A thread closed before its first
+// comment has no period yet, and reopening it starts none: its first comment does.
 func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
@@ -266,12 +267,17 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 	if closed != nil && !*closed && s.closeAfter > 0 {
 		// Read apart from the write: a thread closed or reopened by another moderator in
 		// between ends open either way, and one whose period runs out in between is reported
-		// closed by the reply, so the moderator sees it and can reopen it again.
-		before, err := s.GetThread(ctx, threadID)
+		// closed by the reply, so the moderator sees it and can reopen it again. A first
+		// comment stored in between starts the period itself (create.lua).
+		vals, err := s.rdb.HMGet(ctx, key, tfMode, tfClosed, tfFirst).Result()
+		if err != nil {
+			return comment.Thread{}, storeError("get thread", err)
+		}
+		before, err := s.decodeThread(threadID, vals)
 		if err != nil {
 			return comment.Thread{}, err
 		}
-		reopen = before.Closed
+		reopen = before.Closed && vals[2] != nil
 	}
 	var get *redis.SliceCmd
 	cmds, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {

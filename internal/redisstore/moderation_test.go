@@ -130,3 +130,42 @@ func TestOpenThreadKeepsItsPeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestReopenedThreadWithoutComments: a thread closed before its first comment and reopened has no
+// period running yet; its first comment, however much later, is taken and starts it.
+func TestReopenedThreadWithoutComments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	now := time.Now()
+	create := func(n int, at time.Time) error {
+		c := draft(s, "reopened", n)
+		c.CreatedAt, c.PublishedAt = at, at
+		_, _, err := s.Create(ctx, c, comment.CreateOptions{})
+		return err
+	}
+	closed, open := true, false
+	if _, err := s.UpdateThread(ctx, "reopened", nil, &closed); err != nil {
+		t.Fatalf("UpdateThread(reopened, closed true) = %v", err)
+	}
+	if th, err := s.UpdateThread(ctx, "reopened", nil, &open); err != nil || th.Closed {
+		t.Fatalf("UpdateThread(reopened, closed false) = %+v, %v; want open", th, err)
+	}
+	// Back at its defaults without comments, the thread has no settings left.
+	if n, err := s.rdb.Exists(ctx, s.keys.thread(shardOfThread("reopened"), "reopened")).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS of the reopened thread's settings = %d, %v; want 0", n, err)
+	}
+	if err := create(1, now.Add(2*period)); err != nil {
+		t.Errorf("Create(first comment, two periods after a thread without comments was reopened) = %v, want it taken", err)
+	}
+	if err := create(2, now.Add(2*period+period/2)); err != nil {
+		t.Errorf("Create(half a period after the first comment) = %v, want it taken", err)
+	}
+	if err := create(3, now.Add(3*period)); !errors.Is(err, comment.ErrThreadClosed) {
+		t.Errorf("Create(a period after the first comment) = %v, want ErrThreadClosed", err)
+	}
+}
