@@ -17,11 +17,12 @@ type decideStub struct {
 	allowed []comment.State
 	action  Action
 	missing bool // Get answers ErrNotFound
+	dec     *comment.Decision
 }
 
 func (s *decideStub) Decide(_ context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error) {
-	s.action, s.to, s.allowed = a, d.To, slices.Clone(allowedFrom)
-	return comment.Comment{ID: id, State: d.To}, nil
+	s.action, s.to, s.allowed, s.dec = a, d.To, slices.Clone(allowedFrom), &d
+	return comment.Comment{ID: id, State: d.To, Decision: &d}, nil
 }
 
 func (s *decideStub) Get(_ context.Context, id string) (comment.Comment, error) {
@@ -29,7 +30,7 @@ func (s *decideStub) Get(_ context.Context, id string) (comment.Comment, error) 
 		return comment.Comment{}, comment.ErrNotFound
 	}
 	if s.to != comment.StateUnspecified {
-		return comment.Comment{ID: id, State: s.to}, nil
+		return comment.Comment{ID: id, State: s.to, Decision: s.dec}, nil
 	}
 	return comment.Comment{ID: id, State: comment.StatePending}, nil
 }

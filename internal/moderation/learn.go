@@ -58,7 +58,7 @@ func (s *Service) learnt(ctx context.Context, c comment.Comment) {
 // LearnPending learns from the decisions made more than grace ago that were not learnt (the
 // server that stored them stopped before it learnt, or failed to), oldest first, up to a batch,
 // and returns how many it finished. Learning is idempotent (the Learner teaches what the
-// comment's state says, once), so servers running it at once, or beside the Decide that is about
+// comment's last decision says, once), so servers running it at once, or beside the Decide that is about
 // to learn, only repeat each other's work; grace keeps it out of the way of the Decide calls in
 // flight. Without a Learner it only clears the list.
 //

@@ -303,11 +303,11 @@ func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, re
 const maxLearnRounds = 4
 
 // learn teaches what c, just decided, teaches, then reads the comment again and, when another
-// decision has moved it since, teaches its state now. Two moderators deciding one comment at once
+// decision has been made on it since, teaches that one. Two moderators deciding one comment at once
 // (one approves while the other marks it spam) each learn after their own decision, in either
 // order: without the second look, the one that learns last leaves the spam model and the author's
-// record with its decision whatever state the comment ends in. Whoever learns last reads the final
-// state after learning, so the comment's state has the last word.
+// record with its decision whatever decision the comment ends with. Whoever learns last reads the
+// final decision after learning, so the last decision has the last word.
 func (s *Service) learn(ctx context.Context, c comment.Comment) error {
 	for range maxLearnRounds {
 		if err := s.learner.Learn(ctx, c); err != nil {
@@ -319,12 +319,22 @@ func (s *Service) learn(ctx context.Context, c comment.Comment) error {
 			return nil
 		case err != nil:
 			return err
-		case now.State == c.State:
+		case sameDecision(now.Decision, c.Decision):
 			return nil
 		}
 		c = now
 	}
 	return nil
+}
+
+// sameDecision reports whether a and b are the same decision (or both none). The lesson comes
+// from the last decision, not the state: readers' reports change the state without one, so a
+// comment may be back in the state c had after another decision taught something else.
+func sameDecision(a, b *comment.Decision) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.To == b.To && a.At.Equal(b.At)
 }
 
 // Get returns the moderator's view of one comment.

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -182,5 +183,98 @@ func TestLearnIsIdempotent(t *testing.T) {
 	}
 	if diff := cmp.Diff([]comment.AuthorHistory{{Spam: 1}, {}, {}}, hs); diff != "" {
 		t.Errorf("called AuthorHistories after one spam lesson learnt twice, got diff (-want +got):\n%s", diff)
+	}
+}
+
+// TestReportTakedownKeepsWhatApprovalTaught approves a comment, lets readers' reports take it down
+// into the queue (which is no moderator's decision), then puts it "back in the queue" where it is
+// already: that decision finds the comment in its target state, is not stored, and must teach
+// nothing. The approval stands in the model and the author's record until a moderator decides
+// the comment again.
+func TestReportTakedownKeepsWhatApprovalTaught(t *testing.T) {
+	t.Parallel()
+	ts, svc := learningService(t)
+	ctx := context.Background()
+
+	c := draft(ts.Store, "learn-reported", 1)
+	c.State = comment.StatePending
+	mustCreate(t, ts.Store, c, comment.CreateOptions{})
+	if _, err := svc.Decide(ctx, "mod", moderation.Approve, c.ID, ""); err != nil {
+		t.Fatalf("Decide(approve, %s): %v", c.ID, err)
+	}
+	approved := siteModelOf(t, ts)
+	got, _, err := ts.AddReport(ctx, c.ID, moderation.Report{At: time.Now()}, "reader", 1)
+	if err != nil {
+		t.Fatalf("AddReport(%s, threshold 1): %v", c.ID, err)
+	}
+	if got.State != comment.StatePending {
+		t.Fatalf("AddReport(%s, threshold 1): got state %v, want the comment taken down to pending", c.ID, got.State)
+	}
+	v, err := svc.Decide(ctx, "mod", moderation.Reopen, c.ID, "")
+	if err != nil {
+		t.Fatalf("Decide(reopen, %s) on a comment reports took down: %v", c.ID, err)
+	}
+	if diff := cmp.Diff(approved, siteModelOf(t, ts)); diff != "" {
+		t.Errorf("Decide(reopen, %s) on a comment already pending changed the model (-approved +now):\n%s", c.ID, diff)
+	}
+	if want := (comment.AuthorHistory{Approved: 1}); v.History != want {
+		t.Errorf("Decide(reopen, %s) on a comment already pending: got the author's record %+v, want %+v", c.ID, v.History, want)
+	}
+}
+
+// interleavingLearner runs between before the first lesson it is given, then teaches it.
+type interleavingLearner struct {
+	inner   moderation.Learner
+	between func(ctx context.Context)
+}
+
+func (l *interleavingLearner) Learn(ctx context.Context, c comment.Comment) error {
+	if f := l.between; f != nil {
+		l.between = nil
+		f(ctx)
+	}
+	return l.inner.Learn(ctx, c)
+}
+
+// TestLearnFollowsDecisionMadeMeanwhile puts a published comment back in the queue; before that
+// decision is learnt, another moderator approves the comment (and learns it), and readers' reports
+// take it down into the queue again. The first decision's learning must not have the last word:
+// the comment's state is what it left, but its last decision is the approval, which the model and
+// the author's record must hold.
+func TestLearnFollowsDecisionMadeMeanwhile(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	keys := spamKeyring(t)
+	ctx := context.Background()
+	l := &interleavingLearner{inner: spam.NewLearner(ts.Store, keys)}
+	svc := moderation.NewService(ts.Store, keys, moderation.Options{Learner: l, Histories: ts.Store})
+
+	c := draft(ts.Store, "learn-meanwhile", 1)
+	c.State = comment.StatePending
+	mustCreate(t, ts.Store, c, comment.CreateOptions{})
+	if _, err := svc.Decide(ctx, "anna", moderation.Approve, c.ID, ""); err != nil {
+		t.Fatalf("Decide(approve, %s): %v", c.ID, err)
+	}
+	approved := siteModelOf(t, ts)
+	l.between = func(ctx context.Context) {
+		if _, err := svc.Decide(ctx, "bob", moderation.Approve, c.ID, ""); err != nil {
+			t.Fatalf("Decide(approve, %s) by the second moderator: %v", c.ID, err)
+		}
+		if _, _, err := ts.AddReport(ctx, c.ID, moderation.Report{At: time.Now()}, "reader", 1); err != nil {
+			t.Fatalf("AddReport(%s, threshold 1): %v", c.ID, err)
+		}
+	}
+	if _, err := svc.Decide(ctx, "anna", moderation.Reopen, c.ID, ""); err != nil {
+		t.Fatalf("Decide(reopen, %s): %v", c.ID, err)
+	}
+	if diff := cmp.Diff(approved, siteModelOf(t, ts)); diff != "" {
+		t.Errorf("reopen learnt after an approval made meanwhile: got the model (-approved +now):\n%s", diff)
+	}
+	hs, err := ts.AuthorHistories(ctx, []string{c.AuthorKey})
+	if err != nil {
+		t.Fatalf("AuthorHistories: %v", err)
+	}
+	if want := (comment.AuthorHistory{Approved: 1}); hs[0] != want {
+		t.Errorf("reopen learnt after an approval made meanwhile: got the author's record %+v, want %+v", hs[0], want)
 	}
 }

@@ -83,7 +83,7 @@ func NewLearner(store Lessons, keys *privacy.Keyring) *Learner {
 	return &Learner{store: store, keys: keys}
 }
 
-// Learn records what the decision that left c in its state teaches: approve → ham, mark spam →
+// Learn records what the last decision on c teaches: approve → ham, mark spam →
 // spam, and reject, mark not spam or reopen → undo whatever c taught before. A rejected comment is
 // not evidence of spam (it may be rude, or off topic), so it teaches nothing. Idempotent per
 // comment.
@@ -91,9 +91,12 @@ func (l *Learner) Learn(ctx context.Context, c comment.Comment) error {
 	lesson := Lesson{CommentID: c.ID, AuthorKey: c.AuthorKey}
 	// A comment no moderator has decided teaches nothing: its state is the checks' verdict. The
 	// store records no decision when a moderator approves a comment the checks published (it is
-	// already in the target state), so that approval must not teach or count either.
+	// already in the target state), so that approval must not teach or count either. The lesson
+	// is the decision's, not the state's: readers' reports take an approved comment down into the
+	// queue, which is no moderator's decision, and must not undo what the approval taught (the
+	// next learning of it, a repeated decision or LearnPending, would otherwise untrain it).
 	if c.Decision != nil {
-		switch c.State {
+		switch c.Decision.To {
 		case comment.StatePublished:
 			lesson.Label, lesson.Outcome = LabelHam, OutcomeApproved
 		case comment.StateSpam:
