@@ -54,15 +54,12 @@ func ShardPlacement(ctx context.Context, c redis.UniversalClient) (*Placement, e
 		}
 	}
 	slices.Sort(p.Masters)
-	for shard := range numShards {
-		// Asked of Redis rather than computed here: the slot function is Redis's to define.
-		slot, err := cc.ClusterKeySlot(ctx, keys{}.tag(shard)).Result()
-		if err != nil {
-			return nil, storeError("read a shard's hash slot", err)
-		}
-		p.Slots[shard] = int(slot)
+	if p.Slots, err = readShardSlots(ctx, cc); err != nil {
+		return nil, err
+	}
+	for shard, slot := range p.Slots {
 		for _, r := range ranges {
-			if int(slot) >= r.start && int(slot) <= r.end {
+			if slot >= r.start && slot <= r.end {
 				p.Owners[shard] = r.master
 			}
 		}
@@ -71,6 +68,25 @@ func ShardPlacement(ctx context.Context, c redis.UniversalClient) (*Placement, e
 		}
 	}
 	return p, nil
+}
+
+// readShardSlots returns the hash slot of each comment shard's tag, asked of Redis in one exchange
+// rather than computed here: the slot function is Redis's to define.
+func readShardSlots(ctx context.Context, c redis.Cmdable) ([numShards]int, error) {
+	var slots [numShards]int
+	cmds := make([]*redis.IntCmd, numShards)
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for shard := range numShards {
+			cmds[shard] = p.ClusterKeySlot(ctx, keys{}.tag(shard))
+		}
+		return nil
+	}); err != nil {
+		return slots, storeError("read the comment shards' hash slots", err)
+	}
+	for shard, c := range cmds {
+		slots[shard] = int(c.Val())
+	}
+	return slots, nil
 }
 
 // PerMaster returns how many comment shards each master serves, for every master.

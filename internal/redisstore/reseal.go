@@ -126,18 +126,9 @@ func (s *Store) isCluster() bool {
 func (s *Store) shardLayout(ctx context.Context, timeout time.Duration, nodes []redis.Cmdable) (string, error) {
 	cctx, cancel := callContext(ctx, timeout)
 	defer cancel()
-	var slots [numShards]int
-	slotCmds := make([]*redis.IntCmd, numShards)
-	if _, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
-		for shard := range numShards {
-			slotCmds[shard] = p.ClusterKeySlot(cctx, keys{}.tag(shard))
-		}
-		return nil
-	}); err != nil {
-		return "", storeError("read the comment shards' slots", err)
-	}
-	for shard, c := range slotCmds {
-		slots[shard] = int(c.Val())
+	slots, err := readShardSlots(cctx, s.rdb)
+	if err != nil {
+		return "", err
 	}
 	var owners [numShards]string
 	for _, n := range nodes {
