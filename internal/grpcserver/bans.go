@@ -134,9 +134,8 @@ func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 		if !ok {
 			break
 		}
-		// As written and in the canonical form; and, as an IPv6 address has many spellings and an
-		// IPv4 address an IPv6 form, every address-like run of the reason is read as an address.
-		forms = append(forms, strings.ToLower(strings.TrimSpace(t.Ip)), ip.Reveal())
+		// An IPv6 address has many spellings and an IPv4 address an IPv6 form, so rather than
+		// looking for some of them, every address-like run of the reason is read as an address.
 		for run := range strings.FieldsFuncSeq(reason, func(c rune) bool { return !strings.ContainsRune("0123456789abcdef:.", c) }) {
 			for _, s := range []string{run, strings.Trim(run, ":."), strings.TrimRight(run, ":.")} {
 				if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == ip.Addr() {
