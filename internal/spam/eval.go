@@ -119,11 +119,13 @@ func ReadJSONLines(r io.Reader) ([]Example, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []Example
+	line, counted := 1, 0 // the line at offset counted: lines are counted on from there, once
 	for {
 		// The next record starts after the white space that follows the last one.
 		start := int(dec.InputOffset())
 		start += len(data[start:]) - len(bytes.TrimLeft(data[start:], " \t\r\n"))
-		line := 1 + bytes.Count(data[:start], []byte("\n"))
+		line += bytes.Count(data[counted:start], []byte("\n"))
+		counted = start
 		var e struct {
 			Body *string `json:"body"`
 			Spam *bool   `json:"spam"`
