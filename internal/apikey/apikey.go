@@ -77,10 +77,12 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 func ValidName(s string) bool { return namePattern.MatchString(s) }
 
 // Parse reads a keys file: one "name role sha256hex" per line; blank lines and lines starting with
-// "#" are ignored. Names must be unique.
+// "#" are ignored. Names must be unique, and so must hashes: one token under two lines (a line
+// copied and renamed, say) would get the name and role of whichever line Lookup met last.
 func Parse(r io.Reader) (*Set, error) {
 	s := &Set{}
 	seen := map[string]bool{}
+	digests := map[[sha256.Size]byte]string{} // name by digest
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -107,6 +109,10 @@ func Parse(r io.Reader) (*Set, error) {
 		}
 		k := Key{Name: f[0], Role: role}
 		copy(k.digest[:], raw)
+		if other, dup := digests[k.digest]; dup {
+			return nil, fmt.Errorf("apikey: line %d: key %q has the hash of key %q: one token would be both", n, f[0], other)
+		}
+		digests[k.digest] = f[0]
 		s.keys = append(s.keys, k)
 		seen[f[0]] = true
 	}

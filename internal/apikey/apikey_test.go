@@ -52,6 +52,8 @@ func TestParseRejectsBadFiles(t *testing.T) {
 		{"short hash", "a site abcd\n"},
 		{"not hex", "a site " + strings.Repeat("zz", 32) + "\n"},
 		{"duplicate name", "a site " + good + "\na moderator " + good + "\n"},
+		{"duplicate hash", "a site " + good + "\nb admin " + good + "\n"},
+		{"duplicate hash in other case", "a site " + good + "\nb admin " + strings.ToUpper(good) + "\n"},
 		{"bad name", "a/b site " + good + "\n"},
 	}
 	for _, tt := range tests {
