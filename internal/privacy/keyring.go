@@ -332,6 +332,11 @@ func ParseKeys(spec string) ([]Key, error) {
 		if !ok {
 			return nil, fmt.Errorf("privacy: key %q: want id:base64", redactKeySpec(part))
 		}
+		// Checked here, before the id is named in any error: with the two parts swapped
+		// ("base64:id") the "id" is the secret, which must not reach the log.
+		if !keyIDPattern.MatchString(id) {
+			return nil, fmt.Errorf("privacy: key %q: id before the \":\": want 1-32 letters, digits, '_' or '-', then the base64", redactKeySpec(part))
+		}
 		secret, err := DecodeSecret(enc)
 		if err != nil {
 			return nil, fmt.Errorf("privacy: key %s: %w", id, err)

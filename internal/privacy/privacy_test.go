@@ -344,6 +344,21 @@ func TestParseKeys(t *testing.T) {
 			t.Errorf("ParseKeys(%q) = nil error, want an error", bad)
 		}
 	}
+	// A secret is never part of the error, which goes to the log, even when it stands where the
+	// id belongs.
+	for _, spec := range []string{secret + ":k1", "k1:" + secret[:20], strings.TrimRight(secret, "=") + ":" + secret, "bad id:" + secret} {
+		_, err := ParseKeys(spec)
+		if err == nil {
+			t.Errorf("ParseKeys(%q) = nil error, want an error", spec)
+			continue
+		}
+		for _, s := range []string{secret, strings.TrimRight(secret, "="), secret[:20]} {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("ParseKeys(%q) = error %q, which holds the secret", spec, err)
+				break
+			}
+		}
+	}
 	if _, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "bad id", Secret: NewSecret()}}, HashKey: NewSecret()}); err == nil {
 		t.Errorf("NewKeyring(key id with space) = nil error, want an error")
 	}
