@@ -47,13 +47,14 @@ type Refeaturer interface {
 
 // Eraser removes an author's personal data from the store.
 type Eraser interface {
-	// EraseAuthor anonymises every stored comment whose author key is authorKey (see
-	// comment.Anonymised for what goes and what stays) and deletes the author's record, and returns
-	// how many comments it changed. Each comment is changed atomically, only while it still has
-	// that author key, so a deleted comment is never brought back, a change made meanwhile to
-	// other fields is kept, and a second call finds nothing. A comment stored while the call runs
-	// may be left out. With opts.DryRun it returns the number of comments and writes nothing.
-	EraseAuthor(ctx context.Context, authorKey string, opts EraseOptions) (int, error)
+	// EraseAuthor anonymises every stored comment whose author key is one of authorKeys (the
+	// author's keys, privacy.Keyring.EmailKeys; see comment.Anonymised for what goes and what
+	// stays) and deletes the author's record under each, and returns how many comments it changed.
+	// Each comment is changed atomically, only while it still has that author key, so a deleted
+	// comment is never brought back, a change made meanwhile to other fields is kept, and a second
+	// call finds nothing. A comment stored while the call runs may be left out. With opts.DryRun
+	// it returns the number of comments and writes nothing.
+	EraseAuthor(ctx context.Context, authorKeys []string, opts EraseOptions) (int, error)
 }
 
 // Defaults of the erasure walk.
@@ -103,7 +104,9 @@ func (s *Service) EraseAuthorData(ctx context.Context, admin, email, reason stri
 			return nil
 		}
 	}
-	n, err := s.eraser.EraseAuthor(ctx, s.keys.EmailKey(e), opts)
+	// Every key the author's comments may carry: a comment stored before addresses were hashed in
+	// one spelling carries the hash of the spelling it was sent with.
+	n, err := s.eraser.EraseAuthor(ctx, s.keys.EmailKeys(e), opts)
 	if err != nil {
 		err = fmt.Errorf("erase author data: %w", err)
 		// The comments anonymised before the failure stay so, and a repeat finds them anonymised

@@ -15,7 +15,7 @@ type eraserStub struct {
 	err error
 }
 
-func (e eraserStub) EraseAuthor(context.Context, string, EraseOptions) (int, error) {
+func (e eraserStub) EraseAuthor(context.Context, []string, EraseOptions) (int, error) {
 	return e.n, e.err
 }
 

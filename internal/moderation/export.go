@@ -43,10 +43,11 @@ var ErrExportTooLarge = errors.New("moderation: the author's comments exceed one
 
 // Exporter reads an author's comments from the store.
 type Exporter interface {
-	// AuthorComments calls fn with every stored comment whose author key is authorKey, as stored,
+	// AuthorComments calls fn with every stored comment whose author key is one of authorKeys (the
+	// author's keys, privacy.Keyring.EmailKeys), as stored,
 	// a batch at a time and from one goroutine, and stops at fn's first error, which it returns.
 	// It writes nothing. Like EraseAuthor's walk, it may leave out a comment stored meanwhile.
-	AuthorComments(ctx context.Context, authorKey string, opts comment.ScanOptions, fn func(ctx context.Context, batch []comment.Comment) error) error
+	AuthorComments(ctx context.Context, authorKeys []string, opts comment.ScanOptions, fn func(ctx context.Context, batch []comment.Comment) error) error
 }
 
 // ExportTarget is the audit log's target of an export: like an erasure's, the comments
@@ -126,7 +127,8 @@ func (s *Service) ExportAuthorData(ctx context.Context, admin string, q ExportQu
 		size int
 	)
 	scan := comment.ScanOptions{Batch: s.eraseBatch, CallTimeout: s.eraseCallTimeout}
-	err = s.exporter.AuthorComments(ctx, s.keys.EmailKey(e), scan, func(_ context.Context, cs []comment.Comment) error {
+	// Every key the author's comments may carry, as for an erasure.
+	err = s.exporter.AuthorComments(ctx, s.keys.EmailKeys(e), scan, func(_ context.Context, cs []comment.Comment) error {
 		for _, c := range cs {
 			if !q.Since.IsZero() && c.CreatedAt.Before(q.Since) || !q.Until.IsZero() && !c.CreatedAt.Before(q.Until) {
 				continue

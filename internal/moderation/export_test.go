@@ -11,10 +11,10 @@ import (
 )
 
 // exporterFunc is an Exporter answering with its function.
-type exporterFunc func(ctx context.Context, authorKey string, fn func(context.Context, []comment.Comment) error) error
+type exporterFunc func(ctx context.Context, authorKeys []string, fn func(context.Context, []comment.Comment) error) error
 
-func (f exporterFunc) AuthorComments(ctx context.Context, authorKey string, _ comment.ScanOptions, fn func(context.Context, []comment.Comment) error) error {
-	return f(ctx, authorKey, fn)
+func (f exporterFunc) AuthorComments(ctx context.Context, authorKeys []string, _ comment.ScanOptions, fn func(context.Context, []comment.Comment) error) error {
+	return f(ctx, authorKeys, fn)
 }
 
 // auditFunc is an AuditLog whose appends go to its function.
@@ -45,7 +45,7 @@ func TestExportBounds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var audited []AuditEvent
 			s := NewService(&decideStub{}, testKeyring(t), Options{
-				Exporter: exporterFunc(func(ctx context.Context, _ string, fn func(context.Context, []comment.Comment) error) error {
+				Exporter: exporterFunc(func(ctx context.Context, _ []string, fn func(context.Context, []comment.Comment) error) error {
 					for i := range tt.n {
 						if err := fn(ctx, []comment.Comment{{ID: fmt.Sprintf("c%05d", i), Body: tt.body}}); err != nil {
 							return err

@@ -284,6 +284,21 @@ func (k *Keyring) EmailKey(e Email) string {
 	return k.hash("email", e.identity())
 }
 
+// EmailKeys returns every keyed hash the comments of the address may be stored under: EmailKey
+// first, then the hashes earlier releases took of its other spellings (see Email.earlierSpellings;
+// none for a plain ASCII address). An erasure or an access request must find the author's
+// comments under each of them; bans and rate limits use EmailKey alone. The zero Email has none.
+func (k *Keyring) EmailKeys(e Email) []string {
+	if e.IsZero() {
+		return nil
+	}
+	keys := []string{k.EmailKey(e)}
+	for _, s := range e.earlierSpellings() {
+		keys = append(keys, k.hash("email", s))
+	}
+	return keys
+}
+
 // IPKey returns the keyed hash of an IP address. The zero IP has the empty key.
 func (k *Keyring) IPKey(ip IP) string {
 	if ip.IsZero() {

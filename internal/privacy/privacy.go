@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -116,6 +117,43 @@ func (e Email) identity() string {
 	}
 	// Lower-cased again after composing: a composed capital may differ from its parts'.
 	return strings.ToLower(local) + "@" + strings.ToLower(norm.NFC.String(domain))
+}
+
+// earlierSpellings returns the spellings of the address, lower-cased, whose keyed hashes differ
+// from that of its identity: the address as given, and the local part and domain composed (NFC)
+// or decomposed (NFD), the domain in Unicode or in its "xn--" form. Before identity, the keyed
+// hash was taken of the address as the reader spelt it, lower-cased, and comments stored then
+// (or by a server of that release during a rolling upgrade) carry those hashes. Plain ASCII
+// addresses, whose hash did not change, have none.
+func (e Email) earlierSpellings() []string {
+	id, given := e.identity(), e.Normalized()
+	if id == given && isASCII(id) {
+		return nil
+	}
+	at := strings.LastIndexByte(id, '@')
+	local, domain := id[:at], id[at+1:]
+	domains := []string{domain, norm.NFD.String(domain)}
+	if a, err := idna.Punycode.ToASCII(domain); err == nil {
+		domains = append(domains, a)
+	}
+	out := []string{given}
+	for _, l := range []string{local, norm.NFD.String(local)} {
+		for _, d := range domains {
+			out = append(out, strings.ToLower(l+"@"+d))
+		}
+	}
+	return slices.DeleteFunc(compactStrings(out), func(s string) bool { return s == id })
+}
+
+// compactStrings removes repeated strings from ss, keeping the first of each in its place.
+func compactStrings(ss []string) []string {
+	out := ss[:0]
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func isASCII(s string) bool {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -451,6 +452,63 @@ func TestEmailKeySpellings(t *testing.T) {
 	} {
 		if key(pair[0]) == key(pair[1]) {
 			t.Errorf("EmailKey(%q) == EmailKey(%q): two addresses, one author", pair[0], pair[1])
+		}
+	}
+}
+
+// TestEmailKeysFindEarlierSpellings: before an address was hashed in one spelling, its keyed hash
+// was the HMAC of the spelling the reader sent, lower-cased, and comments stored then carry it.
+// EmailKeys, which erasures and exports look the author up by, holds that hash for every spelling
+// of TestEmailKeySpellings, whichever of them the request gives; a plain ASCII address has one key.
+func TestEmailKeysFindEarlierSpellings(t *testing.T) {
+	hashKey := NewSecret()
+	k, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "k1", Secret: NewSecret()}}, HashKey: hashKey})
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	// earlierKey is the hash as it was taken of a spelling, computed here without the keyring.
+	earlierKey := func(spelling string) string {
+		m := hmac.New(sha256.New, hashKey)
+		m.Write([]byte("email\x00" + strings.ToLower(spelling)))
+		return hex.EncodeToString(m.Sum(nil))[:40]
+	}
+	tests := []struct {
+		name      string
+		spellings []string // every one may be the request's, and every one a stored comment's
+		wantKeys  int      // 0: any number
+	}{
+		{"ascii", []string{"Jane.Reader@Example.com", "jane.reader@example.com"}, 1},
+		{"idn domain", []string{"jane@bücher.example", "jane@xn--bcher-kva.example", "JANE@XN--BCHER-KVA.EXAMPLE", "jane@bu\u0308cher.example", "Jane@BÜCHER.example"}, 0},
+		{"accented local part", []string{"jos\u00e9@example.com", "jose\u0301@example.com", "JOS\u00c9@example.com"}, 0},
+		{"both", []string{"jos\u00e9@bücher.example", "jose\u0301@xn--bcher-kva.example"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, asked := range tt.spellings {
+				e, ok := ParseEmail(asked)
+				if !ok {
+					t.Fatalf("ParseEmail(%q) refused", asked)
+				}
+				keys := k.EmailKeys(e)
+				if len(keys) == 0 || keys[0] != k.EmailKey(e) {
+					t.Errorf("EmailKeys(%q) = %q, want EmailKey first", asked, keys)
+				}
+				if tt.wantKeys > 0 && len(keys) != tt.wantKeys {
+					t.Errorf("EmailKeys(%q) = %d keys, want %d", asked, len(keys), tt.wantKeys)
+				}
+				for _, stored := range tt.spellings {
+					if !slices.Contains(keys, earlierKey(stored)) {
+						t.Errorf("EmailKeys(%q) lacks the key a comment sent as %q was stored under", asked, stored)
+					}
+				}
+			}
+		})
+	}
+	other, _ := ParseEmail("jane@bucher.example")
+	idn, _ := ParseEmail("jane@bücher.example")
+	for _, key := range k.EmailKeys(idn) {
+		if key == k.EmailKey(other) {
+			t.Errorf("EmailKeys(jane@bücher.example) holds the key of jane@bucher.example, another address")
 		}
 	}
 }

@@ -53,7 +53,7 @@ func TestClusterWalkWhileAShardMoves(t *testing.T) {
 
 	walk := func(during func(shard int)) ([]string, error) {
 		var got []string
-		err := s.AuthorComments(ctx, author, comment.ScanOptions{Batch: 1}, func(_ context.Context, cs []comment.Comment) error {
+		err := s.AuthorComments(ctx, []string{author}, comment.ScanOptions{Batch: 1}, func(_ context.Context, cs []comment.Comment) error {
 			for _, c := range cs {
 				shard, _ := shardOfID(c.ID)
 				if during != nil {

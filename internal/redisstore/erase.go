@@ -38,24 +38,24 @@ var erasePurgedScript = redis.NewScript(erasePurgedSrc)
 
 var _ moderation.Eraser = (*Store)(nil)
 
-// EraseAuthor implements moderation.Eraser. The author's record and outcomes are deleted after the
-// walk: deleted first, a decision on a comment not yet anonymised could write them again. A
-// decision racing with the walk that writes them after this deletion is refused by the fence the
-// deletion puts up (history_record.lua).
-func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderation.EraseOptions) (int, error) {
-	if authorKey == "" {
-		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
-		return 0, fmt.Errorf("redisstore: erase author: empty author key")
+// EraseAuthor implements moderation.Eraser, in one walk whatever the number of author keys. The
+// author's records and outcomes are deleted after the walk: deleted first, a decision on a comment
+// not yet anonymised could write them again. A decision racing with the walk that writes them
+// after this deletion is refused by the fence the deletion puts up (history_record.lua).
+func (s *Store) EraseAuthor(ctx context.Context, authorKeys []string, opts moderation.EraseOptions) (int, error) {
+	if err := checkAuthorKeys(authorKeys); err != nil {
+		return 0, fmt.Errorf("redisstore: erase author: %w", err)
 	}
-	// The token (ARGV[3]) is drawn for each record, not for the request: a token shared by the
-	// author's records would link them to each other, which the erasure exists to undo.
-	eraseArgs := []any{authorKey, opts.Name, "", erasedReason}
+	// ARGV[1] is the key the record holds, one of authorKeys. The token (ARGV[3]) is drawn for
+	// each record, not for the request: a token shared by the author's records would link them to
+	// each other, which the erasure exists to undo.
+	eraseArgs := []any{"", opts.Name, "", erasedReason}
 	for _, p := range spam.PersonalReasonPrefixes() {
 		eraseArgs = append(eraseArgs, p)
 	}
 	n := 0
 	err := s.scanRecords(ctx, opts.Scan, func(ctx context.Context, keys []string) error {
-		mine, err := s.authorRecords(ctx, opts.Scan.CallTimeout, keys, authorKey)
+		mine, held, err := s.authorRecords(ctx, opts.Scan.CallTimeout, keys, authorKeys)
 		if err != nil || len(mine) == 0 {
 			return err
 		}
@@ -75,7 +75,7 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		calls := make([]scriptCall, len(mine))
 		for i, k := range mine {
 			args := slices.Clone(eraseArgs)
-			args[2] = rand.Text()
+			args[0], args[2] = held[i], rand.Text()
 			calls[i] = scriptCall{keys: []string{k}, args: args}
 		}
 		cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
@@ -99,7 +99,28 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 	if opts.DryRun {
 		return n, nil
 	}
-	cctx, cancel := callContext(ctx, opts.Scan.CallTimeout)
+	for _, authorKey := range authorKeys {
+		if err := s.forgetAuthor(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// checkAuthorKeys refuses an erasure's or an export's author keys when there are none or one is
+// empty: anonymised records have no author key, so "" would match nothing, but it is a caller's bug.
+func checkAuthorKeys(authorKeys []string) error {
+	if len(authorKeys) == 0 || slices.Contains(authorKeys, "") {
+		return errors.New("no author key, or an empty one")
+	}
+	return nil
+}
+
+// forgetAuthor deletes what the store keeps under authorKey besides the comments, once the walk
+// has anonymised them: the author's record and outcomes, the key in the purged comments still to
+// forget, the campaign sightings.
+func (s *Store) forgetAuthor(ctx context.Context, timeout time.Duration, authorKey string) error {
+	cctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	// One transaction on the author's slot (the keys carry the author's hash tag): the record goes
 	// and the fence goes up at once. A decision that read a comment before the walk anonymised it
@@ -111,15 +132,12 @@ func (s *Store) EraseAuthor(ctx context.Context, authorKey string, opts moderati
 		return nil
 	})
 	if err := txError(cmds, err); err != nil {
-		return n, storeError("delete the author's record", err)
+		return storeError("delete the author's record", err)
 	}
-	if err := s.forgetPurgedAuthor(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
-		return n, err
+	if err := s.forgetPurgedAuthor(ctx, timeout, authorKey); err != nil {
+		return err
 	}
-	if err := s.forgetSightings(ctx, opts.Scan.CallTimeout, authorKey); err != nil {
-		return n, err
-	}
-	return n, nil
+	return s.forgetSightings(ctx, timeout, authorKey)
 }
 
 // forgetPurgedAuthor takes authorKey out of every shard's list of purged comments still to forget
@@ -236,9 +254,9 @@ func (s *Store) records(ctx context.Context, timeout time.Duration, keys []strin
 	return out, nil
 }
 
-// authorRecords returns those of keys (found by SCAN) that are records of authorKey's comments, read
-// in one pipeline.
-func (s *Store) authorRecords(ctx context.Context, timeout time.Duration, keys []string, authorKey string) ([]string, error) {
+// authorRecords returns those of keys (found by SCAN) that are records of comments whose author key
+// is one of authorKeys, and the author key each holds, read in one pipeline.
+func (s *Store) authorRecords(ctx context.Context, timeout time.Duration, keys []string, authorKeys []string) (mine, held []string, err error) {
 	records := make([]string, 0, len(keys))
 	cmds := make([]*redis.StringCmd, 0, len(keys))
 	ctx, cancel := callContext(ctx, timeout)
@@ -254,16 +272,17 @@ func (s *Store) authorRecords(ctx context.Context, timeout time.Duration, keys [
 		}
 		return nil
 	})
-	mine := records[:0]
+	mine = records[:0]
 	for i, c := range cmds {
 		switch v, err := c.Result(); {
 		case errors.Is(err, redis.Nil):
 			// No author key (anonymised already), or the record is gone.
 		case err != nil:
-			return nil, storeError("read author keys", err)
-		case v == authorKey:
+			return nil, nil, storeError("read author keys", err)
+		case slices.Contains(authorKeys, v):
 			mine = append(mine, records[i])
+			held = append(held, v)
 		}
 	}
-	return mine, nil
+	return mine, held, nil
 }

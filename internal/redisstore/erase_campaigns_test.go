@@ -93,7 +93,7 @@ func TestErasureRacesCampaignFlush(t *testing.T) {
 	observe(holder, erased, fpHeld) // in the holder's memory, not written: its flush is held
 	observe(holder, kept, fpKept)
 
-	if n, err := ts.EraseAuthor(ctx, erased, moderation.EraseOptions{Name: "Anonymous", DryRun: true}); err != nil || n != 0 {
+	if n, err := ts.EraseAuthor(ctx, []string{erased}, moderation.EraseOptions{Name: "Anonymous", DryRun: true}); err != nil || n != 0 {
 		t.Fatalf("EraseAuthor(dry run) = %d, %v; want 0, nil", n, err)
 	}
 	time.Sleep(150 * time.Millisecond) // three of the reader's Block: what a dry run set off would show
@@ -102,7 +102,7 @@ func TestErasureRacesCampaignFlush(t *testing.T) {
 			len(got), holds(reader, erased, fpEarly), holds(holder, erased, fpHeld))
 	}
 
-	if n, err := ts.EraseAuthor(ctx, erased, moderation.EraseOptions{Name: "Anonymous"}); err != nil || n != 0 {
+	if n, err := ts.EraseAuthor(ctx, []string{erased}, moderation.EraseOptions{Name: "Anonymous"}); err != nil || n != 0 {
 		t.Fatalf("EraseAuthor = %d, %v; want 0 comments, nil", n, err)
 	}
 	if err := holder.Flush(ctx); err != nil { // the held flush, released

@@ -513,7 +513,7 @@ func TestEraseRewritesPersonalReasons(t *testing.T) {
 		{Code: spam.ReasonAuthorSpam, Message: prefixes[1] + "2 comments marked spam"},
 	}
 	c = mustCreate(t, ts.Store, c, comment.CreateOptions{})
-	n, err := ts.EraseAuthor(ctx, c.AuthorKey, moderation.EraseOptions{Name: comment.ErasedAuthorName})
+	n, err := ts.EraseAuthor(ctx, []string{c.AuthorKey}, moderation.EraseOptions{Name: comment.ErasedAuthorName})
 	if err != nil || n != 1 {
 		t.Fatalf("EraseAuthor = %d, %v; want 1", n, err)
 	}
@@ -553,7 +553,7 @@ func TestClusterEraseAuthor(t *testing.T) {
 		stored[i%2] = append(stored[i%2], mustCreate(t, s, c, comment.CreateOptions{}))
 	}
 	opts := moderation.EraseOptions{Name: "Anonymous", Scan: comment.ScanOptions{Batch: 4, CallTimeout: 5 * time.Second}}
-	n, err := s.EraseAuthor(ctx, authors[0], opts)
+	n, err := s.EraseAuthor(ctx, []string{authors[0]}, opts)
 	if err != nil || n != numShards {
 		t.Fatalf("EraseAuthor on the cluster = %d, %v; want %d", n, err, numShards)
 	}
@@ -572,7 +572,7 @@ func TestClusterEraseAuthor(t *testing.T) {
 			}
 		}
 	}
-	if n, err := s.EraseAuthor(ctx, authors[0], opts); err != nil || n != 0 {
+	if n, err := s.EraseAuthor(ctx, []string{authors[0]}, opts); err != nil || n != 0 {
 		t.Errorf("second EraseAuthor on the cluster = %d, %v; want 0", n, err)
 	}
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -14,14 +15,13 @@ import (
 
 var _ moderation.Exporter = (*Store)(nil)
 
-// AuthorComments implements moderation.Exporter.
-func (s *Store) AuthorComments(ctx context.Context, authorKey string, opts comment.ScanOptions, fn func(context.Context, []comment.Comment) error) error {
-	if authorKey == "" {
-		// Anonymised records have no author key: "" would match nothing, but it is a caller's bug.
-		return fmt.Errorf("redisstore: export author: empty author key")
+// AuthorComments implements moderation.Exporter, in one walk whatever the number of author keys.
+func (s *Store) AuthorComments(ctx context.Context, authorKeys []string, opts comment.ScanOptions, fn func(context.Context, []comment.Comment) error) error {
+	if err := checkAuthorKeys(authorKeys); err != nil {
+		return fmt.Errorf("redisstore: export author: %w", err)
 	}
 	return s.scanRecords(ctx, opts, func(ctx context.Context, keys []string) error {
-		mine, err := s.authorRecords(ctx, opts.CallTimeout, keys, authorKey)
+		mine, _, err := s.authorRecords(ctx, opts.CallTimeout, keys, authorKeys)
 		if err != nil || len(mine) == 0 {
 			return err
 		}
@@ -32,7 +32,7 @@ func (s *Store) AuthorComments(ctx context.Context, authorKey string, opts comme
 		// A record anonymised between the two reads is no longer the author's.
 		out := cs[:0]
 		for _, c := range cs {
-			if c.AuthorKey == authorKey {
+			if slices.Contains(authorKeys, c.AuthorKey) {
 				out = append(out, c)
 			}
 		}
