@@ -85,7 +85,13 @@ func Parse(r io.Reader) (*Set, error) {
 	digests := map[[sha256.Size]byte]string{} // name by digest
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+		line := sc.Text()
+		if n == 1 {
+			// Some Windows editors and PowerShell start a UTF-8 file with a byte order mark, which
+			// would make the first line a comment no more, or its key name a bad one.
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -44,6 +44,33 @@ func TestGenerateParseLookup(t *testing.T) {
 	}
 }
 
+// TestParseEditedFiles: files as editors save them parse to the keys they hold.
+func TestParseEditedFiles(t *testing.T) {
+	tok, line, err := Generate("news-site", RoleSite)
+	if err != nil {
+		t.Fatalf("Generate(news-site, site): %v", err)
+	}
+	tests := []struct{ name, file string }{
+		{"plain", line + "\n"},
+		{"no final newline", line},
+		{"CRLF line endings", "# keys\r\n\r\n" + line + "\r\n"},
+		{"tabs between fields", strings.ReplaceAll(line, " ", "\t") + "\n"},
+		{"byte order mark before a comment", "\ufeff# keys\n" + line + "\n"},
+		{"byte order mark before a key", "\ufeff" + line + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := Parse(strings.NewReader(tt.file))
+			if err != nil {
+				t.Fatalf("Parse(%q) = %v, want the key", tt.file, err)
+			}
+			if k, err := set.Lookup(tok); err != nil || k.Name != "news-site" || set.Len() != 1 {
+				t.Errorf("Parse(%q), then Lookup(token) = %q, %v with %d keys; want news-site and 1 key", tt.file, k.Name, err, set.Len())
+			}
+		})
+	}
+}
+
 func TestParseRejectsBadFiles(t *testing.T) {
 	good := strings.Repeat("ab", 32)
 	tests := []struct{ name, file string }{
