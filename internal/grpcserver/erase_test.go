@@ -102,7 +102,7 @@ func TestEraseAuthorData(t *testing.T) {
 }
 
 // TestEraseAuthorDataInvalid: a missing or malformed address is INVALID_ARGUMENT with a field
-// violation, and a reason too long or holding the address (in any case) is one more.
+// violation, and a reason too long or holding the address (in any case or spelling) is one more.
 func TestEraseAuthorDataInvalid(t *testing.T) {
 	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
 	for _, tc := range []struct {
@@ -115,6 +115,8 @@ func TestEraseAuthorDataInvalid(t *testing.T) {
 		{"display form", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "Erin <erin@example.com>"}, []string{"author_email"}},
 		{"reason too long", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
 		{"reason holds the address", &commentdv1.EraseAuthorDataRequest{AuthorEmail: " Erin@Example.com", Reason: "request 17 from erin@EXAMPLE.com"}, []string{"reason"}},
+		{"reason holds the address in another spelling", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@bücher.example", Reason: "request 17 from Erin@XN--BCHER-KVA.example"}, []string{"reason"}},
+		{"reason holds the address decomposed", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "jos\u00e9@example.com", Reason: "request 18 from jose\u0301@example.com"}, []string{"reason"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.mod.EraseAuthorData(e.as(t, adminKeyName), tc.req)

@@ -127,6 +127,7 @@ func TestExportAuthorDataInvalid(t *testing.T) {
 		{"display form", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "Xena <xena@example.com>"}, []string{"author_email"}},
 		{"reason too long", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
 		{"reason holds the address", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: "access request of Xena@Example.com"}, []string{"reason"}},
+		{"reason holds the address in another spelling", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@xn--bcher-kva.example", Reason: "access request of xena@bücher.example"}, []string{"reason"}},
 		{"empty period", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", StartTime: now, EndTime: now}, []string{"end_time"}},
 		{"bad time", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@", StartTime: &timestamppb.Timestamp{Nanos: -1}}, []string{"author_email", "start_time"}},
 	} {

@@ -155,7 +155,7 @@ func authorRequest(email, reason string, verr *comment.ValidationError) (privacy
 	reason, err := comment.ValidateReason("reason", reason)
 	if rv := (*comment.ValidationError)(nil); errors.As(err, &rv) {
 		verr.Violations = append(verr.Violations, rv.Violations...)
-	} else if ok && strings.Contains(strings.ToLower(reason), e.Normalized()) {
+	} else if ok && quotesEmail(reason, e) {
 		// The reason goes to the audit log, which every moderator reads and which must never
 		// hold the address: refused rather than stored.
 		verr.Add("reason", "must not contain the author's email address (give the request's reference instead)")
@@ -164,6 +164,18 @@ func authorRequest(email, reason string, verr *comment.ValidationError) (privacy
 		return privacy.Email{}, "", err
 	}
 	return e, reason, nil
+}
+
+// quotesEmail reports whether text holds the address e in any case and in any of its spellings
+// (its domain in Unicode or in its "xn--" form, say), which all name the reader.
+func quotesEmail(text string, e privacy.Email) bool {
+	lower := strings.ToLower(text)
+	for _, s := range e.Spellings() {
+		if strings.Contains(lower, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // countComments says "1 comment" or "n comments", for audit reasons.

@@ -119,6 +119,16 @@ func (e Email) identity() string {
 	return strings.ToLower(local) + "@" + strings.ToLower(norm.NFC.String(domain))
 }
 
+// Spellings returns the address lower-cased in every spelling of it that names the same mailbox:
+// as given, as its identity, and the other forms earlierSpellings lists. A plain ASCII address has
+// one. It is for keeping the address out of free text in whatever spelling the text uses.
+func (e Email) Spellings() []string {
+	if e.IsZero() {
+		return nil
+	}
+	return compactStrings(append([]string{e.Normalized(), e.identity()}, e.earlierSpellings()...))
+}
+
 // earlierSpellings returns the spellings of the address, lower-cased, whose keyed hashes differ
 // from that of its identity: the address as given, and the local part and domain composed (NFC)
 // or decomposed (NFD), the domain in Unicode or in its "xn--" form. Before identity, the keyed
