@@ -21,7 +21,8 @@ The token is the secret: give it to whoever uses the key (a moderator's --token 
 The keys-file line holds only the token's SHA-256; append it to the keys file the server reads.
 
 NAME is 1-64 letters, digits and ._@- and is recorded with every moderator decision.
-Roles: site calls CommentService, moderator calls ModerationService, admin calls both.`,
+Roles: site calls CommentService; moderator calls ModerationService except the
+admin-only commands (spam train, spam eval, erase, export); admin calls everything.`,
 		Example: `  commentctl keygen --name alice --role moderator
   commentctl keygen --name blog-backend --role site -o json`,
 		Args: argCount(0, 0, "no arguments"),
