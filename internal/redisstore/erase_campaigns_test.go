@@ -160,14 +160,10 @@ func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
 	const names = 200_000
 	lapse := float64(time.Now().Add(campaignErasureTTL).UnixMilli())
 	erased := strings.Repeat("e", 43)
-	pipe := ts.rdb.Pipeline()
-	for i := range names {
-		pipe.ZAdd(ctx, ts.keys.campaignErased(), redis.Z{Score: lapse, Member: fmt.Sprintf("%043d", i)})
-	}
-	pipe.ZAdd(ctx, ts.keys.campaignErased(), redis.Z{Score: lapse, Member: erased})
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatalf("name %d erased authors: %v", names, err)
-	}
+	zaddMany(t, ts.rdb, ts.keys.campaignErased(), names, func(i int) redis.Z {
+		return redis.Z{Score: lapse, Member: fmt.Sprintf("%043d", i)}
+	})
+	zaddMany(t, ts.rdb, ts.keys.campaignErased(), 1, func(int) redis.Z { return redis.Z{Score: lapse, Member: erased} })
 
 	c := NewCampaigns(ts.Store, CampaignsOptions{})
 	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
@@ -213,16 +209,12 @@ func TestCampaignEraseCostAfterManyErasures(t *testing.T) {
 	const names, lapsedNames = 200_000, 100
 	standing := float64(time.Now().Add(campaignErasureTTL).UnixMilli())
 	lapsed := float64(time.Now().Add(-time.Minute).UnixMilli())
-	pipe := rdb.Pipeline()
-	for i := range names {
-		pipe.ZAdd(ctx, s.keys.campaignErased(), redis.Z{Score: standing, Member: fmt.Sprintf("%043d", i)})
-	}
-	for i := range lapsedNames {
-		pipe.ZAdd(ctx, s.keys.campaignErased(), redis.Z{Score: lapsed, Member: fmt.Sprintf("lapsed-%036d", i)})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatalf("name %d erased authors: %v", names, err)
-	}
+	zaddMany(t, rdb, s.keys.campaignErased(), names, func(i int) redis.Z {
+		return redis.Z{Score: standing, Member: fmt.Sprintf("%043d", i)}
+	})
+	zaddMany(t, rdb, s.keys.campaignErased(), lapsedNames, func(i int) redis.Z {
+		return redis.Z{Score: lapsed, Member: fmt.Sprintf("lapsed-%036d", i)}
+	})
 	if err := rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
 		t.Fatalf("CONFIG SET slowlog-log-slower-than 0: %v", err)
 	}
@@ -242,5 +234,21 @@ func TestCampaignEraseCostAfterManyErasures(t *testing.T) {
 	}
 	if n, err := rdb.ZCard(ctx, s.keys.campaignErased()).Result(); err != nil || n != names+3 {
 		t.Errorf("ZCARD of the erased authors = %d, %v; want %d (the standing names and the 3 new, no lapsed one)", n, err, names+3)
+	}
+}
+
+// zaddMany adds n members to a sorted set, many to a ZADD: a pipeline of one command per member
+// took long enough under -race on a busy machine to end in the client's read timeout.
+func zaddMany(t *testing.T, rdb redis.UniversalClient, key string, n int, member func(i int) redis.Z) {
+	t.Helper()
+	const perCall = 5000
+	for start := 0; start < n; start += perCall {
+		zs := make([]redis.Z, 0, min(perCall, n-start))
+		for i := start; i < start+cap(zs); i++ {
+			zs = append(zs, member(i))
+		}
+		if err := rdb.ZAdd(context.Background(), key, zs...).Err(); err != nil {
+			t.Fatalf("ZADD %d members from %d of %d: %v", len(zs), start, n, err)
+		}
 	}
 }
