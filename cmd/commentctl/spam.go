@@ -329,7 +329,9 @@ CheckComment is a site call).
 ` + fileFormats + `
 
 It prints, for the test file: spam caught (marked spam), ham marked spam, ham held for a moderator,
-and F1 and MCC of "marked spam" against everything else.`,
+and F1 and MCC of "marked spam" against everything else. A figure the test file cannot measure is
+printed n/a (null with -o json): the spam figures and F1 when it holds no spam, the ham figures when
+it holds no ham, MCC unless it holds both.`,
 		Example: `  commentctl spam eval --train Youtube01-Psy.csv --test Youtube02-KatyPerry.csv`,
 		Args:    argCount(0, 0, "no arguments (the files are --train and --test)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -467,26 +469,28 @@ func decisionFromProto(d commentdv1.SpamDecision) spam.Decision {
 	return spam.DecisionPublish
 }
 
-// evalJSON is spam eval's -o json output. Shares are 0 to 1.
+// evalJSON is spam eval's -o json output. Shares are 0 to 1; a figure the test file cannot
+// measure is null: the spam shares and F1 when it holds no spam, the ham shares when it holds no
+// ham, and MCC unless it holds both.
 type evalJSON struct {
-	Model         string  `json:"model"`
-	Trained       int     `json:"trained"`
-	TestSpam      int     `json:"test_spam"`
-	TestHam       int     `json:"test_ham"`
-	SpamCaught    float64 `json:"spam_caught"`
-	SpamHeld      float64 `json:"spam_held"`
-	SpamPublished float64 `json:"spam_published"`
-	HamMarkedSpam float64 `json:"ham_marked_spam"`
-	HamHeld       float64 `json:"ham_held"`
-	F1            float64 `json:"f1"`
-	MCC           float64 `json:"mcc"`
-	TP            int     `json:"tp"`
-	FN            int     `json:"fn"`
-	FP            int     `json:"fp"`
-	TN            int     `json:"tn"`
-	ModeratorLoad float64 `json:"moderator_load"`
-	DecisionsSpam [3]int  `json:"decisions_spam"` // publish, hold, spam
-	DecisionsHam  [3]int  `json:"decisions_ham"`
+	Model         string   `json:"model"`
+	Trained       int      `json:"trained"`
+	TestSpam      int      `json:"test_spam"`
+	TestHam       int      `json:"test_ham"`
+	SpamCaught    *float64 `json:"spam_caught"`
+	SpamHeld      *float64 `json:"spam_held"`
+	SpamPublished *float64 `json:"spam_published"`
+	HamMarkedSpam *float64 `json:"ham_marked_spam"`
+	HamHeld       *float64 `json:"ham_held"`
+	F1            *float64 `json:"f1"`
+	MCC           *float64 `json:"mcc"`
+	TP            int      `json:"tp"`
+	FN            int      `json:"fn"`
+	FP            int      `json:"fp"`
+	TN            int      `json:"tn"`
+	ModeratorLoad float64  `json:"moderator_load"`
+	DecisionsSpam [3]int   `json:"decisions_spam"` // publish, hold, spam
+	DecisionsHam  [3]int   `json:"decisions_ham"`
 }
 
 func (c *cli) printEval(model string, trained int, t spam.Tally) error {
@@ -497,26 +501,56 @@ func (c *cli) printEval(model string, trained int, t spam.Tally) error {
 		}
 		return float64(n) / float64(total)
 	}
+	// A share of no comments, or a correlation with one class missing, is no figure at all: the
+	// zero the formulas fall back on would read as "no spam caught" or "no better than chance".
+	measured := func(ok bool, f float64) *float64 {
+		if !ok {
+			return nil
+		}
+		return &f
+	}
+	nSpam, nHam := t.Spam[0]+t.Spam[1]+t.Spam[2], t.Ham[0]+t.Ham[1]+t.Ham[2]
 	out := evalJSON{
-		Model: model, Trained: trained,
-		TestSpam: t.Spam[0] + t.Spam[1] + t.Spam[2], TestHam: t.Ham[0] + t.Ham[1] + t.Ham[2],
-		SpamCaught: t.SpamCaught(), SpamHeld: share(t.Spam[1], t.Spam), SpamPublished: t.SpamPublished(),
-		HamMarkedSpam: t.HamLost(), HamHeld: share(t.Ham[1], t.Ham),
-		F1: t.F1(), MCC: t.MCC(), ModeratorLoad: t.ModeratorLoad(),
-		TP: t.TP, FN: t.FN, FP: t.FP, TN: t.TN,
+		Model: model, Trained: trained, TestSpam: nSpam, TestHam: nHam,
+		SpamCaught: measured(nSpam > 0, t.SpamCaught()), SpamHeld: measured(nSpam > 0, share(t.Spam[1], t.Spam)),
+		SpamPublished: measured(nSpam > 0, t.SpamPublished()),
+		HamMarkedSpam: measured(nHam > 0, t.HamLost()), HamHeld: measured(nHam > 0, share(t.Ham[1], t.Ham)),
+		F1: measured(nSpam > 0, t.F1()), MCC: measured(nSpam > 0 && nHam > 0, t.MCC()),
+		ModeratorLoad: t.ModeratorLoad(), TP: t.TP, FN: t.FN, FP: t.FP, TN: t.TN,
 		DecisionsSpam: t.Spam, DecisionsHam: t.Ham,
 	}
 	if c.output == "json" {
 		return writePlainJSON(c.stdout, out)
 	}
+	const noSpam, noHam = "(no spam in the test file)", "(no ham in the test file)"
 	pct := func(f float64) string { return fmt.Sprintf("%5.1f%%", 100*f) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "Scratch model %s, trained with %d examples; checked %d spam and %d not spam.\n", model, trained, out.TestSpam, out.TestHam)
-	fmt.Fprintf(&b, "spam caught      %s  (marked spam; %s more held, %s published)\n", pct(out.SpamCaught), strings.TrimSpace(pct(out.SpamHeld)), strings.TrimSpace(pct(out.SpamPublished)))
-	fmt.Fprintf(&b, "ham marked spam  %s\n", pct(out.HamMarkedSpam))
-	fmt.Fprintf(&b, "ham held         %s\n", pct(out.HamHeld))
-	fmt.Fprintf(&b, "F1               %6.3f  (marked spam against the rest)\n", out.F1)
-	fmt.Fprintf(&b, "MCC              %6.3f\n", out.MCC)
+	if nSpam > 0 {
+		fmt.Fprintf(&b, "spam caught      %s  (marked spam; %s more held, %s published)\n", pct(*out.SpamCaught), strings.TrimSpace(pct(*out.SpamHeld)), strings.TrimSpace(pct(*out.SpamPublished)))
+	} else {
+		fmt.Fprintf(&b, "spam caught         n/a  %s\n", noSpam)
+	}
+	if nHam > 0 {
+		fmt.Fprintf(&b, "ham marked spam  %s\n", pct(*out.HamMarkedSpam))
+		fmt.Fprintf(&b, "ham held         %s\n", pct(*out.HamHeld))
+	} else {
+		fmt.Fprintf(&b, "ham marked spam     n/a  %s\n", noHam)
+		fmt.Fprintf(&b, "ham held            n/a  %s\n", noHam)
+	}
+	if out.F1 != nil {
+		fmt.Fprintf(&b, "F1               %6.3f  (marked spam against the rest)\n", *out.F1)
+	} else {
+		fmt.Fprintf(&b, "F1                  n/a  %s\n", noSpam)
+	}
+	switch {
+	case out.MCC != nil:
+		fmt.Fprintf(&b, "MCC              %6.3f\n", *out.MCC)
+	case nSpam == 0:
+		fmt.Fprintf(&b, "MCC                 n/a  %s\n", noSpam)
+	default:
+		fmt.Fprintf(&b, "MCC                 n/a  %s\n", noHam)
+	}
 	_, err := io.WriteString(c.stdout, b.String())
 	return err
 }

@@ -527,6 +527,83 @@ func TestSpamEval(t *testing.T) {
 	}
 }
 
+// TestSpamEvalOneClass checks a test file of one class only: the figures of the missing class, and
+// those that need both, are not measured, and must not be printed as zero ("no spam caught").
+func TestSpamEvalOneClass(t *testing.T) {
+	tests := []struct {
+		name       string
+		test       []spam.Example
+		wantNull   []string // JSON fields that must be null
+		wantNumber []string // JSON fields that must be numbers
+		wantText   []string // lines of the text output
+	}{
+		{
+			name:       "no spam",
+			test:       []spam.Example{{Body: "nice piece"}, {Body: "maybe true"}, {Body: "i would buy it"}},
+			wantNull:   []string{"spam_caught", "spam_held", "spam_published", "f1", "mcc"},
+			wantNumber: []string{"ham_marked_spam", "ham_held", "moderator_load"},
+			wantText: []string{
+				"spam caught         n/a  (no spam in the test file)",
+				"ham marked spam   33.3%",
+				"F1                  n/a  (no spam in the test file)",
+				"MCC                 n/a  (no spam in the test file)",
+			},
+		},
+		{
+			name:       "no ham",
+			test:       []spam.Example{{Body: "buy now", Spam: true}, {Body: "maybe later", Spam: true}},
+			wantNull:   []string{"ham_marked_spam", "ham_held", "mcc"},
+			wantNumber: []string{"spam_caught", "spam_held", "spam_published", "f1", "moderator_load"},
+			wantText: []string{
+				"spam caught       50.0%  (marked spam; 50.0% more held, 0.0% published)",
+				"ham marked spam     n/a  (no ham in the test file)",
+				"ham held            n/a  (no ham in the test file)",
+				"F1                0.667  (marked spam against the rest)",
+				"MCC                 n/a  (no ham in the test file)",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := serveSpamDouble(t, &spamState{})
+			train := spamFile(t, "train.csv", csvOf(spamExamples(10, "t")))
+			test := spamFile(t, "test.jsonl", jsonLinesOf(tt.test))
+
+			args := withServer(addr, "spam", "eval", "--train", train, "--test", test, "-o", "json")
+			got := invocation{args: args}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s: got exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			var out map[string]any
+			if err := json.Unmarshal([]byte(got.stdout), &out); err != nil {
+				t.Fatalf("%s: stdout %q is not JSON: %v", cmdline(args), got.stdout, err)
+			}
+			for _, f := range tt.wantNull {
+				if v, ok := out[f]; !ok || v != nil {
+					t.Errorf("%s: got %s = %v (present %v), want null", cmdline(args), f, v, ok)
+				}
+			}
+			for _, f := range tt.wantNumber {
+				if _, ok := out[f].(float64); !ok {
+					t.Errorf("%s: got %s = %v, want a number", cmdline(args), f, out[f])
+				}
+			}
+
+			args = withServer(addr, "spam", "eval", "--train", train, "--test", test)
+			got = invocation{args: args}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s: got exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			lines := strings.Split(got.stdout, "\n")
+			for _, want := range tt.wantText {
+				if !slices.Contains(lines, want) {
+					t.Errorf("%s: got stdout\n%s\nwant the line %q", cmdline(args), got.stdout, want)
+				}
+			}
+		})
+	}
+}
+
 // TestSpamEvalCleansUp fails a check half way: the run fails and the scratch model is deleted.
 func TestSpamEvalCleansUp(t *testing.T) {
 	st := &spamState{failOn: "hello there"}
