@@ -167,9 +167,10 @@ type Sighting struct {
 // Campaigns remembers recent fingerprints across all servers, to spot the same text posted by
 // many authors.
 type Campaigns interface {
-	// Observe records s and returns the sightings from s.At-window up to s.At that agree with
-	// s.Fingerprint on at least one band (the caller checks the real distance). s itself is not
-	// returned. It may return only the nearest sighting of each author.
+	// Observe records s and returns the sightings from s.At-window on that agree with
+	// s.Fingerprint on at least one band (the caller checks the real distance), those stamped
+	// after s.At included: clocks, not order, put them there. s itself is not returned. It may
+	// return only the nearest sighting of each author.
 	Observe(ctx context.Context, s Sighting, window time.Duration) ([]Sighting, error)
 }
 

@@ -82,8 +82,11 @@ func (w *Window) Add(ss ...Sighting) {
 	}
 }
 
-// Match returns the sightings from s.At-window up to s.At that share at least one band with
+// Match returns the sightings from s.At-window on that share at least one band with
 // s.Fingerprint, each once, and of each author the nearest only. s itself is not recorded.
+// Sightings stamped after s.At count too: each was made before this call (it is held), and only
+// the clocks put it later: another server's clock a little ahead, or a concurrent submission that
+// read the clock after s's and took the lock before it.
 func (w *Window) Match(s Sighting, window time.Duration) []Sighting {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -176,7 +179,7 @@ func (w *Window) Expire(now time.Time) {
 // campaign check counts authors, and one author's copies (one on each of hundreds of threads)
 // would otherwise fill the bound with the oldest sightings and hide every other author.
 func (w *Window) match(s Sighting, window time.Duration) []Sighting {
-	from, to := s.At.Add(-window).UnixNano(), s.At.UnixNano()
+	from := s.At.Add(-window).UnixNano()
 	var out []Sighting
 	w.gen++
 	for b := range Bands {
@@ -185,7 +188,7 @@ func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 			if s.Fingerprint.Distance(fp) > MaxMatchDistance {
 				continue
 			}
-			if at := bk.ats[i]; at < from || at > to {
+			if bk.ats[i] < from {
 				continue
 			}
 			x := bk.es[i]

@@ -51,15 +51,23 @@ func TestWindowMatch(t *testing.T) {
 			window: time.Hour,
 		},
 		{
-			name: "outside the window, or after the query",
+			name: "outside the window",
 			seen: []spam.Sighting{
 				{Fingerprint: base, AuthorKey: "old", At: t0.Add(-2 * time.Hour)},
-				{Fingerprint: base, AuthorKey: "later", At: t0.Add(time.Second)},
 				{Fingerprint: base, AuthorKey: "edge", At: t0.Add(-time.Hour)},
 			},
 			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
 			window: time.Hour,
 			want:   []string{"edge"},
+		},
+		{
+			// Another server's clock runs ahead, or a concurrent submission read the clock after
+			// the query's: the sighting was made all the same.
+			name:   "stamped after the query",
+			seen:   []spam.Sighting{{Fingerprint: near, AuthorKey: "later", At: t0.Add(time.Second)}},
+			query:  spam.Sighting{Fingerprint: base, AuthorKey: "q", At: t0},
+			window: time.Hour,
+			want:   []string{"later"},
 		},
 		{
 			name: "each sighting once, however many bands it shares",
@@ -113,6 +121,21 @@ func TestWindowObserveRecords(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("called Observe for author %s (sighting %d), got %q, want the earlier ones %q", author, i+1, got, want)
 		}
+	}
+}
+
+// TestWindowObserveOutOfOrder: concurrent submissions read the clock before they take the window's
+// lock, so they may be observed in the other order than their times. The last observed must still
+// see the others, or a campaign of concurrent copies passes unseen.
+func TestWindowObserveOutOfOrder(t *testing.T) {
+	t0 := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	fp := spam.SimHash("the same campaign text, posted by three accounts at the same moment")
+	w := spam.NewWindow(time.Hour)
+	w.Observe(spam.Sighting{Fingerprint: fp, AuthorKey: "a", At: t0.Add(2 * time.Millisecond)}, time.Hour)
+	w.Observe(spam.Sighting{Fingerprint: fp, AuthorKey: "b", At: t0.Add(time.Millisecond)}, time.Hour)
+	got := authors(w.Observe(spam.Sighting{Fingerprint: fp, AuthorKey: "c", At: t0}, time.Hour))
+	if want := []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("called Observe for author c, stamped before a's and b's but observed after them, got %q, want %q", got, want)
 	}
 }
 

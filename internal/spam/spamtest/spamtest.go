@@ -81,7 +81,7 @@ func (c *Campaigns) Observe(_ context.Context, s spam.Sighting, window time.Dura
 	var out []spam.Sighting
 	from := s.At.Add(-window)
 	for _, x := range c.seen {
-		if x.At.Before(from) || x.At.After(s.At) {
+		if x.At.Before(from) {
 			continue
 		}
 		for i := range spam.Bands {
