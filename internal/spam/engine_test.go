@@ -312,6 +312,9 @@ func TestScreenerHoldsWhenUnchecked(t *testing.T) {
 	if diff := cmp.Diff([]string{spam.ReasonUnchecked}, reasonCodes(v.Hold)); diff != "" {
 		t.Errorf("called Screen with failing counts, got hold reasons diff (-want +got):\n%s", diff)
 	}
+	if v.Score != 0.5 {
+		t.Errorf("called Screen with failing counts, got score %v, want 0.5 (cannot tell), not a score that reads as ham", v.Score)
+	}
 	_, err = e.Check(context.Background(), spam.Input{Body: "hello"}, nil)
 	if !errors.Is(err, comment.ErrUnavailable) {
 		t.Errorf("called Check with failing counts, got %v, want an error wrapping comment.ErrUnavailable", err)

@@ -10,6 +10,10 @@ import (
 // ReasonUnchecked is the hold reason of a comment the spam checks could not score.
 const ReasonUnchecked = "SPAM_UNCHECKED"
 
+// uncheckedScore is the score stored with a comment the spam checks could not score: the
+// Scorer's own "cannot tell".
+const uncheckedScore = 0.5
+
 // ScreenerOptions configures a Screener.
 type ScreenerOptions struct {
 	Logger *slog.Logger // may be nil: no logs
@@ -41,6 +45,9 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 	if err != nil {
 		s.log.WarnContext(ctx, "spam check failed; comment held", "error", err.Error())
 		v.Hold = append(v.Hold, comment.Reason{Code: ReasonUnchecked, Message: "the spam checks could not run"})
+		// The score moderators see and filter the queue by: "cannot tell", as for a model not
+		// trained enough. Left at zero it would read "surely not spam" for a comment never scored.
+		v.Score = uncheckedScore
 		return nil
 	}
 	recordVerdict(res, v)
