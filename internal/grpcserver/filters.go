@@ -30,14 +30,19 @@ func (s *moderationServer) CreateFilter(ctx context.Context, r *commentdv1.Creat
 	if list == spam.FilterListAny {
 		list = spam.FilterList(-1) // unset is "any" only in queries
 	}
-	created, err := s.spam.Filters.Create(ctx, caller.Name, list, filterKindFromProto(f.GetKind()), f.GetValue())
+	stored, created, err := s.spam.Filters.Create(ctx, caller.Name, list, filterKindFromProto(f.GetKind()), f.GetValue())
 	if err != nil {
 		return nil, err
 	}
-	pb := filterToProto(created)
+	pb := filterToProto(stored)
+	if !created {
+		// The entry existed: nothing changed, so the audit log, which names who added it, gains
+		// no second "added" in another moderator's name.
+		return &commentdv1.CreateFilterResponse{Filter: pb}, nil
+	}
 	// The entry says which list and kind, never the value: an email or address entry is personal
 	// data, and the audit log keeps none.
-	what := fmt.Sprintf("%s list, %s", created.List, created.Kind)
+	what := fmt.Sprintf("%s list, %s", stored.List, stored.Kind)
 	if err := s.auditChange(ctx, moderation.AuditCreateFilter, caller.Name, pb.GetName(), what); err != nil {
 		return nil, err
 	}

@@ -387,6 +387,14 @@ func TestFiltersApplyOnAnotherInstance(t *testing.T) {
 	if !eventually(2*time.Second, func() bool { return decision() == commentdv1.SpamDecision_SPAM_DECISION_SPAM }) {
 		t.Fatalf("after CreateFilter on server A, server B's decision stayed %v for 2s, want spam", decision())
 	}
+	// The same entry again, by another moderator on the other server: it exists, so nothing
+	// changes, and the audit log gains no entry that names them as having added it.
+	again, err := b.mod.CreateFilter(b.as(t, adminKeyName), &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{
+		List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_EMAIL, Value: "leaky.person@EXAMPLE.net",
+	}})
+	if err != nil || again.GetFilter().GetName() != f.GetName() || again.GetFilter().GetModerator() != modKeyName {
+		t.Errorf("called CreateFilter(the same email) on server B as %s, got %v, %v; want the existing entry %s of %s", adminKeyName, again, err, f.GetName(), modKeyName)
+	}
 	list, err := b.mod.ListFilters(b.as(t, modKeyName), &commentdv1.ListFiltersRequest{List: commentdv1.FilterList_FILTER_LIST_SPAM})
 	if err != nil || len(list.GetFilters()) != 1 || list.GetFilters()[0].GetName() != f.GetName() {
 		t.Errorf("called ListFilters(spam) on server B, got %v, %v; want the one entry %s", list, err, f.GetName())

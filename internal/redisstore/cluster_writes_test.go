@@ -70,7 +70,7 @@ func TestClusterMarkedWrites(t *testing.T) {
 			fs := spam.NewFilters(s, spamKeyring(t), spam.FiltersOptions{})
 			var first spam.Filter
 			for i := range spam.MaxRegexFilters {
-				f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, fmt.Sprintf(`spam\d+z%d`, i))
+				f, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, fmt.Sprintf(`spam\d+z%d`, i))
 				if err != nil {
 					t.Fatalf("Create(regex %d of %d) = %v, want no error", i+1, spam.MaxRegexFilters, err)
 				}
@@ -79,10 +79,10 @@ func TestClusterMarkedWrites(t *testing.T) {
 				}
 			}
 			var verr *comment.ValidationError
-			if _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, `spam\d+over`); !errors.As(err, &verr) {
+			if _, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, `spam\d+over`); !errors.As(err, &verr) {
 				t.Errorf("Create(regex %d) = %v, want a *comment.ValidationError", spam.MaxRegexFilters+1, err)
 			}
-			if _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino"); err != nil {
+			if _, _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino"); err != nil {
 				t.Errorf("Create(word) with the regex entries at their bound = %v, want no error", err)
 			}
 			before, err := s.filterVersion(ctx)

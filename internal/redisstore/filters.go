@@ -63,39 +63,43 @@ func decodeFilter(raw string) (spam.Filter, error) {
 	}, nil
 }
 
-// CreateFilter stores f unless an entry with its id exists (then it returns that one), in one
-// script that also moves the version on.
-func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (spam.Filter, error) {
+// CreateFilter stores f unless an entry with its id exists (then it returns that one, and created
+// false), in one script that also moves the version on.
+func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (stored spam.Filter, created bool, err error) {
 	keys := []string{s.keys.filterEntries(), s.keys.filterVersion()}
 	maxRegex := 0
 	if f.Kind == spam.FilterRegex {
 		maxRegex = spam.MaxRegexFilters
 	}
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, encodeFilter(f), spam.MaxFilters, maxRegex, s.versionStep()).Slice()
+	entry := encodeFilter(f)
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, entry, spam.MaxFilters, maxRegex, s.versionStep()).Slice()
 	if err != nil {
-		return spam.Filter{}, storeError("create filter", err)
+		return spam.Filter{}, false, storeError("create filter", err)
 	}
 	status, rest, err := splitReply(reply)
 	if err != nil {
-		return spam.Filter{}, fmt.Errorf("redisstore: create filter: %w", err)
+		return spam.Filter{}, false, fmt.Errorf("redisstore: create filter: %w", err)
 	}
 	switch status {
 	case "full":
-		return spam.Filter{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
+		return spam.Filter{}, false, &comment.ValidationError{Violations: []comment.FieldViolation{{
 			Field: "filter", Description: fmt.Sprintf("the word lists hold the most entries allowed (%d); remove some first", spam.MaxFilters),
 		}}}
 	case "full-regex":
-		return spam.Filter{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
+		return spam.Filter{}, false, &comment.ValidationError{Violations: []comment.FieldViolation{{
 			Field: "filter.kind", Description: fmt.Sprintf("the word lists hold the most regex entries allowed (%d), as every pattern is matched against every submission; remove some first, or use words, phrases or domains, which cost nothing per entry", spam.MaxRegexFilters),
 		}}}
 	case "new", "old":
 		raw, ok := firstString(rest)
 		if !ok {
-			return spam.Filter{}, fmt.Errorf("redisstore: create filter: %w: reply", errCorrupt)
+			return spam.Filter{}, false, fmt.Errorf("redisstore: create filter: %w: reply", errCorrupt)
 		}
-		return decodeFilter(raw)
+		stored, err := decodeFilter(raw)
+		// "old" with this call's own entry is this call's add, resent by the Redis client after
+		// its reply was lost: the entry holds its moderator and time to the microsecond.
+		return stored, err == nil && (status == "new" || raw == entry), err
 	}
-	return spam.Filter{}, fmt.Errorf("redisstore: create filter: %w: status %q", errCorrupt, status)
+	return spam.Filter{}, false, fmt.Errorf("redisstore: create filter: %w: status %q", errCorrupt, status)
 }
 
 // randomVersionStep is how far a change moves the word lists' version on (Store.versionStep): a

@@ -26,7 +26,7 @@ func TestFiltersStore(t *testing.T) {
 
 	var hold, spamList []spam.Filter
 	for i := range 5 {
-		f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, fmt.Sprintf("word%d", i))
+		f, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, fmt.Sprintf("word%d", i))
 		if err != nil {
 			t.Fatalf("called Create(word%d), got error %v", i, err)
 		}
@@ -34,15 +34,15 @@ func TestFiltersStore(t *testing.T) {
 	}
 	for _, v := range []string{"spam.example", "Leaky.Person@Example.org", "192.0.2.55"} {
 		kind := map[string]spam.FilterKind{"spam.example": spam.FilterDomain, "Leaky.Person@Example.org": spam.FilterEmail, "192.0.2.55": spam.FilterIP}[v]
-		f, err := fs.Create(ctx, "mod", spam.FilterListSpam, kind, v)
+		f, _, err := fs.Create(ctx, "mod", spam.FilterListSpam, kind, v)
 		if err != nil {
 			t.Fatalf("called Create(%v %s), got error %v", kind, v, err)
 		}
 		spamList = append(spamList, f)
 	}
-	again, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterWord, "WORD0")
-	if err != nil || again != hold[0] {
-		t.Errorf("called Create(WORD0) after Create(word0), got %+v, %v; want the first entry %+v", again, err, hold[0])
+	again, created, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterWord, "WORD0")
+	if err != nil || again != hold[0] || created {
+		t.Errorf("called Create(WORD0) after Create(word0), got %+v, created %v, %v; want the first entry %+v, not created", again, created, err, hold[0])
 	}
 
 	// Page through the hold list two at a time.
@@ -124,7 +124,7 @@ func TestFiltersFull(t *testing.T) {
 	if err := ts.rdb.HSet(ctx, ts.keys.filterEntries(), fields...).Err(); err != nil {
 		t.Fatalf("HSET %d entries: %v", spam.MaxFilters, err)
 	}
-	_, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "onemore")
+	_, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "onemore")
 	var verr *comment.ValidationError
 	if !errors.As(err, &verr) {
 		t.Errorf("called Create with the lists full, got %v, want a *comment.ValidationError", err)
@@ -144,7 +144,7 @@ func TestFiltersRegexFull(t *testing.T) {
 	errs := make([]error, tries)
 	for i := range tries {
 		wg.Go(func() {
-			_, errs[i] = fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, fmt.Sprintf(`(\w+\s?){1,8}z%d`, i))
+			_, _, errs[i] = fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterRegex, fmt.Sprintf(`(\w+\s?){1,8}z%d`, i))
 		})
 	}
 	wg.Wait()
@@ -163,7 +163,7 @@ func TestFiltersRegexFull(t *testing.T) {
 	if added != spam.MaxRegexFilters || refused != tries-spam.MaxRegexFilters {
 		t.Errorf("called Create(regex) %d times at once, got %d added and %d refused, want %d added and the rest refused", tries, added, refused, spam.MaxRegexFilters)
 	}
-	if _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino"); err != nil {
+	if _, _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino"); err != nil {
 		t.Errorf("called Create(word) with the regex entries at their bound, got %v, want no error", err)
 	}
 }
@@ -200,7 +200,7 @@ func TestFiltersReachAnotherInstance(t *testing.T) {
 	if d := decision(); d != spam.DecisionPublish {
 		t.Fatalf("before any entry, got decision %v, want publish", d)
 	}
-	f, err := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{}).Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	f, _, err := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{}).Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
 	if err != nil {
 		t.Fatalf("called Create(casino) on the first server, got error %v", err)
 	}
@@ -277,7 +277,7 @@ func TestListFiltersReadsTheListsOnlyWhenTheyChange(t *testing.T) {
 	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
 	var want []spam.Filter
 	for i := range 12 {
-		f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, fmt.Sprintf("word%d", i))
+		f, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, fmt.Sprintf("word%d", i))
 		if err != nil {
 			t.Fatalf("called Create(word%d), got error %v", i, err)
 		}
@@ -326,7 +326,7 @@ func TestListFiltersReadsTheListsOnlyWhenTheyChange(t *testing.T) {
 
 	// A change made through another server shows on the next page read here.
 	other := secondInstance(t, ts)
-	f, err := spam.NewFilters(other, keys, spam.FiltersOptions{}).Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	f, _, err := spam.NewFilters(other, keys, spam.FiltersOptions{}).Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
 	if err != nil {
 		t.Fatalf("called Create(casino) on another server, got error %v", err)
 	}
@@ -361,7 +361,7 @@ func TestFilterVersionAfterALostChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	lost, _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
 	if err != nil {
 		t.Fatalf("called Create(casino), got error %v", err)
 	}
@@ -375,7 +375,7 @@ func TestFilterVersionAfterALostChange(t *testing.T) {
 	if err := ts.rdb.Set(ctx, ts.keys.filterVersion(), before, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	kept, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "lottery")
+	kept, _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "lottery")
 	if err != nil {
 		t.Fatalf("called Create(lottery), got error %v", err)
 	}

@@ -171,6 +171,33 @@ func TestUnbanResent(t *testing.T) {
 	}
 }
 
+// TestCreateFilterResent: a word-list entry added by a call the Redis client resends after losing
+// its reply finds its own entry the second time; it is still this call's addition (the audit log
+// records it), not an entry that existed before.
+func TestCreateFilterResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
+	want, err := spam.NewFilter(keys, "filter", spam.FilterListHold, spam.FilterWord, "resent")
+	if err != nil {
+		t.Fatalf("NewFilter(hold, word resent) = %v", err)
+	}
+	sent := resend(ts.rdb, want.ID, scriptNames...)
+
+	f, created, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "resent")
+	if !sent() {
+		t.Fatal("Create was not resent: the test shows nothing")
+	}
+	if err != nil || f.ID != want.ID || !created {
+		t.Errorf("Create(hold, word resent), resent = %+v, created %v, %v; want entry %s, created", f, created, err, want.ID)
+	}
+	if _, created, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterWord, "Resent"); err != nil || created {
+		t.Errorf("Create(hold, word Resent) again = created %v, %v; want the existing entry, not created", created, err)
+	}
+}
+
 // TestDeleteFilterResent: a word-list entry deleted by a call the Redis client resends after
 // losing its reply is deleted, and the moderator is told so (not that there was no such entry,
 // which would also leave the deletion out of the audit log), and the lists' version moves once.
@@ -179,7 +206,7 @@ func TestDeleteFilterResent(t *testing.T) {
 	ts := newTestStore(t)
 	ctx := context.Background()
 	fs := spam.NewFilters(ts.Store, spamKeyring(t), spam.FiltersOptions{})
-	f, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "resent")
+	f, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "resent")
 	if err != nil {
 		t.Fatalf("Create(hold, word resent) = %v", err)
 	}

@@ -86,7 +86,7 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 
 	fs := spam.NewFilters(s, spamKeyring(t), spam.FiltersOptions{})
 	s.versionStep = func() int64 { return 1 } // a change moves the version by one: checked below
-	f, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
+	f, _, err := fs.Create(ctx, "mod", spam.FilterListSpam, spam.FilterWord, "casino")
 	if err != nil {
 		t.Fatalf("Filters.Create on miniredis = %v", err)
 	}

@@ -138,7 +138,7 @@ func TestEngineWordLists(t *testing.T) {
 	store := &memFilters{byID: map[string]spam.Filter{}}
 	fs := spam.NewFilters(store, keys, spam.FiltersOptions{})
 	add := func(list spam.FilterList, kind spam.FilterKind, value string) {
-		if _, err := fs.Create(ctx, "mod", list, kind, value); err != nil {
+		if _, _, err := fs.Create(ctx, "mod", list, kind, value); err != nil {
 			t.Fatalf("called Create(%v, %v, %q), got error %v", list, kind, value, err)
 		}
 	}

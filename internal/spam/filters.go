@@ -248,9 +248,10 @@ func (f Filter) entry() string {
 // FilterStore keeps the word lists.
 type FilterStore interface {
 	// CreateFilter stores f unless an entry with its id exists, and returns the stored entry (the
-	// earlier one when it existed). It refuses with a *comment.ValidationError when the lists hold
-	// MaxFilters entries, or when f is a regex entry and they hold MaxRegexFilters of them.
-	CreateFilter(ctx context.Context, f Filter) (Filter, error)
+	// earlier one when it existed) and whether this call stored it. It refuses with a
+	// *comment.ValidationError when the lists hold MaxFilters entries, or when f is a regex entry
+	// and they hold MaxRegexFilters of them.
+	CreateFilter(ctx context.Context, f Filter) (stored Filter, created bool, err error)
 	// ListFilters returns one page of the entries of list (FilterListAny: both), oldest first,
 	// and the next page token.
 	ListFilters(ctx context.Context, list FilterList, p comment.Page) ([]Filter, string, error)
@@ -280,11 +281,12 @@ func NewFilters(store FilterStore, keys *privacy.Keyring, opts FiltersOptions) *
 	return f
 }
 
-// Create adds an entry in the name of moderator. Adding an entry that exists returns it unchanged.
-func (fs *Filters) Create(ctx context.Context, moderator string, list FilterList, kind FilterKind, value string) (Filter, error) {
-	f, err := NewFilter(fs.keys, "filter", list, kind, value)
+// Create adds an entry in the name of moderator. Adding an entry that exists returns it unchanged,
+// with created false: nothing changed, and it is still the entry of whoever added it first.
+func (fs *Filters) Create(ctx context.Context, moderator string, list FilterList, kind FilterKind, value string) (f Filter, created bool, err error) {
+	f, err = NewFilter(fs.keys, "filter", list, kind, value)
 	if err != nil {
-		return Filter{}, err
+		return Filter{}, false, err
 	}
 	f.Moderator, f.CreatedAt = moderator, fs.now().UTC()
 	return fs.store.CreateFilter(ctx, f)

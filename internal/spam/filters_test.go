@@ -114,12 +114,12 @@ func TestNewFilter(t *testing.T) {
 // memFilters is an in-memory spam.FilterStore for the service's own rules.
 type memFilters struct{ byID map[string]spam.Filter }
 
-func (m *memFilters) CreateFilter(_ context.Context, f spam.Filter) (spam.Filter, error) {
+func (m *memFilters) CreateFilter(_ context.Context, f spam.Filter) (spam.Filter, bool, error) {
 	if old, ok := m.byID[f.ID]; ok {
-		return old, nil
+		return old, false, nil
 	}
 	m.byID[f.ID] = f
-	return f, nil
+	return f, true, nil
 }
 
 func (m *memFilters) ListFilters(_ context.Context, list spam.FilterList, _ comment.Page) ([]spam.Filter, string, error) {
@@ -144,13 +144,13 @@ func TestFiltersCreateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	store := &memFilters{byID: map[string]spam.Filter{}}
 	fs := spam.NewFilters(store, testKeyring(t), spam.FiltersOptions{})
-	first, err := fs.Create(ctx, "mod-a", spam.FilterListSpam, spam.FilterWord, "casino")
-	if err != nil {
-		t.Fatalf("called Create(casino), got error %v", err)
+	first, created, err := fs.Create(ctx, "mod-a", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil || !created {
+		t.Fatalf("called Create(casino), got created %v, %v; want created", created, err)
 	}
-	second, err := fs.Create(ctx, "mod-b", spam.FilterListSpam, spam.FilterWord, "CASINO")
-	if err != nil || second != first {
-		t.Errorf("called Create(CASINO) after Create(casino), got %+v, %v; want the first entry %+v", second, err, first)
+	second, created, err := fs.Create(ctx, "mod-b", spam.FilterListSpam, spam.FilterWord, "CASINO")
+	if err != nil || second != first || created {
+		t.Errorf("called Create(CASINO) after Create(casino), got %+v, created %v, %v; want the first entry %+v, not created", second, created, err, first)
 	}
 	if first.Moderator != "mod-a" || first.CreatedAt.IsZero() {
 		t.Errorf("called Create as mod-a, got moderator %q at %v, want mod-a and a time", first.Moderator, first.CreatedAt)
