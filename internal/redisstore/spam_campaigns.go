@@ -192,6 +192,16 @@ func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) (erasure bool) {
 	if err != nil {
 		c.log.Warn("unreadable campaign sightings skipped", "id", m.ID, "error", err.Error())
 	}
+	// A server whose clock runs ahead stamps its sightings in the future. The window's clock is
+	// its newest sighting, so one of them would move it ahead and make every sighting made since
+	// look older than the window: dropped, and campaign checks blind on every server until the
+	// real time caught up. Each was made by now at the latest.
+	now := time.Now()
+	for i := range ss {
+		if ss[i].At.After(now) {
+			ss[i].At = now
+		}
+	}
 	c.window.Add(ss...)
 	return false
 }

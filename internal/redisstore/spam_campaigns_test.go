@@ -69,6 +69,41 @@ func TestCampaignsAcrossInstances(t *testing.T) {
 	}
 }
 
+// TestCampaignsClockAhead: one server's clock runs two hours ahead, beyond the window. The
+// sightings it hands over must not blind the others to sightings made since.
+func TestCampaignsClockAhead(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	opts := CampaignsOptions{Keep: time.Hour}
+	ahead := NewCampaigns(ts.Store, opts)
+	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
+	now := time.Now()
+	if _, err := ahead.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: now.Add(2 * time.Hour)}, time.Hour); err != nil {
+		t.Fatalf("called Observe on the server ahead, got error %v", err)
+	}
+	if err := ahead.Flush(ctx); err != nil {
+		t.Fatalf("called Flush on the server ahead, got error %v", err)
+	}
+
+	c := NewCampaigns(secondInstance(t, ts), opts)
+	if err := c.Load(ctx); err != nil {
+		t.Fatalf("called Load, got error %v", err)
+	}
+	if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-b", At: now}, time.Hour); err != nil {
+		t.Fatalf("called Observe for author-b, got error %v", err)
+	}
+	seen, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-c", At: now.Add(time.Millisecond)}, time.Hour)
+	var got []string
+	for _, s := range seen {
+		got = append(got, s.AuthorKey)
+	}
+	slices.Sort(got)
+	if want := []string{"author-a", "author-b"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("called Observe for author-c after a sighting from a server two hours ahead, got %v, %v; want %v", got, err, want)
+	}
+}
+
 func TestSightingsRoundTrip(t *testing.T) {
 	in := []spam.Sighting{
 		{Fingerprint: 0xdeadbeef00000001, AuthorKey: "0123abcd", At: time.UnixMicro(1700000000123456)},
