@@ -329,7 +329,9 @@ CheckComment is a site call).
 ` + fileFormats + `
 
 It prints, for the test file: spam caught (marked spam), ham marked spam, ham held for a moderator,
-and F1 and MCC of "marked spam" against everything else. A figure the test file cannot measure is
+and F1 and MCC of "marked spam" against everything else. The classifier votes only once it has
+seen 10 spam and 10 not spam: with fewer in the --train file the figures are the rules' alone,
+and a warning says so. A figure the test file cannot measure is
 printed n/a (null with -o json): the spam figures and F1 when it holds no spam, the ham figures when
 it holds no ham, MCC unless it holds both.`,
 		Example: `  commentctl spam eval --train Youtube01-Psy.csv --test Youtube02-KatyPerry.csv`,
@@ -366,6 +368,7 @@ it holds no ham, MCC unless it holds both.`,
 			if err != nil {
 				return err
 			}
+			c.warnUntrained(train)
 			t, err := c.score(cmd.Context(), commentdv1.NewCommentServiceClient(conn), model, test)
 			if err != nil {
 				return err
@@ -376,6 +379,22 @@ it holds no ham, MCC unless it holds both.`,
 	cmd.Flags().StringVar(&trainFile, "train", "", "labelled comments to train the scratch model with")
 	cmd.Flags().StringVar(&testFile, "test", "", "labelled comments to check")
 	return cmd
+}
+
+// warnUntrained says on stderr when the training examples are too few for the classifier to vote:
+// it abstains (score 0.5) until it has seen spam.DefaultMinTrained of each class, so every figure
+// would be the rules' alone, and read as the model's.
+func (c *cli) warnUntrained(train []spam.Example) {
+	nSpam := 0
+	for _, x := range train {
+		if x.Spam {
+			nSpam++
+		}
+	}
+	if nHam := len(train) - nSpam; nSpam < spam.DefaultMinTrained || nHam < spam.DefaultMinTrained {
+		fmt.Fprintf(c.stderr, "commentctl: warning: the --train file has %d spam and %d not spam; the classifier votes only once it has seen %d of each, so these figures are the rules' alone\n",
+			nSpam, nHam, spam.DefaultMinTrained)
+	}
 }
 
 // scratchModelName returns a fresh name for an evaluation's model.

@@ -604,6 +604,32 @@ func TestSpamEvalOneClass(t *testing.T) {
 	}
 }
 
+// TestSpamEvalWarnsUntrained: a --train file with fewer than spam.DefaultMinTrained examples of a
+// class leaves the classifier abstaining, so the figures are the rules' alone; the run says so.
+func TestSpamEvalWarnsUntrained(t *testing.T) {
+	tests := []struct {
+		name     string
+		train    []spam.Example
+		wantWarn bool
+	}{
+		{"enough of each", spamExamples(3*spam.DefaultMinTrained, "t"), false}, // 10 spam, 20 not
+		{"too little spam", spamExamples(3*spam.DefaultMinTrained-3, "t"), true},
+		{"no ham", []spam.Example{{Body: "a", Spam: true}, {Body: "b", Spam: true}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := withServer(serveSpamDouble(t, &spamState{}), "spam", "eval", "--train", spamFile(t, "train.csv", csvOf(tt.train)), "--test", spamFile(t, "test.csv", csvOf(spamExamples(3, "u"))))
+			got := invocation{args: args}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s: got exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			if warned := strings.Contains(got.stderr, "the classifier votes only once it has seen"); warned != tt.wantWarn {
+				t.Errorf("%s: got stderr %q; want a warning that the classifier does not vote: %v", cmdline(args), got.stderr, tt.wantWarn)
+			}
+		})
+	}
+}
+
 // TestSpamEvalCleansUp fails a check half way: the run fails and the scratch model is deleted.
 func TestSpamEvalCleansUp(t *testing.T) {
 	st := &spamState{failOn: "hello there"}
