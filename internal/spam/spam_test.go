@@ -314,6 +314,8 @@ func TestCampaign(t *testing.T) {
 	}
 	if r := post("a3", strings.Replace(text, "covers", "remixes", 1)); !held(r) {
 		t.Errorf("third author, one word changed: reasons %v, want %s", codes(r), spam.ReasonCampaign)
+	} else if want := "2 other authors posted nearly the same text in the last 1h"; r.Reasons[0].Message != want {
+		t.Errorf("third author, one word changed: got reason %q, want %q", r.Reasons[0].Message, want)
 	}
 	if r := post("a4", "The drummer is completely out of sync with the music during the second chorus."); held(r) {
 		t.Errorf("unrelated text: reasons %v, want no campaign", codes(r))
