@@ -54,8 +54,10 @@ entry of the spam list marks it spam. A change applies on every server within ab
 without a restart.
 
 An entry is one of these kinds:
-  word     a whole word, ignoring case ("cash" does not match "cashew")
-  phrase   several words in a row, ignoring case
+  word     a whole word, ignoring case ("cash" does not match "cashew"), in the body
+           or the author's name (not the user agent, whose words such as iPhone or
+           Windows every reader of that browser sends)
+  phrase   several words in a row, ignoring case, in the body or the author's name
   domain   a domain and its subdomains, in links of the body or the author's email address
   email    one author's email address: the server keeps only a keyed hash and shows it masked
   ip       an IP address (kept only as a keyed hash, shown masked) or a range such as 198.51.100.0/24

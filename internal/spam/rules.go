@@ -39,8 +39,10 @@ type RuleOptions struct {
 	//   - an email address ("jane@example.com"), or "@example.com" for a whole domain;
 	//   - a domain ("example.com"): matched against the hosts of links in the body (subdomains
 	//     included) and the author's email domain;
-	//   - otherwise a word or phrase, matched as whole words, ignoring case, in the body, name
-	//     and user agent ("cash" does not match "cashew").
+	//   - otherwise a word or phrase, matched as whole words, ignoring case, in the body and the
+	//     name ("cash" does not match "cashew"). Not in the user agent: a browser's holds words
+	//     such as iPhone, Android, Windows or Mobile, which are spam words in a comment, and would
+	//     hold or mark spam every reader of that browser; a pattern can match it.
 	// Empty entries and entries starting with "#" are ignored.
 	HoldList, SpamList []string
 	// HoldNames and SpamNames, when set, name the entries of HoldList and SpamList (same index) in
@@ -225,7 +227,7 @@ func normaliseWords(s string) string {
 // listTarget is an input prepared once for matching against both lists.
 type listTarget struct {
 	in          Input
-	text        []string // normalised words of body, name and user agent, each " w1 w2 … "
+	text        []string // normalised words of body and name, each " w1 w2 … "
 	hosts       []string // link hosts in the body
 	email       string   // normalised address, "" if none
 	emailDomain string
@@ -239,7 +241,7 @@ func newListTarget(in Input, a analysis) listTarget {
 		// the reader sees. Patterns still see the text as sent.
 		body = html.UnescapeString(body)
 	}
-	for _, s := range []string{body, in.AuthorName, in.UserAgent} {
+	for _, s := range []string{body, in.AuthorName} {
 		t.text = append(t.text, " "+normaliseWords(s)+" ")
 	}
 	for _, l := range a.links {
@@ -259,7 +261,7 @@ func newListTarget(in Input, a analysis) listTarget {
 const (
 	aboutAuthor    = "the author's "
 	aboutHistory   = "the author has " // a copy of the author's record, which an erasure deletes
-	aboutUserAgent = "the user agent "
+	aboutUserAgent = "the user agent " // no longer written: words are not matched in it; kept for the reasons stored before
 )
 
 // PersonalReasonPrefixes returns the beginnings of the reason messages that describe the author's
@@ -267,7 +269,7 @@ const (
 func PersonalReasonPrefixes() []string { return []string{aboutAuthor, aboutHistory, aboutUserAgent} }
 
 // fieldNames name the text fields in listTarget.text order, for reasons.
-var fieldNames = [...]string{"the body", aboutAuthor + "name", strings.TrimSpace(aboutUserAgent)}
+var fieldNames = [...]string{"the body", aboutAuthor + "name"}
 
 // match returns a description of the first entry that matches (without quoting addresses), and
 // whether one did.
