@@ -63,7 +63,8 @@ An entry is one of these kinds:
   ip       an IP address (kept only as a keyed hash, shown masked) or a range such as 198.51.100.0/24
   regex    an RE2 regular expression of at most 200 bytes, ignoring case, that
            does not match empty text and compiles to at most 100 instructions
-           (a large counted repetition such as {1,999} is refused)`,
+           (a large counted repetition such as {1,999} is refused); it is matched
+           against the body, the author's name, email address and user agent`,
 		Example: `  commentctl filters add --list spam --kind word casino
   commentctl filters list
   commentctl filters rm filters/0123456789abcdef01234567`,
