@@ -603,7 +603,7 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 	m := NewSpamMirror(secondInstance(t, f.ts), SpamMirrorOptions{Block: 50 * time.Millisecond})
 	runMirror(t, m)
 	tokens := append(append([]string{}, orig...), anon...)
-	waitMirror(t, "before the erasure", m, f.ts, tokens, 2*time.Second)
+	waitMirror(t, "before the erasure", m, f.ts, tokens, 10*time.Second)
 
 	if _, err := f.mod.EraseAuthorData(ctx, "root", eraseEmail, "", false); err != nil {
 		t.Fatalf("EraseAuthorData = %v", err)
@@ -614,7 +614,7 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 			t.Errorf("after the erasure Redis still holds the token %q of the author's name or email; every key and value:\n%s", tok, dump)
 		}
 	}
-	waitMirror(t, "after the erasure", m, f.ts, tokens, 2*time.Second)
+	waitMirror(t, "after the erasure", m, f.ts, tokens, 10*time.Second)
 	s, h := make([]int64, len(personal)), make([]int64, len(personal))
 	if _, err := m.TokenCounts(ctx, personal, s, h); err != nil {
 		t.Fatalf("mirror TokenCounts = %v", err)
@@ -630,7 +630,7 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 	}
 	keptEmail, _ := privacy.ParseEmail(keepEmail)
 	more := spam.Features(spam.Input{Body: f.kept[2].Body, AuthorName: f.kept[2].AuthorName, Email: keptEmail})
-	waitMirror(t, "after a decision that follows the erasure", m, f.ts, append(tokens, more...), 2*time.Second)
+	waitMirror(t, "after a decision that follows the erasure", m, f.ts, append(tokens, more...), 10*time.Second)
 }
 
 // TestErasureForgetsPurgedSpamAuthor: a comment of the author that the spam retention deleted a

@@ -73,13 +73,13 @@ func TestMirrorFollowsAnotherInstance(t *testing.T) {
 	if _, err := ts.TrainModel(ctx, "", "", labelled(trainSpamBodies, true)); err != nil {
 		t.Fatalf("called TrainModel(site), got error %v", err)
 	}
-	waitMirror(t, "after training on the first instance", other, ts, tokens, time.Second)
+	waitMirror(t, "after training on the first instance", other, ts, tokens, 10*time.Second)
 	t.Logf("mirror caught up in %s", time.Since(start))
 
 	if err := ts.Learn(ctx, spam.Lesson{CommentID: "c1", Tokens: spam.Features(spam.Input{Body: trainHamBodies[0]}), Label: spam.LabelSpam}); err != nil {
 		t.Fatalf("called Learn, got error %v", err)
 	}
-	waitMirror(t, "after a moderator's decision", other, ts, tokens, time.Second)
+	waitMirror(t, "after a moderator's decision", other, ts, tokens, 10*time.Second)
 }
 
 // TestMirrorReloadsAfterMissingChanges trims the stream behind a mirror's back, as Redis does to a
@@ -104,7 +104,7 @@ func TestMirrorReloadsAfterMissingChanges(t *testing.T) {
 		t.Fatalf("called TrainModel, got error %v", err)
 	}
 	runMirror(t, m)
-	waitMirror(t, "after its place in the stream was trimmed", m, ts, allTokens(trainSpamBodies, trainHamBodies), 2*time.Second)
+	waitMirror(t, "after its place in the stream was trimmed", m, ts, allTokens(trainSpamBodies, trainHamBodies), 10*time.Second)
 }
 
 // TestMirrorReloadsAfterDataLoss deletes the model in Redis (a flushed or restarted Redis): the
@@ -119,14 +119,14 @@ func TestMirrorReloadsAfterDataLoss(t *testing.T) {
 	m := NewSpamMirror(secondInstance(t, ts), SpamMirrorOptions{Block: 50 * time.Millisecond, Check: 100 * time.Millisecond})
 	runMirror(t, m)
 	tokens := allTokens(trainSpamBodies)
-	waitMirror(t, "at start", m, ts, tokens, 2*time.Second)
+	waitMirror(t, "at start", m, ts, tokens, 10*time.Second)
 	if m.Seq() == 0 {
 		t.Fatalf("mirror at change 0 after loading a trained model")
 	}
 	if err := ts.rdb.Del(ctx, ts.keys.spamCounts(""), ts.keys.spamTotals(""), ts.keys.spamStream("")).Err(); err != nil {
 		t.Fatalf("DEL the site model: %v", err)
 	}
-	waitMirror(t, "after the model was lost", m, ts, tokens, 2*time.Second)
+	waitMirror(t, "after the model was lost", m, ts, tokens, 10*time.Second)
 	if m.Seq() != 0 {
 		t.Errorf("after reloading an empty model, got mirror at change %d, want 0", m.Seq())
 	}
