@@ -141,32 +141,46 @@ func (c *Campaigns) Peek(_ context.Context, s spam.Sighting, window time.Duratio
 func (c *Campaigns) Len() int { return c.window.Len() }
 
 // Load reads the sightings of the last Keep from the stream into memory.
+//
+// It reads newest first and stops once the entries read hold as many sightings as a window keeps
+// (spam.MaxWindowSightings): the window would drop the older ones anyway, and a long window on a
+// busy site holds millions of sightings, which read from the oldest took longer than a server
+// is given to start.
 func (c *Campaigns) Load(ctx context.Context) error {
 	from := strconv.FormatInt(time.Now().Add(-c.keep).UnixMilli(), 10)
-	last := ""
-	erasure := false
-	for {
-		msgs, err := c.s.rdb.XRangeN(ctx, c.s.keys.campaignStream(), from, "+", 500).Result()
+	const page = 500
+	var newestFirst []redis.XMessage
+	held := 0
+	to := "+"
+	for held < spam.MaxWindowSightings {
+		msgs, err := c.s.rdb.XRevRangeN(ctx, c.s.keys.campaignStream(), to, from, page).Result()
 		if err != nil {
 			return storeError("load campaign sightings", err)
 		}
 		for _, m := range msgs {
-			erasure = c.apply(m, false) || erasure
-			last = m.ID
+			if packed, _ := m.Values["s"].(string); packed != "" {
+				held += strings.Count(packed, ",") + 1
+			}
 		}
-		if len(msgs) < 500 {
+		newestFirst = append(newestFirst, msgs...)
+		if len(msgs) < page {
 			break
 		}
-		from = "(" + last
+		to = "(" + msgs[len(msgs)-1].ID
+	}
+	erasure := false
+	for _, m := range slices.Backward(newestFirst) {
+		erasure = c.apply(m, false) || erasure
 	}
 	if erasure {
 		if err := c.forgetErased(ctx); err != nil {
 			return err
 		}
 	}
-	if last == "" {
-		// Nothing recent: read on from the start of the window.
-		last = from + "-0"
+	// Nothing recent: read on from the start of the window.
+	last := from + "-0"
+	if len(newestFirst) > 0 {
+		last = newestFirst[0].ID
 	}
 	c.mu.Lock()
 	c.lastID = last

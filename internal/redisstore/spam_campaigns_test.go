@@ -2,10 +2,15 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/spam"
 )
@@ -141,4 +146,76 @@ func TestCampaignsQuietWindowExpires(t *testing.T) {
 		t.Fatalf("after one Observe, got %d sightings in memory, want 1", n)
 	}
 	waitFor(t, 10*keep, "the last sighting to leave memory after the window", func() bool { return c.Len() == 0 })
+}
+
+// TestCampaignsLoadStopsAtAWindowful: a long window on a busy site holds far more sightings than a
+// window keeps (spam.MaxWindowSightings). A starting server reads the newest of them only, so its
+// start does not grow with the window's length, and it holds the newest sightings, not the oldest.
+func TestCampaignsLoadStopsAtAWindowful(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	const entries, perEntry = 2000, 100 // twice what a window keeps
+	start := time.Now().Add(-50 * time.Minute)
+	at := func(e, i int) time.Time { return start.Add(time.Duration(e*perEntry+i) * 10 * time.Millisecond) }
+	fp := func(e, i int) spam.Fingerprint { // unrelated texts' fingerprints: about 32 bits apart
+		x := uint64(e*perEntry+i+1) * 0x9e3779b97f4a7c15
+		x ^= x >> 31
+		return spam.Fingerprint(x * 0xbf58476d1ce4e5b9)
+	}
+	pipe := ts.rdb.Pipeline()
+	for e := range entries {
+		batch := make([]spam.Sighting, perEntry)
+		for i := range batch {
+			batch[i] = spam.Sighting{Fingerprint: fp(e, i), AuthorKey: fmt.Sprintf("author-%d-%d", e, i), At: at(e, i)}
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: ts.keys.campaignStream(), ID: fmt.Sprintf("%d-0", at(e, perEntry-1).UnixMilli()),
+			Values: []any{"o", "another-server", "s", encodeSightings(batch)}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("XADD %d entries of %d sightings: %v", entries, perEntry, err)
+	}
+	if err := ts.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatalf("CONFIG RESETSTAT: %v", err)
+	}
+
+	c := NewCampaigns(secondInstance(t, ts), CampaignsOptions{Keep: time.Hour})
+	if err := c.Load(ctx); err != nil {
+		t.Fatalf("called Load, got error %v", err)
+	}
+	stats, err := ts.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatalf("INFO commandstats: %v", err)
+	}
+	reads := streamReads(stats)
+	if want := spam.MaxWindowSightings / (perEntry * 500); reads > want {
+		t.Errorf("Load read the stream %d times, 500 entries at most each; want at most %d, enough for the newest %d sightings", reads, want, spam.MaxWindowSightings)
+	}
+	newest := spam.Sighting{Fingerprint: fp(entries-1, perEntry-1), AuthorKey: "someone-else", At: time.Now()}
+	if seen, _ := c.Peek(ctx, newest, time.Hour); !slices.ContainsFunc(seen, func(s spam.Sighting) bool {
+		return s.AuthorKey == fmt.Sprintf("author-%d-%d", entries-1, perEntry-1)
+	}) {
+		t.Errorf("after Load, the newest sighting is not held (Peek got %d sightings)", len(seen))
+	}
+	if n := c.Len(); n < spam.MaxWindowSightings/2 || n > spam.MaxWindowSightings+perEntry*500 {
+		t.Errorf("after Load, %d sightings held; want about %d", n, spam.MaxWindowSightings)
+	}
+}
+
+// streamReads counts the XRANGE and XREVRANGE calls in an INFO commandstats reply.
+func streamReads(stats string) int {
+	n := 0
+	for line := range strings.SplitSeq(stats, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":")
+		if !ok || (name != "xrange" && name != "xrevrange") {
+			continue
+		}
+		for kv := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				c, _ := strconv.Atoi(v)
+				n += c
+			}
+		}
+	}
+	return n
 }
