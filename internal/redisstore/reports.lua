@@ -15,7 +15,8 @@
 -- ARGV[4]   how many reports the list keeps
 -- ARGV[5]   base of the thread's published zset: append the thread id
 -- ARGV[6]   base of the thread's pending zset: append the thread id
--- ARGV[7]   the hold reason to add, as one JSON [code, message] pair
+-- ARGV[7]   the hold reason to add, as one JSON [code, message] pair; not added again to a comment
+--           that has its code already
 -- ARGV[8]   the moderator recorded for the takedown ("system")
 -- ARGV[9]   the takedown's action name in the audit log
 -- ARGV[10]  the audit entry's reason
@@ -65,9 +66,14 @@ end
 redis.call("ZREM", ARGV[5] .. thread, id)
 redis.call("ZADD", ARGV[6] .. thread, created, id)
 redis.call("ZADD", KEYS[5], created, id)
--- The hold field is a JSON list of pairs; the new pair goes at its end.
+-- The hold field is a JSON list of pairs; the new pair goes at its end, unless an earlier takedown
+-- (the comment was approved since) left it there: moderators would see the reason once per
+-- takedown. Codes are UPPER_SNAKE, so the quoted code after "[" can only be a pair's code.
 local hold = redis.call("HGET", KEYS[1], "hold")
-if hold and string.sub(hold, -1) == "]" and hold ~= "[]" then
+local code = string.match(ARGV[7], '^%["[^"]*"')
+if hold and code and string.find(hold, code, 1, true) then
+  -- held for this reason already
+elseif hold and string.sub(hold, -1) == "]" and hold ~= "[]" then
   hold = string.sub(hold, 1, -2) .. "," .. ARGV[7] .. "]"
 else
   hold = "[" .. ARGV[7] .. "]"

@@ -112,6 +112,15 @@ func TestApprovalStartsANewReportCount(t *testing.T) {
 	if st, n := report("d"); st != comment.StatePending || n != 4 {
 		t.Errorf("second report after the approval = %v, %d; want taken down again, 4", st, n)
 	}
+	// The second takedown has the reason of the first: moderators see it once.
+	got, err := ts.Get(ctx, c.ID)
+	want := []comment.Reason{{Code: moderation.ReasonReported, Message: moderation.ReportedMessage}}
+	if err != nil {
+		t.Fatalf("Get(%s) = %v", c.ID, err)
+	}
+	if diff := cmp.Diff(want, got.HoldReasons); diff != "" {
+		t.Errorf("Get(%s) after two takedowns: hold reasons (-want +got):\n%s", c.ID, diff)
+	}
 }
 
 func TestReportsOnUnpublishedComments(t *testing.T) {
