@@ -341,11 +341,9 @@ func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationService
 	var wg sync.WaitGroup
 	callBase := context.WithoutCancel(ctx)
 	for i, name := range names {
-		select {
-		case <-ctx.Done():
+		if !acquire(ctx, sem) {
 			results[i] = decideResult{name: name, err: fmt.Errorf("not sent: %w", context.Cause(ctx))}
 			continue
-		case sem <- struct{}{}:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -359,6 +357,25 @@ func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationService
 	wg.Wait()
 	prog.finish()
 	return results
+}
+
+// acquire takes a slot of sem, or reports false once ctx has ended. A select alone would not do:
+// when a slot is free as well it picks one of the two at random, and after Ctrl-C every other
+// comment would still be sent while slots come free.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case sem <- struct{}{}:
+	}
+	if ctx.Err() != nil {
+		<-sem
+		return false
+	}
+	return true
 }
 
 func (c *cli) printBulk(v bulkVerb, results []decideResult) error {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -357,6 +359,35 @@ func TestBulkConcurrencyBound(t *testing.T) {
 	defer mu.Unlock()
 	if most > bulkConcurrency || most < 2 {
 		t.Errorf("%s: at most %d calls in flight; want 2 to %d", cmdline(args), most, bulkConcurrency)
+	}
+}
+
+func TestBulkSendsNothingOnceCancelled(t *testing.T) {
+	t.Parallel()
+	d := bulkDouble(t, 0)
+	client := dialDouble(t, serveDouble(t, d))
+	c := &cli{stderr: io.Discard, timeout: 10 * time.Second}
+	// Ctrl-C before the first call, as while the confirmation question waits: every slot is free.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	names := make([]string, 40)
+	for i := range names {
+		names[i] = fmt.Sprintf("comments/b%02d", i)
+	}
+	var approve bulkVerb
+	for _, v := range bulkVerbs() {
+		if v.name == "approve" {
+			approve = v
+		}
+	}
+	results := c.bulkApply(ctx, client, approve, names, "")
+	if n := len(d.requests("ApproveComment")); n != 0 {
+		t.Errorf("bulkApply(cancelled context, %d names) sent %d ApproveComment calls; want none", len(names), n)
+	}
+	for _, r := range results {
+		if !errors.Is(r.err, context.Canceled) {
+			t.Errorf("bulkApply(cancelled context): result for %s = %v; want not sent, context.Canceled", r.name, r.err)
+		}
 	}
 }
 
