@@ -72,9 +72,29 @@ type Set struct {
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
+// reservedNames are the moderator names the audit log gives the server's own actions (the
+// moderation package's SystemModerator and RetentionModerator). A key of such a name would pass
+// its holder's actions off as the server's there, and keep them out of the statistics. Every
+// spelling is refused: "System" reads the same to a person going through the log.
+var reservedNames = []string{"system", "retention"}
+
 // ValidName reports whether s may name a key: 1-64 letters, digits and ._@- (it is logged and
-// recorded with moderator decisions, so it must be plain).
-func ValidName(s string) bool { return namePattern.MatchString(s) }
+// recorded with moderator decisions, so it must be plain), and none of the names the audit log
+// keeps for the server itself.
+func ValidName(s string) bool {
+	if !namePattern.MatchString(s) {
+		return false
+	}
+	for _, r := range reservedNames {
+		if strings.EqualFold(s, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// NameRule says what ValidName accepts, for error messages.
+const NameRule = "1-64 letters, digits and ._@-, starting with a letter or digit; not system or retention, the server's own names in the audit log"
 
 // Parse reads a keys file: one "name role sha256hex" per line; blank lines and lines starting with
 // "#" are ignored. Names must be unique, and so must hashes: one token under two lines (a line
@@ -100,7 +120,7 @@ func Parse(r io.Reader) (*Set, error) {
 			return nil, fmt.Errorf("apikey: line %d: want \"name role sha256hex\"", n)
 		}
 		if !ValidName(f[0]) {
-			return nil, fmt.Errorf("apikey: line %d: bad key name %q", n, f[0])
+			return nil, fmt.Errorf("apikey: line %d: bad key name %q: want %s", n, f[0], NameRule)
 		}
 		if seen[f[0]] {
 			return nil, fmt.Errorf("apikey: line %d: key name %q used twice", n, f[0])
@@ -131,7 +151,7 @@ func Parse(r io.Reader) (*Set, error) {
 // Add adds a key given its token, for generated development keys and tests.
 func (s *Set) Add(name string, role Role, token string) error {
 	if !ValidName(name) {
-		return fmt.Errorf("apikey: bad key name %q", name)
+		return fmt.Errorf("apikey: bad key name %q: want %s", name, NameRule)
 	}
 	for _, k := range s.keys {
 		if k.Name == name {
@@ -170,7 +190,7 @@ const TokenPrefix = "cmd_"
 // Generate returns a new random token and its keys-file line.
 func Generate(name string, role Role) (token, line string, err error) {
 	if !ValidName(name) {
-		return "", "", fmt.Errorf("apikey: bad key name %q: 1-64 letters, digits and ._@-", name)
+		return "", "", fmt.Errorf("apikey: bad key name %q: want %s", name, NameRule)
 	}
 	if role == RoleUnknown {
 		return "", "", errors.New("apikey: a role is required")

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/commentd/commentd/internal/moderation"
 )
 
 func TestGenerateParseLookup(t *testing.T) {
@@ -82,6 +84,10 @@ func TestParseRejectsBadFiles(t *testing.T) {
 		{"duplicate hash", "a site " + good + "\nb admin " + good + "\n"},
 		{"duplicate hash in other case", "a site " + good + "\nb admin " + strings.ToUpper(good) + "\n"},
 		{"bad name", "a/b site " + good + "\n"},
+		// The audit log's names for the server itself, in any spelling.
+		{"name of the server's takedowns", moderation.SystemModerator + " moderator " + good + "\n"},
+		{"name of the spam retention", moderation.RetentionModerator + " admin " + good + "\n"},
+		{"server's name in capitals", "System moderator " + good + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,12 +136,18 @@ func TestGenerateAndAddRefuse(t *testing.T) {
 	if _, _, err := Generate("a/b", RoleSite); err == nil {
 		t.Errorf("Generate(bad name) = nil error, want an error")
 	}
+	if _, _, err := Generate(moderation.RetentionModerator, RoleAdmin); err == nil {
+		t.Errorf("Generate(%q) = nil error, want an error: the audit log names the server so", moderation.RetentionModerator)
+	}
 	if _, _, err := Generate("ok", RoleUnknown); err == nil {
 		t.Errorf("Generate(no role) = nil error, want an error")
 	}
 	var s Set
 	if err := s.Add("a/b", RoleSite, "tok"); err == nil {
 		t.Errorf("Add(bad name) = nil error, want an error")
+	}
+	if err := s.Add(moderation.SystemModerator, RoleModerator, "tok"); err == nil {
+		t.Errorf("Add(%q) = nil error, want an error: the audit log names the server so", moderation.SystemModerator)
 	}
 	if err := s.Add("x", RoleSite, "tok1"); err != nil {
 		t.Fatalf("Add(x): %v", err)
