@@ -118,7 +118,9 @@ const (
 //	spam.ErrFilterNotFound            NOT_FOUND           FILTER_NOT_FOUND          -
 //	comment.ErrThreadClosed           FAILED_PRECONDITION THREAD_CLOSED             PreconditionFailure type "THREAD", subject "thread"
 //	*moderation.TransitionError       FAILED_PRECONDITION INVALID_STATE_TRANSITION  PreconditionFailure type "STATE", subject "comments/{id}";
-//	                                                                                metadata "name", "from_state", "to_state" (STATE_*)
+//	                                                                                metadata "name", "from_state", "to_state" (STATE_*),
+//	                                                                                "action" (as the audit log names it) and
+//	                                                                                "allowed_states" (STATE_*, comma-separated)
 //	*ratelimit.LimitError             RESOURCE_EXHAUSTED  RATE_LIMITED              QuotaFailure subject "rule:{rule}" + RetryInfo with the
 //	                                                                                error's delay; metadata "rule", "retry_delay"
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
@@ -205,12 +207,25 @@ func statusFor(err error) (st *status.Status, internal bool) {
 	case errors.As(err, &terr):
 		name := "comments/" + terr.ID
 		from, to := stateToProto(terr.From).String(), stateToProto(terr.To).String()
-		return withDetails(codes.FailedPrecondition, "the comment is "+from+" and cannot become "+to, ReasonInvalidStateTransition,
-			map[string]string{"name": name, "from_state": from, "to_state": to},
+		md := map[string]string{"name": name, "from_state": from, "to_state": to}
+		msg, desc := "the comment is "+from+" and cannot become "+to, "a "+from+" comment cannot become "+to
+		if allowed := terr.Allowed(); allowed != nil {
+			// Name the action and what it takes: "cannot become STATE_PENDING" alone would deny
+			// what ReopenComment does to the same comment.
+			names := make([]string, len(allowed))
+			for i, st := range allowed {
+				names[i] = stateToProto(st).String()
+			}
+			action := terr.Action.String()
+			md["action"], md["allowed_states"] = action, strings.Join(names, ",")
+			msg = "the comment is " + from + ": " + action + " takes only a comment that is " + strings.Join(names, " or ")
+			desc = action + " needs a comment that is " + strings.Join(names, " or ") + ", not " + from
+		}
+		return withDetails(codes.FailedPrecondition, msg, ReasonInvalidStateTransition, md,
 			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 				Type:        preconditionComment,
 				Subject:     name,
-				Description: "a " + from + " comment cannot become " + to,
+				Description: desc,
 			}}}), false
 
 	case errors.As(err, &lerr):

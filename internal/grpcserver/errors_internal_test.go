@@ -24,11 +24,11 @@ import (
 )
 
 // TestStatusFor covers the rows of the mapping table that no call through this package's test
-// server produces (the current decision rules allow every transition, so no TransitionError
-// arises; a context error raised on the server is hidden behind the status the client makes
-// itself when its own deadline passes or it cancels), and checks the rate-limit rows with fixed
-// values; abuse_test.go produces those through real calls too. The other rows are tested through
-// real calls in errors_test.go.
+// server produces (a TransitionError of an action not known, which the store never makes; a
+// context error raised on the server is hidden behind the status the client makes itself when
+// its own deadline passes or it cancels), and checks the rate-limit rows with fixed values;
+// abuse_test.go produces those through real calls too. The other rows are tested through real
+// calls in errors_test.go.
 func TestStatusFor(t *testing.T) {
 	transition := &moderation.TransitionError{ID: "07abc", From: comment.StateRejected, To: comment.StatePending}
 	tests := []struct {

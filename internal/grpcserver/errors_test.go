@@ -56,6 +56,12 @@ func TestErrorMapping(t *testing.T) {
 		t.Fatalf("UpdateThread(closed-thread, closed): %v", err)
 	}
 
+	published, err := e.site.SubmitComment(e.as(t, siteKeyName), validSubmission("transitions", "published at once"))
+	if err != nil || published.GetComment().GetState() != commentdv1.State_STATE_PUBLISHED {
+		t.Fatalf("SubmitComment(transitions) = %v, %v; want a published comment", published.GetComment(), err)
+	}
+	publishedName := published.GetComment().GetName()
+
 	tests := []struct {
 		name        string
 		call        func(t *testing.T) error
@@ -128,6 +134,24 @@ func TestErrorMapping(t *testing.T) {
 			wantInfo: &errdetails.ErrorInfo{Reason: grpcserver.ReasonThreadClosed, Domain: grpcserver.ErrorDomain},
 			wantDetails: []any{&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
 				{Type: "THREAD", Subject: "thread"},
+			}}},
+		},
+		{
+			// The only decision refused today. It names the action and what it takes: "cannot
+			// become STATE_PENDING" alone would deny what ReopenComment does to the comment.
+			name: "mark not spam on a published comment",
+			call: func(t *testing.T) error {
+				_, err := e.mod.MarkNotSpam(e.as(t, modKeyName), &commentdv1.MarkNotSpamRequest{Name: publishedName})
+				return err
+			},
+			wantCode: codes.FailedPrecondition,
+			wantInfo: &errdetails.ErrorInfo{Reason: grpcserver.ReasonInvalidStateTransition, Domain: grpcserver.ErrorDomain,
+				Metadata: map[string]string{
+					"name": publishedName, "from_state": "STATE_PUBLISHED", "to_state": "STATE_PENDING",
+					"action": "mark_not_spam", "allowed_states": "STATE_SPAM",
+				}},
+			wantDetails: []any{&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+				{Type: "STATE", Subject: publishedName},
 			}}},
 		},
 		{

@@ -21,11 +21,27 @@ var ErrInvalidTransition = errors.New("moderation: invalid state transition")
 // TransitionError says a decision is not allowed from the comment's current state.
 type TransitionError struct {
 	ID       string
+	Action   Action // the decision refused; zero when not known
 	From, To comment.State
 }
 
 func (e *TransitionError) Error() string {
+	if allowed := e.Allowed(); allowed != nil {
+		return fmt.Sprintf("moderation: comment %s is %s: %s takes only a comment that is %v", e.ID, e.From, e.Action, allowed)
+	}
 	return fmt.Sprintf("moderation: comment %s is %s and cannot become %s", e.ID, e.From, e.To)
+}
+
+// Allowed returns the states e.Action starts from, nil when the action is not known. It is what
+// a client needs to be told: "cannot become pending" alone reads as if no action could put the
+// comment back in the queue, while only this one cannot (mark not spam takes back a spam verdict,
+// and reopen takes any decision back).
+func (e *TransitionError) Allowed() []comment.State {
+	if e.Action < Approve || e.Action > Reopen {
+		return nil
+	}
+	_, from := e.Action.rule()
+	return from
 }
 
 // Is makes errors.Is(err, ErrInvalidTransition) true.

@@ -67,7 +67,7 @@ func TestDecideTransitions(t *testing.T) {
 				if !errors.As(err, &terr) || !errors.Is(err, moderation.ErrInvalidTransition) {
 					t.Fatalf("Decide(%s, to %v, allowed %v) = %v, want a *TransitionError", c.ID, tt.to, tt.allowed, err)
 				}
-				if want := (moderation.TransitionError{ID: c.ID, From: tt.from, To: tt.to}); *terr != want {
+				if want := (moderation.TransitionError{ID: c.ID, Action: actionTo(tt.to), From: tt.from, To: tt.to}); *terr != want {
 					t.Errorf("Decide(...) error = %+v, want %+v", *terr, want)
 				}
 			} else if err != nil {

@@ -66,7 +66,7 @@ func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d co
 		if len(rest) == 1 {
 			if from, ok := rest[0].(string); ok {
 				if st, err := parseState(from); err == nil {
-					return comment.Comment{}, &moderation.TransitionError{ID: id, From: st, To: d.To}
+					return comment.Comment{}, &moderation.TransitionError{ID: id, Action: a, From: st, To: d.To}
 				}
 			}
 		}
