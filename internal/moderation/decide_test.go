@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/privacy"
 )
 
 // decideStub is a Store that records what Decide was asked and returns the comment in d.To.
@@ -128,5 +129,47 @@ func TestWatchSkipsDeletedComments(t *testing.T) {
 	err := s.Watch(context.Background(), WatchFilter{}, func() {}, func(WatchEvent) error { sent++; return nil })
 	if err != nil || sent != 0 {
 		t.Errorf("Watch with an event for a deleted comment = %v, %d sent; want nil and none", err, sent)
+	}
+}
+
+// getStub is a Store whose Get returns one comment.
+type getStub struct {
+	Store
+	c comment.Comment
+}
+
+func (s getStub) Get(context.Context, string) (comment.Comment, error) { return s.c, nil }
+
+// A sealed value that does not open (its key left the keyring, or the record was altered) shows
+// as "•••", the IP address as the email: an empty one would read as "the site sent none".
+func TestViewMasksWhatDoesNotOpen(t *testing.T) {
+	keys := testKeyring(t)
+	email, _ := privacy.ParseEmail("jane@example.com")
+	ip, _ := privacy.ParseIP("203.0.113.9")
+	sealedEmail, err := keys.SealEmail(email, "00abc")
+	if err != nil {
+		t.Fatalf("SealEmail = %v", err)
+	}
+	sealedIP, err := keys.SealIP(ip, "00abc")
+	if err != nil {
+		t.Fatalf("SealIP = %v", err)
+	}
+	tests := []struct {
+		name                   string
+		email, ip              string
+		wantEmail, wantAddress string
+	}{
+		{"both open", sealedEmail, sealedIP, "j•••@example.com", "203.0.113.x"},
+		{"neither opens", "k9:not-ours", "k9:not-ours", "•••", "•••"},
+		{"erased", "", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewService(getStub{c: comment.Comment{ID: "00abc", State: comment.StatePending, EmailSealed: tt.email, IPSealed: tt.ip}}, keys, Options{})
+			v, err := s.Get(context.Background(), "00abc")
+			if err != nil || v.MaskedEmail != tt.wantEmail || v.MaskedIP != tt.wantAddress {
+				t.Errorf("Get(00abc) = masked email %q, IP %q, %v; want %q, %q", v.MaskedEmail, v.MaskedIP, err, tt.wantEmail, tt.wantAddress)
+			}
+		})
 	}
 }

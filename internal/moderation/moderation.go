@@ -467,8 +467,12 @@ func (s *Service) view(c comment.Comment) View {
 			v.MaskedEmail = e.Masked()
 		}
 	}
-	if ip, err := s.keys.OpenIP(c.IPSealed, c.ID); err == nil {
-		v.MaskedIP = ip.Masked()
+	// No address at all (the site sent none, or an erasure took it) shows as none.
+	if c.IPSealed != "" {
+		v.MaskedIP = "•••"
+		if ip, err := s.keys.OpenIP(c.IPSealed, c.ID); err == nil {
+			v.MaskedIP = ip.Masked()
+		}
 	}
 	return v
 }
