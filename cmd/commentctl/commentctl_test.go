@@ -405,6 +405,18 @@ func TestDecide(t *testing.T) {
 			},
 			wantStdout: "comments/p: rejected\ncomments/q: rejected\ncomments/r: rejected\ncomments/s: rejected\n",
 		},
+		{
+			name:       "an id given twice is sent once",
+			args:       []string{"approve", "a", "comments/a", "-", "b"},
+			stdin:      "b a\n",
+			wantCode:   exitOK,
+			wantMethod: "ApproveComment",
+			wantReqs: []proto.Message{
+				&commentdv1.ApproveCommentRequest{Name: "comments/a"},
+				&commentdv1.ApproveCommentRequest{Name: "comments/b"},
+			},
+			wantStdout: "comments/a: approved\ncomments/b: approved\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

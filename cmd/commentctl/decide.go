@@ -108,8 +108,8 @@ back to everyone).`
 
 Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
 spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout.
-One line is printed per id, in the order given: "<name>: ` + d.done() + `" on stdout, or the error on
-stderr. The exit status is 1 if any id failed. The reason (at most 500 characters) is recorded
+One line is printed per comment, in the order given (an id given twice is sent once):
+"<name>: ` + d.done() + `" on stdout, or the error on stderr. The exit status is 1 if any id failed. The reason (at most 500 characters) is recorded
 with the decision, together with your key's name.
 
 With -o json the output is one JSON array with an object per id: {"name", "ok", "comment"} on
@@ -130,13 +130,22 @@ success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}
 	return cmd
 }
 
-// commentNames expands "-" into the ids on stdin and turns every id into a resource name.
+// commentNames expands "-" into the ids on stdin and turns every id into a resource name, each
+// once: an id given twice (a bare id and its name, or a list with repeats) is one comment, and
+// deciding it twice would count it twice in the results and the exit status.
 func (c *cli) commentNames(args []string) ([]string, error) {
 	var names []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if n := commentName(id); !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
 	readStdin := false
 	for _, a := range args {
 		if a != "-" {
-			names = append(names, commentName(a))
+			add(a)
 			continue
 		}
 		if readStdin {
@@ -146,7 +155,7 @@ func (c *cli) commentNames(args []string) ([]string, error) {
 		sc := bufio.NewScanner(c.stdin)
 		sc.Split(bufio.ScanWords)
 		for sc.Scan() {
-			names = append(names, commentName(sc.Text()))
+			add(sc.Text())
 		}
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("read ids from stdin: %w", err)
