@@ -18,6 +18,11 @@ func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream gr
 	if !ok {
 		return errNoCaller
 	}
+	// A bad request first: refused for want of a place, it would be retried (RetryInfo) for ever.
+	f := watchFilterFromProto(r)
+	if err := f.Validate(); err != nil {
+		return err
+	}
 	if !s.keyWatchers.take(caller.Name) {
 		return errTooManyKeyWatchers
 	}
@@ -35,7 +40,7 @@ func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream gr
 	stop := context.AfterFunc(s.shutdown, cancel)
 	defer stop()
 
-	err := s.moderation.Watch(ctx, watchFilterFromProto(r),
+	err := s.moderation.Watch(ctx, f,
 		func() {
 			// The client sees the failure, if any, on its next receive.
 			_ = stream.SendHeader(nil)

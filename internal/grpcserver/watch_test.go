@@ -218,6 +218,44 @@ func TestWatchersAreBounded(t *testing.T) {
 	}
 }
 
+// TestBadWatchIsRefusedWhenTheServerIsFull: a request no retry can mend gets INVALID_ARGUMENT even
+// when every place is taken; TOO_MANY_WATCHERS, with its RetryInfo, would have a client send it
+// again and again.
+func TestBadWatchIsRefusedWhenTheServerIsFull(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, maxWatchers: 1})
+	ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+	defer cancel()
+	first, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+	if err != nil {
+		t.Fatalf("opened the first WatchQueue: %v", err)
+	}
+	// The headers come once the stream is served, so its place is taken.
+	if _, err := first.Header(); err != nil {
+		t.Fatalf("waited for the first WatchQueue's headers: %v", err)
+	}
+	tests := []struct {
+		name      string
+		req       *commentdv1.WatchQueueRequest
+		wantField string
+	}{
+		{"unknown kind", &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{commentdv1.QueueEventKind_QUEUE_EVENT_KIND_UNSPECIFIED}}, "kinds[0]"},
+		{"bad thread", &commentdv1.WatchQueueRequest{ThreadId: "no spaces allowed"}, "thread_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := e.mod.WatchQueue(e.as(t, modKeyName), tt.req)
+			if err == nil {
+				_, err = s.Recv()
+			}
+			code, reason := codeReason(err)
+			br, _ := detail[*errdetails.BadRequest](err)
+			if code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || len(br.GetFieldViolations()) != 1 || br.GetFieldViolations()[0].GetField() != tt.wantField {
+				t.Errorf("called WatchQueue(%v) with every place taken, got %v %q %v, want InvalidArgument %q on %s", tt.req, code, reason, br, grpcserver.ReasonInvalidArgument, tt.wantField)
+			}
+		})
+	}
+}
+
 // TestWatchEndsWhenItsKeyIsRevoked: keys put in force while a WatchQueue stream runs are checked
 // against it. Keys that still allow it leave it running; a removed key ends it with the error a new
 // call would get, and a key demoted to the site role with PERMISSION_DENIED.

@@ -59,6 +59,22 @@ type WatchFilter struct {
 	ThreadID string      // optional
 }
 
+// Validate checks a watch request and returns a *comment.ValidationError naming every bad field,
+// or nil. Watch runs it; the API layer runs it first too, before it gives the stream a place, so
+// that a request no retry can mend is refused as such even by a server whose places are taken.
+func (f WatchFilter) Validate() error {
+	var verr comment.ValidationError
+	for i, k := range f.Kinds {
+		if k < EventHeld || k > EventDecided {
+			verr.Add(fmt.Sprintf("kinds[%d]", i), "unknown event kind")
+		}
+	}
+	if f.ThreadID != "" && !comment.ValidThreadID(f.ThreadID) {
+		verr.Add("thread_id", "not a thread id")
+	}
+	return verr.Err()
+}
+
 // WatchEvent is one queue event with the comment in the moderator's view, as it was when the
 // watcher read it (right after the event, unless something else happened to it since).
 type WatchEvent struct {
@@ -73,16 +89,7 @@ func (s *Service) Watch(ctx context.Context, f WatchFilter, subscribed func(), s
 	if s.feed == nil {
 		return unsupported("queue feed")
 	}
-	var verr comment.ValidationError
-	for i, k := range f.Kinds {
-		if k < EventHeld || k > EventDecided {
-			verr.Add(fmt.Sprintf("kinds[%d]", i), "unknown event kind")
-		}
-	}
-	if f.ThreadID != "" && !comment.ValidThreadID(f.ThreadID) {
-		verr.Add("thread_id", "not a thread id")
-	}
-	if err := verr.Err(); err != nil {
+	if err := f.Validate(); err != nil {
 		return err
 	}
 	// Each kind once: the list is looked up on every event, and a request may repeat a kind any
