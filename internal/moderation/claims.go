@@ -31,9 +31,9 @@ type ClaimQuery struct {
 // never get the same comment. A decision on a comment ends its claim (see Store.Decide).
 type Claims interface {
 	// Claim leases up to q.Count comments of queue q.State (of thread q.ThreadID when set) to
-	// moderator until now+q.Lease, and returns them oldest first: the moderator's own live claims
-	// in that queue (renewed) come first, then the oldest comments nobody holds. Comments another
-	// moderator holds are skipped. Two concurrent calls never both get the same comment.
+	// moderator until now+q.Lease, and returns them oldest first. It takes the moderator's own
+	// live claims in that queue (renewed) first, then the oldest comments nobody holds. Comments
+	// another moderator holds are skipped. Two concurrent calls never both get the same comment.
 	Claim(ctx context.Context, moderator string, q ClaimQuery, now time.Time) ([]comment.Comment, error)
 	// Release ends moderator's claims on ids; ids the moderator does not hold are ignored.
 	Release(ctx context.Context, moderator string, ids []string) error

@@ -85,6 +85,9 @@ func (s *Store) Claim(ctx context.Context, moderator string, q moderation.ClaimQ
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: claim comments: %w", err)
 		}
+		// The script lists the moderator's own claims before the free comments; the answer is
+		// oldest first, as without a thread.
+		slices.SortFunc(got, func(a, b claimed) int { return compareCursors(a.cursor, b.cursor) })
 		return claimedComments(got)
 	}
 

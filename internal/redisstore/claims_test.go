@@ -223,6 +223,35 @@ func TestClaimReturnsOwnClaimsAndSkipsOthers(t *testing.T) {
 	}
 }
 
+// TestClaimIsOldestFirst: a claim answers oldest first, as the API says, with or without a thread,
+// also when the moderator's own claims are newer than comments free again (released, or whose
+// lease ended): the order the review shows comments in.
+func TestClaimIsOldestFirst(t *testing.T) {
+	t.Parallel()
+	for _, byThread := range []bool{false, true} {
+		t.Run(fmt.Sprintf("thread filter %v", byThread), func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			thread := threadInShard(fmt.Sprintf("oldest-%v", byThread), 6)
+			queued := seedQueue(t, ts.Store, []string{thread}, 3)
+			q := moderation.ClaimQuery{Count: 2}
+			if byThread {
+				q.ThreadID = thread
+			}
+			if got := claim(t, ts.Store, "anna", q); !slices.Equal(got, queued[:2]) {
+				t.Fatalf("Claim(anna, %+v) = %v, want %v", q, got, queued[:2])
+			}
+			if err := ts.Release(context.Background(), "anna", queued[:1]); err != nil {
+				t.Fatalf("Release(anna, %s) = %v", queued[0], err)
+			}
+			// Her claim on the second comment, then the oldest free one: the first.
+			if got := claim(t, ts.Store, "anna", q); !slices.Equal(got, queued[:2]) {
+				t.Errorf("Claim(anna, %+v) after releasing %s = %v, want %v: oldest first", q, queued[0], got, queued[:2])
+			}
+		})
+	}
+}
+
 // TestCommentPutBackIsClaimedForTheModerator: a moderator who takes a decision back (reopen, or
 // not spam) gets the comment back in their own claims, and another moderator's claim skips it
 // until the lease ends, so two moderators never review it at once.
