@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -184,7 +186,9 @@ ago: 90m, 48h, 7d), --score-above and --score-below (spam score from 0 to 1, bou
 bulk asks "Apply to N comments?" on the terminal, or needs --yes. It sends at most 8 calls at a
 time, shows progress on stderr and ends with a summary; each failure is printed on its own line on
 stderr and the exit status is 1 if any failed. Comments that arrive after the listing are left
-alone. Ctrl-C stops sending; calls already sent finish.
+alone, and so is a listed comment that is no longer in the state it was listed in when its turn
+comes (another moderator decided it meanwhile): it fails with FAILED_PRECONDITION, "left alone".
+Ctrl-C stops sending; calls already sent finish.
 
 With -o json, --dry-run prints {"action", "count", "comments"}; a real run prints the same array
 as approve -o json: one object per comment with "name", "ok" and "comment" or "error".`,
@@ -230,14 +234,14 @@ as approve -o json: one object per comment with "name", "ok" and "comment" or "e
 					return nil
 				}
 			}
-			names := make([]string, len(matched))
+			items := make([]bulkItem, len(matched))
 			for i, mc := range matched {
-				names[i] = mc.GetComment().GetName()
-				if names[i] == "" {
-					names[i] = commentName(mc.GetComment().GetId())
+				items[i] = bulkItem{name: mc.GetComment().GetName(), state: mc.GetComment().GetState()}
+				if items[i].name == "" {
+					items[i].name = commentName(mc.GetComment().GetId())
 				}
 			}
-			results := c.bulkApply(ctx, client, v, names, reason)
+			results := c.bulkApply(ctx, client, v, items, reason)
 			return c.printBulk(v, results)
 		},
 	}
@@ -331,32 +335,57 @@ func (c *cli) confirm(question string) (bool, error) {
 	return false, nil
 }
 
-// bulkApply sends v for every name, at most bulkConcurrency at a time, reporting progress on
-// stderr. When ctx ends it stops sending; names not sent get ctx's error. Calls already sent are
+// bulkItem is one listed comment: its name and the state the listing showed it in.
+type bulkItem struct {
+	name  string
+	state commentdv1.State
+}
+
+// bulkApply sends v for every item, at most bulkConcurrency at a time, reporting progress on
+// stderr. When ctx ends it stops sending; items not sent get ctx's error. Calls already sent are
 // left to finish (bounded by --timeout), so the summary tells what the server did.
-func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationServiceClient, v bulkVerb, names []string, reason string) []decideResult {
-	results := make([]decideResult, len(names))
-	prog := newProgress(c.stderr, "bulk "+v.name, len(names), isTerminal(c.stderr))
+func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationServiceClient, v bulkVerb, items []bulkItem, reason string) []decideResult {
+	results := make([]decideResult, len(items))
+	prog := newProgress(c.stderr, "bulk "+v.name, len(items), isTerminal(c.stderr))
 	sem := make(chan struct{}, bulkConcurrency)
 	var wg sync.WaitGroup
 	callBase := context.WithoutCancel(ctx)
-	for i, name := range names {
+	for i, it := range items {
 		if !acquire(ctx, sem) {
-			results[i] = decideResult{name: name, err: fmt.Errorf("not sent: %w", context.Cause(ctx))}
+			results[i] = decideResult{name: it.name, err: fmt.Errorf("not sent: %w", context.Cause(ctx))}
 			continue
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			callCtx, cancel := c.callCtx(callBase)
 			defer cancel()
-			mc, err := v.call(callCtx, client, name, reason)
-			results[i] = decideResult{name: name, comment: mc, err: err}
+			mc, err := bulkOne(callCtx, client, v, it, reason)
+			results[i] = decideResult{name: it.name, comment: mc, err: err}
 			prog.done(err != nil)
 		})
 	}
 	wg.Wait()
 	prog.finish()
 	return results
+}
+
+// bulkOne sends v for one listed comment, unless the comment has left the state it was listed in.
+// The listing may be long past when its turn comes (the question waited for an answer, thousands
+// of comments went first), and a comment another moderator decided meanwhile is theirs: bulk reject
+// of the pending comments must not take down one a colleague has just approved. The check narrows
+// that window to the moment before the call; it does not close it.
+func bulkOne(ctx context.Context, client commentdv1.ModerationServiceClient, v bulkVerb, it bulkItem, reason string) (*commentdv1.ModeratedComment, error) {
+	if it.state != commentdv1.State_STATE_UNSPECIFIED {
+		resp, err := client.GetComment(ctx, &commentdv1.ModerationServiceGetCommentRequest{Name: it.name})
+		if err != nil {
+			return nil, err
+		}
+		if now := resp.GetComment().GetComment().GetState(); now != it.state {
+			return nil, status.Errorf(codes.FailedPrecondition, "left alone: it is %s now, no longer %s as listed (decided meanwhile)",
+				stateName(now), stateName(it.state))
+		}
+	}
+	return v.call(ctx, client, it.name, reason)
 }
 
 // acquire takes a slot of sem, or reports false once ctx has ended. A select alone would not do:

@@ -42,6 +42,15 @@ func bulkDouble(t *testing.T, n int, fail ...string) *moderationDouble {
 		return &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: name}}
 	}
 	d := &moderationDouble{}
+	// Each comment is as listed when bulk looks at it again before acting.
+	d.getComment = func(_ context.Context, req *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
+		for _, mc := range all {
+			if mc.GetComment().GetName() == req.GetName() {
+				return &commentdv1.ModerationServiceGetCommentResponse{Comment: mc}, nil
+			}
+		}
+		return nil, statusErr(t, codes.NotFound, "comment not found", "COMMENT_NOT_FOUND")
+	}
 	d.listQueue = func(_ context.Context, req *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
 		start := 0
 		if req.GetPageToken() != "" {
@@ -316,6 +325,36 @@ func TestBulkFailures(t *testing.T) {
 	}
 }
 
+// TestBulkLeavesCommentsDecidedMeanwhile: a listed comment that another moderator decided before
+// its turn came is left alone and reported, not decided again over their decision.
+func TestBulkLeavesCommentsDecidedMeanwhile(t *testing.T) {
+	t.Parallel()
+	d := bulkDouble(t, 4)
+	listed := d.getComment
+	d.getComment = func(ctx context.Context, req *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
+		resp, err := listed(ctx, req)
+		if err == nil && req.GetName() == "comments/b02" {
+			resp = proto.Clone(resp).(*commentdv1.ModerationServiceGetCommentResponse)
+			resp.GetComment().GetComment().State = commentdv1.State_STATE_PUBLISHED
+		}
+		return resp, err
+	}
+	args := withServer(serveDouble(t, d), "bulk", "reject", "--yes")
+	got := invocation{args: args}.run(t)
+	if got.code != exitError {
+		t.Errorf("%s with one comment approved meanwhile: exit %d; want %d", cmdline(args), got.code, exitError)
+	}
+	if diff := cmp.Diff([]string{"comments/b00", "comments/b01", "comments/b03"}, actionNames(d, "RejectComment")); diff != "" {
+		t.Errorf("%s: RejectComment calls (-want +got):\n%s", cmdline(args), diff)
+	}
+	if !strings.Contains(got.stderr, "comments/b02: left alone") || !strings.Contains(got.stderr, "FAILED_PRECONDITION") {
+		t.Errorf("%s: stderr %q; want a line saying comments/b02 was left alone", cmdline(args), got.stderr)
+	}
+	if got.stdout != "Rejected 3 of 4 comments; 1 failed (listed on stderr).\n" {
+		t.Errorf("%s: stdout %q; want the summary of 3 of 4", cmdline(args), got.stdout)
+	}
+}
+
 func TestBulkProgressLines(t *testing.T) {
 	t.Parallel()
 	d := bulkDouble(t, 20)
@@ -370,9 +409,9 @@ func TestBulkSendsNothingOnceCancelled(t *testing.T) {
 	// Ctrl-C before the first call, as while the confirmation question waits: every slot is free.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	names := make([]string, 40)
-	for i := range names {
-		names[i] = fmt.Sprintf("comments/b%02d", i)
+	items := make([]bulkItem, 40)
+	for i := range items {
+		items[i] = bulkItem{name: fmt.Sprintf("comments/b%02d", i), state: commentdv1.State_STATE_PENDING}
 	}
 	var approve bulkVerb
 	for _, v := range bulkVerbs() {
@@ -380,9 +419,9 @@ func TestBulkSendsNothingOnceCancelled(t *testing.T) {
 			approve = v
 		}
 	}
-	results := c.bulkApply(ctx, client, approve, names, "")
+	results := c.bulkApply(ctx, client, approve, items, "")
 	if n := len(d.requests("ApproveComment")); n != 0 {
-		t.Errorf("bulkApply(cancelled context, %d names) sent %d ApproveComment calls; want none", len(names), n)
+		t.Errorf("bulkApply(cancelled context, %d comments) sent %d ApproveComment calls; want none", len(items), n)
 	}
 	for _, r := range results {
 		if !errors.Is(r.err, context.Canceled) {
