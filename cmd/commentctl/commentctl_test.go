@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -462,6 +463,52 @@ func TestDecide(t *testing.T) {
 				t.Errorf("%s: server got %d calls; want %d", cmdline(args), n, len(tt.wantReqs))
 			}
 		})
+	}
+}
+
+// TestDecideCtrlC: Ctrl-C while decisions are in flight lets the calls already sent finish, so each
+// line says what the server did, and sends no more. A call cut short was reported as cancelled,
+// though the server had made the decision.
+func TestDecideCtrlC(t *testing.T) {
+	t.Parallel()
+	ctx, interrupt := context.WithCancel(t.Context())
+	defer interrupt()
+	f := &fakeModeration{approve: func(_ context.Context, req *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		// The moderator presses Ctrl-C while the server decides; the decision is made.
+		interrupt()
+		time.Sleep(50 * time.Millisecond)
+		return &commentdv1.ApproveCommentResponse{Comment: &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: req.GetName()}}}, nil
+	}}
+	const ids = 3 * decideConcurrency
+	args := []string{"approve"}
+	for i := range ids {
+		args = append(args, fmt.Sprintf("id%02d", i))
+	}
+	args = withServer(serve(t, f), args...)
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	if code != exitError {
+		t.Errorf("%s, interrupted: exit %d; want %d", cmdline(args), code, exitError)
+	}
+	var reported []string
+	for _, line := range lines(stdout.String()) {
+		name, ok := strings.CutSuffix(line, ": approved")
+		if !ok {
+			t.Errorf("%s, interrupted: stdout line %q; want \"<name>: approved\"", cmdline(args), line)
+		}
+		reported = append(reported, name)
+	}
+	slices.Sort(reported)
+	var decided []string
+	for _, r := range f.requests("ApproveComment") {
+		decided = append(decided, nameOf(r))
+	}
+	slices.Sort(decided)
+	if diff := cmp.Diff(decided, reported); diff != "" || len(decided) == 0 || len(decided) > decideConcurrency {
+		t.Errorf("%s, interrupted: reported approved (+) vs approved by the server (-), %d calls; want the same, 1 to %d:\n%s", cmdline(args), len(decided), decideConcurrency, diff)
+	}
+	if n := strings.Count(stderr.String(), ": not sent: context canceled"); n != ids-len(decided) {
+		t.Errorf("%s, interrupted: %d ids reported not sent; want the other %d\nstderr:\n%s", cmdline(args), n, ids-len(decided), stderr.String())
 	}
 }
 

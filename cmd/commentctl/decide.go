@@ -107,10 +107,11 @@ back to everyone).`
 	long += `
 
 Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
-spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout.
+spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout;
+Ctrl-C sends no more, and the calls already sent finish, so each line tells what the server did.
 One line is printed per comment, in the order given (an id given twice is sent once):
-"<name>: ` + d.done() + `" on stdout, or the error on stderr. The exit status is 1 if any id failed. The reason (at most 500 characters) is recorded
-with the decision, together with your key's name.
+"<name>: ` + d.done() + `" on stdout, or the error on stderr. The exit status is 1 if any id failed.
+The reason (at most 500 characters) is recorded with the decision, together with your key's name.
 
 With -o json the output is one JSON array with an object per id: {"name", "ok", "comment"} on
 success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}} on failure.`
@@ -165,16 +166,22 @@ func (c *cli) commentNames(args []string) ([]string, error) {
 }
 
 // decideAll makes the decision for every name, at most decideConcurrency at a time, and returns
-// the results in the order of names.
+// the results in the order of names. When ctx ends (Ctrl-C) it sends no more; names not sent get
+// ctx's error. Calls already sent are left to finish (bounded by --timeout): cut short, they would
+// be reported as cancelled though the server may have made the decision.
 func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationServiceClient, d action, names []string, reason string) []decideResult {
 	results := make([]decideResult, len(names))
 	sem := make(chan struct{}, decideConcurrency)
 	var wg sync.WaitGroup
+	callBase := context.WithoutCancel(ctx)
 	for i, name := range names {
-		sem <- struct{}{}
+		if !acquire(ctx, sem) {
+			results[i] = decideResult{name: name, err: fmt.Errorf("not sent: %w", context.Cause(ctx))}
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			callCtx, cancel := c.callCtx(ctx)
+			callCtx, cancel := c.callCtx(callBase)
 			defer cancel()
 			mc, err := d.call(callCtx, client, name, reason)
 			results[i] = decideResult{name: name, comment: mc, err: err}

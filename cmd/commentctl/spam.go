@@ -55,9 +55,11 @@ const trainAttempts = 4
 const markHelp = `
 
 Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
-spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout.
+spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout;
+Ctrl-C sends no more, and the calls already sent finish, so each line tells what the server did.
 One line is printed per comment, in the order given (an id given twice is sent once), on stdout,
-or the error on stderr; the exit status is 1 if any id failed. With -o json the output is one JSON array, as for approve.`
+or the error on stderr; the exit status is 1 if any id failed. With -o json the output is one JSON
+array, as for approve.`
 
 func (c *cli) spamCmd() *cobra.Command {
 	var reason string
