@@ -109,15 +109,18 @@ type AuditLog interface {
 	ListAudit(ctx context.Context, q AuditQuery, p comment.Page) ([]AuditEvent, string, error)
 }
 
-// Bounds of audit entries' text fields.
+// Bounds of audit entries' text fields. A reason holds a moderator's reason (at most
+// comment.MaxReasonChars) and, for an erasure or an export, the count the server writes before
+// it: the bound leaves room for both, so the moderator's words are never cut.
 const (
 	maxAuditModerator = 64
 	maxAuditTarget    = 200
+	maxAuditReason    = comment.MaxReasonChars + 100
 )
 
 // RecordAudit appends an action that is not a comment decision to the audit log: the ban and
 // word-list handlers call it after their change is stored, with Moderator the caller's key name
-// and Target the resource name ("bans/{id}", "filters/{id}"). Reason is cut to MaxReasonChars.
+// and Target the resource name ("bans/{id}", "filters/{id}"). Reason is cut to maxAuditReason.
 func (s *Service) RecordAudit(ctx context.Context, e AuditEvent) error {
 	if s.audit == nil {
 		return unsupported("audit log")
@@ -130,7 +133,7 @@ func (s *Service) RecordAudit(ctx context.Context, e AuditEvent) error {
 	case e.Target == "" || len(e.Target) > maxAuditTarget:
 		return fmt.Errorf("moderation: record audit: target %q: want 1 to %d bytes", e.Target, maxAuditTarget)
 	}
-	e.Reason = cutRunes(e.Reason, comment.MaxReasonChars)
+	e.Reason = cutRunes(e.Reason, maxAuditReason)
 	e.At = s.now().UTC()
 	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return fmt.Errorf("record %s of %s in the audit log: %w", e.Action, e.Target, err)

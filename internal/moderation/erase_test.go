@@ -1,9 +1,11 @@
 package moderation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -42,15 +44,21 @@ func (a *auditStub) ListAudit(context.Context, AuditQuery, comment.Page) ([]Audi
 // an erasure that changed nothing before failing record nothing.
 func TestEraseAuthorDataAudit(t *testing.T) {
 	broken := errors.New("redis went away")
+	longest := strings.Repeat("é", comment.MaxReasonChars) // a reason as long as one may be
 	tests := []struct {
 		name    string
 		eraser  eraserStub
+		reason  string // "ticket 7" unless set
 		dryRun  bool
 		auditFl error
 		wantErr []error
 		want    []string // the entries' reasons
 	}{
 		{name: "done", eraser: eraserStub{n: 3}, want: []string{"3 comments anonymised: ticket 7"}},
+		// The count goes before the admin's reason, which stays whole.
+		{name: "longest reason", eraser: eraserStub{n: 10000}, reason: longest, want: []string{"10000 comments anonymised: " + longest}},
+		{name: "longest reason, failed part way", eraser: eraserStub{n: 10000, err: broken}, reason: longest, wantErr: []error{broken},
+			want: []string{"10000 comments anonymised before the erasure failed; repeat it to finish: " + longest}},
 		{name: "dry run", eraser: eraserStub{n: 3}, dryRun: true},
 		{name: "failed part way", eraser: eraserStub{n: 2, err: broken}, wantErr: []error{broken},
 			want: []string{"2 comments anonymised before the erasure failed; repeat it to finish: ticket 7"}},
@@ -62,7 +70,8 @@ func TestEraseAuthorDataAudit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			audit := &auditStub{err: tt.auditFl}
 			s := NewService(nil, testKeyring(t), Options{Eraser: tt.eraser, Audit: audit})
-			got, err := s.EraseAuthorData(context.Background(), "root", "reader@example.com", "ticket 7", tt.dryRun)
+			reason := cmp.Or(tt.reason, "ticket 7")
+			got, err := s.EraseAuthorData(context.Background(), "root", "reader@example.com", reason, tt.dryRun)
 			if got.Comments != tt.eraser.n {
 				t.Errorf("EraseAuthorData counts %d comments, want %d", got.Comments, tt.eraser.n)
 			}
