@@ -94,6 +94,8 @@ func (c *cli) auditCmd() *cobra.Command {
 		Long: `audit lists moderation actions from the server's append-only audit log, newest first: who did
 what to which comment, ban, thread or word-list entry, and why. An erasure, an export and a
 deletion of old spam name the target "comments" and give the number of comments in the reason.
+Training a spam model names "spamModel" (the site's) or "spamModels/NAME" (a scratch model) and
+gives the number of examples in the reason.
 
 Columns: TIME (UTC), MODERATOR (the API key name, "system" for the server's own actions such as a
 reports takedown, or "retention" for the deletion of spam past the server's -spam-retention),
@@ -182,10 +184,11 @@ func writeAudit(w io.Writer, events []*commentdv1.AuditEvent) error {
 // auditTarget turns --target into the resource name the log records. A bare id is a comment's, as
 // for every other command that takes one: the log would hold nothing under the bare id, and an
 // empty answer would read as "no action on this comment". "comments", the target of erasures,
-// exports and the deletion of old spam, and names with a collection stay as they are.
+// exports and the deletion of old spam, "spamModel", the target of the site model's training, and
+// names with a collection stay as they are.
 func auditTarget(s string) string {
 	s = strings.TrimSpace(s)
-	if s == "" || s == moderation.ErasureTarget || strings.Contains(s, "/") {
+	if s == "" || s == moderation.ErasureTarget || s == moderation.SiteSpamModelTarget || strings.Contains(s, "/") {
 		return s
 	}
 	return commentName(s)

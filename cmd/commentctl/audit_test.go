@@ -205,3 +205,19 @@ func TestAuditErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestAuditTarget(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"01HZX3K9", "comments/01HZX3K9"},
+		{" comments/01HZX3K9 ", "comments/01HZX3K9"},
+		{"comments", "comments"},
+		{"spamModel", "spamModel"},
+		{"spamModels/eval-1", "spamModels/eval-1"},
+		{"bans/7", "bans/7"},
+	} {
+		if got := auditTarget(tt.in); got != tt.want {
+			t.Errorf("auditTarget(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -212,6 +212,10 @@ func auditActionToProto(a moderation.AuditAction) commentdv1.AuditAction {
 		return commentdv1.AuditAction_AUDIT_ACTION_EXPORT_AUTHOR_DATA
 	case moderation.AuditPurgeSpam:
 		return commentdv1.AuditAction_AUDIT_ACTION_PURGE_SPAM
+	case moderation.AuditTrainSpam:
+		return commentdv1.AuditAction_AUDIT_ACTION_TRAIN_SPAM
+	case moderation.AuditDeleteSpamModel:
+		return commentdv1.AuditAction_AUDIT_ACTION_DELETE_SPAM_MODEL
 	}
 	return commentdv1.AuditAction_AUDIT_ACTION_UNSPECIFIED
 }

@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -87,9 +88,27 @@ func (s *moderationServer) TrainSpam(ctx context.Context, r *commentdv1.TrainSpa
 	if s.spam.Service == nil {
 		return nil, errSpamOff
 	}
-	n, repeated, err := s.spam.Service.Train(ctx, r.GetSpamModel(), r.GetRequestId(), examplesFromProto(r.GetExamples()))
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, errNoCaller
+	}
+	examples := examplesFromProto(r.GetExamples())
+	n, repeated, err := s.spam.Service.Train(ctx, r.GetSpamModel(), r.GetRequestId(), examples)
 	if err != nil {
 		return nil, err
+	}
+	// Training changes every later verdict, so who trained the model, and with how much, is in the
+	// audit log; the examples' text is not. A resend with the request id is recorded too, saying
+	// how many of its examples the earlier call had trained: when the earlier call's entry was
+	// not written (it failed after training), the resend's is the only one.
+	if n > 0 {
+		what := fmt.Sprintf("%d examples (%d spam, %d ham)", n, countSpam(examples), n-countSpam(examples))
+		if repeated > 0 {
+			what += fmt.Sprintf(", %d of them trained by an earlier call with this request id", repeated)
+		}
+		if err := s.auditChange(ctx, moderation.AuditTrainSpam, caller.Name, moderation.SpamModelTarget(r.GetSpamModel()), what); err != nil {
+			return nil, err
+		}
 	}
 	return &commentdv1.TrainSpamResponse{Trained: int32(n), AlreadyTrained: int32(repeated)}, nil
 }
@@ -98,8 +117,26 @@ func (s *moderationServer) DeleteSpamModel(ctx context.Context, r *commentdv1.De
 	if s.spam.Service == nil {
 		return nil, errSpamOff
 	}
+	caller, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, errNoCaller
+	}
 	if err := s.spam.Service.DeleteModel(ctx, r.GetSpamModel()); err != nil {
 		return nil, err
 	}
+	if err := s.auditChange(ctx, moderation.AuditDeleteSpamModel, caller.Name, moderation.SpamModelTarget(r.GetSpamModel()), ""); err != nil {
+		return nil, err
+	}
 	return &commentdv1.DeleteSpamModelResponse{}, nil
+}
+
+// countSpam counts the examples labelled spam.
+func countSpam(xs []spam.Example) int {
+	n := 0
+	for _, x := range xs {
+		if x.Spam {
+			n++
+		}
+	}
+	return n
 }

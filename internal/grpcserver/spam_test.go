@@ -701,3 +701,38 @@ func spamWaitFor(t *testing.T, what string, cond func() bool) {
 		t.Fatalf("waited 2s for %s", what)
 	}
 }
+
+// TestSpamTrainingIsAudited: training changes every later verdict, so the audit log says who
+// trained which model with how many examples, and who deleted a scratch model; never the text.
+func TestSpamTrainingIsAudited(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	admin := e.as(t, adminKeyName)
+	xs := []*commentdv1.TrainingExample{{Body: corpusSpam[0], Spam: true}, {Body: corpusSpam[1], Spam: true}, {Body: corpusHam[0]}}
+	for _, r := range []*commentdv1.TrainSpamRequest{
+		{Examples: xs, RequestId: "site-1"},
+		{Examples: xs, RequestId: "site-1"}, // a resend: recorded, saying it learnt nothing new
+		{SpamModel: "eval-audit", Examples: xs},
+	} {
+		if _, err := e.mod.TrainSpam(admin, r); err != nil {
+			t.Fatalf("called TrainSpam(%v), got error %v", r, err)
+		}
+	}
+	if _, err := e.mod.DeleteSpamModel(admin, &commentdv1.DeleteSpamModelRequest{SpamModel: "eval-audit"}); err != nil {
+		t.Fatalf("called DeleteSpamModel, got error %v", err)
+	}
+	events := auditPages(t, admin, e.env, &commentdv1.ListAuditEventsRequest{}, 50)
+	type entry struct{ moderator, action, target, reason string }
+	var got []entry
+	for _, ev := range events {
+		got = append(got, entry{ev.GetModerator(), ev.GetAction().String(), ev.GetTarget(), ev.GetReason()})
+	}
+	want := []entry{ // newest first
+		{adminKeyName, "AUDIT_ACTION_DELETE_SPAM_MODEL", "spamModels/eval-audit", ""},
+		{adminKeyName, "AUDIT_ACTION_TRAIN_SPAM", "spamModels/eval-audit", "3 examples (2 spam, 1 ham)"},
+		{adminKeyName, "AUDIT_ACTION_TRAIN_SPAM", "spamModel", "3 examples (2 spam, 1 ham), 3 of them trained by an earlier call with this request id"},
+		{adminKeyName, "AUDIT_ACTION_TRAIN_SPAM", "spamModel", "3 examples (2 spam, 1 ham)"},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(entry{})); diff != "" {
+		t.Errorf("audit log after training and deleting models (-want +got):\n%s", diff)
+	}
+}

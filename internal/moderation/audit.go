@@ -34,17 +34,45 @@ const (
 	// AuditPurgeSpam: spam past its retention was deleted (retention.go), by RetentionModerator.
 	// The entry's target is ErasureTarget and its reason holds the number of comments.
 	AuditPurgeSpam AuditAction = "purge_spam"
+	// AuditTrainSpam: a spam model was trained with examples, one entry per call. The target is
+	// SpamModelTarget and the reason holds the number of examples learnt, never their text.
+	AuditTrainSpam AuditAction = "train_spam"
+	// AuditDeleteSpamModel: a scratch spam model was deleted. The target is SpamModelTarget.
+	AuditDeleteSpamModel AuditAction = "delete_spam_model"
 )
+
+// SpamModelTarget is the audit target of a spam model: "spamModel" for the site's model (model ""),
+// "spamModels/{name}" for a scratch model.
+func SpamModelTarget(model string) string {
+	if model == "" {
+		return SiteSpamModelTarget
+	}
+	return "spamModels/" + model
+}
+
+// SiteSpamModelTarget is the audit target of the site's spam model.
+const SiteSpamModelTarget = "spamModel"
 
 // Valid reports whether a is one of the actions above.
 func (a AuditAction) Valid() bool {
 	switch a {
 	case AuditApprove, AuditReject, AuditMarkSpam, AuditMarkNotSpam, AuditReopen, AuditBan, AuditUnban,
 		AuditUpdateThread, AuditCreateFilter, AuditDeleteFilter, AuditReportTakedown, AuditEraseAuthorData, AuditExportAuthorData,
-		AuditPurgeSpam:
+		AuditPurgeSpam, AuditTrainSpam, AuditDeleteSpamModel:
 		return true
 	}
 	return false
+}
+
+// Decision reports whether a counts among a moderator's decisions in the statistics. An export
+// reads and changes nothing; training or deleting a spam model (an import of a corpus, or an
+// evaluation's scratch model) decides nothing about a comment, a reader or a thread.
+func (a AuditAction) Decision() bool {
+	switch a {
+	case AuditExportAuthorData, AuditTrainSpam, AuditDeleteSpamModel:
+		return false
+	}
+	return true
 }
 
 // Audit returns the audit log's name for a comment decision.

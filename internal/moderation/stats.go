@@ -33,7 +33,7 @@ type ModeratorStats struct {
 	Approved   int64
 	Rejected   int64
 	MarkedSpam int64
-	Other      int64 // not-spam, reopen, bans, word lists, thread settings, erasures (not exports)
+	Other      int64 // not-spam, reopen, bans, word lists, thread settings, erasures (not exports or spam training)
 }
 
 // DayStats counts one UTC day's submissions.

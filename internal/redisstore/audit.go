@@ -92,7 +92,7 @@ var auditAppendSrc string
 var auditAppendScript = redis.NewScript(auditAppendSrc)
 
 // AppendAudit implements moderation.Auditor: the entry and, unless the moderator is the server's own or
-// the action an export (a read that changes nothing), the day's "other" counter of the moderator, in one script call on the target's slot, marked so
+// the action is not a moderation decision (moderation.AuditAction.Decision), the day's "other" counter of the moderator, in one script call on the target's slot, marked so
 // that a call the Redis client resends appends and counts nothing more.
 func (s *Store) AppendAudit(ctx context.Context, e moderation.AuditEvent) error {
 	stream, ok := auditStreamOf(e.Target)
@@ -104,7 +104,7 @@ func (s *Store) AppendAudit(ctx context.Context, e moderation.AuditEvent) error 
 	}
 	keys := []string{s.keys.audit(stream), s.keys.auditMark(stream, newMarkID())}
 	args := []any{auditMarkTTL, "", 0}
-	if !moderation.IsServer(e.Moderator) && e.Action != moderation.AuditExportAuthorData {
+	if !moderation.IsServer(e.Moderator) && e.Action.Decision() {
 		day := dayOf(e.At)
 		keys = append(keys, s.keys.stats(stream, day))
 		args = []any{auditMarkTTL, moderatorField(e.Moderator, counterLetter(e.Action)), dayEnd(day).Add(statsKeep * time.Second).Unix()}

@@ -98,7 +98,8 @@ func TestStatsAfterKnownActions(t *testing.T) {
 }
 
 // An access request reads an author's comments and changes nothing: the audit log records it, but
-// it is no moderation action, so it counts in no moderator's figures. An erasure does (other).
+// it is no moderation action, so it counts in no moderator's figures. Nor does training a spam
+// model (an imported corpus, an evaluation's scratch model). An erasure does (other).
 func TestStatsLeaveOutExports(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
@@ -108,6 +109,9 @@ func TestStatsLeaveOutExports(t *testing.T) {
 		{Moderator: "root", Action: moderation.AuditExportAuthorData, Target: moderation.ErasureTarget, Reason: "1 comment", At: now},
 		{Moderator: "root", Action: moderation.AuditExportAuthorData, Target: moderation.ErasureTarget, Reason: "1 comment", At: now},
 		{Moderator: "root", Action: moderation.AuditEraseAuthorData, Target: moderation.ErasureTarget, Reason: "1 comment", At: now},
+		{Moderator: "root", Action: moderation.AuditTrainSpam, Target: moderation.SiteSpamModelTarget, Reason: "500 examples (250 spam, 250 ham)", At: now},
+		{Moderator: "root", Action: moderation.AuditTrainSpam, Target: moderation.SpamModelTarget("eval"), Reason: "2 examples (1 spam, 1 ham)", At: now},
+		{Moderator: "root", Action: moderation.AuditDeleteSpamModel, Target: moderation.SpamModelTarget("eval"), At: now},
 	} {
 		if err := ts.AppendAudit(ctx, e); err != nil {
 			t.Fatalf("AppendAudit(%+v) = %v", e, err)
@@ -119,6 +123,6 @@ func TestStatsLeaveOutExports(t *testing.T) {
 	}
 	want := []moderation.ModeratorStats{{Moderator: "root", Other: 1}}
 	if diff := cmp.Diff(want, got.Moderators); diff != "" {
-		t.Errorf("Stats(today, 1 day).Moderators after two exports and an erasure (-want +got):\n%s", diff)
+		t.Errorf("Stats(today, 1 day).Moderators after two exports, an erasure and spam training (-want +got):\n%s", diff)
 	}
 }

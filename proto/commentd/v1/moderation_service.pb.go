@@ -248,6 +248,12 @@ const (
 	// Spam past the server's spam retention (-spam-retention) was deleted, by the moderator "retention". The
 	// target is "comments" and the reason holds the number of comments deleted; one entry per run of the deletion.
 	AuditAction_AUDIT_ACTION_PURGE_SPAM AuditAction = 14
+	// A spam model was trained with examples (TrainSpam), one entry per call. The target is "spamModel" for the
+	// site's model, or "spamModels/{name}" for a scratch model; the reason holds the number of examples learnt, of
+	// spam and of ham, never their text.
+	AuditAction_AUDIT_ACTION_TRAIN_SPAM AuditAction = 15
+	// A scratch spam model was deleted (DeleteSpamModel). The target is "spamModels/{name}".
+	AuditAction_AUDIT_ACTION_DELETE_SPAM_MODEL AuditAction = 16
 )
 
 // Enum value maps for AuditAction.
@@ -268,6 +274,8 @@ var (
 		12: "AUDIT_ACTION_ERASE_AUTHOR_DATA",
 		13: "AUDIT_ACTION_EXPORT_AUTHOR_DATA",
 		14: "AUDIT_ACTION_PURGE_SPAM",
+		15: "AUDIT_ACTION_TRAIN_SPAM",
+		16: "AUDIT_ACTION_DELETE_SPAM_MODEL",
 	}
 	AuditAction_value = map[string]int32{
 		"AUDIT_ACTION_UNSPECIFIED":        0,
@@ -285,6 +293,8 @@ var (
 		"AUDIT_ACTION_ERASE_AUTHOR_DATA":  12,
 		"AUDIT_ACTION_EXPORT_AUTHOR_DATA": 13,
 		"AUDIT_ACTION_PURGE_SPAM":         14,
+		"AUDIT_ACTION_TRAIN_SPAM":         15,
+		"AUDIT_ACTION_DELETE_SPAM_MODEL":  16,
 	}
 )
 
@@ -3944,7 +3954,7 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x12FILTER_KIND_DOMAIN\x10\x03\x12\x15\n" +
 	"\x11FILTER_KIND_EMAIL\x10\x04\x12\x12\n" +
 	"\x0eFILTER_KIND_IP\x10\x05\x12\x15\n" +
-	"\x11FILTER_KIND_REGEX\x10\x06*\xc9\x03\n" +
+	"\x11FILTER_KIND_REGEX\x10\x06*\x8a\x04\n" +
 	"\vAuditAction\x12\x1c\n" +
 	"\x18AUDIT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14AUDIT_ACTION_APPROVE\x10\x01\x12\x17\n" +
@@ -3961,7 +3971,9 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x1cAUDIT_ACTION_REPORT_TAKEDOWN\x10\v\x12\"\n" +
 	"\x1eAUDIT_ACTION_ERASE_AUTHOR_DATA\x10\f\x12#\n" +
 	"\x1fAUDIT_ACTION_EXPORT_AUTHOR_DATA\x10\r\x12\x1b\n" +
-	"\x17AUDIT_ACTION_PURGE_SPAM\x10\x0e2\x8b\x10\n" +
+	"\x17AUDIT_ACTION_PURGE_SPAM\x10\x0e\x12\x1b\n" +
+	"\x17AUDIT_ACTION_TRAIN_SPAM\x10\x0f\x12\"\n" +
+	"\x1eAUDIT_ACTION_DELETE_SPAM_MODEL\x10\x102\x8b\x10\n" +
 	"\x11ModerationService\x12J\n" +
 	"\tListQueue\x12\x1d.commentd.v1.ListQueueRequest\x1a\x1e.commentd.v1.ListQueueResponse\x12o\n" +
 	"\n" +
