@@ -7,8 +7,8 @@ import (
 )
 
 // NormalizeText returns the form of a comment body that duplicate control compares: lower case,
-// punctuation, symbols and invisible format characters (zero-width spaces and joiners, which
-// spammers sprinkle to dodge exact matches) dropped, and every run of white space made one space.
+// punctuation, symbols and invisible characters (zero-width spaces and joiners, variation
+// selectors, fillers, which spammers sprinkle to dodge exact matches) dropped, and every run of white space made one space.
 // "Great article!!" and "  great   ARTICLE " are the same text. A body made only of punctuation and
 // symbols (say, a row of emoji) would normalise to nothing and so match every other such body; it
 // keeps its symbols instead.
@@ -60,7 +60,7 @@ type runeClass uint8
 const (
 	classKeep      runeClass = iota // written, lower-cased
 	classSpace                      // white space
-	classInvisible                  // an invisible format character (Cf), dropped
+	classInvisible                  // an invisible character (Cf, or default ignorable), dropped
 	classPunct                      // punctuation
 	classSymbol                     // a symbol
 )
@@ -69,7 +69,11 @@ func classify(r rune) runeClass {
 	switch {
 	case unicode.IsSpace(r):
 		return classSpace
-	case unicode.Is(unicode.Cf, r):
+	case unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+		// Not only the format characters: a variation selector (the U+FE0F that follows most
+		// emoji, so "❤️" would keep it after its symbol is dropped) and the other characters
+		// Unicode says to draw as nothing, such as the Hangul fillers and the combining grapheme
+		// joiner, which are letters and marks only by category.
 		return classInvisible
 	case unicode.IsPunct(r):
 		return classPunct

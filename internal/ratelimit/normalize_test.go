@@ -25,6 +25,10 @@ func TestNormalizeText(t *testing.T) {
 		{name: "digits kept", a: "I paid 100", b: "I paid 1000", same: false},
 		{name: "emoji-only bodies differ", a: "👍", b: "👎", same: false},
 		{name: "emoji-only bodies same", a: " 👍 ", b: "👍", same: true},
+		{name: "variation selector after a dropped emoji", a: "Nice ❤\ufe0f", b: "nice ❤", same: true},
+		{name: "emoji-only bodies with variation selectors differ", a: "❤\ufe0f", b: "☀\ufe0f", same: false},
+		{name: "emoji-only bodies with and without variation selector", a: "❤\ufe0f❤\ufe0f", b: "❤❤", same: true},
+		{name: "invisible fillers and joiners", a: "great\u3164 arti\u034fcle\u115f", b: "great article", same: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +60,7 @@ func normalizeReference(body string, dropSymbols bool) string {
 		case unicode.IsSpace(r):
 			space = b.Len() > 0
 			continue
-		case unicode.Is(unicode.Cf, r):
+		case unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
 			continue
 		case dropSymbols && (unicode.IsPunct(r) || unicode.IsSymbol(r)):
 			space = space || (b.Len() > 0 && unicode.IsPunct(r))
@@ -82,7 +86,7 @@ func TestNormalizeMatchesReference(t *testing.T) {
 		ascii.String(),
 		"Great article!!! Read it at HTTP://EXAMPLE.COM/Page?x=1 -- 100% TRUE; {ok} [yes] <no> ~tilde~ `tick` ^caret^ |pipe|",
 		"Tabs\tand\vvertical\ffeeds\r\n and \x00 control \x1f characters \x7f",
-		"Ünïcödé ΚΑΛΗΜΈΡΑ gre\u200bat \u00a0nbsp\u0085nel 👍 «quotes» — dash",
+		"Ünïcödé ΚΑΛΗΜΈΡΑ gre\u200bat \u00a0nbsp\u0085nel 👍 «quotes» — dash ❤\ufe0f \u3164",
 	}
 	for _, body := range bodies {
 		for _, drop := range []bool{true, false} {
