@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // NormalizeText returns the form of a comment body that duplicate control compares: lower case,
@@ -12,7 +14,12 @@ import (
 // "Great article!!" and "  great   ARTICLE " are the same text. A body made only of punctuation and
 // symbols (say, a row of emoji) would normalise to nothing and so match every other such body; it
 // keeps its symbols instead.
+//
+// The body is first brought to Unicode's compatibility form (NFKC), so text that looks the same is
+// the same whatever its encoding: "café" typed with a combining accent, letters in their
+// full-width forms ("ＧＲＥＡＴ"), ligatures ("ﬁ").
 func NormalizeText(body string) string {
+	body = norm.NFKC.String(body)
 	if s := normalize(body, true); s != "" {
 		return s
 	}

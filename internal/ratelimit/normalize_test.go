@@ -28,6 +28,10 @@ func TestNormalizeText(t *testing.T) {
 		{name: "variation selector after a dropped emoji", a: "Nice ❤\ufe0f", b: "nice ❤", same: true},
 		{name: "emoji-only bodies with variation selectors differ", a: "❤\ufe0f", b: "☀\ufe0f", same: false},
 		{name: "emoji-only bodies with and without variation selector", a: "❤\ufe0f❤\ufe0f", b: "❤❤", same: true},
+		{name: "combining accent", a: "Cafe\u0301 au lait", b: "café au lait", same: true},
+		{name: "full-width letters", a: "ＧＲＥＡＴ article", b: "great article", same: true},
+		{name: "ligature", a: "\ufb01rst", b: "first", same: true},
+		{name: "accents kept", a: "café", b: "cafe", same: false},
 		{name: "invisible fillers and joiners", a: "great\u3164 arti\u034fcle\u115f", b: "great article", same: true},
 	}
 	for _, tt := range tests {
