@@ -92,6 +92,15 @@ for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if v then
     tat = math.max(tonumber(v), now)
+    -- A TAT more than a full burst ahead was set under a stricter rule of the same name (the
+    -- operator changed it and restarted): the rule in force caps it there, a burst spent, so the
+    -- value waits one of its intervals, not until the old rule would have let it through. Written
+    -- back, or the next check would find the old TAT and be refused again after that wait.
+    local cap = now + burst * interval
+    if tat > cap then
+      tat = cap
+      redis.call('SET', KEYS[i], cap, 'PX', math.ceil(burst * interval / 1000))
+    end
   end
   local new_tat = tat + interval
   local wait = new_tat - burst * interval - now

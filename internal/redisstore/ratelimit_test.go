@@ -209,6 +209,56 @@ func TestRateLimitRetryAfterIsExact(t *testing.T) {
 	}
 }
 
+func TestRateLimitChangedRuleWaitsByItsOwnInterval(t *testing.T) {
+	t.Parallel()
+	// An operator changes a rule and restarts: its counts carry over by name, but a reader who
+	// spent the old rule's burst waits for the new rule, never longer than one of its intervals,
+	// not for the old rule to let them through.
+	tests := []struct {
+		name     string
+		old, new ratelimit.Rule
+	}{
+		{
+			name: "faster rate",
+			old:  rule("flood", ratelimit.KeyAuthor, 1, time.Hour, 3),
+			new:  rule("flood", ratelimit.KeyAuthor, 1000, time.Second, 1),
+		},
+		{
+			name: "smaller burst",
+			old:  rule("flood", ratelimit.KeyAuthor, 1, time.Hour, 10),
+			new:  rule("flood", ratelimit.KeyAuthor, 1, time.Hour, 2),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := sharedAbuseStore(t)
+			ctx := context.Background()
+			sub := subjectOf(t, "jane@example.com", "", "t", "x")
+			before := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{tt.old}, DuplicateWindow: -1})
+			for i := range tt.old.Burst {
+				if _, err := before.Check(ctx, sub); err != nil {
+					t.Fatalf("Check #%d under %v = %v, want accepted", i+1, tt.old, err)
+				}
+			}
+
+			after := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{tt.new}, DuplicateWindow: -1})
+			_, err := after.Check(ctx, sub)
+			var le *ratelimit.LimitError
+			if !errors.As(err, &le) || le.RetryAfter > tt.new.Interval() {
+				t.Fatalf("Check under %v after the burst of %v = %v, want refused with a delay of at most %s", tt.new, tt.old, err, tt.new.Interval())
+			}
+			if tt.new.Interval() > time.Second {
+				return
+			}
+			time.Sleep(le.RetryAfter)
+			if _, err := after.Check(ctx, sub); err != nil {
+				t.Errorf("Check under %v after the retry delay %s = %v, want accepted", tt.new, le.RetryAfter, err)
+			}
+		})
+	}
+}
+
 func TestRefusedSubmissionIsNotCounted(t *testing.T) {
 	t.Parallel()
 	s := sharedAbuseStore(t)
