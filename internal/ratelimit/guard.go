@@ -438,9 +438,7 @@ func (g *Guard) failed(ctx context.Context, err error, maybe Ticket) (Outcome, e
 		g.log.WarnContext(ctx, "abuse check failed open: submission accepted unchecked", "error", err)
 		return Outcome{Unchecked: true, Ticket: maybe}, nil
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefundTimeout)
-	g.refund(rctx, maybe)
-	cancel()
+	g.refund(ctx, maybe)
 	if unavailable && !errors.Is(err, comment.ErrUnavailable) {
 		return Outcome{}, fmt.Errorf("abuse check: %w: %w", comment.ErrUnavailable, err)
 	}
@@ -449,15 +447,21 @@ func (g *Guard) failed(ctx context.Context, err error, maybe Ticket) (Outcome, e
 
 // Refund gives back what a Check counted, for a submission a later step refused. It is best
 // effort: a failure is reported as EventRefundFailed and logged, and only makes limits stricter
-// for a while.
+// for a while. It runs even when ctx has ended, within RefundTimeout.
 func (g *Guard) Refund(ctx context.Context, t Ticket) {
 	g.refund(ctx, t)
 }
 
+// refund gives t back with a context of its own, bounded by RefundTimeout: the submission's may
+// have ended, or nearly, when the store's answer (a refusal) or its failure came with the
+// deadline, and the refusal must not be charged all the same (its duplicate marker would refuse
+// the same text, retried after the delay the reader was told, for the whole window).
 func (g *Guard) refund(ctx context.Context, t Ticket) {
 	if t.IsZero() {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefundTimeout)
+	defer cancel()
 	if err := g.store.Refund(ctx, t); err != nil {
 		g.obs.Observe(EventRefundFailed, "")
 		g.log.WarnContext(ctx, "abuse check: could not give back counts of a refused submission", "error", err)

@@ -238,6 +238,38 @@ func TestGuardOutcomes(t *testing.T) {
 	}
 }
 
+func TestGuardGivesBackARefusalAfterTheCheckDeadline(t *testing.T) {
+	t.Parallel()
+	// The store's reply came as the check's budget (Options.Timeout, or the call's deadline) ran
+	// out: what it counted for a submission it refuses must be given back all the same, or a
+	// refused reader is charged for it and, by its duplicate marker, refused the same text again
+	// when retrying after the delay they were told.
+	taken := Ticket{ID: "id1", Takes: []Take{{Rule: ruleSite}}, Duplicate: &DuplicateCheck{AuthorKey: hashA, TextKey: "t", Window: time.Minute}}
+	ban := &Ban{Target: RangeTarget(netip.MustParsePrefix("192.0.2.0/24")), Moderator: "m"}
+	tests := []struct {
+		name string
+		res  Result
+	}{
+		{name: "over a rule", res: Result{Taken: taken, Refused: []Refusal{{Rule: "ip", RetryAfter: time.Second}}}},
+		{name: "duplicate", res: Result{Taken: taken, Duplicate: DuplicateFound}},
+		{name: "request id reused", res: Result{Taken: taken, Request: RequestReused}},
+		{name: "banned", res: Result{Taken: taken, Ban: ban}},
+		{name: "resend", res: Result{Taken: taken, Request: RequestResent, RequestAge: RequestSettle}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := &storeStub{screen: func(Query) (Result, error) { return tt.res, nil }}
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			defer cancel()
+			NewGuard(st, Options{Rules: allRules}).Check(ctx, subject)
+			if diff := cmp.Diff([]Ticket{taken}, st.refund); diff != "" {
+				t.Errorf("Check past its deadline with store result %+v: refunds (-want +got):\n%s", tt.res, diff)
+			}
+		})
+	}
+}
+
 func TestGuardStoreFailure(t *testing.T) {
 	t.Parallel()
 	down := fmt.Errorf("redisstore: abuse check: %w: dial tcp: connection refused", comment.ErrUnavailable)

@@ -110,19 +110,15 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 	return nil
 }
 
-// RefundTimeout bounds the refund of a submission the comment store refused, and that of an abuse
-// check that failed without a reply (Guard.Check, failing closed). The refund runs even when the
-// submission's own context has ended (a deadline is one way a store call fails), so it needs a
-// budget of its own.
+// RefundTimeout bounds the refund of a submission the abuse check or the comment store refused,
+// and that of an abuse check that failed without a reply (Guard.Check, failing closed). The refund
+// runs even when the submission's own context has ended (a deadline is one way a store call fails,
+// and a refusal may come just before it), so it needs a budget of its own.
 const RefundTimeout = 500 * time.Millisecond
 
 // refunder returns the Undo hook that gives t back.
 func (s *Screener) refunder(t Ticket) func(context.Context) {
-	return func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RefundTimeout)
-		defer cancel()
-		s.guard.Refund(ctx, t)
-	}
+	return func(ctx context.Context) { s.guard.Refund(ctx, t) }
 }
 
 // Subject derives the Guard's view of a draft: keyed hashes of the email, address and text.
