@@ -111,7 +111,17 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 	case *commentdv1.CreateBanRequest_Ip:
 		return s.bans.AddressTarget("ip", t.Ip)
 	case *commentdv1.CreateBanRequest_IpRange:
-		return ratelimit.ParseTarget("ip_range", "range:"+strings.TrimSpace(t.IpRange))
+		cidr := strings.TrimSpace(t.IpRange)
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			// Said here rather than by ParseTarget, whose examples are target ids ("range:..."),
+			// which this field does not take.
+			desc := "want an IP range in CIDR form, such as 203.0.113.0/24 or 2001:db8::/32"
+			if _, aerr := netip.ParseAddr(cidr); aerr == nil {
+				desc = "one address, not a range; ban it with ip, which keeps it only as its keyed hash"
+			}
+			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "ip_range", Description: desc}}}
+		}
+		return ratelimit.ParseTarget("ip_range", "range:"+cidr)
 	}
 	return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
 		Field: "target", Description: "required: one of comment_author, comment_ip, author_email, author_key, ip or ip_range",

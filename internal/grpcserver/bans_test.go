@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -376,6 +377,16 @@ func TestCreateBanInvalid(t *testing.T) {
 				t.Errorf("called CreateBan(%v), got bad fields %v, want %v", tt.req, got, tt.wantFields)
 			}
 		})
+	}
+
+	// A malformed range is described in the form the field takes: a moderator who follows the
+	// description must not be refused again.
+	for _, cidr := range []string{"", "203.0.113.7", "203.0.113.0-24", "2001:db8::/200"} {
+		_, err := e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: cidr}, Reason: "x"})
+		br, _ := detail[*errdetails.BadRequest](err)
+		if len(br.GetFieldViolations()) != 1 || br.GetFieldViolations()[0].GetField() != "ip_range" || strings.Contains(br.GetFieldViolations()[0].GetDescription(), "range:") {
+			t.Errorf("called CreateBan(ip_range %q), got %v, want one violation on ip_range that gives the range in CIDR form, not as a target id (range:...)", cidr, br)
+		}
 	}
 
 	_, err = e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/00nosuchcomment"}, Reason: "x"})
