@@ -161,8 +161,11 @@ func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 				break
 			}
 			start, end := i+j, i+j+len(f)
-			// A whole address only: 203.0.113.7 is not quoted by a reason naming 203.0.113.70.
-			if (start == 0 || !addressChar(reason[start-1])) && (end == len(reason) || !addressChar(reason[end])) {
+			// A whole address only: jane@example.com is not quoted by a reason naming
+			// mary.jane@example.com or jane@example.com.au. What may come before it is anything
+			// that cannot end a local part ("mailto:", "<"), and after it anything that does not
+			// go on with the domain: a full stop ends a sentence unless a label follows it.
+			if (start == 0 || !emailLocalChar(reason[start-1])) && !domainGoesOn(reason[end:]) {
 				return true
 			}
 			i = start + 1
@@ -171,9 +174,28 @@ func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 	return false
 }
 
-// addressChar reports whether c may continue an IP or email address's text.
-func addressChar(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '.' || c == ':' || c == '-' || c == '_' || c == '+' || c == '@'
+// emailLocalChar reports whether c, written just before text that looks like the address banned,
+// makes it part of another address. Only the characters local parts are commonly made of count:
+// the rarer ones an address may hold (quotes, '/', '=') are far more often the reason's own
+// punctuation, and a reason refused for naming some odd address is only reworded, while one let
+// through keeps the address banned in clear.
+func emailLocalChar(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 0x80 || c == '.' || c == '-' || c == '_' || c == '+'
+}
+
+// domainGoesOn reports whether rest, the text after what looks like the address banned, carries
+// on its domain (another label, or more of the last one), making it another address.
+func domainGoesOn(rest string) bool {
+	label := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-' || c >= 0x80 }
+	switch {
+	case rest == "":
+		return false
+	case label(rest[0]):
+		return true
+	case rest[0] == '.':
+		return len(rest) > 1 && label(rest[1])
+	}
+	return false
 }
 
 func (s *moderationServer) bannedComment(ctx context.Context, field, name string) (comment.Comment, error) {

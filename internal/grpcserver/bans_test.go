@@ -283,6 +283,7 @@ func TestBanTargets(t *testing.T) {
 	email, _ := privacy.ParseEmail("jane@example.com")
 	ip, _ := privacy.ParseIP("203.0.113.77")
 	ip7, _ := privacy.ParseIP("203.0.113.7")
+	kim, _ := privacy.ParseEmail("kim@example.com")
 	tests := []struct {
 		name       string
 		req        *commentdv1.CreateBanRequest
@@ -292,6 +293,8 @@ func TestBanTargets(t *testing.T) {
 	}{
 		{name: "email", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "JANE@example.com"}},
 			wantName: "bans/author-" + e.ring.EmailKey(email), wantTarget: "author:" + e.ring.EmailKey(email)},
+		{name: "email, reason naming other addresses", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "kim@example.com"}},
+			reason: "also writes as kim@example.com.au and joe.kim@example.com.", wantName: "bans/author-" + e.ring.EmailKey(kim), wantTarget: "author:" + e.ring.EmailKey(kim)},
 		{name: "author key", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: strings.Repeat("ab", 20)}},
 			wantName: "bans/author-" + strings.Repeat("ab", 20), wantTarget: "author:" + strings.Repeat("ab", 20)},
 		{name: "address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.77"}},
@@ -357,6 +360,12 @@ func TestCreateBanInvalid(t *testing.T) {
 		{name: "comment name malformed", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/a b"}, Reason: "x"}, wantFields: []string{"comment_author"}},
 		{name: "reason quotes the email banned", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "Troll@Example.com"},
 			Reason: "ban evasion: troll@example.com again"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the email banned at the end of a sentence", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "troll@example.com"},
+			Reason: "Ban evasion by troll@example.com."}, wantFields: []string{"reason"}},
+		{name: "reason quotes the email banned after a label", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "troll@example.com"},
+			Reason: "sock puppet (mailto:troll@example.com)"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the email banned in quotes", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "troll@example.com"},
+			Reason: "posts as 'troll@example.com' and as `troll@example.com`"}, wantFields: []string{"reason"}},
 		{name: "reason quotes the IPv4 address banned", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: " 203.0.113.7"},
 			Reason: "spam run from 203.0.113.7"}, wantFields: []string{"reason"}},
 		{name: "reason quotes the IPv6 address banned in another spelling", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:0DB8:0000:0000:0000:0000:0000:0042"},
