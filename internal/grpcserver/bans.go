@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -132,6 +133,11 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 // address. The reason is stored with the ban, shown to every moderator and written to the audit
 // log, while the address is to be kept only as its keyed hash.
 func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
+	if utf8.RuneCountInString(strings.TrimSpace(r.GetReason())) > comment.MaxReasonChars {
+		// Refused for its length (as comment.ValidateReason counts it), so never stored; and
+		// the search below is not meant for megabytes.
+		return false
+	}
 	var forms []string
 	reason := strings.ToLower(r.GetReason())
 	switch t := r.GetTarget().(type) {
@@ -147,10 +153,8 @@ func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 		// An IPv6 address has many spellings and an IPv4 address an IPv6 form, so rather than
 		// looking for some of them, every address-like run of the reason is read as an address.
 		for run := range strings.FieldsFuncSeq(reason, func(c rune) bool { return !strings.ContainsRune("0123456789abcdef:.", c) }) {
-			for _, s := range []string{run, strings.Trim(run, ":."), strings.TrimRight(run, ":.")} {
-				if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == ip.Addr() {
-					return true
-				}
+			if runQuotesAddress(run, ip.Addr()) {
+				return true
 			}
 		}
 	}
@@ -169,6 +173,42 @@ func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 				return true
 			}
 			i = start + 1
+		}
+	}
+	return false
+}
+
+// maxAddressText is the longest text of an IP address (an IPv6 address ending in an IPv4 one).
+const maxAddressText = len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255")
+
+// runQuotesAddress reports whether run, a run of the characters IP addresses are written with,
+// holds a. The address may be all of it, or a part cut at colons: a run also takes in a port
+// ("203.0.113.7:51234") and a label before it whose last letters are hex digits
+// ("source:203.0.113.7"). Parts are at most maxAddressText long: a few dozen parses per colon.
+func runQuotesAddress(run string, a netip.Addr) bool {
+	is := func(part string) bool {
+		for _, s := range []string{part, strings.Trim(part, ":."), strings.TrimRight(part, ":.")} {
+			if p, err := netip.ParseAddr(s); err == nil && p.Unmap() == a {
+				return true
+			}
+		}
+		return false
+	}
+	if is(run) {
+		return true
+	}
+	cut := func(i int) bool { return i == 0 || i == len(run) || run[i] == ':' || run[i-1] == ':' }
+	for start := 0; start < len(run); start++ {
+		if !cut(start) {
+			continue
+		}
+		for end := start + 1; end <= len(run) && end-start <= maxAddressText+2; end++ {
+			if !cut(end) {
+				continue
+			}
+			if is(run[start:end]) {
+				return true
+			}
 		}
 	}
 	return false

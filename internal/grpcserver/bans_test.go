@@ -284,6 +284,7 @@ func TestBanTargets(t *testing.T) {
 	ip, _ := privacy.ParseIP("203.0.113.77")
 	ip7, _ := privacy.ParseIP("203.0.113.7")
 	kim, _ := privacy.ParseEmail("kim@example.com")
+	ip42, _ := privacy.ParseIP("2001:db8::42")
 	tests := []struct {
 		name       string
 		req        *commentdv1.CreateBanRequest
@@ -301,6 +302,8 @@ func TestBanTargets(t *testing.T) {
 			wantName: "bans/ip-" + e.ring.IPKey(ip), wantTarget: "ip:" + e.ring.IPKey(ip)},
 		{name: "address, reason naming a neighbour", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"}},
 			reason: "same network as 203.0.113.70", wantName: "bans/ip-" + e.ring.IPKey(ip7), wantTarget: "ip:" + e.ring.IPKey(ip7)},
+		{name: "IPv6 address, reason naming a neighbour", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8::42"}},
+			reason: "same network as source:2001:db8::420 and 2001:db8::4", wantName: "bans/ip-" + e.ring.IPKey(ip42), wantTarget: "ip:" + e.ring.IPKey(ip42)},
 		{name: "IPv4 range, masked", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.77/24"}},
 			wantName: "bans/range-203.0.113.0-24", wantTarget: "range:203.0.113.0/24"},
 		{name: "IPv6 range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:42::/48"}},
@@ -372,6 +375,12 @@ func TestCreateBanInvalid(t *testing.T) {
 			Reason: "sock puppets on 2001:db8::42"}, wantFields: []string{"reason"}},
 		{name: "reason quotes the IPv6 address banned in a third spelling", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8::42"},
 			Reason: "sock puppets on 2001:0DB8:0:0::42 (ip:2001:db8:0::42)"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv4 address banned with a port", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"},
+			Reason: "flood from 203.0.113.7:51234"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv4 address banned after a label", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"},
+			Reason: "flood, source:203.0.113.7"}, wantFields: []string{"reason"}},
+		{name: "reason quotes the IPv6 address banned after a label", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8::42"},
+			Reason: "flood, device:2001:db8::42"}, wantFields: []string{"reason"}},
 		{name: "reason quotes the IPv4 address banned in IPv6 form", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"},
 			Reason: "spam run from ::ffff:203.0.113.7"}, wantFields: []string{"reason"}},
 		{name: "comment without an address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: noIP.GetName()}, Reason: "x"}, wantFields: []string{"comment_ip"}},
