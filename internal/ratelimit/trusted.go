@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/commentd/commentd/internal/privacy"
 )
 
 // Trusted lists the authors and networks that rate limits do not apply to: site staff answering
@@ -15,7 +17,8 @@ type Trusted struct {
 
 // NewTrusted builds a Trusted from author keys (keyed email hashes, as in comment.Comment.AuthorKey;
 // see TrustedAuthorKeys to derive them from addresses) and IP ranges in CIDR form (a single address
-// is written as a /32 or /128). Configuration naming staff networks is not a reader's personal data.
+// is written as a /32 or /128), each at most as wide as a range ban may be (privacy.MinRangeBits).
+// Configuration naming staff networks is not a reader's personal data.
 func NewTrusted(authorKeys []string, ranges []string) (Trusted, error) {
 	t := Trusted{authors: make(map[string]bool, len(authorKeys))}
 	for _, k := range authorKeys {
@@ -38,6 +41,10 @@ func NewTrusted(authorKeys []string, ranges []string) (Trusted, error) {
 				return Trusted{}, fmt.Errorf("trusted range %q: an IPv4-mapped range needs at least 96 bits", s)
 			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if widest := privacy.MinRangeBits(p.Addr()); p.Bits() < widest {
+			// As for a ban: a typo ("/4" for "/48") must not exempt the whole Internet.
+			return Trusted{}, fmt.Errorf("trusted range %q: wider than /%d", s, widest)
 		}
 		t.ranges = append(t.ranges, p.Masked())
 	}

@@ -7,7 +7,7 @@ import (
 
 func TestTrusted(t *testing.T) {
 	t.Parallel()
-	tr, err := NewTrusted([]string{hashA}, []string{"192.0.2.0/24", "2001:db8:aa::/48", "198.51.100.7", "::ffff:203.0.113.0/120"})
+	tr, err := NewTrusted([]string{hashA}, []string{"192.0.2.0/24", "2001:db8:aa::/48", "198.51.100.7", "::ffff:203.0.113.0/120", "10.0.0.0/8", "2400::/16"})
 	if err != nil {
 		t.Fatalf("NewTrusted(...) = %v, want no error", err)
 	}
@@ -26,6 +26,8 @@ func TestTrusted(t *testing.T) {
 		{ip: "198.51.100.8", want: false},
 		{ip: "::ffff:192.0.2.9", want: true}, // a mapped address matches its IPv4 range
 		{ip: "203.0.113.4", want: true},      // a mapped range was configured
+		{ip: "10.200.0.1", want: true},       // as wide as a trusted range may be
+		{ip: "2400:ff::1", want: true},
 		{want: false},
 	}
 	for _, tt := range tests {
@@ -46,6 +48,12 @@ func TestNewTrustedRefusesGarbage(t *testing.T) {
 		{ranges: []string{"192.0.2.0/33"}},
 		{ranges: []string{"office"}},
 		{ranges: []string{"::ffff:10.0.0.0/64"}},
+		// A typo must not exempt the whole Internet from the rate limits: the bounds of a ban.
+		{ranges: []string{"0.0.0.0/0"}},
+		{ranges: []string{"192.0.2.0/2"}},
+		{ranges: []string{"2001:db8:aa::/4"}},
+		{ranges: []string{"::ffff:10.0.0.0/100"}},
+		{ranges: []string{"::/0"}},
 	} {
 		if _, err := NewTrusted(tc.keys, tc.ranges); err == nil {
 			t.Errorf("NewTrusted(%q, %q) = nil error, want an error", tc.keys, tc.ranges)
