@@ -34,6 +34,10 @@ type Subject struct {
 type Take struct {
 	Rule    Rule
 	Subject string // the counted value: the IP or author hash, the thread id; "" for KeySite
+	// Drained is when the count this take added has run off (the rule's state it left, on the
+	// store's clock), as the store reports it in Result.Taken; zero when unknown. A refund past it
+	// gives nothing back: the rule's state is then other submissions' counts alone.
+	Drained time.Time
 }
 
 // DuplicateCheck asks the store for the duplicate marker of one text by one author.

@@ -160,12 +160,19 @@ func flag(b bool) any {
 // check's own marker or take mark shows it counted.
 func (s *Store) rateRefundCall(g *rateGroup, checkID string, unsure bool) (keys []string, args []any) {
 	keys = make([]string, 0, len(g.takes)+2)
-	args = make([]any, 0, len(g.takes)+4)
+	args = make([]any, 0, 2*len(g.takes)+4)
 	keys = append(keys, s.keys.refundMark(g.kind, g.value, checkID))
 	args = append(args, len(g.takes))
 	for _, t := range g.takes {
 		keys = append(keys, s.keys.rate(g.kind, g.value, t.Rule.Name))
 		args = append(args, t.Rule.Interval().Microseconds())
+	}
+	for _, t := range g.takes {
+		var drained int64 // unknown
+		if !t.Drained.IsZero() {
+			drained = t.Drained.UnixMicro()
+		}
+		args = append(args, drained)
 	}
 	args = append(args, refundMarkTTL, flag(unsure))
 	switch {
@@ -282,7 +289,15 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any, takes int) error {
 		if res.Taken.Takes == nil && len(g.takes) > 0 {
 			res.Taken.Takes = make([]ratelimit.Take, 0, max(takes, len(g.takes)))
 		}
+		first := len(res.Taken.Takes)
 		res.Taken.Takes = append(res.Taken.Takes, g.takes...)
+		for i := range g.takes {
+			if i+rateReplyHeader < len(vals) {
+				if tat, _ := vals[i+rateReplyHeader].(int64); tat > 0 {
+					res.Taken.Takes[first+i].Drained = time.UnixMicro(tat)
+				}
+			}
+		}
 		if g.dup != nil {
 			res.Taken.Duplicate = g.dup
 		}

@@ -26,7 +26,9 @@
 -- check's own value, and a value without one has the take mark, kept when it counts.
 --
 -- Returns {status, approved, rejected, spam, wait_1, ..., wait_n}: the record's counts (0 without
--- a record); status 0 every rule counted (and our marker set); 1 duplicate (another's marker) and
+-- a record); status 0 every rule counted (and our marker set), and wait_i is then rule i's new TAT
+-- (0 when a resent call finds it counted already), which a refund after it gives nothing back; 1
+-- duplicate (another's marker) and
 -- 2 replay (a marker with our replay prefix): nothing counted, no waits, and a fifth value: the
 -- marker's remaining life in ms (its age is its lifetime less that); 3 refused: nothing
 -- counted, wait_i > 0 is how many µs rule i needs before it would pass.
@@ -123,6 +125,7 @@ end
 -- µs since 1970 (16 digits), and cheaper than formatting it here.
 for i = 1, n do
   redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil((tats[i] - now) / 1000))
+  out[i + 4] = tats[i]
 end
 if marker then
   redis.call('SET', marker, ARGV[2 * n + 5], 'PX', ARGV[2 * n + 4])

@@ -326,6 +326,33 @@ func TestRefundIsAppliedOnce(t *testing.T) {
 	}
 }
 
+func TestLateRefundGivesBackNoOtherCount(t *testing.T) {
+	t.Parallel()
+	// A refund can come seconds after its check (the comment write timed out, and the look-up
+	// found nothing). By then the count it took may have drained away and the rule's state be
+	// another submission's alone: moving that back would let one more through than the rule
+	// allows.
+	s := sharedAbuseStore(t)
+	r := rule("site", ratelimit.KeySite, 1, 2*time.Second, 1)
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{r}, DuplicateWindow: -1})
+	ctx := context.Background()
+	first, err := g.Check(ctx, subjectOf(t, "a@example.com", "", "t", "x"))
+	if err != nil {
+		t.Fatalf("first Check under %v = %v, want accepted", r, err)
+	}
+	// Past the first count's interval: it has drained.
+	time.Sleep(r.Interval() + 100*time.Millisecond)
+	if _, err := g.Check(ctx, subjectOf(t, "b@example.com", "", "t", "x")); err != nil {
+		t.Fatalf("Check one interval after the first under %v = %v, want accepted", r, err)
+	}
+	if err := s.Refund(ctx, first.Ticket); err != nil {
+		t.Fatalf("Refund of the first check = %v, want no error", err)
+	}
+	if _, err := g.Check(ctx, subjectOf(t, "c@example.com", "", "t", "x")); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("Check right after the second under %v, the first refunded late = %v, want refused (the second's count stands)", r, err)
+	}
+}
+
 func TestTrustedSkipsRateLimitsButNotBans(t *testing.T) {
 	t.Parallel()
 	s := sharedAbuseStore(t)
