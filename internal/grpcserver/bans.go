@@ -143,7 +143,9 @@ func reasonQuotesAddress(r *commentdv1.CreateBanRequest) bool {
 	switch t := r.GetTarget().(type) {
 	case *commentdv1.CreateBanRequest_AuthorEmail:
 		if e, ok := privacy.ParseEmail(t.AuthorEmail); ok {
-			forms = append(forms, e.Normalized())
+			// Every spelling of the address (its domain in Unicode or xn-- form, accents
+			// composed or not) names the same reader.
+			forms = append(forms, e.Spellings()...)
 		}
 	case *commentdv1.CreateBanRequest_Ip:
 		ip, ok := privacy.ParseIP(t.Ip)
