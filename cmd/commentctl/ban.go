@@ -263,14 +263,23 @@ type unbanJSON struct {
 // removeEach removes each of args (named by name) with remove, one call at a time, and prints a
 // line per name in the order given, "<name>: <done>" on stdout or the error on stderr (-o json: one
 // array, as writeUnbansJSON). It fails, as verb, when any call did. unban and filters rm share it.
+// When ctx ends (Ctrl-C) it sends no more, and names not sent get ctx's error; the call already
+// sent is left to finish (bounded by --timeout): cut short, it would be reported as cancelled
+// though the server may have removed the entry.
 func (c *cli) removeEach(ctx context.Context, args []string, name func(string) string, remove func(context.Context, string) error, done, verb string) error {
 	results := make([]unbanResult, 0, len(args))
 	failed := 0
+	callBase := context.WithoutCancel(ctx)
 	for _, a := range args {
 		n := name(a)
-		callCtx, cancel := c.callCtx(ctx)
-		err := remove(callCtx, n)
-		cancel()
+		var err error
+		if ctx.Err() != nil {
+			err = fmt.Errorf("not sent: %w", context.Cause(ctx))
+		} else {
+			callCtx, cancel := c.callCtx(callBase)
+			err = remove(callCtx, n)
+			cancel()
+		}
 		if err != nil {
 			failed++
 		}

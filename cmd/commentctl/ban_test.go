@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -381,4 +382,33 @@ func TestUnbanCommand(t *testing.T) {
 			t.Errorf("%s: results (-want +got):\n%s", cmdline(full), diff)
 		}
 	})
+}
+
+// TestUnbanCtrlC: Ctrl-C while a ban is being lifted lets that call finish, so its line says what
+// the server did, and sends no more. The call cut short was reported as cancelled, though the
+// server had lifted the ban.
+func TestUnbanCtrlC(t *testing.T) {
+	t.Parallel()
+	ctx, interrupt := context.WithCancel(t.Context())
+	defer interrupt()
+	f := &banFake{del: func(*commentdv1.DeleteBanRequest) error {
+		interrupt() // pressed while the server lifts the ban, which it does
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	}}
+	args := withServer(serveBanFake(t, f), "unban", "author-"+sampleHash, "ip-"+sampleHash)
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	if code != exitError {
+		t.Errorf("%s, interrupted: exit %d; want %d", cmdline(args), code, exitError)
+	}
+	if want := "bans/author-" + sampleHash + ": lifted\n"; stdout.String() != want {
+		t.Errorf("%s, interrupted: stdout %q; want %q", cmdline(args), stdout.String(), want)
+	}
+	if want := "bans/ip-" + sampleHash + ": not sent: context canceled"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("%s, interrupted: stderr %q; want it to hold %q", cmdline(args), stderr.String(), want)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%s, interrupted: %d DeleteBan calls; want 1", cmdline(args), n)
+	}
 }
