@@ -449,7 +449,10 @@ func (x *ListQueueRequest) GetReasonCode() string {
 // ListQueueResponse holds one page of the queue, oldest first.
 type ListQueueResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The comments of this page.
+	// The comments of this page. With author_key, min_spam_score, max_spam_score or reason_code, one call looks at
+	// no more than 1,000 queued comments (of the thread, or of each of the 16 parts of the site's queue), so a page
+	// may hold fewer than page_size comments, or none, and still carry a next_page_token: page on until the token
+	// is empty before concluding that nothing more matches.
 	Comments []*ModeratedComment `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
 	// A token for the next page, or empty when there are no more comments.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -2991,7 +2994,9 @@ func (x *ListAuditEventsRequest) GetPageToken() string {
 // ListAuditEventsResponse holds one page of events, newest first.
 type ListAuditEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The events.
+	// The events. With moderator or target, one call reads no more than 500 entries of each part of the log, so a
+	// page may hold fewer than page_size events, or none, and still carry a next_page_token: page on until the
+	// token is empty before concluding that nothing more matches.
 	Events []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// A token for the next page, or empty at the end.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
