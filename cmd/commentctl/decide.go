@@ -111,7 +111,8 @@ spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bo
 Ctrl-C sends no more, and the calls already sent finish, so each line tells what the server did.
 One line is printed per comment, in the order given (an id given twice is sent once):
 "<name>: ` + d.done() + `" on stdout, or the error on stderr. The exit status is 1 if any id failed.
-The reason (at most 500 characters) is recorded with the decision, together with your key's name.
+The reason (at most 500 characters) is recorded with the decision, together with your key's name;
+it may not hold an email address (it outlives an erasure of the reader's data), masked ones aside.
 
 With -o json the output is one JSON array with an object per id: {"name", "ok", "comment"} on
 success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}} on failure.`

@@ -77,7 +77,7 @@ func (s *moderationServer) decide(ctx context.Context, a moderation.Action, name
 	id, err := moderation.ParseID("name", name)
 	if err != nil {
 		// Name the reason too if it is bad: Decide, which checks it, is not reached.
-		_, reasonErr := comment.ValidateReason("reason", reason)
+		_, reasonErr := moderation.ValidateDecisionReason("reason", reason)
 		return moderation.View{}, joinViolations(err, reasonErr)
 	}
 	caller, ok := CallerFrom(ctx)

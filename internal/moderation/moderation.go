@@ -291,9 +291,22 @@ func ParseID(field, name string) (string, error) {
 	return id, nil
 }
 
+// ValidateDecisionReason checks a moderator's reason for a decision as comment.ValidateReason
+// does, and refuses one that holds an email address: the reason is kept with the comment and in
+// the audit log, both of which an erasure request leaves in place, so an address written there
+// would outlive the reader's erasure.
+func ValidateDecisionReason(field, reason string) (string, error) {
+	reason, err := comment.ValidateReason(field, reason)
+	if err == nil && privacy.HoldsEmail(reason) {
+		err = &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field,
+			Description: "holds an email address, which the comment and the audit log would keep after an erasure; name the comment or the masked address instead"}}}
+	}
+	return reason, err
+}
+
 // Decide applies an action by moderator to comment id with an optional reason.
 func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, reason string) (View, error) {
-	reason, err := comment.ValidateReason("reason", reason)
+	reason, err := ValidateDecisionReason("reason", reason)
 	if err != nil {
 		return View{}, err
 	}

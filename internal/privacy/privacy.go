@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -44,6 +45,32 @@ func ParseEmail(s string) (Email, bool) {
 		return Email{}, false
 	}
 	return Email{addr: s}, true
+}
+
+// HoldsEmail reports whether text holds an email address that ParseEmail takes: a run of text
+// with an "@", cut at spaces and at the brackets and quotes that enclose an address in prose,
+// without a "mailto:" before it or the full stop, comma or other punctuation that ends a sentence
+// after it. A masked address (MaskEmail's j•••@example.com, as moderators see it) is not one.
+func HoldsEmail(text string) bool {
+	if !strings.Contains(text, "@") {
+		return false
+	}
+	cut := func(r rune) bool {
+		return unicode.IsSpace(r) || strings.ContainsRune("<>()[]{},;\"'`«»“”‘’", r)
+	}
+	for run := range strings.FieldsFuncSeq(text, cut) {
+		if !strings.Contains(run, "@") || strings.Contains(run, "•") {
+			continue
+		}
+		if len(run) > 7 && strings.EqualFold(run[:7], "mailto:") {
+			run = run[7:]
+		}
+		run = strings.TrimRight(run, ".!?:")
+		if _, ok := ParseEmail(run); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // simpleAddress reports whether s is a dot-atom local part, "@" and a domain of letters, digits,

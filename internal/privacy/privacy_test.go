@@ -512,3 +512,27 @@ func TestEmailKeysFindEarlierSpellings(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsEmail(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want bool
+	}{
+		{"", false},
+		{"off topic", false},
+		{"reply to @jane, not an address", false},
+		{"jane@localhost is no reader's address", false},
+		{"spam from jane@example.com", true},
+		{"spam from Jane.Doe@Example.COM.", true},
+		{"posted as <jane@example.com>, again", true},
+		{"(mailto:jane@example.com)", true},
+		{"same author as «jane@bücher.example»", true},
+		{"see jane@example.com: a sock puppet", true},
+		{"rate 5@2x", false},
+		{"same author as j•••@example.com", false},
+	} {
+		if got := HoldsEmail(tt.text); got != tt.want {
+			t.Errorf("HoldsEmail(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}

@@ -601,7 +601,8 @@ type ApproveCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why the moderator approved it, at most 500 characters.
+	// Optional. Why the moderator approved it, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
+	// comment and in the audit log after an erasure request.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -702,7 +703,8 @@ type RejectCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why the moderator rejected it, at most 500 characters.
+	// Optional. Why the moderator rejected it, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
+	// comment and in the audit log after an erasure request.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -996,7 +998,8 @@ type MarkSpamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why, at most 500 characters.
+	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
+	// comment and in the audit log after an erasure request.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1097,7 +1100,8 @@ type MarkNotSpamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why, at most 500 characters.
+	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
+	// comment and in the audit log after an erasure request.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1198,7 +1202,8 @@ type ReopenCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why, at most 500 characters.
+	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
+	// comment and in the audit log after an erasure request.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
