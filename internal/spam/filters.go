@@ -167,6 +167,10 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		case f.Kind == FilterPhrase && len(l.phrases) == 1:
 			f.Value = v
 			return l.phrases[0], nil
+		case f.Kind == FilterDomain && len(l.domains) == 1 && !strings.Contains(l.domains[0], "."):
+			// "www.com" loses its "www." as every domain does, and what is left, stored and
+			// compiled again on every server, would be the word "com".
+			return badValue("not a domain name such as example.com: without \"www.\" it is %q, a top-level domain", l.domains[0])
 		case f.Kind == FilterDomain && len(l.domains) == 1:
 			f.Value = l.domains[0]
 			return l.domains[0], nil

@@ -53,6 +53,7 @@ func TestNewFilter(t *testing.T) {
 		{name: "domain as a word", list: spam.FilterListHold, kind: spam.FilterWord, value: "spam.example", badFields: []string{"filter.value"}},
 		{name: "one word as a phrase", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "casino", badFields: []string{"filter.value"}},
 		{name: "not a domain", list: spam.FilterListHold, kind: spam.FilterDomain, value: "casino", badFields: []string{"filter.value"}},
+		{name: "www and a top-level domain", list: spam.FilterListHold, kind: spam.FilterDomain, value: "www.com", badFields: []string{"filter.value"}, badHas: "example.com"},
 		{name: "not an email", list: spam.FilterListHold, kind: spam.FilterEmail, value: "nobody", badFields: []string{"filter.value"}},
 		{name: "not an IP", list: spam.FilterListHold, kind: spam.FilterIP, value: "300.1.1.1", badFields: []string{"filter.value"}},
 		{name: "every IPv4 address", list: spam.FilterListHold, kind: spam.FilterIP, value: "0.0.0.0/0", badFields: []string{"filter.value"}},

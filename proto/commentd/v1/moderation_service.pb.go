@@ -2155,7 +2155,8 @@ type Filter struct {
 	List FilterList `protobuf:"varint,2,opt,name=list,proto3,enum=commentd.v1.FilterList" json:"list,omitempty"`
 	// How it matches.
 	Kind FilterKind `protobuf:"varint,3,opt,name=kind,proto3,enum=commentd.v1.FilterKind" json:"kind,omitempty"`
-	// What it matches, as entered (for EMAIL and single-address IP entries: a masked form).
+	// What it matches: as entered for words, phrases and patterns (trimmed); a domain lower-cased and without "www.";
+	// an IP range in its masked CIDR form; for EMAIL and single-address IP entries, a masked form.
 	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	// The API key name of the moderator who added it.
 	Moderator string `protobuf:"bytes,5,opt,name=moderator,proto3" json:"moderator,omitempty"`
