@@ -41,10 +41,11 @@ comment no one else will ever see.
 
 Say what to ban with exactly one of:
   --comment ID        the author of a comment (comments/ID or ID), by the author key shown with it
-  --comment ID --ip   the IP address that comment was sent from (never shown, only its hash is used)
+  --comment ID --ip   the IP address that comment was sent from (never shown, only its hash is used;
+                      an IPv6 address is banned with its /64, which a device keeps as it changes address)
   --email E           an author by email address; the server hashes it and never stores it
   --author KEY        an author by the author_key shown in the moderator view (show, queue -o json)
-  --ip ADDR           one IPv4 or IPv6 address; the server hashes it and never stores it
+  --ip ADDR           one IPv4 address, or an IPv6 address's /64; the server hashes it and never stores it
   --range CIDR        a network, such as 203.0.113.0/24 (at most /8 wide for IPv4, /16 for IPv6)
 
 --for takes a length such as 90m, 72h or 30d (days); without it the ban lasts until lifted with

@@ -101,10 +101,7 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 		if err != nil {
 			return ratelimit.Target{}, err
 		}
-		if c.IPKey == "" {
-			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "comment_ip", Description: "this comment has no IP address (the site sent none, or the author's data was erased); ban its author instead"}}}
-		}
-		return ratelimit.IPTarget(c.IPKey), nil
+		return s.bans.CommentAddressTarget("comment_ip", c)
 	case *commentdv1.CreateBanRequest_AuthorEmail:
 		return s.bans.EmailTarget("author_email", t.AuthorEmail)
 	case *commentdv1.CreateBanRequest_AuthorKey:

@@ -96,6 +96,43 @@ func wantBanned(t *testing.T, call string, err error) {
 	}
 }
 
+// TestIPv6BanCoversTheNetwork: a phone or a home network is given an IPv6 /64 and changes its
+// address within it at least daily, so banning the address of an IPv6 reader's comment, or an
+// IPv6 address given, bans the /64, as the rate limits count it. Another /64 is not banned.
+func TestIPv6BanCoversTheNetwork(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	for _, tt := range []struct {
+		name   string
+		target func(c *commentdv1.Comment) *commentdv1.CreateBanRequest
+	}{
+		{"comment_ip", func(c *commentdv1.Comment) *commentdv1.CreateBanRequest {
+			return &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: c.GetName()}, Reason: "sock puppets"}
+		}},
+		{"ip", func(*commentdv1.Comment) *commentdv1.CreateBanRequest {
+			return &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8:77:1:aaaa:bbbb:cccc:dddd"}, Reason: "sock puppets"}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rude, err := e.submitAs(t, "v6-"+tt.name, "puppet-master@example.com", "2001:db8:77:1:aaaa:bbbb:cccc:dddd", "a rude comment")
+			if err != nil {
+				t.Fatalf("called SubmitComment before any ban: %v", err)
+			}
+			b := e.ban(t, tt.target(rude))
+			defer func() { // the next case starts from no ban
+				if _, err := e.mod.DeleteBan(e.as(t, modKeyName), &commentdv1.DeleteBanRequest{Name: b.GetName()}); err != nil {
+					t.Errorf("called DeleteBan(%s): %v", b.GetName(), err)
+				}
+			}()
+			// The next day the phone has another address in the same /64.
+			_, err = e.submitAs(t, "v6-"+tt.name, "new-puppet@example.com", "2001:db8:77:1:1111:2222:3333:4444", "I agree")
+			wantBanned(t, "called SubmitComment from another address of the banned /64", err)
+			if _, err := e.submitAs(t, "v6-"+tt.name, "neighbour@example.com", "2001:db8:77:2::1", "hello"); err != nil {
+				t.Errorf("called SubmitComment from another /64: %v, want accepted", err)
+			}
+		})
+	}
+}
+
 // TestBanByComment is the moderator's usual path: ban the author, then the address, of a comment
 // in the queue; list the bans; lift them.
 func TestBanByComment(t *testing.T) {
@@ -303,7 +340,7 @@ func TestBanTargets(t *testing.T) {
 		{name: "address, reason naming a neighbour", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "203.0.113.7"}},
 			reason: "same network as 203.0.113.70", wantName: "bans/ip-" + e.ring.IPKey(ip7), wantTarget: "ip:" + e.ring.IPKey(ip7)},
 		{name: "IPv6 address, reason naming a neighbour", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8::42"}},
-			reason: "same network as source:2001:db8::420 and 2001:db8::4", wantName: "bans/ip-" + e.ring.IPKey(ip42), wantTarget: "ip:" + e.ring.IPKey(ip42)},
+			reason: "same network as source:2001:db8::420 and 2001:db8::4", wantName: "bans/ip-" + e.ring.IPLimitKey(ip42), wantTarget: "ip:" + e.ring.IPLimitKey(ip42)},
 		{name: "IPv4 range, masked", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.77/24"}},
 			wantName: "bans/range-203.0.113.0-24", wantTarget: "range:203.0.113.0/24"},
 		{name: "IPv6 range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:42::/48"}},

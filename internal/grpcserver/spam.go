@@ -3,7 +3,6 @@ package grpcserver
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -27,7 +26,7 @@ type SpamOptions struct {
 // BanLookup is the abuse guard's read-only ban lookup (ratelimit.Guard.Banned): CheckComment asks
 // it without counting anything against the rate limits.
 type BanLookup interface {
-	Banned(ctx context.Context, authorKey, ipKey string, ip netip.Addr) (*ratelimit.Ban, error)
+	Banned(ctx context.Context, l ratelimit.BanLookup) (*ratelimit.Ban, error)
 }
 
 // GuardBans adapts a BanLookup to spam.Bans. A banned reader's check fails as the submission would:
@@ -47,7 +46,9 @@ func (b guardBans) CheckBan(ctx context.Context, d *comment.Draft) error {
 	if b.shadow {
 		return nil
 	}
-	ban, err := b.g.Banned(ctx, b.keys.EmailKey(d.Email), b.keys.IPKey(d.IP), d.IP.Addr())
+	ban, err := b.g.Banned(ctx, ratelimit.BanLookup{
+		AuthorKey: b.keys.EmailKey(d.Email), IPKey: b.keys.IPKey(d.IP), NetKey: b.keys.IPLimitKey(d.IP), IP: d.IP.Addr(),
+	})
 	switch {
 	case err != nil:
 		return err

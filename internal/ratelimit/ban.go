@@ -209,8 +209,8 @@ func (bs *Bans) EmailTarget(field, email string) (Target, error) {
 	return AuthorTarget(bs.keys.EmailKey(e)), nil
 }
 
-// AddressTarget bans one IP address (IPv4 or IPv6): it is hashed at once and never stored. A
-// malformed address is a *comment.ValidationError on field.
+// AddressTarget bans one IPv4 address, or an IPv6 address's /64: it is hashed at once and never
+// stored. A malformed address is a *comment.ValidationError on field.
 func (bs *Bans) AddressTarget(field, ip string) (Target, error) {
 	if bs.keys == nil {
 		return Target{}, errNoKeys
@@ -219,7 +219,34 @@ func (bs *Bans) AddressTarget(field, ip string) (Target, error) {
 	if !ok {
 		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not an IPv4 or IPv6 address (for a network, ban an IP range)"}}}
 	}
-	return IPTarget(bs.keys.IPKey(a)), nil
+	return AddressBan(bs.keys, a), nil
+}
+
+// CommentAddressTarget bans the address comment c was sent from, as AddressTarget bans an address
+// given: an IPv6 address's /64. The address is opened from the comment's sealed copy; a comment
+// without one (the site sent no address, or the author's data was erased) is a
+// *comment.ValidationError on field. One whose sealed copy cannot be opened (its key was retired
+// from the key ring) is banned by the keyed hash of its address alone.
+func (bs *Bans) CommentAddressTarget(field string, c comment.Comment) (Target, error) {
+	if bs.keys == nil {
+		return Target{}, errNoKeys
+	}
+	if c.IPKey == "" {
+		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "this comment has no IP address (the site sent none, or the author's data was erased); ban its author instead"}}}
+	}
+	ip, err := bs.keys.OpenIP(c.IPSealed, c.ID)
+	if err != nil || ip.IsZero() {
+		return IPTarget(c.IPKey), nil
+	}
+	return AddressBan(bs.keys, ip), nil
+}
+
+// AddressBan is the ban of address a: one IPv4 address by its keyed hash, or the /64 an IPv6
+// address belongs to, by the keyed hash rate limits count it under (privacy.Keyring.IPLimitKey).
+// A phone or a home network is given a /64 and changes its address within it at least daily
+// (privacy extensions), so a ban of one IPv6 address would lapse within a day without a word.
+func AddressBan(keys *privacy.Keyring, a privacy.IP) Target {
+	return IPTarget(keys.IPLimitKey(a))
 }
 
 // MaxModeratorChars bounds the recorded moderator name (an API key name is at most 64).

@@ -188,7 +188,7 @@ func TestBansHashedTargets(t *testing.T) {
 	}{
 		{name: "email, any spelling", target: bans.EmailTarget, in: " Jane@EXAMPLE.com ", want: AuthorTarget(keys.EmailKey(jane.Email))},
 		{name: "not an email", target: bans.EmailTarget, in: "jane at example", wantField: "author_email"},
-		{name: "IPv6 address", target: bans.AddressTarget, in: "2001:db8:0::7", want: IPTarget(keys.IPKey(jane.IP))},
+		{name: "IPv6 address is its /64", target: bans.AddressTarget, in: "2001:db8:0::7", want: IPTarget(keys.IPLimitKey(jane.IP))},
 		{name: "IPv4-mapped is IPv4", target: bans.AddressTarget, in: "::ffff:192.0.2.1", want: IPTarget(keys.IPKey(testDraft(t, "a@example.com", "192.0.2.1", "x").IP))},
 		{name: "a range is not an address", target: bans.AddressTarget, in: "192.0.2.0/24", wantField: "ip"},
 	}

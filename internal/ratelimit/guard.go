@@ -82,8 +82,11 @@ const (
 // BanLookup is what a submission may be banned by.
 type BanLookup struct {
 	AuthorKey string
-	IPKey     string
-	IP        netip.Addr
+	IPKey     string // the address's keyed hash (bans of one IPv4 address, and IPv6 bans made before /64 bans)
+	// NetKey is the keyed hash of an IPv6 address's /64 (privacy.Keyring.IPLimitKey), which bans of
+	// an IPv6 address name; "" or IPKey for an IPv4 address.
+	NetKey string
+	IP     netip.Addr
 }
 
 // Query is one submission's whole abuse check, for the store to run in one round trip.
@@ -335,7 +338,7 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 	}
 	q := Query{
 		ID:      newCheckID(),
-		Bans:    BanLookup{AuthorKey: s.AuthorKey, IPKey: s.IPKey, IP: s.IP},
+		Bans:    BanLookup{AuthorKey: s.AuthorKey, IPKey: s.IPKey, NetKey: s.IPLimitKey, IP: s.IP},
 		History: s.AuthorKey,
 		Now:     g.now(),
 	}
@@ -472,10 +475,11 @@ func (g *Guard) refund(ctx context.Context, t Ticket) {
 	}
 }
 
-// Banned returns the most specific active ban on the author, the address (by its hash) or a range
-// holding ip, or nil. It fails closed: FailOpen does not apply.
-func (g *Guard) Banned(ctx context.Context, authorKey, ipKey string, ip netip.Addr) (*Ban, error) {
-	b, err := g.store.Banned(ctx, BanLookup{AuthorKey: authorKey, IPKey: ipKey, IP: ip}, g.now())
+// Banned returns the most specific active ban on the author, the address (by its hash, or an IPv6
+// address's /64 by its hash) or a range holding the address, or nil. It fails closed: FailOpen
+// does not apply.
+func (g *Guard) Banned(ctx context.Context, l BanLookup) (*Ban, error) {
+	b, err := g.store.Banned(ctx, l, g.now())
 	if err != nil {
 		return nil, fmt.Errorf("ban check: %w", err)
 	}

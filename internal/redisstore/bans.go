@@ -188,7 +188,8 @@ func (s *Store) Banned(ctx context.Context, l ratelimit.BanLookup, now time.Time
 }
 
 // banFields lists the target ids that could ban l, most specific first: the author, the address,
-// then every range holding the address from the narrowest to the widest a ban may be. Each id is
+// an IPv6 address's /64, then every range holding the address from the narrowest to the widest a
+// ban may be. Each id is
 // exactly ratelimit.Target.String of its target.
 //
 // This runs on every submission with 24 (IPv4) or 112 (IPv6) ranges, so the range ids are written
@@ -204,12 +205,15 @@ func banFields(l ratelimit.BanLookup) []string {
 		}
 		ranges = a.BitLen() - widest
 	}
-	fields := make([]string, 0, 2+ranges)
+	fields := make([]string, 0, 3+ranges)
 	if l.AuthorKey != "" {
 		fields = append(fields, ratelimit.AuthorTarget(l.AuthorKey).String())
 	}
 	if l.IPKey != "" {
 		fields = append(fields, ratelimit.IPTarget(l.IPKey).String())
+	}
+	if l.NetKey != "" && l.NetKey != l.IPKey {
+		fields = append(fields, ratelimit.IPTarget(l.NetKey).String())
 	}
 	if ranges == 0 {
 		return fields

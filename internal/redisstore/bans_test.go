@@ -41,9 +41,14 @@ func TestBanLookup(t *testing.T) {
 	g := ratelimit.NewGuard(s, ratelimit.Options{DuplicateWindow: -1})
 	troll := subjectOf(t, "troll@example.com", "", "t", "x")
 	sock := subjectOf(t, "sock@example.com", "198.51.100.7", "t", "x")
+	phone, _ := privacy.ParseIP("2001:db8:5:0:1234:5678:9abc:def0")
+	phoneBan := ratelimit.AddressBan(abuseKeys, phone) // its /64
+	earlier := subjectOf(t, "sock@example.com", "2001:db8:6::1", "t", "x")
 	for _, target := range []ratelimit.Target{
 		ratelimit.AuthorTarget(troll.AuthorKey),
 		ratelimit.IPTarget(sock.IPKey),
+		phoneBan,
+		ratelimit.IPTarget(earlier.IPKey), // one IPv6 address, as bans were made before /64 bans
 		rangeTarget("203.0.0.0/16"),
 		rangeTarget("203.0.113.0/24"), // inside the /16: the narrower one is reported
 		rangeTarget("2001:db8:1::/48"),
@@ -71,13 +76,18 @@ func TestBanLookup(t *testing.T) {
 		{email: "reader@example.com", ip: "11.0.0.0"},
 		{email: "reader@example.com", ip: "2001:db8:1:ffff::1", want: "range:2001:db8:1::/48"},
 		{email: "reader@example.com", ip: "2001:db8:2::1"},
+		// The phone's address changes within its /64 (privacy extensions): still banned.
+		{email: "reader@example.com", ip: "2001:db8:5::aaaa", want: phoneBan.String()},
+		{email: "reader@example.com", ip: "2001:db8:5:1::aaaa"}, // another /64
+		{email: "reader@example.com", ip: "2001:db8:6::1", want: ratelimit.IPTarget(earlier.IPKey).String()},
+		{email: "reader@example.com", ip: "2001:db8:6::2"},
 		{email: "reader@example.com", ip: "192.0.2.1"}, // the expired ban
 		{email: "reader@example.com"},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
 		sub := subjectOf(t, tt.email, tt.ip, "t", "x")
-		b, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP)
+		b, err := g.Banned(ctx, ratelimit.BanLookup{AuthorKey: sub.AuthorKey, IPKey: sub.IPKey, NetKey: sub.IPLimitKey, IP: sub.IP})
 		if err != nil {
 			t.Fatalf("Banned(%s, %s) = %v", tt.email, tt.ip, err)
 		}
@@ -116,14 +126,14 @@ func TestBanExpiry(t *testing.T) {
 	for _, target := range []ratelimit.Target{ratelimit.AuthorTarget(sub.AuthorKey), ratelimit.IPTarget(sub.IPKey), rangeTarget("192.0.2.0/28")} {
 		mustBan(t, bans, ratelimit.BanRequest{Target: target, Duration: 300 * time.Millisecond, Reason: "cool off", Moderator: "mod"})
 	}
-	if b, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP); err != nil || b == nil {
+	if b, err := g.Banned(ctx, ratelimit.BanLookup{AuthorKey: sub.AuthorKey, IPKey: sub.IPKey, NetKey: sub.IPLimitKey, IP: sub.IP}); err != nil || b == nil {
 		t.Fatalf("Banned at once = %v, %v; want the author's ban", b, err)
 	}
 	if list, _, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 3 {
 		t.Fatalf("List at once = %d bans, %v; want 3", len(list), err)
 	}
 	time.Sleep(400 * time.Millisecond)
-	if b, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP); err != nil || b != nil {
+	if b, err := g.Banned(ctx, ratelimit.BanLookup{AuthorKey: sub.AuthorKey, IPKey: sub.IPKey, NetKey: sub.IPLimitKey, IP: sub.IP}); err != nil || b != nil {
 		t.Errorf("Banned after 300ms bans ran out = %v, %v; want no ban", b, err)
 	}
 	if list, next, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 0 || next != "" {
@@ -149,7 +159,7 @@ func TestUnbanAndReplace(t *testing.T) {
 
 	mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "for good", Moderator: "ann"})
 	second := mustBan(t, bans, ratelimit.BanRequest{Target: target, Duration: time.Hour, Reason: "for an hour", Moderator: "bob"})
-	b, err := g.Banned(ctx, "", "", ip)
+	b, err := g.Banned(ctx, ratelimit.BanLookup{IP: ip})
 	if err != nil || b == nil {
 		t.Fatalf("Banned(%v) = %v, %v; want the ban", ip, b, err)
 	}
@@ -159,7 +169,7 @@ func TestUnbanAndReplace(t *testing.T) {
 	if err := bans.Unban(ctx, target); err != nil {
 		t.Fatalf("Unban(%v) = %v", target, err)
 	}
-	if b, err := g.Banned(ctx, "", "", ip); err != nil || b != nil {
+	if b, err := g.Banned(ctx, ratelimit.BanLookup{IP: ip}); err != nil || b != nil {
 		t.Errorf("Banned(%v) after Unban = %v, %v; want no ban", ip, b, err)
 	}
 	if err := bans.Unban(ctx, target); !errors.Is(err, ratelimit.ErrBanNotFound) {

@@ -65,7 +65,7 @@ func subjectOf(t *testing.T, email, ip, thread, body string) ratelimit.Subject {
 		if !ok {
 			t.Fatalf("ParseIP(%q) failed", ip)
 		}
-		s.IPKey, s.IP = abuseKeys.IPKey(a), a.Addr()
+		s.IPKey, s.IPLimitKey, s.IP = abuseKeys.IPKey(a), abuseKeys.IPLimitKey(a), a.Addr()
 	}
 	return s
 }
@@ -499,7 +499,7 @@ func TestAbuseCheckWithRedisDown(t *testing.T) {
 	g := ratelimit.NewGuard(s, ratelimit.Options{FailOpen: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := g.Banned(ctx, sub.AuthorKey, sub.IPKey, sub.IP); !errors.Is(err, comment.ErrUnavailable) {
+	if _, err := g.Banned(ctx, ratelimit.BanLookup{AuthorKey: sub.AuthorKey, IPKey: sub.IPKey, NetKey: sub.IPLimitKey, IP: sub.IP}); !errors.Is(err, comment.ErrUnavailable) {
 		t.Errorf("Banned with Redis stopped = %v, want an error wrapping comment.ErrUnavailable", err)
 	}
 }

@@ -1859,7 +1859,8 @@ type CreateBanRequest_CommentAuthor struct {
 }
 
 type CreateBanRequest_CommentIp struct {
-	// Ban the IP address this comment was sent from, by its keyed hash.
+	// Ban the IP address this comment was sent from, by its keyed hash; for an IPv6 address, its /64 network (by
+	// the keyed hash the rate limits count it under), within which a device changes its address at least daily.
 	CommentIp string `protobuf:"bytes,2,opt,name=comment_ip,json=commentIp,proto3,oneof"`
 }
 
@@ -1874,7 +1875,8 @@ type CreateBanRequest_AuthorKey struct {
 }
 
 type CreateBanRequest_Ip struct {
-	// Ban one IP address (IPv4 or IPv6). It is hashed at once and never stored.
+	// Ban one IPv4 address, or the /64 network of an IPv6 address (as comment_ip does). It is hashed at once and
+	// never stored.
 	Ip string `protobuf:"bytes,5,opt,name=ip,proto3,oneof"`
 }
 
