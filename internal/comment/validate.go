@@ -303,12 +303,16 @@ func hasVisible(s string) bool {
 	return false
 }
 
+// hasControl reports whether s holds a control character, or, where multiline is false, a line
+// break of any kind: besides the ASCII ones (control characters already), the Unicode line and
+// paragraph separators U+2028 and U+2029, which are no control characters but end the line as a
+// newline does wherever the text is laid out by Unicode's rules (a page, a moderator's screen).
 func hasControl(s string, multiline bool) bool {
 	for _, r := range s {
 		if multiline && (r == '\n' || r == '\r' || r == '\t') {
 			continue
 		}
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || !multiline && (r == '\u2028' || r == '\u2029') {
 			return true
 		}
 	}

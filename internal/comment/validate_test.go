@@ -51,6 +51,8 @@ func TestValidateRejects(t *testing.T) {
 		{"name blank after trim", Limits{}, func(s *Submission) { s.AuthorName = "   " }, []string{"author_name"}},
 		{"name too long", Limits{}, func(s *Submission) { s.AuthorName = strings.Repeat("é", 101) }, []string{"author_name"}},
 		{"name with newline", Limits{}, func(s *Submission) { s.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"name with a line separator", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u2028Doe" }, []string{"author_name"}},
+		{"name with a paragraph separator", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u2029Doe" }, []string{"author_name"}},
 		{"name only invisible characters", Limits{}, func(s *Submission) { s.AuthorName = " \u2060\u3164\ufe0f " }, []string{"author_name"}},
 		{"body missing", Limits{}, func(s *Submission) { s.Body = "" }, []string{"body"}},
 		{"body only zero-width characters", Limits{}, func(s *Submission) { s.Body = "\u200b\n\u200c\u200d\ufeff" }, []string{"body"}},
@@ -102,6 +104,28 @@ func TestValidateKeepsInvisibleCharactersInText(t *testing.T) {
 	d, err := Limits{}.Validate(s)
 	if err != nil || d.AuthorName != s.AuthorName || d.Body != s.Body {
 		t.Errorf("Validate(name %q, body %q) = %q, %q, %v; want them unchanged, nil", s.AuthorName, s.Body, d.AuthorName, d.Body, err)
+	}
+}
+
+// A body is many lines: the Unicode line and paragraph separators are line breaks like "\n", and
+// kept.
+func TestValidateKeepsLineSeparatorsInBody(t *testing.T) {
+	s := validSubmission()
+	s.Body = "first line\u2028second line\u2029next paragraph"
+	d, err := Limits{}.Validate(s)
+	if err != nil || d.Body != s.Body {
+		t.Errorf("Validate(body %q) = %q, %v; want it unchanged, nil", s.Body, d.Body, err)
+	}
+}
+
+// A reason is one line: every kind of line break is refused, as in a name.
+func TestValidateReasonRefusesLineBreaks(t *testing.T) {
+	for _, reason := range []string{"rude\nand off topic", "rude\rand off topic", "rude\u0085and off topic", "rude\u2028and off topic", "rude\u2029and off topic"} {
+		_, err := ValidateReason("reason", reason)
+		var verr *ValidationError
+		if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "reason" {
+			t.Errorf("ValidateReason(%q) = %v, want a *ValidationError on reason", reason, err)
+		}
 	}
 }
 

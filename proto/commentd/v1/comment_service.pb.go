@@ -31,7 +31,8 @@ type SubmitCommentRequest struct {
 	ParentId string `protobuf:"bytes,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	// Required. The author's display name: valid UTF-8, trimmed, 1 to the configured maximum (default 100) characters,
 	// one of them visible (a name of only zero-width or other invisible characters is refused as missing), and no
-	// control characters, line breaks and tabs included (refused with INVALID_ARGUMENT).
+	// control characters, line breaks (the Unicode line and paragraph separators U+2028 and U+2029 too) and tabs
+	// included (refused with INVALID_ARGUMENT).
 	AuthorName string `protobuf:"bytes,3,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
 	// Required. The author's email address. It is encrypted at rest and never returned to the site.
 	AuthorEmail string `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
@@ -715,8 +716,9 @@ type ReportCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name of the reported comment, "comments/{comment_id}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. The reader's reason: one line of at most 500 characters. Control characters, line breaks
-	// included, are refused (INVALID_ARGUMENT): a site that takes the reason from a multi-line field joins its lines.
+	// Optional. The reader's reason: one line of at most 500 characters. Control characters, line breaks (U+2028 and
+	// U+2029 too) included, are refused (INVALID_ARGUMENT): a site that takes the reason from a multi-line field joins
+	// its lines.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. The reporting reader's IP address; one reader's repeated reports count once, also after a moderator
 	// approved the comment (an IPv6 address counts by its /64 network).
