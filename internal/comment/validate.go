@@ -271,7 +271,7 @@ func checkText(verr *ValidationError, field, s string, max int, multiline bool) 
 		return ""
 	}
 	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
+	n := TextLength(s)
 	switch {
 	case n == 0:
 		verr.Add(field, "required")
@@ -283,6 +283,15 @@ func checkText(verr *ValidationError, field, s string, max int, multiline bool) 
 		verr.Add(field, "required: it holds only invisible characters")
 	}
 	return s
+}
+
+// TextLength is the length of a reader's text as the limits count it: in characters, a line break
+// sent as CR LF counting as one. A browser sends every line break of a textarea as CR LF, while
+// the form's own counter and its maxlength count one character for it (HTML's textarea rules): a
+// site that sets maxlength to our limit would otherwise see its readers' comments of several
+// paragraphs refused as too long, by as many characters as they have line breaks.
+func TextLength(s string) int {
+	return utf8.RuneCountInString(s) - strings.Count(s, "\r\n")
 }
 
 // hasVisible reports whether s has a character a reader can see. Trimming removes only white

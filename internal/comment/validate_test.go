@@ -107,6 +107,37 @@ func TestValidateKeepsInvisibleCharactersInText(t *testing.T) {
 	}
 }
 
+// A line break sent as CR LF, as browsers send a textarea's, counts as one character, as the
+// form's own counter counts it; a lone CR or LF counts as one too.
+func TestValidateBodyLengthCountsLineBreaksOnce(t *testing.T) {
+	line := strings.Repeat("x", 99)
+	tests := []struct {
+		name    string
+		body    string
+		wantErr bool
+	}{
+		{"CR LF line breaks at the limit", strings.Repeat(line+"\r\n", 49) + line + "x", false},
+		{"LF line breaks at the limit", strings.Repeat(line+"\n", 49) + line + "x", false},
+		{"CR line breaks at the limit", strings.Repeat(line+"\r", 49) + line + "x", false},
+		{"CR LF line breaks over the limit", strings.Repeat(line+"\r\n", 49) + line + "xx", true},
+		{"CR LF line breaks reversed over the limit", strings.Repeat(line+"\n\r", 49) + line + "x", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSubmission()
+			s.Body = tt.body
+			d, err := Limits{}.Validate(s)
+			var verr *ValidationError
+			switch {
+			case tt.wantErr && (!errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "body"):
+				t.Errorf("Validate(body of %d runes) = %v, want a *ValidationError on body", len([]rune(tt.body)), err)
+			case !tt.wantErr && (err != nil || d.Body != tt.body):
+				t.Errorf("Validate(body of %d runes) = %v, want it accepted unchanged", len([]rune(tt.body)), err)
+			}
+		})
+	}
+}
+
 // A body is many lines: the Unicode line and paragraph separators are line breaks like "\n", and
 // kept.
 func TestValidateKeepsLineSeparatorsInBody(t *testing.T) {

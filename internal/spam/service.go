@@ -151,7 +151,7 @@ func (s *Service) Train(ctx context.Context, model, requestID string, examples [
 			verr.Add(field, "not valid UTF-8")
 		case body == "":
 			verr.Add(field, "required")
-		case utf8.RuneCountInString(body) > maxChars:
+		case comment.TextLength(body) > maxChars:
 			verr.Add(field, fmt.Sprintf("too long: at most %d characters", maxChars))
 		default:
 			labelled = append(labelled, Labelled{Tokens: Features(Input{Body: body}), Spam: x.Spam})

@@ -266,6 +266,9 @@ func TestServiceTrain(t *testing.T) {
 	for i := range many {
 		many[i] = spam.Example{Body: "x"}
 	}
+	// The longest body a submission may have, its line breaks sent as CR LF, and one longer.
+	longest := strings.Repeat(strings.Repeat("x", 99)+"\r\n", 49) + strings.Repeat("x", 100)
+	tooLong := longest + "x"
 	tests := []struct {
 		name      string
 		model     string
@@ -279,6 +282,8 @@ func TestServiceTrain(t *testing.T) {
 		{name: "bad request id", requestID: "has space", examples: []spam.Example{{Body: "ok"}}, wantField: "request_id"},
 		{name: "none", wantField: "examples"},
 		{name: "too many", examples: many, wantField: "examples"},
+		{name: "longest body with CR LF line breaks", examples: []spam.Example{{Body: longest, Spam: true}}},
+		{name: "body too long", examples: []spam.Example{{Body: tooLong}}, wantField: "examples[0].body"},
 		{name: "empty body", examples: []spam.Example{{Body: "ok"}, {Body: "  "}}, wantField: "examples[1].body"},
 		{name: "bad model", model: "a/b", examples: []spam.Example{{Body: "ok"}}, wantField: "spam_model"},
 	}

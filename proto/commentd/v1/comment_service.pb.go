@@ -37,8 +37,10 @@ type SubmitCommentRequest struct {
 	// Required. The author's email address. It is encrypted at rest and never returned to the site.
 	AuthorEmail string `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
 	// Required. The comment text: valid UTF-8, trimmed, 1 to the configured maximum (default 5,000) characters, one
-	// of them visible (a text of only zero-width or other invisible characters is refused as missing). Line breaks
-	// and tabs are kept; any other control character (a terminal escape, a NUL) is refused with INVALID_ARGUMENT.
+	// of them visible (a text of only zero-width or other invisible characters is refused as missing). A line break
+	// sent as CR LF, as browsers send a textarea's, counts as one character, as the textarea's maxlength counts it.
+	// Line breaks and tabs are kept; any other control character (a terminal escape, a NUL) is refused with
+	// INVALID_ARGUMENT.
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces and no "@",
 	// so that it never holds an email address, as it is kept in clear; a UUID is best; one per form post) that makes the call safe to retry: the same request_id on the same thread within 24 hours returns the
