@@ -178,7 +178,11 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	if s.ParentID != "" && !ValidID(s.ParentID) {
 		verr.Add("parent_id", "not a comment id")
 	}
+	before := len(verr.Violations)
 	d.AuthorName = checkText(&verr, "author_name", s.AuthorName, l.MaxNameChars, false)
+	if len(verr.Violations) == before && holdsEmail(d.AuthorName) {
+		verr.Add("author_name", "holds an email address, which every reader would see: want the name to show, and the address in author_email")
+	}
 	d.Body = checkText(&verr, "body", s.Body, l.MaxBodyChars, true)
 	switch email, ok := privacy.ParseEmail(s.AuthorEmail); {
 	case strings.TrimSpace(s.AuthorEmail) == "":
@@ -219,6 +223,25 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		return Draft{}, err
 	}
 	return d, nil
+}
+
+// holdsEmail reports whether the display name s holds an email address ("jane@example.com",
+// "Jane <jane@example.com>"). The name is shown to every reader, and a reader who types (or whose
+// browser fills in) the address in the name field would have it published, while the address is
+// the one thing the API promises never to show. A handle ("@jane") or a word with an "@" but no
+// domain ("Jane@Home") is no address and stays.
+func holdsEmail(s string) bool {
+	if !strings.Contains(s, "@") {
+		return false
+	}
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || strings.ContainsRune("<>()[]{},;:\"'", r)
+	}) {
+		if _, ok := privacy.ParseEmail(strings.TrimRight(w, ".!?")); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // addressLiteral reports whether the domain of the email address s is an address literal

@@ -51,6 +51,9 @@ func TestValidateRejects(t *testing.T) {
 		{"name blank after trim", Limits{}, func(s *Submission) { s.AuthorName = "   " }, []string{"author_name"}},
 		{"name too long", Limits{}, func(s *Submission) { s.AuthorName = strings.Repeat("é", 101) }, []string{"author_name"}},
 		{"name with newline", Limits{}, func(s *Submission) { s.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"name is an email address", Limits{}, func(s *Submission) { s.AuthorName = "jane@example.com" }, []string{"author_name"}},
+		{"name holds an email address", Limits{}, func(s *Submission) { s.AuthorName = "Jane Reader <Jane@Example.com>" }, []string{"author_name"}},
+		{"name holds another email address", Limits{}, func(s *Submission) { s.AuthorName = "Jane (write to info@example.org.)" }, []string{"author_name"}},
 		{"name with a line separator", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u2028Doe" }, []string{"author_name"}},
 		{"name with a paragraph separator", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u2029Doe" }, []string{"author_name"}},
 		{"name only invisible characters", Limits{}, func(s *Submission) { s.AuthorName = " \u2060\u3164\ufe0f " }, []string{"author_name"}},
@@ -135,6 +138,18 @@ func TestValidateBodyLengthCountsLineBreaksOnce(t *testing.T) {
 				t.Errorf("Validate(body of %d runes) = %v, want it accepted unchanged", len([]rune(tt.body)), err)
 			}
 		})
+	}
+}
+
+// A name may hold an "@" that is no email address: a handle, or a word without a domain.
+func TestValidateKeepsNamesWithAnAtSign(t *testing.T) {
+	for _, name := range []string{"@jane", "Jane@Home", "Jane @ example.com", "jane@localhost"} {
+		s := validSubmission()
+		s.AuthorName = name
+		d, err := Limits{}.Validate(s)
+		if err != nil || d.AuthorName != name {
+			t.Errorf("Validate(author name %q) = %q, %v; want it accepted unchanged", name, d.AuthorName, err)
+		}
 	}
 }
 
