@@ -209,8 +209,9 @@ type Comment struct {
 	// The id of the comment this one replies to, or empty for a top-level comment. The parent was published when
 	// the reply was submitted, but it may leave the published comments later (a moderator rejects it, marks it spam
 	// or reopens it; readers' reports take it down) while the reply stays published: ListComments then returns the
-	// reply and not its parent, and GetComment returns the parent in a state other than STATE_PUBLISHED. Render such
-	// a reply where its parent would be (for example under a "comment removed" line) or as a top-level comment.
+	// reply and not its parent, and GetComment returns the parent in a state other than STATE_PUBLISHED, or NOT_FOUND
+	// once the spam retention has deleted a parent marked spam (see STATE_SPAM). Render such a reply where its parent
+	// would be (for example under a "comment removed" line) or as a top-level comment.
 	ParentId string `protobuf:"bytes,4,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	// The author's display name, trimmed, at most the configured length (default 100 characters).
 	AuthorName string `protobuf:"bytes,5,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
