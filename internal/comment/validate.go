@@ -180,8 +180,13 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	}
 	before := len(verr.Violations)
 	d.AuthorName = checkText(&verr, "author_name", s.AuthorName, l.MaxNameChars, false)
-	if len(verr.Violations) == before && holdsEmail(d.AuthorName) {
-		verr.Add("author_name", "holds an email address, which every reader would see: want the name to show, and the address in author_email")
+	if len(verr.Violations) == before {
+		switch {
+		case hasDirectionOverride(d.AuthorName):
+			verr.Add("author_name", "contains a direction-changing character (U+202A to U+202E, U+2066 to U+2069), which reorders the text shown after the name")
+		case holdsEmail(d.AuthorName):
+			verr.Add("author_name", "holds an email address, which every reader would see: want the name to show, and the address in author_email")
+		}
 	}
 	d.Body = checkText(&verr, "body", s.Body, l.MaxBodyChars, true)
 	switch email, ok := privacy.ParseEmail(s.AuthorEmail); {
@@ -223,6 +228,22 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		return Draft{}, err
 	}
 	return d, nil
+}
+
+// hasDirectionOverride reports whether s holds a bidirectional embedding, override or isolate
+// (U+202A to U+202E, U+2066 to U+2069). They change the direction of the text that follows up to
+// the end of its paragraph, and a name is printed inside a line of the site's own text ("Jane
+// wrote on 3 May"): a name ending in U+202E shows that line backwards, and one made of reversed
+// letters after it shows as another name ("nimda" as "admin"). The marks that only set the
+// direction of the characters beside them (U+200E, U+200F, U+061C), which names mixing scripts
+// need, are kept.
+func hasDirectionOverride(s string) bool {
+	for _, r := range s {
+		if r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069' {
+			return true
+		}
+	}
+	return false
 }
 
 // holdsEmail reports whether the display name s holds an email address ("jane@example.com",

@@ -51,6 +51,9 @@ func TestValidateRejects(t *testing.T) {
 		{"name blank after trim", Limits{}, func(s *Submission) { s.AuthorName = "   " }, []string{"author_name"}},
 		{"name too long", Limits{}, func(s *Submission) { s.AuthorName = strings.Repeat("é", 101) }, []string{"author_name"}},
 		{"name with newline", Limits{}, func(s *Submission) { s.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"name with a right-to-left override", Limits{}, func(s *Submission) { s.AuthorName = "\u202enimda" }, []string{"author_name"}},
+		{"name with a left-to-right embedding", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u202a" }, []string{"author_name"}},
+		{"name with a first-strong isolate", Limits{}, func(s *Submission) { s.AuthorName = "\u2068Jane" }, []string{"author_name"}},
 		{"name is an email address", Limits{}, func(s *Submission) { s.AuthorName = "jane@example.com" }, []string{"author_name"}},
 		{"name holds an email address", Limits{}, func(s *Submission) { s.AuthorName = "Jane Reader <Jane@Example.com>" }, []string{"author_name"}},
 		{"name holds another email address", Limits{}, func(s *Submission) { s.AuthorName = "Jane (write to info@example.org.)" }, []string{"author_name"}},
@@ -138,6 +141,18 @@ func TestValidateBodyLengthCountsLineBreaksOnce(t *testing.T) {
 				t.Errorf("Validate(body of %d runes) = %v, want it accepted unchanged", len([]rune(tt.body)), err)
 			}
 		})
+	}
+}
+
+// The marks that set the direction of the characters beside them only are a name's own.
+func TestValidateKeepsDirectionMarksInNames(t *testing.T) {
+	for _, name := range []string{"\u05d3\u05e0\u05d4 (Dana)\u200f", "Jane\u200e", "\u0633\u0627\u0631\u0629\u061c 2"} {
+		s := validSubmission()
+		s.AuthorName = name
+		d, err := Limits{}.Validate(s)
+		if err != nil || d.AuthorName != name {
+			t.Errorf("Validate(author name %q) = %q, %v; want it accepted unchanged", name, d.AuthorName, err)
+		}
 	}
 }
 

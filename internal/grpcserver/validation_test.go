@@ -45,6 +45,7 @@ func TestSubmitValidation(t *testing.T) {
 		{"author_name too long", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = strings.Repeat("n", 101) }, []string{"author_name"}},
 		{"author_name with a control character", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "Jane\x07" }, []string{"author_name"}},
 		{"author_name with a line break", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "Jane\nDoe" }, []string{"author_name"}},
+		{"author_name with a right-to-left override", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "Jane\u202e" }, []string{"author_name"}},
 		{"author_name is the email address", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = r.AuthorEmail }, []string{"author_name"}},
 		{"author_name with a line separator", func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "Jane\u2028Doe" }, []string{"author_name"}},
 		{"body missing", func(r *commentdv1.SubmitCommentRequest) { r.Body = "" }, []string{"body"}},

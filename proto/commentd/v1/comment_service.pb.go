@@ -32,9 +32,11 @@ type SubmitCommentRequest struct {
 	// Required. The author's display name: valid UTF-8, trimmed, 1 to the configured maximum (default 100) characters,
 	// one of them visible (a name of only zero-width or other invisible characters is refused as missing), and no
 	// control characters, line breaks (the Unicode line and paragraph separators U+2028 and U+2029 too) and tabs
-	// included (refused with INVALID_ARGUMENT). It is shown to every reader, so a name that holds an email address
-	// ("jane@example.com", "Jane <jane@example.com>": a reader who typed it, or whose browser filled it in, in the
-	// wrong field) is refused with INVALID_ARGUMENT too; a handle such as "@jane" is no address and is kept.
+	// included, and no direction-changing characters (embeddings, overrides and isolates, U+202A to U+202E and U+2066
+	// to U+2069, which reorder the text after the name; the marks U+200E, U+200F and U+061C are kept), refused with
+	// INVALID_ARGUMENT. It is shown to every reader, so a name that holds an email address ("jane@example.com",
+	// "Jane <jane@example.com>": a reader who typed it, or whose browser filled it in, in the wrong field) is refused
+	// with INVALID_ARGUMENT too; a handle such as "@jane" is no address and is kept.
 	AuthorName string `protobuf:"bytes,3,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
 	// Required. The author's email address. It is encrypted at rest and never returned to the site.
 	AuthorEmail string `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
