@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/commentd/commentd/internal/privacy"
 )
 
@@ -144,11 +146,11 @@ func (d *Draft) Keys(k *privacy.Keyring) (authorKey, ipKey string) {
 // RequestKey identifies what the draft asks for, to tell a resend of a request (the same key under
 // the same request id) from another request reusing its id: who (the author's keyed hash, so the
 // address as normalised, and the name), where (the parent; the thread scopes a request id
-// already) and what (the body, trimmed). The facts of the sending are left out (address, user
-// agent, form duration, honeypot): a site may measure them again when it resends. It is a keyed
-// hash like every other lookup value, so the stores that keep it learn nothing from it. The name
-// is one line and a parent id has no line break, so the parts cannot run into each other. Like
-// Keys, it is computed once per draft (the abuse check and the store both need it).
+// already) and what (the body, trimmed and composed). The facts of the sending are left out
+// (address, user agent, form duration, honeypot): a site may measure them again when it resends.
+// It is a keyed hash like every other lookup value, so the stores that keep it learn nothing from
+// it. The name is one line and a parent id has no line break, so the parts cannot run into each
+// other. Like Keys, it is computed once per draft (the abuse check and the store both need it).
 func (d *Draft) RequestKey(k *privacy.Keyring) string {
 	if d.requestKey == "" {
 		authorKey, _ := d.Keys(k)
@@ -314,8 +316,10 @@ func checkText(verr *ValidationError, field, s string, max int, multiline bool) 
 		verr.Add(field, "not valid UTF-8")
 		return ""
 	}
-	s = strings.TrimSpace(s)
-	n := TextLength(s)
+	// Composed (NFC), so that a letter typed as a base and a combining accent, as some keyboards
+	// and systems send it, is stored, compared and counted as the one character it is.
+	s = norm.NFC.String(strings.TrimSpace(s))
+	n := composedLength(s)
 	switch {
 	case n == 0:
 		verr.Add(field, "required")
@@ -329,14 +333,16 @@ func checkText(verr *ValidationError, field, s string, max int, multiline bool) 
 	return s
 }
 
-// TextLength is the length of a reader's text as the limits count it: in characters, a line break
-// sent as CR LF counting as one. A browser sends every line break of a textarea as CR LF, while
-// the form's own counter and its maxlength count one character for it (HTML's textarea rules): a
-// site that sets maxlength to our limit would otherwise see its readers' comments of several
-// paragraphs refused as too long, by as many characters as they have line breaks.
-func TextLength(s string) int {
-	return utf8.RuneCountInString(s) - strings.Count(s, "\r\n")
-}
+// TextLength is the length of a reader's text as the limits count it: in characters of its
+// composed form (NFC: "é" is one character however it was sent), a line break sent as CR LF
+// counting as one. A browser sends every line break of a textarea as CR LF, while the form's own
+// counter and its maxlength count one character for it (HTML's textarea rules): a site that sets
+// maxlength to our limit would otherwise see its readers' comments of several paragraphs refused
+// as too long, by as many characters as they have line breaks.
+func TextLength(s string) int { return composedLength(norm.NFC.String(s)) }
+
+// composedLength is TextLength of a text already composed.
+func composedLength(s string) int { return utf8.RuneCountInString(s) - strings.Count(s, "\r\n") }
 
 // hasVisible reports whether s has a character a reader can see. Trimming removes only white
 // space, so a field of zero-width spaces, joiners, a byte order mark or a Hangul filler passes as

@@ -168,6 +168,24 @@ func TestValidateKeepsNamesWithAnAtSign(t *testing.T) {
 	}
 }
 
+// A letter sent as a base and a combining accent is one character: it is stored composed (NFC),
+// and counted once against the limits.
+func TestValidateComposesText(t *testing.T) {
+	decomposed, composed := strings.Repeat("e\u0301", 60), strings.Repeat("\u00e9", 60)
+	s := validSubmission()
+	s.AuthorName, s.Body = decomposed, "Nguye\u0302\u0303n: "+decomposed
+	d, err := Limits{MaxNameChars: 60, MaxBodyChars: 68}.Validate(s)
+	if err != nil || d.AuthorName != composed || d.Body != "Nguy\u1ec5n: "+composed {
+		t.Errorf("Validate(name and body with combining accents, limits 60 and 68 characters) = %q, %q, %v; want them composed, nil", d.AuthorName, d.Body, err)
+	}
+	s.AuthorName = decomposed + "e\u0301"
+	_, err = Limits{MaxNameChars: 60}.Validate(s)
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "author_name" {
+		t.Errorf("Validate(name of 61 composed characters, limit 60) = %v, want a *ValidationError on author_name", err)
+	}
+}
+
 // A body is many lines: the Unicode line and paragraph separators are line breaks like "\n", and
 // kept.
 func TestValidateKeepsLineSeparatorsInBody(t *testing.T) {

@@ -213,9 +213,9 @@ type Comment struct {
 	// once the spam retention has deleted a parent marked spam (see STATE_SPAM). Render such a reply where its parent
 	// would be (for example under a "comment removed" line) or as a top-level comment.
 	ParentId string `protobuf:"bytes,4,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
-	// The author's display name, trimmed, at most the configured length (default 100 characters).
+	// The author's display name, trimmed and composed (Unicode NFC), at most the configured length (default 100 characters).
 	AuthorName string `protobuf:"bytes,5,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
-	// The comment text, trimmed, at most the configured length (default 5,000 characters).
+	// The comment text, trimmed and composed (Unicode NFC), at most the configured length (default 5,000 characters).
 	Body string `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
 	// Where the comment stands in moderation.
 	State State `protobuf:"varint,7,opt,name=state,proto3,enum=commentd.v1.State" json:"state,omitempty"`

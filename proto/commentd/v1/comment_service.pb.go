@@ -29,21 +29,22 @@ type SubmitCommentRequest struct {
 	ThreadId string `protobuf:"bytes,1,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	// Optional. The id of the comment this one replies to; it must be a published comment of the same thread.
 	ParentId string `protobuf:"bytes,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
-	// Required. The author's display name: valid UTF-8, trimmed, 1 to the configured maximum (default 100) characters,
-	// one of them visible (a name of only zero-width or other invisible characters is refused as missing), and no
-	// control characters, line breaks (the Unicode line and paragraph separators U+2028 and U+2029 too) and tabs
-	// included, and no direction-changing characters (embeddings, overrides and isolates, U+202A to U+202E and U+2066
-	// to U+2069, which reorder the text after the name; the marks U+200E, U+200F and U+061C are kept), refused with
-	// INVALID_ARGUMENT. It is shown to every reader, so a name that holds an email address ("jane@example.com",
-	// "Jane <jane@example.com>": a reader who typed it, or whose browser filled it in, in the wrong field) is refused
-	// with INVALID_ARGUMENT too; a handle such as "@jane" is no address and is kept.
+	// Required. The author's display name: valid UTF-8, trimmed and composed (Unicode NFC: a letter sent as a base and
+	// combining accents is one character), 1 to the configured maximum (default 100) characters, one of them visible (a
+	// name of only zero-width or other invisible characters is refused as missing), and no control characters, line
+	// breaks (the Unicode line and paragraph separators U+2028 and U+2029 too) and tabs included, and no
+	// direction-changing characters (embeddings, overrides and isolates, U+202A to U+202E and U+2066 to U+2069, which
+	// reorder the text after the name; the marks U+200E, U+200F and U+061C are kept), refused with INVALID_ARGUMENT. It
+	// is shown to every reader, so a name that holds an email address ("jane@example.com", "Jane <jane@example.com>": a
+	// reader who typed it, or whose browser filled it in, in the wrong field) is refused with INVALID_ARGUMENT too; a
+	// handle such as "@jane" is no address and is kept.
 	AuthorName string `protobuf:"bytes,3,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
 	// Required. The author's email address. It is encrypted at rest and never returned to the site.
 	AuthorEmail string `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
-	// Required. The comment text: valid UTF-8, trimmed, 1 to the configured maximum (default 5,000) characters, one
-	// of them visible (a text of only zero-width or other invisible characters is refused as missing). A line break
-	// sent as CR LF, as browsers send a textarea's, counts as one character, as the textarea's maxlength counts it.
-	// Line breaks and tabs are kept; any other control character (a terminal escape, a NUL) is refused with
+	// Required. The comment text: valid UTF-8, trimmed and composed (NFC), 1 to the configured maximum (default 5,000)
+	// characters, one of them visible (a text of only zero-width or other invisible characters is refused as missing). A
+	// line break sent as CR LF, as browsers send a textarea's, counts as one character, as the textarea's maxlength
+	// counts it. Line breaks and tabs are kept; any other control character (a terminal escape, a NUL) is refused with
 	// INVALID_ARGUMENT.
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces and no "@",
