@@ -727,8 +727,10 @@ type ReportCommentRequest struct {
 	// U+2029 too) included, are refused (INVALID_ARGUMENT): a site that takes the reason from a multi-line field joins
 	// its lines.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Optional. The reporting reader's IP address; one reader's repeated reports count once, also after a moderator
-	// approved the comment (an IPv6 address counts by its /64 network).
+	// Optional but recommended. The reporting reader's IP address; one reader's repeated reports count once, also
+	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it every report
+	// counts as another reader's: one reader who reports a comment as often as the configured threshold (default 3)
+	// takes it down alone.
 	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
