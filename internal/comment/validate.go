@@ -205,8 +205,11 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	}
 	if s.ClientIP != "" {
 		ip, ok := privacy.ParseIP(s.ClientIP)
-		if !ok {
+		switch {
+		case !ok:
 			verr.Add("client_ip", "not an IPv4 or IPv6 address")
+		case !ValidClientIP(ip):
+			verr.Add("client_ip", UnspecifiedIPRule)
 		}
 		d.IP = ip
 	}
@@ -266,6 +269,15 @@ func holdsEmail(s string) bool {
 	}
 	return false
 }
+
+// ValidClientIP reports whether ip can be a reader's address: any but the unspecified addresses
+// 0.0.0.0 and ::, which name no host. A site that sends one (a default left in place of an address
+// it failed to read) would have every such reader counted as one, by the rate limits and by
+// readers' reports alike, so it is refused rather than taken for an address.
+func ValidClientIP(ip privacy.IP) bool { return !ip.Addr().IsUnspecified() }
+
+// UnspecifiedIPRule describes the refusal of an unspecified address, for field violations.
+const UnspecifiedIPRule = "the unspecified address (0.0.0.0 or ::) is no reader's address: send the reader's address, or none when it is unknown"
 
 // addressLiteral reports whether the domain of the email address s is an address literal
 // ("jane@[192.0.2.1]"). Like a dotless domain, which privacy.ParseEmail refuses, it is valid

@@ -60,6 +60,7 @@ func TestSubmitValidation(t *testing.T) {
 		{"author_email with a bare IP address for a domain", func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "jane@198.51.100.7" }, []string{"author_email"}},
 		{"client_ip malformed", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "203.0.113.300" }, []string{"client_ip"}},
 		{"client_ip with a zone", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "fe80::1%eth0" }, []string{"client_ip"}},
+		{"client_ip unspecified", func(r *commentdv1.SubmitCommentRequest) { r.ClientIp = "0.0.0.0" }, []string{"client_ip"}},
 		{"request_id with a space", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = "req 1" }, []string{"request_id"}},
 		{"request_id too long", func(r *commentdv1.SubmitCommentRequest) { r.RequestId = strings.Repeat("r", 65) }, []string{"request_id"}},
 		{"form_duration negative", func(r *commentdv1.SubmitCommentRequest) { r.FormDuration = &durationpb.Duration{Seconds: -3} }, []string{"form_duration"}},

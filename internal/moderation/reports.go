@@ -70,8 +70,11 @@ func (s *Service) Report(ctx context.Context, id, reason, clientIP string) (comm
 	var reporter string
 	if clientIP != "" {
 		ip, ok := privacy.ParseIP(clientIP)
-		if !ok {
+		switch {
+		case !ok:
 			verr.Add("client_ip", "not an IPv4 or IPv6 address")
+		case !comment.ValidClientIP(ip):
+			verr.Add("client_ip", comment.UnspecifiedIPRule)
 		}
 		// By the address's rate-limit unit (an IPv6 /64): one client rotating through its
 		// addresses is still one reporter, and cannot take a comment down alone.

@@ -59,7 +59,8 @@ type SubmitCommentRequest struct {
 	// (3.5 s by default).
 	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits
-	// (an IPv6 address counts by its /64 network) and bans.
+	// (an IPv6 address counts by its /64 network) and bans. Leave it empty when unknown: the unspecified addresses
+	// 0.0.0.0 and :: name no reader, and are refused with INVALID_ARGUMENT.
 	ClientIp string `protobuf:"bytes,7,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut; control characters
 	// become spaces).
@@ -730,7 +731,8 @@ type ReportCommentRequest struct {
 	// Optional but recommended. The reporting reader's IP address; one reader's repeated reports count once, also
 	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it every report
 	// counts as another reader's: one reader who reports a comment as often as the configured threshold (default 3)
-	// takes it down alone.
+	// takes it down alone. The unspecified addresses 0.0.0.0 and :: are refused (INVALID_ARGUMENT), as in
+	// SubmitCommentRequest.
 	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
