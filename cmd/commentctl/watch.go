@@ -91,8 +91,8 @@ on stderr and reconnects, waiting about --reconnect-delay at first (a random par
 half and all, so many clients do not reconnect at once) and twice as long after each failed
 attempt, up to 30s, or longer when the server asks for it (30s when the server already serves
 as many watchers as it may, or when this API key already has 16 watch streams open on it: use
-one key per moderator). Events that happen while it is disconnected are not replayed: run
-'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
+one key per moderator); it says "reconnected" once the server watches for it again. Events that
+happen while it is disconnected are not replayed: run 'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
 refuses the call itself (bad token, no permission, bad request).
 
 With -o json each event is printed as one WatchQueueResponse JSON object per line.`,
@@ -132,7 +132,7 @@ With -o json each event is printed as one WatchQueueResponse JSON object per lin
 func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.WatchQueueRequest, firstDelay time.Duration) error {
 	wait := firstDelay
 	attempt := 0
-	broken := false // set after a break, so the first event after it can say we are back
+	broken := false // set after a break, so the next stream that opens can say we are back
 	for {
 		received, err := c.watchOnce(ctx, client, req, broken)
 		if ctx.Err() != nil {
@@ -177,14 +177,19 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 	if err != nil {
 		return false, err
 	}
+	if afterBreak {
+		// The server sends its headers once it is subscribed, before any event: say so then, or a
+		// quiet queue would leave "reconnecting" as the last word for as long as nothing happens.
+		// Header gives no metadata when the stream failed instead; Recv reports why.
+		if md, _ := stream.Header(); md != nil {
+			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected")
+		}
+	}
 	received := false
 	for {
 		ev, err := stream.Recv()
 		if err != nil {
 			return received, err
-		}
-		if !received && afterBreak {
-			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected")
 		}
 		received = true
 		if err := c.printEvent(ev, time.Local); err != nil {

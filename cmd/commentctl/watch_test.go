@@ -229,6 +229,35 @@ func TestWatchReconnects(t *testing.T) {
 	}
 }
 
+// TestWatchSaysReconnectedBeforeAnyEvent checks that watch says it is back as soon as the server
+// has subscribed it again, not at the next event: on a quiet queue that may be hours, during which
+// "reconnecting" would stay the last word on the screen.
+func TestWatchSaysReconnectedBeforeAnyEvent(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+		if calls.Add(1) == 1 {
+			return status.Error(codes.Unavailable, "connection refused")
+		}
+		// Subscribed, as the real server says with its headers; no event comes.
+		if err := stream.SendHeader(nil); err != nil {
+			return err
+		}
+		<-stream.Context().Done()
+		return nil
+	}}
+	args := withServer(serveDouble(t, d), "watch", "--reconnect-delay", "10ms")
+	b := startRun(t, args)
+	waitFor(t, "the reconnected line", func() bool { return strings.Contains(b.stderr.String(), "watch: reconnected") })
+	b.cancel()
+	if code := b.exitCode(t); code != exitOK {
+		t.Errorf("%s: exit %d; want 0 after Ctrl-C", cmdline(args), code)
+	}
+	if out := b.stdout.String(); out != "" {
+		t.Errorf("%s: stdout %q; want nothing, as no event came", cmdline(args), out)
+	}
+}
+
 func TestWatchUsage(t *testing.T) {
 	t.Parallel()
 	d := &moderationDouble{}
