@@ -914,6 +914,9 @@ func TestReviewView(t *testing.T) {
 			if view := h.m.View(); !strings.Contains(view, "undo the last decision") {
 				t.Errorf("after ?: view lacks the key list:\n%s", view)
 			}
+			if view := h.m.View(); strings.Contains(view, "…") || !strings.Contains(view, "comes back.") {
+				t.Errorf("after ?: the key list is cut short; want every line whole:\n%s", view)
+			}
 			h.press("x") // any key closes the help
 			h.press("r")
 			check("reject prompt")

@@ -258,7 +258,8 @@ func (m *reviewModel) helpLines() []string {
 		"  " + k("?") + "        this list",
 		"  " + k("q") + "        quit: finish sending, give back the comments not decided",
 		"",
-		"  Decisions are sent in the background; a failure shows below and its comment comes back.",
+		"  Decisions are sent in the background; a failure shows below, and its comment",
+		"  comes back.",
 		"",
 		"  Press any key to go back.",
 	}
