@@ -179,7 +179,7 @@ func settings() []setting {
 			return "***"
 		}})
 	out = append(out, setting{name: "moderation-mode", env: "COMMENTD_MODERATION_MODE", def: "post",
-		usage: "site-wide default: pre (every comment waits for a moderator) or post (published unless a check holds it)",
+		usage: "site-wide default: pre (every comment waits for a moderator, except those of authors trusted by -spam-trust-after) or post (published unless a check holds it)",
 		apply: func(c *Config, v string) error {
 			// "default" means "the site's mode" for a thread; the site's own mode must be one.
 			m, err := comment.ParseMode(v)
