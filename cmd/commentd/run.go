@@ -379,10 +379,24 @@ func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalC
 		if errors.Is(err, redisstore.ErrConfigUnreadable) {
 			return fmt.Errorf("redis may lose comments: %w (fix: allow this user CONFIG GET, or check in your Redis provider's settings that AOF is on and maxmemory-policy is noeviction, then start with -accept-data-loss)", err)
 		}
-		return fmt.Errorf("redis may lose comments: %w (fix: CONFIG SET maxmemory-policy noeviction, CONFIG SET appendonly yes; or start with -accept-data-loss)", err)
+		return fmt.Errorf("redis may lose comments: %w (fix, on every Redis server: %s; or start with -accept-data-loss)", err, durabilityFix(err))
 	default:
 		return fmt.Errorf("check redis settings: %w", err)
 	}
+}
+
+// durabilityFix says how to fix what err names, and only that. A CONFIG SET alone lasts until
+// Redis restarts, which brings back the config file's setting, and with it the risk, while
+// commentd, which checks only at its own start, goes on trusting it: CONFIG REWRITE saves it.
+func durabilityFix(err error) string {
+	var sets []string
+	if errors.Is(err, redisstore.ErrNoAOF) {
+		sets = append(sets, "CONFIG SET appendonly yes")
+	}
+	if errors.Is(err, redisstore.ErrEvictionPolicy) {
+		sets = append(sets, "CONFIG SET maxmemory-policy noeviction")
+	}
+	return strings.Join(sets, ", ") + ", then CONFIG REWRITE (or set it where Redis is configured), or a restart of Redis undoes it"
 }
 
 // logShardPlacement says, on a Redis Cluster, how many of the comment shards each master serves,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -145,6 +146,36 @@ func TestDevModeTTLsRunOut(t *testing.T) {
 	}
 }
 
+// TestDurabilityFix checks that the refusal to start names the fix for what is wrong, and only
+// that, and one that outlasts a restart of Redis: a CONFIG SET alone is undone by it.
+func TestDurabilityFix(t *testing.T) {
+	const aof, noEviction, rewrite = "CONFIG SET appendonly yes", "CONFIG SET maxmemory-policy noeviction", "CONFIG REWRITE"
+	tests := []struct {
+		name          string
+		err           error
+		want, notWant []string
+	}{
+		{name: "AOF off", err: redisstore.ErrNoAOF, want: []string{aof, rewrite}, notWant: []string{noEviction}},
+		{name: "eviction", err: redisstore.ErrEvictionPolicy, want: []string{noEviction, rewrite}, notWant: []string{aof}},
+		{name: "both", err: errors.Join(redisstore.ErrNoAOF, redisstore.ErrEvictionPolicy), want: []string{aof, noEviction, rewrite}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := durabilityFix(tt.err)
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("durabilityFix(%v) = %q; want it to say %q", tt.err, got, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("durabilityFix(%v) = %q; want no %q, which is not what is wrong", tt.err, got, w)
+				}
+			}
+		})
+	}
+}
+
 // TestRefusesLossyRedis checks the start-up durability gate: AOF off refuses to start unless the
 // operator accepts data loss; AOF on starts.
 func TestRefusesLossyRedis(t *testing.T) {
@@ -158,6 +189,9 @@ func TestRefusesLossyRedis(t *testing.T) {
 	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] }, nil, nil)
 	if !errors.Is(err, redisstore.ErrNoAOF) {
 		t.Errorf("run against Redis with AOF off = %v, want an error matching redisstore.ErrNoAOF", err)
+	}
+	if msg := fmt.Sprint(err); strings.Contains(msg, "maxmemory-policy") || !strings.Contains(msg, "CONFIG REWRITE") {
+		t.Errorf("run against Redis with AOF off (maxmemory-policy noeviction) = %q; want a fix for AOF alone that lasts past a restart of Redis", msg)
 	}
 
 	_, cancel, done := runAsync(t, append(base, "-redis-url", "redis://"+lossy.Addr, "-accept-data-loss"), env, &bytes.Buffer{})
