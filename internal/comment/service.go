@@ -274,7 +274,7 @@ func (s *Service) CountPublished(ctx context.Context, threadIDs []string) ([]int
 	}
 	for i, t := range threadIDs {
 		if !ValidThreadID(t) {
-			verr.Add(fmt.Sprintf("thread_ids[%d]", i), "not a thread id")
+			verr.Add(fmt.Sprintf("thread_ids[%d]", i), NotAThreadID)
 		}
 	}
 	if err := verr.Err(); err != nil {

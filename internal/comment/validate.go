@@ -46,6 +46,13 @@ func (l Limits) withDefaults() Limits {
 //	request id  ^[\x21-\x7e]{1,64}$
 //	comment id  ^[A-Za-z0-9_-]{1,40}$
 
+// ThreadIDRule says in words what ValidThreadID accepts, for every call that refuses a thread id:
+// "not a thread id" alone leaves a caller guessing which character was wrong.
+const ThreadIDRule = "1 to 128 characters from letters, digits and ._~:- starting with a letter or digit"
+
+// NotAThreadID describes a violation on a thread id that was given but is malformed.
+const NotAThreadID = "not a thread id: want " + ThreadIDRule
+
 // ValidThreadID reports whether s is a well-formed thread id.
 func ValidThreadID(s string) bool {
 	if len(s) == 0 || len(s) > 128 || !isAlnum(s[0]) {
@@ -315,9 +322,9 @@ func numericDomain(s string) bool {
 func checkThreadID(verr *ValidationError, id string) {
 	switch {
 	case id == "":
-		verr.Add("thread_id", "required: 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
+		verr.Add("thread_id", "required: "+ThreadIDRule)
 	case !ValidThreadID(id):
-		verr.Add("thread_id", "not a thread id: want 1 to 128 characters from letters, digits and ._~:- starting with a letter or digit")
+		verr.Add("thread_id", NotAThreadID)
 	}
 }
 

@@ -174,6 +174,65 @@ func TestModerationValidationNamesEveryField(t *testing.T) {
 	}
 }
 
+// TestBadThreadIDSaysWhatIsWanted sends a malformed thread id to every call that takes one: each
+// violation must say what a thread id is, as SubmitComment's does, not only that this is not one.
+func TestBadThreadIDSaysWhatIsWanted(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	const bad = "article 1" // a space
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"SubmitComment", func() error {
+			_, err := e.site.SubmitComment(e.as(t, siteKeyName), &commentdv1.SubmitCommentRequest{
+				ThreadId: bad, AuthorName: "Jane", AuthorEmail: "jane@example.com", Body: "Hello",
+			})
+			return err
+		}},
+		{"ListComments", func() error {
+			_, err := e.site.ListComments(e.as(t, siteKeyName), &commentdv1.ListCommentsRequest{ThreadId: bad})
+			return err
+		}},
+		{"CountComments", func() error {
+			_, err := e.site.CountComments(e.as(t, siteKeyName), &commentdv1.CountCommentsRequest{ThreadIds: []string{"article-2", bad}})
+			return err
+		}},
+		{"ListQueue", func() error {
+			_, err := e.mod.ListQueue(e.as(t, modKeyName), &commentdv1.ListQueueRequest{ThreadId: bad})
+			return err
+		}},
+		{"ClaimComments", func() error {
+			_, err := e.mod.ClaimComments(e.as(t, modKeyName), &commentdv1.ClaimCommentsRequest{ThreadId: bad})
+			return err
+		}},
+		{"WatchQueue", func() error {
+			stream, err := e.mod.WatchQueue(e.as(t, modKeyName), &commentdv1.WatchQueueRequest{ThreadId: bad})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}},
+		{"GetThread", func() error {
+			_, err := e.mod.GetThread(e.as(t, modKeyName), &commentdv1.GetThreadRequest{Name: "threads/" + bad})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			br, ok := detail[*errdetails.BadRequest](err)
+			if status.Code(err) != codes.InvalidArgument || !ok || len(br.GetFieldViolations()) != 1 {
+				t.Fatalf("called %s with thread id %q, got %v; want INVALID_ARGUMENT with one field violation", tc.name, bad, err)
+			}
+			if v := br.GetFieldViolations()[0]; !strings.Contains(v.GetDescription(), comment.ThreadIDRule) {
+				t.Errorf("called %s with thread id %q, got violation %s: %q; want it to say what is wanted, %q",
+					tc.name, bad, v.GetField(), v.GetDescription(), comment.ThreadIDRule)
+			}
+		})
+	}
+}
+
 // TestLongListOfBadEntries sends requests whose repeated fields hold a thousand bad entries. The
 // error must still be INVALID_ARGUMENT naming the first bad entries, and say how many more there
 // are, without listing them all: a request of a few megabytes holds a million entries, and an

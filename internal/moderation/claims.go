@@ -85,7 +85,7 @@ func (q ClaimQuery) Validate() error {
 		verr.Add("state", "want STATE_PENDING or STATE_SPAM")
 	}
 	if q.ThreadID != "" && !comment.ValidThreadID(q.ThreadID) {
-		verr.Add("thread_id", "not a thread id")
+		verr.Add("thread_id", comment.NotAThreadID)
 	}
 	if q.Count < 0 {
 		verr.Add("count", "must not be negative")

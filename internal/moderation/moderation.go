@@ -402,7 +402,7 @@ func (q Query) Validate(p comment.Page) error {
 		verr.Add("state", "want STATE_PENDING, STATE_REJECTED or STATE_SPAM")
 	}
 	if q.ThreadID != "" && !comment.ValidThreadID(q.ThreadID) {
-		verr.Add("thread_id", "not a thread id")
+		verr.Add("thread_id", comment.NotAThreadID)
 	}
 	if q.AuthorKey != "" && !authorKeyPattern.MatchString(q.AuthorKey) {
 		verr.Add("author_key", "not an author key (copy it from the moderator view)")
@@ -494,7 +494,7 @@ func (s *Service) view(c comment.Comment) View {
 func ParseThreadID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "threads/")
 	if !comment.ValidThreadID(id) {
-		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not a thread name (want threads/{id} or an id)"}}}
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not a thread name: want threads/{id} or an id, of " + comment.ThreadIDRule}}}
 	}
 	return id, nil
 }

@@ -70,7 +70,7 @@ func (f WatchFilter) Validate() error {
 		}
 	}
 	if f.ThreadID != "" && !comment.ValidThreadID(f.ThreadID) {
-		verr.Add("thread_id", "not a thread id")
+		verr.Add("thread_id", comment.NotAThreadID)
 	}
 	return verr.Err()
 }
