@@ -20,8 +20,9 @@ The token is the secret: give it to whoever uses the key (a moderator's --token 
 ` + envToken + `, or the site backend's configuration). It is printed only once.
 The keys-file line holds only the token's SHA-256; append it to the keys file the server reads.
 
-NAME is 1-64 letters, digits and ._@- and is recorded with every moderator decision; "system" and
-"retention" (in any case) are refused, as the audit log names the server's own actions so.
+NAME is 1-64 letters, digits and ._@-, starting with a letter or digit, and is recorded with every
+moderator decision; "system" and "retention" (in any case) are refused, as the audit log names the
+server's own actions so.
 Roles: site calls CommentService; moderator calls ModerationService except the
 admin-only commands (spam train, spam eval, erase, export); admin calls everything.`,
 		Example: `  commentctl keygen --name alice --role moderator
