@@ -47,6 +47,8 @@ func TestCompletionValues(t *testing.T) {
 		want []string
 	}{
 		{args: []string{"__complete", "watch", "--kinds", ""}, want: []string{"held", "reported", "spam", "decided"}},
+		{args: []string{"__complete", "watch", "--kinds", "held,"}, want: []string{"held,reported", "held,spam", "held,decided"}},
+		{args: []string{"__complete", "watch", "--kinds", "held,spam,r"}, want: []string{"held,spam,reported", "held,spam,decided"}},
 		{args: []string{"__complete", "review", "--state", ""}, want: []string{"pending", "spam"}},
 		{args: []string{"__complete", "bulk", "reopen", "--state", ""}, want: []string{"rejected", "spam"}},
 		{args: []string{"__complete", "queue", "--state", ""}, want: []string{"pending", "rejected", "spam"}},

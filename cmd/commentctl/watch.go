@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,8 +123,17 @@ With -o json each event is printed as one WatchQueueResponse JSON object per lin
 	f.StringVar(&kinds, "kinds", "", "comma-separated event kinds: held, reported, spam, decided (default held,reported)")
 	f.StringVar(&thread, "thread", "", "only events of this thread `ID`")
 	f.DurationVar(&delay, "reconnect-delay", time.Second, "wait before the first reconnect; doubles on each failure, up to 30s")
-	_ = cmd.RegisterFlagCompletionFunc("kinds", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{"held", "reported", "spam", "decided"}, cobra.ShellCompDirectiveNoFileComp
+	_ = cmd.RegisterFlagCompletionFunc("kinds", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		// --kinds is a list: complete its last entry, keeping the ones before it, or the shell
+		// finds no word that starts with "held," and completes nothing after the first comma.
+		given := toComplete[:strings.LastIndexByte(toComplete, ',')+1]
+		var out []string
+		for _, k := range []string{"held", "reported", "spam", "decided"} {
+			if !slices.Contains(strings.Split(given, ","), k) {
+				out = append(out, given+k)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
 }
