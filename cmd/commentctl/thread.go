@@ -84,8 +84,10 @@ func (c *cli) threadSetCmd() *cobra.Command {
 		Use:   "set ID [--mode pre|post|default] [--closed=true|false]",
 		Short: "Change a thread's moderation mode, or close or reopen it",
 		Long: `thread set changes only the settings given: --mode sets the moderation mode (default: follow the
-site-wide mode), --closed closes the thread to new comments and --closed=false reopens it.
-It prints the thread as it is afterwards. With -o json the output is the UpdateThreadResponse.`,
+site-wide mode), --closed closes the thread to new comments and --closed=false reopens it. On a
+server that closes threads by age (-close-threads-after), a thread reopened that way closes again
+when that much time has passed since the reopening. It prints the thread as it is afterwards.
+With -o json the output is the UpdateThreadResponse.`,
 		Example: `  commentctl thread set blog-post-42 --mode pre
   commentctl thread set blog-post-42 --closed
   commentctl thread set blog-post-42 --mode default --closed=false`,
