@@ -80,8 +80,9 @@ func (c *cli) watchCmd() *cobra.Command {
 		Use:   "watch [--kinds held,reported,spam,decided] [--thread ID]",
 		Short: "Print queue events as they happen",
 		Long: `watch streams the moderation queue's events and prints one line per event as it arrives:
-TIME (local), KIND, ID, THREAD, AUTHOR, EMAIL (masked by the server), WHY (the codes of the checks
-that held the comment, and the number of reports) and the start of the BODY.
+TIME (local), KIND, ID, THREAD, AUTHOR, EMAIL (masked by the server), WHY (for a decided event
+the decision and who took it, such as "pending→rejected by alice"; the codes of the checks that
+held the comment, and the number of reports) and the start of the BODY.
 
 Kinds: held (a new comment waits for a moderator), reported (readers' reports took a published
 comment down), spam (a new comment was judged spam), decided (a moderator decided a queued
@@ -266,7 +267,12 @@ func eventLine(ev *commentdv1.WatchQueueResponse, loc *time.Location) string {
 	if ev.GetEventTime() != nil {
 		t = ev.GetEventTime().AsTime().In(loc).Format(time.TimeOnly)
 	}
-	why := make([]string, 0, len(mc.GetHoldReasons())+1)
+	why := make([]string, 0, len(mc.GetHoldReasons())+2)
+	if d := mc.GetDecision(); ev.GetKind() == commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED && d != nil {
+		// What was decided and by whom: the hold reasons alone do not say whether a colleague
+		// approved the comment or rejected it.
+		why = append(why, transition(d.GetFromState(), d.GetToState())+" by "+d.GetModerator())
+	}
 	for _, r := range mc.GetHoldReasons() {
 		why = append(why, r.GetCode())
 	}

@@ -121,9 +121,15 @@ func TestWatchOutput(t *testing.T) {
 	events := []*commentdv1.WatchQueueResponse{
 		watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c1", at),
 		watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_REPORTED, "c2", at.Add(time.Minute)),
+		watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_DECIDED, "c3", at.Add(2*time.Minute)),
 	}
 	events[1].Comment.ReportCount = 3
 	events[1].Comment.Comment.AuthorName = "Eve\x1b[2J"
+	events[2].Comment.Comment.State = commentdv1.State_STATE_REJECTED
+	events[2].Comment.Decision = &commentdv1.Decision{
+		Moderator: "alice", FromState: commentdv1.State_STATE_PENDING, ToState: commentdv1.State_STATE_REJECTED,
+		DecideTime: timestamppb.New(at.Add(2 * time.Minute)), Reason: "off topic",
+	}
 
 	for _, output := range []string{"table", "json"} {
 		t.Run(output, func(t *testing.T) {
@@ -138,7 +144,7 @@ func TestWatchOutput(t *testing.T) {
 				return nil
 			}}
 			b := startRun(t, withServer(serveDouble(t, d), "watch", "-o", output))
-			waitFor(t, "two events printed", func() bool { return len(lines(b.stdout.String())) == 2 })
+			waitFor(t, "three events printed", func() bool { return len(lines(b.stdout.String())) == len(events) })
 			b.cancel()
 			if code := b.exitCode(t); code != exitOK {
 				t.Errorf("watch -o %s ended by Ctrl-C: exit %d (stderr %q); want 0", output, code, b.stderr.String())
@@ -160,6 +166,7 @@ func TestWatchOutput(t *testing.T) {
 			want := []string{
 				local(at) + "  held      c1  post-1  Jane Doe            j•••@example.com  TOO_MANY_LINKS  Hello there, this is a comment that is…",
 				local(at.Add(time.Minute)) + "  reported  c2  post-1  Eve [2J             j•••@example.com  TOO_MANY_LINKS,3 reports  Hello there, this is a comment that is…",
+				local(at.Add(2*time.Minute)) + "  decided   c3  post-1  Jane Doe            j•••@example.com  pending→rejected by alice,TOO_MANY_LINKS  Hello there, this is a comment that is…",
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("watch: output mismatch (-want +got):\n%s", diff)
