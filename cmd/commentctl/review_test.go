@@ -937,6 +937,44 @@ func TestReviewView(t *testing.T) {
 	}
 }
 
+// TestReviewRealNamesFit runs review at its smallest size with comments named as the server names
+// them (35 characters): the ban prompt and a status that names a comment must still show their
+// ends, which say how to cancel or what u does.
+func TestReviewRealNamesFit(t *testing.T) {
+	t.Parallel()
+	const id = "0206618bb59df24e0a5cfc9467"
+	d := decidingDouble([]*commentdv1.ModeratedComment{
+		moderated(id, "post-1", "Jane", "j•••@example.com", "Body", reviewNow.Add(-time.Hour), "PRE_MODERATION"),
+	})
+	d.createBanFn = func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+		return &commentdv1.CreateBanResponse{
+			Ban:         &commentdv1.Ban{Name: "bans/author-k1", Target: "author:k1"},
+			ReplacedBan: &commentdv1.Ban{Name: "bans/author-k1", Target: "author:k1", ExpireTime: timestamppb.New(reviewNow.Add(30 * 24 * time.Hour))},
+		}, nil
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	check := func(when, want string) {
+		t.Helper()
+		view := h.m.View()
+		rows := strings.Split(view, "\n")
+		if len(rows) != 24 {
+			t.Errorf("%s: view has %d lines; want 24", when, len(rows))
+		}
+		for i, r := range rows {
+			if w := ansi.StringWidth(r); w > 80 {
+				t.Errorf("%s: line %d is %d wide; want at most 80: %q", when, i+1, w, r)
+			}
+		}
+		if !strings.Contains(strings.Join(rows, " "), want) {
+			t.Errorf("%s: view lacks %q, cut off at 80 columns:\n%s", when, want, view)
+		}
+	}
+	h.press("b")
+	check("after b", "forever  Esc cancels")
+	h.press("enter", "1")
+	check("after b, Enter, 1 over a ban in force", "u puts that one back.")
+}
+
 func TestReviewTooSmall(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 1))

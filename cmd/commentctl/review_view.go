@@ -270,43 +270,38 @@ func (m *reviewModel) helpLines() []string {
 	return rows
 }
 
-// footerLines are the status line and the key hints or the prompt being answered.
+// footerLines are the status lines and the key hints or the prompt being answered.
 func (m *reviewModel) footerLines() []string {
-	status := m.statusLine()
+	status := m.statusLines()
 	if m.quitting {
 		n := len(m.ops) + m.undoing
 		msg := fmt.Sprintf("Quitting: finishing %d call%s, then giving back %d comment%s…", n, plural(int64(n)), len(m.held), plural(int64(len(m.held))))
-		return []string{status, m.fit(msg)}
-	}
-	name := ""
-	if it := m.current(); it != nil {
-		name = it.name
+		return append(status, m.fit(msg))
 	}
 	input := string(m.input)
 	k := m.styles.key.Render
 	switch m.mode {
 	case modeReason:
-		return []string{
-			status,
-			m.fit("Reject: " + picks(rejectPicks()) + "  Esc cancels"),
+		return append(status,
+			m.fit("Reject: "+picks(rejectPicks())+"  Esc cancels"),
 			m.promptLine("Reason (or type one, Enter sends): ", input),
-		}
+		)
 	case modeBanFor:
-		return []string{
-			status,
-			m.fit("Ban the author of " + name + " for: 7d, 24h, 30d, forever  Esc cancels"),
+		// The comment is the one on screen: its name would push the choices and Esc off an
+		// 80-column line.
+		return append(status,
+			m.fit("Ban this comment's author for: 7d, 24h, 30d, forever  Esc cancels"),
 			m.promptLine("Ban for [7d]: ", input),
-		}
+		)
 	case modeBanReason:
-		return []string{
-			status,
-			m.fit("Ban " + banLength(m.banFor) + ": " + picks(banPicks()) + "  Esc cancels"),
+		return append(status,
+			m.fit("Ban "+banLength(m.banFor)+": "+picks(banPicks())+"  Esc cancels"),
 			m.promptLine("Reason (or type one, Enter sends): ", input),
-		}
+		)
 	}
 	keys := k("a") + " approve  " + k("r") + " reject  " + k("s") + " spam  " + k("b") + " ban  " +
 		k("n") + " skip  " + k("u") + " undo  " + k("↑↓") + " scroll  " + k("?") + " keys  " + k("q") + " quit"
-	return []string{status, keys}
+	return append(status, keys)
 }
 
 // promptLine shows the text typed so far with a cursor, keeping its end in view.
@@ -326,12 +321,27 @@ func picks(list []string) string {
 	return strings.Join(parts, "  ")
 }
 
-func (m *reviewModel) statusLine() string {
+// maxStatusLines bounds the status: a comment's name takes 35 of the 80 columns, so a message
+// with its name and what u would do ("u puts that one back") or why a call failed needs two
+// lines; one line cut that end off. Longer ones are cut at the end of the second.
+const maxStatusLines = 2
+
+// statusLines are the status message wrapped to the screen width, at least one line.
+func (m *reviewModel) statusLines() []string {
 	if m.status == "" {
-		return ""
+		return []string{""}
 	}
+	msg, style := m.status, m.styles.good
 	if m.statusErr != nil {
-		return m.styles.bad.Render(m.fit("✗ " + m.status))
+		msg, style = "✗ "+m.status, m.styles.bad
 	}
-	return m.styles.good.Render(m.fit(m.status))
+	rows := strings.Split(ansi.Wrap(msg, m.width, ""), "\n")
+	if len(rows) > maxStatusLines {
+		rows[maxStatusLines-1] = strings.Join(rows[maxStatusLines-1:], " ")
+		rows = rows[:maxStatusLines]
+	}
+	for i, r := range rows {
+		rows[i] = style.Render(m.fit(r))
+	}
+	return rows
 }
