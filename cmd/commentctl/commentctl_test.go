@@ -822,6 +822,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "limit too big", args: []string{"queue", "--limit", "501"}},
 		{name: "all with page token", args: []string{"queue", "--all", "--page-token", "x"}},
 		{name: "zero timeout", args: []string{"--timeout", "0s", "queue"}},
+		{name: "server without a port", args: []string{"--server", "127.0.0.1", "queue"}},
+		{name: "server as a URL", args: []string{"--server", "http://127.0.0.1:7070", "queue"}},
 		{name: "thread without subcommand", args: []string{"thread"}},
 		{name: "thread unknown subcommand", args: []string{"thread", "delete", "t1"}},
 		{name: "thread set without changes", args: []string{"thread", "set", "t1"}},

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -37,6 +39,9 @@ func (c *cli) dial(cmd *cobra.Command) (*grpc.ClientConn, commentdv1.ModerationS
 	if c.token == "" {
 		return nil, nil, usagef(cmd, "no API token: set --token or %s to a moderator or admin key (commentctl keygen makes one)", envToken)
 	}
+	if err := checkServer(c.server); err != nil {
+		return nil, nil, usagef(cmd, "%v", err)
+	}
 	secure := c.secure()
 	var tc credentials.TransportCredentials
 	if secure {
@@ -60,6 +65,20 @@ func (c *cli) dial(cmd *cobra.Command) (*grpc.ClientConn, commentdv1.ModerationS
 		return nil, nil, usagef(cmd, "--server %q: %v", c.server, err)
 	}
 	return conn, commentdv1.NewModerationServiceClient(conn), nil
+}
+
+// checkServer refuses a server address that is not host:port. gRPC would take "comments.example.org"
+// for port 443, not commentd's 7070, and "https://host:7070" for a host named "https", and the
+// moderator would read of a connection refused or a name not found rather than of the mistake. A
+// gRPC target with a scheme gRPC knows (dns:///host:port, unix:///path) is left to gRPC.
+func checkServer(addr string) error {
+	if u, err := url.Parse(addr); err == nil && u.Scheme != "" && resolver.Get(u.Scheme) != nil {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("server %q: want host:port, such as comments.example.org:7070 (--server, %s or the config file's server)", addr, envServer)
+	}
+	return nil
 }
 
 // secure reports whether calls go over TLS: --tls, or either flag that implies it.
