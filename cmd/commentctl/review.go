@@ -682,7 +682,9 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 				where = "it is on screen again"
 			}
 		}
-		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s; %s.", op.kind.verb(), name, m.describe(op.err), where), op.err)
+		// What became of the comment comes before the cause, whose length varies: the status has
+		// two lines, and a connection error alone can fill them.
+		m.setStatusErr(fmt.Sprintf("Could not %s %s (%s): %s.", op.kind.verb(), name, where, m.describe(op.err)), op.err)
 	case op.undone:
 		// The undo call, waiting on this one, reports the outcome.
 	default:
@@ -917,8 +919,8 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	if msg.err != nil {
 		m.dry = true
-		m.setStatusErr(fmt.Sprintf("Could not fetch comments: %s; trying again in %s.",
-			m.describe(msg.err), m.opts.retry), msg.err)
+		m.setStatusErr(fmt.Sprintf("Could not fetch comments (trying again in %s): %s.",
+			m.opts.retry, m.describe(msg.err)), msg.err)
 		if m.quitting {
 			return m.finishIfIdle()
 		}

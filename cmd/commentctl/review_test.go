@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -946,6 +947,18 @@ func TestReviewRealNamesFit(t *testing.T) {
 	d := decidingDouble([]*commentdv1.ModeratedComment{
 		moderated(id, "post-1", "Jane", "j•••@example.com", "Body", reviewNow.Add(-time.Hour), "PRE_MODERATION"),
 	})
+	refused := status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:7070: connect: connection refused"`)
+	claims := d.claimFn
+	var down atomic.Bool // the server goes away once the ban is made
+	d.claimFn = func(ctx context.Context, req *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+		if down.Load() {
+			return nil, refused
+		}
+		return claims(ctx, req)
+	}
+	d.approve = func(context.Context, *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		return nil, refused
+	}
 	d.createBanFn = func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
 		return &commentdv1.CreateBanResponse{
 			Ban:         &commentdv1.Ban{Name: "bans/author-k1", Target: "author:k1"},
@@ -973,6 +986,13 @@ func TestReviewRealNamesFit(t *testing.T) {
 	check("after b", "forever  Esc cancels")
 	h.press("enter", "1")
 	check("after b, Enter, 1 over a ban in force", "u puts that one back.")
+
+	// A connection error fills two lines by itself: what became of the comment must come first.
+	down.Store(true)
+	h.press("a")
+	check("after a failed approve", "(it is on screen again)")
+	h.run(h.m.claim())
+	check("after a failed claim", "(trying again in")
 }
 
 func TestReviewTooSmall(t *testing.T) {
