@@ -995,6 +995,19 @@ func TestReviewRealNamesFit(t *testing.T) {
 	check("after a failed claim", "(trying again in")
 }
 
+// TestReviewLongThreadKeepsCounts reviews one thread whose id is an article's slug, as news sites
+// use: the title line must still show how many comments wait and how many were decided.
+func TestReviewLongThreadKeepsCounts(t *testing.T) {
+	t.Parallel()
+	thread := "2026-11-30-city-council-approves-the-budget-for-the-bridge-repairs"
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{thread: thread})
+	title, _, _ := strings.Cut(h.m.View(), "\n")
+	if w := ansi.StringWidth(title); w > 80 || !strings.Contains(title, "2 waiting · 0 decided") {
+		t.Errorf("review --thread %s at 80 columns: title %q (%d wide); want the counts in 80 columns", thread, title, w)
+	}
+}
+
 func TestReviewTooSmall(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 1))

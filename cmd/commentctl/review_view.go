@@ -106,6 +106,8 @@ func (m *reviewModel) titleLine() string {
 		right += fmt.Sprintf(" · %d sending", n)
 	}
 	right += " "
+	// A thread id may be an article's slug, longer than the screen: it gives way, not the counts.
+	left = ansi.Truncate(left, m.width-ansi.StringWidth(right)-1, "…")
 	gap := m.width - ansi.StringWidth(left) - ansi.StringWidth(right)
 	line := left + strings.Repeat(" ", max(gap, 1)) + right
 	return m.styles.title.Render(m.fit(line))
