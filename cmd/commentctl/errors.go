@@ -37,13 +37,21 @@ func (c *cli) describe(err error) string {
 // tlsHint suggests --tls, as a further detail for describe's line, when a plaintext call failed as
 // it does against a TLS server: the server drops a connection that does not open with a TLS
 // handshake, so the client finds no HTTP/2 server preface. An HTTP/1.1 answer instead is most
-// likely commentd's HTTP port given as --server, where TLS would not help. It is "" otherwise.
+// likely commentd's HTTP port given as --server, where TLS would not help. The other way round,
+// a TLS call to a plaintext server (commentd's default) gets an answer that is no TLS record, and
+// the hint is to leave TLS off. It is "" otherwise.
 func tlsHint(err error, plaintext bool) string {
 	st, ok := status.FromError(err)
-	if !plaintext || !ok || st.Code() != codes.Unavailable {
+	if !ok || st.Code() != codes.Unavailable {
 		return ""
 	}
 	msg := st.Message()
+	if !plaintext {
+		if strings.Contains(msg, "does not look like a TLS handshake") {
+			return "; is the server plaintext? leave out --tls, --tls-ca and --tls-insecure (and their environment and config file settings)"
+		}
+		return ""
+	}
 	noPreface := strings.Contains(msg, "server preface") || strings.Contains(msg, "handshake")
 	if !noPreface || strings.Contains(msg, "HTTP/1.1") {
 		return ""

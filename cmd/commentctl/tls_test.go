@@ -111,3 +111,18 @@ func TestTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSToPlaintextServer calls commentd's default, a plaintext server, with TLS: the error must
+// say to leave TLS off, as the opposite mistake's says to turn it on.
+func TestTLSToPlaintextServer(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, &fakeModeration{})
+	const hint = "; is the server plaintext? leave out --tls, --tls-ca and --tls-insecure (and their environment and config file settings)\n"
+	for _, flags := range [][]string{{"--tls-insecure"}, {"--tls"}} {
+		args := withServer(addr, append(flags, "--timeout", "5s", "thread", "get", "t1")...)
+		got := invocation{args: args}.run(t)
+		if got.code != exitError || !strings.HasSuffix(got.stderr, hint) {
+			t.Errorf("%s against a plaintext server: exit %d, stderr %q; want %d and the hint to leave TLS off", cmdline(args), got.code, got.stderr, exitError)
+		}
+	}
+}
