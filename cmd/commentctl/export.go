@@ -159,7 +159,11 @@ func writeExport(w io.Writer, cs []*commentdv1.ExportedComment) error {
 	n := int64(len(cs))
 	fmt.Fprintf(w, "%d comment%s. The email and IP addresses are in the JSON export only (--out FILE or -o json).\n", n, plural(n))
 	if unreadable > 0 {
-		fmt.Fprintf(w, "%d comment%s hold a sealed value the server's keys do not open (see unreadableFields in the JSON).\n", unreadable, plural(int64(unreadable)))
+		verb := "holds"
+		if unreadable != 1 {
+			verb = "hold"
+		}
+		fmt.Fprintf(w, "%d comment%s %s a sealed value the server's keys do not open (see unreadableFields in the JSON).\n", unreadable, plural(int64(unreadable)), verb)
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func TestExport(t *testing.T) {
 		"2025-03-14T09:26:53Z  comments/c1  t1      published  -                      first remark\n" +
 		"2025-03-14T09:26:53Z  comments/c2  t2      rejected   rejected by mod-alice  second remark\n" +
 		"2 comments. The email and IP addresses are in the JSON export only (--out FILE or -o json).\n" +
-		"1 comment hold a sealed value the server's keys do not open (see unreadableFields in the JSON).\n"
+		"1 comment holds a sealed value the server's keys do not open (see unreadableFields in the JSON).\n"
 	tests := []struct {
 		name     string
 		args     []string
