@@ -1006,6 +1006,17 @@ func TestReviewLongThreadKeepsCounts(t *testing.T) {
 	if w := ansi.StringWidth(title); w > 80 || !strings.Contains(title, "2 waiting · 0 decided") {
 		t.Errorf("review --thread %s at 80 columns: title %q (%d wide); want the counts in 80 columns", thread, title, w)
 	}
+
+	h.press("a", "a") // the queue is empty now
+	view := h.m.View()
+	for i, r := range strings.Split(view, "\n") {
+		if w := ansi.StringWidth(r); w > 80 {
+			t.Errorf("review --thread %s, queue empty: line %d is %d wide; want at most 80: %q", thread, i+1, w, r)
+		}
+	}
+	if !strings.Contains(view, "q quits.") {
+		t.Errorf("review --thread %s, queue empty: view lacks \"q quits.\":\n%s", thread, view)
+	}
 }
 
 func TestReviewTooSmall(t *testing.T) {

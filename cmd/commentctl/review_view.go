@@ -243,7 +243,13 @@ func (m *reviewModel) emptyLines() []string {
 		}
 		msg = fmt.Sprintf("Nothing waits in %s. Checking again every %s; q quits.", where, m.opts.retry)
 	}
-	return []string{"", "  " + m.fit(msg)}
+	// Wrapped, not cut: a thread id may be an article's long slug, and what follows it says how
+	// to leave.
+	lines := []string{""}
+	for l := range strings.SplitSeq(ansi.Wrap(msg, m.width-2, ""), "\n") {
+		lines = append(lines, "  "+l)
+	}
+	return lines
 }
 
 func (m *reviewModel) helpLines() []string {
