@@ -193,7 +193,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		switch {
 		case hasDirectionOverride(d.AuthorName):
 			verr.Add("author_name", "contains a direction-changing character (U+202A to U+202E, U+2066 to U+2069), which reorders the text shown after the name")
-		case holdsEmail(d.AuthorName):
+		case privacy.HoldsEmail(d.AuthorName):
 			verr.Add("author_name", "holds an email address, which every reader would see: want the name to show, and the address in author_email")
 		}
 	}
@@ -252,25 +252,6 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 func hasDirectionOverride(s string) bool {
 	for _, r := range s {
 		if r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069' {
-			return true
-		}
-	}
-	return false
-}
-
-// holdsEmail reports whether the display name s holds an email address ("jane@example.com",
-// "Jane <jane@example.com>"). The name is shown to every reader, and a reader who types (or whose
-// browser fills in) the address in the name field would have it published, while the address is
-// the one thing the API promises never to show. A handle ("@jane") or a word with an "@" but no
-// domain ("Jane@Home") is no address and stays.
-func holdsEmail(s string) bool {
-	if !strings.Contains(s, "@") {
-		return false
-	}
-	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || strings.ContainsRune("<>()[]{},;:\"'", r)
-	}) {
-		if _, ok := privacy.ParseEmail(strings.TrimRight(w, ".!?")); ok {
 			return true
 		}
 	}

@@ -50,7 +50,8 @@ func ParseEmail(s string) (Email, bool) {
 // HoldsEmail reports whether text holds an email address that ParseEmail takes: a run of text
 // with an "@", cut at spaces and at the brackets and quotes that enclose an address in prose,
 // without a "mailto:" before it or the full stop, comma or other punctuation that ends a sentence
-// after it. A masked address (MaskEmail's j•••@example.com, as moderators see it) is not one.
+// after it. A masked address (MaskEmail's j•••@example.com, as moderators see it) is not one, nor
+// is a handle ("@jane") or a word with an "@" and no domain ("Jane@Home").
 func HoldsEmail(text string) bool {
 	if !strings.Contains(text, "@") {
 		return false

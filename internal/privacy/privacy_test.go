@@ -530,6 +530,8 @@ func TestHoldsEmail(t *testing.T) {
 		{"see jane@example.com: a sock puppet", true},
 		{"rate 5@2x", false},
 		{"same author as j•••@example.com", false},
+		{"Jane@Home", false},
+		{"Jane <jane@example.com>", true},
 	} {
 		if got := HoldsEmail(tt.text); got != tt.want {
 			t.Errorf("HoldsEmail(%q) = %v, want %v", tt.text, got, tt.want)
