@@ -48,8 +48,8 @@ Say what to ban with exactly one of:
   --ip ADDR           one IPv4 address, or an IPv6 address's /64; the server hashes it and never stores it
   --range CIDR        a network, such as 203.0.113.0/24 (at most /8 wide for IPv4, /16 for IPv6)
 
---for takes a length such as 90m, 72h or 30d (days); without it the ban lasts until lifted with
-unban. --reason (required, at most 500 characters) is kept with the ban for the other moderators,
+--for takes a length such as 90m, 72h or 30d (days), or forever; without it the ban lasts until
+lifted with unban, as with forever. --reason (required, at most 500 characters) is kept with the ban for the other moderators,
 together with your key's name; readers never see it. Banning what is already banned replaces the
 old ban.
 
@@ -109,7 +109,9 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 				if err != nil {
 					return usagef(cmd, "--for %q: %v", forSpan, err)
 				}
-				req.Duration = durationpb.New(d)
+				if d > 0 { // 0: forever, which is no duration
+					req.Duration = durationpb.New(d)
+				}
 			}
 
 			conn, client, err := c.dial(cmd)
@@ -141,17 +143,22 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 	f.StringVar(&email, "email", "", "ban the author with this email address `E` (hashed by the server, never stored)")
 	f.StringVar(&author, "author", "", "ban the author with this author `KEY` (from the moderator view)")
 	f.StringVar(&cidr, "range", "", "ban this IP range `CIDR`, such as 203.0.113.0/24")
-	f.StringVar(&forSpan, "for", "", "how long the ban lasts: a `LENGTH` such as 90m, 72h or 30d (default: until lifted)")
+	f.StringVar(&forSpan, "for", "", "how long the ban lasts: a `LENGTH` such as 90m, 72h or 30d, or forever (the default: until lifted)")
 	f.StringVar(&reason, "reason", "", "why (`R`), for the other moderators: required, at most 500 characters")
 	return cmd
 }
 
-// parseBanSpan reads --for: a Go duration ("90m", "72h", "1h30m") or a number of days ("30d").
+// parseBanSpan reads --for: a Go duration ("90m", "72h", "1h30m"), a number of days ("30d"), or
+// "forever" (0: until lifted), as the review screen's ban prompt takes them.
 func parseBanSpan(s string) (time.Duration, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "forever", "permanent", "for good":
+		return 0, nil
+	}
 	d, err := parseSpan(s)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("want a length such as 90m, 72h or 30d")
+		return 0, fmt.Errorf("want a length such as 90m, 72h or 30d, or forever")
 	case d <= 0:
 		return 0, fmt.Errorf("must be positive (leave --for out to ban until lifted)")
 	}

@@ -118,6 +118,8 @@ func TestBanCommand(t *testing.T) {
 			want: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: "comments/01HZX3K9"}, Reason: "puppets"}},
 		{name: "email", args: []string{"ban", "--email", "troll@example.com", "--for", "30d", "--reason", "evasion"},
 			want: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "troll@example.com"}, Duration: durationpb.New(30 * 24 * time.Hour), Reason: "evasion"}},
+		{name: "email, --for forever", args: []string{"ban", "--email", "troll@example.com", "--for", "Forever", "--reason", "evasion"},
+			want: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: "troll@example.com"}, Reason: "evasion"}},
 		{name: "author key", args: []string{"ban", "--author", sampleHash, "--reason", "spam"},
 			want: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: sampleHash}, Reason: "spam"}},
 		{name: "address, --ip ADDR", args: []string{"ban", "--ip", "2001:db8::42", "--for", "90m", "--reason", "spam run"},
