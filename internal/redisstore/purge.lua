@@ -30,13 +30,22 @@
 -- stops the script there ("non local key"), and stopped after a write it would have taken the
 -- comment out of the spam queue and left its record, which no later run would find again.
 --
--- Returns {"purged", member of KEYS[10]} ("<id> <author key>", the key "" after an erasure),
--- {"missing"}, {"not_spam"} or {"young", spam since (µs)}.
+-- Returns {"purged", member of KEYS[10]} ("<id> <author key>", the key "" after an erasure) when
+-- this call deleted the comment, or its first sending did (a resend finds the entry it listed,
+-- with ARGV[8] as its score), {"missing"}, {"not_spam"} or {"young", spam since (µs)}.
 local SPAM = "4"
 
 local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "dec_at", "author_key")
 local state, thread, created, decAt, author = cur[1], cur[2], cur[3], cur[4], cur[5]
 if not state then
+  -- The Redis client may resend a call whose reply it lost: the first sending deleted the comment
+  -- and listed it in KEYS[10] with this call's time as its score, and the run must count it.
+  local prefix = ARGV[1] .. " "
+  for _, m in ipairs(redis.call("ZRANGEBYSCORE", KEYS[10], ARGV[8], ARGV[8])) do
+    if string.sub(m, 1, string.len(prefix)) == prefix then
+      return {"purged", m}
+    end
+  end
   return {"missing"}
 end
 if state ~= SPAM then

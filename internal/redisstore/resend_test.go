@@ -292,3 +292,27 @@ func TestTrainStepResentReportsNothingRepeated(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeSpamResent: a spam comment the retention deletes in a call the Redis client resends
+// after losing its reply is counted as deleted: the resent call finds it gone, but the first
+// sending deleted it for this run, and the audit log's count says how many went.
+func TestPurgeSpamResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	c := draft(ts.Store, "purge-resent", 1)
+	c.State = comment.StateSpam
+	c = mustCreate(t, ts.Store, c, comment.CreateOptions{})
+	sent := resend(ts.rdb, c.ID, scriptNames...)
+
+	n, err := ts.PurgeSpam(ctx, time.Now(), 10)
+	if !sent() {
+		t.Fatal("the purge was not resent: the test shows nothing")
+	}
+	if err != nil || n != 1 {
+		t.Errorf("PurgeSpam(now, 10) of one old spam comment, resent = %d, %v; want 1, no error", n, err)
+	}
+	if _, err := ts.Get(ctx, c.ID); err == nil {
+		t.Errorf("Get(%s) after PurgeSpam = found, want gone", c.ID)
+	}
+}
