@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,10 +155,12 @@ func (s *Server) launch(bin string) error {
 			return fmt.Errorf("redis-server exited at start: %s", lastLines(log, 5))
 		default:
 		}
+		// The answer must come from this process: when another server took the port between
+		// freePort and the bind, that one answers while this one is still failing to start.
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		info, err := c.Info(ctx, "server").Result()
 		cancel()
-		if err == nil {
+		if err == nil && strings.Contains(info, "process_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
 			s.mu.Lock()
 			s.cmd = cmd
 			s.mu.Unlock()

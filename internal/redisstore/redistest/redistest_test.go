@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -54,5 +55,22 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	if v, err := Client(t, s.Master().Addr).Get(ctx, "k").Result(); err != nil || v != "v" {
 		t.Errorf("GET k on the promoted master = %q, %v; want v", v, err)
+	}
+}
+
+// TestLaunchOnTakenPort: a server whose port another redis-server took between the probe and the
+// bind exits at start; launching it must fail (start then tries another port), not take the
+// other server's answer to PING for its own and hand the test a server it does not own, which
+// its owner may stop or flush at any moment.
+func TestLaunchOnTakenPort(t *testing.T) {
+	other := Start(t)
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(installHint)
+	}
+	s := &Server{Addr: other.Addr, dir: t.TempDir()}
+	if err := s.launch(bin); err == nil {
+		s.Stop()
+		t.Fatalf("launch on %s, a port another redis-server listens on = no error, want an error", other.Addr)
 	}
 }
