@@ -23,9 +23,10 @@ type Durability struct {
 
 // Durability problems CheckDurability reports. The caller decides whether any is fatal.
 var (
-	// ErrEvictionPolicy: maxmemory-policy is not "noeviction", so Redis may delete comments when
-	// it runs out of memory.
-	ErrEvictionPolicy = errors.New("redisstore: maxmemory-policy may evict stored comments")
+	// ErrEvictionPolicy: maxmemory-policy is not "noeviction", so Redis may delete keys when it
+	// runs out of memory: comments, or with a volatile-* policy the keys that expire
+	// (idempotency records, rate-limit state, claims, erasure fences).
+	ErrEvictionPolicy = errors.New("redisstore: maxmemory-policy may evict stored keys (comments, or with volatile-* the keys that expire)")
 	// ErrNoAOF: appendonly is off, so a crash loses every write since the last RDB snapshot.
 	ErrNoAOF = errors.New("redisstore: append-only file is off")
 	// ErrConfigUnreadable: the server refused CONFIG GET (common on managed Redis), so its
@@ -198,7 +199,15 @@ func (d Durability) LossWindow() string {
 	// Replication is asynchronous: on a failover the promoted replica may lack the last writes,
 	// whatever this node's fsync does.
 	s += " (on this node; a failover to a replica can lose writes it had not received yet)"
-	if d.EvictionPolicy != "noeviction" {
+	switch {
+	case d.EvictionPolicy == "noeviction":
+	case strings.HasPrefix(d.EvictionPolicy, "volatile-"):
+		// A volatile policy evicts only keys that expire: never a comment record (which has no
+		// TTL), but what keeps the store's promises while it lives.
+		s += "; and with maxmemory-policy " + d.EvictionPolicy + " Redis may delete keys that would expire when memory is full " +
+			"(not comments: idempotency records, so a resent submission may not be recognised; rate-limit states and duplicate " +
+			"markers; review claims; erasure fences)"
+	default:
 		s += "; and with maxmemory-policy " + d.EvictionPolicy + " Redis may delete comments when memory is full"
 	}
 	return s

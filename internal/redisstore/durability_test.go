@@ -123,6 +123,7 @@ func TestLossWindow(t *testing.T) {
 	tests := []struct {
 		d        Durability
 		mentions []string
+		not      []string // what it must not claim
 	}{
 		{d: Durability{}, mentions: []string{"unknown"}},
 		{d: Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"nothing"}},
@@ -132,7 +133,10 @@ func TestLossWindow(t *testing.T) {
 		{d: Durability{AOF: true, Fsync: "everysec", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"two seconds", "Redis process"}},
 		{d: Durability{AOF: true, Fsync: "no", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"operating system"}},
 		{d: Durability{Save: "3600 1", EvictionPolicy: "noeviction", Readable: true}, mentions: []string{"snapshot", "3600 1"}},
-		{d: Durability{EvictionPolicy: "allkeys-lru", Readable: true}, mentions: []string{"everything", "allkeys-lru"}},
+		{d: Durability{EvictionPolicy: "allkeys-lru", Readable: true}, mentions: []string{"everything", "allkeys-lru", "comments"}},
+		// A volatile policy evicts only keys with a TTL: never a comment, but idempotency
+		// records, rate-limit states, claims and erasure fences.
+		{d: Durability{AOF: true, Fsync: "always", EvictionPolicy: "volatile-lru", Readable: true}, mentions: []string{"volatile-lru", "expire", "idempotency"}, not: []string{"delete comments"}},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -140,6 +144,11 @@ func TestLossWindow(t *testing.T) {
 		for _, m := range tt.mentions {
 			if !strings.Contains(got, m) {
 				t.Errorf("%+v.LossWindow() = %q, want it to mention %q", tt.d, got, m)
+			}
+		}
+		for _, m := range tt.not {
+			if strings.Contains(got, m) {
+				t.Errorf("%+v.LossWindow() = %q, want it not to say %q", tt.d, got, m)
 			}
 		}
 		if seen[got] {
