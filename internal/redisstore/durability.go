@@ -90,20 +90,7 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 		return Durability{}, fmt.Errorf("%w: no master answered", ErrConfigUnreadable)
 	}
 
-	d := nodes[0]
-	for _, n := range nodes[1:] {
-		if !n.AOF {
-			d.AOF, d.Fsync = false, ""
-		} else if d.AOF && fsyncRank(n.Fsync) > fsyncRank(d.Fsync) {
-			d.Fsync = n.Fsync
-		}
-		if d.EvictionPolicy == "noeviction" {
-			d.EvictionPolicy = n.EvictionPolicy
-		}
-		if n.Save == "" {
-			d.Save = ""
-		}
-	}
+	d := weakest(nodes)
 	var errs []error
 	if !d.AOF {
 		errs = append(errs, ErrNoAOF)
@@ -112,6 +99,38 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 		errs = append(errs, ErrEvictionPolicy)
 	}
 	return d, errors.Join(errs...)
+}
+
+// weakest returns the weakest of each setting of nodes (at least one), whatever their order:
+// what a crash or a full memory can lose is what the weakest master loses.
+func weakest(nodes []Durability) Durability {
+	d := nodes[0]
+	for _, n := range nodes[1:] {
+		if !n.AOF {
+			d.AOF, d.Fsync = false, ""
+		} else if d.AOF && fsyncRank(n.Fsync) > fsyncRank(d.Fsync) {
+			d.Fsync = n.Fsync
+		}
+		if evictionRank(n.EvictionPolicy) > evictionRank(d.EvictionPolicy) {
+			d.EvictionPolicy = n.EvictionPolicy
+		}
+		if n.Save == "" {
+			d.Save = ""
+		}
+	}
+	return d
+}
+
+// evictionRank orders maxmemory-policy values from safest (0) to weakest: noeviction deletes
+// nothing, a volatile-* policy only keys that expire, any other (allkeys-*) comments too.
+func evictionRank(policy string) int {
+	switch {
+	case policy == "noeviction":
+		return 0
+	case strings.HasPrefix(policy, "volatile-"):
+		return 1
+	}
+	return 2
 }
 
 // refuseClusterNode returns ErrClusterNode when the server c talks to as a single server is a

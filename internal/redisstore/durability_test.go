@@ -157,3 +157,43 @@ func TestLossWindow(t *testing.T) {
 		seen[got] = true
 	}
 }
+
+// TestWeakestDurability: on a Cluster the masters' settings are read in no set order, and each
+// setting reported must be the weakest of any master, as what a crash or a full memory loses is
+// what the weakest master loses.
+func TestWeakestDurability(t *testing.T) {
+	t.Parallel()
+	safe := Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Save: "3600 1", Readable: true}
+	with := func(f func(*Durability)) Durability {
+		d := safe
+		f(&d)
+		return d
+	}
+	tests := []struct {
+		name  string
+		nodes []Durability
+		want  Durability
+	}{
+		{"all alike", []Durability{safe, safe, safe}, safe},
+		{"one without AOF", []Durability{safe, with(func(d *Durability) { d.AOF, d.Fsync = false, "" }), safe}, with(func(d *Durability) { d.AOF, d.Fsync = false, "" })},
+		{"the slowest fsync", []Durability{safe, with(func(d *Durability) { d.Fsync = "no" }), with(func(d *Durability) { d.Fsync = "everysec" })}, with(func(d *Durability) { d.Fsync = "no" })},
+		{"volatile first, allkeys later", []Durability{
+			with(func(d *Durability) { d.EvictionPolicy = "volatile-lru" }),
+			with(func(d *Durability) { d.EvictionPolicy = "allkeys-lru" }),
+			safe,
+		}, with(func(d *Durability) { d.EvictionPolicy = "allkeys-lru" })},
+		{"allkeys first, volatile later", []Durability{
+			with(func(d *Durability) { d.EvictionPolicy = "allkeys-lfu" }),
+			with(func(d *Durability) { d.EvictionPolicy = "volatile-ttl" }),
+		}, with(func(d *Durability) { d.EvictionPolicy = "allkeys-lfu" })},
+		{"noeviction first, volatile later", []Durability{safe, with(func(d *Durability) { d.EvictionPolicy = "volatile-lru" })}, with(func(d *Durability) { d.EvictionPolicy = "volatile-lru" })},
+		{"one without snapshots", []Durability{safe, with(func(d *Durability) { d.Save = "" })}, with(func(d *Durability) { d.Save = "" })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := weakest(tt.nodes); got != tt.want {
+				t.Errorf("weakest(%+v) = %+v, want %+v", tt.nodes, got, tt.want)
+			}
+		})
+	}
+}
