@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -162,14 +160,14 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 
 // writeAudit prints the audit table; an empty log prints only the header.
 func writeAudit(w io.Writer, events []*commentdv1.AuditEvent) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tMODERATOR\tACTION\tTARGET\tFROM→TO\tREASON")
+	var tb table
+	tb.row("TIME", "MODERATOR", "ACTION", "TARGET", "FROM→TO", "REASON")
 	for _, ev := range events {
 		t := "-"
 		if ev.GetCreateTime() != nil {
 			t = ev.GetCreateTime().AsTime().UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+		tb.row(
 			t,
 			cell(ev.GetModerator(), 0),
 			actionName(ev.GetAction()),
@@ -178,7 +176,7 @@ func writeAudit(w io.Writer, events []*commentdv1.AuditEvent) error {
 			cell(ev.GetReason(), auditReasonWidth),
 		)
 	}
-	return tw.Flush()
+	return tb.write(w)
 }
 
 // auditTarget turns --target into the resource name the log records. A bare id is a comment's, as

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -132,8 +131,8 @@ func writeExportFile(path string, resp *commentdv1.ExportAuthorDataResponse) err
 
 // writeExport prints the export as a table, without the email and IP addresses, and a summary.
 func writeExport(w io.Writer, cs []*commentdv1.ExportedComment) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tCOMMENT\tTHREAD\tSTATE\tDECISION\tTEXT")
+	var t table
+	t.row("CREATED", "COMMENT", "THREAD", "STATE", "DECISION", "TEXT")
 	unreadable := 0
 	for _, x := range cs {
 		cm := x.GetComment()
@@ -144,7 +143,7 @@ func writeExport(w io.Writer, cs []*commentdv1.ExportedComment) error {
 		if len(x.GetUnreadableFields()) > 0 {
 			unreadable++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+		t.row(
 			cm.GetCreateTime().AsTime().UTC().Format(time.RFC3339),
 			cell(cm.GetName(), 0),
 			cell(cm.GetThreadId(), 0),
@@ -153,7 +152,7 @@ func writeExport(w io.Writer, cs []*commentdv1.ExportedComment) error {
 			cell(cm.GetBody(), exportBodyWidth),
 		)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.write(w); err != nil {
 		return err
 	}
 	n := int64(len(cs))

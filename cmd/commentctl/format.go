@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -64,13 +64,58 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(clean(s, false)), " ")
 }
 
-// truncate shortens s to at most n characters, marking a cut with "…".
+// truncate shortens s to at most n columns of a terminal, marking a cut with "…". It measures what
+// the terminal shows, not characters: a Chinese character or an emoji takes two columns, a
+// combining accent none; and it cuts only between whole characters as a reader sees them, so an
+// emoji made of several code points is never left in pieces.
 func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	if ansi.StringWidth(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return strings.TrimRight(string(r[:n-1]), " ") + "…"
+	return strings.TrimRight(ansi.Truncate(s, n-1, ""), " ") + "…"
+}
+
+// padRight pads s with spaces to n columns of a terminal (see truncate); fmt's %-*s counts
+// characters instead.
+func padRight(s string, n int) string {
+	return s + strings.Repeat(" ", max(n-ansi.StringWidth(s), 0))
+}
+
+// table lays out rows in columns two spaces apart, each as wide as its widest cell on a terminal.
+// text/tabwriter counts one column per character, so a row with a name in Chinese or an emoji in
+// its text pushed every later column out of line. The last column is not padded.
+type table struct {
+	rows [][]string
+}
+
+// row adds one row; cells must already be one clean line each (see cell).
+func (t *table) row(cells ...string) {
+	t.rows = append(t.rows, cells)
+}
+
+func (t *table) write(w io.Writer) error {
+	var widths []int
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], ansi.StringWidth(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i == len(r)-1 {
+				b.WriteString(c)
+				break
+			}
+			b.WriteString(padRight(c, widths[i]+2))
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // humanAge says how long ago something happened, in the largest whole unit: 45s, 3m, 2h, 4d.

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
 func TestHumanAge(t *testing.T) {
@@ -77,6 +83,9 @@ func TestCell(t *testing.T) {
 		{name: "cut with ellipsis", in: "abcdef", width: 5, want: "abcd…"},
 		{name: "cut counts characters, not bytes", in: "ééééééé", width: 4, want: "ééé…"},
 		{name: "no trailing space before ellipsis", in: "abc defgh", width: 5, want: "abc…"},
+		{name: "wide characters take two columns", in: "中文中文中文", width: 5, want: "中文…"},
+		{name: "combining accents take none", in: "e\u0301e\u0301e\u0301e\u0301", width: 4, want: "e\u0301e\u0301e\u0301e\u0301"},
+		{name: "an emoji sequence is not cut apart", in: "ab\U0001F468\u200D\U0001F469\u200D\U0001F467cd", width: 4, want: "ab…"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +133,53 @@ func TestIsLoopback(t *testing.T) {
 	for _, tt := range tests {
 		if got := isLoopback(tt.addr); got != tt.want {
 			t.Errorf("isLoopback(%q) = %v; want %v", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// TestTablesAlignWideText checks that the tables and watch lines keep their columns in line on a
+// terminal when reader text holds characters wider or narrower than one column.
+func TestTablesAlignWideText(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	authors := []string{"Jane Doe", "王小明 🙂", "Zoe\u0301 Fe\u0301licie"}
+
+	var comments []*commentdv1.ModeratedComment
+	for i, a := range authors {
+		comments = append(comments, moderated(string(rune('a'+i)), "post-1", a, "j•••@example.com", "日本語のコメントです。"+a, now))
+	}
+	var b strings.Builder
+	if err := writeQueue(&b, comments, now); err != nil {
+		t.Fatalf("writeQueue: %v", err)
+	}
+	checkColumn(t, "writeQueue", b.String(), "EMAIL", "j•••@example.com")
+
+	b.Reset()
+	for _, mc := range comments {
+		b.WriteString(eventLine(&commentdv1.WatchQueueResponse{
+			Kind: commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, EventTime: timestamppb.New(now), Comment: mc,
+		}, time.UTC))
+	}
+	// watch prints no header: the first event's line sets the column.
+	checkColumn(t, "eventLine", b.String(), "j•••@example.com", "j•••@example.com")
+}
+
+// checkColumn fails unless marker starts on every line after the first at the terminal column where
+// head starts on the first.
+func checkColumn(t *testing.T, what, out, head, marker string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	column := func(line, s string) int {
+		i := strings.Index(line, s)
+		if i < 0 {
+			t.Fatalf("%s: line %q has no %q", what, line, s)
+		}
+		return ansi.StringWidth(line[:i])
+	}
+	want := column(lines[0], head)
+	for _, l := range lines[1:] {
+		if got := column(l, marker); got != want {
+			t.Errorf("%s: %q starts at column %d in %q; want %d, as in the line above:\n%s", what, marker, got, l, want, out)
 		}
 	}
 }

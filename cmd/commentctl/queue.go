@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,7 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// Widths of the free-text queue columns, in characters, so one comment stays on one line.
+// Widths of the free-text queue columns, in terminal columns, so one comment stays on one line.
 const (
 	queueBodyWidth   = 40
 	queueAuthorWidth = 20
@@ -106,29 +105,29 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 // writeQueue prints the queue table. An empty queue prints only the header, so scripts that skip
 // the first line see no rows.
 func writeQueue(w io.Writer, comments []*commentdv1.ModeratedComment, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTHREAD\tAGE\tAUTHOR\tEMAIL\tSCORE\tWHY\tBODY")
+	var t table
+	t.row("ID", "THREAD", "AGE", "AUTHOR", "EMAIL", "SCORE", "WHY", "BODY")
 	for _, mc := range comments {
 		cm := mc.GetComment()
 		codes := make([]string, 0, len(mc.GetHoldReasons()))
 		for _, r := range mc.GetHoldReasons() {
 			codes = append(codes, r.GetCode())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\n",
+		t.row(
 			cell(cm.GetId(), 0),
 			cell(cm.GetThreadId(), 0),
 			age(cm.GetCreateTime(), now),
 			cell(cm.GetAuthorName(), queueAuthorWidth),
 			cell(mc.GetMaskedEmail(), 0),
-			mc.GetSpamScore(),
+			fmt.Sprintf("%.2f", mc.GetSpamScore()),
 			cell(strings.Join(codes, ","), 0),
 			cell(cm.GetBody(), queueBodyWidth),
 		)
 	}
-	return tw.Flush()
+	return t.write(w)
 }
 
-// cell makes a value fit one table cell: one line, no tabs, at most width characters (0: any).
+// cell makes a value fit one table cell: one line, no tabs, at most width columns (0: any).
 func cell(s string, width int) string {
 	s = oneLine(s)
 	if width > 0 {

@@ -17,7 +17,7 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// Widths of the free-text columns of a watch line, in characters.
+// Widths of the free-text columns of a watch line, in terminal columns.
 const (
 	watchAuthorWidth = 18
 	watchBodyWidth   = 40
@@ -279,12 +279,12 @@ func eventLine(ev *commentdv1.WatchQueueResponse, loc *time.Location) string {
 	if n := mc.GetReportCount(); n > 0 {
 		why = append(why, fmt.Sprintf("%d report%s", n, plural(int64(n))))
 	}
-	return fmt.Sprintf("%s  %-8s  %s  %s  %-*s  %s  %s  %s\n",
+	return fmt.Sprintf("%s  %-8s  %s  %s  %s  %s  %s  %s\n",
 		t,
 		kindName(ev.GetKind()),
 		cell(cm.GetId(), 0),
 		cell(cm.GetThreadId(), 0),
-		watchAuthorWidth, cell(cm.GetAuthorName(), watchAuthorWidth),
+		padRight(cell(cm.GetAuthorName(), watchAuthorWidth), watchAuthorWidth),
 		cell(mc.GetMaskedEmail(), 0),
 		cell(strings.Join(why, ","), 0),
 		cell(cm.GetBody(), watchBodyWidth),
