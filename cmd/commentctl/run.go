@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/resolver"
 )
 
 // Exit codes of commentctl.
@@ -185,6 +187,24 @@ func (c *cli) resolveGlobals(cmd *cobra.Command) error {
 	c.token = strings.TrimSpace(c.token)
 	if c.server == "" {
 		return usagef(cmd, "--server is empty: give the commentd address as host:port")
+	}
+	// A URL is the likeliest mistake: gRPC would read "https://host" as a host named "https" and
+	// fail at the first call with "too many colons", after warning that the token goes in clear.
+	// Targets with a scheme gRPC knows (dns:///host:port, unix:///path) are left to it.
+	if scheme, rest, ok := strings.Cut(c.server, "://"); ok && resolver.Get(strings.ToLower(scheme)) == nil {
+		addr, hint := strings.TrimSuffix(rest, "/"), ""
+		port := "7070"
+		switch strings.ToLower(scheme) {
+		case "http":
+			port = "80"
+		case "https":
+			port, hint = "443", " with --tls"
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, port)
+		}
+		return usagef(cmd, "--server %q is a URL: give the commentd gRPC address as host:port, such as %s%s",
+			c.server, addr, hint)
 	}
 	if c.timeout <= 0 {
 		return usagef(cmd, "--timeout must be positive, got %s", c.timeout)
