@@ -675,12 +675,13 @@ func TestErrorPrinting(t *testing.T) {
 			want: `commentctl: get comments/x: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused" (UNAVAILABLE)` + "\n",
 		},
 		{
-			name: "HTTP/1.1 port: no TLS hint",
+			name: "HTTP/1.1 port: the gRPC port hint, no TLS hint",
 			err: func(*testing.T) error {
 				return status.Error(codes.Unavailable, `connection error: desc = "error reading server preface: http2: frame too large, note that the frame header looked like an HTTP/1.1 header"`)
 			},
 			want: `commentctl: get comments/x: connection error: desc = "error reading server preface: http2: frame too large, ` +
-				`note that the frame header looked like an HTTP/1.1 header" (UNAVAILABLE)` + "\n",
+				`note that the frame header looked like an HTTP/1.1 header" (UNAVAILABLE); ` +
+				`is that commentd's HTTP port? --server wants its gRPC address (port 7070 unless set otherwise)` + "\n",
 		},
 		{
 			name: "message on one line",

@@ -21,7 +21,7 @@ type callError struct {
 }
 
 func (e *callError) Error() string {
-	return e.op + ": " + describe(e.err, e.timeout) + tlsHint(e.err, e.plaintext)
+	return e.op + ": " + describe(e.err, e.timeout) + connHint(e.err, e.plaintext)
 }
 func (e *callError) Unwrap() error { return e.err }
 
@@ -31,32 +31,31 @@ func (c *cli) callError(op string, err error) error {
 
 // describe is describe with the hints this invocation's flags call for.
 func (c *cli) describe(err error) string {
-	return describe(err, c.timeout) + tlsHint(err, !c.secure())
+	return describe(err, c.timeout) + connHint(err, !c.secure())
 }
 
-// tlsHint suggests --tls, as a further detail for describe's line, when a plaintext call failed as
-// it does against a TLS server: the server drops a connection that does not open with a TLS
-// handshake, so the client finds no HTTP/2 server preface. An HTTP/1.1 answer instead is most
-// likely commentd's HTTP port given as --server, where TLS would not help. The other way round,
-// a TLS call to a plaintext server (commentd's default) gets an answer that is no TLS record, and
-// the hint is to leave TLS off. It is "" otherwise.
-func tlsHint(err error, plaintext bool) string {
+// connHint says, as a further detail for describe's line, what the likely mistake is when a call
+// could not even start because the other end does not speak what commentctl sent. It is "" otherwise.
+//   - An HTTP/1.1 answer: --server names commentd's HTTP port (health, metrics) instead of its gRPC
+//     port; TLS would not help.
+//   - With TLS, a first record that is no TLS handshake: the server listens in plaintext there.
+//   - In plaintext, no HTTP/2 server preface or a handshake failure: the server drops a connection
+//     that does not open with a TLS handshake.
+func connHint(err error, plaintext bool) string {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() != codes.Unavailable {
 		return ""
 	}
 	msg := st.Message()
-	if !plaintext {
-		if strings.Contains(msg, "does not look like a TLS handshake") {
-			return "; is the server plaintext? leave out --tls, --tls-ca and --tls-insecure (and their environment and config file settings)"
-		}
-		return ""
+	switch {
+	case strings.Contains(msg, "HTTP/1.1"):
+		return "; is that commentd's HTTP port? --server wants its gRPC address (port 7070 unless set otherwise)"
+	case !plaintext && strings.Contains(msg, "does not look like a TLS handshake"):
+		return "; the server does not use TLS on that port: drop --tls (and tls from the config file), or check the port"
+	case plaintext && (strings.Contains(msg, "server preface") || strings.Contains(msg, "handshake")):
+		return "; is the server using TLS? try --tls (or --tls-ca FILE)"
 	}
-	noPreface := strings.Contains(msg, "server preface") || strings.Contains(msg, "handshake")
-	if !noPreface || strings.Contains(msg, "HTTP/1.1") {
-		return ""
-	}
-	return "; is the server using TLS? try --tls (or --tls-ca FILE)"
+	return ""
 }
 
 // describe renders a gRPC error as one line:

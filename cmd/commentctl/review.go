@@ -1092,7 +1092,7 @@ func (m *reviewModel) setStatusErr(s string, err error) {
 
 // describe renders a failed call for the status line, as commentctl does on stderr.
 func (m *reviewModel) describe(err error) string {
-	return describe(err, m.opts.timeout) + tlsHint(err, m.opts.plaintext)
+	return describe(err, m.opts.timeout) + connHint(err, m.opts.plaintext)
 }
 
 // errTyping marks a status line that reports a mistake at a prompt rather than a failed call.

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,17 +114,39 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// TestTLSToPlaintextServer calls commentd's default, a plaintext server, with TLS: the error must
-// say to leave TLS off, as the opposite mistake's says to turn it on.
-func TestTLSToPlaintextServer(t *testing.T) {
+// TestConnHints checks the hint added to a call that fails because --server or --tls points at
+// something that does not speak what commentctl sent.
+func TestConnHints(t *testing.T) {
 	t.Parallel()
-	addr := serve(t, &fakeModeration{})
-	const hint = "; is the server plaintext? leave out --tls, --tls-ca and --tls-insecure (and their environment and config file settings)\n"
-	for _, flags := range [][]string{{"--tls-insecure"}, {"--tls"}} {
-		args := withServer(addr, append(flags, "--timeout", "5s", "thread", "get", "t1")...)
-		got := invocation{args: args}.run(t)
-		if got.code != exitError || !strings.HasSuffix(got.stderr, hint) {
-			t.Errorf("%s against a plaintext server: exit %d, stderr %q; want %d and the hint to leave TLS off", cmdline(args), got.code, got.stderr, exitError)
-		}
+	grpcAddr := serve(t, &fakeModeration{})
+	web := httptest.NewServer(http.NotFoundHandler()) // as commentd's HTTP port answers
+	t.Cleanup(web.Close)
+	webAddr := strings.TrimPrefix(web.URL, "http://")
+
+	tests := []struct {
+		name  string
+		addr  string
+		flags []string
+		hint  string
+	}{
+		{name: "HTTP port", addr: webAddr,
+			hint: "; is that commentd's HTTP port? --server wants its gRPC address (port 7070 unless set otherwise)"},
+		{name: "HTTP port with TLS", addr: webAddr, flags: []string{"--tls"},
+			hint: "; the server does not use TLS on that port: drop --tls (and tls from the config file), or check the port"},
+		{name: "TLS to a plaintext server", addr: grpcAddr, flags: []string{"--tls"},
+			hint: "; the server does not use TLS on that port: drop --tls (and tls from the config file), or check the port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := withServer(tt.addr, append(tt.flags, "--timeout", "5s", "thread", "get", "t1")...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitError {
+				t.Errorf("%s: exit %d (stderr %q); want %d", cmdline(args), got.code, got.stderr, exitError)
+			}
+			if !strings.HasSuffix(got.stderr, tt.hint+"\n") {
+				t.Errorf("%s: stderr %q; want it to end with %q", cmdline(args), got.stderr, tt.hint)
+			}
+		})
 	}
 }
