@@ -101,7 +101,9 @@ ACTION, TARGET, FROM→TO (the comment's state before and after) and the REASON.
 
 --since and --until take a span back from now (90m, 24h, 7d), an RFC 3339 time
 (2026-03-01T09:00:00Z) or a UTC date (2026-03-01). One call returns one page (--limit events,
-server default 50, at most 500); the next page's token is printed on stderr, or use --all.
+server default 50, at most 500); the next page's token is printed on stderr with the exact times
+to give with it (a span such as 24h is measured from now, and the token goes only with the same
+times), or use --all.
 With -o json the output is the ListAuditEventsResponse (with --all, one holding every page).`,
 		Example: `  commentctl audit --since 24h
   commentctl audit --moderator alice --since 2026-03-01 --until 2026-03-02 --all
@@ -145,7 +147,14 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 			if err := writeAudit(c.stdout, merged.GetEvents()); err != nil {
 				return err
 			}
-			c.moreHint("events", merged.GetNextPageToken())
+			var again []string
+			if since != "" {
+				again = append(again, "--since", exactTime(req.GetStartTime()))
+			}
+			if until != "" {
+				again = append(again, "--until", exactTime(req.GetEndTime()))
+			}
+			c.moreHint("events", merged.GetNextPageToken(), again...)
 			return nil
 		},
 	}

@@ -221,3 +221,52 @@ func TestAuditTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditNextPageHint checks that the command the next-page hint asks for is a valid next call:
+// the server takes a page token only with the same filters, so a period given as a span back from
+// now must come back as the same times, not be measured again.
+func TestAuditNextPageHint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{name: "since a span back", args: []string{"audit", "--since", "24h"}},
+		{name: "since and until spans back", args: []string{"audit", "--since", "7d", "--until", "90m"}},
+		{name: "since a date", args: []string{"audit", "--since", "2026-03-01"}},
+		{name: "no period", args: []string{"audit", "--moderator", "alice"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := &moderationDouble{auditFn: func(context.Context, *commentdv1.ListAuditEventsRequest) (*commentdv1.ListAuditEventsResponse, error) {
+				return &commentdv1.ListAuditEventsResponse{Events: auditEvents()[:1], NextPageToken: "p2"}, nil
+			}}
+			addr := serveDouble(t, d)
+			args := withServer(addr, tt.args...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			_, hint, ok := strings.Cut(strings.TrimSpace(got.stderr), "add ")
+			hint, _, ok2 := strings.Cut(hint, " (or use --all)")
+			if !ok || !ok2 {
+				t.Fatalf("%s: stderr %q; want a hint \"add ... (or use --all)\"", cmdline(args), got.stderr)
+			}
+
+			next := append(args, strings.Fields(hint)...)
+			if got := (invocation{args: next}).run(t); got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(next), got.code, got.stderr)
+			}
+			reqs := d.requests("ListAuditEvents")
+			if len(reqs) != 2 {
+				t.Fatalf("%s, then %s: %d ListAuditEvents calls; want 2", cmdline(args), cmdline(next), len(reqs))
+			}
+			want := proto.Clone(reqs[0]).(*commentdv1.ListAuditEventsRequest)
+			want.PageToken = "p2"
+			if diff := cmp.Diff(want, reqs[1], protocmp.Transform()); diff != "" {
+				t.Errorf("%s after %s: request mismatch with the first page's (-want +got):\n%s", cmdline(next), cmdline(args), diff)
+			}
+		})
+	}
+}

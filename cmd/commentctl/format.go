@@ -230,11 +230,22 @@ func (p *pageFlags) check(cmd *cobra.Command) error {
 	return nil
 }
 
-// moreHint tells, on stderr, how to get the next page when there is one.
-func (c *cli) moreHint(noun, nextToken string) {
+// moreHint tells, on stderr, how to get the next page when there is one. again are flags and
+// values to give with the token, such as a time the command line gave as a span back from now: the
+// server takes a token only with the same filters, and a span measured again later would be another.
+func (c *cli) moreHint(noun, nextToken string, again ...string) {
 	if nextToken != "" {
-		fmt.Fprintf(c.stderr, "More %s: add --page-token %s (or use --all).\n", noun, nextToken)
+		more := ""
+		if len(again) > 0 {
+			more = " " + strings.Join(again, " ")
+		}
+		fmt.Fprintf(c.stderr, "More %s: add --page-token %s%s (or use --all).\n", noun, nextToken, more)
 	}
+}
+
+// exactTime is a time as a flag value that parses back to the same instant, to the nanosecond.
+func exactTime(ts *timestamppb.Timestamp) string {
+	return ts.AsTime().UTC().Format(time.RFC3339Nano)
 }
 
 // collectPages calls page (each call under its own --timeout) and, while all is true, follows the
