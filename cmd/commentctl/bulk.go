@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -92,53 +91,17 @@ func bulkVerbs() []bulkVerb {
 	}
 }
 
-// bulkFilter is what selects the comments, from the flags.
-type bulkFilter struct {
-	state      string
-	thread     string
-	author     string
-	olderThan  string
-	scoreAbove float64
-	scoreBelow float64
-	reasonCode string
-}
-
-// request turns the filter into the first ListQueueRequest, with times measured from now.
-func (f bulkFilter) request(cmd *cobra.Command, v bulkVerb, now time.Time) (*commentdv1.ListQueueRequest, error) {
-	st, ok := parseQueueState(f.state)
-	if !ok || !slices.Contains(v.states, f.state) {
+// bulkRequest turns the filter into the first ListQueueRequest of bulk v, with times measured from
+// now; v limits the states.
+func bulkRequest(cmd *cobra.Command, f queueFilter, v bulkVerb, now time.Time) (*commentdv1.ListQueueRequest, error) {
+	if _, ok := parseQueueState(f.state); !ok || !slices.Contains(v.states, f.state) {
 		return nil, usagef(cmd, "--state %q: bulk %s works on %s comments", f.state, v.name, strings.Join(v.states, ", "))
 	}
-	req := &commentdv1.ListQueueRequest{
-		State:      st,
-		ThreadId:   strings.TrimSpace(f.thread),
-		AuthorKey:  strings.TrimSpace(f.author),
-		ReasonCode: strings.TrimSpace(f.reasonCode),
-		PageSize:   maxPageSize,
+	req, err := f.request(cmd, now)
+	if err != nil {
+		return nil, err
 	}
-	if f.olderThan != "" {
-		d, err := parseSpan(f.olderThan)
-		if err != nil {
-			return nil, usagef(cmd, "--older-than %q: %v", f.olderThan, err)
-		}
-		req.MaxCreateTime = timestamppb.New(now.Add(-d))
-	}
-	flags := cmd.Flags()
-	if flags.Changed("score-above") {
-		if f.scoreAbove < 0 || f.scoreAbove > 1 {
-			return nil, usagef(cmd, "--score-above %g: want 0 to 1", f.scoreAbove)
-		}
-		req.MinSpamScore = &f.scoreAbove
-	}
-	if flags.Changed("score-below") {
-		if f.scoreBelow < 0 || f.scoreBelow > 1 {
-			return nil, usagef(cmd, "--score-below %g: want 0 to 1", f.scoreBelow)
-		}
-		req.MaxSpamScore = &f.scoreBelow
-	}
-	if req.MinSpamScore != nil && req.MaxSpamScore != nil && *req.MinSpamScore > *req.MaxSpamScore {
-		return nil, usagef(cmd, "--score-above %g is above --score-below %g: nothing can match", *req.MinSpamScore, *req.MaxSpamScore)
-	}
+	req.PageSize = maxPageSize
 	return req, nil
 }
 
@@ -149,7 +112,8 @@ func (c *cli) bulkCmd() *cobra.Command {
 		Long: `bulk lists every comment in the queue that matches the filters (all pages), then applies one
 action to each: approve, reject, spam or reopen. See each subcommand's --help.
 
-Start with --dry-run: it prints how many comments match and the first few, and sends nothing.
+Start with --dry-run: it prints how many comments match and the first few, and sends nothing;
+queue with the same filters lists them all.
 Without it, bulk asks for confirmation on the terminal; give --yes to skip the question (required
 when stdin is not a terminal, as in scripts).`,
 		Example: `  commentctl bulk reject --thread blog-post-42 --older-than 48h --dry-run
@@ -167,7 +131,7 @@ when stdin is not a terminal, as in scripts).`,
 
 func (c *cli) bulkVerbCmd(v bulkVerb) *cobra.Command {
 	var (
-		f      bulkFilter
+		f      queueFilter
 		dryRun bool
 		yes    bool
 		reason string
@@ -179,8 +143,9 @@ func (c *cli) bulkVerbCmd(v bulkVerb) *cobra.Command {
 
 Filters (all must match): --state (default ` + v.defaultState + `; one of ` + strings.Join(v.states, ", ") + `),
 --thread, --author (the author key that show prints), --older-than (created more than this long
-ago: 90m, 48h, 7d), --score-above and --score-below (spam score from 0 to 1, bounds included) and
---reason-code (held for this check, such as TOO_MANY_LINKS).
+ago: 90m, 48h, 7d; or before an RFC 3339 time or a UTC date), --score-above and --score-below
+(spam score from 0 to 1, bounds included) and --reason-code (held for this check, such as
+TOO_MANY_LINKS).
 
 --dry-run prints the number of matching comments and the first ` + fmt.Sprint(bulkPreview) + `, and sends nothing. Otherwise
 bulk asks "Apply to N comments?" on the terminal, or needs --yes. It sends at most 8 calls at a
@@ -195,7 +160,7 @@ as approve -o json: one object per comment with "name", "ok" and "comment" or "e
 		Example: "  " + v.example + "\n  commentctl bulk " + v.name + " --thread blog-post-42 --reason-code PRE_MODERATION --yes -o json",
 		Args:    argCount(0, 0, "no arguments: select comments with the filter flags"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req, err := f.request(cmd, v, time.Now())
+			req, err := bulkRequest(cmd, f, v, time.Now())
 			if err != nil {
 				return err
 			}
@@ -247,12 +212,7 @@ as approve -o json: one object per comment with "name", "ok" and "comment" or "e
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.state, "state", v.defaultState, "which comments: "+strings.Join(v.states, ", "))
-	fl.StringVar(&f.thread, "thread", "", "only comments of this thread `ID`")
-	fl.StringVar(&f.author, "author", "", "only comments of this author `KEY` (the author key show prints)")
-	fl.StringVar(&f.olderThan, "older-than", "", "only comments created more than this long ago: 90m, 48h, 7d")
-	fl.Float64Var(&f.scoreAbove, "score-above", 0, "only comments with a spam score of at least `X` (0 to 1)")
-	fl.Float64Var(&f.scoreBelow, "score-below", 0, "only comments with a spam score of at most `X` (0 to 1)")
-	fl.StringVar(&f.reasonCode, "reason-code", "", "only comments held for this check `CODE`, such as TOO_MANY_LINKS")
+	f.addFlags(cmd)
 	fl.BoolVar(&dryRun, "dry-run", false, "print how many comments match, and the first few; send nothing")
 	fl.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	fl.StringVar(&reason, "reason", "", "why, recorded with each decision (at most 500 characters)")

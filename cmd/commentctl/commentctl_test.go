@@ -822,6 +822,9 @@ func TestUsageErrors(t *testing.T) {
 		{name: "negative limit", args: []string{"queue", "--limit", "-1"}},
 		{name: "limit too big", args: []string{"queue", "--limit", "501"}},
 		{name: "all with page token", args: []string{"queue", "--all", "--page-token", "x"}},
+		{name: "queue older than nonsense", args: []string{"queue", "--older-than", "soon"}},
+		{name: "queue score above one", args: []string{"queue", "--score-above", "1.5"}},
+		{name: "queue score bounds crossed", args: []string{"queue", "--score-above", "0.8", "--score-below", "0.2"}},
 		{name: "zero timeout", args: []string{"--timeout", "0s", "queue"}},
 		{name: "server without a port", args: []string{"--server", "127.0.0.1", "queue"}},
 		{name: "server as a URL", args: []string{"--server", "http://127.0.0.1:7070", "queue"}},
@@ -994,6 +997,89 @@ func TestHelp(t *testing.T) {
 			_, examples, ok := strings.Cut(got.stdout, "Examples:\n")
 			if !strings.Contains(got.stdout, "Usage:") || !ok || !strings.Contains(examples, "  commentctl ") {
 				t.Errorf("%s: stdout lacks a usage line or an example command line:\n%s", cmdline(args), got.stdout)
+			}
+		})
+	}
+}
+
+// TestQueueFilters checks that queue takes the filters bulk takes, so that a moderator can see
+// every comment a bulk command would act on, and that its next-page hint is a valid next call.
+func TestQueueFilters(t *testing.T) {
+	t.Parallel()
+	score := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name      string
+		args      []string
+		want      *commentdv1.ListQueueRequest
+		olderThan time.Duration // expected max_create_time distance before now; 0: as in want
+	}{
+		{
+			name: "every filter",
+			args: []string{"queue", "--state", "spam", "--thread", "post-1", "--author", "ak-1", "--reason-code", "TOO_MANY_LINKS",
+				"--score-above", "0.5", "--score-below", "0.9", "--older-than", "2026-03-01"},
+			want: &commentdv1.ListQueueRequest{
+				State: commentdv1.State_STATE_SPAM, ThreadId: "post-1", AuthorKey: "ak-1", ReasonCode: "TOO_MANY_LINKS",
+				MinSpamScore: score(0.5), MaxSpamScore: score(0.9),
+				MaxCreateTime: timestamppb.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)),
+			},
+		},
+		{
+			name: "score bounds of zero are sent",
+			args: []string{"queue", "--score-above", "0", "--score-below", "0"},
+			want: &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING, MinSpamScore: score(0), MaxSpamScore: score(0)},
+		},
+		{
+			name:      "older than a span",
+			args:      []string{"queue", "--older-than", "48h"},
+			want:      &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING},
+			olderThan: 48 * time.Hour,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &fakeModeration{listQueue: func(context.Context, *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
+				return &commentdv1.ListQueueResponse{NextPageToken: "p2"}, nil
+			}}
+			args := withServer(serve(t, f), tt.args...)
+			before := time.Now()
+			got := invocation{args: args}.run(t)
+			after := time.Now()
+			if got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			reqs := f.requests("ListQueue")
+			if len(reqs) != 1 {
+				t.Fatalf("%s: %d ListQueue calls; want 1", cmdline(args), len(reqs))
+			}
+			first := reqs[0].(*commentdv1.ListQueueRequest)
+			opts := []cmp.Option{protocmp.Transform()}
+			if tt.olderThan != 0 {
+				opts = append(opts, protocmp.IgnoreFields(&commentdv1.ListQueueRequest{}, "max_create_time"))
+				mt := first.GetMaxCreateTime().AsTime()
+				if mt.Before(before.Add(-tt.olderThan)) || mt.After(after.Add(-tt.olderThan)) {
+					t.Errorf("%s: max_create_time %s; want %s before the run", cmdline(args), mt, tt.olderThan)
+				}
+			}
+			if diff := cmp.Diff(tt.want, first, opts...); diff != "" {
+				t.Errorf("%s: ListQueue request mismatch (-want +got):\n%s", cmdline(args), diff)
+			}
+
+			// The server takes the token only with the same filters.
+			_, hint, ok := strings.Cut(strings.TrimSpace(got.stderr), "add ")
+			hint, _, ok2 := strings.Cut(hint, " (or use --all)")
+			if !ok || !ok2 {
+				t.Fatalf("%s: stderr %q; want a hint \"add ... (or use --all)\"", cmdline(args), got.stderr)
+			}
+			next := append(args, strings.Fields(hint)...)
+			if got := (invocation{args: next}).run(t); got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(next), got.code, got.stderr)
+			}
+			reqs = f.requests("ListQueue")
+			want := proto.Clone(first).(*commentdv1.ListQueueRequest)
+			want.PageToken = "p2"
+			if diff := cmp.Diff(want, reqs[len(reqs)-1], protocmp.Transform()); diff != "" {
+				t.Errorf("%s after %s: request mismatch with the first page's (-want +got):\n%s", cmdline(next), cmdline(args), diff)
 			}
 		})
 	}

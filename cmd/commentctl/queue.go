@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -34,17 +35,80 @@ func parseQueueState(s string) (commentdv1.State, bool) {
 	return 0, false
 }
 
+// queueFilter is what selects comments of the queue, from the flags of queue and bulk.
+type queueFilter struct {
+	state      string
+	thread     string
+	author     string
+	olderThan  string
+	scoreAbove float64
+	scoreBelow float64
+	reasonCode string
+}
+
+// addFlags declares the filter flags but --state, whose default and values differ by command.
+func (f *queueFilter) addFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.thread, "thread", "", "only comments of this thread `ID`")
+	fl.StringVar(&f.author, "author", "", "only comments of this author `KEY` (the author key show prints)")
+	fl.StringVar(&f.olderThan, "older-than", "", "only comments created more than this long ago (90m, 48h, 7d) or before this time (RFC 3339 or a UTC date)")
+	fl.Float64Var(&f.scoreAbove, "score-above", 0, "only comments with a spam score of at least `X` (0 to 1)")
+	fl.Float64Var(&f.scoreBelow, "score-below", 0, "only comments with a spam score of at most `X` (0 to 1)")
+	fl.StringVar(&f.reasonCode, "reason-code", "", "only comments held for this check `CODE`, such as TOO_MANY_LINKS")
+}
+
+// request turns the filter into a ListQueueRequest, with times measured from now. The caller has
+// checked the state.
+func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.ListQueueRequest, error) {
+	st, _ := parseQueueState(f.state)
+	req := &commentdv1.ListQueueRequest{
+		State:      st,
+		ThreadId:   strings.TrimSpace(f.thread),
+		AuthorKey:  strings.TrimSpace(f.author),
+		ReasonCode: strings.TrimSpace(f.reasonCode),
+	}
+	if f.olderThan != "" {
+		t, err := parseWhen(f.olderThan, now)
+		if err != nil {
+			return nil, usagef(cmd, "--older-than %q: %v", f.olderThan, err)
+		}
+		req.MaxCreateTime = timestamppb.New(t)
+	}
+	flags := cmd.Flags()
+	if flags.Changed("score-above") {
+		if f.scoreAbove < 0 || f.scoreAbove > 1 {
+			return nil, usagef(cmd, "--score-above %g: want 0 to 1", f.scoreAbove)
+		}
+		req.MinSpamScore = &f.scoreAbove
+	}
+	if flags.Changed("score-below") {
+		if f.scoreBelow < 0 || f.scoreBelow > 1 {
+			return nil, usagef(cmd, "--score-below %g: want 0 to 1", f.scoreBelow)
+		}
+		req.MaxSpamScore = &f.scoreBelow
+	}
+	if req.MinSpamScore != nil && req.MaxSpamScore != nil && *req.MinSpamScore > *req.MaxSpamScore {
+		return nil, usagef(cmd, "--score-above %g is above --score-below %g: nothing can match", *req.MinSpamScore, *req.MaxSpamScore)
+	}
+	return req, nil
+}
+
 func (c *cli) queueCmd() *cobra.Command {
 	var (
-		state  string
-		thread string
-		page   pageFlags
+		f    queueFilter
+		page pageFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "queue [--state pending|rejected|spam] [--thread ID] [--limit N] [--page-token T] [--all]",
+		Use:   "queue [--state pending|rejected|spam] [filters] [--limit N] [--page-token T] [--all]",
 		Short: "List comments waiting for a moderator",
 		Long: `queue lists the moderation queue, oldest first: pending comments by default, or the rejected or
 spam ones with --state.
+
+Filters (all must match), as bulk takes them, so that queue lists every comment a bulk command
+would act on: --thread, --author (the author key that show prints), --older-than (created more
+than this long ago: 90m, 48h, 7d; or before an RFC 3339 time or a UTC date), --score-above and
+--score-below (spam score from 0 to 1, bounds included) and --reason-code (held for this check,
+such as TOO_MANY_LINKS).
 
 Columns: ID, THREAD, AGE (since submission), AUTHOR, EMAIL (masked by the server), SCORE (the spam
 score the checks gave it, 0 to 1), WHY (the codes of the checks that held the comment) and the start
@@ -52,26 +116,31 @@ of the BODY. show prints the reasons in full.
 
 One call returns one page (--limit comments, server default 50, at most 500). When there are more,
 the next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
-page. With -o json the output is the ListQueueResponse (with --all, one response holding every page).`,
+page; with --older-than, the hint gives its exact time, as a token goes only with the same filters.
+With -o json the output is the ListQueueResponse (with --all, one response holding every page).`,
 		Example: `  commentctl queue
   commentctl queue --state spam --thread blog-post-42
+  commentctl queue --reason-code TOO_MANY_LINKS --score-above 0.5 --older-than 48h
   commentctl queue --all -o json | jq -r '.comments[].comment.name'`,
 		Args: argCount(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, ok := parseQueueState(state)
-			if !ok {
-				return usagef(cmd, "--state %q: want pending, rejected or spam", state)
+			if _, ok := parseQueueState(f.state); !ok {
+				return usagef(cmd, "--state %q: want pending, rejected or spam", f.state)
+			}
+			req, err := f.request(cmd, time.Now())
+			if err != nil {
+				return err
 			}
 			if err := page.check(cmd); err != nil {
 				return err
 			}
+			req.PageSize, req.PageToken = int32(page.limit), page.token
 			conn, client, err := c.dial(cmd)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
 
-			req := &commentdv1.ListQueueRequest{State: st, ThreadId: thread, PageSize: int32(page.limit), PageToken: page.token}
 			items, token, err := collectPages(cmd.Context(), c, "list queue", page.all, func(t string) { req.PageToken = t },
 				func(ctx context.Context) ([]*commentdv1.ModeratedComment, string, error) {
 					resp, err := client.ListQueue(ctx, req)
@@ -88,13 +157,17 @@ page. With -o json the output is the ListQueueResponse (with --all, one response
 			if err := writeQueue(c.stdout, merged.GetComments(), time.Now()); err != nil {
 				return err
 			}
-			c.moreHint("comments", merged.GetNextPageToken())
+			var again []string
+			if f.olderThan != "" {
+				// The token goes only with the same time; a span measured again would be another.
+				again = append(again, "--older-than", exactTime(req.GetMaxCreateTime()))
+			}
+			c.moreHint("comments", merged.GetNextPageToken(), again...)
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&state, "state", "pending", "which comments to list: pending, rejected or spam")
-	f.StringVar(&thread, "thread", "", "only comments of this thread `ID`")
+	cmd.Flags().StringVar(&f.state, "state", "pending", "which comments to list: pending, rejected or spam")
+	f.addFlags(cmd)
 	page.add(cmd, "comments")
 	_ = cmd.RegisterFlagCompletionFunc("state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"pending", "rejected", "spam"}, cobra.ShellCompDirectiveNoFileComp
