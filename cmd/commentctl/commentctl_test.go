@@ -1024,6 +1024,12 @@ func TestQueueFilters(t *testing.T) {
 			},
 		},
 		{
+			// As thread get takes and prints it.
+			name: "thread as a resource name",
+			args: []string{"queue", "--thread", " threads/post-1"},
+			want: &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING, ThreadId: "post-1"},
+		},
+		{
 			name: "score bounds of zero are sent",
 			args: []string{"queue", "--score-above", "0", "--score-below", "0"},
 			want: &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING, MinSpamScore: score(0), MaxSpamScore: score(0)},

@@ -204,6 +204,12 @@ func threadName(id string) string {
 	return "threads/" + id
 }
 
+// threadID turns a --thread value, a thread id or its resource name "threads/ID" (as thread get
+// takes and prints it), into the bare id the list and watch requests take.
+func threadID(s string) string {
+	return strings.TrimPrefix(strings.TrimSpace(s), "threads/")
+}
+
 // pageFlags are the paging flags of every list command.
 type pageFlags struct {
 	limit int

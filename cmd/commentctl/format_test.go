@@ -109,6 +109,8 @@ func TestResourceNames(t *testing.T) {
 		{commentName, "commentName", " abc ", "comments/abc"},
 		{threadName, "threadName", "post-1", "threads/post-1"},
 		{threadName, "threadName", "threads/post-1", "threads/post-1"},
+		{threadID, "threadID", "post-1", "post-1"},
+		{threadID, "threadID", " threads/post-1 ", "post-1"},
 	}
 	for _, tt := range tests {
 		if got := tt.fn(tt.in); got != tt.want {

@@ -49,7 +49,7 @@ type queueFilter struct {
 // addFlags declares the filter flags but --state, whose default and values differ by command.
 func (f *queueFilter) addFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.thread, "thread", "", "only comments of this thread `ID`")
+	fl.StringVar(&f.thread, "thread", "", "only comments of this thread `ID` (or threads/ID)")
 	fl.StringVar(&f.author, "author", "", "only comments of this author `KEY` (the author key show prints)")
 	fl.StringVar(&f.olderThan, "older-than", "", "only comments created more than this long ago (90m, 48h, 7d) or before this time (RFC 3339 or a UTC date)")
 	fl.Float64Var(&f.scoreAbove, "score-above", 0, "only comments with a spam score of at least `X` (0 to 1)")
@@ -63,7 +63,7 @@ func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.Lis
 	st, _ := parseQueueState(f.state)
 	req := &commentdv1.ListQueueRequest{
 		State:      st,
-		ThreadId:   strings.TrimSpace(f.thread),
+		ThreadId:   threadID(f.thread),
 		AuthorKey:  strings.TrimSpace(f.author),
 		ReasonCode: strings.TrimSpace(f.reasonCode),
 	}

@@ -119,7 +119,7 @@ session (with -o json, as a JSON object).`,
 			ctx := cmd.Context()
 			opts := reviewOptions{
 				state:     st,
-				thread:    strings.TrimSpace(thread),
+				thread:    threadID(thread),
 				batch:     batch,
 				timeout:   c.timeout,
 				plaintext: !c.secure(),
@@ -152,7 +152,7 @@ session (with -o json, as a JSON object).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&state, "state", "pending", "which queue to review: pending or spam")
-	f.StringVar(&thread, "thread", "", "only comments of this thread `ID`")
+	f.StringVar(&thread, "thread", "", "only comments of this thread `ID` (or threads/ID)")
 	f.IntVar(&batch, "batch", 10, "comments to claim at a time, 1 to 50")
 	_ = cmd.RegisterFlagCompletionFunc("state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"pending", "spam"}, cobra.ShellCompDirectiveNoFileComp

@@ -116,13 +116,13 @@ With -o json each event is printed as one WatchQueueResponse JSON object per lin
 			}
 			defer conn.Close()
 
-			req := &commentdv1.WatchQueueRequest{Kinds: ks, ThreadId: thread}
+			req := &commentdv1.WatchQueueRequest{Kinds: ks, ThreadId: threadID(thread)}
 			return c.watch(cmd.Context(), client, req, delay)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&kinds, "kinds", "", "comma-separated event kinds: held, reported, spam, decided (default held,reported)")
-	f.StringVar(&thread, "thread", "", "only events of this thread `ID`")
+	f.StringVar(&thread, "thread", "", "only events of this thread `ID` (or threads/ID)")
 	f.DurationVar(&delay, "reconnect-delay", time.Second, "wait before the first reconnect; doubles on each failure, up to 30s")
 	_ = cmd.RegisterFlagCompletionFunc("kinds", func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		// --kinds is a list: complete its last entry, keeping the ones before it, or the shell

@@ -86,6 +86,12 @@ func TestWatchRequest(t *testing.T) {
 			want: &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{held, commentdv1.QueueEventKind_QUEUE_EVENT_KIND_SPAM}, ThreadId: "post-1"},
 		},
 		{
+			// As thread get takes and prints it.
+			name: "thread as a resource name",
+			args: []string{"--thread", "threads/post-1"},
+			want: &commentdv1.WatchQueueRequest{ThreadId: "post-1"},
+		},
+		{
 			name: "case, spaces and repeats",
 			args: []string{"--kinds", "HELD, reported,held,decided"},
 			want: &commentdv1.WatchQueueRequest{Kinds: []commentdv1.QueueEventKind{
