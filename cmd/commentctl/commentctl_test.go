@@ -668,6 +668,14 @@ func TestErrorPrinting(t *testing.T) {
 				"is the server using TLS? try --tls (or --tls-ca FILE)\n",
 		},
 		{
+			name: "host name that does not resolve",
+			err: func(*testing.T) error {
+				return status.Error(codes.Unavailable, "name resolver error: produced zero addresses")
+			},
+			want: "commentctl: get comments/x: name resolver error: produced zero addresses (UNAVAILABLE); " +
+				"the host name in --server did not resolve: check its spelling (and the DNS)\n",
+		},
+		{
 			name: "server down: no TLS hint",
 			err: func(*testing.T) error {
 				return status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)

@@ -41,6 +41,9 @@ func (c *cli) describe(err error) string {
 //   - With TLS, a first record that is no TLS handshake: the server listens in plaintext there.
 //   - In plaintext, no HTTP/2 server preface or a handshake failure: the server drops a connection
 //     that does not open with a TLS handshake.
+//
+// And when it could not find the other end at all: a host name that does not resolve, which gRPC
+// reports only as a resolver that "produced zero addresses", not naming the host.
 func connHint(err error, plaintext bool) string {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() != codes.Unavailable {
@@ -48,6 +51,8 @@ func connHint(err error, plaintext bool) string {
 	}
 	msg := st.Message()
 	switch {
+	case strings.Contains(msg, "produced zero addresses") || strings.Contains(msg, "no such host"):
+		return "; the host name in --server did not resolve: check its spelling (and the DNS)"
 	case strings.Contains(msg, "HTTP/1.1"):
 		return "; is that commentd's HTTP port? --server wants its gRPC address (port 7070 unless set otherwise)"
 	case !plaintext && strings.Contains(msg, "does not look like a TLS handshake"):
