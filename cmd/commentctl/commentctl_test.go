@@ -657,7 +657,7 @@ func TestErrorPrinting(t *testing.T) {
 			err: func(t *testing.T) error {
 				return statusErr(t, codes.Unauthenticated, "unknown API key", "UNAUTHENTICATED")
 			},
-			want: "commentctl: get comments/x: unknown API key (UNAUTHENTICATED); check --token or COMMENTCTL_TOKEN\n",
+			want: "commentctl: get comments/x: unknown API key (UNAUTHENTICATED); check the token from --token\n",
 		},
 		{
 			name: "plaintext call to a TLS server hints at --tls",

@@ -78,7 +78,7 @@ func (c *cli) applyConfigFile(cmd *cobra.Command) error {
 		c.server = cfg.Server
 	}
 	if cfg.Token != "" && !flags.Changed("token") {
-		c.token = cfg.Token
+		c.token, c.tokenFrom = cfg.Token, "the config file "+path
 	}
 	if cfg.TLS != nil && !flags.Changed("tls") {
 		c.useTLS = *cfg.TLS

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -362,5 +363,43 @@ func TestConfigNotReadByOfflineCommands(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRefusedTokenNamesItsSource checks that a refused token is traced to where it came from: with
+// a stale token in the config file, "check --token or COMMENTCTL_TOKEN" sent the moderator to look
+// where no token was set.
+func TestRefusedTokenNamesItsSource(t *testing.T) {
+	t.Parallel()
+	d := &moderationDouble{}
+	d.getThread = func(context.Context, *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
+		return nil, statusErr(t, codes.Unauthenticated, "unknown API key", "API_KEY_INVALID")
+	}
+	addr := serveDouble(t, d)
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "commentctl/config.yaml", "server: "+addr+"\ntoken: stale-token\n", 0o600)
+
+	tests := []struct {
+		name  string
+		flags []string
+		env   map[string]string
+		want  string
+	}{
+		{name: "config file", env: map[string]string{envXDGConfig: dir}, want: "; check the token from the config file " + path + "\n"},
+		{name: "environment over the file", env: map[string]string{envXDGConfig: dir, envToken: "env-token"}, want: "; check the token from " + envToken + "\n"},
+		{name: "flag over both", flags: []string{"--token", "flag-token"}, env: map[string]string{envXDGConfig: dir, envToken: "env-token"}, want: "; check the token from --token\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append(tt.flags, "thread", "get", "t1")
+			got := invocation{args: args, env: tt.env}.run(t)
+			if got.code != exitError {
+				t.Errorf("%s with env %v: exit %d (stderr %q); want %d", cmdline(args), tt.env, got.code, got.stderr, exitError)
+			}
+			if !strings.HasSuffix(got.stderr, tt.want) {
+				t.Errorf("%s with env %v: stderr %q; want it to end with %q", cmdline(args), tt.env, got.stderr, tt.want)
+			}
+		})
 	}
 }

@@ -37,7 +37,7 @@ func (b bearer) RequireTransportSecurity() bool { return b.secure }
 // dial opens a client connection to the server for cmd. The caller closes it.
 func (c *cli) dial(cmd *cobra.Command) (*grpc.ClientConn, commentdv1.ModerationServiceClient, error) {
 	if c.token == "" {
-		return nil, nil, usagef(cmd, "no API token: set --token or %s to a moderator or admin key (commentctl keygen makes one)", envToken)
+		return nil, nil, usagef(cmd, "no API token: set --token, %s or token in the config file to a moderator or admin key (commentctl keygen makes one)", envToken)
 	}
 	if err := checkServer(c.server); err != nil {
 		return nil, nil, usagef(cmd, "%v", err)

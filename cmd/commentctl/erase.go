@@ -114,7 +114,7 @@ func (c *cli) erase(ctx context.Context, client commentdv1.ModerationServiceClie
 		if req.GetValidateOnly() {
 			what = "count the author's comments"
 		}
-		return nil, &callError{op: what, err: err, timeout: timeout, plaintext: !c.secure()}
+		return nil, &callError{op: what, err: err, timeout: timeout, plaintext: !c.secure(), tokenFrom: c.tokenFrom}
 	}
 	return resp, nil
 }

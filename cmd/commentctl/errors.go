@@ -18,20 +18,34 @@ type callError struct {
 	err       error         // the error the client returned
 	timeout   time.Duration // the --timeout in force, to explain a deadline
 	plaintext bool          // the call went without TLS, which may be why it failed
+	tokenFrom string        // where the token came from, to point at it when it is refused
 }
 
 func (e *callError) Error() string {
-	return e.op + ": " + describe(e.err, e.timeout) + connHint(e.err, e.plaintext)
+	return e.op + ": " + describe(e.err, e.timeout) + connHint(e.err, e.plaintext) + tokenHint(e.err, e.tokenFrom)
 }
 func (e *callError) Unwrap() error { return e.err }
 
 func (c *cli) callError(op string, err error) error {
-	return &callError{op: op, err: err, timeout: c.timeout, plaintext: !c.secure()}
+	return &callError{op: op, err: err, timeout: c.timeout, plaintext: !c.secure(), tokenFrom: c.tokenFrom}
 }
 
 // describe is describe with the hints this invocation's flags call for.
 func (c *cli) describe(err error) string {
-	return describe(err, c.timeout) + connHint(err, !c.secure())
+	return describe(err, c.timeout) + connHint(err, !c.secure()) + tokenHint(err, c.tokenFrom)
+}
+
+// tokenHint points, as a further detail for describe's line, at where the refused token came
+// from: --token, COMMENTCTL_TOKEN or the config file, which one is in force being anything but
+// obvious to someone with a stale token in one of them. It is "" unless err is UNAUTHENTICATED.
+func tokenHint(err error, from string) string {
+	if status.Code(err) != codes.Unauthenticated {
+		return ""
+	}
+	if from == "" {
+		return "; check --token or " + envToken
+	}
+	return "; check the token from " + from
 }
 
 // connHint says, as a further detail for describe's line, what the likely mistake is when a call
@@ -119,8 +133,6 @@ func describe(err error, timeout time.Duration) string {
 	switch st.Code() {
 	case codes.DeadlineExceeded:
 		details = append(details, fmt.Sprintf("no answer within --timeout %s", timeout))
-	case codes.Unauthenticated:
-		details = append(details, "check --token or "+envToken)
 	}
 	for _, d := range details {
 		b.WriteString("; ")

@@ -107,7 +107,7 @@ func (c *cli) export(ctx context.Context, client commentdv1.ModerationServiceCli
 	defer cancel()
 	resp, err := client.ExportAuthorData(ctx, req, grpc.MaxCallRecvMsgSize(exportMaxMessage))
 	if err != nil {
-		return nil, &callError{op: "export", err: err, timeout: timeout, plaintext: !c.secure()}
+		return nil, &callError{op: "export", err: err, timeout: timeout, plaintext: !c.secure(), tokenFrom: c.tokenFrom}
 	}
 	return resp, nil
 }

@@ -123,6 +123,7 @@ session (with -o json, as a JSON object).`,
 				batch:     batch,
 				timeout:   c.timeout,
 				plaintext: !c.secure(),
+				tokenFrom: c.tokenFrom,
 				lease:     reviewLease,
 				retry:     reviewRetry,
 			}
@@ -187,6 +188,7 @@ type reviewOptions struct {
 	batch     int
 	timeout   time.Duration // bounds every call, as --timeout does elsewhere
 	plaintext bool          // calls go without TLS, which may be why they fail
+	tokenFrom string        // where the token came from, to point at it when it is refused
 	lease     time.Duration
 	retry     time.Duration
 }
@@ -1092,7 +1094,7 @@ func (m *reviewModel) setStatusErr(s string, err error) {
 
 // describe renders a failed call for the status line, as commentctl does on stderr.
 func (m *reviewModel) describe(err error) string {
-	return describe(err, m.opts.timeout) + connHint(err, m.opts.plaintext)
+	return describe(err, m.opts.timeout) + connHint(err, m.opts.plaintext) + tokenHint(err, m.opts.tokenFrom)
 }
 
 // errTyping marks a status line that reports a mistake at a prompt rather than a failed call.

@@ -61,6 +61,7 @@ type cli struct {
 
 	server      string
 	token       string
+	tokenFrom   string // where the token in force came from, for the hint on a refused one
 	timeout     time.Duration
 	useTLS      bool
 	tlsCA       string
@@ -183,6 +184,9 @@ func (c *cli) resolveGlobals(cmd *cobra.Command) error {
 			return err
 		}
 	}
+	if cmd.Flags().Changed("token") {
+		c.tokenFrom = "--token"
+	}
 	c.server = strings.TrimSpace(c.server)
 	c.token = strings.TrimSpace(c.token)
 	if c.server == "" {
@@ -240,7 +244,7 @@ func (c *cli) applyEnv(cmd *cobra.Command) error {
 		c.server = v
 	}
 	if v := c.env(envToken); v != "" && !flags.Changed("token") {
-		c.token = v
+		c.token, c.tokenFrom = v, envToken
 	}
 	if v := c.env(envTLS); v != "" && !flags.Changed("tls") {
 		on, err := strconv.ParseBool(strings.TrimSpace(v)) // what --tls=VALUE takes
