@@ -831,6 +831,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "limit too big", args: []string{"queue", "--limit", "501"}},
 		{name: "all with page token", args: []string{"queue", "--all", "--page-token", "x"}},
 		{name: "queue older than nonsense", args: []string{"queue", "--older-than", "soon"}},
+		{name: "queue author as an email address", args: []string{"queue", "--author", "jane@example.com"}},
+		{name: "bulk author as an email address", args: []string{"bulk", "reject", "--author", "jane@example.com", "--dry-run"}},
 		{name: "queue score above one", args: []string{"queue", "--score-above", "1.5"}},
 		{name: "queue score bounds crossed", args: []string{"queue", "--score-above", "0.8", "--score-below", "0.2"}},
 		{name: "zero timeout", args: []string{"--timeout", "0s", "queue"}},

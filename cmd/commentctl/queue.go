@@ -61,6 +61,11 @@ func (f *queueFilter) addFlags(cmd *cobra.Command) {
 // checked the state.
 func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.ListQueueRequest, error) {
 	st, _ := parseQueueState(f.state)
+	if strings.Contains(f.author, "@") {
+		// An email address is the likely mistake; refused here, it is not sent either, and
+		// moderators work with the keyed hash, never with the address.
+		return nil, usagef(cmd, "--author takes the author key that show prints, not an email address")
+	}
 	req := &commentdv1.ListQueueRequest{
 		State:      st,
 		ThreadId:   threadID(f.thread),
