@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -95,7 +96,7 @@ func writeStats(w io.Writer, s *commentdv1.GetStatsResponse) error {
 		share, bar := "-", ""
 		if d.GetSubmitted() > 0 {
 			f := float64(d.GetSpam()) / float64(d.GetSubmitted())
-			share = fmt.Sprintf("%.0f%%", 100*f)
+			share = shareText(d.GetSpam(), d.GetSubmitted())
 			bar = shareBar(f)
 		}
 		// The share is right-aligned under its heading so the bars start in one column.
@@ -103,6 +104,19 @@ func writeStats(w io.Writer, s *commentdv1.GetStatsResponse) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", cell(d.GetDate(), 0), d.GetSubmitted(), d.GetSpam(), line)
 	}
 	return tw.Flush()
+}
+
+// shareText is spam's share of submitted in whole percent. Like the bar, it never rounds some spam
+// to none, nor some comments that were not spam to all of them: 1 of 1000 is "<1%", not "0%".
+func shareText(spam, submitted int64) string {
+	p := math.Round(100 * float64(spam) / float64(submitted))
+	switch {
+	case spam > 0 && p == 0:
+		return "<1%"
+	case spam < submitted && p == 100:
+		return ">99%"
+	}
+	return fmt.Sprintf("%.0f%%", p)
 }
 
 // shareBar draws a share from 0 to 1 as a bar of shareBarLen characters; any share above zero

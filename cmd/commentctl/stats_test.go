@@ -58,7 +58,7 @@ func TestStatsTable(t *testing.T) {
 		"DATE        SUBMITTED  SPAM  SHARE\n" +
 		"2026-02-27  200        50      25%  █████···············\n" +
 		"2026-02-28  0          0         -\n" +
-		"2026-03-01  1000       1        0%  █···················\n"
+		"2026-03-01  1000       1       <1%  █···················\n"
 	if diff := cmp.Diff(want, got.stdout); diff != "" {
 		t.Errorf("%s: stdout mismatch (-want +got):\n%s", cmdline(args), diff)
 	}
@@ -132,6 +132,26 @@ func TestShareBar(t *testing.T) {
 	for _, tt := range tests {
 		if got := shareBar(tt.in); got != tt.want {
 			t.Errorf("shareBar(%g) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestShareText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		spam, submitted int64
+		want            string
+	}{
+		{0, 10, "0%"},
+		{1, 1000, "<1%"},
+		{5, 1000, "1%"}, // 0.5% rounds up
+		{1, 4, "25%"},
+		{999, 1000, ">99%"},
+		{1000, 1000, "100%"},
+	}
+	for _, tt := range tests {
+		if got := shareText(tt.spam, tt.submitted); got != tt.want {
+			t.Errorf("shareText(%d, %d) = %q; want %q", tt.spam, tt.submitted, got, tt.want)
 		}
 	}
 }
