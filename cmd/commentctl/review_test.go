@@ -1239,3 +1239,19 @@ func TestReviewUndoSpamOnSpam(t *testing.T) {
 		t.Errorf("s, u, q on a spam comment: released %v; want comments/c1 given back", released)
 	}
 }
+
+// TestReviewReportWithoutReason checks that a report whose reader gave no reason (the field is
+// optional) says so, rather than showing an empty pair of quotes.
+func TestReviewReportWithoutReason(t *testing.T) {
+	t.Parallel()
+	mc := heldComments(1, 1)[0]
+	mc.ReportCount = 2
+	mc.Reports = []*commentdv1.Report{
+		{Reason: "rude", CreateTime: timestamppb.New(reviewNow.Add(-time.Hour))},
+		{CreateTime: timestamppb.New(reviewNow.Add(-2 * time.Hour))},
+	}
+	h := newReviewHarness(t, decidingDouble([]*commentdv1.ModeratedComment{mc}), reviewOptions{})
+	if want, view := `Reports   2: "rude" 1h ago · no reason given 2h ago`, h.m.View(); !strings.Contains(view, want) {
+		t.Errorf("comment with a report without reason: view lacks %q:\n%s", want, view)
+	}
+}

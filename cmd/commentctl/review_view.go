@@ -154,7 +154,12 @@ func (m *reviewModel) metaLines(it *reviewItem) []string {
 	if n := mc.GetReportCount(); n > 0 {
 		var rs []string
 		for _, r := range mc.GetReports() {
-			rs = append(rs, fmt.Sprintf("%q %s ago", oneLine(r.GetReason()), age(r.GetCreateTime(), m.now())))
+			// The reason is optional: an empty one read as "" on screen.
+			reason := "no reason given"
+			if s := oneLine(r.GetReason()); s != "" {
+				reason = fmt.Sprintf("%q", s)
+			}
+			rs = append(rs, reason+" "+age(r.GetCreateTime(), m.now())+" ago")
 		}
 		out = append(out, m.field("Reports", fmt.Sprintf("%d: %s", n, strings.Join(rs, " · "))))
 	}
