@@ -145,12 +145,13 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 	attempt := 0
 	broken := false // set after a break, so the next stream that opens can say we are back
 	for {
-		received, err := c.watchOnce(ctx, client, req, broken)
+		up, err := c.watchOnce(ctx, client, req, broken)
 		if ctx.Err() != nil {
 			return nil // Ctrl-C: the moderator is done watching
 		}
-		if received {
-			// The stream worked for a while: this break starts the backoff anew.
+		if up {
+			// The server took the stream: this break starts the backoff anew, also on a quiet
+			// queue where no event came.
 			wait, attempt = firstDelay, 0
 		}
 		attempt++
@@ -177,8 +178,8 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 	}
 }
 
-// watchOnce opens one stream and prints its events until it ends. It reports whether any event
-// arrived, and the error that ended the stream.
+// watchOnce opens one stream and prints its events until it ends. It reports whether the stream
+// was up (the server took it, or an event arrived), and the error that ended the stream.
 //
 // The stream has no deadline, unlike every other call: it is meant to stay open until Ctrl-C.
 func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.WatchQueueRequest, afterBreak bool) (bool, error) {
@@ -188,23 +189,25 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 	if err != nil {
 		return false, err
 	}
-	if afterBreak {
-		// The server sends its headers once it is subscribed, before any event: say so then, or a
-		// quiet queue would leave "reconnecting" as the last word for as long as nothing happens.
-		// Header gives no metadata when the stream failed instead; Recv reports why.
-		if md, _ := stream.Header(); md != nil {
+	// The server sends its headers once it is subscribed, before any event: the stream is up then,
+	// though on a quiet queue no event may come for hours. Say so after a break, or "reconnecting"
+	// would stay the last word for as long as nothing happens. Header gives no metadata when the
+	// stream failed instead; Recv reports why.
+	up := false
+	if md, _ := stream.Header(); md != nil {
+		up = true
+		if afterBreak {
 			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected")
 		}
 	}
-	received := false
 	for {
 		ev, err := stream.Recv()
 		if err != nil {
-			return received, err
+			return up, err
 		}
-		received = true
+		up = true
 		if err := c.printEvent(ev, time.Local); err != nil {
-			return received, err
+			return up, err
 		}
 	}
 }

@@ -308,6 +308,13 @@ func TestWatchBackoffDoubles(t *testing.T) {
 			return status.Error(codes.Unavailable, "server shutting down")
 		case n == 6: // 20 ms
 			return status.Error(codes.Unavailable, "connection refused")
+		case n == 7: // taken, no event, then down again: 10 ms
+			if err := stream.SendHeader(nil); err != nil {
+				return err
+			}
+			return status.Error(codes.Unavailable, "server shutting down")
+		case n == 8: // 20 ms
+			return status.Error(codes.Unavailable, "connection refused")
 		default:
 			if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c2", at)); err != nil {
 				return err
@@ -335,7 +342,7 @@ func TestWatchBackoffDoubles(t *testing.T) {
 		}
 		got = append(got, d)
 	}
-	waits := []time.Duration{10, 20, 40, 80, 10, 20}
+	waits := []time.Duration{10, 20, 40, 80, 10, 20, 10, 20}
 	if len(got) != len(waits) {
 		t.Fatalf("%s: %d reconnect delays printed %v; want %d:\n%s", cmdline(args), len(got), got, len(waits), b.stderr.String())
 	}
