@@ -94,6 +94,10 @@ func NewClient(addr string) (redis.UniversalClient, error) {
 // errAddr is wrapped by every address error, so messages never echo the password.
 var errAddr = errors.New("redisstore: invalid redis address")
 
+// errUnescaped is wrapped by the errors for a user name or password holding a character that
+// would end it early ("/", "?", "#"), so the operator learns what to escape.
+var errUnescaped = fmt.Errorf("%w: the user name and password must be URL-escaped", errAddr)
+
 func parseTarget(addr string) (target, error) {
 	var t target
 	rest := strings.TrimSpace(addr)
@@ -120,14 +124,19 @@ func parseTarget(addr string) (target, error) {
 	default:
 		return t, fmt.Errorf("%w: unknown scheme %q (want redis, rediss, redis+cluster or redis+sentinel)", errAddr, scheme)
 	}
-	if strings.ContainsAny(rest, "?#") {
-		return t, fmt.Errorf("%w: query parameters are not supported", errAddr)
-	}
 	hosts, path, _ := strings.Cut(rest, "/")
 	if scheme != "" && !strings.Contains(hosts, "@") && strings.Contains(path, "@") {
 		// user:pa/ss@host: the "/" ended the host list inside the password. Said without quoting
 		// any part of the address, which would show part of the password.
-		return t, fmt.Errorf("%w: a \"/\" in the user name or password must be written %%2F", errAddr)
+		return t, fmt.Errorf("%w: write a \"/\" as %%2F", errUnescaped)
+	}
+	if at := strings.LastIndexByte(hosts, '@'); scheme != "" && at >= 0 && strings.ContainsAny(hosts[:at], "?#") {
+		// user:pa#ss@host: not a query, but a password that needs escaping; "query parameters
+		// are not supported" sent the operator looking for a "?" the address does not have.
+		return t, fmt.Errorf("%w: write a \"?\" as %%3F and a \"#\" as %%23", errUnescaped)
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return t, fmt.Errorf("%w: query parameters are not supported", errAddr)
 	}
 	if at := strings.LastIndexByte(hosts, '@'); at >= 0 {
 		if scheme == "" {

@@ -47,9 +47,21 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 
-	// A password with an unescaped "/" is refused without quoting any of it.
-	if _, err := parseTarget("redis://app:zq/s3cret@cache:6379/0"); !errors.Is(err, errAddr) || strings.Contains(err.Error(), "zq") || strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("parseTarget(password with a \"/\") = %v, want errAddr quoting no part of the password", err)
+	// A password with an unescaped "/", "?" or "#" is refused as one to escape (not, for the last
+	// two, as a query), without quoting any of it.
+	for _, tt := range []struct{ name, addr string }{
+		{"slash", "redis://app:zq/s3cret@cache:6379/0"},
+		{"question mark", "redis://app:zq?s3cret@cache:6379"},
+		{"hash", "redis://app:zq#s3cret@cache:6379/0"},
+		{"hash on a cluster", "rediss://app:zq#s3cret@h1:7000,h2:7001"},
+		{"hash in the user name", "redis://a#pp:zqs3cret@cache"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseTarget(tt.addr)
+			if !errors.Is(err, errUnescaped) || strings.Contains(err.Error(), "zq") || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("parseTarget(%s) = %v, want errUnescaped quoting no part of the password", tt.name, err)
+			}
+		})
 	}
 
 	for _, bad := range []string{
