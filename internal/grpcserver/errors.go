@@ -130,7 +130,8 @@ const (
 //	                                                                                up, absent for a permanent ban); never the ban's
 //	                                                                                target or reason
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s; cause logged at WARN, one line per 10 s
-//	errShuttingDown (WatchQueue)      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
+//	errShuttingDown (WatchQueue,      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
+//	  health Watch)
 //	errTooManyWatchers (WatchQueue)   RESOURCE_EXHAUSTED  TOO_MANY_WATCHERS         RetryInfo 30s
 //	errTooManyKeyWatchers (WatchQueue) RESOURCE_EXHAUSTED TOO_MANY_WATCHERS         RetryInfo 30s; metadata "scope": "key"
 //	*featureOffError                  FAILED_PRECONDITION BANS_DISABLED /           PreconditionFailure type "SERVER"

@@ -165,7 +165,7 @@ func New(opts Options) *Server {
 	}
 	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m, bans: opts.Bans, spam: opts.Spam, shutdown: shutdown,
 		watchers: make(chan struct{}, maxWatchers), keyWatchers: &keyCounts{max: maxPerKey, n: map[string]int{}}})
-	healthgrpc.RegisterHealthServer(s.grpc, s.health)
+	healthgrpc.RegisterHealthServer(s.grpc, healthServer{Server: s.health, shutdown: shutdown})
 	reflection.Register(s.grpc)
 
 	s.SetServing(false)
@@ -191,14 +191,14 @@ func (s *Server) SetServing(ok bool) {
 	}
 }
 
-// Shutdown turns health NOT_SERVING (for good), ends the open WatchQueue streams (their clients
-// get UNAVAILABLE and reconnect elsewhere), then stops accepting calls and waits for the running
-// ones to finish. If ctx ends first, it closes every connection at once.
 // Drain turns health NOT_SERVING for good while calls, and new connections, go on being served:
 // the first step of a shutdown that leaves load balancers time to stop sending here before
 // Shutdown refuses new connections.
 func (s *Server) Drain() { s.health.Shutdown() }
 
+// Shutdown turns health NOT_SERVING (for good), ends the open WatchQueue and health Watch streams
+// (their clients get UNAVAILABLE and reconnect elsewhere), then stops accepting calls and waits
+// for the running ones to finish. If ctx ends first, it closes every connection at once.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown()
 	s.endStreams()
