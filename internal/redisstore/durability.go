@@ -37,6 +37,9 @@ var (
 	ErrClusterNode = errors.New("redisstore: the redis server is a Cluster node; give redis+cluster://host:port (one seed) or list the nodes as redis://h1:p1,h2:p2")
 	// ErrSentinelNode: the address names a Sentinel as if it were the Redis server.
 	ErrSentinelNode = errors.New("redisstore: the address is a Redis Sentinel, not a Redis server; give redis+sentinel://host:port/mastername")
+	// ErrReplicaNode: the address names a replica, which refuses every write (READONLY) while
+	// answering PING, so health would say SERVING and every submission fail.
+	ErrReplicaNode = errors.New("redisstore: the redis server is a replica, which refuses writes; give the master's address, or the Sentinels' as redis+sentinel://host:port/mastername")
 )
 
 // fsyncRank orders appendfsync values from strongest (0) to weakest.
@@ -53,7 +56,8 @@ func fsyncRank(s string) int {
 // CheckDurability reads the server's persistence settings (on a Cluster, every master's, and
 // reports the weakest of each) and returns them with an error joining ErrEvictionPolicy, ErrNoAOF
 // and ErrConfigUnreadable as they apply. A server that cannot be reached gives an error wrapping
-// comment.ErrUnavailable instead.
+// comment.ErrUnavailable instead; a standalone address that names a Cluster node, a Sentinel or a
+// replica gives ErrClusterNode, ErrSentinelNode or ErrReplicaNode.
 func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, error) {
 	var (
 		mu    sync.Mutex
@@ -75,7 +79,7 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	} else if err = refuseClusterNode(ctx, c); err == nil {
 		err = read(ctx, c)
 	}
-	if errors.Is(err, ErrConfigUnreadable) || errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) {
+	if errors.Is(err, ErrConfigUnreadable) || errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) || errors.Is(err, ErrReplicaNode) {
 		// A wrong address, not an unavailable store: storeError would say "store unavailable".
 		return Durability{}, err
 	}
@@ -134,8 +138,9 @@ func evictionRank(policy string) int {
 }
 
 // refuseClusterNode returns ErrClusterNode when the server c talks to as a single server is a
-// Cluster node, and ErrSentinelNode when it is a Sentinel. It asks INFO (its default sections,
-// which a Sentinel also answers) rather than CONFIG GET, which managed services often refuse.
+// Cluster node, ErrSentinelNode when it is a Sentinel, and ErrReplicaNode when it is a replica.
+// It asks INFO (its default sections, which a Sentinel also answers) rather than CONFIG GET,
+// which managed services often refuse.
 func refuseClusterNode(ctx context.Context, c redis.Cmdable) error {
 	info, err := c.Info(ctx).Result()
 	var reply redis.Error
@@ -148,6 +153,8 @@ func refuseClusterNode(ctx context.Context, c redis.Cmdable) error {
 		return ErrClusterNode
 	case strings.Contains(info, "redis_mode:sentinel"):
 		return ErrSentinelNode
+	case strings.Contains(info, "\nrole:slave"):
+		return ErrReplicaNode
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
@@ -114,6 +116,40 @@ func TestCheckDurabilityConnectionRefusedIsNotUnreadable(t *testing.T) {
 		if err == nil || errors.Is(err, ErrConfigUnreadable) || errors.Is(err, ErrNoAOF) || errors.Is(err, ErrEvictionPolicy) {
 			t.Errorf("%s: CheckDurability error = %v, want an error that is not a durability problem", name, err)
 		}
+	}
+}
+
+// A standalone address that names a replica is refused at start: the replica answers PING (so
+// health says SERVING) and reads, and refuses every write with READONLY. Its master, durable as
+// the replica is, passes.
+func TestCheckDurabilityRefusesReplica(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t, "--appendonly", "yes")
+	host, port, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := redistest.Start(t, "--appendonly", "yes", "--replicaof", host, port)
+	tests := []struct {
+		name    string
+		addr    string
+		wantErr bool
+	}{
+		{name: "master", addr: master.Addr},
+		{name: "replica", addr: replica.Addr, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := CheckDurability(ctx, redistest.Client(t, tt.addr))
+			if got := errors.Is(err, ErrReplicaNode); got != tt.wantErr || (!tt.wantErr && err != nil) {
+				t.Errorf("CheckDurability(%s) = %v, want ErrReplicaNode: %v", tt.name, err, tt.wantErr)
+			}
+			if errors.Is(err, comment.ErrUnavailable) {
+				t.Errorf("CheckDurability(%s) = %v, want a wrong address, not a store unavailable", tt.name, err)
+			}
+		})
 	}
 }
 

@@ -198,7 +198,7 @@ func (s *Store) scanNodes(ctx context.Context, timeout time.Duration) ([]redis.C
 	cc, ok := s.rdb.(*redis.ClusterClient)
 	if !ok {
 		if err := refuseClusterNode(ctx, s.rdb); err != nil {
-			if errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) {
+			if errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) || errors.Is(err, ErrReplicaNode) {
 				// A wrong address, not an unavailable store: storeError would say "store unavailable".
 				return nil, fmt.Errorf("redisstore: find the servers to scan: %w", err)
 			}
