@@ -127,7 +127,7 @@ func stringList(p func(*Config) *[]string) func(*Config, *yaml.Node) error {
 	return func(c *Config, n *yaml.Node) error {
 		switch n.Kind {
 		case yaml.ScalarNode:
-			*p(c) = splitList(n.Value)
+			*p(c) = splitList(scalarValue(n))
 			return nil
 		case yaml.SequenceNode:
 			var items []string
@@ -135,7 +135,7 @@ func stringList(p func(*Config) *[]string) func(*Config, *yaml.Node) error {
 				if item.Kind != yaml.ScalarNode {
 					return fmt.Errorf("line %d: want a list of strings", item.Line)
 				}
-				if s := strings.TrimSpace(item.Value); s != "" {
+				if s := strings.TrimSpace(scalarValue(item)); s != "" {
 					items = append(items, s)
 				}
 			}

@@ -449,13 +449,23 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 			failed[k] = true
 			continue
 		}
-		if err := st.apply(c, node.Value); err != nil {
+		if err := st.apply(c, scalarValue(&node)); err != nil {
 			errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
 			failed[k] = true
 		}
 		c.fileKeys = append(c.fileKeys, k)
 	}
 	return errors.Join(errs...)
+}
+
+// scalarValue is the value of a config file's scalar: "" for YAML's null in each of its
+// spellings ("key:", "key: ~", "key: null"), which all mean no value; yaml keeps the text of the
+// last two, and "tls-cert: ~" had commentd open a file named "~".
+func scalarValue(n *yaml.Node) string {
+	if n.ShortTag() == "!!null" {
+		return ""
+	}
+	return n.Value
 }
 
 // Validate checks the combination of settings for the server.

@@ -156,6 +156,40 @@ func TestUnknownFileKey(t *testing.T) {
 	}
 }
 
+// YAML's null, in each of its spellings, is no value: the same as an empty one, never a file,
+// an address or a list item named "~" or "null". A quoted "~" stays text.
+func TestFileNullIsNoValue(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	tests := []struct {
+		name, file string
+		got        func(c *Config) string
+		want       string
+	}{
+		{"empty", "tls-cert:\ntls-key:\n", func(c *Config) string { return c.TLSCert + c.TLSKey }, ""},
+		{"tilde", "tls-cert: ~\ntls-key: ~\n", func(c *Config) string { return c.TLSCert + c.TLSKey }, ""},
+		{"null", "tls-cert: null\ntls-key: Null\n", func(c *Config) string { return c.TLSCert + c.TLSKey }, ""},
+		{"quoted tilde is text", "tls-cert: \"~\"\ntls-key: '~'\n", func(c *Config) string { return c.TLSCert + c.TLSKey }, "~~"},
+		{"list", "abuse-trusted-emails: ~\n", func(c *Config) string { return strings.Join(c.Abuse.TrustedEmails, ",") }, ""},
+		{"list item", "abuse-trusted-ranges: [10.0.0.0/8, ~, null]\n", func(c *Config) string { return strings.Join(c.Abuse.TrustedRanges, ",") }, "10.0.0.0/8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(file, []byte("keys: k\n"+tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load([]string{"-config", file}, envMap(env), io.Discard)
+			if err != nil {
+				t.Fatalf("Load(config file %q) = %v, want no error", tt.file, err)
+			}
+			if got := tt.got(c); got != tt.want {
+				t.Errorf("Load(config file %q) gave %q, want %q", tt.file, got, tt.want)
+			}
+		})
+	}
+}
+
 // LoadReseal reads the server's settings as Load does (file, environment, flags) plus -dry-run,
 // and needs no API keys file; without keys it fails like the server.
 func TestLoadReseal(t *testing.T) {
