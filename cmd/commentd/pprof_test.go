@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -38,5 +39,49 @@ func TestPprofHidesCommandLine(t *testing.T) {
 	code, body := get("/debug/pprof/cmdline")
 	if code == http.StatusOK || strings.Contains(body, "-test.") {
 		t.Errorf("GET /debug/pprof/cmdline with -pprof = %d %q, want no command line (it may hold secrets)", code, body)
+	}
+}
+
+// TestPprofWarnsWhenReachable: -pprof on an HTTP address other machines can reach (the default
+// -http-addr is every interface) is said at start, in a WARN line; on loopback it is not.
+func TestPprofWarnsWhenReachable(t *testing.T) {
+	tests := []struct {
+		name     string
+		httpAddr string
+		wantWarn bool
+	}{
+		{name: "loopback", httpAddr: "127.0.0.1:0"},
+		{name: "every interface", httpAddr: "0.0.0.0:0", wantWarn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stderr := &syncBuffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ready := make(chan struct{})
+			done := make(chan error, 1)
+			args := []string{"-dev", "-pprof", "-grpc-addr", "127.0.0.1:0", "-http-addr", tt.httpAddr}
+			go func() {
+				done <- run(ctx, args, io.Discard, stderr, func(string) string { return "" }, func(string, string) { close(ready) }, nil)
+			}()
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("run(%q) returned before ready: %v\n%s", args, err, stderr)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run(%q) = %v, want nil after cancel", args, err)
+			}
+			warned := false
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "pprof") {
+					warned = true
+				}
+			}
+			if warned != tt.wantWarn {
+				t.Errorf("run(%q) logged a pprof warning: %v, want %v; log:\n%s", args, warned, tt.wantWarn, stderr)
+			}
+		})
 	}
 }

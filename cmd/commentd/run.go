@@ -184,6 +184,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.Pprof {
 		servePprof(mux)
+		if !isLoopback(httpLis.Addr()) {
+			// Often on purpose (the metrics port is reached from outside), but -pprof with the
+			// default -http-addr, every interface, is the easy mistake: say so where it is seen.
+			log.Warn("pprof: Go's profiler is served on an address other machines can reach: anyone there can take CPU profiles and traces, which cost CPU and show the program's internals; for performance work only",
+				"http_addr", httpLis.Addr().String())
+		}
 	}
 	httpSrv := newHTTPServer(mux, defaultHTTPTimeouts)
 
@@ -266,6 +272,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	wg.Wait()
 	log.Info("commentd stopped")
 	return runErr
+}
+
+// isLoopback reports whether a listener's address can be reached only from this machine.
+func isLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }
 
 // httpTimeouts bound how long the HTTP port (/metrics, and -pprof's profiler) waits on a client.
