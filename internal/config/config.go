@@ -209,7 +209,7 @@ func settings() []setting {
 	a, s = durationField(func(c *Config) *time.Duration { return &c.ShutdownDelay })
 	out = append(out, scalar("shutdown-delay", "COMMENTD_SHUTDOWN_DELAY", "0s", "how long SIGTERM goes on taking new calls, with health NOT_SERVING, before it drains (for load balancers that learn late)", a, s))
 	a, s = durationField(func(c *Config) *time.Duration { return &c.RedisTimeout })
-	out = append(out, scalar("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of one Redis call when the gRPC caller set no shorter deadline", a, s))
+	out = append(out, scalar("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of a whole gRPC call, all its Redis calls together, when the caller set no shorter deadline (erasures, exports and reseal bound each Redis call by it instead)", a, s))
 	out = append(out, abuseSettings()...)
 	out = append(out, workflowSettings()...)
 	out = append(out, spamSettings()...)
