@@ -38,6 +38,7 @@ func runReseal(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	redisLogLevel.Set(level.Level())
 	log.Info("starting commentd reseal", append(cfg.LogAttrs(), "dry_run", opts.DryRun)...)
+	warnUnknownEnv(log)
 
 	keyring, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: cfg.EncryptionKeys, HashKey: cfg.HashKey})
 	if err != nil {

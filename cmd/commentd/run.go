@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cfg.RedisURL = "embedded (miniredis)"
 	}
 	log.Info("starting commentd", cfg.LogAttrs()...)
+	warnUnknownEnv(log)
 
 	// In -dev mode everything a production set-up brings from outside is made up here.
 	var devRedis *miniredis.Miniredis
@@ -278,6 +279,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 func isLoopback(a net.Addr) bool {
 	t, ok := a.(*net.TCPAddr)
 	return ok && t.IP.IsLoopback()
+}
+
+// environ is the process's environment, for warnUnknownEnv (a variable so tests can set it
+// without touching the test process's own).
+var environ = os.Environ
+
+// warnUnknownEnv logs the COMMENTD_* variables that set nothing, by name only (their values may
+// be secrets): a misspelt one leaves its setting at the default.
+func warnUnknownEnv(log *slog.Logger) {
+	if names := config.UnknownEnv(environ()); len(names) > 0 {
+		log.Warn("environment variables named like commentd settings that are none: ignored, so the settings meant keep their values (commentd -h lists them)", "names", names)
+	}
 }
 
 // httpTimeouts bound how long the HTTP port (/metrics, and -pprof's profiler) waits on a client.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"regexp"
@@ -259,5 +260,56 @@ func TestDurabilityUnreadable(t *testing.T) {
 		if l.GetValue() != "unknown" {
 			t.Errorf("durability metric label %s=%q, want \"unknown\" (the settings could not be read)", l.GetName(), l.GetValue())
 		}
+	}
+}
+
+// TestWarnsOfUnknownEnv: a misspelt COMMENTD_* variable is named in a WARN line at start, without
+// its value (it may be a secret); without one there is no such line.
+func TestWarnsOfUnknownEnv(t *testing.T) {
+	const secret = "c2VjcmV0LXZhbHVl"
+	tests := []struct {
+		name     string
+		environ  []string
+		wantWarn bool
+	}{
+		{name: "misspelt", environ: []string{"COMMENTD_HASHKEY=" + secret, "COMMENTD_LOG_LEVEL=info"}, wantWarn: true},
+		{name: "all known", environ: []string{"COMMENTD_LOG_LEVEL=info"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := environ
+			environ = func() []string { return tt.environ }
+			t.Cleanup(func() { environ = old })
+			stderr := &syncBuffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ready := make(chan struct{})
+			done := make(chan error, 1)
+			args := []string{"-dev", "-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}
+			go func() {
+				done <- run(ctx, args, io.Discard, stderr, func(string) string { return "" }, func(string, string) { close(ready) }, nil)
+			}()
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("run(%q) returned before ready: %v\n%s", args, err, stderr)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run(%q) = %v, want nil after cancel", args, err)
+			}
+			warned := false
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "COMMENTD_HASHKEY") {
+					warned = true
+				}
+			}
+			if warned != tt.wantWarn {
+				t.Errorf("run with environment %q logged a warning naming COMMENTD_HASHKEY: %v, want %v; log:\n%s", tt.environ, warned, tt.wantWarn, stderr)
+			}
+			if strings.Contains(stderr.String(), secret) {
+				t.Errorf("run with environment %q logged the value of COMMENTD_HASHKEY; log:\n%s", tt.environ, stderr)
+			}
+		})
 	}
 }

@@ -242,6 +242,29 @@ func maskRedisPassword(u string) string {
 	return scheme + user + ":***" + rest[at:]
 }
 
+// UnknownEnv returns the names in environ (as os.Environ gives it) that look like commentd's
+// (COMMENTD_...) but are no setting's, sorted: a misspelt variable is otherwise ignored without a
+// word and leaves its setting at the default, where the config file refuses a misspelt key. The
+// test harness's and the benchmark's own variables (COMMENTD_TEST_..., COMMENTD_BENCH_...) are
+// not reported. Only names are returned, never values.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{"COMMENTD_CONFIG": true}
+	for _, st := range settings() {
+		known[st.env] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "COMMENTD_") || known[name] ||
+			strings.HasPrefix(name, "COMMENTD_TEST_") || strings.HasPrefix(name, "COMMENTD_BENCH_") {
+			continue
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // ErrHelp is returned when -h or -help was asked for; the usage was printed.
 var ErrHelp = flag.ErrHelp
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,27 @@ func TestInvalidNamesOnlyTheBadSetting(t *testing.T) {
 			_, err := Load(tt.args, envMap(env), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.not) {
 				t.Errorf("Load(%q) = %v, want an error naming %s and not %s", tt.args, err, tt.want, tt.not)
+			}
+		})
+	}
+}
+
+// UnknownEnv names the COMMENTD_* variables that set nothing (a misspelt name), and only those.
+func TestUnknownEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"settings and others", []string{"PATH=/bin", "COMMENTD_REDIS_URL=redis://r", "COMMENTD_CONFIG=/etc/c.yaml", "COMMENTD_SPAM_RETENTION=48h"}, nil},
+		{"misspelt", []string{"COMMENTD_SHUTDOWN_DEALY=5s", "COMMENTD_REDIS_URL=redis://r", "COMMENTD_HASHKEY=c2VjcmV0"}, []string{"COMMENTD_HASHKEY", "COMMENTD_SHUTDOWN_DEALY"}},
+		{"test and benchmark variables", []string{"COMMENTD_TEST_REDIS_ADDR=127.0.0.1:1", "COMMENTD_BENCH_NOOP_ADDR=x"}, nil},
+		{"empty value", []string{"COMMENTD_GRPC_ADR="}, []string{"COMMENTD_GRPC_ADR"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := UnknownEnv(tt.environ); !slices.Equal(got, tt.want) {
+				t.Errorf("UnknownEnv(%q) = %q, want %q", tt.environ, got, tt.want)
 			}
 		})
 	}
