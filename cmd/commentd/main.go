@@ -21,7 +21,7 @@ func main() {
 	// go-redis reports connection trouble through a package-level logger; route it into JSON on
 	// stderr like the rest of our log. It is set here, once, because it is process-wide state; run
 	// sets its level from -log-level (redisLogLevel).
-	redis.SetLogger(redisLogger{log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: redisLogLevel}))})
+	redis.SetLogger(newRedisLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: redisLogLevel})), redisLogEvery))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP reloads the keys file and the TLS certificate (without this it would end the process).

@@ -529,10 +529,39 @@ func printDevBanner(w io.Writer, grpcAddr string, tokens []devToken) {
 // the client's warnings out.
 var redisLogLevel = new(slog.LevelVar)
 
-// redisLogger adapts go-redis's internal logger to slog. Its messages carry addresses of Redis
-// servers, never readers' data.
-type redisLogger struct{ log *slog.Logger }
+// redisLogEvery is the least time between two lines of the Redis client's log with the same
+// message (format), as grpcserver's "store unavailable" line: while Redis is down the client
+// reports every failed dial, one per call that needs a connection, so an outage at a few hundred
+// submissions a second wrote as many lines a second.
+const redisLogEvery = 10 * time.Second
 
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis client", "msg_detail", fmt.Sprintf(format, v...))
+// redisLogger adapts go-redis's internal logger to slog, one line per message format and interval
+// at most; the next line says how many it held back (not_logged_since). Its messages carry
+// addresses of Redis servers, never readers' data.
+type redisLogger struct {
+	log   *slog.Logger
+	every time.Duration
+	now   func() time.Time
+
+	mu   sync.Mutex
+	last map[string]time.Time // by format: when a line was last written
+	held map[string]int       // by format: lines held back since
+}
+
+func newRedisLogger(log *slog.Logger, every time.Duration) *redisLogger {
+	return &redisLogger{log: log, every: every, now: time.Now, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+func (l *redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.mu.Lock()
+	now := l.now()
+	if last, ok := l.last[format]; ok && now.Sub(last) < l.every {
+		l.held[format]++
+		l.mu.Unlock()
+		return
+	}
+	held := l.held[format]
+	l.last[format], l.held[format] = now, 0
+	l.mu.Unlock()
+	l.log.WarnContext(ctx, "redis client", "msg_detail", fmt.Sprintf(format, v...), "not_logged_since", held)
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,6 +311,72 @@ func TestWarnsOfUnknownEnv(t *testing.T) {
 			}
 			if strings.Contains(stderr.String(), secret) {
 				t.Errorf("run with environment %q logged the value of COMMENTD_HASHKEY; log:\n%s", tt.environ, stderr)
+			}
+		})
+	}
+}
+
+// TestRedisLoggerHoldsRepeats: the Redis client's complaints (one per failed dial, so one per
+// call while Redis is down) make one line per message and interval, and the next line counts
+// those held back.
+func TestRedisLoggerHoldsRepeats(t *testing.T) {
+	type call struct {
+		after  time.Duration // since the start, on the logger's clock
+		format string
+	}
+	const dial = "redis: connection pool: failed to dial after %d attempts: %v"
+	many := func(after time.Duration, format string, n int) []call {
+		out := make([]call, n)
+		for i := range out {
+			out[i] = call{after, format}
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		calls []call
+		want  []string // msg_detail and not_logged_since of each line written
+	}{
+		{
+			name:  "a burst of the same message",
+			calls: many(0, dial, 100),
+			want:  []string{"redis: connection pool: failed to dial after 2 attempts: refused 0"},
+		},
+		{
+			name:  "two messages",
+			calls: append(many(0, dial, 3), many(time.Second, "sentinel: new master=%v addr=%v", 2)...),
+			want:  []string{"redis: connection pool: failed to dial after 2 attempts: refused 0", "sentinel: new master=2 addr=refused 0"},
+		},
+		{
+			name:  "the same message an interval later",
+			calls: append(many(0, dial, 50), many(redisLogEvery, dial, 2)...),
+			want:  []string{"redis: connection pool: failed to dial after 2 attempts: refused 0", "redis: connection pool: failed to dial after 2 attempts: refused 49"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			l := newRedisLogger(slog.New(slog.NewJSONHandler(&buf, nil)), redisLogEvery)
+			start := time.Now()
+			var at time.Duration
+			l.now = func() time.Time { return start.Add(at) }
+			for _, c := range tt.calls {
+				at = c.after
+				l.Printf(context.Background(), c.format, 2, "refused")
+			}
+			var got []string
+			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var rec struct {
+					Detail string `json:"msg_detail"`
+					Held   int    `json:"not_logged_since"`
+				}
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+				got = append(got, fmt.Sprintf("%s %d", rec.Detail, rec.Held))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("redisLogger after %d calls wrote %q, want %q", len(tt.calls), got, tt.want)
 			}
 		})
 	}
