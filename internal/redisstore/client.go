@@ -106,7 +106,8 @@ func parseTarget(addr string) (target, error) {
 	}
 	scheme := ""
 	if i := strings.Index(rest, "://"); i >= 0 {
-		scheme, rest = rest[:i], rest[i+3:]
+		// A scheme is case-insensitive (RFC 3986, 3.1): "REDIS://" is go-redis's own redis://.
+		scheme, rest = strings.ToLower(rest[:i]), rest[i+3:]
 	}
 	defaultPort := "6379"
 	switch scheme {

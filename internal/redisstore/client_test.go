@@ -35,6 +35,8 @@ func TestParseTarget(t *testing.T) {
 		{"redis+sentinel://s1:26379,s2/mymaster", target{kind: "sentinel", addrs: []string{"s1:26379", "s2:26379"}, master: "mymaster"}},
 		{"redis+sentinel://u:p@s1/mymaster/3", target{kind: "sentinel", addrs: []string{"s1:26379"}, master: "mymaster", db: 3, user: "u", password: "p"}},
 		{"rediss+sentinel://s1:5000/m", target{kind: "sentinel", addrs: []string{"s1:5000"}, master: "m", tls: true}},
+		{"REDIS://cache:6379/2", target{kind: "standalone", addrs: []string{"cache:6379"}, db: 2}},
+		{"Rediss+Sentinel://s1/m", target{kind: "sentinel", addrs: []string{"s1:26379"}, master: "m", tls: true}},
 	}
 	for _, tt := range tests {
 		got, err := parseTarget(tt.addr)
