@@ -233,3 +233,40 @@ func TestWeakestDurability(t *testing.T) {
 		})
 	}
 }
+
+// The health check's Ping fails on a replica, which answers PING and refuses every write: a
+// master demoted behind a fixed address must turn health NOT_SERVING. Its master passes, and so
+// does a server that refuses INFO (some managed services), which says nothing either way.
+func TestPingRefusesReplica(t *testing.T) {
+	t.Parallel()
+	master := redistest.Start(t, "--appendonly", "yes")
+	host, port, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := redistest.Start(t, "--appendonly", "yes", "--replicaof", host, port)
+	noInfo := redistest.Start(t, "--rename-command", "INFO", "")
+	tests := []struct {
+		name    string
+		addr    string
+		wantErr bool
+	}{
+		{name: "master", addr: master.Addr},
+		{name: "replica", addr: replica.Addr, wantErr: true},
+		{name: "INFO refused", addr: noInfo.Addr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := New(ctx, redistest.Client(t, tt.addr), Options{Prefix: redistest.Prefix(t)})
+			if err != nil {
+				t.Fatalf("New(%s) = %v", tt.name, err)
+			}
+			err = s.Ping(ctx)
+			if got := errors.Is(err, ErrReplicaNode); got != tt.wantErr || (!tt.wantErr && err != nil) {
+				t.Errorf("Ping(%s) = %v, want ErrReplicaNode: %v", tt.name, err, tt.wantErr)
+			}
+		})
+	}
+}

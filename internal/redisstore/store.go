@@ -122,14 +122,39 @@ func (s *Store) loadScripts(ctx context.Context) error {
 
 // Ping checks that Redis answers, for the health check. On a Cluster every master must answer:
 // PING goes to one node only, and a node answers it even while the cluster is down (a master lost,
-// its slots served by no one) and every command on keys fails.
+// its slots served by no one) and every command on keys fails. Elsewhere the server must also be
+// a master (ErrReplicaNode otherwise): a master demoted to a replica behind a fixed address (a
+// failover done by hand, or by a tool that moves no address) answers PING and refuses every write.
+// A server that refuses INFO (some managed services) is taken as a master.
 func (s *Store) Ping(ctx context.Context) error {
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		return storeError("ping", cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
 			return n.Ping(ctx).Err()
 		}))
 	}
-	return storeError("ping", s.rdb.Ping(ctx).Err())
+	var (
+		ping *redis.StatusCmd
+		info *redis.StringCmd
+	)
+	// One round trip; each command's own error is read below.
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ping = p.Ping(ctx)
+		info = p.Info(ctx, "replication")
+		return nil
+	})
+	if err := ping.Err(); err != nil {
+		return storeError("ping", err)
+	}
+	var reply redis.Error
+	switch err := info.Err(); {
+	case errors.As(err, &reply) && !unavailable(err):
+		// INFO refused: PING is all there is to know.
+	case err != nil:
+		return storeError("ping", err)
+	case strings.Contains(info.Val(), "\nrole:slave"):
+		return fmt.Errorf("redisstore: ping: %w", ErrReplicaNode)
+	}
+	return nil
 }
 
 // storeError translates a go-redis error at the edge of the store:
