@@ -160,7 +160,10 @@ func (s *Server) launch(bin string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		info, err := c.Info(ctx, "server").Result()
 		cancel()
-		if err == nil && strings.Contains(info, "process_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
+		// A server started with INFO renamed away (as some managed services do) cannot say its
+		// process id; no other server this harness starts renames INFO, so that answer is ours.
+		renamed := err != nil && strings.Contains(err.Error(), "unknown command")
+		if renamed || err == nil && strings.Contains(info, "process_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
 			s.mu.Lock()
 			s.cmd = cmd
 			s.mu.Unlock()
