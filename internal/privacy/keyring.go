@@ -338,19 +338,22 @@ func NewSecret() []byte {
 // ParseKeys parses "id:base64,id:base64" (standard or URL base64, padded or not) into keys, in order.
 func ParseKeys(spec string) ([]Key, error) {
 	var keys []Key
+	n := 0
 	for _, part := range strings.Split(spec, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
+		// A malformed entry is named by its place, never by any of its text: without its id, or
+		// with the two parts swapped ("base64:id"), its first characters are the secret's, which
+		// must not reach the log.
+		n++
 		id, enc, ok := strings.Cut(part, ":")
 		if !ok {
-			return nil, fmt.Errorf("privacy: key %q: want id:base64", redactKeySpec(part))
+			return nil, fmt.Errorf("privacy: key %d of the list: want id:base64", n)
 		}
-		// Checked here, before the id is named in any error: with the two parts swapped
-		// ("base64:id") the "id" is the secret, which must not reach the log.
 		if !keyIDPattern.MatchString(id) {
-			return nil, fmt.Errorf("privacy: key %q: id before the \":\": want 1-32 letters, digits, '_' or '-', then the base64", redactKeySpec(part))
+			return nil, fmt.Errorf("privacy: key %d of the list: id before the \":\": want 1-32 letters, digits, '_' or '-', then the base64", n)
 		}
 		secret, err := DecodeSecret(enc)
 		if err != nil {
@@ -380,10 +383,3 @@ func DecodeSecret(enc string) ([]byte, error) {
 
 // EncodeSecret is the inverse of DecodeSecret, for printing generated keys.
 func EncodeSecret(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
-func redactKeySpec(s string) string {
-	if len(s) > 4 {
-		return s[:4] + "…"
-	}
-	return "…"
-}

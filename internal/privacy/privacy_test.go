@@ -347,13 +347,13 @@ func TestParseKeys(t *testing.T) {
 	}
 	// A secret is never part of the error, which goes to the log, even when it stands where the
 	// id belongs.
-	for _, spec := range []string{secret + ":k1", "k1:" + secret[:20], strings.TrimRight(secret, "=") + ":" + secret, "bad id:" + secret} {
+	for _, spec := range []string{secret + ":k1", "k1:" + secret[:20], strings.TrimRight(secret, "=") + ":" + secret, "bad id:" + secret, secret, "k0:" + secret + "," + secret} {
 		_, err := ParseKeys(spec)
 		if err == nil {
 			t.Errorf("ParseKeys(%q) = nil error, want an error", spec)
 			continue
 		}
-		for _, s := range []string{secret, strings.TrimRight(secret, "="), secret[:20]} {
+		for _, s := range []string{secret, strings.TrimRight(secret, "="), secret[:20], secret[:4]} {
 			if strings.Contains(err.Error(), s) {
 				t.Errorf("ParseKeys(%q) = error %q, which holds the secret", spec, err)
 				break
