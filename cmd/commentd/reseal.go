@@ -135,13 +135,21 @@ func printCounts(w io.Writer, title string, keys *privacy.Keyring, rep comment.R
 		fmt.Fprintf(tw, "  %s\t%d\t%s\n", id, rep.ByKey[id], note)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "  %d values in %d comments; %d do not open.\n\n", rep.Values, rep.Records, rep.UnopenedCount)
+	fmt.Fprintf(w, "  %s in %s; %d do not open.\n\n", count(rep.Values, "value"), count(rep.Records, "comment"), rep.UnopenedCount)
+}
+
+// count is n with noun, in the plural unless n is 1: "1 value", "10 values".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func printResealed(w io.Writer, keys *privacy.Keyring, rep comment.ResealReport) {
-	fmt.Fprintf(w, "Re-sealed with %s: %d values.\n", keys.Primary(), rep.Resealed)
+	fmt.Fprintf(w, "Re-sealed with %s: %s.\n", keys.Primary(), count(rep.Resealed, "value"))
 	if rep.Changed > 0 {
-		fmt.Fprintf(w, "Changed by another writer while the walk ran, so left as they were: %d values (run commentd reseal again for them).\n", rep.Changed)
+		fmt.Fprintf(w, "Changed by another writer while the walk ran, so left as they were: %s (run commentd reseal again for them).\n", count(rep.Changed, "value"))
 	}
 	fmt.Fprintln(w)
 }
