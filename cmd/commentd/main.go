@@ -27,7 +27,7 @@ func main() {
 	// SIGHUP reloads the keys file and the TLS certificate (without this it would end the process).
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, nil, reload)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ(), nil, reload)
 	switch {
 	case err == nil:
 	case errors.Is(err, config.ErrHelp):

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,24 +54,8 @@ func TestPprofWarnsWhenReachable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stderr := &syncBuffer{}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ready := make(chan struct{})
-			done := make(chan error, 1)
 			args := []string{"-dev", "-pprof", "-grpc-addr", "127.0.0.1:0", "-http-addr", tt.httpAddr}
-			go func() {
-				done <- run(ctx, args, io.Discard, stderr, func(string) string { return "" }, func(string, string) { close(ready) }, nil)
-			}()
-			select {
-			case <-ready:
-			case err := <-done:
-				t.Fatalf("run(%q) returned before ready: %v\n%s", args, err, stderr)
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("run(%q) = %v, want nil after cancel", args, err)
-			}
+			stderr := startAndStop(t, args, nil)
 			warned := false
 			for _, line := range strings.Split(stderr.String(), "\n") {
 				if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "pprof") {

@@ -28,8 +28,8 @@ const progressEvery = 5 * time.Second
 //
 // It is a command rather than a flag of the server so that no configuration (a config file, an
 // environment) can turn every replica into a job that rewrites records and exits.
-func runReseal(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, opts, err := config.LoadReseal(args, getenv, stderr)
+func runReseal(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	cfg, opts, err := config.LoadReseal(args, lookupEnv(environ), stderr)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func runReseal(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	redisLogLevel.Set(level.Level())
 	log.Info("starting commentd reseal", append(cfg.LogAttrs(), "dry_run", opts.DryRun)...)
-	warnUnknownEnv(log)
+	warnUnknownEnv(log, environ)
 
 	keyring, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: cfg.EncryptionKeys, HashKey: cfg.HashKey})
 	if err != nil {

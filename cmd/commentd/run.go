@@ -39,9 +39,10 @@ type readyFunc func(grpcAddr, httpAddr string)
 // run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails. Every
 // value on reload (SIGHUP) reads the keys file and the TLS certificate again. With "reseal" as
 // the first argument it runs that job instead (see runReseal) and returns when it is done.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready readyFunc, reload <-chan os.Signal) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, ready readyFunc, reload <-chan os.Signal) error {
+	getenv := lookupEnv(environ)
 	if len(args) > 0 && args[0] == "reseal" {
-		return runReseal(ctx, args[1:], stdout, stderr, getenv)
+		return runReseal(ctx, args[1:], stdout, stderr, environ)
 	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cfg.RedisURL = "embedded (miniredis)"
 	}
 	log.Info("starting commentd", cfg.LogAttrs()...)
-	warnUnknownEnv(log)
+	warnUnknownEnv(log, environ)
 
 	// In -dev mode everything a production set-up brings from outside is made up here.
 	var devRedis *miniredis.Miniredis
@@ -281,14 +282,25 @@ func isLoopback(a net.Addr) bool {
 	return ok && t.IP.IsLoopback()
 }
 
-// environ is the process's environment, for warnUnknownEnv (a variable so tests can set it
-// without touching the test process's own).
-var environ = os.Environ
+// lookupEnv returns a getenv over environ, a list of "KEY=value" as os.Environ gives it. run takes
+// the environment as that list, not as os.Getenv, so that the check of misspelt variables
+// (warnUnknownEnv) can list them, and tests give each run its own.
+func lookupEnv(environ []string) func(string) string {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if _, seen := vars[k]; !seen { // the first, as os.Getenv reads it
+				vars[k] = v
+			}
+		}
+	}
+	return func(k string) string { return vars[k] }
+}
 
-// warnUnknownEnv logs the COMMENTD_* variables that set nothing, by name only (their values may
-// be secrets): a misspelt one leaves its setting at the default.
-func warnUnknownEnv(log *slog.Logger) {
-	if names := config.UnknownEnv(environ()); len(names) > 0 {
+// warnUnknownEnv logs the COMMENTD_* variables of environ that set nothing, by name only (their
+// values may be secrets): a misspelt one leaves its setting at the default.
+func warnUnknownEnv(log *slog.Logger, environ []string) {
+	if names := config.UnknownEnv(environ); len(names) > 0 {
 		log.Warn("environment variables named like commentd settings that are none: ignored, so the settings meant keep their values (commentd -h lists them)", "names", names)
 	}
 }

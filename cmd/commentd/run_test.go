@@ -45,7 +45,7 @@ func runAsyncReload(t *testing.T, args []string, env map[string]string, stdout *
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, args, stdout, &bytes.Buffer{}, func(k string) string { return env[k] }, func(grpcAddr, _ string) { ready <- grpcAddr }, reload)
+		done <- run(ctx, args, stdout, &bytes.Buffer{}, envList(env), func(grpcAddr, _ string) { ready <- grpcAddr }, reload)
 	}()
 	select {
 	case addr := <-ready:
@@ -189,7 +189,7 @@ func TestRefusesLossyRedis(t *testing.T) {
 	base := []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys}
 
 	lossy := redistest.Start(t)
-	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] }, nil, nil)
+	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, envList(env), nil, nil)
 	if !errors.Is(err, redisstore.ErrNoAOF) {
 		t.Errorf("run against Redis with AOF off = %v, want an error matching redisstore.ErrNoAOF", err)
 	}
@@ -279,27 +279,8 @@ func TestWarnsOfUnknownEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			old := environ
-			environ = func() []string { return tt.environ }
-			t.Cleanup(func() { environ = old })
-			stderr := &syncBuffer{}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ready := make(chan struct{})
-			done := make(chan error, 1)
 			args := []string{"-dev", "-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}
-			go func() {
-				done <- run(ctx, args, io.Discard, stderr, func(string) string { return "" }, func(string, string) { close(ready) }, nil)
-			}()
-			select {
-			case <-ready:
-			case err := <-done:
-				t.Fatalf("run(%q) returned before ready: %v\n%s", args, err, stderr)
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("run(%q) = %v, want nil after cancel", args, err)
-			}
+			stderr := startAndStop(t, args, tt.environ)
 			warned := false
 			for _, line := range strings.Split(stderr.String(), "\n") {
 				if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "COMMENTD_HASHKEY") {
@@ -380,4 +361,37 @@ func TestRedisLoggerHoldsRepeats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// envList is env as run takes the environment: "KEY=value" strings.
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// startAndStop runs commentd with args and environ until it is ready, stops it, and returns its
+// log.
+func startAndStop(t *testing.T, args, environ []string) *syncBuffer {
+	t.Helper()
+	stderr := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, io.Discard, stderr, environ, func(string, string) { close(ready) }, nil)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run(%q) returned before ready: %v\n%s", args, err, stderr)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run(%q) = %v, want nil after cancel", args, err)
+	}
+	return stderr
 }
