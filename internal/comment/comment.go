@@ -262,3 +262,17 @@ func Anonymised(c Comment) Comment {
 	c.EmailSealed, c.AuthorKey, c.IPSealed, c.IPKey, c.UserAgent = "", "", "", "", ""
 	return c
 }
+
+// ShortDuration writes d for moderators as it would be configured, without the zero units
+// time.Duration writes: "360h" and "1h30m", not "360h0m0s" and "1h30m0s". Reasons and audit notes
+// that name a window or a retention use it.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -332,4 +333,22 @@ func FuzzIDChecksMatchPatterns(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(checkIDs)
+}
+
+func TestShortDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{360 * time.Hour, "360h"},
+		{time.Hour + 30*time.Minute, "1h30m"},
+		{90 * time.Minute, "1h30m"},
+		{time.Hour + time.Second, "1h0m1s"},
+		{45 * time.Minute, "45m"},
+		{1500 * time.Millisecond, "1.5s"},
+	} {
+		if got := ShortDuration(tt.d); got != tt.want {
+			t.Errorf("ShortDuration(%d) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
 }

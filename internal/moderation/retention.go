@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/commentd/commentd/internal/comment"
 )
 
 // Spam is deleted once it has been spam for the retention (WordPress: "spam comments are deleted
@@ -62,21 +63,9 @@ func (s *Service) PurgeSpam(ctx context.Context, retention time.Duration) (int, 
 	// What was deleted is logged even when the run stopped on an error part way. The action says
 	// spam was deleted; the note says how much and why, short enough for commentctl audit's reason
 	// column (40 characters) to show it whole.
-	note := countComments(total) + ": spam for over " + shortDuration(retention)
+	note := countComments(total) + ": spam for over " + comment.ShortDuration(retention)
 	if aerr := s.RecordAudit(ctx, AuditEvent{Moderator: RetentionModerator, Action: AuditPurgeSpam, Target: ErasureTarget, Reason: note}); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
 	return total, err
-}
-
-// shortDuration is d as time.Duration writes it, without trailing zero units: 360h, not 360h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -91,21 +91,3 @@ func TestPurgeSpamNeedsAPurgerAndARetention(t *testing.T) {
 		t.Errorf("PurgeSpam(retention 0) = nil error, want one (0 keeps spam: the caller must not run it)")
 	}
 }
-
-func TestShortDuration(t *testing.T) {
-	for _, tt := range []struct {
-		d    time.Duration
-		want string
-	}{
-		{360 * time.Hour, "360h"},
-		{time.Hour + 30*time.Minute, "1h30m"},
-		{90 * time.Minute, "1h30m"},
-		{time.Hour + time.Second, "1h0m1s"},
-		{45 * time.Minute, "45m"},
-		{1500 * time.Millisecond, "1.5s"},
-	} {
-		if got := shortDuration(tt.d); got != tt.want {
-			t.Errorf("shortDuration(%d) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
-}

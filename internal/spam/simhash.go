@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
-	"strings"
 	"time"
 	"unicode"
+
+	"github.com/commentd/commentd/internal/comment"
 )
 
 // Fingerprint is a 64-bit SimHash of a comment body: bodies that share most of their text have
@@ -238,20 +239,7 @@ func (s *Scorer) checkCampaign(ctx context.Context, in Input, v *verdict) error 
 		}
 	}
 	if len(authors) >= o.MinAuthors {
-		v.add(DecisionHold, ReasonCampaign, fmt.Sprintf("%d other authors posted nearly the same text in the last %s", len(authors), windowText(o.Window)))
+		v.add(DecisionHold, ReasonCampaign, fmt.Sprintf("%d other authors posted nearly the same text in the last %s", len(authors), comment.ShortDuration(o.Window)))
 	}
 	return nil
-}
-
-// windowText writes a window for moderators as it is configured, without the zero units
-// time.Duration writes: "1h" and "90m", not "1h0m0s" and "1h30m0s".
-func windowText(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
