@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/moderation"
-	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 )
 
@@ -151,12 +150,7 @@ func TestErasureRacesCampaignFlush(t *testing.T) {
 func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := redistest.Client(t, redistest.Start(t).Addr)
-	s, err := New(ctx, rdb, Options{})
-	if err != nil {
-		t.Fatalf("New = %v", err)
-	}
-	ts := testStore{Store: s, rdb: rdb}
+	ts := storeOfItsOwn(t) // Redis's slow log is read
 	const names = 200_000
 	lapse := float64(time.Now().Add(campaignErasureTTL).UnixMilli())
 	erased := strings.Repeat("e", 43)
@@ -201,11 +195,8 @@ func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
 func TestCampaignEraseCostAfterManyErasures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := redistest.Client(t, redistest.Start(t).Addr)
-	s, err := New(ctx, rdb, Options{})
-	if err != nil {
-		t.Fatalf("New = %v", err)
-	}
+	own := storeOfItsOwn(t) // Redis's slow log is read
+	s, rdb := own.Store, own.rdb
 	const names, lapsedNames = 200_000, 100
 	standing := float64(time.Now().Add(campaignErasureTTL).UnixMilli())
 	lapsed := float64(time.Now().Add(-time.Minute).UnixMilli())

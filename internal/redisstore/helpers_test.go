@@ -195,3 +195,15 @@ func slowestScript(t *testing.T, rdb redis.UniversalClient) time.Duration {
 	}
 	return slowest
 }
+
+// storeOfItsOwn returns a store on a redis-server of its own, for a test that reads what Redis
+// itself counts (INFO commandstats, the slow log), which the tests sharing a server would add to.
+func storeOfItsOwn(t *testing.T) testStore {
+	t.Helper()
+	rdb := redistest.Client(t, redistest.Start(t).Addr)
+	s, err := New(context.Background(), rdb, Options{})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	return testStore{Store: s, rdb: rdb}
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 )
 
@@ -155,13 +154,7 @@ func TestCampaignsQuietWindowExpires(t *testing.T) {
 func TestCampaignsLoadStopsAtAWindowful(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// A Redis server of its own: the test counts the stream reads Redis served.
-	rdb := redistest.Client(t, redistest.Start(t).Addr)
-	s, err := New(ctx, rdb, Options{})
-	if err != nil {
-		t.Fatalf("New = %v", err)
-	}
-	ts := testStore{Store: s, rdb: rdb}
+	ts := storeOfItsOwn(t)              // the test counts the stream reads Redis served
 	const entries, perEntry = 2000, 100 // twice what a window keeps
 	start := time.Now().Add(-50 * time.Minute)
 	at := func(e, i int) time.Time { return start.Add(time.Duration(e*perEntry+i) * 10 * time.Millisecond) }
