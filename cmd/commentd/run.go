@@ -52,11 +52,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	redisLogLevel.Set(level.Level())
+	ignoredRedis := cfg.Dev && cfg.RedisURL != config.DefaultRedisURL
 	if cfg.Dev {
 		cfg.RedisURL = "embedded (miniredis)"
 	}
 	log.Info("starting commentd", cfg.LogAttrs()...)
 	warnUnknownEnv(log, environ)
+	if ignoredRedis {
+		// Not refused: a shell that exports COMMENTD_REDIS_URL for other work must still run the
+		// README's first command. But an operator who added -dev by mistake must see that the
+		// comments go nowhere durable.
+		log.Warn("-dev ignores -redis-url (or COMMENTD_REDIS_URL): comments go to the embedded in-memory Redis, not to the Redis named")
+	}
 
 	// In -dev mode everything a production set-up brings from outside is made up here.
 	var devRedis *miniredis.Miniredis

@@ -395,3 +395,29 @@ func startAndStop(t *testing.T, args, environ []string) *syncBuffer {
 	}
 	return stderr
 }
+
+// TestDevWarnsOfIgnoredRedisURL: -dev uses its embedded Redis whatever -redis-url says; an operator
+// who added -dev by mistake is told, in a WARN line, that the Redis named gets nothing.
+func TestDevWarnsOfIgnoredRedisURL(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		environ  []string
+		wantWarn bool
+	}{
+		{name: "no redis-url"},
+		{name: "redis-url in the environment", environ: []string{"COMMENTD_REDIS_URL=redis://127.0.0.1:1"}, wantWarn: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stderr := startAndStop(t, []string{"-dev", "-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, tt.environ)
+			warned := false
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "ignores -redis-url") {
+					warned = true
+				}
+			}
+			if warned != tt.wantWarn {
+				t.Errorf("-dev with environment %q warned of an ignored redis-url: %v, want %v; log:\n%s", tt.environ, warned, tt.wantWarn, stderr)
+			}
+		})
+	}
+}

@@ -20,6 +20,9 @@ import (
 	"github.com/commentd/commentd/internal/privacy"
 )
 
+// DefaultRedisURL is -redis-url's default: a Redis on this machine's standard port.
+const DefaultRedisURL = "redis://127.0.0.1:6379"
+
 // Config is commentd's whole configuration.
 type Config struct {
 	Dev             bool
@@ -138,7 +141,7 @@ func settings() []setting {
 	out = append(out, scalar("http-addr", "COMMENTD_HTTP_ADDR", ":7071", "HTTP listen address for /metrics (-dev: 127.0.0.1:7071)", a, s))
 	a, _ = stringField(func(c *Config) *string { return &c.RedisURL })
 	s = func(c *Config) string { return maskRedisPassword(c.RedisURL) }
-	out = append(out, scalar("redis-url", "COMMENTD_REDIS_URL", "redis://127.0.0.1:6379", "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,... or redis+cluster://h1:p1 (one seed), Sentinel as redis+sentinel://h1:p1,h2:p2/master (rediss+... for TLS)", a, s))
+	out = append(out, scalar("redis-url", "COMMENTD_REDIS_URL", DefaultRedisURL, "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,... or redis+cluster://h1:p1 (one seed), Sentinel as redis+sentinel://h1:p1,h2:p2/master (rediss+... for TLS)", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.RedisPrefix })
 	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.KeysFile })
