@@ -248,7 +248,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	}()
 	log.Info("commentd ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
 	if cfg.Dev {
-		printDevBanner(stdout, grpcLis.Addr().String(), devTokens)
+		printDevBanner(stdout, grpcLis.Addr().String(), cfg.TLSCert != "", devTokens)
 	}
 	if ready != nil {
 		ready(grpcLis.Addr().String(), httpLis.Addr().String())
@@ -526,7 +526,7 @@ func runDevTTLs(mr *miniredis.Miniredis, tick time.Duration) (stop func()) {
 	}
 }
 
-func printDevBanner(w io.Writer, grpcAddr string, tokens []devToken) {
+func printDevBanner(w io.Writer, grpcAddr string, tls bool, tokens []devToken) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncommentd -dev is listening on %s  (in-memory data: lost at exit; for trying it out only)\n\n", grpcAddr)
 	if len(tokens) > 0 {
@@ -538,7 +538,13 @@ func printDevBanner(w io.Writer, grpcAddr string, tokens []devToken) {
 		fmt.Fprintf(&b, "\nTry it (in another terminal):\n")
 		fmt.Fprintf(&b, "  export SITE_KEY=%s\n", site)
 		fmt.Fprintf(&b, "  export COMMENTCTL_SERVER=%s COMMENTCTL_TOKEN=%s\n", grpcAddr, mod)
-		fmt.Fprintf(&b, "  see the README's walk-through for grpcurl and commentctl commands\n\n")
+		if tls {
+			// -tls-cert is set: a plaintext call fails, and the README's grpcurl lines use -plaintext.
+			fmt.Fprintf(&b, "  export COMMENTCTL_TLS=true   # -tls-cert is set: calls need TLS (COMMENTCTL_TLS_CA=FILE for a private CA)\n")
+			fmt.Fprintf(&b, "  see the README's walk-through for grpcurl and commentctl commands; give grpcurl -cacert FILE (or -insecure) instead of -plaintext\n\n")
+		} else {
+			fmt.Fprintf(&b, "  see the README's walk-through for grpcurl and commentctl commands\n\n")
+		}
 	}
 	io.WriteString(w, b.String())
 }

@@ -421,3 +421,19 @@ func TestDevWarnsOfIgnoredRedisURL(t *testing.T) {
 		})
 	}
 }
+
+// TestDevBannerSaysTLS: with -tls-cert the try-it lines must not lead to plaintext calls, which
+// the server refuses.
+func TestDevBannerSaysTLS(t *testing.T) {
+	tokens := []devToken{{role: "site", token: "cmd_site"}, {role: "moderator", token: "cmd_mod"}}
+	for _, tls := range []bool{false, true} {
+		var b bytes.Buffer
+		printDevBanner(&b, "127.0.0.1:7070", tls, tokens)
+		if got := strings.Contains(b.String(), "COMMENTCTL_TLS=true"); got != tls {
+			t.Errorf("banner with TLS %v says COMMENTCTL_TLS=true: %v, want %v:\n%s", tls, got, tls, b.String())
+		}
+		if got := strings.Contains(b.String(), "instead of -plaintext"); got != tls {
+			t.Errorf("banner with TLS %v warns of grpcurl -plaintext: %v, want %v:\n%s", tls, got, tls, b.String())
+		}
+	}
+}
