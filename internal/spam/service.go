@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/commentd/commentd/internal/comment"
 )
 
@@ -145,7 +147,10 @@ func (s *Service) Train(ctx context.Context, model, requestID string, examples [
 	labelled := make([]Labelled, 0, len(examples))
 	for i, x := range examples {
 		field := fmt.Sprintf("examples[%d].body", i)
-		body := strings.TrimSpace(x.Body)
+		// Composed (NFC) as a submission's body is stored and scored: the tokeniser does not
+		// compose, so an example whose accents came as combining marks would otherwise train
+		// tokens no submission has.
+		body := norm.NFC.String(strings.TrimSpace(x.Body))
 		switch {
 		case !utf8.ValidString(x.Body):
 			verr.Add(field, "not valid UTF-8")

@@ -331,3 +331,39 @@ func TestServiceDeleteModel(t *testing.T) {
 		t.Errorf("called DeleteModel(eval-1) twice, got %v, want ErrModelNotFound", err)
 	}
 }
+
+// TestServiceTrainComposesBodies: a training example teaches the features a submission of the same
+// text is scored with. Submissions are stored and scored composed (NFC); an example sent with its
+// accents as combining marks (as some systems write text) must train the same tokens, not ones no
+// submission ever has.
+func TestServiceTrainComposesBodies(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name, body, composed string
+	}{
+		{name: "combining acute", body: "Caf\u00e9 cre\u0301me offer, visit now", composed: "Caf\u00e9 cr\u00e9me offer, visit now"},
+		{name: "combining diaeresis and ring", body: "  Zu\u0308rich A\u030angstro\u0308m  ", composed: "Z\u00fcrich \u00c5ngstr\u00f6m"},
+		{name: "already composed", body: "na\u00efve r\u00e9sum\u00e9", composed: "na\u00efve r\u00e9sum\u00e9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			models := newStubModels()
+			s := spam.NewService(engineFor(t, testKeyring(t), spam.EngineOptions{}), models, spam.ServiceOptions{})
+			if _, _, err := s.Train(ctx, "", "", []spam.Example{{Body: tt.body, Spam: true}}); err != nil {
+				t.Fatalf("called Train(%q), got %v, want success", tt.body, err)
+			}
+			sub := comment.Submission{ThreadID: "t1", AuthorName: "Reader", AuthorEmail: "reader@example.org", Body: tt.body, UserAgent: "ua"}
+			d, err := comment.Limits{}.Validate(sub)
+			if err != nil {
+				t.Fatalf("validate a submission of %q: %v", tt.body, err)
+			}
+			if d.Body != tt.composed {
+				t.Fatalf("validate a submission of %q: body %q, want %q", tt.body, d.Body, tt.composed)
+			}
+			want := []spam.Labelled{{Tokens: spam.Features(spam.Input{Body: d.Body}), Spam: true}}
+			if diff := cmp.Diff(want, models.trained[""]); diff != "" {
+				t.Errorf("called Train(%q), got trained examples diff from the submission's features (-want +got):\n%s", tt.body, diff)
+			}
+		})
+	}
+}
