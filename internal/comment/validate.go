@@ -344,6 +344,10 @@ func TextLength(s string) int { return composedLength(norm.NFC.String(s)) }
 // composedLength is TextLength of a text already composed.
 func composedLength(s string) int { return utf8.RuneCountInString(s) - strings.Count(s, "\r\n") }
 
+// Visible reports whether s has a character a reader can see, as a submission's required text
+// must: other texts that stand for a comment (training examples) are held to the same rule.
+func Visible(s string) bool { return hasVisible(s) }
+
 // hasVisible reports whether s has a character a reader can see. Trimming removes only white
 // space, so a field of zero-width spaces, joiners, a byte order mark or a Hangul filler passes as
 // one or more characters while it shows as nothing: a required field left blank.

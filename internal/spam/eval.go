@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
+
+	"github.com/commentd/commentd/internal/comment"
 )
 
 // This file measures the Scorer on labelled comments. It is used by the package's tests and is
@@ -106,6 +108,9 @@ func bodyProblem(body string) string {
 		return "not valid UTF-8"
 	case strings.TrimSpace(body) == "":
 		return "empty"
+	case !comment.Visible(body):
+		// The server refuses it as it refuses such a submission.
+		return "only invisible characters"
 	}
 	return ""
 }

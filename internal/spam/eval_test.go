@@ -140,6 +140,7 @@ func TestReadCSV(t *testing.T) {
 		{"CONTENT,CLASS\nhello,1\nhello,spam\n", "line 3: CLASS is \"spam\""},
 		{"CONTENT,CLASS\nhello,1\n\"  \",0\n", "line 3: CONTENT is empty"},
 		{"CONTENT,CLASS\nhello,1\n\ufeff,0\n", "line 3: CONTENT is empty"},
+		{"CONTENT,CLASS\nhello,1\n\u200b\u200b,0\n", "line 3: CONTENT is only invisible characters"},
 		{"CONTENT,CLASS\nhello,1\n\"multi\nline\",0\nbad \xff byte,1\n", "line 5: CONTENT is not valid UTF-8"},
 	} {
 		_, err := spam.ReadCSV(strings.NewReader(tt.in))
@@ -173,6 +174,7 @@ func TestReadJSONLines(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{`{"body": "no label"}`, `line 1: want both "body" and "spam"`},
 		{ok + "{\"body\": \" \\ufeff \", \"spam\": false}", `line 2: "body" is empty`},
+		{ok + "{\"body\": \"\\u3164\", \"spam\": false}", `line 2: "body" is only invisible characters`},
 		{ok + "\n\n" + `{"body": "no label"}` + "\n", `line 4: want both "body" and "spam"`},
 		{ok + "\r\n" + ok + `{"body": "x", "spam": "yes"}` + "\n", "line 4: "},
 		{ok + "\n" + `{"body": "x", "spam": tru}` + "\n" + ok, "line 3: "},

@@ -156,6 +156,9 @@ func (s *Service) Train(ctx context.Context, model, requestID string, examples [
 			verr.Add(field, "not valid UTF-8")
 		case body == "":
 			verr.Add(field, "required")
+		case !comment.Visible(body):
+			// Refused as a submission's body is: it trains nothing but a length token.
+			verr.Add(field, "required: it holds only invisible characters")
 		case comment.TextLength(body) > maxChars:
 			verr.Add(field, fmt.Sprintf("too long: at most %d characters", maxChars))
 		default:

@@ -285,6 +285,12 @@ func TestServiceTrain(t *testing.T) {
 		{name: "longest body with CR LF line breaks", examples: []spam.Example{{Body: longest, Spam: true}}},
 		{name: "body too long", examples: []spam.Example{{Body: tooLong}}, wantField: "examples[0].body"},
 		{name: "empty body", examples: []spam.Example{{Body: "ok"}, {Body: "  "}}, wantField: "examples[1].body"},
+		// A submission of these is refused as blank; as an example it would train the class with
+		// nothing but a length token.
+		{name: "invisible body", examples: []spam.Example{{Body: "ok"}, {Body: "\u200b\u200b"}}, wantField: "examples[1].body"},
+		{name: "Hangul filler body", examples: []spam.Example{{Body: " \u3164 "}}, wantField: "examples[0].body"},
+		{name: "byte order mark body", examples: []spam.Example{{Body: "\ufeff", Spam: true}}, wantField: "examples[0].body"},
+		{name: "zero-width space inside a word", examples: []spam.Example{{Body: "fr\u200bee iphone", Spam: true}}},
 		{name: "bad model", model: "a/b", examples: []spam.Example{{Body: "ok"}}, wantField: "spam_model"},
 	}
 	for _, tt := range tests {
