@@ -251,6 +251,11 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 		return "", nil, nil, &verr
 	}
 	id, idErr := moderation.ParseThreadID("thread.name", t.GetName())
+	// thread.name says which thread changes. A thread_id naming another one is a message meant for
+	// that thread: changing the named one instead would change the wrong thread without a word.
+	if tid := t.GetThreadId(); idErr == nil && tid != "" && tid != id {
+		verr.Add("thread.thread_id", fmt.Sprintf("%q is not the thread thread.name names (%q): leave it empty or give the same id", shortPath(tid), id))
+	}
 	paths := r.GetUpdateMask().GetPaths()
 	if len(paths) == 0 {
 		paths = []string{pathModerationMode, pathClosed}

@@ -328,6 +328,61 @@ func TestUnknownMaskPathQuotedShort(t *testing.T) {
 	}
 }
 
+// TestUpdateThreadIDMustMatchName: UpdateThread changes the thread its thread.name names. A
+// thread_id naming another thread (a message built for one thread and renamed for another) is
+// refused, and neither thread changes; an empty one, or the same id, is fine.
+func TestUpdateThreadIDMustMatchName(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	mod := e.as(t, modKeyName)
+	tests := []struct {
+		name       string
+		threadID   string
+		wantFields []string // nil: the update is made
+	}{
+		{"no thread_id", "", nil},
+		{"the same thread_id", "t-a", nil},
+		{"another thread_id", "t-b", []string{"thread.thread_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := false
+			for _, id := range []string{"t-a", "t-b"} {
+				if _, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
+					Thread: &commentdv1.Thread{Name: "threads/" + id, Closed: open}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
+				}); err != nil {
+					t.Fatalf("called UpdateThread(%s, open): %v", id, err)
+				}
+			}
+			_, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
+				Thread:     &commentdv1.Thread{Name: "threads/t-a", ThreadId: tt.threadID, Closed: true},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
+			})
+			if tt.wantFields == nil {
+				if err != nil {
+					t.Fatalf("called UpdateThread(threads/t-a, thread_id %q), got %v, want nil", tt.threadID, err)
+				}
+			} else {
+				if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument {
+					t.Fatalf("called UpdateThread(threads/t-a, thread_id %q), got %v %q, want InvalidArgument", tt.threadID, code, reason)
+				}
+				if got := badRequestFields(err); !cmp.Equal(got, tt.wantFields) {
+					t.Errorf("called UpdateThread(threads/t-a, thread_id %q), got bad fields %v, want %v", tt.threadID, got, tt.wantFields)
+				}
+			}
+			for _, id := range []string{"t-a", "t-b"} {
+				th, err := e.mod.GetThread(mod, &commentdv1.GetThreadRequest{Name: id})
+				if err != nil {
+					t.Fatalf("called GetThread(%s): %v", id, err)
+				}
+				wantClosed := id == "t-a" && tt.wantFields == nil
+				if th.GetThread().GetClosed() != wantClosed {
+					t.Errorf("after UpdateThread(threads/t-a, thread_id %q), thread %s closed %v, want %v", tt.threadID, id, th.GetThread().GetClosed(), wantClosed)
+				}
+			}
+		})
+	}
+}
+
 // TestNegativePageSizeRefused: every list call refuses a negative page_size with INVALID_ARGUMENT
 // naming it (0 asks for the default), as Google's API guides ask.
 func TestNegativePageSizeRefused(t *testing.T) {

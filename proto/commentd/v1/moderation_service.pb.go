@@ -895,7 +895,8 @@ func (x *GetThreadResponse) GetThread() *Thread {
 // UpdateThreadRequest changes a thread's settings.
 type UpdateThreadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required. The thread with its name set and the new values of the fields named in update_mask.
+	// Required. The thread with its name set and the new values of the fields named in update_mask. Its thread_id may
+	// be left empty; when set, it must be the id the name holds (INVALID_ARGUMENT otherwise, and nothing changes).
 	Thread *Thread `protobuf:"bytes,1,opt,name=thread,proto3" json:"thread,omitempty"`
 	// The fields to change: "moderation_mode" and/or "closed". Empty means both.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
