@@ -101,9 +101,10 @@ type ModerationServiceClient interface {
 	ListFilters(ctx context.Context, in *ListFiltersRequest, opts ...grpc.CallOption) (*ListFiltersResponse, error)
 	// Removes a word-list entry.
 	DeleteFilter(ctx context.Context, in *DeleteFilterRequest, opts ...grpc.CallOption) (*DeleteFilterResponse, error)
-	// Trains a spam model with labelled examples (at most 1,000 per call), for an initial corpus or an evaluation.
+	// Trains a spam model with labelled examples (at most 1,000 per call), for an initial corpus or an evaluation
+	// (admin keys only: the site's model scores every later comment).
 	TrainSpam(ctx context.Context, in *TrainSpamRequest, opts ...grpc.CallOption) (*TrainSpamResponse, error)
-	// Deletes a scratch spam model made for an evaluation. The site's own model cannot be deleted.
+	// Deletes a scratch spam model made for an evaluation (admin keys only). The site's own model cannot be deleted.
 	DeleteSpamModel(ctx context.Context, in *DeleteSpamModelRequest, opts ...grpc.CallOption) (*DeleteSpamModelResponse, error)
 	// Lists moderation actions from the append-only audit log, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
@@ -439,9 +440,10 @@ type ModerationServiceServer interface {
 	ListFilters(context.Context, *ListFiltersRequest) (*ListFiltersResponse, error)
 	// Removes a word-list entry.
 	DeleteFilter(context.Context, *DeleteFilterRequest) (*DeleteFilterResponse, error)
-	// Trains a spam model with labelled examples (at most 1,000 per call), for an initial corpus or an evaluation.
+	// Trains a spam model with labelled examples (at most 1,000 per call), for an initial corpus or an evaluation
+	// (admin keys only: the site's model scores every later comment).
 	TrainSpam(context.Context, *TrainSpamRequest) (*TrainSpamResponse, error)
-	// Deletes a scratch spam model made for an evaluation. The site's own model cannot be deleted.
+	// Deletes a scratch spam model made for an evaluation (admin keys only). The site's own model cannot be deleted.
 	DeleteSpamModel(context.Context, *DeleteSpamModelRequest) (*DeleteSpamModelResponse, error)
 	// Lists moderation actions from the append-only audit log, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
