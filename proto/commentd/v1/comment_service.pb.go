@@ -726,7 +726,8 @@ type ReportCommentRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. The reader's reason: one line of at most 500 characters. Control characters, line breaks (U+2028 and
 	// U+2029 too) included, are refused (INVALID_ARGUMENT): a site that takes the reason from a multi-line field joins
-	// its lines.
+	// its lines. So is a reason that holds an email address ("jane@example.com"): it is kept with the comment, shown to
+	// moderators and left in place when the comment's author has their data erased.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional but recommended. The reporting reader's IP address; one reader's repeated reports count once, also
 	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it every report
