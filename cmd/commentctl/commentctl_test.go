@@ -1082,11 +1082,7 @@ func TestQueueFilters(t *testing.T) {
 			}
 
 			// The server takes the token only with the same filters.
-			_, hint, ok := strings.Cut(strings.TrimSpace(got.stderr), "add ")
-			hint, _, ok2 := strings.Cut(hint, " (or use --all)")
-			if !ok || !ok2 {
-				t.Fatalf("%s: stderr %q; want a hint \"add ... (or use --all)\"", cmdline(args), got.stderr)
-			}
+			hint := nextPageHint(t, args, got.stderr)
 			next := append(args, strings.Fields(hint)...)
 			if got := (invocation{args: next}).run(t); got.code != exitOK {
 				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(next), got.code, got.stderr)
@@ -1099,4 +1095,16 @@ func TestQueueFilters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nextPageHint returns the flags of the next-page hint a paged command printed on stderr ("add
+// ... (or use --all)").
+func nextPageHint(t *testing.T, args []string, stderr string) string {
+	t.Helper()
+	_, hint, ok := strings.Cut(strings.TrimSpace(stderr), "add ")
+	hint, _, ok2 := strings.Cut(hint, " (or use --all)")
+	if !ok || !ok2 {
+		t.Fatalf("%s: stderr %q; want a hint \"add ... (or use --all)\"", cmdline(args), stderr)
+	}
+	return hint
 }

@@ -124,12 +124,7 @@ func TestCheckDurabilityConnectionRefusedIsNotUnreadable(t *testing.T) {
 // the replica is, passes.
 func TestCheckDurabilityRefusesReplica(t *testing.T) {
 	t.Parallel()
-	master := redistest.Start(t, "--appendonly", "yes")
-	host, port, err := net.SplitHostPort(master.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replica := redistest.Start(t, "--appendonly", "yes", "--replicaof", host, port)
+	master, replica := masterAndReplica(t)
 	tests := []struct {
 		name    string
 		addr    string
@@ -239,12 +234,7 @@ func TestWeakestDurability(t *testing.T) {
 // does a server that refuses INFO (some managed services), which says nothing either way.
 func TestPingRefusesReplica(t *testing.T) {
 	t.Parallel()
-	master := redistest.Start(t, "--appendonly", "yes")
-	host, port, err := net.SplitHostPort(master.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replica := redistest.Start(t, "--appendonly", "yes", "--replicaof", host, port)
+	master, replica := masterAndReplica(t)
 	noInfo := redistest.Start(t, "--rename-command", "INFO", "")
 	tests := []struct {
 		name    string
@@ -269,4 +259,15 @@ func TestPingRefusesReplica(t *testing.T) {
 			}
 		})
 	}
+}
+
+// masterAndReplica starts a durable master and a replica of it.
+func masterAndReplica(t *testing.T) (master, replica *redistest.Server) {
+	t.Helper()
+	master = redistest.Start(t, "--appendonly", "yes")
+	host, port, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, redistest.Start(t, "--appendonly", "yes", "--replicaof", host, port)
 }
