@@ -67,6 +67,10 @@ const (
 	// ended yet; nothing was stored or counted. ABORTED (a concurrency conflict), with RetryInfo:
 	// sent again in a moment, the request gets what the first got.
 	ReasonRequestInProgress = "REQUEST_IN_PROGRESS"
+	// ReasonETagMismatch: a decision's etag is no longer the comment's (AIP-154): another decision,
+	// or readers' reports, changed it since the moderator read it. ABORTED, a concurrency conflict,
+	// as the AIP asks; no RetryInfo, as the same call fails again: read the comment and decide anew.
+	ReasonETagMismatch = "ETAG_MISMATCH"
 )
 
 // featureOffError says this server was started without a feature the method needs.
@@ -121,6 +125,10 @@ const (
 //	                                                                                metadata "name", "from_state", "to_state" (STATE_*),
 //	                                                                                "action" (as the audit log names it) and
 //	                                                                                "allowed_states" (STATE_*, comma-separated)
+//	*moderation.StaleError            ABORTED             ETAG_MISMATCH             metadata "name", "action" (the decision refused),
+//	                                                                                "state" (STATE_*) and "etag" of the comment now;
+//	                                                                                "moderator" and "decide_time" (RFC 3339) of its
+//	                                                                                last decision when it has one
 //	*ratelimit.LimitError             RESOURCE_EXHAUSTED  RATE_LIMITED              QuotaFailure subject "rule:{rule}" + RetryInfo with the
 //	                                                                                error's delay; metadata "rule", "retry_delay"
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
@@ -156,6 +164,7 @@ func statusFor(err error) (st *status.Status, internal bool) {
 		ferr *featureOffError
 		verr *comment.ValidationError
 		terr *moderation.TransitionError
+		serr *moderation.StaleError
 		perr *permissionError
 		lerr *ratelimit.LimitError
 		berr *ratelimit.BannedError
@@ -228,6 +237,18 @@ func statusFor(err error) (st *status.Status, internal bool) {
 				Subject:     name,
 				Description: desc,
 			}}}), false
+
+	case errors.As(err, &serr):
+		cur := serr.Current
+		state := stateToProto(cur.State).String()
+		md := map[string]string{"name": "comments/" + serr.ID, "action": serr.Action.String(), "state": state, "etag": moderation.ETag(cur)}
+		now := "it is " + state + " now"
+		if d := cur.Decision; d != nil {
+			md["moderator"], md["decide_time"] = d.Moderator, d.At.UTC().Format(time.RFC3339)
+			now += ", last decided by " + d.Moderator
+		}
+		return withDetails(codes.Aborted, "the comment changed since its etag was read ("+now+"); nothing was changed: read it again and decide on what it is now",
+			ReasonETagMismatch, md), false
 
 	case errors.As(err, &lerr):
 		return withDetails(codes.ResourceExhausted, "rate limit exceeded; retry later", ReasonRateLimited,

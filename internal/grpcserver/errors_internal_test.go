@@ -25,6 +25,7 @@ import (
 
 // TestStatusFor covers the rows of the mapping table that no call through this package's test
 // server produces (a TransitionError of an action not known, which the store never makes; a
+// StaleError on a comment without a decision, which needs a report takedown between two reads; a
 // context error raised on the server is hidden behind the status the client makes itself when
 // its own deadline passes or it cancels), and checks the rate-limit rows with fixed values;
 // abuse_test.go produces those through real calls too. The other rows are tested through real
@@ -62,6 +63,16 @@ func TestStatusFor(t *testing.T) {
 				&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rule:author-per-minute"}}},
 				&errdetails.RetryInfo{RetryDelay: durationpb.New(1500 * time.Millisecond)},
 			},
+		},
+		{
+			// Readers' reports took down a comment no moderator had decided: no decision to name.
+			name:     "stale etag on a comment never decided, wrapped",
+			err:      fmt.Errorf("decide: %w", &moderation.StaleError{ID: "07abc", Action: moderation.Reject, Current: comment.Comment{ID: "07abc", State: comment.StatePending}}),
+			wantCode: codes.Aborted,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonETagMismatch, Domain: ErrorDomain, Metadata: map[string]string{
+				"name": "comments/07abc", "action": "reject", "state": "STATE_PENDING",
+				"etag": moderation.ETag(comment.Comment{State: comment.StatePending}),
+			}}},
 		},
 		{
 			name:        "duplicate",

@@ -57,7 +57,7 @@ func (s *moderationServer) GetComment(ctx context.Context, r *commentdv1.Moderat
 }
 
 func (s *moderationServer) ApproveComment(ctx context.Context, r *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
-	v, err := s.decide(ctx, moderation.Approve, r.GetName(), r.GetReason())
+	v, err := s.decide(ctx, moderation.Approve, r.GetName(), r.GetReason(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -65,26 +65,27 @@ func (s *moderationServer) ApproveComment(ctx context.Context, r *commentdv1.App
 }
 
 func (s *moderationServer) RejectComment(ctx context.Context, r *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error) {
-	v, err := s.decide(ctx, moderation.Reject, r.GetName(), r.GetReason())
+	v, err := s.decide(ctx, moderation.Reject, r.GetName(), r.GetReason(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}
 	return &commentdv1.RejectCommentResponse{Comment: viewToProto(v)}, nil
 }
 
-// decide applies a decision in the name of the calling key, so the record says who decided.
-func (s *moderationServer) decide(ctx context.Context, a moderation.Action, name, reason string) (moderation.View, error) {
+// decide applies a decision in the name of the calling key, so the record says who decided; with
+// an etag, only if the comment has not changed since it was read.
+func (s *moderationServer) decide(ctx context.Context, a moderation.Action, name, reason, etag string) (moderation.View, error) {
 	id, err := moderation.ParseID("name", name)
 	if err != nil {
-		// Name the reason too if it is bad: Decide, which checks it, is not reached.
+		// Name the reason and the etag too if they are bad: Decide, which checks them, is not reached.
 		_, reasonErr := moderation.ValidateDecisionReason("reason", reason)
-		return moderation.View{}, joinViolations(err, reasonErr)
+		return moderation.View{}, joinViolations(err, reasonErr, moderation.ValidateETag("etag", etag))
 	}
 	caller, ok := CallerFrom(ctx)
 	if !ok {
 		return moderation.View{}, errNoCaller
 	}
-	v, err := s.moderation.Decide(ctx, caller.Name, a, id, reason)
+	v, err := s.moderation.Decide(ctx, caller.Name, a, id, reason, etag)
 	if err != nil {
 		return moderation.View{}, err
 	}

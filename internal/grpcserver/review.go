@@ -42,7 +42,7 @@ func (s *moderationServer) ReleaseComments(ctx context.Context, r *commentdv1.Re
 }
 
 func (s *moderationServer) ReopenComment(ctx context.Context, r *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error) {
-	v, err := s.decide(ctx, moderation.Reopen, r.GetName(), r.GetReason())
+	v, err := s.decide(ctx, moderation.Reopen, r.GetName(), r.GetReason(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ func (s *commentServer) CheckComment(ctx context.Context, r *commentdv1.CheckCom
 }
 
 func (s *moderationServer) MarkSpam(ctx context.Context, r *commentdv1.MarkSpamRequest) (*commentdv1.MarkSpamResponse, error) {
-	v, err := s.decide(ctx, moderation.MarkSpam, r.GetName(), r.GetReason())
+	v, err := s.decide(ctx, moderation.MarkSpam, r.GetName(), r.GetReason(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (s *moderationServer) MarkSpam(ctx context.Context, r *commentdv1.MarkSpamR
 }
 
 func (s *moderationServer) MarkNotSpam(ctx context.Context, r *commentdv1.MarkNotSpamRequest) (*commentdv1.MarkNotSpamResponse, error) {
-	v, err := s.decide(ctx, moderation.MarkNotSpam, r.GetName(), r.GetReason())
+	v, err := s.decide(ctx, moderation.MarkNotSpam, r.GetName(), r.GetReason(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}

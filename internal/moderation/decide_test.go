@@ -19,10 +19,13 @@ type decideStub struct {
 	action  Action
 	missing bool // Get answers ErrNotFound
 	dec     *comment.Decision
+	etag    string
+	calls   int
 }
 
-func (s *decideStub) Decide(_ context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error) {
-	s.action, s.to, s.allowed, s.dec = a, d.To, slices.Clone(allowedFrom), &d
+func (s *decideStub) Decide(_ context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State, etag string) (comment.Comment, error) {
+	s.action, s.to, s.allowed, s.dec, s.etag = a, d.To, slices.Clone(allowedFrom), &d, etag
+	s.calls++
 	return comment.Comment{ID: id, State: d.To, Decision: &d}, nil
 }
 
@@ -68,7 +71,7 @@ func TestDecideTransitionRules(t *testing.T) {
 			learnt = append(learnt, c)
 			return nil
 		})})
-		v, err := s.Decide(context.Background(), "anna", tt.a, "00abc", "because")
+		v, err := s.Decide(context.Background(), "anna", tt.a, "00abc", "because", "")
 		if err != nil {
 			t.Fatalf("Decide(%s) = %v", tt.a, err)
 		}
@@ -87,7 +90,7 @@ func TestDecideTransitionRules(t *testing.T) {
 func TestDecideReportsLearnFailure(t *testing.T) {
 	boom := errors.New("counts store down")
 	s := NewService(&decideStub{}, testKeyring(t), Options{Learner: learnerFunc(func(context.Context, comment.Comment) error { return boom })})
-	if _, err := s.Decide(context.Background(), "anna", MarkSpam, "00abc", ""); !errors.Is(err, boom) {
+	if _, err := s.Decide(context.Background(), "anna", MarkSpam, "00abc", "", ""); !errors.Is(err, boom) {
 		t.Errorf("Decide(mark spam) with the learner failing = %v; want its error", err)
 	}
 }
@@ -103,14 +106,14 @@ func TestDecideConcurrentDecisionsLearnFinalState(t *testing.T) {
 	s = NewService(store, testKeyring(t), Options{Learner: learnerFunc(func(ctx context.Context, c comment.Comment) error {
 		if !interleaved {
 			interleaved = true
-			if _, err := s.Decide(ctx, "bob", MarkSpam, c.ID, ""); err != nil {
+			if _, err := s.Decide(ctx, "bob", MarkSpam, c.ID, "", ""); err != nil {
 				t.Fatalf("Decide(mark spam) by the second moderator = %v", err)
 			}
 		}
 		learnt = append(learnt, c.State)
 		return nil
 	})})
-	if _, err := s.Decide(context.Background(), "anna", Approve, "00abc", ""); err != nil {
+	if _, err := s.Decide(context.Background(), "anna", Approve, "00abc", "", ""); err != nil {
 		t.Fatalf("Decide(approve) = %v", err)
 	}
 	if len(learnt) == 0 || learnt[len(learnt)-1] != comment.StateSpam {

@@ -46,7 +46,7 @@ type storedStub struct {
 	states map[string]comment.State
 }
 
-func (s *storedStub) Decide(_ context.Context, id string, _ Action, d comment.Decision, _ []comment.State) (comment.Comment, error) {
+func (s *storedStub) Decide(_ context.Context, id string, _ Action, d comment.Decision, _ []comment.State, _ string) (comment.Comment, error) {
 	s.states[id] = d.To
 	return comment.Comment{ID: id, State: d.To, Decision: &d}, nil
 }
@@ -78,7 +78,7 @@ func TestDecideMarksItsDecisionLearnt(t *testing.T) {
 				Learner:    learnerFunc(func(context.Context, comment.Comment) error { return tt.learnErr }),
 				LearnQueue: q,
 			})
-			_, err := s.Decide(context.Background(), "anna", Approve, "c1", "")
+			_, err := s.Decide(context.Background(), "anna", Approve, "c1", "", "")
 			if !errors.Is(err, tt.learnErr) {
 				t.Errorf("Decide = %v, want %v", err, tt.learnErr)
 			}

@@ -112,7 +112,13 @@ type Store interface {
 	// announces the change to queue watchers; a call that changes nothing does none of these. A
 	// comment the decision puts back in the queue (d.To pending) is claimed for d.Moderator for
 	// DefaultLease, so that ClaimComments gives it to them and to nobody else meanwhile.
-	Decide(ctx context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error)
+	//
+	// A non-empty etag is checked in the same atomic step, after the target state and before
+	// allowedFrom: when it differs from ETag of the comment as stored, nothing changes and Decide
+	// returns a *StaleError holding the comment. A comment already in d.To is returned as above
+	// whatever the etag: the decision changes nothing, and a call resent after its first sending
+	// was applied (its etag now stale) succeeds like any retried decision.
+	Decide(ctx context.Context, id string, a Action, d comment.Decision, allowedFrom []comment.State, etag string) (comment.Comment, error)
 	// ListQueue returns one page of comments matching q, oldest first, and the next page token.
 	// When q.NeedsRecords, a call looks at no more than MaxQueueScan entries per index and may
 	// return a short (even empty) page with a next page token.
@@ -304,15 +310,20 @@ func ValidateDecisionReason(field, reason string) (string, error) {
 	return reason, err
 }
 
-// Decide applies an action by moderator to comment id with an optional reason.
-func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, reason string) (View, error) {
-	reason, err := ValidateDecisionReason("reason", reason)
-	if err != nil {
+// Decide applies an action by moderator to comment id with an optional reason. With an etag (see
+// ETag) the decision is taken only if the comment has not changed since the moderator read it;
+// otherwise it fails with a *StaleError and changes nothing.
+func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, reason, etag string) (View, error) {
+	reason, reasonErr := ValidateDecisionReason("reason", reason)
+	var verr comment.ValidationError
+	verr.AddAll(reasonErr)
+	verr.AddAll(ValidateETag("etag", etag))
+	if err := verr.Err(); err != nil {
 		return View{}, err
 	}
 	to, from := a.rule()
 	d := comment.Decision{Moderator: moderator, At: s.now().UTC(), To: to, Reason: reason}
-	c, err := s.store.Decide(ctx, id, a, d, from)
+	c, err := s.store.Decide(ctx, id, a, d, from, etag)
 	if err != nil {
 		return View{}, err
 	}

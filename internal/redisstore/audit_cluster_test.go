@@ -52,7 +52,7 @@ func workflowRun(t *testing.T, s *Store) {
 	}
 
 	for _, c := range held {
-		if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: now, To: comment.StatePublished}, approveFrom); err != nil {
+		if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: now, To: comment.StatePublished}, approveFrom, ""); err != nil {
 			t.Fatalf("Decide(approve %s) = %v", c.ID, err)
 		}
 	}

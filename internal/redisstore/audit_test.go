@@ -87,7 +87,7 @@ func TestDecideAppendsToTheAuditLog(t *testing.T) {
 	}
 	for i, st := range steps {
 		d := comment.Decision{Moderator: st.moderator, At: t0.Add(time.Duration(i+1) * time.Minute), To: st.to, Reason: st.reason}
-		if _, err := ts.Decide(ctx, c.ID, st.action, d, st.from); err != nil && !errors.Is(err, moderation.ErrInvalidTransition) {
+		if _, err := ts.Decide(ctx, c.ID, st.action, d, st.from, ""); err != nil && !errors.Is(err, moderation.ErrInvalidTransition) {
 			t.Fatalf("Decide(%s, %v by %s) = %v", c.ID, st.action, st.moderator, err)
 		}
 	}
@@ -141,7 +141,7 @@ func TestAuditMergesStreamsAndFilters(t *testing.T) {
 			if i%2 == 1 {
 				to, action, from = comment.StatePending, moderation.Reopen, comment.StatePublished
 			}
-			if _, err := ts.Decide(ctx, c.ID, action, comment.Decision{Moderator: mod, At: time.Now(), To: to}, []comment.State{from}); err != nil {
+			if _, err := ts.Decide(ctx, c.ID, action, comment.Decision{Moderator: mod, At: time.Now(), To: to}, []comment.State{from}, ""); err != nil {
 				t.Fatalf("Decide(%s, %v) = %v", c.ID, action, err)
 			}
 			record(moderation.AuditEvent{Moderator: mod, Action: action.Audit(), Target: "comments/" + c.ID, From: from, To: to})

@@ -206,7 +206,7 @@ func TestClaimReturnsOwnClaimsAndSkipsOthers(t *testing.T) {
 	}
 
 	// A decision ends the claim, whoever decides.
-	if _, err := ts.Decide(ctx, queued[1], moderation.Approve, comment.Decision{Moderator: "bert", At: time.Now(), To: comment.StatePublished}, approveFrom); err != nil {
+	if _, err := ts.Decide(ctx, queued[1], moderation.Approve, comment.Decision{Moderator: "bert", At: time.Now(), To: comment.StatePublished}, approveFrom, ""); err != nil {
 		t.Fatalf("Decide(approve %s) = %v", queued[1], err)
 	}
 	shard, _ := shardOfID(queued[1])
@@ -263,7 +263,7 @@ func TestCommentPutBackIsClaimedForTheModerator(t *testing.T) {
 	now := time.Now()
 	decide := func(id string, a moderation.Action, who string, to comment.State, from []comment.State) {
 		t.Helper()
-		if _, err := ts.Decide(ctx, id, a, comment.Decision{Moderator: who, At: now, To: to}, from); err != nil {
+		if _, err := ts.Decide(ctx, id, a, comment.Decision{Moderator: who, At: now, To: to}, from, ""); err != nil {
 			t.Fatalf("Decide(%v %s by %s) = %v", a, id, who, err)
 		}
 	}
@@ -357,7 +357,7 @@ func TestModeratorClaimSetsExpire(t *testing.T) {
 				a  moderation.Action
 				to comment.State
 			}{{moderation.Reject, comment.StateRejected}, {moderation.Reopen, comment.StatePending}} {
-				if _, err := ts.Decide(context.Background(), id, d.a, comment.Decision{Moderator: "anna", At: time.Now(), To: d.to}, all); err != nil {
+				if _, err := ts.Decide(context.Background(), id, d.a, comment.Decision{Moderator: "anna", At: time.Now(), To: d.to}, all, ""); err != nil {
 					t.Fatalf("Decide(%v %s by anna) = %v", d.a, id, err)
 				}
 			}

@@ -141,7 +141,7 @@ func TestRoundTrips(t *testing.T) {
 		{"ListPublished", func() error { _, _, err := s.ListPublished(ctx, "trips", comment.Page{Size: 10}); return err }, 1},
 		{"CountPublished of 3 threads", func() error { _, err := s.CountPublished(ctx, []string{"trips", "a", "b"}); return err }, 1},
 		{"Decide", func() error {
-			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "m", To: comment.StateRejected}, rejectFrom)
+			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "m", To: comment.StateRejected}, rejectFrom, "")
 			return err
 		}, 1},
 		{"ListQueue of a thread", func() error {

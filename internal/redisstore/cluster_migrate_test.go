@@ -192,7 +192,7 @@ func TestClusterSlotMigration(t *testing.T) {
 			withState(3, comment.StateRejected)
 			withState(4, comment.StateSpam)
 			reopen := comment.Decision{Moderator: "mod", At: now, To: comment.StatePending}
-			if _, err := s.Decide(ctx, c.ID, moderation.Reopen, reopen, []comment.State{comment.StateRejected}); err != nil {
+			if _, err := s.Decide(ctx, c.ID, moderation.Reopen, reopen, []comment.State{comment.StateRejected}, ""); err != nil {
 				t.Fatalf("Decide(%s, reopen) = %v", c.ID, err)
 			}
 			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "", 100); err != nil {
@@ -209,11 +209,11 @@ func TestClusterSlotMigration(t *testing.T) {
 			}
 			finished := finishAfter(t, m, 300*time.Millisecond)
 			approve := comment.Decision{Moderator: "mod", At: now, To: comment.StatePublished}
-			_, decideErr := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom)
+			_, decideErr := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom, "")
 			<-finished
 			if decideErr != nil {
 				// The client repeats a decision that got an error, as docs/ERRORS.md asks.
-				if _, err := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom); err != nil {
+				if _, err := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom, ""); err != nil {
 					t.Fatalf("Decide(%s, approve) repeated after the migration = %v, want no error", c.ID, err)
 				}
 			}
@@ -249,7 +249,7 @@ func TestClusterSlotMigration(t *testing.T) {
 				d.State = comment.StatePending
 				mustCreate(t, s, d, comment.CreateOptions{})
 				if n == 3 {
-					if _, err := s.Decide(ctx, d.ID, moderation.Reject, comment.Decision{Moderator: "mod", At: now, To: comment.StateRejected}, approveFrom); err != nil {
+					if _, err := s.Decide(ctx, d.ID, moderation.Reject, comment.Decision{Moderator: "mod", At: now, To: comment.StateRejected}, approveFrom, ""); err != nil {
 						t.Fatalf("Decide(%s, reject) = %v", d.ID, err)
 					}
 				}
@@ -311,7 +311,7 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Fatalf("AddReport(%s) = %v", c.ID, err)
 			}
 			decided := now.Add(-50 * time.Minute)
-			if _, err := s.Decide(ctx, c.ID, moderation.MarkSpam, comment.Decision{Moderator: "mod", At: decided, To: comment.StateSpam}, markSpamFrom); err != nil {
+			if _, err := s.Decide(ctx, c.ID, moderation.MarkSpam, comment.Decision{Moderator: "mod", At: decided, To: comment.StateSpam}, markSpamFrom, ""); err != nil {
 				t.Fatalf("Decide(%s, mark spam) = %v", c.ID, err)
 			}
 			withState(6, comment.StateSpam, now)

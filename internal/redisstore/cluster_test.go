@@ -74,7 +74,7 @@ func TestClusterSubmitApproveList(t *testing.T) {
 	for _, c := range submitted {
 		var got comment.Comment
 		n := roundTrips(func() {
-			got, err = s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Hour), To: comment.StatePublished}, approveFrom)
+			got, err = s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Hour), To: comment.StatePublished}, approveFrom, "")
 		})
 		if err != nil || got.State != comment.StatePublished {
 			t.Fatalf("Decide(approve %s) on the cluster = state %v, %v; want published", c.ID, got.State, err)

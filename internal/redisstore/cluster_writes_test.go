@@ -186,7 +186,7 @@ func TestClusterMarkedWrites(t *testing.T) {
 				a  moderation.Action
 				to comment.State
 			}{{moderation.Reject, comment.StateRejected}, {moderation.Reopen, comment.StatePending}} {
-				if got, err := s.Decide(ctx, queued[0], step.a, comment.Decision{Moderator: "anna", At: now, To: step.to}, all); err != nil || got.State != step.to {
+				if got, err := s.Decide(ctx, queued[0], step.a, comment.Decision{Moderator: "anna", At: now, To: step.to}, all, ""); err != nil || got.State != step.to {
 					t.Fatalf("Decide(%v %s by anna) = state %v, %v; want %v", step.a, queued[0], got.State, err, step.to)
 				}
 			}

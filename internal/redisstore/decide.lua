@@ -25,23 +25,35 @@
 -- ARGV[14]     the queue events channel
 -- ARGV[15]     base of the shard's per-moderator claim sets: append the moderator
 -- ARGV[16]     lease of the claim on a comment put back in the queue, ms ("0": no claim)
+-- ARGV[17]     the etag the moderator read (moderation.ETag), "" for none: the decision is taken
+--              only while the comment still has it
 --
 -- The thread's index keys, the claim holder's set and the daily counters are named at run time;
 -- they carry the same hash tag as KEYS[1], so they are in its slot.
 --
--- Returns {"missing"}, {"denied", current state}, {"same", record} when the comment already is in
--- the target state (nothing changed, nothing logged or counted), or {"ok", record}.
+-- Returns {"missing"}, {"same", record} when the comment already is in the target state (nothing
+-- changed, nothing logged or counted, whatever the etag), {"stale", record} when the etag differs
+-- (nothing changed), {"denied", current state}, or {"ok", record}.
 local PUBLISHED, PENDING, SPAM = "1", "2", "4"
 local DAY = 86400000000 -- µs
 
-local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "id")
+local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "id", "dec_at", "dec_by")
 local from, thread, created, id = cur[1], cur[2], cur[3], cur[4]
 if not from then
   return {"missing"}
 end
 local to = ARGV[1]
+-- Before the etag: a resent call whose first sending was applied finds the comment in the target
+-- state with another etag (its own decision's), and must succeed as the first sending did.
 if from == to then
   return {"same", redis.call("HGETALL", KEYS[1])}
+end
+-- The etag as moderation.ETag makes it: the state and the last decision's time and moderator.
+if ARGV[17] ~= "" then
+  local version = from .. ":" .. (cur[5] or "") .. ":" .. (cur[6] or "")
+  if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[17] then
+    return {"stale", redis.call("HGETALL", KEYS[1])}
+  end
 end
 if not string.find(ARGV[2], "," .. from .. ",", 1, true) then
   return {"denied", from}

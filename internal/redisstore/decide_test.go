@@ -60,7 +60,7 @@ func TestDecideTransitions(t *testing.T) {
 			before := mustCreate(t, ts.Store, c, comment.CreateOptions{})
 			d := comment.Decision{Moderator: "mod-anna", At: t0.Add(time.Hour), To: tt.to, Reason: "checked: fine"}
 
-			got, err := ts.Decide(ctx, c.ID, actionTo(tt.to), d, tt.allowed)
+			got, err := ts.Decide(ctx, c.ID, actionTo(tt.to), d, tt.allowed, "")
 
 			if tt.wantErr {
 				var terr *moderation.TransitionError
@@ -112,11 +112,11 @@ func TestDecideRepeatedIsIdempotent(t *testing.T) {
 	c.State, c.PublishedAt = comment.StatePending, time.Time{}
 	mustCreate(t, ts.Store, c, comment.CreateOptions{})
 
-	first, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Minute), To: comment.StatePublished}, approveFrom)
+	first, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Minute), To: comment.StatePublished}, approveFrom, "")
 	if err != nil {
 		t.Fatalf("first Decide(approve %s) = %v", c.ID, err)
 	}
-	again, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "bert", At: t0.Add(time.Hour), To: comment.StatePublished, Reason: "again"}, approveFrom)
+	again, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "bert", At: t0.Add(time.Hour), To: comment.StatePublished, Reason: "again"}, approveFrom, "")
 	if err != nil {
 		t.Fatalf("repeated Decide(approve %s) = %v, want no error", c.ID, err)
 	}
@@ -136,7 +136,7 @@ func TestDecideUnknownComment(t *testing.T) {
 	ts := newTestStore(t)
 	d := comment.Decision{Moderator: "anna", At: t0, To: comment.StatePublished}
 	for _, id := range []string{ts.NewID("nowhere"), "not-ours", ""} {
-		if _, err := ts.Decide(context.Background(), id, moderation.Approve, d, approveFrom); !errors.Is(err, comment.ErrNotFound) {
+		if _, err := ts.Decide(context.Background(), id, moderation.Approve, d, approveFrom, ""); !errors.Is(err, comment.ErrNotFound) {
 			t.Errorf("Decide(%q) = %v, want ErrNotFound", id, err)
 		}
 	}

@@ -62,7 +62,7 @@ func TestErasureBetweenLearnSteps(t *testing.T) {
 		}
 	}}
 	f.ts.rdb.AddHook(hook)
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, target.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, target.ID, "", ""); err != nil {
 		t.Fatalf("Decide(approve %s) = %v", target.ID, err)
 	}
 	if !hook.done.Load() {
@@ -89,14 +89,14 @@ func TestErasureBetweenLearnStepsThenFailure(t *testing.T) {
 		}
 	}}
 	f.ts.rdb.AddHook(hook)
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, target.ID, ""); err == nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, target.ID, "", ""); err == nil {
 		t.Fatal("Decide succeeded although the reply to its outcome was lost")
 	}
 	if !hook.done.Load() {
 		t.Fatal("the decision never recorded the author's outcome: the test shows nothing")
 	}
 	// The retry the error invites.
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, target.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, target.ID, "", ""); err != nil {
 		t.Fatalf("Decide(approve %s), retried = %v", target.ID, err)
 	}
 	if n := f.authorKeysExist(t, f.key); n != 0 {

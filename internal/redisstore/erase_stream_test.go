@@ -33,7 +33,7 @@ func TestErasureOfUnlabelledAuthorEmptiesStream(t *testing.T) {
 	f := newTrainingFixture(t)
 	ctx := context.Background()
 	personal := f.personalTokens(t)
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, "", ""); err != nil {
 		t.Fatalf("Decide(reopen %s) = %v", f.trained.ID, err)
 	}
 	if dump := dumpKeys(t, f.ts); !strings.Contains(dump, personal[0]) {

@@ -80,10 +80,10 @@ func newEraseFixture(t *testing.T) eraseFixture {
 		f.kept = append(f.kept, submit("Kept Reader", keepEmail, "203.0.113.9", threadInShard("erase", i+4), fmt.Sprintf("Kept author's remark %d", i)))
 	}
 	for _, cs := range [][]comment.Comment{f.erased, f.kept} {
-		if _, err := mod.Decide(ctx, "anna", moderation.Approve, cs[0].ID, "fine"); err != nil {
+		if _, err := mod.Decide(ctx, "anna", moderation.Approve, cs[0].ID, "fine", ""); err != nil {
 			t.Fatalf("Decide(approve %s) = %v", cs[0].ID, err)
 		}
-		if _, err := mod.Decide(ctx, "anna", moderation.Reject, cs[1].ID, "off topic"); err != nil {
+		if _, err := mod.Decide(ctx, "anna", moderation.Reject, cs[1].ID, "off topic", ""); err != nil {
 			t.Fatalf("Decide(reject %s) = %v", cs[1].ID, err)
 		}
 	}
@@ -203,7 +203,7 @@ func TestDecideAfterErasure(t *testing.T) {
 		{moderation.MarkSpam, f.erased[2].ID, comment.StateSpam},
 		{moderation.Reopen, f.erased[0].ID, comment.StatePending},
 	} {
-		v, err := f.mod.Decide(ctx, "anna", d.a, d.id, "")
+		v, err := f.mod.Decide(ctx, "anna", d.a, d.id, "", "")
 		if err != nil || v.Comment.State != d.to || v.Comment.AuthorName != comment.ErasedAuthorName {
 			t.Errorf("Decide(%s anonymised %s) = %s by %q, %v; want %s by %q", d.a, d.id, v.Comment.State, v.Comment.AuthorName, err, d.to, comment.ErasedAuthorName)
 		}
@@ -318,7 +318,7 @@ func TestErasureMovesTraining(t *testing.T) {
 	}
 	f.wantModel(t, "after the erasure was repeated", nil, [][]string{f.anon, f.other})
 
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, "", ""); err != nil {
 		t.Fatalf("Decide(reopen %s) = %v", f.trained.ID, err)
 	}
 	f.wantModel(t, "after the anonymised comment was reopened", nil, [][]string{f.other})
@@ -339,7 +339,7 @@ func TestErasureStoppedHalfWay(t *testing.T) {
 	}
 	f.wantModel(t, "after the move alone", nil, [][]string{f.anon, f.other})
 
-	if _, err := f.mod.Decide(ctx, "anna", moderation.MarkSpam, f.trained.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.MarkSpam, f.trained.ID, "", ""); err != nil {
 		t.Fatalf("Decide(spam %s) = %v", f.trained.ID, err)
 	}
 	f.wantModel(t, "after the comment, still with its author, was marked spam", [][]string{f.anon}, [][]string{f.other})
@@ -349,7 +349,7 @@ func TestErasureStoppedHalfWay(t *testing.T) {
 	}
 	f.wantModel(t, "after the repeated erasure", [][]string{f.anon}, [][]string{f.other})
 
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Reopen, f.trained.ID, "", ""); err != nil {
 		t.Fatalf("Decide(reopen %s) = %v", f.trained.ID, err)
 	}
 	f.wantModel(t, "after the anonymised comment was reopened", nil, [][]string{f.other})
@@ -625,7 +625,7 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 		}
 	}
 	// The model goes on learning, and the copy follows it.
-	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, f.kept[2].ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.Approve, f.kept[2].ID, "", ""); err != nil {
 		t.Fatalf("Decide(approve %s) = %v", f.kept[2].ID, err)
 	}
 	keptEmail, _ := privacy.ParseEmail(keepEmail)
@@ -643,7 +643,7 @@ func TestErasureForgetsPurgedSpamAuthor(t *testing.T) {
 	f := newEraseFixture(t)
 	ctx := context.Background()
 	purged := f.erased[2]
-	if _, err := f.mod.Decide(ctx, "anna", moderation.MarkSpam, purged.ID, ""); err != nil {
+	if _, err := f.mod.Decide(ctx, "anna", moderation.MarkSpam, purged.ID, "", ""); err != nil {
 		t.Fatalf("Decide(mark spam %s) = %v", purged.ID, err)
 	}
 	if n, err := f.ts.PurgeSpam(ctx, time.Now().Add(time.Minute), 10); err != nil || n != 1 {

@@ -73,11 +73,11 @@ func TestQueueEvents(t *testing.T) {
 	sp.State = comment.StateSpam
 	sp = mustCreate(t, ts.Store, sp, comment.CreateOptions{})
 	decidedAt := t0.Add(time.Hour)
-	if _, err := ts.Decide(ctx, held.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StatePublished}, approveFrom); err != nil {
+	if _, err := ts.Decide(ctx, held.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StatePublished}, approveFrom, ""); err != nil {
 		t.Fatalf("Decide(approve) = %v", err)
 	}
 	// A published comment rejected entered one: an event too.
-	if _, err := ts.Decide(ctx, published.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StateRejected}, rejectFrom); err != nil {
+	if _, err := ts.Decide(ctx, published.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decidedAt, To: comment.StateRejected}, rejectFrom, ""); err != nil {
 		t.Fatalf("Decide(reject) = %v", err)
 	}
 	reportAt := t0.Add(2 * time.Hour)

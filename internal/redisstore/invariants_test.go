@@ -94,7 +94,7 @@ func runRandomSequence(t *testing.T, seed uint64, steps int) {
 			id, a, mod := pick(), moderation.Action(1+rng.IntN(5)), moderators[rng.IntN(2)]
 			r := decisionRules[a]
 			before, gerr := ts.Get(ctx, id)
-			_, err := ts.Decide(ctx, id, a, comment.Decision{To: r.to, Moderator: mod, At: time.Now()}, r.from)
+			_, err := ts.Decide(ctx, id, a, comment.Decision{To: r.to, Moderator: mod, At: time.Now()}, r.from, "")
 			did = fmt.Sprintf("Decide(%s, %v by %s) = %v", id, a, mod, err)
 			if gerr == nil && err == nil && before.State != r.to {
 				st.decisions[moderatorField(mod, counterLetter(a.Audit()))]++

@@ -152,7 +152,7 @@ func TestListQueueStaysRightWhenItemsLeave(t *testing.T) {
 			}
 			// Between pages a moderator approves one comment already seen and one not yet seen.
 			for _, c := range []comment.Comment{page[1], pending[5]} {
-				if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0, To: comment.StatePublished}, approveFrom); err != nil {
+				if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0, To: comment.StatePublished}, approveFrom, ""); err != nil {
 					t.Fatalf("Decide(approve %s) = %v", c.ID, err)
 				}
 			}
@@ -227,7 +227,7 @@ func TestListPublishedNewestFirst(t *testing.T) {
 
 	// Between pages one comment not yet seen leaves and a new one is published: the new one is
 	// newer than the first page, so the walk goes on without it, and nothing repeats.
-	if _, err := ts.Decide(ctx, published[4].ID, moderation.Reject, comment.Decision{Moderator: "anna", At: t0, To: comment.StateRejected}, []comment.State{comment.StatePublished}); err != nil {
+	if _, err := ts.Decide(ctx, published[4].ID, moderation.Reject, comment.Decision{Moderator: "anna", At: t0, To: comment.StateRejected}, []comment.State{comment.StatePublished}, ""); err != nil {
 		t.Fatalf("Decide(reject %s) = %v", published[4].ID, err)
 	}
 	seed(t, ts.Store, []string{thread}, comment.StatePublished, 1, 90)

@@ -132,7 +132,7 @@ func BenchmarkCommentMemory(b *testing.B) {
 			if spamEvery(n) {
 				a = moderation.MarkSpam
 			}
-			if _, err := svc.Decide(ctx, fmt.Sprintf("moderator-%d", n%20), a, id, ""); err != nil {
+			if _, err := svc.Decide(ctx, fmt.Sprintf("moderator-%d", n%20), a, id, "", ""); err != nil {
 				b.Fatalf("Decide(%v, %s) = %v", a, id, err)
 			}
 		}

@@ -46,15 +46,20 @@ func TestMiniredisRunsTheSameScripts(t *testing.T) {
 		t.Errorf("ListQueue(pending) on miniredis, pages of 1 (-want +got):\n%s", diff)
 	}
 
-	approved, err := s.Decide(ctx, held[0].ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Hour), To: comment.StatePublished, Reason: "ok"}, approveFrom)
+	// The etag check hashes in the script (redis.sha1hex), which miniredis must do as Redis does.
+	etag := moderation.ETag(held[0])
+	approved, err := s.Decide(ctx, held[0].ID, moderation.Approve, comment.Decision{Moderator: "anna", At: t0.Add(time.Hour), To: comment.StatePublished, Reason: "ok"}, approveFrom, etag)
 	if err != nil || approved.State != comment.StatePublished || approved.Decision == nil || approved.Decision.From != comment.StatePending {
-		t.Fatalf("Decide(approve) on miniredis = %+v, %v; want published with the decision recorded", approved, err)
+		t.Fatalf("Decide(approve, etag %s) on miniredis = %+v, %v; want published with the decision recorded", etag, approved, err)
+	}
+	if _, err := s.Decide(ctx, held[0].ID, moderation.Reject, comment.Decision{Moderator: "bert", At: t0.Add(2 * time.Hour), To: comment.StateRejected}, rejectFrom, etag); !errors.Is(err, moderation.ErrStale) {
+		t.Errorf("Decide(reject, etag read before the approval) on miniredis = %v, want ErrStale", err)
 	}
 	got, err := s.Get(ctx, held[0].ID)
 	if diff := cmp.Diff(approved, got); err != nil || diff != "" {
 		t.Errorf("Get after Decide on miniredis = %v, (-decide +get):\n%s", err, diff)
 	}
-	if _, err := s.Decide(ctx, held[1].ID, moderation.MarkSpam, comment.Decision{To: comment.StateSpam}, []comment.State{comment.StateRejected}); !errors.Is(err, moderation.ErrInvalidTransition) {
+	if _, err := s.Decide(ctx, held[1].ID, moderation.MarkSpam, comment.Decision{To: comment.StateSpam}, []comment.State{comment.StateRejected}, ""); !errors.Is(err, moderation.ErrInvalidTransition) {
 		t.Errorf("Decide(forbidden transition) on miniredis = %v, want ErrInvalidTransition", err)
 	}
 	page, _, err := s.ListPublished(ctx, threads[0], comment.Page{Size: 10})

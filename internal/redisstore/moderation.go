@@ -16,8 +16,9 @@ import (
 
 // Decide moves comment id to d.To and records d, in one atomic script (see decide.lua); it
 // follows the contract of moderation.Store.Decide. A comment not in allowedFrom gives a
-// *moderation.TransitionError naming its current state.
-func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d comment.Decision, allowedFrom []comment.State) (comment.Comment, error) {
+// *moderation.TransitionError naming its current state, and a comment that no longer has etag
+// (when one is given) a *moderation.StaleError holding it.
+func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d comment.Decision, allowedFrom []comment.State, etag string) (comment.Comment, error) {
 	shard, ok := shardOfID(id)
 	if !ok || !comment.ValidID(id) {
 		return comment.Comment{}, fmt.Errorf("redisstore: decide on comment %q: %w", id, comment.ErrNotFound)
@@ -49,7 +50,7 @@ func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d co
 		args = append(args, k.threadQueueBase(shard, st))
 	}
 	args = append(args, string(a.Audit()), counterLetter(a.Audit()), k.statsBase(shard), statsKeep, k.events(), k.moderatorClaimsBase(shard),
-		moderation.DefaultLease.Milliseconds())
+		moderation.DefaultLease.Milliseconds(), etag)
 
 	reply, err := s.decide.Run(ctx, s.rdb, scriptKeys, args...).Slice()
 	if err != nil {
@@ -70,11 +71,14 @@ func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d co
 				}
 			}
 		}
-	case "same", "ok":
+	case "same", "ok", "stale":
 		if len(rest) == 1 {
 			c, err := decodeReplyRecord(rest[0])
 			if err != nil {
 				return comment.Comment{}, fmt.Errorf("redisstore: decide on comment %s: %w", id, err)
+			}
+			if status == "stale" {
+				return comment.Comment{}, &moderation.StaleError{ID: id, Action: a, Current: c}
 			}
 			return c, nil
 		}

@@ -52,10 +52,10 @@ func TestNoPersonalDataInRedis(t *testing.T) {
 		}
 		ids = append(ids, c.ID)
 	}
-	if _, err := mod.Decide(ctx, "anna", moderation.Approve, ids[0], "fine"); err != nil {
+	if _, err := mod.Decide(ctx, "anna", moderation.Approve, ids[0], "fine", ""); err != nil {
 		t.Fatalf("Decide(approve %s) = %v", ids[0], err)
 	}
-	if _, err := mod.Decide(ctx, "anna", moderation.Reject, ids[1], "off topic"); err != nil {
+	if _, err := mod.Decide(ctx, "anna", moderation.Reject, ids[1], "off topic", ""); err != nil {
 		t.Fatalf("Decide(reject %s) = %v", ids[1], err)
 	}
 	view, err := mod.Get(ctx, ids[0])

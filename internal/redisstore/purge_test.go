@@ -32,7 +32,7 @@ func spamDraft(s *Store, thread string, n int) comment.Comment {
 // decideAt applies a decision taken at time at, and fails the test on an error.
 func decideAt(t *testing.T, s *Store, id string, a moderation.Action, to comment.State, from []comment.State, at time.Time) {
 	t.Helper()
-	if _, err := s.Decide(context.Background(), id, a, comment.Decision{Moderator: "anna", At: at, To: to}, from); err != nil {
+	if _, err := s.Decide(context.Background(), id, a, comment.Decision{Moderator: "anna", At: at, To: to}, from, ""); err != nil {
 		t.Fatalf("Decide(%s, %v at %s) = %v, want no error", id, a, at, err)
 	}
 }

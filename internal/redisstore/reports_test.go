@@ -103,7 +103,7 @@ func TestApprovalStartsANewReportCount(t *testing.T) {
 	if st, n := report("b"); st != comment.StatePending || n != 2 {
 		t.Fatalf("second report = %v, %d; want taken down to pending, 2", st, n)
 	}
-	if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: time.Now(), To: comment.StatePublished}, approveFrom); err != nil {
+	if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: time.Now(), To: comment.StatePublished}, approveFrom, ""); err != nil {
 		t.Fatalf("Decide(approve %s) = %v", c.ID, err)
 	}
 	if st, n := report("c"); st != comment.StatePublished || n != 3 {

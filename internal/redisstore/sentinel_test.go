@@ -30,8 +30,7 @@ func TestSentinel(t *testing.T) {
 	c := draft(s, "sentinel-thread", 1)
 	c.State, c.PublishedAt = comment.StatePending, time.Time{}
 	mustCreate(t, s, c, comment.CreateOptions{DefaultMode: comment.ModePost})
-	if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "m", At: t0, To: comment.StatePublished},
-		[]comment.State{comment.StatePending}); err != nil {
+	if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "m", At: t0, To: comment.StatePublished}, []comment.State{comment.StatePending}, ""); err != nil {
 		t.Fatalf("Decide(approve) through Sentinel: %v", err)
 	}
 	got, _, err := s.ListPublished(ctx, "sentinel-thread", comment.Page{Size: 10})

@@ -63,7 +63,7 @@ func TestLearnFromDecisions(t *testing.T) {
 	other := draft(ts.Store, "learn", 1)
 	other.State = comment.StatePending
 	mustCreate(t, ts.Store, other, comment.CreateOptions{})
-	if _, err := svc.Decide(ctx, "mod", moderation.MarkSpam, other.ID, ""); err != nil {
+	if _, err := svc.Decide(ctx, "mod", moderation.MarkSpam, other.ID, "", ""); err != nil {
 		t.Fatalf("Decide(mark spam, %s): %v", other.ID, err)
 	}
 
@@ -92,7 +92,7 @@ func TestLearnFromDecisions(t *testing.T) {
 	}
 	var prev siteModel
 	for i, st := range steps {
-		v, err := svc.Decide(ctx, "mod", st.action, c.ID, "")
+		v, err := svc.Decide(ctx, "mod", st.action, c.ID, "", "")
 		if err != nil {
 			t.Fatalf("step %s: called Decide(%v, %s), got error %v", st.name, st.action, c.ID, err)
 		}
@@ -140,7 +140,7 @@ func TestApprovingPublishedCommentTeachesNothing(t *testing.T) {
 	c := mustCreate(t, ts.Store, draft(ts.Store, "learn-published", 1), comment.CreateOptions{})
 	before := siteModelOf(t, ts)
 	for range 2 {
-		v, err := svc.Decide(ctx, "mod", moderation.Approve, c.ID, "")
+		v, err := svc.Decide(ctx, "mod", moderation.Approve, c.ID, "", "")
 		if err != nil {
 			t.Fatalf("called Decide(approve, %s) on a published comment, got error %v", c.ID, err)
 		}
@@ -199,7 +199,7 @@ func TestReportTakedownKeepsWhatApprovalTaught(t *testing.T) {
 	c := draft(ts.Store, "learn-reported", 1)
 	c.State = comment.StatePending
 	mustCreate(t, ts.Store, c, comment.CreateOptions{})
-	if _, err := svc.Decide(ctx, "mod", moderation.Approve, c.ID, ""); err != nil {
+	if _, err := svc.Decide(ctx, "mod", moderation.Approve, c.ID, "", ""); err != nil {
 		t.Fatalf("Decide(approve, %s): %v", c.ID, err)
 	}
 	approved := siteModelOf(t, ts)
@@ -210,7 +210,7 @@ func TestReportTakedownKeepsWhatApprovalTaught(t *testing.T) {
 	if got.State != comment.StatePending {
 		t.Fatalf("AddReport(%s, threshold 1): got state %v, want the comment taken down to pending", c.ID, got.State)
 	}
-	v, err := svc.Decide(ctx, "mod", moderation.Reopen, c.ID, "")
+	v, err := svc.Decide(ctx, "mod", moderation.Reopen, c.ID, "", "")
 	if err != nil {
 		t.Fatalf("Decide(reopen, %s) on a comment reports took down: %v", c.ID, err)
 	}
@@ -252,19 +252,19 @@ func TestLearnFollowsDecisionMadeMeanwhile(t *testing.T) {
 	c := draft(ts.Store, "learn-meanwhile", 1)
 	c.State = comment.StatePending
 	mustCreate(t, ts.Store, c, comment.CreateOptions{})
-	if _, err := svc.Decide(ctx, "anna", moderation.Approve, c.ID, ""); err != nil {
+	if _, err := svc.Decide(ctx, "anna", moderation.Approve, c.ID, "", ""); err != nil {
 		t.Fatalf("Decide(approve, %s): %v", c.ID, err)
 	}
 	approved := siteModelOf(t, ts)
 	l.between = func(ctx context.Context) {
-		if _, err := svc.Decide(ctx, "bob", moderation.Approve, c.ID, ""); err != nil {
+		if _, err := svc.Decide(ctx, "bob", moderation.Approve, c.ID, "", ""); err != nil {
 			t.Fatalf("Decide(approve, %s) by the second moderator: %v", c.ID, err)
 		}
 		if _, _, err := ts.AddReport(ctx, c.ID, moderation.Report{At: time.Now()}, "reader", 1); err != nil {
 			t.Fatalf("AddReport(%s, threshold 1): %v", c.ID, err)
 		}
 	}
-	if _, err := svc.Decide(ctx, "anna", moderation.Reopen, c.ID, ""); err != nil {
+	if _, err := svc.Decide(ctx, "anna", moderation.Reopen, c.ID, "", ""); err != nil {
 		t.Fatalf("Decide(reopen, %s): %v", c.ID, err)
 	}
 	if diff := cmp.Diff(approved, siteModelOf(t, ts)); diff != "" {

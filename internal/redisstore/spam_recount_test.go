@@ -144,13 +144,13 @@ func learnRecount(t *testing.T, seed uint64) {
 		if r.IntN(4) == 0 {
 			// Stored, not learnt: the server stopped before it learnt.
 			to, from := moderationRule(a)
-			_, err := ts.Decide(ctx, id, a, comment.Decision{Moderator: "mod", At: now, To: to}, from)
+			_, err := ts.Decide(ctx, id, a, comment.Decision{Moderator: "mod", At: now, To: to}, from, "")
 			if err != nil && !isDenied(err) {
 				t.Fatalf("step %d: store Decide(%v, %s): %v", step, a, id, err)
 			}
 			continue
 		}
-		if _, err := svc.Decide(ctx, "mod", a, id, ""); err != nil && !isDenied(err) {
+		if _, err := svc.Decide(ctx, "mod", a, id, "", ""); err != nil && !isDenied(err) {
 			t.Fatalf("step %d: Decide(%v, %s): %v", step, a, id, err)
 		}
 		if r.IntN(5) == 0 {

@@ -36,7 +36,7 @@ func TestStatsAfterKnownActions(t *testing.T) {
 
 	decide := func(c comment.Comment, by string, a moderation.Action, to comment.State, from ...comment.State) {
 		t.Helper()
-		if _, err := ts.Decide(ctx, c.ID, a, comment.Decision{Moderator: by, At: now, To: to}, from); err != nil {
+		if _, err := ts.Decide(ctx, c.ID, a, comment.Decision{Moderator: by, At: now, To: to}, from, ""); err != nil {
 			t.Fatalf("Decide(%s, %v by %s) = %v", c.ID, a, by, err)
 		}
 	}

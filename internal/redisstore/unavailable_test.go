@@ -45,7 +45,7 @@ func TestStoppedRedisIsUnavailable(t *testing.T) {
 		}},
 		{"CountPublished", func(ctx context.Context) error { _, err := s.CountPublished(ctx, []string{"down"}); return err }},
 		{"Decide", func(ctx context.Context) error {
-			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{To: comment.StateRejected}, rejectFrom)
+			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{To: comment.StateRejected}, rejectFrom, "")
 			return err
 		}},
 		{"ListQueue", func(ctx context.Context) error {
@@ -202,7 +202,7 @@ func testRefusedWrites(t *testing.T, config []string, decideRefused bool) {
 			return err
 		}},
 		{"Decide", func(ctx context.Context) error {
-			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "m", At: t0, To: comment.StateRejected}, rejectFrom)
+			_, err := s.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "m", At: t0, To: comment.StateRejected}, rejectFrom, "")
 			return err
 		}},
 		{"UpdateThread", func(ctx context.Context) error {

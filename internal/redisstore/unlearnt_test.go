@@ -52,7 +52,7 @@ func TestLearnPendingAfterCrash(t *testing.T) {
 		cs = append(cs, c)
 	}
 	// The first is decided and learnt at once: nothing is left listed.
-	if _, err := mod.Decide(ctx, "anna", moderation.MarkSpam, cs[0].ID, ""); err != nil {
+	if _, err := mod.Decide(ctx, "anna", moderation.MarkSpam, cs[0].ID, "", ""); err != nil {
 		t.Fatalf("Decide = %v", err)
 	}
 	if ds, err := ts.UnlearntDecisions(ctx, time.Now().Add(time.Hour), 10); err != nil || len(ds) != 0 {
@@ -61,7 +61,7 @@ func TestLearnPendingAfterCrash(t *testing.T) {
 	// The others are stored while the server "crashes" before learning.
 	learner.crashed = true
 	for _, c := range cs[1:] {
-		if _, err := mod.Decide(ctx, "anna", moderation.MarkSpam, c.ID, ""); err == nil {
+		if _, err := mod.Decide(ctx, "anna", moderation.MarkSpam, c.ID, "", ""); err == nil {
 			t.Fatalf("Decide(%s) with a crashing learner = nil error, want the learner's", c.ID)
 		}
 	}
@@ -126,11 +126,11 @@ func TestMarkLearntKeepsALaterDecision(t *testing.T) {
 	ts := newTestStore(t)
 	c := mustCreate(t, ts.Store, draft(ts.Store, threadInShard("later", 1), 1), comment.CreateOptions{})
 	first := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
-	if _, err := ts.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: first, To: comment.StateRejected}, []comment.State{comment.StatePending, comment.StatePublished}); err != nil {
+	if _, err := ts.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: first, To: comment.StateRejected}, []comment.State{comment.StatePending, comment.StatePublished}, ""); err != nil {
 		t.Fatalf("Decide(reject) = %v", err)
 	}
 	later := first.Add(time.Second)
-	if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "ben", At: later, To: comment.StatePublished}, []comment.State{comment.StateRejected}); err != nil {
+	if _, err := ts.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "ben", At: later, To: comment.StatePublished}, []comment.State{comment.StateRejected}, ""); err != nil {
 		t.Fatalf("Decide(approve) = %v", err)
 	}
 	if err := ts.MarkLearnt(ctx, c.ID, first); err != nil {
@@ -159,7 +159,7 @@ func TestPostponeLearning(t *testing.T) {
 	var cs []comment.Comment
 	for i := range 2 {
 		c := mustCreate(t, ts.Store, draft(ts.Store, threadInShard("postpone", i), 1), comment.CreateOptions{})
-		if _, err := ts.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decided.Add(time.Duration(i) * time.Second), To: comment.StateRejected}, []comment.State{comment.StatePublished}); err != nil {
+		if _, err := ts.Decide(ctx, c.ID, moderation.Reject, comment.Decision{Moderator: "anna", At: decided.Add(time.Duration(i) * time.Second), To: comment.StateRejected}, []comment.State{comment.StatePublished}, ""); err != nil {
 			t.Fatalf("Decide(reject %s) = %v", c.ID, err)
 		}
 		cs = append(cs, c)
@@ -178,7 +178,7 @@ func TestPostponeLearning(t *testing.T) {
 	}
 	// A postponement read from an entry a later decision replaced changes nothing.
 	later := decided.Add(time.Minute)
-	if _, err := ts.Decide(ctx, cs[1].ID, moderation.Approve, comment.Decision{Moderator: "ben", At: later, To: comment.StatePublished}, []comment.State{comment.StateRejected}); err != nil {
+	if _, err := ts.Decide(ctx, cs[1].ID, moderation.Approve, comment.Decision{Moderator: "ben", At: later, To: comment.StatePublished}, []comment.State{comment.StateRejected}, ""); err != nil {
 		t.Fatalf("Decide(approve %s) = %v", cs[1].ID, err)
 	}
 	if err := ts.PostponeLearning(ctx, cs[1].ID, decided.Add(time.Second), until); err != nil {

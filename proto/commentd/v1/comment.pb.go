@@ -486,7 +486,17 @@ type ModeratedComment struct {
 	// Readers' reports against the comment, newest first (at most 20 are returned).
 	Reports []*Report `protobuf:"bytes,10,rep,name=reports,proto3" json:"reports,omitempty"`
 	// The total number of reports against the comment.
-	ReportCount   int32 `protobuf:"varint,11,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
+	ReportCount int32 `protobuf:"varint,11,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
+	// The comment's version for decisions (AIP-154), such as W/"3f2a9c0d41b7e865". Send it back in a decision's
+	// etag field so that the decision is taken only if nobody has changed the comment since: a colleague's decision
+	// made meanwhile is then never overturned unseen. It is derived from the comment's state and its last decision
+	// (who took it, and when), so every read gives the same value until a decision is taken or readers' reports take
+	// the comment down. It is weak (W/): what does not bear on a decision leaves it unchanged (a new report, an
+	// erasure of the author's data), and so does a review claim, which decides nothing and ends with its lease.
+	// Decisions check an etag rather than the state the moderator saw because a state comes back: approved, then
+	// reopened or taken down by reports, a comment is pending again, and a check of the state alone would let a
+	// decision made on the first pending comment overturn all that.
+	Etag          string `protobuf:"bytes,12,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -596,6 +606,13 @@ func (x *ModeratedComment) GetReportCount() int32 {
 		return x.ReportCount
 	}
 	return 0
+}
+
+func (x *ModeratedComment) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // AuthorHistory counts an author's comments by the decision a moderator left them in. Only moderators'
@@ -828,7 +845,7 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\n" +
 	"from_state\x18\x03 \x01(\x0e2\x12.commentd.v1.StateR\tfromState\x12-\n" +
 	"\bto_state\x18\x04 \x01(\x0e2\x12.commentd.v1.StateR\atoState\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xdf\x03\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xf3\x03\n" +
 	"\x10ModeratedComment\x12.\n" +
 	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\x12!\n" +
 	"\fmasked_email\x18\x02 \x01(\tR\vmaskedEmail\x12\x1d\n" +
@@ -844,7 +861,8 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x0eauthor_history\x18\t \x01(\v2\x1a.commentd.v1.AuthorHistoryR\rauthorHistory\x12-\n" +
 	"\areports\x18\n" +
 	" \x03(\v2\x13.commentd.v1.ReportR\areports\x12!\n" +
-	"\freport_count\x18\v \x01(\x05R\vreportCount\"[\n" +
+	"\freport_count\x18\v \x01(\x05R\vreportCount\x12\x12\n" +
+	"\x04etag\x18\f \x01(\tR\x04etag\"[\n" +
 	"\rAuthorHistory\x12\x1a\n" +
 	"\bapproved\x18\x01 \x01(\x03R\bapproved\x12\x1a\n" +
 	"\brejected\x18\x02 \x01(\x03R\brejected\x12\x12\n" +

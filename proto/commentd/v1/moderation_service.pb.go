@@ -603,7 +603,15 @@ type ApproveCommentRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. Why the moderator approved it, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
 	// comment and in the audit log after an erasure request.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
+	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
+	// nothing changes and the call fails with ABORTED, reason ETAG_MISMATCH, whose metadata gives the comment's state
+	// and etag now: read it again and decide on what it is now. A comment already in the state the decision puts it in
+	// is not refused: the call succeeds and changes nothing, whatever the etag, so resending a decision that was
+	// applied is safe. Empty: no check, and the decision overturns whatever decision came before it. A value
+	// not of the form the server gives (W/ and 16 hex digits in quotes) is refused with INVALID_ARGUMENT.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -648,6 +656,13 @@ func (x *ApproveCommentRequest) GetName() string {
 func (x *ApproveCommentRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *ApproveCommentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -705,7 +720,15 @@ type RejectCommentRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. Why the moderator rejected it, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
 	// comment and in the audit log after an erasure request.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
+	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
+	// nothing changes and the call fails with ABORTED, reason ETAG_MISMATCH, whose metadata gives the comment's state
+	// and etag now: read it again and decide on what it is now. A comment already in the state the decision puts it in
+	// is not refused: the call succeeds and changes nothing, whatever the etag, so resending a decision that was
+	// applied is safe. Empty: no check, and the decision overturns whatever decision came before it. A value
+	// not of the form the server gives (W/ and 16 hex digits in quotes) is refused with INVALID_ARGUMENT.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -750,6 +773,13 @@ func (x *RejectCommentRequest) GetName() string {
 func (x *RejectCommentRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *RejectCommentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1001,7 +1031,15 @@ type MarkSpamRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
 	// comment and in the audit log after an erasure request.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
+	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
+	// nothing changes and the call fails with ABORTED, reason ETAG_MISMATCH, whose metadata gives the comment's state
+	// and etag now: read it again and decide on what it is now. A comment already in the state the decision puts it in
+	// is not refused: the call succeeds and changes nothing, whatever the etag, so resending a decision that was
+	// applied is safe. Empty: no check, and the decision overturns whatever decision came before it. A value
+	// not of the form the server gives (W/ and 16 hex digits in quotes) is refused with INVALID_ARGUMENT.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1046,6 +1084,13 @@ func (x *MarkSpamRequest) GetName() string {
 func (x *MarkSpamRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *MarkSpamRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1103,7 +1148,15 @@ type MarkNotSpamRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
 	// comment and in the audit log after an erasure request.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
+	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
+	// nothing changes and the call fails with ABORTED, reason ETAG_MISMATCH, whose metadata gives the comment's state
+	// and etag now: read it again and decide on what it is now. A comment already in the state the decision puts it in
+	// is not refused: the call succeeds and changes nothing, whatever the etag, so resending a decision that was
+	// applied is safe. Empty: no check, and the decision overturns whatever decision came before it. A value
+	// not of the form the server gives (W/ and 16 hex digits in quotes) is refused with INVALID_ARGUMENT.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1148,6 +1201,13 @@ func (x *MarkNotSpamRequest) GetName() string {
 func (x *MarkNotSpamRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *MarkNotSpamRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1205,7 +1265,15 @@ type ReopenCommentRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
 	// comment and in the audit log after an erasure request.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
+	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
+	// nothing changes and the call fails with ABORTED, reason ETAG_MISMATCH, whose metadata gives the comment's state
+	// and etag now: read it again and decide on what it is now. A comment already in the state the decision puts it in
+	// is not refused: the call succeeds and changes nothing, whatever the etag, so resending a decision that was
+	// applied is safe. Empty: no check, and the decision overturns whatever decision came before it. A value
+	// not of the form the server gives (W/ and 16 hex digits in quotes) is refused with INVALID_ARGUMENT.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1250,6 +1318,13 @@ func (x *ReopenCommentRequest) GetName() string {
 func (x *ReopenCommentRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReopenCommentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -3747,15 +3822,17 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\"ModerationServiceGetCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"^\n" +
 	"#ModerationServiceGetCommentResponse\x127\n" +
-	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"C\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"W\n" +
 	"\x15ApproveCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"Q\n" +
 	"\x16ApproveCommentResponse\x127\n" +
-	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"B\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"V\n" +
 	"\x14RejectCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"P\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"P\n" +
 	"\x15RejectCommentResponse\x127\n" +
 	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"&\n" +
 	"\x10GetThreadRequest\x12\x12\n" +
@@ -3767,20 +3844,23 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"C\n" +
 	"\x14UpdateThreadResponse\x12+\n" +
-	"\x06thread\x18\x01 \x01(\v2\x13.commentd.v1.ThreadR\x06thread\"=\n" +
+	"\x06thread\x18\x01 \x01(\v2\x13.commentd.v1.ThreadR\x06thread\"Q\n" +
 	"\x0fMarkSpamRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"K\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"K\n" +
 	"\x10MarkSpamResponse\x127\n" +
-	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"@\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"T\n" +
 	"\x12MarkNotSpamRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"N\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"N\n" +
 	"\x13MarkNotSpamResponse\x127\n" +
-	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"B\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"V\n" +
 	"\x14ReopenCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"P\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"P\n" +
 	"\x15ReopenCommentResponse\x127\n" +
 	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"\xa4\x01\n" +
 	"\x14ClaimCommentsRequest\x12\x14\n" +
