@@ -260,6 +260,7 @@ func TestShow(t *testing.T) {
 		ToState:    commentdv1.State_STATE_REJECTED,
 		Reason:     "off topic",
 	}
+	mc.Etag = `W/"3f2a9c0d41b7e865"`
 	f := &fakeModeration{getComment: func(context.Context, *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
 		return &commentdv1.ModerationServiceGetCommentResponse{Comment: mc}, nil
 	}}
@@ -289,6 +290,7 @@ func TestShow(t *testing.T) {
 			"Held because:  PRE_MODERATION: Held for pre_moderation.\n" +
 			"               TOO_MANY_LINKS: Held for too_many_links.\n" +
 			"Decision:      pending → rejected by alice at " + stamp(decided) + " (2h ago), reason: \"off topic\"\n" +
+			"Etag:          W/\"3f2a9c0d41b7e865\"\n" +
 			"Body:\n" +
 			"  First line\n" +
 			"  second  [31mline\n"

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -61,24 +62,115 @@ func (a action) done() string {
 	return "rejected"
 }
 
-// call sends the decision for one comment.
-func (a action) call(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
+// call sends the decision for one comment; with an etag, the server takes it only if the comment
+// still has that etag.
+func (a action) call(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
 	switch a {
 	case actApprove:
-		resp, err := client.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason})
+		resp, err := client.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason, Etag: etag})
 		return resp.GetComment(), err
 	case actReopen:
-		resp, err := client.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason})
+		resp, err := client.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason, Etag: etag})
 		return resp.GetComment(), err
 	case actMarkSpam:
-		resp, err := client.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason})
+		resp, err := client.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason, Etag: etag})
 		return resp.GetComment(), err
 	case actMarkNotSpam:
-		resp, err := client.MarkNotSpam(ctx, &commentdv1.MarkNotSpamRequest{Name: name, Reason: reason})
+		resp, err := client.MarkNotSpam(ctx, &commentdv1.MarkNotSpamRequest{Name: name, Reason: reason, Etag: etag})
 		return resp.GetComment(), err
 	}
-	resp, err := client.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})
+	resp, err := client.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason, Etag: etag})
 	return resp.GetComment(), err
+}
+
+// guardFlags are the flags that keep a decision from overturning one taken since the moderator
+// looked: --etag (one comment, the etag shown by show or queue -o json) or --if-state (each
+// comment is read first, decided only if in that state, and then with the etag of that reading).
+type guardFlags struct {
+	etag    string
+	ifState string
+}
+
+const guardHelp = `
+
+A plain call decides whatever the comment is now, overturning any decision taken since you looked
+at it. To decide only what you saw, give --etag ETAG (one ID only; the etag is in show's output and
+in queue -o json; W/"..." with or without the W/ and the quotes) or --if-state STATE (pending,
+published, rejected or spam; any number of IDs): each comment is read first and left alone if it
+is in another state. Either way the server refuses the decision if the comment changed since (an
+etag, not the state, is checked: a comment approved then reopened is pending again, but not the
+comment you saw), and the line says what it is now; nothing is changed.`
+
+func (g *guardFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&g.etag, "etag", "", "decide only if the comment still has this etag (from show or queue -o json); one ID only")
+	f.StringVar(&g.ifState, "if-state", "", "decide only comments in this state (pending, published, rejected or spam) and unchanged since that check")
+	_ = cmd.RegisterFlagCompletionFunc("if-state", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"pending", "published", "rejected", "spam"}, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// decideGuard is the condition a decision is sent under: none, an etag, or a state.
+type decideGuard struct {
+	etag  string
+	state commentdv1.State
+}
+
+// guard checks the flags against the names to decide.
+func (g guardFlags) guard(cmd *cobra.Command, names []string) (decideGuard, error) {
+	switch {
+	case g.etag != "" && g.ifState != "":
+		return decideGuard{}, usagef(cmd, "--etag and --if-state: give one of them")
+	case g.etag != "" && len(names) != 1:
+		return decideGuard{}, usagef(cmd, "--etag belongs to one comment, got %d; for several give --if-state", len(names))
+	case g.etag != "":
+		return decideGuard{etag: normalizeETag(g.etag)}, nil
+	case g.ifState != "":
+		st, ok := parseQueueState(g.ifState)
+		if g.ifState == "published" {
+			st, ok = commentdv1.State_STATE_PUBLISHED, true
+		}
+		if !ok {
+			return decideGuard{}, usagef(cmd, "--if-state %q: want pending, published, rejected or spam", g.ifState)
+		}
+		return decideGuard{state: st}, nil
+	}
+	return decideGuard{}, nil
+}
+
+// normalizeETag puts back what a shell takes off an etag typed unquoted (W/"abc" arrives as W/abc)
+// or what a copy left out, so W/abc, "abc" and abc all name the etag W/"abc". Anything else goes
+// as typed, for the server to refuse.
+func normalizeETag(s string) string {
+	s = strings.TrimSpace(s)
+	bare := strings.Trim(strings.TrimPrefix(s, "W/"), `"`)
+	if len(bare) == 16 && strings.Trim(bare, "0123456789abcdef") == "" {
+		return `W/"` + bare + `"`
+	}
+	return s
+}
+
+// decide sends a for name under g. With a state it reads the comment first: one in another state
+// is left alone (a FAILED_PRECONDITION made here, saying what it is now); otherwise the decision
+// carries the etag of that reading, so the server refuses it if the comment changed in between.
+func (a action) decide(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string, g decideGuard) (*commentdv1.ModeratedComment, error) {
+	etag := g.etag
+	if g.state != commentdv1.State_STATE_UNSPECIFIED {
+		resp, err := client.GetComment(ctx, &commentdv1.ModerationServiceGetCommentRequest{Name: name})
+		if err != nil {
+			return nil, err
+		}
+		mc := resp.GetComment()
+		if now := mc.GetComment().GetState(); now != g.state {
+			by := ""
+			if d := mc.GetDecision(); d != nil {
+				by = ", last decided by " + d.GetModerator()
+			}
+			return nil, status.Errorf(codes.FailedPrecondition, "left alone: it is %s now, not %s%s", stateName(now), stateName(g.state), by)
+		}
+		etag = mc.GetEtag()
+	}
+	return a.call(ctx, client, name, reason, etag)
 }
 
 // decideResult is the outcome for one id.
@@ -90,6 +182,7 @@ type decideResult struct {
 
 func (c *cli) decideCmd(d action) *cobra.Command {
 	var reason string
+	var g guardFlags
 	var long string
 	switch d {
 	case actApprove:
@@ -115,20 +208,22 @@ The reason (at most 500 characters) is recorded with the decision, together with
 it may not hold an email address (it outlives an erasure of the reader's data), masked ones aside.
 
 With -o json the output is one JSON array with an object per id: {"name", "ok", "comment"} on
-success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}} on failure.`
+success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}} on failure.` + guardHelp
 	cmd := &cobra.Command{
-		Use:   d.verb() + " ID... [--reason R]",
+		Use:   d.verb() + " ID... [--reason R] [--etag ETAG | --if-state STATE]",
 		Short: strings.ToUpper(d.verb()[:1]) + d.verb()[1:] + " one or more comments",
 		Long:  long,
 		Example: fmt.Sprintf(`  commentctl %[1]s 01HZX3K9
   commentctl %[1]s comments/01HZX3K9 01HZX3KA --reason "off topic"
+  commentctl %[1]s --if-state pending 01HZX3K9 01HZX3KA
   commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb()),
 		Args: argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.decideIDs(cmd, args, reason, d)
+			return c.decideIDs(cmd, args, reason, d, g)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
+	g.add(cmd)
 	return cmd
 }
 
@@ -170,7 +265,7 @@ func (c *cli) commentNames(args []string) ([]string, error) {
 // the results in the order of names. When ctx ends (Ctrl-C) it sends no more; names not sent get
 // ctx's error. Calls already sent are left to finish (bounded by --timeout): cut short, they would
 // be reported as cancelled though the server may have made the decision.
-func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationServiceClient, d action, names []string, reason string) []decideResult {
+func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationServiceClient, d action, names []string, reason string, g decideGuard) []decideResult {
 	results := make([]decideResult, len(names))
 	sem := make(chan struct{}, decideConcurrency)
 	var wg sync.WaitGroup
@@ -184,7 +279,7 @@ func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationService
 			defer func() { <-sem }()
 			callCtx, cancel := c.callCtx(callBase)
 			defer cancel()
-			mc, err := d.call(callCtx, client, name, reason)
+			mc, err := d.decide(callCtx, client, name, reason, g)
 			results[i] = decideResult{name: name, comment: mc, err: err}
 		})
 	}
@@ -192,8 +287,9 @@ func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationService
 	return results
 }
 
-// decideIDs sends decision d for every comment id in args (or read from stdin for "-").
-func (c *cli) decideIDs(cmd *cobra.Command, args []string, reason string, d action) error {
+// decideIDs sends decision d for every comment id in args (or read from stdin for "-"), under the
+// condition gf asks for.
+func (c *cli) decideIDs(cmd *cobra.Command, args []string, reason string, d action, gf guardFlags) error {
 	names, err := c.commentNames(args)
 	if err != nil {
 		return err
@@ -201,12 +297,16 @@ func (c *cli) decideIDs(cmd *cobra.Command, args []string, reason string, d acti
 	if len(names) == 0 {
 		return usagef(cmd, "no comment ids given")
 	}
+	g, err := gf.guard(cmd, names)
+	if err != nil {
+		return err
+	}
 	conn, client, err := c.dial(cmd)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return c.printDecisions(d, c.decideAll(cmd.Context(), client, d, names, reason))
+	return c.printDecisions(d, c.decideAll(cmd.Context(), client, d, names, reason, g))
 }
 
 func (c *cli) printDecisions(d action, results []decideResult) error {

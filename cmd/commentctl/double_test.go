@@ -25,6 +25,7 @@ type moderationDouble struct {
 	releaseFn   func(context.Context, *commentdv1.ReleaseCommentsRequest) (*commentdv1.ReleaseCommentsResponse, error)
 	markSpamFn  func(context.Context, *commentdv1.MarkSpamRequest) (*commentdv1.MarkSpamResponse, error)
 	reopenFn    func(context.Context, *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error)
+	notSpamFn   func(context.Context, *commentdv1.MarkNotSpamRequest) (*commentdv1.MarkNotSpamResponse, error)
 	createBanFn func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error)
 	deleteBanFn func(context.Context, *commentdv1.DeleteBanRequest) (*commentdv1.DeleteBanResponse, error)
 	auditFn     func(context.Context, *commentdv1.ListAuditEventsRequest) (*commentdv1.ListAuditEventsResponse, error)
@@ -64,6 +65,14 @@ func (d *moderationDouble) ReopenComment(ctx context.Context, req *commentdv1.Re
 		return d.UnimplementedModerationServiceServer.ReopenComment(ctx, req)
 	}
 	return d.reopenFn(ctx, req)
+}
+
+func (d *moderationDouble) MarkNotSpam(ctx context.Context, req *commentdv1.MarkNotSpamRequest) (*commentdv1.MarkNotSpamResponse, error) {
+	d.record(ctx, "MarkNotSpam", req)
+	if d.notSpamFn == nil {
+		return d.UnimplementedModerationServiceServer.MarkNotSpam(ctx, req)
+	}
+	return d.notSpamFn(ctx, req)
 }
 
 func (d *moderationDouble) CreateBan(ctx context.Context, req *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {

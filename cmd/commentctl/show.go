@@ -98,6 +98,8 @@ func writeComment(w io.Writer, mc *commentdv1.ModeratedComment, now time.Time) e
 		}
 	}
 	field("Decision", decisionText(mc.GetDecision(), now))
+	// What approve/reject/... --etag takes, to decide only if nobody has since.
+	field("Etag", cell(mc.GetEtag(), 0))
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -59,12 +59,13 @@ spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bo
 Ctrl-C sends no more, and the calls already sent finish, so each line tells what the server did.
 One line is printed per comment, in the order given (an id given twice is sent once), on stdout,
 or the error on stderr; the exit status is 1 if any id failed. With -o json the output is one JSON
-array, as for approve.`
+array, as for approve.` + guardHelp
 
 func (c *cli) spamCmd() *cobra.Command {
 	var reason string
+	var g guardFlags
 	cmd := &cobra.Command{
-		Use:   "spam ID... [--reason R] | spam train FILE | spam eval --train FILE --test FILE",
+		Use:   "spam ID... [--reason R] [--etag ETAG | --if-state STATE] | spam train FILE | spam eval --train FILE --test FILE",
 		Short: "Mark comments spam; train or evaluate the spam model",
 		Long: `spam marks comments spam: they are taken down (if published), kept in the spam list, count in their
 author's record, and the spam model learns them at once on every server. Marking a comment spam
@@ -78,18 +79,20 @@ spam train and spam eval feed the spam model labelled comments; see their --help
   commentctl spam eval --train old.csv --test new.csv`,
 		Args: argCount(1, -1, "at least one comment ID (or train or eval)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.decideIDs(cmd, args, reason, actMarkSpam)
+			return c.decideIDs(cmd, args, reason, actMarkSpam, g)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
+	g.add(cmd)
 	cmd.AddCommand(c.spamTrainCmd(), c.spamEvalCmd())
 	return cmd
 }
 
 func (c *cli) notSpamCmd() *cobra.Command {
 	var reason string
+	var g guardFlags
 	cmd := &cobra.Command{
-		Use:   "not-spam ID... [--reason R]",
+		Use:   "not-spam ID... [--reason R] [--etag ETAG | --if-state STATE]",
 		Short: "Take back spam verdicts: comments return to the queue",
 		Long: `not-spam takes back the spam verdict of comments (of the checks or a moderator): they return to
 the queue as pending, and whatever a moderator's "spam" taught the spam model and the author's record
@@ -99,10 +102,11 @@ returned to the queue is claimed for you for 5 minutes: nobody else's review get
 		Example: `  commentctl not-spam 01HZX3K9 --reason "a real reader"`,
 		Args:    argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.decideIDs(cmd, args, reason, actMarkNotSpam)
+			return c.decideIDs(cmd, args, reason, actMarkNotSpam, g)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (at most 500 characters)")
+	g.add(cmd)
 	return cmd
 }
 
