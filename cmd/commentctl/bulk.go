@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -41,15 +39,17 @@ type bulkVerb struct {
 	example      string     // one extra example line, for --help
 }
 
-type bulkCallFn func(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error)
+// bulkCallFn sends the action for one comment, with the etag it was listed with: the server takes
+// the decision only if the comment has not changed since.
+type bulkCallFn func(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error)
 
 func bulkVerbs() []bulkVerb {
 	return []bulkVerb{
 		{
 			name: "approve", done: "approved", defaultState: "pending", states: []string{"pending", "rejected", "spam"},
 			long: "approve publishes every matching comment.",
-			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-				resp, err := cl.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason})
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason, Etag: etag})
 				return resp.GetComment(), err
 			},
 			example: "commentctl bulk approve --thread blog-post-42 --score-below 0.1 --dry-run",
@@ -57,8 +57,8 @@ func bulkVerbs() []bulkVerb {
 		{
 			name: "reject", done: "rejected", defaultState: "pending", states: []string{"pending", "spam"},
 			long: "reject hides every matching comment for good.",
-			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-				resp, err := cl.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason})
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason, Etag: etag})
 				return resp.GetComment(), err
 			},
 			example: `commentctl bulk reject --author 13bf0b8e8f6e6ddb06327d0d8cabd29b62753520 --reason "repeated abuse" --yes`,
@@ -66,8 +66,8 @@ func bulkVerbs() []bulkVerb {
 		{
 			name: "spam", done: "marked spam", defaultState: "pending", states: []string{"pending", "rejected"},
 			long: "spam marks every matching comment spam; the spam model learns from each.",
-			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-				resp, err := cl.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason})
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason, Etag: etag})
 				return resp.GetComment(), err
 			},
 			example: "commentctl bulk spam --score-above 0.9 --reason-code TOO_MANY_LINKS --yes",
@@ -75,8 +75,8 @@ func bulkVerbs() []bulkVerb {
 		{
 			name: "reopen", done: "reopened", defaultState: "rejected", states: []string{"rejected", "spam"},
 			long: "reopen puts every matching decided comment back in the queue as pending, undoing its decision, for any moderator to review.",
-			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason string) (*commentdv1.ModeratedComment, error) {
-				resp, err := cl.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason})
+			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
+				resp, err := cl.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason, Etag: etag})
 				if err != nil {
 					return nil, err
 				}
@@ -151,9 +151,11 @@ TOO_MANY_LINKS).
 bulk asks "Apply to N comments?" on the terminal, or needs --yes. It sends at most 8 calls at a
 time, shows progress on stderr and ends with a summary; each failure is printed on its own line on
 stderr and the exit status is 1 if any failed. Comments that arrive after the listing are left
-alone, and so is a listed comment that is no longer in the state it was listed in when its turn
-comes (another moderator decided it meanwhile): it fails with FAILED_PRECONDITION, "left alone".
-Ctrl-C stops sending; calls already sent finish.
+alone, and so is a listed comment that changed between the listing and its turn (another
+moderator decided it, or readers' reports took it down): each decision carries the etag the
+listing showed, and the server refuses it, atomically, if the comment no longer has it (ABORTED,
+ETAG_MISMATCH; the line says what the comment is now). One a colleague already decided the way
+bulk would counts as done. Ctrl-C stops sending; calls already sent finish.
 
 With -o json, --dry-run prints {"action", "count", "comments"}; a real run prints the same array
 as approve -o json: one object per comment with "name", "ok" and "comment" or "error".`,
@@ -201,7 +203,7 @@ as approve -o json: one object per comment with "name", "ok" and "comment" or "e
 			}
 			items := make([]bulkItem, len(matched))
 			for i, mc := range matched {
-				items[i] = bulkItem{name: mc.GetComment().GetName(), state: mc.GetComment().GetState()}
+				items[i] = bulkItem{name: mc.GetComment().GetName(), etag: mc.GetEtag()}
 				if items[i].name == "" {
 					items[i].name = commentName(mc.GetComment().GetId())
 				}
@@ -295,10 +297,10 @@ func (c *cli) confirm(question string) (bool, error) {
 	return false, nil
 }
 
-// bulkItem is one listed comment: its name and the state the listing showed it in.
+// bulkItem is one listed comment: its name and the etag the listing showed it with.
 type bulkItem struct {
-	name  string
-	state commentdv1.State
+	name string
+	etag string
 }
 
 // bulkApply sends v for every item, at most bulkConcurrency at a time, reporting progress on
@@ -319,7 +321,7 @@ func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationService
 			defer func() { <-sem }()
 			callCtx, cancel := c.callCtx(callBase)
 			defer cancel()
-			mc, err := bulkOne(callCtx, client, v, it, reason)
+			mc, err := v.call(callCtx, client, it.name, reason, it.etag)
 			results[i] = decideResult{name: it.name, comment: mc, err: err}
 			prog.done(err != nil)
 		})
@@ -327,25 +329,6 @@ func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationService
 	wg.Wait()
 	prog.finish()
 	return results
-}
-
-// bulkOne sends v for one listed comment, unless the comment has left the state it was listed in.
-// The listing may be long past when its turn comes (the question waited for an answer, thousands
-// of comments went first), and a comment another moderator decided meanwhile is theirs: bulk reject
-// of the pending comments must not take down one a colleague has just approved. The check narrows
-// that window to the moment before the call; it does not close it.
-func bulkOne(ctx context.Context, client commentdv1.ModerationServiceClient, v bulkVerb, it bulkItem, reason string) (*commentdv1.ModeratedComment, error) {
-	if it.state != commentdv1.State_STATE_UNSPECIFIED {
-		resp, err := client.GetComment(ctx, &commentdv1.ModerationServiceGetCommentRequest{Name: it.name})
-		if err != nil {
-			return nil, err
-		}
-		if now := resp.GetComment().GetComment().GetState(); now != it.state {
-			return nil, status.Errorf(codes.FailedPrecondition, "left alone: it is %s now, no longer %s as listed (decided meanwhile)",
-				stateName(now), stateName(it.state))
-		}
-	}
-	return v.call(ctx, client, it.name, reason)
 }
 
 // acquire takes a slot of sem, or reports false once ctx has ended. A select alone would not do:

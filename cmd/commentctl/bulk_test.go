@@ -30,7 +30,9 @@ func bulkDouble(t *testing.T, n int, fail ...string) *moderationDouble {
 	var all []*commentdv1.ModeratedComment
 	for i := range n {
 		id := fmt.Sprintf("b%02d", i)
-		all = append(all, moderated(id, "post-1", "Author", "a•••@example.com", "body "+id, time.Now().Add(-72*time.Hour)))
+		mc := moderated(id, "post-1", "Author", "a•••@example.com", "body "+id, time.Now().Add(-72*time.Hour))
+		mc.Etag = listedETag(i)
+		all = append(all, mc)
 	}
 	refuse := func(name string) error {
 		if slices.Contains(fail, name) {
@@ -42,15 +44,6 @@ func bulkDouble(t *testing.T, n int, fail ...string) *moderationDouble {
 		return &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{Name: name}}
 	}
 	d := &moderationDouble{}
-	// Each comment is as listed when bulk looks at it again before acting.
-	d.getComment = func(_ context.Context, req *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
-		for _, mc := range all {
-			if mc.GetComment().GetName() == req.GetName() {
-				return &commentdv1.ModerationServiceGetCommentResponse{Comment: mc}, nil
-			}
-		}
-		return nil, statusErr(t, codes.NotFound, "comment not found", "COMMENT_NOT_FOUND")
-	}
 	d.listQueue = func(_ context.Context, req *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
 		start := 0
 		if req.GetPageToken() != "" {
@@ -91,6 +84,9 @@ func bulkDouble(t *testing.T, n int, fail ...string) *moderationDouble {
 	}
 	return d
 }
+
+// listedETag is the etag bulkDouble lists its comment i with.
+func listedETag(i int) string { return fmt.Sprintf(`W/"%016x"`, i) }
 
 // nameField is the "name" field of a request, the comment it acts on.
 func nameField(m proto.Message) string {
@@ -327,28 +323,37 @@ func TestBulkFailures(t *testing.T) {
 
 // TestBulkLeavesCommentsDecidedMeanwhile: a listed comment that another moderator decided before
 // its turn came is left alone and reported, not decided again over their decision.
+// A comment decided by another moderator between the listing and its turn is left alone by the
+// server: bulk sends each decision with the etag the listing showed (and reads nothing again
+// itself), the server refuses the one whose etag changed, and that line says so.
 func TestBulkLeavesCommentsDecidedMeanwhile(t *testing.T) {
 	t.Parallel()
 	d := bulkDouble(t, 4)
-	listed := d.getComment
-	d.getComment = func(ctx context.Context, req *commentdv1.ModerationServiceGetCommentRequest) (*commentdv1.ModerationServiceGetCommentResponse, error) {
-		resp, err := listed(ctx, req)
-		if err == nil && req.GetName() == "comments/b02" {
-			resp = proto.Clone(resp).(*commentdv1.ModerationServiceGetCommentResponse)
-			resp.GetComment().GetComment().State = commentdv1.State_STATE_PUBLISHED
+	listed := d.reject
+	d.reject = func(ctx context.Context, req *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error) {
+		if req.GetName() == "comments/b02" && req.GetEtag() != `W/"approved-by-bert"` {
+			return nil, statusErr(t, codes.Aborted, "the comment changed since its etag was read (it is STATE_PUBLISHED now, last decided by bert); nothing was changed", "ETAG_MISMATCH")
 		}
-		return resp, err
+		return listed(ctx, req)
 	}
 	args := withServer(serveDouble(t, d), "bulk", "reject", "--yes")
 	got := invocation{args: args}.run(t)
 	if got.code != exitError {
 		t.Errorf("%s with one comment approved meanwhile: exit %d; want %d", cmdline(args), got.code, exitError)
 	}
-	if diff := cmp.Diff([]string{"comments/b00", "comments/b01", "comments/b03"}, actionNames(d, "RejectComment")); diff != "" {
-		t.Errorf("%s: RejectComment calls (-want +got):\n%s", cmdline(args), diff)
+	var etags []string
+	for _, r := range d.requests("RejectComment") {
+		etags = append(etags, r.(*commentdv1.RejectCommentRequest).GetEtag())
 	}
-	if !strings.Contains(got.stderr, "comments/b02: left alone") || !strings.Contains(got.stderr, "FAILED_PRECONDITION") {
-		t.Errorf("%s: stderr %q; want a line saying comments/b02 was left alone", cmdline(args), got.stderr)
+	slices.Sort(etags)
+	if diff := cmp.Diff([]string{listedETag(0), listedETag(1), listedETag(2), listedETag(3)}, etags); diff != "" {
+		t.Errorf("%s: RejectComment etags (-listed +sent):\n%s", cmdline(args), diff)
+	}
+	if n := len(d.requests("GetComment")); n != 0 {
+		t.Errorf("%s: %d GetComment calls; want none, the server checks the etag", cmdline(args), n)
+	}
+	if want := "comments/b02: the comment changed since its etag was read (it is STATE_PUBLISHED now, last decided by bert); nothing was changed (ABORTED, ETAG_MISMATCH)"; !slices.Contains(lines(got.stderr), want) {
+		t.Errorf("%s: stderr %q; want the line %q", cmdline(args), got.stderr, want)
 	}
 	if got.stdout != "Rejected 3 of 4 comments; 1 failed (listed on stderr).\n" {
 		t.Errorf("%s: stdout %q; want the summary of 3 of 4", cmdline(args), got.stdout)
@@ -411,7 +416,7 @@ func TestBulkSendsNothingOnceCancelled(t *testing.T) {
 	cancel()
 	items := make([]bulkItem, 40)
 	for i := range items {
-		items[i] = bulkItem{name: fmt.Sprintf("comments/b%02d", i), state: commentdv1.State_STATE_PENDING}
+		items[i] = bulkItem{name: fmt.Sprintf("comments/b%02d", i), etag: listedETag(i)}
 	}
 	var approve bulkVerb
 	for _, v := range bulkVerbs() {
