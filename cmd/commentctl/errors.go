@@ -177,3 +177,18 @@ func retryDelay(err error, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// isETagMismatch reports whether err is the server's refusal of a decision whose etag the comment
+// no longer has (ABORTED, ETAG_MISMATCH): another moderator decided it since it was read.
+func isETagMismatch(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Aborted {
+		return false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == "ETAG_MISMATCH" {
+			return true
+		}
+	}
+	return false
+}

@@ -89,7 +89,9 @@ moderators reviewing at once never get the same comment; the next batch is fetch
 runs out. A decision key on a comment whose claim has run out decides nothing: review claims again
 first (a comment another moderator took meanwhile is gone from the screen) and you press it again.
 Decisions are sent in the background: the next comment shows at once, and a failed call
-is reported in the status line and its comment comes back. When the queue is empty review checks
+is reported in the status line and its comment comes back. Each decision carries the comment's
+etag: one another moderator decided since it was claimed is left as they decided it (the server
+refuses to overturn it) and does not come back; u reopens only a comment nobody decided since. When the queue is empty review checks
 again every 15 seconds.
 
 review needs an interactive terminal of at least 80x24 (an SSH session will do; no mouse needed).
@@ -262,11 +264,17 @@ type reviewOp struct {
 	banFor  time.Duration // 0: for good
 	request time.Time
 
-	// done is closed when the call has returned; err and banName are set before it closes, so a
-	// goroutine that waited on done may read them.
+	// etag is the comment's etag when the decision was taken: the server refuses the decision if
+	// the comment has changed since (another moderator decided it), rather than overturn that.
+	etag string
+
+	// done is closed when the call has returned; err, banName and decided are set before it
+	// closes, so a goroutine that waited on done may read them.
 	done    chan struct{}
 	err     error
 	banName string
+	// decided is the comment as the decision left it; its etag is the one an undo sends.
+	decided *commentdv1.ModeratedComment
 	// replaced is the ban in force on the author that the ban replaced (nil if none): an undo
 	// makes it again rather than leaving the author unbanned.
 	replaced *commentdv1.Ban
@@ -294,9 +302,10 @@ type (
 	}
 	opDoneMsg struct{ op *reviewOp }
 	undoneMsg struct {
-		op      *reviewOp
-		err     error
-		skipped bool // the action had failed, so there was nothing to undo
+		op       *reviewOp
+		err      error
+		skipped  bool                         // the action had failed, so there was nothing to undo
+		reopened *commentdv1.ModeratedComment // the comment as the reopen left it
 	}
 	releasedMsg struct{ err error }
 	retryMsg    struct{}
@@ -613,7 +622,7 @@ func (m *reviewModel) act(kind opKind, reason string) tea.Cmd {
 	if it == nil {
 		return nil
 	}
-	op := &reviewOp{kind: kind, item: it, reason: reason, banFor: m.banFor, request: m.now(), done: make(chan struct{})}
+	op := &reviewOp{kind: kind, item: it, reason: reason, banFor: m.banFor, request: m.now(), etag: it.mc.GetEtag(), done: make(chan struct{})}
 	op.unchanged = kind == opSpam && it.mc.GetComment().GetState() == commentdv1.State_STATE_SPAM
 	if kind != opBan {
 		m.queue = m.queue[1:]
@@ -638,11 +647,17 @@ func (m *reviewModel) send(op *reviewOp) tea.Cmd {
 		var err error
 		switch op.kind {
 		case opApprove:
-			_, err = client.ApproveComment(callCtx, &commentdv1.ApproveCommentRequest{Name: name, Reason: op.reason})
+			var resp *commentdv1.ApproveCommentResponse
+			resp, err = client.ApproveComment(callCtx, &commentdv1.ApproveCommentRequest{Name: name, Reason: op.reason, Etag: op.etag})
+			op.decided = resp.GetComment()
 		case opReject:
-			_, err = client.RejectComment(callCtx, &commentdv1.RejectCommentRequest{Name: name, Reason: op.reason})
+			var resp *commentdv1.RejectCommentResponse
+			resp, err = client.RejectComment(callCtx, &commentdv1.RejectCommentRequest{Name: name, Reason: op.reason, Etag: op.etag})
+			op.decided = resp.GetComment()
 		case opSpam:
-			_, err = client.MarkSpam(callCtx, &commentdv1.MarkSpamRequest{Name: name, Reason: op.reason})
+			var resp *commentdv1.MarkSpamResponse
+			resp, err = client.MarkSpam(callCtx, &commentdv1.MarkSpamRequest{Name: name, Reason: op.reason, Etag: op.etag})
+			op.decided = resp.GetComment()
 		case opBan:
 			req := &commentdv1.CreateBanRequest{
 				Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: name},
@@ -673,6 +688,13 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 	case op.err != nil && op.undone:
 		// u was pressed before the call failed: the comment is already back on screen.
 		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s.", op.kind.verb(), name, m.describe(op.err)), op.err)
+	case op.err != nil && isETagMismatch(op.err):
+		// Another moderator decided it since it was claimed: theirs stands, and it does not come
+		// back, as deciding it again here would overturn their decision unseen.
+		m.undo = slices.DeleteFunc(m.undo, func(o *reviewOp) bool { return o == op })
+		m.tally.add(op.kind, -1)
+		delete(m.held, name)
+		m.setStatusErr(fmt.Sprintf("Left %s alone: %s.", name, m.describe(op.err)), op.err)
 	case op.err != nil:
 		m.undo = slices.DeleteFunc(m.undo, func(o *reviewOp) bool { return o == op })
 		m.tally.add(op.kind, -1)
@@ -692,6 +714,9 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 	default:
 		if op.kind != opBan && !op.unchanged {
 			delete(m.held, name) // deciding ended our claim
+		}
+		if op.decided != nil {
+			op.item.mc = op.decided // its etag is the one a later decision on it must send
 		}
 		msg := fmt.Sprintf("%s %s. u undoes it.", op.kind.done(), name)
 		if op.kind == opBan {
@@ -763,12 +788,16 @@ func (m *reviewModel) undoLast() tea.Cmd {
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
 		var err error
+		var reopened *commentdv1.ModeratedComment
 		if op.kind == opBan {
 			err = undoBan(callCtx, client, op, time.Now())
 		} else {
-			_, err = client.ReopenComment(callCtx, &commentdv1.ReopenCommentRequest{Name: op.item.name, Reason: "undo in commentctl review"})
+			// With the etag our decision gave the comment: one decided again since is left alone.
+			var resp *commentdv1.ReopenCommentResponse
+			resp, err = client.ReopenComment(callCtx, &commentdv1.ReopenCommentRequest{Name: op.item.name, Reason: "undo in commentctl review", Etag: op.decided.GetEtag()})
+			reopened = resp.GetComment()
 		}
-		return undoneMsg{op: op, err: err}
+		return undoneMsg{op: op, err: err, reopened: reopened}
 	}
 }
 
@@ -822,6 +851,9 @@ func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 		// The server claims a reopened comment for whoever reopened it: hold it again, so a skip
 		// or the end of the session gives it back instead of leaving it claimed for minutes.
 		m.setStatus(fmt.Sprintf("Reopened %s: it is pending again.", op.item.name))
+		if msg.reopened != nil {
+			op.item.mc = msg.reopened // the next decision on it sends the reopened comment's etag
+		}
 		if m.skipped[op.item.name] && !m.inQueue(op.item.name) {
 			// Skipped while the reopen was on its way: give it back now.
 			return m.releaseSkipped([]string{op.item.name})
