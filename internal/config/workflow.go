@@ -55,8 +55,14 @@ func (w *Workflow) validate() []error {
 	if w.ReportThreshold < 1 || w.ReportThreshold > maxReportThreshold {
 		errs = append(errs, fmt.Errorf("report-threshold %d: want 1 to %d", w.ReportThreshold, maxReportThreshold))
 	}
-	if w.CloseThreadsAfter < 0 {
+	switch {
+	case w.CloseThreadsAfter < 0:
 		errs = append(errs, fmt.Errorf("close-threads-after %s: must not be negative", w.CloseThreadsAfter))
+	case w.CloseThreadsAfter%time.Microsecond != 0:
+		// The store keeps the period in whole microseconds (create.lua's ARGV[12]): 1ns was 0
+		// there, so submissions were taken for ever while GetThread reported the thread closed,
+		// and 1500ns closed threads a little earlier than GetThread said.
+		errs = append(errs, fmt.Errorf("close-threads-after %s: the store counts it in whole microseconds; give a whole number of them, such as 720h, or 0 for never", w.CloseThreadsAfter))
 	}
 	return errs
 }

@@ -21,6 +21,11 @@ func TestWorkflowSettings(t *testing.T) {
 		{name: "threshold not a number", args: []string{"-report-threshold", "three"}, wantErr: true},
 		{name: "negative period", args: []string{"-close-threads-after", "-1h"}, wantErr: true},
 		{name: "period without unit", args: []string{"-close-threads-after", "30"}, wantErr: true},
+		// The store counts the period in whole microseconds: 1ns would be 0 there (never close)
+		// while GetThread said the thread closed.
+		{name: "period below a microsecond", args: []string{"-close-threads-after", "1ns"}, wantErr: true},
+		{name: "period not whole microseconds", args: []string{"-close-threads-after", "1500ns"}, wantErr: true},
+		{name: "period of one microsecond", args: []string{"-close-threads-after", "1us"}, want: Workflow{ReportThreshold: 3, CloseThreadsAfter: time.Microsecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
