@@ -22,8 +22,9 @@ type abuse struct {
 }
 
 // buildAbuse wires rate limits, duplicate control and bans from the configuration (docs/ABUSE.md),
-// exports their metrics, loads their Redis scripts and logs the rules in force.
-func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, reg prometheus.Registerer, log *slog.Logger) (abuse, error) {
+// with obs (newAbuseMetrics) counting what they refuse, loads their Redis scripts and logs the
+// rules in force. It registers nothing, so start-up may call it again after Redis failed it.
+func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, obs ratelimit.Observer, log *slog.Logger) (abuse, error) {
 	a := cfg.Abuse
 	staff, err := ratelimit.TrustedAuthorKeys(keyring, a.TrustedEmails)
 	if err != nil {
@@ -53,7 +54,7 @@ func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store
 		// duplicates like anyone (and so cannot fill the store with rejected comments).
 		CountBanned: a.BanStyle == ratelimit.BanShadow,
 		Settle:      settle,
-		Observer:    newAbuseMetrics(reg, a.Rules),
+		Observer:    obs,
 		Logger:      log,
 	})
 

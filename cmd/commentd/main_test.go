@@ -98,11 +98,23 @@ type server struct {
 	keysFile            string
 	process             *os.Process
 	exited              <-chan struct{} // closed when the process has exited
+	exitErr             error           // the process's exit (cmd.Wait), once exited is closed
 }
 
 // startCommentd runs the commentd binary against redisAddr with a fresh keys file and returns once
 // its health check says SERVING.
 func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
+	t.Helper()
+	s := launchCommentd(t, redisAddr, extra...)
+	if st, err := s.waitHealth(healthpb.HealthCheckResponse_SERVING); err != nil {
+		t.Fatalf("commentd not SERVING: %v (last: %v)\n%s", err, st, s.log)
+	}
+	return s
+}
+
+// launchCommentd runs the commentd binary against redisAddr with a fresh keys file, and a gRPC
+// client for it, and returns at once: commentd may still be waiting for Redis.
+func launchCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	t.Helper()
 	bin, _ := binaries(t)
 	dir := t.TempDir()
@@ -134,18 +146,16 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 		t.Fatalf("start commentd: %v", err)
 	}
 	s.process = cmd.Process
-	exited := make(chan error, 1)
 	gone := make(chan struct{})
 	s.exited = gone
 	go func() {
-		err := cmd.Wait()
+		s.exitErr = cmd.Wait()
 		close(gone)
-		exited <- err
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case <-gone:
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
 			t.Errorf("commentd did not stop within 20s of SIGINT")
@@ -157,22 +167,30 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	}
 	t.Cleanup(func() { conn.Close() })
 	s.conn = conn
-	hc := healthpb.NewHealthClient(conn)
+	return s
+}
+
+// waitHealth asks s's health service until it says want, for up to 30 s, and returns the last
+// answer and an error when it did not say it, or the process exited first.
+func (s *server) waitHealth(want healthpb.HealthCheckResponse_ServingStatus) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	hc := healthpb.NewHealthClient(s.conn)
 	deadline := time.Now().Add(30 * time.Second)
+	var last healthpb.HealthCheckResponse_ServingStatus
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("commentd exited at start: %v\n%s", err, s.log)
+		case <-s.exited:
+			return last, fmt.Errorf("commentd exited: %v", s.exitErr)
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return s
+		last = resp.GetStatus()
+		if err == nil && last == want {
+			return last, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("commentd not SERVING after 30s (last: %v, %v)\n%s", resp, err, s.log)
+			return last, fmt.Errorf("health not %v after 30s (last error: %v)", want, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

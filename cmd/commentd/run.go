@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,47 +120,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	defer rdb.Close() // deferred first among the servers' clean-ups, so Redis closes last
 	rdb.AddHook(redisstore.RoundTripHook(roundTrips.Inc))
 
-	if cfg.Dev {
-		log.Warn("redis durability: none (embedded in-memory Redis)")
-	} else if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
-		return err
-	}
-	logShardPlacement(ctx, log, rdb)
-	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	store, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix, CloseThreadsAfter: cfg.Workflow.CloseThreadsAfter})
-	cancel()
-	if err != nil {
-		return fmt.Errorf("redis store: %w", err)
-	}
-
-	abuse, err := buildAbuse(ctx, cfg, store, keyring, reg, log)
-	if err != nil {
-		return fmt.Errorf("abuse controls: %w", err)
-	}
-	checks, err := buildSpam(ctx, cfg, store, keyring, log)
-	if err != nil {
-		return fmt.Errorf("spam checks: %w", err)
-	}
-	// The spam checks' background work stops after the gRPC server has drained and before Redis
-	// closes, within what is left of the shutdown timeout (or the whole of it on an early return).
-	var shutdownBy time.Time
-	defer func() {
-		if shutdownBy.IsZero() {
-			shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
-		}
-		stopCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
-		defer cancel()
-		checks.stop(stopCtx)
-	}()
-	comments := comment.NewService(store, keyring, comment.Options{
-		Limits:      comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars},
-		DefaultMode: cfg.ModerationMode,
-		// The abuse check goes first: it is the cheapest refusal, and it reads the author's record
-		// (Draft.History) for the checks after it.
-		Screeners: []comment.Screener{abuse.screener, checks.screener},
-	})
-	mod := moderation.NewService(store, keyring, buildWorkflow(moderation.Options{DefaultMode: cfg.ModerationMode, Learner: checks.learner, Histories: checks.histories}, store, cfg))
-
 	var serverOpts []grpc.ServerOption
 	var cert certificate
 	if cfg.TLSCert != "" {
@@ -168,25 +128,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		}
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(&tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12})))
 	}
-	srv := grpcserver.New(grpcserver.Options{
-		Logger:        log,
-		Keys:          keys,
-		Comments:      comments,
-		Moderation:    mod,
-		Registerer:    reg,
-		ServerOptions: serverOpts,
-		CallTimeout:   cfg.RedisTimeout,
-		Bans:          abuse.bans,
-		Spam:          checks.server,
-	})
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc-addr: %w", err)
 	}
+	port := newHandoff(grpcLis)
+	defer port.close() // after the servers' Shutdown below, which close their views of it
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		grpcLis.Close()
 		return fmt.Errorf("http-addr: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -204,27 +154,119 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 
 	// Every goroutine below is owned by this function: it waits for all of them before returning.
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	wg.Go(func() {
+		if err := httpSrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	})
+	// Until Redis answers and the start-up checks pass, the gRPC port is served by a server whose
+	// health says NOT_SERVING and which refuses the API with UNAVAILABLE (wait.go).
+	waiting := grpcserver.New(grpcserver.Options{Logger: log, Keys: keys, ServerOptions: append(slices.Clip(serverOpts), refuseAPIUntilStarted()...)})
+	wg.Go(func() {
+		if err := waiting.Serve(port.listener()); err != nil {
+			errc <- fmt.Errorf("grpc server: %w", err)
+		}
+	})
+
+	// Everything that needs Redis at start, run again while Redis is not ready (waitForRedis):
+	// the durability check (once it has read the settings, it is not run again), the store's
+	// scripts, the abuse controls' scripts, and the spam checks' model, word lists and campaign
+	// sightings. Metrics are registered outside it, or once.
+	if cfg.Dev {
+		log.Warn("redis durability: none (embedded in-memory Redis)")
+	}
+	durabilityChecked := cfg.Dev
+	abuseMetrics := newAbuseMetrics(reg, cfg.Abuse.Rules)
+	var (
+		store  *redisstore.Store
+		ab     abuse
+		checks spamChecks
+	)
+	err = waitForRedis(ctx, log, cfg.RedisWait, func(ctx context.Context) error {
+		if !durabilityChecked {
+			if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
+				return err
+			}
+			durabilityChecked = true
+			logShardPlacement(ctx, log, rdb)
+		}
+		startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix, CloseThreadsAfter: cfg.Workflow.CloseThreadsAfter})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("redis store: %w", err)
+		}
+		a, err := buildAbuse(ctx, cfg, s, keyring, abuseMetrics, log)
+		if err != nil {
+			return fmt.Errorf("abuse controls: %w", err)
+		}
+		// Last: it starts the spam checks' background work once it has loaded everything.
+		c, err := buildSpam(ctx, cfg, s, keyring, log)
+		if err != nil {
+			return fmt.Errorf("spam checks: %w", err)
+		}
+		store, ab, checks = s, a, c
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("shutting down while waiting for redis")
+			err = nil
+		}
+		shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		waiting.Shutdown(shutCtx)
+		httpSrv.Shutdown(shutCtx)
+		wg.Wait()
+		return err
+	}
+
+	// The spam checks' background work stops after the gRPC server has drained and before Redis
+	// closes, within what is left of the shutdown timeout (or the whole of it on an early return).
+	var shutdownBy time.Time
+	defer func() {
+		if shutdownBy.IsZero() {
+			shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
+		}
+		stopCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
+		defer cancel()
+		checks.stop(stopCtx)
+	}()
+	comments := comment.NewService(store, keyring, comment.Options{
+		Limits:      comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars},
+		DefaultMode: cfg.ModerationMode,
+		// The abuse check goes first: it is the cheapest refusal, and it reads the author's record
+		// (Draft.History) for the checks after it.
+		Screeners: []comment.Screener{ab.screener, checks.screener},
+	})
+	mod := moderation.NewService(store, keyring, buildWorkflow(moderation.Options{DefaultMode: cfg.ModerationMode, Learner: checks.learner, Histories: checks.histories}, store, cfg))
+	srv := grpcserver.New(grpcserver.Options{
+		Logger:        log,
+		Keys:          keys,
+		Comments:      comments,
+		Moderation:    mod,
+		Registerer:    reg,
+		ServerOptions: serverOpts,
+		CallTimeout:   cfg.RedisTimeout,
+		Bans:          ab.bans,
+		Spam:          checks.server,
+	})
+	// The waiting server gives the port up first: a connection made meanwhile waits for the
+	// serving one. Its calls end at once (UNAVAILABLE), and its health watches end with
+	// SHUTTING_DOWN, which tells their clients to reconnect.
+	handCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	waiting.Shutdown(handCtx)
+	cancel()
+
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
-	wg.Add(5)
-	go func() {
-		defer wg.Done()
-		srv.WatchHealth(healthCtx, store.Ping, 2*time.Second)
-	}()
-	go func() {
-		defer wg.Done()
-		learnPending(healthCtx, log, mod, learnPendingEvery, learnPendingGrace)
-	}()
+	wg.Go(func() { srv.WatchHealth(healthCtx, store.Ping, 2*time.Second) })
+	wg.Go(func() { learnPending(healthCtx, log, mod, learnPendingEvery, learnPendingGrace) })
 	if cfg.Spam.Retention > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged)
-		}()
+		wg.Go(func() { purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged) })
 	}
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for {
 			select {
 			case <-healthCtx.Done():
@@ -233,19 +275,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 				reloadFiles(log, cfg, srv, &cert)
 			}
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(grpcLis); err != nil {
+	})
+	wg.Go(func() {
+		if err := srv.Serve(port.listener()); err != nil {
 			errc <- fmt.Errorf("grpc server: %w", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := httpSrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http server: %w", err)
-		}
-	}()
+	})
 	log.Info("commentd ready", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String())
 	if cfg.Dev {
 		printDevBanner(stdout, grpcLis.Addr().String(), cfg.TLSCert != "", devTokens)
@@ -390,11 +425,17 @@ func loadKeys(cfg *config.Config) (*apikey.Set, error) {
 }
 
 // checkDurability refuses to start on a Redis that may lose comments, unless the operator accepted
-// that, and exports the durability in force as a metric either way.
+// that, and exports the durability in force as a metric either way. When the settings could not
+// be read for a reason worth waiting for (worthWaiting), it registers nothing, so that start-up
+// may call it again.
 func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, cfg *config.Config, reg prometheus.Registerer) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	d, err := redisstore.CheckDurability(ctx, rdb)
+	if worthWaiting(err) {
+		// Nothing was read: start-up waits and checks again (the metric is registered once).
+		return fmt.Errorf("check redis settings: %w", err)
+	}
 	labels := prometheus.Labels{"aof": fmt.Sprint(d.AOF), "appendfsync": d.Fsync, "maxmemory_policy": d.EvictionPolicy}
 	if !d.Readable {
 		labels = prometheus.Labels{"aof": "unknown", "appendfsync": "unknown", "maxmemory_policy": "unknown"}

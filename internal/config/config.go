@@ -43,6 +43,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	ShutdownDelay   time.Duration
 	RedisTimeout    time.Duration
+	RedisWait       time.Duration // how long start-up waits for Redis; 0 not at all
 	ConfigFile      string
 	Abuse           Abuse    // rate limits, duplicate control, bans: see abuse.go
 	Workflow        Workflow // readers' reports, thread auto-close: see workflow.go
@@ -213,6 +214,8 @@ func settings() []setting {
 	out = append(out, scalar("shutdown-delay", "COMMENTD_SHUTDOWN_DELAY", "0s", "how long SIGTERM goes on taking new calls, with health NOT_SERVING, before it drains (for load balancers that learn late)", a, s))
 	a, s = durationField(func(c *Config) *time.Duration { return &c.RedisTimeout })
 	out = append(out, scalar("redis-timeout", "COMMENTD_REDIS_TIMEOUT", "2s", "upper bound of a whole gRPC call, all its Redis calls together, when the caller set no shorter deadline (erasures, exports and reseal bound each Redis call by it instead)", a, s))
+	a, s = durationField(func(c *Config) *time.Duration { return &c.RedisWait })
+	out = append(out, scalar("redis-wait", "COMMENTD_REDIS_WAIT", "5m", "how long start-up waits for Redis to answer and pass the start-up checks (health NOT_SERVING, calls UNAVAILABLE meanwhile) before it gives up and exits; 0 exits at the first failure. A configuration error (wrong password, TLS, AOF off without -accept-data-loss) exits at once", a, s))
 	out = append(out, abuseSettings()...)
 	out = append(out, workflowSettings()...)
 	out = append(out, spamSettings()...)
@@ -545,6 +548,9 @@ func (c *Config) validate(serves bool) error {
 	}
 	if c.RedisTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("redis-timeout %s: must be positive", c.RedisTimeout))
+	}
+	if c.RedisWait < 0 {
+		errs = append(errs, fmt.Errorf("redis-wait %s: must not be negative (0 does not wait)", c.RedisWait))
 	}
 	errs = append(errs, c.Abuse.validate()...)
 	errs = append(errs, c.Workflow.validate()...)

@@ -272,12 +272,44 @@ func TestInvalidNamesOnlyTheBadSetting(t *testing.T) {
 		{"zero redis timeout", []string{"-redis-timeout", "0"}, "redis-timeout", "shutdown-timeout"},
 		{"negative shutdown timeout", []string{"-shutdown-timeout", "-1s"}, "shutdown-timeout", "redis-timeout"},
 		{"negative shutdown delay", []string{"-shutdown-delay", "-1s"}, "shutdown-delay", "shutdown-timeout"},
+		{"negative redis wait", []string{"-redis-wait", "-1s"}, "redis-wait", "redis-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(tt.args, envMap(env), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.not) {
 				t.Errorf("Load(%q) = %v, want an error naming %s and not %s", tt.args, err, tt.want, tt.not)
+			}
+		})
+	}
+}
+
+// TestRedisWait reads -redis-wait from each source: a duration, 0 (do not wait) included.
+func TestRedisWait(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "commentd.yaml")
+	if err := os.WriteFile(file, []byte("redis-wait: 90s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{name: "default", want: 5 * time.Minute},
+		{name: "flag", args: []string{"-redis-wait", "30s"}, want: 30 * time.Second},
+		{name: "no wait", args: []string{"-redis-wait", "0"}, want: 0},
+		{name: "environment", env: map[string]string{"COMMENTD_REDIS_WAIT": "10m"}, want: 10 * time.Minute},
+		{name: "config file", args: []string{"-config", file}, want: 90 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(append([]string{"-dev"}, tt.args...), envMap(tt.env), io.Discard)
+			if err != nil {
+				t.Fatalf("Load(%q, env %v) = %v, want no error", tt.args, tt.env, err)
+			}
+			if c.RedisWait != tt.want {
+				t.Errorf("Load(%q, env %v).RedisWait = %v, want %v", tt.args, tt.env, c.RedisWait, tt.want)
 			}
 		})
 	}
