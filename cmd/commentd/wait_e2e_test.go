@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -71,6 +72,52 @@ func TestWaitsForRedisAtStart(t *testing.T) {
 	}
 	if c, err := s.submitter(t, "later")("reader@example.org", "192.0.2.1", "after Redis"); err != nil || c.GetName() == "" {
 		t.Errorf("SubmitComment once Redis started = %v, %v; want it stored", c, err)
+	}
+}
+
+// TestWaitsForRedisLoading: a Redis still loading its data answers LOADING to every command but a
+// few; commentd waits for it to finish rather than exiting, and then serves.
+func TestWaitsForRedisLoading(t *testing.T) {
+	binaries(t) // built before the load starts: the load must still run when commentd starts
+	dir := t.TempDir()
+	first := redistest.Start(t, "--dir", dir)
+	rdb := redistest.Client(t, first.Addr)
+	ctx := context.Background()
+	// Keys a little over the 1 KiB after which the loading server answers calls, each loaded 2 ms
+	// late: about 10 s of loading, calls answered within milliseconds meanwhile.
+	value := strings.Repeat("x", 1100)
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 5000 {
+			p.Set(ctx, fmt.Sprintf("load:%d", i), value, 0)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("SET the keys to load: %v", err)
+	}
+	if err := rdb.Save(ctx).Err(); err != nil {
+		t.Fatalf("SAVE: %v", err)
+	}
+	first.Stop()
+	rs := redistest.Start(t, "--dir", dir, "--key-load-delay", "2000", "--loading-process-events-interval-bytes", "1024")
+	if err := redistest.Client(t, rs.Addr).Ping(ctx).Err(); !redis.IsLoadingError(err) {
+		t.Fatalf("PING on the restarted Redis = %v, want LOADING (the test needs it loading)", err)
+	}
+
+	s := launchCommentd(t, rs.Addr)
+	if st, err := s.waitHealth(healthpb.HealthCheckResponse_SERVING); err != nil {
+		t.Fatalf("health of commentd started on a loading Redis: %v (last: %v), want SERVING once it has loaded\n%s", err, st, s.log)
+	}
+	waitedForLoading := false
+	for _, line := range strings.Split(s.log.String(), "\n") {
+		if strings.Contains(line, waitLine) && strings.Contains(line, "LOADING") {
+			waitedForLoading = true
+		}
+	}
+	if !waitedForLoading {
+		t.Errorf("commentd started on a loading Redis logged no wait for LOADING; log:\n%s", s.log)
+	}
+	if c, err := s.submitter(t, "loaded")("reader@example.org", "192.0.2.1", "after loading"); err != nil || c.GetName() == "" {
+		t.Errorf("SubmitComment once Redis has loaded = %v, %v; want it stored", c, err)
 	}
 }
 
