@@ -192,7 +192,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 	if len(verr.Violations) == before {
 		switch {
 		case hasDirectionOverride(d.AuthorName):
-			verr.Add("author_name", "contains a direction-changing character (U+202A to U+202E, U+2066 to U+2069), which reorders the text shown after the name")
+			verr.Add("author_name", directionOverrideRule("name"))
 		case privacy.HoldsEmail(d.AuthorName):
 			verr.Add("author_name", "holds an email address, which every reader would see: want the name to show, and the address in author_email")
 		}
@@ -256,6 +256,12 @@ func hasDirectionOverride(s string) bool {
 		}
 	}
 	return false
+}
+
+// directionOverrideRule describes the refusal of a direction-changing character in what (a name, a
+// reason), for field violations.
+func directionOverrideRule(what string) string {
+	return "contains a direction-changing character (U+202A to U+202E, U+2066 to U+2069), which reorders the text shown after the " + what
 }
 
 // ValidClientIP reports whether ip can be a reader's address: any but the unspecified addresses
@@ -382,7 +388,10 @@ func hasControl(s string, multiline bool) bool {
 	return false
 }
 
-// ValidateReason checks a moderator's free-text reason and returns it trimmed.
+// ValidateReason checks a free-text reason (a moderator's, a reader's report) and returns it
+// trimmed. A reason is one line, and it is printed inside lines of other text (commentctl's
+// tables, the audit log), so direction-changing characters are refused as in a name: a reason
+// ending in U+202E would show the rest of its row backwards.
 func ValidateReason(field, s string) (string, error) {
 	var verr ValidationError
 	if !utf8.ValidString(s) {
@@ -390,10 +399,13 @@ func ValidateReason(field, s string) (string, error) {
 		return "", &verr
 	}
 	s = strings.TrimSpace(s)
-	if n := utf8.RuneCountInString(s); n > MaxReasonChars {
+	switch n := utf8.RuneCountInString(s); {
+	case n > MaxReasonChars:
 		verr.Add(field, "too long: "+itoa(n)+" characters, at most "+itoa(MaxReasonChars))
-	} else if hasControl(s, false) {
+	case hasControl(s, false):
 		verr.Add(field, "contains control characters")
+	case hasDirectionOverride(s):
+		verr.Add(field, directionOverrideRule("reason"))
 	}
 	return s, verr.Err()
 }

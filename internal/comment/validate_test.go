@@ -212,6 +212,42 @@ func TestValidateReasonRefusesLineBreaks(t *testing.T) {
 	}
 }
 
+// A reason is printed inside a line (commentctl's tables, the audit log), as a name is: the
+// characters that change the direction of the text after them are refused, and the marks that set
+// the direction of the characters beside them only are kept.
+func TestValidateReasonDirectionCharacters(t *testing.T) {
+	tests := []struct {
+		name    string
+		reason  string
+		wantErr bool
+	}{
+		{"left-to-right embedding", "rude\u202a and off topic", true},
+		{"right-to-left embedding", "rude\u202b and off topic", true},
+		{"pop directional formatting", "rude\u202c and off topic", true},
+		{"left-to-right override", "rude\u202d and off topic", true},
+		{"right-to-left override", "approved by \u202enimda", true},
+		{"left-to-right isolate", "rude\u2066 and off topic", true},
+		{"right-to-left isolate", "rude\u2067 and off topic", true},
+		{"first strong isolate", "rude\u2068 and off topic", true},
+		{"pop directional isolate", "rude\u2069 and off topic", true},
+		{"left-to-right mark", "off topic\u200e", false},
+		{"right-to-left mark", "\u05dc\u05d0 \u05e8\u05dc\u05d5\u05d5\u05e0\u05d8\u05d9\u200f", false},
+		{"Arabic letter mark", "\u062e\u0627\u0631\u062c \u0627\u0644\u0645\u0648\u0636\u0648\u0639\u061c", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ValidateReason("reason", tt.reason)
+			var verr *ValidationError
+			switch {
+			case tt.wantErr && (!errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "reason"):
+				t.Errorf("ValidateReason(%q) = %v, want a *ValidationError on reason", tt.reason, err)
+			case !tt.wantErr && (err != nil || got != tt.reason):
+				t.Errorf("ValidateReason(%q) = %q, %v; want it accepted unchanged", tt.reason, got, err)
+			}
+		})
+	}
+}
+
 func TestValidateUserAgentControlCharacters(t *testing.T) {
 	s := validSubmission()
 	s.UserAgent = "Mozilla/5.0\x1b[2J\nX-Injected: 1\x07\u0085"

@@ -102,6 +102,7 @@ func TestReportCommentRefusals(t *testing.T) {
 		{"unspecified client_ip", &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: "::"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"reason with an email address", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "spam, the author is jane.doe@example.com again"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"reason with a line separator", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude\u2028and off topic"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
+		{"reason with a direction override", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude \u202enimda"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"bad name, ip and reason", &commentdv1.ReportCommentRequest{Name: "comments/", ClientIp: "not-an-ip", Reason: "x\x00y"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip", "name", "reason"}},
 		{"bare id", &commentdv1.ReportCommentRequest{Name: c.GetId(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"unknown comment", &commentdv1.ReportCommentRequest{Name: "comments/00ffffffffffffffffffffffff"}, codes.NotFound, grpcserver.ReasonCommentNotFound, nil},
