@@ -111,7 +111,7 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		learner:   spam.NewLearner(store, keyring),
 		histories: store,
 		server: grpcserver.SpamOptions{
-			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Histories: store}),
+			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Threads: store, Histories: store}),
 			Filters: spam.NewFilters(store, keyring, spam.FiltersOptions{}),
 		},
 		stop: func(ctx context.Context) {

@@ -200,14 +200,26 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 	switch {
 	case errors.Is(err, ErrRequestInProgress) && v.RefuseNew != nil:
 		return Comment{}, v.RefuseNew
-	case errors.Is(err, ErrParentNotFound):
-		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "no such comment in this thread"}}}
-	case errors.Is(err, ErrParentNotPublished):
-		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "the parent comment is not published"}}}
+	case errors.Is(err, ErrParentNotFound), errors.Is(err, ErrParentNotPublished):
+		return Comment{}, ParentError(err)
 	case err != nil:
 		return Comment{}, fmt.Errorf("store comment: %w", err)
 	}
 	return stored, nil
+}
+
+// ParentError turns a store's refusal of a reply's parent (ErrParentNotFound,
+// ErrParentNotPublished) into the *ValidationError on parent_id that Submit returns for it, so
+// that a check of a submission that stores nothing (spam.Service.Check) answers as Submit does.
+// Any other error, nil included, is returned as it is.
+func ParentError(err error) error {
+	switch {
+	case errors.Is(err, ErrParentNotFound):
+		return &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "no such comment in this thread"}}}
+	case errors.Is(err, ErrParentNotPublished):
+		return &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "the parent comment is not published"}}}
+	}
+	return err
 }
 
 // undoProbeTimeout bounds the look-up storedAnyway makes once the submission's own context may

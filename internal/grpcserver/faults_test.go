@@ -163,7 +163,7 @@ func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
 		Registerer:  e.reg,
 		CallTimeout: faultCallTimeout,
 		Spam: grpcserver.SpamOptions{
-			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Bans: grpcserver.GuardBans(guard, e.ring, false), Histories: e.store}),
+			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Bans: grpcserver.GuardBans(guard, e.ring, false), Threads: e.store, Histories: e.store}),
 			Filters: spam.NewFilters(e.store, e.ring, spam.FiltersOptions{}),
 		},
 	})

@@ -68,7 +68,7 @@ func TestKeyGrowth(t *testing.T) {
 		Registerer: prometheus.NewRegistry(),
 		Bans:       ratelimit.NewBans(e.store, ratelimit.BansOptions{Keys: e.ring}),
 		Spam: grpcserver.SpamOptions{
-			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Bans: grpcserver.GuardBans(guard, e.ring, false), Histories: e.store}),
+			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Bans: grpcserver.GuardBans(guard, e.ring, false), Threads: e.store, Histories: e.store}),
 			Filters: spam.NewFilters(e.store, e.ring, spam.FiltersOptions{}),
 		},
 	})

@@ -75,7 +75,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 		Moderation: moderation.NewService(e.store, e.ring, moderation.Options{DefaultMode: o.mode, Learner: spam.NewLearner(e.store, e.ring), Histories: e.store, Audit: e.store}),
 		Registerer: e.reg,
 		Spam: grpcserver.SpamOptions{
-			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Limits: limits, Bans: grpcserver.GuardBans(guard, e.ring, false), Histories: e.store}),
+			Service: spam.NewService(engine, e.store, spam.ServiceOptions{Limits: limits, Bans: grpcserver.GuardBans(guard, e.ring, false), Threads: e.store, Histories: e.store}),
 			Filters: spam.NewFilters(e.store, e.ring, spam.FiltersOptions{}),
 		},
 	})
@@ -193,6 +193,12 @@ func (e *spamEnv) moderated(t *testing.T, id string) *commentdv1.ModeratedCommen
 		t.Fatalf("called GetComment(%s) as moderator, got error %v", id, err)
 	}
 	return resp.GetComment()
+}
+
+// replyTo makes r a reply to the comment parent.
+func replyTo(r *commentdv1.SubmitCommentRequest, parent string) *commentdv1.SubmitCommentRequest {
+	r.ParentId = parent
+	return r
 }
 
 func spamCodes(rs []*commentdv1.Reason) []string {
@@ -461,8 +467,9 @@ func TestCheckCommentStoresNothing(t *testing.T) {
 	e.trainCorpus(t, "")
 	e.trainCorpus(t, "eval-1")
 	const text = "Everyone must read the report on the harbour redevelopment before the vote tonight"
+	var parent string
 	for i := range 2 {
-		e.submit(t, spamSubmission(i, "nothing", text))
+		parent = e.submit(t, spamSubmission(i, "nothing", text)).GetId()
 	}
 	time.Sleep(100 * time.Millisecond) // let the campaign writer hand over the submissions' sightings
 	before := e.dump(t, nil)
@@ -470,6 +477,7 @@ func TestCheckCommentStoresNothing(t *testing.T) {
 		spamSubmission(10, "nothing", text),
 		spamSubmission(11, "nothing", "free iphone, click the link in my profile now"),
 		spamSubmission(12, "brand-new-thread", "the budget figures were revised last week"),
+		replyTo(spamSubmission(13, "nothing", "the photographs of the flood are striking"), parent),
 	} {
 		for _, model := range []string{"", "eval-1"} {
 			e.check(t, r, model)
@@ -478,7 +486,60 @@ func TestCheckCommentStoresNothing(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // anything queued would be written by now
 	if diff := cmp.Diff(before, e.dump(t, nil)); diff != "" {
-		t.Errorf("called CheckComment 12 times, got Redis changed (-before +after):\n%s", diff)
+		t.Errorf("called CheckComment 16 times, got Redis changed (-before +after):\n%s", diff)
+	}
+}
+
+// TestCheckCommentRefusesAsSubmit: what the store refuses about a submission's thread and parent
+// (a closed thread, a parent missing, of another thread or not published) CheckComment refuses
+// with the same code, reason and field (under "comment."), so a site that checks first is never
+// told a comment is fine that SubmitComment then refuses; and a reply to a published comment is
+// fine for both. Each case's CheckComment comes first, so it sees what SubmitComment saw.
+func TestCheckCommentRefusesAsSubmit(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	published := e.submit(t, spamSubmission(1, "open", "the budget figures were revised last week"))
+	e.setMode(t, "held", commentdv1.ModerationMode_MODERATION_MODE_PRE)
+	pending := e.submit(t, spamSubmission(2, "held", "the chart of housing prices needs a source"))
+	if _, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{Thread: &commentdv1.Thread{Name: "threads/closed", Closed: true}}); err != nil {
+		t.Fatalf("called UpdateThread(closed, closed true), got error %v", err)
+	}
+	reply := func(thread, parent string) *commentdv1.SubmitCommentRequest {
+		return replyTo(spamSubmission(3, thread, "good reporting on the school closures"), parent)
+	}
+	tests := []struct {
+		name       string
+		req        *commentdv1.SubmitCommentRequest
+		wantCode   codes.Code
+		wantReason string
+		wantField  string // the submission's field; CheckComment names it under "comment."
+	}{
+		{"closed thread", spamSubmission(3, "closed", "good reporting on the school closures"), codes.FailedPrecondition, grpcserver.ReasonThreadClosed, ""},
+		{"reply in a closed thread", reply("closed", published.GetId()), codes.FailedPrecondition, grpcserver.ReasonThreadClosed, ""},
+		{"parent that does not exist", reply("open", e.store.NewID("open")), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
+		{"parent in another thread", reply("elsewhere", published.GetId()), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
+		{"parent not published", reply("held", pending.GetId()), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
+		{"reply to a published comment", reply("open", published.GetId()), codes.OK, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, checkErr := e.site.CheckComment(e.as(t, siteKeyName), &commentdv1.CheckCommentRequest{Comment: tt.req})
+			_, submitErr := e.site.SubmitComment(e.as(t, siteKeyName), tt.req)
+			var wantCheckFields, wantSubmitFields []string
+			if tt.wantField != "" {
+				wantCheckFields, wantSubmitFields = []string{"comment." + tt.wantField}, []string{tt.wantField}
+			}
+			for _, got := range []struct {
+				call       string
+				err        error
+				wantFields []string
+			}{{"CheckComment", checkErr, wantCheckFields}, {"SubmitComment", submitErr, wantSubmitFields}} {
+				code, reason := codeReason(got.err)
+				if code != tt.wantCode || reason != tt.wantReason || !slices.Equal(badRequestFields(got.err), got.wantFields) {
+					t.Errorf("called %s(%s), got %v %q fields %v (%v), want %v %q fields %v",
+						got.call, tt.name, code, reason, badRequestFields(got.err), got.err, tt.wantCode, tt.wantReason, got.wantFields)
+				}
+			}
+		})
 	}
 }
 

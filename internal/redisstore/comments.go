@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // preModerationMessage is the reason shown to moderators for a comment held by pre-moderation.
@@ -143,6 +144,48 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return stored, status != "dup", nil
 	}
 	return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: status %q", errCorrupt, status)
+}
+
+var _ spam.Threads = (*Store)(nil)
+
+// CheckThread implements spam.Threads: what Create would refuse now about a comment of threadID
+// replying to parentID ("" for none), by the same tests as create.lua's, read in one round trip
+// (the thread's settings and the parent's record are in the thread's shard) and writing nothing.
+func (s *Store) CheckThread(ctx context.Context, threadID, parentID string) error {
+	if !comment.ValidThreadID(threadID) {
+		return fmt.Errorf("redisstore: check thread: invalid thread id %q", threadID)
+	}
+	shard := shardOfThread(threadID)
+	var settings, parent *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		settings = p.HMGet(ctx, s.keys.thread(shard, threadID), tfMode, tfClosed, tfFirst)
+		if parentID != "" {
+			parent = p.HMGet(ctx, s.keys.record(shard, parentID), fThread, fState)
+		}
+		return nil
+	})
+	if err != nil {
+		return storeError("check thread", err)
+	}
+	t, err := s.decodeThread(threadID, settings.Val())
+	switch {
+	case err != nil:
+		return err
+	case t.Closed:
+		return comment.ErrThreadClosed
+	case parentID == "":
+		return nil
+	}
+	// The parent's key is named by the thread's shard, as create.lua names it: a parent of
+	// another shard, so of another thread, is not found.
+	p := parent.Val()
+	if len(p) != 2 || p[0] != threadID {
+		return comment.ErrParentNotFound
+	}
+	if p[1] != strconv.Itoa(int(comment.StatePublished)) {
+		return comment.ErrParentNotPublished
+	}
+	return nil
 }
 
 // requestFingerprint is the form of a request's fingerprint kept beside the idempotency record

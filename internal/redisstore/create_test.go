@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
 func TestCreateRoundTripsEveryField(t *testing.T) {
@@ -392,5 +394,75 @@ func TestGetUnknownComment(t *testing.T) {
 		if _, err := ts.Get(context.Background(), id); !errors.Is(err, comment.ErrNotFound) {
 			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
 		}
+	}
+}
+
+// TestCheckThreadAnswersAsCreate: CheckThread refuses what Create refuses about the thread and the
+// parent, auto-close by age included, with the same error, and passes what Create takes.
+func TestCheckThreadAnswersAsCreate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	now := time.Now()
+	n := 0
+	at := func(thread, parent string, state comment.State, when time.Time) comment.Comment {
+		n++
+		c := draft(s, thread, n)
+		c.ParentID, c.State, c.CreatedAt, c.PublishedAt = parent, state, when, when
+		if state != comment.StatePublished {
+			c.PublishedAt = time.Time{}
+		}
+		return c
+	}
+	mustCreate(t, s, at("aged", "", comment.StatePublished, now.Add(-2*period)), comment.CreateOptions{})
+	published := mustCreate(t, s, at("young", "", comment.StatePublished, now.Add(-period/2)), comment.CreateOptions{})
+	pending := mustCreate(t, s, at("young", "", comment.StatePending, now.Add(-period/2)), comment.CreateOptions{})
+	mustCreate(t, s, at("shut", "", comment.StatePublished, now), comment.CreateOptions{})
+	closed := true
+	if _, err := s.UpdateThread(ctx, "shut", nil, &closed); err != nil {
+		t.Fatalf("UpdateThread(shut, closed true) = %v", err)
+	}
+	// A thread of the same shard as "young", whose comments' records sit beside young's, and one
+	// of another shard.
+	sibling, stranger := "", ""
+	for i := 0; sibling == "" || stranger == ""; i++ {
+		name := fmt.Sprintf("other-%d", i)
+		switch {
+		case shardOfThread(name) != shardOfThread("young"):
+			stranger = name
+		case sibling == "":
+			sibling = name
+		}
+	}
+	tests := []struct {
+		name    string
+		thread  string
+		parent  string
+		wantErr error
+	}{
+		{"thread past its auto-close period", "aged", "", comment.ErrThreadClosed},
+		{"thread within its period", "young", "", nil},
+		{"thread closed by a moderator", "shut", "", comment.ErrThreadClosed},
+		{"thread never seen", "brand-new", "", nil},
+		{"reply to a published comment", "young", published.ID, nil},
+		{"reply to a pending comment", "young", pending.ID, comment.ErrParentNotPublished},
+		{"reply to no comment", "young", s.NewID("young"), comment.ErrParentNotFound},
+		{"reply to a comment of another thread of the shard", sibling, published.ID, comment.ErrParentNotFound},
+		{"reply to a comment of another shard", stranger, published.ID, comment.ErrParentNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.CheckThread(ctx, tt.thread, tt.parent); !errors.Is(err, tt.wantErr) {
+				t.Errorf("CheckThread(%s, parent %q) = %v, want %v", tt.thread, tt.parent, err, tt.wantErr)
+			}
+			_, _, err := s.Create(ctx, at(tt.thread, tt.parent, comment.StatePublished, time.Now()), comment.CreateOptions{})
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Create(in %s, parent %q) = %v, want %v (CheckThread's answer)", tt.thread, tt.parent, err, tt.wantErr)
+			}
+		})
 	}
 }

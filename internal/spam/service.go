@@ -53,6 +53,14 @@ type Bans interface {
 	CheckBan(ctx context.Context, d *comment.Draft) error
 }
 
+// Threads says what the store would refuse about a submission's thread and parent, reading only:
+// comment.ErrThreadClosed, comment.ErrParentNotFound or comment.ErrParentNotPublished, as
+// comment.Store.Create would return them for a comment of threadID replying to parentID ("" for
+// none) stored now, or nil.
+type Threads interface {
+	CheckThread(ctx context.Context, threadID, parentID string) error
+}
+
 // Histories reads authors' records by keyed email hash.
 type Histories interface {
 	AuthorHistories(ctx context.Context, authorKeys []string) ([]comment.AuthorHistory, error)
@@ -62,6 +70,7 @@ type Histories interface {
 type ServiceOptions struct {
 	Limits    comment.Limits // the submission limits, as comment.Service has them
 	Bans      Bans           // optional: no ban check without it
+	Threads   Threads        // optional: no check of the thread and the parent without it
 	Histories Histories      // optional: Check reads the author's record when set
 }
 
@@ -77,9 +86,12 @@ func NewService(e *Engine, models ModelStore, opts ServiceOptions) *Service {
 	return &Service{engine: e, models: models, opts: opts}
 }
 
-// Check runs every check a submission would go through (validation, bans, spam) and returns the
-// verdict. It stores nothing and counts nothing: no rate limit, no campaign sighting, no
-// training. model is "" for the site's model or a scratch model's name.
+// Check runs every check a submission would go through (validation, bans, the thread and the
+// parent, spam) and returns the verdict. A submission the store would refuse (a closed thread, a
+// parent not found in the thread or not published) gets the error comment.Service.Submit would
+// return, so a site that checks first is not told a comment is fine that Submit then refuses. It
+// stores nothing and counts nothing: no rate limit, no campaign sighting, no training. model is
+// "" for the site's model or a scratch model's name.
 func (s *Service) Check(ctx context.Context, sub comment.Submission, model string) (Result, error) {
 	d, err := s.opts.Limits.Validate(sub)
 	if model != "" && !ValidModelName(model) {
@@ -97,6 +109,12 @@ func (s *Service) Check(ctx context.Context, sub comment.Submission, model strin
 	if s.opts.Bans != nil {
 		if err := s.opts.Bans.CheckBan(ctx, &d); err != nil {
 			return Result{}, err
+		}
+	}
+	// After the bans, as Submit meets them: the screeners run before the store's refusals.
+	if s.opts.Threads != nil {
+		if err := s.opts.Threads.CheckThread(ctx, d.ThreadID, d.ParentID); err != nil {
+			return Result{}, comment.ParentError(err)
 		}
 	}
 	in := s.engine.Input(&d)

@@ -46,8 +46,14 @@ type CommentServiceClient interface {
 	// Counts the published comments of several threads at once, for article lists: every comment ListComments
 	// returns, replies included.
 	CountComments(ctx context.Context, in *CountCommentsRequest, opts ...grpc.CallOption) (*CountCommentsResponse, error)
-	// Runs every check a submission would go through (validation, bans, spam) and returns the verdict
-	// without storing anything and without counting against rate limits.
+	// Runs every check a submission would go through (validation, bans, the thread and the parent, spam) and returns
+	// the verdict without storing anything and without counting against rate limits. What SubmitComment would refuse
+	// is refused with the same error, not answered with a decision (the decision is about spam, and a comment for a
+	// closed thread is no spam): a closed thread with FAILED_PRECONDITION, reason THREAD_CLOSED; a parent_id that
+	// names no comment of the thread, or one that is not published, with INVALID_ARGUMENT on comment.parent_id; a
+	// banned author or address with PERMISSION_DENIED, reason BANNED. So a site that checks first and then submits
+	// handles both answers with the same code. Rate limits, duplicates and request_id reuse are not checked (they
+	// count or record submissions, which a check must not): SubmitComment may still refuse those.
 	CheckComment(ctx context.Context, in *CheckCommentRequest, opts ...grpc.CallOption) (*CheckCommentResponse, error)
 	// Records a reader's report against a published comment. When a comment reaches the configured number
 	// of reports (counted since a moderator last approved it) it is taken down and waits in the moderation queue
@@ -143,8 +149,14 @@ type CommentServiceServer interface {
 	// Counts the published comments of several threads at once, for article lists: every comment ListComments
 	// returns, replies included.
 	CountComments(context.Context, *CountCommentsRequest) (*CountCommentsResponse, error)
-	// Runs every check a submission would go through (validation, bans, spam) and returns the verdict
-	// without storing anything and without counting against rate limits.
+	// Runs every check a submission would go through (validation, bans, the thread and the parent, spam) and returns
+	// the verdict without storing anything and without counting against rate limits. What SubmitComment would refuse
+	// is refused with the same error, not answered with a decision (the decision is about spam, and a comment for a
+	// closed thread is no spam): a closed thread with FAILED_PRECONDITION, reason THREAD_CLOSED; a parent_id that
+	// names no comment of the thread, or one that is not published, with INVALID_ARGUMENT on comment.parent_id; a
+	// banned author or address with PERMISSION_DENIED, reason BANNED. So a site that checks first and then submits
+	// handles both answers with the same code. Rate limits, duplicates and request_id reuse are not checked (they
+	// count or record submissions, which a check must not): SubmitComment may still refuse those.
 	CheckComment(context.Context, *CheckCommentRequest) (*CheckCommentResponse, error)
 	// Records a reader's report against a published comment. When a comment reaches the configured number
 	// of reports (counted since a moderator last approved it) it is taken down and waits in the moderation queue
