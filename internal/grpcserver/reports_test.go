@@ -84,6 +84,31 @@ func TestReportsTakeACommentDown(t *testing.T) {
 	}
 }
 
+// TestReportsWithoutAddressCountOncePerKey: a site that sends no client_ip cannot tell its readers
+// apart, so its reports of a comment count as one reader's; one reader clicking "report" as often
+// as the threshold no longer takes the comment down. Another API key's reports are another's.
+func TestReportsWithoutAddressCountOncePerKey(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, threshold: 2})
+	c := e.submit(t, validSubmission("anonymous-reports", "a published comment"))
+	steps := []struct {
+		key       string
+		wantCount int32
+		wantState commentdv1.State
+	}{
+		{siteKeyName, 1, commentdv1.State_STATE_PUBLISHED},
+		{siteKeyName, 1, commentdv1.State_STATE_PUBLISHED},
+		{siteKeyName, 1, commentdv1.State_STATE_PUBLISHED},
+		{adminKeyName, 2, commentdv1.State_STATE_PENDING},
+	}
+	for i, st := range steps {
+		resp, err := e.site.ReportComment(e.as(t, st.key), &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude"})
+		if err != nil || resp.GetReportCount() != st.wantCount || resp.GetComment().GetState() != st.wantState {
+			t.Fatalf("called ReportComment #%d without client_ip as %s, got count %d state %v, %v; want %d, %v",
+				i, st.key, resp.GetReportCount(), resp.GetComment().GetState(), err, st.wantCount, st.wantState)
+		}
+	}
+}
+
 func TestReportCommentRefusals(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
 	site := e.as(t, siteKeyName)

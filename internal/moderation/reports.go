@@ -22,6 +22,9 @@ const (
 	ReasonReported = "REPORTED"
 	// ReportedMessage is the message of that hold reason.
 	ReportedMessage = "taken down by readers' reports; waits for a moderator"
+	// anonymousReporterLabel is the hash label of the reporter of a report without an address:
+	// the API key it came through.
+	anonymousReporterLabel = "reporter-key"
 )
 
 // Report is one reader's report against a comment.
@@ -39,8 +42,8 @@ type ReportSummary struct {
 // Reports keeps readers' reports.
 type Reports interface {
 	// AddReport records r against comment id on behalf of reporter, a keyed hash of the reader
-	// (their IP address) or "" when unknown, and returns the comment after it and the number of
-	// distinct reports. A reporter counts once per comment (their later reports change nothing);
+	// (their IP address, or for a report without one the API key it came through) or "" when
+	// unknown, and returns the comment after it and the number of distinct reports. A reporter counts once per comment (their later reports change nothing);
 	// reports without a reporter always count. When the reports counted since a moderator last
 	// approved the comment reach threshold and the comment is published, the same atomic step
 	// takes it down to pending with hold reason ReasonReported, appends a report_takedown entry
@@ -52,10 +55,16 @@ type Reports interface {
 }
 
 // Report records a reader's report against comment id, sent by a site with the reader's reason
-// and IP address (either may be empty). It returns the comment after the report, which is
-// pending when the report took it down, and the number of distinct reports. Reports on
-// comments that are not published are recorded and counted but take nothing down.
-func (s *Service) Report(ctx context.Context, id, reason, clientIP string) (comment.Comment, int, error) {
+// and IP address (either may be empty) through the API key named site. It returns the comment
+// after the report, which is pending when the report took it down, and the number of distinct
+// reports. Reports on comments that are not published are recorded and counted but take nothing
+// down.
+//
+// Readers are told apart by their address. Reports without one count as one reader per comment
+// and API key: nothing else tells two readers apart, and counting each as another reader let one
+// reader who clicked "report" as often as the threshold take a comment down alone, on a site
+// that sends no addresses. Such a site's readers take a comment down only with a threshold of 1.
+func (s *Service) Report(ctx context.Context, id, reason, clientIP, site string) (comment.Comment, int, error) {
 	if s.reports == nil {
 		return comment.Comment{}, 0, unsupported("reports store")
 	}
@@ -72,7 +81,8 @@ func (s *Service) Report(ctx context.Context, id, reason, clientIP string) (comm
 		// reader quotes there, the author's above all, would outlive that erasure.
 		verr.Add("reason", "holds an email address, which moderators would see and an erasure would leave in place; describe the problem without it")
 	}
-	var reporter string
+	// A keyed hash like an address's, under a label of its own, so it never equals one.
+	reporter := s.keys.TextKey(anonymousReporterLabel, site)
 	if clientIP != "" {
 		ip, ok := privacy.ParseIP(clientIP)
 		switch {

@@ -189,7 +189,7 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	stub := &reportsStub{}
 	keys := testKeyring(t)
 	s := NewService(nil, keys, Options{Reports: stub})
-	if _, _, err := s.Report(context.Background(), "00abc", "  rude  ", "203.0.113.7"); err != nil {
+	if _, _, err := s.Report(context.Background(), "00abc", "  rude  ", "203.0.113.7", "news-site"); err != nil {
 		t.Fatalf("Report = %v", err)
 	}
 	ip, _ := privacy.ParseIP("203.0.113.7")
@@ -199,7 +199,7 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	// Two addresses of one IPv6 /64 are one reporter; another /64 is another.
 	var v6 []string
 	for _, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"} {
-		if _, _, err := s.Report(context.Background(), "00abc", "spam", addr); err != nil {
+		if _, _, err := s.Report(context.Background(), "00abc", "spam", addr, "news-site"); err != nil {
 			t.Fatalf("Report from %s = %v", addr, err)
 		}
 		v6 = append(v6, stub.reporter)
@@ -207,10 +207,20 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	if v6[0] != v6[1] || v6[0] == v6[2] || strings.Contains(v6[0], "2001") {
 		t.Errorf("Report from two addresses of one /64 and one of another gave reporters %q, want the first two equal, the third different, no address in clear", v6)
 	}
-	if _, _, err := s.Report(context.Background(), "00abc", "", ""); err != nil || stub.reporter != "" {
-		t.Errorf("Report without an address = %v, reporter %q; want an anonymous report", err, stub.reporter)
+	// Without an address, the reports of one API key are one reporter, another key's another, and
+	// neither is any address's.
+	var anonymous []string
+	for _, site := range []string{"news-site", "news-site", "other-site"} {
+		if _, _, err := s.Report(context.Background(), "00abc", "", "", site); err != nil {
+			t.Fatalf("Report without an address through %s = %v", site, err)
+		}
+		anonymous = append(anonymous, stub.reporter)
 	}
-	_, _, err := s.Report(context.Background(), "bad id!", strings.Repeat("x", comment.MaxReasonChars+1), "999.1.1.1")
+	if anonymous[0] == "" || anonymous[0] != anonymous[1] || anonymous[0] == anonymous[2] || slices.Contains(v6, anonymous[0]) ||
+		anonymous[0] == keys.IPKey(ip) || strings.Contains(anonymous[0], "news-site") {
+		t.Errorf("Report without an address twice through news-site, then through other-site, gave reporters %q; want the first two equal, the third different, none empty, an address's or the key's name in clear", anonymous)
+	}
+	_, _, err := s.Report(context.Background(), "bad id!", strings.Repeat("x", comment.MaxReasonChars+1), "999.1.1.1", "news-site")
 	if got := violations(err); !slices.Equal(got, []string{"name", "reason", "client_ip"}) {
 		t.Errorf("Report(bad id, long reason, bad address) = %v, want violations on name, reason, client_ip", err)
 	}
@@ -239,7 +249,7 @@ func TestUnconfiguredWorkflowIsUnsupported(t *testing.T) {
 	calls := map[string]error{}
 	_, _, calls["Claim"] = s.Claim(ctx, "anna", ClaimQuery{})
 	calls["Release"] = s.Release(ctx, "anna", nil)
-	_, _, calls["Report"] = s.Report(ctx, "00a", "", "")
+	_, _, calls["Report"] = s.Report(ctx, "00a", "", "", "news-site")
 	_, calls["Stats"] = s.Stats(ctx, 0)
 	_, _, calls["ListAudit"] = s.ListAudit(ctx, AuditQuery{}, comment.Page{})
 	calls["RecordAudit"] = s.RecordAudit(ctx, AuditEvent{Moderator: "anna", Action: AuditBan, Target: "bans/1"})

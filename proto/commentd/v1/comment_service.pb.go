@@ -732,10 +732,11 @@ type ReportCommentRequest struct {
 	// author has their data erased.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional but recommended. The reporting reader's IP address; one reader's repeated reports count once, also
-	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it every report
-	// counts as another reader's: one reader who reports a comment as often as the configured threshold (default 3)
-	// takes it down alone. The unspecified addresses 0.0.0.0 and :: are refused (INVALID_ARGUMENT), as in
-	// SubmitCommentRequest.
+	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it nothing tells
+	// two readers apart, so the reports of a comment sent without an address count as one reader's per API key (the
+	// site's): one reader who reports a comment again and again does not take it down alone, and neither do several
+	// readers unless the configured threshold (default 3) is 1. Send the address for reports to take comments down.
+	// The unspecified addresses 0.0.0.0 and :: are refused (INVALID_ARGUMENT), as in SubmitCommentRequest.
 	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -798,7 +799,8 @@ type ReportCommentResponse struct {
 	// The comment after the report, as GetComment shows it: STATE_PUBLISHED, or STATE_PENDING when the reports
 	// took it down (or it was waiting for a moderator already); STATE_REJECTED when a moderator had rejected it.
 	Comment *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
-	// The number of distinct reports against the comment so far.
+	// The number of distinct reports against the comment so far: one per reader address, plus one per API key for
+	// the reports sent without an address. A reader's repeated report leaves it unchanged.
 	ReportCount   int32 `protobuf:"varint,2,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
