@@ -85,6 +85,23 @@ func ValidRequestID(s string) bool {
 // RequestIDRule describes a well-formed request id, for field violations.
 const RequestIDRule = `at most 64 printable ASCII characters without spaces or "@" (a UUID is best)`
 
+// HoldsPersonalData reports whether a well-formed request id holds an IP address
+// (privacy.HoldsIP) or a URL-encoded email address ("jane%40example.com"; ValidRequestID refuses
+// a plain one). A request id names Redis keys in clear (an idempotency record, its fingerprint),
+// which every operator listing keys sees and Redis's slow log keeps, so a site that built its ids
+// from what it knows of the reader would put the reader's address there. Keying the records by
+// a keyed hash instead would hide any id, but servers of the previous release, sharing Redis
+// during a rolling upgrade, look the records up by the id in clear: a request sent to a new
+// server and resent to an old one would be stored twice.
+func HoldsPersonalData(requestID string) bool {
+	return privacy.HoldsIP(requestID) ||
+		strings.Contains(requestID, "%40") && privacy.HoldsEmail(strings.ReplaceAll(requestID, "%40", "@"))
+}
+
+// RequestIDPersonalRule describes the refusal of a request id that holds an address, for field
+// violations.
+const RequestIDPersonalRule = "holds an IP or email address, which would be kept in clear in Redis key names: use an id that says nothing of the reader, such as a random UUID"
+
 // ValidID reports whether s is a well-formed comment id (it may still not exist).
 func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > 40 {
@@ -220,8 +237,12 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		}
 		d.IP = ip
 	}
-	if s.RequestID != "" && !ValidRequestID(s.RequestID) {
+	switch {
+	case s.RequestID == "":
+	case !ValidRequestID(s.RequestID):
 		verr.Add("request_id", RequestIDRule)
+	case HoldsPersonalData(s.RequestID):
+		verr.Add("request_id", RequestIDPersonalRule)
 	}
 	if !utf8.ValidString(s.UserAgent) {
 		verr.Add("user_agent", "not valid UTF-8")

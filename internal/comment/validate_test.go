@@ -248,6 +248,42 @@ func TestValidateReasonDirectionCharacters(t *testing.T) {
 	}
 }
 
+// A request id is kept in clear in Redis key names: one that holds the reader's IP address, or
+// an email address URL-encoded past the "@" rule, is refused; ids that only look a little like
+// one are kept.
+func TestValidateRequestIDWithoutPersonalData(t *testing.T) {
+	tests := []struct {
+		id      string
+		wantErr bool
+	}{
+		{"203.0.113.7", true},
+		{"form-203.0.113.7-1", true},
+		{"2001:db8:dead:beef::4711", true},
+		{"[2001:db8::1]:443", true},
+		{"jane%40example.com", true},
+		{"form-jane.doe%40example.org-3", true},
+		{"7f3a9c2e-1b4d-4e8a-9f00-123456789abc", false},
+		{"form-7f3a", false},
+		{"post:2026-12-01T08:35:12Z", false},
+		{"v1.2.3", false},
+		{"100%40off", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			s := validSubmission()
+			s.RequestID = tt.id
+			d, err := Limits{}.Validate(s)
+			var verr *ValidationError
+			switch {
+			case tt.wantErr && (!errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "request_id"):
+				t.Errorf("Validate(request id %q) = %v, want a *ValidationError on request_id", tt.id, err)
+			case !tt.wantErr && (err != nil || d.RequestID != tt.id):
+				t.Errorf("Validate(request id %q) = %v, want it accepted unchanged", tt.id, err)
+			}
+		})
+	}
+}
+
 func TestValidateUserAgentControlCharacters(t *testing.T) {
 	s := validSubmission()
 	s.UserAgent = "Mozilla/5.0\x1b[2J\nX-Injected: 1\x07\u0085"

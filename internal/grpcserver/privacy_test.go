@@ -2,17 +2,21 @@ package grpcserver_test
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -112,6 +116,60 @@ func TestPrivacy(t *testing.T) {
 		}
 		lower := strings.ToLower(text)
 		for _, secret := range []string{strings.ToLower(email), localPart, ipv4, ipv6, "198.51.100.779"} {
+			if strings.Contains(lower, secret) {
+				t.Errorf("searched the %s for %q, got a match, want none:\n%s", where, secret, text)
+			}
+		}
+	}
+}
+
+// TestRequestIDsHoldNoAddress submits comments whose request ids a site built from the reader's
+// IP address or (URL-encoded) email address, then looks for those addresses in everything the
+// server let out and stored. The ids are refused (INVALID_ARGUMENT on request_id) before anything
+// is stored: a request id names Redis keys in clear. A UUID request id, which is kept, shows that
+// the search sees the key names.
+func TestRequestIDsHoldNoAddress(t *testing.T) {
+	const (
+		ipv4  = "198.51.100.78"
+		ipv6  = "2001:db8:cafe:f00d::4712"
+		email = "okapi.narwhal.4712%40privacy-probe.example"
+		uuid  = "0b9e54c2-7d1a-4f3e-8c6b-2a5d9e1f4712"
+	)
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	site := e.as(t, siteKeyName)
+	var siteOut strings.Builder
+	for i, id := range []string{ipv4, "form-" + ipv4 + "-1", ipv6, "[" + ipv6 + "]:443", email} {
+		var h, tr metadata.MD
+		r := validSubmission("request-ids", fmt.Sprintf("comment %d", i))
+		r.RequestId = id
+		resp, err := e.site.SubmitComment(site, r, grpc.Header(&h), grpc.Trailer(&tr))
+		siteOut.WriteString(prototext.Format(resp) + prototext.Format(status.Convert(err).Proto()))
+		for _, md := range []metadata.MD{h, tr} {
+			for k, vs := range md {
+				siteOut.WriteString(k + ": " + strings.Join(vs, ",") + "\n")
+			}
+		}
+		if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || !slices.Equal(badRequestFields(err), []string{"request_id"}) {
+			t.Errorf("called SubmitComment(request id %q), got %v %q fields %v, want InvalidArgument on request_id", id, code, reason, badRequestFields(err))
+		}
+	}
+	r := validSubmission("request-ids", "a comment with a good request id")
+	r.RequestId = uuid
+	e.submit(t, r)
+
+	stored := e.storedText(t)
+	if !strings.Contains(stored, uuid) {
+		t.Fatalf("searched Redis for the accepted request id %q, got no match, want it in a key name (or the probe proves nothing)", uuid)
+	}
+	outputs := map[string]string{
+		"site responses": siteOut.String(),
+		"server log":     e.logs.String(),
+		"metrics":        e.metricsText(t),
+		"redis":          stored,
+	}
+	for where, text := range outputs {
+		lower := strings.ToLower(text)
+		for _, secret := range []string{ipv4, ipv6, "okapi.narwhal.4712"} {
 			if strings.Contains(lower, secret) {
 				t.Errorf("searched the %s for %q, got a match, want none:\n%s", where, secret, text)
 			}

@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -68,6 +69,40 @@ func HoldsEmail(text string) bool {
 		}
 		run = strings.TrimRight(run, ".!?:")
 		if _, ok := ParseEmail(run); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HoldsIP reports whether text holds an IP address: four dot-separated numbers of one to three
+// digits, each at most 255, wherever they stand ("ip-203.0.113.7:443"), or a run of hexadecimal
+// digits, colons and dots, with at least two colons, that net/netip parses as an IPv6 address
+// other than the loopback and unspecified ones ("2001:db8::1", "[2001:db8::1]:443"). A version
+// number of four parts ("1.2.3.4") looks the same and is taken for one.
+func HoldsIP(text string) bool {
+	isV4 := func(r rune) bool { return r >= '0' && r <= '9' || r == '.' }
+	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return !isV4(r) }) {
+		n := 0 // consecutive dot-separated numbers of an address's form
+		for part := range strings.SplitSeq(run, ".") {
+			if v, err := strconv.Atoi(part); err == nil && len(part) <= 3 && v <= 255 {
+				n++
+			} else {
+				n = 0
+			}
+			if n == 4 {
+				return true
+			}
+		}
+	}
+	isV6 := func(r rune) bool {
+		return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == ':' || r == '.'
+	}
+	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return !isV6(r) }) {
+		if strings.Count(run, ":") < 2 {
+			continue
+		}
+		if a, err := netip.ParseAddr(run); err == nil && a.Is6() && !a.IsLoopback() && !a.IsUnspecified() {
 			return true
 		}
 	}

@@ -538,3 +538,36 @@ func TestHoldsEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsIP(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want bool
+	}{
+		{"", false},
+		{"7f3a9c2e-1b4d-4e8a-9f00-123456789abc", false},
+		{"form-7f3a", false},
+		{"203.0.113.7", true},
+		{"ip-203.0.113.7-1", true},
+		{"203.0.113.7:8443", true},
+		{"v1.203.0.113.7", true},
+		{"1.2.3", false},
+		{"999.1.1.1", false},
+		{"1234.1.1.1", false},
+		{"20261201.083512.123.4", false},
+		{"1..2.3.4", false},
+		{"2001:db8:dead:beef::4711", true},
+		{"[2001:db8::77]:443", true},
+		{"r-2001:DB8::1", true},
+		{"::ffff:198.51.100.7", true},
+		{"::1", false},
+		{"::", false},
+		{"a:b", false},
+		{"2026-12-01T08:35:12Z", false},
+		{"12:34:56", false},
+	} {
+		if got := HoldsIP(tt.text); got != tt.want {
+			t.Errorf("HoldsIP(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}

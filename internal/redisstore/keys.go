@@ -41,7 +41,10 @@ import (
 //	                                   of an earlier version, during a rolling upgrade, stores a
 //	                                   resend as a second comment when it cannot read the record).
 //	                                   A record written by the one version that appended "/" and
-//	                                   the fingerprint is still read. TTL requestTTL.
+//	                                   the fingerprint is still read. TTL requestTTL. reqID is
+//	                                   the site's request id in clear (every version looks the
+//	                                   record up by it), which comment.Limits.Validate refuses
+//	                                   when it holds an IP or email address.
 //	P S rf:<threadID>/<reqID>  string  the fingerprint of the request that made that record (32 hex
 //	                                   digits of a hash of the keyed hash comment.Service makes of
 //	                                   author, name, parent and body), which tells a resend from a

@@ -47,11 +47,16 @@ type SubmitCommentRequest struct {
 	// counts it. Line breaks and tabs are kept; any other control character (a terminal escape, a NUL) is refused with
 	// INVALID_ARGUMENT.
 	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
-	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces and no "@",
-	// so that it never holds an email address, as it is kept in clear; a UUID is best; one per form post) that makes the call safe to retry: the same request_id on the same thread within 24 hours returns the
-	// comment the first call created, and counts against no rate limit. The id is scoped to the thread: on another
-	// thread it names another request. After 24 hours it is forgotten: a resend then stores a second comment (unless
-	// duplicate control refuses it). The request must be the same (author, name, parent and body): the id with
+	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters, no spaces and no "@"; a
+	// UUID is best; one per form post) that makes the call safe to retry. It is kept in clear, in Redis key names that
+	// every operator listing keys sees, so it must say nothing of the reader: an id that holds an IP address (IPv4
+	// anywhere in it, "form-203.0.113.7"; or IPv6) or a URL-encoded email address ("jane%40example.com") is refused
+	// with INVALID_ARGUMENT, and a reader's cookie value or account name, which cannot be recognised, must not be used
+	// either. (Its records are not keyed by a hash of the id because servers of the previous release, which share
+	// Redis during a rolling upgrade, look them up by the id in clear.) The same request_id on the same thread within
+	// 24 hours returns the comment the first call created, and counts against no rate limit. The id is scoped to the
+	// thread: on another thread it names another request. After 24 hours it is forgotten: a resend then stores a
+	// second comment (unless duplicate control refuses it). The request must be the same (author, name, parent and body): the id with
 	// another one is refused with ALREADY_EXISTS, reason REQUEST_ID_REUSED, and stores nothing. Sent again while
 	// the first call is still in progress, the request is refused with ABORTED, reason REQUEST_IN_PROGRESS, and
 	// stores nothing: send it again a moment later (RetryInfo) for the first call's answer. After a call cut short
