@@ -26,7 +26,7 @@ const (
 func workflowSettings() []setting {
 	return []setting{
 		{name: "report-threshold", env: "COMMENTD_REPORT_THRESHOLD", def: "3",
-			usage: "distinct readers' reports that take a published comment down into the moderation queue (readers are told apart by the client_ip sent with the report; the reports of a comment without one count as one reader per API key)",
+			usage: "distinct readers' reports that take a published comment down into the moderation queue (readers are told apart by the reporter_id, else the client_ip, sent with the report; the reports of a comment with neither count as one reader per API key)",
 			apply: func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil {

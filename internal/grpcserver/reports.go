@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
@@ -14,10 +15,12 @@ func (s *commentServer) ReportComment(ctx context.Context, r *commentdv1.ReportC
 	if !ok {
 		return nil, errNoCaller
 	}
-	// Report checks the id with the reason and the address, so a BadRequest names every bad field.
-	// Reports without an address count once per comment and API key (see moderation.Service.Report).
+	// Report checks the id with the reason, the address and the reporter id, so a BadRequest names
+	// every bad field. Reports with neither an address nor a reporter id count once per comment
+	// and API key (see moderation.Service.Report).
 	id := strings.TrimPrefix(r.GetName(), "comments/")
-	c, n, err := s.moderation.Report(ctx, id, r.GetReason(), r.GetClientIp(), caller.Name)
+	from := moderation.Reporter{ID: r.GetReporterId(), IP: r.GetClientIp(), APIKey: caller.Name}
+	c, n, err := s.moderation.Report(ctx, id, r.GetReason(), from)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,34 @@ func TestReportsWithoutAddressCountOncePerKey(t *testing.T) {
 	}
 }
 
+// TestReportsByReporterID: a site whose readers sign in tells them apart by its own id of them,
+// whatever their address; only a keyed hash of the id is stored.
+func TestReportsByReporterID(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, threshold: 2})
+	c := e.submit(t, validSubmission("signed-in-reports", "a published comment"))
+	const office = "198.51.100.40"
+	steps := []struct {
+		req       *commentdv1.ReportCommentRequest
+		wantCount int32
+		wantState commentdv1.State
+	}{
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), ReporterId: "account-1717", ClientIp: office}, 1, commentdv1.State_STATE_PUBLISHED},
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), ReporterId: "account-1717", ClientIp: "203.0.113.41"}, 1, commentdv1.State_STATE_PUBLISHED},
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), ReporterId: "account-1717"}, 1, commentdv1.State_STATE_PUBLISHED},
+		{&commentdv1.ReportCommentRequest{Name: c.GetName(), ReporterId: "account-2828", ClientIp: office}, 2, commentdv1.State_STATE_PENDING},
+	}
+	for i, st := range steps {
+		resp, err := e.site.ReportComment(e.as(t, siteKeyName), st.req)
+		if err != nil || resp.GetReportCount() != st.wantCount || resp.GetComment().GetState() != st.wantState {
+			t.Fatalf("called ReportComment #%d (reporter %q from %q), got count %d state %v, %v; want %d, %v",
+				i, st.req.GetReporterId(), st.req.GetClientIp(), resp.GetReportCount(), resp.GetComment().GetState(), err, st.wantCount, st.wantState)
+		}
+	}
+	if stored := e.storedText(t); strings.Contains(stored, "account-1717") || strings.Contains(stored, "account-2828") {
+		t.Errorf("searched Redis for the reporter ids, got a match, want only their keyed hashes")
+	}
+}
+
 func TestReportCommentRefusals(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
 	site := e.as(t, siteKeyName)
@@ -127,6 +155,7 @@ func TestReportCommentRefusals(t *testing.T) {
 		{"unspecified client_ip", &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: "::"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"reason with an email address", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "spam, the author is jane.doe@example.com again"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"reason with a line separator", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude\u2028and off topic"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
+		{"reporter id with a space", &commentdv1.ReportCommentRequest{Name: c.GetName(), ReporterId: "account 42"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reporter_id"}},
 		{"reason with a direction override", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude \u202enimda"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"bad name, ip and reason", &commentdv1.ReportCommentRequest{Name: "comments/", ClientIp: "not-an-ip", Reason: "x\x00y"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip", "name", "reason"}},
 		{"bare id", &commentdv1.ReportCommentRequest{Name: c.GetId(), ClientIp: "not-an-ip"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},

@@ -22,9 +22,11 @@ const (
 	ReasonReported = "REPORTED"
 	// ReportedMessage is the message of that hold reason.
 	ReportedMessage = "taken down by readers' reports; waits for a moderator"
-	// anonymousReporterLabel is the hash label of the reporter of a report without an address:
-	// the API key it came through.
-	anonymousReporterLabel = "reporter-key"
+	// keyReporterLabel is the hash label of the reporter of a report without an address or a
+	// reporter id: the API key it came through.
+	keyReporterLabel = "reporter-key"
+	// idReporterLabel is the hash label of a reporter id, with the API key that sent it.
+	idReporterLabel = "reporter-id"
 )
 
 // Report is one reader's report against a comment.
@@ -42,8 +44,9 @@ type ReportSummary struct {
 // Reports keeps readers' reports.
 type Reports interface {
 	// AddReport records r against comment id on behalf of reporter, a keyed hash of the reader
-	// (their IP address, or for a report without one the API key it came through) or "" when
-	// unknown, and returns the comment after it and the number of distinct reports. A reporter counts once per comment (their later reports change nothing);
+	// (the site's id of them, their IP address, or the API key the report came through; see
+	// Service.Report) or "" when unknown, and returns the comment after it and the number of
+	// distinct reports. A reporter counts once per comment (their later reports change nothing);
 	// reports without a reporter always count. When the reports counted since a moderator last
 	// approved the comment reach threshold and the comment is published, the same atomic step
 	// takes it down to pending with hold reason ReasonReported, appends a report_takedown entry
@@ -54,17 +57,33 @@ type Reports interface {
 	ReportSummaries(ctx context.Context, ids []string) ([]ReportSummary, error)
 }
 
+// Reporter identifies the reader behind a report, as the site knows them. Every field may be
+// empty.
+type Reporter struct {
+	// ID is the site's own stable id of the reader (an account id), at most MaxReporterIDChars
+	// printable ASCII characters. Only its keyed hash is kept.
+	ID string
+	// IP is the reader's IP address.
+	IP string
+	// APIKey is the name of the API key the report came through.
+	APIKey string
+}
+
+// MaxReporterIDChars bounds Reporter.ID.
+const MaxReporterIDChars = 128
+
 // Report records a reader's report against comment id, sent by a site with the reader's reason
-// and IP address (either may be empty) through the API key named site. It returns the comment
-// after the report, which is pending when the report took it down, and the number of distinct
-// reports. Reports on comments that are not published are recorded and counted but take nothing
-// down.
+// (may be empty) on behalf of from. It returns the comment after the report, which is pending
+// when the report took it down, and the number of distinct reports. Reports on comments that are
+// not published are recorded and counted but take nothing down.
 //
-// Readers are told apart by their address. Reports without one count as one reader per comment
-// and API key: nothing else tells two readers apart, and counting each as another reader let one
-// reader who clicked "report" as often as the threshold take a comment down alone, on a site
-// that sends no addresses. Such a site's readers take a comment down only with a threshold of 1.
-func (s *Service) Report(ctx context.Context, id, reason, clientIP, site string) (comment.Comment, int, error) {
+// Readers are told apart by the site's id of them (from.ID, scoped to the API key, as two sites'
+// ids name different readers), else by their address. Reports with neither count as one reader
+// per comment and API key: nothing else tells two readers apart, and counting each as another
+// reader let one reader who clicked "report" as often as the threshold take a comment down
+// alone, on a site that sends neither. Such a site's readers take a comment down only with a
+// threshold of 1.
+func (s *Service) Report(ctx context.Context, id, reason string, from Reporter) (comment.Comment, int, error) {
 	if s.reports == nil {
 		return comment.Comment{}, 0, unsupported("reports store")
 	}
@@ -81,10 +100,10 @@ func (s *Service) Report(ctx context.Context, id, reason, clientIP, site string)
 		// reader quotes there, the author's above all, would outlive that erasure.
 		verr.Add("reason", "holds an email address, which moderators would see and an erasure would leave in place; describe the problem without it")
 	}
-	// A keyed hash like an address's, under a label of its own, so it never equals one.
-	reporter := s.keys.TextKey(anonymousReporterLabel, site)
-	if clientIP != "" {
-		ip, ok := privacy.ParseIP(clientIP)
+	// Keyed hashes like an address's, each under a label of its own, so none equals another kind.
+	reporter := s.keys.TextKey(keyReporterLabel, from.APIKey)
+	if from.IP != "" {
+		ip, ok := privacy.ParseIP(from.IP)
 		switch {
 		case !ok:
 			verr.Add("client_ip", "not an IPv4 or IPv6 address")
@@ -95,8 +114,28 @@ func (s *Service) Report(ctx context.Context, id, reason, clientIP, site string)
 		// addresses is still one reporter, and cannot take a comment down alone.
 		reporter = s.keys.IPLimitKey(ip)
 	}
+	if from.ID != "" {
+		if !validReporterID(from.ID) {
+			verr.Add("reporter_id", "at most 128 printable ASCII characters without spaces")
+		}
+		reporter = s.keys.TextKey(idReporterLabel, from.APIKey+"\x00"+from.ID)
+	}
 	if err := verr.Err(); err != nil {
 		return comment.Comment{}, 0, err
 	}
 	return s.reports.AddReport(ctx, id, Report{Reason: reason, At: s.now().UTC()}, reporter, s.threshold)
+}
+
+// validReporterID reports whether id is 1 to MaxReporterIDChars printable ASCII characters
+// without spaces.
+func validReporterID(id string) bool {
+	if len(id) == 0 || len(id) > MaxReporterIDChars {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

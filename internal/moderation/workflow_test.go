@@ -189,7 +189,7 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	stub := &reportsStub{}
 	keys := testKeyring(t)
 	s := NewService(nil, keys, Options{Reports: stub})
-	if _, _, err := s.Report(context.Background(), "00abc", "  rude  ", "203.0.113.7", "news-site"); err != nil {
+	if _, _, err := s.Report(context.Background(), "00abc", "  rude  ", Reporter{IP: "203.0.113.7", APIKey: "news-site"}); err != nil {
 		t.Fatalf("Report = %v", err)
 	}
 	ip, _ := privacy.ParseIP("203.0.113.7")
@@ -199,7 +199,7 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	// Two addresses of one IPv6 /64 are one reporter; another /64 is another.
 	var v6 []string
 	for _, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"} {
-		if _, _, err := s.Report(context.Background(), "00abc", "spam", addr, "news-site"); err != nil {
+		if _, _, err := s.Report(context.Background(), "00abc", "spam", Reporter{IP: addr, APIKey: "news-site"}); err != nil {
 			t.Fatalf("Report from %s = %v", addr, err)
 		}
 		v6 = append(v6, stub.reporter)
@@ -211,7 +211,7 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 	// neither is any address's.
 	var anonymous []string
 	for _, site := range []string{"news-site", "news-site", "other-site"} {
-		if _, _, err := s.Report(context.Background(), "00abc", "", "", site); err != nil {
+		if _, _, err := s.Report(context.Background(), "00abc", "", Reporter{APIKey: site}); err != nil {
 			t.Fatalf("Report without an address through %s = %v", site, err)
 		}
 		anonymous = append(anonymous, stub.reporter)
@@ -220,9 +220,29 @@ func TestReportPassesOnlyAKeyedHash(t *testing.T) {
 		anonymous[0] == keys.IPKey(ip) || strings.Contains(anonymous[0], "news-site") {
 		t.Errorf("Report without an address twice through news-site, then through other-site, gave reporters %q; want the first two equal, the third different, none empty, an address's or the key's name in clear", anonymous)
 	}
-	_, _, err := s.Report(context.Background(), "bad id!", strings.Repeat("x", comment.MaxReasonChars+1), "999.1.1.1", "news-site")
-	if got := violations(err); !slices.Equal(got, []string{"name", "reason", "client_ip"}) {
-		t.Errorf("Report(bad id, long reason, bad address) = %v, want violations on name, reason, client_ip", err)
+	// A reporter id tells readers apart whatever their address, within the API key that sent it.
+	var byID []string
+	for _, from := range []Reporter{
+		{ID: "account-42", IP: "203.0.113.7", APIKey: "news-site"},
+		{ID: "account-42", IP: "198.51.100.1", APIKey: "news-site"},
+		{ID: "account-43", IP: "203.0.113.7", APIKey: "news-site"},
+		{ID: "account-42", IP: "203.0.113.7", APIKey: "other-site"},
+	} {
+		if _, _, err := s.Report(context.Background(), "00abc", "", from); err != nil {
+			t.Fatalf("Report from %+v = %v", from, err)
+		}
+		byID = append(byID, stub.reporter)
+	}
+	if byID[0] != byID[1] || byID[0] == byID[2] || byID[0] == byID[3] || byID[0] == keys.IPKey(ip) || slices.Contains(anonymous, byID[0]) ||
+		strings.Contains(byID[0], "account-42") {
+		t.Errorf("Report by account-42 from two addresses, by account-43, by account-42 through another key gave reporters %q; want the first two equal, the others different, none an address's, a key's or the id in clear", byID)
+	}
+	_, _, err := s.Report(context.Background(), "bad id!", strings.Repeat("x", comment.MaxReasonChars+1), Reporter{IP: "999.1.1.1", ID: "two words", APIKey: "news-site"})
+	if got := violations(err); !slices.Equal(got, []string{"name", "reason", "client_ip", "reporter_id"}) {
+		t.Errorf("Report(bad id, long reason, bad address, bad reporter id) = %v, want violations on name, reason, client_ip, reporter_id", err)
+	}
+	if _, _, err := s.Report(context.Background(), "00abc", "", Reporter{ID: strings.Repeat("r", MaxReporterIDChars+1), APIKey: "news-site"}); !slices.Equal(violations(err), []string{"reporter_id"}) {
+		t.Errorf("Report(reporter id of %d characters) = %v, want a violation on reporter_id", MaxReporterIDChars+1, err)
 	}
 }
 
@@ -249,7 +269,7 @@ func TestUnconfiguredWorkflowIsUnsupported(t *testing.T) {
 	calls := map[string]error{}
 	_, _, calls["Claim"] = s.Claim(ctx, "anna", ClaimQuery{})
 	calls["Release"] = s.Release(ctx, "anna", nil)
-	_, _, calls["Report"] = s.Report(ctx, "00a", "", "", "news-site")
+	_, _, calls["Report"] = s.Report(ctx, "00a", "", Reporter{APIKey: "news-site"})
 	_, calls["Stats"] = s.Stats(ctx, 0)
 	_, _, calls["ListAudit"] = s.ListAudit(ctx, AuditQuery{}, comment.Page{})
 	calls["RecordAudit"] = s.RecordAudit(ctx, AuditEvent{Moderator: "anna", Action: AuditBan, Target: "bans/1"})

@@ -737,12 +737,19 @@ type ReportCommentRequest struct {
 	// author has their data erased.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional but recommended. The reporting reader's IP address; one reader's repeated reports count once, also
-	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it nothing tells
-	// two readers apart, so the reports of a comment sent without an address count as one reader's per API key (the
-	// site's): one reader who reports a comment again and again does not take it down alone, and neither do several
-	// readers unless the configured threshold (default 3) is 1. Send the address for reports to take comments down.
-	// The unspecified addresses 0.0.0.0 and :: are refused (INVALID_ARGUMENT), as in SubmitCommentRequest.
-	ClientIp      string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// after a moderator approved the comment (an IPv6 address counts by its /64 network). Without it (and without
+	// reporter_id) nothing tells two readers apart, so the reports of a comment sent without either count as one
+	// reader's per API key (the site's): one reader who reports a comment again and again does not take it down
+	// alone, and neither do several readers unless the configured threshold (default 3) is 1. Send the address or a
+	// reporter_id for reports to take comments down. The unspecified addresses 0.0.0.0 and :: are refused
+	// (INVALID_ARGUMENT), as in SubmitCommentRequest.
+	ClientIp string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// Optional. The site's own id of the reporting reader, for a site whose readers sign in: 1 to 128 printable ASCII
+	// characters without spaces (INVALID_ARGUMENT otherwise). When set, it tells readers apart instead of client_ip:
+	// one id's repeated reports count once, and readers behind one address (an office, a mobile network) count as
+	// many. It must name one reader for good (an account id), not a visit, a cookie or a device, or one reader counts as
+	// many. Only a keyed hash of it, scoped to the API key (two sites' ids name different readers), is kept.
+	ReporterId    string `protobuf:"bytes,4,opt,name=reporter_id,json=reporterId,proto3" json:"reporter_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,14 +805,21 @@ func (x *ReportCommentRequest) GetClientIp() string {
 	return ""
 }
 
+func (x *ReportCommentRequest) GetReporterId() string {
+	if x != nil {
+		return x.ReporterId
+	}
+	return ""
+}
+
 // ReportCommentResponse tells the site what became of the report.
 type ReportCommentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The comment after the report, as GetComment shows it: STATE_PUBLISHED, or STATE_PENDING when the reports
 	// took it down (or it was waiting for a moderator already); STATE_REJECTED when a moderator had rejected it.
 	Comment *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
-	// The number of distinct reports against the comment so far: one per reader address, plus one per API key for
-	// the reports sent without an address. A reader's repeated report leaves it unchanged.
+	// The number of distinct reports against the comment so far: one per reporter_id or reader address, plus one
+	// per API key for the reports sent without either. A reader's repeated report leaves it unchanged.
 	ReportCount   int32 `protobuf:"varint,2,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -906,11 +920,13 @@ const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"\n" +
 	"spam_score\x18\x01 \x01(\x01R\tspamScore\x125\n" +
 	"\bdecision\x18\x02 \x01(\x0e2\x19.commentd.v1.SpamDecisionR\bdecision\x12-\n" +
-	"\areasons\x18\x03 \x03(\v2\x13.commentd.v1.ReasonR\areasons\"_\n" +
+	"\areasons\x18\x03 \x03(\v2\x13.commentd.v1.ReasonR\areasons\"\x80\x01\n" +
 	"\x14ReportCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
-	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\"j\n" +
+	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x12\x1f\n" +
+	"\vreporter_id\x18\x04 \x01(\tR\n" +
+	"reporterId\"j\n" +
 	"\x15ReportCommentResponse\x12.\n" +
 	"\acomment\x18\x01 \x01(\v2\x14.commentd.v1.CommentR\acomment\x12!\n" +
 	"\freport_count\x18\x02 \x01(\x05R\vreportCount2\x91\x04\n" +
