@@ -164,6 +164,26 @@ func roundDelay(d time.Duration) time.Duration {
 	return d.Round(time.Millisecond)
 }
 
+// retryWait reports whether a failed call is worth making again, and how long to wait first: def,
+// or the delay the error's RetryInfo asks for when that is longer. Worth it are the failures that
+// pass: UNAVAILABLE (the server or its store is restarting), DEADLINE_EXCEEDED, ABORTED (a
+// conflict), and RESOURCE_EXHAUSTED when the server says when (a rate limit's RetryInfo; without
+// it no wait refills the quota). The rest fail the same way every time: a refused or unknown key,
+// a bad request, a state that forbids the call.
+func retryWait(err error, def time.Duration) (time.Duration, bool) {
+	asked := retryDelay(err, 0)
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+	case codes.ResourceExhausted:
+		if asked <= 0 {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return max(def, asked), true
+}
+
 // retryDelay returns the delay the error's RetryInfo asks for, or def when it has none.
 func retryDelay(err error, def time.Duration) time.Duration {
 	st, ok := status.FromError(err)

@@ -91,8 +91,11 @@ first (a comment another moderator took meanwhile is gone from the screen) and y
 Decisions are sent in the background: the next comment shows at once, and a failed call
 is reported in the status line and its comment comes back. Each decision carries the comment's
 etag: one another moderator decided since it was claimed is left as they decided it (the server
-refuses to overturn it) and does not come back; u reopens only a comment nobody decided since. When the queue is empty review checks
-again every 15 seconds.
+refuses to overturn it) and does not come back; u reopens only a comment nobody decided since. When
+the queue is empty review checks again every 15 seconds. A claim that fails for a while (the server
+unreachable or slow, a rate limit) is tried again after 15 seconds, or as long as the server asks;
+one the server refuses (a key without the moderator role, a bad --thread) ends review at once: the
+calls in flight finish, the comments not decided go back, and the error is printed with exit status 1.
 
 review needs an interactive terminal of at least 80x24 (an SSH session will do; no mouse needed).
 It uses colours unless NO_COLOR is set or TERM=dumb. When it ends it prints a summary of the
@@ -142,15 +145,7 @@ session (with -o json, as a JSON object).`,
 			if runErr != nil && ctx.Err() == nil {
 				return fmt.Errorf("review: %w", runErr)
 			}
-			if err := c.printReviewSummary(m.tally); err != nil {
-				return err
-			}
-			if releaseErr != nil {
-				// Not a failure of the session: the claims lapse with their lease anyway.
-				fmt.Fprintf(c.stderr, "commentctl: give back claimed comments: %s; they return to the queue within %s\n",
-					c.describe(releaseErr), reviewLease)
-			}
-			return nil
+			return c.endReview(m, releaseErr)
 		},
 	}
 	f := cmd.Flags()
@@ -161,6 +156,25 @@ session (with -o json, as a JSON object).`,
 		return []string{"pending", "spam"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
+}
+
+// endReview reports how a review that ran ended: the summary (left out when a refused claim
+// ended it before anything was done), a failed give-back of claims, and the refused claim's error.
+func (c *cli) endReview(m *reviewModel, releaseErr error) error {
+	if m.failed == nil || m.tally != (reviewTally{}) {
+		if err := c.printReviewSummary(m.tally); err != nil {
+			return err
+		}
+	}
+	if releaseErr != nil {
+		// Not a failure of the review: the claims lapse with their lease anyway.
+		fmt.Fprintf(c.stderr, "commentctl: give back claimed comments: %s; they return to the queue within %s\n",
+			c.describe(releaseErr), reviewLease)
+	}
+	if m.failed != nil {
+		return c.callError("claim comments", m.failed)
+	}
+	return nil
 }
 
 func (c *cli) printReviewSummary(t reviewTally) error {
@@ -350,8 +364,11 @@ type reviewModel struct {
 	busy    map[string]int         // comments with an action in flight
 	parents map[string]*parentView // parent comments of replies, by resource name
 
-	claiming bool // a ClaimComments call is in flight
-	dry      bool // the last claim brought nothing new: wait for retryMsg before asking again
+	claiming bool          // a ClaimComments call is in flight
+	dry      bool          // the last claim brought nothing new: wait for retryMsg before asking again
+	retryIn  time.Duration // the wait before that retryMsg
+	// failed is the error of a claim that no retry can mend; it ended the review.
+	failed error
 
 	ops      []*reviewOp // actions sent and not yet settled
 	undo     []*reviewOp // actions that can be taken back, newest last
@@ -951,14 +968,27 @@ func (m *reviewModel) reclaim() tea.Cmd {
 func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	m.claiming = false
 	var cmds []tea.Cmd
+	if msg.err != nil && m.ctx.Err() != nil {
+		// Cut short because the review is ending (a signal): no failure to report.
+		return m.quit()
+	}
 	if msg.err != nil {
+		wait, again := retryWait(msg.err, m.opts.retry)
+		if !again {
+			// A key without the role, a bad --thread: asking again gets the same answer. Review
+			// ends as q ends it, and exits with the error.
+			m.failed = msg.err
+			m.setStatusErr(fmt.Sprintf("Could not fetch comments: %s.", m.describe(msg.err)), msg.err)
+			return m.quit()
+		}
 		m.dry = true
+		m.retryIn = wait
 		m.setStatusErr(fmt.Sprintf("Could not fetch comments (trying again in %s): %s.",
-			m.opts.retry, m.describe(msg.err)), msg.err)
+			roundDelay(wait), m.describe(msg.err)), msg.err)
 		if m.quitting {
 			return m.finishIfIdle()
 		}
-		return m.retryLater()
+		return m.retryAfter(wait)
 	}
 	added := 0
 	var giveBack []string
@@ -988,7 +1018,8 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	}
 	if added == 0 {
 		m.dry = true
-		cmds = append(cmds, m.retryLater())
+		m.retryIn = m.opts.retry
+		cmds = append(cmds, m.retryAfter(m.opts.retry))
 	}
 	if m.quitting {
 		// Claimed while we were finishing: these go back with the rest.
@@ -997,8 +1028,9 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-func (m *reviewModel) retryLater() tea.Cmd {
-	return tea.Tick(m.opts.retry, func(time.Time) tea.Msg { return retryMsg{} })
+// retryAfter is the command that asks for a claim again after wait.
+func (m *reviewModel) retryAfter(wait time.Duration) tea.Cmd {
+	return tea.Tick(wait, func(time.Time) tea.Msg { return retryMsg{} })
 }
 
 // fetchParent is the command that gets the comment a reply answers, once per parent.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -818,22 +820,150 @@ func TestReviewEmptyQueue(t *testing.T) {
 	}
 }
 
+// A claim that failed is asked again only when waiting can mend it, and no sooner than the server's
+// RetryInfo says; any other failure ends review at once.
 func TestReviewClaimFailure(t *testing.T) {
 	t.Parallel()
-	d := &moderationDouble{claimFn: func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
-		return nil, statusErr(t, codes.PermissionDenied, "not a moderator", "PERMISSION_DENIED")
-	}}
-	h := newReviewHarness(t, d, reviewOptions{})
-	if got := status.Code(h.m.statusErr); got != codes.PermissionDenied {
-		t.Errorf("claim refused: status error code %s; want PermissionDenied", got)
+	retryIn := func(d time.Duration) *errdetails.RetryInfo {
+		return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
 	}
-	if h.retries != 1 {
-		t.Errorf("claim refused: %d retries scheduled; want 1", h.retries)
+	tests := []struct {
+		name string
+		code codes.Code
+		// retry is the RetryInfo the error carries, if any.
+		retry *errdetails.RetryInfo
+		// wantWait is the wait before the claim is asked again; 0: it is not, review ends.
+		wantWait time.Duration
+	}{
+		{name: "unavailable", code: codes.Unavailable, wantWait: reviewRetry},
+		{name: "unavailable, retry info shorter than ours", code: codes.Unavailable, retry: retryIn(time.Second), wantWait: reviewRetry},
+		{name: "deadline exceeded", code: codes.DeadlineExceeded, wantWait: reviewRetry},
+		{name: "aborted", code: codes.Aborted, wantWait: reviewRetry},
+		{name: "rate limited", code: codes.ResourceExhausted, retry: retryIn(40 * time.Second), wantWait: 40 * time.Second},
+		{name: "quota without retry info", code: codes.ResourceExhausted},
+		{name: "permission denied", code: codes.PermissionDenied},
+		{name: "unauthenticated", code: codes.Unauthenticated},
+		{name: "invalid argument", code: codes.InvalidArgument},
+		{name: "failed precondition", code: codes.FailedPrecondition},
+		{name: "not found", code: codes.NotFound},
+		{name: "unimplemented", code: codes.Unimplemented},
+		{name: "internal", code: codes.Internal},
 	}
-	h.press("q")
-	if !h.quit {
-		t.Errorf("q after a failed claim: did not quit")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var details []protoadapt.MessageV1
+			if tt.retry != nil {
+				details = append(details, tt.retry)
+			}
+			err := statusErr(t, tt.code, "claim failed", tt.code.String(), details...)
+			opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: reviewRetry}
+			m := newReviewModel(t.Context(), nil, opts, newReviewStyles(io.Discard, false))
+			m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+			m.claiming = true
+			// The command is not run: a retry would wait for its tick.
+			_, cmd := m.Update(claimedMsg{err: err})
+
+			if status.Code(m.statusErr) != tt.code {
+				t.Errorf("claim failed with %s: status error code %s; want %s", tt.code, status.Code(m.statusErr), tt.code)
+			}
+			if tt.wantWait == 0 {
+				if status.Code(m.failed) != tt.code || !m.quitting {
+					t.Errorf("claim failed with %s: failed %v, quitting %t; want review to end with the error", tt.code, m.failed, m.quitting)
+				}
+				if cmd == nil {
+					t.Fatalf("claim failed with %s: no command; want tea.Quit", tt.code)
+				}
+				if _, ok := cmd().(tea.QuitMsg); !ok {
+					t.Errorf("claim failed with %s: the command does not quit; want tea.Quit", tt.code)
+				}
+				return
+			}
+			if m.failed != nil || m.quitting {
+				t.Errorf("claim failed with %s: failed %v, quitting %t; want a retry, review going on", tt.code, m.failed, m.quitting)
+			}
+			if m.retryIn != tt.wantWait {
+				t.Errorf("claim failed with %s (retry info %v): retry in %s; want %s", tt.code, tt.retry.GetRetryDelay().AsDuration(), m.retryIn, tt.wantWait)
+			}
+			if want := "trying again in " + roundDelay(tt.wantWait).String(); !strings.Contains(m.status, want) {
+				t.Errorf("claim failed with %s: status %q; want it to say %q", tt.code, m.status, want)
+			}
+		})
 	}
+}
+
+// A claim cut short because review is ending (SIGTERM cancels its context) is no failure of the
+// claim: review ends without an error.
+func TestReviewClaimCutShortBySignal(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: reviewRetry}
+	m := newReviewModel(ctx, nil, opts, newReviewStyles(io.Discard, false))
+	m.claiming = true
+	m.Update(claimedMsg{err: status.Error(codes.Canceled, "context canceled")})
+	if m.failed != nil || !m.quitting {
+		t.Errorf("claim cancelled as review ends: failed %v, quitting %t; want no failure, review ending", m.failed, m.quitting)
+	}
+}
+
+// A refused claim ends review with one line on stderr and exit status 1, not a retry every 15s.
+func TestReviewRefusedClaimEndsReview(t *testing.T) {
+	t.Parallel()
+	refused := func(t *testing.T) error {
+		return statusErr(t, codes.PermissionDenied, "this method needs a key with role moderator", "ROLE_NOT_ALLOWED")
+	}
+	t.Run("first claim", func(t *testing.T) {
+		t.Parallel()
+		d := &moderationDouble{claimFn: func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+			return nil, refused(t)
+		}}
+		h := newReviewHarness(t, d, reviewOptions{})
+		if !h.quit || h.retries != 0 {
+			t.Fatalf("claim refused: quit %t, %d retries scheduled; want quit, no retry", h.quit, h.retries)
+		}
+		var out, errOut bytes.Buffer
+		c := &cli{stdout: &out, stderr: &errOut, output: "table", timeout: 5 * time.Second}
+		err := c.endReview(h.m, h.m.cleanUp())
+		var ce *callError
+		if !errors.As(err, &ce) || status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("endReview after a refused claim: %v; want the PermissionDenied call error", err)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "claim comments: ") || strings.Contains(msg, "\n") {
+			t.Errorf("endReview after a refused claim: error %q; want one line about claim comments", msg)
+		}
+		if out.Len() != 0 || errOut.Len() != 0 {
+			t.Errorf("endReview after a refused claim: stdout %q, stderr %q; want nothing but the error", out.String(), errOut.String())
+		}
+	})
+	t.Run("after a decision", func(t *testing.T) {
+		t.Parallel()
+		d := decidingDouble()
+		claims := 0
+		d.claimFn = func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+			if claims++; claims > 1 {
+				return nil, refused(t)
+			}
+			return &commentdv1.ClaimCommentsResponse{Comments: heldComments(1, 2)}, nil
+		}
+		h := newReviewHarness(t, d, reviewOptions{batch: 2})
+		h.press("a") // the prefetch that follows is refused
+		if !h.quit || h.retries != 0 {
+			t.Fatalf("a, then the prefetch refused: quit %t, %d retries scheduled; want quit, no retry", h.quit, h.retries)
+		}
+		want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}}}
+		if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
+			t.Errorf("a, then the prefetch refused: ReleaseComments requests mismatch (-want +got):\n%s", diff)
+		}
+		var out bytes.Buffer
+		c := &cli{stdout: &out, stderr: io.Discard, output: "table", timeout: 5 * time.Second}
+		if err := c.endReview(h.m, h.m.cleanUp()); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("endReview after a refused prefetch: %v; want the PermissionDenied call error", err)
+		}
+		if !strings.Contains(out.String(), "1 approved") {
+			t.Errorf("endReview after a refused prefetch: stdout %q; want the summary with 1 approved", out.String())
+		}
+	})
 }
 
 func TestReviewParent(t *testing.T) {
