@@ -145,7 +145,7 @@ Filters (all must match): --state (default ` + v.defaultState + `; one of ` + st
 --thread, --author (the author key that show prints), --older-than (created more than this long
 ago: 90m, 48h, 7d; or before an RFC 3339 time or a UTC date), --score-above and --score-below
 (spam score from 0 to 1, bounds included) and --reason-code (held for this check, such as
-TOO_MANY_LINKS).
+TOO_MANY_LINKS; a code no check sets is refused before anything is sent).
 
 --dry-run prints the number of matching comments and the first ` + fmt.Sprint(bulkPreview) + `, and sends nothing. Otherwise
 bulk asks "Apply to N comments?" on the terminal, or needs --yes. It sends at most 8 calls at a

@@ -216,6 +216,11 @@ func TestBulkListRequest(t *testing.T) {
 			olderThan: 48 * time.Hour,
 		},
 		{
+			name: "reason code in lower case",
+			args: []string{"bulk", "approve", "--reason-code", " reported "},
+			want: &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING, PageSize: 500, ReasonCode: "REPORTED"},
+		},
+		{
 			name:      "older than in days, zero score bound kept",
 			args:      []string{"bulk", "spam", "--older-than", "7d", "--score-above", "0"},
 			want:      &commentdv1.ListQueueRequest{State: commentdv1.State_STATE_PENDING, PageSize: 500, MinSpamScore: f(0)},
@@ -477,6 +482,11 @@ func TestBulkUsage(t *testing.T) {
 		{name: "score below zero", args: []string{"bulk", "approve", "--score-below", "-0.1", "--yes"}},
 		{name: "empty score range", args: []string{"bulk", "approve", "--score-above", "0.8", "--score-below", "0.2", "--yes"}},
 		{name: "bad older-than", args: []string{"bulk", "approve", "--older-than", "soon", "--yes"}},
+		// The server lists nothing for a code no check sets: the run would end "nothing to do".
+		{name: "misspelt reason code", args: []string{"bulk", "reject", "--reason-code", "TOO_MANY_LINK", "--yes"}},
+		{name: "reason code of no check", args: []string{"bulk", "spam", "--reason-code", "LINKS", "--yes"}},
+		{name: "reason code not a code", args: []string{"bulk", "approve", "--reason-code", "too many links", "--yes"}},
+		{name: "queue, misspelt reason code", args: []string{"queue", "--reason-code", "REPORT"}},
 		// The test's stdin is not a terminal: without --yes there is nobody to ask.
 		{name: "no confirmation", args: []string{"bulk", "approve"}},
 	}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/spam"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
@@ -35,6 +40,21 @@ func parseQueueState(s string) (commentdv1.State, bool) {
 	return 0, false
 }
 
+// reasonCodes are the codes the server holds (or, BANNED, rejects) comments for: the checks'
+// codes, which are stable. The server takes any UPPER_SNAKE code as --reason-code and lists the
+// comments held for it, so a misspelt one would list none, and bulk would say there is nothing to
+// do, as if the queue held no such comment. A code a newer server adds needs a newer commentctl.
+func reasonCodes() []string {
+	return []string{
+		comment.ReasonPreModeration,
+		moderation.ReasonReported,
+		spam.ReasonClassifierSpam, spam.ReasonClassifierHold, spam.ReasonTooManyLinks,
+		spam.ReasonHoldList, spam.ReasonSpamList, spam.ReasonHoneypot, spam.ReasonTooFast,
+		spam.ReasonNoUserAgent, spam.ReasonAuthorSpam, spam.ReasonCampaign, spam.ReasonUnchecked,
+		ratelimit.ReasonBanned, ratelimit.ReasonUnchecked,
+	}
+}
+
 // queueFilter is what selects comments of the queue, from the flags of queue and bulk.
 type queueFilter struct {
 	state      string
@@ -54,7 +74,8 @@ func (f *queueFilter) addFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.olderThan, "older-than", "", "only comments created more than this long ago (90m, 48h, 7d) or before this time (RFC 3339 or a UTC date)")
 	fl.Float64Var(&f.scoreAbove, "score-above", 0, "only comments with a spam score of at least `X` (0 to 1)")
 	fl.Float64Var(&f.scoreBelow, "score-below", 0, "only comments with a spam score of at most `X` (0 to 1)")
-	fl.StringVar(&f.reasonCode, "reason-code", "", "only comments held for this check `CODE`, such as TOO_MANY_LINKS")
+	fl.StringVar(&f.reasonCode, "reason-code", "", "only comments held for this check `CODE`, such as TOO_MANY_LINKS (any case)")
+	completeValues(cmd, "reason-code", reasonCodes()...)
 }
 
 // request turns the filter into a ListQueueRequest, with times measured from now. The caller has
@@ -66,11 +87,16 @@ func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.Lis
 		// moderators work with the keyed hash, never with the address.
 		return nil, usagef(cmd, "--author takes the author key that show prints, not an email address")
 	}
+	code := strings.ToUpper(strings.TrimSpace(f.reasonCode))
+	if code != "" && !slices.Contains(reasonCodes(), code) {
+		return nil, usagef(cmd, "--reason-code %q: no check holds comments for that code; the codes are %s",
+			f.reasonCode, strings.Join(reasonCodes(), ", "))
+	}
 	req := &commentdv1.ListQueueRequest{
 		State:      st,
 		ThreadId:   threadID(f.thread),
 		AuthorKey:  strings.TrimSpace(f.author),
-		ReasonCode: strings.TrimSpace(f.reasonCode),
+		ReasonCode: code,
 	}
 	if f.olderThan != "" {
 		t, err := parseWhen(f.olderThan, now)
@@ -113,7 +139,7 @@ Filters (all must match), as bulk takes them, so that queue lists every comment 
 would act on: --thread, --author (the author key that show prints), --older-than (created more
 than this long ago: 90m, 48h, 7d; or before an RFC 3339 time or a UTC date), --score-above and
 --score-below (spam score from 0 to 1, bounds included) and --reason-code (held for this check,
-such as TOO_MANY_LINKS).
+such as TOO_MANY_LINKS; a code no check sets is refused, as it would list nothing).
 
 Columns: ID, THREAD, AGE (since submission), AUTHOR, EMAIL (masked by the server), SCORE (the spam
 score the checks gave it, 0 to 1), WHY (the codes of the checks that held the comment) and the start
