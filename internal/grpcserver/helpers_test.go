@@ -57,6 +57,7 @@ const (
 // env is one commentd gRPC server on an in-memory connection, backed by the real domain services
 // and the real Redis store under a key prefix of its own.
 type env struct {
+	lis     *bufconn.Listener // the server's listener, for clients of a test's own
 	conn    *grpc.ClientConn
 	srv     *grpcserver.Server
 	store   *redisstore.Store
@@ -149,6 +150,7 @@ func (e *env) start(t testing.TB, opts grpcserver.Options) {
 	e.srv = grpcserver.New(opts)
 	e.srv.SetServing(true)
 	lis := bufconn.Listen(1 << 20)
+	e.lis = lis
 	served := make(chan error, 1)
 	go func() { served <- e.srv.Serve(lis) }()
 	t.Cleanup(func() {

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -24,6 +25,8 @@ type moderationServer struct {
 	watchers chan struct{}
 	// keyWatchers counts the WatchQueue streams served per API key (Options.MaxWatchersPerKey).
 	keyWatchers *keyCounts
+	// watchSendTimeout bounds the wait for a WatchQueue client to take an event (Options.WatchSendTimeout).
+	watchSendTimeout time.Duration
 }
 
 // errNoCaller means a decision arrived without an authenticated caller: the interceptor chain is

@@ -45,6 +45,7 @@ type workflowOptions struct {
 	maxWatchers int // Options.MaxWatchers; 0 for the default
 	// maxWatchersPerKey is Options.MaxWatchersPerKey; 0 for the default.
 	maxWatchersPerKey int
+	watchSendTimeout  time.Duration // Options.WatchSendTimeout; 0 for the default
 }
 
 // newWorkflowEnv starts one server like newEnv, with the workflow options above. Everything it
@@ -94,6 +95,7 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 		Registerer:        e.reg,
 		MaxWatchers:       o.maxWatchers,
 		MaxWatchersPerKey: o.maxWatchersPerKey,
+		WatchSendTimeout:  o.watchSendTimeout,
 	})
 	return e
 }

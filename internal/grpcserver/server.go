@@ -40,6 +40,10 @@ const DefaultMaxWatchers = 256
 // than this share of DefaultMaxWatchers, so it cannot shut every other moderator out of WatchQueue.
 const DefaultMaxWatchersPerKey = 16
 
+// DefaultWatchSendTimeout is Options.WatchSendTimeout's default: as long as the store waits for a
+// watcher that has left 256 events unread before it ends the stream.
+const DefaultWatchSendTimeout = time.Minute
+
 // StreamWorkers is how many long-lived goroutines serve incoming calls. Without them gRPC starts a
 // goroutine per call, and a SubmitComment grows that fresh goroutine's stack several times
 // (runtime.newstack was about 4% of commentd's CPU under load); a worker keeps its grown stack
@@ -86,6 +90,10 @@ type Options struct {
 	// MaxWatchersPerKey bounds the WatchQueue streams one API key may have open on this server
 	// at once (0: DefaultMaxWatchersPerKey), so one key cannot take every place MaxWatchers allows.
 	MaxWatchersPerKey int
+	// WatchSendTimeout bounds how long a WatchQueue event may wait for the client to make room
+	// for it (HTTP/2 flow control: the client has not read what was sent before); the stream then
+	// ends with UNAVAILABLE and gives its place back. 0: DefaultWatchSendTimeout.
+	WatchSendTimeout time.Duration
 	// Bans serves CreateBan, ListBans and DeleteBan (its BansOptions.Keys hashes the email and IP
 	// targets). Optional: without it those RPCs fail with FAILED_PRECONDITION, reason BANS_DISABLED.
 	Bans *ratelimit.Bans
@@ -164,7 +172,8 @@ func New(opts Options) *Server {
 		maxPerKey = DefaultMaxWatchersPerKey
 	}
 	commentdv1.RegisterModerationServiceServer(s.grpc, &moderationServer{moderation: opts.Moderation, metrics: m, bans: opts.Bans, spam: opts.Spam, shutdown: shutdown,
-		watchers: make(chan struct{}, maxWatchers), keyWatchers: &keyCounts{max: maxPerKey, n: map[string]int{}}})
+		watchers: make(chan struct{}, maxWatchers), keyWatchers: &keyCounts{max: maxPerKey, n: map[string]int{}},
+		watchSendTimeout: positiveOr(opts.WatchSendTimeout, DefaultWatchSendTimeout)})
 	healthgrpc.RegisterHealthServer(s.grpc, healthServer{Server: s.health, shutdown: shutdown})
 	reflection.Register(s.grpc)
 
@@ -172,6 +181,14 @@ func New(opts Options) *Server {
 	m.rpc.InitializeMetrics(s.grpc)
 	m.register(opts.Registerer)
 	return s
+}
+
+// positiveOr is d, or def when d is not positive (an Options field left unset).
+func positiveOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a Shutdown.

@@ -2,10 +2,13 @@ package grpcserver
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -46,12 +49,34 @@ func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream gr
 			_ = stream.SendHeader(nil)
 		},
 		func(e moderation.WatchEvent) error {
-			return stream.Send(watchEventToProto(e))
+			return sendWithin(stream, watchEventToProto(e), s.watchSendTimeout)
 		})
 	if s.shutdown.Err() != nil && stream.Context().Err() == nil {
 		return errShuttingDown
 	}
 	return err
+}
+
+// sendWithin sends msg on stream, or gives up after timeout with an error that ends the stream.
+//
+// gRPC's Send has no deadline: it waits while the client's HTTP/2 flow control window is full,
+// which it stays while the client does not read (a stalled or suspended client, or commentctl
+// watch with its output piped into a pager nobody scrolls), and so it held the stream, its Redis
+// subscription and its place among the watchers for as long as the client stayed connected. The
+// send runs in a goroutine of its own so the wait can be bounded. When it is given up on, the
+// handler returns and gRPC closes the stream, which ends the send still waiting in that
+// goroutine: the stream owns it.
+func sendWithin(stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse], msg *commentdv1.WatchQueueResponse, timeout time.Duration) error {
+	sent := make(chan error, 1)
+	go func() { sent <- stream.Send(msg) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-sent:
+		return err
+	case <-t.C:
+		return fmt.Errorf("grpcserver: a WatchQueue event waited %s for the client to read the ones before it: %w", timeout, comment.ErrUnavailable)
+	}
 }
 
 // keyCounts counts what each API key holds, up to max per key.

@@ -2,6 +2,8 @@ package grpcserver_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/apikey"
@@ -389,5 +392,86 @@ func TestWatchersPerKeyAreBounded(t *testing.T) {
 	// The server still has places for other keys.
 	if _, err := open(adminKeyName); err != nil {
 		t.Errorf("opened WatchQueue as %s while %s holds 2 of 4 places, got %v, want a place", adminKeyName, modKeyName, err)
+	}
+}
+
+// watchesEnded counts the WatchQueue calls whose handler has returned, whatever their status:
+// each gave its place among the watchers back as it returned.
+func watchesEnded(t *testing.T, e *env) float64 {
+	t.Helper()
+	fams, err := e.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	n := 0.0
+	for _, f := range fams {
+		if f.GetName() != "grpc_server_handled_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "grpc_method" && lp.GetValue() == "WatchQueue" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// dialStalled opens a connection of its own to e's server whose HTTP/2 windows stay at their
+// 64 KiB minimum (gRPC would otherwise grow them as it measures the link): a stream that is not
+// read stops taking data once about that much is waiting.
+func dialStalled(t *testing.T, e *env) commentdv1.ModerationServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///commentd",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return e.lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return commentdv1.NewModerationServiceClient(conn)
+}
+
+// TestUnreadWatchGivesItsPlaceBack: a client that stops reading its WatchQueue stream while
+// events come (a stalled terminal, output piped into a pager nobody scrolls) fills its flow
+// control window, and the server's next send waits. That wait is bounded: the stream ends and
+// its place among the key's watchers is free again, where it was held for as long as the
+// connection lived.
+func TestUnreadWatchGivesItsPlaceBack(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost,
+		maxWatchersPerKey: 1, watchSendTimeout: 200 * time.Millisecond})
+	if n := watchesEnded(t, e); n != 0 {
+		t.Fatalf("new server: %v WatchQueue handlers returned, want 0", n)
+	}
+	ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+	defer cancel()
+	stalled, err := dialStalled(t, e).WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+	if err != nil {
+		t.Fatalf("called WatchQueue: %v", err)
+	}
+	if _, err := stalled.Header(); err != nil {
+		t.Fatalf("called WatchQueue, got %v waiting for headers, want the subscription", err)
+	}
+	// Far more than the 64 KiB window and gRPC's 64 KiB of sends in waiting: about 5 KB an event.
+	for i := range 60 {
+		e.submit(t, validSubmission("unread", fmt.Sprintf("HOLD %d %s", i, strings.Repeat("words and more words ", 230))))
+	}
+	if !eventually(15*time.Second, func() bool { return watchesEnded(t, e) == 1 }) {
+		t.Fatalf("left a WatchQueue stream unread with 60 events sent: %v handlers returned within 15s, want 1: the unread stream ended", watchesEnded(t, e))
+	}
+	openWatch(t, e, &commentdv1.WatchQueueRequest{}) // the place the unread stream held, 1 of 1
+	// What was sent before the wait began is still there to read, then why the stream ended.
+	for {
+		_, err := stalled.Recv()
+		if err == nil {
+			continue
+		}
+		if code, reason := codeReason(err); code != codes.Unavailable || reason != grpcserver.ReasonStoreUnavailable {
+			t.Errorf("read the unread WatchQueue stream to its end, got %v, want UNAVAILABLE %s (reconnect and list the queue)", err, grpcserver.ReasonStoreUnavailable)
+		}
+		break
 	}
 }
