@@ -46,6 +46,8 @@ type workflowOptions struct {
 	// maxWatchersPerKey is Options.MaxWatchersPerKey; 0 for the default.
 	maxWatchersPerKey int
 	watchSendTimeout  time.Duration // Options.WatchSendTimeout; 0 for the default
+	keepaliveTime     time.Duration // Options.KeepaliveTime; 0 for the default
+	keepaliveTimeout  time.Duration // Options.KeepaliveTimeout; 0 for the default
 }
 
 // newWorkflowEnv starts one server like newEnv, with the workflow options above. Everything it
@@ -96,6 +98,8 @@ func newWorkflowEnv(t *testing.T, o workflowOptions) *env {
 		MaxWatchers:       o.maxWatchers,
 		MaxWatchersPerKey: o.maxWatchersPerKey,
 		WatchSendTimeout:  o.watchSendTimeout,
+		KeepaliveTime:     o.keepaliveTime,
+		KeepaliveTimeout:  o.keepaliveTimeout,
 	})
 	return e
 }

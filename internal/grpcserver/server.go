@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/commentd/commentd/internal/apikey"
@@ -43,6 +44,19 @@ const DefaultMaxWatchersPerKey = 16
 // DefaultWatchSendTimeout is Options.WatchSendTimeout's default: as long as the store waits for a
 // watcher that has left 256 events unread before it ends the stream.
 const DefaultWatchSendTimeout = time.Minute
+
+// DefaultKeepaliveTime and DefaultKeepaliveTimeout are Options.KeepaliveTime's and
+// Options.KeepaliveTimeout's defaults. A connection the client has sent nothing on for
+// KeepaliveTime gets an HTTP/2 PING; one whose PING goes unanswered for KeepaliveTimeout more is
+// closed, with every call on it. gRPC's own default waits two hours before the first PING, and a
+// WatchQueue stream on a quiet queue sends nothing: a watcher whose laptop went to sleep, or whose
+// process was stopped, kept its place among MaxWatchers and MaxWatchersPerKey for that long.
+// One PING a minute costs a few bytes per connection; gRPC clients answer it without their
+// application's help and send none of their own unless configured to.
+const (
+	DefaultKeepaliveTime    = time.Minute
+	DefaultKeepaliveTimeout = 20 * time.Second
+)
 
 // StreamWorkers is how many long-lived goroutines serve incoming calls. Without them gRPC starts a
 // goroutine per call, and a SubmitComment grows that fresh goroutine's stack several times
@@ -94,6 +108,10 @@ type Options struct {
 	// for it (HTTP/2 flow control: the client has not read what was sent before); the stream then
 	// ends with UNAVAILABLE and gives its place back. 0: DefaultWatchSendTimeout.
 	WatchSendTimeout time.Duration
+	// KeepaliveTime and KeepaliveTimeout find connections whose client is gone or frozen; see
+	// DefaultKeepaliveTime. 0: the defaults. gRPC raises a KeepaliveTime below a second to one.
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
 	// Bans serves CreateBan, ListBans and DeleteBan (its BansOptions.Keys hashes the email and IP
 	// targets). Optional: without it those RPCs fail with FAILED_PRECONDITION, reason BANS_DISABLED.
 	Bans *ratelimit.Bans
@@ -139,6 +157,10 @@ func New(opts Options) *Server {
 	s.auth = auth
 
 	serverOpts := []grpc.ServerOption{
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:    positiveOr(opts.KeepaliveTime, DefaultKeepaliveTime),
+			Timeout: positiveOr(opts.KeepaliveTimeout, DefaultKeepaliveTimeout),
+		}),
 		grpc.NumStreamWorkers(StreamWorkers),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),

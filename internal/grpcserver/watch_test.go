@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,4 +475,85 @@ func TestUnreadWatchGivesItsPlaceBack(t *testing.T) {
 		}
 		break
 	}
+}
+
+// frozenConn is a client's connection that freeze stops, as a laptop put to sleep or a stopped
+// process stops: what arrives is not read, nothing is sent. Close ends it.
+type frozenConn struct {
+	net.Conn
+	frozen chan struct{} // closed by freeze
+	closed chan struct{} // closed by Close
+	once   sync.Once
+}
+
+func newFrozenConn(c net.Conn) *frozenConn {
+	return &frozenConn{Conn: c, frozen: make(chan struct{}), closed: make(chan struct{})}
+}
+
+func (c *frozenConn) freeze() { close(c.frozen) }
+
+// Read gives nothing of what arrives once the connection is frozen: it waits until it is closed.
+func (c *frozenConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	select {
+	case <-c.frozen:
+		<-c.closed
+		return 0, net.ErrClosed
+	default:
+		return n, err
+	}
+}
+
+// Write sends nothing once the connection is frozen; the bytes are lost on the way, so the
+// client's own writer does not wait for ever when it is closed.
+func (c *frozenConn) Write(b []byte) (int, error) {
+	select {
+	case <-c.frozen:
+		return len(b), nil
+	default:
+		return c.Conn.Write(b)
+	}
+}
+
+func (c *frozenConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestFrozenWatcherGivesItsPlaceBack: a WatchQueue client that goes away without a word (its
+// laptop asleep, its process stopped) on a quiet queue, where the stream sends nothing, is found
+// by the server's keepalive PING going unanswered; its connection is closed and the stream's
+// place is free again. gRPC's default waited two hours before the first PING.
+func TestFrozenWatcherGivesItsPlaceBack(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost,
+		maxWatchersPerKey: 1, keepaliveTime: time.Second, keepaliveTimeout: 500 * time.Millisecond})
+	var frozen *frozenConn
+	conn, err := grpc.NewClient("passthrough:///commentd",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			c, err := e.lis.DialContext(ctx)
+			if err != nil {
+				return nil, err
+			}
+			frozen = newFrozenConn(c)
+			return frozen, nil
+		}),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+	defer cancel()
+	stream, err := commentdv1.NewModerationServiceClient(conn).WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+	if err != nil {
+		t.Fatalf("called WatchQueue: %v", err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatalf("called WatchQueue, got %v waiting for headers, want the subscription", err)
+	}
+	frozen.freeze()
+	if !eventually(15*time.Second, func() bool { return watchesEnded(t, e) == 1 }) {
+		t.Fatalf("froze a WatchQueue client on a quiet queue: %v handlers returned within 15s, want 1: its connection closed for want of an answer to PING", watchesEnded(t, e))
+	}
+	openWatch(t, e, &commentdv1.WatchQueueRequest{}) // the place the frozen stream held, 1 of 1
 }
