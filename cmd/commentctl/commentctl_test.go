@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -131,6 +134,76 @@ func TestKeygen(t *testing.T) {
 		})
 	}
 }
+
+// TestKeygenKeysFile: the whole text output appended to a keys file would put the token there and
+// make commentd refuse the file; --keys-file appends the line itself and prints the token alone.
+func TestKeygenKeysFile(t *testing.T) {
+	t.Parallel()
+	const other = "carol site 0f343b0931126a20f133d67c2b018a3b5e6b1b4d6f3d4f3b2a1c9e8d7f6a5b4c"
+	tests := []struct {
+		name    string
+		before  *string // the file's content before, nil: no file
+		wantErr bool    // the file would not load: exit 1, nothing written, nothing printed
+	}{
+		{name: "new file"},
+		{name: "empty file", before: ptr("")},
+		{name: "another key, last line unended", before: ptr(other)},
+		{name: "another key and a comment", before: ptr("# keys\n" + other + "\n")},
+		{name: "name already there", before: ptr("bob moderator 1f343b0931126a20f133d67c2b018a3b5e6b1b4d6f3d4f3b2a1c9e8d7f6a5b4c\n"), wantErr: true},
+		{name: "file already broken", before: ptr("cmd_a-token-pasted-by-mistake\n"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "keys")
+			if tt.before != nil {
+				if err := os.WriteFile(path, []byte(*tt.before), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := []string{"keygen", "--name", "bob", "--role", "moderator", "--keys-file", path}
+			got := invocation{args: args}.run(t)
+			after, _ := os.ReadFile(path)
+			if tt.wantErr {
+				if got.code != exitError || got.stdout != "" || string(after) != *tt.before {
+					t.Errorf("%s on %q: exit %d, stdout %q, file now %q; want exit 1, no token, the file unchanged",
+						cmdline(args), *tt.before, got.code, got.stdout, after)
+				}
+				return
+			}
+			if got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			token, rest, _ := strings.Cut(got.stdout, "\n")
+			if rest != "" || !strings.HasPrefix(token, apikey.TokenPrefix) {
+				t.Fatalf("%s: stdout %q; want the token alone on one line", cmdline(args), got.stdout)
+			}
+			set, err := apikey.Parse(bytes.NewReader(after))
+			if err != nil {
+				t.Fatalf("%s: the keys file %q does not load: %v", cmdline(args), after, err)
+			}
+			if key, err := set.Lookup(token); err != nil || key.Name != "bob" || key.Role != apikey.RoleModerator {
+				t.Errorf("%s: Lookup(printed token) in the keys file = %v, %v; want bob/moderator", cmdline(args), key, err)
+			}
+			if tt.before != nil && !strings.HasPrefix(string(after), *tt.before) {
+				t.Errorf("%s: keys file %q; want it to start with what it held, %q", cmdline(args), after, *tt.before)
+			}
+		})
+	}
+	t.Run("json", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "keys")
+		args := []string{"keygen", "--name", "bob", "--role", "moderator", "--keys-file", path, "-o", "json"}
+		if got := (invocation{args: args}).run(t); got.code != exitUsage {
+			t.Errorf("%s: exit %d; want %d", cmdline(args), got.code, exitUsage)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the keys file exists (%v); want nothing written", cmdline(args), err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestQueueTable(t *testing.T) {
 	t.Parallel()
