@@ -7,15 +7,21 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
+// WatchSubscribedHeader is the response header, with the value "subscribed", that WatchQueue
+// sends once its subscription is in place: a client that has it (grpc.ClientStream.Header) knows
+// that every later event reaches it. A refused stream has headers too (the request id, sent with
+// every status), so only this one tells a subscription.
+const WatchSubscribedHeader = "commentd-watch"
+
 // WatchQueue streams queue events until the client leaves, the store fails, or the server shuts
-// down. The response headers are sent once the subscription is in place, so a client that waits
-// for them (grpc.ClientStream.Header) knows that every later event reaches it.
+// down. See WatchSubscribedHeader for the headers.
 func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
 	caller, ok := CallerFrom(stream.Context())
 	if !ok {
@@ -46,7 +52,7 @@ func (s *moderationServer) WatchQueue(r *commentdv1.WatchQueueRequest, stream gr
 	err := s.moderation.Watch(ctx, f,
 		func() {
 			// The client sees the failure, if any, on its next receive.
-			_ = stream.SendHeader(nil)
+			_ = stream.SendHeader(metadata.Pairs(WatchSubscribedHeader, "subscribed"))
 		},
 		func(e moderation.WatchEvent) error {
 			return sendWithin(stream, watchEventToProto(e), s.watchSendTimeout)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/apikey"
@@ -556,4 +557,39 @@ func TestFrozenWatcherGivesItsPlaceBack(t *testing.T) {
 		t.Fatalf("froze a WatchQueue client on a quiet queue: %v handlers returned within 15s, want 1: its connection closed for want of an answer to PING", watchesEnded(t, e))
 	}
 	openWatch(t, e, &commentdv1.WatchQueueRequest{}) // the place the frozen stream held, 1 of 1
+}
+
+// TestWatchSubscribedHeader: only a subscribed stream has the header that says so. A refused one
+// has headers too (the request id), so a client that took any header for a subscription said
+// "reconnected" to a refusal.
+func TestWatchSubscribedHeader(t *testing.T) {
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, maxWatchersPerKey: 1})
+	header := func(t *testing.T) (md metadata.MD, recvErr error) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(e.as(t, modKeyName))
+		t.Cleanup(cancel)
+		s, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+		if err != nil {
+			t.Fatalf("called WatchQueue: %v", err)
+		}
+		md, _ = s.Header()
+		if md.Get(grpcserver.WatchSubscribedHeader) == nil {
+			_, recvErr = s.Recv() // a refused stream has ended: Recv says why
+		}
+		return md, recvErr
+	}
+	md, err := header(t)
+	if got := md.Get(grpcserver.WatchSubscribedHeader); len(got) != 1 || got[0] != "subscribed" || err != nil {
+		t.Fatalf("called WatchQueue with a place free, got header %s %q (%v), want %q", grpcserver.WatchSubscribedHeader, got, err, "subscribed")
+	}
+	md, err = header(t)
+	if code, reason := codeReason(err); code != codes.ResourceExhausted || reason != grpcserver.ReasonTooManyWatchers {
+		t.Fatalf("called WatchQueue again with 1 allowed per key, got %v, want TOO_MANY_WATCHERS", err)
+	}
+	if got := md.Get(grpcserver.WatchSubscribedHeader); got != nil {
+		t.Errorf("called WatchQueue again with 1 allowed per key: refused, with header %s %q, want none", grpcserver.WatchSubscribedHeader, got)
+	}
+	if md.Get(grpcserver.RequestIDHeader) == nil {
+		t.Errorf("called WatchQueue again with 1 allowed per key: refused, headers %v, want the request id (which is why a header alone says nothing)", md)
+	}
 }

@@ -87,7 +87,10 @@ type ModerationServiceClient interface {
 	// Streams queue events (comments newly held, judged spam, taken down by reports or decided; see QueueEventKind)
 	// as they happen on any instance. A server serves at most 256 streams, and at most 16 of one API key; past
 	// either it refuses the call with RESOURCE_EXHAUSTED, reason TOO_MANY_WATCHERS (metadata "scope": "key" for
-	// the key's bound) and a RetryInfo of 30 s.
+	// the key's bound) and a RetryInfo of 30 s. Once the stream is subscribed, and every later event reaches it,
+	// the server sends the response header "commentd-watch: subscribed"; a refused stream has headers too (such as
+	// x-request-id), never that one. A stream whose client leaves an event unread for a minute (its flow-control
+	// window full) ends with UNAVAILABLE.
 	WatchQueue(ctx context.Context, in *WatchQueueRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchQueueResponse], error)
 	// Bans an author, an IP address or an IP range, for a time or for good.
 	CreateBan(ctx context.Context, in *CreateBanRequest, opts ...grpc.CallOption) (*CreateBanResponse, error)
@@ -426,7 +429,10 @@ type ModerationServiceServer interface {
 	// Streams queue events (comments newly held, judged spam, taken down by reports or decided; see QueueEventKind)
 	// as they happen on any instance. A server serves at most 256 streams, and at most 16 of one API key; past
 	// either it refuses the call with RESOURCE_EXHAUSTED, reason TOO_MANY_WATCHERS (metadata "scope": "key" for
-	// the key's bound) and a RetryInfo of 30 s.
+	// the key's bound) and a RetryInfo of 30 s. Once the stream is subscribed, and every later event reaches it,
+	// the server sends the response header "commentd-watch: subscribed"; a refused stream has headers too (such as
+	// x-request-id), never that one. A stream whose client leaves an event unread for a minute (its flow-control
+	// window full) ends with UNAVAILABLE.
 	WatchQueue(*WatchQueueRequest, grpc.ServerStreamingServer[WatchQueueResponse]) error
 	// Bans an author, an IP address or an IP range, for a time or for good.
 	CreateBan(context.Context, *CreateBanRequest) (*CreateBanResponse, error)
