@@ -191,26 +191,35 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 	}
 	// The server sends its headers once it is subscribed, before any event: the stream is up then,
 	// though on a quiet queue no event may come for hours. Say so after a break, or "reconnecting"
-	// would stay the last word for as long as nothing happens. Header gives no metadata when the
-	// stream failed instead; Recv reports why.
+	// would stay the last word for as long as nothing happens. Only the header the server sends
+	// once subscribed counts: a refused stream has headers too (its request id), and taking them
+	// for a subscription said "reconnected" to a refusal and started the backoff anew on each one.
+	// A server too old to send that header is known to be back by its first event.
 	up := false
-	if md, _ := stream.Header(); md != nil {
-		up = true
-		if afterBreak {
+	isUp := func() {
+		if !up && afterBreak {
 			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected")
 		}
+		up = true
+	}
+	if md, _ := stream.Header(); len(md.Get(watchSubscribedHeader)) > 0 {
+		isUp()
 	}
 	for {
 		ev, err := stream.Recv()
 		if err != nil {
 			return up, err
 		}
-		up = true
+		isUp()
 		if err := c.printEvent(ev, time.Local); err != nil {
 			return up, err
 		}
 	}
 }
+
+// watchSubscribedHeader is the response header WatchQueue sends once it is subscribed
+// (grpcserver.WatchSubscribedHeader).
+const watchSubscribedHeader = "commentd-watch"
 
 // permanent reports whether a stream error will not go away by calling again.
 func permanent(err error) bool {

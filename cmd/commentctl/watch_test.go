@@ -14,6 +14,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -21,8 +22,12 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/commentd/commentd/internal/grpcserver"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
+
+// subscribed is the header the real server sends once a WatchQueue stream is subscribed.
+var subscribed = metadata.Pairs(grpcserver.WatchSubscribedHeader, "subscribed")
 
 // background is a commentctl run in progress, for commands that run until cancelled.
 type background struct {
@@ -253,7 +258,7 @@ func TestWatchSaysReconnectedBeforeAnyEvent(t *testing.T) {
 			return status.Error(codes.Unavailable, "connection refused")
 		}
 		// Subscribed, as the real server says with its headers; no event comes.
-		if err := stream.SendHeader(nil); err != nil {
+		if err := stream.SendHeader(subscribed); err != nil {
 			return err
 		}
 		<-stream.Context().Done()
@@ -268,6 +273,55 @@ func TestWatchSaysReconnectedBeforeAnyEvent(t *testing.T) {
 	}
 	if out := b.stdout.String(); out != "" {
 		t.Errorf("%s: stdout %q; want nothing, as no event came", cmdline(args), out)
+	}
+}
+
+// TestWatchRefusalIsNoReconnect: the real server sends headers (the request id) with a refusal
+// too. Those are no subscription: no "reconnected", and the backoff goes on growing.
+func TestWatchRefusalIsNoReconnect(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+		switch calls.Add(1) {
+		case 1: // subscribed, then the server goes away
+			if err := stream.SendHeader(subscribed); err != nil {
+				return err
+			}
+			return status.Error(codes.Unavailable, "server shutting down")
+		case 2, 3: // refused, with a request id as the server sends one with every status
+			_ = stream.SetHeader(metadata.Pairs("x-request-id", "r-1"))
+			return status.Error(codes.Unavailable, "store unavailable")
+		default:
+			if err := stream.SendHeader(subscribed); err != nil {
+				return err
+			}
+			<-stream.Context().Done()
+			return nil
+		}
+	}}
+	args := withServer(serveDouble(t, d), "watch", "--reconnect-delay", "10ms")
+	b := startRun(t, args)
+	waitFor(t, "the reconnected line", func() bool { return strings.Contains(b.stderr.String(), "watch: reconnected") })
+	b.cancel()
+	if code := b.exitCode(t); code != exitOK {
+		t.Errorf("%s: exit %d; want 0 after Ctrl-C", cmdline(args), code)
+	}
+	var reconnected int
+	var attempts []string
+	for _, l := range lines(b.stderr.String()) {
+		switch {
+		case strings.Contains(l, "stream broke"):
+			_, a, _ := strings.Cut(l, "(attempt ")
+			attempts = append(attempts, strings.TrimSuffix(a, ")"))
+		case strings.HasSuffix(l, "watch: reconnected"):
+			reconnected++
+		}
+	}
+	if reconnected != 1 {
+		t.Errorf("%s: %d reconnected lines; want 1, after the refusals:\n%s", cmdline(args), reconnected, b.stderr.String())
+	}
+	if diff := cmp.Diff([]string{"1", "2", "3"}, attempts); diff != "" {
+		t.Errorf("%s: reconnect attempts mismatch (-want +got); refusals count on:\n%s", cmdline(args), diff)
 	}
 }
 
@@ -309,7 +363,7 @@ func TestWatchBackoffDoubles(t *testing.T) {
 		case n == 6: // 20 ms
 			return status.Error(codes.Unavailable, "connection refused")
 		case n == 7: // taken, no event, then down again: 10 ms
-			if err := stream.SendHeader(nil); err != nil {
+			if err := stream.SendHeader(subscribed); err != nil {
 				return err
 			}
 			return status.Error(codes.Unavailable, "server shutting down")
