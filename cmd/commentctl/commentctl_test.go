@@ -1083,8 +1083,79 @@ func TestHelp(t *testing.T) {
 			if !strings.Contains(got.stdout, "Usage:") || !ok || !strings.Contains(examples, "  commentctl ") {
 				t.Errorf("%s: stdout lacks a usage line or an example command line:\n%s", cmdline(args), got.stdout)
 			}
+			examples, _, _ = strings.Cut(examples, "\n\n")
+			for _, ex := range exampleCommands(examples) {
+				// A fresh tree each time: parsing sets the flags' values.
+				root := (&cli{env: func(string) string { return "" }}).rootCmd()
+				cmd, rest, err := root.Find(ex)
+				if err == nil {
+					err = cmd.ParseFlags(rest)
+				}
+				if err == nil && cmd.Runnable() {
+					err = cmd.ValidateArgs(cmd.Flags().Args())
+				}
+				if err == nil && !cmd.Runnable() {
+					err = fmt.Errorf("%q only groups commands", cmd.CommandPath())
+				}
+				if err != nil {
+					t.Errorf("%s: example %s does not parse: %v", cmdline(args), cmdline(ex), err)
+				}
+			}
 		})
 	}
+}
+
+// exampleCommands returns the arguments of every commentctl command in a help's examples: each
+// "commentctl ..." up to the end of the line or a shell operator, split as a shell would split
+// simple quoted words. A command run by xargs gets one more argument, ARG, as xargs adds them.
+func exampleCommands(examples string) [][]string {
+	var out [][]string
+	for line := range strings.Lines(examples) {
+		for {
+			i := strings.Index(line, "commentctl ")
+			if i < 0 {
+				break
+			}
+			byXargs := strings.HasSuffix(strings.TrimSpace(line[:i]), "xargs")
+			line = line[i+len("commentctl "):]
+			var args []string
+			var word strings.Builder
+			inWord, quote := false, rune(0)
+			end := len(line)
+		scan:
+			for j, r := range line {
+				switch {
+				case quote != 0 && r == quote:
+					quote = 0
+				case quote != 0:
+					word.WriteRune(r)
+				case r == '\'' || r == '"':
+					quote, inWord = r, true
+				case r == ' ' || r == '\n':
+					if inWord {
+						args = append(args, word.String())
+						word.Reset()
+						inWord = false
+					}
+				case strings.ContainsRune("|;)>#&", r):
+					end = j
+					break scan
+				default:
+					word.WriteRune(r)
+					inWord = true
+				}
+			}
+			if inWord {
+				args = append(args, word.String())
+			}
+			if byXargs {
+				args = append(args, "ARG")
+			}
+			out = append(out, args)
+			line = line[end:]
+		}
+	}
+	return out
 }
 
 // TestQueueFilters checks that queue takes the filters bulk takes, so that a moderator can see
