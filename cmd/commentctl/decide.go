@@ -184,14 +184,17 @@ func (c *cli) decideCmd(d action) *cobra.Command {
 	var reason string
 	var g guardFlags
 	var long string
+	exampleReason := "off topic"
 	switch d {
 	case actApprove:
+		exampleReason = "on topic after all"
 		long = `approve publishes comments that are pending, rejected or spam. Approving a published comment
 changes nothing and succeeds.`
 	case actReject:
 		long = `reject hides comments that are pending, published or spam for good. Rejecting a rejected comment
 changes nothing and succeeds.`
 	case actReopen:
+		exampleReason = "decided by mistake"
 		long = `reopen puts decided comments (published, rejected or spam) back in the queue as pending, undoing
 the last decision and what the spam model learnt from it. Use it to take back a mistake: the comment is
 claimed for you for 5 minutes, so nobody else's review gets it meanwhile (bulk reopen gives its comments
@@ -214,9 +217,9 @@ success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}
 		Short: strings.ToUpper(d.verb()[:1]) + d.verb()[1:] + " one or more comments",
 		Long:  long,
 		Example: fmt.Sprintf(`  commentctl %[1]s 01HZX3K9
-  commentctl %[1]s comments/01HZX3K9 01HZX3KA --reason "off topic"
+  commentctl %[1]s comments/01HZX3K9 01HZX3KA --reason %[2]q
   commentctl %[1]s --if-state pending 01HZX3K9 01HZX3KA
-  commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb()),
+  commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb(), exampleReason),
 		Args: argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.decideIDs(cmd, args, reason, d, g)

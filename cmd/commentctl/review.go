@@ -75,7 +75,7 @@ func (c *cli) reviewCmd() *cobra.Command {
   b  ban the author    asks how long (Enter: 7d; or 24h, 30d, forever) and why
   n  skip (or space)   leave it for someone else: it goes back to the queue
   u  undo              take back the last decision (the comment is reopened) or ban (lifted,
-                      or the ban it replaced put back)
+                       or the ban it replaced put back)
   ↑ ↓ PgUp PgDn        scroll a long comment
   ?  keys              show the keys
   q  quit              finish the calls in flight and give back the comments not decided
