@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -38,8 +39,10 @@ the audit log. It needs a key of role "admin".
 
 The export holds the email and IP addresses IN CLEAR: it is the reader's own data, for them only.
 --out FILE writes it as JSON (the ExportAuthorDataResponse) to a new file only you can read (mode
-0600; an existing file is never overwritten) and prints a one-line summary. Without --out, -o json
-prints the JSON, and the table lists the comments without the addresses, which are in the JSON only.
+0600; an existing file is never overwritten; it is made before the call, so a file that cannot be
+made stops export before anything is handed out or audited) and prints a one-line summary.
+Without --out, -o json prints the JSON, and the table lists the comments without the addresses,
+which are in the JSON only.
 --reason (at most 500 characters), such as the request's reference, goes to the audit log with the
 number of comments: do not put the address in it.
 
@@ -60,12 +63,20 @@ a while: export waits up to ` + eraseMinTimeout.String() + ` (or --timeout, if l
 			if req.StartTime, req.EndTime, err = parsePeriod(cmd, since, until, now); err != nil {
 				return err
 			}
+			var file *os.File
 			if out != "" {
-				// Before the call: the walk may take minutes, and an export that cannot be saved
-				// would be audited for nothing.
-				if _, err := os.Lstat(out); err == nil {
-					return fmt.Errorf("--out %s: the file exists; export never overwrites one", out)
+				// Made before the call: the walk may take minutes, and an export that cannot be
+				// saved (the file exists, its directory does not, or is not ours to write) would be
+				// audited for nothing. It is removed unless the export is written to it.
+				if file, err = createExportFile(out); err != nil {
+					return err
 				}
+				defer func() {
+					if file != nil {
+						file.Close()
+						os.Remove(out)
+					}
+				}()
 			}
 			conn, client, err := c.dial(cmd)
 			if err != nil {
@@ -79,7 +90,9 @@ a while: export waits up to ` + eraseMinTimeout.String() + ` (or --timeout, if l
 			n := int64(len(resp.GetComments()))
 			switch {
 			case out != "":
-				if err := writeExportFile(out, resp); err != nil {
+				f := file
+				file = nil // writeExportFile closes it, and removes it if it fails
+				if err := writeExportFile(f, resp); err != nil {
 					return err
 				}
 				_, err := fmt.Fprintf(c.stdout, "Wrote %d comment%s of this author to %s. It holds personal data in clear: hand it to the author only.\n", n, plural(n), out)
@@ -112,19 +125,31 @@ func (c *cli) export(ctx context.Context, client commentdv1.ModerationServiceCli
 	return resp, nil
 }
 
-// writeExportFile writes resp as JSON to a new file at path that only its owner can read. A file
-// left half written is removed.
-func writeExportFile(path string, resp *commentdv1.ExportAuthorDataResponse) error {
+// createExportFile makes the new, empty file at path that only its owner can read, for
+// writeExportFile; an existing file is never overwritten.
+func createExportFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("--out: %w", err)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("--out %s: the file exists; export never overwrites one", path)
 	}
-	err = writeJSON(f, resp)
+	if err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
+	return f, nil
+}
+
+// writeExportFile writes resp as JSON to f, made by createExportFile, and closes it. A file left
+// half written is removed.
+func writeExportFile(f *os.File, resp *commentdv1.ExportAuthorDataResponse) error {
+	err := writeJSON(f, resp)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("write --out %s: %w", path, err), os.Remove(path))
+		if rerr := os.Remove(f.Name()); rerr != nil {
+			return fmt.Errorf("write --out %s: %w; the half-written file is left: %v", f.Name(), err, rerr)
+		}
+		return fmt.Errorf("write --out %s: %w", f.Name(), err)
 	}
 	return nil
 }

@@ -166,6 +166,8 @@ func TestExportUsage(t *testing.T) {
 	if err := os.WriteFile(exists, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Found only once the export was made and audited, it was saved nowhere.
+	inMissingDir := filepath.Join(t.TempDir(), "no-such-dir", "export.json")
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -177,6 +179,7 @@ func TestExportUsage(t *testing.T) {
 		{"bad since", []string{"export", "--email", exportTestEmail, "--since", "yesterday"}, exitUsage},
 		{"empty period", []string{"export", "--email", exportTestEmail, "--since", "2024-01-01", "--until", "2024-01-01"}, exitUsage},
 		{"existing out file", []string{"export", "--email", exportTestEmail, "--out", exists}, exitError},
+		{"out file in a missing directory", []string{"export", "--email", exportTestEmail, "--out", inMissingDir}, exitError},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
