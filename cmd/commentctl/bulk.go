@@ -148,7 +148,7 @@ ago: 90m, 48h, 7d; or before an RFC 3339 time or a UTC date), --score-above and 
 TOO_MANY_LINKS; a code no check sets is refused before anything is sent).
 
 --dry-run prints the number of matching comments and the first ` + fmt.Sprint(bulkPreview) + `, and sends nothing. Otherwise
-bulk asks "Apply to N comments?" on the terminal, or needs --yes. It sends at most 8 calls at a
+bulk asks "Approve N comments? [y/N]" (Reject, Spam, Reopen) on the terminal, or needs --yes. It sends at most 8 calls at a
 time, shows progress on stderr and ends with a summary; each failure is printed on its own line on
 stderr and the exit status is 1 if any failed. Comments that arrive after the listing are left
 alone, and so is a listed comment that changed between the listing and its turn (another
