@@ -195,7 +195,7 @@ func TestClusterSlotMigration(t *testing.T) {
 			if _, err := s.Decide(ctx, c.ID, moderation.Reopen, reopen, []comment.State{comment.StateRejected}, ""); err != nil {
 				t.Fatalf("Decide(%s, reopen) = %v", c.ID, err)
 			}
-			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "", 100); err != nil {
+			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "reader-1", 100); err != nil {
 				t.Fatalf("AddReport(%s) = %v", c.ID, err)
 			}
 			slot, dst := slotOf(t, s.keys.published(shard, thread))

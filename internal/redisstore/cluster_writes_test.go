@@ -45,21 +45,21 @@ func TestClusterMarkedWrites(t *testing.T) {
 		name string
 		run  func(t *testing.T, ctx context.Context, s *Store, rdb redis.UniversalClient)
 	}{
-		{"report without a reporter", func(t *testing.T, ctx context.Context, s *Store, rdb redis.UniversalClient) {
+		{"report", func(t *testing.T, ctx context.Context, s *Store, rdb redis.UniversalClient) {
 			const threshold = 2
 			c := mustCreate(t, s, draft(s, threadInShard("rep", 7), 1), comment.CreateOptions{})
 			shard, _ := shardOfID(c.ID)
 			sent := resendOn(rdb, s.keys.reportCounts(shard, c.ID))
-			got, n, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: t0}, "", threshold)
+			got, n, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: t0}, "reader-1", threshold)
 			if !sent() {
 				t.Fatal("AddReport was not resent: the test shows nothing")
 			}
 			if err != nil || n != 1 || got.State != comment.StatePublished {
-				t.Fatalf("AddReport(%s, no reporter, threshold %d), resent = state %v, count %d, %v; want %v, 1, no error", c.ID, threshold, got.State, n, err, comment.StatePublished)
+				t.Fatalf("AddReport(%s, reader-1, threshold %d), resent = state %v, count %d, %v; want %v, 1, no error", c.ID, threshold, got.State, n, err, comment.StatePublished)
 			}
-			got, n, err = s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude too", At: t0.Add(time.Minute)}, "", threshold)
+			got, n, err = s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude too", At: t0.Add(time.Minute)}, "reader-2", threshold)
 			if err != nil || n != 2 || got.State != comment.StatePending {
-				t.Errorf("AddReport(%s, no reporter) a second time = state %v, count %d, %v; want %v, 2, no error", c.ID, got.State, n, err, comment.StatePending)
+				t.Errorf("AddReport(%s, reader-2) after reader-1's = state %v, count %d, %v; want %v, 2, no error", c.ID, got.State, n, err, comment.StatePending)
 			}
 			sums, err := s.ReportSummaries(ctx, []string{c.ID})
 			if err != nil || len(sums) != 1 || sums[0].Count != 2 || len(sums[0].Recent) != 2 {

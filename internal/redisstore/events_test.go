@@ -81,7 +81,7 @@ func TestQueueEvents(t *testing.T) {
 		t.Fatalf("Decide(reject) = %v", err)
 	}
 	reportAt := t0.Add(2 * time.Hour)
-	if _, _, err := ts.AddReport(ctx, held.ID, moderation.Report{At: reportAt}, "", 1); err != nil {
+	if _, _, err := ts.AddReport(ctx, held.ID, moderation.Report{At: reportAt}, "reader-1", 1); err != nil {
 		t.Fatalf("AddReport = %v", err)
 	}
 

@@ -100,7 +100,7 @@ func runRandomSequence(t *testing.T, seed uint64, steps int) {
 				st.decisions[moderatorField(mod, counterLetter(a.Audit()))]++
 			}
 		case op < 13:
-			id, reporter := pick(), []string{"", "ip-1", "ip-2"}[rng.IntN(3)]
+			id, reporter := pick(), []string{fmt.Sprint("reader-", step), "ip-1", "ip-2"}[rng.IntN(3)]
 			_, n, err := ts.AddReport(ctx, id, moderation.Report{Reason: "rude", At: time.Now()}, reporter, 2)
 			did = fmt.Sprintf("AddReport(%s, reporter %q) = %d, %v", id, reporter, n, err)
 		case op < 15:

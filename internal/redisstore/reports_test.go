@@ -32,9 +32,9 @@ func TestReportsTakeDownAtTheThreshold(t *testing.T) {
 	}{
 		{"ip-a", "rude", 1, comment.StatePublished},
 		{"ip-a", "rude again: the same reader counts once", 1, comment.StatePublished},
-		{"", "anonymous", 2, comment.StatePublished},
-		{"ip-b", "spam link", 3, comment.StatePending},
-		{"ip-c", "after the takedown", 4, comment.StatePending},
+		{"ip-b", "off topic", 2, comment.StatePublished},
+		{"ip-c", "spam link", 3, comment.StatePending},
+		{"ip-d", "after the takedown", 4, comment.StatePending},
 	}
 	for i, st := range steps {
 		got, n, err := ts.AddReport(ctx, c.ID, moderation.Report{Reason: st.reason, At: at(i)}, st.reporter, threshold)
@@ -68,7 +68,7 @@ func TestReportsTakeDownAtTheThreshold(t *testing.T) {
 	wantSums := []moderation.ReportSummary{
 		{Count: 4, Recent: []moderation.Report{
 			{Reason: "after the takedown", At: at(4)}, {Reason: "spam link", At: at(3)},
-			{Reason: "anonymous", At: at(2)}, {Reason: "rude", At: at(0)},
+			{Reason: "off topic", At: at(2)}, {Reason: "rude", At: at(0)},
 		}},
 		{}, {},
 	}
@@ -143,7 +143,7 @@ func TestReportsOnUnpublishedComments(t *testing.T) {
 		}
 	}
 	for _, id := range []string{ts.NewID("unpublished"), "not-ours", ""} {
-		if _, _, err := ts.AddReport(ctx, id, moderation.Report{At: time.Now()}, "", 1); !errors.Is(err, comment.ErrNotFound) {
+		if _, _, err := ts.AddReport(ctx, id, moderation.Report{At: time.Now()}, "ip-a", 1); !errors.Is(err, comment.ErrNotFound) {
 			t.Errorf("AddReport(%q) = %v, want ErrNotFound", id, err)
 		}
 	}

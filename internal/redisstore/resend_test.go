@@ -87,10 +87,10 @@ func resend(rdb *redis.Client, arg any, names ...string) func() bool {
 // scriptNames are the commands a script call is sent as.
 var scriptNames = []string{"evalsha", "eval"}
 
-// TestReportWithoutReporterResent: a report without a reporter (the site sent no IP address)
-// always counts, so the Redis client resending the call after losing its reply must not count it
-// twice, list it twice or take the comment down one report early.
-func TestReportWithoutReporterResent(t *testing.T) {
+// TestReportResent: the Redis client resending a report after losing its reply must not count it
+// twice, list it twice or take the comment down one report early: the resent call finds its
+// reporter in the comment's set of reporters and changes nothing.
+func TestReportResent(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
@@ -99,12 +99,12 @@ func TestReportWithoutReporterResent(t *testing.T) {
 	shard, _ := shardOfID(c.ID)
 	sent := resend(ts.rdb, ts.keys.reportCounts(shard, c.ID), scriptNames...)
 
-	got, n, err := ts.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: t0}, "", threshold)
+	got, n, err := ts.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: t0}, "reader-1", threshold)
 	if !sent() {
 		t.Fatal("AddReport was not resent: the test shows nothing")
 	}
 	if err != nil || n != 1 || got.State != comment.StatePublished {
-		t.Errorf("AddReport(%s, no reporter, threshold %d), resent = state %v, count %d, %v; want %v, 1, no error", c.ID, threshold, got.State, n, err, comment.StatePublished)
+		t.Errorf("AddReport(%s, reader-1, threshold %d), resent = state %v, count %d, %v; want %v, 1, no error", c.ID, threshold, got.State, n, err, comment.StatePublished)
 	}
 	sums, err := ts.ReportSummaries(ctx, []string{c.ID})
 	if err != nil {

@@ -136,7 +136,7 @@ func learnRecount(t *testing.T, seed uint64) {
 		}
 		if r.IntN(8) == 0 {
 			// Readers' reports take the comment down if it is published: no decision.
-			if _, _, err := ts.AddReport(ctx, id, moderation.Report{At: now}, "", 1); err != nil {
+			if _, _, err := ts.AddReport(ctx, id, moderation.Report{At: now}, fmt.Sprint("reader-", step), 1); err != nil {
 				t.Fatalf("step %d: AddReport(%s): %v", step, id, err)
 			}
 			continue
