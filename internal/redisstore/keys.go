@@ -481,12 +481,11 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             empty, the key goes.
 //	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
 //	                             last approved the comment. No TTL (like the record).
-//	P S rr:<commentID>   set     keyed hashes of the IP addresses that reported the comment. No TTL.
+//	P S rr:<commentID>   set     the readers who reported the comment, each as a keyed hash: of
+//	                             the site's id of them, else of their IP address (an IPv6 one by
+//	                             its /64), else of the API key (moderation.Service.Report). No TTL.
 //	P S rl:<commentID>   list    the newest reports, newest first, at most moderation.
 //	                             MaxReportsShown: "<unix µs> <reason>". No TTL.
-//	P S rk:<commentID>:<token>  string  "1": the report call with that random token (a report
-//	                             without a reporter) counted, so a resend of the call by the Redis
-//	                             client does not count it twice. TTL reportMarkTTL.
 //	P S st:<day>         hash    the shard's counters of one UTC day (days since 1970-01-01):
 //	                             "sub" comments submitted, "spam" of those judged or marked spam,
 //	                             "d:<moderator>:<a|r|s|o>" actions (approve, reject, mark spam,
@@ -498,9 +497,6 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 
 // auditMarkTTL outlives any resend of an audit entry by the Redis client (seconds).
 const auditMarkTTL = 60
-
-// reportMarkTTL outlives any resend of a report by the Redis client (seconds).
-const reportMarkTTL = 60
 
 // statsKeep is how long daily counters live after their day ends (seconds): the longest period
 // GetStats reads, and two days' margin.
@@ -545,10 +541,6 @@ func (k keys) reportCounts(shard int, id string) string { return k.tag(shard) + 
 func (k keys) reporters(shard int, id string) string { return k.tag(shard) + "rr:" + id }
 
 func (k keys) reportList(shard int, id string) string { return k.tag(shard) + "rl:" + id }
-
-func (k keys) reportMark(shard int, id, token string) string {
-	return k.tag(shard) + "rk:" + id + ":" + token
-}
 
 func (k keys) statsBase(shard int) string { return k.workflowTag(shard) + "st:" }
 

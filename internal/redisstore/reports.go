@@ -15,7 +15,7 @@ import (
 )
 
 // Readers' reports (moderation.Reports) live beside the comment's record, in its shard: counters,
-// the set of reporters (keyed IP hashes only) and the newest reports. reports.lua counts a report
+// the set of reporters (keyed hashes only) and the newest reports. reports.lua counts a report
 // and, at the threshold, takes the comment down in the same atomic step.
 
 //go:embed reports.lua
@@ -27,7 +27,9 @@ var reportScript = redis.NewScript(reportSrc)
 
 var _ moderation.Reports = (*Store)(nil)
 
-// AddReport implements moderation.Reports in one script call.
+// AddReport implements moderation.Reports in one script call. reporter must not be empty:
+// moderation.Service.Report always names the reader by a keyed hash, and the set of reporters is
+// what tells a resent call from a new report.
 func (s *Store) AddReport(ctx context.Context, id string, r moderation.Report, reporter string, threshold int) (comment.Comment, int, error) {
 	shard, ok := shardOfID(id)
 	if !ok || !comment.ValidID(id) {
@@ -35,6 +37,9 @@ func (s *Store) AddReport(ctx context.Context, id string, r moderation.Report, r
 	}
 	if threshold < 1 {
 		return comment.Comment{}, 0, fmt.Errorf("redisstore: report comment %s: threshold %d: want at least 1", id, threshold)
+	}
+	if reporter == "" {
+		return comment.Comment{}, 0, fmt.Errorf("redisstore: report comment %s: no reporter", id)
 	}
 	k := s.keys
 	scriptKeys := []string{
@@ -48,11 +53,6 @@ func (s *Store) AddReport(ctx context.Context, id string, r moderation.Report, r
 		k.publishedBase(shard), k.threadQueueBase(shard, comment.StatePending), pair,
 		moderation.SystemModerator, string(moderation.AuditReportTakedown),
 		fmt.Sprintf("readers' reports reached the threshold of %d", threshold), k.events(), micros(r.At),
-	}
-	if reporter == "" {
-		// Nothing else tells a resent call from a new report: a mark drawn for this call does.
-		scriptKeys = append(scriptKeys, k.reportMark(shard, id, newMarkID()))
-		args = append(args, reportMarkTTL)
 	}
 	reply, err := reportScript.Run(ctx, s.rdb, scriptKeys, args...).Slice()
 	if err != nil {

@@ -7,9 +7,8 @@
 -- KEYS[4]   the comment's list of newest reports
 -- KEYS[5]   the shard's pending queue
 -- KEYS[6]   the shard's audit stream
--- KEYS[7]   the call's report mark (string), only when ARGV[1] is "": set when the report counts,
---           so a call the Redis client resends after losing its reply does not count it twice
--- ARGV[1]   the reporter's keyed hash, "" when unknown (the report always counts)
+-- ARGV[1]   the reporter's keyed hash, never "": a reporter counts once, so a call the Redis
+--           client resends after losing its reply does not count the report twice
 -- ARGV[2]   the report as the list keeps it: "<unix µs> <reason>"
 -- ARGV[3]   the threshold: reports since the last approval that take a published comment down
 -- ARGV[4]   how many reports the list keeps
@@ -22,10 +21,9 @@
 -- ARGV[10]  the audit entry's reason
 -- ARGV[11]  the queue events channel
 -- ARGV[12]  now, unix µs
--- ARGV[13]  the report mark's lifetime, seconds (only with KEYS[7])
 --
 -- Returns {"missing"}, or {status, count, record} with status "dup" (the reporter had reported
--- the comment before, or this call was counted by its first sending: nothing changed), "ok"
+-- the comment before, by this call's first sending or another: nothing changed), "ok"
 -- (counted) or "down" (counted and taken down).
 local PUBLISHED, PENDING = "1", "2"
 
@@ -44,13 +42,7 @@ if state == PUBLISHED then
   redis.call("EXISTS", ARGV[5] .. thread)
   redis.call("EXISTS", ARGV[6] .. thread)
 end
-local seen
-if ARGV[1] ~= "" then
-  seen = redis.call("SADD", KEYS[3], ARGV[1]) == 0
-else
-  seen = not redis.call("SET", KEYS[7], "1", "NX", "EX", ARGV[13])
-end
-if seen then
+if redis.call("SADD", KEYS[3], ARGV[1]) == 0 then
   return {"dup", tonumber(redis.call("HGET", KEYS[2], "n") or "0"), redis.call("HGETALL", KEYS[1])}
 end
 

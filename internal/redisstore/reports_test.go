@@ -151,3 +151,33 @@ func TestReportsOnUnpublishedComments(t *testing.T) {
 		t.Errorf("ListAudit after reports that took nothing down = %+v, want nothing", events)
 	}
 }
+
+// TestReportWithoutReporterRefused: every report names its reader (moderation.Service.Report
+// always passes a keyed hash), since the set of reporters is what tells a resent call from a new
+// report; a call without one is a programming error, refused before anything is counted.
+func TestReportWithoutReporterRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	c := mustCreate(t, ts.Store, draft(ts.Store, "unnamed-report", 1), comment.CreateOptions{})
+	for i := range 2 {
+		got, n, err := ts.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: t0}, "", 1)
+		if err == nil || errors.Is(err, comment.ErrNotFound) {
+			t.Fatalf("AddReport(%s, no reporter, threshold 1) #%d = state %v, count %d, %v; want an error, not ErrNotFound", c.ID, i+1, got.State, n, err)
+		}
+	}
+	sums, err := ts.ReportSummaries(ctx, []string{c.ID})
+	if err != nil {
+		t.Fatalf("ReportSummaries(%s) = %v", c.ID, err)
+	}
+	if diff := cmp.Diff([]moderation.ReportSummary{{}}, sums); diff != "" {
+		t.Errorf("ReportSummaries(%s) after reports without a reporter (-want +got):\n%s", c.ID, diff)
+	}
+	if got, err := ts.Get(ctx, c.ID); err != nil || got.State != comment.StatePublished {
+		t.Errorf("Get(%s) after reports without a reporter (threshold 1) = state %v, %v; want %v", c.ID, got.State, err, comment.StatePublished)
+	}
+	shard, _ := shardOfID(c.ID)
+	if n, err := ts.rdb.Exists(ctx, ts.keys.reporters(shard, c.ID)).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS the reporters of %s after reports without a reporter = %d, %v; want 0", c.ID, n, err)
+	}
+}
