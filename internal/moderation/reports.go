@@ -45,9 +45,9 @@ type ReportSummary struct {
 type Reports interface {
 	// AddReport records r against comment id on behalf of reporter, a keyed hash of the reader
 	// (the site's id of them, their IP address, or the API key the report came through; see
-	// Service.Report) or "" when unknown, and returns the comment after it and the number of
-	// distinct reports. A reporter counts once per comment (their later reports change nothing);
-	// reports without a reporter always count. When the reports counted since a moderator last
+	// Service.Report; never empty: a store refuses ""), and returns the comment after it and the
+	// number of distinct reports. A reporter counts once per comment (their later reports change
+	// nothing). When the reports counted since a moderator last
 	// approved the comment reach threshold and the comment is published, the same atomic step
 	// takes it down to pending with hold reason ReasonReported, appends a report_takedown entry
 	// by SystemModerator to the audit log and announces a reported queue event. Unknown ids give
