@@ -123,9 +123,14 @@ type AuthorHistory struct {
 
 // Thread is one thread's moderation settings.
 type Thread struct {
-	ID     string
-	Mode   Mode // ModeDefault: follow the site default
+	ID   string
+	Mode Mode // ModeDefault: follow the site default
+	// Closed means the thread refuses new comments: a moderator closed it, or its auto-close
+	// period has run out.
 	Closed bool
+	// ClosedByAge means Closed only because the auto-close period has run out: nobody closed it,
+	// so a server whose period is longer, or off, finds it open.
+	ClosedByAge bool
 }
 
 // Page asks for one page of a list.

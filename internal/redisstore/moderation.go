@@ -245,7 +245,8 @@ func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) 
 }
 
 // GetThread returns a thread's settings; a thread never configured has ModeDefault and is open.
-// A thread whose auto-close period (Options.CloseThreadsAfter) has passed is reported closed.
+// A thread whose auto-close period (Options.CloseThreadsAfter) has passed is reported closed,
+// and closed by age unless a moderator closed it.
 func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread, error) {
 	vals, err := s.rdb.HMGet(ctx, s.keys.thread(shardOfThread(threadID), threadID), tfMode, tfClosed, tfFirst).Result()
 	if err != nil {
@@ -262,17 +263,23 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // closed false on an open thread (a mode change that sends both fields, say) leaves its period
 // running from its first comment, as create.lua started it. A thread closed before its first
 // comment has no period yet, and reopening it starts none: its first comment does.
+//
+// Closing a thread closed by age (closed true) changes nothing: it is what a client that read
+// the thread writes back with another mode, and storing it would turn the age's close into a
+// moderator's, which no change of the period undoes.
 func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
 	}
 	key := s.keys.thread(shardOfThread(threadID), threadID)
-	reopen := false
-	if closed != nil && !*closed && s.closeAfter > 0 {
+	reopen, byAge := false, false
+	if closed != nil && s.closeAfter > 0 {
 		// Read apart from the write: a thread closed or reopened by another moderator in
 		// between ends open either way, and one whose period runs out in between is reported
 		// closed by the reply, so the moderator sees it and can reopen it again. A first
-		// comment stored in between starts the period itself (create.lua).
+		// comment stored in between starts the period itself (create.lua). A close left out
+		// because the thread was closed by age, and reopened in between, ends as if the
+		// reopening came after it.
 		vals, err := s.rdb.HMGet(ctx, key, tfMode, tfClosed, tfFirst).Result()
 		if err != nil {
 			return comment.Thread{}, storeError("get thread", err)
@@ -282,6 +289,7 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 			return comment.Thread{}, err
 		}
 		reopen = before.Closed && vals[2] != nil
+		byAge = before.ClosedByAge
 	}
 	var get *redis.SliceCmd
 	cmds, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
@@ -294,6 +302,7 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 		}
 		switch {
 		case closed == nil:
+		case *closed && byAge:
 		case *closed:
 			pl.HSet(ctx, key, tfClosed, "1")
 		default:
@@ -332,6 +341,7 @@ func (s *Store) decodeThread(threadID string, vals []any) (comment.Thread, error
 		}
 		// The same test as create.lua's, which refuses the comments.
 		t.Closed = time.Since(start) >= s.closeAfter
+		t.ClosedByAge = t.Closed
 	}
 	return t, nil
 }

@@ -169,3 +169,59 @@ func TestReopenedThreadWithoutComments(t *testing.T) {
 		t.Errorf("Create(a period after the first comment) = %v, want ErrThreadClosed", err)
 	}
 }
+
+// TestWritingBackAnAgeClosedThread reads a thread closed by age and writes it back with another
+// mode, closed true among the fields, as a client that edits the whole thread does. That changes
+// the mode only: the thread stays closed by age, so a server whose period is longer, or off,
+// finds it open, as it finds a thread nobody wrote to.
+func TestWritingBackAnAgeClosedThread(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, rdb, Options{Prefix: prefix, CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	longer, err := New(ctx, rdb, Options{Prefix: prefix, CloseThreadsAfter: 4 * period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", 4*period, err)
+	}
+	never, err := New(ctx, rdb, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	now := time.Now()
+	c := draft(s, "aged", 1)
+	c.CreatedAt, c.PublishedAt = now.Add(-2*period), now.Add(-2*period)
+	if _, _, err := s.Create(ctx, c, comment.CreateOptions{}); err != nil {
+		t.Fatalf("Create(first comment, 2h ago) = %v", err)
+	}
+	read, err := s.GetThread(ctx, "aged")
+	if err != nil || !read.Closed || !read.ClosedByAge {
+		t.Fatalf("GetThread(aged) = %+v, %v; want closed by age", read, err)
+	}
+	mode := comment.ModePre
+	th, err := s.UpdateThread(ctx, "aged", &mode, &read.Closed)
+	if err != nil || th.Mode != comment.ModePre || !th.Closed || !th.ClosedByAge {
+		t.Errorf("UpdateThread(aged, mode pre, closed %v as read) = %+v, %v; want mode pre, still closed by age", read.Closed, th, err)
+	}
+	for _, tt := range []struct {
+		name string
+		s    *Store
+	}{
+		{"period raised to 4h", longer},
+		{"auto-close turned off", never},
+	} {
+		th, err := tt.s.GetThread(ctx, "aged")
+		if err != nil || th.Closed || th.Mode != comment.ModePre {
+			t.Errorf("%s: GetThread(aged) after the write-back = %+v, %v; want open, mode pre", tt.name, th, err)
+		}
+		c := draft(tt.s, "aged", 2)
+		c.CreatedAt, c.PublishedAt = now, now
+		if _, _, err := tt.s.Create(ctx, c, comment.CreateOptions{}); err != nil {
+			t.Errorf("%s: Create in the thread after the write-back = %v, want it taken", tt.name, err)
+		}
+	}
+}

@@ -747,7 +747,12 @@ type Thread struct {
 	ModerationMode ModerationMode `protobuf:"varint,3,opt,name=moderation_mode,json=moderationMode,proto3,enum=commentd.v1.ModerationMode" json:"moderation_mode,omitempty"`
 	// The mode in force for this thread: its own mode, or the site-wide default when it has none. Output only.
 	EffectiveModerationMode ModerationMode `protobuf:"varint,4,opt,name=effective_moderation_mode,json=effectiveModerationMode,proto3,enum=commentd.v1.ModerationMode" json:"effective_moderation_mode,omitempty"`
-	// When true, the thread refuses new comments with FAILED_PRECONDITION (reason THREAD_CLOSED).
+	// When true, the thread refuses new comments with FAILED_PRECONDITION (reason THREAD_CLOSED): a moderator closed
+	// it, or its auto-close period has run out (a server started with -close-threads-after closes a thread that long
+	// after its first comment, or after its last reopening). Writing true to a thread closed by age changes nothing: a
+	// thread read and written back stays closed by age only, and opens again if the server's period is raised or
+	// turned off. Writing false reopens a closed thread; on a server that closes threads by age it also starts a new
+	// period, from the reopening. Writing false to an open thread changes nothing.
 	Closed        bool `protobuf:"varint,5,opt,name=closed,proto3" json:"closed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
