@@ -1031,7 +1031,8 @@ func TestThreadGet(t *testing.T) {
 		"Thread:         post-1\n" +
 		"Mode:           default\n" +
 		"Mode in force:  pre\n" +
-		"Closed:         yes\n"
+		"Closed:         yes\n" +
+		"Closes by age:  -\n"
 	if got.code != exitOK || got.stdout != want {
 		t.Errorf("%s: exit %d, stdout %q; want exit 0, stdout %q", cmdline(args), got.code, got.stdout, want)
 	}

@@ -185,3 +185,40 @@ func checkColumn(t *testing.T, what, out, head, marker string) {
 		}
 	}
 }
+
+// TestWriteThreadClosed checks that thread get and set say what closed a thread and when its
+// auto-close period ends or ended.
+func TestWriteThreadClosed(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		th         *commentdv1.Thread
+		wantClosed string
+		wantAge    string
+	}{
+		{"open, no auto-close", &commentdv1.Thread{}, "no", "-"},
+		{"open, closes in 3 days",
+			&commentdv1.Thread{AutoCloseTime: timestamppb.New(now.Add(72 * time.Hour))},
+			"no", "2026-03-13T12:00:00Z (in 3d)"},
+		{"closed by age 2 hours ago",
+			&commentdv1.Thread{Closed: true, CloseReason: commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE, AutoCloseTime: timestamppb.New(now.Add(-2 * time.Hour))},
+			"yes, by age", "2026-03-10T10:00:00Z (2h ago)"},
+		{"closed by a moderator",
+			&commentdv1.Thread{Closed: true, CloseReason: commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR, AutoCloseTime: timestamppb.New(now.Add(time.Hour))},
+			"yes, by a moderator", "2026-03-10T13:00:00Z (in 1h)"},
+		// A server that does not say why (an earlier version during an upgrade).
+		{"closed, no reason", &commentdv1.Thread{Closed: true}, "yes", "-"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		if err := writeThread(&b, tt.th, now); err != nil {
+			t.Fatalf("%s: writeThread = %v", tt.name, err)
+		}
+		wantClosed := "Closed:         " + tt.wantClosed + "\n"
+		wantAge := "Closes by age:  " + tt.wantAge + "\n"
+		if got := b.String(); !strings.Contains(got, wantClosed) || !strings.Contains(got, wantAge) {
+			t.Errorf("%s: writeThread(%v) printed\n%s\nwant lines %q and %q", tt.name, tt.th, got, wantClosed, wantAge)
+		}
+	}
+}

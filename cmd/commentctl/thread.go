@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -50,8 +51,11 @@ func (c *cli) threadGetCmd() *cobra.Command {
 		Use:   "get ID",
 		Short: "Show a thread's moderation settings",
 		Long: `thread get prints a thread's own moderation mode, the mode in force (its own, or the site-wide
-default), and whether it is closed. ID is a thread id or its resource name, threads/ID.
-A thread nobody configured shows the defaults. With -o json the output is the GetThreadResponse.`,
+default), whether it is closed and by what: a moderator, or its age on a server that closes
+threads by age (-close-threads-after), and when its period ends or ended ("Closes by age"; "-"
+when the server does not close threads by age or the thread has no comment yet). ID is a thread
+id or its resource name, threads/ID. A thread nobody configured shows the defaults. With -o json
+the output is the GetThreadResponse.`,
 		Example: `  commentctl thread get blog-post-42
   commentctl thread get threads/blog-post-42 -o json`,
 		Args: argCount(1, 1, "one thread ID"),
@@ -72,7 +76,7 @@ A thread nobody configured shows the defaults. With -o json the output is the Ge
 			if c.output == "json" {
 				return writeJSON(c.stdout, resp)
 			}
-			return writeThread(c.stdout, resp.GetThread())
+			return writeThread(c.stdout, resp.GetThread(), time.Now())
 		},
 	}
 }
@@ -86,7 +90,8 @@ func (c *cli) threadSetCmd() *cobra.Command {
 		Long: `thread set changes only the settings given: --mode sets the moderation mode (default: follow the
 site-wide mode), --closed closes the thread to new comments and --closed=false reopens it. On a
 server that closes threads by age (-close-threads-after), a thread reopened that way closes again
-when that much time has passed since the reopening. It prints the thread as it is afterwards.
+when that much time has passed since the reopening, and --closed on a thread closed by age
+changes nothing (it stays closed by age). It prints the thread as it is afterwards.
 With -o json the output is the UpdateThreadResponse.`,
 		Example: `  commentctl thread set blog-post-42 --mode pre
   commentctl thread set blog-post-42 --closed
@@ -132,7 +137,7 @@ With -o json the output is the UpdateThreadResponse.`,
 			if c.output == "json" {
 				return writeJSON(c.stdout, resp)
 			}
-			return writeThread(c.stdout, resp.GetThread())
+			return writeThread(c.stdout, resp.GetThread(), time.Now())
 		},
 	}
 	cmd.Flags().StringVar(&mode, "mode", "", "moderation mode: pre, post or default (the site-wide mode)")
@@ -143,16 +148,32 @@ With -o json the output is the UpdateThreadResponse.`,
 	return cmd
 }
 
-func writeThread(w io.Writer, th *commentdv1.Thread) error {
+// writeThread prints a thread as fields: whether it is closed and by what (a moderator, or its
+// age), and when its auto-close period ends or ended, now being the time it is compared with.
+func writeThread(w io.Writer, th *commentdv1.Thread, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	closed := "no"
-	if th.GetClosed() {
+	switch {
+	case th.GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE:
+		closed = "yes, by age"
+	case th.GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR:
+		closed = "yes, by a moderator"
+	case th.GetClosed():
 		closed = "yes"
+	}
+	autoClose := "-"
+	if ts := th.GetAutoCloseTime(); ts != nil {
+		if at := ts.AsTime(); at.After(now) {
+			autoClose = at.UTC().Format(time.RFC3339) + " (in " + humanUntil(at.Sub(now)) + ")"
+		} else {
+			autoClose = when(ts, now)
+		}
 	}
 	fmt.Fprintf(tw, "Name:\t%s\n", cell(th.GetName(), 0))
 	fmt.Fprintf(tw, "Thread:\t%s\n", cell(th.GetThreadId(), 0))
 	fmt.Fprintf(tw, "Mode:\t%s\n", modeName(th.GetModerationMode()))
 	fmt.Fprintf(tw, "Mode in force:\t%s\n", modeName(th.GetEffectiveModerationMode()))
 	fmt.Fprintf(tw, "Closed:\t%s\n", closed)
+	fmt.Fprintf(tw, "Closes by age:\t%s\n", autoClose)
 	return tw.Flush()
 }

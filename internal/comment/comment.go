@@ -131,6 +131,10 @@ type Thread struct {
 	// ClosedByAge means Closed only because the auto-close period has run out: nobody closed it,
 	// so a server whose period is longer, or off, finds it open.
 	ClosedByAge bool
+	// AutoCloseAt is when the auto-close period ends (or ended), whatever closed the thread; zero
+	// when auto-close is off or the period has not started (no comment since the thread was
+	// created, or reopened without comments).
+	AutoCloseAt time.Time
 }
 
 // Page asks for one page of a list.

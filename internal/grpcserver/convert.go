@@ -218,13 +218,21 @@ func modeFromProto(m commentdv1.ModerationMode) comment.Mode {
 
 // threadToProto converts a thread; effective is the mode in force (its own or the site default).
 func threadToProto(t comment.Thread, effective comment.Mode) *commentdv1.Thread {
-	return &commentdv1.Thread{
+	th := &commentdv1.Thread{
 		Name:                    "threads/" + t.ID,
 		ThreadId:                t.ID,
 		ModerationMode:          modeToProto(t.Mode),
 		EffectiveModerationMode: modeToProto(effective),
 		Closed:                  t.Closed,
 	}
+	switch {
+	case t.ClosedByAge:
+		th.CloseReason = commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE
+	case t.Closed:
+		th.CloseReason = commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR
+	}
+	th.AutoCloseTime = timeToProto(t.AutoCloseAt)
+	return th
 }
 
 // threadCountsToProto pairs thread ids with their counts; the caller checks the lengths match.

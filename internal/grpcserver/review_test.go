@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -368,7 +371,7 @@ func TestThreadsCloseByAge(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, closeAfter: time.Hour, commentNow: now})
 	mod := e.as(t, modKeyName)
-	e.submit(t, validSubmission("aging", "first, two hours ago"))
+	first := e.submit(t, validSubmission("aging", "first, two hours ago"))
 	mu.Lock()
 	clock = time.Now()
 	mu.Unlock()
@@ -378,17 +381,53 @@ func TestThreadsCloseByAge(t *testing.T) {
 		t.Errorf("called SubmitComment in a thread older than close-threads-after, got %v %q, want FailedPrecondition %q", code, reason, grpcserver.ReasonThreadClosed)
 	}
 	th, err := e.mod.GetThread(mod, &commentdv1.GetThreadRequest{Name: "threads/aging"})
-	if err != nil || !th.GetThread().GetClosed() {
-		t.Errorf("called GetThread on the old thread, got %v, %v; want closed", th.GetThread(), err)
+	if err != nil {
+		t.Fatalf("called GetThread on the old thread: %v", err)
 	}
-	e.submit(t, validSubmission("young", "a new thread is open"))
+	want := &commentdv1.Thread{Name: "threads/aging", ThreadId: "aging",
+		EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST,
+		Closed:                  true, CloseReason: commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE,
+		AutoCloseTime: timestamppb.New(first.GetCreateTime().AsTime().Add(time.Hour))}
+	if diff := cmp.Diff(want, th.GetThread(), protocmp.Transform()); diff != "" {
+		t.Errorf("called GetThread on the old thread, got (-want +got):\n%s", diff)
+	}
 
+	// Written back as read, with another mode: the thread stays closed by age only.
+	back := proto.Clone(th.GetThread()).(*commentdv1.Thread)
+	back.ModerationMode = commentdv1.ModerationMode_MODERATION_MODE_PRE
 	upd, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
+		Thread:     back,
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"moderation_mode", "closed"}},
+	})
+	want.ModerationMode, want.EffectiveModerationMode = commentdv1.ModerationMode_MODERATION_MODE_PRE, commentdv1.ModerationMode_MODERATION_MODE_PRE
+	if err != nil {
+		t.Fatalf("called UpdateThread(mode pre, closed true) on the old thread: %v", err)
+	}
+	if diff := cmp.Diff(want, upd.GetThread(), protocmp.Transform()); diff != "" {
+		t.Errorf("called UpdateThread(mode pre, closed true) on the old thread, got (-want +got):\n%s", diff)
+	}
+
+	young := e.submit(t, validSubmission("young", "a new thread is open"))
+	th, err = e.mod.GetThread(mod, &commentdv1.GetThreadRequest{Name: "threads/young"})
+	if err != nil || th.GetThread().GetClosed() || th.GetThread().GetCloseReason() != commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED ||
+		!th.GetThread().GetAutoCloseTime().AsTime().Equal(young.GetCreateTime().AsTime().Add(time.Hour)) {
+		t.Errorf("called GetThread on the young thread, got %v, %v; want open, auto-close an hour after its first comment", th.GetThread(), err)
+	}
+	upd, err = e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
+		Thread:     &commentdv1.Thread{Name: "threads/young", Closed: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
+	})
+	if err != nil || !upd.GetThread().GetClosed() || upd.GetThread().GetCloseReason() != commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR {
+		t.Errorf("called UpdateThread(closed true) on the young thread, got %v, %v; want closed by a moderator", upd.GetThread(), err)
+	}
+
+	upd, err = e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
 		Thread:     &commentdv1.Thread{Name: "threads/aging", Closed: false},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
 	})
-	if err != nil || upd.GetThread().GetClosed() {
-		t.Fatalf("called UpdateThread(closed false) on the old thread, got %v, %v; want open", upd.GetThread(), err)
+	if err != nil || upd.GetThread().GetClosed() || upd.GetThread().GetCloseReason() != commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED ||
+		!upd.GetThread().GetAutoCloseTime().AsTime().After(clock) {
+		t.Fatalf("called UpdateThread(closed false) on the old thread, got %v, %v; want open, a new period ending after now", upd.GetThread(), err)
 	}
 	e.submit(t, validSubmission("aging", "welcome back"))
 }

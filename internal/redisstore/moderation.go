@@ -334,14 +334,16 @@ func (s *Store) decodeThread(threadID string, vals []any) (comment.Thread, error
 		t.Mode = comment.Mode(n)
 	}
 	t.Closed = vals[1] == "1"
-	if first, ok := vals[2].(string); ok && s.closeAfter > 0 && !t.Closed {
+	if first, ok := vals[2].(string); ok && first != "" && s.closeAfter > 0 {
 		start, err := fromMicros(first)
 		if err != nil {
 			return comment.Thread{}, fmt.Errorf("redisstore: thread %s: %w", threadID, err)
 		}
+		t.AutoCloseAt = start.Add(s.closeAfter)
 		// The same test as create.lua's, which refuses the comments.
-		t.Closed = time.Since(start) >= s.closeAfter
-		t.ClosedByAge = t.Closed
+		if !t.Closed && time.Since(start) >= s.closeAfter {
+			t.Closed, t.ClosedByAge = true, true
+		}
 	}
 	return t, nil
 }

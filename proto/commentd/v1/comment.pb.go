@@ -139,6 +139,61 @@ func (ModerationMode) EnumDescriptor() ([]byte, []int) {
 	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{1}
 }
 
+// Why a thread is closed to new comments.
+type ThreadCloseReason int32
+
+const (
+	// The thread is open.
+	ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED ThreadCloseReason = 0
+	// A moderator closed it (UpdateThread with closed true). It stays closed until a moderator reopens it, whatever
+	// the server's auto-close period.
+	ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR ThreadCloseReason = 1
+	// Nobody closed it: its auto-close period (the server's -close-threads-after, see Thread.auto_close_time) has run
+	// out. A server whose period is longer, or off, finds it open; a moderator can reopen it, which starts a new period.
+	ThreadCloseReason_THREAD_CLOSE_REASON_AGE ThreadCloseReason = 2
+)
+
+// Enum value maps for ThreadCloseReason.
+var (
+	ThreadCloseReason_name = map[int32]string{
+		0: "THREAD_CLOSE_REASON_UNSPECIFIED",
+		1: "THREAD_CLOSE_REASON_MODERATOR",
+		2: "THREAD_CLOSE_REASON_AGE",
+	}
+	ThreadCloseReason_value = map[string]int32{
+		"THREAD_CLOSE_REASON_UNSPECIFIED": 0,
+		"THREAD_CLOSE_REASON_MODERATOR":   1,
+		"THREAD_CLOSE_REASON_AGE":         2,
+	}
+)
+
+func (x ThreadCloseReason) Enum() *ThreadCloseReason {
+	p := new(ThreadCloseReason)
+	*p = x
+	return p
+}
+
+func (x ThreadCloseReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ThreadCloseReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_commentd_v1_comment_proto_enumTypes[2].Descriptor()
+}
+
+func (ThreadCloseReason) Type() protoreflect.EnumType {
+	return &file_commentd_v1_comment_proto_enumTypes[2]
+}
+
+func (x ThreadCloseReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ThreadCloseReason.Descriptor instead.
+func (ThreadCloseReason) EnumDescriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{2}
+}
+
 // Decision of the spam checks on one comment.
 type SpamDecision int32
 
@@ -181,11 +236,11 @@ func (x SpamDecision) String() string {
 }
 
 func (SpamDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_commentd_v1_comment_proto_enumTypes[2].Descriptor()
+	return file_commentd_v1_comment_proto_enumTypes[3].Descriptor()
 }
 
 func (SpamDecision) Type() protoreflect.EnumType {
-	return &file_commentd_v1_comment_proto_enumTypes[2]
+	return &file_commentd_v1_comment_proto_enumTypes[3]
 }
 
 func (x SpamDecision) Number() protoreflect.EnumNumber {
@@ -194,7 +249,7 @@ func (x SpamDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SpamDecision.Descriptor instead.
 func (SpamDecision) EnumDescriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{2}
+	return file_commentd_v1_comment_proto_rawDescGZIP(), []int{3}
 }
 
 // Comment is a reader's comment as the site sees it. It never carries the author's email or IP address.
@@ -753,7 +808,16 @@ type Thread struct {
 	// thread read and written back stays closed by age only, and opens again if the server's period is raised or
 	// turned off. Writing false reopens a closed thread; on a server that closes threads by age it also starts a new
 	// period, from the reopening. Writing false to an open thread changes nothing.
-	Closed        bool `protobuf:"varint,5,opt,name=closed,proto3" json:"closed,omitempty"`
+	Closed bool `protobuf:"varint,5,opt,name=closed,proto3" json:"closed,omitempty"`
+	// Why the thread is closed: THREAD_CLOSE_REASON_MODERATOR or THREAD_CLOSE_REASON_AGE, and
+	// THREAD_CLOSE_REASON_UNSPECIFIED when it is open. Output only: UpdateThread ignores it.
+	CloseReason ThreadCloseReason `protobuf:"varint,6,opt,name=close_reason,json=closeReason,proto3,enum=commentd.v1.ThreadCloseReason" json:"close_reason,omitempty"`
+	// When the thread's auto-close period ends: in the future for an open thread, in the past for one closed by age.
+	// Unset when the server does not close threads by age (-close-threads-after 0) or the period has not started: it
+	// starts with the thread's first comment, and again when a moderator reopens a thread that has comments. Set on a
+	// thread a moderator closed too, where it does not matter until the thread is reopened (which starts a new period).
+	// Output only: UpdateThread ignores it.
+	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -823,6 +887,20 @@ func (x *Thread) GetClosed() bool {
 	return false
 }
 
+func (x *Thread) GetCloseReason() ThreadCloseReason {
+	if x != nil {
+		return x.CloseReason
+	}
+	return ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED
+}
+
+func (x *Thread) GetAutoCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AutoCloseTime
+	}
+	return nil
+}
+
 var File_commentd_v1_comment_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_comment_proto_rawDesc = "" +
@@ -875,13 +953,15 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x06Report\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xf0\x01\n" +
+	"createTime\"\xf7\x02\n" +
 	"\x06Thread\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tthread_id\x18\x02 \x01(\tR\bthreadId\x12D\n" +
 	"\x0fmoderation_mode\x18\x03 \x01(\x0e2\x1b.commentd.v1.ModerationModeR\x0emoderationMode\x12W\n" +
 	"\x19effective_moderation_mode\x18\x04 \x01(\x0e2\x1b.commentd.v1.ModerationModeR\x17effectiveModerationMode\x12\x16\n" +
-	"\x06closed\x18\x05 \x01(\bR\x06closed*j\n" +
+	"\x06closed\x18\x05 \x01(\bR\x06closed\x12A\n" +
+	"\fclose_reason\x18\x06 \x01(\x0e2\x1e.commentd.v1.ThreadCloseReasonR\vcloseReason\x12B\n" +
+	"\x0fauto_close_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime*j\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_PUBLISHED\x10\x01\x12\x11\n" +
@@ -893,6 +973,10 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x1bMODERATION_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MODERATION_MODE_PRE\x10\x01\x12\x18\n" +
 	"\x14MODERATION_MODE_POST\x10\x02*x\n" +
+	"\x11ThreadCloseReason\x12#\n" +
+	"\x1fTHREAD_CLOSE_REASON_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dTHREAD_CLOSE_REASON_MODERATOR\x10\x01\x12\x1b\n" +
+	"\x17THREAD_CLOSE_REASON_AGE\x10\x02*x\n" +
 	"\fSpamDecision\x12\x1d\n" +
 	"\x19SPAM_DECISION_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15SPAM_DECISION_PUBLISH\x10\x01\x12\x16\n" +
@@ -911,41 +995,44 @@ func file_commentd_v1_comment_proto_rawDescGZIP() []byte {
 	return file_commentd_v1_comment_proto_rawDescData
 }
 
-var file_commentd_v1_comment_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_commentd_v1_comment_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_commentd_v1_comment_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_commentd_v1_comment_proto_goTypes = []any{
 	(State)(0),                    // 0: commentd.v1.State
 	(ModerationMode)(0),           // 1: commentd.v1.ModerationMode
-	(SpamDecision)(0),             // 2: commentd.v1.SpamDecision
-	(*Comment)(nil),               // 3: commentd.v1.Comment
-	(*Reason)(nil),                // 4: commentd.v1.Reason
-	(*Decision)(nil),              // 5: commentd.v1.Decision
-	(*ModeratedComment)(nil),      // 6: commentd.v1.ModeratedComment
-	(*AuthorHistory)(nil),         // 7: commentd.v1.AuthorHistory
-	(*Report)(nil),                // 8: commentd.v1.Report
-	(*Thread)(nil),                // 9: commentd.v1.Thread
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(ThreadCloseReason)(0),        // 2: commentd.v1.ThreadCloseReason
+	(SpamDecision)(0),             // 3: commentd.v1.SpamDecision
+	(*Comment)(nil),               // 4: commentd.v1.Comment
+	(*Reason)(nil),                // 5: commentd.v1.Reason
+	(*Decision)(nil),              // 6: commentd.v1.Decision
+	(*ModeratedComment)(nil),      // 7: commentd.v1.ModeratedComment
+	(*AuthorHistory)(nil),         // 8: commentd.v1.AuthorHistory
+	(*Report)(nil),                // 9: commentd.v1.Report
+	(*Thread)(nil),                // 10: commentd.v1.Thread
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_commentd_v1_comment_proto_depIdxs = []int32{
 	0,  // 0: commentd.v1.Comment.state:type_name -> commentd.v1.State
-	10, // 1: commentd.v1.Comment.create_time:type_name -> google.protobuf.Timestamp
-	10, // 2: commentd.v1.Comment.publish_time:type_name -> google.protobuf.Timestamp
-	10, // 3: commentd.v1.Decision.decide_time:type_name -> google.protobuf.Timestamp
+	11, // 1: commentd.v1.Comment.create_time:type_name -> google.protobuf.Timestamp
+	11, // 2: commentd.v1.Comment.publish_time:type_name -> google.protobuf.Timestamp
+	11, // 3: commentd.v1.Decision.decide_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: commentd.v1.Decision.from_state:type_name -> commentd.v1.State
 	0,  // 5: commentd.v1.Decision.to_state:type_name -> commentd.v1.State
-	3,  // 6: commentd.v1.ModeratedComment.comment:type_name -> commentd.v1.Comment
-	4,  // 7: commentd.v1.ModeratedComment.hold_reasons:type_name -> commentd.v1.Reason
-	5,  // 8: commentd.v1.ModeratedComment.decision:type_name -> commentd.v1.Decision
-	7,  // 9: commentd.v1.ModeratedComment.author_history:type_name -> commentd.v1.AuthorHistory
-	8,  // 10: commentd.v1.ModeratedComment.reports:type_name -> commentd.v1.Report
-	10, // 11: commentd.v1.Report.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 6: commentd.v1.ModeratedComment.comment:type_name -> commentd.v1.Comment
+	5,  // 7: commentd.v1.ModeratedComment.hold_reasons:type_name -> commentd.v1.Reason
+	6,  // 8: commentd.v1.ModeratedComment.decision:type_name -> commentd.v1.Decision
+	8,  // 9: commentd.v1.ModeratedComment.author_history:type_name -> commentd.v1.AuthorHistory
+	9,  // 10: commentd.v1.ModeratedComment.reports:type_name -> commentd.v1.Report
+	11, // 11: commentd.v1.Report.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 12: commentd.v1.Thread.moderation_mode:type_name -> commentd.v1.ModerationMode
 	1,  // 13: commentd.v1.Thread.effective_moderation_mode:type_name -> commentd.v1.ModerationMode
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	2,  // 14: commentd.v1.Thread.close_reason:type_name -> commentd.v1.ThreadCloseReason
+	11, // 15: commentd.v1.Thread.auto_close_time:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_comment_proto_init() }
@@ -958,7 +1045,7 @@ func file_commentd_v1_comment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_comment_proto_rawDesc), len(file_commentd_v1_comment_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
