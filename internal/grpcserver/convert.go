@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,7 +249,13 @@ func threadCountsToProto(ids []string, counts []int64) []*commentdv1.ThreadCount
 const (
 	pathModerationMode = "moderation_mode"
 	pathClosed         = "closed"
+	pathAll            = "*" // every field it can change (AIP-134)
 )
+
+// threadOutputPaths are the paths of the thread's fields UpdateThread does not change: the name
+// and id (which say which thread, checked apart) and the output-only fields. A mask may name them,
+// as one built from the whole message does, and they are ignored (AIP-203).
+var threadOutputPaths = []string{"name", "thread_id", "effective_moderation_mode", "close_reason", "auto_close_time"}
 
 // threadUpdateFromProto reads an UpdateThreadRequest: the thread id, and the new mode and closed
 // flag, each nil when the field mask leaves it out. An empty mask means every field (AIP-134).
@@ -269,20 +276,29 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 	if len(paths) == 0 {
 		paths = []string{pathModerationMode, pathClosed}
 	}
+	var setMode, setClosed bool
 	for _, p := range paths {
-		switch p {
-		case pathModerationMode:
-			m := modeFromProto(t.GetModerationMode())
-			if m < comment.ModeDefault {
-				verr.Add("thread.moderation_mode", "unknown mode")
-			}
-			mode = &m
-		case pathClosed:
-			c := t.GetClosed()
-			closed = &c
-		default:
-			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q or %q", shortPath(p), pathModerationMode, pathClosed))
+		switch {
+		case p == pathModerationMode:
+			setMode = true
+		case p == pathClosed:
+			setClosed = true
+		case p == pathAll:
+			setMode, setClosed = true, true
+		case !slices.Contains(threadOutputPaths, p):
+			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q, %q or %q", shortPath(p), pathModerationMode, pathClosed, pathAll))
 		}
+	}
+	if setMode {
+		m := modeFromProto(t.GetModerationMode())
+		if m < comment.ModeDefault {
+			verr.Add("thread.moderation_mode", "unknown mode")
+		}
+		mode = &m
+	}
+	if setClosed {
+		c := t.GetClosed()
+		closed = &c
 	}
 	if err := joinViolations(idErr, verr.Err()); err != nil {
 		return "", nil, nil, err

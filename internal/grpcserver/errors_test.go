@@ -87,7 +87,7 @@ func TestErrorMapping(t *testing.T) {
 			call: func(t *testing.T) error {
 				_, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
 					Thread:     &commentdv1.Thread{Name: "threads/thread-1"},
-					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed", "thread_id"}},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed", "title"}},
 				})
 				return err
 			},

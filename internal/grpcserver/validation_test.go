@@ -541,3 +541,48 @@ func TestDecisionReasonWithoutEmail(t *testing.T) {
 		t.Errorf("called RejectComment with a handle and a masked address in the reason, got %v; want it decided", err)
 	}
 }
+
+// TestUpdateThreadMaskPaths: "*" changes every field UpdateThread can change (AIP-134), and the
+// paths of fields it cannot change (the name, thread_id and the output-only fields) are ignored
+// rather than refused (AIP-203), as a mask built from the whole message names them. Any other
+// path is refused, and nothing changes.
+func TestUpdateThreadMaskPaths(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	mod := e.as(t, modKeyName)
+	pre := commentdv1.ModerationMode_MODERATION_MODE_PRE
+	tests := []struct {
+		name       string
+		paths      []string
+		wantMode   commentdv1.ModerationMode
+		wantClosed bool
+		wantFields []string // nil: the update is made
+	}{
+		{"wildcard", []string{"*"}, pre, true, nil},
+		{"wildcard and a field", []string{"closed", "*"}, pre, true, nil},
+		{"mode and output-only fields", []string{"moderation_mode", "name", "thread_id", "effective_moderation_mode", "close_reason", "auto_close_time"}, pre, false, nil},
+		{"output-only fields only", []string{"effective_moderation_mode", "close_reason"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, false, nil},
+		{"an unknown path", []string{"closed", "title"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, false, []string{"update_mask"}},
+		{"a path into a field", []string{"closed", "auto_close_time.seconds"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, false, []string{"update_mask"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("threads/mask-%d", i)
+			_, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
+				Thread: &commentdv1.Thread{Name: name, ModerationMode: pre, Closed: true,
+					EffectiveModerationMode: pre, CloseReason: commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: tt.paths},
+			})
+			if got := badRequestFields(err); (tt.wantFields == nil && err != nil) || !cmp.Equal(got, tt.wantFields) {
+				t.Errorf("called UpdateThread(%s, mask %q), got %v (bad fields %v), want bad fields %v", name, tt.paths, err, got, tt.wantFields)
+			}
+			th, err := e.mod.GetThread(mod, &commentdv1.GetThreadRequest{Name: name})
+			if err != nil {
+				t.Fatalf("called GetThread(%s): %v", name, err)
+			}
+			if th.GetThread().GetModerationMode() != tt.wantMode || th.GetThread().GetClosed() != tt.wantClosed {
+				t.Errorf("called UpdateThread(%s, mask %q), then GetThread: got mode %v closed %v, want mode %v closed %v",
+					name, tt.paths, th.GetThread().GetModerationMode(), th.GetThread().GetClosed(), tt.wantMode, tt.wantClosed)
+			}
+		})
+	}
+}

@@ -928,7 +928,10 @@ type UpdateThreadRequest struct {
 	// Required. The thread with its name set and the new values of the fields named in update_mask. Its thread_id may
 	// be left empty; when set, it must be the id the name holds (INVALID_ARGUMENT otherwise, and nothing changes).
 	Thread *Thread `protobuf:"bytes,1,opt,name=thread,proto3" json:"thread,omitempty"`
-	// The fields to change: "moderation_mode" and/or "closed". Empty means both.
+	// The fields to change: "moderation_mode" and/or "closed", or "*" for both. Empty means both. The thread's other
+	// fields ("name", "thread_id" and the output-only ones) may be named too, as a mask built from the whole message
+	// names them, and change nothing. Any other path is refused with INVALID_ARGUMENT on update_mask, and nothing
+	// changes.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
