@@ -115,7 +115,8 @@ With -o json the output is the UpdateThreadResponse.`,
 				paths = append(paths, "closed")
 			}
 			if len(paths) == 0 {
-				// An empty mask means "every field" to the server: refuse rather than reset both.
+				// No flag, no mask: refuse, as the server would take the empty mask for the fields the
+				// message sets, which are none, and change nothing.
 				return usagef(cmd, "nothing to change: give --mode and/or --closed")
 			}
 

@@ -258,7 +258,8 @@ const (
 var threadOutputPaths = []string{"name", "thread_id", "effective_moderation_mode", "close_reason", "auto_close_time"}
 
 // threadUpdateFromProto reads an UpdateThreadRequest: the thread id, and the new mode and closed
-// flag, each nil when the field mask leaves it out. An empty mask means every field (AIP-134).
+// flag, each nil when the field mask leaves it out. An empty mask means the fields the thread
+// populates, "*" every field (AIP-134).
 func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *comment.Mode, closed *bool, err error) {
 	var verr comment.ValidationError
 	t := r.GetThread()
@@ -273,10 +274,13 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 		verr.Add("thread.thread_id", fmt.Sprintf("%q is not the thread thread.name names (%q): leave it empty or give the same id", shortPath(tid), id))
 	}
 	paths := r.GetUpdateMask().GetPaths()
-	if len(paths) == 0 {
-		paths = []string{pathModerationMode, pathClosed}
-	}
 	var setMode, setClosed bool
+	if len(paths) == 0 {
+		// No mask: the fields the message populates (AIP-134). A message that sets only closed
+		// must not reset the mode, nor one that sets only a mode reopen the thread.
+		setMode = t.GetModerationMode() != commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED
+		setClosed = t.GetClosed()
+	}
 	for _, p := range paths {
 		switch {
 		case p == pathModerationMode:

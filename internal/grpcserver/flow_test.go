@@ -317,15 +317,17 @@ func TestModeratorFlow(t *testing.T) {
 			t.Errorf("called SubmitComment on a closed thread, got %v %q, want FailedPrecondition %q", code, reason, grpcserver.ReasonThreadClosed)
 		}
 
-		// An empty mask sets both fields: back to the site default and open.
-		up, err = e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{Thread: &commentdv1.Thread{Name: "article-7"}})
+		// "*" sets both fields: back to the site default and open.
+		up, err = e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{
+			Thread: &commentdv1.Thread{Name: "article-7"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}},
+		})
 		want = &commentdv1.Thread{Name: "threads/article-7", ThreadId: "article-7",
 			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE}
 		if err != nil {
-			t.Fatalf("called UpdateThread with an empty mask: %v", err)
+			t.Fatalf("called UpdateThread with mask *: %v", err)
 		}
 		if diff := cmp.Diff(want, up.GetThread(), protocmp.Transform()); diff != "" {
-			t.Errorf("called UpdateThread with an empty mask, got (-want +got):\n%s", diff)
+			t.Errorf("called UpdateThread with mask *, got (-want +got):\n%s", diff)
 		}
 		if c := e.submit(t, validSubmission("article-7", "open again")); c.GetState() != commentdv1.State_STATE_PENDING {
 			t.Errorf("called SubmitComment on the reopened pre-moderated thread, got %v, want PENDING", c.GetState())

@@ -586,3 +586,41 @@ func TestUpdateThreadMaskPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateThreadWithoutMask: without an update_mask, UpdateThread changes the fields the thread
+// sets (AIP-134), so a site that sends only a mode leaves a closed thread closed, and one that
+// sends only closed leaves the mode alone.
+func TestUpdateThreadWithoutMask(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
+	mod := e.as(t, modKeyName)
+	pre, post := commentdv1.ModerationMode_MODERATION_MODE_PRE, commentdv1.ModerationMode_MODERATION_MODE_POST
+	tests := []struct {
+		name       string
+		before     *commentdv1.Thread // set first, with mask "*"
+		send       *commentdv1.Thread // sent without a mask
+		wantMode   commentdv1.ModerationMode
+		wantClosed bool
+	}{
+		{"mode only, on a closed thread", &commentdv1.Thread{Closed: true}, &commentdv1.Thread{ModerationMode: post}, post, true},
+		{"closed only, on a pre-moderated thread", &commentdv1.Thread{ModerationMode: pre}, &commentdv1.Thread{Closed: true}, pre, true},
+		{"both", &commentdv1.Thread{}, &commentdv1.Thread{ModerationMode: pre, Closed: true}, pre, true},
+		{"neither, on a closed pre-moderated thread", &commentdv1.Thread{ModerationMode: pre, Closed: true}, &commentdv1.Thread{}, pre, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("threads/no-mask-%d", i)
+			tt.before.Name, tt.send.Name = name, name
+			if _, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{Thread: tt.before, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}}); err != nil {
+				t.Fatalf("called UpdateThread(%v, mask *): %v", tt.before, err)
+			}
+			up, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{Thread: tt.send})
+			if err != nil {
+				t.Fatalf("called UpdateThread(%v) without a mask: %v", tt.send, err)
+			}
+			if up.GetThread().GetModerationMode() != tt.wantMode || up.GetThread().GetClosed() != tt.wantClosed {
+				t.Errorf("called UpdateThread(%v) without a mask on %v, got mode %v closed %v, want mode %v closed %v",
+					tt.send, tt.before, up.GetThread().GetModerationMode(), up.GetThread().GetClosed(), tt.wantMode, tt.wantClosed)
+			}
+		})
+	}
+}

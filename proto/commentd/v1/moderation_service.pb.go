@@ -928,7 +928,10 @@ type UpdateThreadRequest struct {
 	// Required. The thread with its name set and the new values of the fields named in update_mask. Its thread_id may
 	// be left empty; when set, it must be the id the name holds (INVALID_ARGUMENT otherwise, and nothing changes).
 	Thread *Thread `protobuf:"bytes,1,opt,name=thread,proto3" json:"thread,omitempty"`
-	// The fields to change: "moderation_mode" and/or "closed", or "*" for both. Empty means both. The thread's other
+	// The fields to change: "moderation_mode" and/or "closed", or "*" for both. Empty means the fields the thread sets
+	// (AIP-134): moderation_mode unless MODERATION_MODE_UNSPECIFIED, closed if true; so a thread with closed true and
+	// nothing else closes the thread and keeps its mode, one with only a mode keeps it closed or open, and setting
+	// the mode back to the site default or reopening the thread needs its path in the mask (or "*"). The thread's other
 	// fields ("name", "thread_id" and the output-only ones) may be named too, as a mask built from the whole message
 	// names them, and change nothing. Any other path is refused with INVALID_ARGUMENT on update_mask, and nothing
 	// changes.
