@@ -1255,3 +1255,38 @@ func nextPageHint(t *testing.T, args []string, stderr string) string {
 	}
 	return hint
 }
+
+// TestThreadSetClosedByAge: thread set --closed on a thread the server reports closed by age
+// (which the server leaves so) says on stderr that the thread is not closed for good; a close
+// the server made a moderator's says nothing more.
+func TestThreadSetClosedByAge(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		args     []string
+		reason   commentdv1.ThreadCloseReason
+		wantNote bool
+	}{
+		{"close a thread closed by age", []string{"thread", "set", "post-1", "--closed"}, commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE, true},
+		{"close an open thread", []string{"thread", "set", "post-1", "--closed"}, commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR, false},
+		{"set the mode of a thread closed by age", []string{"thread", "set", "post-1", "--mode", "pre"}, commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &fakeModeration{updateThread: func(_ context.Context, req *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error) {
+				th := proto.Clone(req.GetThread()).(*commentdv1.Thread)
+				th.Closed, th.CloseReason = true, tt.reason
+				return &commentdv1.UpdateThreadResponse{Thread: th}, nil
+			}}
+			args := withServer(serve(t, f), tt.args...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			if note := strings.Contains(got.stderr, "closed by age"); note != tt.wantNote {
+				t.Errorf("%s on a thread the server reports closed (%v): stderr %q; want a note saying it stays closed by age: %v", cmdline(args), tt.reason, got.stderr, tt.wantNote)
+			}
+		})
+	}
+}

@@ -135,6 +135,11 @@ With -o json the output is the UpdateThreadResponse.`,
 			if err != nil {
 				return c.callError("update "+name, err)
 			}
+			if th.GetClosed() && resp.GetThread().GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE {
+				// The server leaves a thread closed by age as it is: say so, or the moderator takes
+				// it for a close that outlasts a change of the server's period.
+				fmt.Fprintf(c.stderr, "commentctl: %s was closed by age already and stays so: it opens again if the server's -close-threads-after is raised or turned off. To close it for good, reopen it (--closed=false), then close it.\n", name)
+			}
 			if c.output == "json" {
 				return writeJSON(c.stdout, resp)
 			}
