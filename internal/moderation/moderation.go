@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -544,7 +545,7 @@ func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, 
 		mine.Mode = after.Mode
 	}
 	if closed != nil {
-		mine.Closed = after.Closed
+		mine.Closed, mine.ClosedByAge = after.Closed, after.ClosedByAge
 	}
 	if change := threadChange(before, mine); change != "" {
 		e := AuditEvent{Moderator: moderator, Action: AuditUpdateThread, Target: "threads/" + threadID, Reason: change}
@@ -562,10 +563,19 @@ func threadChange(before, after comment.Thread) string {
 	if before.Mode != after.Mode {
 		parts = append(parts, fmt.Sprintf("moderation mode %s -> %s", before.Mode, after.Mode))
 	}
-	if before.Closed != after.Closed {
-		parts = append(parts, fmt.Sprintf("closed %t -> %t", before.Closed, after.Closed))
+	if before.Closed != after.Closed || before.ClosedByAge != after.ClosedByAge {
+		parts = append(parts, fmt.Sprintf("closed %s -> %s", closedState(before), closedState(after)))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// closedState is a thread's closed flag as the audit log says it: "true (by age)" for a thread
+// nobody closed, so reopening one does not read as undoing a colleague's close.
+func closedState(t comment.Thread) string {
+	if t.ClosedByAge {
+		return "true (by age)"
+	}
+	return strconv.FormatBool(t.Closed)
 }
 
 // EffectiveMode returns the mode in force for t.

@@ -289,6 +289,8 @@ func TestThreadChange(t *testing.T) {
 		{comment.Thread{}, comment.Thread{}, ""},
 		{comment.Thread{}, comment.Thread{Closed: true}, "closed false -> true"},
 		{comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePost, Closed: true}, "moderation mode pre -> post; closed false -> true"},
+		{comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{}, "closed true (by age) -> false"},
+		{comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{Closed: true, ClosedByAge: true}, ""},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, threadChange(tt.before, tt.after)); diff != "" {
@@ -313,7 +315,7 @@ func (s *threadStub) UpdateThread(context.Context, string, *comment.Mode, *bool)
 // TestUpdateThreadAuditsOnlyItsOwnChange has another moderator change the field the caller left
 // alone between the caller's read and write: the caller's entry names only what the caller set.
 func TestUpdateThreadAuditsOnlyItsOwnChange(t *testing.T) {
-	pre, closed := comment.ModePre, true
+	pre, closed, open := comment.ModePre, true, false
 	tests := []struct {
 		name          string
 		mode          *comment.Mode
@@ -325,6 +327,8 @@ func TestUpdateThreadAuditsOnlyItsOwnChange(t *testing.T) {
 		{"close while another sets the mode", nil, &closed, comment.Thread{}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"closed false -> true"}},
 		{"close, already closed by another", nil, &closed, comment.Thread{}, comment.Thread{Closed: true}, []string{"closed false -> true"}},
 		{"nothing of the caller's changed", &pre, nil, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre, Closed: true}, nil},
+		{"reopen a thread closed by age", nil, &open, comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{}, []string{"closed true (by age) -> false"}},
+		{"close a thread closed by age", nil, &closed, comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{Closed: true, ClosedByAge: true}, nil},
 	}
 	for _, tt := range tests {
 		audit := &auditStub{}
