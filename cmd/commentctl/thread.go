@@ -54,8 +54,8 @@ func (c *cli) threadGetCmd() *cobra.Command {
 default), whether it is closed and by what: a moderator, or its age on a server that closes
 threads by age (-close-threads-after), and when its period ends or ended ("Closes by age"; "-"
 when the server does not close threads by age or the thread has no comment yet). ID is a thread
-id or its resource name, threads/ID. A thread nobody configured shows the defaults. With -o json
-the output is the GetThreadResponse.`,
+id or its resource name, threads/ID. A thread nobody configured shows the defaults, and can be
+closed by age only. With -o json the output is the GetThreadResponse.`,
 		Example: `  commentctl thread get blog-post-42
   commentctl thread get threads/blog-post-42 -o json`,
 		Args: argCount(1, 1, "one thread ID"),

@@ -124,7 +124,8 @@ type Store interface {
 	// When q.NeedsRecords, a call looks at no more than MaxQueueScan entries per index and may
 	// return a short (even empty) page with a next page token.
 	ListQueue(ctx context.Context, q Query, p comment.Page) ([]comment.Comment, string, error)
-	// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open.
+	// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open
+	// unless its auto-close period has run out (then it is closed, ClosedByAge).
 	GetThread(ctx context.Context, threadID string) (comment.Thread, error)
 	// UpdateThread sets the fields given (nil means unchanged) and returns the thread.
 	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error)

@@ -244,7 +244,8 @@ func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) 
 	return all, horizon, nil
 }
 
-// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open.
+// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open
+// unless closed by age.
 // A thread whose auto-close period (Options.CloseThreadsAfter) has passed is reported closed,
 // and closed by age unless a moderator closed it.
 func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread, error) {

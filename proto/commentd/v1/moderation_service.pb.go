@@ -879,7 +879,8 @@ func (x *GetThreadRequest) GetName() string {
 // GetThreadResponse holds a thread's settings.
 type GetThreadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The thread. A thread nobody configured has the site defaults.
+	// The thread. A thread nobody configured has the site defaults: no mode of its own, and open unless its auto-close
+	// period has run out (close_reason THREAD_CLOSE_REASON_AGE).
 	Thread        *Thread `protobuf:"bytes,1,opt,name=thread,proto3" json:"thread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
