@@ -12,8 +12,8 @@ type Workflow struct {
 	// ReportThreshold is how many distinct readers' reports take a published comment down into the
 	// moderation queue.
 	ReportThreshold int
-	// CloseThreadsAfter closes a thread to new comments this long after its first comment (or its
-	// last reopening by a moderator); 0 never does.
+	// CloseThreadsAfter closes a thread to new comments this long after its first comment
+	// that is not spam (or its last reopening by a moderator); 0 never does.
 	CloseThreadsAfter time.Duration
 }
 

@@ -45,9 +45,10 @@
 -- fingerprint: another request under the same id), {"in_progress"} (a resend only, and the request
 -- id has no record yet).
 --
--- A new comment also starts the thread's auto-close period if it has none ("first" in the
--- settings hash), counts in the day's "sub" (and "spam") counters, and announces a "held" or
--- "spam" queue event. Nothing is written for a refusal or a repeated call.
+-- A new published or held comment also starts the thread's auto-close period if it has none
+-- ("first" in the settings hash; spam and rejected comments start none), counts in the day's
+-- "sub" (and "spam") counters, and announces a "held" or "spam" queue event. Nothing is written
+-- for a refusal or a repeated call.
 local PUBLISHED, PENDING, SPAM, PRE = "1", "2", "4", "1"
 local DAY = 86400000000 -- µs
 
@@ -142,7 +143,11 @@ if ARGV[3] ~= "" then
   redis.call("SET", KEYS[4], KEYS[1], "EX", ARGV[4])
   redis.call("SET", KEYS[12], ARGV[3], "EX", ARGV[4])
 end
-if not settings[3] then
+-- Only a comment that is not spam (published or held) starts the period: a spammer posting to
+-- an article id ahead of its publication must not start its clock early. Spam and comments the
+-- spam checks rejected are stored without starting it. A comment marked spam by a moderator later
+-- leaves the period it started running.
+if not settings[3] and (state == PUBLISHED or state == PENDING) then
   redis.call("HSET", KEYS[2], "first", score)
 end
 

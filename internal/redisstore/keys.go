@@ -33,8 +33,9 @@ import (
 //	                                   the moderation queue; member id, score created-at µs. No TTL.
 //	P S t:<threadID>           hash    the thread's settings: "mode" (1 pre, 2 post; absent = site
 //	                                   default), "closed" ("1"; absent = open) and "first" (unix µs:
-//	                                   the start of its auto-close period, its first comment or its
-//	                                   last reopening since; see create.lua). No TTL; a thread back to
+//	                                   the start of its auto-close period, its first published or
+//	                                   held comment or its last reopening since; see create.lua).
+//	                                   No TTL; a thread back to
 //	                                   defaults without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id, alone, as every version reads it (a server

@@ -263,7 +263,7 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // a moderator can reopen a thread that closed by age. Only a thread closed now is reopened:
 // closed false on an open thread (a mode change that sends both fields, say) leaves its period
 // running from its first comment, as create.lua started it. A thread closed before its first
-// comment has no period yet, and reopening it starts none: its first comment does.
+// comment (spam aside) has no period yet, and reopening it starts none: its first comment does.
 //
 // Closing a thread closed by age (closed true) changes nothing: it is what a client that read
 // the thread writes back with another mode, and storing it would turn the age's close into a

@@ -225,3 +225,51 @@ func TestWritingBackAnAgeClosedThread(t *testing.T) {
 		}
 	}
 }
+
+// TestSpamStartsNoPeriod: the auto-close period starts at the thread's first comment that is not
+// spam. A spam or rejected comment stored first (a spammer posting to an article id before the
+// article is out) leaves the thread without a period, so a reader's comment long after is taken
+// and starts it; a published or held first comment starts it.
+func TestSpamStartsNoPeriod(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	now := time.Now().Truncate(time.Microsecond)
+	tests := []struct {
+		name    string
+		first   comment.State // of the first comment, stored two periods ago
+		wantErr error         // of a published comment now
+	}{
+		{"spam first", comment.StateSpam, nil},
+		{"rejected first", comment.StateRejected, nil},
+		{"held first", comment.StatePending, comment.ErrThreadClosed},
+		{"published first", comment.StatePublished, comment.ErrThreadClosed},
+	}
+	for i, tt := range tests {
+		thread := fmt.Sprintf("early-%d", i)
+		first := draft(s, thread, 1)
+		first.State, first.CreatedAt, first.PublishedAt = tt.first, now.Add(-2*period), time.Time{}
+		if tt.first == comment.StatePublished {
+			first.PublishedAt = first.CreatedAt
+		}
+		if _, _, err := s.Create(ctx, first, comment.CreateOptions{}); err != nil {
+			t.Fatalf("%s: Create(first comment, %v, 2h ago) = %v", tt.name, tt.first, err)
+		}
+		next := draft(s, thread, 2)
+		next.CreatedAt, next.PublishedAt = now, now
+		if _, _, err := s.Create(ctx, next, comment.CreateOptions{}); !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: Create(a published comment now, after a %v one 2h ago, period 1h) = %v, want %v", tt.name, tt.first, err, tt.wantErr)
+		}
+		if tt.wantErr != nil {
+			continue
+		}
+		th, err := s.GetThread(ctx, thread)
+		if want := now.Add(period); err != nil || th.Closed || !th.AutoCloseAt.Equal(want) {
+			t.Errorf("%s: GetThread after the published comment = %+v, %v; want open, closing at %v (its period starts now)", tt.name, th, err, want)
+		}
+	}
+}

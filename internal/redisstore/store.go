@@ -30,8 +30,8 @@ type Options struct {
 	// Prefix starts every key name. Default DefaultPrefix; versioned so a future layout can live
 	// beside this one. It must not contain '{' or '}': the keys' hash tags must be the store's own.
 	Prefix string
-	// CloseThreadsAfter closes a thread to new comments this long after its first comment (or its
-	// last reopening); 0 never does. GetThread reports such a thread closed.
+	// CloseThreadsAfter closes a thread to new comments this long after its first comment
+	// that is not spam (or its last reopening); 0 never does. GetThread reports such a thread closed.
 	CloseThreadsAfter time.Duration
 }
 

@@ -804,7 +804,7 @@ type Thread struct {
 	EffectiveModerationMode ModerationMode `protobuf:"varint,4,opt,name=effective_moderation_mode,json=effectiveModerationMode,proto3,enum=commentd.v1.ModerationMode" json:"effective_moderation_mode,omitempty"`
 	// When true, the thread refuses new comments with FAILED_PRECONDITION (reason THREAD_CLOSED): a moderator closed
 	// it, or its auto-close period has run out (a server started with -close-threads-after closes a thread that long
-	// after its first comment, or after its last reopening). Writing true to a thread closed by age changes nothing: a
+	// after its first comment that is not spam, or after its last reopening). Writing true to a thread closed by age changes nothing: a
 	// thread read and written back stays closed by age only, and opens again if the server's period is raised or
 	// turned off. Writing false reopens a closed thread; on a server that closes threads by age it also starts a new
 	// period, from the reopening. Writing false to an open thread changes nothing.
@@ -814,7 +814,7 @@ type Thread struct {
 	CloseReason ThreadCloseReason `protobuf:"varint,6,opt,name=close_reason,json=closeReason,proto3,enum=commentd.v1.ThreadCloseReason" json:"close_reason,omitempty"`
 	// When the thread's auto-close period ends: in the future for an open thread, in the past for one closed by age.
 	// Unset when the server does not close threads by age (-close-threads-after 0) or the period has not started: it
-	// starts with the thread's first comment, and again when a moderator reopens a thread that has comments. Set on a
+	// starts with the thread's first published or held comment (spam and rejected ones start none), and again when a moderator reopens a thread that has comments. Set on a
 	// thread a moderator closed too, where it does not matter until the thread is reopened (which starts a new period).
 	// Output only: UpdateThread ignores it.
 	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
