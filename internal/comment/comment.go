@@ -194,6 +194,24 @@ var (
 	ErrUnavailable = errors.New("comment: store unavailable")
 )
 
+// ClosedError says why a thread refused a comment. It is ErrThreadClosed (errors.Is), so
+// callers that need not know why branch on the sentinel.
+type ClosedError struct {
+	// ByAge means the thread's auto-close period has run out and nobody closed it; false, a
+	// moderator closed it.
+	ByAge bool
+}
+
+func (e *ClosedError) Error() string {
+	if e.ByAge {
+		return ErrThreadClosed.Error() + " by age"
+	}
+	return ErrThreadClosed.Error() + " by a moderator"
+}
+
+// Is reports whether target is ErrThreadClosed.
+func (e *ClosedError) Is(target error) bool { return target == ErrThreadClosed }
+
 // FieldViolation names one bad request field and what is wrong with it.
 type FieldViolation struct {
 	Field       string // the request field, in the API's snake_case, e.g. "author_email"

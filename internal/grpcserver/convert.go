@@ -225,15 +225,21 @@ func threadToProto(t comment.Thread, effective comment.Mode) *commentdv1.Thread 
 		ModerationMode:          modeToProto(t.Mode),
 		EffectiveModerationMode: modeToProto(effective),
 		Closed:                  t.Closed,
+		CloseReason:             closeReasonToProto(t.Closed, t.ClosedByAge),
+		AutoCloseTime:           timeToProto(t.AutoCloseAt),
 	}
-	switch {
-	case t.ClosedByAge:
-		th.CloseReason = commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE
-	case t.Closed:
-		th.CloseReason = commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR
-	}
-	th.AutoCloseTime = timeToProto(t.AutoCloseAt)
 	return th
+}
+
+// closeReasonToProto says why a thread is closed: UNSPECIFIED when it is open.
+func closeReasonToProto(closed, byAge bool) commentdv1.ThreadCloseReason {
+	switch {
+	case byAge:
+		return commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE
+	case closed:
+		return commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR
+	}
+	return commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED
 }
 
 // threadCountsToProto pairs thread ids with their counts; the caller checks the lengths match.

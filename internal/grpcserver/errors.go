@@ -120,7 +120,9 @@ const (
 //	ratelimit.ErrBanNotFound          NOT_FOUND           BAN_NOT_FOUND             -
 //	spam.ErrModelNotFound             NOT_FOUND           SPAM_MODEL_NOT_FOUND      -
 //	spam.ErrFilterNotFound            NOT_FOUND           FILTER_NOT_FOUND          -
-//	comment.ErrThreadClosed           FAILED_PRECONDITION THREAD_CLOSED             PreconditionFailure type "THREAD", subject "thread"
+//	comment.ErrThreadClosed           FAILED_PRECONDITION THREAD_CLOSED             PreconditionFailure type "THREAD", subject "thread";
+//	                                                                                metadata "close_reason" (THREAD_CLOSE_REASON_MODERATOR
+//	                                                                                or _AGE) when the error is a *comment.ClosedError
 //	*moderation.TransitionError       FAILED_PRECONDITION INVALID_STATE_TRANSITION  PreconditionFailure type "STATE", subject "comments/{id}";
 //	                                                                                metadata "name", "from_state", "to_state" (STATE_*),
 //	                                                                                "action" (as the audit log names it) and
@@ -207,11 +209,23 @@ func statusFor(err error) (st *status.Status, internal bool) {
 		return withDetails(codes.NotFound, "no such word-list entry", ReasonFilterNotFound, nil), false
 
 	case errors.Is(err, comment.ErrThreadClosed):
-		return withDetails(codes.FailedPrecondition, "the thread is closed to new comments", ReasonThreadClosed, nil,
+		var (
+			md   map[string]string
+			cerr *comment.ClosedError
+		)
+		msg, desc := "the thread is closed to new comments", "the thread accepts no new comments"
+		if errors.As(err, &cerr) {
+			msg, desc = "a moderator closed the thread to new comments", "a moderator closed the thread"
+			if cerr.ByAge {
+				msg, desc = "the thread is closed to new comments by age", "the thread's auto-close period has run out"
+			}
+			md = map[string]string{"close_reason": closeReasonToProto(true, cerr.ByAge).String()}
+		}
+		return withDetails(codes.FailedPrecondition, msg, ReasonThreadClosed, md,
 			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 				Type:        preconditionThread,
 				Subject:     "thread",
-				Description: "the thread accepts no new comments",
+				Description: desc,
 			}}}), false
 
 	case errors.As(err, &terr):

@@ -131,7 +131,8 @@ func TestErrorMapping(t *testing.T) {
 				return err
 			},
 			wantCode: codes.FailedPrecondition,
-			wantInfo: &errdetails.ErrorInfo{Reason: grpcserver.ReasonThreadClosed, Domain: grpcserver.ErrorDomain},
+			wantInfo: &errdetails.ErrorInfo{Reason: grpcserver.ReasonThreadClosed, Domain: grpcserver.ErrorDomain,
+				Metadata: map[string]string{"close_reason": "THREAD_CLOSE_REASON_MODERATOR"}},
 			wantDetails: []any{&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
 				{Type: "THREAD", Subject: "thread"},
 			}}},

@@ -380,6 +380,9 @@ func TestThreadsCloseByAge(t *testing.T) {
 	if code, reason := codeReason(err); code != codes.FailedPrecondition || reason != grpcserver.ReasonThreadClosed {
 		t.Errorf("called SubmitComment in a thread older than close-threads-after, got %v %q, want FailedPrecondition %q", code, reason, grpcserver.ReasonThreadClosed)
 	}
+	if _, info := errorInfo(err); info.GetMetadata()["close_reason"] != "THREAD_CLOSE_REASON_AGE" {
+		t.Errorf("called SubmitComment in a thread older than close-threads-after, got ErrorInfo metadata %v, want close_reason THREAD_CLOSE_REASON_AGE", info.GetMetadata())
+	}
 	th, err := e.mod.GetThread(mod, &commentdv1.GetThreadRequest{Name: "threads/aging"})
 	if err != nil {
 		t.Fatalf("called GetThread on the old thread: %v", err)

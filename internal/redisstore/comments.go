@@ -28,7 +28,8 @@ func (s *Store) NewID(threadID string) string {
 }
 
 // Create stores c in one atomic script (see create.lua); it follows the contract of
-// comment.Store.Create. c.ID must come from NewID for c.ThreadID.
+// comment.Store.Create. c.ID must come from NewID for c.ThreadID. A closed thread refuses it
+// with a *comment.ClosedError saying whether a moderator or its age closed it.
 //
 // created is true when this call stored the comment, including when go-redis resent the script
 // after a lost reply and the first run had stored it; it is false when the request id was seen
@@ -118,7 +119,10 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	}
 	switch status {
 	case "closed":
-		return comment.Comment{}, false, comment.ErrThreadClosed
+		if len(rest) != 1 || (rest[0] != "age" && rest[0] != "moderator") {
+			return comment.Comment{}, false, fmt.Errorf("redisstore: create comment: %w: closed reply", errCorrupt)
+		}
+		return comment.Comment{}, false, &comment.ClosedError{ByAge: rest[0] == "age"}
 	case "no_parent":
 		return comment.Comment{}, false, comment.ErrParentNotFound
 	case "parent_unpublished":
@@ -149,7 +153,8 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 var _ spam.Threads = (*Store)(nil)
 
 // CheckThread implements spam.Threads: what Create would refuse now about a comment of threadID
-// replying to parentID ("" for none), by the same tests as create.lua's, read in one round trip
+// replying to parentID ("" for none), by the same tests as create.lua's (a closed thread is a
+// *comment.ClosedError, as from Create), read in one round trip
 // (the thread's settings and the parent's record are in the thread's shard) and writing nothing.
 func (s *Store) CheckThread(ctx context.Context, threadID, parentID string) error {
 	if !comment.ValidThreadID(threadID) {
@@ -172,7 +177,7 @@ func (s *Store) CheckThread(ctx context.Context, threadID, parentID string) erro
 	case err != nil:
 		return err
 	case t.Closed:
-		return comment.ErrThreadClosed
+		return &comment.ClosedError{ByAge: t.ClosedByAge}
 	case parentID == "":
 		return nil
 	}

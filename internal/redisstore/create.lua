@@ -40,7 +40,8 @@
 --   {"own", record}  this same comment was stored by an earlier run of this call
 --   {"dup", record}  the request id was seen before, with this fingerprint (a resend); the record
 --                    is the earlier comment
--- (record being the stored fields as HGETALL lists them), or a refusal: {"closed"},
+-- (record being the stored fields as HGETALL lists them), or a refusal: {"closed", by} (by being
+-- "moderator" or "age": what closed the thread; a moderator's close is checked first),
 -- {"no_parent"}, {"parent_unpublished"}, {"reused"} (the request id was seen before with another
 -- fingerprint: another request under the same id), {"in_progress"} (a resend only, and the request
 -- id has no record yet).
@@ -95,11 +96,11 @@ end
 
 local settings = redis.call("HMGET", KEYS[2], "mode", "closed", "first")
 if settings[2] == "1" then
-  return {"closed"}
+  return {"closed", "moderator"}
 end
 local period = tonumber(ARGV[12])
 if period > 0 and settings[3] and tonumber(ARGV[10]) - tonumber(settings[3]) >= period then
-  return {"closed"}
+  return {"closed", "age"}
 end
 
 if ARGV[2] ~= "" then

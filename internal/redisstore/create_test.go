@@ -443,25 +443,39 @@ func TestCheckThreadAnswersAsCreate(t *testing.T) {
 		thread  string
 		parent  string
 		wantErr error
+		byAge   bool // with ErrThreadClosed: the *comment.ClosedError says the age closed it
 	}{
-		{"thread past its auto-close period", "aged", "", comment.ErrThreadClosed},
-		{"thread within its period", "young", "", nil},
-		{"thread closed by a moderator", "shut", "", comment.ErrThreadClosed},
-		{"thread never seen", "brand-new", "", nil},
-		{"reply to a published comment", "young", published.ID, nil},
-		{"reply to a pending comment", "young", pending.ID, comment.ErrParentNotPublished},
-		{"reply to no comment", "young", s.NewID("young"), comment.ErrParentNotFound},
-		{"reply to a comment of another thread of the shard", sibling, published.ID, comment.ErrParentNotFound},
-		{"reply to a comment of another shard", stranger, published.ID, comment.ErrParentNotFound},
+		{"thread past its auto-close period", "aged", "", comment.ErrThreadClosed, true},
+		{"thread within its period", "young", "", nil, false},
+		{"thread closed by a moderator", "shut", "", comment.ErrThreadClosed, false},
+		{"thread never seen", "brand-new", "", nil, false},
+		{"reply to a published comment", "young", published.ID, nil, false},
+		{"reply to a pending comment", "young", pending.ID, comment.ErrParentNotPublished, false},
+		{"reply to no comment", "young", s.NewID("young"), comment.ErrParentNotFound, false},
+		{"reply to a comment of another thread of the shard", sibling, published.ID, comment.ErrParentNotFound, false},
+		{"reply to a comment of another shard", stranger, published.ID, comment.ErrParentNotFound, false},
+	}
+	// checkClosed checks that a refusal of a closed thread says what closed it.
+	checkClosed := func(t *testing.T, call string, err error, byAge bool) {
+		t.Helper()
+		var cerr *comment.ClosedError
+		if !errors.As(err, &cerr) || cerr.ByAge != byAge {
+			t.Errorf("%s = %v, want a *comment.ClosedError with ByAge %v", call, err, byAge)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.CheckThread(ctx, tt.thread, tt.parent); !errors.Is(err, tt.wantErr) {
+			err := s.CheckThread(ctx, tt.thread, tt.parent)
+			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("CheckThread(%s, parent %q) = %v, want %v", tt.thread, tt.parent, err, tt.wantErr)
+			} else if tt.wantErr == comment.ErrThreadClosed {
+				checkClosed(t, "CheckThread("+tt.thread+")", err, tt.byAge)
 			}
-			_, _, err := s.Create(ctx, at(tt.thread, tt.parent, comment.StatePublished, time.Now()), comment.CreateOptions{})
+			_, _, err = s.Create(ctx, at(tt.thread, tt.parent, comment.StatePublished, time.Now()), comment.CreateOptions{})
 			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("Create(in %s, parent %q) = %v, want %v (CheckThread's answer)", tt.thread, tt.parent, err, tt.wantErr)
+			} else if tt.wantErr == comment.ErrThreadClosed {
+				checkClosed(t, "Create(in "+tt.thread+")", err, tt.byAge)
 			}
 		})
 	}
