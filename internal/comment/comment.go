@@ -137,6 +137,20 @@ type Thread struct {
 	AutoCloseAt time.Time
 }
 
+// PublishedPage is one page of a thread's published comments, with the thread's settings read
+// in the same step, so a site shows the comment form or "comments are closed" under them.
+type PublishedPage struct {
+	Comments []Comment
+	Next     string // the next page's token, "" at the end
+	Thread   Thread
+}
+
+// ThreadCount is the number of published comments of one thread, with the thread's settings.
+type ThreadCount struct {
+	Published int64
+	Thread    Thread
+}
+
 // Page asks for one page of a list.
 type Page struct {
 	Size  int    // already clamped by the caller's rules; see ClampPageSize

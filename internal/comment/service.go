@@ -52,10 +52,12 @@ type Store interface {
 	// Get returns one comment or ErrNotFound.
 	Get(ctx context.Context, id string) (Comment, error)
 	// ListPublished returns one page of a thread's published comments, oldest first (newest
-	// first with p.NewestFirst), and the token of the next page ("" at the end).
-	ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error)
-	// CountPublished returns the number of published comments of each thread, in order.
-	CountPublished(ctx context.Context, threadIDs []string) ([]int64, error)
+	// first with p.NewestFirst), the token of the next page ("" at the end) and the thread's
+	// settings (closed, and closed by age, as GetThread reports them).
+	ListPublished(ctx context.Context, threadID string, p Page) (PublishedPage, error)
+	// CountPublished returns the number of published comments of each thread, in order, with
+	// each thread's settings.
+	CountPublished(ctx context.Context, threadIDs []string) ([]ThreadCount, error)
 }
 
 // Screener is a check run on every valid submission before it is stored: rate limits, bans, spam.
@@ -253,10 +255,10 @@ func (s *Service) Get(ctx context.Context, id string) (Comment, error) {
 }
 
 // ListPublished returns one page of a thread's published comments, oldest first, or newest first
-// with p.NewestFirst.
-func (s *Service) ListPublished(ctx context.Context, threadID string, p Page) ([]Comment, string, error) {
+// with p.NewestFirst, and the thread's settings.
+func (s *Service) ListPublished(ctx context.Context, threadID string, p Page) (PublishedPage, error) {
 	if err := ValidateListPublished(threadID, p); err != nil {
-		return nil, "", err
+		return PublishedPage{}, err
 	}
 	p.Size = ClampPageSize(p.Size)
 	return s.store.ListPublished(ctx, threadID, p)
@@ -275,8 +277,9 @@ func ValidateListPublished(threadID string, p Page) error {
 // MaxCountThreads bounds one CountPublished call.
 const MaxCountThreads = 100
 
-// CountPublished returns the number of published comments of each thread, in order.
-func (s *Service) CountPublished(ctx context.Context, threadIDs []string) ([]int64, error) {
+// CountPublished returns the number of published comments of each thread, in order, with each
+// thread's settings.
+func (s *Service) CountPublished(ctx context.Context, threadIDs []string) ([]ThreadCount, error) {
 	var verr ValidationError
 	switch {
 	case len(threadIDs) == 0:

@@ -51,15 +51,15 @@ func (s *commentServer) ListComments(ctx context.Context, r *commentdv1.ListComm
 	}
 	page.NewestFirst = newest
 	return boundedPage(page, func(p comment.Page) (*commentdv1.ListCommentsResponse, int, error) {
-		cs, next, err := s.comments.ListPublished(ctx, r.GetThreadId(), p)
+		pg, err := s.comments.ListPublished(ctx, r.GetThreadId(), p)
 		if err != nil {
 			return nil, 0, err
 		}
-		out := make([]*commentdv1.Comment, len(cs))
-		for i, c := range cs {
+		out := make([]*commentdv1.Comment, len(pg.Comments))
+		for i, c := range pg.Comments {
 			out[i] = siteCommentToProto(c)
 		}
-		return &commentdv1.ListCommentsResponse{Comments: out, NextPageToken: next}, len(cs), nil
+		return &commentdv1.ListCommentsResponse{Comments: out, NextPageToken: pg.Next, ThreadStatus: threadStatusToProto(pg.Thread)}, len(pg.Comments), nil
 	})
 }
 

@@ -243,12 +243,22 @@ func closeReasonToProto(closed, byAge bool) commentdv1.ThreadCloseReason {
 }
 
 // threadCountsToProto pairs thread ids with their counts; the caller checks the lengths match.
-func threadCountsToProto(ids []string, counts []int64) []*commentdv1.ThreadCount {
+func threadCountsToProto(ids []string, counts []comment.ThreadCount) []*commentdv1.ThreadCount {
 	out := make([]*commentdv1.ThreadCount, len(ids))
 	for i, id := range ids {
-		out[i] = &commentdv1.ThreadCount{ThreadId: id, Published: counts[i]}
+		out[i] = &commentdv1.ThreadCount{ThreadId: id, Published: counts[i].Published, ThreadStatus: threadStatusToProto(counts[i].Thread)}
 	}
 	return out
+}
+
+// threadStatusToProto converts what a site may know of a thread: whether, why and until when it
+// takes new comments; never its moderation mode.
+func threadStatusToProto(t comment.Thread) *commentdv1.ThreadStatus {
+	return &commentdv1.ThreadStatus{
+		Closed:        t.Closed,
+		CloseReason:   closeReasonToProto(t.Closed, t.ClosedByAge),
+		AutoCloseTime: timeToProto(t.AutoCloseAt),
+	}
 }
 
 // Field mask paths UpdateThread accepts, relative to the thread.

@@ -165,9 +165,9 @@ func TestSiteFlow(t *testing.T) {
 			t.Fatalf("called CountComments: %v", err)
 		}
 		want := []*commentdv1.ThreadCount{
-			{ThreadId: "pre-thread", Published: 0},
-			{ThreadId: "post-thread", Published: int64(len(wantIDs))},
-			{ThreadId: "nobody-here", Published: 0},
+			{ThreadId: "pre-thread", Published: 0, ThreadStatus: &commentdv1.ThreadStatus{}},
+			{ThreadId: "post-thread", Published: int64(len(wantIDs)), ThreadStatus: &commentdv1.ThreadStatus{}},
+			{ThreadId: "nobody-here", Published: 0, ThreadStatus: &commentdv1.ThreadStatus{}},
 		}
 		if diff := cmp.Diff(want, resp.GetCounts(), protocmp.Transform()); diff != "" {
 			t.Errorf("called CountComments, got counts differing (-want +got):\n%s", diff)

@@ -434,3 +434,64 @@ func TestThreadsCloseByAge(t *testing.T) {
 	}
 	e.submit(t, validSubmission("aging", "welcome back"))
 }
+
+// TestSiteSeesThreadStatus: ListComments and CountComments tell a site key whether each thread
+// takes new comments, why not, and when it closes by age, so the site shows the comment form or
+// "Comments are closed" without GetThread (a moderators' method).
+func TestSiteSeesThreadStatus(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		clock = time.Now().Add(-2 * time.Hour)
+	)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, closeAfter: time.Hour, commentNow: now})
+	site := e.as(t, siteKeyName)
+	aging := e.submit(t, validSubmission("aging", "first, two hours ago"))
+	mu.Lock()
+	clock = time.Now()
+	mu.Unlock()
+	young := e.submit(t, validSubmission("young", "a thread open for an hour"))
+	shut := e.submit(t, validSubmission("shut", "a thread a moderator closes"))
+	if _, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
+		Thread:     &commentdv1.Thread{Name: "threads/shut", Closed: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
+	}); err != nil {
+		t.Fatalf("called UpdateThread(shut, closed true): %v", err)
+	}
+	closesAt := func(c *commentdv1.Comment) *timestamppb.Timestamp {
+		return timestamppb.New(c.GetCreateTime().AsTime().Add(time.Hour))
+	}
+	tests := []struct {
+		thread string
+		want   *commentdv1.ThreadStatus
+	}{
+		{"aging", &commentdv1.ThreadStatus{Closed: true, CloseReason: commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE, AutoCloseTime: closesAt(aging)}},
+		{"young", &commentdv1.ThreadStatus{AutoCloseTime: closesAt(young)}},
+		{"shut", &commentdv1.ThreadStatus{Closed: true, CloseReason: commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR, AutoCloseTime: closesAt(shut)}},
+		{"untouched", &commentdv1.ThreadStatus{}},
+	}
+	var ids []string
+	for _, tt := range tests {
+		ids = append(ids, tt.thread)
+		resp, err := e.site.ListComments(site, &commentdv1.ListCommentsRequest{ThreadId: tt.thread})
+		if err != nil {
+			t.Fatalf("called ListComments(%s) with a site key: %v", tt.thread, err)
+		}
+		if diff := cmp.Diff(tt.want, resp.GetThreadStatus(), protocmp.Transform()); diff != "" {
+			t.Errorf("called ListComments(%s) with a site key, got thread_status (-want +got):\n%s", tt.thread, diff)
+		}
+	}
+	counts, err := e.site.CountComments(site, &commentdv1.CountCommentsRequest{ThreadIds: ids})
+	if err != nil {
+		t.Fatalf("called CountComments(%v) with a site key: %v", ids, err)
+	}
+	for i, tt := range tests {
+		got := counts.GetCounts()[i]
+		if got.GetThreadId() != tt.thread {
+			t.Fatalf("called CountComments(%v), got thread %q at %d, want %q", ids, got.GetThreadId(), i, tt.thread)
+		}
+		if diff := cmp.Diff(tt.want, got.GetThreadStatus(), protocmp.Transform()); diff != "" {
+			t.Errorf("called CountComments(%v), got thread_status of %s (-want +got):\n%s", ids, tt.thread, diff)
+		}
+	}
+}

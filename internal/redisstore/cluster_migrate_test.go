@@ -93,13 +93,13 @@ func TestClusterSlotMigration(t *testing.T) {
 			if err := m.Move(ctx, s.keys.record(shard, b.ID)); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := s.ListPublished(ctx, thread, comment.Page{}); !errors.Is(err, comment.ErrUnavailable) {
+			if _, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{})); !errors.Is(err, comment.ErrUnavailable) {
 				t.Errorf("ListPublished(%s) with comment %s's record moved to the importing node = %v, want comment.ErrUnavailable", thread, b.ID, err)
 			}
 			if err := m.Finish(ctx); err != nil {
 				t.Fatal(err)
 			}
-			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			got, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{}))
 			if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
 				t.Errorf("ListPublished(%s) after the migration = %d comments, %v; want %s and %s, no error", thread, len(got), err, a.ID, b.ID)
 			}
@@ -125,7 +125,7 @@ func TestClusterSlotMigration(t *testing.T) {
 			if _, _, err := s.Create(ctx, c, comment.CreateOptions{RequestID: "req-2"}); err != nil {
 				t.Fatalf("Create(%s) resent after the migration was cancelled = %v, want no error", c.ID, err)
 			}
-			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			got, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{}))
 			if err != nil || len(got) != 1 || got[0].ID != c.ID {
 				t.Errorf("ListPublished(%s) after the resend = %d comments, %v; want %s once, no error", thread, len(got), err, c.ID)
 			}
@@ -150,7 +150,7 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Errorf("Create(%s) while its thread's keys are split for 300ms = %v, want no error", c.ID, err)
 			}
 			<-finished
-			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			got, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{}))
 			if err != nil || len(got) != 2 || got[0].ID != before.ID || got[1].ID != c.ID {
 				t.Errorf("ListPublished(%s) after the migration = %d comments, %v; want %s and %s once each, no error", thread, len(got), err, before.ID, c.ID)
 			}
@@ -169,7 +169,7 @@ func TestClusterSlotMigration(t *testing.T) {
 				t.Fatal(err)
 			}
 			finished := finishAfter(t, m, 300*time.Millisecond)
-			got, _, err := s.ListPublished(ctx, thread, comment.Page{})
+			got, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{}))
 			if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
 				t.Errorf("ListPublished(%s) with comment %s's record moved for 300ms = %d comments, %v; want %s and %s, no error", thread, a.ID, len(got), err, a.ID, b.ID)
 			}

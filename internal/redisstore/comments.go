@@ -260,41 +260,74 @@ func (s *Store) Get(ctx context.Context, id string) (comment.Comment, error) {
 }
 
 // ListPublished returns one page of a thread's published comments, oldest first (newest first
-// with p.NewestFirst), and the next page token ("" at the end).
+// with p.NewestFirst), the next page token ("" at the end) and the thread's settings.
 //
-// It is one round trip: the page script reads the index and the page's records together. A
-// pipeline could not do it in one, because the records' keys are known only once the index
-// has been read.
-func (s *Store) ListPublished(ctx context.Context, threadID string, p comment.Page) ([]comment.Comment, string, error) {
+// It is one round trip: a pipeline of the page script, which reads the index and the page's
+// records together, and the HMGET of the thread's settings hash, which has the thread's shard
+// (so on a Cluster the two go to one node). A pipeline could not read the records itself,
+// because their keys are known only once the index has been read.
+func (s *Store) ListPublished(ctx context.Context, threadID string, p comment.Page) (comment.PublishedPage, error) {
 	query := publishedQuery(threadID, p.NewestFirst)
 	after, err := decodeToken(p.Token, query)
 	if err != nil {
-		return nil, "", err
+		return comment.PublishedPage{}, err
 	}
 	shard := shardOfThread(threadID)
 	size := pageSize(p)
-	entries, err := s.runPage(ctx, s.keys.published(shard, threadID), after, size+1, s.keys.recordBase(shard), p.NewestFirst)
+	scan := pageScan{after: after, limit: size + 1, recordBase: s.keys.recordBase(shard), withRecords: true, desc: p.NewestFirst}
+	var (
+		page     *redis.Cmd
+		settings *redis.SliceCmd
+	)
+	run := func() error {
+		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			page = s.page.EvalSha(ctx, pl, []string{s.keys.published(shard, threadID)}, scan.args()...)
+			settings = pl.HMGet(ctx, s.keys.thread(shard, threadID), tfMode, tfClosed, tfFirst)
+			return nil
+		})
+		return err
+	}
+	err = run()
+	if err != nil && isNoScript(err) {
+		// Script.Run's fallback to EVAL does not work inside a pipeline: reload and try once more.
+		if err := s.loadScripts(ctx); err != nil {
+			return comment.PublishedPage{}, err
+		}
+		err = run()
+	}
 	if err != nil {
-		return nil, "", storeError("list published comments", err)
+		return comment.PublishedPage{}, storeError("list published comments", err)
+	}
+	entries, _, err := parsePage(page.Val())
+	if err != nil {
+		return comment.PublishedPage{}, fmt.Errorf("redisstore: list published comments: %w", err)
 	}
 	cs, next, err := finishPage(entries, size, query)
 	if err != nil {
-		return nil, "", fmt.Errorf("redisstore: list published comments: %w", err)
+		return comment.PublishedPage{}, fmt.Errorf("redisstore: list published comments: %w", err)
 	}
-	return cs, next, nil
+	th, err := s.decodeThread(threadID, settings.Val())
+	if err != nil {
+		return comment.PublishedPage{}, err
+	}
+	return comment.PublishedPage{Comments: cs, Next: next, Thread: th}, nil
 }
 
-// CountPublished returns the number of published comments of each thread, in order: one ZCARD
-// per thread, all in one pipeline (on a Cluster, one round trip per node, in parallel).
-func (s *Store) CountPublished(ctx context.Context, threadIDs []string) ([]int64, error) {
-	counts := make([]int64, len(threadIDs))
+// CountPublished returns the number of published comments of each thread, in order, with each
+// thread's settings: one ZCARD and one HMGET of its settings hash per thread, all in one pipeline
+// (on a Cluster, one round trip per node, in parallel).
+func (s *Store) CountPublished(ctx context.Context, threadIDs []string) ([]comment.ThreadCount, error) {
+	counts := make([]comment.ThreadCount, len(threadIDs))
 	if len(threadIDs) == 0 {
 		return counts, nil
 	}
 	cmds := make([]*redis.IntCmd, len(threadIDs))
+	settings := make([]*redis.SliceCmd, len(threadIDs))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range threadIDs {
-			cmds[i] = p.ZCard(ctx, s.keys.published(shardOfThread(t), t))
+			shard := shardOfThread(t)
+			cmds[i] = p.ZCard(ctx, s.keys.published(shard, t))
+			settings[i] = p.HMGet(ctx, s.keys.thread(shard, t), tfMode, tfClosed, tfFirst)
 		}
 		return nil
 	})
@@ -302,7 +335,11 @@ func (s *Store) CountPublished(ctx context.Context, threadIDs []string) ([]int64
 		return nil, storeError("count published comments", err)
 	}
 	for i, c := range cmds {
-		counts[i] = c.Val()
+		th, err := s.decodeThread(threadIDs[i], settings[i].Val())
+		if err != nil {
+			return nil, err
+		}
+		counts[i] = comment.ThreadCount{Published: c.Val(), Thread: th}
 	}
 	return counts, nil
 }

@@ -207,3 +207,19 @@ func storeOfItsOwn(t *testing.T) testStore {
 	}
 	return testStore{Store: s, rdb: rdb}
 }
+
+// pageOf returns the comments and next page token of a ListPublished page, for the tests that
+// look at nothing else.
+func pageOf(pg comment.PublishedPage, err error) ([]comment.Comment, string, error) {
+	return pg.Comments, pg.Next, err
+}
+
+// publishedCounts returns the published counts of CountPublished's result, for the tests that look at
+// nothing else.
+func publishedCounts(counts []comment.ThreadCount, err error) ([]int64, error) {
+	out := make([]int64, len(counts))
+	for i, c := range counts {
+		out[i] = c.Published
+	}
+	return out, err
+}

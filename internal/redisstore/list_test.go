@@ -15,6 +15,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
 // lister fetches one page.
@@ -182,14 +183,14 @@ func TestListPublishedPaginates(t *testing.T) {
 	seed(t, ts.Store, []string{"lp-other"}, comment.StatePublished, 2, 60)
 
 	list := func(ctx context.Context, p comment.Page) ([]comment.Comment, string, error) {
-		return ts.ListPublished(ctx, thread, p)
+		return pageOf(ts.ListPublished(ctx, thread, p))
 	}
 	for size := 1; size <= len(published)+1; size++ {
 		if diff := gocmp.Diff(ids(published), readAll(t, list, size)); diff != "" {
 			t.Errorf("ListPublished(%s) with page size %d, all pages (-want +got):\n%s", thread, size, diff)
 		}
 	}
-	if got, next, err := ts.ListPublished(context.Background(), "lp-empty", comment.Page{Size: 5}); err != nil || len(got) != 0 || next != "" {
+	if got, next, err := pageOf(ts.ListPublished(context.Background(), "lp-empty", comment.Page{Size: 5})); err != nil || len(got) != 0 || next != "" {
 		t.Errorf("ListPublished(empty thread) = %d comments, next %q, %v; want none, \"\", no error", len(got), next, err)
 	}
 }
@@ -210,14 +211,14 @@ func TestListPublishedNewestFirst(t *testing.T) {
 
 	list := func(ctx context.Context, p comment.Page) ([]comment.Comment, string, error) {
 		p.NewestFirst = true
-		return ts.ListPublished(ctx, thread, p)
+		return pageOf(ts.ListPublished(ctx, thread, p))
 	}
 	for size := 1; size <= len(published)+1; size++ {
 		if diff := gocmp.Diff(newest, readAll(t, list, size)); diff != "" {
 			t.Errorf("ListPublished(%s, newest first) with page size %d, all pages (-want +got):\n%s", thread, size, diff)
 		}
 	}
-	page, next, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3, NewestFirst: true})
+	page, next, err := pageOf(ts.ListPublished(ctx, thread, comment.Page{Size: 3, NewestFirst: true}))
 	if err != nil || next == "" {
 		t.Fatalf("ListPublished(%s, size 3, newest first) = next %q, %v; want a token, no error", thread, next, err)
 	}
@@ -234,7 +235,7 @@ func TestListPublishedNewestFirst(t *testing.T) {
 	var rest []string
 	for token := next; token != ""; {
 		var p []comment.Comment
-		if p, token, err = ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: token, NewestFirst: true}); err != nil {
+		if p, token, err = pageOf(ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: token, NewestFirst: true})); err != nil {
 			t.Fatalf("ListPublished(next page, newest first) = %v", err)
 		}
 		rest = append(rest, ids(p)...)
@@ -245,14 +246,14 @@ func TestListPublishedNewestFirst(t *testing.T) {
 	}
 
 	// A token belongs to its order.
-	if _, _, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: next}); !errors.Is(err, comment.ErrInvalidPageToken) {
+	if _, _, err := pageOf(ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: next})); !errors.Is(err, comment.ErrInvalidPageToken) {
 		t.Errorf("ListPublished(oldest first) with a newest-first token = %v, want ErrInvalidPageToken", err)
 	}
-	_, oldest, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3})
+	_, oldest, err := pageOf(ts.ListPublished(ctx, thread, comment.Page{Size: 3}))
 	if err != nil || oldest == "" {
 		t.Fatalf("ListPublished(%s, size 3) = next %q, %v; want a token", thread, oldest, err)
 	}
-	if _, _, err := ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: oldest, NewestFirst: true}); !errors.Is(err, comment.ErrInvalidPageToken) {
+	if _, _, err := pageOf(ts.ListPublished(ctx, thread, comment.Page{Size: 3, Token: oldest, NewestFirst: true})); !errors.Is(err, comment.ErrInvalidPageToken) {
 		t.Errorf("ListPublished(newest first) with an oldest-first token = %v, want ErrInvalidPageToken", err)
 	}
 }
@@ -265,7 +266,7 @@ func TestListRejectsBadPageTokens(t *testing.T) {
 	seed(t, ts.Store, threads, comment.StatePublished, 4, 0)
 	seed(t, ts.Store, threads, comment.StatePending, 4, 10)
 
-	_, publishedA, err := ts.ListPublished(ctx, "tok-a", comment.Page{Size: 1})
+	_, publishedA, err := pageOf(ts.ListPublished(ctx, "tok-a", comment.Page{Size: 1}))
 	if err != nil || publishedA == "" {
 		t.Fatalf("ListPublished(tok-a, size 1) = next %q, %v; want a token", publishedA, err)
 	}
@@ -303,12 +304,75 @@ func TestListRejectsBadPageTokens(t *testing.T) {
 
 func publishedLister(ts testStore, thread string) lister {
 	return func(ctx context.Context, p comment.Page) ([]comment.Comment, string, error) {
-		return ts.ListPublished(ctx, thread, p)
+		return pageOf(ts.ListPublished(ctx, thread, p))
 	}
 }
 
 func queueLister(ts testStore, q moderation.Query) lister {
 	return func(ctx context.Context, p comment.Page) ([]comment.Comment, string, error) {
 		return ts.ListQueue(ctx, q, p)
+	}
+}
+
+// TestListAndCountReadTheThread: a page of published comments and the counts come with their
+// thread's settings, read in the same round trip, as GetThread reports them: open, closed by a
+// moderator, closed by age, and when the period ends. A Redis that lost its scripts (restarted,
+// SCRIPT FLUSH) still answers: the pipelined page script is loaded again.
+func TestListAndCountReadTheThread(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Start(t).Addr)
+	ctx := context.Background()
+	const period = time.Hour
+	s, err := New(ctx, rdb, Options{CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	now := time.Now().Truncate(time.Microsecond)
+	create := func(thread string, at time.Time) {
+		c := draft(s, thread, 1)
+		c.CreatedAt, c.PublishedAt = at, at
+		mustCreate(t, s, c, comment.CreateOptions{})
+	}
+	create("aged", now.Add(-2*period))
+	create("young", now)
+	create("shut", now)
+	closed := true
+	if _, err := s.UpdateThread(ctx, "shut", nil, &closed); err != nil {
+		t.Fatalf("UpdateThread(shut, closed true) = %v", err)
+	}
+	tests := []struct {
+		thread string
+		want   comment.Thread
+		count  int64
+	}{
+		{"aged", comment.Thread{ID: "aged", Closed: true, ClosedByAge: true, AutoCloseAt: now.Add(-period)}, 1},
+		{"young", comment.Thread{ID: "young", AutoCloseAt: now.Add(period)}, 1},
+		{"shut", comment.Thread{ID: "shut", Closed: true, AutoCloseAt: now.Add(period)}, 1},
+		{"untouched", comment.Thread{ID: "untouched"}, 0},
+	}
+	var threads []string
+	for i, tt := range tests {
+		threads = append(threads, tt.thread)
+		if i == 0 {
+			if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatalf("SCRIPT FLUSH = %v", err)
+			}
+		}
+		pg, err := s.ListPublished(ctx, tt.thread, comment.Page{Size: 10})
+		if err != nil || int64(len(pg.Comments)) != tt.count {
+			t.Errorf("ListPublished(%s) = %d comments, %v; want %d", tt.thread, len(pg.Comments), err, tt.count)
+		}
+		if diff := gocmp.Diff(tt.want, pg.Thread); diff != "" {
+			t.Errorf("ListPublished(%s) thread (-want +got):\n%s", tt.thread, diff)
+		}
+	}
+	counts, err := s.CountPublished(ctx, threads)
+	if err != nil || len(counts) != len(tests) {
+		t.Fatalf("CountPublished(%v) = %v, %v; want %d counts", threads, counts, err, len(tests))
+	}
+	for i, tt := range tests {
+		if diff := gocmp.Diff(comment.ThreadCount{Published: tt.count, Thread: tt.want}, counts[i]); diff != "" {
+			t.Errorf("CountPublished(%v)[%d] (-want +got):\n%s", threads, i, diff)
+		}
 	}
 }

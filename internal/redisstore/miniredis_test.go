@@ -62,7 +62,7 @@ func TestMiniredisRunsTheSameScripts(t *testing.T) {
 	if _, err := s.Decide(ctx, held[1].ID, moderation.MarkSpam, comment.Decision{To: comment.StateSpam}, []comment.State{comment.StateRejected}, ""); !errors.Is(err, moderation.ErrInvalidTransition) {
 		t.Errorf("Decide(forbidden transition) on miniredis = %v, want ErrInvalidTransition", err)
 	}
-	page, _, err := s.ListPublished(ctx, threads[0], comment.Page{Size: 10})
+	page, _, err := pageOf(s.ListPublished(ctx, threads[0], comment.Page{Size: 10}))
 	if err != nil || len(page) != 1 || page[0].ID != held[0].ID {
 		t.Errorf("ListPublished on miniredis = %v, %v; want [%s]", ids(page), err, held[0].ID)
 	}

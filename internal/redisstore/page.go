@@ -207,13 +207,6 @@ func finishPage(entries []entry, size int, query string) ([]comment.Comment, str
 	return out, next, nil
 }
 
-// runPage runs the page script on one index and returns up to limit entries after the cursor
-// (before it, newest first, with desc).
-func (s *Store) runPage(ctx context.Context, index string, after *cursor, limit int, recordBase string, desc bool) ([]entry, error) {
-	entries, _, err := s.runPageScan(ctx, index, pageScan{after: after, limit: limit, recordBase: recordBase, withRecords: recordBase != "", desc: desc})
-	return entries, err
-}
-
 // runPageScan runs the page script on one index and returns its entries and horizon.
 func (s *Store) runPageScan(ctx context.Context, index string, p pageScan) ([]entry, *cursor, error) {
 	v, err := s.page.Run(ctx, s.rdb, []string{index}, p.args()...).Result()

@@ -71,7 +71,7 @@ func TestScreenerInCommentService(t *testing.T) {
 	}
 	// Only the accepted submissions were stored: the two published ones, and the shadow-banned one
 	// rejected. The refused submissions are in no list at all.
-	published, _, err := refuse.ListPublished(ctx, "news-1", comment.Page{})
+	published, _, err := pageOf(refuse.ListPublished(ctx, "news-1", comment.Page{}))
 	if err != nil || len(published) != 2 {
 		t.Errorf("ListPublished(news-1) = %d comments, %v; want the 2 accepted", len(published), err)
 	}
@@ -488,7 +488,7 @@ func TestScreenerKeepsCountsOfACommentStoredDespiteAnError(t *testing.T) {
 			if got, err := svc.Submit(ctx, sub); !errors.Is(err, ratelimit.ErrDuplicate) {
 				t.Errorf("Submit(%q) again under a new request id = %+v, %v; want ratelimit.ErrDuplicate (the first was stored)", sub.Body, got, err)
 			}
-			published, _, err := svc.ListPublished(ctx, thread, comment.Page{})
+			published, _, err := pageOf(svc.ListPublished(ctx, thread, comment.Page{}))
 			if err != nil || len(published) != 1 {
 				t.Errorf("ListPublished(%s) = %d comments, %v; want the one stored", thread, len(published), err)
 			}
@@ -638,7 +638,7 @@ func TestScreenerBannedAfterTheFirstCheck(t *testing.T) {
 	if got, err := svc.Submit(ctx, sub); !errors.As(err, &banned) {
 		t.Errorf("Submit(x-1) again %v after the first check, author banned since = %s, %v; want a *ratelimit.BannedError", age, got.ID, err)
 	}
-	if n, err := s.CountPublished(ctx, []string{sub.ThreadID}); err != nil || n[0] != 0 {
+	if n, err := publishedCounts(s.CountPublished(ctx, []string{sub.ThreadID})); err != nil || n[0] != 0 {
 		t.Errorf("CountPublished(%s) = %v, %v; want 0 (nothing stored for the banned author)", sub.ThreadID, n, err)
 	}
 }

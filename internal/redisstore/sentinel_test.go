@@ -33,7 +33,7 @@ func TestSentinel(t *testing.T) {
 	if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "m", At: t0, To: comment.StatePublished}, []comment.State{comment.StatePending}, ""); err != nil {
 		t.Fatalf("Decide(approve) through Sentinel: %v", err)
 	}
-	got, _, err := s.ListPublished(ctx, "sentinel-thread", comment.Page{Size: 10})
+	got, _, err := pageOf(s.ListPublished(ctx, "sentinel-thread", comment.Page{Size: 10}))
 	if err != nil || len(got) != 1 || got[0].ID != c.ID {
 		t.Fatalf("ListPublished through Sentinel = %v, %v; want the approved comment %s", got, err, c.ID)
 	}

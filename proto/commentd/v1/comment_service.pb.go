@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -408,6 +409,9 @@ type ListCommentsResponse struct {
 	Comments []*Comment `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
 	// A token for the next page, or empty when there are no more comments.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Whether the thread takes new comments now, read with the page. Output only; always set (a server of an earlier
+	// release, during a rolling upgrade, leaves it unset: the state is unknown then, not open).
+	ThreadStatus  *ThreadStatus `protobuf:"bytes,3,opt,name=thread_status,json=threadStatus,proto3" json:"thread_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -456,6 +460,86 @@ func (x *ListCommentsResponse) GetNextPageToken() string {
 	return ""
 }
 
+func (x *ListCommentsResponse) GetThreadStatus() *ThreadStatus {
+	if x != nil {
+		return x.ThreadStatus
+	}
+	return nil
+}
+
+// ThreadStatus says whether a thread takes new comments: what a site needs to show the comment form or "Comments
+// are closed", without the moderation settings only moderators read (GetThread). A thread nobody configured or
+// commented on is open. Output only.
+type ThreadStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the thread refuses new comments (SubmitComment and CheckComment fail with FAILED_PRECONDITION,
+	// reason THREAD_CLOSED): a moderator closed it, or its auto-close period has run out.
+	Closed bool `protobuf:"varint,1,opt,name=closed,proto3" json:"closed,omitempty"`
+	// Why the thread is closed: THREAD_CLOSE_REASON_MODERATOR or THREAD_CLOSE_REASON_AGE, and
+	// THREAD_CLOSE_REASON_UNSPECIFIED when it is open. A thread closed by age opens again if the server's
+	// -close-threads-after is raised or turned off; one a moderator closed stays closed until a moderator reopens it.
+	CloseReason ThreadCloseReason `protobuf:"varint,2,opt,name=close_reason,json=closeReason,proto3,enum=commentd.v1.ThreadCloseReason" json:"close_reason,omitempty"`
+	// When the thread's auto-close period ends: in the future for an open thread that will close by age ("comments
+	// close on ..."), in the past for one closed by age. Unset when the server does not close threads by age
+	// (-close-threads-after 0) or the period has not started (it starts with the thread's first published or held
+	// comment, and again when a moderator reopens a thread that has comments). Set on a thread a moderator closed
+	// too, where it does not matter until the thread is reopened.
+	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThreadStatus) Reset() {
+	*x = ThreadStatus{}
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThreadStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThreadStatus) ProtoMessage() {}
+
+func (x *ThreadStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThreadStatus.ProtoReflect.Descriptor instead.
+func (*ThreadStatus) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ThreadStatus) GetClosed() bool {
+	if x != nil {
+		return x.Closed
+	}
+	return false
+}
+
+func (x *ThreadStatus) GetCloseReason() ThreadCloseReason {
+	if x != nil {
+		return x.CloseReason
+	}
+	return ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED
+}
+
+func (x *ThreadStatus) GetAutoCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AutoCloseTime
+	}
+	return nil
+}
+
 // CountCommentsRequest names the threads to count.
 type CountCommentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -467,7 +551,7 @@ type CountCommentsRequest struct {
 
 func (x *CountCommentsRequest) Reset() {
 	*x = CountCommentsRequest{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[6]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +563,7 @@ func (x *CountCommentsRequest) String() string {
 func (*CountCommentsRequest) ProtoMessage() {}
 
 func (x *CountCommentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[6]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +576,7 @@ func (x *CountCommentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountCommentsRequest.ProtoReflect.Descriptor instead.
 func (*CountCommentsRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{6}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CountCommentsRequest) GetThreadIds() []string {
@@ -502,20 +586,23 @@ func (x *CountCommentsRequest) GetThreadIds() []string {
 	return nil
 }
 
-// ThreadCount is the number of published comments of one thread.
+// ThreadCount is the number of published comments of one thread, and whether it takes new comments.
 type ThreadCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The thread id.
 	ThreadId string `protobuf:"bytes,1,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	// The number of published comments; 0 for a thread nobody commented on.
-	Published     int64 `protobuf:"varint,2,opt,name=published,proto3" json:"published,omitempty"`
+	Published int64 `protobuf:"varint,2,opt,name=published,proto3" json:"published,omitempty"`
+	// Whether the thread takes new comments now, read with the count. Output only; always set (a server of an earlier
+	// release, during a rolling upgrade, leaves it unset: the state is unknown then, not open).
+	ThreadStatus  *ThreadStatus `protobuf:"bytes,3,opt,name=thread_status,json=threadStatus,proto3" json:"thread_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ThreadCount) Reset() {
 	*x = ThreadCount{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[7]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +614,7 @@ func (x *ThreadCount) String() string {
 func (*ThreadCount) ProtoMessage() {}
 
 func (x *ThreadCount) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[7]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +627,7 @@ func (x *ThreadCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadCount.ProtoReflect.Descriptor instead.
 func (*ThreadCount) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{7}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ThreadCount) GetThreadId() string {
@@ -557,6 +644,13 @@ func (x *ThreadCount) GetPublished() int64 {
 	return 0
 }
 
+func (x *ThreadCount) GetThreadStatus() *ThreadStatus {
+	if x != nil {
+		return x.ThreadStatus
+	}
+	return nil
+}
+
 // CountCommentsResponse holds one count per requested thread, in the order requested.
 type CountCommentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -568,7 +662,7 @@ type CountCommentsResponse struct {
 
 func (x *CountCommentsResponse) Reset() {
 	*x = CountCommentsResponse{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[8]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +674,7 @@ func (x *CountCommentsResponse) String() string {
 func (*CountCommentsResponse) ProtoMessage() {}
 
 func (x *CountCommentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[8]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +687,7 @@ func (x *CountCommentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountCommentsResponse.ProtoReflect.Descriptor instead.
 func (*CountCommentsResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{8}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CountCommentsResponse) GetCounts() []*ThreadCount {
@@ -618,7 +712,7 @@ type CheckCommentRequest struct {
 
 func (x *CheckCommentRequest) Reset() {
 	*x = CheckCommentRequest{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[9]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +724,7 @@ func (x *CheckCommentRequest) String() string {
 func (*CheckCommentRequest) ProtoMessage() {}
 
 func (x *CheckCommentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[9]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +737,7 @@ func (x *CheckCommentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCommentRequest.ProtoReflect.Descriptor instead.
 func (*CheckCommentRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{9}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckCommentRequest) GetComment() *SubmitCommentRequest {
@@ -675,7 +769,7 @@ type CheckCommentResponse struct {
 
 func (x *CheckCommentResponse) Reset() {
 	*x = CheckCommentResponse{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[10]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +781,7 @@ func (x *CheckCommentResponse) String() string {
 func (*CheckCommentResponse) ProtoMessage() {}
 
 func (x *CheckCommentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[10]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +794,7 @@ func (x *CheckCommentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCommentResponse.ProtoReflect.Descriptor instead.
 func (*CheckCommentResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{10}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckCommentResponse) GetSpamScore() float64 {
@@ -756,7 +850,7 @@ type ReportCommentRequest struct {
 
 func (x *ReportCommentRequest) Reset() {
 	*x = ReportCommentRequest{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[11]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +862,7 @@ func (x *ReportCommentRequest) String() string {
 func (*ReportCommentRequest) ProtoMessage() {}
 
 func (x *ReportCommentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[11]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +875,7 @@ func (x *ReportCommentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCommentRequest.ProtoReflect.Descriptor instead.
 func (*ReportCommentRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{11}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReportCommentRequest) GetName() string {
@@ -827,7 +921,7 @@ type ReportCommentResponse struct {
 
 func (x *ReportCommentResponse) Reset() {
 	*x = ReportCommentResponse{}
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[12]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +933,7 @@ func (x *ReportCommentResponse) String() string {
 func (*ReportCommentResponse) ProtoMessage() {}
 
 func (x *ReportCommentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_comment_service_proto_msgTypes[12]
+	mi := &file_commentd_v1_comment_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +946,7 @@ func (x *ReportCommentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCommentResponse.ProtoReflect.Descriptor instead.
 func (*ReportCommentResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{12}
+	return file_commentd_v1_comment_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportCommentResponse) GetComment() *Comment {
@@ -873,7 +967,7 @@ var File_commentd_v1_comment_service_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"\n" +
-	"!commentd/v1/comment_service.proto\x12\vcommentd.v1\x1a\x19commentd/v1/comment.proto\x1a\x1egoogle/protobuf/duration.proto\"\xdf\x02\n" +
+	"!commentd/v1/comment_service.proto\x12\vcommentd.v1\x1a\x19commentd/v1/comment.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x02\n" +
 	"\x14SubmitCommentRequest\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1b\n" +
 	"\tparent_id\x18\x02 \x01(\tR\bparentId\x12\x1f\n" +
@@ -900,16 +994,22 @@ const file_commentd_v1_comment_service_proto_rawDesc = "" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x19\n" +
-	"\border_by\x18\x04 \x01(\tR\aorderBy\"p\n" +
+	"\border_by\x18\x04 \x01(\tR\aorderBy\"\xb0\x01\n" +
 	"\x14ListCommentsResponse\x120\n" +
 	"\bcomments\x18\x01 \x03(\v2\x14.commentd.v1.CommentR\bcomments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12>\n" +
+	"\rthread_status\x18\x03 \x01(\v2\x19.commentd.v1.ThreadStatusR\fthreadStatus\"\xad\x01\n" +
+	"\fThreadStatus\x12\x16\n" +
+	"\x06closed\x18\x01 \x01(\bR\x06closed\x12A\n" +
+	"\fclose_reason\x18\x02 \x01(\x0e2\x1e.commentd.v1.ThreadCloseReasonR\vcloseReason\x12B\n" +
+	"\x0fauto_close_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\"5\n" +
 	"\x14CountCommentsRequest\x12\x1d\n" +
 	"\n" +
-	"thread_ids\x18\x01 \x03(\tR\tthreadIds\"H\n" +
+	"thread_ids\x18\x01 \x03(\tR\tthreadIds\"\x88\x01\n" +
 	"\vThreadCount\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1c\n" +
-	"\tpublished\x18\x02 \x01(\x03R\tpublished\"I\n" +
+	"\tpublished\x18\x02 \x01(\x03R\tpublished\x12>\n" +
+	"\rthread_status\x18\x03 \x01(\v2\x19.commentd.v1.ThreadStatusR\fthreadStatus\"I\n" +
 	"\x15CountCommentsResponse\x120\n" +
 	"\x06counts\x18\x01 \x03(\v2\x18.commentd.v1.ThreadCountR\x06counts\"q\n" +
 	"\x13CheckCommentRequest\x12;\n" +
@@ -951,7 +1051,7 @@ func file_commentd_v1_comment_service_proto_rawDescGZIP() []byte {
 	return file_commentd_v1_comment_service_proto_rawDescData
 }
 
-var file_commentd_v1_comment_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_commentd_v1_comment_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_commentd_v1_comment_service_proto_goTypes = []any{
 	(*SubmitCommentRequest)(nil),  // 0: commentd.v1.SubmitCommentRequest
 	(*SubmitCommentResponse)(nil), // 1: commentd.v1.SubmitCommentResponse
@@ -959,45 +1059,52 @@ var file_commentd_v1_comment_service_proto_goTypes = []any{
 	(*GetCommentResponse)(nil),    // 3: commentd.v1.GetCommentResponse
 	(*ListCommentsRequest)(nil),   // 4: commentd.v1.ListCommentsRequest
 	(*ListCommentsResponse)(nil),  // 5: commentd.v1.ListCommentsResponse
-	(*CountCommentsRequest)(nil),  // 6: commentd.v1.CountCommentsRequest
-	(*ThreadCount)(nil),           // 7: commentd.v1.ThreadCount
-	(*CountCommentsResponse)(nil), // 8: commentd.v1.CountCommentsResponse
-	(*CheckCommentRequest)(nil),   // 9: commentd.v1.CheckCommentRequest
-	(*CheckCommentResponse)(nil),  // 10: commentd.v1.CheckCommentResponse
-	(*ReportCommentRequest)(nil),  // 11: commentd.v1.ReportCommentRequest
-	(*ReportCommentResponse)(nil), // 12: commentd.v1.ReportCommentResponse
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
-	(*Comment)(nil),               // 14: commentd.v1.Comment
-	(SpamDecision)(0),             // 15: commentd.v1.SpamDecision
-	(*Reason)(nil),                // 16: commentd.v1.Reason
+	(*ThreadStatus)(nil),          // 6: commentd.v1.ThreadStatus
+	(*CountCommentsRequest)(nil),  // 7: commentd.v1.CountCommentsRequest
+	(*ThreadCount)(nil),           // 8: commentd.v1.ThreadCount
+	(*CountCommentsResponse)(nil), // 9: commentd.v1.CountCommentsResponse
+	(*CheckCommentRequest)(nil),   // 10: commentd.v1.CheckCommentRequest
+	(*CheckCommentResponse)(nil),  // 11: commentd.v1.CheckCommentResponse
+	(*ReportCommentRequest)(nil),  // 12: commentd.v1.ReportCommentRequest
+	(*ReportCommentResponse)(nil), // 13: commentd.v1.ReportCommentResponse
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(*Comment)(nil),               // 15: commentd.v1.Comment
+	(ThreadCloseReason)(0),        // 16: commentd.v1.ThreadCloseReason
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(SpamDecision)(0),             // 18: commentd.v1.SpamDecision
+	(*Reason)(nil),                // 19: commentd.v1.Reason
 }
 var file_commentd_v1_comment_service_proto_depIdxs = []int32{
-	13, // 0: commentd.v1.SubmitCommentRequest.form_duration:type_name -> google.protobuf.Duration
-	14, // 1: commentd.v1.SubmitCommentResponse.comment:type_name -> commentd.v1.Comment
-	14, // 2: commentd.v1.GetCommentResponse.comment:type_name -> commentd.v1.Comment
-	14, // 3: commentd.v1.ListCommentsResponse.comments:type_name -> commentd.v1.Comment
-	7,  // 4: commentd.v1.CountCommentsResponse.counts:type_name -> commentd.v1.ThreadCount
-	0,  // 5: commentd.v1.CheckCommentRequest.comment:type_name -> commentd.v1.SubmitCommentRequest
-	15, // 6: commentd.v1.CheckCommentResponse.decision:type_name -> commentd.v1.SpamDecision
-	16, // 7: commentd.v1.CheckCommentResponse.reasons:type_name -> commentd.v1.Reason
-	14, // 8: commentd.v1.ReportCommentResponse.comment:type_name -> commentd.v1.Comment
-	0,  // 9: commentd.v1.CommentService.SubmitComment:input_type -> commentd.v1.SubmitCommentRequest
-	2,  // 10: commentd.v1.CommentService.GetComment:input_type -> commentd.v1.GetCommentRequest
-	4,  // 11: commentd.v1.CommentService.ListComments:input_type -> commentd.v1.ListCommentsRequest
-	6,  // 12: commentd.v1.CommentService.CountComments:input_type -> commentd.v1.CountCommentsRequest
-	9,  // 13: commentd.v1.CommentService.CheckComment:input_type -> commentd.v1.CheckCommentRequest
-	11, // 14: commentd.v1.CommentService.ReportComment:input_type -> commentd.v1.ReportCommentRequest
-	1,  // 15: commentd.v1.CommentService.SubmitComment:output_type -> commentd.v1.SubmitCommentResponse
-	3,  // 16: commentd.v1.CommentService.GetComment:output_type -> commentd.v1.GetCommentResponse
-	5,  // 17: commentd.v1.CommentService.ListComments:output_type -> commentd.v1.ListCommentsResponse
-	8,  // 18: commentd.v1.CommentService.CountComments:output_type -> commentd.v1.CountCommentsResponse
-	10, // 19: commentd.v1.CommentService.CheckComment:output_type -> commentd.v1.CheckCommentResponse
-	12, // 20: commentd.v1.CommentService.ReportComment:output_type -> commentd.v1.ReportCommentResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	14, // 0: commentd.v1.SubmitCommentRequest.form_duration:type_name -> google.protobuf.Duration
+	15, // 1: commentd.v1.SubmitCommentResponse.comment:type_name -> commentd.v1.Comment
+	15, // 2: commentd.v1.GetCommentResponse.comment:type_name -> commentd.v1.Comment
+	15, // 3: commentd.v1.ListCommentsResponse.comments:type_name -> commentd.v1.Comment
+	6,  // 4: commentd.v1.ListCommentsResponse.thread_status:type_name -> commentd.v1.ThreadStatus
+	16, // 5: commentd.v1.ThreadStatus.close_reason:type_name -> commentd.v1.ThreadCloseReason
+	17, // 6: commentd.v1.ThreadStatus.auto_close_time:type_name -> google.protobuf.Timestamp
+	6,  // 7: commentd.v1.ThreadCount.thread_status:type_name -> commentd.v1.ThreadStatus
+	8,  // 8: commentd.v1.CountCommentsResponse.counts:type_name -> commentd.v1.ThreadCount
+	0,  // 9: commentd.v1.CheckCommentRequest.comment:type_name -> commentd.v1.SubmitCommentRequest
+	18, // 10: commentd.v1.CheckCommentResponse.decision:type_name -> commentd.v1.SpamDecision
+	19, // 11: commentd.v1.CheckCommentResponse.reasons:type_name -> commentd.v1.Reason
+	15, // 12: commentd.v1.ReportCommentResponse.comment:type_name -> commentd.v1.Comment
+	0,  // 13: commentd.v1.CommentService.SubmitComment:input_type -> commentd.v1.SubmitCommentRequest
+	2,  // 14: commentd.v1.CommentService.GetComment:input_type -> commentd.v1.GetCommentRequest
+	4,  // 15: commentd.v1.CommentService.ListComments:input_type -> commentd.v1.ListCommentsRequest
+	7,  // 16: commentd.v1.CommentService.CountComments:input_type -> commentd.v1.CountCommentsRequest
+	10, // 17: commentd.v1.CommentService.CheckComment:input_type -> commentd.v1.CheckCommentRequest
+	12, // 18: commentd.v1.CommentService.ReportComment:input_type -> commentd.v1.ReportCommentRequest
+	1,  // 19: commentd.v1.CommentService.SubmitComment:output_type -> commentd.v1.SubmitCommentResponse
+	3,  // 20: commentd.v1.CommentService.GetComment:output_type -> commentd.v1.GetCommentResponse
+	5,  // 21: commentd.v1.CommentService.ListComments:output_type -> commentd.v1.ListCommentsResponse
+	9,  // 22: commentd.v1.CommentService.CountComments:output_type -> commentd.v1.CountCommentsResponse
+	11, // 23: commentd.v1.CommentService.CheckComment:output_type -> commentd.v1.CheckCommentResponse
+	13, // 24: commentd.v1.CommentService.ReportComment:output_type -> commentd.v1.ReportCommentResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_comment_service_proto_init() }
@@ -1012,7 +1119,7 @@ func file_commentd_v1_comment_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_comment_service_proto_rawDesc), len(file_commentd_v1_comment_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

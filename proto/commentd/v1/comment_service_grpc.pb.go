@@ -42,9 +42,11 @@ type CommentServiceClient interface {
 	// Lists the published comments of a thread, oldest first (by create_time), replies included. A reply is created
 	// after its parent, so it comes after it, often on a later page (unless the clocks of the servers that took the
 	// two disagreed); a published reply whose parent is no longer published is listed too (see Comment.parent_id).
+	// Each page also says whether the thread takes new comments (thread_status), so a site shows the comment form
+	// or "Comments are closed" without another call.
 	ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error)
 	// Counts the published comments of several threads at once, for article lists: every comment ListComments
-	// returns, replies included.
+	// returns, replies included. Each count comes with its thread's thread_status, for a "closed" badge.
 	CountComments(ctx context.Context, in *CountCommentsRequest, opts ...grpc.CallOption) (*CountCommentsResponse, error)
 	// Runs every check a submission would go through (validation, bans, the thread and the parent, spam) and returns
 	// the verdict without storing anything and without counting against rate limits. What SubmitComment would refuse
@@ -145,9 +147,11 @@ type CommentServiceServer interface {
 	// Lists the published comments of a thread, oldest first (by create_time), replies included. A reply is created
 	// after its parent, so it comes after it, often on a later page (unless the clocks of the servers that took the
 	// two disagreed); a published reply whose parent is no longer published is listed too (see Comment.parent_id).
+	// Each page also says whether the thread takes new comments (thread_status), so a site shows the comment form
+	// or "Comments are closed" without another call.
 	ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error)
 	// Counts the published comments of several threads at once, for article lists: every comment ListComments
-	// returns, replies included.
+	// returns, replies included. Each count comes with its thread's thread_status, for a "closed" badge.
 	CountComments(context.Context, *CountCommentsRequest) (*CountCommentsResponse, error)
 	// Runs every check a submission would go through (validation, bans, the thread and the parent, spam) and returns
 	// the verdict without storing anything and without counting against rate limits. What SubmitComment would refuse
