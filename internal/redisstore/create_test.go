@@ -403,10 +403,7 @@ func TestCheckThreadAnswersAsCreate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const period = time.Hour
-	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
-	}
+	s := closingStore(t, redistest.Client(t, redistest.Shared(t)), redistest.Prefix(t), period)
 	now := time.Now()
 	n := 0
 	at := func(thread, parent string, state comment.State, when time.Time) comment.Comment {

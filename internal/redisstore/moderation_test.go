@@ -7,9 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
+
+// closingStore is a store on rdb under prefix that closes threads period after their first
+// comment, as a server started with -close-threads-after does.
+func closingStore(t *testing.T, rdb redis.UniversalClient, prefix string, period time.Duration) *Store {
+	t.Helper()
+	s, err := New(context.Background(), rdb, Options{Prefix: prefix, CloseThreadsAfter: period})
+	if err != nil {
+		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
+	}
+	return s
+}
 
 func TestThreadsCloseAfterTheirPeriod(t *testing.T) {
 	t.Parallel()
@@ -17,10 +30,7 @@ func TestThreadsCloseAfterTheirPeriod(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	ctx := context.Background()
 	const period = time.Hour
-	s, err := New(ctx, rdb, Options{Prefix: prefix, CloseThreadsAfter: period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
-	}
+	s := closingStore(t, rdb, prefix, period)
 	// The same data through a store without auto-close, as a server configured without it sees it.
 	never, err := New(ctx, rdb, Options{Prefix: prefix})
 	if err != nil {
@@ -91,10 +101,7 @@ func TestOpenThreadKeepsItsPeriod(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const period = time.Hour
-	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
-	}
+	s := closingStore(t, redistest.Client(t, redistest.Shared(t)), redistest.Prefix(t), period)
 	now := time.Now()
 	create := func(thread string, n int, at time.Time) error {
 		c := draft(s, thread, n)
@@ -137,10 +144,7 @@ func TestReopenedThreadWithoutComments(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const period = time.Hour
-	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
-	}
+	s := closingStore(t, redistest.Client(t, redistest.Shared(t)), redistest.Prefix(t), period)
 	now := time.Now()
 	create := func(n int, at time.Time) error {
 		c := draft(s, "reopened", n)
@@ -180,14 +184,8 @@ func TestWritingBackAnAgeClosedThread(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	ctx := context.Background()
 	const period = time.Hour
-	s, err := New(ctx, rdb, Options{Prefix: prefix, CloseThreadsAfter: period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
-	}
-	longer, err := New(ctx, rdb, Options{Prefix: prefix, CloseThreadsAfter: 4 * period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", 4*period, err)
-	}
+	s := closingStore(t, rdb, prefix, period)
+	longer := closingStore(t, rdb, prefix, 4*period)
 	never, err := New(ctx, rdb, Options{Prefix: prefix})
 	if err != nil {
 		t.Fatalf("New = %v", err)
@@ -234,10 +232,7 @@ func TestSpamStartsNoPeriod(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const period = time.Hour
-	s, err := New(ctx, redistest.Client(t, redistest.Shared(t)), Options{Prefix: redistest.Prefix(t), CloseThreadsAfter: period})
-	if err != nil {
-		t.Fatalf("New(CloseThreadsAfter %s) = %v", period, err)
-	}
+	s := closingStore(t, redistest.Client(t, redistest.Shared(t)), redistest.Prefix(t), period)
 	now := time.Now().Truncate(time.Microsecond)
 	tests := []struct {
 		name    string
