@@ -104,7 +104,8 @@ ACTION, TARGET, FROM→TO (the comment's state before and after) and the REASON.
 server default 50, at most 500); the next page's token is printed on stderr with the exact times
 to give with it (a span such as 24h is measured from now, and the token goes only with the same
 times), or use --all.
-With -o json the output is the ListAuditEventsResponse (with --all, one holding every page).`,
+No matching event prints "No entries.". With -o json the output is the ListAuditEventsResponse (with
+--all, one holding every page).`,
 		Example: `  commentctl audit --since 24h
   commentctl audit --moderator alice --since 2026-03-01 --until 2026-03-02 --all
   commentctl audit --target comments/01HZX3K9 -o json
@@ -167,8 +168,11 @@ With -o json the output is the ListAuditEventsResponse (with --all, one holding 
 	return cmd
 }
 
-// writeAudit prints the audit table; an empty log prints only the header.
+// writeAudit prints the audit table, or "No entries." when no event matches.
 func writeAudit(w io.Writer, events []*commentdv1.AuditEvent) error {
+	if len(events) == 0 {
+		return writeNoEntries(w)
+	}
 	var tb table
 	tb.row("TIME", "MODERATOR", "ACTION", "TARGET", "FROM→TO", "REASON")
 	for _, ev := range events {

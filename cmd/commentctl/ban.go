@@ -180,7 +180,8 @@ lifted), BY (the moderator's key name) and REASON.
 
 One call returns one page (--limit bans, server default 50, at most 500). When there are more, the
 next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
-page. With -o json the output is the ListBansResponse (with --all, one response holding every page).`,
+page. No bans prints "No entries.". With -o json the output is the ListBansResponse (with --all, one
+response holding every page).`,
 		Example: `  commentctl bans
   commentctl bans --all -o json | jq -r '.bans[] | select(.target | startswith("range:")) | .name'`,
 		Args: argCount(0, 0, "no arguments"),
@@ -356,9 +357,11 @@ func writeBan(w io.Writer, b *commentdv1.Ban, now time.Time) error {
 	return tw.Flush()
 }
 
-// writeBans prints the bans table. No bans prints only the header, so scripts that skip the first
-// line see no rows.
+// writeBans prints the bans table, or "No entries." when no ban is in force.
 func writeBans(w io.Writer, bans []*commentdv1.Ban, now time.Time) error {
+	if len(bans) == 0 {
+		return writeNoEntries(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTARGET\tCREATED\tEXPIRES\tBY\tREASON")
 	for _, b := range bans {

@@ -81,8 +81,8 @@ func (c *cli) filtersListCmd() *cobra.Command {
 		Use:   "list [--list hold|spam]",
 		Short: "List the word-list entries",
 		Long: `filters list prints every entry of both lists (or of one, with --list), oldest first: NAME, LIST, KIND,
-VALUE (masked for email and single IP entries), BY (the moderator who added it) and AGE. With -o json
-the output is one ListFiltersResponse holding every entry.`,
+VALUE (masked for email and single IP entries), BY (the moderator who added it) and AGE, or "No entries."
+when there is none. With -o json the output is one ListFiltersResponse holding every entry.`,
 		Example: `  commentctl filters list --list spam`,
 		Args:    argCount(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -112,8 +112,7 @@ the output is one ListFiltersResponse holding every entry.`,
 				return writeJSON(c.stdout, all)
 			}
 			if len(all.GetFilters()) == 0 {
-				_, err := fmt.Fprintln(c.stdout, "No entries.")
-				return err
+				return writeNoEntries(c.stdout)
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tLIST\tKIND\tVALUE\tBY\tAGE")

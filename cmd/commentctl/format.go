@@ -81,6 +81,14 @@ func padRight(s string, n int) string {
 	return s + strings.Repeat(" ", max(n-ansi.StringWidth(s), 0))
 }
 
+// writeNoEntries is what a list command prints as its table when the list is empty, so that a
+// moderator can tell an empty list from a header whose rows went missing. JSON output is the empty
+// list instead.
+func writeNoEntries(w io.Writer) error {
+	_, err := fmt.Fprintln(w, "No entries.")
+	return err
+}
+
 // table lays out rows in columns two spaces apart, each as wide as its widest cell on a terminal.
 // text/tabwriter counts one column per character, so a row with a name in Chinese or an emoji in
 // its text pushed every later column out of line. The last column is not padded.

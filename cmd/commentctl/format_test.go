@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -220,5 +225,57 @@ func TestWriteThreadClosed(t *testing.T) {
 		if got := b.String(); !strings.Contains(got, wantClosed) || !strings.Contains(got, wantAge) {
 			t.Errorf("%s: writeThread(%v) printed\n%s\nwant lines %q and %q", tt.name, tt.th, got, wantClosed, wantAge)
 		}
+	}
+}
+
+// TestEmptyLists: every list command says "No entries." as its table when the list is empty, as
+// filters list does, so a moderator can tell an empty list from a broken one; -o json stays an
+// empty response.
+func TestEmptyLists(t *testing.T) {
+	t.Parallel()
+	queueAddr := serve(t, &fakeModeration{listQueue: func(context.Context, *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
+		return &commentdv1.ListQueueResponse{}, nil
+	}})
+	bansAddr := serveBanFake(t, &banFake{list: func(*commentdv1.ListBansRequest) (*commentdv1.ListBansResponse, error) {
+		return &commentdv1.ListBansResponse{}, nil
+	}})
+	auditAddr := serveDouble(t, &moderationDouble{auditFn: func(context.Context, *commentdv1.ListAuditEventsRequest) (*commentdv1.ListAuditEventsResponse, error) {
+		return &commentdv1.ListAuditEventsResponse{}, nil
+	}})
+	filtersAddr := serveFiltersDouble(t, &spamState{})
+	tests := []struct {
+		name string
+		addr string
+		args []string
+		resp proto.Message // the -o json output, empty
+	}{
+		{name: "queue", addr: queueAddr, args: []string{"queue"}, resp: &commentdv1.ListQueueResponse{}},
+		{name: "queue spam, all pages", addr: queueAddr, args: []string{"queue", "--state", "spam", "--all"}, resp: &commentdv1.ListQueueResponse{}},
+		{name: "bans", addr: bansAddr, args: []string{"bans"}, resp: &commentdv1.ListBansResponse{}},
+		{name: "audit", addr: auditAddr, args: []string{"audit", "--since", "24h"}, resp: &commentdv1.ListAuditEventsResponse{}},
+		{name: "filters list", addr: filtersAddr, args: []string{"filters", "list"}, resp: &commentdv1.ListFiltersResponse{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := withServer(tt.addr, tt.args...)
+			got := invocation{args: args}.run(t)
+			if got.code != exitOK || got.stdout != "No entries.\n" {
+				t.Errorf("%s: exit %d, stdout %q (stderr %q); want exit %d, stdout %q", cmdline(args), got.code, got.stdout, got.stderr, exitOK, "No entries.\n")
+			}
+
+			args = withServer(tt.addr, append(tt.args, "-o", "json")...)
+			got = invocation{args: args}.run(t)
+			if got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want %d", cmdline(args), got.code, got.stderr, exitOK)
+			}
+			resp := tt.resp.ProtoReflect().New().Interface()
+			if err := protojson.Unmarshal([]byte(got.stdout), resp); err != nil {
+				t.Fatalf("%s: stdout %q is not a %s: %v", cmdline(args), got.stdout, proto.MessageName(tt.resp), err)
+			}
+			if diff := cmp.Diff(tt.resp, resp, protocmp.Transform()); diff != "" {
+				t.Errorf("%s: JSON output differs from the empty response (-want +got):\n%s", cmdline(args), diff)
+			}
+		})
 	}
 }

@@ -148,7 +148,8 @@ of the BODY. show prints the reasons in full.
 One call returns one page (--limit comments, server default 50, at most 500). When there are more,
 the next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
 page; with --older-than, the hint gives its exact time, as a token goes only with the same filters.
-With -o json the output is the ListQueueResponse (with --all, one response holding every page).`,
+An empty list prints "No entries.". With -o json the output is the ListQueueResponse (with --all, one
+response holding every page; an empty list is an empty response).`,
 		Example: `  commentctl queue
   commentctl queue --state spam --thread blog-post-42
   commentctl queue --reason-code TOO_MANY_LINKS --score-above 0.5 --older-than 48h
@@ -206,9 +207,11 @@ With -o json the output is the ListQueueResponse (with --all, one response holdi
 	return cmd
 }
 
-// writeQueue prints the queue table. An empty queue prints only the header, so scripts that skip
-// the first line see no rows.
+// writeQueue prints the queue table, or "No entries." for an empty queue.
 func writeQueue(w io.Writer, comments []*commentdv1.ModeratedComment, now time.Time) error {
+	if len(comments) == 0 {
+		return writeNoEntries(w)
+	}
 	var t table
 	t.row("ID", "THREAD", "AGE", "AUTHOR", "EMAIL", "SCORE", "WHY", "BODY")
 	for _, mc := range comments {
