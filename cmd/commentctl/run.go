@@ -275,7 +275,9 @@ func missingSubcommand(cmd *cobra.Command, args []string) error {
 }
 
 // argCount returns an argument check that wants between min and max arguments (max < 0: no limit)
-// and names what is missing in its usage error.
+// and names what is missing in its usage error. An empty or blank argument (show "", or a shell
+// variable that was not set) is a usage error too, before anything is sent: no command takes one,
+// and the server would only refuse it.
 func argCount(minN, maxN int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		switch {
@@ -283,6 +285,11 @@ func argCount(minN, maxN int, what string) cobra.PositionalArgs {
 			return usagef(cmd, "%s needs %s", cmdName(cmd), what)
 		case maxN >= 0 && len(a) > maxN:
 			return usagef(cmd, "%s takes %s, got %d: %s", cmdName(cmd), what, len(a), strings.Join(a, " "))
+		}
+		for i, v := range a {
+			if strings.TrimSpace(v) == "" {
+				return usagef(cmd, "%s: argument %d is empty; want %s", cmdName(cmd), i+1, what)
+			}
 		}
 		return nil
 	}
