@@ -24,8 +24,8 @@ The token is the secret: give it to whoever uses the key (a moderator's --token 
 The keys-file line holds only the token's SHA-256; append it to the keys file the server reads.
 
 The output is for people, with a comment line before each value: do not append it all to the keys
-file, which would then hold the secret token, and which commentd would refuse (a line of one
-field). With --keys-file FILE, keygen appends the line to FILE itself (created, mode 644, if
+file, which would then hold the secret token, and which commentd would refuse (it names the line
+holding a token, without printing it). With --keys-file FILE, keygen appends the line to FILE itself (created, mode 644, if
 missing; nothing is written if FILE would not load, such as a NAME already in it) and prints only
 the token, as one line, for a script to take. -o json prints both as "token" and "keysFileLine".
 

@@ -99,6 +99,7 @@ const NameRule = "1-64 letters, digits and ._@-, starting with a letter or digit
 // Parse reads a keys file: one "name role sha256hex" per line; blank lines and lines starting with
 // "#" are ignored. Names must be unique, and so must hashes: one token under two lines (a line
 // copied and renamed, say) would get the name and role of whichever line Lookup met last.
+// A line holding a token itself is refused with ErrTokenLine, naming the line but not the token.
 func Parse(r io.Reader) (*Set, error) {
 	s := &Set{}
 	seen := map[string]bool{}
@@ -114,6 +115,10 @@ func Parse(r io.Reader) (*Set, error) {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
+		}
+		if tokenPattern.MatchString(line) {
+			// Before the checks of each field: they quote the field they refuse, and a token is a secret.
+			return nil, fmt.Errorf("apikey: line %d: %w: a token is the secret its user holds, and the keys file takes the \"name role sha256hex\" line commentctl keygen prints after it; put that line in its place, and make a new key if anyone else can read this file", n, ErrTokenLine)
 		}
 		f := strings.Fields(line)
 		if len(f) != 3 {
@@ -147,6 +152,16 @@ func Parse(r io.Reader) (*Set, error) {
 	}
 	return s, nil
 }
+
+// ErrTokenLine means a keys-file line holds a token itself (keygen's token line appended instead
+// of its keys-file line, say). The error that wraps it names the line, never the token.
+var ErrTokenLine = errors.New("a token where a keys-file line belongs")
+
+// tokenPattern finds a token as Generate makes them anywhere in a line, alone or as part of
+// "TOKEN=...". A SHA-256 is hex, so only a key name could match by chance; a name shaped exactly
+// like a token is one pasted in its place, and names are logged.
+var tokenPattern = regexp.MustCompile(`(^|[^A-Za-z0-9_-])` + regexp.QuoteMeta(TokenPrefix) +
+	fmt.Sprintf(`[A-Za-z0-9_-]{%d}($|[^A-Za-z0-9_-])`, base64.RawURLEncoding.EncodedLen(tokenBytes)))
 
 // Add adds a key given its token, for generated development keys and tests.
 func (s *Set) Add(name string, role Role, token string) error {
@@ -187,6 +202,9 @@ func (s *Set) Lookup(token string) (Key, error) {
 // TokenPrefix starts every generated token, so a leaked one is easy to recognise in code scans.
 const TokenPrefix = "cmd_"
 
+// tokenBytes is how many random bytes a token holds, after TokenPrefix in unpadded URL-safe base64.
+const tokenBytes = 32
+
 // Generate returns a new random token and its keys-file line.
 func Generate(name string, role Role) (token, line string, err error) {
 	if !ValidName(name) {
@@ -195,7 +213,7 @@ func Generate(name string, role Role) (token, line string, err error) {
 	if role == RoleUnknown {
 		return "", "", errors.New("apikey: a role is required")
 	}
-	var b [32]byte
+	var b [tokenBytes]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", "", fmt.Errorf("apikey: random: %w", err)
 	}

@@ -156,3 +156,45 @@ func TestGenerateAndAddRefuse(t *testing.T) {
 		t.Errorf("Add(x) twice = %v, %d keys; want an error and 1 key", err, s.Len())
 	}
 }
+
+// TestParseRefusesTokens: a keys file holding a token (keygen's token line appended instead of, or
+// with, its keys-file line) is refused as such, naming the line but never echoing the secret.
+func TestParseRefusesTokens(t *testing.T) {
+	t.Parallel()
+	token, line, err := Generate("alice", RoleModerator)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	tests := []struct {
+		name     string
+		file     string
+		wantLine string
+	}{
+		{name: "token alone", file: token + "\n", wantLine: "line 1"},
+		{name: "keygen's whole output", file: "# keys\n" + "# Token: give it to the key's user\n" + token + "\n# Keys-file line\n" + line + "\n", wantLine: "line 3"},
+		{name: "token after the line", file: line + "\n" + token + "\n", wantLine: "line 2"},
+		{name: "token for the hash", file: "alice moderator " + token + "\n", wantLine: "line 1"},
+		{name: "token as the name", file: token + " moderator " + strings.Repeat("ab", 32) + "\n", wantLine: "line 1"},
+		{name: "token in a variable", file: "COMMENTD_TOKEN=" + token + "\n", wantLine: "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(strings.NewReader(tt.file))
+			if !errors.Is(err, ErrTokenLine) {
+				t.Fatalf("Parse(file with a token) = %v; want ErrTokenLine", err)
+			}
+			if strings.Contains(err.Error(), token[len(TokenPrefix):len(TokenPrefix)+8]) {
+				t.Errorf("Parse(file with a token) = %v; it echoes the token", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantLine+":") {
+				t.Errorf("Parse(file with a token) = %v; want it to name %s", err, tt.wantLine)
+			}
+		})
+	}
+
+	// Comments are ignored, so a note holding a token does not stop the keys from loading.
+	if _, err := Parse(strings.NewReader("# " + token + " was given to alice\n" + line + "\n")); err != nil {
+		t.Errorf("Parse(a commented token and the keys-file line) = %v; want the key (comments are ignored)", err)
+	}
+}
