@@ -165,14 +165,14 @@ func TestStackWeightsFit(t *testing.T) {
 func TestFitLogistic(t *testing.T) {
 	// Data drawn exactly from P(y=1) = σ(2x - 1) in expectation: for each x, weight the two labels
 	// by their probabilities (as repeated rows), and the maximum-likelihood fit is (2, -1).
-	var rows [][numFamilies + 1]float64
+	var rows [][]float64
 	var offsets, labels []float64
 	for _, x := range []float64{-2, -1, 0, 0.5, 1, 2, 3} {
 		p := 1 / (1 + math.Exp(-(2*x - 1)))
 		n := 1000
 		pos := int(math.Round(p * float64(n)))
 		for i := range n {
-			var r [numFamilies + 1]float64
+			r := make([]float64, numFamilies+1)
 			r[0], r[numFamilies] = x, 1
 			rows = append(rows, r)
 			offsets = append(offsets, 0)

@@ -740,7 +740,7 @@ func fitStack(xs []Example) (w [numFamilies]float64, bias float64) {
 	}
 	t.Vocabulary = int64(len(counts))
 
-	rows := make([][numFamilies + 1]float64, len(docs)) // evidence, then 1 for the bias
+	rows := make([][]float64, len(docs)) // evidence, then 1 for the bias
 	offsets := make([]float64, len(docs))
 	labels := make([]float64, len(docs))
 	for i, d := range docs {
@@ -764,8 +764,7 @@ func fitStack(xs []Example) (w [numFamilies]float64, bias float64) {
 			own.HamTokens -= int64(len(d.tokens))
 		}
 		x, prior, _ := stackEvidence(d.tokens, spamCounts, hamCounts, own)
-		copy(rows[i][:], x[:])
-		rows[i][numFamilies] = 1
+		rows[i] = append(x[:], 1)
 		offsets[i] = prior
 		if d.spam {
 			labels[i] = 1
@@ -784,13 +783,19 @@ func classIndex(isSpam bool) int {
 }
 
 // fitLogistic fits P(y=1) = σ(offset + β·x) by Newton's method (iteratively reweighted least
-// squares). A tiny ridge keeps the normal equations solvable when a family never occurs.
-func fitLogistic(rows [][numFamilies + 1]float64, offsets, labels []float64) [numFamilies + 1]float64 {
-	const k = numFamilies + 1
-	var beta [k]float64
-	for range 50 {
-		var grad [k]float64
-		var hess [k][k]float64
+// squares), with a tiny ridge penalty (in the gradient and the Hessian alike) that keeps the
+// normal equations solvable when a family never occurs. Every row
+// has the same length, the number of coefficients; the model's fit has numFamilies + 1 (the
+// evidence, then 1 for the bias), the variant harness (build tag spamvariants) more.
+func fitLogistic(rows [][]float64, offsets, labels []float64) []float64 {
+	k := len(rows[0])
+	beta := make([]float64, k)
+	for range 100 {
+		grad := make([]float64, k)
+		hess := make([][]float64, k)
+		for j := range hess {
+			hess[j] = make([]float64, k)
+		}
 		for i, x := range rows {
 			z := offsets[i]
 			for j := range k {
@@ -806,6 +811,7 @@ func fitLogistic(rows [][numFamilies + 1]float64, offsets, labels []float64) [nu
 		}
 		for j := range k {
 			hess[j][j] += 1e-6
+			grad[j] -= 1e-6 * beta[j]
 		}
 		step := solve(hess, grad)
 		var change float64
@@ -820,9 +826,10 @@ func fitLogistic(rows [][numFamilies + 1]float64, offsets, labels []float64) [nu
 	return beta
 }
 
-// solve solves a·x = b by Gaussian elimination with partial pivoting; a is positive definite here.
-func solve(a [numFamilies + 1][numFamilies + 1]float64, b [numFamilies + 1]float64) [numFamilies + 1]float64 {
-	const k = numFamilies + 1
+// solve solves a·x = b by Gaussian elimination with partial pivoting, in place; a is positive
+// definite here.
+func solve(a [][]float64, b []float64) []float64 {
+	k := len(b)
 	for c := range k {
 		p := c
 		for r := c + 1; r < k; r++ {
@@ -840,7 +847,7 @@ func solve(a [numFamilies + 1][numFamilies + 1]float64, b [numFamilies + 1]float
 			b[r] -= f * b[c]
 		}
 	}
-	var x [k]float64
+	x := make([]float64, k)
 	for r := k - 1; r >= 0; r-- {
 		s := b[r]
 		for j := r + 1; j < k; j++ {

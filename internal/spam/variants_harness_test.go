@@ -133,77 +133,8 @@ func (v variant) fit(docs []*hdoc) fitted {
 			ys[i] = 1
 		}
 	}
-	beta := fitLogisticN(rows, offs, ys)
+	beta := fitLogistic(rows, offs, ys)
 	return fitted{w: beta[:v.k], bias: beta[v.k]}
-}
-
-func fitLogisticN(rows [][]float64, offsets, labels []float64) []float64 {
-	k := len(rows[0])
-	beta := make([]float64, k)
-	for range 100 {
-		grad := make([]float64, k)
-		hess := make([][]float64, k)
-		for j := range hess {
-			hess[j] = make([]float64, k)
-		}
-		for i, x := range rows {
-			z := offsets[i]
-			for j := range k {
-				z += beta[j] * x[j]
-			}
-			p := 1 / (1 + math.Exp(-z))
-			for j := range k {
-				grad[j] += (labels[i] - p) * x[j]
-				for l := range k {
-					hess[j][l] += p * (1 - p) * x[j] * x[l]
-				}
-			}
-		}
-		for j := range k {
-			hess[j][j] += 1e-6
-			grad[j] -= 1e-6 * beta[j]
-		}
-		step := solveN(hess, grad)
-		var change float64
-		for j := range k {
-			beta[j] += step[j]
-			change = max(change, math.Abs(step[j]))
-		}
-		if change < 1e-10 {
-			break
-		}
-	}
-	return beta
-}
-
-func solveN(a [][]float64, b []float64) []float64 {
-	k := len(b)
-	for c := range k {
-		p := c
-		for r := c + 1; r < k; r++ {
-			if math.Abs(a[r][c]) > math.Abs(a[p][c]) {
-				p = r
-			}
-		}
-		a[c], a[p] = a[p], a[c]
-		b[c], b[p] = b[p], b[c]
-		for r := c + 1; r < k; r++ {
-			f := a[r][c] / a[c][c]
-			for j := c; j < k; j++ {
-				a[r][j] -= f * a[c][j]
-			}
-			b[r] -= f * b[c]
-		}
-	}
-	x := make([]float64, k)
-	for r := k - 1; r >= 0; r-- {
-		s := b[r]
-		for j := r + 1; j < k; j++ {
-			s -= a[r][j] * x[j]
-		}
-		x[r] = s / a[r][r]
-	}
-	return x
 }
 
 func decide(score float64, links int, th Thresholds) int {
