@@ -361,20 +361,25 @@ func mustGetCreateTime(t *testing.T, e *env, name string) *timestamppb.Timestamp
 	return c.GetComment().GetCreateTime()
 }
 
+// settableClock returns a clock for the server's comments that reads start until set moves it.
+func settableClock(start time.Time) (now func() time.Time, set func(time.Time)) {
+	var (
+		mu    sync.Mutex
+		clock = start
+	)
+	now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set = func(t time.Time) { mu.Lock(); defer mu.Unlock(); clock = t }
+	return now, set
+}
+
 // TestThreadsCloseByAge runs a server with close-threads-after 1h: a thread whose first comment
 // is two hours old refuses new comments and reports itself closed, until a moderator reopens it.
 func TestThreadsCloseByAge(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		clock = time.Now().Add(-2 * time.Hour)
-	)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	now, setNow := settableClock(time.Now().Add(-2 * time.Hour))
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, closeAfter: time.Hour, commentNow: now})
 	mod := e.as(t, modKeyName)
 	first := e.submit(t, validSubmission("aging", "first, two hours ago"))
-	mu.Lock()
-	clock = time.Now()
-	mu.Unlock()
+	setNow(time.Now())
 
 	_, err := e.site.SubmitComment(e.as(t, siteKeyName), validSubmission("aging", "too late"))
 	if code, reason := codeReason(err); code != codes.FailedPrecondition || reason != grpcserver.ReasonThreadClosed {
@@ -429,7 +434,7 @@ func TestThreadsCloseByAge(t *testing.T) {
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
 	})
 	if err != nil || upd.GetThread().GetClosed() || upd.GetThread().GetCloseReason() != commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_UNSPECIFIED ||
-		!upd.GetThread().GetAutoCloseTime().AsTime().After(clock) {
+		!upd.GetThread().GetAutoCloseTime().AsTime().After(now()) {
 		t.Fatalf("called UpdateThread(closed false) on the old thread, got %v, %v; want open, a new period ending after now", upd.GetThread(), err)
 	}
 	e.submit(t, validSubmission("aging", "welcome back"))
@@ -439,17 +444,11 @@ func TestThreadsCloseByAge(t *testing.T) {
 // takes new comments, why not, and when it closes by age, so the site shows the comment form or
 // "Comments are closed" without GetThread (a moderators' method).
 func TestSiteSeesThreadStatus(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		clock = time.Now().Add(-2 * time.Hour)
-	)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	now, setNow := settableClock(time.Now().Add(-2 * time.Hour))
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, closeAfter: time.Hour, commentNow: now})
 	site := e.as(t, siteKeyName)
 	aging := e.submit(t, validSubmission("aging", "first, two hours ago"))
-	mu.Lock()
-	clock = time.Now()
-	mu.Unlock()
+	setNow(time.Now())
 	young := e.submit(t, validSubmission("young", "a thread open for an hour"))
 	shut := e.submit(t, validSubmission("shut", "a thread a moderator closes"))
 	if _, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
