@@ -27,8 +27,10 @@
 -- ARGV[16]     lease of the claim on a comment put back in the queue, ms ("0": no claim)
 -- ARGV[17]     the etag the moderator read (moderation.ETag), "" for none: the decision is taken
 --              only while the comment still has it
+-- ARGV[18]     base of the thread's settings hash: append the thread id
 --
--- The thread's index keys, the claim holder's set and the daily counters are named at run time;
+-- The thread's index keys and settings, the claim holder's set and the daily counters are named at
+-- run time;
 -- they carry the same hash tag as KEYS[1], so they are in its slot.
 --
 -- Returns {"missing"}, {"same", record} when the comment already is in the target state (nothing
@@ -80,7 +82,8 @@ local lease = tonumber(ARGV[16])
 -- stopped here, it has changed nothing and its resend after the move makes the whole decision;
 -- stopped after a write, it would leave the decision half made, and the resend, finding the
 -- comment in the target state, would return "same" without counting it or announcing it.
-local reached = {dayKey(ARGV[4])}
+local settings = ARGV[18] .. thread
+local reached = {dayKey(ARGV[4]), settings}
 for _, st in ipairs({from, to}) do
   for _, k in ipairs(indexes(st)) do
     reached[#reached + 1] = k
@@ -117,6 +120,14 @@ if to == PUBLISHED then
   end
 else
   redis.call("HDEL", KEYS[1], "published")
+end
+
+-- A comment that leaves spam or rejection for the thread (approved, or put back in the queue)
+-- starts the thread's auto-close period if nothing has: create.lua starts it only at a published
+-- or held comment, so a thread whose only comments were spam has none until a moderator decides
+-- one of them is not. It starts now, not at the comment's submission, which may be long past.
+if (to == PUBLISHED or to == PENDING) then
+  redis.call("HSETNX", settings, "first", ARGV[4])
 end
 
 -- The decision ends the review, whoever held the claim.

@@ -34,8 +34,9 @@ import (
 //	P S t:<threadID>           hash    the thread's settings: "mode" (1 pre, 2 post; absent = site
 //	                                   default), "closed" ("1"; absent = open) and "first" (unix µs:
 //	                                   the start of its auto-close period, its first published or
-//	                                   held comment or its last reopening since; see create.lua).
-//	                                   No TTL; a thread back to
+//	                                   held comment, or a moderator's first decision taking one out
+//	                                   of spam or rejection, or its last reopening since; see
+//	                                   create.lua, decide.lua). No TTL; a thread back to
 //	                                   defaults without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id, alone, as every version reads it (a server

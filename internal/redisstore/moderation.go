@@ -50,7 +50,7 @@ func (s *Store) Decide(ctx context.Context, id string, a moderation.Action, d co
 		args = append(args, k.threadQueueBase(shard, st))
 	}
 	args = append(args, string(a.Audit()), counterLetter(a.Audit()), k.statsBase(shard), statsKeep, k.events(), k.moderatorClaimsBase(shard),
-		moderation.DefaultLease.Milliseconds(), etag)
+		moderation.DefaultLease.Milliseconds(), etag, k.thread(shard, ""))
 
 	reply, err := s.decide.Run(ctx, s.rdb, scriptKeys, args...).Slice()
 	if err != nil {

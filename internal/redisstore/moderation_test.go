@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
@@ -265,6 +266,61 @@ func TestSpamStartsNoPeriod(t *testing.T) {
 		th, err := s.GetThread(ctx, thread)
 		if want := now.Add(period); err != nil || th.Closed || !th.AutoCloseAt.Equal(want) {
 			t.Errorf("%s: GetThread after the published comment = %+v, %v; want open, closing at %v (its period starts now)", tt.name, th, err, want)
+		}
+	}
+}
+
+// TestNotSpamStartsThePeriod: a thread whose only comments are spam or rejected has no auto-close
+// period; a moderator's decision that takes one of them out (approve, or back to the queue)
+// starts it at the decision, not at the comment's submission long before, and a later decision
+// leaves it running from there.
+func TestNotSpamStartsThePeriod(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const period = time.Hour
+	s := closingStore(t, redistest.Client(t, redistest.Shared(t)), redistest.Prefix(t), period)
+	now := time.Now().Truncate(time.Microsecond)
+	tests := []struct {
+		name   string
+		stored comment.State
+		action moderation.Action
+		to     comment.State
+		from   []comment.State
+	}{
+		{"spam marked not spam", comment.StateSpam, moderation.MarkNotSpam, comment.StatePending, []comment.State{comment.StateSpam}},
+		{"spam approved", comment.StateSpam, moderation.Approve, comment.StatePublished, []comment.State{comment.StateSpam}},
+		{"rejected reopened", comment.StateRejected, moderation.Reopen, comment.StatePending, []comment.State{comment.StateRejected}},
+		{"rejected approved", comment.StateRejected, moderation.Approve, comment.StatePublished, []comment.State{comment.StateRejected}},
+	}
+	for i, tt := range tests {
+		thread := fmt.Sprintf("spam-only-%d", i)
+		c := draft(s, thread, 1)
+		c.State, c.CreatedAt, c.PublishedAt = tt.stored, now.Add(-2*period), time.Time{}
+		if _, _, err := s.Create(ctx, c, comment.CreateOptions{}); err != nil {
+			t.Fatalf("%s: Create(%v comment, 2h ago) = %v", tt.name, tt.stored, err)
+		}
+		if th, err := s.GetThread(ctx, thread); err != nil || th.Closed || !th.AutoCloseAt.IsZero() {
+			t.Fatalf("%s: GetThread with only a %v comment = %+v, %v; want open, no period", tt.name, tt.stored, th, err)
+		}
+		decided := now.Add(-time.Minute)
+		d := comment.Decision{Moderator: "anna", At: decided, To: tt.to}
+		if _, err := s.Decide(ctx, c.ID, tt.action, d, tt.from, ""); err != nil {
+			t.Fatalf("%s: Decide = %v", tt.name, err)
+		}
+		th, err := s.GetThread(ctx, thread)
+		if want := decided.Add(period); err != nil || th.Closed || !th.AutoCloseAt.Equal(want) {
+			t.Errorf("%s: GetThread after the decision = %+v, %v; want open, closing at %v (the decision's time + 1h)", tt.name, th, err, want)
+		}
+		// A later decision on the same comment leaves the period where it started.
+		back := comment.Decision{Moderator: "anna", At: now, To: comment.StateSpam}
+		if _, err := s.Decide(ctx, c.ID, moderation.MarkSpam, back, []comment.State{tt.to}, ""); err != nil {
+			t.Fatalf("%s: MarkSpam after the decision = %v", tt.name, err)
+		}
+		if _, err := s.Decide(ctx, c.ID, moderation.Approve, comment.Decision{Moderator: "anna", At: now, To: comment.StatePublished}, []comment.State{comment.StateSpam}, ""); err != nil {
+			t.Fatalf("%s: Approve after MarkSpam = %v", tt.name, err)
+		}
+		if th, err := s.GetThread(ctx, thread); err != nil || !th.AutoCloseAt.Equal(decided.Add(period)) {
+			t.Errorf("%s: GetThread after two more decisions = %+v, %v; want the period still closing at %v", tt.name, th, err, decided.Add(period))
 		}
 	}
 }

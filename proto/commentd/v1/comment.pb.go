@@ -814,7 +814,7 @@ type Thread struct {
 	CloseReason ThreadCloseReason `protobuf:"varint,6,opt,name=close_reason,json=closeReason,proto3,enum=commentd.v1.ThreadCloseReason" json:"close_reason,omitempty"`
 	// When the thread's auto-close period ends: in the future for an open thread, in the past for one closed by age.
 	// Unset when the server does not close threads by age (-close-threads-after 0) or the period has not started: it
-	// starts with the thread's first published or held comment (spam and rejected ones start none), and again when a moderator reopens a thread that has comments. Set on a
+	// starts with the thread's first published or held comment (spam and rejected ones start none; a moderator's decision taking one of them out starts it), and again when a moderator reopens a thread that has comments. Set on a
 	// thread a moderator closed too, where it does not matter until the thread is reopened (which starts a new period).
 	// Output only: UpdateThread ignores it.
 	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
