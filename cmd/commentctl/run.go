@@ -287,8 +287,15 @@ func argCount(minN, maxN int, what string) cobra.PositionalArgs {
 			return usagef(cmd, "%s takes %s, got %d: %s", cmdName(cmd), what, len(a), strings.Join(a, " "))
 		}
 		for i, v := range a {
-			if strings.TrimSpace(v) == "" {
+			v = strings.TrimSpace(v)
+			if v == "" {
 				return usagef(cmd, "%s: argument %d is empty; want %s", cmdName(cmd), i+1, what)
+			}
+			// "comments/$ID" with ID unset names no resource; sent, it would come back as the
+			// server's refusal of the name, which does not say the command line is at fault.
+			switch v {
+			case "comments/", "threads/", "bans/", "filters/": // the resource names taken beside bare ids
+				return usagef(cmd, "%s: argument %d is only the prefix %q; want %s", cmdName(cmd), i+1, v, what)
 			}
 		}
 		return nil
