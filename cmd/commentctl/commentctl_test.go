@@ -324,7 +324,7 @@ func TestShow(t *testing.T) {
 	created := now.Add(-5*time.Hour - 10*time.Second)
 	decided := now.Add(-2*time.Hour - 10*time.Second)
 	mc := moderated("c9", "post-7", "Jane", "j•••@example.com", "First line\nsecond \x1b[31mline", created, "PRE_MODERATION", "TOO_MANY_LINKS")
-	mc.Comment.ParentId = "c8"
+	mc.Comment.ParentId, mc.Comment.Depth = "c8", 2
 	mc.Comment.State = commentdv1.State_STATE_REJECTED
 	mc.Decision = &commentdv1.Decision{
 		Moderator:  "alice",
@@ -349,7 +349,7 @@ func TestShow(t *testing.T) {
 		want := "" +
 			"Name:          comments/c9\n" +
 			"Thread:        post-7\n" +
-			"Reply to:      c8\n" +
+			"Reply to:      c8 (depth 2)\n" +
 			"State:         rejected\n" +
 			"Created:       " + stamp(created) + " (5h ago)\n" +
 			"Published:     -\n" +

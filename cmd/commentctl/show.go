@@ -57,7 +57,11 @@ func writeComment(w io.Writer, mc *commentdv1.ModeratedComment, now time.Time) e
 
 	field("Name", cell(cm.GetName(), 0))
 	field("Thread", cell(cm.GetThreadId(), 0))
-	field("Reply to", cell(cm.GetParentId(), 0))
+	reply := cell(cm.GetParentId(), 0)
+	if cm.GetParentId() != "" {
+		reply += fmt.Sprintf(" (depth %d)", cm.GetDepth())
+	}
+	field("Reply to", reply)
 	field("State", stateName(cm.GetState()))
 	field("Created", when(cm.GetCreateTime(), now))
 	field("Published", when(cm.GetPublishTime(), now))

@@ -192,7 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 			logShardPlacement(ctx, log, rdb)
 		}
 		startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix, CloseThreadsAfter: cfg.Workflow.CloseThreadsAfter})
+		s, err := redisstore.New(startCtx, rdb, redisstore.Options{Prefix: cfg.RedisPrefix, CloseThreadsAfter: cfg.Workflow.CloseThreadsAfter, MaxReplyDepth: cfg.Workflow.MaxReplyDepth})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("redis store: %w", err)

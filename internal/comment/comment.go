@@ -101,6 +101,7 @@ type Comment struct {
 	ID          string
 	ThreadID    string
 	ParentID    string
+	Depth       int // how deep a reply is nested: 0 for a top-level comment, 1 for a reply to one, ...
 	AuthorName  string
 	EmailSealed string
 	AuthorKey   string
@@ -225,6 +226,19 @@ func (e *ClosedError) Error() string {
 
 // Is reports whether target is ErrThreadClosed.
 func (e *ClosedError) Is(target error) bool { return target == ErrThreadClosed }
+
+// DepthError refuses a reply to a comment nested as deep as replies may be. It is ErrReplyTooDeep
+// (errors.Is).
+type DepthError struct {
+	Max int // the deepest a reply may be; a top-level comment is at depth 0
+}
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("%v: replies nest at most %d deep", ErrReplyTooDeep, e.Max)
+}
+
+// Is reports whether target is ErrReplyTooDeep.
+func (e *DepthError) Is(target error) bool { return target == ErrReplyTooDeep }
 
 // FieldViolation names one bad request field and what is wrong with it.
 type FieldViolation struct {

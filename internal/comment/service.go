@@ -14,6 +14,7 @@ import (
 var (
 	ErrParentNotFound     = errors.New("comment: parent not found in this thread")
 	ErrParentNotPublished = errors.New("comment: parent is not published")
+	ErrReplyTooDeep       = errors.New("comment: parent is nested as deep as replies may be")
 )
 
 // CreateOptions are the facts the store needs to finish a submission in one atomic step.
@@ -202,7 +203,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 	switch {
 	case errors.Is(err, ErrRequestInProgress) && v.RefuseNew != nil:
 		return Comment{}, v.RefuseNew
-	case errors.Is(err, ErrParentNotFound), errors.Is(err, ErrParentNotPublished):
+	case errors.Is(err, ErrParentNotFound), errors.Is(err, ErrParentNotPublished), errors.Is(err, ErrReplyTooDeep):
 		return Comment{}, ParentError(err)
 	case err != nil:
 		return Comment{}, fmt.Errorf("store comment: %w", err)
@@ -211,7 +212,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 }
 
 // ParentError turns a store's refusal of a reply's parent (ErrParentNotFound,
-// ErrParentNotPublished) into the *ValidationError on parent_id that Submit returns for it, so
+// ErrParentNotPublished, ErrReplyTooDeep) into the *ValidationError on parent_id that Submit returns for it, so
 // that a check of a submission that stores nothing (spam.Service.Check) answers as Submit does.
 // Any other error, nil included, is returned as it is.
 func ParentError(err error) error {
@@ -220,6 +221,15 @@ func ParentError(err error) error {
 		return &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "no such comment in this thread"}}}
 	case errors.Is(err, ErrParentNotPublished):
 		return &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: "the parent comment is not published"}}}
+	case errors.Is(err, ErrReplyTooDeep):
+		// The site shows no reply link at that depth (Comment.depth tells it); a reader who
+		// replies anyway replies to the parent's parent or starts a new comment.
+		desc := "the parent comment is nested as deep as replies may be"
+		var de *DepthError
+		if errors.As(err, &de) {
+			desc = fmt.Sprintf("the parent comment is nested as deep as replies may be (%d below a top-level comment); reply to the comment it answers instead", de.Max)
+		}
+		return &ValidationError{Violations: []FieldViolation{{Field: "parent_id", Description: desc}}}
 	}
 	return err
 }

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Workflow is the configuration of the moderator workflow: readers' reports and thread
-// auto-close.
+// Workflow is the configuration of the moderator workflow: readers' reports, thread auto-close
+// and how deep replies nest.
 type Workflow struct {
 	// ReportThreshold is how many distinct readers' reports take a published comment down into the
 	// moderation queue.
@@ -15,11 +15,17 @@ type Workflow struct {
 	// CloseThreadsAfter closes a thread to new comments this long after its first comment
 	// that is not spam (or its last reopening by a moderator); 0 never does.
 	CloseThreadsAfter time.Duration
+	// MaxReplyDepth is the deepest a reply may be nested (a top-level comment is at depth 0); 0
+	// sets no bound.
+	MaxReplyDepth int
 }
 
 // Bounds of the workflow settings.
 const (
 	maxReportThreshold = 1000
+	// maxReplyDepth bounds -max-reply-depth: no page indents a thousand levels, and the bound
+	// keeps the setting a nesting limit rather than a number nobody reads.
+	maxReplyDepth = 1000
 )
 
 // workflowSettings are the workflow's rows of the settings table.
@@ -47,6 +53,17 @@ func workflowSettings() []setting {
 				return nil
 			},
 			show: func(c *Config) string { return c.Workflow.CloseThreadsAfter.String() }},
+		{name: "max-reply-depth", env: "COMMENTD_MAX_REPLY_DEPTH", def: "0",
+			usage: "the deepest a reply may be nested, a top-level comment being at depth 0: a reply to a comment at this depth is refused (WordPress's \"threaded comments 5 levels deep\" is 4); 0 sets no bound",
+			apply: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("want a whole number, got %q", v)
+				}
+				c.Workflow.MaxReplyDepth = n
+				return nil
+			},
+			show: func(c *Config) string { return strconv.Itoa(c.Workflow.MaxReplyDepth) }},
 	}
 }
 
@@ -54,6 +71,9 @@ func (w *Workflow) validate() []error {
 	var errs []error
 	if w.ReportThreshold < 1 || w.ReportThreshold > maxReportThreshold {
 		errs = append(errs, fmt.Errorf("report-threshold %d: want 1 to %d", w.ReportThreshold, maxReportThreshold))
+	}
+	if w.MaxReplyDepth < 0 || w.MaxReplyDepth > maxReplyDepth {
+		errs = append(errs, fmt.Errorf("max-reply-depth %d: want 0 (no bound) to %d", w.MaxReplyDepth, maxReplyDepth))
 	}
 	switch {
 	case w.CloseThreadsAfter < 0:

@@ -108,6 +108,7 @@ func commentToProto(c comment.Comment) *commentdv1.Comment {
 		State:       stateToProto(c.State),
 		CreateTime:  timeToProto(c.CreatedAt),
 		PublishTime: timeToProto(c.PublishedAt),
+		Depth:       int32(c.Depth),
 	}
 }
 

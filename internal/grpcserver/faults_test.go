@@ -255,7 +255,7 @@ func (e *faultEnv) zmembers(t *testing.T, part string) map[string][]string {
 // decide.lua applying a decision, the abuse check's pipeline, recognised by the ban lookup that
 // ends it (26 fields for an IPv4 address, none of them set), and reports.lua counting a report.
 const (
-	replyCreated  = "*4\r\n$3\r\nnew\r\n"
+	replyCreated  = "*5\r\n$3\r\nnew\r\n"
 	replyDecided  = "*2\r\n$2\r\nok\r\n"
 	replyScreened = "*26\r\n_\r\n"
 	replyReported = "*3\r\n$2\r\nok\r\n"

@@ -34,6 +34,7 @@ type spamEnvOptions struct {
 	ring      *privacy.Keyring
 	mode      comment.Mode
 	engine    spam.EngineOptions // Campaigns is filled in
+	maxDepth  int                // redisstore.Options.MaxReplyDepth
 }
 
 // spamEnv is a server wired as commentd wires it: the abuse check (bans and the author's record,
@@ -55,7 +56,7 @@ func newSpamEnv(t *testing.T, o spamEnvOptions) *spamEnv {
 	}
 	t.Cleanup(func() { client.Close() })
 	e.redis = client
-	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix}); err != nil {
+	if e.store, err = redisstore.New(ctx, client, redisstore.Options{Prefix: e.prefix, MaxReplyDepth: o.maxDepth}); err != nil {
 		t.Fatalf("redisstore.New: %v", err)
 	}
 	keys := testKeys(t, e)
@@ -491,13 +492,18 @@ func TestCheckCommentStoresNothing(t *testing.T) {
 }
 
 // TestCheckCommentRefusesAsSubmit: what the store refuses about a submission's thread and parent
-// (a closed thread, a parent missing, of another thread or not published) CheckComment refuses
+// (a closed thread, a parent missing, of another thread, not published or nested as deep as
+// replies may be) CheckComment refuses
 // with the same code, reason and field (under "comment."), so a site that checks first is never
 // told a comment is fine that SubmitComment then refuses; and a reply to a published comment is
 // fine for both. Each case's CheckComment comes first, so it sees what SubmitComment saw.
 func TestCheckCommentRefusesAsSubmit(t *testing.T) {
-	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost, maxDepth: 1})[0]
 	published := e.submit(t, spamSubmission(1, "open", "the budget figures were revised last week"))
+	deepest := e.submit(t, replyTo(spamSubmission(4, "open", "the revision came after the audit"), published.GetId()))
+	if published.GetDepth() != 0 || deepest.GetDepth() != 1 {
+		t.Fatalf("called SubmitComment(a comment, a reply to it), got depths %d and %d, want 0 and 1", published.GetDepth(), deepest.GetDepth())
+	}
 	e.setMode(t, "held", commentdv1.ModerationMode_MODERATION_MODE_PRE)
 	pending := e.submit(t, spamSubmission(2, "held", "the chart of housing prices needs a source"))
 	if _, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{Thread: &commentdv1.Thread{Name: "threads/closed", Closed: true}}); err != nil {
@@ -518,6 +524,7 @@ func TestCheckCommentRefusesAsSubmit(t *testing.T) {
 		{"parent that does not exist", reply("open", e.store.NewID("open")), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
 		{"parent in another thread", reply("elsewhere", published.GetId()), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
 		{"parent not published", reply("held", pending.GetId()), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
+		{"parent as deep as replies may be", reply("open", deepest.GetId()), codes.InvalidArgument, grpcserver.ReasonInvalidArgument, "parent_id"},
 		{"reply to a published comment", reply("open", published.GetId()), codes.OK, "", ""},
 	}
 	for _, tt := range tests {

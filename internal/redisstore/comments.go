@@ -90,7 +90,7 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 	// The strings go in as pointers into one array, which go-redis writes as the strings (see
 	// evalShaCmd); args has room for every argument create.lua takes.
 	strs := [...]string{c.ThreadID, c.ParentID, fingerprint, published, encodeHold(c.HoldReasons), preHoldField, c.ID}
-	args := make([]any, 0, 16+2*recordFieldCount)
+	args := make([]any, 0, 17+2*recordFieldCount)
 	args = append(args,
 		&strs[0], &strs[1], &strs[2], requestTTL, int(mode),
 		int(c.State), &strs[3], &strs[4], &strs[5],
@@ -127,6 +127,8 @@ func (s *Store) Create(ctx context.Context, c comment.Comment, opts comment.Crea
 		return comment.Comment{}, false, comment.ErrParentNotFound
 	case "parent_unpublished":
 		return comment.Comment{}, false, comment.ErrParentNotPublished
+	case "too_deep":
+		return comment.Comment{}, false, &comment.DepthError{Max: s.maxDepth}
 	case "reused":
 		return comment.Comment{}, false, comment.ErrRequestReused
 	case "in_progress":
@@ -165,7 +167,7 @@ func (s *Store) CheckThread(ctx context.Context, threadID, parentID string) erro
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		settings = p.HMGet(ctx, s.keys.thread(shard, threadID), tfMode, tfClosed, tfFirst)
 		if parentID != "" {
-			parent = p.HMGet(ctx, s.keys.record(shard, parentID), fThread, fState)
+			parent = p.HMGet(ctx, s.keys.record(shard, parentID), fThread, fState, fDepth, fParent)
 		}
 		return nil
 	})
@@ -184,13 +186,31 @@ func (s *Store) CheckThread(ctx context.Context, threadID, parentID string) erro
 	// The parent's key is named by the thread's shard, as create.lua names it: a parent of
 	// another shard, so of another thread, is not found.
 	p := parent.Val()
-	if len(p) != 2 || p[0] != threadID {
+	if len(p) != 4 || p[0] != threadID {
 		return comment.ErrParentNotFound
 	}
 	if p[1] != strconv.Itoa(int(comment.StatePublished)) {
 		return comment.ErrParentNotPublished
 	}
+	if s.maxDepth > 0 && replyDepth(p[2], p[3]) > s.maxDepth {
+		return &comment.DepthError{Max: s.maxDepth}
+	}
 	return nil
+}
+
+// replyDepth is the depth of a reply to a parent whose record holds depth and parent (each a
+// string, or nil when absent), as create.lua reckons it: a parent stored before records kept
+// their depth is at depth 1 if it is a reply, 0 if not.
+func replyDepth(depth, parent any) int {
+	if d, ok := depth.(string); ok {
+		if n, err := strconv.Atoi(d); err == nil {
+			return n + 1
+		}
+	}
+	if parent != nil {
+		return 2
+	}
+	return 1
 }
 
 // requestFingerprint is the form of a request's fingerprint kept beside the idempotency record
@@ -206,8 +226,8 @@ func requestFingerprint(fp string) string {
 // field it decided ({"new", state, published, hold}): the fields the script wrote, decoded as Get
 // would decode them.
 func newRecord(c comment.Comment, decided []any) (comment.Comment, error) {
-	if len(decided) != 3 {
-		return comment.Comment{}, fmt.Errorf("%w: create reply has %d values, want 3", errCorrupt, len(decided))
+	if len(decided) != 4 {
+		return comment.Comment{}, fmt.Errorf("%w: create reply has %d values, want 4", errCorrupt, len(decided))
 	}
 	fields := recordFields(c)
 	m := make(map[string]string, len(fields)/2+4)
@@ -215,12 +235,12 @@ func newRecord(c comment.Comment, decided []any) (comment.Comment, error) {
 		m[fields[i].(string)] = *fields[i+1].(*string)
 	}
 	m[fCreated] = strconv.FormatInt(micros(c.CreatedAt), 10)
-	for i, name := range []string{fState, fPublished, fHold} {
+	for i, name := range []string{fState, fPublished, fHold, fDepth} {
 		v, ok := decided[i].(string)
 		if !ok {
 			return comment.Comment{}, fmt.Errorf("%w: create reply value %d is %T", errCorrupt, i, decided[i])
 		}
-		if v != "" {
+		if v != "" && (name != fDepth || v != "0") {
 			m[name] = v
 		}
 	}

@@ -29,20 +29,23 @@
 -- ARGV[13]     base of the shard's daily counters: append the day number
 -- ARGV[14]     how long daily counters live after their day ends, seconds
 -- ARGV[15]     the queue events channel
--- ARGV[16]     "1": a resend only (comment.CreateOptions.ResendOnly): answer from the idempotency
+-- ARGV[16]     the deepest a reply may be nested (a top-level comment is at depth 0): a reply to a
+--              comment at this depth is refused; "0" no bound
+-- ARGV[17]     "1": a resend only (comment.CreateOptions.ResendOnly): answer from the idempotency
 --              record, and store nothing without one; else "0"
--- ARGV[17..]   field/value pairs stored as they are
+-- ARGV[18..]   field/value pairs stored as they are
 --
 -- Returns one of
---   {"new", state, published, hold}  stored now: the fields of ARGV[17..] plus "state", "created"
---                                    and, when not "", "published" and "hold" (the caller knows
---                                    the rest, so the record is not sent back)
+--   {"new", state, published, hold, depth}
+--                    stored now: the fields of ARGV[18..] plus "state", "created", "depth" when
+--                    not "0", and, when not "", "published" and "hold" (the caller knows the
+--                    rest, so the record is not sent back)
 --   {"own", record}  this same comment was stored by an earlier run of this call
 --   {"dup", record}  the request id was seen before, with this fingerprint (a resend); the record
 --                    is the earlier comment
 -- (record being the stored fields as HGETALL lists them), or a refusal: {"closed", by} (by being
 -- "moderator" or "age": what closed the thread; a moderator's close is checked first),
--- {"no_parent"}, {"parent_unpublished"}, {"reused"} (the request id was seen before with another
+-- {"no_parent"}, {"parent_unpublished"}, {"too_deep"} (the parent is at ARGV[16]'s depth), {"reused"} (the request id was seen before with another
 -- fingerprint: another request under the same id), {"in_progress"} (a resend only, and the request
 -- id has no record yet).
 --
@@ -84,7 +87,7 @@ if ARGV[3] ~= "" then
 end
 -- A resend whose first submission may still be on its way (or being refused) must not store the
 -- comment in its place: nothing counted it.
-if ARGV[3] ~= "" and ARGV[16] == "1" then
+if ARGV[3] ~= "" and ARGV[17] == "1" then
   return {"in_progress"}
 end
 -- Without a request id, a resent call finds its own record. With one, the idempotency record
@@ -103,13 +106,21 @@ if period > 0 and settings[3] and tonumber(ARGV[10]) - tonumber(settings[3]) >= 
   return {"closed", "age"}
 end
 
+local depth = 0
 if ARGV[2] ~= "" then
-  local parent = redis.call("HMGET", KEYS[3], "thread", "state")
+  local parent = redis.call("HMGET", KEYS[3], "thread", "state", "depth", "parent")
   if parent[1] ~= ARGV[1] then
     return {"no_parent"}
   end
   if parent[2] ~= PUBLISHED then
     return {"parent_unpublished"}
+  end
+  -- A reply stored before replies kept their depth has a parent and no depth: it is at depth 1 at
+  -- least, and taken as 1.
+  depth = tonumber(parent[3] or (parent[4] and "1") or "0") + 1
+  local most = tonumber(ARGV[16])
+  if most > 0 and depth > most then
+    return {"too_deep"}
   end
 end
 
@@ -123,7 +134,11 @@ if state == PUBLISHED and mode == PRE and ARGV[9] ~= "" then
 end
 
 local id, score = ARGV[11], ARGV[10]
-local fields = {"state", state, "created", score, unpack(ARGV, 17)}
+local fields = {"state", state, "created", score, unpack(ARGV, 18)}
+if depth > 0 then
+  fields[#fields + 1] = "depth"
+  fields[#fields + 1] = depth
+end
 if published ~= "" then
   fields[#fields + 1] = "published"
   fields[#fields + 1] = published
@@ -170,4 +185,4 @@ if state == PENDING then
 elseif state == SPAM then
   redis.call("PUBLISH", ARGV[15], "spam " .. id .. " " .. ARGV[1] .. " " .. score)
 end
-return {"new", state, published, hold}
+return {"new", state, published, hold, tostring(depth)}

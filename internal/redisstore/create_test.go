@@ -30,6 +30,7 @@ func TestCreateRoundTripsEveryField(t *testing.T) {
 	bare := draft(ts.Store, thread, 3)
 	bare.ParentID = parent.ID
 	bare.IPSealed, bare.IPKey, bare.UserAgent = "", "", ""
+	held.Depth, bare.Depth = 1, 1 // the store's: one below the parent
 
 	for _, c := range []comment.Comment{parent, held, bare} {
 		got, created, err := ts.Create(ctx, c, comment.CreateOptions{DefaultMode: comment.ModePost})
@@ -475,5 +476,123 @@ func TestCheckThreadAnswersAsCreate(t *testing.T) {
 				checkClosed(t, "Create(in "+tt.thread+")", err, tt.byAge)
 			}
 		})
+	}
+}
+
+// TestReplyDepth: a reply is stored one level below its parent, read back so by Get and
+// ListPublished, and a reply to a comment at the deepest level allowed is refused by Create and
+// by CheckThread alike, storing nothing. Without a bound any depth is taken.
+func TestReplyDepth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	prefix := redistest.Prefix(t)
+	bounded, err := New(ctx, rdb, Options{Prefix: prefix, MaxReplyDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbounded, err := New(ctx, rdb, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const thread = "deep"
+	var chain []comment.Comment // chain[i] is at depth i
+	parent := ""
+	for i := range 3 {
+		c := draft(bounded, thread, i+1)
+		c.ParentID = parent
+		got := mustCreate(t, bounded, c, comment.CreateOptions{})
+		if got.Depth != i {
+			t.Errorf("Create(reply %d levels down) returned depth %d", i, got.Depth)
+		}
+		if read, err := bounded.Get(ctx, c.ID); err != nil || read.Depth != i {
+			t.Errorf("Get(comment at depth %d) = depth %d, %v", i, read.Depth, err)
+		}
+		chain = append(chain, got)
+		parent = c.ID
+	}
+	page, err := bounded.ListPublished(ctx, thread, comment.Page{Size: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var depths []int
+	for _, c := range page.Comments {
+		depths = append(depths, c.Depth)
+	}
+	if !slices.Equal(depths, []int{0, 1, 2}) {
+		t.Errorf("ListPublished depths = %v, want [0 1 2]", depths)
+	}
+
+	tooDeep := draft(bounded, thread, 10)
+	tooDeep.ParentID = chain[2].ID
+	_, _, err = bounded.Create(ctx, tooDeep, comment.CreateOptions{RequestID: "too-deep", Fingerprint: "f"})
+	var de *comment.DepthError
+	if !errors.Is(err, comment.ErrReplyTooDeep) || !errors.As(err, &de) || de.Max != 2 {
+		t.Fatalf("Create(reply to a comment at depth 2, bound 2) = %v, want a DepthError{Max: 2}", err)
+	}
+	if _, err := bounded.Get(ctx, tooDeep.ID); !errors.Is(err, comment.ErrNotFound) {
+		t.Errorf("Get(the refused reply) = %v, want ErrNotFound: nothing stored", err)
+	}
+	if err := bounded.CheckThread(ctx, thread, chain[2].ID); !errors.Is(err, comment.ErrReplyTooDeep) {
+		t.Errorf("CheckThread(reply to depth 2, bound 2) = %v, want ErrReplyTooDeep", err)
+	}
+	if err := bounded.CheckThread(ctx, thread, chain[1].ID); err != nil {
+		t.Errorf("CheckThread(reply to depth 1, bound 2) = %v, want nil", err)
+	}
+	// The refused request id stays free: nothing was recorded under it.
+	top := draft(bounded, thread, 11)
+	if _, _, err := bounded.Create(ctx, top, comment.CreateOptions{RequestID: "too-deep", Fingerprint: "g"}); err != nil {
+		t.Errorf("Create(another comment under the refused request id) = %v, want it stored", err)
+	}
+
+	// A server without a bound takes the same reply, one level further down.
+	tooDeep.ID = unbounded.NewID(thread)
+	if got := mustCreate(t, unbounded, tooDeep, comment.CreateOptions{}); got.Depth != 3 {
+		t.Errorf("Create(reply to depth 2, no bound) returned depth %d, want 3", got.Depth)
+	}
+	if err := unbounded.CheckThread(ctx, thread, tooDeep.ID); err != nil {
+		t.Errorf("CheckThread(reply to depth 3, no bound) = %v, want nil", err)
+	}
+}
+
+// TestReplyDepthOfOlderReplies: a reply stored before records kept their depth (it has a parent
+// and no depth field) reads as depth 1, and a reply to it is stored at depth 2 and refused under
+// a bound of 1, by Create and CheckThread alike.
+func TestReplyDepthOfOlderReplies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.Client(t, redistest.Shared(t))
+	prefix := redistest.Prefix(t)
+	s, err := New(ctx, rdb, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded, err := New(ctx, rdb, Options{Prefix: prefix, MaxReplyDepth: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const thread = "older"
+	top := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
+	reply := draft(s, thread, 2)
+	reply.ParentID = top.ID
+	mustCreate(t, s, reply, comment.CreateOptions{})
+	shard, _ := shardOfID(reply.ID)
+	if err := rdb.HDel(ctx, s.keys.record(shard, reply.ID), fDepth).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, reply.ID); err != nil || got.Depth != 1 {
+		t.Errorf("Get(an older reply without a depth) = depth %d, %v; want 1", got.Depth, err)
+	}
+	if err := bounded.CheckThread(ctx, thread, reply.ID); !errors.Is(err, comment.ErrReplyTooDeep) {
+		t.Errorf("CheckThread(reply to an older reply, bound 1) = %v, want ErrReplyTooDeep", err)
+	}
+	next := draft(s, thread, 3)
+	next.ParentID = reply.ID
+	if _, _, err := bounded.Create(ctx, next, comment.CreateOptions{}); !errors.Is(err, comment.ErrReplyTooDeep) {
+		t.Errorf("Create(reply to an older reply, bound 1) = %v, want ErrReplyTooDeep", err)
+	}
+	if got := mustCreate(t, s, next, comment.CreateOptions{}); got.Depth != 2 {
+		t.Errorf("Create(reply to an older reply, no bound) returned depth %d, want 2", got.Depth)
 	}
 }

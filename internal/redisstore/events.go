@@ -160,9 +160,10 @@ func parseEvent(payload string) (moderation.QueueEvent, bool) {
 	return moderation.QueueEvent{Kind: kind, CommentID: f[1], ThreadID: f[2], At: at}, true
 }
 
-// createWorkflowArgs returns create.lua's arguments for the workflow (ARGV[12..15]): the
-// auto-close period, the daily counters and the events channel. They depend on the shard alone,
+// createWorkflowArgs returns create.lua's arguments for the workflow (ARGV[12..16]): the
+// auto-close period, the daily counters, the events channel and the deepest reply. They depend on
+// the shard alone,
 // so New makes them once per shard (workflowArgs) and Create only reads them.
 func (s *Store) createWorkflowArgs(shard int) []any {
-	return []any{s.closeAfter.Microseconds(), s.keys.statsBase(shard), statsKeep, s.keys.events()}
+	return []any{s.closeAfter.Microseconds(), s.keys.statsBase(shard), statsKeep, s.keys.events(), s.maxDepth}
 }

@@ -28,6 +28,9 @@ import (
 //	state         1 published, 2 pending, 3 rejected, 4 spam
 //	created       creation time
 //	published     publication time, present only while published
+//	depth         how deep a reply is nested: 1 for a reply to a top-level comment, and so on;
+//	              absent for a top-level comment, and for replies stored before it was kept
+//	              (create.lua takes those as 1)
 //	hold          why the comment was held or marked spam: a JSON array of [code, message]
 //	              pairs, e.g. [["PRE_MODERATION","..."]]; absent when there is none
 //	dec_by, dec_at, dec_from, dec_to, dec_reason
@@ -51,6 +54,7 @@ const (
 	fCreated     = "created"
 	fPublished   = "published"
 	fHold        = "hold"
+	fDepth       = "depth"
 	fDecBy       = "dec_by"
 	fDecAt       = "dec_at"
 	fDecFrom     = "dec_from"
@@ -188,6 +192,13 @@ func decodeRecord(m map[string]string) (comment.Comment, error) {
 	}
 	if c.PublishedAt, err = fromMicros(m[fPublished]); err != nil {
 		return comment.Comment{}, err
+	}
+	if v := m[fDepth]; v != "" {
+		if c.Depth, err = strconv.Atoi(v); err != nil || c.Depth < 0 {
+			return comment.Comment{}, fmt.Errorf("%w: depth %q", errCorrupt, v)
+		}
+	} else if c.ParentID != "" {
+		c.Depth = 1 // stored before replies kept their depth; create.lua takes it as 1 too
 	}
 	if c.HoldReasons, err = decodeHold(m[fHold]); err != nil {
 		return comment.Comment{}, err

@@ -33,6 +33,9 @@ type Options struct {
 	// CloseThreadsAfter closes a thread to new comments this long after its first comment
 	// that is not spam (or its last reopening); 0 never does. GetThread reports such a thread closed.
 	CloseThreadsAfter time.Duration
+	// MaxReplyDepth is the deepest a reply may be nested, a top-level comment being at depth 0:
+	// a reply to a comment at this depth is refused with comment.ErrReplyTooDeep. 0: no bound.
+	MaxReplyDepth int
 }
 
 var (
@@ -56,6 +59,8 @@ type Store struct {
 	batch *batcher
 	// closeAfter is Options.CloseThreadsAfter.
 	closeAfter time.Duration
+	// maxDepth is Options.MaxReplyDepth.
+	maxDepth int
 	// workflowArgs holds createWorkflowArgs of every shard, made by New; read only.
 	workflowArgs [numShards][]any
 	// watchStall is how long WatchQueue waits on a watcher that fell behind (watchStall; tests
@@ -86,6 +91,9 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
+	if opts.MaxReplyDepth < 0 {
+		return nil, fmt.Errorf("redisstore: negative MaxReplyDepth %d", opts.MaxReplyDepth)
+	}
 	if strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: prefix %q contains '{' or '}', which would change the keys' cluster hash slots", opts.Prefix)
 	}
@@ -97,6 +105,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		page:   redis.NewScript(pageSrc),
 
 		closeAfter:  opts.CloseThreadsAfter,
+		maxDepth:    opts.MaxReplyDepth,
 		watchStall:  watchStall,
 		purgeSettle: purgeSettle,
 		versionStep: randomVersionStep,

@@ -54,7 +54,8 @@ type Bans interface {
 }
 
 // Threads says what the store would refuse about a submission's thread and parent, reading only:
-// comment.ErrThreadClosed, comment.ErrParentNotFound or comment.ErrParentNotPublished, as
+// comment.ErrThreadClosed, comment.ErrParentNotFound, comment.ErrParentNotPublished or
+// comment.ErrReplyTooDeep, as
 // comment.Store.Create would return them for a comment of threadID replying to parentID ("" for
 // none) stored now, or nil.
 type Threads interface {

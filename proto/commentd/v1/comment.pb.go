@@ -277,7 +277,12 @@ type Comment struct {
 	// When the server accepted the comment.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the comment was published, or unset while it is not published.
-	PublishTime   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=publish_time,json=publishTime,proto3" json:"publish_time,omitempty"`
+	PublishTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=publish_time,json=publishTime,proto3" json:"publish_time,omitempty"`
+	// How deep the comment is nested: 0 for a top-level comment, 1 for a reply to one, 2 for a reply to a reply, and
+	// so on, as a page indents it. A server started with -max-reply-depth N refuses a reply to a comment at depth N
+	// (INVALID_ARGUMENT on parent_id), so a site shows no reply link there. A reply stored by a server that did not
+	// keep depths reads as 1.
+	Depth         int32 `protobuf:"varint,10,opt,name=depth,proto3" json:"depth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,6 +378,13 @@ func (x *Comment) GetPublishTime() *timestamppb.Timestamp {
 		return x.PublishTime
 	}
 	return nil
+}
+
+func (x *Comment) GetDepth() int32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
 }
 
 // Reason explains why a check held, rejected or scored a comment.
@@ -905,7 +917,7 @@ var File_commentd_v1_comment_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\n" +
-	"\x19commentd/v1/comment.proto\x12\vcommentd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
+	"\x19commentd/v1/comment.proto\x12\vcommentd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x02\n" +
 	"\aComment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1b\n" +
@@ -917,7 +929,9 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x05state\x18\a \x01(\x0e2\x12.commentd.v1.StateR\x05state\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12=\n" +
-	"\fpublish_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vpublishTime\"6\n" +
+	"\fpublish_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vpublishTime\x12\x14\n" +
+	"\x05depth\x18\n" +
+	" \x01(\x05R\x05depth\"6\n" +
 	"\x06Reason\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\xdf\x01\n" +
