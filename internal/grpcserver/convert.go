@@ -228,6 +228,7 @@ func threadToProto(t comment.Thread, effective comment.Mode) *commentdv1.Thread 
 		Closed:                  t.Closed,
 		CloseReason:             closeReasonToProto(t.Closed, t.ClosedByAge),
 		AutoCloseTime:           timeToProto(t.AutoCloseAt),
+		Etag:                    moderation.ThreadETag(t),
 	}
 	return th
 }
@@ -270,19 +271,29 @@ const (
 )
 
 // threadOutputPaths are the paths of the thread's fields UpdateThread does not change: the name
-// and id (which say which thread, checked apart) and the output-only fields. A mask may name them,
-// as one built from the whole message does, and they are ignored (AIP-203).
-var threadOutputPaths = []string{"name", "thread_id", "effective_moderation_mode", "close_reason", "auto_close_time"}
+// and id (which say which thread, checked apart), the etag (the update's condition, named in a
+// mask or not) and the output-only fields. A mask may name them, as one built from the whole
+// message does, and they are ignored (AIP-203).
+var threadOutputPaths = []string{"name", "thread_id", "etag", "effective_moderation_mode", "close_reason", "auto_close_time"}
 
-// threadUpdateFromProto reads an UpdateThreadRequest: the thread id, and the new mode and closed
-// flag, each nil when the field mask leaves it out. An empty mask means the fields the thread
-// populates, "*" every field (AIP-134).
-func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *comment.Mode, closed *bool, err error) {
+// threadUpdate is what an UpdateThreadRequest asks: the thread, the new mode and closed flag (each
+// nil when the field mask leaves it out) and the etag the update is conditional on ("" for none).
+type threadUpdate struct {
+	id     string
+	mode   *comment.Mode
+	closed *bool
+	etag   string
+}
+
+// threadUpdateFromProto reads an UpdateThreadRequest. An empty mask means the fields the thread
+// populates, "*" every field (AIP-134). The thread's etag makes the update conditional whatever
+// the mask (AIP-154): a client sends the thread back as it read it.
+func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (threadUpdate, error) {
 	var verr comment.ValidationError
 	t := r.GetThread()
 	if t == nil {
 		verr.Add("thread", "required")
-		return "", nil, nil, &verr
+		return threadUpdate{}, &verr
 	}
 	id, idErr := moderation.ParseThreadID("thread.name", t.GetName())
 	// thread.name says which thread changes. A thread_id naming another one is a message meant for
@@ -310,21 +321,23 @@ func threadUpdateFromProto(r *commentdv1.UpdateThreadRequest) (id string, mode *
 			verr.Add("update_mask", fmt.Sprintf("unknown path %q: want %q, %q or %q", shortPath(p), pathModerationMode, pathClosed, pathAll))
 		}
 	}
+	u := threadUpdate{id: id, etag: t.GetEtag()}
 	if setMode {
 		m := modeFromProto(t.GetModerationMode())
 		if m < comment.ModeDefault {
 			verr.Add("thread.moderation_mode", "unknown mode")
 		}
-		mode = &m
+		u.mode = &m
 	}
 	if setClosed {
 		c := t.GetClosed()
-		closed = &c
+		u.closed = &c
 	}
-	if err := joinViolations(idErr, verr.Err()); err != nil {
-		return "", nil, nil, err
+	// Name a bad etag too: UpdateThread, which checks it, is not reached when another field is bad.
+	if err := joinViolations(idErr, verr.Err(), moderation.ValidateETag("thread.etag", u.etag)); err != nil {
+		return threadUpdate{}, err
 	}
-	return id, mode, closed, nil
+	return u, nil
 }
 
 // shortPath cuts an unknown field mask path to what an error may quote: the path is the client's

@@ -68,8 +68,9 @@ const (
 	// sent again in a moment, the request gets what the first got.
 	ReasonRequestInProgress = "REQUEST_IN_PROGRESS"
 	// ReasonETagMismatch: a decision's etag is no longer the comment's (AIP-154): another decision,
-	// or readers' reports, changed it since the moderator read it. ABORTED, a concurrency conflict,
-	// as the AIP asks; no RetryInfo, as the same call fails again: read the comment and decide anew.
+	// or readers' reports, changed it since the moderator read it; or a thread update's etag is no
+	// longer the thread's: another update changed it. ABORTED, a concurrency conflict, as the AIP
+	// asks; no RetryInfo, as the same call fails again: read the comment or thread and act anew.
 	ReasonETagMismatch = "ETAG_MISMATCH"
 )
 
@@ -131,6 +132,10 @@ const (
 //	                                                                                "state" (STATE_*) and "etag" of the comment now;
 //	                                                                                "moderator" and "decide_time" (RFC 3339) of its
 //	                                                                                last decision when it has one
+//	*moderation.StaleThreadError      ABORTED             ETAG_MISMATCH             metadata "name" (threads/{id}), "etag",
+//	                                                                                "moderation_mode" (MODERATION_MODE_*, its own) and
+//	                                                                                "closed" of the thread now; "close_reason"
+//	                                                                                (THREAD_CLOSE_REASON_*) when it is closed
 //	*ratelimit.LimitError             RESOURCE_EXHAUSTED  RATE_LIMITED              QuotaFailure subject "rule:{rule}" + RetryInfo with the
 //	                                                                                error's delay; metadata "rule", "retry_delay"
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
@@ -163,14 +168,15 @@ const (
 // deadline never looks like a server bug.
 func statusFor(err error) (st *status.Status, internal bool) {
 	var (
-		ferr *featureOffError
-		verr *comment.ValidationError
-		terr *moderation.TransitionError
-		serr *moderation.StaleError
-		perr *permissionError
-		lerr *ratelimit.LimitError
-		berr *ratelimit.BannedError
-		gerr interface{ GRPCStatus() *status.Status }
+		ferr  *featureOffError
+		verr  *comment.ValidationError
+		terr  *moderation.TransitionError
+		serr  *moderation.StaleError
+		tserr *moderation.StaleThreadError
+		perr  *permissionError
+		lerr  *ratelimit.LimitError
+		berr  *ratelimit.BannedError
+		gerr  interface{ GRPCStatus() *status.Status }
 	)
 	switch {
 	case err == nil:
@@ -262,6 +268,23 @@ func statusFor(err error) (st *status.Status, internal bool) {
 			now += ", last decided by " + d.Moderator
 		}
 		return withDetails(codes.Aborted, "the comment changed since its etag was read ("+now+"); nothing was changed: read it again and decide on what it is now",
+			ReasonETagMismatch, md), false
+
+	case errors.As(err, &tserr):
+		cur := tserr.Current
+		mode := modeToProto(cur.Mode).String()
+		md := map[string]string{"name": "threads/" + tserr.ID, "etag": moderation.ThreadETag(cur),
+			"moderation_mode": mode, "closed": strconv.FormatBool(cur.Closed)}
+		now := "it is open now"
+		if cur.Closed {
+			reason := closeReasonToProto(cur.Closed, cur.ClosedByAge)
+			md["close_reason"] = reason.String()
+			now = "it is closed by a moderator now"
+			if cur.ClosedByAge {
+				now = "it is closed by age now"
+			}
+		}
+		return withDetails(codes.Aborted, "the thread changed since its etag was read ("+now+", mode "+mode+"); nothing was changed: read it again and update what it is now",
 			ReasonETagMismatch, md), false
 
 	case errors.As(err, &lerr):

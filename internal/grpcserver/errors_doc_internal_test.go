@@ -46,6 +46,8 @@ func TestErrorsDocListsMetadataKeys(t *testing.T) {
 		&moderation.TransitionError{ID: "07abc", Action: moderation.MarkNotSpam, From: comment.StatePublished, To: comment.StatePending},
 		&moderation.StaleError{ID: "07abc", Action: moderation.Reject, Current: comment.Comment{ID: "07abc", State: comment.StatePending}},
 		&moderation.StaleError{ID: "07abc", Action: moderation.Reject, Current: decided},
+		&moderation.StaleThreadError{ID: "post-1", Current: comment.Thread{ID: "post-1"}},
+		&moderation.StaleThreadError{ID: "post-1", Current: comment.Thread{ID: "post-1", Closed: true, ClosedByAge: true}},
 		&ratelimit.LimitError{Rule: "author-per-minute", RetryAfter: time.Minute},
 		ratelimit.ErrDuplicate,
 		comment.ErrRequestReused,

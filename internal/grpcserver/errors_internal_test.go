@@ -27,7 +27,7 @@ import (
 // server produces (a TransitionError of an action not known, which the store never makes; a
 // StaleError on a comment without a decision, which needs a report takedown between two reads; a
 // context error raised on the server is hidden behind the status the client makes itself when
-// its own deadline passes or it cancels), and checks the rate-limit rows with fixed values;
+// its own deadline passes or it cancels; a StaleThreadError on a thread closed by age), and checks the rate-limit rows with fixed values;
 // abuse_test.go produces those through real calls too. The other rows are tested through real
 // calls in errors_test.go.
 func TestStatusFor(t *testing.T) {
@@ -72,6 +72,19 @@ func TestStatusFor(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonETagMismatch, Domain: ErrorDomain, Metadata: map[string]string{
 				"name": "comments/07abc", "action": "reject", "state": "STATE_PENDING",
 				"etag": moderation.ETag(comment.Comment{State: comment.StatePending}),
+			}}},
+		},
+		{
+			// A thread closed by age whose period was restarted since the etag was read: the
+			// reason says age, not a moderator. The calls in thread_etag_test.go give the rest.
+			name: "stale etag on a thread closed by age, wrapped",
+			err: fmt.Errorf("update thread: %w", &moderation.StaleThreadError{ID: "post-1", Current: comment.Thread{
+				ID: "post-1", Mode: comment.ModePre, Closed: true, ClosedByAge: true, AutoCloseAt: time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)}}),
+			wantCode: codes.Aborted,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonETagMismatch, Domain: ErrorDomain, Metadata: map[string]string{
+				"name": "threads/post-1", "moderation_mode": "MODERATION_MODE_PRE", "closed": "true",
+				"close_reason": "THREAD_CLOSE_REASON_AGE",
+				"etag":         moderation.ThreadETag(comment.Thread{Mode: comment.ModePre, AutoCloseAt: time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)}),
 			}}},
 		},
 		{

@@ -15,6 +15,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -282,8 +283,11 @@ func TestModeratorFlow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("called GetThread(article-7): %v", err)
 		}
+		// The etag is that of the settings stored: none at first, and none again after "*" below.
+		unconfigured := moderation.ThreadETag(comment.Thread{})
 		want := &commentdv1.Thread{Name: "threads/article-7", ThreadId: "article-7",
-			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE}
+			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE,
+			Etag: unconfigured}
 		if diff := cmp.Diff(want, th.GetThread(), protocmp.Transform()); diff != "" {
 			t.Errorf("called GetThread on an unconfigured thread, got (-want +got):\n%s", diff)
 		}
@@ -297,7 +301,8 @@ func TestModeratorFlow(t *testing.T) {
 			t.Fatalf("called UpdateThread(article-7, mask moderation_mode): %v", err)
 		}
 		want = &commentdv1.Thread{Name: "threads/article-7", ThreadId: "article-7",
-			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST}
+			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST,
+			Etag: moderation.ThreadETag(comment.Thread{Mode: comment.ModePost})}
 		if diff := cmp.Diff(want, up.GetThread(), protocmp.Transform()); diff != "" {
 			t.Errorf("called UpdateThread with mask moderation_mode, got (-want +got):\n%s", diff)
 		}
@@ -322,7 +327,8 @@ func TestModeratorFlow(t *testing.T) {
 			Thread: &commentdv1.Thread{Name: "article-7"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}},
 		})
 		want = &commentdv1.Thread{Name: "threads/article-7", ThreadId: "article-7",
-			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE}
+			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE,
+			Etag: unconfigured}
 		if err != nil {
 			t.Fatalf("called UpdateThread with mask *: %v", err)
 		}

@@ -109,7 +109,7 @@ func (s *moderationServer) GetThread(ctx context.Context, r *commentdv1.GetThrea
 }
 
 func (s *moderationServer) UpdateThread(ctx context.Context, r *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error) {
-	id, mode, closed, err := threadUpdateFromProto(r)
+	u, err := threadUpdateFromProto(r)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (s *moderationServer) UpdateThread(ctx context.Context, r *commentdv1.Updat
 	if !ok {
 		return nil, errNoCaller
 	}
-	t, err := s.moderation.UpdateThread(ctx, caller.Name, id, mode, closed)
+	t, err := s.moderation.UpdateThread(ctx, caller.Name, u.id, u.mode, u.closed, u.etag)
 	if err != nil {
 		return nil, err
 	}

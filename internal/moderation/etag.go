@@ -29,7 +29,40 @@ func ETag(c comment.Comment) string {
 	if d := c.Decision; d != nil {
 		at, by = strconv.FormatInt(d.At.UnixMicro(), 10), d.Moderator
 	}
-	sum := sha1.Sum([]byte(strconv.Itoa(int(c.State)) + ":" + at + ":" + by))
+	return weakTag(strconv.Itoa(int(c.State)) + ":" + at + ":" + by)
+}
+
+// ThreadETag returns the version tag of t that a moderator (or a site) sends back with an update
+// of the thread, so that the update is refused if the thread has changed since they read it
+// (AIP-154). It has the form of ETag's, from what an update overwrites and the store keeps: the
+// thread's own mode, whether a moderator closed it, and when its auto-close period ends.
+//
+// Closed by age is left out: it follows from the period's end and the clock, so a thread that
+// closes by age keeps its tag, as nothing was written (and writing closed true back to it changes
+// nothing). The period's end is in: it moves when a reopening starts a new period or the thread's
+// first comment starts one, and a write-back read before either would otherwise go through
+// unseen. It is zero when the server does not close threads by age, so there the period's start,
+// which then bears on nothing, is not part of the tag either.
+//
+// The store checks it inside the update's atomic step (thread_update.lua), so it must compute
+// the same text from the stored fields: SHA-1 of "<mode>:<closed>:<period end, unix µs>" (mode 0
+// for the site default, closed 1 for a moderator's close and 0 otherwise, the end empty when
+// zero), the first 16 hex digits.
+func ThreadETag(t comment.Thread) string {
+	closed, end := "0", ""
+	if t.Closed && !t.ClosedByAge {
+		closed = "1"
+	}
+	if !t.AutoCloseAt.IsZero() {
+		end = strconv.FormatInt(t.AutoCloseAt.UnixMicro(), 10)
+	}
+	return weakTag(strconv.Itoa(int(t.Mode)) + ":" + closed + ":" + end)
+}
+
+// weakTag makes an etag of a version's text: W/ and the first etagDigits hex digits of its SHA-1,
+// in quotes. The Lua scripts that check etags make it the same way.
+func weakTag(version string) string {
+	sum := sha1.Sum([]byte(version))
 	return `W/"` + hex.EncodeToString(sum[:])[:etagDigits] + `"`
 }
 
@@ -39,17 +72,18 @@ const etagDigits = 16
 // etagPattern is the form of every etag ETag makes.
 var etagPattern = regexp.MustCompile(`^W/"[0-9a-f]{16}"$`)
 
-// ValidateETag checks an etag a client sent with a decision: empty (no check) or one ETag made.
+// ValidateETag checks an etag a client sent with a decision or a thread update: empty (no check)
+// or one ETag or ThreadETag made.
 func ValidateETag(field, etag string) error {
 	if etag == "" || etagPattern.MatchString(etag) {
 		return nil
 	}
 	return &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field,
-		Description: `not an etag of this server: copy the comment's etag as it is, such as W/"0123456789abcdef", or leave it empty`}}}
+		Description: `not an etag of this server: copy the etag as it was read, such as W/"0123456789abcdef", or leave it empty`}}}
 }
 
-// ErrStale is matched (errors.Is) by every *StaleError.
-var ErrStale = errors.New("moderation: comment changed since its etag was read")
+// ErrStale is matched (errors.Is) by every *StaleError and *StaleThreadError.
+var ErrStale = errors.New("moderation: changed since its etag was read")
 
 // StaleError says a decision was refused because the comment has changed since the etag the
 // moderator sent: another decision (or readers' reports) came first. Nothing was changed.
@@ -65,3 +99,18 @@ func (e *StaleError) Error() string {
 
 // Is makes errors.Is(err, ErrStale) true.
 func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+// StaleThreadError says a thread update was refused because the thread has changed since the
+// etag the caller sent: another update came first (or its first comment started its auto-close
+// period). Nothing was changed.
+type StaleThreadError struct {
+	ID      string
+	Current comment.Thread // the thread as it is now
+}
+
+func (e *StaleThreadError) Error() string {
+	return fmt.Sprintf("moderation: update of thread %s refused: it changed since its etag was read", e.ID)
+}
+
+// Is makes errors.Is(err, ErrStale) true.
+func (e *StaleThreadError) Is(target error) bool { return target == ErrStale }

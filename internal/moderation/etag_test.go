@@ -65,3 +65,62 @@ func TestDecideETag(t *testing.T) {
 		}
 	}
 }
+
+// ThreadETag follows what the store keeps of a thread and an update overwrites: the mode, a
+// moderator's close and the end of the auto-close period; not a close by age, which comes with
+// time and no write.
+func TestThreadETag(t *testing.T) {
+	ends := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	base := comment.Thread{ID: "post-1", Mode: comment.ModePre, AutoCloseAt: ends}
+	tag := ThreadETag(base)
+	if !etagPattern.MatchString(tag) {
+		t.Fatalf("ThreadETag(%+v) = %q; want the form W/\"<16 hex digits>\"", base, tag)
+	}
+	if tag == ETag(comment.Comment{}) {
+		t.Errorf("ThreadETag(%+v) = %s, the etag of an empty comment", base, tag)
+	}
+	tests := []struct {
+		name    string
+		change  func(th *comment.Thread)
+		changes bool
+	}{
+		{"nothing", func(*comment.Thread) {}, false},
+		{"another id", func(th *comment.Thread) { th.ID = "post-2" }, false},
+		{"closed by age", func(th *comment.Thread) { th.Closed, th.ClosedByAge = true, true }, false},
+		{"closed by a moderator", func(th *comment.Thread) { th.Closed = true }, true},
+		{"back to the site default mode", func(th *comment.Thread) { th.Mode = comment.ModeDefault }, true},
+		{"post-moderated", func(th *comment.Thread) { th.Mode = comment.ModePost }, true},
+		{"a new period, a microsecond later", func(th *comment.Thread) { th.AutoCloseAt = ends.Add(time.Microsecond) }, true},
+		{"no period", func(th *comment.Thread) { th.AutoCloseAt = time.Time{} }, true},
+	}
+	for _, tt := range tests {
+		th := base
+		tt.change(&th)
+		if got := ThreadETag(th); (got != tag) != tt.changes {
+			t.Errorf("ThreadETag after %s = %s, before %s; want a change: %v", tt.name, got, tag, tt.changes)
+		}
+	}
+}
+
+// A thread update passes its etag to the store; a malformed one is refused before the store, with
+// a bad mode's violation in the same error.
+func TestUpdateThreadETag(t *testing.T) {
+	store := &threadStub{}
+	s := NewService(store, testKeyring(t), Options{})
+	pre, bad := comment.ModePre, comment.Mode(7)
+	etag := ThreadETag(comment.Thread{})
+	if _, err := s.UpdateThread(context.Background(), "anna", "t1", &pre, nil, etag); err != nil || store.etag != etag {
+		t.Errorf("UpdateThread(t1, mode pre, etag %s) = %v and sent etag %q to the store; want no error and the etag", etag, err, store.etag)
+	}
+	for _, e := range []string{"0123456789abcdef", `W/"0123456789ABCDEF"`, " " + etag} {
+		store.updates = 0
+		_, err := s.UpdateThread(context.Background(), "anna", "t1", &bad, nil, e)
+		var verr *comment.ValidationError
+		if !errors.As(err, &verr) || len(verr.Violations) != 2 || verr.Violations[1].Field != "thread.etag" {
+			t.Errorf("UpdateThread(t1, mode 7, etag %q) = %v; want violations on thread.moderation_mode and thread.etag", e, err)
+		}
+		if store.updates != 0 {
+			t.Errorf("UpdateThread(t1, etag %q) reached the store", e)
+		}
+	}
+}

@@ -128,7 +128,13 @@ type Store interface {
 	// unless its auto-close period has run out (then it is closed, ClosedByAge).
 	GetThread(ctx context.Context, threadID string) (comment.Thread, error)
 	// UpdateThread sets the fields given (nil means unchanged) and returns the thread.
-	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error)
+	//
+	// A non-empty etag is checked in the same atomic step as the write: when it differs from
+	// ThreadETag of the thread as stored, nothing changes and UpdateThread returns a
+	// *StaleThreadError holding the thread. An update that changes nothing stored is returned as
+	// without an etag, whatever the etag: a call resent after its first sending was applied (its
+	// etag now stale) succeeds like any retried update.
+	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error)
 }
 
 // View is the moderator's view of a comment: masked personal data only.
@@ -518,15 +524,22 @@ func (s *Service) GetThread(ctx context.Context, threadID string) (comment.Threa
 }
 
 // UpdateThread changes a thread's mode and/or closed flag (nil leaves a field as it is) for
-// moderator, and records a change in the audit log.
+// moderator, and records a change in the audit log. With an etag (see ThreadETag) the update is
+// made only if the thread has not changed since the moderator read it; otherwise it returns a
+// *StaleThreadError.
 //
 // The update and its audit entry are two steps: if the entry cannot be written the caller gets
 // the error, but the thread has changed, and a retry, which changes nothing, records nothing.
 // Threads are settings that any moderator can see and set again; decisions on comments, where
 // the history matters, are recorded atomically by the store instead.
-func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
+func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
+	var verr comment.ValidationError
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
-		return comment.Thread{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "thread.moderation_mode", Description: "unknown mode"}}}
+		verr.Add("thread.moderation_mode", "unknown mode")
+	}
+	verr.AddAll(ValidateETag("thread.etag", etag))
+	if err := verr.Err(); err != nil {
+		return comment.Thread{}, err
 	}
 	var before comment.Thread
 	if s.audit != nil {
@@ -535,7 +548,7 @@ func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, 
 			return comment.Thread{}, err
 		}
 	}
-	after, err := s.store.UpdateThread(ctx, threadID, mode, closed)
+	after, err := s.store.UpdateThread(ctx, threadID, mode, closed, etag)
 	if err != nil || s.audit == nil {
 		return after, err
 	}

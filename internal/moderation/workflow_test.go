@@ -301,14 +301,19 @@ func TestThreadChange(t *testing.T) {
 
 // threadStub is a Store whose thread reads before the update and after it come from the test:
 // after may hold another moderator's change, made between the two.
+// It records the etag of the last update and counts the updates.
 type threadStub struct {
 	Store
 	before, after comment.Thread
+	etag          string
+	updates       int
 }
 
 func (s *threadStub) GetThread(context.Context, string) (comment.Thread, error) { return s.before, nil }
 
-func (s *threadStub) UpdateThread(context.Context, string, *comment.Mode, *bool) (comment.Thread, error) {
+func (s *threadStub) UpdateThread(_ context.Context, _ string, _ *comment.Mode, _ *bool, etag string) (comment.Thread, error) {
+	s.etag = etag
+	s.updates++
 	return s.after, nil
 }
 
@@ -333,7 +338,7 @@ func TestUpdateThreadAuditsOnlyItsOwnChange(t *testing.T) {
 	for _, tt := range tests {
 		audit := &auditStub{}
 		s := NewService(&threadStub{before: tt.before, after: tt.after}, testKeyring(t), Options{Audit: audit})
-		if _, err := s.UpdateThread(context.Background(), "anna", "t1", tt.mode, tt.closed); err != nil {
+		if _, err := s.UpdateThread(context.Background(), "anna", "t1", tt.mode, tt.closed, ""); err != nil {
 			t.Fatalf("%s: UpdateThread = %v", tt.name, err)
 		}
 		var got []string

@@ -36,7 +36,8 @@ import (
 //	                                   the start of its auto-close period, its first published or
 //	                                   held comment, or a moderator's first decision taking one out
 //	                                   of spam or rejection, or its last reopening since; see
-//	                                   create.lua, decide.lua). No TTL; a thread back to
+//	                                   create.lua, decide.lua). Written by UpdateThread
+//	                                   (thread_update.lua with an etag). No TTL; a thread back to
 //	                                   defaults without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id, alone, as every version reads it (a server

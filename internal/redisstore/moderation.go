@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"slices"
 	"strconv"
@@ -268,11 +269,18 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // Closing a thread closed by age (closed true) changes nothing: it is what a client that read
 // the thread writes back with another mode, and storing it would turn the age's close into a
 // moderator's, which no change of the period undoes.
-func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool) (comment.Thread, error) {
+//
+// With an etag the update is conditional and runs as one script (thread_update.lua), which reads,
+// checks the etag and writes in one atomic step; a thread that no longer has the etag gives a
+// *moderation.StaleThreadError holding it, and nothing changes.
+func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
 	}
 	key := s.keys.thread(shardOfThread(threadID), threadID)
+	if etag != "" {
+		return s.updateThreadIf(ctx, threadID, key, mode, closed, etag)
+	}
 	reopen, byAge := false, false
 	if closed != nil && s.closeAfter > 0 {
 		// Read apart from the write: a thread closed or reopened by another moderator in
@@ -319,6 +327,50 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 		return comment.Thread{}, storeError("update thread", err)
 	}
 	return s.decodeThread(threadID, get.Val())
+}
+
+//go:embed thread_update.lua
+var threadUpdateSrc string
+
+// threadUpdateScript is immutable, like the ban scripts; it runs alone, so Script.Run falls back
+// to EVAL by itself after a Redis restart.
+var threadUpdateScript = redis.NewScript(threadUpdateSrc)
+
+// updateThreadIf is UpdateThread with an etag: thread_update.lua makes the same changes as the
+// unconditional path, provided the thread stored at key still has etag. Its read and its write
+// are one step, so the thread a client read cannot change in between unseen, and an update that
+// changes nothing succeeds whatever the etag, which makes a resent call safe.
+func (s *Store) updateThreadIf(ctx context.Context, threadID, key string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
+	var modeArg, closedArg string
+	if mode != nil {
+		modeArg = strconv.Itoa(int(*mode))
+	}
+	if closed != nil {
+		closedArg = "0"
+		if *closed {
+			closedArg = "1"
+		}
+	}
+	reply, err := threadUpdateScript.Run(ctx, s.rdb, []string{key},
+		modeArg, closedArg, micros(time.Now()), s.closeAfter.Microseconds(), etag).Slice()
+	if err != nil {
+		return comment.Thread{}, storeError("update thread "+threadID, err)
+	}
+	status, vals, err := splitReply(reply)
+	if err != nil {
+		return comment.Thread{}, fmt.Errorf("redisstore: update thread %s: %w", threadID, err)
+	}
+	if status != "ok" && status != "stale" {
+		return comment.Thread{}, fmt.Errorf("redisstore: update thread %s: %w: reply %q", threadID, errCorrupt, status)
+	}
+	t, err := s.decodeThread(threadID, vals)
+	if err != nil {
+		return comment.Thread{}, err
+	}
+	if status == "stale" {
+		return comment.Thread{}, &moderation.StaleThreadError{ID: threadID, Current: t}
+	}
+	return t, nil
 }
 
 // decodeThread reads the thread settings hash's mode, closed and first fields.

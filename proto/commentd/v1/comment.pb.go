@@ -830,6 +830,17 @@ type Thread struct {
 	// thread a moderator closed too, where it does not matter until the thread is reopened (which starts a new period).
 	// Output only: UpdateThread ignores it.
 	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
+	// The thread's version for updates (AIP-154), such as W/"3f2a9c0d41b7e865". Send it back in UpdateThreadRequest's
+	// thread, as read, so that the update is made only if nobody has changed the thread since: a colleague's change
+	// made meanwhile is then never overwritten unseen. A field mask need not (and cannot usefully) name it: a thread
+	// with a non-empty etag makes the update conditional whatever the mask. It is derived from what the thread stores
+	// and a writer overwrites: its own moderation mode, whether a moderator closed it, and when its auto-close period
+	// ends (on a server that closes threads by age). Every read gives the same value until an update changes one of
+	// those, or, on a server that closes threads by age, the thread's first comment starts its period. It is weak (W/): a thread that closes by age keeps its
+	// etag, as nothing was written (writing closed true back to it changes nothing anyway), and so does an update that
+	// changes nothing. A change of the server's -close-threads-after changes the etag of every thread whose period has
+	// started, as it moves auto_close_time. Output only on reads; in an update it is the condition, never stored.
+	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -913,6 +924,13 @@ func (x *Thread) GetAutoCloseTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Thread) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_commentd_v1_comment_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_comment_proto_rawDesc = "" +
@@ -967,7 +985,7 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x06Report\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xf7\x02\n" +
+	"createTime\"\x8b\x03\n" +
 	"\x06Thread\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tthread_id\x18\x02 \x01(\tR\bthreadId\x12D\n" +
@@ -975,7 +993,8 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x19effective_moderation_mode\x18\x04 \x01(\x0e2\x1b.commentd.v1.ModerationModeR\x17effectiveModerationMode\x12\x16\n" +
 	"\x06closed\x18\x05 \x01(\bR\x06closed\x12A\n" +
 	"\fclose_reason\x18\x06 \x01(\x0e2\x1e.commentd.v1.ThreadCloseReasonR\vcloseReason\x12B\n" +
-	"\x0fauto_close_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime*j\n" +
+	"\x0fauto_close_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\x12\x12\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag*j\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_PUBLISHED\x10\x01\x12\x11\n" +

@@ -928,13 +928,21 @@ type UpdateThreadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The thread with its name set and the new values of the fields named in update_mask. Its thread_id may
 	// be left empty; when set, it must be the id the name holds (INVALID_ARGUMENT otherwise, and nothing changes).
+	//
+	// Its etag, when set, makes the update conditional (AIP-154): it is made only if the thread still has that etag
+	// (Thread.etag, as GetThread or an earlier UpdateThread gave it). If another update changed the thread since,
+	// nothing changes and the call fails with ABORTED, reason ETAG_MISMATCH, whose metadata gives the thread's etag and
+	// settings now: read it again and decide on what it is now. An update that would change nothing (the thread already
+	// has the mode and closed state asked for) is not refused: it succeeds whatever the etag, so resending an update
+	// that was applied is safe. Empty: no check, and the update overwrites whatever came before it. A value not of the
+	// form the server gives (W/ and 16 hex digits in quotes) is refused with INVALID_ARGUMENT on thread.etag.
 	Thread *Thread `protobuf:"bytes,1,opt,name=thread,proto3" json:"thread,omitempty"`
 	// The fields to change: "moderation_mode" and/or "closed", or "*" for both. Empty means the fields the thread sets
 	// (AIP-134): moderation_mode unless MODERATION_MODE_UNSPECIFIED, closed if true; so a thread with closed true and
 	// nothing else closes the thread and keeps its mode, one with only a mode keeps it closed or open, and setting
 	// the mode back to the site default or reopening the thread needs its path in the mask (or "*"). The thread's other
-	// fields ("name", "thread_id" and the output-only ones) may be named too, as a mask built from the whole message
-	// names them, and change nothing. Any other path is refused with INVALID_ARGUMENT on update_mask, and nothing
+	// fields ("name", "thread_id", "etag" and the output-only ones) may be named too, as a mask built from the whole
+	// message names them, and change nothing (the etag is the update's condition whether the mask names it or not). Any other path is refused with INVALID_ARGUMENT on update_mask, and nothing
 	// changes.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields

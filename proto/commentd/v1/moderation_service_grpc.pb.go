@@ -62,7 +62,7 @@ type ModerationServiceClient interface {
 	RejectComment(ctx context.Context, in *RejectCommentRequest, opts ...grpc.CallOption) (*RejectCommentResponse, error)
 	// Gets a thread's moderation settings.
 	GetThread(ctx context.Context, in *GetThreadRequest, opts ...grpc.CallOption) (*GetThreadResponse, error)
-	// Changes a thread's moderation mode or closes/reopens it.
+	// Changes a thread's moderation mode or closes/reopens it; with the thread's etag, only if nobody changed it since.
 	UpdateThread(ctx context.Context, in *UpdateThreadRequest, opts ...grpc.CallOption) (*UpdateThreadResponse, error)
 	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
 	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
@@ -404,7 +404,7 @@ type ModerationServiceServer interface {
 	RejectComment(context.Context, *RejectCommentRequest) (*RejectCommentResponse, error)
 	// Gets a thread's moderation settings.
 	GetThread(context.Context, *GetThreadRequest) (*GetThreadResponse, error)
-	// Changes a thread's moderation mode or closes/reopens it.
+	// Changes a thread's moderation mode or closes/reopens it; with the thread's etag, only if nobody changed it since.
 	UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error)
 	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
 	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model

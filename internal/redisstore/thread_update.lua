@@ -1,0 +1,75 @@
+-- thread_update.lua changes a thread's settings only while the thread still has the etag the
+-- caller read (moderation.ThreadETag): the check and the write in one atomic step. It makes the
+-- same changes as Store.UpdateThread does without an etag.
+--
+-- KEYS[1]      the thread's settings hash
+-- ARGV[1]      the new mode: "" unchanged, "0" the site default (the field is deleted), "1" pre,
+--              "2" post
+-- ARGV[2]      closed: "" unchanged, "1" close, "0" reopen
+-- ARGV[3]      now, unix µs: a reopening starts the thread's new auto-close period then
+-- ARGV[4]      the auto-close period, µs ("0": the server does not close threads by age)
+-- ARGV[5]      the etag the caller read
+--
+-- Returns {status, mode, closed, first}: the settings hash's fields after the call (false when
+-- absent), with status "ok" (changed, or nothing to change) or "stale" (the etag differs; nothing
+-- changed).
+local cur = redis.call("HMGET", KEYS[1], "mode", "closed", "first")
+local mode, closed, first = cur[1], cur[2], cur[3]
+local now, period = tonumber(ARGV[3]), tonumber(ARGV[4])
+-- The same test as create.lua's and Store.decodeThread's.
+local byAge = period > 0 and first and closed ~= "1" and now - tonumber(first) >= period
+
+-- The writes the update makes, as Store.UpdateThread makes them: a setting back at its default is
+-- deleted; closing a thread closed by age changes nothing (it stays closed by age only);
+-- reopening a closed thread that has a period starts a new one.
+local set, del = {}, {}
+if ARGV[1] == "0" then
+  if mode then
+    del[#del + 1] = "mode"
+  end
+elseif ARGV[1] ~= "" and mode ~= ARGV[1] then
+  set[#set + 1] = "mode"
+  set[#set + 1] = ARGV[1]
+end
+if ARGV[2] == "1" then
+  if not byAge and closed ~= "1" then
+    set[#set + 1] = "closed"
+    set[#set + 1] = "1"
+  end
+elseif ARGV[2] == "0" then
+  if closed then
+    del[#del + 1] = "closed"
+  end
+  if period > 0 and first and (closed == "1" or byAge) then
+    set[#set + 1] = "first"
+    set[#set + 1] = ARGV[3]
+  end
+end
+
+-- Before the etag: an update that changes nothing overwrites nobody, and a resent call whose first
+-- sending was applied finds the thread as it asks, with another etag (its own update's), and must
+-- succeed as the first sending did.
+if #set == 0 and #del == 0 then
+  return {"ok", mode, closed, first}
+end
+
+-- The etag as moderation.ThreadETag makes it: the mode ("0" for the site default), "1" for a
+-- moderator's close, and the end of the auto-close period (µs; "" when the server does not close
+-- threads by age or the period has not started). %.0f prints the sum exactly: a time in µs is far
+-- below 2^53, and tostring would round it to 14 digits.
+local ends = ""
+if period > 0 and first then
+  ends = string.format("%.0f", tonumber(first) + period)
+end
+local version = (mode or "0") .. ":" .. (closed == "1" and "1" or "0") .. ":" .. ends
+if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[5] then
+  return {"stale", mode, closed, first}
+end
+
+if #del > 0 then
+  redis.call("HDEL", KEYS[1], unpack(del))
+end
+if #set > 0 then
+  redis.call("HSET", KEYS[1], unpack(set))
+end
+return {"ok", unpack(redis.call("HMGET", KEYS[1], "mode", "closed", "first"))}
