@@ -1004,6 +1004,24 @@ func TestThreadSet(t *testing.T) {
 				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"moderation_mode", "closed"}},
 			},
 		},
+		{
+			// The etag goes in the thread, not in the mask.
+			name: "close with an etag",
+			args: []string{"thread", "set", "post-1", "--closed", "--etag", `W/"3f2a9c0d41b7e865"`},
+			want: &commentdv1.UpdateThreadRequest{
+				Thread:     &commentdv1.Thread{Name: "threads/post-1", Closed: true, Etag: `W/"3f2a9c0d41b7e865"`},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
+			},
+		},
+		{
+			// As a shell passes W/"..." typed without single quotes.
+			name: "mode with an etag whose quotes the shell took",
+			args: []string{"thread", "set", "post-1", "--mode", "pre", "--etag", "W/3f2a9c0d41b7e865"},
+			want: &commentdv1.UpdateThreadRequest{
+				Thread:     &commentdv1.Thread{Name: "threads/post-1", ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE, Etag: `W/"3f2a9c0d41b7e865"`},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"moderation_mode"}},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1034,6 +1052,7 @@ func TestThreadGet(t *testing.T) {
 		ThreadId:                "post-1",
 		EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE,
 		Closed:                  true,
+		Etag:                    `W/"3f2a9c0d41b7e865"`,
 	}
 	f := &fakeModeration{getThread: func(context.Context, *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {
 		return &commentdv1.GetThreadResponse{Thread: th}, nil
@@ -1048,7 +1067,8 @@ func TestThreadGet(t *testing.T) {
 		"Mode:           default\n" +
 		"Mode in force:  pre\n" +
 		"Closed:         yes\n" +
-		"Closes by age:  -\n"
+		"Closes by age:  -\n" +
+		"Etag:           W/\"3f2a9c0d41b7e865\"\n"
 	if got.code != exitOK || got.stdout != want {
 		t.Errorf("%s: exit %d, stdout %q; want exit 0, stdout %q", cmdline(args), got.code, got.stdout, want)
 	}

@@ -36,7 +36,8 @@ check holds them; default: follow the server's site-wide mode) and whether it is
 comments.`,
 		Example: `  commentctl thread get blog-post-42
   commentctl thread set blog-post-42 --mode pre
-  commentctl thread set blog-post-42 --closed`,
+  commentctl thread set blog-post-42 --closed
+  commentctl thread set blog-post-42 --mode pre --etag 'W/"3f2a9c0d41b7e865"'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return missingSubcommand(cmd, args)
@@ -53,9 +54,10 @@ func (c *cli) threadGetCmd() *cobra.Command {
 		Long: `thread get prints a thread's own moderation mode, the mode in force (its own, or the site-wide
 default), whether it is closed and by what: a moderator, or its age on a server that closes
 threads by age (-close-threads-after), and when its period ends or ended ("Closes by age"; "-"
-when the server does not close threads by age or the thread has no comment yet). ID is a thread
-id or its resource name, threads/ID. A thread nobody configured shows the defaults, and can be
-closed by age only. With -o json the output is the GetThreadResponse.`,
+when the server does not close threads by age or the thread has no comment yet), and its etag,
+which thread set --etag takes to change the thread only if nobody has since. ID is a thread id or
+its resource name, threads/ID. A thread nobody configured shows the defaults, and can be closed by
+age only. With -o json the output is the GetThreadResponse.`,
 		Example: `  commentctl thread get blog-post-42
   commentctl thread get threads/blog-post-42 -o json`,
 		Args: argCount(1, 1, "one thread ID"),
@@ -82,24 +84,33 @@ closed by age only. With -o json the output is the GetThreadResponse.`,
 }
 
 func (c *cli) threadSetCmd() *cobra.Command {
-	var mode string
+	var mode, etag string
 	var closed bool
 	cmd := &cobra.Command{
-		Use:   "set ID [--mode pre|post|default] [--closed=true|false]",
+		Use:   "set ID [--mode pre|post|default] [--closed=true|false] [--etag ETAG]",
 		Short: "Change a thread's moderation mode, or close or reopen it",
 		Long: `thread set changes only the settings given: --mode sets the moderation mode (default: follow the
 site-wide mode), --closed closes the thread to new comments and --closed=false reopens it. On a
 server that closes threads by age (-close-threads-after), a thread reopened that way closes again
 when that much time has passed since the reopening, and --closed on a thread closed by age
 changes nothing (it stays closed by age). It prints the thread as it is afterwards.
-With -o json the output is the UpdateThreadResponse.`,
+With -o json the output is the UpdateThreadResponse.
+
+A plain call overwrites whatever the thread is now, including a colleague's change made since you
+looked at it. To change only what you saw, give --etag ETAG, the etag thread get printed (W/"..."
+with or without the W/ and the quotes): the server refuses the change if the thread changed since,
+nothing is changed, and the error says what it is now (exit status 1). A thread that has closed
+by age since keeps its etag, and a change the thread already has is not refused.`,
 		Example: `  commentctl thread set blog-post-42 --mode pre
   commentctl thread set blog-post-42 --closed
-  commentctl thread set blog-post-42 --mode default --closed=false`,
+  commentctl thread set blog-post-42 --mode default --closed=false
+  commentctl thread set blog-post-42 --closed --etag 'W/"3f2a9c0d41b7e865"'`,
 		Args: argCount(1, 1, "one thread ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := threadName(args[0])
-			th := &commentdv1.Thread{Name: name}
+			// The etag goes in the thread, which makes the update conditional (AIP-154); the mask
+			// need not name it.
+			th := &commentdv1.Thread{Name: name, Etag: normalizeETag(etag)}
 			// The mask names only the flags given, so a setting left out keeps its value on the server.
 			var paths []string
 			if cmd.Flags().Changed("mode") {
@@ -148,6 +159,7 @@ With -o json the output is the UpdateThreadResponse.`,
 	}
 	cmd.Flags().StringVar(&mode, "mode", "", "moderation mode: pre, post or default (the site-wide mode)")
 	cmd.Flags().BoolVar(&closed, "closed", false, "close the thread to new comments; --closed=false reopens it")
+	cmd.Flags().StringVar(&etag, "etag", "", "change the thread only if it still has this etag (from thread get)")
 	_ = cmd.RegisterFlagCompletionFunc("mode", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"pre", "post", "default"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -181,5 +193,7 @@ func writeThread(w io.Writer, th *commentdv1.Thread, now time.Time) error {
 	fmt.Fprintf(tw, "Mode in force:\t%s\n", modeName(th.GetEffectiveModerationMode()))
 	fmt.Fprintf(tw, "Closed:\t%s\n", closed)
 	fmt.Fprintf(tw, "Closes by age:\t%s\n", autoClose)
+	// What thread set --etag takes, to change the thread only if nobody has since.
+	fmt.Fprintf(tw, "Etag:\t%s\n", cell(th.GetEtag(), 0))
 	return tw.Flush()
 }
