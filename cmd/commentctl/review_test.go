@@ -261,9 +261,7 @@ func TestReviewDecisions(t *testing.T) {
 			h := newReviewHarness(t, d, reviewOptions{})
 			h.press(tt.keys...)
 
-			if diff := cmp.Diff([]proto.Message{tt.want}, d.requests(tt.wantMethod), protocmp.Transform()); diff != "" {
-				t.Errorf("keys %q: %s requests mismatch (-want +got):\n%s", tt.keys, tt.wantMethod, diff)
-			}
+			d.checkRequests(t, fmt.Sprintf("keys %q", tt.keys), tt.wantMethod, tt.want)
 			if got := h.onScreen(); got != "comments/c2" {
 				t.Errorf("keys %q: on screen %q; want the next comment, comments/c2", tt.keys, got)
 			}
@@ -326,10 +324,7 @@ func TestReviewPasteIntoPrompt(t *testing.T) {
 	// A pasted reason starting with a digit is text, not a quick pick.
 	h.handle(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2 links\x1b[31m"), Paste: true})
 	h.press("enter")
-	want := []proto.Message{&commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "2 links [31m"}}
-	if diff := cmp.Diff(want, d.requests("RejectComment"), protocmp.Transform()); diff != "" {
-		t.Errorf("r, paste, Enter: RejectComment requests mismatch (-want +got):\n%s", diff)
-	}
+	d.checkRequests(t, "r, paste, Enter", "RejectComment", &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "2 links [31m"})
 }
 
 func TestReviewCancelledPromptSendsNothing(t *testing.T) {
@@ -595,9 +590,7 @@ func TestReviewBan(t *testing.T) {
 			d := decidingDouble(heldComments(1, 2))
 			h := newReviewHarness(t, d, reviewOptions{})
 			h.press(tt.keys...)
-			if diff := cmp.Diff([]proto.Message{tt.want}, d.requests("CreateBan"), protocmp.Transform()); diff != "" {
-				t.Errorf("keys %q: CreateBan requests mismatch (-want +got):\n%s", tt.keys, diff)
-			}
+			d.checkRequests(t, fmt.Sprintf("keys %q", tt.keys), "CreateBan", tt.want)
 			// A ban does not decide the comment: it stays on screen for a decision.
 			if got := h.onScreen(); got != "comments/c1" {
 				t.Errorf("keys %q: on screen %q; want comments/c1 still", tt.keys, got)
@@ -635,10 +628,7 @@ func TestReviewSkip(t *testing.T) {
 			if got := h.onScreen(); got != "comments/c2" {
 				t.Errorf("%s: on screen %q; want comments/c2", key, got)
 			}
-			want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c1"}}}
-			if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
-				t.Errorf("%s: ReleaseComments requests mismatch (-want +got):\n%s", key, diff)
-			}
+			d.checkRequests(t, key, "ReleaseComments", &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c1"}})
 			if got := d.methods("ClaimComments", "ReleaseComments"); len(got) != 0 {
 				t.Errorf("%s: calls %v; want no decision", key, got)
 			}
@@ -683,14 +673,10 @@ func TestReviewQuitReleasesClaims(t *testing.T) {
 			if !h.quit {
 				t.Fatalf("%s: the program did not quit", key)
 			}
-			reqs := d.requests("ReleaseComments")
-			want := []proto.Message{
+			d.checkRequests(t, "a, n, "+key, "ReleaseComments",
 				&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}},                // the skip
 				&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c3", "comments/c4"}}, // the quit
-			}
-			if diff := cmp.Diff(want, reqs, protocmp.Transform()); diff != "" {
-				t.Errorf("a, n, %s: ReleaseComments requests mismatch (-want +got):\n%s", key, diff)
-			}
+			)
 			if err := h.m.cleanUp(); err != nil || len(d.requests("ReleaseComments")) != 2 {
 				t.Errorf("cleanUp after a clean quit: err %v, %d release calls; want nil and nothing more sent", err, len(d.requests("ReleaseComments")))
 			}
@@ -717,10 +703,7 @@ func TestReviewQuitWaitsForDecisions(t *testing.T) {
 	if !h.quit {
 		t.Errorf("after the approve landed: the program did not quit")
 	}
-	want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}}}
-	if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
-		t.Errorf("ReleaseComments requests mismatch (-want +got):\n%s", diff)
-	}
+	d.checkRequests(t, "q, then the approve landed", "ReleaseComments", &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}})
 }
 
 func TestReviewCleanUpAfterKill(t *testing.T) {
@@ -733,10 +716,7 @@ func TestReviewCleanUpAfterKill(t *testing.T) {
 	if err := h.m.cleanUp(); err != nil {
 		t.Fatalf("cleanUp: %v", err)
 	}
-	want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}}}
-	if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
-		t.Errorf("cleanUp: ReleaseComments requests mismatch (-want +got):\n%s", diff)
-	}
+	d.checkRequests(t, "cleanUp", "ReleaseComments", &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}})
 }
 
 // TestReviewExpiredClaim checks that a comment kept on screen past the claim's lease is not decided
@@ -951,10 +931,7 @@ func TestReviewRefusedClaimEndsReview(t *testing.T) {
 		if !h.quit || h.retries != 0 {
 			t.Fatalf("a, then the prefetch refused: quit %t, %d retries scheduled; want quit, no retry", h.quit, h.retries)
 		}
-		want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}}}
-		if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
-			t.Errorf("a, then the prefetch refused: ReleaseComments requests mismatch (-want +got):\n%s", diff)
-		}
+		d.checkRequests(t, "a, then the prefetch refused", "ReleaseComments", &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2"}})
 		var out bytes.Buffer
 		c := &cli{stdout: &out, stderr: io.Discard, output: "table", timeout: 5 * time.Second}
 		if err := c.endReview(h.m, h.m.cleanUp()); status.Code(err) != codes.PermissionDenied {
@@ -975,10 +952,7 @@ func TestReviewParent(t *testing.T) {
 		return &commentdv1.ModerationServiceGetCommentResponse{Comment: moderated("p1", "post-1", "Parent Person", "p•••@example.com", "The original point.", reviewNow.Add(-2*time.Hour))}, nil
 	}
 	h := newReviewHarness(t, d, reviewOptions{})
-	want := []proto.Message{&commentdv1.ModerationServiceGetCommentRequest{Name: "comments/p1"}}
-	if diff := cmp.Diff(want, d.requests("GetComment"), protocmp.Transform()); diff != "" {
-		t.Errorf("reply claimed: GetComment requests mismatch (-want +got):\n%s", diff)
-	}
+	d.checkRequests(t, "reply claimed", "GetComment", &commentdv1.ModerationServiceGetCommentRequest{Name: "comments/p1"})
 	if view := h.m.View(); !strings.Contains(view, "Reply to  Parent Person: The original point.") {
 		t.Errorf("reply on screen: view lacks the parent comment:\n%s", view)
 	}
@@ -1186,10 +1160,7 @@ func TestReviewTooSmallTakesNoDecision(t *testing.T) {
 
 	h.handle(tea.WindowSizeMsg{Width: 80, Height: 24})
 	h.press("a")
-	want := []proto.Message{&commentdv1.ApproveCommentRequest{Name: "comments/c1"}}
-	if diff := cmp.Diff(want, d.requests("ApproveComment"), protocmp.Transform()); diff != "" {
-		t.Errorf("resized to 80x24, a: ApproveComment requests mismatch (-want +got):\n%s", diff)
-	}
+	d.checkRequests(t, "resized to 80x24, a", "ApproveComment", &commentdv1.ApproveCommentRequest{Name: "comments/c1"})
 
 	h.handle(tea.WindowSizeMsg{Width: 60, Height: 20})
 	h.press("q")
@@ -1215,13 +1186,8 @@ func TestReviewProgram(t *testing.T) {
 	tm.Type("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 
-	if diff := cmp.Diff([]proto.Message{&commentdv1.ApproveCommentRequest{Name: "comments/c1"}}, d.requests("ApproveComment"), protocmp.Transform()); diff != "" {
-		t.Errorf("a, q: ApproveComment requests mismatch (-want +got):\n%s", diff)
-	}
-	want := []proto.Message{&commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}}}
-	if diff := cmp.Diff(want, d.requests("ReleaseComments"), protocmp.Transform()); diff != "" {
-		t.Errorf("a, q: ReleaseComments requests mismatch (-want +got):\n%s", diff)
-	}
+	d.checkRequests(t, "a, q", "ApproveComment", &commentdv1.ApproveCommentRequest{Name: "comments/c1"})
+	d.checkRequests(t, "a, q", "ReleaseComments", &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}})
 }
 
 func TestReviewCommandLine(t *testing.T) {

@@ -8,9 +8,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -60,6 +62,15 @@ func (f *fakeModeration) requests(method string) []proto.Message {
 		}
 	}
 	return out
+}
+
+// checkRequests checks that the calls to method carried want, in arrival order; when says what the
+// test did, for the failure message.
+func (f *fakeModeration) checkRequests(t *testing.T, when, method string, want ...proto.Message) {
+	t.Helper()
+	if diff := cmp.Diff(want, f.requests(method), protocmp.Transform()); diff != "" {
+		t.Errorf("%s: %s requests mismatch (-want +got):\n%s", when, method, diff)
+	}
 }
 
 func (f *fakeModeration) ListQueue(ctx context.Context, req *commentdv1.ListQueueRequest) (*commentdv1.ListQueueResponse, error) {
