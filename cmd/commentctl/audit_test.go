@@ -87,28 +87,7 @@ func TestAuditRequest(t *testing.T) {
 				return &commentdv1.ListAuditEventsResponse{}, nil
 			}}
 			args := withServer(serveDouble(t, d), tt.args...)
-			before := time.Now()
-			got := invocation{args: args}.run(t)
-			after := time.Now()
-			if got.code != exitOK {
-				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
-			}
-			reqs := d.requests("ListAuditEvents")
-			if len(reqs) != 1 {
-				t.Fatalf("%s: %d ListAuditEvents calls; want 1", cmdline(args), len(reqs))
-			}
-			req := reqs[0].(*commentdv1.ListAuditEventsRequest)
-			opts := []cmp.Option{protocmp.Transform()}
-			if tt.since != 0 {
-				opts = append(opts, protocmp.IgnoreFields(&commentdv1.ListAuditEventsRequest{}, "start_time"))
-				st := req.GetStartTime().AsTime()
-				if st.Before(before.Add(-tt.since)) || st.After(after.Add(-tt.since)) {
-					t.Errorf("%s: start_time %s; want %s before the run", cmdline(args), st, tt.since)
-				}
-			}
-			if diff := cmp.Diff(tt.want, req, opts...); diff != "" {
-				t.Errorf("%s: ListAuditEvents request mismatch (-want +got):\n%s", cmdline(args), diff)
-			}
+			d.checkOneRequest(t, args, "ListAuditEvents", tt.want, "start_time", tt.since)
 		})
 	}
 }

@@ -1241,28 +1241,7 @@ func TestQueueFilters(t *testing.T) {
 				return &commentdv1.ListQueueResponse{NextPageToken: "p2"}, nil
 			}}
 			args := withServer(serve(t, f), tt.args...)
-			before := time.Now()
-			got := invocation{args: args}.run(t)
-			after := time.Now()
-			if got.code != exitOK {
-				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
-			}
-			reqs := f.requests("ListQueue")
-			if len(reqs) != 1 {
-				t.Fatalf("%s: %d ListQueue calls; want 1", cmdline(args), len(reqs))
-			}
-			first := reqs[0].(*commentdv1.ListQueueRequest)
-			opts := []cmp.Option{protocmp.Transform()}
-			if tt.olderThan != 0 {
-				opts = append(opts, protocmp.IgnoreFields(&commentdv1.ListQueueRequest{}, "max_create_time"))
-				mt := first.GetMaxCreateTime().AsTime()
-				if mt.Before(before.Add(-tt.olderThan)) || mt.After(after.Add(-tt.olderThan)) {
-					t.Errorf("%s: max_create_time %s; want %s before the run", cmdline(args), mt, tt.olderThan)
-				}
-			}
-			if diff := cmp.Diff(tt.want, first, opts...); diff != "" {
-				t.Errorf("%s: ListQueue request mismatch (-want +got):\n%s", cmdline(args), diff)
-			}
+			got, first := f.checkOneRequest(t, args, "ListQueue", tt.want, "max_create_time", tt.olderThan)
 
 			// The server takes the token only with the same filters.
 			hint := nextPageHint(t, args, got.stderr)
@@ -1270,7 +1249,7 @@ func TestQueueFilters(t *testing.T) {
 			if got := (invocation{args: next}).run(t); got.code != exitOK {
 				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(next), got.code, got.stderr)
 			}
-			reqs = f.requests("ListQueue")
+			reqs := f.requests("ListQueue")
 			want := proto.Clone(first).(*commentdv1.ListQueueRequest)
 			want.PageToken = "p2"
 			if diff := cmp.Diff(want, reqs[len(reqs)-1], protocmp.Transform()); diff != "" {

@@ -7,12 +7,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -161,6 +164,38 @@ func (in invocation) run(t *testing.T) result {
 	env := func(k string) string { return in.env[k] }
 	code := run(t.Context(), in.args, strings.NewReader(in.stdin), &stdout, &stderr, env)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// checkOneRequest runs args, which must exit 0, and checks that they made one call to method, with
+// want as its request. A flag that takes a span (--older-than 48h, --since 24h) sets timeField to a
+// time the test cannot know: when ago is not 0, timeField must lie ago before the run and want's is
+// not compared. It returns the run and the request, for the checks only the caller knows.
+func (f *fakeModeration) checkOneRequest(t *testing.T, args []string, method string, want proto.Message, timeField protoreflect.Name, ago time.Duration) (result, proto.Message) {
+	t.Helper()
+	before := time.Now()
+	got := invocation{args: args}.run(t)
+	after := time.Now()
+	if got.code != exitOK {
+		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+	}
+	reqs := f.requests(method)
+	if len(reqs) != 1 {
+		t.Fatalf("%s: %d %s calls; want 1", cmdline(args), len(reqs), method)
+	}
+	req := reqs[0]
+	opts := []cmp.Option{protocmp.Transform()}
+	if ago != 0 {
+		opts = append(opts, protocmp.IgnoreFields(want, timeField))
+		r := req.ProtoReflect()
+		ts, _ := r.Get(r.Descriptor().Fields().ByName(timeField)).Message().Interface().(*timestamppb.Timestamp)
+		if at := ts.AsTime(); ts == nil || at.Before(before.Add(-ago)) || at.After(after.Add(-ago)) {
+			t.Errorf("%s: %s %s; want %s before the run", cmdline(args), timeField, at, ago)
+		}
+	}
+	if diff := cmp.Diff(want, req, opts...); diff != "" {
+		t.Errorf("%s: %s request mismatch (-want +got):\n%s", cmdline(args), method, diff)
+	}
+	return got, req
 }
 
 // cmdline renders args for failure messages.
