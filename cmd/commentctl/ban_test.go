@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -69,22 +68,9 @@ func (f *banFake) DeleteBan(_ context.Context, r *commentdv1.DeleteBanRequest) (
 // serveBanFake runs f on a loopback gRPC server until the test ends and returns its address.
 func serveBanFake(t *testing.T, f *banFake) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen on loopback: %v", err)
-	}
 	srv := grpc.NewServer()
 	commentdv1.RegisterModerationServiceServer(srv, f)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveLoopback(t, srv)
 }
 
 var (

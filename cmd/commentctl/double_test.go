@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -134,22 +133,9 @@ func (d *moderationDouble) ExportAuthorData(ctx context.Context, req *commentdv1
 // serveDouble runs d on a gRPC server on a free loopback port until the test ends.
 func serveDouble(t *testing.T, d *moderationDouble) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen on loopback: %v", err)
-	}
 	srv := grpc.NewServer()
 	commentdv1.RegisterModerationServiceServer(srv, d)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveLoopback(t, srv)
 }
 
 // dialDouble returns a client of the server at addr, closed when the test ends.

@@ -127,12 +127,18 @@ func (f *fakeModeration) UpdateThread(ctx context.Context, req *commentdv1.Updat
 // serve runs f on a gRPC server on a free loopback port until the test ends and returns its address.
 func serve(t *testing.T, f *fakeModeration, opts ...grpc.ServerOption) string {
 	t.Helper()
+	srv := grpc.NewServer(opts...)
+	commentdv1.RegisterModerationServiceServer(srv, f)
+	return serveLoopback(t, srv)
+}
+
+// serveLoopback runs srv on a free loopback port until the test ends and returns its address.
+func serveLoopback(t *testing.T, srv *grpc.Server) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen on loopback: %v", err)
 	}
-	srv := grpc.NewServer(opts...)
-	commentdv1.RegisterModerationServiceServer(srv, f)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

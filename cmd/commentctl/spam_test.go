@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,23 +164,10 @@ func serveSpamDouble(t *testing.T, s *spamState) string {
 	if s.trained == nil {
 		s.trained = map[string][]*commentdv1.TrainingExample{}
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen on loopback: %v", err)
-	}
 	srv := grpc.NewServer()
 	commentdv1.RegisterModerationServiceServer(srv, spamModeration{spamState: s})
 	commentdv1.RegisterCommentServiceServer(srv, spamSite{spamState: s})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveLoopback(t, srv)
 }
 
 func TestSpamMark(t *testing.T) {
@@ -715,22 +701,9 @@ func (f spamFilters) DeleteFilter(_ context.Context, r *commentdv1.DeleteFilterR
 
 func serveFiltersDouble(t *testing.T, s *spamState) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen on loopback: %v", err)
-	}
 	srv := grpc.NewServer()
 	commentdv1.RegisterModerationServiceServer(srv, spamFilters{spamState: s})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveLoopback(t, srv)
 }
 
 func TestFiltersCommands(t *testing.T) {
