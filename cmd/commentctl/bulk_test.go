@@ -121,10 +121,7 @@ func TestBulkDryRunMatchesRealRun(t *testing.T) {
 			addr := serveDouble(t, d)
 
 			dry := withServer(addr, "bulk", tt.verb, "--thread", "post-1", "--dry-run", "-o", "json")
-			got := invocation{args: dry}.run(t)
-			if got.code != exitOK {
-				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(dry), got.code, got.stderr)
-			}
+			got := invocation{args: dry}.runOK(t)
 			var plan struct {
 				Action   string            `json:"action"`
 				Count    int               `json:"count"`
@@ -141,10 +138,7 @@ func TestBulkDryRunMatchesRealRun(t *testing.T) {
 			}
 
 			real := withServer(addr, "bulk", tt.verb, "--thread", "post-1", "--yes", "--reason", "cleanup")
-			got = invocation{args: real}.run(t)
-			if got.code != exitOK {
-				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(real), got.code, got.stderr)
-			}
+			got = invocation{args: real}.runOK(t)
 			sent := actionNames(d, tt.method)
 			if len(sent) != plan.Count {
 				t.Errorf("%s: sent %d %s calls; the dry run counted %d", cmdline(real), len(sent), tt.method, plan.Count)
@@ -243,10 +237,7 @@ func TestBulkDryRunTable(t *testing.T) {
 	t.Parallel()
 	d := bulkDouble(t, 12)
 	args := withServer(serveDouble(t, d), "bulk", "approve", "--dry-run")
-	got := invocation{args: args}.run(t)
-	if got.code != exitOK {
-		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
-	}
+	got := invocation{args: args}.runOK(t)
 	out := lines(got.stdout)
 	// The count, "The first 10:", the header and 10 rows.
 	if len(out) != 13 || out[0] != "Dry run: bulk approve would change 12 comments." || out[1] != "The first 10:" || !strings.HasPrefix(out[2], "ID ") {
@@ -346,10 +337,7 @@ func TestBulkProgressLines(t *testing.T) {
 	t.Parallel()
 	d := bulkDouble(t, 20)
 	args := withServer(serveDouble(t, d), "bulk", "reject", "--yes")
-	got := invocation{args: args}.run(t)
-	if got.code != exitOK {
-		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
-	}
+	got := invocation{args: args}.runOK(t)
 	// stderr is not a terminal: one line at every tenth of the work, the last one complete.
 	out := lines(got.stderr)
 	if len(out) != 10 || out[len(out)-1] != "bulk reject: 20/20 done, 0 failed" {
@@ -377,10 +365,7 @@ func TestBulkConcurrencyBound(t *testing.T) {
 		return &commentdv1.MarkSpamResponse{}, nil
 	}
 	args := withServer(serveDouble(t, d), "bulk", "spam", "--yes")
-	got := invocation{args: args}.run(t)
-	if got.code != exitOK {
-		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
-	}
+	invocation{args: args}.runOK(t)
 	mu.Lock()
 	defer mu.Unlock()
 	if most > bulkConcurrency || most < 2 {

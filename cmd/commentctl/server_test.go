@@ -172,6 +172,16 @@ func (in invocation) run(t *testing.T) result {
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
+// runOK runs the command line, which must succeed: the test stops there if it exits non-zero.
+func (in invocation) runOK(t *testing.T) result {
+	t.Helper()
+	got := in.run(t)
+	if got.code != exitOK {
+		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(in.args), got.code, got.stderr)
+	}
+	return got
+}
+
 // checkOneRequest runs args, which must exit 0, and checks that they made one call to method, with
 // want as its request. A flag that takes a span (--older-than 48h, --since 24h) sets timeField to a
 // time the test cannot know: when ago is not 0, timeField must lie ago before the run and want's is
@@ -179,11 +189,8 @@ func (in invocation) run(t *testing.T) result {
 func (f *fakeModeration) checkOneRequest(t *testing.T, args []string, method string, want proto.Message, timeField protoreflect.Name, ago time.Duration) (result, proto.Message) {
 	t.Helper()
 	before := time.Now()
-	got := invocation{args: args}.run(t)
+	got := invocation{args: args}.runOK(t)
 	after := time.Now()
-	if got.code != exitOK {
-		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
-	}
 	reqs := f.requests(method)
 	if len(reqs) != 1 {
 		t.Fatalf("%s: %d %s calls; want 1", cmdline(args), len(reqs), method)
