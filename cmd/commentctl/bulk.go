@@ -351,17 +351,7 @@ func acquire(ctx context.Context, sem chan struct{}) bool {
 }
 
 func (c *cli) printBulk(v bulkVerb, results []decideResult) error {
-	failed := 0
-	for _, r := range results {
-		if r.err != nil {
-			failed++
-		}
-	}
-	if c.output == "json" {
-		if err := writeDecisionsJSON(c, results); err != nil {
-			return err
-		}
-	} else {
+	return c.printResults("bulk "+v.name, results, func(failed int) {
 		for _, r := range results {
 			if r.err != nil {
 				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
@@ -373,11 +363,7 @@ func (c *cli) printBulk(v bulkVerb, results []decideResult) error {
 			fmt.Fprintf(c.stdout, "; %d failed (listed on stderr)", failed)
 		}
 		fmt.Fprintln(c.stdout, ".")
-	}
-	if failed > 0 {
-		return &batchError{verb: "bulk " + v.name, failed: failed, total: len(results)}
-	}
-	return nil
+	})
 }
 
 // progress reports how far a bulk run is: a bar redrawn in place on a terminal, otherwise a line

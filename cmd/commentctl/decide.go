@@ -313,6 +313,21 @@ func (c *cli) decideIDs(cmd *cobra.Command, args []string, reason string, d acti
 }
 
 func (c *cli) printDecisions(d action, results []decideResult) error {
+	return c.printResults(d.verb(), results, func(int) {
+		for _, r := range results {
+			if r.err != nil {
+				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
+				continue
+			}
+			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, d.done())
+		}
+	})
+}
+
+// printResults prints the results of one call per comment, as approve, reject and bulk make them:
+// with -o json as one array (writeDecisionsJSON), otherwise as text writes them, given how many
+// failed. It returns a batchError naming verb when any failed, so the exit status says so.
+func (c *cli) printResults(verb string, results []decideResult, text func(failed int)) error {
 	failed := 0
 	for _, r := range results {
 		if r.err != nil {
@@ -324,16 +339,10 @@ func (c *cli) printDecisions(d action, results []decideResult) error {
 			return err
 		}
 	} else {
-		for _, r := range results {
-			if r.err != nil {
-				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
-				continue
-			}
-			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, d.done())
-		}
+		text(failed)
 	}
 	if failed > 0 {
-		return &batchError{verb: d.verb(), failed: failed, total: len(results)}
+		return &batchError{verb: verb, failed: failed, total: len(results)}
 	}
 	return nil
 }
