@@ -166,40 +166,42 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 	}
 }
 
+// tryWatch opens a WatchQueue stream as keyName and returns the server's refusal, if it refuses
+// within a moment: a stream it serves stays silent while no comment is submitted. A stream served
+// runs until the returned cancel is called or the test ends.
+func tryWatch(t *testing.T, e *env, keyName string) (context.CancelFunc, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(e.as(t, keyName))
+	s, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	got := make(chan error, 1)
+	go func() { _, err := s.Recv(); got <- err }()
+	select {
+	case err := <-got:
+		cancel()
+		return nil, err
+	case <-time.After(300 * time.Millisecond):
+		t.Cleanup(cancel)
+		return cancel, nil
+	}
+}
+
 // TestWatchersAreBounded: beyond MaxWatchers streams a new WatchQueue is refused with
 // RESOURCE_EXHAUSTED and a retry delay; a stream that ends frees its place.
 func TestWatchersAreBounded(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, maxWatchers: 2})
-	// open opens a stream and returns the server's refusal, if it refuses within a moment: a
-	// stream it serves stays silent (no comment is submitted here).
-	open := func() (context.CancelFunc, error) {
-		ctx, cancel := context.WithCancel(e.as(t, modKeyName))
-		s, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		got := make(chan error, 1)
-		go func() { _, err := s.Recv(); got <- err }()
-		select {
-		case err := <-got:
-			cancel()
-			return nil, err
-		case <-time.After(300 * time.Millisecond):
-			return cancel, nil
-		}
-	}
-	cancelFirst, err := open()
+	cancelFirst, err := tryWatch(t, e, modKeyName)
 	if err != nil {
 		t.Fatalf("opened the first WatchQueue: %v", err)
 	}
-	cancelSecond, err := open()
-	if err != nil {
+	if _, err := tryWatch(t, e, modKeyName); err != nil {
 		t.Fatalf("opened the second WatchQueue: %v", err)
 	}
-	defer cancelSecond()
 
-	_, err = open()
+	_, err = tryWatch(t, e, modKeyName)
 	if code, reason := codeReason(err); code != codes.ResourceExhausted || reason != grpcserver.ReasonTooManyWatchers {
 		t.Fatalf("opened a third WatchQueue with 2 allowed, got %v %q, want ResourceExhausted %q", code, reason, grpcserver.ReasonTooManyWatchers)
 	}
@@ -211,7 +213,7 @@ func TestWatchersAreBounded(t *testing.T) {
 	cancelFirst()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		cancel, err := open()
+		cancel, err := tryWatch(t, e, modKeyName)
 		if err == nil {
 			cancel()
 			return
@@ -261,28 +263,31 @@ func TestBadWatchIsRefusedWhenTheServerIsFull(t *testing.T) {
 	}
 }
 
+// watchKeys is a key set to put in force while streams run: the tests' site and admin keys and,
+// when withMod, the moderator key with modRole, each with the token e already gave it.
+func watchKeys(t *testing.T, e *env, modRole apikey.Role, withMod bool) *apikey.Set {
+	t.Helper()
+	keys := &apikey.Set{}
+	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: modRole, adminKeyName: apikey.RoleAdmin} {
+		if name == modKeyName && !withMod {
+			continue
+		}
+		if err := keys.Add(name, role, e.tokens[name]); err != nil {
+			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
+		}
+	}
+	return keys
+}
+
 // TestWatchEndsWhenItsKeyIsRevoked: keys put in force while a WatchQueue stream runs are checked
 // against it. Keys that still allow it leave it running; a removed key ends it with the error a new
 // call would get, and a key demoted to the site role with PERMISSION_DENIED.
 func TestWatchEndsWhenItsKeyIsRevoked(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePre})
-	keySet := func(modRole apikey.Role, withMod bool) *apikey.Set {
-		t.Helper()
-		keys := &apikey.Set{}
-		for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: modRole, adminKeyName: apikey.RoleAdmin} {
-			if name == modKeyName && !withMod {
-				continue
-			}
-			if err := keys.Add(name, role, e.tokens[name]); err != nil {
-				t.Fatalf("apikey.Set.Add(%q): %v", name, err)
-			}
-		}
-		return keys
-	}
 
 	// The same keys again: the stream runs on and gets the next event.
 	stream := openWatch(t, e, &commentdv1.WatchQueueRequest{})
-	e.srv.SetKeys(keySet(apikey.RoleModerator, true))
+	e.srv.SetKeys(watchKeys(t, e, apikey.RoleModerator, true))
 	held := submitHeld(t, e, "revoked", 1)
 	if got := recv(t, stream); got.GetComment().GetComment().GetName() != held[0] {
 		t.Errorf("received from WatchQueue after keys that still allow it, got %v, want the event of %s", got, held[0])
@@ -293,12 +298,12 @@ func TestWatchEndsWhenItsKeyIsRevoked(t *testing.T) {
 		keys     *apikey.Set
 		wantCode codes.Code
 	}{
-		{"key removed", keySet(apikey.RoleModerator, false), codes.Unauthenticated},
-		{"key demoted to site", keySet(apikey.RoleSite, true), codes.PermissionDenied},
+		{"key removed", watchKeys(t, e, apikey.RoleModerator, false), codes.Unauthenticated},
+		{"key demoted to site", watchKeys(t, e, apikey.RoleSite, true), codes.PermissionDenied},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e.srv.SetKeys(keySet(apikey.RoleModerator, true))
+			e.srv.SetKeys(watchKeys(t, e, apikey.RoleModerator, true))
 			stream := openWatch(t, e, &commentdv1.WatchQueueRequest{})
 			e.srv.SetKeys(tc.keys)
 			got := make(chan error, 1)
@@ -323,12 +328,7 @@ func TestWatchEndsWhenItsKeyIsRevoked(t *testing.T) {
 // with the re-check (run with -race).
 func TestWatchRecheckedKeyThenEnded(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePre})
-	keys := &apikey.Set{}
-	for name, role := range map[string]apikey.Role{siteKeyName: apikey.RoleSite, modKeyName: apikey.RoleModerator, adminKeyName: apikey.RoleAdmin} {
-		if err := keys.Add(name, role, e.tokens[name]); err != nil {
-			t.Fatalf("apikey.Set.Add(%q): %v", name, err)
-		}
-	}
+	keys := watchKeys(t, e, apikey.RoleModerator, true)
 	ctx, cancel := context.WithCancel(e.as(t, modKeyName))
 	defer cancel()
 	stream, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
@@ -359,32 +359,12 @@ func TestWatchRecheckedKeyThenEnded(t *testing.T) {
 // a looping client or a leaked key cannot shut the other moderators out of WatchQueue.
 func TestWatchersPerKeyAreBounded(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost, maxWatchers: 4, maxWatchersPerKey: 2})
-	// open opens a stream as keyName and returns the server's refusal, if it refuses within a
-	// moment: a stream it serves stays silent (no comment is submitted here).
-	open := func(keyName string) (context.CancelFunc, error) {
-		ctx, cancel := context.WithCancel(e.as(t, keyName))
-		s, err := e.mod.WatchQueue(ctx, &commentdv1.WatchQueueRequest{})
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		got := make(chan error, 1)
-		go func() { _, err := s.Recv(); got <- err }()
-		select {
-		case err := <-got:
-			cancel()
-			return nil, err
-		case <-time.After(300 * time.Millisecond):
-			t.Cleanup(cancel)
-			return cancel, nil
-		}
-	}
 	for i := range 2 {
-		if _, err := open(modKeyName); err != nil {
+		if _, err := tryWatch(t, e, modKeyName); err != nil {
 			t.Fatalf("opened WatchQueue %d of 2 as %s: %v", i+1, modKeyName, err)
 		}
 	}
-	_, err := open(modKeyName)
+	_, err := tryWatch(t, e, modKeyName)
 	if code, reason := codeReason(err); code != codes.ResourceExhausted || reason != grpcserver.ReasonTooManyWatchers {
 		t.Fatalf("opened a third WatchQueue as %s with 2 allowed per key, got %v %q, want ResourceExhausted %q", modKeyName, code, reason, grpcserver.ReasonTooManyWatchers)
 	}
@@ -392,7 +372,7 @@ func TestWatchersPerKeyAreBounded(t *testing.T) {
 		t.Errorf("opened a third WatchQueue as %s with 2 allowed per key, got ErrorInfo metadata %v, want scope key", modKeyName, info.GetMetadata())
 	}
 	// The server still has places for other keys.
-	if _, err := open(adminKeyName); err != nil {
+	if _, err := tryWatch(t, e, adminKeyName); err != nil {
 		t.Errorf("opened WatchQueue as %s while %s holds 2 of 4 places, got %v, want a place", adminKeyName, modKeyName, err)
 	}
 }
