@@ -44,6 +44,22 @@ func TestClusterSlotMigration(t *testing.T) {
 		return 0, ""
 	}
 
+	// migrate starts moving the slot of thread's keys (in shard) to a master that does not serve it,
+	// moves key there ahead of the others, as redis-cli moves a slot's keys one batch at a time,
+	// and returns the migration, for the test to finish when it wants.
+	migrate := func(t *testing.T, shard int, thread, key string) *redistest.Migration {
+		t.Helper()
+		slot, dst := slotOf(t, s.keys.published(shard, thread))
+		m, err := cluster.StartMigration(ctx, slot, dst, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Move(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
 	// purgeWhileClaimSetMoves has "mod" claim the spam comment c of thread, moves the claim
 	// holder's set (the last key purge.lua names at run time) to another master for longer than
 	// the client's resends last, runs a purge that gives up while the move goes on (its deadline
@@ -53,14 +69,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		if cs, err := s.Claim(ctx, "mod", moderation.ClaimQuery{State: comment.StateSpam, ThreadID: thread, Count: 1, Lease: time.Minute}, now); err != nil || len(cs) != 1 || cs[0].ID != c.ID {
 			t.Fatalf("Claim(mod, spam of %s) = %v, %v; want %s", thread, ids(cs), err, c.ID)
 		}
-		slot, dst := slotOf(t, s.keys.published(shard, thread))
-		m, err := cluster.StartMigration(ctx, slot, dst, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Move(ctx, s.keys.moderatorClaims(shard, "mod")); err != nil {
-			t.Fatal(err)
-		}
+		m := migrate(t, shard, thread, s.keys.moderatorClaims(shard, "mod"))
 		finished := finishAfter(t, m, 1500*time.Millisecond)
 		short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
 		_, purgeErr := s.PurgeSpam(short, cutoff, 10)
@@ -85,14 +94,7 @@ func TestClusterSlotMigration(t *testing.T) {
 			shard := shardOfThread(thread)
 			a := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
 			b := mustCreate(t, s, draft(s, thread, 2), comment.CreateOptions{})
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Move(ctx, s.keys.record(shard, b.ID)); err != nil {
-				t.Fatal(err)
-			}
+			m := migrate(t, shard, thread, s.keys.record(shard, b.ID))
 			if _, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{})); !errors.Is(err, comment.ErrUnavailable) {
 				t.Errorf("ListPublished(%s) with comment %s's record moved to the importing node = %v, want comment.ErrUnavailable", thread, b.ID, err)
 			}
@@ -134,16 +136,9 @@ func TestClusterSlotMigration(t *testing.T) {
 			thread := threadInShard("migrate-split", 5)
 			shard := shardOfThread(thread)
 			before := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// The thread's record has moved and its index has not: a submission's keys are on
 			// both nodes, and the source answers TRYAGAIN until the move ends.
-			if err := m.Move(ctx, s.keys.thread(shard, thread)); err != nil {
-				t.Fatal(err)
-			}
+			m := migrate(t, shard, thread, s.keys.thread(shard, thread))
 			finished := finishAfter(t, m, 300*time.Millisecond)
 			c := draft(s, thread, 2)
 			if _, _, err := s.Create(ctx, c, comment.CreateOptions{RequestID: "req-2"}); err != nil {
@@ -160,14 +155,7 @@ func TestClusterSlotMigration(t *testing.T) {
 			shard := shardOfThread(thread)
 			a := mustCreate(t, s, draft(s, thread, 1), comment.CreateOptions{})
 			b := mustCreate(t, s, draft(s, thread, 2), comment.CreateOptions{})
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m.Move(ctx, s.keys.record(shard, a.ID)); err != nil {
-				t.Fatal(err)
-			}
+			m := migrate(t, shard, thread, s.keys.record(shard, a.ID))
 			finished := finishAfter(t, m, 300*time.Millisecond)
 			got, _, err := pageOf(s.ListPublished(ctx, thread, comment.Page{}))
 			if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
@@ -198,15 +186,8 @@ func TestClusterSlotMigration(t *testing.T) {
 			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "reader-1", 100); err != nil {
 				t.Fatalf("AddReport(%s) = %v", c.ID, err)
 			}
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// The counters are the last key the script writes, named at run time.
-			if err := m.Move(ctx, s.keys.stats(shard, dayOf(now))); err != nil {
-				t.Fatal(err)
-			}
+			m := migrate(t, shard, thread, s.keys.stats(shard, dayOf(now)))
 			finished := finishAfter(t, m, 300*time.Millisecond)
 			approve := comment.Decision{Moderator: "mod", At: now, To: comment.StatePublished}
 			_, decideErr := s.Decide(ctx, c.ID, moderation.Approve, approve, approveFrom, "")
@@ -257,15 +238,8 @@ func TestClusterSlotMigration(t *testing.T) {
 			if _, _, err := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude", At: now}, "reader-1", threshold); err != nil {
 				t.Fatalf("AddReport(%s, reader-1) = %v", c.ID, err)
 			}
-			slot, dst := slotOf(t, s.keys.published(shard, thread))
-			m, err := cluster.StartMigration(ctx, slot, dst, false)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// The thread's pending queue, which the takedown adds the comment to, named at run time.
-			if err := m.Move(ctx, s.keys.threadQueue(shard, comment.StatePending, thread)); err != nil {
-				t.Fatal(err)
-			}
+			m := migrate(t, shard, thread, s.keys.threadQueue(shard, comment.StatePending, thread))
 			finished := finishAfter(t, m, 300*time.Millisecond)
 			_, _, reportErr := s.AddReport(ctx, c.ID, moderation.Report{Reason: "rude too", At: now}, "reader-2", threshold)
 			<-finished
