@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +20,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
@@ -68,23 +66,7 @@ func newRig(t *testing.T, redisURL string, dataAddr func() string, extra ...stri
 	t.Helper()
 	bin, _ := binaries(t)
 	r := &crashRig{t: t, log: &syncBuffer{}, prefix: redistest.Prefix(t), grpcAddr: freeAddr(t), dataAddr: dataAddr}
-	var lines []string
-	for _, k := range []struct {
-		name string
-		role apikey.Role
-		tok  *string
-	}{{"crash-site", apikey.RoleSite, &r.siteToken}, {"crash-moderator", apikey.RoleModerator, &r.modToken}, {"crash-admin", apikey.RoleAdmin, &r.adminToken}} {
-		tok, line, err := apikey.Generate(k.name, k.role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*k.tok = tok
-		lines = append(lines, line)
-	}
-	keys := filepath.Join(t.TempDir(), "keys")
-	if err := os.WriteFile(keys, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keys := writeRoleKeys(t, "crash", &r.siteToken, &r.modToken, &r.adminToken)
 	// No -accept-data-loss: AOF with appendfsync always must pass the start-up check. Every
 	// comment waits for a moderator (pre-moderation, nobody trusted) so every one can be decided,
 	// and no rate limit refuses the load.

@@ -101,6 +101,31 @@ type server struct {
 	exitErr             error           // the process's exit (cmd.Wait), once exited is closed
 }
 
+// writeRoleKeys writes a keys file, in a directory of the test's own, holding a site, a moderator and an
+// admin key named prefix-site, prefix-moderator and prefix-admin, stores their tokens in site, mod
+// and admin, and returns the file's path.
+func writeRoleKeys(t *testing.T, prefix string, site, mod, admin *string) string {
+	t.Helper()
+	var lines []string
+	for _, k := range []struct {
+		name string
+		role apikey.Role
+		tok  *string
+	}{{prefix + "-site", apikey.RoleSite, site}, {prefix + "-moderator", apikey.RoleModerator, mod}, {prefix + "-admin", apikey.RoleAdmin, admin}} {
+		tok, line, err := apikey.Generate(k.name, k.role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*k.tok = tok
+		lines = append(lines, line)
+	}
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // startCommentd runs the commentd binary against redisAddr with a fresh keys file and returns once
 // its health check says SERVING.
 func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
@@ -117,23 +142,8 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 func launchCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	t.Helper()
 	bin, _ := binaries(t)
-	dir := t.TempDir()
 	s := &server{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), log: &syncBuffer{}}
-	var lines []string
-	for _, k := range []struct {
-		name string
-		role apikey.Role
-		tok  *string
-	}{{"e2e-site", apikey.RoleSite, &s.siteToken}, {"e2e-moderator", apikey.RoleModerator, &s.modToken}, {"e2e-admin", apikey.RoleAdmin, &s.adminToken}} {
-		tok, line, err := apikey.Generate(k.name, k.role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*k.tok = tok
-		lines = append(lines, line)
-	}
-	keys := filepath.Join(dir, "keys")
-	os.WriteFile(keys, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	keys := writeRoleKeys(t, "e2e", &s.siteToken, &s.modToken, &s.adminToken)
 	s.keysFile = keys
 	args := append([]string{"-grpc-addr", s.grpcAddr, "-http-addr", s.httpAddr, "-redis-url", "redis://" + redisAddr,
 		"-redis-prefix", redistest.Prefix(t), "-keys", keys, "-accept-data-loss"}, extra...)

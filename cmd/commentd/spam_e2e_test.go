@@ -15,7 +15,6 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/commentd/commentd/internal/apikey"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -65,27 +64,9 @@ func ctlAs(t *testing.T, s *server, token string, args ...string) string {
 // marks one spam with commentctl, and runs an evaluation, all against the commentd binary on a
 // real redis-server.
 func TestSpamEndToEnd(t *testing.T) {
-	// An admin key is needed for training: the keys file passed last replaces startCommentd's.
-	var lines []string
-	tokens := map[apikey.Role]string{}
-	for _, k := range []struct {
-		name string
-		role apikey.Role
-	}{{"e2e-site", apikey.RoleSite}, {"e2e-moderator", apikey.RoleModerator}, {"e2e-admin", apikey.RoleAdmin}} {
-		tok, line, err := apikey.Generate(k.name, k.role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens[k.role] = tok
-		lines = append(lines, line)
-	}
-	keys := filepath.Join(t.TempDir(), "keys")
-	if err := os.WriteFile(keys, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startCommentd(t, redistest.Shared(t), "-keys", keys, "-rate-limits", "off")
-	s.siteToken, s.modToken = tokens[apikey.RoleSite], tokens[apikey.RoleModerator]
-	admin := tokens[apikey.RoleAdmin]
+	// Training takes an admin key: startCommentd's keys file has one.
+	s := startCommentd(t, redistest.Shared(t), "-rate-limits", "off")
+	admin := s.adminToken
 	site := commentdv1.NewCommentServiceClient(s.conn)
 	ctx := s.siteCtx(t)
 
