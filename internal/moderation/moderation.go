@@ -127,7 +127,9 @@ type Store interface {
 	// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open
 	// unless its auto-close period has run out (then it is closed, ClosedByAge).
 	GetThread(ctx context.Context, threadID string) (comment.Thread, error)
-	// UpdateThread sets the fields given (nil means unchanged) and returns the thread.
+	// UpdateThread sets the fields given (nil means unchanged) and returns the thread. What it
+	// writes depends on the thread as stored (a reopening starts a new auto-close period only for
+	// a closed thread, say), so it reads the thread and writes it in one atomic step.
 	//
 	// A non-empty etag is checked in the same atomic step as the write: when it differs from
 	// ThreadETag of the thread as stored, nothing changes and UpdateThread returns a

@@ -37,8 +37,8 @@ import (
 //	                                   held comment, or a moderator's first decision taking one out
 //	                                   of spam or rejection, or its last reopening since; see
 //	                                   create.lua, decide.lua). Written by UpdateThread
-//	                                   (thread_update.lua with an etag). No TTL; a thread back to
-//	                                   defaults without comments has no fields, so Redis deletes it.
+//	                                   (thread_update.lua). No TTL; a thread back to defaults
+//	                                   without comments has no fields, so Redis deletes it.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id, alone, as every version reads it (a server
 //	                                   of an earlier version, during a rolling upgrade, stores a

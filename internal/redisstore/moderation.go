@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"slices"
 	"strconv"
@@ -257,8 +256,11 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 	return s.decodeThread(threadID, vals)
 }
 
-// UpdateThread sets the fields given (nil means unchanged) and returns the thread, in one
-// MULTI/EXEC round trip. Settings back at their defaults are deleted rather than stored.
+// UpdateThread sets the fields given (nil means unchanged) and returns the thread. One script,
+// thread_update.lua, reads the thread, decides what to write and writes it, in one atomic step
+// and one round trip, so no other update can come between the reading and the writing, and the
+// rules below are written once, there. Settings back at their defaults are deleted rather than
+// stored.
 //
 // Reopening a thread (closed false) with auto-close on also starts a new auto-close period, so
 // a moderator can reopen a thread that closed by age. Only a thread closed now is reopened:
@@ -270,77 +272,15 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // the thread writes back with another mode, and storing it would turn the age's close into a
 // moderator's, which no change of the period undoes.
 //
-// With an etag the update is conditional and runs as one script (thread_update.lua), which reads,
-// checks the etag and writes in one atomic step; a thread that no longer has the etag gives a
-// *moderation.StaleThreadError holding it, and nothing changes.
+// Without an etag the update is unconditional. With one it is made only while the thread still
+// has it (the script checks it in the same step); a thread that no longer has it gives a
+// *moderation.StaleThreadError holding it, and nothing changes. An update that changes nothing
+// succeeds whatever the etag, which makes a resent call safe: go-redis may run the script twice,
+// and the second run finds the thread as the first left it.
 func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
 	}
-	key := s.keys.thread(shardOfThread(threadID), threadID)
-	if etag != "" {
-		return s.updateThreadIf(ctx, threadID, key, mode, closed, etag)
-	}
-	reopen, byAge := false, false
-	if closed != nil && s.closeAfter > 0 {
-		// Read apart from the write: a thread closed or reopened by another moderator in
-		// between ends open either way, and one whose period runs out in between is reported
-		// closed by the reply, so the moderator sees it and can reopen it again. A first
-		// comment stored in between starts the period itself (create.lua). A close left out
-		// because the thread was closed by age, and reopened in between, ends as if the
-		// reopening came after it.
-		vals, err := s.rdb.HMGet(ctx, key, tfMode, tfClosed, tfFirst).Result()
-		if err != nil {
-			return comment.Thread{}, storeError("get thread", err)
-		}
-		before, err := s.decodeThread(threadID, vals)
-		if err != nil {
-			return comment.Thread{}, err
-		}
-		reopen = before.Closed && vals[2] != nil
-		byAge = before.ClosedByAge
-	}
-	var get *redis.SliceCmd
-	cmds, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
-		switch {
-		case mode == nil:
-		case *mode == comment.ModeDefault:
-			pl.HDel(ctx, key, tfMode)
-		default:
-			pl.HSet(ctx, key, tfMode, int(*mode))
-		}
-		switch {
-		case closed == nil:
-		case *closed && byAge:
-		case *closed:
-			pl.HSet(ctx, key, tfClosed, "1")
-		default:
-			pl.HDel(ctx, key, tfClosed)
-			if reopen {
-				pl.HSet(ctx, key, tfFirst, micros(time.Now()))
-			}
-		}
-		get = pl.HMGet(ctx, key, tfMode, tfClosed, tfFirst)
-		return nil
-	})
-	if err := txError(cmds, err); err != nil {
-		return comment.Thread{}, storeError("update thread", err)
-	}
-	return s.decodeThread(threadID, get.Val())
-}
-
-//go:embed thread_update.lua
-var threadUpdateSrc string
-
-// threadUpdateScript is immutable, like the ban scripts; it runs alone, so Script.Run falls back
-// to EVAL by itself after a Redis restart.
-var threadUpdateScript = redis.NewScript(threadUpdateSrc)
-
-// updateThreadIf is UpdateThread with an etag: thread_update.lua makes the same changes as the
-// unconditional path, provided the thread stored at key still has etag. Its read and its write
-// are one step, so the thread a client read cannot change in between unseen, and an update that
-// changes nothing succeeds whatever the etag, which makes a resent call safe.
-func (s *Store) updateThreadIf(ctx context.Context, threadID, key string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
 	var modeArg, closedArg string
 	if mode != nil {
 		modeArg = strconv.Itoa(int(*mode))
@@ -351,7 +291,8 @@ func (s *Store) updateThreadIf(ctx context.Context, threadID, key string, mode *
 			closedArg = "1"
 		}
 	}
-	reply, err := threadUpdateScript.Run(ctx, s.rdb, []string{key},
+	key := s.keys.thread(shardOfThread(threadID), threadID)
+	reply, err := s.threadUpdate.Run(ctx, s.rdb, []string{key},
 		modeArg, closedArg, micros(time.Now()), s.closeAfter.Microseconds(), etag).Slice()
 	if err != nil {
 		return comment.Thread{}, storeError("update thread "+threadID, err)

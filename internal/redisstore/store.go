@@ -1,10 +1,10 @@
 // Package redisstore keeps comments in Redis: it implements comment.Store and moderation.Store on
 // a standalone, Sentinel-managed or Cluster Redis (and, for development only, on miniredis).
 //
-// Each submission and each moderator decision is one Lua script, so it is atomic and costs one
-// network round trip; the key layout (keys.go) keeps every key a script touches in one Cluster
-// hash slot. Personal data reaches Redis only sealed or as keyed hashes, as comment.Comment
-// carries it; no key name holds any.
+// Each submission, each moderator decision and each thread update is one Lua script, so it is
+// atomic and costs one network round trip; the key layout (keys.go) keeps every key a script
+// touches in one Cluster hash slot. Personal data reaches Redis only sealed or as keyed hashes, as
+// comment.Comment carries it; no key name holds any.
 package redisstore
 
 import (
@@ -45,6 +45,8 @@ var (
 	decideSrc string
 	//go:embed page.lua
 	pageSrc string
+	//go:embed thread_update.lua
+	threadUpdateSrc string
 )
 
 // Store is the Redis-backed comment store. It is safe for concurrent use.
@@ -54,6 +56,8 @@ type Store struct {
 	create *redis.Script
 	decide *redis.Script
 	page   *redis.Script
+	// threadUpdate is thread_update.lua, every UpdateThread.
+	threadUpdate *redis.Script
 	// batch sends the request path's commands (the abuse check, the comment's write) together
 	// with those of concurrent submissions.
 	batch *batcher
@@ -104,6 +108,8 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		decide: redis.NewScript(decideSrc),
 		page:   redis.NewScript(pageSrc),
 
+		threadUpdate: redis.NewScript(threadUpdateSrc),
+
 		closeAfter:  opts.CloseThreadsAfter,
 		maxDepth:    opts.MaxReplyDepth,
 		watchStall:  watchStall,
@@ -121,7 +127,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.create, s.decide, s.page} {
+	for _, sc := range []*redis.Script{s.create, s.decide, s.page, s.threadUpdate} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return storeError("load scripts", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,9 @@ type threadUpdate struct {
 }
 
 func (u threadUpdate) String() string {
+	if u.mode == nil && u.closed == nil {
+		return "nothing"
+	}
 	s := ""
 	if u.mode != nil {
 		s += "mode " + u.mode.String()
@@ -171,69 +175,200 @@ func TestUpdateThreadStaleETagRefused(t *testing.T) {
 	}
 }
 
-// An update with an etag makes the changes the same update makes without one, from every kind of
-// thread: the script and the unconditional path must not drift apart. Each update runs on two
-// threads in the same start state, one without an etag and one with the thread's etag.
-func TestUpdateThreadWithETagChangesAsWithout(t *testing.T) {
+// threadWant is a thread as a test expects it after an update: its own mode, whether and how it
+// is closed, and where its auto-close period ends.
+type threadWant struct {
+	mode   comment.Mode
+	closed closedHow
+	period periodEnd
+}
+
+// closedHow is how a thread is closed, if it is.
+type closedHow int
+
+const (
+	isOpen closedHow = iota
+	byModerator
+	byAge
+)
+
+// periodEnd is where a thread's auto-close period ends after an update.
+type periodEnd int
+
+const (
+	noPeriod   periodEnd = iota // none: no auto-close, or no comment yet
+	samePeriod                  // as its first comment started it
+	newPeriod                   // the update started a new one
+)
+
+// thread is the comment.Thread w describes, for a thread whose first comment was stored at first
+// and updated at now by a store that closes threads period after their first comment.
+func (w threadWant) thread(first, now time.Time, period time.Duration) comment.Thread {
+	th := comment.Thread{Mode: w.mode, Closed: w.closed != isOpen, ClosedByAge: w.closed == byAge}
+	switch w.period {
+	case samePeriod:
+		th.AutoCloseAt = first.Add(period)
+	case newPeriod:
+		th.AutoCloseAt = now.Add(period)
+	}
+	return th
+}
+
+// What UpdateThread changes, from every kind of thread, with and without auto-close: a setting
+// back at its default is deleted, closing a thread closed by age leaves it closed by age only,
+// reopening a closed thread that has a period starts a new one, and reopening an open one leaves
+// its period as it runs. Each update runs on two threads in the same start state, one without an
+// etag and one with the thread's etag, and both must end as wanted: the etag only decides whether
+// the update is made, never what it changes.
+func TestUpdateThreadChanges(t *testing.T) {
 	t.Parallel()
 	const period = time.Hour
+	starts := map[string]struct {
+		age   time.Duration // of the first comment; 0: none
+		setup []threadUpdate
+	}{
+		"new":           {},
+		"pre-moderated": {setup: []threadUpdate{setMode(comment.ModePre)}},
+		"closed":        {setup: []threadUpdate{setMode(comment.ModePost), setClosed(true)}},
+		// Its first comment half a period ago: open, its period running.
+		"open with comments": {age: period / 2},
+		// Its first comment two periods ago: closed by age when the server closes threads by age.
+		"closed by age": {age: 2 * period},
+		// The same, and then closed by a moderator, which changes nothing when the server closes
+		// threads by age.
+		"closed by age and a moderator": {age: 2 * period, setup: []threadUpdate{setClosed(true)}},
+	}
+	open, closed := false, true
+	pre, def := comment.ModePre, comment.ModeDefault
+	var (
+		toDefault   = setMode(comment.ModeDefault)
+		toPre       = setMode(comment.ModePre)
+		toPost      = setMode(comment.ModePost)
+		closeIt     = setClosed(true)
+		reopen      = setClosed(false)
+		preClosed   = threadUpdate{mode: &pre, closed: &closed}
+		defaultOpen = threadUpdate{mode: &def, closed: &open}
+		nothing     = threadUpdate{}
+	)
+	const (
+		dflt = comment.ModeDefault
+		pr   = comment.ModePre
+		post = comment.ModePost
+	)
+	tests := []struct {
+		start  string
+		update threadUpdate
+		// closing is the thread wanted from a store that closes threads by age (period after their
+		// first comment); never from one that does not.
+		closing, never threadWant
+	}{
+		{"new", toDefault, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"new", toPre, threadWant{pr, isOpen, noPeriod}, threadWant{pr, isOpen, noPeriod}},
+		{"new", toPost, threadWant{post, isOpen, noPeriod}, threadWant{post, isOpen, noPeriod}},
+		{"new", closeIt, threadWant{dflt, byModerator, noPeriod}, threadWant{dflt, byModerator, noPeriod}},
+		{"new", reopen, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"new", preClosed, threadWant{pr, byModerator, noPeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"new", defaultOpen, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"new", nothing, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+
+		{"pre-moderated", toDefault, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"pre-moderated", toPre, threadWant{pr, isOpen, noPeriod}, threadWant{pr, isOpen, noPeriod}},
+		{"pre-moderated", toPost, threadWant{post, isOpen, noPeriod}, threadWant{post, isOpen, noPeriod}},
+		{"pre-moderated", closeIt, threadWant{pr, byModerator, noPeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"pre-moderated", reopen, threadWant{pr, isOpen, noPeriod}, threadWant{pr, isOpen, noPeriod}},
+		{"pre-moderated", preClosed, threadWant{pr, byModerator, noPeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"pre-moderated", defaultOpen, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"pre-moderated", nothing, threadWant{pr, isOpen, noPeriod}, threadWant{pr, isOpen, noPeriod}},
+
+		// Reopened before its first comment: no period starts; the first comment starts it.
+		{"closed", toDefault, threadWant{dflt, byModerator, noPeriod}, threadWant{dflt, byModerator, noPeriod}},
+		{"closed", toPre, threadWant{pr, byModerator, noPeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"closed", toPost, threadWant{post, byModerator, noPeriod}, threadWant{post, byModerator, noPeriod}},
+		{"closed", closeIt, threadWant{post, byModerator, noPeriod}, threadWant{post, byModerator, noPeriod}},
+		{"closed", reopen, threadWant{post, isOpen, noPeriod}, threadWant{post, isOpen, noPeriod}},
+		{"closed", preClosed, threadWant{pr, byModerator, noPeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"closed", defaultOpen, threadWant{dflt, isOpen, noPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"closed", nothing, threadWant{post, byModerator, noPeriod}, threadWant{post, byModerator, noPeriod}},
+
+		// Reopening an open thread reopens nothing: its period still runs from its first comment.
+		{"open with comments", toDefault, threadWant{dflt, isOpen, samePeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"open with comments", toPre, threadWant{pr, isOpen, samePeriod}, threadWant{pr, isOpen, noPeriod}},
+		{"open with comments", toPost, threadWant{post, isOpen, samePeriod}, threadWant{post, isOpen, noPeriod}},
+		{"open with comments", closeIt, threadWant{dflt, byModerator, samePeriod}, threadWant{dflt, byModerator, noPeriod}},
+		{"open with comments", reopen, threadWant{dflt, isOpen, samePeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"open with comments", preClosed, threadWant{pr, byModerator, samePeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"open with comments", defaultOpen, threadWant{dflt, isOpen, samePeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"open with comments", nothing, threadWant{dflt, isOpen, samePeriod}, threadWant{dflt, isOpen, noPeriod}},
+
+		// Closing a thread closed by age leaves it closed by age only; reopening it starts a new
+		// period. Without auto-close it is an open thread with comments.
+		{"closed by age", toDefault, threadWant{dflt, byAge, samePeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"closed by age", toPre, threadWant{pr, byAge, samePeriod}, threadWant{pr, isOpen, noPeriod}},
+		{"closed by age", toPost, threadWant{post, byAge, samePeriod}, threadWant{post, isOpen, noPeriod}},
+		{"closed by age", closeIt, threadWant{dflt, byAge, samePeriod}, threadWant{dflt, byModerator, noPeriod}},
+		{"closed by age", reopen, threadWant{dflt, isOpen, newPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"closed by age", preClosed, threadWant{pr, byAge, samePeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"closed by age", defaultOpen, threadWant{dflt, isOpen, newPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"closed by age", nothing, threadWant{dflt, byAge, samePeriod}, threadWant{dflt, isOpen, noPeriod}},
+
+		// With auto-close the moderator's close was left out: as closed by age. Without, a thread
+		// a moderator closed.
+		{"closed by age and a moderator", toDefault, threadWant{dflt, byAge, samePeriod}, threadWant{dflt, byModerator, noPeriod}},
+		{"closed by age and a moderator", toPre, threadWant{pr, byAge, samePeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"closed by age and a moderator", toPost, threadWant{post, byAge, samePeriod}, threadWant{post, byModerator, noPeriod}},
+		{"closed by age and a moderator", closeIt, threadWant{dflt, byAge, samePeriod}, threadWant{dflt, byModerator, noPeriod}},
+		{"closed by age and a moderator", reopen, threadWant{dflt, isOpen, newPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"closed by age and a moderator", preClosed, threadWant{pr, byAge, samePeriod}, threadWant{pr, byModerator, noPeriod}},
+		{"closed by age and a moderator", defaultOpen, threadWant{dflt, isOpen, newPeriod}, threadWant{dflt, isOpen, noPeriod}},
+		{"closed by age and a moderator", nothing, threadWant{dflt, byAge, samePeriod}, threadWant{dflt, byModerator, noPeriod}},
+	}
 	for _, closing := range []time.Duration{0, period} {
 		t.Run(fmt.Sprintf("close threads after %v", closing), func(t *testing.T) {
 			t.Parallel()
+			ctx := context.Background()
 			s := closingStore(t, redistest.Client(t, redistest.Shared(t)), redistest.Prefix(t), closing)
-			now := time.Now()
-			starts := []struct {
-				name  string
-				age   time.Duration // of the first comment; 0: none
-				setup []threadUpdate
-			}{
-				{name: "new"},
-				{name: "pre-moderated", setup: []threadUpdate{setMode(comment.ModePre)}},
-				{name: "closed", setup: []threadUpdate{setMode(comment.ModePost), setClosed(true)}},
-				{name: "open with comments", age: period / 2},
-				{name: "closed by age", age: 2 * period},
-				{name: "closed by age and a moderator", age: 2 * period, setup: []threadUpdate{setClosed(true)}},
-			}
-			open, closed := false, true
-			pre, def := comment.ModePre, comment.ModeDefault
-			updates := []threadUpdate{
-				setMode(comment.ModeDefault), setMode(comment.ModePre), setMode(comment.ModePost),
-				setClosed(true), setClosed(false),
-				{mode: &pre, closed: &closed}, {mode: &def, closed: &open}, {},
-			}
-			n := 0
-			for _, st := range starts {
-				for _, u := range updates {
-					n++
-					var threads [2]string
-					for i := range threads {
-						threads[i] = fmt.Sprintf("parity-%d-%d", n, i)
-						if st.age > 0 {
-							firstComment(t, s, threads[i], 1, now.Add(-st.age))
-						}
-						for _, su := range st.setup {
-							if _, err := s.UpdateThread(context.Background(), threads[i], su.mode, su.closed, ""); err != nil {
-								t.Fatalf("%s: UpdateThread(%s) = %v", st.name, su, err)
-							}
+			base := time.Now()
+			// Times are stored in µs and a new period starts at the update's own time: near enough.
+			approx := cmpopts.EquateApproxTime(time.Second)
+			for i, tt := range tests {
+				st, ok := starts[tt.start]
+				if !ok {
+					t.Fatalf("case %d starts from %q, which is not a start state", i, tt.start)
+				}
+				want := tt.never
+				if closing > 0 {
+					want = tt.closing
+				}
+				for _, withETag := range []bool{false, true} {
+					name := fmt.Sprintf("%s: UpdateThread(%s, without an etag)", tt.start, tt.update)
+					if withETag {
+						name = fmt.Sprintf("%s: UpdateThread(%s, etag of the thread as read)", tt.start, tt.update)
+					}
+					thread := fmt.Sprintf("changes-%d-%v", i, withETag)
+					first := base.Add(-st.age)
+					if st.age > 0 {
+						firstComment(t, s, thread, 1, first)
+					}
+					for _, su := range st.setup {
+						if _, err := s.UpdateThread(ctx, thread, su.mode, su.closed, ""); err != nil {
+							t.Fatalf("%s: setting up with UpdateThread(%s) = %v", name, su, err)
 						}
 					}
-					without, err := s.UpdateThread(context.Background(), threads[0], u.mode, u.closed, "")
+					var etag string
+					if withETag {
+						etag = moderation.ThreadETag(mustGetThread(t, s, thread))
+					}
+					got, err := s.UpdateThread(ctx, thread, tt.update.mode, tt.update.closed, etag)
 					if err != nil {
-						t.Fatalf("%s: UpdateThread(%s) = %v", st.name, u, err)
+						t.Fatalf("%s = %v", name, err)
 					}
-					etag := moderation.ThreadETag(mustGetThread(t, s, threads[1]))
-					with, err := s.UpdateThread(context.Background(), threads[1], u.mode, u.closed, etag)
-					if err != nil {
-						t.Fatalf("%s: UpdateThread(%s, etag %s of the thread as read) = %v", st.name, u, etag, err)
+					w := want.thread(first, time.Now(), closing)
+					w.ID = thread
+					if diff := cmp.Diff(w, got, approx); diff != "" {
+						t.Errorf("%s (-want +got):\n%s", name, diff)
 					}
-					// A reopening starts the period at its own time, a few µs apart on the two threads.
-					approx := cmpopts.EquateApproxTime(time.Second)
-					ignoreID := cmpopts.IgnoreFields(comment.Thread{}, "ID")
-					if diff := cmp.Diff(without, with, approx, ignoreID); diff != "" {
-						t.Errorf("%s: UpdateThread(%s) with an etag (-without +with):\n%s", st.name, u, diff)
-					}
-					if diff := cmp.Diff(mustGetThread(t, s, threads[0]), mustGetThread(t, s, threads[1]), approx, ignoreID); diff != "" {
-						t.Errorf("%s: GetThread after UpdateThread(%s) with an etag (-without +with):\n%s", st.name, u, diff)
+					if diff := cmp.Diff(got, mustGetThread(t, s, thread)); diff != "" {
+						t.Errorf("%s, then GetThread (-update +get):\n%s", name, diff)
 					}
 				}
 			}
@@ -293,8 +428,9 @@ func TestUpdateThreadNoChangeIgnoresETag(t *testing.T) {
 // go-redis resends a script call whose reply it lost; Redis then runs the update twice. The second
 // run finds the thread updated, by this very call, so no longer with the etag it was sent with: it
 // must answer with the thread, as a retried update does, not refuse it as stale. Reopening a
-// thread closed by age starts its period once.
-func TestUpdateThreadWithETagResent(t *testing.T) {
+// thread closed by age starts its period once. Without an etag the second run must likewise find
+// nothing left to do.
+func TestUpdateThreadResent(t *testing.T) {
 	t.Parallel()
 	const period = time.Hour
 	pre := comment.ModePre
@@ -311,28 +447,40 @@ func TestUpdateThreadWithETagResent(t *testing.T) {
 		}},
 	}
 	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			rdb := redistest.Client(t, redistest.Shared(t))
-			s := closingStore(t, rdb, redistest.Prefix(t), period)
-			thread := fmt.Sprintf("etag-resent-%d", i)
-			if tt.age > 0 {
-				firstComment(t, s, thread, 1, time.Now().Add(-tt.age))
+		for _, withETag := range []bool{true, false} {
+			name := tt.name + " without an etag"
+			if withETag {
+				name = tt.name + " with an etag"
 			}
-			etag := moderation.ThreadETag(mustGetThread(t, s, thread))
-			sent := resend(rdb, etag, scriptNames...)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				rdb := redistest.Client(t, redistest.Shared(t))
+				s := closingStore(t, rdb, redistest.Prefix(t), period)
+				thread := fmt.Sprintf("resent-%d-%v", i, withETag)
+				if tt.age > 0 {
+					firstComment(t, s, thread, 1, time.Now().Add(-tt.age))
+				}
+				// The call to resend: the one holding the etag, or else the thread's key.
+				var etag string
+				var arg any = s.keys.thread(shardOfThread(thread), thread)
+				if withETag {
+					etag = moderation.ThreadETag(mustGetThread(t, s, thread))
+					arg = etag
+				}
+				sent := resend(rdb, arg, scriptNames...)
 
-			got, err := s.UpdateThread(context.Background(), thread, tt.update.mode, tt.update.closed, etag)
-			if !sent() {
-				t.Fatal("UpdateThread was not resent: the test shows nothing")
-			}
-			if err != nil {
-				t.Fatalf("UpdateThread(%s, %s, etag %s), resent = %v; want no error", thread, tt.update, etag, err)
-			}
-			if !tt.want(got) {
-				t.Errorf("UpdateThread(%s, %s), resent = %+v", thread, tt.update, got)
-			}
-		})
+				got, err := s.UpdateThread(context.Background(), thread, tt.update.mode, tt.update.closed, etag)
+				if !sent() {
+					t.Fatal("UpdateThread was not resent: the test shows nothing")
+				}
+				if err != nil {
+					t.Fatalf("UpdateThread(%s, %s, etag %q), resent = %v; want no error", thread, tt.update, etag, err)
+				}
+				if !tt.want(got) {
+					t.Errorf("UpdateThread(%s, %s, etag %q), resent = %+v", thread, tt.update, etag, got)
+				}
+			})
+		}
 	}
 }
 
@@ -357,5 +505,54 @@ func TestMiniredisChecksThreadETags(t *testing.T) {
 	}
 	if _, err := s.UpdateThread(ctx, "mini", &pre, nil, moderation.ThreadETag(read)); !errors.Is(err, moderation.ErrStale) {
 		t.Errorf("UpdateThread(mini, mode pre, etag read before the close) on miniredis = %v; want ErrStale", err)
+	}
+
+	// Without an etag the same script runs, unconditionally: closing a thread closed by age leaves
+	// it so, and reopening it starts a new period.
+	firstComment(t, s, "mini-aged", 1, time.Now().Add(-2*time.Hour))
+	if got, err := s.UpdateThread(ctx, "mini-aged", &pre, &closed, ""); err != nil || got.Mode != pre || !got.ClosedByAge {
+		t.Errorf("UpdateThread(mini-aged, mode pre, closed) on miniredis = %+v, %v; want mode pre, closed by age", got, err)
+	}
+	open := false
+	got, err = s.UpdateThread(ctx, "mini-aged", nil, &open, "")
+	if err != nil || got.Closed || got.Mode != pre || time.Until(got.AutoCloseAt) < time.Hour-time.Minute {
+		t.Errorf("UpdateThread(mini-aged, closed false) on miniredis = %+v, %v; want open, mode pre, a new period of an hour", got, err)
+	}
+}
+
+// Every UpdateThread is one round trip, whatever it changes: the script reads and writes in one
+// step. Its first call on a Redis that has seen no update yet is one too, as New loads the script.
+func TestUpdateThreadTakesOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	// A server of its own, whose script cache holds only what New loads.
+	rdb := redistest.Client(t, redistest.Start(t).Addr)
+	s := closingStore(t, rdb, "", time.Hour)
+	ctx := context.Background()
+	firstComment(t, s, "trips", 1, time.Now().Add(-2*time.Hour))
+	var n atomic.Int64
+	rdb.AddHook(RoundTripHook(func() { n.Add(1) }))
+	// Opens the connection single commands use (its handshake is counted too).
+	read := mustGetThread(t, s, "trips")
+	pre, closed, open := comment.ModePre, true, false
+	calls := []struct {
+		name   string
+		update threadUpdate
+		etag   string
+	}{
+		{"close a thread closed by age", threadUpdate{closed: &closed}, ""},
+		{"reopen it", threadUpdate{closed: &open}, ""},
+		{"close it", threadUpdate{closed: &closed}, ""},
+		{"pre-moderate it, etag read before", threadUpdate{mode: &pre}, moderation.ThreadETag(read)},
+		{"pre-moderate and reopen it", threadUpdate{mode: &pre, closed: &open}, ""},
+	}
+	for _, c := range calls {
+		before := n.Load()
+		_, err := s.UpdateThread(ctx, "trips", c.update.mode, c.update.closed, c.etag)
+		if err != nil && !errors.Is(err, moderation.ErrStale) {
+			t.Fatalf("%s: UpdateThread(trips, %s) = %v", c.name, c.update, err)
+		}
+		if got := n.Load() - before; got != 1 {
+			t.Errorf("%s: UpdateThread(trips, %s) took %d round trips, want 1", c.name, c.update, got)
+		}
 	}
 }

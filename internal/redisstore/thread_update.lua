@@ -1,6 +1,9 @@
--- thread_update.lua changes a thread's settings only while the thread still has the etag the
--- caller read (moderation.ThreadETag): the check and the write in one atomic step. It makes the
--- same changes as Store.UpdateThread does without an etag.
+-- thread_update.lua is every Store.UpdateThread: it reads a thread's settings, decides what to
+-- write and writes it in one atomic step, so no other update comes between the reading and the
+-- writing. With an etag it changes the thread only while the thread still has the etag the caller
+-- read (moderation.ThreadETag); without one it changes it whatever it is. It runs twice safely
+-- (go-redis may resend it): the second run finds the thread as the first left it, which is what it
+-- asks for, so it changes nothing and succeeds.
 --
 -- KEYS[1]      the thread's settings hash
 -- ARGV[1]      the new mode: "" unchanged, "0" the site default (the field is deleted), "1" pre,
@@ -8,7 +11,7 @@
 -- ARGV[2]      closed: "" unchanged, "1" close, "0" reopen
 -- ARGV[3]      now, unix µs: a reopening starts the thread's new auto-close period then
 -- ARGV[4]      the auto-close period, µs ("0": the server does not close threads by age)
--- ARGV[5]      the etag the caller read
+-- ARGV[5]      the etag the caller read, or "" for an unconditional update
 --
 -- Returns {status, mode, closed, first}: the settings hash's fields after the call (false when
 -- absent), with status "ok" (changed, or nothing to change) or "stale" (the etag differs; nothing
@@ -19,9 +22,10 @@ local now, period = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- The same test as create.lua's and Store.decodeThread's.
 local byAge = period > 0 and first and closed ~= "1" and now - tonumber(first) >= period
 
--- The writes the update makes, as Store.UpdateThread makes them: a setting back at its default is
+-- The writes the update makes (Store.UpdateThread says why): a setting back at its default is
 -- deleted; closing a thread closed by age changes nothing (it stays closed by age only);
--- reopening a closed thread that has a period starts a new one.
+-- reopening a closed thread that has a period starts a new one, and reopening an open one changes
+-- nothing (its period runs on from its first comment).
 local set, del = {}, {}
 if ARGV[1] == "0" then
   if mode then
@@ -53,17 +57,19 @@ if #set == 0 and #del == 0 then
   return {"ok", mode, closed, first}
 end
 
--- The etag as moderation.ThreadETag makes it: the mode ("0" for the site default), "1" for a
--- moderator's close, and the end of the auto-close period (µs; "" when the server does not close
--- threads by age or the period has not started). %.0f prints the sum exactly: a time in µs is far
--- below 2^53, and tostring would round it to 14 digits.
-local ends = ""
-if period > 0 and first then
-  ends = string.format("%.0f", tonumber(first) + period)
-end
-local version = (mode or "0") .. ":" .. (closed == "1" and "1" or "0") .. ":" .. ends
-if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[5] then
-  return {"stale", mode, closed, first}
+-- The etag, when the caller sent one, as moderation.ThreadETag makes it: the mode ("0" for the site
+-- default), "1" for a moderator's close, and the end of the auto-close period (µs; "" when the
+-- server does not close threads by age or the period has not started). %.0f prints the sum
+-- exactly: a time in µs is far below 2^53, and tostring would round it to 14 digits.
+if ARGV[5] ~= "" then
+  local ends = ""
+  if period > 0 and first then
+    ends = string.format("%.0f", tonumber(first) + period)
+  end
+  local version = (mode or "0") .. ":" .. (closed == "1" and "1" or "0") .. ":" .. ends
+  if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[5] then
+    return {"stale", mode, closed, first}
+  end
 end
 
 if #del > 0 then
