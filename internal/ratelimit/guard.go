@@ -148,8 +148,13 @@ type Result struct {
 	// RequestAge is how long ago the request marker found was set (RequestResent only).
 	RequestAge time.Duration
 	Refused    []Refusal
-	// Taken is what the store counted. The store never counts a refused take; it counts every take
-	// when none is refused and there is no duplicate; in between (takes kept apart for Redis Cluster
+	// Shadowed are the shadow rules (Rule.Shadow) that would have refused, with the wait each
+	// would have asked for (1µs when the store no longer knows it: a resent call). They refused
+	// nothing and counted nothing: their takes are not in Taken.
+	Shadowed []Refusal
+	// Taken is what the store counted. The store never counts a refused take, nor a shadow rule's
+	// that would have refused; it counts every other take when none is refused and there is no
+	// duplicate; in between (takes kept apart for Redis Cluster
 	// can't be decided together) it may have counted some, and reports exactly which.
 	Taken Ticket
 	// History is the author's record when the Query asked for it; an author nobody decided about
@@ -181,6 +186,10 @@ const (
 	EventDuplicate                     // a duplicate was refused; no label
 	EventFailOpen                      // the store failed and the submission went through unchecked; no label
 	EventRefundFailed                  // giving back a count failed; no label
+	// A shadow rule (Rule.Shadow) would have refused a submission; label: the rule name. Reported
+	// where EventLimited would be, had the rule been enforced: for a submission let through, and for
+	// one another rule refused; not for a duplicate, a resend or a ban reported before the rules.
+	EventShadowLimited
 )
 
 func (e Event) String() string {
@@ -195,6 +204,8 @@ func (e Event) String() string {
 		return "fail_open"
 	case EventRefundFailed:
 		return "refund_failed"
+	case EventShadowLimited:
+		return "shadow_limited"
 	}
 	return fmt.Sprintf("event(%d)", int(e))
 }
@@ -389,6 +400,7 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		return Outcome{Replay: true, Unsettled: true, Ban: res.Ban, History: res.History}, nil
 	case len(res.Refused) > 0:
 		g.refund(ctx, res.Taken)
+		g.shadowed(ctx, res.Shadowed)
 		worst := res.Refused[0]
 		for _, r := range res.Refused {
 			g.obs.Observe(EventLimited, r.Rule)
@@ -398,10 +410,22 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		}
 		return Outcome{}, &LimitError{Rule: worst.Rule, RetryAfter: retryDelay(worst.RetryAfter)}
 	case res.Ban != nil:
+		g.shadowed(ctx, res.Shadowed)
 		g.obs.Observe(EventBanned, res.Ban.Target.Kind.String())
 		return Outcome{Ban: res.Ban, Ticket: res.Taken, History: res.History}, nil
 	}
+	g.shadowed(ctx, res.Shadowed)
 	return Outcome{Ticket: res.Taken, History: res.History}, nil
+}
+
+// shadowed reports the shadow rules that would have refused a submission. The log line is at
+// debug, one per rule: a shadow rule being tried may refuse many submissions, and the counter is
+// what an operator watches. Like every line of the Guard it names no author, address or thread.
+func (g *Guard) shadowed(ctx context.Context, rs []Refusal) {
+	for _, r := range rs {
+		g.obs.Observe(EventShadowLimited, r.Rule)
+		g.log.DebugContext(ctx, "abuse check: shadow rule would have refused the submission", "rule", r.Rule, "retry_after", r.RetryAfter.String())
+	}
 }
 
 // takes lists the rules that apply to s with the value each counts. A rule on the IP is skipped

@@ -166,6 +166,48 @@ func TestGuardOutcomes(t *testing.T) {
 			wantEvents: []string{"limited/a", "limited/b"},
 		},
 		{
+			name:       "a shadow rule would refuse: passes, reported, no delay",
+			res:        Result{Taken: taken, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			want:       Outcome{Ticket: taken},
+			wantEvents: []string{"shadow_limited/s"},
+		},
+		{
+			name:       "a shadow rule would refuse one an enforced rule refuses: both reported, the delay is the enforced rule's",
+			res:        Result{Taken: taken, Refused: []Refusal{{Rule: "a", RetryAfter: time.Second}}, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			wantErr:    ErrLimited,
+			wantLimit:  &LimitError{Rule: "a", RetryAfter: time.Second},
+			wantRefund: true,
+			wantEvents: []string{"shadow_limited/s", "limited/a"},
+		},
+		{
+			name: "counting banned, a shadow rule would refuse: reported as for anyone", countBanned: true,
+			res:        Result{Taken: taken, Ban: ban, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			want:       Outcome{Ban: ban, Ticket: taken},
+			wantEvents: []string{"shadow_limited/s", "banned/range"},
+		},
+		{
+			// Had the shadow rule been enforced, the duplicate would still be refused as one, and
+			// the rules not reported.
+			name:       "duplicate, a shadow rule would refuse: only the duplicate reported",
+			res:        Result{Taken: taken, Duplicate: DuplicateFound, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			wantErr:    ErrDuplicate,
+			wantRefund: true,
+			wantEvents: []string{"duplicate/"},
+		},
+		{
+			name:       "banned, a shadow rule would refuse: only the ban reported",
+			res:        Result{Taken: taken, Ban: ban, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			want:       Outcome{Ban: ban},
+			wantRefund: true,
+			wantEvents: []string{"banned/range"},
+		},
+		{
+			name:       "resend, a shadow rule would refuse: nothing reported",
+			res:        Result{Taken: taken, Request: RequestResent, RequestAge: RequestSettle, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			want:       Outcome{Replay: true},
+			wantRefund: true,
+		},
+		{
 			name:       "refused with a tiny wait: at least 1ms",
 			res:        Result{Refused: []Refusal{{Rule: "a", RetryAfter: time.Microsecond}}},
 			wantErr:    ErrLimited,

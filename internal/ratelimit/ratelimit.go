@@ -60,12 +60,18 @@ func ParseKeyKind(s string) (KeyKind, error) {
 // "theoretical arrival time" one Interval into the future, and a submission is refused while that
 // time is more than Burst intervals ahead of now. Over any window W a key therefore gets at most
 // Burst + W/Interval submissions accepted, and a steady sender gets exactly Count per Period.
+//
+// A Shadow rule is checked and counted like any other but never refuses: where it would, its
+// state stays as an enforced rule's would (the submission is not counted by it) and the Guard
+// reports the would-be refusal (EventShadowLimited) instead, so an operator can try a rule on live
+// traffic before enforcing it.
 type Rule struct {
 	Name   string        // unique, [a-z0-9_-], shown to clients and used as a metric label
 	Key    KeyKind       // what is counted
 	Count  int           // submissions allowed per Period, at least 1
 	Period time.Duration // the period Count is measured over
 	Burst  int           // submissions allowed back to back from idle, at least 1
+	Shadow bool          // reported, never enforced
 }
 
 // Interval is the time one accepted submission "costs": Period/Count, rounded up to the microsecond
@@ -80,14 +86,19 @@ func (r Rule) Interval() time.Duration {
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
-// String describes the rule for logs and docs, e.g. "flood-ip: 1/15s per ip, burst 3".
+// String describes the rule for logs and docs, e.g. "flood-ip: 1/15s per ip, burst 3", with
+// ", shadow" after a shadow rule.
 func (r Rule) String() string {
-	return fmt.Sprintf("%s: %d/%s per %s, burst %d", r.Name, r.Count, formatPeriod(r.Period), r.Key, r.Burst)
+	s := fmt.Sprintf("%s: %d/%s per %s, burst %d", r.Name, r.Count, formatPeriod(r.Period), r.Key, r.Burst)
+	if r.Shadow {
+		s += ", shadow"
+	}
+	return s
 }
 
 // Config returns the rule in its config-file form.
 func (r Rule) Config() RuleConfig {
-	return RuleConfig{Name: r.Name, Key: r.Key.String(), Rate: strconv.Itoa(r.Count) + "/" + formatPeriod(r.Period), Burst: r.Burst}
+	return RuleConfig{Name: r.Name, Key: r.Key.String(), Rate: strconv.Itoa(r.Count) + "/" + formatPeriod(r.Period), Burst: r.Burst, Shadow: r.Shadow}
 }
 
 // RuleConfig is a rule as an operator writes it in the config file (YAML or JSON):
@@ -98,11 +109,13 @@ func (r Rule) Config() RuleConfig {
 //	    rate: 1/15s      # count/period; the period is a Go duration ("15s", "1h30m") or a
 //	                     # unit alone: s, m (minute), h, d (day); "2d" is two days
 //	    burst: 3         # optional, default 1
+//	    shadow: true     # optional, default false: report what the rule would refuse, refuse nothing
 type RuleConfig struct {
-	Name  string `yaml:"name" json:"name"`
-	Key   string `yaml:"key" json:"key"`
-	Rate  string `yaml:"rate" json:"rate"`
-	Burst int    `yaml:"burst,omitempty" json:"burst,omitempty"`
+	Name   string `yaml:"name" json:"name"`
+	Key    string `yaml:"key" json:"key"`
+	Rate   string `yaml:"rate" json:"rate"`
+	Burst  int    `yaml:"burst,omitempty" json:"burst,omitempty"`
+	Shadow bool   `yaml:"shadow,omitempty" json:"shadow,omitempty"`
 }
 
 // Bounds on a rule, so a typo cannot turn a rule into something the store cannot count.
@@ -119,7 +132,7 @@ var ruleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // Rule checks c and returns the rule it describes.
 func (c RuleConfig) Rule() (Rule, error) {
 	var errs []error
-	r := Rule{Name: c.Name, Burst: c.Burst}
+	r := Rule{Name: c.Name, Burst: c.Burst, Shadow: c.Shadow}
 	if !ruleNamePattern.MatchString(c.Name) {
 		errs = append(errs, errors.New("name: want 1-64 characters from a-z, 0-9, '_' and '-', starting with a letter or digit"))
 	}

@@ -60,6 +60,9 @@ func TestRuleConfig(t *testing.T) {
 			want: Rule{Name: "t", Key: KeyThread, Count: 60, Period: time.Minute, Burst: 30}},
 		{name: "site", cfg: RuleConfig{Name: "site_all", Key: "site", Rate: "1000/s"},
 			want: Rule{Name: "site_all", Key: KeySite, Count: 1000, Period: time.Second, Burst: 1}},
+		{name: "shadow", cfg: RuleConfig{Name: "trial", Key: "author", Rate: "10/h", Burst: 2, Shadow: true},
+			want: Rule{Name: "trial", Key: KeyAuthor, Count: 10, Period: time.Hour, Burst: 2, Shadow: true}},
+		{name: "shadow rule with a bad rate", cfg: RuleConfig{Name: "trial", Key: "author", Rate: "often", Shadow: true}, wantErr: true},
 		{name: "empty name", cfg: RuleConfig{Key: "ip", Rate: "1/s"}, wantErr: true},
 		{name: "name with braces", cfg: RuleConfig{Name: "a{b}", Key: "ip", Rate: "1/s"}, wantErr: true},
 		{name: "upper-case name", cfg: RuleConfig{Name: "Flood", Key: "ip", Rate: "1/s"}, wantErr: true},
@@ -112,6 +115,22 @@ func TestDefaultRulesRoundTripThroughConfig(t *testing.T) {
 	}
 	if diff := cmp.Diff(rules, got); diff != "" {
 		t.Errorf("ParseRules(configs of DefaultRules()) (-want +got):\n%s", diff)
+	}
+}
+
+func TestShadowRuleRoundTripsAndShows(t *testing.T) {
+	t.Parallel()
+	r := Rule{Name: "trial", Key: KeyIP, Count: 1, Period: 15 * time.Second, Burst: 3, Shadow: true}
+	got, err := r.Config().Rule()
+	if err != nil || got != r {
+		t.Errorf("%+v.Config().Rule() = %+v, %v; want the rule back", r, got, err)
+	}
+	if s, want := r.String(), "trial: 1/15s per ip, burst 3, shadow"; s != want {
+		t.Errorf("%+v.String() = %q, want %q", r, s, want)
+	}
+	r.Shadow = false
+	if s, want := r.String(), "trial: 1/15s per ip, burst 3"; s != want {
+		t.Errorf("%+v.String() = %q, want %q", r, s, want)
 	}
 }
 

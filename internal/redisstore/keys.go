@@ -238,7 +238,11 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	                             after losing its reply is not counted twice, and an unsure refund
 //	                             (ratelimit.Ticket.Unsure) knows it has something to give back. Only
 //	                             on a value whose call has no duplicate or request marker (which does
-//	                             those jobs). TTL takeMarkTTL.
+//	                             those jobs), or, on one with a marker, when a shadow rule did not
+//	                             count. "S" and a '0' or '1' per rule of the call instead of "1"
+//	                             when shadow rules (ratelimit.Rule.Shadow) did not count: '1' marks
+//	                             them, so the resent take and the unsure refund leave them out.
+//	                             TTL takeMarkTTL.
 //	P {bans}:r           hash    ban records: field the target id ("author:<hash>", "ip:<hash>",
 //	                             "range:<cidr>"), value JSON (see bans.go). No TTL: an expired ban is
 //	                             ignored on read and removed by the next ban script.

@@ -114,13 +114,13 @@ func rateGroups(takes []ratelimit.Take, dup *ratelimit.DuplicateCheck, request *
 }
 
 func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args []any) {
-	keys = make([]string, 0, len(g.takes)+2)
-	args = make([]any, 0, 2*len(g.takes)+6)
+	keys = make([]string, 0, len(g.takes)+3)
+	args = make([]any, 0, 3*len(g.takes)+7)
 	args = append(args, len(g.takes), flag(g.dup != nil || g.request != nil), flag(g.history))
 	tag := s.keys.rateTag(g.kind, g.value)
 	for _, t := range g.takes {
 		keys = append(keys, rateIn(tag, t.Rule.Name))
-		args = append(args, t.Rule.Interval().Microseconds(), t.Rule.Burst)
+		args = append(args, t.Rule.Interval().Microseconds(), t.Rule.Burst, flag(t.Rule.Shadow))
 	}
 	switch {
 	case g.dup != nil:
@@ -138,12 +138,23 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 	if g.history {
 		keys = append(keys, s.keys.authorHistory(g.value))
 	}
-	if g.dup == nil && g.request == nil && len(g.takes) > 0 {
-		// Without a marker to recognise it, a resent call would count twice.
+	if len(g.takes) > 0 && (g.dup == nil && g.request == nil || hasShadow(g.takes)) {
+		// Without a marker to recognise it, a resent call would count twice. With one, the take
+		// mark records only which shadow rules did not count, when some did not.
 		keys = append(keys, s.keys.takeMark(g.kind, g.value, checkID))
 		args = append(args, takeMarkTTL*1000)
 	}
 	return keys, args
+}
+
+// hasShadow reports whether a shadow rule is among takes.
+func hasShadow(takes []ratelimit.Take) bool {
+	for _, t := range takes {
+		if t.Rule.Shadow {
+			return true
+		}
+	}
+	return false
 }
 
 // flag is a script's boolean argument, already in an interface: the constants cost no allocation
@@ -159,7 +170,7 @@ func flag(b bool) any {
 // refund of a check whose reply was lost (Ticket.Unsure): the script then gives back only what the
 // check's own marker or take mark shows it counted.
 func (s *Store) rateRefundCall(g *rateGroup, checkID string, unsure bool) (keys []string, args []any) {
-	keys = make([]string, 0, len(g.takes)+2)
+	keys = make([]string, 0, len(g.takes)+3)
 	args = make([]any, 0, 2*len(g.takes)+4)
 	keys = append(keys, s.keys.refundMark(g.kind, g.value, checkID))
 	args = append(args, len(g.takes))
@@ -184,6 +195,11 @@ func (s *Store) rateRefundCall(g *rateGroup, checkID string, unsure bool) (keys 
 		args = append(args, requestMarker(g.request, checkID))
 	case unsure && len(g.takes) > 0:
 		// The take mark ratelimit_take.lua keeps on a value without a marker when it counts.
+		keys = append(keys, s.keys.takeMark(g.kind, g.value, checkID))
+	}
+	if unsure && (g.dup != nil || g.request != nil) && hasShadow(g.takes) {
+		// The unsure ticket holds every take of the check: the take mark says which shadow rules
+		// did not count, and so have nothing to give back.
 		keys = append(keys, s.keys.takeMark(g.kind, g.value, checkID))
 	}
 	return keys, args
@@ -289,14 +305,21 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any, takes int) error {
 		if res.Taken.Takes == nil && len(g.takes) > 0 {
 			res.Taken.Takes = make([]ratelimit.Take, 0, max(takes, len(g.takes)))
 		}
-		first := len(res.Taken.Takes)
-		res.Taken.Takes = append(res.Taken.Takes, g.takes...)
-		for i := range g.takes {
+		for i, t := range g.takes {
+			var tat int64
 			if i+rateReplyHeader < len(vals) {
-				if tat, _ := vals[i+rateReplyHeader].(int64); tat > 0 {
-					res.Taken.Takes[first+i].Drained = time.UnixMicro(tat)
-				}
+				tat, _ = vals[i+rateReplyHeader].(int64)
 			}
+			switch {
+			case tat < 0:
+				// A shadow rule that would have refused: it counted nothing, so a refund must not
+				// give anything back for it.
+				res.Shadowed = append(res.Shadowed, ratelimit.Refusal{Rule: t.Rule.Name, RetryAfter: time.Duration(-tat) * time.Microsecond})
+				continue
+			case tat > 0:
+				t.Drained = time.UnixMicro(tat)
+			}
+			res.Taken.Takes = append(res.Taken.Takes, t)
 		}
 		if g.dup != nil {
 			res.Taken.Duplicate = g.dup
@@ -328,8 +351,12 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any, takes int) error {
 			return fmt.Errorf("script reply has %d values, want %d", len(vals), len(g.takes)+rateReplyHeader)
 		}
 		for i, t := range g.takes {
-			if wait, _ := vals[i+rateReplyHeader].(int64); wait > 0 {
+			wait, _ := vals[i+rateReplyHeader].(int64)
+			switch {
+			case wait > 0:
 				res.Refused = append(res.Refused, ratelimit.Refusal{Rule: t.Rule.Name, RetryAfter: time.Duration(wait) * time.Microsecond})
+			case wait < 0:
+				res.Shadowed = append(res.Shadowed, ratelimit.Refusal{Rule: t.Rule.Name, RetryAfter: time.Duration(-wait) * time.Microsecond})
 			}
 		}
 	default:

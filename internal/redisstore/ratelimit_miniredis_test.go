@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,5 +62,44 @@ func TestAbuseScriptsRunOnMiniredis(t *testing.T) {
 	}
 	if _, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.14", "t", "over")); !errors.Is(err, ratelimit.ErrLimited) {
 		t.Errorf("sixth Check by the author on miniredis = %v, want refused", err)
+	}
+}
+
+// TestShadowRuleRunsOnMiniredis proves a shadow rule works on miniredis as on Redis: it lets
+// through what it would refuse, reports it, and a refund, sure or unsure, gives back only what it
+// took.
+func TestShadowRuleRunsOnMiniredis(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	s := abuseStore(t, rdb)
+	ctx := context.Background()
+	trial := shadowOf(rule("", ratelimit.KeyAuthor, 1, time.Hour, 1), "trial")
+	counted := rule("counted", ratelimit.KeyAuthor, 10, time.Hour, 10)
+	var ev shadowEvents
+	opts := ratelimit.Options{Rules: []ratelimit.Rule{trial, counted}, Observer: &ev}
+	g, lost := ratelimit.NewGuard(s, opts), ratelimit.NewGuard(lostCheckStore{s}, opts)
+	sub := subjectOf(t, "jane@example.com", "192.0.2.1", "t", "first")
+	if _, err := g.Check(ctx, sub); err != nil {
+		t.Fatalf("Check #1 on miniredis = %v, want accepted", err)
+	}
+	trialBefore, countedBefore := ruleTAT(t, s, ratelimit.KeyAuthor, sub.AuthorKey, "trial"), ruleTAT(t, s, ratelimit.KeyAuthor, sub.AuthorKey, "counted")
+	o, err := g.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.1", "t", "second"))
+	if err != nil || hasTake(o.Ticket, "trial") {
+		t.Fatalf("Check #2 on miniredis = %+v, %v; want accepted, not counted by the shadow rule trial", o.Ticket, err)
+	}
+	if shadow, _ := ev.take(); !slices.Equal(shadow, []string{"trial"}) {
+		t.Errorf("Check #2 on miniredis: shadow refusals %q, want [trial]", shadow)
+	}
+	g.Refund(ctx, o.Ticket)
+	if _, err := lost.Check(ctx, subjectOf(t, "jane@example.com", "192.0.2.1", "t", "third")); !errors.Is(err, comment.ErrUnavailable) {
+		t.Fatalf("Check #3 on miniredis, its reply lost = %v, want comment.ErrUnavailable", err)
+	}
+	if got := ruleTAT(t, s, ratelimit.KeyAuthor, sub.AuthorKey, "trial"); got != trialBefore {
+		t.Errorf("state of trial on miniredis after a refund and a lost check = %d, want %d as after Check #1", got, trialBefore)
+	}
+	if got := ruleTAT(t, s, ratelimit.KeyAuthor, sub.AuthorKey, "counted"); got != countedBefore {
+		t.Errorf("state of counted on miniredis after a refund and a lost check = %d, want %d as after Check #1", got, countedBefore)
 	}
 }

@@ -11,12 +11,15 @@
 -- give back counts another submission took. It gives back only what the check's own marks show it
 -- counted: our marker still holding our value, or, on a value without a marker, the check's take
 -- mark (ratelimit_take.lua keeps it only when every rule counted). Without either it does nothing,
--- and sets no refund mark.
+-- and sets no refund mark. Its takes are all the check's, so it also skips the shadow rules the
+-- take mark records as not counted (see ratelimit_take.lua): they took nothing to give back. A sure
+-- refund lists only what was counted.
 --
 -- KEYS[1]      the refund mark of the check
 -- KEYS[2..n+1] the rules' states
 -- KEYS[n+2]    optional: the marker (an author's duplicate marker, a thread's request marker), or,
 --              for an unsure refund on a value without a marker, the check's take mark
+-- KEYS[n+3]    optional, for an unsure refund with a marker and a shadow rule: the check's take mark
 -- ARGV[1]      n
 -- ARGV[1+i]    (i = 1..n) rule i's interval in µs
 -- ARGV[1+n+i]  (i = 1..n) the TAT rule i's take left, in µs, or 0 when unknown
@@ -28,12 +31,17 @@
 local n = tonumber(ARGV[1])
 local marker = KEYS[n + 2]
 local ours = ARGV[2 * n + 4]
+local skipped -- the take mark's record of the shadow rules that did not count, if any
 if ARGV[2 * n + 3] == '1' then
   local counted
   if ours then
     counted = marker and redis.call('GET', marker) == ours
+    if counted and KEYS[n + 3] then
+      skipped = redis.call('GET', KEYS[n + 3])
+    end
   else
-    counted = marker and redis.call('EXISTS', marker) == 1
+    skipped = marker and redis.call('GET', marker)
+    counted = skipped
   end
   if not counted then
     return 0
@@ -48,6 +56,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 for i = 1, n do
   local v = redis.call('GET', KEYS[i + 1])
   local drained = tonumber(ARGV[1 + n + i])
+  if skipped and string.sub(skipped, i + 1, i + 1) == '1' then
+    v = nil
+  end
   if v and (drained == 0 or drained > now) then
     local tat = tonumber(v) - tonumber(ARGV[1 + i])
     if tat > now then
