@@ -99,6 +99,12 @@ func newAbuseMetrics(reg prometheus.Registerer, rules []ratelimit.Rule) ratelimi
 		Name: "commentd_abuse_refusals_total",
 		Help: "Submissions a rate-limit rule refused, by rule (one per refusing rule).",
 	}, []string{"rule"})
+	// A counter of its own rather than a label on refusals: a shadow rule refuses nothing, and
+	// a sum over refusals (an alert on refused readers) must not count what nobody was refused.
+	shadowRefusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "commentd_abuse_shadow_refusals_total",
+		Help: "Submissions a shadow rate-limit rule would have refused had it been enforced, by rule; none was refused by it.",
+	}, []string{"rule"})
 	bans := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "commentd_abuse_bans_hit_total",
 		Help: "Submissions from a banned author, address or range, by the kind of ban that matched.",
@@ -116,16 +122,22 @@ func newAbuseMetrics(reg prometheus.Registerer, rules []ratelimit.Rule) ratelimi
 		Help: "Counts of refused submissions that could not be given back (limits stay a little stricter until they expire).",
 	})
 	for _, r := range rules {
-		refusals.WithLabelValues(r.Name)
+		if r.Shadow {
+			shadowRefusals.WithLabelValues(r.Name)
+		} else {
+			refusals.WithLabelValues(r.Name)
+		}
 	}
 	for _, k := range []ratelimit.TargetKind{ratelimit.TargetAuthor, ratelimit.TargetIP, ratelimit.TargetRange} {
 		bans.WithLabelValues(k.String())
 	}
-	reg.MustRegister(refusals, bans, duplicates, failOpen, refundFailed)
+	reg.MustRegister(refusals, shadowRefusals, bans, duplicates, failOpen, refundFailed)
 	return ratelimit.ObserverFunc(func(e ratelimit.Event, label string) {
 		switch e {
 		case ratelimit.EventLimited:
 			refusals.WithLabelValues(label).Inc()
+		case ratelimit.EventShadowLimited:
+			shadowRefusals.WithLabelValues(label).Inc()
 		case ratelimit.EventBanned:
 			bans.WithLabelValues(label).Inc()
 		case ratelimit.EventDuplicate:

@@ -29,13 +29,18 @@ func statusReason(err error) (codes.Code, string, *errdetails.ErrorInfo) {
 
 // TestAbuseEndToEnd runs commentd with rate-limit rules from its config file and checks what a
 // site gets for a rate limit, a duplicate and a ban made and lifted with commentctl, and what the
-// metrics count.
+// metrics count. A shadow rule stricter than the enforced one refuses nothing and shows nowhere in
+// the answers, only in its metric and the start-up log.
 func TestAbuseEndToEnd(t *testing.T) {
 	cfgFile := writeConfig(t, `rate-limits:
   - name: e2e-author
     key: author
     rate: 2/h
     burst: 2
+  - name: e2e-shadow
+    key: author
+    rate: 1/h
+    shadow: true
 duplicate-window: 10m
 ban-style: refuse
 `)
@@ -131,6 +136,9 @@ ban-style: refuse
 	resp.Body.Close()
 	for _, want := range []string{
 		`commentd_abuse_refusals_total{rule="e2e-author"} 1`,
+		// ann's second (let through) and third (refused by e2e-author), ben's after the unban
+		// (his duplicate and his banned submission never reached the rules).
+		`commentd_abuse_shadow_refusals_total{rule="e2e-shadow"} 3`,
 		`commentd_abuse_duplicates_total 1`,
 		`commentd_abuse_bans_hit_total{kind="author"} 1`,
 		`commentd_abuse_bans_hit_total{kind="range"} 1`,
@@ -140,7 +148,11 @@ ban-style: refuse
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if log := s.log.String(); !strings.Contains(log, `"msg":"abuse controls"`) || !strings.Contains(log, "e2e-author: 2/h per author, burst 2") {
-		t.Errorf("commentd's log lacks the abuse controls line with the rule e2e-author:\n%s", log)
+	if strings.Contains(string(metrics), `commentd_abuse_refusals_total{rule="e2e-shadow"}`) {
+		t.Errorf("/metrics counts refusals of the shadow rule e2e-shadow, which refuses nothing")
+	}
+	if log := s.log.String(); !strings.Contains(log, `"msg":"abuse controls"`) || !strings.Contains(log, "e2e-author: 2/h per author, burst 2") ||
+		!strings.Contains(log, "e2e-shadow: 1/h per author, burst 1, shadow") {
+		t.Errorf("commentd's log lacks the abuse controls line with the rules e2e-author and e2e-shadow (shadow):\n%s", log)
 	}
 }

@@ -147,8 +147,9 @@ func stringList(p func(*Config) *[]string) func(*Config, *yaml.Node) error {
 }
 
 // ruleKeys are the keys a rule may have in the config file. Anything else is a typo we refuse,
-// since a misspelt "burst" would otherwise silently become a burst of 1.
-var ruleKeys = map[string]bool{"name": true, "key": true, "rate": true, "burst": true}
+// since a misspelt "burst" would otherwise silently become a burst of 1 (and a misspelt "shadow"
+// would enforce a rule meant to be tried).
+var ruleKeys = map[string]bool{"name": true, "key": true, "rate": true, "burst": true, "shadow": true}
 
 // loadRules reads the rate-limits key of the config file: a list of rules (an empty list turns rate
 // limits off), or one of the words -rate-limits takes.
@@ -166,12 +167,17 @@ func loadRules(c *Config, n *yaml.Node) error {
 	cfgs := make([]ratelimit.RuleConfig, 0, len(n.Content))
 	for i, item := range n.Content {
 		if item.Kind != yaml.MappingNode {
-			errs = append(errs, fmt.Errorf("rule %d (line %d): want name, key, rate and burst", i+1, item.Line))
+			errs = append(errs, fmt.Errorf("rule %d (line %d): want name, key, rate, burst and shadow", i+1, item.Line))
 			continue
 		}
 		for j := 0; j+1 < len(item.Content); j += 2 {
-			if k := item.Content[j].Value; !ruleKeys[k] {
-				errs = append(errs, fmt.Errorf("rule %d (line %d): unknown key %q (want name, key, rate, burst)", i+1, item.Content[j].Line, k))
+			k, v := item.Content[j].Value, item.Content[j+1]
+			switch {
+			case !ruleKeys[k]:
+				errs = append(errs, fmt.Errorf("rule %d (line %d): unknown key %q (want name, key, rate, burst, shadow)", i+1, item.Content[j].Line, k))
+			case k == "shadow" && v.Tag == "!!null":
+				// Read as false, a "shadow:" left empty would enforce the rule it was meant to try.
+				errs = append(errs, fmt.Errorf("rule %d (line %d): shadow: want true or false", i+1, v.Line))
 			}
 		}
 		var rc ratelimit.RuleConfig

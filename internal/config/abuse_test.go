@@ -51,6 +51,14 @@ rate-limits:
     key: thread
     rate: 600/m
     burst: 100
+  - name: trial-ip
+    key: ip
+    rate: 1/m
+    shadow: true
+  - name: enforced-ip
+    key: ip
+    rate: 10/m
+    shadow: false
 abuse-trusted-ranges:
   - 192.0.2.0/24
   - 2001:db8:aa::/48
@@ -64,6 +72,8 @@ abuse-timeout: 150ms
 	fileRules := []ratelimit.Rule{
 		{Name: "flood-author", Key: ratelimit.KeyAuthor, Count: 1, Period: 15 * time.Second, Burst: 1},
 		{Name: "busy-thread", Key: ratelimit.KeyThread, Count: 600, Period: time.Minute, Burst: 100},
+		{Name: "trial-ip", Key: ratelimit.KeyIP, Count: 1, Period: time.Minute, Burst: 1, Shadow: true},
+		{Name: "enforced-ip", Key: ratelimit.KeyIP, Count: 10, Period: time.Minute, Burst: 1},
 	}
 	tests := []struct {
 		name string
@@ -134,6 +144,11 @@ func TestAbuseSettingsInvalid(t *testing.T) {
 		{name: "bad rate", file: "rate-limits:\n  - {name: a, key: ip, rate: fast}\n"},
 		{name: "bad key kind", file: "rate-limits:\n  - {name: a, key: email, rate: 1/m}\n"},
 		{name: "misspelt burst", file: "rate-limits:\n  - {name: a, key: ip, rate: 1/m, brust: 5}\n"},
+		{name: "misspelt shadow", file: "rate-limits:\n  - {name: a, key: ip, rate: 1/m, shaddow: true}\n"},
+		{name: "shadow not a boolean", file: "rate-limits:\n  - {name: a, key: ip, rate: 1/m, shadow: maybe}\n"},
+		{name: "shadow a number", file: "rate-limits:\n  - {name: a, key: ip, rate: 1/m, shadow: 1}\n"},
+		{name: "shadow left empty", file: "rate-limits:\n  - name: a\n    key: ip\n    rate: 1/m\n    shadow:\n"},
+		{name: "shadow rule with a bad rate", file: "rate-limits:\n  - {name: a, key: ip, rate: fast, shadow: true}\n"},
 		{name: "name given twice", file: "rate-limits:\n  - {name: a, key: ip, rate: 1/m}\n  - {name: a, key: author, rate: 1/m}\n"},
 		{name: "rules not a list", file: "rate-limits: {name: a}\n"},
 		{name: "rules left empty", file: "rate-limits:\n"},
