@@ -263,6 +263,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	defer stopHealth()
 	wg.Go(func() { srv.WatchHealth(healthCtx, store.Ping, 2*time.Second) })
 	wg.Go(func() { learnPending(healthCtx, log, mod, learnPendingEvery, learnPendingGrace) })
+	wg.Go(func() { indexThreads(healthCtx, log, store, cfg.RedisTimeout) })
 	if cfg.Spam.Retention > 0 {
 		wg.Go(func() { purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged) })
 	}

@@ -105,3 +105,36 @@ func purgeSpam(ctx context.Context, log *slog.Logger, mod *moderation.Service, e
 		}
 	})
 }
+
+// The backfill of the thread list (ListThreads): once at each start, a SCAN of the thread settings
+// at a bounded pace (threadIndexBatch keys per call, threadIndexPause after each), retried every
+// threadIndexRetry until it completes. It finds only threads configured by a server of an earlier
+// release; every update since keeps the list itself.
+const (
+	threadIndexBatch = 500
+	threadIndexPause = 20 * time.Millisecond
+	threadIndexRetry = time.Minute
+)
+
+// indexThreads runs store.IndexThreads until it completes or ctx ends, and logs what it added.
+func indexThreads(ctx context.Context, log *slog.Logger, store *redisstore.Store, callTimeout time.Duration) {
+	opts := redisstore.ThreadIndexOptions{Batch: threadIndexBatch, Pause: threadIndexPause, CallTimeout: callTimeout}
+	for {
+		rep, err := store.IndexThreads(ctx, opts)
+		if err == nil {
+			log.InfoContext(ctx, "thread list checked for threads configured before it existed", "scanned", rep.Scanned, "added", rep.Added)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.WarnContext(ctx, "could not check the thread list for threads configured before it existed; retrying", "error", err.Error(), "retry_in", threadIndexRetry.String())
+		t := time.NewTimer(threadIndexRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

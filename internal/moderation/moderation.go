@@ -136,7 +136,11 @@ type Store interface {
 	// *StaleThreadError holding the thread. An update that changes nothing stored is returned as
 	// without an etag, whatever the etag: a call resent after its first sending was applied (its
 	// etag now stale) succeeds like any retried update.
+	//
+	// In the same step the store keeps the list ThreadLister reads: a thread left with a mode of
+	// its own or a moderator's close is in it, as changed now; one back at both defaults is not.
 	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error)
+	ThreadLister
 }
 
 // View is the moderator's view of a comment: masked personal data only.

@@ -39,6 +39,15 @@ import (
 //	                                   create.lua, decide.lua). Written by UpdateThread
 //	                                   (thread_update.lua). No TTL; a thread back to defaults
 //	                                   without comments has no fields, so Redis deletes it.
+//	P S tl                     zset    the shard's threads with settings of their own (a mode, or
+//	                                   a moderator's close), for ListThreads: member the thread
+//	                                   id, score the time of its last settings change (unix µs;
+//	                                   0: unknown, a thread configured before the index existed,
+//	                                   added by the backfill, IndexThreads). thread_update.lua
+//	                                   adds or moves a thread in the step that changes its
+//	                                   settings and removes it in the step that puts both back
+//	                                   at their defaults; "first" alone (create.lua, decide.lua)
+//	                                   never adds one. No TTL; empty, the key goes.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id, alone, as every version reads it (a server
 //	                                   of an earlier version, during a rolling upgrade, stores a
@@ -187,6 +196,32 @@ func (k keys) shardQueue(shard int, st comment.State) string {
 }
 
 func (k keys) thread(shard int, threadID string) string { return k.tag(shard) + "t:" + threadID }
+
+func (k keys) threadList(shard int) string { return k.tag(shard) + "tl" }
+
+// threadPattern is a SCAN MATCH pattern for the thread settings hashes of every shard (the
+// thread index's backfill walks them). The prefix is escaped: it may hold glob characters.
+func (k keys) threadPattern() string {
+	return globEscape(k.prefix) + "{s[0-9][0-9]}t:*"
+}
+
+// threadOfKey returns the shard and thread id of a thread settings key, and false for any other
+// key (threadPattern matches "{s99}t:..." too, and a thread in the wrong shard).
+func (k keys) threadOfKey(key string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(key, k.prefix)
+	if !ok || len(rest) < len("{s00}t:") {
+		return 0, "", false
+	}
+	id := rest[len("{s00}t:"):]
+	if !comment.ValidThreadID(id) {
+		return 0, "", false
+	}
+	shard := shardOfThread(id)
+	if k.thread(shard, id) != key {
+		return 0, "", false
+	}
+	return shard, id, true
+}
 
 func (k keys) request(shard int, threadID, requestID string) string {
 	return k.tag(shard) + "r:" + threadID + "/" + requestID

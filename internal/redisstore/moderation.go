@@ -181,11 +181,16 @@ func cutPage(entries []entry, horizon *cursor, size int, query string) ([]entry,
 	return entries, ""
 }
 
-// shardScan runs one page scan on every shard's queue of a state, in one pipeline, and merges
-// the results: the entries, in (score, id) order, up to the earliest horizon of the shards that
-// stopped early (beyond it a shard may hold entries not seen yet), and that horizon (nil when
-// every shard was scanned to its end).
+// shardScan runs one page scan on every shard's queue of a state (see scanShards).
 func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) ([]entry, *cursor, error) {
+	return s.scanShards(ctx, func(shard int) string { return s.keys.shardQueue(shard, st) }, scan)
+}
+
+// scanShards runs one page scan on an index of every shard, in one pipeline, and merges the
+// results: the entries, in the scan's order ((score, id), reversed when scan.desc), up to the
+// first horizon in that order of the shards that stopped early (beyond it a shard may hold
+// entries not seen yet), and that horizon (nil when every shard was scanned to its end).
+func (s *Store) scanShards(ctx context.Context, index func(shard int) string, scan pageScan) ([]entry, *cursor, error) {
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, numShards)
 		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
@@ -194,7 +199,7 @@ func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) 
 				if scan.q.NeedsRecords() {
 					sc.recordBase = s.keys.recordBase(shard)
 				}
-				cmds[shard] = s.page.EvalSha(ctx, pl, []string{s.keys.shardQueue(shard, st)}, sc.args()...)
+				cmds[shard] = s.page.EvalSha(ctx, pl, []string{index(shard)}, sc.args()...)
 			}
 			return nil
 		})
@@ -211,6 +216,13 @@ func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// before orders two positions as the scan reads them.
+	before := func(a, b cursor) bool {
+		if scan.desc {
+			return b.less(a)
+		}
+		return a.less(b)
+	}
 	var (
 		all     []entry
 		horizon *cursor
@@ -221,22 +233,22 @@ func (s *Store) shardScan(ctx context.Context, st comment.State, scan pageScan) 
 			return nil, nil, err
 		}
 		all = append(all, es...)
-		if h != nil && (horizon == nil || h.less(*horizon)) {
+		if h != nil && (horizon == nil || before(*h, *horizon)) {
 			horizon = h
 		}
 	}
 	slices.SortFunc(all, func(a, b entry) int {
 		switch {
-		case a.less(b.cursor):
+		case before(a.cursor, b.cursor):
 			return -1
-		case b.less(a.cursor):
+		case before(b.cursor, a.cursor):
 			return 1
 		}
 		return 0
 	})
 	if horizon != nil {
 		n := 0
-		for n < len(all) && !horizon.less(all[n].cursor) {
+		for n < len(all) && !before(*horizon, all[n].cursor) {
 			n++
 		}
 		all = all[:n]
@@ -291,9 +303,9 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 			closedArg = "1"
 		}
 	}
-	key := s.keys.thread(shardOfThread(threadID), threadID)
-	reply, err := s.threadUpdate.Run(ctx, s.rdb, []string{key},
-		modeArg, closedArg, micros(time.Now()), s.closeAfter.Microseconds(), etag).Slice()
+	shard := shardOfThread(threadID)
+	reply, err := s.threadUpdate.Run(ctx, s.rdb, []string{s.keys.thread(shard, threadID), s.keys.threadList(shard)},
+		modeArg, closedArg, micros(time.Now()), s.closeAfter.Microseconds(), etag, threadID).Slice()
 	if err != nil {
 		return comment.Thread{}, storeError("update thread "+threadID, err)
 	}

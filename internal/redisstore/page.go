@@ -38,8 +38,14 @@ func encodeToken(query string, c cursor) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-// decodeToken returns the cursor in tok, or nil for the empty token (the first page).
+// decodeToken returns the cursor in tok, or nil for the empty token (the first page), for an
+// index of comment ids.
 func decodeToken(tok, query string) (*cursor, error) {
+	return decodeTokenOf(tok, query, comment.ValidID)
+}
+
+// decodeTokenOf is decodeToken for an index whose members validID accepts.
+func decodeTokenOf(tok, query string, validID func(string) bool) (*cursor, error) {
 	if tok == "" {
 		return nil, nil
 	}
@@ -53,7 +59,7 @@ func decodeToken(tok, query string) (*cursor, error) {
 		return nil, bad
 	}
 	score, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || score < 0 || !comment.ValidID(parts[3]) {
+	if err != nil || score < 0 || !validID(parts[3]) {
 		return nil, bad
 	}
 	return &cursor{score: score, id: parts[3]}, nil

@@ -6,12 +6,14 @@
 -- asks for, so it changes nothing and succeeds.
 --
 -- KEYS[1]      the thread's settings hash
+-- KEYS[2]      the shard's thread index (a zset: thread id, score the last change, unix µs)
 -- ARGV[1]      the new mode: "" unchanged, "0" the site default (the field is deleted), "1" pre,
 --              "2" post
 -- ARGV[2]      closed: "" unchanged, "1" close, "0" reopen
 -- ARGV[3]      now, unix µs: a reopening starts the thread's new auto-close period then
 -- ARGV[4]      the auto-close period, µs ("0": the server does not close threads by age)
 -- ARGV[5]      the etag the caller read, or "" for an unconditional update
+-- ARGV[6]      the thread id: its member in the index
 --
 -- Returns {status, mode, closed, first}: the settings hash's fields after the call (false when
 -- absent), with status "ok" (changed, or nothing to change) or "stale" (the etag differs; nothing
@@ -78,4 +80,14 @@ end
 if #set > 0 then
   redis.call("HSET", KEYS[1], unpack(set))
 end
-return {"ok", unpack(redis.call("HMGET", KEYS[1], "mode", "closed", "first"))}
+-- The index, in the same step: a thread is in it while it has a mode of its own or a moderator's
+-- close, scored by this change, and leaves it when both are back at their defaults. "first" alone
+-- (every thread with a comment has it) keeps nobody in it. A resent call changed nothing above
+-- and returned before this, so a thread's score is the time of its last real change.
+local after = redis.call("HMGET", KEYS[1], "mode", "closed", "first")
+if after[1] or after[2] then
+  redis.call("ZADD", KEYS[2], ARGV[3], ARGV[6])
+else
+  redis.call("ZREM", KEYS[2], ARGV[6])
+end
+return {"ok", unpack(after)}
