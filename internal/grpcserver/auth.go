@@ -71,6 +71,7 @@ func methodRoles() map[string]apikey.Role {
 		commentdv1.ModerationService_RejectComment_FullMethodName:  apikey.RoleModerator,
 		commentdv1.ModerationService_GetThread_FullMethodName:      apikey.RoleModerator,
 		commentdv1.ModerationService_UpdateThread_FullMethodName:   apikey.RoleModerator,
+		commentdv1.ModerationService_ListThreads_FullMethodName:    apikey.RoleModerator,
 
 		commentdv1.ModerationService_ClaimComments_FullMethodName:   apikey.RoleModerator,
 		commentdv1.ModerationService_ReleaseComments_FullMethodName: apikey.RoleModerator,

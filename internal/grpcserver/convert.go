@@ -233,6 +233,17 @@ func threadToProto(t comment.Thread, effective comment.Mode) *commentdv1.Thread 
 	return th
 }
 
+// threadFilterFromProto reads a ListThreadsRequest's filters. An unknown mode becomes an invalid
+// one, which ThreadFilter.Validate refuses on moderation_mode.
+func threadFilterFromProto(r *commentdv1.ListThreadsRequest) moderation.ThreadFilter {
+	f := moderation.ThreadFilter{Mode: modeFromProto(r.GetModerationMode())}
+	if r.Closed != nil {
+		closed := r.GetClosed()
+		f.Closed = &closed
+	}
+	return f
+}
+
 // closeReasonToProto says why a thread is closed: UNSPECIFIED when it is open.
 func closeReasonToProto(closed, byAge bool) commentdv1.ThreadCloseReason {
 	switch {

@@ -123,3 +123,17 @@ func (s *moderationServer) UpdateThread(ctx context.Context, r *commentdv1.Updat
 	}
 	return &commentdv1.UpdateThreadResponse{Thread: threadToProto(t, s.moderation.EffectiveMode(t))}, nil
 }
+
+func (s *moderationServer) ListThreads(ctx context.Context, r *commentdv1.ListThreadsRequest) (*commentdv1.ListThreadsResponse, error) {
+	f := threadFilterFromProto(r)
+	ts, next, err := s.moderation.ListThreads(ctx, f, comment.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*commentdv1.Thread, len(ts))
+	for i, t := range ts {
+		out[i] = threadToProto(t.Thread, s.moderation.EffectiveMode(t.Thread))
+		out[i].UpdateTime = timeToProto(t.Changed)
+	}
+	return &commentdv1.ListThreadsResponse{Threads: out, NextPageToken: next}, nil
+}

@@ -840,7 +840,11 @@ type Thread struct {
 	// etag, as nothing was written (writing closed true back to it changes nothing anyway), and so does an update that
 	// changes nothing. A change of the server's -close-threads-after changes the etag of every thread whose period has
 	// started, as it moves auto_close_time. Output only on reads; in an update it is the condition, never stored.
-	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// When a moderator last changed the thread's settings (UpdateThread with a change). Output only, and set only in
+	// ListThreads' results, for a thread changed since the server kept that list; GetThread and UpdateThread leave
+	// it unset.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -931,6 +935,13 @@ func (x *Thread) GetEtag() string {
 	return ""
 }
 
+func (x *Thread) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 var File_commentd_v1_comment_proto protoreflect.FileDescriptor
 
 const file_commentd_v1_comment_proto_rawDesc = "" +
@@ -985,7 +996,7 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x06Report\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x8b\x03\n" +
+	"createTime\"\xc8\x03\n" +
 	"\x06Thread\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tthread_id\x18\x02 \x01(\tR\bthreadId\x12D\n" +
@@ -994,7 +1005,9 @@ const file_commentd_v1_comment_proto_rawDesc = "" +
 	"\x06closed\x18\x05 \x01(\bR\x06closed\x12A\n" +
 	"\fclose_reason\x18\x06 \x01(\x0e2\x1e.commentd.v1.ThreadCloseReasonR\vcloseReason\x12B\n" +
 	"\x0fauto_close_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag*j\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\x12;\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime*j\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_PUBLISHED\x10\x01\x12\x11\n" +
@@ -1061,11 +1074,12 @@ var file_commentd_v1_comment_proto_depIdxs = []int32{
 	1,  // 13: commentd.v1.Thread.effective_moderation_mode:type_name -> commentd.v1.ModerationMode
 	2,  // 14: commentd.v1.Thread.close_reason:type_name -> commentd.v1.ThreadCloseReason
 	11, // 15: commentd.v1.Thread.auto_close_time:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 16: commentd.v1.Thread.update_time:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_comment_proto_init() }

@@ -1039,6 +1039,144 @@ func (x *UpdateThreadResponse) GetThread() *Thread {
 	return nil
 }
 
+// ListThreadsRequest asks for one page of the threads with settings of their own: a moderation mode other than the
+// site default, or closed by a moderator. A thread that only has comments, or only closed by age, is not listed;
+// one put back at the site default and reopened leaves the list.
+type ListThreadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The maximum number of threads to return: 0 or unset for the default, 50; at most 500 (larger values are
+	// lowered to 500); negative values are refused.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call with the same filters; empty for the first page. A token of other
+	// filters, or not made by the server, is refused with INVALID_ARGUMENT on page_token.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Optional. Only threads with this moderation mode of their own; MODERATION_MODE_UNSPECIFIED (the default) lists
+	// every mode, and threads without one of their own (closed by a moderator).
+	ModerationMode ModerationMode `protobuf:"varint,3,opt,name=moderation_mode,json=moderationMode,proto3,enum=commentd.v1.ModerationMode" json:"moderation_mode,omitempty"`
+	// Optional. Only threads closed now (true: by a moderator, or a listed thread whose auto-close period has run
+	// out) or open now (false); unset lists both.
+	Closed        *bool `protobuf:"varint,4,opt,name=closed,proto3,oneof" json:"closed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListThreadsRequest) Reset() {
+	*x = ListThreadsRequest{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListThreadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListThreadsRequest) ProtoMessage() {}
+
+func (x *ListThreadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListThreadsRequest.ProtoReflect.Descriptor instead.
+func (*ListThreadsRequest) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListThreadsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListThreadsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListThreadsRequest) GetModerationMode() ModerationMode {
+	if x != nil {
+		return x.ModerationMode
+	}
+	return ModerationMode_MODERATION_MODE_UNSPECIFIED
+}
+
+func (x *ListThreadsRequest) GetClosed() bool {
+	if x != nil && x.Closed != nil {
+		return *x.Closed
+	}
+	return false
+}
+
+// ListThreadsResponse holds one page of threads, most recently changed first (Thread.update_time; threads with the
+// same time by thread_id, descending). Threads configured before the server kept this list and not changed since
+// have no update_time and come last. A thread changed while a listing pages on moves to the front: the listing may
+// then miss it or show it twice.
+type ListThreadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The threads of this page. The filters are applied to each page as it is read, so a page may hold fewer than
+	// page_size threads, or none, and still carry a next_page_token: page on until the token is empty.
+	Threads []*Thread `protobuf:"bytes,1,rep,name=threads,proto3" json:"threads,omitempty"`
+	// A token for the next page, or empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListThreadsResponse) Reset() {
+	*x = ListThreadsResponse{}
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListThreadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListThreadsResponse) ProtoMessage() {}
+
+func (x *ListThreadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListThreadsResponse.ProtoReflect.Descriptor instead.
+func (*ListThreadsResponse) Descriptor() ([]byte, []int) {
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListThreadsResponse) GetThreads() []*Thread {
+	if x != nil {
+		return x.Threads
+	}
+	return nil
+}
+
+func (x *ListThreadsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // MarkSpamRequest marks one comment spam.
 type MarkSpamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1061,7 +1199,7 @@ type MarkSpamRequest struct {
 
 func (x *MarkSpamRequest) Reset() {
 	*x = MarkSpamRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[12]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1211,7 @@ func (x *MarkSpamRequest) String() string {
 func (*MarkSpamRequest) ProtoMessage() {}
 
 func (x *MarkSpamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[12]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1224,7 @@ func (x *MarkSpamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkSpamRequest.ProtoReflect.Descriptor instead.
 func (*MarkSpamRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{12}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MarkSpamRequest) GetName() string {
@@ -1121,7 +1259,7 @@ type MarkSpamResponse struct {
 
 func (x *MarkSpamResponse) Reset() {
 	*x = MarkSpamResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[13]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1271,7 @@ func (x *MarkSpamResponse) String() string {
 func (*MarkSpamResponse) ProtoMessage() {}
 
 func (x *MarkSpamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[13]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1284,7 @@ func (x *MarkSpamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkSpamResponse.ProtoReflect.Descriptor instead.
 func (*MarkSpamResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{13}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MarkSpamResponse) GetComment() *ModeratedComment {
@@ -1178,7 +1316,7 @@ type MarkNotSpamRequest struct {
 
 func (x *MarkNotSpamRequest) Reset() {
 	*x = MarkNotSpamRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[14]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1328,7 @@ func (x *MarkNotSpamRequest) String() string {
 func (*MarkNotSpamRequest) ProtoMessage() {}
 
 func (x *MarkNotSpamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[14]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1341,7 @@ func (x *MarkNotSpamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkNotSpamRequest.ProtoReflect.Descriptor instead.
 func (*MarkNotSpamRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{14}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MarkNotSpamRequest) GetName() string {
@@ -1238,7 +1376,7 @@ type MarkNotSpamResponse struct {
 
 func (x *MarkNotSpamResponse) Reset() {
 	*x = MarkNotSpamResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[15]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1388,7 @@ func (x *MarkNotSpamResponse) String() string {
 func (*MarkNotSpamResponse) ProtoMessage() {}
 
 func (x *MarkNotSpamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[15]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1401,7 @@ func (x *MarkNotSpamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkNotSpamResponse.ProtoReflect.Descriptor instead.
 func (*MarkNotSpamResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{15}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MarkNotSpamResponse) GetComment() *ModeratedComment {
@@ -1295,7 +1433,7 @@ type ReopenCommentRequest struct {
 
 func (x *ReopenCommentRequest) Reset() {
 	*x = ReopenCommentRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[16]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1445,7 @@ func (x *ReopenCommentRequest) String() string {
 func (*ReopenCommentRequest) ProtoMessage() {}
 
 func (x *ReopenCommentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[16]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1458,7 @@ func (x *ReopenCommentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenCommentRequest.ProtoReflect.Descriptor instead.
 func (*ReopenCommentRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{16}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReopenCommentRequest) GetName() string {
@@ -1355,7 +1493,7 @@ type ReopenCommentResponse struct {
 
 func (x *ReopenCommentResponse) Reset() {
 	*x = ReopenCommentResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[17]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1505,7 @@ func (x *ReopenCommentResponse) String() string {
 func (*ReopenCommentResponse) ProtoMessage() {}
 
 func (x *ReopenCommentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[17]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1518,7 @@ func (x *ReopenCommentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenCommentResponse.ProtoReflect.Descriptor instead.
 func (*ReopenCommentResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{17}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReopenCommentResponse) GetComment() *ModeratedComment {
@@ -1408,7 +1546,7 @@ type ClaimCommentsRequest struct {
 
 func (x *ClaimCommentsRequest) Reset() {
 	*x = ClaimCommentsRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[18]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1558,7 @@ func (x *ClaimCommentsRequest) String() string {
 func (*ClaimCommentsRequest) ProtoMessage() {}
 
 func (x *ClaimCommentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[18]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1571,7 @@ func (x *ClaimCommentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCommentsRequest.ProtoReflect.Descriptor instead.
 func (*ClaimCommentsRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{18}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClaimCommentsRequest) GetCount() int32 {
@@ -1477,7 +1615,7 @@ type ClaimCommentsResponse struct {
 
 func (x *ClaimCommentsResponse) Reset() {
 	*x = ClaimCommentsResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[19]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1627,7 @@ func (x *ClaimCommentsResponse) String() string {
 func (*ClaimCommentsResponse) ProtoMessage() {}
 
 func (x *ClaimCommentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[19]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1640,7 @@ func (x *ClaimCommentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCommentsResponse.ProtoReflect.Descriptor instead.
 func (*ClaimCommentsResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{19}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ClaimCommentsResponse) GetComments() []*ModeratedComment {
@@ -1530,7 +1668,7 @@ type ReleaseCommentsRequest struct {
 
 func (x *ReleaseCommentsRequest) Reset() {
 	*x = ReleaseCommentsRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[20]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1680,7 @@ func (x *ReleaseCommentsRequest) String() string {
 func (*ReleaseCommentsRequest) ProtoMessage() {}
 
 func (x *ReleaseCommentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[20]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1693,7 @@ func (x *ReleaseCommentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseCommentsRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseCommentsRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{20}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseCommentsRequest) GetNames() []string {
@@ -1574,7 +1712,7 @@ type ReleaseCommentsResponse struct {
 
 func (x *ReleaseCommentsResponse) Reset() {
 	*x = ReleaseCommentsResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[21]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1724,7 @@ func (x *ReleaseCommentsResponse) String() string {
 func (*ReleaseCommentsResponse) ProtoMessage() {}
 
 func (x *ReleaseCommentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[21]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1737,7 @@ func (x *ReleaseCommentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseCommentsResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseCommentsResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{21}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{23}
 }
 
 // WatchQueueRequest chooses the events to stream.
@@ -1615,7 +1753,7 @@ type WatchQueueRequest struct {
 
 func (x *WatchQueueRequest) Reset() {
 	*x = WatchQueueRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[22]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1765,7 @@ func (x *WatchQueueRequest) String() string {
 func (*WatchQueueRequest) ProtoMessage() {}
 
 func (x *WatchQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[22]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1778,7 @@ func (x *WatchQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchQueueRequest.ProtoReflect.Descriptor instead.
 func (*WatchQueueRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{22}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchQueueRequest) GetKinds() []QueueEventKind {
@@ -1672,7 +1810,7 @@ type WatchQueueResponse struct {
 
 func (x *WatchQueueResponse) Reset() {
 	*x = WatchQueueResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[23]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1822,7 @@ func (x *WatchQueueResponse) String() string {
 func (*WatchQueueResponse) ProtoMessage() {}
 
 func (x *WatchQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[23]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1835,7 @@ func (x *WatchQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchQueueResponse.ProtoReflect.Descriptor instead.
 func (*WatchQueueResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{23}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchQueueResponse) GetKind() QueueEventKind {
@@ -1743,7 +1881,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[24]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1893,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[24]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1906,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{24}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Ban) GetName() string {
@@ -1837,7 +1975,7 @@ type CreateBanRequest struct {
 
 func (x *CreateBanRequest) Reset() {
 	*x = CreateBanRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[25]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1987,7 @@ func (x *CreateBanRequest) String() string {
 func (*CreateBanRequest) ProtoMessage() {}
 
 func (x *CreateBanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[25]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2000,7 @@ func (x *CreateBanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBanRequest.ProtoReflect.Descriptor instead.
 func (*CreateBanRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{25}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateBanRequest) GetTarget() isCreateBanRequest_Target {
@@ -2003,7 +2141,7 @@ type CreateBanResponse struct {
 
 func (x *CreateBanResponse) Reset() {
 	*x = CreateBanResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[26]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2153,7 @@ func (x *CreateBanResponse) String() string {
 func (*CreateBanResponse) ProtoMessage() {}
 
 func (x *CreateBanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[26]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2166,7 @@ func (x *CreateBanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBanResponse.ProtoReflect.Descriptor instead.
 func (*CreateBanResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{26}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateBanResponse) GetBan() *Ban {
@@ -2059,7 +2197,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[27]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2209,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[27]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2222,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{27}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListBansRequest) GetPageSize() int32 {
@@ -2114,7 +2252,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[28]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2264,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[28]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2277,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{28}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -2167,7 +2305,7 @@ type DeleteBanRequest struct {
 
 func (x *DeleteBanRequest) Reset() {
 	*x = DeleteBanRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[29]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2317,7 @@ func (x *DeleteBanRequest) String() string {
 func (*DeleteBanRequest) ProtoMessage() {}
 
 func (x *DeleteBanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[29]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2330,7 @@ func (x *DeleteBanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBanRequest.ProtoReflect.Descriptor instead.
 func (*DeleteBanRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{29}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteBanRequest) GetName() string {
@@ -2211,7 +2349,7 @@ type DeleteBanResponse struct {
 
 func (x *DeleteBanResponse) Reset() {
 	*x = DeleteBanResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[30]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2361,7 @@ func (x *DeleteBanResponse) String() string {
 func (*DeleteBanResponse) ProtoMessage() {}
 
 func (x *DeleteBanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[30]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2374,7 @@ func (x *DeleteBanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBanResponse.ProtoReflect.Descriptor instead.
 func (*DeleteBanResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{30}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{32}
 }
 
 // Filter is one word-list entry.
@@ -2261,7 +2399,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[31]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2411,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[31]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2424,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{31}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Filter) GetName() string {
@@ -2342,7 +2480,7 @@ type CreateFilterRequest struct {
 
 func (x *CreateFilterRequest) Reset() {
 	*x = CreateFilterRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[32]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2354,7 +2492,7 @@ func (x *CreateFilterRequest) String() string {
 func (*CreateFilterRequest) ProtoMessage() {}
 
 func (x *CreateFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[32]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2367,7 +2505,7 @@ func (x *CreateFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFilterRequest.ProtoReflect.Descriptor instead.
 func (*CreateFilterRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{32}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateFilterRequest) GetFilter() *Filter {
@@ -2388,7 +2526,7 @@ type CreateFilterResponse struct {
 
 func (x *CreateFilterResponse) Reset() {
 	*x = CreateFilterResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[33]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2538,7 @@ func (x *CreateFilterResponse) String() string {
 func (*CreateFilterResponse) ProtoMessage() {}
 
 func (x *CreateFilterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[33]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2551,7 @@ func (x *CreateFilterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFilterResponse.ProtoReflect.Descriptor instead.
 func (*CreateFilterResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{33}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateFilterResponse) GetFilter() *Filter {
@@ -2439,7 +2577,7 @@ type ListFiltersRequest struct {
 
 func (x *ListFiltersRequest) Reset() {
 	*x = ListFiltersRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[34]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2589,7 @@ func (x *ListFiltersRequest) String() string {
 func (*ListFiltersRequest) ProtoMessage() {}
 
 func (x *ListFiltersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[34]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2602,7 @@ func (x *ListFiltersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFiltersRequest.ProtoReflect.Descriptor instead.
 func (*ListFiltersRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{34}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListFiltersRequest) GetList() FilterList {
@@ -2501,7 +2639,7 @@ type ListFiltersResponse struct {
 
 func (x *ListFiltersResponse) Reset() {
 	*x = ListFiltersResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[35]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2651,7 @@ func (x *ListFiltersResponse) String() string {
 func (*ListFiltersResponse) ProtoMessage() {}
 
 func (x *ListFiltersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[35]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2664,7 @@ func (x *ListFiltersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFiltersResponse.ProtoReflect.Descriptor instead.
 func (*ListFiltersResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{35}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListFiltersResponse) GetFilters() []*Filter {
@@ -2554,7 +2692,7 @@ type DeleteFilterRequest struct {
 
 func (x *DeleteFilterRequest) Reset() {
 	*x = DeleteFilterRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[36]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2704,7 @@ func (x *DeleteFilterRequest) String() string {
 func (*DeleteFilterRequest) ProtoMessage() {}
 
 func (x *DeleteFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[36]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2717,7 @@ func (x *DeleteFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFilterRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFilterRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{36}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteFilterRequest) GetName() string {
@@ -2598,7 +2736,7 @@ type DeleteFilterResponse struct {
 
 func (x *DeleteFilterResponse) Reset() {
 	*x = DeleteFilterResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[37]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2748,7 @@ func (x *DeleteFilterResponse) String() string {
 func (*DeleteFilterResponse) ProtoMessage() {}
 
 func (x *DeleteFilterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[37]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2761,7 @@ func (x *DeleteFilterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFilterResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFilterResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{37}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{39}
 }
 
 // TrainingExample is one labelled comment.
@@ -2639,7 +2777,7 @@ type TrainingExample struct {
 
 func (x *TrainingExample) Reset() {
 	*x = TrainingExample{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[38]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2651,7 +2789,7 @@ func (x *TrainingExample) String() string {
 func (*TrainingExample) ProtoMessage() {}
 
 func (x *TrainingExample) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[38]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2664,7 +2802,7 @@ func (x *TrainingExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingExample.ProtoReflect.Descriptor instead.
 func (*TrainingExample) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{38}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TrainingExample) GetBody() string {
@@ -2700,7 +2838,7 @@ type TrainSpamRequest struct {
 
 func (x *TrainSpamRequest) Reset() {
 	*x = TrainSpamRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[39]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2850,7 @@ func (x *TrainSpamRequest) String() string {
 func (*TrainSpamRequest) ProtoMessage() {}
 
 func (x *TrainSpamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[39]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2863,7 @@ func (x *TrainSpamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainSpamRequest.ProtoReflect.Descriptor instead.
 func (*TrainSpamRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{39}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TrainSpamRequest) GetSpamModel() string {
@@ -2762,7 +2900,7 @@ type TrainSpamResponse struct {
 
 func (x *TrainSpamResponse) Reset() {
 	*x = TrainSpamResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[40]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2912,7 @@ func (x *TrainSpamResponse) String() string {
 func (*TrainSpamResponse) ProtoMessage() {}
 
 func (x *TrainSpamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[40]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2925,7 @@ func (x *TrainSpamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainSpamResponse.ProtoReflect.Descriptor instead.
 func (*TrainSpamResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{40}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TrainSpamResponse) GetTrained() int32 {
@@ -2815,7 +2953,7 @@ type DeleteSpamModelRequest struct {
 
 func (x *DeleteSpamModelRequest) Reset() {
 	*x = DeleteSpamModelRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[41]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2827,7 +2965,7 @@ func (x *DeleteSpamModelRequest) String() string {
 func (*DeleteSpamModelRequest) ProtoMessage() {}
 
 func (x *DeleteSpamModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[41]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2840,7 +2978,7 @@ func (x *DeleteSpamModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSpamModelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSpamModelRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{41}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteSpamModelRequest) GetSpamModel() string {
@@ -2859,7 +2997,7 @@ type DeleteSpamModelResponse struct {
 
 func (x *DeleteSpamModelResponse) Reset() {
 	*x = DeleteSpamModelResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[42]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3009,7 @@ func (x *DeleteSpamModelResponse) String() string {
 func (*DeleteSpamModelResponse) ProtoMessage() {}
 
 func (x *DeleteSpamModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[42]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3022,7 @@ func (x *DeleteSpamModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSpamModelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSpamModelResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{42}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{44}
 }
 
 // AuditEvent is one entry of the append-only audit log.
@@ -2913,7 +3051,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[43]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2925,7 +3063,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[43]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2938,7 +3076,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{43}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AuditEvent) GetName() string {
@@ -3020,7 +3158,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[44]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3170,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[44]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3183,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{44}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListAuditEventsRequest) GetModerator() string {
@@ -3105,7 +3243,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[45]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3255,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[45]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3268,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{45}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -3158,7 +3296,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[46]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3170,7 +3308,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[46]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3183,7 +3321,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{46}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetStatsRequest) GetDays() int32 {
@@ -3206,7 +3344,7 @@ type StateCount struct {
 
 func (x *StateCount) Reset() {
 	*x = StateCount{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[47]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3356,7 @@ func (x *StateCount) String() string {
 func (*StateCount) ProtoMessage() {}
 
 func (x *StateCount) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[47]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3369,7 @@ func (x *StateCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateCount.ProtoReflect.Descriptor instead.
 func (*StateCount) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{47}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StateCount) GetState() State {
@@ -3268,7 +3406,7 @@ type ModeratorStats struct {
 
 func (x *ModeratorStats) Reset() {
 	*x = ModeratorStats{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[48]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +3418,7 @@ func (x *ModeratorStats) String() string {
 func (*ModeratorStats) ProtoMessage() {}
 
 func (x *ModeratorStats) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[48]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +3431,7 @@ func (x *ModeratorStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModeratorStats.ProtoReflect.Descriptor instead.
 func (*ModeratorStats) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{48}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ModeratorStats) GetModerator() string {
@@ -3347,7 +3485,7 @@ type DailyStats struct {
 
 func (x *DailyStats) Reset() {
 	*x = DailyStats{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[49]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3359,7 +3497,7 @@ func (x *DailyStats) String() string {
 func (*DailyStats) ProtoMessage() {}
 
 func (x *DailyStats) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[49]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3372,7 +3510,7 @@ func (x *DailyStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DailyStats.ProtoReflect.Descriptor instead.
 func (*DailyStats) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{49}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DailyStats) GetDate() string {
@@ -3411,7 +3549,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[50]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3423,7 +3561,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[50]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3436,7 +3574,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{50}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetStatsResponse) GetQueue() []*StateCount {
@@ -3477,7 +3615,7 @@ type EraseAuthorDataRequest struct {
 
 func (x *EraseAuthorDataRequest) Reset() {
 	*x = EraseAuthorDataRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[51]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3489,7 +3627,7 @@ func (x *EraseAuthorDataRequest) String() string {
 func (*EraseAuthorDataRequest) ProtoMessage() {}
 
 func (x *EraseAuthorDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[51]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3502,7 +3640,7 @@ func (x *EraseAuthorDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseAuthorDataRequest.ProtoReflect.Descriptor instead.
 func (*EraseAuthorDataRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{51}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *EraseAuthorDataRequest) GetAuthorEmail() string {
@@ -3538,7 +3676,7 @@ type EraseAuthorDataResponse struct {
 
 func (x *EraseAuthorDataResponse) Reset() {
 	*x = EraseAuthorDataResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[52]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3550,7 +3688,7 @@ func (x *EraseAuthorDataResponse) String() string {
 func (*EraseAuthorDataResponse) ProtoMessage() {}
 
 func (x *EraseAuthorDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[52]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3563,7 +3701,7 @@ func (x *EraseAuthorDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseAuthorDataResponse.ProtoReflect.Descriptor instead.
 func (*EraseAuthorDataResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{52}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *EraseAuthorDataResponse) GetCommentCount() int64 {
@@ -3595,7 +3733,7 @@ type ExportAuthorDataRequest struct {
 
 func (x *ExportAuthorDataRequest) Reset() {
 	*x = ExportAuthorDataRequest{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[53]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3607,7 +3745,7 @@ func (x *ExportAuthorDataRequest) String() string {
 func (*ExportAuthorDataRequest) ProtoMessage() {}
 
 func (x *ExportAuthorDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[53]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3620,7 +3758,7 @@ func (x *ExportAuthorDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuthorDataRequest.ProtoReflect.Descriptor instead.
 func (*ExportAuthorDataRequest) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{53}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExportAuthorDataRequest) GetAuthorEmail() string {
@@ -3663,7 +3801,7 @@ type ExportAuthorDataResponse struct {
 
 func (x *ExportAuthorDataResponse) Reset() {
 	*x = ExportAuthorDataResponse{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[54]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3675,7 +3813,7 @@ func (x *ExportAuthorDataResponse) String() string {
 func (*ExportAuthorDataResponse) ProtoMessage() {}
 
 func (x *ExportAuthorDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[54]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3688,7 +3826,7 @@ func (x *ExportAuthorDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuthorDataResponse.ProtoReflect.Descriptor instead.
 func (*ExportAuthorDataResponse) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{54}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExportAuthorDataResponse) GetComments() []*ExportedComment {
@@ -3727,7 +3865,7 @@ type ExportedComment struct {
 
 func (x *ExportedComment) Reset() {
 	*x = ExportedComment{}
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[55]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3739,7 +3877,7 @@ func (x *ExportedComment) String() string {
 func (*ExportedComment) ProtoMessage() {}
 
 func (x *ExportedComment) ProtoReflect() protoreflect.Message {
-	mi := &file_commentd_v1_moderation_service_proto_msgTypes[55]
+	mi := &file_commentd_v1_moderation_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3752,7 +3890,7 @@ func (x *ExportedComment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportedComment.ProtoReflect.Descriptor instead.
 func (*ExportedComment) Descriptor() ([]byte, []int) {
-	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{55}
+	return file_commentd_v1_moderation_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExportedComment) GetComment() *Comment {
@@ -3859,7 +3997,17 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"C\n" +
 	"\x14UpdateThreadResponse\x12+\n" +
-	"\x06thread\x18\x01 \x01(\v2\x13.commentd.v1.ThreadR\x06thread\"Q\n" +
+	"\x06thread\x18\x01 \x01(\v2\x13.commentd.v1.ThreadR\x06thread\"\xbe\x01\n" +
+	"\x12ListThreadsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12D\n" +
+	"\x0fmoderation_mode\x18\x03 \x01(\x0e2\x1b.commentd.v1.ModerationModeR\x0emoderationMode\x12\x1b\n" +
+	"\x06closed\x18\x04 \x01(\bH\x00R\x06closed\x88\x01\x01B\t\n" +
+	"\a_closed\"l\n" +
+	"\x13ListThreadsResponse\x12-\n" +
+	"\athreads\x18\x01 \x03(\v2\x13.commentd.v1.ThreadR\athreads\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
 	"\x0fMarkSpamRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
@@ -4082,7 +4230,7 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x1fAUDIT_ACTION_EXPORT_AUTHOR_DATA\x10\r\x12\x1b\n" +
 	"\x17AUDIT_ACTION_PURGE_SPAM\x10\x0e\x12\x1b\n" +
 	"\x17AUDIT_ACTION_TRAIN_SPAM\x10\x0f\x12\"\n" +
-	"\x1eAUDIT_ACTION_DELETE_SPAM_MODEL\x10\x102\x8b\x10\n" +
+	"\x1eAUDIT_ACTION_DELETE_SPAM_MODEL\x10\x102\xdd\x10\n" +
 	"\x11ModerationService\x12J\n" +
 	"\tListQueue\x12\x1d.commentd.v1.ListQueueRequest\x1a\x1e.commentd.v1.ListQueueResponse\x12o\n" +
 	"\n" +
@@ -4090,7 +4238,8 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x0eApproveComment\x12\".commentd.v1.ApproveCommentRequest\x1a#.commentd.v1.ApproveCommentResponse\x12V\n" +
 	"\rRejectComment\x12!.commentd.v1.RejectCommentRequest\x1a\".commentd.v1.RejectCommentResponse\x12J\n" +
 	"\tGetThread\x12\x1d.commentd.v1.GetThreadRequest\x1a\x1e.commentd.v1.GetThreadResponse\x12S\n" +
-	"\fUpdateThread\x12 .commentd.v1.UpdateThreadRequest\x1a!.commentd.v1.UpdateThreadResponse\x12G\n" +
+	"\fUpdateThread\x12 .commentd.v1.UpdateThreadRequest\x1a!.commentd.v1.UpdateThreadResponse\x12P\n" +
+	"\vListThreads\x12\x1f.commentd.v1.ListThreadsRequest\x1a .commentd.v1.ListThreadsResponse\x12G\n" +
 	"\bMarkSpam\x12\x1c.commentd.v1.MarkSpamRequest\x1a\x1d.commentd.v1.MarkSpamResponse\x12P\n" +
 	"\vMarkNotSpam\x12\x1f.commentd.v1.MarkNotSpamRequest\x1a .commentd.v1.MarkNotSpamResponse\x12V\n" +
 	"\rReopenComment\x12!.commentd.v1.ReopenCommentRequest\x1a\".commentd.v1.ReopenCommentResponse\x12V\n" +
@@ -4124,7 +4273,7 @@ func file_commentd_v1_moderation_service_proto_rawDescGZIP() []byte {
 }
 
 var file_commentd_v1_moderation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_commentd_v1_moderation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_commentd_v1_moderation_service_proto_goTypes = []any{
 	(QueueEventKind)(0),                         // 0: commentd.v1.QueueEventKind
 	(FilterList)(0),                             // 1: commentd.v1.FilterList
@@ -4142,166 +4291,173 @@ var file_commentd_v1_moderation_service_proto_goTypes = []any{
 	(*GetThreadResponse)(nil),                   // 13: commentd.v1.GetThreadResponse
 	(*UpdateThreadRequest)(nil),                 // 14: commentd.v1.UpdateThreadRequest
 	(*UpdateThreadResponse)(nil),                // 15: commentd.v1.UpdateThreadResponse
-	(*MarkSpamRequest)(nil),                     // 16: commentd.v1.MarkSpamRequest
-	(*MarkSpamResponse)(nil),                    // 17: commentd.v1.MarkSpamResponse
-	(*MarkNotSpamRequest)(nil),                  // 18: commentd.v1.MarkNotSpamRequest
-	(*MarkNotSpamResponse)(nil),                 // 19: commentd.v1.MarkNotSpamResponse
-	(*ReopenCommentRequest)(nil),                // 20: commentd.v1.ReopenCommentRequest
-	(*ReopenCommentResponse)(nil),               // 21: commentd.v1.ReopenCommentResponse
-	(*ClaimCommentsRequest)(nil),                // 22: commentd.v1.ClaimCommentsRequest
-	(*ClaimCommentsResponse)(nil),               // 23: commentd.v1.ClaimCommentsResponse
-	(*ReleaseCommentsRequest)(nil),              // 24: commentd.v1.ReleaseCommentsRequest
-	(*ReleaseCommentsResponse)(nil),             // 25: commentd.v1.ReleaseCommentsResponse
-	(*WatchQueueRequest)(nil),                   // 26: commentd.v1.WatchQueueRequest
-	(*WatchQueueResponse)(nil),                  // 27: commentd.v1.WatchQueueResponse
-	(*Ban)(nil),                                 // 28: commentd.v1.Ban
-	(*CreateBanRequest)(nil),                    // 29: commentd.v1.CreateBanRequest
-	(*CreateBanResponse)(nil),                   // 30: commentd.v1.CreateBanResponse
-	(*ListBansRequest)(nil),                     // 31: commentd.v1.ListBansRequest
-	(*ListBansResponse)(nil),                    // 32: commentd.v1.ListBansResponse
-	(*DeleteBanRequest)(nil),                    // 33: commentd.v1.DeleteBanRequest
-	(*DeleteBanResponse)(nil),                   // 34: commentd.v1.DeleteBanResponse
-	(*Filter)(nil),                              // 35: commentd.v1.Filter
-	(*CreateFilterRequest)(nil),                 // 36: commentd.v1.CreateFilterRequest
-	(*CreateFilterResponse)(nil),                // 37: commentd.v1.CreateFilterResponse
-	(*ListFiltersRequest)(nil),                  // 38: commentd.v1.ListFiltersRequest
-	(*ListFiltersResponse)(nil),                 // 39: commentd.v1.ListFiltersResponse
-	(*DeleteFilterRequest)(nil),                 // 40: commentd.v1.DeleteFilterRequest
-	(*DeleteFilterResponse)(nil),                // 41: commentd.v1.DeleteFilterResponse
-	(*TrainingExample)(nil),                     // 42: commentd.v1.TrainingExample
-	(*TrainSpamRequest)(nil),                    // 43: commentd.v1.TrainSpamRequest
-	(*TrainSpamResponse)(nil),                   // 44: commentd.v1.TrainSpamResponse
-	(*DeleteSpamModelRequest)(nil),              // 45: commentd.v1.DeleteSpamModelRequest
-	(*DeleteSpamModelResponse)(nil),             // 46: commentd.v1.DeleteSpamModelResponse
-	(*AuditEvent)(nil),                          // 47: commentd.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),              // 48: commentd.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),             // 49: commentd.v1.ListAuditEventsResponse
-	(*GetStatsRequest)(nil),                     // 50: commentd.v1.GetStatsRequest
-	(*StateCount)(nil),                          // 51: commentd.v1.StateCount
-	(*ModeratorStats)(nil),                      // 52: commentd.v1.ModeratorStats
-	(*DailyStats)(nil),                          // 53: commentd.v1.DailyStats
-	(*GetStatsResponse)(nil),                    // 54: commentd.v1.GetStatsResponse
-	(*EraseAuthorDataRequest)(nil),              // 55: commentd.v1.EraseAuthorDataRequest
-	(*EraseAuthorDataResponse)(nil),             // 56: commentd.v1.EraseAuthorDataResponse
-	(*ExportAuthorDataRequest)(nil),             // 57: commentd.v1.ExportAuthorDataRequest
-	(*ExportAuthorDataResponse)(nil),            // 58: commentd.v1.ExportAuthorDataResponse
-	(*ExportedComment)(nil),                     // 59: commentd.v1.ExportedComment
-	(State)(0),                                  // 60: commentd.v1.State
-	(*timestamppb.Timestamp)(nil),               // 61: google.protobuf.Timestamp
-	(*ModeratedComment)(nil),                    // 62: commentd.v1.ModeratedComment
-	(*Thread)(nil),                              // 63: commentd.v1.Thread
-	(*fieldmaskpb.FieldMask)(nil),               // 64: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                 // 65: google.protobuf.Duration
-	(*Comment)(nil),                             // 66: commentd.v1.Comment
-	(*Reason)(nil),                              // 67: commentd.v1.Reason
-	(*Decision)(nil),                            // 68: commentd.v1.Decision
+	(*ListThreadsRequest)(nil),                  // 16: commentd.v1.ListThreadsRequest
+	(*ListThreadsResponse)(nil),                 // 17: commentd.v1.ListThreadsResponse
+	(*MarkSpamRequest)(nil),                     // 18: commentd.v1.MarkSpamRequest
+	(*MarkSpamResponse)(nil),                    // 19: commentd.v1.MarkSpamResponse
+	(*MarkNotSpamRequest)(nil),                  // 20: commentd.v1.MarkNotSpamRequest
+	(*MarkNotSpamResponse)(nil),                 // 21: commentd.v1.MarkNotSpamResponse
+	(*ReopenCommentRequest)(nil),                // 22: commentd.v1.ReopenCommentRequest
+	(*ReopenCommentResponse)(nil),               // 23: commentd.v1.ReopenCommentResponse
+	(*ClaimCommentsRequest)(nil),                // 24: commentd.v1.ClaimCommentsRequest
+	(*ClaimCommentsResponse)(nil),               // 25: commentd.v1.ClaimCommentsResponse
+	(*ReleaseCommentsRequest)(nil),              // 26: commentd.v1.ReleaseCommentsRequest
+	(*ReleaseCommentsResponse)(nil),             // 27: commentd.v1.ReleaseCommentsResponse
+	(*WatchQueueRequest)(nil),                   // 28: commentd.v1.WatchQueueRequest
+	(*WatchQueueResponse)(nil),                  // 29: commentd.v1.WatchQueueResponse
+	(*Ban)(nil),                                 // 30: commentd.v1.Ban
+	(*CreateBanRequest)(nil),                    // 31: commentd.v1.CreateBanRequest
+	(*CreateBanResponse)(nil),                   // 32: commentd.v1.CreateBanResponse
+	(*ListBansRequest)(nil),                     // 33: commentd.v1.ListBansRequest
+	(*ListBansResponse)(nil),                    // 34: commentd.v1.ListBansResponse
+	(*DeleteBanRequest)(nil),                    // 35: commentd.v1.DeleteBanRequest
+	(*DeleteBanResponse)(nil),                   // 36: commentd.v1.DeleteBanResponse
+	(*Filter)(nil),                              // 37: commentd.v1.Filter
+	(*CreateFilterRequest)(nil),                 // 38: commentd.v1.CreateFilterRequest
+	(*CreateFilterResponse)(nil),                // 39: commentd.v1.CreateFilterResponse
+	(*ListFiltersRequest)(nil),                  // 40: commentd.v1.ListFiltersRequest
+	(*ListFiltersResponse)(nil),                 // 41: commentd.v1.ListFiltersResponse
+	(*DeleteFilterRequest)(nil),                 // 42: commentd.v1.DeleteFilterRequest
+	(*DeleteFilterResponse)(nil),                // 43: commentd.v1.DeleteFilterResponse
+	(*TrainingExample)(nil),                     // 44: commentd.v1.TrainingExample
+	(*TrainSpamRequest)(nil),                    // 45: commentd.v1.TrainSpamRequest
+	(*TrainSpamResponse)(nil),                   // 46: commentd.v1.TrainSpamResponse
+	(*DeleteSpamModelRequest)(nil),              // 47: commentd.v1.DeleteSpamModelRequest
+	(*DeleteSpamModelResponse)(nil),             // 48: commentd.v1.DeleteSpamModelResponse
+	(*AuditEvent)(nil),                          // 49: commentd.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),              // 50: commentd.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),             // 51: commentd.v1.ListAuditEventsResponse
+	(*GetStatsRequest)(nil),                     // 52: commentd.v1.GetStatsRequest
+	(*StateCount)(nil),                          // 53: commentd.v1.StateCount
+	(*ModeratorStats)(nil),                      // 54: commentd.v1.ModeratorStats
+	(*DailyStats)(nil),                          // 55: commentd.v1.DailyStats
+	(*GetStatsResponse)(nil),                    // 56: commentd.v1.GetStatsResponse
+	(*EraseAuthorDataRequest)(nil),              // 57: commentd.v1.EraseAuthorDataRequest
+	(*EraseAuthorDataResponse)(nil),             // 58: commentd.v1.EraseAuthorDataResponse
+	(*ExportAuthorDataRequest)(nil),             // 59: commentd.v1.ExportAuthorDataRequest
+	(*ExportAuthorDataResponse)(nil),            // 60: commentd.v1.ExportAuthorDataResponse
+	(*ExportedComment)(nil),                     // 61: commentd.v1.ExportedComment
+	(State)(0),                                  // 62: commentd.v1.State
+	(*timestamppb.Timestamp)(nil),               // 63: google.protobuf.Timestamp
+	(*ModeratedComment)(nil),                    // 64: commentd.v1.ModeratedComment
+	(*Thread)(nil),                              // 65: commentd.v1.Thread
+	(*fieldmaskpb.FieldMask)(nil),               // 66: google.protobuf.FieldMask
+	(ModerationMode)(0),                         // 67: commentd.v1.ModerationMode
+	(*durationpb.Duration)(nil),                 // 68: google.protobuf.Duration
+	(*Comment)(nil),                             // 69: commentd.v1.Comment
+	(*Reason)(nil),                              // 70: commentd.v1.Reason
+	(*Decision)(nil),                            // 71: commentd.v1.Decision
 }
 var file_commentd_v1_moderation_service_proto_depIdxs = []int32{
-	60, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
-	61, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
-	62, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
-	62, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	62, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	62, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	63, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
-	63, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
-	64, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	63, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
-	62, // 10: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
-	62, // 11: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
-	62, // 12: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
-	65, // 13: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
-	60, // 14: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
-	62, // 15: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
-	61, // 16: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 17: commentd.v1.WatchQueueRequest.kinds:type_name -> commentd.v1.QueueEventKind
-	0,  // 18: commentd.v1.WatchQueueResponse.kind:type_name -> commentd.v1.QueueEventKind
-	62, // 19: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
-	61, // 20: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
-	61, // 21: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
-	61, // 22: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
-	65, // 23: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
-	28, // 24: commentd.v1.CreateBanResponse.ban:type_name -> commentd.v1.Ban
-	28, // 25: commentd.v1.CreateBanResponse.replaced_ban:type_name -> commentd.v1.Ban
-	28, // 26: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
-	1,  // 27: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
-	2,  // 28: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
-	61, // 29: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
-	35, // 30: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
-	35, // 31: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
-	1,  // 32: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
-	35, // 33: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
-	42, // 34: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
-	61, // 35: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 36: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
-	60, // 37: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
-	60, // 38: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
-	61, // 39: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	61, // 40: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	47, // 41: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
-	60, // 42: commentd.v1.StateCount.state:type_name -> commentd.v1.State
-	51, // 43: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
-	52, // 44: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
-	53, // 45: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
-	61, // 46: commentd.v1.ExportAuthorDataRequest.start_time:type_name -> google.protobuf.Timestamp
-	61, // 47: commentd.v1.ExportAuthorDataRequest.end_time:type_name -> google.protobuf.Timestamp
-	59, // 48: commentd.v1.ExportAuthorDataResponse.comments:type_name -> commentd.v1.ExportedComment
-	66, // 49: commentd.v1.ExportedComment.comment:type_name -> commentd.v1.Comment
-	67, // 50: commentd.v1.ExportedComment.hold_reasons:type_name -> commentd.v1.Reason
-	68, // 51: commentd.v1.ExportedComment.decision:type_name -> commentd.v1.Decision
-	4,  // 52: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
-	6,  // 53: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
-	8,  // 54: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
-	10, // 55: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
-	12, // 56: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
-	14, // 57: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
-	16, // 58: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
-	18, // 59: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
-	20, // 60: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
-	22, // 61: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
-	24, // 62: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
-	26, // 63: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
-	29, // 64: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
-	31, // 65: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
-	33, // 66: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
-	36, // 67: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
-	38, // 68: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
-	40, // 69: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
-	43, // 70: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
-	45, // 71: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
-	48, // 72: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
-	50, // 73: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
-	55, // 74: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
-	57, // 75: commentd.v1.ModerationService.ExportAuthorData:input_type -> commentd.v1.ExportAuthorDataRequest
-	5,  // 76: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
-	7,  // 77: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
-	9,  // 78: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
-	11, // 79: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
-	13, // 80: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
-	15, // 81: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
-	17, // 82: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
-	19, // 83: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
-	21, // 84: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
-	23, // 85: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
-	25, // 86: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
-	27, // 87: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
-	30, // 88: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
-	32, // 89: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
-	34, // 90: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
-	37, // 91: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
-	39, // 92: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
-	41, // 93: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
-	44, // 94: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
-	46, // 95: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
-	49, // 96: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
-	54, // 97: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
-	56, // 98: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
-	58, // 99: commentd.v1.ModerationService.ExportAuthorData:output_type -> commentd.v1.ExportAuthorDataResponse
-	76, // [76:100] is the sub-list for method output_type
-	52, // [52:76] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	62, // 0: commentd.v1.ListQueueRequest.state:type_name -> commentd.v1.State
+	63, // 1: commentd.v1.ListQueueRequest.max_create_time:type_name -> google.protobuf.Timestamp
+	64, // 2: commentd.v1.ListQueueResponse.comments:type_name -> commentd.v1.ModeratedComment
+	64, // 3: commentd.v1.ModerationServiceGetCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	64, // 4: commentd.v1.ApproveCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	64, // 5: commentd.v1.RejectCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	65, // 6: commentd.v1.GetThreadResponse.thread:type_name -> commentd.v1.Thread
+	65, // 7: commentd.v1.UpdateThreadRequest.thread:type_name -> commentd.v1.Thread
+	66, // 8: commentd.v1.UpdateThreadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	65, // 9: commentd.v1.UpdateThreadResponse.thread:type_name -> commentd.v1.Thread
+	67, // 10: commentd.v1.ListThreadsRequest.moderation_mode:type_name -> commentd.v1.ModerationMode
+	65, // 11: commentd.v1.ListThreadsResponse.threads:type_name -> commentd.v1.Thread
+	64, // 12: commentd.v1.MarkSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	64, // 13: commentd.v1.MarkNotSpamResponse.comment:type_name -> commentd.v1.ModeratedComment
+	64, // 14: commentd.v1.ReopenCommentResponse.comment:type_name -> commentd.v1.ModeratedComment
+	68, // 15: commentd.v1.ClaimCommentsRequest.lease:type_name -> google.protobuf.Duration
+	62, // 16: commentd.v1.ClaimCommentsRequest.state:type_name -> commentd.v1.State
+	64, // 17: commentd.v1.ClaimCommentsResponse.comments:type_name -> commentd.v1.ModeratedComment
+	63, // 18: commentd.v1.ClaimCommentsResponse.lease_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 19: commentd.v1.WatchQueueRequest.kinds:type_name -> commentd.v1.QueueEventKind
+	0,  // 20: commentd.v1.WatchQueueResponse.kind:type_name -> commentd.v1.QueueEventKind
+	64, // 21: commentd.v1.WatchQueueResponse.comment:type_name -> commentd.v1.ModeratedComment
+	63, // 22: commentd.v1.WatchQueueResponse.event_time:type_name -> google.protobuf.Timestamp
+	63, // 23: commentd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	63, // 24: commentd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	68, // 25: commentd.v1.CreateBanRequest.duration:type_name -> google.protobuf.Duration
+	30, // 26: commentd.v1.CreateBanResponse.ban:type_name -> commentd.v1.Ban
+	30, // 27: commentd.v1.CreateBanResponse.replaced_ban:type_name -> commentd.v1.Ban
+	30, // 28: commentd.v1.ListBansResponse.bans:type_name -> commentd.v1.Ban
+	1,  // 29: commentd.v1.Filter.list:type_name -> commentd.v1.FilterList
+	2,  // 30: commentd.v1.Filter.kind:type_name -> commentd.v1.FilterKind
+	63, // 31: commentd.v1.Filter.create_time:type_name -> google.protobuf.Timestamp
+	37, // 32: commentd.v1.CreateFilterRequest.filter:type_name -> commentd.v1.Filter
+	37, // 33: commentd.v1.CreateFilterResponse.filter:type_name -> commentd.v1.Filter
+	1,  // 34: commentd.v1.ListFiltersRequest.list:type_name -> commentd.v1.FilterList
+	37, // 35: commentd.v1.ListFiltersResponse.filters:type_name -> commentd.v1.Filter
+	44, // 36: commentd.v1.TrainSpamRequest.examples:type_name -> commentd.v1.TrainingExample
+	63, // 37: commentd.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 38: commentd.v1.AuditEvent.action:type_name -> commentd.v1.AuditAction
+	62, // 39: commentd.v1.AuditEvent.from_state:type_name -> commentd.v1.State
+	62, // 40: commentd.v1.AuditEvent.to_state:type_name -> commentd.v1.State
+	63, // 41: commentd.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	63, // 42: commentd.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	49, // 43: commentd.v1.ListAuditEventsResponse.events:type_name -> commentd.v1.AuditEvent
+	62, // 44: commentd.v1.StateCount.state:type_name -> commentd.v1.State
+	53, // 45: commentd.v1.GetStatsResponse.queue:type_name -> commentd.v1.StateCount
+	54, // 46: commentd.v1.GetStatsResponse.moderators:type_name -> commentd.v1.ModeratorStats
+	55, // 47: commentd.v1.GetStatsResponse.days:type_name -> commentd.v1.DailyStats
+	63, // 48: commentd.v1.ExportAuthorDataRequest.start_time:type_name -> google.protobuf.Timestamp
+	63, // 49: commentd.v1.ExportAuthorDataRequest.end_time:type_name -> google.protobuf.Timestamp
+	61, // 50: commentd.v1.ExportAuthorDataResponse.comments:type_name -> commentd.v1.ExportedComment
+	69, // 51: commentd.v1.ExportedComment.comment:type_name -> commentd.v1.Comment
+	70, // 52: commentd.v1.ExportedComment.hold_reasons:type_name -> commentd.v1.Reason
+	71, // 53: commentd.v1.ExportedComment.decision:type_name -> commentd.v1.Decision
+	4,  // 54: commentd.v1.ModerationService.ListQueue:input_type -> commentd.v1.ListQueueRequest
+	6,  // 55: commentd.v1.ModerationService.GetComment:input_type -> commentd.v1.ModerationServiceGetCommentRequest
+	8,  // 56: commentd.v1.ModerationService.ApproveComment:input_type -> commentd.v1.ApproveCommentRequest
+	10, // 57: commentd.v1.ModerationService.RejectComment:input_type -> commentd.v1.RejectCommentRequest
+	12, // 58: commentd.v1.ModerationService.GetThread:input_type -> commentd.v1.GetThreadRequest
+	14, // 59: commentd.v1.ModerationService.UpdateThread:input_type -> commentd.v1.UpdateThreadRequest
+	16, // 60: commentd.v1.ModerationService.ListThreads:input_type -> commentd.v1.ListThreadsRequest
+	18, // 61: commentd.v1.ModerationService.MarkSpam:input_type -> commentd.v1.MarkSpamRequest
+	20, // 62: commentd.v1.ModerationService.MarkNotSpam:input_type -> commentd.v1.MarkNotSpamRequest
+	22, // 63: commentd.v1.ModerationService.ReopenComment:input_type -> commentd.v1.ReopenCommentRequest
+	24, // 64: commentd.v1.ModerationService.ClaimComments:input_type -> commentd.v1.ClaimCommentsRequest
+	26, // 65: commentd.v1.ModerationService.ReleaseComments:input_type -> commentd.v1.ReleaseCommentsRequest
+	28, // 66: commentd.v1.ModerationService.WatchQueue:input_type -> commentd.v1.WatchQueueRequest
+	31, // 67: commentd.v1.ModerationService.CreateBan:input_type -> commentd.v1.CreateBanRequest
+	33, // 68: commentd.v1.ModerationService.ListBans:input_type -> commentd.v1.ListBansRequest
+	35, // 69: commentd.v1.ModerationService.DeleteBan:input_type -> commentd.v1.DeleteBanRequest
+	38, // 70: commentd.v1.ModerationService.CreateFilter:input_type -> commentd.v1.CreateFilterRequest
+	40, // 71: commentd.v1.ModerationService.ListFilters:input_type -> commentd.v1.ListFiltersRequest
+	42, // 72: commentd.v1.ModerationService.DeleteFilter:input_type -> commentd.v1.DeleteFilterRequest
+	45, // 73: commentd.v1.ModerationService.TrainSpam:input_type -> commentd.v1.TrainSpamRequest
+	47, // 74: commentd.v1.ModerationService.DeleteSpamModel:input_type -> commentd.v1.DeleteSpamModelRequest
+	50, // 75: commentd.v1.ModerationService.ListAuditEvents:input_type -> commentd.v1.ListAuditEventsRequest
+	52, // 76: commentd.v1.ModerationService.GetStats:input_type -> commentd.v1.GetStatsRequest
+	57, // 77: commentd.v1.ModerationService.EraseAuthorData:input_type -> commentd.v1.EraseAuthorDataRequest
+	59, // 78: commentd.v1.ModerationService.ExportAuthorData:input_type -> commentd.v1.ExportAuthorDataRequest
+	5,  // 79: commentd.v1.ModerationService.ListQueue:output_type -> commentd.v1.ListQueueResponse
+	7,  // 80: commentd.v1.ModerationService.GetComment:output_type -> commentd.v1.ModerationServiceGetCommentResponse
+	9,  // 81: commentd.v1.ModerationService.ApproveComment:output_type -> commentd.v1.ApproveCommentResponse
+	11, // 82: commentd.v1.ModerationService.RejectComment:output_type -> commentd.v1.RejectCommentResponse
+	13, // 83: commentd.v1.ModerationService.GetThread:output_type -> commentd.v1.GetThreadResponse
+	15, // 84: commentd.v1.ModerationService.UpdateThread:output_type -> commentd.v1.UpdateThreadResponse
+	17, // 85: commentd.v1.ModerationService.ListThreads:output_type -> commentd.v1.ListThreadsResponse
+	19, // 86: commentd.v1.ModerationService.MarkSpam:output_type -> commentd.v1.MarkSpamResponse
+	21, // 87: commentd.v1.ModerationService.MarkNotSpam:output_type -> commentd.v1.MarkNotSpamResponse
+	23, // 88: commentd.v1.ModerationService.ReopenComment:output_type -> commentd.v1.ReopenCommentResponse
+	25, // 89: commentd.v1.ModerationService.ClaimComments:output_type -> commentd.v1.ClaimCommentsResponse
+	27, // 90: commentd.v1.ModerationService.ReleaseComments:output_type -> commentd.v1.ReleaseCommentsResponse
+	29, // 91: commentd.v1.ModerationService.WatchQueue:output_type -> commentd.v1.WatchQueueResponse
+	32, // 92: commentd.v1.ModerationService.CreateBan:output_type -> commentd.v1.CreateBanResponse
+	34, // 93: commentd.v1.ModerationService.ListBans:output_type -> commentd.v1.ListBansResponse
+	36, // 94: commentd.v1.ModerationService.DeleteBan:output_type -> commentd.v1.DeleteBanResponse
+	39, // 95: commentd.v1.ModerationService.CreateFilter:output_type -> commentd.v1.CreateFilterResponse
+	41, // 96: commentd.v1.ModerationService.ListFilters:output_type -> commentd.v1.ListFiltersResponse
+	43, // 97: commentd.v1.ModerationService.DeleteFilter:output_type -> commentd.v1.DeleteFilterResponse
+	46, // 98: commentd.v1.ModerationService.TrainSpam:output_type -> commentd.v1.TrainSpamResponse
+	48, // 99: commentd.v1.ModerationService.DeleteSpamModel:output_type -> commentd.v1.DeleteSpamModelResponse
+	51, // 100: commentd.v1.ModerationService.ListAuditEvents:output_type -> commentd.v1.ListAuditEventsResponse
+	56, // 101: commentd.v1.ModerationService.GetStats:output_type -> commentd.v1.GetStatsResponse
+	58, // 102: commentd.v1.ModerationService.EraseAuthorData:output_type -> commentd.v1.EraseAuthorDataResponse
+	60, // 103: commentd.v1.ModerationService.ExportAuthorData:output_type -> commentd.v1.ExportAuthorDataResponse
+	79, // [79:104] is the sub-list for method output_type
+	54, // [54:79] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_commentd_v1_moderation_service_proto_init() }
@@ -4311,7 +4467,8 @@ func file_commentd_v1_moderation_service_proto_init() {
 	}
 	file_commentd_v1_comment_proto_init()
 	file_commentd_v1_moderation_service_proto_msgTypes[0].OneofWrappers = []any{}
-	file_commentd_v1_moderation_service_proto_msgTypes[25].OneofWrappers = []any{
+	file_commentd_v1_moderation_service_proto_msgTypes[12].OneofWrappers = []any{}
+	file_commentd_v1_moderation_service_proto_msgTypes[27].OneofWrappers = []any{
 		(*CreateBanRequest_CommentAuthor)(nil),
 		(*CreateBanRequest_CommentIp)(nil),
 		(*CreateBanRequest_AuthorEmail)(nil),
@@ -4325,7 +4482,7 @@ func file_commentd_v1_moderation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_commentd_v1_moderation_service_proto_rawDesc), len(file_commentd_v1_moderation_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   56,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	ModerationService_RejectComment_FullMethodName    = "/commentd.v1.ModerationService/RejectComment"
 	ModerationService_GetThread_FullMethodName        = "/commentd.v1.ModerationService/GetThread"
 	ModerationService_UpdateThread_FullMethodName     = "/commentd.v1.ModerationService/UpdateThread"
+	ModerationService_ListThreads_FullMethodName      = "/commentd.v1.ModerationService/ListThreads"
 	ModerationService_MarkSpam_FullMethodName         = "/commentd.v1.ModerationService/MarkSpam"
 	ModerationService_MarkNotSpam_FullMethodName      = "/commentd.v1.ModerationService/MarkNotSpam"
 	ModerationService_ReopenComment_FullMethodName    = "/commentd.v1.ModerationService/ReopenComment"
@@ -64,6 +65,9 @@ type ModerationServiceClient interface {
 	GetThread(ctx context.Context, in *GetThreadRequest, opts ...grpc.CallOption) (*GetThreadResponse, error)
 	// Changes a thread's moderation mode or closes/reopens it; with the thread's etag, only if nobody changed it since.
 	UpdateThread(ctx context.Context, in *UpdateThreadRequest, opts ...grpc.CallOption) (*UpdateThreadResponse, error)
+	// Lists the threads with settings of their own (a moderation mode, or closed by a moderator), most recently
+	// changed first.
+	ListThreads(ctx context.Context, in *ListThreadsRequest, opts ...grpc.CallOption) (*ListThreadsResponse, error)
 	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
 	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
 	// learns from it at once, on every instance. Marking spam a comment that is spam already changes nothing: the
@@ -192,6 +196,16 @@ func (c *moderationServiceClient) UpdateThread(ctx context.Context, in *UpdateTh
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateThreadResponse)
 	err := c.cc.Invoke(ctx, ModerationService_UpdateThread_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moderationServiceClient) ListThreads(ctx context.Context, in *ListThreadsRequest, opts ...grpc.CallOption) (*ListThreadsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListThreadsResponse)
+	err := c.cc.Invoke(ctx, ModerationService_ListThreads_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -406,6 +420,9 @@ type ModerationServiceServer interface {
 	GetThread(context.Context, *GetThreadRequest) (*GetThreadResponse, error)
 	// Changes a thread's moderation mode or closes/reopens it; with the thread's etag, only if nobody changed it since.
 	UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error)
+	// Lists the threads with settings of their own (a moderation mode, or closed by a moderator), most recently
+	// changed first.
+	ListThreads(context.Context, *ListThreadsRequest) (*ListThreadsResponse, error)
 	// Marks a comment spam: it is taken down (if published), kept in the spam list until the server's spam
 	// retention (-spam-retention, 15 days by default, counted from this decision) deletes it, and the spam model
 	// learns from it at once, on every instance. Marking spam a comment that is spam already changes nothing: the
@@ -497,6 +514,9 @@ func (UnimplementedModerationServiceServer) GetThread(context.Context, *GetThrea
 }
 func (UnimplementedModerationServiceServer) UpdateThread(context.Context, *UpdateThreadRequest) (*UpdateThreadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateThread not implemented")
+}
+func (UnimplementedModerationServiceServer) ListThreads(context.Context, *ListThreadsRequest) (*ListThreadsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListThreads not implemented")
 }
 func (UnimplementedModerationServiceServer) MarkSpam(context.Context, *MarkSpamRequest) (*MarkSpamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MarkSpam not implemented")
@@ -677,6 +697,24 @@ func _ModerationService_UpdateThread_Handler(srv interface{}, ctx context.Contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ModerationServiceServer).UpdateThread(ctx, req.(*UpdateThreadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModerationService_ListThreads_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListThreadsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModerationServiceServer).ListThreads(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModerationService_ListThreads_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModerationServiceServer).ListThreads(ctx, req.(*ListThreadsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1028,6 +1066,10 @@ var ModerationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateThread",
 			Handler:    _ModerationService_UpdateThread_Handler,
+		},
+		{
+			MethodName: "ListThreads",
+			Handler:    _ModerationService_ListThreads_Handler,
 		},
 		{
 			MethodName: "MarkSpam",
