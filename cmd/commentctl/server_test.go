@@ -31,6 +31,7 @@ type fakeModeration struct {
 	reject       func(context.Context, *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error)
 	getThread    func(context.Context, *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error)
 	updateThread func(context.Context, *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error)
+	listThreads  func(context.Context, *commentdv1.ListThreadsRequest) (*commentdv1.ListThreadsResponse, error)
 
 	mu    sync.Mutex
 	calls []recordedCall
@@ -114,6 +115,14 @@ func (f *fakeModeration) GetThread(ctx context.Context, req *commentdv1.GetThrea
 		return f.UnimplementedModerationServiceServer.GetThread(ctx, req)
 	}
 	return f.getThread(ctx, req)
+}
+
+func (f *fakeModeration) ListThreads(ctx context.Context, req *commentdv1.ListThreadsRequest) (*commentdv1.ListThreadsResponse, error) {
+	f.record(ctx, "ListThreads", req)
+	if f.listThreads == nil {
+		return f.UnimplementedModerationServiceServer.ListThreads(ctx, req)
+	}
+	return f.listThreads(ctx, req)
 }
 
 func (f *fakeModeration) UpdateThread(ctx context.Context, req *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error) {

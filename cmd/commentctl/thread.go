@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -27,23 +28,24 @@ func parseMode(s string) (commentdv1.ModerationMode, bool) {
 
 func (c *cli) threadCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "thread get|set ID",
-		Short: "Show or change a thread's moderation settings",
+		Use:   "thread get|set ID | thread list",
+		Short: "Show, change or list threads' moderation settings",
 		Long: `thread shows or changes the moderation settings of one thread (article): its moderation mode
 (pre: every new comment waits for a moderator, except those of authors the server trusts, by
 default after one approved comment and none marked spam; post: comments are published unless a
 check holds them; default: follow the server's site-wide mode) and whether it is closed to new
-comments.`,
+comments. thread list lists the threads that have settings of their own.`,
 		Example: `  commentctl thread get blog-post-42
   commentctl thread set blog-post-42 --mode pre
   commentctl thread set blog-post-42 --closed
-  commentctl thread set blog-post-42 --mode pre --etag 'W/"3f2a9c0d41b7e865"'`,
+  commentctl thread set blog-post-42 --mode pre --etag 'W/"3f2a9c0d41b7e865"'
+  commentctl thread list --closed`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return missingSubcommand(cmd, args)
 		},
 	}
-	cmd.AddCommand(c.threadGetCmd(), c.threadSetCmd())
+	cmd.AddCommand(c.threadGetCmd(), c.threadSetCmd(), c.threadListCmd())
 	return cmd
 }
 
@@ -166,19 +168,124 @@ by age since keeps its etag, and a change the thread already has is not refused.
 	return cmd
 }
 
+func (c *cli) threadListCmd() *cobra.Command {
+	var (
+		page   pageFlags
+		mode   string
+		closed bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list [--mode pre|post] [--closed=true|false] [--limit N] [--page-token T] [--all]",
+		Short: "List the threads with settings of their own",
+		Long: `thread list lists the threads that have settings of their own: a moderation mode other than the
+site-wide default, or closed by a moderator. A thread that only has comments, or is only closed by
+age, is not listed; one set back to the default mode and reopened leaves the list. The most
+recently changed come first.
+
+Columns: THREAD (the thread id, what thread get and thread set take), MODE (its own mode, or
+default), CLOSED (no, "yes, by a moderator", or "yes, by age" for a listed thread whose auto-close
+period has run out) and CHANGED (when a moderator last changed its settings; "-" for a thread
+configured before the server kept the list, and not changed since).
+
+--mode lists only threads with that mode of their own; --closed only the closed ones, and
+--closed=false only the open ones. One call returns one page (--limit threads, server default 50,
+at most 500); with a filter a page may hold fewer, even none, and still have a next page. When
+there are more, the next page's token is printed on stderr; pass it with --page-token and the same
+filters, or use --all to fetch every page. No threads prints "No entries.". With -o json the output
+is the ListThreadsResponse (with --all, one response holding every page).`,
+		Example: `  commentctl thread list
+  commentctl thread list --mode pre --all
+  commentctl thread list --closed --limit 20
+  commentctl thread list --all -o json | jq -r '.threads[] | select(.closeReason == "THREAD_CLOSE_REASON_MODERATOR") | .threadId'`,
+		Args: argCount(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := page.check(cmd); err != nil {
+				return err
+			}
+			req := &commentdv1.ListThreadsRequest{PageSize: int32(page.limit), PageToken: page.token}
+			var again []string
+			if cmd.Flags().Changed("mode") {
+				m, ok := parseMode(mode)
+				if !ok || m == commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED {
+					return usagef(cmd, "--mode %q: want pre or post", mode)
+				}
+				req.ModerationMode = m
+				again = append(again, "--mode", mode)
+			}
+			if cmd.Flags().Changed("closed") {
+				req.Closed = &closed
+				again = append(again, fmt.Sprintf("--closed=%v", closed))
+			}
+
+			conn, client, err := c.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+
+			items, token, err := collectPages(cmd.Context(), c, "list threads", page.all, func(t string) { req.PageToken = t },
+				func(ctx context.Context) ([]*commentdv1.Thread, string, error) {
+					resp, err := client.ListThreads(ctx, req)
+					return resp.GetThreads(), resp.GetNextPageToken(), err
+				})
+			if err != nil {
+				return err
+			}
+			merged := &commentdv1.ListThreadsResponse{Threads: items, NextPageToken: token}
+			if c.output == "json" {
+				return writeJSON(c.stdout, merged)
+			}
+			if err := writeThreads(c.stdout, merged.GetThreads(), time.Now()); err != nil {
+				return err
+			}
+			c.moreHint("threads", merged.GetNextPageToken(), again...)
+			return nil
+		},
+	}
+	page.add(cmd, "threads")
+	cmd.Flags().StringVar(&mode, "mode", "", "only threads with this moderation mode of their own: pre or post")
+	cmd.Flags().BoolVar(&closed, "closed", false, "only closed threads; --closed=false: only open ones")
+	_ = cmd.RegisterFlagCompletionFunc("mode", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"pre", "post"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// writeThreads prints threads as a table, one a line; now is the time CHANGED is counted back from.
+func writeThreads(w io.Writer, threads []*commentdv1.Thread, now time.Time) error {
+	if len(threads) == 0 {
+		return writeNoEntries(w)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "THREAD\tMODE\tCLOSED\tCHANGED")
+	for _, th := range threads {
+		changed := "-"
+		if th.GetUpdateTime() != nil {
+			changed = age(th.GetUpdateTime(), now) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(th.GetThreadId(), 0), modeName(th.GetModerationMode()), closedName(th), changed)
+	}
+	return tw.Flush()
+}
+
+// closedName says whether a thread is closed and by what.
+func closedName(th *commentdv1.Thread) string {
+	switch {
+	case th.GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE:
+		return "yes, by age"
+	case th.GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR:
+		return "yes, by a moderator"
+	case th.GetClosed():
+		return "yes"
+	}
+	return "no"
+}
+
 // writeThread prints a thread as fields: whether it is closed and by what (a moderator, or its
 // age), and when its auto-close period ends or ended, now being the time it is compared with.
 func writeThread(w io.Writer, th *commentdv1.Thread, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	closed := "no"
-	switch {
-	case th.GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_AGE:
-		closed = "yes, by age"
-	case th.GetCloseReason() == commentdv1.ThreadCloseReason_THREAD_CLOSE_REASON_MODERATOR:
-		closed = "yes, by a moderator"
-	case th.GetClosed():
-		closed = "yes"
-	}
+	closed := closedName(th)
 	autoClose := "-"
 	if ts := th.GetAutoCloseTime(); ts != nil {
 		if at := ts.AsTime(); at.After(now) {
