@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,21 +184,77 @@ func authors(ss []spam.Sighting) []string {
 }
 
 // BenchmarkWindowObserve is one campaign check against a full window (MaxWindowSightings
-// sightings of random texts): the cost every submission pays once the window has filled.
+// sightings): the cost every submission pays once the window has filled. "random" holds random
+// fingerprints, which almost never come within MaxMatchDistance of the one asked about; "texts"
+// holds the fingerprints of comments written from one vocabulary, as cmd/commentd-bench sends
+// them, of which some dozens per match come within MaxMatchDistance (but not within
+// DefaultMaxDistance): the sightings a match must read beyond their fingerprints.
+//
+//	go test -run XXX -bench WindowObserve -benchmem ./internal/spam/
 func BenchmarkWindowObserve(b *testing.B) {
-	w := spam.NewWindow(time.Hour)
 	rng := rand.New(rand.NewPCG(1, 2))
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range spam.MaxWindowSightings {
-		w.Add(spam.Sighting{Fingerprint: spam.Fingerprint(rng.Uint64()), AuthorKey: fmt.Sprint("a", i%5000), At: t0.Add(time.Duration(i) * time.Millisecond)})
+	randomFP := func() spam.Fingerprint { return spam.Fingerprint(rng.Uint64()) }
+	textFP := func() spam.Fingerprint { return spam.SimHash(vocabularyComment(rng)) }
+	for _, bc := range []struct {
+		name string
+		fp   func() spam.Fingerprint
+	}{
+		{"random", randomFP},
+		{"texts", textFP},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := spam.NewWindow(time.Hour)
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := range spam.MaxWindowSightings {
+				w.Add(spam.Sighting{Fingerprint: bc.fp(), AuthorKey: fmt.Sprint("a", i%5000), At: t0.Add(time.Duration(i) * time.Millisecond)})
+			}
+			probes := make([]spam.Fingerprint, 512)
+			for i := range probes {
+				probes[i] = bc.fp()
+			}
+			at := t0.Add(time.Duration(spam.MaxWindowSightings) * time.Millisecond)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				s := spam.Sighting{Fingerprint: probes[i%len(probes)], AuthorKey: "probe", At: at.Add(time.Duration(i) * time.Microsecond)}
+				w.Match(s, time.Hour)
+			}
+		})
 	}
-	at := t0.Add(time.Duration(spam.MaxWindowSightings) * time.Millisecond)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		s := spam.Sighting{Fingerprint: spam.Fingerprint(rng.Uint64()), AuthorKey: "probe", At: at.Add(time.Duration(i) * time.Microsecond)}
-		w.Match(s, time.Hour)
+}
+
+// benchVocabulary and benchOpenings make comments as cmd/commentd-bench's generator does: one to
+// four sentences of 6 to 18 words from a vocabulary of local news, each after an opening.
+var (
+	benchOpenings = []string{"I think", "Honestly,", "As a resident,", "Thanks for this.", "I disagree:", "Good point, but",
+		"Does anyone know whether", "My family", "The article says", "Last year", "In my experience", "Why does nobody mention"}
+	benchVocabulary = strings.Fields(`council budget bridge school teacher parents street traffic bus train timetable
+		weekend survey ministry figures paragraph spring summer winter harvest farmers market prices rent housing
+		tenants landlord hospital nurses doctors waiting list clinic emergency ambulance river flooding rain storm
+		power outage cables library museum concert festival football stadium tickets parking fines police report
+		court judge appeal vote election candidate mayor opposition coalition tax pension salary workers strike union
+		factory closure jobs airport noise runway climate emissions solar wind turbines heating gas bills energy water
+		pipes repairs roadworks cyclists pedestrians crossing children playground park trees neighbours shop bakery
+		closed opened finally again never always usually rarely reported explained ignored promised delayed cancelled
+		approved rejected increased reduced doubled halved expected surprising disappointing excellent fair unfair
+		clear confusing wrong right because although however since while until after before during without despite
+		nobody everyone somebody`)
+)
+
+func vocabularyComment(r *rand.Rand) string {
+	var b strings.Builder
+	for i := 0; i <= r.IntN(4); i++ {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(benchOpenings[r.IntN(len(benchOpenings))])
+		for range 6 + r.IntN(13) {
+			b.WriteString(" ")
+			b.WriteString(benchVocabulary[r.IntN(len(benchVocabulary))])
+		}
+		b.WriteString(".")
 	}
+	return b.String()
 }
 
 // TestWindowForget: an erasure drops every sighting of the author, from every band, and keeps the
