@@ -176,6 +176,18 @@ type Campaigns interface {
 	Observe(ctx context.Context, s Sighting, window time.Duration) ([]Sighting, error)
 }
 
+// NearCampaigns is implemented by Campaigns stores that can leave out, as they match, the
+// sightings farther from s.Fingerprint than the campaign check counts: the check then calls
+// ObserveNear instead of Observe. A store that only filters what Observe returns gains nothing by
+// it; one that reads each sighting it returns from memory (Window) saves those reads.
+type NearCampaigns interface {
+	Campaigns
+	// ObserveNear is Observe, returning of the sightings Observe would return only those at most
+	// maxDistance from s.Fingerprint: the same sightings, in any order. The check's outcome then
+	// does not depend on which of the two it calls.
+	ObserveNear(ctx context.Context, s Sighting, window time.Duration, maxDistance int) ([]Sighting, error)
+}
+
 // Defaults of the campaign check.
 const (
 	DefaultCampaignMinChars   = 40
@@ -228,7 +240,14 @@ func (s *Scorer) checkCampaign(ctx context.Context, in Input, v *verdict) error 
 		return nil
 	}
 	fp := SimHash(in.Body)
-	seen, err := s.opts.Campaigns.Observe(ctx, Sighting{Fingerprint: fp, AuthorKey: in.AuthorKey, At: o.Now()}, o.Window)
+	sighting := Sighting{Fingerprint: fp, AuthorKey: in.AuthorKey, At: o.Now()}
+	var seen []Sighting
+	var err error
+	if nc, ok := s.opts.Campaigns.(NearCampaigns); ok {
+		seen, err = nc.ObserveNear(ctx, sighting, o.Window, o.MaxDistance)
+	} else {
+		seen, err = s.opts.Campaigns.Observe(ctx, sighting, o.Window)
+	}
 	if err != nil {
 		return fmt.Errorf("spam: campaign check: %w", err)
 	}

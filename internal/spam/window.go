@@ -1,6 +1,7 @@
 package spam
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -12,13 +13,25 @@ type Window struct {
 	mu      sync.Mutex
 	keep    time.Duration
 	buckets [Bands][256]bucket
-	order   []*entry  // every sighting held, in arrival order, for the size bound
-	gen     uint64    // stamps entries during one match, so each is returned once without a map
-	n       int       // sightings held (each is in Bands buckets)
-	newest  time.Time // latest sighting time seen: the window's "now", so tests and replays need no clock
-	pruned  time.Time // newest at the last prune
-	added   int       // sightings added since the last prune
+	order   []*entry    // every sighting held, in arrival order, for the size bound
+	gen     uint64      // stamps entries during one match, so each is returned once without a map
+	n       int         // sightings held (each is in Bands buckets)
+	newest  time.Time   // latest sighting time seen: the window's "now", so tests and replays need no clock
+	pruned  time.Time   // newest at the last prune
+	added   int         // sightings added since the last prune
+	cands   []candidate // a match's candidates, kept between matches (see match)
 }
+
+// candidate is a sighting a match found within MaxMatchDistance and the window, before it reads
+// the sighting itself.
+type candidate struct {
+	fp Fingerprint
+	e  *entry
+}
+
+// maxKeptCandidates bounds the candidate buffer a window keeps between matches: a flood of one
+// text can make a match find most of the window, and the buffer should not stay that big.
+const maxKeptCandidates = 4096
 
 // pruneEvery bounds how many sightings are added between two prunes, whatever the clock does.
 const pruneEvery = 4096
@@ -88,17 +101,29 @@ func (w *Window) Add(ss ...Sighting) {
 // the clocks put it later: another server's clock a little ahead, or a concurrent submission that
 // read the clock after s's and took the lock before it.
 func (w *Window) Match(s Sighting, window time.Duration) []Sighting {
+	return w.MatchNear(s, window, MaxMatchDistance)
+}
+
+// MatchNear returns those of Match's sightings that are at most maxDistance from s.Fingerprint:
+// the same sightings, in any order. It is cheaper when maxDistance is below MaxMatchDistance:
+// the sightings farther away are left unread (see match).
+func (w *Window) MatchNear(s Sighting, window time.Duration, maxDistance int) []Sighting {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.match(s, window)
+	return w.match(s, window, maxDistance)
 }
 
 // Observe is Match followed by Add of s, in one step: of two concurrent near-copies, the second
 // always sees the first.
 func (w *Window) Observe(s Sighting, window time.Duration) []Sighting {
+	return w.ObserveNear(s, window, MaxMatchDistance)
+}
+
+// ObserveNear is MatchNear followed by Add of s, in one step, as Observe.
+func (w *Window) ObserveNear(s Sighting, window time.Duration, maxDistance int) []Sighting {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := w.match(s, window)
+	out := w.match(s, window, maxDistance)
 	w.add(s)
 	return out
 }
@@ -177,11 +202,21 @@ func (w *Window) Expire(now time.Time) {
 // match returns up to maxMatches sightings of other authors than s's that share a band with s and
 // are at most MaxMatchDistance from it, within the window: of each author the nearest. The
 // campaign check counts authors, and one author's copies (one on each of hundreds of threads)
-// would otherwise fill the bound with the oldest sightings and hide every other author.
-func (w *Window) match(s Sighting, window time.Duration) []Sighting {
+// would otherwise fill the bound with the oldest sightings and hide every other author. Of these
+// it returns those at most within from s (within >= MaxMatchDistance: all of them).
+//
+// It reads a sighting's entry (its author, its mark) only after its fingerprint and time passed,
+// but that read is a pointer into the heap, a cache miss, and comments of one site's language
+// bring dozens within MaxMatchDistance on each match (BenchmarkWindowObserve/texts) where the
+// campaign check keeps only those within its MaxDistance (DefaultMaxDistance). So it first
+// collects the candidates, from the buckets' fingerprints and times alone. Fewer than maxMatches
+// of them cannot fill the bound, and each author's nearest within is then the same whether the
+// farther ones were read or not: it reads only the candidates within. Otherwise the bound may be
+// reached, and which authors fill it depends on the farther ones too: it reads every candidate,
+// in order, as it always did, and drops the farther ones from the result.
+func (w *Window) match(s Sighting, window time.Duration, within int) []Sighting {
 	from := s.At.Add(-window).UnixNano()
-	var out []Sighting
-	w.gen++
+	cands := w.cands[:0]
 	for b := range Bands {
 		bk := &w.buckets[b][s.Fingerprint.Band(b)]
 		for i, fp := range bk.fps {
@@ -191,22 +226,42 @@ func (w *Window) match(s Sighting, window time.Duration) []Sighting {
 			if bk.ats[i] < from {
 				continue
 			}
-			x := bk.es[i]
-			if x.mark == w.gen || (s.AuthorKey != "" && x.AuthorKey == s.AuthorKey) {
-				continue
-			}
-			x.mark = w.gen
-			if j := authorIndex(out, x.AuthorKey); j >= 0 {
-				if s.Fingerprint.Distance(fp) < s.Fingerprint.Distance(out[j].Fingerprint) {
-					out[j] = x.Sighting
-				}
-				continue
-			}
-			out = append(out, x.Sighting)
-			if len(out) == maxMatches {
-				return out
-			}
+			cands = append(cands, candidate{fp, bk.es[i]})
 		}
+	}
+	limit := MaxMatchDistance
+	if len(cands) < maxMatches {
+		limit = min(within, MaxMatchDistance)
+	}
+	var out []Sighting
+	w.gen++
+	for _, c := range cands {
+		if s.Fingerprint.Distance(c.fp) > limit {
+			continue
+		}
+		x := c.e
+		if x.mark == w.gen || (s.AuthorKey != "" && x.AuthorKey == s.AuthorKey) {
+			continue
+		}
+		x.mark = w.gen
+		if j := authorIndex(out, x.AuthorKey); j >= 0 {
+			if s.Fingerprint.Distance(c.fp) < s.Fingerprint.Distance(out[j].Fingerprint) {
+				out[j] = x.Sighting
+			}
+			continue
+		}
+		out = append(out, x.Sighting)
+		if len(out) == maxMatches {
+			break
+		}
+	}
+	clear(cands) // let sightings pruned before the next match be collected
+	if cap(cands) > maxKeptCandidates {
+		cands = nil
+	}
+	w.cands = cands[:0]
+	if limit > within {
+		out = slices.DeleteFunc(out, func(x Sighting) bool { return s.Fingerprint.Distance(x.Fingerprint) > within })
 	}
 	return out
 }

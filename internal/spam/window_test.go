@@ -1,6 +1,7 @@
 package spam_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/commentd/commentd/internal/spam"
+	"github.com/commentd/commentd/internal/spam/spamtest"
 )
 
 func TestWindowMatch(t *testing.T) {
@@ -188,7 +192,8 @@ func authors(ss []spam.Sighting) []string {
 // fingerprints, which almost never come within MaxMatchDistance of the one asked about; "texts"
 // holds the fingerprints of comments written from one vocabulary, as cmd/commentd-bench sends
 // them, of which some dozens per match come within MaxMatchDistance (but not within
-// DefaultMaxDistance): the sightings a match must read beyond their fingerprints.
+// DefaultMaxDistance): the sightings a match must read beyond their fingerprints. "texts-near"
+// asks, as the campaign check does, only for those within DefaultMaxDistance.
 //
 //	go test -run XXX -bench WindowObserve -benchmem ./internal/spam/
 func BenchmarkWindowObserve(b *testing.B) {
@@ -196,11 +201,13 @@ func BenchmarkWindowObserve(b *testing.B) {
 	randomFP := func() spam.Fingerprint { return spam.Fingerprint(rng.Uint64()) }
 	textFP := func() spam.Fingerprint { return spam.SimHash(vocabularyComment(rng)) }
 	for _, bc := range []struct {
-		name string
-		fp   func() spam.Fingerprint
+		name   string
+		fp     func() spam.Fingerprint
+		within int // the distance bound asked for (MatchNear)
 	}{
-		{"random", randomFP},
-		{"texts", textFP},
+		{"random", randomFP, spam.MaxMatchDistance},
+		{"texts", textFP, spam.MaxMatchDistance},
+		{"texts-near", textFP, spam.DefaultMaxDistance},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			w := spam.NewWindow(time.Hour)
@@ -217,7 +224,7 @@ func BenchmarkWindowObserve(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				s := spam.Sighting{Fingerprint: probes[i%len(probes)], AuthorKey: "probe", At: at.Add(time.Duration(i) * time.Microsecond)}
-				w.Match(s, time.Hour)
+				w.MatchNear(s, time.Hour, bc.within)
 			}
 		})
 	}
@@ -303,6 +310,90 @@ func TestWindowExpire(t *testing.T) {
 			}
 			if n := w.Len(); n != len(tt.want) {
 				t.Errorf("after Expire(%s), Len() = %d, want %d", tt.now.Format(time.TimeOnly), n, len(tt.want))
+			}
+		})
+	}
+}
+
+// observeOnly is a spam.Campaigns over a window that offers Observe alone, as a store without
+// spam.NearCampaigns: the campaign check then filters every sighting within MaxMatchDistance itself.
+type observeOnly struct{ w *spam.Window }
+
+func (c observeOnly) Observe(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
+	return c.w.Observe(s, window), nil
+}
+
+// observeNear is a spam.NearCampaigns over a window, as the Redis store's.
+type observeNear struct{ observeOnly }
+
+func (c observeNear) ObserveNear(_ context.Context, s spam.Sighting, window time.Duration, maxDistance int) ([]spam.Sighting, error) {
+	return c.w.ObserveNear(s, window, maxDistance), nil
+}
+
+// TestCampaignCheckSameThroughObserveNear: a Scorer whose store offers ObserveNear gives the same
+// results, reasons and their author counts included, as one whose store offers Observe alone, on
+// the same comments: texts written from one vocabulary, campaigns of near copies, and a flood of
+// one text by more authors than a match returns.
+func TestCampaignCheckSameThroughObserveNear(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	campaigns := make([]string, 4)
+	for i := range campaigns {
+		campaigns[i] = vocabularyComment(rng) + " " + vocabularyComment(rng)
+	}
+	for _, opts := range []spam.CampaignOptions{
+		{},
+		{MaxDistance: 4, MinAuthors: 3},
+		{MaxDistance: 14, MinAuthors: 200},
+		{MaxDistance: spam.MaxMatchDistance},
+	} {
+		name := fmt.Sprintf("max distance %d, min authors %d", opts.MaxDistance, opts.MinAuthors)
+		if opts.MaxDistance == 0 && opts.MinAuthors == 0 {
+			name = "defaults"
+		}
+		t.Run(name, func(t *testing.T) {
+			now := time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
+			opts.Now = func() time.Time { return now }
+			scorer := func(c spam.Campaigns) *spam.Scorer {
+				s, err := spam.NewScorer(spamtest.NewCounts(), spam.Options{Campaigns: c, Campaign: opts})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			plain := scorer(observeOnly{spam.NewWindow(time.Hour)})
+			near := scorer(observeNear{observeOnly{spam.NewWindow(time.Hour)}})
+			held := 0
+			for i := range 1500 {
+				now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+				body := vocabularyComment(rng)
+				switch {
+				case i >= 1000 && i < 1400: // a flood: one text, a word changed now and then
+					body = campaigns[0]
+					if rng.IntN(2) == 0 {
+						body += " " + benchVocabulary[rng.IntN(len(benchVocabulary))]
+					}
+				case rng.IntN(4) == 0:
+					body = campaigns[rng.IntN(len(campaigns))] + " " + benchVocabulary[rng.IntN(len(benchVocabulary))]
+				}
+				in := spam.Input{Body: body, UserAgent: ua, AuthorKey: fmt.Sprint("author-", rng.IntN(900))}
+				want, err := plain.Score(ctx, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := near.Score(ctx, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("comment %d (%q by %s): Score through ObserveNear differs from Score through Observe (-Observe +ObserveNear):\n%s", i, body, in.AuthorKey, diff)
+				}
+				if want.Decision == spam.DecisionHold {
+					held++
+				}
+			}
+			if held == 0 {
+				t.Errorf("no comment held as a campaign: the cases do not reach the check's outcome")
 			}
 		})
 	}
