@@ -364,3 +364,27 @@ func TestFiniteTokens(t *testing.T) {
 		t.Errorf("finiteTokens = %d; the tokeniser makes %d numbers (digits of 1 to 4 bytes: %v), n:long, n:ip and 65 length buckets, %d in all", finiteTokens, numbers, byLen[1:], want)
 	}
 }
+
+// FuzzBareGramsSameFeatures: the scoring path writes each character n-gram as its prefix alone
+// (tokenizer.bareGrams), since a gram's feature comes from its hash; its features and links are
+// those of the tokeniser writing every gram out in full, whatever the comment.
+//
+//	go test -run XXX -fuzz FuzzBareGramsSameFeatures ./internal/spam/
+func FuzzBareGramsSameFeatures(f *testing.F) {
+	for _, s := range []string{
+		benchComment, "", "hi", "ok!!", "Ünïcödé ｃｈａｎｎｅｌ 日本語のテキスト 2015 ❤ ÉÉÉ café",
+		"See http://example.com/watch?v=1 or www.shop.example, mail me at x@example.org, 10.0.0.1",
+		strings.Repeat("subscribe to my channel ", 60), "a\u200bb\u00adc ’quoted’ don't 0123456789",
+	} {
+		f.Add(s, "Jane Doe", "example.net")
+	}
+	f.Fuzz(func(t *testing.T, body, name, domain string) {
+		full := &tokenizer{distinct: true}
+		full.comment(body, name, domain)
+		want := full.appendFeatures(nil)
+		got := analyse(body, name, domain)
+		if !slices.Equal(got.tokens, want) || !slices.Equal(got.links, full.links) {
+			t.Errorf("analyse(%q, %q, %q) = %q, %v; the tokeniser writing grams in full gives %q, %v", body, name, domain, got.tokens, got.links, want, full.links)
+		}
+	})
+}
