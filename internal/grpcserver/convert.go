@@ -285,7 +285,7 @@ const (
 // and id (which say which thread, checked apart), the etag (the update's condition, named in a
 // mask or not) and the output-only fields. A mask may name them, as one built from the whole
 // message does, and they are ignored (AIP-203).
-var threadOutputPaths = []string{"name", "thread_id", "etag", "effective_moderation_mode", "close_reason", "auto_close_time"}
+var threadOutputPaths = []string{"name", "thread_id", "etag", "effective_moderation_mode", "close_reason", "auto_close_time", "update_time"}
 
 // threadUpdate is what an UpdateThreadRequest asks: the thread, the new mode and closed flag (each
 // nil when the field mask leaves it out) and the etag the update is conditional on ("" for none).

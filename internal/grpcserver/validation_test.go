@@ -561,6 +561,9 @@ func TestUpdateThreadMaskPaths(t *testing.T) {
 		{"wildcard and a field", []string{"closed", "*"}, pre, true, nil},
 		{"mode and output-only fields", []string{"moderation_mode", "name", "thread_id", "effective_moderation_mode", "close_reason", "auto_close_time"}, pre, false, nil},
 		{"output-only fields only", []string{"effective_moderation_mode", "close_reason"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, false, nil},
+		// A thread read from ListThreads carries an update_time, and any thread an etag: a mask
+		// built from the whole message names them.
+		{"closed, the etag and the update time", []string{"closed", "etag", "update_time"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, true, nil},
 		{"an unknown path", []string{"closed", "title"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, false, []string{"update_mask"}},
 		{"a path into a field", []string{"closed", "auto_close_time.seconds"}, commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, false, []string{"update_mask"}},
 	}
