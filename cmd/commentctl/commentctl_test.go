@@ -928,6 +928,12 @@ func TestUsageErrors(t *testing.T) {
 		{name: "thread get prefix only", args: []string{"thread", "get", "threads/"}},
 		{name: "unban prefix only", args: []string{"unban", "bans/"}},
 		{name: "filters rm prefix only", args: []string{"filters", "rm", "filters/"}},
+		// "--thread threads/$T" with T unset: read as no --thread, it would list, watch or decide
+		// every thread's comments.
+		{name: "queue --thread prefix only", args: []string{"queue", "--thread", "threads/"}},
+		{name: "queue --thread empty", args: []string{"queue", "--thread", " "}},
+		{name: "bulk --thread prefix only", args: []string{"bulk", "reject", "--thread", "threads/", "--dry-run"}},
+		{name: "watch --thread prefix only", args: []string{"watch", "--thread", "threads/"}},
 		{name: "approve empty id", args: []string{"approve", ""}},
 		{name: "reject an empty id among others", args: []string{"reject", "c1", "", "c2"}},
 		{name: "spam empty id", args: []string{"spam", ""}},

@@ -218,6 +218,17 @@ func threadID(s string) string {
 	return strings.TrimPrefix(strings.TrimSpace(s), "threads/")
 }
 
+// threadFlag is threadID of the --thread flag's value v, or a usage error when the flag was given
+// and names no thread: empty, or the prefix "threads/" alone, which "threads/$T" becomes with T
+// unset. Read as no --thread, such a value would list, watch or decide every thread's comments.
+func threadFlag(cmd *cobra.Command, v string) (string, error) {
+	id := threadID(v)
+	if id == "" && cmd.Flags().Changed("thread") {
+		return "", usagef(cmd, "--thread %q names no thread; want a thread ID or threads/ID", v)
+	}
+	return id, nil
+}
+
 // pageFlags are the paging flags of every list command.
 type pageFlags struct {
 	limit int

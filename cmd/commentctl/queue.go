@@ -92,9 +92,13 @@ func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.Lis
 		return nil, usagef(cmd, "--reason-code %q: no check holds comments for that code; the codes are %s",
 			f.reasonCode, strings.Join(reasonCodes(), ", "))
 	}
+	thread, err := threadFlag(cmd, f.thread)
+	if err != nil {
+		return nil, err
+	}
 	req := &commentdv1.ListQueueRequest{
 		State:      st,
-		ThreadId:   threadID(f.thread),
+		ThreadId:   thread,
 		AuthorKey:  strings.TrimSpace(f.author),
 		ReasonCode: code,
 	}

@@ -112,6 +112,10 @@ session (with -o json, as a JSON object).`,
 			if batch < 1 || batch > maxClaim {
 				return usagef(cmd, "--batch %d: want 1 to %d", batch, maxClaim)
 			}
+			only, err := threadFlag(cmd, thread)
+			if err != nil {
+				return err
+			}
 			if !isTerminal(c.stdin) || !isTerminal(c.stdout) {
 				return usagef(cmd, "review needs an interactive terminal; in scripts use queue, approve, reject and bulk")
 			}
@@ -124,7 +128,7 @@ session (with -o json, as a JSON object).`,
 			ctx := cmd.Context()
 			opts := reviewOptions{
 				state:     st,
-				thread:    threadID(thread),
+				thread:    only,
 				batch:     batch,
 				timeout:   c.timeout,
 				plaintext: !c.secure(),

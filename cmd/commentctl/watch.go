@@ -110,13 +110,17 @@ With -o json each event is printed as one WatchQueueResponse JSON object per lin
 			if delay <= 0 {
 				return usagef(cmd, "--reconnect-delay must be positive, got %s", delay)
 			}
+			only, err := threadFlag(cmd, thread)
+			if err != nil {
+				return err
+			}
 			conn, client, err := c.dial(cmd)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
 
-			req := &commentdv1.WatchQueueRequest{Kinds: ks, ThreadId: threadID(thread)}
+			req := &commentdv1.WatchQueueRequest{Kinds: ks, ThreadId: only}
 			return c.watch(cmd.Context(), client, req, delay)
 		},
 	}
