@@ -920,6 +920,10 @@ func TestUsageErrors(t *testing.T) {
 		{name: "thread unknown subcommand", args: []string{"thread", "delete", "t1"}},
 		{name: "thread set without changes", args: []string{"thread", "set", "t1"}},
 		{name: "thread set bad mode", args: []string{"thread", "set", "t1", "--mode", "never"}},
+		// --etag "$ETAG" with ETAG unset: sent as no etag, the change would overwrite whatever
+		// the thread became, the very thing --etag is given to prevent.
+		{name: "thread set empty etag", args: []string{"thread", "set", "t1", "--closed=false", "--etag", ""}},
+		{name: "thread set blank etag", args: []string{"thread", "set", "t1", "--mode", "pre", "--etag", " "}},
 		{name: "thread get without id", args: []string{"thread", "get"}},
 		{name: "show empty id", args: []string{"show", ""}},
 		{name: "show blank id", args: []string{"show", " \t"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -110,6 +111,11 @@ by age since keeps its etag, and a change the thread already has is not refused.
 		Args: argCount(1, 1, "one thread ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := threadName(args[0])
+			if cmd.Flags().Changed("etag") && strings.TrimSpace(etag) == "" {
+				// --etag "$ETAG" with ETAG unset: sent as no etag, the change would overwrite
+				// whatever the thread has become, which --etag is given to prevent.
+				return usagef(cmd, "--etag is empty; give the etag thread get printed, or leave --etag out to change the thread whatever it is now")
+			}
 			// The etag goes in the thread, which makes the update conditional (AIP-154); the mask
 			// need not name it.
 			th := &commentdv1.Thread{Name: name, Etag: normalizeETag(etag)}
