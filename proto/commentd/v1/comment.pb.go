@@ -836,7 +836,8 @@ type Thread struct {
 	// with a non-empty etag makes the update conditional whatever the mask. It is derived from what the thread stores
 	// and a writer overwrites: its own moderation mode, whether a moderator closed it, and when its auto-close period
 	// ends (on a server that closes threads by age). Every read gives the same value until an update changes one of
-	// those, or, on a server that closes threads by age, the thread's first comment starts its period. It is weak (W/): a thread that closes by age keeps its
+	// those, or, on a server that closes threads by age, its period starts: at its first published or held comment, or at a
+	// moderator's decision taking a spam or rejected one out. It is weak (W/): a thread that closes by age keeps its
 	// etag, as nothing was written (writing closed true back to it changes nothing anyway), and so does an update that
 	// changes nothing. A change of the server's -close-threads-after changes the etag of every thread whose period has
 	// started, as it moves auto_close_time. Output only on reads; in an update it is the condition, never stored.
