@@ -26,6 +26,12 @@ const (
 	// maxReplyDepth bounds -max-reply-depth: no page indents a thousand levels, and the bound
 	// keeps the setting a nesting limit rather than a number nobody reads.
 	maxReplyDepth = 1000
+	// maxCloseThreadsAfter bounds -close-threads-after at a century. The store's scripts add the
+	// period to a time in µs in Lua, whose numbers are doubles: exact below 2^53 µs (year 2255),
+	// which a time plus a century stays below until 2155, and a period of centuries does not (a
+	// thread's etag computed there no longer matched the server's, so every thread update sent
+	// with one was refused). A century closes nothing anyway.
+	maxCloseThreadsAfter = 100 * 365 * 24 * time.Hour
 )
 
 // workflowSettings are the workflow's rows of the settings table.
@@ -78,6 +84,8 @@ func (w *Workflow) validate() []error {
 	switch {
 	case w.CloseThreadsAfter < 0:
 		errs = append(errs, fmt.Errorf("close-threads-after %s: must not be negative", w.CloseThreadsAfter))
+	case w.CloseThreadsAfter > maxCloseThreadsAfter:
+		errs = append(errs, fmt.Errorf("close-threads-after %s: want at most %s (a century), or 0 for never", w.CloseThreadsAfter, maxCloseThreadsAfter))
 	case w.CloseThreadsAfter%time.Microsecond != 0:
 		// The store keeps the period in whole microseconds (create.lua's ARGV[12]): 1ns was 0
 		// there, so submissions were taken for ever while GetThread reported the thread closed,

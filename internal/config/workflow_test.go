@@ -26,6 +26,11 @@ func TestWorkflowSettings(t *testing.T) {
 		{name: "period below a microsecond", args: []string{"-close-threads-after", "1ns"}, wantErr: true},
 		{name: "period not whole microseconds", args: []string{"-close-threads-after", "1500ns"}, wantErr: true},
 		{name: "period of one microsecond", args: []string{"-close-threads-after", "1us"}, want: Workflow{ReportThreshold: 3, CloseThreadsAfter: time.Microsecond}},
+		{name: "period of a century", args: []string{"-close-threads-after", "876000h"}, want: Workflow{ReportThreshold: 3, CloseThreadsAfter: 876000 * time.Hour}},
+		// Far beyond, a period's end in µs passes 2^53, where the store's scripts compute it
+		// inexactly: every thread update sent with an etag was refused as stale.
+		{name: "period over a century", args: []string{"-close-threads-after", "876001h"}, wantErr: true},
+		{name: "period of 250 years", args: []string{"-close-threads-after", "2200000h"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,7 +62,8 @@ end
 -- The etag, when the caller sent one, as moderation.ThreadETag makes it: the mode ("0" for the site
 -- default), "1" for a moderator's close, and the end of the auto-close period (µs; "" when the
 -- server does not close threads by age or the period has not started). %.0f prints the sum
--- exactly: a time in µs is far below 2^53, and tostring would round it to 14 digits.
+-- exactly, as long as it is below 2^53 (a time in µs is far below it, and commentd's config takes
+-- a period of at most a century); tostring would round it to 14 digits.
 if ARGV[5] ~= "" then
   local ends = ""
   if period > 0 and first then
