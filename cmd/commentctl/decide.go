@@ -118,6 +118,17 @@ type decideGuard struct {
 
 // guard checks the flags against the names to decide.
 func (g guardFlags) guard(cmd *cobra.Command, names []string) (decideGuard, error) {
+	// --etag "$ETAG" or --if-state "$STATE" with the variable unset would send the decision
+	// unguarded, overturning whatever a colleague decided meanwhile: the flag was given to prevent
+	// exactly that.
+	for _, f := range []struct{ name, value, want string }{
+		{"etag", g.etag, "the etag show or queue -o json printed"},
+		{"if-state", g.ifState, "pending, published, rejected or spam"},
+	} {
+		if cmd.Flags().Changed(f.name) && strings.TrimSpace(f.value) == "" {
+			return decideGuard{}, usagef(cmd, "--%s is empty; give %s, or leave --%s out to decide whatever the comment is now", f.name, f.want, f.name)
+		}
+	}
 	switch {
 	case g.etag != "" && g.ifState != "":
 		return decideGuard{}, usagef(cmd, "--etag and --if-state: give one of them")
