@@ -8,6 +8,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -56,15 +57,33 @@ type ScreenerOptions struct {
 }
 
 // Screener runs a Guard on every submission of a comment.Service (it implements comment.Screener).
+// The Guard and the options can be replaced while submissions are screened (Swap).
 type Screener struct {
+	keys *privacy.Keyring
+	cur  atomic.Pointer[screening]
+}
+
+// screening is what one Screen runs with. Swap replaces it as a whole, so a submission never sees
+// the Guard of one configuration with the ban style of another.
+type screening struct {
 	guard *Guard
-	keys  *privacy.Keyring
 	opts  ScreenerOptions
 }
 
 // NewScreener builds a Screener.
 func NewScreener(g *Guard, keys *privacy.Keyring, opts ScreenerOptions) *Screener {
-	return &Screener{guard: g, keys: keys, opts: opts}
+	s := &Screener{keys: keys}
+	s.Swap(g, opts)
+	return s
+}
+
+// Swap puts g and opts in force for the submissions screened from now on (commentd's reload of
+// its abuse controls). A submission being screened meanwhile ends with the Guard and options it
+// started with, and its refund (comment.Verdict.Undo) gives back exactly what it counted: its
+// Ticket carries the rules as they were when it was counted, intervals included. Rule states are
+// keyed by rule name in the store, so a rule kept under its name keeps its counts.
+func (s *Screener) Swap(g *Guard, opts ScreenerOptions) {
+	s.cur.Store(&screening{guard: g, opts: opts})
 }
 
 var _ comment.Screener = (*Screener)(nil)
@@ -75,7 +94,8 @@ var _ comment.Screener = (*Screener)(nil)
 // after it, and registers in v.Undo the refund of what it counted, for when the comment is finally
 // not stored.
 func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verdict) error {
-	o, err := s.guard.Check(ctx, s.Subject(d))
+	cur := s.cur.Load() // once: the whole submission runs under one configuration
+	o, err := cur.guard.Check(ctx, s.Subject(d))
 	if err != nil {
 		return err
 	}
@@ -83,13 +103,13 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 		d.History = o.History
 	}
 	if !o.Ticket.IsZero() {
-		v.Undo = append(v.Undo, s.refunder(o.Ticket))
+		v.Undo = append(v.Undo, refunder(cur.guard, o.Ticket))
 	}
 	if o.Replay && o.Unsettled {
 		v.ResendOnly = true
 	}
 	switch {
-	case o.Ban != nil && s.opts.BanStyle == BanShadow:
+	case o.Ban != nil && cur.opts.BanStyle == BanShadow:
 		// Rejected rather than spam: the comment is hidden from readers (the site is shown
 		// "pending") and kept for moderators, and the spam model does not learn the troll's words
 		// as spam, which they need not be.
@@ -104,7 +124,7 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 		}
 	case o.Ban != nil:
 		return &BannedError{Ban: *o.Ban}
-	case o.Unchecked && s.opts.HoldUnchecked:
+	case o.Unchecked && cur.opts.HoldUnchecked:
 		v.Hold = append(v.Hold, comment.Reason{Code: ReasonUnchecked, Message: "abuse checks were unavailable"})
 	}
 	return nil
@@ -116,9 +136,9 @@ func (s *Screener) Screen(ctx context.Context, d *comment.Draft, v *comment.Verd
 // and a refusal may come just before it), so it needs a budget of its own.
 const RefundTimeout = 500 * time.Millisecond
 
-// refunder returns the Undo hook that gives t back.
-func (s *Screener) refunder(t Ticket) func(context.Context) {
-	return func(ctx context.Context) { s.guard.Refund(ctx, t) }
+// refunder returns the Undo hook that gives t back through g, the Guard that counted it.
+func refunder(g *Guard, t Ticket) func(context.Context) {
+	return func(ctx context.Context) { g.Refund(ctx, t) }
 }
 
 // Subject derives the Guard's view of a draft: keyed hashes of the email, address and text.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -212,5 +213,81 @@ func TestTrustedAuthorKeys(t *testing.T) {
 	}
 	if _, err := TrustedAuthorKeys(keys, []string{"not an address"}); err == nil {
 		t.Errorf("TrustedAuthorKeys(not an address) = nil error, want an error")
+	}
+}
+
+// TestScreenerSwap: a Swap puts the new Guard and options in force for the next submission, while
+// a submission screened during the Swap ends under the ones it started with, and its refund
+// gives back what it counted under the old rules.
+func TestScreenerSwap(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	tighter := Rule{Name: "ip", Key: KeyIP, Count: 1, Period: time.Hour, Burst: 1}
+	var s *Screener
+	var queries [][]Take
+	ban := &Ban{Target: AuthorTarget(hashA), Moderator: "m"}
+	stub := func(swap func()) *storeStub {
+		return &storeStub{screen: func(q Query) (Result, error) {
+			queries = append(queries, q.Takes)
+			if swap != nil {
+				swap() // a reload while this submission is being checked
+			}
+			return Result{Ban: ban, Taken: Ticket{ID: q.ID, Takes: q.Takes}}, nil
+		}}
+	}
+	newStore := stub(nil)
+	newGuard := NewGuard(newStore, Options{Rules: []Rule{tighter}, CountBanned: true})
+	oldStore := stub(func() { s.Swap(newGuard, ScreenerOptions{BanStyle: BanShadow}) })
+	oldGuard := NewGuard(oldStore, Options{Rules: []Rule{ruleIP}, CountBanned: true})
+	s = NewScreener(oldGuard, keys, ScreenerOptions{BanStyle: BanRefuse})
+
+	var first comment.Verdict
+	err := s.Screen(context.Background(), testDraft(t, "jane@example.com", "192.0.2.1", "one"), &first)
+	if !errors.Is(err, ErrBanned) {
+		t.Fatalf("Screen of a banned author, swapped to shadow bans during its check: error %v, want %v (the ban style it started with)", err, ErrBanned)
+	}
+	var second comment.Verdict
+	if err := s.Screen(context.Background(), testDraft(t, "jane@example.com", "192.0.2.1", "two"), &second); err != nil {
+		t.Fatalf("Screen of a banned author after the swap to shadow bans: %v, want accepted (rejected in the verdict)", err)
+	}
+	if len(second.Reject) != 1 || second.Reject[0].Code != ReasonBanned {
+		t.Errorf("Screen after the swap to shadow bans: verdict reject %+v, want %s", second.Reject, ReasonBanned)
+	}
+	wantQueries := [][]Take{{{Rule: ruleIP, Subject: queries[0][0].Subject}}, {{Rule: tighter, Subject: queries[0][0].Subject}}}
+	if diff := cmp.Diff(wantQueries, queries); diff != "" {
+		t.Errorf("rules checked before and after the swap (-want +got):\n%s", diff)
+	}
+
+	// The second submission is refused later (the store refused it, say): its refund goes to the
+	// Guard that counted it, with the rule as it counted it.
+	for _, undo := range second.Undo {
+		undo(context.Background())
+	}
+	if len(newStore.refund) != 1 || len(oldStore.refund) != 0 ||
+		!cmp.Equal(newStore.refund[0].Takes, []Take{{Rule: tighter, Subject: queries[1][0].Subject}}) {
+		t.Errorf("refund of a submission counted after the swap: new Guard's store got %+v, old one's %+v; want the new rule's take on the new", newStore.refund, oldStore.refund)
+	}
+}
+
+// TestScreenerRefundAcrossSwap: a submission counted before a Swap and refused after it is given
+// back what the old rules took, through the Guard that took it.
+func TestScreenerRefundAcrossSwap(t *testing.T) {
+	t.Parallel()
+	keys := testKeyring(t)
+	oldStore := &storeStub{screen: func(q Query) (Result, error) { return Result{Taken: Ticket{ID: q.ID, Takes: q.Takes}}, nil }}
+	newStore := &storeStub{screen: func(q Query) (Result, error) { return Result{}, nil }}
+	s := NewScreener(NewGuard(oldStore, Options{Rules: []Rule{ruleIP}}), keys, ScreenerOptions{})
+	var v comment.Verdict
+	if err := s.Screen(context.Background(), testDraft(t, "jane@example.com", "192.0.2.1", "one"), &v); err != nil {
+		t.Fatalf("Screen: %v", err)
+	}
+	looser := ruleIP
+	looser.Count = 10
+	s.Swap(NewGuard(newStore, Options{Rules: []Rule{looser}}), ScreenerOptions{})
+	for _, undo := range v.Undo {
+		undo(context.Background())
+	}
+	if len(oldStore.refund) != 1 || len(newStore.refund) != 0 || len(oldStore.refund[0].Takes) != 1 || oldStore.refund[0].Takes[0].Rule != ruleIP {
+		t.Errorf("refund after a swap of a submission counted before it: old Guard's store got %+v, new one's %+v; want the old rule's take (%v) on the old", oldStore.refund, newStore.refund, ruleIP)
 	}
 }
