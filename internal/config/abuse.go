@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,9 @@ func abuseSettings() []setting {
 				return rulesOff
 			}
 			return fmt.Sprintf("%s (%d rules)", c.Abuse.RulesFrom, len(c.Abuse.Rules))
+		},
+		same: func(a, b *Config) bool {
+			return a.Abuse.RulesFrom == b.Abuse.RulesFrom && slices.Equal(a.Abuse.Rules, b.Abuse.Rules)
 		}})
 	out = append(out, setting{name: "abuse-trusted-ranges", env: "COMMENTD_ABUSE_TRUSTED_RANGES",
 		usage: "networks that skip rate limits (staff offices), comma-separated CIDRs or addresses; a list in the config file",
@@ -65,7 +69,8 @@ func abuseSettings() []setting {
 		usage: "staff email addresses that skip rate limits, comma-separated; a list in the config file (preferred: flags show in the process list). Hashed at start, never logged",
 		apply: func(c *Config, v string) error { c.Abuse.TrustedEmails = splitList(v); return nil },
 		node:  stringList(func(c *Config) *[]string { return &c.Abuse.TrustedEmails }),
-		show:  func(c *Config) string { return fmt.Sprintf("%d addresses", len(c.Abuse.TrustedEmails)) }})
+		show:  func(c *Config) string { return fmt.Sprintf("%d addresses", len(c.Abuse.TrustedEmails)) },
+		same:  func(a, b *Config) bool { return slices.Equal(a.Abuse.TrustedEmails, b.Abuse.TrustedEmails) }})
 	a, s := durationField(func(c *Config) *time.Duration { return &c.Abuse.DuplicateWindow })
 	out = append(out, setting{name: "duplicate-window", env: "COMMENTD_DUPLICATE_WINDOW", def: ratelimit.DefaultDuplicateWindow.String(),
 		usage: "the same text by the same author in the same thread within this time is refused as a duplicate; 0 turns duplicate control off",

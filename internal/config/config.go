@@ -4,11 +4,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +66,9 @@ type setting struct {
 	// node, when set, reads the key from the config file, where it may be more than one value (a
 	// list); without it the file must give a single value, read by apply.
 	node func(c *Config, n *yaml.Node) error
+	// same, when set, compares the setting's values in two configurations (Changed), for settings
+	// whose show hides part of the value (secrets, a count); without it their shows are compared.
+	same func(a, b *Config) bool
 }
 
 // The functions below turn a pointer to a Config field into the table's apply and show pair for
@@ -142,7 +147,9 @@ func settings() []setting {
 	out = append(out, scalar("http-addr", "COMMENTD_HTTP_ADDR", ":7071", "HTTP listen address for /metrics (-dev: 127.0.0.1:7071)", a, s))
 	a, _ = stringField(func(c *Config) *string { return &c.RedisURL })
 	s = func(c *Config) string { return maskRedisPassword(c.RedisURL) }
-	out = append(out, scalar("redis-url", "COMMENTD_REDIS_URL", DefaultRedisURL, "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,... or redis+cluster://h1:p1 (one seed), Sentinel as redis+sentinel://h1:p1,h2:p2/master (rediss+... for TLS)", a, s))
+	st = scalar("redis-url", "COMMENTD_REDIS_URL", DefaultRedisURL, "Redis: redis://[user:pass@]host:port[/db], rediss:// for TLS, a Cluster as redis://h1:p1,h2:p2,... or redis+cluster://h1:p1 (one seed), Sentinel as redis+sentinel://h1:p1,h2:p2/master (rediss+... for TLS)", a, s)
+	st.same = func(a, b *Config) bool { return a.RedisURL == b.RedisURL } // show masks the password
+	out = append(out, st)
 	a, s = stringField(func(c *Config) *string { return &c.RedisPrefix })
 	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.KeysFile })
@@ -164,7 +171,8 @@ func settings() []setting {
 				ids[i] = k.ID + ":***"
 			}
 			return strings.Join(ids, ",")
-		}})
+		},
+		same: func(a, b *Config) bool { return slices.EqualFunc(a.EncryptionKeys, b.EncryptionKeys, sameKey) }})
 	out = append(out, setting{name: "hash-key", env: "COMMENTD_HASH_KEY",
 		usage: "HMAC-SHA256 key (base64, 32 bytes) for author/IP lookup hashes; changing it orphans bans and counters",
 		apply: func(c *Config, v string) error {
@@ -181,7 +189,8 @@ func settings() []setting {
 				return ""
 			}
 			return "***"
-		}})
+		},
+		same: func(a, b *Config) bool { return bytes.Equal(a.HashKey, b.HashKey) }})
 	out = append(out, setting{name: "moderation-mode", env: "COMMENTD_MODERATION_MODE", def: "post",
 		usage: "site-wide default: pre (every comment waits for a moderator, except those of authors trusted by -spam-trust-after) or post (published unless a check holds it)",
 		apply: func(c *Config, v string) error {
