@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +156,58 @@ ban-style: refuse
 	if log := s.log.String(); !strings.Contains(log, `"msg":"abuse controls"`) || !strings.Contains(log, "e2e-author: 2/h per author, burst 2") ||
 		!strings.Contains(log, "e2e-shadow: 1/h per author, burst 1, shadow") {
 		t.Errorf("commentd's log lacks the abuse controls line with the rules e2e-author and e2e-shadow (shadow):\n%s", log)
+	}
+}
+
+// TestReloadAbuseRulesOnSIGHUP: after the config file's rules change, SIGHUP puts them in force
+// without a restart: a tightened rule refuses the next submission, a loosened one lets it
+// through, and a broken file is logged and changes nothing.
+func TestReloadAbuseRulesOnSIGHUP(t *testing.T) {
+	rules := func(rate, burst string) string {
+		return "rate-limits:\n  - name: e2e-reload\n    key: author\n    rate: " + rate + "\n    burst: " + burst + "\n"
+	}
+	cfgFile := writeConfig(t, rules("10/h", "10"))
+	s := startCommentd(t, redistest.Shared(t), "-config", cfgFile)
+	submit := s.submitter(t, "e2e-reload")
+	reloadTo := func(content, line string, n int) {
+		t.Helper()
+		if err := os.WriteFile(cfgFile, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatalf("send SIGHUP: %v", err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(s.log.String(), line) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q log line %d within 10s of SIGHUP\n%s", line, n, s.log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	for _, body := range []string{"first thought", "second thought"} {
+		if _, err := submit("ann@example.com", "192.0.2.20", body); err != nil {
+			t.Fatalf("SubmitComment(%q) under 10/h, burst 10: %v", body, err)
+		}
+	}
+	reloadTo(rules("1/h", "1"), "reload: abuse controls reloaded", 1)
+	_, err := submit("ann@example.com", "192.0.2.20", "third thought")
+	if code, reason, info := statusReason(err); code != codes.ResourceExhausted || reason != "RATE_LIMITED" || info.GetMetadata()["rule"] != "e2e-reload" {
+		t.Fatalf("SubmitComment after SIGHUP tightened the rule to 1/h, burst 1 = %v %q %v, want ResourceExhausted RATE_LIMITED by e2e-reload", code, reason, info.GetMetadata())
+	}
+
+	// A broken file: the ERROR line, and the tight rule stays.
+	reloadTo("rate-limits: [\n", "reload: config file not reloaded", 1)
+	if _, err := submit("ann@example.com", "192.0.2.20", "fourth thought"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("SubmitComment after SIGHUP with a broken config file = %v, want ResourceExhausted (the rule in force stays)", err)
+	}
+
+	reloadTo(rules("100/h", "100"), "reload: abuse controls reloaded", 2)
+	if _, err := submit("ann@example.com", "192.0.2.20", "fifth thought"); err != nil {
+		t.Errorf("SubmitComment after SIGHUP loosened the rule to 100/h, burst 100: %v, want accepted", err)
+	}
+	if !strings.Contains(s.log.String(), `"rules":["e2e-reload: 100/h per author, burst 100"]`) {
+		t.Errorf("no abuse controls log line with the loosened rule after the reload\n%s", s.log)
 	}
 }

@@ -38,7 +38,8 @@ import (
 type readyFunc func(grpcAddr, httpAddr string)
 
 // run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails. Every
-// value on reload (SIGHUP) reads the keys file and the TLS certificate again. With "reseal" as
+// value on reload (SIGHUP) reads the keys file, the TLS certificate and the config file again (the
+// config file for its abuse controls: configReload). With "reseal" as
 // the first argument it runs that job instead (see runReseal) and returns when it is done.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, ready readyFunc, reload <-chan os.Signal) error {
 	getenv := lookupEnv(environ)
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	if err != nil {
 		return err
 	}
+	// The configuration as loaded, before -dev fills anything in: what a reload's is compared to.
+	started := *cfg
 	level := new(slog.LevelVar)
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -180,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	abuseMetrics := newAbuseMetrics(reg, cfg.Abuse.Rules)
 	var (
 		store  *redisstore.Store
-		ab     abuse
+		ab     *abuse
 		checks spamChecks
 	)
 	err = waitForRedis(ctx, log, cfg.RedisWait, func(ctx context.Context) error {
@@ -202,7 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 			return fmt.Errorf("abuse controls: %w", err)
 		}
 		// Last: it starts the spam checks' background work once it has loaded everything.
-		c, err := buildSpam(ctx, cfg, s, keyring, log)
+		c, err := buildSpam(ctx, cfg, s, keyring, a.checkBans, log)
 		if err != nil {
 			return fmt.Errorf("spam checks: %w", err)
 		}
@@ -267,6 +270,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	if cfg.Spam.Retention > 0 {
 		wg.Go(func() { purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged) })
 	}
+	rc := &configReload{
+		load:    func() (*config.Config, error) { return config.Load(args, getenv, io.Discard) },
+		started: &started,
+		current: &started,
+		abuse:   ab,
+		log:     log,
+	}
 	wg.Go(func() {
 		for {
 			select {
@@ -274,6 +284,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 				return
 			case <-reload:
 				reloadFiles(log, cfg, srv, &cert)
+				rc.reload()
 			}
 		}
 	})

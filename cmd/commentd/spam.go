@@ -12,7 +12,6 @@ import (
 	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/privacy"
-	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/spam"
 )
@@ -33,8 +32,9 @@ type spamChecks struct {
 
 // buildSpam wires the spam checks from the configuration (docs/SPAM.md): it loads the site's
 // model, the recent campaign sightings and the word lists from Redis, so the first submission is
-// scored with them, and starts the goroutines that keep them in step.
-func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, log *slog.Logger) (spamChecks, error) {
+// scored with them, and starts the goroutines that keep them in step. CheckComment looks bans up
+// with bans (the abuse controls' abuse.checkBans), counting nothing.
+func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, bans spam.Bans, log *slog.Logger) (spamChecks, error) {
 	s := cfg.Spam
 	log = log.With("component", "spam")
 	mirror := redisstore.NewSpamMirror(store, redisstore.SpamMirrorOptions{Logger: log})
@@ -102,9 +102,6 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		"hold_no_user_agent", s.HoldNoUserAgent, "campaign_window", s.CampaignWindow.String(),
 		"model_changes", mirror.Seq(), "feature_version", spam.FeatureVersion)
 
-	// CheckComment looks bans up without counting anything; a Guard without rules does only that.
-	// Under shadow bans it says nothing of a ban, as the submission would not either.
-	bans := grpcserver.GuardBans(ratelimit.NewGuard(store, ratelimit.Options{}), keyring, cfg.Abuse.BanStyle == ratelimit.BanShadow)
 	limits := comment.Limits{MaxBodyChars: cfg.MaxBodyChars, MaxNameChars: cfg.MaxNameChars}
 	return spamChecks{
 		screener:  spam.NewScreener(engine, spam.ScreenerOptions{Logger: log}),
