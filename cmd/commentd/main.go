@@ -24,7 +24,8 @@ func main() {
 	redis.SetLogger(newRedisLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: redisLogLevel})), redisLogEvery))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// SIGHUP reloads the keys file and the TLS certificate (without this it would end the process).
+	// SIGHUP reloads the keys file, the TLS certificate and the config file's abuse controls
+	// (without this it would end the process).
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ(), nil, reload)

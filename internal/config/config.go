@@ -1,6 +1,7 @@
-// Package config reads commentd's configuration once, at start-up, from (lowest to highest
-// precedence) built-in defaults, a YAML config file, COMMENTD_* environment variables and
-// command-line flags, and validates it before anything starts.
+// Package config reads commentd's configuration at start-up, from (lowest to highest precedence)
+// built-in defaults, a YAML config file, COMMENTD_* environment variables and command-line flags,
+// and validates it before anything starts. commentd reads it again the same way on SIGHUP, for the
+// abuse controls only (Changed, IsAbuse).
 package config
 
 import (
@@ -345,7 +346,7 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 		help := st.usage + " (env " + st.env + ")"
 		fs.Var(v, st.name, help)
 	}
-	configFile := fs.String("config", env("COMMENTD_CONFIG"), "YAML config file; its keys are the flag names (env COMMENTD_CONFIG)")
+	configFile := fs.String("config", env("COMMENTD_CONFIG"), "YAML config file; its keys are the flag names; SIGHUP reads it again for the abuse controls (env COMMENTD_CONFIG)")
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
