@@ -65,12 +65,13 @@ func newCrashRig(t *testing.T) *crashRig {
 func newRig(t *testing.T, redisURL string, dataAddr func() string, extra ...string) *crashRig {
 	t.Helper()
 	bin, _ := binaries(t)
-	r := &crashRig{t: t, log: &syncBuffer{}, prefix: redistest.Prefix(t), grpcAddr: freeAddr(t), dataAddr: dataAddr}
+	addrs := freeAddrs(t, 2)
+	r := &crashRig{t: t, log: &syncBuffer{}, prefix: redistest.Prefix(t), grpcAddr: addrs[0], dataAddr: dataAddr}
 	keys := writeRoleKeys(t, "crash", &r.siteToken, &r.modToken, &r.adminToken)
 	// No -accept-data-loss: AOF with appendfsync always must pass the start-up check. Every
 	// comment waits for a moderator (pre-moderation, nobody trusted) so every one can be decided,
 	// and no rate limit refuses the load.
-	r.args = append([]string{bin, "-grpc-addr", r.grpcAddr, "-http-addr", freeAddr(t), "-redis-url", redisURL,
+	r.args = append([]string{bin, "-grpc-addr", r.grpcAddr, "-http-addr", addrs[1], "-redis-url", redisURL,
 		"-redis-prefix", r.prefix, "-keys", keys, "-moderation-mode", "pre", "-spam-trust-after", "0",
 		"-rate-limits", "off", "-redis-timeout", "1s", "-shutdown-timeout", "2s"}, extra...)
 	r.env = append(os.Environ(),

@@ -372,10 +372,13 @@ func (r *crashRig) checkCluster(l *callLog, addrs []string) {
 func (r *crashRig) twin() *grpc.ClientConn {
 	t := r.t
 	args := append([]string(nil), r.args...)
+	addrs := freeAddrs(t, 2)
 	for i := range args[:len(args)-1] {
 		switch args[i] {
-		case "-grpc-addr", "-http-addr":
-			args[i+1] = freeAddr(t)
+		case "-grpc-addr":
+			args[i+1] = addrs[0]
+		case "-http-addr":
+			args[i+1] = addrs[1]
 		}
 	}
 	twin := &crashRig{t: t, args: args, env: r.env, log: &syncBuffer{}, grpcAddr: args[slices.Index(args, "-grpc-addr")+1]}

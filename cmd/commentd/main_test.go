@@ -68,12 +68,24 @@ func binaries(t *testing.T) (commentd, commentctl string) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n loopback addresses free a moment ago, all different: each port is held
+// until all are chosen, as a port let go can be handed out again at once (two calls of freeAddr
+// for a server's gRPC and HTTP ports once gave the same one, and the server failed to bind).
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 // syncBuffer collects a child process's output while the test reads it.
@@ -142,7 +154,8 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 func launchCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	t.Helper()
 	bin, _ := binaries(t)
-	s := &server{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), log: &syncBuffer{}}
+	addrs := freeAddrs(t, 2)
+	s := &server{grpcAddr: addrs[0], httpAddr: addrs[1], log: &syncBuffer{}}
 	keys := writeRoleKeys(t, "e2e", &s.siteToken, &s.modToken, &s.adminToken)
 	s.keysFile = keys
 	args := append([]string{"-grpc-addr", s.grpcAddr, "-http-addr", s.httpAddr, "-redis-url", "redis://" + redisAddr,
