@@ -142,8 +142,8 @@ type configReload struct {
 	log     *slog.Logger
 }
 
-// reload runs one reload. A configuration that does not load changes nothing: the reason is
-// logged at ERROR and the abuse controls in force stay.
+// reload runs one reload. A configuration that does not load, or a file that holds no setting,
+// changes nothing: the reason is logged at ERROR and the abuse controls in force stay.
 func (r *configReload) reload() {
 	if r.started.ConfigFile == "" {
 		r.log.Info("reload: no config file to read (-config is not set); abuse controls unchanged")
@@ -152,6 +152,14 @@ func (r *configReload) reload() {
 	next, err := r.load()
 	if err != nil {
 		r.log.Error("reload: config file not reloaded; the abuse controls in force stay", "config", r.started.ConfigFile, "err", err.Error())
+		return
+	}
+	if next.FileEmpty() {
+		// Most likely caught while being written: read as it is, it would put the built-in rules
+		// in force and drop the trusted lists and the ban style. Going back to the defaults is
+		// said in so many words (rate-limits: default, ...).
+		r.log.Error("reload: config file not reloaded; the abuse controls in force stay", "config", r.started.ConfigFile,
+			"err", "the file holds no setting (empty, or caught while being written); send SIGHUP again once it is written")
 		return
 	}
 	var changed, restart []string

@@ -214,8 +214,8 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// TestReloadAbuseInvalidFile: a file that does not parse or validate changes nothing: the ERROR
-// line says why, and the rules in force stay.
+// TestReloadAbuseInvalidFile: a file that does not parse or validate, or holds no setting at all,
+// changes nothing: the ERROR line says why, and the rules in force stay.
 func TestReloadAbuseInvalidFile(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ name, text string }{
@@ -223,6 +223,10 @@ func TestReloadAbuseInvalidFile(t *testing.T) {
 		{"a rule that does not validate", "rate-limits:\n  - name: per-author\n    key: author\n    rate: fast\n"},
 		{"an unknown key", tightRule + "rate-limit-typo: 1\n"},
 		{"another setting that does not validate", tightRule + "max-body-chars: 0\n"},
+		// Caught while an editor or a deploy tool writes it: read as every default, it would put
+		// the built-in rules in force and drop the trusted lists and the ban style.
+		{"an empty file", ""},
+		{"a file of comments and blank lines only", "# rate limits\n\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -37,3 +37,9 @@ func IsAbuse(name string) bool {
 }
 
 func sameKey(a, b privacy.Key) bool { return a.ID == b.ID && bytes.Equal(a.Secret, b.Secret) }
+
+// FileEmpty reports whether the config file gave no setting at all: it is empty, or holds only
+// comments and blank lines. A reload takes such a file for one caught while it was being written
+// (an editor or a deploy tool that writes in place empties it first); read as it is, it would put
+// every abuse control back at its default. Without a config file it reports false.
+func (c *Config) FileEmpty() bool { return c.ConfigFile != "" && len(c.fileKeys) == 0 }

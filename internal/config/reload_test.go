@@ -97,3 +97,33 @@ func TestIsAbuse(t *testing.T) {
 		}
 	}
 }
+
+func TestFileEmpty(t *testing.T) {
+	for _, tt := range []struct {
+		name, file string
+		want       bool
+	}{
+		{"empty", "", true},
+		{"comments and blank lines", "# abuse controls\n\n   \n", true},
+		{"a document marker alone", "---\n", true},
+		{"one setting", "duplicate-window: 1m\n", false},
+		{"an empty list of rules", "rate-limits: []\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load([]string{"-dev", "-config", writeConfig(t, tt.file)}, envMap(nil), io.Discard)
+			if err != nil {
+				t.Fatalf("Load of a config file %q: %v", tt.file, err)
+			}
+			if got := c.FileEmpty(); got != tt.want {
+				t.Errorf("FileEmpty() of a config file %q = %v, want %v", tt.file, got, tt.want)
+			}
+		})
+	}
+	c, err := Load([]string{"-dev"}, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FileEmpty() {
+		t.Errorf("FileEmpty() without a config file = true, want false")
+	}
+}
