@@ -80,15 +80,34 @@ func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn fu
 			return err
 		}
 	}
-	pattern := s.keys.recordPattern()
+	if err := walkKeys(ctx, nodes, s.keys.recordPattern(), batch, opts.CallTimeout, 0, "scan comment records", fn); err != nil {
+		return err
+	}
+	if layout != "" {
+		after, err := s.shardLayout(ctx, opts.CallTimeout, nodes)
+		if err != nil {
+			return err
+		}
+		if after != layout {
+			return fmt.Errorf("redisstore: scan comment records: %w: a comment shard moved between masters during the walk", comment.ErrUnavailable)
+		}
+	}
+	return nil
+}
+
+// walkKeys calls fn with the keys matching pattern on each of nodes in turn, one SCAN slice at a
+// time (COUNT batch; a slice without keys is skipped), and stops at fn's first error. Each SCAN is
+// bounded by timeout; a positive pause is waited between two SCAN calls on a node, so a walk
+// that runs beside the service never hogs Redis. what names the walk in a SCAN's error.
+func walkKeys(ctx context.Context, nodes []redis.Cmdable, pattern string, batch int64, timeout, pause time.Duration, what string, fn func(context.Context, []string) error) error {
 	for _, n := range nodes {
 		var cursor uint64
 		for {
-			cctx, cancel := callContext(ctx, opts.CallTimeout)
+			cctx, cancel := callContext(ctx, timeout)
 			keys, next, err := n.Scan(cctx, cursor, pattern, batch).Result()
 			cancel()
 			if err != nil {
-				return storeError("scan comment records", err)
+				return storeError(what, err)
 			}
 			if len(keys) > 0 {
 				if err := fn(ctx, keys); err != nil {
@@ -99,15 +118,15 @@ func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn fu
 				break
 			}
 			cursor = next
-		}
-	}
-	if layout != "" {
-		after, err := s.shardLayout(ctx, opts.CallTimeout, nodes)
-		if err != nil {
-			return err
-		}
-		if after != layout {
-			return fmt.Errorf("redisstore: scan comment records: %w: a comment shard moved between masters during the walk", comment.ErrUnavailable)
+			if pause > 0 {
+				t := time.NewTimer(pause)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+			}
 		}
 	}
 	return nil

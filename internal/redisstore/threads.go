@@ -110,38 +110,13 @@ func (s *Store) IndexThreads(ctx context.Context, opts ThreadIndexOptions) (Thre
 	if err != nil {
 		return rep, err
 	}
-	pattern := s.keys.threadPattern()
-	for _, n := range nodes {
-		var cursor uint64
-		for {
-			cctx, cancel := callContext(ctx, opts.CallTimeout)
-			keys, next, err := n.Scan(cctx, cursor, pattern, batch).Result()
-			cancel()
-			if err != nil {
-				return rep, storeError("scan thread settings", err)
-			}
-			rep.Scanned += len(keys)
-			added, err := s.indexThreadKeys(ctx, opts.CallTimeout, keys)
-			rep.Added += added
-			if err != nil {
-				return rep, err
-			}
-			if next == 0 {
-				break
-			}
-			cursor = next
-			if opts.Pause > 0 {
-				t := time.NewTimer(opts.Pause)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return rep, ctx.Err()
-				case <-t.C:
-				}
-			}
-		}
-	}
-	return rep, nil
+	err = walkKeys(ctx, nodes, s.keys.threadPattern(), batch, opts.CallTimeout, opts.Pause, "scan thread settings", func(ctx context.Context, keys []string) error {
+		rep.Scanned += len(keys)
+		added, err := s.indexThreadKeys(ctx, opts.CallTimeout, keys)
+		rep.Added += added
+		return err
+	})
+	return rep, err
 }
 
 // indexThreadKeys runs threads_backfill.lua on each thread settings key of keys, in one
