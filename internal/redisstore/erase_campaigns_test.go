@@ -75,7 +75,7 @@ func TestErasureRacesCampaignFlush(t *testing.T) {
 
 	observe := func(c *Campaigns, author string, fp spam.Fingerprint) {
 		t.Helper()
-		if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: author, At: now}, time.Hour); err != nil {
+		if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: author, At: now}, time.Hour, spam.MaxMatchDistance); err != nil {
 			t.Fatalf("Observe(%s) = %v", author, err)
 		}
 	}
@@ -167,8 +167,8 @@ func TestCampaignWriteCostAfterManyErasures(t *testing.T) {
 	}
 	var slowest time.Duration
 	for i := range 3 {
-		c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: erased, At: time.Now()}, time.Hour)
-		c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: kept, At: time.Now()}, time.Hour)
+		c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: erased, At: time.Now()}, time.Hour, spam.MaxMatchDistance)
+		c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: kept, At: time.Now()}, time.Hour, spam.MaxMatchDistance)
 		if err := ts.rdb.SlowLogReset(ctx).Err(); err != nil {
 			t.Fatalf("SLOWLOG RESET: %v", err)
 		}

@@ -465,7 +465,7 @@ func TestErasureForgetsCampaignSightings(t *testing.T) {
 	now := time.Now()
 	for _, batch := range [][]string{{f.key, f.otherKey}, {f.otherKey}, {f.key}} {
 		for i, author := range batch {
-			if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: spam.Fingerprint(i + 1), AuthorKey: author, At: now}, time.Hour); err != nil {
+			if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: spam.Fingerprint(i + 1), AuthorKey: author, At: now}, time.Hour, spam.MaxMatchDistance); err != nil {
 				t.Fatalf("Observe = %v", err)
 			}
 		}

@@ -91,8 +91,8 @@ var (
 const maxPendingSightings = 10000
 
 var (
-	_ spam.NearCampaigns = (*Campaigns)(nil)
-	_ spam.Peeker        = (*Campaigns)(nil)
+	_ spam.Campaigns = (*Campaigns)(nil)
+	_ spam.Peeker    = (*Campaigns)(nil)
 )
 
 // NewCampaigns returns an empty campaign memory; Load fills it from the stream, Run keeps it in
@@ -119,14 +119,9 @@ func NewCampaigns(s *Store, opts CampaignsOptions) *Campaigns {
 }
 
 // Observe records s in memory, queues it for the other servers, and returns the recent sightings
-// that share a band with it. No network call.
-func (c *Campaigns) Observe(ctx context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
-	return c.ObserveNear(ctx, s, window, spam.MaxMatchDistance)
-}
-
-// ObserveNear is Observe returning only the sightings at most maxDistance from s's fingerprint
-// (spam.NearCampaigns): the window then leaves the farther ones unread.
-func (c *Campaigns) ObserveNear(_ context.Context, s spam.Sighting, window time.Duration, maxDistance int) ([]spam.Sighting, error) {
+// that share a band with it and are at most maxDistance from it (the window leaves the farther
+// ones unread). No network call.
+func (c *Campaigns) Observe(_ context.Context, s spam.Sighting, window time.Duration, maxDistance int) ([]spam.Sighting, error) {
 	out := c.window.ObserveNear(s, window, maxDistance)
 	c.mu.Lock()
 	if len(c.pending) >= maxPendingSightings {

@@ -40,7 +40,7 @@ func TestCampaignsAcrossInstances(t *testing.T) {
 
 	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
 	now := time.Now()
-	if seen, err := a.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: now}, time.Hour); err != nil || len(seen) != 0 {
+	if seen, err := a.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: now}, time.Hour, spam.MaxMatchDistance); err != nil || len(seen) != 0 {
 		t.Fatalf("called Observe on A first, got %v, %v; want nothing seen before", seen, err)
 	}
 	query := spam.Sighting{Fingerprint: fp, AuthorKey: "author-b", At: now.Add(time.Second)}
@@ -84,7 +84,7 @@ func TestCampaignsClockAhead(t *testing.T) {
 	ahead := NewCampaigns(ts.Store, opts)
 	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
 	now := time.Now()
-	if _, err := ahead.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: now.Add(2 * time.Hour)}, time.Hour); err != nil {
+	if _, err := ahead.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: now.Add(2 * time.Hour)}, time.Hour, spam.MaxMatchDistance); err != nil {
 		t.Fatalf("called Observe on the server ahead, got error %v", err)
 	}
 	if err := ahead.Flush(ctx); err != nil {
@@ -95,10 +95,10 @@ func TestCampaignsClockAhead(t *testing.T) {
 	if err := c.Load(ctx); err != nil {
 		t.Fatalf("called Load, got error %v", err)
 	}
-	if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-b", At: now}, time.Hour); err != nil {
+	if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-b", At: now}, time.Hour, spam.MaxMatchDistance); err != nil {
 		t.Fatalf("called Observe for author-b, got error %v", err)
 	}
-	seen, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-c", At: now.Add(time.Millisecond)}, time.Hour)
+	seen, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-c", At: now.Add(time.Millisecond)}, time.Hour, spam.MaxMatchDistance)
 	var got []string
 	for _, s := range seen {
 		got = append(got, s.AuthorKey)
@@ -139,7 +139,7 @@ func TestCampaignsQuietWindowExpires(t *testing.T) {
 	c := NewCampaigns(ts.Store, CampaignsOptions{Keep: keep, FlushEvery: 10 * time.Millisecond, Block: 50 * time.Millisecond})
 	runCampaigns(t, c)
 	fp := spam.SimHash("Everyone must read the report on the harbour redevelopment before the vote")
-	if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: time.Now()}, keep); err != nil {
+	if _, err := c.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: time.Now()}, keep, spam.MaxMatchDistance); err != nil {
 		t.Fatalf("called Observe, got error %v", err)
 	}
 	if n := c.Len(); n != 1 {

@@ -62,7 +62,7 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 
 	camp := NewCampaigns(s, CampaignsOptions{})
 	fp := spam.SimHash("a campaign text long enough to be fingerprinted by the check")
-	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a1", At: time.Now()}, time.Hour)
+	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a1", At: time.Now()}, time.Hour, spam.MaxMatchDistance)
 	if err := camp.Flush(ctx); err != nil {
 		t.Fatalf("Campaigns.Flush on miniredis = %v", err)
 	}
@@ -74,8 +74,8 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 	if err := s.forgetSightings(ctx, time.Second, "a1"); err != nil {
 		t.Fatalf("forgetSightings on miniredis = %v", err)
 	}
-	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a1", At: time.Now()}, time.Hour)
-	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a2", At: time.Now()}, time.Hour)
+	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a1", At: time.Now()}, time.Hour, spam.MaxMatchDistance)
+	camp.Observe(ctx, spam.Sighting{Fingerprint: fp, AuthorKey: "a2", At: time.Now()}, time.Hour, spam.MaxMatchDistance)
 	if err := camp.Flush(ctx); err != nil {
 		t.Fatalf("Campaigns.Flush after an erasure on miniredis = %v", err)
 	}

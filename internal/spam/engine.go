@@ -105,7 +105,7 @@ func (e *Engine) SetFilters(fs []Filter) error {
 // peekOnly answers Observe without recording.
 type peekOnly struct{ p Peeker }
 
-func (p peekOnly) Observe(ctx context.Context, s Sighting, window time.Duration) ([]Sighting, error) {
+func (p peekOnly) Observe(ctx context.Context, s Sighting, window time.Duration, _ int) ([]Sighting, error) {
 	return p.p.Peek(ctx, s, window)
 }
 

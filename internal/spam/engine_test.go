@@ -251,8 +251,8 @@ func TestEngineAuthorRecord(t *testing.T) {
 // is without its stream.
 type windowCampaigns struct{ w *spam.Window }
 
-func (c windowCampaigns) Observe(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
-	return c.w.Observe(s, window), nil
+func (c windowCampaigns) Observe(_ context.Context, s spam.Sighting, window time.Duration, maxDistance int) ([]spam.Sighting, error) {
+	return c.w.ObserveNear(s, window, maxDistance), nil
 }
 
 func (c windowCampaigns) Peek(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {

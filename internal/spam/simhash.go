@@ -170,22 +170,12 @@ type Sighting struct {
 // many authors.
 type Campaigns interface {
 	// Observe records s and returns the sightings from s.At-window on that agree with
-	// s.Fingerprint on at least one band (the caller checks the real distance), those stamped
-	// after s.At included: clocks, not order, put them there. s itself is not returned. It may
-	// return only the nearest sighting of each author.
-	Observe(ctx context.Context, s Sighting, window time.Duration) ([]Sighting, error)
-}
-
-// NearCampaigns is implemented by Campaigns stores that can leave out, as they match, the
-// sightings farther from s.Fingerprint than the campaign check counts: the check then calls
-// ObserveNear instead of Observe. A store that only filters what Observe returns gains nothing by
-// it; one that reads each sighting it returns from memory (Window) saves those reads.
-type NearCampaigns interface {
-	Campaigns
-	// ObserveNear is Observe, returning of the sightings Observe would return only those at most
-	// maxDistance from s.Fingerprint: the same sightings, in any order. The check's outcome then
-	// does not depend on which of the two it calls.
-	ObserveNear(ctx context.Context, s Sighting, window time.Duration, maxDistance int) ([]Sighting, error)
+	// s.Fingerprint on at least one band, those stamped after s.At included: clocks, not order,
+	// put them there. s itself is not returned. It may return only the nearest sighting of each
+	// author. It returns every such sighting at most maxDistance from s.Fingerprint and may leave
+	// out the farther ones (the caller checks the real distance): a store that reads each
+	// sighting it returns from memory (Window) saves the reads of those it leaves out.
+	Observe(ctx context.Context, s Sighting, window time.Duration, maxDistance int) ([]Sighting, error)
 }
 
 // Defaults of the campaign check.
@@ -240,14 +230,7 @@ func (s *Scorer) checkCampaign(ctx context.Context, in Input, v *verdict) error 
 		return nil
 	}
 	fp := SimHash(in.Body)
-	sighting := Sighting{Fingerprint: fp, AuthorKey: in.AuthorKey, At: o.Now()}
-	var seen []Sighting
-	var err error
-	if nc, ok := s.opts.Campaigns.(NearCampaigns); ok {
-		seen, err = nc.ObserveNear(ctx, sighting, o.Window, o.MaxDistance)
-	} else {
-		seen, err = s.opts.Campaigns.Observe(ctx, sighting, o.Window)
-	}
+	seen, err := s.opts.Campaigns.Observe(ctx, Sighting{Fingerprint: fp, AuthorKey: in.AuthorKey, At: o.Now()}, o.Window, o.MaxDistance)
 	if err != nil {
 		return fmt.Errorf("spam: campaign check: %w", err)
 	}

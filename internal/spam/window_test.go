@@ -315,24 +315,26 @@ func TestWindowExpire(t *testing.T) {
 	}
 }
 
-// observeOnly is a spam.Campaigns over a window that offers Observe alone, as a store without
-// spam.NearCampaigns: the campaign check then filters every sighting within MaxMatchDistance itself.
+// observeOnly is a spam.Campaigns over a window that ignores the distance it is given, as a store
+// that cannot bound its match may: the campaign check then filters every sighting within
+// MaxMatchDistance itself.
 type observeOnly struct{ w *spam.Window }
 
-func (c observeOnly) Observe(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
+func (c observeOnly) Observe(_ context.Context, s spam.Sighting, window time.Duration, _ int) ([]spam.Sighting, error) {
 	return c.w.Observe(s, window), nil
 }
 
-// observeNear is a spam.NearCampaigns over a window, as the Redis store's.
-type observeNear struct{ observeOnly }
+// observeNear is a spam.Campaigns over a window that bounds its match by the distance, as the
+// Redis store's.
+type observeNear struct{ w *spam.Window }
 
-func (c observeNear) ObserveNear(_ context.Context, s spam.Sighting, window time.Duration, maxDistance int) ([]spam.Sighting, error) {
+func (c observeNear) Observe(_ context.Context, s spam.Sighting, window time.Duration, maxDistance int) ([]spam.Sighting, error) {
 	return c.w.ObserveNear(s, window, maxDistance), nil
 }
 
-// TestCampaignCheckSameThroughObserveNear: a Scorer whose store offers ObserveNear gives the same
-// results, reasons and their author counts included, as one whose store offers Observe alone, on
-// the same comments: texts written from one vocabulary, campaigns of near copies, and a flood of
+// TestCampaignCheckSameThroughObserveNear: a Scorer whose store bounds its match by the distance
+// it is given gives the same results, reasons and their author counts included, as one whose
+// store ignores the distance, on the same comments: texts written from one vocabulary, campaigns of near copies, and a flood of
 // one text by more authors than a match returns.
 func TestCampaignCheckSameThroughObserveNear(t *testing.T) {
 	ctx := context.Background()
@@ -362,7 +364,7 @@ func TestCampaignCheckSameThroughObserveNear(t *testing.T) {
 				return s
 			}
 			plain := scorer(observeOnly{spam.NewWindow(time.Hour)})
-			near := scorer(observeNear{observeOnly{spam.NewWindow(time.Hour)}})
+			near := scorer(observeNear{spam.NewWindow(time.Hour)})
 			held := 0
 			for i := range 1500 {
 				now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)

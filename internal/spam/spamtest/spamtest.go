@@ -75,7 +75,7 @@ type Campaigns struct {
 }
 
 // Observe implements spam.Campaigns.
-func (c *Campaigns) Observe(_ context.Context, s spam.Sighting, window time.Duration) ([]spam.Sighting, error) {
+func (c *Campaigns) Observe(_ context.Context, s spam.Sighting, window time.Duration, _ int) ([]spam.Sighting, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []spam.Sighting
