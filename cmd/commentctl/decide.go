@@ -118,15 +118,14 @@ type decideGuard struct {
 
 // guard checks the flags against the names to decide.
 func (g guardFlags) guard(cmd *cobra.Command, names []string) (decideGuard, error) {
-	// --etag "$ETAG" or --if-state "$STATE" with the variable unset would send the decision
-	// unguarded, overturning whatever a colleague decided meanwhile: the flag was given to prevent
-	// exactly that.
-	for _, f := range []struct{ name, value, want string }{
-		{"etag", g.etag, "the etag show or queue -o json printed"},
-		{"if-state", g.ifState, "pending, published, rejected or spam"},
+	// Unset, either would send the decision unguarded, overturning whatever a colleague decided
+	// meanwhile: the flag was given to prevent exactly that.
+	for _, f := range []struct{ name, want string }{
+		{"etag", "the etag show or queue -o json printed"},
+		{"if-state", "pending, published, rejected or spam"},
 	} {
-		if cmd.Flags().Changed(f.name) && strings.TrimSpace(f.value) == "" {
-			return decideGuard{}, usagef(cmd, "--%s is empty; give %s, or leave --%s out to decide whatever the comment is now", f.name, f.want, f.name)
+		if err := blankFlag(cmd, f.name, "give "+f.want+", or leave --"+f.name+" out to decide whatever the comment is now"); err != nil {
+			return decideGuard{}, err
 		}
 	}
 	switch {

@@ -82,11 +82,10 @@ func (f *queueFilter) addFlags(cmd *cobra.Command) {
 // checked the state.
 func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.ListQueueRequest, error) {
 	st, _ := parseQueueState(f.state)
-	// A filter flag given an empty value ("--author \"$A\"" with A unset) would select every
-	// comment; bulk would then decide them all.
-	for _, fl := range []struct{ name, value string }{{"author", f.author}, {"reason-code", f.reasonCode}, {"older-than", f.olderThan}} {
-		if cmd.Flags().Changed(fl.name) && strings.TrimSpace(fl.value) == "" {
-			return nil, usagef(cmd, "--%s is empty; give a value, or leave --%s out to select every comment", fl.name, fl.name)
+	// Unset, a filter would select every comment; bulk would then decide them all.
+	for _, name := range []string{"author", "reason-code", "older-than"} {
+		if err := blankFlag(cmd, name, "give a value, or leave --"+name+" out to select every comment"); err != nil {
+			return nil, err
 		}
 	}
 	if strings.Contains(f.author, "@") {

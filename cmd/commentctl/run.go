@@ -302,6 +302,17 @@ func argCount(minN, maxN int, what string) cobra.PositionalArgs {
 	}
 }
 
+// blankFlag refuses --name given an empty or blank value, which is what --name "$V" becomes with V
+// unset. Sent as if the flag were not given, it would widen or unguard the command it was given to
+// narrow or guard. hint says what to do instead.
+func blankFlag(cmd *cobra.Command, name, hint string) error {
+	f := cmd.Flags().Lookup(name)
+	if f == nil || !f.Changed || strings.TrimSpace(f.Value.String()) != "" {
+		return nil
+	}
+	return usagef(cmd, "--%s is empty; %s", name, hint)
+}
+
 // cmdName is the command path without the program name, as error messages already start with it.
 func cmdName(cmd *cobra.Command) string {
 	if !cmd.HasParent() {

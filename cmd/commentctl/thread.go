@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -111,10 +110,10 @@ by age since keeps its etag, and a change the thread already has is not refused.
 		Args: argCount(1, 1, "one thread ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := threadName(args[0])
-			if cmd.Flags().Changed("etag") && strings.TrimSpace(etag) == "" {
-				// --etag "$ETAG" with ETAG unset: sent as no etag, the change would overwrite
-				// whatever the thread has become, which --etag is given to prevent.
-				return usagef(cmd, "--etag is empty; give the etag thread get printed, or leave --etag out to change the thread whatever it is now")
+			// Unset, --etag would let the change overwrite whatever the thread has become, which
+			// --etag is given to prevent.
+			if err := blankFlag(cmd, "etag", "give the etag thread get printed, or leave --etag out to change the thread whatever it is now"); err != nil {
+				return err
 			}
 			// The etag goes in the thread, which makes the update conditional (AIP-154); the mask
 			// need not name it.
