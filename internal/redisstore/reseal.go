@@ -118,14 +118,8 @@ func walkKeys(ctx context.Context, nodes []redis.Cmdable, pattern string, batch 
 				break
 			}
 			cursor = next
-			if pause > 0 {
-				t := time.NewTimer(pause)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctx.Err()
-				case <-t.C:
-				}
+			if pause > 0 && !waited(ctx, pause) {
+				return ctx.Err()
 			}
 		}
 	}
