@@ -222,9 +222,9 @@ func requestFingerprint(fp string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// newRecord is the comment create.lua stored for c, given the state, publication time and hold
-// field it decided ({"new", state, published, hold}): the fields the script wrote, decoded as Get
-// would decode them.
+// newRecord is the comment create.lua stored for c, given the state, publication time, hold and
+// depth fields it decided ({"new", state, published, hold, depth}, "" for a field it did not
+// write): the fields the script wrote, decoded as Get would decode them.
 func newRecord(c comment.Comment, decided []any) (comment.Comment, error) {
 	if len(decided) != 4 {
 		return comment.Comment{}, fmt.Errorf("%w: create reply has %d values, want 4", errCorrupt, len(decided))
@@ -240,7 +240,7 @@ func newRecord(c comment.Comment, decided []any) (comment.Comment, error) {
 		if !ok {
 			return comment.Comment{}, fmt.Errorf("%w: create reply value %d is %T", errCorrupt, i, decided[i])
 		}
-		if v != "" && (name != fDepth || v != "0") {
+		if v != "" {
 			m[name] = v
 		}
 	}

@@ -37,9 +37,9 @@
 --
 -- Returns one of
 --   {"new", state, published, hold, depth}
---                    stored now: the fields of ARGV[18..] plus "state", "created", "depth" when
---                    not "0", and, when not "", "published" and "hold" (the caller knows the
---                    rest, so the record is not sent back)
+--                    stored now: the fields of ARGV[18..] plus "state", "created" and, when not
+--                    "", "published", "hold" and "depth" ("" for a top-level comment, which
+--                    stores none; the caller knows the rest, so the record is not sent back)
 --   {"own", record}  this same comment was stored by an earlier run of this call
 --   {"dup", record}  the request id was seen before, with this fingerprint (a resend); the record
 --                    is the earlier comment
@@ -185,4 +185,4 @@ if state == PENDING then
 elseif state == SPAM then
   redis.call("PUBLISH", ARGV[15], "spam " .. id .. " " .. ARGV[1] .. " " .. score)
 end
-return {"new", state, published, hold, tostring(depth)}
+return {"new", state, published, hold, depth > 0 and tostring(depth) or ""}
