@@ -63,10 +63,6 @@ func (s *Store) ScanSealed(ctx context.Context, opts comment.ScanOptions, fn fun
 // error. Each SCAN is bounded by opts.CallTimeout. The keys match recordPattern only: fn checks
 // them with recordID. Key rotation and erasure walk the records through it.
 func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn func(context.Context, []string) error) error {
-	batch := int64(opts.Batch)
-	if batch <= 0 {
-		batch = defaultScanBatch
-	}
 	nodes, err := s.scanNodes(ctx, opts.CallTimeout)
 	if err != nil {
 		return err
@@ -80,7 +76,7 @@ func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn fu
 			return err
 		}
 	}
-	if err := walkKeys(ctx, nodes, s.keys.recordPattern(), batch, opts.CallTimeout, 0, "scan comment records", fn); err != nil {
+	if err := walkKeys(ctx, nodes, s.keys.recordPattern(), opts.Batch, opts.CallTimeout, 0, "scan comment records", fn); err != nil {
 		return err
 	}
 	if layout != "" {
@@ -96,15 +92,20 @@ func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn fu
 }
 
 // walkKeys calls fn with the keys matching pattern on each of nodes in turn, one SCAN slice at a
-// time (COUNT batch; a slice without keys is skipped), and stops at fn's first error. Each SCAN is
-// bounded by timeout; a positive pause is waited between two SCAN calls on a node, so a walk
-// that runs beside the service never hogs Redis. what names the walk in a SCAN's error.
-func walkKeys(ctx context.Context, nodes []redis.Cmdable, pattern string, batch int64, timeout, pause time.Duration, what string, fn func(context.Context, []string) error) error {
+// time (COUNT batch, or defaultScanBatch when batch is 0 or less; a slice without keys is
+// skipped), and stops at fn's first error. Each SCAN is bounded by timeout; a positive pause is
+// waited between two SCAN calls on a node, so a walk that runs beside the service never hogs
+// Redis. what names the walk in a SCAN's error.
+func walkKeys(ctx context.Context, nodes []redis.Cmdable, pattern string, batch int, timeout, pause time.Duration, what string, fn func(context.Context, []string) error) error {
+	count := int64(batch)
+	if count <= 0 {
+		count = defaultScanBatch
+	}
 	for _, n := range nodes {
 		var cursor uint64
 		for {
 			cctx, cancel := callContext(ctx, timeout)
-			keys, next, err := n.Scan(cctx, cursor, pattern, batch).Result()
+			keys, next, err := n.Scan(cctx, cursor, pattern, count).Result()
 			cancel()
 			if err != nil {
 				return storeError(what, err)

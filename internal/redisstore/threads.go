@@ -102,15 +102,11 @@ type ThreadIndexReport struct {
 // masters during the walk may be missed, and is found by the next run.
 func (s *Store) IndexThreads(ctx context.Context, opts ThreadIndexOptions) (ThreadIndexReport, error) {
 	var rep ThreadIndexReport
-	batch := int64(opts.Batch)
-	if batch <= 0 {
-		batch = defaultScanBatch
-	}
 	nodes, err := s.scanNodes(ctx, opts.CallTimeout)
 	if err != nil {
 		return rep, err
 	}
-	err = walkKeys(ctx, nodes, s.keys.threadPattern(), batch, opts.CallTimeout, opts.Pause, "scan thread settings", func(ctx context.Context, keys []string) error {
+	err = walkKeys(ctx, nodes, s.keys.threadPattern(), opts.Batch, opts.CallTimeout, opts.Pause, "scan thread settings", func(ctx context.Context, keys []string) error {
 		rep.Scanned += len(keys)
 		added, err := s.indexThreadKeys(ctx, opts.CallTimeout, keys)
 		rep.Added += added
