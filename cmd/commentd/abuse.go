@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +24,8 @@ type abuse struct {
 	screener *ratelimit.Screener // goes first among comment.Service's screeners: it sets Draft.History
 	bans     *ratelimit.Bans
 	// checkBans is CheckComment's ban lookup. Under shadow bans it says nothing of a ban, as the
-	// submission would not either, so it follows the ban style in force (shadowBans).
-	checkBans  spam.Bans
-	shadowBans *atomic.Bool
+	// submission would not either, so it follows the ban style in force (the screener's).
+	checkBans spam.Bans
 
 	store   *redisstore.Store
 	keyring *privacy.Keyring
@@ -41,12 +39,11 @@ type abuse struct {
 // rules in force. It registers nothing, so start-up may call it again after Redis failed it.
 func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store, keyring *privacy.Keyring, metrics *abuseMetrics, log *slog.Logger) (*abuse, error) {
 	ab := &abuse{
-		bans:       ratelimit.NewBans(store, ratelimit.BansOptions{Keys: keyring}),
-		shadowBans: new(atomic.Bool),
-		store:      store,
-		keyring:    keyring,
-		metrics:    metrics,
-		log:        log,
+		bans:    ratelimit.NewBans(store, ratelimit.BansOptions{Keys: keyring}),
+		store:   store,
+		keyring: keyring,
+		metrics: metrics,
+		log:     log,
 	}
 	// A submission ends within its call's bound (the Redis timeout; see grpcserver's CallTimeout)
 	// and its refund's; a second more for a slow machine. Without a bound, the Guard's default.
@@ -66,13 +63,12 @@ func buildAbuse(ctx context.Context, cfg *config.Config, store *redisstore.Store
 	}
 
 	ab.screener = ratelimit.NewScreener(guard, keyring, opts)
-	ab.shadowBans.Store(cfg.Abuse.BanStyle == ratelimit.BanShadow)
 	// A Guard without rules only looks bans up, counting nothing.
 	lookup := ratelimit.NewGuard(store, ratelimit.Options{})
 	ab.checkBans = styledBans{
 		refuse:   grpcserver.GuardBans(lookup, keyring, false),
 		shadow:   grpcserver.GuardBans(lookup, keyring, true),
-		isShadow: ab.shadowBans,
+		screener: ab.screener,
 	}
 	logAbuse(log, cfg.Abuse, staff)
 	return ab, nil
@@ -121,7 +117,6 @@ func (ab *abuse) reload(prev, a config.Abuse, changed []string) error {
 	}
 	ab.metrics.addRules(a.Rules) // before the first submission a new rule may refuse
 	ab.screener.Swap(guard, opts)
-	ab.shadowBans.Store(a.BanStyle == ratelimit.BanShadow)
 	logAbuse(ab.log, a, staff)
 	added, removed, altered := ruleChanges(prev.Rules, a.Rules)
 	ab.log.Info("reload: abuse controls reloaded", "changed", nonNil(changed),
@@ -238,14 +233,15 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// styledBans is a spam.Bans that follows the ban style in force.
+// styledBans is a spam.Bans that follows the ban style in force: the screener's, so a reload
+// changes the submissions' answer and CheckComment's together.
 type styledBans struct {
 	refuse, shadow spam.Bans
-	isShadow       *atomic.Bool
+	screener       *ratelimit.Screener
 }
 
 func (b styledBans) CheckBan(ctx context.Context, d *comment.Draft) error {
-	if b.isShadow.Load() {
+	if b.screener.Options().BanStyle == ratelimit.BanShadow {
 		return b.shadow.CheckBan(ctx, d)
 	}
 	return b.refuse.CheckBan(ctx, d)

@@ -86,6 +86,9 @@ func (s *Screener) Swap(g *Guard, opts ScreenerOptions) {
 	s.cur.Store(&screening{guard: g, opts: opts})
 }
 
+// Options returns the options in force: those of the last Swap, or NewScreener's.
+func (s *Screener) Options() ScreenerOptions { return s.cur.Load().opts }
+
 var _ comment.Screener = (*Screener)(nil)
 
 // Screen checks d. It returns the Guard's refusals (*LimitError, ErrDuplicate, store errors) and,
