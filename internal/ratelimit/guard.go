@@ -145,9 +145,11 @@ type Result struct {
 	Ban       *Ban
 	Duplicate DuplicateState
 	Request   RequestState
-	// RequestAge is how long ago the request marker found was set (RequestResent only).
-	RequestAge time.Duration
-	Refused    []Refusal
+	// MarkerAge is how long ago the marker found was set: the request marker (RequestResent) or,
+	// without one, the duplicate marker holding the request (DuplicateReplay). Zero when not known:
+	// the marker then counts as young.
+	MarkerAge time.Duration
+	Refused   []Refusal
 	// Shadowed are the shadow rules (Rule.Shadow) that would have refused, with the wait each
 	// would have asked for (1µs when the store no longer knows it: a resent call). They refused
 	// nothing and counted nothing: their takes are not in Taken.
@@ -377,9 +379,9 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		// now would tell it that a stored comment was not.
 		switch {
 		case res.Request == RequestResent:
-			o.Replay, o.Unsettled = true, res.RequestAge < g.settle
+			o.Replay, o.Unsettled = true, res.MarkerAge < g.settle
 		case res.Duplicate == DuplicateReplay:
-			o.Replay, o.Unsettled = true, true
+			o.Replay, o.Unsettled = true, res.MarkerAge < g.settle
 		}
 		return o, nil
 	case res.Request == RequestReused:
@@ -388,16 +390,20 @@ func (g *Guard) Check(ctx context.Context, s Subject) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("abuse check: %w", comment.ErrRequestReused)
 	case res.Request == RequestResent:
 		g.refund(ctx, res.Taken)
-		return Outcome{Replay: true, Unsettled: res.RequestAge < g.settle, Ban: res.Ban, History: res.History}, nil
+		return Outcome{Replay: true, Unsettled: res.MarkerAge < g.settle, Ban: res.Ban, History: res.History}, nil
 	case res.Duplicate == DuplicateFound:
 		g.refund(ctx, res.Taken)
 		g.obs.Observe(EventDuplicate, "")
 		return Outcome{}, ErrDuplicate
 	case res.Duplicate == DuplicateReplay:
-		// The request's own marker said nothing (its refund or its setting is under way in
-		// another slot): the first submission may not have ended.
+		// The request's own marker said nothing: its refund or its setting may be under way in
+		// another slot, and the first submission may not have ended, unless the duplicate marker
+		// is older than the settle bound. Then the first submission ended without storing its
+		// comment and without giving its duplicate marker back (Redis refused the refund, or
+		// the server stopped), and the resend is stored, as after an old request marker: were it
+		// told to wait, it would be for the whole duplicate window.
 		g.refund(ctx, res.Taken)
-		return Outcome{Replay: true, Unsettled: true, Ban: res.Ban, History: res.History}, nil
+		return Outcome{Replay: true, Unsettled: res.MarkerAge < g.settle, Ban: res.Ban, History: res.History}, nil
 	case len(res.Refused) > 0:
 		g.refund(ctx, res.Taken)
 		g.shadowed(ctx, res.Shadowed)

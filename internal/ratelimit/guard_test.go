@@ -203,7 +203,7 @@ func TestGuardOutcomes(t *testing.T) {
 		},
 		{
 			name:       "resend, a shadow rule would refuse: nothing reported",
-			res:        Result{Taken: taken, Request: RequestResent, RequestAge: RequestSettle, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
+			res:        Result{Taken: taken, Request: RequestResent, MarkerAge: RequestSettle, Shadowed: []Refusal{{Rule: "s", RetryAfter: time.Hour}}},
 			want:       Outcome{Replay: true},
 			wantRefund: true,
 		},
@@ -237,14 +237,22 @@ func TestGuardOutcomes(t *testing.T) {
 			wantRefund: true,
 		},
 		{
+			// The duplicate marker outlived the settle bound: the first submission ended without
+			// giving it back, and the resend is stored.
+			name:       "replay of a request by a duplicate marker set long ago: passes, counts nothing",
+			res:        Result{Taken: taken, Duplicate: DuplicateReplay, MarkerAge: RequestSettle},
+			want:       Outcome{Replay: true},
+			wantRefund: true,
+		},
+		{
 			name:       "resend, the first checked moments ago: passes unsettled, counts nothing",
-			res:        Result{Taken: taken, Request: RequestResent, RequestAge: time.Second},
+			res:        Result{Taken: taken, Request: RequestResent, MarkerAge: time.Second},
 			want:       Outcome{Replay: true, Unsettled: true},
 			wantRefund: true,
 		},
 		{
 			name:       "resend, the first checked long ago: passes, counts nothing",
-			res:        Result{Taken: taken, Request: RequestResent, RequestAge: RequestSettle},
+			res:        Result{Taken: taken, Request: RequestResent, MarkerAge: RequestSettle},
 			want:       Outcome{Replay: true},
 			wantRefund: true,
 		},
@@ -296,7 +304,7 @@ func TestGuardGivesBackARefusalAfterTheCheckDeadline(t *testing.T) {
 		{name: "duplicate", res: Result{Taken: taken, Duplicate: DuplicateFound}},
 		{name: "request id reused", res: Result{Taken: taken, Request: RequestReused}},
 		{name: "banned", res: Result{Taken: taken, Ban: ban}},
-		{name: "resend", res: Result{Taken: taken, Request: RequestResent, RequestAge: RequestSettle}},
+		{name: "resend", res: Result{Taken: taken, Request: RequestResent, MarkerAge: RequestSettle}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -107,6 +107,35 @@ func TestDuplicateRetriedRequestIsNotCountedTwice(t *testing.T) {
 	}
 }
 
+// TestDuplicateReplaySettles: a resend recognised by its duplicate marker alone (its request
+// marker gone: the first submission's refund of it ran, that of the duplicate marker did not) is
+// unsettled while the marker is younger than the settle bound, so it is answered from the comment
+// store only, and settled once it is older: the first submission ended without storing, and the
+// resend is stored instead of being told to wait for the rest of the duplicate window.
+func TestDuplicateReplaySettles(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	const window = time.Hour
+	g := ratelimit.NewGuard(s, ratelimit.Options{DuplicateWindow: window})
+	ctx := context.Background()
+	sub := subjectOf(t, "jane@example.com", "", "t", "hello")
+	sub.RequestID = "req-1"
+	if _, err := g.Check(ctx, sub); err != nil {
+		t.Fatalf("Check(hello, req-1) = %v, want accepted", err)
+	}
+	if o, err := g.Check(ctx, sub); err != nil || !o.Replay || !o.Unsettled {
+		t.Fatalf("Check(hello, req-1) again at once = %+v, %v; want an unsettled replay", o, err)
+	}
+	// The marker as it stands two settle bounds after it was set.
+	marker := s.keys.duplicate(sub.AuthorKey, sub.TextKey)
+	if err := s.rdb.PExpire(ctx, marker, window-2*ratelimit.RequestSettle).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := g.Check(ctx, sub); err != nil || !o.Replay || o.Unsettled {
+		t.Errorf("Check(hello, req-1) with its duplicate marker set %s ago = %+v, %v; want a settled replay", 2*ratelimit.RequestSettle, o, err)
+	}
+}
+
 func TestDuplicateMarkerSurvivesAResentScript(t *testing.T) {
 	t.Parallel()
 	// The Redis client resends a command whose reply was lost; the script then finds its own

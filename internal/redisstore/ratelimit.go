@@ -147,6 +147,18 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 	return keys, args
 }
 
+// markerAge is how long ago a marker of the given lifetime was set, from the remaining life a
+// replay reply carries after its header. The age tells a first submission that may still be on
+// its way from one long ended; without it (no TTL), it is zero: the marker counts as young.
+func markerAge(vals []any, lifetime time.Duration) time.Duration {
+	if len(vals) > rateReplyHeader {
+		if left, ok := vals[rateReplyHeader].(int64); ok && left >= 0 {
+			return lifetime - time.Duration(left)*time.Millisecond
+		}
+	}
+	return 0
+}
+
 // hasShadow reports whether a shadow rule is among takes.
 func hasShadow(takes []ratelimit.Take) bool {
 	for _, t := range takes {
@@ -336,15 +348,10 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any, takes int) error {
 	case rateReplay:
 		if g.request != nil {
 			res.Request = ratelimit.RequestResent
-			// The marker's age tells a first submission that may still be on its way from one
-			// long ended; without it (no TTL), the marker counts as young.
-			if len(vals) > rateReplyHeader {
-				if left, ok := vals[rateReplyHeader].(int64); ok && left >= 0 {
-					res.RequestAge = time.Duration(requestTTL)*time.Second - time.Duration(left)*time.Millisecond
-				}
-			}
+			res.MarkerAge = markerAge(vals, time.Duration(requestTTL)*time.Second)
 		} else {
 			res.Duplicate = ratelimit.DuplicateReplay
+			res.MarkerAge = markerAge(vals, g.dup.Window)
 		}
 	case rateRefused:
 		if len(vals) != len(g.takes)+rateReplyHeader {
