@@ -26,7 +26,7 @@ type Abuse struct {
 	// turns them into keyed hashes at start and never logs them (LogAttrs shows only their number).
 	TrustedEmails []string
 	// DuplicateWindow is how long the same text from the same author in the same thread counts as
-	// a duplicate; 0 or less turns duplicate control off.
+	// a duplicate; 0 turns duplicate control off (validate refuses a negative one).
 	DuplicateWindow time.Duration
 	BanStyle        ratelimit.BanStyle
 	// FailOpen lets submissions through unchecked when Redis fails the abuse check; HoldUnchecked
@@ -218,6 +218,11 @@ func (a *Abuse) validate() []error {
 		if _, ok := privacy.ParseEmail(e); !ok {
 			errs = append(errs, fmt.Errorf("abuse-trusted-emails: %s is not an email address", privacy.MaskEmail(e)))
 		}
+	}
+	if a.DuplicateWindow < 0 {
+		// ratelimit takes any window of 0 or less as "off": a negative one, a typo for a window,
+		// turned duplicate control off without a word.
+		errs = append(errs, fmt.Errorf("duplicate-window %s: must not be negative (0 turns duplicate control off)", a.DuplicateWindow))
 	}
 	if a.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("abuse-timeout %s: must not be negative", a.Timeout))

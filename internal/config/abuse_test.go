@@ -157,6 +157,8 @@ func TestAbuseSettingsInvalid(t *testing.T) {
 		{name: "bad trusted email", file: "abuse-trusted-emails: [not-an-address]\n"},
 		{name: "bad ban style", args: []string{"-ban-style", "ghost"}},
 		{name: "bad duplicate window", args: []string{"-duplicate-window", "soon"}},
+		{name: "negative duplicate window", args: []string{"-duplicate-window", "-5m"}},
+		{name: "negative duplicate window in the file", file: "duplicate-window: -1m\n"},
 		{name: "negative abuse timeout", args: []string{"-abuse-timeout", "-1s"}},
 	}
 	for _, tt := range tests {
