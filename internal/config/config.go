@@ -26,6 +26,9 @@ import (
 // DefaultRedisURL is -redis-url's default: a Redis on this machine's standard port.
 const DefaultRedisURL = "redis://127.0.0.1:6379"
 
+// defaultRedisPrefix is -redis-prefix's default, the store's own (redisstore.DefaultPrefix).
+const defaultRedisPrefix = "commentd:v1:"
+
 // Config is commentd's whole configuration.
 type Config struct {
 	Dev             bool
@@ -152,7 +155,7 @@ func settings() []setting {
 	st.same = func(a, b *Config) bool { return a.RedisURL == b.RedisURL } // show masks the password
 	out = append(out, st)
 	a, s = stringField(func(c *Config) *string { return &c.RedisPrefix })
-	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", "commentd:v1:", "prefix of every Redis key (lets several sites share one Redis)", a, s))
+	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", defaultRedisPrefix, "prefix of every Redis key (lets several sites share one Redis)", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.KeysFile })
 	out = append(out, scalar("keys", "COMMENTD_KEYS", "", "API keys file: one \"name role sha256hex\" line per key (make lines with commentctl keygen)", a, s))
 	out = append(out, setting{name: "encryption-keys", env: "COMMENTD_ENCRYPTION_KEYS",
@@ -524,6 +527,15 @@ func (c *Config) validate(serves bool) error {
 	}
 	if c.RedisURL == "" && !c.Dev {
 		errs = append(errs, errors.New("redis-url is empty"))
+	}
+	switch {
+	case c.RedisPrefix == "":
+		// The store would put its keys under its default prefix while the start-up log said "".
+		errs = append(errs, errors.New("redis-prefix is empty (the default is "+defaultRedisPrefix+")"))
+	case strings.ContainsAny(c.RedisPrefix, "{}"):
+		// The store refuses it too, but only once Redis answers: while Redis is away, start-up
+		// would wait for it (up to -redis-wait) to report a mistake in the configuration.
+		errs = append(errs, fmt.Errorf("redis-prefix %q: must not hold '{' or '}', which would move the keys' Cluster hash slots", c.RedisPrefix))
 	}
 	if !c.Dev {
 		if c.KeysFile == "" && serves {

@@ -121,6 +121,11 @@ func TestInvalid(t *testing.T) {
 		// An empty address would serve /metrics (and -pprof) on every interface, at a random port.
 		{"empty http addr", []string{"-http-addr", ""}, base},
 		{"empty http addr in dev", []string{"-dev", "-http-addr", ""}, nil},
+		// The store would use its default prefix while the log said "".
+		{"empty redis prefix", []string{"-redis-prefix", ""}, base},
+		// Refused by the store too, but only once Redis answers.
+		{"redis prefix with a hash tag", []string{"-redis-prefix", "{site}:"}, base},
+		{"redis prefix with a brace", nil, map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key, "COMMENTD_REDIS_PREFIX": "site}:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
