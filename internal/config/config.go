@@ -155,7 +155,7 @@ func settings() []setting {
 	st.same = func(a, b *Config) bool { return a.RedisURL == b.RedisURL } // show masks the password
 	out = append(out, st)
 	a, s = stringField(func(c *Config) *string { return &c.RedisPrefix })
-	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", defaultRedisPrefix, "prefix of every Redis key (lets several sites share one Redis)", a, s))
+	out = append(out, scalar("redis-prefix", "COMMENTD_REDIS_PREFIX", defaultRedisPrefix, "prefix of every Redis key (lets several sites share one Redis); not empty, without { or }", a, s))
 	a, s = stringField(func(c *Config) *string { return &c.KeysFile })
 	out = append(out, scalar("keys", "COMMENTD_KEYS", "", "API keys file: one \"name role sha256hex\" line per key (make lines with commentctl keygen)", a, s))
 	out = append(out, setting{name: "encryption-keys", env: "COMMENTD_ENCRYPTION_KEYS",
@@ -288,7 +288,7 @@ func UnknownEnv(environ []string) []string {
 var ErrHelp = flag.ErrHelp
 
 // Load parses the server's command line, args (without the program name), with env as the
-// environment lookup. Usage and flag errors are written to usage.
+// environment lookup. The usage is written to usage when -h asks for it; a bad flag is an error.
 func Load(args []string, env func(string) string, usage io.Writer) (*Config, error) {
 	return load(args, env, usage, command{
 		name: "commentd",
@@ -341,7 +341,10 @@ type command struct {
 func load(args []string, env func(string) string, usage io.Writer, cmd command) (*Config, error) {
 	table := settings()
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	fs.SetOutput(usage)
+	// The flag package prints a bad flag's error and then the whole usage, some hundred lines
+	// that push the error off the screen, and the caller prints the error again. The usage is
+	// printed below when asked for (-h), and a bad flag is returned as one line.
+	fs.SetOutput(io.Discard)
 	values := make(map[string]*flagValue, len(table))
 	for _, st := range table {
 		v := &flagValue{boolean: st.boolean, s: st.def}
@@ -353,12 +356,15 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	fs.Usage = func() {
+	fs.Usage = func() {}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(usage, "%s\nPrecedence: flags > COMMENTD_* environment > -config file > defaults.\n\n", cmd.intro)
+		fs.SetOutput(usage)
 		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
 		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w (%s -h lists the flags)", err, cmd.name)
 	}
 	switch {
 	case fs.NArg() > 0 && cmd.serves && fs.Arg(0) == "reseal":

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -338,5 +340,42 @@ func TestUnknownEnv(t *testing.T) {
 				t.Errorf("UnknownEnv(%q) = %q, want %q", tt.environ, got, tt.want)
 			}
 		})
+	}
+}
+
+// A mistyped flag is one line, the error, naming the flag; the usage, a hundred lines that would
+// push it off the screen, is printed only when asked for.
+func TestFlagErrorIsOneLine(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error
+	}{
+		{"unknown flag", []string{"-dev", "-redis-ulr", "redis://r:6379"}, "-redis-ulr"},
+		{"missing value", []string{"-dev", "-keys"}, "-keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var usage bytes.Buffer
+			_, err := Load(tt.args, envMap(nil), &usage)
+			if err == nil || errors.Is(err, ErrHelp) {
+				t.Fatalf("Load(%q) = %v, want a flag error", tt.args, err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.want) || strings.Contains(msg, "\n") {
+				t.Errorf("Load(%q) error = %q, want one line naming %s", tt.args, msg, tt.want)
+			}
+			if usage.Len() != 0 {
+				t.Errorf("Load(%q) wrote %d bytes of usage, want none:\n%s", tt.args, usage.Len(), usage.String())
+			}
+		})
+	}
+	var usage bytes.Buffer
+	if _, err := Load([]string{"-h"}, envMap(nil), &usage); !errors.Is(err, ErrHelp) {
+		t.Fatalf("Load(-h) = %v, want ErrHelp", err)
+	}
+	for _, want := range []string{"Usage: commentd", "-redis-url", "COMMENTD_REDIS_URL", "Precedence"} {
+		if !strings.Contains(usage.String(), want) {
+			t.Errorf("Load(-h) usage lacks %q:\n%s", want, usage.String())
+		}
 	}
 }
