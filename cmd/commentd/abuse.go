@@ -146,7 +146,7 @@ func (r *configReload) reload() {
 	}
 	next, err := r.load()
 	if err != nil {
-		r.log.Error("reload: config file not reloaded; the abuse controls in force stay", "config", r.started.ConfigFile, "err", err.Error())
+		r.log.Error("reload: config file not reloaded; the abuse controls in force stay", "config", r.started.ConfigFile, "error", err.Error())
 		return
 	}
 	if next.FileEmpty() {
@@ -154,7 +154,7 @@ func (r *configReload) reload() {
 		// in force and drop the trusted lists and the ban style. Going back to the defaults is
 		// said in so many words (rate-limits: default, ...).
 		r.log.Error("reload: config file not reloaded; the abuse controls in force stay", "config", r.started.ConfigFile,
-			"err", "the file holds no setting (empty, or caught while being written); send SIGHUP again once it is written")
+			"error", "the file holds no setting (empty, or caught while being written); send SIGHUP again once it is written")
 		return
 	}
 	var changed, restart []string
@@ -173,7 +173,7 @@ func (r *configReload) reload() {
 		r.log.Warn("reload: the config file changes settings that only a restart puts in force; they keep their start-up values", "settings", restart)
 	}
 	if err := r.abuse.reload(r.current.Abuse, next.Abuse, changed); err != nil {
-		r.log.Error("reload: abuse controls not reloaded; the ones in force stay", "config", r.started.ConfigFile, "err", err.Error())
+		r.log.Error("reload: abuse controls not reloaded; the ones in force stay", "config", r.started.ConfigFile, "error", err.Error())
 		return
 	}
 	r.current = next

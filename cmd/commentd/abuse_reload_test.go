@@ -235,7 +235,7 @@ func TestReloadAbuseInvalidFile(t *testing.T) {
 				t.Fatalf("first submission under 1/h: refused by %s", rule)
 			}
 			r.reloadWith(tt.text)
-			if got := r.lines("reload: config file not reloaded; the abuse controls in force stay"); len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["err"] == "" {
+			if got := r.lines("reload: config file not reloaded; the abuse controls in force stay"); len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["error"] == "" {
 				t.Errorf("reload of a broken file: error lines %v, want one ERROR line with the reason\n%s", got, r.log)
 			}
 			if n := len(r.lines("reload: abuse controls reloaded")); n != 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -498,6 +499,20 @@ func TestReloadKeysOnSIGHUP(t *testing.T) {
 	reloadAndWait("keys file not reloaded", 1)
 	if code := count(newToken); code != codes.OK {
 		t.Errorf("called CountComments after a reload of a broken keys file, got %v, want OK (the keys in force stay)", code)
+	}
+	// The cause is under "error", the key every other line of the log gives it, where a query
+	// for failures looks.
+	for line := range strings.Lines(s.log.String()) {
+		if !strings.Contains(line, "keys file not reloaded") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if msg, _ := rec["error"].(string); msg == "" {
+			t.Errorf("log line %q has no \"error\", want the cause there", line)
+		}
 	}
 }
 

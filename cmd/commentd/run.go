@@ -306,7 +306,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	case <-ctx.Done():
 		log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	case runErr = <-errc:
-		log.Error("server failed, shutting down", "err", runErr)
+		log.Error("server failed, shutting down", "error", runErr)
 	}
 	// Order: health goes NOT_SERVING, calls are still taken for -shutdown-delay, and gRPC drains
 	// (hard stop at the deadline); then HTTP; Redis closes last through the defer above.
@@ -317,7 +317,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		select {
 		case <-time.After(cfg.ShutdownDelay):
 		case runErr = <-errc:
-			log.Error("server failed, shutting down", "err", runErr)
+			log.Error("server failed, shutting down", "error", runErr)
 		}
 	}
 	shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
@@ -385,7 +385,7 @@ func reloadFiles(log *slog.Logger, cfg *config.Config, srv *grpcserver.Server, c
 	case cfg.KeysFile == "":
 		log.Info("reload: no keys file to read (-keys is not set); keys unchanged")
 	case err != nil:
-		log.Error("reload: keys file not reloaded; the keys in force stay", "err", err.Error())
+		log.Error("reload: keys file not reloaded; the keys in force stay", "error", err.Error())
 	default:
 		srv.SetKeys(keys)
 		log.Info("reload: keys file reloaded", "keys_file", cfg.KeysFile, "keys", keys.Len())
@@ -394,7 +394,7 @@ func reloadFiles(log *slog.Logger, cfg *config.Config, srv *grpcserver.Server, c
 		return
 	}
 	if err := cert.load(cfg.TLSCert, cfg.TLSKey); err != nil {
-		log.Error("reload: TLS certificate not reloaded; the one in force stays", "err", err.Error())
+		log.Error("reload: TLS certificate not reloaded; the one in force stays", "error", err.Error())
 		return
 	}
 	log.Info("reload: TLS certificate reloaded", "tls_cert", cfg.TLSCert)
@@ -505,7 +505,7 @@ func logShardPlacement(ctx context.Context, log *slog.Logger, rdb redis.Universa
 	defer cancel()
 	p, err := redisstore.ShardPlacement(ctx, rdb)
 	if err != nil {
-		log.Warn("could not read where the cluster keeps the comment shards", "err", err)
+		log.Warn("could not read where the cluster keeps the comment shards", "error", err)
 		return
 	}
 	if p == nil {
