@@ -189,6 +189,12 @@ func logAbuse(log *slog.Logger, a config.Abuse, staff int) {
 	log.Info("abuse controls", "rate_limits", a.RulesFrom, "rules", ruleStrings(a.Rules), "duplicate_window", dup,
 		"ban_style", banStyleName(a.BanStyle), "fail_open", a.FailOpen, "hold_unchecked", a.HoldUnchecked,
 		"timeout", a.Timeout.String(), "trusted_authors", staff, "trusted_ranges", a.TrustedRanges)
+	if a.HoldUnchecked && !a.FailOpen {
+		// Not refused: fail-open is the switch an operator flips back in an emergency, and the
+		// server must still start or reload then. But the setting does nothing on its own, and
+		// whoever set it expected unchecked comments to be held, not refused.
+		log.Warn("abuse-hold-unchecked has no effect without abuse-fail-open: when Redis fails the abuse check, submissions are refused (UNAVAILABLE), none go through unchecked to be held")
+	}
 }
 
 func ruleStrings(rules []ratelimit.Rule) []string {
