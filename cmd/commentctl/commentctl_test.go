@@ -910,6 +910,9 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bulk author as an email address", args: []string{"bulk", "reject", "--author", "jane@example.com", "--dry-run"}},
 		{name: "queue score above one", args: []string{"queue", "--score-above", "1.5"}},
 		{name: "queue score bounds crossed", args: []string{"queue", "--score-above", "0.8", "--score-below", "0.2"}},
+		// NaN parses as a float and is neither below 0 nor above 1.
+		{name: "queue score above NaN", args: []string{"queue", "--score-above", "NaN"}},
+		{name: "bulk score below NaN", args: []string{"bulk", "reject", "--score-below", "nan", "--dry-run"}},
 		{name: "zero timeout", args: []string{"--timeout", "0s", "queue"}},
 		{name: "server without a port", args: []string{"--server", "127.0.0.1", "queue"}},
 		{name: "server as a URL", args: []string{"--server", "http://127.0.0.1:7070", "queue"}},

@@ -116,14 +116,16 @@ func (f queueFilter) request(cmd *cobra.Command, now time.Time) (*commentdv1.Lis
 		req.MaxCreateTime = timestamppb.New(t)
 	}
 	flags := cmd.Flags()
+	// A score is checked as "within 0 to 1" rather than "below 0 or above 1": NaN, which the
+	// flag parses, is neither, and would go to the server for it to refuse by its field name.
 	if flags.Changed("score-above") {
-		if f.scoreAbove < 0 || f.scoreAbove > 1 {
+		if !(f.scoreAbove >= 0 && f.scoreAbove <= 1) {
 			return nil, usagef(cmd, "--score-above %g: want 0 to 1", f.scoreAbove)
 		}
 		req.MinSpamScore = &f.scoreAbove
 	}
 	if flags.Changed("score-below") {
-		if f.scoreBelow < 0 || f.scoreBelow > 1 {
+		if !(f.scoreBelow >= 0 && f.scoreBelow <= 1) {
 			return nil, usagef(cmd, "--score-below %g: want 0 to 1", f.scoreBelow)
 		}
 		req.MaxSpamScore = &f.scoreBelow
