@@ -58,6 +58,13 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 // parsePeriod reads the --since and --until flags ("" for unbounded) as the start and end times of
 // a request, and checks that the end comes after the start. Its error is a usage error.
 func parsePeriod(cmd *cobra.Command, since, until string, now time.Time) (start, end *timestamppb.Timestamp, err error) {
+	// --since "$T" with T unset would be read as no bound, widening the period instead of
+	// narrowing it: an audit search or an export would take in everything.
+	for _, name := range []string{"since", "until"} {
+		if err := blankFlag(cmd, name, "give a span (24h, 7d), an RFC 3339 time or a date, or leave --"+name+" out for no bound"); err != nil {
+			return nil, nil, err
+		}
+	}
 	if since != "" {
 		t, err := parseWhen(since, now)
 		if err != nil {
@@ -112,6 +119,13 @@ No matching event prints "No entries.". With -o json the output is the ListAudit
   commentctl audit --moderator retention --since 7d`,
 		Args: argCount(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Unset, either filter would list every event: "--moderator $M" with M unset would
+			// answer "what did M do?" with what everybody did.
+			for _, name := range []string{"moderator", "target"} {
+				if err := blankFlag(cmd, name, "give a value, or leave --"+name+" out to list every event"); err != nil {
+					return err
+				}
+			}
 			now := time.Now()
 			req := &commentdv1.ListAuditEventsRequest{
 				Moderator: strings.TrimSpace(moderator),

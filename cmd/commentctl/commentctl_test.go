@@ -936,6 +936,16 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bulk with a blank reason code", args: []string{"bulk", "reject", "--reason-code", " ", "--yes"}},
 		{name: "bulk with an empty older-than", args: []string{"bulk", "reject", "--older-than", "", "--yes"}},
 		{name: "queue with an empty author", args: []string{"queue", "--author", ""}},
+		// Filters given empty ("--moderator $M" with M unset): read as not given, they would list
+		// every event, every entry of both lists, or the server's choice of kinds.
+		{name: "audit with an empty moderator", args: []string{"audit", "--moderator", ""}},
+		{name: "audit with a blank target", args: []string{"audit", "--target", " "}},
+		{name: "audit with an empty since", args: []string{"audit", "--since", ""}},
+		{name: "audit with an empty until", args: []string{"audit", "--since", "24h", "--until", ""}},
+		{name: "export with an empty since", args: []string{"export", "--email", "jane@example.com", "--since", ""}},
+		{name: "filters list with an empty list", args: []string{"filters", "list", "--list", ""}},
+		{name: "watch with empty kinds", args: []string{"watch", "--kinds", ""}},
+		{name: "watch with only commas as kinds", args: []string{"watch", "--kinds", ", ,"}},
 		{name: "reject with a blank etag", args: []string{"reject", "c1", "--etag", " "}},
 		{name: "spam with an empty if-state", args: []string{"spam", "c1", "c2", "--if-state", ""}},
 		{name: "approve prefix only among others", args: []string{"approve", "c1", " comments/ "}},

@@ -87,7 +87,8 @@ when there is none. With -o json the output is one ListFiltersResponse holding e
 		Args:    argCount(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &commentdv1.ListFiltersRequest{PageSize: maxPageSize}
-			if list != "" {
+			// Changed, not non-empty: --list "$L" with L unset would list both lists.
+			if cmd.Flags().Changed("list") {
 				l, ok := filterLists[list]
 				if !ok {
 					return usagef(cmd, "--list %q: want hold or spam", list)

@@ -107,6 +107,11 @@ With -o json each event is printed as one WatchQueueResponse JSON object per lin
 			if err != nil {
 				return usagef(cmd, "--kinds: %v", err)
 			}
+			// --kinds "$K" with K unset (or only commas) names no kind; sent so, the server
+			// would pick held and reported, which may not be what the script asked for.
+			if len(ks) == 0 && cmd.Flags().Changed("kinds") {
+				return usagef(cmd, "--kinds %q names no kind; want held, reported, spam or decided, or leave --kinds out for held and reported", kinds)
+			}
 			if delay <= 0 {
 				return usagef(cmd, "--reconnect-delay must be positive, got %s", delay)
 			}
