@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,14 +114,16 @@ when there is none. With -o json the output is one ListFiltersResponse holding e
 			if len(all.GetFilters()) == 0 {
 				return writeNoEntries(c.stdout)
 			}
-			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tLIST\tKIND\tVALUE\tBY\tAGE")
+			// table, not text/tabwriter: a value in Chinese or with an emoji, as word and phrase
+			// entries may be, is wider on screen than its count of characters.
+			var tb table
+			tb.row("NAME", "LIST", "KIND", "VALUE", "BY", "AGE")
 			now := time.Now()
 			for _, f := range all.GetFilters() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.GetName(), filterListName(f.GetList()), filterKindName(f.GetKind()),
+				tb.row(f.GetName(), filterListName(f.GetList()), filterKindName(f.GetKind()),
 					truncate(oneLine(f.GetValue()), 60), orDash(oneLine(f.GetModerator())), age(f.GetCreateTime(), now))
 			}
-			return tw.Flush()
+			return tb.write(c.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&list, "list", "", "only this list: hold or spam")

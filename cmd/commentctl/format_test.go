@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,27 @@ func TestTablesAlignWideText(t *testing.T) {
 	}
 	// watch prints no header: the first event's line sets the column.
 	checkColumn(t, "eventLine", b.String(), "j•••@example.com", "j•••@example.com")
+}
+
+// TestFiltersListAlignsWideText: filters list keeps its BY column in line when an entry's value
+// is wider on a terminal than its count of characters, as a word in Chinese or a phrase with an
+// emoji is.
+func TestFiltersListAlignsWideText(t *testing.T) {
+	t.Parallel()
+	created := timestamppb.New(time.Now().Add(-time.Hour))
+	var filters []*commentdv1.Filter
+	for i, v := range []string{"cheap watches", "赌场", "🎰 free spins", "Ｃａｓｉｎｏ"} {
+		filters = append(filters, &commentdv1.Filter{
+			Name: fmt.Sprintf("filters/%024d", i+1), List: commentdv1.FilterList_FILTER_LIST_HOLD,
+			Kind: commentdv1.FilterKind_FILTER_KIND_PHRASE, Value: v, Moderator: "mod-a", CreateTime: created,
+		})
+	}
+	args := withServer(serveFiltersDouble(t, &spamState{filters: filters}), "filters", "list")
+	got := invocation{args: args}.runOK(t)
+	if n := strings.Count(got.stdout, "mod-a"); n != len(filters) {
+		t.Fatalf("%s: stdout %q names mod-a %d times; want %d, one per entry", cmdline(args), got.stdout, n, len(filters))
+	}
+	checkColumn(t, cmdline(args), got.stdout, "BY", "mod-a")
 }
 
 // checkColumn fails unless marker starts on every line after the first at the terminal column where
