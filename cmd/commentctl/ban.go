@@ -224,9 +224,9 @@ func (c *cli) unbanCmd() *cobra.Command {
 		Use:   "unban NAME...",
 		Short: "Lift bans",
 		Long: `unban lifts bans at once. Each NAME is a ban's resource name as bans lists it (bans/ID) or just
-its ID. One line is printed per name, in the order given: "<name>: lifted" on stdout, or the error
-on stderr (NOT_FOUND when there is no such ban in force, expired ones included). The exit status
-is 1 if any name failed.
+its ID. One line is printed per name, in the order given (a name given twice is sent once):
+"<name>: lifted" on stdout, or the error on stderr (NOT_FOUND when there is no such ban in force,
+expired ones included). The exit status is 1 if any name failed.
 
 With -o json the output is one JSON array with an object per name: {"name", "ok": true}, or
 {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}.`,
@@ -275,12 +275,21 @@ type unbanJSON struct {
 // When ctx ends (Ctrl-C) it sends no more, and names not sent get ctx's error; the call already
 // sent is left to finish (bounded by --timeout): cut short, it would be reported as cancelled
 // though the server may have removed the entry.
+//
+// A name given twice (the bare ID and bans/ID, or a list with repeats) is removed once, as
+// approve decides a comment once: sent again, it would come back NOT_FOUND, and a command that
+// removed everything it was given would end with exit status 1.
 func (c *cli) removeEach(ctx context.Context, args []string, name func(string) string, remove func(context.Context, string) error, done, verb string) error {
 	results := make([]unbanResult, 0, len(args))
 	failed := 0
+	seen := make(map[string]bool, len(args))
 	callBase := context.WithoutCancel(ctx)
 	for _, a := range args {
 		n := name(a)
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
 		var err error
 		if ctx.Err() != nil {
 			err = fmt.Errorf("not sent: %w", context.Cause(ctx))

@@ -372,6 +372,51 @@ func TestUnbanCommand(t *testing.T) {
 	})
 }
 
+// TestRemoveNamedTwice: unban and filters rm given one name twice, bare and as a resource name,
+// remove it once and succeed. Sent twice, the second call came back NOT_FOUND (a server has
+// nothing left to remove) and the command exited 1 though it had removed everything it was given.
+func TestRemoveNamedTwice(t *testing.T) {
+	t.Parallel()
+	t.Run("unban", func(t *testing.T) {
+		t.Parallel()
+		var mu sync.Mutex
+		lifted := map[string]bool{}
+		f := &banFake{del: func(r *commentdv1.DeleteBanRequest) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if lifted[r.GetName()] { // as the server: a lifted ban is gone
+				return statusErr(t, codes.NotFound, "no such ban in force", "BAN_NOT_FOUND")
+			}
+			lifted[r.GetName()] = true
+			return nil
+		}}
+		name := "bans/author-" + sampleHash
+		args := withServer(serveBanFake(t, f), "unban", name, "author-"+sampleHash, "ip-"+sampleHash, name)
+		got := invocation{args: args}.run(t)
+		want := result{code: exitOK, stdout: name + ": lifted\nbans/ip-" + sampleHash + ": lifted\n"}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(result{})); diff != "" {
+			t.Errorf("%s: result (-want +got):\n%s", cmdline(args), diff)
+		}
+		wantReqs := []proto.Message{&commentdv1.DeleteBanRequest{Name: name}, &commentdv1.DeleteBanRequest{Name: "bans/ip-" + sampleHash}}
+		if diff := cmp.Diff(wantReqs, f.requests(), protocmp.Transform()); diff != "" {
+			t.Errorf("%s: requests (-want +got):\n%s", cmdline(args), diff)
+		}
+	})
+	t.Run("filters rm", func(t *testing.T) {
+		t.Parallel()
+		st := &spamState{filters: []*commentdv1.Filter{{Name: "filters/0123456789abcdef01234567"}}}
+		args := withServer(serveFiltersDouble(t, st), "filters", "rm", "0123456789abcdef01234567", "filters/0123456789abcdef01234567", "-o", "json")
+		got := invocation{args: args}.run(t)
+		want := result{code: exitOK, stdout: "[\n  {\n    \"name\": \"filters/0123456789abcdef01234567\",\n    \"ok\": true\n  }\n]\n"}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(result{})); diff != "" {
+			t.Errorf("%s: result (-want +got):\n%s", cmdline(args), diff)
+		}
+		if n := len(requestsOf[*commentdv1.DeleteFilterRequest](st)); n != 1 {
+			t.Errorf("%s: %d DeleteFilter calls; want 1", cmdline(args), n)
+		}
+	})
+}
+
 // TestUnbanCtrlC: Ctrl-C while a ban is being lifted lets that call finish, so its line says what
 // the server did, and sends no more. The call cut short was reported as cancelled, though the
 // server had lifted the ban.

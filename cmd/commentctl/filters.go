@@ -182,8 +182,8 @@ func (c *cli) filtersRmCmd() *cobra.Command {
 		Use:   "rm NAME...",
 		Short: "Remove word-list entries",
 		Long: `filters rm removes entries by name (filters/ID, or the bare ID) and prints one line per entry, in
-the order given: "<name>: removed" on stdout, or the error on stderr. The exit status is 1 if any
-name failed.
+the order given (a name given twice is sent once): "<name>: removed" on stdout, or the error on
+stderr. The exit status is 1 if any name failed.
 
 With -o json the output is one JSON array with an object per name: {"name", "ok": true}, or
 {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}.`,
