@@ -386,12 +386,20 @@ func hasVisible(s string) bool {
 			}
 			continue
 		}
-		if !unicode.IsSpace(r) && !unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+		if !unicode.IsSpace(r) && !blankSymbol(r) &&
+			!unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
 			return true
 		}
 	}
 	return false
 }
+
+// blankSymbol reports whether r is a symbol whose glyph is empty: the Braille pattern with no
+// dots (U+2800) and the musical null notehead (U+1D159). Unicode gives them no property that
+// says so (they are neither white space nor default ignorable), yet a font draws nothing for
+// them, and U+2800 is the character passed around for "invisible" user names: a name of them
+// shows as nothing, as one of zero-width spaces does.
+func blankSymbol(r rune) bool { return r == '\u2800' || r == '\U0001D159' }
 
 // hasControl reports whether s holds a control character, or, where multiline is false, a line
 // break of any kind: besides the ASCII ones (control characters already), the Unicode line and

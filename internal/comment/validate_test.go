@@ -63,6 +63,8 @@ func TestValidateRejects(t *testing.T) {
 		{"name only invisible characters", Limits{}, func(s *Submission) { s.AuthorName = " \u2060\u3164\ufe0f " }, []string{"author_name"}},
 		{"body missing", Limits{}, func(s *Submission) { s.Body = "" }, []string{"body"}},
 		{"body only zero-width characters", Limits{}, func(s *Submission) { s.Body = "\u200b\n\u200c\u200d\ufeff" }, []string{"body"}},
+		{"name only blank Braille patterns", Limits{}, func(s *Submission) { s.AuthorName = "\u2800\u2800" }, []string{"author_name"}},
+		{"body only blank symbols", Limits{}, func(s *Submission) { s.Body = "\u2800\n\U0001D159\u200b" }, []string{"body"}},
 		{"body too long by default", Limits{}, func(s *Submission) { s.Body = strings.Repeat("x", 5001) }, []string{"body"}},
 		{"body over configured limit", Limits{MaxBodyChars: 10}, func(s *Submission) { s.Body = strings.Repeat("x", 11) }, []string{"body"}},
 		{"body invalid utf-8", Limits{}, func(s *Submission) { s.Body = "ok \xff" }, []string{"body"}},
