@@ -57,6 +57,8 @@ func TestValidateRejects(t *testing.T) {
 		{"name with a first-strong isolate", Limits{}, func(s *Submission) { s.AuthorName = "\u2068Jane" }, []string{"author_name"}},
 		{"name is an email address", Limits{}, func(s *Submission) { s.AuthorName = "jane@example.com" }, []string{"author_name"}},
 		{"name holds an email address", Limits{}, func(s *Submission) { s.AuthorName = "Jane Reader <Jane@Example.com>" }, []string{"author_name"}},
+		{"name holds an email address typed in full-width forms", Limits{}, func(s *Submission) { s.AuthorName = "Jane jane＠example.com" }, []string{"author_name"}},
+		{"request id holding a URL-encoded email address after a colon", Limits{}, func(s *Submission) { s.RequestID = "form:jane%40example.com" }, []string{"request_id"}},
 		{"name holds another email address", Limits{}, func(s *Submission) { s.AuthorName = "Jane (write to info@example.org.)" }, []string{"author_name"}},
 		{"name with a line separator", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u2028Doe" }, []string{"author_name"}},
 		{"name with a paragraph separator", Limits{}, func(s *Submission) { s.AuthorName = "Jane\u2029Doe" }, []string{"author_name"}},

@@ -49,25 +49,26 @@ func ParseEmail(s string) (Email, bool) {
 }
 
 // HoldsEmail reports whether text holds an email address that ParseEmail takes: a run of text
-// with an "@", cut at spaces and at the brackets and quotes that enclose an address in prose,
-// without a "mailto:" before it or the full stop, comma or other punctuation that ends a sentence
-// after it. A masked address (MaskEmail's j•••@example.com, as moderators see it) is not one, nor
-// is a handle ("@jane") or a word with an "@" and no domain ("Jane@Home").
+// with an "@", cut at spaces, at the brackets and quotes that enclose an address in prose and at
+// colons ("mailto:", "E-mail:"; no address has one outside quotes), without the full stop, comma
+// or other punctuation that ends a sentence after it. The text is read in its compatibility form
+// (NFKC) first: an address typed with an East Asian input method in full-width mode
+// ("jane＠example．com") is one to every reader, though ParseEmail alone would not take it. A
+// masked address (MaskEmail's j•••@example.com, as moderators see it) is not one, nor is a handle
+// ("@jane") or a word with an "@" and no domain ("Jane@Home").
 func HoldsEmail(text string) bool {
+	text = norm.NFKC.String(text)
 	if !strings.Contains(text, "@") {
 		return false
 	}
 	cut := func(r rune) bool {
-		return unicode.IsSpace(r) || strings.ContainsRune("<>()[]{},;\"'`«»“”‘’", r)
+		return unicode.IsSpace(r) || strings.ContainsRune("<>()[]{},;:\"'`«»“”‘’", r)
 	}
 	for run := range strings.FieldsFuncSeq(text, cut) {
 		if !strings.Contains(run, "@") || strings.Contains(run, "•") {
 			continue
 		}
-		if len(run) > 7 && strings.EqualFold(run[:7], "mailto:") {
-			run = run[7:]
-		}
-		run = strings.TrimRight(run, ".!?:")
+		run = strings.TrimRight(run, ".!?")
 		if _, ok := ParseEmail(run); ok {
 			return true
 		}

@@ -532,6 +532,14 @@ func TestHoldsEmail(t *testing.T) {
 		{"same author as j•••@example.com", false},
 		{"Jane@Home", false},
 		{"Jane <jane@example.com>", true},
+		{"E-mail:jane@example.com", true},
+		{"MAILTO:jane@example.com", true},
+		{"jane＠example.com", true},
+		{"jane﹫example.com", true},
+		{"ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", true},
+		{"jane@example．com", true},
+		{"Jane＠Home", false},
+		{"same author as j•••＠example.com", false},
 	} {
 		if got := HoldsEmail(tt.text); got != tt.want {
 			t.Errorf("HoldsEmail(%q) = %v, want %v", tt.text, got, tt.want)
