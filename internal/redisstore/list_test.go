@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -286,6 +287,8 @@ func TestListRejectsBadPageTokens(t *testing.T) {
 		{"base64 of garbage", publishedLister(ts, "tok-a"), b64("hello")},
 		{"wrong version", publishedLister(ts, "tok-a"), b64("v9.00000000.1.abc")},
 		{"negative score", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a", false), cursor{score: -1, id: "00abc"})},
+		{"score past 2^53", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a", false), cursor{score: 1<<53 + 1, id: "00abc"})},
+		{"largest int64 score", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a", false), cursor{score: math.MaxInt64, id: "00abc"})},
 		{"id with a bad character", publishedLister(ts, "tok-a"), encodeToken(publishedQuery("tok-a", false), cursor{score: 1, id: "00a.b"})},
 		{"published token of another thread", publishedLister(ts, "tok-b"), publishedA},
 		{"queue token for published comments", publishedLister(ts, "tok-a"), queueAll},

@@ -58,8 +58,10 @@ func decodeTokenOf(tok, query string, validID func(string) bool) (*cursor, error
 	if len(parts) != 4 || parts[0] != "v1" || parts[1] != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(query))) {
 		return nil, bad
 	}
+	// parseScore bounds every score read from an index at 2^53, so a token past it was never made
+	// here: taken, it would list nothing instead of being refused.
 	score, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || score < 0 || !validID(parts[3]) {
+	if err != nil || score < 0 || score > 1<<53 || !validID(parts[3]) {
 		return nil, bad
 	}
 	return &cursor{score: score, id: parts[3]}, nil
