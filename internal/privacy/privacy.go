@@ -269,17 +269,32 @@ type IP struct {
 	addr netip.Addr
 }
 
-// ParseIP parses an IPv4 or IPv6 address (an IPv4-mapped IPv6 address becomes IPv4; a zone is refused).
+// ParseIP parses an IPv4 or IPv6 address (an IPv4-mapped IPv6 address, or one of the NAT64
+// well-known prefix, becomes the IPv4 address it stands for; a zone is refused).
 func ParseIP(s string) (IP, bool) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	if err != nil || a.Zone() != "" {
 		return IP{}, false
 	}
-	return IP{addr: a.Unmap()}, true
+	return IPFromAddr(a), true
 }
 
-// IPFromAddr wraps an already parsed address.
-func IPFromAddr(a netip.Addr) IP { return IP{addr: a.Unmap()} }
+// IPFromAddr wraps an already parsed address, as ParseIP does.
+func IPFromAddr(a netip.Addr) IP {
+	a = a.Unmap()
+	if nat64Prefix.Contains(a) {
+		// A site behind an IPv6-only network's translator (RFC 6052, 7755) sees each IPv4 reader
+		// as 64:ff9b::a.b.c.d. Taken as IPv6, every such reader would share one /64, counted by
+		// the rate limits as one reader and banned together; the address is the IPv4 one.
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	return IP{addr: a}
+}
+
+// nat64Prefix is the NAT64 well-known prefix, whose addresses hold an IPv4 address in their last
+// 32 bits (RFC 6052).
+var nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
 
 // IsZero reports whether ip holds no address.
 func (ip IP) IsZero() bool { return !ip.addr.IsValid() }

@@ -579,3 +579,38 @@ func TestHoldsIP(t *testing.T) {
 		}
 	}
 }
+
+// TestParseIPEmbeddedIPv4: an IPv6 address that stands for an IPv4 reader (IPv4-mapped, or of the
+// NAT64 well-known prefix) is that IPv4 address, so two such readers are counted, banned and
+// masked as the two IPv4 addresses they are, not as one IPv6 /64.
+func TestParseIPEmbeddedIPv4(t *testing.T) {
+	keys, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "k", Secret: NewSecret()}}, HashKey: NewSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{"::ffff:198.51.100.7", "198.51.100.7"},
+		{"64:ff9b::198.51.100.7", "198.51.100.7"},
+		{"64:ff9b::c633:6408", "198.51.100.8"},
+		{"64:ff9b::0.0.0.0", "0.0.0.0"},
+		{"64:ff9b:1::198.51.100.7", "64:ff9b:1::c633:6407"}, // a local-use prefix: no known layout
+		{"2001:db8::198.51.100.7", "2001:db8::c633:6407"},
+	} {
+		ip, ok := ParseIP(tt.in)
+		if !ok || ip.Reveal() != tt.want {
+			t.Errorf("ParseIP(%q) = %q, %v; want %q", tt.in, ip.Reveal(), ok, tt.want)
+		}
+	}
+	a, _ := ParseIP("64:ff9b::198.51.100.7")
+	b, _ := ParseIP("64:ff9b::203.0.113.9")
+	v4, _ := ParseIP("198.51.100.7")
+	if keys.IPLimitKey(a) == keys.IPLimitKey(b) {
+		t.Errorf("IPLimitKey(64:ff9b::198.51.100.7) = IPLimitKey(64:ff9b::203.0.113.9), want two readers' keys")
+	}
+	if keys.IPKey(a) != keys.IPKey(v4) || keys.IPLimitKey(a) != keys.IPLimitKey(v4) {
+		t.Errorf("IPKey, IPLimitKey(64:ff9b::198.51.100.7) differ from those of 198.51.100.7, want the same reader's")
+	}
+	if got := a.Masked(); got != "198.51.100.x" {
+		t.Errorf("ParseIP(64:ff9b::198.51.100.7).Masked() = %q, want 198.51.100.x", got)
+	}
+}
