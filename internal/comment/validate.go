@@ -255,7 +255,10 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 			}
 			return r
 		}, s.UserAgent)
-		d.UserAgent = truncateRunes(strings.TrimSpace(ua), MaxUserAgentChars)
+		// An address in it (a proxy's "via 203.0.113.7", a crawler's contact address) is masked:
+		// the user agent is kept in clear and shown to moderators, and the site cannot be asked
+		// for a header the browser wrote. Masked before the cut, as a masked form may be longer.
+		d.UserAgent = truncateRunes(strings.TrimSpace(privacy.MaskAddresses(ua)), MaxUserAgentChars)
 	}
 	if err := verr.Err(); err != nil {
 		return Draft{}, err

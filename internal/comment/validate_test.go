@@ -297,6 +297,29 @@ func TestValidateUserAgentControlCharacters(t *testing.T) {
 	}
 }
 
+// TestValidateMasksAddressesInUserAgent: the user agent is kept in clear and shown to moderators,
+// so an address in it (a proxy's, a crawler's contact) is kept only in its masked form.
+func TestValidateMasksAddressesInUserAgent(t *testing.T) {
+	tests := []struct {
+		name, ua, want string
+	}{
+		{name: "browser", ua: "Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0.0.0 Safari/537.36", want: "Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0.0.0 Safari/537.36"},
+		{name: "IPv4 address", ua: "Mozilla/5.0 via 198.51.100.94", want: "Mozilla/5.0 via 198.51.100.x"},
+		{name: "IPv6 address", ua: "Mozilla/5.0 (client 2001:db8:4c3a::93)", want: "Mozilla/5.0 (client 2001:db8:4c3a::/48)"},
+		{name: "email address", ua: "ExampleBot/2.1 (+mailto:badger.ua3@example.org)", want: "ExampleBot/2.1 (+mailto:b•••@example.org)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSubmission()
+			s.UserAgent = tt.ua
+			d, err := Limits{}.Validate(s)
+			if err != nil || d.UserAgent != tt.want {
+				t.Errorf("Validate(user agent %q) = %q, %v; want %q, nil", tt.ua, d.UserAgent, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestValidateTruncatesUserAgent(t *testing.T) {
 	s := validSubmission()
 	s.UserAgent = strings.Repeat("u", MaxUserAgentChars+10)

@@ -9,6 +9,7 @@ package privacy
 
 import (
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/mail"
 	"net/netip"
@@ -61,53 +62,222 @@ func HoldsEmail(text string) bool {
 	if !strings.Contains(text, "@") {
 		return false
 	}
-	cut := func(r rune) bool {
-		return unicode.IsSpace(r) || strings.ContainsRune("<>()[]{},;:\"'`«»“”‘’", r)
-	}
-	for run := range strings.FieldsFuncSeq(text, cut) {
-		if !strings.Contains(run, "@") || strings.Contains(run, "•") {
-			continue
-		}
-		run = strings.TrimRight(run, ".!?")
-		if _, ok := ParseEmail(run); ok {
+	for start, end := range spans(text, isEmailChar) {
+		if _, ok := emailIn(text[start:end]); ok {
 			return true
 		}
 	}
 	return false
 }
 
+// isEmailChar reports whether r may be part of a run of text that holds an email address: it is
+// no space, nor a bracket or quote that encloses an address in prose, nor a colon ("mailto:",
+// "E-mail:"; no address has one outside quotes).
+func isEmailChar(r rune) bool {
+	return !unicode.IsSpace(r) && !strings.ContainsRune("<>()[]{},;:\"'`«»“”‘’", r)
+}
+
+// emailIn returns where the email address that run (a run of isEmailChar) starts with ends, as
+// HoldsEmail reads it, and whether there is one.
+func emailIn(run string) (end int, ok bool) {
+	if !strings.Contains(run, "@") || strings.Contains(run, "•") {
+		return 0, false
+	}
+	end = len(strings.TrimRight(run, ".!?"))
+	if _, ok := ParseEmail(run[:end]); !ok {
+		return 0, false
+	}
+	return end, true
+}
+
 // HoldsIP reports whether text holds an IP address: four dot-separated numbers of one to three
 // digits, each at most 255, wherever they stand ("ip-203.0.113.7:443"), or a run of hexadecimal
 // digits, colons and dots, with at least two colons, that net/netip parses as an IPv6 address
 // other than the loopback and unspecified ones ("2001:db8::1", "[2001:db8::1]:443"). A version
-// number of four parts ("1.2.3.4") looks the same and is taken for one.
+// number of four parts ("1.2.3.4") looks the same and is taken for one. The first address of a
+// network written as one ("203.0.113.0/24", or "2001:db8:1::/48" as IP.Masked gives an IPv6
+// address) names the network, not a reader, and is not one.
 func HoldsIP(text string) bool {
-	isV4 := func(r rune) bool { return r >= '0' && r <= '9' || r == '.' }
-	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return !isV4(r) }) {
-		n := 0 // consecutive dot-separated numbers of an address's form
-		for part := range strings.SplitSeq(run, ".") {
-			if v, err := strconv.Atoi(part); err == nil && len(part) <= 3 && v <= 255 {
-				n++
-			} else {
-				n = 0
-			}
-			if n == 4 {
-				return true
-			}
+	for start, end := range spans(text, isIPv4Char) {
+		if len(ipv4In(text, start, end)) > 0 {
+			return true
 		}
 	}
-	isV6 := func(r rune) bool {
-		return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == ':' || r == '.'
-	}
-	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return !isV6(r) }) {
-		if strings.Count(run, ":") < 2 {
-			continue
-		}
-		if a, err := netip.ParseAddr(run); err == nil && a.Is6() && !a.IsLoopback() && !a.IsUnspecified() {
+	for start, end := range spans(text, isIPv6Char) {
+		if _, ok := ipv6In(text, start, end); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// HoldsAddress reports whether text holds an email address (HoldsEmail) or an IP address
+// (HoldsIP). Free text that is kept in clear and shown to moderators (a reason, a word-list entry)
+// is refused when it does: an address written there would never be hashed, sealed or erased.
+func HoldsAddress(text string) bool { return HoldsEmail(text) || HoldsIP(text) }
+
+// MaskAddresses returns text with every address HoldsEmail and HoldsIP would find in it replaced
+// by its masked form (MaskEmail, IP.Masked): "via 203.0.113.7" becomes "via 203.0.113.x". It is for
+// text a reader or their browser sent that is kept as it is, such as the user agent, where a
+// refusal would help no one: the reader cannot change it. A four-part number right after a
+// product name and a slash ("Chrome/124.0.0.0") is a version, as user agents write them, and is
+// left alone. The text comes back in its compatibility form (NFKC), as HoldsEmail reads it; the
+// masked form may be longer than the address it replaces.
+func MaskAddresses(text string) string {
+	// Read as HoldsEmail reads it, or an address in full-width forms would be found and kept.
+	text = norm.NFKC.String(text)
+	if strings.Contains(text, "@") {
+		text = replaceSpans(text, isEmailChar, func(start, end int) string {
+			run := text[start:end]
+			e, ok := emailIn(run)
+			if !ok {
+				return run
+			}
+			return MaskEmail(run[:e]) + run[e:]
+		})
+	}
+	if strings.Count(text, ":") >= 2 {
+		text = replaceSpans(text, isIPv6Char, func(start, end int) string {
+			if a, ok := ipv6In(text, start, end); ok {
+				return IPFromAddr(a).Masked()
+			}
+			return text[start:end]
+		})
+	}
+	if strings.Contains(text, ".") {
+		text = replaceSpans(text, isIPv4Char, func(start, end int) string {
+			run := text[start:end]
+			if start >= 2 && text[start-1] == '/' && isAlnumByte(text[start-2]) {
+				return run // a product's version: "Chrome/124.0.0.0"
+			}
+			last := ipv4In(text, start, end)
+			if len(last) == 0 {
+				return run
+			}
+			var b strings.Builder
+			from := start
+			for _, i := range last {
+				b.WriteString(text[from:i])
+				b.WriteString("x")
+				from = i
+				for from < end && text[from] != '.' {
+					from++
+				}
+			}
+			b.WriteString(text[from:end])
+			return b.String()
+		})
+	}
+	return text
+}
+
+// spans yields the start and end of every maximal run of text whose runes keep accepts, in order.
+func spans(text string, keep func(rune) bool) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		start := -1
+		for i, r := range text {
+			switch {
+			case keep(r) && start < 0:
+				start = i
+			case !keep(r) && start >= 0:
+				if !yield(start, i) {
+					return
+				}
+				start = -1
+			}
+		}
+		if start >= 0 {
+			yield(start, len(text))
+		}
+	}
+}
+
+// replaceSpans returns text with every span of keep replaced by what f makes of it.
+func replaceSpans(text string, keep func(rune) bool, f func(start, end int) string) string {
+	var b strings.Builder
+	last := 0
+	for start, end := range spans(text, keep) {
+		b.WriteString(text[last:start])
+		b.WriteString(f(start, end))
+		last = end
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+func isIPv4Char(r rune) bool { return r >= '0' && r <= '9' || r == '.' }
+
+func isIPv6Char(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == ':' || r == '.'
+}
+
+func isAlnumByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// ipv4In returns where the last number of each IPv4 address in text[start:end] (a run of
+// isIPv4Char) starts: four consecutive dot-separated numbers of one to three digits, each at most
+// 255, that are not a network's first address followed by its prefix length (isNetwork).
+func ipv4In(text string, start, end int) []int {
+	var lasts []int
+	n, first := 0, start // consecutive numbers of an address's form, and where the first began
+	for i := start; i < end; {
+		j := i
+		for j < end && text[j] != '.' {
+			j++
+		}
+		part := text[i:j]
+		if v, err := strconv.Atoi(part); err == nil && len(part) <= 3 && v <= 255 {
+			if n == 0 {
+				first = i
+			}
+			n++
+		} else {
+			n = 0
+		}
+		if n == 4 {
+			a, err := netip.ParseAddr(text[first:j])
+			if err != nil || !isNetwork(a, text[j:]) {
+				lasts = append(lasts, i)
+			}
+			n = 0
+		}
+		i = j + 1
+	}
+	return lasts
+}
+
+// ipv6In returns the IPv6 address text[start:end] (a run of isIPv6Char) is, and whether it is one
+// HoldsIP takes: at least two colons, neither loopback nor unspecified, nor a network's first
+// address followed by its prefix length.
+func ipv6In(text string, start, end int) (netip.Addr, bool) {
+	run := text[start:end]
+	if strings.Count(run, ":") < 2 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(run)
+	if err != nil || !a.Is6() || a.IsLoopback() || a.IsUnspecified() || isNetwork(a, text[end:]) {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// isNetwork reports whether address a, written just before rest, is the first address of a
+// network whose prefix length rest starts with ("/24"), shorter than a full address: such as
+// "203.0.113.0/24", or "2001:db8:1::/48" as IP.Masked shows an IPv6 address.
+func isNetwork(a netip.Addr, rest string) bool {
+	if len(rest) < 2 || rest[0] != '/' {
+		return false
+	}
+	bits, i := 0, 1
+	for ; i < len(rest) && i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++ {
+		bits = bits*10 + int(rest[i]-'0')
+	}
+	if i == 1 || bits >= a.BitLen() {
+		return false
+	}
+	p, err := a.Prefix(bits)
+	return err == nil && p.Addr() == a
 }
 
 // simpleAddress reports whether s is a dot-atom local part, "@" and a domain of letters, digits,

@@ -540,6 +540,7 @@ func TestHoldsEmail(t *testing.T) {
 		{"jane@example．com", true},
 		{"Jane＠Home", false},
 		{"same author as j•••＠example.com", false},
+		{"crawler (+mailto:jane@example.com)", true},
 	} {
 		if got := HoldsEmail(tt.text); got != tt.want {
 			t.Errorf("HoldsEmail(%q) = %v, want %v", tt.text, got, tt.want)
@@ -612,5 +613,63 @@ func TestParseIPEmbeddedIPv4(t *testing.T) {
 	}
 	if got := a.Masked(); got != "198.51.100.x" {
 		t.Errorf("ParseIP(64:ff9b::198.51.100.7).Masked() = %q, want 198.51.100.x", got)
+	}
+}
+
+func TestMaskAddresses(t *testing.T) {
+	chrome := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+	for _, tt := range []struct {
+		name, text, want string
+	}{
+		{name: "empty", text: "", want: ""},
+		{name: "browser with a four-part version", text: chrome, want: chrome},
+		{name: "IPv4 address", text: "Mozilla/5.0 via 203.0.113.7", want: "Mozilla/5.0 via 203.0.113.x"},
+		{name: "IPv4 address with a port and a label", text: "proxy(ip=203.0.113.7:8080)", want: "proxy(ip=203.0.113.x:8080)"},
+		{name: "IPv4 address in a link", text: "bot (+http://203.0.113.7/bot.html)", want: "bot (+http://203.0.113.x/bot.html)"},
+		{name: "IPv4 address after a word and a slash", text: "fwd/203.0.113.7", want: "fwd/203.0.113.7"},
+		{name: "too many digits", text: "build 1234.1.1.1", want: "build 1234.1.1.1"},
+		{name: "two addresses", text: "203.0.113.7, 198.51.100.9", want: "203.0.113.x, 198.51.100.x"},
+		{name: "IPv6 address", text: "client [2001:db8:dead:beef::4711]:443", want: "client [2001:db8:dead::/48]:443"},
+		{name: "IPv4 in IPv6 form", text: "from ::ffff:198.51.100.7", want: "from 198.51.100.x"},
+		{name: "loopback and times stay", text: "::1 at 12:34:56", want: "::1 at 12:34:56"},
+		{name: "email address", text: "crawler (+mailto:Jane.Doe@Example.com)", want: "crawler (+mailto:J•••@example.com)"},
+		{name: "email address ending a sentence", text: "contact jane@example.com.", want: "contact j•••@example.com."},
+		{name: "email address in full-width forms", text: "via ｊａｎｅ＠example.com", want: "via j•••@example.com"},
+		{name: "masked email stays", text: "j•••@example.com", want: "j•••@example.com"},
+		{name: "handle stays", text: "@jane", want: "@jane"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MaskAddresses(tt.text)
+			if got != tt.want {
+				t.Errorf("MaskAddresses(%q) = %q, want %q", tt.text, got, tt.want)
+			}
+			// A version left alone still reads as an address to HoldsAddress; a text masked must not.
+			if got != tt.text && HoldsAddress(got) {
+				t.Errorf("HoldsAddress(MaskAddresses(%q)) = true, want false: %q still holds an address", tt.text, got)
+			}
+		})
+	}
+}
+
+func TestHoldsAddress(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want bool
+	}{
+		{"off topic", false},
+		{"spam from 203.0.113.x", false},
+		{"same as j•••@example.com", false},
+		{"spam from 203.0.113.7", true},
+		{"sock puppet of jane@example.com", true},
+		{"same network as 2001:db8::42", true},
+		{"bot net 203.0.113.0/24", false},
+		{"bot net 2001:db8:1::/48", false},
+		{"one address 203.0.113.7/24", true},
+		{"one address 203.0.113.0/32", true},
+		{"one address 2001:db8::1/64", true},
+	} {
+		if got := HoldsAddress(tt.text); got != tt.want {
+			t.Errorf("HoldsAddress(%q) = %v, want %v", tt.text, got, tt.want)
+		}
 	}
 }

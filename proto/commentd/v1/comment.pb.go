@@ -539,8 +539,8 @@ type ModeratedComment struct {
 	// The reader's IP address in masked form, such as "203.0.113.x", or empty when the site sent none or the author's
 	// data was erased.
 	MaskedIp string `protobuf:"bytes,4,opt,name=masked_ip,json=maskedIp,proto3" json:"masked_ip,omitempty"`
-	// The reader's browser user agent as sent by the site, at most 512 characters, control characters replaced by spaces;
-	// empty when the author's data was erased.
+	// The reader's browser user agent as sent by the site, at most 512 characters, control characters replaced by spaces
+	// and email and IP addresses in it masked; empty when the author's data was erased.
 	UserAgent string `protobuf:"bytes,5,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// Why the comment was held, rejected or marked spam at submission; empty for a comment published at once.
 	HoldReasons []*Reason `protobuf:"bytes,6,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`

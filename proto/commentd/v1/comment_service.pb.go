@@ -69,7 +69,9 @@ type SubmitCommentRequest struct {
 	// 0.0.0.0 and :: name no reader, and are refused with INVALID_ARGUMENT.
 	ClientIp string `protobuf:"bytes,7,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut; control characters
-	// become spaces).
+	// become spaces). An email or IP address in it (a proxy's "via 203.0.113.7", a crawler's contact address) is
+	// kept only in its masked form, as moderators see the author's ("203.0.113.x", "j•••@example.com"): the user agent
+	// is stored in clear.
 	UserAgent string `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// Optional. The value of the form's hidden honeypot field. Humans leave it empty; a non-empty value marks spam.
 	Honeypot string `protobuf:"bytes,9,opt,name=honeypot,proto3" json:"honeypot,omitempty"`
