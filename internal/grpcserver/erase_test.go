@@ -116,6 +116,8 @@ func TestEraseAuthorDataInvalid(t *testing.T) {
 		{"reason too long", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
 		{"reason holds the address", &commentdv1.EraseAuthorDataRequest{AuthorEmail: " Erin@Example.com", Reason: "request 17 from erin@EXAMPLE.com"}, []string{"reason"}},
 		{"reason holds the address in another spelling", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@bücher.example", Reason: "request 17 from Erin@XN--BCHER-KVA.example"}, []string{"reason"}},
+		{"reason holds another address", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@example.com", Reason: "request 19, also erin.b@example.org"}, []string{"reason"}},
+		{"reason holds an IP address", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "erin@example.com", Reason: "request 20 sent from 198.51.100.7"}, []string{"reason"}},
 		{"reason holds the address decomposed", &commentdv1.EraseAuthorDataRequest{AuthorEmail: "jos\u00e9@example.com", Reason: "request 18 from jose\u0301@example.com"}, []string{"reason"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -128,6 +128,7 @@ func TestExportAuthorDataInvalid(t *testing.T) {
 		{"reason too long", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: strings.Repeat("r", comment.MaxReasonChars+1)}, []string{"reason"}},
 		{"reason holds the address", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: "access request of Xena@Example.com"}, []string{"reason"}},
 		{"reason holds the address in another spelling", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@xn--bcher-kva.example", Reason: "access request of xena@bücher.example"}, []string{"reason"}},
+		{"reason holds an IP address", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", Reason: "access request from 2001:db8::7"}, []string{"reason"}},
 		{"empty period", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@example.com", StartTime: now, EndTime: now}, []string{"end_time"}},
 		{"bad time", &commentdv1.ExportAuthorDataRequest{AuthorEmail: "xena@", StartTime: &timestamppb.Timestamp{Nanos: -1}}, []string{"author_email", "start_time"}},
 	} {

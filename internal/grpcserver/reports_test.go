@@ -154,6 +154,7 @@ func TestReportCommentRefusals(t *testing.T) {
 		{"reason with a line break", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude\nand off topic"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"unspecified client_ip", &commentdv1.ReportCommentRequest{Name: c.GetName(), ClientIp: "::"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"client_ip"}},
 		{"reason with an email address", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "spam, the author is jane.doe@example.com again"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
+		{"reason with an IP address", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "spam, posted from 198.51.100.7 again"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"reason with a line separator", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude\u2028and off topic"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},
 		{"reporter id with a space", &commentdv1.ReportCommentRequest{Name: c.GetName(), ReporterId: "account 42"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reporter_id"}},
 		{"reason with a direction override", &commentdv1.ReportCommentRequest{Name: c.GetName(), Reason: "rude \u202enimda"}, codes.InvalidArgument, grpcserver.ReasonInvalidArgument, []string{"reason"}},

@@ -517,13 +517,14 @@ func TestLongCommentsPageFitsAMessage(t *testing.T) {
 }
 
 // TestDecisionReasonWithoutEmail: a decision's reason is kept with the comment and in the audit
-// log, which an erasure request leaves in place, so a reason holding an email address is refused,
-// and the comment is left as it was.
+// log, which an erasure request leaves in place, so a reason holding an email or IP address is
+// refused, and the comment is left as it was.
 func TestDecisionReasonWithoutEmail(t *testing.T) {
 	e := newWorkflowEnv(t, workflowOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
 	held := submitHeld(t, e, "reasons", 1)[0]
 	mod := e.as(t, modKeyName)
-	for _, reason := range []string{"sock puppet of troll@example.com", "same as (mailto:Troll@Example.com)."} {
+	for _, reason := range []string{"sock puppet of troll@example.com", "same as (mailto:Troll@Example.com).",
+		"spam run from 198.51.100.7", "same device as [2001:db8::7]:443"} {
 		_, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: held, Reason: reason})
 		if code, _ := codeReason(err); code != codes.InvalidArgument || !slices.Equal(badRequestFields(err), []string{"reason"}) {
 			t.Errorf("called RejectComment(reason %q), got %v; want InvalidArgument on reason", reason, err)
@@ -537,8 +538,8 @@ func TestDecisionReasonWithoutEmail(t *testing.T) {
 	if err != nil || got.GetComment().GetComment().GetState() != commentdv1.State_STATE_PENDING {
 		t.Errorf("after refused decisions, got %v, %v; want the comment still pending", got.GetComment().GetComment().GetState(), err)
 	}
-	if _, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: held, Reason: "ask @troll to stop; see j•••@example.com's other comments"}); err != nil {
-		t.Errorf("called RejectComment with a handle and a masked address in the reason, got %v; want it decided", err)
+	if _, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: held, Reason: "ask @troll to stop; see j•••@example.com's other comments from 198.51.100.x"}); err != nil {
+		t.Errorf("called RejectComment with a handle and masked addresses in the reason, got %v; want it decided", err)
 	}
 }
 

@@ -159,6 +159,10 @@ func authorRequest(email, reason string, verr *comment.ValidationError) (privacy
 		// The reason goes to the audit log, which every moderator reads and which must never
 		// hold the address: refused rather than stored.
 		verr.Add("reason", "must not contain the author's email address (give the request's reference instead)")
+	} else if privacy.HoldsAddress(reason) {
+		// Nor any other address (another of the reader's, the IP address the request came
+		// from): the audit log keeps it in clear, and no erasure ever reaches it.
+		verr.Add("reason", "must not contain an email or IP address (give the request's reference instead)")
 	}
 	if err := verr.Err(); err != nil {
 		return privacy.Email{}, "", err

@@ -312,14 +312,15 @@ func ParseID(field, name string) (string, error) {
 }
 
 // ValidateDecisionReason checks a moderator's reason for a decision as comment.ValidateReason
-// does, and refuses one that holds an email address: the reason is kept with the comment and in
-// the audit log, both of which an erasure request leaves in place, so an address written there
-// would outlive the reader's erasure.
+// does, and refuses one that holds an email or IP address (privacy.HoldsAddress): the reason is
+// kept in clear with the comment and in the audit log, both of which an erasure request leaves in
+// place, so an address written there would outlive the reader's erasure. The masked forms
+// moderators see (j•••@example.com, 203.0.113.x) are no addresses and may be quoted.
 func ValidateDecisionReason(field, reason string) (string, error) {
 	reason, err := comment.ValidateReason(field, reason)
-	if err == nil && privacy.HoldsEmail(reason) {
+	if err == nil && privacy.HoldsAddress(reason) {
 		err = &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field,
-			Description: "holds an email address, which the comment and the audit log would keep after an erasure; name the comment or the masked address instead"}}}
+			Description: "holds an email or IP address, which the comment and the audit log would keep after an erasure; name the comment or the masked address instead"}}}
 	}
 	return reason, err
 }

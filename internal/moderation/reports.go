@@ -94,11 +94,11 @@ func (s *Service) Report(ctx context.Context, id, reason string, from Reporter) 
 	reason, err := comment.ValidateReason("reason", reason)
 	if rerr := (*comment.ValidationError)(nil); errors.As(err, &rerr) {
 		verr.Violations = append(verr.Violations, rerr.Violations...)
-	} else if privacy.HoldsEmail(reason) {
+	} else if privacy.HoldsAddress(reason) {
 		// The reason is kept with the comment, shown to every moderator and left in place by the
 		// author's erasure, as a decision's reason is (ValidateDecisionReason): an address a
 		// reader quotes there, the author's above all, would outlive that erasure.
-		verr.Add("reason", "holds an email address, which moderators would see and an erasure would leave in place; describe the problem without it")
+		verr.Add("reason", "holds an email or IP address, which moderators would see and an erasure would leave in place; describe the problem without it")
 	}
 	// Keyed hashes like an address's, each under a label of its own, so none equals another kind.
 	reporter := s.keys.TextKey(keyReporterLabel, from.APIKey)

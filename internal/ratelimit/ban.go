@@ -271,6 +271,11 @@ func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	reason, err := comment.ValidateReason("reason", r.Reason)
 	if rerr := (*comment.ValidationError)(nil); errors.As(err, &rerr) {
 		verr.Violations = append(verr.Violations, rerr.Violations...)
+	} else if privacy.HoldsAddress(reason) {
+		// A ban's reason is kept in clear, shown to every moderator, written to the audit log and
+		// left in place by an erasure (bans stay), while an address is kept only as its keyed
+		// hash: "also writes as jane@example.com" would name the reader for good.
+		verr.Add("reason", "holds an email or IP address, which would be kept in clear with the ban and in the audit log; name the masked address or the comment instead")
 	}
 	if m := strings.TrimSpace(r.Moderator); m == "" || len(m) > MaxModeratorChars {
 		verr.Add("moderator", fmt.Sprintf("required: 1 to %d characters", MaxModeratorChars))

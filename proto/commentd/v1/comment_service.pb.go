@@ -828,8 +828,8 @@ type ReportCommentRequest struct {
 	// Optional. The reader's reason: one line of at most 500 characters. Control characters, line breaks (U+2028 and
 	// U+2029 too) included, are refused (INVALID_ARGUMENT): a site that takes the reason from a multi-line field joins
 	// its lines. So are direction-changing characters (U+202A to U+202E and U+2066 to U+2069, as in author_name), which
-	// would reorder the rest of the line moderators see the reason in. So is a reason that holds an email address
-	// ("jane@example.com"): it is kept with the comment, shown to moderators and left in place when the comment's
+	// would reorder the rest of the line moderators see the reason in. So is a reason that holds an email or IP
+	// address ("jane@example.com", "203.0.113.7"): it is kept with the comment, shown to moderators and left in place when the comment's
 	// author has their data erased.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional but recommended. The reporting reader's IP address; one reader's repeated reports count once, also

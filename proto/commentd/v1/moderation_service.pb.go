@@ -601,8 +601,8 @@ type ApproveCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why the moderator approved it, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
-	// comment and in the audit log after an erasure request.
+	// Optional. Why the moderator approved it, at most 500 characters. It may not hold an email or IP address (a masked one such as j•••@example.com or
+	// 203.0.113.x is fine): the reason stays with the comment and in the audit log after an erasure request.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
 	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
@@ -718,8 +718,8 @@ type RejectCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why the moderator rejected it, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
-	// comment and in the audit log after an erasure request.
+	// Optional. Why the moderator rejected it, at most 500 characters. It may not hold an email or IP address (a masked one such as j•••@example.com or
+	// 203.0.113.x is fine): the reason stays with the comment and in the audit log after an erasure request.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
 	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
@@ -1182,8 +1182,8 @@ type MarkSpamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
-	// comment and in the audit log after an erasure request.
+	// Optional. Why, at most 500 characters. It may not hold an email or IP address (a masked one such as j•••@example.com or
+	// 203.0.113.x is fine): the reason stays with the comment and in the audit log after an erasure request.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
 	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
@@ -1299,8 +1299,8 @@ type MarkNotSpamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
-	// comment and in the audit log after an erasure request.
+	// Optional. Why, at most 500 characters. It may not hold an email or IP address (a masked one such as j•••@example.com or
+	// 203.0.113.x is fine): the reason stays with the comment and in the audit log after an erasure request.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
 	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
@@ -1416,8 +1416,8 @@ type ReopenCommentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The resource name, "comments/{comment_id}"; a bare comment id is accepted too.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional. Why, at most 500 characters. It may not hold an email address (a masked one such as j•••@example.com is fine): the reason stays with the
-	// comment and in the audit log after an erasure request.
+	// Optional. Why, at most 500 characters. It may not hold an email or IP address (a masked one such as j•••@example.com or
+	// 203.0.113.x is fine): the reason stays with the comment and in the audit log after an erasure request.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. The etag of the comment as the moderator read it (ModeratedComment.etag). When set, the decision is
 	// taken only if the comment still has that etag; if another decision (or readers' reports) changed it since,
@@ -1967,7 +1967,10 @@ type CreateBanRequest struct {
 	Target isCreateBanRequest_Target `protobuf_oneof:"target"`
 	// How long the ban lasts; unset means for good.
 	Duration *durationpb.Duration `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
-	// Required. Why, at most 500 characters.
+	// Required. Why, at most 500 characters. It may not hold an email or IP address (a masked one such as
+	// j•••@example.com or 203.0.113.x is fine, and so is a network such as 203.0.113.0/24): the reason is kept in clear
+	// with the ban, shown to every moderator and in the audit log, and stays after an erasure request, while the
+	// address banned is kept only as its keyed hash.
 	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3605,7 +3608,7 @@ type EraseAuthorDataRequest struct {
 	// is hashed at once, and never stored, logged or written to the audit log.
 	AuthorEmail string `protobuf:"bytes,1,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
 	// Optional. Why, such as the request's reference, at most 500 characters; recorded in the audit log, so it
-	// must not hold the address either.
+	// must not hold the address, nor any other email or IP address, either.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// If true, count the comments that would be anonymised and change nothing (nothing is audited).
 	ValidateOnly  bool `protobuf:"varint,3,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
@@ -3718,7 +3721,7 @@ type ExportAuthorDataRequest struct {
 	// is hashed at once to find the author's comments, and never stored, logged or written to the audit log.
 	AuthorEmail string `protobuf:"bytes,1,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
 	// Optional. Why, such as the request's reference, at most 500 characters; recorded in the audit log, so it
-	// must not hold the address either.
+	// must not hold the address, nor any other email or IP address, either.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Optional. Only comments created at or after this time; unset, or any time at or before 1970-01-01T00:00:00Z,
 	// means from the first.
