@@ -63,7 +63,9 @@ An entry is one of these kinds:
   regex    an RE2 regular expression of at most 200 bytes, ignoring case, that
            does not match empty text and compiles to at most 100 instructions
            (a large counted repetition such as {1,999} is refused); it is matched
-           against the body, the author's name, email address and user agent`,
+           against the body, the author's name, email address and user agent
+A word, phrase, domain or regex that holds an email or IP address is refused: add the
+address with kind email or ip, which the server keeps only as a keyed hash.`,
 		Example: `  commentctl filters add --list spam --kind word casino
   commentctl filters list
   commentctl filters rm filters/0123456789abcdef01234567`,

@@ -153,6 +153,12 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		return badValue("too long: at most %d characters", MaxFilterChars)
 	case strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }):
 		return badValue("contains control characters")
+	case f.Kind == FilterRegex && privacy.HoldsAddress(patternLiterals(v)),
+		(f.Kind == FilterWord || f.Kind == FilterPhrase || f.Kind == FilterDomain) && privacy.HoldsAddress(v):
+		// A word, phrase or pattern is kept and listed in clear, while an address entry is kept
+		// only as its keyed hash. A pattern is read for the text it matches as it is, so that
+		// 198\.51\.100\.7 counts as the address it matches, and [a-z]+@example\.com does not.
+		return badValue("holds an email or IP address, which the word list would keep in clear: add it with kind email or ip, which keep only its keyed hash")
 	}
 	switch f.Kind {
 	case FilterWord, FilterPhrase, FilterDomain:
@@ -313,6 +319,38 @@ func (fs *Filters) List(ctx context.Context, list FilterList, p comment.Page) ([
 // Delete removes an entry.
 func (fs *Filters) Delete(ctx context.Context, id string) error {
 	return fs.store.DeleteFilter(ctx, id)
+}
+
+// patternLiterals returns the runs of text pattern v matches character for character (its
+// literals, escapes taken out), separated by spaces: 198\.51\.100\.7 gives "198.51.100.7". A
+// pattern that does not parse gives itself.
+func patternLiterals(v string) string {
+	re, err := syntax.Parse(v, syntax.Perl)
+	if err != nil {
+		return v
+	}
+	var b strings.Builder
+	var walk func(*syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		switch r.Op {
+		case syntax.OpLiteral:
+			b.WriteString(string(r.Rune))
+		case syntax.OpConcat:
+			// The parser merges adjacent characters into one literal; anything else between two
+			// literals writes the spaces that keep them apart.
+			for _, sub := range r.Sub {
+				walk(sub)
+			}
+		default:
+			b.WriteByte(' ')
+			for _, sub := range r.Sub {
+				walk(sub)
+				b.WriteByte(' ')
+			}
+		}
+	}
+	walk(re)
+	return b.String()
 }
 
 // patternInsts returns the size of the program v compiles to, as the Scorer compiles it (ignoring

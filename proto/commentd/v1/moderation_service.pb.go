@@ -2390,7 +2390,9 @@ type Filter struct {
 	// How it matches.
 	Kind FilterKind `protobuf:"varint,3,opt,name=kind,proto3,enum=commentd.v1.FilterKind" json:"kind,omitempty"`
 	// What it matches: as entered for words, phrases and patterns (trimmed); a domain lower-cased and without "www.";
-	// an IP range in its masked CIDR form; for EMAIL and single-address IP entries, a masked form.
+	// an IP range in its masked CIDR form; for EMAIL and single-address IP entries, a masked form. A word, phrase,
+	// domain or pattern that holds an email or IP address (a pattern that spells one, such as 198\.51\.100\.7) is
+	// refused with INVALID_ARGUMENT: it would be kept in clear, and an EMAIL or IP entry keeps only its keyed hash.
 	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	// The API key name of the moderator who added it.
 	Moderator string `protobuf:"bytes,5,opt,name=moderator,proto3" json:"moderator,omitempty"`
