@@ -52,13 +52,13 @@ func ParseEmail(s string) (Email, bool) {
 // HoldsEmail reports whether text holds an email address that ParseEmail takes: a run of text
 // with an "@", cut at spaces, at the brackets and quotes that enclose an address in prose and at
 // colons ("mailto:", "E-mail:"; no address has one outside quotes), without the full stop, comma
-// or other punctuation that ends a sentence after it. The text is read in its compatibility form
-// (NFKC) first: an address typed with an East Asian input method in full-width mode
-// ("jane＠example．com") is one to every reader, though ParseEmail alone would not take it. A
-// masked address (MaskEmail's j•••@example.com, as moderators see it) is not one, nor is a handle
+// or other punctuation that ends a sentence after it. The text is read as readable gives it
+// first: an address typed with an East Asian input method in full-width mode ("jane＠example．com"),
+// or with a zero-width space in it, is one to every reader, though ParseEmail alone would not take
+// it. A masked address (MaskEmail's j•••@example.com, as moderators see it) is not one, nor is a handle
 // ("@jane") or a word with an "@" and no domain ("Jane@Home").
 func HoldsEmail(text string) bool {
-	text = norm.NFKC.String(text)
+	text = readable(text)
 	if !strings.Contains(text, "@") {
 		return false
 	}
@@ -96,8 +96,10 @@ func emailIn(run string) (end int, ok bool) {
 // other than the loopback and unspecified ones ("2001:db8::1", "[2001:db8::1]:443"). A version
 // number of four parts ("1.2.3.4") looks the same and is taken for one. The first address of a
 // network written as one ("203.0.113.0/24", or "2001:db8:1::/48" as IP.Masked gives an IPv6
-// address) names the network, not a reader, and is not one.
+// address) names the network, not a reader, and is not one. The text is read as readable gives it
+// ("１９８.５１.１００.７" and an address with a zero-width space in it are addresses).
 func HoldsIP(text string) bool {
+	text = readable(text)
 	for start, end := range spans(text, isIPv4Char) {
 		if len(ipv4In(text, start, end)) > 0 {
 			return true
@@ -111,6 +113,25 @@ func HoldsIP(text string) bool {
 	return false
 }
 
+// readable returns text as a reader sees it, for the address checks: in its compatibility form
+// (NFKC: full-width letters, digits and "＠" become ASCII), without the invisible format
+// characters (zero-width spaces and joiners, soft hyphens, direction marks) that would otherwise
+// cut an address in two for the checks and not for the eye.
+func readable(text string) string {
+	text = norm.NFKC.String(text)
+	if !strings.ContainsFunc(text, isFormatChar) {
+		return text
+	}
+	return strings.Map(func(r rune) rune {
+		if isFormatChar(r) {
+			return -1
+		}
+		return r
+	}, text)
+}
+
+func isFormatChar(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
 // HoldsAddress reports whether text holds an email address (HoldsEmail) or an IP address
 // (HoldsIP). Free text that is kept in clear and shown to moderators (a reason, a word-list entry)
 // is refused when it does: an address written there would never be hashed, sealed or erased.
@@ -121,11 +142,11 @@ func HoldsAddress(text string) bool { return HoldsEmail(text) || HoldsIP(text) }
 // text a reader or their browser sent that is kept as it is, such as the user agent, where a
 // refusal would help no one: the reader cannot change it. A four-part number right after a
 // product name and a slash ("Chrome/124.0.0.0") is a version, as user agents write them, and is
-// left alone. The text comes back in its compatibility form (NFKC), as HoldsEmail reads it; the
-// masked form may be longer than the address it replaces.
+// left alone. The text comes back as readable gives it (NFKC, without invisible format
+// characters), as HoldsEmail reads it; the masked form may be longer than the address it replaces.
 func MaskAddresses(text string) string {
-	// Read as HoldsEmail reads it, or an address in full-width forms would be found and kept.
-	text = norm.NFKC.String(text)
+	// Read as HoldsEmail and HoldsIP read it, or an address they find would be kept.
+	text = readable(text)
 	if strings.Contains(text, "@") {
 		text = replaceSpans(text, isEmailChar, func(start, end int) string {
 			run := text[start:end]

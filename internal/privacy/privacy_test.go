@@ -540,6 +540,8 @@ func TestHoldsEmail(t *testing.T) {
 		{"jane@example．com", true},
 		{"Jane＠Home", false},
 		{"same author as j•••＠example.com", false},
+		{"jane\u200b@example.com", true},
+		{"jane@exam\u00adple.com", true},
 		{"crawler (+mailto:jane@example.com)", true},
 	} {
 		if got := HoldsEmail(tt.text); got != tt.want {
@@ -574,6 +576,9 @@ func TestHoldsIP(t *testing.T) {
 		{"a:b", false},
 		{"2026-12-01T08:35:12Z", false},
 		{"12:34:56", false},
+		{"１９８.５１.１００.７", true},
+		{"198.51.100\u200b.7", true},
+		{"2001:db8:dead:beef:\u20601:2:3:4", true},
 	} {
 		if got := HoldsIP(tt.text); got != tt.want {
 			t.Errorf("HoldsIP(%q) = %v, want %v", tt.text, got, tt.want)
@@ -635,6 +640,7 @@ func TestMaskAddresses(t *testing.T) {
 		{name: "email address", text: "crawler (+mailto:Jane.Doe@Example.com)", want: "crawler (+mailto:J•••@example.com)"},
 		{name: "email address ending a sentence", text: "contact jane@example.com.", want: "contact j•••@example.com."},
 		{name: "email address in full-width forms", text: "via ｊａｎｅ＠example.com", want: "via j•••@example.com"},
+		{name: "IPv4 address with a zero-width space", text: "via 203.0.113\u200b.7", want: "via 203.0.113.x"},
 		{name: "masked email stays", text: "j•••@example.com", want: "j•••@example.com"},
 		{name: "handle stays", text: "@jane", want: "@jane"},
 	} {
