@@ -351,6 +351,7 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 		values[st.name] = v
 		help := st.usage + " (env " + st.env + ")"
 		fs.Var(v, st.name, help)
+		fs.Lookup(st.name).DefValue = usageDefault(st)
 	}
 	configFile := fs.String("config", env("COMMENTD_CONFIG"), "YAML config file; its keys are the flag names; SIGHUP reads it again for the abuse controls (env COMMENTD_CONFIG)")
 	if cmd.flags != nil {
@@ -423,6 +424,26 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 		return nil, err
 	}
 	return c, nil
+}
+
+// usageDefault is the default -h shows for st. Every setting is the same flag.Value type, so the
+// flag package cannot do for them what it does for its own kinds: leave out a boolean's false
+// ("(default false)" after every switch that is off) and quote a text ("(default default)" for
+// -rate-limits). A number or a duration reads well bare; "" shows no default at all.
+func usageDefault(st setting) string {
+	switch {
+	case st.boolean && st.def == "false", st.def == "":
+		return ""
+	case st.boolean:
+		return st.def
+	}
+	if _, err := strconv.ParseFloat(st.def, 64); err == nil {
+		return st.def
+	}
+	if _, err := time.ParseDuration(st.def); err == nil {
+		return st.def
+	}
+	return strconv.Quote(st.def)
 }
 
 // withoutFailed drops Validate's complaints about settings whose given value (in the config file,

@@ -379,3 +379,53 @@ func TestFlagErrorIsOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageDefaults: -h shows each default the way Go's own flags show theirs. Every setting is
+// one flag.Value type, and the flag package printed "(default false)" after every switch that is
+// off and "(default default)" for -rate-limits.
+func TestUsageDefaults(t *testing.T) {
+	var usage bytes.Buffer
+	if _, err := Load([]string{"-h"}, envMap(nil), &usage); !errors.Is(err, ErrHelp) {
+		t.Fatalf("Load(-h) = %v, want ErrHelp", err)
+	}
+	// The flag package writes "  -name [placeholder]" and then the help on the next line.
+	help := map[string]string{}
+	lines := strings.Split(usage.String(), "\n")
+	for i, line := range lines[:len(lines)-1] {
+		if name, ok := strings.CutPrefix(line, "  -"); ok {
+			name, _, _ = strings.Cut(name, " ")
+			help[name] = lines[i+1]
+		}
+	}
+	tests := []struct {
+		flag string
+		want string // the default as shown; "" for none
+	}{
+		{flag: "dev"},
+		{flag: "accept-data-loss"},
+		{flag: "pprof"},
+		{flag: "keys"},
+		{flag: "spam-hold-author-spam", want: "(default true)"},
+		{flag: "rate-limits", want: `(default "default")`},
+		{flag: "log-level", want: `(default "info")`},
+		{flag: "grpc-addr", want: `(default ":7070")`},
+		{flag: "shutdown-timeout", want: "(default 15s)"},
+		{flag: "max-body-chars", want: "(default 5000)"},
+		{flag: "spam-hold-at", want: "(default 0.24)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag, func(t *testing.T) {
+			line, ok := help[tt.flag]
+			if !ok {
+				t.Fatalf("Load(-h) usage has no -%s:\n%s", tt.flag, usage.String())
+			}
+			_, got, _ := strings.Cut(line, "(default ")
+			if got != "" {
+				got = "(default " + got
+			}
+			if got != tt.want {
+				t.Errorf("Load(-h) shows -%s's default as %q, want %q; line: %q", tt.flag, got, tt.want, line)
+			}
+		})
+	}
+}
