@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -167,7 +168,10 @@ func settings() []setting {
 			}
 			keys, err := privacy.ParseKeys(v)
 			c.EncryptionKeys = keys
-			return err
+			if err != nil {
+				return fmt.Errorf("%w (%s)", err, keyHint(encryptionSecrets(v)))
+			}
+			return nil
 		},
 		show: func(c *Config) string {
 			ids := make([]string, len(c.EncryptionKeys))
@@ -186,7 +190,10 @@ func settings() []setting {
 			}
 			b, err := privacy.DecodeSecret(v)
 			c.HashKey = b
-			return err
+			if err != nil {
+				return fmt.Errorf("%w (%s)", err, keyHint([]string{v}))
+			}
+			return nil
 		},
 		show: func(c *Config) string {
 			if len(c.HashKey) == 0 {
@@ -237,6 +244,40 @@ func settings() []setting {
 	st.boolean = true
 	out = append(out, st)
 	return out
+}
+
+// keyHint says, for a refused secret key, in which encoding keys are read and how to make one.
+// When one of secrets is hex it says so: 64 hex digits are 32 bytes, but read as base64 they are
+// 48, and "want 32 bytes, got 48" alone sent operators looking for a key of another length. It
+// never repeats a secret.
+func keyHint(secrets []string) string {
+	for _, s := range secrets {
+		if isHex(strings.TrimSpace(s)) {
+			return "this key looks like hex, and keys are read as base64: convert it with xxd -r -p <<< KEY | base64, or make a new one with openssl rand -base64 32"
+		}
+	}
+	return fmt.Sprintf("a key is %d random bytes in base64: make one with openssl rand -base64 32", privacy.KeySize)
+}
+
+// encryptionSecrets returns the secret part of each "id:secret" entry of an -encryption-keys list.
+func encryptionSecrets(list string) []string {
+	var out []string
+	for _, part := range strings.Split(list, ",") {
+		if _, secret, ok := strings.Cut(part, ":"); ok {
+			out = append(out, secret)
+		}
+	}
+	return out
+}
+
+// isHex reports whether s is 2*privacy.KeySize hexadecimal digits: a key of the right size in
+// the encoding commentd does not read.
+func isHex(s string) bool {
+	if len(s) != 2*privacy.KeySize {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // maskRedisPassword replaces the password of a Redis address (scheme://user:pass@hosts/...) with

@@ -429,3 +429,43 @@ func TestUsageDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyEncodingHint: a refused secret key is told what encoding commentd reads and how to make
+// a key, and a hex key (64 digits, 48 bytes when read as base64) is called hex: "want 32 bytes,
+// got 48" alone sent operators looking for a key of another length. The message is what this
+// is about, so it is checked, and it must never hold the key.
+func TestKeyEncodingHint(t *testing.T) {
+	hexKey := strings.Repeat("0123456789abcdef", 4)
+	good := privacy.EncodeSecret(privacy.NewSecret())
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		secret  string // must not appear in the error
+		wantHex bool
+	}{
+		{name: "hex hash key flag", args: []string{"-hash-key", hexKey, "-encryption-keys", "k1:" + good}, secret: hexKey, wantHex: true},
+		{name: "hex hash key in the environment", env: map[string]string{"COMMENTD_HASH_KEY": hexKey, "COMMENTD_ENCRYPTION_KEYS": "k1:" + good}, secret: hexKey, wantHex: true},
+		{name: "hex encryption key second in the list", env: map[string]string{"COMMENTD_HASH_KEY": good, "COMMENTD_ENCRYPTION_KEYS": "k1:" + good + ",k2:" + strings.ToUpper(hexKey)}, secret: strings.ToUpper(hexKey), wantHex: true},
+		{name: "short base64 hash key", args: []string{"-hash-key", "c2VjcmV0", "-encryption-keys", "k1:" + good}, secret: "c2VjcmV0"},
+		{name: "encryption key not base64", args: []string{"-hash-key", good, "-encryption-keys", "k1:s3cr3t!"}, secret: "s3cr3t!"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(append([]string{"-keys", "k"}, tt.args...), envMap(tt.env), io.Discard)
+			if err == nil {
+				t.Fatalf("Load(%q, env %v) = nil error, want the key refused", tt.args, tt.env)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "base64") || !strings.Contains(msg, "openssl rand -base64 32") {
+				t.Errorf("Load(%q, env %v) = %q, want it to say keys are base64 and how to make one (openssl rand -base64 32)", tt.args, tt.env, msg)
+			}
+			if got := strings.Contains(msg, "hex"); got != tt.wantHex {
+				t.Errorf("Load(%q, env %v) = %q; says hex: %v, want %v", tt.args, tt.env, msg, got, tt.wantHex)
+			}
+			if strings.Contains(msg, tt.secret) {
+				t.Errorf("Load(%q, env %v) = %q, which holds the key", tt.args, tt.env, msg)
+			}
+		})
+	}
+}
