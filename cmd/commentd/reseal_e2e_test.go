@@ -190,14 +190,14 @@ func TestResealCommandLine(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), tt.args, &stdout, &stderr, envList(env), nil, nil)
+			err := run(context.Background(), tt.args, &stdout, &stderr, envList(env), nil, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("run(%q) = %v, want an error saying %q", tt.args, err, tt.wantErr)
 			}
 		})
 	}
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"reseal", "-h"}, &bytes.Buffer{}, &stderr, envList(env), nil, nil)
+	err := run(context.Background(), []string{"reseal", "-h"}, &bytes.Buffer{}, &stderr, envList(env), nil, nil, nil)
 	if !errors.Is(err, config.ErrHelp) || !strings.Contains(stderr.String(), "Usage: commentd reseal [-dry-run]") || !strings.Contains(stderr.String(), "-dry-run") {
 		t.Errorf("run(reseal -h) = %v with usage:\n%s\nwant config.ErrHelp and the reseal usage with -dry-run", err, stderr.String())
 	}

@@ -37,11 +37,13 @@ import (
 // to run on port 0).
 type readyFunc func(grpcAddr, httpAddr string)
 
-// run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails. Every
-// value on reload (SIGHUP) reads the keys file, the TLS certificate and the config file again (the
-// config file for its abuse controls: configReload). With "reseal" as
-// the first argument it runs that job instead (see runReseal) and returns when it is done.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, ready readyFunc, reload <-chan os.Signal) error {
+// run starts commentd and blocks until ctx is cancelled (SIGINT/SIGTERM) or a server fails, and
+// then shuts down gracefully; a value on again once ctx has ended (a second SIGINT or SIGTERM)
+// ends that shutdown at once, and run then returns an error. Every value on reload (SIGHUP) reads
+// the keys file, the TLS certificate and the config file again (the config file for its abuse
+// controls: configReload). With "reseal" as the first argument it runs that job instead (see
+// runReseal) and returns when it is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, ready readyFunc, reload, again <-chan os.Signal) (err error) {
 	getenv := lookupEnv(environ)
 	if len(args) > 0 && args[0] == "reseal" {
 		return runReseal(ctx, args[1:], stdout, stderr, environ)
@@ -56,6 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	redisLogLevel.Set(level.Level())
+	// Every wait of the shutdown below is bound by hurry as well as by its own timeout. Deferred
+	// first, so it watches until the last clean-up (Redis closing) is done.
+	hurry, hurried := hurryOnSignal(ctx, log, again)
+	defer func() {
+		if hurried() && err == nil {
+			err = errors.New("stopped by a second signal before the graceful shutdown had ended")
+		}
+	}()
 	ignoredRedis := cfg.Dev && cfg.RedisURL != config.DefaultRedisURL
 	if cfg.Dev {
 		cfg.RedisURL = "embedded (miniredis)"
@@ -217,10 +227,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 			log.Info("shutting down while waiting for redis")
 			err = nil
 		}
-		shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		shutCtx, cancel := context.WithTimeout(hurry, cfg.ShutdownTimeout)
 		defer cancel()
 		waiting.Shutdown(shutCtx)
-		httpSrv.Shutdown(shutCtx)
+		shutdownHTTP(shutCtx, httpSrv)
 		wg.Wait()
 		return err
 	}
@@ -232,7 +242,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		if shutdownBy.IsZero() {
 			shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
 		}
-		stopCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
+		stopCtx, cancel := context.WithDeadline(hurry, shutdownBy)
 		defer cancel()
 		checks.stop(stopCtx)
 	}()
@@ -258,7 +268,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	// The waiting server gives the port up first: a connection made meanwhile waits for the
 	// serving one. Its calls end at once (UNAVAILABLE), and its health watches end with
 	// SHUTTING_DOWN, which tells their clients to reconnect.
-	handCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	handCtx, cancel := context.WithTimeout(hurry, cfg.ShutdownTimeout)
 	waiting.Shutdown(handCtx)
 	cancel()
 
@@ -316,18 +326,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		log.Info("health NOT_SERVING; still taking calls until the shutdown delay ends", "delay", cfg.ShutdownDelay.String())
 		select {
 		case <-time.After(cfg.ShutdownDelay):
+		case <-hurry.Done():
 		case runErr = <-errc:
 			log.Error("server failed, shutting down", "error", runErr)
 		}
 	}
 	shutdownBy = time.Now().Add(cfg.ShutdownTimeout)
-	shutCtx, cancel := context.WithDeadline(context.Background(), shutdownBy)
+	shutCtx, cancel := context.WithDeadline(hurry, shutdownBy)
 	defer cancel()
 	srv.Shutdown(shutCtx)
-	httpSrv.Shutdown(shutCtx)
+	shutdownHTTP(shutCtx, httpSrv)
 	wg.Wait()
 	log.Info("commentd stopped")
 	return runErr
+}
+
+// hurryOnSignal returns a context that ends when again delivers a signal after ctx has ended (a
+// second SIGINT or SIGTERM while the first one's graceful shutdown runs), which it logs; and
+// hurried, which ends the watch and reports whether that happened. A nil again never delivers.
+func hurryOnSignal(ctx context.Context, log *slog.Logger, again <-chan os.Signal) (hurry context.Context, hurried func() bool) {
+	hurry, cancel := context.WithCancel(context.Background())
+	done, stopped := make(chan struct{}), make(chan struct{})
+	var got bool // written before stopped is closed, read after
+	go func() {
+		defer close(stopped)
+		// Not before ctx has ended: the signal that ended it is not on again (main takes it).
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-again:
+			log.Warn("second signal: ending the graceful shutdown at once; calls still running are cut off and the process exits 1", "signal", sig.String())
+			got = true
+			cancel()
+		case <-done:
+		}
+	}()
+	return hurry, func() bool {
+		close(done)
+		<-stopped
+		cancel()
+		return got
+	}
+}
+
+// shutdownHTTP stops the HTTP server, waiting for its requests until ctx ends; then it closes the
+// connections still open (a scrape or a profile under way), which Shutdown leaves open.
+func shutdownHTTP(ctx context.Context, s *http.Server) {
+	if s.Shutdown(ctx) != nil {
+		s.Close()
+	}
 }
 
 // isLoopback reports whether a listener's address can be reached only from this machine.

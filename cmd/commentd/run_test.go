@@ -45,7 +45,7 @@ func runAsyncReload(t *testing.T, args []string, env map[string]string, stdout *
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, args, stdout, &bytes.Buffer{}, envList(env), func(grpcAddr, _ string) { ready <- grpcAddr }, reload)
+		done <- run(ctx, args, stdout, &bytes.Buffer{}, envList(env), func(grpcAddr, _ string) { ready <- grpcAddr }, reload, nil)
 	}()
 	select {
 	case addr := <-ready:
@@ -189,7 +189,7 @@ func TestRefusesLossyRedis(t *testing.T) {
 	base := []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys}
 
 	lossy := redistest.Start(t)
-	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, envList(env), nil, nil)
+	err := run(context.Background(), append(base, "-redis-url", "redis://"+lossy.Addr), &bytes.Buffer{}, &bytes.Buffer{}, envList(env), nil, nil, nil)
 	if !errors.Is(err, redisstore.ErrNoAOF) {
 		t.Errorf("run against Redis with AOF off = %v, want an error matching redisstore.ErrNoAOF", err)
 	}
@@ -382,7 +382,7 @@ func startAndStop(t *testing.T, args, environ []string) *syncBuffer {
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, args, io.Discard, stderr, environ, func(string, string) { close(ready) }, nil)
+		done <- run(ctx, args, io.Discard, stderr, environ, func(string, string) { close(ready) }, nil, nil)
 	}()
 	select {
 	case <-ready:

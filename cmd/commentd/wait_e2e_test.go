@@ -264,7 +264,7 @@ func TestConfigErrorsEndStartAtOnce(t *testing.T) {
 			done := make(chan error, 1)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() { done <- run(ctx, append(base, tt.args...), io.Discard, stderr, envList(env), nil, nil) }()
+			go func() { done <- run(ctx, append(base, tt.args...), io.Discard, stderr, envList(env), nil, nil, nil) }()
 			var err error
 			select {
 			case err = <-done:
