@@ -59,6 +59,20 @@ func fsyncRank(s string) int {
 // comment.ErrUnavailable instead; a standalone address that names a Cluster node, a Sentinel or a
 // replica gives ErrClusterNode, ErrSentinelNode or ErrReplicaNode.
 func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, error) {
+	return readDurabilities(ctx, c, true)
+}
+
+// ReadDurability is CheckDurability for a server already checked at start, to see whether its
+// settings changed since (a replica promoted, a CONFIG SET, a restart with other settings): it
+// sends one pipeline of CONFIG GETs to the server, or to each master of a Cluster, and does not
+// ask again what kind of server the address names.
+func ReadDurability(ctx context.Context, c redis.UniversalClient) (Durability, error) {
+	return readDurabilities(ctx, c, false)
+}
+
+// readDurabilities is CheckDurability; checkNode says whether to refuse a standalone address that
+// names a Cluster node, a Sentinel or a replica.
+func readDurabilities(ctx context.Context, c redis.UniversalClient, checkNode bool) (Durability, error) {
 	var (
 		mu    sync.Mutex
 		nodes []Durability
@@ -76,8 +90,13 @@ func CheckDurability(ctx context.Context, c redis.UniversalClient) (Durability, 
 	var err error
 	if cc, ok := c.(*redis.ClusterClient); ok {
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return read(ctx, n) })
-	} else if err = refuseClusterNode(ctx, c); err == nil {
-		err = read(ctx, c)
+	} else {
+		if checkNode {
+			err = refuseClusterNode(ctx, c)
+		}
+		if err == nil {
+			err = read(ctx, c)
+		}
 	}
 	if errors.Is(err, ErrConfigUnreadable) || errors.Is(err, ErrClusterNode) || errors.Is(err, ErrSentinelNode) || errors.Is(err, ErrReplicaNode) {
 		// A wrong address, not an unavailable store: storeError would say "store unavailable".
@@ -123,6 +142,19 @@ func weakest(nodes []Durability) Durability {
 		}
 	}
 	return d
+}
+
+// WeakerThan reports whether d promises less than o in any respect: AOF off where o has it on, a
+// slower appendfsync, a policy that may evict more, no RDB snapshots where o takes them, or
+// settings that could not be read where o's were.
+func (d Durability) WeakerThan(o Durability) bool {
+	switch {
+	case !d.Readable:
+		return o.Readable
+	case !o.Readable:
+		return false // now known, whatever they are
+	}
+	return weakest([]Durability{o, d}) != o
 }
 
 // evictionRank orders maxmemory-policy values from safest (0) to weakest: noeviction deletes

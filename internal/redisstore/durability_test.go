@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -270,4 +271,129 @@ func masterAndReplica(t *testing.T) (master, replica *redistest.Server) {
 		t.Fatal(err)
 	}
 	return master, redistest.Start(t, "--appendonly", "yes", "--replicaof", host, port)
+}
+
+func TestDurabilityWeakerThan(t *testing.T) {
+	t.Parallel()
+	safe := Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Save: "3600 1", Readable: true}
+	with := func(f func(*Durability)) Durability {
+		d := safe
+		f(&d)
+		return d
+	}
+	noAOF := with(func(d *Durability) { d.AOF, d.Fsync = false, "" })
+	tests := []struct {
+		name string
+		d, o Durability
+		want bool
+	}{
+		{"the same", safe, safe, false},
+		{"AOF turned off", noAOF, safe, true},
+		{"AOF turned on", safe, noAOF, false},
+		{"slower fsync", with(func(d *Durability) { d.Fsync = "everysec" }), safe, true},
+		{"faster fsync", safe, with(func(d *Durability) { d.Fsync = "no" }), false},
+		{"volatile to allkeys", with(func(d *Durability) { d.EvictionPolicy = "allkeys-lru" }), with(func(d *Durability) { d.EvictionPolicy = "volatile-lru" }), true},
+		{"allkeys to volatile", with(func(d *Durability) { d.EvictionPolicy = "volatile-lru" }), with(func(d *Durability) { d.EvictionPolicy = "allkeys-lru" }), false},
+		{"one allkeys policy for another", with(func(d *Durability) { d.EvictionPolicy = "allkeys-lfu" }), with(func(d *Durability) { d.EvictionPolicy = "allkeys-lru" }), false},
+		{"snapshots turned off", with(func(d *Durability) { d.Save = "" }), safe, true},
+		{"another snapshot schedule", with(func(d *Durability) { d.Save = "60 1000" }), safe, false},
+		{"settings no longer readable", Durability{}, safe, true},
+		{"settings readable again", noAOF, Durability{}, false},
+		{"unreadable both times", Durability{}, Durability{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.d.WeakerThan(tt.o); got != tt.want {
+				t.Errorf("%+v.WeakerThan(%+v) = %v, want %v", tt.d, tt.o, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReadDurabilityFollowsCluster: a re-check reads every master of a Cluster again, so a
+// CONFIG SET on one of them shows, and costs each master one pipeline of CONFIG GETs (one per
+// setting, as servers before 7.0 take one at a time) and nothing else: no INFO, as
+// CheckDurability sends a standalone server.
+func TestReadDurabilityFollowsCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, n := range cluster.Nodes {
+		if err := redistest.Client(t, n.Addr).ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
+			t.Fatalf("CONFIG SET appendonly yes on %s: %v", n.Addr, err)
+		}
+	}
+	rdb := clusterClient(t, cluster)
+	want := Durability{AOF: true, Fsync: "everysec", EvictionPolicy: "noeviction", Readable: true}
+	if got, err := ReadDurability(ctx, rdb); got != want || err != nil {
+		t.Fatalf("ReadDurability(cluster with AOF on) = %+v, %v; want %+v, nil", got, err, want)
+	}
+
+	if err := redistest.Client(t, cluster.Nodes[1].Addr).ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatalf("CONFIG SET maxmemory-policy on %s: %v", cluster.Nodes[1].Addr, err)
+	}
+	before := make([]map[string]int, len(cluster.Nodes))
+	for i, n := range cluster.Nodes {
+		before[i] = commandCalls(t, ctx, n.Addr)
+	}
+	got, err := ReadDurability(ctx, rdb)
+	want.EvictionPolicy = "allkeys-lru"
+	if got != want || !errors.Is(err, ErrEvictionPolicy) {
+		t.Errorf("ReadDurability(cluster, one master allkeys-lru) = %+v, %v; want %+v, ErrEvictionPolicy", got, err, want)
+	}
+	for i, n := range cluster.Nodes {
+		after := commandCalls(t, ctx, n.Addr)
+		// The first reading of the stats is itself one INFO.
+		if config, info := after["config"]-before[i]["config"], after["info"]-before[i]["info"]; config != 4 || info != 1 {
+			t.Errorf("ReadDurability(cluster) sent master %s %d CONFIG and %d INFO commands, want 4 and none", n.Addr, config, info-1)
+		}
+	}
+}
+
+// TestReadDurabilitySendsNoInfo: on a standalone server, ReadDurability sends the CONFIG GETs
+// only, not CheckDurability's INFO (which asks what kind of server the address names).
+func TestReadDurabilitySendsNoInfo(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, "--appendonly", "yes")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rdb := redistest.Client(t, srv.Addr)
+	before := commandCalls(t, ctx, srv.Addr)
+	d, err := ReadDurability(ctx, rdb)
+	after := commandCalls(t, ctx, srv.Addr)
+	if want := (Durability{AOF: true, Fsync: "everysec", EvictionPolicy: "noeviction", Readable: true}); d != want || err != nil {
+		t.Errorf("ReadDurability = %+v, %v; want %+v, nil", d, err, want)
+	}
+	if config, info := after["config"]-before["config"], after["info"]-before["info"]; config != 4 || info != 1 {
+		t.Errorf("ReadDurability sent %d CONFIG and %d INFO commands, want 4 and none", config, info-1)
+	}
+}
+
+// commandCalls returns how many times the server at addr has run each command (INFO
+// commandstats), by lower-case name, subcommands counted with their command ("config|get" as
+// "config").
+func commandCalls(t *testing.T, ctx context.Context, addr string) map[string]int {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatalf("INFO commandstats on %s: %v", addr, err)
+	}
+	calls := map[string]int{}
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, "|")
+		n, _, _ := strings.Cut(rest, ",")
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("INFO commandstats on %s: line %q", addr, line)
+		}
+		calls[name] += v
+	}
+	return calls
 }
