@@ -183,12 +183,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	})
 
 	// Everything that needs Redis at start, run again while Redis is not ready (waitForRedis):
-	// the durability check (once it has read the settings, it is not run again), the store's
-	// scripts, the abuse controls' scripts, and the spam checks' model, word lists and campaign
-	// sightings. Metrics are registered outside it, or once.
+	// the durability check (once it has read the settings, start-up does not run it again; the
+	// re-checks below read them while commentd runs), the store's scripts, the abuse controls'
+	// scripts, and the spam checks' model, word lists and campaign sightings. Metrics are
+	// registered outside it, or once.
 	if cfg.Dev {
 		log.Warn("redis durability: none (embedded in-memory Redis)")
 	}
+	durability := newDurabilityInfo()
+	reg.MustRegister(durability)
 	durabilityChecked := cfg.Dev
 	abuseMetrics := newAbuseMetrics(reg, cfg.Abuse.Rules)
 	var (
@@ -198,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	)
 	err = waitForRedis(ctx, log, cfg.RedisWait, func(ctx context.Context) error {
 		if !durabilityChecked {
-			if err := checkDurability(ctx, log, rdb, cfg, reg); err != nil {
+			if err := checkDurability(ctx, log, rdb, cfg, durability); err != nil {
 				return err
 			}
 			durabilityChecked = true
@@ -277,6 +280,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	wg.Go(func() { srv.WatchHealth(healthCtx, store.Ping, 2*time.Second) })
 	wg.Go(func() { learnPending(healthCtx, log, mod, learnPendingEvery, learnPendingGrace) })
 	wg.Go(func() { indexThreads(healthCtx, log, store, cfg.RedisTimeout) })
+	if !cfg.Dev {
+		wg.Go(func() { durability.watch(healthCtx, log, rdb, durabilityRecheckEvery) })
+	}
 	if cfg.Spam.Retention > 0 {
 		wg.Go(func() { purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged) })
 	}
@@ -487,33 +493,21 @@ func loadKeys(cfg *config.Config) (*apikey.Set, error) {
 }
 
 // checkDurability refuses to start on a Redis that may lose comments, unless the operator accepted
-// that, and exports the durability in force as a metric either way. When the settings could not
-// be read for a reason worth waiting for (worthWaiting), it registers nothing, so that start-up
-// may call it again.
-func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, cfg *config.Config, reg prometheus.Registerer) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// that, and records the durability in force in info (the metric, and what re-checks compare with)
+// either way. When the settings could not be read for a reason worth waiting for (worthWaiting),
+// it records nothing, and start-up calls it again.
+func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, cfg *config.Config, info *durabilityInfo) error {
+	ctx, cancel := context.WithTimeout(ctx, durabilityTimeout)
 	defer cancel()
 	d, err := redisstore.CheckDurability(ctx, rdb)
 	if worthWaiting(err) {
-		// Nothing was read: start-up waits and checks again (the metric is registered once).
+		// Nothing was read: start-up waits and checks again.
 		return fmt.Errorf("check redis settings: %w", err)
 	}
-	labels := prometheus.Labels{"aof": fmt.Sprint(d.AOF), "appendfsync": d.Fsync, "maxmemory_policy": d.EvictionPolicy}
-	if !d.Readable {
-		labels = prometheus.Labels{"aof": "unknown", "appendfsync": "unknown", "maxmemory_policy": "unknown"}
+	if err == nil || durabilityProblem(err) {
+		info.set(d, err)
 	}
-	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "commentd_redis_durability_info",
-		Help:        "Redis persistence settings commentd runs with (value is always 1; \"unknown\" when Redis refused CONFIG GET).",
-		ConstLabels: labels,
-	})
-	info.Set(1)
-	reg.MustRegister(info)
-	attrs := []any{"aof", d.AOF, "appendfsync", d.Fsync, "maxmemory_policy", d.EvictionPolicy, "loss_window", d.LossWindow()}
-	if !d.Readable {
-		// As the metric says: unread settings are unknown, not off.
-		attrs = []any{"aof", "unknown", "appendfsync", "unknown", "maxmemory_policy", "unknown", "loss_window", d.LossWindow()}
-	}
+	attrs := append(durabilityAttrs(d), "loss_window", d.LossWindow())
 	switch {
 	case err == nil:
 		log.Info("redis durability", attrs...)
@@ -533,8 +527,8 @@ func checkDurability(ctx context.Context, log *slog.Logger, rdb redis.UniversalC
 }
 
 // durabilityFix says how to fix what err names, and only that. A CONFIG SET alone lasts until
-// Redis restarts, which brings back the config file's setting, and with it the risk, while
-// commentd, which checks only at its own start, goes on trusting it: CONFIG REWRITE saves it.
+// Redis restarts, which brings back the config file's setting, and with it the risk (which the
+// next re-check, up to a minute later, reports, but not undoes): CONFIG REWRITE saves it.
 func durabilityFix(err error) string {
 	var sets []string
 	if errors.Is(err, redisstore.ErrNoAOF) {

@@ -237,15 +237,17 @@ func TestDurabilityUnreadable(t *testing.T) {
 	defer rdb.Close()
 	log := slog.New(slog.DiscardHandler)
 
-	err = checkDurability(context.Background(), log, rdb, &config.Config{}, prometheus.NewRegistry())
+	err = checkDurability(context.Background(), log, rdb, &config.Config{}, newDurabilityInfo())
 	if !errors.Is(err, redisstore.ErrConfigUnreadable) || !strings.Contains(err.Error(), "allow this user CONFIG GET") {
 		t.Errorf("checkDurability as a user without CONFIG = %v, want ErrConfigUnreadable with advice to allow CONFIG GET", err)
 	}
 
 	reg := prometheus.NewRegistry()
+	info := newDurabilityInfo()
+	reg.MustRegister(info)
 	var logged bytes.Buffer
 	accepted := slog.New(slog.NewJSONHandler(&logged, nil))
-	if err := checkDurability(context.Background(), accepted, rdb, &config.Config{AcceptDataLoss: true}, reg); err != nil {
+	if err := checkDurability(context.Background(), accepted, rdb, &config.Config{AcceptDataLoss: true}, info); err != nil {
 		t.Fatalf("checkDurability with data loss accepted = %v, want nil", err)
 	}
 	// The log line says what the metric says: the settings are unknown, not off.
