@@ -71,6 +71,20 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 			if len(args) > 0 {
 				return usagef(cmd, "ban takes no arguments, got %s: say what to ban with a flag", strings.Join(args, " "))
 			}
+			// A target given empty, as --email "$E" becomes with E unset, names nothing to ban:
+			// sent, it would come back as the server's refusal of a bad value, which does not say
+			// the command line is at fault.
+			for _, t := range []struct{ name, value, want string }{
+				{"comment", strings.TrimPrefix(strings.TrimSpace(commentID), "comments/"), "a comment ID or comments/ID"},
+				{"email", email, "an email address"},
+				{"author", author, "the author key shown with a comment (show, queue -o json)"},
+				{"ip", ip, "an IP address, or --ip without a value beside --comment"},
+				{"range", cidr, "a range such as 203.0.113.0/24"},
+			} {
+				if f.Changed(t.name) && strings.TrimSpace(t.value) == "" {
+					return usagef(cmd, "--%s is empty; give %s", t.name, t.want)
+				}
+			}
 			var given []string
 			for _, name := range []string{"comment", "email", "author", "range"} {
 				if f.Changed(name) {

@@ -214,6 +214,17 @@ func TestBanUsage(t *testing.T) {
 		{name: "bad length", args: []string{"ban", "--range", "10.0.0.0/8", "--for", "a while", "--reason", "x"}},
 		{name: "zero length", args: []string{"ban", "--range", "10.0.0.0/8", "--for", "0d", "--reason", "x"}},
 		{name: "stray argument", args: []string{"ban", "troll@example.com", "--reason", "x"}},
+		// A target given empty ("--email $E" with E unset) would be sent and refused by the
+		// server as a bad value: it is a usage error, as an empty flag is elsewhere.
+		{name: "empty author", args: []string{"ban", "--author", "", "--reason", "x"}},
+		{name: "empty email", args: []string{"ban", "--email", "", "--reason", "x"}},
+		{name: "blank email", args: []string{"ban", "--email", " ", "--reason", "x"}},
+		{name: "empty comment", args: []string{"ban", "--comment", "", "--reason", "x"}},
+		{name: "empty comment with --ip", args: []string{"ban", "--comment", "", "--ip", "--reason", "x"}},
+		{name: "comment prefix only", args: []string{"ban", "--comment", "comments/", "--reason", "x"}},
+		{name: "empty range", args: []string{"ban", "--range", "", "--reason", "x"}},
+		{name: "empty --ip=", args: []string{"ban", "--ip=", "--reason", "x"}},
+		{name: "empty --ip address", args: []string{"ban", "--ip", "", "--reason", "x"}},
 		{name: "unban nothing", args: []string{"unban"}},
 		{name: "bans with an argument", args: []string{"bans", "extra"}},
 		{name: "bans --all with a page token", args: []string{"bans", "--all", "--page-token", "abc"}},
