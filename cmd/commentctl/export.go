@@ -42,7 +42,7 @@ The export holds the email and IP addresses IN CLEAR: it is the reader's own dat
 0600; an existing file is never overwritten; it is made before the call, so a file that cannot be
 made stops export before anything is handed out or audited) and prints a one-line summary.
 Without --out, -o json prints the JSON, and the table lists the comments without the addresses,
-which are in the JSON only.
+which are in the JSON only, or prints "No entries." when the author has none (in the period).
 --reason (at most 500 characters), such as the request's reference, goes to the audit log with the
 number of comments: do not put the address in it.
 
@@ -154,8 +154,12 @@ func writeExportFile(f *os.File, resp *commentdv1.ExportAuthorDataResponse) erro
 	return nil
 }
 
-// writeExport prints the export as a table, without the email and IP addresses, and a summary.
+// writeExport prints the export as a table, without the email and IP addresses, and a summary;
+// or "No entries.", as the other list commands do, when there is no comment.
 func writeExport(w io.Writer, cs []*commentdv1.ExportedComment) error {
+	if len(cs) == 0 {
+		return writeNoEntries(w)
+	}
 	var t table
 	t.row("CREATED", "COMMENT", "THREAD", "STATE", "DECISION", "TEXT")
 	unreadable := 0

@@ -65,9 +65,18 @@ func TestExport(t *testing.T) {
 		name     string
 		args     []string
 		wantReq  *commentdv1.ExportAuthorDataRequest
-		wantOut  string // jsonOutput: the response as JSON
-		wantFile bool   // the response as JSON in the --out file
+		resp     *commentdv1.ExportAuthorDataResponse // nil: exportResponse(0)
+		wantOut  string                               // jsonOutput: the response as JSON
+		wantFile bool                                 // the response as JSON in the --out file
 	}{
+		{
+			// As queue, bans, audit and filters list print it: no header over nothing.
+			name:    "no comment",
+			args:    []string{"export", "--email", exportTestEmail},
+			resp:    &commentdv1.ExportAuthorDataResponse{},
+			wantReq: &commentdv1.ExportAuthorDataRequest{AuthorEmail: exportTestEmail},
+			wantOut: "No entries.\n",
+		},
 		{
 			name:    "table",
 			args:    []string{"export", "--email", exportTestEmail, "--reason", "request 18"},
@@ -98,7 +107,10 @@ func TestExport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp := exportResponse(0)
+			resp := tt.resp
+			if resp == nil {
+				resp = exportResponse(0)
+			}
 			deadlines := make(chan time.Duration, 1)
 			d := exportDouble(resp, deadlines)
 			path := filepath.Join(t.TempDir(), "export.json")
