@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,20 +78,31 @@ func TestCompletionValues(t *testing.T) {
 
 func TestReopen(t *testing.T) {
 	t.Parallel()
+	// c3 waits in the queue already: the server reopens nothing and says so.
 	d := &moderationDouble{reopenFn: func(_ context.Context, req *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error) {
 		return &commentdv1.ReopenCommentResponse{Comment: &commentdv1.ModeratedComment{Comment: &commentdv1.Comment{
 			Name: req.GetName(), State: commentdv1.State_STATE_PENDING,
-		}}}, nil
+		}}, AlreadyPending: req.GetName() == "comments/c3"}, nil
 	}}
-	args := withServer(serveDouble(t, d), "reopen", "c1", "comments/c2", "--reason", "mistake")
+	args := withServer(serveDouble(t, d), "reopen", "c1", "comments/c2", "c3", "--reason", "mistake")
 	got := invocation{args: args}.run(t)
 	if got.code != exitOK {
 		t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
 	}
-	if want := "comments/c1: reopened\ncomments/c2: reopened\n"; got.stdout != want {
+	if want := "comments/c1: reopened\ncomments/c2: reopened\ncomments/c3: pending already; nothing changed\n"; got.stdout != want {
 		t.Errorf("%s: stdout %q; want %q", cmdline(args), got.stdout, want)
 	}
-	if diff := cmp.Diff([]string{"comments/c1", "comments/c2"}, actionNames(d, "ReopenComment")); diff != "" {
+	jsonArgs := append(slices.Clone(args), "-o", "json")
+	var results []struct {
+		Name      string `json:"name"`
+		OK        bool   `json:"ok"`
+		Unchanged bool   `json:"unchanged"`
+	}
+	if got := (invocation{args: jsonArgs}).run(t); got.code != exitOK || json.Unmarshal([]byte(got.stdout), &results) != nil ||
+		len(results) != 3 || results[0].Unchanged || results[1].Unchanged || !results[2].Unchanged || !results[2].OK {
+		t.Errorf("%s: exit %d, stdout %q; want three results, only the third unchanged", cmdline(jsonArgs), got.code, got.stdout)
+	}
+	if diff := cmp.Diff([]string{"comments/c1", "comments/c1", "comments/c2", "comments/c2", "comments/c3", "comments/c3"}, actionNames(d, "ReopenComment")); diff != "" {
 		t.Errorf("%s: reopened comments mismatch (-want +got):\n%s", cmdline(args), diff)
 	}
 	for _, r := range d.requests("ReopenComment") {

@@ -62,25 +62,29 @@ func (a action) done() string {
 	return "rejected"
 }
 
+// alreadyDone is the result line of a reopening that found the comment pending already.
+const alreadyDone = "pending already; nothing changed"
+
 // call sends the decision for one comment; with an etag, the server takes it only if the comment
-// still has that etag.
-func (a action) call(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
+// still has that etag. unchanged is true when the server says the decision found the comment
+// where it would have put it (only reopen's answer says so).
+func (a action) call(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason, etag string) (mc *commentdv1.ModeratedComment, unchanged bool, err error) {
 	switch a {
 	case actApprove:
 		resp, err := client.ApproveComment(ctx, &commentdv1.ApproveCommentRequest{Name: name, Reason: reason, Etag: etag})
-		return resp.GetComment(), err
+		return resp.GetComment(), false, err
 	case actReopen:
 		resp, err := client.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason, Etag: etag})
-		return resp.GetComment(), err
+		return resp.GetComment(), resp.GetAlreadyPending(), err
 	case actMarkSpam:
 		resp, err := client.MarkSpam(ctx, &commentdv1.MarkSpamRequest{Name: name, Reason: reason, Etag: etag})
-		return resp.GetComment(), err
+		return resp.GetComment(), false, err
 	case actMarkNotSpam:
 		resp, err := client.MarkNotSpam(ctx, &commentdv1.MarkNotSpamRequest{Name: name, Reason: reason, Etag: etag})
-		return resp.GetComment(), err
+		return resp.GetComment(), false, err
 	}
 	resp, err := client.RejectComment(ctx, &commentdv1.RejectCommentRequest{Name: name, Reason: reason, Etag: etag})
-	return resp.GetComment(), err
+	return resp.GetComment(), false, err
 }
 
 // guardFlags are the flags that keep a decision from overturning one taken since the moderator
@@ -163,12 +167,12 @@ func normalizeETag(s string) string {
 // decide sends a for name under g. With a state it reads the comment first: one in another state
 // is left alone (a FAILED_PRECONDITION made here, saying what it is now); otherwise the decision
 // carries the etag of that reading, so the server refuses it if the comment changed in between.
-func (a action) decide(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string, g decideGuard) (*commentdv1.ModeratedComment, error) {
+func (a action) decide(ctx context.Context, client commentdv1.ModerationServiceClient, name, reason string, g decideGuard) (*commentdv1.ModeratedComment, bool, error) {
 	etag := g.etag
 	if g.state != commentdv1.State_STATE_UNSPECIFIED {
 		resp, err := client.GetComment(ctx, &commentdv1.ModerationServiceGetCommentRequest{Name: name})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		mc := resp.GetComment()
 		if now := mc.GetComment().GetState(); now != g.state {
@@ -176,7 +180,7 @@ func (a action) decide(ctx context.Context, client commentdv1.ModerationServiceC
 			if d := mc.GetDecision(); d != nil {
 				by = ", last decided by " + d.GetModerator()
 			}
-			return nil, status.Errorf(codes.FailedPrecondition, "left alone: it is %s now, not %s%s", stateName(now), stateName(g.state), by)
+			return nil, false, status.Errorf(codes.FailedPrecondition, "left alone: it is %s now, not %s%s", stateName(now), stateName(g.state), by)
 		}
 		etag = mc.GetEtag()
 	}
@@ -187,7 +191,10 @@ func (a action) decide(ctx context.Context, client commentdv1.ModerationServiceC
 type decideResult struct {
 	name    string
 	comment *commentdv1.ModeratedComment
-	err     error
+	// unchanged: the server says the call changed nothing, the comment being where the decision
+	// would have put it (a reopening of a pending comment).
+	unchanged bool
+	err       error
 }
 
 func (c *cli) decideCmd(d action) *cobra.Command {
@@ -208,7 +215,8 @@ changes nothing and succeeds.`
 		long = `reopen puts decided comments (published, rejected or spam) back in the queue as pending, undoing
 the last decision and what the spam model learnt from it. Use it to take back a mistake: the comment is
 claimed for you for 5 minutes, so nobody else's review gets it meanwhile (bulk reopen gives its comments
-back to everyone).`
+back to everyone). A comment that is pending already is left as it is: its line says "` + alreadyDone + `"
+(with -o json, "unchanged": true), nothing is recorded or audited, and it is not claimed for you.`
 	}
 	long += `
 
@@ -292,8 +300,8 @@ func (c *cli) decideAll(ctx context.Context, client commentdv1.ModerationService
 			defer func() { <-sem }()
 			callCtx, cancel := c.callCtx(callBase)
 			defer cancel()
-			mc, err := d.decide(callCtx, client, name, reason, g)
-			results[i] = decideResult{name: name, comment: mc, err: err}
+			mc, unchanged, err := d.decide(callCtx, client, name, reason, g)
+			results[i] = decideResult{name: name, comment: mc, unchanged: unchanged, err: err}
 		})
 	}
 	wg.Wait()
@@ -327,6 +335,12 @@ func (c *cli) printDecisions(d action, results []decideResult) error {
 		for _, r := range results {
 			if r.err != nil {
 				fmt.Fprintf(c.stderr, "%s: %s\n", r.name, c.describe(r.err))
+				continue
+			}
+			if r.unchanged {
+				// Nothing was recorded or audited, and the comment is not claimed for us:
+				// "reopened" would claim a change that did not happen.
+				fmt.Fprintf(c.stdout, "%s: %s\n", r.name, alreadyDone)
 				continue
 			}
 			fmt.Fprintf(c.stdout, "%s: %s\n", r.name, d.done())
@@ -369,10 +383,11 @@ func (e *batchError) Error() string {
 
 // decisionJSON is one element of the -o json output of approve and reject.
 type decisionJSON struct {
-	Name    string          `json:"name"`
-	OK      bool            `json:"ok"`
-	Comment json.RawMessage `json:"comment,omitempty"`
-	Error   *errorJSON      `json:"error,omitempty"`
+	Name      string          `json:"name"`
+	OK        bool            `json:"ok"`
+	Unchanged bool            `json:"unchanged,omitempty"`
+	Comment   json.RawMessage `json:"comment,omitempty"`
+	Error     *errorJSON      `json:"error,omitempty"`
 }
 
 type errorJSON struct {
@@ -385,7 +400,7 @@ type errorJSON struct {
 func writeDecisionsJSON(c *cli, results []decideResult) error {
 	out := make([]decisionJSON, 0, len(results))
 	for _, r := range results {
-		dj := decisionJSON{Name: r.name, OK: r.err == nil}
+		dj := decisionJSON{Name: r.name, OK: r.err == nil, Unchanged: r.unchanged}
 		if r.err != nil {
 			st := status.Convert(r.err)
 			ej := &errorJSON{Code: code.Code(st.Code()).String(), Message: st.Message(), Detail: c.describe(r.err)}

@@ -94,3 +94,32 @@ func TestDecisionsDoNotOverturnEndToEnd(t *testing.T) {
 		t.Errorf("audit entries on %s = %d; want 3", c.GetName(), n)
 	}
 }
+
+// TestReopenPendingEndToEnd: reopening a comment that waits in the queue already changes nothing,
+// and commentctl says so rather than "reopened"; reopening a decided one reopens it.
+func TestReopenPendingEndToEnd(t *testing.T) {
+	s := startCommentd(t, redistest.Shared(t))
+	s.ctl(t, "thread", "set", "e2e-reopen", "--mode", "pre")
+	c, err := s.submitter(t, "e2e-reopen")("jane@example.com", "198.51.100.24", "A comment that waits already")
+	if err != nil {
+		t.Fatalf("SubmitComment: %v", err)
+	}
+	audit := func() string {
+		t.Helper()
+		return s.ctl(t, "audit", "--target", c.GetName(), "-o", "json")
+	}
+	before := audit()
+	if got, want := s.ctl(t, "reopen", c.GetId()), c.GetName()+": pending already; nothing changed\n"; got != want {
+		t.Errorf("commentctl reopen <pending comment>: stdout %q; want %q", got, want)
+	}
+	if after := audit(); after != before {
+		t.Errorf("commentctl reopen <pending comment> added to the audit log: %s; want it as before: %s", after, before)
+	}
+	s.ctl(t, "reject", c.GetId(), "--reason", "off topic")
+	if got, want := s.ctl(t, "reopen", c.GetId()), c.GetName()+": reopened\n"; got != want {
+		t.Errorf("commentctl reopen <rejected comment>: stdout %q; want %q", got, want)
+	}
+	if got, want := s.ctl(t, "reopen", c.GetId()), c.GetName()+": pending already; nothing changed\n"; got != want {
+		t.Errorf("commentctl reopen <reopened comment>: stdout %q; want %q", got, want)
+	}
+}

@@ -78,22 +78,28 @@ func (s *moderationServer) RejectComment(ctx context.Context, r *commentdv1.Reje
 // decide applies a decision in the name of the calling key, so the record says who decided; with
 // an etag, only if the comment has not changed since it was read.
 func (s *moderationServer) decide(ctx context.Context, a moderation.Action, name, reason, etag string) (moderation.View, error) {
+	o, err := s.decideOutcome(ctx, a, name, reason, etag)
+	return o.View, err
+}
+
+// decideOutcome is decide, also telling whether the decision changed the comment.
+func (s *moderationServer) decideOutcome(ctx context.Context, a moderation.Action, name, reason, etag string) (moderation.Outcome, error) {
 	id, err := moderation.ParseID("name", name)
 	if err != nil {
 		// Name the reason and the etag too if they are bad: Decide, which checks them, is not reached.
 		_, reasonErr := moderation.ValidateDecisionReason("reason", reason)
-		return moderation.View{}, joinViolations(err, reasonErr, moderation.ValidateETag("etag", etag))
+		return moderation.Outcome{}, joinViolations(err, reasonErr, moderation.ValidateETag("etag", etag))
 	}
 	caller, ok := CallerFrom(ctx)
 	if !ok {
-		return moderation.View{}, errNoCaller
+		return moderation.Outcome{}, errNoCaller
 	}
-	v, err := s.moderation.Decide(ctx, caller.Name, a, id, reason, etag)
+	o, err := s.moderation.DecideOutcome(ctx, caller.Name, a, id, reason, etag)
 	if err != nil {
-		return moderation.View{}, err
+		return moderation.Outcome{}, err
 	}
 	s.metrics.decided(a)
-	return v, nil
+	return o, nil
 }
 
 func (s *moderationServer) GetThread(ctx context.Context, r *commentdv1.GetThreadRequest) (*commentdv1.GetThreadResponse, error) {

@@ -42,9 +42,10 @@ func (s *moderationServer) ReleaseComments(ctx context.Context, r *commentdv1.Re
 }
 
 func (s *moderationServer) ReopenComment(ctx context.Context, r *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error) {
-	v, err := s.decide(ctx, moderation.Reopen, r.GetName(), r.GetReason(), r.GetEtag())
+	o, err := s.decideOutcome(ctx, moderation.Reopen, r.GetName(), r.GetReason(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}
-	return &commentdv1.ReopenCommentResponse{Comment: viewToProto(v)}, nil
+	// The comment alone cannot say whether this call reopened it: pending either way.
+	return &commentdv1.ReopenCommentResponse{Comment: viewToProto(o.View), AlreadyPending: !o.Changed}, nil
 }

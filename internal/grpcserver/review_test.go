@@ -250,10 +250,11 @@ func TestReopenComment(t *testing.T) {
 	mod := e.as(t, modKeyName)
 	name := submitHeld(t, e, "reopen", 1)[0]
 
-	// Reopening a comment that waits already changes nothing, like any repeated decision.
+	// Reopening a comment that waits already changes nothing, like any repeated decision, and
+	// says so: the comment alone, pending either way, cannot.
 	same, err := e.mod.ReopenComment(mod, &commentdv1.ReopenCommentRequest{Name: name})
-	if err != nil || same.GetComment().GetComment().GetState() != commentdv1.State_STATE_PENDING || same.GetComment().GetDecision() != nil {
-		t.Errorf("called ReopenComment on a pending comment, got %v, %v; want it unchanged: PENDING, no decision", same.GetComment(), err)
+	if err != nil || same.GetComment().GetComment().GetState() != commentdv1.State_STATE_PENDING || same.GetComment().GetDecision() != nil || !same.GetAlreadyPending() {
+		t.Errorf("called ReopenComment on a pending comment, got %v, already_pending %v, %v; want it unchanged: PENDING, no decision, already_pending", same.GetComment(), same.GetAlreadyPending(), err)
 	}
 	if _, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: name, Reason: "off topic"}); err != nil {
 		t.Fatalf("called RejectComment: %v", err)
@@ -264,8 +265,13 @@ func TestReopenComment(t *testing.T) {
 	}
 	d := resp.GetComment().GetDecision()
 	if resp.GetComment().GetComment().GetState() != commentdv1.State_STATE_PENDING || d.GetModerator() != modKeyName ||
-		d.GetFromState() != commentdv1.State_STATE_REJECTED || d.GetToState() != commentdv1.State_STATE_PENDING || d.GetReason() != "second look" {
-		t.Errorf("called ReopenComment, got %v, want PENDING with the reopening recorded", resp.GetComment())
+		d.GetFromState() != commentdv1.State_STATE_REJECTED || d.GetToState() != commentdv1.State_STATE_PENDING || d.GetReason() != "second look" || resp.GetAlreadyPending() {
+		t.Errorf("called ReopenComment, got %v, already_pending %v; want PENDING with the reopening recorded, not already_pending", resp.GetComment(), resp.GetAlreadyPending())
+	}
+	// Once more: pending now, after a decision, which the answer shows as it was.
+	again, err := e.mod.ReopenComment(mod, &commentdv1.ReopenCommentRequest{Name: name, Reason: "third look"})
+	if err != nil || !again.GetAlreadyPending() || again.GetComment().GetDecision().GetReason() != "second look" {
+		t.Errorf("called ReopenComment on a reopened comment, got %v, already_pending %v, %v; want the reopening before and already_pending", again.GetComment().GetDecision(), again.GetAlreadyPending(), err)
 	}
 	queue, err := e.mod.ListQueue(mod, &commentdv1.ListQueueRequest{})
 	if err != nil || !slices.Equal(names(queue.GetComments()), []string{name}) {

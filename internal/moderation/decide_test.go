@@ -176,3 +176,46 @@ func TestViewMasksWhatDoesNotOpen(t *testing.T) {
 		})
 	}
 }
+
+// outcomeStub is a Store whose Decide answers with the comment holding last, as a store does
+// when the comment already is in the target state (or, with keep, with the decision it was given,
+// as stored: to the microsecond).
+type outcomeStub struct {
+	Store
+	last *comment.Decision
+	keep bool
+}
+
+func (s *outcomeStub) Decide(_ context.Context, id string, _ Action, d comment.Decision, _ []comment.State, _ string) (comment.Comment, error) {
+	c := comment.Comment{ID: id, State: d.To, Decision: s.last}
+	if s.keep {
+		d.At = d.At.Truncate(time.Microsecond)
+		c.Decision = &d
+	}
+	return c, nil
+}
+
+// DecideOutcome tells a decision that changed the comment from one that found it in the target
+// state already, which the comment alone does not tell apart.
+func TestDecideOutcomeChanged(t *testing.T) {
+	now := time.Date(2026, 5, 4, 3, 2, 1, 123456789, time.UTC)
+	tests := []struct {
+		name  string
+		store *outcomeStub
+		want  bool
+	}{
+		{name: "stored as given, to the microsecond", store: &outcomeStub{keep: true}, want: true},
+		{name: "pending, never decided", store: &outcomeStub{}, want: false},
+		{name: "reopened before by someone else", store: &outcomeStub{last: &comment.Decision{Moderator: "bob", At: now.Add(-time.Hour), To: comment.StatePending}}, want: false},
+		{name: "reopened before by the same moderator", store: &outcomeStub{last: &comment.Decision{Moderator: "anna", At: now.Add(-time.Second), To: comment.StatePending}}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewService(tt.store, testKeyring(t), Options{Now: func() time.Time { return now }})
+			o, err := s.DecideOutcome(context.Background(), "anna", Reopen, "00abc", "", "")
+			if err != nil || o.Changed != tt.want || o.View.Comment.State != comment.StatePending {
+				t.Errorf("DecideOutcome(reopen) = changed %v, state %v, %v; want changed %v, pending", o.Changed, o.View.Comment.State, err, tt.want)
+			}
+		})
+	}
+}

@@ -329,29 +329,55 @@ func ValidateDecisionReason(field, reason string) (string, error) {
 // ETag) the decision is taken only if the comment has not changed since the moderator read it;
 // otherwise it fails with a *StaleError and changes nothing.
 func (s *Service) Decide(ctx context.Context, moderator string, a Action, id, reason, etag string) (View, error) {
+	o, err := s.DecideOutcome(ctx, moderator, a, id, reason, etag)
+	return o.View, err
+}
+
+// Outcome is what a decision did.
+type Outcome struct {
+	View View // the comment after the decision
+	// Changed is false when the comment already was in the state the decision puts it in (a
+	// reopening of a comment that waits in the queue): the call recorded, audited and claimed
+	// nothing, and View shows the comment as it was, with the last decision taken before.
+	Changed bool
+}
+
+// DecideOutcome is Decide, also telling whether the decision changed the comment, which the
+// comment alone does not say: a reopened comment and one that was pending all along look alike.
+func (s *Service) DecideOutcome(ctx context.Context, moderator string, a Action, id, reason, etag string) (Outcome, error) {
 	reason, reasonErr := ValidateDecisionReason("reason", reason)
 	var verr comment.ValidationError
 	verr.AddAll(reasonErr)
 	verr.AddAll(ValidateETag("etag", etag))
 	if err := verr.Err(); err != nil {
-		return View{}, err
+		return Outcome{}, err
 	}
 	to, from := a.rule()
 	d := comment.Decision{Moderator: moderator, At: s.now().UTC(), To: to, Reason: reason}
 	c, err := s.store.Decide(ctx, id, a, d, from, etag)
 	if err != nil {
-		return View{}, err
+		return Outcome{}, err
 	}
 	if s.learner != nil {
 		// The decision is stored; if learning fails the caller gets the error and a retry repeats
 		// the (then no-op) decision and completes the learning. Without a retry (the server
 		// crashed, the moderator moved on) LearnPending completes it.
 		if err := s.learn(ctx, c); err != nil {
-			return View{}, fmt.Errorf("learn from decision on %s: %w", id, err)
+			return Outcome{}, fmt.Errorf("learn from decision on %s: %w", id, err)
 		}
 	}
 	s.learnt(ctx, c)
-	return s.views(ctx, []comment.Comment{c})[0], nil
+	return Outcome{View: s.views(ctx, []comment.Comment{c})[0], Changed: isDecision(c.Decision, d)}, nil
+}
+
+// isDecision reports whether got, a comment's last decision as stored, is d. The store answers a
+// decision that changes nothing with the comment as it is, whose last decision is an older one or
+// none. A call the store's client sent again after its first sending was applied carries the same
+// decision, time included, so it still counts as the change it made. Times are compared to the
+// microsecond, as stores keep them.
+func isDecision(got *comment.Decision, d comment.Decision) bool {
+	return got != nil && got.Moderator == d.Moderator && got.To == d.To &&
+		got.At.Truncate(time.Microsecond).Equal(d.At.Truncate(time.Microsecond))
 }
 
 // maxLearnRounds bounds how often learn follows a comment that other decisions keep moving.

@@ -1486,9 +1486,14 @@ func (x *ReopenCommentRequest) GetEtag() string {
 type ReopenCommentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The comment, now STATE_PENDING.
-	Comment       *ModeratedComment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Comment *ModeratedComment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	// True when the comment was pending already (never decided, or put back in the queue by an earlier call or by
+	// readers' reports): this call changed nothing, so it recorded no decision, added nothing to the audit log and
+	// claimed nothing, and comment.decision is the last decision taken before, if any. False when this call put the
+	// comment back in the queue. Servers older than this field always leave it false.
+	AlreadyPending bool `protobuf:"varint,2,opt,name=already_pending,json=alreadyPending,proto3" json:"already_pending,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ReopenCommentResponse) Reset() {
@@ -1526,6 +1531,13 @@ func (x *ReopenCommentResponse) GetComment() *ModeratedComment {
 		return x.Comment
 	}
 	return nil
+}
+
+func (x *ReopenCommentResponse) GetAlreadyPending() bool {
+	if x != nil {
+		return x.AlreadyPending
+	}
+	return false
 }
 
 // ClaimCommentsRequest asks for the next queued comments to review.
@@ -4028,9 +4040,10 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x14ReopenCommentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag\"P\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"y\n" +
 	"\x15ReopenCommentResponse\x127\n" +
-	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\"\xa4\x01\n" +
+	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\x12'\n" +
+	"\x0falready_pending\x18\x02 \x01(\bR\x0ealreadyPending\"\xa4\x01\n" +
 	"\x14ClaimCommentsRequest\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x12/\n" +
 	"\x05lease\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12(\n" +
