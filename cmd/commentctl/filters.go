@@ -57,6 +57,10 @@ An entry is one of these kinds:
            or the author's name (not the user agent, whose words such as iPhone or
            Windows every reader of that browser sends)
   phrase   several words in a row, ignoring case, in the body or the author's name
+           (both compare fullwidth and other compatibility forms as the plain letters:
+           Ｃａｓｉｎｏ is the entry casino; in Chinese, Japanese or Thai, written
+           without spaces, an entry such as 赌场赢钱 may be a word or a phrase and
+           matches wherever its letters stand in a row)
   domain   a domain and its subdomains, in links of the body or the author's email address
   email    one author's email address: the server keeps only a keyed hash and shows it masked
   ip       an IP address (kept only as a keyed hash, shown masked) or a range such as 198.51.100.0/24

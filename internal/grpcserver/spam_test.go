@@ -804,3 +804,49 @@ func TestSpamTrainingIsAudited(t *testing.T) {
 		t.Errorf("audit log after training and deleting models (-want +got):\n%s", diff)
 	}
 }
+
+// TestWordListsOfOtherScriptsThroughServer adds entries a moderator of a Chinese, Japanese or
+// Thai site, or one pasting fullwidth text, would add, through the API onto a real Redis, and
+// checks what comments they catch: a word without spaces is a word, a fullwidth spelling is the
+// entry it spells (a duplicate, not a second entry), and each matches in the comment's text.
+func TestWordListsOfOtherScriptsThroughServer(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	mod := e.as(t, modKeyName)
+	create := func(kind commentdv1.FilterKind, value string) *commentdv1.Filter {
+		t.Helper()
+		resp, err := e.mod.CreateFilter(mod, &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: kind, Value: value}})
+		if err != nil {
+			t.Fatalf("called CreateFilter(spam, %v, %q), got error %v", kind, value, err)
+		}
+		return resp.GetFilter()
+	}
+	create(commentdv1.FilterKind_FILTER_KIND_WORD, "赌场赢钱")         // Chinese: win money at the casino
+	create(commentdv1.FilterKind_FILTER_KIND_PHRASE, "เล่นคาสิโน") // Thai: play at the casino
+	fullwidth := create(commentdv1.FilterKind_FILTER_KIND_WORD, "Ｃａｓｉｎｏ")
+	if plain := create(commentdv1.FilterKind_FILTER_KIND_WORD, "casino"); plain.GetName() != fullwidth.GetName() {
+		t.Errorf("called CreateFilter(word, Ｃａｓｉｎｏ) then (word, casino), got %s and %s, want the same entry", fullwidth.GetName(), plain.GetName())
+	}
+	list, err := e.mod.ListFilters(mod, &commentdv1.ListFiltersRequest{})
+	if err != nil || len(list.GetFilters()) != 3 {
+		t.Errorf("called ListFilters, got %v, %v; want 3 entries", list.GetFilters(), err)
+	}
+	spamWaitFor(t, "the word lists to load", func() bool {
+		return e.check(t, spamSubmission(900, "scripts", "the new casino opened"), "").GetDecision() == commentdv1.SpamDecision_SPAM_DECISION_SPAM
+	})
+	tests := []struct {
+		body string
+		want commentdv1.SpamDecision
+	}{
+		{"在线赌场赢钱，快来", commentdv1.SpamDecision_SPAM_DECISION_SPAM},
+		{"今天的新闻很有意思", commentdv1.SpamDecision_SPAM_DECISION_PUBLISH},
+		{"มาเล่นคาสิโนออนไลน์กันเถอะ", commentdv1.SpamDecision_SPAM_DECISION_SPAM},
+		{"ข่าววันนี้น่าสนใจมาก", commentdv1.SpamDecision_SPAM_DECISION_PUBLISH},
+		{"ｔｈｅ ｎｅｗ ＣＡＳＩＮＯ", commentdv1.SpamDecision_SPAM_DECISION_SPAM},
+		{"the budget figures were revised last week", commentdv1.SpamDecision_SPAM_DECISION_PUBLISH},
+	}
+	for i, tt := range tests {
+		if got := e.check(t, spamSubmission(i, "scripts", tt.body), "").GetDecision(); got != tt.want {
+			t.Errorf("called CheckComment(%q), got decision %v, want %v", tt.body, got, tt.want)
+		}
+	}
+}

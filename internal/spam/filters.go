@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
 )
@@ -46,7 +48,7 @@ type FilterKind int
 
 // The kinds. The numbers are stored; never renumber them.
 const (
-	FilterWord   FilterKind = 1 // a whole word, ignoring case
+	FilterWord   FilterKind = 1 // a whole word, ignoring case (in scripts without spaces, see NewFilter)
 	FilterPhrase FilterKind = 2 // several words in a row, ignoring case
 	FilterDomain FilterKind = 3 // a domain and its subdomains, in links and the author's email
 	FilterEmail  FilterKind = 4 // one author's address: kept as its keyed hash only
@@ -77,8 +79,10 @@ type Filter struct {
 	ID   string
 	List FilterList
 	Kind FilterKind
-	// Value is the entry as entered, except for an email address or a single IP address, which
-	// are never kept: Value is then their masked form and Hash their keyed hash.
+	// Value is the entry as entered (a word or phrase with its compatibility characters in their
+	// plain form, NFKC: "Ｃａｓｉｎｏ" is kept as "Casino"), except for an email address or a
+	// single IP address, which are never kept: Value is then their masked form and Hash their
+	// keyed hash.
 	Value     string
 	Hash      string
 	Moderator string
@@ -112,8 +116,16 @@ func ParseFilterID(field, name string) (string, error) {
 
 // NewFilter checks an entry and returns it ready to store: an email address or a single IP
 // address is replaced by its masked form and keyed hash. The id is derived from the list, the
-// kind and the normalised value, so adding the same entry twice names the same entry. Field names
-// in the *comment.ValidationError are relative to the API's Filter message, prefixed by field.
+// kind and the normalised value, so adding the same entry twice names the same entry: a word or
+// phrase in the form the lists compare (listForm), so "Ｃａｓｉｎｏ" is the entry "casino". Field
+// names in the *comment.ValidationError are relative to the API's Filter message, prefixed by
+// field.
+//
+// In the scripts written without spaces (Chinese, Japanese, Thai: see unspaced) a word and a
+// phrase look alike, so an entry without spaces or punctuation in them is taken as either kind;
+// its id is made with the kind earlier releases gave that text (a word when the tokeniser reads it
+// as one word, a phrase when it reads several, as it reads each Chinese character), so an entry
+// they stored is found again as the same entry, whichever kind it is added as now.
 func NewFilter(keys *privacy.Keyring, field string, list FilterList, kind FilterKind, value string) (Filter, error) {
 	var verr comment.ValidationError
 	if list != FilterListHold && list != FilterListSpam {
@@ -131,13 +143,23 @@ func NewFilter(keys *privacy.Keyring, field string, list FilterList, kind Filter
 	if err := verr.Err(); err != nil {
 		return Filter{}, err
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%d\x00%s", list, kind, canonical)))
+	idKind := kind
+	if kind == FilterWord || kind == FilterPhrase {
+		// The kind earlier releases gave these words (see above); the same as kind but for an
+		// entry in a script without spaces.
+		idKind = FilterWord
+		if strings.Contains(canonical, " ") {
+			idKind = FilterPhrase
+		}
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%d\x00%s", list, idKind, canonical)))
 	f.ID = hex.EncodeToString(sum[:12])
 	return f, nil
 }
 
 // setValue checks value for f.Kind and fills Value and Hash. It returns the canonical form the id
-// is made from, or what is wrong (Field relative to the Filter message).
+// is made from (for a word or phrase, its words as the lists compare them), or what is wrong
+// (Field relative to the Filter message).
 func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string, bad *comment.FieldViolation) {
 	badValue := func(format string, args ...any) (string, *comment.FieldViolation) {
 		return "", &comment.FieldViolation{Field: "value", Description: fmt.Sprintf(format, args...)}
@@ -162,17 +184,29 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 	}
 	switch f.Kind {
 	case FilterWord, FilterPhrase, FilterDomain:
+		// Kept in the plain form of its compatibility characters, as the lists compare it:
+		// "Ｃａｓｉｎｏ" and "casino" are one entry, shown as typed but for the width.
+		v = norm.NFKC.String(v)
 		// The Scorer's list compiler decides what an entry is; an entry must land where its kind says.
 		l, err := compileList("entry", []string{v}, nil)
+		var words string // the entry's words, for a word or phrase
+		for w := range l.words {
+			words = w
+		}
+		if len(l.phrases) == 1 {
+			words = l.phrases[0]
+		}
+		several := strings.Contains(words, " ")
+		// Text of a script written without spaces, with none in it: the tokeniser reads a Chinese
+		// word as several (one per character) and a Thai phrase as one, so either kind takes it.
+		unspacedRun := strings.IndexFunc(words, unspaced) >= 0 && oneRun(v)
+		wordOK, phraseOK := !several || unspacedRun, several || unspacedRun
 		switch {
 		case err != nil:
 			return badValue("no words in it")
-		case f.Kind == FilterWord && len(l.words) == 1:
+		case words != "" && (f.Kind == FilterWord && wordOK || f.Kind == FilterPhrase && phraseOK):
 			f.Value = v
-			return normaliseWords(v), nil
-		case f.Kind == FilterPhrase && len(l.phrases) == 1:
-			f.Value = v
-			return l.phrases[0], nil
+			return words, nil
 		case f.Kind == FilterDomain && len(l.domains) == 1 && !strings.Contains(l.domains[0], "."):
 			// "www.com" loses its "www." as every domain does, and what is left, stored and
 			// compiled again on every server, would be the word "com".

@@ -49,6 +49,18 @@ func TestNewFilter(t *testing.T) {
 		{name: "range in clear", list: spam.FilterListHold, kind: spam.FilterIP, value: "198.51.100.9/24", wantValue: "198.51.100.0/24"},
 		{name: "regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `v[i1]agra`, wantValue: `v[i1]agra`},
 
+		// Compatibility forms are kept in their plain form, as the lists compare them.
+		{name: "fullwidth word", list: spam.FilterListSpam, kind: spam.FilterWord, value: "Ｃａｓｉｎｏ", wantValue: "Casino"},
+		{name: "fullwidth domain", list: spam.FilterListSpam, kind: spam.FilterDomain, value: "ｓｐａｍ．ｅｘａｍｐｌｅ", wantValue: "spam.example"},
+		// Chinese, Japanese and Thai put no spaces between words: a word there may be read as
+		// several (a Chinese one per character), a phrase as one (Thai). Either kind takes them.
+		{name: "Chinese word", list: spam.FilterListSpam, kind: spam.FilterWord, value: "赌场赢钱", wantValue: "赌场赢钱"},
+		{name: "Chinese phrase", list: spam.FilterListSpam, kind: spam.FilterPhrase, value: "赌场赢钱", wantValue: "赌场赢钱"},
+		{name: "Japanese word", list: spam.FilterListHold, kind: spam.FilterWord, value: "オンラインカジノ", wantValue: "オンラインカジノ"},
+		{name: "Thai phrase without spaces", list: spam.FilterListSpam, kind: spam.FilterPhrase, value: "เล่นคาสิโน", wantValue: "เล่นคาสิโน"},
+		{name: "Thai word", list: spam.FilterListSpam, kind: spam.FilterWord, value: "คาสิโน", wantValue: "คาสิโน"},
+		{name: "Chinese words with a space as a word", list: spam.FilterListSpam, kind: spam.FilterWord, value: "赌场 赢钱", badFields: []string{"filter.value"}},
+		{name: "Chinese words with a space as a phrase", list: spam.FilterListSpam, kind: spam.FilterPhrase, value: "赌场 赢钱", wantValue: "赌场 赢钱"},
 		{name: "two words as a word", list: spam.FilterListHold, kind: spam.FilterWord, value: "buy now", badFields: []string{"filter.value"}},
 		{name: "domain as a word", list: spam.FilterListHold, kind: spam.FilterWord, value: "spam.example", badFields: []string{"filter.value"}},
 		{name: "one word as a phrase", list: spam.FilterListHold, kind: spam.FilterPhrase, value: "casino", badFields: []string{"filter.value"}},
@@ -118,6 +130,64 @@ func TestNewFilter(t *testing.T) {
 				t.Errorf("called NewFilter with %q and %q, got ids %s and %s, want the same entry", tt.value, strings.ToUpper(tt.value), f.ID, again.ID)
 			}
 		})
+	}
+}
+
+// An entry's id is the entry: one written another way, or of the other kind where a script
+// without spaces cannot tell a word from a phrase, is the same entry, and is reported as a
+// duplicate. The ids of entries earlier releases accepted stay as they were, so an entry they
+// stored is found again.
+func TestFilterIDs(t *testing.T) {
+	type entry struct {
+		list  spam.FilterList
+		kind  spam.FilterKind
+		value string
+	}
+	id := func(t *testing.T, e entry) string {
+		t.Helper()
+		f, err := spam.NewFilter(nil, "filter", e.list, e.kind, e.value)
+		if err != nil {
+			t.Fatalf("called NewFilter(%v, %v, %q), got error %v", e.list, e.kind, e.value, err)
+		}
+		return f.ID
+	}
+	// As the previous release made them.
+	earlier := []struct {
+		entry
+		id string
+	}{
+		{entry{spam.FilterListSpam, spam.FilterWord, "casino"}, "aa5655b881e3a8972ae4772b"},
+		{entry{spam.FilterListSpam, spam.FilterPhrase, "赌场赢钱"}, "55843a233f0bf12e063548ba"},
+		{entry{spam.FilterListSpam, spam.FilterWord, "คาสิโน"}, "56b0b99c1eb00c0d90aaa23a"},
+		{entry{spam.FilterListSpam, spam.FilterWord, "赌"}, "a796b814deae0baa37f1b0df"},
+		{entry{spam.FilterListHold, spam.FilterPhrase, "cheap watches"}, "4ffef95733efdf0ca18aaf1e"},
+		{entry{spam.FilterListHold, spam.FilterDomain, "spam.example"}, "cd0a1f7c3392e39f359897cc"},
+		{entry{spam.FilterListSpam, spam.FilterWord, "1234"}, "136fe4c33628ed649382124e"},
+	}
+	for _, tt := range earlier {
+		if got := id(t, tt.entry); got != tt.id {
+			t.Errorf("called NewFilter(%v, %v, %q), got id %s, want %s as the previous release gave it", tt.list, tt.kind, tt.value, got, tt.id)
+		}
+	}
+	same := []struct {
+		name string
+		a, b entry
+	}{
+		{"fullwidth and plain", entry{spam.FilterListSpam, spam.FilterWord, "Ｃａｓｉｎｏ"}, entry{spam.FilterListSpam, spam.FilterWord, "casino"}},
+		{"fullwidth phrase and plain", entry{spam.FilterListHold, spam.FilterPhrase, "ＣＨＥＡＰ　ｗａｔｃｈｅｓ"}, entry{spam.FilterListHold, spam.FilterPhrase, "cheap watches"}},
+		{"halfwidth and fullwidth katakana", entry{spam.FilterListHold, spam.FilterWord, "ｶｼﾞﾉ"}, entry{spam.FilterListHold, spam.FilterWord, "カジノ"}},
+		{"ligature", entry{spam.FilterListHold, spam.FilterWord, "ﬁnance"}, entry{spam.FilterListHold, spam.FilterWord, "finance"}},
+		{"sharp s and its capital spelling", entry{spam.FilterListHold, spam.FilterWord, "Straße"}, entry{spam.FilterListHold, spam.FilterWord, "STRASSE"}},
+		{"Chinese word and phrase", entry{spam.FilterListSpam, spam.FilterWord, "赌场赢钱"}, entry{spam.FilterListSpam, spam.FilterPhrase, "赌场赢钱"}},
+		{"Thai word and phrase", entry{spam.FilterListSpam, spam.FilterPhrase, "คาสิโน"}, entry{spam.FilterListSpam, spam.FilterWord, "คาสิโน"}},
+	}
+	for _, tt := range same {
+		if a, b := id(t, tt.a), id(t, tt.b); a != b {
+			t.Errorf("%s: called NewFilter with %+v and %+v, got ids %s and %s, want the same entry", tt.name, tt.a, tt.b, a, b)
+		}
+	}
+	if a, b := id(t, entry{spam.FilterListSpam, spam.FilterWord, "casino"}), id(t, entry{spam.FilterListHold, spam.FilterWord, "casino"}); a == b {
+		t.Errorf("called NewFilter with casino on both lists, got id %s twice, want two entries", a)
 	}
 }
 

@@ -8,6 +8,11 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Defaults of the rule checks.
@@ -40,9 +45,13 @@ type RuleOptions struct {
 	//   - a domain ("example.com"): matched against the hosts of links in the body (subdomains
 	//     included) and the author's email domain;
 	//   - otherwise a word or phrase, matched as whole words, ignoring case, in the body and the
-	//     name ("cash" does not match "cashew"). Not in the user agent: a browser's holds words
-	//     such as iPhone, Android, Windows or Mobile, which are spam words in a comment, and would
-	//     hold or mark spam every reader of that browser; a pattern can match it.
+	//     name ("cash" does not match "cashew"). Entry and text are compared in one form (see
+	//     listForm), so "Ｃａｓｉｎｏ" and "casino" are one entry and match the same comments. In
+	//     the scripts written without spaces between words (see unspaced), where no word boundary
+	//     can be told, an entry matches wherever its letters stand in a row: "赌场" in "在线赌场".
+	//     Not in the user agent: a browser's holds words such as iPhone, Android, Windows or
+	//     Mobile, which are spam words in a comment, and would hold or mark spam every reader of
+	//     that browser; a pattern can match it.
 	// Empty entries and entries starting with "#" are ignored.
 	HoldList, SpamList []string
 	// HoldNames and SpamNames, when set, name the entries of HoldList and SpamList (same index) in
@@ -131,7 +140,7 @@ func (r *rules) trusted(h AuthorHistory) bool {
 // wordList is a compiled hold or spam list.
 type wordList struct {
 	words    map[string]string // single word → entry as written
-	phrases  []string          // normalised multi-word phrases, space-separated
+	phrases  []string          // normalised multi-word phrases, space-separated, and entries in unspaced scripts
 	domains  []string          // lower-case domains
 	emails   map[string]bool   // normalised addresses
 	emailDom map[string]bool   // domains of "@example.com" entries
@@ -188,15 +197,18 @@ func compileList(name string, entries, names []string) (*wordList, error) {
 				l.prefixes = append(l.prefixes, netip.PrefixFrom(a, a.BitLen()))
 				continue
 			}
-			if !strings.ContainsAny(e, " \t") && strings.Contains(e, ".") && validHost(e) {
-				l.domains = append(l.domains, strings.TrimPrefix(strings.ToLower(e), "www."))
+			// Compatibility forms as their plain ones: "ｓｈｏｐ．example" is a domain, as a
+			// browser reads it (siteHost does the same to the links).
+			n := norm.NFKC.String(e)
+			if !strings.ContainsAny(n, " \t") && strings.Contains(n, ".") && validHost(n) {
+				l.domains = append(l.domains, strings.TrimPrefix(strings.ToLower(n), "www."))
 				continue
 			}
-			words := normaliseWords(e)
+			words := listWords(e)
 			switch {
 			case words == "":
 				errs = append(errs, fmt.Errorf("%w: %s entry %d: no words in it", ErrInvalidOptions, name, i+1))
-			case strings.Contains(words, " "):
+			case strings.Contains(words, " ") || strings.IndexFunc(words, unspaced) >= 0:
 				l.phrases = append(l.phrases, words)
 			default:
 				l.words[words] = e
@@ -217,11 +229,114 @@ func validHost(s string) bool {
 }
 
 // normaliseWords returns the words of s as the tokeniser sees them (folded, lower-cased), joined
-// by single spaces.
+// by single spaces, each kept whole however long.
 func normaliseWords(s string) string {
-	var t tokenizer
+	t := tokenizer{whole: true}
 	t.words(s, "", false)
 	return strings.Join(t.tokens(), " ")
+}
+
+// listWords returns the words of s in the form the word lists compare, entries and comments
+// alike: normaliseWords of listForm.
+func listWords(s string) string {
+	words := normaliseWords(listForm(s))
+	if words == "" {
+		// No compatibility character turns letters into none; should one, the entry keeps the
+		// words it had before the lists compared this form rather than fail every server's load.
+		words = normaliseWords(s)
+	}
+	return words
+}
+
+// listForm is s as the word lists compare it: compatibility forms as their plain ones (NFKC:
+// fullwidth "Ｃａｓｉｎｏ", halfwidth katakana "ｶｼﾞﾉ", ligatures such as "ﬁ", circled and
+// superscript letters), then case folded, which lower-casing alone does not finish ("Straße" and
+// "STRASSE", final and other sigma). The tokeniser folds some look-alikes itself; this covers
+// the rest, for the lists only: the classifier's tokens stay as they are (they are
+// FeatureVersion's, and a trained model holds their counts).
+func listForm(s string) string {
+	if isASCII(s) {
+		return s // nothing to do: the tokeniser lower-cases ASCII
+	}
+	return splitUnspaced(norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s))))
+}
+
+// splitUnspaced puts a space where letters of an unspaced script meet others, which ends a word
+// there as it would be read: "playคาสิโน" is "play" and "คาสิโน" (casino, in Thai).
+func splitUnspaced(s string) string {
+	if strings.IndexFunc(s, unspaced) < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	var prev rune
+	for _, r := range s {
+		if prev != 0 && unspaced(prev) != unspaced(r) && wordRune(prev) && wordRune(r) && !unicode.Is(unicode.Mn, r) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+// wordRune reports whether r is part of a word for the tokeniser.
+func wordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// unspacedScripts are the scripts written without spaces between words. The tokeniser makes each
+// Han, Hiragana or Katakana character a word, and a run of Thai, Lao, Khmer or Burmese one word;
+// either way no word boundary of the language can be told, so word-list entries match their
+// letters wherever they stand in a row (containsWords). Korean separates words with spaces.
+var unspacedScripts = []*unicode.RangeTable{unicode.Han, unicode.Hiragana, unicode.Katakana,
+	unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar}
+
+// unspaced reports whether r is of a script written without spaces between words.
+func unspaced(r rune) bool { return r >= 0x0E00 && unicode.In(r, unspacedScripts...) }
+
+// oneRun reports whether s holds no character that separates words for the tokeniser: it is one
+// run of letters, digits and marks, as a word of a script without spaces is.
+func oneRun(s string) bool {
+	for _, r := range s {
+		r = fold(r)
+		if !(r == ignoredRune || r == '\'' || r == '’' || wordRune(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsWords reports whether text, normalised words each with a space either side (see
+// listTarget.text), holds the words p in a row. p's ends must fall on word boundaries, except
+// beside a character of an unspaced script, where any place is a boundary: "คาสิโน" (casino, in
+// Thai) stands inside the one token "เล่นคาสิโนออนไลน์".
+func containsWords(text, p string) bool {
+	first, _ := utf8.DecodeRuneInString(p)
+	last, _ := utf8.DecodeLastRuneInString(p)
+	for from := 0; ; {
+		i := strings.Index(text[from:], p)
+		if i < 0 {
+			return false
+		}
+		i += from
+		before, _ := utf8.DecodeLastRuneInString(text[:i])
+		after, _ := utf8.DecodeRuneInString(text[i+len(p):])
+		if (before == ' ' || unspaced(before) || unspaced(first)) && (after == ' ' || unspaced(after) || unspaced(last)) {
+			return true
+		}
+		_, size := utf8.DecodeRuneInString(text[i:])
+		from = i + size
+	}
 }
 
 // listTarget is an input prepared once for matching against both lists.
@@ -242,7 +357,7 @@ func newListTarget(in Input, a analysis) listTarget {
 		body = html.UnescapeString(body)
 	}
 	for _, s := range []string{body, in.AuthorName} {
-		t.text = append(t.text, " "+normaliseWords(s)+" ")
+		t.text = append(t.text, " "+listWords(s)+" ")
 	}
 	for _, l := range a.links {
 		t.hosts = append(t.hosts, l.host)
@@ -281,7 +396,7 @@ func (l *wordList) match(t listTarget) (string, bool) {
 			}
 		}
 		for _, p := range l.phrases {
-			if strings.Contains(text, " "+p+" ") {
+			if containsWords(text, p) {
 				return fmt.Sprintf("%s contains %q,", fieldNames[i], p), true
 			}
 		}

@@ -282,3 +282,57 @@ func TestAuthorSpamReasonCounts(t *testing.T) {
 		}
 	}
 }
+
+// Word-list entries and comments are compared in one form: compatibility characters (fullwidth,
+// halfwidth, ligatures) as their plain ones, case folded, in the entry, in the comment or both;
+// and in the scripts written without spaces an entry matches wherever its letters stand in a row.
+func TestWordListsMatchAcrossScriptsAndForms(t *testing.T) {
+	const (
+		chinese  = "赌场"     // casino
+		thai     = "คาสิโน" // casino
+		longWord = "Donaudampfschifffahrtsgesellschaftskapitaen"
+	)
+	tests := []struct {
+		name, entry, body string
+		want              bool
+	}{
+		{name: "Chinese word inside a sentence", entry: chinese, body: "在线赌场赢钱快", want: true},
+		{name: "Chinese, another word", entry: chinese, body: "在线赌博不好"},
+		{name: "Thai word inside a run of Thai", entry: thai, body: "เล่นคาสิโนออนไลน์ได้เงินจริงทุกวัน", want: true},
+		{name: "Thai word in a short run", entry: thai, body: "ไปคาสิโน", want: true},
+		{name: "Thai, another text", entry: thai, body: "สวัสดีครับ ขอบคุณมาก"},
+		{name: "Thai word after a Latin one", entry: thai, body: "playคาสิโน", want: true},
+		{name: "Latin word before a Thai one", entry: "play", body: "playคาสิโน", want: true},
+		{name: "Latin word inside a longer one", entry: "play", body: "replay"},
+		{name: "fullwidth entry, plain comment", entry: "Ｐｏｋｅｒ", body: "best poker site", want: true},
+		{name: "plain entry, fullwidth comment", entry: "bonus", body: "ｂｏｎｕｓ for all", want: true},
+		{name: "fullwidth entry, fullwidth comment", entry: "Ｐｏｋｅｒ", body: "ＰＯＫＥＲ night", want: true},
+		{name: "fullwidth phrase, plain comment", entry: "ＦＲＥＥ　ＳＰＩＮＳ", body: "get free spins now", want: true},
+		{name: "plain phrase, fullwidth comment", entry: "free spins", body: "ｆｒｅｅ　ｓｐｉｎｓ", want: true},
+		{name: "halfwidth entry, fullwidth katakana comment", entry: "ｶｼﾞﾉ", body: "カジノで遊ぼう", want: true},
+		{name: "fullwidth katakana entry, halfwidth comment", entry: "カジノ", body: "ｵﾝﾗｲﾝｶｼﾞﾉ", want: true},
+		{name: "ligature in the comment", entry: "finance", body: "easy ﬁnance here", want: true},
+		{name: "fullwidth comment, case folded", entry: "Straße", body: "Ｓｔｒａｓｓｅ works", want: true},
+		{name: "case folding", entry: "Straße", body: "MAIN STRASSE 5", want: true},
+		{name: "whole words still", entry: "poker", body: "pokerface"},
+		{name: "long word itself", entry: longWord, body: "der " + longWord + " kommt", want: true},
+		{name: "another long word", entry: longWord, body: "Rindfleischetikettierungsueberwachungsaufgabenuebertragungsgesetz"},
+		{name: "long number itself", entry: "123456", body: "call 123456", want: true},
+		{name: "another long number", entry: "123456", body: "call 999999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := compileRules(RuleOptions{HoldList: []string{tt.entry}})
+			if err != nil {
+				t.Fatalf("compileRules(hold list %q): %v", tt.entry, err)
+			}
+			in := Input{Body: tt.body, AuthorName: "Jane", UserAgent: "Mozilla/5.0"}
+			var v verdict
+			r.check(in, inputAnalysis(in), &v)
+			got := len(v.findings) == 1 && v.findings[0].reason.Code == ReasonHoldList
+			if got != tt.want || len(v.findings) > 1 {
+				t.Errorf("rules.check(body %q) with the hold list [%q], got findings %+v; want a hold-list match %v", tt.body, tt.entry, v.findings, tt.want)
+			}
+		})
+	}
+}

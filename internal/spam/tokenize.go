@@ -239,7 +239,11 @@ func (t *tokenizer) reset(body string) {
 // allocations rather than one each, and finds duplicates by a 64-bit hash of each token (a
 // collision would only drop one feature).
 type tokenizer struct {
-	distinct  bool     // drop repeated tokens (false for word lists, which keep every word)
+	distinct bool // drop repeated tokens (false for word lists, which keep every word)
+	// whole keeps every word and number as it is (word lists): the classifier's bounds, which make
+	// a long word "long" and a long number "n:long", would make a listed long word or number
+	// match every long one, and a run of Thai longer than a few words match no entry in it.
+	whole     bool
 	arena     []byte   // the tokens, back to back
 	ends      []int    // token i is arena[ends[i-1]:ends[i]]
 	hashes    []uint64 // token i's hash (tokenHash), when distinct
@@ -690,11 +694,11 @@ func (t *tokenizer) words(s, prefix string, bigrams bool) {
 		}
 		word = word[:0]
 		switch {
-		case len(buf) > maxTokenBytes:
+		case len(buf) > maxTokenBytes && !t.whole:
 			word = append(word, tokenLongWord...)
 		case digits && prefix == "":
 			word = append(word, prefixNumber...)
-			if len(buf) <= 4 {
+			if len(buf) <= 4 || t.whole {
 				word = append(word, buf...)
 			} else {
 				word = append(word, tokenLongWord...)

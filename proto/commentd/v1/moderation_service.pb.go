@@ -145,9 +145,12 @@ type FilterKind int32
 const (
 	// Not set.
 	FilterKind_FILTER_KIND_UNSPECIFIED FilterKind = 0
-	// A whole word, case-insensitive, in the body or the author name.
+	// A whole word, case-insensitive, in the body or the author name. Entry and text are compared with compatibility
+	// characters in their plain form (NFKC: fullwidth "Ｃａｓｉｎｏ" is "casino") and case folded. In scripts written
+	// without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) an entry without spaces or punctuation
+	// may be a word or a phrase, and matches wherever its letters stand in a row.
 	FilterKind_FILTER_KIND_WORD FilterKind = 1
-	// A phrase (several words), case-insensitive, in the body or the author name.
+	// A phrase (several words), case-insensitive, in the body or the author name, compared as words are.
 	FilterKind_FILTER_KIND_PHRASE FilterKind = 2
 	// A domain (and its subdomains) in a link of the body or the author's email address.
 	FilterKind_FILTER_KIND_DOMAIN FilterKind = 3
@@ -2401,7 +2404,8 @@ type Filter struct {
 	List FilterList `protobuf:"varint,2,opt,name=list,proto3,enum=commentd.v1.FilterList" json:"list,omitempty"`
 	// How it matches.
 	Kind FilterKind `protobuf:"varint,3,opt,name=kind,proto3,enum=commentd.v1.FilterKind" json:"kind,omitempty"`
-	// What it matches: as entered for words, phrases and patterns (trimmed); a domain lower-cased and without "www.";
+	// What it matches: as entered for words, phrases and patterns (trimmed; words and phrases with compatibility
+	// characters in their plain form, NFKC); a domain lower-cased and without "www.";
 	// an IP range in its masked CIDR form; for EMAIL and single-address IP entries, a masked form. A word, phrase,
 	// domain or pattern that holds an email or IP address (a pattern that spells one, such as 198\.51\.100\.7) is
 	// refused with INVALID_ARGUMENT: it would be kept in clear, and an EMAIL or IP entry keeps only its keyed hash.
