@@ -199,6 +199,11 @@ func parsePeriod(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("period %q: want a duration such as 15s, 1h or 1d", s)
 		}
+		if n > int(MaxPeriod/(24*time.Hour)) {
+			// Checked before the product, which would overflow for a long enough count of days
+			// and wrap round into a period that passes the bounds below ("213504d" is 25m26s).
+			return 0, fmt.Errorf("period %q: want more than 0 and at most %s", s, MaxPeriod)
+		}
 		d = time.Duration(n) * 24 * time.Hour
 	default:
 		var err error

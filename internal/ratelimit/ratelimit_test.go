@@ -31,6 +31,11 @@ func TestParseRate(t *testing.T) {
 		{in: "1/-5s", wantErr: true},
 		{in: "1/fortnight", wantErr: true},
 		{in: "1/32d", wantErr: true},
+		// A count of days whose nanoseconds overflow must not wrap round into a short period:
+		// 213504 days is 25m26s once wrapped, and 2^63 days is zero.
+		{in: "1/213504d", wantErr: true},
+		{in: "1/9223372036854775807d", wantErr: true},
+		{in: "1/99999999999999999999d", wantErr: true},
 	}
 	for _, tt := range tests {
 		count, period, err := ParseRate(tt.in)
