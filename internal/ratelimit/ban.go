@@ -265,6 +265,12 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	var verr comment.ValidationError
 	t := r.Target.validate(&verr, "target")
+	if v4, ok := nat64Range(r.Target.Range); ok && t.Kind == TargetRange && !r.Target.Range.IsSingleIP() {
+		// Checked here, not in validate, which also reads the ids of stored bans back. A reader
+		// behind a NAT64 translator is matched by the IPv4 address they hold (privacy.ParseIP), so
+		// a range in the NAT64 prefix would be stored and listed and never refuse anyone.
+		verr.Add("target", fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
+	}
 	if r.Duration < 0 {
 		verr.Add("duration", "must not be negative (0 bans for good)")
 	}

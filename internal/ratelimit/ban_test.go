@@ -114,6 +114,13 @@ func TestBansBan(t *testing.T) {
 			wantFields: []string{"target", "duration", "reason", "moderator"},
 		},
 		{
+			// Readers behind a NAT64 translator are matched by the IPv4 address they hold
+			// (privacy.ParseIP): a range in the NAT64 prefix would never refuse anyone.
+			name:       "range in NAT64 form",
+			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("64:ff9b::cb00:7100/120")), Reason: "bot net", Moderator: "m"},
+			wantFields: []string{"target"},
+		},
+		{
 			name:       "no target",
 			req:        BanRequest{Moderator: "m"},
 			wantFields: []string{"target"},

@@ -34,13 +34,19 @@ func NewTrusted(authorKeys []string, ranges []string) (Trusted, error) {
 			if aerr != nil {
 				return Trusted{}, fmt.Errorf("trusted range %q: want a CIDR such as 192.0.2.0/24 or 2001:db8::/48", s)
 			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			a = privacy.IPFromAddr(a).Addr()
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if p.Addr().Is4In6() {
 			if p.Bits() < 96 {
 				return Trusted{}, fmt.Errorf("trusted range %q: an IPv4-mapped range needs at least 96 bits", s)
 			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if v4, ok := nat64Range(p); ok {
+			// A reader behind the translator arrives as the IPv4 address it holds
+			// (privacy.ParseIP): kept in NAT64 form, the range would never match.
+			p = v4
 		}
 		if widest := privacy.MinRangeBits(p.Addr()); p.Bits() < widest {
 			// As for a ban: a typo ("/4" for "/48") must not exempt the whole Internet.
@@ -59,7 +65,7 @@ func (t Trusted) Contains(authorKey string, ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return false
 	}
-	ip = ip.Unmap()
+	ip = privacy.IPFromAddr(ip).Addr() // an IPv4-mapped or NAT64 address is the IPv4 one it holds
 	for _, p := range t.ranges {
 		if p.Contains(ip) {
 			return true
@@ -70,3 +76,16 @@ func (t Trusted) Contains(authorKey string, ip netip.Addr) bool {
 
 // IsZero reports whether nothing is trusted.
 func (t Trusted) IsZero() bool { return len(t.authors) == 0 && len(t.ranges) == 0 }
+
+// nat64Range returns the IPv4 range a range of at least 96 bits inside the NAT64 prefix
+// (64:ff9b::/96) stands for, and whether p is one.
+func nat64Range(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 96 {
+		return netip.Prefix{}, false
+	}
+	v4 := privacy.IPFromAddr(p.Addr()).Addr()
+	if !v4.Is4() {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(v4, p.Bits()-96), true
+}

@@ -7,7 +7,8 @@ import (
 
 func TestTrusted(t *testing.T) {
 	t.Parallel()
-	tr, err := NewTrusted([]string{hashA}, []string{"192.0.2.0/24", "2001:db8:aa::/48", "198.51.100.7", "::ffff:203.0.113.0/120", "10.0.0.0/8", "2400::/16"})
+	tr, err := NewTrusted([]string{hashA}, []string{"192.0.2.0/24", "2001:db8:aa::/48", "198.51.100.7", "::ffff:203.0.113.0/120", "10.0.0.0/8", "2400::/16",
+		"64:ff9b::6440:0/120", "64:ff9b::808:404"})
 	if err != nil {
 		t.Fatalf("NewTrusted(...) = %v, want no error", err)
 	}
@@ -28,6 +29,14 @@ func TestTrusted(t *testing.T) {
 		{ip: "203.0.113.4", want: true},      // a mapped range was configured
 		{ip: "10.200.0.1", want: true},       // as wide as a trusted range may be
 		{ip: "2400:ff::1", want: true},
+		// A range or address written in the NAT64 prefix is the IPv4 one it stands for, which is
+		// the address a reader behind the translator arrives with (privacy.ParseIP)...
+		{ip: "100.64.0.9", want: true},
+		{ip: "100.64.1.9", want: false},
+		{ip: "8.8.4.4", want: true},
+		// ...and an address still in NAT64 form matches the IPv4 range it stands for.
+		{ip: "64:ff9b::c000:209", want: true},
+		{ip: "64:ff9b::c000:309", want: false},
 		{want: false},
 	}
 	for _, tt := range tests {
