@@ -19,6 +19,7 @@ var healthNames = []string{"", "commentd.v1.CommentService", "commentd.v1.Modera
 // TestWatchHealth stops and restarts Redis under WatchHealth: health must follow, and each change
 // must be logged once, not on every tick.
 func TestWatchHealth(t *testing.T) {
+	const healthEvery = 250 * time.Millisecond
 	rs := redistest.Start(t)
 	e := newEnv(t, envOptions{redisAddr: rs.Addr})
 	e.srv.SetServing(false)
@@ -29,7 +30,10 @@ func TestWatchHealth(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		e.srv.WatchHealth(ctx, e.store.Ping, 50*time.Millisecond)
+		// Each ping may take one interval: long enough that a loaded machine (the race detector,
+		// other tests) does not time out a ping to a Redis that is up, which would log an outage
+		// that never was.
+		e.srv.WatchHealth(ctx, e.store.Ping, healthEvery)
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
@@ -53,10 +57,10 @@ func TestWatchHealth(t *testing.T) {
 	waitFor("with Redis up", healthgrpc.HealthCheckResponse_SERVING)
 	rs.Stop()
 	waitFor("after Redis stopped", healthgrpc.HealthCheckResponse_NOT_SERVING)
-	time.Sleep(300 * time.Millisecond) // several more failed pings
+	time.Sleep(4 * healthEvery) // several more failed pings
 	rs.Restart(t)
 	waitFor("after Redis restarted", healthgrpc.HealthCheckResponse_SERVING)
-	time.Sleep(300 * time.Millisecond) // several more good pings
+	time.Sleep(4 * healthEvery) // several more good pings
 
 	if n := len(e.logs.find(t, "store unreachable; not serving", nil)); n != 1 {
 		t.Errorf("ran WatchHealth through one outage, got %d 'unreachable' log lines, want 1", n)
