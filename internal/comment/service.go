@@ -150,8 +150,17 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		return Comment{}, err
 	}
 	var v Verdict
+	// undo gives back what the screeners took for a submission that is not stored: a later
+	// screener's refusal or a failure before the store is reached must not leave the counts an
+	// earlier screener took (rate limits, duplicate markers) for a comment that does not exist.
+	undo := func() {
+		for _, u := range v.Undo {
+			u(ctx)
+		}
+	}
 	for _, sc := range s.screeners {
 		if err := sc.Screen(ctx, &d, &v); err != nil {
+			undo()
 			return Comment{}, err
 		}
 	}
@@ -169,9 +178,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 		CreatedAt:  s.now().UTC(),
 	}
 	if c.EmailSealed, err = s.keys.SealEmail(d.Email, id); err != nil {
+		undo()
 		return Comment{}, fmt.Errorf("seal email: %w", err)
 	}
 	if c.IPSealed, err = s.keys.SealIP(d.IP, id); err != nil {
+		undo()
 		return Comment{}, fmt.Errorf("seal ip: %w", err)
 	}
 	c.SpamScore = v.Score
@@ -196,9 +207,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Comment, error) {
 	}
 	stored, created, err := s.store.Create(ctx, c, opts)
 	if (err != nil || !created) && !s.storedAnyway(ctx, err, c.ID) {
-		for _, undo := range v.Undo {
-			undo(ctx)
-		}
+		undo()
 	}
 	switch {
 	case errors.Is(err, ErrRequestInProgress) && v.RefuseNew != nil:

@@ -148,6 +148,38 @@ func TestScreenerPassesTheAuthorsRecord(t *testing.T) {
 	}
 }
 
+// TestScreenerLaterRefusalGivesBack: a screener after the abuse check refuses the submission. What
+// the abuse check took for it (the author's only count, the text's duplicate marker) must be given
+// back, so the same author may send the same text at once.
+func TestScreenerLaterRefusalGivesBack(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{rule("one-author", ratelimit.KeyAuthor, 1, time.Hour, 1)}})
+	abuse := ratelimit.NewScreener(g, abuseKeys, ratelimit.ScreenerOptions{})
+	errLater := errors.New("refused by a later check")
+	refusing := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{
+		abuse,
+		screenerFunc(func(context.Context, *comment.Draft, *comment.Verdict) error { return errLater }),
+	}})
+	plain := comment.NewService(s, abuseKeys, comment.Options{Screeners: []comment.Screener{abuse}})
+	sub := comment.Submission{ThreadID: "later-refusal", AuthorName: "A Reader", AuthorEmail: "later@example.com", ClientIP: "192.0.2.40", Body: "Only once"}
+
+	if _, err := refusing.Submit(ctx, sub); !errors.Is(err, errLater) {
+		t.Fatalf("Submit with a refusing later screener = %v, want %v", err, errLater)
+	}
+	got, err := plain.Submit(ctx, sub)
+	if err != nil {
+		t.Fatalf("Submit of the same text by the same author after the refusal = %v, want it stored: the refused submission's count and duplicate marker were not given back", err)
+	}
+	if got.State != comment.StatePublished {
+		t.Errorf("Submit after the refusal: state %v, want %v", got.State, comment.StatePublished)
+	}
+	if _, err := plain.Submit(ctx, comment.Submission{ThreadID: "later-refusal", AuthorName: "A Reader", AuthorEmail: "later@example.com", ClientIP: "192.0.2.40", Body: "A second one"}); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("second stored Submit by the author = %v, want %v: the rule counts a stored comment", err, ratelimit.ErrLimited)
+	}
+}
+
 // screenerFunc adapts a function to comment.Screener.
 type screenerFunc func(context.Context, *comment.Draft, *comment.Verdict) error
 
