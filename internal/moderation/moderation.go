@@ -127,9 +127,11 @@ type Store interface {
 	// GetThread returns a thread's settings; a thread never configured has ModeDefault and is open
 	// unless its auto-close period has run out (then it is closed, ClosedByAge).
 	GetThread(ctx context.Context, threadID string) (comment.Thread, error)
-	// UpdateThread sets the fields given (nil means unchanged) and returns the thread. What it
-	// writes depends on the thread as stored (a reopening starts a new auto-close period only for
-	// a closed thread, say), so it reads the thread and writes it in one atomic step.
+	// UpdateThread sets the fields given (nil means unchanged) and returns the thread as it was
+	// just before the change and as it is after it. What it writes depends on the thread as stored
+	// (a reopening starts a new auto-close period only for a closed thread, say), so it reads the
+	// thread and writes it in one atomic step; before is that reading, so before and after differ
+	// in what this call changed and nothing else, even while other updates of the thread run.
 	//
 	// A non-empty etag is checked in the same atomic step as the write: when it differs from
 	// ThreadETag of the thread as stored, nothing changes and UpdateThread returns a
@@ -139,7 +141,7 @@ type Store interface {
 	//
 	// In the same step the store keeps the list ThreadLister reads: a thread left with a mode of
 	// its own or a moderator's close is in it, as changed now; one back at both defaults is not.
-	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error)
+	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (before, after comment.Thread, err error)
 	ThreadLister
 }
 
@@ -561,6 +563,11 @@ func (s *Service) GetThread(ctx context.Context, threadID string) (comment.Threa
 // made only if the thread has not changed since the moderator read it; otherwise it returns a
 // *StaleThreadError.
 //
+// The entry says what this call changed, from the thread as the store found it in the update's
+// own atomic step: a thread read before the update may have been changed by a colleague in
+// between, and an entry made from that reading would claim the colleague's change (both would be
+// logged for one change), or miss this call's (reopening what the colleague had just closed).
+//
 // The update and its audit entry are two steps: if the entry cannot be written the caller gets
 // the error, but the thread has changed, and a retry, which changes nothing, records nothing.
 // Threads are settings that any moderator can see and set again; decisions on comments, where
@@ -574,27 +581,11 @@ func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, 
 	if err := verr.Err(); err != nil {
 		return comment.Thread{}, err
 	}
-	var before comment.Thread
-	if s.audit != nil {
-		var err error
-		if before, err = s.store.GetThread(ctx, threadID); err != nil {
-			return comment.Thread{}, err
-		}
-	}
-	after, err := s.store.UpdateThread(ctx, threadID, mode, closed, etag)
+	before, after, err := s.store.UpdateThread(ctx, threadID, mode, closed, etag)
 	if err != nil || s.audit == nil {
 		return after, err
 	}
-	// Only the fields this call set: another moderator may have changed the other one between the
-	// two reads, and that change is theirs to record, not this moderator's.
-	mine := before
-	if mode != nil {
-		mine.Mode = after.Mode
-	}
-	if closed != nil {
-		mine.Closed, mine.ClosedByAge = after.Closed, after.ClosedByAge
-	}
-	if change := threadChange(before, mine); change != "" {
+	if change := threadChange(before, after); change != "" {
 		e := AuditEvent{Moderator: moderator, Action: AuditUpdateThread, Target: "threads/" + threadID, Reason: change}
 		if err := s.RecordAudit(ctx, e); err != nil {
 			return comment.Thread{}, err

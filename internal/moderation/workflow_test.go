@@ -299,9 +299,8 @@ func TestThreadChange(t *testing.T) {
 	}
 }
 
-// threadStub is a Store whose thread reads before the update and after it come from the test:
-// after may hold another moderator's change, made between the two.
-// It records the etag of the last update and counts the updates.
+// threadStub is a Store whose update answers with the thread before and after it, as the test
+// gives them. It records the etag of the last update and counts the updates.
 type threadStub struct {
 	Store
 	before, after comment.Thread
@@ -309,17 +308,16 @@ type threadStub struct {
 	updates       int
 }
 
-func (s *threadStub) GetThread(context.Context, string) (comment.Thread, error) { return s.before, nil }
-
-func (s *threadStub) UpdateThread(_ context.Context, _ string, _ *comment.Mode, _ *bool, etag string) (comment.Thread, error) {
+func (s *threadStub) UpdateThread(_ context.Context, _ string, _ *comment.Mode, _ *bool, etag string) (comment.Thread, comment.Thread, error) {
 	s.etag = etag
 	s.updates++
-	return s.after, nil
+	return s.before, s.after, nil
 }
 
-// TestUpdateThreadAuditsOnlyItsOwnChange has another moderator change the field the caller left
-// alone between the caller's read and write: the caller's entry names only what the caller set.
-func TestUpdateThreadAuditsOnlyItsOwnChange(t *testing.T) {
+// TestUpdateThreadAuditsWhatTheStoreChanged: the entry describes the difference between the thread
+// the store found in the update's atomic step and the thread it left; an update that found the
+// thread as it asks (a colleague made the same change first) records nothing.
+func TestUpdateThreadAuditsWhatTheStoreChanged(t *testing.T) {
 	pre, closed, open := comment.ModePre, true, false
 	tests := []struct {
 		name          string
@@ -328,10 +326,10 @@ func TestUpdateThreadAuditsOnlyItsOwnChange(t *testing.T) {
 		before, after comment.Thread
 		want          []string // the reasons recorded
 	}{
-		{"mode while another closes", &pre, nil, comment.Thread{}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"moderation mode default -> pre"}},
-		{"close while another sets the mode", nil, &closed, comment.Thread{}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"closed false -> true"}},
-		{"close, already closed by another", nil, &closed, comment.Thread{}, comment.Thread{Closed: true}, []string{"closed false -> true"}},
-		{"nothing of the caller's changed", &pre, nil, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre, Closed: true}, nil},
+		{"mode of a closed thread", &pre, nil, comment.Thread{Closed: true}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"moderation mode default -> pre"}},
+		{"close", nil, &closed, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"closed false -> true"}},
+		{"close, already closed", nil, &closed, comment.Thread{Closed: true}, comment.Thread{Closed: true}, nil},
+		{"mode, already set", &pre, nil, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre}, nil},
 		{"reopen a thread closed by age", nil, &open, comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{}, []string{"closed true (by age) -> false"}},
 		{"close a thread closed by age", nil, &closed, comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{Closed: true, ClosedByAge: true}, nil},
 	}

@@ -123,6 +123,20 @@ func scanKeys(t *testing.T, rdb redis.UniversalClient, prefix string) []string {
 	return out
 }
 
+// withoutUpdateMarks drops from keys the marks thread updates leave (thread_update.lua), which
+// expire by themselves; a mark without a TTL stays, for the caller to see.
+func withoutUpdateMarks(t *testing.T, rdb redis.UniversalClient, keys []string) []string {
+	t.Helper()
+	var out []string
+	for _, k := range keys {
+		if strings.Contains(k, "}tm:") && rdb.TTL(context.Background(), k).Val() > 0 {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
 // threadInShard returns a thread id (starting with base) whose data lives in shard.
 func threadInShard(base string, shard int) string {
 	for i := 0; ; i++ {

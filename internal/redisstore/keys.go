@@ -48,6 +48,12 @@ import (
 //	                                   settings and removes it in the step that puts both back
 //	                                   at their defaults; "first" alone (create.lua, decide.lua)
 //	                                   never adds one. No TTL; empty, the key goes.
+//	P S tm:<token>             hash    the thread settings as they were before the UpdateThread
+//	                                   call with that random token changed them ("mode", "closed",
+//	                                   "first" as in t:, absent when absent), so a resend of the
+//	                                   call by the Redis client, which finds the change made,
+//	                                   still tells what the call changed (for the audit log).
+//	                                   TTL auditMarkTTL.
 //	P S r:<threadID>/<reqID>   string  idempotency record: the record key of the comment created by
 //	                                   that request id, alone, as every version reads it (a server
 //	                                   of an earlier version, during a rolling upgrade, stores a
@@ -198,6 +204,10 @@ func (k keys) shardQueue(shard int, st comment.State) string {
 func (k keys) thread(shard int, threadID string) string { return k.tag(shard) + "t:" + threadID }
 
 func (k keys) threadList(shard int) string { return k.tag(shard) + "tl" }
+
+func (k keys) threadUpdateMark(shard int, token string) string {
+	return k.tag(shard) + "tm:" + token
+}
 
 // threadPattern is a SCAN MATCH pattern for the thread settings hashes of every shard (the
 // thread index's backfill walks them). The prefix is escaped: it may hold glob characters.

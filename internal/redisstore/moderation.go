@@ -268,7 +268,8 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 	return s.decodeThread(threadID, vals)
 }
 
-// UpdateThread sets the fields given (nil means unchanged) and returns the thread. One script,
+// UpdateThread sets the fields given (nil means unchanged) and returns the thread as it was just
+// before the change and as it is after it, both read in the change's atomic step. One script,
 // thread_update.lua, reads the thread, decides what to write and writes it, in one atomic step
 // and one round trip, so no other update can come between the reading and the writing, and the
 // rules below are written once, there. Settings back at their defaults are deleted rather than
@@ -288,10 +289,12 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // has it (the script checks it in the same step); a thread that no longer has it gives a
 // *moderation.StaleThreadError holding it, and nothing changes. An update that changes nothing
 // succeeds whatever the etag, which makes a resent call safe: go-redis may run the script twice,
-// and the second run finds the thread as the first left it.
-func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
+// and the second run finds the thread as the first left it. The first run leaves the thread as it
+// found it under a mark of this call, which the second returns as before, so what the call
+// changed is told right however often it ran.
+func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (before, after comment.Thread, err error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
-		return comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
+		return comment.Thread{}, comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
 	}
 	var modeArg, closedArg string
 	if mode != nil {
@@ -304,30 +307,39 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 		}
 	}
 	shard := shardOfThread(threadID)
-	reply, err := s.threadUpdate.Run(ctx, s.rdb, []string{s.keys.thread(shard, threadID), s.keys.threadList(shard)},
-		modeArg, closedArg, micros(time.Now()), s.closeAfter.Microseconds(), etag, threadID).Slice()
+	// One clock for both readings, so the age test cannot tell them apart by the moment it ran.
+	now := time.Now()
+	reply, err := s.threadUpdate.Run(ctx, s.rdb, []string{s.keys.thread(shard, threadID), s.keys.threadList(shard), s.keys.threadUpdateMark(shard, newMarkID())},
+		modeArg, closedArg, micros(now), s.closeAfter.Microseconds(), etag, threadID, auditMarkTTL).Slice()
 	if err != nil {
-		return comment.Thread{}, storeError("update thread "+threadID, err)
+		return comment.Thread{}, comment.Thread{}, storeError("update thread "+threadID, err)
 	}
 	status, vals, err := splitReply(reply)
 	if err != nil {
-		return comment.Thread{}, fmt.Errorf("redisstore: update thread %s: %w", threadID, err)
+		return comment.Thread{}, comment.Thread{}, fmt.Errorf("redisstore: update thread %s: %w", threadID, err)
 	}
-	if status != "ok" && status != "stale" {
-		return comment.Thread{}, fmt.Errorf("redisstore: update thread %s: %w: reply %q", threadID, errCorrupt, status)
+	if (status != "ok" && status != "stale") || len(vals) != 6 {
+		return comment.Thread{}, comment.Thread{}, fmt.Errorf("redisstore: update thread %s: %w: reply %q of %d values", threadID, errCorrupt, status, len(vals))
 	}
-	t, err := s.decodeThread(threadID, vals)
-	if err != nil {
-		return comment.Thread{}, err
+	if after, err = s.decodeThreadAt(threadID, vals[:3], now); err != nil {
+		return comment.Thread{}, comment.Thread{}, err
+	}
+	if before, err = s.decodeThreadAt(threadID, vals[3:], now); err != nil {
+		return comment.Thread{}, comment.Thread{}, err
 	}
 	if status == "stale" {
-		return comment.Thread{}, &moderation.StaleThreadError{ID: threadID, Current: t}
+		return comment.Thread{}, comment.Thread{}, &moderation.StaleThreadError{ID: threadID, Current: after}
 	}
-	return t, nil
+	return before, after, nil
 }
 
 // decodeThread reads the thread settings hash's mode, closed and first fields.
 func (s *Store) decodeThread(threadID string, vals []any) (comment.Thread, error) {
+	return s.decodeThreadAt(threadID, vals, time.Now())
+}
+
+// decodeThreadAt is decodeThread with the auto-close period judged at now.
+func (s *Store) decodeThreadAt(threadID string, vals []any, now time.Time) (comment.Thread, error) {
 	t := comment.Thread{ID: threadID}
 	if len(vals) != 3 {
 		return comment.Thread{}, fmt.Errorf("redisstore: thread %s: %w", threadID, errCorrupt)
@@ -347,7 +359,7 @@ func (s *Store) decodeThread(threadID string, vals []any) (comment.Thread, error
 		}
 		t.AutoCloseAt = start.Add(s.closeAfter)
 		// The same test as create.lua's, which refuses the comments.
-		if !t.Closed && time.Since(start) >= s.closeAfter {
+		if !t.Closed && now.Sub(start) >= s.closeAfter {
 			t.Closed, t.ClosedByAge = true, true
 		}
 	}

@@ -7,6 +7,7 @@
 --
 -- KEYS[1]      the thread's settings hash
 -- KEYS[2]      the shard's thread index (a zset: thread id, score the last change, unix µs)
+-- KEYS[3]      this call's mark (a hash): the settings before the change this call made
 -- ARGV[1]      the new mode: "" unchanged, "0" the site default (the field is deleted), "1" pre,
 --              "2" post
 -- ARGV[2]      closed: "" unchanged, "1" close, "0" reopen
@@ -14,12 +15,21 @@
 -- ARGV[4]      the auto-close period, µs ("0": the server does not close threads by age)
 -- ARGV[5]      the etag the caller read, or "" for an unconditional update
 -- ARGV[6]      the thread id: its member in the index
+-- ARGV[7]      the mark's TTL, seconds
 --
--- Returns {status, mode, closed, first}: the settings hash's fields after the call (false when
--- absent), with status "ok" (changed, or nothing to change) or "stale" (the etag differs; nothing
--- changed).
+-- Returns {status, mode, closed, first, mode, closed, first}: the settings hash's fields after the
+-- call, then before it (false when absent), with status "ok" (changed, or nothing to change) or
+-- "stale" (the etag differs; nothing changed). The fields before are read in the same atomic step
+-- as the write, so the caller can tell what this call changed (for the audit log) even when
+-- another update landed between the caller's reading of the thread and this call.
 local cur = redis.call("HMGET", KEYS[1], "mode", "closed", "first")
 local mode, closed, first = cur[1], cur[2], cur[3]
+-- A resend of a call whose first run made its change: the thread is as the call asks, and the
+-- mark tells what it was before.
+local marked = redis.call("HMGET", KEYS[3], "mode", "closed", "first")
+if redis.call("EXISTS", KEYS[3]) == 1 then
+  return {"ok", mode, closed, first, marked[1], marked[2], marked[3]}
+end
 local now, period = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- The same test as create.lua's and Store.decodeThread's.
 local byAge = period > 0 and first and closed ~= "1" and now - tonumber(first) >= period
@@ -56,7 +66,7 @@ end
 -- sending was applied finds the thread as it asks, with another etag (its own update's), and must
 -- succeed as the first sending did.
 if #set == 0 and #del == 0 then
-  return {"ok", mode, closed, first}
+  return {"ok", mode, closed, first, mode, closed, first}
 end
 
 -- The etag, when the caller sent one, as moderation.ThreadETag makes it: the mode ("0" for the site
@@ -71,10 +81,19 @@ if ARGV[5] ~= "" then
   end
   local version = (mode or "0") .. ":" .. (closed == "1" and "1" or "0") .. ":" .. ends
   if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[5] then
-    return {"stale", mode, closed, first}
+    return {"stale", mode, closed, first, mode, closed, first}
   end
 end
 
+local was = {"_", "1"}
+for i, f in ipairs({"mode", "closed", "first"}) do
+  if cur[i] then
+    was[#was + 1] = f
+    was[#was + 1] = cur[i]
+  end
+end
+redis.call("HSET", KEYS[3], unpack(was))
+redis.call("EXPIRE", KEYS[3], ARGV[7])
 if #del > 0 then
   redis.call("HDEL", KEYS[1], unpack(del))
 end
@@ -91,4 +110,4 @@ if after[1] or after[2] then
 else
   redis.call("ZREM", KEYS[2], ARGV[6])
 end
-return {"ok", unpack(after)}
+return {"ok", after[1], after[2], after[3], mode, closed, first}
