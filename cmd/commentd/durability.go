@@ -85,16 +85,7 @@ func durabilityAttrs(d redisstore.Durability) []any {
 
 // watch re-checks Redis's persistence settings every interval until ctx ends.
 func (i *durabilityInfo) watch(ctx context.Context, log *slog.Logger, rdb redis.UniversalClient, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			i.recheck(ctx, log, rdb)
-		}
-	}
+	onTick(ctx, every, func() { i.recheck(ctx, log, rdb) })
 }
 
 // recheck reads Redis's persistence settings again (on a Cluster, every master's) and, when they
