@@ -167,6 +167,13 @@ func TestSecondSignalEndsShutdown(t *testing.T) {
 			if !warned {
 				t.Errorf("commentd after a second SIGTERM logged no WARN line naming it; log:\n%s", s.log)
 			}
+			// The drain was cut short, not timed out (its 60 s were far away).
+			if strings.Contains(s.log.String(), "timed out") {
+				t.Errorf("commentd after a second SIGTERM logged a time-out; want the drain cut short; log:\n%s", s.log)
+			}
+			if tt.inFlight && !strings.Contains(s.log.String(), "graceful stop cut short") {
+				t.Errorf("commentd after a second SIGTERM with a call in flight did not log that the graceful stop was cut short; log:\n%s", s.log)
+			}
 			if tt.inFlight {
 				select {
 				case err := <-callErr:

@@ -13,6 +13,7 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"time"
@@ -249,7 +250,13 @@ func (s *Server) Shutdown(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		s.log.LogAttrs(ctx, slog.LevelWarn, "graceful stop timed out; closing connections")
+		// A deadline is the shutdown timeout running out; a cancellation is the operator cutting
+		// the drain short (a second signal), which the caller logs: say which it was.
+		msg := "graceful stop timed out; closing connections"
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			msg = "graceful stop cut short; closing connections"
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, msg)
 		s.grpc.Stop()
 		<-done
 	}
