@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -87,6 +88,15 @@ func queueQuery(q moderation.Query) string {
 	return s
 }
 
+// ceilMicros returns t in unix microseconds, rounded up.
+func ceilMicros(t time.Time) int64 {
+	us := t.UnixMicro()
+	if time.UnixMicro(us).Before(t) {
+		us++
+	}
+	return us
+}
+
 // formatScore formats an optional spam score bound for a script argument; "" when unset.
 func formatScore(v *float64) string {
 	if v == nil {
@@ -123,7 +133,9 @@ func (p pageScan) args() []any {
 		a[4] = "1"
 	}
 	if !p.q.CreatedBefore.IsZero() {
-		a[5] = micros(p.q.CreatedBefore)
+		// Rounded up: the script keeps the scores below the bound, and a comment of the bound's
+		// own microsecond was created before a bound that falls later in it (as q.Matches says).
+		a[5] = ceilMicros(p.q.CreatedBefore)
 	}
 	if p.desc {
 		a[11] = "1"

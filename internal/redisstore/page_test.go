@@ -51,6 +51,9 @@ func TestListQueueFilters(t *testing.T) {
 		{"everything", moderation.Query{AuthorKey: authors[0], CreatedBefore: t0.Add(12 * time.Second), MinScore: score(0.5), ReasonCode: "TOO_MANY_LINKS"}},
 		{"thread and author", moderation.Query{ThreadID: threads[1], AuthorKey: authors[0]}},
 		{"thread and created before", moderation.Query{ThreadID: threads[2], CreatedBefore: t0.Add(10 * time.Second)}},
+		// Bounds inside a microsecond: the comments of that microsecond were created before them.
+		{"created before, within a microsecond", moderation.Query{CreatedBefore: t0.Add(7*time.Second + 500*time.Nanosecond)}},
+		{"thread and created before, within a microsecond", moderation.Query{ThreadID: threads[2], CreatedBefore: t0.Add(10*time.Second + time.Nanosecond)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
