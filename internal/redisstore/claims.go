@@ -59,7 +59,9 @@ type claimed struct {
 // A shard where another moderator took some picks in between gives its next free comments
 // instead, so the result is the oldest comments per shard, and overall as long as nobody
 // competes; a shard that ran out leaves the claim short, and another round (at most claimRounds
-// in all) looks again.
+// in all) looks again. Each round's take in a shard answers with all the moderator holds there,
+// so the answer never holds a comment decided by a colleague between two rounds, nor more
+// comments than asked for.
 func (s *Store) Claim(ctx context.Context, moderator string, q moderation.ClaimQuery, now time.Time) ([]comment.Comment, error) {
 	if q.State != comment.StatePending && q.State != comment.StateSpam {
 		return nil, fmt.Errorf("redisstore: claim: state %v cannot be claimed", q.State)
@@ -134,6 +136,7 @@ func (s *Store) Claim(ctx context.Context, moderator string, q moderation.ClaimQ
 			perShard[shard]++
 		}
 		calls = calls[:0]
+		shards := make([]int, 0, len(perShard))
 		for shard, n := range perShard {
 			// Comments claimed in an earlier round are the moderator's own now: the script
 			// returns them first, so they count in n again.
@@ -143,23 +146,33 @@ func (s *Store) Claim(ctx context.Context, moderator string, q moderation.ClaimQ
 				}
 			}
 			calls = append(calls, call("take", k.shardQueue(shard, q.State), shard, n))
+			shards = append(shards, shard)
 		}
 		if cmds, err = s.runScripts(ctx, claimScript, calls); err != nil {
 			return nil, storeError("claim comments", err)
 		}
-		before := len(got)
-		for _, cmd := range cmds {
-			cs, err := parseClaimed(cmd.Val())
-			if err != nil {
+		taken := make([][]claimed, len(cmds))
+		for i, cmd := range cmds {
+			if taken[i], err = parseClaimed(cmd.Val()); err != nil {
 				return nil, fmt.Errorf("redisstore: claim comments: %w", err)
 			}
-			for _, c := range cs {
-				if !slices.ContainsFunc(got, func(g claimed) bool { return g.id == c.id }) {
-					got = append(got, c)
-				}
+		}
+		// A take answers with what the moderator holds in its shard now, the earlier rounds'
+		// claims there included, so it replaces them: a comment a colleague decided between the
+		// rounds (its claim ended with the decision) is no longer among them, and the free
+		// comment the take gave in its place is not one too many.
+		var next []claimed
+		for _, g := range got {
+			if gs, _ := shardOfID(g.id); !slices.Contains(shards, gs) {
+				next = append(next, g)
 			}
 		}
-		if len(got)-before == len(picks) {
+		for _, cs := range taken {
+			next = append(next, cs...)
+		}
+		added := len(next) - len(got)
+		got = next
+		if added == len(picks) {
 			break
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
 // seedQueue stores n pending comments spread over threads, one second apart, and returns their
@@ -382,5 +383,79 @@ func TestModeratorClaimSetsExpire(t *testing.T) {
 				t.Errorf("after %s and the end of its %v lease, EXISTS anna's claim set = %d, %v; want 0", tt.name, tt.lease, n, err)
 			}
 		})
+	}
+}
+
+// claimRoundsHook calls before just ahead of the first pipeline of claim takes it sees, and after
+// just behind it: what other moderators do between the rounds of one Claim.
+type claimRoundsHook struct {
+	before, after func()
+	takes         int
+}
+
+func (h *claimRoundsHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *claimRoundsHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *claimRoundsHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		take := len(cmds) > 0 && slices.Contains(cmds[0].Args(), any("take"))
+		if take {
+			h.takes++
+			if h.takes == 1 {
+				h.before()
+			}
+		}
+		err := next(ctx, cmds)
+		if take && h.takes == 1 {
+			h.after()
+		}
+		return err
+	}
+}
+
+// TestClaimRoundsForgetCommentsDecidedMeanwhile has a claim need a second round (another
+// moderator took the only comment of one shard between the pick and the take), and a comment it
+// claimed in the first round decided by a colleague before the second. The answer holds what the
+// moderator holds at its end: not the decided comment, and no more than asked for.
+func TestClaimRoundsForgetCommentsDecidedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	threadA, threadB := threadInShard("rounds", 2), threadInShard("rounds", 9)
+	a1 := mustCreate(t, ts.Store, pendingDraft(ts.Store, threadA, 0, t0), comment.CreateOptions{}).ID
+	var b []string
+	for i := 1; i <= 4; i++ {
+		b = append(b, mustCreate(t, ts.Store, pendingDraft(ts.Store, threadB, i, t0.Add(time.Duration(i)*time.Second)), comment.CreateOptions{}).ID)
+	}
+
+	hook := &claimRoundsHook{
+		before: func() {
+			if got := claim(t, ts.Store, "bob", moderation.ClaimQuery{ThreadID: threadA, Count: 1}); !slices.Equal(got, []string{a1}) {
+				t.Errorf("bob's Claim(thread %s) = %v, want [%s]", threadA, got, a1)
+			}
+		},
+		after: func() {
+			d := comment.Decision{Moderator: "carol", At: time.Now(), To: comment.StateRejected}
+			if _, err := ts.Decide(ctx, b[0], moderation.Reject, d, []comment.State{comment.StatePending}, ""); err != nil {
+				t.Errorf("carol's Decide(reject %s) = %v", b[0], err)
+			}
+		},
+	}
+	rdb := redistest.Client(t, redistest.Shared(t))
+	rdb.AddHook(hook)
+	alice, err := New(ctx, rdb, Options{Prefix: ts.prefix})
+	if err != nil {
+		t.Fatalf("New(prefix %q) = %v", ts.prefix, err)
+	}
+
+	got := claim(t, alice, "alice", moderation.ClaimQuery{Count: 3})
+	if hook.takes < 2 {
+		t.Fatalf("the claim took in %d rounds, want 2 or more: the test no longer makes it go round again", hook.takes)
+	}
+	if want := b[1:]; !slices.Equal(got, want) {
+		t.Errorf("alice's Claim(count 3) = %v, want %v (%s was rejected meanwhile, %s is bob's)", got, want, b[0], a1)
+	}
+	// And she holds them: bob finds none of them free.
+	if got := claim(t, ts.Store, "bob", moderation.ClaimQuery{Count: 10}); len(got) != 1 || got[0] != a1 {
+		t.Errorf("bob's Claim(count 10) after alice's = %v, want only his own %s", got, a1)
 	}
 }
