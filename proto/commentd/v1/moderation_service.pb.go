@@ -457,7 +457,10 @@ type ListQueueResponse struct {
 	// may hold fewer than page_size comments, or none, and still carry a next_page_token: page on until the token
 	// is empty before concluding that nothing more matches.
 	Comments []*ModeratedComment `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
-	// A token for the next page, or empty when there are no more comments.
+	// A token for the next page, or empty when there are no more comments. The pages go on from where the last one
+	// ended, oldest first: a comment held while you page, whose creation time (set before its checks ran) falls
+	// before that point, or one reopened or reported back into the queue at its original time, is not on the pages
+	// still to come. List again from the first page, or follow WatchQueue, to see those.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
