@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -136,12 +136,12 @@ session (with -o json, as a JSON object).`,
 				lease:     reviewLease,
 				retry:     reviewRetry,
 			}
-			m := newReviewModel(ctx, client, opts, newReviewStyles(c.stdout, useColor(c.stdout, c.env)))
+			m := newReviewModel(ctx, client, opts, newReviewStyles(useColor(c.stdout, c.env)))
+			// The screen takes the alternate buffer: View asks for it.
 			p := tea.NewProgram(m,
 				tea.WithContext(ctx),
 				tea.WithInput(c.stdin),
 				tea.WithOutput(c.stdout),
-				tea.WithAltScreen(),
 			)
 			_, runErr := p.Run()
 			// Whatever ended the program, calls already sent finish and unfinished claims go back.
@@ -424,8 +424,10 @@ func (m *reviewModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		return m, nil
-	case tea.KeyMsg:
-		return m, m.keys(msg)
+	case tea.KeyPressMsg:
+		return m, m.key(msg)
+	case tea.PasteMsg:
+		return m, m.paste(msg.Content)
 	case claimedMsg:
 		return m, m.claimed(msg)
 	case parentMsg:
@@ -447,26 +449,25 @@ func (m *reviewModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// keys handles what the terminal sent. Keys typed faster than they are read (quick fingers, a
-// slow SSH link) arrive as one message of several runes; they are handled one by one, exactly as
-// if typed slowly. A paste is text, never a string of commands: it only goes into a prompt.
-func (m *reviewModel) keys(k tea.KeyMsg) tea.Cmd {
-	switch {
-	case k.Paste && m.mode == modeBrowse:
+// paste handles text pasted into the terminal. A paste is text, never a string of commands: it
+// only goes into a prompt. (Keys typed faster than they are read, by quick fingers or over a slow
+// SSH link, are not a paste: they arrive as one key press each.)
+func (m *reviewModel) paste(text string) tea.Cmd {
+	if m.quitting || m.tooSmall() {
 		return nil
-	case k.Paste, k.Type != tea.KeyRunes, len(k.Runes) <= 1:
-		return m.key(k)
 	}
-	cmds := make([]tea.Cmd, 0, len(k.Runes))
-	for _, r := range k.Runes {
-		cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}}))
+	switch m.mode {
+	case modeHelp:
+		m.mode = modeBrowse // any input closes the key list
+	case modeReason, modeBanFor, modeBanReason:
+		m.typeRunes([]rune(text))
 	}
-	return tea.Batch(cmds...)
+	return nil
 }
 
 // key handles one key press.
-func (m *reviewModel) key(k tea.KeyMsg) tea.Cmd {
-	if k.Type == tea.KeyCtrlC {
+func (m *reviewModel) key(k tea.KeyPressMsg) tea.Cmd {
+	if k.String() == "ctrl+c" {
 		if m.quitting {
 			return tea.Quit // a second Ctrl-C does not wait for the calls
 		}
@@ -536,7 +537,7 @@ func (m *reviewModel) key(k tea.KeyMsg) tea.Cmd {
 	case "b":
 		m.mode, m.input = modeBanFor, nil
 		m.setStatus("")
-	case "n", " ":
+	case "n", "space":
 		return m.skip()
 	}
 	return nil
@@ -549,38 +550,40 @@ func (m *reviewModel) scrollBy(n int) {
 }
 
 // promptKey edits the line typed at a prompt.
-func (m *reviewModel) promptKey(k tea.KeyMsg) tea.Cmd {
-	switch k.Type {
-	case tea.KeyEsc:
+func (m *reviewModel) promptKey(k tea.KeyPressMsg) tea.Cmd {
+	// By name rather than code: a terminal that reports the keypad's own keys sends its Enter as
+	// another code with the same name.
+	switch k.String() {
+	case "esc":
 		m.mode, m.input = modeBrowse, nil
 		m.setStatus("Cancelled.")
 		return nil
-	case tea.KeyEnter:
+	case "enter":
 		return m.submitPrompt(strings.TrimSpace(string(m.input)))
-	case tea.KeyBackspace:
+	case "backspace":
 		if len(m.input) > 0 {
 			m.input = m.input[:len(m.input)-1]
 		}
 		return nil
-	case tea.KeyCtrlU:
+	case "ctrl+u":
 		m.input = nil
 		return nil
-	case tea.KeySpace:
-		m.typeRunes([]rune{' '})
-		return nil
-	case tea.KeyRunes:
-		// A digit on an empty line is a quick pick, sent at once.
-		if len(m.input) == 0 && len(k.Runes) == 1 && k.Runes[0] >= '1' && k.Runes[0] <= '4' && !k.Paste {
-			i := int(k.Runes[0] - '1')
-			switch m.mode {
-			case modeReason:
-				return m.submitPrompt(rejectPicks()[i])
-			case modeBanReason:
-				return m.submitPrompt(banPicks()[i])
-			}
-		}
-		m.typeRunes(k.Runes)
 	}
+	// Text is set only for printable characters (space included), never for a key with Ctrl or Alt.
+	if k.Text == "" {
+		return nil
+	}
+	// A digit on an empty line is a quick pick, sent at once.
+	if len(m.input) == 0 && len(k.Text) == 1 && k.Text[0] >= '1' && k.Text[0] <= '4' {
+		i := int(k.Text[0] - '1')
+		switch m.mode {
+		case modeReason:
+			return m.submitPrompt(rejectPicks()[i])
+		case modeBanReason:
+			return m.submitPrompt(banPicks()[i])
+		}
+	}
+	m.typeRunes([]rune(k.Text))
 	return nil
 }
 

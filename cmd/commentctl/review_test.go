@@ -12,10 +12,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -55,7 +56,7 @@ func newReviewHarness(t *testing.T, d *moderationDouble, opts reviewOptions) *re
 	opts.timeout = 5 * time.Second
 	opts.lease = reviewLease
 	opts.retry = time.Millisecond
-	m := newReviewModel(t.Context(), client, opts, newReviewStyles(io.Discard, false))
+	m := newReviewModel(t.Context(), client, opts, newReviewStyles(false))
 	m.now = func() time.Time { return reviewNow }
 	h := &reviewHarness{t: t, m: m, d: d}
 	h.handle(tea.WindowSizeMsg{Width: 80, Height: 24})
@@ -138,26 +139,38 @@ func (h *reviewHarness) pressWithoutRunning(k string) tea.Cmd {
 	return cmd
 }
 
-func keyMsg(k string) tea.KeyMsg {
+// keyMsg is the key press bubbletea reports for k, as its input decoder builds it.
+func keyMsg(k string) tea.KeyPressMsg {
 	switch k {
 	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
 	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
 	case "space":
-		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
 	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	case "ctrl+u":
+		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
 	case "backspace":
-		return tea.KeyMsg{Type: tea.KeyBackspace}
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
 	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
+		return tea.KeyPressMsg{Code: tea.KeyUp}
 	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
+		return tea.KeyPressMsg{Code: tea.KeyDown}
 	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
+		return tea.KeyPressMsg{Code: tea.KeyPgDown}
+	case "kpenter": // the keypad's Enter, from a terminal that tells the keypad apart
+		return tea.KeyPressMsg{Code: tea.KeyKpEnter}
+	case "kp3":
+		return tea.KeyPressMsg{Code: tea.KeyKp3, Text: "3"}
 	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+	r := []rune(k)[0]
+	if unicode.IsUpper(r) {
+		// An upper-case letter is the letter's key with Shift.
+		return tea.KeyPressMsg{Code: unicode.ToLower(r), ShiftedCode: r, Mod: tea.ModShift, Text: k}
+	}
+	return tea.KeyPressMsg{Code: r, Text: k}
 }
 
 // onScreen is the name of the comment shown, or "" for none.
@@ -253,6 +266,8 @@ func TestReviewDecisions(t *testing.T) {
 		{name: "reject quick pick 4", keys: []string{"r", "4"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "duplicate"}},
 		{name: "reject typed reason", keys: []string{"r", "N", "o", "space", "2", "x", "backspace", "enter"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "No 2"}},
 		{name: "reject without reason", keys: []string{"r", "enter"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1"}},
+		{name: "reject quick pick on the keypad", keys: []string{"r", "kp3"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "personal data"}},
+		{name: "reject sent with the keypad's Enter", keys: []string{"r", "o", "k", "kpenter"}, wantMethod: "RejectComment", want: &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "ok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,31 +287,93 @@ func TestReviewDecisions(t *testing.T) {
 	}
 }
 
+// reviewProgram runs a review model in a real bubbletea program, fed the bytes a terminal would
+// send through a pipe, so bubbletea's own input decoder turns them into messages.
+type reviewProgram struct {
+	m       *reviewModel
+	in      *io.PipeWriter
+	claimed chan struct{} // closed when the first claim's result reaches the model
+	done    chan error    // Run's error, once the program ended
+}
+
+func startReviewProgram(t *testing.T, d *moderationDouble) *reviewProgram {
+	t.Helper()
+	client := dialDouble(t, serveDouble(t, d))
+	opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: time.Hour}
+	rp := &reviewProgram{
+		m:       newReviewModel(t.Context(), client, opts, newReviewStyles(false)),
+		claimed: make(chan struct{}),
+		done:    make(chan error, 1),
+	}
+	var once sync.Once
+	// The filter sees each message just before Update does, on the program's one event loop: input
+	// written after claimed is closed is handled after the claimed comments are on screen.
+	filter := func(_ tea.Model, msg tea.Msg) tea.Msg {
+		if _, ok := msg.(claimedMsg); ok {
+			once.Do(func() { close(rp.claimed) })
+		}
+		return msg
+	}
+	r, w := io.Pipe()
+	rp.in = w
+	t.Cleanup(func() { _ = r.Close() })
+	p := tea.NewProgram(rp.m,
+		tea.WithContext(t.Context()),
+		tea.WithInput(r),
+		tea.WithOutput(io.Discard),
+		tea.WithWindowSize(80, 24),
+		tea.WithoutSignals(),
+		tea.WithFilter(filter),
+	)
+	go func() {
+		_, err := p.Run()
+		rp.done <- err
+	}()
+	return rp
+}
+
+// typeAndQuit waits for the first comments, writes input as one read's worth of bytes, then q,
+// and waits for the program to end.
+func (rp *reviewProgram) typeAndQuit(t *testing.T, input string) {
+	t.Helper()
+	<-rp.claimed
+	if _, err := io.WriteString(rp.in, input); err != nil {
+		t.Fatalf("write %q to the program's input: %v", input, err)
+	}
+	if _, err := io.WriteString(rp.in, "q"); err != nil {
+		t.Fatalf("write q to the program's input: %v", err)
+	}
+	if err := <-rp.done; err != nil {
+		t.Fatalf("program fed %q then q: Run: %v", input, err)
+	}
+}
+
+// TestReviewKeyBursts checks what the terminal's bytes become. Keys typed faster than the terminal
+// is read (quick fingers, a slow SSH link) arrive in one read; each is handled exactly as if typed
+// slowly. A paste is text, never a string of commands.
 func TestReviewKeyBursts(t *testing.T) {
 	t.Parallel()
-	// Keys typed faster than the terminal is read arrive as one message.
-	burst := func(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
 	tests := []struct {
 		name   string
-		msg    tea.KeyMsg
+		input  string
 		method string
 		want   []proto.Message
 	}{
 		{
 			name:   "two approvals",
-			msg:    burst("aa"),
+			input:  "aa",
 			method: "ApproveComment",
 			want:   []proto.Message{&commentdv1.ApproveCommentRequest{Name: "comments/c1"}, &commentdv1.ApproveCommentRequest{Name: "comments/c2"}},
 		},
 		{
 			name:   "reject with a quick pick",
-			msg:    burst("r3"),
+			input:  "r3",
 			method: "RejectComment",
 			want:   []proto.Message{&commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "personal data"}},
 		},
 		{
 			name:   "a paste is never a command",
-			msg:    tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("aaa"), Paste: true},
+			input:  "\x1b[200~aaa\x1b[201~", // bracketed paste, which the program turns on
 			method: "ApproveComment",
 		},
 	}
@@ -304,13 +381,12 @@ func TestReviewKeyBursts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := decidingDouble(heldComments(1, 3))
-			h := newReviewHarness(t, d, reviewOptions{})
-			h.handle(tt.msg)
+			startReviewProgram(t, d).typeAndQuit(t, tt.input)
 			// The calls run concurrently: compare them in name order.
 			got := d.requests(tt.method)
 			slices.SortFunc(got, func(a, b proto.Message) int { return strings.Compare(nameField(a), nameField(b)) })
 			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
-				t.Errorf("burst %q: %s requests mismatch (-want +got):\n%s", string(tt.msg.Runes), tt.method, diff)
+				t.Errorf("input %q: %s requests mismatch (-want +got):\n%s", tt.input, tt.method, diff)
 			}
 		})
 	}
@@ -322,7 +398,7 @@ func TestReviewPasteIntoPrompt(t *testing.T) {
 	h := newReviewHarness(t, d, reviewOptions{})
 	h.press("r")
 	// A pasted reason starting with a digit is text, not a quick pick.
-	h.handle(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2 links\x1b[31m"), Paste: true})
+	h.handle(tea.PasteMsg{Content: "2 links\x1b[31m"})
 	h.press("enter")
 	d.checkRequests(t, "r, paste, Enter", "RejectComment", &commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "2 links [31m"})
 }
@@ -351,7 +427,7 @@ func TestReviewDecisionDoesNotWait(t *testing.T) {
 	if got := h.onScreen(); got != "comments/c2" {
 		t.Errorf("after a, before the call returned: on screen %q; want comments/c2", got)
 	}
-	if view := h.m.View(); !strings.Contains(view, "Body of c2") || !strings.Contains(view, "1 sending") {
+	if view := h.m.View().Content; !strings.Contains(view, "Body of c2") || !strings.Contains(view, "1 sending") {
 		t.Errorf("after a, before the call returned: view lacks the next comment or the calls in flight:\n%s", view)
 	}
 	h.run(cmd)
@@ -380,8 +456,8 @@ func TestReviewFailedDecisionKeepsComment(t *testing.T) {
 	if reason := errorReason(h.m.statusErr); reason != "INVALID_TRANSITION" {
 		t.Errorf("after a failed approve: status error reason %q; want INVALID_TRANSITION", reason)
 	}
-	if !strings.Contains(h.m.View(), "✗") {
-		t.Errorf("after a failed approve: view has no ✗ status line:\n%s", h.m.View())
+	if !strings.Contains(h.m.View().Content, "✗") {
+		t.Errorf("after a failed approve: view has no ✗ status line:\n%s", h.m.View().Content)
 	}
 	if h.m.tally.approved != 0 {
 		t.Errorf("after a failed approve: tally counts %d approved; want 0", h.m.tally.approved)
@@ -607,7 +683,7 @@ func TestReviewBanPromptMistakes(t *testing.T) {
 	if h.m.mode != modeBanFor || h.m.statusErr == nil {
 		t.Errorf("ban length \"x\": mode %d, status error %v; want still asking the length with an error", h.m.mode, h.m.statusErr)
 	}
-	h.handle(tea.KeyMsg{Type: tea.KeyCtrlU}) // clears the line
+	h.press("ctrl+u") // clears the line
 	h.press("enter", "enter")
 	if h.m.mode != modeBanReason || h.m.statusErr == nil {
 		t.Errorf("ban without a reason: mode %d, status error %v; want still asking the reason with an error", h.m.mode, h.m.statusErr)
@@ -696,8 +772,8 @@ func TestReviewQuitWaitsForDecisions(t *testing.T) {
 	if n := len(d.requests("ReleaseComments")); n != 0 {
 		t.Errorf("q with an approve in flight: %d releases before it landed; want 0", n)
 	}
-	if !strings.Contains(h.m.View(), "finishing 1 call") {
-		t.Errorf("q with an approve in flight: the view does not say it is finishing:\n%s", h.m.View())
+	if !strings.Contains(h.m.View().Content, "finishing 1 call") {
+		t.Errorf("q with an approve in flight: the view does not say it is finishing:\n%s", h.m.View().Content)
 	}
 	h.run(approve)
 	if !h.quit {
@@ -785,7 +861,7 @@ func TestReviewEmptyQueue(t *testing.T) {
 	if h.retries != 1 {
 		t.Errorf("empty queue: %d retries scheduled; want 1", h.retries)
 	}
-	if view := h.m.View(); !strings.Contains(view, "Nothing waits in the pending queue") {
+	if view := h.m.View().Content; !strings.Contains(view, "Nothing waits in the pending queue") {
 		t.Errorf("empty queue: view does not say so:\n%s", view)
 	}
 	// When the retry fires, it claims again.
@@ -838,7 +914,7 @@ func TestReviewClaimFailure(t *testing.T) {
 			}
 			err := statusErr(t, tt.code, "claim failed", tt.code.String(), details...)
 			opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: reviewRetry}
-			m := newReviewModel(t.Context(), nil, opts, newReviewStyles(io.Discard, false))
+			m := newReviewModel(t.Context(), nil, opts, newReviewStyles(false))
 			m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 			m.claiming = true
 			// The command is not run: a retry would wait for its tick.
@@ -879,7 +955,7 @@ func TestReviewClaimCutShortBySignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: reviewRetry}
-	m := newReviewModel(ctx, nil, opts, newReviewStyles(io.Discard, false))
+	m := newReviewModel(ctx, nil, opts, newReviewStyles(false))
 	m.claiming = true
 	m.Update(claimedMsg{err: status.Error(codes.Canceled, "context canceled")})
 	if m.failed != nil || !m.quitting {
@@ -953,7 +1029,7 @@ func TestReviewParent(t *testing.T) {
 	}
 	h := newReviewHarness(t, d, reviewOptions{})
 	d.checkRequests(t, "reply claimed", "GetComment", &commentdv1.ModerationServiceGetCommentRequest{Name: "comments/p1"})
-	if view := h.m.View(); !strings.Contains(view, "Reply to  Parent Person: The original point.") {
+	if view := h.m.View().Content; !strings.Contains(view, "Reply to  Parent Person: The original point.") {
 		t.Errorf("reply on screen: view lacks the parent comment:\n%s", view)
 	}
 }
@@ -973,7 +1049,7 @@ func TestReviewView(t *testing.T) {
 			h := newReviewHarness(t, d, reviewOptions{})
 			h.handle(size)
 			check := func(when string) {
-				view := h.m.View()
+				view := h.m.View().Content
 				rows := strings.Split(view, "\n")
 				if len(rows) != size.Height {
 					t.Errorf("%s: view has %d lines; want %d", when, len(rows), size.Height)
@@ -988,7 +1064,7 @@ func TestReviewView(t *testing.T) {
 				}
 			}
 			check("first screen")
-			view := h.m.View()
+			view := h.m.View().Content
 			for _, want := range []string{
 				"comments/c1 · thread post-9 · 3h ago",
 				"Author    Jane [31mDoe <j•••@example.com>",
@@ -1010,32 +1086,32 @@ func TestReviewView(t *testing.T) {
 				h.press("pgdown")
 			}
 			check("scrolled to the end")
-			if view := h.m.View(); !strings.Contains(view, "The end.") {
+			if view := h.m.View().Content; !strings.Contains(view, "The end.") {
 				t.Errorf("after PgDn to the end: view lacks the last line:\n%s", view)
 			}
 			h.press("up")
 			h.press("?")
 			check("help")
-			if view := h.m.View(); !strings.Contains(view, "undo the last decision") {
+			if view := h.m.View().Content; !strings.Contains(view, "undo the last decision") {
 				t.Errorf("after ?: view lacks the key list:\n%s", view)
 			}
-			if view := h.m.View(); strings.Contains(view, "…") || !strings.Contains(view, "comes back.") {
+			if view := h.m.View().Content; strings.Contains(view, "…") || !strings.Contains(view, "comes back.") {
 				t.Errorf("after ?: the key list is cut short; want every line whole:\n%s", view)
 			}
 			h.press("x") // any key closes the help
 			h.press("r")
 			check("reject prompt")
-			if view := h.m.View(); !strings.Contains(view, "1 off-topic  2 abusive  3 personal data  4 duplicate  Esc cancels") {
+			if view := h.m.View().Content; !strings.Contains(view, "1 off-topic  2 abusive  3 personal data  4 duplicate  Esc cancels") {
 				t.Errorf("after r: view lacks the whole line of quick reasons:\n%s", view)
 			}
 			h.press("esc", "b")
 			check("ban length prompt")
-			if view := h.m.View(); !strings.Contains(view, "forever  Esc cancels") {
+			if view := h.m.View().Content; !strings.Contains(view, "forever  Esc cancels") {
 				t.Errorf("after b: view lacks the whole ban length line:\n%s", view)
 			}
 			h.press("enter")
 			check("ban reason prompt")
-			if view := h.m.View(); !strings.Contains(view, "Ban for 7d: 1 spam  2 abusive  3 harassment  4 ban evasion  Esc cancels") {
+			if view := h.m.View().Content; !strings.Contains(view, "Ban for 7d: 1 spam  2 abusive  3 harassment  4 ban evasion  Esc cancels") {
 				t.Errorf("after b, Enter: view lacks the whole line of ban reasons:\n%s", view)
 			}
 		})
@@ -1072,7 +1148,7 @@ func TestReviewRealNamesFit(t *testing.T) {
 	h := newReviewHarness(t, d, reviewOptions{})
 	check := func(when, want string) {
 		t.Helper()
-		view := h.m.View()
+		view := h.m.View().Content
 		rows := strings.Split(view, "\n")
 		if len(rows) != 24 {
 			t.Errorf("%s: view has %d lines; want 24", when, len(rows))
@@ -1106,13 +1182,13 @@ func TestReviewLongThreadKeepsCounts(t *testing.T) {
 	thread := "2026-11-30-city-council-approves-the-budget-for-the-bridge-repairs"
 	d := decidingDouble(heldComments(1, 2))
 	h := newReviewHarness(t, d, reviewOptions{thread: thread})
-	title, _, _ := strings.Cut(h.m.View(), "\n")
+	title, _, _ := strings.Cut(h.m.View().Content, "\n")
 	if w := ansi.StringWidth(title); w > 80 || !strings.Contains(title, "2 waiting · 0 decided") {
 		t.Errorf("review --thread %s at 80 columns: title %q (%d wide); want the counts in 80 columns", thread, title, w)
 	}
 
 	h.press("a", "a") // the queue is empty now
-	view := h.m.View()
+	view := h.m.View().Content
 	for i, r := range strings.Split(view, "\n") {
 		if w := ansi.StringWidth(r); w > 80 {
 			t.Errorf("review --thread %s, queue empty: line %d is %d wide; want at most 80: %q", thread, i+1, w, r)
@@ -1128,11 +1204,11 @@ func TestReviewTooSmall(t *testing.T) {
 	d := decidingDouble(heldComments(1, 1))
 	h := newReviewHarness(t, d, reviewOptions{})
 	h.handle(tea.WindowSizeMsg{Width: 60, Height: 20})
-	if view := h.m.View(); !strings.Contains(view, "60x20") || !strings.Contains(view, "80x24") {
+	if view := h.m.View().Content; !strings.Contains(view, "60x20") || !strings.Contains(view, "80x24") {
 		t.Errorf("60x20 window: view does not ask for a bigger one:\n%s", view)
 	}
 	h.handle(tea.WindowSizeMsg{Width: 80, Height: 24})
-	if view := h.m.View(); !strings.Contains(view, "Body of c1") {
+	if view := h.m.View().Content; !strings.Contains(view, "Body of c1") {
 		t.Errorf("resized to 80x24: view lacks the comment:\n%s", view)
 	}
 }
@@ -1169,25 +1245,72 @@ func TestReviewTooSmallTakesNoDecision(t *testing.T) {
 	}
 }
 
-// TestReviewProgram runs the model in a real bubbletea program, where commands run concurrently.
+// TestReviewProgram runs the model in a real bubbletea program, where commands run concurrently
+// and the screen goes through bubbletea's renderer.
 func TestReviewProgram(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 3))
 	client := dialDouble(t, serveDouble(t, d))
 	opts := reviewOptions{state: commentdv1.State_STATE_PENDING, batch: 10, timeout: 5 * time.Second, lease: reviewLease, retry: time.Hour}
-	m := newReviewModel(t.Context(), client, opts, newReviewStyles(io.Discard, false))
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	m := newReviewModel(t.Context(), client, opts, newReviewStyles(false))
+	// The filter sees each message just before Update does, on the program's one event loop, so a
+	// key typed once it has seen a message is handled after that message. (The renderer redraws only
+	// the cells that change, so the output is no place to wait for a new comment's text.)
+	claimed, approved := make(chan struct{}), make(chan struct{})
+	var (
+		claimOnce, approveOnce sync.Once
+		screenAtA              string // the screen when a reached the model; written before approved closes
+	)
+	filter := func(model tea.Model, msg tea.Msg) tea.Msg {
+		switch msg := msg.(type) {
+		case claimedMsg:
+			claimOnce.Do(func() { close(claimed) })
+		case tea.KeyPressMsg:
+			if msg.String() == "a" {
+				screenAtA = model.View().Content
+			}
+		case opDoneMsg:
+			if msg.op.kind == opApprove {
+				approveOnce.Do(func() { close(approved) })
+			}
+		}
+		return msg
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24), teatest.WithProgramOptions(tea.WithFilter(filter)))
 
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Body of c1")) },
-		teatest.WithDuration(5*time.Second))
+	<-claimed
 	tm.Type("a")
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Body of c2")) },
-		teatest.WithDuration(5*time.Second))
+	<-approved
+	// The renderer sends only the cells that change, so the new comment's text shows whole in the
+	// output only in a redraw from scratch: ask for one.
+	tm.Send(tea.ClearScreen())
 	tm.Type("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 
 	d.checkRequests(t, "a, q", "ApproveComment", &commentdv1.ApproveCommentRequest{Name: "comments/c1"})
 	d.checkRequests(t, "a, q", "ReleaseComments", &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/c2", "comments/c3"}})
+	if !strings.Contains(screenAtA, "Body of c1") {
+		t.Errorf("a: the screen when a was pressed lacks c1's text:\n%s", screenAtA)
+	}
+	out, err := io.ReadAll(tm.Output())
+	if err != nil {
+		t.Fatalf("read the program's output: %v", err)
+	}
+	// It runs on the alternate screen, and leaves it at the end.
+	for _, want := range []string{ansi.SetModeAltScreenSaveCursor, ansi.ResetModeAltScreenSaveCursor} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("a, q: the terminal output lacks %q; output:\n%q", want, out)
+		}
+	}
+	i := bytes.LastIndex(out, []byte(ansi.EraseEntireScreen))
+	if i < 0 {
+		t.Fatalf("a, clear, q: the terminal output has no redraw from scratch; output:\n%q", out)
+	}
+	for _, want := range []string{"2 waiting · 1 decided", "Body of c2"} {
+		if !bytes.Contains(out[i:], []byte(want)) {
+			t.Errorf("a, clear, q: the screen drawn after the clear lacks %q; output from the clear:\n%q", want, out[i:])
+		}
+	}
 }
 
 func TestReviewCommandLine(t *testing.T) {
@@ -1347,7 +1470,7 @@ func TestReviewReportWithoutReason(t *testing.T) {
 		{CreateTime: timestamppb.New(reviewNow.Add(-2 * time.Hour))},
 	}
 	h := newReviewHarness(t, decidingDouble([]*commentdv1.ModeratedComment{mc}), reviewOptions{})
-	if want, view := `Reports   2: "rude" 1h ago · no reason given 2h ago`, h.m.View(); !strings.Contains(view, want) {
+	if want, view := `Reports   2: "rude" 1h ago · no reason given 2h ago`, h.m.View().Content; !strings.Contains(view, want) {
 		t.Errorf("comment with a report without reason: view lacks %q:\n%s", want, view)
 	}
 }

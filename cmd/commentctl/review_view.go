@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/muesli/termenv"
 
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -31,23 +30,31 @@ type reviewStyles struct {
 	title, label, faint, bad, good, key lipgloss.Style
 }
 
-func newReviewStyles(w io.Writer, color bool) reviewStyles {
-	r := lipgloss.NewRenderer(w)
+func newReviewStyles(color bool) reviewStyles {
 	if !color {
-		r.SetColorProfile(termenv.Ascii)
+		return reviewStyles{} // empty styles render text as it is
 	}
+	// Fixed colours of the terminal's own palette: they need no guess at its background. The
+	// program lowers them to what the terminal can show.
 	return reviewStyles{
-		title: r.NewStyle().Reverse(true).Bold(true),
-		label: r.NewStyle().Bold(true),
-		faint: r.NewStyle().Faint(true),
-		bad:   r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		good:  r.NewStyle().Foreground(lipgloss.Color("2")),
-		key:   r.NewStyle().Bold(true),
+		title: lipgloss.NewStyle().Reverse(true).Bold(true),
+		label: lipgloss.NewStyle().Bold(true),
+		faint: lipgloss.NewStyle().Faint(true),
+		bad:   lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		good:  lipgloss.NewStyle().Foreground(lipgloss.Color("2")),
+		key:   lipgloss.NewStyle().Bold(true),
 	}
 }
 
-// View draws the screen: exactly height lines, none wider than width.
-func (m *reviewModel) View() string {
+// View is the program's view of the screen: what screen draws, on the alternate screen.
+func (m *reviewModel) View() tea.View {
+	v := tea.NewView(m.screen())
+	v.AltScreen = true
+	return v
+}
+
+// screen draws the screen: exactly height lines, none wider than width.
+func (m *reviewModel) screen() string {
 	if m.width == 0 || m.height == 0 {
 		return "Starting commentctl review…"
 	}
