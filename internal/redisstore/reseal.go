@@ -63,29 +63,37 @@ func (s *Store) ScanSealed(ctx context.Context, opts comment.ScanOptions, fn fun
 // error. Each SCAN is bounded by opts.CallTimeout. The keys match recordPattern only: fn checks
 // them with recordID. Key rotation and erasure walk the records through it.
 func (s *Store) scanRecords(ctx context.Context, opts comment.ScanOptions, fn func(context.Context, []string) error) error {
-	nodes, err := s.scanNodes(ctx, opts.CallTimeout)
+	// An erasure or an export that ended short of a record of a moving shard would not know it.
+	return s.walkShardKeys(ctx, s.keys.recordPattern(), opts.Batch, opts.CallTimeout, 0, "scan comment records", fn)
+}
+
+// walkShardKeys is walkKeys over every server the store's keys are on (scanNodes), for keys in
+// the comment shards' slots. On a Cluster, a shard's slot moving from a master not yet walked to
+// one already walked would take its keys out of the walk's sight, and the walk would end short of
+// them without knowing; so it notes where the shards are before and checks after, and returns
+// comment.ErrUnavailable when a shard was moving or has moved (the caller walks again once the
+// slot has settled).
+func (s *Store) walkShardKeys(ctx context.Context, pattern string, batch int, timeout, pause time.Duration, what string, fn func(context.Context, []string) error) error {
+	nodes, err := s.scanNodes(ctx, timeout)
 	if err != nil {
 		return err
 	}
-	// On a Cluster, a shard's slot moving from a master not yet walked to one already walked
-	// would take its records out of the walk's sight, and an erasure or an export would end short
-	// of them without knowing. The walk notes where the shards are before and checks after.
 	var layout string
 	if s.isCluster() {
-		if layout, err = s.shardLayout(ctx, opts.CallTimeout, nodes); err != nil {
+		if layout, err = s.shardLayout(ctx, timeout, nodes); err != nil {
 			return err
 		}
 	}
-	if err := walkKeys(ctx, nodes, s.keys.recordPattern(), opts.Batch, opts.CallTimeout, 0, "scan comment records", fn); err != nil {
+	if err := walkKeys(ctx, nodes, pattern, batch, timeout, pause, what, fn); err != nil {
 		return err
 	}
 	if layout != "" {
-		after, err := s.shardLayout(ctx, opts.CallTimeout, nodes)
+		after, err := s.shardLayout(ctx, timeout, nodes)
 		if err != nil {
 			return err
 		}
 		if after != layout {
-			return fmt.Errorf("redisstore: scan comment records: %w: a comment shard moved between masters during the walk", comment.ErrUnavailable)
+			return fmt.Errorf("redisstore: %s: %w: a comment shard moved between masters during the walk", what, comment.ErrUnavailable)
 		}
 	}
 	return nil

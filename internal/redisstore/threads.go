@@ -98,15 +98,13 @@ type ThreadIndexReport struct {
 // a SCAN over every thread settings key, on the one server or on each master of a Cluster in
 // turn, and for each one with a mode of its own or a moderator's close, threads_backfill.lua,
 // which adds it with score 0 (changed at a time not known) unless it is there already. It is safe
-// to run at any time and any number of times, beside updates; a thread whose slot moves between
-// masters during the walk may be missed, and is found by the next run.
+// to run at any time and any number of times, beside updates. On a Cluster whose comment shard
+// moves between masters before or during the walk, it returns comment.ErrUnavailable once the walk
+// is done: a thread of that shard may have been out of its sight, and commentd runs it only at
+// start, so it must run again once the slot has settled rather than leave the list short.
 func (s *Store) IndexThreads(ctx context.Context, opts ThreadIndexOptions) (ThreadIndexReport, error) {
 	var rep ThreadIndexReport
-	nodes, err := s.scanNodes(ctx, opts.CallTimeout)
-	if err != nil {
-		return rep, err
-	}
-	err = walkKeys(ctx, nodes, s.keys.threadPattern(), opts.Batch, opts.CallTimeout, opts.Pause, "scan thread settings", func(ctx context.Context, keys []string) error {
+	err := s.walkShardKeys(ctx, s.keys.threadPattern(), opts.Batch, opts.CallTimeout, opts.Pause, "scan thread settings", func(ctx context.Context, keys []string) error {
 		rep.Scanned += len(keys)
 		added, err := s.indexThreadKeys(ctx, opts.CallTimeout, keys)
 		rep.Added += added
