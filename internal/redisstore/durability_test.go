@@ -190,17 +190,22 @@ func TestLossWindow(t *testing.T) {
 	}
 }
 
+// safeDurability is a master's settings that lose nothing: the base the durability tests change.
+var safeDurability = Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Save: "3600 1", Readable: true}
+
+// withDurability returns safeDurability changed by f.
+func withDurability(f func(*Durability)) Durability {
+	d := safeDurability
+	f(&d)
+	return d
+}
+
 // TestWeakestDurability: on a Cluster the masters' settings are read in no set order, and each
 // setting reported must be the weakest of any master, as what a crash or a full memory loses is
 // what the weakest master loses.
 func TestWeakestDurability(t *testing.T) {
 	t.Parallel()
-	safe := Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Save: "3600 1", Readable: true}
-	with := func(f func(*Durability)) Durability {
-		d := safe
-		f(&d)
-		return d
-	}
+	safe, with := safeDurability, withDurability
 	tests := []struct {
 		name  string
 		nodes []Durability
@@ -275,12 +280,7 @@ func masterAndReplica(t *testing.T) (master, replica *redistest.Server) {
 
 func TestDurabilityWeakerThan(t *testing.T) {
 	t.Parallel()
-	safe := Durability{AOF: true, Fsync: "always", EvictionPolicy: "noeviction", Save: "3600 1", Readable: true}
-	with := func(f func(*Durability)) Durability {
-		d := safe
-		f(&d)
-		return d
-	}
+	safe, with := safeDurability, withDurability
 	noAOF := with(func(d *Durability) { d.AOF, d.Fsync = false, "" })
 	tests := []struct {
 		name string
