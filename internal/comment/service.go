@@ -307,7 +307,11 @@ func (s *Service) CountPublished(ctx context.Context, threadIDs []string) ([]Thr
 		verr.Add("thread_ids", fmt.Sprintf("at most %d thread ids, got %d", MaxCountThreads, len(threadIDs)))
 	}
 	for i, t := range threadIDs {
-		if !ValidThreadID(t) {
+		switch {
+		case t == "":
+			// A gap in the site's list (an article without an id), not a malformed id.
+			verr.Add(fmt.Sprintf("thread_ids[%d]", i), "required: an empty entry; want "+ThreadIDRule)
+		case !ValidThreadID(t):
 			verr.Add(fmt.Sprintf("thread_ids[%d]", i), NotAThreadID)
 		}
 	}

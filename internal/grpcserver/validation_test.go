@@ -233,6 +233,21 @@ func TestBadThreadIDSaysWhatIsWanted(t *testing.T) {
 	}
 }
 
+// TestCountCommentsEmptyEntry: an empty entry in CountComments' thread_ids is reported as missing
+// (a gap in the site's list), not as a malformed id, and still says what an id is.
+func TestCountCommentsEmptyEntry(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	_, err := e.site.CountComments(e.as(t, siteKeyName), &commentdv1.CountCommentsRequest{ThreadIds: []string{"article-2", ""}})
+	br, ok := detail[*errdetails.BadRequest](err)
+	if status.Code(err) != codes.InvalidArgument || !ok || len(br.GetFieldViolations()) != 1 {
+		t.Fatalf("CountComments([article-2, \"\"]) = %v; want INVALID_ARGUMENT with one field violation", err)
+	}
+	v := br.GetFieldViolations()[0]
+	if v.GetField() != "thread_ids[1]" || !strings.HasPrefix(v.GetDescription(), "required") || !strings.Contains(v.GetDescription(), comment.ThreadIDRule) {
+		t.Errorf("CountComments([article-2, \"\"]) violation %s: %q; want thread_ids[1]: required ..., saying what an id is", v.GetField(), v.GetDescription())
+	}
+}
+
 // TestLongListOfBadEntries sends requests whose repeated fields hold a thousand bad entries. The
 // error must still be INVALID_ARGUMENT naming the first bad entries, and say how many more there
 // are, without listing them all: a request of a few megabytes holds a million entries, and an
