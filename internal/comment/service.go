@@ -268,7 +268,7 @@ func (s *Service) storedAnyway(ctx context.Context, err error, id string) bool {
 // Get returns one comment.
 func (s *Service) Get(ctx context.Context, id string) (Comment, error) {
 	if !ValidID(id) {
-		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "name", Description: "not a comment name (want comments/{id})"}}}
+		return Comment{}, &ValidationError{Violations: []FieldViolation{{Field: "name", Description: BadCommentName(id, "comments/{id}")}}}
 	}
 	return s.store.Get(ctx, id)
 }

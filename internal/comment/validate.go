@@ -50,6 +50,15 @@ func (l Limits) withDefaults() Limits {
 // "not a thread id" alone leaves a caller guessing which character was wrong.
 const ThreadIDRule = "1 to 128 characters from letters, digits and ._~:- starting with a letter or digit"
 
+// BadCommentName describes a violation on a comment name whose id is id: missing when id is
+// empty (the field left out, a gap in a list), otherwise malformed; want says what is wanted.
+func BadCommentName(id, want string) string {
+	if id == "" {
+		return "required (want " + want + ")"
+	}
+	return "not a comment name (want " + want + ")"
+}
+
 // NotAThreadID describes a violation on a thread id that was given but is malformed.
 const NotAThreadID = "not a thread id: want " + ThreadIDRule
 

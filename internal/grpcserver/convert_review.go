@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -120,7 +121,7 @@ func releaseIDsFromProto(r *commentdv1.ReleaseCommentsRequest) ([]string, error)
 	for i, name := range r.GetNames() {
 		id, err := moderation.ParseID("names", name)
 		if err != nil {
-			verr.Add("names["+strconv.Itoa(i)+"]", "not a comment name (want comments/{id} or an id)")
+			verr.Add("names["+strconv.Itoa(i)+"]", comment.BadCommentName(strings.TrimPrefix(name, "comments/"), "comments/{id} or an id"))
 			continue
 		}
 		ids = append(ids, id)

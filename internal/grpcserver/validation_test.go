@@ -248,6 +248,50 @@ func TestCountCommentsEmptyEntry(t *testing.T) {
 	}
 }
 
+// TestEmptyCommentNameIsRequired: a comment name left empty is reported as missing, not as
+// malformed, by every call that takes one, and still says what a name is.
+func TestEmptyCommentNameIsRequired(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	tests := []struct {
+		name, field string
+		call        func() error
+	}{
+		{"site GetComment", "name", func() error {
+			_, err := e.site.GetComment(e.as(t, siteKeyName), &commentdv1.GetCommentRequest{})
+			return err
+		}},
+		{"moderator GetComment", "name", func() error {
+			_, err := e.mod.GetComment(e.as(t, modKeyName), &commentdv1.ModerationServiceGetCommentRequest{})
+			return err
+		}},
+		{"ApproveComment", "name", func() error {
+			_, err := e.mod.ApproveComment(e.as(t, modKeyName), &commentdv1.ApproveCommentRequest{})
+			return err
+		}},
+		{"ReportComment", "name", func() error {
+			_, err := e.site.ReportComment(e.as(t, siteKeyName), &commentdv1.ReportCommentRequest{Reason: "spam"})
+			return err
+		}},
+		{"ReleaseComments", "names[1]", func() error {
+			_, err := e.mod.ReleaseComments(e.as(t, modKeyName), &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/abc", ""}})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			br, ok := detail[*errdetails.BadRequest](err)
+			if status.Code(err) != codes.InvalidArgument || !ok || len(br.GetFieldViolations()) == 0 {
+				t.Fatalf("called %s with an empty name, got %v; want INVALID_ARGUMENT with a field violation", tc.name, err)
+			}
+			v := br.GetFieldViolations()[0]
+			if v.GetField() != tc.field || !strings.HasPrefix(v.GetDescription(), "required") || !strings.Contains(v.GetDescription(), "comments/{id}") {
+				t.Errorf("called %s with an empty name, got violation %s: %q; want %s: required (want comments/{id}...)", tc.name, v.GetField(), v.GetDescription(), tc.field)
+			}
+		})
+	}
+}
+
 // TestLongListOfBadEntries sends requests whose repeated fields hold a thousand bad entries. The
 // error must still be INVALID_ARGUMENT naming the first bad entries, and say how many more there
 // are, without listing them all: a request of a few megabytes holds a million entries, and an

@@ -308,7 +308,7 @@ func (a Action) rule() (to comment.State, from []comment.State) {
 func ParseID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "comments/")
 	if !comment.ValidID(id) {
-		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not a comment name (want comments/{id} or an id)"}}}
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: comment.BadCommentName(id, "comments/{id} or an id")}}}
 	}
 	return id, nil
 }

@@ -89,7 +89,7 @@ func (s *Service) Report(ctx context.Context, id, reason string, from Reporter) 
 	}
 	var verr comment.ValidationError
 	if !comment.ValidID(id) {
-		verr.Add("name", "not a comment name (want comments/{id})")
+		verr.Add("name", comment.BadCommentName(id, "comments/{id}"))
 	}
 	reason, err := comment.ValidateReason("reason", reason)
 	if rerr := (*comment.ValidationError)(nil); errors.As(err, &rerr) {
