@@ -3,7 +3,6 @@ package grpcserver
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -119,9 +118,9 @@ func releaseIDsFromProto(r *commentdv1.ReleaseCommentsRequest) ([]string, error)
 	var verr comment.ValidationError
 	ids := make([]string, 0, len(r.GetNames()))
 	for i, name := range r.GetNames() {
-		id, err := moderation.ParseID("names", name)
+		id, err := moderation.ParseID("names["+strconv.Itoa(i)+"]", name)
 		if err != nil {
-			verr.Add("names["+strconv.Itoa(i)+"]", comment.BadCommentName(strings.TrimPrefix(name, "comments/"), "comments/{id} or an id"))
+			verr.AddAll(err)
 			continue
 		}
 		ids = append(ids, id)
