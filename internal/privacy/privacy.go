@@ -213,14 +213,23 @@ func spans(text string, keep func(rune) bool) iter.Seq2[int, int] {
 	}
 }
 
-// replaceSpans returns text with every span of keep replaced by what f makes of it.
+// replaceSpans returns text with every span of keep replaced by what f makes of it. Text in which
+// f changes nothing comes back as it is, without a copy: the user agent of every submission goes
+// through here, and almost none holds an address.
 func replaceSpans(text string, keep func(rune) bool, f func(start, end int) string) string {
 	var b strings.Builder
 	last := 0
 	for start, end := range spans(text, keep) {
+		r := f(start, end)
+		if r == text[start:end] {
+			continue
+		}
 		b.WriteString(text[last:start])
-		b.WriteString(f(start, end))
+		b.WriteString(r)
 		last = end
+	}
+	if last == 0 {
+		return text
 	}
 	b.WriteString(text[last:])
 	return b.String()
