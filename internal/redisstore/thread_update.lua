@@ -25,10 +25,10 @@
 local cur = redis.call("HMGET", KEYS[1], "mode", "closed", "first")
 local mode, closed, first = cur[1], cur[2], cur[3]
 -- A resend of a call whose first run made its change: the thread is as the call asks, and the
--- mark tells what it was before.
-local marked = redis.call("HMGET", KEYS[3], "mode", "closed", "first")
-if redis.call("EXISTS", KEYS[3]) == 1 then
-  return {"ok", mode, closed, first, marked[1], marked[2], marked[3]}
+-- mark tells what it was before. The mark always holds "_", so one HMGET tells whether it exists.
+local marked = redis.call("HMGET", KEYS[3], "_", "mode", "closed", "first")
+if marked[1] then
+  return {"ok", mode, closed, first, marked[2], marked[3], marked[4]}
 end
 local now, period = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- The same test as create.lua's and Store.decodeThread's.
