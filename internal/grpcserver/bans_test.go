@@ -1,9 +1,12 @@
 package grpcserver_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +315,44 @@ func TestBanForCenturies(t *testing.T) {
 	wantBanned(t, "called SubmitComment from the range banned for a thousand years", err)
 }
 
+// TestBanRangeWithinOneDevice checks that an IPv6 range no wider than a /64 is refused: a /64 is
+// what one phone or home network is given, which an address ban counts as one reader and keeps
+// only as its keyed hash, while a range is kept in clear and shown to every moderator. A range
+// banned before stays listed and can be lifted by its name.
+func TestBanRangeWithinOneDevice(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	mod := e.as(t, modKeyName)
+	for _, cidr := range []string{"2001:db8:1:2::/64", "2001:db8:1:2::/100", "2001:db8:1:2:3:4:5:0/112", "2001:db8:1:2::8000/127"} {
+		req := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: cidr}, Reason: "x"}
+		_, err := e.mod.CreateBan(mod, req)
+		if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || !cmp.Equal(badRequestFields(err), []string{"target"}) {
+			t.Errorf("called CreateBan(ip_range %q), got %v %q fields %v, want InvalidArgument on target", cidr, code, reason, badRequestFields(err))
+		}
+	}
+	if got := e.listBans(t); len(got) != 0 {
+		t.Errorf("called ListBans after only refused CreateBan calls, got %v, want none", banNames(got))
+	}
+	if stored := e.storedText(t); strings.Contains(stored, "2001:db8:1:2") {
+		t.Errorf("after refused range bans within one /64, Redis holds the network in clear:\n%s", stored)
+	}
+	// What such a range means is banned with ip, by the hash of its /64.
+	b := e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8:1:2::1"}, Reason: "x"})
+	_, err := e.submitAs(t, "news-1", "anyone@example.com", "2001:db8:1:2:3:4:5:6", "from the same /64")
+	wantBanned(t, "called SubmitComment from another address of the /64 of "+b.GetName(), err)
+
+	old := ratelimit.RangeTarget(netip.MustParsePrefix("2001:db8:1:2:3:4:5:0/112"))
+	if _, err := e.store.PutBan(context.Background(), ratelimit.Ban{Target: old, Reason: "made before", Moderator: "mod-ann", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}); err != nil {
+		t.Fatalf("store a range ban as an earlier version did: %v", err)
+	}
+	const name = "bans/range-2001-db8-1-2-3-4-5-0-112"
+	if got := banNames(e.listBans(t)); !slices.Contains(got, name) {
+		t.Errorf("called ListBans with a range ban made before, got %v, want it listed as %s", got, name)
+	}
+	if _, err := e.mod.DeleteBan(mod, &commentdv1.DeleteBanRequest{Name: name}); err != nil {
+		t.Errorf("called DeleteBan(%s) on a range ban made before: %v", name, err)
+	}
+}
+
 // TestBanTargets checks every kind of target: the name each gets, that DeleteBan takes that name
 // back, and that no email or single address is kept in clear.
 func TestBanTargets(t *testing.T) {
@@ -345,8 +386,8 @@ func TestBanTargets(t *testing.T) {
 			wantName: "bans/range-203.0.113.0-24", wantTarget: "range:203.0.113.0/24"},
 		{name: "IPv6 range", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:42::/48"}},
 			wantName: "bans/range-2001-db8-42---48", wantTarget: "range:2001:db8:42::/48"},
-		{name: "IPv6 range without ::", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:1:2:3:4:5:0/112"}},
-			wantName: "bans/range-2001-db8-1-2-3-4-5-0-112", wantTarget: "range:2001:db8:1:2:3:4:5:0/112"},
+		{name: "IPv6 range of two /64s", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:1:3::/63"}},
+			wantName: "bans/range-2001-db8-1-2---63", wantTarget: "range:2001:db8:1:2::/63"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -249,6 +249,16 @@ func AddressBan(keys *privacy.Keyring, a privacy.IP) Target {
 	return IPTarget(keys.IPLimitKey(a))
 }
 
+// deviceBits is the prefix length of the IPv6 network an address ban counts an address by
+// (privacy.Keyring.IPLimitKey): one reader's.
+const deviceBits = 64
+
+// withinOneDevice reports whether p is an IPv6 range of more than one address that lies within one
+// /64 (a range of one address is validate's to refuse).
+func withinOneDevice(p netip.Prefix) bool {
+	return p.Addr().Is6() && p.Bits() >= deviceBits && !p.IsSingleIP()
+}
+
 // MaxModeratorChars bounds the recorded moderator name (an API key name is at most 64).
 const MaxModeratorChars = 64
 
@@ -265,11 +275,19 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	var verr comment.ValidationError
 	t := r.Target.validate(&verr, "target")
-	if v4, ok := nat64Range(r.Target.Range); ok && t.Kind == TargetRange && !r.Target.Range.IsSingleIP() {
+	v4, nat64 := nat64Range(r.Target.Range)
+	switch {
+	case nat64 && t.Kind == TargetRange && !r.Target.Range.IsSingleIP():
 		// Checked here, not in validate, which also reads the ids of stored bans back. A reader
 		// behind a NAT64 translator is matched by the IPv4 address they hold (privacy.ParseIP), so
 		// a range in the NAT64 prefix would be stored and listed and never refuse anyone.
 		verr.Add("target", fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
+	case t.Kind == TargetRange && withinOneDevice(t.Range):
+		// Also checked here only, so that such bans stored before are still read back, listed and
+		// lifted. An address ban counts an IPv6 address by its /64, the block one phone or home
+		// network is given (AddressBan): a range no wider is one reader's network, which a range
+		// ban would keep in clear, list to every moderator and write to the audit log.
+		verr.Add("target", fmt.Sprintf("a range within one /%d, the block one phone or home network is given: ban an address in it instead (an IPv6 address ban covers its whole /%d and keeps it only as a keyed hash), so it is not stored in clear", deviceBits, deviceBits))
 	}
 	if r.Duration < 0 {
 		verr.Add("duration", "must not be negative (0 bans for good)")

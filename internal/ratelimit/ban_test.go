@@ -121,6 +121,17 @@ func TestBansBan(t *testing.T) {
 			wantFields: []string{"target"},
 		},
 		{
+			// A /64 is one phone's or home network's, which an address ban keeps as a hash.
+			name:       "IPv6 range within one /64",
+			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("2001:db8:1:2::/64")), Reason: "bot net", Moderator: "m"},
+			wantFields: []string{"target"},
+		},
+		{
+			name: "IPv6 range of two /64s",
+			req:  BanRequest{Target: RangeTarget(netip.MustParsePrefix("2001:db8:1:2::/63")), Reason: "bot net", Moderator: "m"},
+			want: Ban{Target: RangeTarget(netip.MustParsePrefix("2001:db8:1:2::/63")), Reason: "bot net", Moderator: "m", CreatedAt: now.Truncate(time.Millisecond)},
+		},
+		{
 			name:       "no target",
 			req:        BanRequest{Moderator: "m"},
 			wantFields: []string{"target"},

@@ -2131,7 +2131,9 @@ type CreateBanRequest_Ip struct {
 }
 
 type CreateBanRequest_IpRange struct {
-	// Ban an IP range in CIDR form, such as "203.0.113.0/24" (at most /8 wide for IPv4, /16 for IPv6).
+	// Ban an IP range in CIDR form, such as "203.0.113.0/24" (at most /8 wide for IPv4, /16 for IPv6). It is kept
+	// in clear, so it must hold more than one address and, for IPv6, be wider than a /64 (one device's block,
+	// which ip bans by its keyed hash); INVALID_ARGUMENT otherwise.
 	IpRange string `protobuf:"bytes,6,opt,name=ip_range,json=ipRange,proto3,oneof"`
 }
 
