@@ -542,7 +542,8 @@ type ModeratedComment struct {
 	// The reader's browser user agent as sent by the site, at most 512 characters, control characters replaced by spaces
 	// and email and IP addresses in it masked; empty when the author's data was erased.
 	UserAgent string `protobuf:"bytes,5,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
-	// Why the comment was held, rejected or marked spam at submission; empty for a comment published at once.
+	// Why the comment was held, rejected or marked spam at submission, followed by REPORTED once readers' reports
+	// took it down; empty for a comment published at once and never taken down.
 	HoldReasons []*Reason `protobuf:"bytes,6,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`
 	// The last moderator decision, or unset when no moderator has decided yet.
 	Decision *Decision `protobuf:"bytes,7,opt,name=decision,proto3" json:"decision,omitempty"`

@@ -3875,7 +3875,8 @@ type ExportedComment struct {
 	IpAddress string `protobuf:"bytes,3,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
 	// The browser user agent the site sent with the comment, as stored (at most 512 characters).
 	UserAgent string `protobuf:"bytes,4,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
-	// Why the checks held, rejected or marked the comment spam at submission; empty for one published at once.
+	// Why the checks held, rejected or marked the comment spam at submission, followed by REPORTED once readers'
+	// reports took it down; empty for one published at once and never taken down.
 	HoldReasons []*Reason `protobuf:"bytes,5,rep,name=hold_reasons,json=holdReasons,proto3" json:"hold_reasons,omitempty"`
 	// The last moderator decision on the comment, or unset when no moderator has decided.
 	Decision *Decision `protobuf:"bytes,6,opt,name=decision,proto3" json:"decision,omitempty"`
