@@ -85,7 +85,13 @@ With -o json the output is the EraseAuthorDataResponse: {"commentCount": "N"}.`,
 				return writeJSON(c.stdout, resp)
 			}
 			n := resp.GetCommentCount()
-			if _, err := fmt.Fprintf(c.stdout, "Anonymised %d comment%s; the author's record is deleted.\n", n, plural(n)); err != nil {
+			msg := fmt.Sprintf("Anonymised %d comment%s; the author's record is deleted.", n, plural(n))
+			if n == 0 {
+				// The server deletes the record under the address's hash either way, but cannot say
+				// whether there was one: claim no more than that.
+				msg = "No comments of this author were found; their record, if there was one, is deleted."
+			}
+			if _, err := fmt.Fprintln(c.stdout, msg); err != nil {
 				return err
 			}
 			if n > 0 {

@@ -44,6 +44,7 @@ func TestErase(t *testing.T) {
 		wantReqs []*commentdv1.EraseAuthorDataRequest
 		wantOut  string
 		wantErr  string // a part of stderr
+		count    int64  // the comments the server says it anonymised; 3 when 0
 	}{
 		{
 			name:     "dry run",
@@ -66,6 +67,14 @@ func TestErase(t *testing.T) {
 			wantErr: "BGREWRITEAOF",
 		},
 		{
+			// Nothing to anonymise: the output must not claim a record was found and deleted.
+			name:     "erase nothing",
+			args:     []string{"erase", "--email", eraseTestEmail, "--yes"},
+			count:    -1,
+			wantReqs: []*commentdv1.EraseAuthorDataRequest{{AuthorEmail: eraseTestEmail}},
+			wantOut:  "No comments of this author were found; their record, if there was one, is deleted.\n",
+		},
+		{
 			name:     "erase json",
 			args:     []string{"erase", "--email", eraseTestEmail, "--yes", "-o", "json"},
 			wantReqs: []*commentdv1.EraseAuthorDataRequest{{AuthorEmail: eraseTestEmail}},
@@ -76,7 +85,14 @@ func TestErase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			deadlines := make(chan time.Duration, 2)
-			d := eraseDouble(3, deadlines)
+			n := tt.count
+			switch n {
+			case 0:
+				n = 3
+			case -1:
+				n = 0
+			}
+			d := eraseDouble(n, deadlines)
 			// A short --timeout: the walk needs longer, and erase gives it.
 			args := withServer(serveDouble(t, d), append(tt.args, "--timeout", "2s")...)
 			got := invocation{args: args}.run(t)
