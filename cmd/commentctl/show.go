@@ -71,7 +71,12 @@ func writeComment(w io.Writer, mc *commentdv1.ModeratedComment, now time.Time) e
 	field("IP", cell(mc.GetMaskedIp(), 0))
 	field("User agent", cell(mc.GetUserAgent(), 0))
 	h := mc.GetAuthorHistory()
-	field("History", fmt.Sprintf("%d approved, %d rejected, %d spam", h.GetApproved(), h.GetRejected(), h.GetSpam()))
+	history := fmt.Sprintf("%d approved, %d rejected, %d spam", h.GetApproved(), h.GetRejected(), h.GetSpam())
+	if mc.GetAuthorKey() == "" {
+		// An erased author has no record any more: zeros would read as a new author's clean slate.
+		history = "- (the author's data was erased)"
+	}
+	field("History", history)
 	field("Spam score", fmt.Sprintf("%.2f", mc.GetSpamScore()))
 	// One reason per line; the label only on the first.
 	label := "Held because:"
