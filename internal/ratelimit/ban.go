@@ -232,7 +232,12 @@ func (bs *Bans) CommentAddressTarget(field string, c comment.Comment) (Target, e
 		return Target{}, errNoKeys
 	}
 	if c.IPKey == "" {
-		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "this comment has no IP address (the site sent none, or the author's data was erased); ban its author instead"}}}
+		desc := "this comment has no IP address (the site sent none); ban its author instead"
+		if c.AuthorKey == "" {
+			// An erasure took both: there is nobody left to point the moderator to.
+			desc = "this comment has no IP address and no author any more (the author's data was erased)"
+		}
+		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: desc}}}
 	}
 	ip, err := bs.keys.OpenIP(c.IPSealed, c.ID)
 	if err != nil || ip.IsZero() {

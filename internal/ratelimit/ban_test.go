@@ -234,3 +234,33 @@ func TestBansHashedTargets(t *testing.T) {
 		t.Errorf("EmailTarget on Bans without a keyring = nil error, want an error")
 	}
 }
+
+// A comment without an address is refused on the field, and the refusal points the moderator to
+// the author only while there is one: an erased comment has neither.
+func TestBansCommentAddressTargetWithoutAddress(t *testing.T) {
+	t.Parallel()
+	bans := NewBans(banStoreStub{}, BansOptions{Keys: testKeyring(t)})
+	tests := []struct {
+		name      string
+		authorKey string
+		want      string // a part of the violation's description
+		wantNot   string
+	}{
+		{name: "site sent none", authorKey: "ak", want: "ban its author instead"},
+		{name: "author erased", authorKey: "", want: "erased", wantNot: "ban its author"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := bans.CommentAddressTarget("ip", comment.Comment{ID: "c1", AuthorKey: tt.authorKey})
+			var verr *comment.ValidationError
+			if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "ip" {
+				t.Fatalf("CommentAddressTarget = %v; want a validation error on ip", err)
+			}
+			d := verr.Violations[0].Description
+			if !strings.Contains(d, tt.want) || (tt.wantNot != "" && strings.Contains(d, tt.wantNot)) {
+				t.Errorf("description %q; want it to hold %q and not %q", d, tt.want, tt.wantNot)
+			}
+		})
+	}
+}
