@@ -258,3 +258,31 @@ func ignored(file, p string) bool {
 	}
 	return false
 }
+
+// TestDockerfileBuildsWithTheGoOfGoMod: the official golang images set GOTOOLCHAIN=local, so a
+// build image older than go.mod's go line refuses to build ("go.mod requires go >= ..."). A tag
+// such as golang:1.26 names whichever 1.26 release the builder pulled last, possibly an older one
+// than go.mod asks for; the build image is pinned to go.mod's version.
+func TestDockerfileBuildsWithTheGoOfGoMod(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	want := string(m[1])
+	docker, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := regexp.MustCompile(`(?m)^FROM golang:(\S+)`).FindSubmatch(docker)
+	if from == nil {
+		t.Fatal("deploy/Dockerfile has no FROM golang:... stage")
+	}
+	tag := string(from[1])
+	if version, _, _ := strings.Cut(tag, "-"); version != want { // 1.26.8-bookworm is 1.26.8
+		t.Errorf("deploy/Dockerfile builds with golang:%s, want golang:%s, the go version of go.mod", tag, want)
+	}
+}
