@@ -286,3 +286,91 @@ func TestDockerfileBuildsWithTheGoOfGoMod(t *testing.T) {
 		t.Errorf("deploy/Dockerfile builds with golang:%s, want golang:%s, the go version of go.mod", tag, want)
 	}
 }
+
+// securityContext is the part of a Kubernetes securityContext that the "restricted" Pod Security
+// Standard requires; a pod's holds only runAsNonRoot and seccompProfile.
+type securityContext struct {
+	RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+	AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+	ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
+	Capabilities             struct {
+		Drop []string `yaml:"drop"`
+	} `yaml:"capabilities"`
+	SeccompProfile struct {
+		Type string `yaml:"type"`
+	} `yaml:"seccompProfile"`
+}
+
+// TestKubernetesRunsUnderRestrictedPodSecurity: commentd needs no privilege and writes no file, so
+// its Deployment must be admitted by a namespace that enforces the "restricted" Pod Security
+// Standard (non-root, no privilege escalation, every capability dropped, the runtime's seccomp
+// profile), and the image must name its user by number: the kubelet cannot check runAsNonRoot
+// against a user name ("image has non-numeric user (nonroot), cannot verify user is non-root").
+// The root filesystem is read-only too. The pod-level context is left alone on purpose: the
+// README's SIGHUP recipe runs a busybox debug container as root beside commentd.
+func TestKubernetesRunsUnderRestrictedPodSecurity(t *testing.T) {
+	const file = "../../deploy/kubernetes/commentd.yaml"
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var sc *securityContext
+	for sc == nil {
+		var doc struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Name            string           `yaml:"name"`
+							SecurityContext *securityContext `yaml:"securityContext"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			t.Fatalf("%s has no Deployment with a commentd container", file)
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, c := range doc.Spec.Template.Spec.Containers {
+			if doc.Kind == "Deployment" && c.Name == "commentd" {
+				sc = c.SecurityContext
+				if sc == nil {
+					sc = &securityContext{}
+				}
+			}
+		}
+	}
+	isTrue := func(b *bool) bool { return b != nil && *b }
+	for _, c := range []struct {
+		field string
+		ok    bool
+	}{
+		{"runAsNonRoot: true", isTrue(sc.RunAsNonRoot)},
+		{"allowPrivilegeEscalation: false", sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation},
+		{"readOnlyRootFilesystem: true", isTrue(sc.ReadOnlyRootFilesystem)},
+		{"capabilities: {drop: [ALL]}", slices.Equal(sc.Capabilities.Drop, []string{"ALL"})},
+		{"seccompProfile: {type: RuntimeDefault}", sc.SeccompProfile.Type == "RuntimeDefault"},
+	} {
+		if !c.ok {
+			t.Errorf("%s: the commentd container's securityContext lacks %s", file, c.field)
+		}
+	}
+
+	docker, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindAllSubmatch(docker, -1)
+	if len(users) == 0 {
+		t.Fatal("deploy/Dockerfile sets no USER: the image would run as root")
+	}
+	user, _, _ := strings.Cut(string(users[len(users)-1][1]), ":")
+	if uid, err := strconv.Atoi(user); err != nil || uid == 0 {
+		t.Errorf("deploy/Dockerfile runs as USER %s, want a non-zero uid by number (runAsNonRoot cannot check a name)", users[len(users)-1][1])
+	}
+}
