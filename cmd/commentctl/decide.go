@@ -202,6 +202,7 @@ func (c *cli) decideCmd(d action) *cobra.Command {
 	var g guardFlags
 	var long string
 	exampleReason := "off topic"
+	exampleState := "pending" // an --if-state the decision takes a comment out of
 	switch d {
 	case actApprove:
 		exampleReason = "on topic after all"
@@ -212,6 +213,7 @@ changes nothing and succeeds.`
 changes nothing and succeeds.`
 	case actReopen:
 		exampleReason = "decided by mistake"
+		exampleState = "rejected" // a pending comment is where reopen puts it
 		long = `reopen puts decided comments (published, rejected or spam) back in the queue as pending, undoing
 the last decision and what the spam model learnt from it. Use it to take back a mistake: the comment is
 claimed for you for 5 minutes, so nobody else's review gets it meanwhile (bulk reopen gives its comments
@@ -236,8 +238,8 @@ success, {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}
 		Long:  long,
 		Example: fmt.Sprintf(`  commentctl %[1]s 01HZX3K9
   commentctl %[1]s comments/01HZX3K9 01HZX3KA --reason %[2]q
-  commentctl %[1]s --if-state pending 01HZX3K9 01HZX3KA
-  commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb(), exampleReason),
+  commentctl %[1]s --if-state %[3]s 01HZX3K9 01HZX3KA
+  commentctl queue --state spam -o json | jq -r '.comments[].comment.id' | commentctl %[1]s -`, d.verb(), exampleReason, exampleState),
 		Args: argCount(1, -1, "at least one comment ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.decideIDs(cmd, args, reason, d, g)

@@ -159,3 +159,36 @@ func TestDecideGuard(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideExampleGuardsAStateTheDecisionChanges: the --if-state example of approve, reject and
+// reopen names a state the command takes a comment out of. "reopen --if-state pending" did
+// nothing to any comment: a pending comment is where reopen puts it ("pending already; nothing
+// changed"), and a comment in any other state is left alone by the guard.
+func TestDecideExampleGuardsAStateTheDecisionChanges(t *testing.T) {
+	for _, tc := range []struct {
+		verb   string
+		target string // the state the decision puts a comment in
+	}{
+		{"approve", "published"},
+		{"reject", "rejected"},
+		{"reopen", "pending"},
+	} {
+		t.Run(tc.verb, func(t *testing.T) {
+			got := invocation{args: []string{tc.verb, "--help"}}.run(t)
+			_, examples, _ := strings.Cut(got.stdout, "Examples:\n")
+			examples, _, _ = strings.Cut(examples, "\n\n")
+			found := false
+			for _, ex := range exampleCommands(examples) {
+				if i := slices.Index(ex, "--if-state"); i >= 0 && i+1 < len(ex) {
+					found = true
+					if ex[i+1] == tc.target {
+						t.Errorf("%s --help: example %s guards on %s, the state %s puts a comment in: it changes nothing", tc.verb, cmdline(ex), tc.target, tc.verb)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s --help: no example with --if-state STATE:\n%s", tc.verb, examples)
+			}
+		})
+	}
+}
