@@ -374,3 +374,140 @@ func TestKubernetesRunsUnderRestrictedPodSecurity(t *testing.T) {
 		t.Errorf("deploy/Dockerfile runs as USER %s, want a non-zero uid by number (runAsNonRoot cannot check a name)", users[len(users)-1][1])
 	}
 }
+
+// TestDeployProbesAndRedisMatchTheServer reads what deploy/ asks of the server beyond its
+// configuration: the compose file's Redis runs with the durability commentd refuses to start
+// without (AOF on, maxmemory-policy noeviction: without them the compose set-up would not start
+// at all); the Kubernetes probes knock on the port commentd serves gRPC (and its health service)
+// on, and the scrape annotations name the port of /metrics.
+func TestDeployProbesAndRedisMatchTheServer(t *testing.T) {
+	t.Run("compose redis", func(t *testing.T) {
+		const file = "../../deploy/compose.yaml"
+		var doc struct {
+			Services map[string]struct {
+				Command []string `yaml:"command"`
+			} `yaml:"services"`
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		cmd := doc.Services["redis"].Command
+		option := func(name string) string {
+			if i := slices.Index(cmd, "--"+name); i >= 0 && i+1 < len(cmd) {
+				return cmd[i+1]
+			}
+			return ""
+		}
+		if got := option("appendonly"); got != "yes" {
+			t.Errorf("%s: redis runs with --appendonly %q, want yes (commentd refuses a Redis without AOF): %q", file, got, cmd)
+		}
+		if got := option("maxmemory-policy"); got != "noeviction" {
+			t.Errorf("%s: redis runs with --maxmemory-policy %q, want noeviction (commentd refuses an evicting Redis): %q", file, got, cmd)
+		}
+	})
+
+	t.Run("kubernetes probes", func(t *testing.T) {
+		const file = "../../deploy/kubernetes/commentd.yaml"
+		type port struct {
+			Port yaml.Node `yaml:"port"`
+		}
+		type probe struct {
+			GRPC      *port `yaml:"grpc"`
+			TCPSocket *port `yaml:"tcpSocket"`
+			HTTPGet   *struct {
+				Path string    `yaml:"path"`
+				Port yaml.Node `yaml:"port"`
+			} `yaml:"httpGet"`
+		}
+		var doc struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Template struct {
+					Metadata struct {
+						Annotations map[string]string `yaml:"annotations"`
+					} `yaml:"metadata"`
+					Spec struct {
+						Containers []struct {
+							Name  string `yaml:"name"`
+							Ports []struct {
+								Name          string `yaml:"name"`
+								ContainerPort int    `yaml:"containerPort"`
+							} `yaml:"ports"`
+							ReadinessProbe *probe `yaml:"readinessProbe"`
+							LivenessProbe  *probe `yaml:"livenessProbe"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		dec := yaml.NewDecoder(f)
+		for doc.Kind != "Deployment" {
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("%s: no Deployment: %v", file, err)
+			}
+		}
+		d := kubernetesDeployment(t)
+		env := map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + privacy.EncodeSecret(privacy.NewSecret()), "COMMENTD_HASH_KEY": privacy.EncodeSecret(privacy.NewSecret())}
+		for k, v := range d.env {
+			if v != "from-secret" {
+				env[k] = v
+			}
+		}
+		cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: commentd refuses its configuration: %v", file, err)
+		}
+		_, grpcPort, _ := net.SplitHostPort(cfg.GRPCAddr)
+		_, httpPort, _ := net.SplitHostPort(cfg.HTTPAddr)
+		for _, c := range doc.Spec.Template.Spec.Containers {
+			if c.Name != "commentd" {
+				continue
+			}
+			// resolve turns a probe's port, a number or a container port's name, into a number.
+			resolve := func(n yaml.Node) string {
+				for _, p := range c.Ports {
+					if p.Name == n.Value {
+						return strconv.Itoa(p.ContainerPort)
+					}
+				}
+				return n.Value
+			}
+			for _, p := range []struct {
+				name  string
+				probe *probe
+			}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+				switch {
+				case p.probe == nil:
+					t.Errorf("%s: the commentd container has no %s", file, p.name)
+				case p.probe.GRPC != nil && resolve(p.probe.GRPC.Port) != grpcPort:
+					t.Errorf("%s: %s asks the gRPC health service on port %s; commentd serves gRPC on %s", file, p.name, resolve(p.probe.GRPC.Port), grpcPort)
+				case p.probe.TCPSocket != nil && resolve(p.probe.TCPSocket.Port) != grpcPort && resolve(p.probe.TCPSocket.Port) != httpPort:
+					t.Errorf("%s: %s connects to port %s, where commentd does not listen (%s, %s)", file, p.name, resolve(p.probe.TCPSocket.Port), grpcPort, httpPort)
+				case p.probe.HTTPGet != nil:
+					t.Errorf("%s: %s is an HTTP probe: commentd's HTTP port serves only /metrics, which says nothing of readiness; probe gRPC health", file, p.name)
+				}
+			}
+			if c.ReadinessProbe != nil && c.ReadinessProbe.GRPC == nil {
+				t.Errorf("%s: the readiness probe is not a gRPC one: only the gRPC health service says NOT_SERVING while Redis is away", file)
+			}
+			ann := doc.Spec.Template.Metadata.Annotations
+			if got := ann["prometheus.io/port"]; got != "" && got != httpPort {
+				t.Errorf("%s: prometheus.io/port is %s; commentd serves /metrics on %s", file, got, httpPort)
+			}
+			if got := ann["prometheus.io/path"]; got != "" && got != "/metrics" {
+				t.Errorf("%s: prometheus.io/path is %s; commentd serves /metrics", file, got)
+			}
+			return
+		}
+		t.Fatalf("%s: no commentd container", file)
+	})
+}
