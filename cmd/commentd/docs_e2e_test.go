@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,5 +97,54 @@ func TestDocumentedBulkSpamExample(t *testing.T) {
 	if !slices.Equal(found, held) {
 		t.Errorf("commentctl %s (the documented example): found %q; want the comments held with a spam score of %g or more, %q",
 			strings.Join(args, " "), found, above, held)
+	}
+}
+
+// TestDocumentedMetricsExist: every commentd_* metric the README and docs/ name is on /metrics of
+// a server on a real Redis (the durability gauge, which -dev does not export) with an enforced and
+// a shadow rule (the rule counters have series only for rules of their kind), so an operator's dashboard or alert built
+// from the docs finds its series.
+func TestDocumentedMetricsExist(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string][]string{} // metric name → the files naming it
+	for _, file := range append(docs, "../../README.md") {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`\bcommentd_[a-z0-9_]*[a-z0-9]`).FindAllString(string(raw), -1) {
+			if f := filepath.Base(file); !slices.Contains(documented[m], f) {
+				documented[m] = append(documented[m], f)
+			}
+		}
+	}
+	if len(documented) == 0 {
+		t.Fatal("no commentd_* metric found in README.md and docs/*.md")
+	}
+
+	cfg := writeConfig(t, "rate-limits:\n  - {name: flood, key: ip, rate: 1/15s, burst: 3}\n  - {name: trial, key: ip, rate: 30/h, burst: 5, shadow: true}\n")
+	s := startCommentd(t, redistest.Shared(t), "-config", cfg)
+	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	exported := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(string(body), -1) {
+		exported[m[1]] = true
+	}
+	for name, files := range documented {
+		// A histogram's series carry the suffixes _bucket, _sum and _count.
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if !exported[name] && !exported[base] {
+			t.Errorf("%s name %s, which /metrics does not export", strings.Join(files, ", "), name)
+		}
 	}
 }
