@@ -69,8 +69,13 @@ func abuseSettings() []setting {
 		usage: "staff email addresses that skip rate limits, comma-separated; a list in the config file (preferred: flags show in the process list). Hashed at start, never logged",
 		apply: func(c *Config, v string) error { c.Abuse.TrustedEmails = splitList(v); return nil },
 		node:  stringList(func(c *Config) *[]string { return &c.Abuse.TrustedEmails }),
-		show:  func(c *Config) string { return fmt.Sprintf("%d addresses", len(c.Abuse.TrustedEmails)) },
-		same:  func(a, b *Config) bool { return slices.Equal(a.Abuse.TrustedEmails, b.Abuse.TrustedEmails) }})
+		show: func(c *Config) string {
+			if n := len(c.Abuse.TrustedEmails); n != 1 {
+				return fmt.Sprintf("%d addresses", n)
+			}
+			return "1 address"
+		},
+		same: func(a, b *Config) bool { return slices.Equal(a.Abuse.TrustedEmails, b.Abuse.TrustedEmails) }})
 	a, s := durationField(func(c *Config) *time.Duration { return &c.Abuse.DuplicateWindow })
 	out = append(out, setting{name: "duplicate-window", env: "COMMENTD_DUPLICATE_WINDOW", def: ratelimit.DefaultDuplicateWindow.String(),
 		usage: "the same text by the same author in the same thread within this time is refused as a duplicate; 0 turns duplicate control off",

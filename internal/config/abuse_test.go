@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,8 +183,14 @@ func TestTrustedEmailsNeverInClear(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load with a trusted email: %v", err)
 	}
-	if logged := fmt.Sprint(c.LogAttrs()...); strings.Contains(logged, "night.editor") {
+	logged := fmt.Sprint(c.LogAttrs()...)
+	if strings.Contains(logged, "night.editor") {
 		t.Errorf("LogAttrs() = %s, want no trusted email in clear", logged)
+	}
+	// The count stands in for the list, in words an operator reads as written.
+	attrs := c.LogAttrs()
+	if i := slices.Index(attrs, any("abuse_trusted_emails")); i < 0 || i+1 >= len(attrs) || attrs[i+1] != "1 address" {
+		t.Errorf("LogAttrs() = %v, want abuse_trusted_emails shown as \"1 address\"", attrs)
 	}
 	_, err = Load([]string{"-dev", "-abuse-trusted-emails", "night.editor@@newsroom"}, envMap(nil), io.Discard)
 	if err == nil {

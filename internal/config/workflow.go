@@ -49,7 +49,7 @@ func workflowSettings() []setting {
 			},
 			show: func(c *Config) string { return strconv.Itoa(c.Workflow.ReportThreshold) }},
 		{name: "close-threads-after", env: "COMMENTD_CLOSE_THREADS_AFTER", def: "0s",
-			usage: "close a thread to new comments this long after its first comment, such as 720h; 0 never (moderators can reopen it, for another such period)",
+			usage: "close a thread to new comments this long after its first comment that is not spam, such as 720h; 0 never (moderators can reopen it, for another such period)",
 			apply: func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)
 				if err != nil {
