@@ -61,7 +61,8 @@ An entry is one of these kinds:
            Ｃａｓｉｎｏ is the entry casino; in Chinese, Japanese or Thai, written
            without spaces, an entry such as 赌场赢钱 may be a word or a phrase and
            matches wherever its letters stand in a row)
-  domain   a domain and its subdomains, in links of the body or the author's email address
+  domain   a domain and its subdomains, in the body or the author's name (a link, or
+           the name written out, such as shop.example) or the author's email address
   email    one author's email address: the server keeps only a keyed hash and shows it masked
   ip       an IP address (kept only as a keyed hash, shown masked) or a range such as 198.51.100.0/24
   regex    an RE2 regular expression of at most 200 bytes, ignoring case, that

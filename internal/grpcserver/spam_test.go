@@ -229,6 +229,7 @@ func TestSpamChecksThroughServer(t *testing.T) {
 	for _, f := range []*commentdv1.Filter{
 		{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_WORD, Value: "casino"},
 		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_EMAIL, Value: "watched@example.net"},
+		{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_DOMAIN, Value: "pills.example"},
 	} {
 		if _, err := e.mod.CreateFilter(mod, &commentdv1.CreateFilterRequest{Filter: f}); err != nil {
 			t.Fatalf("called CreateFilter(%v), got error %v", f, err)
@@ -254,6 +255,9 @@ func TestSpamChecksThroughServer(t *testing.T) {
 		{name: "form sent at once", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.FormDuration = durationpb.New(0) }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonTooFast}, wantState: commentdv1.State_STATE_PENDING},
 		{name: "no user agent", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.UserAgent = "" }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonNoUserAgent}, wantState: commentdv1.State_STATE_PENDING},
 		{name: "spam list word", body: "my uncle runs a casino", wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonSpamList}, wantState: commentdv1.State_STATE_SPAM},
+		// A listed domain counts written out, not only as a link, and in the author's name too.
+		{name: "spam list domain written out", body: "order at shop.pills.example today", wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonSpamList}, wantState: commentdv1.State_STATE_SPAM},
+		{name: "spam list domain in the name", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.AuthorName = "https://pills.example" }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonSpamList}, wantState: commentdv1.State_STATE_SPAM},
 		{name: "hold list email", body: clean, req: func(r *commentdv1.SubmitCommentRequest) { r.AuthorEmail = "Watched@Example.net" }, wantCheck: commentdv1.SpamDecision_SPAM_DECISION_HOLD, wantCodes: []string{spam.ReasonHoldList}, wantState: commentdv1.State_STATE_PENDING},
 		{name: "classifier", body: "free iphone, click the link in my profile now", wantCheck: commentdv1.SpamDecision_SPAM_DECISION_SPAM, wantCodes: []string{spam.ReasonClassifierSpam}, wantState: commentdv1.State_STATE_SPAM},
 	}

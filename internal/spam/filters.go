@@ -50,7 +50,7 @@ type FilterKind int
 const (
 	FilterWord   FilterKind = 1 // a whole word, ignoring case (in scripts without spaces, see NewFilter)
 	FilterPhrase FilterKind = 2 // several words in a row, ignoring case
-	FilterDomain FilterKind = 3 // a domain and its subdomains, in links and the author's email
+	FilterDomain FilterKind = 3 // a domain and its subdomains, in the body and name (linked or written out) and the author's email
 	FilterEmail  FilterKind = 4 // one author's address: kept as its keyed hash only
 	FilterIP     FilterKind = 5 // an address (kept as its keyed hash only) or a CIDR range
 	FilterRegex  FilterKind = 6 // an RE2 pattern of at most MaxPatternChars

@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -115,7 +116,7 @@ func (r *rules) check(in Input, a analysis, v *verdict) {
 		}
 	}
 	if r.spamList.len() > 0 || r.hold.len() > 0 {
-		t := newListTarget(in, a)
+		t := newListTarget(in, a, len(r.spamList.domains) > 0 || len(r.hold.domains) > 0)
 		if msg, ok := r.spamList.match(t); ok {
 			v.add(DecisionSpam, ReasonSpamList, msg+" on the spam list")
 		}
@@ -342,13 +343,14 @@ func containsWords(text, p string) bool {
 // listTarget is an input prepared once for matching against both lists.
 type listTarget struct {
 	in          Input
-	text        []string // normalised words of body and name, each " w1 w2 … "
-	hosts       []string // link hosts in the body
-	email       string   // normalised address, "" if none
+	text        []string   // normalised words of body and name, each " w1 w2 … "
+	hosts       []string   // link hosts in the body
+	named       [][]string // host names written out in each text field (listTarget.text order), with or without a scheme
+	email       string     // normalised address, "" if none
 	emailDomain string
 }
 
-func newListTarget(in Input, a analysis) listTarget {
+func newListTarget(in Input, a analysis, domains bool) listTarget {
 	t := listTarget{in: in}
 	body := in.Body
 	if strings.IndexByte(body, '&') >= 0 {
@@ -358,6 +360,9 @@ func newListTarget(in Input, a analysis) listTarget {
 	}
 	for _, s := range []string{body, in.AuthorName} {
 		t.text = append(t.text, " "+listWords(s)+" ")
+		if domains {
+			t.named = append(t.named, namedHosts(s))
+		}
 	}
 	for _, l := range a.links {
 		t.hosts = append(t.hosts, l.host)
@@ -410,6 +415,17 @@ func (l *wordList) match(t listTarget) (string, bool) {
 		if t.emailDomain == d || strings.HasSuffix(t.emailDomain, "."+d) {
 			return fmt.Sprintf(aboutAuthor+"email domain is %s,", d), true
 		}
+		// A listed domain written out without a link: the tokeniser counts a bare name as a link
+		// only under a few common top-level domains, so that prose such as "end.so" is not one,
+		// but a name the moderator listed is meant wherever it stands, as in the author's name,
+		// where a site without a URL field gets "cheap-pills.shop" or "https://cheap-pills.shop".
+		for i, hosts := range t.named {
+			for _, h := range hosts {
+				if h == d || strings.HasSuffix(h, "."+d) {
+					return fmt.Sprintf("%s contains %q,", fieldNames[i], d), true
+				}
+			}
+		}
 	}
 	if t.email != "" && (l.emails[t.email] || l.emailDom[t.emailDomain]) {
 		return aboutAuthor + "email address is", true
@@ -428,4 +444,35 @@ func (l *wordList) match(t listTarget) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// namedHosts returns the host names written out in s: every run without spaces that holds a dot,
+// read as a browser reads an address typed in (compatibility forms and case folded as siteHost
+// folds them; a scheme, user, path, query, port and leading "www." dropped).
+func namedHosts(s string) []string {
+	var hosts []string
+	for chunk := range strings.FieldsSeq(s) {
+		chunk = strings.Map(func(r rune) rune {
+			if r = fold(r); r == ignoredRune {
+				return -1
+			}
+			return r
+		}, chunk)
+		if strings.IndexByte(chunk, '.') < 0 {
+			continue
+		}
+		if i := strings.Index(chunk, "://"); i >= 0 {
+			chunk = chunk[i+3:]
+		}
+		if i := strings.IndexAny(chunk, "/?"); i >= 0 {
+			chunk = chunk[:i]
+		}
+		if i := strings.LastIndexByte(chunk, '@'); i >= 0 {
+			chunk = chunk[i+1:]
+		}
+		if h := siteHost(chunk); strings.Contains(h, ".") && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

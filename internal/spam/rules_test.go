@@ -104,6 +104,16 @@ func TestRules(t *testing.T) {
 		{name: "spam domain of its xn-- form, as an email domain written in Unicode", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@Bücher.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam domain of its xn-- form, in a link written in decomposed Unicode", opts: lists, in: with(func(in *Input) { in.Body = "see http://bu\u0308cher.example/" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "domain does not match a longer name", opts: lists, in: with(func(in *Input) { in.Body = "http://notevil.example/" })},
+		// A listed name is meant wherever it is written out, not only as a link or under the few
+		// top-level domains the tokeniser takes for links without a scheme.
+		{name: "spam domain written out without a link", opts: lists, in: with(func(in *Input) { in.Body = "deals at shop.evil.example!" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain written out with a path, any case", opts: lists, in: with(func(in *Input) { in.Body = "see (WWW.Evil.Example/deals)" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain written out in fullwidth letters", opts: lists, in: with(func(in *Input) { in.Body = "see ｅｖｉｌ．ｅｘａｍｐｌｅ today" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain of an address in the body", opts: lists, in: with(func(in *Input) { in.Body = "write to sales@evil.example" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain in the author's name", opts: lists, in: with(func(in *Input) { in.AuthorName = "Best deals evil.example" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "spam domain as a link in the author's name", opts: lists, in: with(func(in *Input) { in.AuthorName = "https://www.evil.example/shop" }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
+		{name: "domain written out does not match a longer name", opts: lists, in: with(func(in *Input) { in.Body = "notevil.example and evil.examples and evil.example.org" })},
+		{name: "domain written out does not match its words apart", opts: lists, in: with(func(in *Input) { in.Body = "the evil example. Evil. Example" })},
 		{name: "spam domain as email domain", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "x@mail.evil.example") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "spam email, any case", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "Bad@Example.com") }), want: []ruleFinding{{DecisionSpam, ReasonSpamList}}},
 		{name: "hold email domain entry", opts: lists, in: with(func(in *Input) { in.Email = mustEmail(t, "anyone@spam.example") }), want: []ruleFinding{{DecisionHold, ReasonHoldList}}},
@@ -178,6 +188,8 @@ func TestPersonalReasonPrefixes(t *testing.T) {
 		{"spam history", func(in *Input) { in.History.Spam = 2 }, true},
 		{"body word", func(in *Input) { in.Body = "buy crypto" }, false},
 		{"body link", func(in *Input) { in.Body = "see https://bit.ly/x" }, false},
+		{"domain in the name", func(in *Input) { in.AuthorName = "https://bit.ly/mara" }, true},
+		{"domain written out in the body", func(in *Input) { in.Body = "see bit.ly" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

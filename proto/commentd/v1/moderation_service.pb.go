@@ -152,7 +152,8 @@ const (
 	FilterKind_FILTER_KIND_WORD FilterKind = 1
 	// A phrase (several words), case-insensitive, in the body or the author name, compared as words are.
 	FilterKind_FILTER_KIND_PHRASE FilterKind = 2
-	// A domain (and its subdomains) in a link of the body or the author's email address.
+	// A domain (and its subdomains) in the body or the author name, as a link or written out ("shop.example"), or in
+	// the author's email address.
 	FilterKind_FILTER_KIND_DOMAIN FilterKind = 3
 	// An author's email address (stored as its keyed hash only).
 	FilterKind_FILTER_KIND_EMAIL FilterKind = 4
