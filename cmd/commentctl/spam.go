@@ -130,7 +130,8 @@ makes and deletes its own). Needs an admin key.
 
 Progress goes to stderr: a bar on a terminal, a line per tenth of the file otherwise. A call that
 times out or finds the server's store unavailable is sent again (up to 4 sends in all); any other failure
-stops the run, and the calls before it stay trained.
+stops the run, and the calls before it stay trained, as may part of the call that failed when it was
+cut short (Ctrl-C, a timeout, the store lost) rather than refused: the error says so.
 
 Each call carries a request id made from the model and its examples, so the server counts every
 example once: running the same command again within 24 hours trains only what an earlier run did
@@ -216,7 +217,12 @@ func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClie
 		resp, err := c.sendTraining(ctx, client, req)
 		if err != nil {
 			op := fmt.Sprintf("train examples %d to %d", start+1, start+len(batch))
-			if start > 0 {
+			switch {
+			case partlyTrained(err) && start > 0:
+				op += fmt.Sprintf(" (1 to %d are trained, and some of these may be)", start)
+			case partlyTrained(err):
+				op += " (some of them may be trained)"
+			case start > 0:
 				op += fmt.Sprintf(" (1 to %d are trained)", start)
 			}
 			if i, ok := refusedExample(err); ok && i < len(batch) {
@@ -230,6 +236,17 @@ func (c *cli) train(ctx context.Context, client commentdv1.ModerationServiceClie
 		}
 	}
 	return len(examples), repeated, nil
+}
+
+// partlyTrained reports whether a TrainSpam call that failed with err may have trained part of its
+// examples: the server trains a call in steps, and a call cut short (Ctrl-C, a timeout, the store
+// lost) keeps the steps it finished. A refusal (a bad example, a key that may not train) trains none.
+func partlyTrained(err error) bool {
+	switch status.Code(err) {
+	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable, codes.Unknown, codes.Internal, codes.Aborted, codes.DataLoss:
+		return true
+	}
+	return false
 }
 
 // refusedExample returns the index within its call of the first example a BadRequest names

@@ -384,11 +384,40 @@ func TestSpamTrainGivesUp(t *testing.T) {
 	st := &spamState{trainErrs: errs}
 	args := withServer(serveSpamDouble(t, st), "spam", "train", spamFile(t, "data.csv", csvOf(spamExamples(1200, "down"))))
 	got := invocation{args: args}.run(t)
-	if got.code != exitError || !strings.Contains(got.stderr, "train examples 501 to 1000 (1 to 500 are trained)") || !strings.Contains(got.stderr, "UNAVAILABLE") {
+	if got.code != exitError || !strings.Contains(got.stderr, "train examples 501 to 1000 (1 to 500 are trained, and some of these may be)") || !strings.Contains(got.stderr, "UNAVAILABLE") {
 		t.Errorf("%s: got exit %d, stderr %q; want exit 1 naming the failed batch and what is trained", cmdline(args), got.code, got.stderr)
 	}
 	if n := len(requestsOf[*commentdv1.TrainSpamRequest](st)); n != 1+trainAttempts {
 		t.Errorf("%s: got %d TrainSpam calls, want %d (one, then %d sends of the failing batch)", cmdline(args), n, 1+trainAttempts, trainAttempts)
+	}
+}
+
+// TestSpamTrainSaysWhatMayBeTrained: a call cut short may have trained some of its examples (the
+// server trains a call in steps and keeps those it finished), and the error says so; a call the
+// server refused trained none of them, and the error does not.
+func TestSpamTrainSaysWhatMayBeTrained(t *testing.T) {
+	refused := statusErr(t, codes.InvalidArgument, "examples[3].body: too long", "INVALID_ARGUMENT",
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "examples[3].body", Description: "at most 5000 characters"}}})
+	tests := []struct {
+		name string
+		errs []error
+		want string
+	}{
+		{name: "second call cancelled", errs: []error{nil, status.Error(codes.Canceled, "context canceled")}, want: "train examples 501 to 1000 (1 to 500 are trained, and some of these may be): "},
+		{name: "first call cancelled", errs: []error{status.Error(codes.Canceled, "context canceled")}, want: "train examples 1 to 500 (some of them may be trained): "},
+		{name: "second call failed inside the server", errs: []error{nil, status.Error(codes.Internal, "internal error")}, want: "train examples 501 to 1000 (1 to 500 are trained, and some of these may be): "},
+		{name: "second call refused", errs: []error{nil, refused}, want: "train examples 501 to 1000 (1 to 500 are trained); the server refused"},
+		{name: "first call refused", errs: []error{refused}, want: "train examples 1 to 500; the server refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &spamState{trainErrs: tt.errs}
+			args := withServer(serveSpamDouble(t, st), "spam", "train", spamFile(t, "data.csv", csvOf(spamExamples(1200, "cut"))))
+			got := invocation{args: args}.run(t)
+			if got.code != exitError || !strings.Contains(got.stderr, tt.want) {
+				t.Errorf("%s: got exit %d, stderr %q; want exit 1 and %q", cmdline(args), got.code, got.stderr, tt.want)
+			}
+		})
 	}
 }
 
