@@ -102,6 +102,20 @@ func skipBOM(r io.Reader) io.Reader {
 // bodyProblem says what makes body unfit to train with ("" when nothing does): the readers check
 // it, so a bad row is named by its place in the file before anything is sent, not by its index in
 // a batch the server refused part way through.
+// jsonTypeProblem says what is wrong with a JSON lines record of the wrong type, or holding a
+// field of the wrong type.
+func jsonTypeProblem(e *json.UnmarshalTypeError) string {
+	switch e.Field {
+	case "body":
+		return fmt.Sprintf("\"body\" is a JSON %s, want a string", e.Value)
+	case "spam":
+		return fmt.Sprintf("\"spam\" is a JSON %s, want true or false", e.Value)
+	case "":
+		return fmt.Sprintf("the record is a JSON %s, want one object {\"body\": \"...\", \"spam\": true} per line (JSON lines, not one JSON array)", e.Value)
+	}
+	return fmt.Sprintf("%q is a JSON %s", e.Field, e.Value)
+}
+
 func bodyProblem(body string) string {
 	switch {
 	case !utf8.ValidString(body):
@@ -138,6 +152,12 @@ func ReadJSONLines(r io.Reader) ([]Example, error) {
 		err := dec.Decode(&e)
 		if errors.Is(err, io.EOF) {
 			return out, nil
+		}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			// Said in the file's terms: the decoder's own message names Go types
+			// ("cannot unmarshal array into Go value of type struct { Body *string ... }").
+			return nil, fmt.Errorf("read json lines: line %d: %s", line, jsonTypeProblem(typeErr))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read json lines: line %d: %w", line, err)

@@ -178,6 +178,11 @@ func TestReadJSONLines(t *testing.T) {
 		{ok + "\n\n" + `{"body": "no label"}` + "\n", `line 4: want both "body" and "spam"`},
 		{ok + "\r\n" + ok + `{"body": "x", "spam": "yes"}` + "\n", "line 4: "},
 		{ok + "\n" + `{"body": "x", "spam": tru}` + "\n" + ok, "line 3: "},
+		// Wrong types are named in the file's terms, not Go's.
+		{ok + `{"body": "x", "spam": "yes"}` + "\n", `line 2: "spam" is a JSON string, want true or false`},
+		{ok + `{"body": "x", "spam": 1}` + "\n", `line 2: "spam" is a JSON number, want true or false`},
+		{`{"body": ["x"], "spam": true}` + "\n", `line 1: "body" is a JSON array, want a string`},
+		{`[{"body": "x", "spam": true}]` + "\n", `line 1: the record is a JSON array, want one object {"body": "...", "spam": true} per line`},
 	} {
 		_, err := spam.ReadJSONLines(strings.NewReader(tt.in))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
