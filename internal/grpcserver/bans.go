@@ -37,10 +37,18 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 			req.Duration = d.AsDuration()
 		}
 	}
+	before := len(verr.Violations)
 	if strings.TrimSpace(r.GetReason()) == "" {
 		verr.Add("reason", "required: why, for the other moderators (at most 500 characters)")
+	} else {
+		// Checked here as well as by Replace: a refusal from Replace would come after the
+		// target's lookup, alone, once the other fields are fixed.
+		ratelimit.CheckBanReason(&verr, "reason", r.GetReason())
 	}
-	t, err := s.banTarget(ctx, r)
+	reasonOK := len(verr.Violations) == before
+	// A comment target is looked up only for a request with nothing else wrong: its NOT_FOUND
+	// (or the store's failure) would hide the bad fields the moderator can fix at once.
+	t, err := s.banTarget(ctx, r, len(verr.Violations) == 0)
 	var terr *comment.ValidationError
 	switch {
 	case errors.As(err, &terr):
@@ -48,7 +56,7 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 		verr.Violations = append(terr.Violations, verr.Violations...)
 	case err != nil:
 		return nil, err
-	case reasonQuotesAddress(r):
+	case reasonOK && reasonQuotesAddress(r):
 		verr.Add("reason", "must not contain the address banned: it is kept only as a keyed hash")
 	}
 	if err := verr.Err(); err != nil {
@@ -83,12 +91,13 @@ func (s *moderationServer) auditChange(ctx context.Context, a moderation.AuditAc
 }
 
 // banTarget resolves the request's target. A comment target needs the comment, which must exist
-// (NOT_FOUND otherwise); every other target is checked and hashed without any lookup.
-func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBanRequest) (ratelimit.Target, error) {
+// (NOT_FOUND otherwise); every other target is checked and hashed without any lookup. Without
+// lookup, a comment target's name is only checked, and a well-formed one gives the zero Target.
+func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBanRequest, lookup bool) (ratelimit.Target, error) {
 	switch t := r.GetTarget().(type) {
 	case *commentdv1.CreateBanRequest_CommentAuthor:
-		c, err := s.bannedComment(ctx, "comment_author", t.CommentAuthor)
-		if err != nil {
+		c, err := s.bannedComment(ctx, "comment_author", t.CommentAuthor, lookup)
+		if err != nil || !lookup {
 			return ratelimit.Target{}, err
 		}
 		if c.AuthorKey == "" {
@@ -97,8 +106,8 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 		}
 		return ratelimit.AuthorTarget(c.AuthorKey), nil
 	case *commentdv1.CreateBanRequest_CommentIp:
-		c, err := s.bannedComment(ctx, "comment_ip", t.CommentIp)
-		if err != nil {
+		c, err := s.bannedComment(ctx, "comment_ip", t.CommentIp, lookup)
+		if err != nil || !lookup {
 			return ratelimit.Target{}, err
 		}
 		return s.bans.CommentAddressTarget("comment_ip", c)
@@ -119,7 +128,13 @@ func (s *moderationServer) banTarget(ctx context.Context, r *commentdv1.CreateBa
 			}
 			return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: "ip_range", Description: desc}}}
 		}
-		return ratelimit.ParseTarget("ip_range", "range:"+cidr)
+		rt, err := ratelimit.ParseTarget("ip_range", "range:"+cidr)
+		if err != nil {
+			return ratelimit.Target{}, err
+		}
+		var verr comment.ValidationError
+		ratelimit.CheckNewRange(&verr, "ip_range", rt)
+		return rt, verr.Err()
 	}
 	return ratelimit.Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{
 		Field: "target", Description: "required: one of comment_author, comment_ip, author_email, author_key, ip or ip_range",
@@ -237,9 +252,10 @@ func domainGoesOn(rest string) bool {
 	return false
 }
 
-func (s *moderationServer) bannedComment(ctx context.Context, field, name string) (comment.Comment, error) {
+// bannedComment reads the comment named by field, or, without lookup, only checks its name.
+func (s *moderationServer) bannedComment(ctx context.Context, field, name string, lookup bool) (comment.Comment, error) {
 	id, err := moderation.ParseID(field, strings.TrimSpace(name))
-	if err != nil {
+	if err != nil || !lookup {
 		return comment.Comment{}, err
 	}
 	v, err := s.moderation.Get(ctx, id)

@@ -476,6 +476,19 @@ func TestCreateBanInvalid(t *testing.T) {
 			Reason: "bot net around 203.0.113.9"}, wantFields: []string{"reason"}},
 		{name: "reason of an author-key ban naming an email address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_AuthorKey{AuthorKey: strings.Repeat("ab", 20)},
 			Reason: "sock puppet of weasel@example.org"}, wantFields: []string{"reason"}},
+		// Every bad field at once, whichever of them are checked by the ban store, after the target.
+		{name: "range too wide and a reason naming an address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.0/7"},
+			Reason: "the bot net of weasel@example.org"}, wantFields: []string{"ip_range", "reason"}},
+		{name: "negative duration and a too long reason", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "10.0.0.0/8"},
+			Duration: durationpb.New(-time.Hour), Reason: strings.Repeat("r", 501)}, wantFields: []string{"duration", "reason"}},
+		{name: "NAT64 range and no reason", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "64:ff9b::cb00:7100/120"}},
+			wantFields: []string{"ip_range", "reason"}},
+		// An unknown comment is NOT_FOUND only for a request with nothing else wrong: the lookup
+		// must not hide the fields the moderator can fix at once.
+		{name: "unknown comment and no reason", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: "comments/00nosuchcomment"}},
+			wantFields: []string{"reason"}},
+		{name: "unknown comment's address and a zero duration", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: "comments/00nosuchcomment"},
+			Duration: durationpb.New(0), Reason: "x"}, wantFields: []string{"duration"}},
 		{name: "comment without an address", req: &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentIp{CommentIp: noIP.GetName()}, Reason: "x"}, wantFields: []string{"comment_ip"}},
 	}
 	for _, tt := range tests {

@@ -280,32 +280,13 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	var verr comment.ValidationError
 	t := r.Target.validate(&verr, "target")
-	v4, nat64 := nat64Range(r.Target.Range)
-	switch {
-	case nat64 && t.Kind == TargetRange && !r.Target.Range.IsSingleIP():
-		// Checked here, not in validate, which also reads the ids of stored bans back. A reader
-		// behind a NAT64 translator is matched by the IPv4 address they hold (privacy.ParseIP), so
-		// a range in the NAT64 prefix would be stored and listed and never refuse anyone.
-		verr.Add("target", fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
-	case t.Kind == TargetRange && withinOneDevice(t.Range):
-		// Also checked here only, so that such bans stored before are still read back, listed and
-		// lifted. An address ban counts an IPv6 address by its /64, the block one phone or home
-		// network is given (AddressBan): a range no wider is one reader's network, which a range
-		// ban would keep in clear, list to every moderator and write to the audit log.
-		verr.Add("target", fmt.Sprintf("a range within one /%d, the block one phone or home network is given: ban an address in it instead (an IPv6 address ban covers its whole /%d and keeps it only as a keyed hash), so it is not stored in clear", deviceBits, deviceBits))
+	if t.Kind == TargetRange {
+		CheckNewRange(&verr, "target", t)
 	}
 	if r.Duration < 0 {
 		verr.Add("duration", "must not be negative (0 bans for good)")
 	}
-	reason, err := comment.ValidateReason("reason", r.Reason)
-	if rerr := (*comment.ValidationError)(nil); errors.As(err, &rerr) {
-		verr.Violations = append(verr.Violations, rerr.Violations...)
-	} else if privacy.HoldsAddress(reason) {
-		// A ban's reason is kept in clear, shown to every moderator, written to the audit log and
-		// left in place by an erasure (bans stay), while an address is kept only as its keyed
-		// hash: "also writes as jane@example.com" would name the reader for good.
-		verr.Add("reason", "holds an email or IP address, which would be kept in clear with the ban and in the audit log; name the masked address or the comment instead")
-	}
+	reason := CheckBanReason(&verr, "reason", r.Reason)
 	if m := strings.TrimSpace(r.Moderator); m == "" || len(m) > MaxModeratorChars {
 		verr.Add("moderator", fmt.Sprintf("required: 1 to %d characters", MaxModeratorChars))
 	}
@@ -329,6 +310,41 @@ func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 		return Ban{}, nil, fmt.Errorf("store ban %s: %w", t.Kind, err)
 	}
 	return b, replaced, nil
+}
+
+// CheckNewRange adds to verr, on field, why a new ban may not have range target t: a range in
+// the NAT64 prefix, or one within one device's IPv6 /64. It is checked for new bans only, not by
+// the target's own validation, which also reads the ids of stored bans back. A reader behind a
+// NAT64 translator is matched by the IPv4 address they hold (privacy.ParseIP), so a range in the
+// NAT64 prefix would be stored and listed and never refuse anyone.
+func CheckNewRange(verr *comment.ValidationError, field string, t Target) {
+	switch v4, ok := nat64Range(t.Range); {
+	case ok && !t.Range.IsSingleIP():
+		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
+	case withinOneDevice(t.Range):
+		// Also checked for new bans only, so that such bans stored before are still read back,
+		// listed and lifted. An address ban counts an IPv6 address by its /64, the block one phone
+		// or home network is given (AddressBan): a range no wider is one reader's network, which a
+		// range ban would keep in clear, list to every moderator and write to the audit log.
+		verr.Add(field, fmt.Sprintf("a range within one /%d, the block one phone or home network is given: ban an address in it instead (an IPv6 address ban covers its whole /%d and keeps it only as a keyed hash), so it is not stored in clear", deviceBits, deviceBits))
+	}
+}
+
+// CheckBanReason adds to verr, on field, what is wrong with a ban's reason (an empty one is
+// fine here), and returns the reason trimmed. Replace checks it; a caller that resolves the
+// ban's target first (which may need a lookup) checks it before that too, so that a request is
+// refused with every bad field at once.
+func CheckBanReason(verr *comment.ValidationError, field, reason string) string {
+	reason, err := comment.ValidateReason(field, reason)
+	if err != nil {
+		verr.AddAll(err)
+	} else if privacy.HoldsAddress(reason) {
+		// A ban's reason is kept in clear, shown to every moderator, written to the audit log and
+		// left in place by an erasure (bans stay), while an address is kept only as its keyed
+		// hash: "also writes as jane@example.com" would name the reader for good.
+		verr.Add(field, "holds an email or IP address, which would be kept in clear with the ban and in the audit log; name the masked address or the comment instead")
+	}
+	return reason
 }
 
 // Unban removes the ban on t. It returns ErrBanNotFound when there is none (or it has expired).
