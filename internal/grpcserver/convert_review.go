@@ -113,9 +113,11 @@ func claimQueryFromProto(r *commentdv1.ClaimCommentsRequest) (moderation.ClaimQu
 	return q, verr.Err()
 }
 
-// releaseIDsFromProto parses a ReleaseCommentsRequest's names.
+// releaseIDsFromProto parses a ReleaseCommentsRequest's names. A list too long is named first, as
+// moderation.Service.Release would name it, so that the bad entries do not hide it.
 func releaseIDsFromProto(r *commentdv1.ReleaseCommentsRequest) ([]string, error) {
 	var verr comment.ValidationError
+	moderation.CheckReleaseCount(&verr, len(r.GetNames()))
 	ids := make([]string, 0, len(r.GetNames()))
 	for i, name := range r.GetNames() {
 		id, err := moderation.ParseID("names["+strconv.Itoa(i)+"]", name)

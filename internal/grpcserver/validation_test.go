@@ -154,6 +154,15 @@ func TestModerationValidationNamesEveryField(t *testing.T) {
 			})
 			return err
 		}, []string{"max_create_time", "page_size", "state"}},
+		{"ReleaseComments with more than 50 names, one of them malformed", func() error {
+			names := make([]string, 51)
+			for i := range names {
+				names[i] = fmt.Sprintf("comments/%026x", i)
+			}
+			names[3] = "comments/x y"
+			_, err := e.mod.ReleaseComments(e.as(t, modKeyName), &commentdv1.ReleaseCommentsRequest{Names: names})
+			return err
+		}, []string{"names", "names[3]"}},
 		{"ClaimComments with a bad lease, count and state", func() error {
 			_, err := e.mod.ClaimComments(e.as(t, modKeyName), &commentdv1.ClaimCommentsRequest{
 				Lease: &durationpb.Duration{Seconds: 1, Nanos: -1}, Count: -1, State: commentdv1.State_STATE_REJECTED,
@@ -325,7 +334,7 @@ func TestLongListOfBadEntries(t *testing.T) {
 		{"ReleaseComments with 1000 bad names", func() error {
 			_, err := e.mod.ReleaseComments(e.as(t, modKeyName), &commentdv1.ReleaseCommentsRequest{Names: many("comments/x y")})
 			return err
-		}, "names[0]", n - 20},
+		}, "names", n + 1 - 20},
 		{"UpdateThread with 1000 unknown paths", func() error {
 			_, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{
 				Thread: &commentdv1.Thread{Name: "threads/t-1"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: many("title")},

@@ -99,15 +99,23 @@ func (q ClaimQuery) Validate() error {
 	return verr.Err()
 }
 
+// CheckReleaseCount adds to verr, on "names", a release of n comments that is too long. Release
+// checks it; a caller that parses the names first checks it before them too, so that a list both
+// too long and holding a malformed name is refused for both at once.
+func CheckReleaseCount(verr *comment.ValidationError, n int) {
+	if n > MaxRelease {
+		verr.Add("names", fmt.Sprintf("at most %d names, got %d", MaxRelease, n))
+	}
+}
+
 // Release ends moderator's claims on the comments ids (already parsed from names).
 func (s *Service) Release(ctx context.Context, moderator string, ids []string) error {
 	if s.claims == nil {
 		return unsupported("claims store")
 	}
-	if len(ids) > MaxRelease {
-		return &comment.ValidationError{Violations: []comment.FieldViolation{{
-			Field: "names", Description: fmt.Sprintf("at most %d names, got %d", MaxRelease, len(ids)),
-		}}}
+	var verr comment.ValidationError
+	if CheckReleaseCount(&verr, len(ids)); verr.Err() != nil {
+		return &verr
 	}
 	if len(ids) == 0 {
 		return nil
