@@ -325,8 +325,8 @@ func TestBanRangeWithinOneDevice(t *testing.T) {
 	for _, cidr := range []string{"2001:db8:1:2::/64", "2001:db8:1:2::/100", "2001:db8:1:2:3:4:5:0/112", "2001:db8:1:2::8000/127"} {
 		req := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: cidr}, Reason: "x"}
 		_, err := e.mod.CreateBan(mod, req)
-		if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || !cmp.Equal(badRequestFields(err), []string{"target"}) {
-			t.Errorf("called CreateBan(ip_range %q), got %v %q fields %v, want InvalidArgument on target", cidr, code, reason, badRequestFields(err))
+		if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || !cmp.Equal(badRequestFields(err), []string{"ip_range"}) {
+			t.Errorf("called CreateBan(ip_range %q), got %v %q fields %v, want InvalidArgument on ip_range", cidr, code, reason, badRequestFields(err))
 		}
 	}
 	if got := e.listBans(t); len(got) != 0 {
