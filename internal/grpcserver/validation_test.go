@@ -257,32 +257,53 @@ func TestCountCommentsEmptyEntry(t *testing.T) {
 	}
 }
 
-// TestEmptyCommentNameIsRequired: a comment name left empty is reported as missing, not as
-// malformed, by every call that takes one, and still says what a name is.
-func TestEmptyCommentNameIsRequired(t *testing.T) {
+// TestEmptyNameIsRequired: a resource name left empty (a comment's, a thread's, a ban's, a
+// filter's) is reported as missing, not as malformed, by every call that takes one, and still
+// says what a name is.
+func TestEmptyNameIsRequired(t *testing.T) {
 	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	// The ban and word-list calls need their parts wired.
+	bans := newBansEnv(t, ratelimit.BanRefuse)
+	filters := newSpamEnv(t, spamEnvOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePost})
 	tests := []struct {
 		name, field string
+		want        string // what the description says a name is; comments/{id} when empty
 		call        func() error
 	}{
-		{"site GetComment", "name", func() error {
+		{"site GetComment", "name", "", func() error {
 			_, err := e.site.GetComment(e.as(t, siteKeyName), &commentdv1.GetCommentRequest{})
 			return err
 		}},
-		{"moderator GetComment", "name", func() error {
+		{"moderator GetComment", "name", "", func() error {
 			_, err := e.mod.GetComment(e.as(t, modKeyName), &commentdv1.ModerationServiceGetCommentRequest{})
 			return err
 		}},
-		{"ApproveComment", "name", func() error {
+		{"ApproveComment", "name", "", func() error {
 			_, err := e.mod.ApproveComment(e.as(t, modKeyName), &commentdv1.ApproveCommentRequest{})
 			return err
 		}},
-		{"ReportComment", "name", func() error {
+		{"ReportComment", "name", "", func() error {
 			_, err := e.site.ReportComment(e.as(t, siteKeyName), &commentdv1.ReportCommentRequest{Reason: "spam"})
 			return err
 		}},
-		{"ReleaseComments", "names[1]", func() error {
+		{"ReleaseComments", "names[1]", "", func() error {
 			_, err := e.mod.ReleaseComments(e.as(t, modKeyName), &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/abc", ""}})
+			return err
+		}},
+		{"GetThread", "name", "threads/{id}", func() error {
+			_, err := e.mod.GetThread(e.as(t, modKeyName), &commentdv1.GetThreadRequest{})
+			return err
+		}},
+		{"UpdateThread", "thread.name", "threads/{id}", func() error {
+			_, err := e.mod.UpdateThread(e.as(t, modKeyName), &commentdv1.UpdateThreadRequest{Thread: &commentdv1.Thread{Closed: true}})
+			return err
+		}},
+		{"DeleteBan", "name", "bans/{id}", func() error {
+			_, err := bans.mod.DeleteBan(bans.as(t, modKeyName), &commentdv1.DeleteBanRequest{})
+			return err
+		}},
+		{"DeleteFilter", "name", "filters/{id}", func() error {
+			_, err := filters.mod.DeleteFilter(filters.as(t, modKeyName), &commentdv1.DeleteFilterRequest{})
 			return err
 		}},
 	}
@@ -293,9 +314,13 @@ func TestEmptyCommentNameIsRequired(t *testing.T) {
 			if status.Code(err) != codes.InvalidArgument || !ok || len(br.GetFieldViolations()) == 0 {
 				t.Fatalf("called %s with an empty name, got %v; want INVALID_ARGUMENT with a field violation", tc.name, err)
 			}
+			want := tc.want
+			if want == "" {
+				want = "comments/{id}"
+			}
 			v := br.GetFieldViolations()[0]
-			if v.GetField() != tc.field || !strings.HasPrefix(v.GetDescription(), "required") || !strings.Contains(v.GetDescription(), "comments/{id}") {
-				t.Errorf("called %s with an empty name, got violation %s: %q; want %s: required (want comments/{id}...)", tc.name, v.GetField(), v.GetDescription(), tc.field)
+			if v.GetField() != tc.field || !strings.HasPrefix(v.GetDescription(), "required") || !strings.Contains(v.GetDescription(), want) {
+				t.Errorf("called %s with an empty name, got violation %s: %q; want %s: required (want %s...)", tc.name, v.GetField(), v.GetDescription(), tc.field, want)
 			}
 		})
 	}

@@ -548,7 +548,11 @@ func (s *Service) view(c comment.Comment) View {
 func ParseThreadID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "threads/")
 	if !comment.ValidThreadID(id) {
-		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not a thread name: want threads/{id} or an id, of " + comment.ThreadIDRule}}}
+		desc := "not a thread name: want threads/{id} or an id, of " + comment.ThreadIDRule
+		if id == "" {
+			desc = "required: want threads/{id} or an id, of " + comment.ThreadIDRule
+		}
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: desc}}}
 	}
 	return id, nil
 }

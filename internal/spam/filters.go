@@ -109,7 +109,11 @@ var filterIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
 func ParseFilterID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "filters/")
 	if !filterIDPattern.MatchString(id) {
-		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not a filter name (want filters/{id})"}}}
+		desc := "not a filter name (want filters/{id})"
+		if id == "" {
+			desc = "required (want filters/{id})"
+		}
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: desc}}}
 	}
 	return id, nil
 }
