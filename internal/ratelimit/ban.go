@@ -219,6 +219,11 @@ func (bs *Bans) AddressTarget(field, ip string) (Target, error) {
 	if !ok {
 		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "not an IPv4 or IPv6 address (for a network, ban an IP range)"}}}
 	}
+	if !comment.ValidClientIP(a) {
+		// Submissions from it are refused already (comment.ValidClientIP): a ban would be stored,
+		// listed and audited, and never match anyone.
+		return Target{}, &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: "the unspecified address (0.0.0.0 or ::) is no reader's address, and no submission comes from it"}}}
+	}
 	return AddressBan(bs.keys, a), nil
 }
 

@@ -209,6 +209,8 @@ func TestBansHashedTargets(t *testing.T) {
 		{name: "IPv6 address is its /64", target: bans.AddressTarget, in: "2001:db8:0::7", want: IPTarget(keys.IPLimitKey(jane.IP))},
 		{name: "IPv4-mapped is IPv4", target: bans.AddressTarget, in: "::ffff:192.0.2.1", want: IPTarget(keys.IPKey(testDraft(t, "a@example.com", "192.0.2.1", "x").IP))},
 		{name: "a range is not an address", target: bans.AddressTarget, in: "192.0.2.0/24", wantField: "ip"},
+		{name: "unspecified IPv4", target: bans.AddressTarget, in: "0.0.0.0", wantField: "ip"},
+		{name: "unspecified IPv6", target: bans.AddressTarget, in: "::", wantField: "ip"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
