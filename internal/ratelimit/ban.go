@@ -324,6 +324,9 @@ func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 // NAT64 prefix would be stored and listed and never refuse anyone.
 func CheckNewRange(verr *comment.ValidationError, field string, t Target) {
 	switch v4, ok := nat64Range(t.Range); {
+	case ok && !t.Range.IsSingleIP() && v4.Bits() < MinRangeBitsIPv4:
+		// Pointing to the IPv4 range would point to a ban the same call refuses.
+		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix, which stands for the IPv4 range %s, which its readers are matched by and which is wider than a ban may be (/%d): ban narrower IPv4 ranges", v4.Masked(), MinRangeBitsIPv4))
 	case ok && !t.Range.IsSingleIP():
 		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
 	case withinOneDevice(t.Range):

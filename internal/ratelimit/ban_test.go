@@ -89,6 +89,8 @@ func TestBansBan(t *testing.T) {
 		req        BanRequest
 		want       Ban
 		wantFields []string // the fields a *comment.ValidationError names; nil means success
+		wantDesc   string   // with wantFields: a part of the first violation's description
+		notDesc    string   // with wantFields: what that description must not hold
 	}{
 		{
 			name: "author for good",
@@ -119,6 +121,16 @@ func TestBansBan(t *testing.T) {
 			name:       "range in NAT64 form",
 			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("64:ff9b::cb00:7100/120")), Reason: "bot net", Moderator: "m"},
 			wantFields: []string{"target"},
+			wantDesc:   "ban the IPv4 range it stands for, 203.0.113.0/24",
+		},
+		{
+			// The IPv4 range it stands for is itself too wide to ban: the advice must not point
+			// to a ban the same call refuses.
+			name:       "whole NAT64 prefix",
+			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("64:ff9b::/96")), Reason: "bot net", Moderator: "m"},
+			wantFields: []string{"target"},
+			wantDesc:   "ban narrower IPv4 ranges",
+			notDesc:    "ban the IPv4 range it stands for",
 		},
 		{
 			// A /64 is one phone's or home network's, which an address ban keeps as a hash.
@@ -154,6 +166,9 @@ func TestBansBan(t *testing.T) {
 				}
 				if diff := cmp.Diff(tt.wantFields, fields); diff != "" {
 					t.Errorf("Ban(%+v) violations (-want +got):\n%s", tt.req, diff)
+				}
+				if d := verr.Violations[0].Description; !strings.Contains(d, tt.wantDesc) || (tt.notDesc != "" && strings.Contains(d, tt.notDesc)) {
+					t.Errorf("Ban(%+v) violation %q, want it to hold %q and not %q", tt.req, d, tt.wantDesc, tt.notDesc)
 				}
 				if len(stored) != 0 {
 					t.Errorf("Ban(%+v) stored %v, want nothing stored", tt.req, stored)
