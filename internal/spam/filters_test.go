@@ -30,6 +30,7 @@ func TestNewFilter(t *testing.T) {
 	keys := testKeyring(t)
 	email, _ := privacy.ParseEmail("spammer@example.com")
 	ip, _ := privacy.ParseIP("203.0.113.7")
+	ip6, _ := privacy.ParseIP("2001:db8:5:6::7")
 	tests := []struct {
 		name      string
 		list      spam.FilterList
@@ -46,6 +47,7 @@ func TestNewFilter(t *testing.T) {
 		{name: "email is hashed", list: spam.FilterListSpam, kind: spam.FilterEmail, value: "spammer@example.com", wantValue: email.Masked(), wantHash: keys.EmailKey(email)},
 		{name: "single IP is hashed", list: spam.FilterListHold, kind: spam.FilterIP, value: "203.0.113.7", wantValue: ip.Masked(), wantHash: keys.IPKey(ip)},
 		{name: "full-length prefix is a single IP", list: spam.FilterListHold, kind: spam.FilterIP, value: "203.0.113.7/32", wantValue: ip.Masked(), wantHash: keys.IPKey(ip)},
+		{name: "single IPv6 address is hashed, told from its /48", list: spam.FilterListHold, kind: spam.FilterIP, value: "2001:db8:5:6::7", wantValue: "2001:db8:5::/48 (one address)", wantHash: keys.IPKey(ip6)},
 		{name: "range in clear", list: spam.FilterListHold, kind: spam.FilterIP, value: "198.51.100.9/24", wantValue: "198.51.100.0/24"},
 		{name: "regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `v[i1]agra`, wantValue: `v[i1]agra`},
 

@@ -2412,7 +2412,8 @@ type Filter struct {
 	Kind FilterKind `protobuf:"varint,3,opt,name=kind,proto3,enum=commentd.v1.FilterKind" json:"kind,omitempty"`
 	// What it matches: as entered for words, phrases and patterns (trimmed; words and phrases with compatibility
 	// characters in their plain form, NFKC); a domain lower-cased and without "www.";
-	// an IP range in its masked CIDR form; for EMAIL and single-address IP entries, a masked form. A word, phrase,
+	// an IP range in its masked CIDR form; for EMAIL and single-address IP entries, a masked form (an IPv6 address's /48
+	// followed by " (one address)", so that it is not taken for the entry of that range). A word, phrase,
 	// domain or pattern that holds an email or IP address (a pattern that spells one, such as 198\.51\.100\.7) is
 	// refused with INVALID_ARGUMENT: it would be kept in clear, and an EMAIL or IP entry keeps only its keyed hash.
 	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
