@@ -2,7 +2,9 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -95,6 +97,20 @@ func (s *moderationServer) TrainSpam(ctx context.Context, r *commentdv1.TrainSpa
 	}
 	examples := examplesFromProto(r.GetExamples())
 	n, repeated, err := s.spam.Service.Train(ctx, r.GetSpamModel(), r.GetRequestId(), examples)
+	if errors.Is(err, spam.ErrTrainingCut) {
+		// The steps that finished before the failure stay trained: without an entry now, an
+		// import cut short (Ctrl-C, a deadline, Redis gone) would change the model unrecorded
+		// unless someone resent it. The call's context may be what ended, hence a bound of its own.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAfterFailureTimeout)
+		defer cancel()
+		what := fmt.Sprintf("%d examples (%d spam, %d ham) sent; the call failed part way and some of them may be trained", len(examples), countSpam(examples), len(examples)-countSpam(examples))
+		if r.GetRequestId() != "" {
+			what += ": resend it with its request id to train the rest"
+		}
+		if aerr := s.auditChange(actx, moderation.AuditTrainSpam, caller.Name, moderation.SpamModelTarget(r.GetSpamModel()), what); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +146,11 @@ func (s *moderationServer) DeleteSpamModel(ctx context.Context, r *commentdv1.De
 	}
 	return &commentdv1.DeleteSpamModelResponse{}, nil
 }
+
+// auditAfterFailureTimeout bounds the audit write made after a call failed part way, whose own
+// context may have ended: about a Redis timeout (commentd's default -redis-timeout is 2 s) and
+// a reconnection.
+const auditAfterFailureTimeout = 3 * time.Second
 
 // countSpam counts the examples labelled spam.
 func countSpam(xs []spam.Example) int {

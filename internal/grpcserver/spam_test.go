@@ -854,3 +854,44 @@ func TestWordListsOfOtherScriptsThroughServer(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainSpamCutShortIsAudited: a TrainSpam that fails part way (here its deadline ends while
+// Redis holds its writes) leaves an audit entry saying its examples may be trained, written after
+// the call's own context has ended: the steps that finished stay in the model, and without the
+// entry an import cut short would change it unrecorded.
+func TestTrainSpamCutShortIsAudited(t *testing.T) {
+	e := newSpamDeployment(t, 1, spamEnvOptions{mode: comment.ModePost})[0]
+	var xs []*commentdv1.TrainingExample
+	for _, b := range corpusSpam {
+		xs = append(xs, &commentdv1.TrainingExample{Body: b, Spam: true})
+	}
+	for _, b := range corpusHam {
+		xs = append(xs, &commentdv1.TrainingExample{Body: b})
+	}
+	// Redis holds every write for 700 ms: the call's deadline ends in its first training step,
+	// and the audit write goes through once the pause is over.
+	if err := e.redis.Do(t.Context(), "CLIENT", "PAUSE", "700", "WRITE").Err(); err != nil {
+		t.Fatalf("CLIENT PAUSE: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(e.as(t, adminKeyName), 150*time.Millisecond)
+	defer cancel()
+	_, err := e.mod.TrainSpam(ctx, &commentdv1.TrainSpamRequest{SpamModel: "cut", Examples: xs, RequestId: "import-1"})
+	if code, _ := codeReason(err); code != codes.DeadlineExceeded {
+		t.Fatalf("called TrainSpam while Redis held writes, got %v; want DEADLINE_EXCEEDED", err)
+	}
+	target := moderation.SpamModelTarget("cut")
+	var events []*commentdv1.AuditEvent
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(50 * time.Millisecond) {
+		resp, err := e.mod.ListAuditEvents(e.as(t, modKeyName), &commentdv1.ListAuditEventsRequest{Target: target})
+		if err != nil {
+			t.Fatalf("called ListAuditEvents(target %s), got error %v", target, err)
+		}
+		if events = resp.GetEvents(); len(events) > 0 {
+			break
+		}
+	}
+	want := fmt.Sprintf("%d examples (%d spam, %d ham) sent; the call failed part way and some of them may be trained: resend it with its request id to train the rest", len(xs), len(corpusSpam), len(corpusHam))
+	if len(events) != 1 || events[0].GetReason() != want || events[0].GetModerator() != adminKeyName {
+		t.Fatalf("after a TrainSpam cut short, audit events for %s = %v; want one by %s with reason %q", target, events, adminKeyName, want)
+	}
+}

@@ -16,6 +16,11 @@ import (
 // ErrModelNotFound: no scratch model of that name (it was never trained, was deleted, or expired).
 var ErrModelNotFound = errors.New("spam: model not found")
 
+// ErrTrainingCut marks an error of Train after training began: the model keeps the steps that
+// finished before it (a resend with the request id trains only the rest), so some of the
+// examples may be trained.
+var ErrTrainingCut = errors.New("spam: training cut short")
+
 // MaxTrainExamples bounds one Train call.
 const MaxTrainExamples = 1000
 
@@ -192,7 +197,7 @@ func (s *Service) Train(ctx context.Context, model, requestID string, examples [
 	}
 	repeated, err = s.models.TrainModel(ctx, model, requestID, labelled)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("%w: %w", ErrTrainingCut, err)
 	}
 	return len(labelled), repeated, nil
 }
