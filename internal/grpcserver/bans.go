@@ -79,9 +79,8 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 }
 
 // auditChange records a change of a ban or a word-list entry in the audit log, after the change is
-// stored, as the moderation service does for thread settings: when the entry cannot be written the
-// caller gets the error, though the change was made (a retry makes it again, harmlessly). A server
-// without an audit log records nothing.
+// stored: when the entry cannot be written the caller gets the error, though the change was made
+// (a retry makes it again, harmlessly). A server without an audit log records nothing.
 func (s *moderationServer) auditChange(ctx context.Context, a moderation.AuditAction, moderator, name, reason string) error {
 	err := s.moderation.RecordAudit(ctx, moderation.AuditEvent{Moderator: moderator, Action: a, Target: name, Reason: reason})
 	if errors.Is(err, errors.ErrUnsupported) {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
@@ -82,8 +83,12 @@ func init() { toxics.Register(cutReplyType, new(cutReplyToxic)) }
 // connection, including the one go-redis opens to resend the command, so the resend would fail
 // too; and the server's background readers (spam model, campaigns, word lists, health) share the
 // proxy, so "the next reply" is not the one under test.
+//
+// With Drop it swallows that reply instead and leaves the connection open: the client waits for
+// it until its deadline, as when Redis answers too late.
 type cutReplyToxic struct {
 	Match string `json:"match"`
+	Drop  bool   `json:"drop"`
 	fired atomic.Bool
 }
 
@@ -98,6 +103,9 @@ func (c *cutReplyToxic) Pipe(stub *toxics.ToxicStub) {
 				return
 			}
 			if bytes.Contains(chunk.Data, []byte(c.Match)) && c.fired.CompareAndSwap(false, true) {
+				if c.Drop {
+					continue
+				}
 				stub.Close()
 				return
 			}
@@ -110,7 +118,19 @@ func (c *cutReplyToxic) Pipe(stub *toxics.ToxicStub) {
 // that reports whether it has.
 func (fp *faultProxy) cutOnce(t *testing.T, name, match string) func() bool {
 	t.Helper()
-	fp.addToxic(t, name, cutReplyType, "downstream", map[string]any{"match": match})
+	return fp.replyToxic(t, name, map[string]any{"match": match})
+}
+
+// dropOnce swallows the first reply that contains match, leaving the connection open (see
+// cutReplyToxic), and returns a function that reports whether it has.
+func (fp *faultProxy) dropOnce(t *testing.T, name, match string) func() bool {
+	t.Helper()
+	return fp.replyToxic(t, name, map[string]any{"match": match, "drop": true})
+}
+
+func (fp *faultProxy) replyToxic(t *testing.T, name string, attrs map[string]any) func() bool {
+	t.Helper()
+	fp.addToxic(t, name, cutReplyType, "downstream", attrs)
 	w := fp.p.Toxics.GetToxic(name)
 	toxic := w.Toxic.(*cutReplyToxic)
 	return toxic.fired.Load
@@ -259,6 +279,7 @@ const (
 	replyDecided  = "*2\r\n$2\r\nok\r\n"
 	replyScreened = "*26\r\n_\r\n"
 	replyReported = "*3\r\n$2\r\nok\r\n"
+	replyThread   = "*7\r\n$2\r\nok\r\n"
 )
 
 // queued returns the ids of the thread's comments in its pending queue and in the shard's.
@@ -606,4 +627,46 @@ func (e *faultEnv) commentData(t *testing.T) map[string]string {
 	e.redis = e.direct
 	defer func() { e.redis = viaProxy }()
 	return e.dump(t, func(k string) bool { return strings.Contains(k, "{rl:") })
+}
+
+// TestFaultThreadUpdateRetriedAfterDeadline loses Redis's reply to a moderator's UpdateThread, so
+// the thread changes but the moderator is told UNAVAILABLE when the deadline passes, and then
+// resends the call as docs/ERRORS.md says: the audit log must name that change once, by that
+// moderator, and count it once in the day's statistics. The resend changes nothing, so an entry
+// written only after the store's reply came would be written by neither call.
+func TestFaultThreadUpdateRetriedAfterDeadline(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePost)
+	mod := e.as(t, modKeyName)
+	const thread = "slow-close"
+	r := &commentdv1.UpdateThreadRequest{
+		Thread:     &commentdv1.Thread{Name: "threads/" + thread, Closed: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"closed"}},
+	}
+
+	fired := e.proxy.dropOnce(t, "late", replyThread)
+	_, err := e.mod.UpdateThread(mod, r)
+	if code, reason := codeReason(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+		t.Fatalf("called UpdateThread with its reply from Redis lost, got %v %q (%v); want Unavailable or DeadlineExceeded", code, reason, err)
+	}
+	if !fired() {
+		t.Fatalf("called UpdateThread: its reply from Redis was never dropped")
+	}
+	e.proxy.removeToxic(t, "late")
+	if _, err := e.mod.UpdateThread(mod, r); err != nil {
+		t.Fatalf("called UpdateThread again: %v", err)
+	}
+
+	got, err := e.mod.GetThread(mod, &commentdv1.GetThreadRequest{Name: "threads/" + thread})
+	if err != nil || !got.GetThread().GetClosed() {
+		t.Fatalf("after UpdateThread(closed) and its resend, GetThread(%s) = %v, %v; want closed", thread, got, err)
+	}
+	evs := e.audited(t, "threads/"+thread)
+	if len(evs) != 1 || evs[0].GetAction() != commentdv1.AuditAction_AUDIT_ACTION_UPDATE_THREAD ||
+		evs[0].GetModerator() != modKeyName || evs[0].GetReason() != "closed false -> true" {
+		t.Errorf("after UpdateThread(closed) timed out and was resent, the audit log holds %v; want one update_thread entry by %s, reason %q",
+			evs, modKeyName, "closed false -> true")
+	}
+	if n := e.sumField(t, "}st:", "d:"+modKeyName+":o"); n != 1 {
+		t.Errorf("after UpdateThread(closed) timed out and was resent, the daily counters count %d other actions of %s, want 1", n, modKeyName)
+	}
 }

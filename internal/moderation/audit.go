@@ -118,9 +118,9 @@ func (q AuditQuery) Matches(e AuditEvent) bool {
 	return (q.Moderator == "" || e.Moderator == q.Moderator) && (q.Target == "" || e.Target == q.Target)
 }
 
-// Auditor appends to the audit log. Comment decisions (and takedowns by reports) are appended by
-// the Store in the same atomic step as the decision; everything else (thread settings, bans,
-// word-list entries) goes through an Auditor, by Service.RecordAudit.
+// Auditor appends to the audit log. Comment decisions (and takedowns by reports) and thread
+// settings are appended by the Store in the same atomic step as the change; everything else
+// (bans, word-list entries) goes through an Auditor, by Service.RecordAudit.
 type Auditor interface {
 	// AppendAudit appends e; the log gives the entry its ID and its time (e.At, when set, only
 	// picks the day it counts in). It also counts e as an "other" action of e.Moderator in that

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -141,7 +140,11 @@ type Store interface {
 	//
 	// In the same step the store keeps the list ThreadLister reads: a thread left with a mode of
 	// its own or a moderator's close is in it, as changed now; one back at both defaults is not.
-	UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (before, after comment.Thread, err error)
+	//
+	// A change is appended to the audit log (AuditUpdateThread, in moderator's name, the reason
+	// threadChange's) in the same atomic step, so a call whose reply is lost still records it,
+	// once, and its resend, which changes nothing, records nothing more.
+	UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool, etag string) (before, after comment.Thread, err error)
 	ThreadLister
 }
 
@@ -567,15 +570,13 @@ func (s *Service) GetThread(ctx context.Context, threadID string) (comment.Threa
 // made only if the thread has not changed since the moderator read it; otherwise it returns a
 // *StaleThreadError.
 //
-// The entry says what this call changed, from the thread as the store found it in the update's
-// own atomic step: a thread read before the update may have been changed by a colleague in
-// between, and an entry made from that reading would claim the colleague's change (both would be
-// logged for one change), or miss this call's (reopening what the colleague had just closed).
-//
-// The update and its audit entry are two steps: if the entry cannot be written the caller gets
-// the error, but the thread has changed, and a retry, which changes nothing, records nothing.
-// Threads are settings that any moderator can see and set again; decisions on comments, where
-// the history matters, are recorded atomically by the store instead.
+// The store records the entry in the update's own atomic step (Store.UpdateThread), saying what
+// this call changed from the thread as it found it there: a thread read before the update may
+// have been changed by a colleague in between, and an entry made from that reading would claim
+// the colleague's change (both would be logged for one change), or miss this call's (reopening
+// what the colleague had just closed). Written after the update, the entry would be lost when the
+// update's reply is (the call's deadline passed while Redis answered), and the moderator's resend,
+// which changes nothing, would record nothing either.
 func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, error) {
 	var verr comment.ValidationError
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
@@ -585,39 +586,11 @@ func (s *Service) UpdateThread(ctx context.Context, moderator, threadID string, 
 	if err := verr.Err(); err != nil {
 		return comment.Thread{}, err
 	}
-	before, after, err := s.store.UpdateThread(ctx, threadID, mode, closed, etag)
-	if err != nil || s.audit == nil {
-		return after, err
+	if moderator == "" || len(moderator) > maxAuditModerator {
+		return comment.Thread{}, fmt.Errorf("moderation: update thread: moderator %q: want 1 to %d bytes", moderator, maxAuditModerator)
 	}
-	if change := threadChange(before, after); change != "" {
-		e := AuditEvent{Moderator: moderator, Action: AuditUpdateThread, Target: "threads/" + threadID, Reason: change}
-		if err := s.RecordAudit(ctx, e); err != nil {
-			return comment.Thread{}, err
-		}
-	}
-	return after, nil
-}
-
-// threadChange describes what changed between two versions of a thread, for the audit log's
-// reason; "" when nothing did.
-func threadChange(before, after comment.Thread) string {
-	var parts []string
-	if before.Mode != after.Mode {
-		parts = append(parts, fmt.Sprintf("moderation mode %s -> %s", before.Mode, after.Mode))
-	}
-	if before.Closed != after.Closed || before.ClosedByAge != after.ClosedByAge {
-		parts = append(parts, fmt.Sprintf("closed %s -> %s", closedState(before), closedState(after)))
-	}
-	return strings.Join(parts, "; ")
-}
-
-// closedState is a thread's closed flag as the audit log says it: "true (by age)" for a thread
-// nobody closed, so reopening one does not read as undoing a colleague's close.
-func closedState(t comment.Thread) string {
-	if t.ClosedByAge {
-		return "true (by age)"
-	}
-	return strconv.FormatBool(t.Closed)
+	_, after, err := s.store.UpdateThread(ctx, moderator, threadID, mode, closed, etag)
+	return after, err
 }
 
 // EffectiveMode returns the mode in force for t.

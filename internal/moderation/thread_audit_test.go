@@ -21,11 +21,11 @@ type colleagueFirst struct {
 	closed *bool
 }
 
-func (s colleagueFirst) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, comment.Thread, error) {
-	if _, _, err := s.Store.UpdateThread(ctx, threadID, s.mode, s.closed, ""); err != nil {
+func (s colleagueFirst) UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool, etag string) (comment.Thread, comment.Thread, error) {
+	if _, _, err := s.Store.UpdateThread(ctx, "ben", threadID, s.mode, s.closed, ""); err != nil {
 		return comment.Thread{}, comment.Thread{}, err
 	}
-	return s.Store.UpdateThread(ctx, threadID, mode, closed, etag)
+	return s.Store.UpdateThread(ctx, moderator, threadID, mode, closed, etag)
 }
 
 // A thread update's audit entry says what that update changed, from the thread as it was right
@@ -66,7 +66,7 @@ func TestUpdateThreadAuditsWhatItChanged(t *testing.T) {
 			if _, err := s.UpdateThread(ctx, "anna", "t1", tt.mode, tt.closed, ""); err != nil {
 				t.Fatalf("UpdateThread = %v", err)
 			}
-			events, _, err := store.ListAudit(ctx, moderation.AuditQuery{Target: "threads/t1"}, comment.Page{})
+			events, _, err := store.ListAudit(ctx, moderation.AuditQuery{Target: "threads/t1", Moderator: "anna"}, comment.Page{})
 			if err != nil {
 				t.Fatalf("ListAudit = %v", err)
 			}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
 )
@@ -281,70 +279,36 @@ func TestUnconfiguredWorkflowIsUnsupported(t *testing.T) {
 	}
 }
 
-func TestThreadChange(t *testing.T) {
-	tests := []struct {
-		before, after comment.Thread
-		want          string
-	}{
-		{comment.Thread{}, comment.Thread{}, ""},
-		{comment.Thread{}, comment.Thread{Closed: true}, "closed false -> true"},
-		{comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePost, Closed: true}, "moderation mode pre -> post; closed false -> true"},
-		{comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{}, "closed true (by age) -> false"},
-		{comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{Closed: true, ClosedByAge: true}, ""},
-	}
-	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, threadChange(tt.before, tt.after)); diff != "" {
-			t.Errorf("threadChange(%+v, %+v) (-want +got):\n%s", tt.before, tt.after, diff)
-		}
-	}
-}
-
 // threadStub is a Store whose update answers with the thread before and after it, as the test
-// gives them. It records the etag of the last update and counts the updates.
+// gives them. It records the moderator and etag of the last update and counts the updates.
 type threadStub struct {
 	Store
 	before, after comment.Thread
+	moderator     string
 	etag          string
 	updates       int
 }
 
-func (s *threadStub) UpdateThread(_ context.Context, _ string, _ *comment.Mode, _ *bool, etag string) (comment.Thread, comment.Thread, error) {
-	s.etag = etag
+func (s *threadStub) UpdateThread(_ context.Context, moderator, _ string, _ *comment.Mode, _ *bool, etag string) (comment.Thread, comment.Thread, error) {
+	s.moderator, s.etag = moderator, etag
 	s.updates++
 	return s.before, s.after, nil
 }
 
-// TestUpdateThreadAuditsWhatTheStoreChanged: the entry describes the difference between the thread
-// the store found in the update's atomic step and the thread it left; an update that found the
-// thread as it asks (a colleague made the same change first) records nothing.
-func TestUpdateThreadAuditsWhatTheStoreChanged(t *testing.T) {
-	pre, closed, open := comment.ModePre, true, false
-	tests := []struct {
-		name          string
-		mode          *comment.Mode
-		closed        *bool
-		before, after comment.Thread
-		want          []string // the reasons recorded
-	}{
-		{"mode of a closed thread", &pre, nil, comment.Thread{Closed: true}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"moderation mode default -> pre"}},
-		{"close", nil, &closed, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre, Closed: true}, []string{"closed false -> true"}},
-		{"close, already closed", nil, &closed, comment.Thread{Closed: true}, comment.Thread{Closed: true}, nil},
-		{"mode, already set", &pre, nil, comment.Thread{Mode: comment.ModePre}, comment.Thread{Mode: comment.ModePre}, nil},
-		{"reopen a thread closed by age", nil, &open, comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{}, []string{"closed true (by age) -> false"}},
-		{"close a thread closed by age", nil, &closed, comment.Thread{Closed: true, ClosedByAge: true}, comment.Thread{Closed: true, ClosedByAge: true}, nil},
+// TestUpdateThreadNamesTheModerator: the store records the audit entry in the update's own
+// atomic step, so the service hands it the moderator, and refuses an update in nobody's name
+// (which the store would leave unrecorded) before it reaches the store.
+func TestUpdateThreadNamesTheModerator(t *testing.T) {
+	pre := comment.ModePre
+	store := &threadStub{after: comment.Thread{Mode: comment.ModePre}}
+	s := NewService(store, testKeyring(t), Options{Audit: &auditStub{}})
+	if _, err := s.UpdateThread(context.Background(), "anna", "t1", &pre, nil, ""); err != nil || store.moderator != "anna" {
+		t.Errorf("UpdateThread(anna, t1, mode pre) = %v, and the store was told moderator %q; want no error and anna", err, store.moderator)
 	}
-	for _, tt := range tests {
-		audit := &auditStub{}
-		s := NewService(&threadStub{before: tt.before, after: tt.after}, testKeyring(t), Options{Audit: audit})
-		if _, err := s.UpdateThread(context.Background(), "anna", "t1", tt.mode, tt.closed, ""); err != nil {
-			t.Fatalf("%s: UpdateThread = %v", tt.name, err)
-		}
-		var got []string
-		for _, e := range audit.events {
-			got = append(got, e.Reason)
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("%s: UpdateThread with %+v before and %+v after, audit reasons (-want +got):\n%s", tt.name, tt.before, tt.after, diff)
+	for _, m := range []string{"", strings.Repeat("m", maxAuditModerator+1)} {
+		store.updates = 0
+		if _, err := s.UpdateThread(context.Background(), m, "t1", &pre, nil, ""); err == nil || store.updates != 0 {
+			t.Errorf("UpdateThread(moderator of %d bytes) = %v after %d store updates; want an error and none", len(m), err, store.updates)
 		}
 	}
 }

@@ -20,8 +20,8 @@ import (
 
 // The audit log (moderation.AuditLog) is one append-only Redis stream per shard, plus one for
 // actions on nothing sharded (bans, word lists): numShards+1 streams, numbered 0..numShards.
-// decide.lua and reports.lua append to their shard's stream in the same atomic step as the
-// change; AppendAudit appends the rest. Entry ids are Redis's, "<unix ms>-<seq>", so a stream is
+// decide.lua, reports.lua and thread_update.lua append to their shard's stream in the same atomic
+// step as the change; AppendAudit appends the rest. Entry ids are Redis's, "<unix ms>-<seq>", so a stream is
 // in time order and an entry's time is its id's. Streams are never trimmed.
 //
 // ListAudit merges the streams newest first. The order of the whole log is (ms, seq, stream)

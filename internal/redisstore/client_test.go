@@ -156,7 +156,7 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}, 2},
 		{"GetThread", func() error { _, err := s.GetThread(ctx, "trips"); return err }, 1},
-		{"UpdateThread", func() error { _, _, err := s.UpdateThread(ctx, "trips", &mode, nil, ""); return err }, 1},
+		{"UpdateThread", func() error { _, _, err := s.UpdateThread(ctx, "", "trips", &mode, nil, ""); return err }, 1},
 		{"Ping", func() error { return s.Ping(ctx) }, 1},
 	}
 	for _, tt := range calls {

@@ -45,7 +45,7 @@ func TestClusterThreads(t *testing.T) {
 			etag = moderation.ThreadETag(mustGetThread(t, s, thread))
 		}
 		before := time.Now()
-		_, got, err := s.UpdateThread(ctx, thread, mode, closed, etag)
+		_, got, err := s.UpdateThread(ctx, "", thread, mode, closed, etag)
 		if err != nil {
 			t.Fatalf("UpdateThread(%s, etag %q) on the cluster = %v", thread, etag, err)
 		}
@@ -127,7 +127,7 @@ func TestClusterThreads(t *testing.T) {
 		// An update sent with an etag read before the last change is refused and moves nothing.
 		stale := threadInShard("ct-01", 1)
 		old := moderation.ThreadETag(comment.Thread{ID: stale})
-		if _, _, err := s.UpdateThread(ctx, stale, &pre, new(true), old); !errors.Is(err, moderation.ErrStale) {
+		if _, _, err := s.UpdateThread(ctx, "", stale, &pre, new(true), old); !errors.Is(err, moderation.ErrStale) {
 			t.Errorf("UpdateThread(%s) with the etag of its defaults, after a change = %v, want moderation.ErrStale", stale, err)
 		}
 		// Changed again, on three masters' shards: they move to the front.

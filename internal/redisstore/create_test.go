@@ -93,7 +93,7 @@ func TestCreateAppliesModerationMode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			thread := "mode-" + string(rune('a'+i))
 			if tt.threadMode != nil {
-				if _, _, err := ts.UpdateThread(ctx, thread, tt.threadMode, nil, ""); err != nil {
+				if _, _, err := ts.UpdateThread(ctx, "", thread, tt.threadMode, nil, ""); err != nil {
 					t.Fatalf("UpdateThread(%s, mode %v) = %v", thread, *tt.threadMode, err)
 				}
 			}
@@ -141,7 +141,7 @@ func TestCreateRefusesClosedThread(t *testing.T) {
 	ts := newTestStore(t)
 	ctx := context.Background()
 	closed, open := true, false
-	if _, _, err := ts.UpdateThread(ctx, "closed-thread", nil, &closed, ""); err != nil {
+	if _, _, err := ts.UpdateThread(ctx, "", "closed-thread", nil, &closed, ""); err != nil {
 		t.Fatalf("UpdateThread(closed) = %v", err)
 	}
 	before := scanKeys(t, ts.rdb, ts.prefix)
@@ -152,7 +152,7 @@ func TestCreateRefusesClosedThread(t *testing.T) {
 	if diff := cmp.Diff(before, scanKeys(t, ts.rdb, ts.prefix)); diff != "" {
 		t.Errorf("keys after a refused Create (-before +after):\n%s", diff)
 	}
-	if _, _, err := ts.UpdateThread(ctx, "closed-thread", nil, &open, ""); err != nil {
+	if _, _, err := ts.UpdateThread(ctx, "", "closed-thread", nil, &open, ""); err != nil {
 		t.Fatalf("UpdateThread(open) = %v", err)
 	}
 	if _, created, err := ts.Create(ctx, c, comment.CreateOptions{RequestID: "r1"}); err != nil || !created {
@@ -361,7 +361,7 @@ func TestCreateTwiceWithSameCommentIsHarmless(t *testing.T) {
 			}
 			before := withoutUpdateMarks(t, ts.rdb, scanKeys(t, ts.rdb, ts.prefix))
 			// A resend may arrive after the thread was closed: it must still return the comment.
-			if _, _, err := ts.UpdateThread(ctx, thread, nil, &closed, ""); err != nil {
+			if _, _, err := ts.UpdateThread(ctx, "", thread, nil, &closed, ""); err != nil {
 				t.Fatalf("UpdateThread(closed) = %v", err)
 			}
 			afterClose := withoutUpdateMarks(t, ts.rdb, scanKeys(t, ts.rdb, ts.prefix))
@@ -427,7 +427,7 @@ func TestCheckThreadAnswersAsCreate(t *testing.T) {
 	pending := mustCreate(t, s, at("young", "", comment.StatePending, now.Add(-period/2)), comment.CreateOptions{})
 	mustCreate(t, s, at("shut", "", comment.StatePublished, now), comment.CreateOptions{})
 	closed := true
-	if _, _, err := s.UpdateThread(ctx, "shut", nil, &closed, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", "shut", nil, &closed, ""); err != nil {
 		t.Fatalf("UpdateThread(shut, closed true) = %v", err)
 	}
 	// A thread of the same shard as "young", whose comments' records sit beside young's, and one

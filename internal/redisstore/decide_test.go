@@ -166,7 +166,7 @@ func TestThreadSettings(t *testing.T) {
 		{name: "reopen", closed: &no, want: comment.Thread{ID: thread}},
 	}
 	for _, st := range steps {
-		_, got, err := ts.UpdateThread(ctx, thread, st.mode, st.closed, "")
+		_, got, err := ts.UpdateThread(ctx, "", thread, st.mode, st.closed, "")
 		if err != nil {
 			t.Fatalf("%s: UpdateThread = %v", st.name, err)
 		}
@@ -183,7 +183,7 @@ func TestThreadSettings(t *testing.T) {
 		t.Errorf("keys of a thread back at its defaults = %v, want none but expiring update marks", left)
 	}
 	bad := comment.Mode(7)
-	if _, _, err := ts.UpdateThread(ctx, thread, &bad, nil, ""); err == nil {
+	if _, _, err := ts.UpdateThread(ctx, "", thread, &bad, nil, ""); err == nil {
 		t.Errorf("UpdateThread(mode 7) = nil error, want one")
 	}
 }

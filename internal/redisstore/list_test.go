@@ -340,7 +340,7 @@ func TestListAndCountReadTheThread(t *testing.T) {
 	create("young", now)
 	create("shut", now)
 	closed := true
-	if _, _, err := s.UpdateThread(ctx, "shut", nil, &closed, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", "shut", nil, &closed, ""); err != nil {
 		t.Fatalf("UpdateThread(shut, closed true) = %v", err)
 	}
 	tests := []struct {

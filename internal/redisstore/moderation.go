@@ -292,7 +292,11 @@ func (s *Store) GetThread(ctx context.Context, threadID string) (comment.Thread,
 // and the second run finds the thread as the first left it. The first run leaves the thread as it
 // found it under a mark of this call, which the second returns as before, so what the call
 // changed is told right however often it ran.
-func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment.Mode, closed *bool, etag string) (before, after comment.Thread, err error) {
+//
+// A change is recorded in the audit log in the name of moderator, and counted among their other
+// actions of the day, in the same atomic step (thread_update.lua says why); an empty moderator
+// records nothing.
+func (s *Store) UpdateThread(ctx context.Context, moderator, threadID string, mode *comment.Mode, closed *bool, etag string) (before, after comment.Thread, err error) {
 	if mode != nil && (*mode < comment.ModeDefault || *mode > comment.ModePost) {
 		return comment.Thread{}, comment.Thread{}, fmt.Errorf("redisstore: update thread: invalid mode %v", *mode)
 	}
@@ -309,8 +313,17 @@ func (s *Store) UpdateThread(ctx context.Context, threadID string, mode *comment
 	shard := shardOfThread(threadID)
 	// One clock for both readings, so the age test cannot tell them apart by the moment it ran.
 	now := time.Now()
-	reply, err := s.threadUpdate.Run(ctx, s.rdb, []string{s.keys.thread(shard, threadID), s.keys.threadList(shard), s.keys.threadUpdateMark(shard, newMarkID())},
-		modeArg, closedArg, micros(now), s.closeAfter.Microseconds(), etag, threadID, auditMarkTTL).Slice()
+	keys := []string{s.keys.thread(shard, threadID), s.keys.threadList(shard), s.keys.threadUpdateMark(shard, newMarkID())}
+	args := []any{modeArg, closedArg, micros(now), s.closeAfter.Microseconds(), etag, threadID, auditMarkTTL, moderator, "", 0}
+	if moderator != "" {
+		// The thread's audit stream and counters are on its shard, so in its hash slot.
+		day := dayOf(now)
+		keys = append(keys, s.keys.audit(shard), s.keys.stats(shard, day))
+		if !moderation.IsServer(moderator) {
+			args[8], args[9] = moderatorField(moderator, counterLetter(moderation.AuditUpdateThread)), dayEnd(day).Add(statsKeep*time.Second).Unix()
+		}
+	}
+	reply, err := s.threadUpdate.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return comment.Thread{}, comment.Thread{}, storeError("update thread "+threadID, err)
 	}

@@ -79,7 +79,7 @@ func TestThreadsCloseAfterTheirPeriod(t *testing.T) {
 
 	// Reopening starts a new period.
 	open := false
-	_, th, err := s.UpdateThread(ctx, "old", nil, &open, "")
+	_, th, err := s.UpdateThread(ctx, "", "old", nil, &open, "")
 	if err != nil || th.Closed {
 		t.Fatalf("UpdateThread(old, closed false) = %+v, %v; want open", th, err)
 	}
@@ -88,7 +88,7 @@ func TestThreadsCloseAfterTheirPeriod(t *testing.T) {
 	}
 	// An explicit close still wins.
 	closed := true
-	if _, _, err := s.UpdateThread(ctx, "young", nil, &closed, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", "young", nil, &closed, ""); err != nil {
 		t.Fatalf("UpdateThread(young, closed) = %v", err)
 	}
 	if err := create(never, "young", 5, now); !errors.Is(err, comment.ErrThreadClosed) {
@@ -129,7 +129,7 @@ func TestOpenThreadKeepsItsPeriod(t *testing.T) {
 				t.Fatalf("%s: Create(first comment at %v) = %v", tt.name, tt.first, err)
 			}
 		}
-		if _, th, err := s.UpdateThread(ctx, thread, nil, &open, ""); err != nil || th.Closed {
+		if _, th, err := s.UpdateThread(ctx, "", thread, nil, &open, ""); err != nil || th.Closed {
 			t.Fatalf("%s: UpdateThread(closed false) = %+v, %v; want open", tt.name, th, err)
 		}
 		if err := create(thread, 2, tt.next); !errors.Is(err, tt.wantErr) {
@@ -154,10 +154,10 @@ func TestReopenedThreadWithoutComments(t *testing.T) {
 		return err
 	}
 	closed, open := true, false
-	if _, _, err := s.UpdateThread(ctx, "reopened", nil, &closed, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", "reopened", nil, &closed, ""); err != nil {
 		t.Fatalf("UpdateThread(reopened, closed true) = %v", err)
 	}
-	if _, th, err := s.UpdateThread(ctx, "reopened", nil, &open, ""); err != nil || th.Closed {
+	if _, th, err := s.UpdateThread(ctx, "", "reopened", nil, &open, ""); err != nil || th.Closed {
 		t.Fatalf("UpdateThread(reopened, closed false) = %+v, %v; want open", th, err)
 	}
 	// Back at its defaults without comments, the thread has no settings left.
@@ -202,7 +202,7 @@ func TestWritingBackAnAgeClosedThread(t *testing.T) {
 		t.Fatalf("GetThread(aged) = %+v, %v; want closed by age", read, err)
 	}
 	mode := comment.ModePre
-	_, th, err := s.UpdateThread(ctx, "aged", &mode, &read.Closed, "")
+	_, th, err := s.UpdateThread(ctx, "", "aged", &mode, &read.Closed, "")
 	if err != nil || th.Mode != comment.ModePre || !th.Closed || !th.ClosedByAge {
 		t.Errorf("UpdateThread(aged, mode pre, closed %v as read) = %+v, %v; want mode pre, still closed by age", read.Closed, th, err)
 	}

@@ -100,7 +100,7 @@ func TestScreenerRefundsWhenTheStoreRefuses(t *testing.T) {
 	sub := comment.Submission{ThreadID: "closed-1", AuthorName: "A Reader", AuthorEmail: "jane@example.com", ClientIP: "192.0.2.1", Body: "Hello"}
 
 	closed, open := true, false
-	if _, _, err := s.UpdateThread(ctx, "closed-1", nil, &closed, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", "closed-1", nil, &closed, ""); err != nil {
 		t.Fatalf("UpdateThread(closed-1, closed) = %v", err)
 	}
 	for i := range 3 {
@@ -108,7 +108,7 @@ func TestScreenerRefundsWhenTheStoreRefuses(t *testing.T) {
 			t.Fatalf("Submit #%d to a closed thread = %v, want comment.ErrThreadClosed (not a rate limit: the refused ones were given back)", i+1, err)
 		}
 	}
-	if _, _, err := s.UpdateThread(ctx, "closed-1", nil, &open, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", "closed-1", nil, &open, ""); err != nil {
 		t.Fatalf("UpdateThread(closed-1, open) = %v", err)
 	}
 	if got, err := svc.Submit(ctx, sub); err != nil || got.State != comment.StatePublished {

@@ -123,7 +123,7 @@ func TestUpdateThreadStaleETagRefused(t *testing.T) {
 				firstComment(t, s, thread, 1, now.Add(-tt.age))
 			}
 			update := func(u threadUpdate, etag string) (comment.Thread, error) {
-				_, after, err := s.UpdateThread(ctx, thread, u.mode, u.closed, etag)
+				_, after, err := s.UpdateThread(ctx, "", thread, u.mode, u.closed, etag)
 				return after, err
 			}
 			for _, u := range tt.before {
@@ -351,7 +351,7 @@ func TestUpdateThreadChanges(t *testing.T) {
 						firstComment(t, s, thread, 1, first)
 					}
 					for _, su := range st.setup {
-						if _, _, err := s.UpdateThread(ctx, thread, su.mode, su.closed, ""); err != nil {
+						if _, _, err := s.UpdateThread(ctx, "", thread, su.mode, su.closed, ""); err != nil {
 							t.Fatalf("%s: setting up with UpdateThread(%s) = %v", name, su, err)
 						}
 					}
@@ -359,7 +359,7 @@ func TestUpdateThreadChanges(t *testing.T) {
 					if withETag {
 						etag = moderation.ThreadETag(mustGetThread(t, s, thread))
 					}
-					_, got, err := s.UpdateThread(ctx, thread, tt.update.mode, tt.update.closed, etag)
+					_, got, err := s.UpdateThread(ctx, "", thread, tt.update.mode, tt.update.closed, etag)
 					if err != nil {
 						t.Fatalf("%s = %v", name, err)
 					}
@@ -398,7 +398,7 @@ func TestThreadClosedByAgeKeepsItsETag(t *testing.T) {
 		t.Errorf("ThreadETag(ages) open = %s, closed by age = %s; want the same", a, b)
 	}
 	pre := comment.ModePre
-	_, got, err := s.UpdateThread(context.Background(), "ages", &pre, &aged.Closed, moderation.ThreadETag(open))
+	_, got, err := s.UpdateThread(context.Background(), "", "ages", &pre, &aged.Closed, moderation.ThreadETag(open))
 	if err != nil || got.Mode != comment.ModePre || !got.ClosedByAge {
 		t.Errorf("UpdateThread(ages, mode pre, closed true, etag read while open) = %+v, %v; want mode pre, closed by age", got, err)
 	}
@@ -413,11 +413,11 @@ func TestUpdateThreadNoChangeIgnoresETag(t *testing.T) {
 	ctx := context.Background()
 	stale := moderation.ThreadETag(mustGetThread(t, ts.Store, "same"))
 	closed := true
-	_, want, err := ts.UpdateThread(ctx, "same", nil, &closed, "")
+	_, want, err := ts.UpdateThread(ctx, "", "same", nil, &closed, "")
 	if err != nil {
 		t.Fatalf("UpdateThread(same, closed) = %v", err)
 	}
-	_, got, err := ts.UpdateThread(ctx, "same", nil, &closed, stale)
+	_, got, err := ts.UpdateThread(ctx, "", "same", nil, &closed, stale)
 	if err != nil {
 		t.Fatalf("UpdateThread(same, closed, stale etag) on a closed thread = %v; want no error", err)
 	}
@@ -470,7 +470,7 @@ func TestUpdateThreadResent(t *testing.T) {
 				}
 				sent := resend(rdb, arg, scriptNames...)
 
-				_, got, err := s.UpdateThread(context.Background(), thread, tt.update.mode, tt.update.closed, etag)
+				_, got, err := s.UpdateThread(context.Background(), "", thread, tt.update.mode, tt.update.closed, etag)
 				if !sent() {
 					t.Fatal("UpdateThread was not resent: the test shows nothing")
 				}
@@ -500,22 +500,22 @@ func TestMiniredisChecksThreadETags(t *testing.T) {
 		t.Fatalf("GetThread(mini) on miniredis = %+v; want a period running", read)
 	}
 	closed, pre := true, comment.ModePre
-	_, got, err := s.UpdateThread(ctx, "mini", nil, &closed, moderation.ThreadETag(read))
+	_, got, err := s.UpdateThread(ctx, "", "mini", nil, &closed, moderation.ThreadETag(read))
 	if err != nil || !got.Closed {
 		t.Fatalf("UpdateThread(mini, closed, etag %s) on miniredis = %+v, %v; want closed", moderation.ThreadETag(read), got, err)
 	}
-	if _, _, err := s.UpdateThread(ctx, "mini", &pre, nil, moderation.ThreadETag(read)); !errors.Is(err, moderation.ErrStale) {
+	if _, _, err := s.UpdateThread(ctx, "", "mini", &pre, nil, moderation.ThreadETag(read)); !errors.Is(err, moderation.ErrStale) {
 		t.Errorf("UpdateThread(mini, mode pre, etag read before the close) on miniredis = %v; want ErrStale", err)
 	}
 
 	// Without an etag the same script runs, unconditionally: closing a thread closed by age leaves
 	// it so, and reopening it starts a new period.
 	firstComment(t, s, "mini-aged", 1, time.Now().Add(-2*time.Hour))
-	if _, got, err := s.UpdateThread(ctx, "mini-aged", &pre, &closed, ""); err != nil || got.Mode != pre || !got.ClosedByAge {
+	if _, got, err := s.UpdateThread(ctx, "", "mini-aged", &pre, &closed, ""); err != nil || got.Mode != pre || !got.ClosedByAge {
 		t.Errorf("UpdateThread(mini-aged, mode pre, closed) on miniredis = %+v, %v; want mode pre, closed by age", got, err)
 	}
 	open := false
-	_, got, err = s.UpdateThread(ctx, "mini-aged", nil, &open, "")
+	_, got, err = s.UpdateThread(ctx, "", "mini-aged", nil, &open, "")
 	if err != nil || got.Closed || got.Mode != pre || time.Until(got.AutoCloseAt) < time.Hour-time.Minute {
 		t.Errorf("UpdateThread(mini-aged, closed false) on miniredis = %+v, %v; want open, mode pre, a new period of an hour", got, err)
 	}
@@ -548,7 +548,7 @@ func TestUpdateThreadTakesOneRoundTrip(t *testing.T) {
 	}
 	for _, c := range calls {
 		before := n.Load()
-		_, _, err := s.UpdateThread(ctx, "trips", c.update.mode, c.update.closed, c.etag)
+		_, _, err := s.UpdateThread(ctx, "", "trips", c.update.mode, c.update.closed, c.etag)
 		if err != nil && !errors.Is(err, moderation.ErrStale) {
 			t.Fatalf("%s: UpdateThread(trips, %s) = %v", c.name, c.update, err)
 		}

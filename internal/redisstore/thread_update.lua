@@ -5,9 +5,16 @@
 -- (go-redis may resend it): the second run finds the thread as the first left it, which is what it
 -- asks for, so it changes nothing and succeeds.
 --
+-- A change is recorded in the shard's audit stream, and counted among the moderator's other
+-- actions of the day, in the same step: written by the caller after the reply, the entry would be
+-- lost with a reply that came after the call's deadline, and the moderator's resend, which finds
+-- the thread changed already, changes nothing and so records nothing either.
+--
 -- KEYS[1]      the thread's settings hash
 -- KEYS[2]      the shard's thread index (a zset: thread id, score the last change, unix µs)
 -- KEYS[3]      this call's mark (a hash): the settings before the change this call made
+-- KEYS[4]      the shard's audit stream (only with ARGV[8])
+-- KEYS[5]      the shard's counters of the day (a hash; only with ARGV[9])
 -- ARGV[1]      the new mode: "" unchanged, "0" the site default (the field is deleted), "1" pre,
 --              "2" post
 -- ARGV[2]      closed: "" unchanged, "1" close, "0" reopen
@@ -16,6 +23,10 @@
 -- ARGV[5]      the etag the caller read, or "" for an unconditional update
 -- ARGV[6]      the thread id: its member in the index
 -- ARGV[7]      the mark's TTL, seconds
+-- ARGV[8]      the moderator, named in the audit entry; "" (or absent) records no entry
+-- ARGV[9]      the moderator's counter field of other actions in KEYS[5]; "" counts nothing (the
+--              server's own actions)
+-- ARGV[10]     when KEYS[5] expires, unix seconds
 --
 -- Returns {status, mode, closed, first, mode, closed, first}: the settings hash's fields after the
 -- call, then before it (false when absent), with status "ok" (changed, or nothing to change) or
@@ -109,5 +120,40 @@ if after[1] or after[2] then
   redis.call("ZADD", KEYS[2], ARGV[3], ARGV[6])
 else
   redis.call("ZREM", KEYS[2], ARGV[6])
+end
+
+-- The audit entry's reason, as moderation.threadChange words it from the thread before and after
+-- (a thread closed by age reads "true (by age)", judged at now as Store.decodeThread does).
+if ARGV[8] and ARGV[8] ~= "" then
+  local function modeName(m)
+    if m == "1" then
+      return "pre"
+    elseif m == "2" then
+      return "post"
+    end
+    return "default"
+  end
+  local function closedName(c, f)
+    if period > 0 and f and c ~= "1" and now - tonumber(f) >= period then
+      return "true (by age)"
+    end
+    return c == "1" and "true" or "false"
+  end
+  local parts = {}
+  if modeName(mode) ~= modeName(after[1]) then
+    parts[#parts + 1] = "moderation mode " .. modeName(mode) .. " -> " .. modeName(after[1])
+  end
+  local closedBefore, closedAfter = closedName(closed, first), closedName(after[2], after[3])
+  if closedBefore ~= closedAfter then
+    parts[#parts + 1] = "closed " .. closedBefore .. " -> " .. closedAfter
+  end
+  if #parts > 0 then
+    redis.call("XADD", KEYS[4], "*", "by", ARGV[8], "act", "update_thread", "target", "threads/" .. ARGV[6],
+      "reason", table.concat(parts, "; "))
+    if ARGV[9] ~= "" then
+      redis.call("HINCRBY", KEYS[5], ARGV[9], 1)
+      redis.call("EXPIREAT", KEYS[5], ARGV[10])
+    end
+  end
 end
 return {"ok", after[1], after[2], after[3], mode, closed, first}

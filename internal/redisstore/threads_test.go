@@ -74,10 +74,10 @@ func TestThreadIndexFollowsSettings(t *testing.T) {
 	}{
 		{"first comment", func() error { firstComment(t, s, thread, 1, time.Now()); return nil }, false, false},
 		{"a second comment", func() error { firstComment(t, s, thread, 2, time.Now()); return nil }, false, false},
-		{"pre-moderate", func() error { _, _, err := s.UpdateThread(ctx, thread, &pre, nil, ""); return err }, true, true},
-		{"pre-moderate again", func() error { _, _, err := s.UpdateThread(ctx, thread, &pre, nil, ""); return err }, true, false},
-		{"close", func() error { _, _, err := s.UpdateThread(ctx, thread, nil, new(true), ""); return err }, true, true},
-		{"site default, still closed", func() error { _, _, err := s.UpdateThread(ctx, thread, &def, nil, ""); return err }, true, true},
+		{"pre-moderate", func() error { _, _, err := s.UpdateThread(ctx, "", thread, &pre, nil, ""); return err }, true, true},
+		{"pre-moderate again", func() error { _, _, err := s.UpdateThread(ctx, "", thread, &pre, nil, ""); return err }, true, false},
+		{"close", func() error { _, _, err := s.UpdateThread(ctx, "", thread, nil, new(true), ""); return err }, true, true},
+		{"site default, still closed", func() error { _, _, err := s.UpdateThread(ctx, "", thread, &def, nil, ""); return err }, true, true},
 		{"a comment on a closed thread", func() error {
 			_, _, err := s.Create(ctx, draft(s, thread, 3), comment.CreateOptions{})
 			if !errors.Is(err, comment.ErrThreadClosed) {
@@ -85,10 +85,10 @@ func TestThreadIndexFollowsSettings(t *testing.T) {
 			}
 			return nil
 		}, true, false},
-		{"reopen", func() error { _, _, err := s.UpdateThread(ctx, thread, nil, new(false), ""); return err }, false, false},
+		{"reopen", func() error { _, _, err := s.UpdateThread(ctx, "", thread, nil, new(false), ""); return err }, false, false},
 		{"a comment after reopening", func() error { firstComment(t, s, thread, 4, time.Now()); return nil }, false, false},
-		{"close again", func() error { _, _, err := s.UpdateThread(ctx, thread, nil, new(true), ""); return err }, true, true},
-		{"reopen and default at once", func() error { _, _, err := s.UpdateThread(ctx, thread, &def, new(false), ""); return err }, false, false},
+		{"close again", func() error { _, _, err := s.UpdateThread(ctx, "", thread, nil, new(true), ""); return err }, true, true},
+		{"reopen and default at once", func() error { _, _, err := s.UpdateThread(ctx, "", thread, &def, new(false), ""); return err }, false, false},
 	}
 	var score float64
 	for _, st := range steps {
@@ -144,13 +144,13 @@ func TestThreadIndexUpdateResent(t *testing.T) {
 			ctx := context.Background()
 			thread := fmt.Sprintf("index-resent-%d", i)
 			for _, u := range tt.setup {
-				if _, _, err := s.UpdateThread(ctx, thread, u.mode, u.closed, ""); err != nil {
+				if _, _, err := s.UpdateThread(ctx, "", thread, u.mode, u.closed, ""); err != nil {
 					t.Fatalf("UpdateThread(%s, %s) = %v", thread, u, err)
 				}
 			}
 			sent := resend(rdb, s.keys.thread(shardOfThread(thread), thread), scriptNames...)
 			before := time.Now()
-			if _, _, err := s.UpdateThread(ctx, thread, tt.update.mode, tt.update.closed, ""); err != nil {
+			if _, _, err := s.UpdateThread(ctx, "", thread, tt.update.mode, tt.update.closed, ""); err != nil {
 				t.Fatalf("UpdateThread(%s, %s), resent = %v", thread, tt.update, err)
 			}
 			if !sent() {
@@ -204,7 +204,7 @@ func TestListThreadsPaginates(t *testing.T) {
 		if st.closed {
 			closed = new(true)
 		}
-		if _, _, err := ts.UpdateThread(ctx, thread, st.mode, closed, ""); err != nil {
+		if _, _, err := ts.UpdateThread(ctx, "", thread, st.mode, closed, ""); err != nil {
 			t.Fatalf("UpdateThread(%s) = %v", thread, err)
 		}
 		changed = append(changed, thread)
@@ -325,7 +325,7 @@ func TestIndexThreadsBackfills(t *testing.T) {
 	oldThread(t, ts.Store, "bf-mode", tfMode, "2", tfFirst, "123")
 	oldThread(t, ts.Store, "bf-closed", tfClosed, "1")
 	oldThread(t, ts.Store, "bf-first-only", tfFirst, "123")
-	if _, _, err := ts.UpdateThread(ctx, "bf-new", new(comment.ModePre), nil, ""); err != nil {
+	if _, _, err := ts.UpdateThread(ctx, "", "bf-new", new(comment.ModePre), nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	newScore, _ := indexScore(t, ts.Store, "bf-new")
@@ -358,7 +358,7 @@ func TestMiniredisListsThreads(t *testing.T) {
 	s, _ := miniredisStore(t)
 	ctx := context.Background()
 	a, b := threadInShard("mini-a", 2), threadInShard("mini-b", 9)
-	if _, _, err := s.UpdateThread(ctx, a, new(comment.ModePre), nil, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", a, new(comment.ModePre), nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	oldThread(t, s, b, tfClosed, "1")
@@ -368,7 +368,7 @@ func TestMiniredisListsThreads(t *testing.T) {
 	if diff := cmp.Diff([]string{a, b}, listedThreads(t, s, moderation.ThreadFilter{}, 1)); diff != "" {
 		t.Errorf("ListThreads on miniredis, pages of 1 (-want +got):\n%s", diff)
 	}
-	if _, _, err := s.UpdateThread(ctx, a, new(comment.ModeDefault), nil, ""); err != nil {
+	if _, _, err := s.UpdateThread(ctx, "", a, new(comment.ModeDefault), nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{b}, listedThreads(t, s, moderation.ThreadFilter{}, 10)); diff != "" {

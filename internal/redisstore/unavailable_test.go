@@ -58,7 +58,7 @@ func TestStoppedRedisIsUnavailable(t *testing.T) {
 		{"GetThread", func(ctx context.Context) error { _, err := s.GetThread(ctx, "down"); return err }},
 		{"UpdateThread", func(ctx context.Context) error {
 			closed := true
-			_, _, err := s.UpdateThread(ctx, "down", nil, &closed, "")
+			_, _, err := s.UpdateThread(ctx, "", "down", nil, &closed, "")
 			return err
 		}},
 		{"New", func(ctx context.Context) error { _, err := New(ctx, rdb, Options{}); return err }},
@@ -210,7 +210,7 @@ func testRefusedWrites(t *testing.T, config []string, decideRefused bool) {
 		}},
 		{"UpdateThread", func(ctx context.Context) error {
 			closed := true
-			_, _, err := s.UpdateThread(ctx, "refused", nil, &closed, "")
+			_, _, err := s.UpdateThread(ctx, "", "refused", nil, &closed, "")
 			return err
 		}},
 		{"Screen", func(ctx context.Context) error {
