@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,17 +102,21 @@ func methodRoles() map[string]apikey.Role {
 	}
 }
 
-// isPublic reports whether method belongs to a service that needs no key: load balancers probe
-// health without credentials, and reflection only describes the API, which is public anyway.
+// publicServices are the services that need no key: load balancers probe health without
+// credentials, and reflection only describes the API, which is public anyway. The README names
+// them for operators (TestReadmeNamesPublicServices).
+func publicServices() []string {
+	return []string{
+		healthgrpc.Health_ServiceDesc.ServiceName,
+		"grpc.reflection.v1.ServerReflection",
+		"grpc.reflection.v1alpha.ServerReflection",
+	}
+}
+
+// isPublic reports whether method belongs to one of publicServices.
 func isPublic(method string) bool {
 	service, _, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	switch service {
-	case healthgrpc.Health_ServiceDesc.ServiceName,
-		"grpc.reflection.v1.ServerReflection",
-		"grpc.reflection.v1alpha.ServerReflection":
-		return true
-	}
-	return false
+	return slices.Contains(publicServices(), service)
 }
 
 // authorizer checks the bearer key of every call against the role table. The keys can be replaced

@@ -56,3 +56,18 @@ func TestProtoNamesAdminOnlyMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeNamesPublicServices checks that the README tells operators which services answer
+// calls without a key: someone auditing what the port offers to anyone who reaches it must not
+// have to read the auth code to learn it.
+func TestReadmeNamesPublicServices(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range publicServices() {
+		if !strings.Contains(string(readme), "`"+svc+"`") {
+			t.Errorf("README.md does not name %s, which takes calls without a key", svc)
+		}
+	}
+}
