@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/tap"
 
 	"github.com/commentd/commentd/internal/apikey"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -150,23 +151,70 @@ func (a *authorizer) keysChanged() <-chan struct{} {
 	return a.changed
 }
 
+// tappedKey is the key the tap found for a call, with the key set it found it in.
+type tappedKey struct {
+	keys *apikey.Set
+	key  apikey.Key
+}
+
+type tappedKeyKey struct{}
+
+// lookup returns the key of the call's bearer token in the keys in force.
+func (a *authorizer) lookup(authorization []string) (*apikey.Set, apikey.Key, error) {
+	token, err := bearerTokenOf(authorization)
+	if err != nil {
+		return nil, apikey.Key{}, err
+	}
+	keys := a.keys.Load()
+	if keys == nil {
+		return nil, apikey.Key{}, errUnknownKey
+	}
+	key, err := keys.Lookup(token)
+	if err != nil {
+		return nil, apikey.Key{}, errUnknownKey
+	}
+	return keys, key, nil
+}
+
+// tap refuses a call to our API that brings no key, or a key not in force, as soon as its
+// headers arrive. gRPC reads and decodes a request (up to its 4 MiB limit) before any
+// interceptor runs, so refusing such calls in authorize alone let anyone who reaches the port
+// make the server hold 4 MiB per call, 256 calls per connection, until it ran out of memory. A
+// call refused here never reaches the interceptors: refused tells the access log and the
+// metrics about it, and it gets no x-request-id. The key found goes on in the call's context, so
+// authorize does not look it up again. The public services are left to authorize, as are the
+// role checks: a known key is already trusted with a large request.
+func (a *authorizer) tap(refused func(ctx context.Context, method string, err error)) tap.ServerInHandle {
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if isPublic(info.FullMethodName) {
+			return ctx, nil
+		}
+		keys, key, err := a.lookup(info.Header.Get("authorization"))
+		if err != nil {
+			st, _ := statusFor(err)
+			refused(ctx, info.FullMethodName, st.Err())
+			return ctx, st.Err()
+		}
+		return context.WithValue(ctx, tappedKeyKey{}, tappedKey{keys: keys, key: key}), nil
+	}
+}
+
 // authorize returns ctx carrying the caller, or an auth error.
 func (a *authorizer) authorize(ctx context.Context, method string) (context.Context, error) {
 	if isPublic(method) {
 		return ctx, nil
 	}
-	token, err := bearerToken(ctx)
-	if err != nil {
-		return ctx, err
+	tapped, ok := ctx.Value(tappedKeyKey{}).(tappedKey)
+	if !ok || tapped.keys != a.keys.Load() {
+		// Not seen by the tap (a server without it, in tests), or the keys changed since; a
+		// stream's re-check after a reload comes here too.
+		keys, key, err := a.lookup(metadata.ValueFromIncomingContext(ctx, "authorization"))
+		if err != nil {
+			return ctx, err
+		}
+		tapped = tappedKey{keys: keys, key: key}
 	}
-	keys := a.keys.Load()
-	if keys == nil {
-		return ctx, errUnknownKey
-	}
-	key, err := keys.Lookup(token)
-	if err != nil {
-		return ctx, errUnknownKey
-	}
+	key := tapped.key
 	caller := Caller{Name: key.Name, Role: key.Role}
 	// The access log shows who called even when the call is refused below.
 	if rec := recordFrom(ctx); rec != nil {
@@ -182,10 +230,9 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 	return context.WithValue(ctx, callerKey{}, caller), nil
 }
 
-// bearerToken reads the single "authorization: Bearer <token>" header. The scheme is matched
-// case-insensitively, as HTTP does.
-func bearerToken(ctx context.Context) (string, error) {
-	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
+// bearerTokenOf reads the token of the single "authorization: Bearer <token>" header among vals,
+// the header's values. The scheme is matched case-insensitively, as HTTP does.
+func bearerTokenOf(vals []string) (string, error) {
 	switch {
 	case len(vals) > 1:
 		return "", errSeveralKeys

@@ -2,6 +2,7 @@ package grpcserver_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +168,42 @@ func listServices(t *testing.T, conn *grpc.ClientConn) map[string]bool {
 		got[s.GetName()] = true
 	}
 	return got
+}
+
+// TestUnauthenticatedCallsAreNotRead: a call that brings no key, or a key not in force, is refused
+// before its request is read. gRPC reads a request whole (up to its 4 MiB limit) before any
+// interceptor runs, so a check there alone let anyone who reaches the port make the server hold
+// 4 MiB per call; a request over the limit tells which came first, the refusal for the key
+// (UNAUTHENTICATED) or the reading (RESOURCE_EXHAUSTED). A known key's request is read, and
+// refused for its size. The refusals before reading are counted and logged.
+func TestUnauthenticatedCallsAreNotRead(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	huge := validSubmission("t1", strings.Repeat("x", 5<<20))
+	big := grpc.MaxCallSendMsgSize(16 << 20)
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		wantCode   codes.Code
+		wantReason string
+	}{
+		{"no key", t.Context(), codes.Unauthenticated, grpcserver.ReasonAPIKeyMissing},
+		{"unknown key", withBearer(t.Context(), e.wrongTk), codes.Unauthenticated, grpcserver.ReasonAPIKeyInvalid},
+		{"site key", e.as(t, siteKeyName), codes.ResourceExhausted, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.site.SubmitComment(tc.ctx, huge, big)
+			if code, reason := codeReason(err); code != tc.wantCode || reason != tc.wantReason {
+				t.Errorf("called SubmitComment with a 5 MiB body, got %v %q (%v); want %v %q", code, reason, err, tc.wantCode, tc.wantReason)
+			}
+		})
+	}
+	for reason, want := range map[string]float64{grpcserver.ReasonAPIKeyMissing: 1, grpcserver.ReasonAPIKeyInvalid: 1} {
+		if got, err := metricValue(e.reg, "commentd_grpc_refused_unread_total", map[string]string{"reason": reason}); err != nil || got != want {
+			t.Errorf("commentd_grpc_refused_unread_total{reason=%q} = %v, %v; want %v", reason, got, err, want)
+		}
+	}
+	if lines := e.logs.find(t, "rpc", map[string]string{"code": "Unauthenticated", "method": "/commentd.v1.CommentService/SubmitComment"}); len(lines) != 2 {
+		t.Errorf("got %d access log lines of refused SubmitComment calls, want 2: %v", len(lines), lines)
+	}
 }

@@ -110,6 +110,12 @@ func (a accessLog) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	return err
 }
 
+// refused writes the line of a call the auth tap refused before it was read (authorizer.tap),
+// which no interceptor sees; err is the status it was refused with.
+func (a accessLog) refused(ctx context.Context, method string, err error) {
+	a.done(ctx, method, &record{requestID: requestID(ctx)}, time.Now(), err)
+}
+
 // errorReason returns the ErrorInfo reason of a status, or "".
 func errorReason(st *status.Status) string {
 	for _, d := range st.Details() {

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -14,6 +15,9 @@ type metrics struct {
 	rpc       *grpcprom.ServerMetrics
 	submitted *prometheus.CounterVec
 	decisions *prometheus.CounterVec
+	// unread counts the calls refused before their request was read (authorizer.tap), which the
+	// interceptors of rpc never see. By reason only: the method is the client's to name.
+	unread *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -27,8 +31,15 @@ func newMetrics() *metrics {
 			Name: "commentd_moderation_decisions_total",
 			Help: "Moderator decisions that succeeded, by action (a decision repeated on a comment already in its target state counts again).",
 		}, []string{"action"}),
+		unread: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "commentd_grpc_refused_unread_total",
+			Help: "Calls refused for their API key before their request was read (no key, or one not in force), by reason; they are not in grpc_server_handled_total.",
+		}, []string{"reason"}),
 	}
 	// Create every series at zero so rates and alerts work before the first event.
+	for _, r := range []string{ReasonAPIKeyMissing, ReasonAPIKeyInvalid} {
+		m.unread.WithLabelValues(r)
+	}
 	for _, s := range []comment.State{comment.StatePublished, comment.StatePending, comment.StateRejected, comment.StateSpam} {
 		m.submitted.WithLabelValues(s.String())
 	}
@@ -44,7 +55,12 @@ func (m *metrics) register(reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}
-	reg.MustRegister(m.rpc, m.submitted, m.decisions)
+	reg.MustRegister(m.rpc, m.submitted, m.decisions, m.unread)
+}
+
+// refusedUnread counts a call refused before it was read with err, a status error.
+func (m *metrics) refusedUnread(err error) {
+	m.unread.WithLabelValues(errorReason(status.Convert(err))).Inc()
 }
 
 func (m *metrics) commentSubmitted(s comment.State) {

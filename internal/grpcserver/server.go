@@ -165,6 +165,10 @@ func New(opts Options) *Server {
 		grpc.NumStreamWorkers(StreamWorkers),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.InTapHandle(auth.tap(func(ctx context.Context, method string, err error) {
+			logs.refused(ctx, method, err)
+			m.refusedUnread(err)
+		})),
 		grpc.ChainUnaryInterceptor(
 			logs.unary,
 			m.rpc.UnaryServerInterceptor(),
