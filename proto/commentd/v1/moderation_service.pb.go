@@ -2859,6 +2859,9 @@ type TrainSpamRequest struct {
 	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters without spaces or "@") that
 	// makes the call safe to retry: a call that failed part way has trained some of its examples, and resending it with the same
 	// request_id and the same examples within 24 hours trains only the rest. Without it, a resend trains again.
+	// Unlike SubmitComment's, a request_id sent again with other examples is not refused: the call is trained in
+	// steps of consecutive examples, and a step is skipped only when an earlier call with this id trained the same
+	// examples at the same place, so other examples are trained as a new call's would be.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
