@@ -67,26 +67,12 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 	if err != nil {
 		return nil, err
 	}
-	pb := banToProto(b)
-	if err := s.auditChange(ctx, moderation.AuditBan, caller.Name, pb.GetName(), b.Reason); err != nil {
-		return nil, err
-	}
-	resp := &commentdv1.CreateBanResponse{Ban: pb}
+	// The store recorded the ban in the audit log in the step that stored it (ratelimit.BanStore).
+	resp := &commentdv1.CreateBanResponse{Ban: banToProto(b)}
 	if replaced != nil {
 		resp.ReplacedBan = banToProto(*replaced)
 	}
 	return resp, nil
-}
-
-// auditChange records a change of a ban or a word-list entry in the audit log, after the change is
-// stored: when the entry cannot be written the caller gets the error, though the change was made
-// (a retry makes it again, harmlessly). A server without an audit log records nothing.
-func (s *moderationServer) auditChange(ctx context.Context, a moderation.AuditAction, moderator, name, reason string) error {
-	err := s.moderation.RecordAudit(ctx, moderation.AuditEvent{Moderator: moderator, Action: a, Target: name, Reason: reason})
-	if errors.Is(err, errors.ErrUnsupported) {
-		return nil
-	}
-	return err
 }
 
 // banTarget resolves the request's target. A comment target needs the comment, which must exist
@@ -287,10 +273,8 @@ func (s *moderationServer) DeleteBan(ctx context.Context, r *commentdv1.DeleteBa
 	if err != nil {
 		return nil, err
 	}
-	if err := s.bans.Unban(ctx, t); err != nil {
-		return nil, err
-	}
-	if err := s.auditChange(ctx, moderation.AuditUnban, caller.Name, r.GetName(), ""); err != nil {
+	// Recorded in the audit log by the store, in the step that lifts the ban.
+	if err := s.bans.Unban(ctx, t, caller.Name); err != nil {
 		return nil, err
 	}
 	return &commentdv1.DeleteBanResponse{}, nil

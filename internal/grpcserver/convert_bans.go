@@ -1,7 +1,6 @@
 package grpcserver
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -9,29 +8,10 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// A ban's resource name is "bans/{ban_id}", and the id is its target's id made safe for a URL path
-// segment (letters, digits, '.', '-'), so one target has one name and the name needs no lookup:
-//
-//	author:<hash>            author-<hash>
-//	ip:<hash>                ip-<hash>
-//	range:203.0.113.0/24     range-203.0.113.0-24
-//	range:2001:db8::/48      range-2001-db8---48     (':' becomes '-'; the last '-' starts the length)
-//
-// An IPv6 range never holds a '.' (netip writes embedded IPv4 only for IPv4-mapped addresses, which
-// a range may not be) and an IPv4 range never a ':', so the '.' tells the two apart.
+// A ban's resource name is "bans/{ban_id}" (ratelimit.Target.Name): the id is its target's id
+// made safe for a URL path segment, so one target has one name and the name needs no lookup.
 
-const banCollection = "bans/"
-
-// banID returns the id of the ban on t.
-func banID(t ratelimit.Target) string {
-	switch t.Kind {
-	case ratelimit.TargetAuthor, ratelimit.TargetIP:
-		return t.Kind.String() + "-" + t.Key
-	case ratelimit.TargetRange:
-		return "range-" + strings.ReplaceAll(t.Range.Addr().String(), ":", "-") + "-" + strconv.Itoa(t.Range.Bits())
-	}
-	return ""
-}
+const banCollection = ratelimit.BanCollection
 
 // banTargetFromName reads a ban's resource name back into its target. Anything but the canonical
 // name of a valid target is a *comment.ValidationError on field.
@@ -67,7 +47,7 @@ func banTargetFromName(field, name string) (ratelimit.Target, error) {
 		return ratelimit.Target{}, bad
 	}
 	t, err := ratelimit.ParseTarget(field, text)
-	if err != nil || banID(t) != id {
+	if err != nil || t.ID() != id {
 		return ratelimit.Target{}, bad
 	}
 	return t, nil
@@ -77,7 +57,7 @@ func banTargetFromName(field, name string) (ratelimit.Target, error) {
 // never holds an email or a single address in clear.
 func banToProto(b ratelimit.Ban) *commentdv1.Ban {
 	return &commentdv1.Ban{
-		Name:       banCollection + banID(b.Target),
+		Name:       b.Target.Name(),
 		Target:     b.Target.String(),
 		Reason:     b.Reason,
 		Moderator:  b.Moderator,

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -86,9 +87,13 @@ func init() { toxics.Register(cutReplyType, new(cutReplyToxic)) }
 //
 // With Drop it swallows that reply instead and leaves the connection open: the client waits for
 // it until its deadline, as when Redis answers too late.
+//
+// With Exact it fires only on a chunk that is Match and nothing more: a reply as short as an
+// integer's (":1\r\n") is then told from a longer reply that holds those bytes.
 type cutReplyToxic struct {
 	Match string `json:"match"`
 	Drop  bool   `json:"drop"`
+	Exact bool   `json:"exact"`
 	fired atomic.Bool
 }
 
@@ -102,7 +107,11 @@ func (c *cutReplyToxic) Pipe(stub *toxics.ToxicStub) {
 				stub.Close()
 				return
 			}
-			if bytes.Contains(chunk.Data, []byte(c.Match)) && c.fired.CompareAndSwap(false, true) {
+			matched := bytes.Contains(chunk.Data, []byte(c.Match))
+			if c.Exact {
+				matched = string(chunk.Data) == c.Match
+			}
+			if matched && c.fired.CompareAndSwap(false, true) {
 				if c.Drop {
 					continue
 				}
@@ -126,6 +135,12 @@ func (fp *faultProxy) cutOnce(t *testing.T, name, match string) func() bool {
 func (fp *faultProxy) dropOnce(t *testing.T, name, match string) func() bool {
 	t.Helper()
 	return fp.replyToxic(t, name, map[string]any{"match": match, "drop": true})
+}
+
+// dropExactOnce is dropOnce for the first reply that is exactly reply, alone in its chunk.
+func (fp *faultProxy) dropExactOnce(t *testing.T, name, reply string) func() bool {
+	t.Helper()
+	return fp.replyToxic(t, name, map[string]any{"match": reply, "drop": true, "exact": true})
 }
 
 func (fp *faultProxy) replyToxic(t *testing.T, name string, attrs map[string]any) func() bool {
@@ -180,6 +195,7 @@ func newFaultEnv(t *testing.T, mode comment.Mode) *faultEnv {
 		Moderation: moderation.NewService(e.store, e.ring, withWorkflow(moderation.Options{
 			DefaultMode: mode, Learner: spam.NewLearner(e.store, e.ring), Histories: e.store,
 		}, e.store)),
+		Bans:        ratelimit.NewBans(e.store, ratelimit.BansOptions{Keys: e.ring}),
 		Registerer:  e.reg,
 		CallTimeout: faultCallTimeout,
 		Spam: grpcserver.SpamOptions{
@@ -669,4 +685,149 @@ func TestFaultThreadUpdateRetriedAfterDeadline(t *testing.T) {
 	if n := e.sumField(t, "}st:", "d:"+modKeyName+":o"); n != 1 {
 		t.Errorf("after UpdateThread(closed) timed out and was resent, the daily counters count %d other actions of %s, want 1", n, modKeyName)
 	}
+}
+
+// otherActions returns the moderator's count of other actions today, as GetStats gives it.
+func (e *faultEnv) otherActions(t *testing.T, moderator string) int64 {
+	t.Helper()
+	resp, err := e.mod.GetStats(e.as(t, modKeyName), &commentdv1.GetStatsRequest{Days: 1})
+	if err != nil {
+		t.Fatalf("called GetStats: %v", err)
+	}
+	for _, m := range resp.GetModerators() {
+		if m.GetModerator() == moderator {
+			return m.GetOther()
+		}
+	}
+	return 0
+}
+
+// wantAudited fails the test unless the audit log of target holds exactly the entries want
+// ("action by moderator: reason", newest first), and the moderator's other actions of the day
+// number as many.
+func (e *faultEnv) wantAudited(t *testing.T, when, target string, want ...string) {
+	t.Helper()
+	var got []string
+	for _, ev := range e.audited(t, target) {
+		got = append(got, fmt.Sprintf("%s by %s: %s", ev.GetAction(), ev.GetModerator(), ev.GetReason()))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s, the audit log of %s holds %q; want %q", when, target, got, want)
+	}
+	if n := e.otherActions(t, modKeyName); n != int64(len(want)) {
+		t.Errorf("%s, GetStats counts %d other actions of %s today; want %d", when, n, modKeyName, len(want))
+	}
+}
+
+// lostReply calls call with Redis's reply to its write dropped (dropped reports whether it was),
+// wants UNAVAILABLE or DEADLINE_EXCEEDED for it, and takes the fault away.
+func (e *faultEnv) lostReply(t *testing.T, what string, dropped func() bool, call func() error) {
+	t.Helper()
+	err := call()
+	if code, reason := codeReason(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+		t.Fatalf("called %s with its reply from Redis lost, got %v %q (%v); want Unavailable or DeadlineExceeded", what, code, reason, err)
+	}
+	if !dropped() {
+		t.Fatalf("called %s: its reply from Redis was never dropped", what)
+	}
+	e.proxy.removeToxic(t, "late")
+}
+
+// A word-list entry added by a call whose reply from Redis is lost is in the audit log, once, in
+// the moderator's name: the moderator's resend finds the entry there and adds nothing, so an entry
+// written only after the store's reply came would be written by neither call.
+func TestFaultCreateFilterRetriedAfterDeadline(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePost)
+	mod := e.as(t, modKeyName)
+	r := &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{
+		List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_WORD, Value: "slowcasino",
+	}}
+	dropped := e.proxy.dropOnce(t, "late", "*2\r\n$3\r\nnew\r\n")
+	e.lostReply(t, "CreateFilter", dropped, func() error { _, err := e.mod.CreateFilter(mod, r); return err })
+	resp, err := e.mod.CreateFilter(mod, r)
+	if err != nil {
+		t.Fatalf("called CreateFilter again: %v", err)
+	}
+	e.wantAudited(t, "after CreateFilter timed out and was resent", resp.GetFilter().GetName(),
+		"AUDIT_ACTION_CREATE_FILTER by "+modKeyName+": spam list, word")
+}
+
+// A word-list entry removed by a call whose reply from Redis is lost is in the audit log, once: the
+// moderator's resend finds no entry (NOT_FOUND), and wrote nothing either.
+func TestFaultDeleteFilterRetriedAfterDeadline(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePost)
+	mod := e.as(t, modKeyName)
+	created, err := e.mod.CreateFilter(mod, &commentdv1.CreateFilterRequest{Filter: &commentdv1.Filter{
+		List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_DOMAIN, Value: "slow-pills.example",
+	}})
+	if err != nil {
+		t.Fatalf("called CreateFilter: %v", err)
+	}
+	name := created.GetFilter().GetName()
+	dropped := e.proxy.dropOnce(t, "late", "*1\r\n$7\r\ndeleted\r\n")
+	r := &commentdv1.DeleteFilterRequest{Name: name}
+	e.lostReply(t, "DeleteFilter", dropped, func() error { _, err := e.mod.DeleteFilter(mod, r); return err })
+	if _, err := e.mod.DeleteFilter(mod, r); status.Code(err) != codes.NotFound {
+		t.Fatalf("called DeleteFilter(%s) again: %v; want NotFound, the first call removed it", name, err)
+	}
+	e.wantAudited(t, "after DeleteFilter timed out and was resent", name,
+		"AUDIT_ACTION_DELETE_FILTER by "+modKeyName+": ",
+		"AUDIT_ACTION_CREATE_FILTER by "+modKeyName+": hold list, domain")
+}
+
+// A ban stored by a call whose reply from Redis is lost is in the audit log at once, in the
+// moderator's name and with the reason. The moderator's resend stores the ban again (a target has
+// one ban, and the new one replaces the one in force: the reply names the first call's) and
+// records that second ban too.
+func TestFaultCreateBanRetriedAfterDeadline(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePost)
+	mod := e.as(t, modKeyName)
+	r := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"}, Reason: "slow flood"}
+	// The range is banned before, so the reply to the call under test is the ban it replaced, which
+	// only this reply holds.
+	first := &commentdv1.CreateBanRequest{Target: r.GetTarget(), Reason: "earlier-flood"}
+	if _, err := e.mod.CreateBan(mod, first); err != nil {
+		t.Fatalf("called CreateBan(%s): %v", first.GetIpRange(), err)
+	}
+	dropped := e.proxy.dropOnce(t, "late", "earlier-flood")
+	e.lostReply(t, "CreateBan", dropped, func() error { _, err := e.mod.CreateBan(mod, r); return err })
+	const name = "bans/range-198.51.100.0-24"
+	e.wantAudited(t, "after CreateBan timed out", name,
+		"AUDIT_ACTION_BAN by "+modKeyName+": slow flood",
+		"AUDIT_ACTION_BAN by "+modKeyName+": earlier-flood")
+
+	resp, err := e.mod.CreateBan(mod, r)
+	if err != nil {
+		t.Fatalf("called CreateBan again: %v", err)
+	}
+	if old := resp.GetReplacedBan(); old.GetReason() != "slow flood" || old.GetModerator() != modKeyName {
+		t.Errorf("CreateBan resent after a lost reply replaced %v; want the ban the first call made", old)
+	}
+	e.wantAudited(t, "after CreateBan timed out and was resent", name,
+		"AUDIT_ACTION_BAN by "+modKeyName+": slow flood",
+		"AUDIT_ACTION_BAN by "+modKeyName+": slow flood",
+		"AUDIT_ACTION_BAN by "+modKeyName+": earlier-flood")
+}
+
+// A ban lifted by a call whose reply from Redis is lost is in the audit log, once: the moderator's
+// resend finds no ban (NOT_FOUND) and wrote nothing either.
+func TestFaultDeleteBanRetriedAfterDeadline(t *testing.T) {
+	e := newFaultEnv(t, comment.ModePost)
+	mod := e.as(t, modKeyName)
+	created, err := e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.0/24"}, Reason: "bot net"})
+	if err != nil {
+		t.Fatalf("called CreateBan: %v", err)
+	}
+	name := created.GetBan().GetName()
+	// bans_delete.lua answers 1: a reply of its own in its chunk, as the server's other calls are
+	// idle meanwhile.
+	dropped := e.proxy.dropExactOnce(t, "late", ":1\r\n")
+	r := &commentdv1.DeleteBanRequest{Name: name}
+	e.lostReply(t, "DeleteBan", dropped, func() error { _, err := e.mod.DeleteBan(mod, r); return err })
+	if _, err := e.mod.DeleteBan(mod, r); status.Code(err) != codes.NotFound {
+		t.Fatalf("called DeleteBan(%s) again: %v; want NotFound, the first call lifted it", name, err)
+	}
+	e.wantAudited(t, "after DeleteBan timed out and was resent", name,
+		"AUDIT_ACTION_UNBAN by "+modKeyName+": ",
+		"AUDIT_ACTION_BAN by "+modKeyName+": bot net")
 }

@@ -2,10 +2,8 @@ package grpcserver
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/commentd/commentd/internal/comment"
-	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/spam"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -30,23 +28,13 @@ func (s *moderationServer) CreateFilter(ctx context.Context, r *commentdv1.Creat
 	if list == spam.FilterListAny {
 		list = spam.FilterList(-1) // unset is "any" only in queries
 	}
-	stored, created, err := s.spam.Filters.Create(ctx, caller.Name, list, filterKindFromProto(f.GetKind()), f.GetValue())
+	stored, _, err := s.spam.Filters.Create(ctx, caller.Name, list, filterKindFromProto(f.GetKind()), f.GetValue())
 	if err != nil {
 		return nil, err
 	}
-	pb := filterToProto(stored)
-	if !created {
-		// The entry existed: nothing changed, so the audit log, which names who added it, gains
-		// no second "added" in another moderator's name.
-		return &commentdv1.CreateFilterResponse{Filter: pb}, nil
-	}
-	// The entry says which list and kind, never the value: an email or address entry is personal
-	// data, and the audit log keeps none.
-	what := fmt.Sprintf("%s list, %s", stored.List, stored.Kind)
-	if err := s.auditChange(ctx, moderation.AuditCreateFilter, caller.Name, pb.GetName(), what); err != nil {
-		return nil, err
-	}
-	return &commentdv1.CreateFilterResponse{Filter: pb}, nil
+	// The store recorded a new entry in the audit log in the step that stored it; an entry that
+	// existed changed nothing and recorded nothing (spam.FilterStore).
+	return &commentdv1.CreateFilterResponse{Filter: filterToProto(stored)}, nil
 }
 
 func (s *moderationServer) ListFilters(ctx context.Context, r *commentdv1.ListFiltersRequest) (*commentdv1.ListFiltersResponse, error) {
@@ -72,10 +60,8 @@ func (s *moderationServer) DeleteFilter(ctx context.Context, r *commentdv1.Delet
 	if err != nil {
 		return nil, err
 	}
-	if err := s.spam.Filters.Delete(ctx, id); err != nil {
-		return nil, err
-	}
-	if err := s.auditChange(ctx, moderation.AuditDeleteFilter, caller.Name, "filters/"+id, ""); err != nil {
+	// Recorded in the audit log by the store, in the step that removes the entry.
+	if err := s.spam.Filters.Delete(ctx, caller.Name, id); err != nil {
 		return nil, err
 	}
 	return &commentdv1.DeleteFilterResponse{}, nil

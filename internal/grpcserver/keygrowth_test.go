@@ -28,11 +28,11 @@ var durableKeys = []*regexp.Regexp{
 	regexp.MustCompile(`^\{s\d\d\}q:[234](:[^:]+)?$`),       // queues, per shard and per thread
 	regexp.MustCompile(`^\{s\d\d\}(a|ul|pf)$`),              // audit log, unlearnt decisions, purged to forget
 	regexp.MustCompile(`^\{audit\}a$`),                      // audit log of actions on nothing sharded
-	regexp.MustCompile(`^\{bans\}:[rce]$`),                  // ban records and their indexes
+	regexp.MustCompile(`^\{bans\}:[rcea]$`),                 // ban records, their indexes and audit log
 	regexp.MustCompile(`^\{rl:author:[0-9a-f]{40}\}:[ho]$`), // author's record and outcomes
 	regexp.MustCompile(`^\{spam:\d+:site\}:[cnlx]$`),        // the site's spam model
 	regexp.MustCompile(`^\{spam:campaigns\}:x$`),            // campaign stream (trimmed)
-	regexp.MustCompile(`^\{spam:filters\}:[ev]$`),           // word lists and their version
+	regexp.MustCompile(`^\{spam:filters\}:[eva]$`),          // word lists, their version and audit log
 }
 
 // TestKeyGrowth runs a mixed workload through the server wired as commentd wires it (default

@@ -162,3 +162,15 @@ func countSpam(xs []spam.Example) int {
 	}
 	return n
 }
+
+// auditChange records an action on a spam model in the audit log, after it is done: when the
+// entry cannot be written the caller gets the error, though the action was done. A server without
+// an audit log records nothing. Bans and word-list entries are recorded by their stores, in the
+// change's own atomic step (ratelimit.BanStore, spam.FilterStore).
+func (s *moderationServer) auditChange(ctx context.Context, a moderation.AuditAction, moderator, name, reason string) error {
+	err := s.moderation.RecordAudit(ctx, moderation.AuditEvent{Moderator: moderator, Action: a, Target: name, Reason: reason})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}

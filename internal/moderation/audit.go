@@ -119,8 +119,10 @@ func (q AuditQuery) Matches(e AuditEvent) bool {
 }
 
 // Auditor appends to the audit log. Comment decisions (and takedowns by reports) and thread
-// settings are appended by the Store in the same atomic step as the change; everything else
-// (bans, word-list entries) goes through an Auditor, by Service.RecordAudit.
+// settings are appended by the Store, and bans and word-list entries by their stores
+// (ratelimit.BanStore, spam.FilterStore), in the same atomic step as the change; everything else
+// (erasures, exports, the spam retention, spam models) goes through an Auditor, by
+// Service.RecordAudit.
 type Auditor interface {
 	// AppendAudit appends e; the log gives the entry its ID and its time (e.At, when set, only
 	// picks the day it counts in). It also counts e as an "other" action of e.Moderator in that
@@ -146,9 +148,10 @@ const (
 	maxAuditReason    = comment.MaxReasonChars + 100
 )
 
-// RecordAudit appends an action that is not a comment decision to the audit log: the ban and
-// word-list handlers call it after their change is stored, with Moderator the caller's key name
-// and Target the resource name ("bans/{id}", "filters/{id}"). Reason is cut to maxAuditReason.
+// RecordAudit appends an action that its store does not record itself to the audit log (an
+// erasure, an export, the spam retention, a spam model's training or deletion), after it is done,
+// with Moderator the caller's key name and Target the resource name. Reason is cut to
+// maxAuditReason.
 func (s *Service) RecordAudit(ctx context.Context, e AuditEvent) error {
 	if s.audit == nil {
 		return unsupported("audit log")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,33 @@ func (t Target) String() string {
 	}
 	return t.Kind.String()
 }
+
+// ID is the ban's id, its target's id made safe for a URL path segment (letters, digits, '.',
+// '-'), so one target has one id and the id needs no lookup:
+//
+//	author:<hash>            author-<hash>
+//	ip:<hash>                ip-<hash>
+//	range:203.0.113.0/24     range-203.0.113.0-24
+//	range:2001:db8::/48      range-2001-db8---48     (':' becomes '-'; the last '-' starts the length)
+//
+// An IPv6 range never holds a '.' (netip writes embedded IPv4 only for IPv4-mapped addresses, which
+// a range may not be) and an IPv4 range never a ':', so the '.' tells the two apart.
+func (t Target) ID() string {
+	switch t.Kind {
+	case TargetAuthor, TargetIP:
+		return t.Kind.String() + "-" + t.Key
+	case TargetRange:
+		return "range-" + strings.ReplaceAll(t.Range.Addr().String(), ":", "-") + "-" + strconv.Itoa(t.Range.Bits())
+	}
+	return ""
+}
+
+// BanCollection starts the resource name of every ban, "bans/{id}": the name the API gives a ban
+// and the target of its entries in the moderators' audit log.
+const BanCollection = "bans/"
+
+// Name is the resource name of the ban on t, BanCollection and its ID.
+func (t Target) Name() string { return BanCollection + t.ID() }
 
 // Limits on ranges: a range ban must not be able to lock out the whole Internet by a typo (the
 // bounds are privacy's, which word-list entries share), and a full-length prefix is one reader's
@@ -157,12 +185,20 @@ type BanRequest struct {
 }
 
 // BanStore keeps bans. Expired bans are never returned.
+//
+// A store that keeps the moderators' audit log records each ban it stores and each one it lifts
+// there (action ban or unban, target the ban's Name, by the moderator, a ban with its reason), and
+// counts it among the moderator's other actions of the day, in the same atomic step as the change:
+// an entry written after the change would be lost with a reply that came after the call's
+// deadline, and the moderator's resend of an unban, which finds no ban, would record nothing. A
+// call the store's client resends records nothing more.
 type BanStore interface {
 	// PutBan stores b, replacing any ban on the same target, and returns the ban it replaced
 	// if that one was in force at b.CreatedAt (nil if none).
 	PutBan(ctx context.Context, b Ban) (replaced *Ban, err error)
-	// DeleteBan removes the ban on t, or returns ErrBanNotFound when no ban on t is active at now.
-	DeleteBan(ctx context.Context, t Target, now time.Time) error
+	// DeleteBan removes the ban on t in moderator's name, or returns ErrBanNotFound when no ban
+	// on t is active at now.
+	DeleteBan(ctx context.Context, t Target, now time.Time, moderator string) error
 	// ListBans returns one page of the bans active at now, newest first, and the next page token
 	// ("" at the end); a token it did not issue is comment.ErrInvalidPageToken.
 	ListBans(ctx context.Context, now time.Time, p comment.Page) ([]Ban, string, error)
@@ -355,14 +391,18 @@ func CheckBanReason(verr *comment.ValidationError, field, reason string) string 
 	return reason
 }
 
-// Unban removes the ban on t. It returns ErrBanNotFound when there is none (or it has expired).
-func (bs *Bans) Unban(ctx context.Context, t Target) error {
+// Unban removes the ban on t in moderator's name. It returns ErrBanNotFound when there is none (or
+// it has expired).
+func (bs *Bans) Unban(ctx context.Context, t Target, moderator string) error {
 	var verr comment.ValidationError
 	t = t.validate(&verr, "target")
+	if m := strings.TrimSpace(moderator); m == "" || len(m) > MaxModeratorChars {
+		verr.Add("moderator", fmt.Sprintf("required: 1 to %d characters", MaxModeratorChars))
+	}
 	if err := verr.Err(); err != nil {
 		return err
 	}
-	return bs.store.DeleteBan(ctx, t, bs.now())
+	return bs.store.DeleteBan(ctx, t, bs.now(), strings.TrimSpace(moderator))
 }
 
 // List returns one page of the active bans, newest first, and the next page token.

@@ -74,7 +74,7 @@ type banStoreStub struct {
 }
 
 func (s banStoreStub) PutBan(_ context.Context, b Ban) (*Ban, error) { return nil, s.put(b) }
-func (s banStoreStub) DeleteBan(_ context.Context, t Target, now time.Time) error {
+func (s banStoreStub) DeleteBan(_ context.Context, t Target, now time.Time, _ string) error {
 	return s.delete(t, now)
 }
 func (s banStoreStub) ListBans(context.Context, time.Time, comment.Page) ([]Ban, string, error) {

@@ -16,13 +16,18 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 )
 
-// The audit log (moderation.AuditLog) is one append-only Redis stream per shard, plus one for
-// actions on nothing sharded (bans, word lists): numShards+1 streams, numbered 0..numShards.
-// decide.lua, reports.lua and thread_update.lua append to their shard's stream in the same atomic
-// step as the change; AppendAudit appends the rest. Entry ids are Redis's, "<unix ms>-<seq>", so a stream is
-// in time order and an entry's time is its id's. Streams are never trimmed.
+// The audit log (moderation.AuditLog) is one append-only Redis stream per shard, one for bans and
+// one for word-list entries, each in the hash slot of what it records, plus one for other actions
+// on nothing sharded: auditStreams streams, numbered as keys.go says. decide.lua, reports.lua and
+// thread_update.lua append to their shard's stream, and the bans and word-list scripts to theirs,
+// in the same atomic step as the change, so a change whose reply is lost is still recorded, once;
+// AppendAudit appends the rest. Bans and word-list entries recorded before they had streams of
+// their own are in the stream of other actions, which a listing by their target reads too. Entry
+// ids are Redis's, "<unix ms>-<seq>", so a stream is in time order and an entry's time is its
+// id's. Streams are never trimmed.
 //
 // ListAudit merges the streams newest first. The order of the whole log is (ms, seq, stream)
 // descending; a page token is the last position a page considered:
@@ -70,9 +75,9 @@ func parseStreamID(id string) (ms, seq uint64, ok bool) {
 	return ms, seq, err1 == nil && err2 == nil
 }
 
-// auditStreamOf returns the stream a target's entries go to: its comment's or thread's shard, or
-// the stream of actions on nothing sharded. ok is false for a comment id this store never
-// issued, which no stream holds.
+// auditStreamOf returns the stream a target's entries go to: its comment's or thread's shard, the
+// stream of bans or of word-list entries, or the stream of other actions on nothing sharded. ok
+// is false for a comment id this store never issued, which no stream holds.
 func auditStreamOf(target string) (stream int, ok bool) {
 	if id, found := strings.CutPrefix(target, "comments/"); found {
 		shard, ok := shardOfID(id)
@@ -81,8 +86,51 @@ func auditStreamOf(target string) (stream int, ok bool) {
 	if id, found := strings.CutPrefix(target, "threads/"); found && comment.ValidThreadID(id) {
 		return shardOfThread(id), true
 	}
+	switch {
+	case strings.HasPrefix(target, ratelimit.BanCollection):
+		return auditBans, true
+	case strings.HasPrefix(target, filterCollection):
+		return auditFilters, true
+	}
 	return auditShard, true
 }
+
+// filterCollection starts the resource name of a word-list entry, "filters/{id}", the target of
+// its audit entries.
+const filterCollection = "filters/"
+
+// auditStreamsOf returns the streams that may hold a target's entries: the one they go to, and
+// for a ban or a word-list entry also the stream of other actions, which recorded them before.
+func auditStreamsOf(target string) []int {
+	stream, ok := auditStreamOf(target)
+	switch {
+	case !ok:
+		return nil
+	case stream == auditBans || stream == auditFilters:
+		return []int{auditShard, stream}
+	}
+	return []int{stream}
+}
+
+// auditStep returns the keys and arguments with which a change's own script records e in the
+// audit log (audit_record.lua): the stream and the day's counters of stream; then the counter
+// field ("" when e counts nowhere, as AppendAudit decides), when the counters expire, and e's
+// moderator, action, target and reason. e.At, when set, picks the day.
+func (s *Store) auditStep(stream int, e moderation.AuditEvent) ([]string, []any) {
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	day := dayOf(e.At)
+	field := ""
+	if !moderation.IsServer(e.Moderator) && e.Action.Decision() {
+		field = moderatorField(e.Moderator, counterLetter(e.Action))
+	}
+	return []string{s.keys.audit(stream), s.keys.stats(stream, day)},
+		[]any{field, dayEnd(day).Add(statsKeep * time.Second).Unix(), e.Moderator, string(e.Action), e.Target, e.Reason}
+}
+
+//go:embed audit_record.lua
+var auditRecordSrc string
 
 //go:embed audit_append.lua
 var auditAppendSrc string
@@ -131,14 +179,11 @@ func (s *Store) ListAudit(ctx context.Context, q moderation.AuditQuery, p commen
 		batch = max(batch, auditScan)
 	}
 	var streams []int
-	switch stream, ok := auditStreamOf(q.Target); {
-	case q.Target == "":
-		for i := range numShards + 1 {
+	if q.Target == "" {
+		for i := range auditStreams {
 			streams = append(streams, i)
 		}
-	case ok:
-		streams = []int{stream}
-	default:
+	} else if streams = auditStreamsOf(q.Target); streams == nil {
 		return nil, "", nil
 	}
 
@@ -312,7 +357,7 @@ func decodeAuditToken(tok, query string) (*auditPos, error) {
 	}
 	ms, seq, ok := parseStreamID(parts[2])
 	stream, err := strconv.Atoi(parts[3])
-	if !ok || err != nil || stream < 0 || stream > auditShard {
+	if !ok || err != nil || stream < 0 || stream >= auditStreams {
 		return nil, bad
 	}
 	return &auditPos{ms: ms, seq: seq, stream: stream}, nil

@@ -2,13 +2,16 @@ package redisstore
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // workflowRun drives every moderator-workflow operation of the store once, on whatever Redis s
@@ -94,13 +97,38 @@ func workflowRun(t *testing.T, s *Store) {
 			t.Fatalf("AppendAudit(%+v) = %v", e, err)
 		}
 	}
+	// Bans and word-list entries, recorded by their own scripts in their slots.
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{})
+	ban := ratelimit.RangeTarget(netip.MustParsePrefix("198.51.100.0/24"))
+	if _, err := bans.Ban(ctx, ratelimit.BanRequest{Target: ban, Reason: "flood", Moderator: "anna"}); err != nil {
+		t.Fatalf("Ban(%v) = %v", ban, err)
+	}
+	if err := bans.Unban(ctx, ban, "anna"); err != nil {
+		t.Fatalf("Unban(%v) = %v", ban, err)
+	}
+	fs := spam.NewFilters(s, spamKeyring(t), spam.FiltersOptions{})
+	f, _, err := fs.Create(ctx, "anna", spam.FilterListSpam, spam.FilterWord, "casino")
+	if err != nil {
+		t.Fatalf("Create(spam, word casino) = %v", err)
+	}
+	if err := fs.Delete(ctx, "anna", f.ID); err != nil {
+		t.Fatalf("Delete(%s) = %v", f.ID, err)
+	}
+	if got := listAudit(t, s, moderation.AuditQuery{Target: ban.Name()}, 10); len(got) != 2 || got[0].Action != moderation.AuditUnban || got[1].Action != moderation.AuditBan {
+		t.Errorf("ListAudit(target %s) = %+v; want the unban, then the ban", ban.Name(), got)
+	}
+	if got := listAudit(t, s, moderation.AuditQuery{Target: "filters/" + f.ID}, 10); len(got) != 2 || got[0].Action != moderation.AuditDeleteFilter || got[1].Action != moderation.AuditCreateFilter {
+		t.Errorf("ListAudit(target filters/%s) = %+v; want the deletion, then the addition", f.ID, got)
+	}
+
+	const moreActions = 6 // the two appended, the ban and its lifting, the entry and its removal
 	all, _, err := s.ListAudit(ctx, moderation.AuditQuery{}, comment.Page{Size: 100})
-	if err != nil || len(all) != len(held)+3 {
-		t.Errorf("ListAudit = %d events, %v; want %d", len(all), err, len(held)+3)
+	if err != nil || len(all) != len(held)+1+moreActions {
+		t.Errorf("ListAudit = %d events, %v; want %d", len(all), err, len(held)+1+moreActions)
 	}
 	st, err := s.Stats(ctx, now, 1)
-	if err != nil || len(st.Moderators) != 1 || st.Moderators[0].Approved != int64(len(held)) || st.Moderators[0].Other != 2 || st.Days[0].Submitted != int64(len(held)) {
-		t.Errorf("Stats = %+v, %v; want anna's %d approvals and 2 others, %d submitted", st, err, len(held), len(held))
+	if err != nil || len(st.Moderators) != 1 || st.Moderators[0].Approved != int64(len(held)) || st.Moderators[0].Other != moreActions || st.Days[0].Submitted != int64(len(held)) {
+		t.Errorf("Stats = %+v, %v; want anna's %d approvals and %d others, %d submitted", st, err, len(held), moreActions, len(held))
 	}
 }
 

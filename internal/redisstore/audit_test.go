@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
+	"github.com/commentd/commentd/internal/spam"
 )
 
 // actionTo returns the moderator action whose target state is to (reopen for pending).
@@ -256,5 +259,124 @@ func TestAuditFilterScansBoundedPages(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, listAudit(t, ts.Store, moderation.AuditQuery{Moderator: "rare"}, 50), ignoreIDAndTime); diff != "" {
 		t.Errorf("ListAudit(moderator rare), every page (-want +got):\n%s", diff)
+	}
+}
+
+// TestAuditMergesEarlierBansAndFilters: bans and word-list entries are recorded in streams of
+// their own slots now, and were recorded in the stream of other actions ("{audit}") before; the
+// log lists the entries of both, in time order, whole, by target and by moderator, through pages
+// of any size, and the daily statistics count both.
+func TestAuditMergesEarlierBansAndFilters(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
+	fs := spam.NewFilters(ts.Store, spamKeyring(t), spam.FiltersOptions{})
+	ban := rangeTarget("198.51.100.0/24")
+	oldFilter := "filters/0123456789abcdef01234567"
+
+	// earlier appends an entry as the previous release did: to the {audit} stream, counted in
+	// its counters.
+	earlier := func(e moderation.AuditEvent) {
+		t.Helper()
+		if err := ts.rdb.XAdd(ctx, &redis.XAddArgs{Stream: ts.keys.audit(auditShard), Values: []any{
+			"by", e.Moderator, "act", string(e.Action), "target", e.Target, "reason", e.Reason,
+		}}).Err(); err != nil {
+			t.Fatalf("XADD %s: %v", ts.keys.audit(auditShard), err)
+		}
+		if err := ts.rdb.HIncrBy(ctx, ts.keys.stats(auditShard, dayOf(time.Now())), moderatorField(e.Moderator, "o"), 1).Err(); err != nil {
+			t.Fatalf("HINCRBY: %v", err)
+		}
+	}
+	var want []moderation.AuditEvent
+	steps := []struct {
+		e  moderation.AuditEvent
+		do func() // nil: an entry of the previous release
+	}{
+		{moderation.AuditEvent{Moderator: "old-mod", Action: moderation.AuditBan, Target: ban.Name(), Reason: "earlier flood"}, nil},
+		{moderation.AuditEvent{Moderator: "old-mod", Action: moderation.AuditCreateFilter, Target: oldFilter, Reason: "spam list, word"}, nil},
+		{moderation.AuditEvent{Moderator: "anna", Action: moderation.AuditBan, Target: ban.Name(), Reason: "flood"}, func() {
+			mustBan(t, bans, ratelimit.BanRequest{Target: ban, Reason: "flood", Moderator: "anna"})
+		}},
+		{moderation.AuditEvent{Moderator: "old-mod", Action: moderation.AuditUnban, Target: ban.Name()}, nil},
+		{moderation.AuditEvent{Moderator: "anna", Action: moderation.AuditDeleteFilter, Target: oldFilter}, func() {
+			// The entry the previous release added, as it stored it.
+			f, err := spam.NewFilter(spamKeyring(t), "filter", spam.FilterListSpam, spam.FilterWord, "earlier")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.ID = strings.TrimPrefix(oldFilter, "filters/")
+			if err := ts.rdb.HSet(ctx, ts.keys.filterEntries(), f.ID, encodeFilter(f)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Delete(ctx, "anna", f.ID); err != nil {
+				t.Fatalf("Delete(%s) = %v", f.ID, err)
+			}
+		}},
+		{moderation.AuditEvent{Moderator: "anna", Action: moderation.AuditUnban, Target: ban.Name()}, func() {
+			if err := bans.Unban(ctx, ban, "anna"); err != nil {
+				t.Fatalf("Unban(%v) = %v", ban, err)
+			}
+		}},
+		{moderation.AuditEvent{Moderator: "old-mod", Action: moderation.AuditBan, Target: ban.Name(), Reason: "again"}, nil},
+	}
+	for _, st := range steps {
+		if st.do == nil {
+			earlier(st.e)
+		} else {
+			st.do()
+		}
+		want = append([]moderation.AuditEvent{st.e}, want...)
+		// Entries of different streams in one millisecond are ordered by stream.
+		time.Sleep(2 * time.Millisecond)
+	}
+	f, created, err := fs.Create(ctx, "anna", spam.FilterListHold, spam.FilterPhrase, "cheap pills")
+	if err != nil || !created {
+		t.Fatalf("Create(hold, phrase) = %v, %v", created, err)
+	}
+	want = append([]moderation.AuditEvent{{Moderator: "anna", Action: moderation.AuditCreateFilter, Target: "filters/" + f.ID, Reason: "hold list, phrase"}}, want...)
+
+	only := func(keep func(moderation.AuditEvent) bool) []moderation.AuditEvent {
+		var out []moderation.AuditEvent
+		for _, e := range want {
+			if keep(e) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		q    moderation.AuditQuery
+		want []moderation.AuditEvent
+	}{
+		{"everything", moderation.AuditQuery{}, want},
+		{"the ban", moderation.AuditQuery{Target: ban.Name()}, only(func(e moderation.AuditEvent) bool { return e.Target == ban.Name() })},
+		{"the earlier filter", moderation.AuditQuery{Target: oldFilter}, only(func(e moderation.AuditEvent) bool { return e.Target == oldFilter })},
+		{"old-mod", moderation.AuditQuery{Moderator: "old-mod"}, only(func(e moderation.AuditEvent) bool { return e.Moderator == "old-mod" })},
+		{"anna on the ban", moderation.AuditQuery{Moderator: "anna", Target: ban.Name()}, only(func(e moderation.AuditEvent) bool {
+			return e.Moderator == "anna" && e.Target == ban.Name()
+		})},
+	} {
+		for _, size := range []int{1, 2, 5, 100} {
+			got := listAudit(t, ts.Store, tt.q, size)
+			if diff := cmp.Diff(tt.want, got, ignoreIDAndTime); diff != "" {
+				t.Errorf("%s: ListAudit(%+v), pages of %d (-want +got):\n%s", tt.name, tt.q, size, diff)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i].At.After(got[i-1].At) {
+					t.Errorf("%s: ListAudit entry %d at %v is newer than entry %d at %v, want newest first", tt.name, i, got[i].At, i-1, got[i-1].At)
+				}
+			}
+		}
+	}
+
+	st, err := ts.Stats(ctx, time.Now(), 1)
+	if err != nil {
+		t.Fatalf("Stats = %v", err)
+	}
+	wantStats := []moderation.ModeratorStats{{Moderator: "anna", Other: 4}, {Moderator: "old-mod", Other: 4}}
+	if diff := cmp.Diff(wantStats, st.Moderators); diff != "" {
+		t.Errorf("Stats of today, actions counted in the {audit} counters and in those of bans and word lists (-want +got):\n%s", diff)
 	}
 }

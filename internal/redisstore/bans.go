@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/ratelimit"
 )
 
@@ -41,11 +42,12 @@ var (
 	banListSrc string
 )
 
-// Immutable like the rate-limit scripts; each starts with the purge. They run alone (not
-// pipelined), so Script.Run falls back to EVAL by itself after a Redis restart.
+// Immutable like the rate-limit scripts; each starts with the purge, and those that change a ban
+// with the audit step that records it. They run alone (not pipelined), so Script.Run falls back to
+// EVAL by itself after a Redis restart.
 var (
-	banPutScript    = redis.NewScript(banPurgeSrc + banPutSrc)
-	banDeleteScript = redis.NewScript(banPurgeSrc + banDeleteSrc)
+	banPutScript    = redis.NewScript(banPurgeSrc + auditRecordSrc + banPutSrc)
+	banDeleteScript = redis.NewScript(banPurgeSrc + auditRecordSrc + banDeleteSrc)
 	banListScript   = redis.NewScript(banPurgeSrc + banListSrc)
 )
 
@@ -62,7 +64,9 @@ func (s *Store) banKeys() []string {
 }
 
 // PutBan stores b, replacing any ban on the same target, and returns the ban it replaced when
-// that one was in force at b.CreatedAt (ratelimit.BanStore).
+// that one was in force at b.CreatedAt (ratelimit.BanStore). The ban is recorded in the audit log
+// (action ban, by b.Moderator, with b.Reason) in the same script, marked so that a resend of the
+// call by the Redis client records it once.
 func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) (*ratelimit.Ban, error) {
 	rec := banRecord{Reason: b.Reason, Moderator: b.Moderator, CreatedMS: b.CreatedAt.UnixMilli()}
 	if !b.ExpiresAt.IsZero() {
@@ -72,8 +76,12 @@ func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) (*ratelimit.Ban, er
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: put ban: %w", err)
 	}
-	old, err := banPutScript.Run(ctx, s.rdb, s.banKeys(),
-		rec.CreatedMS, b.Target.String(), raw, rec.CreatedMS, rec.ExpiresMS).Text()
+	auditKeys, auditArgs := s.auditStep(auditBans, moderation.AuditEvent{
+		Moderator: b.Moderator, Action: moderation.AuditBan, Target: b.Target.Name(), Reason: b.Reason, At: b.CreatedAt,
+	})
+	keys := append(s.banKeys(), s.keys.auditMark(auditBans, newMarkID()))
+	args := append([]any{rec.CreatedMS, b.Target.String(), raw, rec.CreatedMS, rec.ExpiresMS, auditMarkTTL}, auditArgs...)
+	old, err := banPutScript.Run(ctx, s.rdb, append(keys, auditKeys...), args...).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil
@@ -87,10 +95,16 @@ func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) (*ratelimit.Ban, er
 	return &replaced, nil
 }
 
-// DeleteBan removes the ban on t (ratelimit.BanStore).
-func (s *Store) DeleteBan(ctx context.Context, t ratelimit.Target, now time.Time) error {
-	keys := append(s.banKeys(), s.keys.unbanMark(newMarkID()))
-	n, err := banDeleteScript.Run(ctx, s.rdb, keys, now.UnixMilli(), t.String(), unbanMarkTTL).Int64()
+// DeleteBan removes the ban on t (ratelimit.BanStore), and records that in the audit log (action
+// unban, by moderator) in the same script; a resend of the call by the Redis client finds the
+// call's mark and records nothing more.
+func (s *Store) DeleteBan(ctx context.Context, t ratelimit.Target, now time.Time, moderator string) error {
+	auditKeys, auditArgs := s.auditStep(auditBans, moderation.AuditEvent{
+		Moderator: moderator, Action: moderation.AuditUnban, Target: t.Name(), At: now,
+	})
+	keys := append(append(s.banKeys(), s.keys.unbanMark(newMarkID())), auditKeys...)
+	args := append([]any{now.UnixMilli(), t.String(), unbanMarkTTL}, auditArgs...)
+	n, err := banDeleteScript.Run(ctx, s.rdb, keys, args...).Int64()
 	if err != nil {
 		return storeError("delete ban", err)
 	}

@@ -4,8 +4,15 @@
 -- the target unbanned. A resend of the same call (go-redis retries a write whose reply it lost)
 -- finds its own record and reports nothing replaced, not itself.
 --
+-- The ban is recorded in the bans' audit stream and counted among the moderator's other actions of
+-- the day in the same step (record_audit): written by the caller after the reply, the entry would
+-- be lost with a reply that came after the call's deadline. The call's mark keeps a resend from
+-- recording it twice.
+--
+-- KEYS[4] the call's mark, KEYS[5] the bans' audit stream, KEYS[6] their counters of the day.
 -- ARGV[2] target id, ARGV[3] the record (JSON), ARGV[4] created-at unix ms, ARGV[5] expires-at
--- unix ms or "0" for a ban that never expires.
+-- unix ms or "0" for a ban that never expires, ARGV[6] the mark's lifetime in s, ARGV[7..12] the
+-- audit entry (record_audit).
 local id = ARGV[2]
 local old = redis.call('HGET', KEYS[1], id)
 if old == ARGV[3] then
@@ -22,5 +29,8 @@ if ARGV[5] ~= '0' then
   redis.call('ZADD', KEYS[3], ARGV[5], id)
 else
   redis.call('ZREM', KEYS[3], id)
+end
+if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[6]) then
+  record_audit(KEYS[5], KEYS[6], 7)
 end
 return old

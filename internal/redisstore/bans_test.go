@@ -139,7 +139,7 @@ func TestBanExpiry(t *testing.T) {
 	if list, next, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 0 || next != "" {
 		t.Errorf("List after the bans ran out = %v, %q, %v; want nothing", list, next, err)
 	}
-	if err := bans.Unban(ctx, ratelimit.AuthorTarget(sub.AuthorKey)); !errors.Is(err, ratelimit.ErrBanNotFound) {
+	if err := bans.Unban(ctx, ratelimit.AuthorTarget(sub.AuthorKey), "ann"); !errors.Is(err, ratelimit.ErrBanNotFound) {
 		t.Errorf("Unban of an expired ban = %v, want ratelimit.ErrBanNotFound", err)
 	}
 	// The purge removed the expired records from Redis, not just from view.
@@ -166,13 +166,13 @@ func TestUnbanAndReplace(t *testing.T) {
 	if diff := cmp.Diff(second, *b, equateNetip); diff != "" {
 		t.Errorf("Banned(%v) after a second ban on the same range (-want +got):\n%s", ip, diff)
 	}
-	if err := bans.Unban(ctx, target); err != nil {
+	if err := bans.Unban(ctx, target, "ann"); err != nil {
 		t.Fatalf("Unban(%v) = %v", target, err)
 	}
 	if b, err := g.Banned(ctx, ratelimit.BanLookup{IP: ip}); err != nil || b != nil {
 		t.Errorf("Banned(%v) after Unban = %v, %v; want no ban", ip, b, err)
 	}
-	if err := bans.Unban(ctx, target); !errors.Is(err, ratelimit.ErrBanNotFound) {
+	if err := bans.Unban(ctx, target, "ann"); !errors.Is(err, ratelimit.ErrBanNotFound) {
 		t.Errorf("Unban(%v) twice = %v, want ratelimit.ErrBanNotFound", target, err)
 	}
 }
@@ -219,7 +219,7 @@ func TestListBansPaginates(t *testing.T) {
 		}
 		if page == 1 {
 			// A ban lifted between two pages shifts nothing: it just is not listed.
-			if err := bans.Unban(ctx, want[len(want)-1].Target); err != nil {
+			if err := bans.Unban(ctx, want[len(want)-1].Target, "ann"); err != nil {
 				t.Fatalf("Unban = %v", err)
 			}
 			want = want[:len(want)-1]
@@ -284,6 +284,12 @@ func TestAbuseDataHoldsNoPersonalData(t *testing.T) {
 			}
 		case "zset":
 			dump.WriteString(strings.Join(s.rdb.ZRange(ctx, k, 0, -1).Val(), "\n"))
+		case "stream":
+			for _, m := range s.rdb.XRange(ctx, k, "-", "+").Val() {
+				for f, v := range m.Values {
+					fmt.Fprintf(&dump, "%s=%v\n", f, v)
+				}
+			}
 		default:
 			t.Errorf("key %s has type %s, which this test does not read", k, typ)
 		}
@@ -409,7 +415,7 @@ func TestAbuseOnCluster(t *testing.T) {
 	if o, err := g.Check(ctx, subjectOf(t, "reader@example.com", "203.0.113.4", "thread-7", "x")); err != nil || o.Ban == nil {
 		t.Errorf("Check from a banned range on the cluster = %+v, %v; want the ban", o, err)
 	}
-	if err := bans.Unban(ctx, rangeTarget("203.0.113.0/24")); err != nil {
+	if err := bans.Unban(ctx, rangeTarget("203.0.113.0/24"), "ann"); err != nil {
 		t.Errorf("Unban on the cluster = %v", err)
 	}
 }
@@ -517,7 +523,7 @@ func TestUnbanOfAnExpiredBanThePurgeLeft(t *testing.T) {
 		last = b.Target
 	}
 	now := created.Add(time.Hour)
-	if err := s.DeleteBan(ctx, last, now); !errors.Is(err, ratelimit.ErrBanNotFound) {
+	if err := s.DeleteBan(ctx, last, now, "ann"); !errors.Is(err, ratelimit.ErrBanNotFound) {
 		t.Errorf("DeleteBan(%v, an hour after it expired, 1,004 other bans expired too) = %v, want ratelimit.ErrBanNotFound", last, err)
 	}
 	if n, err := s.rdb.HExists(ctx, s.keys.banRecords(), last.String()).Result(); err != nil || n {

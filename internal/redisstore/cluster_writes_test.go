@@ -91,7 +91,7 @@ func TestClusterMarkedWrites(t *testing.T) {
 			}
 			s.versionStep = func() int64 { return 1 } // a change moves it by one: counted below
 			sent := resendOn(rdb, first.ID)
-			if err := fs.Delete(ctx, first.ID); err != nil {
+			if err := fs.Delete(ctx, "mod", first.ID); err != nil {
 				t.Errorf("Delete(%s), resent = %v, want no error", first.ID, err)
 			}
 			if !sent() {
@@ -100,7 +100,7 @@ func TestClusterMarkedWrites(t *testing.T) {
 			if v, err := s.filterVersion(ctx); err != nil || v != before+1 {
 				t.Errorf("the word lists' version after one Delete resent = %d, %v; want %d", v, err, before+1)
 			}
-			if err := fs.Delete(ctx, first.ID); !errors.Is(err, spam.ErrFilterNotFound) {
+			if err := fs.Delete(ctx, "mod", first.ID); !errors.Is(err, spam.ErrFilterNotFound) {
 				t.Errorf("Delete(%s) again = %v, want spam.ErrFilterNotFound", first.ID, err)
 			}
 			if all, _, err := fs.List(ctx, spam.FilterListAny, comment.Page{Size: 100}); err != nil || len(all) != spam.MaxRegexFilters {

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/spam"
 )
 
@@ -27,7 +28,7 @@ import (
 var (
 	//go:embed filters_write.lua
 	filtersWriteSrc    string
-	filtersWriteScript = redis.NewScript(filtersWriteSrc)
+	filtersWriteScript = redis.NewScript(auditRecordSrc + filtersWriteSrc)
 )
 
 var _ spam.FilterStore = (*Store)(nil)
@@ -64,15 +65,21 @@ func decodeFilter(raw string) (spam.Filter, error) {
 }
 
 // CreateFilter stores f unless an entry with its id exists (then it returns that one, and created
-// false), in one script that also moves the version on.
+// false), in one script that also moves the version on and records a new entry in the audit log
+// (action create_filter, by f.Moderator, reason f.AuditReason).
 func (s *Store) CreateFilter(ctx context.Context, f spam.Filter) (stored spam.Filter, created bool, err error) {
-	keys := []string{s.keys.filterEntries(), s.keys.filterVersion()}
+	auditKeys, auditArgs := s.auditStep(auditFilters, moderation.AuditEvent{
+		Moderator: f.Moderator, Action: moderation.AuditCreateFilter, Target: filterCollection + f.ID, Reason: f.AuditReason(), At: f.CreatedAt,
+	})
+	keys := append([]string{s.keys.filterEntries(), s.keys.filterVersion()}, auditKeys...)
 	maxRegex := 0
 	if f.Kind == spam.FilterRegex {
 		maxRegex = spam.MaxRegexFilters
 	}
 	entry := encodeFilter(f)
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "add", f.ID, entry, spam.MaxFilters, maxRegex, s.versionStep()).Slice()
+	args := append([]any{"add", f.ID, s.versionStep()}, auditArgs...)
+	args = append(args, entry, spam.MaxFilters, maxRegex)
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return spam.Filter{}, false, storeError("create filter", err)
 	}
@@ -119,10 +126,16 @@ func firstString(vs []any) (string, bool) {
 	return s, ok
 }
 
-// DeleteFilter removes an entry, or returns spam.ErrFilterNotFound.
-func (s *Store) DeleteFilter(ctx context.Context, id string) error {
-	keys := []string{s.keys.filterEntries(), s.keys.filterVersion(), s.keys.filterDeleteMark(newMarkID())}
-	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, "del", id, filterDeleteMarkTTL, s.versionStep()).Slice()
+// DeleteFilter removes an entry, or returns spam.ErrFilterNotFound. The removal is recorded in the
+// audit log (action delete_filter, by moderator) in the same script.
+func (s *Store) DeleteFilter(ctx context.Context, id, moderator string) error {
+	auditKeys, auditArgs := s.auditStep(auditFilters, moderation.AuditEvent{
+		Moderator: moderator, Action: moderation.AuditDeleteFilter, Target: filterCollection + id,
+	})
+	keys := append([]string{s.keys.filterEntries(), s.keys.filterVersion()}, auditKeys...)
+	keys = append(keys, s.keys.filterDeleteMark(newMarkID()))
+	args := append([]any{"del", id, s.versionStep()}, auditArgs...)
+	reply, err := filtersWriteScript.Run(ctx, s.rdb, keys, append(args, filterDeleteMarkTTL)...).Slice()
 	if err != nil {
 		return storeError("delete filter", err)
 	}

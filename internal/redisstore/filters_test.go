@@ -73,10 +73,10 @@ func TestFiltersStore(t *testing.T) {
 		t.Errorf("called List(spam) with a token of List(hold), got %v, want ErrInvalidPageToken", err)
 	}
 
-	if err := fs.Delete(ctx, hold[1].ID); err != nil {
+	if err := fs.Delete(ctx, "anna", hold[1].ID); err != nil {
 		t.Errorf("called Delete(%s), got error %v", hold[1].ID, err)
 	}
-	if err := fs.Delete(ctx, hold[1].ID); !errors.Is(err, spam.ErrFilterNotFound) {
+	if err := fs.Delete(ctx, "anna", hold[1].ID); !errors.Is(err, spam.ErrFilterNotFound) {
 		t.Errorf("called Delete(%s) twice, got %v, want ErrFilterNotFound", hold[1].ID, err)
 	}
 
@@ -205,7 +205,7 @@ func TestFiltersReachAnotherInstance(t *testing.T) {
 		t.Fatalf("called Create(casino) on the first server, got error %v", err)
 	}
 	waitFor(t, time.Second, "the entry to apply on the other server", func() bool { return decision() == spam.DecisionSpam })
-	if err := ts.DeleteFilter(ctx, f.ID); err != nil {
+	if err := ts.DeleteFilter(ctx, f.ID, "anna"); err != nil {
 		t.Fatalf("called DeleteFilter, got error %v", err)
 	}
 	waitFor(t, time.Second, "the removal to apply on the other server", func() bool { return decision() == spam.DecisionPublish })
@@ -334,7 +334,7 @@ func TestListFiltersReadsTheListsOnlyWhenTheyChange(t *testing.T) {
 	if diff := cmp.Diff(want, listAll("walk after an add elsewhere")); diff != "" {
 		t.Errorf("called List after another server added an entry, got diff (-want +got):\n%s", diff)
 	}
-	if err := other.DeleteFilter(ctx, want[0].ID); err != nil {
+	if err := other.DeleteFilter(ctx, want[0].ID, "anna"); err != nil {
 		t.Fatalf("called DeleteFilter on another server, got error %v", err)
 	}
 	want = want[1:]

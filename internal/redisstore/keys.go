@@ -296,6 +296,10 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	P {bans}:u:<token>   string  "1": the unban call with that random token removed its ban, so a
 //	                             resend of the call by the Redis client is answered as the first
 //	                             was. TTL unbanMarkTTL.
+//	P {bans}:a, :st:<day>, :am:<token>  the audit entries of bans and their lifting, their daily
+//	                             counters and the marks of PutBan calls, written by the bans
+//	                             scripts in the step that changes a ban: see "Moderation workflow
+//	                             keys" (B).
 //
 // Thread ids and rule names never contain '{' or '}', so R is the only hash tag in a name. Emails
 // and single addresses appear only as keyed hashes; a banned range is a network, kept in clear.
@@ -418,6 +422,9 @@ func (k keys) authorHistory(authorKey string) string {
 //	P {spam:filters}:u:<token> string "1": the deletion call with that random token removed its
 //	                     entry, so a resend of the call by the Redis client is answered as the
 //	                     first was. TTL filterDeleteMarkTTL.
+//	P {spam:filters}:a, :st:<day>  the audit entries of word-list entries added and removed, and
+//	                     their daily counters, written by filters_write.lua in the step that
+//	                     changes the lists: see "Moderation workflow keys" (F).
 //	P{rl:author:<hash>}:o hash   the outcome each decided comment of the author counts as in the
 //	                     record (":h"), field comment id, value "approved", "rejected" or "spam";
 //	                     so a retried decision does not count twice. Same tag as the record. No TTL:
@@ -493,9 +500,13 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 // The audit log, review claims, readers' reports, daily counters and queue events (audit*.go,
 // claims*.go, reports*.go, stats*.go, events*.go and their scripts). What belongs to a comment or
 // a thread lives in its shard, with S = "{sNN}" as above, so create.lua, decide.lua and the
-// report script reach it in their one slot. Actions on nothing sharded (bans, word lists) use
-// the tag X = "{audit}". Moderator names are API key names (apikey.ValidName: no '{', '}' or
-// ':'), so they may end a key name.
+// report script reach it in their one slot. Bans and word-list entries are recorded beside them,
+// under B = "{bans}:" and F = "{spam:filters}:", by the scripts that change them (bans_put.lua,
+// bans_delete.lua, filters_write.lua), in the same atomic step. Other actions on nothing sharded
+// (erasures, exports, the spam retention, spam models) use the tag X = "{audit}", which also
+// holds the bans and word-list entries recorded before they moved to B and F (it is still read).
+// Moderator names are API key names (apikey.ValidName: no '{', '}' or ':'), so they may end a
+// key name.
 //
 //	P S a                stream  the shard's audit log: decisions on its comments, report takedowns
 //	                             and its threads' setting changes. Fields "by" (moderator), "act"
@@ -504,9 +515,15 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             ids are Redis's (unix ms-seq): the entry's time. No TTL, no trim:
 //	                             the log of decisions is kept like the comments they decided.
 //	P X a                stream  the same for actions on nothing sharded.
+//	P B a                stream  the same for bans (actions ban and unban, target bans/{id}).
+//	P F a                stream  the same for word-list entries (create_filter, delete_filter,
+//	                             target filters/{id}).
 //	P S am:<token>       string  "1": the AppendAudit call with that random token appended its
 //	                             entry, so a resend of the call by the Redis client appends and
-//	                             counts nothing more. TTL auditMarkTTL. The same under X.
+//	                             counts nothing more. TTL auditMarkTTL. The same under X; under
+//	                             B, for the ban of that PutBan call (bans_put.lua). An unban and
+//	                             a word-list change need none: their marks above ({bans}:u:,
+//	                             {spam:filters}:u:) or the entry itself tell a resend.
 //	P S cl:<commentID>   string  a review claim: the holder's moderator name. TTL: the lease.
 //	P S cm:<moderator>   zset    the moderator's claims in the shard: member comment id, score
 //	                             the lease's end (unix ms). TTL: the longest lease it lists (every
@@ -542,7 +559,9 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             "sub" comments submitted, "spam" of those judged or marked spam,
 //	                             "d:<moderator>:<a|r|s|o>" actions (approve, reject, mark spam,
 //	                             other). Expires statsKeep seconds after the day ends.
-//	P X st:<day>         hash    the same counters for actions on nothing sharded.
+//	P X st:<day>         hash    the same counters for actions on nothing sharded; under B
+//	                             and F, for bans and word-list entries (written there only since
+//	                             they moved: earlier days' counts of them are under X).
 //	P events             channel queue events: "<kind> <commentID> <threadID> <unix µs>", kind held,
 //	                             reported, spam or decided. A channel has no slot: scripts in any
 //	                             slot may publish, and Redis Cluster delivers to every node.
@@ -554,16 +573,29 @@ const auditMarkTTL = 60
 // GetStats reads, and two days' margin.
 const statsKeep = (moderation.MaxStatsDays + 2) * 24 * 60 * 60
 
-// auditShard is the shard number used for the stream of actions on nothing sharded, after the
-// real shards, so the audit log's streams are numbered 0..numShards.
-const auditShard = numShards
+// The audit log's streams (and daily counters) are numbered after the shards, 0..auditStreams-1:
+// the shards' own, then auditShard for actions on nothing sharded ("{audit}"), then those of bans
+// and of word-list entries, in their slots. The numbers are in page tokens and entry ids: never
+// renumber one.
+const (
+	auditShard   = numShards
+	auditBans    = numShards + 1
+	auditFilters = numShards + 2
+	auditStreams = numShards + 3
+)
 
 func (k keys) auditTag() string { return k.prefix + "{audit}" }
 
-// workflowTag returns the tag of a shard, or the audit tag for auditShard.
+// workflowTag returns the start of the audit and counter keys of a stream number: the shard's
+// tag, the audit tag, or the bans' or word lists' tag and ':'.
 func (k keys) workflowTag(shard int) string {
-	if shard == auditShard {
+	switch shard {
+	case auditShard:
 		return k.auditTag()
+	case auditBans:
+		return k.prefix + "{bans}:"
+	case auditFilters:
+		return k.prefix + "{spam:filters}:"
 	}
 	return k.tag(shard)
 }

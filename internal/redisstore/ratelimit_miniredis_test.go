@@ -50,7 +50,7 @@ func TestAbuseScriptsRunOnMiniredis(t *testing.T) {
 	if list, _, err := bans.List(ctx, comment.Page{}); err != nil || len(list) != 1 {
 		t.Fatalf("List on miniredis = %d bans, %v; want 1", len(list), err)
 	}
-	if err := bans.Unban(ctx, rangeTarget("203.0.113.0/24")); err != nil {
+	if err := bans.Unban(ctx, rangeTarget("203.0.113.0/24"), "ann"); err != nil {
 		t.Fatalf("Unban on miniredis = %v", err)
 	}
 	// The refunds worked: the author has 4 of 5 left (1 accepted; the refused and the duplicate

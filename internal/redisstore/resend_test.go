@@ -118,8 +118,8 @@ func TestReportResent(t *testing.T) {
 	}
 }
 
-// TestAppendAuditResent: an action appended to the audit log by AppendAudit (a ban, a word-list
-// change, a thread's settings, an erasure or an export) is one entry and counts once in the
+// TestAppendAuditResent: an action appended to the audit log by AppendAudit (an erasure, the spam
+// retention, a spam model's training or deletion, an export) is one entry and counts once in the
 // moderator's daily counters, even when the Redis client resends the call after losing its reply.
 func TestAppendAuditResent(t *testing.T) {
 	t.Parallel()
@@ -128,7 +128,7 @@ func TestAppendAuditResent(t *testing.T) {
 	at := time.Now()
 	sent := resend(ts.rdb, ts.keys.audit(auditShard), "xadd", "evalsha", "eval")
 
-	e := moderation.AuditEvent{Moderator: "anna", Action: moderation.AuditBan, Target: "bans/ip:resent", Reason: "flood", At: at}
+	e := moderation.AuditEvent{Moderator: "anna", Action: moderation.AuditEraseAuthorData, Target: moderation.ErasureTarget, Reason: "3 comments", At: at}
 	if err := ts.AppendAudit(ctx, e); err != nil {
 		t.Fatalf("AppendAudit(%+v), resent = %v", e, err)
 	}
@@ -157,7 +157,7 @@ func TestUnbanResent(t *testing.T) {
 	mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "flood", Moderator: "ann"})
 	sent := resend(ts.rdb, target.String(), scriptNames...)
 
-	if err := bans.Unban(ctx, target); err != nil {
+	if err := bans.Unban(ctx, target, "ann"); err != nil {
 		t.Errorf("Unban(%v), resent = %v, want no error", target, err)
 	}
 	if !sent() {
@@ -166,8 +166,51 @@ func TestUnbanResent(t *testing.T) {
 	if got, _, err := ts.ListBans(ctx, time.Now(), comment.Page{}); err != nil || len(got) != 0 {
 		t.Errorf("ListBans after Unban(%v), resent = %v, %v; want none", target, got, err)
 	}
-	if err := bans.Unban(ctx, target); !errors.Is(err, ratelimit.ErrBanNotFound) {
+	if err := bans.Unban(ctx, target, "ann"); !errors.Is(err, ratelimit.ErrBanNotFound) {
 		t.Errorf("Unban(%v) again = %v, want ratelimit.ErrBanNotFound", target, err)
+	}
+	wantAudited(t, ts.Store, "after a ban and an Unban resent", target.Name(), "ann", 2, "unban by ann: ", "ban by ann: flood")
+}
+
+// TestPutBanResent: a ban stored by a call the Redis client resends after losing its reply is one
+// entry in the audit log and counts once in the moderator's daily counters: the resent script
+// finds the call's mark.
+func TestPutBanResent(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
+	target := rangeTarget("2001:db8:98::/48")
+	sent := resend(ts.rdb, target.String(), scriptNames...)
+	mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "flood", Moderator: "ann"})
+	if !sent() {
+		t.Fatal("Ban was not resent: the test shows nothing")
+	}
+	wantAudited(t, ts.Store, "after one Ban resent", target.Name(), "ann", 1, "ban by ann: flood")
+}
+
+// wantAudited fails the test unless the audit log of target holds exactly want ("action by
+// moderator: reason", newest first) and moderator's other actions of today number others.
+func wantAudited(t *testing.T, s *Store, when, target, moderator string, others int64, want ...string) {
+	t.Helper()
+	var got []string
+	for _, e := range listAudit(t, s, moderation.AuditQuery{Target: target}, 10) {
+		got = append(got, string(e.Action)+" by "+e.Moderator+": "+e.Reason)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s, ListAudit(target %s) = %q; want %q", when, target, got, want)
+	}
+	st, err := s.Stats(context.Background(), time.Now(), 1)
+	if err != nil {
+		t.Fatalf("Stats = %v", err)
+	}
+	var n int64
+	for _, m := range st.Moderators {
+		if m.Moderator == moderator {
+			n = m.Other
+		}
+	}
+	if n != others {
+		t.Errorf("%s, Stats of today count %d other actions of %s; want %d", when, n, moderator, others)
 	}
 }
 
@@ -196,6 +239,7 @@ func TestCreateFilterResent(t *testing.T) {
 	if _, created, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterWord, "Resent"); err != nil || created {
 		t.Errorf("Create(hold, word Resent) again = created %v, %v; want the existing entry, not created", created, err)
 	}
+	wantAudited(t, ts.Store, "after one Create resent and one of an entry that existed", "filters/"+want.ID, "mod", 1, "create_filter by mod: hold list, word")
 }
 
 // TestDeleteFilterResent: a word-list entry deleted by a call the Redis client resends after
@@ -217,7 +261,7 @@ func TestDeleteFilterResent(t *testing.T) {
 	ts.versionStep = func() int64 { return 1 } // a change moves it by one: counted below
 	sent := resend(ts.rdb, f.ID, scriptNames...)
 
-	if err := fs.Delete(ctx, f.ID); err != nil {
+	if err := fs.Delete(ctx, "anna", f.ID); err != nil {
 		t.Errorf("Delete(%s), resent = %v, want no error", f.ID, err)
 	}
 	if !sent() {
@@ -229,9 +273,10 @@ func TestDeleteFilterResent(t *testing.T) {
 	if all, _, err := fs.List(ctx, spam.FilterListAny, comment.Page{}); err != nil || len(all) != 0 {
 		t.Errorf("List(any) after Delete(%s), resent = %v, %v; want none", f.ID, all, err)
 	}
-	if err := fs.Delete(ctx, f.ID); !errors.Is(err, spam.ErrFilterNotFound) {
+	if err := fs.Delete(ctx, "anna", f.ID); !errors.Is(err, spam.ErrFilterNotFound) {
 		t.Errorf("Delete(%s) again = %v, want spam.ErrFilterNotFound", f.ID, err)
 	}
+	wantAudited(t, ts.Store, "after one Delete resent", "filters/"+f.ID, "anna", 1, "delete_filter by anna: ", "create_filter by mod: hold list, word")
 }
 
 // TestDeleteModelResent: a scratch model deleted by a call the Redis client resends after losing

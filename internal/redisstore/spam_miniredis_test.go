@@ -93,7 +93,7 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 	if all, v, err := s.LoadFilters(ctx); err != nil || len(all) != 1 || v != 1 {
 		t.Errorf("LoadFilters on miniredis = %d entries at version %d, %v; want 1 at 1", len(all), v, err)
 	}
-	if err := fs.Delete(ctx, f.ID); err != nil {
+	if err := fs.Delete(ctx, "anna", f.ID); err != nil {
 		t.Errorf("Filters.Delete on miniredis = %v", err)
 	}
 }

@@ -14,9 +14,10 @@ import (
 )
 
 // Statistics (moderation.StatsSource). Queue depths are the sizes of the shard queues. Daily
-// figures are hash counters per shard (and one set for actions on nothing sharded) per UTC day,
-// incremented by the scripts that make the changes: create.lua counts submissions and spam
-// verdicts, decide.lua decisions and later spam verdicts, AppendAudit other actions. A day is
+// figures are hash counters per shard (and one set each for bans, word-list entries and other
+// actions on nothing sharded) per UTC day, incremented by the scripts that make the changes:
+// create.lua counts submissions and spam verdicts, decide.lua decisions and later spam verdicts,
+// thread_update.lua and the bans and word-list scripts their changes, AppendAudit other actions. A day is
 // numbered in days since 1970-01-01 UTC (the scripts compute it from µs times the same way).
 
 var _ moderation.StatsSource = (*Store)(nil)
@@ -56,7 +57,7 @@ func counterLetter(a moderation.AuditAction) string {
 func moderatorField(moderator, letter string) string { return "d:" + moderator + ":" + letter }
 
 // Stats implements moderation.StatsSource in one pipeline: a ZCARD per shard queue and an
-// HGETALL per counter hash and day (at most 17 × 90 of them).
+// HGETALL per counter hash and day (at most auditStreams × 90 of them).
 func (s *Store) Stats(ctx context.Context, first time.Time, days int) (moderation.Stats, error) {
 	if days < 1 || days > moderation.MaxStatsDays {
 		return moderation.Stats{}, fmt.Errorf("redisstore: stats: %d days: want 1 to %d", days, moderation.MaxStatsDays)
@@ -71,7 +72,7 @@ func (s *Store) Stats(ctx context.Context, first time.Time, days int) (moderatio
 			}
 		}
 		for d := range days {
-			for stream := range numShards + 1 {
+			for stream := range auditStreams {
 				counters[d] = append(counters[d], pl.HGetAll(ctx, s.keys.stats(stream, firstDay+int64(d))))
 			}
 		}

@@ -299,18 +299,30 @@ func (f Filter) entry() string {
 }
 
 // FilterStore keeps the word lists.
+//
+// A store that keeps the moderators' audit log records each entry it adds and each one it removes
+// there (action create_filter or delete_filter, target "filters/{id}", by the moderator, an added
+// entry with its AuditReason), and counts it among the moderator's other actions of the day, in the
+// same atomic step as the change: an entry written after the change would be lost with a reply
+// that came after the call's deadline, and the moderator's resend, which finds the entry added (or
+// gone) already, changes nothing and would record nothing either. A call the store's client
+// resends records nothing more.
 type FilterStore interface {
-	// CreateFilter stores f unless an entry with its id exists, and returns the stored entry (the
-	// earlier one when it existed) and whether this call stored it. It refuses with a
-	// *comment.ValidationError when the lists hold MaxFilters entries, or when f is a regex entry
-	// and they hold MaxRegexFilters of them.
+	// CreateFilter stores f, in the name of f.Moderator, unless an entry with its id exists, and
+	// returns the stored entry (the earlier one when it existed) and whether this call stored it.
+	// It refuses with a *comment.ValidationError when the lists hold MaxFilters entries, or when
+	// f is a regex entry and they hold MaxRegexFilters of them.
 	CreateFilter(ctx context.Context, f Filter) (stored Filter, created bool, err error)
 	// ListFilters returns one page of the entries of list (FilterListAny: both), oldest first,
 	// and the next page token.
 	ListFilters(ctx context.Context, list FilterList, p comment.Page) ([]Filter, string, error)
-	// DeleteFilter removes an entry, or returns ErrFilterNotFound.
-	DeleteFilter(ctx context.Context, id string) error
+	// DeleteFilter removes an entry in moderator's name, or returns ErrFilterNotFound.
+	DeleteFilter(ctx context.Context, id, moderator string) error
 }
+
+// AuditReason is what the moderators' audit log says of an added entry: its list and kind, never
+// its value (an email or address entry is personal data, and the audit log keeps none).
+func (f Filter) AuditReason() string { return fmt.Sprintf("%s list, %s", f.List, f.Kind) }
 
 // FiltersOptions configures Filters.
 type FiltersOptions struct {
@@ -359,9 +371,9 @@ func (fs *Filters) List(ctx context.Context, list FilterList, p comment.Page) ([
 	return fs.store.ListFilters(ctx, list, p)
 }
 
-// Delete removes an entry.
-func (fs *Filters) Delete(ctx context.Context, id string) error {
-	return fs.store.DeleteFilter(ctx, id)
+// Delete removes an entry in the name of moderator.
+func (fs *Filters) Delete(ctx context.Context, moderator, id string) error {
+	return fs.store.DeleteFilter(ctx, id, moderator)
 }
 
 // patternLiterals returns the runs of text pattern v matches character for character (its

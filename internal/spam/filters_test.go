@@ -214,7 +214,7 @@ func (m *memFilters) ListFilters(_ context.Context, list spam.FilterList, _ comm
 	return out, "", nil
 }
 
-func (m *memFilters) DeleteFilter(_ context.Context, id string) error {
+func (m *memFilters) DeleteFilter(_ context.Context, id, _ string) error {
 	if _, ok := m.byID[id]; !ok {
 		return spam.ErrFilterNotFound
 	}
