@@ -548,6 +548,10 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 //	                             entry is purgeSettle (10 min) old; what a crash between the two
 //	                             leaves is finished by the next PurgeSpam of any server. No TTL;
 //	                             empty, the key goes.
+//	P S pm:<token>       string  "1": the purge.lua call with that random token deleted its
+//	                             comment, so that a resend of the call by the Redis client, which
+//	                             finds the comment gone, still counts it (and another server's
+//	                             call, without the mark, does not). TTL purgeMarkTTL.
 //	P S rp:<commentID>   hash    report counters: "n" distinct reports, "base" n when a moderator
 //	                             last approved the comment. No TTL (like the record).
 //	P S rr:<commentID>   set     the readers who reported the comment, each as a keyed hash: of
@@ -568,6 +572,9 @@ func (k keys) authorErased(authorKey string) string { return k.rateTag("author",
 
 // auditMarkTTL outlives any resend of an audit entry by the Redis client (seconds).
 const auditMarkTTL = 60
+
+// purgeMarkTTL outlives any resend of a spam comment's purge by the Redis client (seconds).
+const purgeMarkTTL = 60
 
 // statsKeep is how long daily counters live after their day ends (seconds): the longest period
 // GetStats reads, and two days' margin.
@@ -609,6 +616,8 @@ func (k keys) auditMark(shard int, token string) string {
 func (k keys) unlearnt(shard int) string { return k.tag(shard) + "ul" }
 
 func (k keys) purgedToForget(shard int) string { return k.tag(shard) + "pf" }
+
+func (k keys) purgeMark(shard int, token string) string { return k.tag(shard) + "pm:" + token }
 
 func (k keys) claim(shard int, id string) string { return k.claimBase(shard) + id }
 

@@ -17,12 +17,14 @@
 -- KEYS[8]      the comment's list of reports
 -- KEYS[9]      the shard's decisions not yet learnt (zset)
 -- KEYS[10]     the shard's purged comments still to forget (zset)
+-- KEYS[11]     this call's mark (string), set when it deletes the comment
 -- ARGV[1]      the comment id
 -- ARGV[2]      the cut-off, unix µs: only a comment spam since then or earlier goes
 -- ARGV[3]      base of the thread's published zset: append the thread id
 -- ARGV[4..6]   bases of the thread's queue zsets (pending, rejected, spam): append the thread id
 -- ARGV[7]      base of the shard's per-moderator claim sets: append the moderator
 -- ARGV[8]      now, unix µs: the score of the entry in KEYS[10]
+-- ARGV[9]      the mark's TTL, seconds
 --
 -- The thread's index keys and the claim holder's set are named at run time; they carry the same
 -- hash tag as KEYS[1], so they are in its slot. The script reaches every one of them before its
@@ -30,21 +32,19 @@
 -- stops the script there ("non local key"), and stopped after a write it would have taken the
 -- comment out of the spam queue and left its record, which no later run would find again.
 --
--- Returns {"purged", member of KEYS[10]} ("<id> <author key>", the key "" after an erasure) when
--- this call deleted the comment, or its first sending did (a resend finds the entry it listed,
--- with ARGV[8] as its score), {"missing"}, {"not_spam"} or {"young", spam since (µs)}.
+-- Returns {"purged"} when this call deleted the comment, or its first sending did (a resend finds
+-- the call's mark), {"missing"}, {"not_spam"} or {"young", spam since (µs)}.
 local SPAM = "4"
 
 local cur = redis.call("HMGET", KEYS[1], "state", "thread", "created", "dec_at", "author_key")
 local state, thread, created, decAt, author = cur[1], cur[2], cur[3], cur[4], cur[5]
 if not state then
   -- The Redis client may resend a call whose reply it lost: the first sending deleted the comment
-  -- and listed it in KEYS[10] with this call's time as its score, and the run must count it.
-  local prefix = ARGV[1] .. " "
-  for _, m in ipairs(redis.call("ZRANGEBYSCORE", KEYS[10], ARGV[8], ARGV[8])) do
-    if string.sub(m, 1, string.len(prefix)) == prefix then
-      return {"purged", m}
-    end
+  -- and set the call's mark, and the run must count it. Another server's purge of the comment
+  -- (every server runs the retention, from the same candidates) set a mark of its own: this call
+  -- deleted nothing, and counting it would count the comment twice.
+  if redis.call("EXISTS", KEYS[11]) == 1 then
+    return {"purged"}
   end
   return {"missing"}
 end
@@ -79,6 +79,6 @@ for i = 1, 3 do
 end
 redis.call("DEL", KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 redis.call("ZREM", KEYS[9], id)
-local member = id .. " " .. (author or "")
-redis.call("ZADD", KEYS[10], ARGV[8], member)
-return {"purged", member}
+redis.call("ZADD", KEYS[10], ARGV[8], id .. " " .. (author or ""))
+redis.call("SET", KEYS[11], "1", "EX", ARGV[9])
+return {"purged"}

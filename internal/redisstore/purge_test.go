@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,6 +316,72 @@ func TestPurgeSpamFinishesWhatAStopLeft(t *testing.T) {
 		if n, err := ts.rdb.HLen(ctx, k).Result(); err != nil || n != 1 {
 			t.Errorf("HLEN %s = %d, %v; want 1 (the other comment's field kept)", k, n, err)
 		}
+	}
+}
+
+// TestPurgeSpamOnServersAtOnce: every server runs the retention, and runs that overlap read the
+// same candidates, so one server's purge.lua often finds a comment another server's just deleted.
+// Each comment counts once among the runs' counts (the purged metric and the audit log's "N
+// comments" add them up), even when the two calls carry the same time to the microsecond, which
+// a run in step with another's does often enough.
+func TestPurgeSpamOnServersAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ts := newTestStore(t)
+	other, err := New(ctx, ts.rdb, Options{Prefix: ts.prefix})
+	if err != nil {
+		t.Fatalf("New(a second server's store, prefix %q) = %v", ts.prefix, err)
+	}
+	at := time.Now()
+	ts.purgeClock = func() time.Time { return at }
+	other.purgeClock = func() time.Time { return at }
+	thread := threadInShard("purge-twice", 2)
+	c := mustCreate(t, ts.Store, spamDraft(ts.Store, thread, 1), comment.CreateOptions{})
+	cutoff := t0.Add(24 * time.Hour)
+
+	if ok, err := ts.purgeOne(ctx, 2, c.ID, micros(cutoff)); err != nil || !ok {
+		t.Fatalf("purgeOne(%s) on the first server = %v, %v; want true, no error", c.ID, ok, err)
+	}
+	// The second server read the comment as a candidate before the first deleted it.
+	if ok, err := other.purgeOne(ctx, 2, c.ID, micros(cutoff)); err != nil || ok {
+		t.Errorf("purgeOne(%s) on a second server, after the first deleted it at the same microsecond = %v, %v; want false (not deleted by this call), no error", c.ID, ok, err)
+	}
+
+	// Whole runs at once, on three servers, count each comment once.
+	const n = 300
+	for i := range n {
+		mustCreate(t, ts.Store, spamDraft(ts.Store, threadInShard("purge-at-once", i%numShards), i), comment.CreateOptions{})
+	}
+	servers := []*Store{ts.Store, other}
+	third, err := New(ctx, ts.rdb, Options{Prefix: ts.prefix})
+	if err != nil {
+		t.Fatalf("New(a third server's store) = %v", err)
+	}
+	third.purgeClock = ts.purgeClock
+	servers = append(servers, third)
+	counts := make([]int, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() {
+			for {
+				k, err := s.PurgeSpam(ctx, cutoff, 20)
+				if err != nil {
+					t.Errorf("PurgeSpam on server %d = %v", i, err)
+					return
+				}
+				counts[i] += k
+				if k == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if total := counts[0] + counts[1] + counts[2]; total != n {
+		t.Errorf("PurgeSpam on three servers at once counted %v comments, %d in all; want %d, each comment once", counts, total, n)
+	}
+	if left, err := ts.rdb.ZCard(ctx, ts.keys.shardQueue(0, comment.StateSpam)).Result(); err != nil || left != 0 {
+		t.Errorf("ZCARD of shard 0's spam queue after the runs = %d, %v; want 0", left, err)
 	}
 }
 

@@ -77,6 +77,8 @@ type Store struct {
 	// purgeSettle is how long PurgeSpam waits before it forgets a deleted comment's label and
 	// outcome (purgeSettle; tests shorten it).
 	purgeSettle time.Duration
+	// purgeClock is the time purge.lua records a deletion at (time.Now; tests fix it).
+	purgeClock func() time.Time
 	// filters is the word lists as this Store last read them, for ListFilters (filterCache).
 	filters filterCache
 	// versionStep is how far a word-list change moves the lists' version on (randomVersionStep;
@@ -114,6 +116,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		maxDepth:    opts.MaxReplyDepth,
 		watchStall:  watchStall,
 		purgeSettle: purgeSettle,
+		purgeClock:  time.Now,
 		versionStep: randomVersionStep,
 		batch:       newBatcher(client, batchInflight, batchMax, readTimeout),
 	}
