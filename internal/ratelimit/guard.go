@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -275,6 +276,37 @@ type Guard struct {
 	obs         Observer
 	log         *slog.Logger
 	now         func() time.Time
+	// failOpenLog and refundLog throttle the two lines written once per submission while Redis
+	// fails (warnEvery).
+	failOpenLog, refundLog *throttle
+}
+
+// warnEvery is the least time between two of the Guard's lines of one kind about a failing
+// store. While Redis is down every submission goes through unchecked (FailOpen) or fails and
+// cannot give its counts back: a line for each, at a busy site's hundreds of submissions a
+// second, would bury the log. The Observer counts every one; the next line written says how many
+// it stands for (not_logged_since).
+const warnEvery = 10 * time.Second
+
+// throttle lets one event through per interval and counts the others.
+type throttle struct {
+	every   time.Duration
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+// allow reports whether an event at now should be logged and, if so, how many were held back
+// since the last one that was.
+func (t *throttle) allow(now time.Time) (ok bool, skipped int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.last.IsZero() && now.Sub(t.last) < t.every {
+		t.skipped++
+		return false, 0
+	}
+	skipped, t.last, t.skipped = t.skipped, now, 0
+	return true, skipped
 }
 
 // NewGuard builds a Guard. The rules must come from ParseRules (or DefaultRules).
@@ -291,6 +323,8 @@ func NewGuard(store Store, opts Options) *Guard {
 		obs:         opts.Observer,
 		log:         opts.Logger,
 		now:         opts.Now,
+		failOpenLog: &throttle{every: warnEvery},
+		refundLog:   &throttle{every: warnEvery},
 	}
 	if g.dupWin == 0 {
 		g.dupWin = DefaultDuplicateWindow
@@ -472,7 +506,9 @@ func (g *Guard) failed(ctx context.Context, err error, maybe Ticket) (Outcome, e
 	unavailable := errors.Is(err, comment.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 	if unavailable && g.failOpen && !errors.Is(ctx.Err(), context.Canceled) {
 		g.obs.Observe(EventFailOpen, "")
-		g.log.WarnContext(ctx, "abuse check failed open: submission accepted unchecked", "error", err)
+		if ok, skipped := g.failOpenLog.allow(time.Now()); ok {
+			g.log.WarnContext(ctx, "abuse check failed open: submission accepted unchecked", "error", err, "not_logged_since", skipped)
+		}
 		return Outcome{Unchecked: true, Ticket: maybe}, nil
 	}
 	g.refund(ctx, maybe)
@@ -501,7 +537,9 @@ func (g *Guard) refund(ctx context.Context, t Ticket) {
 	defer cancel()
 	if err := g.store.Refund(ctx, t); err != nil {
 		g.obs.Observe(EventRefundFailed, "")
-		g.log.WarnContext(ctx, "abuse check: could not give back counts of a refused submission", "error", err)
+		if ok, skipped := g.refundLog.allow(time.Now()); ok {
+			g.log.WarnContext(ctx, "abuse check: could not give back counts of a refused submission", "error", err, "not_logged_since", skipped)
+		}
 	}
 }
 
