@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 )
 
@@ -142,4 +143,44 @@ func countModerator(mods map[string]*moderation.ModeratorStats, field string, n 
 	default:
 		m.Other += n
 	}
+}
+
+// HeldQueue is the moderation queue at one moment: the comments held for a moderator.
+type HeldQueue struct {
+	Comments int64
+	// Oldest is when the longest-waiting of them was submitted (a comment reported into the queue,
+	// or reopened, keeps its submission time, as ListQueue orders it); zero when the queue is empty.
+	Oldest time.Time
+}
+
+// HeldQueue reads the size of the moderation queue and its oldest comment, for the metrics: one
+// pipeline of a ZCARD and a ZRANGE of the first member per shard queue of held comments.
+func (s *Store) HeldQueue(ctx context.Context) (HeldQueue, error) {
+	var sizes []*redis.IntCmd
+	var firsts []*redis.ZSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for shard := range numShards {
+			k := s.keys.shardQueue(shard, comment.StatePending)
+			sizes = append(sizes, pl.ZCard(ctx, k))
+			firsts = append(firsts, pl.ZRangeWithScores(ctx, k, 0, 0))
+		}
+		return nil
+	})
+	if err != nil {
+		return HeldQueue{}, storeError("read the held queue", err)
+	}
+	var q HeldQueue
+	oldest := int64(-1)
+	for i := range sizes {
+		q.Comments += sizes[i].Val()
+		for _, z := range firsts[i].Val() {
+			if us := int64(z.Score); oldest < 0 || us < oldest {
+				oldest = us
+			}
+		}
+	}
+	if oldest >= 0 {
+		q.Oldest = time.UnixMicro(oldest)
+	}
+	return q, nil
 }
