@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/config"
 	"github.com/commentd/commentd/internal/grpcserver"
@@ -25,6 +27,8 @@ type spamChecks struct {
 	learner   moderation.Learner   // moderation.Options.Learner
 	histories moderation.Histories // moderation.Options.Histories
 	server    grpcserver.SpamOptions
+	// model returns what the site's model has learnt, as this server's copy holds it: what scores.
+	model func() spam.Totals
 	// stop ends the background work and waits for it until ctx ends. Call it after the gRPC server
 	// has drained (so the last submissions' campaign sightings are written) and before Redis closes.
 	stop func(ctx context.Context)
@@ -107,6 +111,7 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		screener:  spam.NewScreener(engine, spam.ScreenerOptions{Logger: log}),
 		learner:   spam.NewLearner(store, keyring),
 		histories: store,
+		model:     mirror.Totals,
 		server: grpcserver.SpamOptions{
 			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Threads: store, Histories: store}),
 			Filters: spam.NewFilters(store, keyring, spam.FiltersOptions{}),
@@ -133,4 +138,30 @@ func offIfZero(n int) int {
 		return -1
 	}
 	return n
+}
+
+// newSpamModelGauges returns the collector of commentd_spam_model_trained_comments: how many
+// comments of each class the model has learnt, read from totals at each scrape. Whether the model
+// learns is otherwise seen nowhere: moderators' decisions are counted, but not whether they reached
+// the model, and a model short of DefaultMinTrained comments of a class abstains on every comment.
+func newSpamModelGauges(totals func() spam.Totals) prometheus.Collector {
+	return spamModelGauges{
+		desc: prometheus.NewDesc("commentd_spam_model_trained_comments",
+			fmt.Sprintf("Comments the site's spam model has learnt, by class (spam, ham), in this server's copy, which scores the submissions: moderators' approvals and spam marks, and commentctl spam train, add to it. Below %d of either class the model abstains (score 0.50).", spam.DefaultMinTrained),
+			[]string{"class"}, nil),
+		totals: totals,
+	}
+}
+
+type spamModelGauges struct {
+	desc   *prometheus.Desc
+	totals func() spam.Totals
+}
+
+func (g spamModelGauges) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g spamModelGauges) Collect(ch chan<- prometheus.Metric) {
+	t := g.totals()
+	ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(t.Spam), "spam")
+	ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(t.Ham), "ham")
 }
