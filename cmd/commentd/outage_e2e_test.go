@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/redisstore/redistest"
@@ -99,5 +100,49 @@ func TestRedisOutageLogIsBounded(t *testing.T) {
 					submissions, n, tc.line, s.log)
 			}
 		})
+	}
+}
+
+// TestRedisHealthMetrics: /metrics says whether the server serves and how fast Redis answers the
+// health check's pings, with no call coming in, from a start before Redis's: an operator's alert
+// on a Redis gone while the site is quiet has nothing else to go on (health is on the gRPC port
+// only).
+func TestRedisHealthMetrics(t *testing.T) {
+	rs := redistest.Start(t)
+	rs.Stop() // Redis comes later, as start-up waits for it
+	s := launchCommentd(t, rs.Addr)
+	waitFor := func(step, series string, want float64) {
+		t.Helper()
+		got, ok := s.scrapeMetric(t, series)
+		for deadline := time.Now().Add(10 * time.Second); (!ok || got != want) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			got, ok = s.scrapeMetric(t, series)
+		}
+		if !ok || got != want {
+			t.Fatalf("%s: /metrics %s = %v (present %v); want %v", step, series, got, ok, want)
+		}
+	}
+	if st, err := s.waitHealth(healthpb.HealthCheckResponse_NOT_SERVING); err != nil {
+		t.Fatalf("health of commentd started before Redis: %v (last: %v), want NOT_SERVING while it waits", err, st)
+	}
+	waitFor("waiting for Redis at start", "commentd_serving", 0)
+	rs.Restart(t)
+	waitFor("Redis answering", "commentd_serving", 1)
+	if n, ok := s.scrapeMetric(t, "commentd_redis_ping_seconds_count"); !ok || n < 1 {
+		t.Errorf("Redis answering: /metrics commentd_redis_ping_seconds_count = %v (present %v); want at least 1 ping", n, ok)
+	}
+
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	if err := rdb.Do(context.Background(), "CLIENT", "PAUSE", 6000, "ALL").Err(); err != nil {
+		t.Fatalf("CLIENT PAUSE: %v", err)
+	}
+	waitFor("Redis paused", "commentd_serving", 0)
+	waitFor("Redis answering again", "commentd_serving", 1)
+	// The pings sent into the pause took their whole 2 s; one in under a second is not one of them.
+	fast, _ := s.scrapeMetric(t, `commentd_redis_ping_seconds_bucket{le="1"}`)
+	all, _ := s.scrapeMetric(t, "commentd_redis_ping_seconds_count")
+	if all-fast < 1 {
+		t.Errorf("after a 6 s pause of Redis, /metrics commentd_redis_ping_seconds has %v pings of which %v took 1 s or less; want at least one slower", all, fast)
 	}
 }

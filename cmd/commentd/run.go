@@ -176,6 +176,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	// Until Redis answers and the start-up checks pass, the gRPC port is served by a server whose
 	// health says NOT_SERVING and which refuses the API with UNAVAILABLE (wait.go).
 	waiting := grpcserver.New(grpcserver.Options{Logger: log, Keys: keys, ServerOptions: append(slices.Clip(serverOpts), refuseAPIUntilStarted()...)})
+	// The server whose health commentd_serving reports: the waiting one until the serving one
+	// takes the port, so the gauge is there, at 0, while start-up waits for Redis.
+	var serving atomic.Pointer[grpcserver.Server]
+	serving.Store(waiting)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "commentd_serving",
+		Help: "1 while the gRPC health service answers SERVING, 0 while it answers NOT_SERVING (waiting for Redis at start, Redis unreachable or a replica, or shutting down).",
+	}, func() float64 {
+		if serving.Load().Serving() {
+			return 1
+		}
+		return 0
+	}))
 	wg.Go(func() {
 		if err := waiting.Serve(port.listener()); err != nil {
 			errc <- fmt.Errorf("grpc server: %w", err)
@@ -276,6 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	handCtx, cancel := context.WithTimeout(hurry, cfg.ShutdownTimeout)
 	waiting.Shutdown(handCtx)
 	cancel()
+	serving.Store(srv)
 
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()

@@ -18,6 +18,9 @@ type metrics struct {
 	// unread counts the calls refused before their request was read (authorizer.tap), which the
 	// interceptors of rpc never see. By reason only: the method is the client's to name.
 	unread *prometheus.CounterVec
+	// ping times the health checks' pings of the store (WatchHealth): Redis's latency, seen every
+	// few seconds whether calls come or not.
+	ping prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -35,6 +38,11 @@ func newMetrics() *metrics {
 			Name: "commentd_grpc_refused_unread_total",
 			Help: "Calls refused for their API key before their request was read (no key, or one not in force), by reason; they are not in grpc_server_handled_total.",
 		}, []string{"reason"}),
+		ping: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "commentd_redis_ping_seconds",
+			Help:    "Time Redis took to answer the health check's pings (commentd sends one every 2 s; on a Cluster, to every master); a ping that failed counts the time it took to fail, at most those 2 s.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2},
+		}),
 	}
 	// Create every series at zero so rates and alerts work before the first event.
 	for _, r := range []string{ReasonAPIKeyMissing, ReasonAPIKeyInvalid} {
@@ -55,7 +63,7 @@ func (m *metrics) register(reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}
-	reg.MustRegister(m.rpc, m.submitted, m.decisions, m.unread)
+	reg.MustRegister(m.rpc, m.submitted, m.decisions, m.unread, m.ping)
 }
 
 // refusedUnread counts a call refused before it was read with err, a status error.

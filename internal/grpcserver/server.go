@@ -130,6 +130,7 @@ type Server struct {
 	// so a graceful stop does not wait for them until its deadline.
 	endStreams context.CancelFunc
 	auth       *authorizer
+	metrics    *metrics
 }
 
 // SetKeys replaces the accepted API keys: calls that start after it are checked against keys
@@ -207,7 +208,14 @@ func New(opts Options) *Server {
 	s.SetServing(false)
 	m.rpc.InitializeMetrics(s.grpc)
 	m.register(opts.Registerer)
+	s.metrics = m
 	return s
+}
+
+// Serving reports whether health says SERVING.
+func (s *Server) Serving() bool {
+	resp, err := s.health.Check(context.Background(), &healthgrpc.HealthCheckRequest{})
+	return err == nil && resp.GetStatus() == healthgrpc.HealthCheckResponse_SERVING
 }
 
 // positiveOr is d, or def when d is not positive (an Options field left unset).
@@ -275,11 +283,14 @@ func (s *Server) WatchHealth(ctx context.Context, ping func(context.Context) err
 	known, serving := false, false
 	for {
 		pctx, cancel := context.WithTimeout(ctx, interval)
+		began := time.Now()
 		err := ping(pctx)
 		cancel()
+		took := time.Since(began)
 		if ctx.Err() != nil {
 			return
 		}
+		s.metrics.ping.Observe(took.Seconds())
 		if ok := err == nil; !known || ok != serving {
 			s.SetServing(ok)
 			switch {
