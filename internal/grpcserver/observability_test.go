@@ -133,3 +133,38 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlingTimeBuckets: the call latency histogram tells calls a quiet server answers on a
+// local Redis (about a millisecond) apart from calls four times slower, and still bounds calls cut
+// off at a Redis timeout of seconds.
+func TestHandlingTimeBuckets(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr})
+	if _, err := e.site.CountComments(e.as(t, siteKeyName), &commentdv1.CountCommentsRequest{ThreadIds: []string{"t1"}}); err != nil {
+		t.Fatalf("called CountComments: %v", err)
+	}
+	fams, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bounds []float64
+	for _, f := range fams {
+		if f.GetName() != "grpc_server_handling_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, b := range m.GetHistogram().GetBucket() {
+				bounds = append(bounds, b.GetUpperBound())
+			}
+			break
+		}
+	}
+	below := 0
+	for _, b := range bounds {
+		if b <= .005 {
+			below++
+		}
+	}
+	if below < 3 || len(bounds) == 0 || bounds[len(bounds)-1] < 5 {
+		t.Errorf("gathered grpc_server_handling_seconds with bucket bounds %v; want at least 3 up to 5 ms and the last at 5 s or more", bounds)
+	}
+}
