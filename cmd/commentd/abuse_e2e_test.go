@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -130,12 +128,7 @@ ban-style: refuse
 	}
 
 	// What the metrics counted, and the rules the server logged at start.
-	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := s.metricsText(t)
 	for _, want := range []string{
 		`commentd_abuse_refusals_total{rule="e2e-author"} 1`,
 		// ann's second (let through) and third (refused by e2e-author), ben's after the unban

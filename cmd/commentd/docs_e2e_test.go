@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -127,15 +125,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 
 	cfg := writeConfig(t, "rate-limits:\n  - {name: flood, key: ip, rate: 1/15s, burst: 3}\n  - {name: trial, key: ip, rate: 30/h, burst: 5, shadow: true}\n")
 	s := startCommentd(t, redistest.Shared(t), "-config", cfg)
-	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
+	body := s.metricsText(t)
 	exported := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(string(body), -1) {
 		exported[m[1]] = true

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -192,15 +190,7 @@ func TestDurabilityWatch(t *testing.T) {
 func TestDurabilityMetricServed(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startCommentd(t, rs.Addr)
-	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
+	body := s.metricsText(t)
 	var series []string
 	for line := range strings.Lines(string(body)) {
 		if strings.HasPrefix(line, "commentd_redis_durability_info{") {

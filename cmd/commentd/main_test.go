@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,12 +375,7 @@ func TestEmailNeverLeaks(t *testing.T) {
 	for i, r := range responses {
 		check(fmt.Sprintf("site response %d (%T)", i, r), protojson.Format(r))
 	}
-	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := s.metricsText(t)
 	if !strings.Contains(string(metrics), "commentd_redis_roundtrips_total") {
 		t.Errorf("/metrics lacks commentd_redis_roundtrips_total:\n%.2000s", metrics)
 	}

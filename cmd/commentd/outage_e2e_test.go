@@ -21,9 +21,8 @@ import (
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
-// scrapeMetric returns the value of one series of s's /metrics, given as its name and labels as
-// the exposition writes them (commentd_x_total, or commentd_x_total{a="b"}), and whether it is there.
-func (s *server) scrapeMetric(t *testing.T, series string) (float64, bool) {
+// metricsText returns s's /metrics page, failing the test when it cannot be read.
+func (s *server) metricsText(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get("http://" + s.httpAddr + "/metrics")
 	if err != nil {
@@ -34,6 +33,14 @@ func (s *server) scrapeMetric(t *testing.T, series string) (float64, bool) {
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
+	return string(body)
+}
+
+// scrapeMetric returns the value of one series of s's /metrics, given as its name and labels as
+// the exposition writes them (commentd_x_total, or commentd_x_total{a="b"}), and whether it is there.
+func (s *server) scrapeMetric(t *testing.T, series string) (float64, bool) {
+	t.Helper()
+	body := []byte(s.metricsText(t))
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
 		return 0, false

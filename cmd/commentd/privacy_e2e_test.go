@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -148,13 +146,7 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	must("ListAuditEvents", audit, err)
 
 	texts := map[string]string{"responses": out.String(), "server log": s.log.String()}
-	metrics, err := http.Get("http://" + s.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	body, _ := io.ReadAll(metrics.Body)
-	metrics.Body.Close()
-	texts["/metrics"] = string(body)
+	texts["/metrics"] = s.metricsText(t)
 	rdb := redistest.Client(t, rs.Addr)
 	keys, err := rdb.Keys(context.Background(), "*").Result()
 	if err != nil || len(keys) == 0 {
