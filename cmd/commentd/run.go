@@ -226,6 +226,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		if err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
+		if err := checkHashKey(ctx, s, keyring); err != nil {
+			return err
+		}
 		a, err := buildAbuse(ctx, cfg, s, keyring, abuseMetrics, log)
 		if err != nil {
 			return fmt.Errorf("abuse controls: %w", err)
@@ -361,6 +364,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	wg.Wait()
 	log.Info("commentd stopped")
 	return runErr
+}
+
+// checkHashKey stops the start when the data under the prefix was written with another hash key:
+// under a new one, every ban, word-list entry and author's record stops applying and erasure and
+// access requests miss the comments stored before, and nothing says so. The error says what to
+// do, including how to start over with the new key on purpose.
+func checkHashKey(ctx context.Context, store *redisstore.Store, keyring *privacy.Keyring) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := store.CheckHashKey(ctx, keyring.HashKeyCheck())
+	if errors.Is(err, redisstore.ErrHashKeyChanged) {
+		return fmt.Errorf("hash-key: %w: start with the hash key this data was written with. "+
+			"Under another key no ban by email, IP address or comment author applies, no email or IP word-list entry matches, "+
+			"the authors' records start from nothing, and erasure and export requests find none of the comments stored before. "+
+			"To start over with the new key regardless, delete that Redis key (redis-cli DEL) and start again", err)
+	}
+	if err != nil {
+		return fmt.Errorf("redis store: %w", err)
+	}
+	return nil
 }
 
 // hurryOnSignal returns a context that ends when again delivers a signal after ctx has ended (a

@@ -211,6 +211,57 @@ func TestRefusesLossyRedis(t *testing.T) {
 	}
 }
 
+// TestRefusesChangedHashKey: a server started with another hash key than the one the data under
+// its prefix was written with stops at once with ErrHashKeyChanged (bans, word lists, authors'
+// records, erasure and export would silently find nothing stored before); the same key, another
+// prefix, or the recorded check deleted by hand start.
+func TestRefusesChangedHashKey(t *testing.T) {
+	addr := redistest.Shared(t)
+	rdb := redistest.Client(t, addr)
+	keys := t.TempDir() + "/keys"
+	writeKeys(t, keys)
+	prefix := redistest.Prefix(t)
+	args := func(prefix string) []string {
+		return []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-keys", keys,
+			"-redis-url", "redis://" + addr, "-redis-prefix", prefix, "-accept-data-loss", "-redis-wait", "0"}
+	}
+	env := func(hashKey string) map[string]string {
+		return map[string]string{"COMMENTD_ENCRYPTION_KEYS": "k1:" + privacy.EncodeSecret(privacy.NewSecret()), "COMMENTD_HASH_KEY": hashKey}
+	}
+	oldKey, newKey := privacy.EncodeSecret(privacy.NewSecret()), privacy.EncodeSecret(privacy.NewSecret())
+	starts := func(name string, args []string, env map[string]string) {
+		t.Helper()
+		_, cancel, done := runAsync(t, args, env, &bytes.Buffer{})
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run %s = %v, want nil", name, err)
+		}
+	}
+	refused := func(name string, args []string, env map[string]string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := run(ctx, args, &bytes.Buffer{}, &bytes.Buffer{}, envList(env), nil, nil, nil)
+		if !errors.Is(err, redisstore.ErrHashKeyChanged) {
+			t.Errorf("run %s = %v, want an error matching redisstore.ErrHashKeyChanged", name, err)
+		}
+		if msg := fmt.Sprint(err); !strings.Contains(msg, prefix+"hk") || strings.Contains(msg, newKey) || strings.Contains(msg, oldKey) {
+			t.Errorf("run %s = %q; want it to name the Redis key %shk to delete, and no hash key", name, msg, prefix)
+		}
+	}
+
+	starts("with the first hash key", args(prefix), env(oldKey))
+	starts("with the same hash key again", args(prefix), env(oldKey))
+	refused("with another hash key", args(prefix), env(newKey))
+	starts("with another hash key and another prefix", args(redistest.Prefix(t)), env(newKey))
+
+	if err := rdb.Del(context.Background(), prefix+"hk").Err(); err != nil {
+		t.Fatalf("DEL %shk: %v", prefix, err)
+	}
+	starts("with another hash key once the recorded one is deleted", args(prefix), env(newKey))
+	refused("with the first hash key, once the other is recorded", args(prefix), env(oldKey))
+}
+
 func writeKeys(t *testing.T, path string) {
 	t.Helper()
 	_, line, err := apikey.Generate("test-site", apikey.RoleSite)

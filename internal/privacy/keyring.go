@@ -41,7 +41,8 @@ type Options struct {
 	// so a key can be rotated by putting a new one first and keeping the old one until nothing uses it.
 	EncryptionKeys []Key
 	// HashKey is the HMAC-SHA256 key for lookup hashes. Changing it changes every author's and IP's
-	// hash, so existing bans and rate-limit counters stop matching: it is not rotated casually.
+	// hash, so that nothing stored under the old hashes is found again: bans, word-list entries,
+	// authors' records, and the comments an erasure or access request looks for. It is not rotated.
 	HashKey []byte
 }
 
@@ -298,6 +299,12 @@ func (k *Keyring) EmailKeys(e Email) []string {
 	}
 	return keys
 }
+
+// HashKeyCheck returns a keyed hash of a fixed text: the same for two keyrings exactly when they
+// hold the same hash key, and telling nothing of the key. The store keeps the one its data was
+// written with, so that a server given another hash key, under which no stored author, ban or
+// word-list entry is found again, can refuse to start.
+func (k *Keyring) HashKeyCheck() string { return k.hash("check", "commentd hash key") }
 
 // IPKey returns the keyed hash of an IP address. The zero IP has the empty key.
 func (k *Keyring) IPKey(ip IP) string {

@@ -70,6 +70,15 @@ import (
 //	                                   fingerprints were kept (such a request is answered as a
 //	                                   resend). Written with the record, same TTL.
 //
+// The hash key's check, a key of the store as a whole:
+//
+//	P hk                       string  privacy.Keyring.HashKeyCheck of the hash key the data was
+//	                                   written with (a keyed hash of a fixed text, which tells
+//	                                   nothing of the key), recorded by the first server to start
+//	                                   (CheckHashKey); a server with another hash key refuses to
+//	                                   start. No TTL. Releases before it kept none; deleting it by
+//	                                   hand lets a server with a new hash key start and record it.
+//
 // Growth: the keys without a TTL, trim or cap below are those of comments, which are kept until an
 // erasure request anonymises them (spam: until the spam retention deletes it, see purge.go), and
 // of what belongs to a comment (its index entries, reports, audit entry, label and outcome) or to
@@ -232,6 +241,8 @@ func (k keys) threadOfKey(key string) (int, string, bool) {
 	}
 	return shard, id, true
 }
+
+func (k keys) hashKeyCheck() string { return k.prefix + "hk" }
 
 func (k keys) request(shard int, threadID, requestID string) string {
 	return k.tag(shard) + "r:" + threadID + "/" + requestID
