@@ -58,10 +58,11 @@ func decodeFilter(raw string) (spam.Filter, error) {
 	if err := json.Unmarshal([]byte(raw), &r); err != nil || r.ID == "" {
 		return spam.Filter{}, fmt.Errorf("%w: filter entry", errCorrupt)
 	}
+	// Current: an entry an earlier release stored reads as this one would store it.
 	return spam.Filter{
 		ID: r.ID, List: spam.FilterList(r.List), Kind: spam.FilterKind(r.Kind), Value: r.Value, Hash: r.Hash,
 		Moderator: r.By, CreatedAt: time.UnixMicro(r.At).UTC(),
-	}, nil
+	}.Current(), nil
 }
 
 // CreateFilter stores f unless an entry with its id exists (then it returns that one, and created

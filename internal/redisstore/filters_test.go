@@ -384,3 +384,60 @@ func TestFilterVersionAfterALostChange(t *testing.T) {
 		t.Errorf("called ListFilters on the other server after the lost change and a new one, got %v, %v; want only %s (lottery)", got, err, kept.ID)
 	}
 }
+
+// TestFilterOfOneIPv6AddressStoredBefore: the previous release stored an entry of one IPv6
+// address with its masked /48 alone, the value of the entry of that whole /48 too. Read back, it
+// is listed as this release lists a new one, "(one address)", and adding the address again finds
+// it; the range entry keeps its value.
+func TestFilterOfOneIPv6AddressStoredBefore(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	keys := spamKeyring(t)
+	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
+
+	single, err := spam.NewFilter(keys, "filter", spam.FilterListHold, spam.FilterIP, "2001:db8:7::5")
+	if err != nil {
+		t.Fatalf("NewFilter(ip 2001:db8:7::5): %v", err)
+	}
+	// The entry as the previous release wrote it: the same id and hash, the /48 alone.
+	old := fmt.Sprintf(`{"id":%q,"list":1,"kind":5,"value":"2001:db8:7::/48","hash":%q,"by":"mod","at":1764600000000000}`, single.ID, single.Hash)
+	if err := ts.rdb.HSet(ctx, ts.keys.filterEntries(), single.ID, old).Err(); err != nil {
+		t.Fatalf("HSET an entry of the previous release: %v", err)
+	}
+	if err := ts.rdb.IncrBy(ctx, ts.keys.filterVersion(), 1).Err(); err != nil {
+		t.Fatalf("INCRBY the word lists' version: %v", err)
+	}
+	rangeEntry, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterIP, "2001:db8:7::/48")
+	if err != nil {
+		t.Fatalf("Create(ip 2001:db8:7::/48): %v", err)
+	}
+
+	listed, _, err := fs.List(ctx, spam.FilterListHold, comment.Page{})
+	if err != nil {
+		t.Fatalf("List(hold): %v", err)
+	}
+	values := map[string]string{}
+	for _, f := range listed {
+		values[f.ID] = f.Value
+	}
+	want := map[string]string{single.ID: "2001:db8:7::/48 (one address)", rangeEntry.ID: "2001:db8:7::/48"}
+	if diff := cmp.Diff(want, values); diff != "" {
+		t.Errorf("List(hold) with an entry of one IPv6 address stored by the previous release and the entry of its /48: values by id (-want +got):\n%s", diff)
+	}
+
+	again, created, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterIP, "2001:db8:7::5")
+	if err != nil || created || again.Value != "2001:db8:7::/48 (one address)" || again.Moderator != "mod" {
+		t.Errorf("Create(ip 2001:db8:7::5) again = %+v, created %v, %v; want the stored entry by mod, listed %q, not created", again, created, err, "2001:db8:7::/48 (one address)")
+	}
+
+	loaded, _, err := ts.LoadFilters(ctx)
+	if err != nil {
+		t.Fatalf("LoadFilters: %v", err)
+	}
+	for _, f := range loaded {
+		if f.ID == single.ID && f.Hash != single.Hash {
+			t.Errorf("LoadFilters: the entry of one address has hash %q, want %q (what matches it)", f.Hash, single.Hash)
+		}
+	}
+}

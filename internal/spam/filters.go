@@ -256,7 +256,7 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 		if ip.Addr().Is6() {
 			// An IPv6 address's masked form is its /48, which reads as the range entry of that
 			// /48: say that this entry holds one address, which is all it matches.
-			f.Value += " (one address)"
+			f.Value += oneAddress
 		}
 		return f.Hash, nil
 	case FilterRegex:
@@ -286,6 +286,20 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 }
 
 const kindRule = "want one of word, phrase, domain, email, ip, regex"
+
+// oneAddress follows the masked form of an entry of one IPv6 address (its /48).
+const oneAddress = " (one address)"
+
+// Current returns f, an entry as a store read it back, in the form this release gives the same
+// entry when it is added: earlier releases stored an entry of one IPv6 address with its masked
+// form alone, "2001:db8:5::/48", which is also the value of the entry of that whole /48, so that
+// the two were listed alike though the first matches one address only.
+func (f Filter) Current() Filter {
+	if f.Kind == FilterIP && f.Hash != "" && strings.Contains(f.Value, ":") && !strings.HasSuffix(f.Value, oneAddress) {
+		f.Value += oneAddress
+	}
+	return f
+}
 
 // entry returns the Scorer list entry for f, or "" for entries matched by keyed hash.
 func (f Filter) entry() string {

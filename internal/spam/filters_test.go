@@ -284,3 +284,27 @@ func BenchmarkRegexPattern(b *testing.B) {
 		})
 	}
 }
+
+// TestFilterCurrent: only an entry of one IPv6 address stored without "(one address)", as earlier
+// releases stored it, changes when read back.
+func TestFilterCurrent(t *testing.T) {
+	tests := []struct {
+		name string
+		in   spam.Filter
+		want string
+	}{
+		{name: "one IPv6 address, stored before", in: spam.Filter{Kind: spam.FilterIP, Value: "2001:db8:5::/48", Hash: "h"}, want: "2001:db8:5::/48 (one address)"},
+		{name: "one IPv6 address, stored now", in: spam.Filter{Kind: spam.FilterIP, Value: "2001:db8:5::/48 (one address)", Hash: "h"}, want: "2001:db8:5::/48 (one address)"},
+		{name: "an IPv6 /48", in: spam.Filter{Kind: spam.FilterIP, Value: "2001:db8:5::/48"}, want: "2001:db8:5::/48"},
+		{name: "one IPv4 address", in: spam.Filter{Kind: spam.FilterIP, Value: "198.51.100.x", Hash: "h"}, want: "198.51.100.x"},
+		{name: "an email address", in: spam.Filter{Kind: spam.FilterEmail, Value: "j•••@example.com", Hash: "h"}, want: "j•••@example.com"},
+		{name: "a word", in: spam.Filter{Kind: spam.FilterWord, Value: "casino"}, want: "casino"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.in.Current().Value; got != tt.want {
+				t.Errorf("Filter{%v %q}.Current().Value = %q, want %q", tt.in.Kind, tt.in.Value, got, tt.want)
+			}
+		})
+	}
+}
