@@ -151,6 +151,9 @@ func (a *authorizer) keysChanged() <-chan struct{} {
 	return a.changed
 }
 
+// unknownMethod stands in the access log for a method name the API does not have.
+const unknownMethod = "unknown"
+
 // tappedKey is the key the tap found for a call, with the key set it found it in.
 type tappedKey struct {
 	keys *apikey.Set
@@ -192,7 +195,13 @@ func (a *authorizer) tap(refused func(ctx context.Context, method string, err er
 		keys, key, err := a.lookup(info.Header.Get("authorization"))
 		if err != nil {
 			st, _ := statusFor(err)
-			refused(ctx, info.FullMethodName, st.Err())
+			method := info.FullMethodName
+			if _, ours := a.roles[method]; !ours {
+				// The name is the client's to choose (gRPC answers UNIMPLEMENTED for it only later,
+				// past the interceptors): the log keeps no text a stranger wrote.
+				method = unknownMethod
+			}
+			refused(ctx, method, st.Err())
 			return ctx, st.Err()
 		}
 		return context.WithValue(ctx, tappedKeyKey{}, tappedKey{keys: keys, key: key}), nil

@@ -206,4 +206,16 @@ func TestUnauthenticatedCallsAreNotRead(t *testing.T) {
 	if lines := e.logs.find(t, "rpc", map[string]string{"code": "Unauthenticated", "method": "/commentd.v1.CommentService/SubmitComment"}); len(lines) != 2 {
 		t.Errorf("got %d access log lines of refused SubmitComment calls, want 2: %v", len(lines), lines)
 	}
+	// A method name is the client's to write: one the API does not have is not logged as sent.
+	const made = "/commentd.v1.CommentService/jane.doe@example.com"
+	err := e.conn.Invoke(t.Context(), made, &commentdv1.GetCommentRequest{}, &commentdv1.GetCommentResponse{})
+	if code, reason := codeReason(err); code != codes.Unauthenticated || reason != grpcserver.ReasonAPIKeyMissing {
+		t.Errorf("called %s with no key, got %v %q; want Unauthenticated %q", made, code, reason, grpcserver.ReasonAPIKeyMissing)
+	}
+	if strings.Contains(e.logs.String(), "jane.doe") {
+		t.Errorf("the log holds the made-up method name %s", made)
+	}
+	if lines := e.logs.find(t, "rpc", map[string]string{"code": "Unauthenticated", "method": "unknown"}); len(lines) != 1 {
+		t.Errorf("got %d access log lines with method \"unknown\", want 1: %v", len(lines), lines)
+	}
 }
