@@ -20,6 +20,8 @@ import (
 const (
 	// maxClaim is the most comments one ClaimComments call may ask for.
 	maxClaim = 50
+	// maxClaimSkip is the most skipped comments one ClaimComments call may name.
+	maxClaimSkip = 500
 	// reviewLease is how long our claims last. The server's default (5 minutes) can run out while a
 	// moderator reads a long comment with a prefetched batch behind it; twice that still lets a
 	// forgotten terminal give its comments back soon.
@@ -311,6 +313,7 @@ type (
 	claimedMsg struct {
 		comments []*commentdv1.ModeratedComment
 		claimEnd time.Time // when the claims run out
+		skipSent []string  // the skipped comments the claim asked not to get
 		err      error
 	}
 	parentMsg struct {
@@ -362,11 +365,16 @@ type reviewModel struct {
 
 	width, height int
 
-	queue   []*reviewItem          // claimed comments still to decide; queue[0] is on screen
-	held    map[string]bool        // comments we hold a claim on: given back at the end
-	skipped map[string]bool        // comments skipped this session, never shown again
-	busy    map[string]int         // comments with an action in flight
-	parents map[string]*parentView // parent comments of replies, by resource name
+	queue   []*reviewItem   // claimed comments still to decide; queue[0] is on screen
+	held    map[string]bool // comments we hold a claim on: given back at the end
+	skipped map[string]bool // comments skipped this session, never shown again
+	// skipOrder lists the skipped comments, oldest skip first; claims name the newest.
+	skipOrder []string
+	// skipIgnored: a claim brought back a comment it named as skipped, so the server is older
+	// than skip_names, and claims ask for more comments instead, to make up for skipped ones.
+	skipIgnored bool
+	busy        map[string]int         // comments with an action in flight
+	parents     map[string]*parentView // parent comments of replies, by resource name
 
 	claiming bool          // a ClaimComments call is in flight
 	dry      bool          // the last claim brought nothing new: wait for retryMsg before asking again
@@ -893,6 +901,7 @@ func (m *reviewModel) skip() tea.Cmd {
 	m.queue = m.queue[1:]
 	m.scroll = 0
 	m.skipped[it.name] = true
+	m.skipOrder = append(m.skipOrder, it.name)
 	m.tally.skipped++
 	m.setStatus(fmt.Sprintf("Skipped %s; it is back in the queue for others.", it.name))
 	var cmds []tea.Cmd
@@ -931,14 +940,21 @@ func (m *reviewModel) prefetch() tea.Cmd {
 // claim is the command that claims a batch.
 func (m *reviewModel) claim() tea.Cmd {
 	m.claiming = true
-	// Comments we skipped may come back in the claim once released: ask for that many more, so the
-	// batch still brings new ones.
-	count := min(maxClaim, m.opts.batch+len(m.skipped))
+	// Skipped comments are given back, so they are free again and the oldest in the queue: the
+	// claim names them, or it would bring them back and, once a whole claim's worth were skipped,
+	// nothing else. Those it cannot name (more than a claim takes, or a server that does not
+	// know skip_names) may come back: ask for that many more, so the batch still brings new ones.
+	skip := m.skipOrder[max(0, len(m.skipOrder)-maxClaimSkip):]
+	extra := len(m.skipOrder) - len(skip)
+	if m.skipIgnored {
+		extra = len(m.skipOrder)
+	}
 	req := &commentdv1.ClaimCommentsRequest{
-		Count:    int32(count),
-		Lease:    durationpb.New(m.opts.lease),
-		State:    m.opts.state,
-		ThreadId: m.opts.thread,
+		Count:     int32(min(maxClaim, m.opts.batch+extra)),
+		Lease:     durationpb.New(m.opts.lease),
+		State:     m.opts.state,
+		ThreadId:  m.opts.thread,
+		SkipNames: skip,
 	}
 	ctx, client, timeout := m.ctx, m.client, m.opts.timeout
 	claimEnd := m.now().Add(m.opts.lease)
@@ -946,7 +962,7 @@ func (m *reviewModel) claim() tea.Cmd {
 		callCtx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		resp, err := client.ClaimComments(callCtx, req)
-		return claimedMsg{comments: resp.GetComments(), claimEnd: claimEnd, err: err}
+		return claimedMsg{comments: resp.GetComments(), claimEnd: claimEnd, skipSent: skip, err: err}
 	}
 }
 
@@ -999,6 +1015,7 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	}
 	added := 0
 	var giveBack []string
+	ignoredNow := false
 	for _, mc := range msg.comments {
 		name := mc.GetComment().GetName()
 		if name == "" {
@@ -1007,6 +1024,10 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 		switch {
 		case m.skipped[name]:
 			giveBack = append(giveBack, name)
+			if !m.skipIgnored && slices.Contains(msg.skipSent, name) {
+				m.skipIgnored = true
+				ignoredNow = true
+			}
 			continue
 		case m.inQueue(name) || m.busy[name] > 0:
 			continue
@@ -1023,7 +1044,11 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 	if len(giveBack) > 0 {
 		cmds = append(cmds, m.releaseSkipped(giveBack))
 	}
-	if added == 0 {
+	if added == 0 && ignoredNow && !m.quitting {
+		// Only skipped comments, from a server that ignored the list: ask again at once, for
+		// enough more to get past them.
+		cmds = append(cmds, m.claim())
+	} else if added == 0 {
 		m.dry = true
 		m.retryIn = m.opts.retry
 		cmds = append(cmds, m.retryAfter(m.opts.retry))

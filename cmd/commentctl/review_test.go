@@ -725,8 +725,10 @@ func TestReviewSkippedCommentNotShownAgain(t *testing.T) {
 	if len(reqs) != 2 {
 		t.Fatalf("ClaimComments calls: %d; want 2", len(reqs))
 	}
-	if got := reqs[1].(*commentdv1.ClaimCommentsRequest).GetCount(); got != 11 {
-		t.Errorf("second claim count %d; want 11 (the batch plus the one skipped comment that may come back)", got)
+	// The double, like a server older than skip_names, brought c1 back though the claim named it:
+	// the next claim asks for one more, as c1 may come back again.
+	if got := reqs[1].(*commentdv1.ClaimCommentsRequest).GetSkipNames(); !slices.Equal(got, []string{"comments/c1"}) {
+		t.Errorf("second claim skip_names %v; want [comments/c1]", got)
 	}
 	var released []string
 	for _, r := range d.requests("ReleaseComments") {
@@ -734,6 +736,80 @@ func TestReviewSkippedCommentNotShownAgain(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"comments/c1", "comments/c1"}, released); diff != "" {
 		t.Errorf("released names mismatch (-want +got):\n%s", diff)
+	}
+	h.press("n")
+	reqs = d.requests("ClaimComments")
+	if got := reqs[len(reqs)-1].(*commentdv1.ClaimCommentsRequest).GetCount(); got != 12 {
+		t.Errorf("claim after a server ignored skip_names: count %d; want 12 (the batch plus the two skipped comments that may come back)", got)
+	}
+}
+
+// queueDouble answers claims as the server does, from a queue of n pending comments: the
+// moderator's own claims first, then the oldest comments not claimed and not named in skip_names,
+// up to the count; released comments are free again.
+func queueDouble(n int) *moderationDouble {
+	d := decidingDouble()
+	queue := heldComments(1, n)
+	var mu sync.Mutex
+	mine := map[string]bool{}
+	gone := map[string]bool{}
+	d.claimFn = func(_ context.Context, req *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []*commentdv1.ModeratedComment
+		for _, own := range []bool{true, false} {
+			for _, mc := range queue {
+				name := mc.GetComment().GetName()
+				if len(out) < int(req.GetCount()) && !gone[name] && mine[name] == own && !slices.Contains(req.GetSkipNames(), name) {
+					out = append(out, mc)
+				}
+			}
+		}
+		for _, mc := range out {
+			mine[mc.GetComment().GetName()] = true
+		}
+		return &commentdv1.ClaimCommentsResponse{Comments: out, LeaseExpireTime: timestamppb.New(reviewNow.Add(reviewLease))}, nil
+	}
+	d.releaseFn = func(_ context.Context, req *commentdv1.ReleaseCommentsRequest) (*commentdv1.ReleaseCommentsResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, name := range req.GetNames() {
+			delete(mine, name)
+		}
+		return &commentdv1.ReleaseCommentsResponse{}, nil
+	}
+	approve := d.approve
+	d.approve = func(ctx context.Context, req *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		mu.Lock()
+		gone[req.GetName()] = true
+		mu.Unlock()
+		return approve(ctx, req)
+	}
+	return d
+}
+
+// TestReviewManySkipsKeepTheQueueGoing: a moderator who skips more comments than one claim takes
+// still gets the comments behind them, not an empty queue: skipped comments are free again and
+// the oldest, and the claims name them so as not to get them back.
+func TestReviewManySkipsKeepTheQueueGoing(t *testing.T) {
+	t.Parallel()
+	const queued = 200
+	d := queueDouble(queued)
+	h := newReviewHarness(t, d, reviewOptions{})
+	for i := 1; i <= 120; i++ {
+		if got, want := h.onScreen(), fmt.Sprintf("comments/c%d", i); got != want {
+			t.Fatalf("after %d skips: on screen %q; want %s", i-1, got, want)
+		}
+		h.press("n")
+	}
+	h.press("a")
+	if got := h.onScreen(); got != "comments/c122" {
+		t.Errorf("after 120 skips and an approval: on screen %q; want comments/c122", got)
+	}
+	for _, r := range d.requests("ClaimComments") {
+		if c := r.(*commentdv1.ClaimCommentsRequest).GetCount(); c != 10 {
+			t.Errorf("ClaimComments count %d; want 10 each time, the batch: skipped comments are named, not made up for", c)
+		}
 	}
 }
 

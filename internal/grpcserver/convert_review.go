@@ -98,6 +98,18 @@ func claimQueryFromProto(r *commentdv1.ClaimCommentsRequest) (moderation.ClaimQu
 		Count:    int(r.GetCount()),
 	}
 	var verr comment.ValidationError
+	if n := len(r.GetSkipNames()); n > moderation.MaxClaimSkip {
+		moderation.CheckClaimSkipCount(&verr, n)
+	} else {
+		for i, name := range r.GetSkipNames() {
+			id, err := moderation.ParseID("skip_names["+strconv.Itoa(i)+"]", name)
+			if err != nil {
+				verr.AddAll(err)
+				continue
+			}
+			q.Skip = append(q.Skip, id)
+		}
+	}
 	if d := r.GetLease(); d != nil {
 		switch {
 		case d.CheckValid() != nil:

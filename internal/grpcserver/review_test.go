@@ -177,6 +177,17 @@ func TestClaimCommentsThroughTheAPI(t *testing.T) {
 	if got, want := names(resp.GetComments()), []string{queued[0], queued[3]}; !slices.Equal(got, want) {
 		t.Errorf("called ClaimComments after a release and a decision, got %v, want %v (released, and its own)", got, want)
 	}
+	// A comment the moderator skipped and gave back is not claimed again when the claim names it.
+	if _, err := e.mod.ReleaseComments(admin, &commentdv1.ReleaseCommentsRequest{Names: []string{queued[0]}}); err != nil {
+		t.Fatalf("called ReleaseComments(%s) as admin: %v", queued[0], err)
+	}
+	resp, err = e.mod.ClaimComments(admin, &commentdv1.ClaimCommentsRequest{Count: 10, SkipNames: []string{queued[0]}})
+	if err != nil {
+		t.Fatalf("called ClaimComments(skip_names %s) as admin: %v", queued[0], err)
+	}
+	if got, want := names(resp.GetComments()), []string{queued[3]}; !slices.Equal(got, want) {
+		t.Errorf("called ClaimComments(skip_names %s), got %v, want %v", queued[0], got, want)
+	}
 
 	tests := []struct {
 		name      string
@@ -187,6 +198,8 @@ func TestClaimCommentsThroughTheAPI(t *testing.T) {
 		{"negative count", &commentdv1.ClaimCommentsRequest{Count: -1}, "count"},
 		{"sub-second lease", &commentdv1.ClaimCommentsRequest{Lease: durationpb.New(time.Millisecond)}, "lease"},
 		{"bad thread", &commentdv1.ClaimCommentsRequest{ThreadId: "no spaces allowed"}, "thread_id"},
+		{"bad skipped name", &commentdv1.ClaimCommentsRequest{SkipNames: []string{"comments/ok", "bad name!"}}, "skip_names[1]"},
+		{"too many skipped", &commentdv1.ClaimCommentsRequest{SkipNames: make([]string, moderation.MaxClaimSkip+1)}, "skip_names"},
 	}
 	for _, tt := range tests {
 		_, err := e.mod.ClaimComments(mod, tt.req)

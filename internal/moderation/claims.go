@@ -17,6 +17,9 @@ const (
 	MaxLease          = 30 * time.Minute
 	MinLease          = time.Second
 	MaxRelease        = 50
+	// MaxClaimSkip bounds ClaimQuery.Skip: a review session's skipped comments, sent with each
+	// claim, and read by the claim in one step.
+	MaxClaimSkip = 500
 )
 
 // ClaimQuery asks for comments to review.
@@ -25,6 +28,11 @@ type ClaimQuery struct {
 	ThreadID string        // optional
 	Count    int           // 0 means DefaultClaimCount; more than MaxClaimCount is lowered to it
 	Lease    time.Duration // 0 means DefaultLease; more than MaxLease is lowered to it
+	// Skip lists comment ids not to claim (at most MaxClaimSkip): those the moderator skipped. A
+	// skipped comment is given back, so it is free again and, the queue being oldest first, among
+	// the first a claim would take: without Skip, a moderator who skipped as many comments as a
+	// claim takes would get only those back, and see an empty queue.
+	Skip []string
 }
 
 // Claims leases queued comments to one moderator at a time, so moderators reviewing together
@@ -33,7 +41,8 @@ type Claims interface {
 	// Claim leases up to q.Count comments of queue q.State (of thread q.ThreadID when set) to
 	// moderator until now+q.Lease, and returns them oldest first. It takes the moderator's own
 	// live claims in that queue (renewed) first, then the oldest comments nobody holds. Comments
-	// another moderator holds are skipped. Two concurrent calls never both get the same comment.
+	// another moderator holds, and those in q.Skip, are skipped. Two concurrent calls never both
+	// get the same comment.
 	Claim(ctx context.Context, moderator string, q ClaimQuery, now time.Time) ([]comment.Comment, error)
 	// Release ends moderator's claims on ids; ids the moderator does not hold are ignored.
 	Release(ctx context.Context, moderator string, ids []string) error
@@ -90,6 +99,7 @@ func (q ClaimQuery) Validate() error {
 	if q.Count < 0 {
 		verr.Add("count", "must not be negative")
 	}
+	CheckClaimSkipCount(&verr, len(q.Skip))
 	switch {
 	case q.Lease < 0:
 		verr.Add("lease", "must not be negative")
@@ -105,6 +115,15 @@ func (q ClaimQuery) Validate() error {
 func CheckReleaseCount(verr *comment.ValidationError, n int) {
 	if n > MaxRelease {
 		verr.Add("names", fmt.Sprintf("at most %d names, got %d", MaxRelease, n))
+	}
+}
+
+// CheckClaimSkipCount adds to verr, on "skip_names", a list of n comments not to claim that is too
+// long. Validate checks it; a caller that parses the names first checks it instead of parsing
+// them, so that one error names the bound rather than a thousand names.
+func CheckClaimSkipCount(verr *comment.ValidationError, n int) {
+	if n > MaxClaimSkip {
+		verr.Add("skip_names", fmt.Sprintf("at most %d names, got %d", MaxClaimSkip, n))
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
 )
@@ -137,7 +139,9 @@ func TestClaimDefaultsAndBounds(t *testing.T) {
 		{name: "defaults", q: ClaimQuery{}, want: ClaimQuery{State: comment.StatePending, Count: DefaultClaimCount, Lease: DefaultLease}},
 		{name: "too many, too long", q: ClaimQuery{State: comment.StateSpam, Count: 500, Lease: 24 * time.Hour}, want: ClaimQuery{State: comment.StateSpam, Count: MaxClaimCount, Lease: MaxLease}},
 		{name: "lease to the millisecond", q: ClaimQuery{Count: 1, Lease: 1500*time.Millisecond + 7}, want: ClaimQuery{State: comment.StatePending, Count: 1, Lease: 1500 * time.Millisecond}},
+		{name: "skipped comments passed on", q: ClaimQuery{Skip: []string{"a", "b"}}, want: ClaimQuery{State: comment.StatePending, Count: DefaultClaimCount, Lease: DefaultLease, Skip: []string{"a", "b"}}},
 		{name: "refused", q: ClaimQuery{State: comment.StateRejected, ThreadID: "bad thread", Count: -1, Lease: time.Millisecond}, wantErr: []string{"state", "thread_id", "count", "lease"}},
+		{name: "too many skipped", q: ClaimQuery{Skip: make([]string, MaxClaimSkip+1)}, wantErr: []string{"skip_names"}},
 	}
 	for _, tt := range tests {
 		stub.got = ClaimQuery{}
@@ -148,7 +152,7 @@ func TestClaimDefaultsAndBounds(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || stub.got != tt.want {
+		if err != nil || !cmp.Equal(stub.got, tt.want) {
 			t.Errorf("%s: Claim(%+v) passed %+v to the store (%v), want %+v", tt.name, tt.q, stub.got, err, tt.want)
 		}
 		if d := time.Until(until); d > tt.want.Lease || d < tt.want.Lease-time.Minute {

@@ -70,10 +70,18 @@ func (s *Store) Claim(ctx context.Context, moderator string, q moderation.ClaimQ
 		return nil, fmt.Errorf("redisstore: claim: count %d, lease %s: want both positive", q.Count, q.Lease)
 	}
 	k := s.keys
+	// Each shard's script gets the ids to skip that it may hold.
+	skip := map[int][]any{}
+	for _, id := range q.Skip {
+		if shard, ok := shardOfID(id); ok {
+			skip[shard] = append(skip[shard], id)
+		}
+	}
 	call := func(mode string, queue string, shard, count int) scriptCall {
+		args := []any{mode, moderator, now.UnixMilli(), count, q.Lease.Milliseconds(), k.claimBase(shard), k.recordBase(shard), claimScan}
 		return scriptCall{
 			keys: []string{queue, k.moderatorClaims(shard, moderator)},
-			args: []any{mode, moderator, now.UnixMilli(), count, q.Lease.Milliseconds(), k.claimBase(shard), k.recordBase(shard), claimScan},
+			args: append(args, skip[shard]...),
 		}
 	}
 	if q.ThreadID != "" {

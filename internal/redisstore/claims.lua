@@ -14,6 +14,8 @@
 -- ARGV[6]   base of the claim keys: append a comment id
 -- ARGV[7]   base of the record keys: append a comment id
 -- ARGV[8]   how many queue entries to look at at most
+-- ARGV[9..] comment ids not to pick (the moderator skipped them); they count among the entries
+--           looked at
 --
 -- Picking takes first the moderator's own live claims on comments still in the queue, oldest
 -- first, then the oldest comments nobody holds; comments another moderator holds are skipped.
@@ -22,6 +24,10 @@
 local mode, moderator, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local count, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
 local claimBase, recordBase, scanBound = ARGV[6], ARGV[7], tonumber(ARGV[8])
+local skip = {}
+for i = 9, #ARGV do
+  skip[ARGV[i]] = true
+end
 
 -- Ended leases: their claim keys expired by themselves.
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", now)
@@ -57,7 +63,7 @@ end
 local own = {}
 for _, id in ipairs(redis.call("ZRANGE", KEYS[2], 0, -1)) do
   local score = redis.call("ZSCORE", KEYS[1], id)
-  if score and holder(id) == moderator then
+  if score and not skip[id] and holder(id) == moderator then
     own[#own + 1] = {id, score}
   end
 end
@@ -78,7 +84,7 @@ while #out < count and scanned < scanBound do
   local r = redis.call("ZRANGE", KEYS[1], offset, offset + batch - 1, "WITHSCORES")
   for i = 1, #r, 2 do
     scanned = scanned + 1
-    if not holder(r[i]) then
+    if not skip[r[i]] and not holder(r[i]) then
       add(r[i], r[i + 1], "0")
       if #out == count then
         break

@@ -253,6 +253,43 @@ func TestClaimIsOldestFirst(t *testing.T) {
 	}
 }
 
+// TestClaimSkipsSkippedComments: comments a moderator skipped and gave back are free again and the
+// oldest in the queue; a claim that names them takes the next ones instead, also when they were
+// the moderator's own claims, while other moderators still get them.
+func TestClaimSkipsSkippedComments(t *testing.T) {
+	t.Parallel()
+	for _, byThread := range []bool{false, true} {
+		t.Run(fmt.Sprintf("thread filter %v", byThread), func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			thread := threadInShard(fmt.Sprintf("skip-%v", byThread), 3)
+			threads := []string{thread}
+			if !byThread {
+				threads = append(threads, threadInShard("skip", 9), threadInShard("skip", 14))
+			}
+			queued := seedQueue(t, ts.Store, threads, 9)
+			q := moderation.ClaimQuery{Count: 3}
+			if byThread {
+				q.ThreadID = thread
+			}
+			first := claim(t, ts.Store, "anna", q)
+			if err := ts.Release(context.Background(), "anna", first[:2]); err != nil {
+				t.Fatalf("Release(anna, %v) = %v", first[:2], err)
+			}
+			// first[2] is still hers: skipped all the same, as a skip names it.
+			q.Skip = first
+			want := queued[3:6]
+			got := claim(t, ts.Store, "anna", q)
+			if !slices.Equal(got, want) {
+				t.Errorf("Claim(anna, skipping %v) = %v, want %v", q.Skip, got, want)
+			}
+			if got := claim(t, ts.Store, "bert", moderation.ClaimQuery{Count: 2, ThreadID: q.ThreadID}); !slices.Equal(got, first[:2]) {
+				t.Errorf("Claim(bert) = %v, want what anna skipped and gave back, %v", got, first[:2])
+			}
+		})
+	}
+}
+
 // TestCommentPutBackIsClaimedForTheModerator: a moderator who takes a decision back (reopen, or
 // not spam) gets the comment back in their own claims, and another moderator's claim skips it
 // until the lease ends, so two moderators never review it at once.

@@ -1558,7 +1558,12 @@ type ClaimCommentsRequest struct {
 	// The queue to claim from: STATE_PENDING (the default) or STATE_SPAM.
 	State State `protobuf:"varint,3,opt,name=state,proto3,enum=commentd.v1.State" json:"state,omitempty"`
 	// Optional. Only comments of this thread.
-	ThreadId      string `protobuf:"bytes,4,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	ThreadId string `protobuf:"bytes,4,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	// Optional. Comments not to claim, as resource names ("comments/{comment_id}") or bare ids: those the caller
+	// skipped and gave back, so that they go to other moderators and the claim brings the caller comments it has
+	// not seen instead of the same ones again (the queue is oldest first, and a comment given back is free again).
+	// At most 500; names of comments not in the queue are ignored.
+	SkipNames     []string `protobuf:"bytes,5,rep,name=skip_names,json=skipNames,proto3" json:"skip_names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1619,6 +1624,13 @@ func (x *ClaimCommentsRequest) GetThreadId() string {
 		return x.ThreadId
 	}
 	return ""
+}
+
+func (x *ClaimCommentsRequest) GetSkipNames() []string {
+	if x != nil {
+		return x.SkipNames
+	}
+	return nil
 }
 
 // ClaimCommentsResponse holds the claimed comments, oldest first.
@@ -4058,12 +4070,14 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\"y\n" +
 	"\x15ReopenCommentResponse\x127\n" +
 	"\acomment\x18\x01 \x01(\v2\x1d.commentd.v1.ModeratedCommentR\acomment\x12'\n" +
-	"\x0falready_pending\x18\x02 \x01(\bR\x0ealreadyPending\"\xa4\x01\n" +
+	"\x0falready_pending\x18\x02 \x01(\bR\x0ealreadyPending\"\xc3\x01\n" +
 	"\x14ClaimCommentsRequest\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x12/\n" +
 	"\x05lease\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12(\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x12.commentd.v1.StateR\x05state\x12\x1b\n" +
-	"\tthread_id\x18\x04 \x01(\tR\bthreadId\"\x9a\x01\n" +
+	"\tthread_id\x18\x04 \x01(\tR\bthreadId\x12\x1d\n" +
+	"\n" +
+	"skip_names\x18\x05 \x03(\tR\tskipNames\"\x9a\x01\n" +
 	"\x15ClaimCommentsResponse\x129\n" +
 	"\bcomments\x18\x01 \x03(\v2\x1d.commentd.v1.ModeratedCommentR\bcomments\x12F\n" +
 	"\x11lease_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\".\n" +
