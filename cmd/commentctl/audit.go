@@ -130,7 +130,7 @@ No matching event prints "No entries.". With -o json the output is the ListAudit
 			req := &commentdv1.ListAuditEventsRequest{
 				Moderator: strings.TrimSpace(moderator),
 				Target:    auditTarget(target),
-				PageSize:  int32(page.limit),
+				PageSize:  page.size(),
 				PageToken: page.token,
 			}
 			var err error

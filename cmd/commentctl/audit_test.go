@@ -138,8 +138,8 @@ func TestAuditAllPagesJSON(t *testing.T) {
 		t.Errorf("%s: output mismatch (-want +got):\n%s", cmdline(args), diff)
 	}
 	want := []proto.Message{
-		&commentdv1.ListAuditEventsRequest{Moderator: "alice"},
-		&commentdv1.ListAuditEventsRequest{Moderator: "alice", PageToken: "p2"},
+		&commentdv1.ListAuditEventsRequest{Moderator: "alice", PageSize: maxPageSize},
+		&commentdv1.ListAuditEventsRequest{Moderator: "alice", PageSize: maxPageSize, PageToken: "p2"},
 	}
 	if diff := cmp.Diff(want, d.requests("ListAuditEvents"), protocmp.Transform()); diff != "" {
 		t.Errorf("%s: requests mismatch (-want +got):\n%s", cmdline(args), diff)

@@ -210,7 +210,7 @@ response holding every page).`,
 			}
 			defer conn.Close()
 
-			req := &commentdv1.ListBansRequest{PageSize: int32(page.limit), PageToken: page.token}
+			req := &commentdv1.ListBansRequest{PageSize: page.size(), PageToken: page.token}
 			items, token, err := collectPages(cmd.Context(), c, "list bans", page.all, func(t string) { req.PageToken = t },
 				func(ctx context.Context) ([]*commentdv1.Ban, string, error) {
 					resp, err := client.ListBans(ctx, req)

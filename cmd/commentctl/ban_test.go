@@ -309,7 +309,7 @@ func TestBansCommand(t *testing.T) {
 		if diff := cmp.Diff(want, &resp, protocmp.Transform()); diff != "" {
 			t.Errorf("%s: output (-want +got):\n%s", cmdline(args), diff)
 		}
-		wantReqs := []proto.Message{&commentdv1.ListBansRequest{}, &commentdv1.ListBansRequest{PageToken: "p2"}}
+		wantReqs := []proto.Message{&commentdv1.ListBansRequest{PageSize: maxPageSize}, &commentdv1.ListBansRequest{PageSize: maxPageSize, PageToken: "p2"}}
 		if diff := cmp.Diff(wantReqs, f.requests(), protocmp.Transform()); diff != "" {
 			t.Errorf("%s: requests (-want +got):\n%s", cmdline(args), diff)
 		}

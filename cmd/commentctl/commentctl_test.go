@@ -268,6 +268,7 @@ func TestQueueJSON(t *testing.T) {
 		args        []string
 		want        *commentdv1.ListQueueResponse
 		wantTokens  []string
+		wantSize    int32 // the page_size sent
 		wantDefault bool
 	}{
 		{
@@ -277,12 +278,23 @@ func TestQueueJSON(t *testing.T) {
 			wantTokens: []string{""},
 		},
 		{
+			// Every page is read anyway: the largest pages take the fewest calls.
+			name: "all pages, largest pages",
+			args: []string{"queue", "--all", "-o", "json"},
+			want: &commentdv1.ListQueueResponse{
+				Comments: []*commentdv1.ModeratedComment{pages[""].Comments[0], pages["p2"].Comments[0]},
+			},
+			wantTokens: []string{"", "p2"},
+			wantSize:   maxPageSize,
+		},
+		{
 			name: "all pages",
 			args: []string{"queue", "--all", "--limit", "1", "-o", "json"},
 			want: &commentdv1.ListQueueResponse{
 				Comments: []*commentdv1.ModeratedComment{pages[""].Comments[0], pages["p2"].Comments[0]},
 			},
 			wantTokens: []string{"", "p2"},
+			wantSize:   1,
 		},
 	}
 	for _, tt := range tests {
@@ -307,6 +319,9 @@ func TestQueueJSON(t *testing.T) {
 			for _, r := range f.requests("ListQueue") {
 				req := r.(*commentdv1.ListQueueRequest)
 				tokens = append(tokens, req.GetPageToken())
+				if req.GetPageSize() != tt.wantSize {
+					t.Errorf("%s: ListQueue page_size = %d; want %d", cmdline(args), req.GetPageSize(), tt.wantSize)
+				}
 				if req.GetState() != commentdv1.State_STATE_PENDING {
 					t.Errorf("%s: ListQueue state = %s; want STATE_PENDING by default", cmdline(args), req.GetState())
 				}

@@ -157,7 +157,8 @@ Columns: ID, THREAD, AGE (since submission), AUTHOR, EMAIL (masked by the server
 score the checks gave it, 0 to 1), WHY (the codes of the checks that held the comment) and the start
 of the BODY. show prints the reasons in full.
 
-One call returns one page (--limit comments, server default 50, at most 500). When there are more,
+One call returns one page (--limit comments, server default 50, at most 500; --all asks for 500 a page
+unless --limit says otherwise). When there are more,
 the next page's token is printed on stderr; pass it with --page-token, or use --all to fetch every
 page; with --older-than, the hint gives its exact time, as a token goes only with the same filters.
 An empty list prints "No entries.". With -o json the output is the ListQueueResponse (with --all, one
@@ -178,7 +179,7 @@ response holding every page; an empty list is an empty response).`,
 			if err := page.check(cmd); err != nil {
 				return err
 			}
-			req.PageSize, req.PageToken = int32(page.limit), page.token
+			req.PageSize, req.PageToken = page.size(), page.token
 			conn, client, err := c.dial(cmd)
 			if err != nil {
 				return err

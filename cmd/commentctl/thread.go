@@ -207,7 +207,7 @@ is the ListThreadsResponse (with --all, one response holding every page).`,
 			if err := page.check(cmd); err != nil {
 				return err
 			}
-			req := &commentdv1.ListThreadsRequest{PageSize: int32(page.limit), PageToken: page.token}
+			req := &commentdv1.ListThreadsRequest{PageSize: page.size(), PageToken: page.token}
 			var again []string
 			if cmd.Flags().Changed("mode") {
 				m, ok := parseMode(mode)

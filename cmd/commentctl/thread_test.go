@@ -103,7 +103,7 @@ func TestThreadListCommand(t *testing.T) {
 			t.Errorf("%s: output (-want +got):\n%s", cmdline(args), diff)
 		}
 		f.checkRequests(t, cmdline(args), "ListThreads",
-			&commentdv1.ListThreadsRequest{Closed: proto.Bool(false)}, &commentdv1.ListThreadsRequest{Closed: proto.Bool(false), PageToken: "p2"})
+			&commentdv1.ListThreadsRequest{Closed: proto.Bool(false), PageSize: maxPageSize}, &commentdv1.ListThreadsRequest{Closed: proto.Bool(false), PageSize: maxPageSize, PageToken: "p2"})
 	})
 
 	t.Run("a thread changed at a time not known", func(t *testing.T) {
