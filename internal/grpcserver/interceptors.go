@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
-	"sync"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/ratelimit"
 )
 
 // RequestIDHeader is the metadata key that carries a call's request id in both directions: a
@@ -135,7 +135,7 @@ type errorMapper struct {
 	// is unavailable; the operator must learn why (Redis down, out of memory, short of replicas),
 	// and OOM or NOREPLICAS leave Redis answering PING, so health does not say it. In an outage
 	// every call fails, hence one line per interval.
-	unavailable *throttle
+	unavailable *ratelimit.Throttle
 }
 
 // unavailableLogEvery is the least time between two "store unavailable" log lines.
@@ -153,7 +153,7 @@ func (m errorMapper) mapErr(ctx context.Context, method string, err error) error
 			slog.String("error", err.Error()))
 	}
 	if m.unavailable != nil && errors.Is(err, comment.ErrUnavailable) {
-		if ok, skipped := m.unavailable.allow(time.Now()); ok {
+		if ok, skipped := m.unavailable.Allow(time.Now()); ok {
 			// A store error names Redis's refusal or the network's, never a comment's data: key
 			// names hold no personal data, and scripts' errors quote only their own text.
 			m.log.LogAttrs(ctx, slog.LevelWarn, "store unavailable",
@@ -164,29 +164,6 @@ func (m errorMapper) mapErr(ctx context.Context, method string, err error) error
 		}
 	}
 	return st.Err()
-}
-
-// throttle lets one event through per interval and counts the others, so the next line can say
-// how many it stands for. Written here rather than taken from golang.org/x/time/rate (whose
-// Sometimes does the same) because Sometimes cannot report what it skipped.
-type throttle struct {
-	every   time.Duration
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
-
-// allow reports whether an event at now should be logged and, if so, how many were held back
-// since the last one that was.
-func (t *throttle) allow(now time.Time) (ok bool, skipped int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.last.IsZero() && now.Sub(t.last) < t.every {
-		t.skipped++
-		return false, 0
-	}
-	skipped, t.last, t.skipped = t.skipped, now, 0
-	return true, skipped
 }
 
 func (m errorMapper) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -153,7 +153,7 @@ func New(opts Options) *Server {
 	s := &Server{log: opts.Logger, health: health.NewServer()}
 	m := newMetrics()
 	logs := accessLog{log: opts.Logger}
-	errs := errorMapper{log: opts.Logger, unavailable: &throttle{every: unavailableLogEvery}}
+	errs := errorMapper{log: opts.Logger, unavailable: ratelimit.NewThrottle(unavailableLogEvery)}
 	auth := &authorizer{roles: methodRoles()}
 	auth.setKeys(opts.Keys)
 	s.auth = auth

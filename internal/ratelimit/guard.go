@@ -278,7 +278,7 @@ type Guard struct {
 	now         func() time.Time
 	// failOpenLog and refundLog throttle the two lines written once per submission while Redis
 	// fails (warnEvery).
-	failOpenLog, refundLog *throttle
+	failOpenLog, refundLog *Throttle
 }
 
 // warnEvery is the least time between two of the Guard's lines of one kind about a failing
@@ -288,17 +288,23 @@ type Guard struct {
 // it stands for (not_logged_since).
 const warnEvery = 10 * time.Second
 
-// throttle lets one event through per interval and counts the others.
-type throttle struct {
+// Throttle lets one event through per interval and counts the others, so that the next log line
+// can say how many it stands for. Written here rather than taken from golang.org/x/time/rate
+// (whose Sometimes does the same) because Sometimes cannot report what it skipped. The zero
+// value lets every event through; grpcserver uses it for its own failure lines too.
+type Throttle struct {
 	every   time.Duration
 	mu      sync.Mutex
 	last    time.Time
 	skipped int
 }
 
-// allow reports whether an event at now should be logged and, if so, how many were held back
+// NewThrottle returns a Throttle that lets one event through per every.
+func NewThrottle(every time.Duration) *Throttle { return &Throttle{every: every} }
+
+// Allow reports whether an event at now should be logged and, if so, how many were held back
 // since the last one that was.
-func (t *throttle) allow(now time.Time) (ok bool, skipped int) {
+func (t *Throttle) Allow(now time.Time) (ok bool, skipped int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.last.IsZero() && now.Sub(t.last) < t.every {
@@ -323,8 +329,8 @@ func NewGuard(store Store, opts Options) *Guard {
 		obs:         opts.Observer,
 		log:         opts.Logger,
 		now:         opts.Now,
-		failOpenLog: &throttle{every: warnEvery},
-		refundLog:   &throttle{every: warnEvery},
+		failOpenLog: NewThrottle(warnEvery),
+		refundLog:   NewThrottle(warnEvery),
 	}
 	if g.dupWin == 0 {
 		g.dupWin = DefaultDuplicateWindow
@@ -506,7 +512,7 @@ func (g *Guard) failed(ctx context.Context, err error, maybe Ticket) (Outcome, e
 	unavailable := errors.Is(err, comment.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 	if unavailable && g.failOpen && !errors.Is(ctx.Err(), context.Canceled) {
 		g.obs.Observe(EventFailOpen, "")
-		if ok, skipped := g.failOpenLog.allow(time.Now()); ok {
+		if ok, skipped := g.failOpenLog.Allow(time.Now()); ok {
 			g.log.WarnContext(ctx, "abuse check failed open: submission accepted unchecked", "error", err, "not_logged_since", skipped)
 		}
 		return Outcome{Unchecked: true, Ticket: maybe}, nil
@@ -537,7 +543,7 @@ func (g *Guard) refund(ctx context.Context, t Ticket) {
 	defer cancel()
 	if err := g.store.Refund(ctx, t); err != nil {
 		g.obs.Observe(EventRefundFailed, "")
-		if ok, skipped := g.refundLog.allow(time.Now()); ok {
+		if ok, skipped := g.refundLog.Allow(time.Now()); ok {
 			g.log.WarnContext(ctx, "abuse check: could not give back counts of a refused submission", "error", err, "not_logged_since", skipped)
 		}
 	}
