@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
@@ -18,10 +20,12 @@ import (
 
 // TestEveryPathKeepsAddressesPrivate drives every call that takes an email or IP address, or free
 // text that might hold one, through a commentd logging at debug level: submissions and checks
-// (with addresses in the user agent), reports, decisions, bans, word lists, spam training, an
-// export and an erasure, refused calls included. It then looks for the addresses in clear in every
-// response but the export's (which hands them to the admin by design), the log, /metrics, and every
-// Redis key and value, whatever its type.
+// (with addresses in the user agent), reports, decisions, thread settings, bans and their lifting,
+// word-list entries added and removed, spam training, stats, an export and an erasure, refused
+// calls included, down to those the auth tap refuses before reading them (with addresses in the
+// method name and the request id). It then looks for the addresses in clear in every response but
+// the export's (which hands them to the admin by design), the log, /metrics, and every Redis key
+// and value, whatever its type.
 func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	rs := redistest.Start(t)
 	s := startCommentd(t, rs.Addr, "-log-level", "debug")
@@ -66,6 +70,32 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 		}
 	}
 
+	// Refused by the auth tap before they are read, which writes their access log line and counts
+	// them on /metrics: the method name and the request id are the client's to choose.
+	for _, c := range []struct {
+		ctx    context.Context
+		method string
+	}{
+		{context.Background(), "/commentd.v1.ModerationService/" + email},
+		{metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+email), "/commentd.v1.CommentService/" + ip4},
+		{metadata.AppendToOutgoingContext(context.Background(), "x-request-id", ip4), commentdv1.ModerationService_ListBans_FullMethodName},
+		{metadata.AppendToOutgoingContext(context.Background(), "x-request-id", ip6, "authorization", "Bearer nope"), commentdv1.CommentService_GetComment_FullMethodName},
+		{metadata.AppendToOutgoingContext(siteCtx, "x-request-id", email), "/" + ip6 + "/Call"},
+	} {
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+		err := s.conn.Invoke(ctx, c.method, &emptypb.Empty{}, &emptypb.Empty{})
+		cancel()
+		switch status.Code(err) {
+		case codes.Unauthenticated:
+			record(nil, err)
+		case codes.Unimplemented:
+			// gRPC's own answer to a method the server lacks, which quotes the name back to the
+			// client that wrote it; the log and /metrics must still keep none of it.
+		default:
+			t.Errorf("called %s, got %v, want it refused", c.method, err)
+		}
+	}
+
 	sub := &commentdv1.SubmitCommentRequest{ThreadId: "privacy-e2e", AuthorName: "Quokka", AuthorEmail: email, Body: "An ordinary remark.",
 		ClientIp: ip4, UserAgent: "Mozilla/5.0 via " + uaIP + " (+mailto:" + uaEmail + ")", RequestId: "privacy-e2e-1"}
 	first, err := site.SubmitComment(siteCtx, sub)
@@ -100,6 +130,12 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	must("MarkSpam", spamResp, err)
 	notSpam, err := mod.MarkNotSpam(modCtx, &commentdv1.MarkNotSpamRequest{Name: second.GetComment().GetName()})
 	must("MarkNotSpam", notSpam, err)
+	thread, err := mod.UpdateThread(modCtx, &commentdv1.UpdateThreadRequest{
+		Thread:     &commentdv1.Thread{Name: "threads/privacy-e2e", ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE, Closed: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"moderation_mode", "closed"}},
+	})
+	must("UpdateThread", thread, err)
+	var banNames []string
 	for _, req := range []*commentdv1.CreateBanRequest{
 		{Target: &commentdv1.CreateBanRequest_AuthorEmail{AuthorEmail: email}, Reason: "ban evasion"},
 		{Target: &commentdv1.CreateBanRequest_Ip{Ip: ip4}, Reason: "flood"},
@@ -107,18 +143,30 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	} {
 		ban, err := mod.CreateBan(modCtx, req)
 		must("CreateBan", ban, err)
+		banNames = append(banNames, ban.GetBan().GetName())
 	}
 	ban, err := mod.CreateBan(modCtx, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: name}, Reason: "also writes as wombat.reason@leak-probe.example"})
 	refused("CreateBan (reason with another address)", ban, err)
 	bans, err := mod.ListBans(modCtx, &commentdv1.ListBansRequest{})
 	must("ListBans", bans, err)
+	for _, name := range banNames[:2] {
+		unban, err := mod.DeleteBan(modCtx, &commentdv1.DeleteBanRequest{Name: name})
+		must("DeleteBan", unban, err)
+	}
+	ban, err = mod.CreateBan(modCtx, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "2001:db8:77aa::170/127"}, Reason: "flood"})
+	refused("CreateBan (a range within the IPv6 address's /64)", ban, err)
+	var filterNames []string
 	for _, f := range []*commentdv1.Filter{
 		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_EMAIL, Value: email},
 		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_IP, Value: ip6},
+		{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_IP, Value: ip4},
 	} {
 		cf, err := mod.CreateFilter(modCtx, &commentdv1.CreateFilterRequest{Filter: f})
 		must("CreateFilter", cf, err)
+		filterNames = append(filterNames, cf.GetFilter().GetName())
 	}
+	df, err := mod.DeleteFilter(modCtx, &commentdv1.DeleteFilterRequest{Name: filterNames[2]})
+	must("DeleteFilter", df, err)
 	for _, f := range []*commentdv1.Filter{
 		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_PHRASE, Value: "call " + ip4 + " now"},
 		{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_REGEX, Value: strings.ReplaceAll(ip4, ".", `\.`)},
@@ -144,6 +192,8 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	must("EraseAuthorData", erased, err)
 	audit, err := mod.ListAuditEvents(modCtx, &commentdv1.ListAuditEventsRequest{})
 	must("ListAuditEvents", audit, err)
+	stats, err := mod.GetStats(modCtx, &commentdv1.GetStatsRequest{Days: 1})
+	must("GetStats", stats, err)
 
 	texts := map[string]string{"responses": out.String(), "server log": s.log.String()}
 	texts["/metrics"] = s.metricsText(t)
@@ -159,6 +209,21 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	texts["redis"] = stored.String()
 	if !strings.Contains(texts["redis"], "An ordinary remark.") {
 		t.Fatalf("the dump of every Redis key lacks the comment's body; the dump is broken:\n%s", texts["redis"])
+	}
+	// The calls reached the surfaces searched, or finding nothing there would prove nothing.
+	for _, c := range []struct{ where, want string }{
+		{"server log", `"method":"unknown","code":"Unauthenticated"`},
+		{"server log", `"method":"` + commentdv1.ModerationService_ListBans_FullMethodName + `","code":"Unauthenticated"`},
+		{"/metrics", `commentd_grpc_refused_unread_total{reason="API_KEY_INVALID"} 2`},
+		{"redis", "{bans}:a"},
+		{"redis", "act:unban"},
+		{"redis", "{spam:filters}:a"},
+		{"redis", "act:delete_filter"},
+		{"redis", "act:update_thread"},
+	} {
+		if !strings.Contains(texts[c.where], c.want) {
+			t.Errorf("searched the %s for %q, found none: the calls did not reach what this test searches", c.where, c.want)
+		}
 	}
 	for where, text := range texts {
 		lower := strings.ToLower(text)
