@@ -170,6 +170,7 @@ func TestEveryPathKeepsAddressesPrivate(t *testing.T) {
 	for _, f := range []*commentdv1.Filter{
 		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_PHRASE, Value: "call " + ip4 + " now"},
 		{List: commentdv1.FilterList_FILTER_LIST_SPAM, Kind: commentdv1.FilterKind_FILTER_KIND_REGEX, Value: strings.ReplaceAll(ip4, ".", `\.`)},
+		{List: commentdv1.FilterList_FILTER_LIST_HOLD, Kind: commentdv1.FilterKind_FILTER_KIND_IP, Value: "2001:db8:77aa::170/127"},
 	} {
 		cf, err := mod.CreateFilter(modCtx, &commentdv1.CreateFilterRequest{Filter: f})
 		refused("CreateFilter ("+f.GetKind().String()+" with an address)", cf, err)

@@ -325,7 +325,7 @@ func (k *Keyring) IPLimitKey(ip IP) string {
 	if ip.addr.Is4() {
 		return k.IPKey(ip)
 	}
-	return k.hash("ip64", netip.PrefixFrom(ip.addr, 64).Masked().String())
+	return k.hash("ip64", netip.PrefixFrom(ip.addr, DeviceBitsIPv6).Masked().String())
 }
 
 // TextKey returns a keyed hash of arbitrary text under a label, for lookups that must not reveal

@@ -537,6 +537,17 @@ const (
 	MinRangeBitsIPv6 = 16
 )
 
+// DeviceBitsIPv6 is the prefix length of the IPv6 network one phone or home network is given,
+// which rate limits and address bans count an IPv6 address by (Keyring.IPLimitKey).
+const DeviceBitsIPv6 = 64
+
+// WithinOneDevice reports whether p is an IPv6 range of more than one address that lies within
+// one DeviceBitsIPv6 network: one reader's network, which a range kept in clear (a range ban, a
+// word-list entry) would name. A range of one address is the caller's to refuse.
+func WithinOneDevice(p netip.Prefix) bool {
+	return p.Addr().Is6() && p.Bits() >= DeviceBitsIPv6 && !p.IsSingleIP()
+}
+
 // MinRangeBits is the shortest prefix length a range starting at a may have.
 func MinRangeBits(a netip.Addr) int {
 	if a.Is4() {

@@ -295,16 +295,6 @@ func AddressBan(keys *privacy.Keyring, a privacy.IP) Target {
 	return IPTarget(keys.IPLimitKey(a))
 }
 
-// deviceBits is the prefix length of the IPv6 network an address ban counts an address by
-// (privacy.Keyring.IPLimitKey): one reader's.
-const deviceBits = 64
-
-// withinOneDevice reports whether p is an IPv6 range of more than one address that lies within one
-// /64 (a range of one address is validate's to refuse).
-func withinOneDevice(p netip.Prefix) bool {
-	return p.Addr().Is6() && p.Bits() >= deviceBits && !p.IsSingleIP()
-}
-
 // MaxModeratorChars bounds the recorded moderator name (an API key name is at most 64).
 const MaxModeratorChars = 64
 
@@ -365,12 +355,12 @@ func CheckNewRange(verr *comment.ValidationError, field string, t Target) {
 		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix, which stands for the IPv4 range %s, which its readers are matched by and which is wider than a ban may be (/%d): ban narrower IPv4 ranges", v4.Masked(), MinRangeBitsIPv4))
 	case ok && !t.Range.IsSingleIP():
 		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
-	case withinOneDevice(t.Range):
+	case privacy.WithinOneDevice(t.Range):
 		// Also checked for new bans only, so that such bans stored before are still read back,
 		// listed and lifted. An address ban counts an IPv6 address by its /64, the block one phone
 		// or home network is given (AddressBan): a range no wider is one reader's network, which a
 		// range ban would keep in clear, list to every moderator and write to the audit log.
-		verr.Add(field, fmt.Sprintf("a range within one /%d, the block one phone or home network is given: ban an address in it instead (an IPv6 address ban covers its whole /%d and keeps it only as a keyed hash), so it is not stored in clear", deviceBits, deviceBits))
+		verr.Add(field, fmt.Sprintf("a range within one /%d, the block one phone or home network is given: ban an address in it instead (an IPv6 address ban covers its whole /%d and keeps it only as a keyed hash), so it is not stored in clear", privacy.DeviceBitsIPv6, privacy.DeviceBitsIPv6))
 	}
 }
 

@@ -75,6 +75,11 @@ func TestNewFilter(t *testing.T) {
 		{name: "IPv4 range of /8", list: spam.FilterListSpam, kind: spam.FilterIP, value: "10.0.0.0/8", wantValue: "10.0.0.0/8"},
 		{name: "every IPv6 address", list: spam.FilterListHold, kind: spam.FilterIP, value: "::/0", badFields: []string{"filter.value"}},
 		{name: "IPv6 range of /16", list: spam.FilterListHold, kind: spam.FilterIP, value: "2001::/16", wantValue: "2001::/16"},
+		// A range no wider than a /64 is one reader's network, which the entry would keep in clear.
+		{name: "IPv6 range of /63", list: spam.FilterListHold, kind: spam.FilterIP, value: "2001:db8:1:2::/63", wantValue: "2001:db8:1:2::/63"},
+		{name: "IPv6 range of /64", list: spam.FilterListHold, kind: spam.FilterIP, value: "2001:db8:1:2::/64", badFields: []string{"filter.value"}, badHas: "within one /64"},
+		{name: "IPv6 range of /127", list: spam.FilterListSpam, kind: spam.FilterIP, value: "2001:db8:1:2::170/127", badFields: []string{"filter.value"}, badHas: "within one /64"},
+		{name: "IPv6 address as /128", list: spam.FilterListHold, kind: spam.FilterIP, value: "2001:db8:5:6::7/128", wantValue: "2001:db8:5::/48 (one address)", wantHash: keys.IPKey(ip6)},
 		{name: "IPv4 range in IPv6 form", list: spam.FilterListHold, kind: spam.FilterIP, value: "::ffff:198.51.100.0/120", badFields: []string{"filter.value"}, badHas: "IPv4 form"},
 		{name: "IPv4 address in IPv6 form", list: spam.FilterListHold, kind: spam.FilterIP, value: "::ffff:203.0.113.7/128", wantValue: ip.Masked(), wantHash: keys.IPKey(ip)},
 		{name: "bad regex", list: spam.FilterListHold, kind: spam.FilterRegex, value: `(unclosed`, badFields: []string{"filter.value"}},

@@ -158,7 +158,8 @@ const (
 	// An author's email address (stored as its keyed hash only).
 	FilterKind_FILTER_KIND_EMAIL FilterKind = 4
 	// An IP address or range in CIDR form, no wider than /8 (IPv4) or /16 (IPv6); a single address is stored as
-	// its keyed hash only.
+	// its keyed hash only. A range is kept in clear, so an IPv6 range must be wider than a /64 (one device's
+	// block, one reader's network); a narrower one is refused with INVALID_ARGUMENT.
 	FilterKind_FILTER_KIND_IP FilterKind = 5
 	// An RE2 regular expression, ignoring case, matched against the body, the author's name, email address and user
 	// agent: at most 200 bytes, compiling to at most 100 instructions, and not matching empty text. At most 50
