@@ -2,6 +2,8 @@ package spam
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -344,6 +346,73 @@ func TestWordListsMatchAcrossScriptsAndForms(t *testing.T) {
 			got := len(v.findings) == 1 && v.findings[0].reason.Code == ReasonHoldList
 			if got != tt.want || len(v.findings) > 1 {
 				t.Errorf("rules.check(body %q) with the hold list [%q], got findings %+v; want a hold-list match %v", tt.body, tt.entry, v.findings, tt.want)
+			}
+		})
+	}
+}
+
+// TestDomainListsCostNoMoreWithMoreEntries: a listed domain is looked for in every host name the
+// body and the author's name write out, which a reader may make hundreds; matched against each
+// entry in turn, a list of 10,000 domains (MaxFilters) made such a submission cost about a hundred
+// times what it costs against ten, tens of milliseconds of CPU each. The lists still name the
+// first entry, in their order, that matches.
+func TestDomainListsCostNoMoreWithMoreEntries(t *testing.T) {
+	var body strings.Builder
+	for i := 0; body.Len() < 4990; i++ {
+		fmt.Fprintf(&body, "w%d.example ", i)
+	}
+	in := Input{Body: body.String(), AuthorName: "Jane", UserAgent: "Mozilla/5.0"}
+	a := inputAnalysis(in)
+	compile := func(n int) *rules {
+		t.Helper()
+		var hold, spam []string
+		for i := range n {
+			hold = append(hold, fmt.Sprintf("hold-%d.example", i))
+			spam = append(spam, fmt.Sprintf("spam-%d.example", i))
+		}
+		r, err := compileRules(RuleOptions{HoldList: hold, SpamList: spam})
+		if err != nil {
+			t.Fatalf("compileRules(%d domains a list): %v", n, err)
+		}
+		return r
+	}
+	// The fastest of a few runs of a few checks: what the check costs, with the least of the
+	// machine's other work in it.
+	cost := func(r *rules) time.Duration {
+		best := time.Duration(math.MaxInt64)
+		for range 5 {
+			start := time.Now()
+			for range 3 {
+				var v verdict
+				r.check(in, a, &v)
+				if len(v.findings) != 0 {
+					t.Fatalf("rules.check of a body with no listed domain found %+v", v.findings)
+				}
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	small, large := compile(5), compile(MaxFilters/2)
+	if few, many := cost(small), cost(large); many > 10*few {
+		t.Errorf("checking a body that writes out %d host names took %v against %d listed domains and %v against %d; want about the same",
+			strings.Count(in.Body, " "), few, 10, many, MaxFilters)
+	}
+
+	for _, tt := range []struct {
+		name, body, want string
+	}{
+		{"the last entry, written out", "see a.spam-4999.example", `the body contains "spam-4999.example"`},
+		{"the first entry that matches, in the list's order", "see x.spam-7.example and spam-3.example or http://spam-5.example", `the body contains "spam-3.example"`},
+		{"a link to an earlier entry before a name written out", "see http://spam-2.example and spam-9.example", "the body links to spam-2.example"},
+		{"a parent domain's entry", "see deep.sub.spam-11.example", `the body contains "spam-11.example"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Body: tt.body, AuthorName: "Jane", UserAgent: "Mozilla/5.0"}
+			var v verdict
+			large.check(in, inputAnalysis(in), &v)
+			if len(v.findings) != 1 || !strings.HasPrefix(v.findings[0].reason.Message, tt.want) {
+				t.Errorf("rules.check(body %q) against %d domains = %+v; want one finding starting %q", tt.body, MaxFilters, v.findings, tt.want)
 			}
 		})
 	}
