@@ -99,9 +99,6 @@ func skipBOM(r io.Reader) io.Reader {
 	return br
 }
 
-// bodyProblem says what makes body unfit to train with ("" when nothing does): the readers check
-// it, so a bad row is named by its place in the file before anything is sent, not by its index in
-// a batch the server refused part way through.
 // jsonTypeProblem says what is wrong with a JSON lines record of the wrong type, or holding a
 // field of the wrong type.
 func jsonTypeProblem(e *json.UnmarshalTypeError) string {
@@ -116,6 +113,9 @@ func jsonTypeProblem(e *json.UnmarshalTypeError) string {
 	return fmt.Sprintf("%q is a JSON %s", e.Field, e.Value)
 }
 
+// bodyProblem says what makes body unfit to train with ("" when nothing does): the readers check
+// it, so a bad row is named by its place in the file before anything is sent, not by its index in
+// a batch the server refused part way through.
 func bodyProblem(body string) string {
 	switch {
 	case !utf8.ValidString(body):
