@@ -32,6 +32,18 @@ type deployment struct {
 	grace  time.Duration
 }
 
+// readYAML decodes the YAML file into v, failing the test when it cannot.
+func readYAML(t *testing.T, file string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+}
+
 // composeDeployment reads the commentd service of deploy/compose.yaml.
 func composeDeployment(t *testing.T) deployment {
 	t.Helper()
@@ -45,19 +57,14 @@ func composeDeployment(t *testing.T) deployment {
 			StopGracePeriod string            `yaml:"stop_grace_period"`
 		} `yaml:"services"`
 	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
+	readYAML(t, file, &doc)
 	svc, ok := doc.Services["commentd"]
 	if !ok {
 		t.Fatalf("%s has no commentd service", file)
 	}
 	d := deployment{file: file, env: svc.Environment, grace: 10 * time.Second} // Compose's default
 	if svc.StopGracePeriod != "" {
+		var err error
 		if d.grace, err = time.ParseDuration(svc.StopGracePeriod); err != nil {
 			t.Fatalf("%s: stop_grace_period: %v", file, err)
 		}
@@ -388,13 +395,7 @@ func TestDeployProbesAndRedisMatchTheServer(t *testing.T) {
 				Command []string `yaml:"command"`
 			} `yaml:"services"`
 		}
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
+		readYAML(t, file, &doc)
 		cmd := doc.Services["redis"].Command
 		option := func(name string) string {
 			if i := slices.Index(cmd, "--"+name); i >= 0 && i+1 < len(cmd) {
