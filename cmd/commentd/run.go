@@ -174,8 +174,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		}
 	})
 	// Until Redis answers and the start-up checks pass, the gRPC port is served by a server whose
-	// health says NOT_SERVING and which refuses the API with UNAVAILABLE (wait.go).
-	waiting := grpcserver.New(grpcserver.Options{Logger: log, Keys: keys, ServerOptions: append(slices.Clip(serverOpts), refuseAPIUntilStarted()...)})
+	// health says NOT_SERVING and which refuses the API with UNAVAILABLE (wait.go). It counts into
+	// the gRPC metrics the serving server takes over, registered once: the calls it answers and
+	// those refused for their API key are on /metrics while start-up waits, and stay counted after.
+	rpcMetrics := grpcserver.NewMetrics(reg)
+	waiting := grpcserver.New(grpcserver.Options{Logger: log, Keys: keys, Metrics: rpcMetrics,
+		ServerOptions: append(slices.Clip(serverOpts), refuseAPIUntilStarted()...)})
 	// The server whose health commentd_serving reports: the waiting one until the serving one
 	// takes the port, so the gauge is there, at 0, while start-up waits for Redis.
 	var serving atomic.Pointer[grpcserver.Server]
@@ -280,7 +284,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		Keys:          keys,
 		Comments:      comments,
 		Moderation:    mod,
-		Registerer:    reg,
+		Metrics:       rpcMetrics,
 		ServerOptions: serverOpts,
 		CallTimeout:   cfg.RedisTimeout,
 		Bans:          ab.bans,

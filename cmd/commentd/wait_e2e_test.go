@@ -23,6 +23,7 @@ import (
 	"github.com/commentd/commentd/internal/privacy"
 	"github.com/commentd/commentd/internal/redisstore"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
+	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
 // waitLine is how the log says start-up waits for Redis.
@@ -62,6 +63,22 @@ func TestWaitsForRedisAtStart(t *testing.T) {
 			t.Errorf("GET /metrics while commentd waits for Redis = %s, want 200", resp.Status)
 		}
 	}
+	// A call with no API key is refused before it is read, by the waiting server too; its
+	// counter, and the gRPC calls the waiting server answered, are on /metrics from the start and
+	// count on once the serving server has the port.
+	_, err = commentdv1.NewCommentServiceClient(s.conn).SubmitComment(context.Background(), &commentdv1.SubmitCommentRequest{ThreadId: "early"})
+	if code, reason, _ := statusReason(err); code != codes.Unauthenticated || reason != grpcserver.ReasonAPIKeyMissing {
+		t.Errorf("SubmitComment with no API key while commentd waits for Redis = %v (%s), want UNAUTHENTICATED, %s", code, reason, grpcserver.ReasonAPIKeyMissing)
+	}
+	const (
+		unread      = `commentd_grpc_refused_unread_total{reason="` + grpcserver.ReasonAPIKeyMissing + `"}`
+		unavailable = `grpc_server_handled_total{grpc_code="Unavailable",grpc_method="SubmitComment",grpc_service="commentd.v1.CommentService",grpc_type="unary"}`
+	)
+	for _, series := range []string{unread, unavailable} {
+		if n, ok := s.scrapeMetric(t, series); !ok || n != 1 {
+			t.Errorf("while commentd waits for Redis, after one such call: /metrics %s = %v (present %v); want 1", series, n, ok)
+		}
+	}
 	if !strings.Contains(s.log.String(), waitLine) {
 		t.Errorf("commentd started before Redis logged no line saying it waits; log:\n%s", s.log)
 	}
@@ -72,6 +89,11 @@ func TestWaitsForRedisAtStart(t *testing.T) {
 	}
 	if c, err := s.submitter(t, "later")("reader@example.org", "192.0.2.1", "after Redis"); err != nil || c.GetName() == "" {
 		t.Errorf("SubmitComment once Redis started = %v, %v; want it stored", c, err)
+	}
+	for _, series := range []string{unread, unavailable} {
+		if n, ok := s.scrapeMetric(t, series); !ok || n != 1 {
+			t.Errorf("once Redis started, after one such call while commentd waited: /metrics %s = %v (present %v); want 1", series, n, ok)
+		}
 	}
 }
 

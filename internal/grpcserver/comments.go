@@ -16,7 +16,7 @@ import (
 type commentServer struct {
 	commentdv1.UnimplementedCommentServiceServer
 	comments *comment.Service
-	metrics  *metrics
+	metrics  *Metrics
 	spam     SpamOptions // CheckComment (spam.go)
 	// moderation takes readers' reports (ReportComment, reports.go).
 	moderation *moderation.Service

@@ -9,9 +9,14 @@ import (
 	"github.com/commentd/commentd/internal/moderation"
 )
 
-// metrics are the server's Prometheus collectors. Every label value comes from a small fixed set
+// Metrics are a server's Prometheus collectors. Every label value comes from a small fixed set
 // (method names, status codes, states, actions): nothing a reader sends ever becomes a label.
-type metrics struct {
+//
+// Servers that take turns on one port (commentd's start-up server, which answers while Redis is
+// not ready, then the one that serves the API) share one Metrics through Options.Metrics: every
+// series is on /metrics from the first server on, counts on across the handover rather than
+// starting again at 0, and is registered once.
+type Metrics struct {
 	rpc       *grpcprom.ServerMetrics
 	submitted *prometheus.CounterVec
 	decisions *prometheus.CounterVec
@@ -30,8 +35,11 @@ type metrics struct {
 // one bucket, and a latency that quadrupled did not show.
 var handlingBuckets = append([]float64{.001, .0025}, prometheus.DefBuckets...)
 
-func newMetrics() *metrics {
-	m := &metrics{
+// NewMetrics creates the collectors, every series at zero, and registers them with reg (nil: the
+// metrics are counted but not exported). A collector registered twice is a wiring bug, so it
+// panics, like prometheus.MustRegister, if reg already holds metrics of the same names.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		rpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(handlingBuckets))),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "commentd_comments_submitted_total",
@@ -61,27 +69,21 @@ func newMetrics() *metrics {
 	for _, a := range []moderation.Action{moderation.Approve, moderation.Reject, moderation.MarkSpam, moderation.MarkNotSpam, moderation.Reopen} {
 		m.decisions.WithLabelValues(a.String())
 	}
+	if reg != nil {
+		reg.MustRegister(m.rpc, m.submitted, m.decisions, m.unread, m.ping)
+	}
 	return m
 }
 
-// register adds the collectors to reg. A collector registered twice is a wiring bug, so it panics
-// like prometheus.MustRegister.
-func (m *metrics) register(reg prometheus.Registerer) {
-	if reg == nil {
-		return
-	}
-	reg.MustRegister(m.rpc, m.submitted, m.decisions, m.unread, m.ping)
-}
-
 // refusedUnread counts a call refused before it was read with err, a status error.
-func (m *metrics) refusedUnread(err error) {
+func (m *Metrics) refusedUnread(err error) {
 	m.unread.WithLabelValues(errorReason(status.Convert(err))).Inc()
 }
 
-func (m *metrics) commentSubmitted(s comment.State) {
+func (m *Metrics) commentSubmitted(s comment.State) {
 	m.submitted.WithLabelValues(s.String()).Inc()
 }
 
-func (m *metrics) decided(a moderation.Action) {
+func (m *Metrics) decided(a moderation.Action) {
 	m.decisions.WithLabelValues(a.String()).Inc()
 }

@@ -16,7 +16,7 @@ import (
 type moderationServer struct {
 	commentdv1.UnimplementedModerationServiceServer
 	moderation *moderation.Service
-	metrics    *metrics
+	metrics    *Metrics
 	bans       *ratelimit.Bans // nil: the ban RPCs are disabled (bans.go)
 	spam       SpamOptions     // the spam and word-list RPCs (spam.go, filters.go)
 	// shutdown ends when the server shuts down, so open WatchQueue streams end (watch.go).

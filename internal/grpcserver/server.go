@@ -90,7 +90,11 @@ type Options struct {
 	// Comments and Moderation are the domain services behind the two APIs. Required.
 	Comments   *comment.Service
 	Moderation *moderation.Service
-	// Registerer receives the server's metrics; nil means no metrics are exported.
+	// Metrics are the collectors the server counts into; nil: NewMetrics(Registerer). Give servers
+	// that take turns on one port the same Metrics (see Metrics); Registerer is then not used.
+	Metrics *Metrics
+	// Registerer receives the server's metrics when Metrics is nil; nil means no metrics are
+	// exported.
 	Registerer prometheus.Registerer
 	// ServerOptions are passed to grpc.NewServer after ours, e.g. TLS credentials. Interceptors
 	// given here run inside ours, after auth.
@@ -130,7 +134,7 @@ type Server struct {
 	// so a graceful stop does not wait for them until its deadline.
 	endStreams context.CancelFunc
 	auth       *authorizer
-	metrics    *metrics
+	metrics    *Metrics
 }
 
 // SetKeys replaces the accepted API keys: calls that start after it are checked against keys
@@ -144,14 +148,17 @@ func healthServices() []string {
 }
 
 // New builds the server with every service registered. Health starts NOT_SERVING: call SetServing
-// or WatchHealth once the store is known to answer. It panics if opts.Registerer already holds
-// metrics of the same names (a wiring bug).
+// or WatchHealth once the store is known to answer. Without opts.Metrics, it panics if
+// opts.Registerer already holds metrics of the same names (a wiring bug).
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: opts.Logger, health: health.NewServer()}
-	m := newMetrics()
+	m := opts.Metrics
+	if m == nil {
+		m = NewMetrics(opts.Registerer)
+	}
 	logs := accessLog{log: opts.Logger}
 	errs := errorMapper{log: opts.Logger, unavailable: ratelimit.NewThrottle(unavailableLogEvery)}
 	auth := &authorizer{roles: methodRoles()}
@@ -206,8 +213,7 @@ func New(opts Options) *Server {
 	reflection.Register(s.grpc)
 
 	s.SetServing(false)
-	m.rpc.InitializeMetrics(s.grpc)
-	m.register(opts.Registerer)
+	m.rpc.InitializeMetrics(s.grpc) // again for a shared Metrics: it only creates series at 0
 	s.metrics = m
 	return s
 }
