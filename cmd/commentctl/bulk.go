@@ -26,6 +26,8 @@ const (
 	progressEvery = 100 * time.Millisecond
 	// progressBarLen is the width of the progress bar, in characters.
 	progressBarLen = 30
+	// maxRelease is the most names one ReleaseComments call takes.
+	maxRelease = 50
 )
 
 // bulkVerb is one action bulk applies to every matching comment.
@@ -37,6 +39,9 @@ type bulkVerb struct {
 	call         bulkCallFn // sends the action for one comment
 	long         string     // what it does, for --help
 	example      string     // one extra example line, for --help
+	// release: the server claims each comment the action succeeds on for the caller, and bulk
+	// gives the claims back (bulkReleaser).
+	release bool
 }
 
 // bulkCallFn sends the action for one comment, with the etag it was listed with: the server takes
@@ -77,15 +82,12 @@ func bulkVerbs() []bulkVerb {
 			long: "reopen puts every matching decided comment back in the queue as pending, undoing its decision, for any moderator to review.",
 			call: func(ctx context.Context, cl commentdv1.ModerationServiceClient, name, reason, etag string) (*commentdv1.ModeratedComment, error) {
 				resp, err := cl.ReopenComment(ctx, &commentdv1.ReopenCommentRequest{Name: name, Reason: reason, Etag: etag})
-				if err != nil {
-					return nil, err
-				}
-				// The server claims a reopened comment for whoever reopened it, so that a moderator
-				// taking back one decision reviews it again; comments reopened in bulk go back to
-				// everyone's queue. If the release fails, the claim still ends with its lease.
-				_, _ = cl.ReleaseComments(ctx, &commentdv1.ReleaseCommentsRequest{Names: []string{name}})
-				return resp.GetComment(), nil
+				return resp.GetComment(), err
 			},
+			// The server claims a reopened comment for whoever reopened it, so that a moderator
+			// taking back one decision reviews it again; comments reopened in bulk go back to
+			// everyone's queue.
+			release: true,
 			example: "commentctl bulk reopen --state spam --older-than 1h --score-below 0.5 --dry-run",
 		},
 	}
@@ -312,6 +314,16 @@ func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationService
 	sem := make(chan struct{}, bulkConcurrency)
 	var wg sync.WaitGroup
 	callBase := context.WithoutCancel(ctx)
+	var rel *bulkReleaser
+	if v.release {
+		rel = &bulkReleaser{send: func(names []string) {
+			// Sent after Ctrl-C too: the comments are reopened, and should not wait out the claim.
+			callCtx, cancel := c.callCtx(callBase)
+			defer cancel()
+			// A failed release fails nothing: the claim ends with its lease.
+			_, _ = client.ReleaseComments(callCtx, &commentdv1.ReleaseCommentsRequest{Names: names})
+		}}
+	}
 	for i, it := range items {
 		if !acquire(ctx, sem) {
 			results[i] = decideResult{name: it.name, err: fmt.Errorf("not sent: %w", context.Cause(ctx))}
@@ -324,11 +336,53 @@ func (c *cli) bulkApply(ctx context.Context, client commentdv1.ModerationService
 			mc, err := v.call(callCtx, client, it.name, reason, it.etag)
 			results[i] = decideResult{name: it.name, comment: mc, err: err}
 			prog.done(err != nil)
+			if rel != nil && err == nil {
+				rel.add(it.name) // in this call's slot: a release counts among the calls in flight
+			}
 		})
 	}
 	wg.Wait()
+	if rel != nil {
+		rel.flush()
+	}
 	prog.finish()
 	return results
+}
+
+// bulkReleaser gives back the claims the server takes on the comments bulk acts on, maxRelease
+// names per ReleaseComments call rather than one call per comment: 200 reopens make 204 calls,
+// not 400. A group goes as soon as it is full, from the call that filled it; flush sends the
+// rest at the end.
+type bulkReleaser struct {
+	send func(names []string)
+
+	mu    sync.Mutex
+	names []string
+}
+
+// add queues name, and sends the group once it holds maxRelease names.
+func (r *bulkReleaser) add(name string) {
+	r.mu.Lock()
+	r.names = append(r.names, name)
+	var full []string
+	if len(r.names) >= maxRelease {
+		full, r.names = r.names, nil
+	}
+	r.mu.Unlock()
+	if full != nil {
+		r.send(full)
+	}
+}
+
+// flush sends the names not sent yet.
+func (r *bulkReleaser) flush() {
+	r.mu.Lock()
+	rest := r.names
+	r.names = nil
+	r.mu.Unlock()
+	if len(rest) > 0 {
+		r.send(rest)
+	}
 }
 
 // acquire takes a slot of sem, or reports false once ctx has ended. A select alone would not do:

@@ -179,6 +179,70 @@ func TestBulkDryRunMatchesRealRun(t *testing.T) {
 	}
 }
 
+// TestBulkReopenReleasesInGroups: the server claims each reopened comment for the moderator, and
+// bulk reopen gives the claims back in ReleaseComments calls of at most 50 names (its limit), not
+// one call per comment; a failed release does not fail the command.
+func TestBulkReopenReleasesInGroups(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		comments     int
+		refused      []string // names whose ReopenComment fails
+		releaseFails bool
+		wantReleases int // ReleaseComments calls
+		wantStdout   string
+		wantCode     int
+	}{
+		{name: "200 reopens", comments: 200, wantReleases: 4, wantStdout: "Reopened 200 of 200 comments.\n"},
+		{name: "fewer than a group", comments: 7, wantReleases: 1, wantStdout: "Reopened 7 of 7 comments.\n"},
+		{name: "refused ones not released", comments: 52, refused: []string{"comments/b03", "comments/b40"}, wantReleases: 1,
+			wantStdout: "Reopened 50 of 52 comments; 2 failed (listed on stderr).\n", wantCode: exitError},
+		{name: "failed releases", comments: 120, releaseFails: true, wantReleases: 3, wantStdout: "Reopened 120 of 120 comments.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := bulkDouble(t, tt.comments, tt.refused...)
+			if tt.releaseFails {
+				d.releaseFn = func(context.Context, *commentdv1.ReleaseCommentsRequest) (*commentdv1.ReleaseCommentsResponse, error) {
+					return nil, statusErr(t, codes.Unavailable, "the store is unavailable", "STORE_UNAVAILABLE")
+				}
+			}
+			args := withServer(serveDouble(t, d), "bulk", "reopen", "--yes")
+			got := invocation{args: args}.run(t)
+			if got.code != tt.wantCode || got.stdout != tt.wantStdout {
+				t.Errorf("%s: exit %d, stdout %q; want %d, %q", cmdline(args), got.code, got.stdout, tt.wantCode, tt.wantStdout)
+			}
+			if n := len(d.requests("ReopenComment")); n != tt.comments {
+				t.Errorf("%s: %d ReopenComment calls; want %d", cmdline(args), n, tt.comments)
+			}
+			calls := d.requests("ReleaseComments")
+			var released []string
+			for _, r := range calls {
+				names := r.(*commentdv1.ReleaseCommentsRequest).GetNames()
+				if len(names) == 0 || len(names) > 50 {
+					t.Errorf("%s: a ReleaseComments call with %d names; want 1 to 50", cmdline(args), len(names))
+				}
+				released = append(released, names...)
+			}
+			if len(calls) != tt.wantReleases {
+				t.Errorf("%s: %d ReleaseComments calls for %d reopened comments; want %d", cmdline(args), len(calls), tt.comments-len(tt.refused), tt.wantReleases)
+			}
+			var want []string
+			for i := range tt.comments {
+				if name := fmt.Sprintf("comments/b%02d", i); !slices.Contains(tt.refused, name) {
+					want = append(want, name)
+				}
+			}
+			slices.Sort(want)
+			slices.Sort(released)
+			if diff := cmp.Diff(want, released); diff != "" {
+				t.Errorf("%s: comments given back to the queue mismatch (-want +got):\n%s", cmdline(args), diff)
+			}
+		})
+	}
+}
+
 func TestBulkListRequest(t *testing.T) {
 	t.Parallel()
 	f := func(v float64) *float64 { return &v }
