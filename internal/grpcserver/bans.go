@@ -26,7 +26,7 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 	if !ok {
 		return nil, errNoCaller
 	}
-	req := ratelimit.BanRequest{Reason: r.GetReason(), Moderator: caller.Name}
+	req := ratelimit.BanRequest{Reason: r.GetReason(), Moderator: caller.Name, RequestID: r.GetRequestId()}
 	var verr comment.ValidationError
 	if d := r.GetDuration(); d != nil {
 		// Unset means for good; an explicit zero (or less) is far more likely a mistake than a
@@ -46,6 +46,10 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 		ratelimit.CheckBanReason(&verr, "reason", r.GetReason())
 	}
 	reasonOK := len(verr.Violations) == before
+	if id := r.GetRequestId(); id != "" && !comment.ValidRequestID(id) {
+		// Checked here as well as by Replace, as the reason is: before the target's lookup.
+		verr.Add("request_id", comment.RequestIDRule)
+	}
 	// A comment target is looked up only for a request with nothing else wrong: its NOT_FOUND
 	// (or the store's failure) would hide the bad fields the moderator can fix at once.
 	t, err := s.banTarget(ctx, r, len(verr.Violations) == 0)
@@ -67,7 +71,8 @@ func (s *moderationServer) CreateBan(ctx context.Context, r *commentdv1.CreateBa
 	if err != nil {
 		return nil, err
 	}
-	// The store recorded the ban in the audit log in the step that stored it (ratelimit.BanStore).
+	// The store recorded the ban in the audit log in the step that stored it (ratelimit.BanStore);
+	// a resend with the request id gets the first call's ban and replaced ban, recorded once.
 	resp := &commentdv1.CreateBanResponse{Ban: banToProto(b)}
 	if replaced != nil {
 		resp.ReplacedBan = banToProto(*replaced)

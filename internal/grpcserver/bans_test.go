@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -341,7 +342,7 @@ func TestBanRangeWithinOneDevice(t *testing.T) {
 	wantBanned(t, "called SubmitComment from another address of the /64 of "+b.GetName(), err)
 
 	old := ratelimit.RangeTarget(netip.MustParsePrefix("2001:db8:1:2:3:4:5:0/112"))
-	if _, err := e.store.PutBan(context.Background(), ratelimit.Ban{Target: old, Reason: "made before", Moderator: "mod-ann", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}); err != nil {
+	if _, _, err := e.store.PutBan(context.Background(), ratelimit.Ban{Target: old, Reason: "made before", Moderator: "mod-ann", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}, ratelimit.BanCall{}); err != nil {
 		t.Fatalf("store a range ban as an earlier version did: %v", err)
 	}
 	const name = "bans/range-2001-db8-1-2-3-4-5-0-112"
@@ -583,5 +584,81 @@ func TestCreateBanReportsTheBanItReplaced(t *testing.T) {
 	other, err := e.mod.CreateBan(mod, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"}, Reason: "new"})
 	if err != nil || other.GetReplacedBan() != nil {
 		t.Errorf("called CreateBan on a target with no ban: %v, %v; want no replaced_ban", other, err)
+	}
+}
+
+// TestCreateBanRequestID: CreateBan sent again with its request_id returns the ban the first call
+// stored (its times, what it replaced) and records nothing more; the request_id with another
+// request is ALREADY_EXISTS REQUEST_ID_REUSED and stores nothing; without request_id a resend bans
+// again, as before; a malformed request_id is INVALID_ARGUMENT with the other bad fields.
+func TestCreateBanRequestID(t *testing.T) {
+	e := newBansEnv(t, ratelimit.BanRefuse)
+	mod := e.as(t, modKeyName)
+	target := &commentdv1.CreateBanRequest_IpRange{IpRange: "203.0.113.0/24"}
+	const name = "bans/range-203.0.113.0-24"
+	audited := func(when string, want int) {
+		t.Helper()
+		resp, err := e.mod.ListAuditEvents(mod, &commentdv1.ListAuditEventsRequest{Target: name})
+		if err != nil {
+			t.Fatalf("called ListAuditEvents(target %s): %v", name, err)
+		}
+		if got := len(resp.GetEvents()); got != want {
+			t.Errorf("%s, the audit log of %s holds %d entries; want %d", when, name, got, want)
+		}
+	}
+	earlier := e.ban(t, &commentdv1.CreateBanRequest{Target: target, Reason: "earlier"})
+
+	r := &commentdv1.CreateBanRequest{Target: target, Duration: durationpb.New(time.Hour), Reason: "flood", RequestId: "9d2c6b0e-ban"}
+	first, err := e.mod.CreateBan(mod, r)
+	if err != nil {
+		t.Fatalf("called CreateBan(%v): %v", r, err)
+	}
+	time.Sleep(5 * time.Millisecond) // a second ban would have another create_time
+	again, err := e.mod.CreateBan(mod, r)
+	if err != nil {
+		t.Fatalf("called CreateBan(%v) again: %v", r, err)
+	}
+	if diff := cmp.Diff(first, again, protocmp.Transform()); diff != "" {
+		t.Errorf("called CreateBan again with request_id %s: response differs from the first (-want +got):\n%s", r.GetRequestId(), diff)
+	}
+	if diff := cmp.Diff(earlier, again.GetReplacedBan(), protocmp.Transform()); diff != "" {
+		t.Errorf("called CreateBan again with request_id %s: replaced_ban differs from the ban made before (-want +got):\n%s", r.GetRequestId(), diff)
+	}
+	audited("after a ban sent twice with one request_id", 2)
+
+	for _, tt := range []struct {
+		name string
+		req  *commentdv1.CreateBanRequest
+	}{
+		{"another target", &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"},
+			Duration: r.GetDuration(), Reason: r.GetReason(), RequestId: r.GetRequestId()}},
+		{"another duration", &commentdv1.CreateBanRequest{Target: target, Duration: durationpb.New(2 * time.Hour), Reason: r.GetReason(), RequestId: r.GetRequestId()}},
+		{"another reason", &commentdv1.CreateBanRequest{Target: target, Duration: r.GetDuration(), Reason: "flood!", RequestId: r.GetRequestId()}},
+	} {
+		_, err := e.mod.CreateBan(mod, tt.req)
+		if code, reason := codeReason(err); code != codes.AlreadyExists || reason != grpcserver.ReasonRequestIDReused {
+			t.Errorf("%s: called CreateBan(%v), got %v %q; want AlreadyExists %q", tt.name, tt.req, code, reason, grpcserver.ReasonRequestIDReused)
+		}
+	}
+	if diff := cmp.Diff([]*commentdv1.Ban{first.GetBan()}, e.listBans(t), protocmp.Transform()); diff != "" {
+		t.Errorf("ListBans after the request_id was reused (-want +got):\n%s", diff)
+	}
+	audited("after the request_id was reused", 2)
+
+	// Without request_id, the same request bans again, replacing the first call's ban.
+	plain := &commentdv1.CreateBanRequest{Target: target, Duration: r.GetDuration(), Reason: r.GetReason()}
+	second, err := e.mod.CreateBan(mod, plain)
+	if err != nil {
+		t.Fatalf("called CreateBan(%v): %v", plain, err)
+	}
+	if diff := cmp.Diff(first.GetBan(), second.GetReplacedBan(), protocmp.Transform()); diff != "" {
+		t.Errorf("called CreateBan without request_id: replaced_ban differs from the ban made before (-want +got):\n%s", diff)
+	}
+	audited("after the same ban without request_id", 3)
+
+	bad := &commentdv1.CreateBanRequest{Target: target, RequestId: "jane@example.com"}
+	_, err = e.mod.CreateBan(mod, bad)
+	if got, want := badRequestFields(err), []string{"reason", "request_id"}; !cmp.Equal(got, want) {
+		t.Errorf("called CreateBan(%v), got %v with fields %q; want InvalidArgument on %q", bad, status.Code(err), got, want)
 	}
 }

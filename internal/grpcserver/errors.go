@@ -58,7 +58,8 @@ const (
 	// response holds. FAILED_PRECONDITION: no retry helps, a shorter period does.
 	ReasonExportTooLarge = "EXPORT_TOO_LARGE"
 	// ReasonRequestIDReused: SubmitComment's request_id already made a comment in the thread, for
-	// a request with another author, name, parent or body. ALREADY_EXISTS: what the id names
+	// a request with another author, name, parent or body; or CreateBan's made a ban, for a
+	// request with another target, duration or reason, or from another key. ALREADY_EXISTS: what the id names
 	// exists, made by another request, and no retry with this id can succeed; not
 	// INVALID_ARGUMENT, which is for a request bad whatever the state (this one was valid until
 	// the id was used). The fix is a new request_id.
@@ -140,6 +141,7 @@ const (
 //	                                                                                error's delay; metadata "rule", "retry_delay"
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
 //	comment.ErrRequestReused          ALREADY_EXISTS      REQUEST_ID_REUSED         -
+//	ratelimit.ErrBanRequestReused     ALREADY_EXISTS      REQUEST_ID_REUSED         -
 //	comment.ErrRequestInProgress      ABORTED             REQUEST_IN_PROGRESS       RetryInfo 1s
 //	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, whole seconds rounded
 //	                                                                                up, absent for a permanent ban); never the ban's
@@ -305,6 +307,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 
 	case errors.Is(err, comment.ErrRequestReused):
 		return withDetails(codes.AlreadyExists, "request_id was already used for another comment in this thread: "+
+			"resend that request unchanged, or give this one a new request_id", ReasonRequestIDReused, nil), false
+
+	case errors.Is(err, ratelimit.ErrBanRequestReused):
+		return withDetails(codes.AlreadyExists, "request_id was already used for another ban: "+
 			"resend that request unchanged, or give this one a new request_id", ReasonRequestIDReused, nil), false
 
 	case errors.As(err, &berr):

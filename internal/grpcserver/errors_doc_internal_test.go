@@ -51,6 +51,7 @@ func TestErrorsDocListsMetadataKeys(t *testing.T) {
 		&ratelimit.LimitError{Rule: "author-per-minute", RetryAfter: time.Minute},
 		ratelimit.ErrDuplicate,
 		comment.ErrRequestReused,
+		ratelimit.ErrBanRequestReused,
 		comment.ErrRequestInProgress,
 		&ratelimit.BannedError{Ban: ratelimit.Ban{Target: ratelimit.AuthorTarget("ab12")}},
 		&ratelimit.BannedError{Ban: ratelimit.Ban{Target: ratelimit.AuthorTarget("ab12"), ExpiresAt: time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)}},

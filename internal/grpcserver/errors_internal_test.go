@@ -100,6 +100,12 @@ func TestStatusFor(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonRequestIDReused, Domain: ErrorDomain}},
 		},
 		{
+			name:        "ban request id reused, wrapped",
+			err:         fmt.Errorf("store ban range: %w", ratelimit.ErrBanRequestReused),
+			wantCode:    codes.AlreadyExists,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonRequestIDReused, Domain: ErrorDomain}},
+		},
+		{
 			name:     "same request still in progress, wrapped",
 			err:      fmt.Errorf("store comment: %w", comment.ErrRequestInProgress),
 			wantCode: codes.Aborted,

@@ -16,12 +16,15 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/Shopify/toxiproxy/v2/toxics"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/comment"
@@ -776,17 +779,18 @@ func TestFaultDeleteFilterRetriedAfterDeadline(t *testing.T) {
 }
 
 // A ban stored by a call whose reply from Redis is lost is in the audit log at once, in the
-// moderator's name and with the reason. The moderator's resend stores the ban again (a target has
-// one ban, and the new one replaces the one in force: the reply names the first call's) and
-// records that second ban too.
+// moderator's name and with the reason. The moderator's resend with the same request_id gets the
+// ban the first call stored, and what it replaced, and records nothing more.
 func TestFaultCreateBanRetriedAfterDeadline(t *testing.T) {
 	e := newFaultEnv(t, comment.ModePost)
 	mod := e.as(t, modKeyName)
-	r := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"}, Reason: "slow flood"}
+	r := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: "198.51.100.0/24"},
+		Duration: durationpb.New(time.Hour), Reason: "slow flood", RequestId: "ban-slow-flood"}
 	// The range is banned before, so the reply to the call under test is the ban it replaced, which
 	// only this reply holds.
 	first := &commentdv1.CreateBanRequest{Target: r.GetTarget(), Reason: "earlier-flood"}
-	if _, err := e.mod.CreateBan(mod, first); err != nil {
+	earlier, err := e.mod.CreateBan(mod, first)
+	if err != nil {
 		t.Fatalf("called CreateBan(%s): %v", first.GetIpRange(), err)
 	}
 	dropped := e.proxy.dropOnce(t, "late", "earlier-flood")
@@ -795,16 +799,22 @@ func TestFaultCreateBanRetriedAfterDeadline(t *testing.T) {
 	e.wantAudited(t, "after CreateBan timed out", name,
 		"AUDIT_ACTION_BAN by "+modKeyName+": slow flood",
 		"AUDIT_ACTION_BAN by "+modKeyName+": earlier-flood")
+	listed, err := e.mod.ListBans(mod, &commentdv1.ListBansRequest{})
+	if err != nil || len(listed.GetBans()) != 1 {
+		t.Fatalf("called ListBans after CreateBan timed out: %v, %v; want the ban the call stored", listed, err)
+	}
 
 	resp, err := e.mod.CreateBan(mod, r)
 	if err != nil {
-		t.Fatalf("called CreateBan again: %v", err)
+		t.Fatalf("called CreateBan again with request_id %s: %v", r.GetRequestId(), err)
 	}
-	if old := resp.GetReplacedBan(); old.GetReason() != "slow flood" || old.GetModerator() != modKeyName {
-		t.Errorf("CreateBan resent after a lost reply replaced %v; want the ban the first call made", old)
+	if diff := cmp.Diff(listed.GetBans()[0], resp.GetBan(), protocmp.Transform()); diff != "" {
+		t.Errorf("CreateBan resent with request_id %s after a lost reply: ban differs from the one the first call stored (-want +got):\n%s", r.GetRequestId(), diff)
+	}
+	if diff := cmp.Diff(earlier.GetBan(), resp.GetReplacedBan(), protocmp.Transform()); diff != "" {
+		t.Errorf("CreateBan resent with request_id %s after a lost reply: replaced_ban differs from the ban the first call replaced (-want +got):\n%s", r.GetRequestId(), diff)
 	}
 	e.wantAudited(t, "after CreateBan timed out and was resent", name,
-		"AUDIT_ACTION_BAN by "+modKeyName+": slow flood",
 		"AUDIT_ACTION_BAN by "+modKeyName+": slow flood",
 		"AUDIT_ACTION_BAN by "+modKeyName+": earlier-flood")
 }

@@ -2,6 +2,9 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -182,6 +185,42 @@ type BanRequest struct {
 	Duration  time.Duration // 0 bans for good
 	Reason    string
 	Moderator string
+	// RequestID is the client's idempotency key ("" when none; else comment.ValidRequestID): a
+	// request sent again with it within BanRequestTTL returns the ban the first one stored and
+	// changes nothing; the same id with another request is ErrBanRequestReused.
+	RequestID string
+}
+
+// BanRequestTTL is how long a ban's request id is remembered: as long as a comment's, so a
+// moderator's or a script's retry the next morning is still recognised.
+const BanRequestTTL = 24 * time.Hour
+
+// ErrBanRequestReused: the ban request's id was used, within BanRequestTTL, by a request for
+// another ban (another target, duration, reason or moderator). Nothing was stored. A resend
+// repeats the request unchanged; a new ban needs a new request id.
+var ErrBanRequestReused = errors.New("ratelimit: request id already used for another ban")
+
+// BanCall names one ban request for its resends (PutBan): the client's request id and a
+// fingerprint of what it asks for. The zero BanCall names none, and every call stores its ban.
+type BanCall struct {
+	RequestID string
+	// Fingerprint tells a resend (the same fingerprint) from a reuse of the id: 32 lowercase hex
+	// digits, a hash of the moderator, the target id, the duration and the reason. It holds no
+	// address in clear: an author's or an address's target id is already a keyed hash.
+	Fingerprint string
+}
+
+// banFingerprint is BanCall.Fingerprint of the checked request (t canonical, reason trimmed):
+// each part length-prefixed, so no two requests share their input.
+func banFingerprint(t Target, d time.Duration, reason, moderator string) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, part := range []string{moderator, t.String(), strconv.FormatInt(int64(d), 10), reason} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // BanStore keeps bans. Expired bans are never returned.
@@ -193,9 +232,12 @@ type BanRequest struct {
 // deadline, and the moderator's resend of an unban, which finds no ban, would record nothing. A
 // call the store's client resends records nothing more.
 type BanStore interface {
-	// PutBan stores b, replacing any ban on the same target, and returns the ban it replaced
-	// if that one was in force at b.CreatedAt (nil if none).
-	PutBan(ctx context.Context, b Ban) (replaced *Ban, err error)
+	// PutBan stores b, replacing any ban on the same target, and returns b and the ban it
+	// replaced if that one was in force at b.CreatedAt (nil if none). With a call.RequestID
+	// that an earlier PutBan used within BanRequestTTL, it stores and records nothing: with the
+	// same call.Fingerprint it returns what that call stored and replaced, whatever became of the
+	// ban since; with another, ErrBanRequestReused. The check and the change are one atomic step.
+	PutBan(ctx context.Context, b Ban, call BanCall) (stored Ban, replaced *Ban, err error)
 	// DeleteBan removes the ban on t in moderator's name, or returns ErrBanNotFound when no ban
 	// on t is active at now.
 	DeleteBan(ctx context.Context, t Target, now time.Time, moderator string) error
@@ -307,7 +349,9 @@ func (bs *Bans) Ban(ctx context.Context, r BanRequest) (Ban, error) {
 
 // Replace is Ban, and also returns the ban in force on the same target that the new one replaced
 // (nil if none): a ban made for a day on a target banned for good until then ends that ban too,
-// so the moderator is told, and undoing the new ban means making the replaced one again.
+// so the moderator is told, and undoing the new ban means making the replaced one again. A
+// request with the RequestID of an earlier one (within BanRequestTTL) returns what that one
+// stored and replaced, and stores nothing; or, for another ban, fails with ErrBanRequestReused.
 func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	var verr comment.ValidationError
 	t := r.Target.validate(&verr, "target")
@@ -320,6 +364,9 @@ func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 	reason := CheckBanReason(&verr, "reason", r.Reason)
 	if m := strings.TrimSpace(r.Moderator); m == "" || len(m) > MaxModeratorChars {
 		verr.Add("moderator", fmt.Sprintf("required: 1 to %d characters", MaxModeratorChars))
+	}
+	if r.RequestID != "" && !comment.ValidRequestID(r.RequestID) {
+		verr.Add("request_id", comment.RequestIDRule)
 	}
 	if err := verr.Err(); err != nil {
 		return Ban{}, nil, err
@@ -336,11 +383,15 @@ func (bs *Bans) Replace(ctx context.Context, r BanRequest) (Ban, *Ban, error) {
 			b.ExpiresAt = t.Add(time.Millisecond)
 		}
 	}
-	replaced, err := bs.store.PutBan(ctx, b)
+	var call BanCall
+	if r.RequestID != "" {
+		call = BanCall{RequestID: r.RequestID, Fingerprint: banFingerprint(t, r.Duration, reason, b.Moderator)}
+	}
+	stored, replaced, err := bs.store.PutBan(ctx, b, call)
 	if err != nil {
 		return Ban{}, nil, fmt.Errorf("store ban %s: %w", t.Kind, err)
 	}
-	return b, replaced, nil
+	return stored, replaced, nil
 }
 
 // CheckNewRange adds to verr, on field, why a new ban may not have range target t: a range in

@@ -73,7 +73,9 @@ type banStoreStub struct {
 	delete func(Target, time.Time) error
 }
 
-func (s banStoreStub) PutBan(_ context.Context, b Ban) (*Ban, error) { return nil, s.put(b) }
+func (s banStoreStub) PutBan(_ context.Context, b Ban, _ BanCall) (Ban, *Ban, error) {
+	return b, nil, s.put(b)
+}
 func (s banStoreStub) DeleteBan(_ context.Context, t Target, now time.Time, _ string) error {
 	return s.delete(t, now)
 }

@@ -63,36 +63,56 @@ func (s *Store) banKeys() []string {
 	return []string{s.keys.banRecords(), s.keys.banCreated(), s.keys.banExpiry()}
 }
 
-// PutBan stores b, replacing any ban on the same target, and returns the ban it replaced when
-// that one was in force at b.CreatedAt (ratelimit.BanStore). The ban is recorded in the audit log
-// (action ban, by b.Moderator, with b.Reason) in the same script, marked so that a resend of the
-// call by the Redis client records it once.
-func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban) (*ratelimit.Ban, error) {
+// PutBan stores b, replacing any ban on the same target, and returns b and the ban it replaced
+// when that one was in force at b.CreatedAt (ratelimit.BanStore). The ban is recorded in the audit
+// log (action ban, by b.Moderator, with b.Reason) in the same script, marked so that a resend of
+// the call by the Redis client records it once. With call.RequestID, the script first looks for
+// the record of an earlier call with that id (keys.banRequest), and answers from it.
+func (s *Store) PutBan(ctx context.Context, b ratelimit.Ban, call ratelimit.BanCall) (ratelimit.Ban, *ratelimit.Ban, error) {
 	rec := banRecord{Reason: b.Reason, Moderator: b.Moderator, CreatedMS: b.CreatedAt.UnixMilli()}
 	if !b.ExpiresAt.IsZero() {
 		rec.ExpiresMS = b.ExpiresAt.UnixMilli()
 	}
 	raw, err := json.Marshal(rec)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: put ban: %w", err)
+		return ratelimit.Ban{}, nil, fmt.Errorf("redisstore: put ban: %w", err)
 	}
 	auditKeys, auditArgs := s.auditStep(auditBans, moderation.AuditEvent{
 		Moderator: b.Moderator, Action: moderation.AuditBan, Target: b.Target.Name(), Reason: b.Reason, At: b.CreatedAt,
 	})
-	keys := append(s.banKeys(), s.keys.auditMark(auditBans, newMarkID()))
+	keys := append(append(s.banKeys(), s.keys.auditMark(auditBans, newMarkID())), auditKeys...)
 	args := append([]any{rec.CreatedMS, b.Target.String(), raw, rec.CreatedMS, rec.ExpiresMS, auditMarkTTL}, auditArgs...)
-	old, err := banPutScript.Run(ctx, s.rdb, append(keys, auditKeys...), args...).Text()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return nil, nil
-	case err != nil:
-		return nil, storeError("put ban", err)
+	if call.RequestID != "" {
+		keys = append(keys, s.keys.banRequest(call.RequestID))
+		args = append(args, call.Fingerprint, int64(ratelimit.BanRequestTTL/time.Second))
 	}
-	replaced, err := decodeBan(b.Target.String(), old)
+	reply, err := banPutScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: put ban: the replaced ban: %w", err)
+		return ratelimit.Ban{}, nil, storeError("put ban", err)
 	}
-	return &replaced, nil
+	id := b.Target.String()
+	var stored ratelimit.Ban
+	switch {
+	case len(reply) == 2 && reply[0] == "stored":
+		stored = b
+	case len(reply) == 3 && reply[0] == "resent":
+		if stored, err = decodeBan(id, reply[1]); err != nil {
+			return ratelimit.Ban{}, nil, fmt.Errorf("redisstore: put ban: the first call's ban: %w", err)
+		}
+	case len(reply) == 1 && reply[0] == "reused":
+		return ratelimit.Ban{}, nil, fmt.Errorf("redisstore: put ban: %w", ratelimit.ErrBanRequestReused)
+	default:
+		return ratelimit.Ban{}, nil, fmt.Errorf("redisstore: put ban: reply of %d values", len(reply))
+	}
+	old := reply[len(reply)-1]
+	if old == "" {
+		return stored, nil, nil
+	}
+	replaced, err := decodeBan(id, old)
+	if err != nil {
+		return ratelimit.Ban{}, nil, fmt.Errorf("redisstore: put ban: the replaced ban: %w", err)
+	}
+	return stored, &replaced, nil
 }
 
 // DeleteBan removes the ban on t (ratelimit.BanStore), and records that in the audit log (action

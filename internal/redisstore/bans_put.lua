@@ -1,5 +1,5 @@
 -- Stores one ban, replacing any ban on the same target, and returns the record of the ban it
--- replaced if that one was still in force at the new ban's creation (ARGV[4]), else false. The
+-- replaced if that one was still in force at the new ban's creation (ARGV[4]), else "". The
 -- caller can then tell the moderator, and an undo can put the earlier ban back instead of leaving
 -- the target unbanned. A resend of the same call (go-redis retries a write whose reply it lost)
 -- finds its own record and reports nothing replaced, not itself.
@@ -9,10 +9,30 @@
 -- be lost with a reply that came after the call's deadline. The call's mark keeps a resend from
 -- recording it twice.
 --
--- KEYS[4] the call's mark, KEYS[5] the bans' audit stream, KEYS[6] their counters of the day.
--- ARGV[2] target id, ARGV[3] the record (JSON), ARGV[4] created-at unix ms, ARGV[5] expires-at
--- unix ms or "0" for a ban that never expires, ARGV[6] the mark's lifetime in s, ARGV[7..12] the
--- audit entry (record_audit).
+-- A call with a client's request id (KEYS[7]) is answered from the record of the first call with
+-- that id, when there is one, and changes and records nothing: with the same fingerprint (the
+-- same request sent again) by what that call stored and replaced, whatever became of the ban
+-- since; with another (the id reused for another ban) by a refusal. Otherwise its ban is stored
+-- and the record written in the same step, so a resend, even one that comes while Redis still
+-- runs the first, finds either nothing done or everything.
+--
+-- KEYS[4] the call's mark, KEYS[5] the bans' audit stream, KEYS[6] their counters of the day,
+-- KEYS[7] (only with a request id) the request's record. ARGV[2] target id, ARGV[3] the record
+-- (JSON), ARGV[4] created-at unix ms, ARGV[5] expires-at unix ms or "0" for a ban that never
+-- expires, ARGV[6] the mark's lifetime in s, ARGV[7..12] the audit entry (record_audit),
+-- ARGV[13] the request's fingerprint and ARGV[14] its record's lifetime in s (with KEYS[7]).
+--
+-- Returns {"stored", the replaced ban's record or ""}, {"resent", the first call's ban's record,
+-- the record of the ban it replaced or ""} or {"reused"}.
+if KEYS[7] then
+  local first = redis.call('HMGET', KEYS[7], 'f', 'b', 'r')
+  if first[1] then
+    if first[1] ~= ARGV[13] then
+      return {'reused'}
+    end
+    return {'resent', first[2] or '', first[3] or ''}
+  end
+end
 local id = ARGV[2]
 local old = redis.call('HGET', KEYS[1], id)
 if old == ARGV[3] then
@@ -33,4 +53,8 @@ end
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[6]) then
   record_audit(KEYS[5], KEYS[6], 7)
 end
-return old
+if KEYS[7] then
+  redis.call('HSET', KEYS[7], 'f', ARGV[13], 'b', ARGV[3], 'r', old or '')
+  redis.call('EXPIRE', KEYS[7], ARGV[14])
+end
+return {'stored', old or ''}

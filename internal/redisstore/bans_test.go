@@ -458,7 +458,7 @@ func TestListBansSkipsExpiredBansThePurgeLeft(t *testing.T) {
 	var want []string
 	for i := range 3 {
 		b := ratelimit.Ban{Target: rangeTarget(fmt.Sprintf("10.%d.0.0/16", i)), Moderator: "mod", Reason: "in force", CreatedAt: t0.Add(time.Duration(i) * time.Millisecond)}
-		if _, err := s.PutBan(ctx, b); err != nil {
+		if _, _, err := s.PutBan(ctx, b, ratelimit.BanCall{}); err != nil {
 			t.Fatalf("PutBan(%v) = %v", b.Target, err)
 		}
 		want = append([]string{b.Target.String()}, want...)
@@ -473,7 +473,7 @@ func TestListBansSkipsExpiredBansThePurgeLeft(t *testing.T) {
 			CreatedAt: created.Add(time.Duration(i) * time.Millisecond),
 			ExpiresAt: created.Add(time.Minute + time.Duration(i)*time.Millisecond),
 		}
-		if _, err := s.PutBan(ctx, b); err != nil {
+		if _, _, err := s.PutBan(ctx, b, ratelimit.BanCall{}); err != nil {
 			t.Fatalf("PutBan(%v) = %v", b.Target, err)
 		}
 	}
@@ -517,7 +517,7 @@ func TestUnbanOfAnExpiredBanThePurgeLeft(t *testing.T) {
 			CreatedAt: created.Add(time.Duration(i) * time.Millisecond),
 			ExpiresAt: created.Add(time.Minute + time.Duration(i)*time.Millisecond),
 		}
-		if _, err := s.PutBan(ctx, b); err != nil {
+		if _, _, err := s.PutBan(ctx, b, ratelimit.BanCall{}); err != nil {
 			t.Fatalf("PutBan(%v) = %v", b.Target, err)
 		}
 		last = b.Target
@@ -556,7 +556,7 @@ func TestBanReplaceReportsTheBanInForce(t *testing.T) {
 	// A resend of the same record (as go-redis sends a write whose reply it lost) replaces nothing.
 	again := ratelimit.Ban{Target: rangeTarget("198.19.0.0/16"), Reason: "r", Moderator: "m", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	for i := range 2 {
-		if got, err := s.PutBan(ctx, again); err != nil || got != nil {
+		if _, got, err := s.PutBan(ctx, again, ratelimit.BanCall{}); err != nil || got != nil {
 			t.Errorf("PutBan of one record, call %d: replaced %v, %v; want nothing", i+1, got, err)
 		}
 	}
@@ -567,5 +567,94 @@ func TestBanReplaceReportsTheBanInForce(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	if _, replaced, err := bans.Replace(ctx, ratelimit.BanRequest{Target: short, Reason: "again", Moderator: "m"}); err != nil || replaced != nil {
 		t.Errorf("ban after an expired one: replaced %v, %v; want nothing", replaced, err)
+	}
+}
+
+// TestBanRequestID: a ban request sent again with its request id (a moderator's retry after a
+// lost reply) gets the ban the first one stored, with its times and the ban it replaced, and
+// stores and records nothing; the id with another request is refused and stores nothing; a
+// request without an id bans again, as before.
+func TestBanRequestID(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	// Today's, as wantAudited reads the counters of today; the calls are a second apart.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{Now: func() time.Time { return now }})
+	target := rangeTarget("198.51.100.0/24")
+	earlier := mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "earlier", Moderator: "ann"})
+
+	req := ratelimit.BanRequest{Target: target, Duration: time.Hour, Reason: "flood", Moderator: "ann", RequestID: "ban-7f3a"}
+	now = now.Add(time.Second)
+	first, replaced, err := bans.Replace(ctx, req)
+	if err != nil {
+		t.Fatalf("Replace(%+v) = %v", req, err)
+	}
+	if diff := cmp.Diff(&earlier, replaced, equateNetip); diff != "" {
+		t.Errorf("Replace(%+v): replaced differs (-want +got):\n%s", req, diff)
+	}
+
+	now = now.Add(time.Second)
+	again, replacedAgain, err := bans.Replace(ctx, req)
+	if err != nil {
+		t.Fatalf("Replace(%+v) resent = %v", req, err)
+	}
+	if diff := cmp.Diff(first, again, equateNetip); diff != "" {
+		t.Errorf("Replace(%+v) resent: ban differs from the first call's (-want +got):\n%s", req, diff)
+	}
+	if diff := cmp.Diff(&earlier, replacedAgain, equateNetip); diff != "" {
+		t.Errorf("Replace(%+v) resent: replaced differs from the first call's (-want +got):\n%s", req, diff)
+	}
+	wantAudited(t, ts.Store, "after a ban resent with its request id", target.Name(), "ann", 2, "ban by ann: flood", "ban by ann: earlier")
+
+	for _, tt := range []struct {
+		name   string
+		change func(*ratelimit.BanRequest)
+	}{
+		{"another target", func(r *ratelimit.BanRequest) { r.Target = rangeTarget("198.51.101.0/24") }},
+		{"another duration", func(r *ratelimit.BanRequest) { r.Duration = 2 * time.Hour }},
+		{"for good", func(r *ratelimit.BanRequest) { r.Duration = 0 }},
+		{"another reason", func(r *ratelimit.BanRequest) { r.Reason = "flood again" }},
+		{"another moderator", func(r *ratelimit.BanRequest) { r.Moderator = "ben" }},
+	} {
+		other := req
+		tt.change(&other)
+		if _, _, err := bans.Replace(ctx, other); !errors.Is(err, ratelimit.ErrBanRequestReused) {
+			t.Errorf("%s: Replace(%+v) with the request id of another ban = %v; want ratelimit.ErrBanRequestReused", tt.name, other, err)
+		}
+	}
+	list, _, err := bans.List(ctx, comment.Page{})
+	if err != nil {
+		t.Fatalf("List = %v", err)
+	}
+	if diff := cmp.Diff([]ratelimit.Ban{first}, list, equateNetip); diff != "" {
+		t.Errorf("List after the resend and the reuses differs (-want +got):\n%s", diff)
+	}
+	wantAudited(t, ts.Store, "after the request id was reused", target.Name(), "ann", 2, "ban by ann: flood", "ban by ann: earlier")
+
+	// Without a request id, the same request bans again.
+	plain := req
+	plain.RequestID = ""
+	now = now.Add(time.Second)
+	second, replaced, err := bans.Replace(ctx, plain)
+	if err != nil {
+		t.Fatalf("Replace(%+v) = %v", plain, err)
+	}
+	if !second.CreatedAt.Equal(now) || replaced == nil || !replaced.CreatedAt.Equal(first.CreatedAt) {
+		t.Errorf("Replace(%+v) without request id = %v, replaced %v; want a ban made at %v replacing the one made at %v", plain, second, replaced, now, first.CreatedAt)
+	}
+	wantAudited(t, ts.Store, "after the same ban without request id", target.Name(), "ann", 3, "ban by ann: flood", "ban by ann: flood", "ban by ann: earlier")
+}
+
+// TestBanRequestIDBadID: a request id that is not one is refused before anything is stored.
+func TestBanRequestIDBadID(t *testing.T) {
+	t.Parallel()
+	bans := ratelimit.NewBans(sharedAbuseStore(t), ratelimit.BansOptions{})
+	for _, id := range []string{"with space", "jane@example.com", strings.Repeat("x", 65)} {
+		_, err := bans.Ban(context.Background(), ratelimit.BanRequest{Target: rangeTarget("198.51.102.0/24"), Reason: "r", Moderator: "m", RequestID: id})
+		var verr *comment.ValidationError
+		if !errors.As(err, &verr) || verr.Violations[0].Field != "request_id" {
+			t.Errorf("Ban with request id %q = %v; want a validation error on request_id", id, err)
+		}
 	}
 }

@@ -307,6 +307,14 @@ var queueStates = [...]comment.State{comment.StatePending, comment.StateRejected
 //	P {bans}:u:<token>   string  "1": the unban call with that random token removed its ban, so a
 //	                             resend of the call by the Redis client is answered as the first
 //	                             was. TTL unbanMarkTTL.
+//	P {bans}:q:<hash>    hash    the CreateBan request with that request id (hash: the first 32
+//	                             hex digits of the SHA-256 of the id, so the name has one shape
+//	                             and never shows what a client sent): "f" the request's
+//	                             fingerprint (ratelimit.BanCall), "b" the ban it stored (its
+//	                             record, as in {bans}:r), "r" the record of the ban it replaced
+//	                             ("" for none). A resend with the same fingerprint is answered
+//	                             from it; another is refused. TTL
+//	                             ratelimit.BanRequestTTL (24 h).
 //	P {bans}:a, :st:<day>, :am:<token>  the audit entries of bans and their lifting, their daily
 //	                             counters and the marks of PutBan calls, written by the bans
 //	                             scripts in the step that changes a ban: see "Moderation workflow
@@ -365,6 +373,14 @@ func (k keys) banCreated() string { return k.prefix + "{bans}:c" }
 func (k keys) banExpiry() string { return k.prefix + "{bans}:e" }
 
 func (k keys) unbanMark(token string) string { return k.prefix + "{bans}:u:" + token }
+
+// banRequest is the record of a ban request id; the id is hashed, as requestMark's.
+func (k keys) banRequest(requestID string) string {
+	sum := sha256.Sum256([]byte(requestID))
+	var h [32]byte
+	hex.Encode(h[:], sum[:16])
+	return k.prefix + "{bans}:q:" + string(h[:])
+}
 
 // Author history keys
 //

@@ -188,6 +188,24 @@ func TestPutBanResent(t *testing.T) {
 	wantAudited(t, ts.Store, "after one Ban resent", target.Name(), "ann", 1, "ban by ann: flood")
 }
 
+// TestPutBanResentWithRequestID: with a request id, the resent script finds the request's record
+// written by the first run, and answers with the ban that run stored, not as one it replaced.
+func TestPutBanResentWithRequestID(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
+	target := rangeTarget("2001:db8:99::/48")
+	sent := resend(ts.rdb, target.String(), scriptNames...)
+	b, replaced, err := bans.Replace(context.Background(), ratelimit.BanRequest{Target: target, Reason: "flood", Moderator: "ann", RequestID: "r-1"})
+	if !sent() {
+		t.Fatal("Replace was not resent: the test shows nothing")
+	}
+	if err != nil || replaced != nil || b.Target != target || b.Reason != "flood" {
+		t.Errorf("Replace(%v, request id r-1), resent = %v, replaced %v, %v; want the ban, nothing replaced", target, b, replaced, err)
+	}
+	wantAudited(t, ts.Store, "after one Ban with a request id resent", target.Name(), "ann", 1, "ban by ann: flood")
+}
+
 // wantAudited fails the test unless the audit log of target holds exactly want ("action by
 // moderator: reason", newest first) and moderator's other actions of today number others.
 func wantAudited(t *testing.T, s *Store, when, target, moderator string, others int64, want ...string) {

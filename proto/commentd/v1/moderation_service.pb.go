@@ -2003,7 +2003,17 @@ type CreateBanRequest struct {
 	// j•••@example.com or 203.0.113.x is fine, and so is a network such as 203.0.113.0/24): the reason is kept in clear
 	// with the ban, shown to every moderator and in the audit log, and stays after an erasure request, while the
 	// address banned is kept only as its keyed hash.
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional but recommended. A client-chosen id (at most 64 printable ASCII characters without spaces or "@"; a
+	// UUID is best; one per ban the moderator asks for) that makes the call safe to retry: a call that failed with
+	// UNAVAILABLE or DEADLINE_EXCEEDED may have stored its ban. The same request_id with the same request (the same
+	// target, duration and reason, from the same API key) within 24 hours returns the ban the first call stored,
+	// with its create_time and expire_time and the replaced_ban it reported, even if that ban was lifted or
+	// replaced since; it changes nothing and adds nothing to the audit log. The same request_id with another
+	// request is refused with ALREADY_EXISTS, reason REQUEST_ID_REUSED, and stores nothing. The id is kept only as
+	// a hash. Without it, a resend stores a second ban, which replaces the first (and names it in replaced_ban),
+	// and is recorded again in the audit log.
+	RequestId     string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2113,6 +2123,13 @@ func (x *CreateBanRequest) GetReason() string {
 	return ""
 }
 
+func (x *CreateBanRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type isCreateBanRequest_Target interface {
 	isCreateBanRequest_Target()
 }
@@ -2166,7 +2183,7 @@ func (*CreateBanRequest_IpRange) isCreateBanRequest_Target() {}
 // CreateBanResponse holds the ban made.
 type CreateBanResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The ban.
+	// The ban: for a resend with the request_id of an earlier call, the ban that call stored.
 	Ban *Ban `protobuf:"bytes,1,opt,name=ban,proto3" json:"ban,omitempty"`
 	// The ban in force on the same target that this one replaced (a target has one ban), unset if there was
 	// none. A shorter ban over a longer one ends the longer one: a client should say so, and to undo the new
@@ -4101,7 +4118,7 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xaa\x02\n" +
+	"expireTime\"\xc9\x02\n" +
 	"\x10CreateBanRequest\x12'\n" +
 	"\x0ecomment_author\x18\x01 \x01(\tH\x00R\rcommentAuthor\x12\x1f\n" +
 	"\n" +
@@ -4112,7 +4129,9 @@ const file_commentd_v1_moderation_service_proto_rawDesc = "" +
 	"\x02ip\x18\x05 \x01(\tH\x00R\x02ip\x12\x1b\n" +
 	"\bip_range\x18\x06 \x01(\tH\x00R\aipRange\x125\n" +
 	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reasonB\b\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestIdB\b\n" +
 	"\x06target\"l\n" +
 	"\x11CreateBanResponse\x12\"\n" +
 	"\x03ban\x18\x01 \x01(\v2\x10.commentd.v1.BanR\x03ban\x123\n" +
