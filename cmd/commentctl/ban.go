@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -30,10 +33,10 @@ const ipOfComment = "comment"
 func (c *cli) banCmd() *cobra.Command {
 	var (
 		commentID, email, author, ip, cidr, reason string
-		forSpan                                    string
+		forSpan, requestID                         string
 	)
 	cmd := &cobra.Command{
-		Use:   "ban (--comment ID [--ip] | --email E | --author KEY | --ip ADDR | --range CIDR) [--for 72h] --reason R",
+		Use:   "ban (--comment ID [--ip] | --email E | --author KEY | --ip ADDR | --range CIDR) [--for 72h] --reason R [--request-id ID]",
 		Short: "Ban an author, an IP address or an IP range from commenting",
 		Long: `ban refuses new comments from an author, an IP address or an IP range, for a time (--for) or for good.
 What a banned reader's site sees depends on the server's -ban-style: an error, or "pending" for a
@@ -53,6 +56,14 @@ Say what to ban with exactly one of:
 lifted with unban, as with forever. --reason (required, at most 500 characters) is kept with the ban for the other moderators,
 together with your key's name; readers never see it. Banning what is already banned replaces the
 old ban.
+
+Each run sends a fresh random request id, which makes the ban safe to send again. When the call
+fails in a way that leaves its outcome unknown (the server or Redis did not answer in time, the
+connection broke), the ban may have been stored all the same: commentctl prints the id, and the
+same command run again with --request-id ID (within 24 hours) gets the ban the first call stored
+instead of banning, and recording the ban, a second time. A script that retries a ban should choose
+one id per ban (a UUID) and pass it with --request-id to every try. The same id with another ban
+(another target, --for or --reason) is refused with REQUEST_ID_REUSED.
 
 It prints the ban; its NAME is what unban takes. With -o json the output is the CreateBanResponse.`,
 		Example: `  commentctl ban --comment 01HZX3K9 --for 72h --reason "insults"
@@ -119,6 +130,14 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 			case req.GetReason() == "":
 				return usagef(cmd, "--reason is required: say why, for the other moderators")
 			}
+			switch {
+			case f.Changed("request-id") && strings.TrimSpace(requestID) == "":
+				return usagef(cmd, "--request-id is empty; give the id of the ban to send again, or leave the flag out")
+			case f.Changed("request-id"):
+				req.RequestId = strings.TrimSpace(requestID)
+			default:
+				req.RequestId = newBanRequestID()
+			}
 			if f.Changed("for") {
 				d, err := parseBanSpan(forSpan)
 				if err != nil {
@@ -138,6 +157,9 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 			defer cancel()
 			resp, err := client.CreateBan(ctx, req)
 			if err != nil {
+				if outcomeUnknown(err) {
+					fmt.Fprintf(c.stderr, "commentctl: the ban may have been stored; to try again without banning twice, run the same command with --request-id %s (within 24 hours)\n", req.GetRequestId())
+				}
 				return c.callError("ban", err)
 			}
 			if c.output == "json" {
@@ -160,7 +182,29 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 	f.StringVar(&cidr, "range", "", "ban this IP range `CIDR`, such as 203.0.113.0/24")
 	f.StringVar(&forSpan, "for", "", "how long the ban lasts: a `LENGTH` such as 90m, 72h or 30d, or forever (the default: until lifted)")
 	f.StringVar(&reason, "reason", "", "why (`R`), for the other moderators: required, at most 500 characters")
+	f.StringVar(&requestID, "request-id", "", "send the ban with this request `ID` (the one printed by a failed run, or a script's own), to retry it safely; default: a fresh random id")
 	return cmd
+}
+
+// newBanRequestID returns a fresh request id for one ban command.
+func newBanRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "ban-" + hex.EncodeToString(b[:])
+}
+
+// outcomeUnknown reports whether a CreateBan that failed with err may have stored its ban: the
+// call was cut short (a timeout, Ctrl-C, the connection or Redis lost) rather than refused. A
+// connection that could not be made (gRPC says so only in the message) sent nothing.
+func outcomeUnknown(err error) bool {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Unavailable:
+		return !strings.Contains(st.Message(), "while dialing") && connHint(err, false) == "" && connHint(err, true) == ""
+	case codes.Canceled, codes.DeadlineExceeded, codes.Unknown, codes.Internal:
+		return true
+	}
+	return false
 }
 
 // parseBanSpan reads --for: a Go duration ("90m", "72h", "1h30m"), a number of days ("30d"), or

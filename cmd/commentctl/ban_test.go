@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -124,7 +126,9 @@ func TestBanCommand(t *testing.T) {
 			if got.code != exitOK {
 				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
 			}
-			if diff := cmp.Diff([]proto.Message{tt.want}, f.requests(), protocmp.Transform()); diff != "" {
+			// The request id is random, one per run (TestBanRequestID).
+			if diff := cmp.Diff([]proto.Message{tt.want}, f.requests(), protocmp.Transform(),
+				protocmp.IgnoreFields(&commentdv1.CreateBanRequest{}, "request_id")); diff != "" {
 				t.Errorf("%s: requests (-want +got):\n%s", cmdline(args), diff)
 			}
 			for _, want := range []string{"bans/author-" + sampleHash, "author:" + sampleHash, tt.want.GetReason(), "mod-alice"} {
@@ -164,6 +168,87 @@ func TestBanCommand(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %q", cmdline(args), got.code, got.stderr, want)
 		}
 	})
+}
+
+// TestBanRequestID: every run of ban sends a fresh request id, or the one given with --request-id;
+// a call cut short prints the id to send again, a refusal does not.
+func TestBanRequestID(t *testing.T) {
+	t.Parallel()
+	sentID := func(t *testing.T, f *banFake) string {
+		t.Helper()
+		reqs := f.requests()
+		if len(reqs) != 1 {
+			t.Fatalf("sent %d requests; want 1", len(reqs))
+		}
+		return reqs[0].(*commentdv1.CreateBanRequest).GetRequestId()
+	}
+	ban := []string{"ban", "--range", "203.0.113.0/24", "--reason", "bot net"}
+
+	t.Run("fresh per run", func(t *testing.T) {
+		t.Parallel()
+		seen := map[string]bool{}
+		for range 2 {
+			f := &banFake{create: echoBan}
+			args := withServer(serveBanFake(t, f), ban...)
+			if got := (invocation{args: args}).run(t); got.code != exitOK {
+				t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+			}
+			id := sentID(t, f)
+			if !regexp.MustCompile(`^ban-[0-9a-f]{32}$`).MatchString(id) || seen[id] {
+				t.Errorf("%s sent request_id %q; want a fresh ban-<32 hex digits> (ids of earlier runs: %v)", cmdline(args), id, seen)
+			}
+			seen[id] = true
+		}
+	})
+
+	t.Run("given", func(t *testing.T) {
+		t.Parallel()
+		f := &banFake{create: echoBan}
+		args := withServer(serveBanFake(t, f), append(ban, "--request-id", "ban-0123")...)
+		if got := (invocation{args: args}).run(t); got.code != exitOK {
+			t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+		}
+		if id := sentID(t, f); id != "ban-0123" {
+			t.Errorf("%s sent request_id %q; want ban-0123", cmdline(args), id)
+		}
+	})
+
+	t.Run("empty", func(t *testing.T) {
+		t.Parallel()
+		f := &banFake{create: echoBan}
+		args := withServer(serveBanFake(t, f), append(ban, "--request-id", "")...)
+		if got := (invocation{args: args}).run(t); got.code != exitUsage || len(f.requests()) != 0 {
+			t.Errorf("%s: exit %d, %d requests sent; want exit %d and none", cmdline(args), got.code, len(f.requests()), exitUsage)
+		}
+	})
+
+	for _, tt := range []struct {
+		name string
+		code codes.Code
+		hint bool
+	}{
+		{"unavailable", codes.Unavailable, true},
+		{"not connected", codes.Unavailable, false}, // the fake answers as grpc reports a refused connection
+		{"deadline", codes.DeadlineExceeded, true},
+		{"refused", codes.InvalidArgument, false},
+		{"reused", codes.AlreadyExists, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &banFake{create: func(*commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+				if tt.name == "not connected" {
+					return nil, status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)
+				}
+				return nil, statusErr(t, tt.code, "no", "X")
+			}}
+			args := withServer(serveBanFake(t, f), ban...)
+			got := invocation{args: args}.run(t)
+			hint := "run the same command with --request-id " + sentID(t, f) + " "
+			if got.code != exitError || strings.Contains(got.stderr, hint) != tt.hint {
+				t.Errorf("%s answered %v: exit %d, stderr %q; want exit 1, hint %q given: %t", cmdline(args), tt.code, got.code, got.stderr, hint, tt.hint)
+			}
+		})
+	}
 }
 
 // TestBanExpiresIn checks that a ban just made shows the length it was given, not one unit less.
