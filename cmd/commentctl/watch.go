@@ -93,8 +93,9 @@ on stderr and reconnects, waiting about --reconnect-delay at first (a random par
 half and all, so many clients do not reconnect at once) and twice as long after each failed
 attempt, up to 30s, or longer when the server asks for it (30s when the server already serves
 as many watchers as it may, or when this API key already has 16 watch streams open on it: use
-one key per moderator); it says "reconnected" once the server watches for it again. Events that
-happen while it is disconnected are not replayed: run 'commentctl queue' to see what waits. It stops for good, with exit status 1, when the server
+one key per moderator); it says "reconnected" once the server watches for it again, and that
+events while it was disconnected are not replayed and may be missing: run 'commentctl queue' to
+see what waits. It stops for good, with exit status 1, when the server
 refuses the call itself (bad token, no permission, bad request).
 
 With -o json each event is printed as one WatchQueueResponse JSON object per line.`,
@@ -204,10 +205,13 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 	// once subscribed counts: a refused stream has headers too (its request id), and taking them
 	// for a subscription said "reconnected" to a refusal and started the backoff anew on each one.
 	// A server too old to send that header is known to be back by its first event.
+	// The server does not replay what happened while the stream was down, and a stream that ends
+	// with an error may have lost events before it ended (its client fell behind, the server's
+	// Redis subscription broke): "reconnected" alone read as if nothing had been missed.
 	up := false
 	isUp := func() {
 		if !up && afterBreak {
-			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected")
+			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected; "+reconnectedNote)
 		}
 		up = true
 	}
@@ -225,6 +229,9 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 		}
 	}
 }
+
+// reconnectedNote follows "reconnected" on stderr: what to do about the events the break lost.
+const reconnectedNote = "events while the stream was down are not replayed, so some may be missing: run 'commentctl queue' to see what waits"
 
 // watchSubscribedHeader is the response header WatchQueue sends once it is subscribed
 // (grpcserver.WatchSubscribedHeader).
