@@ -54,6 +54,11 @@ const (
 	// ReasonTooManyWatchers: this server already serves Options.MaxWatchers WatchQueue streams, or
 	// (metadata "scope": "key") the caller's API key has Options.MaxWatchersPerKey open on it.
 	ReasonTooManyWatchers = "TOO_MANY_WATCHERS"
+	// ReasonWatchFellBehind: the server ended a WatchQueue stream whose client read its events too
+	// slowly, and dropped events rather than hold them without bound. UNAVAILABLE with RetryInfo:
+	// reconnect and list the queue. It was STORE_UNAVAILABLE, which sent the moderator (and the
+	// operator reading the log) looking for a Redis fault that was not there.
+	ReasonWatchFellBehind = "WATCH_FELL_BEHIND"
 	// ReasonExportTooLarge: the author has more comments in the period than one ExportAuthorData
 	// response holds. FAILED_PRECONDITION: no retry helps, a shorter period does.
 	ReasonExportTooLarge = "EXPORT_TOO_LARGE"
@@ -146,6 +151,7 @@ const (
 //	*ratelimit.BannedError            PERMISSION_DENIED   BANNED                    metadata "expire_time" (RFC 3339, whole seconds rounded
 //	                                                                                up, absent for a permanent ban); never the ban's
 //	                                                                                target or reason
+//	moderation.ErrWatcherBehind       UNAVAILABLE         WATCH_FELL_BEHIND         RetryInfo 1s: reconnect and list the queue
 //	comment.ErrUnavailable            UNAVAILABLE         STORE_UNAVAILABLE         RetryInfo 1s; cause logged at WARN, one line per 10 s
 //	errShuttingDown (WatchQueue,      UNAVAILABLE         SHUTTING_DOWN             RetryInfo 1s: reconnect
 //	  health Watch)
@@ -350,6 +356,10 @@ func statusFor(err error) (st *status.Status, internal bool) {
 				Type: "EXPORT", Subject: "author_email",
 				Description: "more than " + maxComments + " comments (or " + maxBytes + " bytes) in the period asked for",
 			}}}), false
+
+	case errors.Is(err, moderation.ErrWatcherBehind):
+		return withDetails(codes.Unavailable, "this stream fell behind: its client left events unread too long, and some were dropped; "+
+			"reconnect and list the queue", ReasonWatchFellBehind, nil, retryInfo(StoreRetryDelay)), false
 
 	case errors.Is(err, comment.ErrUnavailable):
 		return withDetails(codes.Unavailable, "the store is unavailable; retry later", ReasonStoreUnavailable, nil,

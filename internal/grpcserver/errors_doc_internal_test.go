@@ -59,6 +59,7 @@ func TestErrorsDocListsMetadataKeys(t *testing.T) {
 		errShuttingDown,
 		errTooManyWatchers,
 		errTooManyKeyWatchers,
+		moderation.ErrWatcherBehind,
 		errBansOff,
 		errSpamOff,
 		moderation.ErrExportTooLarge,

@@ -173,6 +173,15 @@ func TestStatusFor(t *testing.T) {
 			},
 		},
 		{
+			name:     "a watcher that fell behind is not told the store is unavailable",
+			err:      fmt.Errorf("watch: %w", moderation.ErrWatcherBehind),
+			wantCode: codes.Unavailable,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonWatchFellBehind, Domain: ErrorDomain},
+				retryInfo(StoreRetryDelay),
+			},
+		},
+		{
 			name:        "an existing status passes unchanged",
 			err:         status.Error(codes.NotFound, "unknown service"),
 			wantCode:    codes.NotFound,

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
 	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
@@ -81,7 +80,7 @@ func sendWithin(stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]
 	case err := <-sent:
 		return err
 	case <-t.C:
-		return fmt.Errorf("grpcserver: a WatchQueue event waited %s for the client to read the ones before it: %w", timeout, comment.ErrUnavailable)
+		return fmt.Errorf("grpcserver: a WatchQueue event waited %s for the client to read the ones before it: %w", timeout, moderation.ErrWatcherBehind)
 	}
 }
 

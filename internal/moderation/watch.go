@@ -53,6 +53,12 @@ type QueueFeed interface {
 	WatchQueue(ctx context.Context, subscribed func(), fn func(QueueEvent) error) error
 }
 
+// ErrWatcherBehind ends a watch whose watcher took its events too slowly (its client stopped
+// reading): events were dropped rather than held without bound, so the watcher must list the
+// queue to see what it missed. It is not comment.ErrUnavailable: the store is fine, and a client
+// (or an operator reading the log) told so would look for the fault in the wrong place.
+var ErrWatcherBehind = errors.New("moderation: the watcher fell behind the queue events, some were dropped")
+
 // WatchFilter chooses the events a watcher gets.
 type WatchFilter struct {
 	Kinds    []EventKind // empty means EventHeld and EventReported

@@ -28,7 +28,7 @@ const eventBuffer = 256
 
 // watchStall is how long WatchQueue waits for a watcher whose eventBuffer is full (its client
 // reads slowly or not at all) before it gives up on it: the message that found no room is
-// dropped, and WatchQueue ends with comment.ErrUnavailable once the watcher has taken what was
+// dropped, and WatchQueue ends with moderation.ErrWatcherBehind once the watcher has taken what was
 // held, so the gap is reported rather than missed. Memory stays bounded either way. go-redis
 // would drop a message after as long on its own, silently.
 const watchStall = time.Minute
@@ -47,8 +47,8 @@ func eventKind(name string) (moderation.EventKind, bool) {
 // as long as it runs. When that connection fails (a network failure, the node serving the channel
 // killed in a Cluster failover) go-redis subscribes again on a new one, and messages published in
 // between are lost; WatchQueue then ends with comment.ErrUnavailable, so the watcher is told of
-// the gap (commentctl watch says so and reconnects) instead of silently missing events. So it
-// does when the watcher falls behind (see watchStall).
+// the gap (commentctl watch says so and reconnects) instead of silently missing events. When the
+// watcher falls behind (see watchStall) it ends with moderation.ErrWatcherBehind.
 func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moderation.QueueEvent) error) error {
 	ps := s.rdb.Subscribe(ctx, s.keys.events())
 	defer ps.Close()
@@ -68,7 +68,7 @@ func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moder
 			if !ok {
 				select {
 				case <-behind:
-					return fmt.Errorf("redisstore: queue events: the watcher fell more than %d events behind for %s, events were dropped: %w", eventBuffer, s.watchStall, comment.ErrUnavailable)
+					return fmt.Errorf("redisstore: queue events: %d events waiting for %s: %w", eventBuffer, s.watchStall, moderation.ErrWatcherBehind)
 				default:
 				}
 				return fmt.Errorf("redisstore: queue events: subscription ended: %w", comment.ErrUnavailable)

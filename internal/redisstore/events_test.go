@@ -159,7 +159,8 @@ func TestWatchQueueEndsWhenSubscriptionIsLost(t *testing.T) {
 // TestWatchQueueEndsWhenTheWatcherFallsBehind: a watcher that stops taking events (its client
 // reads slowly or not at all) while more than eventBuffer arrive cannot be given all of them.
 // WatchQueue must not drop the excess silently and go on: once the watcher has taken the events
-// held for it, it ends with ErrUnavailable, so the client knows to list the queue.
+// held for it, it ends with moderation.ErrWatcherBehind, so the client knows to list the queue,
+// and not with comment.ErrUnavailable: the store is fine.
 func TestWatchQueueEndsWhenTheWatcherFallsBehind(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
@@ -191,8 +192,8 @@ func TestWatchQueueEndsWhenTheWatcherFallsBehind(t *testing.T) {
 	close(release)
 	select {
 	case err := <-done:
-		if !errors.Is(err, comment.ErrUnavailable) {
-			t.Errorf("WatchQueue of a watcher that fell behind = %v, want comment.ErrUnavailable", err)
+		if !errors.Is(err, moderation.ErrWatcherBehind) || errors.Is(err, comment.ErrUnavailable) {
+			t.Errorf("WatchQueue of a watcher that fell behind = %v, want moderation.ErrWatcherBehind, not comment.ErrUnavailable", err)
 		}
 		if len(got) == 0 || len(got) >= published {
 			t.Fatalf("WatchQueue gave the watcher %d of %d events before it ended, want some but not all", len(got), published)

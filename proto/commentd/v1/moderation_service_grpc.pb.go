@@ -94,7 +94,8 @@ type ModerationServiceClient interface {
 	// the key's bound) and a RetryInfo of 30 s. Once the stream is subscribed, and every later event reaches it,
 	// the server sends the response header "commentd-watch: subscribed"; a refused stream has headers too (such as
 	// x-request-id), never that one. A stream whose client leaves an event unread for a minute (its flow-control
-	// window full) ends with UNAVAILABLE.
+	// window full) ends with UNAVAILABLE, reason WATCH_FELL_BEHIND: events were dropped, so list the queue
+	// (ListQueue) after reconnecting.
 	WatchQueue(ctx context.Context, in *WatchQueueRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchQueueResponse], error)
 	// Bans an author, an IP address or an IP range, for a time or for good.
 	CreateBan(ctx context.Context, in *CreateBanRequest, opts ...grpc.CallOption) (*CreateBanResponse, error)
@@ -449,7 +450,8 @@ type ModerationServiceServer interface {
 	// the key's bound) and a RetryInfo of 30 s. Once the stream is subscribed, and every later event reaches it,
 	// the server sends the response header "commentd-watch: subscribed"; a refused stream has headers too (such as
 	// x-request-id), never that one. A stream whose client leaves an event unread for a minute (its flow-control
-	// window full) ends with UNAVAILABLE.
+	// window full) ends with UNAVAILABLE, reason WATCH_FELL_BEHIND: events were dropped, so list the queue
+	// (ListQueue) after reconnecting.
 	WatchQueue(*WatchQueueRequest, grpc.ServerStreamingServer[WatchQueueResponse]) error
 	// Bans an author, an IP address or an IP range, for a time or for good.
 	CreateBan(context.Context, *CreateBanRequest) (*CreateBanResponse, error)
