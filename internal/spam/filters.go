@@ -258,11 +258,9 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 			return badValue("not an IP address or a CIDR range such as 198.51.100.0/24")
 		}
 		f.Value, f.Hash = ip.Masked(), keys.IPKey(ip)
-		if ip.Addr().Is6() {
-			// An IPv6 address's masked form is its /48, which reads as the range entry of that
-			// /48: say that this entry holds one address, which is all it matches.
-			f.Value += oneAddress
-		}
+		// An IPv6 address's masked form is its /48, which reads as the range entry of that /48:
+		// Current says that this entry holds one address, as it does for entries read back.
+		*f = f.Current()
 		return f.Hash, nil
 	case FilterRegex:
 		if len(v) > MaxPatternChars {
