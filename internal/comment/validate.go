@@ -52,11 +52,15 @@ const ThreadIDRule = "1 to 128 characters from letters, digits and ._~:- startin
 
 // BadCommentName describes a violation on a comment name whose id is id: missing when id is
 // empty (the field left out, a gap in a list), otherwise malformed; want says what is wanted.
-func BadCommentName(id, want string) string {
+func BadCommentName(id, want string) string { return BadName("comment", id, want) }
+
+// BadName describes a violation on the name of a resource of kind (comment, thread, ban,
+// filter) whose id is id, as BadCommentName does for comments.
+func BadName(kind, id, want string) string {
 	if id == "" {
 		return "required (want " + want + ")"
 	}
-	return "not a comment name (want " + want + ")"
+	return "not a " + kind + " name (want " + want + ")"
 }
 
 // NotAThreadID describes a violation on a thread id that was given but is malformed.

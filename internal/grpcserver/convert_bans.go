@@ -16,11 +16,7 @@ const banCollection = ratelimit.BanCollection
 // banTargetFromName reads a ban's resource name back into its target. Anything but the canonical
 // name of a valid target is a *comment.ValidationError on field.
 func banTargetFromName(field, name string) (ratelimit.Target, error) {
-	desc := "not a ban name (want bans/{id}, as ListBans returns it)"
-	if name == "" {
-		desc = "required (want bans/{id}, as ListBans returns it)"
-	}
-	bad := &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: desc}}}
+	bad := &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: comment.BadName("ban", name, "bans/{id}, as ListBans returns it")}}}
 	id, ok := strings.CutPrefix(name, banCollection)
 	if !ok {
 		return ratelimit.Target{}, bad

@@ -551,11 +551,7 @@ func (s *Service) view(c comment.Comment) View {
 func ParseThreadID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "threads/")
 	if !comment.ValidThreadID(id) {
-		desc := "not a thread name: want threads/{id} or an id, of " + comment.ThreadIDRule
-		if id == "" {
-			desc = "required: want threads/{id} or an id, of " + comment.ThreadIDRule
-		}
-		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: desc}}}
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: comment.BadName("thread", id, "threads/{id} or an id, of "+comment.ThreadIDRule)}}}
 	}
 	return id, nil
 }

@@ -109,11 +109,7 @@ var filterIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
 func ParseFilterID(field, name string) (string, error) {
 	id := strings.TrimPrefix(name, "filters/")
 	if !filterIDPattern.MatchString(id) {
-		desc := "not a filter name (want filters/{id})"
-		if id == "" {
-			desc = "required (want filters/{id})"
-		}
-		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: desc}}}
+		return "", &comment.ValidationError{Violations: []comment.FieldViolation{{Field: field, Description: comment.BadName("filter", id, "filters/{id}")}}}
 	}
 	return id, nil
 }
