@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,8 @@ const (
 //	                                                                                "closed" of the thread now; "close_reason"
 //	                                                                                (THREAD_CLOSE_REASON_*) when it is closed
 //	*ratelimit.LimitError             RESOURCE_EXHAUSTED  RATE_LIMITED              QuotaFailure subject "rule:{rule}" + RetryInfo with the
-//	                                                                                error's delay; metadata "rule", "retry_delay"
+//	                                                                                error's delay; metadata "rule", "retry_delay" (that
+//	                                                                                delay in seconds: "179.962s", see secondsText)
 //	ratelimit.ErrDuplicate            ALREADY_EXISTS      DUPLICATE_COMMENT         -
 //	comment.ErrRequestReused          ALREADY_EXISTS      REQUEST_ID_REUSED         -
 //	ratelimit.ErrBanRequestReused     ALREADY_EXISTS      REQUEST_ID_REUSED         -
@@ -297,7 +299,7 @@ func statusFor(err error) (st *status.Status, internal bool) {
 
 	case errors.As(err, &lerr):
 		return withDetails(codes.ResourceExhausted, "rate limit exceeded; retry later", ReasonRateLimited,
-			map[string]string{"rule": lerr.Rule, "retry_delay": lerr.RetryAfter.String()},
+			map[string]string{"rule": lerr.Rule, "retry_delay": secondsText(lerr.RetryAfter)},
 			&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
 				Subject:     "rule:" + lerr.Rule,
 				Description: "too many submissions under this rule",
@@ -405,6 +407,18 @@ func withDetails(c codes.Code, msg, reason string, md map[string]string, extra .
 		panic("grpcserver: attach error details: " + err.Error())
 	}
 	return withD
+}
+
+// secondsText writes d (not negative) as protobuf's JSON mapping writes a google.protobuf.Duration: seconds, a
+// fraction without trailing zeros when there is one, and "s" ("179.962s", "15s"). Any client reads
+// it with its language's float parsing (and Go's time.ParseDuration reads it too), where Go's own
+// form, "2m59.962s", reads as 2 to a client that takes the leading number.
+func secondsText(d time.Duration) string {
+	text := strconv.FormatInt(int64(d/time.Second), 10)
+	if frac := d % time.Second; frac != 0 {
+		text += "." + strings.TrimRight(fmt.Sprintf("%09d", int64(frac)), "0")
+	}
+	return text + "s"
 }
 
 // retryInfo tells a client how long to wait before it tries again.

@@ -65,6 +65,33 @@ func TestStatusFor(t *testing.T) {
 			},
 		},
 		{
+			// A delay of minutes is written in seconds ("179.962s", as protobuf's JSON writes a
+			// Duration), never as Go writes one ("2m59.962s"), which a client in another
+			// language would read as 2.
+			name:     "rate limited for minutes",
+			err:      &ratelimit.LimitError{Rule: "author-hourly", RetryAfter: 2*time.Minute + 59962*time.Millisecond},
+			wantCode: codes.ResourceExhausted,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonRateLimited, Domain: ErrorDomain, Metadata: map[string]string{
+					"rule": "author-hourly", "retry_delay": "179.962s",
+				}},
+				&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rule:author-hourly"}}},
+				&errdetails.RetryInfo{RetryDelay: durationpb.New(2*time.Minute + 59962*time.Millisecond)},
+			},
+		},
+		{
+			name:     "rate limited for whole hours",
+			err:      &ratelimit.LimitError{Rule: "author-daily", RetryAfter: 3 * time.Hour},
+			wantCode: codes.ResourceExhausted,
+			wantDetails: []any{
+				&errdetails.ErrorInfo{Reason: ReasonRateLimited, Domain: ErrorDomain, Metadata: map[string]string{
+					"rule": "author-daily", "retry_delay": "10800s",
+				}},
+				&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: "rule:author-daily"}}},
+				&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Hour)},
+			},
+		},
+		{
 			// Readers' reports took down a comment no moderator had decided: no decision to name.
 			name:     "stale etag on a comment never decided, wrapped",
 			err:      fmt.Errorf("decide: %w", &moderation.StaleError{ID: "07abc", Action: moderation.Reject, Current: comment.Comment{ID: "07abc", State: comment.StatePending}}),
