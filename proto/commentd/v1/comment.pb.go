@@ -32,10 +32,12 @@ const (
 	State_STATE_PUBLISHED State = 1
 	// The comment waits for a moderator and is not visible to readers.
 	State_STATE_PENDING State = 2
-	// A moderator (or a ban) rejected the comment. It is never visible to readers.
+	// A moderator (or a ban) rejected the comment. It is never visible to readers. CommentService returns it only for
+	// a moderator's rejection: one without a moderator (a ban under -ban-style shadow) reads STATE_PENDING there.
 	State_STATE_REJECTED State = 3
 	// The comment was judged spam. It is never visible to readers and is kept for review until the server's spam
 	// retention (-spam-retention, 15 days by default) deletes it, counted from the verdict; then it is NOT_FOUND.
+	// Only moderators see it: CommentService (the site) is told STATE_PENDING, as for a held comment.
 	State_STATE_SPAM State = 4
 )
 

@@ -73,10 +73,12 @@ type SubmitCommentRequest struct {
 	// kept only in its masked form, as moderators see the author's ("203.0.113.x", "j•••@example.com"): the user agent
 	// is stored in clear.
 	UserAgent string `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
-	// Optional. The value of the form's hidden honeypot field. Humans leave it empty; a non-empty value marks spam.
+	// Optional. The value of the form's hidden honeypot field. Humans leave it empty; a non-empty value marks the
+	// comment spam (reason HONEYPOT_FILLED, which moderators see), and the site is told STATE_PENDING, as for a held one.
 	Honeypot string `protobuf:"bytes,9,opt,name=honeypot,proto3" json:"honeypot,omitempty"`
-	// Optional. The time from rendering the form to submitting it. Much faster than a human can type is held
-	// as a likely bot. Unset means unknown (no check); zero is a form sent at once, and is checked.
+	// Optional. The time from rendering the form to submitting it. A form sent sooner than the server's
+	// -spam-min-form-age (3 s by default) is held as a likely bot (reason SUBMITTED_TOO_FAST). Unset means unknown (no
+	// check); zero is a form sent at once, and is checked; a negative duration is refused with INVALID_ARGUMENT.
 	FormDuration  *durationpb.Duration `protobuf:"bytes,10,opt,name=form_duration,json=formDuration,proto3" json:"form_duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -185,7 +187,8 @@ func (x *SubmitCommentRequest) GetFormDuration() *durationpb.Duration {
 // SubmitCommentResponse tells the site what became of the comment.
 type SubmitCommentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The stored comment. Its state is STATE_PUBLISHED or STATE_PENDING. A resend (the same request_id) returns the
+	// The stored comment. Its state is STATE_PUBLISHED or STATE_PENDING (held for a moderator, or judged spam by the
+	// checks: the site is told the same for both, see GetComment). A resend (the same request_id) returns the
 	// comment as it stands now: published since, or STATE_REJECTED when a moderator rejected it.
 	Comment       *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
 	unknownFields protoimpl.UnknownFields

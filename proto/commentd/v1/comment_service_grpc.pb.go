@@ -37,7 +37,10 @@ type CommentServiceClient interface {
 	// Submits a reader's comment. The comment is published or held according to the thread's moderation mode
 	// and the server's checks. Sending the same request_id again returns the first comment and stores nothing new.
 	SubmitComment(ctx context.Context, in *SubmitCommentRequest, opts ...grpc.CallOption) (*SubmitCommentResponse, error)
-	// Gets one comment by resource name.
+	// Gets one comment by resource name, as the site sees it: a comment the checks judged spam, or rejected without a
+	// moderator (a ban under -ban-style shadow), reads STATE_PENDING, as SubmitComment answered it, so that neither the
+	// site nor its reader learns what the checks found. STATE_SPAM is never returned to a site, and STATE_REJECTED only
+	// for a comment a moderator rejected.
 	GetComment(ctx context.Context, in *GetCommentRequest, opts ...grpc.CallOption) (*GetCommentResponse, error)
 	// Lists the published comments of a thread, oldest first (by create_time), replies included. A reply is created
 	// after its parent, so it comes after it, often on a later page (unless the clocks of the servers that took the
@@ -142,7 +145,10 @@ type CommentServiceServer interface {
 	// Submits a reader's comment. The comment is published or held according to the thread's moderation mode
 	// and the server's checks. Sending the same request_id again returns the first comment and stores nothing new.
 	SubmitComment(context.Context, *SubmitCommentRequest) (*SubmitCommentResponse, error)
-	// Gets one comment by resource name.
+	// Gets one comment by resource name, as the site sees it: a comment the checks judged spam, or rejected without a
+	// moderator (a ban under -ban-style shadow), reads STATE_PENDING, as SubmitComment answered it, so that neither the
+	// site nor its reader learns what the checks found. STATE_SPAM is never returned to a site, and STATE_REJECTED only
+	// for a comment a moderator rejected.
 	GetComment(context.Context, *GetCommentRequest) (*GetCommentResponse, error)
 	// Lists the published comments of a thread, oldest first (by create_time), replies included. A reply is created
 	// after its parent, so it comes after it, often on a later page (unless the clocks of the servers that took the
