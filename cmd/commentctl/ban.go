@@ -158,7 +158,7 @@ It prints the ban; its NAME is what unban takes. With -o json the output is the 
 			resp, err := client.CreateBan(ctx, req)
 			if err != nil {
 				if outcomeUnknown(err) {
-					fmt.Fprintf(c.stderr, "commentctl: the ban may have been stored; to try again without banning twice, run the same command with --request-id %s (within 24 hours)\n", req.GetRequestId())
+					fmt.Fprintf(c.stderr, "commentctl: the ban may have been stored; %s\n", banRetryHint("run the same command with", req.GetRequestId()))
 				}
 				return c.callError("ban", err)
 			}
@@ -191,6 +191,35 @@ func newBanRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return "ban-" + hex.EncodeToString(b[:])
+}
+
+// banRetryHint tells a moderator whose ban ended without an answer how to send it again with its
+// request id, which gets the ban the first call stored, if it did, instead of banning twice:
+// rerun is the command to run ("run the same command with"), to which --request-id is added.
+func banRetryHint(rerun, requestID string) string {
+	return fmt.Sprintf("to try again without banning twice, %s --request-id %s (within 24 hours)", rerun, requestID)
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but letters, digits and a few
+// punctuation marks that need no quoting, so a command line printed for the moderator can be
+// pasted as it is.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// banForFlag is the --for value that asks for a ban of length d (0: for good), as parseBanSpan
+// reads it back.
+func banForFlag(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "forever"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // outcomeUnknown reports whether a CreateBan that failed with err may have stored its ban: the

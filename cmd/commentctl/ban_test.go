@@ -541,3 +541,31 @@ func TestUnbanCtrlC(t *testing.T) {
 		t.Errorf("%s, interrupted: %d DeleteBan calls; want 1", cmdline(args), n)
 	}
 }
+
+// TestBanForFlag: the --for value printed for a ban length reads back as that length.
+func TestBanForFlag(t *testing.T) {
+	t.Parallel()
+	for _, d := range []time.Duration{0, 7 * 24 * time.Hour, 24 * time.Hour, 90 * time.Minute, 36 * time.Hour} {
+		s := banForFlag(d)
+		got, err := parseBanSpan(s)
+		if err != nil || got != d {
+			t.Errorf("parseBanSpan(banForFlag(%s) = %q) = %s, %v; want %s", d, s, got, err, d)
+		}
+	}
+}
+
+func TestShellWord(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"abusive", "abusive"},
+		{"comments/0706617ab", "comments/0706617ab"},
+		{"spam run", "'spam run'"},
+		{"it's spam", `'it'\''s spam'`},
+		{"", "''"},
+		{"$HOME", "'$HOME'"},
+	} {
+		if got := shellWord(tt.in); got != tt.want {
+			t.Errorf("shellWord(%q) = %s; want %s", tt.in, got, tt.want)
+		}
+	}
+}

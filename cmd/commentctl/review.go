@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -99,6 +100,12 @@ unreachable or slow, a rate limit) is tried again after 15 seconds, or as long a
 one the server refuses (a key without the moderator role, a bad --thread) ends review at once: the
 calls in flight finish, the comments not decided go back, and the error is printed with exit status 1.
 
+A ban goes with a request id, as commentctl ban sends one. A ban that ended without an answer (the
+server or Redis did not answer in time, the connection broke) may have been stored: b on the same
+comment with the same length and reason sends it again with the same id, which gets the ban the
+first call stored instead of banning twice. One still in doubt when review ends is printed on
+stderr as the commentctl ban command, with --request-id, that sends it again (within 24 hours).
+
 review needs an interactive terminal of at least 80x24 (an SSH session will do; no mouse needed).
 It uses colours unless NO_COLOR is set or TERM=dumb. When it ends it prints a summary of the
 session (with -o json, as a JSON object).`,
@@ -171,6 +178,13 @@ func (c *cli) endReview(m *reviewModel, releaseErr error) error {
 		if err := c.printReviewSummary(m.tally); err != nil {
 			return err
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.unsureBans)) {
+		u := m.unsureBans[name]
+		rerun := fmt.Sprintf("run commentctl ban --comment %s --for %s --reason %s",
+			shellWord(name), banForFlag(u.banFor), shellWord(u.reason))
+		fmt.Fprintf(c.stderr, "commentctl: the ban of the author of %s may have been stored; %s\n",
+			name, banRetryHint(rerun, u.requestID))
 	}
 	if releaseErr != nil {
 		// Not a failure of the review: the claims lapse with their lease anyway.
@@ -283,6 +297,9 @@ type reviewOp struct {
 	reason  string
 	banFor  time.Duration // 0: for good
 	request time.Time
+	// requestID is a ban's request id: fresh for each ban, or the one of the same ban that
+	// ended without an answer (unsureBan), so the server does not ban twice.
+	requestID string
 
 	// etag is the comment's etag when the decision was taken: the server refuses the decision if
 	// the comment has changed since (another moderator decided it), rather than overturn that.
@@ -332,6 +349,16 @@ type (
 	retryMsg    struct{}
 )
 
+// unsureBan is a ban of a comment's author that ended without an answer (outcomeUnknown), so may
+// have been stored. The server answers the same ban sent again with its request id (within 24
+// hours) with the ban the first call stored, if it did, instead of banning, and recording the ban,
+// a second time.
+type unsureBan struct {
+	requestID string
+	banFor    time.Duration // 0: for good
+	reason    string
+}
+
 // reviewMode is what the keys mean right now.
 type reviewMode int
 
@@ -375,6 +402,9 @@ type reviewModel struct {
 	skipIgnored bool
 	busy        map[string]int         // comments with an action in flight
 	parents     map[string]*parentView // parent comments of replies, by resource name
+	// unsureBans are the bans, by comment name, whose call ended without an answer: they may
+	// have been stored. Sent again, the same ban goes with the same request id.
+	unsureBans map[string]unsureBan
 
 	claiming bool          // a ClaimComments call is in flight
 	dry      bool          // the last claim brought nothing new: wait for retryMsg before asking again
@@ -412,6 +442,8 @@ func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClie
 		skipped: map[string]bool{},
 		busy:    map[string]int{},
 		parents: map[string]*parentView{},
+
+		unsureBans: map[string]unsureBan{},
 	}
 }
 
@@ -656,6 +688,12 @@ func (m *reviewModel) act(kind opKind, reason string) tea.Cmd {
 	}
 	op := &reviewOp{kind: kind, item: it, reason: reason, banFor: m.banFor, request: m.now(), etag: it.mc.GetEtag(), done: make(chan struct{})}
 	op.unchanged = kind == opSpam && it.mc.GetComment().GetState() == commentdv1.State_STATE_SPAM
+	if kind == opBan {
+		op.requestID = newBanRequestID()
+		if u, ok := m.unsureBans[it.name]; ok && u.banFor == op.banFor && u.reason == reason {
+			op.requestID = u.requestID
+		}
+	}
 	if kind != opBan {
 		m.queue = m.queue[1:]
 		m.scroll = 0
@@ -692,8 +730,9 @@ func (m *reviewModel) send(op *reviewOp) tea.Cmd {
 			op.decided = resp.GetComment()
 		case opBan:
 			req := &commentdv1.CreateBanRequest{
-				Target: &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: name},
-				Reason: op.reason,
+				Target:    &commentdv1.CreateBanRequest_CommentAuthor{CommentAuthor: name},
+				Reason:    op.reason,
+				RequestId: op.requestID,
 			}
 			if op.banFor > 0 {
 				req.Duration = durationpb.New(op.banFor)
@@ -731,6 +770,12 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 		m.undo = slices.DeleteFunc(m.undo, func(o *reviewOp) bool { return o == op })
 		m.tally.add(op.kind, -1)
 		where := "it is still on screen"
+		if op.kind == opBan && outcomeUnknown(op.err) {
+			// Pressing b again is how a moderator tries again: the same ban then goes with
+			// the same request id.
+			m.settleBan(op, true)
+			where = "it may have been stored; b, same length and reason, resends it without banning twice"
+		}
 		if op.kind != opBan && !m.inQueue(name) {
 			m.requeue(op.item)
 			where = "it is back in the queue"
@@ -746,6 +791,10 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 	default:
 		if op.kind != opBan && !op.unchanged {
 			delete(m.held, name) // deciding ended our claim
+		}
+		if op.kind == opBan {
+			// This ban is in force, whatever an earlier one that ended without an answer did.
+			m.settleBan(op, true)
 		}
 		if op.decided != nil {
 			op.item.mc = op.decided // its etag is the one a later decision on it must send
@@ -1136,6 +1185,17 @@ func releaseAll(ctx context.Context, client commentdv1.ModerationServiceClient, 
 	return nil
 }
 
+// settleBan records what became of a ban of the author of op's comment: one in force clears the
+// unsure one, one that ended without an answer (or has not ended: landed is false) is unsure.
+func (m *reviewModel) settleBan(op *reviewOp, landed bool) {
+	switch {
+	case landed && op.err == nil:
+		delete(m.unsureBans, op.item.name)
+	case !landed || outcomeUnknown(op.err):
+		m.unsureBans[op.item.name] = unsureBan{requestID: op.requestID, banFor: op.banFor, reason: op.reason}
+	}
+}
+
 // cleanUp runs after the program ended, however it ended (q, a signal, a crash of the terminal):
 // it waits for the actions still in flight, then gives back the claims not given back yet.
 func (m *reviewModel) cleanUp() error {
@@ -1162,6 +1222,11 @@ func (m *reviewModel) cleanUp() error {
 		}
 		if landed && op.err == nil && op.kind != opBan && !op.undone {
 			delete(m.held, op.item.name)
+		}
+		if op.kind == opBan && !op.undone {
+			// Its result never reached the screen: endReview says how to send it again when
+			// it may have been stored.
+			m.settleBan(op, landed)
 		}
 	}
 	m.ops = nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -666,13 +667,174 @@ func TestReviewBan(t *testing.T) {
 			d := decidingDouble(heldComments(1, 2))
 			h := newReviewHarness(t, d, reviewOptions{})
 			h.press(tt.keys...)
-			d.checkRequests(t, fmt.Sprintf("keys %q", tt.keys), "CreateBan", tt.want)
+			reqs := d.requests("CreateBan")
+			// The request id is random, one per ban (TestReviewBanRequestID).
+			if diff := cmp.Diff([]proto.Message{tt.want}, reqs, protocmp.Transform(),
+				protocmp.IgnoreFields(&commentdv1.CreateBanRequest{}, "request_id")); diff != "" {
+				t.Errorf("keys %q: CreateBan requests mismatch (-want +got):\n%s", tt.keys, diff)
+			}
+			if len(reqs) == 1 {
+				if id := reqs[0].(*commentdv1.CreateBanRequest).GetRequestId(); !banRequestIDPattern.MatchString(id) {
+					t.Errorf("keys %q: CreateBan request_id %q; want ban-<32 hex digits>", tt.keys, id)
+				}
+			}
 			// A ban does not decide the comment: it stays on screen for a decision.
 			if got := h.onScreen(); got != "comments/c1" {
 				t.Errorf("keys %q: on screen %q; want comments/c1 still", tt.keys, got)
 			}
 		})
 	}
+}
+
+// banRequestIDPattern is what a fresh ban request id looks like.
+var banRequestIDPattern = regexp.MustCompile(`^ban-[0-9a-f]{32}$`)
+
+// TestReviewBanRequestID: a ban from the review screen goes with a request id, as commentctl ban
+// sends one. After a ban that ended without an answer, the same ban (length and reason) pressed
+// again goes with the same id, so the server does not ban twice; another ban, or one after a
+// refusal, gets a fresh id. A ban still unsure when review ends is printed as the commentctl ban
+// command that sends it again with its id.
+func TestReviewBanRequestID(t *testing.T) {
+	t.Parallel()
+	// answers makes a CreateBan that fails with each error in turn, then succeeds.
+	answers := func(errs ...error) func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+		var mu sync.Mutex
+		return func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(errs) > 0 {
+				err := errs[0]
+				errs = errs[1:]
+				return nil, err
+			}
+			return &commentdv1.CreateBanResponse{Ban: &commentdv1.Ban{Name: "bans/b1"}}, nil
+		}
+	}
+	sentIDs := func(d *moderationDouble) []string {
+		var ids []string
+		for _, r := range d.requests("CreateBan") {
+			ids = append(ids, r.(*commentdv1.CreateBanRequest).GetRequestId())
+		}
+		return ids
+	}
+	unavailable := func(t *testing.T) error {
+		return statusErr(t, codes.Unavailable, "store unavailable", "STORE_UNAVAILABLE")
+	}
+
+	t.Run("resent after no answer", func(t *testing.T) {
+		t.Parallel()
+		d := decidingDouble(heldComments(1, 2))
+		d.createBanFn = answers(unavailable(t))
+		h := newReviewHarness(t, d, reviewOptions{})
+		h.press("b", "enter", "2")
+		if h.m.statusErr == nil || !strings.Contains(h.m.status, "may have been stored") {
+			t.Errorf("ban answered UNAVAILABLE: status %q; want an error saying the ban may have been stored", h.m.status)
+		}
+		h.press("b", "enter", "2") // the same ban again: the first one's id
+		h.press("b", "enter", "1") // another reason: a ban of its own
+		ids := sentIDs(d)
+		if len(ids) != 3 {
+			t.Fatalf("three bans pressed: %d CreateBan calls (ids %q); want 3", len(ids), ids)
+		}
+		for _, id := range ids {
+			if !banRequestIDPattern.MatchString(id) {
+				t.Errorf("CreateBan request_id %q; want ban-<32 hex digits>", id)
+			}
+		}
+		if ids[1] != ids[0] {
+			t.Errorf("the same ban pressed again after UNAVAILABLE: request_id %q; want the first one's, %q", ids[1], ids[0])
+		}
+		if ids[2] == ids[0] {
+			t.Errorf("a ban with another reason: request_id %q; want a fresh one, not the first ban's", ids[2])
+		}
+		var errOut bytes.Buffer
+		c := &cli{stdout: io.Discard, stderr: &errOut, output: "table", timeout: 5 * time.Second}
+		if err := c.endReview(h.m, h.m.cleanUp()); err != nil || errOut.Len() != 0 {
+			t.Errorf("endReview after the ban went through: error %v, stderr %q; want neither", err, errOut.String())
+		}
+	})
+
+	t.Run("fresh after a refusal", func(t *testing.T) {
+		t.Parallel()
+		d := decidingDouble(heldComments(1, 2))
+		d.createBanFn = answers(statusErr(t, codes.InvalidArgument, "bad reason", "INVALID_ARGUMENT"))
+		h := newReviewHarness(t, d, reviewOptions{})
+		h.press("b", "enter", "2", "b", "enter", "2")
+		if ids := sentIDs(d); len(ids) != 2 || ids[0] == ids[1] {
+			t.Errorf("the same ban pressed again after a refusal: request ids %q; want two different ones", ids)
+		}
+	})
+
+	t.Run("still unsure at the end", func(t *testing.T) {
+		t.Parallel()
+		d := decidingDouble(heldComments(1, 2))
+		d.createBanFn = answers(unavailable(t))
+		h := newReviewHarness(t, d, reviewOptions{})
+		h.press("b", "3", "0", "d", "enter", "s", "p", "a", "m", "space", "r", "u", "n", "enter", "q")
+		first := d.requests("CreateBan")
+		if len(first) != 1 {
+			t.Fatalf("one ban pressed: %d CreateBan calls; want 1", len(first))
+		}
+		var errOut bytes.Buffer
+		c := &cli{stdout: io.Discard, stderr: &errOut, output: "table", timeout: 5 * time.Second}
+		if err := c.endReview(h.m, h.m.cleanUp()); err != nil {
+			t.Fatalf("endReview: %v", err)
+		}
+		id := first[0].(*commentdv1.CreateBanRequest).GetRequestId()
+		_, rerun, ok := strings.Cut(errOut.String(), "run commentctl ")
+		rerun, _, _ = strings.Cut(rerun, " (within 24 hours)\n")
+		if !ok || !strings.HasSuffix(rerun, " --request-id "+id) {
+			t.Fatalf("endReview after a ban answered UNAVAILABLE: stderr %q; want a commentctl ban command line ending with --request-id %s", errOut.String(), id)
+		}
+		// The command printed sends the very request that got no answer.
+		f := &banFake{create: echoBan}
+		args := withServer(serveBanFake(t, f), shellSplit(t, rerun)...)
+		if got := (invocation{args: args}).run(t); got.code != exitOK {
+			t.Fatalf("%s: exit %d, stderr %q; want 0", cmdline(args), got.code, got.stderr)
+		}
+		if diff := cmp.Diff(first, f.requests(), protocmp.Transform()); diff != "" {
+			t.Errorf("%s: request mismatch with the review's ban (-want +got):\n%s", cmdline(args), diff)
+		}
+	})
+}
+
+// shellSplit splits a command line of plain and single-quoted words, as a POSIX shell does.
+func shellSplit(t *testing.T, line string) []string {
+	t.Helper()
+	var (
+		words  []string
+		word   strings.Builder
+		inWord bool
+	)
+	for i := 0; i < len(line); i++ {
+		switch ch := line[i]; {
+		case ch == ' ':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+		case ch == '\'':
+			end := strings.IndexByte(line[i+1:], '\'')
+			if end < 0 {
+				t.Fatalf("shellSplit %q: unterminated quote", line)
+			}
+			word.WriteString(line[i+1 : i+1+end])
+			i += end + 1
+			inWord = true
+		case ch == '\\' && i+1 < len(line):
+			i++
+			word.WriteByte(line[i])
+			inWord = true
+		default:
+			word.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words
 }
 
 func TestReviewBanPromptMistakes(t *testing.T) {
