@@ -93,10 +93,12 @@ on stderr and reconnects, waiting about --reconnect-delay at first (a random par
 half and all, so many clients do not reconnect at once) and twice as long after each failed
 attempt, up to 30s, or longer when the server asks for it (30s when the server already serves
 as many watchers as it may, or when this API key already has 16 watch streams open on it: use
-one key per moderator); it says "reconnected" once the server watches for it again, and that
-events while it was disconnected are not replayed and may be missing: run 'commentctl queue' to
-see what waits. It stops for good, with exit status 1, when the server
-refuses the call itself (bad token, no permission, bad request).
+one key per moderator). The lines say "disconnected" (and why) when a stream that was up ends,
+"could not reconnect" for each failed attempt after that, and "could not connect" when the
+first one fails. Events while it is disconnected are not shown, and the server does not replay
+them: once the server watches for it again it says "reconnected" (or "connected"), and that
+some events may be missing: run 'commentctl queue' to see what waits. It stops for good, with
+exit status 1, when the server refuses the call itself (bad token, no permission, bad request).
 
 With -o json each event is printed as one WatchQueueResponse JSON object per line.`,
 		Example: `  commentctl watch
@@ -154,8 +156,9 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 	wait := firstDelay
 	attempt := 0
 	broken := false // set after a break, so the next stream that opens can say we are back
+	everUp := false // a stream was up once: "reconnected", not "connected"
 	for {
-		up, err := c.watchOnce(ctx, client, req, broken)
+		up, err := c.watchOnce(ctx, client, req, broken, everUp)
 		if ctx.Err() != nil {
 			return nil // Ctrl-C: the moderator is done watching
 		}
@@ -163,6 +166,7 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 			// The server took the stream: this break starts the backoff anew, also on a quiet
 			// queue where no event came.
 			wait, attempt = firstDelay, 0
+			everUp = true
 		}
 		attempt++
 		if permanent(err) {
@@ -175,8 +179,7 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 		if ri := retryDelay(err, 0); ri > sleep {
 			sleep = ri + rand.N(ri/4+1)
 		}
-		fmt.Fprintf(c.stderr, "commentctl: watch: stream broke: %s; reconnecting in %s (attempt %d)\n",
-			c.describeStreamEnd(err), roundDelay(sleep), attempt)
+		fmt.Fprintln(c.stderr, "commentctl: watch: "+watchBreakNote(up, everUp, c.describeStreamEnd(err), roundDelay(sleep), attempt))
 		t := time.NewTimer(sleep)
 		select {
 		case <-ctx.Done():
@@ -192,7 +195,7 @@ func (c *cli) watch(ctx context.Context, client commentdv1.ModerationServiceClie
 // was up (the server took it, or an event arrived), and the error that ended the stream.
 //
 // The stream has no deadline, unlike every other call: it is meant to stay open until Ctrl-C.
-func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.WatchQueueRequest, afterBreak bool) (bool, error) {
+func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationServiceClient, req *commentdv1.WatchQueueRequest, afterBreak, wasUp bool) (bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.WatchQueue(ctx, req)
@@ -210,8 +213,13 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 	// Redis subscription broke): "reconnected" alone read as if nothing had been missed.
 	up := false
 	isUp := func() {
-		if !up && afterBreak {
+		switch {
+		case up || !afterBreak:
+		case wasUp:
 			fmt.Fprintln(c.stderr, "commentctl: watch: reconnected; "+reconnectedNote)
+		default:
+			// Up at last after failures at start: events meanwhile were not shown either.
+			fmt.Fprintln(c.stderr, "commentctl: watch: connected; "+connectedNote)
 		}
 		up = true
 	}
@@ -232,6 +240,23 @@ func (c *cli) watchOnce(ctx context.Context, client commentdv1.ModerationService
 
 // reconnectedNote follows "reconnected" on stderr: what to do about the events the break lost.
 const reconnectedNote = "events while the stream was down are not replayed, so some may be missing: run 'commentctl queue' to see what waits"
+
+// connectedNote follows "connected" on stderr, when watch connects after failing to at start.
+const connectedNote = "events while it could not connect are not shown: run 'commentctl queue' to see what waits"
+
+// watchBreakNote says, after "watch: ", what ended a stream attempt, that watch tries again after
+// wait, and what the moderator misses meanwhile. up: the stream had been up (the server took it),
+// so this is a break, and events from now on go unseen until it is back; otherwise the attempt
+// failed: a reconnect (everUp: a stream was up once), or the first connect.
+func watchBreakNote(up, everUp bool, cause string, wait time.Duration, attempt int) string {
+	switch {
+	case up:
+		return fmt.Sprintf("disconnected (%s); events from now until it reconnects are not shown; reconnecting in %s (attempt %d)", cause, wait, attempt)
+	case everUp:
+		return fmt.Sprintf("could not reconnect (%s); events are still not shown; trying again in %s (attempt %d)", cause, wait, attempt)
+	}
+	return fmt.Sprintf("could not connect (%s); trying again in %s (attempt %d)", cause, wait, attempt)
+}
 
 // watchSubscribedHeader is the response header WatchQueue sends once it is subscribed
 // (grpcserver.WatchSubscribedHeader).
@@ -257,7 +282,7 @@ func permanent(err error) bool {
 // describeStreamEnd says why a stream ended; a clean end from the server is no gRPC error.
 func (c *cli) describeStreamEnd(err error) string {
 	if err == nil || errors.Is(err, io.EOF) {
-		return "the server closed it"
+		return "the server closed the stream"
 	}
 	return c.describe(err)
 }
