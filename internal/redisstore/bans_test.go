@@ -578,8 +578,10 @@ func TestBanRequestID(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
 	ctx := context.Background()
-	// Today's, as wantAudited reads the counters of today; the calls are a second apart.
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	// The calls are a second apart, three seconds in all: the clock starts that far back, so it
+	// never runs ahead of the days wantAudited reads, from since's to today's.
+	since := time.Now().UTC().Add(-3 * time.Second).Truncate(time.Millisecond)
+	now := since
 	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{Now: func() time.Time { return now }})
 	target := rangeTarget("198.51.100.0/24")
 	earlier := mustBan(t, bans, ratelimit.BanRequest{Target: target, Reason: "earlier", Moderator: "ann"})
@@ -605,7 +607,7 @@ func TestBanRequestID(t *testing.T) {
 	if diff := cmp.Diff(&earlier, replacedAgain, equateNetip); diff != "" {
 		t.Errorf("Replace(%+v) resent: replaced differs from the first call's (-want +got):\n%s", req, diff)
 	}
-	wantAudited(t, ts.Store, "after a ban resent with its request id", target.Name(), "ann", 2, "ban by ann: flood", "ban by ann: earlier")
+	wantAudited(t, ts.Store, since, "after a ban resent with its request id", target.Name(), "ann", 2, "ban by ann: flood", "ban by ann: earlier")
 
 	for _, tt := range []struct {
 		name   string
@@ -630,7 +632,7 @@ func TestBanRequestID(t *testing.T) {
 	if diff := cmp.Diff([]ratelimit.Ban{first}, list, equateNetip); diff != "" {
 		t.Errorf("List after the resend and the reuses differs (-want +got):\n%s", diff)
 	}
-	wantAudited(t, ts.Store, "after the request id was reused", target.Name(), "ann", 2, "ban by ann: flood", "ban by ann: earlier")
+	wantAudited(t, ts.Store, since, "after the request id was reused", target.Name(), "ann", 2, "ban by ann: flood", "ban by ann: earlier")
 
 	// Without a request id, the same request bans again.
 	plain := req
@@ -643,7 +645,7 @@ func TestBanRequestID(t *testing.T) {
 	if !second.CreatedAt.Equal(now) || replaced == nil || !replaced.CreatedAt.Equal(first.CreatedAt) {
 		t.Errorf("Replace(%+v) without request id = %v, replaced %v; want a ban made at %v replacing the one made at %v", plain, second, replaced, now, first.CreatedAt)
 	}
-	wantAudited(t, ts.Store, "after the same ban without request id", target.Name(), "ann", 3, "ban by ann: flood", "ban by ann: flood", "ban by ann: earlier")
+	wantAudited(t, ts.Store, since, "after the same ban without request id", target.Name(), "ann", 3, "ban by ann: flood", "ban by ann: flood", "ban by ann: earlier")
 }
 
 // TestBanRequestIDBadID: a request id that is not one is refused before anything is stored.

@@ -13,10 +13,26 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/moderation"
 	"github.com/commentd/commentd/internal/redisstore/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
+
+// statsSince returns s's Stats of the days from since's (UTC) to today's: every day the actions of
+// a test that read since before its first action can have been counted in. The store and the
+// domain services date an action by the clock when it happens, so a test that runs over midnight
+// UTC has its actions counted in two days; read with Stats of one day, "today", part of them
+// would be missing. The moderators' figures are summed over the days, as Stats sums them.
+func statsSince(t *testing.T, s *Store, since time.Time) moderation.Stats {
+	t.Helper()
+	days := int(dayOf(time.Now())-dayOf(since)) + 1
+	st, err := s.Stats(context.Background(), since, days)
+	if err != nil {
+		t.Fatalf("Stats(%v, %d days) = %v", since, days, err)
+	}
+	return st
+}
 
 // testStore is a Store on the shared test server with a key prefix of its own.
 type testStore struct {

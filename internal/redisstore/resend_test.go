@@ -151,6 +151,7 @@ func TestAppendAuditResent(t *testing.T) {
 func TestUnbanResent(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
+	since := time.Now() // before the first action: wantAudited counts from its day
 	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
 	ctx := context.Background()
 	target := rangeTarget("2001:db8:99::/48")
@@ -169,7 +170,7 @@ func TestUnbanResent(t *testing.T) {
 	if err := bans.Unban(ctx, target, "ann"); !errors.Is(err, ratelimit.ErrBanNotFound) {
 		t.Errorf("Unban(%v) again = %v, want ratelimit.ErrBanNotFound", target, err)
 	}
-	wantAudited(t, ts.Store, "after a ban and an Unban resent", target.Name(), "ann", 2, "unban by ann: ", "ban by ann: flood")
+	wantAudited(t, ts.Store, since, "after a ban and an Unban resent", target.Name(), "ann", 2, "unban by ann: ", "ban by ann: flood")
 }
 
 // TestPutBanResent: a ban stored by a call the Redis client resends after losing its reply is one
@@ -178,6 +179,7 @@ func TestUnbanResent(t *testing.T) {
 func TestPutBanResent(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
+	since := time.Now() // before the first action: wantAudited counts from its day
 	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
 	target := rangeTarget("2001:db8:98::/48")
 	sent := resend(ts.rdb, target.String(), scriptNames...)
@@ -185,7 +187,7 @@ func TestPutBanResent(t *testing.T) {
 	if !sent() {
 		t.Fatal("Ban was not resent: the test shows nothing")
 	}
-	wantAudited(t, ts.Store, "after one Ban resent", target.Name(), "ann", 1, "ban by ann: flood")
+	wantAudited(t, ts.Store, since, "after one Ban resent", target.Name(), "ann", 1, "ban by ann: flood")
 }
 
 // TestPutBanResentWithRequestID: with a request id, the resent script finds the request's record
@@ -193,6 +195,7 @@ func TestPutBanResent(t *testing.T) {
 func TestPutBanResentWithRequestID(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
+	since := time.Now() // before the first action: wantAudited counts from its day
 	bans := ratelimit.NewBans(ts.Store, ratelimit.BansOptions{})
 	target := rangeTarget("2001:db8:99::/48")
 	sent := resend(ts.rdb, target.String(), scriptNames...)
@@ -203,12 +206,13 @@ func TestPutBanResentWithRequestID(t *testing.T) {
 	if err != nil || replaced != nil || b.Target != target || b.Reason != "flood" {
 		t.Errorf("Replace(%v, request id r-1), resent = %v, replaced %v, %v; want the ban, nothing replaced", target, b, replaced, err)
 	}
-	wantAudited(t, ts.Store, "after one Ban with a request id resent", target.Name(), "ann", 1, "ban by ann: flood")
+	wantAudited(t, ts.Store, since, "after one Ban with a request id resent", target.Name(), "ann", 1, "ban by ann: flood")
 }
 
 // wantAudited fails the test unless the audit log of target holds exactly want ("action by
-// moderator: reason", newest first) and moderator's other actions of today number others.
-func wantAudited(t *testing.T, s *Store, when, target, moderator string, others int64, want ...string) {
+// moderator: reason", newest first) and moderator's other actions since the test began (at
+// since, read before its first action) number others.
+func wantAudited(t *testing.T, s *Store, since time.Time, when, target, moderator string, others int64, want ...string) {
 	t.Helper()
 	var got []string
 	for _, e := range listAudit(t, s, moderation.AuditQuery{Target: target}, 10) {
@@ -217,18 +221,14 @@ func wantAudited(t *testing.T, s *Store, when, target, moderator string, others 
 	if !slices.Equal(got, want) {
 		t.Errorf("%s, ListAudit(target %s) = %q; want %q", when, target, got, want)
 	}
-	st, err := s.Stats(context.Background(), time.Now(), 1)
-	if err != nil {
-		t.Fatalf("Stats = %v", err)
-	}
 	var n int64
-	for _, m := range st.Moderators {
+	for _, m := range statsSince(t, s, since).Moderators {
 		if m.Moderator == moderator {
 			n = m.Other
 		}
 	}
 	if n != others {
-		t.Errorf("%s, Stats of today count %d other actions of %s; want %d", when, n, moderator, others)
+		t.Errorf("%s, Stats of the days since %v count %d other actions of %s; want %d", when, since, n, moderator, others)
 	}
 }
 
@@ -238,6 +238,7 @@ func wantAudited(t *testing.T, s *Store, when, target, moderator string, others 
 func TestCreateFilterResent(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
+	since := time.Now() // before the first action: wantAudited counts from its day
 	ctx := context.Background()
 	keys := spamKeyring(t)
 	fs := spam.NewFilters(ts.Store, keys, spam.FiltersOptions{})
@@ -257,7 +258,7 @@ func TestCreateFilterResent(t *testing.T) {
 	if _, created, err := fs.Create(ctx, "other-mod", spam.FilterListHold, spam.FilterWord, "Resent"); err != nil || created {
 		t.Errorf("Create(hold, word Resent) again = created %v, %v; want the existing entry, not created", created, err)
 	}
-	wantAudited(t, ts.Store, "after one Create resent and one of an entry that existed", "filters/"+want.ID, "mod", 1, "create_filter by mod: hold list, word")
+	wantAudited(t, ts.Store, since, "after one Create resent and one of an entry that existed", "filters/"+want.ID, "mod", 1, "create_filter by mod: hold list, word")
 }
 
 // TestDeleteFilterResent: a word-list entry deleted by a call the Redis client resends after
@@ -266,6 +267,7 @@ func TestCreateFilterResent(t *testing.T) {
 func TestDeleteFilterResent(t *testing.T) {
 	t.Parallel()
 	ts := newTestStore(t)
+	since := time.Now() // before the first action: wantAudited counts from its day
 	ctx := context.Background()
 	fs := spam.NewFilters(ts.Store, spamKeyring(t), spam.FiltersOptions{})
 	f, _, err := fs.Create(ctx, "mod", spam.FilterListHold, spam.FilterWord, "resent")
@@ -294,7 +296,7 @@ func TestDeleteFilterResent(t *testing.T) {
 	if err := fs.Delete(ctx, "anna", f.ID); !errors.Is(err, spam.ErrFilterNotFound) {
 		t.Errorf("Delete(%s) again = %v, want spam.ErrFilterNotFound", f.ID, err)
 	}
-	wantAudited(t, ts.Store, "after one Delete resent", "filters/"+f.ID, "anna", 1, "delete_filter by anna: ", "create_filter by mod: hold list, word")
+	wantAudited(t, ts.Store, since, "after one Delete resent", "filters/"+f.ID, "anna", 1, "delete_filter by anna: ", "create_filter by mod: hold list, word")
 }
 
 // TestDeleteModelResent: a scratch model deleted by a call the Redis client resends after losing
