@@ -62,7 +62,7 @@ type SubmitCommentRequest struct {
 	// the first call is still in progress, the request is refused with ABORTED, reason REQUEST_IN_PROGRESS, and
 	// stores nothing: send it again a moment later (RetryInfo) for the first call's answer. After a call cut short
 	// (deadline, cancel, lost connection) that answer may take up to the server's -redis-timeout plus 1.5 s
-	// (3.5 s by default).
+	// (3.5 s by default) from when Redis carries out the first call's commands, which is later when Redis stalled.
 	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Optional. The reader's IP address (IPv4 or IPv6) as the site saw it. Encrypted at rest; used for rate limits
 	// (an IPv6 address counts by its /64 network) and bans. Leave it empty when unknown: the unspecified addresses
