@@ -14,11 +14,15 @@ import (
 	"github.com/commentd/commentd/internal/moderation"
 )
 
-// A page token is the unpadded base64url of "v1.<query>.<score>.<id>": <query> is the crc32 (8
-// hex digits) of the query the token belongs to, and (score, id) is the last entry of the page it
-// ends. The next page starts strictly after that entry, so entries removed between two calls shift
-// nothing and no entry is seen twice. A token for another query, or one we could not have made, is
-// comment.ErrInvalidPageToken.
+// A page token is the unpadded base64url of "v2.<check>.<score>.<id>": (score, id) is the last
+// entry of the page it ends, and <check> is the crc32 (8 hex digits) of the query the token belongs
+// to and of that position. The next page starts strictly after that entry, so entries removed
+// between two calls shift nothing and no entry is seen twice. A token for another query, or one we
+// could not have made, is comment.ErrInvalidPageToken: the check covers the position too, so a
+// token cut short or changed by the way is refused rather than read as another position (an id
+// cut short names an earlier one, and the page would repeat the entry that ended the last).
+// Tokens the previous release made, "v1.<crc32 of the query>.<score>.<id>", are still read, as
+// they were.
 
 // cursor is a position in an index: the last (score, id) pair seen.
 type cursor struct {
@@ -34,8 +38,16 @@ func (c cursor) less(o cursor) bool {
 	return c.id < o.id // Go compares strings bytewise, as Redis does
 }
 
-func encodeToken(query string, c cursor) string {
-	raw := fmt.Sprintf("v1.%08x.%d.%s", crc32.ChecksumIEEE([]byte(query)), c.score, c.id)
+func encodeToken(query string, c cursor) string { return tokenOf("v2", query, c) }
+
+// tokenOf returns the token of version v ("v1" or "v2") for position c of query.
+func tokenOf(v, query string, c cursor) string {
+	pos := strconv.FormatInt(c.score, 10) + "." + c.id
+	check := crc32.ChecksumIEEE([]byte(query))
+	if v != "v1" {
+		check = crc32.Update(crc32.ChecksumIEEE([]byte(query+"\x00")), crc32.IEEETable, []byte(pos))
+	}
+	raw := fmt.Sprintf("%s.%08x.%s", v, check, pos)
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -56,7 +68,7 @@ func decodeTokenOf(tok, query string, validID func(string) bool) (*cursor, error
 		return nil, bad
 	}
 	parts := strings.SplitN(string(raw), ".", 4)
-	if len(parts) != 4 || parts[0] != "v1" || parts[1] != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(query))) {
+	if len(parts) != 4 || parts[0] != "v1" && parts[0] != "v2" {
 		return nil, bad
 	}
 	// parseScore bounds every score read from an index at 2^53, so a token past it was never made
@@ -65,7 +77,13 @@ func decodeTokenOf(tok, query string, validID func(string) bool) (*cursor, error
 	if err != nil || score < 0 || score > 1<<53 || !validID(parts[3]) {
 		return nil, bad
 	}
-	return &cursor{score: score, id: parts[3]}, nil
+	c := cursor{score: score, id: parts[3]}
+	// Only the token made for this position and query is one: this checks the query and the
+	// check digits, and refuses any other spelling of the same parts.
+	if tokenOf(parts[0], query, c) != tok {
+		return nil, bad
+	}
+	return &c, nil
 }
 
 // The queries tokens are bound to. A newest-first listing has a query of its own, so that its
