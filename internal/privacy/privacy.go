@@ -374,13 +374,20 @@ func (e Email) identity() string {
 	if isASCII(lower) && !strings.Contains(lower, "xn--") {
 		return lower
 	}
-	at := strings.LastIndexByte(lower, '@')
-	local, domain := norm.NFC.String(lower[:at]), lower[at+1:]
+	at := strings.LastIndexByte(e.addr, '@')
+	domain := caseless(e.addr[at+1:])
 	if u, err := idna.Punycode.ToUnicode(domain); err == nil {
 		domain = u
 	}
-	// Lower-cased again after composing: a composed capital may differ from its parts'.
-	return strings.ToLower(local) + "@" + strings.ToLower(norm.NFC.String(domain))
+	return caseless(e.addr[:at]) + "@" + caseless(domain)
+}
+
+// caseless returns s composed (NFC) and lower-cased, composing and lower-casing it twice: a
+// capital's lower case may differ from its parts' (a capital I with a dot above, U+0130, is "i";
+// an I followed by a combining dot above is "i" and the dot), and a lower case may compose
+// further once lower-cased.
+func caseless(s string) string {
+	return strings.ToLower(norm.NFC.String(strings.ToLower(norm.NFC.String(s))))
 }
 
 // Spellings returns the address lower-cased in every spelling of it that names the same mailbox:
