@@ -32,15 +32,15 @@ func FuzzEmailIdentity(f *testing.F) {
 		}
 		addr := e.Reveal()
 		at := strings.LastIndexByte(addr, '@')
-		local, domain := addr[:at], addr[at+1:]
+		local := addr[:at]
 		others := []string{swapASCIICase(s), norm.NFC.String(s), norm.NFD.String(s)}
 		if !strings.Contains(id, "xn--") {
 			// A domain whose "xn--" label decodes to another "xn--" label is no valid IDNA name,
 			// nor any reader's: its identity, decoded once, is not decoded again.
 			others = append(others, id)
-		}
-		if a, err := idna.Punycode.ToASCII(norm.NFC.String(strings.ToLower(domain))); err == nil {
-			others = append(others, local+"@"+a)
+			if a, err := idna.Punycode.ToASCII(id[strings.LastIndexByte(id, '@')+1:]); err == nil {
+				others = append(others, local+"@"+a)
+			}
 		}
 		for _, o := range others {
 			oe, ok := ParseEmail(o)
