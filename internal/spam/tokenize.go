@@ -59,9 +59,15 @@ type analysis struct {
 }
 
 // analyse turns a comment into the features the classifier counts (see appendFeatures) and the
-// links the rules count. Only the body, the display name and the email domain are used: the local
-// part of an address and the IP address never become tokens, since a token of a finite kind is
-// stored as it is, and any other could be found again by hashing a list of guesses.
+// links the rules count. Only the body, the display name and the email domain are used: the
+// author's email local part and IP address, which the store keeps encrypted, never become tokens,
+// since a token of a finite kind is stored as it is, and any other could be found again by hashing
+// a list of guesses. An address the author wrote in the body is public text, stored in clear with
+// the comment; the tokeniser still keeps only the domain of an email address written as one
+// ("jane@example.com") and turns an IP address standing alone (edge punctuation aside) into
+// "n:ip". One it does not read as an address (a port after it, "ip=" before it, a full-width "＠")
+// becomes words and numbers like the text around it. Changing that changes the tokens, which takes
+// a new FeatureVersion.
 func analyse(body, name, emailDomain string) analysis {
 	return analyseInto(nil, body, name, emailDomain)
 }
