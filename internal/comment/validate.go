@@ -271,7 +271,7 @@ func (l Limits) Validate(s Submission) (Draft, error) {
 		// An address in it (a proxy's "via 203.0.113.7", a crawler's contact address) is masked:
 		// the user agent is kept in clear and shown to moderators, and the site cannot be asked
 		// for a header the browser wrote. Masked before the cut, as a masked form may be longer.
-		d.UserAgent = truncateRunes(strings.TrimSpace(privacy.MaskAddresses(ua)), MaxUserAgentChars)
+		d.UserAgent = truncateAtSpace(strings.TrimSpace(privacy.MaskAddresses(ua)), MaxUserAgentChars)
 	}
 	if err := verr.Err(); err != nil {
 		return Draft{}, err
@@ -460,6 +460,25 @@ func truncateRunes(s string, max int) string {
 		return s
 	}
 	r := []rune(s)
+	return string(r[:max])
+}
+
+// truncateAtSpace cuts s to at most max runes, at the last space when the cut would fall inside a
+// word: a masked user agent cut inside "203.0.113.0/24" or "2001:db8:1::/48" would end in text
+// that reads as an address ("203.0.113.0"). A first word longer than max is cut where it reaches it.
+func truncateAtSpace(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	if unicode.IsSpace(r[max]) {
+		return strings.TrimRightFunc(string(r[:max]), unicode.IsSpace)
+	}
+	for i := max - 1; i > 0; i-- {
+		if unicode.IsSpace(r[i]) {
+			return strings.TrimRightFunc(string(r[:i]), unicode.IsSpace)
+		}
+	}
 	return string(r[:max])
 }
 

@@ -329,6 +329,33 @@ func TestValidateTruncatesUserAgent(t *testing.T) {
 	}
 }
 
+// TestValidateCutsUserAgentBetweenWords: a user agent longer than the limit is cut at the last
+// space before it, so the cut never leaves the start of a masked range or version reading as an
+// address.
+func TestValidateCutsUserAgentBetweenWords(t *testing.T) {
+	pad := strings.Repeat("x", MaxUserAgentChars-10)
+	tests := []struct {
+		name, ua, want string
+	}{
+		{name: "range cut", ua: pad + " via 203.0.113.0/24 proxy", want: pad + " via"},
+		{name: "IPv6 mask cut", ua: pad + " client 2001:db8:1::99 end", want: pad + " client"},
+		{name: "cut at a space", ua: pad + strings.Repeat("y", 10) + " tail", want: pad + strings.Repeat("y", 10)},
+		{name: "one long word", ua: strings.Repeat("u", MaxUserAgentChars+10), want: strings.Repeat("u", MaxUserAgentChars)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSubmission()
+			s.UserAgent = tt.ua
+			d, err := Limits{}.Validate(s)
+			if err != nil || d.UserAgent != tt.want {
+				t.Errorf("Validate(user agent ...%q) = ...%q, %v; want ...%q", tail(tt.ua), tail(d.UserAgent), err, tail(tt.want))
+			}
+		})
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-40):] }
+
 func TestDraftKeys(t *testing.T) {
 	k, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()})
 	if err != nil {

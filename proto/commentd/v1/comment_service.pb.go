@@ -68,7 +68,7 @@ type SubmitCommentRequest struct {
 	// (an IPv6 address counts by its /64 network) and bans. Leave it empty when unknown: the unspecified addresses
 	// 0.0.0.0 and :: name no reader, and are refused with INVALID_ARGUMENT.
 	ClientIp string `protobuf:"bytes,7,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
-	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut; control characters
+	// Optional. The reader's browser user agent, at most 512 characters (longer values are cut at the last space before that; control characters
 	// become spaces). An email or IP address in it (a proxy's "via 203.0.113.7", a crawler's contact address) is
 	// kept only in its masked form, as moderators see the author's ("203.0.113.x", "j•••@example.com"): the user agent
 	// is stored in clear.
