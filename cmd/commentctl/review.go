@@ -105,6 +105,9 @@ server or Redis did not answer in time, the connection broke) may have been stor
 comment with the same length and reason sends it again with the same id, which gets the ban the
 first call stored instead of banning twice. One still in doubt when review ends is printed on
 stderr as the commentctl ban command, with --request-id, that sends it again (within 24 hours).
+A ban taken back with u while it was on its way, that then got no answer, may be in force all the
+same (the undo had no ban to lift): the status line says so, and so does stderr when review ends,
+with the author's target to look for in commentctl bans and lift with commentctl unban.
 
 review needs an interactive terminal of at least 80x24 (an SSH session will do; no mouse needed).
 It uses colours unless NO_COLOR is set or TERM=dumb. When it ends it prints a summary of the
@@ -185,6 +188,14 @@ func (c *cli) endReview(m *reviewModel, releaseErr error) error {
 			shellWord(name), banForFlag(u.banFor), shellWord(u.reason))
 		fmt.Fprintf(c.stderr, "commentctl: the ban of the author of %s may have been stored; %s\n",
 			name, banRetryHint(rerun, u.requestID))
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.undoneUnsure)) {
+		find := "commentctl bans lists it"
+		if key := m.undoneUnsure[name].authorKey; key != "" {
+			find += " with the target author:" + key
+		}
+		fmt.Fprintf(c.stderr, "commentctl: the ban of the author of %s may be in force though you undid it: "+
+			"it got no answer, so nothing was lifted; %s, and commentctl unban NAME lifts it\n", name, find)
 	}
 	if releaseErr != nil {
 		// Not a failure of the review: the claims lapse with their lease anyway.
@@ -357,6 +368,7 @@ type unsureBan struct {
 	requestID string
 	banFor    time.Duration // 0: for good
 	reason    string
+	authorKey string // the banned author's key, as commentctl bans shows the target: author:<key>
 }
 
 // reviewMode is what the keys mean right now.
@@ -405,6 +417,10 @@ type reviewModel struct {
 	// unsureBans are the bans, by comment name, whose call ended without an answer: they may
 	// have been stored. Sent again, the same ban goes with the same request id.
 	unsureBans map[string]unsureBan
+	// undoneUnsure are the bans, by comment name, that u took back while they were on their way
+	// and whose call then ended without an answer: they may be in force, and the undo, having no
+	// ban to lift, lifted nothing. The end of the review says how to find and lift them.
+	undoneUnsure map[string]unsureBan
 
 	claiming bool          // a ClaimComments call is in flight
 	dry      bool          // the last claim brought nothing new: wait for retryMsg before asking again
@@ -443,7 +459,8 @@ func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClie
 		busy:    map[string]int{},
 		parents: map[string]*parentView{},
 
-		unsureBans: map[string]unsureBan{},
+		unsureBans:   map[string]unsureBan{},
+		undoneUnsure: map[string]unsureBan{},
 	}
 }
 
@@ -756,6 +773,12 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 		delete(m.busy, name)
 	}
 	switch {
+	case op.err != nil && op.undone && op.kind == opBan && outcomeUnknown(op.err):
+		// u was pressed while the ban was on its way, and it got no answer: it may have been
+		// stored all the same, and the undo, with no ban to lift, lifted nothing.
+		m.settleUndoneBan(op)
+		m.setStatusErr(fmt.Sprintf("The ban of the author of %s may be in force: no answer came, so u lifted "+
+			"nothing. Check commentctl bans: %s.", name, m.describe(op.err)), op.err)
 	case op.err != nil && op.undone:
 		// u was pressed before the call failed: the comment is already back on screen.
 		m.setStatusErr(fmt.Sprintf("Could not %s %s: %s.", op.kind.verb(), name, m.describe(op.err)), op.err)
@@ -1196,6 +1219,17 @@ func (m *reviewModel) settleBan(op *reviewOp, landed bool) {
 	}
 }
 
+// settleUndoneBan records that op's ban, taken back with u while it was on its way, ended
+// without an answer (or had not ended when the review did), so may be in force with nothing lifted.
+// A resend of it that b would make (the same request id) is off: the moderator took it back.
+func (m *reviewModel) settleUndoneBan(op *reviewOp) {
+	name := op.item.name
+	if u, ok := m.unsureBans[name]; ok && u.requestID == op.requestID {
+		delete(m.unsureBans, name)
+	}
+	m.undoneUnsure[name] = unsureBan{requestID: op.requestID, banFor: op.banFor, reason: op.reason, authorKey: op.item.mc.GetAuthorKey()}
+}
+
 // cleanUp runs after the program ended, however it ended (q, a signal, a crash of the terminal):
 // it waits for the actions still in flight, then gives back the claims not given back yet.
 func (m *reviewModel) cleanUp() error {
@@ -1223,10 +1257,14 @@ func (m *reviewModel) cleanUp() error {
 		if landed && op.err == nil && op.kind != opBan && !op.undone {
 			delete(m.held, op.item.name)
 		}
-		if op.kind == opBan && !op.undone {
+		switch {
+		case op.kind == opBan && !op.undone:
 			// Its result never reached the screen: endReview says how to send it again when
 			// it may have been stored.
 			m.settleBan(op, landed)
+		case op.kind == opBan && (!landed || outcomeUnknown(op.err)):
+			// Taken back with u, but the undo, which waits for the ban, cannot have lifted it.
+			m.settleUndoneBan(op)
 		}
 	}
 	m.ops = nil

@@ -1712,3 +1712,94 @@ func TestReviewReportWithoutReason(t *testing.T) {
 		t.Errorf("comment with a report without reason: view lacks %q:\n%s", want, view)
 	}
 }
+
+// TestReviewUndoBanWithoutAnswer: u pressed while a ban is on its way, and the ban then gets no
+// answer. The ban may have been stored, and the undo, which waited for it, lifted nothing: the
+// status line and the end of the review say the ban may be in force and how to find and lift it,
+// not that the ban failed. A ban the server refused is another matter: it is not in force.
+func TestReviewUndoBanWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		code      codes.Code
+		reason    string
+		mayBeHeld bool // the ban may be in force
+	}{
+		{name: "deadline exceeded", code: codes.DeadlineExceeded, reason: "DEADLINE_EXCEEDED", mayBeHeld: true},
+		{name: "store unavailable", code: codes.Unavailable, reason: "STORE_UNAVAILABLE", mayBeHeld: true},
+		{name: "refused", code: codes.InvalidArgument, reason: "INVALID_ARGUMENT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble(heldComments(1, 2))
+			d.createBanFn = func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+				return nil, statusErr(t, tt.code, "no luck", tt.reason)
+			}
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.press("b", "enter")
+			ban := h.pressWithoutRunning("2")
+			undo := h.pressWithoutRunning("u")
+			for _, msg := range collect(ban, undo) {
+				h.handle(msg)
+			}
+			if got := d.methods("ClaimComments", "ReleaseComments"); !cmp.Equal(got, []string{"CreateBan"}) {
+				t.Errorf("b, u, ban answered %v: calls %v; want only CreateBan (no ban name to lift)", tt.code, got)
+			}
+			h.press("q")
+			var errOut bytes.Buffer
+			c := &cli{stdout: io.Discard, stderr: &errOut, output: "table", timeout: 5 * time.Second}
+			if err := c.endReview(h.m, h.m.cleanUp()); err != nil {
+				t.Fatalf("endReview: %v", err)
+			}
+			status, end := h.m.status, errOut.String()
+			if !tt.mayBeHeld {
+				if !strings.Contains(status, "Could not ban the author of comments/c1") || end != "" {
+					t.Errorf("b, u, ban refused: status %q, stderr at the end %q; want the status to say the ban failed, and nothing at the end", status, end)
+				}
+				return
+			}
+			if h.m.statusErr == nil || !strings.Contains(status, "may be in force") || !strings.Contains(status, "commentctl bans") {
+				t.Errorf("b, u, ban answered %v: status %q; want an error saying the ban may be in force and to check commentctl bans", tt.code, status)
+			}
+			for _, want := range []string{"comments/c1", "may be in force", "commentctl bans", "author:ak-c1", "commentctl unban"} {
+				if !strings.Contains(end, want) {
+					t.Errorf("b, u, ban answered %v: stderr at the end %q; want it to hold %q", tt.code, end, want)
+				}
+			}
+			if strings.Contains(end, "--request-id") {
+				t.Errorf("b, u, ban answered %v: stderr at the end %q; want no command that sends the undone ban again", tt.code, end)
+			}
+		})
+	}
+}
+
+// TestReviewUndoBanCutShort: the review ends (a signal) while a ban taken back with u is still on
+// its way. The undo waits for the ban, so it lifted nothing: the end says the ban may be in force.
+func TestReviewUndoBanCutShort(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	unblock := make(chan struct{})
+	t.Cleanup(func() { close(unblock) })
+	d.createBanFn = func(ctx context.Context, _ *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+		select { // no answer while the review ends
+		case <-unblock:
+		case <-ctx.Done():
+		}
+		return nil, status.Error(codes.DeadlineExceeded, "too late")
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	h.m.opts.timeout = 100 * time.Millisecond // how long cleanUp waits for the ban, not a bound checked
+	h.press("b", "enter")
+	ban := h.pressWithoutRunning("2")
+	undo := h.pressWithoutRunning("u")
+	go collect(ban, undo)
+	var errOut bytes.Buffer
+	c := &cli{stdout: io.Discard, stderr: &errOut, output: "table", timeout: h.m.opts.timeout}
+	if err := c.endReview(h.m, h.m.cleanUp()); err != nil {
+		t.Fatalf("endReview: %v", err)
+	}
+	if end := errOut.String(); !strings.Contains(end, "the ban of the author of comments/c1 may be in force") || strings.Contains(end, "--request-id") {
+		t.Errorf("review ended with b, u in flight: stderr %q; want it to say the ban of comments/c1's author may be in force, and not to send it again", end)
+	}
+}
