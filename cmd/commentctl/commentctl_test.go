@@ -508,6 +508,23 @@ func TestDecide(t *testing.T) {
 			},
 			wantStdout: "comments/a: approved\ncomments/b: approved\n",
 		},
+		// An empty list piped in (queue ... | jq ... | approve - on an empty queue) is nothing to
+		// do, as bulk says when no comment matches, not a mistake on the command line.
+		{
+			name:       "nothing on stdin",
+			args:       []string{"reject", "-"},
+			stdin:      "\n",
+			wantCode:   exitOK,
+			wantMethod: "RejectComment",
+			wantStderr: "commentctl: no comment ids on stdin; nothing to do\n",
+		},
+		{
+			name:       "nothing on stdin, json",
+			args:       []string{"approve", "-", "-o", "json"},
+			wantCode:   exitOK,
+			wantMethod: "ApproveComment",
+			wantStdout: "[]\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -914,7 +931,6 @@ func TestUsageErrors(t *testing.T) {
 		{name: "show without id", args: []string{"show"}},
 		{name: "show with two ids", args: []string{"show", "a", "b"}},
 		{name: "approve without ids", args: []string{"approve"}},
-		{name: "reject with only empty stdin", args: []string{"reject", "-"}},
 		{name: "bad output", args: []string{"queue", "-o", "yaml"}},
 		{name: "bad state", args: []string{"queue", "--state", "published"}},
 		{name: "negative limit", args: []string{"queue", "--limit", "-1"}},

@@ -223,8 +223,9 @@ back to everyone). A comment that is pending already is left as it is: its line 
 	long += `
 
 Each ID is a comment id or its resource name, comments/ID; "-" reads more ids from stdin (separated by
-spaces or newlines). The ids are sent concurrently, at most 8 at a time, each bounded by --timeout;
-Ctrl-C sends no more, and the calls already sent finish, so each line tells what the server did.
+spaces or newlines; none there is nothing to do, exit status 0). The ids are sent concurrently, at
+most 8 at a time, each bounded by --timeout; Ctrl-C sends no more, and the calls already sent
+finish, so each line tells what the server did.
 One line is printed per comment, in the order given (an id given twice is sent once):
 "<name>: ` + d.done() + `" on stdout, or the error on stderr. The exit status is 1 if any id failed.
 The reason (at most 500 characters) is recorded with the decision, together with your key's name;
@@ -317,12 +318,19 @@ func (c *cli) decideIDs(cmd *cobra.Command, args []string, reason string, d acti
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		return usagef(cmd, "no comment ids given")
-	}
 	g, err := gf.guard(cmd, names)
 	if err != nil {
 		return err
+	}
+	if len(names) == 0 {
+		// Only "-" was given, and stdin held no id: the list piped in is empty (queue ... | jq
+		// ... | approve - on an empty queue). That is nothing to do, as bulk finds when no
+		// comment matches, not a mistake on the command line.
+		if c.output == "json" {
+			return writeDecisionsJSON(c, nil)
+		}
+		fmt.Fprintln(c.stderr, "commentctl: no comment ids on stdin; nothing to do")
+		return nil
 	}
 	conn, client, err := c.dial(cmd)
 	if err != nil {
