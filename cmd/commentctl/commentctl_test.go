@@ -783,11 +783,12 @@ func TestErrorPrinting(t *testing.T) {
 				"the host name in --server did not resolve: check its spelling (and the DNS)\n",
 		},
 		{
-			name: "server down: no TLS hint",
+			name: "server down: no TLS hint, but where to look",
 			err: func(*testing.T) error {
 				return status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)
 			},
-			want: `commentctl: get comments/x: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused" (UNAVAILABLE)` + "\n",
+			want: `commentctl: get comments/x: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused" (UNAVAILABLE); ` +
+				"nothing listens at that address: is commentd running, and is --server its gRPC address?\n",
 		},
 		{
 			name: "HTTP/1.1 port: the gRPC port hint, no TLS hint",

@@ -57,7 +57,8 @@ func tokenHint(err error, from string) string {
 //     that does not open with a TLS handshake.
 //
 // And when it could not find the other end at all: a host name that does not resolve, which gRPC
-// reports only as a resolver that "produced zero addresses", not naming the host.
+// reports only as a resolver that "produced zero addresses", not naming the host; or an address
+// where nothing listens (commentd is not running, or --server names another port).
 func connHint(err error, plaintext bool) string {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() != codes.Unavailable {
@@ -67,6 +68,8 @@ func connHint(err error, plaintext bool) string {
 	switch {
 	case strings.Contains(msg, "produced zero addresses") || strings.Contains(msg, "no such host"):
 		return "; the host name in --server did not resolve: check its spelling (and the DNS)"
+	case strings.Contains(msg, "connect: connection refused"): // the dial's own error, not a server's message
+		return "; nothing listens at that address: is commentd running, and is --server its gRPC address?"
 	case strings.Contains(msg, "HTTP/1.1"):
 		return "; is that commentd's HTTP port? --server wants its gRPC address (port 7070 unless set otherwise)"
 	case !plaintext && strings.Contains(msg, "does not look like a TLS handshake"):

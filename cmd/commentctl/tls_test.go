@@ -122,6 +122,13 @@ func TestConnHints(t *testing.T) {
 	web := httptest.NewServer(http.NotFoundHandler()) // as commentd's HTTP port answers
 	t.Cleanup(web.Close)
 	webAddr := strings.TrimPrefix(web.URL, "http://")
+	// A port nothing listens on: one the system gave out and took back.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	downAddr := l.Addr().String()
+	l.Close()
 
 	tests := []struct {
 		name  string
@@ -133,6 +140,8 @@ func TestConnHints(t *testing.T) {
 			hint: "; is that commentd's HTTP port? --server wants its gRPC address (port 7070 unless set otherwise)"},
 		{name: "HTTP port with TLS", addr: webAddr, flags: []string{"--tls"},
 			hint: "; the server does not use TLS on that port: drop --tls (and tls from the config file), or check the port"},
+		{name: "server down", addr: downAddr,
+			hint: "; nothing listens at that address: is commentd running, and is --server its gRPC address?"},
 		{name: "TLS to a plaintext server", addr: grpcAddr, flags: []string{"--tls"},
 			hint: "; the server does not use TLS on that port: drop --tls (and tls from the config file), or check the port"},
 	}
