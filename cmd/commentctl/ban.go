@@ -319,7 +319,7 @@ expired ones included). The exit status is 1 if any name failed.
 With -o json the output is one JSON array with an object per name: {"name", "ok": true}, or
 {"name", "ok": false, "error": {"code", "message", "reason", "detail"}}.`,
 		Example: `  commentctl unban bans/range-203.0.113.0-24
-  commentctl bans -o json | jq -r '.bans[].name' | xargs commentctl unban`,
+  commentctl bans --all -o json | jq -r '.bans[].name' | xargs -r commentctl unban`,
 		Args: argCount(1, -1, "at least one ban NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			conn, client, err := c.dial(cmd)

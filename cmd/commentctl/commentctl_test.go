@@ -1206,7 +1206,8 @@ func TestHelp(t *testing.T) {
 
 // exampleCommands returns the arguments of every commentctl command in a help's examples: each
 // "commentctl ..." up to the end of the line or a shell operator, split as a shell would split
-// simple quoted words. A command run by xargs gets one more argument, ARG, as xargs adds them.
+// simple quoted words. A command run by xargs (with options or without) gets one more argument,
+// ARG, as xargs adds them.
 func exampleCommands(examples string) [][]string {
 	var out [][]string
 	for line := range strings.Lines(examples) {
@@ -1215,7 +1216,12 @@ func exampleCommands(examples string) [][]string {
 			if i < 0 {
 				break
 			}
-			byXargs := strings.HasSuffix(strings.TrimSpace(line[:i]), "xargs")
+			// The shell command the commentctl starts, as in "| xargs -r commentctl unban".
+			before := line[:i]
+			if k := strings.LastIndexAny(before, "|;&"); k >= 0 {
+				before = before[k+1:]
+			}
+			byXargs := strings.HasPrefix(strings.TrimSpace(before), "xargs ")
 			line = line[i+len("commentctl "):]
 			var args []string
 			var word strings.Builder
