@@ -21,7 +21,7 @@ import (
 func TestThreadSetStaleETag(t *testing.T) {
 	t.Parallel()
 	f := &fakeModeration{updateThread: func(context.Context, *commentdv1.UpdateThreadRequest) (*commentdv1.UpdateThreadResponse, error) {
-		return nil, statusErr(t, codes.Aborted, "the thread changed since its etag was read (it is closed by a moderator now, mode MODERATION_MODE_UNSPECIFIED); nothing was changed", "ETAG_MISMATCH")
+		return nil, statusErr(t, codes.Aborted, "the thread changed since its etag was read (it is closed by a moderator now, mode default); nothing was changed", "ETAG_MISMATCH")
 	}}
 	args := withServer(serve(t, f), "thread", "set", "post-1", "--mode", "pre", "--etag", `W/"3f2a9c0d41b7e865"`)
 	got := invocation{args: args}.run(t)

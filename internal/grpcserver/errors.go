@@ -294,7 +294,9 @@ func statusFor(err error) (st *status.Status, internal bool) {
 				now = "it is closed by age now"
 			}
 		}
-		return withDetails(codes.Aborted, "the thread changed since its etag was read ("+now+", mode "+mode+"); nothing was changed: read it again and update what it is now",
+		// The message names the mode in the words moderators set it with (commentctl thread set
+		// --mode default|pre|post); the metadata keeps the enum for programs.
+		return withDetails(codes.Aborted, "the thread changed since its etag was read ("+now+", mode "+cur.Mode.String()+"); nothing was changed: read it again and update what it is now",
 			ReasonETagMismatch, md), false
 
 	case errors.As(err, &lerr):

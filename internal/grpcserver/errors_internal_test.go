@@ -256,3 +256,17 @@ func TestStatusFor(t *testing.T) {
 		t.Errorf("called statusFor(nil), got %v internal=%v, want nil false", st, internal)
 	}
 }
+
+// TestStaleThreadMessageNamesMode: the ETAG_MISMATCH message of a thread update says the thread's
+// mode as moderators set it ("default", "pre", "post"), not as the enum's name.
+func TestStaleThreadMessageNamesMode(t *testing.T) {
+	for _, tt := range []struct {
+		mode comment.Mode
+		want string
+	}{{comment.ModeDefault, "mode default)"}, {comment.ModePre, "mode pre)"}, {comment.ModePost, "mode post)"}} {
+		st, _ := statusFor(&moderation.StaleThreadError{ID: "post-1", Current: comment.Thread{ID: "post-1", Mode: tt.mode}})
+		if !strings.Contains(st.Message(), tt.want) || strings.Contains(st.Message(), "MODERATION_MODE") {
+			t.Errorf("statusFor(stale thread, mode %v).Message() = %q, want it to hold %q and no enum name", tt.mode, st.Message(), tt.want)
+		}
+	}
+}
