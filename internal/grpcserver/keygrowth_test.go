@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/grpcserver"
@@ -26,7 +27,7 @@ import (
 var durableKeys = []*regexp.Regexp{
 	regexp.MustCompile(`^\{s\d\d\}(c|p|t|rp|rr|rl):[^:]+$`), // records, published index, thread settings, reports
 	regexp.MustCompile(`^\{s\d\d\}q:[234](:[^:]+)?$`),       // queues, per shard and per thread
-	regexp.MustCompile(`^\{s\d\d\}(a|ul|pf)$`),              // audit log, unlearnt decisions, purged to forget
+	regexp.MustCompile(`^\{s\d\d\}(a|ul|pf|tl)$`),           // audit log, unlearnt decisions, purged to forget, thread list
 	regexp.MustCompile(`^\{audit\}a$`),                      // audit log of actions on nothing sharded
 	regexp.MustCompile(`^\{bans\}:[rcea]$`),                 // ban records, their indexes and audit log
 	regexp.MustCompile(`^\{rl:author:[0-9a-f]{40}\}:[ho]$`), // author's record and outcomes
@@ -36,9 +37,9 @@ var durableKeys = []*regexp.Regexp{
 }
 
 // TestKeyGrowth runs a mixed workload through the server wired as commentd wires it (default
-// rate limits, bans, spam checks, word lists, reports, training, erasure, export), then reads
-// every key: each key without a TTL must be of a documented durable class, and no key name may
-// hold an author's email address, IP address or name.
+// rate limits, bans, spam checks, word lists, reports, review claims, thread settings, training,
+// erasure, export), then reads every key: each key without a TTL must be of a documented durable
+// class, and no key name may hold an author's email address, IP address or name.
 func TestKeyGrowth(t *testing.T) {
 	const (
 		email1 = "Growth.Probe-1@keys.example"
@@ -123,6 +124,29 @@ func TestKeyGrowth(t *testing.T) {
 	}
 	if _, err := e.mod.RejectComment(mod, &commentdv1.RejectCommentRequest{Name: "comments/" + ids[3], Reason: "off topic"}); err != nil {
 		t.Fatalf("called RejectComment, got %v", err)
+	}
+	// Review: a claim, its release, and a reopening, which claims the comment for its moderator.
+	if cl, err := e.mod.ClaimComments(mod, &commentdv1.ClaimCommentsRequest{State: commentdv1.State_STATE_SPAM}); err != nil || len(cl.GetComments()) == 0 {
+		t.Fatalf("called ClaimComments(spam), got %d comments, %v; want some", len(cl.GetComments()), err)
+	}
+	if _, err := e.mod.ReleaseComments(mod, &commentdv1.ReleaseCommentsRequest{Names: []string{"comments/" + ids[2]}}); err != nil {
+		t.Fatalf("called ReleaseComments, got %v", err)
+	}
+	if _, err := e.mod.ReopenComment(mod, &commentdv1.ReopenCommentRequest{Name: "comments/" + ids[0], Reason: "second look"}); err != nil {
+		t.Fatalf("called ReopenComment, got %v", err)
+	}
+	// Thread settings: a mode of its own that stays; a close, then a reopening.
+	for _, u := range []struct {
+		th    *commentdv1.Thread
+		paths []string
+	}{
+		{&commentdv1.Thread{Name: "threads/growth-1", ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE}, []string{"moderation_mode"}},
+		{&commentdv1.Thread{Name: "threads/growth-0", Closed: true}, []string{"closed"}},
+		{&commentdv1.Thread{Name: "threads/growth-0"}, []string{"closed"}},
+	} {
+		if _, err := e.mod.UpdateThread(mod, &commentdv1.UpdateThreadRequest{Thread: u.th, UpdateMask: &fieldmaskpb.FieldMask{Paths: u.paths}}); err != nil {
+			t.Fatalf("called UpdateThread(%v, %v), got %v", u.th, u.paths, err)
+		}
 	}
 	// Reports from both address families, and more readers than a comment's list of reports keeps.
 	reporters := []string{ipv4, ipv6}
