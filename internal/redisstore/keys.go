@@ -86,8 +86,9 @@ import (
 // own below: record, index entries, reports, claim, entry among the decisions not yet learnt, its
 // label and outcome fields; its audit entries, the counts it taught the spam model and the
 // author's record, the daily counters and its thread's settings stay. They grow by design, by
-// about 2 kB per comment and 1.3 kB per decision (BenchmarkCommentMemory; docs/DESIGN.md, "Redis
-// memory over time"). Every other key expires, is trimmed or is capped, as its line says.
+// about 2 kB per comment, 1.3 kB per decision and 0.4 kB per report (BenchmarkCommentMemory;
+// docs/DESIGN.md, "Redis memory over time"). Every other key expires, is trimmed or is capped, as
+// its line says.
 //
 // Thread ids never contain '/', '{' or '}' (comment.ValidThreadID), so the names above cannot
 // collide with each other and the only hash tag in a name is S. No personal data appears in any

@@ -42,7 +42,10 @@ const memoryBodyChars = 400
 //   - decision-B/decision: what a decision adds, without the spam model's counts and change
 //     stream, which are bounded on their own (BenchmarkModelMemory, docs/SPAM.md);
 //   - abuse-B/submission: what the abuse check keeps for a new author and address (rule states,
-//     duplicate marker, the request id's marker), all of it expiring within a day.
+//     duplicate marker, the request id's marker), all of it expiring within a day;
+//   - report-B/report: what a reader's report adds (the comment's counters, its set of reporters
+//     and its list of the newest reports), kept as long as the comment, with two readers on each
+//     reported comment.
 //
 // The timing is of no interest.
 //
@@ -98,12 +101,15 @@ func BenchmarkCommentMemory(b *testing.B) {
 		spamEvery := func(n int) bool { return n%10 == 9 }
 
 		before := usedMemory(b, rdb)
+		var published []string
 		for n := range memoryComments {
 			st := comment.StatePublished
 			if spamEvery(n) {
 				st = comment.StateSpam
 			}
-			submit(n, st)
+			if id := submit(n, st); st == comment.StatePublished {
+				published = append(published, id)
+			}
 		}
 		withRequests := usedMemory(b, rdb)
 		requests, err := requestKeys(ctx, rdb)
@@ -115,7 +121,7 @@ func BenchmarkCommentMemory(b *testing.B) {
 		}
 		kept := usedMemory(b, rdb)
 
-		svc := moderation.NewService(s, keys, moderation.Options{Learner: spam.NewLearner(s, keys), Histories: s, LearnQueue: s})
+		svc := moderation.NewService(s, keys, moderation.Options{Learner: spam.NewLearner(s, keys), Histories: s, LearnQueue: s, Reports: s})
 		held := make([]string, memoryComments)
 		for n := range held {
 			held[n] = submit(memoryComments+n, comment.StatePending)
@@ -146,6 +152,20 @@ func BenchmarkCommentMemory(b *testing.B) {
 		}
 		decided := usedMemory(b, rdb) - model
 
+		// Readers' reports, kept with their comment: two signed-in readers each on memoryReported
+		// published comments (below the takedown threshold), memoryComments reports in all.
+		const memoryReported = memoryComments / 2
+		beforeReports := usedMemory(b, rdb)
+		for n, id := range published[:memoryReported] {
+			for r := range 2 {
+				from := moderation.Reporter{APIKey: "site", ID: fmt.Sprintf("account-%d", 2*n+r)}
+				if _, _, err := svc.Report(ctx, id, "offensive", from); err != nil {
+					b.Fatalf("Report(%s) = %v", id, err)
+				}
+			}
+		}
+		reports := usedMemory(b, rdb) - beforeReports
+
 		// What the abuse check keeps per submission, all of it expiring within a day: the rules'
 		// states (the longest rule's span), the duplicate marker (the duplicate window) and the
 		// request id's marker (a day). 20 submissions per thread, within the thread rule's burst.
@@ -169,6 +189,7 @@ func BenchmarkCommentMemory(b *testing.B) {
 		b.ReportMetric(float64(withRequests-kept)/memoryComments, "request-B/comment")
 		b.ReportMetric(float64(decided-undecided)/memoryComments, "decision-B/decision")
 		b.ReportMetric(float64(abuse)/memoryComments, "abuse-B/submission")
+		b.ReportMetric(float64(reports)/memoryComments, "report-B/report")
 	}
 }
 
