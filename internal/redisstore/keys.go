@@ -413,9 +413,12 @@ func (k keys) authorHistory(authorKey string) string {
 //	                     "seq", the number of the last change (site model), and "gen", set when
 //	                     the model is made: Redis' clock in µs, naming this life of it. TTL as M:c.
 //	P M:l        hash    site model only: what each decided comment taught, field comment id, value
-//	                     "s" or "h". No TTL: a field lives as long as its comment, since a later
-//	                     decision on it must untrain exactly what it taught; the spam retention
-//	                     removes it with its comment (what it taught stays counted).
+//	                     "s" or "h"; once an erasure request reached the comment, "S" or "H" (it
+//	                     teaches its anonymised features) or "E" (it taught nothing), so every
+//	                     erased comment has a field, decided or not (spam_train.lua). No TTL: a
+//	                     field lives as long as its comment, since a later decision on it must
+//	                     untrain exactly what it taught; the spam retention removes it with its
+//	                     comment (what it taught stays counted).
 //	P M:x        stream  site model only: one entry per change, fields "seq", "tot" (the totals after
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
