@@ -455,14 +455,6 @@ func ValidateReason(field, s string) (string, error) {
 	return s, verr.Err()
 }
 
-func truncateRunes(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:max])
-}
-
 // truncateAtSpace cuts s to at most max runes, at the last space when the cut would fall inside a
 // word: a masked user agent cut inside "203.0.113.0/24" or "2001:db8:1::/48" would end in text
 // that reads as an address ("203.0.113.0"). A first word longer than max is cut where it reaches it.
