@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,43 @@ import (
 // cut short names an earlier one, and the page would repeat the entry that ended the last).
 // Tokens the previous release made, "v1.<crc32 of the query>.<score>.<id>", are still read, as
 // they were.
+//
+// sealToken and openToken make and read the tokens of every listing, with the same check; a
+// listing whose positions are not (score, id) pairs spells its own.
+
+// sealToken returns the token of version v ("v1" or "v2") for query and pos, a position as its
+// listing spells it: the unpadded base64url of "<v>.<check>.<pos>", where <check> is the crc32 (8
+// hex digits) of query and, from v2 on, of pos too.
+func sealToken(v, query, pos string) string {
+	check := crc32.ChecksumIEEE([]byte(query))
+	if v != "v1" {
+		check = crc32.Update(crc32.ChecksumIEEE([]byte(query+"\x00")), crc32.IEEETable, []byte(pos))
+	}
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s.%08x.%s", v, check, pos))
+}
+
+// openToken reads tok, a token of query of one of versions: parse reads the position from its
+// text and spell writes a position as the listing spells it. It returns the position, and true
+// only when tok is, byte for byte, the token sealToken makes of that version for query and the
+// position: a token cut short or changed, one of another query, and any other spelling of the
+// same parts (a leading zero, a line break, another form of the same id) are refused.
+func openToken[P any](tok, query string, versions []string, parse func(string) (P, bool), spell func(P) string) (P, bool) {
+	var none P
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return none, false
+	}
+	v, rest, _ := strings.Cut(string(raw), ".")
+	_, pos, found := strings.Cut(rest, ".")
+	if !found || !slices.Contains(versions, v) {
+		return none, false
+	}
+	p, ok := parse(pos)
+	if !ok || sealToken(v, query, spell(p)) != tok {
+		return none, false
+	}
+	return p, true
+}
 
 // cursor is a position in an index: the last (score, id) pair seen.
 type cursor struct {
@@ -38,18 +76,26 @@ func (c cursor) less(o cursor) bool {
 	return c.id < o.id // Go compares strings bytewise, as Redis does
 }
 
-func encodeToken(query string, c cursor) string { return tokenOf("v2", query, c) }
+// spell writes c as a token holds it, "<score>.<id>".
+func (c cursor) spell() string { return strconv.FormatInt(c.score, 10) + "." + c.id }
 
-// tokenOf returns the token of version v ("v1" or "v2") for position c of query.
-func tokenOf(v, query string, c cursor) string {
-	pos := strconv.FormatInt(c.score, 10) + "." + c.id
-	check := crc32.ChecksumIEEE([]byte(query))
-	if v != "v1" {
-		check = crc32.Update(crc32.ChecksumIEEE([]byte(query+"\x00")), crc32.IEEETable, []byte(pos))
+// parseCursor reads "<score>.<id>", an id validID accepts; the score is bounded as parseScore
+// bounds every score read from an index, at 2^53, so a token past it, which was never made here,
+// is refused rather than taken to list nothing.
+func parseCursor(pos string, validID func(string) bool) (cursor, bool) {
+	sc, id, _ := strings.Cut(pos, ".")
+	score, err := strconv.ParseInt(sc, 10, 64)
+	if err != nil || score < 0 || score > 1<<53 || !validID(id) {
+		return cursor{}, false
 	}
-	raw := fmt.Sprintf("%s.%08x.%s", v, check, pos)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return cursor{score: score, id: id}, true
 }
+
+// pageVersions are the versions of the tokens of the listings of comments, the queue, threads and
+// word lists that are read: this release's and the previous one's.
+var pageVersions = []string{"v1", "v2"}
+
+func encodeToken(query string, c cursor) string { return sealToken("v2", query, c.spell()) }
 
 // decodeToken returns the cursor in tok, or nil for the empty token (the first page), for an
 // index of comment ids.
@@ -62,26 +108,10 @@ func decodeTokenOf(tok, query string, validID func(string) bool) (*cursor, error
 	if tok == "" {
 		return nil, nil
 	}
-	bad := fmt.Errorf("redisstore: page token: %w", comment.ErrInvalidPageToken)
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return nil, bad
-	}
-	parts := strings.SplitN(string(raw), ".", 4)
-	if len(parts) != 4 || parts[0] != "v1" && parts[0] != "v2" {
-		return nil, bad
-	}
-	// parseScore bounds every score read from an index at 2^53, so a token past it was never made
-	// here: taken, it would list nothing instead of being refused.
-	score, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || score < 0 || score > 1<<53 || !validID(parts[3]) {
-		return nil, bad
-	}
-	c := cursor{score: score, id: parts[3]}
-	// Only the token made for this position and query is one: this checks the query and the
-	// check digits, and refuses any other spelling of the same parts.
-	if tokenOf(parts[0], query, c) != tok {
-		return nil, bad
+	parse := func(pos string) (cursor, bool) { return parseCursor(pos, validID) }
+	c, ok := openToken(tok, query, pageVersions, parse, cursor.spell)
+	if !ok {
+		return nil, fmt.Errorf("redisstore: page token: %w", comment.ErrInvalidPageToken)
 	}
 	return &c, nil
 }
