@@ -3,9 +3,7 @@ package redisstore
 import (
 	"context"
 	_ "embed"
-	"encoding/base64"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"slices"
 	"strconv"
@@ -30,11 +28,13 @@ import (
 // id's. Streams are never trimmed.
 //
 // ListAudit merges the streams newest first. The order of the whole log is (ms, seq, stream)
-// descending; a page token is the last position a page considered:
+// descending; a page token is the last position a page considered, made and read as the other
+// listings' tokens are (page.go):
 //
-//	base64url("v1.<query crc32>.<ms>-<seq>.<stream>")
+//	base64url("v2.<crc32 of the query and the position>.<ms>-<seq>.<stream>")
 //
-// so the next page starts strictly after it, whatever was appended since.
+// so the next page starts strictly after it, whatever was appended since, and a token cut short
+// on its way is refused rather than read as another stream's position ("12" cut to "1").
 
 var _ moderation.AuditLog = (*Store)(nil)
 
@@ -336,29 +336,32 @@ func decodeAudit(pos auditPos, v map[string]any) (moderation.AuditEvent, error) 
 	return e, nil
 }
 
-func encodeAuditToken(query string, p auditPos) string {
-	raw := fmt.Sprintf("v1.%08x.%s.%d", crc32.ChecksumIEEE([]byte(query)), p.streamID(), p.stream)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+// spell writes p as a token holds it, "<ms>-<seq>.<stream>".
+func (p auditPos) spell() string { return p.streamID() + "." + strconv.Itoa(p.stream) }
+
+// parseAuditPos reads "<ms>-<seq>.<stream>", a stream of the log.
+func parseAuditPos(pos string) (auditPos, bool) {
+	id, st, _ := strings.Cut(pos, ".")
+	ms, seq, ok := parseStreamID(id)
+	stream, err := strconv.Atoi(st)
+	if !ok || err != nil || stream < 0 || stream >= auditStreams {
+		return auditPos{}, false
+	}
+	return auditPos{ms: ms, seq: seq, stream: stream}, true
 }
 
-// decodeAuditToken returns the position in tok, or nil for the empty token.
+func encodeAuditToken(query string, p auditPos) string { return sealToken("v2", query, p.spell()) }
+
+// decodeAuditToken returns the position in tok, or nil for the empty token. It reads this
+// release's tokens and the previous one's ("v1", whose check covers the query only: one of those
+// cut short in its stream number still reads as another stream).
 func decodeAuditToken(tok, query string) (*auditPos, error) {
 	if tok == "" {
 		return nil, nil
 	}
-	bad := fmt.Errorf("redisstore: audit page token: %w", comment.ErrInvalidPageToken)
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return nil, bad
+	p, ok := openToken(tok, query, pageVersions, parseAuditPos, auditPos.spell)
+	if !ok {
+		return nil, fmt.Errorf("redisstore: audit page token: %w", comment.ErrInvalidPageToken)
 	}
-	parts := strings.Split(string(raw), ".")
-	if len(parts) != 4 || parts[0] != "v1" || parts[1] != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(query))) {
-		return nil, bad
-	}
-	ms, seq, ok := parseStreamID(parts[2])
-	stream, err := strconv.Atoi(parts[3])
-	if !ok || err != nil || stream < 0 || stream >= auditStreams {
-		return nil, bad
-	}
-	return &auditPos{ms: ms, seq: seq, stream: stream}, nil
+	return &p, nil
 }

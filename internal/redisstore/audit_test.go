@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,5 +379,79 @@ func TestAuditMergesEarlierBansAndFilters(t *testing.T) {
 	wantStats := []moderation.ModeratorStats{{Moderator: "anna", Other: 4}, {Moderator: "old-mod", Other: 4}}
 	if diff := cmp.Diff(wantStats, st.Moderators); diff != "" {
 		t.Errorf("Stats of the days the test ran, actions counted in the {audit} counters and in those of bans and word lists (-want +got):\n%s", diff)
+	}
+}
+
+// TestListAuditRejectsBadPageTokens: a page token cut short on its way (a truncated URL, a
+// copy-paste), or spelt otherwise than a server spells it, is refused rather than read as another
+// position. The log's streams are numbered up to 18, so a token that ended at stream 17, cut by one
+// character, named stream 1 and the next page skipped streams 16 to 2. The previous release's
+// tokens, "v1.<crc32 of the query>.<ms>-<seq>.<stream>", are still read.
+func TestListAuditRejectsBadPageTokens(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	// One entry of the same id in every stream: the log lists them from the last stream down to 0.
+	const ms, id = "1764495148000", "1764495148000-0"
+	_, err := ts.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for st := range auditStreams {
+			pl.XAdd(ctx, &redis.XAddArgs{Stream: ts.keys.audit(st), ID: id, Values: []any{"by", "mod", "act", "ban", "target", fmt.Sprintf("bans/b%d", st), "reason", ""}})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("XADD %s to %d streams: %v", id, auditStreams, err)
+	}
+	eventIDs := func(es []moderation.AuditEvent) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	// after returns the ids of the events listed after the entry of stream st.
+	after := func(st int) []string {
+		var out []string
+		for i := st - 1; i >= 0; i-- {
+			out = append(out, fmt.Sprintf("%d-%s", i, id))
+		}
+		return out
+	}
+	all := moderation.AuditQuery{}
+
+	for size := 1; size < auditStreams; size++ {
+		_, tok, err := ts.ListAudit(ctx, all, comment.Page{Size: size})
+		if err != nil || tok == "" {
+			t.Fatalf("ListAudit(size %d) = next %q, %v; want a token", size, tok, err)
+		}
+		for n := len(tok) - 1; n > 0; n-- {
+			if got, _, err := ts.ListAudit(ctx, all, comment.Page{Size: 50, Token: tok[:n]}); !errors.Is(err, comment.ErrInvalidPageToken) {
+				t.Errorf("ListAudit(token of the page of %d cut to %d characters, %q) = %v, %v; want ErrInvalidPageToken", size, n, tok[:n], eventIDs(got), err)
+				break
+			}
+		}
+	}
+
+	// Tokens spelt by hand, as the previous release spelt them, at the entry of stream 5.
+	b64 := func(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte(raw)) }
+	crc := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(fmt.Sprintf("audit?m=&t=&s=%d&u=%d", time.Time{}.UnixNano(), time.Time{}.UnixNano()))))
+	v1 := b64("v1." + crc + "." + id + ".5")
+	if got, _, err := ts.ListAudit(ctx, all, comment.Page{Size: 50, Token: v1}); err != nil || !cmp.Equal(eventIDs(got), after(5)) {
+		t.Errorf("ListAudit(the previous release's token at stream 5, %q) = %v, %v; want %v", v1, eventIDs(got), err, after(5))
+	}
+	for _, tt := range []struct{ name, tok string }{
+		{"stream with a plus sign", b64("v1." + crc + "." + id + ".+5")},
+		{"stream with a leading zero", b64("v1." + crc + "." + id + ".05")},
+		{"stream -0", b64("v1." + crc + "." + id + ".-0")},
+		{"ms with a leading zero", b64("v1." + crc + ".0" + id + ".5")},
+		{"seq with a leading zero", b64("v1." + crc + "." + ms + "-00.5")},
+		{"check in capitals", b64("v1." + strings.ToUpper(crc) + "." + id + ".5")},
+		{"line break inside", v1[:8] + "\n" + v1[8:]},
+		{"stream past the last", b64("v1." + crc + "." + id + "." + strconv.Itoa(auditStreams))},
+		{"unknown version", b64("v9." + crc + "." + id + ".5")},
+	} {
+		if got, _, err := ts.ListAudit(ctx, all, comment.Page{Size: 50, Token: tt.tok}); !errors.Is(err, comment.ErrInvalidPageToken) {
+			t.Errorf("ListAudit(token %s, %q) = %v, %v; want ErrInvalidPageToken", tt.name, tt.tok, eventIDs(got), err)
+		}
 	}
 }
