@@ -137,9 +137,13 @@ func (s *Store) DeleteBan(ctx context.Context, t ratelimit.Target, now time.Time
 // ListBans returns one page of the bans active at now, newest first (ratelimit.BanStore).
 func (s *Store) ListBans(ctx context.Context, now time.Time, p comment.Page) ([]ratelimit.Ban, string, error) {
 	size := comment.ClampPageSize(p.Size)
-	afterScore, afterID, err := decodeBanToken(p.Token)
+	after, err := decodeBanToken(p.Token)
 	if err != nil {
 		return nil, "", err
+	}
+	afterScore, afterID := "", ""
+	if after != nil {
+		afterScore, afterID = strconv.FormatInt(after.score, 10), after.id
 	}
 	reply, err := banListScript.Run(ctx, s.rdb, s.banKeys(), now.UnixMilli(), size, afterScore, afterID).Slice()
 	if err != nil {
@@ -168,39 +172,48 @@ func (s *Store) ListBans(ctx context.Context, now time.Time, p comment.Page) ([]
 			bans = append(bans, b)
 		}
 	}
-	next := ""
-	if more {
-		next = encodeBanToken(lastScore, lastID)
+	if !more {
+		return bans, "", nil
 	}
-	return bans, next, nil
-}
-
-// A bans page token is the unpadded base64url of "b1.<created ms>.<target id>" of the last ban of
-// the page.
-func encodeBanToken(score, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("b1." + score + "." + id))
-}
-
-func decodeBanToken(tok string) (score, id string, err error) {
-	if tok == "" {
-		return "", "", nil
-	}
-	bad := fmt.Errorf("redisstore: bans page token: %w", comment.ErrInvalidPageToken)
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	ms, err := parseScore(lastScore)
 	if err != nil {
-		return "", "", bad
+		return nil, "", fmt.Errorf("redisstore: list bans: ban %s: %w", lastID, err)
 	}
-	parts := strings.SplitN(string(raw), ".", 3)
-	if len(parts) != 3 || parts[0] != "b1" {
-		return "", "", bad
+	return bans, encodeToken(banQuery, cursor{score: ms, id: lastID}), nil
+}
+
+// A bans page token is made and read as the other listings' are (page.go), for the query
+// banQuery and the position (created ms, target id) of the last ban of its page:
+// "v2.<check>.<created ms>.<target id>". The previous release's tokens, "b1.<created ms>.<target
+// id>" without a check, are still read. A token cut short, or another spelling of the same
+// position (a leading zero, a target id with a space, a bare or unmasked range), is refused: the
+// script would take it as another position.
+const banQuery = "bans"
+
+// decodeBanToken returns the position in tok, or nil for the empty token (the first page).
+func decodeBanToken(tok string) (*cursor, error) {
+	if tok == "" {
+		return nil, nil
 	}
-	if n, err := strconv.ParseInt(parts[1], 10, 64); err != nil || n < 0 {
-		return "", "", bad
+	parse := func(pos string) (cursor, bool) { return parseCursor(pos, validBanID) }
+	if c, ok := openToken(tok, banQuery, []string{"v2"}, parse, cursor.spell); ok {
+		return &c, nil
 	}
-	if _, err := ratelimit.ParseTarget("page_token", parts[2]); err != nil {
-		return "", "", bad
+	if raw, err := base64.RawURLEncoding.DecodeString(tok); err == nil {
+		if pos, found := strings.CutPrefix(string(raw), "b1."); found {
+			if c, ok := parse(pos); ok && base64.RawURLEncoding.EncodeToString([]byte("b1."+c.spell())) == tok {
+				return &c, nil
+			}
+		}
 	}
-	return parts[1], parts[2], nil
+	return nil, fmt.Errorf("redisstore: bans page token: %w", comment.ErrInvalidPageToken)
+}
+
+// validBanID reports whether id is a ban's id as stored: ratelimit.Target.String of a valid
+// target, and not merely an id ratelimit.ParseTarget reads.
+func validBanID(id string) bool {
+	t, err := ratelimit.ParseTarget("page_token", id)
+	return err == nil && t.String() == id
 }
 
 // Banned returns the most specific ban on l active at now, ending when the last ban on l ends

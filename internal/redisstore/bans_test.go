@@ -2,10 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -657,6 +659,78 @@ func TestBanRequestIDBadID(t *testing.T) {
 		var verr *comment.ValidationError
 		if !errors.As(err, &verr) || verr.Violations[0].Field != "request_id" {
 			t.Errorf("Ban with request id %q = %v; want a validation error on request_id", id, err)
+		}
+	}
+}
+
+// TestListBansRejectsBadPageTokens: a page token cut short on its way, or spelt otherwise than a
+// server spells it, is refused rather than read as another position. The previous release's
+// tokens, "b1.<created ms>.<target id>", are still read.
+func TestListBansRejectsBadPageTokens(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	ctx := context.Background()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	bans := ratelimit.NewBans(s, ratelimit.BansOptions{Now: func() time.Time { return now }})
+	// Bans of every kind made in the same millisecond, listed by target id, descending.
+	targets := []ratelimit.Target{
+		rangeTarget("2001:db8:abcd::/48"),
+		rangeTarget("10.3.0.0/16"),
+		ratelimit.IPTarget(strings.Repeat("b", 40)),
+		ratelimit.AuthorTarget(strings.Repeat("a", 40)),
+	}
+	for _, tg := range targets {
+		mustBan(t, bans, ratelimit.BanRequest{Target: tg, Moderator: "mod"})
+	}
+	names := func(bs []ratelimit.Ban) []string {
+		var out []string
+		for _, b := range bs {
+			out = append(out, b.Target.String())
+		}
+		return out
+	}
+	var want []string
+	for _, tg := range targets {
+		want = append(want, tg.String())
+	}
+	if got, _, err := s.ListBans(ctx, now, comment.Page{Size: 50}); err != nil || !cmp.Equal(names(got), want) {
+		t.Fatalf("ListBans() = %v, %v; want %v", names(got), err, want)
+	}
+
+	for size := 1; size < len(targets); size++ {
+		_, tok, err := s.ListBans(ctx, now, comment.Page{Size: size})
+		if err != nil || tok == "" {
+			t.Fatalf("ListBans(size %d) = next %q, %v; want a token", size, tok, err)
+		}
+		for n := len(tok) - 1; n > 0; n-- {
+			if got, _, err := s.ListBans(ctx, now, comment.Page{Size: 50, Token: tok[:n]}); !errors.Is(err, comment.ErrInvalidPageToken) {
+				t.Errorf("ListBans(token of the page of %d cut to %d characters, %q) = %v, %v; want ErrInvalidPageToken", size, n, tok[:n], names(got), err)
+				break
+			}
+		}
+	}
+
+	// Tokens spelt by hand, as the previous release spelt them, at the ban of 10.3.0.0/16.
+	b64 := func(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte(raw)) }
+	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	b1 := b64("b1." + ms + ".range:10.3.0.0/16")
+	if got, _, err := s.ListBans(ctx, now, comment.Page{Size: 50, Token: b1}); err != nil || !cmp.Equal(names(got), want[2:]) {
+		t.Errorf("ListBans(the previous release's token at range:10.3.0.0/16, %q) = %v, %v; want %v", b1, names(got), err, want[2:])
+	}
+	for _, tt := range []struct{ name, tok string }{
+		{"time with a plus sign", b64("b1.+" + ms + ".range:10.3.0.0/16")},
+		{"time with a leading zero", b64("b1.0" + ms + ".range:10.3.0.0/16")},
+		{"time -0", b64("b1.-0.range:10.3.0.0/16")},
+		{"target after a space", b64("b1." + ms + ". range:10.3.0.0/16")},
+		{"target before a line break", b64("b1." + ms + ".range:10.3.0.0/16\n")},
+		{"bare range", b64("b1." + ms + ".10.3.0.0/16")},
+		{"range not masked", b64("b1." + ms + ".range:10.3.0.1/16")},
+		{"author hash in capitals", b64("b1." + ms + ".author:" + strings.Repeat("A", 40))},
+		{"line break inside", b1[:8] + "\n" + b1[8:]},
+		{"unknown version", b64("b9." + ms + ".range:10.3.0.0/16")},
+	} {
+		if got, _, err := s.ListBans(ctx, now, comment.Page{Size: 50, Token: tt.tok}); !errors.Is(err, comment.ErrInvalidPageToken) {
+			t.Errorf("ListBans(token %s, %q) = %v, %v; want ErrInvalidPageToken", tt.name, tt.tok, names(got), err)
 		}
 	}
 }

@@ -64,7 +64,7 @@ func openToken[P any](tok, query string, versions []string, parse func(string) (
 
 // cursor is a position in an index: the last (score, id) pair seen.
 type cursor struct {
-	score int64 // creation time, unix µs
+	score int64 // creation time, unix µs (ms in a bans page token)
 	id    string
 }
 
