@@ -235,9 +235,23 @@ func TestSpamChecksThroughServer(t *testing.T) {
 			t.Fatalf("called CreateFilter(%v), got error %v", f, err)
 		}
 	}
-	spamWaitFor(t, "the word lists to load", func() bool {
-		return e.check(t, spamSubmission(900, "lists", "the new casino opened"), "").GetDecision() == commentdv1.SpamDecision_SPAM_DECISION_SPAM
-	})
+	// The watcher may load the lists between two of those calls: wait for each entry, not only
+	// the first, to be in force.
+	held := spamSubmission(901, "lists", "the new bridge opened")
+	held.AuthorEmail = "watched@example.net"
+	for _, p := range []struct {
+		entry string
+		r     *commentdv1.SubmitCommentRequest
+		code  string
+	}{
+		{"casino", spamSubmission(900, "lists", "the new casino opened"), spam.ReasonSpamList},
+		{"watched@example.net", held, spam.ReasonHoldList},
+		{"pills.example", spamSubmission(902, "lists", "order at pills.example"), spam.ReasonSpamList},
+	} {
+		spamWaitFor(t, "the word list entry "+p.entry+" to load", func() bool {
+			return slices.Contains(spamCodes(e.check(t, p.r, "").GetReasons()), p.code)
+		})
+	}
 
 	const clean = "the budget figures were revised last week"
 	tests := []struct {
