@@ -79,8 +79,13 @@ func TestWaitsForRedisAtStart(t *testing.T) {
 			t.Errorf("while commentd waits for Redis, after one such call: /metrics %s = %v (present %v); want 1", series, n, ok)
 		}
 	}
-	if !strings.Contains(s.log.String(), waitLine) {
-		t.Errorf("commentd started before Redis logged no line saying it waits; log:\n%s", s.log)
+	// The line comes when the first attempt to reach Redis has failed (after its dial retries),
+	// which may be after the calls above: wait for it, while Redis is still away.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(s.log.String(), waitLine); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("commentd started before Redis logged no line saying it waits within 30s; log:\n%s", s.log)
+			break
+		}
 	}
 
 	rs.Restart(t)
