@@ -98,7 +98,7 @@ func TestStatusFor(t *testing.T) {
 			wantCode: codes.Aborted,
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonETagMismatch, Domain: ErrorDomain, Metadata: map[string]string{
 				"name": "comments/07abc", "action": "reject", "state": "STATE_PENDING",
-				"etag": moderation.ETag(comment.Comment{State: comment.StatePending}),
+				"etag": moderation.ETag(comment.Comment{ID: "07abc", State: comment.StatePending}),
 			}}},
 		},
 		{

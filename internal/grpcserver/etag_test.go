@@ -171,3 +171,35 @@ func TestDecisionMalformedETag(t *testing.T) {
 		}
 	}
 }
+
+// An etag read from one comment and sent with a decision on another is refused with ABORTED,
+// ETAG_MISMATCH, even where both are pending and never decided, and changes nothing: a moderator
+// who pastes the wrong comment's etag is told, not let through.
+func TestDecisionWithOtherCommentsETagRefused(t *testing.T) {
+	e := newEnv(t, envOptions{redisAddr: redistest.Start(t).Addr, mode: comment.ModePre})
+	mod := e.as(t, modKeyName)
+	a := e.submit(t, validSubmission("etag-other", "the comment read"))
+	b := e.submit(t, validSubmission("etag-other", "the comment decided"))
+	read := func(name string) *commentdv1.ModeratedComment {
+		t.Helper()
+		got, err := e.mod.GetComment(mod, &commentdv1.ModerationServiceGetCommentRequest{Name: name})
+		if err != nil {
+			t.Fatalf("GetComment(%s) = %v", name, err)
+		}
+		return got.GetComment()
+	}
+	etagA, before := read(a.GetName()).GetEtag(), read(b.GetName())
+	if etagA == before.GetEtag() {
+		t.Errorf("GetComment(%s) and GetComment(%s) = etag %s both; want an etag of each", a.GetName(), b.GetName(), etagA)
+	}
+
+	_, err := decideRPC(mod, e.mod, "approve", b.GetName(), etagA)
+
+	checkStatus(t, "approve "+b.GetName()+" with the etag of "+a.GetName(), err, codes.Aborted,
+		&errdetails.ErrorInfo{Reason: grpcserver.ReasonETagMismatch, Domain: grpcserver.ErrorDomain, Metadata: map[string]string{
+			"name": b.GetName(), "action": "approve", "state": commentdv1.State_STATE_PENDING.String(), "etag": before.GetEtag(),
+		}}, nil)
+	if diff := cmp.Diff(before, read(b.GetName()), protocmp.Transform()); diff != "" {
+		t.Errorf("ApproveComment(%s) with the etag of %s changed it (-before +now):\n%s", b.GetName(), a.GetName(), diff)
+	}
+}

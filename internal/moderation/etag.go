@@ -13,23 +13,28 @@ import (
 
 // ETag returns the version tag of c that a moderator sends back with a decision, so that the
 // decision is refused if the comment has changed since they read it (AIP-154). It is derived from
-// what a decision overturns: the comment's state and its last decision (who made it and when).
-// Anything else that changes (a report added, the author's data erased) leaves it as it is, so it
-// is a weak tag: W/"" and 16 hex digits.
+// which comment it is and what a decision overturns: the comment's id, its state and its last
+// decision (who made it and when). Anything else that changes (a report added, the author's data
+// erased) leaves it as it is, so it is a weak tag: W/"" and 16 hex digits.
+//
+// The id is in it so that an etag read from another comment is refused too. AIP-154 lets etags of
+// different resources be alike, but then every pending comment never decided would have the same
+// one, and a moderator who pasted another comment's etag would have the check pass on a comment
+// they never read.
 //
 // Every decision changes it, as does a takedown by readers' reports (which changes the state); a
 // review claim does not: a claim takes no decision and ends with its lease without any write, so a
 // tag that followed claims would change between two reads that saw nothing happen.
 //
 // The store checks it inside the decision's atomic step, so it must compute the same text from
-// the stored fields: SHA-1 of "<state>:<decision time, unix µs>:<moderator>" (the last two empty
-// when no moderator has decided), the first 16 hex digits.
+// the stored fields: SHA-1 of "<id>:<state>:<decision time, unix µs>:<moderator>" (the last two
+// empty when no moderator has decided), the first 16 hex digits.
 func ETag(c comment.Comment) string {
 	var at, by string
 	if d := c.Decision; d != nil {
 		at, by = strconv.FormatInt(d.At.UnixMicro(), 10), d.Moderator
 	}
-	return weakTag(strconv.Itoa(int(c.State)) + ":" + at + ":" + by)
+	return weakTag(c.ID + ":" + strconv.Itoa(int(c.State)) + ":" + at + ":" + by)
 }
 
 // ThreadETag returns the version tag of t that a moderator (or a site) sends back with an update

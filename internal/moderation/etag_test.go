@@ -9,7 +9,8 @@ import (
 	"github.com/commentd/commentd/internal/comment"
 )
 
-// ETag follows what a decision overturns, the state and the last decision, and nothing else.
+// ETag follows which comment it is and what a decision overturns, the state and the last
+// decision, and nothing else.
 func TestETag(t *testing.T) {
 	at := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
 	decided := comment.Comment{ID: "07abc", Body: "text", State: comment.StatePublished,
@@ -24,6 +25,7 @@ func TestETag(t *testing.T) {
 		changes bool
 	}{
 		{"nothing", func(*comment.Comment) {}, false},
+		{"another comment", func(c *comment.Comment) { c.ID = "07abd" }, true},
 		{"another body, name and reason", func(c *comment.Comment) {
 			c.Body, c.AuthorName, c.EmailSealed = "other", "Anonymous", ""
 			c.Decision.Reason = "another reason"

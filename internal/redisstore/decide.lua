@@ -50,9 +50,10 @@ local to = ARGV[1]
 if from == to then
   return {"same", redis.call("HGETALL", KEYS[1])}
 end
--- The etag as moderation.ETag makes it: the state and the last decision's time and moderator.
+-- The etag as moderation.ETag makes it: the comment's id, its state and the last decision's time
+-- and moderator.
 if ARGV[17] ~= "" then
-  local version = from .. ":" .. (cur[5] or "") .. ":" .. (cur[6] or "")
+  local version = id .. ":" .. from .. ":" .. (cur[5] or "") .. ":" .. (cur[6] or "")
   if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[17] then
     return {"stale", redis.call("HGETALL", KEYS[1])}
   end

@@ -253,3 +253,29 @@ func TestDecideWithETagResent(t *testing.T) {
 		})
 	}
 }
+
+// An etag names its comment: one read from another comment is refused, even where both comments
+// are in the same state and neither has been decided, and changes nothing; the comment's own
+// etag then goes through. A moderator who pastes the wrong comment's etag learns it, rather than
+// have the check pass on a comment they never read.
+func TestDecideOtherCommentsETagRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	a := mustCreate(t, ts.Store, pendingDraft(ts.Store, "etag-other", 1, t0), comment.CreateOptions{})
+	b := mustCreate(t, ts.Store, pendingDraft(ts.Store, "etag-other", 2, t0), comment.CreateOptions{})
+	if a.State != b.State || a.Decision != nil || b.Decision != nil {
+		t.Fatalf("Create = %s %v %+v and %s %v %+v; want two pending comments never decided", a.ID, a.State, a.Decision, b.ID, b.State, b.Decision)
+	}
+	d := comment.Decision{Moderator: "anna", At: t0.Add(time.Minute), To: comment.StatePublished}
+	if _, err := ts.Decide(ctx, b.ID, moderation.Approve, d, approveFrom, moderation.ETag(a)); !errors.Is(err, moderation.ErrStale) {
+		t.Errorf("Decide(approve %s, etag %s of %s) = %v; want ErrStale", b.ID, moderation.ETag(a), a.ID, err)
+	}
+	if n := len(commentAudit(t, ts, b.ID)); n != 0 {
+		t.Errorf("audit entries on %s after a refused approval = %d; want 0", b.ID, n)
+	}
+	got, err := ts.Decide(ctx, b.ID, moderation.Approve, d, approveFrom, moderation.ETag(b))
+	if err != nil || got.State != comment.StatePublished {
+		t.Errorf("Decide(approve %s, its own etag) = state %v, %v; want published", b.ID, got.State, err)
+	}
+}

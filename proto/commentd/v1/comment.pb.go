@@ -559,9 +559,9 @@ type ModeratedComment struct {
 	ReportCount int32 `protobuf:"varint,11,opt,name=report_count,json=reportCount,proto3" json:"report_count,omitempty"`
 	// The comment's version for decisions (AIP-154), such as W/"3f2a9c0d41b7e865". Send it back in a decision's
 	// etag field so that the decision is taken only if nobody has changed the comment since: a colleague's decision
-	// made meanwhile is then never overturned unseen. It is derived from the comment's state and its last decision
-	// (who took it, and when), so every read gives the same value until a decision is taken or readers' reports take
-	// the comment down. It is weak (W/): what does not bear on a decision leaves it unchanged (a new report, an
+	// made meanwhile is then never overturned unseen. It is derived from the comment's id, its state and its last
+	// decision (who took it, and when), so every read gives the same value until a decision is taken or readers'
+	// reports take the comment down, and an etag read from another comment is refused like a stale one. It is weak (W/): what does not bear on a decision leaves it unchanged (a new report, an
 	// erasure of the author's data), and so does a review claim, which decides nothing and ends with its lease.
 	// Decisions check an etag rather than the state the moderator saw because a state comes back: approved, then
 	// reopened or taken down by reports, a comment is pending again, and a check of the state alone would let a
