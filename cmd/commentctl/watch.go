@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -93,7 +94,8 @@ on stderr and reconnects, waiting about --reconnect-delay at first (a random par
 half and all, so many clients do not reconnect at once) and twice as long after each failed
 attempt, up to 30s, or longer when the server asks for it (30s when the server already serves
 as many watchers as it may, or when this API key already has 16 watch streams open on it: use
-one key per moderator). The lines say "disconnected" (and why) when a stream that was up ends,
+one key per moderator). The lines say "disconnected" (and why: the server's reason, without
+its advice to retry, as the line says when watch tries again) when a stream that was up ends,
 "could not reconnect" for each failed attempt after that, and "could not connect" when the
 first one fails. Events while it is disconnected are not shown, and the server does not replay
 them: once the server watches for it again it says "reconnected" (or "connected"), and that
@@ -279,12 +281,51 @@ func permanent(err error) bool {
 	return false
 }
 
-// describeStreamEnd says why a stream ended; a clean end from the server is no gRPC error.
+// describeStreamEnd says why a stream ended; a clean end from the server is no gRPC error. It
+// gives the server's reason without its advice to try again (withoutRetryAdvice): the line it goes
+// in says when watch tries again.
 func (c *cli) describeStreamEnd(err error) string {
 	if err == nil || errors.Is(err, io.EOF) {
 		return "the server closed the stream"
 	}
-	return c.describe(err)
+	return c.describe(withoutRetryAdvice(err))
+}
+
+// retryAdvice is how commentd's message ends, by the ErrorInfo reason, for the errors that end a
+// watch stream or refuse one when all it asks is to be called again, which watch does anyway.
+// A message that ends otherwise (another server's wording) is left whole; advice watch does not
+// follow itself, such as TOO_MANY_WATCHERS' "close one" for a key's streams, stays.
+var retryAdvice = map[string]string{
+	"SHUTTING_DOWN":     "; reconnect",
+	"WATCH_FELL_BEHIND": "; reconnect and list the queue", // the "reconnected" line says to run queue
+	"STORE_UNAVAILABLE": "; retry later",
+	"TOO_MANY_WATCHERS": "; retry later",
+}
+
+// withoutRetryAdvice returns err's status without its RetryInfo, whose delay watch waits and
+// states itself, and with the end of its message that only says to try again (retryAdvice)
+// removed, so the line says each thing once. Other errors are returned as they are.
+func withoutRetryAdvice(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	p := st.Proto()
+	kept := p.Details[:0]
+	for _, d := range p.GetDetails() {
+		if d.MessageIs((*errdetails.RetryInfo)(nil)) {
+			continue
+		}
+		var info errdetails.ErrorInfo
+		if d.MessageIs(&info) && d.UnmarshalTo(&info) == nil {
+			if advice := retryAdvice[info.GetReason()]; advice != "" {
+				p.Message = strings.TrimSuffix(p.GetMessage(), advice)
+			}
+		}
+		kept = append(kept, d)
+	}
+	p.Details = kept
+	return status.ErrorProto(p)
 }
 
 // writeError is a failure to print, such as a closed pipe: reconnecting cannot help.

@@ -189,14 +189,17 @@ func TestWatchOutput(t *testing.T) {
 func TestWatchReconnects(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	// The server's RetryInfo says 1s; a shorter one keeps the test short.
+	shuttingDown := statusErr(t, codes.Unavailable, "the server is shutting down; reconnect", grpcserver.ReasonShuttingDown,
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(10 * time.Millisecond)})
 	var calls atomic.Int32
 	d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
 		switch calls.Add(1) {
-		case 1: // one event, then the server goes away
+		case 1: // one event, then the server goes away, ending the stream as commentd does then
 			if err := stream.Send(watchEvent(commentdv1.QueueEventKind_QUEUE_EVENT_KIND_HELD, "c1", at)); err != nil {
 				return err
 			}
-			return status.Error(codes.Unavailable, "server shutting down")
+			return shuttingDown
 		case 2: // still down
 			return status.Error(codes.Unavailable, "connection refused")
 		case 3: // a clean end of the stream, as when a proxy closes it
@@ -229,7 +232,7 @@ func TestWatchReconnects(t *testing.T) {
 	// The first stream delivered an event, so its break starts the count; the next two add to it.
 	// Each line says what happened, that watch tries again, and what is missed meanwhile.
 	want := []string{
-		"commentctl: watch: disconnected (server shutting down (UNAVAILABLE)); events from now until it reconnects are not shown; reconnecting in <wait> (attempt 1)",
+		"commentctl: watch: disconnected (the server is shutting down (UNAVAILABLE, SHUTTING_DOWN)); events from now until it reconnects are not shown; reconnecting in <wait> (attempt 1)",
 		"commentctl: watch: could not reconnect (connection refused (UNAVAILABLE)); events are still not shown; trying again in <wait> (attempt 2)",
 		"commentctl: watch: could not reconnect (the server closed the stream); events are still not shown; trying again in <wait> (attempt 3)",
 		"commentctl: watch: reconnected; events while the stream was down are not replayed, so some may be missing: run 'commentctl queue' to see what waits",
@@ -509,5 +512,64 @@ func TestWatchHonoursRetryInfo(t *testing.T) {
 	b.exitCode(t)
 	if took < serverDelay {
 		t.Errorf("%s: reconnected after %s; want at least the server's RetryInfo %s:\n%s", cmdline(args), took, serverDelay, b.stderr.String())
+	}
+}
+
+// TestWatchBreakSaysEachThingOnce: the statuses commentd ends or refuses a stream with end in its
+// advice to try again ("; reconnect", "; retry later") and carry a RetryInfo. Watch says when it
+// tries again itself, so its line gives the server's reason without that advice: "reconnect" and
+// the delay are said once, by watch. Advice watch does not follow itself ("close one") stays.
+func TestWatchBreakSaysEachThingOnce(t *testing.T) {
+	t.Parallel()
+	retry := &errdetails.RetryInfo{RetryDelay: durationpb.New(10 * time.Millisecond)}
+	tests := []struct {
+		name      string
+		up        bool // the stream was up before it ended
+		err       func(t *testing.T) error
+		wantCause string
+	}{
+		{"shutting down", true, func(t *testing.T) error {
+			return statusErr(t, codes.Unavailable, "the server is shutting down; reconnect", grpcserver.ReasonShuttingDown, retry)
+		}, "the server is shutting down (UNAVAILABLE, SHUTTING_DOWN)"},
+		{"fell behind", true, func(t *testing.T) error {
+			return statusErr(t, codes.Unavailable, "this stream fell behind: its client left events unread too long, and some were dropped; reconnect and list the queue", grpcserver.ReasonWatchFellBehind, retry)
+		}, "this stream fell behind: its client left events unread too long, and some were dropped (UNAVAILABLE, WATCH_FELL_BEHIND)"},
+		{"store unavailable", false, func(t *testing.T) error {
+			return statusErr(t, codes.Unavailable, "the store is unavailable; retry later", grpcserver.ReasonStoreUnavailable, retry)
+		}, "the store is unavailable (UNAVAILABLE, STORE_UNAVAILABLE)"},
+		{"too many watchers", false, func(t *testing.T) error {
+			return statusErr(t, codes.ResourceExhausted, "this server serves as many queue watchers as it may; retry later", grpcserver.ReasonTooManyWatchers, retry)
+		}, "this server serves as many queue watchers as it may (RESOURCE_EXHAUSTED, TOO_MANY_WATCHERS)"},
+		{"too many watchers of the key", false, func(t *testing.T) error {
+			return statusErr(t, codes.ResourceExhausted, "this API key has as many queue watchers open on this server as one key may; close one", grpcserver.ReasonTooManyWatchers, retry)
+		}, "this API key has as many queue watchers open on this server as one key may; close one (RESOURCE_EXHAUSTED, TOO_MANY_WATCHERS)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ended := tt.err(t)
+			d := &moderationDouble{watchFn: func(_ *commentdv1.WatchQueueRequest, stream grpc.ServerStreamingServer[commentdv1.WatchQueueResponse]) error {
+				if tt.up {
+					if err := stream.SendHeader(subscribed); err != nil {
+						return err
+					}
+				}
+				return ended
+			}}
+			args := withServer(serveDouble(t, d), "watch", "--reconnect-delay", "10ms")
+			b := startRun(t, args)
+			waitFor(t, "the line on the first break", func() bool { return strings.Contains(b.stderr.String(), "(attempt 1)") })
+			b.cancel()
+			if code := b.exitCode(t); code != exitOK {
+				t.Errorf("%s: exit %d; want 0 after Ctrl-C", cmdline(args), code)
+			}
+			want := "commentctl: watch: could not connect (" + tt.wantCause + "); trying again in <wait> (attempt 1)"
+			if tt.up {
+				want = "commentctl: watch: disconnected (" + tt.wantCause + "); events from now until it reconnects are not shown; reconnecting in <wait> (attempt 1)"
+			}
+			if got := withoutWaits(lines(b.stderr.String())); len(got) == 0 || got[0] != want {
+				t.Errorf("%s, the stream ended with %v: stderr %q; want first %q", cmdline(args), ended, got, want)
+			}
+		})
 	}
 }
