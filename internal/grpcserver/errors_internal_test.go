@@ -111,7 +111,7 @@ func TestStatusFor(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonETagMismatch, Domain: ErrorDomain, Metadata: map[string]string{
 				"name": "threads/post-1", "moderation_mode": "MODERATION_MODE_PRE", "closed": "true",
 				"close_reason": "THREAD_CLOSE_REASON_AGE",
-				"etag":         moderation.ThreadETag(comment.Thread{Mode: comment.ModePre, AutoCloseAt: time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)}),
+				"etag":         moderation.ThreadETag(comment.Thread{ID: "post-1", Mode: comment.ModePre, AutoCloseAt: time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)}),
 			}}},
 		},
 		{

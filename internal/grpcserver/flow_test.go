@@ -284,7 +284,7 @@ func TestModeratorFlow(t *testing.T) {
 			t.Fatalf("called GetThread(article-7): %v", err)
 		}
 		// The etag is that of the settings stored: none at first, and none again after "*" below.
-		unconfigured := moderation.ThreadETag(comment.Thread{})
+		unconfigured := moderation.ThreadETag(comment.Thread{ID: "article-7"})
 		want := &commentdv1.Thread{Name: "threads/article-7", ThreadId: "article-7",
 			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_UNSPECIFIED, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_PRE,
 			Etag: unconfigured}
@@ -302,7 +302,7 @@ func TestModeratorFlow(t *testing.T) {
 		}
 		want = &commentdv1.Thread{Name: "threads/article-7", ThreadId: "article-7",
 			ModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST, EffectiveModerationMode: commentdv1.ModerationMode_MODERATION_MODE_POST,
-			Etag: moderation.ThreadETag(comment.Thread{Mode: comment.ModePost})}
+			Etag: moderation.ThreadETag(comment.Thread{ID: "article-7", Mode: comment.ModePost})}
 		if diff := cmp.Diff(want, up.GetThread(), protocmp.Transform()); diff != "" {
 			t.Errorf("called UpdateThread with mask moderation_mode, got (-want +got):\n%s", diff)
 		}

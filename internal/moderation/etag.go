@@ -50,9 +50,11 @@ func ETag(c comment.Comment) string {
 // which then bears on nothing, is not part of the tag either.
 //
 // The store checks it inside the update's atomic step (thread_update.lua), so it must compute
-// the same text from the stored fields: SHA-1 of "<mode>:<closed>:<period end, unix µs>" (mode 0
-// for the site default, closed 1 for a moderator's close and 0 otherwise, the end empty when
-// zero), the first 16 hex digits.
+// the same text from the stored fields: SHA-1 of "<id>:<mode>:<closed>:<period end, unix µs>"
+// (mode 0 for the site default, closed 1 for a moderator's close and 0 otherwise, the end empty
+// when zero), the first 16 hex digits. The id is in it for the reason ETag's is: every thread on
+// the site's defaults would otherwise have one etag, and an update sent with an etag read from
+// another thread would pass.
 func ThreadETag(t comment.Thread) string {
 	closed, end := "0", ""
 	if t.Closed && !t.ClosedByAge {
@@ -61,7 +63,7 @@ func ThreadETag(t comment.Thread) string {
 	if !t.AutoCloseAt.IsZero() {
 		end = strconv.FormatInt(t.AutoCloseAt.UnixMicro(), 10)
 	}
-	return weakTag(strconv.Itoa(int(t.Mode)) + ":" + closed + ":" + end)
+	return weakTag(t.ID + ":" + strconv.Itoa(int(t.Mode)) + ":" + closed + ":" + end)
 }
 
 // weakTag makes an etag of a version's text: W/ and the first etagDigits hex digits of its SHA-1,

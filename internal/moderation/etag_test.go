@@ -87,7 +87,7 @@ func TestThreadETag(t *testing.T) {
 		changes bool
 	}{
 		{"nothing", func(*comment.Thread) {}, false},
-		{"another id", func(th *comment.Thread) { th.ID = "post-2" }, false},
+		{"another thread", func(th *comment.Thread) { th.ID = "post-2" }, true},
 		{"closed by age", func(th *comment.Thread) { th.Closed, th.ClosedByAge = true, true }, false},
 		{"closed by a moderator", func(th *comment.Thread) { th.Closed = true }, true},
 		{"back to the site default mode", func(th *comment.Thread) { th.Mode = comment.ModeDefault }, true},

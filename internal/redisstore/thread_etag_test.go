@@ -557,3 +557,24 @@ func TestUpdateThreadTakesOneRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An etag read from another thread is refused, even when both threads are on the site's defaults
+// and the same in every setting: an update must not pass on a thread the moderator never read.
+func TestUpdateThreadOtherThreadsETagRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	other := moderation.ThreadETag(mustGetThread(t, ts.Store, "read-this"))
+	pre := comment.ModePre
+	_, _, err := ts.UpdateThread(ctx, "", "update-that", &pre, nil, other)
+	var serr *moderation.StaleThreadError
+	if !errors.As(err, &serr) {
+		t.Fatalf("UpdateThread(update-that, etag of read-this) = %v; want a *StaleThreadError", err)
+	}
+	if got := mustGetThread(t, ts.Store, "update-that"); got.Mode != comment.ModeDefault {
+		t.Errorf("UpdateThread(update-that, etag of read-this) changed the mode to %v; want it left at the default", got.Mode)
+	}
+	if _, _, err := ts.UpdateThread(ctx, "", "update-that", &pre, nil, moderation.ThreadETag(mustGetThread(t, ts.Store, "update-that"))); err != nil {
+		t.Errorf("UpdateThread(update-that, its own etag) = %v; want no error", err)
+	}
+}

@@ -80,7 +80,7 @@ if #set == 0 and #del == 0 then
   return {"ok", mode, closed, first, mode, closed, first}
 end
 
--- The etag, when the caller sent one, as moderation.ThreadETag makes it: the mode ("0" for the site
+-- The etag, when the caller sent one, as moderation.ThreadETag makes it: the thread id, the mode ("0" for the site
 -- default), "1" for a moderator's close, and the end of the auto-close period (µs; "" when the
 -- server does not close threads by age or the period has not started). %.0f prints the sum
 -- exactly, as long as it is below 2^53 (a time in µs is far below it, and commentd's config takes
@@ -90,7 +90,7 @@ if ARGV[5] ~= "" then
   if period > 0 and first then
     ends = string.format("%.0f", tonumber(first) + period)
   end
-  local version = (mode or "0") .. ":" .. (closed == "1" and "1" or "0") .. ":" .. ends
+  local version = ARGV[6] .. ":" .. (mode or "0") .. ":" .. (closed == "1" and "1" or "0") .. ":" .. ends
   if 'W/"' .. string.sub(redis.sha1hex(version), 1, 16) .. '"' ~= ARGV[5] then
     return {"stale", mode, closed, first, mode, closed, first}
   end

@@ -836,8 +836,8 @@ type Thread struct {
 	// The thread's version for updates (AIP-154), such as W/"3f2a9c0d41b7e865". Send it back in UpdateThreadRequest's
 	// thread, as read, so that the update is made only if nobody has changed the thread since: a colleague's change
 	// made meanwhile is then never overwritten unseen. A field mask need not (and cannot usefully) name it: a thread
-	// with a non-empty etag makes the update conditional whatever the mask. It is derived from what the thread stores
-	// and a writer overwrites: its own moderation mode, whether a moderator closed it, and when its auto-close period
+	// with a non-empty etag makes the update conditional whatever the mask. It is derived from the thread's id and what
+	// it stores and a writer overwrites (so an etag read from another thread is refused): its own moderation mode, whether a moderator closed it, and when its auto-close period
 	// ends (on a server that closes threads by age). Every read gives the same value until an update changes one of
 	// those, or, on a server that closes threads by age, its period starts: at its first published or held comment, or at a
 	// moderator's decision taking a spam or rejected one out. It is weak (W/): a thread that closes by age keeps its
