@@ -253,3 +253,25 @@ func publishedCounts(counts []comment.ThreadCount, err error) ([]int64, error) {
 	}
 	return out, err
 }
+
+// leaseSlack covers the rounding of Redis' expiry times to whole milliseconds, and the two
+// clocks (Redis' and the test's) reading the same time a little differently.
+const leaseSlack = 10 * time.Millisecond
+
+// withinSpan runs try with span (a lease, a window, a rule's interval), then with one twice as
+// long each time try reports that its steps came too far apart for span, at most six times. try
+// times its own steps and reports false, before checking anything, when they took so long that
+// the lease or window may have ended before the step that needed it alive: a loaded machine can
+// hold a test between two calls for longer than a short span, and what the store answered then
+// says nothing about the store. A short span keeps the test quick; the retries keep it right.
+func withinSpan(t *testing.T, span time.Duration, try func(span time.Duration) bool) {
+	t.Helper()
+	for range 6 {
+		if try(span) {
+			return
+		}
+		t.Logf("the steps took longer than a span of %v allows; trying again with %v", span, 2*span)
+		span *= 2
+	}
+	t.Fatalf("the steps took longer than a span allows six times, the last %v", span/2)
+}
