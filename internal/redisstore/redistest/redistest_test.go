@@ -2,7 +2,9 @@ package redistest
 
 import (
 	"context"
+	"net"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -72,5 +74,26 @@ func TestLaunchOnTakenPort(t *testing.T) {
 	if err := s.launch(bin); err == nil {
 		s.Stop()
 		t.Fatalf("launch on %s, a port another redis-server listens on = no error, want an error", other.Addr)
+	}
+}
+
+// TestSentinelOnTakenPort: a Sentinel whose port another server took between the probe and the
+// bind exits at start; launching it must fail (StartSentinel then tries another port), not wait
+// on the other server or take its answers for the Sentinel's.
+func TestSentinelOnTakenPort(t *testing.T) {
+	other := Start(t)
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(installHint)
+	}
+	_, port, _ := net.SplitHostPort(other.Addr)
+	p, _ := strconv.Atoi(port)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if sp, err := launchSentinel(ctx, bin, t.TempDir(), p, "1"); err == nil || ctx.Err() != nil {
+		if err == nil {
+			sp.stop()
+		}
+		t.Fatalf("launchSentinel on %s, a port a redis-server listens on = %v (context %v), want an error at once", other.Addr, err, ctx.Err())
 	}
 }

@@ -64,63 +64,109 @@ func StartSentinel(tb testing.TB, extra ...string) *Sentinel {
 		tb.Fatalf("redistest: %s", installHint)
 	}
 	dir := tb.TempDir()
-	port, err := freePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	conf := filepath.Join(dir, "sentinel.conf")
-	// Sentinel rewrites its config file, so it must be a writable file of its own.
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor commentd 127.0.0.1 %s 1\n"+
-		"sentinel down-after-milliseconds commentd 2000\nsentinel failover-timeout commentd 10000\n",
-		port, dir, masterPort)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("redistest: start sentinel: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() { cmd.Process.Kill(); <-exited })
-
-	s := &Sentinel{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), MasterName: "commentd", master: master, replica: replica}
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
-	defer sc.Close()
-	// Sentinel turns an old master that is back into a replica once it has read the server's INFO
-	// (every 10 s by default) showing it as master for four "publish periods" (2 s each): a tenth
-	// of both keeps a test that fails over twice short.
-	var debugErr error
-	plain := nodeClient(s.Addr)
-	defer plain.Close()
-	for {
-		if debugErr = plain.Do(ctx, "SENTINEL", "DEBUG", "info-period", 1000, "publish-period", 200).Err(); debugErr == nil {
+	// A free port can be taken between our probe and the Sentinel's bind; try a few times.
+	var sen *sentinelProcess
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if sen, err = launchSentinel(ctx, bin, dir, port, masterPort); err == nil {
 			break
 		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
-			tb.Fatalf("redistest: sentinel exited at start: %s", lastLines(log, 5))
-		case <-ctx.Done():
-			tb.Fatalf("redistest: sentinel on %s: SENTINEL DEBUG: %v", s.Addr, debugErr)
-		case <-time.After(20 * time.Millisecond):
+		if attempt == 4 {
+			tb.Fatalf("redistest: %v", err)
 		}
 	}
+	tb.Cleanup(sen.stop)
+
+	s := &Sentinel{Addr: sen.addr, MasterName: "commentd", master: master, replica: replica}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer sc.Close()
 	for {
 		addr, err := sc.GetMasterAddrByName(ctx, s.MasterName).Result()
 		if err == nil && len(addr) == 2 && addr[1] == masterPort && s.knowsReplica(ctx, sc) {
 			return s
 		}
 		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
-			tb.Fatalf("redistest: sentinel exited at start: %s", lastLines(log, 5))
+		case <-sen.exited:
+			tb.Fatalf("redistest: sentinel exited at start: %s", sen.lastLog())
 		case <-ctx.Done():
 			tb.Fatalf("redistest: sentinel on %s does not report the master and its replica after 10s (last: %v, %v)", s.Addr, addr, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// sentinelProcess is a running Sentinel that answered as itself on its port.
+type sentinelProcess struct {
+	addr   string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	log    string        // its log file
+}
+
+// launchSentinel starts a Sentinel on port, in dir, monitoring the master on masterPort, and
+// returns once it answers on port as itself and has taken the shorter periods below. It returns
+// an error, the Sentinel stopped, when the Sentinel exits at start (another process took the
+// port since it was found free: the caller tries another), or when another server on the port
+// answers in its place.
+func launchSentinel(ctx context.Context, bin, dir string, port int, masterPort string) (*sentinelProcess, error) {
+	conf := filepath.Join(dir, "sentinel.conf")
+	// Sentinel rewrites its config file, so it must be a writable file of its own, written anew
+	// for each try.
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor commentd 127.0.0.1 %s 1\n"+
+		"sentinel down-after-milliseconds commentd 2000\nsentinel failover-timeout commentd 10000\n",
+		port, dir, masterPort)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return nil, err
+	}
+	sp := &sentinelProcess{
+		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		exited: make(chan struct{}),
+		log:    filepath.Join(dir, fmt.Sprintf("sentinel-%d.log", port)),
+	}
+	sp.cmd = exec.Command(bin, conf, "--sentinel", "--logfile", sp.log)
+	sp.cmd.SysProcAttr = childAttr()
+	if err := sp.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start sentinel: %w", err)
+	}
+	go func() { sp.cmd.Wait(); close(sp.exited) }()
+	plain := nodeClient(sp.addr)
+	defer plain.Close()
+	// The answer must come from this process: when another server took the port, that one
+	// answers while this one fails to start.
+	pid := "process_id:" + strconv.Itoa(sp.cmd.Process.Pid) + "\r\n"
+	var err error
+	for {
+		var info string
+		if info, err = plain.Info(ctx, "server").Result(); err == nil && strings.Contains(info, pid) {
+			break
+		}
+		select {
+		case <-sp.exited:
+			return nil, fmt.Errorf("sentinel on %s exited at start: %s", sp.addr, sp.lastLog())
+		case <-ctx.Done():
+			sp.stop()
+			return nil, fmt.Errorf("sentinel on %s does not answer as itself (last: %v): %w", sp.addr, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// Sentinel turns an old master that is back into a replica once it has read the server's INFO
+	// (every 10 s by default) showing it as master for four "publish periods" (2 s each): a tenth
+	// of both keeps a test that fails over twice short.
+	if err := plain.Do(ctx, "SENTINEL", "DEBUG", "info-period", 1000, "publish-period", 200).Err(); err != nil {
+		sp.stop()
+		return nil, fmt.Errorf("sentinel on %s: SENTINEL DEBUG: %w", sp.addr, err)
+	}
+	return sp, nil
+}
+
+func (sp *sentinelProcess) stop() { sp.cmd.Process.Kill(); <-sp.exited }
+
+func (sp *sentinelProcess) lastLog() string {
+	log, _ := os.ReadFile(sp.log)
+	return lastLines(log, 5)
 }
 
 // knowsReplica reports whether the Sentinel lists the replica as a healthy replica of the master.
