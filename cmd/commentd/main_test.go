@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,8 +150,21 @@ func startCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 }
 
 // launchCommentd runs the commentd binary against redisAddr with a fresh keys file, and a gRPC
-// client for it, and returns at once: commentd may still be waiting for Redis.
+// client for it, and returns once it listens on its ports: commentd may still be waiting for
+// Redis. The ports were free a moment before; when another process took one since, commentd
+// exits at start, and it runs again on new ones.
 func launchCommentd(t *testing.T, redisAddr string, extra ...string) *server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s := launchCommentdOnce(t, redisAddr, extra...)
+		if !s.lostPort(t) || attempt == 5 {
+			return s
+		}
+		t.Logf("commentd could not have %s or %s, taken since they were found free; starting it on others", s.grpcAddr, s.httpAddr)
+	}
+}
+
+func launchCommentdOnce(t *testing.T, redisAddr string, extra ...string) *server {
 	t.Helper()
 	bin, _ := binaries(t)
 	addrs := freeAddrs(t, 2)
@@ -190,6 +204,67 @@ func launchCommentd(t *testing.T, redisAddr string, extra ...string) *server {
 	t.Cleanup(func() { conn.Close() })
 	s.conn = conn
 	return s
+}
+
+// lostPort waits until s's process listens on its HTTP port, which it opens at start right after
+// the gRPC one, or exits, and reports whether it exited for want of a port. Where /proc cannot
+// tell which process listens on a port, it reports false at once.
+func (s *server) lostPort(t *testing.T) bool {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		return false
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-s.exited:
+			return strings.Contains(s.log.String(), syscall.EADDRINUSE.Error())
+		default:
+		}
+		if listens(s.process.Pid, s.httpAddr) {
+			return false
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commentd neither listens on %s nor exited 30s after start; log:\n%s", s.httpAddr, s.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// listens reports whether process pid has a TCP socket listening on addr's port: one of its file
+// descriptors is a socket whose inode /proc/<pid>/net/tcp lists in state LISTEN (0A) on the port.
+func listens(pid int, addr string) bool {
+	_, port, _ := net.SplitHostPort(addr)
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	sockets := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && strings.HasPrefix(l, "socket:[") {
+			sockets[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" || !sockets[f[9]] {
+				continue
+			}
+			if i := strings.LastIndexByte(f[1], ':'); i >= 0 {
+				if p, err := strconv.ParseUint(f[1][i+1:], 16, 16); err == nil && strconv.FormatUint(p, 10) == port {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // waitHealth asks s's health service until it says want, for up to 30 s, and returns the last
