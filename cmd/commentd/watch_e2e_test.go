@@ -69,6 +69,17 @@ func TestWatchSaysEventsMayBeMissingAfterABreak(t *testing.T) {
 	if !strings.Contains(back, "may be missing") || !strings.Contains(back, "commentctl queue") {
 		t.Errorf("killed commentd's Redis subscription: commentctl watch said %q, want it to say that events may be missing and to run 'commentctl queue'", back)
 	}
+	// The break line gives the real server's reason once: commentctl strips the server's own
+	// advice to retry, matched against its wording, so a change of that wording shows here.
+	broke := ""
+	for l := range strings.SplitSeq(stderr.String(), "\n") {
+		if strings.Contains(l, "watch: disconnected") {
+			broke = l
+		}
+	}
+	if broke == "" || strings.Contains(broke, "retry later") || strings.Contains(broke, "retry in") {
+		t.Errorf("killed commentd's Redis subscription: commentctl watch said %q as it broke, want a \"disconnected\" line without the server's advice to retry (the line says when watch tries again)\nstderr: %s", broke, stderr.String())
+	}
 	if !seen("after the break") {
 		t.Errorf("commentctl watch, reconnected, did not print a comment held after the break:\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
 	}
