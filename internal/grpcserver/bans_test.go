@@ -316,14 +316,17 @@ func TestBanForCenturies(t *testing.T) {
 	wantBanned(t, "called SubmitComment from the range banned for a thousand years", err)
 }
 
-// TestBanRangeWithinOneDevice checks that an IPv6 range no wider than a /64 is refused: a /64 is
+// TestBanRangeWithinOneDevice checks that an IPv6 range no wider than a /64 is refused (and an IPv4
+// range narrower than a /29, and the 6to4 ranges that stand for one): a /64 is
 // what one phone or home network is given, which an address ban counts as one reader and keeps
 // only as its keyed hash, while a range is kept in clear and shown to every moderator. A range
 // banned before stays listed and can be lifted by its name.
 func TestBanRangeWithinOneDevice(t *testing.T) {
 	e := newBansEnv(t, ratelimit.BanRefuse)
 	mod := e.as(t, modKeyName)
-	for _, cidr := range []string{"2001:db8:1:2::/64", "2001:db8:1:2::/100", "2001:db8:1:2:3:4:5:0/112", "2001:db8:1:2::8000/127"} {
+	// Nor an IPv4 range of four addresses or fewer, or a 6to4 range standing for one (a 6to4 /48
+	// is one IPv4 address's network).
+	for _, cidr := range []string{"2001:db8:1:2::/64", "2001:db8:1:2::/100", "2001:db8:1:2:3:4:5:0/112", "2001:db8:1:2::8000/127", "203.0.113.8/30", "203.0.113.8/31", "2002:cb00:7108::/48"} {
 		req := &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_IpRange{IpRange: cidr}, Reason: "x"}
 		_, err := e.mod.CreateBan(mod, req)
 		if code, reason := codeReason(err); code != codes.InvalidArgument || reason != grpcserver.ReasonInvalidArgument || !cmp.Equal(badRequestFields(err), []string{"ip_range"}) {
@@ -333,8 +336,11 @@ func TestBanRangeWithinOneDevice(t *testing.T) {
 	if got := e.listBans(t); len(got) != 0 {
 		t.Errorf("called ListBans after only refused CreateBan calls, got %v, want none", banNames(got))
 	}
-	if stored := e.storedText(t); strings.Contains(stored, "2001:db8:1:2") {
-		t.Errorf("after refused range bans within one /64, Redis holds the network in clear:\n%s", stored)
+	stored := e.storedText(t)
+	for _, network := range []string{"2001:db8:1:2", "203.0.113.8", "2002:cb00:7108"} {
+		if strings.Contains(stored, network) {
+			t.Errorf("after refused range bans of one reader's network, Redis holds %s in clear:\n%s", network, stored)
+		}
 	}
 	// What such a range means is banned with ip, by the hash of its /64.
 	b := e.ban(t, &commentdv1.CreateBanRequest{Target: &commentdv1.CreateBanRequest_Ip{Ip: "2001:db8:1:2::1"}, Reason: "x"})

@@ -548,11 +548,34 @@ const (
 // which rate limits and address bans count an IPv6 address by (Keyring.IPLimitKey).
 const DeviceBitsIPv6 = 64
 
-// WithinOneDevice reports whether p is an IPv6 range of more than one address that lies within
-// one DeviceBitsIPv6 network: one reader's network, which a range kept in clear (a range ban, a
-// word-list entry) would name. A range of one address is the caller's to refuse.
-func WithinOneDevice(p netip.Prefix) bool {
-	return p.Addr().Is6() && p.Bits() >= DeviceBitsIPv6 && !p.IsSingleIP()
+// MaxRangeBitsIPv4 is the longest IPv4 prefix a range kept in clear (a range ban, a word-list
+// entry) may have: a /30 holds four addresses and a /31 two, one home's or one point-to-point
+// link's, which the range would name to every moderator and in the audit log, while an address is
+// kept only as its keyed hash.
+const MaxRangeBitsIPv4 = 29
+
+// NarrowRange reports whether p, a range of more than one address, is so narrow that keeping it in
+// clear would name one reader or two, and says what it is, for the caller's message: an IPv6 range
+// within one DeviceBitsIPv6 network, an IPv4 range longer than /MaxRangeBitsIPv4, or a 6to4 range
+// (2002::/16) whose IPv4 part, bits 16 to 47, is such an IPv4 range (so a 6to4 /48 is one IPv4
+// address's network). A range of one address is the caller's to refuse.
+func NarrowRange(p netip.Prefix) (what string, narrow bool) {
+	a := p.Addr()
+	switch {
+	case !p.IsValid() || p.IsSingleIP() || a.Is4In6():
+		return "", false
+	case a.Is4() && p.Bits() > MaxRangeBitsIPv4:
+		return fmt.Sprintf("a range of %d addresses or fewer (narrower than /%d), one home's or one link's", 1<<(32-MaxRangeBitsIPv4-1), MaxRangeBitsIPv4), true
+	case a.Is4():
+		return "", false
+	case sixToFour.Contains(a) && p.Bits()-16 > MaxRangeBitsIPv4:
+		b := a.As16()
+		v4 := netip.PrefixFrom(netip.AddrFrom4([4]byte(b[2:6])), min(p.Bits()-16, 32))
+		return fmt.Sprintf("a 6to4 range, which stands for the IPv4 %s, %d addresses or fewer, one home's or one link's", v4.Masked(), 1<<(32-MaxRangeBitsIPv4-1)), true
+	case p.Bits() >= DeviceBitsIPv6:
+		return fmt.Sprintf("a range within one /%d, the block one phone or home network is given", DeviceBitsIPv6), true
+	}
+	return "", false
 }
 
 // MinRangeBits is the shortest prefix length a range starting at a may have.

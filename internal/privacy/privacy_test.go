@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -687,4 +688,39 @@ func altered(sealed string) string {
 		return sealed[:len(sealed)-2] + "BB"
 	}
 	return sealed[:len(sealed)-2] + "AA"
+}
+
+// TestNarrowRange checks which ranges name one reader or two, and so may not be kept in clear.
+func TestNarrowRange(t *testing.T) {
+	tests := []struct {
+		cidr      string
+		narrow    bool
+		whatHolds string
+	}{
+		{cidr: "203.0.113.0/24"},
+		{cidr: "203.0.113.8/29"},
+		{cidr: "203.0.113.8/30", narrow: true, whatHolds: "4 addresses or fewer"},
+		{cidr: "203.0.113.8/31", narrow: true, whatHolds: "narrower than /29"},
+		{cidr: "203.0.113.8/32"}, // one address: the caller refuses it, with its own advice
+		{cidr: "2001:db8:1::/63"},
+		{cidr: "2001:db8:1:2::/64", narrow: true, whatHolds: "within one /64"},
+		{cidr: "2001:db8:1:2::8000/127", narrow: true, whatHolds: "within one /64"},
+		// 6to4: 2002:cb00:7108::/48 is the network of 203.0.113.8 alone.
+		{cidr: "2002:cb00:7100::/40"},
+		{cidr: "2002:cb00:7108::/45"},
+		{cidr: "2002:cb00:7108::/46", narrow: true, whatHolds: "the IPv4 203.0.113.8/30"},
+		{cidr: "2002:cb00:7108::/48", narrow: true, whatHolds: "the IPv4 203.0.113.8/32"},
+		{cidr: "2002:cb00:7108:1::/64", narrow: true, whatHolds: "the IPv4 203.0.113.8/32"},
+		{cidr: "2002::/16"},
+		{cidr: "::ffff:203.0.113.8/126"}, // IPv4 in IPv6 form: callers refuse the form itself
+	}
+	for _, tt := range tests {
+		what, narrow := NarrowRange(netip.MustParsePrefix(tt.cidr))
+		if narrow != tt.narrow || !strings.Contains(what, tt.whatHolds) {
+			t.Errorf("NarrowRange(%s) = %q, %v; want narrow %v, holding %q", tt.cidr, what, narrow, tt.narrow, tt.whatHolds)
+		}
+		if !narrow && what != "" {
+			t.Errorf("NarrowRange(%s) says %q of a range it lets through", tt.cidr, what)
+		}
+	}
 }

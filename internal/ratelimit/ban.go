@@ -405,13 +405,20 @@ func CheckNewRange(verr *comment.ValidationError, field string, t Target) {
 		// Pointing to the IPv4 range would point to a ban the same call refuses.
 		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix, which stands for the IPv4 range %s, which its readers are matched by and which is wider than a ban may be (/%d): ban narrower IPv4 ranges", v4.Masked(), MinRangeBitsIPv4))
 	case ok && !t.Range.IsSingleIP():
+		if what, narrow := privacy.NarrowRange(v4); narrow {
+			// Nor to one the same call would refuse as too narrow to keep in clear.
+			verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix, which stands for the IPv4 range %s, %s: ban an address in it instead (kept only as a keyed hash), so it is not stored in clear", v4.Masked(), what))
+			break
+		}
 		verr.Add(field, fmt.Sprintf("a range in the NAT64 prefix: ban the IPv4 range it stands for, %s, which its readers are matched by", v4.Masked()))
-	case privacy.WithinOneDevice(t.Range):
+	default:
 		// Also checked for new bans only, so that such bans stored before are still read back,
-		// listed and lifted. An address ban counts an IPv6 address by its /64, the block one phone
-		// or home network is given (AddressBan): a range no wider is one reader's network, which a
-		// range ban would keep in clear, list to every moderator and write to the audit log.
-		verr.Add(field, fmt.Sprintf("a range within one /%d, the block one phone or home network is given: ban an address in it instead (an IPv6 address ban covers its whole /%d and keeps it only as a keyed hash), so it is not stored in clear", privacy.DeviceBitsIPv6, privacy.DeviceBitsIPv6))
+		// listed and lifted. A range is kept in clear, listed to every moderator and written to
+		// the audit log; one this narrow names one reader or two, whom an address ban keeps only
+		// as a keyed hash (and an IPv6 address ban counts by its /64, AddressBan).
+		if what, narrow := privacy.NarrowRange(t.Range); narrow {
+			verr.Add(field, what+": ban an address in it instead (kept only as a keyed hash; an IPv6 address ban covers its whole /"+strconv.Itoa(privacy.DeviceBitsIPv6)+"), so it is not stored in clear")
+		}
 	}
 }
 

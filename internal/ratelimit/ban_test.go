@@ -141,6 +141,34 @@ func TestBansBan(t *testing.T) {
 			wantFields: []string{"target"},
 		},
 		{
+			// Four addresses, one home's or one link's, would be kept in clear and listed.
+			name:       "IPv4 range of /30",
+			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("203.0.113.8/30")), Reason: "bot net", Moderator: "m"},
+			wantFields: []string{"target"},
+			wantDesc:   "ban an address in it instead",
+		},
+		{
+			name: "IPv4 range of /29",
+			req:  BanRequest{Target: RangeTarget(netip.MustParsePrefix("203.0.113.8/29")), Reason: "bot net", Moderator: "m"},
+			want: Ban{Target: RangeTarget(netip.MustParsePrefix("203.0.113.8/29")), Reason: "bot net", Moderator: "m", CreatedAt: now.Truncate(time.Millisecond)},
+		},
+		{
+			// A 6to4 /48 is the network of one IPv4 address, which it holds in bits 16 to 47.
+			name:       "6to4 range of one IPv4 address",
+			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("2002:cb00:7108::/48")), Reason: "bot net", Moderator: "m"},
+			wantFields: []string{"target"},
+			wantDesc:   "stands for the IPv4 203.0.113.8/32",
+		},
+		{
+			// The IPv4 range a NAT64 range stands for is too narrow to ban: the advice must
+			// not point to it.
+			name:       "NAT64 range of four IPv4 addresses",
+			req:        BanRequest{Target: RangeTarget(netip.MustParsePrefix("64:ff9b::cb00:7108/126")), Reason: "bot net", Moderator: "m"},
+			wantFields: []string{"target"},
+			wantDesc:   "ban an address in it instead",
+			notDesc:    "ban the IPv4 range it stands for",
+		},
+		{
 			name: "IPv6 range of two /64s",
 			req:  BanRequest{Target: RangeTarget(netip.MustParsePrefix("2001:db8:1:2::/63")), Reason: "bot net", Moderator: "m"},
 			want: Ban{Target: RangeTarget(netip.MustParsePrefix("2001:db8:1:2::/63")), Reason: "bot net", Moderator: "m", CreatedAt: now.Truncate(time.Millisecond)},

@@ -239,10 +239,10 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 			if min := privacy.MinRangeBits(p.Addr()); p.Bits() < min {
 				return badValue("range wider than /%d", min)
 			}
-			if privacy.WithinOneDevice(p) {
+			if what, narrow := privacy.NarrowRange(p); narrow {
 				// As for range bans: a range is kept in clear and listed to every moderator, and
-				// one no wider than a /64 is one phone's or home network's block, one reader's.
-				return badValue("a range within one /%d, the block one phone or home network is given, which the word list would keep in clear: add an address in it instead, which is kept only as its keyed hash (it matches that one address; a ban of the address covers its whole /%d)", privacy.DeviceBitsIPv6, privacy.DeviceBitsIPv6)
+				// one this narrow names one reader or two.
+				return badValue("%s, which the word list would keep in clear: add an address in it instead, which is kept only as its keyed hash (it matches that one address; a ban of an IPv6 address covers its whole /%d)", what, privacy.DeviceBitsIPv6)
 			}
 			f.Value = p.Masked().String()
 			return f.Value, nil

@@ -2163,8 +2163,9 @@ type CreateBanRequest_Ip struct {
 
 type CreateBanRequest_IpRange struct {
 	// Ban an IP range in CIDR form, such as "203.0.113.0/24" (at most /8 wide for IPv4, /16 for IPv6). It is kept
-	// in clear, so it must hold more than one address and, for IPv6, be wider than a /64 (one device's block,
-	// which ip bans by its keyed hash); INVALID_ARGUMENT otherwise.
+	// in clear, so it must not name one reader or two: for IPv4 it must be a /29 or wider (eight addresses), for
+	// IPv6 wider than a /64 (one device's block, which ip bans by its keyed hash), and a 6to4 range (2002::/16)
+	// must stand for an IPv4 range of /29 or wider; INVALID_ARGUMENT otherwise.
 	IpRange string `protobuf:"bytes,6,opt,name=ip_range,json=ipRange,proto3,oneof"`
 }
 
