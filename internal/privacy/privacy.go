@@ -114,23 +114,38 @@ func HoldsIP(text string) bool {
 }
 
 // readable returns text as a reader sees it, for the address checks: in its compatibility form
-// (NFKC: full-width letters, digits and "＠" become ASCII), without the invisible format
-// characters (zero-width spaces and joiners, soft hyphens, direction marks) that would otherwise
-// cut an address in two for the checks and not for the eye.
+// (NFKC: full-width letters, digits and "＠" become ASCII), without the invisible characters
+// (zero-width spaces and joiners, soft hyphens, direction marks, variation selectors) that would
+// otherwise cut an address in two for the checks and not for the eye.
 func readable(text string) string {
-	text = norm.NFKC.String(text)
-	if !strings.ContainsFunc(text, isFormatChar) {
-		return text
+	return DropInvisible(norm.NFKC.String(text))
+}
+
+// Invisible reports whether r is drawn as nothing: a format character (zero-width spaces and
+// joiners, soft hyphen, direction marks and isolates, invisible operators, tags), a variation
+// selector (the U+FE0F that follows most emoji), or one of the other characters Unicode says to
+// draw as nothing (the combining grapheme joiner, Hangul fillers), which are letters and marks
+// only by category. Spammers sprinkle them into words, links and addresses so that a check reads
+// another text than the eye. It is the one definition the checks that compare text share: the
+// address checks here and an address's identity, duplicate control, the word lists, the campaign
+// check.
+func Invisible(r rune) bool {
+	return r >= 0xAD && (unicode.Is(unicode.Cf, r) ||
+		unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point))
+}
+
+// DropInvisible returns s without its Invisible characters; s itself when it has none.
+func DropInvisible(s string) string {
+	if !strings.ContainsFunc(s, Invisible) {
+		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if isFormatChar(r) {
+		if Invisible(r) {
 			return -1
 		}
 		return r
-	}, text)
+	}, s)
 }
-
-func isFormatChar(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 // HoldsAddress reports whether text holds an email address (HoldsEmail) or an IP address
 // (HoldsIP). Free text that is kept in clear and shown to moderators (a reason, a word-list entry)
@@ -365,21 +380,31 @@ func (e Email) Normalized() string { return strings.ToLower(e.addr) }
 
 // identity returns the form the keyed hash (Keyring.EmailKey) is taken of: Normalized, and for an
 // address with letters beyond ASCII, or a domain in its ASCII-compatible "xn--" form, one spelling
-// of it: Unicode in composed form (NFC), the domain decoded from "xn--". The mail system delivers
-// those spellings to one mailbox, and told apart they would let a banned or rate-limited reader
-// come back as someone new. Plain ASCII addresses, nearly all of them, keep the hashes they always
-// had.
+// of it: Unicode in composed form (NFC), the domain decoded from "xn--", without Invisible
+// characters. The mail system delivers those spellings to one mailbox (an invisible character
+// shows nowhere, and the domain's IDNA mapping drops it), and told apart they would let a banned
+// or rate-limited reader come back as someone new. Plain ASCII addresses, nearly all of them, keep
+// the hashes they always had.
+//
+// Provider rules are not applied: dots in a Gmail local part, "+tags", googlemail.com for
+// gmail.com. They hold for some providers only (a "+" or a dot is part of the mailbox name on
+// many), and the address is never verified: whoever wants a new identity can type any new address,
+// so folding them would stop nobody who means it while it would merge other providers' distinct
+// mailboxes and change the hashes, bans and records of every such address already stored.
+// Look-alike letters (a Cyrillic "о" for a Latin "o") are not folded either: they spell another
+// mailbox.
 func (e Email) identity() string {
 	lower := e.Normalized()
 	if isASCII(lower) && !strings.Contains(lower, "xn--") {
 		return lower
 	}
-	at := strings.LastIndexByte(e.addr, '@')
-	domain := caseless(e.addr[at+1:])
+	addr := DropInvisible(e.addr)
+	at := strings.LastIndexByte(addr, '@')
+	domain := caseless(addr[at+1:])
 	if u, err := idna.Punycode.ToUnicode(domain); err == nil {
 		domain = u
 	}
-	return caseless(e.addr[:at]) + "@" + caseless(domain)
+	return caseless(addr[:at]) + "@" + caseless(domain)
 }
 
 // caseless returns s composed (NFC) and lower-cased, composing and lower-casing it twice: a

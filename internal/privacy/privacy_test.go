@@ -439,6 +439,8 @@ func TestEmailKeySpellings(t *testing.T) {
 		{"jane@bücher.example", "jane@xn--bcher-kva.example", "JANE@XN--BCHER-KVA.EXAMPLE", "jane@bu\u0308cher.example", "Jane@BÜCHER.example"},
 		{"jos\u00e9@example.com", "jose\u0301@example.com", "JOS\u00c9@example.com"},
 		{"jane@example.com", "Jane@Example.COM"},
+		// An invisible character shows nowhere and the domain's mapping drops it: one address.
+		{"troll@gmail.com", "troll@gmail.com\u200b", "tro\u200bll@gmail.com", "troll\u2060@gmail.com", "tr\u034foll@gmail.com", "troll@gm\ufe0fail.com", "troll@\u200egmail.com"},
 	} {
 		for _, s := range same[1:] {
 			if key(s) != key(same[0]) {
@@ -450,6 +452,11 @@ func TestEmailKeySpellings(t *testing.T) {
 		{"jane@bücher.example", "jane@bucher.example"},
 		{"jose@example.com", "jos\u00e9@example.com"},
 		{"jane@xn--bcher-kva.example", "jane@xn--bcher-kvb.example"},
+		// Provider rules are not applied (see Email.identity), nor are look-alike letters folded.
+		{"troll@gmail.com", "tr.oll@gmail.com"},
+		{"troll@gmail.com", "troll+1@gmail.com"},
+		{"troll@gmail.com", "troll@googlemail.com"},
+		{"troll@gmail.com", "tr\u03bfll@gmail.com"},
 	} {
 		if key(pair[0]) == key(pair[1]) {
 			t.Errorf("EmailKey(%q) == EmailKey(%q): two addresses, one author", pair[0], pair[1])
@@ -482,6 +489,7 @@ func TestEmailKeysFindEarlierSpellings(t *testing.T) {
 		{"idn domain", []string{"jane@bücher.example", "jane@xn--bcher-kva.example", "JANE@XN--BCHER-KVA.EXAMPLE", "jane@bu\u0308cher.example", "Jane@BÜCHER.example"}, 0},
 		{"accented local part", []string{"jos\u00e9@example.com", "jose\u0301@example.com", "JOS\u00c9@example.com"}, 0},
 		{"both", []string{"jos\u00e9@bücher.example", "jose\u0301@xn--bcher-kva.example"}, 0},
+		{"invisible character", []string{"troll\u200b@gmail.com", "TROLL\u200b@GMAIL.COM"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
