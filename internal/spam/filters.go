@@ -206,7 +206,9 @@ func (f *Filter) setValue(keys *privacy.Keyring, value string) (canonical string
 			return badValue("no words in it")
 		case words != "" && (f.Kind == FilterWord && wordOK || f.Kind == FilterPhrase && phraseOK):
 			f.Value = v
-			return words, nil
+			// The id is made of the words as earlier releases compared them, not of their
+			// skeleton, so an entry they stored is found again as the same entry.
+			return entryWords(v), nil
 		case f.Kind == FilterDomain && len(l.domains) == 1 && !strings.Contains(l.domains[0], "."):
 			// "www.com" loses its "www." as every domain does, and what is left, stored and
 			// compiled again on every server, would be the word "com".

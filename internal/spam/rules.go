@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/commentd/commentd/internal/comment"
 )
 
 // Defaults of the rule checks.
@@ -246,8 +248,21 @@ func normaliseWords(s string) string {
 }
 
 // listWords returns the words of s in the form the word lists compare, entries and comments
-// alike: normaliseWords of listForm.
+// alike: normaliseWords of listForm of its skeleton (comment.Skeleton: look-alike letters,
+// accents and invisible characters, with which "саsinο" or "ca\u034fsino" would be another word
+// than the listed "casino" to the lists, not to the eye).
 func listWords(s string) string {
+	words := normaliseWords(listForm(comment.Skeleton(s)))
+	if words == "" {
+		return entryWords(s)
+	}
+	return words
+}
+
+// entryWords returns the words of s as the lists compared them before they read the skeleton:
+// what an entry's id is made of (NewFilter), so that an entry stored then is still found as the
+// same entry.
+func entryWords(s string) string {
 	words := normaliseWords(listForm(s))
 	if words == "" {
 		// No compatibility character turns letters into none; should one, the entry keeps the
@@ -503,25 +518,14 @@ func (l *wordList) matchDomain(t listTarget, d string) (string, bool) {
 func namedHosts(s string) []string {
 	var hosts []string
 	for chunk := range strings.FieldsSeq(s) {
-		chunk = strings.Map(func(r rune) rune {
-			if r = fold(r); r == ignoredRune {
-				return -1
-			}
-			return r
-		}, chunk)
-		if strings.IndexByte(chunk, '.') < 0 {
+		chunk = strings.Map(hostRune, chunk)
+		if strings.IndexByte(chunk, '.') < 0 && !strings.Contains(chunk, "%2") {
 			continue
 		}
 		if i := strings.Index(chunk, "://"); i >= 0 {
 			chunk = chunk[i+3:]
 		}
-		if i := strings.IndexAny(chunk, "/?"); i >= 0 {
-			chunk = chunk[:i]
-		}
-		if i := strings.LastIndexByte(chunk, '@'); i >= 0 {
-			chunk = chunk[i+1:]
-		}
-		if h := siteHost(chunk); strings.Contains(h, ".") && !slices.Contains(hosts, h) {
+		if h := siteHost(ruleHost(chunk)); strings.Contains(h, ".") && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}

@@ -297,8 +297,10 @@ func TestAuthorSpamReasonCounts(t *testing.T) {
 }
 
 // Word-list entries and comments are compared in one form: compatibility characters (fullwidth,
-// halfwidth, ligatures) as their plain ones, case folded, in the entry, in the comment or both;
-// and in the scripts written without spaces an entry matches wherever its letters stand in a row.
+// halfwidth, ligatures) as their plain ones, case folded, look-alike letters, accents and
+// invisible characters as the eye reads them, in the entry, in the comment or both; in the scripts
+// written without spaces an entry matches wherever its letters stand in a row; and a listed domain
+// matches a link's host as a browser reads it.
 func TestWordListsMatchAcrossScriptsAndForms(t *testing.T) {
 	const (
 		chinese  = "赌场"     // casino
@@ -332,6 +334,35 @@ func TestWordListsMatchAcrossScriptsAndForms(t *testing.T) {
 		{name: "another long word", entry: longWord, body: "Rindfleischetikettierungsueberwachungsaufgabenuebertragungsgesetz"},
 		{name: "long number itself", entry: "123456", body: "call 123456", want: true},
 		{name: "another long number", entry: "123456", body: "call 999999"},
+		// What the eye reads as the listed word (comment.Skeleton), in the comment or the entry.
+		{name: "Cyrillic look-alikes", entry: "casino", body: "play \u0441\u0430sino now", want: true},
+		{name: "Greek look-alike", entry: "casino", body: "play casin\u03bf now", want: true},
+		{name: "Cyrillic capitals", entry: "casino", body: "PLAY \u0421\u0410SIN\u041e", want: true},
+		{name: "look-alikes in the entry", entry: "\u0441\u0430sino", body: "play casino now", want: true},
+		{name: "accent on a letter", entry: "casino", body: "play ca\u0301sino now", want: true},
+		{name: "marks on every letter", entry: "casino", body: "c\u0336a\u0336s\u0336i\u0336n\u0336o\u0336", want: true},
+		{name: "accented entry, plain comment", entry: "crédit", body: "easy credit", want: true},
+		{name: "combining grapheme joiner", entry: "casino", body: "play ca\u034fsino now", want: true},
+		{name: "variation selector", entry: "casino", body: "play cas\ufe0fino now", want: true},
+		{name: "invisible operator", entry: "casino", body: "play ca\u2062sino now", want: true},
+		{name: "direction mark", entry: "casino", body: "play ca\u200esino now", want: true},
+		{name: "direction isolate", entry: "casino", body: "play ca\u2066sino now", want: true},
+		{name: "tag character", entry: "casino", body: "play ca\U000E0020sino now", want: true},
+		{name: "Hangul filler", entry: "casino", body: "play c\u3164asino now", want: true},
+		{name: "Cyrillic, another word", entry: "casino", body: "\u043a\u0430\u0437\u0438\u043d\u043e"},
+		{name: "Thai marks still count", entry: thai, body: "ไปคาสโน"},
+		// A listed domain in a link written as a browser still reads it.
+		{name: "ideographic full stop", entry: "cheap-pills.shop", body: "http://cheap-pills\u3002shop/", want: true},
+		{name: "halfwidth ideographic full stop", entry: "cheap-pills.shop", body: "http://cheap-pills\uff61shop/", want: true},
+		{name: "ideographic full stop written out", entry: "cheap-pills.shop", body: "go to cheap-pills\u3002shop", want: true},
+		{name: "percent-encoded dot", entry: "cheap-pills.shop", body: "http://cheap-pills%2Eshop/", want: true},
+		{name: "percent-encoded hyphen", entry: "cheap-pills.shop", body: "http://cheap%2Dpills.shop/", want: true},
+		{name: "combining grapheme joiner in the host", entry: "cheap-pills.shop", body: "http://cheap-pi\u034flls.shop/", want: true},
+		{name: "variation selector in the host", entry: "cheap-pills.shop", body: "http://cheap-pi\ufe0flls.shop/", want: true},
+		{name: "backslash before a user", entry: "cheap-pills.shop", body: "http://cheap-pills.shop\\@good.example/", want: true},
+		{name: "backslash before a user, written out", entry: "cheap-pills.shop", body: "see cheap-pills.shop\\@good.example", want: true},
+		{name: "user before the host", entry: "cheap-pills.shop", body: "http://good.example@cheap-pills.shop/", want: true},
+		{name: "listed name as the user only", entry: "cheap-pills.shop", body: "http://cheap-pills.shop%2F@good.example/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

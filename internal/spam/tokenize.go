@@ -4,6 +4,7 @@ import (
 	"html"
 	"math/bits"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/commentd/commentd/internal/privacy"
 )
 
 // FeatureVersion names the tokeniser's output. Trained counts are only meaningful for the tokens
@@ -582,8 +585,9 @@ func (t *tokenizer) link(raw string) {
 	path = strings.TrimRight(path, ".,;:!?)")
 	// Counted and matched against the domain lists whatever its length: a name of up to 253
 	// characters is valid, and one kept out would let a listed domain through under a long
-	// subdomain.
-	if l := (link{siteHost(host), path}); l.host != "" && !slices.Contains(t.links, l) {
+	// subdomain. The host the rules see is read again from s as a browser reads it (ruleHost):
+	// host stays as the classifier's tokens have always had it.
+	if l := (link{siteHost(ruleHost(s)), path}); l.host != "" && !slices.Contains(t.links, l) {
 		t.links = append(t.links, l)
 	}
 	if host == "" || len(host) > 100 {
@@ -608,18 +612,20 @@ type link struct {
 
 // siteHost returns the name of the site a link's host leads to, as the domain lists match it:
 // without brackets or quotes around a bare domain ("(shop.example)"), without a port
-// ("shop.example:8080"), a fragment or what follows a backslash, with fullwidth letters and dots
-// folded ("ｓｈｏｐ．example", which a browser maps to the same name), lower case, labels beyond
-// ASCII in their "xn--" form, without "www.". Otherwise a listed domain written in one of these
-// ways would be let through. It returns "" for what is no site's name. The classifier's tokens
-// keep the host as it was (they are FeatureVersion's, and a trained model holds their counts).
+// ("shop.example:8080"), a fragment or what follows a backslash, percent-encoding decoded
+// ("cheap-pills%2Eshop"), with fullwidth letters and dots folded ("ｓｈｏｐ．example",
+// "shop。example", which a browser maps to the same name), without invisible characters, lower
+// case, labels beyond ASCII in their "xn--" form, without "www.". Otherwise a listed domain
+// written in one of these ways would be let through. It returns "" for what is no site's name.
+// The classifier's tokens keep the host as it was (they are FeatureVersion's, and a trained model holds their counts).
 func siteHost(host string) string {
-	host = strings.Map(func(r rune) rune {
-		if r = fold(r); r == ignoredRune {
-			return -1
+	if strings.IndexByte(host, '%') >= 0 {
+		// Browsers decode a percent-encoded host before they look it up: "cheap-pills%2Eshop".
+		if h, err := url.PathUnescape(host); err == nil {
+			host = h
 		}
-		return r
-	}, host)
+	}
+	host = strings.Map(hostRune, host)
 	if i := strings.IndexAny(host, `#\`); i >= 0 {
 		host = host[:i] // a fragment, or a backslash, which browsers read as "/"
 	}
@@ -633,6 +639,34 @@ func siteHost(host string) string {
 		return ""
 	}
 	return strings.TrimPrefix(asciiHost(host), "www.")
+}
+
+// hostRune is r as a browser reads it in a host name, for siteHost and namedHosts: look-alikes
+// folded as the tokeniser folds them, the other dots IDNA takes for a full stop (the ideographic
+// one and its halfwidth form) as ".", and -1 for a character it drops, invisible ones among them
+// (privacy.Invisible: a combining grapheme joiner or a variation selector in a listed name).
+func hostRune(r rune) rune {
+	switch r = fold(r); {
+	case r == ignoredRune, r >= utf8.RuneSelf && privacy.Invisible(r):
+		return -1
+	case r == '\u3002', r == '\uff61':
+		return '.'
+	}
+	return r
+}
+
+// ruleHost returns the host of a link written without its scheme ("user@host:port/path"), as a
+// browser finds it, for siteHost: up to the first "/", "?", "#" or "\" (which browsers read as
+// "/", so "cheap-pills.shop\@good.example" leads to cheap-pills.shop), after the last "@" before
+// that (user and password).
+func ruleHost(s string) string {
+	if i := strings.IndexAny(s, `/?#\`); i >= 0 {
+		s = s[:i]
+	}
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		s = s[at+1:]
+	}
+	return s
 }
 
 // asciiHost returns a lower-case host name with its labels beyond ASCII written in their "xn--"
