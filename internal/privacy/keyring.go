@@ -317,13 +317,20 @@ func (k *Keyring) IPKey(ip IP) string {
 // IPLimitKey returns the keyed hash rate limits count an address under: IPKey for an IPv4
 // address, and for an IPv6 address a hash of its /64 network. A /64 is what one household or
 // server is usually given; counting single IPv6 addresses would let one client rotate through
-// 2^64 of them, a fresh budget each time. The zero IP has the empty key.
+// 2^64 of them, a fresh budget each time. A 6to4 address (2002::/16) counts as the IPv4 address it
+// holds in bits 16 to 47: its /48 is the network of that one IPv4 host, which could otherwise take
+// 65,536 /64s from it, each a fresh budget, and step around a ban of its IPv4 address. The zero IP
+// has the empty key.
 func (k *Keyring) IPLimitKey(ip IP) string {
 	if ip.IsZero() {
 		return ""
 	}
 	if ip.addr.Is4() {
 		return k.IPKey(ip)
+	}
+	if sixToFour.Contains(ip.addr) {
+		b := ip.addr.As16()
+		return k.IPKey(IP{addr: netip.AddrFrom4([4]byte(b[2:6]))})
 	}
 	return k.hash("ip64", netip.PrefixFrom(ip.addr, DeviceBitsIPv6).Masked().String())
 }

@@ -630,6 +630,33 @@ func TestParseIPEmbeddedIPv4(t *testing.T) {
 	}
 }
 
+// TestIPLimitKeySixToFour: a 6to4 address counts as the IPv4 address it holds, so that one IPv4
+// host's 65,536 6to4 /64s share its budget and its address ban; another host's do not.
+func TestIPLimitKeySixToFour(t *testing.T) {
+	keys, err := NewKeyring(Options{EncryptionKeys: []Key{{ID: "k", Secret: NewSecret()}}, HashKey: NewSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(s string) IP {
+		ip, ok := ParseIP(s)
+		if !ok {
+			t.Fatalf("ParseIP(%q) failed", s)
+		}
+		return ip
+	}
+	v4 := keys.IPLimitKey(parse("198.51.100.7"))
+	for _, same := range []string{"2002:c633:6407::1", "2002:c633:6407:1::1", "2002:c633:6407:ffff:1:2:3:4"} {
+		if got := keys.IPLimitKey(parse(same)); got != v4 {
+			t.Errorf("IPLimitKey(%s) = %s, want IPLimitKey(198.51.100.7) = %s", same, got, v4)
+		}
+	}
+	for _, other := range []string{"2002:c633:6408::1", "2003:c633:6407::1"} {
+		if keys.IPLimitKey(parse(other)) == v4 {
+			t.Errorf("IPLimitKey(%s) = IPLimitKey(198.51.100.7), want another host's key", other)
+		}
+	}
+}
+
 func TestMaskAddresses(t *testing.T) {
 	chrome := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 	for _, tt := range []struct {

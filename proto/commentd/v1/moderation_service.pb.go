@@ -2156,8 +2156,9 @@ type CreateBanRequest_AuthorKey struct {
 }
 
 type CreateBanRequest_Ip struct {
-	// Ban one IPv4 address, or the /64 network of an IPv6 address (as comment_ip does). It is hashed at once and
-	// never stored.
+	// Ban one IPv4 address, or the /64 network of an IPv6 address (as comment_ip does); a 6to4 address (2002::/16)
+	// is banned as the IPv4 address it holds, with that host's whole 6to4 network. It is hashed at once and never
+	// stored.
 	Ip string `protobuf:"bytes,5,opt,name=ip,proto3,oneof"`
 }
 
