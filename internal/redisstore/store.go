@@ -250,7 +250,11 @@ func txError(cmds []redis.Cmder, err error) error {
 }
 
 // isNoScript reports whether a pipelined EVALSHA failed because Redis lost its script cache
-// (it restarted, or failed over to a replica that never saw SCRIPT LOAD).
+// (it restarted, or failed over to a replica that never saw SCRIPT LOAD). A nil error answers at
+// once: Create asks after every write, and redis.HasErrorPrefix allocates its target even for nil.
 func isNoScript(err error) bool {
+	if err == nil {
+		return false
+	}
 	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
