@@ -218,8 +218,17 @@ func replyDepth(depth, parent any) int {
 // records that held it after the record key. The caller's fingerprint is a keyed hash already;
 // this only sizes it.
 func requestFingerprint(fp string) string {
+	h := requestFingerprintHex(fp)
+	return string(h[:])
+}
+
+// requestFingerprintHex is requestFingerprint's 32 hex digits in an array, for a caller that
+// writes them into a longer string (one allocation, not a string of their own and then another).
+func requestFingerprintHex(fp string) [32]byte {
 	sum := sha256.Sum256([]byte(fp))
-	return hex.EncodeToString(sum[:16])
+	var h [32]byte
+	hex.Encode(h[:], sum[:16])
+	return h
 }
 
 // newRecord is the comment create.lua stored for c, given the state, publication time, hold and

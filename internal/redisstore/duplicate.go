@@ -18,25 +18,32 @@ func (s *Store) duplicateTakeArgs(d *ratelimit.DuplicateCheck, checkID string) (
 	if window < 1 {
 		window = 1
 	}
+	marker := duplicateMarker(d, checkID)
 	replay := ""
 	if d.RequestID != "" {
-		replay = duplicateReplayPrefix(d.RequestID)
+		// The marker starts with the replay prefix: cut it there rather than hash the id again.
+		replay = marker[:len(marker)-len(checkID)]
 	}
-	return s.keys.duplicate(d.AuthorKey, d.TextKey), []any{window, duplicateMarker(d, checkID), replay}
+	return s.keys.duplicate(d.AuthorKey, d.TextKey), []any{window, marker, replay}
 }
 
 // duplicateMarker is the value our marker holds: the check id, and a hash of the request id (so a
 // later check with the same request id is recognised as a retry, and the id itself is not stored).
+// With a request id it is "r:<hash>:" (the replay prefix, which starts the marker of every check
+// with this request id) and the check id. The prefix has a fixed length and no ':' inside the
+// hash, so one request id can never be a prefix of another's.
 func duplicateMarker(d *ratelimit.DuplicateCheck, checkID string) string {
 	if d.RequestID == "" {
 		return "n:" + checkID
 	}
-	return duplicateReplayPrefix(d.RequestID) + checkID
+	h := duplicateReplayHash(d.RequestID)
+	return "r:" + string(h[:]) + ":" + checkID
 }
 
-// duplicateReplayPrefix starts the marker of every check with this request id. It has a fixed
-// length and no ':' inside the hash, so one request id can never be a prefix of another's.
-func duplicateReplayPrefix(requestID string) string {
+// duplicateReplayHash is the hash in the replay prefix: 32 hex digits of the id's SHA-256.
+func duplicateReplayHash(requestID string) [32]byte {
 	sum := sha256.Sum256([]byte(requestID))
-	return "r:" + hex.EncodeToString(sum[:16]) + ":"
+	var h [32]byte
+	hex.Encode(h[:], sum[:16])
+	return h
 }

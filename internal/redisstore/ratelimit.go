@@ -131,9 +131,11 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 		// The request marker rides in the script's marker slot: "ours" is this check's value, and
 		// the replay prefix is the request's fingerprint, so the script's "replay" is a resend of
 		// the request and its "duplicate" another request under the id.
-		fp := requestFingerprint(g.request.Key)
+		// The replay prefix is the marker's start, "<fingerprint>:", so it is cut from the marker
+		// rather than hashed and built a second time.
+		marker := requestMarker(g.request, checkID)
 		keys = append(keys, s.keys.requestMark(g.request.ThreadID, g.request.RequestID))
-		args = append(args, requestTTL*1000, requestMarker(g.request, checkID), fp+":")
+		args = append(args, requestTTL*1000, marker, marker[:len(marker)-len(checkID)])
 	}
 	if g.history {
 		keys = append(keys, s.keys.authorHistory(g.value))
@@ -220,7 +222,8 @@ func (s *Store) rateRefundCall(g *rateGroup, checkID string, unsure bool) (keys 
 // requestMarker is the value of the request marker a check sets: the request's fingerprint (fixed
 // length, no ':'), then the check id, which makes it this check's own.
 func requestMarker(r *ratelimit.RequestCheck, checkID string) string {
-	return requestFingerprint(r.Key) + ":" + checkID
+	fp := requestFingerprintHex(r.Key)
+	return string(fp[:]) + ":" + checkID
 }
 
 // Status codes of ratelimit_take.lua.

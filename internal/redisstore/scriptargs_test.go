@@ -1,0 +1,59 @@
+package redisstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/commentd/commentd/internal/ratelimit"
+)
+
+// hex32 is the first 16 bytes of s's SHA-256 in hex, as the markers and fingerprints were first
+// spelled (hex.EncodeToString of the sum).
+func hex32(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// TestMarkersSpelledAsBefore checks the markers and replay prefixes the abuse check's scripts
+// receive, now cut from one string, against their spelling as built piece by piece: markers
+// already in Redis are compared with them, so a resend must still find its own.
+func TestMarkersSpelledAsBefore(t *testing.T) {
+	s := &Store{keys: newKeys(DefaultPrefix)}
+	rule := ratelimit.Rule{Name: "author", Key: ratelimit.KeyAuthor, Count: 5, Period: time.Minute, Burst: 5}
+	const check = "c0ffee"
+	for _, reqID := range []string{"", "req-1", "ü/ß:x"} {
+		dup := &ratelimit.DuplicateCheck{AuthorKey: "a1", TextKey: "x1", Window: time.Minute, RequestID: reqID}
+		wantMarker, wantReplay := "n:"+check, ""
+		if reqID != "" {
+			wantReplay = "r:" + hex32(reqID) + ":"
+			wantMarker = wantReplay + check
+		}
+		key, args := s.duplicateTakeArgs(dup, check)
+		if diff := cmp.Diff([]any{int64(60000), wantMarker, wantReplay}, args); key != s.keys.duplicate("a1", "x1") || diff != "" {
+			t.Errorf("duplicateTakeArgs(request id %q, %q) = %q and args (-want +got):\n%s", reqID, check, key, diff)
+		}
+		if got := duplicateMarker(dup, check); got != wantMarker {
+			t.Errorf("duplicateMarker(request id %q, %q) = %q, want %q", reqID, check, got, wantMarker)
+		}
+	}
+	for _, key := range []string{"", "k", "a fingerprint of some length"} {
+		req := &ratelimit.RequestCheck{ThreadID: "t1", RequestID: "r1", Key: key}
+		if got, want := requestFingerprint(key), hex32(key); got != want {
+			t.Errorf("requestFingerprint(%q) = %q, want %q", key, got, want)
+		}
+		wantMarker := hex32(key) + ":" + check
+		if got := requestMarker(req, check); got != wantMarker {
+			t.Errorf("requestMarker(key %q, %q) = %q, want %q", key, check, got, wantMarker)
+		}
+		g := &rateGroup{kind: "thread", value: "t1", takes: []ratelimit.Take{{Rule: rule, Subject: "t1"}}, request: req}
+		_, args := s.rateTakeCall(g, check)
+		want := []any{1, "1", "0", rule.Interval().Microseconds(), rule.Burst, "0", requestTTL * 1000, wantMarker, hex32(key) + ":"}
+		if diff := cmp.Diff(want, args); diff != "" {
+			t.Errorf("rateTakeCall(request key %q, %q) args (-want +got):\n%s", key, check, diff)
+		}
+	}
+}
