@@ -111,6 +111,11 @@ type keys struct {
 	// one, and a submission's write names a dozen of them. nil (a bare keys{prefix}) makes each
 	// tag when asked.
 	tags *[numShards]string
+	// queues holds shardQueue(shard, state) of every shard and queue state, made once by newKeys:
+	// a submission's write names the three of its shard. nil makes each when asked.
+	queues *[numShards][comment.StateSpam + 1]string
+	// bans is banRecords(), which every abuse check reads; "" makes it when asked.
+	bans string
 }
 
 // newKeys returns the key layout under prefix.
@@ -121,6 +126,14 @@ func newKeys(prefix string) keys {
 		tags[shard] = k.tag(shard)
 	}
 	k.tags = tags
+	queues := new([numShards][comment.StateSpam + 1]string)
+	for shard := range queues {
+		for _, st := range queueStates {
+			queues[shard][st] = k.shardQueue(shard, st)
+		}
+	}
+	k.queues = queues
+	k.bans = k.banRecords()
 	return k
 }
 
@@ -208,6 +221,11 @@ func (k keys) threadQueue(shard int, st comment.State, threadID string) string {
 }
 
 func (k keys) shardQueue(shard int, st comment.State) string {
+	if k.queues != nil && shard >= 0 && shard < numShards && st >= 0 && int(st) < len(k.queues[shard]) {
+		if q := k.queues[shard][st]; q != "" {
+			return q
+		}
+	}
 	return k.tag(shard) + "q:" + strconv.Itoa(int(st))
 }
 
@@ -367,7 +385,12 @@ func (k keys) takeMark(kind, value, checkID string) string {
 	return k.prefix + "{rl:" + kind + ":" + value + "}:k:" + checkID
 }
 
-func (k keys) banRecords() string { return k.prefix + "{bans}:r" }
+func (k keys) banRecords() string {
+	if k.bans != "" {
+		return k.bans
+	}
+	return k.prefix + "{bans}:r"
+}
 
 func (k keys) banCreated() string { return k.prefix + "{bans}:c" }
 

@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"strings"
 	"testing"
+
+	"github.com/commentd/commentd/internal/comment"
 )
 
 // TestKeysMadeOnce checks that the keys built from newKeys' table of shard tags, in one
@@ -33,6 +35,17 @@ func TestKeysMadeOnce(t *testing.T) {
 						t.Errorf("threadQueue(%d, %v, t1) = %q, want %q", shard, st, got, want)
 					}
 				}
+				// Every state, queued or not: the shard queues are made once for the queued ones.
+				for st := comment.StateUnspecified; st <= comment.StateSpam+1; st++ {
+					if got, want := k.shardQueue(shard, st), fmt.Sprintf("%s{s%02d}q:%d", prefix, shard, st); got != want {
+						t.Errorf("shardQueue(%d, %v) with prefix %q = %q, want %q", shard, st, prefix, got, want)
+					}
+				}
+			}
+		}
+		for _, k := range []keys{made, bare} {
+			if got, want := k.banRecords(), prefix+"{bans}:r"; got != want {
+				t.Errorf("banRecords() with prefix %q = %q, want %q", prefix, got, want)
 			}
 		}
 	}
