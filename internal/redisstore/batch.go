@@ -68,13 +68,28 @@ const (
 	batchMax      = 64
 )
 
+// shaScript is a script sent through evalShaCmd, with its SHA1 made once as a string that stays
+// put: evalShaCmd passes a pointer to it, which costs nothing, where the string put in an
+// interface cost an allocation at every call. It is the SHA1 of the source, as NewScript makes
+// it and as Redis names the script when it loads it.
+type shaScript struct {
+	*redis.Script
+	sha string
+}
+
+func newShaScript(src string) *shaScript {
+	sc := redis.NewScript(src)
+	return &shaScript{Script: sc, sha: sc.Hash()}
+}
+
 // evalShaCmd is an EVALSHA of sc as a command the batcher can send (what Script.EvalSha builds
 // on a pipeline). The keys go in as pointers into keys, which go-redis writes (and routes by) as
 // the strings they point to: a string in an interface costs an allocation of its own, and a
 // submission's scripts take about twenty keys. keys must not change until the command is done.
-func evalShaCmd(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+// The script's SHA1 goes in the same way.
+func evalShaCmd(ctx context.Context, sc *shaScript, keys []string, args ...any) *redis.Cmd {
 	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
-	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), len(keys))
+	cmdArgs = append(cmdArgs, "evalsha", &sc.sha, len(keys))
 	for i := range keys {
 		cmdArgs = append(cmdArgs, &keys[i])
 	}

@@ -43,8 +43,8 @@ var (
 // source and its SHA1), and keep these files apart from the comment side of Store. Pipelined
 // EVALSHA cannot fall back to EVAL, so rateEvalPipelined loads them on NOSCRIPT and resends.
 var (
-	rateTakeScript   = redis.NewScript(rateTakeSrc)
-	rateRefundScript = redis.NewScript(rateRefundSrc)
+	rateTakeScript   = newShaScript(rateTakeSrc)
+	rateRefundScript = newShaScript(rateRefundSrc)
 )
 
 var (
@@ -409,7 +409,7 @@ func (s *Store) Refund(ctx context.Context, t ratelimit.Ticket) error {
 // change) extra round trips; commentd calls it at start-up so the first request costs no more than
 // the others. A restarted Redis is handled by the scripts' own reload on NOSCRIPT.
 func (s *Store) LoadAbuseScripts(ctx context.Context) error {
-	for _, sc := range []*redis.Script{rateTakeScript, rateRefundScript, banPutScript, banDeleteScript, banListScript} {
+	for _, sc := range []*redis.Script{rateTakeScript.Script, rateRefundScript.Script, banPutScript, banDeleteScript, banListScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return storeError("load abuse scripts", err)
 		}
@@ -420,7 +420,7 @@ func (s *Store) LoadAbuseScripts(ctx context.Context) error {
 // rateLoadScripts loads both rate-limit scripts: when Redis has lost one it has lost both, and the
 // refund should not pay for a second discovery on the refusal path.
 func rateLoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
-	for _, sc := range []*redis.Script{rateTakeScript, rateRefundScript} {
+	for _, sc := range []*redis.Script{rateTakeScript.Script, rateRefundScript.Script} {
 		if err := sc.Load(ctx, rdb).Err(); err != nil {
 			return err
 		}
@@ -443,7 +443,7 @@ type rateCall struct {
 // must not be read. Calls that find the script missing from Redis'
 // cache (Redis restarted or failed over since it was loaded) are sent once more after loading the scripts;
 // those calls did nothing the first time, so resending them is safe.
-func (s *Store) rateEvalPipelined(ctx context.Context, sc *redis.Script, calls []rateCall, extra ...redis.Cmder) error {
+func (s *Store) rateEvalPipelined(ctx context.Context, sc *shaScript, calls []rateCall, extra ...redis.Cmder) error {
 	cmds := make([]*redis.Cmd, len(calls))
 	all := make([]redis.Cmder, 0, len(calls)+len(extra))
 	for i, c := range calls {

@@ -1,8 +1,11 @@
 package redisstore
 
 import (
+	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,6 +57,38 @@ func TestMarkersSpelledAsBefore(t *testing.T) {
 		want := []any{1, "1", "0", rule.Interval().Microseconds(), rule.Burst, "0", requestTTL * 1000, wantMarker, hex32(key) + ":"}
 		if diff := cmp.Diff(want, args); diff != "" {
 			t.Errorf("rateTakeCall(request key %q, %q) args (-want +got):\n%s", key, check, diff)
+		}
+	}
+}
+
+// TestEvalShaCmdNamesTheScript checks the EVALSHA that evalShaCmd builds: the script's SHA1 (of its
+// source, as Redis names a loaded script), the number of keys, the keys and the arguments, as
+// go-redis writes them.
+func TestEvalShaCmdNamesTheScript(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		src  string
+		sc   *shaScript
+	}{
+		{"create.lua", createSrc, newShaScript(createSrc)},
+		{"ratelimit_take.lua", rateTakeSrc, rateTakeScript},
+		{"ratelimit_refund.lua", rateRefundSrc, rateRefundScript},
+	} {
+		keys := []string{"k1", "k2"}
+		cmd := evalShaCmd(context.Background(), c.sc, keys, "a1", 2)
+		var got []any
+		for _, a := range cmd.Args() {
+			if p, ok := a.(*string); ok {
+				a = *p
+			}
+			got = append(got, a)
+		}
+		want := []any{"evalsha", fmt.Sprintf("%x", sha1.Sum([]byte(c.src))), 2, "k1", "k2", "a1", 2}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("evalShaCmd(%s, %v, a1, 2) args (-want +got):\n%s", c.name, keys, diff)
+		}
+		if c.sc.sha != c.sc.Hash() {
+			t.Errorf("%s: shaScript holds %q, its Script %q", c.name, c.sc.sha, c.sc.Hash())
 		}
 	}
 }

@@ -53,7 +53,7 @@ var (
 type Store struct {
 	rdb    redis.UniversalClient
 	keys   keys
-	create *redis.Script
+	create *shaScript
 	decide *redis.Script
 	page   *redis.Script
 	// threadUpdate is thread_update.lua, every UpdateThread.
@@ -106,7 +106,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	s := &Store{
 		rdb:    client,
 		keys:   newKeys(opts.Prefix),
-		create: redis.NewScript(createSrc),
+		create: newShaScript(createSrc),
 		decide: redis.NewScript(decideSrc),
 		page:   redis.NewScript(pageSrc),
 
@@ -130,7 +130,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.create, s.decide, s.page, s.threadUpdate} {
+	for _, sc := range []*redis.Script{s.create.Script, s.decide, s.page, s.threadUpdate} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return storeError("load scripts", err)
 		}
