@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/ratelimit"
 )
 
@@ -89,6 +90,54 @@ func TestEvalShaCmdNamesTheScript(t *testing.T) {
 		}
 		if c.sc.sha != c.sc.Hash() {
 			t.Errorf("%s: shaScript holds %q, its Script %q", c.name, c.sc.sha, c.sc.Hash())
+		}
+	}
+}
+
+// TestNewIDSpelledAsSprintf checks newID, written into one buffer, against the fmt.Sprintf format
+// that made every id stored so far (ids of a shard sort by their time digits).
+func TestNewIDSpelledAsSprintf(t *testing.T) {
+	now := time.Now().UnixMicro()
+	for _, c := range []struct {
+		shard  int
+		micros int64
+		r      [5]byte
+	}{
+		{0, 0, [5]byte{}},
+		{15, now, [5]byte{0xde, 0xad, 0xbe, 0xef, 0x01}},
+		{7, 1, [5]byte{0xff, 0xff, 0xff, 0xff, 0xff}},
+		{9, 0xfffffffffffff, [5]byte{1, 2, 3, 4, 5}},
+		{10, 0xffffffffffffff, [5]byte{1, 2, 3, 4, 5}},
+		{11, 0x100000000000000, [5]byte{}}, // 15 digits: longer than the width
+		{12, 1<<63 - 1, [5]byte{}},         // the largest
+		{3, -1, [5]byte{}},                 // before 1970: Sprintf's spelling
+		{100, now, [5]byte{}},              // not a shard: Sprintf's spelling
+		{-1, now, [5]byte{}},               // not a shard either
+	} {
+		want := fmt.Sprintf("%02d%014x%s", c.shard, c.micros, hex.EncodeToString(c.r[:]))
+		if got := newID(c.shard, c.micros, c.r); got != want {
+			t.Errorf("newID(%d, %d, %x) = %q, want %q", c.shard, c.micros, c.r, got, want)
+		}
+	}
+	s := &Store{keys: newKeys(DefaultPrefix)}
+	for _, thread := range []string{"t1", "article-42"} {
+		id := s.NewID(thread)
+		if shard, ok := shardOfID(id); !ok || shard != shardOfThread(thread) || len(id) != 26 || !comment.ValidID(id) {
+			t.Errorf("NewID(%q) = %q: shard %d (%v), length %d, valid %v; want shard %d, 26 characters, valid",
+				thread, id, shard, ok, len(id), comment.ValidID(id), shardOfThread(thread))
+		}
+	}
+}
+
+// TestPreModerationHold checks the pre-moderation hold, encoded once for a comment without hold
+// reasons of its own, against its encoding at every call.
+func TestPreModerationHold(t *testing.T) {
+	pre := comment.Reason{Code: comment.ReasonPreModeration, Message: preModerationMessage}
+	own := comment.Reason{Code: "SPAM_RULE", Message: "a rule matched"}
+	for _, reasons := range [][]comment.Reason{nil, {}, {own}, {own, own}} {
+		want := encodeHold(append(append([]comment.Reason(nil), reasons...), pre))
+		if got := preModerationHold(reasons); got != want {
+			t.Errorf("preModerationHold(%v) = %q, want %q", reasons, got, want)
 		}
 	}
 }
