@@ -10,6 +10,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
+	"github.com/commentd/commentd/internal/ratelimit"
 	"github.com/commentd/commentd/internal/spam"
 )
 
@@ -360,9 +361,34 @@ func (k keys) rate(kind, value, rule string) string {
 	return k.prefix + "{rl:" + kind + ":" + value + "}:r:" + rule
 }
 
-// rateIn is rate for a tag already made, so a script call with several rules on one value builds
-// the tag once.
-func rateIn(tag, rule string) string { return tag + ":r:" + rule }
+// appendRates appends rate(kind, value, rule) for the rule of every take to dst, all cut from one
+// string: the abuse check names a key per rule (five with the default rules), which cost an
+// allocation each, and the tag they share one more.
+func (k keys) appendRates(dst []string, kind, value string, takes []ratelimit.Take) []string {
+	tagLen := len(k.prefix) + len("{rl:") + len(kind) + len(":") + len(value) + len("}:r:")
+	n := 0
+	for _, t := range takes {
+		n += tagLen + len(t.Rule.Name)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, t := range takes {
+		b.WriteString(k.prefix)
+		b.WriteString("{rl:")
+		b.WriteString(kind)
+		b.WriteString(":")
+		b.WriteString(value)
+		b.WriteString("}:r:")
+		b.WriteString(t.Rule.Name)
+	}
+	all, at := b.String(), 0
+	for _, t := range takes {
+		end := at + tagLen + len(t.Rule.Name)
+		dst = append(dst, all[at:end])
+		at = end
+	}
+	return dst
+}
 
 func (k keys) duplicate(authorKey, textKey string) string {
 	return k.prefix + "{rl:author:" + authorKey + "}:d:" + textKey

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/ratelimit"
 )
 
 // TestKeysMadeOnce checks that the keys built from newKeys' table of shard tags, in one
@@ -59,13 +62,26 @@ func TestRateKeysMadeOnce(t *testing.T) {
 		for _, kind := range []string{"ip", "author", "thread", "site"} {
 			tag := k.rateTag(kind, "v1")
 			for _, c := range []struct{ name, got, want string }{
-				{"rate", k.rate(kind, "v1", "flood"), rateIn(tag, "flood")},
+				{"rate", k.rate(kind, "v1", "flood"), tag + ":r:flood"},
 				{"refundMark", k.refundMark(kind, "v1", "c1"), tag + ":x:c1"},
 				{"takeMark", k.takeMark(kind, "v1", "c1"), tag + ":k:c1"},
 			} {
 				if c.got != c.want {
 					t.Errorf("%s(%q, v1) with prefix %q = %q, want %q", c.name, kind, prefix, c.got, c.want)
 				}
+			}
+		}
+		// The keys of a script call's rules, cut from one string.
+		for _, names := range [][]string{nil, {"flood"}, {"flood", "", "hour-of-day", "ü"}} {
+			var takes []ratelimit.Take
+			var want []string
+			for _, name := range names {
+				takes = append(takes, ratelimit.Take{Rule: ratelimit.Rule{Name: name}})
+				want = append(want, k.rate("ip", "v1", name))
+			}
+			got := k.appendRates([]string{"before"}, "ip", "v1", takes)
+			if diff := cmp.Diff(append([]string{"before"}, want...), got); diff != "" {
+				t.Errorf("appendRates(before, ip, v1, rules %q) with prefix %q (-want +got):\n%s", names, prefix, diff)
 			}
 		}
 		author, thread := k.rateTag("author", "a1"), k.rateTag("thread", "t1")

@@ -117,9 +117,8 @@ func (s *Store) rateTakeCall(g *rateGroup, checkID string) (keys []string, args 
 	keys = make([]string, 0, len(g.takes)+3)
 	args = make([]any, 0, 3*len(g.takes)+7)
 	args = append(args, len(g.takes), flag(g.dup != nil || g.request != nil), flag(g.history))
-	tag := s.keys.rateTag(g.kind, g.value)
+	keys = s.keys.appendRates(keys, g.kind, g.value, g.takes)
 	for _, t := range g.takes {
-		keys = append(keys, rateIn(tag, t.Rule.Name))
 		args = append(args, t.Rule.Interval().Microseconds(), t.Rule.Burst, flag(t.Rule.Shadow))
 	}
 	switch {
