@@ -164,7 +164,9 @@ const (
 //	moderation.ErrExportTooLarge      FAILED_PRECONDITION EXPORT_TOO_LARGE          PreconditionFailure type "EXPORT", subject "author_email";
 //	                                                                                metadata "max_comments", "max_bytes"
 //	context.DeadlineExceeded          DEADLINE_EXCEEDED   DEADLINE_EXCEEDED         -
-//	context.Canceled                  CANCELLED           CANCELLED                 -
+//	context.Canceled, also under      CANCELLED           CANCELLED                 -
+//	  comment.ErrUnavailable (a Redis
+//	  call the client's leaving cut)
 //	errMissingKey (auth)              UNAUTHENTICATED     API_KEY_MISSING           - (no or malformed "authorization: Bearer <key>")
 //	errUnknownKey (auth)              UNAUTHENTICATED     API_KEY_INVALID           -
 //	*permissionError, role too low    PERMISSION_DENIED   ROLE_NOT_ALLOWED          metadata "method", "role", "required_role"
@@ -364,6 +366,14 @@ func statusFor(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, moderation.ErrWatcherBehind):
 		return withDetails(codes.Unavailable, "this stream fell behind: its client left events unread too long, and some were dropped; "+
 			"reconnect and list the queue", ReasonWatchFellBehind, nil, retryInfo(StoreRetryDelay)), false
+
+	case errors.Is(err, comment.ErrUnavailable) && errors.Is(err, context.Canceled):
+		// A Redis call cut short because the call's context was cancelled: the client went away
+		// (a moderator closing a watch while the server reads an event's comment, a site giving up
+		// on a slow page), not Redis. Read as STORE_UNAVAILABLE, every watch closed at the wrong
+		// moment was a "store unavailable" WARN line, which holds back the next one (a real
+		// outage's cause) for 10 s, and an UNAVAILABLE in the metrics operators alert on.
+		return withDetails(codes.Canceled, "the call was cancelled", ReasonCancelled, nil), false
 
 	case errors.Is(err, comment.ErrUnavailable):
 		return withDetails(codes.Unavailable, "the store is unavailable; retry later", ReasonStoreUnavailable, nil,

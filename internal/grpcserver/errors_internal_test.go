@@ -200,6 +200,14 @@ func TestStatusFor(t *testing.T) {
 			},
 		},
 		{
+			// go-redis returns the context's error when the client leaves mid-call; the store
+			// wraps it as unavailable, as it cannot tell the caller's context from Redis's.
+			name:        "store unavailable that carries a cancellation reads as cancelled",
+			err:         fmt.Errorf("get comment: %w: %w", comment.ErrUnavailable, context.Canceled),
+			wantCode:    codes.Canceled,
+			wantDetails: []any{&errdetails.ErrorInfo{Reason: ReasonCancelled, Domain: ErrorDomain}},
+		},
+		{
 			name:     "a watcher that fell behind is not told the store is unavailable",
 			err:      fmt.Errorf("watch: %w", moderation.ErrWatcherBehind),
 			wantCode: codes.Unavailable,

@@ -843,3 +843,54 @@ func TestFaultDeleteBanRetriedAfterDeadline(t *testing.T) {
 		"AUDIT_ACTION_UNBAN by "+modKeyName+": ",
 		"AUDIT_ACTION_BAN by "+modKeyName+": bot net")
 }
+
+// TestFaultClientCancelsDuringRedisCall cancels a call while its Redis call waits for a reply that
+// never comes (the client gave up on a slow page, a moderator closed a watch as an event's comment
+// was read). Redis is fine: the call must be logged and counted as CANCELLED, not as the store
+// being unavailable, whose WARN line (one per 10 s) would hide the cause of a real outage and whose
+// UNAVAILABLE count operators alert on.
+func TestFaultClientCancelsDuringRedisCall(t *testing.T) {
+	rs := redistest.Start(t)
+	proxy := startFaultProxy(t, rs.Addr)
+	// No call timeout: only the client's cancellation ends the call.
+	e := newEnv(t, envOptions{redisAddr: proxy.addr})
+	const method = "ListComments"
+	e.submit(t, validSubmission("cancelled", "a comment to list"))
+
+	// Redis runs every command, and no reply comes back.
+	proxy.addToxic(t, "hang", "timeout", "downstream", map[string]any{"timeout": 0})
+	ctx, cancel := context.WithCancel(e.as(t, siteKeyName))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.site.ListComments(ctx, &commentdv1.ListCommentsRequest{ThreadId: "cancelled"})
+		done <- err
+	}()
+	started := func() bool {
+		n, err := metricValue(e.reg, "grpc_server_started_total", map[string]string{"grpc_method": method})
+		return err == nil && n == 1
+	}
+	if !eventually(30*time.Second, started) {
+		t.Fatalf("called %s with Redis's replies held back: the server never started it", method)
+	}
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled %s, got %v; want Canceled", method, err)
+	}
+	var lines []logLine
+	if !eventually(30*time.Second, func() bool {
+		lines = e.logs.find(t, "rpc", map[string]string{"method": "/commentd.v1.CommentService/" + method})
+		return len(lines) == 1
+	}) {
+		t.Fatalf("cancelled %s: got %d access-log lines for it, want 1:\n%s", method, len(lines), e.logs.String())
+	}
+	if code := lines[0]["code"]; code != codes.Canceled.String() {
+		t.Errorf("cancelled %s while its Redis call waited, access log code = %v, want %v", method, code, codes.Canceled)
+	}
+	if n, err := metricValue(e.reg, "grpc_server_handled_total", map[string]string{"grpc_method": method, "grpc_code": codes.Unavailable.String()}); err == nil && n != 0 {
+		t.Errorf("cancelled %s while its Redis call waited, grpc_server_handled_total{grpc_code=%q} = %v, want 0", method, codes.Unavailable, n)
+	}
+	if got := e.logs.find(t, "store unavailable", nil); len(got) != 0 {
+		t.Errorf("cancelled %s while its Redis call waited, got %q log lines %v; want none: Redis was fine", method, "store unavailable", got)
+	}
+}

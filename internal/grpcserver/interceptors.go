@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -152,7 +153,7 @@ func (m errorMapper) mapErr(ctx context.Context, method string, err error) error
 			slog.String("request_id", RequestIDFrom(ctx)),
 			slog.String("error", err.Error()))
 	}
-	if m.unavailable != nil && errors.Is(err, comment.ErrUnavailable) {
+	if m.unavailable != nil && st.Code() == codes.Unavailable && errors.Is(err, comment.ErrUnavailable) {
 		if ok, skipped := m.unavailable.Allow(time.Now()); ok {
 			// A store error names Redis's refusal or the network's, never a comment's data: key
 			// names hold no personal data, and scripts' errors quote only their own text.
