@@ -205,6 +205,55 @@ func TestClusterPingFailsWhenAMasterIsDown(t *testing.T) {
 	}
 }
 
+// A master that answers PING may still refuse every command on keys: a node whose cluster_state
+// is fail answers CLUSTERDOWN to them, as every node does for a while after a lost master comes
+// back (until the others clear its failure, twice cluster-node-timeout after they marked it).
+// Here the first master gives up one of its slots, which leaves a slot served by no one in its
+// own view, and the health check must see that node's cluster down until the slot is back.
+func TestClusterPingFailsWhileANodeSaysTheClusterIsDown(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	s := clusterStore(t, cluster)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping on a healthy cluster = %v, want nil", err)
+	}
+	node := redistest.Client(t, cluster.Addrs[0])
+	if err := node.Do(ctx, "CLUSTER", "DELSLOTS", 0).Err(); err != nil {
+		t.Fatalf("CLUSTER DELSLOTS 0 on %s: %v", cluster.Addrs[0], err)
+	}
+	waitClusterState(ctx, t, node, "fail")
+	for i := range 3 {
+		if err := s.Ping(ctx); !errors.Is(err, comment.ErrUnavailable) {
+			t.Fatalf("Ping %d while %s reports cluster_state:fail = %v, want comment.ErrUnavailable", i, cluster.Addrs[0], err)
+		}
+	}
+	if err := node.Do(ctx, "CLUSTER", "ADDSLOTS", 0).Err(); err != nil {
+		t.Fatalf("CLUSTER ADDSLOTS 0 on %s: %v", cluster.Addrs[0], err)
+	}
+	waitClusterState(ctx, t, node, "ok")
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping once every node reports cluster_state:ok again = %v, want nil", err)
+	}
+}
+
+// waitClusterState waits until the node's CLUSTER INFO reports cluster_state:state.
+func waitClusterState(ctx context.Context, t *testing.T, node *redis.Client, state string) {
+	t.Helper()
+	for {
+		info, err := node.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:"+state+"\r\n") {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %s: cluster_state never became %s (last CLUSTER INFO: %q, %v)", node.Options().Addr, state, info, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // One Cluster node given as a standalone server is refused with the address forms that work; the
 // same node as a Cluster seed passes.
 func TestCheckDurabilityRefusesOneClusterNodeAsStandalone(t *testing.T) {

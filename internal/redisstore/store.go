@@ -138,17 +138,16 @@ func (s *Store) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks that Redis answers, for the health check. On a Cluster every master must answer:
-// PING goes to one node only, and a node answers it even while the cluster is down (a master lost,
-// its slots served by no one) and every command on keys fails. Elsewhere the server must also be
-// a master (ErrReplicaNode otherwise): a master demoted to a replica behind a fixed address (a
-// failover done by hand, or by a tool that moves no address) answers PING and refuses every write.
-// A server that refuses INFO (some managed services) is taken as a master.
+// Ping checks that Redis answers, for the health check. On a Cluster every master must answer,
+// and say the cluster is up (clusterUp): a node answers PING, and every command without a key,
+// even while the cluster is down, and then refuses every command on keys (CLUSTERDOWN). Elsewhere
+// the server must also be a master (ErrReplicaNode otherwise): a master demoted to a replica
+// behind a fixed address (a failover done by hand, or by a tool that moves no address) answers
+// PING and refuses every write. A server that refuses INFO (some managed services) is taken as a
+// master.
 func (s *Store) Ping(ctx context.Context) error {
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		return storeError("ping", cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-			return n.Ping(ctx).Err()
-		}))
+		return storeError("ping", cc.ForEachMaster(ctx, clusterUp))
 	}
 	var (
 		ping *redis.StatusCmd
@@ -173,6 +172,30 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("redisstore: ping: %w", ErrReplicaNode)
 	}
 	return nil
+}
+
+// errClusterDown is a Cluster node's CLUSTER INFO saying cluster_state:fail, while it refuses
+// every command on keys: a master was lost and its slots are served by no one, or it came back
+// and the other nodes have not yet cleared its failure (twice cluster-node-timeout after they
+// marked it), or this node is cut off from most masters. It is no reply of Redis, so storeError
+// counts it unavailable.
+var errClusterDown = errors.New("the node reports cluster_state:fail")
+
+// clusterUp checks that the Cluster node n answers and serves commands on keys. A node that
+// refuses CLUSTER INFO (a user without the permission) is taken at its PING.
+func clusterUp(ctx context.Context, n *redis.Client) error {
+	info, err := n.ClusterInfo(ctx).Result()
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply) && !unavailable(err):
+		return n.Ping(ctx).Err()
+	case err != nil:
+		return err
+	case strings.Contains(info, "cluster_state:ok"):
+		return nil
+	default:
+		return fmt.Errorf("node %s: %w", n.Options().Addr, errClusterDown)
+	}
 }
 
 // storeError translates a go-redis error at the edge of the store:
