@@ -313,14 +313,16 @@ func (c *Campaigns) Run(ctx context.Context) error {
 		from := c.lastID
 		c.mu.Unlock()
 		res, err := c.s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{c.s.keys.campaignStream(), from}, Count: 100, Block: c.block}).Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			continue
-		case err != nil:
+		if err != nil && !errors.Is(err, redis.Nil) {
 			failing = c.failed(ctx, failing, "read campaign sightings", err)
 			continue
 		}
-		failing = false
+		if failing {
+			// The failure was logged as a WARN: say that it ended, as the spam model's reader
+			// does, so an operator reading the log knows other servers' campaigns are seen again.
+			c.log.InfoContext(ctx, "campaign sightings readable again")
+			failing = false
+		}
 		for _, st := range res {
 			for _, m := range st.Messages {
 				forget = c.apply(m, true) || forget
@@ -366,7 +368,10 @@ func (c *Campaigns) write(ctx context.Context) {
 			failing = true
 			continue
 		}
-		failing = false
+		if failing {
+			c.log.InfoContext(ctx, "campaign sightings written again")
+			failing = false
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 )
 
@@ -218,4 +220,72 @@ func streamReads(stats string) int {
 		}
 	}
 	return n
+}
+
+// lockedLog collects log lines written from several goroutines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// TestCampaignsLogRecovery: the reader and the writer each log one WARN when Redis goes away, and
+// say when it answers again, so an operator reading the log knows that the outage ended for
+// them too (the spam model's reader says so as well).
+func TestCampaignsLogRecovery(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redistest.Client(t, srv.Addr)
+	s, err := New(context.Background(), rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	var logs lockedLog
+	c := NewCampaigns(s, CampaignsOptions{Keep: time.Hour, FlushEvery: 20 * time.Millisecond, Block: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	runCampaigns(t, c)
+	waitFor := func(what string, lines ...string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := logs.String()
+			missing := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.Contains(got, l) })
+			if len(missing) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: after 30s the log lacks %q:\n%s", what, missing, got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	srv.Stop()
+	// A sighting made meanwhile waits in pending, so the writer meets the outage too.
+	fp := spam.SimHash("A text seen while Redis was away, handed over when it is back")
+	if _, err := c.Observe(context.Background(), spam.Sighting{Fingerprint: fp, AuthorKey: "author-a", At: time.Now()}, time.Hour, spam.MaxMatchDistance); err != nil {
+		t.Fatalf("Observe with Redis stopped = %v, want the sighting kept in memory", err)
+	}
+	// The reader fails loading or reading, whichever it was doing.
+	const readerDown = "failed; campaigns on other servers are not seen until Redis answers"
+	waitFor("Redis stopped", readerDown, "write campaign sightings failed")
+	if got := logs.String(); strings.Contains(got, "readable again") || strings.Contains(got, "written again") {
+		t.Fatalf("Redis stopped: the log says it answers again:\n%s", got)
+	}
+	srv.Restart(t)
+	waitFor("Redis restarted", "campaign sightings readable again", "campaign sightings written again")
+	if n := strings.Count(logs.String(), readerDown); n != 1 {
+		t.Errorf("one outage: the reader logged its failure %d times, want once:\n%s", n, logs.String())
+	}
 }
