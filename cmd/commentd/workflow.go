@@ -32,9 +32,10 @@ func buildWorkflow(opts moderation.Options, store *redisstore.Store, cfg *config
 	return opts
 }
 
-// Learning from decisions a server stored but did not learn from (it stopped in between): every
-// learnPendingEvery, the decisions older than learnPendingGrace (Decide learns its own within
-// milliseconds; the grace keeps the two apart) are learnt, in batches, until none is left.
+// Learning from decisions a server stored but did not learn from (it stopped in between, or Redis
+// failed after the decision was stored): every learnPendingEvery, the decisions older than
+// learnPendingGrace (Decide learns its own within milliseconds; the grace keeps the two apart) are
+// learnt, in batches, until none is left.
 const (
 	learnPendingEvery = 5 * time.Second
 	learnPendingGrace = 30 * time.Second
@@ -50,7 +51,7 @@ func learnPending(ctx context.Context, log *slog.Logger, mod *moderation.Service
 		for range 10 {
 			n, err := mod.LearnPending(ctx, grace)
 			if n > 0 {
-				log.InfoContext(ctx, "learnt from decisions stored without their learning (a server stopped in between)", "count", n)
+				log.InfoContext(ctx, "learnt from decisions stored without their learning (a server stopped, or Redis failed, between storing and learning)", "count", n)
 			}
 			if err != nil {
 				if !failing && ctx.Err() == nil {
