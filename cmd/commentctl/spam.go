@@ -313,7 +313,7 @@ func (c *cli) printTrained(model string, examples []spam.Example, repeated int) 
 		}
 	}
 	if c.output == "json" {
-		return writePlainJSON(c.stdout, map[string]any{"model": model, "trained": len(examples), "spam": nSpam, "ham": len(examples) - nSpam, "already_trained": repeated})
+		return writePlainJSON(c.stdout, map[string]any{"model": model, "trained": len(examples), "spam": nSpam, "ham": len(examples) - nSpam, "alreadyTrained": repeated})
 	}
 	_, err := fmt.Fprintf(c.stdout, "Trained %s with %d examples (%d spam, %d not spam).\n", modelName(model), len(examples), nSpam, len(examples)-nSpam)
 	if err == nil && repeated > 0 {
@@ -517,22 +517,22 @@ func decisionFromProto(d commentdv1.SpamDecision) spam.Decision {
 type evalJSON struct {
 	Model         string   `json:"model"`
 	Trained       int      `json:"trained"`
-	TestSpam      int      `json:"test_spam"`
-	TestHam       int      `json:"test_ham"`
-	SpamCaught    *float64 `json:"spam_caught"`
-	SpamHeld      *float64 `json:"spam_held"`
-	SpamPublished *float64 `json:"spam_published"`
-	HamMarkedSpam *float64 `json:"ham_marked_spam"`
-	HamHeld       *float64 `json:"ham_held"`
+	TestSpam      int      `json:"testSpam"`
+	TestHam       int      `json:"testHam"`
+	SpamCaught    *float64 `json:"spamCaught"`
+	SpamHeld      *float64 `json:"spamHeld"`
+	SpamPublished *float64 `json:"spamPublished"`
+	HamMarkedSpam *float64 `json:"hamMarkedSpam"`
+	HamHeld       *float64 `json:"hamHeld"`
 	F1            *float64 `json:"f1"`
 	MCC           *float64 `json:"mcc"`
 	TP            int      `json:"tp"`
 	FN            int      `json:"fn"`
 	FP            int      `json:"fp"`
 	TN            int      `json:"tn"`
-	ModeratorLoad float64  `json:"moderator_load"`
-	DecisionsSpam [3]int   `json:"decisions_spam"` // publish, hold, spam
-	DecisionsHam  [3]int   `json:"decisions_ham"`
+	ModeratorLoad float64  `json:"moderatorLoad"`
+	DecisionsSpam [3]int   `json:"decisionsSpam"` // publish, hold, spam
+	DecisionsHam  [3]int   `json:"decisionsHam"`
 }
 
 func (c *cli) printEval(model string, trained int, t spam.Tally) error {

@@ -347,7 +347,7 @@ func TestSpamTrainResends(t *testing.T) {
 	again := invocation{args: withServer(addr, "spam", "train", file, "-o", "json")}.run(t)
 	var out struct {
 		Trained        int `json:"trained"`
-		AlreadyTrained int `json:"already_trained"`
+		AlreadyTrained int `json:"alreadyTrained"`
 	}
 	if err := json.Unmarshal([]byte(again.stdout), &out); again.code != exitOK || err != nil {
 		t.Fatalf("the same file again: got exit %d, stdout %q (%v), stderr %q", again.code, again.stdout, err, again.stderr)
@@ -361,7 +361,7 @@ func TestSpamTrainResends(t *testing.T) {
 		t.Errorf("the same file again: got request ids diff (-first run +second):\n%s", diff)
 	}
 	if out.Trained != len(xs) || out.AlreadyTrained != len(xs) || len(st.trained[""]) != len(xs) {
-		t.Errorf("the same file again: got trained %d, already_trained %d and %d stored, want %d, %d and %d", out.Trained, out.AlreadyTrained, len(st.trained[""]), len(xs), len(xs), len(xs))
+		t.Errorf("the same file again: got trained %d, alreadyTrained %d and %d stored, want %d, %d and %d", out.Trained, out.AlreadyTrained, len(st.trained[""]), len(xs), len(xs), len(xs))
 	}
 	text := invocation{args: withServer(addr, "spam", "train", file)}.run(t)
 	if !strings.Contains(text.stdout, "1200 of them had been trained already (by an earlier run") {
@@ -486,9 +486,9 @@ func TestSpamEval(t *testing.T) {
 	var out struct {
 		Model         string  `json:"model"`
 		Trained       int     `json:"trained"`
-		SpamCaught    float64 `json:"spam_caught"`
-		HamMarkedSpam float64 `json:"ham_marked_spam"`
-		HamHeld       float64 `json:"ham_held"`
+		SpamCaught    float64 `json:"spamCaught"`
+		HamMarkedSpam float64 `json:"hamMarkedSpam"`
+		HamHeld       float64 `json:"hamHeld"`
 		F1            float64 `json:"f1"`
 		MCC           float64 `json:"mcc"`
 	}
@@ -555,8 +555,8 @@ func TestSpamEvalOneClass(t *testing.T) {
 		{
 			name:       "no spam",
 			test:       []spam.Example{{Body: "nice piece"}, {Body: "maybe true"}, {Body: "i would buy it"}},
-			wantNull:   []string{"spam_caught", "spam_held", "spam_published", "f1", "mcc"},
-			wantNumber: []string{"ham_marked_spam", "ham_held", "moderator_load"},
+			wantNull:   []string{"spamCaught", "spamHeld", "spamPublished", "f1", "mcc"},
+			wantNumber: []string{"hamMarkedSpam", "hamHeld", "moderatorLoad"},
 			wantText: []string{
 				"spam caught         n/a  (no spam in the test file)",
 				"ham marked spam   33.3%",
@@ -567,8 +567,8 @@ func TestSpamEvalOneClass(t *testing.T) {
 		{
 			name:       "no ham",
 			test:       []spam.Example{{Body: "buy now", Spam: true}, {Body: "maybe later", Spam: true}},
-			wantNull:   []string{"ham_marked_spam", "ham_held", "mcc"},
-			wantNumber: []string{"spam_caught", "spam_held", "spam_published", "f1", "moderator_load"},
+			wantNull:   []string{"hamMarkedSpam", "hamHeld", "mcc"},
+			wantNumber: []string{"spamCaught", "spamHeld", "spamPublished", "f1", "moderatorLoad"},
 			wantText: []string{
 				"spam caught       50.0%  (marked spam; 50.0% more held, 0.0% published)",
 				"ham marked spam     n/a  (no ham in the test file)",

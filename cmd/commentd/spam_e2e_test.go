@@ -154,11 +154,11 @@ func TestSpamEndToEnd(t *testing.T) {
 	probe := check(text).GetSpamScore()
 	var eval struct {
 		Model         string  `json:"model"`
-		TestSpam      int     `json:"test_spam"`
-		TestHam       int     `json:"test_ham"`
-		SpamPublished float64 `json:"spam_published"`
-		HamMarkedSpam float64 `json:"ham_marked_spam"`
-		HamHeld       float64 `json:"ham_held"`
+		TestSpam      int     `json:"testSpam"`
+		TestHam       int     `json:"testHam"`
+		SpamPublished float64 `json:"spamPublished"`
+		HamMarkedSpam float64 `json:"hamMarkedSpam"`
+		HamHeld       float64 `json:"hamHeld"`
 		F1            float64 `json:"f1"`
 		MCC           float64 `json:"mcc"`
 	}
