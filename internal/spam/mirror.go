@@ -61,6 +61,24 @@ func (m *Mirror) Apply(c Change) bool {
 	if c.Seq != m.seq+1 {
 		return false
 	}
+	m.write(c)
+	m.seq = c.Seq
+	return true
+}
+
+// Patch writes the counts c lists and its totals whatever its sequence number, and leaves the
+// sequence number as it is. It is for the changes that arrive after a gap, while the caller waits to
+// Replace the whole mirror: each lists the counts its tokens have in the store, so they score as
+// they should meanwhile, and only the tokens of the missed changes keep old counts. Apply goes on
+// refusing the changes after the gap, since the sequence number still says where it began.
+func (m *Mirror) Patch(c Change) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.write(c)
+}
+
+// write applies c's counts and totals; m.mu is held.
+func (m *Mirror) write(c Change) {
 	for _, t := range c.Tokens {
 		if t.Spam <= 0 && t.Ham <= 0 {
 			delete(m.tokens, t.Token)
@@ -69,8 +87,6 @@ func (m *Mirror) Apply(c Change) bool {
 		m.tokens[t.Token] = [2]int64{max(t.Spam, 0), max(t.Ham, 0)}
 	}
 	m.totals = c.Totals
-	m.seq = c.Seq
-	return true
 }
 
 // Replace swaps in a whole model, read as of change seq. The mirror takes ownership of tokens.

@@ -44,6 +44,31 @@ func TestMirrorApply(t *testing.T) {
 	}
 }
 
+// TestMirrorPatch: a change after a gap writes the counts and totals it lists, but the mirror
+// stays at the change before the gap, so Apply goes on refusing what follows until a Replace.
+func TestMirrorPatch(t *testing.T) {
+	ctx := context.Background()
+	m := spam.NewMirror()
+	m.Replace(4, map[string][2]int64{"cash": {3, 1}, "name": {2, 0}}, spam.Totals{Spam: 3, Ham: 1, Vocabulary: 2})
+	m.Patch(spam.Change{Seq: 7, Tokens: []spam.TokenCount{{Token: "cash", Spam: 5, Ham: 1}, {Token: "song", Ham: 2}}, Totals: spam.Totals{Spam: 5, Ham: 3, Vocabulary: 3}})
+	m.Patch(spam.Change{Seq: 8, Tokens: []spam.TokenCount{{Token: "song"}}, Totals: spam.Totals{Spam: 5, Ham: 2, Vocabulary: 2}})
+	if m.Apply(spam.Change{Seq: 9, Tokens: []spam.TokenCount{{Token: "cash", Spam: 99}}}) {
+		t.Errorf("called Apply(seq 9) after patches from seq 7 on a mirror at 4, got true, want false")
+	}
+	s, h := make([]int64, 3), make([]int64, 3)
+	tot, err := m.TokenCounts(ctx, []string{"cash", "name", "song"}, s, h)
+	if err != nil {
+		t.Fatalf("called TokenCounts, got error %v", err)
+	}
+	// "name" was in none of the changes read: it keeps its old counts until a Replace.
+	if diff := cmp.Diff([][]int64{{5, 2, 0}, {1, 0, 0}}, [][]int64{s, h}); diff != "" {
+		t.Errorf("called TokenCounts after the patches, got counts diff (-want +got):\n%s", diff)
+	}
+	if want := (spam.Totals{Spam: 5, Ham: 2, Vocabulary: 2}); tot != want || m.Seq() != 4 || m.Len() != 2 {
+		t.Errorf("after the patches got totals %+v, seq %d, %d tokens; want %+v, seq 4, 2 tokens", tot, m.Seq(), m.Len(), want)
+	}
+}
+
 // BenchmarkMirrorMemory measures what a server's in-memory copy of the site's model holds after
 // moderators decided every comment of the YouTube Spam Collection (1,956 comments, each trained
 // once with its label): the distinct tokens, and the Go heap they take per token. It reports
