@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,11 +24,16 @@ import (
 // reaches every server's copy within milliseconds (the stream read returns as soon as an entry is
 // added). It implements spam.Counts.
 type SpamMirror struct {
-	s      *Store
-	mirror *spam.Mirror
-	block  time.Duration
-	check  time.Duration
-	log    *slog.Logger
+	s       *Store
+	mirror  *spam.Mirror
+	block   time.Duration
+	check   time.Duration
+	settle  time.Duration
+	maxWait time.Duration
+	log     *slog.Logger
+	now     func() time.Time // the clock Run times its reloads and checks by; tests replace it
+
+	loads atomic.Int64 // how many times Load read the whole model
 
 	mu     sync.Mutex
 	lastID string // the stream entry the copy is at; "" until loaded
@@ -40,20 +46,37 @@ type SpamMirrorOptions struct {
 	Block time.Duration
 	// Check is how often an idle Run compares the copy's change number with Redis's (default
 	// 30s), to notice a Redis that lost data or was flushed and start again from what it holds.
-	Check  time.Duration
-	Logger *slog.Logger // may be nil: no logs
+	Check time.Duration
+	// ReloadAfter is how long Run waits, once it finds changes missing, for the stream to bring no
+	// further gap before it loads the whole model again (default 1s). An erasure request makes one
+	// gap per labelled comment of the author, a few milliseconds to seconds apart as its walk finds
+	// them: one load for them all, not one each (each load reads the whole counts hash).
+	ReloadAfter time.Duration
+	// ReloadWithin bounds that wait from the first gap (default 5s), however many gaps follow.
+	ReloadWithin time.Duration
+	Logger       *slog.Logger // may be nil: no logs
 }
 
 var _ spam.Counts = (*SpamMirror)(nil)
 
 // NewSpamMirror returns the site model's mirror, empty until Load or Run.
 func NewSpamMirror(s *Store, opts SpamMirrorOptions) *SpamMirror {
-	m := &SpamMirror{s: s, mirror: spam.NewMirror(), block: opts.Block, check: opts.Check, log: opts.Logger}
+	m := &SpamMirror{s: s, mirror: spam.NewMirror(), block: opts.Block, check: opts.Check,
+		settle: opts.ReloadAfter, maxWait: opts.ReloadWithin, log: opts.Logger, now: time.Now}
 	if m.block <= 0 {
 		m.block = time.Second
 	}
 	if m.check <= 0 {
 		m.check = 30 * time.Second
+	}
+	if m.settle <= 0 {
+		m.settle = time.Second
+	}
+	if m.maxWait <= 0 {
+		m.maxWait = 5 * time.Second
+	}
+	if m.maxWait < m.settle {
+		m.maxWait = m.settle
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -72,7 +95,8 @@ func (m *SpamMirror) Train(ctx context.Context, tokens []string, isSpam bool, de
 	return err
 }
 
-// Seq returns the number of the last change the copy holds.
+// Seq returns the number of the last change the copy holds in full. After a gap in the changes
+// it stays at the change before the gap until Run loads the model again.
 func (m *SpamMirror) Seq() int64 { return m.mirror.Seq() }
 
 // Totals returns the copy's class and token totals.
@@ -138,36 +162,55 @@ func (m *SpamMirror) Load(ctx context.Context) error {
 	defer m.mu.Unlock()
 	m.mirror.Replace(seq, tokens, totals)
 	m.lastID = lastID
+	m.loads.Add(1)
 	return nil
 }
 
 // Run keeps the copy in step with Redis until ctx ends, then returns nil. It loads the model first
 // unless Load already did, and loads it again whenever it finds it missed changes (its place in
-// the stream was trimmed away, or Redis lost data). Errors are logged and retried with a pause:
-// while Redis is away the copy keeps scoring with what it has.
+// the stream was trimmed away, an erasure request emptied the stream, or Redis lost data). Errors
+// are logged and retried with a pause: while Redis is away the copy keeps scoring with what it has.
+//
+// A gap is not loaded at once: Run waits until no further gap has come for ReloadAfter, or
+// ReloadWithin since the first, so the gaps of one erasure request (one per labelled comment)
+// cost one load of the whole model on each server instead of one per comment. The wait is safe
+// because the copy keeps scoring with the counts Redis holds for nearly every token: the changes
+// read meanwhile are patched in (each lists the counts its tokens have in Redis, and the totals),
+// and only the tokens of the changes it could not read keep old counts. For an erasure those are
+// what the erased comments taught: their author's name and email domain features still count it
+// and their anonymised features lack it, as in the copy just before the erasure, for those few
+// comments out of all the model learnt, and for a few seconds at most. The stream lists none of
+// it meanwhile, and Redis no longer holds it: the load drops it from the copy too.
 func (m *SpamMirror) Run(ctx context.Context) error {
 	m.mu.Lock()
 	loaded := m.lastID != ""
 	m.mu.Unlock()
 	failing := false
-	reload := !loaded
-	lastCheck := time.Now()
+	reload := !loaded // load now, not after a wait
+	var g gaps
+	lastCheck := m.now()
 	for ctx.Err() == nil {
-		if reload {
+		if reload || g.due(m.now(), m.settle, m.maxWait) {
 			if err := m.Load(ctx); err != nil {
 				failing = m.failed(ctx, failing, "load spam model", err)
 				continue
 			}
-			reload = false
+			reload, g = false, gaps{}
+		}
+		block := m.block
+		if g.open() {
+			// Wake for the reload when it falls due, however quiet the stream. BLOCK 0 would
+			// wait for ever: never less than a millisecond.
+			block = min(block, max(g.at(m.settle, m.maxWait).Sub(m.now()), time.Millisecond))
 		}
 		m.mu.Lock()
 		from := m.lastID
 		m.mu.Unlock()
-		res, err := m.s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{m.s.keys.spamStream(""), from}, Count: 100, Block: m.block}).Result()
+		res, err := m.s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{m.s.keys.spamStream(""), from}, Count: 100, Block: block}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
-			if time.Since(lastCheck) >= m.check {
-				lastCheck = time.Now()
+			if now := m.now(); now.Sub(lastCheck) >= m.check {
+				lastCheck = now
 				reload = m.behind(ctx)
 			}
 			continue
@@ -181,17 +224,7 @@ func (m *SpamMirror) Run(ctx context.Context) error {
 		}
 		for _, st := range res {
 			for _, msg := range st.Messages {
-				c, err := decodeChange(msg)
-				if err != nil {
-					m.log.ErrorContext(ctx, "unreadable spam model change; reloading the model", "id", msg.ID, "error", err.Error())
-					reload = true
-					break
-				}
-				if !m.mirror.Apply(c) {
-					m.log.InfoContext(ctx, "spam model changes missed; reloading the model", "at", m.mirror.Seq(), "got", c.Seq)
-					reload = true
-					break
-				}
+				m.follow(ctx, msg, &g)
 				m.mu.Lock()
 				m.lastID = msg.ID
 				m.mu.Unlock()
@@ -199,6 +232,62 @@ func (m *SpamMirror) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// follow applies one stream entry to the copy, or notes a gap in g and patches what it can.
+func (m *SpamMirror) follow(ctx context.Context, msg redis.XMessage, g *gaps) {
+	c, err := decodeChange(msg)
+	switch {
+	case err != nil:
+		if !g.open() {
+			m.log.ErrorContext(ctx, "unreadable spam model change; reloading the model", "id", msg.ID, "error", err.Error())
+		}
+		g.note(m.now(), -1)
+	case g.open():
+		// Waiting for a reload: Apply would refuse every change, as the copy's number is the
+		// one before the first gap. Another gap pushes the reload back; a change next in line does not.
+		if c.Seq != g.seq+1 {
+			g.note(m.now(), c.Seq)
+		} else {
+			g.seq = c.Seq
+		}
+		m.mirror.Patch(c)
+	case !m.mirror.Apply(c):
+		m.log.InfoContext(ctx, "spam model changes missed; reloading the model", "at", m.mirror.Seq(), "got", c.Seq)
+		g.note(m.now(), c.Seq)
+		m.mirror.Patch(c)
+	}
+}
+
+// gaps are the gaps Run found in the changes since it last loaded the model; the zero value is none.
+type gaps struct {
+	first, last time.Time // when Run found the first and the last of them
+	seq         int64     // the number of the last change read (-1 after an unreadable one)
+}
+
+func (g *gaps) open() bool { return !g.first.IsZero() }
+
+// note records a gap found at now, in front of change seq.
+func (g *gaps) note(now time.Time, seq int64) {
+	if g.first.IsZero() {
+		g.first = now
+	}
+	g.last, g.seq = now, seq
+}
+
+// at is when the reload falls due: settle after the last gap, and no later than maxWait after
+// the first.
+func (g *gaps) at(settle, maxWait time.Duration) time.Time {
+	t := g.last.Add(settle)
+	if lim := g.first.Add(maxWait); lim.Before(t) {
+		t = lim
+	}
+	return t
+}
+
+// due reports whether there are gaps and their reload is due at now.
+func (g *gaps) due(now time.Time, settle, maxWait time.Duration) bool {
+	return g.open() && !now.Before(g.at(settle, maxWait))
 }
 
 // behind reports whether Redis's change number is below the copy's: Redis lost data or the model
