@@ -49,8 +49,14 @@ func Fingerprinted(body string, minChars int) bool {
 }
 
 // SimHash returns the fingerprint of body. Case, punctuation, white space and the look-alike
-// characters the tokeniser folds are ignored, so trivial variants of a text are identical.
+// characters the tokeniser folds are ignored, so trivial variants of a text are identical. The
+// body is read as the eye reads it (comment.Skeleton): a campaign that writes each copy with other
+// Greek or Cyrillic look-alikes, accents, marks stacked on the letters or invisible characters
+// between them shows readers one text, and gets one fingerprint. Skeleton returns ASCII text as
+// it is, so the fingerprints of ASCII text, which servers share through the campaign window, are
+// those they always were.
 func SimHash(body string) Fingerprint {
+	body = comment.Skeleton(body)
 	// The normalised text of most comments fits in a buffer on the stack; a longer body gets one
 	// on the heap, as every body did (about 2 kB per comment of 500 characters).
 	var stack [simHashStackRunes]rune

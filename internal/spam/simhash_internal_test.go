@@ -62,7 +62,8 @@ func TestSimHashMatchesReference(t *testing.T) {
 }
 
 // BenchmarkSimHash compares the bit counter with the original per-bit loop on a 500-character
-// comment: go test -run XXX -bench SimHash ./internal/spam/
+// comment, and measures comments of about 500 characters beyond ASCII (accented French, Russian),
+// which SimHash reads through comment.Skeleton first: go test -run XXX -bench SimHash ./internal/spam/
 func BenchmarkSimHash(b *testing.B) {
 	body := strings.Repeat("The council approved the budget after a long night of debate. ", 9)[:500]
 	var norm []rune
@@ -79,4 +80,15 @@ func BenchmarkSimHash(b *testing.B) {
 			simHashReference(norm)
 		}
 	})
+	for _, bc := range []struct{ name, body string }{
+		{"accented", strings.Repeat("Le conseil a approuvé le budget après une très longue nuit de débats. ", 8)},
+		{"cyrillic", strings.Repeat("Совет утвердил бюджет после долгой ночи споров. ", 11)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				SimHash(bc.body)
+			}
+		})
+	}
 }

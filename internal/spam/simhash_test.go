@@ -17,6 +17,10 @@ func TestSimHashNearDuplicates(t *testing.T) {
 		{"one word changed", base, "Hey everyone, check out my new channel where I post remixes of popular songs every week, please subscribe and like!"},
 		{"a name swapped in", base + " -- Kobe", base + " -- Jonas"},
 		{"look-alike letters", base, "Hey everyone, check out my new ｃｈａｎｎｅｌ where I post covers of popular songs every week, please subscribe and like!"},
+		{"cyrillic and greek look-alikes", base, "H\u0435y \u0435v\u0435ry\u03bfn\u0435, \u0441heck \u03bfut my new \u0441h\u0430nnel where I p\u03bfst covers of popular songs every week, please subscribe and like!"},
+		{"accents", base, "H\u00e9y \u00e9v\u00e9ryone, ch\u00e8ck o\u00fbt my new ch\u00e0nnel where I post covers of popular songs every week, please subscribe and like!"},
+		{"stacked marks", base, markLetters(base, "\u0336")},
+		{"invisible characters", base, "Hey every\u2063one, check\u200e out my new chan\u034fnel where I post cov\ufe0fers of popular songs every week, please subscribe and like!"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,6 +32,18 @@ func TestSimHashNearDuplicates(t *testing.T) {
 	}
 }
 
+// markLetters writes mark (combining marks) after every ASCII letter of s.
+func markLetters(s, mark string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			b.WriteString(mark)
+		}
+	}
+	return b.String()
+}
+
 func TestSimHashUnrelated(t *testing.T) {
 	texts := []string{
 		"Hey everyone, check out my new channel where I post covers of popular songs every week, please subscribe and like!",
@@ -36,6 +52,11 @@ func TestSimHashUnrelated(t *testing.T) {
 		"I made 500 dollars a day working from home with this simple trick, visit my profile to learn how it works.",
 		"The drummer in the background is completely out of sync with the music during the second chorus.",
 		"Honestly her voice live is even better than the studio version, I saw her in concert last year.",
+		// Read as the eye reads them, Cyrillic and Greek texts become partly Latin; unrelated
+		// ones must stay apart all the same.
+		"Эта песня напоминает мне лето, которое я провёл у бабушки в горах, такие хорошие воспоминания.",
+		"Барабанщик на заднем плане совсем не попадает в ритм музыки во время второго припева.",
+		"Ειλικρινά η φωνή της ζωντανά είναι ακόμα καλύτερη από την εκδοχή του στούντιο, την είδα πέρυσι.",
 	}
 	var sum, n int
 	for i := range texts {
@@ -51,6 +72,26 @@ func TestSimHashUnrelated(t *testing.T) {
 	// Unrelated fingerprints should differ in about half their 64 bits.
 	if mean := float64(sum) / float64(n); mean < 20 {
 		t.Errorf("mean SimHash distance of unrelated texts = %.1f, want about 32 (at least 20)", mean)
+	}
+}
+
+// TestSimHashStable: fingerprints are shared between servers through the campaign window, so
+// a server of another release must compute the same ones. These were computed before SimHash read
+// text through comment.Skeleton, which returns ASCII text as it is; the fullwidth letters and the
+// zero-width space of the last one were folded by SimHash itself, and Skeleton folds them alike.
+func TestSimHashStable(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		want spam.Fingerprint
+	}{
+		{"", 0xf52a15e9a9b5e89b},
+		{"Hey everyone, check out my new channel where I post covers of popular songs every week!", 0xd21b96c42f31fc52},
+		{"I made 500 dollars a day working from home with this simple trick, visit http://spam.example/x", 0xbed53a4a264507ab},
+		{"Hey everyone, check out my new \uff43\uff48\uff41\uff4e\uff4e\uff45\uff4c where I post cov\u200bers every week!", 0xd219aedc2f39f952},
+	} {
+		if got := spam.SimHash(tt.body); got != tt.want {
+			t.Errorf("SimHash(%q) = %016x, want %016x", tt.body, uint64(got), uint64(tt.want))
+		}
 	}
 }
 

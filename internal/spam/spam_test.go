@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,6 +330,80 @@ func TestCampaign(t *testing.T) {
 	}
 }
 
+// TestCampaignDisguisedCopies: a campaign that writes each copy with other look-alike letters,
+// accents, marks stacked on the letters or invisible characters shows readers the same text, and
+// must be held as a campaign all the same.
+func TestCampaignDisguisedCopies(t *testing.T) {
+	text := "Hey everyone, check out my new channel where I post covers of popular songs every week!"
+	// replace writes text with each of the letters in pairs (old, new, old, new...) replaced.
+	replace := func(pairs ...string) string { return strings.NewReplacer(pairs...).Replace(text) }
+	// after writes insert after every n-th letter of text.
+	after := func(insert string, n int) string {
+		var b strings.Builder
+		i := 0
+		for _, r := range text {
+			b.WriteRune(r)
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+				if i++; i%n == 0 {
+					b.WriteString(insert)
+				}
+			}
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name   string
+		copies [3]string // by three authors; the third is held
+	}{
+		{"cyrillic look-alikes", [3]string{
+			text,
+			replace("e", "\u0435", "o", "\u043e", "a", "\u0430"),
+			replace("c", "\u0441", "p", "\u0440", "y", "\u0443", "x", "\u0445"),
+		}},
+		{"greek look-alikes", [3]string{
+			text,
+			replace("o", "\u03bf", "i", "\u03b9", "k", "\u03ba"),
+			replace("a", "\u03b1", "v", "\u03bd", "p", "\u03c1", "H", "\u0397"),
+		}},
+		{"accents", [3]string{
+			text,
+			replace("e", "\u00e9", "o", "\u00f4", "a", "\u00e0"),
+			replace("e", "e\u0300", "u", "\u00fc", "i", "\u00ef", "c", "\u00e7"),
+		}},
+		{"stacked marks", [3]string{
+			text,
+			after("\u0336", 1),
+			after("\u0301\u0302\u0303", 2),
+		}},
+		{"invisible characters", [3]string{
+			after("\u2063", 2),
+			after("\u200e", 3),
+			after("\u034f\ufe0f", 1),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+			s, err := spam.NewScorer(spamtest.NewCounts(), spam.Options{
+				Campaigns: windowCampaigns{spam.NewWindow(time.Hour)},
+				Campaign:  spam.CampaignOptions{MinAuthors: 2, Window: time.Hour, Now: func() time.Time { return now }},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r spam.Result
+			for i, body := range tt.copies {
+				now = now.Add(time.Minute)
+				r = score(t, s, spam.Input{Body: body, UserAgent: ua, AuthorKey: fmt.Sprintf("author%d", i)})
+			}
+			if !slices.Contains(codes(r), spam.ReasonCampaign) {
+				t.Errorf("Score(%q) after two other authors posted %q and %q: reasons %v, want %s",
+					tt.copies[2], tt.copies[0], tt.copies[1], codes(r), spam.ReasonCampaign)
+			}
+		})
+	}
+}
+
 // TestCampaignSeesOtherAuthorsPastOnesManyCopies: one author's many copies (say, one on each of
 // hundreds of threads) must not hide the other authors of the same text from the campaign check.
 func TestCampaignSeesOtherAuthorsPastOnesManyCopies(t *testing.T) {
@@ -437,30 +512,54 @@ func BenchmarkScore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// withCampaign also runs the campaign check (its fingerprint), against a store that finds
+	// nothing: what the scorer itself spends, not the store.
+	withCampaign, err := spam.NewScorer(counts, spam.Options{Campaigns: noCampaigns{}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	for i := range 50 {
 		_ = s.Train(ctx, spam.Input{Body: spamBodies[i%len(spamBodies)]}, true)
 		_ = s.Train(ctx, spam.Input{Body: hamBodies[i%len(hamBodies)]}, false)
 	}
+	accented := strings.Repeat("Le conseil a approuvé le budget après une très longue nuit de débats. ", 8)
 	for _, bc := range []struct {
-		name string
-		body string
+		name     string
+		body     string
+		campaign bool
 	}{
-		{"repetitive", strings.Repeat("check out my new channel, it has great songs! ", 10) + "http://example.com/c"},
-		{"varied", benchBody},
+		{"repetitive", strings.Repeat("check out my new channel, it has great songs! ", 10) + "http://example.com/c", false},
+		{"varied", benchBody, false},
+		{"varied-campaign", benchBody, true},
+		// Accents, as in most languages written in Latin letters: the campaign check reads such
+		// text through comment.Skeleton, which ASCII text skips.
+		{"accented", accented, false},
+		{"accented-campaign", accented, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			in := spam.Input{Body: bc.body, UserAgent: ua}
 			// Train the comment itself, so every one of its tokens is found in the counts.
 			_ = s.Train(ctx, in, true)
+			scorer := s
+			if bc.campaign {
+				scorer, in.AuthorKey = withCampaign, "author"
+			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Score(ctx, in); err != nil {
+				if _, err := scorer.Score(ctx, in); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
+}
+
+// noCampaigns is a spam.Campaigns that records nothing and finds nothing.
+type noCampaigns struct{}
+
+func (noCampaigns) Observe(context.Context, spam.Sighting, time.Duration, int) ([]spam.Sighting, error) {
+	return nil, nil
 }
 
 // MinTrained counts each class: many spam and too little ham still abstains.
