@@ -31,18 +31,18 @@ func Skeleton(text string) string {
 	b.Grow(len(text))
 	latin := false // the last letter written is Latin, Greek or Cyrillic (or was made Latin)
 	for _, r := range text {
-		switch {
-		case privacy.Invisible(r):
+		switch c := classOf(r); c {
+		case classInvisible:
 			continue
-		case unicode.Is(unicode.Mn, r):
+		case classMark:
 			if latin {
 				continue
 			}
 		default:
-			if l, ok := lookAlikes[r]; ok {
-				r = l
+			if int(r) < len(lookAlikeOf) && lookAlikeOf[r] != 0 {
+				r = lookAlikeOf[r]
 			}
-			latin = r < utf8.RuneSelf && unicode.IsLetter(r) || r >= utf8.RuneSelf && unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic)
+			latin = c == classLatin
 		}
 		b.WriteRune(r)
 	}
@@ -67,8 +67,71 @@ var lookAlikes = map[rune]rune{
 	'ı': 'i', 'ɑ': 'a', 'ɡ': 'g',
 }
 
+// runeClass is what Skeleton does with a character.
+type runeClass uint8
+
+const (
+	classOther     runeClass = iota // kept; the marks after it are kept too
+	classLatin                      // a letter of Latin, Greek or Cyrillic: the marks after it go
+	classMark                       // a combining mark (Mn)
+	classInvisible                  // dropped (privacy.Invisible)
+)
+
+// classify returns r's class from the Unicode tables. A look-alike is Greek or Cyrillic, or Latin
+// ("ı"), so it is classLatin before and after it is made Latin.
+func classify(r rune) runeClass {
+	switch {
+	case privacy.Invisible(r):
+		return classInvisible
+	case unicode.Is(unicode.Mn, r):
+		return classMark
+	case r < utf8.RuneSelf && unicode.IsLetter(r) || r >= utf8.RuneSelf && unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic):
+		return classLatin
+	}
+	return classOther
+}
+
+// runeClasses holds classify of the characters that make up Latin, Greek and Cyrillic text once
+// decomposed (NFKD), combining marks included: looking them up in several Unicode tables for each
+// character was most of Skeleton's cost, which the campaign check pays for every comment beyond
+// ASCII.
+var runeClasses = func() (t [0x800]runeClass) {
+	for r := range t {
+		t[r] = classify(rune(r))
+	}
+	return t
+}()
+
+func classOf(r rune) runeClass {
+	if int(r) < len(runeClasses) {
+		return runeClasses[r]
+	}
+	return classify(r)
+}
+
+// lookAlikeOf is lookAlikes indexed by rune (0: none), which Skeleton reads without hashing. Its
+// length covers the letters lookAlikes holds (Cyrillic ends at U+052F); one beyond it panics
+// at start-up, so every test catches it.
+var lookAlikeOf = func() (t [0x530]rune) {
+	for from, to := range lookAlikes {
+		t[from] = to
+	}
+	return t
+}()
+
+// isASCII reports whether s is all ASCII. Every comment the campaign check fingerprints passes
+// here first, so it tests eight bytes at a time: a byte-by-byte loop cost about 5 % of the
+// fingerprint of an ASCII comment.
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
 		}

@@ -35,12 +35,31 @@ func TestSkeleton(t *testing.T) {
 		{"devanagari signs kept", "\u0915\u093f", "\u0915", false},
 		{"japanese voicing kept", "\u30ac", "\u30ab", false},
 		{"hangul", "\ud55c\uad6d", "\ud55c\uad6d", true},
+		// The test for ASCII text reads eight bytes at a time, then the rest one by one.
+		{"look-alike past eight bytes", "play at casino c\u0430sino tonight", "play at casino casino tonight", true},
+		{"look-alike in the last bytes", "play at the very best casin\u03bf", "play at the very best casino", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := strings.ToLower(comment.Skeleton(tt.a)), strings.ToLower(comment.Skeleton(tt.b))
 			if (a == b) != tt.same {
 				t.Errorf("Skeleton(%q) = %q, Skeleton(%q) = %q; want the same: %v", tt.a, a, tt.b, b, tt.same)
+			}
+		})
+	}
+}
+
+// BenchmarkSkeleton reads comments of about 500 characters: go test -run XXX -bench Skeleton ./internal/comment/
+func BenchmarkSkeleton(b *testing.B) {
+	for _, bc := range []struct{ name, text string }{
+		{"ascii", strings.Repeat("The council approved the budget after a long night of debate. ", 8)},
+		{"accented", strings.Repeat("Le conseil a approuvé le budget après une très longue nuit de débats. ", 8)},
+		{"cyrillic", strings.Repeat("Совет утвердил бюджет после долгой ночи споров. ", 11)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				comment.Skeleton(bc.text)
 			}
 		})
 	}
