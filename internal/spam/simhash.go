@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/commentd/commentd/internal/comment"
 )
@@ -56,26 +57,16 @@ func Fingerprinted(body string, minChars int) bool {
 // it is, so the fingerprints of ASCII text, which servers share through the campaign window, are
 // those they always were.
 func SimHash(body string) Fingerprint {
-	body = comment.Skeleton(body)
 	// The normalised text of most comments fits in a buffer on the stack; a longer body gets one
 	// on the heap, as every body did (about 2 kB per comment of 500 characters).
 	var stack [simHashStackRunes]rune
-	norm := stack[:0]
+	buf := stack[:0]
 	if len(body) > len(stack) {
-		norm = make([]rune, 0, len(body))
+		buf = make([]rune, 0, len(body))
 	}
-	space := true
-	for _, r := range body {
-		r = fold(r)
-		switch {
-		case r == ignoredRune:
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			norm = append(norm, unicode.ToLower(r))
-			space = false
-		case !space:
-			norm = append(norm, ' ')
-			space = true
-		}
+	norm, ascii := appendASCIIText(buf, body)
+	if !ascii {
+		norm = appendText(buf, comment.Skeleton(body))
 	}
 	var c bitCounter
 	if len(norm) <= shingleRunes {
@@ -93,6 +84,49 @@ func SimHash(body string) Fingerprint {
 		}
 	}
 	return f
+}
+
+// appendText appends the text SimHash hashes to norm: the letters and digits of body in lower
+// case, each run of other characters as one space, the characters fold ignores left out.
+func appendText(norm []rune, body string) []rune {
+	space := true
+	for _, r := range body {
+		r = fold(r)
+		switch {
+		case r == ignoredRune:
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			norm = append(norm, unicode.ToLower(r))
+			space = false
+		case !space:
+			norm = append(norm, ' ')
+			space = true
+		}
+	}
+	return norm
+}
+
+// appendASCIIText is appendText for ASCII text, a byte at a time and without the Unicode tables,
+// and in the same pass the test for it: most comments are ASCII, and SimHash reads them no slower
+// than before it read text through comment.Skeleton. At the first byte beyond ASCII it stops and
+// reports false, leaving part of body appended.
+func appendASCIIText(norm []rune, body string) ([]rune, bool) {
+	space := true
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c >= utf8.RuneSelf:
+			return norm, false
+		case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+			norm = append(norm, rune(c))
+			space = false
+		case 'A' <= c && c <= 'Z':
+			norm = append(norm, rune(c+'a'-'A'))
+			space = false
+		case !space:
+			norm = append(norm, ' ')
+			space = true
+		}
+	}
+	return norm, true
 }
 
 // simHashStackRunes is the length of SimHash's buffer on the stack, in runes (4 kB).

@@ -4,11 +4,14 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
+
+	"github.com/commentd/commentd/internal/comment"
 )
 
 // simHashReference is SimHash as first written: one signed counter per bit and a branch per bit.
-// The fast bit counter must give exactly the same fingerprints, which are stored and compared
-// across servers.
+// The fast bit counter, and the reading of ASCII text a byte at a time, must give exactly the
+// same fingerprints, which are stored and compared across servers.
 func simHashReference(norm []rune) Fingerprint {
 	var weights [64]int
 	add := func(rs []rune) {
@@ -40,10 +43,18 @@ func TestSimHashMatchesReference(t *testing.T) {
 	long := strings.Repeat("Cheap watches and sunglasses at http://spam.example ", 40) // > 255 shingles
 	// Bodies that fill SimHash's stack buffer exactly, and that just do not fit it.
 	full, over := strings.Repeat("word ", simHashStackRunes/5), strings.Repeat("x", simHashStackRunes+1)
-	for _, body := range []string{"", "a", "short text", "The council approved the budget after a long night.", long, full, over} {
+	var ascii strings.Builder // every ASCII character
+	for c := range utf8.RuneSelf {
+		ascii.WriteByte(byte(c))
+	}
+	// Text beyond ASCII is read through comment.Skeleton, after an ASCII beginning that SimHash
+	// has read already, or in a body longer than its stack buffer.
+	bodies := []string{"", "a", "short text", "The council approved the budget after a long night.", long, full, over,
+		ascii.String(), "The council appro\u0301ved the b\u0443dget", "Le conseil a approuvé le budget", long + "caf\u00e9", over + "\u00e9"}
+	for _, body := range bodies {
 		var norm []rune
 		space := true
-		for _, r := range body {
+		for _, r := range comment.Skeleton(body) {
 			r = fold(r)
 			switch {
 			case r == ignoredRune:
