@@ -50,7 +50,8 @@ Say what to ban with exactly one of:
   --author KEY        an author by the author_key shown in the moderator view (show, queue -o json)
   --ip ADDR           one IPv4 address, or an IPv6 address's /64; the server hashes it and never stores it
   --range CIDR        a network, such as 203.0.113.0/24 (at most /8 wide for IPv4, /16 for IPv6;
-                      an IPv6 range must be wider than a /64, which --ip bans by its hash)
+                      kept in clear, so an IPv4 range must be /29 or wider and an IPv6 range wider
+                      than a /64, which --ip bans by its hash)
 
 --for takes a length such as 90m, 72h or 30d (days), or forever; without it the ban lasts until
 lifted with unban, as with forever. --reason (required, at most 500 characters) is kept with the ban for the other moderators,

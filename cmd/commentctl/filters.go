@@ -65,7 +65,8 @@ An entry is one of these kinds:
            the name written out, such as shop.example) or the author's email address
   email    one author's email address: the server keeps only a keyed hash and shows it masked
   ip       an IP address (kept only as a keyed hash, shown masked) or a range such as 198.51.100.0/24
-           (kept in clear, so an IPv6 range must be wider than a /64, one device's block)
+           (kept in clear, so an IPv4 range must be /29 or wider and an IPv6 range wider
+           than a /64, one device's block)
   regex    an RE2 regular expression of at most 200 bytes, ignoring case, that
            does not match empty text and compiles to at most 100 instructions
            (a large counted repetition such as {1,999} is refused); it is matched

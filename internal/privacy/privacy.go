@@ -596,7 +596,7 @@ func NarrowRange(p netip.Prefix) (what string, narrow bool) {
 	case sixToFour.Contains(a) && p.Bits()-16 > MaxRangeBitsIPv4:
 		b := a.As16()
 		v4 := netip.PrefixFrom(netip.AddrFrom4([4]byte(b[2:6])), min(p.Bits()-16, 32))
-		return fmt.Sprintf("a 6to4 range, which stands for the IPv4 %s, %d addresses or fewer, one home's or one link's", v4.Masked(), 1<<(32-MaxRangeBitsIPv4-1)), true
+		return fmt.Sprintf("a 6to4 range, which stands for the IPv4 %s (%d addresses or fewer, one home's or one link's)", v4.Masked(), 1<<(32-MaxRangeBitsIPv4-1)), true
 	case p.Bits() >= DeviceBitsIPv6:
 		return fmt.Sprintf("a range within one /%d, the block one phone or home network is given", DeviceBitsIPv6), true
 	}
