@@ -29,6 +29,8 @@ type spamChecks struct {
 	server    grpcserver.SpamOptions
 	// model returns what the site's model has learnt, as this server's copy holds it: what scores.
 	model func() spam.Totals
+	// loads returns how many times this server's copy read the whole model from Redis.
+	loads func() int64
 	// stop ends the background work and waits for it until ctx ends. Call it after the gRPC server
 	// has drained (so the last submissions' campaign sightings are written) and before Redis closes.
 	stop func(ctx context.Context)
@@ -112,6 +114,7 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		learner:   spam.NewLearner(store, keyring),
 		histories: store,
 		model:     mirror.Totals,
+		loads:     mirror.Loads,
 		server: grpcserver.SpamOptions{
 			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Threads: store, Histories: store}),
 			Filters: spam.NewFilters(store, keyring, spam.FiltersOptions{}),
@@ -151,6 +154,16 @@ func newSpamModelGauges(totals func() spam.Totals) prometheus.Collector {
 			[]string{"class"}, nil),
 		totals: totals,
 	}
+}
+
+// newSpamModelLoads returns the counter commentd_spam_model_loads_total: how many times this
+// server's copy of the model read the whole model from Redis (loads). Each reads every count of the
+// model; more than the one at start means changes were missed, most often by an erasure.
+func newSpamModelLoads(loads func() int64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "commentd_spam_model_loads_total",
+		Help: "Times this server's copy of the spam model read the whole model from Redis: one at start, then one per reload after missed changes (an erasure request, a trimmed change stream, data Redis lost). Each reads every count of the model.",
+	}, func() float64 { return float64(loads()) })
 }
 
 type spamModelGauges struct {

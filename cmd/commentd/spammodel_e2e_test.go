@@ -8,7 +8,8 @@ import (
 )
 
 // TestSpamModelGauges: /metrics shows what the spam model has learnt, from the start (nothing),
-// and each moderator's approval and spam mark as the model learns it.
+// and each moderator's approval and spam mark as the model learns it, without reading the
+// whole model again.
 func TestSpamModelGauges(t *testing.T) {
 	s := startCommentd(t, redistest.Shared(t), "-moderation-mode", "pre")
 	check := func(step string, wantSpam, wantHam float64) {
@@ -43,4 +44,9 @@ func TestSpamModelGauges(t *testing.T) {
 	check("one comment approved", 0, 1)
 	s.ctl(t, "spam", bad.GetId())
 	check("one comment marked spam", 1, 1)
+
+	// The copy read the whole model once, at start: decisions reach it as changes, not reloads.
+	if loads, ok := s.scrapeMetric(t, "commentd_spam_model_loads_total"); !ok || loads != 1 {
+		t.Errorf("after two decisions: /metrics commentd_spam_model_loads_total = %v (present %v), want 1 (the load at start)", loads, ok)
+	}
 }

@@ -166,6 +166,11 @@ func (m *SpamMirror) Load(ctx context.Context) error {
 	return nil
 }
 
+// Loads returns how many times the copy has read the whole model from Redis: once at start, and
+// once for each reload after missed changes (an erasure's, a trimmed stream, lost data). Each
+// reads every count, so operators watch it for reload storms.
+func (m *SpamMirror) Loads() int64 { return m.loads.Load() }
+
 // Run keeps the copy in step with Redis until ctx ends, then returns nil. It loads the model first
 // unless Load already did, and loads it again whenever it finds it missed changes (its place in
 // the stream was trimmed away, an erasure request emptied the stream, or Redis lost data). Errors
