@@ -10,8 +10,9 @@ import (
 	"github.com/commentd/commentd/internal/privacy"
 )
 
-// Skeleton returns text as the checks that compare it with other text read it (the word lists,
-// duplicate control, the campaign check): compatibility characters as their plain ones (NFKC),
+// Skeleton returns text as the checks that compare one author's text with another's read it (the
+// word lists, the campaign check; duplicate control, which compares an author's own resends,
+// keeps accents apart): compatibility characters as their plain ones (NFKC),
 // without invisible characters (privacy.Invisible), without the accents and other combining marks
 // on Latin, Greek and Cyrillic letters ("cásino", or a mark stacked on every letter), and with the
 // Greek and Cyrillic letters that look like Latin ones written as those ("саsinο" with a Cyrillic

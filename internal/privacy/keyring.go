@@ -329,8 +329,7 @@ func (k *Keyring) IPLimitKey(ip IP) string {
 		return k.IPKey(ip)
 	}
 	if sixToFour.Contains(ip.addr) {
-		b := ip.addr.As16()
-		return k.IPKey(IP{addr: netip.AddrFrom4([4]byte(b[2:6]))})
+		return k.IPKey(IP{addr: sixToFourIPv4(ip.addr)})
 	}
 	return k.hash("ip64", netip.PrefixFrom(ip.addr, DeviceBitsIPv6).Masked().String())
 }

@@ -594,8 +594,7 @@ func NarrowRange(p netip.Prefix) (what string, narrow bool) {
 	case a.Is4():
 		return "", false
 	case sixToFour.Contains(a) && p.Bits()-16 > MaxRangeBitsIPv4:
-		b := a.As16()
-		v4 := netip.PrefixFrom(netip.AddrFrom4([4]byte(b[2:6])), min(p.Bits()-16, 32))
+		v4 := netip.PrefixFrom(sixToFourIPv4(a), min(p.Bits()-16, 32))
 		return fmt.Sprintf("a 6to4 range, which stands for the IPv4 %s (%d addresses or fewer, one home's or one link's)", v4.Masked(), 1<<(32-MaxRangeBitsIPv4-1)), true
 	case p.Bits() >= DeviceBitsIPv6:
 		return fmt.Sprintf("a range within one /%d, the block one phone or home network is given", DeviceBitsIPv6), true
@@ -613,6 +612,12 @@ func MinRangeBits(a netip.Addr) int {
 
 // sixToFour is the 6to4 prefix (RFC 3056): 2002:V4ADDR::/48 is the network of the IPv4 address V4ADDR.
 var sixToFour = netip.MustParsePrefix("2002::/16")
+
+// sixToFourIPv4 returns the IPv4 address a 6to4 address holds in its bits 16 to 47.
+func sixToFourIPv4(a netip.Addr) netip.Addr {
+	b := a.As16()
+	return netip.AddrFrom4([4]byte(b[2:6]))
+}
 
 // String returns the masked form.
 func (ip IP) String() string { return ip.Masked() }

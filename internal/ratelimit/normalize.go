@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/commentd/commentd/internal/privacy"
 )
 
 // NormalizeText returns the form of a comment body that duplicate control compares: lower case,
@@ -76,7 +78,7 @@ func classify(r rune) runeClass {
 	switch {
 	case unicode.IsSpace(r):
 		return classSpace
-	case unicode.Is(unicode.Cf, r), unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+	case privacy.Invisible(r):
 		// Not only the format characters: a variation selector (the U+FE0F that follows most
 		// emoji, so "❤️" would keep it after its symbol is dropped) and the other characters
 		// Unicode says to draw as nothing, such as the Hangul fillers and the combining grapheme
