@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	// Against the import rules (see the package comment): bans answer with comment's validation
+	// error and page, hash with privacy.Keyring and read addresses and ranges as privacy does.
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
 )

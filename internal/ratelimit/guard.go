@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	// Against the import rules (see the package comment): the Guard answers with comment's
+	// outcomes (ErrUnavailable, ErrRequestReused, ErrRequestInProgress) and reads its AuthorHistory.
 	"github.com/commentd/commentd/internal/comment"
 )
 

@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	// Against the import rules (see the package comment): privacy.Invisible is the one list of
+	// invisible characters, shared by every check that compares text.
 	"github.com/commentd/commentd/internal/privacy"
 )
 

@@ -4,6 +4,15 @@
 //
 // The package knows nothing of Redis or gRPC: storage comes in through the Store and BanStore
 // interfaces declared here, and metrics through Observer.
+//
+// It imports comment and privacy, which the import rules keep out of ratelimit; neither imports
+// ratelimit, so no cycle can arise. From comment: Screener must take comment's types to fit
+// comment.Screener, the Guard answers with comment's outcomes (ErrUnavailable, ErrRequestReused,
+// ErrRequestInProgress, AuthorHistory) and bans with its validation error and page, so the API
+// maps them like every other. From privacy: the keyed hashes (privacy.Keyring), how an address is
+// read (its IPv4 inside a mapped, NAT64 or 6to4 form; the widest range allowed) and which
+// characters are invisible, each one definition that every check comparing addresses or text
+// shares. Each such import says what it is for.
 package ratelimit
 
 import (

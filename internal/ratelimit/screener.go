@@ -1,16 +1,13 @@
 package ratelimit
 
-// This file and ban.go import comment and privacy, which the import rules keep out of ratelimit:
-// Screener must take comment's types to fit comment.Screener, the keyed hashes come from
-// privacy.Keyring, and bans reuse comment's validation error and page so the API maps them like
-// every other. No cycle can arise: comment and privacy never import ratelimit.
-
 import (
 	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	// Against the import rules (see the package comment): Screener fits comment.Screener and
+	// hashes with privacy.Keyring.
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
 )

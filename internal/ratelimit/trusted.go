@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 
+	// Against the import rules (see the package comment): a trusted address or range is read as
+	// bans read it (privacy.ParseIP, IPFromAddr) and is no wider than a range ban (MinRangeBits).
 	"github.com/commentd/commentd/internal/privacy"
 )
 
