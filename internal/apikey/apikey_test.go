@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	// Only the tests import moderation: its names for the server's own actions are the ones
+	// reservedNames must refuse, and apikey itself keeps a copy so that it imports nothing of ours.
 	"github.com/commentd/commentd/internal/moderation"
 )
 
