@@ -221,16 +221,16 @@ func (r *Resealer) visit(rep *ResealReport, updates []SealedUpdate, id string, f
 	return updates
 }
 
-func (rep *ResealReport) countKey(id string) {
-	if _, ok := rep.ByKey[id]; !ok && len(rep.ByKey) >= maxKeyIDs {
+func (r *ResealReport) countKey(id string) {
+	if _, ok := r.ByKey[id]; !ok && len(r.ByKey) >= maxKeyIDs {
 		id = OtherKeys
 	}
-	rep.ByKey[id]++
+	r.ByKey[id]++
 }
 
-func (rep *ResealReport) unopened(u Unopened) {
-	rep.UnopenedCount++
-	if len(rep.Unopened) < MaxListedUnopened {
-		rep.Unopened = append(rep.Unopened, u)
+func (r *ResealReport) unopened(u Unopened) {
+	r.UnopenedCount++
+	if len(r.Unopened) < MaxListedUnopened {
+		r.Unopened = append(r.Unopened, u)
 	}
 }
