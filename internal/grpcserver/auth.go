@@ -297,7 +297,7 @@ func (a *authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 			}
 		}
 	}()
-	err = handler(srv, withContext(ss, ctx))
+	err = handler(srv, withContext(ctx, ss))
 	if cause := context.Cause(ctx); ctx.Err() != nil && ss.Context().Err() == nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
@@ -312,7 +312,7 @@ type ctxStream struct {
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
-func withContext(ss grpc.ServerStream, ctx context.Context) grpc.ServerStream {
+func withContext(ctx context.Context, ss grpc.ServerStream) grpc.ServerStream {
 	if ctx == ss.Context() {
 		return ss
 	}

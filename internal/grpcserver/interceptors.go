@@ -106,7 +106,7 @@ func (a accessLog) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	rec := &record{requestID: requestID(ss.Context())}
 	_ = ss.SetHeader(metadata.Pairs(RequestIDHeader, rec.requestID)) // see start
 	ctx := context.WithValue(ss.Context(), recordKey{}, rec)
-	err := handler(srv, withContext(ss, ctx))
+	err := handler(srv, withContext(ctx, ss))
 	a.done(ctx, info.FullMethod, rec, began, err)
 	return err
 }
