@@ -126,9 +126,7 @@ func viewToProto(v moderation.View) *commentdv1.ModeratedComment {
 		// The record as moderators' decisions left it (convert_spam.go).
 		AuthorHistory: historyToProto(v.History),
 		Etag:          moderation.ETag(c),
-	}
-	for _, r := range c.HoldReasons {
-		p.HoldReasons = append(p.HoldReasons, &commentdv1.Reason{Code: r.Code, Message: r.Message})
+		HoldReasons:   reasonsToProto(c.HoldReasons),
 	}
 	setReports(p, v) // convert_review.go
 	return p

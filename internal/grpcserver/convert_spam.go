@@ -22,7 +22,12 @@ func spamDecisionToProto(d spam.Decision) commentdv1.SpamDecision {
 	return commentdv1.SpamDecision_SPAM_DECISION_UNSPECIFIED
 }
 
+// reasonsToProto converts hold or check reasons; none gives nil, as a message read from the wire
+// has it.
 func reasonsToProto(rs []comment.Reason) []*commentdv1.Reason {
+	if len(rs) == 0 {
+		return nil
+	}
 	out := make([]*commentdv1.Reason, len(rs))
 	for i, r := range rs {
 		out[i] = &commentdv1.Reason{Code: r.Code, Message: r.Message}

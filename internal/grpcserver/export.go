@@ -53,9 +53,7 @@ func exportedToProto(x moderation.ExportedComment) *commentdv1.ExportedComment {
 		UserAgent:   c.UserAgent,
 		Decision:    decisionToProto(c.Decision),
 		SpamScore:   c.SpamScore,
-	}
-	for _, r := range c.HoldReasons {
-		p.HoldReasons = append(p.HoldReasons, &commentdv1.Reason{Code: r.Code, Message: r.Message})
+		HoldReasons: reasonsToProto(c.HoldReasons),
 	}
 	if x.EmailUnreadable {
 		p.UnreadableFields = append(p.UnreadableFields, "author_email")
