@@ -52,6 +52,9 @@ type batcher struct {
 
 // batchCall is one caller's commands and the signal that their replies are in.
 type batchCall struct {
+	// ctx is the caller's, kept with its commands (against the rule of passing contexts only as
+	// arguments) because another goroutine sends them: exec leaves the call out once it has
+	// ended and bounds the exchange by its deadline.
 	ctx  context.Context
 	cmds []redis.Cmder
 	done chan struct{}
