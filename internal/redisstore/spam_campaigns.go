@@ -171,7 +171,7 @@ func (c *Campaigns) Load(ctx context.Context) error {
 	}
 	erasure := false
 	for _, m := range slices.Backward(newestFirst) {
-		erasure = c.apply(m, false) || erasure
+		erasure = c.apply(ctx, m, false) || erasure
 	}
 	if erasure {
 		if err := c.forgetErased(ctx); err != nil {
@@ -195,7 +195,7 @@ func (c *Campaigns) Load(ctx context.Context) error {
 // an erasure names its author before it appends its marker, so one read of the names after the
 // entries were read covers every marker among them; after them, since the entries before a
 // marker may hold its author's sightings.
-func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) (erasure bool) {
+func (c *Campaigns) apply(ctx context.Context, m redis.XMessage, skipOwn bool) (erasure bool) {
 	if _, ok := m.Values["e"]; ok {
 		return true
 	}
@@ -205,7 +205,7 @@ func (c *Campaigns) apply(m redis.XMessage, skipOwn bool) (erasure bool) {
 	packed, _ := m.Values["s"].(string)
 	ss, err := decodeSightings(packed)
 	if err != nil {
-		c.log.Warn("unreadable campaign sightings skipped", "id", m.ID, "error", err.Error())
+		c.log.WarnContext(ctx, "unreadable campaign sightings skipped", "id", m.ID, "error", err.Error())
 	}
 	// A server whose clock runs ahead stamps its sightings in the future. The window's clock is
 	// its newest sighting, so one of them would move it ahead and make every sighting made since
@@ -325,7 +325,7 @@ func (c *Campaigns) Run(ctx context.Context) error {
 		}
 		for _, st := range res {
 			for _, m := range st.Messages {
-				forget = c.apply(m, true) || forget
+				forget = c.apply(ctx, m, true) || forget
 				c.mu.Lock()
 				c.lastID = m.ID
 				c.mu.Unlock()
