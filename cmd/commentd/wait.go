@@ -9,15 +9,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/commentd/commentd/internal/comment"
+	"github.com/commentd/commentd/internal/grpcserver"
 	"github.com/commentd/commentd/internal/redisstore"
-	commentdv1 "github.com/commentd/commentd/proto/commentd/v1"
 )
 
 // Start-up waits for Redis: in docker compose or on Kubernetes commentd and Redis start together,
@@ -140,37 +139,14 @@ func waitForRedis(ctx context.Context, log *slog.Logger, wait time.Duration, att
 // refuseAPIUntilStarted returns the server options of the gRPC server that answers while start-up
 // waits for Redis: every call of commentd's own API fails with comment.ErrUnavailable, which the
 // server's one error mapping turns into UNAVAILABLE with RetryInfo, as any call gets while Redis is
-// down; the health service (NOT_SERVING) and reflection answer. The interceptors run after the
-// API key check, so a call without a valid key is still UNAUTHENTICATED.
+// down; the health service (NOT_SERVING) and reflection answer (grpcserver.RefuseAPI).
 //
 // UNAVAILABLE rather than a closed port: a Kubernetes readiness probe (gRPC) reads NOT_SERVING
 // and keeps the pod out of its Service, while the liveness probe (a TCP connect) finds the
 // process alive and does not restart it; a site's backend that reaches this server all the same
 // gets the status its gRPC client retries, with the delay to wait, rather than connection errors.
 func refuseAPIUntilStarted() []grpc.ServerOption {
-	errStarting := fmt.Errorf("commentd: waiting for redis at start: %w", comment.ErrUnavailable)
-	ours := func(method string) bool {
-		for _, name := range []string{commentdv1.CommentService_ServiceDesc.ServiceName, commentdv1.ModerationService_ServiceDesc.ServiceName} {
-			if strings.HasPrefix(method, "/"+name+"/") {
-				return true
-			}
-		}
-		return false
-	}
-	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-			if ours(info.FullMethod) {
-				return nil, errStarting
-			}
-			return handler(ctx, req)
-		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			if ours(info.FullMethod) {
-				return errStarting
-			}
-			return handler(srv, ss)
-		}),
-	}
+	return grpcserver.RefuseAPI(fmt.Errorf("commentd: waiting for redis at start: %w", comment.ErrUnavailable))
 }
 
 // handoff passes the connections of one listener to one server after another: the gRPC port

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -142,9 +143,44 @@ type Server struct {
 // whose key the new keys no longer allow ends with the error a new call would get.
 func (s *Server) SetKeys(keys *apikey.Set) { s.auth.setKeys(keys) }
 
+// apiServices are the names of commentd's own services.
+func apiServices() []string {
+	return []string{commentdv1.CommentService_ServiceDesc.ServiceName, commentdv1.ModerationService_ServiceDesc.ServiceName}
+}
+
 // healthServices are the names whose health SetServing sets: the whole server ("") and each API.
 func healthServices() []string {
-	return []string{"", commentdv1.CommentService_ServiceDesc.ServiceName, commentdv1.ModerationService_ServiceDesc.ServiceName}
+	return append([]string{""}, apiServices()...)
+}
+
+// RefuseAPI returns the server options of a server that must not serve the API yet: every call of
+// commentd's own services fails with err before its handler runs, while health and reflection
+// answer. Given in Options.ServerOptions, they run inside this package's interceptors, after the
+// API key check (a call without a valid key is still UNAUTHENTICATED), and err is mapped to a
+// status like any handler's error.
+func RefuseAPI(err error) []grpc.ServerOption {
+	ours := func(method string) bool {
+		for _, name := range apiServices() {
+			if strings.HasPrefix(method, "/"+name+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if ours(info.FullMethod) {
+				return nil, err
+			}
+			return handler(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			if ours(info.FullMethod) {
+				return err
+			}
+			return handler(srv, ss)
+		}),
+	}
 }
 
 // New builds the server with every service registered. Health starts NOT_SERVING: call SetServing
