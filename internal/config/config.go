@@ -487,7 +487,7 @@ func usageDefault(st setting) string {
 	return strconv.Quote(st.def)
 }
 
-// withoutFailed drops Validate's complaints about settings whose given value (in the config file,
+// withoutFailed drops validate's complaints about settings whose given value (in the config file,
 // the environment or a flag) was refused already:
 // a refused -encryption-keys leaves the setting empty, and "encryption-keys: required" after the
 // real error would send the operator looking for a setting they did give.
@@ -577,9 +577,6 @@ func scalarValue(n *yaml.Node) string {
 	}
 	return n.Value
 }
-
-// Validate checks the combination of settings for the server.
-func (c *Config) Validate() error { return c.validate(true) }
 
 // validate checks the combination of settings; serves says whether they are the server's (a
 // one-shot job such as reseal needs no API keys file).
