@@ -481,10 +481,23 @@ func usageDefault(st setting) string {
 	if _, err := strconv.ParseFloat(st.def, 64); err == nil {
 		return st.def
 	}
-	if _, err := time.ParseDuration(st.def); err == nil {
-		return st.def
+	if d, err := time.ParseDuration(st.def); err == nil {
+		return shortDuration(d)
 	}
 	return strconv.Quote(st.def)
+}
+
+// shortDuration is d as the README and the flags' examples write it: a default taken from a
+// constant (spam.DefaultCampaignWindow) would otherwise read "1h0m0s" beside "5m" and "15s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // withoutFailed drops validate's complaints about settings whose given value (in the config file,

@@ -382,7 +382,8 @@ func TestFlagErrorIsOneLine(t *testing.T) {
 
 // TestUsageDefaults: -h shows each default the way Go's own flags show theirs. Every setting is
 // one flag.Value type, and the flag package printed "(default false)" after every switch that is
-// off and "(default default)" for -rate-limits.
+// off and "(default default)" for -rate-limits. A duration taken from a constant reads as the
+// README writes it, "1h" rather than time.Duration's "1h0m0s".
 func TestUsageDefaults(t *testing.T) {
 	var usage bytes.Buffer
 	if _, err := Load([]string{"-h"}, envMap(nil), &usage); !errors.Is(err, ErrHelp) {
@@ -412,6 +413,9 @@ func TestUsageDefaults(t *testing.T) {
 		{flag: "shutdown-timeout", want: "(default 15s)"},
 		{flag: "max-body-chars", want: "(default 5000)"},
 		{flag: "spam-hold-at", want: "(default 0.24)"},
+		{flag: "spam-campaign-window", want: "(default 1h)"},
+		{flag: "spam-retention", want: "(default 360h)"},
+		{flag: "redis-wait", want: "(default 5m)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flag, func(t *testing.T) {

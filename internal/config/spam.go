@@ -74,7 +74,7 @@ func spamSettings() []setting {
 	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.CampaignWindow })
 	out = append(out, scalar("spam-campaign-window", "COMMENTD_SPAM_CAMPAIGN_WINDOW", spam.DefaultCampaignWindow.String(), "hold a text that other authors posted nearly the same within this window; 0 turns the check off", d, sd))
 	d, sd = durationField(func(c *Config) *time.Duration { return &c.Spam.Retention })
-	out = append(out, scalar("spam-retention", "COMMENTD_SPAM_RETENTION", "360h", "delete comments this long after they became spam, such as 360h (15 days); at least 24h; 0 keeps spam for ever", d, sd))
+	out = append(out, scalar("spam-retention", "COMMENTD_SPAM_RETENTION", DefaultSpamRetention.String(), "delete comments this long after they became spam, such as 360h (15 days); at least 24h; 0 keeps spam for ever", d, sd))
 	return out
 }
 
