@@ -226,6 +226,8 @@ type Service struct {
 
 	learnQueue LearnQueue
 	purger     SpamPurger
+
+	watchReads eventReads
 }
 
 // NewService builds a Service.

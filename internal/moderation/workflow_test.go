@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -314,5 +315,116 @@ func TestUpdateThreadNamesTheModerator(t *testing.T) {
 		if _, err := s.UpdateThread(context.Background(), m, "t1", &pre, nil, ""); err == nil || store.updates != 0 {
 			t.Errorf("UpdateThread(moderator of %d bytes) = %v after %d store updates; want an error and none", len(m), err, store.updates)
 		}
+	}
+}
+
+// countingStore is a Store whose Get answers with a pending comment of the id asked for and
+// counts the calls. Until release is closed (when it is not nil), Get waits for it or for its
+// caller to leave.
+type countingStore struct {
+	Store
+	mu      sync.Mutex
+	gets    int
+	release chan struct{}
+}
+
+func (s *countingStore) Get(ctx context.Context, id string) (comment.Comment, error) {
+	s.mu.Lock()
+	s.gets++
+	release := s.release
+	s.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return comment.Comment{}, ctx.Err()
+		}
+	}
+	return comment.Comment{ID: id, ThreadID: "t", State: comment.StatePending}, nil
+}
+
+func (s *countingStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets
+}
+
+// TestWatchersShareTheReadOfAnEvent: every watcher of a server gets every event, and each
+// used to read the comment itself: with 250 watchers, one held comment cost 250 reads of the
+// comment, its author's record and its reports, and slowed every submission 30-fold. The
+// watchers of one Service now share one read per event.
+func TestWatchersShareTheReadOfAnEvent(t *testing.T) {
+	const watchers = 8
+	e := QueueEvent{Kind: EventHeld, CommentID: "00a", ThreadID: "t", At: time.UnixMicro(1_700_000_000_000_000)}
+	st := &countingStore{}
+	s := NewService(st, testKeyring(t), Options{Feed: feedFunc(func(_ context.Context, subscribed func(), fn func(QueueEvent) error) error {
+		subscribed()
+		return fn(e)
+	})})
+	var wg sync.WaitGroup
+	got := make([][]string, watchers)
+	for i := range watchers {
+		wg.Go(func() {
+			err := s.Watch(context.Background(), WatchFilter{}, func() {}, func(w WatchEvent) error {
+				got[i] = append(got[i], w.Comment.Comment.ID)
+				return nil
+			})
+			if err != nil {
+				t.Errorf("watcher %d: Watch = %v, want nil once the feed ends", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, ids := range got {
+		if !slices.Equal(ids, []string{"00a"}) {
+			t.Errorf("watcher %d got comments %q, want [00a]", i, ids)
+		}
+	}
+	if n := st.count(); n != 1 {
+		t.Errorf("%d watchers given one held event read the comment %d times, want once", watchers, n)
+	}
+}
+
+// TestWatcherLeavingDuringASharedReadLeavesTheOthersTheirEvent: the watcher whose read the
+// others wait for may leave while it reads; its read then ends with its context's error, which
+// is not the others' to see.
+func TestWatcherLeavingDuringASharedReadLeavesTheOthersTheirEvent(t *testing.T) {
+	e := QueueEvent{Kind: EventHeld, CommentID: "00a", ThreadID: "t", At: time.UnixMicro(1_700_000_000_000_000)}
+	st := &countingStore{release: make(chan struct{})}
+	s := NewService(st, testKeyring(t), Options{Feed: feedFunc(func(_ context.Context, subscribed func(), fn func(QueueEvent) error) error {
+		subscribed()
+		return fn(e)
+	})})
+	first, leave := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.Watch(first, WatchFilter{}, func() {}, func(WatchEvent) error { return nil })
+	}()
+	for st.count() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	secondDone := make(chan []string, 1)
+	go func() {
+		var ids []string
+		err := s.Watch(context.Background(), WatchFilter{}, func() {}, func(w WatchEvent) error {
+			ids = append(ids, w.Comment.Comment.ID)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("second watcher: Watch = %v, want nil once the feed ends", err)
+		}
+		secondDone <- ids
+	}()
+	// Time for the second watcher to wait for the first one's read; one that has not reached it
+	// yet reads the comment itself once the first has left, which passes too.
+	time.Sleep(50 * time.Millisecond)
+	leave()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("first watcher, gone during its read: Watch = %v, want context.Canceled", err)
+	}
+	// The second watcher now reads the comment itself, and may wait for the store meanwhile.
+	close(st.release)
+	if ids := <-secondDone; !slices.Equal(ids, []string{"00a"}) {
+		t.Errorf("second watcher, waiting for the read of a watcher that left, got comments %q, want [00a]", ids)
 	}
 }

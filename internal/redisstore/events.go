@@ -15,7 +15,8 @@ import (
 // Queue events travel on one Pub/Sub channel (keys.events). The scripts that change the queue
 // publish them (create.lua, decide.lua, reports.lua) in the same atomic step as the change: a
 // message names the kind, the comment and its thread, and the time, never comment data, so no
-// personal data crosses the channel and a watcher reads the comment it needs itself.
+// personal data crosses the channel and the server reads the comment, once for all its watchers
+// (moderation.Service.eventView).
 //
 // Pub/Sub keeps nothing: an instance that is not subscribed when a message is published never
 // sees it. Watchers are told so (moderation.QueueFeed).
