@@ -116,6 +116,43 @@ func TestSealFormat(t *testing.T) {
 	}
 }
 
+// TestSealNonces checks that every value sealed gets a nonce of its own. AES-GCM under one key
+// with a nonce used twice gives away the XOR of the two plaintexts and lets anyone forge values
+// that open, so the same address sealed again, even for the same record, must never repeat one.
+func TestSealNonces(t *testing.T) {
+	k := testKeyring(t, "k1")
+	e, _ := ParseEmail("jane@example.com")
+	ip, _ := ParseIP("203.0.113.7")
+	seen := make(map[string]string)
+	for i := range 50 {
+		for _, c := range []struct {
+			name string
+			seal func() (string, error)
+		}{
+			{"SealEmail", func() (string, error) { return k.SealEmail(e, "c1") }},
+			{"SealIP", func() (string, error) { return k.SealIP(ip, "c1") }},
+			{"Seal", func() (string, error) { return k.Seal("jane@example.com", "c1") }},
+		} {
+			sealed, err := c.seal()
+			if err != nil {
+				t.Fatalf("%s #%d: %v", c.name, i, err)
+			}
+			_, raw, ok := parseSealed(sealed)
+			if !ok {
+				t.Fatalf("%s #%d = %q, not shaped as a sealed value", c.name, i, sealed)
+			}
+			nonce := string(raw[:12])
+			if nonce == string(make([]byte, 12)) {
+				t.Fatalf("%s #%d sealed with an all-zero nonce, want a random one", c.name, i)
+			}
+			if prev, dup := seen[nonce]; dup {
+				t.Fatalf("%s #%d sealed with the nonce of %s, want a new nonce for every value", c.name, i, prev)
+			}
+			seen[nonce] = fmt.Sprintf("%s #%d", c.name, i)
+		}
+	}
+}
+
 func TestRotation(t *testing.T) {
 	old := Key{ID: "old", Secret: NewSecret()}
 	newer := Key{ID: "new", Secret: NewSecret()}
