@@ -235,9 +235,16 @@ func TestCreateWithSeenRequestIDReturnsEarlierComment(t *testing.T) {
 		t.Errorf("CountPublished(idem) = %v, %v; want [1]", n, err)
 	}
 
-	// The request id is scoped to the thread.
-	if _, created, err := ts.Create(ctx, draft(ts.Store, "idem-elsewhere", 3), opts); err != nil || !created {
-		t.Errorf("Create in another thread with the same request id = created %v, %v; want created", created, err)
+	// The request id is scoped to the thread, also in another thread of the same shard, whose
+	// keys share the hash tag: a site that numbers its forms per article sends the same request
+	// ids under every article.
+	elsewhere := "idem-elsewhere"
+	for n := 0; shardOfThread(elsewhere) != shardOfThread("idem"); n++ {
+		elsewhere = fmt.Sprintf("idem-elsewhere-%d", n)
+	}
+	if got, created, err := ts.Create(ctx, draft(ts.Store, elsewhere, 3), opts); err != nil || !created || got.ThreadID != elsewhere {
+		t.Errorf("Create in thread %s, of the shard of idem, with the same request id = %s in thread %s, created %v, %v; want a new comment in %s",
+			elsewhere, got.ID, got.ThreadID, created, err, elsewhere)
 	}
 	ttl, err := ts.rdb.TTL(ctx, ts.keys.request(shardOfThread("idem"), "idem", opts.RequestID)).Result()
 	if err != nil || ttl <= 0 || ttl.Seconds() > requestTTL {
