@@ -232,6 +232,10 @@ func TestBatcherCallerLeftOutGetsItsContextError(t *testing.T) {
 		res := make(chan error, 1)
 		go func() { res <- b.do(ctx, cmd) }()
 		time.Sleep(20 * time.Millisecond)
+		// The deadline's timer may not have fired yet on a loaded machine, and until it has,
+		// ctx.Err() is nil and the call is sent: wait for it, so the caller is past its deadline
+		// when its batch leaves.
+		<-ctx.Done()
 		b.mu.Unlock()
 		if err := <-res; !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("run %d: do returned %v for a caller past its deadline, want context.DeadlineExceeded", i, err)
