@@ -538,8 +538,8 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	var doc map[string]yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	doc, err := parseFile(raw)
+	if err != nil {
 		return fmt.Errorf("config file %s: %w", c.ConfigFile, err)
 	}
 	byName := make(map[string]setting, len(table))
@@ -579,6 +579,39 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 		c.fileKeys = append(c.fileKeys, k)
 	}
 	return errors.Join(errs...)
+}
+
+// parseFile reads a config file's settings, by key. The file is one YAML document: a second one
+// (after a "---" line) is refused, as yaml.Unmarshal would read the first and drop the rest without
+// a word, and a setting moved below such a line (files put together with cat, a template that
+// ends each part with "---") would keep its default. A "---" with nothing after it is no document.
+func parseFile(raw []byte) (map[string]yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	var root yaml.Node
+	switch err := dec.Decode(&root); {
+	case errors.Is(err, io.EOF):
+		return nil, nil // empty, or only comments
+	case err != nil:
+		return nil, err
+	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(next.Content) > 0 && next.Content[0].ShortTag() != "!!null" {
+			return nil, fmt.Errorf("line %d: a second YAML document (after \"---\"); commentd reads one, so put every setting in it", next.Line)
+		}
+	}
+	var doc map[string]yaml.Node
+	if err := root.Decode(&doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }
 
 // scalarValue is the value of a config file's scalar: "" for YAML's null in each of its

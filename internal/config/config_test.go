@@ -14,6 +14,7 @@ import (
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/privacy"
+	"github.com/commentd/commentd/internal/ratelimit"
 )
 
 func envMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -161,6 +162,46 @@ func TestUnknownFileKey(t *testing.T) {
 	os.WriteFile(file, []byte("grpc_adr: x\n"), 0o600)
 	if _, err := Load([]string{"-dev", "-config", file}, envMap(nil), io.Discard); err == nil {
 		t.Errorf("Load with unknown config key grpc_adr = nil error, want an error")
+	}
+}
+
+// A config file is one YAML document. Settings after a "---" that starts a second one are refused
+// with its line, not dropped (yaml reads the first document only, and ban-style below would stay
+// refuse); a "---" that opens the file, or ends it with nothing after it, starts no second one.
+func TestFileOneDocument(t *testing.T) {
+	key := privacy.EncodeSecret(privacy.NewSecret())
+	env := map[string]string{"COMMENTD_KEYS": "k", "COMMENTD_ENCRYPTION_KEYS": "k1:" + key, "COMMENTD_HASH_KEY": key}
+	tests := []struct {
+		name, file string
+		refused    string // the line the error names; "" when the file loads
+	}{
+		{"a second document", "duplicate-window: 5m\n---\nban-style: shadow\n", "line 2"},
+		{"a third document", "---\nduplicate-window: 5m\n---\n---\nban-style: shadow\n", "line 4"},
+		{"opening ---", "---\nduplicate-window: 5m\nban-style: shadow\n", ""},
+		{"closing ---", "duplicate-window: 5m\nban-style: shadow\n---\n", ""},
+		{"closing --- and a comment", "duplicate-window: 5m\nban-style: shadow\n---\n# end\n", ""},
+		{"closing ...", "duplicate-window: 5m\nban-style: shadow\n...\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(file, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load([]string{"-config", file}, envMap(env), io.Discard)
+			if tt.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), file+": "+tt.refused+":") {
+					t.Errorf("Load(config file %q) = %v, want an error naming %s of the file", tt.file, err, tt.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load(config file %q) = %v, want no error", tt.file, err)
+			}
+			if c.Abuse.DuplicateWindow != 5*time.Minute || c.Abuse.BanStyle != ratelimit.BanShadow {
+				t.Errorf("Load(config file %q): duplicate window %v, ban style %v; want 5m0s and shadow", tt.file, c.Abuse.DuplicateWindow, c.Abuse.BanStyle)
+			}
+		})
 	}
 }
 
