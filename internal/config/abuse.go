@@ -142,7 +142,7 @@ func stringList(p func(*Config) *[]string) func(*Config, *yaml.Node) error {
 		case yaml.SequenceNode:
 			var items []string
 			for _, item := range n.Content {
-				if item.Kind != yaml.ScalarNode {
+				if item = deref(item); item.Kind != yaml.ScalarNode {
 					return fmt.Errorf("line %d: want a list of strings", item.Line)
 				}
 				if s := strings.TrimSpace(scalarValue(item)); s != "" {
@@ -176,20 +176,11 @@ func loadRules(c *Config, n *yaml.Node) error {
 	var errs []error
 	cfgs := make([]ratelimit.RuleConfig, 0, len(n.Content))
 	for i, item := range n.Content {
-		if item.Kind != yaml.MappingNode {
+		if item = deref(item); item.Kind != yaml.MappingNode {
 			errs = append(errs, fmt.Errorf("rule %d (line %d): want name, key, rate, burst and shadow", i+1, item.Line))
 			continue
 		}
-		for j := 0; j+1 < len(item.Content); j += 2 {
-			k, v := item.Content[j].Value, item.Content[j+1]
-			switch {
-			case !ruleKeys[k]:
-				errs = append(errs, fmt.Errorf("rule %d (line %d): unknown key %q (want name, key, rate, burst, shadow)", i+1, item.Content[j].Line, k))
-			case k == "shadow" && v.Tag == "!!null":
-				// Read as false, a "shadow:" left empty would enforce the rule it was meant to try.
-				errs = append(errs, fmt.Errorf("rule %d (line %d): shadow: want true or false", i+1, v.Line))
-			}
-		}
+		errs = append(errs, checkRuleKeys(i+1, item)...)
 		var rc ratelimit.RuleConfig
 		if err := item.Decode(&rc); err != nil {
 			errs = append(errs, fmt.Errorf("rule %d (line %d): %w", i+1, item.Line, err))
@@ -210,6 +201,34 @@ func loadRules(c *Config, n *yaml.Node) error {
 	}
 	c.Abuse.Rules, c.Abuse.RulesFrom = rules, rulesFile
 	return nil
+}
+
+// checkRuleKeys checks the keys of rule n's mapping m, and of the mappings it merges ("<<: *base",
+// a rule's common part written once): a merged typo misleads as much as one written out.
+func checkRuleKeys(n int, m *yaml.Node) []error {
+	var errs []error
+	for j := 0; j+1 < len(m.Content); j += 2 {
+		kn, v := deref(m.Content[j]), deref(m.Content[j+1])
+		switch k := kn.Value; {
+		case k == "<<" && kn.ShortTag() == "!!merge":
+			merged := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				merged = v.Content
+			}
+			for _, mm := range merged {
+				// Anything but a mapping is refused by the rule's decoding, with its line.
+				if mm = deref(mm); mm.Kind == yaml.MappingNode {
+					errs = append(errs, checkRuleKeys(n, mm)...)
+				}
+			}
+		case !ruleKeys[k]:
+			errs = append(errs, fmt.Errorf("rule %d (line %d): unknown key %q (want name, key, rate, burst, shadow)", n, kn.Line, k))
+		case k == "shadow" && v.ShortTag() == "!!null":
+			// Read as false, a "shadow:" left empty would enforce the rule it was meant to try.
+			errs = append(errs, fmt.Errorf("rule %d (line %d): shadow: want true or false", n, v.Line))
+		}
+	}
+	return errs
 }
 
 // validate checks the abuse settings that need more than their own parsing. Addresses in errors are

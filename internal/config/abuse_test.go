@@ -151,6 +151,10 @@ func TestAbuseSettingsInvalid(t *testing.T) {
 		{name: "shadow left empty", file: "rate-limits:\n  - name: a\n    key: ip\n    rate: 1/m\n    shadow:\n"},
 		{name: "shadow rule with a bad rate", file: "rate-limits:\n  - {name: a, key: ip, rate: fast, shadow: true}\n"},
 		{name: "name given twice", file: "rate-limits:\n  - {name: a, key: ip, rate: 1/m}\n  - {name: a, key: author, rate: 1/m}\n"},
+		{name: "misspelt burst beside a merged part", file: "rate-limits:\n  - &base {name: a, key: ip, rate: 1/m}\n  - {<<: *base, name: b, brust: 5}\n"},
+		{name: "misspelt burst in the part merged", file: "rate-limits:\n  - {<<: {key: ip, brust: 5}, name: a, rate: 1/m}\n"},
+		{name: "misspelt burst in a list of parts merged", file: "rate-limits:\n  - &base {name: a, key: ip, rate: 1/m}\n  - {<<: [*base, {brust: 5}], name: b}\n"},
+		{name: "shadow left empty in the part merged", file: "rate-limits:\n  - {<<: {key: ip, shadow: }, name: a, rate: 1/m}\n"},
 		{name: "rules not a list", file: "rate-limits: {name: a}\n"},
 		{name: "rules left empty", file: "rate-limits:\n"},
 		{name: "unknown word", args: []string{"-rate-limits", "sometimes"}},
@@ -170,6 +174,47 @@ func TestAbuseSettingsInvalid(t *testing.T) {
 			}
 			if _, err := Load(args, envMap(nil), io.Discard); err == nil {
 				t.Errorf("Load(%q) = nil error, want an error", args)
+			}
+		})
+	}
+}
+
+// TestFileAliases: a value written once with an anchor (&name) and named again with an alias
+// (*name), or merged into a rule (<<: *name), reads as if it were written out, in every place a
+// setting takes a value: a scalar, a list, a list's item, the rules, a rule and a rule's part.
+func TestFileAliases(t *testing.T) {
+	ip := ratelimit.RuleConfig{Name: "ip", Key: "ip", Rate: "5/m", Burst: 3}
+	tests := []struct {
+		name, file string
+		want       func(a Abuse) bool     // for a setting other than the rules
+		rules      []ratelimit.RuleConfig // the rules wanted, when the file gives some
+	}{
+		{name: "a duration", file: "abuse-timeout: &t 150ms\nduplicate-window: *t\n",
+			want: func(a Abuse) bool { return a.DuplicateWindow == 150*time.Millisecond }},
+		{name: "a list's item", file: "abuse-trusted-ranges: [&office 10.1.0.0/16, *office]\n",
+			want: func(a Abuse) bool { return slices.Equal(a.TrustedRanges, []string{"10.1.0.0/16", "10.1.0.0/16"}) }},
+		{name: "a rule's part", file: "rate-limits:\n  - &ip {name: ip, key: ip, rate: 5/m, burst: 3}\n  - <<: *ip\n    name: ip-trial\n    shadow: true\n",
+			rules: []ratelimit.RuleConfig{ip, {Name: "ip-trial", Key: "ip", Rate: "5/m", Burst: 3, Shadow: true}}},
+		{name: "a rule's parts", file: "rate-limits:\n  - &ip {name: ip, key: ip, rate: 5/m}\n  - &slow {name: slow, key: author, rate: 1/h, burst: 3}\n  - <<: [*ip, *slow]\n    name: ip-trial\n",
+			rules: []ratelimit.RuleConfig{{Name: "ip", Key: "ip", Rate: "5/m"}, {Name: "slow", Key: "author", Rate: "1/h", Burst: 3}, {Name: "ip-trial", Key: "ip", Rate: "5/m", Burst: 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load([]string{"-dev", "-config", writeConfig(t, tt.file)}, envMap(nil), io.Discard)
+			switch {
+			case err != nil:
+				t.Fatalf("Load(config file %q) = %v, want no error", tt.file, err)
+			case tt.want != nil && !tt.want(c.Abuse):
+				t.Errorf("Load(config file %q) gave abuse settings %+v, want the aliased value read", tt.file, c.Abuse)
+			}
+			if tt.rules != nil {
+				want, err := ratelimit.ParseRules(tt.rules)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, c.Abuse.Rules); diff != "" {
+					t.Errorf("Load(config file %q) rules (-want +got):\n%s", tt.file, diff)
+				}
 			}
 		})
 	}

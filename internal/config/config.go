@@ -553,14 +553,15 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		node := doc[k]
+		v := doc[k]
+		node := deref(&v)
 		st, ok := byName[k]
 		if !ok {
 			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", c.ConfigFile, k))
 			continue
 		}
 		if st.node != nil {
-			if err := st.node(c, &node); err != nil {
+			if err := st.node(c, node); err != nil {
 				errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
 				failed[k] = true
 			}
@@ -572,7 +573,7 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 			failed[k] = true
 			continue
 		}
-		if err := st.apply(c, scalarValue(&node)); err != nil {
+		if err := st.apply(c, scalarValue(node)); err != nil {
 			errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
 			failed[k] = true
 		}
@@ -612,6 +613,16 @@ func parseFile(raw []byte) (map[string]yaml.Node, error) {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// deref is n, or, for an alias (*name), the node its anchor (&name) marks: YAML lets a value be
+// written once and named again, and the settings read it as if it were written out. Without this
+// "duplicate-window: *window" was refused as "want a single value", which it is.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // scalarValue is the value of a config file's scalar: "" for YAML's null in each of its

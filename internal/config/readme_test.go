@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -114,6 +115,25 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 		}
 		if !sameDefault(d.def, r.def) {
 			t.Errorf("README.md: -%s has default %q, want %q", name, d.def, r.def)
+		}
+	}
+}
+
+// TestDocumentedConfigFiles loads every config file docs/ABUSE.md shows (its ```yaml blocks): an
+// operator copies them, and one the server refused would be the first thing they try.
+func TestDocumentedConfigFiles(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/ABUSE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) == 0 {
+		t.Fatal("docs/ABUSE.md has no ```yaml block")
+	}
+	for i, b := range blocks {
+		file := writeConfig(t, b[1])
+		if _, err := Load([]string{"-dev", "-config", file}, envMap(nil), io.Discard); err != nil {
+			t.Errorf("docs/ABUSE.md, yaml block %d: Load = %v, want no error\n%s", i+1, err, b[1])
 		}
 	}
 }
