@@ -538,7 +538,7 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	doc, err := parseFile(raw)
+	doc, lines, err := parseFile(raw)
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", c.ConfigFile, err)
 	}
@@ -551,30 +551,41 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 	for k := range doc {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	// In the file's order, so the errors read from top to bottom.
+	sort.Slice(keys, func(i, j int) bool {
+		if li, lj := lines[keys[i]], lines[keys[j]]; li != lj {
+			return li < lj
+		}
+		return keys[i] < keys[j]
+	})
 	for _, k := range keys {
+		// The key's line, where the operator looks for it; none for a key merged from elsewhere.
+		at := "config file " + c.ConfigFile
+		if n := lines[k]; n > 0 {
+			at += fmt.Sprintf(": line %d", n)
+		}
 		v := doc[k]
 		node := deref(&v)
 		st, ok := byName[k]
 		if !ok {
-			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", c.ConfigFile, k))
+			errs = append(errs, fmt.Errorf("%s: unknown key %q%s", at, k, suggest(k, table)))
 			continue
 		}
 		if st.node != nil {
 			if err := st.node(c, node); err != nil {
-				errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+				errs = append(errs, fmt.Errorf("%s: %s: %w", at, k, err))
 				failed[k] = true
 			}
 			c.fileKeys = append(c.fileKeys, k)
 			continue
 		}
 		if node.Kind != yaml.ScalarNode {
-			errs = append(errs, fmt.Errorf("config file %s: %s: want a single value", c.ConfigFile, k))
+			errs = append(errs, fmt.Errorf("%s: %s: want a single value", at, k))
 			failed[k] = true
 			continue
 		}
 		if err := st.apply(c, scalarValue(node)); err != nil {
-			errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+			errs = append(errs, fmt.Errorf("%s: %s: %w", at, k, err))
 			failed[k] = true
 		}
 		c.fileKeys = append(c.fileKeys, k)
@@ -586,14 +597,16 @@ func (c *Config) loadFile(table []setting, failed map[string]bool) error {
 // (after a "---" line) is refused, as yaml.Unmarshal would read the first and drop the rest without
 // a word, and a setting moved below such a line (files put together with cat, a template that
 // ends each part with "---") would keep its default. A "---" with nothing after it is no document.
-func parseFile(raw []byte) (map[string]yaml.Node, error) {
+//
+// It also returns the line of each key written in the file (not of those merged into it with "<<").
+func parseFile(raw []byte) (map[string]yaml.Node, map[string]int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var root yaml.Node
 	switch err := dec.Decode(&root); {
 	case errors.Is(err, io.EOF):
-		return nil, nil // empty, or only comments
+		return nil, nil, nil // empty, or only comments
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	}
 	for {
 		var next yaml.Node
@@ -602,17 +615,66 @@ func parseFile(raw []byte) (map[string]yaml.Node, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(next.Content) > 0 && next.Content[0].ShortTag() != "!!null" {
-			return nil, fmt.Errorf("line %d: a second YAML document (after \"---\"); commentd reads one, so put every setting in it", next.Line)
+			return nil, nil, fmt.Errorf("line %d: a second YAML document (after \"---\"); commentd reads one, so put every setting in it", next.Line)
 		}
 	}
 	var doc map[string]yaml.Node
 	if err := root.Decode(&doc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return doc, nil
+	lines := map[string]int{}
+	if len(root.Content) > 0 && root.Content[0].Kind == yaml.MappingNode {
+		m := root.Content[0].Content
+		for i := 0; i+1 < len(m); i += 2 {
+			lines[m[i].Value] = m[i].Line
+		}
+	}
+	return doc, lines, nil
+}
+
+// suggest names the setting an unknown config-file key k was most likely meant for, as the end of
+// the error's sentence, or returns "". The usual slips: a variable's spelling (COMMENTD_REDIS_URL,
+// redis_url), a flag's dash (-redis-url), a letter or two wrong.
+func suggest(k string, table []setting) string {
+	norm := strings.TrimLeft(strings.ReplaceAll(strings.ToLower(k), "_", "-"), "-")
+	norm = strings.TrimPrefix(norm, "commentd-")
+	best, bestDist := "", 3 // at most two edits away
+	for _, st := range table {
+		if st.name == norm {
+			return fmt.Sprintf(" (did you mean %s?)", st.name)
+		}
+		if d := editDistance(norm, st.name); d < bestDist {
+			best, bestDist = st.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (setting names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // deref is n, or, for an alias (*name), the node its anchor (&name) marks: YAML lets a value be

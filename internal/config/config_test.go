@@ -165,6 +165,35 @@ func TestUnknownFileKey(t *testing.T) {
 	}
 }
 
+// An unknown key is refused by its line, with the setting it was most likely meant for: the
+// spellings of its variable and its flag, or a setting's name a letter or two away. A name far
+// from every setting's gets no guess.
+func TestUnknownFileKeyLineAndGuess(t *testing.T) {
+	tests := []struct {
+		key, want string // want: the setting suggested, "" for none
+	}{
+		{"duplicate-windw", "duplicate-window"},
+		{"Duplicate-Window", "duplicate-window"},
+		{"redis_url", "redis-url"},
+		{"COMMENTD_REDIS_URL", "redis-url"},
+		{"-max-body-chars", "max-body-chars"},
+		{"spam-hold-at-score", ""},
+		{"colour", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			file := writeConfig(t, "# commentd\nban-style: refuse\n"+tt.key+": x\n")
+			_, err := Load([]string{"-dev", "-config", file}, envMap(nil), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), file+": line 3: unknown key") {
+				t.Fatalf("Load(config file with key %q on line 3) = %v, want the key refused by its line", tt.key, err)
+			}
+			if got := strings.Contains(err.Error(), "did you mean"); got != (tt.want != "") || !strings.Contains(err.Error(), "did you mean "+tt.want+"?") && tt.want != "" {
+				t.Errorf("Load(config file with key %q) = %v, want a guess of %q (none if empty)", tt.key, err, tt.want)
+			}
+		})
+	}
+}
+
 // A config file is one YAML document. Settings after a "---" that starts a second one are refused
 // with its line, not dropped (yaml reads the first document only, and ban-style below would stay
 // refuse); a "---" that opens the file, or ends it with nothing after it, starts no second one.
@@ -288,7 +317,7 @@ func TestLoadReseal(t *testing.T) {
 	}
 }
 
-// A value the config file gives and Load refuses is reported once, naming the file and the key:
+// A value the config file gives and Load refuses is reported once, naming the file, the line and the key:
 // not again as a required setting that is missing, which would send the operator looking for a
 // setting the file does give.
 func TestRefusedFileValueNotAlsoRequired(t *testing.T) {
@@ -298,7 +327,7 @@ func TestRefusedFileValueNotAlsoRequired(t *testing.T) {
 	if err == nil {
 		t.Fatalf("Load(-config with a bad encryption-keys and hash-key) = nil error, want one")
 	}
-	for _, want := range []string{"encryption-keys:", "hash-key:"} {
+	for _, want := range []string{"line 2: encryption-keys:", "line 3: hash-key:"} {
 		if !strings.Contains(err.Error(), file+": "+want) {
 			t.Errorf("Load(-config with bad keys) = %v, want the file's %s refused", err, want)
 		}
