@@ -130,11 +130,12 @@ func (ab *abuse) reload(prev, a config.Abuse, changed []string) error {
 // and COMMENTD_* variables override it exactly as at start. Every other setting keeps its start-up
 // value (listeners, Redis, keys and the rest are built once); a change to one is logged at WARN.
 type configReload struct {
-	load    func() (*config.Config, error)
-	started *config.Config // as loaded at start, before -dev filled anything in
-	current *config.Config // the last one put in force (its abuse controls)
-	abuse   *abuse
-	log     *slog.Logger
+	load     func() (*config.Config, error)
+	started  *config.Config // as loaded at start, before -dev filled anything in
+	current  *config.Config // the last one put in force (its abuse controls)
+	abuse    *abuse
+	log      *slog.Logger
+	reloaded *reloadMetric // its config series: whether the last reading was put in force
 }
 
 // reload runs one reload. A configuration that does not load, or a file that holds no setting,
@@ -146,10 +147,12 @@ func (r *configReload) reload() {
 	}
 	next, err := r.load()
 	if err != nil {
+		r.reloaded.set(reloadConfig, false)
 		r.log.Error("reload: config file not reloaded; the abuse controls in force stay", "config", r.started.ConfigFile, "error", err.Error())
 		return
 	}
 	if next.FileEmpty() {
+		r.reloaded.set(reloadConfig, false)
 		// Most likely caught while being written: read as it is, it would put the built-in rules
 		// in force and drop the trusted lists and the ban style. Going back to the defaults is
 		// said in so many words (rate-limits: default, ...).
@@ -173,9 +176,11 @@ func (r *configReload) reload() {
 		r.log.Warn("reload: the config file changes settings that only a restart puts in force; they keep their start-up values", "settings", restart)
 	}
 	if err := r.abuse.reload(r.current.Abuse, next.Abuse, changed); err != nil {
+		r.reloaded.set(reloadConfig, false)
 		r.log.Error("reload: abuse controls not reloaded; the ones in force stay", "config", r.started.ConfigFile, "error", err.Error())
 		return
 	}
+	r.reloaded.set(reloadConfig, true)
 	r.current = next
 }
 

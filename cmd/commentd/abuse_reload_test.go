@@ -60,8 +60,29 @@ func newReloadRig(t *testing.T, text string, flags ...string) *reloadRig {
 	if err != nil {
 		t.Fatalf("buildAbuse: %v", err)
 	}
-	r.rc = &configReload{load: load, started: cfg, current: cfg, abuse: r.ab, log: log}
+	r.rc = &configReload{load: load, started: cfg, current: cfg, abuse: r.ab, log: log, reloaded: newReloadMetric(r.reg, cfg)}
 	return r
+}
+
+// reloadedOK reads commentd_reload_last_successful{file="config"}.
+func (r *reloadRig) reloadedOK() float64 {
+	r.t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "commentd_reload_last_successful" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if l := m.GetLabel(); len(l) == 1 && l[0].GetValue() == reloadConfig {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	r.t.Fatalf("no commentd_reload_last_successful{file=%q} series", reloadConfig)
+	return 0
 }
 
 func (r *reloadRig) write(text string) {
@@ -243,6 +264,14 @@ func TestReloadAbuseInvalidFile(t *testing.T) {
 			}
 			if _, rule := r.screen("ann@example.com", "two"); rule != "per-author" {
 				t.Errorf("second submission after a broken file's reload: refused by %q, want per-author (the rule in force stays)", rule)
+			}
+			if got := r.reloadedOK(); got != 0 {
+				t.Errorf("commentd_reload_last_successful{file=\"config\"} after a broken file's reload = %v, want 0", got)
+			}
+			// Fixed, the file is put in force, and the metric says so.
+			r.reloadWith(looseRule)
+			if got := r.reloadedOK(); got != 1 {
+				t.Errorf("commentd_reload_last_successful{file=\"config\"} after the file was fixed and reloaded = %v, want 1", got)
 			}
 		})
 	}

@@ -564,9 +564,15 @@ func TestReloadKeysOnSIGHUP(t *testing.T) {
 	if err := os.WriteFile(s.keysFile, []byte("not a keys line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if m := string(s.metricsText(t)); !strings.Contains(m, `commentd_reload_last_successful{file="keys"} 1`) {
+		t.Errorf("/metrics after the keys file was reloaded lacks commentd_reload_last_successful{file=\"keys\"} 1")
+	}
 	reloadAndWait("keys file not reloaded", 1)
 	if code := count(newToken); code != codes.OK {
 		t.Errorf("called CountComments after a reload of a broken keys file, got %v, want OK (the keys in force stay)", code)
+	}
+	if m := string(s.metricsText(t)); !strings.Contains(m, `commentd_reload_last_successful{file="keys"} 0`) {
+		t.Errorf("/metrics after a reload of a broken keys file lacks commentd_reload_last_successful{file=\"keys\"} 0")
 	}
 	// The cause is under "error", the key every other line of the log gives it, where a query
 	// for failures looks.

@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		Help: "Spam comments this server deleted because they had been spam for longer than -spam-retention.",
 	})
 	reg.MustRegister(spamPurged)
+	reloaded := newReloadMetric(reg, cfg)
 
 	rdb, err := redisstore.NewClient(cfg.RedisURL)
 	if err != nil {
@@ -310,11 +311,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		wg.Go(func() { purgeSpam(healthCtx, log, mod, purgeSpamEvery, cfg.Spam.Retention, spamPurged) })
 	}
 	rc := &configReload{
-		load:    func() (*config.Config, error) { return config.Load(args, getenv, io.Discard) },
-		started: &started,
-		current: &started,
-		abuse:   ab,
-		log:     log,
+		load:     func() (*config.Config, error) { return config.Load(args, getenv, io.Discard) },
+		started:  &started,
+		current:  &started,
+		abuse:    ab,
+		log:      log,
+		reloaded: reloaded,
 	}
 	wg.Go(func() {
 		for {
@@ -322,7 +324,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 			case <-healthCtx.Done():
 				return
 			case <-reload:
-				reloadFiles(log, cfg, srv, &cert)
+				reloadFiles(log, cfg, srv, &cert, reloaded)
 				rc.reload()
 			}
 		}
@@ -478,25 +480,66 @@ func newHTTPServer(h http.Handler, t httpTimeouts) *http.Server {
 
 // reloadFiles reads the keys file and the TLS certificate again and puts what it read in force.
 // A file that fails to load is logged and the one in force is kept, so a typo does not lock every
-// client out.
-func reloadFiles(log *slog.Logger, cfg *config.Config, srv *grpcserver.Server, cert *certificate) {
+// client out; reloaded says which.
+func reloadFiles(log *slog.Logger, cfg *config.Config, srv *grpcserver.Server, cert *certificate, reloaded *reloadMetric) {
 	switch keys, err := loadKeys(cfg); {
 	case cfg.KeysFile == "":
 		log.Info("reload: no keys file to read (-keys is not set); keys unchanged")
 	case err != nil:
+		reloaded.set(reloadKeys, false)
 		log.Error("reload: keys file not reloaded; the keys in force stay", "error", err.Error())
 	default:
 		srv.SetKeys(keys)
+		reloaded.set(reloadKeys, true)
 		log.Info("reload: keys file reloaded", "keys_file", cfg.KeysFile, "keys", keys.Len())
 	}
 	if cfg.TLSCert == "" {
 		return
 	}
 	if err := cert.load(cfg.TLSCert, cfg.TLSKey); err != nil {
+		reloaded.set(reloadTLS, false)
 		log.Error("reload: TLS certificate not reloaded; the one in force stays", "error", err.Error())
 		return
 	}
+	reloaded.set(reloadTLS, true)
 	log.Info("reload: TLS certificate reloaded", "tls_cert", cfg.TLSCert)
+}
+
+// The files SIGHUP reads, as commentd_reload_last_successful's file label names them.
+const (
+	reloadKeys   = "keys"
+	reloadTLS    = "tls_cert"
+	reloadConfig = "config"
+)
+
+// reloadMetric is commentd_reload_last_successful: for each file SIGHUP reads, whether its last
+// reading was put in force. A refused reading is logged, but an operator who signalled every
+// replica would have to read each one's log to learn that one kept its old keys or rules (a
+// leaked key still accepted there); a 0 here is one alert for all of them.
+type reloadMetric struct{ g *prometheus.GaugeVec }
+
+// newReloadMetric registers the metric with a series at 1 for each file cfg names, all read at
+// start, and none for the others, which SIGHUP does not read.
+func newReloadMetric(reg prometheus.Registerer, cfg *config.Config) *reloadMetric {
+	m := &reloadMetric{g: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "commentd_reload_last_successful",
+		Help: "1 when the last reading of the file (at start, then at each SIGHUP) was put in force; 0 when the last SIGHUP's reading was refused, and what was read before stays in force (the log's \"reload: ... not reloaded\" line says why). file is keys, tls_cert or config, for the files commentd was started with.",
+	}, []string{"file"})}
+	reg.MustRegister(m.g)
+	for file, given := range map[string]bool{reloadKeys: cfg.KeysFile != "", reloadTLS: cfg.TLSCert != "", reloadConfig: cfg.ConfigFile != ""} {
+		if given {
+			m.g.WithLabelValues(file).Set(1)
+		}
+	}
+	return m
+}
+
+func (m *reloadMetric) set(file string, ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.g.WithLabelValues(file).Set(v)
 }
 
 // certificate is the gRPC port's TLS certificate, replaceable while connections are served: new
