@@ -401,7 +401,7 @@ func load(args []string, env func(string) string, usage io.Writer, cmd command) 
 	fs.Usage = func() {}
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(usage, "%s\nPrecedence: flags > COMMENTD_* environment > -config file > defaults.\n\n", cmd.intro)
+		fmt.Fprintf(usage, "%s\nPrecedence: flags > COMMENTD_* environment > -config file > defaults; a variable set to \"\" counts as unset.\n\n", cmd.intro)
 		fs.SetOutput(usage)
 		fs.PrintDefaults()
 		return nil, err
@@ -518,6 +518,8 @@ func withoutFailed(err error, failed map[string]bool) error {
 	return errors.Join(keep...)
 }
 
+// lookupEnv reads a setting's variable; one set to "" counts as unset, as a compose file or a
+// Kubernetes manifest that passes ${VAR} through leaves it when VAR is not set.
 func lookupEnv(env func(string) string, name string) (string, bool) {
 	v := env(name)
 	return v, v != ""

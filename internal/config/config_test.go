@@ -543,3 +543,24 @@ func TestKeyEncodingHint(t *testing.T) {
 		})
 	}
 }
+
+// A variable set to "" counts as unset, as README says: the file's value stays in force. A flag
+// given "" does set its setting, which is how the file's list is cleared from the command line.
+func TestEmptyEnvIsUnset(t *testing.T) {
+	file := writeConfig(t, "abuse-trusted-ranges: [10.0.0.0/8]\nabuse-fail-open: true\n")
+	env := map[string]string{"COMMENTD_ABUSE_FAIL_OPEN": "", "COMMENTD_ABUSE_TRUSTED_RANGES": ""}
+	c, err := Load([]string{"-dev", "-config", file}, envMap(env), io.Discard)
+	if err != nil {
+		t.Fatalf("Load(file, variables set to \"\") = %v", err)
+	}
+	if !c.Abuse.FailOpen || !slices.Equal(c.Abuse.TrustedRanges, []string{"10.0.0.0/8"}) {
+		t.Errorf("Load(file, variables set to \"\"): fail-open %v, trusted ranges %q; want the file's true and [10.0.0.0/8]", c.Abuse.FailOpen, c.Abuse.TrustedRanges)
+	}
+	c, err = Load([]string{"-dev", "-config", file, "-abuse-trusted-ranges", ""}, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("Load(file, -abuse-trusted-ranges \"\") = %v", err)
+	}
+	if len(c.Abuse.TrustedRanges) != 0 {
+		t.Errorf("Load(file, -abuse-trusted-ranges \"\"): trusted ranges %q, want none", c.Abuse.TrustedRanges)
+	}
+}
