@@ -77,8 +77,8 @@ const MaxReporterIDChars = 128
 // when the report took it down, and the number of distinct reports. Reports on comments that are
 // not published are recorded and counted but take nothing down.
 //
-// Readers are told apart by the site's id of them (from.ID, scoped to the API key, as two sites'
-// ids name different readers), else by their address. Reports with neither count as one reader
+// Readers are told apart by the site's id of them (from.ID, scoped to the API key, as the
+// backends behind two site keys may give one id to two readers), else by their address. Reports with neither count as one reader
 // per comment and API key: nothing else tells two readers apart, and counting each as another
 // reader let one reader who clicked "report" as often as the threshold take a comment down
 // alone, on a site that sends neither. Such a site's readers take a comment down only with a

@@ -847,7 +847,8 @@ type ReportCommentRequest struct {
 	// characters without spaces (INVALID_ARGUMENT otherwise). When set, it tells readers apart instead of client_ip:
 	// one id's repeated reports count once, and readers behind one address (an office, a mobile network) count as
 	// many. It must name one reader for good (an account id), not a visit, a cookie or a device, or one reader counts as
-	// many. Only a keyed hash of it, scoped to the API key (two sites' ids name different readers), is kept.
+	// many. Only a keyed hash of it, scoped to the API key (the backends behind two site keys may give one id to two
+	// readers), is kept.
 	ReporterId    string `protobuf:"bytes,4,opt,name=reporter_id,json=reporterId,proto3" json:"reporter_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
