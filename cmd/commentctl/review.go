@@ -94,7 +94,8 @@ first (a comment another moderator took meanwhile is gone from the screen) and y
 Decisions are sent in the background: the next comment shows at once, and a failed call
 is reported in the status line and its comment comes back. Each decision carries the comment's
 etag: one another moderator decided since it was claimed is left as they decided it (the server
-refuses to overturn it) and does not come back; u reopens only a comment nobody decided since. When
+refuses to overturn it) and does not come back; u reopens only a comment nobody decided since, and
+a, r or s on a comment u is still reopening decides nothing: press it again once it is pending. When
 the queue is empty review checks again every 15 seconds. A claim that fails for a while (the server
 unreachable or slow, a rate limit) is tried again after 15 seconds, or as long as the server asks;
 one the server refuses (a key without the moderator role, a bad --thread) ends review at once: the
@@ -414,6 +415,9 @@ type reviewModel struct {
 	skipIgnored bool
 	busy        map[string]int         // comments with an action in flight
 	parents     map[string]*parentView // parent comments of replies, by resource name
+	// reopening counts, by comment, the undos of decisions on their way: a decision on such a
+	// comment must wait for the etag the reopen gives it, or the server refuses it as stale.
+	reopening map[string]int
 	// unsureBans are the bans, by comment name, whose call ended without an answer: they may
 	// have been stored. Sent again, the same ban goes with the same request id.
 	unsureBans map[string]unsureBan
@@ -459,6 +463,7 @@ func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClie
 		busy:    map[string]int{},
 		parents: map[string]*parentView{},
 
+		reopening:    map[string]int{},
 		unsureBans:   map[string]unsureBan{},
 		undoneUnsure: map[string]unsureBan{},
 	}
@@ -581,6 +586,16 @@ func (m *reviewModel) key(k tea.KeyPressMsg) tea.Cmd {
 			// Another moderator may have claimed and decided it since: a decision now could
 			// overturn theirs. Claim again, and let the moderator look before deciding.
 			return m.reclaim()
+		}
+	}
+	switch k.String() {
+	case "a", "s", "r":
+		if m.reopening[cur.name] > 0 {
+			// Sent now, the decision would carry the etag from before the reopen: once the
+			// reopen lands the server refuses it, and the comment would leave the screen
+			// undecided. A ban does not depend on the comment's etag, so b goes on.
+			m.setStatusErr(fmt.Sprintf("Still reopening %s; press the key again once it is pending.", cur.name), nil)
+			return nil
 		}
 	}
 	switch k.String() {
@@ -874,6 +889,9 @@ func (m *reviewModel) undoLast() tea.Cmd {
 		m.scroll = 0
 	}
 	m.undoing++
+	if op.kind != opBan {
+		m.reopening[op.item.name]++
+	}
 	if op.kind == opBan {
 		m.setStatus(fmt.Sprintf("Lifting the ban on the author of %s…", op.item.name))
 	} else {
@@ -933,6 +951,11 @@ func undoBan(ctx context.Context, client commentdv1.ModerationServiceClient, op 
 func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 	m.undoing--
 	op := msg.op
+	if op.kind != opBan {
+		if m.reopening[op.item.name]--; m.reopening[op.item.name] <= 0 {
+			delete(m.reopening, op.item.name)
+		}
+	}
 	switch {
 	case msg.skipped:
 		// The action had failed; opDone said so already.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -93,5 +95,65 @@ func TestReviewUndoSendsDecisionETag(t *testing.T) {
 	wantReject := []proto.Message{&commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "abusive", Etag: `W/"reopened"`}}
 	if diff := cmp.Diff(wantReject, d.requests("RejectComment"), protocmp.Transform()); diff != "" {
 		t.Errorf("keys a, u, r 2: RejectComment requests (-want +got):\n%s", diff)
+	}
+}
+
+// A decision key pressed on a comment whose undo is still on its way would carry the etag the
+// comment had before the reopen, which the server refuses once the reopen lands: the comment would
+// then drop off the screen, undecided and still claimed by us. The key waits for the reopen.
+func TestReviewDecisionWaitsForUndo(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(etagged(heldComments(1, 2)))
+	var (
+		mu   sync.Mutex
+		etag = `W/"c1"` // c1's etag on the server
+	)
+	d.approve = func(_ context.Context, req *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		etag = `W/"approved"`
+		return &commentdv1.ApproveCommentResponse{Comment: &commentdv1.ModeratedComment{
+			Comment: &commentdv1.Comment{Name: req.GetName()}, Etag: etag}}, nil
+	}
+	d.reopenFn = func(_ context.Context, req *commentdv1.ReopenCommentRequest) (*commentdv1.ReopenCommentResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		etag = `W/"reopened"`
+		return &commentdv1.ReopenCommentResponse{Comment: &commentdv1.ModeratedComment{
+			Comment: &commentdv1.Comment{Name: req.GetName()}, Etag: etag}}, nil
+	}
+	d.reject = func(_ context.Context, req *commentdv1.RejectCommentRequest) (*commentdv1.RejectCommentResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if req.GetEtag() != etag {
+			return nil, statusErr(t, codes.Aborted, "the comment changed since its etag was read", "ETAG_MISMATCH")
+		}
+		etag = `W/"rejected"`
+		return &commentdv1.RejectCommentResponse{Comment: &commentdv1.ModeratedComment{
+			Comment: &commentdv1.Comment{Name: req.GetName()}, Etag: etag}}, nil
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+
+	approve := h.pressWithoutRunning("a")
+	undo := h.pressWithoutRunning("u")
+	// r 1 on c1, back on screen at once, while the approve and the reopen are on their way.
+	early := []tea.Cmd{h.pressWithoutRunning("r"), h.pressWithoutRunning("1")}
+	h.run(approve)
+	h.run(undo)
+	for _, c := range early {
+		h.run(c)
+	}
+	if got := h.onScreen(); got != "comments/c1" {
+		t.Fatalf("a, u, r 1 before the reopen landed: on screen %q (status %q); want comments/c1, still to decide", got, h.m.status)
+	}
+	h.press("r", "1")
+
+	want := []proto.Message{&commentdv1.RejectCommentRequest{Name: "comments/c1", Reason: "off-topic", Etag: `W/"reopened"`}}
+	if diff := cmp.Diff(want, d.requests("RejectComment"), protocmp.Transform()); diff != "" {
+		t.Errorf("a, u, r 1 before the reopen landed, then r 1: RejectComment requests (-want +got):\n%s", diff)
+	}
+	if h.m.statusErr != nil || h.m.tally != (reviewTally{rejected: 1}) {
+		t.Errorf("a, u, r 1 before the reopen landed, then r 1: status %q (error %v), tally %+v; want c1 rejected, no error",
+			h.m.status, h.m.statusErr, h.m.tally)
 	}
 }
