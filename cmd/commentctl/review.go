@@ -112,7 +112,8 @@ with the author's target to look for in commentctl bans and lift with commentctl
 
 review needs an interactive terminal of at least 80x24 (an SSH session will do; no mouse needed).
 It uses colours unless NO_COLOR is set or TERM=dumb. When it ends it prints a summary of the
-session (with -o json, as a JSON object).`,
+session (with -o json, as a JSON object), and on stderr each decision whose call failed and that
+was not taken again (one failing while q finishes the calls is seen nowhere else).`,
 		Example: `  commentctl review
   commentctl review --state spam --batch 20
   commentctl review --thread blog-post-42`,
@@ -182,6 +183,15 @@ func (c *cli) endReview(m *reviewModel, releaseErr error) error {
 		if err := c.printReviewSummary(m.tally); err != nil {
 			return err
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.lost)) {
+		l := m.lost[name]
+		if outcomeUnknown(l.err) {
+			fmt.Fprintf(c.stderr, "commentctl: %s %s got no answer: %s; it may be undecided (commentctl show %s tells)\n",
+				l.kind.verb(), name, c.describe(l.err), name)
+			continue
+		}
+		fmt.Fprintf(c.stderr, "commentctl: could not %s %s: %s; it is still undecided\n", l.kind.verb(), name, c.describe(l.err))
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.unsureBans)) {
 		u := m.unsureBans[name]
@@ -425,6 +435,10 @@ type reviewModel struct {
 	// and whose call then ended without an answer: they may be in force, and the undo, having no
 	// ban to lift, lifted nothing. The end of the review says how to find and lift them.
 	undoneUnsure map[string]unsureBan
+	// lost are the decisions, by comment name, whose call failed and put the comment back, and
+	// that no later key on it replaced. One that failed while review was ending, or whose failure
+	// another message pushed off the status line, was never seen: the end of the review names them.
+	lost map[string]lostDecision
 
 	claiming bool          // a ClaimComments call is in flight
 	dry      bool          // the last claim brought nothing new: wait for retryMsg before asking again
@@ -466,7 +480,14 @@ func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClie
 		reopening:    map[string]int{},
 		unsureBans:   map[string]unsureBan{},
 		undoneUnsure: map[string]unsureBan{},
+		lost:         map[string]lostDecision{},
 	}
+}
+
+// lostDecision is a decision that failed and was not taken again: the comment is still undecided.
+type lostDecision struct {
+	kind opKind
+	err  error
 }
 
 // Init claims the first batch.
@@ -729,6 +750,7 @@ func (m *reviewModel) act(kind opKind, reason string) tea.Cmd {
 	if kind != opBan {
 		m.queue = m.queue[1:]
 		m.scroll = 0
+		delete(m.lost, it.name)
 	}
 	m.busy[it.name]++
 	m.ops = append(m.ops, op)
@@ -813,6 +835,9 @@ func (m *reviewModel) opDone(op *reviewOp) tea.Cmd {
 			// the same request id.
 			m.settleBan(op, true)
 			where = "it may have been stored; b, same length and reason, resends it without banning twice"
+		}
+		if op.kind != opBan {
+			m.lost[name] = lostDecision{kind: op.kind, err: op.err}
 		}
 		if op.kind != opBan && !m.inQueue(name) {
 			m.requeue(op.item)
@@ -996,6 +1021,7 @@ func (m *reviewModel) skip() tea.Cmd {
 	m.queue = m.queue[1:]
 	m.scroll = 0
 	m.skipped[it.name] = true
+	delete(m.lost, it.name) // left for others on purpose
 	m.skipOrder = append(m.skipOrder, it.name)
 	m.tally.skipped++
 	m.setStatus(fmt.Sprintf("Skipped %s; it is back in the queue for others.", it.name))
@@ -1070,6 +1096,7 @@ func (m *reviewModel) reclaim() tea.Cmd {
 			return false
 		}
 		delete(m.held, it.name)
+		delete(m.lost, it.name) // another moderator may have decided it since
 		return true
 	})
 	m.scroll = 0
@@ -1279,6 +1306,10 @@ func (m *reviewModel) cleanUp() error {
 		}
 		if landed && op.err == nil && op.kind != opBan && !op.undone {
 			delete(m.held, op.item.name)
+		}
+		if landed && op.err != nil && op.kind != opBan && !op.undone && !isETagMismatch(op.err) {
+			// Its failure never reached the screen.
+			m.lost[op.item.name] = lostDecision{kind: op.kind, err: op.err}
 		}
 		switch {
 		case op.kind == opBan && !op.undone:

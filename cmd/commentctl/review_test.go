@@ -1803,3 +1803,107 @@ func TestReviewUndoBanCutShort(t *testing.T) {
 		t.Errorf("review ended with b, u in flight: stderr %q; want it to say the ban of comments/c1's author may be in force, and not to send it again", end)
 	}
 }
+
+// TestReviewLostDecisionReported checks that a decision whose call failed, and that was not taken
+// again, is named when review ends. Its failure is on the status line only while the screen is up:
+// one that failed while q was finishing the calls, after the program was killed, or whose line the
+// refused claim that ended review replaced (a token revoked meanwhile) was never seen, and the
+// moderator would leave believing the comment decided.
+func TestReviewLostDecisionReported(t *testing.T) {
+	t.Parallel()
+	down := status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:7070: connect: connection refused"`)
+	tests := []struct {
+		name     string
+		approve  error // what the first approve gets; later ones succeed
+		claimErr error // what claims after the first get
+		drive    func(h *reviewHarness)
+		want     string // on stderr; "" for nothing about comments/c1
+	}{
+		{
+			name:    "q with the approve on its way",
+			approve: down,
+			drive: func(h *reviewHarness) {
+				approve := h.pressWithoutRunning("a")
+				h.press("q")
+				h.run(approve)
+				if !h.quit {
+					h.t.Fatalf("a, q, then the approve failed: the program did not quit")
+				}
+			},
+			want: "commentctl: could not approve comments/c1: ",
+		},
+		{
+			name:    "killed with the approve on its way",
+			approve: down,
+			drive: func(h *reviewHarness) {
+				go collect(h.pressWithoutRunning("a"))
+			},
+			want: "commentctl: could not approve comments/c1: ",
+		},
+		{
+			name:     "token revoked meanwhile",
+			approve:  statusErr(t, codes.Unauthenticated, "unknown API key", "API_KEY_INVALID"),
+			claimErr: statusErr(t, codes.Unauthenticated, "unknown API key", "API_KEY_INVALID"),
+			drive:    func(h *reviewHarness) { h.press("a") },
+			want:     "commentctl: could not approve comments/c1: ",
+		},
+		{
+			name:    "no answer",
+			approve: status.Error(codes.DeadlineExceeded, "context deadline exceeded"),
+			drive:   func(h *reviewHarness) { h.press("a", "q") },
+			want:    "commentctl: approve comments/c1 got no answer: ",
+		},
+		{
+			name:    "approved again",
+			approve: down,
+			drive:   func(h *reviewHarness) { h.press("a", "n", "a", "q") },
+		},
+		{
+			name:    "skipped after the failure",
+			approve: down,
+			drive:   func(h *reviewHarness) { h.press("a", "n", "n", "q") },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := decidingDouble()
+			claims := 0
+			d.claimFn = func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+				if claims++; claims > 1 {
+					if tt.claimErr != nil {
+						return nil, tt.claimErr
+					}
+					return &commentdv1.ClaimCommentsResponse{}, nil
+				}
+				return &commentdv1.ClaimCommentsResponse{Comments: heldComments(1, 2)}, nil
+			}
+			var approves atomic.Int32
+			approved := d.approve
+			d.approve = func(ctx context.Context, req *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+				if approves.Add(1) == 1 {
+					return nil, tt.approve
+				}
+				return approved(ctx, req)
+			}
+			h := newReviewHarness(t, d, reviewOptions{})
+			tt.drive(h)
+
+			var errOut bytes.Buffer
+			c := &cli{stdout: io.Discard, stderr: &errOut, output: "table", timeout: 5 * time.Second}
+			_ = c.endReview(h.m, h.m.cleanUp())
+			var got []string
+			for _, l := range lines(errOut.String()) {
+				if strings.Contains(l, "comments/c1") {
+					got = append(got, l)
+				}
+			}
+			switch {
+			case tt.want == "" && len(got) > 0:
+				t.Errorf("endReview: stderr says %q; want nothing about comments/c1", got)
+			case tt.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tt.want)):
+				t.Errorf("endReview: stderr lines about comments/c1 %q; want one starting %q (stderr %q)", got, tt.want, errOut.String())
+			}
+		})
+	}
+}
