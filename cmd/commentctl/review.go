@@ -459,6 +459,8 @@ type reviewModel struct {
 
 	status    string
 	statusErr error // set when the status line reports a failure
+	// claimStatus: the failure the status line reports is a claim's, which is asked again anyway.
+	claimStatus bool
 
 	quitting  bool // q was pressed: finishing calls, then giving claims back
 	releasing bool
@@ -1128,8 +1130,14 @@ func (m *reviewModel) claimed(msg claimedMsg) tea.Cmd {
 		}
 		m.dry = true
 		m.retryIn = wait
-		m.setStatusErr(fmt.Sprintf("Could not fetch comments (trying again in %s): %s.",
-			roundDelay(wait), m.describe(msg.err)), msg.err)
+		if m.statusErr == nil || m.statusErr == errTyping || m.claimStatus {
+			m.setStatusErr(fmt.Sprintf("Could not fetch comments (trying again in %s): %s.",
+				roundDelay(wait), m.describe(msg.err)), msg.err)
+			m.claimStatus = true
+		}
+		// Else the status line tells of a failed decision or undo, which comments came back or
+		// which action stands: a claim failing for the same reason, asked again anyway, must not
+		// replace it before the moderator has read it.
 		if m.quitting {
 			return m.finishIfIdle()
 		}
@@ -1333,13 +1341,14 @@ func (m *reviewModel) cleanUp() error {
 }
 
 func (m *reviewModel) setStatus(s string) {
-	m.status, m.statusErr = s, nil
+	m.status, m.statusErr, m.claimStatus = s, nil, false
 }
 
 // setStatusErr shows a failure; err is the cause when a call failed, nil for a typing mistake.
 func (m *reviewModel) setStatusErr(s string, err error) {
 	m.status = s
 	m.statusErr = err
+	m.claimStatus = false
 	if err == nil {
 		m.statusErr = errTyping
 	}

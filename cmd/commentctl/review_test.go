@@ -1409,6 +1409,7 @@ func TestReviewRealNamesFit(t *testing.T) {
 	down.Store(true)
 	h.press("a")
 	check("after a failed approve", "(it is on screen again)")
+	h.press("r", "esc") // a claim's failure does not replace the approve's on the status line
 	h.run(h.m.claim())
 	check("after a failed claim", "(trying again in")
 }
@@ -1905,5 +1906,42 @@ func TestReviewLostDecisionReported(t *testing.T) {
 				t.Errorf("endReview: stderr lines about comments/c1 %q; want one starting %q (stderr %q)", got, tt.want, errOut.String())
 			}
 		})
+	}
+}
+
+// TestReviewClaimFailureKeepsDecisionFailure checks that a failed claim, asked again anyway, does
+// not replace a failed decision on the status line. With the server gone both fail at once, and
+// the decision's line is the one that says which comment came back.
+func TestReviewClaimFailureKeepsDecisionFailure(t *testing.T) {
+	t.Parallel()
+	down := status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:7070: connect: connection refused"`)
+	d := decidingDouble()
+	claims := 0
+	d.claimFn = func(context.Context, *commentdv1.ClaimCommentsRequest) (*commentdv1.ClaimCommentsResponse, error) {
+		if claims++; claims > 1 {
+			return nil, down
+		}
+		return &commentdv1.ClaimCommentsResponse{Comments: heldComments(1, 3)}, nil
+	}
+	d.approve = func(context.Context, *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		return nil, down
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	// The approve leaves two comments, fewer than the prefetch keeps: a claim goes with it, and
+	// its failure settles last.
+	h.press("a")
+	if n := len(d.requests("ClaimComments")); n != 2 {
+		t.Fatalf("a with 3 comments claimed: %d claims; want 2, the prefetch after the approve", n)
+	}
+	if !strings.HasPrefix(h.m.status, "Could not approve comments/c1 (it is back in the queue)") {
+		t.Errorf("a, then the approve and the prefetch failed: status %q; want the approve's failure", h.m.status)
+	}
+
+	// A claim failure replaces a claim failure: the line says when the next try is.
+	h.press("r", "esc")
+	h.run(h.m.claim())
+	h.run(h.m.claim())
+	if !strings.HasPrefix(h.m.status, "Could not fetch comments (trying again in") {
+		t.Errorf("the status cleared, then two claims failed: status %q; want the claim's failure", h.m.status)
 	}
 }
