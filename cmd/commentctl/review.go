@@ -1315,9 +1315,14 @@ func (m *reviewModel) cleanUp() error {
 		if landed && op.err == nil && op.kind != opBan && !op.undone {
 			delete(m.held, op.item.name)
 		}
-		if landed && op.err != nil && op.kind != opBan && !op.undone && !isETagMismatch(op.err) {
-			// Its failure never reached the screen.
-			m.lost[op.item.name] = lostDecision{kind: op.kind, err: op.err}
+		if landed && op.err != nil && !op.undone {
+			// The action does not stand, as opDone would have counted it; an undone one was
+			// taken off the count when u was pressed.
+			m.tally.add(op.kind, -1)
+			if op.kind != opBan && !isETagMismatch(op.err) {
+				// Its failure never reached the screen.
+				m.lost[op.item.name] = lostDecision{kind: op.kind, err: op.err}
+			}
 		}
 		switch {
 		case op.kind == opBan && !op.undone:

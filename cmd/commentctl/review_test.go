@@ -1945,3 +1945,30 @@ func TestReviewClaimFailureKeepsDecisionFailure(t *testing.T) {
 		t.Errorf("the status cleared, then two claims failed: status %q; want the claim's failure", h.m.status)
 	}
 }
+
+// TestReviewCleanUpCountsOnlyWhatStands checks the summary of a review killed with actions on
+// their way: one that failed once the program was gone is not counted, as it would not have been
+// had the screen seen it fail.
+func TestReviewCleanUpCountsOnlyWhatStands(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 3))
+	d.approve = func(context.Context, *commentdv1.ApproveCommentRequest) (*commentdv1.ApproveCommentResponse, error) {
+		return nil, status.Error(codes.DeadlineExceeded, "context deadline exceeded")
+	}
+	d.createBanFn = func(context.Context, *commentdv1.CreateBanRequest) (*commentdv1.CreateBanResponse, error) {
+		return nil, statusErr(t, codes.InvalidArgument, "bad reason", "INVALID_ARGUMENT")
+	}
+	h := newReviewHarness(t, d, reviewOptions{})
+	var cmds []tea.Cmd
+	for _, k := range []string{"a", "r", "1", "b", "enter", "1"} {
+		cmds = append(cmds, h.pressWithoutRunning(k))
+	}
+	// The program is gone (a signal), the calls still running in the background.
+	go collect(cmds...)
+	if err := h.m.cleanUp(); err != nil {
+		t.Fatalf("cleanUp: %v", err)
+	}
+	if want := (reviewTally{rejected: 1}); h.m.tally != want {
+		t.Errorf("a (no answer), r 1 (done), b Enter 1 (refused), then killed: tally %+v; want %+v", h.m.tally, want)
+	}
+}
