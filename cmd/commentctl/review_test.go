@@ -1452,6 +1452,28 @@ func TestReviewTooSmall(t *testing.T) {
 	}
 }
 
+// TestReviewTooSmallFits checks that the request for a bigger window fits the window it asks about:
+// the terminal shows no more lines than it has, so a request wrapped past the bottom lost its end,
+// which says how to quit.
+func TestReviewTooSmallFits(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 1))
+	h := newReviewHarness(t, d, reviewOptions{})
+	for _, size := range []tea.WindowSizeMsg{{Width: 20, Height: 4}, {Width: 19, Height: 5}, {Width: 40, Height: 2}, {Width: 80, Height: 1}, {Width: 12, Height: 3}, {Width: 8, Height: 2}} {
+		h.handle(size)
+		view := h.m.View().Content
+		rows := strings.Split(view, "\n")
+		wide := 0
+		for _, r := range rows {
+			wide = max(wide, ansi.StringWidth(r))
+		}
+		if len(rows) > size.Height || wide > size.Width || !strings.Contains(strings.Join(rows, " "), "q quit") {
+			t.Errorf("%dx%d window: view of %d lines, %d wide; want at most %d lines of %d, saying q quits:\n%s",
+				size.Width, size.Height, len(rows), wide, size.Height, size.Width, view)
+		}
+	}
+}
+
 // TestReviewTooSmallTakesNoDecision checks that while the window is too small to show the comment,
 // the decision keys do nothing: a moderator must not approve, reject, mark spam, ban or skip a
 // comment they cannot see. q still quits, as the screen says.

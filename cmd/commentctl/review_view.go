@@ -59,9 +59,7 @@ func (m *reviewModel) screen() string {
 		return "Starting commentctl review…"
 	}
 	if m.tooSmall() {
-		msg := fmt.Sprintf("This window is %dx%d; commentctl review needs at least %dx%d. Enlarge it, or press q to quit.",
-			m.width, m.height, minReviewWidth, minReviewHeight)
-		return ansi.Wrap(msg, max(m.width, 10), "")
+		return m.tooSmallScreen()
 	}
 
 	lines := []string{m.titleLine()}
@@ -90,6 +88,30 @@ func (m *reviewModel) screen() string {
 	lines = append(lines, mid[:room]...)
 	lines = append(lines, footer...)
 	return strings.Join(lines, "\n")
+}
+
+// tooSmallScreen asks for a bigger window, in the longest of its messages that fits: the terminal
+// shows no more lines than it has, and the last says how to quit.
+func (m *reviewModel) tooSmallScreen() string {
+	msgs := []string{
+		fmt.Sprintf("This window is %dx%d; commentctl review needs at least %dx%d. Enlarge it, or press q to quit.",
+			m.width, m.height, minReviewWidth, minReviewHeight),
+		fmt.Sprintf("%dx%d is too small: review needs %dx%d. q quits.", m.width, m.height, minReviewWidth, minReviewHeight),
+		fmt.Sprintf("Needs %dx%d. q quits.", minReviewWidth, minReviewHeight),
+		"q quits",
+	}
+	var rows []string
+	for _, msg := range msgs {
+		rows = strings.Split(ansi.Wrap(msg, m.width, ""), "\n")
+		if len(rows) <= m.height {
+			break
+		}
+	}
+	rows = rows[:min(len(rows), m.height)]
+	for i, r := range rows {
+		rows[i] = ansi.Truncate(r, m.width, "") // a wide character cannot be wrapped into one column
+	}
+	return strings.Join(rows, "\n")
 }
 
 // tooSmall reports whether the window is too small to show a comment.
