@@ -1474,6 +1474,30 @@ func TestReviewTooSmallFits(t *testing.T) {
 	}
 }
 
+// TestReviewPromptWideText types a reason in wide characters (Chinese, an emoji of several code
+// points) past the end of the prompt line: the line keeps the end of the text and its cursor, and
+// is no wider than the window, whichever column the cut falls on.
+func TestReviewPromptWideText(t *testing.T) {
+	t.Parallel()
+	for _, width := range []int{80, 81} {
+		for _, text := range []string{"中", "a中", "👩‍👩‍👧‍👦"} {
+			d := decidingDouble(heldComments(1, 1))
+			h := newReviewHarness(t, d, reviewOptions{})
+			h.handle(tea.WindowSizeMsg{Width: width, Height: 24})
+			h.press("r")
+			for i := range 60 {
+				h.handle(tea.PasteMsg{Content: text})
+				rows := strings.Split(h.m.View().Content, "\n")
+				prompt := rows[len(rows)-1]
+				if w := ansi.StringWidth(prompt); w > width || !strings.HasSuffix(prompt, text+"█") {
+					t.Fatalf("%d columns, %q typed %d times: prompt line %q, %d wide; want at most %d, ending with the text and the cursor",
+						width, text, i+1, prompt, w, width)
+				}
+			}
+		}
+	}
+}
+
 // TestReviewTooSmallTakesNoDecision checks that while the window is too small to show the comment,
 // the decision keys do nothing: a moderator must not approve, reject, mark spam, ban or skip a
 // comment they cannot see. q still quits, as the screen says.

@@ -349,8 +349,14 @@ func (m *reviewModel) footerLines() []string {
 // promptLine shows the text typed so far with a cursor, keeping its end in view.
 func (m *reviewModel) promptLine(label, input string) string {
 	room := m.width - ansi.StringWidth(label) - 1
-	if ansi.StringWidth(input) > room {
-		input = "…" + ansi.TruncateLeft(input, ansi.StringWidth(input)-room+1, "")
+	if w := ansi.StringWidth(input); w > room {
+		cut := w - room + 1 // the columns that go, making room for the "…"
+		end := ansi.TruncateLeft(input, cut, "")
+		if ansi.StringWidth(end) > room-1 {
+			// TruncateLeft keeps whole a wide character that straddles the cut: drop it.
+			end = ansi.TruncateLeft(input, cut+1, "")
+		}
+		input = "…" + end
 	}
 	return m.styles.label.Render(label) + input + "█"
 }
