@@ -95,9 +95,10 @@ Decisions are sent in the background: the next comment shows at once, and a fail
 is reported in the status line and its comment comes back. Each decision carries the comment's
 etag: one another moderator decided since it was claimed is left as they decided it (the server
 refuses to overturn it) and does not come back; u reopens only a comment nobody decided since, and
-a, r or s on a comment u is still reopening decides nothing: press it again once it is pending. When
-the queue is empty review checks again every 15 seconds. A claim that fails for a while (the server
-unreachable or slow, a rate limit) is tried again after 15 seconds, or as long as the server asks;
+a, r or s on a comment u is still reopening decides nothing: press it again once it is pending (b
+likewise, while u lifts the author's ban). When the queue is empty review checks again every 15
+seconds. A claim that fails for a while (the server unreachable or slow, a rate limit) is tried
+again after 15 seconds, or as long as the server asks;
 one the server refuses (a key without the moderator role, a bad --thread) ends review at once: the
 calls in flight finish, the comments not decided go back, and the error is printed with exit status 1.
 
@@ -425,9 +426,10 @@ type reviewModel struct {
 	skipIgnored bool
 	busy        map[string]int         // comments with an action in flight
 	parents     map[string]*parentView // parent comments of replies, by resource name
-	// reopening counts, by comment, the undos of decisions on their way: a decision on such a
-	// comment must wait for the etag the reopen gives it, or the server refuses it as stale.
-	reopening map[string]int
+	// undoingOn counts the undos on their way by what they change (undoKey): a decision on a
+	// comment being reopened must wait for the etag the reopen gives it, or the server refuses it
+	// as stale; a ban of an author whose ban is being lifted must wait, or the lift may take it.
+	undoingOn map[string]int
 	// unsureBans are the bans, by comment name, whose call ended without an answer: they may
 	// have been stored. Sent again, the same ban goes with the same request id.
 	unsureBans map[string]unsureBan
@@ -479,7 +481,7 @@ func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClie
 		busy:    map[string]int{},
 		parents: map[string]*parentView{},
 
-		reopening:    map[string]int{},
+		undoingOn:    map[string]int{},
 		unsureBans:   map[string]unsureBan{},
 		undoneUnsure: map[string]unsureBan{},
 		lost:         map[string]lostDecision{},
@@ -613,11 +615,18 @@ func (m *reviewModel) key(k tea.KeyPressMsg) tea.Cmd {
 	}
 	switch k.String() {
 	case "a", "s", "r":
-		if m.reopening[cur.name] > 0 {
+		if m.undoingOn[undoKey(opApprove, cur)] > 0 {
 			// Sent now, the decision would carry the etag from before the reopen: once the
 			// reopen lands the server refuses it, and the comment would leave the screen
 			// undecided. A ban does not depend on the comment's etag, so b goes on.
 			m.setStatusErr(fmt.Sprintf("Still reopening %s; press the key again once it is pending.", cur.name), nil)
+			return nil
+		}
+	case "b":
+		if m.undoingOn[undoKey(opBan, cur)] > 0 {
+			// An author has one ban: sent now, the new one could land before the lift (or the
+			// ban it puts back) and be taken with it.
+			m.setStatusErr(fmt.Sprintf("Still lifting the ban on the author of %s; press b again once it is lifted.", cur.name), nil)
 			return nil
 		}
 	}
@@ -916,9 +925,7 @@ func (m *reviewModel) undoLast() tea.Cmd {
 		m.scroll = 0
 	}
 	m.undoing++
-	if op.kind != opBan {
-		m.reopening[op.item.name]++
-	}
+	m.undoingOn[undoKey(op.kind, op.item)]++
 	if op.kind == opBan {
 		m.setStatus(fmt.Sprintf("Lifting the ban on the author of %s…", op.item.name))
 	} else {
@@ -950,6 +957,18 @@ func (m *reviewModel) undoLast() tea.Cmd {
 	}
 }
 
+// undoKey is what an undo of an action of kind on it changes: the comment a decision's undo
+// reopens, or the author whose ban a ban's undo lifts (all their comments share that ban).
+func undoKey(kind opKind, it *reviewItem) string {
+	if kind != opBan {
+		return it.name
+	}
+	if key := it.mc.GetAuthorKey(); key != "" {
+		return "author:" + key
+	}
+	return "author of " + it.name
+}
+
 // undoBan takes back op's ban: it makes the ban it replaced again, for what was left of it at
 // now, or, when there was none (or it has run out meanwhile), lifts the ban.
 func undoBan(ctx context.Context, client commentdv1.ModerationServiceClient, op *reviewOp, now time.Time) error {
@@ -978,10 +997,10 @@ func undoBan(ctx context.Context, client commentdv1.ModerationServiceClient, op 
 func (m *reviewModel) undone(msg undoneMsg) tea.Cmd {
 	m.undoing--
 	op := msg.op
-	if op.kind != opBan {
-		if m.reopening[op.item.name]--; m.reopening[op.item.name] <= 0 {
-			delete(m.reopening, op.item.name)
-		}
+	if key := undoKey(op.kind, op.item); m.undoingOn[key] <= 1 {
+		delete(m.undoingOn, key)
+	} else {
+		m.undoingOn[key]--
 	}
 	switch {
 	case msg.skipped:

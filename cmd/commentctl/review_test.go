@@ -617,6 +617,40 @@ func TestReviewUndoneCommentGivenBack(t *testing.T) {
 	}
 }
 
+// TestReviewBanWaitsForUndoneBan checks b pressed again while u is lifting the author's ban. An
+// author has one ban, under one name: sent at once, the new ban could land before the lift, which
+// then took it too, leaving the author unbanned though the moderator's last word was a ban.
+func TestReviewBanWaitsForUndoneBan(t *testing.T) {
+	t.Parallel()
+	d := decidingDouble(heldComments(1, 2))
+	h := newReviewHarness(t, d, reviewOptions{})
+	var first, again []tea.Cmd
+	for _, k := range []string{"b", "enter", "1"} {
+		first = append(first, h.pressWithoutRunning(k))
+	}
+	undo := h.pressWithoutRunning("u")
+	for _, k := range []string{"b", "enter", "2"} {
+		again = append(again, h.pressWithoutRunning(k))
+	}
+	// The worst order: the first ban, then whatever b sent, then the lift.
+	for _, c := range first {
+		h.run(c)
+	}
+	for _, c := range again {
+		h.run(c)
+	}
+	h.run(undo)
+	h.press("b", "enter", "2")
+
+	if diff := cmp.Diff([]string{"CreateBan", "DeleteBan", "CreateBan"}, d.methods("ClaimComments", "ReleaseComments")); diff != "" {
+		t.Errorf("b Enter 1, u, b Enter 2 before the lift, then b Enter 2: calls mismatch (-want +got):\n%s", diff)
+	}
+	if h.m.tally.banned != 1 || h.m.statusErr != nil {
+		t.Errorf("b Enter 1, u, b Enter 2 before the lift, then b Enter 2: %d banned, status %q (error %v); want 1, no error",
+			h.m.tally.banned, h.m.status, h.m.statusErr)
+	}
+}
+
 func TestReviewNothingToUndo(t *testing.T) {
 	t.Parallel()
 	d := decidingDouble(heldComments(1, 1))
