@@ -149,6 +149,39 @@ func TestDuplicateReplaySettles(t *testing.T) {
 	}
 }
 
+// TestDuplicateReplayOlderThanRequestID: under a duplicate window longer than a request id is
+// remembered, a resend that comes after the id's marker and idempotency record have expired finds
+// only the duplicate marker holding the id. Nothing can answer it with the first comment any more,
+// so it is a duplicate of it; taken for a resend, it was stored as a second comment that duplicate
+// control let through and no rule counted.
+func TestDuplicateReplayOlderThanRequestID(t *testing.T) {
+	t.Parallel()
+	s := sharedAbuseStore(t)
+	const window = 48 * time.Hour
+	author := rule("author", ratelimit.KeyAuthor, 1, time.Hour, 5)
+	g := ratelimit.NewGuard(s, ratelimit.Options{Rules: []ratelimit.Rule{author}, DuplicateWindow: window})
+	ctx := context.Background()
+	sub := subjectOf(t, "jane@example.com", "", "t", "hello")
+	sub.RequestID, sub.RequestKey = "req-1", "fingerprint-1"
+	if _, err := g.Check(ctx, sub); err != nil {
+		t.Fatalf("Check(hello, req-1) = %v, want accepted", err)
+	}
+	// A day and a minute later: the request marker has expired, the duplicate marker has not.
+	if err := s.rdb.Del(ctx, s.keys.requestMark(sub.ThreadID, sub.RequestID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	marker := s.keys.duplicate(sub.AuthorKey, sub.TextKey)
+	if err := s.rdb.PExpire(ctx, marker, window-time.Duration(requestTTL)*time.Second-time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := g.Check(ctx, sub); !errors.Is(err, ratelimit.ErrDuplicate) {
+		t.Errorf("Check(hello, req-1) a day after the first, within the %s duplicate window = %+v, %v; want ratelimit.ErrDuplicate", window, o, err)
+	}
+	if n, err := s.rdb.Exists(ctx, s.keys.requestMark(sub.ThreadID, sub.RequestID)).Result(); err != nil || n != 0 {
+		t.Errorf("after the duplicate, the request marker of req-1 exists: %d, %v; want it given back", n, err)
+	}
+}
+
 func TestDuplicateMarkerSurvivesAResentScript(t *testing.T) {
 	t.Parallel()
 	// The Redis client resends a command whose reply was lost; the script then finds its own

@@ -351,9 +351,14 @@ func readTake(res *ratelimit.Result, g *rateGroup, reply any, takes int) error {
 		if g.request != nil {
 			res.Request = ratelimit.RequestResent
 			res.MarkerAge = markerAge(vals, time.Duration(requestTTL)*time.Second)
+		} else if age := markerAge(vals, g.dup.Window); age >= time.Duration(requestTTL)*time.Second {
+			// Set longer ago than the request id is remembered (a duplicate window above a day):
+			// the id's marker and idempotency record are gone, so no resend can get the first
+			// comment; let through as one, it would be a second comment no rule counted.
+			res.Duplicate = ratelimit.DuplicateFound
 		} else {
 			res.Duplicate = ratelimit.DuplicateReplay
-			res.MarkerAge = markerAge(vals, g.dup.Window)
+			res.MarkerAge = age
 		}
 	case rateRefused:
 		if len(vals) != len(g.takes)+rateReplyHeader {
