@@ -169,9 +169,12 @@ func (c *Campaigns) Load(ctx context.Context) error {
 		}
 		to = "(" + msgs[len(msgs)-1].ID
 	}
+	// This server's own entries are skipped here too: its sightings are in its window from the
+	// moment it made them, and Run starts the writer before the Load it makes when none was made
+	// before it, so a batch written meanwhile would otherwise be counted twice.
 	erasure := false
 	for _, m := range slices.Backward(newestFirst) {
-		erasure = c.apply(ctx, m, false) || erasure
+		erasure = c.apply(ctx, m, true) || erasure
 	}
 	if erasure {
 		if err := c.forgetErased(ctx); err != nil {
