@@ -132,12 +132,12 @@ func (s *Service) Watch(ctx context.Context, f WatchFilter, subscribed func(), s
 const eventReadKeep = 5 * time.Second
 
 // eventReads holds the reads of the latest events' comments, one per event, shared by the
-// watchers of a Service. Every watcher gets every event, and each read its comment itself, three
-// Redis calls (the comment, the author's record, the reports) and the opening of its email and
-// address: with 250 watchers on a server, one held comment cost 750 Redis calls, and a site's
-// submissions took 30 times as long while moderators watched. Not x/sync's singleflight: it
-// shares a call only among callers that overlap it, and a watcher that gets the event a
-// millisecond after the first read ended would read again; these reads are kept eventReadKeep.
+// watchers of a Service. Every watcher gets every event; had each read the comment itself (three
+// Redis calls: the comment, the author's record, the reports; and the opening of its email and
+// address), one held comment would cost a server with 250 watchers 750 Redis calls. Not x/sync's
+// singleflight: it shares a call only among callers that overlap it, and a watcher that gets the
+// event a millisecond after the first read ended would read again; these reads are kept
+// eventReadKeep.
 type eventReads struct {
 	mu        sync.Mutex
 	reads     map[eventKey]*eventRead
