@@ -192,7 +192,7 @@ func (c *cli) endReview(m *reviewModel, releaseErr error) error {
 				l.kind.verb(), name, c.describe(l.err), name)
 			continue
 		}
-		fmt.Fprintf(c.stderr, "commentctl: could not %s %s: %s; it is still undecided\n", l.kind.verb(), name, c.describe(l.err))
+		fmt.Fprintf(c.stderr, "commentctl: could not %s %s: %s; the comment stays as it was (pending, or spam in a review of --state spam)\n", l.kind.verb(), name, c.describe(l.err))
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.unsureBans)) {
 		u := m.unsureBans[name]
@@ -488,7 +488,7 @@ func newReviewModel(ctx context.Context, client commentdv1.ModerationServiceClie
 	}
 }
 
-// lostDecision is a decision that failed and was not taken again: the comment is still undecided.
+// lostDecision is a decision that failed and was not taken again: the comment stays as it was.
 type lostDecision struct {
 	kind opKind
 	err  error

@@ -1899,6 +1899,7 @@ func TestReviewLostDecisionReported(t *testing.T) {
 		claimErr error // what claims after the first get
 		drive    func(h *reviewHarness)
 		want     string // on stderr; "" for nothing about comments/c1
+		wantEnd  string // how that line ends
 	}{
 		{
 			name:    "q with the approve on its way",
@@ -1911,7 +1912,8 @@ func TestReviewLostDecisionReported(t *testing.T) {
 					h.t.Fatalf("a, q, then the approve failed: the program did not quit")
 				}
 			},
-			want: "commentctl: could not approve comments/c1: ",
+			want:    "commentctl: could not approve comments/c1: ",
+			wantEnd: "; the comment stays as it was (pending, or spam in a review of --state spam)",
 		},
 		{
 			name:    "killed with the approve on its way",
@@ -1919,7 +1921,8 @@ func TestReviewLostDecisionReported(t *testing.T) {
 			drive: func(h *reviewHarness) {
 				go collect(h.pressWithoutRunning("a"))
 			},
-			want: "commentctl: could not approve comments/c1: ",
+			want:    "commentctl: could not approve comments/c1: ",
+			wantEnd: "; the comment stays as it was (pending, or spam in a review of --state spam)",
 		},
 		{
 			name:     "token revoked meanwhile",
@@ -1927,12 +1930,14 @@ func TestReviewLostDecisionReported(t *testing.T) {
 			claimErr: statusErr(t, codes.Unauthenticated, "unknown API key", "API_KEY_INVALID"),
 			drive:    func(h *reviewHarness) { h.press("a") },
 			want:     "commentctl: could not approve comments/c1: ",
+			wantEnd:  "; the comment stays as it was (pending, or spam in a review of --state spam)",
 		},
 		{
 			name:    "no answer",
 			approve: status.Error(codes.DeadlineExceeded, "context deadline exceeded"),
 			drive:   func(h *reviewHarness) { h.press("a", "q") },
 			want:    "commentctl: approve comments/c1 got no answer: ",
+			wantEnd: "; it may be undecided (commentctl show comments/c1 tells)",
 		},
 		{
 			name:    "approved again",
@@ -1982,8 +1987,8 @@ func TestReviewLostDecisionReported(t *testing.T) {
 			switch {
 			case tt.want == "" && len(got) > 0:
 				t.Errorf("endReview: stderr says %q; want nothing about comments/c1", got)
-			case tt.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tt.want)):
-				t.Errorf("endReview: stderr lines about comments/c1 %q; want one starting %q (stderr %q)", got, tt.want, errOut.String())
+			case tt.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tt.want) || !strings.HasSuffix(got[0], tt.wantEnd)):
+				t.Errorf("endReview: stderr lines about comments/c1 %q; want one starting %q and ending %q (stderr %q)", got, tt.want, tt.wantEnd, errOut.String())
 			}
 		})
 	}
