@@ -659,6 +659,8 @@ func suggest(k string, table []setting) string {
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes (setting names are ASCII).
+// Written here: cobra's own is unexported, and a module for these few lines, run once per refused
+// key, would be more to keep up to date than the lines themselves.
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
