@@ -39,6 +39,44 @@ func auditPages(t *testing.T, ctx context.Context, e *env, req *commentdv1.ListA
 	return nil
 }
 
+// auditTallies counts the audit log's events per moderator as GetStats counts decisions:
+// approvals, rejections and spam marks, and every other action as Other, but for report
+// takedowns and exports, which are no moderator's decision.
+func auditTallies(events []*commentdv1.AuditEvent) map[string]*commentdv1.ModeratorStats {
+	perMod := map[string]*commentdv1.ModeratorStats{}
+	for _, ev := range events {
+		m := perMod[ev.GetModerator()]
+		if m == nil {
+			m = &commentdv1.ModeratorStats{Moderator: ev.GetModerator()}
+			perMod[ev.GetModerator()] = m
+		}
+		switch ev.GetAction() {
+		case commentdv1.AuditAction_AUDIT_ACTION_APPROVE:
+			m.Approved++
+		case commentdv1.AuditAction_AUDIT_ACTION_REJECT:
+			m.Rejected++
+		case commentdv1.AuditAction_AUDIT_ACTION_MARK_SPAM:
+			m.MarkedSpam++
+		case commentdv1.AuditAction_AUDIT_ACTION_REPORT_TAKEDOWN, commentdv1.AuditAction_AUDIT_ACTION_EXPORT_AUTHOR_DATA:
+		default:
+			m.Other++
+		}
+	}
+	return perMod
+}
+
+// checkStatsMatchAudit checks that every moderator GetStats lists has the counts of the audit
+// log's tallies (auditTallies).
+func checkStatsMatchAudit(t *testing.T, stats *commentdv1.GetStatsResponse, perMod map[string]*commentdv1.ModeratorStats) {
+	t.Helper()
+	for _, m := range stats.GetModerators() {
+		w := perMod[m.GetModerator()]
+		if w == nil || w.GetApproved() != m.GetApproved() || w.GetRejected() != m.GetRejected() || w.GetMarkedSpam() != m.GetMarkedSpam() || w.GetOther() != m.GetOther() {
+			t.Errorf("called GetStats, got moderator %v, want %v (the audit log)", m, w)
+		}
+	}
+}
+
 // TestAuditLogHoldsEveryAction drives a moderation flow through the API and checks that the
 // audit log holds each action with who, what, on what, the states and the reason.
 func TestAuditLogHoldsEveryAction(t *testing.T) {

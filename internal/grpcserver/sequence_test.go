@@ -276,24 +276,8 @@ func TestRandomDecisionsAgreeEverywhere(t *testing.T) {
 	// moderator as many decisions as the statistics count.
 	events := auditPages(t, mod, e, &commentdv1.ListAuditEventsRequest{}, 100)
 	chains := map[string][]*commentdv1.AuditEvent{}
-	perMod := map[string]*commentdv1.ModeratorStats{}
 	for _, ev := range slices.Backward(events) {
 		chains[ev.GetTarget()] = append(chains[ev.GetTarget()], ev)
-		m := perMod[ev.GetModerator()]
-		if m == nil {
-			m = &commentdv1.ModeratorStats{Moderator: ev.GetModerator()}
-			perMod[ev.GetModerator()] = m
-		}
-		switch ev.GetAction() {
-		case commentdv1.AuditAction_AUDIT_ACTION_APPROVE:
-			m.Approved++
-		case commentdv1.AuditAction_AUDIT_ACTION_REJECT:
-			m.Rejected++
-		case commentdv1.AuditAction_AUDIT_ACTION_MARK_SPAM:
-			m.MarkedSpam++
-		default:
-			m.Other++
-		}
 	}
 	for _, name := range all {
 		st := initial[name]
@@ -310,12 +294,8 @@ func TestRandomDecisionsAgreeEverywhere(t *testing.T) {
 			t.Errorf("audit log of %s ends in %v, want the comment's state %v", name, st, want)
 		}
 	}
-	for _, m := range stats.GetModerators() {
-		w := perMod[m.GetModerator()]
-		if w == nil || w.GetApproved() != m.GetApproved() || w.GetRejected() != m.GetRejected() || w.GetMarkedSpam() != m.GetMarkedSpam() || w.GetOther() != m.GetOther() {
-			t.Errorf("called GetStats after the sequence, got moderator %v, want %v (the audit log)", m, w)
-		}
-	}
+	perMod := auditTallies(events)
+	checkStatsMatchAudit(t, stats, perMod)
 	if len(stats.GetModerators()) != len(perMod) {
 		t.Errorf("called GetStats after the sequence, got %d moderators, want %d", len(stats.GetModerators()), len(perMod))
 	}
