@@ -213,6 +213,12 @@ func harnessVariants() []variant {
 			return hi, lo
 		}
 	}
+	if os.Getenv("HB") == "9" {
+		return choiceVariants()
+	}
+	if os.Getenv("HB") == "8" {
+		return secondRoundVariants()
+	}
 	if os.Getenv("HB") == "7" {
 		qnames := func(body string) []string {
 			body = html.UnescapeString(body)
@@ -553,3 +559,255 @@ func fisherFam(toks []string, s, h []int64, t Totals) []float64 {
 }
 
 var urlRE = regexp.MustCompile(`(?i)https?://[^\s"'<>]+`)
+
+// secondRoundVariants (HB=8) are the second round of docs/SPAM_QUALITY.md "What else was tried":
+// changes to how the stacked model turns counts into its inputs, with the tokeniser's features
+// unchanged except where a variant adds its own tokens.
+func secondRoundVariants() []variant {
+	nf := int(numFamilies)
+	// weighted scales each token's log-likelihood ratio by w before the family sums.
+	weighted := func(name string, w func(s, h int64, t Totals) float64) variant {
+		return variant{name: name, k: nf, ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			den := llrDen(t)
+			x := make([]float64, nf)
+			n := make([]int, nf)
+			known := 0
+			for i, tok := range toks {
+				a, b := max(s[i], 0), max(h[i], 0)
+				if a+b == 0 {
+					continue
+				}
+				f := familyOf(tok)
+				x[f] += (logSmoothed(a) - logSmoothed(b) + den) * w(a, b, t)
+				n[f]++
+				known++
+			}
+			for f := range x {
+				x[f] /= math.Sqrt(float64(n[f] + 1))
+			}
+			return x, prior(t), known
+		}}
+	}
+	// powered divides family f's sum by (n+1)^e(f) instead of √(n+1).
+	powered := func(name string, e func(f family) float64) variant {
+		return variant{name: name, k: nf, ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			sum, _, n, known := famEv(toks, s, h, t, nf, baseFam)
+			for f := range sum {
+				sum[f] /= math.Pow(float64(n[f]+1), e(family(f)))
+			}
+			return sum, prior(t), known
+		}}
+	}
+	// sixthFam puts the harness's own prefixes ("t:", "z:") in a sixth family.
+	sixthFam := func(tok string) int {
+		if len(tok) >= 2 && (tok[:2] == "t:" || tok[:2] == "z:") {
+			return nf
+		}
+		return baseFam(tok)
+	}
+	vs := []variant{
+		{name: "positive and negative evidence apart (10 inputs)", k: 2 * nf, ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			den := llrDen(t)
+			x := make([]float64, 2*nf)
+			n := make([]int, nf)
+			known := 0
+			for i, tok := range toks {
+				a, b := max(s[i], 0), max(h[i], 0)
+				if a+b == 0 {
+					continue
+				}
+				f := int(familyOf(tok))
+				l := logSmoothed(a) - logSmoothed(b) + den
+				if l > 0 {
+					x[f] += l
+				} else {
+					x[nf+f] += l
+				}
+				n[f]++
+				known++
+			}
+			for f := range nf {
+				x[f] /= math.Sqrt(float64(n[f] + 1))
+				x[nf+f] /= math.Sqrt(float64(n[f] + 1))
+			}
+			return x, prior(t), known
+		}},
+	}
+	for _, k := range []float64{0.5, 1, 2, 4} {
+		vs = append(vs, weighted(fmt.Sprintf("ratio shrunk by n/(n+%g)", k), func(s, h int64, _ Totals) float64 {
+			n := float64(s + h)
+			return n / (n + k)
+		}))
+	}
+	for _, p := range []float64{0.5, 1} {
+		vs = append(vs, weighted(fmt.Sprintf("ratio times Hellinger gap^%g", p), func(s, h int64, t Totals) float64 {
+			return math.Pow(hellinger(s, h, t), p)
+		}))
+	}
+	vs = append(vs,
+		variant{name: "style tokens in the shape family", k: nf, extra: styleTokens("s:"), ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			return sqrtNorm(toks, s, h, t, nf, baseFam)
+		}},
+		variant{name: "style tokens, a sixth family", k: nf + 1, extra: styleTokens("t:"), ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			return sqrtNorm(toks, s, h, t, nf+1, sixthFam)
+		}},
+		variant{name: "share of unseen character n-grams (+1)", k: nf + 1, ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			x, p, known := sqrtNorm(toks, s, h, t, nf, baseFam)
+			var grams, unseen int
+			for i, tok := range toks {
+				if familyOf(tok) != familyChars {
+					continue
+				}
+				grams++
+				if max(s[i], 0)+max(h[i], 0) == 0 {
+					unseen++
+				}
+			}
+			share := 0.0
+			if grams > 0 {
+				share = float64(unseen) / float64(grams)
+			}
+			return append(x, share), p, known
+		}},
+	)
+	for _, e := range []float64{0.4, 0.6, 0.7} {
+		vs = append(vs,
+			powered(fmt.Sprintf("divide by (n+1)^%g", e), func(family) float64 { return e }),
+			powered(fmt.Sprintf("divide character n-grams by (n+1)^%g", e), func(f family) float64 {
+				if f == familyChars {
+					return e
+				}
+				return 0.5
+			}))
+	}
+	vs = append(vs, variant{name: "character 3-grams, a sixth family", k: nf + 1, extra: charTrigrams, ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+		return sqrtNorm(toks, s, h, t, nf+1, sixthFam)
+	}})
+	return vs
+}
+
+// hellinger is the Hellinger distance between the token's presence in spam and in ham, each a
+// Bernoulli of its count over the class's messages: 0 for a token as common in both classes, 1
+// for one in every message of one class and none of the other. It stands in for information
+// gain, which needs the same two rates.
+func hellinger(s, h int64, t Totals) float64 {
+	rs := min(float64(s)/float64(max(t.Spam, 1)), 1)
+	rh := min(float64(h)/float64(max(t.Ham, 1)), 1)
+	a, b := math.Sqrt(rs)-math.Sqrt(rh), math.Sqrt(1-rs)-math.Sqrt(1-rh)
+	return math.Sqrt((a*a + b*b) / 2)
+}
+
+// styleTokens returns the style of a comment as tokens with the given prefix: the share of its
+// letters that are capitals in tenths, and how many "!", "?" and emoji (symbols of category So)
+// it has, each counted up to 3.
+func styleTokens(prefix string) func(body string) []string {
+	return func(body string) []string {
+		body = html.UnescapeString(body)
+		var letters, caps, bangs, questions, emoji int
+		for _, r := range body {
+			switch {
+			case unicode.IsLetter(r):
+				letters++
+				if unicode.IsUpper(r) {
+					caps++
+				}
+			case r == '!':
+				bangs++
+			case r == '?':
+				questions++
+			case unicode.Is(unicode.So, r):
+				emoji++
+			}
+		}
+		out := []string{
+			fmt.Sprintf("%sbang%d", prefix, min(bangs, 3)),
+			fmt.Sprintf("%sques%d", prefix, min(questions, 3)),
+			fmt.Sprintf("%semoji%d", prefix, min(emoji, 3)),
+		}
+		if letters > 0 {
+			out = append(out, fmt.Sprintf("%scaps%d", prefix, 10*caps/letters))
+		}
+		return out
+	}
+}
+
+// charTrigrams returns the character 3-grams of the text the tokeniser makes its 5-grams from,
+// from the same first characters, unbucketed.
+func charTrigrams(body string) []string {
+	t := tokenizers.Get().(*tokenizer)
+	defer tokenizers.Put(t)
+	t.comment(body, "", "")
+	var out []string
+	for i := 0; i+3 <= len(t.chars) && i < maxCharGrams; i++ {
+		out = append(out, "z:"+string(t.chars[i:i+3]))
+	}
+	return out
+}
+
+// choiceVariants (HB=9) change the shipped model's own choices one at a time, for docs/SPAM_QUALITY.md
+// "Is fitting constants on the evaluation data cheating?": the length of the character n-grams
+// and how many of them a comment gives, and the smoothing. The n-grams are made again from the
+// tokeniser's text and counted by bucket as it counts them, so length 5 with 500 of them is the
+// shipped model.
+func choiceVariants() []variant {
+	nf := int(numFamilies)
+	grams := func(length, bound int) variant {
+		return variant{
+			name:  fmt.Sprintf("character %d-grams, at most %d", length, bound),
+			k:     nf,
+			extra: bucketedCharGrams(length, bound),
+			drop:  func(tok string) bool { return familyOf(tok) == familyChars },
+			ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+				return sqrtNorm(toks, s, h, t, nf, baseFam)
+			},
+		}
+	}
+	smoothed := func(alpha float64) variant {
+		return variant{name: fmt.Sprintf("smoothing %g", alpha), k: nf, ev: func(toks []string, s, h []int64, t Totals) ([]float64, float64, int) {
+			v := float64(max(t.Vocabulary, 1))
+			den := math.Log(float64(max(t.HamTokens, 0))+alpha*v) - math.Log(float64(max(t.SpamTokens, 0))+alpha*v)
+			x := make([]float64, nf)
+			n := make([]int, nf)
+			known := 0
+			for i, tok := range toks {
+				a, b := max(s[i], 0), max(h[i], 0)
+				if a+b == 0 {
+					continue
+				}
+				f := familyOf(tok)
+				x[f] += math.Log(float64(a)+alpha) - math.Log(float64(b)+alpha) + den
+				n[f]++
+				known++
+			}
+			for f := range x {
+				x[f] /= math.Sqrt(float64(n[f] + 1))
+			}
+			return x, prior(t), known
+		}}
+	}
+	return []variant{
+		grams(5, 500),
+		grams(3, 500),
+		grams(4, 500),
+		grams(6, 500),
+		grams(5, 250),
+		smoothed(0.5),
+		smoothed(2),
+	}
+}
+
+// bucketedCharGrams returns the first bound character n-grams of the given length of the text the
+// tokeniser makes its 5-grams from, each counted by bucket as the tokeniser counts its own.
+func bucketedCharGrams(length, bound int) func(body string) []string {
+	return func(body string) []string {
+		t := tokenizers.Get().(*tokenizer)
+		defer tokenizers.Put(t)
+		t.comment(body, "", "")
+		var out []string
+		for i := 0; i+length <= len(t.chars) && i < bound; i++ {
+			bucket := hashGram(t.chars[i:i+length]) >> (64 - bitsChars)
+			out = append(out, fmt.Sprintf("%s%0*x", prefixChars, (bitsChars+3)/4, bucket))
+		}
+		return out
+	}
+}
