@@ -70,7 +70,7 @@ def go_round(x):
 
 
 def split(texts, labels, share=0.7):
-    """The evaluation's split: SplitByClass in internal/spam/eval.go."""
+    """The evaluation's split: SplitByClass in internal/spam/evaluation_test.go."""
     n_spam = sum(labels)
     cut = {1: go_round(share * n_spam), 0: go_round(share * (len(labels) - n_spam))}
     seen = {0: 0, 1: 0}
@@ -155,7 +155,7 @@ def least_load(scores, labels):
     """The least share held for review with spam published and ham lost within their targets.
 
     Scores under the hold threshold are published, scores from the spam threshold up are marked
-    spam. As in ChooseThresholds (internal/spam/eval.go), the spam threshold lets through as many
+    spam. As in ChooseThresholds (internal/spam/evaluation_test.go), the spam threshold lets through as many
     ham as the ham-lost target allows and the hold threshold publishes as many spam as the
     spam-published target allows.
     """
