@@ -71,7 +71,7 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 
 	type runner interface {
 		Load(context.Context) error
-		Run(context.Context) error
+		Run(context.Context)
 	}
 	runners := []runner{mirror, watcher}
 	if campaigns != nil {

@@ -316,10 +316,10 @@ func (w *FilterWatcher) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run polls the version every interval until ctx ends, then returns nil. It loads the lists first
+// Run polls the version every interval until ctx ends, then returns. It loads the lists first
 // unless Load already did. Errors are logged once per outage; the lists in force stay until a new
 // version loads.
-func (w *FilterWatcher) Run(ctx context.Context) error {
+func (w *FilterWatcher) Run(ctx context.Context) {
 	t := time.NewTicker(w.every)
 	defer t.Stop()
 	failing := false
@@ -334,7 +334,7 @@ func (w *FilterWatcher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}

@@ -285,9 +285,9 @@ func (c *Campaigns) Flush(ctx context.Context) error {
 }
 
 // Run writes this server's sightings every FlushEvery and adds the other servers' to memory, until
-// ctx ends; then it writes what is pending (within a second) and returns nil. It loads the recent
+// ctx ends; then it writes what is pending (within a second) and returns. It loads the recent
 // sightings first unless Load already did. Errors are logged and retried.
-func (c *Campaigns) Run(ctx context.Context) error {
+func (c *Campaigns) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { c.write(ctx) })
@@ -335,7 +335,6 @@ func (c *Campaigns) Run(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
 }
 
 // write is Run's writer loop.

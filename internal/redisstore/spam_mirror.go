@@ -171,7 +171,7 @@ func (m *SpamMirror) Load(ctx context.Context) error {
 // reads every count, so operators watch it for reload storms.
 func (m *SpamMirror) Loads() int64 { return m.loads.Load() }
 
-// Run keeps the copy in step with Redis until ctx ends, then returns nil. It loads the model first
+// Run keeps the copy in step with Redis until ctx ends, then returns. It loads the model first
 // unless Load already did, and loads it again whenever it finds it missed changes (its place in
 // the stream was trimmed away, an erasure request emptied the stream, or Redis lost data). Errors
 // are logged and retried with a pause: while Redis is away the copy keeps scoring with what it has.
@@ -186,7 +186,7 @@ func (m *SpamMirror) Loads() int64 { return m.loads.Load() }
 // and their anonymised features lack it, as in the copy just before the erasure, for those few
 // comments out of all the model learnt, and for a few seconds at most. The stream lists none of
 // it meanwhile, and Redis no longer holds it: the load drops it from the copy too.
-func (m *SpamMirror) Run(ctx context.Context) error {
+func (m *SpamMirror) Run(ctx context.Context) {
 	m.mu.Lock()
 	loaded := m.lastID != ""
 	m.mu.Unlock()
@@ -236,7 +236,6 @@ func (m *SpamMirror) Run(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
 }
 
 // follow applies one stream entry to the copy, or notes a gap in g and patches what it can.

@@ -104,7 +104,7 @@ func learnRecount(t *testing.T, seed uint64) {
 	mirror := NewSpamMirror(ts.Store, SpamMirrorOptions{Block: 50 * time.Millisecond})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = mirror.Run(runCtx) }()
+	go func() { defer close(done); mirror.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
 
 	email, _ := privacy.ParseEmail("someone@example.org")
