@@ -8,8 +8,9 @@ package spam_test
 //
 //	go test -tags spamvariants -count=1 -v -timeout 30m -run 'TestForestMix' ./internal/spam/
 //
-// FOREST_SEEDS (default "1 2 3 4") chooses the seeds and FOREST_TREES (default 100) the number of
-// trees. For each seed it prints, for the stacked model alone and for each mix: protocol (a)'s
+// FOREST_SEEDS (default "1 2 3 4") chooses the seeds, FOREST_TREES (default 100) the number of
+// trees, and FOREST_DROP token prefixes the forest does not see (say "c:" for the character
+// n-grams, most of a comment's tokens; the stacked model keeps them all). For each seed it prints, for the stacked model alone and for each mix: protocol (a)'s
 // MCC per video at 0.5, and protocol (b)'s pooled AUC, the least load its pooled scores allow
 // (thresholds chosen on them, as ChooseThresholds does) and the nested figures (thresholds chosen
 // without the held-out video, as NestedLeaveOneOut does). Only the scores decide here: the link
@@ -175,19 +176,31 @@ func forestInput(x spam.Example) spam.Input {
 	return spam.Input{Body: x.Body, UserAgent: "Mozilla/5.0 (evaluation)"}
 }
 
+// forestTokens are the tokens of x the forest sees: all but those FOREST_DROP names.
+func forestTokens(x spam.Example) []string {
+	toks := spam.Features(forestInput(x))
+	drop := strings.Fields(os.Getenv("FOREST_DROP"))
+	if len(drop) == 0 {
+		return toks
+	}
+	return slices.DeleteFunc(toks, func(t string) bool {
+		return slices.ContainsFunc(drop, func(p string) bool { return strings.HasPrefix(t, p) })
+	})
+}
+
 // forestScores fits a forest on train and returns its probability for each of test.
 func forestScores(train, test []spam.Example, trees int, seed uint64) []float64 {
 	v := vocabulary{}
 	var d forestData
 	for _, x := range train {
-		d.docs = append(d.docs, v.ids(spam.Features(forestInput(x)), true))
+		d.docs = append(d.docs, v.ids(forestTokens(x), true))
 		d.labels = append(d.labels, x.Spam)
 	}
 	d.features = len(v)
 	f := fitForest(d, trees, seed)
 	out := make([]float64, len(test))
 	for i, x := range test {
-		out[i] = f.score(v.ids(spam.Features(forestInput(x)), false))
+		out[i] = f.score(v.ids(forestTokens(x), false))
 	}
 	return out
 }
