@@ -25,14 +25,16 @@ type Cluster struct {
 const clusterSlots = 16384
 
 // StartCluster starts three redis-server processes in cluster mode, gives each a third of the
-// hash slots, joins them, and waits until every node reports the cluster healthy. The nodes are
-// stopped when tb ends. It takes a few seconds.
-func StartCluster(tb testing.TB) *Cluster {
+// hash slots, joins them, and waits until every node reports the cluster healthy. extra are more
+// redis-server arguments for every node; they come after the defaults, so they may override them
+// (such as "--cluster-node-timeout", "2000": 5000 by default). The nodes are stopped when tb ends.
+// It takes a few seconds.
+func StartCluster(tb testing.TB, extra ...string) *Cluster {
 	tb.Helper()
 	const masters = 3
 	c := &Cluster{}
 	for range masters {
-		s, err := startClusterNode(tb.TempDir())
+		s, err := startClusterNode(tb.TempDir(), extra)
 		if err != nil {
 			tb.Fatalf("redistest: cluster: %v", err)
 		}
@@ -49,12 +51,13 @@ func StartCluster(tb testing.TB) *Cluster {
 }
 
 // StartClusterWithReplicas is StartCluster with a replica of each master, which CLUSTER FAILOVER
-// (Failover) promotes. It waits until every replica is in sync with its master.
-func StartClusterWithReplicas(tb testing.TB) *Cluster {
+// (Failover), or the cluster itself once its master is killed (WaitPromoted), promotes. It waits
+// until every replica is in sync with its master.
+func StartClusterWithReplicas(tb testing.TB, extra ...string) *Cluster {
 	tb.Helper()
-	c := StartCluster(tb)
+	c := StartCluster(tb, extra...)
 	for range c.Nodes {
-		s, err := startClusterNode(tb.TempDir())
+		s, err := startClusterNode(tb.TempDir(), extra)
 		if err != nil {
 			tb.Fatalf("redistest: cluster: %v", err)
 		}
@@ -129,7 +132,7 @@ func (c *Cluster) addReplicas(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return waitHealthy(ctx, all, len(c.Nodes))
+	return waitHealthy(ctx, all, len(all), len(c.Nodes))
 }
 
 // clusterView is one node's CLUSTER NODES: for each node (by address) the address of the master it
@@ -194,9 +197,9 @@ func waitViews(ctx context.Context, nodes []*Server, ok func(clusterView) bool) 
 	}
 }
 
-// waitHealthy waits until every node of nodes (all of them running) knows all of them and reports
-// the cluster healthy with masters masters.
-func waitHealthy(ctx context.Context, nodes []*Server, masters int) error {
+// waitHealthy waits until every node of nodes (all of them running) knows known nodes (a killed
+// node stays known, as failed) and reports the cluster healthy with masters masters serving slots.
+func waitHealthy(ctx context.Context, nodes []*Server, known, masters int) error {
 	for {
 		healthy := true
 		var last string
@@ -205,7 +208,7 @@ func waitHealthy(ctx context.Context, nodes []*Server, masters int) error {
 			info, err := cl.ClusterInfo(ctx).Result()
 			cl.Close()
 			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
-				!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(nodes))+"\r\n") ||
+				!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(known)+"\r\n") ||
 				!strings.Contains(info, "cluster_size:"+strconv.Itoa(masters)+"\r\n") {
 				healthy = false
 				last = fmt.Sprintf("%s: %v %q", n.Addr, err, info)
@@ -262,24 +265,58 @@ func (c *Cluster) Failover(ctx context.Context, addr string) error {
 	if err := waitReplicaLinked(ctx, old); err != nil {
 		return err
 	}
-	return waitHealthy(ctx, all, len(c.Nodes))
+	return waitHealthy(ctx, all, len(all), len(c.Nodes))
+}
+
+// WaitPromoted waits, after a master was stopped (killed, as Stop does), until the cluster has
+// promoted its replica at addr: the other masters must first agree the master is down (from
+// cluster-node-timeout after its last answer), then the replica waits half a second or more
+// before it asks them for the votes. It returns once addr is a master, every running node sees it
+// serve the slots, and every running node says the cluster is healthy again. A node still knows
+// the killed one (as failed) until it is forgotten, which no test does.
+func (c *Cluster) WaitPromoted(ctx context.Context, addr string) error {
+	cl := nodeClient(addr)
+	defer cl.Close()
+	for {
+		role, err := cl.Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not promoted (last ROLE: %v, %v): %w", addr, role, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	all := append(append([]*Server(nil), c.Nodes...), c.Replicas...)
+	var running []*Server
+	for _, n := range all {
+		if n.running() {
+			running = append(running, n)
+		}
+	}
+	if err := waitViews(ctx, running, func(v clusterView) bool { return v.serving[addr] }); err != nil {
+		return err
+	}
+	return waitHealthy(ctx, running, len(all), len(c.Nodes))
 }
 
 // startClusterNode starts one cluster-enabled server. The cluster bus port is chosen explicitly
 // (by default it is the client port + 10000, which may be taken or out of range).
-func startClusterNode(dir string) (*Server, error) {
+func startClusterNode(dir string, extra []string) (*Server, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		bus, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		s, err := start(dir, []string{
+		// redis-server takes the last of a repeated setting, so extra overrides these.
+		s, err := start(dir, append([]string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-port", strconv.Itoa(bus),
 			"--cluster-node-timeout", "5000",
-		})
+		}, extra...))
 		if err == nil {
 			return s, nil
 		}

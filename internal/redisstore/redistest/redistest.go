@@ -195,6 +195,13 @@ func (s *Server) Stop() {
 	}
 }
 
+// running reports whether the server was started and not stopped since.
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
 // Restart starts the server again on the same address after Stop.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
