@@ -164,6 +164,31 @@ type callLog struct {
 	codes    map[string]int // "CODE/REASON retry=..." → count
 	overdue  []string
 	statuses map[healthpb.HealthCheckResponse_ServingStatus]int
+	// unavailable spans the calls answered UNAVAILABLE, from the start of the first to the end of
+	// the last; notServing the health answers NOT_SERVING, from the first to the last. Measured to
+	// be reported, never asserted.
+	unavailable, notServing span
+}
+
+// span is the time from the first to the last of some events.
+type span struct{ first, last time.Time }
+
+// add widens s to take in an event from start to end.
+func (s *span) add(start, end time.Time) {
+	if s.first.IsZero() || start.Before(s.first) {
+		s.first = start
+	}
+	if end.After(s.last) {
+		s.last = end
+	}
+}
+
+// String gives the span's length, or "none" when nothing was added.
+func (s span) String() string {
+	if s.first.IsZero() {
+		return "none"
+	}
+	return s.last.Sub(s.first).Round(100 * time.Millisecond).String()
 }
 
 const callTimeout = 2 * time.Second
@@ -176,6 +201,10 @@ func (l *callLog) record(method string, err error, took time.Duration) {
 	}
 	if err == nil {
 		return
+	}
+	if status.Code(err) == codes.Unavailable {
+		end := time.Now()
+		l.unavailable.add(end.Add(-took), end)
 	}
 	st := status.Convert(err)
 	key := st.Code().String()
@@ -269,6 +298,9 @@ func (r *crashRig) load(stop <-chan struct{}, l *callLog, tag string) {
 			if err == nil {
 				l.mu.Lock()
 				l.statuses[resp.GetStatus()]++
+				if resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+					l.notServing.add(time.Now(), time.Now())
+				}
 				l.mu.Unlock()
 			}
 		}
