@@ -73,7 +73,9 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		Load(context.Context) error
 		Run(context.Context)
 	}
-	runners := []runner{mirror, watcher}
+	// The forest after the counts' copy, whose change number it records.
+	forest := redisstore.NewSpamForest(store, mirror, redisstore.SpamForestOptions{Logger: log})
+	runners := []runner{mirror, forest, watcher}
 	if campaigns != nil {
 		runners = append(runners, campaigns)
 	}

@@ -31,7 +31,7 @@ var durableKeys = []*regexp.Regexp{
 	regexp.MustCompile(`^\{audit\}a$`),                      // audit log of actions on nothing sharded
 	regexp.MustCompile(`^\{bans\}:[rcea]$`),                 // ban records, their indexes and audit log
 	regexp.MustCompile(`^\{rl:author:[0-9a-f]{40}\}:[ho]$`), // author's record and outcomes
-	regexp.MustCompile(`^\{spam:\d+:site\}:[cnlx]$`),        // the site's spam model
+	regexp.MustCompile(`^\{spam:\d+:site\}:[cnlxeo]$`),      // the site's spam model (examples bounded by spamMaxExamples)
 	regexp.MustCompile(`^\{spam:campaigns\}:x$`),            // campaign stream (trimmed)
 	regexp.MustCompile(`^\{spam:filters\}:[eva]$`),          // word lists, their version and audit log
 }

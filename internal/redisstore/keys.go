@@ -472,6 +472,15 @@ func (k keys) authorHistory(authorKey string) string {
 //	                     it, space-separated in the order above) and "tok" (JSON [token, spam, ham,
 //	                     ...]: the counts after it of every token it touched). Trimmed to about
 //	                     spamStreamLen entries; a server that falls further behind reloads the model.
+//	P M:e        hash    the examples the model was trained with, for its forest: "n:<id>" how
+//	                     many times the example is trained, "t:<id>" its class ("s" or "h"), a
+//	                     space and its tokens without the character n-grams, sorted and
+//	                     space-separated (<id>: 24 hex digits of the SHA-1 of that text). The tokens
+//	                     are the counts' (hashed buckets, see M:c), nothing more. At most
+//	                     spamMaxExamples of them; an undo or an erasure's move takes an example out
+//	                     as it takes its counts back (spam_train.lua). Scratch models: TTL as M:c.
+//	P M:o        zset    the examples' ids by the change number (M:n "seq") that first trained
+//	                     them: beyond spamMaxExamples the oldest are dropped.
 //	P M:b:<id>   string  the "gen" of M:n ("1" for a model made without one), a space and the
 //	                     random token of the call that set it (older marks: the gen alone):
 //	                     training step <id> was applied in that life of the model, so a resent
@@ -522,8 +531,11 @@ const (
 	// without training twice: long enough for an operator to notice a failed run and start it again.
 	trainRequestMarkTTL = 24 * 60 * 60
 	spamStreamLen       = 1000 // entries kept in a change stream; one step of a big training call is up to ~100 kB
-	siteModelName       = "site"
-	scratchModelInfix   = "x:"
+	// spamMaxExamples bounds a model's examples (M:e), and so the Redis memory they take and the
+	// work of fitting its forest on every server: beyond it the oldest go.
+	spamMaxExamples   = 20000
+	siteModelName     = "site"
+	scratchModelInfix = "x:"
 )
 
 // spamDeleteMarkTTL outlives any resend of a model's deletion by the Redis client (seconds).
@@ -552,6 +564,10 @@ func (k keys) spamTotals(model string) string { return k.spamModelTag(model) + "
 func (k keys) spamLabels(model string) string { return k.spamModelTag(model) + ":l" }
 
 func (k keys) spamStream(model string) string { return k.spamModelTag(model) + ":x" }
+
+func (k keys) spamExamples(model string) string { return k.spamModelTag(model) + ":e" }
+
+func (k keys) spamExampleOrder(model string) string { return k.spamModelTag(model) + ":o" }
 
 func (k keys) spamBatchMark(model, id string) string { return k.spamModelTag(model) + ":b:" + id }
 

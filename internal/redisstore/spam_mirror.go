@@ -34,6 +34,9 @@ type SpamMirror struct {
 	now     func() time.Time // the clock Run times its reloads and checks by; tests replace it
 
 	loads atomic.Int64 // how many times Load read the whole model
+	// forest is the model's forest as SpamForest last fitted it, nil until then: the counts
+	// change with every decision, the forest when it is fitted again.
+	forest atomic.Pointer[spam.Forest]
 
 	mu     sync.Mutex
 	lastID string // the stream entry the copy is at; "" until loaded
@@ -57,7 +60,14 @@ type SpamMirrorOptions struct {
 	Logger       *slog.Logger // may be nil: no logs
 }
 
-var _ spam.Counts = (*SpamMirror)(nil)
+var (
+	_ spam.Counts       = (*SpamMirror)(nil)
+	_ spam.ForestSource = (*SpamMirror)(nil)
+)
+
+// Forest implements spam.ForestSource: the forest SpamForest last fitted, or nil. It never fails
+// and makes no network call.
+func (m *SpamMirror) Forest(context.Context) (*spam.Forest, error) { return m.forest.Load(), nil }
 
 // NewSpamMirror returns the site model's mirror, empty until Load or Run.
 func NewSpamMirror(s *Store, opts SpamMirrorOptions) *SpamMirror {

@@ -40,19 +40,20 @@ var (
 // Redis busy for milliseconds, not for the whole of a 1,000-example call.
 const spamStepTokens = 5000
 
-// modelArgs returns the script's keys and its ARGV[1..3] for model in mode.
+// modelArgs returns the script's keys and its ARGV[1..4] for model in mode.
 func (s *Store) modelArgs(model, mode, markID string) (keys []string, args []any) {
 	k := s.keys
 	mark := k.spamBatchMark(model, "-")
 	if markID != "" {
 		mark = k.spamBatchMark(model, markID)
 	}
-	keys = []string{k.spamCounts(model), k.spamTotals(model), k.spamLabels(model), k.spamStream(model), mark}
+	keys = []string{k.spamCounts(model), k.spamTotals(model), k.spamLabels(model), k.spamStream(model), mark,
+		k.spamExamples(model), k.spamExampleOrder(model)}
 	streamLen, ttl := spamStreamLen, 0
 	if model != "" {
 		streamLen, ttl = 0, scratchModelTTL
 	}
-	return keys, []any{mode, streamLen, ttl}
+	return keys, []any{mode, streamLen, ttl, s.maxExamples}
 }
 
 // TrainModel trains examples into model ("" for the site's) in steps of at most spamStepTokens
@@ -292,7 +293,8 @@ func (s *Store) DeleteModel(ctx context.Context, model string) error {
 	if model == "" {
 		return fmt.Errorf("redisstore: delete spam model: the site's model cannot be deleted")
 	}
-	keys := []string{s.keys.spamCounts(model), s.keys.spamTotals(model), s.keys.spamDeleteMark(model, newMarkID())}
+	keys := []string{s.keys.spamCounts(model), s.keys.spamTotals(model), s.keys.spamExamples(model), s.keys.spamExampleOrder(model),
+		s.keys.spamDeleteMark(model, newMarkID())}
 	n, err := spamDeleteScript.Run(ctx, s.rdb, keys, spamDeleteMarkTTL).Int()
 	if err != nil {
 		return storeError("delete spam model", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -379,6 +380,11 @@ func BenchmarkModelMemory(b *testing.B) {
 			}
 		}
 		flush()
+		// The two examples the batches made are no part of what the counts take; examples are
+		// bounded on their own (BenchmarkExampleMemory).
+		if err := rdb.Unlink(ctx, s.keys.spamExamples(""), s.keys.spamExampleOrder("")).Err(); err != nil {
+			b.Fatal(err)
+		}
 		hash, err := rdb.MemoryUsage(ctx, s.keys.spamCounts(""), 0).Result()
 		if err != nil {
 			b.Fatal(err)
@@ -386,6 +392,54 @@ func BenchmarkModelMemory(b *testing.B) {
 		b.ReportMetric(float64(features), "features")
 		b.ReportMetric(float64(hash)/float64(features), "counts-B/feature")
 		b.ReportMetric(float64(usedMemory(b, rdb)-before)/float64(features), "redis-B/feature")
+	}
+}
+
+// BenchmarkExampleMemory measures what the site model's examples (the forest's training set) take
+// in Redis at their bound, spamMaxExamples: it trains that many distinct comments of 10 to 80
+// words (drawn from 5,000 made-up words, so most word pairs are new, as in real comments) into a
+// new redis-server of its own, and reports the examples' hash and order set (MEMORY USAGE) per
+// example and in all. The timing is of no interest.
+//
+//	go test -run XXX -bench BenchmarkExampleMemory -benchtime 1x ./internal/redisstore/
+func BenchmarkExampleMemory(b *testing.B) {
+	for range b.N {
+		srv := redistest.Start(b)
+		rdb := redistest.Client(b, srv.Addr)
+		ctx := context.Background()
+		s, err := New(ctx, rdb, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		var batch []spam.Labelled
+		var tokens int
+		for i := range spamMaxExamples {
+			words := make([]string, 10+rng.IntN(71))
+			for j := range words {
+				words[j] = fmt.Sprintf("w%d", rng.IntN(5000))
+			}
+			toks := spam.Features(spam.Input{Body: strings.Join(words, " ")})
+			tokens += len(spam.ForestTokens(toks))
+			batch = append(batch, spam.Labelled{Tokens: toks, Spam: i%2 == 0})
+			if len(batch) == 100 {
+				if _, err := s.TrainModel(ctx, "", "", batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		var total int64
+		for _, key := range []string{s.keys.spamExamples(""), s.keys.spamExampleOrder("")} {
+			n, err := rdb.MemoryUsage(ctx, key, 0).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += n
+		}
+		b.ReportMetric(float64(tokens)/spamMaxExamples, "tokens/example")
+		b.ReportMetric(float64(total)/spamMaxExamples, "B/example")
+		b.ReportMetric(float64(total)/(1<<20), "MiB")
 	}
 }
 

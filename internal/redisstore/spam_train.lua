@@ -10,21 +10,27 @@
 --           refeature mode); label and refeature modes only
 -- KEYS[4]   the model's change stream; used when ARGV[2] is not "0"
 -- KEYS[5]   the step's marker (string); batch mode only
+-- KEYS[6]   the model's examples (hash: "n:<id>" → how many times the example is trained, "t:<id>"
+--           → its class, a space and its tokens without the character n-grams, sorted and
+--           space-separated), from which every server fits the model's forest
+-- KEYS[7]   the examples' order (zset: member <id>, score the model's change number when the
+--           example was first trained), so that the oldest go first beyond ARGV[4]
 -- ARGV[1]   mode: "label", "refeature" or "batch"
 -- ARGV[2]   the stream's approximate length limit; "0": no stream (a scratch model)
--- ARGV[3]   TTL of the counts and totals in seconds; "0": none
+-- ARGV[3]   TTL of the counts, totals and examples in seconds; "0": none
+-- ARGV[4]   the most distinct examples kept
 -- label mode, for a moderator's decision on one comment:
---   ARGV[4]   the comment id
---   ARGV[5]   its new label: "s" spam, "h" ham, "" none
---   ARGV[6]   n: ARGV[7..6+n] are the comment's tokens (distinct), ARGV[7+n..] its tokens as an
+--   ARGV[5]   the comment id
+--   ARGV[6]   its new label: "s" spam, "h" ham, "" none
+--   ARGV[7]   n: ARGV[8..7+n] are the comment's tokens (distinct), ARGV[8+n..] its tokens as an
 --             erasure request leaves it. The old label's training is undone with the tokens it
 --             was taught with (the anonymised ones for "S" and "H") and the new one applied with
 --             the comment's (the anonymised ones again when an erasure reached the comment: the
 --             label stays upper case, "E" for none), so a comment teaches exactly one label at a
 --             time and a label set twice changes nothing.
 -- refeature mode, for a comment an erasure request is anonymising:
---   ARGV[4]   the comment id
---   ARGV[5]   n: ARGV[6..5+n] are the comment's tokens, ARGV[6+n..] its anonymised tokens. What
+--   ARGV[5]   the comment id
+--   ARGV[6]   n: ARGV[7..6+n] are the comment's tokens, ARGV[7+n..] its anonymised tokens. What
 --             its label taught moves from the first to the second, and the label becomes upper
 --             case to say so ("E" when there is none); a label already moved is left alone, so a
 --             repeated or resent step changes nothing. The label, not the record, says which tokens the model
@@ -38,18 +44,26 @@
 --             a label it had once (approved, then reopened) listed its tokens in the stream: the
 --             stream is emptied all the same, unless it holds nothing but an emptying's entry.
 -- batch mode, for training examples:
---   ARGV[4]   the marker's TTL in seconds
---   ARGV[5]   a random token drawn for this call: the marker holds it after the model's gen, so
+--   ARGV[5]   the marker's TTL in seconds
+--   ARGV[6]   a random token drawn for this call: the marker holds it after the model's gen, so
 --             a call the Redis client resends after losing its reply answers 1, as its first
 --             sending did, where a later call with the same marker answers 0
---   ARGV[6..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
+--   ARGV[7..] groups: class ("s" or "h"), delta ("1" or "-1"), n, then n distinct tokens
+--
+-- Every application of one comment's tokens to a class (a label set or undone, a label moved to
+-- anonymised tokens, a group of a batch) is also an example, added to or taken from the examples
+-- with the same delta: the same tokens in the same class are one example counted several times,
+-- so an undo takes back exactly what it added and an erasure's move leaves no example with the
+-- old tokens. Beyond ARGV[4] distinct examples the oldest is dropped; undoing a dropped example
+-- changes nothing.
 --
 -- Returns 1 when the model changed (in batch mode: by this call or its first sending), 0 when the
 -- step was a repeat (same label, label already moved, or marker set by another call); label mode
 -- returns 2 instead of either when an erasure reached the comment (the caller's author key is then
 -- stale).
 local counts, totals, labels, stream, mark = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local mode, streamLen, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local examples, exampleOrder = KEYS[6], KEYS[7]
+local mode, streamLen, ttl, maxExamples = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local TOTALS = {"spam", "ham", "spam_tokens", "ham_tokens", "vocab", "seq"}
 local SPAM, HAM, SPAM_TOKENS, HAM_TOKENS, VOCAB, SEQ = 1, 2, 3, 4, 5, 6
@@ -107,8 +121,42 @@ local function streamHoldsTokens()
   return true
 end
 
--- apply adds delta to the class's counts of the tokens ARGV[first..last].
+-- example adds delta to the count of the example of the tokens ARGV[first..last] in the class.
+local function example(class, delta, first, last)
+  local toks = {}
+  for i = first, last do
+    if string.sub(ARGV[i], 1, 2) ~= "c:" then
+      toks[#toks + 1] = ARGV[i]
+    end
+  end
+  table.sort(toks)
+  local body = class .. " " .. table.concat(toks, " ")
+  local id = string.sub(redis.sha1hex(body), 1, 24)
+  local n = tonumber(redis.call("HGET", examples, "n:" .. id)) or 0
+  if n == 0 then
+    if delta <= 0 then
+      return -- never kept, or dropped as the oldest: nothing to take back
+    end
+    redis.call("HSET", examples, "n:" .. id, delta, "t:" .. id, body)
+    redis.call("ZADD", exampleOrder, tot[SEQ] + 1, id)
+    local over = redis.call("ZCARD", exampleOrder) - maxExamples
+    if over > 0 then
+      local old = redis.call("ZPOPMIN", exampleOrder, over)
+      for j = 1, #old, 2 do
+        redis.call("HDEL", examples, "n:" .. old[j], "t:" .. old[j])
+      end
+    end
+  elseif n + delta <= 0 then
+    redis.call("HDEL", examples, "n:" .. id, "t:" .. id)
+    redis.call("ZREM", exampleOrder, id)
+  else
+    redis.call("HSET", examples, "n:" .. id, n + delta)
+  end
+end
+
+-- apply adds delta to the class's counts of the tokens ARGV[first..last], and to its example.
 local function apply(class, delta, first, last)
+  example(class, delta, first, last)
   local mine, other, msgs, toks = "h:", "s:", HAM, HAM_TOKENS
   if class == "s" then
     mine, other, msgs, toks = "s:", "h:", SPAM, SPAM_TOKENS
@@ -143,15 +191,15 @@ end
 
 local erased = false
 if mode == "label" then
-  local id, new, n = ARGV[4], ARGV[5], tonumber(ARGV[6])
+  local id, new, n = ARGV[5], ARGV[6], tonumber(ARGV[7])
   local old = redis.call("HGET", labels, id) or ""
   -- Once an erasure has reached the comment ("S", "H" or "E"), it teaches its anonymised tokens
   -- only, whatever the caller's copy of the record still holds: a decision read before the
   -- erasure and learnt after it must not teach the author's name again.
   erased = old == "S" or old == "H" or old == "E"
-  local stored, first, last = new, 7, 6 + n
+  local stored, first, last = new, 8, 7 + n
   if erased then
-    stored, first, last = string.upper(new), 7 + n, #ARGV
+    stored, first, last = string.upper(new), 8 + n, #ARGV
     if new == "" then
       stored = "E"
     end
@@ -163,9 +211,9 @@ if mode == "label" then
     return 0
   end
   if old == "s" or old == "h" then
-    apply(old, -1, 7, 6 + n)
+    apply(old, -1, 8, 7 + n)
   elseif old == "S" or old == "H" then
-    apply(string.lower(old), -1, 7 + n, #ARGV)
+    apply(string.lower(old), -1, 8 + n, #ARGV)
   end
   if new ~= "" then
     apply(new, 1, first, last)
@@ -176,11 +224,11 @@ if mode == "label" then
     redis.call("HDEL", labels, id)
   end
 elseif mode == "refeature" then
-  local id, n = ARGV[4], tonumber(ARGV[5])
+  local id, n = ARGV[5], tonumber(ARGV[6])
   local label = redis.call("HGET", labels, id)
   if label == "s" or label == "h" then
-    apply(label, -1, 6, 5 + n)
-    apply(label, 1, 6 + n, #ARGV)
+    apply(label, -1, 7, 6 + n)
+    apply(label, 1, 7 + n, #ARGV)
     redis.call("HSET", labels, id, string.upper(label))
     forget = true
   elseif not label then
@@ -203,20 +251,20 @@ else
   local markValue = gen or "1"
   local seen = redis.call("GET", mark)
   if seen and not newGen then
-    if seen == markValue .. " " .. ARGV[5] then
+    if seen == markValue .. " " .. ARGV[6] then
       return 1
     end
     if seen == markValue or string.sub(seen, 1, string.len(markValue) + 1) == markValue .. " " then
       return 0
     end
   end
-  local i = 6
+  local i = 7
   while i <= #ARGV do
     local class, delta, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     apply(class, delta, i + 3, i + 2 + n)
     i = i + 3 + n
   end
-  redis.call("SET", mark, markValue .. " " .. ARGV[5], "EX", ARGV[4])
+  redis.call("SET", mark, markValue .. " " .. ARGV[6], "EX", ARGV[5])
 end
 
 tot[SEQ] = tot[SEQ] + 1
@@ -236,6 +284,8 @@ redis.call("HSET", totals, unpack(fields))
 if ttl > 0 then
   redis.call("EXPIRE", counts, ttl)
   redis.call("EXPIRE", totals, ttl)
+  redis.call("EXPIRE", examples, ttl)
+  redis.call("EXPIRE", exampleOrder, ttl)
 end
 
 if streamLen > 0 then

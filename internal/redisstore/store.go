@@ -63,6 +63,12 @@ type Store struct {
 	batch *batcher
 	// closeAfter is Options.CloseThreadsAfter.
 	closeAfter time.Duration
+	// maxExamples is how many distinct examples a spam model keeps (spamMaxExamples; tests set
+	// fewer).
+	maxExamples int
+	// scratchForests holds the forests of scratch models, fitted when first asked for after a
+	// change (spam_forest.go).
+	scratchForests forestCache
 	// maxDepth is Options.MaxReplyDepth.
 	maxDepth int
 	// workflowArgs holds createWorkflowArgs of every shard, made by New; read only.
@@ -113,6 +119,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		threadUpdate: redis.NewScript(threadUpdateSrc),
 
 		closeAfter:  opts.CloseThreadsAfter,
+		maxExamples: spamMaxExamples,
 		maxDepth:    opts.MaxReplyDepth,
 		watchStall:  watchStall,
 		purgeSettle: purgeSettle,

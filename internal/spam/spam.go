@@ -108,8 +108,8 @@ type Result struct {
 // model has its own pair. How ModelStacked's were chosen, and what they give on data no threshold
 // was chosen on, is in docs/SPAM_QUALITY.md.
 const (
-	DefaultHoldAt    = 0.24 // ModelStacked
-	DefaultSpamAt    = 0.97 // ModelStacked
+	DefaultHoldAt    = 0.31 // ModelStacked
+	DefaultSpamAt    = 0.80 // ModelStacked
 	RobinsonHoldAt   = 0.58
 	RobinsonSpamAt   = 0.9996
 	NaiveBayesHoldAt = 0.0001
@@ -191,6 +191,17 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	score := 0.5
 	if totals.Spam >= s.opts.MinTrained && totals.Ham >= s.opts.MinTrained {
 		score = classify(s.opts.Model, a.tokens, spamCounts, hamCounts, totals)
+		if fs, ok := s.counts.(ForestSource); ok && s.opts.Model == ModelStacked {
+			f, err := fs.Forest(ctx)
+			if err != nil {
+				return Result{}, fmt.Errorf("spam: read the forest: %w", err)
+			}
+			if f != nil {
+				// The forest knows only the tokens of its examples, which leave out the character
+				// n-grams: it ignores them without a copy of the list.
+				score = forestMix*score + (1-forestMix)*f.Score(a.tokens)
+			}
+		}
 		hold, spamAt := formatScore(s.opts.HoldAt), formatScore(s.opts.SpamAt)
 		switch {
 		case score >= s.opts.SpamAt:

@@ -5,23 +5,69 @@ package spamtest
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/commentd/commentd/internal/spam"
 )
 
-// Counts is an in-memory spam.Counts. It is safe for concurrent use. The zero value is not usable;
+// Counts is an in-memory spam.Counts, and a spam.ForestSource: it keeps the examples it was
+// trained with as the Redis store does (the same tokens in the same class are one example counted
+// several times; an undo takes it back) and fits their forest when asked after a change. Unlike
+// the store it keeps every example. It is safe for concurrent use. The zero value is not usable;
 // call NewCounts.
 type Counts struct {
-	mu     sync.Mutex
-	tokens map[string][2]int64 // [0] spam, [1] ham
-	totals spam.Totals
+	mu       sync.Mutex
+	tokens   map[string][2]int64 // [0] spam, [1] ham
+	totals   spam.Totals
+	examples map[string]int64 // class ("s" or "h") and sorted forest tokens, space-separated → count
+	changes  int64            // training calls so far
+	fitted   int64            // changes when forest was fitted; -1: never
+	forest   *spam.Forest
 }
 
 // NewCounts returns empty counts.
 func NewCounts() *Counts {
-	return &Counts{tokens: make(map[string][2]int64)}
+	return &Counts{tokens: make(map[string][2]int64), examples: make(map[string]int64), fitted: -1}
+}
+
+// Forest implements spam.ForestSource: the forest of the examples trained so far, fitted again
+// when they changed since the last call.
+func (c *Counts) Forest(context.Context) (*spam.Forest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fitted == c.changes {
+		return c.forest, nil
+	}
+	xs := make([]spam.ForestExample, 0, len(c.examples))
+	for key, n := range c.examples {
+		class, toks, _ := strings.Cut(key, " ")
+		xs = append(xs, spam.ForestExample{Tokens: strings.Fields(toks), Spam: class == "s", Count: n})
+	}
+	c.forest, c.fitted = spam.FitForest(xs), c.changes
+	return c.forest, nil
+}
+
+// example adds delta to the count of the example of tokens in the class.
+func (c *Counts) example(tokens []string, isSpam bool, delta int64) {
+	toks := spam.ForestTokens(tokens)
+	slices.Sort(toks)
+	class := "h"
+	if isSpam {
+		class = "s"
+	}
+	key := class + " " + strings.Join(toks, " ")
+	n := c.examples[key]
+	switch {
+	case n == 0 && delta <= 0:
+		// never trained: nothing to take back
+	case n+delta <= 0:
+		delete(c.examples, key)
+	default:
+		c.examples[key] = n + delta
+	}
 }
 
 // TokenCounts implements spam.Counts.
@@ -46,6 +92,8 @@ func (c *Counts) Train(_ context.Context, tokens []string, isSpam bool, delta in
 		total, tokTotal = &c.totals.Spam, &c.totals.SpamTokens
 	}
 	*total = max(*total+delta, 0)
+	c.example(tokens, isSpam, delta)
+	c.changes++
 	for _, t := range tokens {
 		n := c.tokens[t]
 		before := n[class]

@@ -1,0 +1,78 @@
+package spam_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/commentd/commentd/internal/spam"
+	"github.com/commentd/commentd/internal/spam/spamtest"
+)
+
+// countsOnly hides the forest of the counts it wraps.
+type countsOnly struct{ spam.Counts }
+
+// TestScoreMixesForest: with a forest beside the counts, the stacked model's score is half its own
+// and half the forest's; the other models, and a classifier that does not vote yet, ignore it.
+func TestScoreMixesForest(t *testing.T) {
+	ctx := context.Background()
+	train := func(counts *spamtest.Counts, n int) {
+		t.Helper()
+		for i := range n {
+			for _, x := range []struct {
+				body string
+				spam bool
+			}{
+				{fmt.Sprintf("buy cheap watches now, offer %d at example.com/shop", i), true},
+				{fmt.Sprintf("thanks for the article, point %d was well made", i), false},
+			} {
+				s, _ := spam.NewScorer(counts, spam.Options{})
+				if err := s.Train(ctx, spam.Input{Body: x.body}, x.spam); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	probe := spam.Input{Body: "cheap watches, thanks for the offer", UserAgent: "test"}
+	tests := []struct {
+		name    string
+		model   spam.Model
+		trained int
+		mixed   bool
+	}{
+		{"stacked mixes the forest in", spam.ModelStacked, 12, true},
+		{"Robinson ignores it", spam.ModelRobinson, 12, false},
+		{"naive Bayes ignores it", spam.ModelNaiveBayes, 12, false},
+		{"no vote before ten of each class", spam.ModelStacked, 9, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			counts := spamtest.NewCounts()
+			train(counts, tt.trained)
+			with, err := spam.NewScorer(counts, spam.Options{Model: tt.model})
+			if err != nil {
+				t.Fatal(err)
+			}
+			without, _ := spam.NewScorer(countsOnly{counts}, spam.Options{Model: tt.model})
+			got, err := with.Score(ctx, probe)
+			if err != nil {
+				t.Fatalf("Score = %v", err)
+			}
+			alone, _ := without.Score(ctx, probe)
+			want := alone.Score
+			if tt.mixed {
+				f, _ := counts.Forest(ctx)
+				if f == nil {
+					t.Fatal("no forest after ten examples of each class")
+				}
+				want = 0.5*alone.Score + 0.5*f.Score(spam.Features(probe))
+				if want == alone.Score {
+					t.Fatal("the forest scores the probe as the counts do: the test shows nothing")
+				}
+			}
+			if got.Score != want {
+				t.Errorf("Score = %v, want %v (the counts alone: %v)", got.Score, want, alone.Score)
+			}
+		})
+	}
+}
