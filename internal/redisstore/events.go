@@ -2,11 +2,8 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -23,15 +20,22 @@ import (
 
 var _ moderation.QueueFeed = (*Store)(nil)
 
-// eventBuffer is how many messages WatchQueue holds for a watcher that is busy sending the
-// previous event (go-redis holds as many again before them).
+// eventBuffer is how many events WatchQueue holds for a watcher that is busy sending the
+// previous ones.
 const eventBuffer = 256
 
+// eventWaitMax is how many more events may wait, beyond eventBuffer, for a watcher to make room
+// (see watchStall); when one more comes the watcher is behind at once. The streams share one
+// subscription, which is read on however slow a watcher is, so the events waiting for a watcher
+// are held in the process: at most this many pointers (32 KiB) per watcher, to events shared by
+// all of them.
+const eventWaitMax = 16 * eventBuffer
+
 // watchStall is how long WatchQueue waits for a watcher whose eventBuffer is full (its client
-// reads slowly or not at all) before it gives up on it: the message that found no room is
-// dropped, and WatchQueue ends with moderation.ErrWatcherBehind once the watcher has taken what was
-// held, so the gap is reported rather than missed. Memory stays bounded either way. go-redis
-// would drop a message after as long on its own, silently.
+// reads slowly or not at all) to take an event before it gives up on it: the events waiting for
+// room are dropped, and WatchQueue ends with moderation.ErrWatcherBehind once the watcher has
+// taken what was held, so the gap is reported rather than missed. Memory stays bounded either
+// way (eventWaitMax).
 const watchStall = time.Minute
 
 // eventKind maps a kind's name in messages (as the scripts write it) to the domain's.
@@ -44,103 +48,40 @@ func eventKind(name string) (moderation.EventKind, bool) {
 	return 0, false
 }
 
-// WatchQueue implements moderation.QueueFeed. It holds one Redis connection (a subscription) for
-// as long as it runs. When that connection fails (a network failure, the node serving the channel
-// killed in a Cluster failover) go-redis subscribes again on a new one, and messages published in
-// between are lost; WatchQueue then ends with comment.ErrUnavailable, so the watcher is told of
-// the gap (commentctl watch says so and reconnects) instead of silently missing events. When the
-// watcher falls behind (see watchStall) it ends with moderation.ErrWatcherBehind.
+// WatchQueue implements moderation.QueueFeed. The streams of a Store share one Redis connection
+// (a subscription, see eventHub) while any runs. When that connection fails (a network failure,
+// the node serving the channel killed in a Cluster failover) go-redis subscribes again on a new
+// one, and messages published in between are lost; every stream then running ends with
+// comment.ErrUnavailable, so each watcher is told of the gap (commentctl watch says so and
+// reconnects) instead of silently missing events. When the watcher falls behind (see watchStall)
+// its stream alone ends, with moderation.ErrWatcherBehind.
 func (s *Store) WatchQueue(ctx context.Context, subscribed func(), fn func(moderation.QueueEvent) error) error {
-	ps := s.rdb.Subscribe(ctx, s.keys.events())
-	defer ps.Close()
-	// Subscribe does not wait for Redis; Receive reads the confirmation, so events published
-	// after subscribed() is called do arrive.
-	if _, err := ps.Receive(ctx); err != nil {
-		return storeError("subscribe to queue events", err)
+	w := newWatcher(s.watchStall)
+	leave, err := s.events.join(ctx, w)
+	if err != nil {
+		return err
 	}
+	defer leave()
 	subscribed()
-	msgs, behind, stop := relayEvents(ps.ChannelWithSubscriptions(redis.WithChannelSize(eventBuffer)), s.watchStall)
-	defer stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case v, ok := <-msgs:
-			if !ok {
-				select {
-				case <-behind:
-					return fmt.Errorf("redisstore: queue events: %d events waiting for %s: %w", eventBuffer, s.watchStall, moderation.ErrWatcherBehind)
-				default:
-				}
-				return fmt.Errorf("redisstore: queue events: subscription ended: %w", comment.ErrUnavailable)
-			}
-			m, isMsg := v.(*redis.Message)
-			if !isMsg {
-				// The first confirmation was read above: another one means go-redis lost the
-				// connection and subscribed again, and whatever was published in between is lost.
-				return fmt.Errorf("redisstore: queue events: subscription lost and renewed, events may be missing: %w", comment.ErrUnavailable)
-			}
-			e, ok := parseEvent(m.Payload)
-			if !ok {
-				// Only our scripts publish on the channel; anything else is not for us.
-				continue
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-	}
-}
-
-// relayEvents moves go-redis's messages from in to the returned channel, which holds eventBuffer
-// of them, so that no message is dropped without the watcher being told. When a message finds the
-// channel full for stall, relayEvents drops it, closes behind, and closes the channel once the
-// watcher has read what it holds; it also closes it when in closes. stop ends the relay and
-// returns once it has ended.
-func relayEvents(in <-chan any, stall time.Duration) (out <-chan any, behind <-chan struct{}, stop func()) {
-	ch := make(chan any, eventBuffer)
-	fell := make(chan struct{})
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(ch)
-		var timer *time.Timer
-		for {
-			var v any
-			select {
-			case <-quit:
-				return
-			case m, ok := <-in:
-				if !ok {
-					return
-				}
-				v = m
-			}
-			select {
-			case ch <- v:
-				continue
-			default:
-			}
-			if timer == nil {
-				timer = time.NewTimer(stall)
-			} else {
-				timer.Reset(stall)
-			}
-			select {
-			case <-quit:
-				return
-			case ch <- v:
-				timer.Stop()
-			case <-timer.C:
-				close(fell)
-				return
-			}
+		e, err := w.take(time.Now())
+		if err != nil {
+			return err
 		}
-	}()
-	return ch, fell, func() {
-		close(quit)
-		<-done
+		if e == nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-w.wake:
+			}
+			continue
+		}
+		if err := fn(*e); err != nil {
+			return err
+		}
 	}
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/commentd/commentd/internal/comment"
 	"github.com/commentd/commentd/internal/moderation"
@@ -127,8 +130,9 @@ func TestWatchQueueStopsOnHandlerError(t *testing.T) {
 
 // TestWatchQueueEndsWhenSubscriptionIsLost: when the subscription's connection fails (here killed
 // by Redis; in a Cluster failover, the node serving the channel dies), go-redis subscribes again
-// and the events published in between are gone. WatchQueue must end with ErrUnavailable so the
-// watcher learns of the gap, rather than go on as if it had missed nothing.
+// and the events published in between are gone. Every stream on it must end with ErrUnavailable
+// so each watcher learns of the gap, rather than go on as if it had missed nothing; a stream
+// that subscribes after that has missed nothing and runs on.
 func TestWatchQueueEndsWhenSubscriptionIsLost(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t) // its own server: CLIENT KILL TYPE pubsub must not reach other tests
@@ -137,22 +141,26 @@ func TestWatchQueueEndsWhenSubscriptionIsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	subscribed := make(chan struct{})
-	go func() {
-		done <- s.WatchQueue(context.Background(), func() { close(subscribed) }, func(moderation.QueueEvent) error { return nil })
-	}()
-	<-subscribed
+	const n = 4
+	streams := openStreams(t, s, n)
 	if err := rdb.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, comment.ErrUnavailable) {
-			t.Errorf("WatchQueue after its subscription was killed = %v, want comment.ErrUnavailable", err)
+	for i, st := range streams {
+		if err := ended(t, st, "its subscription was killed: events published meanwhile were lost without a word"); !errors.Is(err, comment.ErrUnavailable) {
+			t.Errorf("WatchQueue (stream %d of %d) after its subscription was killed = %v, want comment.ErrUnavailable", i+1, n, err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("WatchQueue still running 10s after its subscription was killed: events published meanwhile were lost without a word")
+	}
+
+	after := openStreams(t, s, 1)[0]
+	held := mustCreate(t, s, pendingDraft(s, "lost", 1, t0), comment.CreateOptions{})
+	if got := nextEvents(t, after.events, 1); got[0].CommentID != held.ID {
+		t.Errorf("a stream opened after the subscription was renewed got %+v, want the event of %s", got, held.ID)
+	}
+	select {
+	case err := <-after.done:
+		t.Errorf("WatchQueue opened after the subscription was renewed = %v, want it running", err)
+	default:
 	}
 }
 
@@ -181,13 +189,7 @@ func TestWatchQueueEndsWhenTheWatcherFallsBehind(t *testing.T) {
 	}()
 	<-subscribed
 	const published = 3 * eventBuffer
-	pipe := ts.rdb.Pipeline()
-	for i := range published {
-		pipe.Publish(ctx, ts.keys.events(), fmt.Sprintf("held c%d t %d", i, micros(t0)))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatalf("publishing %d events: %v", published, err)
-	}
+	publish(t, ts, 0, published)
 	time.Sleep(4 * ts.watchStall)
 	close(release)
 	select {
@@ -205,5 +207,247 @@ func TestWatchQueueEndsWhenTheWatcherFallsBehind(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("WatchQueue still running 5s after its watcher stalled for %s with %d events waiting: the ones that find no room are dropped without a word", 4*ts.watchStall, published)
+	}
+}
+
+// stream is one WatchQueue run by a test: the events it got and, once it ended, its error.
+type stream struct {
+	events <-chan moderation.QueueEvent
+	done   <-chan error
+	cancel context.CancelFunc
+}
+
+// openStreams starts n WatchQueue streams on s and returns them once each has been told it is
+// subscribed. The tests end them (cancel, or a fault), and every stream still running when the
+// test ends is cancelled then.
+func openStreams(t *testing.T, s *Store, n int) []stream {
+	t.Helper()
+	var out []stream
+	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		events := make(chan moderation.QueueEvent, 2*(eventBuffer+eventWaitMax)) // never full: the tests stall streams on purpose only
+		done := make(chan error, 1)
+		subscribed := make(chan struct{})
+		go func() {
+			done <- s.WatchQueue(ctx, func() { close(subscribed) }, func(e moderation.QueueEvent) error {
+				events <- e
+				return nil
+			})
+		}()
+		select {
+		case <-subscribed:
+		case err := <-done:
+			t.Fatalf("WatchQueue (stream %d of %d) = %v before it subscribed", i+1, n, err)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("WatchQueue (stream %d of %d) did not subscribe within 5s", i+1, n)
+		}
+		out = append(out, stream{events: events, done: done, cancel: cancel})
+	}
+	return out
+}
+
+// ended waits for st to end and returns its error, failing the test if it does not end within
+// a few seconds.
+func ended(t *testing.T, st stream, what string) error {
+	t.Helper()
+	select {
+	case err := <-st.done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("WatchQueue still running 10s after %s", what)
+		return nil
+	}
+}
+
+// pubsubClients returns how many of the clients of rdb's Redis server are in Pub/Sub mode
+// (CLIENT LIST TYPE pubsub, a line each): the subscriptions open on it.
+func pubsubClients(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	list, err := rdb.Do(context.Background(), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatalf("CLIENT LIST TYPE pubsub = %v", err)
+	}
+	return strings.Count(list, "\n")
+}
+
+// TestWatchQueueStreamsShareOneSubscription: a server may serve hundreds of WatchQueue streams;
+// they must not hold a Redis connection each. The streams of one Store share one subscription, it
+// delivers every event to each of them, and it is closed when the last stream ends, leaving no
+// connection or goroutine behind; the next stream subscribes again.
+func TestWatchQueueStreamsShareOneSubscription(t *testing.T) {
+	// Not parallel: goleak counts every goroutine of the test binary.
+	srv := redistest.Start(t) // its own server: CLIENT LIST must count this test's connections only
+	rdb := redistest.Client(t, srv.Addr)
+	ctx := context.Background()
+	s, err := New(ctx, rdb, Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := goleak.IgnoreCurrent()
+
+	const n = 8
+	streams := openStreams(t, s, n)
+	if got := pubsubClients(t, rdb); got != 1 {
+		t.Errorf("Pub/Sub connections on Redis with %d WatchQueue streams open = %d, want 1", n, got)
+	}
+	held := mustCreate(t, s, pendingDraft(s, "share", 1, t0), comment.CreateOptions{})
+	want := []moderation.QueueEvent{{Kind: moderation.EventHeld, CommentID: held.ID, ThreadID: "share", At: held.CreatedAt}}
+	for i, st := range streams {
+		if diff := cmp.Diff(want, nextEvents(t, st.events, 1)); diff != "" {
+			t.Errorf("stream %d of %d: events of a held comment (-want +got):\n%s", i+1, n, diff)
+		}
+	}
+
+	// All but one leave: the subscription stays for the last.
+	for _, st := range streams[1:] {
+		st.cancel()
+		if err := ended(t, st, "its context ended"); !errors.Is(err, context.Canceled) {
+			t.Errorf("WatchQueue after its context ended = %v, want context.Canceled", err)
+		}
+	}
+	again := mustCreate(t, s, pendingDraft(s, "share", 2, t0.Add(time.Second)), comment.CreateOptions{})
+	if got := nextEvents(t, streams[0].events, 1); got[0].CommentID != again.ID {
+		t.Errorf("the stream left after %d ended got %+v, want the event of %s", n-1, got, again.ID)
+	}
+	streams[0].cancel()
+	if err := ended(t, streams[0], "its context ended"); !errors.Is(err, context.Canceled) {
+		t.Errorf("WatchQueue after its context ended = %v, want context.Canceled", err)
+	}
+	// Redis notices a closed connection when it next reads from it: wait for that, within bounds.
+	for deadline := time.Now().Add(10 * time.Second); pubsubClients(t, rdb) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Pub/Sub connections on Redis 10s after every WatchQueue stream ended = %d, want 0", pubsubClients(t, rdb))
+		}
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Errorf("goroutines left after every WatchQueue stream ended: %v", err)
+	}
+
+	// The next stream subscribes anew.
+	next := openStreams(t, s, 1)[0]
+	if got := pubsubClients(t, rdb); got != 1 {
+		t.Errorf("Pub/Sub connections on Redis with a WatchQueue stream opened after the others ended = %d, want 1", got)
+	}
+	last := mustCreate(t, s, pendingDraft(s, "share", 3, t0.Add(2*time.Second)), comment.CreateOptions{})
+	if got := nextEvents(t, next.events, 1); got[0].CommentID != last.ID {
+		t.Errorf("a stream opened after the others ended got %+v, want the event of %s", got, last.ID)
+	}
+}
+
+// TestWatchQueueSlowStreamHoldsNoOtherBack: the streams share one subscription, so a stream whose
+// watcher stops taking events must not hold back the others: they get every event while it
+// waits, and it alone ends, behind, once its watcher has taken what was held for it.
+func TestWatchQueueSlowStreamHoldsNoOtherBack(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ts.watchStall = 200 * time.Millisecond
+	ctx := context.Background()
+	release := make(chan struct{})
+	var got []string
+	done := make(chan error, 1)
+	subscribed := make(chan struct{})
+	go func() {
+		done <- ts.WatchQueue(ctx, func() { close(subscribed) }, func(e moderation.QueueEvent) error {
+			if len(got) == 0 {
+				<-release // a client that stopped reading
+			}
+			got = append(got, e.CommentID)
+			return nil
+		})
+	}()
+	<-subscribed
+	const n = 3
+	others := openStreams(t, ts.Store, n)
+
+	const published = 3 * eventBuffer
+	publish(t, ts, 0, published)
+	for i, st := range others {
+		for j, e := range nextEvents(t, st.events, published) {
+			if want := fmt.Sprintf("c%d", j); e.CommentID != want {
+				t.Fatalf("stream %d of %d beside a stalled one: event %d = %s, want %s", i+1, n, j, e.CommentID, want)
+			}
+		}
+	}
+	time.Sleep(4 * ts.watchStall)
+	close(release)
+	select {
+	case err := <-done:
+		if !errors.Is(err, moderation.ErrWatcherBehind) {
+			t.Errorf("WatchQueue of a watcher that fell behind = %v, want moderation.ErrWatcherBehind", err)
+		}
+		if len(got) == 0 || len(got) >= published {
+			t.Fatalf("WatchQueue gave the watcher %d of %d events before it ended, want some but not all", len(got), published)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WatchQueue still running 5s after its watcher stalled for %s with %d events waiting", 4*ts.watchStall, published)
+	}
+
+	// The others run on.
+	publish(t, ts, published, 1)
+	for i, st := range others {
+		if e := nextEvents(t, st.events, 1)[0]; e.CommentID != fmt.Sprintf("c%d", published) {
+			t.Errorf("stream %d of %d after the stalled one ended: event %s, want c%d", i+1, n, e.CommentID, published)
+		}
+	}
+}
+
+// TestWatchQueueBoundsWhatWaits: however long watchStall is, a stream holds at most eventBuffer
+// events plus eventWaitMax waiting for room. A watcher that takes none while more come is behind
+// at once, and gets the eventBuffer held for it, then ErrWatcherBehind.
+func TestWatchQueueBoundsWhatWaits(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ts.watchStall = 24 * time.Hour // only the bound can end the stream
+	ctx := context.Background()
+	release := make(chan struct{})
+	var got []string
+	done := make(chan error, 1)
+	subscribed := make(chan struct{})
+	go func() {
+		done <- ts.WatchQueue(ctx, func() { close(subscribed) }, func(e moderation.QueueEvent) error {
+			if len(got) == 0 {
+				<-release // a client that stopped reading
+			}
+			got = append(got, e.CommentID)
+			return nil
+		})
+	}()
+	<-subscribed
+	// A stream beside it gets every event: the last one published has passed the stalled stream.
+	other := openStreams(t, ts.Store, 1)[0]
+	const published = 1 + eventBuffer + eventWaitMax + 1 // taken, held, waiting, one too many
+	publish(t, ts, 0, published)
+	nextEvents(t, other.events, published)
+	close(release)
+	select {
+	case err := <-done:
+		if !errors.Is(err, moderation.ErrWatcherBehind) {
+			t.Errorf("WatchQueue of a watcher %d events behind = %v, want moderation.ErrWatcherBehind", published, err)
+		}
+		if len(got) != 1+eventBuffer {
+			t.Fatalf("WatchQueue gave a watcher %d behind %d events before it ended, want %d: the one it was taking and those held", published, len(got), 1+eventBuffer)
+		}
+		for i, id := range got {
+			if want := fmt.Sprintf("c%d", i); id != want {
+				t.Fatalf("event %d the watcher got = %s, want %s: the events before the gap come in order", i, id, want)
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WatchQueue still running 5s after its watcher took its events, %d behind", published)
+	}
+}
+
+// publish publishes held events of comments c<from>..c<from+n-1> on ts's channel, as the scripts
+// would.
+func publish(t *testing.T, ts testStore, from, n int) {
+	t.Helper()
+	ctx := context.Background()
+	pipe := ts.rdb.Pipeline()
+	for i := from; i < from+n; i++ {
+		pipe.Publish(ctx, ts.keys.events(), fmt.Sprintf("held c%d t %d", i, micros(t0)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("publishing %d events: %v", n, err)
 	}
 }

@@ -73,6 +73,8 @@ type Store struct {
 	maxDepth int
 	// workflowArgs holds createWorkflowArgs of every shard, made by New; read only.
 	workflowArgs [numShards][]any
+	// events is the subscription WatchQueue's streams share.
+	events *eventHub
 	// watchStall is how long WatchQueue waits on a watcher that fell behind (watchStall; tests
 	// shorten it).
 	watchStall time.Duration
@@ -127,6 +129,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		versionStep: randomVersionStep,
 		batch:       newBatcher(client, batchInflight, batchMax, readTimeout),
 	}
+	s.events = newEventHub(client, s.keys.events())
 	for shard := range s.workflowArgs {
 		s.workflowArgs[shard] = s.createWorkflowArgs(shard)
 	}
