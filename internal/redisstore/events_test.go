@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -449,5 +450,51 @@ func publish(t *testing.T, ts testStore, from, n int) {
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatalf("publishing %d events: %v", n, err)
+	}
+}
+
+// TestClusterWatchQueueEndsWhenTheChannelsNodeFails: on a Cluster the subscription is held by the
+// master of the events channel's slot. When that node dies and its replica takes over, go-redis
+// subscribes again on the new master; every stream must end with ErrUnavailable (events published
+// meanwhile are lost), and a stream opened afterwards gets the events. go-redis finds the new
+// master when it next reloads its view of the cluster, which with nothing else running here is
+// after its ClusterStateReloadInterval (a minute): hence the long bound.
+func TestClusterWatchQueueEndsWhenTheChannelsNodeFails(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartClusterWithReplicas(t)
+	s := clusterStore(t, cluster)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 3
+	streams := openStreams(t, s, n)
+
+	slot, err := s.rdb.ClusterKeySlot(ctx, s.keys.events()).Result()
+	if err != nil {
+		t.Fatalf("CLUSTER KEYSLOT %s: %v", s.keys.events(), err)
+	}
+	owner, err := cluster.SlotOwner(ctx, int(slot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(cluster.Nodes, func(node *redistest.Server) bool { return node.Addr == owner })
+	if i < 0 {
+		t.Fatalf("the events channel's slot %d is served by %s, not one of the masters %v", slot, owner, cluster.Addrs)
+	}
+	cluster.Nodes[i].Stop()
+	for j, st := range streams {
+		select {
+		case err := <-st.done:
+			if !errors.Is(err, comment.ErrUnavailable) {
+				t.Errorf("WatchQueue (stream %d of %d) after the channel's node %s died = %v, want comment.ErrUnavailable", j+1, n, owner, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("WatchQueue (stream %d of %d) still running 2 minutes after the channel's node %s died", j+1, n, owner)
+		}
+	}
+
+	after := openStreams(t, s, 1)[0]
+	held := mustCreate(t, s, pendingDraft(s, threadInShard("failover", 0), 0, t0), comment.CreateOptions{})
+	if got := nextEvents(t, after.events, 1); got[0].CommentID != held.ID {
+		t.Errorf("a stream opened after the failover got %+v, want the event of %s", got, held.ID)
 	}
 }
