@@ -35,7 +35,7 @@ import (
 )
 
 // DefaultMaxWatchers is Options.MaxWatchers' default: far more moderators than a newsroom has
-// watching at once, far fewer connections than Redis allows (10,000 by default).
+// watching at once.
 const DefaultMaxWatchers = 256
 
 // DefaultMaxWatchersPerKey is Options.MaxWatchersPerKey's default: a moderator watching from a
@@ -103,9 +103,10 @@ type Options struct {
 	// CallTimeout bounds every unary call (and so every Redis call it makes) when the client set no
 	// shorter deadline; 0 means no bound of our own. Streams are not bounded.
 	CallTimeout time.Duration
-	// MaxWatchers bounds the WatchQueue streams served at once (0: DefaultMaxWatchers). Each
-	// holds a Redis connection of its own (a subscription), so without a bound a looping client
-	// could use up Redis' connections (maxclients) for every server.
+	// MaxWatchers bounds the WatchQueue streams served at once (0: DefaultMaxWatchers). They
+	// share one Redis subscription, but each holds memory (the events waiting for its client)
+	// and takes a share of the work on every event, so without a bound a looping client could
+	// make the server hold and do as much as it liked.
 	MaxWatchers int
 	// MaxWatchersPerKey bounds the WatchQueue streams one API key may have open on this server
 	// at once (0: DefaultMaxWatchersPerKey), so one key cannot take every place MaxWatchers allows.
