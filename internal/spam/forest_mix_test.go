@@ -3,6 +3,7 @@ package spam_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/commentd/commentd/internal/spam"
@@ -72,6 +73,53 @@ func TestScoreMixesForest(t *testing.T) {
 			}
 			if got.Score != want {
 				t.Errorf("Score = %v, want %v (the counts alone: %v)", got.Score, want, alone.Score)
+			}
+		})
+	}
+}
+
+// TestThresholdsWithoutForest: the stacked model decides with CountsHoldAt and CountsSpamAt while
+// it has no forest, whatever the options say, and with the options' thresholds once it has one.
+func TestThresholdsWithoutForest(t *testing.T) {
+	ctx := context.Background()
+	counts := spamtest.NewCounts()
+	for i := range 12 {
+		s, _ := spam.NewScorer(counts, spam.Options{})
+		if err := s.Train(ctx, spam.Input{Body: fmt.Sprintf("buy cheap watches now, offer %d at example.com/shop", i)}, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Train(ctx, spam.Input{Body: fmt.Sprintf("thanks for the article, point %d was well made", i)}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probe := spam.Input{Body: "buy cheap watches now at example.com/shop", UserAgent: "test"}
+	opts := spam.Options{HoldAt: 0.3, SpamAt: 0.6}
+	tests := []struct {
+		name       string
+		counts     spam.Counts
+		wantSpamAt string
+		wantHeld   string // the hold reason's text, if the score holds instead
+	}{
+		{"no forest", countsOnly{counts}, fmt.Sprint(spam.CountsSpamAt), fmt.Sprintf("between the thresholds %v and %v", spam.CountsHoldAt, spam.CountsSpamAt)},
+		{"forest", counts, "0.6", "between the thresholds 0.3 and 0.6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := spam.NewScorer(tt.counts, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Score(ctx, probe)
+			if err != nil {
+				t.Fatalf("Score = %v", err)
+			}
+			var msgs []string
+			for _, reason := range r.Reasons {
+				msgs = append(msgs, reason.Message)
+			}
+			text := strings.Join(msgs, "; ")
+			if !strings.Contains(text, "spam threshold "+tt.wantSpamAt) && !strings.Contains(text, tt.wantHeld) {
+				t.Errorf("score %.3f gave reasons %q, want the spam threshold %s or %q", r.Score, text, tt.wantSpamAt, tt.wantHeld)
 			}
 		})
 	}

@@ -108,8 +108,14 @@ type Result struct {
 // model has its own pair. How ModelStacked's were chosen, and what they give on data no threshold
 // was chosen on, is in docs/SPAM_QUALITY.md.
 const (
-	DefaultHoldAt    = 0.31 // ModelStacked
-	DefaultSpamAt    = 0.80 // ModelStacked
+	DefaultHoldAt = 0.31 // ModelStacked, with its forest
+	DefaultSpamAt = 0.80 // ModelStacked, with its forest
+	// CountsHoldAt and CountsSpamAt decide ModelStacked's score while it has no forest (fewer than
+	// 10 examples of either class kept, or none fitted yet): the counts' score alone is less sure
+	// of itself than the mix and was given thresholds of its own. Options.HoldAt and SpamAt do not
+	// replace them.
+	CountsHoldAt     = 0.24
+	CountsSpamAt     = 0.97
 	RobinsonHoldAt   = 0.58
 	RobinsonSpamAt   = 0.9996
 	NaiveBayesHoldAt = 0.0001
@@ -191,23 +197,25 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	score := 0.5
 	if totals.Spam >= s.opts.MinTrained && totals.Ham >= s.opts.MinTrained {
 		score = classify(s.opts.Model, a.tokens, spamCounts, hamCounts, totals)
-		if fs, ok := s.counts.(ForestSource); ok && s.opts.Model == ModelStacked {
-			f, err := fs.Forest(ctx)
+		holdAt, spamAt := s.opts.HoldAt, s.opts.SpamAt
+		if s.opts.Model == ModelStacked {
+			f, err := s.forest(ctx)
 			if err != nil {
-				return Result{}, fmt.Errorf("spam: read the forest: %w", err)
+				return Result{}, err
 			}
 			if f != nil {
 				// The forest knows only the tokens of its examples, which leave out the character
 				// n-grams: it ignores them without a copy of the list.
 				score = forestMix*score + (1-forestMix)*f.Score(a.tokens)
+			} else {
+				holdAt, spamAt = CountsHoldAt, CountsSpamAt
 			}
 		}
-		hold, spamAt := formatScore(s.opts.HoldAt), formatScore(s.opts.SpamAt)
 		switch {
-		case score >= s.opts.SpamAt:
-			v.add(DecisionSpam, ReasonClassifierSpam, fmt.Sprintf("the content scored %s, at or above the spam threshold %s", scoreBeside(score, s.opts.SpamAt), spamAt))
-		case score >= s.opts.HoldAt:
-			v.add(DecisionHold, ReasonClassifierHold, fmt.Sprintf("the content scored %s, between the thresholds %s and %s", scoreBeside(score, s.opts.HoldAt, s.opts.SpamAt), hold, spamAt))
+		case score >= spamAt:
+			v.add(DecisionSpam, ReasonClassifierSpam, fmt.Sprintf("the content scored %s, at or above the spam threshold %s", scoreBeside(score, spamAt), formatScore(spamAt)))
+		case score >= holdAt:
+			v.add(DecisionHold, ReasonClassifierHold, fmt.Sprintf("the content scored %s, between the thresholds %s and %s", scoreBeside(score, holdAt, spamAt), formatScore(holdAt), formatScore(spamAt)))
 		}
 	}
 
@@ -220,6 +228,19 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	res.Score = score
 	res.SkipPreModeration = res.Decision == DecisionPublish && s.rules.trusted(in.History)
 	return res, nil
+}
+
+// forest returns the counts' forest, or nil when they have none.
+func (s *Scorer) forest(ctx context.Context) (*Forest, error) {
+	fs, ok := s.counts.(ForestSource)
+	if !ok {
+		return nil, nil
+	}
+	f, err := fs.Forest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("spam: read the forest: %w", err)
+	}
+	return f, nil
 }
 
 // formatScore writes a threshold as configured: 0.97, 0.9996.
