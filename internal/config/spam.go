@@ -54,9 +54,9 @@ func spamSettings() []setting {
 
 	var out []setting
 	a, s := floatField(func(c *Config) *float64 { return &c.Spam.HoldAt })
-	out = append(out, scalar("spam-hold-at", "COMMENTD_SPAM_HOLD_AT", ftoa(spam.DefaultHoldAt), "spam score from which a comment waits for a moderator, once the spam model has its forest (before that: "+ftoa(spam.CountsHoldAt)+")", a, s))
+	out = append(out, scalar("spam-hold-at", "COMMENTD_SPAM_HOLD_AT", ftoa(spam.DefaultHoldAt), "spam score from which a comment waits for a moderator, once the spam model has its forest (before that: "+ftoa(spam.DefaultCountsHoldAt)+")", a, s))
 	a, s = floatField(func(c *Config) *float64 { return &c.Spam.SpamAt })
-	out = append(out, scalar("spam-spam-at", "COMMENTD_SPAM_SPAM_AT", ftoa(spam.DefaultSpamAt), "spam score from which a comment is spam (never published), once the spam model has its forest (before that: "+ftoa(spam.CountsSpamAt)+"); at least -spam-hold-at", a, s))
+	out = append(out, scalar("spam-spam-at", "COMMENTD_SPAM_SPAM_AT", ftoa(spam.DefaultSpamAt), "spam score from which a comment is spam (never published), once the spam model has its forest (before that: "+ftoa(spam.DefaultCountsSpamAt)+"); at least -spam-hold-at", a, s))
 	a, s = intField(func(c *Config) *int { return &c.Spam.MaxLinks })
 	out = append(out, scalar("spam-max-links", "COMMENTD_SPAM_MAX_LINKS", strconv.Itoa(spam.DefaultMaxLinks), "hold comments with this many links or more; 0 turns the check off", a, s))
 	d, sd := durationField(func(c *Config) *time.Duration { return &c.Spam.MinFormAge })

@@ -302,7 +302,9 @@ func (e Evaluation) NestedLeaveOneOut(ctx context.Context, all []Dataset, maxSpa
 		// NewScorer wants 0 < holdAt; a score of exactly 0 only comes from underflow.
 		th := Thresholds{HoldAt: max(holdAt, math.SmallestNonzeroFloat64), SpamAt: max(spamAt, math.SmallestNonzeroFloat64)}
 		opts := e.Options
+		// The chosen pair decides the score with a forest and without one alike.
 		opts.HoldAt, opts.SpamAt = th.HoldAt, th.SpamAt
+		opts.CountsHoldAt, opts.CountsSpamAt = th.HoldAt, th.SpamAt
 		s, err := NewScorer(e.NewCounts(), opts)
 		if err != nil {
 			return nil, nil, err
@@ -374,6 +376,9 @@ func (e Evaluation) Run(ctx context.Context, all []Dataset) (Report, error) {
 		return Report{}, err
 	}
 	r := Report{Thresholds: Thresholds{HoldAt: s.opts.HoldAt, SpamAt: s.opts.SpamAt}}
+	if _, forest := e.NewCounts().(ForestSource); !forest && e.Options.Model == ModelStacked {
+		r.Thresholds = Thresholds{HoldAt: s.opts.CountsHoldAt, SpamAt: s.opts.CountsSpamAt}
+	}
 	for _, ds := range all {
 		r.Names = append(r.Names, ds.Name)
 		t, err := e.Split(ctx, ds, SplitShare)

@@ -100,7 +100,7 @@ func TestThresholdsWithoutForest(t *testing.T) {
 		wantSpamAt string
 		wantHeld   string // the hold reason's text, if the score holds instead
 	}{
-		{"no forest", countsOnly{counts}, fmt.Sprint(spam.CountsSpamAt), fmt.Sprintf("between the thresholds %v and %v", spam.CountsHoldAt, spam.CountsSpamAt)},
+		{"no forest", countsOnly{counts}, fmt.Sprint(spam.DefaultCountsSpamAt), fmt.Sprintf("between the thresholds %v and %v", spam.DefaultCountsHoldAt, spam.DefaultCountsSpamAt)},
 		{"forest", counts, "0.6", "between the thresholds 0.3 and 0.6"},
 	}
 	for _, tt := range tests {

@@ -110,16 +110,16 @@ type Result struct {
 const (
 	DefaultHoldAt = 0.31 // ModelStacked, with its forest
 	DefaultSpamAt = 0.80 // ModelStacked, with its forest
-	// CountsHoldAt and CountsSpamAt decide ModelStacked's score while it has no forest (fewer than
-	// 10 examples of either class kept, or none fitted yet): the counts' score alone is less sure
-	// of itself than the mix and was given thresholds of its own. Options.HoldAt and SpamAt do not
-	// replace them.
-	CountsHoldAt     = 0.24
-	CountsSpamAt     = 0.97
-	RobinsonHoldAt   = 0.58
-	RobinsonSpamAt   = 0.9996
-	NaiveBayesHoldAt = 0.0001
-	NaiveBayesSpamAt = 0.9999
+	// DefaultCountsHoldAt and DefaultCountsSpamAt decide ModelStacked's score while it has no
+	// forest (fewer than 10 examples of either class kept, or none fitted yet): the counts' score
+	// alone spreads otherwise than the mix and has thresholds of its own (Options.CountsHoldAt and
+	// CountsSpamAt).
+	DefaultCountsHoldAt = 0.24
+	DefaultCountsSpamAt = 0.97
+	RobinsonHoldAt      = 0.58
+	RobinsonSpamAt      = 0.9996
+	NaiveBayesHoldAt    = 0.0001
+	NaiveBayesSpamAt    = 0.9999
 	// DefaultMinTrained is how many messages of each class must be trained before the classifier
 	// votes at all; below it the score is 0.5 and only the rules decide.
 	DefaultMinTrained = 10
@@ -130,6 +130,9 @@ type Options struct {
 	// HoldAt and SpamAt turn the score into a decision: below HoldAt publish, from SpamAt on spam,
 	// in between hold for a moderator. 0 < HoldAt <= SpamAt <= 1. Zero takes the model's default.
 	HoldAt, SpamAt float64
+	// CountsHoldAt and CountsSpamAt do the same for ModelStacked while its counts have no forest
+	// (see ForestSource). Zero takes DefaultCountsHoldAt and DefaultCountsSpamAt.
+	CountsHoldAt, CountsSpamAt float64
 	// Model is the classifier; the zero value is ModelStacked.
 	Model Model
 	// MinTrained: see DefaultMinTrained; negative means the classifier always votes.
@@ -162,6 +165,12 @@ func NewScorer(counts Counts, opts Options) (*Scorer, error) {
 	if opts.SpamAt == 0 {
 		opts.SpamAt = spamAt
 	}
+	if opts.CountsHoldAt == 0 {
+		opts.CountsHoldAt = DefaultCountsHoldAt
+	}
+	if opts.CountsSpamAt == 0 {
+		opts.CountsSpamAt = DefaultCountsSpamAt
+	}
 	if opts.MinTrained == 0 {
 		opts.MinTrained = DefaultMinTrained
 	}
@@ -170,6 +179,9 @@ func NewScorer(counts Counts, opts Options) (*Scorer, error) {
 	}
 	if !(opts.HoldAt > 0 && opts.HoldAt <= opts.SpamAt && opts.SpamAt <= 1) {
 		return nil, fmt.Errorf("%w: want 0 < hold threshold (%g) <= spam threshold (%g) <= 1", ErrInvalidOptions, opts.HoldAt, opts.SpamAt)
+	}
+	if !(opts.CountsHoldAt > 0 && opts.CountsHoldAt <= opts.CountsSpamAt && opts.CountsSpamAt <= 1) {
+		return nil, fmt.Errorf("%w: want 0 < hold threshold without a forest (%g) <= spam threshold without a forest (%g) <= 1", ErrInvalidOptions, opts.CountsHoldAt, opts.CountsSpamAt)
 	}
 	opts.Campaign = opts.Campaign.withDefaults()
 	r, err := compileRules(opts.Rules)
@@ -208,7 +220,7 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 				// n-grams: it ignores them without a copy of the list.
 				score = forestMix*score + (1-forestMix)*f.Score(a.tokens)
 			} else {
-				holdAt, spamAt = CountsHoldAt, CountsSpamAt
+				holdAt, spamAt = s.opts.CountsHoldAt, s.opts.CountsSpamAt
 			}
 		}
 		switch {
