@@ -15,9 +15,9 @@ import (
 
 // Counts is an in-memory spam.Counts, and a spam.ForestSource: it keeps the examples it was
 // trained with as the Redis store does (the same tokens in the same class are one example counted
-// several times; an undo takes it back) and fits their forest when asked after a change. Unlike
-// the store it keeps every example. It is safe for concurrent use. The zero value is not usable;
-// call NewCounts.
+// several times; an undo takes it back) and fits their forest when asked, once refitAfter changes
+// have come since the last fit. Unlike the store it keeps every example. It is safe for
+// concurrent use. The zero value is not usable; call NewCounts.
 type Counts struct {
 	mu       sync.Mutex
 	tokens   map[string][2]int64 // [0] spam, [1] ham
@@ -33,12 +33,18 @@ func NewCounts() *Counts {
 	return &Counts{tokens: make(map[string][2]int64), examples: make(map[string]int64), fitted: -1}
 }
 
+// refitAfter is how many changes Counts lets pass before it fits its forest again. A server
+// fits the site model's forest at most every 30 seconds, so a decision reaches the forest some
+// decisions later; an evaluation that feeds decisions one by one (the learning curve) sees the
+// same lag, and fits a tenth as often as it would after every change.
+const refitAfter = 10
+
 // Forest implements spam.ForestSource: the forest of the examples trained so far, fitted again
-// when they changed since the last call.
+// when refitAfter changes have come since the last fit (or none was fitted yet).
 func (c *Counts) Forest(context.Context) (*spam.Forest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.fitted == c.changes {
+	if c.fitted >= 0 && c.changes-c.fitted < refitAfter {
 		return c.forest, nil
 	}
 	xs := make([]spam.ForestExample, 0, len(c.examples))
