@@ -32,6 +32,10 @@ func TestMiniredisRunsTheSpamScripts(t *testing.T) {
 		if diff := cmp.Diff(countsOf(t, ref, tokens), countsOf(t, s.ModelCounts(model), tokens)); diff != "" {
 			t.Errorf("TrainModel(%q) on miniredis differs from the reference (-ref +miniredis):\n%s", model, diff)
 		}
+		// The examples too (redis.sha1hex, ZPOPMIN), one per body: the forest is fitted from them.
+		if got, err := s.ModelExamples(ctx, model); err != nil || len(got) != len(xs) {
+			t.Errorf("ModelExamples(%q) on miniredis = %d examples, %v; want %d", model, len(got), err, len(xs))
+		}
 	}
 
 	m := NewSpamMirror(s, SpamMirrorOptions{Block: 50 * time.Millisecond})
