@@ -259,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return err
 	}
 
-	reg.MustRegister(newQueueGauges(store.HeldQueue), newSpamModelGauges(checks.model), newSpamModelLoads(checks.loads))
+	reg.MustRegister(newQueueGauges(store.HeldQueue), newSpamModelGauges(checks.model), newSpamModelLoads(checks.loads), newSpamForestGauge(checks.forestExamples))
 
 	// The spam checks' background work stops after the gRPC server has drained and before Redis
 	// closes, within what is left of the shutdown timeout (or the whole of it on an early return).

@@ -31,6 +31,8 @@ type spamChecks struct {
 	model func() spam.Totals
 	// loads returns how many times this server's copy read the whole model from Redis.
 	loads func() int64
+	// forestExamples returns how many examples the forest in use was fitted from (0: none).
+	forestExamples func() int
 	// stop ends the background work and waits for it until ctx ends. Call it after the gRPC server
 	// has drained (so the last submissions' campaign sightings are written) and before Redis closes.
 	stop func(ctx context.Context)
@@ -117,6 +119,8 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 		histories: store,
 		model:     mirror.Totals,
 		loads:     mirror.Loads,
+
+		forestExamples: forest.Examples,
 		server: grpcserver.SpamOptions{
 			Service: spam.NewService(engine, store, spam.ServiceOptions{Limits: limits, Bans: bans, Threads: store, Histories: store}),
 			Filters: spam.NewFilters(store, keyring, spam.FiltersOptions{}),
@@ -166,6 +170,17 @@ func newSpamModelLoads(loads func() int64) prometheus.Collector {
 		Name: "commentd_spam_model_loads_total",
 		Help: "Times this server's copy of the spam model read the whole model from Redis: one at start, then one per reload after missed changes (an erasure request, a trimmed change stream, data Redis lost). Each reads every count of the model.",
 	}, func() float64 { return float64(loads()) })
+}
+
+// newSpamForestGauge returns the gauge commentd_spam_forest_examples: how many examples the forest
+// this server scores with was fitted from, 0 while it has none. An upgraded model has no examples
+// until moderators decide again, and a forest that stays at 0 while the model learns means the
+// fits fail (the log says why).
+func newSpamForestGauge(examples func() int) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "commentd_spam_forest_examples",
+		Help: "Distinct examples the spam model's forest in use on this server was fitted from; 0 while it has none (fewer than 10 examples of a class kept), when the counts' score decides alone with its own thresholds.",
+	}, func() float64 { return float64(examples()) })
 }
 
 type spamModelGauges struct {

@@ -118,14 +118,16 @@ func (c *modelCounts) Forest(ctx context.Context) (*spam.Forest, error) {
 }
 
 // SpamForest fits the site model's forest on this server: once at Load, then in Run whenever the
-// model changed and Every has passed since the last fit. Between fits a decision reaches the counts
-// at once and the forest at the next fit.
+// model changed and Every has passed since the last fit, or at once (within forestPoll) while there
+// is no forest, so a new or upgraded model gets its forest as soon as it has the examples. Between
+// fits a decision reaches the counts at once and the forest at the next fit.
 type SpamForest struct {
 	s      *Store
 	m      *SpamMirror
 	every  time.Duration
 	log    *slog.Logger
-	fitted int64 // the copy's change number at the last fit; -1 before the first
+	fitted int64     // the copy's change number at the last fit; -1 before the first
+	at     time.Time // when the last fit began
 }
 
 // SpamForestOptions configures a SpamForest.
@@ -151,10 +153,14 @@ func NewSpamForest(s *Store, m *SpamMirror, opts SpamForestOptions) *SpamForest 
 	return f
 }
 
+// forestPoll is how often Run looks whether the model changed since the last fit.
+const forestPoll = time.Second
+
 // Load fits the forest now.
 func (f *SpamForest) Load(ctx context.Context) error {
 	seq := f.m.mirror.Seq()
 	start := time.Now()
+	f.at = start
 	xs, err := f.s.ModelExamples(ctx, "")
 	if err != nil {
 		return err
@@ -170,10 +176,21 @@ func (f *SpamForest) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run fits the forest again every Every while the model changes, until ctx ends. A failed read
-// is logged once per outage; the forest in use stays.
+// Examples returns how many distinct examples the forest in use was fitted from; 0 while there is
+// none (the counts then decide alone).
+func (f *SpamForest) Examples() int {
+	forest := f.m.forest.Load()
+	if forest == nil {
+		return 0
+	}
+	n, _, _ := forest.Size()
+	return n
+}
+
+// Run fits the forest again when the model changed and Every has passed since the last fit, until
+// ctx ends. A failed read is logged once per outage; the forest in use stays.
 func (f *SpamForest) Run(ctx context.Context) {
-	t := time.NewTicker(f.every)
+	t := time.NewTicker(min(forestPoll, f.every))
 	defer t.Stop()
 	failing := false
 	for {
@@ -182,7 +199,7 @@ func (f *SpamForest) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if f.m.mirror.Seq() == f.fitted {
+		if f.m.mirror.Seq() == f.fitted || f.m.forest.Load() != nil && time.Since(f.at) < f.every {
 			continue
 		}
 		if err := f.Load(ctx); err != nil {
