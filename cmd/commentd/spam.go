@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -107,7 +108,7 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 	for _, r := range runners {
 		wg.Go(func() { r.Run(runCtx) })
 	}
-	log.Info("spam checks", "hold_at", s.HoldAt, "spam_at", s.SpamAt, "max_links", s.MaxLinks,
+	log.Info("spam checks", "hold_at", threshold(s.HoldAt), "spam_at", threshold(s.SpamAt), "max_links", s.MaxLinks,
 		"min_form_age", s.MinFormAge.String(), "trust_after", s.TrustAfter, "hold_author_spam", s.HoldAuthorSpam,
 		"hold_no_user_agent", s.HoldNoUserAgent, "campaign_window", s.CampaignWindow.String(),
 		"model_changes", mirror.Seq(), "feature_version", spam.FeatureVersion)
@@ -138,6 +139,15 @@ func buildSpam(ctx context.Context, cfg *config.Config, store *redisstore.Store,
 			}
 		},
 	}, nil
+}
+
+// threshold writes a spam threshold setting for the log: 0 is the model's default pair, which
+// differs with and without its forest.
+func threshold(v float64) string {
+	if v == 0 {
+		return "default"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // offIfZero maps the configuration's "0 turns it off" to the spam package's negative value (its

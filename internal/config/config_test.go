@@ -482,7 +482,7 @@ func TestUsageDefaults(t *testing.T) {
 		{flag: "grpc-addr", want: `(default ":7070")`},
 		{flag: "shutdown-timeout", want: "(default 15s)"},
 		{flag: "max-body-chars", want: "(default 5000)"},
-		{flag: "spam-hold-at", want: "(default 0.31)"},
+		{flag: "spam-hold-at", want: "(default 0)"},
 		{flag: "spam-campaign-window", want: "(default 1h)"},
 		{flag: "spam-retention", want: "(default 360h)"},
 		{flag: "redis-wait", want: "(default 5m)"},

@@ -54,9 +54,9 @@ func spamSettings() []setting {
 
 	var out []setting
 	a, s := floatField(func(c *Config) *float64 { return &c.Spam.HoldAt })
-	out = append(out, scalar("spam-hold-at", "COMMENTD_SPAM_HOLD_AT", ftoa(spam.DefaultHoldAt), "spam score from which a comment waits for a moderator, once the spam model has its forest (before that: "+ftoa(spam.DefaultCountsHoldAt)+")", a, s))
+	out = append(out, scalar("spam-hold-at", "COMMENTD_SPAM_HOLD_AT", "0", "spam score from which a comment waits for a moderator; 0: the model's default, "+ftoa(spam.DefaultHoldAt)+" ("+ftoa(spam.DefaultCountsHoldAt)+" while it has no forest)", a, s))
 	a, s = floatField(func(c *Config) *float64 { return &c.Spam.SpamAt })
-	out = append(out, scalar("spam-spam-at", "COMMENTD_SPAM_SPAM_AT", ftoa(spam.DefaultSpamAt), "spam score from which a comment is spam (never published), once the spam model has its forest (before that: "+ftoa(spam.DefaultCountsSpamAt)+"); at least -spam-hold-at", a, s))
+	out = append(out, scalar("spam-spam-at", "COMMENTD_SPAM_SPAM_AT", "0", "spam score from which a comment is spam (never published); 0: the model's default, "+ftoa(spam.DefaultSpamAt)+" ("+ftoa(spam.DefaultCountsSpamAt)+" while it has no forest); at least the hold threshold", a, s))
 	a, s = intField(func(c *Config) *int { return &c.Spam.MaxLinks })
 	out = append(out, scalar("spam-max-links", "COMMENTD_SPAM_MAX_LINKS", strconv.Itoa(spam.DefaultMaxLinks), "hold comments with this many links or more; 0 turns the check off", a, s))
 	d, sd := durationField(func(c *Config) *time.Duration { return &c.Spam.MinFormAge })
@@ -81,8 +81,21 @@ func spamSettings() []setting {
 // validate checks the spam settings together.
 func (s Spam) validate() []error {
 	var errs []error
-	if !(s.HoldAt > 0 && s.HoldAt <= s.SpamAt && s.SpamAt <= 1) {
-		errs = append(errs, fmt.Errorf("spam-hold-at %g and spam-spam-at %g: want 0 < hold <= spam <= 1", s.HoldAt, s.SpamAt))
+	// Zero takes the model's default, which differs with and without its forest: both pairs the
+	// settings make must hold.
+	orDefault := func(v, def float64) float64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	switch {
+	case s.HoldAt < 0 || s.HoldAt > 1 || s.SpamAt < 0 || s.SpamAt > 1:
+		errs = append(errs, fmt.Errorf("spam-hold-at %g and spam-spam-at %g: want 0 (the default) or a score up to 1", s.HoldAt, s.SpamAt))
+	case orDefault(s.HoldAt, spam.DefaultHoldAt) > orDefault(s.SpamAt, spam.DefaultSpamAt):
+		errs = append(errs, fmt.Errorf("spam-hold-at %g is above the spam threshold %g: set spam-spam-at to at least it", orDefault(s.HoldAt, spam.DefaultHoldAt), orDefault(s.SpamAt, spam.DefaultSpamAt)))
+	case orDefault(s.HoldAt, spam.DefaultCountsHoldAt) > orDefault(s.SpamAt, spam.DefaultCountsSpamAt):
+		errs = append(errs, fmt.Errorf("spam-hold-at %g is above the spam threshold %g used while the model has no forest: set spam-spam-at to at least it", orDefault(s.HoldAt, spam.DefaultCountsHoldAt), orDefault(s.SpamAt, spam.DefaultCountsSpamAt)))
 	}
 	if s.MaxLinks < 0 || s.MaxLinks > 1000 {
 		errs = append(errs, fmt.Errorf("spam-max-links %d: want 0 (off) to 1000", s.MaxLinks))

@@ -27,7 +27,7 @@ func TestSpamSettings(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: Spam{HoldAt: spam.DefaultHoldAt, SpamAt: spam.DefaultSpamAt, MaxLinks: spam.DefaultMaxLinks, MinFormAge: spam.DefaultMinFormAge,
+			want: Spam{MaxLinks: spam.DefaultMaxLinks, MinFormAge: spam.DefaultMinFormAge,
 				TrustAfter: 1, HoldAuthorSpam: true, CampaignWindow: spam.DefaultCampaignWindow, Retention: DefaultSpamRetention},
 		},
 		{
@@ -38,6 +38,10 @@ func TestSpamSettings(t *testing.T) {
 		},
 		{name: "thresholds out of order", args: []string{"-spam-hold-at", "0.9", "-spam-spam-at", "0.5"}, wantErr: true},
 		{name: "threshold above one", args: []string{"-spam-spam-at", "1.5"}, wantErr: true},
+		// 0.9 is above the default spam threshold with a forest (0.8): the hold threshold alone
+		// cannot be raised past it.
+		{name: "hold threshold above the default spam threshold", args: []string{"-spam-hold-at", "0.9"}, wantErr: true},
+		{name: "negative hold threshold", args: []string{"-spam-hold-at", "-0.1"}, wantErr: true},
 		{name: "negative links", args: []string{"-spam-max-links", "-1"}, wantErr: true},
 		{name: "negative window", args: []string{"-spam-campaign-window", "-1m"}, wantErr: true},
 		{name: "not a number", args: []string{"-spam-hold-at", "half"}, wantErr: true},

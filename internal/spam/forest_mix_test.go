@@ -78,8 +78,9 @@ func TestScoreMixesForest(t *testing.T) {
 	}
 }
 
-// TestThresholdsWithoutForest: the stacked model decides with CountsHoldAt and CountsSpamAt while
-// it has no forest, whatever the options say, and with the options' thresholds once it has one.
+// TestThresholdsWithoutForest: by default the stacked model decides with DefaultCountsHoldAt and
+// DefaultCountsSpamAt while it has no forest and with DefaultHoldAt and DefaultSpamAt once it has
+// one; thresholds set in the options hold in both cases.
 func TestThresholdsWithoutForest(t *testing.T) {
 	ctx := context.Background()
 	counts := spamtest.NewCounts()
@@ -93,19 +94,21 @@ func TestThresholdsWithoutForest(t *testing.T) {
 		}
 	}
 	probe := spam.Input{Body: "buy cheap watches now at example.com/shop", UserAgent: "test"}
-	opts := spam.Options{HoldAt: 0.3, SpamAt: 0.6}
+	set := spam.Options{HoldAt: 0.3, SpamAt: 1}
 	tests := []struct {
-		name       string
-		counts     spam.Counts
-		wantSpamAt string
-		wantHeld   string // the hold reason's text, if the score holds instead
+		name           string
+		counts         spam.Counts
+		opts           spam.Options
+		holdAt, spamAt float64
 	}{
-		{"no forest", countsOnly{counts}, fmt.Sprint(spam.DefaultCountsSpamAt), fmt.Sprintf("between the thresholds %v and %v", spam.DefaultCountsHoldAt, spam.DefaultCountsSpamAt)},
-		{"forest", counts, "0.6", "between the thresholds 0.3 and 0.6"},
+		{"defaults, no forest", countsOnly{counts}, spam.Options{}, spam.DefaultCountsHoldAt, spam.DefaultCountsSpamAt},
+		{"defaults, forest", counts, spam.Options{}, spam.DefaultHoldAt, spam.DefaultSpamAt},
+		{"set, no forest", countsOnly{counts}, set, 0.3, 1},
+		{"set, forest", counts, set, 0.3, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := spam.NewScorer(tt.counts, opts)
+			s, err := spam.NewScorer(tt.counts, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,8 +121,10 @@ func TestThresholdsWithoutForest(t *testing.T) {
 				msgs = append(msgs, reason.Message)
 			}
 			text := strings.Join(msgs, "; ")
-			if !strings.Contains(text, "spam threshold "+tt.wantSpamAt) && !strings.Contains(text, tt.wantHeld) {
-				t.Errorf("score %.3f gave reasons %q, want the spam threshold %s or %q", r.Score, text, tt.wantSpamAt, tt.wantHeld)
+			spamReason := fmt.Sprintf("spam threshold %v", tt.spamAt)
+			holdReason := fmt.Sprintf("between the thresholds %v and %v", tt.holdAt, tt.spamAt)
+			if r.Score < tt.holdAt || !strings.Contains(text, spamReason) && !strings.Contains(text, holdReason) {
+				t.Errorf("score %.3f gave reasons %q, want %q or %q", r.Score, text, spamReason, holdReason)
 			}
 		})
 	}

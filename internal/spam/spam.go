@@ -9,6 +9,7 @@
 package spam
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -131,7 +132,9 @@ type Options struct {
 	// in between hold for a moderator. 0 < HoldAt <= SpamAt <= 1. Zero takes the model's default.
 	HoldAt, SpamAt float64
 	// CountsHoldAt and CountsSpamAt do the same for ModelStacked while its counts have no forest
-	// (see ForestSource). Zero takes DefaultCountsHoldAt and DefaultCountsSpamAt.
+	// (see ForestSource). Zero takes HoldAt and SpamAt when those are set (an operator's choice,
+	// such as never marking spam without a moderator, holds with or without a forest), else
+	// DefaultCountsHoldAt and DefaultCountsSpamAt.
 	CountsHoldAt, CountsSpamAt float64
 	// Model is the classifier; the zero value is ModelStacked.
 	Model Model
@@ -159,17 +162,17 @@ func NewScorer(counts Counts, opts Options) (*Scorer, error) {
 	case ModelNaiveBayes:
 		holdAt, spamAt = NaiveBayesHoldAt, NaiveBayesSpamAt
 	}
+	if opts.CountsHoldAt == 0 {
+		opts.CountsHoldAt = cmp.Or(opts.HoldAt, DefaultCountsHoldAt)
+	}
+	if opts.CountsSpamAt == 0 {
+		opts.CountsSpamAt = cmp.Or(opts.SpamAt, DefaultCountsSpamAt)
+	}
 	if opts.HoldAt == 0 {
 		opts.HoldAt = holdAt
 	}
 	if opts.SpamAt == 0 {
 		opts.SpamAt = spamAt
-	}
-	if opts.CountsHoldAt == 0 {
-		opts.CountsHoldAt = DefaultCountsHoldAt
-	}
-	if opts.CountsSpamAt == 0 {
-		opts.CountsSpamAt = DefaultCountsSpamAt
 	}
 	if opts.MinTrained == 0 {
 		opts.MinTrained = DefaultMinTrained
