@@ -2,15 +2,12 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/commentd/commentd/internal/spam"
 )
@@ -74,6 +71,10 @@ type forestCache struct {
 }
 
 type cachedForest struct {
+	// gen and seq name the model's state the forest was fitted at: seq alone does not, as a
+	// model deleted (or expired) and trained again counts its changes from 1 again, under a new
+	// gen (spam_train.lua).
+	gen    string
 	seq    int64
 	forest *spam.Forest
 }
@@ -82,21 +83,27 @@ type cachedForest struct {
 const maxCachedForests = 4
 
 // Forest implements spam.ForestSource for a scratch model: the forest of its examples, fitted again
-// when the model changed since. One round trip when it did not.
+// when the model changed since (or was deleted and made again). One round trip when it did not.
 func (c *modelCounts) Forest(ctx context.Context) (*spam.Forest, error) {
-	seq, err := c.s.rdb.HGet(ctx, c.s.keys.spamTotals(c.model), "seq").Int64()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil // never trained: TokenCounts says so
-	}
+	vals, err := c.s.rdb.HMGet(ctx, c.s.keys.spamTotals(c.model), "seq", "gen").Result()
 	if err != nil {
 		return nil, storeError("read spam model", err)
 	}
+	if vals[0] == nil {
+		return nil, nil // never trained: TokenCounts says so
+	}
+	seqText, _ := vals[0].(string)
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read spam model: %w: seq %q", errCorrupt, seqText)
+	}
+	gen, _ := vals[1].(string) // "" for a model made before gen existed
 	fc := &c.s.scratchForests
 	// Held while fitting: concurrent scorers of a changed model wait for one fit instead of each
 	// making their own.
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
-	if f, ok := fc.forests[c.model]; ok && f.seq == seq {
+	if f, ok := fc.forests[c.model]; ok && f.gen == gen && f.seq == seq {
 		return f.forest, nil
 	}
 	xs, err := c.s.ModelExamples(ctx, c.model)
@@ -113,7 +120,7 @@ func (c *modelCounts) Forest(ctx context.Context) (*spam.Forest, error) {
 			break
 		}
 	}
-	fc.forests[c.model] = cachedForest{seq: seq, forest: f}
+	fc.forests[c.model] = cachedForest{gen: gen, seq: seq, forest: f}
 	return f, nil
 }
 

@@ -123,3 +123,31 @@ func TestScratchModelForest(t *testing.T) {
 		t.Errorf("forest fitted on %d examples, want 24", examples)
 	}
 }
+
+// TestScratchModelForestMadeAgain: a scratch model deleted and trained again under its name counts
+// its changes from 1 again; its forest is fitted from its own examples, not taken from the cache
+// of the model deleted, whose change number it has.
+func TestScratchModelForestMadeAgain(t *testing.T) {
+	t.Parallel()
+	ts := newTestStore(t)
+	ctx := context.Background()
+	const model = "again"
+	counts := ts.ModelCounts(model).(spam.ForestSource)
+	if _, err := ts.TrainModel(ctx, model, "", forestExamples(10, "a")); err != nil {
+		t.Fatalf("TrainModel = %v", err)
+	}
+	if f, err := counts.Forest(ctx); err != nil || f == nil {
+		t.Fatalf("Forest after 10 examples of each class = %v, %v; want one", f, err)
+	}
+	if err := ts.DeleteModel(ctx, model); err != nil {
+		t.Fatalf("DeleteModel = %v", err)
+	}
+	// One training call, as before the deletion: the same change number.
+	if _, err := ts.TrainModel(ctx, model, "", forestExamples(1, "b")); err != nil {
+		t.Fatalf("TrainModel = %v", err)
+	}
+	if f, err := counts.Forest(ctx); err != nil || f != nil {
+		examples, _, _ := f.Size()
+		t.Errorf("Forest of the model made again with 1 example of each class = a forest of %d examples, %v; want none (the deleted model's forest was kept)", examples, err)
+	}
+}
