@@ -178,3 +178,70 @@ func TestScratchModelExamplesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestErasureForgetsLeftExamples: during a rolling upgrade a label set on a new server (which
+// keeps the comment's example) may be undone on an old one (which undoes the counts and the label
+// only), leaving the example, with the author's name among its tokens. An erasure that reaches the
+// comment afterwards must remove it, whether the comment has a label again or none, and number the
+// change so that every server fits its forest again without it.
+func TestErasureForgetsLeftExamples(t *testing.T) {
+	t.Parallel()
+	orig := []string{"w:hello", "a:jane", "c:abcde"}
+	anon := []string{"w:hello", "a:erased"}
+	tests := []struct {
+		name string
+		// relabel is the label set again after the old server's undo, if any.
+		relabel spam.Label
+		want    []string
+	}{
+		{"no label", spam.LabelNone, nil},
+		{"labelled again", spam.LabelSpam, []string{"s + a:erased w:hello"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestStore(t)
+			ctx := context.Background()
+			learn := func(label spam.Label) {
+				t.Helper()
+				if err := ts.Learn(ctx, spam.Lesson{CommentID: "c1", Tokens: orig, Anonymised: anon, Label: label}); err != nil {
+					t.Fatalf("Learn(%s) = %v", label, err)
+				}
+			}
+			learn(spam.LabelSpam)
+			// What the previous release's undo leaves of the examples: the label gone, the
+			// example kept.
+			if err := ts.rdb.HDel(ctx, ts.keys.spamLabels(""), "c1").Err(); err != nil {
+				t.Fatalf("HDEL label = %v", err)
+			}
+			if tt.relabel != spam.LabelNone {
+				learn(tt.relabel)
+			}
+			seq := func() int64 {
+				t.Helper()
+				n, err := ts.rdb.HGet(ctx, ts.keys.spamTotals(""), "seq").Int64()
+				if err != nil {
+					t.Fatalf("HGET seq = %v", err)
+				}
+				return n
+			}
+			before := seq()
+			if err := ts.Refeature(ctx, "c1", orig, anon); err != nil {
+				t.Fatalf("Refeature = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, examplesOf(t, ts, ""), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("after the erasure: examples (-want +got):\n%s", diff)
+			}
+			if after := seq(); after <= before {
+				t.Errorf("the erasure left the change number at %d (before it: %d); want it moved on, so the forests are fitted again", after, before)
+			}
+			// A repeated erasure changes nothing more.
+			if err := ts.Refeature(ctx, "c1", orig, anon); err != nil {
+				t.Fatalf("Refeature again = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, examplesOf(t, ts, ""), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("after the erasure repeated: examples (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -54,7 +54,7 @@
 -- anonymised tokens, a group of a batch) is also an example, added to or taken from the examples
 -- with the same delta: the same tokens in the same class are one example counted several times,
 -- so an undo takes back exactly what it added and an erasure's move leaves no example with the
--- old tokens. Beyond ARGV[4] distinct examples the oldest is dropped; undoing a dropped example
+-- old tokens (it removes any left with them, whatever its count: see forgetExamples). Beyond ARGV[4] distinct examples the oldest is dropped; undoing a dropped example
 -- changes nothing.
 --
 -- Returns 1 when the model changed (in batch mode: by this call or its first sending), 0 when the
@@ -121,8 +121,9 @@ local function streamHoldsTokens()
   return true
 end
 
--- example adds delta to the count of the example of the tokens ARGV[first..last] in the class.
-local function example(class, delta, first, last)
+-- exampleText returns the tokens ARGV[first..last] as an example holds them: without the
+-- character n-grams, sorted and space-separated.
+local function exampleText(first, last)
   local toks = {}
   for i = first, last do
     if string.sub(ARGV[i], 1, 2) ~= "c:" then
@@ -130,8 +131,38 @@ local function example(class, delta, first, last)
     end
   end
   table.sort(toks)
-  local body = class .. " " .. table.concat(toks, " ")
-  local id = string.sub(redis.sha1hex(body), 1, 24)
+  return table.concat(toks, " ")
+end
+
+local function exampleID(body)
+  return string.sub(redis.sha1hex(body), 1, 24)
+end
+
+-- forgetExamples removes, whatever their count, the examples of either class with the tokens
+-- ARGV[first..last], unless those are the tokens ARGV[keepFirst..keepLast] too (the comment's
+-- anonymised tokens, which name nobody), and tells whether it removed any. An erasure calls it
+-- for the tokens it moves away from: an example left with them (a label set by this script and
+-- undone by a release that kept no examples) would hold the author's name after the erasure.
+local function forgetExamples(first, last, keepFirst, keepLast)
+  local text = exampleText(first, last)
+  if text == exampleText(keepFirst, keepLast) then
+    return false
+  end
+  local removed = false
+  for _, class in ipairs({"s", "h"}) do
+    local id = exampleID(class .. " " .. text)
+    if redis.call("HDEL", examples, "n:" .. id, "t:" .. id) > 0 then
+      redis.call("ZREM", exampleOrder, id)
+      removed = true
+    end
+  end
+  return removed
+end
+
+-- example adds delta to the count of the example of the tokens ARGV[first..last] in the class.
+local function example(class, delta, first, last)
+  local body = class .. " " .. exampleText(first, last)
+  local id = exampleID(body)
   local n = tonumber(redis.call("HGET", examples, "n:" .. id)) or 0
   if n == 0 then
     if delta <= 0 then
@@ -228,18 +259,22 @@ elseif mode == "refeature" then
   local label = redis.call("HGET", labels, id)
   if label == "s" or label == "h" then
     apply(label, -1, 7, 6 + n)
+    forgetExamples(7, 6 + n, 7 + n, #ARGV)
     apply(label, 1, 7 + n, #ARGV)
     redis.call("HSET", labels, id, string.upper(label))
     forget = true
   elseif not label then
     -- Nothing to move; "E" says an erasure reached the comment, so a later decision teaches its
     -- anonymised tokens. A label the comment had once (approved, then reopened) left entries that
-    -- list its old tokens: the stream is emptied all the same.
+    -- list its old tokens: the stream is emptied all the same. An example it left is removed, and
+    -- the change numbered, so that every server fits its forest again without it.
     redis.call("HSET", labels, id, "E")
-    if streamLen == 0 or not streamHoldsTokens() then
+    local removed = forgetExamples(7, 6 + n, 7 + n, #ARGV)
+    if streamLen > 0 and streamHoldsTokens() then
+      forget = true
+    elseif not removed then
       return 1
     end
-    forget = true
   else
     return 0
   end
