@@ -600,6 +600,10 @@ func TestErasureLeavesNoNameInModel(t *testing.T) {
 	if dump := dumpKeys(t, f.ts); !strings.Contains(dump, personal[0]) {
 		t.Fatalf("before the erasure no key holds the token %q; the dump is broken:\n%s", personal[0], dump)
 	}
+	// The forest's examples hold them too (the dump below reads that hash as every other key).
+	if ex := strings.Join(examplesOf(t, f.ts, ""), "\n"); !strings.Contains(ex, personal[0]) {
+		t.Fatalf("before the erasure the model's examples do not hold the token %q: the test shows nothing of them:\n%s", personal[0], ex)
+	}
 	m := NewSpamMirror(secondInstance(t, f.ts), SpamMirrorOptions{Block: 50 * time.Millisecond})
 	runMirror(t, m)
 	tokens := append(append([]string{}, orig...), anon...)
