@@ -26,6 +26,19 @@ const memoryComments = 10000
 // Bodies are stored as they are, so a site with longer comments adds the difference per comment.
 const memoryBodyChars = 400
 
+// storeOfItsOwnRedis returns a store on a new redis-server of its own, for the memory
+// benchmarks: Redis's whole used_memory then counts nothing else.
+func storeOfItsOwnRedis(b *testing.B) (*Store, *redis.Client) {
+	b.Helper()
+	srv := redistest.Start(b)
+	rdb := redistest.Client(b, srv.Addr)
+	s, err := New(context.Background(), rdb, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, rdb
+}
+
 // BenchmarkCommentMemory measures what Redis keeps per comment and per moderator decision, the
 // growth that is by design: comments are kept until an erasure request anonymises them, and with
 // them what belongs to them. It writes memoryComments comments into a new redis-server of its own
@@ -52,13 +65,8 @@ const memoryBodyChars = 400
 //	go test -run XXX -bench BenchmarkCommentMemory -benchtime 1x ./internal/redisstore/
 func BenchmarkCommentMemory(b *testing.B) {
 	for range b.N {
-		srv := redistest.Start(b)
-		rdb := redistest.Client(b, srv.Addr)
+		s, rdb := storeOfItsOwnRedis(b)
 		ctx := context.Background()
-		s, err := New(ctx, rdb, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
 		keys, err := privacy.NewKeyring(privacy.Options{EncryptionKeys: []privacy.Key{{ID: "k1", Secret: privacy.NewSecret()}}, HashKey: privacy.NewSecret()})
 		if err != nil {
 			b.Fatal(err)

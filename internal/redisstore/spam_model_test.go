@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/commentd/commentd/internal/redisstore/redistest"
 	"github.com/commentd/commentd/internal/spam"
 	"github.com/commentd/commentd/internal/spam/spamtest"
 )
@@ -350,13 +349,8 @@ func TestTrainModelRequestIDAfterDelete(t *testing.T) {
 //	go test -run XXX -bench BenchmarkModelMemory -benchtime 1x ./internal/redisstore/
 func BenchmarkModelMemory(b *testing.B) {
 	for range b.N {
-		srv := redistest.Start(b)
-		rdb := redistest.Client(b, srv.Addr)
+		s, rdb := storeOfItsOwnRedis(b)
 		ctx := context.Background()
-		s, err := New(ctx, rdb, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
 		before := usedMemory(b, rdb)
 		var features int
 		var batch []string
@@ -404,13 +398,8 @@ func BenchmarkModelMemory(b *testing.B) {
 //	go test -run XXX -bench BenchmarkExampleMemory -benchtime 1x ./internal/redisstore/
 func BenchmarkExampleMemory(b *testing.B) {
 	for range b.N {
-		srv := redistest.Start(b)
-		rdb := redistest.Client(b, srv.Addr)
+		s, rdb := storeOfItsOwnRedis(b)
 		ctx := context.Background()
-		s, err := New(ctx, rdb, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
 		rng := rand.New(rand.NewPCG(1, 2))
 		var batch []spam.Labelled
 		var tokens int

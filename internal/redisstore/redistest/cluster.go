@@ -235,16 +235,8 @@ func (c *Cluster) Failover(ctx context.Context, addr string) error {
 	if err := cl.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
 		return fmt.Errorf("cluster failover on %s: %w", addr, err)
 	}
-	for {
-		role, err := cl.Do(ctx, "ROLE").Slice()
-		if err == nil && len(role) > 0 && role[0] == "master" {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not promoted (last ROLE: %v, %v): %w", addr, role, err, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := waitMaster(ctx, cl, addr); err != nil {
+		return err
 	}
 	var old string
 	all := append(append([]*Server(nil), c.Nodes...), c.Replicas...)
@@ -268,6 +260,21 @@ func (c *Cluster) Failover(ctx context.Context, addr string) error {
 	return waitHealthy(ctx, all, len(all), len(c.Nodes))
 }
 
+// waitMaster waits until the node at addr (cl) says it is a master.
+func waitMaster(ctx context.Context, cl *redis.Client, addr string) error {
+	for {
+		role, err := cl.Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not promoted (last ROLE: %v, %v): %w", addr, role, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // WaitPromoted waits, after a master was stopped (killed, as Stop does), until the cluster has
 // promoted its replica at addr: the other masters must first agree the master is down (from
 // cluster-node-timeout after its last answer), then the replica waits half a second or more
@@ -277,16 +284,8 @@ func (c *Cluster) Failover(ctx context.Context, addr string) error {
 func (c *Cluster) WaitPromoted(ctx context.Context, addr string) error {
 	cl := nodeClient(addr)
 	defer cl.Close()
-	for {
-		role, err := cl.Do(ctx, "ROLE").Slice()
-		if err == nil && len(role) > 0 && role[0] == "master" {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not promoted (last ROLE: %v, %v): %w", addr, role, err, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := waitMaster(ctx, cl, addr); err != nil {
+		return err
 	}
 	all := append(append([]*Server(nil), c.Nodes...), c.Replicas...)
 	var running []*Server
