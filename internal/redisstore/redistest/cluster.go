@@ -206,12 +206,17 @@ func waitHealthy(ctx context.Context, nodes []*Server, known, masters int) error
 		for _, n := range nodes {
 			cl := nodeClient(n.Addr)
 			info, err := cl.ClusterInfo(ctx).Result()
+			var nodesText string
+			if err == nil {
+				nodesText, err = cl.ClusterNodes(ctx).Result()
+			}
 			cl.Close()
 			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
 				!strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(known)+"\r\n") ||
-				!strings.Contains(info, "cluster_size:"+strconv.Itoa(masters)+"\r\n") {
+				!strings.Contains(info, "cluster_size:"+strconv.Itoa(masters)+"\r\n") ||
+				!linksConnected(nodesText) {
 				healthy = false
-				last = fmt.Sprintf("%s: %v %q", n.Addr, err, info)
+				last = fmt.Sprintf("%s: %v %q %q", n.Addr, err, info, nodesText)
 				break
 			}
 		}
@@ -224,6 +229,27 @@ func waitHealthy(ctx context.Context, nodes []*Server, known, masters int) error
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// linksConnected reports whether a node's CLUSTER NODES shows its cluster bus link to every other
+// node it does not hold failed as connected. "cluster_state:ok" comes before that: a node may serve
+// its slots while its link to another is still being set up, and a message PUBLISHed on a node
+// reaches the subscribers of another only over that link, so a test that subscribes on one node
+// would miss the events of the shards another serves.
+func linksConnected(nodes string) bool {
+	for _, line := range strings.Split(strings.TrimSpace(nodes), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			return false
+		}
+		if strings.Contains(f[2], "fail") || strings.Contains(f[2], "noaddr") {
+			continue // a killed node, known as failed
+		}
+		if f[7] != "connected" {
+			return false
+		}
+	}
+	return true
 }
 
 // Failover promotes the replica at addr with CLUSTER FAILOVER (graceful: its master stops taking
