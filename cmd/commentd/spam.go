@@ -189,7 +189,7 @@ func newSpamModelLoads(loads func() int64) prometheus.Collector {
 func newSpamForestGauge(examples func() int) prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "commentd_spam_forest_examples",
-		Help: "Distinct examples the spam model's forest in use on this server was fitted from; 0 while it has none (fewer than 10 examples of a class kept), when the counts' score decides alone with its own thresholds.",
+		Help: "Distinct examples the spam model's forest in use on this server was fitted from; 0 while it has none (fewer than 10 examples of a class kept); the score mixes it in once it was fitted from 50 of each class, and until then the counts' score decides alone with its own thresholds.",
 	}, func() float64 { return float64(examples()) })
 }
 

@@ -100,6 +100,8 @@ type Forest struct {
 	nodes    []forestNode
 	roots    []int32 // the index of each tree's root in nodes
 	examples int     // distinct examples fitted
+	// spamWeight and hamWeight are the examples of each class fitted, counting their Count.
+	spamWeight, hamWeight int64
 }
 
 // forestNode is a split on a token or, when feature is -1, a leaf.
@@ -137,6 +139,13 @@ func FitForest(examples []ForestExample) *Forest {
 		return nil
 	}
 	f := &Forest{examples: d.rows(), roots: make([]int32, 0, forestTrees)}
+	for i, isSpam := range d.spam {
+		if isSpam {
+			f.spamWeight += d.weight[i]
+		} else {
+			f.hamWeight += d.weight[i]
+		}
+	}
 	g := newForestGrower(d)
 	for tree := range forestTrees {
 		f.roots = append(f.roots, int32(len(f.nodes)))
@@ -145,6 +154,9 @@ func FitForest(examples []ForestExample) *Forest {
 	f.keepSplitTokens(d.vocab)
 	return f
 }
+
+// Classes returns how many examples of each class the forest was fitted from, counting their Count.
+func (f *Forest) Classes() (spam, ham int64) { return f.spamWeight, f.hamWeight }
 
 // Score returns the forest's spam probability for a comment's forest tokens (see ForestTokens):
 // the mean over trees of the weighted spam share of the leaf the comment reaches. Tokens the

@@ -13,8 +13,9 @@ import (
 // countsOnly hides the forest of the counts it wraps.
 type countsOnly struct{ spam.Counts }
 
-// TestScoreMixesForest: with a forest beside the counts, the stacked model's score is half its own
-// and half the forest's; the other models, and a classifier that does not vote yet, ignore it.
+// TestScoreMixesForest: with a forest of 50 examples of each class or more beside the counts, the
+// stacked model's score is half its own and half the forest's; the other models, a younger forest
+// and a classifier that does not vote yet leave it out.
 func TestScoreMixesForest(t *testing.T) {
 	ctx := context.Background()
 	train := func(counts *spamtest.Counts, n int) {
@@ -41,9 +42,10 @@ func TestScoreMixesForest(t *testing.T) {
 		trained int
 		mixed   bool
 	}{
-		{"stacked mixes the forest in", spam.ModelStacked, 12, true},
-		{"Robinson ignores it", spam.ModelRobinson, 12, false},
-		{"naive Bayes ignores it", spam.ModelNaiveBayes, 12, false},
+		{"stacked mixes the forest in", spam.ModelStacked, 60, true},
+		{"Robinson ignores it", spam.ModelRobinson, 60, false},
+		{"naive Bayes ignores it", spam.ModelNaiveBayes, 60, false},
+		{"a forest of fewer than 50 of each class is left out", spam.ModelStacked, 40, false},
 		{"no vote before ten of each class", spam.ModelStacked, 9, false},
 	}
 	for _, tt := range tests {
@@ -64,7 +66,7 @@ func TestScoreMixesForest(t *testing.T) {
 			if tt.mixed {
 				f, _ := counts.Forest(ctx)
 				if f == nil {
-					t.Fatal("no forest after ten examples of each class")
+					t.Fatal("no forest after 60 examples of each class")
 				}
 				want = 0.5*alone.Score + 0.5*f.Score(spam.Features(probe))
 				if want == alone.Score {
@@ -84,7 +86,7 @@ func TestScoreMixesForest(t *testing.T) {
 func TestThresholdsWithoutForest(t *testing.T) {
 	ctx := context.Background()
 	counts := spamtest.NewCounts()
-	for i := range 12 {
+	for i := range 60 {
 		s, _ := spam.NewScorer(counts, spam.Options{})
 		if err := s.Train(ctx, spam.Input{Body: fmt.Sprintf("buy cheap watches now, offer %d at example.com/shop", i)}, true); err != nil {
 			t.Fatal(err)

@@ -112,7 +112,7 @@ const (
 	DefaultHoldAt = 0.31 // ModelStacked, with its forest
 	DefaultSpamAt = 0.80 // ModelStacked, with its forest
 	// DefaultCountsHoldAt and DefaultCountsSpamAt decide ModelStacked's score while it has no
-	// forest (fewer than 10 examples of either class kept, or none fitted yet): the counts' score
+	// forest (fewer than 50 examples of either class kept, or none fitted yet): the counts' score
 	// alone spreads otherwise than the mix and has thresholds of its own (Options.CountsHoldAt and
 	// CountsSpamAt).
 	DefaultCountsHoldAt = 0.24
@@ -245,7 +245,8 @@ func (s *Scorer) Score(ctx context.Context, in Input) (Result, error) {
 	return res, nil
 }
 
-// forest returns the counts' forest, or nil when they have none.
+// forest returns the counts' forest, or nil when they have none or one fitted from fewer than
+// forestMinClass examples of a class.
 func (s *Scorer) forest(ctx context.Context) (*Forest, error) {
 	fs, ok := s.counts.(ForestSource)
 	if !ok {
@@ -254,6 +255,12 @@ func (s *Scorer) forest(ctx context.Context) (*Forest, error) {
 	f, err := fs.Forest(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("spam: read the forest: %w", err)
+	}
+	if f == nil {
+		return nil, nil
+	}
+	if spam, ham := f.Classes(); spam < forestMinClass || ham < forestMinClass {
+		return nil, nil
 	}
 	return f, nil
 }
