@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"time"
@@ -81,21 +82,15 @@ func spamSettings() []setting {
 // validate checks the spam settings together.
 func (s Spam) validate() []error {
 	var errs []error
-	// Zero takes the model's default, which differs with and without its forest: both pairs the
-	// settings make must hold.
-	orDefault := func(v, def float64) float64 {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
+	// Zero takes the model's default, which differs with and without its forest (cmp.Or, as
+	// spam.NewScorer fills them): both pairs the settings make must hold.
 	switch {
 	case s.HoldAt < 0 || s.HoldAt > 1 || s.SpamAt < 0 || s.SpamAt > 1:
 		errs = append(errs, fmt.Errorf("spam-hold-at %g and spam-spam-at %g: want 0 (the default) or a score up to 1", s.HoldAt, s.SpamAt))
-	case orDefault(s.HoldAt, spam.DefaultHoldAt) > orDefault(s.SpamAt, spam.DefaultSpamAt):
-		errs = append(errs, fmt.Errorf("spam-hold-at %g is above the spam threshold %g: set spam-spam-at to at least it", orDefault(s.HoldAt, spam.DefaultHoldAt), orDefault(s.SpamAt, spam.DefaultSpamAt)))
-	case orDefault(s.HoldAt, spam.DefaultCountsHoldAt) > orDefault(s.SpamAt, spam.DefaultCountsSpamAt):
-		errs = append(errs, fmt.Errorf("spam-hold-at %g is above the spam threshold %g used while the model has no forest: set spam-spam-at to at least it", orDefault(s.HoldAt, spam.DefaultCountsHoldAt), orDefault(s.SpamAt, spam.DefaultCountsSpamAt)))
+	case cmp.Or(s.HoldAt, spam.DefaultHoldAt) > cmp.Or(s.SpamAt, spam.DefaultSpamAt):
+		errs = append(errs, fmt.Errorf("spam-hold-at %g is above the spam threshold %g: set spam-spam-at to at least it", cmp.Or(s.HoldAt, spam.DefaultHoldAt), cmp.Or(s.SpamAt, spam.DefaultSpamAt)))
+	case cmp.Or(s.HoldAt, spam.DefaultCountsHoldAt) > cmp.Or(s.SpamAt, spam.DefaultCountsSpamAt):
+		errs = append(errs, fmt.Errorf("spam-hold-at %g is above the spam threshold %g used while the model has no forest: set spam-spam-at to at least it", cmp.Or(s.HoldAt, spam.DefaultCountsHoldAt), cmp.Or(s.SpamAt, spam.DefaultCountsSpamAt)))
 	}
 	if s.MaxLinks < 0 || s.MaxLinks > 1000 {
 		errs = append(errs, fmt.Errorf("spam-max-links %d: want 0 (off) to 1000", s.MaxLinks))
